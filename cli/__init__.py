@@ -1,0 +1,1 @@
+"""gradcalc's command line: reads YAML, calls :mod:`gradcalc.core`, renders with Rich or JSON."""

@@ -1,0 +1,202 @@
+"""The ``gradcalc`` command line: parse options, call the core, render.
+
+Everything that can go wrong with a spec arrives here as a named exception and
+leaves as one line, ``FILE:LINE:COL: message``, with exit status 2.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable
+from typing import Any
+
+import click
+
+from gradcalc.core import __version__
+from gradcalc.core.errors import GradcalcError, SpecError, format_path
+from gradcalc.core.outcome import ExitStatus
+from gradcalc.core.spec import Limits, SolveOptions
+
+# Sections every command can show besides its op's own (see core/<op>.py SECTIONS).
+CLI_SECTIONS = ("results", "checks")
+DEFAULT_STEPS = 12
+
+
+class StepsType(click.ParamType):
+    """``--steps 20`` or ``--steps all``."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param, ctx) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "all":
+            return None
+        if text.isdigit():
+            return int(text)
+        self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
+
+
+def _error_line(error: GradcalcError, loaded) -> str:
+    """``FILE:LINE:COL: field: message`` for any error the core or loader raised."""
+    from gradcalc.cli.spec_loader import SpecFileError
+
+    if isinstance(error, SpecFileError):
+        return str(error)
+    if isinstance(error, SpecError):
+        where = loaded.source if loaded is not None else "<spec>"
+        position = loaded.position(error.path, at_key=error.at_key) if loaded is not None else None
+        if position is not None:
+            where += f":{position[0]}:{position[1]}"
+        field = f"{format_path(error.path)}: " if error.path else ""
+        return f"{where}: {field}{error.message}"
+    return f"gradcalc: {error}"
+
+
+def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
+    click.echo(message, err=True)
+    sys.exit(int(status))
+
+
+def common_options(command: Callable) -> Callable:
+    """Options every problem command shares."""
+    options = [
+        click.option("--spec", "spec_path", metavar="FILE", required=True,
+                     help="The YAML problem spec to solve ('-' reads standard input)."),
+        click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
+                     show_default=True, help="table: step-by-step tables; json: the machine-readable contract."),
+        click.option("--steps", type=StepsType(), default=str(DEFAULT_STEPS), show_default=True,
+                     help="Rows shown per section (a number, or 'all')."),
+        click.option("--show", "show", metavar="SECTIONS", default=None,
+                     help="Comma-separated sections to show (default: all). See the list below."),
+        click.option("--decimal", is_flag=True, help="Print fractions as decimals (1/4 -> 0.25)."),
+        click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
+                     help="Significant digits for decimals."),
+        click.option("--no-color", is_flag=True, help="Plain text without colors (also: NO_COLOR=1)."),
+        click.option("--float", "force_float", is_flag=True, help="Compute in float64 even when exact arithmetic is possible."),
+        click.option("--no-gradient-check", is_flag=True, help="Skip the finite-difference check of the backward pass."),
+        click.option("--max-elements", type=click.IntRange(1), default=Limits.max_elements, show_default=True,
+                     help="Largest number of entries in any one array of the spec."),
+        click.option("--max-work", type=click.IntRange(1), default=Limits.max_work, show_default=True,
+                     help="Largest number of multiply-adds one forward pass may need."),
+        click.option("--max-jacobian", type=click.IntRange(0), default=Limits.max_jacobian, show_default=True,
+                     help="Largest Jacobian (entries) that is built and shown."),
+        click.option("--traceback", is_flag=True, help="On an error, show the Python traceback too (for debugging)."),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
+def run_problem_command(command_kind: str, **params: Any) -> None:
+    """Load, solve and render one spec; exit 0 (all match), 1 (mismatch) or 2 (error)."""
+    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.core import registry
+
+    loaded = None
+    traceback_wanted = params["traceback"]
+    try:
+        module = registry.op_module(command_kind)
+        known_sections = (*module.SECTIONS, *CLI_SECTIONS)
+        sections = None
+        if params["show"]:
+            sections = frozenset(s.strip() for s in params["show"].split(",") if s.strip())
+            unknown = sorted(sections - set(known_sections))
+            if unknown:
+                fail(f"gradcalc {command_kind}: unknown section {unknown[0]!r} in --show; "
+                     f"allowed: {', '.join(known_sections)}")
+        limits = Limits(
+            max_elements=params["max_elements"],
+            max_work=params["max_work"],
+            max_jacobian=params["max_jacobian"],
+        )
+        options = SolveOptions(
+            steps=params["steps"],
+            sections=sections,
+            gradient_check=not params["no_gradient_check"]
+            and (sections is None or "checks" in sections or params["output_format"] == "json"),
+            force_float=params["force_float"],
+            limits=limits,
+        )
+        loaded = load_file(params["spec_path"], max_values=max(params["max_elements"] * 2, 1000))
+        solution = registry.solve(loaded.data, options, command_kind=command_kind)
+    except GradcalcError as error:
+        if traceback_wanted:
+            import traceback
+
+            traceback.print_exc()
+        fail(_error_line(error, loaded))
+    except RecursionError:
+        fail(f"{params['spec_path']}: the spec is nested too deeply to read")
+    except MemoryError:
+        fail(f"{params['spec_path']}: the problem needs more memory than this machine has; lower its size")
+    except Exception as error:  # a bug: still one line unless --traceback
+        if traceback_wanted:
+            raise
+        fail(f"gradcalc: internal error: {type(error).__name__}: {error} (this is a bug; rerun with --traceback and report it)")
+
+    if params["output_format"] == "json":
+        from gradcalc.cli.render_json import render_json
+
+        click.echo(render_json(solution))
+    else:
+        from rich.console import Console
+
+        from gradcalc.cli.numbers import NumberStyle
+        from gradcalc.cli.render_table import TableRenderer
+
+        console = Console(no_color=params["no_color"], highlight=False, emoji=False)
+        style = NumberStyle(decimal=params["decimal"], precision=params["precision"])
+        TableRenderer(console, style, sections).render(solution, command_kind)
+    sys.exit(int(solution.exit_status))
+
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 every expected answer matches; 1 an expected answer does not
+match; 2 usage or spec error (one line: FILE:LINE:COL: message)."""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="gradcalc")
+def main() -> None:
+    """gradcalc: work out gradients of small deep-learning problems step by step.
+
+    Each command reads a YAML problem spec, computes the forward and backward
+    pass exactly, and prints every step: sizes, sums of products, Jacobians,
+    partial derivatives, and checks against the spec's expected answers.
+
+    \b
+    Example:
+      gradcalc conv --spec problems/task3.yaml
+    """
+
+
+@main.command(
+    "conv",
+    epilog="""\b
+Examples:
+  gradcalc conv --spec problems/task3.yaml
+  gradcalc conv --spec problems/task3.yaml --format json
+  gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks
+  gradcalc conv --spec task.yaml --decimal --precision 4
+
+\b
+Sections for --show: problem, size, forward, jacobian, backward,
+identities, loss, results, checks.
+
+"""
+    + EXIT_CODES_HELP,
+)
+@common_options
+def conv_command(**params: Any) -> None:
+    """2-D convolution / cross-correlation (PyTorch conv2d semantics).
+
+    Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's
+    input, kernel, stride, padding and dilation, and explains every step.
+    """
+    run_problem_command("conv", **params)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

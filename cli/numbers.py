@@ -1,0 +1,68 @@
+"""How numbers are written: exact (4, -1/4) or decimal (--decimal, --precision)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+MINUS = "−"
+
+
+@dataclass(frozen=True)
+class NumberStyle:
+    """``decimal``: print fractions as decimals; ``precision``: significant digits for decimals."""
+
+    decimal: bool = False
+    precision: int = 6
+    unicode_minus: bool = True
+
+    def format(self, value: Any) -> str:
+        text = self._format(value)
+        if self.unicode_minus and text.startswith("-"):
+            text = MINUS + text[1:]
+        return text
+
+    def _format(self, value: Any) -> str:
+        if isinstance(value, bool):
+            return str(value).lower()
+        if isinstance(value, int):
+            return str(value)
+        if isinstance(value, Fraction):
+            if value.denominator == 1:
+                return str(value.numerator)
+            if not self.decimal:
+                return f"{value.numerator}/{value.denominator}"
+            return _decimal(float(value), self.precision)
+        if isinstance(value, float):
+            if value == int(value) and abs(value) < 1e15:
+                return str(int(value))
+            return _decimal(value, self.precision)
+        if hasattr(value, "item"):
+            return self._format(value.item())
+        return str(value)
+
+    def factor(self, value: Any) -> str:
+        """A number inside a product: negative ones in parentheses, (−1)."""
+        text = self.format(value)
+        return f"({text})" if text.startswith(MINUS) or text.startswith("-") else text
+
+
+def _decimal(value: float, precision: int) -> str:
+    text = f"{value:.{precision}g}"
+    if "e" in text:
+        mantissa, exponent = text.split("e")
+        return f"{mantissa}e{int(exponent)}"
+    return text
+
+
+def to_json_number(value: Any) -> int | float:
+    """Exact integers stay ints; other values become JSON floats."""
+    if isinstance(value, bool):
+        return int(value)
+    if isinstance(value, int):
+        return value
+    if isinstance(value, Fraction):
+        return value.numerator if value.denominator == 1 else float(value)
+    number = float(value)
+    return int(number) if number.is_integer() and abs(number) < 2**53 else number

@@ -1,0 +1,228 @@
+"""Reading a YAML spec safely, keeping each value's line and column.
+
+PyYAML only *composes* the document into nodes here (no tag ever constructs a
+Python object); this module turns the nodes into plain data itself, so it can
+
+- keep numbers exact: ``0.1`` becomes ``Fraction(1, 10)``, not a float;
+- remember where every value (and key) sits, for ``FILE:LINE:COL`` errors;
+- reject duplicate keys, non-standard tags and non-text keys;
+- cap the total number of values, so that alias expansion ("billion laughs")
+  cannot use unbounded memory or time.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from gradcalc.core.errors import FieldPath, GradcalcError
+
+MAX_FILE_BYTES = 16 * 1024 * 1024
+MAX_VALUES = 2_000_000
+
+_STANDARD_TAGS = {
+    "tag:yaml.org,2002:str",
+    "tag:yaml.org,2002:int",
+    "tag:yaml.org,2002:float",
+    "tag:yaml.org,2002:bool",
+    "tag:yaml.org,2002:null",
+    "tag:yaml.org,2002:seq",
+    "tag:yaml.org,2002:map",
+}
+
+
+class SpecFileError(GradcalcError):
+    """A spec file cannot be read or parsed; carries its own position."""
+
+    def __init__(self, source: str, message: str, line: int | None = None, column: int | None = None):
+        super().__init__(message)
+        self.source = source
+        self.message = message
+        self.line = line
+        self.column = column
+
+    def __str__(self) -> str:
+        where = self.source
+        if self.line is not None:
+            where += f":{self.line}:{self.column}"
+        return f"{where}: {self.message}"
+
+
+@dataclass
+class LoadedSpec:
+    """Plain data plus positions (1-based line, column) by field path."""
+
+    source: str
+    data: Any
+    value_marks: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    key_marks: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+
+    def position(self, path: FieldPath, *, at_key: bool = False) -> tuple[int, int] | None:
+        """The position of ``path``, or of its closest enclosing value that has one."""
+        marks = self.key_marks if at_key else self.value_marks
+        if path in marks:
+            return marks[path]
+        for cut in range(len(path) - 1, -1, -1):
+            prefix = path[:cut]
+            if prefix in self.value_marks:
+                return self.value_marks[prefix]
+        return None
+
+
+def _mark(node: yaml.Node) -> tuple[int, int]:
+    return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+class _Converter:
+    def __init__(self, source: str, max_values: int):
+        self.source = source
+        self.max_values = max_values
+        self.count = 0
+        self.loaded = LoadedSpec(source=source, data=None)
+        self._constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
+        yaml.constructor.SafeConstructor.__init__(self._constructor)
+
+    def fail(self, node: yaml.Node, message: str) -> SpecFileError:
+        line, column = _mark(node)
+        return SpecFileError(self.source, message, line, column)
+
+    def convert(self, node: yaml.Node, path: FieldPath, depth: int = 0) -> Any:
+        self.count += 1
+        if self.count > self.max_values:
+            raise self.fail(
+                node,
+                f"the spec expands to more than {self.max_values:,} values (aliases included); "
+                "raise the limit with --max-elements if this is intended",
+            )
+        if depth > 32:
+            raise self.fail(node, "values are nested more than 32 levels deep")
+        self.loaded.value_marks.setdefault(path, _mark(node))
+        if node.tag not in _STANDARD_TAGS:
+            raise self.fail(node, f"unsupported tag {node.tag!r}; specs use plain YAML values only")
+        if isinstance(node, yaml.MappingNode):
+            result: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                if not isinstance(key_node, yaml.ScalarNode):
+                    raise self.fail(key_node, "keys must be plain text")
+                key = key_node.value
+                if key_node.tag == "tag:yaml.org,2002:int":
+                    key = self._scalar(key_node)  # numeric keys stay ints, for a clear later message
+                if key in result:
+                    raise self.fail(key_node, f"duplicate key {key!r}; each key may appear once")
+                self.loaded.key_marks[(*path, key)] = _mark(key_node)
+                result[key] = self.convert(value_node, (*path, key), depth + 1)
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+        return self._scalar(node)
+
+    def _scalar(self, node: yaml.ScalarNode) -> Any:
+        tag = node.tag
+        if tag == "tag:yaml.org,2002:float":
+            text = node.value.replace("_", "")
+            lowered = text.lower()
+            if lowered in (".nan", "+.nan", "-.nan"):
+                return math.nan
+            if lowered.lstrip("+-") == ".inf":
+                return -math.inf if lowered.startswith("-") else math.inf
+            try:
+                return Fraction(text)
+            except ValueError:
+                return self._constructor.construct_yaml_float(node)
+        if tag == "tag:yaml.org,2002:int":
+            return self._constructor.construct_yaml_int(node)
+        if tag == "tag:yaml.org,2002:bool":
+            return self._constructor.construct_yaml_bool(node)
+        if tag == "tag:yaml.org,2002:null":
+            return None
+        return node.value
+
+
+def _is_deep(text: str) -> bool:
+    """True when the text nests deeply enough to be worth LibYAML's caution.
+
+    LibYAML's composer recurses in C and crashes the process on absurd nesting
+    (about 100,000 levels); PyYAML's pure-Python composer raises RecursionError
+    instead, which becomes a clean message.  Ordinary specs nest a few levels.
+    """
+    brackets = re.sub(r"[^\[\]{}]", "", text)
+    if brackets:
+        codes = np.frombuffer(brackets.encode("ascii"), dtype=np.uint8)
+        steps = np.where((codes == ord("[")) | (codes == ord("{")), 1, -1)
+        if int(np.cumsum(steps).max()) > 64:
+            return True
+    indents = re.findall(r"^[ \t-]*", text, flags=re.MULTILINE)
+    return max((len(i) for i in indents), default=0) > 256
+
+
+def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> LoadedSpec:
+    """Parse YAML text into a :class:`LoadedSpec`; every problem raises SpecFileError."""
+    fast = getattr(yaml, "CSafeLoader", None)
+    loader = yaml.SafeLoader if fast is None or _is_deep(text) else fast
+    try:
+        node = yaml.compose(text, Loader=loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        problem = error.problem or error.context or "invalid YAML"
+        if mark is not None:
+            raise SpecFileError(source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1) from None
+        raise SpecFileError(source, f"YAML syntax error: {problem}") from None
+    except yaml.YAMLError as error:
+        raise SpecFileError(source, f"YAML error: {error}") from None
+    except RecursionError:
+        raise SpecFileError(source, "values are nested too deeply to read") from None
+    if node is None:
+        raise SpecFileError(source, "the spec is empty; it must be a mapping such as `kind: conv` plus the problem's keys")
+    converter = _Converter(source, max_values)
+    if not isinstance(node, yaml.MappingNode):
+        what = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
+        raise converter.fail(node, f"the spec must be a mapping of keys to values (like `input: ...`), got {what}")
+    converter.loaded.data = converter.convert(node, ())
+    return converter.loaded
+
+
+def load_file(path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_FILE_BYTES) -> LoadedSpec:
+    """Read a spec file (``-`` is standard input) and parse it."""
+    source = path
+    if path == "-":
+        import sys
+
+        raw = sys.stdin.buffer.read(max_bytes + 1)
+        source = "<stdin>"
+    else:
+        file = Path(path)
+        try:
+            if file.is_dir():
+                raise SpecFileError(source, "is a directory; give a spec file (.yaml)")
+            size = file.stat().st_size
+            if size > max_bytes:
+                raise SpecFileError(source, f"the file has {size:,} bytes, above the limit of {max_bytes:,}")
+            with file.open("rb") as handle:
+                raw = handle.read(max_bytes + 1)
+        except FileNotFoundError:
+            raise SpecFileError(source, "no such file") from None
+        except PermissionError:
+            raise SpecFileError(source, "permission denied") from None
+        except IsADirectoryError:
+            raise SpecFileError(source, "is a directory; give a spec file (.yaml)") from None
+        except OSError as error:
+            raise SpecFileError(source, f"cannot read: {error.strerror or error}") from None
+    if len(raw) > max_bytes:
+        raise SpecFileError(source, f"the input is larger than the limit of {max_bytes:,} bytes")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as error:
+        before = raw[: error.start]
+        line = before.count(b"\n") + 1
+        column = error.start - (before.rfind(b"\n") + 1) + 1
+        raise SpecFileError(source, f"byte 0x{raw[error.start]:02x} is not valid UTF-8; save the spec as UTF-8 text", line, column) from None
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return parse_text(text, source, max_values=max_values)

@@ -1,0 +1,1105 @@
+"""2-D convolution (PyTorch's conv2d): forward, backward and their explanation.
+
+Array layout inside this module is always NCHW:
+
+- input ``x``: N×C×H×W, kernel ``w``: O×C×kh×kw, output ``y``: N×O×H_out×W_out.
+
+The spec may give fewer axes (H×W, C×H×W; kh×kw, C×kh×kw); :class:`ConvProblem`
+remembers which axes were given so results come back in the spec's own shape.
+
+The numeric functions (:func:`conv2d_forward`, :func:`conv2d_grad_kernel`,
+:func:`conv2d_grad_input`) are vectorized (stride tricks + matmul) and work on
+float64 and integer arrays alike; exact results come from running them on
+integers (see :mod:`gradcalc.core.exact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from gradcalc.core import spec as common
+from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.exact import bilinear_exact, sum_exact
+from gradcalc.core.explain import (
+    Formula,
+    Matrix,
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    Symbol,
+    SymbolTable,
+    index_separator,
+)
+from gradcalc.core.gradcheck import check_gradients
+from gradcalc.core.outcome import Solution, compare
+from gradcalc.core.values import describe, parse_array, parse_bool, parse_int
+
+KIND = "conv"
+SUMMARY = "2-D convolution / cross-correlation (PyTorch conv2d): output, ∂L/∂input, ∂L/∂kernel, ∂L/∂bias"
+KEYS = ("input", "kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
+NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
+SECTIONS = ("problem", "size", "forward", "jacobian", "backward", "identities", "loss")
+RESULTS = (
+    "output",
+    "output_shape",
+    "grad_input",
+    "grad_kernel",
+    "grad_bias",
+    "jacobian_kernel",
+    "jacobian_input",
+)
+# A product longer than this is shown with its first terms and a count of the rest.
+MAX_TERMS_SHOWN = 24
+
+
+# ---------------------------------------------------------------------------
+# Geometry and the vectorized numeric path
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Every size and hyper-parameter of one convolution, in NCHW terms."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    in_h: int
+    in_w: int
+    kernel_h: int
+    kernel_w: int
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]  # top, bottom, left, right
+    dilation: tuple[int, int]
+
+    @property
+    def padded_h(self) -> int:
+        return self.in_h + self.padding[0] + self.padding[1]
+
+    @property
+    def padded_w(self) -> int:
+        return self.in_w + self.padding[2] + self.padding[3]
+
+    @property
+    def span_h(self) -> int:
+        """Rows one (dilated) kernel window covers: d·(kh − 1) + 1."""
+        return self.dilation[0] * (self.kernel_h - 1) + 1
+
+    @property
+    def span_w(self) -> int:
+        return self.dilation[1] * (self.kernel_w - 1) + 1
+
+    @property
+    def out_h(self) -> int:
+        return (self.padded_h - self.span_h) // self.stride[0] + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.padded_w - self.span_w) // self.stride[1] + 1
+
+    @property
+    def work(self) -> int:
+        """Multiply-adds of one forward pass."""
+        return (
+            self.batch
+            * self.out_channels
+            * self.out_h
+            * self.out_w
+            * self.in_channels
+            * self.kernel_h
+            * self.kernel_w
+        )
+
+
+def pad_input(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Zero-pad the last two axes of N×C×H×W ``x`` by (top, bottom, left, right)."""
+    top, bottom, left, right = padding
+    if not any(padding):
+        return x
+    padded = np.zeros((*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), dtype=x.dtype)
+    if x.dtype == object:
+        padded.fill(0)
+    padded[:, :, top : top + x.shape[2], left : left + x.shape[3]] = x
+    return padded
+
+
+def _windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """View N×C×H_out×W_out×kh×kw: the padded input under every kernel tap of every window."""
+    view = sliding_window_view(x_padded, (g.span_h, g.span_w), axis=(2, 3))
+    sh, sw = g.stride
+    dh, dw = g.dilation
+    return view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, : g.out_h, : g.out_w]
+
+
+def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """im2col: (N·H_out·W_out)×(C·kh·kw) matrix of window entries."""
+    windows = _windows(x_padded, g)
+    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(
+        g.batch * g.out_h * g.out_w, g.in_channels * g.kernel_h * g.kernel_w
+    )
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Cross-correlation without bias.
+
+    x: N×C×H×W, w: O×C×kh×kw -> y: N×O×H_out×W_out, with
+    y[n,o,i,j] = Σ_c,m,q x_pad[n, c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q].
+    """
+    columns = _columns(pad_input(x, g.padding), g)
+    out = columns @ w.reshape(g.out_channels, -1).T
+    return out.reshape(g.batch, g.out_h, g.out_w, g.out_channels).transpose(0, 3, 1, 2)
+
+
+def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """∂L/∂w for the correlation above.
+
+    upstream: N×O×H_out×W_out, x: N×C×H×W -> O×C×kh×kw,
+    ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c, i·sh + m·dh, j·sw + q·dw].
+    """
+    columns = _columns(pad_input(x, g.padding), g)
+    upstream_matrix = upstream.transpose(1, 0, 2, 3).reshape(g.out_channels, -1)
+    return (upstream_matrix @ columns).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+
+
+def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """∂L/∂x for the correlation above.
+
+    upstream: N×O×H_out×W_out, w: O×C×kh×kw -> N×C×H×W.  Each window's
+    gradient (upstream · w) is scattered back onto the cells it read (col2im);
+    overlapping windows add up; padding cells are dropped at the end.
+    """
+    upstream_matrix = upstream.transpose(0, 2, 3, 1).reshape(-1, g.out_channels)
+    window_grads = (upstream_matrix @ w.reshape(g.out_channels, -1)).reshape(
+        g.batch, g.out_h, g.out_w, g.in_channels, g.kernel_h, g.kernel_w
+    )
+    window_grads = window_grads.transpose(0, 3, 1, 2, 4, 5)  # N×C×H_out×W_out×kh×kw
+    grad_padded = np.zeros((g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype)
+    if grad_padded.dtype == object:
+        grad_padded.fill(0)
+    sh, sw = g.stride
+    dh, dw = g.dilation
+    rows_end = sh * (g.out_h - 1) + 1
+    cols_end = sw * (g.out_w - 1) + 1
+    # One vectorized add per kernel tap (kh·kw of them), not per element.
+    for m in range(g.kernel_h):
+        for q in range(g.kernel_w):
+            grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += window_grads[
+                ..., m, q
+            ]
+    top, _, left, _ = g.padding
+    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
+
+
+def flip(w: np.ndarray) -> np.ndarray:
+    """Rotate the last two axes by 180° (true convolution slides the flipped kernel)."""
+    return w[..., ::-1, ::-1]
+
+
+# ---------------------------------------------------------------------------
+# Reading the spec
+
+
+@dataclass(frozen=True)
+class ConvProblem:
+    """A validated conv spec.
+
+    ``input``/``kernel``/``bias``/``upstream`` are object arrays of Fractions
+    in the spec's own shapes; ``*_axes`` name those axes (a subset of
+    n, c, row, col / o, c, row, col).
+    """
+
+    title: str | None
+    input: np.ndarray
+    kernel: np.ndarray
+    bias: np.ndarray | None  # 0-D (one shared bias) or O
+    geometry: ConvGeometry
+    padding_text: str
+    flip_kernel: bool
+    upstream: np.ndarray
+    upstream_given: bool
+    names: dict[str, str]
+    index_base: int
+    input_axes: tuple[str, ...]
+    kernel_axes: tuple[str, ...]
+    output_axes: tuple[str, ...]
+    expected: dict[str, np.ndarray]
+    tolerance: common.Tolerance
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        g = self.geometry
+        sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
+        return tuple(sizes[a] for a in self.output_axes)
+
+    def to_nchw(self, values: np.ndarray) -> np.ndarray:
+        return values.reshape(self.geometry.batch, self.geometry.in_channels, self.geometry.in_h, self.geometry.in_w)
+
+    def kernel_ochw(self, values: np.ndarray) -> np.ndarray:
+        g = self.geometry
+        return values.reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+
+    def output_nohw(self, values: np.ndarray) -> np.ndarray:
+        g = self.geometry
+        return values.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+
+
+def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
+    if isinstance(value, (list, tuple)):
+        if len(value) != 2:
+            raise SpecError(path, f"{what} must be one integer or [rows, cols], got a list of {len(value)}")
+        return (
+            parse_int(value[0], (*path, 0), minimum=minimum, what=f"{what} (rows)"),
+            parse_int(value[1], (*path, 1), minimum=minimum, what=f"{what} (cols)"),
+        )
+    number = parse_int(value, path, minimum=minimum, what=what)
+    return number, number
+
+
+def _read_padding(value: Any, stride: tuple[int, int], dilation: tuple[int, int], kernel_hw: tuple[int, int]) -> tuple[tuple[int, int, int, int], str]:
+    """Padding as (top, bottom, left, right) and a short text of what the spec said."""
+    path = ("padding",)
+    allowed = 'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid" or "same"'
+    if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
+        word = value.strip().lower()
+        if word == "valid":
+            return (0, 0, 0, 0), '"valid" (no padding)'
+        if stride != (1, 1):
+            raise SpecError(path, f'padding "same" needs stride 1 (as in PyTorch), but stride is {list(stride)}; give the padding as numbers')
+        total_h = dilation[0] * (kernel_hw[0] - 1)
+        total_w = dilation[1] * (kernel_hw[1] - 1)
+        # PyTorch puts the odd extra row/column on the bottom/right.
+        pads = (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
+        return pads, '"same" (output as large as the input; an odd extra row/column goes bottom/right)'
+    if isinstance(value, (list, tuple)):
+        if len(value) == 2:
+            ph = parse_int(value[0], (*path, 0), minimum=0, what="padding (rows)")
+            pw = parse_int(value[1], (*path, 1), minimum=0, what="padding (cols)")
+            return (ph, ph, pw, pw), f"[{ph}, {pw}]"
+        if len(value) == 4:
+            sides = ("top", "bottom", "left", "right")
+            pads = tuple(parse_int(v, (*path, i), minimum=0, what=f"padding ({sides[i]})") for i, v in enumerate(value))
+            return pads, f"[{', '.join(map(str, pads))}] (top, bottom, left, right)"  # type: ignore[return-value]
+        raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
+    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+        raise SpecError(path, f"unknown padding {value!r}; {allowed}")
+    if isinstance(value, bool) or value is None:
+        raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")
+    p = parse_int(value, path, minimum=0, what="padding")
+    return (p, p, p, p), str(p)
+
+
+def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
+    """Validate a conv spec (plain data) and return the problem, or raise SpecError."""
+    common.check_keys(spec, KIND, KEYS)
+    max_elements = limits.max_elements
+    raw_input = common.require(spec, "input", KIND, "the input matrix, H×W, C×H×W or N×C×H×W")
+    raw_kernel = common.require(spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw")
+    x = parse_array(raw_input, ("input",), ndims=(2, 3, 4), what="input", max_elements=max_elements)
+    w = parse_array(raw_kernel, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=max_elements)
+
+    input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
+    kernel_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("o", "c", "row", "col")}[w.ndim]
+    batch = x.shape[0] if x.ndim == 4 else 1
+    in_channels = x.shape[-3] if x.ndim >= 3 else 1
+    kernel_channels = w.shape[-3] if w.ndim >= 3 else 1
+    out_channels = w.shape[0] if w.ndim == 4 else 1
+    if kernel_channels != in_channels:
+        if w.ndim == 2:
+            hint = f"give the kernel as C×kh×kw ({in_channels}×{w.shape[0]}×{w.shape[1]}) or O×C×kh×kw"
+        else:
+            hint = f"the kernel's input-channel axis must be {in_channels}"
+        raise SpecError(
+            ("kernel",),
+            f"the kernel has {kernel_channels} input channel{'s' if kernel_channels != 1 else ''} "
+            f"but the input has {in_channels}; {hint}",
+        )
+
+    stride = _pair(spec.get("stride", 1), ("stride",), "stride", 1)
+    dilation = _pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+    padding, padding_text = _read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
+    flip_kernel = parse_bool(spec.get("flip_kernel", False), ("flip_kernel",))
+
+    geometry = ConvGeometry(
+        batch=batch,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        in_h=x.shape[-2],
+        in_w=x.shape[-1],
+        kernel_h=w.shape[-2],
+        kernel_w=w.shape[-1],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )
+    for axis, span, padded, size, pads in (
+        ("rows", geometry.span_h, geometry.padded_h, geometry.in_h, padding[:2]),
+        ("columns", geometry.span_w, geometry.padded_w, geometry.in_w, padding[2:]),
+    ):
+        if span > padded:
+            dil = geometry.dilation[0 if axis == "rows" else 1]
+            raise SpecError(
+                ("kernel",),
+                f"the kernel spans {span} {axis} (dilation {dil}) but the padded input has only {padded} "
+                f"({size} + padding {pads[0]} + {pads[1]}); the kernel must fit inside the padded input",
+            )
+    if geometry.work > limits.max_work:
+        raise LimitError(
+            ("input",),
+            f"this convolution needs {geometry.work:,} multiply-adds, above the limit of {limits.max_work:,} "
+            "(raise it with --max-work)",
+        )
+
+    bias = None
+    if spec.get("bias") is not None:
+        bias = parse_array(spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=max_elements)
+        if bias.ndim == 1 and bias.shape[0] != out_channels:
+            raise SpecError(
+                ("bias",),
+                f"bias has {bias.shape[0]} entries but the kernel has {out_channels} output channel"
+                f"{'s' if out_channels != 1 else ''}; give one number per output channel, or a single number",
+            )
+
+    output_axes = (("n",) if x.ndim == 4 else ()) + (("o",) if w.ndim == 4 else ()) + ("row", "col")
+    names = common.read_names(spec, NAME_DEFAULTS)
+    problem_stub = dict(
+        title=common.read_title(spec),
+        input=x,
+        kernel=w,
+        bias=bias,
+        geometry=geometry,
+        padding_text=padding_text,
+        flip_kernel=flip_kernel,
+        names=names,
+        index_base=common.read_index_base(spec),
+        input_axes=input_axes,
+        kernel_axes=kernel_axes,
+        output_axes=output_axes,
+        tolerance=common.read_tolerance(spec),
+    )
+    sizes = {"n": batch, "o": out_channels, "row": geometry.out_h, "col": geometry.out_w}
+    output_shape = tuple(sizes[a] for a in output_axes)
+    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    out_size = int(np.prod(output_shape))
+    known_results: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "output_shape": (len(output_shape),),
+        "grad_input": x.shape,
+        "grad_kernel": w.shape,
+        "jacobian_kernel": (out_size, w.size),
+        "jacobian_input": (out_size, x.size),
+    }
+    if bias is not None:
+        known_results["grad_bias"] = bias.shape
+    expected = common.read_expected(spec, known_results, limits)
+    return ConvProblem(upstream=upstream, upstream_given=upstream_given, expected=expected, **problem_stub)
+
+
+# ---------------------------------------------------------------------------
+# Solving
+
+
+@dataclass(frozen=True)
+class ConvResults:
+    """Results in NCHW layout (object Fractions when exact, else float64)."""
+
+    output: np.ndarray  # N×O×H_out×W_out
+    grad_input: np.ndarray  # N×C×H×W
+    grad_kernel: np.ndarray  # O×C×kh×kw (the spec's kernel, unflipped)
+    grad_bias: np.ndarray | None  # 0-D or O
+    exact: bool
+
+
+def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
+    """Forward and backward pass, exactly (rational) or in float64."""
+    g = problem.geometry
+    x = problem.to_nchw(problem.input)
+    w = problem.kernel_ochw(problem.kernel)
+    upstream = problem.output_nohw(problem.upstream)
+    w_slid = flip(w) if problem.flip_kernel else w  # the kernel as it is slid over the input
+    if exact:
+        taps = g.in_channels * g.kernel_h * g.kernel_w
+        output = bilinear_exact(lambda a, b: conv2d_forward(a, b, g), x, w_slid, taps)
+        grad_slid = bilinear_exact(
+            lambda u, a: conv2d_grad_kernel(u, a, g), upstream, x, g.batch * g.out_h * g.out_w
+        )
+        grad_input = bilinear_exact(
+            lambda u, b: conv2d_grad_input(u, b, g), upstream, w_slid, g.out_channels * g.kernel_h * g.kernel_w
+        )
+    else:
+        xf, wf, uf = x.astype(float), w_slid.astype(float), upstream.astype(float)
+        output = conv2d_forward(xf, wf, g)
+        grad_slid = conv2d_grad_kernel(uf, xf, g)
+        grad_input = conv2d_grad_input(uf, wf, g)
+    grad_kernel = flip(grad_slid) if problem.flip_kernel else grad_slid
+    grad_bias = None
+    if problem.bias is not None:
+        bias = problem.bias if exact else problem.bias.astype(float)
+        per_channel = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
+        output = output + per_channel
+        axes = (0, 2, 3) if bias.ndim == 1 else (0, 1, 2, 3)
+        grad_bias = sum_exact(upstream, axes) if exact else upstream.astype(float).sum(axis=axes)
+    return ConvResults(output=output, grad_input=grad_input, grad_kernel=grad_kernel, grad_bias=grad_bias, exact=exact)
+
+
+def float_loss(problem: ConvProblem, params: Mapping[str, np.ndarray]) -> float:
+    """L = Σ upstream ⊙ conv(x, w) + b in float64 (for finite differences)."""
+    g = problem.geometry
+    w = params["kernel"].reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+    w_slid = flip(w) if problem.flip_kernel else w
+    output = conv2d_forward(params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w), w_slid, g)
+    if "bias" in params:
+        bias = params["bias"]
+        output = output + (bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias)
+    return float(np.sum(problem.output_nohw(problem.upstream).astype(float) * output))
+
+
+def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Which entry each Jacobian cell is, as flat indices (−1: the cell is 0).
+
+    Returns (kernel_map, input_map):
+    - kernel_map: R×K, ∂y_r/∂w_k = input.flat[kernel_map[r, k]];
+    - input_map:  R×I, ∂y_r/∂x_i = kernel.flat[input_map[r, i]];
+    with R outputs, K kernel entries and I input entries, all in row-major order.
+    """
+    g = problem.geometry
+    positions = np.arange(g.batch * g.in_channels * g.in_h * g.in_w).reshape(g.batch, g.in_channels, g.in_h, g.in_w)
+    padded_positions = np.full((g.batch, g.in_channels, g.padded_h, g.padded_w), -1, dtype=np.int64)
+    top, _, left, _ = g.padding
+    padded_positions[:, :, top : top + g.in_h, left : left + g.in_w] = positions
+    taps = _windows(padded_positions, g)  # N×C×Ho×Wo×kh×kw, input index under each (slid) tap
+    if problem.flip_kernel:
+        taps = taps[..., ::-1, ::-1]  # index by the spec's kernel entry, not the slid one
+    rows = g.batch * g.out_channels * g.out_h * g.out_w
+    kernel_map = np.full((g.batch, g.out_channels, g.out_h, g.out_w, g.out_channels, g.in_channels, g.kernel_h, g.kernel_w), -1, dtype=np.int64)
+    for o in range(g.out_channels):
+        kernel_map[:, o, :, :, o] = taps.transpose(0, 2, 3, 1, 4, 5)
+    kernel_map = kernel_map.reshape(rows, -1)
+
+    input_map = np.full((rows, positions.size), -1, dtype=np.int64)
+    kernel_index = np.arange(g.out_channels * g.in_channels * g.kernel_h * g.kernel_w).reshape(
+        g.out_channels, g.in_channels, g.kernel_h, g.kernel_w
+    )
+    row_index = np.arange(rows).reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+    # For each output (n,o,i,j) and kernel tap (c,m,q): the input cell read, if any.
+    n, o, i, j, c, m, q = np.meshgrid(
+        *(np.arange(s) for s in (g.batch, g.out_channels, g.out_h, g.out_w, g.in_channels, g.kernel_h, g.kernel_w)),
+        indexing="ij",
+    )
+    read = taps[n, c, i, j, m, q]
+    valid = read >= 0
+    input_map[row_index[n, o, i, j][valid], read[valid]] = kernel_index[o, c, m, q][valid]
+    return kernel_map, input_map
+
+
+def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray:
+    """values.flat[index_map] with −1 meaning 0."""
+    flat = values.ravel() if exact else values.ravel().astype(float)
+    zero = Fraction(0) if exact else 0.0
+    result = np.empty(index_map.shape, dtype=object if exact else float)
+    result.fill(zero)
+    valid = index_map >= 0
+    result[valid] = flat[index_map[valid]]
+    return result
+
+
+def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
+    """Read, compute, check and explain one conv spec."""
+    problem = read_problem(spec, options.limits)
+    g = problem.geometry
+    exact = not options.force_float and g.work <= options.limits.exact_work
+    computed = compute(problem, exact=exact)
+
+    results: dict[str, Any] = {
+        "output": computed.output.reshape(problem.output_shape),
+        "output_shape": list(problem.output_shape),
+        "grad_input": computed.grad_input.reshape(problem.input.shape),
+        "grad_kernel": computed.grad_kernel.reshape(problem.kernel.shape),
+    }
+    if computed.grad_bias is not None:
+        results["grad_bias"] = computed.grad_bias.reshape(problem.bias.shape)
+
+    out_size = int(np.prod(problem.output_shape))
+    jacobian_wanted = options.wants("jacobian") or any(k.startswith("jacobian") for k in problem.expected)
+    small_enough = out_size * max(problem.kernel.size, problem.input.size) <= options.limits.max_jacobian
+    maps = None
+    if jacobian_wanted and small_enough:
+        maps = jacobian_maps(problem)
+        results["jacobian_kernel"] = gather(problem.input, maps[0], exact)
+        results["jacobian_input"] = gather(problem.kernel, maps[1], exact)
+
+    checks = []
+    for name, answer in problem.expected.items():
+        if name not in results:
+            raise LimitError(
+                ("expected", name),
+                f"{name} has {out_size * (problem.kernel.size if name.endswith('kernel') else problem.input.size):,} "
+                f"entries, above the Jacobian limit of {options.limits.max_jacobian:,} (raise it with --max-jacobian)",
+            )
+        value = results[name]
+        if name == "output_shape":
+            value = np.array([Fraction(v) for v in value], dtype=object)
+        checks.append(compare(name, value, answer, problem.tolerance))
+
+    gradient_check = None
+    if options.gradient_check:
+        params = {"input": problem.input.astype(float), "kernel": problem.kernel.astype(float)}
+        analytic = {"input": results["grad_input"], "kernel": results["grad_kernel"]}
+        if problem.bias is not None:
+            params["bias"] = problem.bias.astype(float)
+            analytic["bias"] = results["grad_bias"]
+        # Each probe is two forward passes: keep the whole check near 4M multiply-adds.
+        probes = int(max(2, min(32, 2_000_000 // max(g.work, 1))))
+        gradient_check = check_gradients(lambda p: float_loss(problem, p), params, analytic, max_entries=probes)
+
+    explainer = _Explainer(problem, computed, results, options, maps)
+    return Solution(
+        kind=KIND,
+        title=problem.title,
+        results=results,
+        exact=exact,
+        conventions=explainer.conventions(),
+        sections=explainer.sections(),
+        checks=checks,
+        gradient_check=gradient_check,
+        index_base=problem.index_base,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Explaining
+
+
+def _factor(value: Any) -> tuple[str | Any, ...]:
+    """A number as formula tokens, parenthesized when negative: (−1)."""
+    return ("(", value, ")") if value < 0 else (value,)
+
+
+class _Explainer:
+    """Builds the sections of a conv explanation; loops only over rows it shows."""
+
+    def __init__(self, problem: ConvProblem, computed: ConvResults, results: dict[str, Any], options: common.SolveOptions, maps):
+        self.p = problem
+        self.c = computed
+        self.results = results
+        self.options = options
+        self.maps = maps
+        g = problem.geometry
+        self.g = g
+        names = problem.names
+        self.X, self.K, self.Y, self.L, self.B = (names[k] for k in ("input", "kernel", "output", "loss", "bias"))
+        self.sep = index_separator(problem.input.shape, problem.kernel.shape, problem.output_shape, index_base=problem.index_base)
+        exact = computed.exact
+        self.x = problem.to_nchw(problem.input if exact else problem.input.astype(float))
+        self.w = problem.kernel_ochw(problem.kernel if exact else problem.kernel.astype(float))
+        self.up = problem.output_nohw(problem.upstream if exact else problem.upstream.astype(float))
+        self.bias = None
+        if problem.bias is not None:
+            self.bias = problem.bias if exact else problem.bias.astype(float)
+
+    # symbols -------------------------------------------------------------
+    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(full[a] + self.p.index_base for a in axes)
+
+    def sym_x(self, n: int, c: int, r: int, col: int) -> Symbol:
+        return Symbol(self.X, self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes), self.sep)
+
+    def sym_w(self, o: int, c: int, m: int, q: int) -> Symbol:
+        return Symbol(self.K, self._index({"o": o, "c": c, "row": m, "col": q}, self.p.kernel_axes), self.sep)
+
+    def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
+        return Symbol(prefix + self.Y, self._index({"n": n, "o": o, "row": i, "col": j}, self.p.output_axes), self.sep)
+
+    def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
+        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
+
+    def sym_b(self, o: int) -> Symbol:
+        if self.p.bias is not None and self.p.bias.ndim == 1:
+            return Symbol(self.B, (o + self.p.index_base,), self.sep)
+        return Symbol(self.B)
+
+    def all_index_text(self, axes: tuple[str, ...]) -> str:
+        letters = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j"}
+        return "".join(letters[a] for a in axes)
+
+    # conventions ---------------------------------------------------------
+    def conventions(self) -> list[str]:
+        p, g = self.p, self.g
+        items = []
+        if p.flip_kernel:
+            items.append(
+                "true convolution (flip_kernel: true): the kernel is rotated 180° before it slides, "
+                f"{self.Y}[i,j] = Σ {self.X}[i·s+m, j·s+q]·{self.K}[kh−1−m, kw−1−q]"
+            )
+        else:
+            items.append(
+                "cross-correlation (deep-learning convention, PyTorch conv2d): the kernel is not flipped, "
+                f"{self.Y}[i,j] = Σ {self.X}[i·s+m, j·s+q]·{self.K}[m,q]"
+            )
+        top, bottom, left, right = g.padding
+        items.append(f"zero padding {p.padding_text}: top {top}, bottom {bottom}, left {left}, right {right}")
+        items.append(f"stride {g.stride[0]}×{g.stride[1]} (rows×cols), dilation {g.dilation[0]}×{g.dilation[1]}")
+        items.append(
+            f"indices start at {p.index_base} (index_base: {p.index_base}); "
+            f"{self.X}_{self.all_index_text(p.input_axes)} is input[{', '.join(self.all_index_text(p.input_axes))}]"
+        )
+        if p.upstream_given:
+            items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
+        else:
+            items.append(f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs")
+        if p.bias is not None:
+            if p.bias.ndim == 0 and g.out_channels > 1:
+                items.append(f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)")
+            elif p.bias.ndim == 1:
+                items.append(f"one bias per output channel ({self.B} has {g.out_channels} entries)")
+        if self.c.exact:
+            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
+        else:
+            items.append(
+                f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "
+                f"of {self.options.limits.exact_work:,}" if g.work > self.options.limits.exact_work else "float64 arithmetic (--float)"
+            )
+        return items
+
+    # sections ------------------------------------------------------------
+    def sections(self) -> list[Section]:
+        builders = {
+            "problem": self.section_problem,
+            "size": self.section_size,
+            "forward": self.section_forward,
+            "jacobian": self.section_jacobian,
+            "backward": self.section_backward,
+            "identities": self.section_identities,
+            "loss": self.section_loss,
+        }
+        return [builders[key]() for key in SECTIONS if self.options.wants(key)]
+
+    def _matrix(self, label: str, values: np.ndarray, axes: tuple[str, ...], caption: str = "") -> Matrix:
+        return Matrix(label=label, values=values, axis_names=axes, index_base=self.p.index_base, caption=caption)
+
+    def section_problem(self) -> Section:
+        p, g = self.p, self.g
+        section = Section("problem", "Problem")
+        shape = lambda a: "×".join(map(str, a.shape))  # noqa: E731
+        section.add(
+            Note(
+                f"input {self.X}: {shape(p.input)} ({', '.join(p.input_axes)}), kernel {self.K}: {shape(p.kernel)} "
+                f"({', '.join(p.kernel_axes)}), output {self.Y}: {'×'.join(map(str, p.output_shape))} "
+                f"({', '.join(p.output_axes)})"
+            )
+        )
+        section.add(self._matrix(self.X, p.input, p.input_axes))
+        if any(g.padding):
+            padded = pad_input(self.p.to_nchw(p.input), g.padding)
+            padded_axes = p.input_axes
+            section.add(
+                self._matrix(
+                    f"{self.X} padded",
+                    padded.reshape(*p.input.shape[:-2], g.padded_h, g.padded_w),
+                    padded_axes,
+                    caption=f"zeros added: {g.padding[0]} top, {g.padding[1]} bottom, {g.padding[2]} left, {g.padding[3]} right; "
+                    "padded indices count from the padded corner",
+                )
+            )
+        section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
+        if p.flip_kernel:
+            section.add(self._matrix(f"{self.K} rotated 180° (as slid)", flip(p.kernel), p.kernel_axes))
+        if p.bias is not None:
+            section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+        section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes))
+        return section
+
+    def section_size(self) -> Section:
+        g = self.g
+        section = Section("size", "Output size")
+        for axis, size, pad_a, pad_b, d, k, s, out in (
+            ("H", g.in_h, g.padding[0], g.padding[1], g.dilation[0], g.kernel_h, g.stride[0], g.out_h),
+            ("W", g.in_w, g.padding[2], g.padding[3], g.dilation[1], g.kernel_w, g.stride[1], g.out_w),
+        ):
+            k_name = "kh" if axis == "H" else "kw"
+            p_a, p_b = ("p_top", "p_bottom") if axis == "H" else ("p_left", "p_right")
+            section.add(
+                Formula(
+                    label=f"{axis}_out",
+                    symbolic=f"{axis}_out = ⌊({axis} + {p_a} + {p_b} − d·({k_name} − 1) − 1)/s⌋ + 1",
+                    numeric=("⌊(", size, " + ", pad_a, " + ", pad_b, " − ", d, "·(", k, " − 1) − 1)/", s, "⌋ + 1"),
+                    value=out,
+                )
+            )
+            remainder = (size + pad_a + pad_b - d * (k - 1) - 1) % s
+            if remainder:
+                section.add(
+                    Note(
+                        f"(the division leaves {remainder}: the stride does not tile the {'rows' if axis == 'H' else 'columns'}, "
+                        "so the floor drops the last partial window)"
+                    )
+                )
+        if g.dilation == (1, 1) and g.padding[0] == g.padding[1] and g.padding[2] == g.padding[3]:
+            section.add(Note("with dilation 1 and symmetric padding this is the familiar ⌊(I + 2P − K)/S⌋ + 1."))
+        unread = self._unread()
+        for axis, cells in unread.items():
+            if cells:
+                listed = ", ".join(str(c + self.p.index_base) for c in cells)
+                section.add(
+                    Note(f"input {axis} {listed} {'is' if len(cells) == 1 else 'are'} read by no window: "
+                         f"{'its' if len(cells) == 1 else 'their'} gradient is 0.")
+                )
+        return section
+
+    def _unread(self) -> dict[str, list[int]]:
+        g = self.g
+        unread = {}
+        for axis, padded, size, before, k, d, s, out in (
+            ("rows", g.padded_h, g.in_h, g.padding[0], g.kernel_h, g.dilation[0], g.stride[0], g.out_h),
+            ("columns", g.padded_w, g.in_w, g.padding[2], g.kernel_w, g.dilation[1], g.stride[1], g.out_w),
+        ):
+            read = np.zeros(padded, dtype=bool)
+            for m in range(k):
+                read[m * d : m * d + s * (out - 1) + 1 : s] = True
+            unread[axis] = [int(i) for i in np.flatnonzero(~read[before : before + size])]
+        return unread
+
+    def _output_indices(self) -> tuple[list[tuple[int, int, int, int]], int]:
+        """The first rows to show (n,o,i,j) in the output's row-major order, and how many are left out."""
+        g = self.g
+        total = g.batch * g.out_channels * g.out_h * g.out_w
+        shown = self.options.cap(total)
+        return [tuple(int(v) for v in np.unravel_index(r, (g.batch, g.out_channels, g.out_h, g.out_w))) for r in range(shown)], total - shown
+
+    def _slid_tap(self, m: int, q: int) -> tuple[int, int]:
+        """The spec's kernel entry that multiplies tap (m, q) of a window."""
+        if self.p.flip_kernel:
+            return self.g.kernel_h - 1 - m, self.g.kernel_w - 1 - q
+        return m, q
+
+    def section_forward(self) -> Section:
+        g, p = self.g, self.p
+        section = Section("forward", f"Forward: each output {self.Y} as a sum of products")
+        rows, omitted = self._output_indices()
+        top, left = g.padding[0], g.padding[2]
+        output = self.c.output
+        for n, o, i, j in rows:
+            terms = []
+            padding_terms = 0
+            extra = 0
+            for c in range(g.in_channels):
+                for m in range(g.kernel_h):
+                    for q in range(g.kernel_w):
+                        r = i * g.stride[0] + m * g.dilation[0] - top
+                        col = j * g.stride[1] + q * g.dilation[1] - left
+                        if not (0 <= r < g.in_h and 0 <= col < g.in_w):
+                            padding_terms += 1
+                            continue
+                        if len(terms) >= MAX_TERMS_SHOWN:
+                            extra += 1
+                            continue
+                        km, kq = self._slid_tap(m, q)
+                        terms.append(Product(((self.sym_x(n, c, r, col), self.x[n, c, r, col]), (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]))))
+            constant = None
+            if self.bias is not None:
+                constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
+            note = []
+            if padding_terms:
+                note.append(f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)")
+            if extra:
+                note.append(f"{extra} more terms not shown")
+            section.add(
+                SumOfProducts(
+                    target=self.sym_y(n, o, i, j),
+                    terms=tuple(terms),
+                    constant=constant,
+                    value=output[n, o, i, j],
+                    note="; ".join(note),
+                )
+            )
+        section.omitted = omitted
+        return section
+
+    def _label_list(self, shape: tuple[int, ...], axes: tuple[str, ...], make) -> tuple[str, ...]:
+        return tuple(make(dict(zip(axes, idx))).text for idx in np.ndindex(*shape))
+
+    def section_jacobian(self) -> Section:
+        p = self.p
+        section = Section("jacobian", "Jacobians")
+        if self.maps is None:
+            out_size = int(np.prod(p.output_shape))
+            section.add(
+                Note(
+                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} entries and ∂{self.Y}/∂{self.X} "
+                    f"{out_size * p.input.size:,}, above the limit of {self.options.limits.max_jacobian:,} "
+                    "(raise it with --max-jacobian)"
+                )
+            )
+            return section
+        g = self.g
+        full = lambda d, keys: {k: d.get(k, 0) for k in keys}  # noqa: E731
+        out_labels = self._label_list(p.output_shape, p.output_axes, lambda d: self.sym_y(*full(d, ("n", "o", "row", "col")).values()))
+        k_labels = self._label_list(p.kernel.shape, p.kernel_axes, lambda d: self.sym_w(*full(d, ("o", "c", "row", "col")).values()))
+        x_labels = self._label_list(p.input.shape, p.input_axes, lambda d: self.sym_x(*full(d, ("n", "c", "row", "col")).values()))
+        shown_rows = self.options.cap(len(out_labels))
+        kernel_map, input_map = self.maps
+        x_symbols = [self.sym_x(*idx) for idx in np.ndindex(g.batch, g.in_channels, g.in_h, g.in_w)]
+        w_symbols = [self.sym_w(*idx) for idx in np.ndindex(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)]
+        for label, columns, index_map, symbols, values in (
+            (f"∂{self.Y}/∂{self.K}", k_labels, kernel_map, x_symbols, self.results["jacobian_kernel"]),
+            (f"∂{self.Y}/∂{self.X}", x_labels, input_map, w_symbols, self.results["jacobian_input"]),
+        ):
+            symbolic_cells = tuple(
+                tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r]) for r in range(shown_rows)
+            )
+            numeric_cells = tuple(tuple(values[r]) for r in range(shown_rows))
+            caption = f"row r, column k: ∂(output r)/∂(entry k); {len(out_labels)}×{len(columns)}"
+            section.add(SymbolTable(label + " (symbols)", tuple(columns), out_labels[:shown_rows], symbolic_cells, caption))
+            section.add(SymbolTable(label + " (values)", tuple(columns), out_labels[:shown_rows], numeric_cells))
+        section.omitted = len(out_labels) - shown_rows
+        return section
+
+    def section_backward(self) -> Section:
+        g, p = self.g, self.p
+        section = Section("backward", f"Backward: ∂{self.L}/∂{self.K}, ∂{self.L}/∂{self.X}" + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""))
+        top, left = g.padding[0], g.padding[2]
+        out_idx = self.all_index_text(p.output_axes)
+        omitted = 0
+        # ∂L/∂K: one row per kernel entry (the spec's indexing).
+        kernel_total = p.kernel.size
+        shown = self.options.cap(kernel_total)
+        omitted += kernel_total - shown
+        grad_kernel = self.c.grad_kernel
+        for flat in range(shown):
+            o, c, km, kq = (int(v) for v in np.unravel_index(flat, (g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)))
+            m, q = self._slid_tap(km, kq)
+            terms, extra, padding_terms = [], 0, 0
+            for n in range(g.batch):
+                for i in range(g.out_h):
+                    for j in range(g.out_w):
+                        r = i * g.stride[0] + m * g.dilation[0] - top
+                        col = j * g.stride[1] + q * g.dilation[1] - left
+                        if not (0 <= r < g.in_h and 0 <= col < g.in_w):
+                            padding_terms += 1
+                            continue
+                        if len(terms) >= MAX_TERMS_SHOWN:
+                            extra += 1
+                            continue
+                        terms.append(Product(((self.sym_up(n, o, i, j), self.up[n, o, i, j]), (self.sym_x(n, c, r, col), self.x[n, c, r, col]))))
+            target = self.sym_w(o, c, km, kq)
+            section.add(
+                SumOfProducts(
+                    target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
+                    general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
+                    terms=tuple(terms),
+                    value=grad_kernel[o, c, km, kq],
+                    note=self._note(padding_terms, extra, "read padding"),
+                )
+            )
+        # ∂L/∂X: one row per input entry; the windows that read it are found arithmetically.
+        input_total = p.input.size
+        shown = self.options.cap(input_total)
+        omitted += input_total - shown
+        for flat in range(shown):
+            n, c, a, b = (int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w)))
+            terms, extra = [], 0
+            for o in range(g.out_channels):
+                for m in range(g.kernel_h):
+                    i, rest = divmod(a + top - m * g.dilation[0], g.stride[0])
+                    if rest or not 0 <= i < g.out_h:
+                        continue
+                    for q in range(g.kernel_w):
+                        j, rest = divmod(b + left - q * g.dilation[1], g.stride[1])
+                        if rest or not 0 <= j < g.out_w:
+                            continue
+                        if len(terms) >= MAX_TERMS_SHOWN:
+                            extra += 1
+                            continue
+                        km, kq = self._slid_tap(m, q)
+                        terms.append(Product(((self.sym_up(n, o, i, j), self.up[n, o, i, j]), (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]))))
+            target = self.sym_x(n, c, a, b)
+            section.add(
+                SumOfProducts(
+                    target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+                    general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
+                    terms=tuple(terms),
+                    value=self.c.grad_input[n, c, a, b],
+                    note="no window reads this cell" if not terms and not extra else self._note(0, extra, ""),
+                )
+            )
+        if p.bias is not None:
+            channels = range(g.out_channels) if p.bias.ndim == 1 else [None]
+            grad_bias = self.c.grad_bias
+            for o in channels:
+                terms, extra = [], 0
+                for n in range(g.batch):
+                    for oo in range(g.out_channels) if o is None else [o]:
+                        for i in range(g.out_h):
+                            for j in range(g.out_w):
+                                if len(terms) >= MAX_TERMS_SHOWN:
+                                    extra += 1
+                                    continue
+                                terms.append(Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),)))
+                target = self.sym_b(o or 0)
+                section.add(
+                    SumOfProducts(
+                        target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
+                        general=f"Σ ∂{self.L}/∂{self.Y}" + ("" if o is None else f" over channel {o + p.index_base}") + f"  (∂{self.Y}/∂{self.B} = 1)",
+                        terms=tuple(terms),
+                        value=grad_bias[o] if o is not None else grad_bias[()],
+                        note=self._note(0, extra, ""),
+                    )
+                )
+        section.omitted = omitted
+        return section
+
+    @staticmethod
+    def _note(padding_terms: int, extra: int, padding_words: str) -> str:
+        parts = []
+        if padding_terms:
+            parts.append(f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)")
+        if extra:
+            parts.append(f"{extra} more terms not shown")
+        return "; ".join(parts)
+
+    def section_identities(self) -> Section:
+        """The compact matrix identities, recomputed independently and compared."""
+        g, p = self.g, self.p
+        section = Section("identities", "Compact identities")
+        exact = self.c.exact
+        sh, sw = g.stride
+        dh, dw = g.dilation
+        x_padded = pad_input(self.x, g.padding)
+        w_slid = flip(self.w) if p.flip_kernel else self.w
+        # ∂L/∂K: correlate the padded input with the upstream; stride and dilation swap roles.
+        kernel_geometry = ConvGeometry(
+            batch=g.in_channels, in_channels=g.batch, out_channels=g.out_channels,
+            in_h=g.padded_h, in_w=g.padded_w, kernel_h=g.out_h, kernel_w=g.out_w,
+            stride=(dh, dw), padding=(0, 0, 0, 0), dilation=(sh, sw),
+        )
+        x_t = x_padded.transpose(1, 0, 2, 3)
+        up_t = self.up.transpose(1, 0, 2, 3)
+        if exact:
+            by_identity = bilinear_exact(lambda a, b: conv2d_forward(a, b, kernel_geometry), x_t, up_t, g.batch * g.out_h * g.out_w)
+        else:
+            by_identity = conv2d_forward(x_t, up_t, kernel_geometry)
+        by_identity = by_identity.transpose(1, 0, 2, 3)[:, :, : g.kernel_h, : g.kernel_w]
+        if p.flip_kernel:
+            by_identity = flip(by_identity)
+        kernel_ok = _same(by_identity, self.c.grad_kernel, exact)
+        stride_words = "" if g.stride == (1, 1) else f" (taps {sh}×{sw} apart: the forward stride becomes a dilation)"
+        dil_words = "" if g.dilation == (1, 1) else f" (window moves {dh}×{dw}: the forward dilation becomes a stride)"
+        if p.flip_kernel:
+            section.add(Note(
+                f"∂{self.L}/∂{self.K} = rot180({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
+                f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃), "
+                + ("summed over the batch; " if g.batch > 1 else "")
+                + ("✓ equals the element sums above" if kernel_ok else "✗ DOES NOT equal the element sums (please report)")
+            ))
+        else:
+            section.add(Note(
+                f"∂{self.L}/∂{self.K} = {self.X}_padded ⋆ ∂{self.L}/∂{self.Y}: the correlation of the (padded) input with the upstream"
+                f"{stride_words}{dil_words}" + (", summed over the batch" if g.batch > 1 else "") + "; "
+                + ("✓ equals the element sums above" if kernel_ok else "✗ DOES NOT equal the element sums (please report)")
+            ))
+        # ∂L/∂X: stride-dilate the upstream, pad by d·(k−1), fully correlate with the rotated kernel.
+        grid_h = sh * (g.out_h - 1) + 1
+        grid_w = sw * (g.out_w - 1) + 1
+        spread = np.zeros((g.batch, g.out_channels, grid_h, grid_w), dtype=self.up.dtype)
+        if exact:
+            spread.fill(Fraction(0))
+        spread[:, :, ::sh, ::sw] = self.up
+        full_pad = (dh * (g.kernel_h - 1), dh * (g.kernel_h - 1), dw * (g.kernel_w - 1), dw * (g.kernel_w - 1))
+        spread_padded = pad_input(spread, full_pad)
+        rotated = flip(w_slid).transpose(1, 0, 2, 3)  # C×O×kh×kw
+        input_geometry = ConvGeometry(
+            batch=g.batch, in_channels=g.out_channels, out_channels=g.in_channels,
+            in_h=spread_padded.shape[2], in_w=spread_padded.shape[3], kernel_h=g.kernel_h, kernel_w=g.kernel_w,
+            stride=(1, 1), padding=(0, 0, 0, 0), dilation=(dh, dw),
+        )
+        if exact:
+            covered = bilinear_exact(lambda a, b: conv2d_forward(a, b, input_geometry), spread_padded, rotated, g.out_channels * g.kernel_h * g.kernel_w)
+        else:
+            covered = conv2d_forward(spread_padded, rotated, input_geometry)
+        # `covered` spans the padded rows/cols some window reads; rows past the last window stay 0.
+        grad_padded = np.zeros((g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=covered.dtype)
+        if exact:
+            grad_padded.fill(Fraction(0))
+        grad_padded[:, :, : covered.shape[2], : covered.shape[3]] = covered
+        top, left = g.padding[0], g.padding[2]
+        by_identity_x = grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
+        input_ok = _same(by_identity_x, self.c.grad_input, exact)
+        kernel_words = f"rot180({self.K})" if not p.flip_kernel else f"{self.K} itself (the slid kernel is already rotated)"
+        conv_words = (
+            f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}" if not p.flip_kernel
+            else f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}̃ with the flipped kernel (seed 001's ∂L/∂x = ∂L/∂y * w̃)"
+        )
+        spread_words = f"with {sh - 1}/{sw - 1} zero rows/cols inserted between entries (stride), " if g.stride != (1, 1) else ""
+        section.add(Note(
+            f"∂{self.L}/∂{self.X} = full correlation of the upstream ({spread_words}zero-padded by d·(k−1) = "
+            f"{full_pad[0]}×{full_pad[2]}) with {kernel_words} {conv_words}"
+            + (", dilated" if g.dilation != (1, 1) else "")
+            + (", summed over output channels" if g.out_channels > 1 else "")
+            + (", then the padding rows/cols are cropped" if any(g.padding) else "")
+            + "; " + ("✓ equals the element sums above" if input_ok else "✗ DOES NOT equal the element sums (please report)")
+        ))
+        if g.batch == 1 and g.in_channels == 1 and g.out_channels == 1 and spread_padded.size <= 400:
+            section.add(self._matrix(f"∂{self.L}/∂{self.Y} spread and padded", spread_padded[0, 0], ("row", "col")))
+            section.add(self._matrix(kernel_words.split(" ")[0], rotated[0, 0], ("row", "col")))
+            section.add(self._matrix(f"∂{self.L}/∂{self.X}", by_identity_x[0, 0], ("row", "col")))
+        return section
+
+    def section_loss(self) -> Section:
+        p, g = self.p, self.g
+        section = Section("loss", f"A loss with this upstream, and reading the gradient's sign")
+        outputs = self.c.output
+        rows, omitted = self._output_indices()
+        tokens: list[Any] = []
+        for position, (n, o, i, j) in enumerate(rows):
+            if position:
+                tokens.append(" + ")
+            tokens.extend(_factor(self.up[n, o, i, j]))
+            tokens.append("·" + self.sym_y(n, o, i, j).text)
+        if omitted:
+            tokens.append(f" + … ({omitted} more)")
+        total = float(np.sum(self.up.astype(float) * outputs.astype(float))) if not self.c.exact else sum((self.up * outputs).ravel(), Fraction(0))
+        section.add(
+            Formula(
+                label=self.L,
+                symbolic=f"{self.L} = Σ ∂{self.L}/∂{self.Y} ⊙ {self.Y}  (upstream values held constant)",
+                numeric=tuple(tokens),
+                value=total,
+            )
+        )
+        section.add(Note(f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; {self.L} is linear in {self.K} (and in {self.X}) for a fixed other operand."))
+        grad = self.c.grad_kernel
+        candidates = [(0, 0, 0, 0)]
+        largest = tuple(int(v) for v in np.unravel_index(int(np.argmax(np.abs(grad.astype(float)))), grad.shape))
+        if largest not in candidates:
+            candidates.append(largest)
+        for o, c, m, q in candidates:
+            value = grad[o, c, m, q]
+            name = self.sym_w(o, c, m, q).text
+            if value > 0:
+                words = (f"raising {name} by a small ε raises {self.L} by {_plain(value)}ε; lowering it lowers {self.L}. "
+                         f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}.")
+            elif value < 0:
+                words = (f"raising {name} by a small ε lowers {self.L} by {_plain(-value)}ε; lowering it raises {self.L}. "
+                         f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}.")
+            else:
+                words = f"{self.L} does not change when {name} changes (to first order)."
+            section.add(Note(f"∂{self.L}/∂{name} = {_plain(value)}: {words}"))
+        return section
+
+
+def _plain(value: Any) -> str:
+    """A number in words for a sentence (exact when it is a Fraction)."""
+    if isinstance(value, Fraction):
+        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+    return f"{float(value):.6g}"
+
+
+def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
+    if exact:
+        return bool(np.all(a == b))
+    return bool(np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9))

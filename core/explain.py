@@ -1,0 +1,138 @@
+"""The explanation data model: what a step-by-step answer is made of.
+
+The core fills these plain dataclasses; every renderer (Rich table, JSON, and
+later Markdown/LaTeX) walks them.  Numbers stay numbers (Fraction or float)
+so that each renderer decides how to print them (exact, ``--decimal``,
+``--precision``).  Text holds notation only (symbols such as ``X_01``), never
+terminal markup.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Union
+
+import numpy as np
+
+Number = Union[Fraction, float]
+
+
+@dataclass(frozen=True)
+class Symbol:
+    """A named element such as ``X_01`` or ``∂L/∂H_20``.
+
+    ``index`` is already shifted to the spec's ``index_base``; ``separator``
+    joins the indices ("" gives X_01, "," gives X_1,10 when any index has two
+    digits).
+    """
+
+    name: str
+    index: tuple[int, ...] = ()
+    separator: str = ""
+
+    @property
+    def text(self) -> str:
+        if not self.index:
+            return self.name
+        return f"{self.name}_{self.separator.join(str(i) for i in self.index)}"
+
+
+@dataclass(frozen=True)
+class Product:
+    """One term of a sum: factors multiplied together, each a symbol with its value."""
+
+    factors: tuple[tuple[Symbol, Number], ...]
+
+
+@dataclass(frozen=True)
+class SumOfProducts:
+    """``target = general = Σ terms (+ constant) = numbers = value``.
+
+    ``general`` is an optional index-free form (``Σ_i ∂L/∂H_i·∂H_i/∂K_00``);
+    ``terms`` spell every product with its symbols and then its numbers.
+    ``note`` explains omissions, e.g. terms that read zero padding.
+    """
+
+    target: Symbol
+    terms: tuple[Product, ...]
+    value: Number
+    constant: tuple[Symbol, Number] | None = None
+    general: str = ""
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Formula:
+    """A formula written symbolically, then with its numbers, then its value.
+
+    ``numeric`` is a sequence of text pieces and numbers, so a renderer can
+    format the numbers its own way.
+    """
+
+    label: str
+    symbolic: str
+    numeric: tuple[str | Number, ...]
+    value: Number | str
+
+
+@dataclass(frozen=True)
+class Matrix:
+    """An array to show with labelled axes.
+
+    ``values`` has any number of dimensions; a renderer shows the last two as
+    a grid and the leading ones as slices named by ``axis_names``.
+    ``marks`` (same shape, optional) flags cells to highlight, e.g. wrong answers.
+    """
+
+    label: str
+    values: np.ndarray
+    axis_names: tuple[str, ...]
+    index_base: int = 0
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class SymbolTable:
+    """A table whose cells are symbols, numbers or text (Jacobians, routing tables).
+
+    ``rows`` and ``columns`` are the header labels; ``cells[r][c]`` the entries.
+    """
+
+    label: str
+    columns: tuple[str, ...]
+    rows: tuple[str, ...]
+    cells: tuple[tuple[Symbol | Number | str, ...], ...]
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class Note:
+    """A sentence of explanation."""
+
+    text: str
+
+
+Item = Union[SumOfProducts, Formula, Matrix, SymbolTable, Note]
+
+
+@dataclass
+class Section:
+    """One titled part of an explanation, keyed for ``--show``.
+
+    ``omitted`` counts rows left out because of the ``--steps`` cap.
+    """
+
+    key: str
+    title: str
+    items: list[Item] = field(default_factory=list)
+    omitted: int = 0
+
+    def add(self, item: Item) -> None:
+        self.items.append(item)
+
+
+def index_separator(*shapes: tuple[int, ...], index_base: int = 0) -> str:
+    """"" when every index printed has one digit, else ","."""
+    largest = max((dim - 1 + index_base for shape in shapes for dim in shape), default=0)
+    return "" if largest < 10 else ","

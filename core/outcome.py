@@ -1,0 +1,121 @@
+"""What a run produces: results, checks against expected answers, and an exit status.
+
+The :class:`Solution` knows whether everything matched and which exit status
+that means; the CLI only renders it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.explain import Section
+from gradcalc.core.spec import Tolerance
+
+
+class ExitStatus(IntEnum):
+    """Process exit codes, the same for every command."""
+
+    OK = 0  # computed, and every expected answer matches
+    MISMATCH = 1  # an expected answer (or the gradient check) does not match
+    ERROR = 2  # usage or spec error
+
+
+@dataclass(frozen=True)
+class WrongCell:
+    index: tuple[int, ...]  # 0-based position in the result
+    given: Fraction | float  # the expected answer as written in the spec
+    correct: Fraction | float  # what gradcalc computed
+
+
+@dataclass(frozen=True)
+class Check:
+    """One expected answer compared with the computed result."""
+
+    name: str
+    ok: bool
+    cells: int
+    wrong: tuple[WrongCell, ...]
+    max_abs_error: float
+    tolerance: Tolerance
+    expected: np.ndarray
+
+
+@dataclass(frozen=True)
+class GradientCheck:
+    """Analytic gradients against float64 central finite differences."""
+
+    ok: bool
+    max_abs_error: float
+    entries_checked: int
+    entries_total: int
+    step: float
+    per_result: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Solution:
+    """Everything one spec produced.
+
+    ``results`` maps result names (output, grad_input, …) to arrays (object
+    arrays of Fractions when ``exact``, else float64) or lists of ints.
+    ``conventions`` lists every convention in force, in words.
+    """
+
+    kind: str
+    title: str | None
+    results: dict[str, Any]
+    exact: bool
+    conventions: list[str]
+    sections: list[Section]
+    checks: list[Check] = field(default_factory=list)
+    gradient_check: GradientCheck | None = None
+    index_base: int = 0
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        checks_ok = all(check.ok for check in self.checks)
+        gradient_ok = self.gradient_check is None or self.gradient_check.ok
+        return checks_ok and gradient_ok
+
+    @property
+    def exit_status(self) -> ExitStatus:
+        return ExitStatus.OK if self.ok else ExitStatus.MISMATCH
+
+
+def compare(name: str, result: Any, expected: np.ndarray, tolerance: Tolerance) -> Check:
+    """Compare elementwise: |result − expected| ≤ atol + rtol·|expected|.
+
+    Exact results are compared in Fractions (no rounding at all); float
+    results in float64.
+    """
+    computed = np.asarray(result, dtype=object)
+    exact = all(isinstance(v, (Fraction, int)) for v in computed.ravel())
+    wrong: list[WrongCell] = []
+    max_error: float = 0.0
+    for index in np.ndindex(*expected.shape):
+        given = expected[index]
+        correct = computed[index]
+        if exact:
+            error = abs(Fraction(correct) - given)
+            ok = error <= tolerance.atol + tolerance.rtol * abs(given)
+        else:
+            error = abs(float(correct) - float(given))
+            ok = error <= float(tolerance.atol) + float(tolerance.rtol) * abs(float(given))
+        max_error = max(max_error, float(error))
+        if not ok:
+            wrong.append(WrongCell(tuple(int(i) for i in index), given, correct))
+    return Check(
+        name=name,
+        ok=not wrong,
+        cells=int(expected.size),
+        wrong=tuple(wrong),
+        max_abs_error=max_error,
+        tolerance=tolerance,
+        expected=expected,
+    )

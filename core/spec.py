@@ -1,0 +1,207 @@
+"""Fields every kind of spec shares, and the limits and options of a run.
+
+An op module declares its own keys; this module checks the spec against them
+(unknown keys get a did-you-mean), and reads the common fields: ``title``,
+``names``, ``index_base``, ``upstream``, ``expected`` and ``tolerance``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import SpecError
+from gradcalc.core.values import describe, parse_array, parse_number
+
+COMMON_KEYS = ("kind", "title", "names", "index_base", "upstream", "expected", "tolerance")
+
+DEFAULT_ATOL = Fraction(1, 10**6)
+DEFAULT_RTOL = Fraction(1, 10**6)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Caps that keep any spec cheap.  Each is documented in the README and raised by a CLI flag.
+
+    - ``max_elements``: entries in any one array of the spec (``--max-elements``).
+    - ``max_work``: multiply-adds of one forward pass (``--max-work``).
+    - ``exact_work``: above this many multiply-adds results are computed in float64.
+    - ``max_jacobian``: entries of a Jacobian built for display/JSON (``--max-jacobian``).
+    """
+
+    max_elements: int = 1_000_000
+    max_work: int = 200_000_000
+    exact_work: int = 2_000_000
+    max_jacobian: int = 1024
+
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """How much explanation to build.
+
+    ``steps`` caps rows per section (None: all); ``sections`` names the sections
+    to build (None: all); ``gradient_check`` runs finite differences.
+    """
+
+    steps: int | None = 12
+    sections: frozenset[str] | None = None
+    gradient_check: bool = True
+    force_float: bool = False
+    limits: Limits = Limits()
+
+    def wants(self, section: str) -> bool:
+        return self.sections is None or section in self.sections
+
+    def cap(self, total: int) -> int:
+        return total if self.steps is None else min(total, self.steps)
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    atol: Fraction = DEFAULT_ATOL
+    rtol: Fraction = DEFAULT_RTOL
+
+    def describe(self) -> str:
+        return f"|answer − expected| ≤ {float(self.atol):g} + {float(self.rtol):g}·|expected|"
+
+
+def check_keys(spec: Mapping[str, Any], kind: str, own_keys: tuple[str, ...]) -> None:
+    """Raise at the first key that this kind does not know, suggesting a close one."""
+    allowed = (*COMMON_KEYS, *own_keys)
+    for key in spec:
+        if not isinstance(key, str):
+            raise SpecError((), f"keys must be text, got {describe(key)}")
+        if key not in allowed:
+            import difflib
+
+            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(
+                (key,),
+                f"unknown key {key!r} for kind {kind!r}{hint} Allowed keys: {', '.join(allowed)}",
+                at_key=True,
+            )
+
+
+def require(spec: Mapping[str, Any], key: str, kind: str, meaning: str) -> Any:
+    if key not in spec:
+        raise SpecError((), f"missing required key {key!r} ({meaning}) for kind {kind!r}")
+    return spec[key]
+
+
+def read_title(spec: Mapping[str, Any]) -> str | None:
+    title = spec.get("title")
+    if title is None:
+        return None
+    if not isinstance(title, (str, int, float, Fraction)) or isinstance(title, bool):
+        raise SpecError(("title",), f"title must be text, got {describe(title)}")
+    return str(title)
+
+
+def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str, str]:
+    """Symbols for the tables, e.g. ``{input: X, kernel: K, output: H, loss: L}``."""
+    names = dict(defaults)
+    given = spec.get("names")
+    if given is None:
+        return names
+    if not isinstance(given, Mapping):
+        raise SpecError(("names",), f"names must be a mapping such as {{input: X}}, got {describe(given)}")
+    for role, symbol in given.items():
+        if role not in defaults:
+            raise SpecError(
+                ("names", role),
+                f"unknown name role {role!r}; allowed: {', '.join(defaults)}",
+                at_key=True,
+            )
+        if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 12:
+            raise SpecError(("names", role), f"a symbol must be short text (1-12 characters), got {describe(symbol)}")
+        names[role] = symbol.strip()
+    return names
+
+
+def read_index_base(spec: Mapping[str, Any]) -> int:
+    base = spec.get("index_base", 0)
+    if isinstance(base, bool) or base not in (0, 1):
+        raise SpecError(("index_base",), f"index_base must be 0 or 1, got {describe(base)}")
+    return int(base)
+
+
+def read_tolerance(spec: Mapping[str, Any]) -> Tolerance:
+    value = spec.get("tolerance")
+    if value is None:
+        return Tolerance()
+    if isinstance(value, Mapping):
+        for key in value:
+            if key not in ("atol", "rtol"):
+                raise SpecError(("tolerance", key), f"unknown tolerance key {key!r}; allowed: atol, rtol", at_key=True)
+        atol = parse_number(value.get("atol", DEFAULT_ATOL), ("tolerance", "atol"))
+        rtol = parse_number(value.get("rtol", 0 if "atol" in value else DEFAULT_RTOL), ("tolerance", "rtol"))
+        path_atol: tuple = ("tolerance", "atol")
+        path_rtol: tuple = ("tolerance", "rtol")
+    else:
+        atol = parse_number(value, ("tolerance",), what="a tolerance")
+        rtol = Fraction(0)
+        path_atol = path_rtol = ("tolerance",)
+    if atol < 0:
+        raise SpecError(path_atol, "a tolerance must be 0 or more")
+    if rtol < 0:
+        raise SpecError(path_rtol, "a tolerance must be 0 or more")
+    return Tolerance(atol=atol, rtol=rtol)
+
+
+def read_upstream(
+    spec: Mapping[str, Any], output_shape: tuple[int, ...], output_name: str, limits: Limits
+) -> tuple[np.ndarray, bool]:
+    """∂L/∂output shaped like the output.  Returns (array, given) where ``given``
+    is False when the upstream defaulted to ones (L = sum of outputs)."""
+    value = spec.get("upstream")
+    shape_text = "×".join(map(str, output_shape)) or "a scalar"
+    if value is None or (isinstance(value, str) and value.strip() == "ones"):
+        ones = np.empty(output_shape, dtype=object)
+        ones.fill(Fraction(1))
+        return ones, value is not None
+    if isinstance(value, str) and not value.strip()[:1].isdigit() and value.strip()[:1] not in "+-.":
+        raise SpecError(("upstream",), f"upstream must be a matrix shaped {shape_text} or \"ones\", got {describe(value)}")
+    array = parse_array(value, ("upstream",), ndims=tuple(range(0, 5)), what="upstream", max_elements=limits.max_elements)
+    if array.ndim == 0 and output_shape:
+        raise SpecError(("upstream",), f"upstream must be shaped like the output {output_name} ({shape_text}), got a single number; use \"ones\" for all ones")
+    if array.shape != output_shape:
+        got = "×".join(map(str, array.shape))
+        raise SpecError(("upstream",), f"upstream is {got} but the output {output_name} is {shape_text}; ∂L/∂{output_name} must have the output's shape")
+    return array, True
+
+
+def read_expected(
+    spec: Mapping[str, Any], known: Mapping[str, tuple[int, ...] | None], limits: Limits
+) -> dict[str, np.ndarray]:
+    """Expected answers keyed by result name, each shaped like its result.
+
+    ``known`` maps each result name this problem produces to its shape (None:
+    not a matrix, e.g. ``output_shape``).
+    """
+    value = spec.get("expected")
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise SpecError(("expected",), f"expected must be a mapping of result names to answers, got {describe(value)}")
+    answers: dict[str, np.ndarray] = {}
+    for name, answer in value.items():
+        path = ("expected", name)
+        if name not in known:
+            import difflib
+
+            close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise SpecError(path, f"unknown result {name!r}{hint} This problem's results: {', '.join(known)}", at_key=True)
+        shape = known[name]
+        array = parse_array(answer, path, ndims=tuple(range(0, 7)), what=f"expected.{name}", max_elements=limits.max_elements)
+        if shape is not None and array.shape != shape:
+            got = "×".join(map(str, array.shape)) or "a single number"
+            want = "×".join(map(str, shape)) or "a single number"
+            raise SpecError(path, f"expected.{name} is {got} but {name} is {want}")
+        answers[str(name)] = array
+    return answers

@@ -1,0 +1,202 @@
+"""Reading numbers and arrays from plain spec data, exactly.
+
+Integers, decimals, exponent strings ("1e-6") and fraction strings ("1/4") all
+become :class:`fractions.Fraction`, so a homework problem stays exact end to end.
+Arrays of them are NumPy ``object`` arrays of ``Fraction``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import FieldPath, SpecError
+
+Number = Fraction | float
+
+# "1/4", "-3", "0.25", "1e-6", "+2.5E3", " 3 / 4 "; no "nan" / "inf" spellings.
+_NUMBER_TEXT = re.compile(
+    r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*(/\s*[-+]?\d+\s*)?$"
+)
+_INT_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
+
+# Python's Fraction accepts exponents of any size; "1e999999999" would build a
+# number with a billion digits.  Nothing a homework needs comes close to this.
+_MAX_EXPONENT = 400
+
+
+def describe(value: Any) -> str:
+    """A short description of a value of the wrong type, for error messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean (true/false)"
+    if isinstance(value, str):
+        shown = value if len(value) <= 30 else value[:27] + "..."
+        return f"the text {shown!r}"
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, (list, tuple)):
+        return "a list"
+    return f"{value!r}"
+
+
+def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Fraction:
+    """Read one number exactly.
+
+    Accepts int, Fraction, finite float (read through its shortest repr, so 0.1
+    is 1/10) and numeric text.  Booleans, null, NaN and infinities are errors.
+    """
+    allowed = "a number such as 2, -0.5, 1e-6 or \"1/4\""
+    if isinstance(value, bool) or value is None:
+        raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, Fraction):
+        return value
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise SpecError(path, f"{value} is not allowed: entries must be finite numbers")
+        return Fraction(repr(value))
+    if isinstance(value, np.generic):
+        return parse_number(value.item(), path, what=what)
+    if isinstance(value, str):
+        text = value.strip()
+        if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
+            raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
+        if _NUMBER_TEXT.match(text):
+            mantissa = text.split("/")[0]
+            exponent = re.search(r"[eE]([-+]?\d+)", mantissa)
+            if exponent and abs(int(exponent.group(1))) > _MAX_EXPONENT:
+                raise SpecError(path, f"{text!r}: exponent beyond ±{_MAX_EXPONENT} is not supported")
+            try:
+                return Fraction(text.replace(" ", ""))
+            except ZeroDivisionError:
+                raise SpecError(path, f"{text!r} divides by zero") from None
+        raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
+    raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
+
+
+def parse_int(value: Any, path: FieldPath, *, minimum: int | None = None, what: str = "an integer") -> int:
+    """Read a whole number (``2``, ``2.0`` and ``"2"`` are fine; ``2.5`` is not)."""
+    if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
+        raise SpecError(path, f"expected {what}, got {describe(value)}")
+    try:
+        number = parse_number(value, path, what=what)
+    except SpecError:
+        raise SpecError(path, f"expected {what}, got {describe(value)}") from None
+    if number.denominator != 1:
+        raise SpecError(path, f"expected {what}, got {number}")
+    result = int(number)
+    if minimum is not None and result < minimum:
+        raise SpecError(path, f"{what} must be at least {minimum}, got {result}")
+    return result
+
+
+def parse_bool(value: Any, path: FieldPath) -> bool:
+    if isinstance(value, bool):
+        return value
+    raise SpecError(path, f"expected true or false, got {describe(value)}")
+
+
+def parse_array(
+    value: Any,
+    path: FieldPath,
+    *,
+    ndims: tuple[int, ...],
+    what: str,
+    max_elements: int,
+) -> np.ndarray:
+    """Read a nested list into an object array of Fractions.
+
+    ``ndims`` lists the allowed numbers of dimensions (a bare number counts as
+    0-D).  Ragged rows, wrong depth and bad entries are reported at the
+    offending row or entry.
+    """
+    allowed_dims = " or ".join(f"{d}-D" for d in ndims)
+    if not isinstance(value, (list, tuple)):
+        if 0 in ndims:
+            return np.array(parse_number(value, path), dtype=object)
+        raise SpecError(
+            path, f"{what} must be a {allowed_dims} matrix (nested lists of numbers), got {describe(value)}"
+        )
+    shape = _infer_shape(value, path, what)
+    if len(shape) not in ndims:
+        raise SpecError(
+            path,
+            f"{what} has {len(shape)} dimension{'s' if len(shape) != 1 else ''} "
+            f"(shape {'×'.join(map(str, shape))}); allowed: {allowed_dims}",
+        )
+    size = math.prod(shape)
+    if size == 0:
+        raise SpecError(path, f"{what} is empty; give at least one number")
+    if size > max_elements:
+        from gradcalc.core.errors import LimitError
+
+        raise LimitError(
+            path, f"{what} has {size} entries, above the limit of {max_elements} (raise it with --max-elements)"
+        )
+    flat: list[Fraction] = []
+    _flatten(value, path, flat)
+    array = np.empty(size, dtype=object)
+    array[:] = flat
+    return array.reshape(shape)
+
+
+def _infer_shape(value: Any, path: FieldPath, what: str) -> tuple[int, ...]:
+    """Shape of a nested list, following its first elements; raggedness is checked later."""
+    shape: list[int] = []
+    node = value
+    depth = 0
+    while isinstance(node, (list, tuple)):
+        shape.append(len(node))
+        depth += 1
+        if depth > 8:
+            raise SpecError(path, f"{what} is nested more than 8 levels deep")
+        if not node:
+            break
+        node = node[0]
+    _check_regular(value, path, tuple(shape), what)
+    return tuple(shape)
+
+
+def _check_regular(value: Any, path: FieldPath, shape: tuple[int, ...], what: str) -> None:
+    """Raise at the first row whose length or depth differs from ``shape``."""
+    if not shape:
+        if isinstance(value, (list, tuple)):
+            raise SpecError(path, f"{what}: expected a number here, got a list (rows nested unevenly)")
+        return
+    if not isinstance(value, (list, tuple)):
+        raise SpecError(
+            path, f"{what}: expected a row of {shape[0]} entries here, got {describe(value)} (ragged matrix)"
+        )
+    if len(value) != shape[0]:
+        raise SpecError(
+            path,
+            f"{what}: this row has {len(value)} entries but the first row has {shape[0]}; "
+            "every row must have the same length",
+        )
+    for i, item in enumerate(value):
+        _check_regular(item, (*path, i), shape[1:], what)
+
+
+def _flatten(value: Any, path: FieldPath, out: list[Fraction]) -> None:
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _flatten(item, (*path, i), out)
+    else:
+        out.append(parse_number(value, path))
+
+
+def is_integral(array: np.ndarray) -> bool:
+    """True when every Fraction in ``array`` is a whole number."""
+    return all(getattr(v, "denominator", 0) == 1 for v in array.flat)
+
+
+def to_float(array: np.ndarray) -> np.ndarray:
+    """Object array of Fractions (or floats) -> float64 array of the same shape."""
+    return np.asarray(array).astype(float)
