@@ -62,27 +62,83 @@ def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
 def common_options(command: Callable) -> Callable:
     """Options every problem command shares."""
     options = [
-        click.option("--spec", "spec_path", metavar="FILE", required=True,
-                     help="The YAML problem spec to solve ('-' reads standard input)."),
-        click.option("--format", "output_format", type=click.Choice(["table", "json"]), default="table",
-                     show_default=True, help="table: step-by-step tables; json: the machine-readable contract."),
-        click.option("--steps", type=StepsType(), default=str(DEFAULT_STEPS), show_default=True,
-                     help="Rows shown per section (a number, or 'all')."),
-        click.option("--show", "show", metavar="SECTIONS", default=None,
-                     help="Comma-separated sections to show (default: all). See the list below."),
+        click.option(
+            "--spec",
+            "spec_path",
+            metavar="FILE",
+            required=True,
+            help="The YAML problem spec to solve ('-' reads standard input).",
+        ),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(["table", "json"]),
+            default="table",
+            show_default=True,
+            help="table: step-by-step tables; json: the machine-readable contract.",
+        ),
+        click.option(
+            "--steps",
+            type=StepsType(),
+            default=str(DEFAULT_STEPS),
+            show_default=True,
+            help="Rows shown per section (a number, or 'all').",
+        ),
+        click.option(
+            "--show",
+            "show",
+            metavar="SECTIONS",
+            default=None,
+            help="Comma-separated sections to show (default: all). See the list below.",
+        ),
         click.option("--decimal", is_flag=True, help="Print fractions as decimals (1/4 -> 0.25)."),
-        click.option("--precision", type=click.IntRange(1, 17), default=6, show_default=True,
-                     help="Significant digits for decimals."),
-        click.option("--no-color", is_flag=True, help="Plain text without colors (also: NO_COLOR=1)."),
-        click.option("--float", "force_float", is_flag=True, help="Compute in float64 even when exact arithmetic is possible."),
-        click.option("--no-gradient-check", is_flag=True, help="Skip the finite-difference check of the backward pass."),
-        click.option("--max-elements", type=click.IntRange(1), default=Limits.max_elements, show_default=True,
-                     help="Largest number of entries in any one array of the spec."),
-        click.option("--max-work", type=click.IntRange(1), default=Limits.max_work, show_default=True,
-                     help="Largest number of multiply-adds one forward pass may need."),
-        click.option("--max-jacobian", type=click.IntRange(0), default=Limits.max_jacobian, show_default=True,
-                     help="Largest Jacobian (entries) that is built and shown."),
-        click.option("--traceback", is_flag=True, help="On an error, show the Python traceback too (for debugging)."),
+        click.option(
+            "--precision",
+            type=click.IntRange(1, 17),
+            default=6,
+            show_default=True,
+            help="Significant digits for decimals.",
+        ),
+        click.option(
+            "--no-color", is_flag=True, help="Plain text without colors (also: NO_COLOR=1)."
+        ),
+        click.option(
+            "--float",
+            "force_float",
+            is_flag=True,
+            help="Compute in float64 even when exact arithmetic is possible.",
+        ),
+        click.option(
+            "--no-gradient-check",
+            is_flag=True,
+            help="Skip the finite-difference check of the backward pass.",
+        ),
+        click.option(
+            "--max-elements",
+            type=click.IntRange(1),
+            default=Limits.max_elements,
+            show_default=True,
+            help="Largest number of entries in any one array of the spec.",
+        ),
+        click.option(
+            "--max-work",
+            type=click.IntRange(1),
+            default=Limits.max_work,
+            show_default=True,
+            help="Largest number of multiply-adds one forward pass may need.",
+        ),
+        click.option(
+            "--max-jacobian",
+            type=click.IntRange(0),
+            default=Limits.max_jacobian,
+            show_default=True,
+            help="Largest Jacobian (entries) that is built and shown.",
+        ),
+        click.option(
+            "--traceback",
+            is_flag=True,
+            help="On an error, show the Python traceback too (for debugging).",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -104,8 +160,10 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
             sections = frozenset(s.strip() for s in params["show"].split(",") if s.strip())
             unknown = sorted(sections - set(known_sections))
             if unknown:
-                fail(f"gradcalc {command_kind}: unknown section {unknown[0]!r} in --show; "
-                     f"allowed: {', '.join(known_sections)}")
+                fail(
+                    f"gradcalc {command_kind}: unknown section {unknown[0]!r} in --show; "
+                    f"allowed: {', '.join(known_sections)}"
+                )
         limits = Limits(
             max_elements=params["max_elements"],
             max_work=params["max_work"],
@@ -130,11 +188,15 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
     except RecursionError:
         fail(f"{params['spec_path']}: the spec is nested too deeply to read")
     except MemoryError:
-        fail(f"{params['spec_path']}: the problem needs more memory than this machine has; lower its size")
+        fail(
+            f"{params['spec_path']}: the problem needs more memory than this machine has; lower its size"
+        )
     except Exception as error:  # a bug: still one line unless --traceback
         if traceback_wanted:
             raise
-        fail(f"gradcalc: internal error: {type(error).__name__}: {error} (this is a bug; rerun with --traceback and report it)")
+        fail(
+            f"gradcalc: internal error: {type(error).__name__}: {error} (this is a bug; rerun with --traceback and report it)"
+        )
 
     if params["output_format"] == "json":
         from gradcalc.cli.render_json import render_json

@@ -9,7 +9,7 @@ from typing import Any
 MINUS = "−"
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class NumberStyle:
     """``decimal``: print fractions as decimals; ``precision``: significant digits for decimals."""
 

@@ -32,7 +32,10 @@ def exact_text(value: Any) -> Any:
 
 
 def has_fractions(value: Any) -> bool:
-    return any(isinstance(v, Fraction) and v.denominator != 1 for v in np.asarray(value, dtype=object).ravel())
+    return any(
+        isinstance(v, Fraction) and v.denominator != 1
+        for v in np.asarray(value, dtype=object).ravel()
+    )
 
 
 def solution_document(solution: Solution) -> dict[str, Any]:
@@ -43,7 +46,11 @@ def solution_document(solution: Solution) -> dict[str, Any]:
         "conventions": solution.conventions,
         "results": {name: nested(value) for name, value in solution.results.items()},
     }
-    fractional = {name: exact_text(v) for name, v in solution.results.items() if solution.exact and has_fractions(v)}
+    fractional = {
+        name: exact_text(v)
+        for name, v in solution.results.items()
+        if solution.exact and has_fractions(v)
+    }
     if fractional:
         # JSON numbers cannot hold 1/3 exactly; these strings can.
         document["exact_results"] = fractional
@@ -53,7 +60,11 @@ def solution_document(solution: Solution) -> dict[str, Any]:
             "ok": check.ok,
             "cells": check.cells,
             "wrong": [
-                {"index": list(cell.index), "given": to_json_number(cell.given), "correct": to_json_number(cell.correct)}
+                {
+                    "index": list(cell.index),
+                    "given": to_json_number(cell.given),
+                    "correct": to_json_number(cell.correct),
+                }
                 for cell in check.wrong
             ],
             "max_abs_error": check.max_abs_error,

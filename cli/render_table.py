@@ -1,22 +1,91 @@
-"""Render a Solution for the terminal with Rich: headings, matrices, worked sums, checks."""
+"""Render a Solution for the terminal with Rich: headings, matrices, worked sums, checks.
+
+The whole report is built as one styled :class:`rich.text.Text` and printed
+once with soft wrapping: Rich's ``Table`` layout costs tens of milliseconds
+per table, which would dominate a homework-sized run.  Grids are aligned
+here instead; long formulas are left for the terminal to wrap, so that a copy
+and paste keeps each formula on one line.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
-from rich.console import Console, Group, RenderableType
-from rich.rule import Rule
-from rich.table import Table
-from rich.text import Text
+from rich.console import Console
+from rich.text import Span, Text
 
 from gradcalc.cli.numbers import NumberStyle
-from gradcalc.core.explain import Formula, Matrix, Note, Product, Section, SumOfProducts, Symbol, SymbolTable
+from gradcalc.core.explain import (
+    Formula,
+    Matrix,
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    Symbol,
+    SymbolTable,
+)
 from gradcalc.core.outcome import Check, Solution
 
 # Which result arrays the "results" section shows, in order.
 RESULT_ORDER = ("output", "grad_input", "grad_kernel", "grad_bias")
+RULE_WIDTH = 72
+
+Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
+
+
+class Canvas:
+    """Accumulates text and style spans; becomes one Rich Text at the end.
+
+    Appending to a Rich ``Text`` costs microseconds per call; collecting plain
+    strings and spans and building the Text once keeps rendering a few ms.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def write(self, *pieces: Piece) -> None:
+        for piece in pieces:
+            text, style = (piece, "") if isinstance(piece, str) else piece
+            if style and text:
+                self.spans.append(Span(self.length, self.length + len(text), style))
+            self.parts.append(text)
+            self.length += len(text)
+
+    def line(self, *pieces: Piece) -> None:
+        if self.length:
+            self.write("\n")
+        self.write(*pieces)
+
+    def text(self) -> Text:
+        return Text("".join(self.parts), spans=self.spans)
+
+
+def grid(
+    canvas: Canvas,
+    header: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[Piece]]],
+    *,
+    header_style: str = "dim",
+) -> None:
+    """Right-aligned columns under a header row, each row led by its label."""
+    label_width = max((len(label) for label, _ in rows), default=0)
+    widths = [len(h) for h in header]
+    for _, cells in rows:
+        for c, cell in enumerate(cells):
+            widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
+    canvas.line(" " * label_width)
+    for c, title in enumerate(header):
+        canvas.write("  ", (title.rjust(widths[c]), header_style))
+    for label, cells in rows:
+        canvas.line((label.rjust(label_width), header_style))
+        for c, cell in enumerate(cells):
+            width = len(cell if isinstance(cell, str) else cell[0])
+            canvas.write("  " + " " * (widths[c] - width), cell)
 
 
 class TableRenderer:
@@ -26,9 +95,17 @@ class TableRenderer:
         self.console = console
         self.style = style
         self.sections = sections
+        self.canvas = Canvas()
 
     def wants(self, key: str) -> bool:
         return self.sections is None or key in self.sections
+
+    def line(self, *pieces: Piece) -> None:
+        self.canvas.line(*pieces)
+
+    def rule(self, title: str) -> None:
+        self.line()
+        self.line((f"── {title} ", "bold cyan"), ("─" * max(3, RULE_WIDTH - len(title) - 4), "dim"))
 
     # numbers and symbols ---------------------------------------------------
     def num(self, value: Any) -> str:
@@ -47,12 +124,14 @@ class TableRenderer:
             return self.style.format(product.factors[0][1])
         return "·".join(self.style.factor(value) for _, value in product.factors)
 
-    def joined(self, parts: Iterable[str]) -> str:
+    @staticmethod
+    def joined(parts: Iterable[str]) -> str:
+        """Terms joined by + (a negative single number is written as − 3)."""
         text = ""
         for part in parts:
             if not text:
                 text = part
-            elif part.startswith("−") and not part.startswith("(−"):
+            elif part.startswith("−"):
                 text += " − " + part[1:]
             else:
                 text += " + " + part
@@ -63,192 +142,180 @@ class TableRenderer:
         heading = f"gradcalc {command}"
         if solution.title:
             heading += f" — {solution.title}"
-        self.console.print(Rule(Text(heading, style="bold")))
+        self.line((heading, "bold"))
+        self.line(("═" * min(RULE_WIDTH, max(len(heading), 20)), "dim"))
         if self.wants("problem"):
-            self.console.print(Text("Conventions", style="bold"))
-            for line in solution.conventions:
-                self.console.print(Text("  • " + line))
+            self.line(("Conventions", "bold"))
+            for convention in solution.conventions:
+                self.line("  • " + convention)
         for section in solution.sections:
             self.render_section(section)
         if self.wants("results"):
             self.render_results(solution)
         if self.wants("checks"):
             self.render_checks(solution)
+        self.console.print(self.canvas.text(), soft_wrap=True)
 
     def render_section(self, section: Section) -> None:
-        self.console.print()
-        self.console.print(Rule(Text(section.title, style="bold cyan"), align="left"))
+        self.rule(section.title)
         for item in section.items:
-            self.console.print(self.item(item))
+            self.item(item)
         if section.omitted:
-            self.console.print(
-                Text(f"… {section.omitted} more row{'s' if section.omitted != 1 else ''} not shown "
-                     "(show them with --steps all, or --steps N)", style="dim")
+            plural = "s" if section.omitted != 1 else ""
+            self.line(
+                (
+                    f"… {section.omitted} more row{plural} not shown (show them with --steps all, or --steps N)",
+                    "dim",
+                )
             )
 
-    def item(self, item: Any) -> RenderableType:
+    def item(self, item: Any) -> None:
         if isinstance(item, Note):
-            return Text(item.text)
-        if isinstance(item, Formula):
-            return self.formula(item)
-        if isinstance(item, SumOfProducts):
-            return self.sum_of_products(item)
-        if isinstance(item, Matrix):
-            return self.matrix(item)
-        if isinstance(item, SymbolTable):
-            return self.symbol_table(item)
-        raise TypeError(f"no renderer for {type(item).__name__}")
+            self.line(item.text)
+        elif isinstance(item, Formula):
+            self.formula(item)
+        elif isinstance(item, SumOfProducts):
+            self.sum_of_products(item)
+        elif isinstance(item, Matrix):
+            self.matrix(item)
+        elif isinstance(item, SymbolTable):
+            self.symbol_table(item)
+        else:
+            raise TypeError(f"no renderer for {type(item).__name__}")
 
-    def formula(self, formula: Formula) -> Text:
+    def formula(self, formula: Formula) -> None:
         numeric = "".join(
             piece if isinstance(piece, str) else self.num(piece) for piece in formula.numeric
         )
         value = formula.value if isinstance(formula.value, str) else self.num(formula.value)
-        text = Text(formula.symbolic, style="bold")
-        text.append(f"\n    = {numeric} = ")
-        text.append(value, style="bold green")
-        return text
+        self.line((formula.symbolic, "bold"))
+        self.line(f"    = {numeric} = ", (value, "bold green"))
 
-    def sum_of_products(self, step: SumOfProducts) -> Text:
+    def sum_of_products(self, step: SumOfProducts) -> None:
         target = step.target.text
-        text = Text(target, style="bold")
         pad = " " * (len(target) + 1)
         symbolic_terms = [self.product_symbols(p) for p in step.terms]
         numeric_terms = [self.product_numbers(p) for p in step.terms]
         if step.constant is not None:
             symbolic_terms.append(step.constant[0].text)
             numeric_terms.append(self.num(step.constant[1]))
+        self.line((target, "bold"))
         if step.general:
-            text.append(f" = {step.general}")
-            text.append(f"\n{pad}= ")
+            self.canvas.write(f" = {step.general}\n{pad}= ")
         else:
-            text.append(" = ")
+            self.canvas.write(" = ")
         if symbolic_terms:
-            text.append(" + ".join(symbolic_terms))
-            text.append(f"\n{pad}= ")
-            text.append(self.joined(numeric_terms))
-            text.append(" = ")
-        text.append(self.num(step.value), style="bold green")
+            self.canvas.write(
+                " + ".join(symbolic_terms), f"\n{pad}= ", self.joined(numeric_terms), " = "
+            )
+        self.canvas.write((self.num(step.value), "bold green"))
         if step.note:
-            text.append(f"   ({step.note})", style="dim")
-        return text
+            self.canvas.write((f"   ({step.note})", "dim"))
 
-    def matrix(self, matrix: Matrix) -> RenderableType:
+    def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
+        """A labelled grid; arrays with more than 2 axes print one grid per leading index."""
         values = np.asarray(matrix.values, dtype=object)
         base = matrix.index_base
         if values.ndim == 0:
-            text = Text(f"{matrix.label} = ", style="bold")
-            text.append(self.num(values[()]))
-            return text
-        if values.ndim == 1:
-            values = values.reshape(1, -1)
-            row_labels = [""]
-        else:
-            row_labels = None
-        lead_shape = values.shape[:-2]
+            self.line((f"{matrix.label} = ", "bold"), self.num(values[()]))
+            return
+        shaped = values.reshape(1, -1) if values.ndim == 1 else values
+        lead_shape = shaped.shape[:-2]
         lead_names = matrix.axis_names[: len(lead_shape)]
-        tables = []
         for lead in np.ndindex(*lead_shape):
             title = matrix.label
             if lead:
-                title += " [" + ", ".join(f"{name}={i + base}" for name, i in zip(lead_names, lead)) + "]"
-            grid = values[lead]
-            table = Table(title=title, title_justify="left", show_edge=True, pad_edge=True, header_style="dim")
-            table.add_column("", style="dim", justify="right")
-            for column in range(grid.shape[1]):
-                table.add_column(str(column + base), justify="right")
-            for row in range(grid.shape[0]):
-                label = row_labels[row] if row_labels is not None else str(row + base)
-                table.add_row(label, *(self.num(v) for v in grid[row]))
-            tables.append(table)
+                title += (
+                    " ["
+                    + ", ".join(
+                        f"{name}={i + base}" for name, i in zip(lead_names, lead, strict=True)
+                    )
+                    + "]"
+                )
+            self.line((title, "bold"))
+            block = shaped[lead]
+            rows = []
+            for r in range(block.shape[0]):
+                cells: list[Piece] = []
+                for c in range(block.shape[1]):
+                    index = (c,) if values.ndim == 1 else (*lead, r, c)
+                    cells.append(
+                        marks[index] if marks and index in marks else self.num(block[r, c])
+                    )
+                rows.append(("" if values.ndim == 1 else str(r + base), cells))
+            grid(self.canvas, [str(c + base) for c in range(block.shape[1])], rows)
         if matrix.caption:
-            tables.append(Text(matrix.caption, style="dim"))
-        return Group(*tables)
+            self.line((matrix.caption, "dim"))
 
-    def symbol_table(self, table_item: SymbolTable) -> RenderableType:
-        table = Table(title=table_item.label, title_justify="left", header_style="bold")
-        table.add_column("", style="bold")
-        for column in table_item.columns:
-            table.add_column(column, justify="right")
-        for label, row in zip(table_item.rows, table_item.cells):
-            table.add_row(label, *(self.cell(v) for v in row))
-        if table_item.caption:
-            return Group(table, Text(table_item.caption, style="dim"))
-        return table
+    def symbol_table(self, table: SymbolTable) -> None:
+        self.line((table.label, "bold"))
+        rows = [
+            (label, [self.cell(v) for v in row])
+            for label, row in zip(table.rows, table.cells, strict=True)
+        ]
+        grid(self.canvas, list(table.columns), rows, header_style="bold")
+        if table.caption:
+            self.line((table.caption, "dim"))
 
     # results and checks ----------------------------------------------------
     def render_results(self, solution: Solution) -> None:
-        self.console.print()
-        self.console.print(Rule(Text("Results", style="bold cyan"), align="left"))
+        self.rule("Results")
         shape = solution.results.get("output_shape")
         if shape is not None:
-            self.console.print(Text(f"output_shape = {'×'.join(map(str, shape))}"))
+            self.line(f"output_shape = {'×'.join(map(str, shape))}")
         for name in RESULT_ORDER:
             if name in solution.results:
                 axes = ("",) * np.ndim(solution.results[name])
-                self.console.print(self.matrix(Matrix(name, solution.results[name], axes, solution.index_base)))
+                self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
         if solution.exact:
-            self.console.print(Text("exact: every value above is exact (rational arithmetic)", style="dim"))
+            self.line(("every value above is exact (rational arithmetic)", "dim"))
 
     def render_checks(self, solution: Solution) -> None:
-        self.console.print()
-        self.console.print(Rule(Text("Checks", style="bold cyan"), align="left"))
+        self.rule("Checks")
         if not solution.checks:
-            self.console.print(Text("no expected answers in the spec (add `expected:` to check them)", style="dim"))
+            self.line(("no expected answers in the spec (add `expected:` to check them)", "dim"))
         for check in solution.checks:
-            self.console.print(self.check(check, solution.index_base))
+            self.check(check, solution.index_base)
         gradient = solution.gradient_check
         if gradient is not None:
-            mark, style = ("✓", "green") if gradient.ok else ("✗", "bold red")
-            text = Text(f"{mark} ", style=style)
-            text.append(
+            mark = ("✓ ", "green") if gradient.ok else ("✗ ", "bold red")
+            self.line(
+                mark,
                 f"finite differences (float64, central, h = {gradient.step:g}): {gradient.entries_checked} of "
-                f"{gradient.entries_total} gradient entries checked, largest difference {gradient.max_abs_error:.1e}"
+                f"{gradient.entries_total} gradient entries checked, largest difference {gradient.max_abs_error:.1e}",
             )
-            self.console.print(text)
-        verdict = Text()
         if solution.ok:
-            verdict.append("OK", style="bold green")
-            verdict.append(" — every check passed" if solution.checks else " — computed")
+            self.line(
+                ("OK", "bold green"), " — every check passed" if solution.checks else " — computed"
+            )
         else:
-            verdict.append("MISMATCH", style="bold red")
             failed = [c.name for c in solution.checks if not c.ok]
             if solution.gradient_check is not None and not solution.gradient_check.ok:
                 failed.append("finite differences")
-            verdict.append(" — " + ", ".join(failed))
-        self.console.print(verdict)
+            self.line(("MISMATCH", "bold red"), " — " + ", ".join(failed))
 
-    def check(self, check: Check, base: int) -> RenderableType:
+    def check(self, check: Check, base: int) -> None:
+        plural = "s" if check.cells != 1 else ""
         if check.ok:
-            text = Text("✓ ", style="green")
-            text.append(f"{check.name}: {check.cells} value{'s' if check.cells != 1 else ''} match")
-            return text
-        text = Text("✗ ", style="bold red")
-        text.append(
-            f"{check.name}: {len(check.wrong)} of {check.cells} value{'s' if check.cells != 1 else ''} wrong "
-            f"(largest error {check.max_abs_error:.3g}; tolerance {check.tolerance.describe()})"
+            self.line(("✓ ", "green"), f"{check.name}: {check.cells} value{plural} match")
+            return
+        self.line(
+            ("✗ ", "bold red"),
+            f"{check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong "
+            f"(largest error {check.max_abs_error:.3g}; tolerance {check.tolerance.describe()})",
         )
-        wrong = {cell.index: cell for cell in check.wrong}
-        expected = check.expected
-        if expected.ndim == 0:
+        if check.expected.ndim == 0:
             cell = check.wrong[0]
-            text.append(f"\n    given {self.num(cell.given)}, correct {self.num(cell.correct)}")
-            return text
-        grid = expected.reshape(1, -1) if expected.ndim == 1 else expected.reshape(-1, expected.shape[-1])
-        table = Table(title=f"{check.name}: given → correct (✗ marks wrong cells)", title_justify="left")
-        table.add_column("", style="dim", justify="right")
-        for column in range(grid.shape[1]):
-            table.add_column(str(column + base), justify="right")
-        for row_number in range(grid.shape[0]):
-            cells = []
-            for column in range(grid.shape[1]):
-                flat = row_number * grid.shape[1] + column
-                index = tuple(int(i) for i in np.unravel_index(flat, expected.shape))
-                if index in wrong:
-                    cell = wrong[index]
-                    cells.append(Text(f"✗ {self.num(cell.given)} → {self.num(cell.correct)}", style="bold red"))
-                else:
-                    cells.append(Text(self.num(grid[row_number, column])))
-            label = "" if expected.ndim == 1 else str(row_number + base)
-            table.add_row(label, *cells)
-        return Group(text, table)
+            self.line(f"    given {self.num(cell.given)}, correct {self.num(cell.correct)}")
+            return
+        marks: dict[tuple[int, ...], Piece] = {
+            cell.index: (f"✗ {self.num(cell.given)} → {self.num(cell.correct)}", "bold red")
+            for cell in check.wrong
+        }
+        axes = ("",) * check.expected.ndim
+        self.matrix(
+            Matrix(
+                f"{check.name} as given (✗ given → correct where wrong)", check.expected, axes, base
+            ),
+            marks,
+        )

@@ -41,7 +41,9 @@ _STANDARD_TAGS = {
 class SpecFileError(GradcalcError):
     """A spec file cannot be read or parsed; carries its own position."""
 
-    def __init__(self, source: str, message: str, line: int | None = None, column: int | None = None):
+    def __init__(
+        self, source: str, message: str, line: int | None = None, column: int | None = None
+    ):
         super().__init__(message)
         self.source = source
         self.message = message
@@ -55,7 +57,7 @@ class SpecFileError(GradcalcError):
         return f"{where}: {self.message}"
 
 
-@dataclass
+@dataclass(eq=False)
 class LoadedSpec:
     """Plain data plus positions (1-based line, column) by field path."""
 
@@ -113,7 +115,9 @@ class _Converter:
                     raise self.fail(key_node, "keys must be plain text")
                 key = key_node.value
                 if key_node.tag == "tag:yaml.org,2002:int":
-                    key = self._scalar(key_node)  # numeric keys stay ints, for a clear later message
+                    key = self._scalar(
+                        key_node
+                    )  # numeric keys stay ints, for a clear later message
                 if key in result:
                     raise self.fail(key_node, f"duplicate key {key!r}; each key may appear once")
                 self.loaded.key_marks[(*path, key)] = _mark(key_node)
@@ -172,23 +176,32 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
         mark = error.problem_mark or error.context_mark
         problem = error.problem or error.context or "invalid YAML"
         if mark is not None:
-            raise SpecFileError(source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1) from None
+            raise SpecFileError(
+                source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1
+            ) from None
         raise SpecFileError(source, f"YAML syntax error: {problem}") from None
     except yaml.YAMLError as error:
         raise SpecFileError(source, f"YAML error: {error}") from None
     except RecursionError:
         raise SpecFileError(source, "values are nested too deeply to read") from None
     if node is None:
-        raise SpecFileError(source, "the spec is empty; it must be a mapping such as `kind: conv` plus the problem's keys")
+        raise SpecFileError(
+            source,
+            "the spec is empty; it must be a mapping such as `kind: conv` plus the problem's keys",
+        )
     converter = _Converter(source, max_values)
     if not isinstance(node, yaml.MappingNode):
         what = "a list" if isinstance(node, yaml.SequenceNode) else "a single value"
-        raise converter.fail(node, f"the spec must be a mapping of keys to values (like `input: ...`), got {what}")
+        raise converter.fail(
+            node, f"the spec must be a mapping of keys to values (like `input: ...`), got {what}"
+        )
     converter.loaded.data = converter.convert(node, ())
     return converter.loaded
 
 
-def load_file(path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_FILE_BYTES) -> LoadedSpec:
+def load_file(
+    path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_FILE_BYTES
+) -> LoadedSpec:
     """Read a spec file (``-`` is standard input) and parse it."""
     source = path
     if path == "-":
@@ -203,7 +216,9 @@ def load_file(path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_F
                 raise SpecFileError(source, "is a directory; give a spec file (.yaml)")
             size = file.stat().st_size
             if size > max_bytes:
-                raise SpecFileError(source, f"the file has {size:,} bytes, above the limit of {max_bytes:,}")
+                raise SpecFileError(
+                    source, f"the file has {size:,} bytes, above the limit of {max_bytes:,}"
+                )
             with file.open("rb") as handle:
                 raw = handle.read(max_bytes + 1)
         except FileNotFoundError:
@@ -222,7 +237,12 @@ def load_file(path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_F
         before = raw[: error.start]
         line = before.count(b"\n") + 1
         column = error.start - (before.rfind(b"\n") + 1) + 1
-        raise SpecFileError(source, f"byte 0x{raw[error.start]:02x} is not valid UTF-8; save the spec as UTF-8 text", line, column) from None
+        raise SpecFileError(
+            source,
+            f"byte 0x{raw[error.start]:02x} is not valid UTF-8; save the spec as UTF-8 text",
+            line,
+            column,
+        ) from None
     if text.startswith("\ufeff"):
         text = text[1:]
     return parse_text(text, source, max_values=max_values)

@@ -42,7 +42,9 @@ from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.values import describe, parse_array, parse_bool, parse_int
 
 KIND = "conv"
-SUMMARY = "2-D convolution / cross-correlation (PyTorch conv2d): output, ∂L/∂input, ∂L/∂kernel, ∂L/∂bias"
+SUMMARY = (
+    "2-D convolution / cross-correlation (PyTorch conv2d): output, ∂L/∂input, ∂L/∂kernel, ∂L/∂bias"
+)
 KEYS = ("input", "kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
 SECTIONS = ("problem", "size", "forward", "jacobian", "backward", "identities", "loss")
@@ -63,7 +65,7 @@ MAX_TERMS_SHOWN = 24
 # Geometry and the vectorized numeric path
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ConvGeometry:
     """Every size and hyper-parameter of one convolution, in NCHW terms."""
 
@@ -122,7 +124,9 @@ def pad_input(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
     top, bottom, left, right = padding
     if not any(padding):
         return x
-    padded = np.zeros((*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), dtype=x.dtype)
+    padded = np.zeros(
+        (*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), dtype=x.dtype
+    )
     if x.dtype == object:
         padded.fill(0)
     padded[:, :, top : top + x.shape[2], left : left + x.shape[3]] = x
@@ -164,7 +168,9 @@ def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> 
     """
     columns = _columns(pad_input(x, g.padding), g)
     upstream_matrix = upstream.transpose(1, 0, 2, 3).reshape(g.out_channels, -1)
-    return (upstream_matrix @ columns).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+    return (upstream_matrix @ columns).reshape(
+        g.out_channels, g.in_channels, g.kernel_h, g.kernel_w
+    )
 
 
 def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -179,7 +185,9 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
         g.batch, g.out_h, g.out_w, g.in_channels, g.kernel_h, g.kernel_w
     )
     window_grads = window_grads.transpose(0, 3, 1, 2, 4, 5)  # N×C×H_out×W_out×kh×kw
-    grad_padded = np.zeros((g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype)
+    grad_padded = np.zeros(
+        (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
+    )
     if grad_padded.dtype == object:
         grad_padded.fill(0)
     sh, sw = g.stride
@@ -189,9 +197,9 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     # One vectorized add per kernel tap (kh·kw of them), not per element.
     for m in range(g.kernel_h):
         for q in range(g.kernel_w):
-            grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += window_grads[
-                ..., m, q
-            ]
+            grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
+                window_grads[..., m, q]
+            )
     top, _, left, _ = g.padding
     return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
 
@@ -205,7 +213,7 @@ def flip(w: np.ndarray) -> np.ndarray:
 # Reading the spec
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ConvProblem:
     """A validated conv spec.
 
@@ -238,7 +246,9 @@ class ConvProblem:
         return tuple(sizes[a] for a in self.output_axes)
 
     def to_nchw(self, values: np.ndarray) -> np.ndarray:
-        return values.reshape(self.geometry.batch, self.geometry.in_channels, self.geometry.in_h, self.geometry.in_w)
+        return values.reshape(
+            self.geometry.batch, self.geometry.in_channels, self.geometry.in_h, self.geometry.in_w
+        )
 
     def kernel_ochw(self, values: np.ndarray) -> np.ndarray:
         g = self.geometry
@@ -252,7 +262,9 @@ class ConvProblem:
 def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise SpecError(path, f"{what} must be one integer or [rows, cols], got a list of {len(value)}")
+            raise SpecError(
+                path, f"{what} must be one integer or [rows, cols], got a list of {len(value)}"
+            )
         return (
             parse_int(value[0], (*path, 0), minimum=minimum, what=f"{what} (rows)"),
             parse_int(value[1], (*path, 1), minimum=minimum, what=f"{what} (cols)"),
@@ -261,7 +273,9 @@ def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
     return number, number
 
 
-def _read_padding(value: Any, stride: tuple[int, int], dilation: tuple[int, int], kernel_hw: tuple[int, int]) -> tuple[tuple[int, int, int, int], str]:
+def _read_padding(
+    value: Any, stride: tuple[int, int], dilation: tuple[int, int], kernel_hw: tuple[int, int]
+) -> tuple[tuple[int, int, int, int], str]:
     """Padding as (top, bottom, left, right) and a short text of what the spec said."""
     path = ("padding",)
     allowed = 'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid" or "same"'
@@ -270,12 +284,18 @@ def _read_padding(value: Any, stride: tuple[int, int], dilation: tuple[int, int]
         if word == "valid":
             return (0, 0, 0, 0), '"valid" (no padding)'
         if stride != (1, 1):
-            raise SpecError(path, f'padding "same" needs stride 1 (as in PyTorch), but stride is {list(stride)}; give the padding as numbers')
+            raise SpecError(
+                path,
+                f'padding "same" needs stride 1 (as in PyTorch), but stride is {list(stride)}; give the padding as numbers',
+            )
         total_h = dilation[0] * (kernel_hw[0] - 1)
         total_w = dilation[1] * (kernel_hw[1] - 1)
         # PyTorch puts the odd extra row/column on the bottom/right.
         pads = (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
-        return pads, '"same" (output as large as the input; an odd extra row/column goes bottom/right)'
+        return (
+            pads,
+            '"same" (output as large as the input; an odd extra row/column goes bottom/right)',
+        )
     if isinstance(value, (list, tuple)):
         if len(value) == 2:
             ph = parse_int(value[0], (*path, 0), minimum=0, what="padding (rows)")
@@ -283,7 +303,10 @@ def _read_padding(value: Any, stride: tuple[int, int], dilation: tuple[int, int]
             return (ph, ph, pw, pw), f"[{ph}, {pw}]"
         if len(value) == 4:
             sides = ("top", "bottom", "left", "right")
-            pads = tuple(parse_int(v, (*path, i), minimum=0, what=f"padding ({sides[i]})") for i, v in enumerate(value))
+            pads = tuple(
+                parse_int(v, (*path, i), minimum=0, what=f"padding ({sides[i]})")
+                for i, v in enumerate(value)
+            )
             return pads, f"[{', '.join(map(str, pads))}] (top, bottom, left, right)"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
     if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
@@ -301,7 +324,9 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     raw_input = common.require(spec, "input", KIND, "the input matrix, H×W, C×H×W or N×C×H×W")
     raw_kernel = common.require(spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw")
     x = parse_array(raw_input, ("input",), ndims=(2, 3, 4), what="input", max_elements=max_elements)
-    w = parse_array(raw_kernel, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=max_elements)
+    w = parse_array(
+        raw_kernel, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=max_elements
+    )
 
     input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
     kernel_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("o", "c", "row", "col")}[w.ndim]
@@ -311,7 +336,9 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     out_channels = w.shape[0] if w.ndim == 4 else 1
     if kernel_channels != in_channels:
         if w.ndim == 2:
-            hint = f"give the kernel as C×kh×kw ({in_channels}×{w.shape[0]}×{w.shape[1]}) or O×C×kh×kw"
+            hint = (
+                f"give the kernel as C×kh×kw ({in_channels}×{w.shape[0]}×{w.shape[1]}) or O×C×kh×kw"
+            )
         else:
             hint = f"the kernel's input-channel axis must be {in_channels}"
         raise SpecError(
@@ -357,7 +384,9 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
 
     bias = None
     if spec.get("bias") is not None:
-        bias = parse_array(spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=max_elements)
+        bias = parse_array(
+            spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=max_elements
+        )
         if bias.ndim == 1 and bias.shape[0] != out_channels:
             raise SpecError(
                 ("bias",),
@@ -397,14 +426,16 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     if bias is not None:
         known_results["grad_bias"] = bias.shape
     expected = common.read_expected(spec, known_results, limits)
-    return ConvProblem(upstream=upstream, upstream_given=upstream_given, expected=expected, **problem_stub)
+    return ConvProblem(
+        upstream=upstream, upstream_given=upstream_given, expected=expected, **problem_stub
+    )
 
 
 # ---------------------------------------------------------------------------
 # Solving
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class ConvResults:
     """Results in NCHW layout (object Fractions when exact, else float64)."""
 
@@ -429,7 +460,10 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
             lambda u, a: conv2d_grad_kernel(u, a, g), upstream, x, g.batch * g.out_h * g.out_w
         )
         grad_input = bilinear_exact(
-            lambda u, b: conv2d_grad_input(u, b, g), upstream, w_slid, g.out_channels * g.kernel_h * g.kernel_w
+            lambda u, b: conv2d_grad_input(u, b, g),
+            upstream,
+            w_slid,
+            g.out_channels * g.kernel_h * g.kernel_w,
         )
     else:
         xf, wf, uf = x.astype(float), w_slid.astype(float), upstream.astype(float)
@@ -444,7 +478,13 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
         output = output + per_channel
         axes = (0, 2, 3) if bias.ndim == 1 else (0, 1, 2, 3)
         grad_bias = sum_exact(upstream, axes) if exact else upstream.astype(float).sum(axis=axes)
-    return ConvResults(output=output, grad_input=grad_input, grad_kernel=grad_kernel, grad_bias=grad_bias, exact=exact)
+    return ConvResults(
+        output=output,
+        grad_input=grad_input,
+        grad_kernel=grad_kernel,
+        grad_bias=grad_bias,
+        exact=exact,
+    )
 
 
 def float_loss(problem: ConvProblem, params: Mapping[str, np.ndarray]) -> float:
@@ -452,7 +492,9 @@ def float_loss(problem: ConvProblem, params: Mapping[str, np.ndarray]) -> float:
     g = problem.geometry
     w = params["kernel"].reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
     w_slid = flip(w) if problem.flip_kernel else w
-    output = conv2d_forward(params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w), w_slid, g)
+    output = conv2d_forward(
+        params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w), w_slid, g
+    )
     if "bias" in params:
         bias = params["bias"]
         output = output + (bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias)
@@ -468,7 +510,9 @@ def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
     with R outputs, K kernel entries and I input entries, all in row-major order.
     """
     g = problem.geometry
-    positions = np.arange(g.batch * g.in_channels * g.in_h * g.in_w).reshape(g.batch, g.in_channels, g.in_h, g.in_w)
+    positions = np.arange(g.batch * g.in_channels * g.in_h * g.in_w).reshape(
+        g.batch, g.in_channels, g.in_h, g.in_w
+    )
     padded_positions = np.full((g.batch, g.in_channels, g.padded_h, g.padded_w), -1, dtype=np.int64)
     top, _, left, _ = g.padding
     padded_positions[:, :, top : top + g.in_h, left : left + g.in_w] = positions
@@ -476,7 +520,20 @@ def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
     if problem.flip_kernel:
         taps = taps[..., ::-1, ::-1]  # index by the spec's kernel entry, not the slid one
     rows = g.batch * g.out_channels * g.out_h * g.out_w
-    kernel_map = np.full((g.batch, g.out_channels, g.out_h, g.out_w, g.out_channels, g.in_channels, g.kernel_h, g.kernel_w), -1, dtype=np.int64)
+    kernel_map = np.full(
+        (
+            g.batch,
+            g.out_channels,
+            g.out_h,
+            g.out_w,
+            g.out_channels,
+            g.in_channels,
+            g.kernel_h,
+            g.kernel_w,
+        ),
+        -1,
+        dtype=np.int64,
+    )
     for o in range(g.out_channels):
         kernel_map[:, o, :, :, o] = taps.transpose(0, 2, 3, 1, 4, 5)
     kernel_map = kernel_map.reshape(rows, -1)
@@ -488,7 +545,18 @@ def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
     row_index = np.arange(rows).reshape(g.batch, g.out_channels, g.out_h, g.out_w)
     # For each output (n,o,i,j) and kernel tap (c,m,q): the input cell read, if any.
     n, o, i, j, c, m, q = np.meshgrid(
-        *(np.arange(s) for s in (g.batch, g.out_channels, g.out_h, g.out_w, g.in_channels, g.kernel_h, g.kernel_w)),
+        *(
+            np.arange(s)
+            for s in (
+                g.batch,
+                g.out_channels,
+                g.out_h,
+                g.out_w,
+                g.in_channels,
+                g.kernel_h,
+                g.kernel_w,
+            )
+        ),
         indexing="ij",
     )
     read = taps[n, c, i, j, m, q]
@@ -525,8 +593,12 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         results["grad_bias"] = computed.grad_bias.reshape(problem.bias.shape)
 
     out_size = int(np.prod(problem.output_shape))
-    jacobian_wanted = options.wants("jacobian") or any(k.startswith("jacobian") for k in problem.expected)
-    small_enough = out_size * max(problem.kernel.size, problem.input.size) <= options.limits.max_jacobian
+    jacobian_wanted = options.wants("jacobian") or any(
+        k.startswith("jacobian") for k in problem.expected
+    )
+    small_enough = (
+        out_size * max(problem.kernel.size, problem.input.size) <= options.limits.max_jacobian
+    )
     maps = None
     if jacobian_wanted and small_enough:
         maps = jacobian_maps(problem)
@@ -555,7 +627,9 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             analytic["bias"] = results["grad_bias"]
         # Each probe is two forward passes: keep the whole check near 4M multiply-adds.
         probes = int(max(2, min(32, 2_000_000 // max(g.work, 1))))
-        gradient_check = check_gradients(lambda p: float_loss(problem, p), params, analytic, max_entries=probes)
+        gradient_check = check_gradients(
+            lambda p: float_loss(problem, p), params, analytic, max_entries=probes
+        )
 
     explainer = _Explainer(problem, computed, results, options, maps)
     return Solution(
@@ -583,7 +657,14 @@ def _factor(value: Any) -> tuple[str | Any, ...]:
 class _Explainer:
     """Builds the sections of a conv explanation; loops only over rows it shows."""
 
-    def __init__(self, problem: ConvProblem, computed: ConvResults, results: dict[str, Any], options: common.SolveOptions, maps):
+    def __init__(
+        self,
+        problem: ConvProblem,
+        computed: ConvResults,
+        results: dict[str, Any],
+        options: common.SolveOptions,
+        maps,
+    ):
         self.p = problem
         self.c = computed
         self.results = results
@@ -592,8 +673,15 @@ class _Explainer:
         g = problem.geometry
         self.g = g
         names = problem.names
-        self.X, self.K, self.Y, self.L, self.B = (names[k] for k in ("input", "kernel", "output", "loss", "bias"))
-        self.sep = index_separator(problem.input.shape, problem.kernel.shape, problem.output_shape, index_base=problem.index_base)
+        self.X, self.K, self.Y, self.L, self.B = (
+            names[k] for k in ("input", "kernel", "output", "loss", "bias")
+        )
+        self.sep = index_separator(
+            problem.input.shape,
+            problem.kernel.shape,
+            problem.output_shape,
+            index_base=problem.index_base,
+        )
         exact = computed.exact
         self.x = problem.to_nchw(problem.input if exact else problem.input.astype(float))
         self.w = problem.kernel_ochw(problem.kernel if exact else problem.kernel.astype(float))
@@ -607,13 +695,21 @@ class _Explainer:
         return tuple(full[a] + self.p.index_base for a in axes)
 
     def sym_x(self, n: int, c: int, r: int, col: int) -> Symbol:
-        return Symbol(self.X, self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes), self.sep)
+        return Symbol(
+            self.X, self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes), self.sep
+        )
 
     def sym_w(self, o: int, c: int, m: int, q: int) -> Symbol:
-        return Symbol(self.K, self._index({"o": o, "c": c, "row": m, "col": q}, self.p.kernel_axes), self.sep)
+        return Symbol(
+            self.K, self._index({"o": o, "c": c, "row": m, "col": q}, self.p.kernel_axes), self.sep
+        )
 
     def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
-        return Symbol(prefix + self.Y, self._index({"n": n, "o": o, "row": i, "col": j}, self.p.output_axes), self.sep)
+        return Symbol(
+            prefix + self.Y,
+            self._index({"n": n, "o": o, "row": i, "col": j}, self.p.output_axes),
+            self.sep,
+        )
 
     def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
         return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
@@ -642,8 +738,15 @@ class _Explainer:
                 f"{self.Y}[i,j] = Σ {self.X}[i·s+m, j·s+q]·{self.K}[m,q]"
             )
         top, bottom, left, right = g.padding
-        items.append(f"zero padding {p.padding_text}: top {top}, bottom {bottom}, left {left}, right {right}")
-        items.append(f"stride {g.stride[0]}×{g.stride[1]} (rows×cols), dilation {g.dilation[0]}×{g.dilation[1]}")
+        if any(g.padding):
+            items.append(
+                f"zero padding {p.padding_text}: top {top}, bottom {bottom}, left {left}, right {right}"
+            )
+        else:
+            items.append(f"no padding ({p.padding_text})")
+        items.append(
+            f"stride {g.stride[0]}×{g.stride[1]} (rows×cols), dilation {g.dilation[0]}×{g.dilation[1]}"
+        )
         items.append(
             f"indices start at {p.index_base} (index_base: {p.index_base}); "
             f"{self.X}_{self.all_index_text(p.input_axes)} is input[{', '.join(self.all_index_text(p.input_axes))}]"
@@ -651,10 +754,14 @@ class _Explainer:
         if p.upstream_given:
             items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
         else:
-            items.append(f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs")
+            items.append(
+                f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs"
+            )
         if p.bias is not None:
             if p.bias.ndim == 0 and g.out_channels > 1:
-                items.append(f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)")
+                items.append(
+                    f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)"
+                )
             elif p.bias.ndim == 1:
                 items.append(f"one bias per output channel ({self.B} has {g.out_channels} entries)")
         if self.c.exact:
@@ -662,7 +769,9 @@ class _Explainer:
         else:
             items.append(
                 f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "
-                f"of {self.options.limits.exact_work:,}" if g.work > self.options.limits.exact_work else "float64 arithmetic (--float)"
+                f"of {self.options.limits.exact_work:,}"
+                if g.work > self.options.limits.exact_work
+                else "float64 arithmetic (--float)"
             )
         return items
 
@@ -679,8 +788,16 @@ class _Explainer:
         }
         return [builders[key]() for key in SECTIONS if self.options.wants(key)]
 
-    def _matrix(self, label: str, values: np.ndarray, axes: tuple[str, ...], caption: str = "") -> Matrix:
-        return Matrix(label=label, values=values, axis_names=axes, index_base=self.p.index_base, caption=caption)
+    def _matrix(
+        self, label: str, values: np.ndarray, axes: tuple[str, ...], caption: str = ""
+    ) -> Matrix:
+        return Matrix(
+            label=label,
+            values=values,
+            axis_names=axes,
+            index_base=self.p.index_base,
+            caption=caption,
+        )
 
     def section_problem(self) -> Section:
         p, g = self.p, self.g
@@ -708,7 +825,9 @@ class _Explainer:
             )
         section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
         if p.flip_kernel:
-            section.add(self._matrix(f"{self.K} rotated 180° (as slid)", flip(p.kernel), p.kernel_axes))
+            section.add(
+                self._matrix(f"{self.K} rotated 180° (as slid)", flip(p.kernel), p.kernel_axes)
+            )
         if p.bias is not None:
             section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
         section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes))
@@ -718,8 +837,26 @@ class _Explainer:
         g = self.g
         section = Section("size", "Output size")
         for axis, size, pad_a, pad_b, d, k, s, out in (
-            ("H", g.in_h, g.padding[0], g.padding[1], g.dilation[0], g.kernel_h, g.stride[0], g.out_h),
-            ("W", g.in_w, g.padding[2], g.padding[3], g.dilation[1], g.kernel_w, g.stride[1], g.out_w),
+            (
+                "H",
+                g.in_h,
+                g.padding[0],
+                g.padding[1],
+                g.dilation[0],
+                g.kernel_h,
+                g.stride[0],
+                g.out_h,
+            ),
+            (
+                "W",
+                g.in_w,
+                g.padding[2],
+                g.padding[3],
+                g.dilation[1],
+                g.kernel_w,
+                g.stride[1],
+                g.out_w,
+            ),
         ):
             k_name = "kh" if axis == "H" else "kw"
             p_a, p_b = ("p_top", "p_bottom") if axis == "H" else ("p_left", "p_right")
@@ -727,7 +864,21 @@ class _Explainer:
                 Formula(
                     label=f"{axis}_out",
                     symbolic=f"{axis}_out = ⌊({axis} + {p_a} + {p_b} − d·({k_name} − 1) − 1)/s⌋ + 1",
-                    numeric=("⌊(", size, " + ", pad_a, " + ", pad_b, " − ", d, "·(", k, " − 1) − 1)/", s, "⌋ + 1"),
+                    numeric=(
+                        "⌊(",
+                        size,
+                        " + ",
+                        pad_a,
+                        " + ",
+                        pad_b,
+                        " − ",
+                        d,
+                        "·(",
+                        k,
+                        " − 1) − 1)/",
+                        s,
+                        "⌋ + 1",
+                    ),
                     value=out,
                 )
             )
@@ -740,14 +891,20 @@ class _Explainer:
                     )
                 )
         if g.dilation == (1, 1) and g.padding[0] == g.padding[1] and g.padding[2] == g.padding[3]:
-            section.add(Note("with dilation 1 and symmetric padding this is the familiar ⌊(I + 2P − K)/S⌋ + 1."))
+            section.add(
+                Note(
+                    "with dilation 1 and symmetric padding this is the familiar ⌊(I + 2P − K)/S⌋ + 1."
+                )
+            )
         unread = self._unread()
         for axis, cells in unread.items():
             if cells:
                 listed = ", ".join(str(c + self.p.index_base) for c in cells)
                 section.add(
-                    Note(f"input {axis} {listed} {'is' if len(cells) == 1 else 'are'} read by no window: "
-                         f"{'its' if len(cells) == 1 else 'their'} gradient is 0.")
+                    Note(
+                        f"input {axis} {listed} {'is' if len(cells) == 1 else 'are'} read by no window: "
+                        f"{'its' if len(cells) == 1 else 'their'} gradient is 0."
+                    )
                 )
         return section
 
@@ -755,8 +912,26 @@ class _Explainer:
         g = self.g
         unread = {}
         for axis, padded, size, before, k, d, s, out in (
-            ("rows", g.padded_h, g.in_h, g.padding[0], g.kernel_h, g.dilation[0], g.stride[0], g.out_h),
-            ("columns", g.padded_w, g.in_w, g.padding[2], g.kernel_w, g.dilation[1], g.stride[1], g.out_w),
+            (
+                "rows",
+                g.padded_h,
+                g.in_h,
+                g.padding[0],
+                g.kernel_h,
+                g.dilation[0],
+                g.stride[0],
+                g.out_h,
+            ),
+            (
+                "columns",
+                g.padded_w,
+                g.in_w,
+                g.padding[2],
+                g.kernel_w,
+                g.dilation[1],
+                g.stride[1],
+                g.out_w,
+            ),
         ):
             read = np.zeros(padded, dtype=bool)
             for m in range(k):
@@ -769,7 +944,10 @@ class _Explainer:
         g = self.g
         total = g.batch * g.out_channels * g.out_h * g.out_w
         shown = self.options.cap(total)
-        return [tuple(int(v) for v in np.unravel_index(r, (g.batch, g.out_channels, g.out_h, g.out_w))) for r in range(shown)], total - shown
+        return [
+            tuple(int(v) for v in np.unravel_index(r, (g.batch, g.out_channels, g.out_h, g.out_w)))
+            for r in range(shown)
+        ], total - shown
 
     def _slid_tap(self, m: int, q: int) -> tuple[int, int]:
         """The spec's kernel entry that multiplies tap (m, q) of a window."""
@@ -778,7 +956,7 @@ class _Explainer:
         return m, q
 
     def section_forward(self) -> Section:
-        g, p = self.g, self.p
+        g = self.g
         section = Section("forward", f"Forward: each output {self.Y} as a sum of products")
         rows, omitted = self._output_indices()
         top, left = g.padding[0], g.padding[2]
@@ -799,13 +977,22 @@ class _Explainer:
                             extra += 1
                             continue
                         km, kq = self._slid_tap(m, q)
-                        terms.append(Product(((self.sym_x(n, c, r, col), self.x[n, c, r, col]), (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]))))
+                        terms.append(
+                            Product(
+                                (
+                                    (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
+                                    (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                                )
+                            )
+                        )
             constant = None
             if self.bias is not None:
                 constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
             note = []
             if padding_terms:
-                note.append(f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)")
+                note.append(
+                    f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)"
+                )
             if extra:
                 note.append(f"{extra} more terms not shown")
             section.add(
@@ -821,7 +1008,7 @@ class _Explainer:
         return section
 
     def _label_list(self, shape: tuple[int, ...], axes: tuple[str, ...], make) -> tuple[str, ...]:
-        return tuple(make(dict(zip(axes, idx))).text for idx in np.ndindex(*shape))
+        return tuple(make(dict(zip(axes, idx, strict=True))).text for idx in np.ndindex(*shape))
 
     def section_jacobian(self) -> Section:
         p = self.p
@@ -838,30 +1025,74 @@ class _Explainer:
             return section
         g = self.g
         full = lambda d, keys: {k: d.get(k, 0) for k in keys}  # noqa: E731
-        out_labels = self._label_list(p.output_shape, p.output_axes, lambda d: self.sym_y(*full(d, ("n", "o", "row", "col")).values()))
-        k_labels = self._label_list(p.kernel.shape, p.kernel_axes, lambda d: self.sym_w(*full(d, ("o", "c", "row", "col")).values()))
-        x_labels = self._label_list(p.input.shape, p.input_axes, lambda d: self.sym_x(*full(d, ("n", "c", "row", "col")).values()))
+        out_labels = self._label_list(
+            p.output_shape,
+            p.output_axes,
+            lambda d: self.sym_y(*full(d, ("n", "o", "row", "col")).values()),
+        )
+        k_labels = self._label_list(
+            p.kernel.shape,
+            p.kernel_axes,
+            lambda d: self.sym_w(*full(d, ("o", "c", "row", "col")).values()),
+        )
+        x_labels = self._label_list(
+            p.input.shape,
+            p.input_axes,
+            lambda d: self.sym_x(*full(d, ("n", "c", "row", "col")).values()),
+        )
         shown_rows = self.options.cap(len(out_labels))
         kernel_map, input_map = self.maps
         x_symbols = [self.sym_x(*idx) for idx in np.ndindex(g.batch, g.in_channels, g.in_h, g.in_w)]
-        w_symbols = [self.sym_w(*idx) for idx in np.ndindex(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)]
+        w_symbols = [
+            self.sym_w(*idx)
+            for idx in np.ndindex(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+        ]
         for label, columns, index_map, symbols, values in (
-            (f"∂{self.Y}/∂{self.K}", k_labels, kernel_map, x_symbols, self.results["jacobian_kernel"]),
-            (f"∂{self.Y}/∂{self.X}", x_labels, input_map, w_symbols, self.results["jacobian_input"]),
+            (
+                f"∂{self.Y}/∂{self.K}",
+                k_labels,
+                kernel_map,
+                x_symbols,
+                self.results["jacobian_kernel"],
+            ),
+            (
+                f"∂{self.Y}/∂{self.X}",
+                x_labels,
+                input_map,
+                w_symbols,
+                self.results["jacobian_input"],
+            ),
         ):
             symbolic_cells = tuple(
-                tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r]) for r in range(shown_rows)
+                tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
+                for r in range(shown_rows)
             )
             numeric_cells = tuple(tuple(values[r]) for r in range(shown_rows))
             caption = f"row r, column k: ∂(output r)/∂(entry k); {len(out_labels)}×{len(columns)}"
-            section.add(SymbolTable(label + " (symbols)", tuple(columns), out_labels[:shown_rows], symbolic_cells, caption))
-            section.add(SymbolTable(label + " (values)", tuple(columns), out_labels[:shown_rows], numeric_cells))
+            section.add(
+                SymbolTable(
+                    label + " (symbols)",
+                    tuple(columns),
+                    out_labels[:shown_rows],
+                    symbolic_cells,
+                    caption,
+                )
+            )
+            section.add(
+                SymbolTable(
+                    label + " (values)", tuple(columns), out_labels[:shown_rows], numeric_cells
+                )
+            )
         section.omitted = len(out_labels) - shown_rows
         return section
 
     def section_backward(self) -> Section:
         g, p = self.g, self.p
-        section = Section("backward", f"Backward: ∂{self.L}/∂{self.K}, ∂{self.L}/∂{self.X}" + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""))
+        section = Section(
+            "backward",
+            f"Backward: ∂{self.L}/∂{self.K}, ∂{self.L}/∂{self.X}"
+            + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""),
+        )
         top, left = g.padding[0], g.padding[2]
         out_idx = self.all_index_text(p.output_axes)
         omitted = 0
@@ -871,7 +1102,12 @@ class _Explainer:
         omitted += kernel_total - shown
         grad_kernel = self.c.grad_kernel
         for flat in range(shown):
-            o, c, km, kq = (int(v) for v in np.unravel_index(flat, (g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)))
+            o, c, km, kq = (
+                int(v)
+                for v in np.unravel_index(
+                    flat, (g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+                )
+            )
             m, q = self._slid_tap(km, kq)
             terms, extra, padding_terms = [], 0, 0
             for n in range(g.batch):
@@ -885,7 +1121,14 @@ class _Explainer:
                         if len(terms) >= MAX_TERMS_SHOWN:
                             extra += 1
                             continue
-                        terms.append(Product(((self.sym_up(n, o, i, j), self.up[n, o, i, j]), (self.sym_x(n, c, r, col), self.x[n, c, r, col]))))
+                        terms.append(
+                            Product(
+                                (
+                                    (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
+                                    (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
+                                )
+                            )
+                        )
             target = self.sym_w(o, c, km, kq)
             section.add(
                 SumOfProducts(
@@ -901,7 +1144,9 @@ class _Explainer:
         shown = self.options.cap(input_total)
         omitted += input_total - shown
         for flat in range(shown):
-            n, c, a, b = (int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w)))
+            n, c, a, b = (
+                int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w))
+            )
             terms, extra = [], 0
             for o in range(g.out_channels):
                 for m in range(g.kernel_h):
@@ -916,7 +1161,14 @@ class _Explainer:
                             extra += 1
                             continue
                         km, kq = self._slid_tap(m, q)
-                        terms.append(Product(((self.sym_up(n, o, i, j), self.up[n, o, i, j]), (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]))))
+                        terms.append(
+                            Product(
+                                (
+                                    (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
+                                    (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                                )
+                            )
+                        )
             target = self.sym_x(n, c, a, b)
             section.add(
                 SumOfProducts(
@@ -924,7 +1176,9 @@ class _Explainer:
                     general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
                     terms=tuple(terms),
                     value=self.c.grad_input[n, c, a, b],
-                    note="no window reads this cell" if not terms and not extra else self._note(0, extra, ""),
+                    note="no window reads this cell"
+                    if not terms and not extra
+                    else self._note(0, extra, ""),
                 )
             )
         if p.bias is not None:
@@ -939,12 +1193,16 @@ class _Explainer:
                                 if len(terms) >= MAX_TERMS_SHOWN:
                                     extra += 1
                                     continue
-                                terms.append(Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),)))
+                                terms.append(
+                                    Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),))
+                                )
                 target = self.sym_b(o or 0)
                 section.add(
                     SumOfProducts(
                         target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
-                        general=f"Σ ∂{self.L}/∂{self.Y}" + ("" if o is None else f" over channel {o + p.index_base}") + f"  (∂{self.Y}/∂{self.B} = 1)",
+                        general=f"Σ ∂{self.L}/∂{self.Y}"
+                        + ("" if o is None else f" over channel {o + p.index_base}")
+                        + f"  (∂{self.Y}/∂{self.B} = 1)",
                         terms=tuple(terms),
                         value=grad_bias[o] if o is not None else grad_bias[()],
                         note=self._note(0, extra, ""),
@@ -957,7 +1215,9 @@ class _Explainer:
     def _note(padding_terms: int, extra: int, padding_words: str) -> str:
         parts = []
         if padding_terms:
-            parts.append(f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)")
+            parts.append(
+                f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)"
+            )
         if extra:
             parts.append(f"{extra} more terms not shown")
         return "; ".join(parts)
@@ -973,35 +1233,69 @@ class _Explainer:
         w_slid = flip(self.w) if p.flip_kernel else self.w
         # ∂L/∂K: correlate the padded input with the upstream; stride and dilation swap roles.
         kernel_geometry = ConvGeometry(
-            batch=g.in_channels, in_channels=g.batch, out_channels=g.out_channels,
-            in_h=g.padded_h, in_w=g.padded_w, kernel_h=g.out_h, kernel_w=g.out_w,
-            stride=(dh, dw), padding=(0, 0, 0, 0), dilation=(sh, sw),
+            batch=g.in_channels,
+            in_channels=g.batch,
+            out_channels=g.out_channels,
+            in_h=g.padded_h,
+            in_w=g.padded_w,
+            kernel_h=g.out_h,
+            kernel_w=g.out_w,
+            stride=(dh, dw),
+            padding=(0, 0, 0, 0),
+            dilation=(sh, sw),
         )
         x_t = x_padded.transpose(1, 0, 2, 3)
         up_t = self.up.transpose(1, 0, 2, 3)
         if exact:
-            by_identity = bilinear_exact(lambda a, b: conv2d_forward(a, b, kernel_geometry), x_t, up_t, g.batch * g.out_h * g.out_w)
+            by_identity = bilinear_exact(
+                lambda a, b: conv2d_forward(a, b, kernel_geometry),
+                x_t,
+                up_t,
+                g.batch * g.out_h * g.out_w,
+            )
         else:
             by_identity = conv2d_forward(x_t, up_t, kernel_geometry)
         by_identity = by_identity.transpose(1, 0, 2, 3)[:, :, : g.kernel_h, : g.kernel_w]
         if p.flip_kernel:
             by_identity = flip(by_identity)
         kernel_ok = _same(by_identity, self.c.grad_kernel, exact)
-        stride_words = "" if g.stride == (1, 1) else f" (taps {sh}×{sw} apart: the forward stride becomes a dilation)"
-        dil_words = "" if g.dilation == (1, 1) else f" (window moves {dh}×{dw}: the forward dilation becomes a stride)"
+        stride_words = (
+            ""
+            if g.stride == (1, 1)
+            else f" (taps {sh}×{sw} apart: the forward stride becomes a dilation)"
+        )
+        dil_words = (
+            ""
+            if g.dilation == (1, 1)
+            else f" (window moves {dh}×{dw}: the forward dilation becomes a stride)"
+        )
         if p.flip_kernel:
-            section.add(Note(
-                f"∂{self.L}/∂{self.K} = rot180({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
-                f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃), "
-                + ("summed over the batch; " if g.batch > 1 else "")
-                + ("✓ equals the element sums above" if kernel_ok else "✗ DOES NOT equal the element sums (please report)")
-            ))
+            section.add(
+                Note(
+                    f"∂{self.L}/∂{self.K} = rot180({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
+                    f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃), "
+                    + ("summed over the batch; " if g.batch > 1 else "")
+                    + (
+                        "✓ equals the element sums above"
+                        if kernel_ok
+                        else "✗ DOES NOT equal the element sums (please report)"
+                    )
+                )
+            )
         else:
-            section.add(Note(
-                f"∂{self.L}/∂{self.K} = {self.X}_padded ⋆ ∂{self.L}/∂{self.Y}: the correlation of the (padded) input with the upstream"
-                f"{stride_words}{dil_words}" + (", summed over the batch" if g.batch > 1 else "") + "; "
-                + ("✓ equals the element sums above" if kernel_ok else "✗ DOES NOT equal the element sums (please report)")
-            ))
+            section.add(
+                Note(
+                    f"∂{self.L}/∂{self.K} = {self.X}_padded ⋆ ∂{self.L}/∂{self.Y}: the correlation of the (padded) input with the upstream"
+                    f"{stride_words}{dil_words}"
+                    + (", summed over the batch" if g.batch > 1 else "")
+                    + "; "
+                    + (
+                        "✓ equals the element sums above"
+                        if kernel_ok
+                        else "✗ DOES NOT equal the element sums (please report)"
+                    )
+                )
+            )
         # ∂L/∂X: stride-dilate the upstream, pad by d·(k−1), fully correlate with the rotated kernel.
         grid_h = sh * (g.out_h - 1) + 1
         grid_w = sw * (g.out_w - 1) + 1
@@ -1009,49 +1303,92 @@ class _Explainer:
         if exact:
             spread.fill(Fraction(0))
         spread[:, :, ::sh, ::sw] = self.up
-        full_pad = (dh * (g.kernel_h - 1), dh * (g.kernel_h - 1), dw * (g.kernel_w - 1), dw * (g.kernel_w - 1))
+        full_pad = (
+            dh * (g.kernel_h - 1),
+            dh * (g.kernel_h - 1),
+            dw * (g.kernel_w - 1),
+            dw * (g.kernel_w - 1),
+        )
         spread_padded = pad_input(spread, full_pad)
         rotated = flip(w_slid).transpose(1, 0, 2, 3)  # C×O×kh×kw
         input_geometry = ConvGeometry(
-            batch=g.batch, in_channels=g.out_channels, out_channels=g.in_channels,
-            in_h=spread_padded.shape[2], in_w=spread_padded.shape[3], kernel_h=g.kernel_h, kernel_w=g.kernel_w,
-            stride=(1, 1), padding=(0, 0, 0, 0), dilation=(dh, dw),
+            batch=g.batch,
+            in_channels=g.out_channels,
+            out_channels=g.in_channels,
+            in_h=spread_padded.shape[2],
+            in_w=spread_padded.shape[3],
+            kernel_h=g.kernel_h,
+            kernel_w=g.kernel_w,
+            stride=(1, 1),
+            padding=(0, 0, 0, 0),
+            dilation=(dh, dw),
         )
         if exact:
-            covered = bilinear_exact(lambda a, b: conv2d_forward(a, b, input_geometry), spread_padded, rotated, g.out_channels * g.kernel_h * g.kernel_w)
+            covered = bilinear_exact(
+                lambda a, b: conv2d_forward(a, b, input_geometry),
+                spread_padded,
+                rotated,
+                g.out_channels * g.kernel_h * g.kernel_w,
+            )
         else:
             covered = conv2d_forward(spread_padded, rotated, input_geometry)
         # `covered` spans the padded rows/cols some window reads; rows past the last window stay 0.
-        grad_padded = np.zeros((g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=covered.dtype)
+        grad_padded = np.zeros(
+            (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=covered.dtype
+        )
         if exact:
             grad_padded.fill(Fraction(0))
         grad_padded[:, :, : covered.shape[2], : covered.shape[3]] = covered
         top, left = g.padding[0], g.padding[2]
         by_identity_x = grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
         input_ok = _same(by_identity_x, self.c.grad_input, exact)
-        kernel_words = f"rot180({self.K})" if not p.flip_kernel else f"{self.K} itself (the slid kernel is already rotated)"
+        kernel_words = (
+            f"rot180({self.K})"
+            if not p.flip_kernel
+            else f"{self.K} itself (the slid kernel is already rotated)"
+        )
         conv_words = (
-            f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}" if not p.flip_kernel
+            f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}"
+            if not p.flip_kernel
             else f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}̃ with the flipped kernel (seed 001's ∂L/∂x = ∂L/∂y * w̃)"
         )
-        spread_words = f"with {sh - 1}/{sw - 1} zero rows/cols inserted between entries (stride), " if g.stride != (1, 1) else ""
-        section.add(Note(
-            f"∂{self.L}/∂{self.X} = full correlation of the upstream ({spread_words}zero-padded by d·(k−1) = "
-            f"{full_pad[0]}×{full_pad[2]}) with {kernel_words} {conv_words}"
-            + (", dilated" if g.dilation != (1, 1) else "")
-            + (", summed over output channels" if g.out_channels > 1 else "")
-            + (", then the padding rows/cols are cropped" if any(g.padding) else "")
-            + "; " + ("✓ equals the element sums above" if input_ok else "✗ DOES NOT equal the element sums (please report)")
-        ))
-        if g.batch == 1 and g.in_channels == 1 and g.out_channels == 1 and spread_padded.size <= 400:
-            section.add(self._matrix(f"∂{self.L}/∂{self.Y} spread and padded", spread_padded[0, 0], ("row", "col")))
+        spread_words = (
+            f"with {sh - 1}/{sw - 1} zero rows/cols inserted between entries (stride), "
+            if g.stride != (1, 1)
+            else ""
+        )
+        section.add(
+            Note(
+                f"∂{self.L}/∂{self.X} = full correlation of the upstream ({spread_words}zero-padded by d·(k−1) = "
+                f"{full_pad[0]}×{full_pad[2]}) with {kernel_words} {conv_words}"
+                + (", dilated" if g.dilation != (1, 1) else "")
+                + (", summed over output channels" if g.out_channels > 1 else "")
+                + (", then the padding rows/cols are cropped" if any(g.padding) else "")
+                + "; "
+                + (
+                    "✓ equals the element sums above"
+                    if input_ok
+                    else "✗ DOES NOT equal the element sums (please report)"
+                )
+            )
+        )
+        if (
+            g.batch == 1
+            and g.in_channels == 1
+            and g.out_channels == 1
+            and spread_padded.size <= 400
+        ):
+            section.add(
+                self._matrix(
+                    f"∂{self.L}/∂{self.Y} spread and padded", spread_padded[0, 0], ("row", "col")
+                )
+            )
             section.add(self._matrix(kernel_words.split(" ")[0], rotated[0, 0], ("row", "col")))
             section.add(self._matrix(f"∂{self.L}/∂{self.X}", by_identity_x[0, 0], ("row", "col")))
         return section
 
     def section_loss(self) -> Section:
-        p, g = self.p, self.g
-        section = Section("loss", f"A loss with this upstream, and reading the gradient's sign")
+        section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
         outputs = self.c.output
         rows, omitted = self._output_indices()
         tokens: list[Any] = []
@@ -1062,7 +1399,11 @@ class _Explainer:
             tokens.append("·" + self.sym_y(n, o, i, j).text)
         if omitted:
             tokens.append(f" + … ({omitted} more)")
-        total = float(np.sum(self.up.astype(float) * outputs.astype(float))) if not self.c.exact else sum((self.up * outputs).ravel(), Fraction(0))
+        total = (
+            float(np.sum(self.up.astype(float) * outputs.astype(float)))
+            if not self.c.exact
+            else sum((self.up * outputs).ravel(), Fraction(0))
+        )
         section.add(
             Formula(
                 label=self.L,
@@ -1071,21 +1412,31 @@ class _Explainer:
                 value=total,
             )
         )
-        section.add(Note(f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; {self.L} is linear in {self.K} (and in {self.X}) for a fixed other operand."))
+        section.add(
+            Note(
+                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; {self.L} is linear in {self.K} (and in {self.X}) for a fixed other operand."
+            )
+        )
         grad = self.c.grad_kernel
         candidates = [(0, 0, 0, 0)]
-        largest = tuple(int(v) for v in np.unravel_index(int(np.argmax(np.abs(grad.astype(float)))), grad.shape))
+        largest = tuple(
+            int(v) for v in np.unravel_index(int(np.argmax(np.abs(grad.astype(float)))), grad.shape)
+        )
         if largest not in candidates:
             candidates.append(largest)
         for o, c, m, q in candidates:
             value = grad[o, c, m, q]
             name = self.sym_w(o, c, m, q).text
             if value > 0:
-                words = (f"raising {name} by a small ε raises {self.L} by {_plain(value)}ε; lowering it lowers {self.L}. "
-                         f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}.")
+                words = (
+                    f"raising {name} by a small ε raises {self.L} by {_plain(value)}ε; lowering it lowers {self.L}. "
+                    f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}."
+                )
             elif value < 0:
-                words = (f"raising {name} by a small ε lowers {self.L} by {_plain(-value)}ε; lowering it raises {self.L}. "
-                         f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}.")
+                words = (
+                    f"raising {name} by a small ε lowers {self.L} by {_plain(-value)}ε; lowering it raises {self.L}. "
+                    f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}."
+                )
             else:
                 words = f"{self.L} does not change when {name} changes (to first order)."
             section.add(Note(f"∂{self.L}/∂{name} = {_plain(value)}: {words}"))
@@ -1095,7 +1446,11 @@ class _Explainer:
 def _plain(value: Any) -> str:
     """A number in words for a sentence (exact when it is a Fraction)."""
     if isinstance(value, Fraction):
-        return str(value.numerator) if value.denominator == 1 else f"{value.numerator}/{value.denominator}"
+        return (
+            str(value.numerator)
+            if value.denominator == 1
+            else f"{value.numerator}/{value.denominator}"
+        )
     return f"{float(value):.6g}"
 
 

@@ -11,14 +11,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from fractions import Fraction
-from typing import Union
 
 import numpy as np
 
-Number = Union[Fraction, float]
+Number = Fraction | float
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Symbol:
     """A named element such as ``X_01`` or ``∂L/∂H_20``.
 
@@ -38,14 +37,14 @@ class Symbol:
         return f"{self.name}_{self.separator.join(str(i) for i in self.index)}"
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Product:
     """One term of a sum: factors multiplied together, each a symbol with its value."""
 
     factors: tuple[tuple[Symbol, Number], ...]
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class SumOfProducts:
     """``target = general = Σ terms (+ constant) = numbers = value``.
 
@@ -62,7 +61,7 @@ class SumOfProducts:
     note: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Formula:
     """A formula written symbolically, then with its numbers, then its value.
 
@@ -76,7 +75,7 @@ class Formula:
     value: Number | str
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Matrix:
     """An array to show with labelled axes.
 
@@ -92,7 +91,7 @@ class Matrix:
     caption: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class SymbolTable:
     """A table whose cells are symbols, numbers or text (Jacobians, routing tables).
 
@@ -106,17 +105,17 @@ class SymbolTable:
     caption: str = ""
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Note:
     """A sentence of explanation."""
 
     text: str
 
 
-Item = Union[SumOfProducts, Formula, Matrix, SymbolTable, Note]
+Item = SumOfProducts | Formula | Matrix | SymbolTable | Note
 
 
-@dataclass
+@dataclass(eq=False)
 class Section:
     """One titled part of an explanation, keyed for ``--show``.
 
@@ -133,6 +132,6 @@ class Section:
 
 
 def index_separator(*shapes: tuple[int, ...], index_base: int = 0) -> str:
-    """"" when every index printed has one digit, else ","."""
+    """ "" when every index printed has one digit, else ","."""
     largest = max((dim - 1 + index_base for shape in shapes for dim in shape), default=0)
     return "" if largest < 10 else ","

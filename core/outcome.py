@@ -25,14 +25,14 @@ class ExitStatus(IntEnum):
     ERROR = 2  # usage or spec error
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class WrongCell:
     index: tuple[int, ...]  # 0-based position in the result
     given: Fraction | float  # the expected answer as written in the spec
     correct: Fraction | float  # what gradcalc computed
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class Check:
     """One expected answer compared with the computed result."""
 
@@ -45,7 +45,7 @@ class Check:
     expected: np.ndarray
 
 
-@dataclass(frozen=True)
+@dataclass(eq=False)
 class GradientCheck:
     """Analytic gradients against float64 central finite differences."""
 
@@ -57,7 +57,7 @@ class GradientCheck:
     per_result: dict[str, float] = field(default_factory=dict)
 
 
-@dataclass
+@dataclass(eq=False)
 class Solution:
     """Everything one spec produced.
 

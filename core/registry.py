@@ -43,10 +43,16 @@ def spec_kind(spec: Mapping[str, Any], command_kind: str | None) -> str:
     if kind is None:
         raise SpecError((), f"missing key 'kind'; known kinds: {', '.join(OP_MODULES)}")
     if not isinstance(kind, str):
-        raise SpecError(("kind",), f"kind must be text, got {describe(kind)}; known kinds: {', '.join(OP_MODULES)}")
+        raise SpecError(
+            ("kind",),
+            f"kind must be text, got {describe(kind)}; known kinds: {', '.join(OP_MODULES)}",
+        )
     if command_kind is not None and kind != command_kind:
         if kind in OP_MODULES:
-            raise SpecError(("kind",), f"this spec is kind {kind!r}, not {command_kind!r}; run it with `gradcalc {kind} --spec FILE`")
+            raise SpecError(
+                ("kind",),
+                f"this spec is kind {kind!r}, not {command_kind!r}; run it with `gradcalc {kind} --spec FILE`",
+            )
         raise SpecError(
             ("kind",),
             f"kind {kind!r} does not match the command `gradcalc {command_kind}`; known kinds: {', '.join(OP_MODULES)}",
@@ -55,7 +61,9 @@ def spec_kind(spec: Mapping[str, Any], command_kind: str | None) -> str:
     return kind
 
 
-def solve(spec: Mapping[str, Any], options: SolveOptions, *, command_kind: str | None = None) -> Solution:
+def solve(
+    spec: Mapping[str, Any], options: SolveOptions, *, command_kind: str | None = None
+) -> Solution:
     """Dispatch a spec (plain data) to its op family."""
     if not isinstance(spec, Mapping):
         raise SpecError((), f"a spec must be a mapping of keys to values, got {describe(spec)}")

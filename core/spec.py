@@ -109,7 +109,9 @@ def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str
     if given is None:
         return names
     if not isinstance(given, Mapping):
-        raise SpecError(("names",), f"names must be a mapping such as {{input: X}}, got {describe(given)}")
+        raise SpecError(
+            ("names",), f"names must be a mapping such as {{input: X}}, got {describe(given)}"
+        )
     for role, symbol in given.items():
         if role not in defaults:
             raise SpecError(
@@ -118,7 +120,10 @@ def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str
                 at_key=True,
             )
         if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 12:
-            raise SpecError(("names", role), f"a symbol must be short text (1-12 characters), got {describe(symbol)}")
+            raise SpecError(
+                ("names", role),
+                f"a symbol must be short text (1-12 characters), got {describe(symbol)}",
+            )
         names[role] = symbol.strip()
     return names
 
@@ -137,9 +142,15 @@ def read_tolerance(spec: Mapping[str, Any]) -> Tolerance:
     if isinstance(value, Mapping):
         for key in value:
             if key not in ("atol", "rtol"):
-                raise SpecError(("tolerance", key), f"unknown tolerance key {key!r}; allowed: atol, rtol", at_key=True)
+                raise SpecError(
+                    ("tolerance", key),
+                    f"unknown tolerance key {key!r}; allowed: atol, rtol",
+                    at_key=True,
+                )
         atol = parse_number(value.get("atol", DEFAULT_ATOL), ("tolerance", "atol"))
-        rtol = parse_number(value.get("rtol", 0 if "atol" in value else DEFAULT_RTOL), ("tolerance", "rtol"))
+        rtol = parse_number(
+            value.get("rtol", 0 if "atol" in value else DEFAULT_RTOL), ("tolerance", "rtol")
+        )
         path_atol: tuple = ("tolerance", "atol")
         path_rtol: tuple = ("tolerance", "rtol")
     else:
@@ -164,14 +175,33 @@ def read_upstream(
         ones = np.empty(output_shape, dtype=object)
         ones.fill(Fraction(1))
         return ones, value is not None
-    if isinstance(value, str) and not value.strip()[:1].isdigit() and value.strip()[:1] not in "+-.":
-        raise SpecError(("upstream",), f"upstream must be a matrix shaped {shape_text} or \"ones\", got {describe(value)}")
-    array = parse_array(value, ("upstream",), ndims=tuple(range(0, 5)), what="upstream", max_elements=limits.max_elements)
+    if (
+        isinstance(value, str)
+        and not value.strip()[:1].isdigit()
+        and value.strip()[:1] not in "+-."
+    ):
+        raise SpecError(
+            ("upstream",),
+            f'upstream must be a matrix shaped {shape_text} or "ones", got {describe(value)}',
+        )
+    array = parse_array(
+        value,
+        ("upstream",),
+        ndims=tuple(range(0, 5)),
+        what="upstream",
+        max_elements=limits.max_elements,
+    )
     if array.ndim == 0 and output_shape:
-        raise SpecError(("upstream",), f"upstream must be shaped like the output {output_name} ({shape_text}), got a single number; use \"ones\" for all ones")
+        raise SpecError(
+            ("upstream",),
+            f'upstream must be shaped like the output {output_name} ({shape_text}), got a single number; use "ones" for all ones',
+        )
     if array.shape != output_shape:
         got = "×".join(map(str, array.shape))
-        raise SpecError(("upstream",), f"upstream is {got} but the output {output_name} is {shape_text}; ∂L/∂{output_name} must have the output's shape")
+        raise SpecError(
+            ("upstream",),
+            f"upstream is {got} but the output {output_name} is {shape_text}; ∂L/∂{output_name} must have the output's shape",
+        )
     return array, True
 
 
@@ -187,7 +217,10 @@ def read_expected(
     if value is None:
         return {}
     if not isinstance(value, Mapping):
-        raise SpecError(("expected",), f"expected must be a mapping of result names to answers, got {describe(value)}")
+        raise SpecError(
+            ("expected",),
+            f"expected must be a mapping of result names to answers, got {describe(value)}",
+        )
     answers: dict[str, np.ndarray] = {}
     for name, answer in value.items():
         path = ("expected", name)
@@ -196,9 +229,19 @@ def read_expected(
 
             close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
             hint = f"; did you mean {close[0]!r}?" if close else ""
-            raise SpecError(path, f"unknown result {name!r}{hint} This problem's results: {', '.join(known)}", at_key=True)
+            raise SpecError(
+                path,
+                f"unknown result {name!r}{hint} This problem's results: {', '.join(known)}",
+                at_key=True,
+            )
         shape = known[name]
-        array = parse_array(answer, path, ndims=tuple(range(0, 7)), what=f"expected.{name}", max_elements=limits.max_elements)
+        array = parse_array(
+            answer,
+            path,
+            ndims=tuple(range(0, 7)),
+            what=f"expected.{name}",
+            max_elements=limits.max_elements,
+        )
         if shape is not None and array.shape != shape:
             got = "×".join(map(str, array.shape)) or "a single number"
             want = "×".join(map(str, shape)) or "a single number"

@@ -19,9 +19,7 @@ from gradcalc.core.errors import FieldPath, SpecError
 Number = Fraction | float
 
 # "1/4", "-3", "0.25", "1e-6", "+2.5E3", " 3 / 4 "; no "nan" / "inf" spellings.
-_NUMBER_TEXT = re.compile(
-    r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*(/\s*[-+]?\d+\s*)?$"
-)
+_NUMBER_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*(/\s*[-+]?\d+\s*)?$")
 _INT_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
 
 # Python's Fraction accepts exponents of any size; "1e999999999" would build a
@@ -51,7 +49,7 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
     Accepts int, Fraction, finite float (read through its shortest repr, so 0.1
     is 1/10) and numeric text.  Booleans, null, NaN and infinities are errors.
     """
-    allowed = "a number such as 2, -0.5, 1e-6 or \"1/4\""
+    allowed = 'a number such as 2, -0.5, 1e-6 or "1/4"'
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
     if isinstance(value, int):
@@ -72,7 +70,9 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
             mantissa = text.split("/")[0]
             exponent = re.search(r"[eE]([-+]?\d+)", mantissa)
             if exponent and abs(int(exponent.group(1))) > _MAX_EXPONENT:
-                raise SpecError(path, f"{text!r}: exponent beyond ±{_MAX_EXPONENT} is not supported")
+                raise SpecError(
+                    path, f"{text!r}: exponent beyond ±{_MAX_EXPONENT} is not supported"
+                )
             try:
                 return Fraction(text.replace(" ", ""))
             except ZeroDivisionError:
@@ -81,7 +81,9 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
     raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
 
 
-def parse_int(value: Any, path: FieldPath, *, minimum: int | None = None, what: str = "an integer") -> int:
+def parse_int(
+    value: Any, path: FieldPath, *, minimum: int | None = None, what: str = "an integer"
+) -> int:
     """Read a whole number (``2``, ``2.0`` and ``"2"`` are fine; ``2.5`` is not)."""
     if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
         raise SpecError(path, f"expected {what}, got {describe(value)}")
@@ -122,7 +124,8 @@ def parse_array(
         if 0 in ndims:
             return np.array(parse_number(value, path), dtype=object)
         raise SpecError(
-            path, f"{what} must be a {allowed_dims} matrix (nested lists of numbers), got {describe(value)}"
+            path,
+            f"{what} must be a {allowed_dims} matrix (nested lists of numbers), got {describe(value)}",
         )
     shape = _infer_shape(value, path, what)
     if len(shape) not in ndims:
@@ -138,7 +141,8 @@ def parse_array(
         from gradcalc.core.errors import LimitError
 
         raise LimitError(
-            path, f"{what} has {size} entries, above the limit of {max_elements} (raise it with --max-elements)"
+            path,
+            f"{what} has {size} entries, above the limit of {max_elements} (raise it with --max-elements)",
         )
     flat: list[Fraction] = []
     _flatten(value, path, flat)
@@ -168,11 +172,14 @@ def _check_regular(value: Any, path: FieldPath, shape: tuple[int, ...], what: st
     """Raise at the first row whose length or depth differs from ``shape``."""
     if not shape:
         if isinstance(value, (list, tuple)):
-            raise SpecError(path, f"{what}: expected a number here, got a list (rows nested unevenly)")
+            raise SpecError(
+                path, f"{what}: expected a number here, got a list (rows nested unevenly)"
+            )
         return
     if not isinstance(value, (list, tuple)):
         raise SpecError(
-            path, f"{what}: expected a row of {shape[0]} entries here, got {describe(value)} (ragged matrix)"
+            path,
+            f"{what}: expected a row of {shape[0]} entries here, got {describe(value)} (ragged matrix)",
         )
     if len(value) != shape[0]:
         raise SpecError(
