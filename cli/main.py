@@ -153,8 +153,7 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
     loaded = None
     traceback_wanted = params["traceback"]
     try:
-        module = registry.op_module(command_kind)
-        known_sections = (*module.SECTIONS, *CLI_SECTIONS)
+        known_sections = (*registry.OPS[command_kind].sections, *CLI_SECTIONS)
         sections = None
         if params["show"]:
             sections = frozenset(s.strip() for s in params["show"].split(",") if s.strip())
@@ -234,30 +233,29 @@ def main() -> None:
     """
 
 
-@main.command(
-    "conv",
-    epilog="""\b
-Examples:
-  gradcalc conv --spec problems/task3.yaml
-  gradcalc conv --spec problems/task3.yaml --format json
-  gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks
-  gradcalc conv --spec task.yaml --decimal --precision 4
+def _add_problem_command(kind: str, entry) -> None:
+    """One command per registered kind, all sharing the options above."""
+    sections = ", ".join((*entry.sections, *CLI_SECTIONS))
+    examples = "\n".join(f"  {line}" for line in entry.examples)
+    epilog = (
+        f"\b\nExamples:\n{examples}\n\n\b\nSections for --show:\n  {sections}\n\n{EXIT_CODES_HELP}"
+    )
 
-\b
-Sections for --show: problem, size, forward, jacobian, backward,
-identities, loss, results, checks.
+    def command(**params: Any) -> None:
+        run_problem_command(kind, **params)
 
-"""
-    + EXIT_CODES_HELP,
-)
-@common_options
-def conv_command(**params: Any) -> None:
-    """2-D convolution / cross-correlation (PyTorch conv2d semantics).
+    command.__doc__ = f"{entry.summary}\n\n{entry.description}"
+    main.command(kind, epilog=epilog, short_help=entry.summary)(common_options(command))
 
-    Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's
-    input, kernel, stride, padding and dilation, and explains every step.
-    """
-    run_problem_command("conv", **params)
+
+def _register_commands() -> None:
+    from gradcalc.core.registry import OPS
+
+    for kind, entry in OPS.items():
+        _add_problem_command(kind, entry)
+
+
+_register_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

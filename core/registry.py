@@ -1,14 +1,17 @@
 """One table of op families, keyed by the spec's ``kind``.
 
-Modules are imported only when their kind is used, so start-up stays cheap.
-Each module provides ``KIND``, ``SUMMARY``, ``KEYS``, ``SECTIONS``, ``RESULTS``
-and ``solve(spec, options) -> Solution``.
+The table holds what the CLI needs to build a command (summary, sections,
+examples) without importing the op's module: modules are imported only when
+their kind is used, so start-up stays cheap.  An op module provides
+``solve(spec, options) -> Solution`` (or the function the entry names) and a
+``SECTIONS`` tuple equal to its entry's (a test checks that they agree).
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
@@ -17,45 +20,87 @@ from gradcalc.core.outcome import Solution
 from gradcalc.core.spec import SolveOptions
 from gradcalc.core.values import describe
 
-OP_MODULES: dict[str, str] = {
-    "conv": "gradcalc.core.conv",
+
+@dataclass(eq=False)
+class OpEntry:
+    """One op family as the CLI sees it.
+
+    ``sections`` are the explanation's section keys (for ``--show``);
+    ``examples`` are command lines shown in ``--help``.
+    """
+
+    module: str
+    summary: str
+    description: str
+    sections: tuple[str, ...]
+    examples: tuple[str, ...]
+    function: str = "solve"
+
+
+OPS: dict[str, OpEntry] = {
+    "conv": OpEntry(
+        module="gradcalc.core.conv",
+        summary="2-D convolution / cross-correlation (PyTorch conv2d).",
+        description=(
+            "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
+            "stride, padding and dilation, and explains every step."
+        ),
+        sections=("problem", "size", "forward", "jacobian", "backward", "identities", "loss"),
+        examples=(
+            "gradcalc conv --spec problems/task3.yaml",
+            "gradcalc conv --spec problems/task3.yaml --format json",
+            "gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks",
+            "gradcalc conv --spec task.yaml --decimal --precision 4",
+        ),
+    ),
 }
+
+# Kept for callers that only need the names.
+OP_MODULES: dict[str, str] = {kind: entry.module for kind, entry in OPS.items()}
 
 
 def known_kinds() -> list[str]:
-    return list(OP_MODULES)
+    return list(OPS)
 
 
 def op_module(kind: str) -> ModuleType:
     """The module implementing ``kind``; a loud error when it is missing or incomplete."""
-    if kind not in OP_MODULES:
-        raise SpecError(("kind",), f"unknown kind {kind!r}; known kinds: {', '.join(OP_MODULES)}")
-    module = importlib.import_module(OP_MODULES[kind])
-    for attribute in ("KIND", "KEYS", "SECTIONS", "RESULTS", "solve"):
+    if kind not in OPS:
+        raise SpecError(("kind",), f"unknown kind {kind!r}; known kinds: {', '.join(OPS)}")
+    entry = OPS[kind]
+    module = importlib.import_module(entry.module)
+    for attribute in ("SECTIONS", entry.function):
         if not hasattr(module, attribute):
-            raise RuntimeError(f"op module {module.__name__} lacks {attribute}")
+            raise RuntimeError(
+                f"op module {module.__name__} lacks {attribute} (needed for kind {kind!r})"
+            )
     return module
+
+
+def solver(kind: str) -> Callable[[Mapping[str, Any], SolveOptions], Solution]:
+    """The function that solves specs of ``kind``."""
+    return getattr(op_module(kind), OPS[kind].function)
 
 
 def spec_kind(spec: Mapping[str, Any], command_kind: str | None) -> str:
     """The kind a spec asks for, checked against the command that runs it."""
     kind = spec.get("kind", command_kind)
     if kind is None:
-        raise SpecError((), f"missing key 'kind'; known kinds: {', '.join(OP_MODULES)}")
+        raise SpecError((), f"missing key 'kind'; known kinds: {', '.join(OPS)}")
     if not isinstance(kind, str):
         raise SpecError(
             ("kind",),
-            f"kind must be text, got {describe(kind)}; known kinds: {', '.join(OP_MODULES)}",
+            f"kind must be text, got {describe(kind)}; known kinds: {', '.join(OPS)}",
         )
     if command_kind is not None and kind != command_kind:
-        if kind in OP_MODULES:
+        if kind in OPS:
             raise SpecError(
                 ("kind",),
                 f"this spec is kind {kind!r}, not {command_kind!r}; run it with `gradcalc {kind} --spec FILE`",
             )
         raise SpecError(
             ("kind",),
-            f"kind {kind!r} does not match the command `gradcalc {command_kind}`; known kinds: {', '.join(OP_MODULES)}",
+            f"kind {kind!r} does not match the command `gradcalc {command_kind}`; known kinds: {', '.join(OPS)}",
         )
     op_module(kind)
     return kind
@@ -68,4 +113,4 @@ def solve(
     if not isinstance(spec, Mapping):
         raise SpecError((), f"a spec must be a mapping of keys to values, got {describe(spec)}")
     kind = spec_kind(spec, command_kind)
-    return op_module(kind).solve(spec, options)
+    return solver(kind)(spec, options)
