@@ -307,7 +307,7 @@ def _read_padding(
                 parse_int(v, (*path, i), minimum=0, what=f"padding ({sides[i]})")
                 for i, v in enumerate(value)
             )
-            return pads, f"[{', '.join(map(str, pads))}] (top, bottom, left, right)"  # type: ignore[return-value]
+            return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
     if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
         raise SpecError(path, f"unknown padding {value!r}; {allowed}")
@@ -723,19 +723,41 @@ class _Explainer:
         letters = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j"}
         return "".join(letters[a] for a in axes)
 
+    def forward_rule(self) -> str:
+        """The forward formula in this problem's symbols, strides and dilations, e.g.
+        ``H[i,j] = Σ_m,q X[i+m, j+q]·K[m,q]``."""
+        p, g = self.p, self.g
+
+        def position(out: str, tap: str, stride: int, dilation: int) -> str:
+            return f"{out}{'·' + str(stride) if stride != 1 else ''}+{tap}{'·' + str(dilation) if dilation != 1 else ''}"
+
+        rows = position("i", "m", g.stride[0], g.dilation[0])
+        cols = position("j", "q", g.stride[1], g.dilation[1])
+        out_index = ",".join({"n": "n", "o": "o", "row": "i", "col": "j"}[a] for a in p.output_axes)
+        in_index = ",".join({"n": "n", "c": "c", "row": rows, "col": cols}[a] for a in p.input_axes)
+        taps = ("kh−1−m", "kw−1−q") if p.flip_kernel else ("m", "q")
+        k_index = ",".join(
+            {"o": "o", "c": "c", "row": taps[0], "col": taps[1]}[a] for a in p.kernel_axes
+        )
+        summed = ("c," if g.in_channels > 1 or "c" in p.input_axes else "") + "m,q"
+        bias = ""
+        if p.bias is not None:
+            bias = f" + {self.B}[o]" if p.bias.ndim == 1 else f" + {self.B}"
+        padded = "_padded" if any(g.padding) else ""
+        return f"{self.Y}[{out_index}] = Σ_{summed} {self.X}{padded}[{in_index}]·{self.K}[{k_index}]{bias}"
+
     # conventions ---------------------------------------------------------
     def conventions(self) -> list[str]:
         p, g = self.p, self.g
         items = []
+        rule = self.forward_rule()
         if p.flip_kernel:
             items.append(
-                "true convolution (flip_kernel: true): the kernel is rotated 180° before it slides, "
-                f"{self.Y}[i,j] = Σ {self.X}[i·s+m, j·s+q]·{self.K}[kh−1−m, kw−1−q]"
+                f"true convolution (flip_kernel: true): the kernel is rotated 180° before it slides, {rule}"
             )
         else:
             items.append(
-                "cross-correlation (deep-learning convention, PyTorch conv2d): the kernel is not flipped, "
-                f"{self.Y}[i,j] = Σ {self.X}[i·s+m, j·s+q]·{self.K}[m,q]"
+                f"cross-correlation (deep-learning convention, PyTorch conv2d): the kernel is not flipped, {rule}"
             )
         top, bottom, left, right = g.padding
         if any(g.padding):
@@ -1273,8 +1295,9 @@ class _Explainer:
             section.add(
                 Note(
                     f"∂{self.L}/∂{self.K} = rot180({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
-                    f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃), "
-                    + ("summed over the batch; " if g.batch > 1 else "")
+                    f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃)"
+                    + (", summed over the batch" if g.batch > 1 else "")
+                    + "; "
                     + (
                         "✓ equals the element sums above"
                         if kernel_ok
@@ -1414,7 +1437,8 @@ class _Explainer:
         )
         section.add(
             Note(
-                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; {self.L} is linear in {self.K} (and in {self.X}) for a fixed other operand."
+                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; with the other operand fixed, "
+                f"{self.L} changes exactly linearly in {self.K} (and in {self.X}), so the statements below hold for any ε."
             )
         )
         grad = self.c.grad_kernel
@@ -1429,13 +1453,13 @@ class _Explainer:
             name = self.sym_w(o, c, m, q).text
             if value > 0:
                 words = (
-                    f"raising {name} by a small ε raises {self.L} by {_plain(value)}ε; lowering it lowers {self.L}. "
-                    f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}."
+                    f"raising {name} by ε raises {self.L} by {_times_epsilon(value)}; lowering it lowers {self.L}. "
+                    f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}, which lowers {self.L}."
                 )
             elif value < 0:
                 words = (
-                    f"raising {name} by a small ε lowers {self.L} by {_plain(-value)}ε; lowering it raises {self.L}. "
-                    f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}."
+                    f"raising {name} by ε lowers {self.L} by {_times_epsilon(-value)}; lowering it raises {self.L}. "
+                    f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}, which lowers {self.L}."
                 )
             else:
                 words = f"{self.L} does not change when {name} changes (to first order)."
@@ -1444,14 +1468,24 @@ class _Explainer:
 
 
 def _plain(value: Any) -> str:
-    """A number in words for a sentence (exact when it is a Fraction)."""
+    """A number for a sentence: exact when it is a Fraction, with a real minus sign."""
     if isinstance(value, Fraction):
-        return (
+        text = (
             str(value.numerator)
             if value.denominator == 1
             else f"{value.numerator}/{value.denominator}"
         )
-    return f"{float(value):.6g}"
+    else:
+        text = f"{float(value):.6g}"
+    return text.replace("-", "−")
+
+
+def _times_epsilon(value: Any) -> str:
+    """2 -> "2ε", 1 -> "ε", 1/2 -> "(1/2)ε"."""
+    text = _plain(value)
+    if text == "1":
+        return "ε"
+    return f"({text})ε" if "/" in text else f"{text}ε"
 
 
 def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:

@@ -125,6 +125,21 @@ def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str
                 f"a symbol must be short text (1-12 characters), got {describe(symbol)}",
             )
         names[role] = symbol.strip()
+    # Two roles with one symbol would make every table ambiguous (∂L/∂b for kernel and bias).
+    # A symbol the spec chose wins over a default; the default then gets a prime (b′).
+    for role in defaults:
+        if role in given:
+            continue
+        while any(names[role] == names[other] for other in names if other != role):
+            names[role] += "′"
+    chosen = [role for role in defaults if role in given]
+    for i, role in enumerate(chosen):
+        for other in chosen[:i]:
+            if names[role] == names[other]:
+                raise SpecError(
+                    ("names", role),
+                    f"{role} and {other} are both written {names[role]!r}; give each role its own symbol",
+                )
     return names
 
 
