@@ -209,7 +209,9 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
 
         console = Console(no_color=params["no_color"], highlight=False, emoji=False)
         style = NumberStyle(decimal=params["decimal"], precision=params["precision"])
-        TableRenderer(console, style, sections).render(solution, command_kind)
+        TableRenderer(console, style, sections, truncate=params["steps"] is not None).render(
+            solution, command_kind
+        )
     sys.exit(int(solution.exit_status))
 
 

@@ -32,6 +32,10 @@ from gradcalc.core.outcome import Check, Solution
 # Which result arrays the "results" section shows, in order.
 RESULT_ORDER = ("output", "grad_input", "grad_kernel", "grad_bias")
 RULE_WIDTH = 72
+# A matrix larger than this is shown in part (unless --steps all); JSON always has all of it.
+MAX_GRID_ROWS = 32
+MAX_GRID_COLUMNS = 24
+MAX_SLICES = 8
 
 Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
 
@@ -91,10 +95,18 @@ def grid(
 class TableRenderer:
     """Walks the explanation model and prints it on a Rich console."""
 
-    def __init__(self, console: Console, style: NumberStyle, sections: frozenset[str] | None):
+    def __init__(
+        self,
+        console: Console,
+        style: NumberStyle,
+        sections: frozenset[str] | None,
+        *,
+        truncate: bool = True,
+    ):
         self.console = console
         self.style = style
         self.sections = sections
+        self.truncate = truncate
         self.canvas = Canvas()
 
     def wants(self, key: str) -> bool:
@@ -214,7 +226,7 @@ class TableRenderer:
 
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
         """A labelled grid; arrays with more than 2 axes print one grid per leading index."""
-        values = np.asarray(matrix.values, dtype=object)
+        values = np.asarray(matrix.values)  # not converted as a whole: it may be large
         base = matrix.index_base
         if values.ndim == 0:
             self.line((f"{matrix.label} = ", "bold"), self.num(values[()]))
@@ -222,7 +234,13 @@ class TableRenderer:
         shaped = values.reshape(1, -1) if values.ndim == 1 else values
         lead_shape = shaped.shape[:-2]
         lead_names = matrix.axis_names[: len(lead_shape)]
-        for lead in np.ndindex(*lead_shape):
+        slices = list(np.ndindex(*lead_shape))
+        row_count, column_count = shaped.shape[-2:]
+        if self.truncate:
+            slices = slices[:MAX_SLICES]
+            row_count = min(row_count, MAX_GRID_ROWS)
+            column_count = min(column_count, MAX_GRID_COLUMNS)
+        for lead in slices:
             title = matrix.label
             if lead:
                 title += (
@@ -233,17 +251,37 @@ class TableRenderer:
                     + "]"
                 )
             self.line((title, "bold"))
-            block = shaped[lead]
+            block = shaped[lead][:row_count, :column_count].astype(object)
             rows = []
-            for r in range(block.shape[0]):
+            for r in range(row_count):
                 cells: list[Piece] = []
-                for c in range(block.shape[1]):
+                for c in range(column_count):
                     index = (c,) if values.ndim == 1 else (*lead, r, c)
                     cells.append(
                         marks[index] if marks and index in marks else self.num(block[r, c])
                     )
+                if column_count < shaped.shape[-1]:
+                    cells.append("…")
                 rows.append(("" if values.ndim == 1 else str(r + base), cells))
-            grid(self.canvas, [str(c + base) for c in range(block.shape[1])], rows)
+            header = [str(c + base) for c in range(column_count)]
+            if column_count < shaped.shape[-1]:
+                header.append("…")
+            grid(self.canvas, header, rows)
+        hidden = []
+        if len(slices) < int(np.prod(lead_shape)):
+            hidden.append(f"{int(np.prod(lead_shape)) - len(slices)} more slices")
+        if row_count < shaped.shape[-2]:
+            hidden.append(f"rows {row_count + base}–{shaped.shape[-2] - 1 + base}")
+        if column_count < shaped.shape[-1]:
+            hidden.append(f"columns {column_count + base}–{shaped.shape[-1] - 1 + base}")
+        if hidden:
+            self.line(
+                (
+                    f"… {matrix.label} is {'×'.join(map(str, values.shape))}: not shown here: {', '.join(hidden)} "
+                    "(--steps all shows everything; --format json has every value)",
+                    "dim",
+                )
+            )
         if matrix.caption:
             self.line((matrix.caption, "dim"))
 
@@ -265,7 +303,8 @@ class TableRenderer:
             self.line(f"output_shape = {'×'.join(map(str, shape))}")
         for name in RESULT_ORDER:
             if name in solution.results:
-                axes = ("",) * np.ndim(solution.results[name])
+                ndim = np.ndim(solution.results[name])
+                axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
                 self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
         if solution.exact:
             self.line(("every value above is exact (rational arithmetic)", "dim"))
@@ -275,7 +314,7 @@ class TableRenderer:
         if not solution.checks:
             self.line(("no expected answers in the spec (add `expected:` to check them)", "dim"))
         for check in solution.checks:
-            self.check(check, solution.index_base)
+            self.check(check, solution.index_base, solution.axes.get(check.name))
         gradient = solution.gradient_check
         if gradient is not None:
             mark = ("✓ ", "green") if gradient.ok else ("✗ ", "bold red")
@@ -294,7 +333,7 @@ class TableRenderer:
                 failed.append("finite differences")
             self.line(("MISMATCH", "bold red"), " — " + ", ".join(failed))
 
-    def check(self, check: Check, base: int) -> None:
+    def check(self, check: Check, base: int, axes: tuple[str, ...] | None = None) -> None:
         plural = "s" if check.cells != 1 else ""
         if check.ok:
             self.line(("✓ ", "green"), f"{check.name}: {check.cells} value{plural} match")
@@ -312,7 +351,8 @@ class TableRenderer:
             cell.index: (f"✗ {self.num(cell.given)} → {self.num(cell.correct)}", "bold red")
             for cell in check.wrong
         }
-        axes = ("",) * check.expected.ndim
+        if axes is None or len(axes) != check.expected.ndim:
+            axes = tuple(f"axis{i}" for i in range(check.expected.ndim))
         self.matrix(
             Matrix(
                 f"{check.name} as given (✗ given → correct where wrong)", check.expected, axes, base

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -59,27 +59,51 @@ class SpecFileError(GradcalcError):
 
 @dataclass(eq=False)
 class LoadedSpec:
-    """Plain data plus positions (1-based line, column) by field path."""
+    """Plain data plus the YAML node tree it came from, for positions.
+
+    Positions are looked up only when an error needs one, by walking the node
+    tree along the field path, so loading a large matrix stores nothing per
+    entry.
+    """
 
     source: str
     data: Any
-    value_marks: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
-    key_marks: dict[FieldPath, tuple[int, int]] = field(default_factory=dict)
+    root: yaml.Node | None = None
 
     def position(self, path: FieldPath, *, at_key: bool = False) -> tuple[int, int] | None:
-        """The position of ``path``, or of its closest enclosing value that has one."""
-        marks = self.key_marks if at_key else self.value_marks
-        if path in marks:
-            return marks[path]
-        for cut in range(len(path) - 1, -1, -1):
-            prefix = path[:cut]
-            if prefix in self.value_marks:
-                return self.value_marks[prefix]
-        return None
+        """1-based (line, column) of the value at ``path`` (of its key with ``at_key``),
+        or of the closest enclosing value when the path goes further than the spec."""
+        node = self.root
+        if node is None:
+            return None
+        for depth, part in enumerate(path):
+            last = depth == len(path) - 1
+            if isinstance(node, yaml.MappingNode):
+                for key_node, value_node in node.value:
+                    if isinstance(key_node, yaml.ScalarNode) and key_node.value == str(part):
+                        if last and at_key:
+                            return _mark(key_node)
+                        node = value_node
+                        break
+                else:
+                    return _mark(node)
+            elif (
+                isinstance(node, yaml.SequenceNode)
+                and isinstance(part, int)
+                and 0 <= part < len(node.value)
+            ):
+                node = node.value[part]
+            else:
+                return _mark(node)
+        return _mark(node)
 
 
 def _mark(node: yaml.Node) -> tuple[int, int]:
     return node.start_mark.line + 1, node.start_mark.column + 1
+
+
+_INT_TAG = "tag:yaml.org,2002:int"
+_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]*)")
 
 
 class _Converter:
@@ -87,7 +111,6 @@ class _Converter:
         self.source = source
         self.max_values = max_values
         self.count = 0
-        self.loaded = LoadedSpec(source=source, data=None)
         self._constructor = yaml.SafeLoader.__new__(yaml.SafeLoader)
         yaml.constructor.SafeConstructor.__init__(self._constructor)
 
@@ -95,7 +118,7 @@ class _Converter:
         line, column = _mark(node)
         return SpecFileError(self.source, message, line, column)
 
-    def convert(self, node: yaml.Node, path: FieldPath, depth: int = 0) -> Any:
+    def convert(self, node: yaml.Node, depth: int = 0) -> Any:
         self.count += 1
         if self.count > self.max_values:
             raise self.fail(
@@ -105,26 +128,36 @@ class _Converter:
             )
         if depth > 32:
             raise self.fail(node, "values are nested more than 32 levels deep")
-        self.loaded.value_marks.setdefault(path, _mark(node))
         if node.tag not in _STANDARD_TAGS:
             raise self.fail(node, f"unsupported tag {node.tag!r}; specs use plain YAML values only")
         if isinstance(node, yaml.MappingNode):
-            result: dict[str, Any] = {}
+            result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail(key_node, "keys must be plain text")
                 key = key_node.value
-                if key_node.tag == "tag:yaml.org,2002:int":
+                if key_node.tag == _INT_TAG:
                     key = self._scalar(
                         key_node
                     )  # numeric keys stay ints, for a clear later message
                 if key in result:
                     raise self.fail(key_node, f"duplicate key {key!r}; each key may appear once")
-                self.loaded.key_marks[(*path, key)] = _mark(key_node)
-                result[key] = self.convert(value_node, (*path, key), depth + 1)
+                result[key] = self.convert(value_node, depth + 1)
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self.convert(item, (*path, i), depth + 1) for i, item in enumerate(node.value)]
+            items = node.value
+            # Fast path for a row of plain integers, the bulk of any large spec.
+            if all(
+                type(item) is yaml.ScalarNode
+                and item.tag == _INT_TAG
+                and _PLAIN_INT.fullmatch(item.value)
+                for item in items
+            ):
+                self.count += len(items)
+                if self.count > self.max_values:
+                    return self.convert(items[-1], depth + 1)  # raises the limit error at this row
+                return [int(item.value) for item in items]
+            return [self.convert(item, depth + 1) for item in items]
         return self._scalar(node)
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
@@ -195,8 +228,7 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
         raise converter.fail(
             node, f"the spec must be a mapping of keys to values (like `input: ...`), got {what}"
         )
-    converter.loaded.data = converter.convert(node, ())
-    return converter.loaded
+    return LoadedSpec(source=source, data=converter.convert(node), root=node)
 
 
 def load_file(

@@ -15,9 +15,11 @@ integers (see :mod:`gradcalc.core.exact`).
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -39,7 +41,7 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
-from gradcalc.core.values import describe, parse_array, parse_bool, parse_int
+from gradcalc.core.values import describe, parse_array, parse_bool, parse_int, to_float
 
 KIND = "conv"
 SUMMARY = (
@@ -238,6 +240,16 @@ class ConvProblem:
     output_axes: tuple[str, ...]
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+
+    @cached_property
+    def floats(self) -> dict[str, np.ndarray | None]:
+        """float64 copies of input, kernel, bias and upstream (made once: converting Fractions is slow)."""
+        return {
+            "input": to_float(self.input),
+            "kernel": to_float(self.kernel),
+            "bias": None if self.bias is None else to_float(self.bias),
+            "upstream": to_float(self.upstream),
+        }
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -466,18 +478,22 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
             g.out_channels * g.kernel_h * g.kernel_w,
         )
     else:
-        xf, wf, uf = x.astype(float), w_slid.astype(float), upstream.astype(float)
+        floats = problem.floats
+        xf = problem.to_nchw(floats["input"])
+        wf = problem.kernel_ochw(floats["kernel"])
+        wf = flip(wf) if problem.flip_kernel else wf
+        uf = problem.output_nohw(floats["upstream"])
         output = conv2d_forward(xf, wf, g)
         grad_slid = conv2d_grad_kernel(uf, xf, g)
         grad_input = conv2d_grad_input(uf, wf, g)
     grad_kernel = flip(grad_slid) if problem.flip_kernel else grad_slid
     grad_bias = None
     if problem.bias is not None:
-        bias = problem.bias if exact else problem.bias.astype(float)
+        bias = problem.bias if exact else problem.floats["bias"]
         per_channel = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
         output = output + per_channel
         axes = (0, 2, 3) if bias.ndim == 1 else (0, 1, 2, 3)
-        grad_bias = sum_exact(upstream, axes) if exact else upstream.astype(float).sum(axis=axes)
+        grad_bias = sum_exact(upstream, axes) if exact else uf.sum(axis=axes)
     return ConvResults(
         output=output,
         grad_input=grad_input,
@@ -498,7 +514,7 @@ def float_loss(problem: ConvProblem, params: Mapping[str, np.ndarray]) -> float:
     if "bias" in params:
         bias = params["bias"]
         output = output + (bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias)
-    return float(np.sum(problem.output_nohw(problem.upstream).astype(float) * output))
+    return float(np.sum(problem.output_nohw(problem.floats["upstream"]) * output))
 
 
 def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
@@ -567,7 +583,7 @@ def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
 
 def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray:
     """values.flat[index_map] with −1 meaning 0."""
-    flat = values.ravel() if exact else values.ravel().astype(float)
+    flat = values.ravel() if exact else to_float(values).ravel()
     zero = Fraction(0) if exact else 0.0
     result = np.empty(index_map.shape, dtype=object if exact else float)
     result.fill(zero)
@@ -620,10 +636,10 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
 
     gradient_check = None
     if options.gradient_check:
-        params = {"input": problem.input.astype(float), "kernel": problem.kernel.astype(float)}
+        params = {"input": problem.floats["input"], "kernel": problem.floats["kernel"]}
         analytic = {"input": results["grad_input"], "kernel": results["grad_kernel"]}
         if problem.bias is not None:
-            params["bias"] = problem.bias.astype(float)
+            params["bias"] = problem.floats["bias"]
             analytic["bias"] = results["grad_bias"]
         # Each probe is two forward passes: keep the whole check near 4M multiply-adds.
         probes = int(max(2, min(32, 2_000_000 // max(g.work, 1))))
@@ -642,6 +658,12 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         checks=checks,
         gradient_check=gradient_check,
         index_base=problem.index_base,
+        axes={
+            "output": problem.output_axes,
+            "grad_input": problem.input_axes,
+            "grad_kernel": problem.kernel_axes,
+            "grad_bias": ("o",) if problem.bias is not None and problem.bias.ndim else (),
+        },
     )
 
 
@@ -683,12 +705,13 @@ class _Explainer:
             index_base=problem.index_base,
         )
         exact = computed.exact
-        self.x = problem.to_nchw(problem.input if exact else problem.input.astype(float))
-        self.w = problem.kernel_ochw(problem.kernel if exact else problem.kernel.astype(float))
-        self.up = problem.output_nohw(problem.upstream if exact else problem.upstream.astype(float))
+        floats = problem.floats if not exact else {}
+        self.x = problem.to_nchw(problem.input if exact else floats["input"])
+        self.w = problem.kernel_ochw(problem.kernel if exact else floats["kernel"])
+        self.up = problem.output_nohw(problem.upstream if exact else floats["upstream"])
         self.bias = None
         if problem.bias is not None:
-            self.bias = problem.bias if exact else problem.bias.astype(float)
+            self.bias = problem.bias if exact else floats["bias"]
 
     # symbols -------------------------------------------------------------
     def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
@@ -1131,26 +1154,33 @@ class _Explainer:
                 )
             )
             m, q = self._slid_tap(km, kq)
-            terms, extra, padding_terms = [], 0, 0
-            for n in range(g.batch):
-                for i in range(g.out_h):
-                    for j in range(g.out_w):
-                        r = i * g.stride[0] + m * g.dilation[0] - top
-                        col = j * g.stride[1] + q * g.dilation[1] - left
-                        if not (0 <= r < g.in_h and 0 <= col < g.in_w):
-                            padding_terms += 1
-                            continue
-                        if len(terms) >= MAX_TERMS_SHOWN:
-                            extra += 1
-                            continue
-                        terms.append(
-                            Product(
-                                (
-                                    (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
-                                    (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
-                                )
-                            )
+            # Outputs whose window puts tap (m, q) on a real (unpadded) cell; counted
+            # arithmetically so a large problem costs only the terms shown.
+            rows_in = [
+                i for i in range(g.out_h) if 0 <= i * g.stride[0] + m * g.dilation[0] - top < g.in_h
+            ]
+            cols_in = [
+                j
+                for j in range(g.out_w)
+                if 0 <= j * g.stride[1] + q * g.dilation[1] - left < g.in_w
+            ]
+            real_terms = g.batch * len(rows_in) * len(cols_in)
+            padding_terms = g.batch * g.out_h * g.out_w - real_terms
+            extra = max(0, real_terms - MAX_TERMS_SHOWN)
+            terms = []
+            for n, i, j in itertools.islice(
+                itertools.product(range(g.batch), rows_in, cols_in), MAX_TERMS_SHOWN
+            ):
+                r = i * g.stride[0] + m * g.dilation[0] - top
+                col = j * g.stride[1] + q * g.dilation[1] - left
+                terms.append(
+                    Product(
+                        (
+                            (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
+                            (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
                         )
+                    )
+                )
             target = self.sym_w(o, c, km, kq)
             section.add(
                 SumOfProducts(
@@ -1204,20 +1234,20 @@ class _Explainer:
                 )
             )
         if p.bias is not None:
-            channels = range(g.out_channels) if p.bias.ndim == 1 else [None]
+            channels: list[int | None] = list(range(g.out_channels)) if p.bias.ndim == 1 else [None]
+            omitted += len(channels) - self.options.cap(len(channels))
             grad_bias = self.c.grad_bias
-            for o in channels:
-                terms, extra = [], 0
-                for n in range(g.batch):
-                    for oo in range(g.out_channels) if o is None else [o]:
-                        for i in range(g.out_h):
-                            for j in range(g.out_w):
-                                if len(terms) >= MAX_TERMS_SHOWN:
-                                    extra += 1
-                                    continue
-                                terms.append(
-                                    Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),))
-                                )
+            for o in channels[: self.options.cap(len(channels))]:
+                summed_channels = range(g.out_channels) if o is None else [o]
+                total_terms = g.batch * len(summed_channels) * g.out_h * g.out_w
+                extra = max(0, total_terms - MAX_TERMS_SHOWN)
+                cells = itertools.product(
+                    range(g.batch), summed_channels, range(g.out_h), range(g.out_w)
+                )
+                terms = [
+                    Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),))
+                    for n, oo, i, j in itertools.islice(cells, MAX_TERMS_SHOWN)
+                ]
                 target = self.sym_b(o or 0)
                 section.add(
                     SumOfProducts(
@@ -1423,7 +1453,7 @@ class _Explainer:
         if omitted:
             tokens.append(f" + … ({omitted} more)")
         total = (
-            float(np.sum(self.up.astype(float) * outputs.astype(float)))
+            float(np.sum(self.up * outputs))
             if not self.c.exact
             else sum((self.up * outputs).ravel(), Fraction(0))
         )
@@ -1444,7 +1474,7 @@ class _Explainer:
         grad = self.c.grad_kernel
         candidates = [(0, 0, 0, 0)]
         largest = tuple(
-            int(v) for v in np.unravel_index(int(np.argmax(np.abs(grad.astype(float)))), grad.shape)
+            int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
         )
         if largest not in candidates:
             candidates.append(largest)
@@ -1491,4 +1521,4 @@ def _times_epsilon(value: Any) -> str:
 def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
     if exact:
         return bool(np.all(a == b))
-    return bool(np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9))
+    return bool(np.allclose(to_float(a), to_float(b), rtol=1e-9, atol=1e-9))

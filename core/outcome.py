@@ -76,6 +76,8 @@ class Solution:
     gradient_check: GradientCheck | None = None
     index_base: int = 0
     notes: list[str] = field(default_factory=list)
+    # Axis names of each result array (e.g. ("c", "row", "col")), for labelling slices.
+    axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def ok(self) -> bool:

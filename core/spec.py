@@ -188,7 +188,7 @@ def read_upstream(
     shape_text = "×".join(map(str, output_shape)) or "a scalar"
     if value is None or (isinstance(value, str) and value.strip() == "ones"):
         ones = np.empty(output_shape, dtype=object)
-        ones.fill(Fraction(1))
+        ones.fill(1)  # a Python int is an exact value too, and converts to float fast
         return ones, value is not None
     if (
         isinstance(value, str)
