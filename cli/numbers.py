@@ -43,9 +43,10 @@ class NumberStyle:
         return str(value)
 
     def factor(self, value: Any) -> str:
-        """A number inside a product: negative ones in parentheses, (−1)."""
+        """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""
         text = self.format(value)
-        return f"({text})" if text.startswith(MINUS) or text.startswith("-") else text
+        needs = text.startswith(MINUS) or text.startswith("-") or "/" in text or "e" in text
+        return f"({text})" if needs else text
 
 
 def _decimal(value: float, precision: int) -> str:

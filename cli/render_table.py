@@ -306,7 +306,14 @@ class TableRenderer:
                 ndim = np.ndim(solution.results[name])
                 axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
                 self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
-        if solution.exact:
+        if solution.exact and self.style.decimal:
+            self.line(
+                (
+                    f"computed exactly; shown as decimals rounded to {self.style.precision} significant digits",
+                    "dim",
+                )
+            )
+        elif solution.exact:
             self.line(("every value above is exact (rational arithmetic)", "dim"))
 
     def render_checks(self, solution: Solution) -> None:

@@ -800,7 +800,7 @@ class _Explainer:
             items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
         else:
             items.append(
-                f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs"
+                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum of all outputs'
             )
         if p.bias is not None:
             if p.bias.ndim == 0 and g.out_channels > 1:
@@ -1406,7 +1406,8 @@ class _Explainer:
             else f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}̃ with the flipped kernel (seed 001's ∂L/∂x = ∂L/∂y * w̃)"
         )
         spread_words = (
-            f"with {sh - 1}/{sw - 1} zero rows/cols inserted between entries (stride), "
+            f"stride-dilated: {sh - 1} zero row{'s' if sh != 2 else ''} and {sw - 1} zero column{'s' if sw != 2 else ''} "
+            "inserted between entries, then "
             if g.stride != (1, 1)
             else ""
         )

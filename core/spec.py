@@ -183,13 +183,14 @@ def read_upstream(
     spec: Mapping[str, Any], output_shape: tuple[int, ...], output_name: str, limits: Limits
 ) -> tuple[np.ndarray, bool]:
     """∂L/∂output shaped like the output.  Returns (array, given) where ``given``
-    is False when the upstream defaulted to ones (L = sum of outputs)."""
+    is False when the upstream is all ones because the spec omitted it or said
+    "ones" (L = sum of outputs), True when the spec wrote out a matrix."""
     value = spec.get("upstream")
     shape_text = "×".join(map(str, output_shape)) or "a scalar"
     if value is None or (isinstance(value, str) and value.strip() == "ones"):
         ones = np.empty(output_shape, dtype=object)
         ones.fill(1)  # a Python int is an exact value too, and converts to float fast
-        return ones, value is not None
+        return ones, False
     if (
         isinstance(value, str)
         and not value.strip()[:1].isdigit()
