@@ -145,6 +145,29 @@ def common_options(command: Callable) -> Callable:
     return command
 
 
+def render(
+    solution, command_kind: str, sections: frozenset[str] | None, params: dict[str, Any]
+) -> None:
+    """Print the solution in the chosen format (the whole output is built before it is printed)."""
+    if params["output_format"] == "json":
+        from gradcalc.cli.render_json import render_json
+
+        click.echo(render_json(solution))
+        return
+    from rich.console import Console
+
+    from gradcalc.cli.numbers import NumberStyle
+    from gradcalc.cli.render_table import TableRenderer
+
+    # no_color=None lets Rich honour NO_COLOR itself; --no-color also drops bold and dim.
+    console = Console(no_color=True if params["no_color"] else None, highlight=False, emoji=False)
+    style = NumberStyle(decimal=params["decimal"], precision=params["precision"])
+    renderer = TableRenderer(
+        console, style, sections, truncate=params["steps"] is not None, plain=params["no_color"]
+    )
+    renderer.render(solution, command_kind)
+
+
 def run_problem_command(command_kind: str, **params: Any) -> None:
     """Load, solve and render one spec; exit 0 (all match), 1 (mismatch) or 2 (error)."""
     from gradcalc.cli.spec_loader import load_file
@@ -178,6 +201,7 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
         )
         loaded = load_file(params["spec_path"], max_values=max(params["max_elements"] * 2, 1000))
         solution = registry.solve(loaded.data, options, command_kind=command_kind)
+        render(solution, command_kind, sections, params)
     except GradcalcError as error:
         if traceback_wanted:
             import traceback
@@ -197,21 +221,6 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
             f"gradcalc: internal error: {type(error).__name__}: {error} (this is a bug; rerun with --traceback and report it)"
         )
 
-    if params["output_format"] == "json":
-        from gradcalc.cli.render_json import render_json
-
-        click.echo(render_json(solution))
-    else:
-        from rich.console import Console
-
-        from gradcalc.cli.numbers import NumberStyle
-        from gradcalc.cli.render_table import TableRenderer
-
-        console = Console(no_color=params["no_color"], highlight=False, emoji=False)
-        style = NumberStyle(decimal=params["decimal"], precision=params["precision"])
-        TableRenderer(console, style, sections, truncate=params["steps"] is not None).render(
-            solution, command_kind
-        )
     sys.exit(int(solution.exit_status))
 
 

@@ -33,7 +33,7 @@ class Limits:
     - ``max_jacobian``: entries of a Jacobian built for display/JSON (``--max-jacobian``).
     """
 
-    max_elements: int = 1_000_000
+    max_elements: int = 250_000
     max_work: int = 200_000_000
     exact_work: int = 2_000_000
     max_jacobian: int = 1024
@@ -74,17 +74,25 @@ def check_keys(spec: Mapping[str, Any], kind: str, own_keys: tuple[str, ...]) ->
     allowed = (*COMMON_KEYS, *own_keys)
     for key in spec:
         if not isinstance(key, str):
-            raise SpecError((), f"keys must be text, got {describe(key)}")
+            raise SpecError((key,), f"keys must be text, got {describe(key)}", at_key=True)
         if key not in allowed:
-            import difflib
-
-            close = difflib.get_close_matches(key, allowed, n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(key, allowed)
             raise SpecError(
                 (key,),
-                f"unknown key {key!r} for kind {kind!r}{hint} Allowed keys: {', '.join(allowed)}",
+                f"unknown key {key!r} for kind {kind!r}{hint or '.'} Allowed keys: {', '.join(allowed)}",
                 at_key=True,
             )
+
+
+def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
+    """ "; did you mean 'kernel'?" for a close or prefix match, else ""."""
+    import difflib
+
+    prefixed = (
+        [c for c in choices if c.startswith(word) or word.startswith(c)] if len(word) >= 3 else []
+    )
+    close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5) or prefixed[:1]
+    return f"; did you mean {close[0]!r}?" if close else ""
 
 
 def require(spec: Mapping[str, Any], key: str, kind: str, meaning: str) -> Any:
@@ -241,13 +249,10 @@ def read_expected(
     for name, answer in value.items():
         path = ("expected", name)
         if name not in known:
-            import difflib
-
-            close = difflib.get_close_matches(str(name), list(known), n=1, cutoff=0.6)
-            hint = f"; did you mean {close[0]!r}?" if close else ""
+            hint = did_you_mean(str(name), list(known))
             raise SpecError(
                 path,
-                f"unknown result {name!r}{hint} This problem's results: {', '.join(known)}",
+                f"unknown result {name!r}{hint or '.'} This problem's results: {', '.join(known)}",
                 at_key=True,
             )
         shape = known[name]

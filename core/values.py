@@ -23,8 +23,11 @@ _NUMBER_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*(/\s*[
 _INT_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
 
 # Python's Fraction accepts exponents of any size; "1e999999999" would build a
-# number with a billion digits.  Nothing a homework needs comes close to this.
-_MAX_EXPONENT = 300  # also keeps every entry finite as a float64
+# number with a billion digits.  Nothing a homework needs comes close to these
+# bounds, and they keep every product of two entries finite in float64.
+_MAX_EXPONENT = 300
+MAX_MAGNITUDE = 10**100
+_MAGNITUDE_TEXT = "1e100"
 
 
 def describe(value: Any) -> str:
@@ -47,19 +50,20 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
     """Read one number exactly.
 
     Accepts int, Fraction, finite float (read through its shortest repr, so 0.1
-    is 1/10) and numeric text.  Booleans, null, NaN and infinities are errors.
+    is 1/10) and numeric text ("1/4", "1.5/2", "1e-6").  Booleans, null, NaN,
+    infinities and magnitudes above 1e100 are errors.
     """
     allowed = 'a number such as 2, -0.5, 1e-6 or "1/4"'
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
     if isinstance(value, int):
-        return Fraction(value)
+        return _bounded(Fraction(value) if abs(value) <= MAX_MAGNITUDE else value, path)
     if isinstance(value, Fraction):
-        return value
+        return _bounded(value, path)
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SpecError(path, f"{value} is not allowed: entries must be finite numbers")
-        return Fraction(repr(value))
+        return _bounded(Fraction(repr(value)), path)
     if isinstance(value, np.generic):
         return parse_number(value.item(), path, what=what)
     if isinstance(value, str):
@@ -67,18 +71,32 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
         if _NUMBER_TEXT.match(text):
-            mantissa = text.split("/")[0]
-            exponent = re.search(r"[eE]([-+]?\d+)", mantissa)
+            if len(text) > 400:
+                raise SpecError(
+                    path, f"a number written with {len(text)} characters is too long (at most 400)"
+                )
+            exponent = re.search(r"[eE]([-+]?\d+)", text)
             if exponent and abs(int(exponent.group(1))) > _MAX_EXPONENT:
                 raise SpecError(
-                    path, f"{text!r}: exponent beyond ±{_MAX_EXPONENT} is not supported"
+                    path, f"{text!r}: exponents beyond ±{_MAX_EXPONENT} are not supported"
                 )
-            try:
-                return Fraction(text.replace(" ", ""))
-            except ZeroDivisionError:
-                raise SpecError(path, f"{text!r} divides by zero") from None
+            numerator, _, denominator = text.replace(" ", "").partition("/")
+            result = Fraction(numerator)
+            if denominator:
+                if Fraction(denominator) == 0:
+                    raise SpecError(path, f"{text!r} divides by zero")
+                result /= Fraction(denominator)
+            return _bounded(result, path)
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
     raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
+
+
+def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
+    if abs(number) > MAX_MAGNITUDE:
+        raise SpecError(
+            path, f"numbers larger than {_MAGNITUDE_TEXT} in magnitude are not supported"
+        )
+    return Fraction(number)
 
 
 def parse_int(
@@ -167,7 +185,8 @@ def _fast_integer_array(value: Any, shape: tuple[int, ...]) -> np.ndarray | None
         return None
     if array.shape != shape:
         return None
-    if set(map(type, array.ravel().tolist())) <= {int}:
+    flat = array.ravel().tolist()
+    if set(map(type, flat)) <= {int} and max(map(abs, flat), default=0) <= MAX_MAGNITUDE:
         return array
     return None
 
@@ -205,7 +224,7 @@ def _check_regular(value: Any, path: FieldPath, shape: tuple[int, ...], what: st
     if len(value) != shape[0]:
         raise SpecError(
             path,
-            f"{what}: this row has {len(value)} entries but the first row has {shape[0]}; "
+            f"{what}: this row has {len(value)} entr{'y' if len(value) == 1 else 'ies'} but the first row has {shape[0]}; "
             "every row must have the same length",
         )
     for i, item in enumerate(value):
