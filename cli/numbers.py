@@ -28,6 +28,8 @@ class NumberStyle:
             return str(value).lower()
         if isinstance(value, int):
             return str(value)
+        if isinstance(value, tuple):  # several numbers in one cell (pool argmax under ties)
+            return "[" + ", ".join(self._format(v) for v in value) + "]"
         if isinstance(value, Fraction):
             if value.denominator == 1:
                 return str(value.numerator)
@@ -57,8 +59,11 @@ def _decimal(value: float, precision: int) -> str:
     return text
 
 
-def to_json_number(value: Any) -> int | float:
-    """Exact integers stay ints; other values become JSON floats."""
+def to_json_number(value: Any) -> int | float | str:
+    """Exact integers stay ints; other values become JSON floats; text (symbolic results,
+    kind expr) stays text."""
+    if isinstance(value, str):
+        return value
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -13,13 +14,27 @@ from gradcalc.core.outcome import Solution
 
 
 def nested(value: Any) -> Any:
-    """Arrays -> nested lists of JSON numbers; a 0-D array -> a number."""
+    """Arrays -> nested lists of JSON numbers; a 0-D array -> a number.
+
+    Symbolic results (kind expr) are text, and may be grouped in mappings.
+    """
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return {str(key): nested(item) for key, item in value.items()}
+    if value is None:
+        return None
     if isinstance(value, list) and all(isinstance(v, int) for v in value):
         return value
     array = np.asarray(value, dtype=object)
     if array.ndim == 0:
         return to_json_number(array[()])
-    return [nested(row) for row in array] if array.ndim > 1 else [to_json_number(v) for v in array]
+    if array.ndim > 1:
+        return [nested(row) for row in array]
+    # A cell may hold several numbers (pool argmax under ties: all/split): a list.
+    return [
+        [to_json_number(i) for i in v] if isinstance(v, tuple) else to_json_number(v) for v in array
+    ]
 
 
 def exact_text(value: Any) -> Any:
@@ -82,6 +97,7 @@ def solution_document(solution: Solution) -> dict[str, Any]:
             "entries_checked": gradient.entries_checked,
             "entries_total": gradient.entries_total,
             "step": gradient.step,
+            **({"note": gradient.note} if gradient.note else {}),
         }
     )
     document["ok"] = solution.ok
@@ -89,4 +105,5 @@ def solution_document(solution: Solution) -> dict[str, Any]:
 
 
 def render_json(solution: Solution) -> str:
-    return json.dumps(solution_document(solution), ensure_ascii=False, indent=2)
+    # allow_nan=False: never emit Infinity/NaN, which are not JSON.
+    return json.dumps(solution_document(solution), ensure_ascii=False, indent=2, allow_nan=False)

@@ -30,7 +30,16 @@ from gradcalc.core.explain import (
 from gradcalc.core.outcome import Check, Solution
 
 # Which result arrays the "results" section shows, in order.
-RESULT_ORDER = ("output", "grad_input", "grad_kernel", "grad_bias")
+RESULT_ORDER = (
+    "output",
+    "loss",
+    "probabilities",
+    "grad_input",
+    "grad_kernel",
+    "grad_weight",
+    "grad_bias",
+    "argmax",
+)
 RULE_WIDTH = 72
 # A matrix larger than this is shown in part (unless --steps all); JSON always has all of it.
 MAX_GRID_ROWS = 32
@@ -102,7 +111,9 @@ class TableRenderer:
         sections: frozenset[str] | None,
         *,
         truncate: bool = True,
+        plain: bool = False,
     ):
+        self.plain = plain  # --no-color: no styles at all, not even bold
         self.console = console
         self.style = style
         self.sections = sections
@@ -166,7 +177,10 @@ class TableRenderer:
             self.render_results(solution)
         if self.wants("checks"):
             self.render_checks(solution)
-        self.console.print(self.canvas.text(), soft_wrap=True)
+        text = self.canvas.text()
+        if self.plain:
+            text = Text(text.plain)
+        self.console.print(text, soft_wrap=True)
 
     def render_section(self, section: Section) -> None:
         self.rule(section.title)
@@ -298,6 +312,8 @@ class TableRenderer:
     # results and checks ----------------------------------------------------
     def render_results(self, solution: Solution) -> None:
         self.rule("Results")
+        for item in solution.result_items:
+            self.item(item)
         shape = solution.results.get("output_shape")
         if shape is not None:
             self.line(f"output_shape = {'×'.join(map(str, shape))}")
@@ -329,6 +345,7 @@ class TableRenderer:
                 mark,
                 f"finite differences (float64, central, h = {gradient.step:g}): {gradient.entries_checked} of "
                 f"{gradient.entries_total} gradient entries checked, largest difference {gradient.max_abs_error:.1e}",
+                (f"; {gradient.note}" if gradient.note else ""),
             )
         if solution.ok:
             self.line(

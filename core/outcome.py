@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.explain import Section
+from gradcalc.core.explain import Item, Section
 from gradcalc.core.spec import Tolerance
 
 
@@ -55,6 +55,8 @@ class GradientCheck:
     entries_total: int
     step: float
     per_result: dict[str, float] = field(default_factory=dict)
+    # Which entries were left out and why (e.g. tied maxima, where max has no derivative).
+    note: str = ""
 
 
 @dataclass(eq=False)
@@ -78,6 +80,8 @@ class Solution:
     notes: list[str] = field(default_factory=list)
     # Axis names of each result array (e.g. ("c", "row", "col")), for labelling slices.
     axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # Items the results section shows before the arrays it knows (kind expr: its symbolic results).
+    result_items: list[Item] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
