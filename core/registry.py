@@ -53,6 +53,89 @@ OPS: dict[str, OpEntry] = {
             "gradcalc conv --spec task.yaml --decimal --precision 4",
         ),
     ),
+    "dense": OpEntry(
+        module="gradcalc.core.dense",
+        summary="Fully connected layer (PyTorch nn.Linear): y = Wx + b or y = xWᵀ + b.",
+        description=(
+            "Computes the output, ∂L/∂input, ∂L/∂weight and ∂L/∂bias of a linear layer for one "
+            "sample or a batch, in column (y = Wx + b) or row (y = xWᵀ + b) layout, and explains "
+            "every step with its shapes."
+        ),
+        sections=("problem", "forward", "jacobian", "backward", "identities"),
+        examples=(
+            "gradcalc dense --spec problems/seed001_fully_connected.yaml",
+            "gradcalc dense --spec problems/seed003_problem3_dense_row.yaml --show identities",
+            "gradcalc dense --spec problems/dense_batch.yaml --format json",
+        ),
+    ),
+    "activation": OpEntry(
+        module="gradcalc.core.activations",
+        summary="Elementwise activation (relu, leaky_relu, sigmoid, tanh, softplus, elu, gelu).",
+        description=(
+            "Computes f(x) and ∂L/∂x = ∂L/∂y·f′(x) for every element, with PyTorch's "
+            "conventions at kinks (relu′(0) = 0 unless subgradient_at_zero says otherwise)."
+        ),
+        sections=("problem", "forward", "derivative", "backward"),
+        examples=(
+            "gradcalc activation --spec problems/activation_relu_kink.yaml",
+            "gradcalc activation --spec relu.yaml --show derivative,checks",
+        ),
+        function="solve_activation",
+    ),
+    "softmax": OpEntry(
+        module="gradcalc.core.activations",
+        summary="Softmax / log-softmax over the last axis, with its Jacobian diag(p) − p·pᵀ.",
+        description=(
+            "Computes softmax or log_softmax of a vector or of each row of a batch (log-sum-exp, "
+            "no overflow), the Jacobian and ∂L/∂input for the spec's upstream."
+        ),
+        sections=("problem", "forward", "jacobian", "backward"),
+        examples=(
+            "gradcalc softmax --spec problems/softmax_jacobian.yaml",
+            "gradcalc softmax --spec problems/softmax_jacobian.yaml --show jacobian --decimal",
+        ),
+        function="solve_softmax",
+    ),
+    "loss": OpEntry(
+        module="gradcalc.core.losses",
+        summary="Losses (PyTorch): cross_entropy, nll, mse, bce, bce_with_logits.",
+        description=(
+            "Computes the loss and ∂L/∂input with PyTorch's reductions, class weights, "
+            "ignore_index and label smoothing, and derives ∂L/∂s_i = p_i − 1[i = gt] with numbers."
+        ),
+        sections=("problem", "forward", "backward"),
+        examples=(
+            "gradcalc loss --spec problems/seed003_problem2_cross_entropy.yaml",
+            "gradcalc loss --spec problems/cross_entropy_label_smoothing.yaml --format json",
+            "gradcalc loss --spec problems/cross_entropy_batch_weighted.yaml --show backward",
+        ),
+    ),
+    "pool": OpEntry(
+        module="gradcalc.core.pool",
+        summary="2-D pooling (PyTorch MaxPool2d, AvgPool2d, LPPool2d) with tie policies.",
+        description=(
+            "Computes the output, ∂L/∂input, argmax and ∂y/∂x of max, average or LP pooling "
+            "(ceil_mode, padding, count_include_pad, divisor_override, dilation for max; ties "
+            "first, all or split), and explains every window, where each upstream value goes, "
+            "and each ∂L/∂x as a sum over the windows that read it."
+        ),
+        sections=(
+            "problem",
+            "size",
+            "forward",
+            "routing",
+            "backward",
+            "ties",
+            "jacobian",
+            "relations",
+        ),
+        examples=(
+            "gradcalc pool --spec problems/seed000_ex2_pool_ties_all.yaml",
+            "gradcalc pool --spec problems/seed002_lp_pool_relations.yaml --show forward,relations",
+            "gradcalc pool --spec problems/pool_overlapping_stride1.yaml --show backward,checks",
+            "gradcalc pool --spec problems/seed003_p5_max_pool_indicator.yaml --format json",
+        ),
+    ),
 }
 
 # Kept for callers that only need the names.

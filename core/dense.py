@@ -1,0 +1,754 @@
+"""A fully connected layer (PyTorch's nn.Linear): forward, backward and their explanation.
+
+Inside this module every array is a batch of rows, as nn.Linear takes it:
+
+- input ``x``: N×L, weight ``w``: O×L, bias ``b``: O, output ``y``: N×O,
+  y = x·Wᵀ + b, i.e. y[n, j] = Σ_l W[j, l]·x[n, l] + b[j].
+
+A spec's single sample (a vector of L) is a batch of one; results come back in
+the spec's shapes.  ``layout`` changes only how the explanation writes vectors:
+``column`` (seed 001) treats a sample as an L×1 column, y = Wx + b;
+``row`` (seed 003) as a 1×L row, y = xWᵀ + b, with 1×O gradients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core import spec as common
+from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.exact import bilinear_exact, sum_exact
+from gradcalc.core.explain import (
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    Symbol,
+    SymbolTable,
+    index_separator,
+)
+from gradcalc.core.opkit import (
+    MAX_TERMS_SHOWN,
+    arithmetic_words,
+    check_answers,
+    check_gradients_where,
+    element_symbol,
+    read_array,
+    read_choice,
+    shape_text,
+    show_matrix,
+    zeros_like_kind,
+)
+from gradcalc.core.outcome import Solution
+
+KIND = "dense"
+KEYS = ("input", "weight", "bias", "layout")
+LAYOUTS = ("column", "row")
+NAME_DEFAULTS = {"input": "x", "weight": "W", "bias": "b", "output": "y", "loss": "L"}
+SECTIONS = ("problem", "forward", "jacobian", "backward", "identities")
+
+
+# ---------------------------------------------------------------------------
+# The numeric path: three matrix products (integers, Fractions' numerators or float64)
+
+
+def linear_forward(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """x: N×L, w: O×L -> N×O, y = x·Wᵀ (no bias)."""
+    return x @ w.T
+
+
+def linear_grad_weight(upstream: np.ndarray, x: np.ndarray) -> np.ndarray:
+    """upstream: N×O, x: N×L -> O×L, ∂L/∂W = (∂L/∂y)ᵀ·x (summed over the batch)."""
+    return upstream.T @ x
+
+
+def linear_grad_input(upstream: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """upstream: N×O, w: O×L -> N×L, ∂L/∂x = (∂L/∂y)·W."""
+    return upstream @ w
+
+
+# ---------------------------------------------------------------------------
+# Reading the spec
+
+
+@dataclass(eq=False)
+class DenseProblem:
+    """A validated dense spec; arrays are object arrays of Fractions in the spec's shapes."""
+
+    title: str | None
+    input: np.ndarray  # L or N×L
+    weight: np.ndarray  # O×L
+    bias: np.ndarray | None  # O
+    layout: str
+    upstream: np.ndarray  # O or N×O
+    upstream_given: bool
+    names: dict[str, str]
+    index_base: int
+    expected: dict[str, np.ndarray]
+    tolerance: common.Tolerance
+
+    @property
+    def batched(self) -> bool:
+        return self.input.ndim == 2
+
+    @property
+    def batch(self) -> int:
+        return self.input.shape[0] if self.batched else 1
+
+    @property
+    def in_features(self) -> int:
+        return self.weight.shape[1]
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.out_features) if self.batched else (self.out_features,)
+
+    @property
+    def work(self) -> int:
+        """Multiply-adds of the forward pass."""
+        return self.batch * self.out_features * self.in_features
+
+    def jacobian_shapes(self) -> dict[str, tuple[int, int]]:
+        rows = self.batch * self.out_features
+        return {
+            "jacobian_input": (rows, self.input.size),
+            "jacobian_weight": (rows, self.weight.size),
+        }
+
+
+def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
+    """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
+    common.check_keys(spec, KIND, KEYS)
+    raw_input = common.require(spec, "input", KIND, "a vector of L numbers or an N×L batch")
+    raw_weight = common.require(spec, "weight", KIND, "the O×L weight matrix")
+    x = read_array(raw_input, ("input",), ndims=(1, 2), what="input", limits=limits)
+    w = read_array(raw_weight, ("weight",), ndims=(2,), what="weight", limits=limits)
+    in_features = x.shape[-1]
+    if w.shape[1] != in_features:
+        hint = (
+            f"; it looks transposed: nn.Linear's weight is out_features × in_features, here {w.shape[1]}×{w.shape[0]}"
+            if w.shape[0] == in_features
+            else ""
+        )
+        raise SpecError(
+            ("weight",),
+            f"weight is {shape_text(w.shape)} but each input sample has L = {in_features} entries; "
+            f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
+        )
+    out_features = w.shape[0]
+    bias = None
+    if spec.get("bias") is not None:
+        bias = read_array(spec["bias"], ("bias",), ndims=(1,), what="bias", limits=limits)
+        if bias.shape[0] != out_features:
+            raise SpecError(
+                ("bias",),
+                f"bias has {bias.shape[0]} entries but the weight has O = {out_features} rows; "
+                "give one bias per output",
+            )
+    layout = read_choice(spec, "layout", LAYOUTS, default="column")
+    batch = x.shape[0] if x.ndim == 2 else 1
+    if batch * out_features * in_features > limits.max_work:
+        raise LimitError(
+            ("input",),
+            f"this layer needs {batch * out_features * in_features:,} multiply-adds, above the limit "
+            f"of {limits.max_work:,} (raise it with --max-work)",
+        )
+    names = common.read_names(spec, NAME_DEFAULTS)
+    output_shape = (batch, out_features) if x.ndim == 2 else (out_features,)
+    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    known: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "grad_input": x.shape,
+        "grad_weight": w.shape,
+    }
+    if bias is not None:
+        known["grad_bias"] = bias.shape
+    rows = batch * out_features
+    known["jacobian_input"] = (rows, x.size)
+    known["jacobian_weight"] = (rows, w.size)
+    return DenseProblem(
+        title=common.read_title(spec),
+        input=x,
+        weight=w,
+        bias=bias,
+        layout=layout,
+        upstream=upstream,
+        upstream_given=upstream_given,
+        names=names,
+        index_base=common.read_index_base(spec),
+        expected=common.read_expected(spec, known, limits),
+        tolerance=common.read_tolerance(spec),
+    )
+
+
+# ---------------------------------------------------------------------------
+# Solving
+
+
+@dataclass(eq=False)
+class DenseResults:
+    """Results as batches of rows (object Fractions when exact, else float64)."""
+
+    output: np.ndarray  # N×O
+    grad_input: np.ndarray  # N×L
+    grad_weight: np.ndarray  # O×L
+    grad_bias: np.ndarray | None  # O
+    exact: bool
+
+
+def compute(problem: DenseProblem, *, exact: bool) -> DenseResults:
+    """Forward and backward pass, exactly (rational) or in float64."""
+    x = problem.input.reshape(problem.batch, problem.in_features)
+    w = problem.weight
+    upstream = problem.upstream.reshape(problem.batch, problem.out_features)
+    if exact:
+        output = bilinear_exact(linear_forward, x, w, problem.in_features)
+        grad_weight = bilinear_exact(linear_grad_weight, upstream, x, problem.batch)
+        grad_input = bilinear_exact(linear_grad_input, upstream, w, problem.out_features)
+    else:
+        xf, wf, uf = (a.astype(float) for a in (x, w, upstream))
+        output = linear_forward(xf, wf)
+        grad_weight = linear_grad_weight(uf, xf)
+        grad_input = linear_grad_input(uf, wf)
+    grad_bias = None
+    if problem.bias is not None:
+        output = output + (problem.bias if exact else problem.bias.astype(float))
+        grad_bias = sum_exact(upstream, (0,)) if exact else upstream.astype(float).sum(axis=0)
+    return DenseResults(output, grad_input, grad_weight, grad_bias, exact)
+
+
+def jacobians(problem: DenseProblem, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(∂y/∂x, ∂y/∂W) with rows = outputs (n, j) and columns = entries, all row-major.
+
+    ∂y[n,j]/∂x[m,l] = δ_nm·W[j,l] (block diagonal: one W per sample);
+    ∂y[n,j]/∂W[k,l] = δ_jk·x[n,l].
+    """
+    n_count, outs, ins = problem.batch, problem.out_features, problem.in_features
+    w = problem.weight if exact else problem.weight.astype(float)
+    x = problem.input.reshape(n_count, ins)
+    x = x if exact else x.astype(float)
+    by_input = zeros_like_kind((n_count, outs, n_count, ins), exact)
+    by_weight = zeros_like_kind((n_count, outs, outs, ins), exact)
+    for n in range(n_count):
+        by_input[n, :, n, :] = w
+    for j in range(outs):
+        by_weight[:, j, j, :] = x
+    return (
+        by_input.reshape(n_count * outs, n_count * ins),
+        by_weight.reshape(n_count * outs, outs * ins),
+    )
+
+
+def float_loss(problem: DenseProblem, params: Mapping[str, np.ndarray]) -> float:
+    """L = Σ upstream ⊙ (x·Wᵀ + b) in float64, for finite differences."""
+    x = params["input"].reshape(problem.batch, problem.in_features)
+    output = linear_forward(x, params["weight"])
+    if "bias" in params:
+        output = output + params["bias"]
+    upstream = problem.upstream.reshape(problem.batch, problem.out_features).astype(float)
+    return float(np.sum(upstream * output))
+
+
+def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
+    """Read, compute, check and explain one dense spec."""
+    problem = read_problem(spec, options.limits)
+    exact = not options.force_float and problem.work <= options.limits.exact_work
+    computed = compute(problem, exact=exact)
+    results: dict[str, Any] = {
+        "output": computed.output.reshape(problem.output_shape),
+        "grad_input": computed.grad_input.reshape(problem.input.shape),
+        "grad_weight": computed.grad_weight,
+    }
+    if computed.grad_bias is not None:
+        results["grad_bias"] = computed.grad_bias
+    wanted = options.wants("jacobian") or any(k.startswith("jacobian") for k in problem.expected)
+    sizes = [rows * cols for rows, cols in problem.jacobian_shapes().values()]
+    if wanted and max(sizes) <= options.limits.max_jacobian:
+        results["jacobian_input"], results["jacobian_weight"] = jacobians(problem, exact)
+    checks = check_answers(
+        problem.expected, results, problem.tolerance, options.limits.max_jacobian
+    )
+
+    gradient_check = None
+    if options.gradient_check:
+        params = {"input": problem.input.astype(float), "weight": problem.weight.astype(float)}
+        analytic = {"input": results["grad_input"], "weight": results["grad_weight"]}
+        if problem.bias is not None:
+            params["bias"] = problem.bias.astype(float)
+            analytic["bias"] = results["grad_bias"]
+        gradient_check = check_gradients_where(
+            lambda p: float_loss(problem, p), params, analytic, {}
+        )
+
+    explainer = _Explainer(problem, computed, results, options)
+    return Solution(
+        kind=KIND,
+        title=problem.title,
+        results=results,
+        exact=exact,
+        conventions=explainer.conventions(),
+        sections=[builder() for key, builder in explainer.builders() if options.wants(key)],
+        checks=checks,
+        gradient_check=gradient_check,
+        index_base=problem.index_base,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Explaining
+
+
+class _Explainer:
+    """Builds the sections of a dense explanation; loops only over the rows it shows."""
+
+    def __init__(
+        self,
+        problem: DenseProblem,
+        computed: DenseResults,
+        results: dict[str, Any],
+        options: common.SolveOptions,
+    ):
+        self.p = problem
+        self.c = computed
+        self.results = results
+        self.options = options
+        self.X, self.W, self.B, self.Y, self.L = (
+            problem.names[k] for k in ("input", "weight", "bias", "output", "loss")
+        )
+        self.sep = index_separator(
+            problem.input.shape,
+            problem.weight.shape,
+            problem.output_shape,
+            index_base=problem.index_base,
+        )
+        exact = computed.exact
+        n_count = problem.batch
+        self.x = problem.input.reshape(n_count, problem.in_features)
+        self.up = problem.upstream.reshape(n_count, problem.out_features)
+        self.w = problem.weight
+        self.b = problem.bias
+        if not exact:
+            self.x, self.up, self.w = (a.astype(float) for a in (self.x, self.up, self.w))
+            self.b = None if self.b is None else self.b.astype(float)
+        self.column = problem.layout == "column"
+
+    # symbols -------------------------------------------------------------
+    def _sym(self, name: str, index: tuple[int, ...]) -> Symbol:
+        return element_symbol(name, index, self.p.index_base, self.sep)
+
+    def sym_x(self, n: int, i: int) -> Symbol:
+        return self._sym(self.X, (n, i) if self.p.batched else (i,))
+
+    def sym_y(self, n: int, j: int, prefix: str = "") -> Symbol:
+        return self._sym(prefix + self.Y, (n, j) if self.p.batched else (j,))
+
+    def sym_up(self, n: int, j: int) -> Symbol:
+        return self.sym_y(n, j, prefix=f"∂{self.L}/∂")
+
+    def sym_w(self, j: int, i: int) -> Symbol:
+        return self._sym(self.W, (j, i))
+
+    def sym_b(self, j: int) -> Symbol:
+        return self._sym(self.B, (j,))
+
+    # shapes in the chosen layout -----------------------------------------
+    def shapes(self) -> dict[str, str]:
+        """Every array's shape as the layout writes it (column vectors or rows)."""
+        n, o, i = self.p.batch, self.p.out_features, self.p.in_features
+        if self.p.batched:
+            if self.column:
+                return {"x": f"{i}×{n}", "y": f"{o}×{n}", "b": f"{o}×1", "W": f"{o}×{i}"}
+            return {"x": f"{n}×{i}", "y": f"{n}×{o}", "b": f"1×{o}", "W": f"{o}×{i}"}
+        if self.column:
+            return {"x": f"{i}×1", "y": f"{o}×1", "b": f"{o}×1", "W": f"{o}×{i}"}
+        return {"x": f"1×{i}", "y": f"1×{o}", "b": f"1×{o}", "W": f"{o}×{i}"}
+
+    def oriented(self, rows: np.ndarray) -> np.ndarray:
+        """A batch of rows (N×k) as the layout writes it: k×N columns, or a 1×k row."""
+        if self.column:
+            return rows.T
+        return rows
+
+    def forward_formula(self) -> str:
+        X, W, B, Y = self.X, self.W, self.B, self.Y
+        bias = f" + {B}" if self.p.bias is not None else ""
+        if self.column:
+            ones = "·1ᵀ" if self.p.batched and self.p.bias is not None else ""
+            return f"{Y} = {W}{X}{bias}{ones}"
+        ones = "1·" if self.p.batched and self.p.bias is not None else ""
+        return f"{Y} = {X}{W}ᵀ" + (f" + {ones}{B}" if self.p.bias is not None else "")
+
+    # conventions ---------------------------------------------------------
+    def conventions(self) -> list[str]:
+        p = self.p
+        s = self.shapes()
+        X, Y, L = self.X, self.Y, self.L
+        items = []
+        if self.column:
+            items.append(
+                f"layout column (seed 001): {'each sample is' if p.batched else f'{X} is'} a column vector, "
+                f"{self.forward_formula()}; ∂{L}/∂{Y} has {Y}'s shape {s['y']}"
+            )
+        else:
+            items.append(
+                f"layout row (seed 003): {'each sample is' if p.batched else f'{X} is'} a row vector, "
+                f"{self.forward_formula()}; gradients are rows, ∂{L}/∂{Y} is {s['y']}"
+            )
+        if p.batch > 1:
+            items.append(
+                f"batch of N = {p.batch}: the spec lists one sample per row (as nn.Linear takes it); "
+                f"∂{L}/∂{self.W} and ∂{L}/∂{self.B} sum over the samples"
+            )
+        items.append(
+            f"weight {self.W} is O×L = {p.out_features}×{p.in_features} (PyTorch nn.Linear: out_features × in_features)"
+        )
+        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
+        if p.upstream_given:
+            items.append(f"upstream ∂{L}/∂{Y} as given in the spec")
+        else:
+            items.append(f"upstream omitted: ∂{L}/∂{Y} = ones, i.e. {L} = sum of all outputs")
+        items.append(
+            arithmetic_words(
+                exact=self.c.exact,
+                forced=self.options.force_float,
+                size=f"{p.work:,} multiply-adds",
+                limit=self.options.limits.exact_work,
+            )
+        )
+        return items
+
+    # sections ------------------------------------------------------------
+    def builders(self):
+        return (
+            ("problem", self.section_problem),
+            ("forward", self.section_forward),
+            ("jacobian", self.section_jacobian),
+            ("backward", self.section_backward),
+            ("identities", self.section_identities),
+        )
+
+    def _matrix(self, label: str, values: np.ndarray):
+        return show_matrix(label, values, self.p.index_base)
+
+    def section_problem(self) -> Section:
+        p, s = self.p, self.shapes()
+        section = Section("problem", "Problem")
+        section.add(
+            Note(
+                f"{self.X}: {s['x']}, {self.W}: {s['W']}"
+                + (f", {self.B}: {s['b']}" if p.bias is not None else "")
+                + f"; {self.forward_formula()} is {s['y']}"
+            )
+        )
+        section.add(
+            self._matrix(f"{self.X} ({s['x']})", self.oriented(p.input.reshape(self.x.shape)))
+        )
+        section.add(self._matrix(f"{self.W} ({s['W']})", p.weight))
+        if p.bias is not None:
+            bias = p.bias.reshape(-1, 1) if self.column else p.bias.reshape(1, -1)
+            section.add(self._matrix(f"{self.B} ({s['b']})", bias))
+        section.add(
+            self._matrix(
+                f"∂{self.L}/∂{self.Y} (upstream, {s['y']})",
+                self.oriented(p.upstream.reshape(self.up.shape)),
+            )
+        )
+        return section
+
+    def _rows(self, total: int) -> tuple[range, int]:
+        shown = self.options.cap(total)
+        return range(shown), total - shown
+
+    def section_forward(self) -> Section:
+        p = self.p
+        section = Section("forward", f"Forward: each output {self.Y} as a sum of products")
+        rows, omitted = self._rows(p.batch * p.out_features)
+        output = self.c.output
+        for flat in rows:
+            n, j = divmod(flat, p.out_features)
+            terms = []
+            for i in range(min(p.in_features, MAX_TERMS_SHOWN)):
+                pair = [(self.sym_w(j, i), self.w[j, i]), (self.sym_x(n, i), self.x[n, i])]
+                terms.append(Product(tuple(pair if self.column else pair[::-1])))
+            extra = p.in_features - len(terms)
+            section.add(
+                SumOfProducts(
+                    target=self.sym_y(n, j),
+                    terms=tuple(terms),
+                    constant=None if self.b is None else (self.sym_b(j), self.b[j]),
+                    value=output[n, j],
+                    note=f"{extra} more terms not shown" if extra else "",
+                )
+            )
+        section.omitted = omitted
+        return section
+
+    def section_jacobian(self) -> Section:
+        p = self.p
+        section = Section("jacobian", "Jacobians")
+        if "jacobian_input" not in self.results:
+            shapes = p.jacobian_shapes()
+            section.add(
+                Note(
+                    f"not built: ∂{self.Y}/∂{self.X} would have {np.prod(shapes['jacobian_input']):,} entries and "
+                    f"∂{self.Y}/∂{self.W} {np.prod(shapes['jacobian_weight']):,}, above the limit of "
+                    f"{self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
+                )
+            )
+            return section
+        row_labels = tuple(
+            self.sym_y(n, j).text for n in range(p.batch) for j in range(p.out_features)
+        )
+        shown = self.options.cap(len(row_labels))
+        x_labels = tuple(
+            self.sym_x(n, i).text for n in range(p.batch) for i in range(p.in_features)
+        )
+        w_labels = tuple(
+            self.sym_w(j, i).text for j in range(p.out_features) for i in range(p.in_features)
+        )
+        zero = Fraction(0)
+        # ∂y_nj/∂x_mi = W_ji when m = n; ∂y_nj/∂W_ki = x_ni when k = j.
+        symbolic_input = tuple(
+            tuple(
+                self.sym_w(j, i) if m == n else zero
+                for m in range(p.batch)
+                for i in range(p.in_features)
+            )
+            for n, j in (divmod(r, p.out_features) for r in range(shown))
+        )
+        symbolic_weight = tuple(
+            tuple(
+                self.sym_x(n, i) if k == j else zero
+                for k in range(p.out_features)
+                for i in range(p.in_features)
+            )
+            for n, j in (divmod(r, p.out_features) for r in range(shown))
+        )
+        single = "" if p.batched else f" = {self.W}"
+        for label, columns, symbolic, values in (
+            (f"∂{self.Y}/∂{self.X}{single}", x_labels, symbolic_input, "jacobian_input"),
+            (f"∂{self.Y}/∂{self.W}", w_labels, symbolic_weight, "jacobian_weight"),
+        ):
+            caption = f"row r, column k: ∂(output r)/∂(entry k); {len(row_labels)}×{len(columns)}"
+            section.add(
+                SymbolTable(label + " (symbols)", columns, row_labels[:shown], symbolic, caption)
+            )
+            numeric = tuple(tuple(self.results[values][r]) for r in range(shown))
+            section.add(SymbolTable(label + " (values)", columns, row_labels[:shown], numeric))
+        if p.batched:
+            section.add(
+                Note(
+                    f"∂{self.Y}/∂{self.X} is block diagonal: sample n's outputs depend only on sample n's inputs, "
+                    f"through the same {self.W}."
+                )
+            )
+        section.omitted = len(row_labels) - shown
+        return section
+
+    def section_backward(self) -> Section:
+        p = self.p
+        L, Y = self.L, self.Y
+        parts = [f"∂{L}/∂{self.W}", f"∂{L}/∂{self.X}"]
+        if p.bias is not None:
+            parts.insert(1, f"∂{L}/∂{self.B}")
+        section = Section("backward", "Backward: " + ", ".join(parts))
+        omitted = 0
+        over_n = "Σ_n " if p.batched else ""
+        # ∂L/∂W_ji: only output j reads W_ji, once per sample.
+        rows, left = self._rows(p.weight.size)
+        omitted += left
+        for flat in rows:
+            j, i = divmod(flat, p.in_features)
+            terms = tuple(
+                Product(((self.sym_up(n, j), self.up[n, j]), (self.sym_x(n, i), self.x[n, i])))
+                for n in range(min(p.batch, MAX_TERMS_SHOWN))
+            )
+            target = self.sym_w(j, i)
+            y_j = self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
+            section.add(
+                SumOfProducts(
+                    target=Symbol(f"∂{L}/∂{self.W}", target.index, self.sep),
+                    general=f"{over_n}∂{L}/∂{y_j}·∂{y_j}/∂{target.text}  (∂{y_j}/∂{target.text} = "
+                    + (
+                        f"{self.X}_n{self.sep}{i + p.index_base})"
+                        if p.batched
+                        else f"{self.sym_x(0, i).text})"
+                    ),
+                    terms=terms,
+                    value=self.c.grad_weight[j, i],
+                    note=_more(p.batch - len(terms)),
+                )
+            )
+        if p.bias is not None:
+            rows, left = self._rows(p.out_features)
+            omitted += left
+            for j in rows:
+                terms = tuple(
+                    Product(((self.sym_up(n, j), self.up[n, j]),))
+                    for n in range(min(p.batch, MAX_TERMS_SHOWN))
+                )
+                y_j = (
+                    self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
+                )
+                section.add(
+                    SumOfProducts(
+                        target=Symbol(f"∂{L}/∂{self.B}", (j + p.index_base,), self.sep),
+                        general=f"{over_n}∂{L}/∂{y_j}·1  (∂{y_j}/∂{self.sym_b(j).text} = 1)",
+                        terms=terms,
+                        value=self.c.grad_bias[j],
+                        note=_more(p.batch - len(terms)),
+                    )
+                )
+        # ∂L/∂x_ni: every output of sample n reads x_ni through W_ji.
+        rows, left = self._rows(p.input.size)
+        omitted += left
+        for flat in rows:
+            n, i = divmod(flat, p.in_features)
+            shown = min(p.out_features, MAX_TERMS_SHOWN)
+            terms = tuple(
+                Product(((self.sym_up(n, j), self.up[n, j]), (self.sym_w(j, i), self.w[j, i])))
+                for j in range(shown)
+            )
+            target = self.sym_x(n, i)
+            y_j = f"{Y}_{n + p.index_base}{self.sep}j" if p.batched else f"{Y}_j"
+            section.add(
+                SumOfProducts(
+                    target=Symbol(f"∂{L}/∂{self.X}", target.index, self.sep),
+                    general=f"Σ_j ∂{L}/∂{y_j}·∂{y_j}/∂{target.text}  (∂{y_j}/∂{target.text} = {self.W}_j{self.sep}{i + p.index_base})",
+                    terms=terms,
+                    value=self.c.grad_input[n, i],
+                    note=_more(p.out_features - shown),
+                )
+            )
+        section.omitted = omitted
+        return section
+
+    def section_identities(self) -> Section:
+        """The matrix forms, with every shape in the chosen layout, recomputed and compared."""
+        p, s = self.p, self.shapes()
+        L, X, W, Y, B = self.L, self.X, self.W, self.Y, self.B
+        section = Section("identities", "Compact identities (matrix form)")
+        exact = self.c.exact
+
+        # The outer product, summed over samples, computed again from the spec's arrays.
+        # (xᵀ·∂L/∂y)ᵀ: another order of the same products than linear_grad_weight's.
+        def outer(u: np.ndarray, x: np.ndarray) -> np.ndarray:
+            return (x.T @ u).T
+
+        by_identity = (
+            bilinear_exact(outer, self.up, self.x, p.batch) if exact else outer(self.up, self.x)
+        )
+        agrees = _same(by_identity, self.c.grad_weight, exact)
+        o, i, n = p.out_features, p.in_features, p.batch
+        if self.column:
+            grad_w = (
+                f"∂{L}/∂{W} = ∂{L}/∂{Y}·{X}ᵀ: ({s['y']})·({n if p.batched else 1}×{i}) = {o}×{i}"
+            )
+        else:
+            grad_w = (
+                f"∂{L}/∂{W} = (∂{L}/∂{Y})ᵀ·{X}: ({o}×{n if p.batched else 1})·({s['x']}) = {o}×{i}"
+            )
+        words = "the outer product of the upstream and the input" + (
+            ", summed over the samples" if p.batch > 1 else ""
+        )
+        section.add(
+            Note(
+                f"{grad_w}, {words}; entry (j, i) is "
+                + (f"Σ_n ∂{L}/∂{Y}_nj·{X}_ni. " if p.batched else f"∂{L}/∂{Y}_j·{X}_i. ")
+                + _verdict(agrees)
+            )
+        )
+        symbolic = tuple(
+            tuple(
+                f"{self.sym_up(0, j).text}·{self.sym_x(0, col).text}"
+                if not p.batched
+                else f"Σ_n ∂{L}/∂{Y}_n{self.sep}{j + p.index_base}·{X}_n{self.sep}{col + p.index_base}"
+                for col in range(i)
+            )
+            for j in range(min(o, MAX_TERMS_SHOWN))
+        )
+        if o * i <= 144:
+            section.add(
+                SymbolTable(
+                    f"∂{L}/∂{W} written out",
+                    tuple(str(c + p.index_base) for c in range(i)),
+                    tuple(str(r + p.index_base) for r in range(len(symbolic))),
+                    symbolic,
+                )
+            )
+        up_label = f"∂{L}/∂{Y} ({s['y']})"
+        if self.column:
+            section.add(self._matrix(up_label, self.oriented(self.up)))
+            section.add(self._matrix(f"{X}ᵀ ({n if p.batched else 1}×{i})", self.x))
+        else:
+            section.add(self._matrix(f"(∂{L}/∂{Y})ᵀ ({o}×{n if p.batched else 1})", self.up.T))
+            section.add(self._matrix(f"{X} ({s['x']})", self.x))
+        section.add(self._matrix(f"∂{L}/∂{W} ({o}×{i})", self.c.grad_weight))
+
+        if p.bias is not None:
+            if p.batch > 1:
+                text = (
+                    f"∂{L}/∂{B} = ∂{L}/∂{Y}·1: ({s['y']})·({n}×1) = {o}×1, each row of the upstream summed"
+                    if self.column
+                    else f"∂{L}/∂{B} = 1ᵀ·∂{L}/∂{Y}: (1×{n})·({s['y']}) = 1×{o}, each column of the upstream summed"
+                )
+            else:
+                text = f"∂{L}/∂{B} = ∂{L}/∂{Y} ({s['b']}): ∂{Y}/∂{B} is the identity"
+            section.add(Note(text))
+            bias = self.c.grad_bias
+            section.add(
+                self._matrix(
+                    f"∂{L}/∂{B} ({s['b']})",
+                    bias.reshape(-1, 1) if self.column else bias.reshape(1, -1),
+                )
+            )
+
+        # (Wᵀ·(∂L/∂y)ᵀ)ᵀ: the column form, transposed back to rows.
+        def through_transpose(u: np.ndarray, w: np.ndarray) -> np.ndarray:
+            return (w.T @ u.T).T
+
+        by_identity_x = (
+            bilinear_exact(through_transpose, self.up, self.w, o)
+            if exact
+            else through_transpose(self.up, self.w)
+        )
+        agrees_x = _same(by_identity_x, self.c.grad_input, exact)
+        if self.column:
+            text = (
+                f"∂{L}/∂{X} = {W}ᵀ·∂{L}/∂{Y}: ({i}×{o})·({s['y']}) = {s['x']} "
+                f"(the transpose of (∂{L}/∂{Y})ᵀ·{W}, the row form)"
+            )
+            shown_x = self.oriented(self.c.grad_input)
+        else:
+            text = f"∂{L}/∂{X} = ∂{L}/∂{Y}·{W}: ({s['y']})·({o}×{i}) = {s['x']}"
+            shown_x = self.c.grad_input
+        section.add(Note(f"{text}. " + _verdict(agrees_x)))
+        section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x))
+        return section
+
+
+def _more(extra: int) -> str:
+    return f"{extra} more terms not shown" if extra > 0 else ""
+
+
+def _verdict(agrees: bool) -> str:
+    return (
+        "✓ equals the entries above"
+        if agrees
+        else "✗ DOES NOT equal the entries above (please report)"
+    )
+
+
+def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
+    if exact:
+        return bool(np.all(a == b))
+    return bool(np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9))

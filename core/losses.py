@@ -1,0 +1,1203 @@
+"""Losses with PyTorch's semantics: cross_entropy, nll, mse, bce, bce_with_logits.
+
+Each loss is L(input, target) → a number, with ∂L/∂input.  The class losses
+(cross_entropy, nll) work on a batch of rows inside this module:
+
+- input: N×C (a spec's single sample of C is a batch of one);
+- one coefficient a[n, c] per sample and class, so that
+  cross_entropy: ℓ_n = Σ_c a[n,c]·(−log p[n,c]),  ∂ℓ_n/∂s[n,c] = (Σ_k a[n,k])·p[n,c] − a[n,c];
+  nll:           ℓ_n = Σ_c a[n,c]·(−x[n,c]),      ∂ℓ_n/∂x[n,c] = −a[n,c];
+  and L = Σ_n ℓ_n / D with D the reduction's denominator.
+
+The coefficients carry every PyTorch option (torch.nn.CrossEntropyLoss):
+
+- class-index target y_n, weight w, label smoothing ε over C classes:
+  a[n,c] = (1 − ε)·w[y_n]·1[c = y_n] + (ε/C)·w[c]; mean: D = Σ_n w[y_n];
+- probability target t: a[n,c] = w[c]·((1 − ε)·t[n,c] + ε/C); mean: D = N;
+- a sample whose target is ignore_index has a[n, ·] = 0 and is not counted in D.
+
+mse, bce and bce_with_logits are elementwise over inputs of any shape; mean
+divides by the number of entries (PyTorch's element-wise mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core import spec as common
+from gradcalc.core.activations import softmax_forward, softmax_row_steps
+from gradcalc.core.errors import SpecError
+from gradcalc.core.exact import from_integers, scale_to_integers
+from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separator
+from gradcalc.core.opkit import (
+    MAX_TERMS_SHOWN,
+    arithmetic_words,
+    check_answers,
+    check_gradients_where,
+    element_symbol,
+    factor,
+    log_sum_exp,
+    near,
+    plain,
+    read_array,
+    read_choice,
+    read_scalar,
+    shape_text,
+    show_matrix,
+    sigmoid,
+    zeros_like_kind,
+)
+from gradcalc.core.outcome import Solution
+from gradcalc.core.values import parse_int
+
+KIND = "loss"
+KEYS = ("loss", "input", "target", "reduction", "label_smoothing", "weight", "ignore_index")
+LOSSES = ("cross_entropy", "nll", "mse", "bce", "bce_with_logits")
+REDUCTIONS = ("mean", "sum")
+SECTIONS = ("problem", "forward", "backward")
+# Which optional keys each loss takes (PyTorch's constructor arguments).
+OPTIONS = {
+    "cross_entropy": ("weight", "ignore_index", "label_smoothing"),
+    "nll": ("weight", "ignore_index"),
+    "mse": (),
+    "bce": ("weight",),
+    "bce_with_logits": ("weight",),
+}
+CLASS_LOSSES = ("cross_entropy", "nll")
+DEFAULT_IGNORE_INDEX = -100
+# A probability target's rows must sum to 1 within this.
+DISTRIBUTION_SLACK = Fraction(1, 10**6)
+# PyTorch's BCELoss clamps each log at −100, and its backward divides by
+# max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
+BCE_LOG_FLOOR = -100.0
+BCE_EPSILON = float(np.float32(1e-12))
+
+
+# ---------------------------------------------------------------------------
+# Reading the spec
+
+
+@dataclass(eq=False)
+class LossProblem:
+    """A validated loss spec.
+
+    ``input``/``values`` are object arrays of Fractions in the spec's shapes;
+    ``indices`` (class-index targets) is an int array of N (or 0-D);
+    ``weight`` is C (class losses) or broadcastable to the input (bce).
+    """
+
+    loss: str
+    title: str | None
+    input: np.ndarray
+    target_kind: str  # "index", "distribution" or "values"
+    indices: np.ndarray | None
+    values: np.ndarray | None
+    weight: np.ndarray | None
+    ignore_index: int
+    ignore_given: bool
+    label_smoothing: Fraction
+    reduction: str
+    names: dict[str, str]
+    index_base: int
+    expected: dict[str, np.ndarray]
+    tolerance: common.Tolerance
+
+    @property
+    def single(self) -> bool:
+        """One sample of C classes (no batch axis) for the class losses."""
+        return self.input.ndim == 1
+
+    def rows(self, values: np.ndarray) -> np.ndarray:
+        """A class loss's N×C view of an input-shaped array."""
+        return values.reshape(-1, self.input.shape[-1])
+
+
+def _check_options(spec: Mapping[str, Any], loss: str) -> None:
+    if "upstream" in spec:
+        raise SpecError(
+            ("upstream",),
+            "a loss ends the chain (∂L/∂L = 1): kind loss takes no upstream; "
+            "put the loss's own options here instead",
+            at_key=True,
+        )
+    for key in ("weight", "ignore_index", "label_smoothing"):
+        if key in spec and key not in OPTIONS[loss]:
+            takers = [name for name, keys in OPTIONS.items() if key in keys]
+            raise SpecError(
+                (key,),
+                f"{key} does not apply to {loss} (PyTorch takes it for {', '.join(takers)})",
+                at_key=True,
+            )
+
+
+def _read_class_target(
+    raw: Any, x: np.ndarray, loss: str, ignore_index: int, limits: common.Limits
+) -> tuple[str, np.ndarray | None, np.ndarray | None]:
+    """(kind, indices, distribution) for cross_entropy or nll."""
+    classes = x.shape[-1]
+    target = read_array(raw, ("target",), ndims=(0, 1, 2), what="target", limits=limits)
+    index_shape = x.shape[:-1]
+    if target.ndim == x.ndim and loss == "cross_entropy":
+        return "distribution", None, _check_distribution(target, x)
+    if target.shape != index_shape:
+        if x.ndim == 1:
+            wanted = f"one class index (a whole number from 0 to {classes - 1})"
+            if loss == "cross_entropy":
+                wanted += f", or a probability for each of the {classes} classes"
+        else:
+            wanted = f"a list of {x.shape[0]} class indices, one per row of the input"
+            if loss == "cross_entropy":
+                wanted += f", or an {x.shape[0]}×{classes} matrix of probabilities"
+        raise SpecError(
+            ("target",),
+            f"target is {shape_text(target.shape)} but the input is {shape_text(x.shape)}; "
+            f"{loss} needs {wanted}",
+        )
+    indices = np.zeros(index_shape, dtype=np.int64)
+    for position in np.ndindex(*index_shape):
+        path = ("target", *position)
+        value = target[position]
+        if value.denominator != 1:
+            raise SpecError(path, f"a class index must be a whole number, got {value}")
+        index = int(value)
+        if index != ignore_index and not 0 <= index < classes:
+            raise SpecError(
+                path,
+                f"class index {index} is out of range: the input has C = {classes} classes, "
+                f"so indices run from 0 to {classes - 1} (0-based, as in PyTorch; "
+                f"ignore_index is {ignore_index})",
+            )
+        indices[position] = index
+    return "index", indices, None
+
+
+def _check_distribution(target: np.ndarray, x: np.ndarray) -> np.ndarray:
+    if target.shape != x.shape:
+        raise SpecError(
+            ("target",),
+            f"a probability target must have the input's shape {shape_text(x.shape)}, "
+            f"got {shape_text(target.shape)}",
+        )
+    for position in np.ndindex(*target.shape):
+        if not 0 <= target[position] <= 1:
+            raise SpecError(
+                ("target", *position),
+                f"a probability must be in [0, 1], got {plain(target[position])}",
+            )
+    for row_index, row in enumerate(target.reshape(-1, target.shape[-1])):
+        total = sum(row, Fraction(0))
+        if abs(total - 1) > DISTRIBUTION_SLACK:
+            path = ("target", row_index) if target.ndim == 2 else ("target",)
+            which = f"row {row_index} of target" if target.ndim == 2 else "target"
+            raise SpecError(
+                path,
+                f"{which} sums to {plain(total)}, not 1: a probability target must sum to 1 "
+                f"over the classes (within {float(DISTRIBUTION_SLACK):g}); give class indices "
+                "for hard labels",
+            )
+    return target
+
+
+def _check_unit_interval(array: np.ndarray, name: str, hint: str) -> None:
+    for position in np.ndindex(*array.shape):
+        if not 0 <= array[position] <= 1:
+            raise SpecError(
+                (name, *position), f"{hint} must be in [0, 1], got {plain(array[position])}"
+            )
+
+
+def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
+    """Validate a loss spec (plain data) or raise SpecError at the value at fault."""
+    common.check_keys(spec, KIND, KEYS)
+    loss = read_choice(spec, "loss", LOSSES)
+    _check_options(spec, loss)
+    raw_input = common.require(spec, "input", KIND, "logits, probabilities or predictions")
+    raw_target = common.require(spec, "target", KIND, "class indices, probabilities or values")
+    class_loss = loss in CLASS_LOSSES
+    x = read_array(
+        raw_input,
+        ("input",),
+        ndims=(1, 2) if class_loss else tuple(range(0, 7)),
+        what="input",
+        limits=limits,
+    )
+    ignore_given = spec.get("ignore_index") is not None
+    ignore_index = (
+        parse_int(spec["ignore_index"], ("ignore_index",), what="ignore_index (an integer)")
+        if ignore_given
+        else DEFAULT_IGNORE_INDEX
+    )
+    indices = values = None
+    if class_loss:
+        target_kind, indices, values = _read_class_target(raw_target, x, loss, ignore_index, limits)
+        if target_kind == "distribution" and ignore_given:
+            raise SpecError(
+                ("ignore_index",),
+                "ignore_index applies to class-index targets only (PyTorch ignores it for "
+                "probability targets); remove it or give class indices",
+                at_key=True,
+            )
+    else:
+        target_kind = "values"
+        values = read_array(
+            raw_target,
+            ("target",),
+            ndims=tuple(range(0, 7)),
+            what="target",
+            limits=limits,
+        )
+        if values.shape != x.shape:
+            raise SpecError(
+                ("target",),
+                f"target is {shape_text(values.shape)} but the input is {shape_text(x.shape)}; "
+                f"{loss} compares them entry by entry, so they must have the same shape",
+            )
+        if loss in ("bce", "bce_with_logits"):
+            _check_unit_interval(values, "target", "a bce target")
+        if loss == "bce":
+            _check_unit_interval(
+                x,
+                "input",
+                "bce takes probabilities (apply a sigmoid, or use bce_with_logits): an input",
+            )
+    weight = _read_weight(spec, loss, x, limits)
+    names = common.read_names(
+        spec,
+        {
+            "input": "s" if loss in ("cross_entropy", "bce_with_logits") else "x",
+            "target": "t",
+            "probabilities": "p",
+            "weight": "w",
+            "loss": "L",
+        },
+    )
+    known: dict[str, tuple[int, ...] | None] = {"loss": (), "grad_input": x.shape}
+    if loss in ("cross_entropy", "bce_with_logits"):
+        known["probabilities"] = x.shape
+    return LossProblem(
+        loss=loss,
+        title=common.read_title(spec),
+        input=x,
+        target_kind=target_kind,
+        indices=indices,
+        values=values,
+        weight=weight,
+        ignore_index=ignore_index,
+        ignore_given=ignore_given,
+        label_smoothing=read_scalar(
+            spec, "label_smoothing", Fraction(0), low=Fraction(0), high=Fraction(1)
+        ),
+        reduction=read_choice(spec, "reduction", REDUCTIONS, default="mean"),
+        names=names,
+        index_base=common.read_index_base(spec),
+        expected=common.read_expected(spec, known, limits),
+        tolerance=common.read_tolerance(spec),
+    )
+
+
+def _read_weight(
+    spec: Mapping[str, Any], loss: str, x: np.ndarray, limits: common.Limits
+) -> np.ndarray | None:
+    if spec.get("weight") is None:
+        return None
+    if loss in CLASS_LOSSES:
+        weight = read_array(spec["weight"], ("weight",), ndims=(1,), what="weight", limits=limits)
+        if weight.shape[0] != x.shape[-1]:
+            raise SpecError(
+                ("weight",),
+                f"weight has {weight.shape[0]} entries but the input has C = {x.shape[-1]} classes; "
+                "give one weight per class",
+            )
+    else:
+        weight = read_array(
+            spec["weight"],
+            ("weight",),
+            ndims=tuple(range(0, x.ndim + 1)),
+            what="weight",
+            limits=limits,
+        )
+        try:
+            fits = np.broadcast_shapes(weight.shape, x.shape) == x.shape
+        except ValueError:
+            fits = False
+        if not fits:
+            raise SpecError(
+                ("weight",),
+                f"weight is {shape_text(weight.shape)}, which does not broadcast to the input's "
+                f"{shape_text(x.shape)}; give one number, or an array that broadcasts (as in PyTorch)",
+            )
+    for position in np.ndindex(*weight.shape):
+        if weight[position] < 0:
+            raise SpecError(
+                ("weight", *position), f"a weight must be 0 or more, got {plain(weight[position])}"
+            )
+    return weight
+
+
+# ---------------------------------------------------------------------------
+# Solving
+
+
+@dataclass(eq=False)
+class LossResults:
+    """The loss and what the explanation needs along the way."""
+
+    loss: Any  # Fraction or float
+    grad_input: np.ndarray  # the input's shape
+    exact: bool
+    per_item: np.ndarray  # ℓ_n (class losses: N) or ℓ_i (elementwise: the input's shape)
+    denominator: Any  # D: L = Σ ℓ / D
+    coefficients: np.ndarray | None = None  # a: N×C (class losses)
+    counted: np.ndarray | None = None  # N bools: not ignored
+    probabilities: np.ndarray | None = None  # softmax (N×C) or sigmoid (input shape)
+    log_p: np.ndarray | None = None  # cross_entropy: N×C
+
+
+def class_coefficients(problem: LossProblem, exact: bool) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(a: N×C, counted: N, D) as the module docstring defines them."""
+    x_rows = problem.rows(problem.input)
+    count, classes = x_rows.shape
+    one = Fraction(1) if exact else 1.0
+    weight = problem.weight if problem.weight is not None else np.array([one] * classes, object)
+    weight = weight if exact else weight.astype(float)
+    eps = problem.label_smoothing if exact else float(problem.label_smoothing)
+    smooth = eps / classes
+    if problem.target_kind == "distribution":
+        target = problem.rows(problem.values)
+        target = target if exact else target.astype(float)
+        coefficients = weight[None, :] * ((one - eps) * target + smooth)
+        counted = np.ones(count, dtype=bool)
+        denominator = Fraction(count) if exact else float(count)
+    else:
+        labels = problem.indices.reshape(-1)
+        counted = labels != problem.ignore_index
+        coefficients = zeros_like_kind((count, classes), exact)
+        if smooth:
+            coefficients[counted] = weight[None, :] * smooth
+        rows = np.flatnonzero(counted)
+        coefficients[rows, labels[rows]] += (one - eps) * weight[labels[rows]]
+        denominator = sum((weight[labels[n]] for n in rows), 0 * one)
+    if problem.reduction == "sum":
+        denominator = one
+    return coefficients, counted, denominator
+
+
+def compute(problem: LossProblem, *, exact: bool) -> LossResults:
+    """The loss and ∂L/∂input, exactly (nll, mse) or in float64."""
+    loss = problem.loss
+    if loss in CLASS_LOSSES:
+        coefficients, counted, denominator = class_coefficients(problem, exact)
+        if denominator == 0:
+            what = (
+                "every sample's target is ignore_index"
+                if not counted.any()
+                else "the weights of the counted samples sum to 0"
+            )
+            raise SpecError(
+                ("target",),
+                f"{what}, so PyTorch's mean divides by 0 (nan); use reduction: sum, or change the targets/weights",
+            )
+        x_rows = problem.rows(problem.input)
+        if loss == "nll":
+            # One entry per sample: a[n, gt_n] (0 when ignored) is the only nonzero coefficient.
+            x_rows = x_rows if exact else x_rows.astype(float)
+            picked = (np.arange(counted.size), np.where(counted, problem.indices.reshape(-1), 0))
+            per_item = -(coefficients[picked] * x_rows[picked])
+            grad = zeros_like_kind(x_rows.shape, exact)
+            grad[picked] = -coefficients[picked] / denominator
+            probabilities = log_p = None
+        else:
+            probabilities, log_p = softmax_forward(x_rows.astype(float))
+            per_item = -(coefficients * log_p).sum(axis=1)
+            grad = (coefficients.sum(axis=1, keepdims=True) * probabilities - coefficients) / (
+                denominator
+            )
+        return LossResults(
+            loss=per_item.sum() / denominator,
+            grad_input=grad.reshape(problem.input.shape),
+            exact=exact,
+            per_item=per_item,
+            denominator=denominator,
+            coefficients=coefficients,
+            counted=counted,
+            probabilities=probabilities,
+            log_p=log_p,
+        )
+    x = problem.input if exact else problem.input.astype(float)
+    t = problem.values if exact else problem.values.astype(float)
+    entries = max(problem.input.size, 1)
+    denominator = (
+        (Fraction(entries) if exact else float(entries))
+        if problem.reduction == "mean"
+        else (Fraction(1) if exact else 1.0)
+    )
+    weight = 1.0 if problem.weight is None else problem.weight.astype(float)
+    probabilities = None
+    if loss == "mse" and exact:
+        return _mse_exact(problem, denominator)
+    if loss == "mse":
+        difference = x - t
+        per_item = difference * difference
+        grad = 2 * difference / denominator
+    elif loss == "bce":
+        with np.errstate(divide="ignore"):
+            log_x = np.maximum(np.log(x), BCE_LOG_FLOOR)
+            log_rest = np.maximum(np.log1p(-x), BCE_LOG_FLOOR)
+        per_item = -weight * (t * log_x + (1 - t) * log_rest)
+        grad = weight * (x - t) / np.maximum(x * (1 - x), BCE_EPSILON) / denominator
+    else:  # bce_with_logits, in the form that never takes exp of a large positive number
+        per_item = weight * (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
+        probabilities = sigmoid(x)
+        grad = weight * (probabilities - t) / denominator
+    per_item = np.broadcast_to(per_item, problem.input.shape)
+    total = per_item.sum() if exact else float(np.sum(per_item))
+    return LossResults(
+        loss=total / denominator,
+        grad_input=np.broadcast_to(grad, problem.input.shape).copy(),
+        exact=exact,
+        per_item=per_item,
+        denominator=denominator,
+        probabilities=probabilities,
+    )
+
+
+def _mse_exact(problem: LossProblem, denominator: Fraction) -> LossResults:
+    """mse in integers: x = X/dx and t = T/dt, so x − t = (X·dt − T·dx)/(dx·dt).
+
+    One Fraction per result entry at the end instead of one per operation
+    (see core/exact.py): a large spec stays quick.
+    """
+    x_num, x_den, _ = scale_to_integers(problem.input)
+    t_num, t_den, _ = scale_to_integers(problem.values)
+    # over x_den·t_den, Python ints (asarray: a 0-D product comes back as a bare int)
+    difference = np.asarray(x_num * t_den - t_num * x_den, dtype=object)
+    scale = x_den * t_den
+    squares = np.asarray(difference * difference, dtype=object)
+    total = Fraction(int(squares.sum()), scale * scale)
+    return LossResults(
+        loss=total / denominator,
+        grad_input=from_integers(
+            np.asarray(2 * difference, dtype=object), scale * int(denominator)
+        ),
+        exact=True,
+        per_item=from_integers(squares, scale * scale),
+        denominator=denominator,
+    )
+
+
+def float_loss_change(problem: LossProblem, baseline: LossResults, values: np.ndarray) -> float:
+    """L(values) − L(input) in float64, for finite differences.
+
+    Summed as the change of each sample's (or entry's) loss, so that rounding in a
+    sum over every unchanged term cannot swamp the difference quotient.
+    """
+    moved = compute(replace(problem, input=values), exact=False)
+    return float(np.sum(moved.per_item - baseline.per_item) / baseline.denominator)
+
+
+def as_floats(problem: LossProblem) -> LossProblem:
+    """The problem with its arrays converted to float64 once (finite differences re-run it)."""
+    convert = {
+        name: getattr(problem, name).astype(float)
+        for name in ("input", "values", "weight")
+        if getattr(problem, name) is not None
+    }
+    return replace(problem, **convert)
+
+
+def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
+    """Read, compute, check and explain one loss spec."""
+    problem = read_problem(spec, options.limits)
+    rational = problem.loss in ("nll", "mse")
+    exact = rational and not options.force_float and problem.input.size <= options.limits.exact_work
+    computed = compute(problem, exact=exact)
+    results: dict[str, Any] = {"loss": np.array(computed.loss, dtype=object if exact else float)}
+    if computed.probabilities is not None:
+        results["probabilities"] = computed.probabilities.reshape(problem.input.shape)
+    results["grad_input"] = computed.grad_input
+    checks = check_answers(
+        problem.expected, results, problem.tolerance, options.limits.max_jacobian
+    )
+    edges = np.zeros(problem.input.shape, dtype=bool)
+    if problem.loss == "bce":
+        edges = near(problem.input.astype(float), (0.0, 1.0))
+    gradient_check = None
+    if options.gradient_check:
+        float_problem = as_floats(problem)
+        baseline = compute(float_problem, exact=False)
+        gradient_check = check_gradients_where(
+            lambda p: float_loss_change(float_problem, baseline, p["input"]),
+            {"input": problem.input.astype(float)},
+            {"input": results["grad_input"]},
+            {"input": ~edges},
+            skipped_because="at 0 or 1, the edges of bce's domain (PyTorch clamps there)",
+        )
+    explainer = _Explainer(problem, computed, options)
+    return Solution(
+        kind=KIND,
+        title=problem.title,
+        results=results,
+        exact=exact,
+        conventions=explainer.conventions(edges),
+        sections=[build() for key, build in explainer.builders() if options.wants(key)],
+        checks=checks,
+        gradient_check=gradient_check,
+        index_base=problem.index_base,
+    )
+
+
+# ---------------------------------------------------------------------------
+# Explaining
+
+
+class _Explainer:
+    """Builds a loss's explanation; loops only over the rows it shows."""
+
+    def __init__(self, problem: LossProblem, computed: LossResults, options: common.SolveOptions):
+        self.p = problem
+        self.c = computed
+        self.options = options
+        names = problem.names
+        self.X, self.T, self.P, self.W, self.L = (
+            names[k] for k in ("input", "target", "probabilities", "weight", "loss")
+        )
+        self.sep = index_separator(problem.input.shape, index_base=problem.index_base)
+        self.exact = computed.exact
+        self.x = problem.input if self.exact else problem.input.astype(float)
+        self.class_loss = problem.loss in CLASS_LOSSES
+
+    # symbols ------------------------------------------------------------
+    def sym(self, name: str, index: tuple[int, ...]) -> Symbol:
+        return element_symbol(name, index, self.p.index_base, self.sep)
+
+    def at(self, n: int, c: int) -> tuple[int, ...]:
+        """A class loss's (sample, class) as the spec indexes it."""
+        return (c,) if self.p.single else (n, c)
+
+    def item(self, n: int) -> str:
+        """ℓ of sample n (class losses)."""
+        return "ℓ" if self.p.single else f"ℓ_{n + self.p.index_base}"
+
+    def label(self, n: int) -> int:
+        return int(self.p.indices.reshape(-1)[n])
+
+    def reduction_words(self) -> str:
+        p = self.p
+        if p.reduction == "sum":
+            return "reduction sum: L = Σ of the per-sample losses"
+        if p.loss in ("mse", "bce", "bce_with_logits"):
+            return f"reduction mean: L = the sum over all {p.input.size} entries / {p.input.size} (PyTorch's element-wise mean)"
+        if p.target_kind == "distribution":
+            return "reduction mean with probability targets: L = Σ_n ℓ_n / N (PyTorch does not divide by weights here)"
+        if p.weight is not None:
+            return "reduction mean with class weights: L = Σ_n ℓ_n / Σ_n w[gt_n] over the counted samples (PyTorch's weighted mean)"
+        return "reduction mean: L = Σ_n ℓ_n / (number of counted samples)"
+
+    # conventions --------------------------------------------------------
+    def conventions(self, edges: np.ndarray) -> list[str]:
+        p = self.p
+        items = [_LOSS_WORDS[p.loss]]
+        if self.class_loss:
+            if p.target_kind == "index":
+                items.append(
+                    "target: class indices, 0-based as in PyTorch"
+                    + (
+                        " (index_base 1 only changes how indices are printed: target 0 prints as class 1)"
+                        if p.index_base
+                        else ""
+                    )
+                )
+                ignored = int((~self.c.counted).sum())
+                items.append(
+                    f"ignore_index = {p.ignore_index}"
+                    + (
+                        f": {ignored} sample{'s' if ignored != 1 else ''} ignored (loss 0, gradient 0, not counted in the mean)"
+                        if ignored
+                        else " (no sample has it)"
+                    )
+                )
+            else:
+                items.append("target: a probability distribution over the classes for each sample")
+            if p.weight is not None:
+                items.append(f"class weights {self.W} = [{', '.join(plain(w) for w in p.weight)}]")
+            if p.label_smoothing:
+                eps, classes = p.label_smoothing, p.input.shape[-1]
+                items.append(
+                    f"label smoothing ε = {plain(eps)}: the target mixes (1 − ε) of itself with ε/C = "
+                    f"{plain(eps / classes)} of the uniform distribution over C = {classes} classes"
+                )
+        elif p.weight is not None:
+            items.append(f"weight {self.W} (broadcast to the input) multiplies each entry's loss")
+        items.append(self.reduction_words())
+        if p.loss == "bce" and edges.any():
+            items.append(
+                f"{int(edges.sum())} input entr{'y is' if edges.sum() == 1 else 'ies are'} at 0 or 1: "
+                "PyTorch clamps log at −100 and x·(1 − x) at 1e-12 there; the finite-difference check skips "
+                + ("it" if edges.sum() == 1 else "them")
+            )
+        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
+        items.append(
+            arithmetic_words(
+                exact=self.exact,
+                irrational="" if p.loss in ("nll", "mse") else f"{p.loss} uses exp and log",
+                forced=self.options.force_float,
+                size=f"{p.input.size:,} entries",
+                limit=self.options.limits.exact_work,
+            )
+        )
+        return items
+
+    def builders(self):
+        return (
+            ("problem", self.section_problem),
+            ("forward", self.section_forward),
+            ("backward", self.section_backward),
+        )
+
+    # problem ------------------------------------------------------------
+    def section_problem(self) -> Section:
+        p = self.p
+        section = Section("problem", "Problem")
+        base = p.index_base
+        what = {
+            "cross_entropy": "logits (scores)",
+            "nll": "log-probabilities",
+            "mse": "predictions",
+            "bce": "probabilities",
+            "bce_with_logits": "logits",
+        }[p.loss]
+        section.add(Note(f"input {self.X}: {shape_text(p.input.shape)} {what}"))
+        section.add(show_matrix(self.X, p.input, base))
+        if p.target_kind == "index":
+            section.add(
+                show_matrix(
+                    f"{self.T} (class indices, 0-based as PyTorch reads them)", p.indices, base
+                )
+            )
+        else:
+            section.add(show_matrix(self.T, p.values, base))
+        if p.weight is not None:
+            section.add(show_matrix(self.W, p.weight, base))
+        if p.loss == "nll":
+            _, lse = log_sum_exp(p.rows(p.input).astype(float))
+            off = np.flatnonzero(np.abs(lse[:, 0]) > 1e-6)
+            if off.size:
+                rows = ", ".join(str(int(n) + base) for n in off[:8])
+                section.add(
+                    Note(
+                        f"row{'s' if off.size != 1 else ''} {rows} of the input "
+                        f"{'are' if off.size != 1 else 'is'} not log-probabilities (Σ exp ≠ 1); NLLLoss does not "
+                        "check this and neither does gradcalc (apply log_softmax first, or use cross_entropy)"
+                    )
+                )
+        return section
+
+    # forward ------------------------------------------------------------
+    def section_forward(self) -> Section:
+        section = Section("forward", "Forward: the loss, step by step")
+        if self.p.loss == "cross_entropy":
+            self._forward_cross_entropy(section)
+        elif self.p.loss == "nll":
+            self._forward_nll(section)
+        else:
+            self._forward_elementwise(section)
+        section.add(self._reduction())
+        return section
+
+    def _forward_cross_entropy(self, section: Section) -> None:
+        p, c = self.p, self.c
+        count, classes = c.coefficients.shape
+        budget = self.options.cap(count * classes)
+        scores = p.rows(p.input).astype(float)
+        shown = 0
+        general = p.target_kind == "distribution" or p.weight is not None or p.label_smoothing
+        if general:
+            section.add(Note(self._coefficient_words()))
+        for n in range(count):
+            if shown >= budget:
+                break
+            rows = min(classes, budget - shown)
+            shown += rows
+            if p.target_kind == "index" and not c.counted[n]:
+                section.add(Note(self._ignored_words(n)))
+                continue
+            for step in softmax_row_steps(
+                scores[n],
+                score=lambda j, n=n: self.sym(self.X, self.at(n, j)).text,
+                output=lambda j, n=n: self.sym(self.P, self.at(n, j)).text,
+                any_score=f"{self.X}_j" if p.single else f"{self.X}_{n + p.index_base}{self.sep}j",
+                suffix="" if p.single else f"_{n + p.index_base}",
+                log=False,
+                rows=rows,
+            ):
+                section.add(step)
+            if not general:
+                gt = self.label(n)
+                p_gt = self.sym(self.P, self.at(n, gt)).text
+                section.add(
+                    Formula(
+                        self.item(n),
+                        f"{self.item(n)} = −log {p_gt}  (gt = {gt + p.index_base})",
+                        ("−log ", c.probabilities[n, gt])
+                        if c.probabilities[n, gt] > 0
+                        else ("−(", c.log_p[n, gt], ")  (log p from log-sum-exp: p underflows)"),
+                        c.per_item[n],
+                    )
+                )
+                lse = float(log_sum_exp(scores[n])[1][0])
+                section.add(
+                    Formula(
+                        self.item(n),
+                        f"{self.item(n)} = −{self.sym(self.X, self.at(n, gt)).text} + log Σ_j exp({self.X}_j)  (the same, as seed 001 writes it)",
+                        ("−", *factor(scores[n, gt]), " + ", lse),
+                        c.per_item[n],
+                    )
+                )
+            else:
+                section.add(self._weighted_item(n))
+        if general:
+            section.add(
+                show_matrix(
+                    "a (coefficients of −log p)",
+                    c.coefficients.reshape(p.input.shape),
+                    p.index_base,
+                )
+            )
+        section.omitted = count * classes - shown
+
+    def _coefficient_words(self) -> str:
+        p = self.p
+        w_c = f"{self.W}_c" if p.weight is not None else "1"
+        w_gt = f"{self.W}_gt·" if p.weight is not None else ""
+        eps = p.label_smoothing
+        if p.target_kind == "distribution":
+            mix = f"((1 − ε)·{self.T}_c + ε/C)" if eps else f"{self.T}_c"
+            a = f"a_c = {w_c}·{mix}" if p.weight is not None else f"a_c = {mix}"
+        elif eps:
+            a = f"a_c = (1 − ε)·{w_gt}1[c = gt] + (ε/C)·{w_c}"
+        else:
+            a = f"a_c = {w_gt}1[c = gt]"
+        return (
+            f"each sample's loss is ℓ = Σ_c a_c·(−log p_c) with {a}"
+            + (f", ε = {plain(eps)}, C = {p.input.shape[-1]}" if eps else "")
+            + "; then ∂ℓ/∂s_c = (Σ_k a_k)·p_c − a_c"
+        )
+
+    def _ignored_words(self, n: int) -> str:
+        return (
+            f"sample {n + self.p.index_base}: target = ignore_index ({self.p.ignore_index}), so "
+            f"{self.item(n)} = 0, its gradient row is 0, and it is not counted in the mean"
+        )
+
+    def _weighted_item(self, n: int) -> Formula:
+        c = self.c
+        classes = c.coefficients.shape[1]
+        tokens: list[Any] = []
+        shown = 0
+        for j in range(classes):
+            a = c.coefficients[n, j]
+            if a == 0:
+                continue
+            if shown >= MAX_TERMS_SHOWN:
+                tokens.append(" + …")
+                break
+            if shown:
+                tokens.append(" + ")
+            tokens.extend((a, "·", -c.log_p[n, j]))
+            shown += 1
+        return Formula(
+            self.item(n),
+            f"{self.item(n)} = Σ_c a_c·(−log {self.P}_c)  (terms with a_c = 0 left out)",
+            tuple(tokens) or ("0",),
+            c.per_item[n],
+        )
+
+    def _forward_nll(self, section: Section) -> None:
+        p, c = self.p, self.c
+        count = c.coefficients.shape[0]
+        rows = range(self.options.cap(count))
+        x_rows = p.rows(self.x)
+        for n in rows:
+            if not c.counted[n]:
+                section.add(Note(self._ignored_words(n)))
+                continue
+            gt = self.label(n)
+            x_gt = self.sym(self.X, self.at(n, gt)).text
+            if p.weight is None:
+                section.add(
+                    Formula(
+                        self.item(n),
+                        f"{self.item(n)} = −{x_gt}  (gt = {gt + p.index_base})",
+                        ("−", *factor(x_rows[n, gt])),
+                        c.per_item[n],
+                    )
+                )
+            else:
+                section.add(
+                    Formula(
+                        self.item(n),
+                        f"{self.item(n)} = −{self.W}_{gt + p.index_base}·{x_gt}  (gt = {gt + p.index_base})",
+                        ("−", c.coefficients[n, gt], "·", *factor(x_rows[n, gt])),
+                        c.per_item[n],
+                    )
+                )
+        section.omitted = count - len(rows)
+
+    def _elementwise_rows(self) -> tuple[list[tuple[int, ...]], int]:
+        shape = self.p.input.shape
+        total = int(np.prod(shape))
+        shown = self.options.cap(total)
+        return [tuple(int(v) for v in np.unravel_index(k, shape)) for k in range(shown)], (
+            total - shown
+        )
+
+    def _weight_at(self, index: tuple[int, ...]) -> Any:
+        weight = np.broadcast_to(self.p.weight, self.p.input.shape)
+        return weight[index] if self.exact else float(weight[index])
+
+    def _forward_elementwise(self, section: Section) -> None:
+        p, c = self.p, self.c
+        rows, omitted = self._elementwise_rows()
+        t = p.values if self.exact else p.values.astype(float)
+        weighted = p.weight is not None
+        for index in rows:
+            x, target = self.x[index], t[index]
+            xs, ts = self.sym(self.X, index).text, self.sym(self.T, index).text
+            w = (self._weight_at(index), "·") if weighted else ()
+            ws = f"{self.sym(self.W, index).text}·" if weighted else ""
+            label = self.sym("ℓ", index).text
+            if p.loss == "mse":
+                symbolic = f"{label} = ({xs} − {ts})²"
+                numeric: tuple = ("(", x, " − ", *factor(target), ")²")
+            elif p.loss == "bce":
+                symbolic = f"{label} = −{ws}[{ts}·log {xs} + (1 − {ts})·log(1 − {xs})]"
+                numeric = (
+                    "−",
+                    *w,
+                    "[",
+                    target,
+                    "·log ",
+                    x,
+                    " + ",
+                    1 - target,
+                    "·log ",
+                    1 - x,
+                    "]",
+                )
+            else:
+                symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
+                numeric = (
+                    *w,
+                    "[max(",
+                    x,
+                    ", 0) − ",
+                    *factor(x),
+                    "·",
+                    target,
+                    " + log(1 + exp(",
+                    -abs(x),
+                    "))]",
+                )
+            section.add(Formula(label, symbolic, numeric, c.per_item[index]))
+            if p.loss == "bce" and (x == 0 or x == 1):
+                section.add(
+                    Note(f"{xs} = {plain(x)}: log 0 = −∞ is clamped to −100, as PyTorch does")
+                )
+        if p.loss == "bce_with_logits":
+            section.add(
+                Note(
+                    "this is −[t·log σ(s) + (1 − t)·log(1 − σ(s))] rearranged so that exp only sees −|s|: "
+                    "large logits cannot overflow (PyTorch's stable form)"
+                )
+            )
+        section.omitted = omitted
+
+    def _reduction(self) -> Formula:
+        """L from the per-sample (or per-entry) losses, with the reduction's denominator."""
+        p, c = self.p, self.c
+        L = self.L
+        items = c.per_item.reshape(-1)
+        if self.class_loss:
+            counted = [n for n in range(items.size) if c.counted[n]]
+            numerator = "Σ_n ℓ_n"
+        else:
+            counted = list(range(items.size))
+            numerator = "Σ_i ℓ_i"
+        shown = counted[:MAX_TERMS_SHOWN]
+        tokens: list[Any] = []
+        for position, n in enumerate(shown):
+            if position:
+                tokens.append(" + ")
+            tokens.extend(factor(items[n]))
+        if len(shown) < len(counted):
+            tokens.append(f" + … ({len(counted) - len(shown)} more)")
+        if not tokens:
+            tokens = ["0"]
+        if self.class_loss and p.single and c.denominator == 1:
+            words = "" if p.reduction == "sum" else "  (one sample: the mean is ℓ itself)"
+            return Formula(L, f"{L} = ℓ{words}", tuple(tokens), c.loss)
+        if p.reduction == "sum":
+            return Formula(L, f"{L} = {numerator}", tuple(tokens), c.loss)
+        if self.class_loss and p.target_kind == "index" and p.weight is not None:
+            labels = p.indices.reshape(-1)
+            weights: list[Any] = []
+            for position, n in enumerate(shown):
+                weights.extend((" + " if position else "", p.weight[labels[n]]))
+            symbolic = (
+                f"{L} = {numerator} / Σ_n {self.W}[gt_n]  (weights of the counted samples' classes)"
+            )
+            return Formula(L, symbolic, ("(", *tokens, ")/(", *weights, ")"), c.loss)
+        if self.class_loss:
+            what = "counted samples" if p.target_kind == "index" else "samples, N"
+        else:
+            what = "entries"
+        symbolic = f"{L} = {numerator} / {plain(c.denominator)}  ({what})"
+        return Formula(L, symbolic, ("(", *tokens, ")/", c.denominator), c.loss)
+
+    # backward -----------------------------------------------------------
+    def section_backward(self) -> Section:
+        L, X = self.L, self.X
+        section = Section("backward", f"Backward: ∂{L}/∂{X}")
+        if self.p.loss == "cross_entropy":
+            self._backward_cross_entropy(section)
+        elif self.p.loss == "nll":
+            self._backward_nll(section)
+        else:
+            self._backward_elementwise(section)
+        return section
+
+    def _scale_tokens(self) -> tuple[str | Any, ...]:
+        d = self.c.denominator
+        return () if d == 1 else ("/", d)
+
+    def _backward_cross_entropy(self, section: Section) -> None:
+        p, c = self.p, self.c
+        L, X, P = self.L, self.X, self.P
+        count, classes = c.coefficients.shape
+        simple = p.target_kind == "index" and p.weight is None and not p.label_smoothing
+        first = next((n for n in range(count) if c.counted[n]), None)
+        if simple and first is not None:
+            self._seed003_derivation(section, first)
+        elif first is not None:
+            section.add(
+                Note(
+                    "with ℓ = Σ_c a_c·(−log p_c): ∂(−log p_c)/∂s_k = p_k − 1[k = c], so "
+                    "∂ℓ/∂s_k = Σ_c a_c·(p_k − 1[k = c]) = (Σ_c a_c)·p_k − a_k"
+                )
+            )
+        scale = "" if c.denominator == 1 else f"/{plain(c.denominator)}"
+        if c.denominator != 1:
+            section.add(
+                Note(
+                    f"each ∂{L}/∂{X} is ∂ℓ_n/∂{X} divided by the mean's denominator {plain(c.denominator)}"
+                )
+            )
+        budget = self.options.cap(count * classes)
+        shown = 0
+        for n in range(count):
+            if shown >= budget:
+                break
+            if p.target_kind == "index" and not c.counted[n]:
+                section.add(Note(f"sample {n + p.index_base} is ignored: its gradient row is 0"))
+                shown += min(classes, budget - shown)
+                continue
+            total = c.coefficients[n].sum()
+            for j in range(classes):
+                if shown >= budget:
+                    break
+                shown += 1
+                target = self.sym(f"∂{L}/∂{X}", self.at(n, j)).text
+                p_sym = self.sym(P, self.at(n, j)).text
+                if simple:
+                    hit = int(j == self.label(n))
+                    symbolic = f"{target} = ({p_sym} − 1[{j + p.index_base} = gt]){scale}"
+                    numeric = ("(", c.probabilities[n, j], " − ", hit, ")", *self._scale_tokens())
+                else:
+                    symbolic = f"{target} = ((Σ_c a_c)·{p_sym} − a_{j + p.index_base}){scale}"
+                    numeric = (
+                        "(",
+                        total,
+                        "·",
+                        c.probabilities[n, j],
+                        " − ",
+                        c.coefficients[n, j],
+                        ")",
+                        *self._scale_tokens(),
+                    )
+                section.add(
+                    Formula(target, symbolic, numeric, c.grad_input.reshape(count, classes)[n, j])
+                )
+        section.omitted = count * classes - shown
+
+    def _seed003_derivation(self, section: Section, n: int) -> None:
+        """Seed 003 Problem 2 with numbers: L = −log p_gt, so ∂L/∂s_i = p_i − 1[i = gt]."""
+        p, c = self.p, self.c
+        X, P = self.X, self.P
+        gt = self.label(n)
+        probs = c.probabilities[n]
+        p_gt = self.sym(P, self.at(n, gt)).text
+        s_gt = self.sym(X, self.at(n, gt)).text
+        ell = self.item(n)
+        section.add(
+            Note(
+                (
+                    "the derivation "
+                    if p.single
+                    else f"the derivation for sample {n + p.index_base} "
+                )
+                + f"(gt = {gt + p.index_base}): "
+                f"{ell} = −log {p_gt} with {p_gt} = exp({s_gt})/Σ_j exp({X}_j), by the chain rule "
+                f"through {p_gt}"
+            )
+        )
+        if probs[gt] > 0:
+            section.add(
+                Formula(
+                    f"∂{ell}/∂{p_gt}",
+                    f"∂{ell}/∂{p_gt} = −1/{p_gt}",
+                    ("−1/", probs[gt]),
+                    -1 / probs[gt],
+                )
+            )
+        else:
+            section.add(
+                Note(
+                    f"{p_gt} = exp({plain(c.log_p[n, gt])}) is below float64's smallest number, so "
+                    f"∂{ell}/∂{p_gt} = −1/{p_gt} cannot be printed; the product below cancels it exactly"
+                )
+            )
+        section.add(
+            Formula(
+                f"∂{p_gt}/∂{s_gt}",
+                f"∂{p_gt}/∂{s_gt} = {p_gt}·(1 − {p_gt})",
+                (probs[gt], "·(1 − ", probs[gt], ")"),
+                probs[gt] * (1 - probs[gt]),
+            )
+        )
+        section.add(
+            Formula(
+                f"∂{ell}/∂{s_gt}",
+                f"∂{ell}/∂{s_gt} = (−1/{p_gt})·{p_gt}·(1 − {p_gt}) = {p_gt} − 1",
+                (probs[gt], " − 1"),
+                probs[gt] - 1,
+            )
+        )
+        other = next((j for j in range(probs.size) if j != gt), None)
+        if other is not None:
+            p_i = self.sym(P, self.at(n, other)).text
+            s_i = self.sym(X, self.at(n, other)).text
+            section.add(
+                Formula(
+                    f"∂{p_gt}/∂{s_i}",
+                    f"∂{p_gt}/∂{s_i} = −{p_gt}·{p_i}  (i = {other + p.index_base} ≠ gt)",
+                    ("−", probs[gt], "·", probs[other]),
+                    -probs[gt] * probs[other],
+                )
+            )
+            section.add(
+                Formula(
+                    f"∂{ell}/∂{s_i}",
+                    f"∂{ell}/∂{s_i} = (−1/{p_gt})·(−{p_gt}·{p_i}) = {p_i}",
+                    (probs[other],),
+                    probs[other],
+                )
+            )
+        section.add(
+            Note(
+                f"so ∂ℓ/∂{X}_i = {P}_i − 1[i = gt]: the probabilities minus the one-hot target "
+                f"(p_gt − 1 at the ground truth, p_i elsewhere)"
+            )
+        )
+
+    def _backward_nll(self, section: Section) -> None:
+        p, c = self.p, self.c
+        L, X = self.L, self.X
+        count, classes = c.coefficients.shape
+        section.add(
+            Note(
+                f"ℓ_n = −{self.W + '[gt]·' if p.weight is not None else ''}{X}[gt] reads one entry per sample: "
+                f"∂ℓ_n/∂{X}_c = −{self.W + '[gt]·' if p.weight is not None else ''}1[c = gt]"
+            )
+        )
+        budget = self.options.cap(count * classes)
+        grad = c.grad_input.reshape(count, classes)
+        shown = 0
+        scale = "" if c.denominator == 1 else f"/{plain(c.denominator)}"
+        for n in range(count):
+            for j in range(classes):
+                if shown >= budget:
+                    break
+                shown += 1
+                target = self.sym(f"∂{L}/∂{X}", self.at(n, j)).text
+                section.add(
+                    Formula(
+                        target,
+                        f"{target} = −a_{j + p.index_base}{scale}  (a = "
+                        + (f"{self.W}[gt]" if p.weight is not None else "1")
+                        + " at gt, 0 elsewhere"
+                        + (", 0 for an ignored sample" if not c.counted[n] else "")
+                        + ")",
+                        ("−", c.coefficients[n, j], *self._scale_tokens()),
+                        grad[n, j],
+                    )
+                )
+        section.omitted = count * classes - shown
+
+    def _backward_elementwise(self, section: Section) -> None:
+        p, c = self.p, self.c
+        L, X = self.L, self.X
+        rows, omitted = self._elementwise_rows()
+        t = p.values if self.exact else p.values.astype(float)
+        d = c.denominator
+        d_tokens = self._scale_tokens()
+        d_text = "" if d == 1 else f"/{plain(d)}"
+        weighted = p.weight is not None
+        for index in rows:
+            x, target = self.x[index], t[index]
+            xs, ts = self.sym(X, index).text, self.sym(self.T, index).text
+            w = (self._weight_at(index), "·") if weighted else ()
+            ws = f"{self.sym(self.W, index).text}·" if weighted else ""
+            name = self.sym(f"∂{L}/∂{X}", index).text
+            if p.loss == "mse":
+                symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
+                numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
+            elif p.loss == "bce":
+                symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
+                numeric = (*w, "(", x, " − ", target, ")/(", x, "·", 1 - x, ")", *d_tokens)
+            else:
+                sig = float(c.probabilities[index])
+                symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
+                numeric = (*w, "(", sig, " − ", target, ")", *d_tokens)
+            section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
+            if p.loss == "bce" and (x == 0 or x == 1):
+                section.add(
+                    Note(
+                        f"{xs} = {plain(x)}: x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), "
+                        "so this entry is huge or 0"
+                    )
+                )
+        if p.loss == "bce":
+            section.add(
+                Note(
+                    "∂ℓ/∂x = −t/x + (1 − t)/(1 − x) = (x − t)/(x·(1 − x)): the two logs' derivatives over one denominator"
+                )
+            )
+        elif p.loss == "bce_with_logits":
+            section.add(
+                Note("∂ℓ/∂s = σ(s) − t: the sigmoid's derivative cancels the logs' denominators")
+            )
+        section.omitted = omitted
+
+
+_LOSS_WORDS = {
+    "cross_entropy": "cross_entropy (torch.nn.CrossEntropyLoss): softmax of the logits, then −log of the target's probability",
+    "nll": "nll (torch.nn.NLLLoss): the input holds log-probabilities; ℓ = −input[gt]",
+    "mse": "mse (torch.nn.MSELoss): ℓ_i = (x_i − t_i)²",
+    "bce": "bce (torch.nn.BCELoss): ℓ_i = −[t_i·log x_i + (1 − t_i)·log(1 − x_i)] on probabilities x",
+    "bce_with_logits": "bce_with_logits (torch.nn.BCEWithLogitsLoss): bce of σ(s), computed stably from the logits",
+}

@@ -1,0 +1,257 @@
+"""Small pieces the dense, activation, softmax and loss modules share.
+
+Reading a word from a fixed list, checking expected answers, finite
+differences over the entries where a function is differentiable, and writing
+numbers into formulas and sentences.  NumPy only, like the rest of the core.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import FieldPath, LimitError, SpecError
+from gradcalc.core.explain import Matrix, Note, Symbol
+from gradcalc.core.gradcheck import check_gradients
+from gradcalc.core.outcome import Check, GradientCheck, compare
+from gradcalc.core.spec import Limits, Tolerance
+from gradcalc.core.values import describe, parse_array, parse_number
+
+# A matrix with more entries than this is summarized in a sentence, not printed.
+MAX_MATRIX_SHOWN = 400
+# A sum longer than this is shown with its first terms and a count of the rest.
+MAX_TERMS_SHOWN = 24
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(2, 3) -> "2×3", (3,) -> "a list of 3", () -> "a single number"."""
+    if not shape:
+        return "a single number"
+    if len(shape) == 1:
+        return f"a list of {shape[0]}"
+    return "×".join(map(str, shape))
+
+
+def read_choice(
+    spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, default: str | None = None
+) -> str:
+    """One word out of ``allowed``; a missing key takes ``default`` (None: required)."""
+    value = spec.get(key, default)
+    if value is None:
+        raise SpecError((), f"missing required key {key!r}; allowed values: {', '.join(allowed)}")
+    if not isinstance(value, str) or value.strip().lower() not in allowed:
+        shown = repr(value.strip()) if isinstance(value, str) else describe(value)
+        raise SpecError((key,), f"unknown {key} {shown}; allowed: {', '.join(allowed)}")
+    return value.strip().lower()
+
+
+def read_scalar(
+    spec: Mapping[str, Any],
+    key: str,
+    default: Fraction,
+    *,
+    low: Fraction | None = None,
+    high: Fraction | None = None,
+    low_open: bool = False,
+) -> Fraction:
+    """An exact number with an optional allowed range [low, high] ((low, high] if ``low_open``)."""
+    if spec.get(key) is None:
+        return default
+    value = parse_number(spec[key], (key,), what=f"{key} (a number)")
+    too_low = low is not None and (value <= low if low_open else value < low)
+    too_high = high is not None and value > high
+    if too_low or too_high:
+        left = "(" if low_open else "["
+        low_text = "−∞" if low is None else plain(low)
+        high_text = "∞" if high is None else plain(high)
+        raise SpecError(
+            (key,),
+            f"{key} must be in {left}{low_text}, {high_text}{']' if high is not None else ')'}, got {plain(value)}",
+        )
+    return value
+
+
+def read_array(
+    raw: Any, path: FieldPath, *, ndims: tuple[int, ...], what: str, limits: Limits
+) -> np.ndarray:
+    """parse_array with the run's element limit."""
+    return parse_array(raw, path, ndims=ndims, what=what, max_elements=limits.max_elements)
+
+
+def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:
+    """Zeros as Fractions (object array) or float64."""
+    if not exact:
+        return np.zeros(shape)
+    array = np.empty(shape, dtype=object)
+    array.fill(Fraction(0))
+    return array
+
+
+def arithmetic_words(
+    *, exact: bool, irrational: str = "", forced: bool, size: str, limit: int
+) -> str:
+    """The convention line saying how the numbers were computed, and why.
+
+    ``irrational`` names what forces floats ("sigmoid uses exp"); ``size`` is
+    the problem's size in the unit the exact limit counts ("2,000 entries").
+    """
+    if exact:
+        return "exact rational arithmetic (fractions print as p/q unless --decimal)"
+    if irrational:
+        return f"float64 arithmetic: {irrational}, whose values are irrational"
+    if forced:
+        return "float64 arithmetic (--float)"
+    return f"float64 arithmetic: {size}, above the exact limit of {limit:,}"
+
+
+def plain(value: Any) -> str:
+    """A number for a sentence: 1.5 or 1/3 for a Fraction (decimal when it ends), else 6 digits."""
+    if isinstance(value, Fraction):
+        if value.denominator == 1:
+            return str(value.numerator)
+        rest = value.denominator
+        for prime in (2, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1 and value.denominator <= 10**6:
+            return f"{float(value):.15g}"
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"
+
+
+def factor(value: Any) -> tuple[str | Any, ...]:
+    """A number as formula tokens, parenthesized when negative: (−1)."""
+    return ("(", value, ")") if value < 0 else (value,)
+
+
+def element_symbol(name: str, index: tuple[int, ...], base: int, separator: str) -> Symbol:
+    """``name`` at a 0-based ``index``, printed from ``base``."""
+    return Symbol(name, tuple(int(i) + base for i in index), separator)
+
+
+def show_matrix(
+    label: str, values: np.ndarray, base: int, *, axes: tuple[str, ...] = (), caption: str = ""
+) -> Matrix | Note:
+    """A Matrix, or a one-line summary when it is too large to print usefully."""
+    values = np.asarray(values, dtype=object)
+    if values.size > MAX_MATRIX_SHOWN:
+        return Note(
+            f"{label}: {shape_text(values.shape)} ({values.size:,} entries, not printed; "
+            "the results hold every value)"
+        )
+    names = axes or tuple("" for _ in range(values.ndim))
+    return Matrix(label=label, values=values, axis_names=names, index_base=base, caption=caption)
+
+
+def check_answers(
+    expected: Mapping[str, np.ndarray],
+    results: Mapping[str, Any],
+    tolerance: Tolerance,
+    jacobian_limit: int,
+) -> list[Check]:
+    """Compare each expected answer with its result.
+
+    A result missing from ``results`` is a Jacobian that was too large to build.
+    """
+    checks = []
+    for name, answer in expected.items():
+        if name not in results:
+            raise LimitError(
+                ("expected", name),
+                f"{name} is above the Jacobian limit of {jacobian_limit:,} entries "
+                "(raise it with --max-jacobian)",
+            )
+        checks.append(compare(name, results[name], answer, tolerance))
+    return checks
+
+
+def check_gradients_where(
+    loss: Callable[[Mapping[str, np.ndarray]], float],
+    params: Mapping[str, np.ndarray],
+    analytic: Mapping[str, np.ndarray],
+    probe: Mapping[str, np.ndarray],
+    *,
+    max_entries: int = 32,
+    skipped_because: str = "",
+) -> GradientCheck | None:
+    """Central differences for the entries ``probe`` marks True (where the loss is smooth).
+
+    At a kink (relu at 0) or an edge of the domain (bce at 0 or 1) a central
+    difference measures nothing the analytic rule promises, so those entries
+    are left out (``skipped_because`` says why, in the result's note); None
+    when no entry is left.  ``entries_total`` still counts every gradient entry.
+    """
+    full = {name: np.array(value, dtype=float) for name, value in params.items()}
+    masks = {
+        name: np.asarray(probe.get(name, np.ones(full[name].shape, dtype=bool)), dtype=bool)
+        for name in analytic
+    }
+    reduced = {name: full[name][masks[name]] for name in analytic if masks[name].any()}
+    if not reduced:
+        return None
+    reduced_analytic = {
+        name: np.asarray(analytic[name], dtype=object).astype(float)[masks[name]]
+        for name in reduced
+    }
+
+    def reduced_loss(values: Mapping[str, np.ndarray]) -> float:
+        rebuilt = dict(full)
+        for name, entries in values.items():
+            whole = full[name].copy()
+            whole[masks[name]] = entries
+            rebuilt[name] = whole
+        return loss(rebuilt)
+
+    result = check_gradients(reduced_loss, reduced, reduced_analytic, max_entries=max_entries)
+    result.entries_total = sum(int(np.size(analytic[name])) for name in analytic)
+    skipped = sum(int((~masks[name]).sum()) for name in analytic)
+    if skipped:
+        result.note = (
+            f"{skipped} entr{'y' if skipped == 1 else 'ies'} not probed: {skipped_because}"
+        )
+    return result
+
+
+def near(values: np.ndarray, points: tuple[float, ...], step: float = 1e-6) -> np.ndarray:
+    """True where a float value lies within two finite-difference steps of any of ``points``."""
+    values = np.asarray(values, dtype=float)
+    mask = np.zeros(values.shape, dtype=bool)
+    for point in points:
+        mask |= np.abs(values - point) <= 2 * step
+    return mask
+
+
+def log_sum_exp(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row maxima m and log Σ_j exp(s_j) = m + log Σ_j exp(s_j − m) over the last axis.
+
+    Subtracting the maximum first keeps every exponent ≤ 0, so logits of 1000
+    do not overflow.  Both results keep the last axis (size 1) for broadcasting.
+    """
+    maxima = np.max(scores, axis=-1, keepdims=True)
+    return maxima, maxima + np.log(np.sum(np.exp(scores - maxima), axis=-1, keepdims=True))
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    """1/(1 + e^(−x)) without overflow: e^(−|x|) is never above 1."""
+    values = np.asarray(values, dtype=float)
+    small = np.exp(-np.abs(values))
+    return np.where(values >= 0, 1 / (1 + small), small / (1 + small))
+
+
+def erf(values: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, from math.erf.
+
+    NumPy has no erf; ``frompyfunc`` runs math.erf from NumPy's C loop (about
+    0.1 µs an entry) and is exact to the last bit, which no short polynomial is.
+    """
+    return np.asarray(_ERF(np.asarray(values, dtype=float)), dtype=float)
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
