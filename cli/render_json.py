@@ -24,6 +24,8 @@ def nested(value: Any) -> Any:
         return {str(key): nested(item) for key, item in value.items()}
     if value is None:
         return None
+    if isinstance(value, list) and any(isinstance(item, Mapping) for item in value):
+        return [nested(item) for item in value]
     if isinstance(value, list) and all(isinstance(v, int) for v in value):
         return value
     array = np.asarray(value, dtype=object)

@@ -136,6 +136,31 @@ OPS: dict[str, OpEntry] = {
             "gradcalc pool --spec problems/seed003_p5_max_pool_indicator.yaml --format json",
         ),
     ),
+    "expr": OpEntry(
+        module="gradcalc.core.expr",
+        summary="Symbolic derivatives (SymPy): partials, gradient, Jacobian, Hessian, chain rule, identities.",
+        description=(
+            "Differentiates the spec's function (one expression or a list) by its variables, "
+            "simplifies each partial derivative, applies a change of variables by the chain rule, "
+            "evaluates everything at a point, proves or refutes an identity, and checks expected "
+            "answers symbolically or numerically. Generic functions such as f(x, y) are allowed."
+        ),
+        sections=(
+            "problem",
+            "partials",
+            "chain_rule",
+            "hessian",
+            "point",
+            "identity",
+            "expected",
+            "latex",
+        ),
+        examples=(
+            "gradcalc expr --spec problems/seed000_ex1_polar_identity.yaml",
+            "gradcalc expr --spec problems/expr_sigmoid_derivative.yaml --show partials,checks",
+            "gradcalc expr --spec problems/expr_softmax_cross_entropy.yaml --format json",
+        ),
+    ),
 }
 
 # Kept for callers that only need the names.
