@@ -144,10 +144,14 @@ def _windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
 
 
 def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """im2col: (N·H_out·W_out)×(C·kh·kw) matrix of window entries."""
-    windows = _windows(x_padded, g)
-    return windows.transpose(0, 2, 3, 1, 4, 5).reshape(
-        g.batch * g.out_h * g.out_w, g.in_channels * g.kernel_h * g.kernel_w
+    """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries.
+
+    The output positions are the innermost axis, so the copy moves whole rows of
+    W_out (contiguous when the stride is 1) instead of kw-long pieces.
+    """
+    windows = _windows(x_padded, g)  # N×C×H_out×W_out×kh×kw
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(
+        g.batch, g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w
     )
 
 
@@ -156,10 +160,12 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
 
     x: N×C×H×W, w: O×C×kh×kw -> y: N×O×H_out×W_out, with
     y[n,o,i,j] = Σ_c,m,q x_pad[n, c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q].
+    One matmul per batch item, (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the result
+    is already N×O×H_out×W_out, with no transpose.
     """
     columns = _columns(pad_input(x, g.padding), g)
-    out = columns @ w.reshape(g.out_channels, -1).T
-    return out.reshape(g.batch, g.out_h, g.out_w, g.out_channels).transpose(0, 3, 1, 2)
+    out = w.reshape(g.out_channels, -1) @ columns
+    return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
 def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -167,12 +173,11 @@ def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> 
 
     upstream: N×O×H_out×W_out, x: N×C×H×W -> O×C×kh×kw,
     ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c, i·sh + m·dh, j·sw + q·dw].
+    One matmul per batch item, then the N partial sums are added.
     """
     columns = _columns(pad_input(x, g.padding), g)
-    upstream_matrix = upstream.transpose(1, 0, 2, 3).reshape(g.out_channels, -1)
-    return (upstream_matrix @ columns).reshape(
-        g.out_channels, g.in_channels, g.kernel_h, g.kernel_w
-    )
+    per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
+    return per_item.sum(axis=0).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
 
 
 def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -180,13 +185,14 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
 
     upstream: N×O×H_out×W_out, w: O×C×kh×kw -> N×C×H×W.  Each window's
     gradient (upstream · w) is scattered back onto the cells it read (col2im);
-    overlapping windows add up; padding cells are dropped at the end.
+    overlapping windows add up; padding cells are dropped at the end.  The
+    window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
+    tap's add reads and writes whole rows of W_out.
     """
-    upstream_matrix = upstream.transpose(0, 2, 3, 1).reshape(-1, g.out_channels)
-    window_grads = (upstream_matrix @ w.reshape(g.out_channels, -1)).reshape(
-        g.batch, g.out_h, g.out_w, g.in_channels, g.kernel_h, g.kernel_w
+    taps = w.transpose(2, 3, 1, 0).reshape(-1, g.out_channels)  # (kh·kw·C)×O
+    window_grads = (taps @ upstream.reshape(g.batch, g.out_channels, -1)).reshape(
+        g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
     )
-    window_grads = window_grads.transpose(0, 3, 1, 2, 4, 5)  # N×C×H_out×W_out×kh×kw
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
@@ -200,7 +206,7 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     for m in range(g.kernel_h):
         for q in range(g.kernel_w):
             grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
-                window_grads[..., m, q]
+                window_grads[:, m, q]
             )
     top, _, left, _ = g.padding
     return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
