@@ -45,10 +45,7 @@ def _error_line(error: GradcalcError, loaded) -> str:
     if isinstance(error, SpecFileError):
         return str(error)
     if isinstance(error, SpecError):
-        where = loaded.source if loaded is not None else "<spec>"
-        position = loaded.position(error.path, at_key=error.at_key) if loaded is not None else None
-        if position is not None:
-            where += f":{position[0]}:{position[1]}"
+        where = loaded.where(error.path, at_key=error.at_key) if loaded is not None else "<spec>"
         field = f"{format_path(error.path)}: " if error.path else ""
         return f"{where}: {field}{error.message}"
     return f"gradcalc: {error}"
@@ -66,16 +63,18 @@ def common_options(command: Callable) -> Callable:
             "--spec",
             "spec_path",
             metavar="FILE",
-            required=True,
-            help="The YAML problem spec to solve ('-' reads standard input).",
+            default=None,
+            help="The YAML problem spec to solve ('-' reads standard input); "
+            "optional when the spec's fields are given as options (below).",
         ),
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(["table", "json"]),
+            type=click.Choice(["table", "json", "markdown", "latex"]),
             default="table",
             show_default=True,
-            help="table: step-by-step tables; json: the machine-readable contract.",
+            help="table: step-by-step tables; json: the machine-readable contract; "
+            "markdown, latex: blocks to paste into a write-up.",
         ),
         click.option(
             "--steps",
@@ -154,6 +153,11 @@ def render(
 
         click.echo(render_json(solution))
         return
+    if params["output_format"] in ("markdown", "latex"):
+        from gradcalc.cli.render_doc import render_document
+
+        click.echo(render_document(solution, command_kind, sections, params), nl=False)
+        return
     from rich.console import Console
 
     from gradcalc.cli.numbers import NumberStyle
@@ -170,7 +174,7 @@ def render(
 
 def run_problem_command(command_kind: str, **params: Any) -> None:
     """Load, solve and render one spec; exit 0 (all match), 1 (mismatch) or 2 (error)."""
-    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.cli.inline import load_problem
     from gradcalc.core import registry
 
     loaded = None
@@ -199,7 +203,9 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
             force_float=params["force_float"],
             limits=limits,
         )
-        loaded = load_file(params["spec_path"], max_values=max(params["max_elements"] * 2, 1000))
+        loaded = load_problem(
+            command_kind, params, max_values=max(params["max_elements"] * 2, 1000)
+        )
         solution = registry.solve(loaded.data, options, command_kind=command_kind)
         render(solution, command_kind, sections, params)
     except GradcalcError as error:
@@ -256,7 +262,11 @@ def _add_problem_command(kind: str, entry) -> None:
         run_problem_command(kind, **params)
 
     command.__doc__ = f"{entry.summary}\n\n{entry.description}"
-    main.command(kind, epilog=epilog, short_help=entry.summary)(common_options(command))
+    from gradcalc.cli.inline import field_options
+
+    main.command(kind, epilog=epilog, short_help=entry.summary)(
+        common_options(field_options(entry)(command))
+    )
 
 
 def _register_commands() -> None:
@@ -267,6 +277,18 @@ def _register_commands() -> None:
 
 
 _register_commands()
+from gradcalc.cli.check import check as _check_command  # noqa: E402  (gradcalc check)
+
+main.add_command(_check_command)
+
+
+def _register_authoring_commands() -> None:
+    from gradcalc.cli import runner
+
+    runner.add_commands(main)
+
+
+_register_authoring_commands()
 
 
 if __name__ == "__main__":  # pragma: no cover

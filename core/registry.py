@@ -21,12 +21,76 @@ from gradcalc.core.spec import SolveOptions
 from gradcalc.core.values import describe
 
 
+@dataclass(frozen=True)
+class Field:
+    """One key of a spec, as inline options, the JSON Schema and ``gradcalc new`` see it.
+
+    ``type`` names what the key holds, alternatives joined by ``|`` (``"number|mapping"``):
+    "tensor" (a number or nested lists of numbers), "number", "integer", "ints" (an integer
+    or a list of them), "boolean", "text", "texts" (text or a list of texts), "mapping",
+    "answers" (expected answers keyed by result: numbers, expressions or lists of them),
+    "null", or "choice" (only the ``choices``).  ``choices`` are values accepted besides
+    the type (``"ones"`` for an upstream).  ``example`` is what ``gradcalc new`` writes:
+    a live key when ``required`` or ``starter``, else a commented-out line.
+    """
+
+    name: str
+    type: str
+    help: str
+    choices: tuple[Any, ...] = ()
+    example: Any = None
+    required: bool = False
+    starter: bool = False
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(self.type.split("|"))
+
+
+FIELD_TYPES = (
+    "tensor",
+    "number",
+    "integer",
+    "ints",
+    "boolean",
+    "text",
+    "texts",
+    "mapping",
+    "answers",
+    "null",
+    "choice",
+)
+
+# The keys every kind shares (core/spec.py COMMON_KEYS), described once; an entry
+# leaves out "upstream" when its kind ends the chain (``takes_upstream=False``).
+COMMON_FIELDS: dict[str, Field] = {
+    "kind": Field("kind", "choice", "the op family (optional under `gradcalc KIND`)"),
+    "title": Field("title", "text", "a heading for the output", example="My problem"),
+    "names": Field("names", "mapping", "symbols for the tables, e.g. {input: X, output: H}"),
+    "index_base": Field(
+        "index_base", "choice", "0 or 1: how indices are printed", choices=(0, 1), example=0
+    ),
+    "upstream": Field(
+        "upstream",
+        "tensor",
+        '∂L/∂output shaped like the output; "ones" or omitted: L = sum of outputs',
+        choices=("ones",),
+    ),
+    "expected": Field("expected", "answers", "answers to check, keyed by result name"),
+    "tolerance": Field(
+        "tolerance", "number|mapping", "absolute tolerance, or {atol: …, rtol: …}", example="1e-6"
+    ),
+}
+
+
 @dataclass(eq=False)
 class OpEntry:
     """One op family as the CLI sees it.
 
     ``sections`` are the explanation's section keys (for ``--show``);
-    ``examples`` are command lines shown in ``--help``.
+    ``examples`` are command lines shown in ``--help``; ``fields`` describe the
+    kind's own spec keys (the module's KEYS, in order); ``takes_upstream`` is False
+    for kinds that end the chain or have none.
     """
 
     module: str
@@ -35,6 +99,19 @@ class OpEntry:
     sections: tuple[str, ...]
     examples: tuple[str, ...]
     function: str = "solve"
+    fields: tuple[Field, ...] = ()
+    takes_upstream: bool = True
+    # An upstream that fits the fields' examples, for ``gradcalc new``.
+    example_upstream: Any = None
+
+    def spec_fields(self) -> tuple[Field, ...]:
+        """Every key a spec of this kind may have: the common ones, then the kind's own."""
+        common = tuple(
+            field
+            for name, field in COMMON_FIELDS.items()
+            if name != "upstream" or self.takes_upstream
+        )
+        return (*common, *self.fields)
 
 
 OPS: dict[str, OpEntry] = {
@@ -52,6 +129,41 @@ OPS: dict[str, OpEntry] = {
             "gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks",
             "gradcalc conv --spec task.yaml --decimal --precision 4",
         ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "H×W, C×H×W or N×C×H×W",
+                example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
+                required=True,
+            ),
+            Field(
+                "kernel",
+                "tensor",
+                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw",
+                example=[[1, 0], [-1, -2]],
+                required=True,
+            ),
+            Field("bias", "tensor", "one number (shared) or one per output channel", example=0),
+            Field("stride", "ints", "int or [sh, sw]", example=1, starter=True),
+            Field(
+                "padding",
+                "ints",
+                "int, [ph, pw], [top, bottom, left, right], valid or same",
+                choices=("valid", "same"),
+                example=0,
+                starter=True,
+            ),
+            Field("dilation", "ints", "int or [dh, dw]", example=1, starter=True),
+            Field(
+                "flip_kernel",
+                "boolean",
+                "false: cross-correlation; true: true convolution",
+                example=False,
+                starter=True,
+            ),
+        ),
+        example_upstream=[[0], [1], [2]],
     ),
     "dense": OpEntry(
         module="gradcalc.core.dense",
@@ -67,6 +179,32 @@ OPS: dict[str, OpEntry] = {
             "gradcalc dense --spec problems/seed003_problem3_dense_row.yaml --show identities",
             "gradcalc dense --spec problems/dense_batch.yaml --format json",
         ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "x: a vector of L or an N×L batch",
+                example=[2, -1, 3],
+                required=True,
+            ),
+            Field(
+                "weight",
+                "tensor",
+                "W: O×L (out_features × in_features)",
+                example=[[1, 0, -2], [3, 1, 1]],
+                required=True,
+            ),
+            Field("bias", "tensor", "one per output (O)", example=[1, -1], starter=True),
+            Field(
+                "layout",
+                "choice",
+                "column: y = Wx + b; row: y = xWᵀ + b",
+                choices=("column", "row"),
+                example="column",
+                starter=True,
+            ),
+        ),
+        example_upstream=["1/2", -1],
     ),
     "activation": OpEntry(
         module="gradcalc.core.activations",
@@ -81,6 +219,32 @@ OPS: dict[str, OpEntry] = {
             "gradcalc activation --spec relu.yaml --show derivative,checks",
         ),
         function="solve_activation",
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "any shape (a single number too)",
+                example=[[1.5, 0, -2]],
+                required=True,
+            ),
+            Field(
+                "function",
+                "choice",
+                "the activation",
+                choices=("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu"),
+                example="leaky_relu",
+                required=True,
+            ),
+            Field(
+                "alpha", "number", "leaky_relu's negative slope (0.01); elu's α (1)", example=0.01
+            ),
+            Field("beta", "number", "softplus only: log(1 + exp(β·x))/β", example=1),
+            Field(
+                "threshold", "number", "softplus only: x itself where β·x > threshold", example=20
+            ),
+            Field("subgradient_at_zero", "number", "relu, leaky_relu, elu: f′(0)", example=0),
+        ),
+        example_upstream=[[2, 3, -1]],
     ),
     "softmax": OpEntry(
         module="gradcalc.core.activations",
@@ -95,6 +259,24 @@ OPS: dict[str, OpEntry] = {
             "gradcalc softmax --spec problems/softmax_jacobian.yaml --show jacobian --decimal",
         ),
         function="solve_softmax",
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "scores: a vector of C or an N×C batch",
+                example=[1, 0, -1],
+                required=True,
+            ),
+            Field(
+                "function",
+                "choice",
+                "over the last axis (default softmax)",
+                choices=("softmax", "log_softmax"),
+                example="softmax",
+                starter=True,
+            ),
+        ),
+        example_upstream=[1, -1, "1/2"],
     ),
     "loss": OpEntry(
         module="gradcalc.core.losses",
@@ -109,6 +291,47 @@ OPS: dict[str, OpEntry] = {
             "gradcalc loss --spec problems/cross_entropy_label_smoothing.yaml --format json",
             "gradcalc loss --spec problems/cross_entropy_batch_weighted.yaml --show backward",
         ),
+        fields=(
+            Field(
+                "loss",
+                "choice",
+                "the loss",
+                choices=("cross_entropy", "nll", "mse", "bce", "bce_with_logits"),
+                example="cross_entropy",
+                required=True,
+            ),
+            Field(
+                "input",
+                "tensor",
+                "cross_entropy/nll: C or N×C; others: any shape",
+                example=[2, 1, "1/10"],
+                required=True,
+            ),
+            Field(
+                "target",
+                "tensor",
+                "class indices, probabilities or values",
+                example=0,
+                required=True,
+            ),
+            Field(
+                "reduction",
+                "choice",
+                "mean (default) or sum",
+                choices=("mean", "sum"),
+                example="mean",
+                starter=True,
+            ),
+            Field("label_smoothing", "number", "cross_entropy, in [0, 1]", example=0),
+            Field(
+                "weight",
+                "tensor",
+                "cross_entropy, nll: one per class; bce: broadcast to the input",
+                example=[1, 2, "1/2"],
+            ),
+            Field("ignore_index", "integer", "cross_entropy, nll: a target to skip", example=-100),
+        ),
+        takes_upstream=False,
     ),
     "pool": OpEntry(
         module="gradcalc.core.pool",
@@ -135,6 +358,57 @@ OPS: dict[str, OpEntry] = {
             "gradcalc pool --spec problems/pool_overlapping_stride1.yaml --show backward,checks",
             "gradcalc pool --spec problems/seed003_p5_max_pool_indicator.yaml --format json",
         ),
+        fields=(
+            Field(
+                "mode",
+                "choice",
+                "max, avg or lp",
+                choices=("max", "avg", "lp"),
+                example="max",
+                required=True,
+            ),
+            Field(
+                "input",
+                "tensor",
+                "H×W, C×H×W or N×C×H×W",
+                example=[[1, 3, 2, 1], [4, 2, 1, 0], [1, 1, 5, 5], [0, 2, 5, 1]],
+                required=True,
+            ),
+            Field(
+                "size",
+                "ints",
+                "the window: int, [kh, kw] or global",
+                choices=("global",),
+                example=2,
+                required=True,
+            ),
+            Field(
+                "stride",
+                "ints",
+                "int or [sh, sw] (default: the window size)",
+                example=2,
+                starter=True,
+            ),
+            Field("padding", "ints", "max and avg: int or [ph, pw]", example=0, starter=True),
+            Field("dilation", "ints", "max only: int or [dh, dw]", example=1),
+            Field("ceil_mode", "boolean", "round the output size up", example=False, starter=True),
+            Field(
+                "count_include_pad",
+                "boolean",
+                "avg only: padding counts in the divisor",
+                example=True,
+            ),
+            Field("divisor_override", "integer|null", "avg only: a fixed divisor", example=None),
+            Field("p", "number", "lp only (required there): a finite p ≥ 1", example=2),
+            Field(
+                "ties",
+                "choice",
+                "max only: first (PyTorch), all or split",
+                choices=("first", "all", "split"),
+                example="first",
+            ),
+        ),
+        example_upstream=[[1, 2], [3, 4]],
     ),
     "expr": OpEntry(
         module="gradcalc.core.expr",
@@ -160,6 +434,43 @@ OPS: dict[str, OpEntry] = {
             "gradcalc expr --spec problems/expr_sigmoid_derivative.yaml --show partials,checks",
             "gradcalc expr --spec problems/expr_softmax_cross_entropy.yaml --format json",
         ),
+        fields=(
+            Field(
+                "function",
+                "texts",
+                "one expression, or a list of them",
+                example="x**2*y + sin(y)",
+                required=True,
+            ),
+            Field(
+                "variables",
+                "texts",
+                "what to differentiate by, e.g. [x, y]",
+                example=["x", "y"],
+                required=True,
+            ),
+            Field(
+                "define",
+                "mapping",
+                "named expressions, e.g. {Z: exp(x) + exp(y)}",
+                example={"Z": "exp(x) + exp(y)"},
+            ),
+            Field(
+                "substitute",
+                "mapping",
+                "a change of variables, e.g. {x: r*cos(theta)}",
+                example={"x": "r*cos(theta)", "y": "r*sin(theta)"},
+            ),
+            Field(
+                "at",
+                "mapping",
+                "a point, e.g. {x: 1, y: 2}",
+                example={"x": 1, "y": 2},
+                starter=True,
+            ),
+            Field("identity", "texts", '"a = b", "a" (a = 0) or a list', example="f_x = 2*x*y"),
+        ),
+        takes_upstream=False,
     ),
 }
 

@@ -17,7 +17,20 @@ import numpy as np
 from gradcalc.core.errors import SpecError
 from gradcalc.core.values import describe, parse_array, parse_number
 
-COMMON_KEYS = ("kind", "title", "names", "index_base", "upstream", "expected", "tolerance")
+# points, accept, problem and answers are for `gradcalc check` (core/grading.py); solvers ignore them.
+COMMON_KEYS = (
+    "kind",
+    "title",
+    "names",
+    "index_base",
+    "upstream",
+    "expected",
+    "tolerance",
+    "points",
+    "accept",
+    "problem",
+    "answers",
+)
 
 DEFAULT_ATOL = Fraction(1, 10**6)
 DEFAULT_RTOL = Fraction(1, 10**6)

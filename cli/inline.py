@@ -1,0 +1,239 @@
+"""A spec's fields as command-line options: ``--input "2 -1; 0 -1" --kernel "1 0; -1 -2"``.
+
+The options are generated from the registry's field descriptions, so every kind
+(and every kind added later) gets them without code of its own.  A value is read as
+
+- YAML/JSON flow text when it starts with ``[`` or ``{`` (``--stride "[2, 1]"``,
+  ``--names "{input: X}"``); numbers stay exact, as in a spec file;
+- a matrix when the field holds arrays and the text has several entries: rows split
+  by ``;``, entries by spaces or commas (``"1 2; 3 4"`` is 2×2, ``"1 2 3"`` a vector,
+  ``"1 2 3;"`` a 1×3 matrix);
+- raw text for text fields (``--title``, ``--function "x**2*y"``);
+- otherwise one YAML scalar (``2``, ``1/4``, ``true``, ``same``, ``null``).
+
+Options override the fields of a ``--spec`` file.  A value that cannot be read is
+one line naming the option (``gradcalc conv --input: row 2 has …``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import click
+
+from gradcalc.core.registry import Field, OpEntry
+
+OPTION_PREFIX = "field_"
+_SEPARATORS = re.compile(r"[\s,]+")
+_METAVARS = {
+    "tensor": "MATRIX",
+    "number": "NUMBER",
+    "integer": "INT",
+    "ints": "INTS",
+    "boolean": "BOOL",
+    "choice": "WORD",
+    "text": "TEXT",
+    "texts": "TEXT",
+    "mapping": "MAPPING",
+    "answers": "MAPPING",
+}
+
+
+def option_name(key: str) -> str:
+    """``flip_kernel`` -> ``--flip-kernel``."""
+    return "--" + key.replace("_", "-")
+
+
+def inline_fields(entry: OpEntry) -> tuple[Field, ...]:
+    """The fields that become options, the kind's own first (``kind`` is the command itself)."""
+    common = tuple(f for f in entry.spec_fields() if f not in entry.fields)
+    return (*entry.fields, *(f for f in common if f.name != "kind"))
+
+
+def _metavar(spec_field: Field) -> str:
+    if spec_field.type == "choice" and spec_field.choices:
+        words = "|".join(str(c) for c in spec_field.choices)
+        if len(words) <= 24:
+            return words
+    return _METAVARS[spec_field.types[0]]
+
+
+def _help(spec_field: Field) -> str:
+    return f"Spec field {spec_field.name}: {spec_field.help}."
+
+
+def field_options(entry: OpEntry) -> Callable[[Callable], Callable]:
+    """A decorator adding one option per spec field of ``entry``."""
+
+    def decorate(command: Callable) -> Callable:
+        for spec_field in reversed(inline_fields(entry)):
+            command = click.option(
+                option_name(spec_field.name),
+                OPTION_PREFIX + spec_field.name,
+                metavar=_metavar(spec_field),
+                default=None,
+                help=_help(spec_field),
+            )(command)
+        return command
+
+    return decorate
+
+
+def inline_values(params: Mapping[str, Any]) -> dict[str, str]:
+    """The spec fields given as options: spec key -> the option's text."""
+    return {
+        name[len(OPTION_PREFIX) :]: value
+        for name, value in params.items()
+        if name.startswith(OPTION_PREFIX) and value is not None
+    }
+
+
+# ---------------------------------------------------------------------------
+# Reading one value
+
+
+def parse_value(text: str, spec_field: Field, source: str) -> Any:
+    """The plain data an option's text stands for; SpecFileError names ``source`` (the option)."""
+    from gradcalc.cli.spec_loader import SpecFileError
+
+    stripped = text.strip()
+    types = spec_field.types
+    if stripped[:1] in ("[", "{"):
+        return _flow(stripped, source)
+    if "text" in types or ("texts" in types and stripped[:1] != "["):
+        return text
+    if not stripped:
+        raise SpecFileError(source, "the value is empty")
+    arrays = "tensor" in types or "ints" in types
+    if arrays and (";" in stripped or len(_SEPARATORS.split(stripped)) > 1):
+        return parse_matrix(stripped, source)
+    value = _flow(stripped, source)
+    if isinstance(value, str):
+        number = _number(value)
+        if number is not None:
+            return number
+    return value
+
+
+def parse_matrix(text: str, source: str) -> list:
+    """``"2 -1; 0 -1"`` -> [[2, -1], [0, -1]]; without ``;`` a flat list of entries."""
+    from gradcalc.cli.spec_loader import SpecFileError
+
+    two_dimensional = ";" in text
+    rows = text.split(";")
+    if two_dimensional and len(rows) > 1 and not rows[-1].strip():
+        rows.pop()  # "1 2 3;" is a 1×3 matrix
+    matrix: list[list[Any]] = []
+    for r, row in enumerate(rows, start=1):
+        tokens = [token for token in _SEPARATORS.split(row.strip()) if token]
+        where = f"row {r}" if two_dimensional else "the list"
+        if not tokens:
+            raise SpecFileError(source, f"{where} is empty (rows are split by ';')")
+        entries = []
+        for c, token in enumerate(tokens, start=1):
+            number = _number(token)
+            if number is None:
+                at = f"row {r}, entry {c}" if two_dimensional else f"entry {c}"
+                raise SpecFileError(
+                    source,
+                    f"{at}: {token!r} is not a number (write 2, -0.5, 1e-6 or 1/4; "
+                    "rows split by ';', entries by spaces or commas)",
+                )
+            entries.append(number)
+        if matrix and len(entries) != len(matrix[0]):
+            raise SpecFileError(
+                source,
+                f"row {r} has {len(entries)} entr{'y' if len(entries) == 1 else 'ies'} but row 1 "
+                f"has {len(matrix[0])}; every row must have the same length",
+            )
+        matrix.append(entries)
+    return matrix if two_dimensional else matrix[0]
+
+
+def _number(token: str) -> Any:
+    """An exact number (int, or Fraction) for numeric text, else None."""
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_number
+
+    try:
+        number = parse_number(token, ())
+    except SpecError:
+        return None
+    return number.numerator if number.denominator == 1 else number
+
+
+def _flow(text: str, source: str) -> Any:
+    """One YAML value (flow text such as ``[[1, 2], [3, 4]]``), numbers exact."""
+    import yaml
+
+    from gradcalc.cli.spec_loader import MAX_VALUES, SpecFileError, _Converter
+
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        column = f" at character {mark.column + 1}" if mark is not None else ""
+        problem = error.problem or error.context or "invalid"
+        raise SpecFileError(source, f"cannot read the value{column}: {problem}") from None
+    except (yaml.YAMLError, RecursionError):
+        raise SpecFileError(source, "cannot read the value as YAML or JSON") from None
+    if node is None:
+        return None
+    return _Converter(source, MAX_VALUES).convert(node)
+
+
+# ---------------------------------------------------------------------------
+# Merging options into a spec
+
+
+@dataclass(eq=False)
+class _Merged:
+    """A spec read from a file and/or options, with positions for the file's fields only."""
+
+    source: str  # the command, e.g. "gradcalc conv"
+    data: dict[str, Any]
+    loaded: Any = None  # the LoadedSpec of the --spec file, if any
+    options: dict[str, str] = field(default_factory=dict)  # spec key -> option name
+
+    def position(self, path, *, at_key: bool = False) -> tuple[int, int] | None:
+        if self.loaded is None or (path and path[0] in self.options):
+            return None
+        return self.loaded.position(path, at_key=at_key)
+
+    def where(self, path, *, at_key: bool = False) -> str:
+        if path and path[0] in self.options:
+            return f"{self.source} {self.options[path[0]]}"
+        if self.loaded is not None:
+            return self.loaded.where(path, at_key=at_key)
+        return self.source
+
+
+def load_problem(kind: str, params: Mapping[str, Any], *, max_values: int) -> Any:
+    """The spec to solve: the ``--spec`` file (if any) with the inline fields laid over it."""
+    from gradcalc.cli.spec_loader import SpecFileError, load_file
+    from gradcalc.core.registry import OPS
+
+    command = f"gradcalc {kind}"
+    given = inline_values(params)
+    spec_path = params.get("spec_path")
+    if spec_path is None and not given:
+        raise SpecFileError(
+            command,
+            "give a spec file (--spec FILE, '-' for standard input) or the problem's fields as "
+            f"options (see `gradcalc {kind} --help`)",
+        )
+    if not given:
+        preloaded = params.get("preloaded_spec")  # `gradcalc run` has read it already
+        return preloaded if preloaded is not None else load_file(spec_path, max_values=max_values)
+    loaded = load_file(spec_path, max_values=max_values) if spec_path is not None else None
+    data = dict(loaded.data) if loaded is not None else {}
+    fields = {f.name: f for f in inline_fields(OPS[kind])}
+    options: dict[str, str] = {}
+    for key, text in given.items():
+        option = option_name(key)
+        data[key] = parse_value(text, fields[key], f"{command} {option}")
+        options[key] = option
+    return _Merged(source=command, data=data, loaded=loaded, options=options)

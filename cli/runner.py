@@ -1,0 +1,145 @@
+"""``gradcalc run SPEC...`` and ``gradcalc examples [NAME]``: solve specs of any kind.
+
+Both dispatch on each spec's ``kind`` and then do exactly what ``gradcalc KIND
+--spec FILE`` does, with the same options (all but ``--spec``).  The exit status
+is the worst of the specs' (0 all matched, 1 a mismatch, 2 an error).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+PRELOADED = "preloaded_spec"  # a LoadedSpec handed to run_problem_command (stdin is read once)
+
+
+def _without_spec_option(command: Any) -> Any:
+    command.__click_params__ = [
+        param for param in command.__click_params__ if param.name != "spec_path"
+    ]
+    return command
+
+
+def run_spec(path: str, params: dict[str, Any]) -> int:
+    """Solve and render one spec file whatever its kind; its exit status."""
+    from gradcalc.cli.main import _error_line, run_problem_command
+    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.core.errors import GradcalcError
+    from gradcalc.core.registry import spec_kind
+
+    loaded = None
+    try:
+        loaded = load_file(path, max_values=max(params["max_elements"] * 2, 1000))
+        kind = spec_kind(loaded.data, None)
+    except GradcalcError as error:
+        click.echo(_error_line(error, loaded), err=True)
+        return 2
+    try:
+        run_problem_command(kind, **{**params, "spec_path": path, PRELOADED: loaded})
+    except SystemExit as done:
+        return int(done.code or 0)
+    return 0
+
+
+def find_example(name: str) -> Path:
+    """The bundled problem called ``name`` (its file name without .yaml, or a unique prefix);
+    LookupError says why none is."""
+    from gradcalc.core.spec import did_you_mean
+    from gradcalc.problems import bundled
+
+    problems = {path.stem: path for path in bundled()}
+    stem = name.removesuffix(".yaml")
+    if stem in problems:
+        return problems[stem]
+    starting = [s for s in problems if s.startswith(stem)]
+    if len(starting) == 1:
+        return problems[starting[0]]
+    if starting:
+        raise LookupError(f"{name!r} could be {', '.join(starting)}; give more of the name")
+    hint = did_you_mean(stem, list(problems))
+    raise LookupError(f"no bundled problem {name!r}{hint or '.'} `gradcalc examples` lists them")
+
+
+def example_rows() -> list[dict[str, str]]:
+    """Name, kind and title of every bundled problem."""
+    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.problems import bundled
+
+    rows = []
+    for path in bundled():
+        data = load_file(str(path)).data
+        rows.append(
+            {
+                "name": path.stem,
+                "kind": str(data.get("kind", "")),
+                "title": str(data.get("title") or ""),
+                "path": str(path),
+            }
+        )
+    return rows
+
+
+def add_commands(group: click.Group) -> None:
+    """Register ``run`` and ``examples`` on the main group."""
+    from gradcalc.cli.main import EXIT_CODES_HELP, common_options, fail
+
+    @group.command(
+        "run",
+        short_help="Solve spec files of any kind (dispatches on each spec's `kind`).",
+        epilog=(
+            "\b\nExamples:\n  gradcalc run problems/task3.yaml problems/seed002_max_pool.yaml\n"
+            "  cat spec.yaml | gradcalc run -\n\n" + EXIT_CODES_HELP
+        ),
+    )
+    @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+    @_without_spec_option
+    @common_options
+    def run(specs: tuple[str, ...], **params: Any) -> None:
+        """Solve each SPEC file ('-' reads standard input) with the command its `kind` names.
+
+        Takes the options of the problem commands.  With several specs the
+        reports follow one another (JSON: one document per spec).
+        """
+        status = 0
+        for i, path in enumerate(specs):
+            if i and params["output_format"] != "json":
+                click.echo()
+            status = max(status, run_spec(path, params))
+        sys.exit(status)
+
+    @group.command(
+        "examples",
+        short_help="List the bundled example problems, or solve one by name.",
+        epilog=(
+            "\b\nExamples:\n  gradcalc examples\n  gradcalc examples task3\n"
+            "  gradcalc examples seed002_max_pool --format json\n\n" + EXIT_CODES_HELP
+        ),
+    )
+    @click.argument("name", required=False)
+    @_without_spec_option
+    @common_options
+    def examples(name: str | None, **params: Any) -> None:
+        """Without NAME, list the bundled problems with their kind and title;
+        with NAME, solve that problem (the options are those of the problem commands)."""
+        if name is not None:
+            try:
+                path = find_example(name)
+            except LookupError as error:
+                fail(f"gradcalc examples: {error}")
+            sys.exit(run_spec(str(path), params))
+        rows = example_rows()
+        if params["output_format"] == "json":
+            import json
+
+            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            return
+        name_width = max(len(row["name"]) for row in rows)
+        kind_width = max(len(row["kind"]) for row in rows)
+        for row in rows:
+            click.echo(
+                f"{row['name'].ljust(name_width)}  {row['kind'].ljust(kind_width)}  {row['title']}"
+            )
+        click.echo("\nSolve one with `gradcalc examples NAME` (a unique prefix is enough).")

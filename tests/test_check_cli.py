@@ -1,0 +1,422 @@
+"""`gradcalc check` end to end with CliRunner: files, folders and globs, submissions,
+points and partial credit, flat answers, tolerances, hidden answers, JSON, CSV, JUnit,
+exit codes, a broken spec among good ones, and sharding."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from gradcalc.cli.main import main
+from gradcalc.problems import PROBLEMS_DIR
+
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
+
+# Seed 004 Task 3 (a): H = [4, −3, −2], ∂L/∂K = [[2, 1], [−1, 5]].
+TASK3 = """\
+kind: conv
+input: [[2, -1], [0, -1], [1, 1], [-1, 2]]
+kernel: [[1, 0], [-1, -2]]
+upstream: [[0], [1], [2]]
+expected:
+  output: [[4], [-3], [-2]]
+  grad_kernel: [[2, 1], [-1, 5]]
+points: {output: 2, grad_kernel: 4}
+"""
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, ["check", *args], env=ENV, catch_exceptions=False)
+
+
+def write(path: Path, text: str) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def submission(answers: str, problem: str = "../task3.yaml", student: str = "") -> str:
+    head = f"problem: {problem}\n" + (f"student: {student}\n" if student else "")
+    return head + "answers:\n" + "".join(f"  {line}\n" for line in answers.splitlines())
+
+
+@pytest.fixture
+def classroom(tmp_path: Path) -> Path:
+    """task3.yaml and a folder of good, partly wrong, flat and broken submissions."""
+    write(tmp_path / "task3.yaml", TASK3)
+    subs = tmp_path / "subs"
+    write(
+        subs / "alice.yaml",
+        submission("output: [[4], [-3], [-2]]\ngrad_kernel: [[2, 1], [-1, 5]]", student="alice"),
+    )
+    write(  # seed 004 writes ∂L/∂K flat: [K00, K01, K10, K11]
+        subs / "bob.yaml",
+        submission("output: [[4], [-3], [-2]]\ngrad_kernel: [2, 1, -1, 5]", student="bob"),
+    )
+    write(  # one cell of four wrong: 3 of 4 points
+        subs / "carol.yaml",
+        submission("output: [[4], [-3], [-2]]\ngrad_kernel: [[2, 1], [-1, 6]]", student="carol"),
+    )
+    write(subs / "dave.yaml", submission("outptu: [[4], [-3], [-2]]", student="dave"))
+    return tmp_path
+
+
+# ---------------------------------------------------------------------------
+# The bundled problems, folders, globs and exit codes
+
+
+def test_bundled_problems_all_pass():
+    result = run(str(PROBLEMS_DIR))
+    assert result.exit_code == 0, result.output
+    assert "0 failed, 0 errors" in result.output
+    assert "task3.yaml" in result.output and "pass" in result.output
+
+
+def test_folder_is_recursive_sorted_and_skips_specs_without_answers(tmp_path: Path):
+    write(tmp_path / "b" / "two.yml", TASK3)
+    write(tmp_path / "a.yaml", TASK3)
+    write(tmp_path / "c.yaml", "kind: conv\ninput: [[1]]\nkernel: [[1]]\n")
+    write(tmp_path / "notes.txt", "not a spec")
+    result = run("--format", "json", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    files = json.loads(result.output)["files"]
+    names = [Path(f["file"]).relative_to(tmp_path).as_posix() for f in files]
+    assert names == ["a.yaml", "b/two.yml", "c.yaml"]
+    assert [f["status"] for f in files] == ["pass", "pass", "skipped"]
+
+
+def test_glob_and_missing_path(tmp_path: Path):
+    write(tmp_path / "one.yaml", TASK3)
+    write(tmp_path / "two.yaml", TASK3)
+    result = run(str(tmp_path / "*.yaml"))
+    assert result.exit_code == 0
+    assert "2 passed" in result.output
+    missing = run(str(tmp_path / "one.yaml"), str(tmp_path / "nothing*.yaml"))
+    assert missing.exit_code == 2
+    assert "no such file, folder or match" in missing.output
+    assert "1 passed" in missing.output
+
+
+def test_wrong_answer_exits_1_with_details(tmp_path: Path):
+    write(tmp_path / "wrong.yaml", TASK3.replace("[[2, 1], [-1, 5]]", "[[2, 1], [-1, 7]]"))
+    result = run(str(tmp_path / "wrong.yaml"))
+    assert result.exit_code == 1
+    assert "FAIL" in result.output
+    assert "✗ grad_kernel: 1 of 4 values wrong, 3/4 points" in result.output
+    assert "[1, 1]: given 7, correct 5 (off by 2)" in result.output
+    assert "points 5/6" in result.output
+
+
+def test_broken_spec_never_stops_the_others(tmp_path: Path):
+    write(tmp_path / "a_good.yaml", TASK3)
+    write(tmp_path / "b_broken.yaml", "kind: conv\ninput: [[1, 2]\n")
+    write(tmp_path / "c_bad_key.yaml", TASK3 + "strid: 2\n")
+    write(tmp_path / "d_wrong.yaml", TASK3.replace("[[4], [-3], [-2]]", "[[4], [-3], [2]]"))
+    result = run("--format", "json", str(tmp_path))
+    assert result.exit_code == 2
+    document = json.loads(result.output)
+    assert [f["status"] for f in document["files"]] == ["pass", "error", "error", "fail"]
+    errors = [f["error"] for f in document["files"] if f["error"]]
+    assert "b_broken.yaml:" in errors[0] and "YAML syntax error" in errors[0]
+    assert "c_bad_key.yaml:9:1: strid: unknown key 'strid'" in errors[1]
+    assert document["totals"] == {
+        "files": 4,
+        "passed": 1,
+        "failed": 1,
+        "errors": 2,
+        "skipped": 0,
+        "score": pytest.approx(6 + 4 + 2 * 2 / 3),  # 2 of 3 output cells right: 4/3 points
+        "points": 12,
+    }
+
+
+def test_no_files_is_a_usage_error(tmp_path: Path):
+    result = CliRunner().invoke(main, ["check", str(tmp_path)], env=ENV)
+    assert result.exit_code == 2
+
+
+# ---------------------------------------------------------------------------
+# Submissions, points, flat answers
+
+
+def test_folder_of_submissions(classroom: Path):
+    result = run("--format", "json", str(classroom / "subs"))
+    assert result.exit_code == 2  # dave's answer names an unknown result
+    files = {Path(f["file"]).stem: f for f in json.loads(result.output)["files"]}
+    assert files["alice"]["status"] == "pass" and files["alice"]["score"] == 6
+    assert files["bob"]["status"] == "pass"
+    assert files["bob"]["results"][1]["flat_as"] == "2×2"
+    assert files["carol"]["status"] == "fail" and files["carol"]["score"] == 5
+    assert files["carol"]["results"][1]["score"] == 3  # 3 of 4 cells: 3 of 4 points
+    assert (
+        "answers.outptu: unknown result 'outptu'; did you mean 'output'?" in files["dave"]["error"]
+    )
+    assert files["dave"]["error"].startswith(str(classroom / "subs" / "dave.yaml") + ":4:3:")
+    assert files["alice"]["problem"] == str(classroom / "task3.yaml")
+
+
+def test_flat_answer_is_reported(classroom: Path):
+    result = run(str(classroom / "subs" / "bob.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "1 passed" in result.output
+    assert "grad_kernel: 4 values match, 4/4 points (read flat in row-major order as 2×2)" in (
+        result.output
+    )
+
+
+def test_problem_option_grades_a_folder(classroom: Path, tmp_path: Path):
+    other = tmp_path / "elsewhere"
+    write(other / "erin.yaml", "answers:\n  output: [[4], [-3], [-2]]\n")
+    result = run("--problem", str(classroom / "task3.yaml"), "--format", "json", str(other))
+    files = json.loads(result.output)["files"]
+    assert len(files) == 1
+    grade = files[0]
+    # grad_kernel is in the problem's key but not answered: 0 of its 4 points.
+    assert grade["score"] == 2 and grade["points"] == 6
+    assert grade["results"][1]["missing"] is True
+    assert result.exit_code == 1
+
+
+def test_problem_option_skips_the_problem_itself(classroom: Path):
+    shutil.copy(classroom / "task3.yaml", classroom / "subs" / "task3.yaml")
+    result = run("--problem", str(classroom / "subs" / "task3.yaml"), str(classroom / "subs"))
+    assert "4 files" in result.output
+
+
+def test_submission_without_problem(tmp_path: Path):
+    write(tmp_path / "s.yaml", "answers:\n  output: [1]\n")
+    result = run(str(tmp_path / "s.yaml"))
+    assert result.exit_code == 2
+    assert "a submission names its problem file" in result.output
+
+
+def test_points_everywhere_and_bad_points(tmp_path: Path):
+    write(tmp_path / "p.yaml", TASK3.replace("points: {output: 2, grad_kernel: 4}", "points: 5"))
+    result = run("--format", "json", str(tmp_path / "p.yaml"))
+    assert json.loads(result.output)["totals"]["points"] == 10
+    write(tmp_path / "p.yaml", TASK3.replace("grad_kernel: 4}", "grad_kernal: 4}"))
+    bad = run(str(tmp_path / "p.yaml"))
+    assert bad.exit_code == 2
+    assert "points.grad_kernal: unknown result 'grad_kernal'; did you mean 'grad_kernel'?" in (
+        bad.output
+    )
+    write(tmp_path / "p.yaml", TASK3.replace("output: 2,", "output: -2,"))
+    assert "points must be 0 or more" in run(str(tmp_path / "p.yaml")).output
+
+
+def test_points_and_accept_do_not_bother_the_problem_commands(tmp_path: Path):
+    spec = write(tmp_path / "p.yaml", TASK3 + "accept: {flip_kernel: [true]}\n")
+    result = CliRunner().invoke(main, ["conv", "--spec", str(spec), "--show", "checks"], env=ENV)
+    assert result.exit_code == 0, result.output
+
+
+# ---------------------------------------------------------------------------
+# Tolerances
+
+
+def test_tolerance_per_spec_and_per_result(tmp_path: Path):
+    close = TASK3.replace("[[2, 1], [-1, 5]]", "[[2, 1], [-1, 5.004]]").replace(
+        "[[4], [-3], [-2]]", "[[4], [-3], [-2.02]]"
+    )
+    write(tmp_path / "t.yaml", close)
+    assert run(str(tmp_path / "t.yaml")).exit_code == 1
+    write(tmp_path / "t.yaml", close + "tolerance: 0.01\n")
+    result = run("--format", "json", str(tmp_path / "t.yaml"))
+    results = json.loads(result.output)["files"][0]["results"]
+    assert [r["ok"] for r in results] == [False, True]
+    write(tmp_path / "t.yaml", close + "tolerance: 0.01\naccept:\n  tolerance: {output: 0.05}\n")
+    result = run("--format", "json", str(tmp_path / "t.yaml"))
+    results = json.loads(result.output)["files"][0]["results"]
+    assert [r["ok"] for r in results] == [True, True]
+    assert results[0]["tolerance"] == {"atol": 0.05, "rtol": 0.0}
+
+
+def test_relative_tolerance_is_sign_correct(tmp_path: Path):
+    # rtol 3 would forgive 4 → −4 by magnitude; a sign is never forgiven by rtol.
+    flipped = TASK3.replace("[[4], [-3], [-2]]", "[[-4], [-3], [-2]]")
+    write(tmp_path / "s.yaml", flipped + "tolerance: {atol: 0, rtol: 3}\n")
+    result = run("--format", "json", str(tmp_path / "s.yaml"))
+    output = json.loads(result.output)["files"][0]["results"][0]
+    assert output["ok"] is False
+    assert output["wrong"][0]["index"] == [0, 0]
+    # Same sign, inside rtol: right.
+    write(
+        tmp_path / "s.yaml",
+        TASK3.replace("[[4], [-3], [-2]]", "[[5], [-3], [-2]]")
+        + "tolerance: {atol: 0, rtol: 0.5}\n",
+    )
+    assert run(str(tmp_path / "s.yaml")).exit_code == 0
+
+
+# ---------------------------------------------------------------------------
+# Hidden answers
+
+
+DISTINCT = """\
+kind: dense
+input: [3, 7]
+weight: [[11, 13], [17, 19]]
+upstream: [23, 29]
+expected:
+  output: [1, 2]
+  grad_input: [5, 6]
+  grad_weight: [[8, 9], [10, 12]]
+"""
+# The correct values: output [124, 184]; grad_input [746, 850]; grad_weight [[69, 161], [87, 203]].
+CORRECT_VALUES = ("124", "184", "746", "850", "69", "161", "87", "203")
+
+
+def test_hide_answers_never_shows_the_correct_values(tmp_path: Path):
+    spec = write(tmp_path / "d.yaml", DISTINCT)
+    shown = run(str(spec))
+    assert "124" in shown.output and "203" in shown.output  # without the flag they are shown
+    junit = tmp_path / "r.xml"
+    for output_format in ("table", "json"):
+        result = run("--hide-answers", "--format", output_format, "--junit", str(junit), str(spec))
+        assert result.exit_code == 1
+        for text in (result.output, junit.read_text(encoding="utf-8")):
+            for value in CORRECT_VALUES:
+                assert not re.search(rf"(?<![\d.]){value}(?![\d.])", text), (output_format, value)
+        assert "relative error" in result.output or "rel_error" in result.output
+    table = run("--hide-answers", str(spec)).output
+    assert "[0]: given 1, relative error 99.2%" in table
+    document = json.loads(run("--hide-answers", "--format", "json", str(spec)).output)
+    cell = document["files"][0]["results"][0]["wrong"][0]
+    assert set(cell) == {"index", "given", "rel_error"}
+
+
+def test_hidden_shape_mismatch_does_not_reveal_the_shape(tmp_path: Path):
+    spec = write(tmp_path / "d.yaml", DISTINCT.replace("output: [1, 2]", "output: [1, 2, 3]"))
+    result = run("--hide-answers", str(spec))
+    assert "output: the answer is a list of 3, not the result's shape" in result.output
+    assert "a list of 2" not in result.output
+
+
+# ---------------------------------------------------------------------------
+# CSV and JUnit
+
+
+def test_csv_grade_sheet(classroom: Path, tmp_path: Path):
+    sheet = tmp_path / "grades.csv"
+    run("--csv", str(sheet), str(classroom / "subs"))
+    rows = list(csv.DictReader(io.StringIO(sheet.read_text(encoding="utf-8"))))
+    assert [row["student"] for row in rows] == ["alice", "bob", "carol", "dave"]
+    carol = rows[2]
+    assert carol["output"] == "2" and carol["grad_kernel"] == "3"
+    assert carol["score"] == "5" and carol["points"] == "6" and carol["status"] == "fail"
+    assert rows[3]["status"] == "error" and rows[3]["score"] == ""
+    assert not list(tmp_path.glob(".gradcalc-*"))  # the temporary file was renamed
+
+
+def test_junit_is_well_formed_with_required_attributes(classroom: Path, tmp_path: Path):
+    report = tmp_path / "report.xml"
+    result = run("--junit", str(report), str(classroom / "subs"))
+    assert result.exit_code == 2
+    root = ET.parse(report).getroot()
+    assert root.tag == "testsuites"
+    suites = root.findall("testsuite")
+    assert [Path(s.get("name")).stem for s in suites] == ["alice", "bob", "carol", "dave"]
+    assert root.get("tests") == "7" and root.get("failures") == "1" and root.get("errors") == "1"
+    for suite in suites:
+        for attribute in ("name", "tests", "failures", "errors"):
+            assert suite.get(attribute) is not None
+        for case in suite.findall("testcase"):
+            assert case.get("classname") and case.get("name")
+    carol = suites[2]
+    failure = carol.find("testcase[@name='grad_kernel']/failure")
+    assert failure is not None
+    assert "wrong cells: [1, 1]" in failure.get("message")
+    assert suites[3].find("testcase/error") is not None
+
+
+# ---------------------------------------------------------------------------
+# Sharding and jobs
+
+
+def test_shards_are_a_deterministic_partition(tmp_path: Path):
+    for i in range(7):
+        write(tmp_path / f"s{i}.yaml", TASK3)
+    seen = []
+    for index in (1, 2, 3):
+        first = json.loads(run("--shard", f"{index}/3", "--format", "json", str(tmp_path)).output)
+        again = json.loads(run("--shard", f"{index}/3", "--format", "json", str(tmp_path)).output)
+        names = [Path(f["file"]).name for f in first["files"]]
+        assert names == [Path(f["file"]).name for f in again["files"]]
+        seen += names
+    assert sorted(seen) == [f"s{i}.yaml" for i in range(7)]
+    assert CliRunner().invoke(main, ["check", "--shard", "4/3", str(tmp_path)]).exit_code == 2
+
+
+def test_jobs_give_the_same_report(classroom: Path):
+    for i in range(6):
+        shutil.copy(classroom / "subs" / "carol.yaml", classroom / "subs" / f"extra{i}.yaml")
+    one = run("--format", "json", str(classroom / "subs"))
+    two = run("--format", "json", "--jobs", "2", str(classroom / "subs"))
+    assert one.output == two.output
+    assert one.exit_code == two.exit_code == 2
+
+
+def test_hidden_answers_keep_diagnoses_that_do_not_give_the_values_away(classroom: Path):
+    write(
+        classroom / "subs" / "frank.yaml",
+        # output: true convolution; grad_kernel: transposed (which would give the key away)
+        submission("output: [[-4], [2], [-1]]\ngrad_kernel: [[2, -1], [1, 5]]"),
+    )
+    shown = run(str(classroom / "subs" / "frank.yaml")).output
+    assert "grad_kernel is the transpose" in shown
+    hidden = run("--hide-answers", str(classroom / "subs" / "frank.yaml")).output
+    assert "output matches the result for true convolution" in hidden
+    assert "transpose" not in hidden
+
+
+def test_symbolic_submission(tmp_path: Path):
+    problem = PROBLEMS_DIR / "expr_sigmoid_derivative.yaml"
+    write(
+        tmp_path / "s.yaml",
+        f"problem: {problem}\nanswers:\n  gradient: ['sigmoid(x)*(1 + sigmoid(x))']\n",
+    )
+    result = run("--format", "json", str(tmp_path / "s.yaml"))
+    assert result.exit_code == 1
+    graded = {r["name"]: r for r in json.loads(result.output)["files"][0]["results"]}
+    assert graded["gradient"]["ok"] is False
+    assert graded["hessian"]["missing"] is True
+    hidden = run("--hide-answers", str(tmp_path / "s.yaml")).output
+    assert "[0]: given sigmoid(x)*(1 + sigmoid(x)), wrong" in hidden
+    assert "exp(x)" not in hidden
+
+
+def test_broken_problem_is_an_error_for_each_submission(classroom: Path):
+    write(classroom / "task3.yaml", TASK3.replace("kernel:", "kernal:"))
+    result = run("--format", "json", str(classroom / "subs"))
+    assert result.exit_code == 2
+    for report in json.loads(result.output)["files"]:
+        assert report["status"] == "error"
+        assert (
+            "problem " + str(classroom / "task3.yaml") + ":3:1: kernal: unknown key"
+            in (report["error"])
+        )
+
+
+def test_every_kind_ignores_the_grading_and_submission_keys():
+    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.core import registry
+    from gradcalc.core.spec import SolveOptions
+
+    seen: set[str] = set()
+    for path in sorted(PROBLEMS_DIR.glob("*.yaml")):
+        spec = dict(load_file(str(path)).data)
+        if spec["kind"] in seen:
+            continue
+        seen.add(spec["kind"])
+        spec.update(points=2, accept={"tolerance": {}}, problem="p.yaml", answers={})
+        options = SolveOptions(sections=frozenset(), gradient_check=False)
+        assert registry.solve(spec, options).ok, path.name
+    assert seen == set(registry.OPS)
