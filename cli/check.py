@@ -13,7 +13,7 @@ import json
 import os
 import sys
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,12 +23,13 @@ import click
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import SUBMISSION_KEYS, SYMBOLIC_KINDS, Grade, Problem, ResultGrade
 from gradcalc.core.outcome import ExitStatus
+from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, did_you_mean
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
 
-@dataclass(eq=False)
+@record
 class FileReport:
     """What checking one file gave: a grade, an error line, or nothing to check."""
 
@@ -48,7 +49,7 @@ class FileReport:
         return "pass" if self.grade.ok else "fail"
 
 
-@dataclass(eq=False)
+@record
 class Settings:
     problem: str | None = None
     limits: Limits = field(default_factory=Limits)

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
+
+from gradcalc.core.records import record
 
 MINUS = "−"
 
 
-@dataclass(eq=False)
+@record
 class NumberStyle:
     """``decimal``: print fractions as decimals; ``precision``: significant digits for decimals."""
 

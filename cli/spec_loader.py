@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 import re
-from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -23,6 +22,7 @@ import numpy as np
 import yaml
 
 from gradcalc.core.errors import FieldPath, GradcalcError
+from gradcalc.core.records import record
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_VALUES = 2_000_000
@@ -57,7 +57,7 @@ class SpecFileError(GradcalcError):
         return f"{where}: {self.message}"
 
 
-@dataclass(eq=False)
+@record
 class LoadedSpec:
     """Plain data plus the YAML node tree it came from, for positions.
 

@@ -51,6 +51,7 @@ from gradcalc.core.opkit import (
     sigmoid,
 )
 from gradcalc.core.outcome import Solution
+from gradcalc.core.records import record
 
 SECTIONS_BY_KIND = {
     "activation": ("problem", "forward", "derivative", "backward"),
@@ -337,7 +338,7 @@ def block_diagonal(blocks: np.ndarray) -> np.ndarray:
 # Reading the specs
 
 
-@dataclass(eq=False)
+@record
 class ElementwiseProblem:
     """A validated activation or softmax spec (object arrays of Fractions, spec shapes)."""
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from functools import cached_property
 from typing import Any
@@ -41,6 +40,7 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
+from gradcalc.core.records import record
 from gradcalc.core.values import describe, parse_array, parse_bool, parse_int, to_float
 
 KIND = "conv"
@@ -67,7 +67,7 @@ MAX_TERMS_SHOWN = 24
 # Geometry and the vectorized numeric path
 
 
-@dataclass(eq=False)
+@record
 class ConvGeometry:
     """Every size and hyper-parameter of one convolution, in NCHW terms."""
 
@@ -221,7 +221,7 @@ def flip(w: np.ndarray) -> np.ndarray:
 # Reading the spec
 
 
-@dataclass(eq=False)
+@record
 class ConvProblem:
     """A validated conv spec.
 
@@ -453,7 +453,7 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
 # Solving
 
 
-@dataclass(eq=False)
+@record
 class ConvResults:
     """Results in NCHW layout (object Fractions when exact, else float64)."""
 

@@ -14,7 +14,6 @@ the spec's shapes.  ``layout`` changes only how the explanation writes vectors:
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -45,6 +44,7 @@ from gradcalc.core.opkit import (
     zeros_like_kind,
 )
 from gradcalc.core.outcome import Solution
+from gradcalc.core.records import record
 
 KIND = "dense"
 KEYS = ("input", "weight", "bias", "layout")
@@ -76,7 +76,7 @@ def linear_grad_input(upstream: np.ndarray, w: np.ndarray) -> np.ndarray:
 # Reading the spec
 
 
-@dataclass(eq=False)
+@record
 class DenseProblem:
     """A validated dense spec; arrays are object arrays of Fractions in the spec's shapes."""
 
@@ -194,7 +194,7 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem
 # Solving
 
 
-@dataclass(eq=False)
+@record
 class DenseResults:
     """Results as batches of rows (object Fractions when exact, else float64)."""
 

@@ -9,15 +9,17 @@ terminal markup.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 
 import numpy as np
 
+from gradcalc.core.records import record
+
 Number = Fraction | float
 
 
-@dataclass(eq=False)
+@record
 class Symbol:
     """A named element such as ``X_01`` or ``∂L/∂H_20``.
 
@@ -37,14 +39,14 @@ class Symbol:
         return f"{self.name}_{self.separator.join(str(i) for i in self.index)}"
 
 
-@dataclass(eq=False)
+@record
 class Product:
     """One term of a sum: factors multiplied together, each a symbol with its value."""
 
     factors: tuple[tuple[Symbol, Number], ...]
 
 
-@dataclass(eq=False)
+@record
 class SumOfProducts:
     """``target = general = Σ terms (+ constant) = numbers = value``.
 
@@ -61,7 +63,7 @@ class SumOfProducts:
     note: str = ""
 
 
-@dataclass(eq=False)
+@record
 class Formula:
     """A formula written symbolically, then with its numbers, then its value.
 
@@ -75,7 +77,7 @@ class Formula:
     value: Number | str
 
 
-@dataclass(eq=False)
+@record
 class Matrix:
     """An array to show with labelled axes.
 
@@ -91,7 +93,7 @@ class Matrix:
     caption: str = ""
 
 
-@dataclass(eq=False)
+@record
 class SymbolTable:
     """A table whose cells are symbols, numbers or text (Jacobians, routing tables).
 
@@ -105,7 +107,7 @@ class SymbolTable:
     caption: str = ""
 
 
-@dataclass(eq=False)
+@record
 class Note:
     """A sentence of explanation."""
 
@@ -115,7 +117,7 @@ class Note:
 Item = SumOfProducts | Formula | Matrix | SymbolTable | Note
 
 
-@dataclass(eq=False)
+@record
 class Section:
     """One titled part of an explanation, keyed for ``--show``.
 

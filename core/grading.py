@@ -29,6 +29,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core.errors import FieldPath, LimitError, SpecError, format_path
 from gradcalc.core.outcome import ExitStatus, Solution
+from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, SolveOptions, Tolerance, did_you_mean, read_tolerance
 from gradcalc.core.values import MAX_MAGNITUDE, describe, parse_array, parse_number
 
@@ -40,7 +41,7 @@ SUBMISSION_KEYS = ("problem", "answers", "student", "title")
 SYMBOLIC_KINDS = ("expr",)
 
 
-@dataclass(eq=False)
+@record
 class CellError:
     """One wrong cell of an answer (``index`` is 0-based in the result's shape)."""
 
@@ -53,7 +54,7 @@ class CellError:
     rel_error: float | None
 
 
-@dataclass(eq=False)
+@record
 class ResultGrade:
     """One answered (or unanswered) result.
 
@@ -81,7 +82,7 @@ class ResultGrade:
     diagnosis_reveals: bool = False
 
 
-@dataclass(eq=False)
+@record
 class Grade:
     """Every result of one spec or submission."""
 

@@ -6,7 +6,7 @@ that means; the CLI only renders it.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import field
 from enum import IntEnum
 from fractions import Fraction
 from typing import Any
@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.explain import Item, Section
+from gradcalc.core.records import record
 from gradcalc.core.spec import Tolerance
 
 
@@ -25,14 +26,14 @@ class ExitStatus(IntEnum):
     ERROR = 2  # usage or spec error
 
 
-@dataclass(eq=False)
+@record
 class WrongCell:
     index: tuple[int, ...]  # 0-based position in the result
     given: Fraction | float  # the expected answer as written in the spec
     correct: Fraction | float  # what gradcalc computed
 
 
-@dataclass(eq=False)
+@record
 class Check:
     """One expected answer compared with the computed result."""
 
@@ -45,7 +46,7 @@ class Check:
     expected: np.ndarray
 
 
-@dataclass(eq=False)
+@record
 class GradientCheck:
     """Analytic gradients against float64 central finite differences."""
 
@@ -59,7 +60,7 @@ class GradientCheck:
     note: str = ""
 
 
-@dataclass(eq=False)
+@record
 class Solution:
     """Everything one spec produced.
 

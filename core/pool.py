@@ -51,6 +51,7 @@ from gradcalc.core.opkit import (
     show_matrix,
 )
 from gradcalc.core.outcome import Solution
+from gradcalc.core.records import record
 from gradcalc.core.values import parse_array, parse_bool, parse_int, parse_number
 
 KIND = "pool"
@@ -178,7 +179,7 @@ class PoolGeometry:
         )
 
 
-@dataclass(frozen=True, eq=False)
+@record(frozen=True)
 class TapLayout:
     """What every tap of every window reads (the same for every n and c).
 
@@ -364,7 +365,7 @@ def lp_scales(codes: np.ndarray, taps: int) -> np.ndarray:
 # Reading the spec
 
 
-@dataclass(eq=False)
+@record
 class PoolProblem:
     """A validated pool spec.  ``input``/``upstream`` are object arrays of Fractions in
     the spec's own shapes; ``input_axes`` names those axes (n, c, row, col or a suffix)."""
@@ -631,7 +632,7 @@ def _check_lp_domain(x: np.ndarray, p: Fraction, layout: TapLayout, g: PoolGeome
 # Solving
 
 
-@dataclass(eq=False)
+@record
 class PoolResults:
     """Results in NCHW layout (object Fractions when exact, else float64), plus what the
     explanation needs: each tap's weight ∂y/∂x = weights/denominator (N×C×H_out×W_out×T,

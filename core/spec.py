@@ -8,13 +8,13 @@ An op module declares its own keys; this module checks the spec against them
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from gradcalc.core.errors import SpecError
+from gradcalc.core.records import record
 from gradcalc.core.values import describe, parse_array, parse_number
 
 # points, accept, problem and answers are for `gradcalc check` (core/grading.py); solvers ignore them.
@@ -36,7 +36,7 @@ DEFAULT_ATOL = Fraction(1, 10**6)
 DEFAULT_RTOL = Fraction(1, 10**6)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Limits:
     """Caps that keep any spec cheap.  Each is documented in the README and raised by a CLI flag.
 
@@ -52,7 +52,7 @@ class Limits:
     max_jacobian: int = 1024
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SolveOptions:
     """How much explanation to build.
 
@@ -73,7 +73,7 @@ class SolveOptions:
         return total if self.steps is None else min(total, self.steps)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Tolerance:
     atol: Fraction = DEFAULT_ATOL
     rtol: Fraction = DEFAULT_RTOL
