@@ -6,6 +6,7 @@ leaves as one line, ``FILE:LINE:COL: message``, with exit status 2.
 
 from __future__ import annotations
 
+import functools
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -235,7 +236,35 @@ Exit codes: 0 every expected answer matches; 1 an expected answer does not
 match; 2 usage or spec error (one line: FILE:LINE:COL: message)."""
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+class LazyGroup(click.Group):
+    """A group whose commands are built the first time they are needed.
+
+    Building a problem command means creating its ~30 options, and ``check``
+    and the authoring commands import their own modules: together that would
+    cost more than gradcalc's whole start-up budget.  So each command is a
+    factory here, run only for the command invoked (or for ``--help``).
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.factories: dict[str, Callable[[], click.Command]] = {}
+
+    def lazy(self, name: str, factory: Callable[[], click.Command]) -> None:
+        self.factories[name] = factory
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*self.commands, *self.factories})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in self.commands and name in self.factories:
+            self.add_command(self.factories[name](), name)
+        return self.commands.get(name)
+
+
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, prog_name="gradcalc")
 def main() -> None:
     """gradcalc: work out gradients of small deep-learning problems step by step.
@@ -250,8 +279,12 @@ def main() -> None:
     """
 
 
-def _add_problem_command(kind: str, entry) -> None:
-    """One command per registered kind, all sharing the options above."""
+def _problem_command(kind: str) -> click.Command:
+    """The command for one registered kind, with the shared options and its inline fields."""
+    from gradcalc.cli.inline import field_options
+    from gradcalc.core.registry import OPS
+
+    entry = OPS[kind]
     sections = ", ".join((*entry.sections, *CLI_SECTIONS))
     examples = "\n".join(f"  {line}" for line in entry.examples)
     epilog = (
@@ -262,33 +295,41 @@ def _add_problem_command(kind: str, entry) -> None:
         run_problem_command(kind, **params)
 
     command.__doc__ = f"{entry.summary}\n\n{entry.description}"
-    from gradcalc.cli.inline import field_options
-
-    main.command(kind, epilog=epilog, short_help=entry.summary)(
+    return click.command(kind, epilog=epilog, short_help=entry.summary)(
         common_options(field_options(entry)(command))
     )
 
 
-def _register_commands() -> None:
-    from gradcalc.core.registry import OPS
+def _check_command() -> click.Command:
+    from gradcalc.cli.check import check
 
-    for kind, entry in OPS.items():
-        _add_problem_command(kind, entry)
-
-
-_register_commands()
-from gradcalc.cli.check import check as _check_command  # noqa: E402  (gradcalc check)
-
-main.add_command(_check_command)
+    return check
 
 
-def _register_authoring_commands() -> None:
+def _authoring_command(name: str) -> click.Command:
+    """``run``/``examples``: cli.runner registers them on a group; take the one asked for."""
     from gradcalc.cli import runner
 
-    runner.add_commands(main)
+    scratch = click.Group()
+    runner.add_commands(scratch)
+    return scratch.commands[name]
 
 
-_register_authoring_commands()
+# Names of the commands cli.runner defines (kept here so listing them imports nothing).
+AUTHORING_COMMANDS = ("run", "examples")
+
+
+def _register_commands(group: LazyGroup) -> None:
+    from gradcalc.core.registry import OPS
+
+    for kind in OPS:
+        group.lazy(kind, functools.partial(_problem_command, kind))
+    group.lazy("check", _check_command)
+    for name in AUTHORING_COMMANDS:
+        group.lazy(name, functools.partial(_authoring_command, name))
+
+
+_register_commands(main)
 
 
 if __name__ == "__main__":  # pragma: no cover
