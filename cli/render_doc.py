@@ -16,7 +16,7 @@ import numpy as np
 
 from gradcalc.cli.numbers import NumberStyle
 from gradcalc.cli.render_table import MAX_GRID_COLUMNS, MAX_GRID_ROWS, MAX_SLICES, RESULT_ORDER
-from gradcalc.core.explain import Formula, Matrix, Note, Section, SumOfProducts, SymbolTable
+from gradcalc.core.explain import Formula, Math, Matrix, Note, Section, SumOfProducts, SymbolTable
 from gradcalc.core.outcome import Check, Solution
 
 
@@ -108,8 +108,14 @@ class DocumentRenderer:
             self.matrix(item)
         elif isinstance(item, SymbolTable):
             self.symbol_table(item)
+        elif isinstance(item, Math):
+            self.math(item)
         else:
             raise TypeError(f"no renderer for {type(item).__name__}")
+
+    def math(self, item: Math) -> None:
+        """A LaTeX formula; overridden by formats that can typeset it."""
+        self.paragraph(f"{item.label}: {item.latex}")
 
     def matrix(self, matrix: Matrix) -> None:
         values = np.asarray(matrix.values, dtype=object)

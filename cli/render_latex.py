@@ -18,7 +18,7 @@ from typing import Any
 
 from gradcalc.cli.numbers import MINUS
 from gradcalc.cli.render_doc import DocumentRenderer, Grid
-from gradcalc.core.explain import Formula, Product, SumOfProducts, Symbol, SymbolTable
+from gradcalc.core.explain import Formula, Math, Product, SumOfProducts, Symbol, SymbolTable
 
 PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath}\n"
 # Terms per line of a worked sum; more would run off the page.
@@ -244,6 +244,9 @@ class LatexRenderer(DocumentRenderer):
         self.emit(
             "\\begin{itemize}", *(f"  \\item {text(line)}" for line in lines), "\\end{itemize}"
         )
+
+    def math(self, item: Math) -> None:
+        self.emit(f"{text(item.label)}:", "\\[", item.latex, "\\]")
 
     def display(self, lines: Sequence[str]) -> None:
         """An ``aligned`` display: the first line, then ``= …`` lines aligned on the =."""

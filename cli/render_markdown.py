@@ -14,7 +14,7 @@ from typing import Any
 from gradcalc.cli.numbers import NumberStyle
 from gradcalc.cli.render_doc import DocumentRenderer, Grid
 from gradcalc.cli.render_table import TableRenderer
-from gradcalc.core.explain import Formula, SumOfProducts, Symbol, SymbolTable
+from gradcalc.core.explain import Formula, Math, SumOfProducts, Symbol, SymbolTable
 
 _SPECIAL = re.compile(r"([\\`*_\[\]<>|#~])")
 
@@ -64,6 +64,9 @@ class MarkdownRenderer(DocumentRenderer):
         self.text.canvas.length = 0
         draw()
         self.block.extend("".join(self.text.canvas.parts).strip("\n").split("\n"))
+
+    def math(self, item: Math) -> None:
+        self.emit(f"{escape(item.label)}:", "", f"$$ {item.latex} $$")
 
     def formula(self, formula: Formula) -> None:
         self._laid_out(lambda: self.text.formula(formula))

@@ -19,6 +19,7 @@ from rich.text import Span, Text
 from gradcalc.cli.numbers import NumberStyle
 from gradcalc.core.explain import (
     Formula,
+    Math,
     Matrix,
     Note,
     Product,
@@ -206,6 +207,8 @@ class TableRenderer:
             self.matrix(item)
         elif isinstance(item, SymbolTable):
             self.symbol_table(item)
+        elif isinstance(item, Math):
+            self.line((f"{item.label}: ", "bold"), item.latex)
         else:
             raise TypeError(f"no renderer for {type(item).__name__}")
 

@@ -108,13 +108,26 @@ class SymbolTable:
 
 
 @record
+class Math:
+    """A formula already written in LaTeX (SymPy's), with a label and a plain-text form.
+
+    Text renderers show ``label: plain`` and the LaTeX source; LaTeX and Markdown
+    renderers typeset ``latex`` as display math.
+    """
+
+    label: str
+    latex: str
+    plain: str = ""
+
+
+@record
 class Note:
     """A sentence of explanation."""
 
     text: str
 
 
-Item = SumOfProducts | Formula | Matrix | SymbolTable | Note
+Item = SumOfProducts | Formula | Matrix | SymbolTable | Note | Math
 
 
 @record

@@ -37,7 +37,7 @@ import numpy as np
 from gradcalc.core import spec as common
 from gradcalc.core.deadline import Budget, TimeUp
 from gradcalc.core.errors import FieldPath, LimitError, SpecError
-from gradcalc.core.explain import Formula, Item, Note, Section, SymbolTable
+from gradcalc.core.explain import Formula, Item, Math, Note, Section, SymbolTable
 from gradcalc.core.expr_parse import (
     RESERVED_NAMES,
     GenericFunctions,
@@ -1877,7 +1877,7 @@ class _Explainer:
 
     def latex_section(self) -> Section:
         section = Section("latex", "LaTeX")
-        items: list[Item] = [Note(f"{label}: {latex}") for label, latex in self.latex_lines()]
+        items: list[Item] = [Math(label, latex) for label, latex in self.latex_lines()]
         self.capped(section, items)
         return section
 
