@@ -128,6 +128,8 @@ OPS: dict[str, OpEntry] = {
             "gradcalc conv --spec problems/task3.yaml --format json",
             "gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks",
             "gradcalc conv --spec task.yaml --decimal --precision 4",
+            "gradcalc conv --spec problems/task3.yaml --no-color > steps.txt",
+            'gradcalc conv --input "2 -1; 0 -1; 1 1; -1 2" --kernel "1 0; -1 -2"',
         ),
         fields=(
             Field(
