@@ -1,8 +1,9 @@
 """How long ``gradcalc check`` takes over 1,000 seed-sized specs (target: ≤ 1.5 s on two cores).
 
 What it measures
-    A temporary folder gets 1,000 specs: the bundled problems (every kind but ``expr``,
-    whose symbolic work is a different scale), copied round-robin under new names.
+    A temporary folder gets 1,000 distinct specs: variants of the bundled problems
+    (every kind but ``expr``, whose symbolic work is a different scale), each with one
+    entry changed and its answers recomputed, so nothing can be reused between files.
     One in ten has a wrong answer (a changed cell), so the timed run also grades
     failures and diagnoses them.  ``gradcalc check FOLDER`` then runs as a fresh
     subprocess (the console script next to ``sys.executable``, else ``-m gradcalc.cli``),
@@ -20,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
-import shutil
 import statistics
 import subprocess
 import sys
@@ -37,24 +36,121 @@ def command() -> list[str]:
     return [str(script)] if script.exists() else [sys.executable, "-m", "gradcalc.cli"]
 
 
-def build_folder(folder: Path, count: int) -> None:
+def build_folder(folder: Path, count: int) -> int:
+    """Write ``count`` distinct specs into ``folder``; return how many are distinct.
+
+    Spec ``n`` is bundled problem ``n mod P`` with one entry of its first array
+    changed by a small integer (a different change for each copy), and its
+    ``expected`` answers recomputed for that change, so no two files pose the same
+    problem and nothing can be reused between them.  One in ten then gets a wrong
+    cell, so the timed run also grades failures and diagnoses them.
+    """
+
+    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.core.grading import Problem
     from gradcalc.problems import PROBLEMS_DIR
 
-    sources = [
-        path
-        for path in sorted(PROBLEMS_DIR.glob("*.yaml"))
-        if not re.search(r"^kind:\s*expr\b", path.read_text(encoding="utf-8"), re.MULTILINE)
-    ]
+    sources = []
+    for path in sorted(PROBLEMS_DIR.glob("*.yaml")):
+        data = load_file(str(path)).data
+        if data.get("kind") != "expr" and isinstance(data.get("expected"), dict):
+            sources.append(data)
+    seen: set[str] = set()
     for number in range(count):
         source = sources[number % len(sources)]
-        target = folder / f"spec{number:04d}_{source.name}"
-        if number % 10 == 9:
-            # A wrong answer: the first "expected:" block's first digit 1 becomes 7.
-            text = source.read_text(encoding="utf-8")
-            head, _, tail = text.partition("expected:")
-            target.write_text(head + "expected:" + tail.replace("1", "7", 1), encoding="utf-8")
-        else:
-            shutil.copyfile(source, target)
+        copy = number // len(sources)
+        text = None
+        for attempt in range(8):
+            spec = _perturbed(source, copy * 8 + attempt)
+            try:
+                results = Problem(spec).results_for(list(source["expected"]))
+            except Exception:  # an invalid variant (a probability above 1, say): try another
+                continue
+            spec["expected"] = {name: _plain(results[name]) for name in source["expected"]}
+            if number % 10 == 9:
+                _spoil(spec["expected"])
+            candidate = _dump(spec)
+            if candidate not in seen:
+                text = candidate
+                break
+        if text is None:  # no valid distinct variant: the problem as bundled
+            text = _dump({**source, "expected": dict(source["expected"])})
+        seen.add(text)
+        (folder / f"spec{number:04d}.yaml").write_text(text, encoding="utf-8")
+    return len(seen)
+
+
+ARRAY_KEYS = ("input", "logits", "predictions", "x", "weights", "kernel", "target")
+
+
+def _perturbed(source: dict, variant: int) -> dict:
+    """The spec with entry ``variant`` of its first array (flattened) raised by 1 + variant // size."""
+    import numpy as np
+
+    spec = {key: value for key, value in source.items() if key != "expected"}
+    for key in ARRAY_KEYS:
+        if isinstance(spec.get(key), list):
+            array = np.array(spec[key], dtype=object)
+            flat = array.reshape(-1)
+            flat[variant % flat.size] = flat[variant % flat.size] + 1 + variant // flat.size
+            spec[key] = array.tolist()
+            break
+    return spec
+
+
+def _plain(value):
+    """A result as YAML-ready lists of ints, exact fraction text ("1/4") and floats."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    if isinstance(value, list) and all(isinstance(v, int) for v in value):
+        return value
+    array = np.asarray(value, dtype=object)
+    if array.ndim == 0:
+        item = array[()]
+        if isinstance(item, Fraction):
+            return item.numerator if item.denominator == 1 else str(item)
+        return float(item) if not isinstance(item, int) else item
+    return [_plain(row) for row in array]
+
+
+def _spoil(expected: dict) -> None:
+    """Change the first cell of the first answer (a wrong answer to grade and diagnose)."""
+    name = next(iter(expected))
+    value = expected[name]
+    while isinstance(value, list) and value and isinstance(value[0], list):
+        value = value[0]
+    if isinstance(value, list):
+        value[0] = 7 if value[0] != 7 else 8
+    else:
+        expected[name] = 7 if value != 7 else 8
+
+
+def _dump(spec: dict) -> str:
+    from fractions import Fraction
+
+    import yaml
+
+    def plain(value):
+        if isinstance(value, dict):
+            return {key: plain(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [plain(item) for item in value]
+        if isinstance(value, Fraction):
+            return value.numerator if value.denominator == 1 else str(value)
+        return value
+
+    body = yaml.safe_dump(
+        plain(spec), sort_keys=False, default_flow_style=None, width=100, allow_unicode=True
+    )
+    return "# A variant of a bundled problem, written by benchmarks/check_speed.py\n" + body
+
+
+def child_env() -> dict[str, str]:
+    """The environment for the timed runs: as a user's, with bytecode caches allowed
+    (PYTHONDONTWRITEBYTECODE would make every run compile gradcalc's sources again)."""
+    return {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def timed(arguments: list[str], repeat: int) -> tuple[float, float, int]:
@@ -62,7 +158,9 @@ def timed(arguments: list[str], repeat: int) -> tuple[float, float, int]:
     status = 0
     for attempt in range(repeat + 1):
         start = time.perf_counter()
-        completed = subprocess.run(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        completed = subprocess.run(
+            arguments, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=child_env()
+        )
         elapsed = time.perf_counter() - start
         status = completed.returncode
         if status == 2:
@@ -81,7 +179,8 @@ def main() -> int:
     env_note = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     with tempfile.TemporaryDirectory(prefix="gradcalc-check-speed-") as name:
         folder = Path(name)
-        build_folder(folder, args.count)
+        distinct = build_folder(folder, args.count)
+        print(f"{args.count} specs written, {distinct} distinct problems")
         best = None
         for jobs in (1, 2):
             seconds, fastest, status = timed(

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 import yaml
 
+from gradcalc.cli.plain_yaml import NotPlain, read_plain
 from gradcalc.core.errors import FieldPath, GradcalcError
 from gradcalc.core.records import record
 
@@ -69,10 +70,14 @@ class LoadedSpec:
     source: str
     data: Any
     root: yaml.Node | None = None
+    # The text, when it was read by the plain reader (no nodes kept): composed on demand.
+    text: str | None = None
 
     def position(self, path: FieldPath, *, at_key: bool = False) -> tuple[int, int] | None:
         """1-based (line, column) of the value at ``path`` (of its key with ``at_key``),
         or of the closest enclosing value when the path goes further than the spec."""
+        if self.root is None and self.text is not None:
+            self.root = yaml.compose(self.text, Loader=_MemoLoader or yaml.SafeLoader)
         node = self.root
         if node is None:
             return None
@@ -242,8 +247,36 @@ def _is_deep(text: str) -> bool:
     return max((len(i) for i in indents), default=0) > 256
 
 
+_SCALAR_TAGS = _STANDARD_TAGS - {"tag:yaml.org,2002:seq", "tag:yaml.org,2002:map"}
+_RESOLVER = yaml.resolver.Resolver()
+_SCALAR_READER = _Converter("", 0)
+_PLAIN_SCALARS: dict[str, Any] = {}
+
+
+def _plain_scalar(text: str) -> Any:
+    """A plain scalar's value, typed and converted exactly as on PyYAML's path."""
+    try:
+        return _PLAIN_SCALARS[text]
+    except KeyError:
+        pass
+    tag = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+    if tag not in _SCALAR_TAGS:
+        raise NotPlain  # PyYAML's path reports the unsupported tag with its position
+    value = _SCALAR_READER._scalar(yaml.ScalarNode(tag, text))
+    if len(_PLAIN_SCALARS) < 50_000:
+        _PLAIN_SCALARS[text] = value  # numbers, text, booleans: immutable, safe to share
+    return value
+
+
 def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> LoadedSpec:
-    """Parse YAML text into a :class:`LoadedSpec`; every problem raises SpecFileError."""
+    """Parse YAML text into a :class:`LoadedSpec`; every problem raises SpecFileError.
+
+    The plain reader (cli/plain_yaml.py) takes the usual spec in a fraction of
+    PyYAML's time; anything outside its subset, and every error, goes through PyYAML.
+    """
+    data = read_plain(text, _plain_scalar, max_values)
+    if data is not None:
+        return LoadedSpec(source=source, data=data, text=text)
     fast = _MemoLoader
     loader = yaml.SafeLoader if fast is None or _is_deep(text) else fast
     try:

@@ -1,0 +1,289 @@
+"""A fast reader for the plain subset of YAML that specs are written in.
+
+LibYAML parses quickly, but PyYAML hands every token to Python as objects with
+start and end marks and asks Python's resolver about every scalar: about 0.7 ms
+for a seed-sized spec, most of ``gradcalc check``'s time over a folder.  Specs
+are nearly always block mappings of flow lists of numbers (``input: [[1, 2], [3,
+4]]``), so this module reads that subset line by line and gives up (returns
+None) on anything else; the caller then reads the text with PyYAML as before.
+
+What it reads: ``key: value`` lines (keys are identifiers), nested block
+mappings, block sequences of values (``- [1, 2]``), one-line flow sequences of
+scalars (nested), one-line flow mappings of scalars, quoted strings without
+escapes, plain scalars, and comments.  Everything else (anchors, tags, block
+scalars, multi-line flow collections or plain scalars, tabs, documents markers,
+duplicate keys, odd indentation, anything the reader is unsure of) gives None.
+
+Scalars are typed by PyYAML's own resolver and converted by the spec loader's
+own scalar conversion, so a value read here is exactly the value PyYAML's path
+gives; tests compare the two readers on the bundled problems and on generated
+documents.  No positions are kept: the loader composes the text again with
+PyYAML only when an error needs a line and column.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable
+from typing import Any
+
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: +|$)")
+_PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
+# Characters that start something other than a plain scalar (anchors, tags, block
+# scalars, directives, …) or a structure this reader does not take.
+_BAD_START = frozenset("-?:,]}#&*!|>%@`")
+# Characters that may not appear in a scalar inside a flow collection here.
+_FLOW_UNSAFE = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]")
+_MAX_DEPTH = 16
+# A flow list of integers (possibly nested) — and digit runs too long for that shortcut.
+_INT_ROWS = re.compile(r"[\[\]0-9, -]*")
+_LONG_DIGITS = re.compile(r"[0-9]{19}|\[{16}")
+
+
+class NotPlain(Exception):
+    """The text is outside the subset: read it with PyYAML instead."""
+
+
+def read_plain(text: str, scalar: Callable[[str], Any], max_values: int) -> dict | None:
+    """The spec in ``text`` as plain data, or None when it is outside the subset.
+
+    ``scalar`` converts a plain scalar's text exactly as the full reader would
+    (it raises NotPlain for a value the full reader must handle, such as an
+    unsupported tag).
+    """
+    if "\t" in text or "\r" in text:
+        return None
+    try:
+        reader = _Reader(text, scalar, max_values)
+        return reader.document()
+    except NotPlain:
+        return None
+
+
+class _Reader:
+    def __init__(self, text: str, scalar: Callable[[str], Any], max_values: int):
+        self.scalar = scalar
+        self.max_values = max_values
+        self.count = 0
+        # (indent, is_item, key, value) for every line that holds something.
+        self.lines: list[tuple[int, bool, str | None, Any]] = []
+        for line in text.split("\n"):
+            stripped = line.lstrip(" ")
+            if not stripped or stripped[0] == "#":
+                continue
+            self._line(len(line) - len(stripped), stripped.rstrip(" "))
+
+    def _line(self, indent: int, rest: str) -> None:
+        # "- - [1, 2]" is an item holding a list whose first item sits two columns
+        # further: recorded as an empty item followed by that deeper item.
+        while rest[:2] == "- " or rest == "-":
+            after = rest[2:].lstrip(" ")
+            if after[:2] != "- " and after != "-":
+                self.lines.append((indent, True, None, self._inline_value(after)))
+                return
+            self.lines.append((indent, True, None, _NOTHING))
+            indent += len(rest) - len(after)
+            rest = after
+        match = _KEY.match(rest)
+        if match is None:
+            raise NotPlain  # "---", "-1" as a key, "? key", a plain multi-line scalar, …
+        self.lines.append((indent, False, match.group(1), self._inline_value(rest[match.end() :])))
+
+    # -- values on one line --------------------------------------------------------------
+
+    def _inline_value(self, text: str) -> Any:
+        """The value written after ``key:`` or ``-`` (``_NOTHING`` when there is none)."""
+        if not text or text[0] == "#":
+            return _NOTHING
+        first = text[0]
+        if first in "\"'":
+            value, end = _quoted(text, 0)
+            tail = text[end:]
+            # Only spaces, or spaces and a comment, may follow the closing quote.
+            if tail and (tail[0] != " " or tail.lstrip(" ")[:1] not in ("", "#")):
+                raise NotPlain
+            self._counted(1)
+            return value
+        comment = text.find(" #")
+        if comment >= 0:
+            text = text[:comment].rstrip(" ")
+        if first == "[":
+            if _INT_ROWS.fullmatch(text) and not _LONG_DIGITS.search(text):
+                # Integers only: JSON reads them as YAML does, in C (a ValueError means
+                # something like "[1 2]" or "[01]", which the loop below handles).
+                try:
+                    value = json.loads(text)
+                except ValueError:
+                    pass
+                else:
+                    self._counted(text.count(",") + text.count("[") + 1)
+                    return value
+            value, end = self._flow_sequence(text, 0, 0)
+            if end != len(text):
+                raise NotPlain
+            return value
+        if first == "{":
+            return self._flow_mapping(text)
+        if first in _BAD_START and not _is_negative_start(text):
+            raise NotPlain
+        if ": " in text or text.endswith(":"):
+            raise NotPlain
+        self._counted(1)
+        return self.scalar(text)
+
+    def _flow_sequence(self, text: str, start: int, depth: int) -> tuple[list[Any], int]:
+        """The flow list opening at ``text[start]``, and the index after its ``]``."""
+        if depth > _MAX_DEPTH:
+            raise NotPlain
+        items: list[Any] = []
+        position = start + 1
+        length = len(text)
+        while True:
+            while position < length and text[position] == " ":
+                position += 1
+            if position >= length:
+                raise NotPlain  # continues on another line
+            char = text[position]
+            if char == "]" and not items:
+                return items, position + 1
+            if char == "[":
+                item, position = self._flow_sequence(text, position, depth + 1)
+                items.append(item)
+            elif char in "\"'":
+                item, position = _quoted(text, position)
+                items.append(item)
+            else:
+                end = position
+                while end < length and text[end] not in ",]":
+                    end += 1
+                token = text[position:end].rstrip(" ")
+                _check_flow_scalar(token)
+                items.append(int(token) if _PLAIN_INT.fullmatch(token) else self.scalar(token))
+                position = end
+            while position < length and text[position] == " ":
+                position += 1
+            if position >= length:
+                raise NotPlain
+            if text[position] == "]":
+                self._counted(len(items) + 1)
+                return items, position + 1
+            if text[position] != ",":
+                raise NotPlain
+            position += 1
+            while position < length and text[position] == " ":
+                position += 1
+            if position < length and text[position] == "]":
+                raise NotPlain  # a trailing comma: leave it to PyYAML
+
+    def _flow_mapping(self, text: str) -> dict[str, Any]:
+        if not text.endswith("}"):
+            raise NotPlain
+        inner = text[1:-1].strip(" ")
+        result: dict[str, Any] = {}
+        if not inner:
+            self._counted(1)
+            return result
+        for part in inner.split(","):
+            key, separator, value = part.strip(" ").partition(": ")
+            value = value.strip(" ")
+            if not separator or not _KEY.fullmatch(key + ":") or key in result or not value:
+                raise NotPlain
+            _check_flow_scalar(value)
+            result[key] = self.scalar(value)
+        self._counted(2 * len(result) + 1)
+        return result
+
+    def _counted(self, values: int) -> None:
+        self.count += values
+        if self.count > self.max_values:
+            raise NotPlain  # PyYAML's path gives the limit error with its position
+
+    # -- block structure ------------------------------------------------------------------
+
+    def document(self) -> dict[str, Any]:
+        if not self.lines or self.lines[0][0] != 0 or self.lines[0][1]:
+            raise NotPlain
+        result, index = self._mapping(0, 0)
+        if index != len(self.lines):
+            raise NotPlain
+        return result
+
+    def _mapping(self, index: int, indent: int) -> tuple[dict[str, Any], int]:
+        result: dict[str, Any] = {}
+        lines = self.lines
+        while index < len(lines):
+            line_indent, is_item, key, value = lines[index]
+            if line_indent < indent:
+                break
+            if line_indent > indent or is_item or key in result:
+                raise NotPlain
+            index += 1
+            if value is not _NOTHING:
+                result[key] = value
+                continue
+            following = lines[index] if index < len(lines) else None
+            if following is not None and following[1] and following[0] >= indent:
+                result[key], index = self._sequence(index, following[0])
+            elif following is not None and following[0] > indent:
+                result[key], index = self._mapping(index, following[0])
+            else:
+                self._counted(1)
+                result[key] = None
+        self._counted(len(result) + 1)
+        return result, index
+
+    def _sequence(self, index: int, indent: int) -> tuple[list[Any], int]:
+        items = []
+        lines = self.lines
+        while index < len(lines) and lines[index][0] == indent and lines[index][1]:
+            value = lines[index][3]
+            index += 1
+            if value is _NOTHING:
+                # "-" alone: a list nested under it (a mapping there is left to PyYAML).
+                following = lines[index] if index < len(lines) else None
+                if following is None or not following[1] or following[0] <= indent:
+                    raise NotPlain
+                value, index = self._sequence(index, following[0])
+            items.append(value)
+        self._counted(1)
+        return items, index
+
+
+_NOTHING = object()
+
+
+def _quoted(text: str, start: int) -> tuple[str, int]:
+    """The quoted scalar opening at ``text[start]`` and the index after its closing quote.
+
+    Single quotes: ``''`` is a quote.  Double quotes: no escapes are taken (a
+    backslash gives NotPlain), so the text between the quotes is the value.
+    """
+    quote = text[start]
+    position = start + 1
+    while True:
+        end = text.find(quote, position)
+        if end < 0:
+            raise NotPlain  # continues on another line
+        if quote == "'" and text[end + 1 : end + 2] == "'":
+            position = end + 2
+            continue
+        inner = text[start + 1 : end]
+        if quote == '"' and "\\" in inner:
+            raise NotPlain
+        return (inner.replace("''", "'") if quote == "'" else inner), end + 1
+
+
+def _is_negative_start(text: str) -> bool:
+    """``-3``, ``-x``: a plain scalar that starts with a dash (``- 3`` would be an item)."""
+    return len(text) > 1 and text[0] == "-" and text[1] != " "
+
+
+def _check_flow_scalar(token: str) -> None:
+    """Raise NotPlain unless ``token`` is a plain scalar this reader takes inside ``[…]``/``{…}``."""
+    if (
+        not token
+        or _FLOW_UNSAFE.search(token)
+        or (token[0] in _BAD_START and not _is_negative_start(token))
+    ):
+        raise NotPlain

@@ -1,0 +1,263 @@
+"""The plain reader (cli/plain_yaml.py) gives exactly PyYAML's values, or steps aside.
+
+For any text, ``read_plain`` must return either None or the very data the full
+PyYAML path gives (same values, same Python types); and it must return None
+for every text PyYAML's path rejects.  Checked on the bundled problems, on
+tricky scalars one by one, and on generated documents.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradcalc.cli import spec_loader
+from gradcalc.cli.plain_yaml import read_plain
+from gradcalc.cli.spec_loader import SpecFileError, load_file, parse_text
+from gradcalc.problems import bundled
+
+
+def full_path(text: str):
+    """The data PyYAML's path gives (compose, then the loader's converter), or the error."""
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+    except yaml.YAMLError:
+        return "yaml error"
+    if not isinstance(node, yaml.MappingNode):
+        return "not a mapping"
+    try:
+        return spec_loader._Converter("test", 10_000_000).convert(node)
+    except SpecFileError as error:
+        return f"error: {error.message}"
+
+
+def typed(value):
+    """Values with their exact types, NaN made comparable."""
+    if isinstance(value, dict):
+        return {(type(k), k): typed(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [typed(v) for v in value]
+    if isinstance(value, float) and math.isnan(value):
+        return (float, "nan")
+    return (type(value), value)
+
+
+def assert_agrees(text: str) -> None:
+    plain = read_plain(text, spec_loader._plain_scalar, 10_000_000)
+    if plain is None:
+        return
+    full = full_path(text)
+    assert not isinstance(full, str), f"plain reader took text PyYAML rejects ({full}):\n{text}"
+    assert typed(plain) == typed(full), text
+
+
+def test_bundled_problems_read_the_same_and_mostly_take_the_plain_path():
+    paths = bundled()
+    plain_count = 0
+    for path in paths:
+        text = path.read_text(encoding="utf-8")
+        assert_agrees(text)
+        plain_count += read_plain(text, spec_loader._plain_scalar, 10_000_000) is not None
+    # The reader exists for speed: it must take the usual spec.
+    assert plain_count >= 0.8 * len(paths)
+
+
+TRICKY_SCALARS = [
+    "0",
+    "-0",
+    "7",
+    "-12",
+    "012",
+    "0o17",
+    "0x1F",
+    "0b101",
+    "1_000",
+    "+5",
+    "1:30",
+    "190:20:30",
+    "1e3",
+    "1.0e+3",
+    "1.0e3",
+    "1.5",
+    "-1.5",
+    ".5",
+    "-.5",
+    "+.5",
+    "1.",
+    "1_0.5",
+    "6.8523015e+5",
+    ".inf",
+    "-.inf",
+    ".Inf",
+    ".nan",
+    ".NaN",
+    "nan",
+    "inf",
+    "yes",
+    "No",
+    "ON",
+    "off",
+    "y",
+    "n",
+    "true",
+    "False",
+    "TRUE",
+    "~",
+    "null",
+    "Null",
+    "NULL",
+    "2024-01-01",
+    "2001-12-14t21:59:43.10-05:00",
+    "1/2",
+    "-1/2",
+    "3/-4",
+    "a b",
+    "C#",
+    "x#y",
+    "conv",
+    "same",
+    "ones",
+    "-x",
+    "--",
+    "-",
+    "=",
+    "<<",
+    "a,b",
+    "[1]",
+    "{a: 1}",
+    "'q'",
+    '"q"',
+    "a: b",
+    "a:b",
+    "@x",
+    "`x",
+    "%x",
+    "!x",
+    "&a x",
+    "*a",
+    "|",
+    ">",
+    "?",
+    "? x",
+    "9" * 30,
+    "1" * 101,
+    "1e4000",
+    "0." + "0" * 120 + "1",
+]
+
+
+@pytest.mark.parametrize("scalar", TRICKY_SCALARS)
+@pytest.mark.parametrize(
+    "template",
+    [
+        "value: {s}\n",
+        "value: {s}  # note\n",
+        "value: [{s}]\n",
+        "value: [1, {s}, 2]\n",
+        "value: [[{s}], [{s}, 3]]\n",
+        "value: {{a: {s}}}\n",
+        "value:\n  - {s}\n",
+        "value:\n- - {s}\n  - 1\n",
+        'value: "{s}"\n',
+        "value: '{s}'\n",
+        "other: 1\nvalue:\n  inner: {s}\n",
+    ],
+)
+def test_tricky_scalars_agree(scalar, template):
+    assert_agrees(template.format(s=scalar))
+
+
+IDENT = st.sampled_from(["input", "kernel", "a", "b_2", "expected", "yes", "null", "on"])
+TOKEN = st.one_of(
+    st.sampled_from(TRICKY_SCALARS),
+    st.integers(-(10**20), 10**20).map(str),
+    st.integers(-20, 20).map(str),
+    st.integers(-20, 20).map(str),
+    st.fractions(max_denominator=50).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3).map(str),
+    st.text(alphabet="ab #:'\",[]{}-\\x", min_size=0, max_size=6),
+)
+
+
+def _quoted(text: str, quote: str) -> str:
+    return quote + text + quote
+
+
+def _flow(draw, depth: int) -> str:
+    if depth > 2 or draw(st.booleans()):
+        token = draw(TOKEN)
+        choice = draw(st.integers(0, 5))
+        if choice == 0:
+            return _quoted(token, '"')
+        if choice == 1:
+            return _quoted(token.replace("'", "''"), "'")
+        return token
+    items = draw(st.lists(st.deferred(lambda: st.just(None)), max_size=4))
+    parts = [_flow(draw, depth + 1) for _ in items]
+    separator = draw(st.sampled_from([", ", ",", " , ", ",  "]))
+    return "[" + separator.join(parts) + draw(st.sampled_from(["]", "]", " ]", ",]"]))
+
+
+@st.composite
+def documents(draw) -> str:
+    lines = []
+    for _ in range(draw(st.integers(1, 6))):
+        key = draw(IDENT) if draw(st.integers(0, 3)) else f"k{len(lines)}"
+        indent = " " * draw(st.sampled_from([0] * 8 + [1, 2]))
+        shape = draw(st.integers(0, 5))
+        comment = draw(st.sampled_from(["", "", "", "  # c", " #c", "#c", " # a: b [1]"]))
+        if draw(st.integers(0, 6)) == 0:
+            lines.append(draw(st.sampled_from(["# comment", "", "   ", "---", "..."])))
+        if shape <= 1:
+            lines.append(f"{indent}{key}: {_flow(draw, 0)}{comment}")
+        elif shape == 2:
+            inner = draw(IDENT)
+            lines.append(f"{indent}{key}: {{{inner}: {draw(TOKEN)}}}{comment}")
+        elif shape == 3:
+            lines.append(f"{indent}{key}:{comment}")
+            child = " " * draw(st.sampled_from([0, 2, 4]))
+            for _ in range(draw(st.integers(0, 3))):
+                dash = draw(st.sampled_from(["- ", "- ", "- - ", "-  ", "-"]))
+                lines.append(f"{indent}{child}{dash}{_flow(draw, 1)}")
+        elif shape == 4:
+            lines.append(f"{indent}{key}:")
+            child = " " * draw(st.sampled_from([2, 4, 3]))
+            for _ in range(draw(st.integers(0, 3))):
+                lines.append(f"{indent}{child}{draw(IDENT)}: {_flow(draw, 0)}{comment}")
+        else:
+            lines.append(f"{indent}{key}: {draw(TOKEN)}{comment}")
+    return "\n".join(lines) + draw(st.sampled_from(["\n", "", "\n\n"]))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(documents())
+def test_generated_documents_agree(text):
+    assert_agrees(text)
+
+
+def test_errors_found_after_the_plain_path_still_have_positions(tmp_path):
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("kind: conv\ninput: [[1, 2], [3, 4]]\nkernel: [[1]]\nstride: 0\n")
+    loaded = load_file(str(spec))
+    assert loaded.root is None and loaded.text is not None  # read by the plain reader
+    assert loaded.position(("stride",)) == (4, 9)
+    assert loaded.position(("input", 1, 0)) == (2, 18)
+    assert loaded.position(("kernel",), at_key=True) == (3, 1)
+
+
+def test_values_beyond_the_limit_go_to_pyyaml_for_the_error():
+    text = "input: [" + ", ".join(["1"] * 50) + "]\n"
+    assert read_plain(text, spec_loader._plain_scalar, 10) is None
+    with pytest.raises(SpecFileError, match="more than 10 values"):
+        parse_text(text, "spec.yaml", max_values=10)
+
+
+def test_exact_numbers_survive_the_plain_path():
+    data = parse_text('a: [0.1, "1/3", 1/4, 2]\n', "x").data
+    assert data["a"] == [Fraction(1, 10), "1/3", "1/4", 2]
+    assert type(data["a"][3]) is int
