@@ -524,7 +524,7 @@ def solve_activation(spec: Mapping[str, Any], options: common.SolveOptions) -> S
             skipped_because="at the kink at 0",
         )
     explainer = _ActivationExplainer(problem, x, upstream, results, slope, exact, options)
-    conventions = explainer.conventions(kinks)
+    conventions = explainer.conventions(kinks) if options.explain else []
     return Solution(
         kind="activation",
         title=problem.title,
@@ -555,7 +555,7 @@ def solve_softmax(spec: Mapping[str, Any], options: common.SolveOptions) -> Solu
         "output": (log_p if log else p).reshape(problem.input.shape),
         "grad_input": grad.reshape(problem.input.shape),
     }
-    wanted = options.wants("jacobian") or "jacobian" in problem.expected
+    wanted = options.wants_jacobians() or "jacobian" in problem.expected
     if wanted and problem.input.size**2 <= options.limits.max_jacobian:
         results["jacobian"] = block_diagonal(softmax_jacobians(p, log))
     elif "jacobian" in problem.expected:
@@ -588,7 +588,7 @@ def solve_softmax(spec: Mapping[str, Any], options: common.SolveOptions) -> Solu
         title=problem.title,
         results=results,
         exact=False,
-        conventions=explainer.conventions(),
+        conventions=explainer.conventions() if options.explain else [],
         sections=[
             build()
             for key, build in explainer.builders()

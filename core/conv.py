@@ -615,7 +615,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         results["grad_bias"] = computed.grad_bias.reshape(problem.bias.shape)
 
     out_size = int(np.prod(problem.output_shape))
-    jacobian_wanted = options.wants("jacobian") or any(
+    jacobian_wanted = options.wants_jacobians() or any(
         k.startswith("jacobian") for k in problem.expected
     )
     small_enough = (
@@ -659,7 +659,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         title=problem.title,
         results=results,
         exact=exact,
-        conventions=explainer.conventions(),
+        conventions=explainer.conventions() if options.explain else [],
         sections=explainer.sections(),
         checks=checks,
         gradient_check=gradient_check,
@@ -1506,7 +1506,8 @@ class _Explainer:
 
 def _plain(value: Any) -> str:
     """A number for a sentence: exact when it is a Fraction, with a real minus sign."""
-    if isinstance(value, Fraction):
+    if isinstance(value, (Fraction, int, np.integer)):
+        value = Fraction(int(value)) if not isinstance(value, Fraction) else value
         text = (
             str(value.numerator)
             if value.denominator == 1

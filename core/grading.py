@@ -324,6 +324,7 @@ class Problem:
             sections=frozenset({"jacobian"}) if jacobian else frozenset(),
             gradient_check=False,
             limits=self.limits,
+            explain=False,
         )
         try:
             solution: Solution | None = registry.solve(spec, options)

@@ -543,7 +543,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         title=problem.title,
         results=results,
         exact=exact,
-        conventions=explainer.conventions(edges),
+        conventions=explainer.conventions(edges) if options.explain else [],
         sections=[build() for key, build in explainer.builders() if options.wants(key)],
         checks=checks,
         gradient_check=gradient_check,

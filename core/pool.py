@@ -838,7 +838,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     }
     if problem.mode == "max":
         results["argmax"] = argmax_result(problem, computed)
-    wanted = options.wants("jacobian") or "jacobian_input" in problem.expected
+    wanted = options.wants_jacobians() or "jacobian_input" in problem.expected
     if wanted and g.windows * problem.input.size <= options.limits.max_jacobian:
         results["jacobian_input"] = jacobian_input(problem, computed)
     checks = check_answers(
@@ -878,7 +878,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         title=problem.title,
         results=results,
         exact=exact,
-        conventions=explainer.conventions(),
+        conventions=explainer.conventions() if options.explain else [],
         sections=explainer.sections(),
         checks=checks,
         gradient_check=gradient_check,

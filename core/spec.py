@@ -65,9 +65,15 @@ class SolveOptions:
     gradient_check: bool = True
     force_float: bool = False
     limits: Limits = Limits()
+    # False when only the results are wanted (grading): no conventions, no sections.
+    explain: bool = True
 
     def wants(self, section: str) -> bool:
-        return self.sections is None or section in self.sections
+        return self.explain and (self.sections is None or section in self.sections)
+
+    def wants_jacobians(self) -> bool:
+        """Jacobian results are built (also when nothing is explained, for grading)."""
+        return self.sections is None or "jacobian" in self.sections
 
     def cap(self, total: int) -> int:
         return total if self.steps is None else min(total, self.steps)

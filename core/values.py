@@ -46,6 +46,10 @@ def describe(value: Any) -> str:
     return f"{value!r}"
 
 
+# Numbers written as text, already read (Fractions are immutable, so safe to share).
+_TEXT_NUMBERS: dict[str, Fraction] = {}
+
+
 def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Fraction:
     """Read one number exactly.
 
@@ -67,6 +71,9 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
     if isinstance(value, np.generic):
         return parse_number(value.item(), path, what=what)
     if isinstance(value, str):
+        known = _TEXT_NUMBERS.get(value)
+        if known is not None:
+            return known
         text = value.strip()
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
@@ -86,17 +93,20 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
                 if Fraction(denominator) == 0:
                     raise SpecError(path, f"{text!r} divides by zero")
                 result /= Fraction(denominator)
-            return _bounded(result, path)
+            result = _bounded(result, path)
+            if len(_TEXT_NUMBERS) < 10_000:
+                _TEXT_NUMBERS[value] = result  # "1/4" recurs across a folder of specs
+            return result
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
     raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
 
 
 def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
-    if abs(number) > MAX_MAGNITUDE:
+    if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
         raise SpecError(
             path, f"numbers larger than {_MAGNITUDE_TEXT} in magnitude are not supported"
         )
-    return Fraction(number)
+    return number if type(number) is Fraction else Fraction(number)
 
 
 def parse_int(

@@ -96,7 +96,7 @@ def solve(spec: dict[str, Any], **options: Any):
 def exact_list(array: Any) -> list[Any]:
     values = list(np.asarray(array, dtype=object).ravel())
     for value in values:
-        assert isinstance(value, Fraction), f"{value!r} is not exact"
+        assert isinstance(value, (Fraction, int)), f"{value!r} is not exact"
     return values
 
 
