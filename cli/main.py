@@ -103,6 +103,12 @@ def common_options(command: Callable) -> Callable:
             "--no-color", is_flag=True, help="Plain text without colors (also: NO_COLOR=1)."
         ),
         click.option(
+            "--export",
+            metavar="FILE",
+            default=None,
+            help="Also write the report, in color, to FILE (.html page or .svg image) to share.",
+        ),
+        click.option(
             "--float",
             "force_float",
             is_flag=True,
@@ -171,6 +177,10 @@ def render(
         console, style, sections, truncate=params["steps"] is not None, plain=params["no_color"]
     )
     renderer.render(solution, command_kind)
+    if params["export"] is not None:
+        from gradcalc.cli.export import export_report
+
+        export_report(params, renderer, solution, command_kind)
 
 
 def run_problem_command(command_kind: str, **params: Any) -> None:
@@ -191,6 +201,10 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
                     f"gradcalc {command_kind}: unknown section {unknown[0]!r} in --show; "
                     f"allowed: {', '.join(known_sections)}"
                 )
+        if params["export"] is not None:
+            from gradcalc.cli.export import check_export
+
+            check_export(command_kind, params)
         limits = Limits(
             max_elements=params["max_elements"],
             max_work=params["max_work"],
@@ -286,7 +300,8 @@ def _problem_command(kind: str) -> click.Command:
 
     entry = OPS[kind]
     sections = ", ".join((*entry.sections, *CLI_SECTIONS))
-    examples = "\n".join(f"  {line}" for line in entry.examples)
+    lines = (*entry.examples, f"{entry.examples[0]} --export report.html")
+    examples = "\n".join(f"  {line}" for line in lines)
     epilog = (
         f"\b\nExamples:\n{examples}\n\n\b\nSections for --show:\n  {sections}\n\n{EXIT_CODES_HELP}"
     )

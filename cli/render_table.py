@@ -9,6 +9,8 @@ and paste keeps each formula on one line.
 
 from __future__ import annotations
 
+import copy
+import math
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -18,6 +20,8 @@ from rich.text import Span, Text
 
 from gradcalc.cli.numbers import NumberStyle
 from gradcalc.core.explain import (
+    GRADIENT,
+    OUTPUT,
     Formula,
     Math,
     Matrix,
@@ -27,6 +31,7 @@ from gradcalc.core.explain import (
     SumOfProducts,
     Symbol,
     SymbolTable,
+    result_role,
 )
 from gradcalc.core.outcome import Check, Solution
 
@@ -48,6 +53,66 @@ MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
 Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
+
+# Heatmaps: matrices with these roles get cells shaded by sign and magnitude.
+HEATMAP_ROLES = frozenset({GRADIENT, OUTPUT})
+# (pale, deep) background per sign, from ColorBrewer's RdBu (red-blue reads for red-green
+# color blindness too); HEAT_LEVELS shades in between, so a few styles cover a report.
+HEAT_COLORS = {-1: ((253, 219, 199), (178, 24, 43)), 1: ((209, 229, 240), (33, 102, 172))}
+HEAT_LEVELS = 8
+# With only the 16 standard colors, pale shades would all round to white and hide the sign:
+# up to half the peak the number is colored, beyond it the cell is.
+HEAT_STANDARD = {-1: ("red", "bold #ffffff on red"), 1: ("bright_blue", "bold #ffffff on blue")}
+HEAT_LEGEND = (
+    "red negative, blue positive; the deeper the shade, the closer |value| is to the largest "
+    "|value| of its matrix; 0 unshaded"
+)
+LEGEND_SWATCHES = (("−max", -1), ("−max/2", -0.5), ("0", 0), ("+max/2", 0.5), ("+max", 1))
+
+
+def heat_style(value: Any, peak: float, *, standard_colors: bool = False) -> str:
+    """The Rich style shading ``value`` in a matrix whose largest finite |value| is ``peak``.
+
+    Text and background are both set so that the cell reads on light and dark terminals;
+    zero, NaN and non-numbers (such as −∞ padding) stay unstyled.  ``standard_colors``:
+    the terminal has only the 16 standard colors (see HEAT_STANDARD).
+    """
+    number = as_float(value)
+    if number is None or number == 0 or math.isnan(number):
+        return ""
+    if math.isinf(number) or peak <= 0:
+        fraction = 1.0
+    else:
+        fraction = min(abs(number) / peak, 1.0)
+    level = max(1, math.ceil(fraction * HEAT_LEVELS))  # every nonzero value is visibly shaded
+    sign = 1 if number > 0 else -1
+    if standard_colors:
+        return HEAT_STANDARD[sign][level > HEAT_LEVELS // 2]
+    pale, deep = HEAT_COLORS[sign]
+    t = (level - 1) / (HEAT_LEVELS - 1)
+    red, green, blue = (round(p + (d - p) * t) for p, d in zip(pale, deep, strict=True))
+    ink = "#000000" if level <= 5 else "#ffffff"
+    return f"{ink} on #{red:02x}{green:02x}{blue:02x}"
+
+
+def as_float(value: Any) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+    except OverflowError:  # an exact integer or fraction beyond float range
+        return math.inf if value > 0 else -math.inf
+
+
+def heat_peak(blocks: Iterable[np.ndarray]) -> float:
+    """The largest finite |value| in the blocks (0.0 when there is none)."""
+    peak = 0.0
+    for block in blocks:
+        for value in block.flat:
+            number = as_float(value)
+            if number is not None and math.isfinite(number):
+                peak = max(peak, abs(number))
+    return peak
 
 
 class Canvas:
@@ -98,8 +163,9 @@ def grid(
     for label, cells in rows:
         canvas.line((label.rjust(label_width), header_style))
         for c, cell in enumerate(cells):
-            width = len(cell if isinstance(cell, str) else cell[0])
-            canvas.write("  " + " " * (widths[c] - width), cell)
+            # Aligned inside the style, so that a shaded cell fills its column's width.
+            text, style = (cell, "") if isinstance(cell, str) else cell
+            canvas.write("  ", (text.rjust(widths[c]), style))
 
 
 class TableRenderer:
@@ -120,6 +186,19 @@ class TableRenderer:
         self.sections = sections
         self.truncate = truncate
         self.canvas = Canvas()
+        # Heatmaps only where color reaches the reader: not for --no-color, NO_COLOR,
+        # TERM=dumb or a pipe (Rich then has no color system).
+        # (console is None when the Markdown renderer borrows this layout, always plain.)
+        self.heat = not plain and console.color_system is not None and not console.no_color
+        self.standard_colors = self.heat and console.color_system in ("standard", "windows")
+        self.legend_shown = False
+
+    def colored_copy(self, console: Console) -> TableRenderer:
+        """The same report settings drawing in color on ``console`` (for ``--export``)."""
+        twin = copy.copy(self)
+        twin.console, twin.canvas, twin.plain, twin.heat = console, Canvas(), False, True
+        twin.standard_colors, twin.legend_shown = False, False
+        return twin
 
     def wants(self, key: str) -> bool:
         return self.sections is None or key in self.sections
@@ -257,6 +336,9 @@ class TableRenderer:
             slices = slices[:MAX_SLICES]
             row_count = min(row_count, MAX_GRID_ROWS)
             column_count = min(column_count, MAX_GRID_COLUMNS)
+        heat = self.heat and matrix.role in HEATMAP_ROLES
+        if heat:  # relative to what is shown, so that the shades shown span the full range
+            peak = heat_peak(shaped[lead][:row_count, :column_count] for lead in slices)
         for lead in slices:
             title = matrix.label
             if lead:
@@ -274,9 +356,14 @@ class TableRenderer:
                 cells: list[Piece] = []
                 for c in range(column_count):
                     index = (c,) if values.ndim == 1 else (*lead, r, c)
-                    cells.append(
-                        marks[index] if marks and index in marks else self.num(block[r, c])
-                    )
+                    if marks and index in marks:
+                        cells.append(marks[index])
+                    elif heat:
+                        # A space of margin inside the shade keeps neighbouring blocks apart.
+                        shade = heat_style(block[r, c], peak, standard_colors=self.standard_colors)
+                        cells.append((" " + self.num(block[r, c]), shade))
+                    else:
+                        cells.append(self.num(block[r, c]))
                 if column_count < shaped.shape[-1]:
                     cells.append("…")
                 rows.append(("" if values.ndim == 1 else str(r + base), cells))
@@ -301,6 +388,17 @@ class TableRenderer:
             )
         if matrix.caption:
             self.line((matrix.caption, "dim"))
+        if heat and not self.legend_shown:
+            self.heat_legend()
+
+    def heat_legend(self) -> None:
+        """One line, under the first shaded matrix, saying what the shades mean."""
+        self.legend_shown = True
+        self.line(("shading: ", "dim"))
+        for label, value in LEGEND_SWATCHES:
+            shade = heat_style(value, 1.0, standard_colors=self.standard_colors)
+            self.canvas.write((f" {label} ", shade), " ")
+        self.canvas.write((f" {HEAT_LEGEND}", "dim"))
 
     def symbol_table(self, table: SymbolTable) -> None:
         self.line((table.label, "bold"))
@@ -324,7 +422,15 @@ class TableRenderer:
             if name in solution.results:
                 ndim = np.ndim(solution.results[name])
                 axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
-                self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
+                self.matrix(
+                    Matrix(
+                        name,
+                        solution.results[name],
+                        axes,
+                        solution.index_base,
+                        role=result_role(name),
+                    )
+                )
         if solution.exact and self.style.decimal:
             self.line(
                 (

@@ -91,7 +91,8 @@ def add_commands(group: click.Group) -> None:
         short_help="Solve spec files of any kind (dispatches on each spec's `kind`).",
         epilog=(
             "\b\nExamples:\n  gradcalc run problems/task3.yaml problems/seed002_max_pool.yaml\n"
-            "  cat spec.yaml | gradcalc run -\n\n" + EXIT_CODES_HELP
+            "  cat spec.yaml | gradcalc run -\n"
+            "  gradcalc run problems/*.yaml --export reports.html\n\n" + EXIT_CODES_HELP
         ),
     )
     @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
@@ -101,13 +102,22 @@ def add_commands(group: click.Group) -> None:
         """Solve each SPEC file ('-' reads standard input) with the command its `kind` names.
 
         Takes the options of the problem commands.  With several specs the
-        reports follow one another (JSON: one document per spec).
+        reports follow one another (JSON: one document per spec); --export
+        writes them all into one file (specs that fail to load are left out).
         """
+        report = None
+        if params["export"] is not None:
+            from gradcalc.cli.export import REPORT, Report, check_export
+
+            check_export("run", params)
+            report = params[REPORT] = Report(params["export"])
         status = 0
         for i, path in enumerate(specs):
             if i and params["output_format"] != "json":
                 click.echo()
             status = max(status, run_spec(path, params))
+        if report is not None and report.titles:  # specs that failed to load are not in it
+            report.save("run")
         sys.exit(status)
 
     @group.command(
@@ -115,7 +125,8 @@ def add_commands(group: click.Group) -> None:
         short_help="List the bundled example problems, or solve one by name.",
         epilog=(
             "\b\nExamples:\n  gradcalc examples\n  gradcalc examples task3\n"
-            "  gradcalc examples seed002_max_pool --format json\n\n" + EXIT_CODES_HELP
+            "  gradcalc examples seed002_max_pool --format json\n"
+            "  gradcalc examples task3 --export task3.svg\n\n" + EXIT_CODES_HELP
         ),
     )
     @click.argument("name", required=False)
@@ -124,6 +135,10 @@ def add_commands(group: click.Group) -> None:
     def examples(name: str | None, **params: Any) -> None:
         """Without NAME, list the bundled problems with their kind and title;
         with NAME, solve that problem (the options are those of the problem commands)."""
+        if params["export"] is not None:
+            from gradcalc.cli.export import check_export
+
+            check_export("examples", params, listing=name is None)
         if name is not None:
             try:
                 path = find_example(name)

@@ -24,6 +24,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import (
+    GRADIENT,
     Formula,
     Note,
     Product,
@@ -638,7 +639,12 @@ class _Base:
         section.add(Note(description))
         section.add(show_matrix(self.X, self.p.input, self.p.index_base))
         section.add(
-            show_matrix(f"∂{self.L}/∂{self.Y} (upstream)", self.p.upstream, self.p.index_base)
+            show_matrix(
+                f"∂{self.L}/∂{self.Y} (upstream)",
+                self.p.upstream,
+                self.p.index_base,
+                role=GRADIENT,
+            )
         )
         return section
 

@@ -28,6 +28,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact, sum_exact
 from gradcalc.core.explain import (
+    GRADIENT,
     Formula,
     Matrix,
     Note,
@@ -840,7 +841,12 @@ class _Explainer:
         return [builders[key]() for key in SECTIONS if self.options.wants(key)]
 
     def _matrix(
-        self, label: str, values: np.ndarray, axes: tuple[str, ...], caption: str = ""
+        self,
+        label: str,
+        values: np.ndarray,
+        axes: tuple[str, ...],
+        caption: str = "",
+        role: str = "",
     ) -> Matrix:
         return Matrix(
             label=label,
@@ -848,6 +854,7 @@ class _Explainer:
             axis_names=axes,
             index_base=self.p.index_base,
             caption=caption,
+            role=role,
         )
 
     def section_problem(self) -> Section:
@@ -881,7 +888,11 @@ class _Explainer:
             )
         if p.bias is not None:
             section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
-        section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes))
+        section.add(
+            self._matrix(
+                f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT
+            )
+        )
         return section
 
     def section_size(self) -> Section:
@@ -1440,11 +1451,18 @@ class _Explainer:
         ):
             section.add(
                 self._matrix(
-                    f"∂{self.L}/∂{self.Y} spread and padded", spread_padded[0, 0], ("row", "col")
+                    f"∂{self.L}/∂{self.Y} spread and padded",
+                    spread_padded[0, 0],
+                    ("row", "col"),
+                    role=GRADIENT,
                 )
             )
             section.add(self._matrix(kernel_words.split(" ")[0], rotated[0, 0], ("row", "col")))
-            section.add(self._matrix(f"∂{self.L}/∂{self.X}", by_identity_x[0, 0], ("row", "col")))
+            section.add(
+                self._matrix(
+                    f"∂{self.L}/∂{self.X}", by_identity_x[0, 0], ("row", "col"), role=GRADIENT
+                )
+            )
         return section
 
     def section_loss(self) -> Section:

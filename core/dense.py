@@ -23,6 +23,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact, sum_exact
 from gradcalc.core.explain import (
+    GRADIENT,
     Note,
     Product,
     Section,
@@ -436,8 +437,8 @@ class _Explainer:
             ("identities", self.section_identities),
         )
 
-    def _matrix(self, label: str, values: np.ndarray):
-        return show_matrix(label, values, self.p.index_base)
+    def _matrix(self, label: str, values: np.ndarray, role: str = ""):
+        return show_matrix(label, values, self.p.index_base, role=role)
 
     def section_problem(self) -> Section:
         p, s = self.p, self.shapes()
@@ -460,6 +461,7 @@ class _Explainer:
             self._matrix(
                 f"∂{self.L}/∂{self.Y} (upstream, {s['y']})",
                 self.oriented(p.upstream.reshape(self.up.shape)),
+                role=GRADIENT,
             )
         )
         return section
@@ -687,12 +689,16 @@ class _Explainer:
             )
         up_label = f"∂{L}/∂{Y} ({s['y']})"
         if self.column:
-            section.add(self._matrix(up_label, self.oriented(self.up)))
+            section.add(self._matrix(up_label, self.oriented(self.up), role=GRADIENT))
             section.add(self._matrix(f"{X}ᵀ ({n if p.batched else 1}×{i})", self.x))
         else:
-            section.add(self._matrix(f"(∂{L}/∂{Y})ᵀ ({o}×{n if p.batched else 1})", self.up.T))
+            section.add(
+                self._matrix(
+                    f"(∂{L}/∂{Y})ᵀ ({o}×{n if p.batched else 1})", self.up.T, role=GRADIENT
+                )
+            )
             section.add(self._matrix(f"{X} ({s['x']})", self.x))
-        section.add(self._matrix(f"∂{L}/∂{W} ({o}×{i})", self.c.grad_weight))
+        section.add(self._matrix(f"∂{L}/∂{W} ({o}×{i})", self.c.grad_weight, role=GRADIENT))
 
         if p.bias is not None:
             if p.batch > 1:
@@ -709,6 +715,7 @@ class _Explainer:
                 self._matrix(
                     f"∂{L}/∂{B} ({s['b']})",
                     bias.reshape(-1, 1) if self.column else bias.reshape(1, -1),
+                    role=GRADIENT,
                 )
             )
 
@@ -732,7 +739,7 @@ class _Explainer:
             text = f"∂{L}/∂{X} = ∂{L}/∂{Y}·{W}: ({s['y']})·({o}×{i}) = {s['x']}"
             shown_x = self.c.grad_input
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
-        section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x))
+        section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
         return section
 
 

@@ -84,6 +84,9 @@ class Matrix:
     ``values`` has any number of dimensions; a renderer shows the last two as
     a grid and the leading ones as slices named by ``axis_names``.
     ``marks`` (same shape, optional) flags cells to highlight, e.g. wrong answers.
+    ``role`` says what the values are: ``GRADIENT`` (a ∂L/∂· array, the upstream
+    included), ``OUTPUT`` (what the forward pass computed), or "" (inputs,
+    parameters, indices); renderers may draw gradients and outputs as heatmaps.
     """
 
     label: str
@@ -91,6 +94,20 @@ class Matrix:
     axis_names: tuple[str, ...]
     index_base: int = 0
     caption: str = ""
+    role: str = ""
+
+
+GRADIENT = "gradient"
+OUTPUT = "output"
+
+
+def result_role(name: str) -> str:
+    """The Matrix role of a ``Solution.results`` entry, by its (stable, JSON) name."""
+    if name.startswith("grad_"):
+        return GRADIENT
+    if name in ("output", "loss", "probabilities"):
+        return OUTPUT
+    return ""
 
 
 @record

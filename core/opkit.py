@@ -137,9 +137,16 @@ def element_symbol(name: str, index: tuple[int, ...], base: int, separator: str)
 
 
 def show_matrix(
-    label: str, values: np.ndarray, base: int, *, axes: tuple[str, ...] = (), caption: str = ""
+    label: str,
+    values: np.ndarray,
+    base: int,
+    *,
+    axes: tuple[str, ...] = (),
+    caption: str = "",
+    role: str = "",
 ) -> Matrix | Note:
-    """A Matrix, or a one-line summary when it is too large to print usefully."""
+    """A Matrix (``role`` as in :class:`Matrix`), or a one-line summary when it is too large
+    to print usefully."""
     values = np.asarray(values, dtype=object)
     if values.size > MAX_MATRIX_SHOWN:
         return Note(
@@ -147,7 +154,9 @@ def show_matrix(
             "the results hold every value)"
         )
     names = axes or tuple("" for _ in range(values.ndim))
-    return Matrix(label=label, values=values, axis_names=names, index_base=base, caption=caption)
+    return Matrix(
+        label=label, values=values, axis_names=names, index_base=base, caption=caption, role=role
+    )
 
 
 def check_answers(

@@ -31,6 +31,7 @@ from gradcalc.core.conv import _pair  # int or [rows, cols], shared with conv's 
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import (
+    GRADIENT,
     Formula,
     Matrix,
     Note,
@@ -1076,9 +1077,11 @@ class _Explainer:
             and (applies.get(key, True) or self.options.sections is not None)
         ]
 
-    def _matrix(self, label: str, values: np.ndarray, caption: str = "") -> Matrix | Note:
+    def _matrix(
+        self, label: str, values: np.ndarray, caption: str = "", role: str = ""
+    ) -> Matrix | Note:
         return show_matrix(
-            label, values, self.p.index_base, axes=self.p.input_axes, caption=caption
+            label, values, self.p.index_base, axes=self.p.input_axes, caption=caption, role=role
         )
 
     def section_problem(self) -> Section:
@@ -1106,7 +1109,7 @@ class _Explainer:
                     "count from the padded corner",
                 )
             )
-        section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream))
+        section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, role=GRADIENT))
         return section
 
     def section_size(self) -> Section:
@@ -1493,7 +1496,7 @@ class _Explainer:
                     note="; ".join(notes),
                 )
             )
-        section.add(self._matrix(f"∂{self.L}/∂{self.X}", self.results["grad_input"]))
+        section.add(self._matrix(f"∂{self.L}/∂{self.X}", self.results["grad_input"], role=GRADIENT))
         section.omitted = total - shown
         return section
 
@@ -1550,7 +1553,9 @@ class _Explainer:
                 "all": "every tied maximum gets the full value (seed 000 Ex. 2, seed 003's indicator)",
                 "split": "k tied maxima get 1/k each",
             }[policy]
-            section.add(self._matrix(label, grad.reshape(p.input.shape), caption=caption))
+            section.add(
+                self._matrix(label, grad.reshape(p.input.shape), caption=caption, role=GRADIENT)
+            )
         return section
 
     # jacobian ------------------------------------------------------------

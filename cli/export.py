@@ -1,0 +1,136 @@
+"""``--export FILE.html|FILE.svg``: the table report as one self-contained file to share.
+
+The report is drawn a second time, in color, on a recording Rich console
+whatever standard output is (a pipe, ``--no-color``, ``NO_COLOR``, a dumb
+terminal), so that the file keeps the heatmaps; standard output gets the usual
+report.  ``gradcalc run``/``examples`` put all their specs' reports in one file.
+Only imported when ``--export`` is given.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from html import escape
+from typing import TYPE_CHECKING, Any
+
+from rich.cells import cell_len
+from rich.console import Console
+
+from gradcalc.cli.main import fail
+
+if TYPE_CHECKING:
+    from gradcalc.cli.render_table import TableRenderer
+    from gradcalc.core.outcome import Solution
+
+EXTENSIONS = (".html", ".svg")
+REPORT = "export_report"  # params key: the Report that run/examples share across their specs
+# The Rich SVG is as wide as its longest line (lines are never cut), but at least this.
+MIN_SVG_COLUMNS = 80
+
+
+def check_export(command: str, params: dict[str, Any], *, listing: bool = False) -> None:
+    """Exit 2 with one line when ``--export`` cannot be honoured, before any work is done."""
+    path = params.get("export")
+    if path is None:
+        return
+    if not path.lower().endswith(EXTENSIONS):
+        fail(f"gradcalc {command}: --export: use .html or .svg (got {path!r})")
+    if params["output_format"] != "table":
+        fail(
+            f"gradcalc {command}: --export writes the table report; "
+            f"it cannot be combined with --format {params['output_format']}"
+        )
+    if listing:
+        fail(f"gradcalc {command}: --export needs a problem NAME (the list is not a report)")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        fail(f"gradcalc {command}: --export: no folder {os.path.dirname(path)!r} to write into")
+
+
+class Report:
+    """Reports recorded in color, saved as one HTML or SVG file."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.titles: list[str] = []
+        # Truecolor on a terminal that is not there: the file has every color whatever
+        # stdout is; no_color=False overrides NO_COLOR, which is about stdout.
+        self.console = Console(
+            record=True,
+            file=io.StringIO(),
+            force_terminal=True,
+            color_system="truecolor",
+            no_color=False,
+            highlight=False,
+            emoji=False,
+            width=MIN_SVG_COLUMNS,
+        )
+
+    def add(self, renderer: TableRenderer, solution: Solution, command: str) -> None:
+        """Record one report: the one ``renderer`` printed, redrawn in color."""
+        if self.titles:
+            self.console.print()
+        self.titles.append(
+            f"gradcalc {command}" + (f" — {solution.title}" if solution.title else "")
+        )
+        renderer.colored_copy(self.console).render(solution, command)
+
+    def document(self) -> str:
+        """The HTML page or SVG image of everything recorded."""
+        title = self.titles[0] if len(self.titles) == 1 else f"gradcalc: {len(self.titles)} reports"
+        if self.path.lower().endswith(".svg"):
+            longest = max(
+                cell_len(line) for line in self.console.export_text(clear=False).split("\n")
+            )
+            self.console.width = max(MIN_SVG_COLUMNS, longest)
+            return self.console.export_svg(title=title)
+        page = self.console.export_html(inline_styles=True)
+        return page.replace("<head>", f"<head>\n<title>{escape(title)}</title>", 1)
+
+    def save(self, command: str) -> None:
+        """Write the file atomically; an unwritable path is one line and exit 2."""
+        try:
+            write_atomically(self.path, self.document())
+        except OSError as error:
+            fail(f"gradcalc {command}: --export: cannot write {self.path!r}: {error.strerror}")
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder and os.replace: readers never see half a
+    file, and a failed run leaves an earlier report in place.  The file gets the usual
+    permissions (mkstemp's are owner-only), since it is meant to be shared."""
+    folder = os.path.dirname(os.path.abspath(path))
+    descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, _shared_mode(path))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def _shared_mode(path: str) -> int:
+    """The mode of the file being replaced, else 0o666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
+def export_report(
+    params: dict[str, Any], renderer: TableRenderer, solution: Solution, command: str
+) -> None:
+    """Add this report to the file ``--export`` names: to run/examples' shared Report, else
+    to a Report of its own, saved at once."""
+    shared = params.get(REPORT)
+    report = shared if shared is not None else Report(params["export"])
+    report.add(renderer, solution, command)
+    if shared is None:
+        report.save(command)
