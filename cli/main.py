@@ -307,16 +307,18 @@ def _check_command() -> click.Command:
 
 
 def _authoring_command(name: str) -> click.Command:
-    """``run``/``examples``: cli.runner registers them on a group; take the one asked for."""
-    from gradcalc.cli import runner
+    """``run``/``examples`` (cli.runner), ``schema``/``new`` (cli.authoring): each module
+    registers its commands on a group; take the one asked for."""
+    from gradcalc.cli import authoring, runner
 
     scratch = click.Group()
     runner.add_commands(scratch)
+    authoring.add_commands(scratch)
     return scratch.commands[name]
 
 
-# Names of the commands cli.runner defines (kept here so listing them imports nothing).
-AUTHORING_COMMANDS = ("run", "examples")
+# Names of the commands cli.runner and cli.authoring define (kept here so listing them imports nothing).
+AUTHORING_COMMANDS = ("run", "examples", "schema", "new")
 
 
 def _register_commands(group: LazyGroup) -> None:
