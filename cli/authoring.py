@@ -172,6 +172,7 @@ def default_schema_ref(kind: str, output: str | None) -> str:
 
 def add_commands(group: click.Group) -> None:
     """Register ``schema`` and ``new`` on the main group."""
+    from gradcalc.cli.main import complete_path
 
     @group.command(
         "schema",
@@ -184,12 +185,16 @@ def add_commands(group: click.Group) -> None:
     )
     @click.argument("kind", required=False, shell_complete=_complete_kind)
     @click.option(
-        "--output", metavar="FILE", help="Write the schema to FILE instead of printing it."
+        "--output",
+        metavar="FILE",
+        shell_complete=complete_path,
+        help="Write the schema to FILE instead of printing it.",
     )
     @click.option(
         "--dir",
         "directory",
         metavar="DIR",
+        shell_complete=complete_path,
         help="Write the schema of any spec and one per kind into DIR "
         "(gradcalc-spec.schema.json, KIND.schema.json).",
     )
@@ -235,7 +240,12 @@ def add_commands(group: click.Group) -> None:
         ),
     )
     @click.argument("kind", shell_complete=_complete_kind)
-    @click.option("--output", metavar="FILE", help="Write the spec to FILE instead of printing it.")
+    @click.option(
+        "--output",
+        metavar="FILE",
+        shell_complete=complete_path,
+        help="Write the spec to FILE instead of printing it.",
+    )
     @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
     @click.option(
         "--schema",

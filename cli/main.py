@@ -57,6 +57,13 @@ def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
     sys.exit(int(status))
 
 
+def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of a file argument: the shell lists the files (see README: completion)."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
+
+
 def common_options(command: Callable) -> Callable:
     """Options every problem command shares."""
     options = [
@@ -65,6 +72,7 @@ def common_options(command: Callable) -> Callable:
             "spec_path",
             metavar="FILE",
             default=None,
+            shell_complete=complete_path,
             help="The YAML problem spec to solve ('-' reads standard input); "
             "optional when the spec's fields are given as options (below).",
         ),
