@@ -57,6 +57,13 @@ def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
     sys.exit(int(status))
 
 
+def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of a file argument: the shell lists the files (see README: completion)."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
+
+
 def common_options(command: Callable) -> Callable:
     """Options every problem command shares."""
     options = [
@@ -65,6 +72,7 @@ def common_options(command: Callable) -> Callable:
             "spec_path",
             metavar="FILE",
             default=None,
+            shell_complete=complete_path,
             help="The YAML problem spec to solve ('-' reads standard input); "
             "optional when the spec's fields are given as options (below).",
         ),
@@ -322,16 +330,18 @@ def _check_command() -> click.Command:
 
 
 def _authoring_command(name: str) -> click.Command:
-    """``run``/``examples``: cli.runner registers them on a group; take the one asked for."""
-    from gradcalc.cli import runner
+    """``run``/``examples`` (cli.runner), ``schema``/``new`` (cli.authoring): each module
+    registers its commands on a group; take the one asked for."""
+    from gradcalc.cli import authoring, runner
 
     scratch = click.Group()
     runner.add_commands(scratch)
+    authoring.add_commands(scratch)
     return scratch.commands[name]
 
 
-# Names of the commands cli.runner defines (kept here so listing them imports nothing).
-AUTHORING_COMMANDS = ("run", "examples")
+# Names of the commands cli.runner and cli.authoring define (kept here so listing them imports nothing).
+AUTHORING_COMMANDS = ("run", "examples", "schema", "new")
 
 
 def _register_commands(group: LazyGroup) -> None:

@@ -84,7 +84,7 @@ def example_rows() -> list[dict[str, str]]:
 
 def add_commands(group: click.Group) -> None:
     """Register ``run`` and ``examples`` on the main group."""
-    from gradcalc.cli.main import EXIT_CODES_HELP, common_options, fail
+    from gradcalc.cli.main import EXIT_CODES_HELP, common_options, complete_path, fail
 
     @group.command(
         "run",
@@ -95,7 +95,9 @@ def add_commands(group: click.Group) -> None:
             "  gradcalc run problems/*.yaml --export reports.html\n\n" + EXIT_CODES_HELP
         ),
     )
-    @click.argument("specs", nargs=-1, required=True, metavar="SPEC...")
+    @click.argument(
+        "specs", nargs=-1, required=True, metavar="SPEC...", shell_complete=complete_path
+    )
     @_without_spec_option
     @common_options
     def run(specs: tuple[str, ...], **params: Any) -> None:

@@ -65,7 +65,7 @@ FIELD_TYPES = (
 # leaves out "upstream" when its kind ends the chain (``takes_upstream=False``).
 COMMON_FIELDS: dict[str, Field] = {
     "kind": Field("kind", "choice", "the op family (optional under `gradcalc KIND`)"),
-    "title": Field("title", "text", "a heading for the output", example="My problem"),
+    "title": Field("title", "text", "a heading for the output", example="My problem", starter=True),
     "names": Field("names", "mapping", "symbols for the tables, e.g. {input: X, output: H}"),
     "index_base": Field(
         "index_base", "choice", "0 or 1: how indices are printed", choices=(0, 1), example=0
@@ -79,6 +79,35 @@ COMMON_FIELDS: dict[str, Field] = {
     "expected": Field("expected", "answers", "answers to check, keyed by result name"),
     "tolerance": Field(
         "tolerance", "number|mapping", "absolute tolerance, or {atol: …, rtol: …}", example="1e-6"
+    ),
+}
+
+# The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading.py); solvers accept
+# and ignore them, so the JSON Schema lists them, but they are not inline options.
+CHECK_FIELDS: dict[str, Field] = {
+    "points": Field(
+        "points",
+        "number|mapping",
+        "gradcalc check: points per result (one number, or {grad_kernel: 3}; others 1)",
+        example=1,
+    ),
+    "accept": Field(
+        "accept",
+        "mapping",
+        "gradcalc check: other conventions that count as correct, e.g. {ties: [first, all]}, "
+        "and result tolerances {tolerance: {grad_input: 1e-3}}",
+        example={"tolerance": {"grad_input": "1e-3"}},
+    ),
+    "problem": Field(
+        "problem",
+        "text",
+        "gradcalc check: a submission's problem file (a file with problem or answers is "
+        "graded as a submission)",
+    ),
+    "answers": Field(
+        "answers",
+        "answers",
+        "gradcalc check: a submission's answers, keyed by result name (see problem)",
     ),
 }
 

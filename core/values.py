@@ -21,6 +21,8 @@ Number = Fraction | float
 # "1/4", "-3", "0.25", "1e-6", "+2.5E3", " 3 / 4 "; no "nan" / "inf" spellings.
 _NUMBER_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*(/\s*[-+]?\d+\s*)?$")
 _INT_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
+# The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
+NUMBER_TEXT_PATTERN = _NUMBER_TEXT.pattern
 
 # Python's Fraction accepts exponents of any size; "1e999999999" would build a
 # number with a billion digits.  Nothing a homework needs comes close to these

@@ -175,7 +175,13 @@ def test_spec_from_standard_input() -> None:
     result = run("conv", "--spec", "-", *options, "--format", "json", input=text)
     assert results(result)["output"] == [[4], [-2]]
     bad = text.replace("stride: 1", "stride: x")
-    assert_one_line_error(run("conv", "--spec", "-", input=bad), "<stdin>:7:9: stride")
+    line = _line_of(text, "stride: 1")
+    assert_one_line_error(run("conv", "--spec", "-", input=bad), f"<stdin>:{line}:9: stride")
+
+
+def _line_of(text: str, start: str) -> int:
+    """The 1-based number of the first line that starts with ``start``."""
+    return 1 + next(i for i, line in enumerate(text.splitlines()) if line.startswith(start))
 
 
 def test_spec_from_standard_input_in_a_subprocess() -> None:
@@ -215,9 +221,10 @@ def test_inline_errors_are_one_line(args: tuple[str, ...], needles: tuple[str, .
 
 def test_file_errors_keep_their_position_under_options(tmp_path: Path) -> None:
     spec = tmp_path / "bad.yaml"
-    spec.write_text(TASK3.read_text(encoding="utf-8").replace("stride: 1", "stride: -1"))
+    text = TASK3.read_text(encoding="utf-8")
+    spec.write_text(text.replace("stride: 1", "stride: -1"))
     line = assert_one_line_error(run("conv", "--spec", str(spec), "--upstream", "0; 1; 2"))
-    assert line.startswith(f"{spec}:7:9: stride: ")
+    assert line.startswith(f"{spec}:{_line_of(text, 'stride: 1')}:9: stride: ")
 
 
 def test_every_kind_has_an_option_per_field() -> None:

@@ -1,0 +1,202 @@
+"""`gradcalc schema`: the JSON Schema of a spec, the committed schema files, and every bundled
+problem validated against them (with the jsonschema library, as an editor would)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from click.testing import CliRunner, Result
+from jsonschema import Draft7Validator
+
+from gradcalc.cli.main import main
+from gradcalc.core import registry
+from gradcalc.core.schema import DEFINITIONS, kind_fields, schema_file_name, spec_schema
+from gradcalc.core.spec import COMMON_KEYS
+from gradcalc.problems import PROBLEMS_DIR, bundled
+
+SCHEMA_DIR = PROBLEMS_DIR / "schema"
+KINDS = list(registry.OPS)
+ENV = {"COLUMNS": "100", "NO_COLOR": None, "FORCE_COLOR": None}
+
+
+def run(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), env=ENV, catch_exceptions=False)
+
+
+def validator(kind: str | None) -> Draft7Validator:
+    return Draft7Validator(json.loads((SCHEMA_DIR / schema_file_name(kind)).read_text("utf-8")))
+
+
+def errors(kind: str | None, spec: Any) -> list[str]:
+    return [error.message for error in validator(kind).iter_errors(spec)]
+
+
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_schemas_are_valid_draft_07(kind: str | None) -> None:
+    schema = spec_schema(kind)
+    assert schema["$schema"] == "http://json-schema.org/draft-07/schema#"
+    Draft7Validator.check_schema(schema)
+
+
+@pytest.mark.parametrize("kind", [None, *KINDS])
+def test_committed_schema_files_are_what_gradcalc_schema_prints(kind: str | None) -> None:
+    """Regenerate them with `gradcalc schema --dir problems/schema` (README: Editors)."""
+    result = run("schema", *([kind] if kind else []))
+    assert result.exit_code == 0, result.stderr
+    committed = (SCHEMA_DIR / schema_file_name(kind)).read_text(encoding="utf-8")
+    assert result.stdout == committed, f"stale {schema_file_name(kind)}: regenerate it"
+    assert json.loads(result.stdout) == spec_schema(kind)
+
+
+def test_schema_folder_holds_exactly_the_generated_files() -> None:
+    names = {path.name for path in SCHEMA_DIR.iterdir()}
+    assert names == {schema_file_name(kind) for kind in (None, *KINDS)}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_kind_schema_has_the_keys_the_loader_accepts(kind: str) -> None:
+    """core/spec.py check_keys allows COMMON_KEYS and the module's KEYS; upstream only where the
+    kind takes one (the others reject it with their own message)."""
+    entry = registry.OPS[kind]
+    module = registry.op_module(kind)
+    own = getattr(module, f"{kind.upper()}_KEYS", None) or module.KEYS
+    expected = {*COMMON_KEYS, *own} - (set() if entry.takes_upstream else {"upstream"})
+    schema = spec_schema(kind)
+    assert set(schema["properties"]) == expected
+    assert schema["additionalProperties"] is False
+    assert schema["required"] == [f.name for f in entry.fields if f.required]
+    assert schema["properties"]["kind"]["const"] == kind
+    for spec_field in kind_fields(entry):
+        assert schema["properties"][spec_field.name]["description"] == spec_field.help
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_every_field_example_fits_its_schema(kind: str) -> None:
+    properties = spec_schema(kind)["properties"]
+    for spec_field in kind_fields(registry.OPS[kind]):
+        one = Draft7Validator({**properties[spec_field.name], "definitions": DEFINITIONS})
+        if spec_field.example is not None:
+            assert one.is_valid(spec_field.example), (kind, spec_field.name)
+        for choice in spec_field.choices:
+            assert one.is_valid(choice), (kind, spec_field.name, choice)
+
+
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+def test_every_bundled_problem_fits_the_schemas(path: Path) -> None:
+    """As an editor sees it: the first line names the kind's schema, which exists and
+    accepts the problem, and so does the schema of any spec."""
+    text = path.read_text(encoding="utf-8")
+    data = yaml.safe_load(text)
+    first_line = text.splitlines()[0]
+    assert first_line == f"# yaml-language-server: $schema=schema/{data['kind']}.schema.json"
+    assert (path.parent / first_line.split("$schema=")[1]).is_file()
+    assert errors(data["kind"], data) == []
+    assert errors(None, data) == []
+
+
+TASK3 = {
+    "kind": "conv",
+    "input": [[2, -1], [0, -1], [1, 1], [-1, 2]],
+    "kernel": [[1, 0], [-1, -2]],
+}
+
+
+@pytest.mark.parametrize(
+    ("change", "message", "loader_message"),
+    [
+        ({"strid": 1}, "'strid' was unexpected", "unknown key 'strid'"),
+        ({"stride": "two"}, "'two' is not valid", "stride"),
+        ({"stride": 1.5}, "1.5 is not valid", "stride"),
+        ({"flip_kernel": "no"}, "'no' is not of type 'boolean'", "flip_kernel"),
+        ({"input": [[2, "1/x"]]}, "is not valid", "input"),
+        ({"input": True}, "True is not valid", "input"),
+        ({"padding": "full"}, "'full' is not valid", "padding"),
+        ({"index_base": 2}, "2 is not one of [0, 1]", "index_base"),
+        ({"expected": [1, 2]}, "is not of type 'object'", "expected"),
+        ({"kernel": None}, "None is not valid", "kernel"),
+    ],
+)
+def test_schema_rejects_what_the_loader_rejects(
+    tmp_path: Path, change: dict[str, Any], message: str, loader_message: str
+) -> None:
+    spec = {**TASK3, **change}
+    for kind in ("conv", None):
+        found = errors(kind, spec)
+        assert any(message in error for error in found), (kind, found)
+    path = tmp_path / "bad.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")  # JSON is YAML
+    result = run("run", str(path))
+    assert result.exit_code == 2
+    assert loader_message in result.stderr
+
+
+def test_schema_rejects_a_missing_required_key_and_an_unknown_kind() -> None:
+    assert errors("conv", {"kind": "conv", "input": [[1]]}) == ["'kernel' is a required property"]
+    assert any("'convv' is not one of" in e for e in errors(None, {**TASK3, "kind": "convv"}))
+    assert errors("conv", {**TASK3, "kind": "pool"}) == ["'conv' was expected"]
+    # The schema of any spec checks a spec against its own kind's keys.
+    pool_key = {**TASK3, "ties": "all"}
+    assert errors(None, pool_key) == [
+        "Additional properties are not allowed ('ties' was unexpected)"
+    ]
+    assert errors(None, {"kind": "pool", "mode": "maxx", "input": [[1]], "size": 1}) == [
+        "'maxx' is not one of ['max', 'avg', 'lp']"
+    ]
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"input": [["1/4", "-3/2"], ["1e-3", 0.5]], "kernel": [[2]]},  # exact numeric text
+        {"upstream": "ones", "tolerance": {"atol": "1e-9", "rtol": 0}},
+        {"padding": "same", "stride": [1, 1], "names": {"input": "X"}, "index_base": 1},
+        {"padding": [0, 1, 0, 1], "bias": [1], "flip_kernel": True, "tolerance": "1e-6"},
+        {"points": {"output": 2}, "accept": {"flip_kernel": [True]}},
+        {"expected": {"output": [["8/2"], [-3], ["-2.0"]], "output_shape": [3, 1]}},
+    ],
+)
+def test_schema_accepts_what_the_loader_accepts(tmp_path: Path, change: dict[str, Any]) -> None:
+    spec = {**TASK3, **change}
+    assert errors("conv", spec) == []
+    assert errors(None, spec) == []
+    without_kind = {key: value for key, value in spec.items() if key != "kind"}
+    assert errors(None, without_kind) == []  # as `gradcalc conv --spec` takes it
+    path = tmp_path / "ok.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    result = run("run", str(path), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_schema_command_writes_a_file_and_names_unknown_kinds(tmp_path: Path) -> None:
+    out = tmp_path / "conv.json"
+    result = run("schema", "conv", "--output", str(out))
+    assert result.exit_code == 0 and result.stdout == ""
+    assert json.loads(out.read_text(encoding="utf-8")) == spec_schema("conv")
+
+    unknown = run("schema", "cnov")
+    assert unknown.exit_code == 2 and unknown.stdout == ""
+    assert unknown.stderr.strip().splitlines() == [
+        f"gradcalc schema: unknown kind 'cnov'; did you mean 'conv'? Known kinds: {', '.join(KINDS)}"
+    ]
+    assert run("schema", "conv", "--dir", str(tmp_path)).exit_code == 2
+
+    folder = tmp_path / "schemas"
+    folder.mkdir()
+    assert run("schema", "--dir", str(folder)).exit_code == 0
+    for kind in (None, *KINDS):
+        written = (folder / schema_file_name(kind)).read_text(encoding="utf-8")
+        assert written == (SCHEMA_DIR / schema_file_name(kind)).read_text(encoding="utf-8")
+    missing = run("schema", "--dir", str(tmp_path / "nowhere"))
+    assert missing.exit_code == 2
+    assert missing.stderr.strip().endswith("nowhere is not a folder")
+
+
+def test_schema_help_has_examples() -> None:
+    result = run("schema", "--help")
+    assert result.exit_code == 0
+    assert "gradcalc schema conv" in result.stdout
+    assert "gradcalc schema --dir problems/schema" in result.stdout
