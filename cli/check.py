@@ -13,6 +13,7 @@ import json
 import os
 import sys
 import tempfile
+from collections import Counter
 from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
@@ -21,7 +22,14 @@ from typing import Any
 import click
 
 from gradcalc.core.errors import GradcalcError, SpecError
-from gradcalc.core.grading import SUBMISSION_KEYS, SYMBOLIC_KINDS, Grade, Problem, ResultGrade
+from gradcalc.core.grading import (
+    SUBMISSION_KEYS,
+    SYMBOLIC_KINDS,
+    Grade,
+    Problem,
+    ResultGrade,
+    exact_total,
+)
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, did_you_mean
@@ -220,6 +228,40 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
     return report
 
 
+# Forking a worker and sending its reports back costs ~20 ms: worth it from about this many.
+AUTO_JOBS_MIN_FILES = 100
+
+
+class JobsType(click.ParamType):
+    """``--jobs``: a number of processes (1–64), or ``auto`` (None here)."""
+
+    name = "N|auto"
+
+    def convert(self, value: Any, param, ctx) -> int | None:
+        if value is None or isinstance(value, int):
+            return value
+        if str(value).strip().lower() == "auto":
+            return None
+        try:
+            jobs = int(value)
+        except ValueError:
+            jobs = 0
+        if not 1 <= jobs <= 64:
+            self.fail(f"{value!r} is not a number from 1 to 64, or auto", param, ctx)
+        return jobs
+
+
+def auto_jobs(file_count: int) -> int:
+    """Processes for ``--jobs auto``: the CPUs this process may run on, for a large folder."""
+    if file_count < AUTO_JOBS_MIN_FILES:
+        return 1
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cpus = os.cpu_count() or 1
+    return max(1, min(cpus, 64, file_count // (AUTO_JOBS_MIN_FILES // 2)))
+
+
 def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileReport]:
     """Every file's report, in the order of ``files`` (also with several processes).
 
@@ -311,15 +353,16 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
 
 
 def totals(reports: list[FileReport]) -> dict[str, Any]:
-    graded = [r for r in reports if r.grade is not None]
+    results = [result for r in reports if r.grade is not None for result in r.grade.results]
+    statuses = Counter(r.status for r in reports)
     return {
         "files": len(reports),
-        "passed": sum(r.status == "pass" for r in reports),
-        "failed": sum(r.status == "fail" for r in reports),
-        "errors": sum(r.status == "error" for r in reports),
-        "skipped": sum(r.status == "skipped" for r in reports),
-        "score": sum((r.grade.score for r in graded), Fraction(0)),
-        "points": sum((r.grade.points for r in graded), Fraction(0)),
+        "passed": statuses["pass"],
+        "failed": statuses["fail"],
+        "errors": statuses["error"],
+        "skipped": statuses["skipped"],
+        "score": exact_total(result.score for result in results),
+        "points": exact_total(result.points for result in results),
     }
 
 
@@ -583,7 +626,12 @@ submission has an error (the others are still checked and reported)."""
     help="Write JUnit XML: a testsuite per file, a testcase per result.",
 )
 @click.option(
-    "--jobs", type=click.IntRange(1, 64), default=1, show_default=True, help="Processes to use."
+    "--jobs",
+    type=JobsType(),
+    default="auto",
+    show_default=True,
+    help="Processes to use: a number, or auto (every CPU this process may use, "
+    f"once there are {AUTO_JOBS_MIN_FILES} files or more; one process below that).",
 )
 @click.option(
     "--shard", metavar="i/n", default=None, help="Check only the i-th of n deterministic parts."
@@ -603,7 +651,7 @@ def check(
     hide_answers: bool,
     csv_path: str | None,
     junit_path: str | None,
-    jobs: int,
+    jobs: int | None,
     shard: str | None,
     max_elements: int,
     traceback: bool,
@@ -627,7 +675,7 @@ def check(
     )
     _PROBLEMS.clear()  # a problem file may have changed since an earlier run in this process
     reports = [FileReport(source=m, error=f"{m}: no such file, folder or match") for m in missing]
-    reports += check_files(files, settings, jobs)
+    reports += check_files(files, settings, auto_jobs(len(files)) if jobs is None else jobs)
     if not reports:
         click.echo("gradcalc check: no spec files to check", err=True)
         sys.exit(int(ExitStatus.ERROR))

@@ -19,7 +19,8 @@ in a submission), points under ``points`` and accepted conventions under
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import math
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
@@ -96,15 +97,26 @@ class Grade:
 
     @property
     def points(self) -> Fraction:
-        return sum((result.points for result in self.results), Fraction(0))
+        return exact_total(result.points for result in self.results)
 
     @property
     def score(self) -> Fraction:
-        return sum((result.score for result in self.results), Fraction(0))
+        return exact_total(result.score for result in self.results)
 
     @property
     def exit_status(self) -> ExitStatus:
         return ExitStatus.OK if self.ok else ExitStatus.MISMATCH
+
+
+def exact_total(values: Iterable[Fraction]) -> Fraction:
+    """The exact sum of Fractions, over one common denominator (adding Fractions one by
+    one reduces at every step; a folder's totals add thousands of them)."""
+    values = list(values)
+    denominator = math.lcm(*(value.denominator for value in values)) if values else 1
+    return Fraction(
+        sum(value.numerator * (denominator // value.denominator) for value in values),
+        denominator,
+    )
 
 
 def shape_words(shape: tuple[int, ...]) -> str:
