@@ -14,7 +14,7 @@ from typing import Any
 import click
 
 from gradcalc.core import __version__
-from gradcalc.core.errors import GradcalcError, SpecError, format_path
+from gradcalc.core.errors import FocusError, GradcalcError, SpecError, format_path
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.spec import Limits, SolveOptions
 
@@ -66,6 +66,8 @@ def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -
 
 def common_options(command: Callable) -> Callable:
     """Options every problem command shares."""
+    from gradcalc.core.registry import focus_kinds
+
     options = [
         click.option(
             "--spec",
@@ -153,6 +155,18 @@ def common_options(command: Callable) -> Callable:
             is_flag=True,
             help="On an error, show the Python traceback too (for debugging).",
         ),
+        click.option(
+            "--focus",
+            metavar="WHAT",
+            default=None,
+            help=f"{', '.join(focus_kinds())}: draw what one element reads or feeds. "
+            "'output[1,0]' marks the input "
+            "cells output (1,0) reads (its window: stride, dilation, padding); 'input[2,1]' marks "
+            "the outputs input (2,1) feeds. The spec's symbols work too ('H[1,0]'). Indices "
+            "count from the spec's index_base; with batch/channels give every index "
+            "('output[0,1,0]') or only row and column (the others 0). Shows just the focus "
+            "unless --show names more sections.",
+        ),
     ]
     for option in reversed(options):
         command = option(command)
@@ -213,6 +227,10 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
             from gradcalc.cli.export import check_export
 
             check_export(command_kind, params)
+        focus = params.get("focus")
+        if focus is not None:
+            # The focus alone, unless --show asks for more.
+            sections = (sections or frozenset()) | {"focus"}
         limits = Limits(
             max_elements=params["max_elements"],
             max_work=params["max_work"],
@@ -229,13 +247,15 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
         loaded = load_problem(
             command_kind, params, max_values=max(params["max_elements"] * 2, 1000)
         )
-        solution = registry.solve(loaded.data, options, command_kind=command_kind)
+        solution = registry.solve(loaded.data, options, command_kind=command_kind, focus=focus)
         render(solution, command_kind, sections, params)
     except GradcalcError as error:
         if traceback_wanted:
             import traceback
 
             traceback.print_exc()
+        if isinstance(error, FocusError):
+            fail(f"gradcalc {command_kind} --focus: {error}")
         fail(_error_line(error, loaded))
     except RecursionError:
         fail(f"{params['spec_path']}: the spec is nested too deeply to read")

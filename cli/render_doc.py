@@ -16,7 +16,16 @@ import numpy as np
 
 from gradcalc.cli.numbers import NumberStyle
 from gradcalc.cli.render_table import MAX_GRID_COLUMNS, MAX_GRID_ROWS, MAX_SLICES, RESULT_ORDER
-from gradcalc.core.explain import Formula, Math, Matrix, Note, Section, SumOfProducts, SymbolTable
+from gradcalc.core.explain import (
+    Formula,
+    Math,
+    Matrix,
+    Note,
+    Picture,
+    Section,
+    SumOfProducts,
+    SymbolTable,
+)
 from gradcalc.core.outcome import Check, Solution
 
 
@@ -110,12 +119,30 @@ class DocumentRenderer:
             self.symbol_table(item)
         elif isinstance(item, Math):
             self.math(item)
+        elif isinstance(item, Picture):
+            self.picture(item)
         else:
             raise TypeError(f"no renderer for {type(item).__name__}")
 
     def math(self, item: Math) -> None:
         """A LaTeX formula; overridden by formats that can typeset it."""
         self.paragraph(f"{item.label}: {item.latex}")
+
+    def picture(self, picture: Picture) -> None:
+        """A focus picture as a grid of text cells: [5] marked, · padding, × past the padded edge."""
+        from gradcalc.cli.render_table import picture_cell
+
+        cells = [
+            [
+                picture_cell(self.style.format, value, (r, c) in picture.marked)[0].strip()
+                for c, value in enumerate(row)
+            ]
+            for r, row in enumerate(picture.cells)
+        ]
+        grid = Grid(
+            picture.label, list(picture.row_labels), list(picture.column_labels), cells, False
+        )
+        self.grid(grid, picture.caption)
 
     def matrix(self, matrix: Matrix) -> None:
         values = np.asarray(matrix.values, dtype=object)

@@ -102,6 +102,8 @@ def solution_document(solution: Solution) -> dict[str, Any]:
             **({"note": gradient.note} if gradient.note else {}),
         }
     )
+    if solution.focus is not None:
+        document["focus"] = solution.focus.document()
     document["ok"] = solution.ok
     return document
 

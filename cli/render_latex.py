@@ -310,7 +310,9 @@ class LatexRenderer(DocumentRenderer):
         rows = []
         for row in grid.cells:
             cells = [self.cell(v) for v in row] + (["\\cdots"] if grid.more_columns else [])
-            rows.append(" & ".join(cells))
+            row_text = " & ".join(cells)
+            # After \\ a "[" would be read as the row's vertical skip: start such rows with {}.
+            rows.append("{}" + row_text if row_text.startswith("[") else row_text)
         lines = []
         if columns > 10:  # amsmath's matrices allow 10 columns unless told otherwise
             lines.append(f"\\setcounter{{MaxMatrixCols}}{{{columns}}}")

@@ -26,6 +26,7 @@ from gradcalc.core.explain import (
     Math,
     Matrix,
     Note,
+    Picture,
     Product,
     Section,
     SumOfProducts,
@@ -168,6 +169,20 @@ def grid(
             canvas.write("  ", (text.rjust(widths[c]), style))
 
 
+# How a focus picture writes a cell outside the array (core/windows.py WHERE).
+OUTSIDE_MARKS = {"padding": "·", "beyond": "×"}
+
+
+def picture_cell(number: Any, value: Any, marked: bool) -> tuple[str, str]:
+    """One cell of a focus picture: ``[5]`` marked, `` 5 `` not (so the digits align),
+    ``·``/``[·]`` for padding and ``×``/``[×]`` past the padded edge."""
+    outside = isinstance(value, str) and value in OUTSIDE_MARKS
+    text = OUTSIDE_MARKS[value] if outside else number(value)
+    if marked:
+        return (f"[{text}]", "bold magenta" if outside else "bold yellow")
+    return (f" {text} ", "dim" if outside else "")
+
+
 class TableRenderer:
     """Walks the explanation model and prints it on a Rich console."""
 
@@ -288,6 +303,8 @@ class TableRenderer:
             self.symbol_table(item)
         elif isinstance(item, Math):
             self.line((f"{item.label}: ", "bold"), item.latex)
+        elif isinstance(item, Picture):
+            self.picture(item)
         else:
             raise TypeError(f"no renderer for {type(item).__name__}")
 
@@ -399,6 +416,33 @@ class TableRenderer:
             shade = heat_style(value, 1.0, standard_colors=self.standard_colors)
             self.canvas.write((f" {label} ", shade), " ")
         self.canvas.write((f" {HEAT_LEGEND}", "dim"))
+
+    def picture(self, picture: Picture) -> None:
+        """A focus picture: marked cells in brackets (readable without color), padding as dots."""
+        rows = [
+            [picture_cell(self.num, value, (r, c) in picture.marked) for c, value in enumerate(row)]
+            for r, row in enumerate(picture.cells)
+        ]
+        header = [f"{label} " for label in picture.column_labels]
+        widths = [
+            max(len(title), *(len(row[c][0]) for row in rows)) for c, title in enumerate(header)
+        ]
+        label_width = max((len(label) for label in picture.row_labels), default=0)
+        self.line((picture.label, "bold"))
+        header_row = [(title, "dim") for title in header]
+        for label, cells in [("", header_row), *zip(picture.row_labels, rows, strict=True)]:
+            pieces = [(label.rjust(label_width) + " ", "dim")]
+            pieces += [
+                (" " + text.rjust(width), style)
+                for (text, style), width in zip(cells, widths, strict=True)
+            ]
+            # No trailing spaces: drop blank cells at the end of the line, then strip the last.
+            while len(pieces) > 1 and not pieces[-1][0].strip():
+                pieces.pop()
+            pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
+            self.line(*pieces)
+        if picture.caption:
+            self.line((picture.caption, "dim"))
 
     def symbol_table(self, table: SymbolTable) -> None:
         self.line((table.label, "bold"))

@@ -19,7 +19,7 @@ import itertools
 from collections.abc import Mapping
 from fractions import Fraction
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -32,6 +32,7 @@ from gradcalc.core.explain import (
     Formula,
     Matrix,
     Note,
+    Picture,
     Product,
     Section,
     SumOfProducts,
@@ -43,6 +44,9 @@ from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.records import record
 from gradcalc.core.values import describe, parse_array, parse_bool, parse_int, to_float
+
+if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
+    from gradcalc.core.windows import Focus, Focusable, FocusTarget, WindowAxis
 
 KIND = "conv"
 SUMMARY = (
@@ -107,6 +111,20 @@ class ConvGeometry:
     @property
     def out_w(self) -> int:
         return (self.padded_w - self.span_w) // self.stride[1] + 1
+
+    def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
+        """The row and column axes of the sliding window (core/windows.py, for ``--focus``)."""
+        from gradcalc.core.windows import WindowAxis
+
+        top, bottom, left, right = self.padding
+        return (
+            WindowAxis(
+                self.in_h, self.kernel_h, self.stride[0], self.dilation[0], top, bottom, self.out_h
+            ),
+            WindowAxis(
+                self.in_w, self.kernel_w, self.stride[1], self.dilation[1], left, right, self.out_w
+            ),
+        )
 
     @property
     def work(self) -> int:
@@ -276,6 +294,15 @@ class ConvProblem:
     def output_nohw(self, values: np.ndarray) -> np.ndarray:
         g = self.geometry
         return values.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+
+    def focusable(self) -> tuple[Focusable, ...]:
+        """The arrays ``--focus`` may name: the output and the input."""
+        from gradcalc.core.windows import Focusable
+
+        return (
+            Focusable("output", self.names["output"], self.output_shape, self.output_axes),
+            Focusable("input", self.names["input"], self.input.shape, self.input_axes),
+        )
 
 
 def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
@@ -601,7 +628,21 @@ def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray
 
 def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     """Read, compute, check and explain one conv spec."""
+    return _solve(spec, options, None)
+
+
+def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: str) -> Solution:
+    """solve(), led by a picture of what one element reads or feeds (``--focus output[1,0]``)."""
+    return _solve(spec, options, focus)
+
+
+def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
     problem = read_problem(spec, options.limits)
+    target = None
+    if focus is not None:
+        from gradcalc.core.windows import read_focus
+
+        target = read_focus(focus, problem.focusable(), problem.index_base)
     g = problem.geometry
     exact = not options.force_float and g.work <= options.limits.exact_work
     computed = compute(problem, exact=exact)
@@ -655,13 +696,18 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         )
 
     explainer = _Explainer(problem, computed, results, options, maps)
+    sections = explainer.sections()
+    found = None
+    if target is not None:
+        focus_section, found = explainer.section_focus(target)
+        sections.insert(0, focus_section)
     return Solution(
         kind=KIND,
         title=problem.title,
         results=results,
         exact=exact,
         conventions=explainer.conventions() if options.explain else [],
-        sections=explainer.sections(),
+        sections=sections,
         checks=checks,
         gradient_check=gradient_check,
         index_base=problem.index_base,
@@ -671,6 +717,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             "grad_kernel": problem.kernel_axes,
             "grad_bias": ("o",) if problem.bias is not None and problem.bias.ndim else (),
         },
+        focus=found,
     )
 
 
@@ -1018,56 +1065,57 @@ class _Explainer:
         return m, q
 
     def section_forward(self) -> Section:
-        g = self.g
         section = Section("forward", f"Forward: each output {self.Y} as a sum of products")
         rows, omitted = self._output_indices()
-        top, left = g.padding[0], g.padding[2]
-        output = self.c.output
         for n, o, i, j in rows:
-            terms = []
-            padding_terms = 0
-            extra = 0
-            for c in range(g.in_channels):
-                for m in range(g.kernel_h):
-                    for q in range(g.kernel_w):
-                        r = i * g.stride[0] + m * g.dilation[0] - top
-                        col = j * g.stride[1] + q * g.dilation[1] - left
-                        if not (0 <= r < g.in_h and 0 <= col < g.in_w):
-                            padding_terms += 1
-                            continue
-                        if len(terms) >= MAX_TERMS_SHOWN:
-                            extra += 1
-                            continue
-                        km, kq = self._slid_tap(m, q)
-                        terms.append(
-                            Product(
-                                (
-                                    (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
-                                    (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
-                                )
-                            )
-                        )
-            constant = None
-            if self.bias is not None:
-                constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
-            note = []
-            if padding_terms:
-                note.append(
-                    f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)"
-                )
-            if extra:
-                note.append(f"{extra} more terms not shown")
-            section.add(
-                SumOfProducts(
-                    target=self.sym_y(n, o, i, j),
-                    terms=tuple(terms),
-                    constant=constant,
-                    value=output[n, o, i, j],
-                    note="; ".join(note),
-                )
-            )
+            section.add(self._output_sum(n, o, i, j))
         section.omitted = omitted
         return section
+
+    def _output_sum(self, n: int, o: int, i: int, j: int) -> SumOfProducts:
+        """Output (n, o, i, j) as the sum of its window's products (padding terms counted)."""
+        g = self.g
+        top, left = g.padding[0], g.padding[2]
+        terms = []
+        padding_terms = 0
+        extra = 0
+        for c in range(g.in_channels):
+            for m in range(g.kernel_h):
+                for q in range(g.kernel_w):
+                    r = i * g.stride[0] + m * g.dilation[0] - top
+                    col = j * g.stride[1] + q * g.dilation[1] - left
+                    if not (0 <= r < g.in_h and 0 <= col < g.in_w):
+                        padding_terms += 1
+                        continue
+                    if len(terms) >= MAX_TERMS_SHOWN:
+                        extra += 1
+                        continue
+                    km, kq = self._slid_tap(m, q)
+                    terms.append(
+                        Product(
+                            (
+                                (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
+                                (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                            )
+                        )
+                    )
+        constant = None
+        if self.bias is not None:
+            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
+        note = []
+        if padding_terms:
+            note.append(
+                f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)"
+            )
+        if extra:
+            note.append(f"{extra} more terms not shown")
+        return SumOfProducts(
+            target=self.sym_y(n, o, i, j),
+            terms=tuple(terms),
+            constant=constant,
+            value=self.c.output[n, o, i, j],
+            note="; ".join(note),
+        )
 
     def _label_list(self, shape: tuple[int, ...], axes: tuple[str, ...], make) -> tuple[str, ...]:
         return tuple(make(dict(zip(axes, idx, strict=True))).text for idx in np.ndindex(*shape))
@@ -1216,40 +1264,7 @@ class _Explainer:
             n, c, a, b = (
                 int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w))
             )
-            terms, extra = [], 0
-            for o in range(g.out_channels):
-                for m in range(g.kernel_h):
-                    i, rest = divmod(a + top - m * g.dilation[0], g.stride[0])
-                    if rest or not 0 <= i < g.out_h:
-                        continue
-                    for q in range(g.kernel_w):
-                        j, rest = divmod(b + left - q * g.dilation[1], g.stride[1])
-                        if rest or not 0 <= j < g.out_w:
-                            continue
-                        if len(terms) >= MAX_TERMS_SHOWN:
-                            extra += 1
-                            continue
-                        km, kq = self._slid_tap(m, q)
-                        terms.append(
-                            Product(
-                                (
-                                    (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
-                                    (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
-                                )
-                            )
-                        )
-            target = self.sym_x(n, c, a, b)
-            section.add(
-                SumOfProducts(
-                    target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
-                    general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
-                    terms=tuple(terms),
-                    value=self.c.grad_input[n, c, a, b],
-                    note="no window reads this cell"
-                    if not terms and not extra
-                    else self._note(0, extra, ""),
-                )
-            )
+            section.add(self._input_gradient_sum(n, c, a, b))
         if p.bias is not None:
             channels: list[int | None] = list(range(g.out_channels)) if p.bias.ndim == 1 else [None]
             omitted += len(channels) - self.options.cap(len(channels))
@@ -1279,6 +1294,172 @@ class _Explainer:
                 )
         section.omitted = omitted
         return section
+
+    def _input_gradient_sum(self, n: int, c: int, a: int, b: int) -> SumOfProducts:
+        """∂L/∂x at (n, c, a, b) as a sum over the windows that read it, found arithmetically."""
+        g, p = self.g, self.p
+        top, left = g.padding[0], g.padding[2]
+        out_idx = self.all_index_text(p.output_axes)
+        terms, extra = [], 0
+        for o in range(g.out_channels):
+            for m in range(g.kernel_h):
+                i, rest = divmod(a + top - m * g.dilation[0], g.stride[0])
+                if rest or not 0 <= i < g.out_h:
+                    continue
+                for q in range(g.kernel_w):
+                    j, rest = divmod(b + left - q * g.dilation[1], g.stride[1])
+                    if rest or not 0 <= j < g.out_w:
+                        continue
+                    if len(terms) >= MAX_TERMS_SHOWN:
+                        extra += 1
+                        continue
+                    km, kq = self._slid_tap(m, q)
+                    terms.append(
+                        Product(
+                            (
+                                (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
+                                (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                            )
+                        )
+                    )
+        target = self.sym_x(n, c, a, b)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+            general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
+            terms=tuple(terms),
+            value=self.c.grad_input[n, c, a, b],
+            note="no window reads this cell"
+            if not terms and not extra
+            else self._note(0, extra, ""),
+        )
+
+    # focus ---------------------------------------------------------------
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus``: the cells one output reads (the window with stride, dilation and padding
+        drawn), or the outputs one input cell feeds; with its sum from the forward or backward pass."""
+        from gradcalc.core import windows
+
+        g, p = self.g, self.p
+        base = p.index_base
+        rows, cols = g.window_axes()
+        entries = {
+            (m, q): self._slid_tap(m, q) for m in range(g.kernel_h) for q in range(g.kernel_w)
+        }
+        padding = "zero padding (0)" if any(g.padding) else ""
+        channels = min(g.in_channels, windows.MAX_PLANES)
+        if target.array.role == "output":
+            n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
+            y = self.sym_y(n, o, i, j).text
+            taps = windows.window_taps(rows, cols, i, j)
+            real = sum(tap.where == windows.REAL for tap in taps)
+            section = Section(
+                "focus",
+                f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"
+                + (f", in each of {g.in_channels} channels" if g.in_channels > 1 else ""),
+            )
+            section.add(Note(windows.placement_note(rows, cols, i, j, base)))
+            for c in range(channels):
+                section.add(
+                    self._input_picture(
+                        n, c, [tap.cell for tap in taps], windows.read_caption(y, taps, padding)
+                    )
+                )
+            if channels < g.in_channels:
+                section.add(Note(f"… channels {channels + base}–{g.in_channels - 1 + base} alike"))
+            flipped = (
+                " (flip_kernel: the kernel is rotated 180° as it slides)" if p.flip_kernel else ""
+            )
+            section.add(
+                windows.tap_grid(
+                    f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
+                    taps,
+                    (g.kernel_h, g.kernel_w),
+                    lambda tap: windows.cell_name(
+                        tap, lambda r, col: self._focus_cell(n, r, col), base
+                    ),
+                    index_base=base,
+                    entries=entries,
+                    caption=f"rows and columns: {self.K}'s indices",
+                )
+            )
+            section.add(self._output_sum(n, o, i, j))
+            return section, windows.Focus(y, "output", target.index, tuple(taps), entries)
+
+        n, c, a, b = (target.at(axis) for axis in ("n", "c", "row", "col"))
+        x = self.sym_x(n, c, a, b).text
+        taps = windows.cell_readers(rows, cols, a, b)
+        fed = len(taps) * g.out_channels
+        section = Section(
+            "focus", f"Focus: the {fed} output{'s' if fed != 1 else ''} {self.Y} that {x} feeds"
+        )
+        section.add(Note(windows.readers_note(rows, cols, a, b, base)))
+        section.add(
+            self._input_picture(
+                n, c, [(a, b)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
+            )
+        )
+        outputs = self.c.output
+        for o in range(min(g.out_channels, windows.MAX_PLANES)):
+            section.add(
+                windows.picture(
+                    windows.plane_label(self.Y, p.output_axes, {"n": n, "o": o}, base),
+                    outputs[n, o],
+                    [tap.output for tap in taps],
+                    index_base=base,
+                    caption=f"[v]: an output whose window reads {x}",
+                )
+            )
+        if g.out_channels > windows.MAX_PLANES:
+            section.add(
+                Note(
+                    f"… output channels {windows.MAX_PLANES + base}–{g.out_channels - 1 + base} alike"
+                )
+            )
+        labels, cells = [], []
+        for o in range(g.out_channels):
+            for tap in taps:
+                km, kq = entries[tap.tap]
+                labels.append(self.sym_y(n, o, *tap.output).text)
+                cells.append(
+                    (
+                        windows.position_text(tap.tap, base),
+                        self.sym_w(o, c, km, kq),
+                        self.w[o, c, km, kq],
+                    )
+                )
+        if taps:
+            section.add(
+                SymbolTable(
+                    f"the outputs {x} feeds, and the {self.K} entry that multiplies it",
+                    ("window tap (m, q)", f"∂{self.Y}/∂{x}", "value"),
+                    tuple(labels),
+                    tuple(cells),
+                )
+            )
+        section.add(self._input_gradient_sum(n, c, a, b))
+        return section, windows.Focus(x, "input", target.index, tuple(taps), entries)
+
+    def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
+        """Input plane (n, c) in its padding, with ``cells`` marked."""
+        from gradcalc.core.windows import picture, plane_label
+
+        base = self.p.index_base
+        return picture(
+            plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
+            self.p.to_nchw(self.p.input)[n, c],
+            cells,
+            index_base=base,
+            frame=self.g.window_axes(),
+            caption=caption,
+        )
+
+    def _focus_cell(self, n: int, r: int, col: int) -> str:
+        """An input cell's symbol in a tap grid; with channels, its position (every channel alike)."""
+        if self.g.in_channels == 1:
+            return self.sym_x(n, 0, r, col).text
+        from gradcalc.core.windows import position_text
+
+        return position_text((r, col), self.p.index_base)
 
     @staticmethod
     def _note(padding_terms: int, extra: int, padding_words: str) -> str:

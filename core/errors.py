@@ -44,3 +44,8 @@ class SpecError(GradcalcError):
 
 class LimitError(SpecError):
     """The spec is valid but larger than a documented limit allows."""
+
+
+class FocusError(GradcalcError):
+    """``--focus`` names no element of the problem (bad syntax, unknown array, index out of
+    range), or the kind has no sliding window to draw.  The message says what is allowed."""

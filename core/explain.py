@@ -138,13 +138,30 @@ class Math:
 
 
 @record
+class Picture:
+    """A grid drawn cell by cell with some cells marked: what one element reads or feeds.
+
+    ``cells[r][c]`` is a number, or a word for a cell outside the array: "padding", or "beyond"
+    (past the padded edge).  ``marked`` holds the (r, c) positions in ``cells`` to flag;
+    ``row_labels``/``column_labels`` are the printed indices ("" outside the array).
+    """
+
+    label: str
+    row_labels: tuple[str, ...]
+    column_labels: tuple[str, ...]
+    cells: tuple[tuple[Number | str, ...], ...]
+    marked: frozenset[tuple[int, int]]
+    caption: str = ""
+
+
+@record
 class Note:
     """A sentence of explanation."""
 
     text: str
 
 
-Item = SumOfProducts | Formula | Matrix | SymbolTable | Note | Math
+Item = SumOfProducts | Formula | Matrix | SymbolTable | Note | Math | Picture
 
 
 @record

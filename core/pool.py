@@ -35,6 +35,7 @@ from gradcalc.core.explain import (
     Formula,
     Matrix,
     Note,
+    Picture,
     Product,
     Section,
     SumOfProducts,
@@ -54,6 +55,26 @@ from gradcalc.core.opkit import (
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 from gradcalc.core.values import parse_array, parse_bool, parse_int, parse_number
+from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
+    BEYOND,
+    PADDING,
+    REAL,
+    Focus,
+    Focusable,
+    FocusTarget,
+    WindowAxis,
+    cell_name,
+    cell_readers,
+    picture,
+    placement_note,
+    plane_label,
+    position_text,
+    read_caption,
+    read_focus,
+    readers_note,
+    tap_grid,
+    window_taps,
+)
 
 KIND = "pool"
 KEYS = (
@@ -83,9 +104,6 @@ MODE_KEYS = {
 NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
 SECTIONS = ("problem", "size", "forward", "routing", "backward", "ties", "jacobian", "relations")
 
-# Where a window's tap lands: in the input, in the zero/−∞ padding, or past the
-# padded edge (only ceil_mode windows reach there; PyTorch clips them).
-REAL, PADDING, BEYOND = 0, 1, 2
 _INT64_SAFE = 2**62
 # p values of the "growing p approaches the max" table.
 RELATION_PS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -172,6 +190,29 @@ class PoolGeometry:
         """Taps read by one forward pass."""
         return self.windows * self.taps
 
+    def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
+        """The row and column axes of the sliding window (pooling pads both sides alike)."""
+        return (
+            WindowAxis(
+                self.in_h,
+                self.kernel_h,
+                self.stride[0],
+                self.dilation[0],
+                self.padding[0],
+                self.padding[0],
+                self.out_h,
+            ),
+            WindowAxis(
+                self.in_w,
+                self.kernel_w,
+                self.stride[1],
+                self.dilation[1],
+                self.padding[1],
+                self.padding[1],
+                self.out_w,
+            ),
+        )
+
     def tap_position(self, i: int, j: int, m: int, q: int) -> tuple[int, int]:
         """Input (row, col) that tap (m, q) of window (i, j) reads (may be outside the input)."""
         return (
@@ -196,23 +237,10 @@ class TapLayout:
         return self.codes == REAL
 
 
-def _axis_taps(
-    size: int, pad: int, kernel: int, stride: int, dilation: int, out: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """(codes, positions) along one axis: out×kernel."""
-    position = np.arange(out)[:, None] * stride + np.arange(kernel)[None, :] * dilation - pad
-    inside = (position >= 0) & (position < size)
-    codes = np.where(inside, REAL, np.where(position < size + pad, PADDING, BEYOND))
-    return codes, position
-
-
 def tap_layout(g: PoolGeometry) -> TapLayout:
-    codes_h, rows = _axis_taps(
-        g.in_h, g.padding[0], g.kernel_h, g.stride[0], g.dilation[0], g.out_h
-    )
-    codes_w, cols = _axis_taps(
-        g.in_w, g.padding[1], g.kernel_w, g.stride[1], g.dilation[1], g.out_w
-    )
+    row_axis, col_axis = g.window_axes()
+    rows, cols = row_axis.taps(), col_axis.taps()  # H_out×kh, W_out×kw
+    codes_h, codes_w = row_axis.where(rows), col_axis.where(cols)
     # REAL < PADDING < BEYOND: a tap is as far out as its farther coordinate.
     codes = np.maximum(codes_h[:, None, :, None], codes_w[None, :, None, :])
     positions = rows[:, None, :, None] * g.in_w + cols[None, :, None, :]
@@ -828,7 +856,23 @@ def gradient_probe(
 
 def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     """Read, compute, check and explain one pool spec."""
+    return _solve(spec, options, None)
+
+
+def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: str) -> Solution:
+    """solve(), led by a picture of what one element reads or feeds (``--focus output[1,0]``)."""
+    return _solve(spec, options, focus)
+
+
+def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
     problem = read_problem(spec, options.limits)
+    target = None
+    if focus is not None:
+        arrays = (
+            Focusable("output", problem.names["output"], problem.output_shape, problem.input_axes),
+            Focusable("input", problem.names["input"], problem.input.shape, problem.input_axes),
+        )
+        target = read_focus(focus, arrays, problem.index_base)
     g = problem.geometry
     exact = problem.mode != "lp" and not options.force_float and g.work <= options.limits.exact_work
     computed = compute(problem, exact=exact)
@@ -874,13 +918,18 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             gradient_check.note = reason
 
     explainer = _Explainer(problem, computed, results, options)
+    sections = explainer.sections()
+    found = None
+    if target is not None:
+        focus_section, found = explainer.section_focus(target)
+        sections.insert(0, focus_section)
     return Solution(
         kind=KIND,
         title=problem.title,
         results=results,
         exact=exact,
         conventions=explainer.conventions() if options.explain else [],
-        sections=explainer.sections(),
+        sections=sections,
         checks=checks,
         gradient_check=gradient_check,
         index_base=problem.index_base,
@@ -889,6 +938,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             "grad_input": problem.input_axes,
             "argmax": problem.input_axes,
         },
+        focus=found,
     )
 
 
@@ -1228,49 +1278,55 @@ class _Explainer:
         section = Section("forward", title)
         rows, omitted = self._windows_shown()
         for n, c, i, j in rows:
-            taps = self._taps(i, j)
-            real = [(t, r, col) for t, r, col, code in taps if code == REAL]
-            shown, extra = real[:MAX_TERMS_SHOWN], len(real) - MAX_TERMS_SHOWN
-            symbols = [self.sym_x(n, c, r, col).text for _, r, col in shown]
-            values = [self.xs[n, c, r, col] for _, r, col in shown]
-            more_symbolic = f" + … ({extra} more)" if extra > 0 else ""
-            target = self.sym_y(n, c, i, j).text
-            value = self.c.output[n, c, i, j]
-            if p.mode == "max":
-                numeric: list[Any] = ["max("]
-                for k, v in enumerate(values):
-                    numeric.extend([", " if k else "", v])
-                numeric.append(f", … ({extra} more))" if extra > 0 else ")")
-                symbolic = f"{target} = max({', '.join(symbols)}{', …' if extra > 0 else ''})"
-            elif p.mode == "avg":
-                divisor = int(self.c.divisors[i, j])
-                symbolic = f"{target} = ({' + '.join(symbols)}{more_symbolic})/{divisor}"
-                numeric = ["(", *self._sum_tokens(values), f"{more_symbolic})/", divisor]
-            else:
-                symbolic, numeric = self._lp_formula(target, symbols, values, i, j, more_symbolic)
-            section.add(
-                Formula(label=target, symbolic=symbolic, numeric=tuple(numeric), value=value)
-            )
-            note = self._window_note(taps, i, j)
-            if p.mode == "avg":
-                note = "; ".join(filter(None, [note, self._divisor_words(i, j)]))
-            if p.mode == "lp" and self.c.scales[i, j] != 1:
-                inside = len(real)
-                note = "; ".join(
-                    filter(
-                        None,
-                        [
-                            note,
-                            f"PyTorch's avg_pool2d(x^p)·kh·kw divides this clipped window's sum by its "
-                            f"{inside} cells, not {self.g.taps}, so the sum is scaled by "
-                            f"{self.g.taps}/{inside}",
-                        ],
-                    )
-                )
-            if note:
-                section.add(Note(f"   {target}: {note}"))
+            for item in self._window_items(n, c, i, j):
+                section.add(item)
         section.omitted = omitted
         return section
+
+    def _window_items(self, n: int, c: int, i: int, j: int) -> list[Formula | Note]:
+        """Window (n, c, i, j): its formula with numbers, and a note on padding and divisors."""
+        taps = self._taps(i, j)
+        real = [(t, r, col) for t, r, col, code in taps if code == REAL]
+        shown, extra = real[:MAX_TERMS_SHOWN], len(real) - MAX_TERMS_SHOWN
+        symbols = [self.sym_x(n, c, r, col).text for _, r, col in shown]
+        values = [self.xs[n, c, r, col] for _, r, col in shown]
+        more_symbolic = f" + … ({extra} more)" if extra > 0 else ""
+        target = self.sym_y(n, c, i, j).text
+        value = self.c.output[n, c, i, j]
+        if self.p.mode == "max":
+            numeric: list[Any] = ["max("]
+            for k, v in enumerate(values):
+                numeric.extend([", " if k else "", v])
+            numeric.append(f", … ({extra} more))" if extra > 0 else ")")
+            symbolic = f"{target} = max({', '.join(symbols)}{', …' if extra > 0 else ''})"
+        elif self.p.mode == "avg":
+            divisor = int(self.c.divisors[i, j])
+            symbolic = f"{target} = ({' + '.join(symbols)}{more_symbolic})/{divisor}"
+            numeric = ["(", *self._sum_tokens(values), f"{more_symbolic})/", divisor]
+        else:
+            symbolic, numeric = self._lp_formula(target, symbols, values, i, j, more_symbolic)
+        items: list[Formula | Note] = [
+            Formula(label=target, symbolic=symbolic, numeric=tuple(numeric), value=value)
+        ]
+        note = self._window_note(taps, i, j)
+        if self.p.mode == "avg":
+            note = "; ".join(filter(None, [note, self._divisor_words(i, j)]))
+        if self.p.mode == "lp" and self.c.scales[i, j] != 1:
+            inside = len(real)
+            note = "; ".join(
+                filter(
+                    None,
+                    [
+                        note,
+                        f"PyTorch's avg_pool2d(x^p)·kh·kw divides this clipped window's sum by its "
+                        f"{inside} cells, not {self.g.taps}, so the sum is scaled by "
+                        f"{self.g.taps}/{inside}",
+                    ],
+                )
+            )
+        if note:
+            items.append(Note(f"   {target}: {note}"))
+        return items
 
     @staticmethod
     def _sum_tokens(values: list[Any]) -> list[Any]:
@@ -1418,18 +1474,11 @@ class _Explainer:
     # backward ------------------------------------------------------------
     def _containing(self, r: int, col: int) -> list[tuple[int, int, int]]:
         """(i, j, t) of every window tap that reads input cell (r, col)."""
-        g = self.g
-        found = []
-        for m in range(g.kernel_h):
-            i, rest = divmod(r + g.padding[0] - m * g.dilation[0], g.stride[0])
-            if rest or not 0 <= i < g.out_h:
-                continue
-            for q in range(g.kernel_w):
-                j, rest = divmod(col + g.padding[1] - q * g.dilation[1], g.stride[1])
-                if rest or not 0 <= j < g.out_w:
-                    continue
-                found.append((i, j, m * g.kernel_w + q))
-        return sorted(found)
+        rows, cols = self.g.window_axes()
+        return sorted(
+            (tap.output[0], tap.output[1], tap.tap[0] * self.g.kernel_w + tap.tap[1])
+            for tap in cell_readers(rows, cols, r, col)
+        )
 
     def general_rule(self, target: str) -> str:
         p = self.p
@@ -1449,56 +1498,153 @@ class _Explainer:
         section = Section("backward", f"Backward: ∂{self.L}/∂{self.X}, cell by cell")
         total = p.input.size
         shown = self.options.cap(total)
-        grad = self.c.grad_input
         for flat in range(shown):
             n, c, r, col = (
                 int(v) for v in np.unravel_index(flat, (g.batch, g.channels, g.in_h, g.in_w))
             )
-            target = self.sym_x(n, c, r, col)
-            containing = self._containing(r, col)
-            terms = []
-            for i, j, t in containing[:MAX_TERMS_SHOWN]:
-                y = self.sym_y(n, c, i, j).text
-                terms.append(
-                    Product(
-                        (
-                            (self.sym_up(n, c, i, j), self.up[n, c, i, j]),
-                            (Symbol(f"∂{y}/∂{target.text}"), self.c.weight((n, c, i, j, t))),
-                        )
-                    )
-                )
-            notes = []
-            if not containing:
-                notes.append("no window reads this cell")
-            if len(containing) > 1:
-                names = ", ".join(self.sym_y(n, c, i, j).text for i, j, _ in containing[:6])
-                notes.append(
-                    f"in {len(containing)} overlapping windows ({names}{', …' if len(containing) > 6 else ''}): "
-                    "their contributions add"
-                )
-            clipped = [
-                self.sym_y(n, c, i, j).text
-                for i, j, _ in containing
-                if (self.c.layout.codes[i, j] == BEYOND).any()
-            ]
-            if clipped:
-                notes.append(
-                    f"clipped window{'s' if len(clipped) > 1 else ''} {', '.join(clipped)} (ceil_mode)"
-                )
-            if len(containing) > MAX_TERMS_SHOWN:
-                notes.append(f"{len(containing) - MAX_TERMS_SHOWN} more terms not shown")
-            section.add(
-                SumOfProducts(
-                    target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
-                    general=self.general_rule(target.text),
-                    terms=tuple(terms),
-                    value=grad[n, c, r, col],
-                    note="; ".join(notes),
-                )
-            )
+            section.add(self._input_sum(n, c, r, col))
         section.add(self._matrix(f"∂{self.L}/∂{self.X}", self.results["grad_input"], role=GRADIENT))
         section.omitted = total - shown
         return section
+
+    def _input_sum(self, n: int, c: int, r: int, col: int) -> SumOfProducts:
+        """∂L/∂x at (n, c, r, col) as a sum over the windows that read it."""
+        grad = self.c.grad_input
+        target = self.sym_x(n, c, r, col)
+        containing = self._containing(r, col)
+        terms = []
+        for i, j, t in containing[:MAX_TERMS_SHOWN]:
+            y = self.sym_y(n, c, i, j).text
+            terms.append(
+                Product(
+                    (
+                        (self.sym_up(n, c, i, j), self.up[n, c, i, j]),
+                        (Symbol(f"∂{y}/∂{target.text}"), self.c.weight((n, c, i, j, t))),
+                    )
+                )
+            )
+        notes = []
+        if not containing:
+            notes.append("no window reads this cell")
+        if len(containing) > 1:
+            names = ", ".join(self.sym_y(n, c, i, j).text for i, j, _ in containing[:6])
+            notes.append(
+                f"in {len(containing)} overlapping windows ({names}{', …' if len(containing) > 6 else ''}): "
+                "their contributions add"
+            )
+        clipped = [
+            self.sym_y(n, c, i, j).text
+            for i, j, _ in containing
+            if (self.c.layout.codes[i, j] == BEYOND).any()
+        ]
+        if clipped:
+            notes.append(
+                f"clipped window{'s' if len(clipped) > 1 else ''} {', '.join(clipped)} (ceil_mode)"
+            )
+        if len(containing) > MAX_TERMS_SHOWN:
+            notes.append(f"{len(containing) - MAX_TERMS_SHOWN} more terms not shown")
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+            general=self.general_rule(target.text),
+            terms=tuple(terms),
+            value=grad[n, c, r, col],
+            note="; ".join(notes),
+        )
+
+    # focus ---------------------------------------------------------------
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus``: the cells one window reads (stride, dilation, padding and a ceil_mode
+        clip drawn), or the windows one input cell is in; with its forward or backward step."""
+        g, p = self.g, self.p
+        base = p.index_base
+        rows, cols = g.window_axes()
+        n, c = target.at("n"), target.at("c")
+        plane = {"n": n, "c": c}
+        padding = ""
+        if any(g.padding):
+            padding = "padding (−∞, never the max)" if p.mode == "max" else "zero padding (0)"
+        if target.array.role == "output":
+            i, j = target.at("row"), target.at("col")
+            y = self.sym_y(n, c, i, j).text
+            taps = window_taps(rows, cols, i, j)
+            real = sum(tap.where == REAL for tap in taps)
+            section = Section(
+                "focus",
+                f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads",
+            )
+            section.add(Note(placement_note(rows, cols, i, j, base)))
+            section.add(
+                self._input_picture(
+                    n, c, [tap.cell for tap in taps], read_caption(y, taps, padding)
+                )
+            )
+            section.add(
+                tap_grid(
+                    f"the cell of {self.X} each window tap (m, q) of {y} reads",
+                    taps,
+                    (g.kernel_h, g.kernel_w),
+                    lambda tap: cell_name(tap, lambda r, col: self.sym_x(n, c, r, col).text, base),
+                    index_base=base,
+                    caption="rows: m, columns: q",
+                )
+            )
+            for item in self._window_items(n, c, i, j):
+                section.add(item)
+            return section, Focus(y, "output", target.index, tuple(taps), {})
+
+        r, col = target.at("row"), target.at("col")
+        x = self.sym_x(n, c, r, col).text
+        taps = cell_readers(rows, cols, r, col)
+        section = Section(
+            "focus",
+            f"Focus: the {len(taps)} window{'s' if len(taps) != 1 else ''} {self.Y} that {x} is in",
+        )
+        section.add(Note(readers_note(rows, cols, r, col, base)))
+        section.add(
+            self._input_picture(
+                n, c, [(r, col)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
+            )
+        )
+        section.add(
+            picture(
+                plane_label(self.Y, p.input_axes, plane, base),
+                self.c.output[n, c],
+                [tap.output for tap in taps],
+                index_base=base,
+                caption=f"[v]: a window that reads {x}",
+            )
+        )
+        if taps:
+            section.add(
+                SymbolTable(
+                    f"the windows {x} is in, and ∂{self.Y}/∂{x} in each",
+                    ("window tap (m, q)", f"∂{self.Y}/∂{x}"),
+                    tuple(self.sym_y(n, c, *tap.output).text for tap in taps),
+                    tuple(
+                        (
+                            position_text(tap.tap, base),
+                            self.c.weight(
+                                (n, c, *tap.output, tap.tap[0] * g.kernel_w + tap.tap[1])
+                            ),
+                        )
+                        for tap in taps
+                    ),
+                )
+            )
+        section.add(self._input_sum(n, c, r, col))
+        return section, Focus(x, "input", target.index, tuple(taps), {})
+
+    def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
+        """Input plane (n, c) in its padding, with ``cells`` marked."""
+        base = self.p.index_base
+        return picture(
+            plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
+            self.xs[n, c],
+            cells,
+            index_base=base,
+            frame=self.g.window_axes(),
+            caption=caption,
+        )
 
     # ties ----------------------------------------------------------------
     def section_ties(self) -> Section:

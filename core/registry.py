@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from gradcalc.core.errors import SpecError
+from gradcalc.core.errors import FocusError, SpecError
 from gradcalc.core.outcome import Solution
 from gradcalc.core.spec import SolveOptions
 from gradcalc.core.values import describe
@@ -119,7 +119,9 @@ class OpEntry:
     ``sections`` are the explanation's section keys (for ``--show``);
     ``examples`` are command lines shown in ``--help``; ``fields`` describe the
     kind's own spec keys (the module's KEYS, in order); ``takes_upstream`` is False
-    for kinds that end the chain or have none.
+    for kinds that end the chain or have none.  ``focus`` names the module's
+    ``(spec, options, focus_text) -> Solution`` for kinds whose outputs read sliding
+    windows (``--focus``); None for the others.
     """
 
     module: str
@@ -132,6 +134,7 @@ class OpEntry:
     takes_upstream: bool = True
     # An upstream that fits the fields' examples, for ``gradcalc new``.
     example_upstream: Any = None
+    focus: str | None = None
 
     def spec_fields(self) -> tuple[Field, ...]:
         """Every key a spec of this kind may have: the common ones, then the kind's own."""
@@ -159,6 +162,7 @@ OPS: dict[str, OpEntry] = {
             "gradcalc conv --spec task.yaml --decimal --precision 4",
             "gradcalc conv --spec problems/task3.yaml --no-color > steps.txt",
             'gradcalc conv --input "2 -1; 0 -1; 1 1; -1 2" --kernel "1 0; -1 -2"',
+            'gradcalc conv --spec problems/padding_same_dilated.yaml --focus "output[1,0]"',
         ),
         fields=(
             Field(
@@ -195,6 +199,7 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=[[0], [1], [2]],
+        focus="solve_focus",
     ),
     "dense": OpEntry(
         module="gradcalc.core.dense",
@@ -388,6 +393,7 @@ OPS: dict[str, OpEntry] = {
             "gradcalc pool --spec problems/seed002_lp_pool_relations.yaml --show forward,relations",
             "gradcalc pool --spec problems/pool_overlapping_stride1.yaml --show backward,checks",
             "gradcalc pool --spec problems/seed003_p5_max_pool_indicator.yaml --format json",
+            'gradcalc pool --spec problems/pool_avg_ceil_padding.yaml --focus "input[1,1]"',
         ),
         fields=(
             Field(
@@ -440,6 +446,7 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=[[1, 2], [3, 4]],
+        focus="solve_focus",
     ),
     "expr": OpEntry(
         module="gradcalc.core.expr",
@@ -519,7 +526,7 @@ def op_module(kind: str) -> ModuleType:
         raise SpecError(("kind",), f"unknown kind {kind!r}; known kinds: {', '.join(OPS)}")
     entry = OPS[kind]
     module = importlib.import_module(entry.module)
-    for attribute in ("SECTIONS", entry.function):
+    for attribute in ("SECTIONS", entry.function, *([entry.focus] if entry.focus else [])):
         if not hasattr(module, attribute):
             raise RuntimeError(
                 f"op module {module.__name__} lacks {attribute} (needed for kind {kind!r})"
@@ -556,11 +563,28 @@ def spec_kind(spec: Mapping[str, Any], command_kind: str | None) -> str:
     return kind
 
 
+def focus_kinds() -> list[str]:
+    """The kinds ``--focus`` works with (their outputs read sliding windows)."""
+    return [kind for kind, entry in OPS.items() if entry.focus]
+
+
 def solve(
-    spec: Mapping[str, Any], options: SolveOptions, *, command_kind: str | None = None
+    spec: Mapping[str, Any],
+    options: SolveOptions,
+    *,
+    command_kind: str | None = None,
+    focus: str | None = None,
 ) -> Solution:
-    """Dispatch a spec (plain data) to its op family."""
+    """Dispatch a spec (plain data) to its op family; ``focus`` (``output[1,0]``) asks for the
+    picture of what one element reads or feeds, for the kinds that have one."""
     if not isinstance(spec, Mapping):
         raise SpecError((), f"a spec must be a mapping of keys to values, got {describe(spec)}")
     kind = spec_kind(spec, command_kind)
-    return solver(kind)(spec, options)
+    if focus is None:
+        return solver(kind)(spec, options)
+    entry = OPS[kind]
+    if entry.focus is None:
+        raise FocusError(
+            f"kind {kind} has no sliding window to draw; allowed with: {', '.join(focus_kinds())}"
+        )
+    return getattr(op_module(kind), entry.focus)(spec, options, focus)

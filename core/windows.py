@@ -1,0 +1,406 @@
+"""Sliding-window geometry that conv and pool share: which input cells one output element reads,
+and which output elements one input cell feeds (``--focus``).
+
+Along one axis, window i puts its tap m on input position i·s + m·d − p (stride s, dilation d,
+p padding cells before the input).  A position below 0 or at the input's size and beyond lies in
+the padding, or past the padded edge: only a ceil_mode pooling window reaches there, and PyTorch
+clips it.  Positions are input coordinates throughout, so a padding cell has row −1, not 0.
+
+Everything here is plain data (NumPy and records); cli/ draws the pictures.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import FocusError
+from gradcalc.core.explain import Picture, SymbolTable
+from gradcalc.core.records import record
+
+# Where a tap lands: on an input cell, in the padding, or past the padded edge.
+REAL, PADDING, BEYOND = 0, 1, 2
+WHERE = ("input", "padding", "beyond")
+# A picture axis longer than this is cut to the cells around the marked ones.
+MAX_PICTURE = 24
+# Cells drawn at least on each side of the marked ones when a picture is cut.
+PICTURE_MARGIN = 2
+# Channels drawn one picture each; the rest are alike (the same cells).
+MAX_PLANES = 4
+
+
+@record(frozen=True)
+class WindowAxis:
+    """One spatial axis of a sliding window: ``out`` windows over ``size`` input cells."""
+
+    size: int
+    kernel: int
+    stride: int
+    dilation: int
+    pad_before: int
+    pad_after: int
+    out: int
+
+    @property
+    def padded_end(self) -> int:
+        """One past the last padding cell."""
+        return self.size + self.pad_after
+
+    def taps(self) -> np.ndarray:
+        """out×kernel: the input position under tap m of window i."""
+        return (
+            np.arange(self.out)[:, None] * self.stride
+            + np.arange(self.kernel)[None, :] * self.dilation
+            - self.pad_before
+        )
+
+    def where(self, positions: Any) -> np.ndarray:
+        """REAL, PADDING or BEYOND for each position (same shape)."""
+        positions = np.asarray(positions)
+        inside = (positions >= 0) & (positions < self.size)
+        padded = (positions >= -self.pad_before) & (positions < self.padded_end)
+        return np.where(inside, REAL, np.where(padded, PADDING, BEYOND))
+
+    def readers(self, position: int) -> list[tuple[int, int]]:
+        """(window i, tap m) of every window tap on ``position``, by window."""
+        found = []
+        for m in range(self.kernel):
+            i, rest = divmod(position + self.pad_before - m * self.dilation, self.stride)
+            if not rest and 0 <= i < self.out:
+                found.append((i, m))
+        return sorted(found)
+
+
+@record(frozen=True)
+class WindowTap:
+    """Tap ``tap`` (m, q) of the window of output ``output`` (i, j) reads input cell ``cell``
+    (row, col), which lies ``where``: REAL, PADDING or BEYOND.  All 0-based."""
+
+    output: tuple[int, int]
+    tap: tuple[int, int]
+    cell: tuple[int, int]
+    where: int
+
+
+def window_taps(rows: WindowAxis, cols: WindowAxis, i: int, j: int) -> list[WindowTap]:
+    """Every tap of window (i, j), in row-major tap order (kh·kw of them)."""
+    row_positions = rows.taps()[i]
+    col_positions = cols.taps()[j]
+    row_where = rows.where(row_positions)
+    col_where = cols.where(col_positions)
+    return [
+        WindowTap(
+            (i, j),
+            (m, q),
+            (int(row_positions[m]), int(col_positions[q])),
+            # A tap is as far out as its farther coordinate (REAL < PADDING < BEYOND).
+            int(max(row_where[m], col_where[q])),
+        )
+        for m in range(rows.kernel)
+        for q in range(cols.kernel)
+    ]
+
+
+def cell_readers(rows: WindowAxis, cols: WindowAxis, r: int, c: int) -> list[WindowTap]:
+    """Every window tap that reads input cell (r, c), by window in row-major order."""
+    return [
+        WindowTap((i, j), (m, q), (r, c), REAL)
+        for i, m in rows.readers(r)
+        for j, q in cols.readers(c)
+    ]
+
+
+# ---------------------------------------------------------------------------
+# What --focus names
+
+
+@record(frozen=True)
+class Focusable:
+    """An array ``--focus`` may name: its role (output or input), symbol, shape and axis names
+    (a suffix of n, c or o, row, col)."""
+
+    role: str
+    symbol: str
+    shape: tuple[int, ...]
+    axes: tuple[str, ...]
+
+
+@record(frozen=True)
+class FocusTarget:
+    """One element ``--focus`` names: ``index`` is 0-based in the array's own axes."""
+
+    array: Focusable
+    index: tuple[int, ...]
+
+    def at(self, axis: str) -> int:
+        """The 0-based index along ``axis`` (0 for an axis the array does not have)."""
+        axes = self.array.axes
+        return self.index[axes.index(axis)] if axis in axes else 0
+
+
+AXIS_WORDS = {"n": "batch", "c": "channel", "o": "channel", "row": "row", "col": "column"}
+_TARGET = re.compile(r"^\s*([^\s\[\]]+)\s*\[([^\[\]]*)\]\s*$")
+_INDEX = re.compile(r"^[+-]?\d+$")
+
+
+def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> FocusTarget:
+    """``output[1,0]``, ``input[0,2,1]`` or a symbol (``H[1,0]``): the element it names.
+
+    The indices count from ``index_base``.  All of the array's indices may be given, or only the
+    last two (row, column), the leading ones (batch, channel) then being the first.
+    """
+    words = [a.role for a in arrays] + [
+        a.symbol for a in arrays if a.symbol not in ("output", "input")
+    ]
+    forms = " or ".join(f"{word}[i,j]" for word in words)
+    allowed = f"allowed: {forms}, indices from {index_base}"
+    match = _TARGET.match(text)
+    if not match:
+        raise FocusError(f"cannot read {text.strip()!r} as an element; {allowed}")
+    name, inside = match.group(1), match.group(2)
+    chosen = [a for a in arrays if name.lower() == a.role or name == a.symbol]
+    if not chosen:
+        raise FocusError(f"unknown array {name!r}; {allowed}")
+    array = chosen[0]
+    pieces = [piece.strip() for piece in inside.replace(";", ",").split(",")]
+    if not all(_INDEX.match(piece) for piece in pieces):
+        raise FocusError(f"{name}[{inside}]: indices must be whole numbers; {allowed}")
+    given = [int(piece) - index_base for piece in pieces]
+    ndim = len(array.shape)
+    shape_text = "×".join(map(str, array.shape))
+    axes_text = ", ".join(array.axes)
+    if len(given) not in (ndim, 2):
+        counts = f"{ndim} ({axes_text})" + (" or the last 2 (row, col)" if ndim > 2 else "")
+        raise FocusError(
+            f"{name}[{inside}] has {len(given)} ind{'ex' if len(given) == 1 else 'ices'}; "
+            f"allowed: {counts}, since {array.role} {array.symbol} is {shape_text}"
+        )
+    index = (0,) * (ndim - len(given)) + tuple(given)
+    for axis, value, size in zip(array.axes, index, array.shape, strict=True):
+        if not 0 <= value < size:
+            ranges = ", ".join(
+                f"{AXIS_WORDS[a]} {index_base}–{s - 1 + index_base}"
+                for a, s in zip(array.axes, array.shape, strict=True)
+            )
+            raise FocusError(
+                f"{name}[{inside}]: {AXIS_WORDS[axis]} {value + index_base} is out of range; "
+                f"allowed: {ranges} ({array.role} {array.symbol} is {shape_text}, "
+                f"index_base {index_base})"
+            )
+    return FocusTarget(array, index)
+
+
+# ---------------------------------------------------------------------------
+# Pictures
+
+
+@record
+class Focus:
+    """What ``--focus`` found, as plain data (the JSON's ``focus``).
+
+    ``target`` is the element's symbol (``y_10``); ``role`` output or input; ``index`` 0-based
+    in the array's own axes; ``taps``: for an output, every tap of its window (padding ones too);
+    for an input cell, every window tap that reads it.  ``kernel`` maps a window tap (m, q) to the
+    kernel entry it multiplies (conv: reversed under flip_kernel; empty for pool).
+    """
+
+    target: str
+    role: str
+    index: tuple[int, ...]
+    taps: tuple[WindowTap, ...]
+    kernel: dict[tuple[int, int], tuple[int, int]]
+
+    def document(self) -> dict[str, Any]:
+        """The focus as JSON-ready data (lists and text; indices 0-based)."""
+        return {
+            "target": self.target,
+            "of": self.role,
+            "index": list(self.index),
+            "taps": [
+                {
+                    "output": list(tap.output),
+                    "tap": list(tap.tap),
+                    **({"kernel": list(self.kernel[tap.tap])} if self.kernel else {}),
+                    "cell": list(tap.cell),
+                    "where": WHERE[tap.where],
+                }
+                for tap in self.taps
+            ],
+        }
+
+
+def _drawn(first: int, end: int, marked: Iterable[int]) -> range:
+    """Positions first … end−1; when that is longer than MAX_PICTURE, as many around the marked
+    ones, centred on them (and never fewer than PICTURE_MARGIN on each side of them)."""
+    marked = list(marked)
+    if end - first <= MAX_PICTURE or not marked:
+        return range(first, end)
+    low, high = min(marked), max(marked) + 1
+    length = max(MAX_PICTURE, high - low + 2 * PICTURE_MARGIN)
+    start = min(max(first, low - (length - (high - low)) // 2), end - length)
+    return range(max(first, start), min(end, start + length))
+
+
+def picture(
+    label: str,
+    values: np.ndarray,
+    marked: Iterable[tuple[int, int]],
+    *,
+    index_base: int,
+    frame: tuple[WindowAxis, WindowAxis] | None = None,
+    caption: str = "",
+) -> Picture:
+    """``values`` (H×W) drawn with the ``marked`` cells (row, col) flagged.
+
+    With a ``frame`` (the window's row and column axes) the padding is drawn around the values,
+    and the cells past the padded edge that a marked cell reaches; marked cells may lie there.
+    A long axis is cut to the marked cells and a margin (the caption says which part is shown).
+    """
+    marked = set(marked)
+    height, width = values.shape
+    if frame is None:
+        rows_first, rows_end, cols_first, cols_end = 0, height, 0, width
+    else:
+        rows, cols = frame
+        rows_first = min([-rows.pad_before, *(r for r, _ in marked)])
+        rows_end = max([rows.padded_end, *(r + 1 for r, _ in marked)])
+        cols_first = min([-cols.pad_before, *(c for _, c in marked)])
+        cols_end = max([cols.padded_end, *(c + 1 for _, c in marked)])
+    drawn_rows = _drawn(rows_first, rows_end, (r for r, _ in marked))
+    drawn_cols = _drawn(cols_first, cols_end, (c for _, c in marked))
+
+    def cell(r: int, c: int) -> Any:
+        if 0 <= r < height and 0 <= c < width:
+            return values[r, c]
+        assert frame is not None  # only a framed picture draws cells outside the values
+        return WHERE[max(int(frame[0].where(r)), int(frame[1].where(c)))]
+
+    def label_of(position: int, size: int) -> str:
+        return str(position + index_base) if 0 <= position < size else ""
+
+    cut = []
+    if len(drawn_rows) < rows_end - rows_first:
+        cut.append(f"rows {_signed(drawn_rows[0] + index_base)}–{drawn_rows[-1] + index_base}")
+    if len(drawn_cols) < cols_end - cols_first:
+        cut.append(f"columns {_signed(drawn_cols[0] + index_base)}–{drawn_cols[-1] + index_base}")
+    if cut:
+        shown = f"only {' and '.join(cut)} drawn (around the marked cells)"
+        caption = f"{caption}; {shown}" if caption else shown
+    return Picture(
+        label=label,
+        row_labels=tuple(label_of(r, height) for r in drawn_rows),
+        column_labels=tuple(label_of(c, width) for c in drawn_cols),
+        cells=tuple(tuple(cell(r, c) for c in drawn_cols) for r in drawn_rows),
+        marked=frozenset(
+            (a, b)
+            for a, r in enumerate(drawn_rows)
+            for b, c in enumerate(drawn_cols)
+            if (r, c) in marked
+        ),
+        caption=caption,
+    )
+
+
+def position_text(cell: tuple[int, int], index_base: int) -> str:
+    """(1, −1) printed from ``index_base``, with a real minus sign."""
+    return "(" + ", ".join(_signed(v + index_base) for v in cell) + ")"
+
+
+def cell_name(tap: WindowTap, symbol: Callable[[int, int], str], index_base: int) -> str:
+    """What a tap reads, in words: the input cell's symbol, or the padding cell's position."""
+    if tap.where == REAL:
+        return symbol(*tap.cell)
+    where = "pad" if tap.where == PADDING else "clipped"
+    return f"{where} {position_text(tap.cell, index_base)}"
+
+
+def _signed(value: int) -> str:
+    return str(int(value)).replace("-", "−")
+
+
+def _zero_based(index_base: int) -> str:
+    return " (counted from 0; the picture and the symbols add 1)" if index_base else ""
+
+
+def _axis_rule(axis: WindowAxis, out: str, tap: str, at: int) -> str:
+    """``i·s + m·d − p = 1·2 + m·2 − 1 = 1, 3, 5``: where window ``at`` puts its taps."""
+    positions = ", ".join(_signed(v) for v in axis.taps()[at])
+    return (
+        f"{out}·s + {tap}·d − p = {at}·{axis.stride} + {tap}·{axis.dilation} − {axis.pad_before}"
+        f" = {positions}"
+    )
+
+
+def placement_note(rows: WindowAxis, cols: WindowAxis, i: int, j: int, index_base: int) -> str:
+    """How window (i, j) places its taps, with its numbers (s stride, d dilation, p padding)."""
+    return (
+        f"window ({i}, {j}) puts tap (m, q) on row {_axis_rule(rows, 'i', 'm', i)} and on column "
+        f"{_axis_rule(cols, 'j', 'q', j)}{_zero_based(index_base)}"
+    )
+
+
+def readers_note(rows: WindowAxis, cols: WindowAxis, r: int, c: int, index_base: int) -> str:
+    """Which windows reach cell (r, c): the (window, tap) pairs along each axis."""
+
+    def axis_words(axis: WindowAxis, name: str, out: str, tap: str, at: int) -> str:
+        pairs = axis.readers(at)
+        rule = f"{out}·{axis.stride} + {tap}·{axis.dilation} − {axis.pad_before} = {at}"
+        if not pairs:
+            return f"no window reaches {name} {at} (no {out}, {tap} with {rule})"
+        listed = ", ".join(f"({a}, {b})" for a, b in pairs)
+        return f"{name} {at} = {rule} for ({out}, {tap}) = {listed}"
+
+    return (
+        f"{axis_words(rows, 'row', 'i', 'm', r)}; {axis_words(cols, 'column', 'j', 'q', c)}"
+        f"{_zero_based(index_base)}"
+    )
+
+
+def tap_grid(
+    label: str,
+    taps: Sequence[WindowTap],
+    kernel_shape: tuple[int, int],
+    names: Callable[[WindowTap], str],
+    *,
+    index_base: int,
+    entries: Mapping[tuple[int, int], tuple[int, int]] | None = None,
+    caption: str = "",
+) -> SymbolTable:
+    """One window's taps laid out as the kernel: cell (m, q) names what that entry reads.
+
+    ``entries`` maps a window tap to the kernel entry it multiplies (conv with flip_kernel
+    reverses them); without it the grid is indexed by window tap.
+    """
+    height, width = kernel_shape
+    cells = [["" for _ in range(width)] for _ in range(height)]
+    for tap in taps:
+        m, q = entries[tap.tap] if entries else tap.tap
+        cells[m][q] = names(tap)
+    return SymbolTable(
+        label,
+        tuple(str(q + index_base) for q in range(width)),
+        tuple(str(m + index_base) for m in range(height)),
+        tuple(tuple(row) for row in cells),
+        caption,
+    )
+
+
+def read_caption(reader: str, taps: Sequence[WindowTap], padding: str) -> str:
+    """The key to an input picture: what the brackets and dots mean."""
+    parts = [f"[v]: a cell {reader} reads"]
+    if padding:
+        parts.append(f"·: {padding}")
+    if any(tap.where == PADDING for tap in taps):
+        parts.append(f"[·]: padding {reader} reads")
+    if any(tap.where == BEYOND for tap in taps):
+        parts.append("×: past the padded edge, where the ceil_mode window is clipped (not read)")
+    return "; ".join(parts)
+
+
+def plane_label(name: str, axes: Sequence[str], lead: Mapping[str, int], index_base: int) -> str:
+    """``X [n=0, c=1]`` for one H×W plane of an array with leading axes (just ``X`` without)."""
+    shown = [f"{axis}={lead[axis] + index_base}" for axis in axes if axis in lead]
+    return f"{name} [{', '.join(shown)}]" if shown else name
