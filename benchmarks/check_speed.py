@@ -8,13 +8,15 @@ What it measures
     failures and diagnoses them.  ``gradcalc check FOLDER`` then runs as a fresh
     subprocess (the console script next to ``sys.executable``, else ``-m gradcalc.cli``),
     timed wall-clock, start-up included; the median and the fastest of ``--repeat``
-    runs (after one warm-up) are printed for ``--jobs 1`` and ``--jobs 2``.  The
-    target is judged on the median.
+    runs (after one warm-up) are printed for ``--jobs 1``, ``--jobs 2`` and the default
+    (``--jobs auto``), each also as a ratio to a one-spec run timed the same way (so
+    start-up shows separately on a noisy machine).  The target is judged on the
+    default's median.
 
 Usage
     python benchmarks/check_speed.py [--count 1000] [--repeat 5] [--check]
 
-``--check`` exits 1 when the best setting is above 1.5 s.
+``--check`` exits 1 when the default setting is above 1.5 s.
 """
 
 from __future__ import annotations
@@ -177,22 +179,37 @@ def main() -> int:
     parser.add_argument("--check", action="store_true", help="exit 1 above the target")
     args = parser.parse_args()
     env_note = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
-    with tempfile.TemporaryDirectory(prefix="gradcalc-check-speed-") as name:
+    with (
+        tempfile.TemporaryDirectory(prefix="gradcalc-check-speed-") as name,
+        tempfile.TemporaryDirectory(prefix="gradcalc-check-one-") as single_name,
+    ):
         folder = Path(name)
         distinct = build_folder(folder, args.count)
         print(f"{args.count} specs written, {distinct} distinct problems")
-        best = None
-        for jobs in (1, 2):
+        # The ratio to one spec's run separates start-up from the work per spec.
+        single = Path(single_name)
+        (single / "spec.yaml").write_text((folder / "spec0000.yaml").read_text("utf-8"), "utf-8")
+        start_up, _, _ = timed([*command(), "check", str(single)], args.repeat)
+        print(f"gradcalc check, 1 spec (start-up and one spec): {start_up:.2f} s")
+        default = None
+        for label, options in (
+            ("--jobs 1", ["--jobs", "1"]),
+            ("--jobs 2", ["--jobs", "2"]),
+            ("default (--jobs auto)", []),
+        ):
             seconds, fastest, status = timed(
-                [*command(), "check", "--jobs", str(jobs), str(folder)], args.repeat
+                [*command(), "check", *options, str(folder)], args.repeat
             )
             print(
-                f"gradcalc check, {args.count} specs, --jobs {jobs}: {seconds:.2f} s "
-                f"(median of {args.repeat}, fastest {fastest:.2f} s; exit {status}; {env_note})"
+                f"gradcalc check, {args.count} specs, {label}: {seconds:.2f} s "
+                f"(median of {args.repeat}, fastest {fastest:.2f} s, {seconds / start_up:.1f}× "
+                f"the one-spec run; exit {status}; {env_note})"
             )
-            best = seconds if best is None else min(best, seconds)
-    print(f"target ≤ {TARGET_SECONDS} s: {'met' if best <= TARGET_SECONDS else 'NOT met'}")
-    return 1 if args.check and best > TARGET_SECONDS else 0
+            default = seconds
+    assert default is not None
+    verdict = "met" if default <= TARGET_SECONDS else "NOT met"
+    print(f"target ≤ {TARGET_SECONDS} s with the default options: {verdict}")
+    return 1 if args.check and default > TARGET_SECONDS else 0
 
 
 if __name__ == "__main__":
