@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import difflib
+import os
 import shutil
 import subprocess
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -53,3 +56,42 @@ def test_latex_compiles(tmp_path, name: str) -> None:
         timeout=120,
     )
     assert run.returncode == 0, run.stdout[-2000:]
+
+
+# -- snapshots -----------------------------------------------------------------------------------
+# The whole Markdown and LaTeX output of one problem per op family, compared with the files in
+# tests/snapshots/.  After an intended change, rewrite them and review the diff:
+#     GRADCALC_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_document_formats.py
+SNAPSHOTS = Path(__file__).parent / "snapshots"
+SNAPSHOT_PROBLEMS = [
+    "task3.yaml",
+    "seed002_max_pool.yaml",
+    "seed001_fully_connected.yaml",
+    "activation_relu_kink.yaml",
+    "seed001_softmax_cross_entropy.yaml",
+]
+
+
+@pytest.mark.parametrize("name", SNAPSHOT_PROBLEMS)
+@pytest.mark.parametrize("output_format", ["markdown", "latex"])
+def test_snapshot(name: str, output_format: str) -> None:
+    path = next(p for p in bundled() if p.name == name)
+    text = render(path, output_format)
+    suffix = {"markdown": ".md", "latex": ".tex"}[output_format]
+    snapshot = SNAPSHOTS / (path.stem + suffix)
+    if os.environ.get("GRADCALC_UPDATE_SNAPSHOTS") == "1":
+        snapshot.parent.mkdir(exist_ok=True)
+        snapshot.write_text(text, encoding="utf-8")
+    assert snapshot.exists(), f"no snapshot {snapshot}; create it with GRADCALC_UPDATE_SNAPSHOTS=1"
+    expected = snapshot.read_text(encoding="utf-8")
+    if text != expected:
+        diff = "".join(
+            difflib.unified_diff(
+                expected.splitlines(keepends=True),
+                text.splitlines(keepends=True),
+                str(snapshot),
+                "now",
+                n=2,
+            )
+        )
+        pytest.fail(f"{output_format} output of {name} changed:\n{diff[:4000]}")
