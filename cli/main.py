@@ -364,6 +364,12 @@ def _authoring_command(name: str) -> click.Command:
 AUTHORING_COMMANDS = ("run", "examples", "schema", "new")
 
 
+def _random_command() -> click.Command:
+    from gradcalc.cli.practice import random_group
+
+    return random_group()
+
+
 def _register_commands(group: LazyGroup) -> None:
     from gradcalc.core.registry import OPS
 
@@ -372,6 +378,7 @@ def _register_commands(group: LazyGroup) -> None:
     group.lazy("check", _check_command)
     for name in AUTHORING_COMMANDS:
         group.lazy(name, functools.partial(_authoring_command, name))
+    group.lazy("random", _random_command)
 
 
 _register_commands(main)

@@ -224,7 +224,7 @@ def complete(shell: str, words: str, cword: int | str) -> list[str]:
 def test_bash_completion_lists_lazy_commands_and_their_options() -> None:
     assert complete("bash", "gradcalc co", 1) == ["plain,conv"]
     every = {line.split(",")[1] for line in complete("bash", "gradcalc ", 1)}
-    assert every == {*KINDS, "check", "run", "examples", "schema", "new"}
+    assert every == {*KINDS, "check", "run", "examples", "schema", "new", "random"}
     assert complete("bash", "gradcalc conv --fl", 2) == ["plain,--float", "plain,--flip-kernel"]
     assert complete("bash", "gradcalc schema p", 2) == ["plain,pool"]
     assert complete("bash", "gradcalc new ", 2) == [f"plain,{kind}" for kind in KINDS]

@@ -1,0 +1,320 @@
+"""``gradcalc random KIND --seed N``: write a practice problem as a YAML spec.
+
+The problem is drawn and solved by :mod:`gradcalc.core.practice`; this module turns
+its size table into options (one subcommand per kind), writes the spec (with its
+answers under ``expected``, or without them and a separate answer key in the
+submission format ``gradcalc check`` grades) and reports bad sizes as one line.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from fractions import Fraction
+from typing import Any
+
+import click
+
+ERROR_EXIT = 2
+_PLAIN_TEXT = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
+# Words YAML 1.1 reads as booleans or null: written quoted so they stay text.
+_YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
+
+
+def _fail(message: str) -> None:
+    click.echo(message, err=True)
+    raise SystemExit(ERROR_EXIT)
+
+
+# -- writing YAML --------------------------------------------------------------------------------
+
+
+def _scalar(value: Any, places: int | None = None) -> str:
+    """One value in YAML; floats (rounded decimals) with ``places`` decimals when given."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, Fraction):
+        return f'"{value}"' if value.denominator != 1 else str(value.numerator)
+    if isinstance(value, float) and places is not None:
+        return f"{value:.{places}f}"
+    if isinstance(value, (int, float)):
+        return repr(value)
+    text = str(value)
+    if _PLAIN_TEXT.match(text) and text.lower() not in _YAML_WORDS:
+        return text
+    return json.dumps(text, ensure_ascii=False)  # a JSON string is a YAML double-quoted scalar
+
+
+def _depth(value: Any) -> int:
+    return 1 + max(map(_depth, value), default=0) if isinstance(value, list) else 0
+
+
+class _Yaml:
+    """Block YAML for a spec: vectors inline, matrices one row a line with their entries
+    right-aligned, deeper arrays one block per leading index, mappings as nested keys."""
+
+    def __init__(self, places: int | None):
+        self.places = places
+
+    def scalar(self, value: Any) -> str:
+        return _scalar(value, self.places)
+
+    def rows(self, matrix: list[list[Any]]) -> list[str]:
+        cells = [[self.scalar(v) for v in row] for row in matrix]
+        width = max((len(cell) for row in cells for cell in row), default=0)
+        return ["[" + ", ".join(cell.rjust(width) for cell in row) + "]" for row in cells]
+
+    def block(self, value: Any, indent: int) -> list[str]:
+        pad = " " * indent
+        if isinstance(value, dict):
+            lines = []
+            for key, item in value.items():
+                lines += self.entry(str(key), item, indent)
+            return lines
+        if _depth(value) == 2:
+            return [f"{pad}- {row}" for row in self.rows(value)]
+        lines = []
+        for item in value:
+            lines.append(f"{pad}-")
+            lines += self.block(item, indent + 2)
+        return lines
+
+    def entry(self, key: str, value: Any, indent: int) -> list[str]:
+        pad = " " * indent
+        if isinstance(value, dict) or _depth(value) >= 2:
+            return [f"{pad}{key}:", *self.block(value, indent + 2)]
+        if isinstance(value, list):
+            return [f"{pad}{key}: [{', '.join(map(self.scalar, value))}]"]
+        return [f"{pad}{key}: {self.scalar(value)}"]
+
+
+def to_yaml(data: dict[str, Any], comments: list[str], *, places: int | None = None) -> str:
+    """``data`` (plain values, lists, mappings) as YAML that reads back the same, after
+    ``comments`` (one ``# `` line each); floats are written with ``places`` decimals."""
+    writer = _Yaml(places)
+    lines = [f"# {line}" for line in comments]
+    for key, value in data.items():
+        lines += writer.entry(key, value, 0)
+    return "\n".join(lines) + "\n"
+
+
+# -- the command ---------------------------------------------------------------------------------
+
+
+def _write(path: str, text: str) -> None:
+    try:
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write(text)
+    except OSError as error:
+        _fail(f"gradcalc random: cannot write {path}: {error.strerror or error}")
+
+
+def generate(kind: str, params: dict[str, Any]) -> None:
+    """Draw the problem, write the spec (and the key), or report one line and exit 2."""
+    import shlex
+
+    from gradcalc.core import practice
+
+    seed_text = params.pop("seed")
+    output = params.pop("output")
+    answers_path = params.pop("answers")
+    if seed_text is None:
+        import secrets
+
+        seed = secrets.randbelow(10_000)
+    elif re.fullmatch(r"\s*\d{1,18}\s*", seed_text):
+        seed = int(seed_text)
+    else:
+        _fail(f"gradcalc random {kind}: --seed: expected a whole number ≥ 0, got {seed_text!r}")
+    if answers_path is not None and output not in (None, "-"):
+        if os.path.abspath(answers_path) == os.path.abspath(output):
+            _fail(f"gradcalc random {kind}: --answers and --output name the same file")
+    try:
+        problem = practice.make_problem(kind, seed, params)
+    except practice.PracticeError as error:
+        knobs = {knob.name: knob for knob in practice.profile(kind).knobs()}
+        option = knobs[error.knob].option if error.knob in knobs else None
+        where = f"{option}: " if option else ""
+        _fail(f"gradcalc random {kind}: {where}{error.message}")
+    command = "gradcalc " + shlex.join(problem.arguments())
+    comments = [f"generated by: {command}"]
+    places = practice.DECIMAL_PLACES
+    if problem.decimal_results:
+        comments.append(
+            f"{', '.join(problem.decimal_results)}: irrational, written to "
+            f"{practice.DECIMAL_PLACES} decimal places (the tolerance accepts that rounding)"
+        )
+    if answers_path is None:
+        spec_text = to_yaml(problem.with_answers(), comments, places=places)
+    else:
+        spec_text = to_yaml(problem.spec, [*comments, f"answer key: {answers_path}"], places=places)
+        key: dict[str, Any] = {}
+        key_comments = [f"answer key, generated by: {command}"]
+        if output in (None, "-"):
+            key_comments.append("grade: gradcalc check --problem PROBLEM.yaml THIS_FILE")
+        else:
+            folder = os.path.dirname(os.path.abspath(answers_path))
+            key["problem"] = os.path.relpath(os.path.abspath(output), folder)
+            key_comments.append(f"grade: gradcalc check {answers_path}")
+        key["title"] = problem.spec["title"]
+        key["answers"] = problem.answers
+        _write(answers_path, to_yaml(key, key_comments, places=places))
+    if output in (None, "-"):
+        click.echo(spec_text, nl=False)
+    else:
+        _write(output, spec_text)
+
+
+def _variant_notes(kind: str) -> str:
+    from gradcalc.core import practice
+
+    found = practice.profile(kind)
+    decimal = [name for name, v in found.variants.items() if v.decimals]
+    if not decimal:
+        return "Answers are integers or fractions with small denominators."
+    if found.by is None:
+        return (
+            "Answers are exact where they can be; irrational ones (exp, log, roots) are written "
+            f"to {practice.DECIMAL_PLACES} decimal places with a tolerance that accepts them."
+        )
+    exact = [name for name in found.variants if name not in decimal]
+    return (
+        f"Answers are integers or small fractions for {found.by.name} {', '.join(exact)}; "
+        f"for {', '.join(decimal)} the irrational ones are written to "
+        f"{practice.DECIMAL_PLACES} decimal places with a tolerance that accepts them."
+    )
+
+
+def kind_command(kind: str) -> click.Command:
+    """``gradcalc random KIND``: options from the kind's size table."""
+    from gradcalc.core import practice
+
+    found = practice.profile(kind)
+    knobs = found.knobs()
+    example_knobs = [k for k in knobs if k is not found.by and k.type != "choice"][:2]
+    tuned = " ".join(
+        f"{k.option} {practice.knob_text(k, k.default if not k.menu else k.menu[0])}"
+        for k in example_knobs
+    )
+    examples = [
+        f"gradcalc random {kind} --seed 7",
+        f"gradcalc random {kind} --seed 7 --output prob.yaml --answers key.yaml",
+        "gradcalc check key.yaml",
+    ]
+    if found.by is not None:
+        examples.insert(
+            1, f"gradcalc random {kind} --seed 3 {found.by.option} {found.by.choices[-1]}"
+        )
+    if tuned:
+        examples.insert(1, f"gradcalc random {kind} --seed 7 {tuned}")
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in examples)
+
+    def command(**params: Any) -> None:
+        generate(kind, params)
+
+    command.__doc__ = (
+        f"A practice {kind} problem drawn from SEED, as a YAML spec with its answers.\n\n"
+        f"{_variant_notes(kind)} The same seed and sizes always give the same problem; "
+        "the spec's first line is the command that makes it again."
+    )
+    options = [
+        click.option(
+            "--seed", metavar="N", help="Which problem (default: a random one, shown in the spec)."
+        ),
+        click.option(
+            "--output", "-o", metavar="FILE", help="Write the spec here (default: standard output)."
+        ),
+        click.option(
+            "--answers",
+            metavar="FILE",
+            help="Write the answer key here (graded by `gradcalc check FILE`) and leave "
+            "expected out of the spec.",
+        ),
+    ]
+    for knob in knobs:
+        choices = (
+            f" ({', '.join(map(str, knob.choices))})" if knob.choices and not knob.menu else ""
+        )
+        default = _default_text(knob)
+        options.append(
+            click.option(
+                knob.option,
+                *knob.aliases,
+                knob.name,
+                metavar=_metavar(knob),
+                default=None,
+                help=f"{knob.help}{choices}{default}",
+            )
+        )
+    for option in reversed(options):
+        command = option(command)
+    return click.command(kind, epilog=epilog, short_help=f"A practice {kind} problem.")(command)
+
+
+def _default_text(knob: Any) -> str:
+    """The default for --help; "" when the help says it (drawn from a menu, or another knob's)."""
+    from gradcalc.core.practice import knob_text
+
+    if knob.menu or knob.default is None:
+        return ""
+    if isinstance(knob.default, str) and knob.type != "choice":
+        return ""
+    return f" [default: {knob_text(knob, knob.default)}]"
+
+
+def _metavar(knob: Any) -> str:
+    return {"int": "N", "pair": "HxW", "shape": "SHAPE", "choice": "NAME", "number": "X"}[knob.type]
+
+
+class KindGroup(click.Group):
+    """One subcommand per registered kind, built when asked for; an unknown kind is one line."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        from gradcalc.core.registry import OPS
+
+        return list(OPS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        from gradcalc.core.registry import OPS
+
+        if name not in OPS:
+            return None
+        if name not in self.commands:
+            self.add_command(kind_command(name), name)
+        return self.commands[name]
+
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
+        from gradcalc.core.registry import OPS
+
+        name = args[0]
+        if name not in OPS and not name.startswith("-"):
+            _fail(f"gradcalc random: unknown kind {name!r}; known kinds: {', '.join(OPS)}")
+        return super().resolve_command(ctx, args)
+
+
+def random_group() -> click.Group:
+    @click.group(
+        "random",
+        cls=KindGroup,
+        subcommand_metavar="KIND [SIZES]...",
+        short_help="Write a practice problem (a spec with small integer entries) from a seed.",
+        epilog=(
+            "\b\nExamples:\n"
+            "  gradcalc random conv --seed 7\n"
+            "  gradcalc random conv --seed 7 --size 5x5 --kernel-size 3 --stride 2\n"
+            "  gradcalc random pool --seed 1 --mode avg --window 2\n"
+            "  gradcalc random loss --seed 4 --loss cross_entropy --classes 4\n"
+            "  gradcalc random dense --seed 2 -o prob.yaml --answers key.yaml\n"
+            "  gradcalc run prob.yaml; gradcalc check key.yaml\n\n"
+            "\b\nSee the sizes of one kind: gradcalc random KIND --help"
+        ),
+    )
+    def group() -> None:
+        """Draw a practice problem of KIND from a seed: small integer entries, answers that
+        are integers or simple fractions (decimals where a kind's answers cannot be rational),
+        solved by gradcalc itself.  The same seed and sizes give the same problem everywhere."""
+
+    return group
