@@ -238,8 +238,8 @@ class JobsType(click.ParamType):
     name = "N|auto"
 
     def convert(self, value: Any, param, ctx) -> int | None:
-        if value is None or isinstance(value, int):
-            return value
+        if value is None:
+            return None
         if str(value).strip().lower() == "auto":
             return None
         try:
@@ -259,7 +259,19 @@ def auto_jobs(file_count: int) -> int:
         cpus = len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
         cpus = os.cpu_count() or 1
-    return max(1, min(cpus, 64, file_count // (AUTO_JOBS_MIN_FILES // 2)))
+    return max(1, min(cpus, _cpu_quota(), 64, file_count // (AUTO_JOBS_MIN_FILES // 2)))
+
+
+def _cpu_quota() -> int:
+    """CPUs a container's cgroup (v2) quota allows, e.g. 2 for ``200000 100000``; 64 if none.
+
+    The affinity mask lists every CPU of the host inside a CPU-limited container: more
+    processes than the quota only take turns."""
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        return max(1, -(-int(quota) // int(period)))
+    except (OSError, ValueError):  # no cgroup v2 file, or "max": no quota
+        return 64
 
 
 def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileReport]:

@@ -35,10 +35,17 @@ _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 _BAD_START = frozenset("-?:,]}#&*!|>%@`")
 # Characters that may not appear in a scalar inside a flow collection here.
 _FLOW_UNSAFE = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]")
-_MAX_DEPTH = 16
+# Nesting taken here, in blocks and in flow lists each: together well below the loader's 32.
+_MAX_DEPTH = 8
 # A flow list of integers (possibly nested) — and digit runs too long for that shortcut.
 _INT_ROWS = re.compile(r"[\[\]0-9, -]*")
-_LONG_DIGITS = re.compile(r"[0-9]{19}|\[{16}")
+_LONG_DIGITS = re.compile(r"[0-9]{19}")
+_NOT_BRACKETS = re.compile(r"[^\[\]]+")
+# Characters outside printable YAML, or that YAML reads as line breaks (NEL, U+2028, U+2029)
+# or treats specially (tab, CR, a BOM inside the text): their texts go to PyYAML.
+_UNTAKEN = re.compile(
+    "[^\n\x20-\x7e\xa0-\u2027\u202a-\ud7ff\ue000-\ufefe\uff00-\ufffd\U00010000-\U0010ffff]"
+)
 
 
 class NotPlain(Exception):
@@ -52,12 +59,14 @@ def read_plain(text: str, scalar: Callable[[str], Any], max_values: int) -> dict
     (it raises NotPlain for a value the full reader must handle, such as an
     unsupported tag).
     """
-    if "\t" in text or "\r" in text:
+    if _UNTAKEN.search(text):
         return None
     try:
         reader = _Reader(text, scalar, max_values)
         return reader.document()
-    except NotPlain:
+    except (NotPlain, ValueError, RecursionError):
+        # ValueError: a scalar PyYAML's own conversion cannot take ("0x_"); the full
+        # path reports it, or the YAML error around it, with its position.
         return None
 
 
@@ -109,7 +118,11 @@ class _Reader:
         if comment >= 0:
             text = text[:comment].rstrip(" ")
         if first == "[":
-            if _INT_ROWS.fullmatch(text) and not _LONG_DIGITS.search(text):
+            if (
+                _INT_ROWS.fullmatch(text)
+                and not _LONG_DIGITS.search(text)
+                and _flow_depth(text) <= _MAX_DEPTH
+            ):
                 # Integers only: JSON reads them as YAML does, in C (a ValueError means
                 # something like "[1 2]" or "[01]", which the loop below handles).
                 try:
@@ -204,12 +217,14 @@ class _Reader:
     def document(self) -> dict[str, Any]:
         if not self.lines or self.lines[0][0] != 0 or self.lines[0][1]:
             raise NotPlain
-        result, index = self._mapping(0, 0)
+        result, index = self._mapping(0, 0, 0)
         if index != len(self.lines):
             raise NotPlain
         return result
 
-    def _mapping(self, index: int, indent: int) -> tuple[dict[str, Any], int]:
+    def _mapping(self, index: int, indent: int, depth: int) -> tuple[dict[str, Any], int]:
+        if depth > _MAX_DEPTH:
+            raise NotPlain
         result: dict[str, Any] = {}
         lines = self.lines
         while index < len(lines):
@@ -224,16 +239,18 @@ class _Reader:
                 continue
             following = lines[index] if index < len(lines) else None
             if following is not None and following[1] and following[0] >= indent:
-                result[key], index = self._sequence(index, following[0])
+                result[key], index = self._sequence(index, following[0], depth + 1)
             elif following is not None and following[0] > indent:
-                result[key], index = self._mapping(index, following[0])
+                result[key], index = self._mapping(index, following[0], depth + 1)
             else:
                 self._counted(1)
                 result[key] = None
         self._counted(len(result) + 1)
         return result, index
 
-    def _sequence(self, index: int, indent: int) -> tuple[list[Any], int]:
+    def _sequence(self, index: int, indent: int, depth: int) -> tuple[list[Any], int]:
+        if depth > _MAX_DEPTH:
+            raise NotPlain
         items = []
         lines = self.lines
         while index < len(lines) and lines[index][0] == indent and lines[index][1]:
@@ -244,13 +261,22 @@ class _Reader:
                 following = lines[index] if index < len(lines) else None
                 if following is None or not following[1] or following[0] <= indent:
                     raise NotPlain
-                value, index = self._sequence(index, following[0])
+                value, index = self._sequence(index, following[0], depth + 1)
             items.append(value)
         self._counted(1)
         return items, index
 
 
 _NOTHING = object()
+
+
+def _flow_depth(text: str) -> int:
+    """How deeply the brackets in ``text`` nest (only the brackets are walked)."""
+    depth = deepest = 0
+    for char in _NOT_BRACKETS.sub("", text):
+        depth += 1 if char == "[" else -1
+        deepest = max(deepest, depth)
+    return deepest
 
 
 def _quoted(text: str, start: int) -> tuple[str, int]:

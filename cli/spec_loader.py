@@ -191,7 +191,12 @@ class _Converter:
             except ValueError:
                 return self._constructor.construct_yaml_float(node)
         if tag == "tag:yaml.org,2002:int":
-            return self._constructor.construct_yaml_int(node)
+            try:
+                return self._constructor.construct_yaml_int(node)
+            except ValueError:
+                # PyYAML's int pattern admits "0x_" but cannot convert it: left as text,
+                # which the core's number reader rejects with its field path.
+                return node.value
         if tag == "tag:yaml.org,2002:bool":
             return self._constructor.construct_yaml_bool(node)
         if tag == "tag:yaml.org,2002:null":

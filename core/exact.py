@@ -50,7 +50,8 @@ def bilinear_exact(
     """Evaluate a bilinear ``op(left, right)`` exactly on Fraction arrays.
 
     ``terms_per_output`` bounds how many products any output entry sums; it
-    decides whether int64 is safe.  Returns an object array of Fractions.
+    decides whether int64 is safe.  Returns an object array of exact values (see
+    ``from_integers``).
     """
     left_num, left_den, left_bound = scale_to_integers(left)
     right_num, right_den, right_bound = scale_to_integers(right)
@@ -71,7 +72,7 @@ def from_integers(numerators: np.ndarray, denominator: int) -> np.ndarray:
 
 
 def sum_exact(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
-    """Exact sum of a Fraction array over ``axis`` (keeps an object array)."""
+    """Exact sum of a Fraction array over ``axis`` (an object array of exact values)."""
     numerators, denominator, bound = scale_to_integers(values)
     count = math.prod(values.shape[a] for a in axis) if values.ndim else 1
     safe = bound * max(count, 1) < _INT64_SAFE

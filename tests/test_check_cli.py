@@ -364,6 +364,21 @@ def test_jobs_give_the_same_report(classroom: Path):
     assert one.exit_code == two.exit_code == 2
 
 
+def test_jobs_option_takes_a_number_or_auto(classroom: Path, monkeypatch):
+    from gradcalc.cli import check as check_module
+
+    one = run("--format", "json", "--jobs", "1", str(classroom / "subs"))
+    auto = run("--format", "json", "--jobs", "auto", str(classroom / "subs"))
+    assert auto.output == one.output  # the default, auto, as well
+    for bad in ("0", "65", "many", "-1"):
+        result = CliRunner().invoke(main, ["check", "--jobs", bad, str(classroom / "subs")])
+        assert result.exit_code == 2, bad
+        assert "from 1 to 64, or auto" in result.output
+    monkeypatch.setattr(check_module, "_cpu_quota", lambda: 2)
+    assert check_module.auto_jobs(check_module.AUTO_JOBS_MIN_FILES - 1) == 1
+    assert check_module.auto_jobs(10_000) <= 2
+
+
 def test_hidden_answers_keep_diagnoses_that_do_not_give_the_values_away(classroom: Path):
     write(
         classroom / "subs" / "frank.yaml",

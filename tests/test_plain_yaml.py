@@ -148,6 +148,20 @@ TRICKY_SCALARS = [
     "1" * 101,
     "1e4000",
     "0." + "0" * 120 + "1",
+    # PyYAML cannot convert these ints; control characters and YAML's other line breaks.
+    "0x_",
+    "0b_",
+    "-0x_",
+    "x\x07",
+    "x\x00",
+    "x\x7f",
+    "x\x85y",
+    "x\u2028y",
+    "x\u2029 y",
+    "x\ufeffy",
+    "x\ufffe",
+    "\u00e9t\u00e9",
+    "∂L/∂x",
 ]
 
 
@@ -261,3 +275,33 @@ def test_exact_numbers_survive_the_plain_path():
     data = parse_text('a: [0.1, "1/3", 1/4, 2]\n', "x").data
     assert data["a"] == [Fraction(1, 10), "1/3", "1/4", 2]
     assert type(data["a"][3]) is int
+
+
+@pytest.mark.parametrize("separator", ["\u2028", "\u2029", "\x85"])
+def test_yaml_line_breaks_other_than_newline_are_not_hidden_in_a_comment(separator):
+    text = (
+        f"kind: conv\ninput: [[1, 2, 3]]\nkernel: [[1]]\npadding: 0  # note{separator}stride: 2\n"
+    )
+    assert read_plain(text, spec_loader._plain_scalar, 10_000_000) is None
+    assert_agrees(text)
+
+
+NESTED = {
+    "flow-40": "a: " + "[0," * 40 + "1" + "]" * 40 + "\n",
+    "flow-brackets-20": "a: " + "[" * 20 + "1" + "]" * 20 + "\n",
+    "block-mappings-40": "a:\n"
+    + "".join(" " * level + f"b{level}:\n" for level in range(1, 40))
+    + " " * 40
+    + "c: 1\n",
+    "compact-items-40": "a:\n" + "- " * 40 + "1\n",
+    "items-1200": "a:\n" + "- " * 1200 + "1\n",
+}
+
+
+@pytest.mark.parametrize("name", NESTED)
+def test_deep_nesting_is_left_to_pyyaml(name):
+    assert read_plain(NESTED[name], spec_loader._plain_scalar, 10_000_000) is None
+
+
+def test_an_unconvertible_int_is_text_for_the_number_reader():
+    assert parse_text("a: [1, 0x_]\n", "x").data == {"a": [1, "0x_"]}
