@@ -233,15 +233,15 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
             sections = (sections or frozenset()) | {"focus"}
         limits = Limits(
             max_elements=params["max_elements"],
-            max_work=params["max_work"],
-            max_jacobian=params["max_jacobian"],
+            max_work=params.get("max_work", Limits.max_work),
+            max_jacobian=params.get("max_jacobian", Limits.max_jacobian),
         )
         options = SolveOptions(
             steps=params["steps"],
             sections=sections,
             gradient_check=not params["no_gradient_check"]
             and (sections is None or "checks" in sections or params["output_format"] == "json"),
-            force_float=params["force_float"],
+            force_float=params.get("force_float", False),
             limits=limits,
         )
         loaded = load_problem(
@@ -338,9 +338,11 @@ def _problem_command(kind: str) -> click.Command:
         run_problem_command(kind, **params)
 
     command.__doc__ = f"{entry.summary}\n\n{entry.description}"
-    return click.command(kind, epilog=epilog, short_help=entry.summary)(
+    built = click.command(kind, epilog=epilog, short_help=entry.summary)(
         common_options(field_options(entry)(command))
     )
+    built.params = [p for p in built.params if p.name not in entry.unused_options]
+    return built
 
 
 def _check_command() -> click.Command:

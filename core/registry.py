@@ -134,6 +134,8 @@ class OpEntry:
     takes_upstream: bool = True
     # An upstream that fits the fields' examples, for ``gradcalc new``.
     example_upstream: Any = None
+    # Shared command-line options that mean nothing for this kind (left out of its command).
+    unused_options: tuple[str, ...] = ()
     focus: str | None = None
 
     def spec_fields(self) -> tuple[Field, ...]:
@@ -450,6 +452,8 @@ OPS: dict[str, OpEntry] = {
     ),
     "expr": OpEntry(
         module="gradcalc.core.expr",
+        # Symbolic: no float path, no multiply-add budget, no Jacobian tables to cap.
+        unused_options=("force_float", "max_work", "max_jacobian"),
         summary="Symbolic derivatives (SymPy): partials, gradient, Jacobian, Hessian, chain rule, identities.",
         description=(
             "Differentiates the spec's function (one expression or a list) by its variables, "
