@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import tempfile
 from html import escape
 from typing import TYPE_CHECKING, Any
@@ -44,9 +45,14 @@ def check_export(command: str, params: dict[str, Any], *, listing: bool = False)
         )
     if listing:
         fail(f"gradcalc {command}: --export needs a problem NAME (the list is not a report)")
+    if os.path.isdir(path):
+        fail(f"gradcalc {command}: --export: {path!r} is a folder; give a file name")
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         fail(f"gradcalc {command}: --export: no folder {os.path.dirname(path)!r} to write into")
+
+
+_FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}\s*")
 
 
 class Report:
@@ -55,6 +61,8 @@ class Report:
     def __init__(self, path: str) -> None:
         self.path = path
         self.titles: list[str] = []
+        # One shading legend for the whole file, under its first shaded matrix.
+        self.legend_shown = False
         # Truecolor on a terminal that is not there: the file has every color whatever
         # stdout is; no_color=False overrides NO_COLOR, which is about stdout.
         self.console = Console(
@@ -75,7 +83,10 @@ class Report:
         self.titles.append(
             f"gradcalc {command}" + (f" — {solution.title}" if solution.title else "")
         )
-        renderer.colored_copy(self.console).render(solution, command)
+        twin = renderer.colored_copy(self.console)
+        twin.legend_shown = self.legend_shown
+        twin.render(solution, command)
+        self.legend_shown = twin.legend_shown
 
     def document(self) -> str:
         """The HTML page or SVG image of everything recorded."""
@@ -85,7 +96,9 @@ class Report:
                 cell_len(line) for line in self.console.export_text(clear=False).split("\n")
             )
             self.console.width = max(MIN_SVG_COLUMNS, longest)
-            return self.console.export_svg(title=title)
+            # Rich's template fetches Fira Code from a CDN; the file must stand alone, so the
+            # @font-face rules go and the text falls back to the reader's monospace font.
+            return _FONT_FACE.sub("", self.console.export_svg(title=title))
         page = self.console.export_html(inline_styles=True)
         return page.replace("<head>", f"<head>\n<title>{escape(title)}</title>", 1)
 
@@ -100,8 +113,10 @@ class Report:
 def write_atomically(path: str, text: str) -> None:
     """Write via a temporary file in the same folder and os.replace: readers never see half a
     file, and a failed run leaves an earlier report in place.  The file gets the usual
-    permissions (mkstemp's are owner-only), since it is meant to be shared."""
-    folder = os.path.dirname(os.path.abspath(path))
+    permissions (mkstemp's are owner-only), since it is meant to be shared.  A symbolic
+    link is followed: its target gets the new report."""
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
     descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:

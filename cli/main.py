@@ -7,6 +7,7 @@ leaves as one line, ``FILE:LINE:COL: message``, with exit status 2.
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
 from typing import Any
@@ -164,7 +165,7 @@ def common_options(command: Callable) -> Callable:
             "cells output (1,0) reads (its window: stride, dilation, padding); 'input[2,1]' marks "
             "the outputs input (2,1) feeds. The spec's symbols work too ('H[1,0]'). Indices "
             "count from the spec's index_base; with batch/channels give every index "
-            "('output[0,1,0]') or only row and column (the others 0). Shows just the focus "
+            "('output[0,1,0]') or only row and column (the others: the first). Shows just the focus "
             "unless --show names more sections.",
         ),
     ]
@@ -192,11 +193,13 @@ def render(
     from gradcalc.cli.numbers import NumberStyle
     from gradcalc.cli.render_table import TableRenderer
 
-    # no_color=None lets Rich honour NO_COLOR itself; --no-color also drops bold and dim.
-    console = Console(no_color=True if params["no_color"] else None, highlight=False, emoji=False)
+    # --no-color and NO_COLOR (any non-empty value, no-color.org) mean plain text: no colors,
+    # and no bold or dim either (Rich's own NO_COLOR handling keeps those).
+    plain = bool(params["no_color"] or os.environ.get("NO_COLOR"))
+    console = Console(no_color=True if plain else None, highlight=False, emoji=False)
     style = NumberStyle(decimal=params["decimal"], precision=params["precision"])
     renderer = TableRenderer(
-        console, style, sections, truncate=params["steps"] is not None, plain=params["no_color"]
+        console, style, sections, truncate=params["steps"] is not None, plain=plain
     )
     renderer.render(solution, command_kind)
     if params["export"] is not None:

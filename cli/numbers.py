@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import decimal
+import math
 from fractions import Fraction
 from typing import Any
 
@@ -36,9 +38,9 @@ class NumberStyle:
                 return str(value.numerator)
             if not self.decimal:
                 return f"{value.numerator}/{value.denominator}"
-            return _decimal(float(value), self.precision)
+            return _fraction_decimal(value, self.precision)
         if isinstance(value, float):
-            if value == int(value) and abs(value) < 1e15:
+            if math.isfinite(value) and value == int(value) and abs(value) < 1e15:
                 return str(int(value))
             return _decimal(value, self.precision)
         if hasattr(value, "item"):
@@ -53,9 +55,27 @@ class NumberStyle:
 
 
 def _decimal(value: float, precision: int) -> str:
-    text = f"{value:.{precision}g}"
-    if "e" in text:
-        mantissa, exponent = text.split("e")
+    return _decimal_text(f"{value:.{precision}g}")
+
+
+def _fraction_decimal(value: Fraction, precision: int) -> str:
+    """A Fraction as a decimal: through float where float holds it, else exactly (Decimal),
+    so 10**400/3 or 1/10**400 neither overflow nor print as 0."""
+    if _FLOAT_SAFE_LOW < abs(value) < _FLOAT_SAFE_HIGH:
+        return _decimal(float(value), precision)
+    with decimal.localcontext() as context:
+        context.prec = precision + 10
+        exact = decimal.Decimal(value.numerator) / decimal.Decimal(value.denominator)
+    return _decimal_text(f"{exact:.{precision}g}")
+
+
+_FLOAT_SAFE_LOW = Fraction(1, 10**300)
+_FLOAT_SAFE_HIGH = Fraction(10**300)
+
+
+def _decimal_text(text: str) -> str:
+    if "e" in text.lower():
+        mantissa, exponent = text.lower().split("e")
         return f"{mantissa}e{int(exponent)}"
     return text
 
@@ -70,6 +90,10 @@ def to_json_number(value: Any) -> int | float | str:
     if isinstance(value, int):
         return value
     if isinstance(value, Fraction):
-        return value.numerator if value.denominator == 1 else float(value)
+        if value.denominator == 1:
+            return value.numerator
+        if not _FLOAT_SAFE_LOW < abs(value) < _FLOAT_SAFE_HIGH:
+            return str(value)  # beyond a JSON float: exact text, as in exact_results
+        return float(value)
     number = float(value)
     return int(number) if number.is_integer() and abs(number) < 2**53 else number

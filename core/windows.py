@@ -396,7 +396,9 @@ def read_caption(reader: str, taps: Sequence[WindowTap], padding: str) -> str:
     if any(tap.where == PADDING for tap in taps):
         parts.append(f"[·]: padding {reader} reads")
     if any(tap.where == BEYOND for tap in taps):
-        parts.append("×: past the padded edge, where the ceil_mode window is clipped (not read)")
+        parts.append(
+            "×: past the padded edge; [×]: a tap of the ceil_mode window there, clipped (not read)"
+        )
     return "; ".join(parts)
 
 

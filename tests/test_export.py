@@ -295,14 +295,21 @@ def test_export_replaces_atomically_with_shareable_permissions(tmp_path: Path) -
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
-def test_unwritable_export_is_one_line_and_leaves_nothing(tmp_path: Path) -> None:
+def test_unwritable_export_is_one_line_and_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gradcalc.cli.export as export
+
+    def refuse(source: str, target: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(export.os, "replace", refuse)
     target = tmp_path / "taken.html"
-    target.mkdir()  # a folder where the file should go: os.replace fails
     result = run("conv", "--spec", TASK3, "--export", str(target))
     assert result.exit_code == 2
     assert result.stderr.startswith(f"gradcalc conv: --export: cannot write '{target}': ")
     assert result.stderr.count("\n") == 1
-    assert [p.name for p in tmp_path.iterdir()] == ["taken.html"]
+    assert list(tmp_path.iterdir()) == []  # the temporary file is gone too
 
 
 def test_a_failed_solve_writes_no_file(tmp_path: Path) -> None:
@@ -414,3 +421,37 @@ def test_a_missing_browser_fails_unless_explicitly_skipped(monkeypatch: pytest.M
     monkeypatch.setenv("GRADCALC_SKIP_BROWSER", "1")
     with pytest.raises(pytest.skip.Exception):
         browser()
+
+
+def test_no_color_environment_means_plain_text_on_a_terminal() -> None:
+    """NO_COLOR (no-color.org) drops bold and dim too, as --no-color does."""
+    from click.testing import CliRunner
+
+    from gradcalc.cli.main import main
+
+    args = ["conv", "--spec", "problems/task3.yaml"]
+    forced = CliRunner(env={"FORCE_COLOR": "1", "NO_COLOR": None}).invoke(main, args)
+    assert "\x1b[" in forced.output  # a terminal as Rich sees it: styled
+    plain = CliRunner(env={"FORCE_COLOR": "1", "NO_COLOR": "1"}).invoke(main, args)
+    assert plain.exit_code == 0
+    assert "\x1b[" not in plain.output
+    assert "shading" not in plain.output
+
+
+def test_a_run_export_has_one_legend_and_no_outside_fonts(tmp_path) -> None:
+    from click.testing import CliRunner
+
+    from gradcalc.cli.main import main
+
+    html, svg = tmp_path / "all.html", tmp_path / "one.svg"
+    specs = ["problems/task3.yaml", "problems/seed002_max_pool.yaml"]
+    CliRunner().invoke(main, ["run", *specs, "--export", str(html)])
+    assert html.read_text(encoding="utf-8").count("shading") == 1
+    CliRunner().invoke(main, ["conv", "--spec", specs[0], "--export", str(svg)])
+    text = svg.read_text(encoding="utf-8")
+    assert 'url("http' not in text and "@font-face" not in text  # nothing fetched from outside
+    folder = tmp_path / "report.html"
+    folder.mkdir()
+    result = CliRunner().invoke(main, ["conv", "--spec", specs[0], "--export", str(folder)])
+    assert result.exit_code == 2 and "is a folder" in result.output
+    assert result.output.count("\n") == 1  # refused before anything was printed

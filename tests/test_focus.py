@@ -467,7 +467,10 @@ def test_avg_pool_ceil_mode_window_is_clipped_past_the_padded_edge(tmp_path: Pat
     assert marked == {(r, c) for r in (3, 4, 5) for c in (3, 4, 5)}
     assert rows[-1][1] == ["×", "×", "×", "×", "[×]", "[×]", "[×]"]
     assert rows[5][1][4:] == ["[·]", "[·]", "[×]"]
-    assert "×: past the padded edge, where the ceil_mode window is clipped (not read)" in out
+    assert (
+        "×: past the padded edge; [×]: a tap of the ceil_mode window there, clipped (not read)"
+        in out
+    )
 
 
 def test_pool_input_focus_lists_the_windows_and_their_weights(tmp_path: Path) -> None:
