@@ -137,6 +137,9 @@ def parse_matrix(text: str, source: str) -> list:
             number = _number(token)
             if number is None:
                 at = f"row {r}, entry {c}" if two_dimensional else f"entry {c}"
+                reason = _number_problem(token)
+                if reason is not None:  # a number, but one gradcalc cannot take (1e300)
+                    raise SpecFileError(source, f"{at}: {reason}")
                 raise SpecFileError(
                     source,
                     f"{at}: {token!r} is not a number (write 2, -0.5, 1e-6 or 1/4; "
@@ -163,6 +166,19 @@ def _number(token: str) -> Any:
     except SpecError:
         return None
     return number.numerator if number.denominator == 1 else number
+
+
+def _number_problem(token: str) -> str | None:
+    """Why numeric-looking text is refused (too large, exponent too big), or None when it
+    is not a number at all."""
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_number
+
+    try:
+        parse_number(token, ())
+    except SpecError as error:
+        return None if error.message.startswith("expected") else error.message
+    return None
 
 
 def _flow(text: str, source: str) -> Any:
