@@ -28,7 +28,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]*):(?: +|$)")
+# YAML allows a simple key of at most 1024 characters; spec keys are short.
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]{0,127}):(?: +|$)")
 _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 # Characters that start something other than a plain scalar (anchors, tags, block
 # scalars, directives, …) or a structure this reader does not take.

@@ -77,7 +77,10 @@ class LoadedSpec:
         """1-based (line, column) of the value at ``path`` (of its key with ``at_key``),
         or of the closest enclosing value when the path goes further than the spec."""
         if self.root is None and self.text is not None:
-            self.root = yaml.compose(self.text, Loader=_MemoLoader or yaml.SafeLoader)
+            try:
+                self.root = yaml.compose(self.text, Loader=_MemoLoader or yaml.SafeLoader)
+            except yaml.YAMLError:  # cannot happen for text the plain reader took; no position
+                return None
         node = self.root
         if node is None:
             return None

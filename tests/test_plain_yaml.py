@@ -305,3 +305,11 @@ def test_deep_nesting_is_left_to_pyyaml(name):
 
 def test_an_unconvertible_int_is_text_for_the_number_reader():
     assert parse_text("a: [1, 0x_]\n", "x").data == {"a": [1, "0x_"]}
+
+
+@pytest.mark.parametrize(
+    "text", ["a" * 1025 + ": 1\n", "x: {" + "a" * 1025 + ": 1}\n", "k: 1\n" + "b" * 200 + ": 2\n"]
+)
+def test_keys_longer_than_yaml_allows_go_to_pyyaml(text):
+    assert read_plain(text, spec_loader._plain_scalar, 10_000_000) is None
+    assert_agrees(text)
