@@ -119,6 +119,13 @@ def starter_spec(kind: str, schema_ref: str) -> str:
     # then the shared ones, as in `gradcalc KIND --help`.
     live = [f for f in (*shared, *entry.fields) if f.required or f.starter]
     optional = [f for f in (*entry.fields, *shared) if f not in live]
+    # Keys for another mode or function than the starter's come last, under a heading each.
+    elsewhere: dict[str, list[Any]] = {}
+    for spec_field in optional:
+        heading = _only_with(entry, spec_field, live)
+        if heading is not None:
+            elsewhere.setdefault(heading, []).append(spec_field)
+    optional = [f for f in optional if not any(f in group for group in elsewhere.values())]
     lines = [
         f"# yaml-language-server: $schema={schema_ref}",
         f"# A gradcalc {kind} problem: {entry.summary}",
@@ -133,7 +140,49 @@ def starter_spec(kind: str, schema_ref: str) -> str:
         lines += _field_lines(
             spec_field.name, _starter_example(entry, spec_field), _help(spec_field), live=False
         )
+    for heading, group in elsewhere.items():
+        lines += ["", f"# {heading}"]
+        for spec_field in group:
+            lines += _field_lines(
+                spec_field.name, _starter_example(entry, spec_field), _help(spec_field), live=False
+            )
     return "\n".join(lines) + "\n"
+
+
+_ONLY = re.compile(r"(?P<values>[\w ,]+?) only\b")
+
+
+def _limited_to(entry: Any, spec_field: Any) -> tuple[str, list[str]] | None:
+    """The choice key and the values of it a field's help limits it to ("avg only: …" ->
+    ("mode", ["avg"]), "max and avg only: …" -> ("mode", ["max", "avg"])); None if unlimited."""
+    match = _ONLY.match(spec_field.help)
+    if match is None:
+        return None
+    values = re.split(r",\s*|\s+(?:and|or)\s+", match["values"].strip())
+    for selector in entry.fields:
+        if selector.type == "choice" and set(values) <= {str(c) for c in selector.choices}:
+            return selector.name, values
+    return None
+
+
+def _only_with(entry: Any, spec_field: Any, live: list[Any]) -> str | None:
+    """The heading of a key that the starter's own mode or function rejects, naming the live
+    keys that the other one rejects: "Only with mode: lp (and no padding):"; None for a key
+    the starter accepts as it is."""
+    limited = _limited_to(entry, spec_field)
+    if limited is None:
+        return None
+    selector, values = limited
+    chosen = next(f.example for f in entry.fields if f.name == selector)
+    if str(chosen) in values:
+        return None
+    clashes = [
+        f.name
+        for f in live
+        if (other := _limited_to(entry, f)) and other[0] == selector and set(values) - set(other[1])
+    ]
+    without = f" (and no {', '.join(clashes)})" if clashes else ""
+    return f"Only with {selector}: {' or '.join(values)}{without}:"
 
 
 def _starter_example(entry: Any, spec_field: Any) -> Any:

@@ -280,7 +280,8 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "threshold", "number", "softplus only: x itself where β·x > threshold", example=20
             ),
-            Field("subgradient_at_zero", "number", "relu, leaky_relu, elu: f′(0)", example=0),
+            # 1 is within [α, 1] or [1, α] for every kinked function (0 is below leaky_relu's α).
+            Field("subgradient_at_zero", "number", "relu, leaky_relu, elu: f′(0)", example=1),
         ),
         example_upstream=[[2, 3, -1]],
     ),
@@ -428,7 +429,7 @@ OPS: dict[str, OpEntry] = {
                 example=2,
                 starter=True,
             ),
-            Field("padding", "ints", "max and avg: int or [ph, pw]", example=0, starter=True),
+            Field("padding", "ints", "max and avg only: int or [ph, pw]", example=0, starter=True),
             Field("dilation", "ints", "max only: int or [dh, dw]", example=1),
             Field("ceil_mode", "boolean", "round the output size up", example=False, starter=True),
             Field(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -94,6 +95,61 @@ def test_each_commented_key_fits_the_schema_when_uncommented(kind: str) -> None:
         spec = yaml.safe_load(uncommented(text, key))
         assert key in spec
         assert [e.message for e in validator.iter_errors(spec)] == [], key
+
+
+ONLY_WITH = re.compile(r"# Only with (\w+): ([\w ]+?)(?: \(and no ([\w, ]+)\))?:")
+Heading = tuple[str, str, tuple[str, ...]]  # the key to set, its value, the live keys to remove
+
+
+def commented_keys(text: str, kind: str) -> list[tuple[str, Heading | None]]:
+    """Each commented-out key with what its "# Only with mode: avg:" heading asks for (the first
+    value it names), or None when the starter as it is accepts it."""
+    properties = spec_schema(kind)["properties"]
+    found: list[tuple[str, Heading | None]] = []
+    heading: Heading | None = None
+    for line in text.splitlines():
+        only = ONLY_WITH.fullmatch(line)
+        if only:
+            without = tuple(only.group(3).split(", ")) if only.group(3) else ()
+            heading = (only.group(1), only.group(2).split(" or ")[0], without)
+        elif line.startswith("# ") and line[2:].split(":")[0] in properties:
+            found.append((line[2:].split(":")[0], heading))
+    return found
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_each_commented_key_solves_when_uncommented(tmp_path: Path, kind: str) -> None:
+    """The schema cannot see everything gradcalc checks (a key for another mode, a subgradient
+    outside [α, 1]): each key, uncommented, also passes `gradcalc run`; one under an
+    "Only with mode: avg:" heading does once that mode is set."""
+    text = starter(kind)
+    keys = commented_keys(text, kind)
+    assert keys, kind
+    path = tmp_path / "spec.yaml"
+    for key, heading in keys:
+        spec = uncommented(text, key)
+        if heading is not None:
+            selector, value, without = heading
+            lines = [line for line in spec.splitlines() if line.split(":")[0] not in without]
+            at = next(i for i, line in enumerate(lines) if line.startswith(f"{selector}: "))
+            lines[at] = f"{selector}: {value}"
+            spec = "\n".join(lines)
+            # The heading is needed: the starter's own choice rejects the key.
+            path.write_text(uncommented(text, key), encoding="utf-8")
+            assert run("run", str(path)).exit_code == 2, key
+        path.write_text(spec, encoding="utf-8")
+        result = run("run", str(path), "--format", "json")
+        assert result.exit_code == 0, (key, heading, result.stderr)
+
+
+def test_keys_for_another_mode_are_grouped_under_a_heading() -> None:
+    pool = commented_keys(starter("pool"), "pool")
+    assert ("count_include_pad", ("mode", "avg", ())) in pool
+    assert ("p", ("mode", "lp", ("padding",))) in pool  # LPPool2d has no padding
+    assert ("dilation", None) in pool and ("ties", None) in pool  # max only: the starter's mode
+    activation = dict(commented_keys(starter("activation"), "activation"))
+    assert activation["beta"] == activation["threshold"] == ("function", "softplus", ())
+    assert activation["alpha"] is None and activation["subgradient_at_zero"] is None
 
 
 @pytest.mark.parametrize("kind", [k for k in KINDS if registry.OPS[k].takes_upstream])
