@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from decimal import Decimal
 from fractions import Fraction
 from typing import Any
 
@@ -31,15 +32,19 @@ def _fail(message: str) -> None:
 
 
 def _scalar(value: Any, places: int | None = None) -> str:
-    """One value in YAML; floats (rounded decimals) with ``places`` decimals when given."""
+    """One value in YAML; a float that is a decimal of ``places`` digits (a rounded answer) with
+    all of them (0.1060), any other float in full without an exponent (0.000050001)."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if value is None:
         return "null"
     if isinstance(value, Fraction):
         return f'"{value}"' if value.denominator != 1 else str(value.numerator)
-    if isinstance(value, float) and places is not None:
+    if isinstance(value, float) and places is not None and round(value, places) == value:
         return f"{value:.{places}f}"
+    if isinstance(value, float) and "e" in repr(value):
+        # 5.0001e-05 is text to PyYAML; positional digits are a number everywhere.
+        return format(Decimal(repr(value)), "f")
     if isinstance(value, (int, float)):
         return repr(value)
     text = str(value)
@@ -104,23 +109,79 @@ def to_yaml(data: dict[str, Any], comments: list[str], *, places: int | None = N
 # -- the command ---------------------------------------------------------------------------------
 
 
-def _write(path: str, text: str) -> None:
-    try:
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(text)
-    except OSError as error:
-        _fail(f"gradcalc random: cannot write {path}: {error.strerror or error}")
+_STDOUT = "-"
+
+
+def _check_target(kind: str, path: str, force: bool) -> None:
+    """Exit 2 before anything is drawn when ``path`` cannot be written or exists without --force."""
+    where = f"gradcalc random {kind}"
+    if os.path.isdir(path):
+        _fail(f"{where}: cannot write {path}: it is a folder")
+    if os.path.lexists(path) and not force:
+        _fail(f"{where}: {path} exists; use --force to overwrite it")
+    folder = os.path.dirname(os.path.abspath(path))
+    if not os.path.isdir(folder):
+        _fail(f"{where}: cannot write {path}: no folder {folder}")
+
+
+def _publish(kind: str, files: list[tuple[str, str]]) -> None:
+    """Write each (path, text) in order, ``-`` to standard output.
+
+    Every file is first written in full beside its target, then moved into place
+    (os.replace), so an error leaves no file half-written and none of them changed.
+    """
+    import secrets
+
+    staged: list[tuple[str, str]] = []  # (temporary file, target)
+
+    def discard() -> None:
+        for temporary, _ in staged:
+            try:
+                os.unlink(temporary)
+            except OSError:
+                pass
+
+    for path, text in files:
+        if path == _STDOUT:
+            continue
+        target = os.path.realpath(path)  # a link keeps pointing at the file it names
+        folder, name = os.path.split(target)
+        temporary = os.path.join(folder, f".{name}.{secrets.token_hex(4)}.tmp")
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+            staged.append((temporary, target))
+            with os.fdopen(handle, "w", encoding="utf-8") as stream:
+                stream.write(text)
+        except OSError as error:
+            discard()
+            _fail(f"gradcalc random {kind}: cannot write {path}: {error.strerror or error}")
+    moves = iter(staged)
+    for path, text in files:
+        if path == _STDOUT:
+            click.echo(text, nl=False)
+            continue
+        temporary, target = next(moves)
+        try:
+            os.replace(temporary, target)
+        except OSError as error:
+            discard()
+            _fail(f"gradcalc random {kind}: cannot write {path}: {error.strerror or error}")
 
 
 def generate(kind: str, params: dict[str, Any]) -> None:
-    """Draw the problem, write the spec (and the key), or report one line and exit 2."""
+    """Draw the problem, write the spec, then the key; or report one line and exit 2.
+
+    ``-`` (or no --output) is standard output; ``--answers -`` prints the key there, so it
+    needs the spec in a file.  Existing files are overwritten only with ``force``.
+    """
     import shlex
 
     from gradcalc.core import practice
 
     seed_text = params.pop("seed")
-    output = params.pop("output")
+    output = params.pop("output") or _STDOUT
     answers_path = params.pop("answers")
+    force = params.pop("force")
     if seed_text is None:
         import secrets
 
@@ -129,9 +190,16 @@ def generate(kind: str, params: dict[str, Any]) -> None:
         seed = int(seed_text)
     else:
         _fail(f"gradcalc random {kind}: --seed: expected a whole number ≥ 0, got {seed_text!r}")
-    if answers_path is not None and output not in (None, "-"):
-        if os.path.abspath(answers_path) == os.path.abspath(output):
+    if answers_path == _STDOUT and output == _STDOUT:
+        _fail(
+            f"gradcalc random {kind}: --answers - prints the key, so the spec needs --output FILE"
+        )
+    if answers_path not in (None, _STDOUT) and output != _STDOUT:
+        if os.path.realpath(answers_path) == os.path.realpath(output):
             _fail(f"gradcalc random {kind}: --answers and --output name the same file")
+    for path in (output, answers_path):
+        if path not in (None, _STDOUT):
+            _check_target(kind, path, force)
     try:
         problem = practice.make_problem(kind, seed, params)
     except practice.PracticeError as error:
@@ -140,32 +208,46 @@ def generate(kind: str, params: dict[str, Any]) -> None:
         where = f"{option}: " if option else ""
         _fail(f"gradcalc random {kind}: {where}{error.message}")
     command = "gradcalc " + shlex.join(problem.arguments())
-    comments = [f"generated by: {command}"]
+    comments = [f"generated by: {command}", *_decimal_comments(problem)]
     places = practice.DECIMAL_PLACES
-    if problem.decimal_results:
-        comments.append(
-            f"{', '.join(problem.decimal_results)}: irrational, written to "
-            f"{practice.DECIMAL_PLACES} decimal places (the tolerance accepts that rounding)"
-        )
     if answers_path is None:
-        spec_text = to_yaml(problem.with_answers(), comments, places=places)
+        _publish(kind, [(output, to_yaml(problem.with_answers(), comments, places=places))])
+        return
+    shown = "standard output" if answers_path == _STDOUT else answers_path
+    spec_text = to_yaml(problem.spec, [*comments, f"answer key: {shown}"], places=places)
+    key: dict[str, Any] = {}
+    key_comments = [f"answer key, generated by: {command}"]
+    if output == _STDOUT:
+        key_comments.append("grade: gradcalc check --problem PROBLEM.yaml THIS_FILE")
+    elif answers_path == _STDOUT:
+        key_comments.append(f"grade: gradcalc check --problem {shlex.quote(output)} THIS_FILE")
     else:
-        spec_text = to_yaml(problem.spec, [*comments, f"answer key: {answers_path}"], places=places)
-        key: dict[str, Any] = {}
-        key_comments = [f"answer key, generated by: {command}"]
-        if output in (None, "-"):
-            key_comments.append("grade: gradcalc check --problem PROBLEM.yaml THIS_FILE")
-        else:
-            folder = os.path.dirname(os.path.abspath(answers_path))
-            key["problem"] = os.path.relpath(os.path.abspath(output), folder)
-            key_comments.append(f"grade: gradcalc check {answers_path}")
-        key["title"] = problem.spec["title"]
-        key["answers"] = problem.answers
-        _write(answers_path, to_yaml(key, key_comments, places=places))
-    if output in (None, "-"):
-        click.echo(spec_text, nl=False)
-    else:
-        _write(output, spec_text)
+        folder = os.path.dirname(os.path.abspath(answers_path))
+        key["problem"] = os.path.relpath(os.path.abspath(output), folder)
+        key_comments.append(f"grade: gradcalc check {answers_path}")
+    key["title"] = problem.spec["title"]
+    key["answers"] = problem.answers
+    key_text = to_yaml(key, key_comments, places=places)
+    _publish(kind, [(output, spec_text), (answers_path, key_text)])
+
+
+def _decimal_comments(problem: Any) -> list[str]:
+    """What the rounded answers and the two tolerances mean, for the spec's first lines."""
+    from gradcalc.core import practice
+
+    if not problem.decimal_results:
+        return []
+    lines = [
+        f"{', '.join(problem.decimal_results)}: irrational, written to "
+        f"{practice.DECIMAL_PLACES} decimal places; tolerance accepts that rounding and no more"
+    ]
+    exact = list(problem.spec.get("accept", {}).get("tolerance", {}))
+    if exact:
+        lines.append(
+            f"{', '.join(exact)}: exact; accept.tolerance keeps {'them' if len(exact) > 1 else 'it'}"
+            " so for gradcalc check"
+        )
+    return lines
 
 
 def _variant_notes(kind: str) -> str:
@@ -231,8 +313,9 @@ def kind_command(kind: str) -> click.Command:
             "--answers",
             metavar="FILE",
             help="Write the answer key here (graded by `gradcalc check FILE`) and leave "
-            "expected out of the spec.",
+            "expected out of the spec; - prints it (the spec then needs --output).",
         ),
+        click.option("--force", is_flag=True, help="Overwrite FILEs that exist."),
     ]
     for knob in knobs:
         choices = (

@@ -13,9 +13,13 @@ What "clean" means, per result entry:
   (a float equal to such a fraction to 1e-9, like √25 in an LP pool, counts);
 - for answers that cannot be rational (softmax, cross-entropy, sigmoid, tanh,
   softplus, elu, gelu, the LP pool's roots), only in the variants marked
-  ``decimals``: a decimal written to :data:`DECIMAL_PLACES` places, the spec's
-  tolerance set so that such a rounded answer is accepted, and no nonzero answer
-  below :data:`SMALLEST_DECIMAL` (so four places keep two significant digits);
+  ``decimals``: a decimal written to :data:`DECIMAL_PLACES` places, and no nonzero
+  answer below :data:`SMALLEST_DECIMAL` (so four places keep two significant digits).
+  The spec's ``tolerance`` then accepts exactly that rounding (half a unit of the last
+  place), and ``accept.tolerance`` holds every result without a rounded entry to
+  gradcalc's usual tolerance, so an exact answer stays exact for ``gradcalc check``.
+  A float that is a fraction with a larger denominator (4/27) is rational, so it is
+  never rounded: the draw is not clean;
 - symbolic answers (``expr``'s gradient and Hessian) are kept as SymPy prints them.
 
 A drawn problem is also solved once more with its answers and the gradient check,
@@ -45,16 +49,23 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core.errors import GradcalcError, SpecError, format_path
-from gradcalc.core.spec import SolveOptions
+from gradcalc.core.spec import DEFAULT_ATOL, SolveOptions
 
 MAX_ATTEMPTS = 200
 MAX_DENOMINATOR = 12
 DECIMAL_PLACES = 4
-# Rounding to 4 places is off by at most 5e-5; the tolerance accepts that and no more.
-DECIMAL_TOLERANCE = Fraction(1, 10**DECIMAL_PLACES)
+# Rounding to 4 places is off by at most 5e-5, a wrong last digit by more: the tolerance is
+# 5e-5 plus a slack far below the last place, for the float a result is computed in.
+DECIMAL_TOLERANCE = Fraction(1, 2 * 10**DECIMAL_PLACES) + Fraction(1, 10**9)
+# The results of such a spec that have no rounded entry keep gradcalc's usual tolerance.
+EXACT_TOLERANCE = DEFAULT_ATOL
 SMALLEST_DECIMAL = 0.001
 # A float answer within this (relative) distance of a simple fraction is that fraction.
 _FRACTION_MATCH = 1e-9
+# A float this close to a fraction with a denominator up to this is rational, not a decimal
+# to round (computed rationals are a few ulps off; an irrational value is rarely this close).
+_RATIONAL_DENOMINATOR = 1000
+_RATIONAL_MATCH = 1e-12
 
 
 class PracticeError(GradcalcError):
@@ -128,7 +139,8 @@ class Variant:
     are drawn (default :data:`SMALL`).  ``fixed`` holds spec keys with set values, in
     which a text that is only ``{name}`` becomes the drawn number and ``{name}`` inside
     a text is replaced by it.  ``decimals``: answers may be irrational (see the module
-    docstring).  ``denominator_from``: knobs whose product is a natural denominator.
+    docstring).  ``denominator_from``: knobs (or literal ints) whose product is a natural
+    denominator; a knob holding a fraction (α) counts with its denominator.
     ``require``: results every key must contain.  ``retry_invalid``: see below.
     """
 
@@ -137,7 +149,7 @@ class Variant:
     draws: Mapping[str, Draw] = field(default_factory=dict)
     fixed: Mapping[str, Any] = field(default_factory=dict)
     decimals: bool = False
-    denominator_from: tuple[str, ...] = ()
+    denominator_from: tuple[str | int, ...] = ()
     require: tuple[str, ...] = ()
     # Draw again when the solver refuses a drawn spec (the generic profile cannot know which
     # entries a kind accepts); otherwise a refusal is about the sizes, and is reported at once.
@@ -445,7 +457,10 @@ PROFILES: dict[str, Profile] = {
     "activation": Profile(
         {
             "relu": Variant((VALUES,), {"input": ("size",)}),
-            "leaky_relu": Variant((VALUES, ALPHA), {"input": ("size",)}),
+            # α·x for x < 0: α's denominator (1/13, 0.05 = 1/20) is the natural one.
+            "leaky_relu": Variant(
+                (VALUES, ALPHA), {"input": ("size",)}, denominator_from=("alpha",)
+            ),
             **{
                 name: Variant(
                     (VALUES,), {"input": ("size",)}, {"input": Draw(-2, 2)}, decimals=True
@@ -455,7 +470,8 @@ PROFILES: dict[str, Profile] = {
         },
         by=ACTIVATION,
     ),
-    # exp(a)/Σ exp is rational only when every score of a row is equal.
+    # exp(a)/Σ exp is rational only when every score of a row is equal: 1/C, and a
+    # gradient (1/C)(u_i − Σu/C) with denominator C².
     "softmax": Profile(
         {
             "": Variant(
@@ -463,16 +479,19 @@ PROFILES: dict[str, Profile] = {
                 {"input": ("batch?", "classes")},
                 {"input": Draw(-2, 2)},
                 decimals=True,
+                denominator_from=("classes", "classes"),
             )
         }
     ),
     "loss": Profile(
         {
+            # A row of equal scores has p = 1/C: a gradient (p − 1[i = t])/N.
             "cross_entropy": Variant(
                 (CLASSES, BATCH, REDUCTION),
                 {"input": ("batch?", "classes"), "target": ("batch?",)},
                 {"input": Draw(-2, 2), "target": Draw(0, "classes")},
                 decimals=True,
+                denominator_from=("classes", "batch"),
             ),
             "nll": Variant(
                 (CLASSES, BATCH, REDUCTION),
@@ -485,18 +504,22 @@ PROFILES: dict[str, Profile] = {
                 {"input": ("size",), "target": ("size",)},
                 denominator_from=("size",),
             ),
-            # The loss is a log; its gradient (x − t)/(x(1 − x)) is rational.
+            # The loss is a log; its gradient (x − t)/(x(1 − x))/N is rational: with x in
+            # {1/4, 1/2, 3/4} it is ±2, 4/3 or 4 over N, so 3N is its natural denominator.
             "bce": Variant(
                 (LOSS_VALUES, REDUCTION),
                 {"input": ("size",), "target": ("size",)},
                 {"input": Draw(1, 3, denominator=4), "target": _BINARY},
                 decimals=True,
+                denominator_from=("size", 3),
             ),
+            # (σ(x) − t)/N is rational where x = 0: ±1/(2N).
             "bce_with_logits": Variant(
                 (LOSS_VALUES, REDUCTION),
                 {"input": ("size",), "target": ("size",)},
                 {"input": Draw(-2, 2), "target": _BINARY},
                 decimals=True,
+                denominator_from=("size", 2),
             ),
         },
         by=LOSS,
@@ -650,7 +673,9 @@ class Sizes:
 def resolve_sizes(kind: str, seed: int, given: Mapping[str, Any] | None = None) -> Sizes:
     """Every knob of the kind's variant: given (checked), else default, else drawn from its menu.
 
-    A knob given that the chosen variant does not use is an error.
+    A variant left to the seed is drawn among the menu's variants that use every knob
+    given (else among all such variants: ``--p 3`` means an LP pool).  A knob given that
+    the chosen variant does not use is an error.
     """
     found = profile(kind)
     given = {k: v for k, v in (given or {}).items() if v is not None}
@@ -665,8 +690,15 @@ def resolve_sizes(kind: str, seed: int, given: Mapping[str, Any] | None = None) 
         if knob.name in given:
             return parse_knob(knob, given[knob.name])
         if knob.menu:
+            menu = knob.menu
+            if knob is found.by:
+                menu = (
+                    _variants_using(found, menu, given)
+                    or _variants_using(found, knob.choices, given)
+                    or menu
+                )
             draws = Draws(f"gradcalc-random:{kind}:{seed}:menu:{knob.name}")
-            return knob.menu[draws.below(len(knob.menu))]
+            return menu[draws.below(len(menu))]
         return knob.default
 
     variant_name = ""
@@ -679,9 +711,9 @@ def resolve_sizes(kind: str, seed: int, given: Mapping[str, Any] | None = None) 
     for name in given:
         if name not in values and by_name[name] not in variant.knobs:
             users = [v for v, each in found.variants.items() if by_name[name] in each.knobs]
+            chosen_by = f" with {found.by.option} {variant_name}" if found.by else ""
             raise PracticeError(
-                f"does not apply to {kind} {found.by.name if found.by else ''} {variant_name} "
-                f"(it applies to: {', '.join(users)})",
+                f"does not apply to {kind}{chosen_by} (it applies to: {', '.join(users)})",
                 name,
             )
     for knob in variant.knobs:
@@ -690,6 +722,16 @@ def resolve_sizes(kind: str, seed: int, given: Mapping[str, Any] | None = None) 
         if knob.name not in given and knob.type != "choice" and isinstance(knob.default, str):
             values[knob.name] = values[knob.default]
     return Sizes(kind, variant_name, values, (*chosen, *variant.knobs))
+
+
+def _variants_using(found: Profile, names: tuple[Any, ...], given: Mapping[str, Any]) -> tuple:
+    """The variants among ``names`` whose knobs include every knob given."""
+    return tuple(
+        name
+        for name in names
+        if name in found.variants
+        and set(given) <= {knob.name for knob in found.variants[name].knobs}
+    )
 
 
 # -- drawing -------------------------------------------------------------------------------------
@@ -767,7 +809,7 @@ class Practice:
     """A drawn problem: its spec (without answers), its answer key and how it was made.
 
     ``spec`` and ``answers`` hold plain data: ints, Fractions, floats (rounded
-    decimals), text and lists of them.  ``decimal_results`` names the results
+    decimals, and the tolerances of a spec that has them), text and lists of them.  ``decimal_results`` names the results
     written as rounded decimals.
     """
 
@@ -816,7 +858,7 @@ def make_problem(kind: str, seed: int, sizes: Mapping[str, Any] | None = None) -
         if answers is None or any(name not in answers for name in variant.require):
             continue
         if decimal_results:
-            spec["tolerance"] = float(DECIMAL_TOLERANCE)
+            _set_tolerances(spec, answers, decimal_results)
         if not _solve({**spec, "expected": answers}, resolved, gradient_check=True).ok:
             continue
         return Practice(kind, seed, resolved, spec, answers, attempt + 1, decimal_results)
@@ -828,10 +870,26 @@ def make_problem(kind: str, seed: int, sizes: Mapping[str, Any] | None = None) -
     )
 
 
+def _set_tolerances(
+    spec: dict[str, Any], answers: Mapping[str, Any], decimal_results: tuple[str, ...]
+) -> None:
+    """The spec-wide tolerance accepts the rounding (``gradcalc run`` reads only that one);
+    ``accept.tolerance`` keeps each result without a rounded entry exact for ``gradcalc check``.
+
+    Both are floats whose shortest text is the exact decimal (0.000050001), as a spec writes it.
+    """
+    spec["tolerance"] = float(DECIMAL_TOLERANCE)
+    exact = [n for n in answers if n not in decimal_results and _numeric(answers[n])]
+    if exact:
+        spec["accept"] = {"tolerance": {name: float(EXACT_TOLERANCE) for name in exact}}
+
+
 def _natural_denominator(variant: Variant, values: Mapping[str, Any]) -> int:
     product = 1
-    for name in variant.denominator_from:
-        value = values[name]
+    for part in variant.denominator_from:
+        value = part if isinstance(part, int) else values[part]
+        if isinstance(value, Fraction):
+            value = value.denominator
         product *= math.prod(value) if isinstance(value, tuple) else value
     return product
 
@@ -949,6 +1007,9 @@ def _plain(value: Any, limit: int, decimals: bool) -> tuple[Any, bool] | None:
     nearest = Fraction(value).limit_denominator(limit)
     if abs(float(nearest) - value) <= _FRACTION_MATCH * max(1.0, abs(value)):
         return (int(nearest) if nearest.denominator == 1 else nearest), False
-    if decimals and abs(value) >= SMALLEST_DECIMAL:
-        return round(value, DECIMAL_PLACES), True
-    return None
+    if not decimals or abs(value) < SMALLEST_DECIMAL:
+        return None
+    rational = Fraction(value).limit_denominator(_RATIONAL_DENOMINATOR)
+    if abs(float(rational) - value) <= _RATIONAL_MATCH * max(1.0, abs(value)):
+        return None  # a fraction with a large denominator: exact, but not clean
+    return round(value, DECIMAL_PLACES), True

@@ -3,7 +3,9 @@ honour their sizes, and pair with an answer key that `gradcalc check` grades."""
 
 from __future__ import annotations
 
+import copy
 import math
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +32,7 @@ def gradcalc(*args: str) -> Result:
 def generate(tmp_path: Path, *args: str, name: str = "prob.yaml") -> dict[str, Any]:
     """Write `gradcalc random ARGS` to a file; its data as the project's loader reads it."""
     path = tmp_path / name
-    result = gradcalc("random", *args, "--output", str(path))
+    result = gradcalc("random", *args, "--output", str(path), "--force")
     assert result.exit_code == 0, result.output
     return load_file(str(path)).data
 
@@ -161,13 +163,104 @@ def test_irrational_answers_are_decimals_the_tolerance_accepts(tmp_path: Path) -
     data = generate(tmp_path, "softmax", "--seed", "5", "--classes", "4")
     text = (tmp_path / "prob.yaml").read_text()
     assert "written to 4 decimal places" in text
-    assert data["tolerance"] == Fraction(1, 10_000)
+    assert data["tolerance"] == practice.DECIMAL_TOLERANCE == Fraction(50_001, 10**9)
     probabilities = data["expected"]["output"]
     assert len(probabilities) == 4 and abs(sum(probabilities) - 1) <= Fraction(2, 10_000)
     # Each is rounded, not truncated: within half a unit of the fourth place of the truth.
     scores = np.array([float(v) for v in data["input"]])
     truth = np.exp(scores) / np.exp(scores).sum()
     assert np.all(np.abs(np.array([float(p) for p in probabilities]) - truth) <= 5e-5 + 1e-12)
+
+
+def rounded_key(tmp_path: Path, *args: str) -> tuple[Path, dict[str, Any]]:
+    """`gradcalc random ARGS -o prob.yaml --answers key.yaml`: the key's path and data."""
+    problem_path, key_path = tmp_path / "prob.yaml", tmp_path / "key.yaml"
+    result = gradcalc("random", *args, "-o", str(problem_path), "--answers", str(key_path))
+    assert result.exit_code == 0, result.output
+    return key_path, load_file(str(key_path)).data
+
+
+def graded_with(
+    key_path: Path, key: dict[str, Any], name: str, index: tuple[int, ...], value: Any
+) -> Result:
+    """`gradcalc check` of the key with one entry of result ``name`` replaced by ``value``."""
+    answers = copy.deepcopy(key["answers"])
+    if not index:
+        answers[name] = value
+    else:
+        target = answers[name]
+        for i in index[:-1]:
+            target = target[i]
+        target[index[-1]] = value
+    changed = key_path.with_name("changed.yaml")
+    changed.write_text(to_yaml({**key, "answers": answers}, []), encoding="utf-8")
+    return gradcalc("check", str(changed))
+
+
+def test_the_tolerance_accepts_the_rounding_and_no_more(tmp_path: Path) -> None:
+    """The review's case: true loss 2.927830…, key 2.9278; 2.9279 (a wrong last digit) fails."""
+    key_path, key = rounded_key(
+        tmp_path, "loss", "--seed", "4", "--loss", "cross_entropy", "--classes", "4", "--batch", "2"
+    )
+    assert key["answers"]["loss"] == Fraction("2.9278")
+    assert gradcalc("check", str(key_path)).exit_code == 0
+    assert graded_with(key_path, key, "loss", (), Fraction("2.9278")).exit_code == 0
+    assert graded_with(key_path, key, "loss", (), Fraction("2.9279")).exit_code == 1
+    assert graded_with(key_path, key, "loss", (), Fraction("2.9277")).exit_code == 1
+    # Every entry: the key is the truth rounded (within half a unit of the last place).
+    problem = practice.make_problem(
+        "loss", 4, {"loss": "cross_entropy", "classes": "4", "batch": "2"}
+    )
+    truth = practice._solve(problem.spec, problem.sizes, gradient_check=False).results
+    for name in problem.decimal_results:
+        error = np.abs(np.array(problem.answers[name], dtype=float) - np.asarray(truth[name]))
+        assert np.all(error <= 5e-5 + 1e-12), name
+
+
+def test_exact_results_stay_exact_beside_rounded_ones(tmp_path: Path) -> None:
+    """bce's gradient is rational (4/27 for a 3×3 mean): written exactly and graded at
+    gradcalc's usual tolerance, while the loss (a log) is rounded."""
+    key_path, key = rounded_key(tmp_path, "loss", "--seed", "0", "--loss", "bce", "--size", "3x3")
+    spec_text = (tmp_path / "prob.yaml").read_text()
+    assert "# loss: irrational, written to 4 decimal places" in spec_text
+    assert "# grad_input: exact" in spec_text
+    spec = load_file(str(tmp_path / "prob.yaml")).data
+    assert spec["accept"] == {"tolerance": {"grad_input": Fraction(1, 10**6)}}
+    gradient = key["answers"]["grad_input"]
+    assert Fraction(4, 27) in entries(gradient)
+    assert all(
+        isinstance(v, (int, Fraction)) and 27 % v.denominator == 0 for v in entries(gradient)
+    )
+    first = gradient[0][0]
+    assert graded_with(key_path, key, "grad_input", (0, 0), first).exit_code == 0
+    # 3e-5 off: inside the rounding tolerance, outside an exact result's.
+    off = Fraction(first) + Fraction(3, 100_000)
+    assert graded_with(key_path, key, "grad_input", (0, 0), off).exit_code == 1
+    assert graded_with(key_path, key, "loss", (), key["answers"]["loss"]).exit_code == 0
+
+
+def test_a_wrong_last_digit_of_an_exact_entry_fails(tmp_path: Path) -> None:
+    """sigmoid(0) = 1/2 beside rounded values in one result: 0.5001 is a wrong answer."""
+    key_path, key = rounded_key(tmp_path, "activation", "--seed", "0", "--function", "sigmoid")
+    assert key["answers"]["output"][0][0] == "1/2"
+    assert graded_with(key_path, key, "output", (0, 0), Fraction("0.5")).exit_code == 0
+    assert graded_with(key_path, key, "output", (0, 0), Fraction("0.5001")).exit_code == 1
+
+
+def test_a_spec_with_its_rounded_answers_runs_and_checks(tmp_path: Path) -> None:
+    generate(tmp_path, "loss", "--seed", "0", "--loss", "bce", "--size", "3x3")
+    assert gradcalc("run", str(tmp_path / "prob.yaml")).exit_code == 0
+    assert gradcalc("check", str(tmp_path / "prob.yaml")).exit_code == 0
+
+
+def test_rationals_with_large_denominators_are_not_rounded() -> None:
+    """A float that is 1/32 is not called irrational: written exactly when its denominator is
+    natural to the problem, else the draw is not clean."""
+    decimals = practice.Variant(knobs=(), decimals=True)
+    key, rounded = practice._clean_key({"g": np.array([1 / 32, math.e])}, None, 32, decimals)
+    assert key == {"g": [Fraction(1, 32), round(math.e, 4)]} and rounded == ("g",)
+    assert practice._clean_key({"g": np.array([1 / 32, math.e])}, None, 12, decimals) == (None, ())
+    assert practice._clean_key({"g": np.array([4 / 27])}, None, 27, decimals)[1] == ()
 
 
 # -- the answer key ------------------------------------------------------------------------------
@@ -300,15 +393,18 @@ def test_upstream_ones(tmp_path: Path) -> None:
         (("conv", "--kernel-size", "2x"), "--kernel-size: expected a size such as 3 or 2x3"),
         (("dense", "--inputs", "99"), "--inputs: each size must be from 1 to 8"),
         (("pool", "--window", "2", "--padding", "2"), "more than half the window"),
-        (("pool", "--mode", "lp", "--padding", "1"), "--padding: does not apply to pool mode lp"),
+        (
+            ("pool", "--mode", "lp", "--padding", "1"),
+            "--padding: does not apply to pool with --mode lp (it applies to: max, avg)",
+        ),
+        (
+            ("loss", "--loss", "mse", "--classes", "3"),
+            "--classes: does not apply to loss with --loss mse (it applies to: cross_entropy, nll)",
+        ),
         (("activation", "--function", "relu", "--alpha", "1/2"), "applies to: leaky_relu"),
         (("activation", "--function", "swish"), "--function: 'swish' is not one of relu"),
         (("conv", "--seed", "-1"), "--seed: expected a whole number"),
         (("nope",), "unknown kind 'nope'; known kinds: conv"),
-        (
-            ("activation", "--function", "leaky_relu", "--alpha", "1/13", "--size", "6x6"),
-            "had clean answers in 200 draws",
-        ),
     ],
 )
 def test_bad_sizes_are_one_line_exit_2(args: tuple[str, ...], needle: str) -> None:
@@ -317,6 +413,34 @@ def test_bad_sizes_are_one_line_exit_2(args: tuple[str, ...], needle: str) -> No
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("gradcalc random"), result.output
     assert needle in lines[0]
+
+
+@pytest.mark.parametrize("alpha", ["1/13", "0.05"])
+def test_an_alpha_with_a_large_denominator_makes_real_problems(tmp_path: Path, alpha: str) -> None:
+    """α's denominator counts as natural: negative inputs appear even in a large input."""
+    data = generate(
+        tmp_path, "activation", "--seed", "1", "--function", "leaky_relu", "--alpha", alpha,
+        "--size", "6x6x6",
+    )  # fmt: skip
+    assert any(v < 0 for v in entries(data["input"]))
+    denominator = Fraction(alpha).denominator
+    outputs = entries(data["expected"]["output"])
+    assert any(Fraction(v).denominator == denominator for v in outputs)
+    small = generate(tmp_path, "activation", "--seed", "1", "--function", "leaky_relu",
+                     "--alpha", alpha)  # fmt: skip
+    assert any(v < 0 for v in entries(small["input"]))
+
+
+def test_a_size_of_one_variant_picks_that_variant() -> None:
+    """The seed picks among the variants that use every size given: --p means lp."""
+    for seed in range(6):
+        assert practice.make_problem("pool", seed, {"p": "3"}).spec["mode"] == "lp"
+        assert (
+            practice.make_problem("activation", seed, {"alpha": "1/4"}).spec["function"]
+            == "leaky_relu"
+        )
+    # Without such a size the menu is as before: the published seeds stay the same problems.
+    assert {practice.make_problem("pool", s, {}).spec["mode"] for s in range(8)} == {"max", "avg"}
 
 
 def test_output_and_answers_must_differ(tmp_path: Path) -> None:
@@ -424,3 +548,65 @@ def test_clean_check_recognises_floats_that_are_fractions() -> None:
     )
     assert key == {"output": [5, Fraction(1, 2), Fraction(1, 4)]} and decimal == ()
     assert practice._clean_key({"output": np.array([math.e])}, None, 12, variant) == (None, ())
+
+
+# -- writing the files ---------------------------------------------------------------------------
+
+
+def test_existing_files_are_overwritten_only_with_force(tmp_path: Path) -> None:
+    problem_path, key_path = tmp_path / "prob.yaml", tmp_path / "key.yaml"
+    key_path.write_text("mine\n")
+    args = ["random", "conv", "--seed", "1", "-o", str(problem_path), "--answers", str(key_path)]
+    refused = gradcalc(*args)
+    assert refused.exit_code == 2
+    assert refused.output.strip() == (
+        f"gradcalc random conv: {key_path} exists; use --force to overwrite it"
+    )
+    assert key_path.read_text() == "mine\n" and not problem_path.exists()
+    assert gradcalc(*args, "--force").exit_code == 0
+    assert "answers:" in key_path.read_text()
+    problem_path.write_text("mine\n")
+    assert gradcalc("random", "conv", "--seed", "2", "-o", str(problem_path)).exit_code == 2
+    assert problem_path.read_text() == "mine\n"
+
+
+def test_a_path_that_cannot_be_written_leaves_no_file(tmp_path: Path, monkeypatch) -> None:
+    key_path = tmp_path / "key.yaml"
+    nowhere = tmp_path / "no" / "prob.yaml"
+    result = gradcalc(
+        "random", "conv", "--seed", "1", "-o", str(nowhere), "--answers", str(key_path)
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().startswith(f"gradcalc random conv: cannot write {nowhere}")
+    assert not key_path.exists()
+    # A failure while writing (here: the key's) changes neither file.
+    problem_path = tmp_path / "prob.yaml"
+    real_open = os.open
+
+    def refuse_the_key(path: str, *args: Any) -> int:
+        if "key.yaml" in str(path):
+            raise PermissionError(13, "Permission denied")
+        return real_open(path, *args)
+
+    monkeypatch.setattr(os, "open", refuse_the_key)
+    result = gradcalc(
+        "random", "conv", "--seed", "1", "-o", str(problem_path), "--answers", str(key_path)
+    )
+    assert result.exit_code == 2 and "Permission denied" in result.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+def test_answers_dash_prints_the_key(tmp_path: Path, monkeypatch) -> None:
+    """--answers - is standard output; the spec then goes to a file (never a file named -)."""
+    monkeypatch.chdir(tmp_path)
+    result = gradcalc("random", "conv", "--seed", "2", "-o", "prob.yaml", "--answers", "-")
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith("# answer key, generated by: gradcalc random conv --seed 2")
+    assert "grade: gradcalc check --problem prob.yaml THIS_FILE" in result.output
+    assert "answer key: standard output" in (tmp_path / "prob.yaml").read_text()
+    (tmp_path / "key.yaml").write_text(result.output)
+    graded = gradcalc("check", "--problem", "prob.yaml", "key.yaml")
+    assert graded.exit_code == 0, graded.output
+    both = gradcalc("random", "conv", "--seed", "2", "--answers", "-")
+    assert both.exit_code == 2 and "--answers - prints the key" in both.output
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["key.yaml", "prob.yaml"]
