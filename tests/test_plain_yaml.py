@@ -313,3 +313,17 @@ def test_an_unconvertible_int_is_text_for_the_number_reader():
 def test_keys_longer_than_yaml_allows_go_to_pyyaml(text):
     assert read_plain(text, spec_loader._plain_scalar, 10_000_000) is None
     assert_agrees(text)
+
+
+@pytest.mark.parametrize("odd", ["01", "-0", "1 2", "- 1", "--1", "", "1-", "0" * 25])
+def test_long_integer_rows_read_by_json_agree(odd):
+    """Rows of 300 characters or more take the json shortcut; odd entries must not slip by."""
+    row = ", ".join(str(n % 19 - 9) for n in range(120))
+    for text in (
+        f"a: [[{row}], [{row}]]\n",
+        f"a: [[{row}, {odd}], [{row}, 3]]\n",
+        f"a: [{row}, {odd}]\n",
+    ):
+        assert len(text) >= 300
+        assert_agrees(text)
+    assert read_plain(f"a: [[{row}], [{row}]]\n", spec_loader._plain_scalar, 10**7) is not None
