@@ -382,7 +382,7 @@ def random_group() -> click.Group:
     @click.group(
         "random",
         cls=KindGroup,
-        subcommand_metavar="KIND [SIZES]...",
+        subcommand_metavar="KIND [--seed N] [SIZE OPTIONS]",
         short_help="Write a practice problem (a spec with small integer entries) from a seed.",
         epilog=(
             "\b\nExamples:\n"

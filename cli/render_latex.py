@@ -140,6 +140,8 @@ def text(value: str) -> str:
         tilde = i + 1 < len(value) and value[i + 1] == _COMBINING_TILDE
         if char in _TEXT_SPECIALS:
             piece = _TEXT_SPECIALS[char]
+        elif char == "-" and value[i + 1 : i + 2] == "-":
+            piece = "-{}"  # "--decimal", not an en dash
         elif ord(char) < 128 or _PASS_THROUGH.match(char):
             piece = char
         elif char in MATH_SYMBOLS:

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import difflib
 import os
-import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
+import tex
 from click.testing import CliRunner
+from tex import assert_compiles
 
 from gradcalc.cli.main import main
 from gradcalc.cli.spec_loader import load_file
 from gradcalc.problems import bundled
-
-PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath}\n\\begin{document}\n"
 
 
 def render(path, output_format: str) -> str:
@@ -40,22 +38,9 @@ def test_expr_latex_is_display_math() -> None:
     assert "$$ \\frac{1}{1 + e^{- x}} $$" in render(path, "markdown")
 
 
-@pytest.mark.skipif(shutil.which("pdflatex") is None, reason="no TeX engine on this machine")
-@pytest.mark.parametrize(
-    "name", ["task3.yaml", "seed003_multichannel_strided.yaml", "seed000_ex1_polar_identity.yaml"]
-)
-def test_latex_compiles(tmp_path, name: str) -> None:
-    path = next(p for p in bundled() if p.name == name)
-    body = render(path, "latex")
-    (tmp_path / "doc.tex").write_text(PREAMBLE + body + "\n\\end{document}\n", encoding="utf-8")
-    run = subprocess.run(
-        ["pdflatex", "-interaction=nonstopmode", "-halt-on-error", "doc.tex"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert run.returncode == 0, run.stdout[-2000:]
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+def test_latex_compiles(tmp_path, path) -> None:
+    assert_compiles(tmp_path, render(path, "latex"))
 
 
 # -- snapshots -----------------------------------------------------------------------------------
@@ -95,3 +80,13 @@ def test_snapshot(name: str, output_format: str) -> None:
             )
         )
         pytest.fail(f"{output_format} output of {name} changed:\n{diff[:4000]}")
+
+
+def test_a_missing_tex_engine_fails_where_tex_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(tex.shutil, "which", lambda name: None)
+    monkeypatch.setenv("GRADCALC_REQUIRE_TEX", "1")
+    with pytest.raises(pytest.fail.Exception, match="GRADCALC_REQUIRE_TEX"):
+        tex.pdflatex()
+    monkeypatch.delenv("GRADCALC_REQUIRE_TEX")
+    with pytest.raises(pytest.skip.Exception):
+        tex.pdflatex()

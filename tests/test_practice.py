@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import pytest
 from click.testing import CliRunner, Result
+from tex import assert_compiles
 
 from gradcalc.cli.main import main
 from gradcalc.cli.practice import to_yaml
@@ -144,6 +145,18 @@ def test_every_kind_makes_a_clean_problem_that_runs(
                 )
         if not decimals:
             assert "tolerance" not in data
+
+
+def test_every_kind_and_variant_compiles_as_latex(tmp_path: Path) -> None:
+    """Random problems reach corners the bundled ones do not (batches, channels, every loss):
+    their LaTeX compiles too, all in one document."""
+    bodies = []
+    for kind, variant in variants():
+        generate(tmp_path, kind, "--seed", "3", *variant_args(kind, variant))
+        run = gradcalc("run", str(tmp_path / "prob.yaml"), "--format", "latex")
+        assert run.exit_code == 0, run.output
+        bodies.append(run.output)
+    assert_compiles(tmp_path, *bodies)
 
 
 def test_exact_kinds_have_integer_or_simple_fraction_answers() -> None:
