@@ -42,6 +42,11 @@ class SpecError(GradcalcError):
         return f"{format_path(self.path)}: {self.message}"
 
 
+class ShapeError(SpecError):
+    """An answer has the wrong shape for its result (a list of 2 for 3 partials): in a
+    submission that is a wrong answer, not a broken file."""
+
+
 class LimitError(SpecError):
     """The spec is valid but larger than a documented limit allows."""
 

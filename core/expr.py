@@ -36,7 +36,7 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.deadline import Budget, TimeUp
-from gradcalc.core.errors import FieldPath, LimitError, SpecError
+from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
 from gradcalc.core.explain import Formula, Item, Math, Note, Section, SymbolTable
 from gradcalc.core.expr_parse import (
     RESERVED_NAMES,
@@ -1219,14 +1219,14 @@ def _expected_values(
     """The spec's nested list for ``key``, checked against ``shape``: (index, value, path) triples."""
     if not shape:
         if isinstance(value, list):
-            raise SpecError(path, f"expected.{key} is a single value, got a list")
+            raise ShapeError(path, f"expected.{key} is a single value, got a list")
         return [((), value, path)]
     if not isinstance(value, list):
-        raise SpecError(
+        raise ShapeError(
             path, f"expected.{key} must be a list of {shape[0]} entries, got {describe(value)}"
         )
     if len(value) != shape[0]:
-        raise SpecError(
+        raise ShapeError(
             path, f"expected.{key} has {len(value)} entries here but {key} has {shape[0]}"
         )
     found = []

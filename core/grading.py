@@ -28,7 +28,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core import registry
-from gradcalc.core.errors import FieldPath, LimitError, SpecError, format_path
+from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError, format_path
 from gradcalc.core.outcome import ExitStatus, Solution
 from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, SolveOptions, Tolerance, did_you_mean, read_tolerance
@@ -90,10 +90,12 @@ class Grade:
     kind: str
     title: str | None
     results: list[ResultGrade]
+    # Answered results the problem does not ask for (not in its expected or points): not graded.
+    ignored: tuple[str, ...] = ()
 
     @property
     def ok(self) -> bool:
-        return all(result.ok for result in self.results)
+        return bool(self.results) and all(result.ok for result in self.results)
 
     @property
     def points(self) -> Fraction:
@@ -132,17 +134,27 @@ class Variant:
 
     ``changes`` are spec keys to replace (None removes the key); ``transform``
     maps the correct result to the mistaken one instead (a transpose, a sign);
-    ``results`` limits the result names it can explain (empty: all).
+    ``results`` limits the result names it can explain (empty: all).  ``reveals``
+    names the results for which the diagnosis gives the correct values away (the
+    answer rotated or scaled is the key): left out under --hide-answers.  A
+    transform is a one-to-one map of the key, so it always reveals.
     """
 
     label: str
     message: str
     changes: tuple[tuple[str, Any], ...] = ()
-    transform: Callable[[np.ndarray], np.ndarray] | None = None
+    # (the correct result, its name) -> the mistaken result, or None when it cannot apply.
+    transform: Callable[[np.ndarray, str], np.ndarray | None] | None = None
     results: tuple[str, ...] = ()
+    reveals: tuple[str, ...] = ()
+    # A transform that only drops cells (the output without its last row) reveals nothing.
+    transform_reveals: bool = True
 
     def explains(self, name: str) -> bool:
         return not self.results or name in self.results
+
+    def gives_away(self, name: str) -> bool:
+        return (self.transform is not None and self.transform_reveals) or name in self.reveals
 
 
 class Problem:
@@ -176,6 +188,36 @@ class Problem:
         self.title = self.solution.title if self.solution is not None else _text(spec.get("title"))
         self._points = _read_points(self.spec)
         self._mistakes: list[Variant] | None = None
+        if self.solution is not None:
+            self._check_accept(self.solution.results)
+
+    def _check_accept(self, results: Mapping[str, Any]) -> None:
+        """Every accepted convention solves and every accept.tolerance names a result: a
+        mistake there is the problem's, found when it is loaded, not when a wrong answer
+        first needs the alternative."""
+        for variant in self.alternatives:
+            if self._solve(variant.label, variant.changes, jacobian=False, strict=False) is None:
+                key = variant.changes[0][0]
+                raise SpecError(
+                    ("accept", key),
+                    f"with {variant.label} the problem is invalid: {self._failures[variant.label]}",
+                )
+        for name in self.result_tolerances:
+            if name not in results and not name.startswith("jacobian"):
+                raise SpecError(
+                    ("accept", "tolerance", name),
+                    f"unknown result {name!r}{did_you_mean(name, list(results)) or '.'} "
+                    f"This problem's results: {', '.join(results)}.",
+                    at_key=True,
+                )
+
+    def asked(self) -> list[str]:
+        """The results the problem asks for: its expected answers' names, then its points'."""
+        names: list[str] = []
+        for source in (self.spec.get("expected"), self._points):
+            if isinstance(source, Mapping):
+                names += [str(n) for n in source if str(n) not in names]
+        return names
 
     def results_for(self, names: list[str]) -> dict[str, Any]:
         """The results, with the Jacobians built when an answer needs one."""
@@ -184,12 +226,29 @@ class Problem:
             return self._solve("", (), jacobian=True, strict=True).results
         return self.solution.results
 
-    def graded_names(self, answers: Mapping[str, Any]) -> list[str]:
-        """The results a set of answers is graded on: the key's, the points', then the rest."""
-        names: list[str] = []
-        for source in (self.spec.get("expected"), self._points, answers):
-            if isinstance(source, Mapping):
-                names += [str(n) for n in source if str(n) not in names]
+    def graded_names(self, answers: Mapping[str, Any], answers_key: str) -> list[str]:
+        """The results a set of answers is graded on.
+
+        The problem's own ``expected``: its names and the ones its points list.  A
+        submission: the results the problem asks for (a submission against a problem that
+        asks for nothing could pass by answering nothing, so that is the problem's error).
+        """
+        if answers_key == "expected":
+            names = list(answers)
+            if isinstance(self._points, Mapping):
+                names += [name for name in self._points if name not in names]
+            if not names:
+                raise SpecError(("expected",), "expected is empty: give the answers to check")
+            return names
+        names = self.asked()
+        if not names:
+            raise SpecError(
+                ("expected",),
+                "this problem asks for no results, so a submission cannot be graded against "
+                "it: list them in expected (with the answers) or in points (such as "
+                "points: {output: 1, grad_input: 1}, without giving the answers away)",
+                at_key=True,
+            )
         return names
 
     def points_for(self, name: str) -> Fraction:
@@ -204,11 +263,15 @@ class Problem:
                 (answers_key,),
                 f"{answers_key} must be a mapping of result names to answers, got {describe(answers)}",
             )
+        # YAML keys may be numbers (1: 5); result names are text.
+        answers = {str(name): value for name, value in answers.items()}
         if self.symbolic:
             return self._grade_symbolic(answers, answers_key)
-        names = self.graded_names(answers)
-        results = self.results_for(names)
+        names = self.graded_names(answers, answers_key)
+        extra = [name for name in answers if name not in names]
+        results = self.results_for(names + extra)
         self._check_names(names, results, answers, answers_key)
+        self._check_names(extra, results, answers, answers_key)
         grades = []
         for name in names:
             points = self.points_for(name)
@@ -230,7 +293,7 @@ class Problem:
             path: FieldPath = (answers_key, name)
             answer = read_answer(answers[name], path, self.limits)
             grades.append(self._grade_one(path, answer, results[name], points, tolerance))
-        return Grade(self.kind, self.title, grades)
+        return Grade(self.kind, self.title, grades, tuple(extra))
 
     # -- one result -------------------------------------------------------------------------
 
@@ -282,17 +345,10 @@ class Problem:
                 grade.ok, grade.score, grade.wrong, grade.wrong_shape = True, points, (), ""
                 grade.accepted = variant.label
                 return grade
-            if variant.label in self._failures:
-                key = variant.changes[0][0]
-                raise SpecError(
-                    ("accept", key),
-                    f"accept.{key}: with {variant.label} the problem is invalid: "
-                    f"{self._failures[variant.label]}",
-                )
         for variant in self.mistakes():
             if variant.explains(name) and self._matches(variant, name, answer, tolerance):
                 grade.diagnosis = variant.message.format(name=name)
-                grade.diagnosis_reveals = variant.transform is not None
+                grade.diagnosis_reveals = variant.gives_away(name)
                 break
         return grade
 
@@ -300,8 +356,8 @@ class Problem:
         self, variant: Variant, name: str, answer: np.ndarray, tolerance: Tolerance
     ) -> bool:
         other = self._variant_result(variant, name)
-        if other is None:
-            return False
+        if other is None or not _numbers_only(other):
+            return False  # e.g. argmax under ties: all has several indices in a cell
         fitted, _ = fit(answer, other.shape)
         return fitted is not None and not compare_cells(fitted, other, tolerance, first_only=True)
 
@@ -311,7 +367,7 @@ class Problem:
             base = self._solve("", (), jacobian=jacobian, strict=False)
             if base is None or name not in base.results:
                 return None
-            return variant.transform(_as_array(base.results[name]))
+            return variant.transform(_as_array(base.results[name]), name)
         solution = self._solve(variant.label, variant.changes, jacobian=jacobian, strict=False)
         if solution is None or name not in solution.results:
             return None
@@ -363,11 +419,12 @@ class Problem:
         for name in names:
             if name in results:
                 continue
+            expected = self.spec.get("expected")
             source = (
                 answers_key
                 if name in answers
                 else "expected"
-                if name in (self.spec.get("expected") or {})
+                if isinstance(expected, Mapping) and name in map(str, expected)
                 else "points"
             )
             if name.startswith("jacobian"):
@@ -379,28 +436,35 @@ class Problem:
             raise SpecError(
                 (source, name),
                 f"unknown result {name!r}{did_you_mean(name, list(results)) or '.'} "
-                f"This problem's results: {', '.join(results)}",
+                f"This problem's results: {', '.join(results)}.",
                 at_key=True,
             )
 
     def _grade_symbolic(self, answers: Mapping[str, Any], answers_key: str) -> Grade:
-        """Symbolic kinds compare their own answers; each check becomes a result grade."""
-        spec = dict(self.base)
-        spec["expected"] = dict(answers)
-        options = SolveOptions(
-            steps=0, sections=frozenset(), gradient_check=False, limits=self.limits
-        )
-        try:
-            solution = registry.solve(spec, options)
-        except SpecError as error:
-            if answers_key != "expected" and error.path[:1] == ("expected",):
-                raise SpecError(
-                    (answers_key, *error.path[1:]), error.message, at_key=error.at_key
-                ) from None
-            raise
+        """Symbolic kinds compare their own answers; each check becomes a result grade.
+
+        A submission is graded on the results the problem asks for; the problem's own
+        identities are proved by the solver, not answered, so they count only when checking
+        the problem itself.  An answer of the wrong shape scores 0 and the rest are compared.
+        """
+        names = self.graded_names(answers, answers_key)
+        asked = {name: answers[name] for name in names if name in answers}
+        ignored = tuple(name for name in answers if name not in names)
+        wrong_shapes: dict[str, str] = {}
+        while True:
+            try:
+                solution = self._solve_symbolic(asked, answers_key)
+                break
+            except ShapeError as error:
+                name = str(error.path[1]) if len(error.path) > 1 else ""
+                if answers_key == "expected" or name not in asked:
+                    raise
+                wrong_shapes[name] = _written_shape(asked.pop(name))
         self.title = solution.title
         grades = []
         for check in solution.checks:
+            if answers_key != "expected" and check.name.split("[")[0] not in names:
+                continue  # an identity the problem states and the solver proves
             points = self.points_for(check.name)
             wrong = tuple(
                 CellError(cell.index, cell.given, cell.correct, *_errors(cell.given, cell.correct))
@@ -418,13 +482,41 @@ class Problem:
                     check.tolerance,
                 )
             )
-        answered = {grade.name for grade in grades}
-        for name in self.graded_names(answers):
-            if name not in answered and name not in answers:
+        answered = {grade.name.split("[")[0] for grade in grades}
+        for name in names:
+            if name in wrong_shapes:
+                grades.append(
+                    ResultGrade(
+                        name,
+                        False,
+                        self.points_for(name),
+                        Fraction(0),
+                        0,
+                        wrong_shape=wrong_shapes[name],
+                    )
+                )
+            elif name not in answered and name not in asked:
                 grades.append(
                     ResultGrade(name, False, self.points_for(name), Fraction(0), 0, missing=True)
                 )
-        return Grade(self.kind, solution.title, grades)
+        return Grade(self.kind, solution.title, grades, ignored)
+
+    def _solve_symbolic(self, answers: Mapping[str, Any], answers_key: str) -> Solution:
+        spec = dict(self.base)
+        spec["expected"] = dict(answers)
+        options = SolveOptions(
+            steps=0, sections=frozenset(), gradient_check=False, limits=self.limits
+        )
+        try:
+            return registry.solve(spec, options)
+        except SpecError as error:
+            if answers_key != "expected" and error.path[:1] == ("expected",):
+                raise type(error)(
+                    (answers_key, *error.path[1:]),
+                    error.message.replace("expected.", f"{answers_key}.", 1),
+                    at_key=error.at_key,
+                ) from None
+            raise
 
 
 # -- reading the grading keys ------------------------------------------------------------------
@@ -558,6 +650,21 @@ def _as_array(value: Any) -> np.ndarray:
     return np.asarray(value, dtype=object) if not isinstance(value, np.ndarray) else value
 
 
+def _written_shape(value: Any) -> str:
+    """How an answer was written, in shape words: "a single number", "a list of 2", "2×3"."""
+    if not isinstance(value, list):
+        return "a single value"
+    rows = {len(row) if isinstance(row, list) else -1 for row in value}
+    if len(rows) == 1 and (width := rows.pop()) > 0:
+        return f"{len(value)}×{width}"
+    return f"a list of {len(value)}"
+
+
+def _numbers_only(array: np.ndarray) -> bool:
+    """False when a cell holds something other than one number (a tuple of tied indices)."""
+    return array.dtype != object or not any(isinstance(v, tuple) for v in array.flat)
+
+
 def _size(value: Any) -> int:
     return int(_as_array(value).size)
 
@@ -590,8 +697,8 @@ def compare_cells(
 ) -> list[CellError]:
     """The wrong cells: right when |given − correct| ≤ atol + rtol·|correct|.
 
-    The relative part never forgives a sign: an answer of the opposite sign is
-    right only within atol.  Exact results are compared in Fractions; float
+    The relative part never forgives a sign: an answer of another sign (0 for a
+    nonzero value included) is right only within atol, as in the float path.  Exact results are compared in Fractions; float
     results in float64.  ``first_only`` stops at the first wrong cell.
     """
     correct = np.asarray(correct)
@@ -606,8 +713,9 @@ def compare_cells(
     for index in map(tuple, np.argwhere(~np.asarray(equal, dtype=bool))):
         given, right = Fraction(answer[index]), Fraction(correct[index])
         error = abs(given - right)
+        same_sign = (given > 0) == (right > 0) and (given < 0) == (right < 0)
         ok = error <= tolerance.atol or (
-            error <= tolerance.atol + tolerance.rtol * abs(right) and (given > 0) == (right > 0)
+            error <= tolerance.atol + tolerance.rtol * abs(right) and same_sign
         )
         if not ok:
             relative = None if right == 0 else float(error / abs(right))
@@ -667,15 +775,19 @@ def _upstream_given(spec: Mapping[str, Any]) -> bool:
     return value is not None and not (isinstance(value, str) and value.strip() == "ones")
 
 
-def _cropped(raw: Any, rows: int, cols: int) -> Any:
-    """A nested-list array without its last ``rows`` rows and ``cols`` columns."""
-    try:
-        array = np.array(raw, dtype=object)
-    except ValueError:
+def _without_last_row_and_column(array: np.ndarray, name: str) -> np.ndarray | None:
+    """What the size formula without its "+1" gives: one output row and column fewer, the
+    others as they are (the same windows, the last ones never reached).  ``output_shape``
+    loses 1 from its last two entries; None when nothing would be left."""
+    if name == "output_shape":
+        if array.ndim != 1 or array.size < 2 or any(int(v) < 2 for v in array[-2:]):
+            return None
+        shape = array.copy()
+        shape[-2:] = [v - 1 for v in array[-2:]]
+        return shape
+    if array.ndim < 2 or array.shape[-2] < 2 or array.shape[-1] < 2:
         return None
-    if array.ndim < 2 or array.shape[-2] <= rows or array.shape[-1] <= cols:
-        return None
-    return array[..., : array.shape[-2] - rows, : array.shape[-1] - cols].tolist()
+    return array[..., :-1, :-1]
 
 
 FORWARD = ("output", "output_shape")
@@ -709,17 +821,16 @@ def _size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> l
         variants.append(ignored("stride", 1, "with stride 1", spec.get("stride", default)))
     if not _is_zero(spec.get("padding")) and spec.get("padding") != "same":
         variants.append(ignored("padding", 0, "without padding", spec["padding"]))
-    if stride is not None and spec.get("padding") != "same":
-        cropped = _cropped(spec.get("input"), *stride)
-        if cropped is not None:
-            variants.append(
-                Variant(
-                    "size without +1",
-                    SIZE_NOTE,
-                    (("input", cropped), ("upstream", None)),
-                    results=FORWARD,
-                )
+    if stride is not None and spec.get("padding") != "same" and spec.get("ceil_mode") is not True:
+        variants.append(
+            Variant(
+                "size without +1",
+                SIZE_NOTE,
+                transform=_without_last_row_and_column,
+                results=FORWARD,
+                transform_reveals=False,  # the cells kept are the student's own
             )
+        )
     return variants
 
 
@@ -741,7 +852,7 @@ def _transposed(name: str, symbol: str) -> Variant:
     return Variant(
         "transposed",
         f"{{name}} is the transpose of {symbol}: rows and columns swapped",
-        transform=lambda array: np.swapaxes(array, -1, -2) if array.ndim >= 2 else array,
+        transform=lambda array, _name: np.swapaxes(array, -1, -2) if array.ndim >= 2 else None,
         results=(name,),
     )
 
@@ -759,6 +870,8 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
                 else "{name} matches the result for true convolution (flip_kernel: true); "
                 "this problem uses cross-correlation",
                 (("flip_kernel", not flipped),),
+                # ∂L/∂K under the other convention is the key rotated by 180°.
+                reveals=("grad_kernel", "jacobian_kernel"),
             ),
             _transposed("grad_kernel", "∂L/∂kernel"),
         ]
@@ -821,6 +934,7 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
                     f"reduction: {reduction}",
                     (("reduction", other),),
                     results=("loss", "grad_input"),
+                    reveals=("loss", "grad_input"),  # the key times or over the batch size
                 )
             )
         if spec.get("loss") == "cross_entropy":
@@ -829,7 +943,7 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
                     "sign flipped",
                     "{name} has its sign flipped: 1[i = gt] − p_i (1 − p at the true class) "
                     "instead of p_i − 1[i = gt]",
-                    transform=lambda array: -array,
+                    transform=lambda array, _name: -array,
                     results=("grad_input",),
                 )
             )
