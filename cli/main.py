@@ -22,22 +22,35 @@ from gradcalc.core.spec import Limits, SolveOptions
 # Sections every command can show besides its op's own (see core/<op>.py SECTIONS).
 CLI_SECTIONS = ("results", "checks")
 DEFAULT_STEPS = 12
+AUTO_STEPS = "auto"
 
 
 class StepsType(click.ParamType):
-    """``--steps 20`` or ``--steps all``."""
+    """``--steps 20``, ``--steps all``, or ``auto`` (the default): 12 rows per section in
+    the terminal, every row in a Markdown or LaTeX write-up (resolved by ``steps_for``)."""
 
     name = "N|all"
 
-    def convert(self, value: Any, param, ctx) -> int | None:
+    def convert(self, value: Any, param, ctx) -> int | str | None:
         if value is None or isinstance(value, int):
             return value
         text = str(value).strip().lower()
         if text == "all":
             return None
+        if text == AUTO_STEPS:
+            return AUTO_STEPS
         if text.isdigit():
             return int(text)
         self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
+
+
+def steps_for(params: dict[str, Any]) -> int | None:
+    """Rows shown per section: --steps as given, else all of them in a document (a write-up
+    shows every step) and DEFAULT_STEPS in the terminal."""
+    steps = params["steps"]
+    if steps != AUTO_STEPS:
+        return steps
+    return None if params["output_format"] in ("markdown", "latex") else DEFAULT_STEPS
 
 
 def _error_line(error: GradcalcError, loaded) -> str:
@@ -91,8 +104,8 @@ def common_options(command: Callable) -> Callable:
         click.option(
             "--steps",
             type=StepsType(),
-            default=str(DEFAULT_STEPS),
-            show_default=True,
+            default=AUTO_STEPS,
+            show_default=f"{DEFAULT_STEPS} in a table, all in markdown and latex",
             help="Rows shown per section (a number, or 'all').",
         ),
         click.option(
@@ -100,7 +113,8 @@ def common_options(command: Callable) -> Callable:
             "show",
             metavar="SECTIONS",
             default=None,
-            help="Comma-separated sections to show (default: all). See the list below.",
+            help="Comma-separated sections to show (default: all); each kind lists its own at "
+            "the end of `gradcalc KIND --help`.",
         ),
         click.option("--decimal", is_flag=True, help="Print fractions as decimals (1/4 -> 0.25)."),
         click.option(
@@ -174,6 +188,10 @@ def common_options(command: Callable) -> Callable:
     return command
 
 
+# Set by `gradcalc run` with several specs: one JSON document per line (JSON Lines).
+JSON_LINES = "json_lines"
+
+
 def render(
     solution, command_kind: str, sections: frozenset[str] | None, params: dict[str, Any]
 ) -> None:
@@ -181,7 +199,7 @@ def render(
     if params["output_format"] == "json":
         from gradcalc.cli.render_json import render_json
 
-        click.echo(render_json(solution))
+        click.echo(render_json(solution, one_line=params.get(JSON_LINES, False)))
         return
     if params["output_format"] in ("markdown", "latex"):
         from gradcalc.cli.render_doc import render_document
@@ -215,6 +233,7 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
 
     loaded = None
     traceback_wanted = params["traceback"]
+    params["steps"] = steps_for(params)
     try:
         known_sections = (*registry.OPS[command_kind].sections, *CLI_SECTIONS)
         sections = None
@@ -322,6 +341,12 @@ def main() -> None:
     Example:
       gradcalc conv --spec problems/task3.yaml
     """
+    import signal
+
+    if hasattr(signal, "SIGPIPE"):
+        # `gradcalc run *.yaml | head` ends like any Unix tool when the reader stops reading,
+        # instead of a BrokenPipeError reported as an internal error.
+        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
 
 
 def _problem_command(kind: str) -> click.Command:

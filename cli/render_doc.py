@@ -3,7 +3,7 @@
 A :class:`DocumentRenderer` visits the explanation in the order the terminal
 shows it (heading, conventions, sections, results, checks) and leaves each piece
 of markup to its subclass.  Matrices are cut to the same size as in the
-terminal unless ``--steps all``.
+terminal when ``--steps N`` is given (a write-up shows every step by default).
 """
 
 from __future__ import annotations

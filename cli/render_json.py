@@ -108,6 +108,13 @@ def solution_document(solution: Solution) -> dict[str, Any]:
     return document
 
 
-def render_json(solution: Solution) -> str:
+def render_json(solution: Solution, *, one_line: bool = False) -> str:
+    """The JSON document, indented, or on one line (JSON Lines, for several specs)."""
     # allow_nan=False: never emit Infinity/NaN, which are not JSON.
-    return json.dumps(solution_document(solution), ensure_ascii=False, indent=2, allow_nan=False)
+    return json.dumps(
+        solution_document(solution),
+        ensure_ascii=False,
+        indent=None if one_line else 2,
+        separators=(",", ":") if one_line else None,
+        allow_nan=False,
+    )

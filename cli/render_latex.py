@@ -23,6 +23,12 @@ from gradcalc.core.explain import Formula, Math, Product, SumOfProducts, Symbol,
 PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath}\n"
 # Terms per line of a worked sum; more would run off the page.
 TERMS_PER_LINE = 4
+# Widths are counted in characters of math as written (about 4.3pt each in a display, so
+# about 80 to a line of an article page; _cell_width counts them).
+# Room for the terms of a worked sum (the left side takes the rest of the line).
+SUM_CHARS = 64
+# A formula's worked line longer than this wraps at its pluses.
+FORMULA_CHARS = 64
 
 # Non-ASCII characters of the core's notation, as math-mode LaTeX.
 MATH_SYMBOLS = {
@@ -199,6 +205,58 @@ def math(value: str) -> str:
     return "".join(pieces)
 
 
+# A matrix's or table's columns side by side, less the brackets.
+PAGE_CHARS = 76
+_FRACTION = re.compile(r"\\tfrac\{([^{}]*)\}\{([^{}]*)\}")
+_COMMAND = re.compile(r"\\[A-Za-z]+")
+
+
+def _cell_width(cell: str) -> int:
+    """About how many characters wide a cell is on the page (a fraction: its wider part;
+    a command such as \\partial: one)."""
+    cell = _FRACTION.sub(lambda m: "0" * max(len(m.group(1)), len(m.group(2))), cell)
+    cell = _COMMAND.sub("0", cell.replace("\\ ", " "))
+    return len(re.sub(r"[{}$_^]", "", cell))
+
+
+def _top_level_terms(formula: str) -> list[str]:
+    """``a + b\\cdot (c + d)`` -> [a, b\\cdot (c + d)]: split at the pluses outside brackets,
+    so a long general formula wraps like the worked terms."""
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(formula):
+        if char in "({[":
+            depth += 1
+        elif char in ")}]":
+            depth -= 1
+        if depth == 0 and formula.startswith(" + ", i) and i > start:
+            terms.append(formula[start:i])
+            start = i + 3
+    terms.append(formula[start:])
+    return [term for term in terms if term]
+
+
+def _column_blocks(
+    cells: list[list[str]], reserved: int = 0, separation: int = 2
+) -> list[tuple[int, int]]:
+    """Runs of columns (start, stop) that fit the page side by side: all of them at once when
+    the matrix fits, else as many as fit per block (``reserved``: characters taken by labels;
+    ``separation``: the space between columns, 2 in a matrix, 3 in a tabular)."""
+    if not cells or not cells[0]:
+        return [(0, 0)]
+    widths = [max(_cell_width(row[j]) for row in cells) + separation for j in range(len(cells[0]))]
+    room = PAGE_CHARS - reserved
+    if sum(widths) <= room:
+        return [(0, len(widths))]
+    blocks, start, used = [], 0, 0
+    for j, width in enumerate(widths):
+        if j > start and used + width > room:
+            blocks.append((start, j))
+            start, used = j, 0
+        used += width
+    blocks.append((start, len(widths)))
+    return blocks
+
+
 class LatexRenderer(DocumentRenderer):
     def number(self, value: Any, *, factor: bool = False) -> str:
         """A number in math mode: 1/4 as \\tfrac{1}{4}, 1.5e-7 as 1.5\\times 10^{-7}."""
@@ -265,8 +323,10 @@ class LatexRenderer(DocumentRenderer):
         value = formula.value if isinstance(formula.value, str) else self.number(formula.value)
         value = math(value) if isinstance(formula.value, str) else value
         lines = [first]
-        if numeric:
+        if numeric and _cell_width(numeric) <= FORMULA_CHARS:
             lines.append(f"&= {numeric}")
+        elif numeric:
+            lines += self.terms(_top_level_terms(numeric))
         lines.append(f"&= {value}")
         self.display(lines)
 
@@ -278,14 +338,23 @@ class LatexRenderer(DocumentRenderer):
         return r" \cdot ".join(math(symbol.text) for symbol, _ in product.factors)
 
     def terms(self, terms: list[str]) -> list[str]:
-        """Terms joined by +, several per line; later lines start with ``&\\quad +``."""
+        """Terms joined by +, as many per line as fit the page (at most TERMS_PER_LINE); later
+        lines start with ``&\\quad +``."""
+        chunks: list[list[str]] = [[]]
+        used = 0
+        for term in terms:
+            width = _cell_width(term) + 3  # the sign between terms
+            if chunks[-1] and (len(chunks[-1]) == TERMS_PER_LINE or used + width > SUM_CHARS):
+                chunks.append([])
+                used = 0
+            chunks[-1].append(term)
+            used += width
         lines = []
-        for start in range(0, len(terms), TERMS_PER_LINE):
-            chunk = terms[start : start + TERMS_PER_LINE]
+        for number, chunk in enumerate(chunks):
             joined = chunk[0]
             for term in chunk[1:]:
                 joined += f" - {term[1:]}" if term.startswith("-") else f" + {term}"
-            if start:
+            if number:
                 lead = "- " + joined[1:] if joined.startswith("-") else "+ " + joined
                 lines.append(f"&\\quad {lead}")
             else:
@@ -298,34 +367,47 @@ class LatexRenderer(DocumentRenderer):
         if step.constant is not None:
             symbolic.append(math(step.constant[0].text))
             numeric.append(self.number(step.constant[1]))
-        lines = [f"&= {math(step.general)}"] if step.general else []
+        general = math(step.general) if step.general else ""
+        if _cell_width(general) <= FORMULA_CHARS:
+            lines = [f"&= {general}"] if general else []
+        else:
+            lines = self.terms(_top_level_terms(general))
         if symbolic:
             lines += self.terms(symbolic) + self.terms(numeric)
         lines.append(f"&= {self.number(step.value)}")
         lines[0] = f"{math(step.target.text)} {lines[0]}"
-        if step.note:
-            lines[-1] += f" &&\\text{{({text(step.note)})}}"
         self.display(lines)
+        if step.note:  # below the sum: beside it, a long note would run off the page
+            self.emit(f"({text(step.note)})")
 
     def grid(self, grid: Grid, caption: str) -> None:
-        columns = len(grid.column_labels) + (1 if grid.more_columns else 0)
-        rows = []
-        for row in grid.cells:
-            cells = [self.cell(v) for v in row] + (["\\cdots"] if grid.more_columns else [])
-            row_text = " & ".join(cells)
-            # After \\ a "[" would be read as the row's vertical skip: start such rows with {}.
-            rows.append("{}" + row_text if row_text.startswith("[") else row_text)
-        lines = []
-        if columns > 10:  # amsmath's matrices allow 10 columns unless told otherwise
-            lines.append(f"\\setcounter{{MaxMatrixCols}}{{{columns}}}")
-        lines += [
-            "\\[",
-            f"\\text{{{text(grid.title)}}} = \\begin{{bmatrix}}",
-            " \\\\\n".join(rows),
-            "\\end{bmatrix}",
-            "\\]",
-        ]
-        self.emit(*lines)
+        cells = [[self.cell(v) for v in row] for row in grid.cells]
+        title_width = _cell_width(text(grid.title)) + 3  # "title =" beside a single block
+        blocks = _column_blocks(cells, title_width)
+        for start, stop in blocks:
+            last = stop == len(grid.cells[0]) if grid.cells else True
+            more = ["\\cdots"] if grid.more_columns and last else []
+            rows = []
+            for row in cells:
+                row_text = " & ".join(row[start:stop] + more)
+                # After \\ a "[" would be read as the row's vertical skip: start such rows with {}.
+                rows.append("{}" + row_text if row_text.startswith("[") else row_text)
+            columns = stop - start + len(more)
+            lines = []
+            if columns > 10:  # amsmath's matrices allow 10 columns unless told otherwise
+                lines.append(f"\\setcounter{{MaxMatrixCols}}{{{columns}}}")
+            if len(blocks) == 1:
+                lines += ["\\[", f"\\text{{{text(grid.title)}}} = \\begin{{bmatrix}}"]
+            else:
+                # Too wide for the page in one piece: a block of columns at a time.
+                shown = f"columns {start + 1}--{stop} of {len(grid.cells[0])}"
+                lines += [
+                    f"\\noindent {text(grid.title)}, {shown}:",
+                    "\\[",
+                    "\\begin{bmatrix}",
+                ]
+            lines += [" \\\\\n".join(rows), "\\end{bmatrix}", "\\]"]
+            self.emit(*lines)
         if caption:
             self.emit(f"\\emph{{{text(caption)}}}")
 
@@ -335,17 +417,26 @@ class LatexRenderer(DocumentRenderer):
                 return f"${math(value)}$" if value else ""
             return f"${self.cell(value)}$"
 
-        header = " & ".join(["", *(math_cell(c) for c in table.columns)])
-        rows = [
-            " & ".join([math_cell(label), *(math_cell(v) for v in row)])
-            for label, row in zip(table.rows, table.cells, strict=True)
-        ]
-        self.emit(
-            f"\\noindent\\textbf{{{text(table.label)}}}\\\\[2pt]",
-            f"\\begin{{tabular}}{{r|{'r' * len(table.columns)}}}",
-            header + " \\\\ \\hline",
-            *(row + " \\\\" for row in rows),
-            "\\end{tabular}",
-        )
+        header = [math_cell(c) for c in table.columns]
+        cells = [[math_cell(v) for v in row] for row in table.cells]
+        labels = [math_cell(label) for label in table.rows]
+        label_width = max((_cell_width(label) for label in labels), default=0) + 3
+        # The header counts toward a column's width; the row labels repeat in every block.
+        blocks = _column_blocks([header, *cells], label_width, separation=3)
+        for start, stop in blocks:
+            title = text(table.label)
+            if len(blocks) > 1:
+                title += f", columns {start + 1}--{stop} of {len(header)}"
+            rows = [
+                " & ".join([label, *row[start:stop]])
+                for label, row in zip(labels, cells, strict=True)
+            ]
+            self.emit(
+                f"\\noindent\\textbf{{{title}}}\\\\[2pt]",
+                f"\\begin{{tabular}}{{r|{'r' * (stop - start)}}}",
+                " & ".join(["", *header[start:stop]]) + " \\\\ \\hline",
+                *(row + " \\\\" for row in rows),
+                "\\end{tabular}",
+            )
         if table.caption:
             self.emit(f"\\emph{{{text(table.caption)}}}")

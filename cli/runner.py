@@ -104,9 +104,12 @@ def add_commands(group: click.Group) -> None:
         """Solve each SPEC file ('-' reads standard input) with the command its `kind` names.
 
         Takes the options of the problem commands.  With several specs the
-        reports follow one another (JSON: one document per spec); --export
-        writes them all into one file (specs that fail to load are left out).
+        reports follow one another (JSON: JSON Lines, one document per line);
+        --export writes them all into one file (specs that fail to load are left out).
         """
+        from gradcalc.cli.main import JSON_LINES
+
+        params[JSON_LINES] = len(specs) > 1
         report = None
         if params["export"] is not None:
             from gradcalc.cli.export import REPORT, Report, check_export

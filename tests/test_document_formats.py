@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -90,3 +91,16 @@ def test_a_missing_tex_engine_fails_where_tex_is_required(monkeypatch: pytest.Mo
     monkeypatch.delenv("GRADCALC_REQUIRE_TEX")
     with pytest.raises(pytest.skip.Exception):
         tex.pdflatex()
+
+
+@pytest.mark.parametrize("name", ["seed003_multichannel_strided.yaml", "padding_same_dilated.yaml"])
+def test_wide_jacobians_and_long_sums_fit_the_page(tmp_path, name: str) -> None:
+    """An 8×50 Jacobian is shown a block of columns at a time, and long sums wrap: nothing
+    runs more than a few points past the right margin."""
+    path = next(p for p in bundled() if p.name == name)
+    body = render(path, "latex")
+    assert "columns 1--" in body
+    assert_compiles(tmp_path, body)
+    log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
+    overfull = [float(m) for m in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
+    assert max(overfull, default=0) < 20, overfull
