@@ -189,7 +189,10 @@ def generate(kind: str, params: dict[str, Any]) -> None:
     elif re.fullmatch(r"\s*\d{1,18}\s*", seed_text):
         seed = int(seed_text)
     else:
-        _fail(f"gradcalc random {kind}: --seed: expected a whole number ≥ 0, got {seed_text!r}")
+        _fail(
+            f"gradcalc random {kind}: --seed: expected a whole number from 0 to "
+            f"999999999999999999 (at most 18 digits), got {seed_text!r}"
+        )
     if answers_path == _STDOUT and output == _STDOUT:
         _fail(
             f"gradcalc random {kind}: --answers - prints the key, so the spec needs --output FILE"

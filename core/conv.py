@@ -1389,9 +1389,12 @@ class _Explainer:
         x = self.sym_x(n, c, a, b).text
         taps = windows.cell_readers(rows, cols, a, b)
         fed = len(taps) * g.out_channels
-        section = Section(
-            "focus", f"Focus: the {fed} output{'s' if fed != 1 else ''} {self.Y} that {x} feeds"
+        title = (
+            f"Focus: the {fed} output{'s' if fed != 1 else ''} {self.Y} that {x} feeds"
+            if fed
+            else f"Focus: {x} feeds no output {self.Y} (no window reads it)"
         )
+        section = Section("focus", title)
         section.add(Note(windows.readers_note(rows, cols, a, b, base)))
         section.add(
             self._input_picture(
@@ -1406,7 +1409,9 @@ class _Explainer:
                     outputs[n, o],
                     [tap.output for tap in taps],
                     index_base=base,
-                    caption=f"[v]: an output whose window reads {x}",
+                    caption=f"[v]: an output whose window reads {x}"
+                    if taps
+                    else f"no output's window reads {x}",
                 )
             )
         if g.out_channels > windows.MAX_PLANES:

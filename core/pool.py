@@ -1597,7 +1597,9 @@ class _Explainer:
         taps = cell_readers(rows, cols, r, col)
         section = Section(
             "focus",
-            f"Focus: the {len(taps)} window{'s' if len(taps) != 1 else ''} {self.Y} that {x} is in",
+            f"Focus: the {len(taps)} window{'s' if len(taps) != 1 else ''} {self.Y} that {x} is in"
+            if taps
+            else f"Focus: {x} is in no window of {self.Y}",
         )
         section.add(Note(readers_note(rows, cols, r, col, base)))
         section.add(
@@ -1611,7 +1613,7 @@ class _Explainer:
                 self.c.output[n, c],
                 [tap.output for tap in taps],
                 index_base=base,
-                caption=f"[v]: a window that reads {x}",
+                caption=f"[v]: a window that reads {x}" if taps else f"no window reads {x}",
             )
         )
         if taps:

@@ -211,7 +211,10 @@ def test_conv_input_focus_marks_exactly_the_outputs_it_feeds(
     assert result.exit_code == 0, result.stderr
     out = result.stdout
     moved = moved_by((r, c))
-    assert f"── Focus: the {len(moved)} output" in out
+    if moved:
+        assert f"── Focus: the {len(moved)} output" in out
+    else:
+        assert "feeds no output y (no window reads it)" in out
     assert marks(picture(out, "y"), 0, 0) == set(moved)
     assert marks(picture(out, "x"), -PAD, -PAD) == {(r, c)}
     if moved:  # the table names the kernel entry that multiplies x_rc in each output
@@ -226,7 +229,7 @@ def test_conv_cell_no_window_reads(tmp_path: Path) -> None:
     spec = "input: [[1,2,3,4,5],[1,2,3,4,5],[1,2,3,4,5],[1,2,3,4,5],[1,2,3,4,5]]\n"
     spec += "kernel: [[1, 2], [3, 4]]\nstride: 3\n"
     out = run_spec(tmp_path, spec, "--focus", "input[2,2]").stdout
-    assert "── Focus: the 0 outputs y that x_22 feeds" in out
+    assert "── Focus: x_22 feeds no output y (no window reads it)" in out
     assert "no window reaches row 2 (no i, m with i·3 + m·1 − 0 = 2)" in out
     assert marks(picture(out, "y"), 0, 0) == set()
 
@@ -583,3 +586,32 @@ def test_focus_module_is_imported_only_with_focus() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert completed.stdout.strip() == "False"
+
+
+def test_an_input_cell_no_window_reads_says_so(tmp_path: Path) -> None:
+    conv = run(
+        "conv",
+        "--input",
+        "1 2 0 -1 3; 0 1 2 1 -2; 2 -1 0 1 1; 1 0 -1 2 0; -2 1 1 0 1",
+        "--kernel",
+        "1 0 -1; 2 1 0; 0 -1 1",
+        "--stride",
+        "2",
+        "--dilation",
+        "2",
+        "--padding",
+        "1",
+        "--focus",
+        "input[2,1]",
+        "--no-color",
+    )
+    assert conv.exit_code == 0, conv.stderr
+    assert "Focus: x_21 feeds no output y (no window reads it)" in conv.stdout
+    assert "no output's window reads x_21" in conv.stdout and "[v]: an output" not in conv.stdout
+    pool = run(
+        "pool", "--mode", "max", "--input", "1 2 3; 4 5 6; 7 8 9", "--size", "2",
+        "--focus", "input[2,2]", "--no-color",
+    )  # fmt: skip
+    assert pool.exit_code == 0, pool.stderr
+    assert "Focus: x_22 is in no window of y" in pool.stdout
+    assert "no window reads x_22" in pool.stdout
