@@ -12,7 +12,9 @@ translators turn it into math-mode and text-mode LaTeX.
 
 from __future__ import annotations
 
+import itertools
 import re
+import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
@@ -125,7 +127,39 @@ _MATH_SPECIALS = {
 }
 # Latin-1 letters (é, ü, …) pass through: pdfLaTeX's UTF-8 input sets them.
 _PASS_THROUGH = re.compile(r"[\u00c0-\u00ff]")
-_COMBINING_TILDE = "\u0303"
+# Combining accents after a letter (ỹ, ŷ as y + U+0302, …): (text-mode, math-mode) commands.
+_ACCENTS = {
+    "\u0300": ("\\`", "\\grave"),
+    "\u0301": ("\\'", "\\acute"),
+    "\u0302": ("\\^", "\\hat"),
+    "\u0303": ("\\~", "\\tilde"),
+    "\u0304": ("\\=", "\\bar"),
+    "\u0306": ("\\u", "\\breve"),
+    "\u0307": ("\\.", "\\dot"),
+    "\u0308": ('\\"', "\\ddot"),
+    "\u030c": ("\\v", "\\check"),
+}
+
+
+def _decomposed(value: str) -> str:
+    """Accented letters LaTeX cannot take as they are (ŷ, ē) as letter + combining accents."""
+    out = []
+    for char in value:
+        if ord(char) >= 128 and char not in MATH_SYMBOLS and not _PASS_THROUGH.match(char):
+            parts = unicodedata.normalize("NFD", char)
+            if len(parts) > 1 and ord(parts[0]) < 128 and all(a in _ACCENTS for a in parts[1:]):
+                char = parts
+        out.append(char)
+    return "".join(out)
+
+
+def _accented(value: str, i: int, piece: str, mode: int) -> str:
+    """``piece`` under the combining accents that follow position ``i`` (mode 0 text, 1 math)."""
+    for accent in itertools.takewhile(lambda c: c in _ACCENTS, value[i + 1 :]):
+        piece = f"{_ACCENTS[accent][mode]}{{{piece}}}"
+    return piece
+
+
 _SUBSCRIPT = re.compile(r"_([A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)")
 _POWER = re.compile(r"\^(\([^()]*\)|[A-Za-z0-9]+)")
 # Words upright, but not inside subscripts (X_ij keeps italic indices).
@@ -139,11 +173,11 @@ def _unknown(char: str) -> str:
 
 def text(value: str) -> str:
     """Plain notation as text-mode LaTeX: specials escaped, symbols as ``\\ensuremath``."""
+    value = _decomposed(value)
     pieces = []
     for i, char in enumerate(value):
-        if char == _COMBINING_TILDE:
+        if char in _ACCENTS:
             continue
-        tilde = i + 1 < len(value) and value[i + 1] == _COMBINING_TILDE
         if char in _TEXT_SPECIALS:
             piece = _TEXT_SPECIALS[char]
         elif char == "-" and value[i + 1 : i + 2] == "-":
@@ -154,7 +188,7 @@ def text(value: str) -> str:
             piece = f"\\ensuremath{{{MATH_SYMBOLS[char].strip()}}}"
         else:
             piece = _unknown(char)
-        pieces.append(f"\\~{{{piece}}}" if tilde else piece)
+        pieces.append(_accented(value, i, piece, 0))
     return "".join(pieces)
 
 
@@ -164,15 +198,15 @@ def math(value: str) -> str:
     ``X_01`` -> ``X_{01}``; ``f_x_y`` -> ``f_{x\\_y}`` (one subscript); ``a^(p−1)`` ->
     ``a^{(p-1)}``; words of two or more letters upright; spaces between words kept.
     """
+    value = _decomposed(value)
     value = _SUBSCRIPT.sub(lambda m: "\x01" + m.group(1).replace("_", "\x02") + "\x03", value)
     value = _POWER.sub(lambda m: "\x04" + m.group(1) + "\x03", value)
     value = _SPACE_BETWEEN_WORDS.sub("\x05", value)
     value = _WORD.sub(lambda m: "\x06" + m.group(0) + "\x03", value)
     pieces = []
     for i, char in enumerate(value):
-        if char == _COMBINING_TILDE:
+        if char in _ACCENTS:
             continue
-        tilde = i + 1 < len(value) and value[i + 1] == _COMBINING_TILDE
         if char == "\x01":
             piece = "_{"
         elif char == "\x04":
@@ -201,7 +235,7 @@ def math(value: str) -> str:
             piece = f"\\text{{{char}}}"
         else:
             piece = f"\\text{{{_unknown(char)}}}"
-        pieces.append(f"\\tilde{{{piece}}}" if tilde else piece)
+        pieces.append(_accented(value, i, piece, 1))
     return "".join(pieces)
 
 

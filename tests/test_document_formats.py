@@ -104,3 +104,17 @@ def test_wide_jacobians_and_long_sums_fit_the_page(tmp_path, name: str) -> None:
     log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
     overfull = [float(m) for m in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
     assert max(overfull, default=0) < 20, overfull
+
+
+def test_accented_names_are_latex_accents(tmp_path) -> None:
+    """ŷ and x̃ (composed or not) become \\hat{y} and \\tilde{x}, never [U+0177]."""
+    task3 = next(p for p in bundled() if p.name == "task3.yaml")
+    result = CliRunner().invoke(
+        main,
+        ["conv", "--spec", str(task3), "--names", '{output: "ŷ", input: "x\u0303"}']
+        + ["--format", "latex"],
+    )
+    assert result.exit_code == 0, result.output
+    assert "\\hat{y}_{00} &= \\tilde{x}_{00}" in result.output
+    assert "[U+" not in result.output
+    assert_compiles(tmp_path, result.output)
