@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -276,6 +277,56 @@ def _plain_scalar(text: str) -> Any:
     return value
 
 
+# YAML's line breaks, as PyYAML and LibYAML count lines (CR LF is one break).
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of the character at ``index``, counted as YAML marks are."""
+    line, start = 1, 0
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, match.end()
+    return line, index - start + 1
+
+
+def _character_error(text: str, source: str, error: yaml.reader.ReaderError) -> SpecFileError:
+    """A character YAML does not allow, at its line and column.
+
+    The reader stops at the first such character, so its first occurrence is the
+    one: located by value, because LibYAML's ``position`` counts UTF-8 bytes, not
+    characters.
+    """
+    code = error.character
+    index = text.find(chr(code)) if isinstance(code, int) else -1
+    if index < 0:
+        index = min(max(error.position, 0), len(text))
+    what = "control character" if unicodedata.category(chr(code)) == "Cc" else "character"
+    line, column = _line_column(text, index)
+    return SpecFileError(
+        source,
+        f"{what} U+{code:04X} is not allowed in YAML; remove it (tabs and newlines are fine)",
+        line,
+        column,
+    )
+
+
+def _syntax_problem(text: str, error: yaml.MarkedYAMLError) -> str:
+    """The parser's problem in one line, with what is allowed where the parser's words
+    leave it unsaid."""
+    problem = " ".join((error.problem or error.context or "invalid YAML").split())
+    if problem.startswith("but ") and error.context:  # "but found another document"
+        problem = f"{error.context}, {problem}"
+    mark = error.problem_mark
+    if mark is not None:
+        lines = _LINE_BREAK.split(text)
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if line[mark.column : mark.column + 1] == "\t":
+            problem += "; indent with spaces (a tab may not indent YAML)"
+        elif problem.endswith("another document"):
+            problem += "; a spec is one document (remove the second '---' line and what follows, or split the file)"
+    return problem
+
+
 def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> LoadedSpec:
     """Parse YAML text into a :class:`LoadedSpec`; every problem raises SpecFileError.
 
@@ -291,14 +342,16 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
         node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "invalid YAML"
+        problem = _syntax_problem(text, error)
         if mark is not None:
             raise SpecFileError(
                 source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1
             ) from None
         raise SpecFileError(source, f"YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as error:
+        raise _character_error(text, source, error) from None
     except yaml.YAMLError as error:
-        raise SpecFileError(source, f"YAML error: {error}") from None
+        raise SpecFileError(source, f"YAML error: {error}".splitlines()[0]) from None
     except RecursionError:
         raise SpecFileError(source, "values are nested too deeply to read") from None
     if node is None:

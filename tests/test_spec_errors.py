@@ -6,6 +6,7 @@ node (or key), so each spec puts that node on a line of its own choosing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -928,3 +929,95 @@ def test_traceback_flag_shows_one(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Traceback" in result.stderr
     assert result.stderr.rstrip("\n").splitlines()[-1].startswith(f"{path}:3:9: ")
+
+
+# ---------------------------------------------------------------------------
+# Every class of YAML error: one line with LINE:COL (conv --spec and check alike)
+
+CONTROL_CHARACTERS = [
+    # (file bytes, line, column, code point)
+    (b'kind: conv\ntitle: "a\x01b"\n', 2, 10, "U+0001"),
+    # LibYAML counts bytes in its error's position: the column must count characters.
+    ('kind: conv\ntitle: "éé a\x01b"\n'.encode(), 2, 13, "U+0001"),
+    (b"\xef\xbb\xbfkind: conv\ntitle: a\x02\n", 2, 9, "U+0002"),
+    (b"kind: conv\x0b\n", 1, 11, "U+000B"),
+    (b"kind: conv\ntitle: x\x7fy\n", 2, 9, "U+007F"),
+    ("kind: conv\ntitle: x\x80y\n".encode(), 2, 9, "U+0080"),
+    # A lone CR is a line break in YAML, as in PyYAML's marks.
+    (b'kind: conv\r\ntitle: "a\rb\x0c"\n', 3, 2, "U+000C"),
+    ("kind: conv\ntitle: x\ufffe\n".encode(), 2, 9, "U+FFFE"),
+]
+
+
+@pytest.mark.parametrize(("content", "line", "column", "code"), CONTROL_CHARACTERS)
+def test_control_character_has_its_line_and_column(
+    tmp_path: Path, content: bytes, line: int, column: int, code: str
+) -> None:
+    message = check_spec(tmp_path, content, line=line, column=column, contains=(code,))
+    assert message.endswith("is not allowed in YAML; remove it (tabs and newlines are fine)")
+    assert "position" not in message and "<unicode string>" not in message
+
+
+@pytest.mark.parametrize("pure_python", [False, True])
+def test_control_character_position_with_either_yaml_parser(
+    monkeypatch: pytest.MonkeyPatch, pure_python: bool
+) -> None:
+    from gradcalc.cli import spec_loader
+
+    if pure_python:
+        monkeypatch.setattr(spec_loader, "_MemoLoader", None)
+    with pytest.raises(spec_loader.SpecFileError) as caught:
+        spec_loader.parse_text('kind: conv\ntitle: "ü a\x01b"\n', "x.yaml")
+    assert str(caught.value) == (
+        "x.yaml:2:12: control character U+0001 is not allowed in YAML; "
+        "remove it (tabs and newlines are fine)"
+    )
+
+
+YAML_ERRORS = [
+    # (name, file bytes, line, column, words the message holds)
+    ("reader: control character", b'kind: conv\ntitle: "a\x01b"\n', 2, 10, ("U+0001",)),
+    ("reader: bad UTF-8", b"kind: conv\ntitle: a\xff\n", 2, 9, ("UTF-8",)),
+    ("reader: UTF-16 surrogate bytes", b"kind: conv\ntitle: a\xed\xa0\x80\n", 2, 9, ("UTF-8",)),
+    ("scanner: tab", b"kind: conv\n\tinput: [[1]]\n", 2, 1, ("YAML", "spaces")),
+    ("scanner: bad escape", b'kind: conv\ntitle: "\\x"\n', 2, 11, ("YAML",)),
+    ("parser: unclosed bracket", b"kind: conv\ninput: [[1, 2]\nkernel: 1\n", 3, 1, ("YAML",)),
+    ("parser: extra bracket", b"kind: conv\ninput: [1, 2]]\n", 2, 14, ("YAML",)),
+    ("parser: YAML 2.0", b"%YAML 2.0\n---\nkind: conv\n", 1, 1, ("YAML",)),
+    ("composer: undefined alias", b"kind: conv\ninput: *nope\n", 2, 8, ("alias",)),
+    ("composer: two documents", b"kind: conv\n---\nkind: conv\n", 2, 1, ("one document",)),
+    ("constructor: unknown tag", b"kind: conv\ninput: !foo 1\n", 2, 8, ("tag",)),
+    ("constructor: python tag", b"kind: conv\ninput: !!python/name:os.system x\n", 2, 8, ("tag",)),
+    ("constructor: key", b"kind: conv\n? [a]\n: 1\n", 2, 3, ("keys",)),
+    ("constructor: duplicate", b"kind: conv\nkind: conv\n", 2, 1, ("duplicate",)),
+]
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "column", "words"),
+    [case[1:] for case in YAML_ERRORS],
+    ids=[case[0] for case in YAML_ERRORS],
+)
+def test_every_yaml_error_is_one_positioned_line(
+    tmp_path: Path, content: bytes, line: int, column: int, words: tuple[str, ...]
+) -> None:
+    check_spec(tmp_path, content, line=line, column=column, contains=words)
+
+
+@pytest.mark.parametrize(
+    ("content", "line", "column", "words"),
+    [case[1:] for case in YAML_ERRORS],
+    ids=[case[0] for case in YAML_ERRORS],
+)
+def test_every_yaml_error_is_one_positioned_line_in_check(
+    tmp_path: Path, content: bytes, line: int, column: int, words: tuple[str, ...]
+) -> None:
+    path = write(tmp_path, content)
+    result = CliRunner().invoke(main, ["check", "--format", "json", str(path)])
+    assert result.exit_code == 2, result.output
+    [report] = json.loads(result.stdout)["files"]
+    error = report["error"]
+    assert "\n" not in error and "internal error" not in error, error
+    assert error.startswith(f"{path}:{line}:{column}: "), error
+    for word in words:
+        assert word.lower() in error.lower(), error
