@@ -193,7 +193,13 @@ class _Converter:
             try:
                 return Fraction(text)
             except ValueError:
+                pass
+            try:
                 return self._constructor.construct_yaml_float(node)
+            except (ValueError, IndexError):
+                # Only an explicit tag gets here ("!!float abc"): left as text for the
+                # core's number reader, like "0x_" below.
+                return node.value
         if tag == "tag:yaml.org,2002:int":
             try:
                 return self._constructor.construct_yaml_int(node)
@@ -202,7 +208,10 @@ class _Converter:
                 # which the core's number reader rejects with its field path.
                 return node.value
         if tag == "tag:yaml.org,2002:bool":
-            return self._constructor.construct_yaml_bool(node)
+            try:
+                return self._constructor.construct_yaml_bool(node)
+            except KeyError:  # "!!bool maybe": left as text, the core says what it expects
+                return node.value
         if tag == "tag:yaml.org,2002:null":
             return None
         return node.value

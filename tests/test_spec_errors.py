@@ -991,6 +991,33 @@ YAML_ERRORS = [
     ("constructor: key", b"kind: conv\n? [a]\n: 1\n", 2, 3, ("keys",)),
     ("constructor: duplicate", b"kind: conv\nkind: conv\n", 2, 1, ("duplicate",)),
 ]
+CONV_HEAD = b"kind: conv\ninput: [[1]]\nkernel: [[1]]\n"
+EXPECTED = b"expected: {output: [[1]]}\n"  # so that check grades it
+# Standard tags on values they cannot hold: the core's number reader says what is expected.
+YAML_ERRORS += [
+    (
+        "constructor: !!float abc",
+        CONV_HEAD + b"stride: !!float abc\n" + EXPECTED,
+        4,
+        9,
+        ("stride",),
+    ),
+    ('constructor: !!float ""', CONV_HEAD + b'stride: !!float ""\n' + EXPECTED, 4, 9, ("stride",)),
+    (
+        "constructor: !!float 1:3x",
+        CONV_HEAD + b"stride: !!float 1:3x\n" + EXPECTED,
+        4,
+        9,
+        ("stride",),
+    ),
+    (
+        "constructor: !!bool maybe",
+        CONV_HEAD + b"flip_kernel: !!bool maybe\n" + EXPECTED,
+        4,
+        14,
+        ("true",),
+    ),
+]
 
 
 @pytest.mark.parametrize(
