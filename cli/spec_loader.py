@@ -13,10 +13,11 @@ Python object); this module turns the nodes into plain data itself, so it can
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import unicodedata
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -377,6 +378,54 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
     return LoadedSpec(source=source, data=converter.convert(node), root=node)
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(source: str, mode: int) -> SpecFileError:
+    if stat.S_ISDIR(mode):
+        return SpecFileError(source, "is a directory; give a spec file (.yaml)")
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+    return SpecFileError(source, f"not a regular file ({what}); give a .yaml file")
+
+
+def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path`` (at most ``max_bytes`` + 1 of them).
+
+    Every spec, problem and submission file is read here.  A FIFO, a device
+    (/dev/zero, /dev/stdin on a terminal or pipe) or a socket is refused before
+    it is opened: reading one can block forever or never end.
+    """
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(path, info.st_mode)
+        if info.st_size > max_bytes:
+            raise SpecFileError(
+                path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}"
+            )
+        # O_NONBLOCK: should the path become a FIFO after the check, opening it still
+        # returns at once, and the check below refuses it.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        with os.fdopen(os.open(path, flags | getattr(os, "O_BINARY", 0)), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise _not_regular(path, mode)
+            return handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SpecFileError(path, "no such file") from None
+    except PermissionError:
+        raise SpecFileError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise SpecFileError(path, "is a directory; give a spec file (.yaml)") from None
+    except OSError as error:
+        raise SpecFileError(path, f"cannot read: {error.strerror or error}") from None
+
+
 def load_file(
     path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_FILE_BYTES
 ) -> LoadedSpec:
@@ -388,25 +437,7 @@ def load_file(
         raw = sys.stdin.buffer.read(max_bytes + 1)
         source = "<stdin>"
     else:
-        file = Path(path)
-        try:
-            if file.is_dir():
-                raise SpecFileError(source, "is a directory; give a spec file (.yaml)")
-            size = file.stat().st_size
-            if size > max_bytes:
-                raise SpecFileError(
-                    source, f"the file has {size:,} bytes, above the limit of {max_bytes:,}"
-                )
-            with file.open("rb") as handle:
-                raw = handle.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise SpecFileError(source, "no such file") from None
-        except PermissionError:
-            raise SpecFileError(source, "permission denied") from None
-        except IsADirectoryError:
-            raise SpecFileError(source, "is a directory; give a spec file (.yaml)") from None
-        except OSError as error:
-            raise SpecFileError(source, f"cannot read: {error.strerror or error}") from None
+        raw = read_spec_bytes(path, max_bytes)
     if len(raw) > max_bytes:
         raise SpecFileError(source, f"the input is larger than the limit of {max_bytes:,} bytes")
     try:

@@ -7,8 +7,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
+import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -435,3 +438,51 @@ def test_every_kind_ignores_the_grading_and_submission_keys():
         options = SolveOptions(sections=frozenset(), gradient_check=False)
         assert registry.solve(spec, options).ok, path.name
     assert seen == set(registry.OPS)
+
+
+def run_check_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    """``gradcalc check ARGS`` in a child process whose standard input stays open (a pipe
+    nobody writes to): a hang fails the test after 30 s instead of stopping the suite."""
+    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gradcalc.cli", "check", "--format", "json", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"gradcalc check {' '.join(args)} hung") from None
+    stdout, stderr = process.communicate()
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+@pytest.mark.parametrize(
+    ("args", "errors"),
+    [
+        (("fi.yaml",), {"fi.yaml": "fi.yaml: problem ff.yaml: not a regular file (a FIFO)"}),
+        (("ff.yaml",), {"ff.yaml": "ff.yaml: not a regular file (a FIFO)"}),
+        (
+            ("--problem", "ff.yaml", "answers.yaml"),
+            {"answers.yaml": "answers.yaml: problem ff.yaml: not a regular file (a FIFO)"},
+        ),
+    ],
+    ids=["problem: FIFO", "FIFO given", "--problem FIFO"],
+)
+def test_fifo_is_refused_not_waited_on(tmp_path: Path, args: tuple[str, ...], errors: dict):
+    os.mkfifo(tmp_path / "ff.yaml")
+    write(tmp_path / "fi.yaml", "problem: ff.yaml\nanswers: {output: [[4], [-3], [-2]]}\n")
+    write(tmp_path / "answers.yaml", "answers: {output: [[4], [-3], [-2]]}\n")
+    result = run_check_process(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    reports = {report["file"]: report for report in json.loads(result.stdout)["files"]}
+    for file, error in errors.items():
+        assert reports[file]["error"] == error + "; give a .yaml file"

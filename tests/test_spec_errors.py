@@ -1048,3 +1048,92 @@ def test_every_yaml_error_is_one_positioned_line_in_check(
     assert error.startswith(f"{path}:{line}:{column}: "), error
     for word in words:
         assert word.lower() in error.lower(), error
+
+
+# ---------------------------------------------------------------------------
+# Paths that are not regular files: refused before they are opened, never a hang
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+
+
+def run_with_open_stdin(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """``python -m gradcalc.cli ARGS`` with a standard input that stays open (a pipe nobody
+    writes to): anything that reads it would wait until the 30 s timeout fails the test."""
+    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gradcalc.cli", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        cwd=cwd,
+        env=env,
+    )
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.communicate()
+        raise AssertionError(f"gradcalc {' '.join(args)} hung") from None
+    stdout, stderr = process.communicate()
+    assert process.stdin is not None
+    process.stdin.close()
+    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+
+
+@needs_fifo
+def test_fifo_spec_is_refused_without_opening_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "ff.yaml")
+    result = run_with_open_stdin(["conv", "--spec", "ff.yaml"], cwd=tmp_path)
+    assert_one_line_error(
+        result.returncode, result.stdout, result.stderr, "ff.yaml", positioned=False
+    )
+    assert result.stderr == "ff.yaml: not a regular file (a FIFO); give a .yaml file\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("command", [["conv", "--spec"], ["run"]])
+def test_dev_zero_is_refused_without_reading_it(command: list[str]) -> None:
+    result, cpu_seconds = run_subprocess([*command, "/dev/zero"], timeout=30)
+    assert result is not None, "hung"
+    assert_one_line_error(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        "/dev/zero",
+        positioned=False,
+        contains=("not a regular file (a character device); give a .yaml file",),
+    )
+    assert cpu_seconds < 10
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdin"), reason="needs /dev/stdin")
+def test_dev_stdin_as_a_path_is_refused_when_it_is_a_pipe() -> None:
+    result = run_with_open_stdin(["conv", "--spec", "/dev/stdin"])
+    assert_one_line_error(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        "/dev/stdin",
+        positioned=False,
+        contains=("not a regular file (a FIFO)",),
+    )
+
+
+def test_dash_still_reads_standard_input() -> None:
+    result = CliRunner().invoke(main, ["conv", "--spec", "-"], input=GOOD)
+    assert result.exit_code == 0, result.stderr
+
+
+@needs_fifo
+def test_a_path_that_becomes_a_fifo_after_the_check_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradcalc.cli import spec_loader
+
+    regular = os.stat(write(tmp_path, GOOD))
+    os.mkfifo(tmp_path / "ff.yaml")
+    # os.stat sees a regular file, as if the FIFO replaced it just after the check.
+    monkeypatch.setattr(spec_loader.os, "stat", lambda path: regular)
+    with pytest.raises(spec_loader.SpecFileError, match=r"not a regular file \(a FIFO\)"):
+        spec_loader.read_spec_bytes(str(tmp_path / "ff.yaml"))
