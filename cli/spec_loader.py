@@ -427,11 +427,15 @@ def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
 
 
 def load_file(
-    path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_FILE_BYTES
+    path: str,
+    *,
+    max_values: int = MAX_VALUES,
+    max_bytes: int = MAX_FILE_BYTES,
+    allow_stdin: bool = True,
 ) -> LoadedSpec:
-    """Read a spec file (``-`` is standard input) and parse it."""
+    """Read a spec file (``-`` is standard input, unless not ``allow_stdin``) and parse it."""
     source = path
-    if path == "-":
+    if path == "-" and allow_stdin:
         import sys
 
         raw = sys.stdin.buffer.read(max_bytes + 1)

@@ -486,3 +486,13 @@ def test_fifo_is_refused_not_waited_on(tmp_path: Path, args: tuple[str, ...], er
     reports = {report["file"]: report for report in json.loads(result.stdout)["files"]}
     for file, error in errors.items():
         assert reports[file]["error"] == error + "; give a .yaml file"
+
+
+@pytest.mark.parametrize("args", [("sub.yaml",), ("--problem", "-", "answers.yaml")])
+def test_a_problem_named_dash_is_a_file_not_standard_input(tmp_path: Path, args):
+    write(tmp_path / "sub.yaml", "problem: '-'\nanswers: {output: [[4], [-3], [-2]]}\n")
+    write(tmp_path / "answers.yaml", "answers: {output: [[4], [-3], [-2]]}\n")
+    result = run_check_process(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [report] = json.loads(result.stdout)["files"]
+    assert report["error"] == f"{args[-1]}: problem -: no such file"
