@@ -363,11 +363,11 @@ class Problem:
         for name in names:
             if name in results:
                 continue
-            source = (
+            source = (  # names are text (graded_names); a key may be a number (`1: 5`)
                 answers_key
-                if name in answers
+                if name in map(str, answers)
                 else "expected"
-                if name in (self.spec.get("expected") or {})
+                if name in map(str, self.spec.get("expected") or {})
                 else "points"
             )
             if name.startswith("jacobian"):

@@ -496,3 +496,20 @@ def test_a_problem_named_dash_is_a_file_not_standard_input(tmp_path: Path, args)
     assert result.returncode == 2, result.stderr
     [report] = json.loads(result.stdout)["files"]
     assert report["error"] == f"{args[-1]}: problem -: no such file"
+
+
+def test_a_numeric_answers_key_is_blamed_on_the_submission(tmp_path: Path):
+    shutil.copy(PROBLEMS_DIR / "task3.yaml", tmp_path / "task3.yaml")
+    k1 = write(tmp_path / "k1.yaml", "problem: task3.yaml\nanswers:\n  1: 5\n")
+    result = run("--format", "json", str(k1))
+    assert result.exit_code == 2
+    [report] = json.loads(result.output)["files"]
+    assert report["error"].startswith(f"{k1}:3:3: answers.1: unknown result '1'"), report["error"]
+
+
+def test_a_numeric_expected_key_is_blamed_on_its_line(tmp_path: Path):
+    spec = write(tmp_path / "spec.yaml", TASK3.replace("expected:\n", "expected:\n  2: 5\n"))
+    result = run("--format", "json", str(spec))
+    assert result.exit_code == 2
+    [report] = json.loads(result.output)["files"]
+    assert report["error"].startswith(f"{spec}:6:3: expected.2: unknown result '2'")
