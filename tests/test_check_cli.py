@@ -11,11 +11,11 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from child_process import run_with_open_stdin
 from click.testing import CliRunner, Result
 
 from gradcalc.cli.main import main
@@ -441,26 +441,7 @@ def test_every_kind_ignores_the_grading_and_submission_keys():
 
 
 def run_check_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    """``gradcalc check ARGS`` in a child process whose standard input stays open (a pipe
-    nobody writes to): a hang fails the test after 30 s instead of stopping the suite."""
-    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gradcalc.cli", "check", "--format", "json", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-        env=env,
-    )
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise AssertionError(f"gradcalc check {' '.join(args)} hung") from None
-    stdout, stderr = process.communicate()
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+    return run_with_open_stdin(["check", "--format", "json", *args], cwd=cwd)
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")

@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_process import run_with_open_stdin
 from click.testing import CliRunner
 
 from gradcalc.cli.main import main
@@ -1019,23 +1020,21 @@ YAML_ERRORS += [
     ),
 ]
 
-
-@pytest.mark.parametrize(
+every_yaml_error = pytest.mark.parametrize(
     ("content", "line", "column", "words"),
     [case[1:] for case in YAML_ERRORS],
     ids=[case[0] for case in YAML_ERRORS],
 )
+
+
+@every_yaml_error
 def test_every_yaml_error_is_one_positioned_line(
     tmp_path: Path, content: bytes, line: int, column: int, words: tuple[str, ...]
 ) -> None:
     check_spec(tmp_path, content, line=line, column=column, contains=words)
 
 
-@pytest.mark.parametrize(
-    ("content", "line", "column", "words"),
-    [case[1:] for case in YAML_ERRORS],
-    ids=[case[0] for case in YAML_ERRORS],
-)
+@every_yaml_error
 def test_every_yaml_error_is_one_positioned_line_in_check(
     tmp_path: Path, content: bytes, line: int, column: int, words: tuple[str, ...]
 ) -> None:
@@ -1054,31 +1053,6 @@ def test_every_yaml_error_is_one_positioned_line_in_check(
 # Paths that are not regular files: refused before they are opened, never a hang
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
-
-
-def run_with_open_stdin(args: list[str], cwd: Path | None = None) -> subprocess.CompletedProcess:
-    """``python -m gradcalc.cli ARGS`` with a standard input that stays open (a pipe nobody
-    writes to): anything that reads it would wait until the 30 s timeout fails the test."""
-    env = {k: v for k, v in os.environ.items() if k != "FORCE_COLOR"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gradcalc.cli", *args],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=cwd,
-        env=env,
-    )
-    try:
-        process.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.communicate()
-        raise AssertionError(f"gradcalc {' '.join(args)} hung") from None
-    stdout, stderr = process.communicate()
-    assert process.stdin is not None
-    process.stdin.close()
-    return subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
 
 
 @needs_fifo
