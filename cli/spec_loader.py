@@ -333,7 +333,10 @@ def _syntax_problem(text: str, error: yaml.MarkedYAMLError) -> str:
         if line[mark.column : mark.column + 1] == "\t":
             problem += "; indent with spaces (a tab may not indent YAML)"
         elif problem.endswith("another document"):
-            problem += "; a spec is one document (remove the second '---' line and what follows, or split the file)"
+            problem += (
+                "; a spec is one document (remove the second '---' line and what follows, "
+                "or split the file)"
+            )
     return problem
 
 
@@ -389,7 +392,7 @@ _NOT_REGULAR = (
 def _not_regular(source: str, mode: int) -> SpecFileError:
     if stat.S_ISDIR(mode):
         return SpecFileError(source, "is a directory; give a spec file (.yaml)")
-    what = next((name for test, name in _NOT_REGULAR if test(mode)), "not a file")
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
     return SpecFileError(source, f"not a regular file ({what}); give a .yaml file")
 
 
