@@ -140,7 +140,8 @@ def _error_line(error: GradcalcError, loaded: Any) -> str:
 def _load(path: str, limits: Limits):
     from gradcalc.cli.spec_loader import load_file
 
-    return load_file(path, max_values=max(limits.max_elements * 2, 1000))
+    # No standard input: `problem: -` or `--problem -` would wait on it (in every worker).
+    return load_file(path, max_values=max(limits.max_elements * 2, 1000), allow_stdin=False)
 
 
 def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None, Any]:

@@ -13,9 +13,11 @@ Python object); this module turns the nodes into plain data itself, so it can
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
+import unicodedata
 from fractions import Fraction
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -192,7 +194,13 @@ class _Converter:
             try:
                 return Fraction(text)
             except ValueError:
+                pass
+            try:
                 return self._constructor.construct_yaml_float(node)
+            except (ValueError, IndexError):
+                # Only an explicit tag gets here ("!!float abc"): left as text for the
+                # core's number reader, like "0x_" below.
+                return node.value
         if tag == "tag:yaml.org,2002:int":
             try:
                 return self._constructor.construct_yaml_int(node)
@@ -201,7 +209,10 @@ class _Converter:
                 # which the core's number reader rejects with its field path.
                 return node.value
         if tag == "tag:yaml.org,2002:bool":
-            return self._constructor.construct_yaml_bool(node)
+            try:
+                return self._constructor.construct_yaml_bool(node)
+            except KeyError:  # "!!bool maybe": left as text, the core says what it expects
+                return node.value
         if tag == "tag:yaml.org,2002:null":
             return None
         return node.value
@@ -276,6 +287,59 @@ def _plain_scalar(text: str) -> Any:
     return value
 
 
+# YAML's line breaks, as PyYAML and LibYAML count lines (CR LF is one break).
+_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _line_column(text: str, index: int) -> tuple[int, int]:
+    """1-based (line, column) of the character at ``index``, counted as YAML marks are."""
+    line, start = 1, 0
+    for match in _LINE_BREAK.finditer(text, 0, index):
+        line, start = line + 1, match.end()
+    return line, index - start + 1
+
+
+def _character_error(text: str, source: str, error: yaml.reader.ReaderError) -> SpecFileError:
+    """A character YAML does not allow, at its line and column.
+
+    The reader stops at the first such character, so its first occurrence is the
+    one: located by value, because LibYAML's ``position`` counts UTF-8 bytes, not
+    characters.
+    """
+    code = error.character
+    index = text.find(chr(code)) if isinstance(code, int) else -1
+    if index < 0:
+        index = min(max(error.position, 0), len(text))
+    what = "control character" if unicodedata.category(chr(code)) == "Cc" else "character"
+    line, column = _line_column(text, index)
+    return SpecFileError(
+        source,
+        f"{what} U+{code:04X} is not allowed in YAML; remove it (tabs and newlines are fine)",
+        line,
+        column,
+    )
+
+
+def _syntax_problem(text: str, error: yaml.MarkedYAMLError) -> str:
+    """The parser's problem in one line, with what is allowed where the parser's words
+    leave it unsaid."""
+    problem = " ".join((error.problem or error.context or "invalid YAML").split())
+    if problem.startswith("but ") and error.context:  # "but found another document"
+        problem = f"{error.context}, {problem}"
+    mark = error.problem_mark
+    if mark is not None:
+        lines = _LINE_BREAK.split(text)
+        line = lines[mark.line] if mark.line < len(lines) else ""
+        if line[mark.column : mark.column + 1] == "\t":
+            problem += "; indent with spaces (a tab may not indent YAML)"
+        elif problem.endswith("another document"):
+            problem += (
+                "; a spec is one document (remove the second '---' line and what follows, "
+                "or split the file)"
+            )
+    return problem
+
+
 def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> LoadedSpec:
     """Parse YAML text into a :class:`LoadedSpec`; every problem raises SpecFileError.
 
@@ -291,14 +355,16 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
         node = yaml.compose(text, Loader=loader)
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        problem = error.problem or error.context or "invalid YAML"
+        problem = _syntax_problem(text, error)
         if mark is not None:
             raise SpecFileError(
                 source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1
             ) from None
         raise SpecFileError(source, f"YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as error:
+        raise _character_error(text, source, error) from None
     except yaml.YAMLError as error:
-        raise SpecFileError(source, f"YAML error: {error}") from None
+        raise SpecFileError(source, f"YAML error: {error}".splitlines()[0]) from None
     except RecursionError:
         raise SpecFileError(source, "values are nested too deeply to read") from None
     if node is None:
@@ -315,36 +381,70 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
     return LoadedSpec(source=source, data=converter.convert(node), root=node)
 
 
+_NOT_REGULAR = (
+    (stat.S_ISFIFO, "a FIFO"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def _not_regular(source: str, mode: int) -> SpecFileError:
+    if stat.S_ISDIR(mode):
+        return SpecFileError(source, "is a directory; give a spec file (.yaml)")
+    what = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
+    return SpecFileError(source, f"not a regular file ({what}); give a .yaml file")
+
+
+def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
+    """The bytes of the regular file at ``path`` (at most ``max_bytes`` + 1 of them).
+
+    Every spec, problem and submission file is read here.  A FIFO, a device
+    (/dev/zero, /dev/stdin on a terminal or pipe) or a socket is refused before
+    it is opened: reading one can block forever or never end.
+    """
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise _not_regular(path, info.st_mode)
+        if info.st_size > max_bytes:
+            raise SpecFileError(
+                path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}"
+            )
+        # O_NONBLOCK: should the path become a FIFO after the check, opening it still
+        # returns at once, and the check below refuses it.
+        flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0)
+        with os.fdopen(os.open(path, flags | getattr(os, "O_BINARY", 0)), "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode
+            if not stat.S_ISREG(mode):
+                raise _not_regular(path, mode)
+            return handle.read(max_bytes + 1)
+    except FileNotFoundError:
+        raise SpecFileError(path, "no such file") from None
+    except PermissionError:
+        raise SpecFileError(path, "permission denied") from None
+    except IsADirectoryError:
+        raise SpecFileError(path, "is a directory; give a spec file (.yaml)") from None
+    except OSError as error:
+        raise SpecFileError(path, f"cannot read: {error.strerror or error}") from None
+
+
 def load_file(
-    path: str, *, max_values: int = MAX_VALUES, max_bytes: int = MAX_FILE_BYTES
+    path: str,
+    *,
+    max_values: int = MAX_VALUES,
+    max_bytes: int = MAX_FILE_BYTES,
+    allow_stdin: bool = True,
 ) -> LoadedSpec:
-    """Read a spec file (``-`` is standard input) and parse it."""
+    """Read a spec file (``-`` is standard input, unless not ``allow_stdin``) and parse it."""
     source = path
-    if path == "-":
+    if path == "-" and allow_stdin:
         import sys
 
         raw = sys.stdin.buffer.read(max_bytes + 1)
         source = "<stdin>"
     else:
-        file = Path(path)
-        try:
-            if file.is_dir():
-                raise SpecFileError(source, "is a directory; give a spec file (.yaml)")
-            size = file.stat().st_size
-            if size > max_bytes:
-                raise SpecFileError(
-                    source, f"the file has {size:,} bytes, above the limit of {max_bytes:,}"
-                )
-            with file.open("rb") as handle:
-                raw = handle.read(max_bytes + 1)
-        except FileNotFoundError:
-            raise SpecFileError(source, "no such file") from None
-        except PermissionError:
-            raise SpecFileError(source, "permission denied") from None
-        except IsADirectoryError:
-            raise SpecFileError(source, "is a directory; give a spec file (.yaml)") from None
-        except OSError as error:
-            raise SpecFileError(source, f"cannot read: {error.strerror or error}") from None
+        raw = read_spec_bytes(path, max_bytes)
     if len(raw) > max_bytes:
         raise SpecFileError(source, f"the input is larger than the limit of {max_bytes:,} bytes")
     try:

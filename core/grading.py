@@ -420,9 +420,9 @@ class Problem:
             if name in results:
                 continue
             expected = self.spec.get("expected")
-            source = (
+            source = (  # names are text (graded_names); a key may be a number (`1: 5`)
                 answers_key
-                if name in answers
+                if name in map(str, answers)
                 else "expected"
                 if isinstance(expected, Mapping) and name in map(str, expected)
                 else "points"

@@ -7,12 +7,15 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
+import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from child_process import run_with_open_stdin
 from click.testing import CliRunner, Result
 
 from gradcalc.cli.main import main
@@ -435,3 +438,59 @@ def test_every_kind_ignores_the_grading_and_submission_keys():
         options = SolveOptions(sections=frozenset(), gradient_check=False)
         assert registry.solve(spec, options).ok, path.name
     assert seen == set(registry.OPS)
+
+
+def run_check_process(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    return run_with_open_stdin(["check", "--format", "json", *args], cwd=cwd)
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+@pytest.mark.parametrize(
+    ("args", "errors"),
+    [
+        (("fi.yaml",), {"fi.yaml": "fi.yaml: problem ff.yaml: not a regular file (a FIFO)"}),
+        (("ff.yaml",), {"ff.yaml": "ff.yaml: not a regular file (a FIFO)"}),
+        (
+            ("--problem", "ff.yaml", "answers.yaml"),
+            {"answers.yaml": "answers.yaml: problem ff.yaml: not a regular file (a FIFO)"},
+        ),
+    ],
+    ids=["problem: FIFO", "FIFO given", "--problem FIFO"],
+)
+def test_fifo_is_refused_not_waited_on(tmp_path: Path, args: tuple[str, ...], errors: dict):
+    os.mkfifo(tmp_path / "ff.yaml")
+    write(tmp_path / "fi.yaml", "problem: ff.yaml\nanswers: {output: [[4], [-3], [-2]]}\n")
+    write(tmp_path / "answers.yaml", "answers: {output: [[4], [-3], [-2]]}\n")
+    result = run_check_process(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "Traceback" not in result.stderr
+    reports = {report["file"]: report for report in json.loads(result.stdout)["files"]}
+    for file, error in errors.items():
+        assert reports[file]["error"] == error + "; give a .yaml file"
+
+
+@pytest.mark.parametrize("args", [("sub.yaml",), ("--problem", "-", "answers.yaml")])
+def test_a_problem_named_dash_is_a_file_not_standard_input(tmp_path: Path, args):
+    write(tmp_path / "sub.yaml", "problem: '-'\nanswers: {output: [[4], [-3], [-2]]}\n")
+    write(tmp_path / "answers.yaml", "answers: {output: [[4], [-3], [-2]]}\n")
+    result = run_check_process(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [report] = json.loads(result.stdout)["files"]
+    assert report["error"] == f"{args[-1]}: problem -: no such file"
+
+
+def test_a_numeric_answers_key_is_blamed_on_the_submission(tmp_path: Path):
+    shutil.copy(PROBLEMS_DIR / "task3.yaml", tmp_path / "task3.yaml")
+    k1 = write(tmp_path / "k1.yaml", "problem: task3.yaml\nanswers:\n  1: 5\n")
+    result = run("--format", "json", str(k1))
+    assert result.exit_code == 2
+    [report] = json.loads(result.output)["files"]
+    assert report["error"].startswith(f"{k1}:3:3: answers.1: unknown result '1'"), report["error"]
+
+
+def test_a_numeric_expected_key_is_blamed_on_its_line(tmp_path: Path):
+    spec = write(tmp_path / "spec.yaml", TASK3.replace("expected:\n", "expected:\n  2: 5\n"))
+    result = run("--format", "json", str(spec))
+    assert result.exit_code == 2
+    [report] = json.loads(result.output)["files"]
+    assert report["error"].startswith(f"{spec}:6:3: expected.2: unknown result '2'")

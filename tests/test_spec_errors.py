@@ -6,6 +6,7 @@ node (or key), so each spec puts that node on a line of its own choosing.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import subprocess
@@ -14,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+from child_process import run_with_open_stdin
 from click.testing import CliRunner
 
 from gradcalc.cli.main import main
@@ -928,3 +930,184 @@ def test_traceback_flag_shows_one(tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "Traceback" in result.stderr
     assert result.stderr.rstrip("\n").splitlines()[-1].startswith(f"{path}:3:9: ")
+
+
+# ---------------------------------------------------------------------------
+# Every class of YAML error: one line with LINE:COL (conv --spec and check alike)
+
+CONTROL_CHARACTERS = [
+    # (file bytes, line, column, code point)
+    (b'kind: conv\ntitle: "a\x01b"\n', 2, 10, "U+0001"),
+    # LibYAML counts bytes in its error's position: the column must count characters.
+    ('kind: conv\ntitle: "éé a\x01b"\n'.encode(), 2, 13, "U+0001"),
+    (b"\xef\xbb\xbfkind: conv\ntitle: a\x02\n", 2, 9, "U+0002"),
+    (b"kind: conv\x0b\n", 1, 11, "U+000B"),
+    (b"kind: conv\ntitle: x\x7fy\n", 2, 9, "U+007F"),
+    ("kind: conv\ntitle: x\x80y\n".encode(), 2, 9, "U+0080"),
+    # A lone CR is a line break in YAML, as in PyYAML's marks.
+    (b'kind: conv\r\ntitle: "a\rb\x0c"\n', 3, 2, "U+000C"),
+    ("kind: conv\ntitle: x\ufffe\n".encode(), 2, 9, "U+FFFE"),
+]
+
+
+@pytest.mark.parametrize(("content", "line", "column", "code"), CONTROL_CHARACTERS)
+def test_control_character_has_its_line_and_column(
+    tmp_path: Path, content: bytes, line: int, column: int, code: str
+) -> None:
+    message = check_spec(tmp_path, content, line=line, column=column, contains=(code,))
+    assert message.endswith("is not allowed in YAML; remove it (tabs and newlines are fine)")
+    assert "position" not in message and "<unicode string>" not in message
+
+
+@pytest.mark.parametrize("pure_python", [False, True])
+def test_control_character_position_with_either_yaml_parser(
+    monkeypatch: pytest.MonkeyPatch, pure_python: bool
+) -> None:
+    from gradcalc.cli import spec_loader
+
+    if pure_python:
+        monkeypatch.setattr(spec_loader, "_MemoLoader", None)
+    with pytest.raises(spec_loader.SpecFileError) as caught:
+        spec_loader.parse_text('kind: conv\ntitle: "ü a\x01b"\n', "x.yaml")
+    assert str(caught.value) == (
+        "x.yaml:2:12: control character U+0001 is not allowed in YAML; "
+        "remove it (tabs and newlines are fine)"
+    )
+
+
+YAML_ERRORS = [
+    # (name, file bytes, line, column, words the message holds)
+    ("reader: control character", b'kind: conv\ntitle: "a\x01b"\n', 2, 10, ("U+0001",)),
+    ("reader: bad UTF-8", b"kind: conv\ntitle: a\xff\n", 2, 9, ("UTF-8",)),
+    ("reader: UTF-16 surrogate bytes", b"kind: conv\ntitle: a\xed\xa0\x80\n", 2, 9, ("UTF-8",)),
+    ("scanner: tab", b"kind: conv\n\tinput: [[1]]\n", 2, 1, ("YAML", "spaces")),
+    ("scanner: bad escape", b'kind: conv\ntitle: "\\x"\n', 2, 11, ("YAML",)),
+    ("parser: unclosed bracket", b"kind: conv\ninput: [[1, 2]\nkernel: 1\n", 3, 1, ("YAML",)),
+    ("parser: extra bracket", b"kind: conv\ninput: [1, 2]]\n", 2, 14, ("YAML",)),
+    ("parser: YAML 2.0", b"%YAML 2.0\n---\nkind: conv\n", 1, 1, ("YAML",)),
+    ("composer: undefined alias", b"kind: conv\ninput: *nope\n", 2, 8, ("alias",)),
+    ("composer: two documents", b"kind: conv\n---\nkind: conv\n", 2, 1, ("one document",)),
+    ("constructor: unknown tag", b"kind: conv\ninput: !foo 1\n", 2, 8, ("tag",)),
+    ("constructor: python tag", b"kind: conv\ninput: !!python/name:os.system x\n", 2, 8, ("tag",)),
+    ("constructor: key", b"kind: conv\n? [a]\n: 1\n", 2, 3, ("keys",)),
+    ("constructor: duplicate", b"kind: conv\nkind: conv\n", 2, 1, ("duplicate",)),
+]
+CONV_HEAD = b"kind: conv\ninput: [[1]]\nkernel: [[1]]\n"
+EXPECTED = b"expected: {output: [[1]]}\n"  # so that check grades it
+# Standard tags on values they cannot hold: the core's number reader says what is expected.
+YAML_ERRORS += [
+    (
+        "constructor: !!float abc",
+        CONV_HEAD + b"stride: !!float abc\n" + EXPECTED,
+        4,
+        9,
+        ("stride",),
+    ),
+    ('constructor: !!float ""', CONV_HEAD + b'stride: !!float ""\n' + EXPECTED, 4, 9, ("stride",)),
+    (
+        "constructor: !!float 1:3x",
+        CONV_HEAD + b"stride: !!float 1:3x\n" + EXPECTED,
+        4,
+        9,
+        ("stride",),
+    ),
+    (
+        "constructor: !!bool maybe",
+        CONV_HEAD + b"flip_kernel: !!bool maybe\n" + EXPECTED,
+        4,
+        14,
+        ("true",),
+    ),
+]
+
+every_yaml_error = pytest.mark.parametrize(
+    ("content", "line", "column", "words"),
+    [case[1:] for case in YAML_ERRORS],
+    ids=[case[0] for case in YAML_ERRORS],
+)
+
+
+@every_yaml_error
+def test_every_yaml_error_is_one_positioned_line(
+    tmp_path: Path, content: bytes, line: int, column: int, words: tuple[str, ...]
+) -> None:
+    check_spec(tmp_path, content, line=line, column=column, contains=words)
+
+
+@every_yaml_error
+def test_every_yaml_error_is_one_positioned_line_in_check(
+    tmp_path: Path, content: bytes, line: int, column: int, words: tuple[str, ...]
+) -> None:
+    path = write(tmp_path, content)
+    result = CliRunner().invoke(main, ["check", "--format", "json", str(path)])
+    assert result.exit_code == 2, result.output
+    [report] = json.loads(result.stdout)["files"]
+    error = report["error"]
+    assert "\n" not in error and "internal error" not in error, error
+    assert error.startswith(f"{path}:{line}:{column}: "), error
+    for word in words:
+        assert word.lower() in error.lower(), error
+
+
+# ---------------------------------------------------------------------------
+# Paths that are not regular files: refused before they are opened, never a hang
+
+needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+
+
+@needs_fifo
+def test_fifo_spec_is_refused_without_opening_it(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "ff.yaml")
+    result = run_with_open_stdin(["conv", "--spec", "ff.yaml"], cwd=tmp_path)
+    assert_one_line_error(
+        result.returncode, result.stdout, result.stderr, "ff.yaml", positioned=False
+    )
+    assert result.stderr == "ff.yaml: not a regular file (a FIFO); give a .yaml file\n"
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/zero"), reason="needs /dev/zero")
+@pytest.mark.parametrize("command", [["conv", "--spec"], ["run"]])
+def test_dev_zero_is_refused_without_reading_it(command: list[str]) -> None:
+    result, cpu_seconds = run_subprocess([*command, "/dev/zero"], timeout=30)
+    assert result is not None, "hung"
+    assert_one_line_error(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        "/dev/zero",
+        positioned=False,
+        contains=("not a regular file (a character device); give a .yaml file",),
+    )
+    assert cpu_seconds < 10
+
+
+@pytest.mark.skipif(not os.path.exists("/dev/stdin"), reason="needs /dev/stdin")
+def test_dev_stdin_as_a_path_is_refused_when_it_is_a_pipe() -> None:
+    result = run_with_open_stdin(["conv", "--spec", "/dev/stdin"])
+    assert_one_line_error(
+        result.returncode,
+        result.stdout,
+        result.stderr,
+        "/dev/stdin",
+        positioned=False,
+        contains=("not a regular file (a FIFO)",),
+    )
+
+
+def test_dash_still_reads_standard_input() -> None:
+    result = CliRunner().invoke(main, ["conv", "--spec", "-"], input=GOOD)
+    assert result.exit_code == 0, result.stderr
+
+
+@needs_fifo
+def test_a_path_that_becomes_a_fifo_after_the_check_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from gradcalc.cli import spec_loader
+
+    regular = os.stat(write(tmp_path, GOOD))
+    os.mkfifo(tmp_path / "ff.yaml")
+    # os.stat sees a regular file, as if the FIFO replaced it just after the check.
+    monkeypatch.setattr(spec_loader.os, "stat", lambda path: regular)
+    with pytest.raises(spec_loader.SpecFileError, match=r"not a regular file \(a FIFO\)"):
+        spec_loader.read_spec_bytes(str(tmp_path / "ff.yaml"))
