@@ -64,6 +64,10 @@ SECTIONS = ("problem", "forward", "derivative", "jacobian", "backward")
 ACTIVATION_KEYS = ("input", "function", "alpha", "beta", "threshold", "subgradient_at_zero")
 SOFTMAX_KEYS = ("input", "function")
 SOFTMAX_FUNCTIONS = ("softmax", "log_softmax")
+# Softmax writes its input s and its output p (y for log_softmax).
+NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
+ACTIVATION_RESULTS = ("output", "grad_input")
+SOFTMAX_RESULTS = ("output", "grad_input", "jacobian")
 # Jacobian tables diag(p) − p·pᵀ are written out per sample up to this many classes.
 SMALL_CLASSES = 8
 _SQRT2 = math.sqrt(2.0)
@@ -419,13 +423,9 @@ def _finish(
     x: np.ndarray,
     limits: common.Limits,
 ) -> ElementwiseProblem:
-    defaults = {"input": "x", "output": "y", "loss": "L"}
+    defaults = NAME_DEFAULTS
     if kind == "softmax":
-        defaults = {
-            "input": "s",
-            "output": "p" if function == "softmax" else "y",
-            "loss": "L",
-        }
+        defaults = {**NAME_DEFAULTS, "input": "s", "output": "p" if function == "softmax" else "y"}
     names = common.read_names(spec, defaults)
     upstream, upstream_given = common.read_upstream(spec, x.shape, names["output"], limits)
     known: dict[str, tuple[int, ...] | None] = {"output": x.shape, "grad_input": x.shape}

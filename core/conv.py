@@ -55,6 +55,7 @@ SUMMARY = (
 KEYS = ("input", "kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
 SECTIONS = ("problem", "size", "forward", "jacobian", "backward", "identities", "loss")
+# Every result a conv problem can have (grad_bias only with a bias).
 RESULTS = (
     "output",
     "output_shape",

@@ -51,6 +51,15 @@ KIND = "dense"
 KEYS = ("input", "weight", "bias", "layout")
 LAYOUTS = ("column", "row")
 NAME_DEFAULTS = {"input": "x", "weight": "W", "bias": "b", "output": "y", "loss": "L"}
+# Every result a dense problem can have (grad_bias only with a bias).
+RESULTS = (
+    "output",
+    "grad_input",
+    "grad_weight",
+    "grad_bias",
+    "jacobian_input",
+    "jacobian_weight",
+)
 SECTIONS = ("problem", "forward", "jacobian", "backward", "identities")
 
 

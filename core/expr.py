@@ -104,6 +104,9 @@ EXPECTABLE = (
     "gradient_new_at",
     "jacobian_new_at",
 )
+RESULTS = EXPECTABLE  # every result an expr problem can have, as for the other kinds
+# The function is written f, or g for a spec whose function is the bare call g(x, y).
+NAME_DEFAULTS = {"function": "f"}
 
 
 def _sympy():
@@ -388,8 +391,8 @@ def _function_name(
     if not vector and isinstance(components[0], AppliedUndef):
         if tuple(components[0].args) == tuple(symbols.values()):
             bare = components[0].func.__name__
-    default = bare or "f"
-    name = common.read_names(spec, {"function": default})["function"]
+    defaults = {"function": bare} if bare else NAME_DEFAULTS
+    name = common.read_names(spec, defaults)["function"]
     path = ("names", "function")
     if not valid_name(name) or name in RESERVED_NAMES:
         raise SpecError(path, f"the function's name must be a name such as f or L, got {name!r}")

@@ -69,6 +69,11 @@ OPTIONS = {
     "bce_with_logits": ("weight",),
 }
 CLASS_LOSSES = ("cross_entropy", "nll")
+# The input is written s for the losses that take logits.
+NAME_DEFAULTS = {"input": "x", "target": "t", "probabilities": "p", "weight": "w", "loss": "L"}
+# Every result a loss problem can have (probabilities only for cross_entropy and
+# bce_with_logits).
+RESULTS = ("loss", "probabilities", "grad_input")
 DEFAULT_IGNORE_INDEX = -100
 # A probability target's rows must sum to 1 within this.
 DISTRIBUTION_SLACK = Fraction(1, 10**6)
@@ -266,18 +271,10 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
                 "bce takes probabilities (apply a sigmoid, or use bce_with_logits): an input",
             )
     weight = _read_weight(spec, loss, x, limits)
-    names = common.read_names(
-        spec,
-        {
-            "input": "s" if loss in ("cross_entropy", "bce_with_logits") else "x",
-            "target": "t",
-            "probabilities": "p",
-            "weight": "w",
-            "loss": "L",
-        },
-    )
+    logits = loss in ("cross_entropy", "bce_with_logits")
+    names = common.read_names(spec, {**NAME_DEFAULTS, **({"input": "s"} if logits else {})})
     known: dict[str, tuple[int, ...] | None] = {"loss": (), "grad_input": x.shape}
-    if loss in ("cross_entropy", "bce_with_logits"):
+    if logits:
         known["probabilities"] = x.shape
     return LossProblem(
         loss=loss,

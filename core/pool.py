@@ -102,6 +102,8 @@ MODE_KEYS = {
     "p": ("lp",),
 }
 NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
+# Every result a pool problem can have (argmax only for mode max).
+RESULTS = ("output", "output_shape", "grad_input", "argmax", "jacobian_input")
 SECTIONS = ("problem", "size", "forward", "routing", "backward", "ties", "jacobian", "relations")
 
 _INT64_SAFE = 2**62

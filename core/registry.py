@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from types import ModuleType
 from typing import Any
 
@@ -32,6 +32,11 @@ class Field:
     "null", or "choice" (only the ``choices``).  ``choices`` are values accepted besides
     the type (``"ones"`` for an upstream).  ``example`` is what ``gradcalc new`` writes:
     a live key when ``required`` or ``starter``, else a commented-out line.
+
+    The bounds the loader enforces, for the JSON Schema: ``dims`` (fewest, most) levels of
+    nesting of a tensor (0: a single number); ``minimum``, ``maximum`` and ``above`` (an
+    exclusive minimum) for a number or each integer of "ints"; ``lengths``, the lengths an
+    "ints" list may have.
     """
 
     name: str
@@ -41,6 +46,11 @@ class Field:
     example: Any = None
     required: bool = False
     starter: bool = False
+    dims: tuple[int, int] | None = None
+    minimum: Any = None
+    maximum: Any = None
+    above: Any = None
+    lengths: tuple[int, ...] = ()
 
     @property
     def types(self) -> tuple[str, ...]:
@@ -66,7 +76,8 @@ FIELD_TYPES = (
 COMMON_FIELDS: dict[str, Field] = {
     "kind": Field("kind", "choice", "the op family (optional under `gradcalc KIND`)"),
     "title": Field("title", "text", "a heading for the output", example="My problem", starter=True),
-    "names": Field("names", "mapping", "symbols for the tables, e.g. {input: X, output: H}"),
+    # Each kind's own example replaces this help (OpEntry.names_example).
+    "names": Field("names", "mapping", "symbols for the tables"),
     "index_base": Field(
         "index_base", "choice", "0 or 1: how indices are printed", choices=(0, 1), example=0
     ),
@@ -75,21 +86,28 @@ COMMON_FIELDS: dict[str, Field] = {
         "tensor",
         '∂L/∂output shaped like the output; "ones" or omitted: L = sum of outputs',
         choices=("ones",),
+        dims=(0, 4),
     ),
     "expected": Field("expected", "answers", "answers to check, keyed by result name"),
     "tolerance": Field(
-        "tolerance", "number|mapping", "absolute tolerance, or {atol: …, rtol: …}", example="1e-6"
+        "tolerance",
+        "number|mapping",
+        "absolute tolerance, or {atol: …, rtol: …}",
+        example="1e-6",
+        minimum=0,
     ),
 }
 
 # The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading.py); solvers accept
-# and ignore them, so the JSON Schema lists them, but they are not inline options.
+# and ignore them, so the JSON Schema lists them, but they are not inline options.  Their
+# examples name grad_input; OpEntry.check_fields puts in the kind's example_result.
 CHECK_FIELDS: dict[str, Field] = {
     "points": Field(
         "points",
         "number|mapping",
-        "gradcalc check: points per result (one number, or {grad_kernel: 3}; others 1)",
+        "gradcalc check: points per result (one number, or {grad_input: 3}; others 1)",
         example=1,
+        minimum=0,
     ),
     "accept": Field(
         "accept",
@@ -121,7 +139,9 @@ class OpEntry:
     kind's own spec keys (the module's KEYS, in order); ``takes_upstream`` is False
     for kinds that end the chain or have none.  ``focus`` names the module's
     ``(spec, options, focus_text) -> Solution`` for kinds whose outputs read sliding
-    windows (``--focus``); None for the others.
+    windows (``--focus``); None for the others.  ``names_example`` shows the ``names``
+    key with the kind's own roles (the module's NAME_DEFAULTS); ``upstream_dims`` are the
+    upstream's (fewest, most) levels of nesting, those of the kind's outputs.
     """
 
     module: str
@@ -137,15 +157,44 @@ class OpEntry:
     # Shared command-line options that mean nothing for this kind (left out of its command).
     unused_options: tuple[str, ...] = ()
     focus: str | None = None
+    names_example: Mapping[str, str] = field(default_factory=dict)
+    # A result of every problem of the kind, for the examples of points and accept.
+    example_result: str = "grad_input"
+    upstream_dims: tuple[int, int] = (0, 4)
 
     def spec_fields(self) -> tuple[Field, ...]:
         """Every key a spec of this kind may have: the common ones, then the kind's own."""
-        common = tuple(
-            field
-            for name, field in COMMON_FIELDS.items()
-            if name != "upstream" or self.takes_upstream
-        )
+        common = []
+        for name, common_field in COMMON_FIELDS.items():
+            if name == "upstream" and not self.takes_upstream:
+                continue
+            if name == "upstream":
+                common_field = replace(common_field, dims=self.upstream_dims)
+            elif name == "names" and self.names_example:
+                shown = ", ".join(
+                    f"{role}: {symbol}" for role, symbol in self.names_example.items()
+                )
+                common_field = replace(common_field, help=f"{common_field.help}, e.g. {{{shown}}}")
+            common.append(common_field)
         return (*common, *self.fields)
+
+    def check_fields(self) -> tuple[Field, ...]:
+        """The keys only `gradcalc check` reads, their examples naming one of this kind's results."""
+        return tuple(
+            replace(
+                check_field,
+                help=check_field.help.replace("grad_input", self.example_result),
+                example=_renamed(check_field.example, "grad_input", self.example_result),
+            )
+            for check_field in CHECK_FIELDS.values()
+        )
+
+
+def _renamed(value: Any, old: str, new: str) -> Any:
+    """``value`` with the mapping key ``old`` renamed ``new`` at any depth."""
+    if isinstance(value, Mapping):
+        return {new if key == old else key: _renamed(item, old, new) for key, item in value.items()}
+    return value
 
 
 OPS: dict[str, OpEntry] = {
@@ -173,6 +222,7 @@ OPS: dict[str, OpEntry] = {
                 "H×W, C×H×W or N×C×H×W",
                 example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
                 required=True,
+                dims=(2, 4),
             ),
             Field(
                 "kernel",
@@ -180,9 +230,24 @@ OPS: dict[str, OpEntry] = {
                 "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw",
                 example=[[1, 0], [-1, -2]],
                 required=True,
+                dims=(2, 4),
             ),
-            Field("bias", "tensor", "one number (shared) or one per output channel", example=0),
-            Field("stride", "ints", "int or [sh, sw]", example=1, starter=True),
+            Field(
+                "bias",
+                "tensor",
+                "one number (shared) or one per output channel",
+                example=0,
+                dims=(0, 1),
+            ),
+            Field(
+                "stride",
+                "ints",
+                "int or [sh, sw]",
+                example=1,
+                starter=True,
+                minimum=1,
+                lengths=(2,),
+            ),
             Field(
                 "padding",
                 "ints",
@@ -190,8 +255,18 @@ OPS: dict[str, OpEntry] = {
                 choices=("valid", "same"),
                 example=0,
                 starter=True,
+                minimum=0,
+                lengths=(2, 4),
             ),
-            Field("dilation", "ints", "int or [dh, dw]", example=1, starter=True),
+            Field(
+                "dilation",
+                "ints",
+                "int or [dh, dw]",
+                example=1,
+                starter=True,
+                minimum=1,
+                lengths=(2,),
+            ),
             Field(
                 "flip_kernel",
                 "boolean",
@@ -202,6 +277,8 @@ OPS: dict[str, OpEntry] = {
         ),
         example_upstream=[[0], [1], [2]],
         focus="solve_focus",
+        names_example={"input": "X", "kernel": "K", "output": "H"},
+        upstream_dims=(2, 4),
     ),
     "dense": OpEntry(
         module="gradcalc.core.dense",
@@ -224,6 +301,7 @@ OPS: dict[str, OpEntry] = {
                 "x: a vector of L or an N×L batch",
                 example=[2, -1, 3],
                 required=True,
+                dims=(1, 2),
             ),
             Field(
                 "weight",
@@ -231,8 +309,11 @@ OPS: dict[str, OpEntry] = {
                 "W: O×L (out_features × in_features)",
                 example=[[1, 0, -2], [3, 1, 1]],
                 required=True,
+                dims=(2, 2),
             ),
-            Field("bias", "tensor", "one per output (O)", example=[1, -1], starter=True),
+            Field(
+                "bias", "tensor", "one per output (O)", example=[1, -1], starter=True, dims=(1, 1)
+            ),
             Field(
                 "layout",
                 "choice",
@@ -243,6 +324,8 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=["1/2", -1],
+        names_example={"input": "x", "weight": "W", "output": "y"},
+        upstream_dims=(1, 2),
     ),
     "activation": OpEntry(
         module="gradcalc.core.activations",
@@ -264,6 +347,7 @@ OPS: dict[str, OpEntry] = {
                 "any shape (a single number too)",
                 example=[[1.5, 0, -2]],
                 required=True,
+                dims=(0, 6),
             ),
             Field(
                 "function",
@@ -276,7 +360,7 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "alpha", "number", "leaky_relu's negative slope (0.01); elu's α (1)", example=0.01
             ),
-            Field("beta", "number", "softplus only: log(1 + exp(β·x))/β", example=1),
+            Field("beta", "number", "softplus only: log(1 + exp(β·x))/β", example=1, above=0),
             Field(
                 "threshold", "number", "softplus only: x itself where β·x > threshold", example=20
             ),
@@ -284,6 +368,7 @@ OPS: dict[str, OpEntry] = {
             Field("subgradient_at_zero", "number", "relu, leaky_relu, elu: f′(0)", example=1),
         ),
         example_upstream=[[2, 3, -1]],
+        names_example={"input": "z", "output": "a"},
     ),
     "softmax": OpEntry(
         module="gradcalc.core.activations",
@@ -305,6 +390,7 @@ OPS: dict[str, OpEntry] = {
                 "scores: a vector of C or an N×C batch",
                 example=[1, 0, -1],
                 required=True,
+                dims=(1, 2),
             ),
             Field(
                 "function",
@@ -316,6 +402,8 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=[1, -1, "1/2"],
+        names_example={"input": "s", "output": "p"},
+        upstream_dims=(1, 2),
     ),
     "loss": OpEntry(
         module="gradcalc.core.losses",
@@ -345,6 +433,7 @@ OPS: dict[str, OpEntry] = {
                 "cross_entropy/nll: C or N×C; others: any shape",
                 example=[2, 1, "1/10"],
                 required=True,
+                dims=(0, 6),
             ),
             Field(
                 "target",
@@ -352,6 +441,7 @@ OPS: dict[str, OpEntry] = {
                 "class indices, probabilities or values",
                 example=0,
                 required=True,
+                dims=(0, 6),
             ),
             Field(
                 "reduction",
@@ -361,16 +451,25 @@ OPS: dict[str, OpEntry] = {
                 example="mean",
                 starter=True,
             ),
-            Field("label_smoothing", "number", "cross_entropy, in [0, 1]", example=0),
+            Field(
+                "label_smoothing",
+                "number",
+                "cross_entropy, in [0, 1]",
+                example=0,
+                minimum=0,
+                maximum=1,
+            ),
             Field(
                 "weight",
                 "tensor",
                 "cross_entropy, nll: one per class; bce: broadcast to the input",
                 example=[1, 2, "1/2"],
+                dims=(0, 6),
             ),
             Field("ignore_index", "integer", "cross_entropy, nll: a target to skip", example=-100),
         ),
         takes_upstream=False,
+        names_example={"input": "s", "target": "t", "loss": "L"},
     ),
     "pool": OpEntry(
         module="gradcalc.core.pool",
@@ -413,6 +512,7 @@ OPS: dict[str, OpEntry] = {
                 "H×W, C×H×W or N×C×H×W",
                 example=[[1, 3, 2, 1], [4, 2, 1, 0], [1, 1, 5, 5], [0, 2, 5, 1]],
                 required=True,
+                dims=(2, 4),
             ),
             Field(
                 "size",
@@ -421,6 +521,8 @@ OPS: dict[str, OpEntry] = {
                 choices=("global",),
                 example=2,
                 required=True,
+                minimum=1,
+                lengths=(2,),
             ),
             Field(
                 "stride",
@@ -428,9 +530,21 @@ OPS: dict[str, OpEntry] = {
                 "int or [sh, sw] (default: the window size)",
                 example=2,
                 starter=True,
+                minimum=1,
+                lengths=(2,),
             ),
-            Field("padding", "ints", "max and avg only: int or [ph, pw]", example=0, starter=True),
-            Field("dilation", "ints", "max only: int or [dh, dw]", example=1),
+            Field(
+                "padding",
+                "ints",
+                "max and avg only: int or [ph, pw]",
+                example=0,
+                starter=True,
+                minimum=0,
+                lengths=(2,),
+            ),
+            Field(
+                "dilation", "ints", "max only: int or [dh, dw]", example=1, minimum=1, lengths=(2,)
+            ),
             Field("ceil_mode", "boolean", "round the output size up", example=False, starter=True),
             Field(
                 "count_include_pad",
@@ -438,8 +552,21 @@ OPS: dict[str, OpEntry] = {
                 "avg only: padding counts in the divisor",
                 example=True,
             ),
-            Field("divisor_override", "integer|null", "avg only: a fixed divisor", example=None),
-            Field("p", "number", "lp only (required there): a finite p ≥ 1", example=2),
+            Field(
+                "divisor_override",
+                "integer|null",
+                "avg only: a fixed divisor",
+                example=None,
+                minimum=1,
+            ),
+            Field(
+                "p",
+                "number",
+                "lp only (required there): a finite p ≥ 1",
+                example=2,
+                minimum=1,
+                maximum=1000,
+            ),
             Field(
                 "ties",
                 "choice",
@@ -450,6 +577,8 @@ OPS: dict[str, OpEntry] = {
         ),
         example_upstream=[[1, 2], [3, 4]],
         focus="solve_focus",
+        names_example={"input": "X", "output": "Y"},
+        upstream_dims=(2, 4),
     ),
     "expr": OpEntry(
         module="gradcalc.core.expr",
@@ -514,6 +643,8 @@ OPS: dict[str, OpEntry] = {
             Field("identity", "texts", '"a = b", "a" (a = 0) or a list', example="f_x = 2*x*y"),
         ),
         takes_upstream=False,
+        names_example={"function": "F"},
+        example_result="gradient",
     ),
 }
 
@@ -537,6 +668,29 @@ def op_module(kind: str) -> ModuleType:
                 f"op module {module.__name__} lacks {attribute} (needed for kind {kind!r})"
             )
     return module
+
+
+def kind_constant(kind: str, name: str) -> Any:
+    """The op module's ``{KIND}_{name}`` (``SOFTMAX_RESULTS``, for a module serving several
+    kinds), else its ``name``; a loud error when it has neither."""
+    module = op_module(kind)
+    value = getattr(module, f"{kind.upper()}_{name}", None)
+    if value is None:
+        value = getattr(module, name, None)
+    if value is None:
+        raise RuntimeError(f"op module {module.__name__} lacks {name} (needed for kind {kind!r})")
+    return value
+
+
+def result_names(kind: str) -> tuple[str, ...]:
+    """Every result a problem of ``kind`` can have (the union over its modes and options):
+    the names ``expected``, ``points`` and ``accept.tolerance`` may use."""
+    return tuple(kind_constant(kind, "RESULTS"))
+
+
+def name_roles(kind: str) -> tuple[str, ...]:
+    """The roles ``names`` may give symbols to (the module's NAME_DEFAULTS)."""
+    return tuple(kind_constant(kind, "NAME_DEFAULTS"))
 
 
 def solver(kind: str) -> Callable[[Mapping[str, Any], SolveOptions], Solution]:

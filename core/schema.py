@@ -5,20 +5,36 @@ Editors use it to validate specs, complete keys and show each key's help on hove
 schema from its ``OpEntry.spec_fields()`` and the ``check`` keys, without code of its own.
 
 The schema accepts the keys the loader accepts (core/spec.py ``check_keys``: the common
-keys, the kind's own, nothing else) and each key's types.  It cannot say everything the
-loader checks (shapes that agree, a stride ≥ 1, keys that apply to one mode only), and
-it is a little stricter in one respect: choices are the canonical lowercase words (the
-loader also takes ``Max``).
+keys, the kind's own, nothing else), each key's types and the bounds the loader enforces
+whatever else the spec says (a stride ≥ 1, a matrix nested 2 to 4 deep, the field's
+``dims``/``minimum``/``lengths`` in the registry).  ``expected``, ``points`` and
+``accept.tolerance`` name the kind's results and ``names`` its roles, as the op module
+declares them (``RESULTS``, ``NAME_DEFAULTS``; registry ``result_names``/``name_roles``).
+
+It cannot say what depends on other keys (shapes that agree, keys or results of one mode
+only: the results listed are the union over modes), nor bound numbers written as text
+(``"0"`` passes where 0 does not).  It is a little stricter in one respect: choices are
+the canonical lowercase words (the loader also takes ``Max``).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from gradcalc.core.registry import CHECK_FIELDS, OPS, Field, OpEntry
+from gradcalc.core.registry import (
+    COMMON_FIELDS,
+    OPS,
+    Field,
+    OpEntry,
+    name_roles,
+    result_names,
+)
 from gradcalc.core.values import NUMBER_TEXT_PATTERN
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"
+# The most dimensions a tensor field may have (parse_array's ndims in the op modules).
+MAX_DIMS = 6
 
 # Shared definitions; a field's schema refers to them as "#/definitions/NAME".
 DEFINITIONS: dict[str, Any] = {
@@ -35,6 +51,18 @@ DEFINITIONS: dict[str, Any] = {
             {"$ref": "#/definitions/number"},
             {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/tensor"}},
         ],
+    },
+    # Lists nested exactly N deep with numbers at the bottom, for tensors of N dimensions.
+    **{
+        f"array_{depth}": {
+            "description": f"nested lists {depth} deep (rows of equal length) of numbers",
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "$ref": f"#/definitions/{'array_' + str(depth - 1) if depth > 1 else 'number'}"
+            },
+        }
+        for depth in range(1, MAX_DIMS + 1)
     },
     # The loader reads 2, 2.0 and "2" as the integer 2 (core/values.py parse_int).
     "integer": {
@@ -85,17 +113,17 @@ def schema_file_name(kind: str | None) -> str:
 
 
 def field_schema(field: Field, kind: str) -> dict[str, Any]:
-    """The schema of one key: its types, the choices accepted besides them, its help."""
+    """The schema of one key: its types within its bounds, the choices accepted besides them,
+    its help."""
     if field.name == "kind":
         return {"description": field.help, "const": kind}
     alternatives: list[dict[str, Any]] = []
     for name in field.types:
         if name != "choice":
-            # "ints" is itself an anyOf: its branches join the field's own.
-            alternatives += _TYPES[name].get("anyOf", [_TYPES[name]])
+            alternatives += _type_schemas(name, field, kind)
     if field.choices:
         alternatives.append({"enum": list(field.choices)})
-    schema: dict[str, Any] = {"description": field.help}
+    schema: dict[str, Any] = {"description": _description(field, kind)}
     if len(alternatives) > 1:
         schema["anyOf"] = alternatives
     elif "$ref" in alternatives[0]:
@@ -108,9 +136,103 @@ def field_schema(field: Field, kind: str) -> dict[str, Any]:
     return schema
 
 
+def _description(field: Field, kind: str) -> str:
+    if field.name in _RESULT_KEYED:
+        return (
+            f"{field.help}: {', '.join(result_names(kind))} (every result of the kind, over "
+            "all its modes and options; gradcalc names the ones a problem has)"
+        )
+    if field.name == "names":
+        return f"{field.help} (roles: {', '.join(name_roles(kind))})"
+    return field.help
+
+
+def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
+    """The alternatives one of a field's types adds, within the field's bounds."""
+    if name == "tensor" and field.dims is not None:
+        return [_nested(depth) for depth in range(field.dims[0], field.dims[1] + 1)]
+    if name in ("number", "integer"):
+        return [_bounded({"$ref": f"#/definitions/{name}"}, field)]
+    if name == "ints":
+        one = _bounded({"$ref": "#/definitions/integer"}, field)
+        lists = [{"minItems": n, "maxItems": n} for n in field.lengths] or [{"minItems": 1}]
+        return [one, *({"type": "array", **size, "items": one} for size in lists)]
+    if name in ("mapping", "answers") and field.name in _MAPPINGS:
+        return [_MAPPINGS[field.name](field, kind)]
+    return _TYPES[name].get("anyOf", [_TYPES[name]])
+
+
+def _nested(depth: int) -> dict[str, Any]:
+    """A number (depth 0) or lists nested ``depth`` deep, rows of numbers at the bottom."""
+    return {"$ref": f"#/definitions/{'array_' + str(depth) if depth else 'number'}"}
+
+
+def _bounded(schema: dict[str, Any], field: Field) -> dict[str, Any]:
+    """``schema`` with the field's bounds, which bind numbers (numeric text passes as it is)."""
+    bounds = {
+        keyword: value
+        for keyword, value in (
+            ("minimum", field.minimum),
+            ("maximum", field.maximum),
+            ("exclusiveMinimum", field.above),
+        )
+        if value is not None
+    }
+    return {"allOf": [schema], **bounds} if bounds else schema
+
+
+def _keyed(names: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
+    """A mapping with exactly these keys allowed (listed, so editors complete them)."""
+    return {
+        "type": "object",
+        "properties": {name: value for name in names},
+        "additionalProperties": False,
+    }
+
+
+def _answers(field: Field, kind: str) -> dict[str, Any]:
+    return _keyed(result_names(kind), {"$ref": "#/definitions/answer"})
+
+
+def _names(field: Field, kind: str) -> dict[str, Any]:
+    # core/spec.py read_names: short text, not blank.
+    symbol = {"type": "string", "minLength": 1, "maxLength": 12, "pattern": "\\S"}
+    return _keyed(name_roles(kind), symbol)
+
+
+def _tolerance(field: Field, kind: str) -> dict[str, Any]:
+    # core/spec.py read_tolerance: atol and rtol only, each 0 or more.
+    return _keyed(("atol", "rtol"), _bounded({"$ref": "#/definitions/number"}, field))
+
+
+def _points(field: Field, kind: str) -> dict[str, Any]:
+    return _keyed(result_names(kind), _bounded({"$ref": "#/definitions/number"}, field))
+
+
+def _accept(field: Field, kind: str) -> dict[str, Any]:
+    # Other keys name spec keys and their accepted values (core/grading.py _read_accept).
+    tolerance = field_schema(COMMON_FIELDS["tolerance"], kind)
+    return {
+        "type": "object",
+        "properties": {"tolerance": _keyed(result_names(kind), tolerance)},
+    }
+
+
+# The keys whose contents depend on the kind: result names, name roles, tolerance keys.
+_MAPPINGS: dict[str, Callable[[Field, str], dict[str, Any]]] = {
+    "expected": _answers,
+    "answers": _answers,
+    "names": _names,
+    "tolerance": _tolerance,
+    "points": _points,
+    "accept": _accept,
+}
+_RESULT_KEYED = ("expected", "answers", "points")
+
+
 def kind_fields(entry: OpEntry) -> tuple[Field, ...]:
     """Every key a spec of this kind may have, in order: its spec fields, then the check keys."""
-    return (*entry.spec_fields(), *CHECK_FIELDS.values())
+    return (*entry.spec_fields(), *entry.check_fields())
 
 
 def _kind_body(kind: str) -> dict[str, Any]:

@@ -71,7 +71,8 @@ def test_kind_schema_has_the_keys_the_loader_accepts(kind: str) -> None:
     assert schema["required"] == [f.name for f in entry.fields if f.required]
     assert schema["properties"]["kind"]["const"] == kind
     for spec_field in kind_fields(entry):
-        assert schema["properties"][spec_field.name]["description"] == spec_field.help
+        # Keyed by result or role, a key's description goes on to list them.
+        assert schema["properties"][spec_field.name]["description"].startswith(spec_field.help)
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -200,3 +201,183 @@ def test_schema_help_has_examples() -> None:
     assert result.exit_code == 0
     assert "gradcalc schema conv" in result.stdout
     assert "gradcalc schema --dir problems/schema" in result.stdout
+
+
+# -- the schema and gradcalc agree --------------------------------------------------------------
+
+
+def starter_spec(kind: str) -> dict[str, Any]:
+    """`gradcalc new KIND` as plain data: a spec that solves as it is."""
+    result = run("new", kind)
+    assert result.exit_code == 0, result.stderr
+    return yaml.safe_load(result.stdout)
+
+
+LP_POOL = {"kind": "pool", "mode": "lp", "input": [[1, 2], [3, 4]], "size": 2, "p": 2}
+# A spec graded by `gradcalc check` (points and accept are read there, not by `gradcalc run`).
+GRADED = {**TASK3, "expected": {"output_shape": [3, 1]}}
+
+# (kind or a base spec, change, command, whether gradcalc accepts it).  Each change is judged
+# alone against the kind's starter spec (`gradcalc new KIND`) or the spec given.
+AGREEMENT: list[tuple[str | dict[str, Any], dict[str, Any], str, bool]] = [
+    # The audit's six: each passed the schema and made gradcalc exit 2.
+    ("conv", {"expected": {"bogus": 1}}, "run", False),
+    ("conv", {"names": {"foo": "Y"}}, "run", False),
+    ("conv", {"stride": 0}, "run", False),
+    ("pool", {"mode": "avg", "divisor_override": 0}, "run", False),
+    ("loss", {"label_smoothing": 2}, "run", False),
+    ("conv", {"kernel": 1}, "run", False),
+    # Result names, kind by kind.
+    ("conv", {"expected": {"output_shape": [3, 1]}}, "run", True),
+    ("dense", {"expected": {"grad_kernel": 1}}, "run", False),
+    ("softmax", {"expected": {"argmax": 1}}, "run", False),
+    ("activation", {"expected": {"jacobian": 1}}, "run", False),
+    ("loss", {"expected": {"output": 1}}, "run", False),
+    ("pool", {"expected": {"output_shape": [2, 2]}}, "run", True),
+    ("pool", {"expected": {"grad_kernel": 1}}, "run", False),
+    ("expr", {"expected": {"gradient": ["2*x*y", "x**2 + cos(y)"]}}, "run", True),
+    ("expr", {"expected": {"bogus": 1}}, "run", False),
+    ("expr", {"expected": {"output": 1}}, "run", False),
+    # Name roles: the example each kind's help shows is valid for it.
+    *((kind, {"names": dict(registry.OPS[kind].names_example)}, "run", True) for kind in KINDS),
+    ("loss", {"names": {"input": "X", "output": "H"}}, "run", False),
+    ("expr", {"names": {"input": "X"}}, "run", False),
+    ("dense", {"names": {"kernel": "K"}}, "run", False),
+    ("conv", {"names": {"input": "ABCDEFGHIJKLM"}}, "run", False),
+    ("conv", {"names": {"input": " "}}, "run", False),
+    # Bounds on one key.
+    ("conv", {"stride": [1, 2]}, "run", True),
+    ("conv", {"stride": [1, 1, 1]}, "run", False),
+    ("conv", {"dilation": 0}, "run", False),
+    ("conv", {"padding": -1}, "run", False),
+    ("conv", {"padding": [0, 1, 0, 1]}, "run", True),
+    ("conv", {"padding": [0, 0, 0]}, "run", False),
+    ("conv", {"bias": [[1]]}, "run", False),
+    ("conv", {"upstream": 1}, "run", False),
+    ("pool", {"size": 0}, "run", False),
+    ("pool", {"stride": 0}, "run", False),
+    ("pool", {"padding": [0, 0, 0, 0]}, "run", False),
+    ("pool", {"mode": "avg", "divisor_override": 3}, "run", True),
+    (LP_POOL, {"p": 0.5}, "run", False),
+    (LP_POOL, {"p": 1001}, "run", False),
+    (LP_POOL, {"p": 3}, "run", True),
+    ("loss", {"label_smoothing": "1/10"}, "run", True),
+    ("loss", {"label_smoothing": -0.5}, "run", False),
+    ("activation", {"function": "softplus", "beta": 0}, "run", False),
+    ("activation", {"function": "softplus", "beta": 2}, "run", True),
+    ("dense", {"weight": [1, 2, 3]}, "run", False),
+    ("dense", {"bias": 1}, "run", False),
+    ("softmax", {"input": 1}, "run", False),
+    ("activation", {"input": 2}, "run", True),
+    ("conv", {"tolerance": -1}, "run", False),
+    ("conv", {"tolerance": {"abs": 1}}, "run", False),
+    ("conv", {"tolerance": {"rtol": "1e-3"}}, "run", True),
+    # What `gradcalc check` reads.
+    (GRADED, {"points": {"output_shape": 2}}, "check", True),
+    (GRADED, {"points": {"bogus": 2}}, "check", False),
+    (GRADED, {"points": -1}, "check", False),
+    (GRADED, {"accept": {"tolerance": {"output": "1e-3"}}}, "check", True),
+    (GRADED, {"accept": {"tolerance": {"bogus": "1e-3"}}}, "check", False),
+    (GRADED, {"accept": {"tolerance": {"output": -1}}}, "check", False),
+]
+
+
+@pytest.mark.parametrize(
+    ("base", "change", "command", "valid"),
+    AGREEMENT,
+    ids=lambda value: (
+        json.dumps(value) if isinstance(value, dict) and "kind" not in value else None
+    ),
+)
+def test_schema_and_gradcalc_agree(
+    tmp_path: Path, base: str | dict[str, Any], change: dict[str, Any], command: str, valid: bool
+) -> None:
+    """The schema accepts a spec exactly when gradcalc does (exit 0, or 2 for a bad spec)."""
+    spec = {**(starter_spec(base) if isinstance(base, str) else base), **change}
+    for kind in (spec["kind"], None):
+        assert (errors(kind, spec) == []) == valid, (kind, errors(kind, spec))
+    path = tmp_path / "spec.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    result = run(command, str(path))
+    assert result.exit_code == (0 if valid else 2), result.output
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_names_roles_are_gradcalcs(tmp_path: Path, kind: str) -> None:
+    """The roles the schema lists are the ones gradcalc's own error names."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(json.dumps({**starter_spec(kind), "names": {"foo": "Y"}}), encoding="utf-8")
+    result = run("run", str(path))
+    assert result.exit_code == 2
+    allowed = result.stderr.split("allowed: ")[1].split()
+    roles = list(spec_schema(kind)["properties"]["names"]["properties"])
+    assert ", ".join(roles) == " ".join(allowed).rstrip(".")
+    assert roles == list(registry.name_roles(kind))
+
+
+def results_of(path: Path) -> list[str]:
+    """The results gradcalc names for a spec, from its error for an unknown one."""
+    result = run("run", str(path))
+    assert result.exit_code == 2
+    return result.stderr.split("This problem's results: ")[1].strip().rstrip(".").split(", ")
+
+
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+def test_each_bundled_problems_results_are_in_the_schema(tmp_path: Path, path: Path) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(json.dumps({**data, "expected": {"bogus": 1}}), encoding="utf-8")
+    listed = spec_schema(data["kind"])["properties"]["expected"]["properties"]
+    assert set(results_of(bad)) <= set(listed)
+
+
+def random_cases() -> list[tuple[str, list[str]]]:
+    """A `gradcalc random` command line for each kind and variant (two seeds)."""
+    from gradcalc.core.practice import profile
+
+    cases = []
+    for kind in KINDS:
+        by = profile(kind).by
+        for variant in profile(kind).variants:
+            knob = ["--" + by.name.replace("_", "-"), variant] if by is not None else []
+            cases += [(kind, ["--seed", str(seed), *knob]) for seed in (0, 1)]
+    return cases
+
+
+@pytest.mark.parametrize(("kind", "options"), random_cases(), ids=str)
+def test_random_problems_fit_the_schemas(tmp_path: Path, kind: str, options: list[str]) -> None:
+    """`gradcalc random` with its answers in expected, and with them apart (points list them)."""
+    result = run("random", kind, *options)
+    assert result.exit_code == 0, result.stderr
+    with_expected = yaml.safe_load(result.stdout)
+    apart = tmp_path / "problem.yaml"
+    result = run("random", kind, *options, "-o", str(apart), "--answers", str(tmp_path / "k.yaml"))
+    assert result.exit_code == 0, result.stderr
+    for spec in (with_expected, yaml.safe_load(apart.read_text(encoding="utf-8"))):
+        assert errors(kind, spec) == []
+        assert errors(None, spec) == []
+
+
+@pytest.mark.parametrize(
+    ("base", "change", "command"),
+    [
+        # A number written as text is not bounded (a pattern for "≥ 1" would be unreadable).
+        ("conv", {"stride": "0"}, "run"),
+        (LP_POOL, {"p": "1/2"}, "run"),
+        # What depends on another key: the shapes, the pool's mode, the loss.
+        ("conv", {"expected": {"grad_bias": [1]}}, "run"),  # no bias
+        ("pool", {"expected": {"argmax": [[0, 0], [0, 0]]}, "mode": "avg"}, "run"),
+        ("pool", {"padding": 2}, "run"),  # more than half the window
+        ("conv", {"kernel": [[1, 0, 1, 0, 1]]}, "run"),  # wider than the input
+        ("loss", {"label_smoothing": 0, "loss": "mse"}, "run"),
+    ],
+)
+def test_where_the_schema_stays_looser(
+    tmp_path: Path, base: str | dict[str, Any], change: dict[str, Any], command: str
+) -> None:
+    """What only gradcalc catches (the module docstring of core/schema.py and the README say so)."""
+    spec = {**(starter_spec(base) if isinstance(base, str) else base), **change}
+    assert errors(spec["kind"], spec) == []
+    path = tmp_path / "spec.yaml"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    assert run(command, str(path)).exit_code == 2
