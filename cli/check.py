@@ -12,7 +12,6 @@ import glob
 import json
 import os
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import field
 from fractions import Fraction
@@ -21,6 +20,7 @@ from typing import Any
 
 import click
 
+from gradcalc.cli.files import write_atomically
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
     SUBMISSION_KEYS,
@@ -501,20 +501,6 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace: readers never see half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
 def render_csv(reports: list[FileReport]) -> str:
     """One row per file, one column per result (its score), then the totals."""
     import csv
@@ -587,6 +573,62 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
         root.set(key, str(value))
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# -- writing the reports ----------------------------------------------------------------------
+
+
+def check_report_paths(
+    targets: dict[str, str | None], inputs: list[str], problem: str | None
+) -> None:
+    """Refuse, before anything is graded, a report path that cannot be written or that would
+    overwrite a spec or submission: a usage error (exit 2) naming the option.
+
+    ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check."""
+    checked = {os.path.realpath(file): "one of the files being checked" for file in inputs}
+    if problem is not None:
+        checked[os.path.realpath(problem)] = "the --problem file"
+    claimed: dict[str, str] = {}
+    for option, path in targets.items():
+        if path is None:
+            continue
+
+        def refuse(message: str, option: str = option) -> None:
+            raise click.BadParameter(message, param_hint=f"'{option}'")
+
+        if not path:
+            refuse("give a file name")
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            refuse(f"{path!r} is a folder; give a file name in it")
+        if not os.path.isdir(os.path.dirname(real)):
+            refuse(f"{path!r}: no folder {os.path.dirname(path) or '.'!r} to write into")
+        if real in checked:
+            refuse(f"{path!r} is {checked[real]}; the report would overwrite it")
+        if os.path.exists(real) and real.lower().endswith(SPEC_SUFFIXES):
+            refuse(
+                f"{path!r} is an existing .yaml/.yml file; the report would overwrite it "
+                "(give a new file name, e.g. grades.csv or report.xml)"
+            )
+        if real in claimed:
+            refuse(f"{path!r} is also the {claimed[real]} file; give each report its own file")
+        claimed[real] = option
+
+
+def write_reports(reports: dict[str, tuple[str, str]]) -> bool:
+    """Write each report (option: (path, text)); a file that cannot be written is one error
+    line on standard error.  True when every file was written."""
+    written = True
+    for option, (path, text) in reports.items():
+        try:
+            write_atomically(path, text)
+        except OSError as error:
+            click.echo(
+                f"gradcalc check: {option}: cannot write {path!r}: {error.strerror or error}",
+                err=True,
+            )
+            written = False
+    return written
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -681,6 +723,7 @@ def check(
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
+    check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path)
     files = take_shard(files, shard_range)
     settings = Settings(
         problem=problem_path, limits=Limits(max_elements=max_elements), traceback=traceback
@@ -695,8 +738,11 @@ def check(
         click.echo(render_json(reports, hide_answers))
     else:
         click.echo(render_table(reports, hide_answers))
-    if csv_path:
-        write_atomically(csv_path, render_csv(reports))
-    if junit_path:
-        write_atomically(junit_path, render_junit(reports, hide_answers))
+    outputs = {}
+    if csv_path is not None:
+        outputs["--csv"] = (csv_path, render_csv(reports))
+    if junit_path is not None:
+        outputs["--junit"] = (junit_path, render_junit(reports, hide_answers))
+    if not write_reports(outputs):
+        sys.exit(int(ExitStatus.ERROR))
     sys.exit(int(exit_status(reports)))

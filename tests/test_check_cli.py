@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import xml.etree.ElementTree as ET
@@ -335,6 +336,70 @@ def test_junit_is_well_formed_with_required_attributes(classroom: Path, tmp_path
     assert failure is not None
     assert "wrong cells: [1, 1]" in failure.get("message")
     assert suites[3].find("testcase/error") is not None
+
+
+def usage_error(*args: str) -> Result:
+    """A run expected to stop with a usage error: exit 2, no traceback."""
+    result = CliRunner().invoke(main, ["check", *args], env=ENV)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_report_paths_are_checked_before_grading(classroom: Path, tmp_path: Path):
+    subs = str(classroom / "subs")
+    result = usage_error(subs, "--csv", str(tmp_path / "nodir" / "g.csv"))
+    assert "Invalid value for '--csv'" in result.output and "no folder" in result.output
+    assert "gradcalc check —" not in result.output  # nothing was graded
+    result = usage_error(subs, "--junit", str(tmp_path))
+    assert "Invalid value for '--junit'" in result.output and "is a folder" in result.output
+    result = usage_error(subs, "--csv", "")
+    assert "give a file name" in result.output
+    same = str(tmp_path / "r.txt")
+    result = usage_error(subs, "--csv", same, "--junit", same)
+    assert "also the --csv file" in result.output
+
+
+def test_a_report_that_cannot_be_written_is_one_line(classroom: Path, tmp_path: Path, monkeypatch):
+    from gradcalc.cli import check as check_module
+
+    def refuse(path: str, text: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(check_module, "write_atomically", refuse)
+    sheet = tmp_path / "g.csv"
+    result = usage_error(str(classroom / "subs" / "alice.yaml"), "--csv", str(sheet))
+    assert result.output.splitlines()[-1] == (
+        f"gradcalc check: --csv: cannot write {str(sheet)!r}: Permission denied"
+    )
+
+
+def test_a_report_never_overwrites_a_spec(classroom: Path, tmp_path: Path):
+    subs = classroom / "subs"
+    alice = subs / "alice.yaml"
+    before = alice.read_text(encoding="utf-8")
+    result = usage_error(str(subs), "--csv", str(alice))
+    assert "is one of the files being checked" in result.output
+    # `--csv subs/*.yaml`: the shell makes the first submission the CSV path.
+    result = usage_error("--csv", str(alice), str(subs / "bob.yaml"))
+    assert "is an existing .yaml/.yml file" in result.output
+    relative = os.path.relpath(alice)
+    result = usage_error(str(alice), "--junit", relative)
+    assert "one of the files being checked" in result.output
+    problem = classroom / "task3.yaml"
+    result = usage_error("--problem", str(problem), str(subs), "--junit", str(problem))
+    assert "is the --problem file" in result.output
+    assert alice.read_text(encoding="utf-8") == before
+
+
+def test_reports_get_the_usual_permissions(classroom: Path, tmp_path: Path):
+    sheet, report = tmp_path / "g.csv", tmp_path / "r.xml"
+    run(str(classroom / "subs" / "alice.yaml"), "--csv", str(sheet), "--junit", str(report))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert sheet.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert report.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 # ---------------------------------------------------------------------------
