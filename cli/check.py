@@ -67,41 +67,57 @@ class Settings:
 # -- finding files -----------------------------------------------------------------------------
 
 
-def expand_paths(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Files to check (folders searched recursively for *.yaml and *.yml, globs expanded,
-    each group sorted, duplicates dropped) and the arguments that matched nothing."""
+def expand_paths(paths: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files to check and the arguments that gave none, each with its error line.
+
+    Folders are searched recursively for *.yaml and *.yml, leaving out names that start
+    with "." (.git, .github/workflows/*.yml); globs are expanded; each group is sorted.  A
+    file named twice, in any spelling, is kept once, under its first spelling."""
     files: list[str] = []
-    missing: list[str] = []
+    empty: list[tuple[str, str]] = []
     for path in paths:
         found: list[str]
         if os.path.isdir(path):
-            found = sorted(
-                str(p)
-                for p in Path(path).rglob("*")
-                if p.suffix.lower() in SPEC_SUFFIXES and p.is_file()
-            )
-        elif os.path.exists(path):
+            found = _spec_files_under(path)
+            if not found:
+                empty.append((path, f"{path}: folder has no .yaml or .yml files"))
+            files += found
+            continue
+        if os.path.exists(path):
             found = [path]
         elif glob.has_magic(path):
             found = []
             for match in sorted(glob.glob(path, recursive=True)):
-                if os.path.isdir(match):
-                    found += expand_paths((match,))[0]
-                else:
-                    found.append(match)
+                found += _spec_files_under(match) if os.path.isdir(match) else [match]
         else:
             found = []
         if not found:
-            missing.append(path)
+            empty.append((path, f"{path}: no such file, folder or match"))
         files += found
     seen: set[str] = set()
     unique = []
     for file in files:
-        key = os.path.normpath(file)
+        key = os.path.realpath(file)
         if key not in seen:
             seen.add(key)
             unique.append(file)
-    return unique, missing
+    return unique, empty
+
+
+def _spec_files_under(folder: str) -> list[str]:
+    """The *.yaml and *.yml files below ``folder``, sorted, hidden files and folders left out
+    (symbolic links to folders are not followed)."""
+    found = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [
+            path
+            for name in names
+            if not name.startswith(".") and name.lower().endswith(SPEC_SUFFIXES)
+            for path in [str(Path(parent) / name)]  # "./a.yaml" and "a//b.yaml" read as given
+            if os.path.isfile(path)
+        ]
+    return sorted(found)
 
 
 def parse_shard(text: str | None) -> tuple[int, int] | None:
@@ -712,14 +728,14 @@ def check(
 ) -> None:
     """Check every spec's expected answers, or grade submissions against a problem.
 
-    PATHS are files, folders (searched recursively for *.yaml and *.yml) and
-    globs.  A spec with `expected` is solved and its answers compared; a
+    PATHS are files, folders (searched recursively for *.yaml and *.yml, names
+    starting with "." left out) and globs.  A spec with `expected` is solved and its answers compared; a
     submission (`problem: FILE` plus `answers:`) is graded against its problem.
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
     shard_range = parse_shard(shard)
-    files, missing = expand_paths(paths)
+    files, empty = expand_paths(paths)
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
@@ -729,7 +745,7 @@ def check(
         problem=problem_path, limits=Limits(max_elements=max_elements), traceback=traceback
     )
     _PROBLEMS.clear()  # a problem file may have changed since an earlier run in this process
-    reports = [FileReport(source=m, error=f"{m}: no such file, folder or match") for m in missing]
+    reports = [FileReport(source=path, error=line) for path, line in empty]
     reports += check_files(files, settings, auto_jobs(len(files)) if jobs is None else jobs)
     if not reports:
         click.echo("gradcalc check: no spec files to check", err=True)

@@ -142,6 +142,34 @@ def test_broken_spec_never_stops_the_others(tmp_path: Path):
 def test_no_files_is_a_usage_error(tmp_path: Path):
     result = CliRunner().invoke(main, ["check", str(tmp_path)], env=ENV)
     assert result.exit_code == 2
+    assert f"{tmp_path}: folder has no .yaml or .yml files" in result.output
+    assert "no such file" not in result.output
+
+
+def test_folders_skip_hidden_files_and_folders(tmp_path: Path, monkeypatch):
+    write(tmp_path / "sub" / "a.yaml", TASK3)
+    write(tmp_path / ".github" / "workflows" / "ci.yml", "on: [push]\n")
+    write(tmp_path / ".gitlab-ci.yml", "stages: [\n")
+    write(tmp_path / "sub" / ".draft.yaml", "kind: [\n")
+    monkeypatch.chdir(tmp_path)
+    result = run("--format", "json", ".")
+    assert result.exit_code == 0, result.output
+    assert [f["file"] for f in json.loads(result.output)["files"]] == ["sub/a.yaml"]
+    # Named explicitly, a hidden file still counts; so does a hidden folder given itself.
+    named = run("--format", "json", ".gitlab-ci.yml", ".github")
+    assert [f["file"] for f in json.loads(named.output)["files"]] == [
+        ".gitlab-ci.yml",
+        ".github/workflows/ci.yml",
+    ]
+
+
+def test_a_file_named_twice_is_checked_once(tmp_path: Path, monkeypatch):
+    write(tmp_path / "task3.yaml", TASK3)
+    monkeypatch.chdir(tmp_path)
+    result = run(
+        "--format", "json", "task3.yaml", str(tmp_path / "task3.yaml"), "./task3.yaml", "."
+    )
+    assert [f["file"] for f in json.loads(result.output)["files"]] == ["task3.yaml"]
 
 
 # ---------------------------------------------------------------------------
