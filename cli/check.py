@@ -120,24 +120,40 @@ def _spec_files_under(folder: str) -> list[str]:
     return sorted(found)
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not i/n (for example 1/4)") from None
-    if count < 1 or not 1 <= index <= count:
-        raise click.BadParameter(f"{text!r}: need 1 ≤ i ≤ n")
-    return index, count
+class ShardType(click.ParamType):
+    """``--shard i/n``: the i-th of n parts, as (i, n)."""
+
+    name = "i/n"
+
+    def convert(self, value: Any, param, ctx) -> tuple[int, int] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        try:
+            index, count = (int(part) for part in str(value).split("/"))
+        except ValueError:
+            self.fail(f"{value!r} is not i/n (for example 1/4)", param, ctx)
+        if count < 1 or not 1 <= index <= count:
+            self.fail(f"{value!r}: need 1 ≤ i ≤ n (for example 1/4 … 4/4)", param, ctx)
+        return index, count
+
+
+def shard_key(path: str) -> str:
+    """The path a file is sorted by for sharding: absolute, normalized, "/"-separated and in
+    Unicode NFC, so that the split does not depend on how or in which order files were named."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", os.path.abspath(path).replace(os.sep, "/"))
 
 
 def take_shard(files: list[str], shard: tuple[int, int] | None) -> list[str]:
-    """Every n-th file from the i-th, of the sorted list: the same split on every machine."""
+    """Shard i of n: every n-th file from the i-th, of the files sorted by code point of
+    :func:`shard_key`; the same split on every machine and for any argument order.  The files
+    keep their order in ``files``."""
     if shard is None:
         return files
     index, count = shard
-    return [file for position, file in enumerate(files) if position % count == index - 1]
+    chosen = set(sorted(files, key=shard_key)[index - 1 :: count])
+    return [file for file in files if file in chosen]
 
 
 # -- checking one file -------------------------------------------------------------------------
@@ -704,7 +720,10 @@ submission has an error (the others are still checked and reported)."""
     f"once there are {AUTO_JOBS_MIN_FILES} files or more; one process below that).",
 )
 @click.option(
-    "--shard", metavar="i/n", default=None, help="Check only the i-th of n deterministic parts."
+    "--shard",
+    type=ShardType(),
+    default=None,
+    help="Check only the i-th of n parts (files sorted by path, dealt round-robin).",
 )
 @click.option(
     "--max-elements",
@@ -722,7 +741,7 @@ def check(
     csv_path: str | None,
     junit_path: str | None,
     jobs: int | None,
-    shard: str | None,
+    shard: tuple[int, int] | None,
     max_elements: int,
     traceback: bool,
 ) -> None:
@@ -734,20 +753,27 @@ def check(
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
-    shard_range = parse_shard(shard)
     files, empty = expand_paths(paths)
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
     check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path)
-    files = take_shard(files, shard_range)
+    shard_files = take_shard(files, shard)
+    if shard is not None and files and not shard_files:
+        click.echo(
+            f"gradcalc check: shard {shard[0]}/{shard[1]} has no files: "
+            f"{len(files)} file{'s' if len(files) != 1 else ''} over {shard[1]} shards",
+            err=True,
+        )
     settings = Settings(
         problem=problem_path, limits=Limits(max_elements=max_elements), traceback=traceback
     )
     _PROBLEMS.clear()  # a problem file may have changed since an earlier run in this process
     reports = [FileReport(source=path, error=line) for path, line in empty]
-    reports += check_files(files, settings, auto_jobs(len(files)) if jobs is None else jobs)
-    if not reports:
+    reports += check_files(
+        shard_files, settings, auto_jobs(len(shard_files)) if jobs is None else jobs
+    )
+    if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
         sys.exit(int(ExitStatus.ERROR))
     if output_format == "json":

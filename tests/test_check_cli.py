@@ -445,7 +445,50 @@ def test_shards_are_a_deterministic_partition(tmp_path: Path):
         assert names == [Path(f["file"]).name for f in again["files"]]
         seen += names
     assert sorted(seen) == [f"s{i}.yaml" for i in range(7)]
-    assert CliRunner().invoke(main, ["check", "--shard", "4/3", str(tmp_path)]).exit_code == 2
+    for bad in ("4/3", "0/2", "1/0", "x", "1/2/3"):
+        result = usage_error("--shard", bad, str(tmp_path))
+        assert "Invalid value for '--shard'" in result.output, bad
+
+
+def test_shards_do_not_depend_on_the_order_of_the_arguments(tmp_path: Path, monkeypatch):
+    names = ["a.yaml", "B.yaml", "c.yaml", "D.yaml", "é.yaml"]
+    for name in names:
+        write(tmp_path / name, TASK3)
+    monkeypatch.chdir(tmp_path)
+
+    def shard(index: int, args: list[str]) -> list[str]:
+        result = run("--shard", f"{index}/2", "--format", "json", *args)
+        return [f["file"] for f in json.loads(result.output)["files"]]
+
+    # Sorted by code point of the absolute path: B, D, a, c, é; dealt round-robin
+    # (1: B, a, é; 2: D, c), and reported in the order the files were given.
+    assert shard(1, names) == ["a.yaml", "B.yaml", "é.yaml"]
+    assert shard(2, names) == ["c.yaml", "D.yaml"]
+    backwards = names[::-1]
+    assert shard(1, backwards) == ["é.yaml", "B.yaml", "a.yaml"]
+    assert shard(2, [str(tmp_path / n) for n in backwards] + ["c.yaml"]) == [
+        str(tmp_path / "D.yaml"),
+        str(tmp_path / "c.yaml"),
+    ]
+
+
+def test_an_empty_shard_passes_with_a_note_and_empty_reports(tmp_path: Path):
+    for name in ("a.yaml", "b.yaml"):
+        write(tmp_path / "subs" / name, TASK3)
+    sheet, report = tmp_path / "g.csv", tmp_path / "r.xml"
+    args = ("--shard", "3/3", "--csv", str(sheet), "--junit", str(report), str(tmp_path / "subs"))
+    result = CliRunner().invoke(main, ["check", *args], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "gradcalc check: shard 3/3 has no files: 2 files over 3 shards" in result.output
+    assert "0 passed, 0 failed, 0 errors" in result.output
+    assert sheet.read_text(encoding="utf-8") == "file,student,problem,status,score,points\n"
+    root = ET.parse(report).getroot()
+    assert root.tag == "testsuites" and root.get("tests") == "0" and not list(root)
+    as_json = CliRunner().invoke(main, ["check", "--format", "json", *args], env=ENV)
+    document = json.loads(as_json.stdout)  # the note goes to standard error
+    assert document["files"] == [] and document["ok"] is True
+    # Nothing to check at all stays an error, sharded or not.
+    assert usage_error("--shard", "3/3", str(tmp_path / "nothing*.yaml")).exit_code == 2
 
 
 def test_jobs_give_the_same_report(classroom: Path):
