@@ -11,6 +11,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import sys
 from collections import Counter
 from dataclasses import field
@@ -340,6 +341,24 @@ def _check_part(files: list[str], settings: Settings) -> list[FileReport]:
 
 # -- rendering ---------------------------------------------------------------------------------
 
+# What a report must not pass on raw: control characters but the newline (a student's ESC
+# sequence would reach the terminal; XML 1.0 forbids most of C0), DEL and C1, lone
+# surrogates (undecodable bytes of a file name) and the non-characters U+FFFE and U+FFFF.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with each unsafe character written out as ``\\x01`` (or ``\\uXXXX``): safe for
+    a terminal and for XML 1.0, and still telling which character it was."""
+    return _UNSAFE.sub(_escape_unsafe, text)
+
 
 def number(value: Fraction | float | int) -> str:
     """3, 1.5, 0.333 — points and values for people."""
@@ -435,6 +454,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
                 f"{number(grade.score)}/{number(grade.points)}",
             )
         )
+    rows = [tuple(visible(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [f"gradcalc check — {len(reports)} file{'s' if len(reports) != 1 else ''}", ""]
     for row in rows:
@@ -471,7 +491,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
         lines += ["", "Notes (answers that pass)"]
     for report, result in noted:
         lines.append(f"{report.source}: {result_lines(result, hide)[0]}")
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def json_number(value: Any) -> Any:
@@ -530,7 +550,9 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     total["score"] = json_number(total["score"])
     total["points"] = json_number(total["points"])
     document = {"files": files, "totals": total, "ok": exit_status(reports) == ExitStatus.OK}
-    return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+    text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+    # json leaves DEL, C1 and lone surrogates raw; only strings can hold them: escape them there.
+    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
 def render_csv(reports: list[FileReport]) -> str:
@@ -603,6 +625,10 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
             counts[key] += value
     for key, value in counts.items():
         root.set(key, str(value))
+    for element in root.iter():  # file names and messages come from students' files
+        element.attrib = {key: visible(value) for key, value in element.attrib.items()}
+        if element.text:
+            element.text = visible(element.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 

@@ -430,6 +430,30 @@ def test_reports_get_the_usual_permissions(classroom: Path, tmp_path: Path):
     assert report.stat().st_mode & 0o777 == 0o666 & ~umask
 
 
+def test_control_characters_never_reach_the_junit_file_or_the_terminal(
+    classroom: Path, tmp_path: Path
+):
+    subs = classroom / "subs"
+    write(subs / "e\x01ve.yaml", submission('"outpu\\x01t": [[4], [-3], [-2]]'))
+    write(subs / "f\x1b[31mred.yaml", submission("output: [[4], [-3], [2]]", student='"x\\ey"'))
+    report = tmp_path / "r.xml"
+    result = run("--junit", str(report), str(subs))
+    assert result.exit_code == 2
+    root = ET.parse(report).getroot()  # well-formed XML 1.0
+    names = [Path(suite.get("name")).name for suite in root.findall("testsuite")]
+    assert "e\\x01ve.yaml" in names and "f\\x1b[31mred.yaml" in names
+    eve = root.find("testsuite[@name='" + str(subs / "e\\x01ve.yaml") + "']/testcase/error")
+    assert eve is not None and "answers.outpu\\x01t: unknown result" in eve.get("message")
+    text = report.read_text(encoding="utf-8")
+    assert "\x01" not in text and "\x1b" not in text
+    assert "\x01" not in result.output and "\x1b" not in result.output
+    assert "f\\x1b[31mred.yaml" in result.output and "answers.outpu\\x01t" in result.output
+    document = run("--format", "json", str(subs)).output
+    assert "\x1b" not in document and "\x01" not in document
+    files = [Path(f["file"]).name for f in json.loads(document)["files"]]
+    assert "e\x01ve.yaml" in files  # exact in JSON, written as \u0001
+
+
 # ---------------------------------------------------------------------------
 # Sharding and jobs
 
