@@ -297,6 +297,17 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
                 source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1
             ) from None
         raise SpecFileError(source, f"YAML syntax error: {problem}") from None
+    except yaml.reader.ReaderError as error:  # a character YAML does not allow, raw in the text
+        start = text.rfind("\n", 0, error.position) + 1
+        character = error.character
+        code = f"#x{character:04x}" if isinstance(character, int) else repr(character)
+        raise SpecFileError(
+            source,
+            f"YAML error: unacceptable character {code}: {error.reason}; "
+            'inside a double-quoted string it can be written as an escape ("\\x01")',
+            text.count("\n", 0, error.position) + 1,
+            error.position - start + 1,
+        ) from None
     except yaml.YAMLError as error:
         raise SpecFileError(source, f"YAML error: {error}") from None
     except RecursionError:

@@ -454,6 +454,18 @@ def test_control_characters_never_reach_the_junit_file_or_the_terminal(
     assert "e\x01ve.yaml" in files  # exact in JSON, written as \u0001
 
 
+def test_a_raw_control_character_is_one_located_line(classroom: Path):
+    raw = write(classroom / "subs" / "raw.yaml", submission("out\x01put: [[4], [-3], [-2]]"))
+    result = run(str(raw))
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith(f"{raw}:")]
+    assert errors == [
+        f"{raw}:3:6: YAML error: unacceptable character #x0001: control characters are not "
+        'allowed; inside a double-quoted string it can be written as an escape ("\\x01")'
+    ]
+    assert "position" not in result.output
+
+
 # ---------------------------------------------------------------------------
 # Sharding and jobs
 
