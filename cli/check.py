@@ -34,6 +34,7 @@ from gradcalc.core.grading import (
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, did_you_mean
+from gradcalc.core.values import describe
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -246,6 +247,11 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
         )
     report.problem = problem_path
     student = data.get("student")
+    if student is not None and (isinstance(student, bool) or not isinstance(student, (str, int))):
+        raise SpecError(
+            ("student",),
+            f"student must be a name or a number (student: alice), got {describe(student)}",
+        )
     report.student = None if student is None else str(student)
     problem, problem_error, problem_loaded = _problem(problem_path, settings)
     if problem is None:
@@ -555,6 +561,23 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """``text`` for a grade sheet: a text that a spreadsheet would run as a formula gets a
+    leading single quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers.  Bytes of a
+    file name that are not UTF-8 become U+FFFD."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if text.startswith(_FORMULA_STARTS):
+        try:
+            Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            return "'" + text
+    return text
+
+
 def render_csv(reports: list[FileReport]) -> str:
     """One row per file, one column per result (its score), then the totals."""
     import csv
@@ -567,20 +590,20 @@ def render_csv(reports: list[FileReport]) -> str:
                 names.append(result.name)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "student", "problem", "status", *names, "score", "points"])
+    header = ["file", "student", "problem", "status", *names, "score", "points"]
+    writer.writerow([csv_cell(name) for name in header])
     for report in reports:
         scores = {r.name: number(r.score) for r in report.grade.results} if report.grade else {}
-        writer.writerow(
-            [
-                report.source,
-                report.student or "",
-                report.problem or "",
-                report.status,
-                *(scores.get(name, "") for name in names),
-                number(report.grade.score) if report.grade else "",
-                number(report.grade.points) if report.grade else "",
-            ]
-        )
+        row = [
+            report.source,
+            report.student or "",
+            report.problem or "",
+            report.status,
+            *(scores.get(name, "") for name in names),
+            number(report.grade.score) if report.grade else "",
+            number(report.grade.points) if report.grade else "",
+        ]
+        writer.writerow([csv_cell(cell) for cell in row])
     return buffer.getvalue()
 
 

@@ -345,6 +345,50 @@ def test_csv_grade_sheet(classroom: Path, tmp_path: Path):
     assert not list(tmp_path.glob(".gradcalc-*"))  # the temporary file was renamed
 
 
+def test_csv_cells_are_never_formulas_but_numbers_stay_numbers(
+    classroom: Path, tmp_path: Path, monkeypatch
+):
+    subs = classroom / "subs"
+    answer = "output: [[4], [-3], [-2]]"
+    write(subs / "=evil.yaml", submission(answer, student="\"=cmd|' /C calc'!A0\""))
+    write(subs / "minus.yaml", submission(answer, student="-3"))
+    write(subs / "half.yaml", submission(answer, student="'-1/2'"))
+    write(subs / "at.yaml", submission(answer, student="'@SUM(A1)'"))
+    write(subs / "plus.yaml", submission(answer, student="'+1e-6'"))
+    sheet = tmp_path / "grades.csv"
+    monkeypatch.chdir(subs)
+    run("--csv", str(sheet), "=evil.yaml", "minus.yaml", "half.yaml", "at.yaml", "plus.yaml")
+    rows = list(csv.DictReader(io.StringIO(sheet.read_text(encoding="utf-8"))))
+    assert [row["file"] for row in rows] == [
+        "'=evil.yaml",
+        "minus.yaml",
+        "half.yaml",
+        "at.yaml",
+        "plus.yaml",
+    ]
+    assert [row["student"] for row in rows] == [
+        "'=cmd|' /C calc'!A0",
+        "-3",
+        "-1/2",
+        "'@SUM(A1)",
+        "+1e-6",
+    ]
+    assert rows[0]["score"] == "2" and rows[0]["output"] == "2"
+
+
+def test_student_must_be_a_name_or_a_number(classroom: Path, tmp_path: Path):
+    subs = classroom / "subs"
+    write(subs / "list.yaml", submission("output: [[4], [-3], [-2]]", student="[a, b]"))
+    write(subs / "id.yaml", submission("output: [[4], [-3], [-2]]", student="12345"))
+    result = run("--format", "json", str(subs / "list.yaml"), str(subs / "id.yaml"))
+    files = json.loads(result.output)["files"]
+    assert files[0]["error"] == (
+        f"{subs / 'list.yaml'}:2:10: student: student must be a name or a number "
+        "(student: alice), got a list"
+    )
+    assert files[1]["student"] == "12345"
+
+
 def test_junit_is_well_formed_with_required_attributes(classroom: Path, tmp_path: Path):
     report = tmp_path / "report.xml"
     result = run("--junit", str(report), str(classroom / "subs"))
