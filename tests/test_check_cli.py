@@ -241,6 +241,28 @@ def test_points_everywhere_and_bad_points(tmp_path: Path):
     assert "points must be 0 or more" in run(str(tmp_path / "p.yaml")).output
 
 
+def test_error_messages_say_each_thing_once_and_end_sentences(tmp_path: Path):
+    write(tmp_path / "task3.yaml", TASK3)
+    ragged = write(tmp_path / "subs" / "r.yaml", submission("output: [[4], [-3], [-2, 1]]"))
+    assert f"{ragged}:3:23: answers.output[2]: this row has 2 entries but the first row has 1;" in (
+        run(str(ragged)).output
+    )
+    expr = write(
+        tmp_path / "e.yaml",
+        "kind: expr\nfunction: x**2\nvariables: [x]\nexpected:\n  nosuch: [1]\n",
+    )
+    assert "expected.nosuch: unknown result 'nosuch'. This problem's results:" in (
+        run(str(expr)).output
+    )
+    write(tmp_path / "p.yaml", TASK3.replace("output: 2,", "output: abc,"))
+    words = run(str(tmp_path / "p.yaml")).output
+    assert "points.output: expected points, got the text 'abc'; allowed: a number ≥ 0" in words
+    assert "-0.5" not in words
+    write(tmp_path / "t.yaml", TASK3 + "tolerance: {atol: abc}\n")
+    words = run(str(tmp_path / "t.yaml")).output
+    assert "tolerance.atol: expected a number, got the text 'abc'; allowed: a number ≥ 0" in words
+
+
 def test_points_and_accept_do_not_bother_the_problem_commands(tmp_path: Path):
     spec = write(tmp_path / "p.yaml", TASK3 + "accept: {flip_kernel: [true]}\n")
     result = CliRunner().invoke(main, ["conv", "--spec", str(spec), "--show", "checks"], env=ENV)
