@@ -172,8 +172,17 @@ def _error_line(error: GradcalcError, loaded: Any) -> str:
 
 
 def _load(path: str, limits: Limits):
-    from gradcalc.cli.spec_loader import load_file
+    import stat
 
+    from gradcalc.cli.spec_loader import SpecFileError, load_file
+
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        mode = None  # load_file says why
+    if mode is not None and not stat.S_ISREG(mode) and not stat.S_ISDIR(mode):
+        # A pipe or a device (problem: /dev/stdin) would block the run or never end.
+        raise SpecFileError(path, "is not a regular file (a pipe or a device); give a spec file")
     return load_file(path, max_values=max(limits.max_elements * 2, 1000))
 
 

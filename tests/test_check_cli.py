@@ -220,6 +220,21 @@ def test_problem_option_skips_the_problem_itself(classroom: Path):
     assert "4 files" in result.output
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_or_device_is_an_error_not_a_hang(tmp_path: Path):
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    write(tmp_path / "s.yaml", "problem: /dev/stdin\nanswers:\n  output: [1]\n")
+    result = run("--format", "json", str(pipe), str(tmp_path / "s.yaml"))
+    assert result.exit_code == 2
+    errors = [f["error"] for f in json.loads(result.output)["files"]]
+    assert errors == [
+        f"{pipe}: is not a regular file (a pipe or a device); give a spec file",
+        f"{tmp_path / 's.yaml'}: problem /dev/stdin: is not a regular file (a pipe or a device); "
+        "give a spec file",
+    ]
+
+
 def test_submission_without_problem(tmp_path: Path):
     write(tmp_path / "s.yaml", "answers:\n  output: [1]\n")
     result = run(str(tmp_path / "s.yaml"))
@@ -325,11 +340,13 @@ expected:
 CORRECT_VALUES = ("124", "184", "746", "850", "69", "161", "87", "203")
 
 
-def test_hide_answers_never_shows_the_correct_values(tmp_path: Path):
-    spec = write(tmp_path / "d.yaml", DISTINCT)
+def test_hide_answers_never_shows_the_correct_values(tmp_path: Path, monkeypatch):
+    # Relative paths: the numbered pytest folder (pytest-87) must not look like a value.
+    monkeypatch.chdir(tmp_path)
+    spec = write(Path("d.yaml"), DISTINCT)
     shown = run(str(spec))
     assert "124" in shown.output and "203" in shown.output  # without the flag they are shown
-    junit = tmp_path / "r.xml"
+    junit = Path("r.xml")
     for output_format in ("table", "json"):
         result = run("--hide-answers", "--format", output_format, "--junit", str(junit), str(spec))
         assert result.exit_code == 1
