@@ -806,8 +806,9 @@ def check(
     """Check every spec's expected answers, or grade submissions against a problem.
 
     PATHS are files, folders (searched recursively for *.yaml and *.yml, names
-    starting with "." left out) and globs.  A spec with `expected` is solved and its answers compared; a
-    submission (`problem: FILE` plus `answers:`) is graded against its problem.
+    starting with "." left out) and globs.  A spec with `expected` is solved
+    and its answers compared; a submission (`problem: FILE` plus `answers:`) is
+    graded against its problem.
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
