@@ -11,8 +11,8 @@ from __future__ import annotations
 import glob
 import json
 import os
+import re
 import sys
-import tempfile
 from collections import Counter
 from dataclasses import field
 from fractions import Fraction
@@ -21,6 +21,7 @@ from typing import Any
 
 import click
 
+from gradcalc.cli.files import write_atomically
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
     SUBMISSION_KEYS,
@@ -33,6 +34,7 @@ from gradcalc.core.grading import (
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, did_you_mean
+from gradcalc.core.values import describe
 
 SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -67,61 +69,93 @@ class Settings:
 # -- finding files -----------------------------------------------------------------------------
 
 
-def expand_paths(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
-    """Files to check (folders searched recursively for *.yaml and *.yml, globs expanded,
-    each group sorted, duplicates dropped) and the arguments that matched nothing."""
+def expand_paths(paths: tuple[str, ...]) -> tuple[list[str], list[tuple[str, str]]]:
+    """Files to check and the arguments that gave none, each with its error line.
+
+    Folders are searched recursively for *.yaml and *.yml, leaving out names that start
+    with "." (.git, .github/workflows/*.yml); globs are expanded; each group is sorted.  A
+    file named twice, in any spelling, is kept once, under its first spelling."""
     files: list[str] = []
-    missing: list[str] = []
+    empty: list[tuple[str, str]] = []
     for path in paths:
         found: list[str]
         if os.path.isdir(path):
-            found = sorted(
-                str(p)
-                for p in Path(path).rglob("*")
-                if p.suffix.lower() in SPEC_SUFFIXES and p.is_file()
-            )
-        elif os.path.exists(path):
+            found = _spec_files_under(path)
+            if not found:
+                empty.append((path, f"{path}: folder has no .yaml or .yml files"))
+            files += found
+            continue
+        if os.path.exists(path):
             found = [path]
         elif glob.has_magic(path):
             found = []
             for match in sorted(glob.glob(path, recursive=True)):
-                if os.path.isdir(match):
-                    found += expand_paths((match,))[0]
-                else:
-                    found.append(match)
+                found += _spec_files_under(match) if os.path.isdir(match) else [match]
         else:
             found = []
         if not found:
-            missing.append(path)
+            empty.append((path, f"{path}: no such file, folder or match"))
         files += found
     seen: set[str] = set()
     unique = []
     for file in files:
-        key = os.path.normpath(file)
+        key = os.path.realpath(file)
         if key not in seen:
             seen.add(key)
             unique.append(file)
-    return unique, missing
+    return unique, empty
 
 
-def parse_shard(text: str | None) -> tuple[int, int] | None:
-    if text is None:
-        return None
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise click.BadParameter(f"{text!r} is not i/n (for example 1/4)") from None
-    if count < 1 or not 1 <= index <= count:
-        raise click.BadParameter(f"{text!r}: need 1 ≤ i ≤ n")
-    return index, count
+def _spec_files_under(folder: str) -> list[str]:
+    """The *.yaml and *.yml files below ``folder``, sorted, hidden files and folders left out
+    (symbolic links to folders are not followed)."""
+    found = []
+    for parent, folders, names in os.walk(folder):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found += [
+            path
+            for name in names
+            if not name.startswith(".") and name.lower().endswith(SPEC_SUFFIXES)
+            for path in [str(Path(parent) / name)]  # "./a.yaml" and "a//b.yaml" read as given
+            if os.path.isfile(path)
+        ]
+    return sorted(found)
+
+
+class ShardType(click.ParamType):
+    """``--shard i/n``: the i-th of n parts, as (i, n)."""
+
+    name = "i/n"
+
+    def convert(self, value: Any, param, ctx) -> tuple[int, int] | None:
+        if value is None or isinstance(value, tuple):
+            return value
+        try:
+            index, count = (int(part) for part in str(value).split("/"))
+        except ValueError:
+            self.fail(f"{value!r} is not i/n (for example 1/4)", param, ctx)
+        if count < 1 or not 1 <= index <= count:
+            self.fail(f"{value!r}: need 1 ≤ i ≤ n (for example 1/4 … 4/4)", param, ctx)
+        return index, count
+
+
+def shard_key(path: str) -> str:
+    """The path a file is sorted by for sharding: absolute, normalized, "/"-separated and in
+    Unicode NFC, so that the split does not depend on how or in which order files were named."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", os.path.abspath(path).replace(os.sep, "/"))
 
 
 def take_shard(files: list[str], shard: tuple[int, int] | None) -> list[str]:
-    """Every n-th file from the i-th, of the sorted list: the same split on every machine."""
+    """Shard i of n: every n-th file from the i-th, of the files sorted by code point of
+    :func:`shard_key`; the same split on every machine and for any argument order.  The files
+    keep their order in ``files``."""
     if shard is None:
         return files
     index, count = shard
-    return [file for position, file in enumerate(files) if position % count == index - 1]
+    chosen = set(sorted(files, key=shard_key)[index - 1 :: count])
+    return [file for file in files if file in chosen]
 
 
 # -- checking one file -------------------------------------------------------------------------
@@ -140,7 +174,8 @@ def _error_line(error: GradcalcError, loaded: Any) -> str:
 def _load(path: str, limits: Limits):
     from gradcalc.cli.spec_loader import load_file
 
-    # No standard input: `problem: -` or `--problem -` would wait on it (in every worker).
+    # A FIFO or device is refused by load_file. No standard input: `problem: -` or
+    # `--problem -` would wait on it (in every worker).
     return load_file(path, max_values=max(limits.max_elements * 2, 1000), allow_stdin=False)
 
 
@@ -214,6 +249,11 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
         )
     report.problem = problem_path
     student = data.get("student")
+    if student is not None and (isinstance(student, bool) or not isinstance(student, (str, int))):
+        raise SpecError(
+            ("student",),
+            f"student must be a name or a number (student: alice), got {describe(student)}",
+        )
     report.student = None if student is None else str(student)
     problem, problem_error, problem_loaded = _problem(problem_path, settings)
     if problem is None:
@@ -308,6 +348,24 @@ def _check_part(files: list[str], settings: Settings) -> list[FileReport]:
 
 
 # -- rendering ---------------------------------------------------------------------------------
+
+# What a report must not pass on raw: control characters but the newline (a student's ESC
+# sequence would reach the terminal; XML 1.0 forbids most of C0), DEL and C1, lone
+# surrogates (undecodable bytes of a file name) and the non-characters U+FFFE and U+FFFF.
+_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+
+
+def _escape_unsafe(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8
+        return f"\\x{code - 0xDC00:02x}"
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with each unsafe character written out as ``\\x01`` (or ``\\uXXXX``): safe for
+    a terminal and for XML 1.0, and still telling which character it was."""
+    return _UNSAFE.sub(_escape_unsafe, text)
 
 
 def number(value: Fraction | float | int) -> str:
@@ -404,6 +462,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
                 f"{number(grade.score)}/{number(grade.points)}",
             )
         )
+    rows = [tuple(visible(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [f"gradcalc check — {len(reports)} file{'s' if len(reports) != 1 else ''}", ""]
     for row in rows:
@@ -440,7 +499,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
         lines += ["", "Notes (answers that pass)"]
     for report, result in noted:
         lines.append(f"{report.source}: {result_lines(result, hide)[0]}")
-    return "\n".join(lines)
+    return visible("\n".join(lines))
 
 
 def json_number(value: Any) -> Any:
@@ -499,21 +558,26 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     total["score"] = json_number(total["score"])
     total["points"] = json_number(total["points"])
     document = {"files": files, "totals": total, "ok": exit_status(reports) == ExitStatus.OK}
-    return json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+    text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
+    # json leaves DEL, C1 and lone surrogates raw; only strings can hold them: escape them there.
+    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
 
 
-def write_atomically(path: str, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace: readers never see half a file."""
-    folder = os.path.dirname(os.path.abspath(path))
-    descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
+# A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(text: str) -> str:
+    """``text`` for a grade sheet: a text that a spreadsheet would run as a formula gets a
+    leading single quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers.  Bytes of a
+    file name that are not UTF-8 become U+FFFD."""
+    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    if text.startswith(_FORMULA_STARTS):
+        try:
+            Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            return "'" + text
+    return text
 
 
 def render_csv(reports: list[FileReport]) -> str:
@@ -528,20 +592,20 @@ def render_csv(reports: list[FileReport]) -> str:
                 names.append(result.name)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["file", "student", "problem", "status", *names, "score", "points"])
+    header = ["file", "student", "problem", "status", *names, "score", "points"]
+    writer.writerow([csv_cell(name) for name in header])
     for report in reports:
         scores = {r.name: number(r.score) for r in report.grade.results} if report.grade else {}
-        writer.writerow(
-            [
-                report.source,
-                report.student or "",
-                report.problem or "",
-                report.status,
-                *(scores.get(name, "") for name in names),
-                number(report.grade.score) if report.grade else "",
-                number(report.grade.points) if report.grade else "",
-            ]
-        )
+        row = [
+            report.source,
+            report.student or "",
+            report.problem or "",
+            report.status,
+            *(scores.get(name, "") for name in names),
+            number(report.grade.score) if report.grade else "",
+            number(report.grade.points) if report.grade else "",
+        ]
+        writer.writerow([csv_cell(cell) for cell in row])
     return buffer.getvalue()
 
 
@@ -586,8 +650,68 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
             counts[key] += value
     for key, value in counts.items():
         root.set(key, str(value))
+    for element in root.iter():  # file names and messages come from students' files
+        element.attrib = {key: visible(value) for key, value in element.attrib.items()}
+        if element.text:
+            element.text = visible(element.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+# -- writing the reports ----------------------------------------------------------------------
+
+
+def check_report_paths(
+    targets: dict[str, str | None], inputs: list[str], problem: str | None
+) -> None:
+    """Refuse, before anything is graded, a report path that cannot be written or that would
+    overwrite a spec or submission: a usage error (exit 2) naming the option.
+
+    ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check."""
+    checked = {os.path.realpath(file): "one of the files being checked" for file in inputs}
+    if problem is not None:
+        checked[os.path.realpath(problem)] = "the --problem file"
+    claimed: dict[str, str] = {}
+    for option, path in targets.items():
+        if path is None:
+            continue
+
+        def refuse(message: str, option: str = option) -> None:
+            raise click.BadParameter(message, param_hint=f"'{option}'")
+
+        if not path:
+            refuse("give a file name")
+        real = os.path.realpath(path)
+        if os.path.isdir(real):
+            refuse(f"{path!r} is a folder; give a file name in it")
+        if not os.path.isdir(os.path.dirname(real)):
+            refuse(f"{path!r}: no folder {os.path.dirname(path) or '.'!r} to write into")
+        if real in checked:
+            refuse(f"{path!r} is {checked[real]}; the report would overwrite it")
+        if os.path.exists(real) and real.lower().endswith(SPEC_SUFFIXES):
+            refuse(
+                f"{path!r} is an existing .yaml/.yml file; the report would overwrite it "
+                "(give a new file name, e.g. grades.csv or report.xml)"
+            )
+        if real in claimed:
+            refuse(f"{path!r} is also the {claimed[real]} file; give each report its own file")
+        claimed[real] = option
+
+
+def write_reports(reports: dict[str, tuple[str, str]]) -> bool:
+    """Write each report (option: (path, text)); a file that cannot be written is one error
+    line on standard error.  True when every file was written."""
+    written = True
+    for option, (path, text) in reports.items():
+        try:
+            write_atomically(path, text)
+        except OSError as error:
+            click.echo(
+                f"gradcalc check: {option}: cannot write {path!r}: {error.strerror or error}",
+                err=True,
+            )
+            written = False
+    return written
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -647,7 +771,10 @@ submission has an error (the others are still checked and reported)."""
     f"once there are {AUTO_JOBS_MIN_FILES} files or more; one process below that).",
 )
 @click.option(
-    "--shard", metavar="i/n", default=None, help="Check only the i-th of n deterministic parts."
+    "--shard",
+    type=ShardType(),
+    default=None,
+    help="Check only the i-th of n parts (files sorted by path, dealt round-robin).",
 )
 @click.option(
     "--max-elements",
@@ -665,39 +792,51 @@ def check(
     csv_path: str | None,
     junit_path: str | None,
     jobs: int | None,
-    shard: str | None,
+    shard: tuple[int, int] | None,
     max_elements: int,
     traceback: bool,
 ) -> None:
     """Check every spec's expected answers, or grade submissions against a problem.
 
-    PATHS are files, folders (searched recursively for *.yaml and *.yml) and
-    globs.  A spec with `expected` is solved and its answers compared; a
-    submission (`problem: FILE` plus `answers:`) is graded against its problem.
+    PATHS are files, folders (searched recursively for *.yaml and *.yml, names
+    starting with "." left out) and globs.  A spec with `expected` is solved
+    and its answers compared; a submission (`problem: FILE` plus `answers:`) is
+    graded against its problem.
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
-    shard_range = parse_shard(shard)
-    files, missing = expand_paths(paths)
+    files, empty = expand_paths(paths)
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
-    files = take_shard(files, shard_range)
+    check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path)
+    shard_files = take_shard(files, shard)
+    if shard is not None and files and not shard_files:
+        click.echo(
+            f"gradcalc check: shard {shard[0]}/{shard[1]} has no files: "
+            f"{len(files)} file{'s' if len(files) != 1 else ''} over {shard[1]} shards",
+            err=True,
+        )
     settings = Settings(
         problem=problem_path, limits=Limits(max_elements=max_elements), traceback=traceback
     )
     _PROBLEMS.clear()  # a problem file may have changed since an earlier run in this process
-    reports = [FileReport(source=m, error=f"{m}: no such file, folder or match") for m in missing]
-    reports += check_files(files, settings, auto_jobs(len(files)) if jobs is None else jobs)
-    if not reports:
+    reports = [FileReport(source=path, error=line) for path, line in empty]
+    reports += check_files(
+        shard_files, settings, auto_jobs(len(shard_files)) if jobs is None else jobs
+    )
+    if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
         sys.exit(int(ExitStatus.ERROR))
     if output_format == "json":
         click.echo(render_json(reports, hide_answers))
     else:
         click.echo(render_table(reports, hide_answers))
-    if csv_path:
-        write_atomically(csv_path, render_csv(reports))
-    if junit_path:
-        write_atomically(junit_path, render_junit(reports, hide_answers))
+    outputs = {}
+    if csv_path is not None:
+        outputs["--csv"] = (csv_path, render_csv(reports))
+    if junit_path is not None:
+        outputs["--junit"] = (junit_path, render_junit(reports, hide_answers))
+    if not write_reports(outputs):
+        sys.exit(int(ExitStatus.ERROR))
     sys.exit(int(exit_status(reports)))

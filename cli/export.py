@@ -12,13 +12,13 @@ from __future__ import annotations
 import io
 import os
 import re
-import tempfile
 from html import escape
 from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 from rich.console import Console
 
+from gradcalc.cli.files import write_atomically
 from gradcalc.cli.main import fail
 
 if TYPE_CHECKING:
@@ -108,35 +108,6 @@ class Report:
             write_atomically(self.path, self.document())
         except OSError as error:
             fail(f"gradcalc {command}: --export: cannot write {self.path!r}: {error.strerror}")
-
-
-def write_atomically(path: str, text: str) -> None:
-    """Write via a temporary file in the same folder and os.replace: readers never see half a
-    file, and a failed run leaves an earlier report in place.  The file gets the usual
-    permissions (mkstemp's are owner-only), since it is meant to be shared.  A symbolic
-    link is followed: its target gets the new report."""
-    path = os.path.realpath(path)
-    folder = os.path.dirname(path)
-    descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
-            handle.write(text)
-        os.chmod(temporary, _shared_mode(path))
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.unlink(temporary)
-        raise
-
-
-def _shared_mode(path: str) -> int:
-    """The mode of the file being replaced, else 0o666 less the umask."""
-    try:
-        return os.stat(path).st_mode & 0o777
-    except OSError:
-        umask = os.umask(0)
-        os.umask(umask)
-        return 0o666 & ~umask
 
 
 def export_report(

@@ -1266,7 +1266,7 @@ def check_expected(
             hint = f"; did you mean {close[0]!r}?" if close else ""
             raise SpecError(
                 path,
-                f"unknown result {key!r}{hint} This problem's results: {', '.join(available)}",
+                f"unknown result {key!r}{hint or '.'} This problem's results: {', '.join(available)}",
                 at_key=True,
             )
         table = available[key]

@@ -537,7 +537,9 @@ def _read_points(spec: Mapping[str, Any]) -> Fraction | dict[str, Fraction]:
 
 
 def _one_points(value: Any, path: FieldPath) -> Fraction:
-    number = parse_number(value, path, what="points (a number ≥ 0)")
+    number = parse_number(
+        value, path, what="points", allowed='a number ≥ 0 such as 2, 0.5 or "1/2"'
+    )
     if number < 0:
         raise SpecError(path, f"points must be 0 or more, got {number}")
     return number

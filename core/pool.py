@@ -459,7 +459,7 @@ def _read_p(spec: Mapping[str, Any]) -> Fraction:
             ("p",),
             "p = inf is max pooling ((Σ x^p)^(1/p) tends to the largest entry); use mode: max",
         )
-    p = parse_number(raw, ("p",), what="p (a number ≥ 1)")
+    p = parse_number(raw, ("p",), what="p", allowed="a number ≥ 1 such as 2, 3 or 1.5")
     if p < 1:
         raise SpecError(
             ("p",), f"p must be at least 1 (a norm; LPPool2d with p < 1 is not one), got {plain(p)}"

@@ -177,6 +177,9 @@ def read_index_base(spec: Mapping[str, Any]) -> int:
     return int(base)
 
 
+TOLERANCE_NUMBER = 'a number ≥ 0 such as 1e-6, 0.001 or "1/1000"'
+
+
 def read_tolerance(spec: Mapping[str, Any]) -> Tolerance:
     value = spec.get("tolerance")
     if value is None:
@@ -189,14 +192,18 @@ def read_tolerance(spec: Mapping[str, Any]) -> Tolerance:
                     f"unknown tolerance key {key!r}; allowed: atol, rtol",
                     at_key=True,
                 )
-        atol = parse_number(value.get("atol", DEFAULT_ATOL), ("tolerance", "atol"))
+        atol = parse_number(
+            value.get("atol", DEFAULT_ATOL), ("tolerance", "atol"), allowed=TOLERANCE_NUMBER
+        )
         rtol = parse_number(
-            value.get("rtol", 0 if "atol" in value else DEFAULT_RTOL), ("tolerance", "rtol")
+            value.get("rtol", 0 if "atol" in value else DEFAULT_RTOL),
+            ("tolerance", "rtol"),
+            allowed=TOLERANCE_NUMBER,
         )
         path_atol: tuple = ("tolerance", "atol")
         path_rtol: tuple = ("tolerance", "rtol")
     else:
-        atol = parse_number(value, ("tolerance",), what="a tolerance")
+        atol = parse_number(value, ("tolerance",), what="a tolerance", allowed=TOLERANCE_NUMBER)
         rtol = Fraction(0)
         path_atol = path_rtol = ("tolerance",)
     if atol < 0:

@@ -52,14 +52,19 @@ def describe(value: Any) -> str:
 _TEXT_NUMBERS: dict[str, Fraction] = {}
 
 
-def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Fraction:
+ANY_NUMBER = 'a number such as 2, -0.5, 1e-6 or "1/4"'
+
+
+def parse_number(
+    value: Any, path: FieldPath, *, what: str = "a number", allowed: str = ANY_NUMBER
+) -> Fraction:
     """Read one number exactly.
 
     Accepts int, Fraction, finite float (read through its shortest repr, so 0.1
     is 1/10) and numeric text ("1/4", "1.5/2", "1e-6").  Booleans, null, NaN,
-    infinities and magnitudes above 1e100 are errors.
+    infinities and magnitudes above 1e100 are errors.  ``allowed`` is what the error says is
+    allowed (for a number with a lower bound: examples within it).
     """
-    allowed = 'a number such as 2, -0.5, 1e-6 or "1/4"'
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
     if isinstance(value, int):
@@ -71,7 +76,7 @@ def parse_number(value: Any, path: FieldPath, *, what: str = "a number") -> Frac
             raise SpecError(path, f"{value} is not allowed: entries must be finite numbers")
         return _bounded(Fraction(repr(value)), path)
     if isinstance(value, np.generic):
-        return parse_number(value.item(), path, what=what)
+        return parse_number(value.item(), path, what=what, allowed=allowed)
     if isinstance(value, str):
         known = _TEXT_NUMBERS.get(value)
         if known is not None:
@@ -225,22 +230,28 @@ def _check_regular(value: Any, path: FieldPath, shape: tuple[int, ...], what: st
     if not shape:
         if isinstance(value, (list, tuple)):
             raise SpecError(
-                path, f"{what}: expected a number here, got a list (rows nested unevenly)"
+                path,
+                f"{_named(what, path)}expected a number here, got a list (rows nested unevenly)",
             )
         return
     if not isinstance(value, (list, tuple)):
         raise SpecError(
             path,
-            f"{what}: expected a row of {shape[0]} entries here, got {describe(value)} (ragged matrix)",
+            f"{_named(what, path)}expected a row of {shape[0]} entries here, got {describe(value)} (ragged matrix)",
         )
     if len(value) != shape[0]:
         raise SpecError(
             path,
-            f"{what}: this row has {len(value)} entr{'y' if len(value) == 1 else 'ies'} but the first row has {shape[0]}; "
+            f"{_named(what, path)}this row has {len(value)} entr{'y' if len(value) == 1 else 'ies'} but the first row has {shape[0]}; "
             "every row must have the same length",
         )
     for i, item in enumerate(value):
         _check_regular(item, (*path, i), shape[1:], what)
+
+
+def _named(what: str, path: FieldPath) -> str:
+    """``what`` as a prefix when the error has no field path (which would name the field)."""
+    return "" if path else f"{what}: "
 
 
 def _flatten(value: Any, path: FieldPath, out: list[Fraction]) -> None:

@@ -144,6 +144,34 @@ def test_broken_spec_never_stops_the_others(tmp_path: Path):
 def test_no_files_is_a_usage_error(tmp_path: Path):
     result = CliRunner().invoke(main, ["check", str(tmp_path)], env=ENV)
     assert result.exit_code == 2
+    assert f"{tmp_path}: folder has no .yaml or .yml files" in result.output
+    assert "no such file" not in result.output
+
+
+def test_folders_skip_hidden_files_and_folders(tmp_path: Path, monkeypatch):
+    write(tmp_path / "sub" / "a.yaml", TASK3)
+    write(tmp_path / ".github" / "workflows" / "ci.yml", "on: [push]\n")
+    write(tmp_path / ".gitlab-ci.yml", "stages: [\n")
+    write(tmp_path / "sub" / ".draft.yaml", "kind: [\n")
+    monkeypatch.chdir(tmp_path)
+    result = run("--format", "json", ".")
+    assert result.exit_code == 0, result.output
+    assert [f["file"] for f in json.loads(result.output)["files"]] == ["sub/a.yaml"]
+    # Named explicitly, a hidden file still counts; so does a hidden folder given itself.
+    named = run("--format", "json", ".gitlab-ci.yml", ".github")
+    assert [f["file"] for f in json.loads(named.output)["files"]] == [
+        ".gitlab-ci.yml",
+        ".github/workflows/ci.yml",
+    ]
+
+
+def test_a_file_named_twice_is_checked_once(tmp_path: Path, monkeypatch):
+    write(tmp_path / "task3.yaml", TASK3)
+    monkeypatch.chdir(tmp_path)
+    result = run(
+        "--format", "json", "task3.yaml", str(tmp_path / "task3.yaml"), "./task3.yaml", "."
+    )
+    assert [f["file"] for f in json.loads(result.output)["files"]] == ["task3.yaml"]
 
 
 # ---------------------------------------------------------------------------
@@ -194,6 +222,20 @@ def test_problem_option_skips_the_problem_itself(classroom: Path):
     assert "4 files" in result.output
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes")
+def test_a_pipe_or_device_is_an_error_not_a_hang(tmp_path: Path):
+    pipe = tmp_path / "pipe.yaml"
+    os.mkfifo(pipe)
+    write(tmp_path / "s.yaml", "problem: pipe.yaml\nanswers:\n  output: [1]\n")
+    result = run("--format", "json", str(pipe), str(tmp_path / "s.yaml"))
+    assert result.exit_code == 2
+    errors = [f["error"] for f in json.loads(result.output)["files"]]
+    assert errors == [
+        f"{pipe}: not a regular file (a FIFO); give a .yaml file",
+        f"{tmp_path / 's.yaml'}: problem {pipe}: not a regular file (a FIFO); give a .yaml file",
+    ]
+
+
 def test_submission_without_problem(tmp_path: Path):
     write(tmp_path / "s.yaml", "answers:\n  output: [1]\n")
     result = run(str(tmp_path / "s.yaml"))
@@ -213,6 +255,28 @@ def test_points_everywhere_and_bad_points(tmp_path: Path):
     )
     write(tmp_path / "p.yaml", TASK3.replace("output: 2,", "output: -2,"))
     assert "points must be 0 or more" in run(str(tmp_path / "p.yaml")).output
+
+
+def test_error_messages_say_each_thing_once_and_end_sentences(tmp_path: Path):
+    write(tmp_path / "task3.yaml", TASK3)
+    ragged = write(tmp_path / "subs" / "r.yaml", submission("output: [[4], [-3], [-2, 1]]"))
+    assert f"{ragged}:3:23: answers.output[2]: this row has 2 entries but the first row has 1;" in (
+        run(str(ragged)).output
+    )
+    expr = write(
+        tmp_path / "e.yaml",
+        "kind: expr\nfunction: x**2\nvariables: [x]\nexpected:\n  nosuch: [1]\n",
+    )
+    assert "expected.nosuch: unknown result 'nosuch'. This problem's results:" in (
+        run(str(expr)).output
+    )
+    write(tmp_path / "p.yaml", TASK3.replace("output: 2,", "output: abc,"))
+    words = run(str(tmp_path / "p.yaml")).output
+    assert "points.output: expected points, got the text 'abc'; allowed: a number ≥ 0" in words
+    assert "-0.5" not in words
+    write(tmp_path / "t.yaml", TASK3 + "tolerance: {atol: abc}\n")
+    words = run(str(tmp_path / "t.yaml")).output
+    assert "tolerance.atol: expected a number, got the text 'abc'; allowed: a number ≥ 0" in words
 
 
 def test_points_and_accept_do_not_bother_the_problem_commands(tmp_path: Path):
@@ -277,11 +341,13 @@ expected:
 CORRECT_VALUES = ("124", "184", "746", "850", "69", "161", "87", "203")
 
 
-def test_hide_answers_never_shows_the_correct_values(tmp_path: Path):
-    spec = write(tmp_path / "d.yaml", DISTINCT)
+def test_hide_answers_never_shows_the_correct_values(tmp_path: Path, monkeypatch):
+    # Relative paths: the numbered pytest folder (pytest-87) must not look like a value.
+    monkeypatch.chdir(tmp_path)
+    spec = write(Path("d.yaml"), DISTINCT)
     shown = run(str(spec))
     assert "124" in shown.output and "203" in shown.output  # without the flag they are shown
-    junit = tmp_path / "r.xml"
+    junit = Path("r.xml")
     for output_format in ("table", "json"):
         result = run("--hide-answers", "--format", output_format, "--junit", str(junit), str(spec))
         assert result.exit_code == 1
@@ -319,6 +385,50 @@ def test_csv_grade_sheet(classroom: Path, tmp_path: Path):
     assert not list(tmp_path.glob(".gradcalc-*"))  # the temporary file was renamed
 
 
+def test_csv_cells_are_never_formulas_but_numbers_stay_numbers(
+    classroom: Path, tmp_path: Path, monkeypatch
+):
+    subs = classroom / "subs"
+    answer = "output: [[4], [-3], [-2]]"
+    write(subs / "=evil.yaml", submission(answer, student="\"=cmd|' /C calc'!A0\""))
+    write(subs / "minus.yaml", submission(answer, student="-3"))
+    write(subs / "half.yaml", submission(answer, student="'-1/2'"))
+    write(subs / "at.yaml", submission(answer, student="'@SUM(A1)'"))
+    write(subs / "plus.yaml", submission(answer, student="'+1e-6'"))
+    sheet = tmp_path / "grades.csv"
+    monkeypatch.chdir(subs)
+    run("--csv", str(sheet), "=evil.yaml", "minus.yaml", "half.yaml", "at.yaml", "plus.yaml")
+    rows = list(csv.DictReader(io.StringIO(sheet.read_text(encoding="utf-8"))))
+    assert [row["file"] for row in rows] == [
+        "'=evil.yaml",
+        "minus.yaml",
+        "half.yaml",
+        "at.yaml",
+        "plus.yaml",
+    ]
+    assert [row["student"] for row in rows] == [
+        "'=cmd|' /C calc'!A0",
+        "-3",
+        "-1/2",
+        "'@SUM(A1)",
+        "+1e-6",
+    ]
+    assert rows[0]["score"] == "2" and rows[0]["output"] == "2"
+
+
+def test_student_must_be_a_name_or_a_number(classroom: Path, tmp_path: Path):
+    subs = classroom / "subs"
+    write(subs / "list.yaml", submission("output: [[4], [-3], [-2]]", student="[a, b]"))
+    write(subs / "id.yaml", submission("output: [[4], [-3], [-2]]", student="12345"))
+    result = run("--format", "json", str(subs / "list.yaml"), str(subs / "id.yaml"))
+    files = json.loads(result.output)["files"]
+    assert files[0]["error"] == (
+        f"{subs / 'list.yaml'}:2:10: student: student must be a name or a number "
+        "(student: alice), got a list"
+    )
+    assert files[1]["student"] == "12345"
+
+
 def test_junit_is_well_formed_with_required_attributes(classroom: Path, tmp_path: Path):
     report = tmp_path / "report.xml"
     result = run("--junit", str(report), str(classroom / "subs"))
@@ -340,6 +450,106 @@ def test_junit_is_well_formed_with_required_attributes(classroom: Path, tmp_path
     assert suites[3].find("testcase/error") is not None
 
 
+def usage_error(*args: str) -> Result:
+    """A run expected to stop with a usage error: exit 2, no traceback."""
+    result = CliRunner().invoke(main, ["check", *args], env=ENV)
+    assert result.exit_code == 2, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit)
+    assert "Traceback" not in result.output
+    return result
+
+
+def test_report_paths_are_checked_before_grading(classroom: Path, tmp_path: Path):
+    subs = str(classroom / "subs")
+    result = usage_error(subs, "--csv", str(tmp_path / "nodir" / "g.csv"))
+    assert "Invalid value for '--csv'" in result.output and "no folder" in result.output
+    assert "gradcalc check —" not in result.output  # nothing was graded
+    result = usage_error(subs, "--junit", str(tmp_path))
+    assert "Invalid value for '--junit'" in result.output and "is a folder" in result.output
+    result = usage_error(subs, "--csv", "")
+    assert "give a file name" in result.output
+    same = str(tmp_path / "r.txt")
+    result = usage_error(subs, "--csv", same, "--junit", same)
+    assert "also the --csv file" in result.output
+
+
+def test_a_report_that_cannot_be_written_is_one_line(classroom: Path, tmp_path: Path, monkeypatch):
+    from gradcalc.cli import check as check_module
+
+    def refuse(path: str, text: str) -> None:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(check_module, "write_atomically", refuse)
+    sheet = tmp_path / "g.csv"
+    result = usage_error(str(classroom / "subs" / "alice.yaml"), "--csv", str(sheet))
+    assert result.output.splitlines()[-1] == (
+        f"gradcalc check: --csv: cannot write {str(sheet)!r}: Permission denied"
+    )
+
+
+def test_a_report_never_overwrites_a_spec(classroom: Path, tmp_path: Path):
+    subs = classroom / "subs"
+    alice = subs / "alice.yaml"
+    before = alice.read_text(encoding="utf-8")
+    result = usage_error(str(subs), "--csv", str(alice))
+    assert "is one of the files being checked" in result.output
+    # `--csv subs/*.yaml`: the shell makes the first submission the CSV path.
+    result = usage_error("--csv", str(alice), str(subs / "bob.yaml"))
+    assert "is an existing .yaml/.yml file" in result.output
+    relative = os.path.relpath(alice)
+    result = usage_error(str(alice), "--junit", relative)
+    assert "one of the files being checked" in result.output
+    problem = classroom / "task3.yaml"
+    result = usage_error("--problem", str(problem), str(subs), "--junit", str(problem))
+    assert "is the --problem file" in result.output
+    assert alice.read_text(encoding="utf-8") == before
+
+
+def test_reports_get_the_usual_permissions(classroom: Path, tmp_path: Path):
+    sheet, report = tmp_path / "g.csv", tmp_path / "r.xml"
+    run(str(classroom / "subs" / "alice.yaml"), "--csv", str(sheet), "--junit", str(report))
+    umask = os.umask(0)
+    os.umask(umask)
+    assert sheet.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert report.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def test_control_characters_never_reach_the_junit_file_or_the_terminal(
+    classroom: Path, tmp_path: Path
+):
+    subs = classroom / "subs"
+    write(subs / "e\x01ve.yaml", submission('"outpu\\x01t": [[4], [-3], [-2]]'))
+    write(subs / "f\x1b[31mred.yaml", submission("output: [[4], [-3], [2]]", student='"x\\ey"'))
+    report = tmp_path / "r.xml"
+    result = run("--junit", str(report), str(subs))
+    assert result.exit_code == 2
+    root = ET.parse(report).getroot()  # well-formed XML 1.0
+    names = [Path(suite.get("name")).name for suite in root.findall("testsuite")]
+    assert "e\\x01ve.yaml" in names and "f\\x1b[31mred.yaml" in names
+    eve = root.find("testsuite[@name='" + str(subs / "e\\x01ve.yaml") + "']/testcase/error")
+    assert eve is not None and "answers.outpu\\x01t: unknown result" in eve.get("message")
+    text = report.read_text(encoding="utf-8")
+    assert "\x01" not in text and "\x1b" not in text
+    assert "\x01" not in result.output and "\x1b" not in result.output
+    assert "f\\x1b[31mred.yaml" in result.output and "answers.outpu\\x01t" in result.output
+    document = run("--format", "json", str(subs)).output
+    assert "\x1b" not in document and "\x01" not in document
+    files = [Path(f["file"]).name for f in json.loads(document)["files"]]
+    assert "e\x01ve.yaml" in files  # exact in JSON, written as \u0001
+
+
+def test_a_raw_control_character_is_one_located_line(classroom: Path):
+    raw = write(classroom / "subs" / "raw.yaml", submission("out\x01put: [[4], [-3], [-2]]"))
+    result = run(str(raw))
+    assert result.exit_code == 2
+    errors = [line for line in result.output.splitlines() if line.startswith(f"{raw}:")]
+    assert errors == [
+        f"{raw}:3:6: control character U+0001 is not allowed in YAML; remove it "
+        "(tabs and newlines are fine)"
+    ]
+    assert "position" not in result.output
+
+
 # ---------------------------------------------------------------------------
 # Sharding and jobs
 
@@ -355,7 +565,50 @@ def test_shards_are_a_deterministic_partition(tmp_path: Path):
         assert names == [Path(f["file"]).name for f in again["files"]]
         seen += names
     assert sorted(seen) == [f"s{i}.yaml" for i in range(7)]
-    assert CliRunner().invoke(main, ["check", "--shard", "4/3", str(tmp_path)]).exit_code == 2
+    for bad in ("4/3", "0/2", "1/0", "x", "1/2/3"):
+        result = usage_error("--shard", bad, str(tmp_path))
+        assert "Invalid value for '--shard'" in result.output, bad
+
+
+def test_shards_do_not_depend_on_the_order_of_the_arguments(tmp_path: Path, monkeypatch):
+    names = ["a.yaml", "B.yaml", "c.yaml", "D.yaml", "é.yaml"]
+    for name in names:
+        write(tmp_path / name, TASK3)
+    monkeypatch.chdir(tmp_path)
+
+    def shard(index: int, args: list[str]) -> list[str]:
+        result = run("--shard", f"{index}/2", "--format", "json", *args)
+        return [f["file"] for f in json.loads(result.output)["files"]]
+
+    # Sorted by code point of the absolute path: B, D, a, c, é; dealt round-robin
+    # (1: B, a, é; 2: D, c), and reported in the order the files were given.
+    assert shard(1, names) == ["a.yaml", "B.yaml", "é.yaml"]
+    assert shard(2, names) == ["c.yaml", "D.yaml"]
+    backwards = names[::-1]
+    assert shard(1, backwards) == ["é.yaml", "B.yaml", "a.yaml"]
+    assert shard(2, [str(tmp_path / n) for n in backwards] + ["c.yaml"]) == [
+        str(tmp_path / "D.yaml"),
+        str(tmp_path / "c.yaml"),
+    ]
+
+
+def test_an_empty_shard_passes_with_a_note_and_empty_reports(tmp_path: Path):
+    for name in ("a.yaml", "b.yaml"):
+        write(tmp_path / "subs" / name, TASK3)
+    sheet, report = tmp_path / "g.csv", tmp_path / "r.xml"
+    args = ("--shard", "3/3", "--csv", str(sheet), "--junit", str(report), str(tmp_path / "subs"))
+    result = CliRunner().invoke(main, ["check", *args], env=ENV)
+    assert result.exit_code == 0, result.output
+    assert "gradcalc check: shard 3/3 has no files: 2 files over 3 shards" in result.output
+    assert "0 passed, 0 failed, 0 errors" in result.output
+    assert sheet.read_text(encoding="utf-8") == "file,student,problem,status,score,points\n"
+    root = ET.parse(report).getroot()
+    assert root.tag == "testsuites" and root.get("tests") == "0" and not list(root)
+    as_json = CliRunner().invoke(main, ["check", "--format", "json", *args], env=ENV)
+    document = json.loads(as_json.stdout)  # the note goes to standard error
+    assert document["files"] == [] and document["ok"] is True
+    # Nothing to check at all stays an error, sharded or not.
+    assert usage_error("--shard", "3/3", str(tmp_path / "nothing*.yaml")).exit_code == 2
 
 
 def test_jobs_give_the_same_report(classroom: Path):

@@ -1,0 +1,39 @@
+"""Writing report files: atomically, and with the permissions a plain ``open()`` gives.
+
+Shared by ``--export`` and ``gradcalc check``'s ``--csv``/``--junit``; no Rich or Click here,
+so that importing it costs nothing at start-up.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+
+
+def write_atomically(path: str, text: str) -> None:
+    """Write via a temporary file in the same folder and os.replace: readers never see half a
+    file, and a failed run leaves an earlier report in place.  The file gets the usual
+    permissions (mkstemp's are owner-only), since it is meant to be shared.  A symbolic
+    link is followed: its target gets the new report."""
+    path = os.path.realpath(path)
+    folder = os.path.dirname(path)
+    descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+        os.chmod(temporary, shared_mode(path))
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.unlink(temporary)
+        raise
+
+
+def shared_mode(path: str) -> int:
+    """The mode of the file being replaced, else 0o666 less the umask."""
+    try:
+        return os.stat(path).st_mode & 0o777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
