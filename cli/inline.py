@@ -6,8 +6,8 @@ The options are generated from the registry's field descriptions, so every kind
 - YAML/JSON flow text when it starts with ``[`` or ``{`` (``--stride "[2, 1]"``,
   ``--names "{input: X}"``); numbers stay exact, as in a spec file;
 - a matrix when the field holds arrays and the text has several entries: rows split
-  by ``;``, entries by spaces or commas (``"1 2; 3 4"`` is 2×2, ``"1 2 3"`` a vector,
-  ``"1 2 3;"`` a 1×3 matrix);
+  by ``;`` or line breaks, entries by spaces or commas (``"1 2; 3 4"`` is 2×2, so is
+  ``"1 2\\n3 4"``; ``"1 2 3"`` is a vector, ``"1 2 3;"`` a 1×3 matrix);
 - raw text for text fields (``--title``, ``--function "x**2*y"``);
 - otherwise one YAML scalar (``2``, ``1/4``, ``true``, ``same``, ``null``).
 
@@ -28,6 +28,11 @@ from gradcalc.core.registry import Field, OpEntry
 
 OPTION_PREFIX = "field_"
 _SEPARATORS = re.compile(r"[\s,]+")
+# A row ends at ";" or at a line break (any that str.splitlines knows, CRLF counted once;
+# "\s" would otherwise read them as entry separators and flatten the matrix).  A ";" that
+# ends a line and the line break after it are one separator: "1 2;\n3 4" has two rows.
+_LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])"
+_ROW_SEPARATOR = re.compile(rf";[ \t]*{_LINE_BREAK}?|{_LINE_BREAK}(?:[ \t]*;)?")
 _METAVARS = {
     "tensor": "MATRIX",
     "number": "NUMBER",
@@ -108,7 +113,7 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
     if not stripped:
         raise SpecFileError(source, "the value is empty")
     arrays = "tensor" in types or "ints" in types
-    if arrays and (";" in stripped or len(_SEPARATORS.split(stripped)) > 1):
+    if arrays and (_ROW_SEPARATOR.search(stripped) or len(_SEPARATORS.split(stripped)) > 1):
         return parse_matrix(stripped, source)
     value = _flow(stripped, source)
     if isinstance(value, str):
@@ -119,19 +124,21 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
 
 
 def parse_matrix(text: str, source: str) -> list:
-    """``"2 -1; 0 -1"`` -> [[2, -1], [0, -1]]; without ``;`` a flat list of entries."""
+    """``"2 -1; 0 -1"`` (or ``"2 -1\\n0 -1"``) -> [[2, -1], [0, -1]]; without ``;`` or a line
+    break, a flat list of entries.  Blank lines around the text are ignored."""
     from gradcalc.cli.spec_loader import SpecFileError
 
-    two_dimensional = ";" in text
-    rows = text.split(";")
-    if two_dimensional and len(rows) > 1 and not rows[-1].strip():
+    text = text.strip()
+    rows = _ROW_SEPARATOR.split(text)
+    two_dimensional = len(rows) > 1
+    if two_dimensional and not rows[-1].strip():
         rows.pop()  # "1 2 3;" is a 1×3 matrix
     matrix: list[list[Any]] = []
     for r, row in enumerate(rows, start=1):
         tokens = [token for token in _SEPARATORS.split(row.strip()) if token]
         where = f"row {r}" if two_dimensional else "the list"
         if not tokens:
-            raise SpecFileError(source, f"{where} is empty (rows are split by ';')")
+            raise SpecFileError(source, f"{where} is empty (rows are split by ';' or line breaks)")
         entries = []
         for c, token in enumerate(tokens, start=1):
             number = _number(token)
@@ -143,7 +150,7 @@ def parse_matrix(text: str, source: str) -> list:
                 raise SpecFileError(
                     source,
                     f"{at}: {token!r} is not a number (write 2, -0.5, 1e-6 or 1/4; "
-                    "rows split by ';', entries by spaces or commas)",
+                    "rows split by ';' or line breaks, entries by spaces or commas)",
                 )
             entries.append(number)
         if matrix and len(entries) != len(matrix[0]):

@@ -355,3 +355,45 @@ def test_start_up_imports_no_op_module_or_new_renderer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert completed.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------
+# Line breaks separate rows, like ';'
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1 2 3\n4 5 6", [[1, 2, 3], [4, 5, 6]]),
+        ("1 2 3\r\n4 5 6\r\n", [[1, 2, 3], [4, 5, 6]]),
+        ("1 2\r3 4", [[1, 2], [3, 4]]),
+        ("\n\n  1 2\n  3 4\n\n", [[1, 2], [3, 4]]),  # blank lines at the ends
+        ("1 2;\n3 4;\n", [[1, 2], [3, 4]]),  # ';' ending a line is one separator with it
+        ("1 2\n; 3 4", [[1, 2], [3, 4]]),
+        ("1\n2", [[1], [2]]),
+        ("1 2 3\n", [1, 2, 3]),  # a trailing line break alone does not make a matrix
+        ("1 2\u20283 4", [[1, 2], [3, 4]]),  # U+2028 LINE SEPARATOR
+    ],
+)
+def test_line_breaks_split_rows(text: str, value: Any) -> None:
+    assert parse_value(text, TENSOR, "--input") == value
+
+
+@pytest.mark.parametrize("text", ["1 2\n\n3 4", "1 2\n  \n3 4", "1 2\r\n\r\n3 4", "1 2;\n;3 4"])
+def test_an_empty_line_inside_a_matrix_is_an_error(text: str) -> None:
+    with pytest.raises(SpecFileError, match="row 2 is empty"):
+        parse_value(text, TENSOR, "gradcalc conv --input")
+
+
+def test_line_breaks_on_the_command_line() -> None:
+    softmax = results(run("softmax", "--input", "1 2 3\n4 5 6", "--format", "json"))
+    batch = results(run("softmax", "--input", "1 2 3; 4 5 6", "--format", "json"))
+    assert softmax == batch
+    assert len(softmax["output"]) == 2 and len(softmax["output"][0]) == 3
+    for breaks in ("\n", "\r\n"):
+        inline = TASK3_INLINE[1].replace("; ", breaks) + breaks
+        result = run("conv", "--input", inline, *TASK3_INLINE[2:], "--format", "json")
+        assert results(result) == results(run("conv", *TASK3_INLINE, "--format", "json"))
+    assert_one_line_error(
+        run("conv", "--input", "1 2\n\n3 4", "--kernel", "1"), "--input: row 2 is empty"
+    )
