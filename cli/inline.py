@@ -135,15 +135,18 @@ def parse_matrix(text: str, source: str) -> list:
         rows.pop()  # "1 2 3;" is a 1×3 matrix
     matrix: list[list[Any]] = []
     for r, row in enumerate(rows, start=1):
-        tokens = [token for token in _SEPARATORS.split(row.strip()) if token]
+        tokens = _entries(row)
         where = f"row {r}" if two_dimensional else "the list"
         if not tokens:
             raise SpecFileError(source, f"{where} is empty (rows are split by ';' or line breaks)")
         entries = []
         for c, token in enumerate(tokens, start=1):
+            at = f"row {r}, entry {c}" if two_dimensional else f"entry {c}"
+            if not token:
+                reason = _empty_entry(c, len(tokens), "the row" if two_dimensional else "the list")
+                raise SpecFileError(source, f"{at} is empty ({reason})")
             number = _number(token)
             if number is None:
-                at = f"row {r}, entry {c}" if two_dimensional else f"entry {c}"
                 reason = _number_problem(token)
                 if reason is not None:  # a number, but one gradcalc cannot take (1e300)
                     raise SpecFileError(source, f"{at}: {reason}")
@@ -161,6 +164,27 @@ def parse_matrix(text: str, source: str) -> list:
             )
         matrix.append(entries)
     return matrix if two_dimensional else matrix[0]
+
+
+def _entries(row: str) -> list[str]:
+    """A row's entries as text, split by spaces or commas; ``""`` for an empty entry
+    between two commas or before/after one ("1,,2", "1, ,2", ",1", "1,"), which is
+    refused rather than dropped: a dropped entry shifts the rest into the wrong place."""
+    parts = row.split(",")
+    if len(parts) == 1:
+        return row.split()
+    entries: list[str] = []
+    for part in parts:
+        entries.extend(part.split() or [""])
+    return entries
+
+
+def _empty_entry(position: int, count: int, where: str) -> str:
+    if position == 1:
+        return f"{where} starts with a comma; remove it"
+    if position == count:
+        return f"a comma ends {where}; remove it"
+    return "nothing between two commas; write a number there or remove a comma"
 
 
 def _number(token: str) -> Any:

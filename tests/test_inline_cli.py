@@ -397,3 +397,49 @@ def test_line_breaks_on_the_command_line() -> None:
     assert_one_line_error(
         run("conv", "--input", "1 2\n\n3 4", "--kernel", "1"), "--input: row 2 is empty"
     )
+
+
+# ---------------------------------------------------------------------------
+# Empty entries between commas are refused, not dropped
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,,-2", "entry 2 is empty (nothing between two commas"),
+        ("1, ,-2", "entry 2 is empty (nothing between two commas"),
+        ("2,,-1; 0 -1; 1 1; -1 2", "row 1, entry 2 is empty"),
+        ("1 2; 3,,4", "row 2, entry 2 is empty"),
+        ("1, 2, 3,", "entry 4 is empty (a comma ends the list; remove it)"),
+        ("1 2,; 3 4", "row 1, entry 3 is empty (a comma ends the row; remove it)"),
+        (", 1, 2", "entry 1 is empty (the list starts with a comma; remove it)"),
+        ("1,", "entry 2 is empty"),
+    ],
+)
+def test_empty_entries_are_errors(text: str, message: str) -> None:
+    with pytest.raises(SpecFileError) as caught:
+        parse_value(text, TENSOR, "gradcalc conv --input")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1, 2, 3", [1, 2, 3]),
+        ("1 ,2 , 3", [1, 2, 3]),
+        ("1 2, 3", [1, 2, 3]),
+        ("1,2; 3,4", [[1, 2], [3, 4]]),
+        ("1,\t2", [1, 2]),
+    ],
+)
+def test_spaces_around_commas_are_fine(text: str, value: Any) -> None:
+    assert parse_value(text, TENSOR, "--input") == value
+
+
+def test_empty_entries_on_the_command_line() -> None:
+    for text in ("1,,-2", "1, ,-2"):
+        result = run("activation", "--function", "relu", "--input", text)
+        assert_one_line_error(result, "gradcalc activation --input: entry 2 is empty")
+    result = run("conv", "--input", "2,,-1; 0 -1; 1 1; -1 2", *TASK3_INLINE[2:])
+    assert_one_line_error(result, "--input: row 1, entry 2 is empty")
+    assert_one_line_error(run("conv", *TASK3_INLINE, "--stride", "2,"), "--stride: entry 2")
