@@ -355,7 +355,7 @@ def _read_padding(
             )
             return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
-    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and not value.strip().lstrip("+-\u2212").isdigit():
         raise SpecError(path, f"unknown padding {value!r}; {allowed}")
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")

@@ -437,7 +437,7 @@ def _pair_text(pair: tuple[int, int]) -> str:
 def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str]:
     if isinstance(value, str) and value.strip().lower() == "global":
         return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
-    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and not value.strip().lstrip("+-\u2212").isdigit():
         raise SpecError(
             ("size",), f'unknown size {value!r}; allowed: an integer, [kh, kw] or "global"'
         )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -443,3 +444,82 @@ def test_empty_entries_on_the_command_line() -> None:
     result = run("conv", "--input", "2,,-1; 0 -1; 1 1; -1 2", *TASK3_INLINE[2:])
     assert_one_line_error(result, "--input: row 1, entry 2 is empty")
     assert_one_line_error(run("conv", *TASK3_INLINE, "--stride", "2,"), "--stride: entry 2")
+
+
+# ---------------------------------------------------------------------------
+# The minus sign U+2212 that gradcalc prints reads back in; Unicode digits do not
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("−1", Fraction(-1)),
+        (" −0.5 ", Fraction(-1, 2)),
+        ("−1/2", Fraction(-1, 2)),
+        ("1/−2", Fraction(-1, 2)),
+        ("1e−3", Fraction(1, 1000)),
+        ("−2.5E−1", Fraction(-1, 4)),
+    ],
+)
+def test_parse_number_takes_the_minus_sign(text: str, value: Fraction) -> None:
+    from gradcalc.core.values import parse_int, parse_number
+
+    assert parse_number(text, ()) == value
+    assert parse_number(text.replace("−", "-"), ()) == value
+    assert parse_int("−3", ()) == -3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("１", "'１' has the digit '１' (U+FF11); use ASCII digits 0-9"),
+        ("−１", "use ASCII digits 0-9"),
+        ("1٣", "(U+0663); use ASCII digits 0-9"),
+        ("2²", "use ASCII digits 0-9"),
+        ("−inf", "not allowed: entries must be finite numbers"),
+        ("−−1", "expected a number"),
+        ("–1", "expected a number"),  # an en dash is not a minus sign
+    ],
+)
+def test_parse_number_refuses_unicode_digits(text: str, message: str) -> None:
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_int, parse_number
+
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_number(text, ("input", 0))
+    with pytest.raises(SpecError):
+        parse_int(text, ("stride",), what="stride")
+
+
+def test_the_minus_sign_inline_and_in_spec_files(tmp_path: Path) -> None:
+    expected = results(run("conv", *TASK3_INLINE, "--format", "json"))
+    minus = [t if t.startswith("--") else t.replace("-", "−") for t in TASK3_INLINE]
+    assert results(run("conv", *minus, "--format", "json")) == expected
+    spec = TASK3.read_text(encoding="utf-8")
+    assert "-1" in spec
+    for name, text in (("plain", spec.replace("-1", "−1")), ("quoted", spec.replace("-1", '"−1"'))):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        result = run("conv", "--spec", str(path), "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert results(result) == expected
+    assert results(run("conv", *TASK3_INLINE, "--padding", "−0", "--format", "json")) == expected
+    assert_one_line_error(
+        run("conv", *TASK3_INLINE, "--padding", "−1"), "padding must be at least 0, got -1"
+    )
+    assert_one_line_error(
+        run("activation", "--function", "relu", "--input", "１ 2"),
+        "--input: entry 1: '１' has the digit '１' (U+FF11); use ASCII digits 0-9",
+    )
+    assert_one_line_error(run("conv", *TASK3_INLINE, "--stride", "２"), "use ASCII digits 0-9")
+
+
+def test_pasting_a_printed_table_back_reads_the_same_numbers() -> None:
+    """The Results table prints negatives with U+2212; its rows paste back as input."""
+    shown = run("conv", *TASK3_INLINE, "--show", "results", "--no-color").stdout
+    assert "−" in shown
+    block = shown.split("grad_input", 1)[1].split("grad_kernel", 1)[0]
+    rows = [line.split()[1:] for line in block.strip().splitlines()[1:]]
+    assert "−" in " ".join(" ".join(row) for row in rows)
+    pasted = parse_value("; ".join(" ".join(row) for row in rows), TENSOR, "--input")
+    assert pasted == results(run("conv", *TASK3_INLINE, "--format", "json"))["grad_input"]
