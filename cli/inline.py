@@ -9,6 +9,8 @@ The options are generated from the registry's field descriptions, so every kind
   by ``;`` or line breaks, entries by spaces or commas (``"1 2; 3 4"`` is 2×2, so is
   ``"1 2\\n3 4"``; ``"1 2 3"`` is a vector, ``"1 2 3;"`` a 1×3 matrix);
 - raw text for text fields (``--title``, ``--function "x**2*y"``);
+- a pair ``[2, 1]`` for ``2x1`` / ``2×1`` in pair-valued fields (stride, padding,
+  dilation, a pool's size), as ``gradcalc random`` writes them;
 - otherwise one YAML scalar (``2``, ``1/4``, ``true``, ``same``, ``null``).
 
 Options override the fields of a ``--spec`` file.  A value that cannot be read is
@@ -33,6 +35,9 @@ _SEPARATORS = re.compile(r"[\s,]+")
 # ends a line and the line break after it are one separator: "1 2;\n3 4" has two rows.
 _LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])"
 _ROW_SEPARATOR = re.compile(rf";[ \t]*{_LINE_BREAK}?|{_LINE_BREAK}(?:[ \t]*;)?")
+# Pair-valued fields (stride, padding, dilation, a pool's size) also take "2x1", "2×1", "2 x 1"
+# inline, read as [2, 1], as in `gradcalc random` (core/practice.py reads its sizes the same way).
+_PAIR_TEXT = re.compile(r"([0-9]+)\s*[x×X*]\s*([0-9]+)")
 _METAVARS = {
     "tensor": "MATRIX",
     "number": "NUMBER",
@@ -67,7 +72,8 @@ def _metavar(spec_field: Field) -> str:
 
 
 def _help(spec_field: Field) -> str:
-    return f"Spec field {spec_field.name}: {spec_field.help}."
+    pair = "; here also HxW, e.g. 2x1" if "ints" in spec_field.types else ""
+    return f"Spec field {spec_field.name}: {spec_field.help}{pair}."
 
 
 def field_options(entry: OpEntry) -> Callable[[Callable], Callable]:
@@ -112,7 +118,12 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         return text
     if not stripped:
         raise SpecFileError(source, "the value is empty")
-    arrays = "tensor" in types or "ints" in types
+    pairs = "ints" in types
+    if pairs:
+        pair = _PAIR_TEXT.fullmatch(stripped)
+        if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
+            return [int(pair[1]), int(pair[2])]
+    arrays = "tensor" in types or pairs
     if arrays and (_ROW_SEPARATOR.search(stripped) or len(_SEPARATORS.split(stripped)) > 1):
         return parse_matrix(stripped, source)
     value = _flow(stripped, source)
@@ -120,7 +131,21 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         number = _number(value)
         if number is not None:
             return number
+        if pairs and not _is_choice(value, spec_field):
+            reason = _number_problem(value)
+            raise SpecFileError(
+                source,
+                reason
+                or f'expected a whole number or two as HxW (2x1), "2 1" or [2, 1], got '
+                f"{value!r} ({spec_field.name}: {spec_field.help})",
+            )
     return value
+
+
+def _is_choice(text: str, spec_field: Field) -> bool:
+    """``same``, ``global``: a word the field takes besides numbers (the core reads it)."""
+    word = text.strip().lower()
+    return any(word == str(choice).lower() for choice in spec_field.choices)
 
 
 def parse_matrix(text: str, source: str) -> list:

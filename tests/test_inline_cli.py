@@ -82,7 +82,8 @@ def test_scalar_and_text_fields() -> None:
     assert parse_value("true", Field("flip_kernel", "boolean", ""), "o") is True
     assert parse_value("2 1", Field("stride", "ints", ""), "o") == [2, 1]
     assert parse_value("[2, 1]", Field("stride", "ints", ""), "o") == [2, 1]
-    assert parse_value("same", Field("padding", "ints", ""), "o") == "same"
+    padding = next(f for f in inline_fields(registry.OPS["conv"]) if f.name == "padding")
+    assert parse_value("same", padding, "o") == "same"  # a word among the field's choices
     assert parse_value("null", Field("d", "integer|null", ""), "o") is None
     assert parse_value("{input: X, output: H}", Field("names", "mapping", ""), "o") == {
         "input": "X",
@@ -523,3 +524,57 @@ def test_pasting_a_printed_table_back_reads_the_same_numbers() -> None:
     assert "−" in " ".join(" ".join(row) for row in rows)
     pasted = parse_value("; ".join(" ".join(row) for row in rows), TENSOR, "--input")
     assert pasted == results(run("conv", *TASK3_INLINE, "--format", "json"))["grad_input"]
+
+
+# ---------------------------------------------------------------------------
+# Pair-valued fields take "2x1" inline, as `gradcalc random` does
+
+
+@pytest.mark.parametrize("text", ["2x1", "2×1", "2X1", "2 x 1", " 2*1 ", "2 1", "[2, 1]"])
+def test_pair_text_for_pair_fields(text: str) -> None:
+    assert parse_value(text, Field("stride", "ints", ""), "o") == [2, 1]
+
+
+def test_pair_text_is_only_for_pair_fields() -> None:
+    with pytest.raises(SpecFileError, match="is not a number"):
+        parse_value("2x1 3", TENSOR, "o")
+    assert parse_value("2x1", Field("title", "text", ""), "o") == "2x1"
+
+
+def test_pair_options_on_the_command_line() -> None:
+    base = ("conv", "--input", "1 2 3; 4 5 6; 7 8 9", "--kernel", "[[1]]", "--format", "json")
+    assert results(run(*base, "--stride", "2x1"))["output"] == [[1, 2, 3], [7, 8, 9]]
+    for text in ("2×1", "2 x 1", "[2, 1]", "2 1"):
+        assert results(run(*base, "--stride", text)) == results(run(*base, "--stride", "2x1"))
+    assert results(run(*base, "--padding", "0x1"))["output_shape"] == [3, 5]
+    assert results(run(*base, "--dilation", "1x2"))["output_shape"] == [3, 3]
+    pool = ("pool", "--mode", "max", "--input", "1 2 3; 4 5 6", "--format", "json")
+    assert results(run(*pool, "--size", "1x3"))["output"] == [[3], [6]]
+    assert results(run(*pool, "--size", "2×1", "--stride", "1x1"))["output"] == [[4, 5, 6]]
+    assert results(run(*pool, "--size", "global"))["output"] == [[6]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("conv", *TASK3_INLINE, "--stride", "2x1x1"),
+            'gradcalc conv --stride: expected a whole number or two as HxW (2x1), "2 1" or '
+            "[2, 1], got '2x1x1' (stride: int or [sh, sw])",
+        ),
+        (("conv", *TASK3_INLINE, "--stride", "abc"), "two as HxW (2x1)"),
+        (("conv", *TASK3_INLINE, "--padding", "-1x2"), "two as HxW (2x1)"),
+        (("conv", *TASK3_INLINE, "--padding", "wide"), "valid or same)"),
+        (("conv", *TASK3_INLINE, "--stride", "2.5"), "allowed: a whole number or [rows, cols]"),
+        (("conv", *TASK3_INLINE, "--stride", "0x1"), "stride (rows) must be at least 1, got 0"),
+        (("conv", *TASK3_INLINE, "--stride", "same"), "two as HxW (2x1)"),
+        (("pool", "--mode", "max", "--input", "1 2", "--size", "big"), "or global)"),
+    ],
+)
+def test_pair_option_errors_say_what_is_allowed(args: tuple[str, ...], message: str) -> None:
+    assert_one_line_error(run(*args), message)
+
+
+def test_pair_options_help_mentions_hxw() -> None:
+    text = " ".join(run("conv", "--help").stdout.split())  # the help wraps lines
+    assert "Spec field stride: int or [sh, sw]; here also HxW, e.g. 2x1." in text
