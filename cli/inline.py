@@ -35,9 +35,6 @@ _SEPARATORS = re.compile(r"[\s,]+")
 # ends a line and the line break after it are one separator: "1 2;\n3 4" has two rows.
 _LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])"
 _ROW_SEPARATOR = re.compile(rf";[ \t]*{_LINE_BREAK}?|{_LINE_BREAK}(?:[ \t]*;)?")
-# Pair-valued fields (stride, padding, dilation, a pool's size) also take "2x1", "2×1", "2 x 1"
-# inline, read as [2, 1], as in `gradcalc random` (core/practice.py reads its sizes the same way).
-_PAIR_TEXT = re.compile(r"([0-9]+)\s*[x×X*]\s*([0-9]+)")
 _METAVARS = {
     "tensor": "MATRIX",
     "number": "NUMBER",
@@ -118,9 +115,11 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         return text
     if not stripped:
         raise SpecFileError(source, "the value is empty")
-    pairs = "ints" in types
+    pairs = "ints" in types  # stride, padding, dilation, a pool's size
     if pairs:
-        pair = _PAIR_TEXT.fullmatch(stripped)
+        from gradcalc.core.values import PAIR_TEXT
+
+        pair = PAIR_TEXT.fullmatch(stripped)
         if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
             return [int(pair[1]), int(pair[2])]
     arrays = "tensor" in types or pairs

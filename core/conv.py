@@ -16,7 +16,6 @@ integers (see :mod:`gradcalc.core.exact`).
 from __future__ import annotations
 
 import itertools
-import re
 from collections.abc import Mapping
 from fractions import Fraction
 from functools import cached_property
@@ -44,7 +43,14 @@ from gradcalc.core.explain import (
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.records import record
-from gradcalc.core.values import describe, parse_array, parse_bool, parse_int, to_float
+from gradcalc.core.values import (
+    PAIR_TEXT,
+    describe,
+    parse_array,
+    parse_bool,
+    parse_int,
+    to_float,
+)
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.windows import Focus, Focusable, FocusTarget, WindowAxis
@@ -306,14 +312,6 @@ class ConvProblem:
         )
 
 
-# "2x1": how `gradcalc random` and inline options write a pair; a spec file writes [2, 1].
-_PAIR_TEXT = re.compile(r"\s*([0-9]+)\s*[x×X*]\s*([0-9]+)\s*")
-
-
-# "2x1", as `gradcalc random` and inline options write a pair; a spec file writes [2, 1].
-_PAIR_TEXT = re.compile(r"\s*([0-9]+)\s*[x×X*]\s*([0-9]+)\s*")
-
-
 def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
     """An int, or [rows, cols], each at least ``minimum``: stride, dilation, pool size/padding."""
     allowed = f"allowed: a whole number or [rows, cols], each at least {minimum}"
@@ -331,7 +329,7 @@ def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
 
 def _refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
     """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way."""
-    pair = _PAIR_TEXT.fullmatch(value) if isinstance(value, str) else None
+    pair = PAIR_TEXT.fullmatch(value) if isinstance(value, str) else None
     if pair is not None:
         raise SpecError(path, f"{what} {value!r}: write [{pair[1]}, {pair[2]}] here; {allowed}")
 
