@@ -6,9 +6,11 @@ The options are generated from the registry's field descriptions, so every kind
 - YAML/JSON flow text when it starts with ``[`` or ``{`` (``--stride "[2, 1]"``,
   ``--names "{input: X}"``); numbers stay exact, as in a spec file;
 - a matrix when the field holds arrays and the text has several entries: rows split
-  by ``;``, entries by spaces or commas (``"1 2; 3 4"`` is 2×2, ``"1 2 3"`` a vector,
-  ``"1 2 3;"`` a 1×3 matrix);
+  by ``;`` or line breaks, entries by spaces or commas (``"1 2; 3 4"`` is 2×2, so is
+  ``"1 2\\n3 4"``; ``"1 2 3"`` is a vector, ``"1 2 3;"`` a 1×3 matrix);
 - raw text for text fields (``--title``, ``--function "x**2*y"``);
+- a pair ``[2, 1]`` for ``2x1`` / ``2×1`` in pair-valued fields (stride, padding,
+  dilation, a pool's size), as ``gradcalc random`` writes them;
 - otherwise one YAML scalar (``2``, ``1/4``, ``true``, ``same``, ``null``).
 
 Options override the fields of a ``--spec`` file.  A value that cannot be read is
@@ -28,6 +30,11 @@ from gradcalc.core.registry import Field, OpEntry
 
 OPTION_PREFIX = "field_"
 _SEPARATORS = re.compile(r"[\s,]+")
+# A row ends at ";" or at a line break (any that str.splitlines knows, CRLF counted once;
+# "\s" would otherwise read them as entry separators and flatten the matrix).  A ";" that
+# ends a line and the line break after it are one separator: "1 2;\n3 4" has two rows.
+_LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])"
+_ROW_SEPARATOR = re.compile(rf";[ \t]*{_LINE_BREAK}?|{_LINE_BREAK}(?:[ \t]*;)?")
 _METAVARS = {
     "tensor": "MATRIX",
     "number": "NUMBER",
@@ -62,7 +69,8 @@ def _metavar(spec_field: Field) -> str:
 
 
 def _help(spec_field: Field) -> str:
-    return f"Spec field {spec_field.name}: {spec_field.help}."
+    pair = "; here also HxW, e.g. 2x1" if "ints" in spec_field.types else ""
+    return f"Spec field {spec_field.name}: {spec_field.help}{pair}."
 
 
 def field_options(entry: OpEntry) -> Callable[[Callable], Callable]:
@@ -107,43 +115,69 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         return text
     if not stripped:
         raise SpecFileError(source, "the value is empty")
-    arrays = "tensor" in types or "ints" in types
-    if arrays and (";" in stripped or len(_SEPARATORS.split(stripped)) > 1):
+    pairs = "ints" in types  # stride, padding, dilation, a pool's size
+    if pairs:
+        from gradcalc.core.values import PAIR_TEXT
+
+        pair = PAIR_TEXT.fullmatch(stripped)
+        if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
+            return [int(pair[1]), int(pair[2])]
+    arrays = "tensor" in types or pairs
+    if arrays and (_ROW_SEPARATOR.search(stripped) or len(_SEPARATORS.split(stripped)) > 1):
         return parse_matrix(stripped, source)
     value = _flow(stripped, source)
     if isinstance(value, str):
         number = _number(value)
         if number is not None:
             return number
+        if pairs and not _is_choice(value, spec_field):
+            reason = _number_problem(value)
+            raise SpecFileError(
+                source,
+                reason
+                or f'expected a whole number or two as HxW (2x1), "2 1" or [2, 1], got '
+                f"{value!r} ({spec_field.name}: {spec_field.help})",
+            )
     return value
 
 
+def _is_choice(text: str, spec_field: Field) -> bool:
+    """``same``, ``global``: a word the field takes besides numbers (the core reads it)."""
+    word = text.strip().lower()
+    return any(word == str(choice).lower() for choice in spec_field.choices)
+
+
 def parse_matrix(text: str, source: str) -> list:
-    """``"2 -1; 0 -1"`` -> [[2, -1], [0, -1]]; without ``;`` a flat list of entries."""
+    """``"2 -1; 0 -1"`` (or ``"2 -1\\n0 -1"``) -> [[2, -1], [0, -1]]; without ``;`` or a line
+    break, a flat list of entries.  Blank lines around the text are ignored."""
     from gradcalc.cli.spec_loader import SpecFileError
 
-    two_dimensional = ";" in text
-    rows = text.split(";")
-    if two_dimensional and len(rows) > 1 and not rows[-1].strip():
+    text = text.strip()
+    rows = _ROW_SEPARATOR.split(text)
+    two_dimensional = len(rows) > 1
+    if two_dimensional and not rows[-1].strip():
         rows.pop()  # "1 2 3;" is a 1×3 matrix
     matrix: list[list[Any]] = []
     for r, row in enumerate(rows, start=1):
-        tokens = [token for token in _SEPARATORS.split(row.strip()) if token]
+        tokens = _entries(row)
         where = f"row {r}" if two_dimensional else "the list"
         if not tokens:
-            raise SpecFileError(source, f"{where} is empty (rows are split by ';')")
+            raise SpecFileError(source, f"{where} is empty (rows are split by ';' or line breaks)")
         entries = []
         for c, token in enumerate(tokens, start=1):
+            at = f"row {r}, entry {c}" if two_dimensional else f"entry {c}"
+            if not token:
+                reason = _empty_entry(c, len(tokens), "the row" if two_dimensional else "the list")
+                raise SpecFileError(source, f"{at} is empty ({reason})")
             number = _number(token)
             if number is None:
-                at = f"row {r}, entry {c}" if two_dimensional else f"entry {c}"
                 reason = _number_problem(token)
                 if reason is not None:  # a number, but one gradcalc cannot take (1e300)
                     raise SpecFileError(source, f"{at}: {reason}")
                 raise SpecFileError(
                     source,
                     f"{at}: {token!r} is not a number (write 2, -0.5, 1e-6 or 1/4; "
-                    "rows split by ';', entries by spaces or commas)",
+                    "rows split by ';' or line breaks, entries by spaces or commas)",
                 )
             entries.append(number)
         if matrix and len(entries) != len(matrix[0]):
@@ -154,6 +188,27 @@ def parse_matrix(text: str, source: str) -> list:
             )
         matrix.append(entries)
     return matrix if two_dimensional else matrix[0]
+
+
+def _entries(row: str) -> list[str]:
+    """A row's entries as text, split by spaces or commas; ``""`` for an empty entry
+    between two commas or before/after one ("1,,2", "1, ,2", ",1", "1,"), which is
+    refused rather than dropped: a dropped entry shifts the rest into the wrong place."""
+    parts = row.split(",")
+    if len(parts) == 1:
+        return row.split()
+    entries: list[str] = []
+    for part in parts:
+        entries.extend(part.split() or [""])
+    return entries
+
+
+def _empty_entry(position: int, count: int, where: str) -> str:
+    if position == 1:
+        return f"{where} starts with a comma; remove it"
+    if position == count:
+        return f"a comma ends {where}; remove it"
+    return "nothing between two commas; write a number there or remove a comma"
 
 
 def _number(token: str) -> Any:

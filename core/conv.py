@@ -43,7 +43,14 @@ from gradcalc.core.explain import (
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.records import record
-from gradcalc.core.values import describe, parse_array, parse_bool, parse_int, to_float
+from gradcalc.core.values import (
+    PAIR_TEXT,
+    describe,
+    parse_array,
+    parse_bool,
+    parse_int,
+    to_float,
+)
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.windows import Focus, Focusable, FocusTarget, WindowAxis
@@ -307,17 +314,34 @@ class ConvProblem:
 
 
 def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
+    """An int, or [rows, cols], each at least ``minimum``: stride, dilation, pool size/padding."""
+    allowed = f"allowed: a whole number or [rows, cols], each at least {minimum}"
     if isinstance(value, (list, tuple)):
         if len(value) != 2:
-            raise SpecError(
-                path, f"{what} must be one integer or [rows, cols], got a list of {len(value)}"
-            )
+            raise SpecError(path, f"{what} is a list of {len(value)}; {allowed}")
         return (
-            parse_int(value[0], (*path, 0), minimum=minimum, what=f"{what} (rows)"),
-            parse_int(value[1], (*path, 1), minimum=minimum, what=f"{what} (cols)"),
+            _pair_int(value[0], (*path, 0), f"{what} (rows)", minimum, allowed),
+            _pair_int(value[1], (*path, 1), f"{what} (cols)", minimum, allowed),
         )
-    number = parse_int(value, path, minimum=minimum, what=what)
+    _refuse_pair_text(value, path, what, allowed)
+    number = _pair_int(value, path, what, minimum, allowed)
     return number, number
+
+
+def _refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
+    """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way."""
+    pair = PAIR_TEXT.fullmatch(value) if isinstance(value, str) else None
+    if pair is not None:
+        raise SpecError(path, f"{what} {value!r}: write [{pair[1]}, {pair[2]}] here; {allowed}")
+
+
+def _pair_int(value: Any, path: tuple, what: str, minimum: int, allowed: str) -> int:
+    try:
+        return parse_int(value, path, minimum=minimum, what=what)
+    except SpecError as error:
+        if not error.message.startswith("expected"):
+            raise  # "must be at least 1", "use ASCII digits 0-9": these say what is allowed
+        raise SpecError(error.path, f"{error.message}; {allowed}") from None
 
 
 def _read_padding(
@@ -345,22 +369,23 @@ def _read_padding(
         )
     if isinstance(value, (list, tuple)):
         if len(value) == 2:
-            ph = parse_int(value[0], (*path, 0), minimum=0, what="padding (rows)")
-            pw = parse_int(value[1], (*path, 1), minimum=0, what="padding (cols)")
+            ph = _pair_int(value[0], (*path, 0), "padding (rows)", 0, allowed)
+            pw = _pair_int(value[1], (*path, 1), "padding (cols)", 0, allowed)
             return (ph, ph, pw, pw), f"[{ph}, {pw}]"
         if len(value) == 4:
             sides = ("top", "bottom", "left", "right")
             pads = tuple(
-                parse_int(v, (*path, i), minimum=0, what=f"padding ({sides[i]})")
+                _pair_int(v, (*path, i), f"padding ({sides[i]})", 0, allowed)
                 for i, v in enumerate(value)
             )
             return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
-    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
+    if isinstance(value, str) and not value.strip().lstrip("+-\u2212").isdigit():
+        _refuse_pair_text(value, path, "padding", allowed)
         raise SpecError(path, f"unknown padding {value!r}; {allowed}")
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")
-    p = parse_int(value, path, minimum=0, what="padding")
+    p = _pair_int(value, path, "padding", 0, allowed)
     return (p, p, p, p), str(p)
 
 

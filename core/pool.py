@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.conv import _pair  # int or [rows, cols], shared with conv's stride
+from gradcalc.core.conv import _pair, _refuse_pair_text  # int or [rows, cols], as conv reads
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import (
@@ -439,10 +439,10 @@ def _pair_text(pair: tuple[int, int]) -> str:
 def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str]:
     if isinstance(value, str) and value.strip().lower() == "global":
         return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
-    if isinstance(value, str) and not value.strip().lstrip("+-").isdigit():
-        raise SpecError(
-            ("size",), f'unknown size {value!r}; allowed: an integer, [kh, kw] or "global"'
-        )
+    if isinstance(value, str) and not value.strip().lstrip("+-\u2212").isdigit():
+        allowed = 'allowed: an integer, [kh, kw] or "global"'
+        _refuse_pair_text(value, ("size",), "size", allowed)
+        raise SpecError(("size",), f"unknown size {value!r}; {allowed}")
     size = _pair(value, ("size",), "size (the window)", 1)
     return size, _pair_text(size)
 

@@ -228,7 +228,7 @@ def read_upstream(
     if (
         isinstance(value, str)
         and not value.strip()[:1].isdigit()
-        and value.strip()[:1] not in "+-."
+        and value.strip()[:1] not in "+-.\u2212"  # U+2212, the minus sign gradcalc prints
     ):
         raise SpecError(
             ("upstream",),

@@ -18,11 +18,20 @@ from gradcalc.core.errors import FieldPath, SpecError
 
 Number = Fraction | float
 
-# "1/4", "-3", "0.25", "1e-6", "+2.5E3", " 3 / 4 "; no "nan" / "inf" spellings.
-_NUMBER_TEXT = re.compile(r"^\s*[-+]?(\d+(\.\d*)?|\.\d+)([eE][-+]?\d+)?\s*(/\s*[-+]?\d+\s*)?$")
-_INT_TEXT = re.compile(r"^\s*[-+]?\d+\s*$")
+# "1/4", "-3", "0.25", "1e-6", "+2.5E3", " 3 / 4 "; no "nan" / "inf" spellings.  The minus
+# sign U+2212 "−" counts as "-": gradcalc prints it, so its own output pastes back in.  Digits
+# are ASCII only ("\d" would take "１" and other Unicode digits, which Fraction reads).
+_MINUS = "\u2212"
+_NUMBER_TEXT = re.compile(
+    r"^\s*[-+\u2212]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+\u2212]?[0-9]+)?"
+    r"\s*(/\s*[-+\u2212]?[0-9]+\s*)?$"
+)
+_INT_TEXT = re.compile(r"^\s*[-+\u2212]?[0-9]+\s*$")
 # The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
 NUMBER_TEXT_PATTERN = _NUMBER_TEXT.pattern
+# Two whole numbers as `gradcalc random` and inline options write a pair: "2x1", "2×1", "2 x 1"
+# (core/practice.py reads its sizes alike).  A spec file writes [2, 1]; there "2x1" is an error.
+PAIR_TEXT = re.compile(r"\s*([0-9]+)\s*[x×X*]\s*([0-9]+)\s*")
 
 # Python's Fraction accepts exponents of any size; "1e999999999" would build a
 # number with a billion digits.  Nothing a homework needs comes close to these
@@ -61,9 +70,10 @@ def parse_number(
     """Read one number exactly.
 
     Accepts int, Fraction, finite float (read through its shortest repr, so 0.1
-    is 1/10) and numeric text ("1/4", "1.5/2", "1e-6").  Booleans, null, NaN,
-    infinities and magnitudes above 1e100 are errors.  ``allowed`` is what the error says is
-    allowed (for a number with a lower bound: examples within it).
+    is 1/10) and numeric text ("1/4", "1.5/2", "1e-6", "−1" with the minus sign
+    U+2212).  Booleans, null, NaN, infinities, magnitudes above 1e100 and digits
+    other than ASCII 0-9 are errors.  ``allowed`` is what the error says is allowed
+    (for a number with a lower bound: examples within it).
     """
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
@@ -82,6 +92,9 @@ def parse_number(
         if known is not None:
             return known
         text = value.strip()
+        if not text.isascii():
+            _check_digits(text, path)
+            text = text.replace(_MINUS, "-")
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
         if _NUMBER_TEXT.match(text):
@@ -108,6 +121,17 @@ def parse_number(
     raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
 
 
+def _check_digits(text: str, path: FieldPath) -> None:
+    """Refuse Unicode digits ("１", "٣", "²"): Python reads some of them as numbers, but a
+    spec or command line that holds them was most likely not typed as meant."""
+    for char in text:
+        if not char.isascii() and (char.isdigit() or char.isdecimal()):
+            raise SpecError(
+                path,
+                f"{text!r} has the digit {char!r} (U+{ord(char):04X}); use ASCII digits 0-9",
+            )
+
+
 def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
     if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
         raise SpecError(
@@ -121,6 +145,8 @@ def parse_int(
 ) -> int:
     """Read a whole number (``2``, ``2.0`` and ``"2"`` are fine; ``2.5`` is not)."""
     if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
+        if not value.isascii():
+            _check_digits(value.strip(), path)
         raise SpecError(path, f"expected {what}, got {describe(value)}")
     try:
         number = parse_number(value, path, what=what)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from fractions import Fraction
@@ -81,7 +82,8 @@ def test_scalar_and_text_fields() -> None:
     assert parse_value("true", Field("flip_kernel", "boolean", ""), "o") is True
     assert parse_value("2 1", Field("stride", "ints", ""), "o") == [2, 1]
     assert parse_value("[2, 1]", Field("stride", "ints", ""), "o") == [2, 1]
-    assert parse_value("same", Field("padding", "ints", ""), "o") == "same"
+    padding = next(f for f in inline_fields(registry.OPS["conv"]) if f.name == "padding")
+    assert parse_value("same", padding, "o") == "same"  # a word among the field's choices
     assert parse_value("null", Field("d", "integer|null", ""), "o") is None
     assert parse_value("{input: X, output: H}", Field("names", "mapping", ""), "o") == {
         "input": "X",
@@ -355,3 +357,224 @@ def test_start_up_imports_no_op_module_or_new_renderer() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert completed.stdout.strip() == "[]"
+
+
+# ---------------------------------------------------------------------------
+# Line breaks separate rows, like ';'
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1 2 3\n4 5 6", [[1, 2, 3], [4, 5, 6]]),
+        ("1 2 3\r\n4 5 6\r\n", [[1, 2, 3], [4, 5, 6]]),
+        ("1 2\r3 4", [[1, 2], [3, 4]]),
+        ("\n\n  1 2\n  3 4\n\n", [[1, 2], [3, 4]]),  # blank lines at the ends
+        ("1 2;\n3 4;\n", [[1, 2], [3, 4]]),  # ';' ending a line is one separator with it
+        ("1 2\n; 3 4", [[1, 2], [3, 4]]),
+        ("1\n2", [[1], [2]]),
+        ("1 2 3\n", [1, 2, 3]),  # a trailing line break alone does not make a matrix
+        ("1 2\u20283 4", [[1, 2], [3, 4]]),  # U+2028 LINE SEPARATOR
+    ],
+)
+def test_line_breaks_split_rows(text: str, value: Any) -> None:
+    assert parse_value(text, TENSOR, "--input") == value
+
+
+@pytest.mark.parametrize("text", ["1 2\n\n3 4", "1 2\n  \n3 4", "1 2\r\n\r\n3 4", "1 2;\n;3 4"])
+def test_an_empty_line_inside_a_matrix_is_an_error(text: str) -> None:
+    with pytest.raises(SpecFileError, match="row 2 is empty"):
+        parse_value(text, TENSOR, "gradcalc conv --input")
+
+
+def test_line_breaks_on_the_command_line() -> None:
+    softmax = results(run("softmax", "--input", "1 2 3\n4 5 6", "--format", "json"))
+    batch = results(run("softmax", "--input", "1 2 3; 4 5 6", "--format", "json"))
+    assert softmax == batch
+    assert len(softmax["output"]) == 2 and len(softmax["output"][0]) == 3
+    for breaks in ("\n", "\r\n"):
+        inline = TASK3_INLINE[1].replace("; ", breaks) + breaks
+        result = run("conv", "--input", inline, *TASK3_INLINE[2:], "--format", "json")
+        assert results(result) == results(run("conv", *TASK3_INLINE, "--format", "json"))
+    assert_one_line_error(
+        run("conv", "--input", "1 2\n\n3 4", "--kernel", "1"), "--input: row 2 is empty"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Empty entries between commas are refused, not dropped
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("1,,-2", "entry 2 is empty (nothing between two commas"),
+        ("1, ,-2", "entry 2 is empty (nothing between two commas"),
+        ("2,,-1; 0 -1; 1 1; -1 2", "row 1, entry 2 is empty"),
+        ("1 2; 3,,4", "row 2, entry 2 is empty"),
+        ("1, 2, 3,", "entry 4 is empty (a comma ends the list; remove it)"),
+        ("1 2,; 3 4", "row 1, entry 3 is empty (a comma ends the row; remove it)"),
+        (", 1, 2", "entry 1 is empty (the list starts with a comma; remove it)"),
+        ("1,", "entry 2 is empty"),
+    ],
+)
+def test_empty_entries_are_errors(text: str, message: str) -> None:
+    with pytest.raises(SpecFileError) as caught:
+        parse_value(text, TENSOR, "gradcalc conv --input")
+    assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("1, 2, 3", [1, 2, 3]),
+        ("1 ,2 , 3", [1, 2, 3]),
+        ("1 2, 3", [1, 2, 3]),
+        ("1,2; 3,4", [[1, 2], [3, 4]]),
+        ("1,\t2", [1, 2]),
+    ],
+)
+def test_spaces_around_commas_are_fine(text: str, value: Any) -> None:
+    assert parse_value(text, TENSOR, "--input") == value
+
+
+def test_empty_entries_on_the_command_line() -> None:
+    for text in ("1,,-2", "1, ,-2"):
+        result = run("activation", "--function", "relu", "--input", text)
+        assert_one_line_error(result, "gradcalc activation --input: entry 2 is empty")
+    result = run("conv", "--input", "2,,-1; 0 -1; 1 1; -1 2", *TASK3_INLINE[2:])
+    assert_one_line_error(result, "--input: row 1, entry 2 is empty")
+    assert_one_line_error(run("conv", *TASK3_INLINE, "--stride", "2,"), "--stride: entry 2")
+
+
+# ---------------------------------------------------------------------------
+# The minus sign U+2212 that gradcalc prints reads back in; Unicode digits do not
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("−1", Fraction(-1)),
+        (" −0.5 ", Fraction(-1, 2)),
+        ("−1/2", Fraction(-1, 2)),
+        ("1/−2", Fraction(-1, 2)),
+        ("1e−3", Fraction(1, 1000)),
+        ("−2.5E−1", Fraction(-1, 4)),
+    ],
+)
+def test_parse_number_takes_the_minus_sign(text: str, value: Fraction) -> None:
+    from gradcalc.core.values import parse_int, parse_number
+
+    assert parse_number(text, ()) == value
+    assert parse_number(text.replace("−", "-"), ()) == value
+    assert parse_int("−3", ()) == -3
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("１", "'１' has the digit '１' (U+FF11); use ASCII digits 0-9"),
+        ("−１", "use ASCII digits 0-9"),
+        ("1٣", "(U+0663); use ASCII digits 0-9"),
+        ("2²", "use ASCII digits 0-9"),
+        ("−inf", "not allowed: entries must be finite numbers"),
+        ("−−1", "expected a number"),
+        ("–1", "expected a number"),  # an en dash is not a minus sign
+    ],
+)
+def test_parse_number_refuses_unicode_digits(text: str, message: str) -> None:
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_int, parse_number
+
+    with pytest.raises(SpecError, match=re.escape(message)):
+        parse_number(text, ("input", 0))
+    with pytest.raises(SpecError):
+        parse_int(text, ("stride",), what="stride")
+
+
+def test_the_minus_sign_inline_and_in_spec_files(tmp_path: Path) -> None:
+    expected = results(run("conv", *TASK3_INLINE, "--format", "json"))
+    minus = [t if t.startswith("--") else t.replace("-", "−") for t in TASK3_INLINE]
+    assert results(run("conv", *minus, "--format", "json")) == expected
+    spec = TASK3.read_text(encoding="utf-8")
+    assert "-1" in spec
+    for name, text in (("plain", spec.replace("-1", "−1")), ("quoted", spec.replace("-1", '"−1"'))):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(text, encoding="utf-8")
+        result = run("conv", "--spec", str(path), "--format", "json")
+        assert result.exit_code == 0, result.stderr
+        assert results(result) == expected
+    assert results(run("conv", *TASK3_INLINE, "--padding", "−0", "--format", "json")) == expected
+    assert_one_line_error(
+        run("conv", *TASK3_INLINE, "--padding", "−1"), "padding must be at least 0, got -1"
+    )
+    assert_one_line_error(
+        run("activation", "--function", "relu", "--input", "１ 2"),
+        "--input: entry 1: '１' has the digit '１' (U+FF11); use ASCII digits 0-9",
+    )
+    assert_one_line_error(run("conv", *TASK3_INLINE, "--stride", "２"), "use ASCII digits 0-9")
+
+
+def test_pasting_a_printed_table_back_reads_the_same_numbers() -> None:
+    """The Results table prints negatives with U+2212; its rows paste back as input."""
+    shown = run("conv", *TASK3_INLINE, "--show", "results", "--no-color").stdout
+    assert "−" in shown
+    block = shown.split("grad_input", 1)[1].split("grad_kernel", 1)[0]
+    rows = [line.split()[1:] for line in block.strip().splitlines()[1:]]
+    assert "−" in " ".join(" ".join(row) for row in rows)
+    pasted = parse_value("; ".join(" ".join(row) for row in rows), TENSOR, "--input")
+    assert pasted == results(run("conv", *TASK3_INLINE, "--format", "json"))["grad_input"]
+
+
+# ---------------------------------------------------------------------------
+# Pair-valued fields take "2x1" inline, as `gradcalc random` does
+
+
+@pytest.mark.parametrize("text", ["2x1", "2×1", "2X1", "2 x 1", " 2*1 ", "2 1", "[2, 1]"])
+def test_pair_text_for_pair_fields(text: str) -> None:
+    assert parse_value(text, Field("stride", "ints", ""), "o") == [2, 1]
+
+
+def test_pair_text_is_only_for_pair_fields() -> None:
+    with pytest.raises(SpecFileError, match="is not a number"):
+        parse_value("2x1 3", TENSOR, "o")
+    assert parse_value("2x1", Field("title", "text", ""), "o") == "2x1"
+
+
+def test_pair_options_on_the_command_line() -> None:
+    base = ("conv", "--input", "1 2 3; 4 5 6; 7 8 9", "--kernel", "[[1]]", "--format", "json")
+    assert results(run(*base, "--stride", "2x1"))["output"] == [[1, 2, 3], [7, 8, 9]]
+    for text in ("2×1", "2 x 1", "[2, 1]", "2 1"):
+        assert results(run(*base, "--stride", text)) == results(run(*base, "--stride", "2x1"))
+    assert results(run(*base, "--padding", "0x1"))["output_shape"] == [3, 5]
+    assert results(run(*base, "--dilation", "1x2"))["output_shape"] == [3, 3]
+    pool = ("pool", "--mode", "max", "--input", "1 2 3; 4 5 6", "--format", "json")
+    assert results(run(*pool, "--size", "1x3"))["output"] == [[3], [6]]
+    assert results(run(*pool, "--size", "2×1", "--stride", "1x1"))["output"] == [[4, 5, 6]]
+    assert results(run(*pool, "--size", "global"))["output"] == [[6]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("conv", *TASK3_INLINE, "--stride", "2x1x1"),
+            'gradcalc conv --stride: expected a whole number or two as HxW (2x1), "2 1" or '
+            "[2, 1], got '2x1x1' (stride: int or [sh, sw])",
+        ),
+        (("conv", *TASK3_INLINE, "--stride", "abc"), "two as HxW (2x1)"),
+        (("conv", *TASK3_INLINE, "--padding", "-1x2"), "two as HxW (2x1)"),
+        (("conv", *TASK3_INLINE, "--padding", "wide"), "valid or same)"),
+        (("conv", *TASK3_INLINE, "--stride", "2.5"), "allowed: a whole number or [rows, cols]"),
+        (("conv", *TASK3_INLINE, "--stride", "0x1"), "stride (rows) must be at least 1, got 0"),
+        (("conv", *TASK3_INLINE, "--stride", "same"), "two as HxW (2x1)"),
+        (("pool", "--mode", "max", "--input", "1 2", "--size", "big"), "or global)"),
+    ],
+)
+def test_pair_option_errors_say_what_is_allowed(args: tuple[str, ...], message: str) -> None:
+    assert_one_line_error(run(*args), message)
+
+
+def test_pair_options_help_mentions_hxw() -> None:
+    text = " ".join(run("conv", "--help").stdout.split())  # the help wraps lines
+    assert "Spec field stride: int or [sh, sw]; here also HxW, e.g. 2x1." in text

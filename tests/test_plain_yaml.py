@@ -327,3 +327,17 @@ def test_long_integer_rows_read_by_json_agree(odd):
         assert len(text) >= 300
         assert_agrees(text)
     assert read_plain(f"a: [[{row}], [{row}]]\n", spec_loader._plain_scalar, 10**7) is not None
+
+
+@pytest.mark.parametrize("scalar", ["−1", "−1/2", "1e−3", "−0.5", "１", "−１", "2 −1"])
+@pytest.mark.parametrize(
+    "template",
+    ["value: {s}\n", "value: [{s}, 2]\n", "value: [[1, {s}], [{s}, 3]]\n", 'value: "{s}"\n'],
+)
+def test_unicode_minus_and_digits_agree_and_stay_text(scalar, template):
+    """U+2212 and Unicode digits are text to both readers; the number reader decides."""
+    text = template.format(s=scalar)
+    plain = read_plain(text, spec_loader._plain_scalar, 10_000_000)
+    assert plain is not None  # the plain path takes them
+    assert typed(plain) == typed(full_path(text))
+    assert scalar in str(plain["value"])

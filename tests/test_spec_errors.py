@@ -1111,3 +1111,42 @@ def test_a_path_that_becomes_a_fifo_after_the_check_is_refused(
     monkeypatch.setattr(spec_loader.os, "stat", lambda path: regular)
     with pytest.raises(spec_loader.SpecFileError, match=r"not a regular file \(a FIFO\)"):
         spec_loader.read_spec_bytes(str(tmp_path / "ff.yaml"))
+
+
+@pytest.mark.parametrize(
+    ("field", "column", "message"),
+    [
+        (
+            "stride: 2x1",
+            9,
+            "stride '2x1': write [2, 1] here; allowed: a whole number or [rows, cols]",
+        ),
+        ("stride: 2×1", 9, "write [2, 1] here"),
+        ("stride: abc", 9, "got the text 'abc'; allowed: a whole number or [rows, cols]"),
+        ("stride: 2.5", 9, "expected stride, got 5/2; allowed: a whole number or [rows, cols]"),
+        ("stride: [1, 2, 3]", 9, "stride is a list of 3; allowed: a whole number or [rows, cols]"),
+        ("stride: [2, x]", 13, "expected stride (cols), got the text 'x'; allowed: a whole"),
+        ("dilation: 1x2", 11, "dilation '1x2': write [1, 2] here"),
+        ("padding: 1x0", 10, "padding '1x0': write [1, 0] here; allowed: an integer, [rows, cols]"),
+        ("padding: 0.5", 10, "got 1/2; allowed: an integer, [rows, cols], [top, bottom, left"),
+    ],
+)
+def test_pair_fields_in_a_file_say_what_is_allowed(
+    tmp_path: Path, field: str, column: int, message: str
+) -> None:
+    """A spec file writes pairs as [h, w] ("2x1" is for inline options and `random`)."""
+    path = write(tmp_path, GOOD + field + "\n")
+    result = run_cli("--spec", str(path))
+    text = assert_one_line_error(
+        result.exit_code, result.stdout, result.stderr, str(path), line=3, column=column
+    )
+    assert message in text, text
+
+
+def test_pool_size_in_a_file_says_how_to_write_a_pair(tmp_path: Path) -> None:
+    spec = "kind: pool\nmode: max\ninput: [[1, 2], [3, 4]]\nsize: 1x2\n"
+    result = CliRunner().invoke(main, ["pool", "--spec", str(write(tmp_path, spec))])
+    assert result.exit_code == 2
+    assert "size '1x2': write [1, 2] here; allowed: an integer, [kh, kw] or \"global\"" in (
+        result.stderr
+    )
