@@ -423,6 +423,10 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
     return lines
 
 
+def ignored_line(names: tuple[str, ...]) -> str:
+    return f"· not graded (the problem does not ask for it): {', '.join(names)}"
+
+
 def totals(reports: list[FileReport]) -> dict[str, Any]:
     results = [result for r in reports if r.grade is not None for result in r.grade.results]
     statuses = Counter(r.status for r in reports)
@@ -488,17 +492,24 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
         assert report.grade is not None
         for result in report.grade.results:
             lines += result_lines(result, hide)
+        if report.grade.ignored:
+            lines.append(ignored_line(report.grade.ignored))
     noted = [
-        (report, result)
+        (report, result_lines(result, hide)[0])
         for report in reports
         if report.status == "pass"
         for result in report.grade.results
         if result.flat_as or result.accepted
     ]
+    noted += [
+        (report, ignored_line(report.grade.ignored))
+        for report in reports
+        if report.status == "pass" and report.grade.ignored
+    ]
     if noted:
         lines += ["", "Notes (answers that pass)"]
-    for report, result in noted:
-        lines.append(f"{report.source}: {result_lines(result, hide)[0]}")
+    for report, line in noted:
+        lines.append(f"{report.source}: {line}")
     return visible("\n".join(lines))
 
 
@@ -551,6 +562,7 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
                 "score": json_number(grade.score) if grade else None,
                 "points": json_number(grade.points) if grade else None,
                 "results": [result_document(r, hide) for r in grade.results] if grade else [],
+                "not_graded": list(grade.ignored) if grade else [],
                 "error": report.error,
             }
         )

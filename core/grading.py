@@ -190,6 +190,21 @@ class Problem:
         self._mistakes: list[Variant] | None = None
         if self.solution is not None:
             self._check_accept(self.solution.results)
+        else:  # symbolic: its solver checks expected; points and accept.tolerance are ours
+            self._check_symbolic_names()
+
+    def _check_symbolic_names(self) -> None:
+        known = list(registry.result_names(self.kind))
+        named = [(("points", n), n) for n in self._points] if isinstance(self._points, dict) else []
+        named += [(("accept", "tolerance", n), n) for n in self.result_tolerances]
+        for path, name in named:
+            if name not in known:
+                raise SpecError(
+                    path,
+                    f"unknown result {name!r}{did_you_mean(name, known) or '.'} "
+                    f"A {self.kind} problem's results: {', '.join(known)}.",
+                    at_key=True,
+                )
 
     def _check_accept(self, results: Mapping[str, Any]) -> None:
         """Every accepted convention solves and every accept.tolerance names a result: a

@@ -255,3 +255,29 @@ def _floats(values):
     import numpy as np
 
     return np.array(values, dtype=float)
+
+
+def test_answers_not_graded_are_named_in_the_report(tmp_path: Path):
+    write(tmp_path / "task3.yaml", TASK3)
+    extra = "output: [[4], [-3], [-2]]\n  grad_input: [[0, 0], [0, 0], [0, 0], [0, 0]]"
+    write(tmp_path / "s.yaml", f"problem: task3.yaml\nanswers:\n  {extra}\n")
+    table = check(str(tmp_path / "s.yaml"))
+    assert table.exit_code == 1
+    assert "· not graded (the problem does not ask for it): grad_input" in table.output
+    document = json.loads(check(str(tmp_path / "s.yaml"), "--format", "json").output)
+    assert document["files"][0]["not_graded"] == ["grad_input"]
+    assert "grad_input" not in {r["name"] for r in document["files"][0]["results"]}
+
+
+@pytest.mark.parametrize(
+    ("grading", "needle"),
+    [
+        ({"points": {"bogus": 1}}, "points.bogus: unknown result 'bogus'"),
+        ({"accept": {"tolerance": {"gradiant": 1e-3}}}, "did you mean 'gradient'"),
+    ],
+)
+def test_an_expr_problem_names_only_its_own_results(grading, needle):
+    spec = {**bundled("expr_sigmoid_derivative.yaml"), **grading}
+    with pytest.raises(SpecError) as caught:
+        Problem(spec)
+    assert needle in str(caught.value)
