@@ -46,11 +46,12 @@ def _known_kind(command: str, kind: str) -> str:
 
 
 def _write(command: str, path: str, text: str) -> None:
-    """Write ``text`` to ``path``; an OS error is one line and exit 2."""
+    """Write ``text`` to ``path`` atomically; an OS error is one line and exit 2."""
+    from gradcalc.cli.files import write_atomically
     from gradcalc.cli.main import fail
 
     try:
-        Path(path).write_text(text, encoding="utf-8")
+        write_atomically(path, text)
     except OSError as error:
         fail(f"gradcalc {command}: cannot write {path}: {error.strerror or error}")
 
@@ -239,15 +240,16 @@ def add_commands(group: click.Group) -> None:
         shell_complete=complete_path,
         help="Write the schema to FILE instead of printing it.",
     )
+    @click.option("--force", is_flag=True, help="Overwrite FILE if it exists.")
     @click.option(
         "--dir",
         "directory",
         metavar="DIR",
         shell_complete=complete_path,
         help="Write the schema of any spec and one per kind into DIR "
-        "(gradcalc-spec.schema.json, KIND.schema.json).",
+        "(gradcalc-spec.schema.json, KIND.schema.json), replacing the ones there.",
     )
-    def schema(kind: str | None, output: str | None, directory: str | None) -> None:
+    def schema(kind: str | None, output: str | None, force: bool, directory: str | None) -> None:
         """Print the draft-07 JSON Schema of a KIND spec, or without KIND of any spec
         (dispatching on its `kind`).
 
@@ -276,8 +278,10 @@ def add_commands(group: click.Group) -> None:
         text = schema_text(spec_schema(kind))
         if output is None:
             click.echo(text, nl=False)
-        else:
-            _write("schema", output, text)
+            return
+        if os.path.exists(output) and not force:
+            fail(f"gradcalc schema: {output} exists; use --force to overwrite it")
+        _write("schema", output, text)
 
     @group.command(
         "new",

@@ -177,6 +177,10 @@ def test_schema_command_writes_a_file_and_names_unknown_kinds(tmp_path: Path) ->
     result = run("schema", "conv", "--output", str(out))
     assert result.exit_code == 0 and result.stdout == ""
     assert json.loads(out.read_text(encoding="utf-8")) == spec_schema("conv")
+    again = run("schema", "conv", "--output", str(out))
+    assert again.exit_code == 2 and "exists; use --force" in again.stderr
+    assert run("schema", "pool", "--output", str(out), "--force").exit_code == 0
+    assert json.loads(out.read_text(encoding="utf-8")) == spec_schema("pool")
 
     unknown = run("schema", "cnov")
     assert unknown.exit_code == 2 and unknown.stdout == ""
