@@ -174,9 +174,9 @@ def _error_line(error: GradcalcError, loaded: Any) -> str:
 def _load(path: str, limits: Limits):
     from gradcalc.cli.spec_loader import load_file
 
-    # A FIFO or device is refused by load_file. No standard input: `problem: -` or
-    # `--problem -` would wait on it (in every worker).
-    return load_file(path, max_values=max(limits.max_elements * 2, 1000), allow_stdin=False)
+    # No streams: a FIFO or device found in a folder or named by `problem:` (or `problem: -`)
+    # could block the run (in every worker); only regular files are read.
+    return load_file(path, max_values=max(limits.max_elements * 2, 1000), streams=False)
 
 
 def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None, Any]:
@@ -203,7 +203,7 @@ def check_file(path: str, settings: Settings) -> FileReport:
             data = loaded.data
             if settings.problem is not None or "answers" in data or "problem" in data:
                 return _check_submission(report, loaded, settings)
-            if "expected" not in data:
+            if data.get("expected") in (None, {}):  # nothing to check (`gradcalc new` writes {})
                 report.skipped = True
                 return report
             report.grade = Problem(data, limits=settings.limits).grade(data["expected"])
@@ -710,20 +710,18 @@ def check_report_paths(
         claimed[real] = option
 
 
-def write_reports(reports: dict[str, tuple[str, str]]) -> bool:
-    """Write each report (option: (path, text)); a file that cannot be written is one error
-    line on standard error.  True when every file was written."""
-    written = True
+def write_reports(reports: dict[str, tuple[str, str]]) -> list[str]:
+    """Write each report (option: (path, text)); the error line of each file that cannot be
+    written (printed after the summary, where it is seen)."""
+    errors = []
     for option, (path, text) in reports.items():
         try:
             write_atomically(path, text)
         except OSError as error:
-            click.echo(
-                f"gradcalc check: {option}: cannot write {path!r}: {error.strerror or error}",
-                err=True,
+            errors.append(
+                f"gradcalc check: {option}: cannot write {path!r}: {error.strerror or error}"
             )
-            written = False
-    return written
+    return errors
 
 
 # -- the command -------------------------------------------------------------------------------
@@ -840,15 +838,17 @@ def check(
     if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
         sys.exit(int(ExitStatus.ERROR))
-    if output_format == "json":
-        click.echo(render_json(reports, hide_answers))
-    else:
-        click.echo(render_table(reports, hide_answers))
     outputs = {}
     if csv_path is not None:
         outputs["--csv"] = (csv_path, render_csv(reports))
     if junit_path is not None:
         outputs["--junit"] = (junit_path, render_junit(reports, hide_answers))
-    if not write_reports(outputs):
-        sys.exit(int(ExitStatus.ERROR))
-    sys.exit(int(exit_status(reports)))
+    # The report files first: `gradcalc check … --junit r.xml | head` still writes them.
+    write_errors = write_reports(outputs)
+    if output_format == "json":
+        click.echo(render_json(reports, hide_answers))
+    else:
+        click.echo(render_table(reports, hide_answers))
+    for line in write_errors:
+        click.echo(line, err=True)
+    sys.exit(int(ExitStatus.ERROR if write_errors else exit_status(reports)))

@@ -14,7 +14,14 @@ def write_atomically(path: str, text: str) -> None:
     """Write via a temporary file in the same folder and os.replace: readers never see half a
     file, and a failed run leaves an earlier report in place.  The file gets the usual
     permissions (mkstemp's are owner-only), since it is meant to be shared.  A symbolic
-    link is followed: its target gets the new report."""
+    link is followed: its target gets the new report.  A pipe or device is written to, never
+    replaced."""
+    if os.path.exists(path) and not os.path.isfile(path) and not os.path.isdir(path):
+        # A pipe or device (/dev/stdout, /dev/null, a FIFO): written to, never replaced by a
+        # regular file, which would break it for everyone.
+        with open(path, "w", encoding="utf-8", newline="") as stream:
+            stream.write(text)
+        return
     path = os.path.realpath(path)
     folder = os.path.dirname(path)
     descriptor, temporary = tempfile.mkstemp(prefix=".gradcalc-", suffix=".tmp", dir=folder)

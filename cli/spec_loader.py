@@ -396,15 +396,21 @@ def _not_regular(source: str, mode: int) -> SpecFileError:
     return SpecFileError(source, f"not a regular file ({what}); give a .yaml file")
 
 
-def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES) -> bytes:
-    """The bytes of the regular file at ``path`` (at most ``max_bytes`` + 1 of them).
+def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES, *, streams: bool = False) -> bytes:
+    """The bytes of the file at ``path`` (at most ``max_bytes`` + 1 of them).
 
-    Every spec, problem and submission file is read here.  A FIFO, a device
-    (/dev/zero, /dev/stdin on a terminal or pipe) or a socket is refused before
-    it is opened: reading one can block forever or never end.
+    Every spec, problem and submission file is read here.  Unless ``streams``, a
+    FIFO, a device (/dev/zero, /dev/stdin on a terminal or pipe) or a socket is
+    refused before it is opened: a file found in a folder or named by a submission
+    could block ``gradcalc check`` forever.  With ``streams`` (a path the user named
+    on the command line, such as ``<(gradcalc random conv)`` or /dev/stdin), a FIFO
+    or character device is read like standard input: up to the same cap.
     """
     try:
         info = os.stat(path)
+        if streams and (stat.S_ISFIFO(info.st_mode) or stat.S_ISCHR(info.st_mode)):
+            with open(path, "rb") as stream:
+                return stream.read(max_bytes + 1)
         if not stat.S_ISREG(info.st_mode):
             raise _not_regular(path, info.st_mode)
         if info.st_size > max_bytes:
@@ -434,17 +440,19 @@ def load_file(
     *,
     max_values: int = MAX_VALUES,
     max_bytes: int = MAX_FILE_BYTES,
-    allow_stdin: bool = True,
+    streams: bool = True,
 ) -> LoadedSpec:
-    """Read a spec file (``-`` is standard input, unless not ``allow_stdin``) and parse it."""
+    """Read a spec file and parse it.  With ``streams`` (paths from the command line), ``-``
+    is standard input and a pipe or device path is read like it; without (``gradcalc check``,
+    whose files come from folders and submissions), only regular files are read."""
     source = path
-    if path == "-" and allow_stdin:
+    if path == "-" and streams:
         import sys
 
         raw = sys.stdin.buffer.read(max_bytes + 1)
         source = "<stdin>"
     else:
-        raw = read_spec_bytes(path, max_bytes)
+        raw = read_spec_bytes(path, max_bytes, streams=streams)
     if len(raw) > max_bytes:
         raise SpecFileError(source, f"the input is larger than the limit of {max_bytes:,} bytes")
     try:

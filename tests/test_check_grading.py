@@ -5,6 +5,11 @@ up front, diagnoses that would give the key away, the "+1" slip with padding, ze
 from __future__ import annotations
 
 import json
+import os
+import stat
+import subprocess
+import sys
+import threading
 from fractions import Fraction
 from pathlib import Path
 
@@ -281,3 +286,36 @@ def test_an_expr_problem_names_only_its_own_results(grading, needle):
     with pytest.raises(SpecError) as caught:
         Problem(spec)
     assert needle in str(caught.value)
+
+
+def test_a_spec_with_an_empty_expected_is_skipped(tmp_path: Path):
+    write(tmp_path / "p.yaml", TASK3.split("expected:")[0] + "expected: {}\n")
+    result = check(str(tmp_path / "p.yaml"))
+    assert result.exit_code == 0, result.output
+    assert "1 skipped" in result.output
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs (POSIX)")
+def test_a_report_to_a_pipe_or_device_is_written_into_it_not_replaced(tmp_path: Path):
+    fifo = tmp_path / "report.fifo"
+    os.mkfifo(fifo)
+    received: list[str] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_text(encoding="utf-8")))
+    reader.start()
+    result = check(str(PROBLEMS_DIR / "task3.yaml"), "--junit", str(fifo))
+    reader.join(timeout=30)
+    assert result.exit_code == 0, result.output
+    assert received and received[0].startswith("<?xml")
+    assert stat.S_ISFIFO(os.stat(fifo).st_mode)
+    assert check(str(PROBLEMS_DIR / "task3.yaml"), "--csv", os.devnull).exit_code == 0
+    assert stat.S_ISCHR(os.stat(os.devnull).st_mode)
+
+
+def test_reports_are_written_before_the_summary_so_a_closed_pipe_loses_nothing(tmp_path: Path):
+    report = tmp_path / "r.xml"
+    command = [sys.executable, "-m", "gradcalc.cli", "check", str(PROBLEMS_DIR), "--junit"]
+    with subprocess.Popen([*command, str(report)], stdout=subprocess.PIPE) as process:
+        assert process.stdout is not None
+        process.stdout.close()  # `| head -0`: the first line printed meets a closed pipe
+        process.wait(timeout=60)
+    assert report.read_text(encoding="utf-8").startswith("<?xml")
