@@ -193,6 +193,23 @@ class Problem:
         else:  # symbolic: its solver checks expected; points and accept.tolerance are ours
             self._check_symbolic_names()
 
+    def _not_asked(
+        self, names: list[str], answers: Mapping[str, Any], answers_key: str
+    ) -> tuple[str, ...]:
+        """Answered results the problem does not ask for: not graded (nor computed: an unasked
+        Jacobian may be above the limit).  A name no problem of this kind has is an error."""
+        extra = tuple(name for name in answers if name not in names)
+        known = list(registry.result_names(self.kind))
+        for name in extra:
+            if name not in known:
+                raise SpecError(
+                    (answers_key, name),
+                    f"unknown result {name!r}{did_you_mean(name, known) or '.'} "
+                    f"A {self.kind} problem's results: {', '.join(known)}.",
+                    at_key=True,
+                )
+        return extra
+
     def _check_symbolic_names(self) -> None:
         known = list(registry.result_names(self.kind))
         named = [(("points", n), n) for n in self._points] if isinstance(self._points, dict) else []
@@ -283,10 +300,9 @@ class Problem:
         if self.symbolic:
             return self._grade_symbolic(answers, answers_key)
         names = self.graded_names(answers, answers_key)
-        extra = [name for name in answers if name not in names]
-        results = self.results_for(names + extra)
+        extra = self._not_asked(names, answers, answers_key)
+        results = self.results_for(names)
         self._check_names(names, results, answers, answers_key)
-        self._check_names(extra, results, answers, answers_key)
         grades = []
         for name in names:
             points = self.points_for(name)
@@ -464,7 +480,7 @@ class Problem:
         """
         names = self.graded_names(answers, answers_key)
         asked = {name: answers[name] for name in names if name in answers}
-        ignored = tuple(name for name in answers if name not in names)
+        ignored = self._not_asked(names, answers, answers_key)
         wrong_shapes: dict[str, str] = {}
         while True:
             try:
@@ -514,6 +530,8 @@ class Problem:
                 grades.append(
                     ResultGrade(name, False, self.points_for(name), Fraction(0), 0, missing=True)
                 )
+        order = {name: i for i, name in enumerate(names)}  # the problem's order, as elsewhere
+        grades.sort(key=lambda grade: order.get(grade.name.split("[")[0], len(order)))
         return Grade(self.kind, solution.title, grades, ignored)
 
     def _solve_symbolic(self, answers: Mapping[str, Any], answers_key: str) -> Solution:
@@ -824,18 +842,21 @@ def _size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> l
     results = FORWARD if forward_only else ()
     upstream = (("upstream", None),) if forward_only else ()
 
-    def ignored(key: str, plain_value: int, words: str, shown: Any) -> Variant:
+    def ignored(key: str, plain_value: int, words: str, shown: Any, reveals=()) -> Variant:
         return Variant(
             f"{key} ignored",
             f"{{name}} matches the result {words}: the {key} ({_plain(shown)}) was ignored",
             ((key, plain_value), *upstream),
             results=results,
+            reveals=reveals,
         )
 
     variants = []
     if stride is not None and stride != (1, 1):
         default = stride[0] if stride[0] == stride[1] else list(stride)  # pool: the window
-        variants.append(ignored("stride", 1, "with stride 1", spec.get("stride", default)))
+        # The strided output is every s-th entry of the answer: naming the slip gives it away.
+        shown = spec.get("stride", default)
+        variants.append(ignored("stride", 1, "with stride 1", shown, reveals=("output",)))
     if not _is_zero(spec.get("padding")) and spec.get("padding") != "same":
         variants.append(ignored("padding", 0, "without padding", spec["padding"]))
     if stride is not None and spec.get("padding") != "same" and spec.get("ceil_mode") is not True:
@@ -851,7 +872,11 @@ def _size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> l
     return variants
 
 
-def _forgot_upstream(spec: Mapping[str, Any], gradients: tuple[str, ...]) -> list[Variant]:
+def _forgot_upstream(
+    spec: Mapping[str, Any], gradients: tuple[str, ...], reveals: tuple[str, ...] = ()
+) -> list[Variant]:
+    """``reveals``: where the key follows from the answer (an activation's ∂L/∂x is the
+    upstream times the answer, entry by entry)."""
     if not _upstream_given(spec):
         return []
     return [
@@ -861,6 +886,7 @@ def _forgot_upstream(spec: Mapping[str, Any], gradients: tuple[str, ...]) -> lis
             "∂L/∂output was forgotten (the chain rule's last factor)",
             (("upstream", None),),
             results=gradients,
+            reveals=reveals,
         )
     ]
 
@@ -937,7 +963,9 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
         return [_transposed("grad_weight", "∂L/∂W")] + _forgot_upstream(
             spec, ("grad_input", "grad_weight", "grad_bias")
         )
-    if kind in ("activation", "softmax"):
+    if kind == "activation":
+        return _forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
+    if kind == "softmax":
         return _forgot_upstream(spec, ("grad_input",))
     if kind == "loss":
         variants = []

@@ -319,3 +319,42 @@ def test_reports_are_written_before_the_summary_so_a_closed_pipe_loses_nothing(t
         process.stdout.close()  # `| head -0`: the first line printed meets a closed pipe
         process.wait(timeout=60)
     assert report.read_text(encoding="utf-8").startswith("<?xml")
+
+
+def test_an_unknown_result_in_an_expr_submission_is_an_error_not_ignored():
+    spec = bundled("expr_sigmoid_derivative.yaml")
+    with pytest.raises(SpecError) as caught:
+        Problem(spec).grade({**spec["expected"], "gradiant": [1]}, "answers")
+    assert caught.value.path == ("answers", "gradiant")
+    assert "did you mean 'gradient'" in caught.value.message
+
+
+def test_an_unasked_jacobian_is_neither_built_nor_an_error():
+    spec = {
+        "kind": "conv",
+        "input": [[(i * 7 + j) % 5 - 2 for j in range(40)] for i in range(40)],
+        "kernel": [[1, 0], [0, -1]],
+        "points": {"output": 1},
+    }
+    problem = Problem(spec)
+    output = problem.solution.results["output"]
+    grade = problem.grade({"output": output.tolist(), "jacobian_input": [[0]]}, "answers")
+    assert grade.ok and grade.ignored == ("jacobian_input",)
+
+
+def test_expr_results_keep_the_problems_order_when_one_has_the_wrong_shape():
+    spec = bundled("expr_sigmoid_derivative.yaml")
+    answers = {**spec["expected"], "gradient": ["x", "y"]}
+    names = [r.name for r in Problem(spec).grade(answers, "answers").results]
+    assert names == list(spec["expected"])
+
+
+def test_hidden_answers_leave_out_the_stride_and_an_activations_upstream():
+    strided = Problem(bundled("seed003_multichannel_strided.yaml")).mistakes()
+    stride = next(v for v in strided if v.label == "stride ignored")
+    assert stride.gives_away("output")
+    relu = Problem(bundled("activation_relu_kink.yaml"))
+    forgotten = [v for v in relu.mistakes() if v.label == "upstream forgotten"]
+    assert all(v.gives_away("grad_input") for v in forgotten)
+    kernel = next(v for v in Problem(bundled("task3.yaml")).mistakes() if v.label == "kernel flip")
+    assert kernel.gives_away("grad_kernel") and not kernel.gives_away("output")
