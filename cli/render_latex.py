@@ -160,7 +160,8 @@ def _accented(value: str, i: int, piece: str, mode: int) -> str:
     return piece
 
 
-_SUBSCRIPT = re.compile(r"_([A-Za-z0-9]+(?:_[A-Za-z0-9]+)*)")
+# y_0,12 (indices of 10 or more are written with commas) is one subscript: y_{0,12}.
+_SUBSCRIPT = re.compile(r"_([A-Za-z0-9]+(?:_[A-Za-z0-9]+)*(?:,[0-9]+)*)")
 _POWER = re.compile(r"\^(\([^()]*\)|[A-Za-z0-9]+)")
 # Words upright, but not inside subscripts (X_ij keeps italic indices).
 _WORD = re.compile(r"(?<![A-Za-z\\\x01\x02])[A-Za-z]{2,}")
@@ -240,7 +241,7 @@ def math(value: str) -> str:
 
 
 # A matrix's or table's columns side by side, less the brackets.
-PAGE_CHARS = 76
+PAGE_CHARS = 68
 _FRACTION = re.compile(r"\\tfrac\{([^{}]*)\}\{([^{}]*)\}")
 _COMMAND = re.compile(r"\\[A-Za-z]+")
 
@@ -250,7 +251,8 @@ def _cell_width(cell: str) -> int:
     a command such as \\partial: one)."""
     cell = _FRACTION.sub(lambda m: "0" * max(len(m.group(1)), len(m.group(2))), cell)
     cell = _COMMAND.sub("0", cell.replace("\\ ", " "))
-    return len(re.sub(r"[{}$_^]", "", cell))
+    # A minus sign (or plus) is about two digits wide in math.
+    return len(re.sub(r"[{}$_^]", "", cell)) + cell.count("-") + cell.count("+")
 
 
 def _top_level_terms(formula: str) -> list[str]:

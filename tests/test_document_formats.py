@@ -118,3 +118,18 @@ def test_accented_names_are_latex_accents(tmp_path) -> None:
     assert "\\hat{y}_{00} &= \\tilde{x}_{00}" in result.output
     assert "[U+" not in result.output
     assert_compiles(tmp_path, result.output)
+
+
+def test_indices_of_ten_or_more_are_one_subscript(tmp_path) -> None:
+    """y_0,12 (plain notation, commas once an index reaches 10) is y_{0,12}, not y_{0},12; a
+    1×22 input is shown in blocks of columns that fit the page."""
+    row = " ".join(str(i % 5 - 2) for i in range(22))
+    result = CliRunner().invoke(
+        main, ["conv", "--input", row + ";", "--kernel", "1 -1 2;", "--format", "latex"]
+    )
+    assert result.exit_code == 0, result.output
+    assert "y_{0,12}" in result.output and "y_{0},12" not in result.output
+    assert_compiles(tmp_path, result.output)
+    log = (tmp_path / "doc.log").read_text(encoding="utf-8", errors="replace")
+    overfull = [float(m) for m in re.findall(r"Overfull \\hbox \(([0-9.]+)pt too wide\)", log)]
+    assert max(overfull, default=0) < 20, overfull
