@@ -222,6 +222,9 @@ class Problem:
                     f"A {self.kind} problem's results: {', '.join(known)}.",
                     at_key=True,
                 )
+            if name.endswith("_at") and self.spec.get("at") is None:
+                # Else every submission answering it would get the problem's error.
+                raise SpecError(path, f"{name} needs a point: add at: to the problem", at_key=True)
 
     def _check_accept(self, results: Mapping[str, Any]) -> None:
         """Every accepted convention solves and every accept.tolerance names a result: a

@@ -358,3 +358,12 @@ def test_hidden_answers_leave_out_the_stride_and_an_activations_upstream():
     assert all(v.gives_away("grad_input") for v in forgotten)
     kernel = next(v for v in Problem(bundled("task3.yaml")).mistakes() if v.label == "kernel flip")
     assert kernel.gives_away("grad_kernel") and not kernel.gives_away("output")
+
+
+def test_an_expr_problem_asking_for_a_value_at_no_point_is_the_problems_error():
+    spec = {k: v for k, v in bundled("expr_sigmoid_derivative.yaml").items() if k != "at"}
+    spec = {**spec, "expected": {"gradient": spec["expected"]["gradient"]}}
+    with pytest.raises(SpecError) as caught:
+        Problem({**spec, "points": {"gradient": 1, "gradient_at": 1}})
+    assert caught.value.path == ("points", "gradient_at")
+    assert "add at:" in caught.value.message
