@@ -186,7 +186,7 @@ def generate(kind: str, params: dict[str, Any]) -> None:
         import secrets
 
         seed = secrets.randbelow(10_000)
-    elif re.fullmatch(r"\s*\d{1,18}\s*", seed_text):
+    elif re.fullmatch(r"\s*[0-9]{1,18}\s*", seed_text):
         seed = int(seed_text)
     else:
         _fail(

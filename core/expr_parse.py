@@ -81,7 +81,7 @@ RESERVED_NAMES = frozenset((*CONSTANT_NAMES, *FUNCTION_NAMES))
 OPERATORS = ("**", "==", "+", "-", "*", "/", "^", "(", ")", ",", "=")
 # Characters students paste from typeset maths, read as the operator they mean.
 _LOOKALIKES = {"−": "-", "·": "*", "×": "*", "⋅": "*"}
-_NUMBER = re.compile(r"(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
+_NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")
 _DIGITS = frozenset("0123456789")
 ALLOWED_TEXT = "numbers, names, + - * / ** ^ ( ) and commas"
 # Never used as generic function names, so that a spec such as eval(x) or max(x, 0) reads as

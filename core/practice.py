@@ -570,7 +570,7 @@ def _generic_profile(kind: str) -> Profile:
 
 # -- reading the sizes ---------------------------------------------------------------------------
 
-_SIZE_TEXT = re.compile(r"^\s*\d+(\s*[x×X*]\s*\d+)*\s*$")
+_SIZE_TEXT = re.compile(r"^\s*[0-9]+(\s*[x×X*]\s*[0-9]+)*\s*$")
 
 
 def parse_knob(knob: Knob, value: Any) -> Any:

@@ -93,7 +93,7 @@ def parse_number(
             return known
         text = value.strip()
         if not text.isascii():
-            _check_digits(text, path)
+            _check_characters(text, path)
             text = text.replace(_MINUS, "-")
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
@@ -121,14 +121,24 @@ def parse_number(
     raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
 
 
-def _check_digits(text: str, path: FieldPath) -> None:
-    """Refuse Unicode digits ("１", "٣", "²"): Python reads some of them as numbers, but a
-    spec or command line that holds them was most likely not typed as meant."""
+_OTHER_DASHES = "‐‑‒–—―－﹣"
+
+
+def _check_characters(text: str, path: FieldPath) -> None:
+    """Refuse Unicode digits ("１", "٣", "²") and dashes other than the minus sign ("–2"):
+    Python reads some digits as numbers, but a spec or command line that holds them was most
+    likely not typed as meant; say which character it is."""
     for char in text:
         if not char.isascii() and (char.isdigit() or char.isdecimal()):
             raise SpecError(
                 path,
                 f"{text!r} has the digit {char!r} (U+{ord(char):04X}); use ASCII digits 0-9",
+            )
+        if char in _OTHER_DASHES:  # pasted from a word processor: a minus sign was meant
+            raise SpecError(
+                path,
+                f"{text!r} has the dash {char!r} (U+{ord(char):04X}); write a minus sign as - "
+                "(or −)",
             )
 
 
@@ -146,7 +156,7 @@ def parse_int(
     """Read a whole number (``2``, ``2.0`` and ``"2"`` are fine; ``2.5`` is not)."""
     if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
         if not value.isascii():
-            _check_digits(value.strip(), path)
+            _check_characters(value.strip(), path)
         raise SpecError(path, f"expected {what}, got {describe(value)}")
     try:
         number = parse_number(value, path, what=what)

@@ -143,7 +143,7 @@ class FocusTarget:
 
 AXIS_WORDS = {"n": "batch", "c": "channel", "o": "channel", "row": "row", "col": "column"}
 _TARGET = re.compile(r"^\s*([^\s\[\]]+)\s*\[([^\[\]]*)\]\s*$")
-_INDEX = re.compile(r"^[+-]?\d+$")
+_INDEX = re.compile(r"^[+-]?[0-9]+$")
 
 
 def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> FocusTarget:

@@ -479,7 +479,7 @@ def test_parse_number_takes_the_minus_sign(text: str, value: Fraction) -> None:
         ("2²", "use ASCII digits 0-9"),
         ("−inf", "not allowed: entries must be finite numbers"),
         ("−−1", "expected a number"),
-        ("–1", "expected a number"),  # an en dash is not a minus sign
+        ("–1", "has the dash"),  # an en dash is not a minus sign: named
     ],
 )
 def test_parse_number_refuses_unicode_digits(text: str, message: str) -> None:
@@ -578,3 +578,25 @@ def test_pair_option_errors_say_what_is_allowed(args: tuple[str, ...], message: 
 def test_pair_options_help_mentions_hxw() -> None:
     text = " ".join(run("conv", "--help").stdout.split())  # the help wraps lines
     assert "Spec field stride: int or [sh, sw]; here also HxW, e.g. 2x1." in text
+
+
+@pytest.mark.parametrize("dash", ["–", "—", "－"])
+def test_a_dash_that_is_not_a_minus_sign_is_named(dash: str) -> None:
+    result = CliRunner().invoke(main, ["conv", "--input", f"1 {dash}2; 3 4", "--kernel", "1;"])
+    assert result.exit_code == 2
+    assert f"has the dash {dash!r}" in result.output and "write a minus sign as -" in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["random", "conv", "--seed", "７"], "--seed"),
+        (["random", "conv", "--seed", "1", "--size", "４x4"], "--size"),
+        (["conv", "--spec", "problems/task3.yaml", "--focus", "output[１,0]"], "whole numbers"),
+        (["expr", "--function", "x**２", "--variables", "[x]"], "'２' is not allowed"),
+    ],
+)
+def test_non_ascii_digits_are_refused_everywhere(args: list[str], needle: str) -> None:
+    result = CliRunner().invoke(main, args)
+    assert result.exit_code == 2, result.output
+    assert needle in result.output
