@@ -45,11 +45,14 @@ def _known_kind(command: str, kind: str) -> str:
     return kind
 
 
-def _write(command: str, path: str, text: str) -> None:
-    """Write ``text`` to ``path`` atomically; an OS error is one line and exit 2."""
+def _write(command: str, path: str, text: str, *, force: bool) -> None:
+    """Write ``text`` to ``path`` atomically; an existing file only with ``force``.  Either
+    refusal, or an OS error, is one line and exit 2."""
     from gradcalc.cli.files import write_atomically
     from gradcalc.cli.main import fail
 
+    if os.path.exists(path) and not force:
+        fail(f"gradcalc {command}: {path} exists; use --force to overwrite it")
     try:
         write_atomically(path, text)
     except OSError as error:
@@ -271,6 +274,7 @@ def add_commands(group: click.Group) -> None:
                     "schema",
                     str(Path(directory) / schema_file_name(name)),
                     schema_text(spec_schema(name)),
+                    force=True,  # --dir regenerates the files there
                 )
             return
         if kind is not None:
@@ -279,9 +283,7 @@ def add_commands(group: click.Group) -> None:
         if output is None:
             click.echo(text, nl=False)
             return
-        if os.path.exists(output) and not force:
-            fail(f"gradcalc schema: {output} exists; use --force to overwrite it")
-        _write("schema", output, text)
+        _write("schema", output, text, force=force)
 
     @group.command(
         "new",
@@ -313,14 +315,11 @@ def add_commands(group: click.Group) -> None:
 
         The first line names the kind's JSON Schema, so editors validate and complete it.
         """
-        from gradcalc.cli.main import fail
 
         _known_kind("new", kind)
         text = starter_spec(kind, schema_ref or default_schema_ref(kind, output))
         if output is None:
             click.echo(text, nl=False)
             return
-        if os.path.exists(output) and not force:
-            fail(f"gradcalc new: {output} exists; use --force to overwrite it")
-        _write("new", output, text)
+        _write("new", output, text, force=force)
         click.echo(f"Wrote {output}; solve it with `gradcalc run {output}`.", err=True)

@@ -358,11 +358,7 @@ class LatexRenderer(DocumentRenderer):
         )
         value = formula.value if isinstance(formula.value, str) else self.number(formula.value)
         value = math(value) if isinstance(formula.value, str) else value
-        lines = [first]
-        if numeric and _cell_width(numeric) <= FORMULA_CHARS:
-            lines.append(f"&= {numeric}")
-        elif numeric:
-            lines += self.terms(_top_level_terms(numeric))
+        lines = [first, *self.wrapped(numeric)]
         lines.append(f"&= {value}")
         self.display(lines)
 
@@ -372,6 +368,15 @@ class LatexRenderer(DocumentRenderer):
                 return self.number(product.factors[0][1])
             return r" \cdot ".join(self.number(v, factor=True) for _, v in product.factors)
         return r" \cdot ".join(math(symbol.text) for symbol, _ in product.factors)
+
+    def wrapped(self, formula: str) -> list[str]:
+        """``&= formula`` as one aligned line, or wrapped at its pluses when too long for the
+        page; no line for an empty formula."""
+        if not formula:
+            return []
+        if _cell_width(formula) <= FORMULA_CHARS:
+            return [f"&= {formula}"]
+        return self.terms(_top_level_terms(formula))
 
     def terms(self, terms: list[str]) -> list[str]:
         """Terms joined by +, as many per line as fit the page (at most TERMS_PER_LINE); later
@@ -403,11 +408,7 @@ class LatexRenderer(DocumentRenderer):
         if step.constant is not None:
             symbolic.append(math(step.constant[0].text))
             numeric.append(self.number(step.constant[1]))
-        general = math(step.general) if step.general else ""
-        if _cell_width(general) <= FORMULA_CHARS:
-            lines = [f"&= {general}"] if general else []
-        else:
-            lines = self.terms(_top_level_terms(general))
+        lines = self.wrapped(math(step.general) if step.general else "")
         if symbolic:
             lines += self.terms(symbolic) + self.terms(numeric)
         lines.append(f"&= {self.number(step.value)}")

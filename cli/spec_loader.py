@@ -16,7 +16,6 @@ import math
 import os
 import re
 import stat
-import unicodedata
 from fractions import Fraction
 from typing import Any
 
@@ -306,6 +305,8 @@ def _character_error(text: str, source: str, error: yaml.reader.ReaderError) -> 
     one: located by value, because LibYAML's ``position`` counts UTF-8 bytes, not
     characters.
     """
+    import unicodedata  # only for this error: not at start-up
+
     code = error.character
     index = text.find(chr(code)) if isinstance(code, int) else -1
     if index < 0:

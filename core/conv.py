@@ -45,6 +45,7 @@ from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.records import record
 from gradcalc.core.values import (
     PAIR_TEXT,
+    SIGNS,
     describe,
     parse_array,
     parse_bool,
@@ -380,7 +381,7 @@ def _read_padding(
             )
             return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
-    if isinstance(value, str) and not value.strip().lstrip("+-\u2212").isdigit():
+    if isinstance(value, str) and not value.strip().lstrip(SIGNS).isdigit():
         _refuse_pair_text(value, path, "padding", allowed)
         raise SpecError(path, f"unknown padding {value!r}; {allowed}")
     if isinstance(value, bool) or value is None:

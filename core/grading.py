@@ -136,8 +136,7 @@ class Variant:
     maps the correct result to the mistaken one instead (a transpose, a sign);
     ``results`` limits the result names it can explain (empty: all).  ``reveals``
     names the results for which the diagnosis gives the correct values away (the
-    answer rotated or scaled is the key): left out under --hide-answers.  A
-    transform is a one-to-one map of the key, so it always reveals.
+    answer transposed, rotated or scaled is the key): left out under --hide-answers.
     """
 
     label: str
@@ -147,14 +146,12 @@ class Variant:
     transform: Callable[[np.ndarray, str], np.ndarray | None] | None = None
     results: tuple[str, ...] = ()
     reveals: tuple[str, ...] = ()
-    # A transform that only drops cells (the output without its last row) reveals nothing.
-    transform_reveals: bool = True
 
     def explains(self, name: str) -> bool:
         return not self.results or name in self.results
 
     def gives_away(self, name: str) -> bool:
-        return (self.transform is not None and self.transform_reveals) or name in self.reveals
+        return name in self.reveals
 
 
 class Problem:
@@ -202,12 +199,7 @@ class Problem:
         known = list(registry.result_names(self.kind))
         for name in extra:
             if name not in known:
-                raise SpecError(
-                    (answers_key, name),
-                    f"unknown result {name!r}{did_you_mean(name, known) or '.'} "
-                    f"A {self.kind} problem's results: {', '.join(known)}.",
-                    at_key=True,
-                )
+                raise _unknown_result((answers_key, name), known, f"A {self.kind} problem's")
         return extra
 
     def _check_symbolic_names(self) -> None:
@@ -216,12 +208,7 @@ class Problem:
         named += [(("accept", "tolerance", n), n) for n in self.result_tolerances]
         for path, name in named:
             if name not in known:
-                raise SpecError(
-                    path,
-                    f"unknown result {name!r}{did_you_mean(name, known) or '.'} "
-                    f"A {self.kind} problem's results: {', '.join(known)}.",
-                    at_key=True,
-                )
+                raise _unknown_result(path, known, f"A {self.kind} problem's")
             if name.endswith("_at") and self.spec.get("at") is None:
                 # Else every submission answering it would get the problem's error.
                 raise SpecError(path, f"{name} needs a point: add at: to the problem", at_key=True)
@@ -239,12 +226,7 @@ class Problem:
                 )
         for name in self.result_tolerances:
             if name not in results and not name.startswith("jacobian"):
-                raise SpecError(
-                    ("accept", "tolerance", name),
-                    f"unknown result {name!r}{did_you_mean(name, list(results)) or '.'} "
-                    f"This problem's results: {', '.join(results)}.",
-                    at_key=True,
-                )
+                raise _unknown_result(("accept", "tolerance", name), list(results))
 
     def asked(self) -> list[str]:
         """The results the problem asks for: its expected answers' names, then its points'."""
@@ -327,7 +309,7 @@ class Problem:
             path: FieldPath = (answers_key, name)
             answer = read_answer(answers[name], path, self.limits)
             grades.append(self._grade_one(path, answer, results[name], points, tolerance))
-        return Grade(self.kind, self.title, grades, tuple(extra))
+        return Grade(self.kind, self.title, grades, extra)
 
     # -- one result -------------------------------------------------------------------------
 
@@ -454,9 +436,9 @@ class Problem:
             if name in results:
                 continue
             expected = self.spec.get("expected")
-            source = (  # names are text (graded_names); a key may be a number (`1: 5`)
+            source = (  # names are text (grade made the answers' keys text; `1: 5`)
                 answers_key
-                if name in map(str, answers)
+                if name in answers
                 else "expected"
                 if isinstance(expected, Mapping) and name in map(str, expected)
                 else "points"
@@ -467,12 +449,7 @@ class Problem:
                     f"{name} is above the Jacobian limit of {self.limits.max_jacobian:,} entries "
                     "(raise it with --max-jacobian)",
                 )
-            raise SpecError(
-                (source, name),
-                f"unknown result {name!r}{did_you_mean(name, list(results)) or '.'} "
-                f"This problem's results: {', '.join(results)}.",
-                at_key=True,
-            )
+            raise _unknown_result((source, name), list(results))
 
     def _grade_symbolic(self, answers: Mapping[str, Any], answers_key: str) -> Grade:
         """Symbolic kinds compare their own answers; each check becomes a result grade.
@@ -553,6 +530,17 @@ class Problem:
                     at_key=error.at_key,
                 ) from None
             raise
+
+
+def _unknown_result(path: FieldPath, known: list[str], whose: str = "This problem's") -> SpecError:
+    """The error for a result name (the path's last part) that is not among ``known``."""
+    name = str(path[-1])
+    return SpecError(
+        path,
+        f"unknown result {name!r}{did_you_mean(name, known) or '.'} "
+        f"{whose} results: {', '.join(known)}.",
+        at_key=True,
+    )
 
 
 # -- reading the grading keys ------------------------------------------------------------------
@@ -736,8 +724,9 @@ def compare_cells(
     """The wrong cells: right when |given − correct| ≤ atol + rtol·|correct|.
 
     The relative part never forgives a sign: an answer of another sign (0 for a
-    nonzero value included) is right only within atol, as in the float path.  Exact results are compared in Fractions; float
-    results in float64.  ``first_only`` stops at the first wrong cell.
+    nonzero value included) is right only within atol, as in the float path.  Exact
+    results are compared in Fractions; float results in float64.  ``first_only`` stops
+    at the first wrong cell.
     """
     correct = np.asarray(correct)
     if correct.dtype != object:
@@ -868,8 +857,7 @@ def _size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> l
                 "size without +1",
                 SIZE_NOTE,
                 transform=_without_last_row_and_column,
-                results=FORWARD,
-                transform_reveals=False,  # the cells kept are the student's own
+                results=FORWARD,  # reveals nothing: the cells kept are the student's own
             )
         )
     return variants
@@ -900,6 +888,7 @@ def _transposed(name: str, symbol: str) -> Variant:
         f"{{name}} is the transpose of {symbol}: rows and columns swapped",
         transform=lambda array, _name: np.swapaxes(array, -1, -2) if array.ndim >= 2 else None,
         results=(name,),
+        reveals=(name,),
     )
 
 
@@ -993,6 +982,7 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
                     "instead of p_i − 1[i = gt]",
                     transform=lambda array, _name: -array,
                     results=("grad_input",),
+                    reveals=("grad_input",),
                 )
             )
         return variants

@@ -54,7 +54,7 @@ from gradcalc.core.opkit import (
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
-from gradcalc.core.values import parse_array, parse_bool, parse_int, parse_number
+from gradcalc.core.values import SIGNS, parse_array, parse_bool, parse_int, parse_number
 from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
     BEYOND,
     PADDING,
@@ -439,7 +439,7 @@ def _pair_text(pair: tuple[int, int]) -> str:
 def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str]:
     if isinstance(value, str) and value.strip().lower() == "global":
         return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
-    if isinstance(value, str) and not value.strip().lstrip("+-\u2212").isdigit():
+    if isinstance(value, str) and not value.strip().lstrip(SIGNS).isdigit():
         allowed = 'allowed: an integer, [kh, kw] or "global"'
         _refuse_pair_text(value, ("size",), "size", allowed)
         raise SpecError(("size",), f"unknown size {value!r}; {allowed}")

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
-from gradcalc.core.values import describe, parse_array, parse_number
+from gradcalc.core.values import SIGNS, describe, parse_array, parse_number
 
 # points, accept, problem and answers are for `gradcalc check` (core/grading.py); solvers ignore them.
 COMMON_KEYS = (
@@ -228,7 +228,7 @@ def read_upstream(
     if (
         isinstance(value, str)
         and not value.strip()[:1].isdigit()
-        and value.strip()[:1] not in "+-.\u2212"  # U+2212, the minus sign gradcalc prints
+        and value.strip()[:1] not in SIGNS + "."
     ):
         raise SpecError(
             ("upstream",),

@@ -22,6 +22,8 @@ Number = Fraction | float
 # sign U+2212 "−" counts as "-": gradcalc prints it, so its own output pastes back in.  Digits
 # are ASCII only ("\d" would take "１" and other Unicode digits, which Fraction reads).
 _MINUS = "\u2212"
+# The signs a number may start with, for the checks that text looks like a whole number.
+SIGNS = "+-" + _MINUS
 _NUMBER_TEXT = re.compile(
     r"^\s*[-+\u2212]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+\u2212]?[0-9]+)?"
     r"\s*(/\s*[-+\u2212]?[0-9]+\s*)?$"
