@@ -20,6 +20,7 @@ from rich.console import Console
 
 from gradcalc.cli.files import write_atomically
 from gradcalc.cli.main import fail
+from gradcalc.cli.safe_text import visible
 
 if TYPE_CHECKING:
     from gradcalc.cli.render_table import TableRenderer
@@ -91,6 +92,7 @@ class Report:
     def document(self) -> str:
         """The HTML page or SVG image of everything recorded."""
         title = self.titles[0] if len(self.titles) == 1 else f"gradcalc: {len(self.titles)} reports"
+        title = visible(" ".join(title.split()))  # one line, no control characters
         if self.path.lower().endswith(".svg"):
             longest = max(
                 cell_len(line) for line in self.console.export_text(clear=False).split("\n")

@@ -66,8 +66,19 @@ def _error_line(error: GradcalcError, loaded) -> str:
     return f"gradcalc: {error}"
 
 
+def echo_error(message: str) -> None:
+    """Print an error line on stderr, its control characters written out (a file name or a
+    spec's text may hold an escape sequence); a stderr that cannot be written is left be."""
+    from gradcalc.cli.safe_text import visible
+
+    try:
+        click.echo(visible(message), err=True)
+    except OSError:
+        pass
+
+
 def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
-    click.echo(message, err=True)
+    echo_error(message)
     sys.exit(int(status))
 
 
@@ -198,13 +209,16 @@ def render(
     """Print the solution in the chosen format (the whole output is built before it is printed)."""
     if params["output_format"] == "json":
         from gradcalc.cli.render_json import render_json
+        from gradcalc.cli.safe_text import json_visible
 
-        click.echo(render_json(solution, one_line=params.get(JSON_LINES, False)))
+        click.echo(json_visible(render_json(solution, one_line=params.get(JSON_LINES, False))))
         return
     if params["output_format"] in ("markdown", "latex"):
         from gradcalc.cli.render_doc import render_document
+        from gradcalc.cli.safe_text import visible
 
-        click.echo(render_document(solution, command_kind, sections, params), nl=False)
+        # LaTeX writes control characters out in its own, compilable way (render_latex.text).
+        click.echo(visible(render_document(solution, command_kind, sections, params)), nl=False)
         return
     from rich.console import Console
 

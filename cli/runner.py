@@ -25,7 +25,7 @@ def _without_spec_option(command: Any) -> Any:
 
 def run_spec(path: str, params: dict[str, Any]) -> int:
     """Solve and render one spec file whatever its kind; its exit status."""
-    from gradcalc.cli.main import _error_line, run_problem_command
+    from gradcalc.cli.main import _error_line, echo_error, run_problem_command
     from gradcalc.cli.spec_loader import load_file
     from gradcalc.core.errors import GradcalcError
     from gradcalc.core.registry import spec_kind
@@ -35,7 +35,7 @@ def run_spec(path: str, params: dict[str, Any]) -> int:
         loaded = load_file(path, max_values=max(params["max_elements"] * 2, 1000))
         kind = spec_kind(loaded.data, None)
     except GradcalcError as error:
-        click.echo(_error_line(error, loaded), err=True)
+        echo_error(_error_line(error, loaded))
         return 2
     try:
         run_problem_command(kind, **{**params, "spec_path": path, PRELOADED: loaded})
