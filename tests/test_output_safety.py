@@ -160,3 +160,39 @@ def test_a_file_name_with_control_characters_is_written_out_in_the_error(
     assert result.stderr.count("\n") == 1, result.stderr
     assert not CONTROL.search(result.stderr), result.stderr
     assert "\\x1b" in result.stderr
+
+
+# -- LaTeX that compiles whatever the spec says ----------------------------------------------------
+
+EVERY_SPECIAL = "\\ { } # $ % & _ ^ ~ < > | \" ' ` [ ] -- --- ! ? @ * ½ × é ŷ ∂"
+
+
+@pytest.mark.parametrize(
+    ("title", "names"),
+    [
+        ("Paragraph one\n\nparagraph two\n\n\n", {"input": "X", "output": "H"}),
+        (EVERY_SPECIAL, {"input": "[x", "kernel": "{%#&}", "output": "\\n"}),
+        ("\t\x1b\x00\x7f\x9b\r\n", {"input": "a^b^c", "kernel": "x²³", "output": "y_1 _2"}),
+        ("primes", {"input": "X'^2", "kernel": "k^2'", "output": "H_a^b_c"}),
+    ],
+    ids=["blank-lines", "specials", "controls", "scripts"],
+)
+def test_latex_compiles_for_any_title_and_names(
+    tmp_path: Path, title: str, names: dict[str, str]
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "kind: conv\ninput: [[2, -1], [0, 1]]\nkernel: [[1, 0], [-1, 2]]\n"
+        f"title: {json.dumps(title)}\nnames: {json.dumps(names, ensure_ascii=False)}\n",
+        encoding="utf-8",
+    )
+    result = run("conv", "--spec", str(spec), "--format", "latex")
+    assert result.exit_code == 0, result.output
+    body = result.stdout
+    # Checked as text too, for machines without TeX: the heading is one line, nothing is a
+    # control character, and no symbol has two subscripts or two superscripts in a row.
+    heading = next(line for line in body.splitlines() if line.startswith("\\section*{"))
+    assert heading.endswith("}") and heading.count("{") == heading.count("}")
+    assert not CONTROL.search(body)
+    assert not re.search(r"(?<!\\)(_\{[^{}]*\} *_|\^\{[^{}]*\} *\^|'\^|\^\{[^{}]*\}')", body)
+    assert_compiles(tmp_path, body)
