@@ -142,7 +142,13 @@ def common_options(command: Callable) -> Callable:
             "--export",
             metavar="FILE",
             default=None,
-            help="Also write the report, in color, to FILE (.html page or .svg image) to share.",
+            help="Also write the report, in color, to FILE (.html page or .svg image) to share; "
+            "an existing FILE is replaced only if it is an earlier export (or with --force).",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Let --export replace an existing file that is not an earlier export.",
         ),
         click.option(
             "--float",
@@ -260,9 +266,10 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
                     f"allowed: {', '.join(known_sections)}"
                 )
         if params["export"] is not None:
-            from gradcalc.cli.export import check_export
+            from gradcalc.cli.export import REPORT, check_export
 
-            check_export(command_kind, params)
+            if REPORT not in params:  # run and examples checked it before their specs
+                check_export(command_kind, params)
         focus = params.get("focus")
         if focus is not None:
             # The focus alone, unless --show asks for more.

@@ -114,7 +114,7 @@ def add_commands(group: click.Group) -> None:
         if params["export"] is not None:
             from gradcalc.cli.export import REPORT, Report, check_export
 
-            check_export("run", params)
+            check_export("run", params, inputs=specs)
             report = params[REPORT] = Report(params["export"])
         status = 0
         for i, path in enumerate(specs):
@@ -140,15 +140,17 @@ def add_commands(group: click.Group) -> None:
     def examples(name: str | None, **params: Any) -> None:
         """Without NAME, list the bundled problems with their kind and title;
         with NAME, solve that problem (the options are those of the problem commands)."""
-        if params["export"] is not None:
-            from gradcalc.cli.export import check_export
-
-            check_export("examples", params, listing=name is None)
+        path = None
         if name is not None:
             try:
                 path = find_example(name)
             except LookupError as error:
                 fail(f"gradcalc examples: {error}")
+        if params["export"] is not None:
+            from gradcalc.cli.export import check_export
+
+            check_export("examples", params, listing=name is None, inputs=[str(path)] * bool(path))
+        if path is not None:
             sys.exit(run_spec(str(path), params))
         rows = example_rows()
         if params["output_format"] == "json":
