@@ -1,9 +1,9 @@
 """``--export report.html|svg`` and the heatmaps of gradient and output matrices.
 
 The HTML report is opened in headless Chromium and its tables are read back
-from the browser's DOM and compared with the JSON output.  Chromium must be
-installed (Debian: ``apt-get install chromium``; .ci/run installs it); a
-developer without it may set GRADCALC_SKIP_BROWSER=1 to skip that one test.
+from the browser's DOM and compared with the JSON output.  Without Chromium
+(Debian: ``apt-get install chromium``) that one test skips, saying why; CI
+installs it and sets GRADCALC_REQUIRE_BROWSER=1, so there a missing browser fails.
 """
 
 from __future__ import annotations
@@ -120,16 +120,17 @@ def assert_shaded_by_sign(shaded: list[tuple[str, str]]) -> None:
 
 
 def browser() -> str:
+    """Chromium's path; skips (or fails under GRADCALC_REQUIRE_BROWSER=1) when there is none."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
-    if os.environ.get("GRADCALC_SKIP_BROWSER") == "1":
-        pytest.skip("GRADCALC_SKIP_BROWSER=1: the HTML report is not opened in a browser")
-    pytest.fail(
-        "chromium is not installed: `apt-get install chromium` (.ci/run does), "
-        "or set GRADCALC_SKIP_BROWSER=1 to skip this test on a development machine"
-    )
+    if os.environ.get("GRADCALC_REQUIRE_BROWSER") == "1":
+        pytest.fail(
+            "GRADCALC_REQUIRE_BROWSER=1 but chromium is not installed "
+            "(`apt-get install chromium`; .ci/run installs it)"
+        )
+    pytest.skip("chromium is not installed: the HTML report is not opened in a browser")
 
 
 # --export html -----------------------------------------------------------------------------
@@ -476,13 +477,13 @@ def test_gradient_matrices_say_so() -> None:
     assert gradients > 10
 
 
-def test_a_missing_browser_fails_unless_explicitly_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_browser_skips_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    monkeypatch.delenv("GRADCALC_SKIP_BROWSER", raising=False)
-    with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
+    monkeypatch.delenv("GRADCALC_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium is not installed"):
         browser()
-    monkeypatch.setenv("GRADCALC_SKIP_BROWSER", "1")
-    with pytest.raises(pytest.skip.Exception):
+    monkeypatch.setenv("GRADCALC_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="GRADCALC_REQUIRE_BROWSER=1"):
         browser()
 
 
