@@ -152,16 +152,20 @@ def add_commands(group: click.Group) -> None:
             check_export("examples", params, listing=name is None, inputs=[str(path)] * bool(path))
         if path is not None:
             sys.exit(run_spec(str(path), params))
+        from gradcalc.cli.safe_text import json_visible, visible
+
         rows = example_rows()
         if params["output_format"] == "json":
             import json
 
-            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            click.echo(json_visible(json.dumps(rows, ensure_ascii=False, indent=2)))
             return
         name_width = max(len(row["name"]) for row in rows)
         kind_width = max(len(row["kind"]) for row in rows)
         for row in rows:
             click.echo(
-                f"{row['name'].ljust(name_width)}  {row['kind'].ljust(kind_width)}  {row['title']}"
+                visible(
+                    f"{row['name'].ljust(name_width)}  {row['kind'].ljust(kind_width)}  {row['title']}"
+                )
             )
         click.echo("\nSolve one with `gradcalc examples NAME` (a unique prefix is enough).")

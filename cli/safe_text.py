@@ -31,19 +31,29 @@ def _written_out(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
-def visible(text: str) -> str:
-    """``text`` with every control character but newline and tab written out as ``\\x1b``
-    (``\\u…`` beyond U+00FF): nothing in it can drive a terminal or break XML, and the
-    reader still sees which character it was."""
-    return _pattern(_UNSAFE).sub(_written_out, text)
+def _plain(text: str) -> bool:
+    """True for text with nothing to escape, known without compiling a pattern (the usual case:
+    compiling one with ranges beyond U+00FF costs half a millisecond of start-up)."""
+    return text.replace("\n", "").replace("\t", "").isprintable()
 
 
 def has_unsafe(text: str) -> bool:
     """True when :func:`visible` would change ``text``."""
-    return _pattern(_UNSAFE).search(text) is not None
+    return not _plain(text) and _pattern(_UNSAFE).search(text) is not None
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character but newline and tab written out as ``\\x1b``
+    (``\\u…`` beyond U+00FF): nothing in it can drive a terminal or break XML, and the
+    reader still sees which character it was."""
+    if _plain(text):
+        return text
+    return _pattern(_UNSAFE).sub(_written_out, text)
 
 
 def json_visible(document: str) -> str:
     """A JSON text with DEL, C1 controls and lone surrogates escaped as ``\\u007f`` …: the same
     JSON values, safe on a terminal.  (These characters can only occur inside strings.)"""
+    if _plain(document):
+        return document
     return _pattern(_JSON_UNSAFE).sub(lambda m: f"\\u{ord(m.group()):04x}", document)
