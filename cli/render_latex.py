@@ -397,9 +397,9 @@ class LatexRenderer(DocumentRenderer):
         self.emit(text(value))
 
     def bullets(self, lines: Sequence[str]) -> None:
-        self.emit(
-            "\\begin{itemize}", *(f"  \\item {text(line)}" for line in lines), "\\end{itemize}"
-        )
+        # An item starting with "[" would be read as \item's optional label: {} ends the label.
+        items = [("{}" if line.startswith("[") else "") + text(line) for line in lines]
+        self.emit("\\begin{itemize}", *(f"  \\item {item}" for item in items), "\\end{itemize}")
 
     def math(self, item: Math) -> None:
         self.emit(f"{text(item.label)}:", "\\[", item.latex, "\\]")

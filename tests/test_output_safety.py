@@ -196,3 +196,14 @@ def test_latex_compiles_for_any_title_and_names(
     assert not CONTROL.search(body)
     assert not re.search(r"(?<!\\)(_\{[^{}]*\} *_|\^\{[^{}]*\} *\^|'\^|\^\{[^{}]*\}')", body)
     assert_compiles(tmp_path, body)
+
+
+def test_a_bullet_starting_with_a_bracket_is_not_an_item_label(tmp_path: Path) -> None:
+    from gradcalc.cli.numbers import NumberStyle
+    from gradcalc.cli.render_latex import LatexRenderer
+
+    renderer = LatexRenderer(NumberStyle(), None)
+    renderer.bullets(["[x] is the window", "[", "plain"])
+    body = "\n".join(renderer.out)
+    assert "\\item {}[x] is the window" in body and "\\item {}[\n" in body
+    assert_compiles(tmp_path, body)
