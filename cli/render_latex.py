@@ -406,7 +406,8 @@ class LatexRenderer(DocumentRenderer):
 
     def display(self, lines: Sequence[str]) -> None:
         """An ``aligned`` display: the first line, then ``= …`` lines aligned on the =."""
-        body = " \\\\\n".join(lines)
+        # After \begin{aligned} or \\ a "[" would start an optional argument: {} ends it.
+        body = " \\\\\n".join(("{}" if line.startswith("[") else "") + line for line in lines)
         self.emit("\\[", "\\begin{aligned}", body, "\\end{aligned}", "\\]")
 
     def formula(self, formula: Formula) -> None:

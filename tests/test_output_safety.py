@@ -172,10 +172,11 @@ EVERY_SPECIAL = "\\ { } # $ % & _ ^ ~ < > | \" ' ` [ ] -- --- ! ? @ * ½ × é �
     [
         ("Paragraph one\n\nparagraph two\n\n\n", {"input": "X", "output": "H"}),
         (EVERY_SPECIAL, {"input": "[x", "kernel": "{%#&}", "output": "\\n"}),
+        ("brackets", {"input": "*'SN)5", "kernel": "~~(", "output": "[J"}),  # aligned's [t]
         ("\t\x1b\x00\x7f\x9b\r\n", {"input": "a^b^c", "kernel": "x²³", "output": "y_1 _2"}),
         ("primes", {"input": "X'^2", "kernel": "k^2'", "output": "H_a^b_c"}),
     ],
-    ids=["blank-lines", "specials", "controls", "scripts"],
+    ids=["blank-lines", "specials", "brackets", "controls", "scripts"],
 )
 def test_latex_compiles_for_any_title_and_names(
     tmp_path: Path, title: str, names: dict[str, str]
@@ -195,6 +196,8 @@ def test_latex_compiles_for_any_title_and_names(
     assert heading.endswith("}") and heading.count("{") == heading.count("}")
     assert not CONTROL.search(body)
     assert not re.search(r"(?<!\\)(_\{[^{}]*\} *_|\^\{[^{}]*\} *\^|'\^|\^\{[^{}]*\}')", body)
+    # a "[" right after \begin{aligned} or \\ would be read as an optional argument
+    assert not re.search(r"(\\begin\{\w+\}|\\\\)\n *\[", body)
     assert_compiles(tmp_path, body)
 
 
