@@ -322,4 +322,6 @@ def add_commands(group: click.Group) -> None:
             click.echo(text, nl=False)
             return
         _write("new", output, text, force=force)
-        click.echo(f"Wrote {output}; solve it with `gradcalc run {output}`.", err=True)
+        from gradcalc.cli.safe_text import visible
+
+        click.echo(visible(f"Wrote {output}; solve it with `gradcalc run {output}`."), err=True)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+from collections.abc import Sequence
 from html import escape
 from typing import TYPE_CHECKING, Any
 
@@ -20,6 +21,7 @@ from rich.console import Console
 
 from gradcalc.cli.files import write_atomically
 from gradcalc.cli.main import fail
+from gradcalc.cli.safe_text import visible
 
 if TYPE_CHECKING:
     from gradcalc.cli.render_table import TableRenderer
@@ -31,8 +33,22 @@ REPORT = "export_report"  # params key: the Report that run/examples share acros
 MIN_SVG_COLUMNS = 80
 
 
-def check_export(command: str, params: dict[str, Any], *, listing: bool = False) -> None:
-    """Exit 2 with one line when ``--export`` cannot be honoured, before any work is done."""
+# Written into every export, and looked for before an existing file is replaced: only an earlier
+# export of the same type is replaced without --force.
+MARKERS = {
+    ".html": '<meta name="generator" content="gradcalc export">',
+    ".svg": "<!-- generator: gradcalc export -->",
+}
+SNIFF_BYTES = 4096  # the marker is in the first line or two
+
+
+def check_export(
+    command: str, params: dict[str, Any], *, listing: bool = False, inputs: Sequence[str] = ()
+) -> None:
+    """Exit 2 with one line when ``--export`` cannot be honoured, before any work is done:
+    a wrong type or folder, a file that is one of the ``inputs`` (the specs being read, also
+    through a symbolic link), or an existing file that is not an earlier gradcalc export of
+    the same type (unless ``--force``)."""
     path = params.get("export")
     if path is None:
         return
@@ -50,6 +66,40 @@ def check_export(command: str, params: dict[str, Any], *, listing: bool = False)
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         fail(f"gradcalc {command}: --export: no folder {os.path.dirname(path)!r} to write into")
+    spec_path = params.get("spec_path")
+    for spec in (*inputs, *([spec_path] if spec_path else [])):
+        if spec != "-" and _same_file(path, spec):
+            fail(
+                f"gradcalc {command}: --export: {path!r} is the spec {spec!r}; "
+                "give the report another file name"
+            )
+    if os.path.isfile(path) and not params.get("force") and not _earlier_export(path):
+        kind = "an HTML" if path.lower().endswith(".html") else "an SVG"
+        fail(
+            f"gradcalc {command}: --export: {path!r} exists and is not {kind} report of "
+            "gradcalc's; use --force to replace it"
+        )
+
+
+def _same_file(path: str, other: str) -> bool:
+    """The two names reach one file (symbolic links resolved, hard links too)."""
+    if os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        return os.path.samefile(path, other)
+    except OSError:  # one of them does not exist (yet)
+        return False
+
+
+def _earlier_export(path: str) -> bool:
+    """The file starts like an export of gradcalc's of the type its name says."""
+    marker = MARKERS[os.path.splitext(path)[1].lower()]
+    try:
+        with open(path, "rb") as stream:
+            head = stream.read(SNIFF_BYTES)
+    except OSError:
+        return False  # unreadable: the write will say why, or --force replaces it
+    return marker.encode() in head
 
 
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}\s*")
@@ -91,6 +141,7 @@ class Report:
     def document(self) -> str:
         """The HTML page or SVG image of everything recorded."""
         title = self.titles[0] if len(self.titles) == 1 else f"gradcalc: {len(self.titles)} reports"
+        title = visible(" ".join(title.split()))  # one line, no control characters
         if self.path.lower().endswith(".svg"):
             longest = max(
                 cell_len(line) for line in self.console.export_text(clear=False).split("\n")
@@ -98,9 +149,11 @@ class Report:
             self.console.width = max(MIN_SVG_COLUMNS, longest)
             # Rich's template fetches Fira Code from a CDN; the file must stand alone, so the
             # @font-face rules go and the text falls back to the reader's monospace font.
-            return _FONT_FACE.sub("", self.console.export_svg(title=title))
+            svg = _FONT_FACE.sub("", self.console.export_svg(title=title))
+            return f"{MARKERS['.svg']}\n{svg}"
         page = self.console.export_html(inline_styles=True)
-        return page.replace("<head>", f"<head>\n<title>{escape(title)}</title>", 1)
+        head = f"<head>\n{MARKERS['.html']}\n<title>{escape(title)}</title>"
+        return page.replace("<head>", head, 1)
 
     def save(self, command: str) -> None:
         """Write the file atomically; an unwritable path is one line and exit 2."""

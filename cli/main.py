@@ -6,10 +6,11 @@ leaves as one line, ``FILE:LINE:COL: message``, with exit status 2.
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -66,8 +67,19 @@ def _error_line(error: GradcalcError, loaded) -> str:
     return f"gradcalc: {error}"
 
 
+def echo_error(message: str) -> None:
+    """Print an error line on stderr, its control characters written out (a file name or a
+    spec's text may hold an escape sequence); a stderr that cannot be written is left be."""
+    from gradcalc.cli.safe_text import visible
+
+    try:
+        click.echo(visible(message), err=True)
+    except OSError:
+        pass
+
+
 def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> None:
-    click.echo(message, err=True)
+    echo_error(message)
     sys.exit(int(status))
 
 
@@ -131,7 +143,13 @@ def common_options(command: Callable) -> Callable:
             "--export",
             metavar="FILE",
             default=None,
-            help="Also write the report, in color, to FILE (.html page or .svg image) to share.",
+            help="Also write the report, in color, to FILE (.html page or .svg image) to share; "
+            "an existing FILE is replaced only if it is an earlier export (or with --force).",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Let --export replace an existing file that is not an earlier export.",
         ),
         click.option(
             "--float",
@@ -198,13 +216,16 @@ def render(
     """Print the solution in the chosen format (the whole output is built before it is printed)."""
     if params["output_format"] == "json":
         from gradcalc.cli.render_json import render_json
+        from gradcalc.cli.safe_text import json_visible
 
-        click.echo(render_json(solution, one_line=params.get(JSON_LINES, False)))
+        click.echo(json_visible(render_json(solution, one_line=params.get(JSON_LINES, False))))
         return
     if params["output_format"] in ("markdown", "latex"):
         from gradcalc.cli.render_doc import render_document
+        from gradcalc.cli.safe_text import visible
 
-        click.echo(render_document(solution, command_kind, sections, params), nl=False)
+        # LaTeX writes control characters out in its own, compilable way (render_latex.text).
+        click.echo(visible(render_document(solution, command_kind, sections, params)), nl=False)
         return
     from rich.console import Console
 
@@ -246,9 +267,10 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
                     f"allowed: {', '.join(known_sections)}"
                 )
         if params["export"] is not None:
-            from gradcalc.cli.export import check_export
+            from gradcalc.cli.export import REPORT, check_export
 
-            check_export(command_kind, params)
+            if REPORT not in params:  # run and examples checked it before their specs
+                check_export(command_kind, params)
         focus = params.get("focus")
         if focus is not None:
             # The focus alone, unless --show asks for more.
@@ -286,6 +308,8 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
             f"{params['spec_path']}: the problem needs more memory than this machine has; lower its size"
         )
     except Exception as error:  # a bug: still one line unless --traceback
+        if _output_error(error):
+            raise  # not a bug: standard output is full or gone (LazyGroup.main says so)
         if traceback_wanted:
             raise
         fail(
@@ -298,6 +322,58 @@ def run_problem_command(command_kind: str, **params: Any) -> None:
 EXIT_CODES_HELP = """\b
 Exit codes: 0 every expected answer matches; 1 an expected answer does not
 match; 2 usage or spec error (one line: FILE:LINE:COL: message)."""
+
+
+def _usage_line(error: click.ClickException, command: str) -> str:
+    """A Click usage error as one line like gradcalc's others:
+    ``gradcalc conv: --precision: 18 is not in the range 1<=x<=17 (see gradcalc conv --help)``.
+    ``command``: the command the arguments name, for an error that does not say."""
+    ctx = getattr(error, "ctx", None)
+    if ctx is not None:
+        names = []
+        while ctx is not None:
+            names.append(ctx.info_name or "")
+            ctx = ctx.parent
+        command = " ".join(["gradcalc", *reversed(names[:-1])])  # the root as the user calls it
+    message = error.format_message()
+    if isinstance(error, click.BadParameter) and not isinstance(error, click.MissingParameter):
+        hint = error.param_hint
+        if hint is None and error.param is not None:
+            hint = getattr(error.param, "opts", None) or error.param.human_readable_name
+        if isinstance(hint, str):
+            hint = [hint]
+        if hint:
+            where = "/".join(str(h).strip("'\"") for h in hint)
+            message = f"{where}: {error.message}"
+    message = " ".join(message.split()).rstrip(".")
+    if message[:1].isupper() and message[1:2].islower():  # "No such option" -> "no such option"
+        message = message[0].lower() + message[1:]
+    hint = f" (see {command} --help)" if isinstance(error, click.UsageError) else ""
+    return f"{command}: {message}{hint}"
+
+
+# How writing to standard output fails: a full disk or /dev/full, an I/O error, a file too
+# large, a closed or non-blocking descriptor.  (Errors about named files carry the file name.)
+_WRITE_ERRNOS = frozenset(
+    {errno.ENOSPC, errno.EIO, errno.EFBIG, errno.EDQUOT, errno.EBADF, errno.EAGAIN, errno.EPIPE}
+)
+
+
+def _output_error(error: BaseException) -> bool:
+    """``error`` is standard output failing, not a bug."""
+    return isinstance(error, OSError) and error.errno in _WRITE_ERRNOS and error.filename is None
+
+
+def _silence_stdout() -> None:
+    """After a failed write, point standard output at /dev/null: what is still buffered there
+    would otherwise fail again when Python exits, with a message and exit status 120."""
+    try:
+        descriptor = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # not a real file (CliRunner)
+        return
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, descriptor)
+    os.close(null)
 
 
 class LazyGroup(click.Group):
@@ -323,6 +399,56 @@ class LazyGroup(click.Group):
         if name not in self.commands and name in self.factories:
             self.add_command(self.factories[name](), name)
         return self.commands.get(name)
+
+    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+        """The one boundary of every command: Click's usage errors as one line (exit 2), and
+        standard output that cannot be written (``> /dev/full``) as one line (exit 2) instead of
+        a traceback.  A closed pipe (``| head -1``) ends gradcalc quietly, as Click does."""
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            status = super().main(*args, standalone_mode=False, **kwargs)
+        except click.ClickException as error:
+            arguments = kwargs.get("args", args[0] if args else None)
+            echo_error(_usage_line(error, self.command_named(arguments)))
+            status = error.exit_code
+        except click.Abort:
+            echo_error("gradcalc: aborted")
+            status = 1
+        except SystemExit as done:
+            status = done.code
+        except OSError as error:
+            if not _output_error(error):
+                raise
+            status = self.output_failed(error)
+        if status is None:
+            status = 0
+        try:
+            sys.stdout.flush()  # the last of the output, if any is still buffered
+        except OSError as error:
+            status = self.output_failed(error)
+        except (AttributeError, ValueError):  # no standard output at all, or closed
+            pass
+        sys.exit(status)
+
+    def command_named(self, arguments: Sequence[str] | None) -> str:
+        """``gradcalc random conv`` for the arguments ``random conv --seed``: the (sub)command
+        they call, as far as it is known."""
+        names, command = ["gradcalc"], self
+        for argument in sys.argv[1:] if arguments is None else arguments:
+            if not isinstance(command, click.Group):
+                break
+            command = command.get_command(click.Context(command), argument)
+            if command is None:
+                break
+            names.append(argument)
+        return " ".join(names)
+
+    @staticmethod
+    def output_failed(error: OSError) -> int:
+        _silence_stdout()
+        echo_error(f"gradcalc: cannot write to standard output: {error.strerror or error}")
+        return int(ExitStatus.ERROR)
 
 
 @click.group(

@@ -24,7 +24,9 @@ _YAML_WORDS = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"}
 
 
 def _fail(message: str) -> None:
-    click.echo(message, err=True)
+    from gradcalc.cli.main import echo_error
+
+    echo_error(message)
     raise SystemExit(ERROR_EXIT)
 
 

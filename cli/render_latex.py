@@ -20,6 +20,7 @@ from typing import Any
 
 from gradcalc.cli.numbers import MINUS
 from gradcalc.cli.render_doc import DocumentRenderer, Grid
+from gradcalc.cli.safe_text import visible
 from gradcalc.core.explain import Formula, Math, Product, SumOfProducts, Symbol, SymbolTable
 
 PREAMBLE = "\\documentclass{article}\n\\usepackage{amsmath}\n"
@@ -172,9 +173,16 @@ def _unknown(char: str) -> str:
     return f"[U+{ord(char):04X}]"
 
 
+def _plain(value: str) -> str:
+    """Control characters written out as ``\\x1b`` (then typeset as a backslash and text), and
+    line breaks as spaces: a blank line would end the paragraph inside a heading, an ``\\item``
+    or a formula, which LaTeX refuses."""
+    return visible(value).replace("\n", " ").replace("\t", " ")
+
+
 def text(value: str) -> str:
     """Plain notation as text-mode LaTeX: specials escaped, symbols as ``\\ensuremath``."""
-    value = _decomposed(value)
+    value = _decomposed(_plain(value))
     pieces = []
     for i, char in enumerate(value):
         if char in _ACCENTS:
@@ -193,18 +201,69 @@ def text(value: str) -> str:
     return "".join(pieces)
 
 
+class _Scripts:
+    """Keeps math() from writing a double sub- or superscript, which TeX refuses: in
+    ``a^b^c``, ``x²³`` or ``y_1 _2`` the second script goes on an empty group (``a^{b}{}^{c}``).
+    Told each piece as it is written (the marker characters of math() open and close groups)."""
+
+    def __init__(self) -> None:
+        self.attached: set[str] = set()  # the scripts the current nucleus already has
+        self.groups: list[set[str] | None] = []  # outside a group: its nucleus' scripts
+        self.prime = False  # the last piece was a prime (primes in a row are one superscript)
+
+    def atom(self, piece: str) -> str:
+        self.attached, self.prime = set(), False
+        return piece
+
+    def script(self, kind: str, piece: str) -> str:
+        if kind in self.attached:
+            piece = "{}" + piece
+            self.attached = set()
+        self.attached.add(kind)
+        return piece
+
+    def place(self, char: str, piece: str) -> str:
+        prime = piece in ("'", "''")
+        if prime and self.prime:
+            return piece
+        if char in "\x01\x04":  # _{ or ^{ opens a script group
+            piece = self.script("_" if char == "\x01" else "^", piece)
+            self.groups.append(self.attached)
+            self.attached, self.prime = set(), False
+            return piece
+        if char == "\x06":  # \mathrm{ opens a group that is one atom
+            self.groups.append(None)
+            self.attached, self.prime = set(), False
+            return piece
+        if char == "\x03" and self.groups:
+            outside = self.groups.pop()
+            self.attached, self.prime = (outside if outside is not None else set()), False
+            return piece
+        if piece == " ":
+            return piece
+        if prime or piece.startswith("^"):  # ', ² and ᵀ are superscripts
+            piece = self.script("^", piece)
+        elif piece.startswith("_{"):  # ₀ is a subscript
+            piece = self.script("_", piece)
+        else:
+            return self.atom(piece)
+        self.prime = prime
+        return piece
+
+
 def math(value: str) -> str:
     """Plain notation as math-mode LaTeX.
 
     ``X_01`` -> ``X_{01}``; ``f_x_y`` -> ``f_{x\\_y}`` (one subscript); ``a^(p−1)`` ->
     ``a^{(p-1)}``; words of two or more letters upright; spaces between words kept.
     """
-    value = _decomposed(value)
+    value = _decomposed(_plain(value))  # and no control character is left to clash with these:
     value = _SUBSCRIPT.sub(lambda m: "\x01" + m.group(1).replace("_", "\x02") + "\x03", value)
     value = _POWER.sub(lambda m: "\x04" + m.group(1) + "\x03", value)
     value = _SPACE_BETWEEN_WORDS.sub("\x05", value)
     value = _WORD.sub(lambda m: "\x06" + m.group(0) + "\x03", value)
     pieces = []
+    scripts = _Scripts()
     for i, char in enumerate(value):
         if char in _ACCENTS:
             continue
@@ -236,7 +295,8 @@ def math(value: str) -> str:
             piece = f"\\text{{{char}}}"
         else:
             piece = f"\\text{{{_unknown(char)}}}"
-        pieces.append(_accented(value, i, piece, 1))
+        accented = _accented(value, i, piece, 1)
+        pieces.append(scripts.place(char, piece) if accented == piece else scripts.atom(accented))
     return "".join(pieces)
 
 
@@ -337,16 +397,17 @@ class LatexRenderer(DocumentRenderer):
         self.emit(text(value))
 
     def bullets(self, lines: Sequence[str]) -> None:
-        self.emit(
-            "\\begin{itemize}", *(f"  \\item {text(line)}" for line in lines), "\\end{itemize}"
-        )
+        # An item starting with "[" would be read as \item's optional label: {} ends the label.
+        items = [("{}" if line.startswith("[") else "") + text(line) for line in lines]
+        self.emit("\\begin{itemize}", *(f"  \\item {item}" for item in items), "\\end{itemize}")
 
     def math(self, item: Math) -> None:
         self.emit(f"{text(item.label)}:", "\\[", item.latex, "\\]")
 
     def display(self, lines: Sequence[str]) -> None:
         """An ``aligned`` display: the first line, then ``= …`` lines aligned on the =."""
-        body = " \\\\\n".join(lines)
+        # After \begin{aligned} or \\ a "[" would start an optional argument: {} ends it.
+        body = " \\\\\n".join(("{}" if line.startswith("[") else "") + line for line in lines)
         self.emit("\\[", "\\begin{aligned}", body, "\\end{aligned}", "\\]")
 
     def formula(self, formula: Formula) -> None:

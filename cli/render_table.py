@@ -19,6 +19,7 @@ from rich.console import Console
 from rich.text import Span, Text
 
 from gradcalc.cli.numbers import NumberStyle
+from gradcalc.cli.safe_text import has_unsafe, visible
 from gradcalc.core.explain import (
     GRADIENT,
     OUTPUT,
@@ -142,7 +143,25 @@ class Canvas:
         self.write(*pieces)
 
     def text(self) -> Text:
-        return Text("".join(self.parts), spans=self.spans)
+        """The accumulated text, with any control character from a spec written out as
+        ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
+        joined = "".join(self.parts)
+        if not has_unsafe(joined):
+            return Text(joined, spans=self.spans)
+        # Rare: escaping lengthens pieces, so the spans (each covers one whole piece) move.
+        new_start: dict[int, int] = {}
+        parts: list[str] = []
+        old = new = 0
+        for part in self.parts:
+            shown = visible(part)
+            new_start.setdefault(old, new)
+            parts.append(shown)
+            old, new = old + len(part), new + len(shown)
+        new_start[old] = new
+        spans = [
+            Span(new_start[span.start], new_start[span.end], span.style) for span in self.spans
+        ]
+        return Text("".join(parts), spans=spans)
 
 
 def grid(

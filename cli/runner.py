@@ -25,7 +25,7 @@ def _without_spec_option(command: Any) -> Any:
 
 def run_spec(path: str, params: dict[str, Any]) -> int:
     """Solve and render one spec file whatever its kind; its exit status."""
-    from gradcalc.cli.main import _error_line, run_problem_command
+    from gradcalc.cli.main import _error_line, echo_error, run_problem_command
     from gradcalc.cli.spec_loader import load_file
     from gradcalc.core.errors import GradcalcError
     from gradcalc.core.registry import spec_kind
@@ -35,7 +35,7 @@ def run_spec(path: str, params: dict[str, Any]) -> int:
         loaded = load_file(path, max_values=max(params["max_elements"] * 2, 1000))
         kind = spec_kind(loaded.data, None)
     except GradcalcError as error:
-        click.echo(_error_line(error, loaded), err=True)
+        echo_error(_error_line(error, loaded))
         return 2
     try:
         run_problem_command(kind, **{**params, "spec_path": path, PRELOADED: loaded})
@@ -114,7 +114,7 @@ def add_commands(group: click.Group) -> None:
         if params["export"] is not None:
             from gradcalc.cli.export import REPORT, Report, check_export
 
-            check_export("run", params)
+            check_export("run", params, inputs=specs)
             report = params[REPORT] = Report(params["export"])
         status = 0
         for i, path in enumerate(specs):
@@ -140,26 +140,32 @@ def add_commands(group: click.Group) -> None:
     def examples(name: str | None, **params: Any) -> None:
         """Without NAME, list the bundled problems with their kind and title;
         with NAME, solve that problem (the options are those of the problem commands)."""
-        if params["export"] is not None:
-            from gradcalc.cli.export import check_export
-
-            check_export("examples", params, listing=name is None)
+        path = None
         if name is not None:
             try:
                 path = find_example(name)
             except LookupError as error:
                 fail(f"gradcalc examples: {error}")
+        if params["export"] is not None:
+            from gradcalc.cli.export import check_export
+
+            check_export("examples", params, listing=name is None, inputs=[str(path)] * bool(path))
+        if path is not None:
             sys.exit(run_spec(str(path), params))
+        from gradcalc.cli.safe_text import json_visible, visible
+
         rows = example_rows()
         if params["output_format"] == "json":
             import json
 
-            click.echo(json.dumps(rows, ensure_ascii=False, indent=2))
+            click.echo(json_visible(json.dumps(rows, ensure_ascii=False, indent=2)))
             return
         name_width = max(len(row["name"]) for row in rows)
         kind_width = max(len(row["kind"]) for row in rows)
         for row in rows:
             click.echo(
-                f"{row['name'].ljust(name_width)}  {row['kind'].ljust(kind_width)}  {row['title']}"
+                visible(
+                    f"{row['name'].ljust(name_width)}  {row['kind'].ljust(kind_width)}  {row['title']}"
+                )
             )
         click.echo("\nSolve one with `gradcalc examples NAME` (a unique prefix is enough).")

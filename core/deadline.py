@@ -14,17 +14,21 @@ limit ends, with the time it had left.
 
 from __future__ import annotations
 
+import gc
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from types import FrameType
 from typing import TypeVar
 
 T = TypeVar("T")
 
 # After a first TimeUp, the timer fires again this often until the limit ends.
 _REFIRE_SECONDS = 0.25
+# An alarm that arrives inside a garbage-collection callback or a __del__ method (where an
+# exception is swallowed and only printed) is put off by this much, to land in the work itself.
+_DEFER_SECONDS = 0.005
 
 
 class TimeUp(BaseException):
@@ -33,6 +37,7 @@ class TimeUp(BaseException):
 
 class _Alarm:
     armed = False
+    owner: object = None  # the time_limit in force
 
 
 def timers_available() -> bool:
@@ -40,38 +45,84 @@ def timers_available() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
-def _on_alarm(signum: int, frame: object) -> None:
-    if _Alarm.armed:
+def _where(frame: FrameType | None) -> str:
+    """Where an alarm arrived: ``"ending"`` in the limit's own exit (the work is over),
+    ``"callback"`` in a gc callback or ``__del__`` (an exception there is lost), else ``"work"``."""
+    callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
+    inside_callback = False
+    while frame is not None:
+        code = frame.f_code
+        if code is _EXIT_CODE and frame.f_locals.get("self") is _Alarm.owner:
+            return "ending"
+        if code in callbacks or code.co_name == "__del__":
+            inside_callback = True
+        frame = frame.f_back
+    return "callback" if inside_callback else "work"
+
+
+def _on_alarm(signum: int, frame: FrameType | None) -> None:
+    if not _Alarm.armed:
+        return
+    where = _where(frame)
+    if where == "ending":
+        _disarm()
+    elif where == "callback":
+        signal.setitimer(signal.ITIMER_REAL, _DEFER_SECONDS)
+    else:
         signal.setitimer(signal.ITIMER_REAL, _REFIRE_SECONDS)
         raise TimeUp()
 
 
-@contextmanager
-def time_limit(seconds: float) -> Iterator[None]:
+def _disarm() -> None:
+    """Stop the timer and its re-firing (first the flag: an alarm already on its way then
+    does nothing)."""
+    _Alarm.armed = False
+    signal.setitimer(signal.ITIMER_REAL, 0)
+    _Alarm.owner = None
+
+
+class time_limit:  # noqa: N801 - used like a function: ``with time_limit(5): ...``
     """Raise :class:`TimeUp` in the body once ``seconds`` have passed.
 
-    Limits do not nest: inside another limit the outer one stays in force.
+    The timer, and its re-firing, end with the body: however the body ends, and even when
+    the alarm arrives just as it ends, nothing fires after the ``with`` statement.  (A class
+    and not a generator: the alarm handler recognises this ``__exit__`` on the stack, and no
+    other code runs between the body and it.)  Limits do not nest: inside another limit the
+    outer one stays in force.
     """
-    if seconds <= 0:
-        raise TimeUp()
-    if not timers_available() or _Alarm.armed:
-        yield
-        return
-    previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
-    started = time.monotonic()
-    _Alarm.armed = True  # before the timer starts, so that even a tiny limit is kept
-    previous_delay, previous_interval = signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        _Alarm.armed = False
-        signal.setitimer(signal.ITIMER_REAL, 0)
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.active = False
+
+    def __enter__(self) -> None:
+        if self.seconds <= 0:
+            raise TimeUp()
+        if not timers_available() or _Alarm.armed:
+            return
+        self.active = True
+        _Alarm.owner = self
+        self.previous_handler = signal.signal(signal.SIGALRM, _on_alarm)
+        self.started = time.monotonic()
+        _Alarm.armed = True  # before the timer starts, so that even a tiny limit is kept
+        self.previous = signal.setitimer(signal.ITIMER_REAL, self.seconds)
+
+    def __exit__(self, *exc_info: object) -> None:
+        if not self.active:
+            return
+        self.active = False
+        _disarm()
+        previous_handler = self.previous_handler
         signal.signal(
             signal.SIGALRM, previous_handler if previous_handler is not None else signal.SIG_DFL
         )
+        previous_delay, previous_interval = self.previous
         if previous_delay > 0:
-            left = previous_delay - (time.monotonic() - started)
+            left = previous_delay - (time.monotonic() - self.started)
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), previous_interval)
+
+
+_EXIT_CODE = time_limit.__exit__.__code__
 
 
 class Budget:

@@ -1,9 +1,9 @@
 """``--export report.html|svg`` and the heatmaps of gradient and output matrices.
 
 The HTML report is opened in headless Chromium and its tables are read back
-from the browser's DOM and compared with the JSON output.  Chromium must be
-installed (Debian: ``apt-get install chromium``; .ci/run installs it); a
-developer without it may set GRADCALC_SKIP_BROWSER=1 to skip that one test.
+from the browser's DOM and compared with the JSON output.  Without Chromium
+(Debian: ``apt-get install chromium``) that one test skips, saying why; CI
+installs it and sets GRADCALC_REQUIRE_BROWSER=1, so there a missing browser fails.
 """
 
 from __future__ import annotations
@@ -120,16 +120,17 @@ def assert_shaded_by_sign(shaded: list[tuple[str, str]]) -> None:
 
 
 def browser() -> str:
+    """Chromium's path; skips (or fails under GRADCALC_REQUIRE_BROWSER=1) when there is none."""
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
         if path:
             return path
-    if os.environ.get("GRADCALC_SKIP_BROWSER") == "1":
-        pytest.skip("GRADCALC_SKIP_BROWSER=1: the HTML report is not opened in a browser")
-    pytest.fail(
-        "chromium is not installed: `apt-get install chromium` (.ci/run does), "
-        "or set GRADCALC_SKIP_BROWSER=1 to skip this test on a development machine"
-    )
+    if os.environ.get("GRADCALC_REQUIRE_BROWSER") == "1":
+        pytest.fail(
+            "GRADCALC_REQUIRE_BROWSER=1 but chromium is not installed "
+            "(`apt-get install chromium`; .ci/run installs it)"
+        )
+    pytest.skip("chromium is not installed: the HTML report is not opened in a browser")
 
 
 # --export html -----------------------------------------------------------------------------
@@ -282,7 +283,8 @@ def test_export_misuse_is_one_line_and_exit_2(
 
 def test_export_replaces_atomically_with_shareable_permissions(tmp_path: Path) -> None:
     report = tmp_path / "report.html"
-    report.write_text("old report", encoding="utf-8")
+    # An earlier export is replaced (a file that is not one needs --force: see below).
+    assert run("conv", "--spec", TASK3, "--export", str(report), "--show", "results").exit_code == 0
     os.chmod(report, 0o640)
     assert run("conv", "--spec", TASK3, "--export", str(report)).exit_code == 0
     assert report.read_text(encoding="utf-8").startswith("<!DOCTYPE html>")
@@ -293,6 +295,68 @@ def test_export_replaces_atomically_with_shareable_permissions(tmp_path: Path) -
     umask = os.umask(0)
     os.umask(umask)
     assert fresh.stat().st_mode & 0o777 == 0o666 & ~umask
+
+
+def spec_copy(folder: Path, name: str) -> Path:
+    path = folder / name
+    path.write_text(Path(TASK3).read_text(encoding="utf-8"), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
+@pytest.mark.parametrize("how", ["run-itself", "run-second", "symlink", "hard-link", "spec"])
+def test_an_export_is_never_one_of_the_specs(tmp_path: Path, how: str, force: list[str]) -> None:
+    spec = spec_copy(tmp_path, "s.html")  # a spec may have any name
+    target, args = spec, ["run", str(spec)]
+    if how == "run-second":
+        args = ["run", TASK3, str(spec)]
+    elif how == "symlink":
+        target = tmp_path / "link.html"
+        target.symlink_to(spec.name)
+        args = ["conv", "--spec", str(spec)]
+    elif how == "hard-link":
+        target = tmp_path / "hard.html"
+        os.link(spec, target)
+        args = ["conv", "--spec", str(spec)]
+    elif how == "spec":
+        args = ["conv", "--spec", str(spec)]
+    before = spec.read_text(encoding="utf-8")
+    result = run(*args, "--export", str(target), *force)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"gradcalc {args[0]}: --export: {str(target)!r} is the spec {str(spec)!r}; "
+        "give the report another file name\n"
+    )
+    assert spec.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize("suffix", [".html", ".svg"])
+def test_an_existing_file_is_replaced_only_if_it_is_an_earlier_export(
+    tmp_path: Path, suffix: str
+) -> None:
+    notes = tmp_path / f"notes{suffix}"
+    notes.write_text("my notes", encoding="utf-8")
+    refused = run("conv", "--spec", TASK3, "--export", str(notes))
+    assert refused.exit_code == 2 and refused.stdout == ""
+    kind = "an HTML" if suffix == ".html" else "an SVG"
+    assert refused.stderr == (
+        f"gradcalc conv: --export: {str(notes)!r} exists and is not {kind} report of gradcalc's; "
+        "use --force to replace it\n"
+    )
+    assert notes.read_text(encoding="utf-8") == "my notes"
+    # through a symbolic link, the file it points to is what counts
+    link = tmp_path / f"link{suffix}"
+    link.symlink_to(notes.name)
+    assert run("conv", "--spec", TASK3, "--export", str(link)).exit_code == 2
+    assert run("conv", "--spec", TASK3, "--export", str(notes), "--force").exit_code == 0
+    assert notes.read_text(encoding="utf-8") != "my notes"
+    # now an earlier export: replaced without --force, by run and examples too
+    for args in (["conv", "--spec", TASK3], ["run", TASK3], ["examples", "task3"]):
+        assert run(*args, "--export", str(notes)).exit_code == 0, args
+    other = tmp_path / f"other{'.svg' if suffix == '.html' else '.html'}"
+    other.write_text(notes.read_text(encoding="utf-8"), encoding="utf-8")
+    assert run("conv", "--spec", TASK3, "--export", str(other)).exit_code == 2  # not its type
 
 
 def test_unwritable_export_is_one_line_and_leaves_nothing(
@@ -413,13 +477,13 @@ def test_gradient_matrices_say_so() -> None:
     assert gradients > 10
 
 
-def test_a_missing_browser_fails_unless_explicitly_skipped(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_missing_browser_skips_unless_required(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(shutil, "which", lambda name: None)
-    monkeypatch.delenv("GRADCALC_SKIP_BROWSER", raising=False)
-    with pytest.raises(pytest.fail.Exception, match="chromium is not installed"):
+    monkeypatch.delenv("GRADCALC_REQUIRE_BROWSER", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="chromium is not installed"):
         browser()
-    monkeypatch.setenv("GRADCALC_SKIP_BROWSER", "1")
-    with pytest.raises(pytest.skip.Exception):
+    monkeypatch.setenv("GRADCALC_REQUIRE_BROWSER", "1")
+    with pytest.raises(pytest.fail.Exception, match="GRADCALC_REQUIRE_BROWSER=1"):
         browser()
 
 

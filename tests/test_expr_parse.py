@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import gc
 import signal
+import sys
 import time
 
 import pytest
 
+from gradcalc.core import deadline
 from gradcalc.core.deadline import Budget, TimeUp, time_limit, timers_available
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.expr_parse import GenericFunctions, Names, parse, tokenize
@@ -190,6 +193,80 @@ def test_time_limit_puts_back_an_earlier_timer() -> None:
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def busy_until_time_up(seconds: float = 5.0) -> None:
+    """Spin until TimeUp arrives; fail (rather than hang) if it never does."""
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        pass
+    pytest.fail("the time limit never fired")
+
+
+def assert_no_limit_left(handler: object) -> None:
+    """No timer left running, the earlier handler back, and a new limit works again."""
+    assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+    assert signal.getsignal(signal.SIGALRM) is handler
+    with pytest.raises(TimeUp), time_limit(0.05):
+        busy_until_time_up()
+
+
+@needs_timers
+def test_an_alarm_arriving_as_the_limit_ends_does_not_outlive_it() -> None:
+    """The alarm is raised at the first Python call after the body: the limit's own exit.
+    It must not escape from there, and neither the timer nor its re-firing may stay armed."""
+    handler = signal.getsignal(signal.SIGALRM)
+
+    def alarm_at_next_call(frame, event: str, arg) -> None:
+        if event == "call":
+            sys.setprofile(None)
+            signal.raise_signal(signal.SIGALRM)
+
+    with time_limit(5):
+        sys.setprofile(alarm_at_next_call)
+    sys.setprofile(None)
+    assert_no_limit_left(handler)
+
+
+@needs_timers
+def test_a_limit_that_ran_out_leaves_nothing_behind() -> None:
+    handler = signal.getsignal(signal.SIGALRM)
+    for seconds in (0.01, 0.02):
+        with pytest.raises(TimeUp), time_limit(seconds):
+            busy_until_time_up()
+    fired = []
+    previous = signal.signal(signal.SIGALRM, lambda *_: fired.append(True))
+    try:
+        time.sleep(2 * deadline._REFIRE_SECONDS)  # a re-fire would land here
+    finally:
+        signal.signal(signal.SIGALRM, previous)
+    assert fired == []
+    assert_no_limit_left(handler)
+
+
+@needs_timers
+def test_an_alarm_inside_a_gc_callback_is_put_off_to_the_work(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Raised inside a garbage-collection callback (hypothesis registers one), TimeUp would be
+    swallowed and printed as 'Exception ignored'; it arrives in the work a moment later."""
+    lost: list[object] = []
+    monkeypatch.setattr(sys, "unraisablehook", lost.append)
+    calls = []
+
+    def callback(phase: str, info: dict) -> None:
+        if phase == "start" and not calls:
+            calls.append(phase)
+            signal.raise_signal(signal.SIGALRM)
+
+    gc.callbacks.append(callback)
+    try:
+        with pytest.raises(TimeUp), time_limit(5):
+            gc.collect()
+            busy_until_time_up()
+    finally:
+        gc.callbacks.remove(callback)
+    assert calls and lost == []
 
 
 @needs_timers
