@@ -55,7 +55,9 @@ def bilinear_exact(
     """
     left_num, left_den, left_bound = scale_to_integers(left)
     right_num, right_den, right_bound = scale_to_integers(right)
-    safe = left_bound * right_bound * max(terms_per_output, 1) < _INT64_SAFE
+    # Both operands must fit too: a zero on one side does not make the other's 10^19 fit.
+    largest = max(left_bound, right_bound, left_bound * right_bound * max(terms_per_output, 1))
+    safe = largest < _INT64_SAFE
     product = op(_as_int_dtype(left_num, safe), _as_int_dtype(right_num, safe))
     return from_integers(product, left_den * right_den)
 

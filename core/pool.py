@@ -43,11 +43,13 @@ from gradcalc.core.explain import (
     SymbolTable,
     index_separator,
 )
+from gradcalc.core.gradcheck import step_for
 from gradcalc.core.opkit import (
     MAX_TERMS_SHOWN,
     check_answers,
     check_gradients_where,
     element_symbol,
+    near,
     plain,
     read_choice,
     show_matrix,
@@ -813,12 +815,10 @@ def argmax_result(problem: PoolProblem, computed: PoolResults) -> np.ndarray:
     return result.reshape(problem.output_shape)
 
 
-def gradient_probe(
-    problem: PoolProblem, computed: PoolResults, step: float
-) -> tuple[np.ndarray, str]:
+def gradient_probe(problem: PoolProblem, computed: PoolResults) -> tuple[np.ndarray, str]:
     """Input entries where central differences measure the gradient, and why others are skipped.
 
-    Max is not differentiable at a tie (nor within a step of one); LP not where
+    Max is not differentiable at a tie (nor within two steps h = step_for(x) of one); LP not where
     Σ x^p = 0 (PyTorch defines the gradient as 0 there), nor at x = 0 with a
     non-integer p (x − h has no real power).
     """
@@ -833,8 +833,10 @@ def gradient_probe(
     reason = ""
     if problem.mode == "max":
         windows = gather_windows(x, layout, -np.inf)
-        near = (windows >= windows.max(axis=-1, keepdims=True) - 2 * step) & layout.real
-        crowded = np.broadcast_to(near.sum(axis=-1, keepdims=True) > 1, near.shape) & near
+        top = windows.max(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore"):  # a window of padding alone has top = −∞
+            close = (windows >= top - 2 * step_for(top)) & layout.real
+        crowded = np.broadcast_to(close.sum(axis=-1, keepdims=True) > 1, close.shape) & close
         skip[cells[crowded]] = True
         reason = "tied maxima skipped: max is not differentiable where two entries tie"
     elif problem.mode == "lp":
@@ -847,7 +849,7 @@ def gradient_probe(
                 "cells of windows whose Σ x^p = 0 skipped (gradient 0 by PyTorch's rule)"
             )
         if problem.p.denominator != 1:
-            at_zero = np.abs(x.ravel()) <= 2 * step
+            at_zero = near(x.ravel(), (0.0,))
             skip |= at_zero
             if at_zero.any():
                 reasons.append("cells at 0 skipped (x^p with a non-integer p is not real below 0)")
@@ -904,8 +906,7 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
 
     gradient_check = None
     if options.gradient_check:
-        step = 1e-6
-        probe, reason = gradient_probe(problem, computed, step)
+        probe, reason = gradient_probe(problem, computed)
         upstream = problem.upstream.astype(float)
         gradient_check = check_gradients_where(
             lambda params: float(
