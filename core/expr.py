@@ -1464,6 +1464,7 @@ def finite_differences(
             merged.max_abs_error = max(merged.max_abs_error, result.max_abs_error)
             merged.entries_checked += result.entries_checked
             merged.entries_total += result.entries_total
+            merged.unresolved += result.unresolved
     return merged
 
 

@@ -57,14 +57,6 @@ def _quotient(
     return quotient, max(abs(plus), abs(minus)), width
 
 
-def numerical_gradient(
-    loss: Loss, params: Mapping[str, np.ndarray], name: str, index: tuple[int, ...]
-) -> float:
-    """(L(p + h·e) − L(p − h·e)) / 2h for one entry of one parameter, h = step_for(entry)."""
-    shifted = {key: np.array(value, dtype=float, copy=True) for key, value in params.items()}
-    return _quotient(loss, shifted, name, index, float(step_for(shifted[name][index])))[0]
-
-
 def _verdict(
     loss: Loss,
     shifted: dict[str, np.ndarray],
