@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import decimal
 import math
+import sys
 from fractions import Fraction
 from typing import Any
 
@@ -69,6 +70,7 @@ def _fraction_decimal(value: Fraction, precision: int) -> str:
     return _decimal_text(f"{exact:.{precision}g}")
 
 
+_FLOAT_MAX = Fraction(sys.float_info.max)
 _FLOAT_SAFE_LOW = Fraction(1, 10**300)
 _FLOAT_SAFE_HIGH = Fraction(10**300)
 
@@ -92,8 +94,9 @@ def to_json_number(value: Any) -> int | float | str:
     if isinstance(value, Fraction):
         if value.denominator == 1:
             return value.numerator
-        if not _FLOAT_SAFE_LOW < abs(value) < _FLOAT_SAFE_HIGH:
-            return str(value)  # beyond a JSON float: exact text, as in exact_results
+        if abs(value) > _FLOAT_MAX:
+            return str(value)  # beyond any float (never within the documented limits)
+        # A tiny value rounds to a subnormal or 0 (exact_results holds it exactly): still a number.
         return float(value)
     number = float(value)
     return int(number) if number.is_integer() and abs(number) < 2**53 else number

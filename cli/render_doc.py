@@ -229,12 +229,7 @@ class DocumentRenderer:
             lines.append("no expected answers in the spec")
         gradient = solution.gradient_check
         if gradient is not None:
-            lines.append(
-                f"{'✓' if gradient.ok else '✗'} finite differences (float64, central, "
-                f"h = {gradient.step:g}): {gradient.entries_checked} of {gradient.entries_total} "
-                f"gradient entries checked, largest difference {gradient.max_abs_error:.1e}"
-                + (f"; {gradient.note}" if gradient.note else "")
-            )
+            lines.append(f"{gradient.mark} {gradient.summary()}")
         self.bullets(lines)
         if solution.ok:
             self.paragraph("OK — every check passed" if solution.checks else "OK — computed")

@@ -99,6 +99,8 @@ def solution_document(solution: Solution) -> dict[str, Any]:
             "entries_checked": gradient.entries_checked,
             "entries_total": gradient.entries_total,
             "step": gradient.step,
+            "step_rule": gradient.step_rule,
+            "unresolved": gradient.unresolved,
             **({"note": gradient.note} if gradient.note else {}),
         }
     )

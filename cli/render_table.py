@@ -512,13 +512,8 @@ class TableRenderer:
             self.check(check, solution.index_base, solution.axes.get(check.name))
         gradient = solution.gradient_check
         if gradient is not None:
-            mark = ("✓ ", "green") if gradient.ok else ("✗ ", "bold red")
-            self.line(
-                mark,
-                f"finite differences (float64, central, h = {gradient.step:g}): {gradient.entries_checked} of "
-                f"{gradient.entries_total} gradient entries checked, largest difference {gradient.max_abs_error:.1e}",
-                (f"; {gradient.note}" if gradient.note else ""),
-            )
+            style = {"✓": "green", "✗": "bold red"}.get(gradient.mark, "dim")
+            self.line((f"{gradient.mark} ", style), gradient.summary())
         if solution.ok:
             self.line(
                 ("OK", "bold green"), " — every check passed" if solution.checks else " — computed"

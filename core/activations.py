@@ -37,10 +37,11 @@ from gradcalc.core.explain import (
 from gradcalc.core.opkit import (
     MAX_TERMS_SHOWN,
     arithmetic_words,
+    bend_within,
     check_answers,
     check_gradients_where,
     element_symbol,
-    erf,
+    erfc,
     factor,
     log_sum_exp,
     near,
@@ -50,6 +51,7 @@ from gradcalc.core.opkit import (
     read_scalar,
     show_matrix,
     sigmoid,
+    softmax_bend,
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
@@ -136,6 +138,28 @@ def _softplus(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
     return np.where(z > p["threshold"], x, np.logaddexp(0.0, z) / p["beta"])
 
 
+def gradient_bend(
+    function: str, x: np.ndarray, p: Mapping[str, Any]
+) -> tuple[np.ndarray | None, str]:
+    """Where ``function`` bends faster than over |x| (for the finite-difference step), and
+    that distance in words: σ, tanh and gelu over 1 near 0; elu over 1 below 0; softplus
+    over 1/β near 0.  (None, "") for relu and leaky_relu, linear on each side of 0."""
+    if function in ("sigmoid", "tanh", "gelu"):
+        return bend_within(x), "1"
+    if function == "elu":
+        return np.where(x > 0, np.inf, bend_within(x)), "1"
+    if function == "softplus":
+        beta = float(p["beta"])
+        with np.errstate(over="ignore", invalid="ignore"):
+            return bend_within(beta * x) / beta, "1/β"
+    return None, ""
+
+
+def _threshold_x(p: Mapping[str, Any]) -> Fraction:
+    """Where softplus switches to x itself: β·x = threshold."""
+    return Fraction(p["threshold"]) / Fraction(p["beta"])
+
+
 def _softplus_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
     z = p["beta"] * x
     return np.where(z > p["threshold"], 1.0, sigmoid(z))
@@ -150,8 +174,11 @@ def _elu_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
 
 
 def _gelu_cdf(x: np.ndarray) -> np.ndarray:
-    """Φ(x) = (1 + erf(x/√2))/2, the standard normal CDF."""
-    return 0.5 * (1 + erf(x / _SQRT2))
+    """Φ(x) = (1 + erf(x/√2))/2 = erfc(−x/√2)/2, the standard normal CDF.
+
+    Computed as erfc: 1 + erf(x/√2) cancels to 0 below x ≈ −8.3, which made gelu(−10) 0
+    instead of −7.6e-23."""
+    return 0.5 * erfc(-x / _SQRT2)
 
 
 def _gelu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
@@ -242,10 +269,16 @@ def activation_rule(name: str) -> Activation:
 
 
 def softmax_forward(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scores: …×C -> (p, log p) over the last axis, by log-sum-exp (no overflow)."""
-    _, lse = log_sum_exp(scores)
-    log_p = scores - lse
-    return np.exp(log_p), log_p
+    """scores: …×C -> (p, log p) over the last axis, by log-sum-exp (no overflow).
+
+    Normalized after shifting by the row maximum, not as exp(s − lse): at s = 1e10 the
+    rounding of lse = 1e10 + log 2 (an ulp of 2e-6) would put p off by 5e-7 and Σ p off 1.
+    """
+    maxima = np.max(scores, axis=-1, keepdims=True)
+    shifted = scores - maxima
+    exps = np.exp(shifted)
+    totals = np.sum(exps, axis=-1, keepdims=True)
+    return exps / totals, shifted - np.log(totals)
 
 
 def softmax_backward(upstream: np.ndarray, p: np.ndarray) -> np.ndarray:
@@ -504,11 +537,21 @@ def solve_activation(spec: Mapping[str, Any], options: common.SolveOptions) -> S
     kinks = np.zeros(problem.input.shape, dtype=bool)
     if rule.kink_slopes(problem.params) is not None:
         kinks = near(problem.input.astype(float), (0.0,))
+    jumps = np.zeros(problem.input.shape, dtype=bool)
+    if problem.function == "softplus":
+        try:
+            at = float(_threshold_x(problem.params))
+        except OverflowError:  # beyond float64: no input can sit there
+            at = math.inf
+        jumps = near(problem.input.astype(float), (at,))
     if options.gradient_check:
         float_params = {k: float(v) for k, v in problem.params.items()}
         weights = problem.upstream.astype(float)
         start = problem.input.astype(float)
         baseline = rule.forward(start, float_params)
+        with np.errstate(over="ignore", invalid="ignore"):
+            terms = np.abs(weights * baseline)
+        bend, bend_text = gradient_bend(problem.function, start, float_params)
 
         def loss(p: Mapping[str, np.ndarray]) -> float:
             # Only the probed entry moves: sum its change alone, so rounding in a sum
@@ -517,15 +560,30 @@ def solve_activation(spec: Mapping[str, Any], options: common.SolveOptions) -> S
             change = rule.forward(p["input"][moved], float_params) - baseline[moved]
             return float(np.sum(weights[moved] * change))
 
+        because = [
+            why
+            for why, where in (
+                ("at the kink at 0", kinks),
+                (
+                    "at softplus's threshold (β·x = threshold), where PyTorch's softplus jumps",
+                    jumps,
+                ),
+            )
+            if where.any()
+        ]
         gradient_check = check_gradients_where(
             loss,
             {"input": problem.input.astype(float)},
             {"input": results["grad_input"]},
-            {"input": ~kinks},
-            skipped_because="at the kink at 0",
+            {"input": ~(kinks | jumps)},
+            skipped_because="; ".join(because),
+            # The loss sums the probed entry's change alone: it rounds like that entry's term.
+            scale={"input": terms},
+            bend=None if bend is None else {"input": bend},
+            bend_text=bend_text,
         )
     explainer = _ActivationExplainer(problem, x, upstream, results, slope, exact, options)
-    conventions = explainer.conventions(kinks) if options.explain else []
+    conventions = explainer.conventions(kinks, jumps) if options.explain else []
     return Solution(
         kind="activation",
         title=problem.title,
@@ -580,8 +638,20 @@ def solve_softmax(spec: Mapping[str, Any], options: common.SolveOptions) -> Solu
             change = (log_probs if log else probs) - baseline[moved]
             return float(np.sum(upstream[moved] * change))
 
+        with np.errstate(over="ignore", invalid="ignore"):
+            # log_softmax = x − logsumexp(x) can be small when x is huge: count |x| too.
+            sizes = np.abs(baseline) + np.abs(scores).max(axis=1, keepdims=True)
+            rows = (np.abs(upstream) * sizes).sum(axis=1, keepdims=True)
+            terms = np.broadcast_to(rows, scores.shape).reshape(problem.input.shape)
         gradient_check = check_gradients_where(
-            loss, {"input": problem.input.astype(float)}, {"input": results["grad_input"]}, {}
+            loss,
+            {"input": problem.input.astype(float)},
+            {"input": results["grad_input"]},
+            {},
+            # The loss sums the probed row's change alone: it rounds like that row's terms.
+            scale={"input": terms},
+            bend={"input": softmax_bend(scores).reshape(problem.input.shape)},
+            bend_text="1",
         )
     explainer = _SoftmaxExplainer(problem, scores, upstream, p, log_p, grad, results, options)
     return Solution(
@@ -674,7 +744,7 @@ class _ActivationExplainer(_Base):
         self.f = problem.function
         self.values = {k: (v if exact else float(v)) for k, v in problem.params.items()}
 
-    def conventions(self, kinks: np.ndarray) -> list[str]:
+    def conventions(self, kinks: np.ndarray, jumps: np.ndarray) -> list[str]:
         p, f = self.p, self.f
         items = [f"{f}(x) = {self.rule.formula}; {f}′(x) = {self.rule.derivative_formula}"]
         items.extend(f"{key} = {plain(value)}" for key, value in p.params.items())
@@ -694,7 +764,8 @@ class _ActivationExplainer(_Base):
             if kinks.any():
                 count = int(kinks.sum())
                 items.append(
-                    f"{count} input entr{'y is' if count == 1 else 'ies are'} at (or within 2e-6 of) the kink at 0: "
+                    f"{count} input entr{'y is' if count == 1 else 'ies are'} at (or within two "
+                    "finite-difference steps of) the kink at 0: "
                     f"the finite-difference check skips {'it' if count == 1 else 'them'} "
                     "(a central difference there measures the average of the two slopes)"
                 )
@@ -702,6 +773,15 @@ class _ActivationExplainer(_Base):
             items.append(
                 f"β·x > threshold ({plain(p.params['threshold'])}): PyTorch returns x itself there (slope 1)"
             )
+            if jumps.any():
+                count = int(jumps.sum())
+                items.append(
+                    f"{count} input entr{'y is' if count == 1 else 'ies are'} at (or within two "
+                    "finite-difference steps of) the threshold, x = threshold/β = "
+                    f"{plain(_threshold_x(p.params))}: PyTorch's softplus jumps there (from "
+                    "log(1 + exp(threshold))/β to x), so the finite-difference check skips "
+                    f"{'it' if count == 1 else 'them'}"
+                )
         items.extend(self.common_conventions())
         items.append(
             arithmetic_words(

@@ -20,21 +20,65 @@ from fractions import Fraction
 
 import numpy as np
 
+from gradcalc.core.errors import LimitError
+from gradcalc.core.spec import EXACT_COST, EXACT_DIGITS
+
 _INT64_SAFE = 2**62
+# 10^EXACT_DIGITS needs this many bits: an integer of more bits has more than EXACT_DIGITS digits.
+DIGIT_BITS = math.ceil(EXACT_DIGITS * math.log2(10))
+
+
+class ExactLimitError(LimitError):
+    """Exact arithmetic would need integers beyond the documented digit or cost cap."""
+
+    def __init__(self, what: str):
+        super().__init__(
+            (),
+            f"exact arithmetic would need {what}; its limit is {EXACT_DIGITS:,} digits per "
+            "numerator or denominator (README: Limits): rerun with --float for float64",
+        )
+
+
+def _digits_text(bits: int) -> str:
+    return f"about {int(bits * math.log10(2)) + 1:,} digits"
 
 
 def scale_to_integers(values: np.ndarray) -> tuple[np.ndarray, int, int]:
     """Split an object array of Fractions into (integer numerators, denominator, max |numerator|).
 
     ``values == numerators / denominator`` elementwise.  The numerators are
-    Python ints in an object array.
+    Python ints in an object array.  Raises ExactLimitError as soon as the common
+    denominator or a numerator passes EXACT_DIGITS digits: the lcm of many
+    different denominators grows without bound (1,000 different 390-digit ones:
+    390,000 digits), so it is built one denominator at a time and stopped there.
     """
-    flat = values.ravel()
-    denominator = math.lcm(*(v.denominator for v in flat)) if flat.size else 1
-    numerators = np.empty(flat.size, dtype=object)
+    flat = values.ravel().tolist()
+    denominator = 1
+    for den in {getattr(v, "denominator", 1) for v in flat}:
+        denominator = math.lcm(denominator, den)
+        if denominator.bit_length() > DIGIT_BITS:
+            raise ExactLimitError(
+                f"a common denominator of more than {EXACT_DIGITS:,} digits for one array's "
+                f"{len(flat):,} entries"
+            )
+    numerators = np.empty(len(flat), dtype=object)
     numerators[:] = [v.numerator * (denominator // v.denominator) for v in flat]
-    bound = max((abs(n) for n in numerators), default=0)
+    bound = max((abs(n) for n in numerators.tolist()), default=0)
+    if bound.bit_length() > DIGIT_BITS:
+        raise ExactLimitError(f"numerators of {_digits_text(bound.bit_length())}")
     return numerators.reshape(values.shape), denominator, bound
+
+
+def check_cost(work: int, left_bound: int, right_bound: int) -> None:
+    """Refuse a product of Python ints whose cost (multiply-adds weighted by the 64-bit words
+    of each factor) is above EXACT_COST: the multiply-add limit counts operations, not digits."""
+    words = max(1, -(-left_bound.bit_length() // 64)) * max(1, -(-right_bound.bit_length() // 64))
+    if work * words > EXACT_COST:
+        raise ExactLimitError(
+            f"{work:,} multiply-adds of {_digits_text(left_bound.bit_length())} by "
+            f"{_digits_text(right_bound.bit_length())} (a cost of {work * words:,} word products, "
+            f"above {EXACT_COST:,})"
+        )
 
 
 def _as_int_dtype(numerators: np.ndarray, safe: bool) -> np.ndarray:
@@ -46,16 +90,23 @@ def bilinear_exact(
     left: np.ndarray,
     right: np.ndarray,
     terms_per_output: int,
+    work: int | None = None,
 ) -> np.ndarray:
     """Evaluate a bilinear ``op(left, right)`` exactly on Fraction arrays.
 
     ``terms_per_output`` bounds how many products any output entry sums; it
-    decides whether int64 is safe.  Returns an object array of exact values (see
-    ``from_integers``).
+    decides whether int64 is safe.  ``work`` is the op's multiply-add count (default:
+    the larger operand's size times ``terms_per_output``), for the cost cap of Python
+    ints.  Returns an object array of exact values (see ``from_integers``).
     """
     left_num, left_den, left_bound = scale_to_integers(left)
     right_num, right_den, right_bound = scale_to_integers(right)
-    safe = left_bound * right_bound * max(terms_per_output, 1) < _INT64_SAFE
+    # Both operands must fit too: a zero on one side does not make the other's 10^19 fit.
+    largest = max(left_bound, right_bound, left_bound * right_bound * max(terms_per_output, 1))
+    safe = largest < _INT64_SAFE
+    if not safe:
+        estimate = max(left.size, right.size) * max(terms_per_output, 1)
+        check_cost(estimate if work is None else work, left_bound, right_bound)
     product = op(_as_int_dtype(left_num, safe), _as_int_dtype(right_num, safe))
     return from_integers(product, left_den * right_den)
 

@@ -37,6 +37,7 @@ import numpy as np
 from gradcalc.core import spec as common
 from gradcalc.core.deadline import Budget, TimeUp
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
+from gradcalc.core.exact import DIGIT_BITS
 from gradcalc.core.explain import Formula, Item, Math, Note, Section, SymbolTable
 from gradcalc.core.expr_parse import (
     RESERVED_NAMES,
@@ -765,6 +766,18 @@ class Engine:
         if exact is not None and exact.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             entry.note_at = "undefined at this point"
             return
+        if exact is not None and _too_many_digits(exact):
+            # Beyond the exact limit (and Python's 4,300-digit printing limit): a float64
+            # number, or where float64 under- or overflows, the value in words.
+            number = self.evaluate(expr, point)
+            if number is not None and number != 0 and math.isfinite(number):
+                entry.number_at = number
+            else:
+                entry.note_at = (
+                    f"≈ {sp.N(exact, 6)}, beyond float64 (exactly, more than "
+                    f"{common.EXACT_DIGITS:,} digits)"
+                )
+            return
         entry.exact_at = exact
         if exact is not None and exact.is_Rational:
             entry.number_at = Fraction(int(exact.p), int(exact.q))
@@ -817,6 +830,16 @@ def _has_opaque(expr: Any) -> bool:
     from sympy.core.function import AppliedUndef
 
     return bool(expr.atoms(sp.Derivative, sp.Subs, AppliedUndef))
+
+
+def _too_many_digits(value: Any) -> bool:
+    """True when an exact value holds a rational with more than EXACT_DIGITS digits
+    (x**1000 at 123456789/987654321 has 9,000): it is shown as a float64 number instead."""
+    sp = _sympy()
+    return any(
+        abs(int(r.p)).bit_length() > DIGIT_BITS or int(r.q).bit_length() > DIGIT_BITS
+        for r in value.atoms(sp.Rational)
+    )
 
 
 def _exact_is_cheap(expr: Any, point: dict[Any, Any]) -> bool:
@@ -1441,6 +1464,7 @@ def finite_differences(
             merged.max_abs_error = max(merged.max_abs_error, result.max_abs_error)
             merged.entries_checked += result.entries_checked
             merged.entries_total += result.entries_total
+            merged.unresolved += result.unresolved
     return merged
 
 
@@ -1647,6 +1671,8 @@ class _Explainer:
             )
         if exact is None:
             return "—"
+        if _too_many_digits(exact):
+            return "…"
         text = self.text(exact)
         return text if len(text) <= MAX_CELL_CHARS else "…"
 

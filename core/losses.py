@@ -37,6 +37,7 @@ from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separato
 from gradcalc.core.opkit import (
     MAX_TERMS_SHOWN,
     arithmetic_words,
+    bend_within,
     check_answers,
     check_gradients_where,
     element_symbol,
@@ -50,6 +51,7 @@ from gradcalc.core.opkit import (
     shape_text,
     show_matrix,
     sigmoid,
+    softmax_bend,
     zeros_like_kind,
 )
 from gradcalc.core.outcome import Solution
@@ -497,6 +499,39 @@ def float_loss_change(problem: LossProblem, baseline: LossResults, values: np.nd
     return float(np.sum(moved.per_item - baseline.per_item) / baseline.denominator)
 
 
+def gradient_bend(problem: LossProblem) -> dict[str, Any]:
+    """Where the loss bends faster than over |x|, for the finite-difference step: softmax
+    (cross_entropy) and σ (bce_with_logits) over a distance of 1, at any magnitude."""
+    x = problem.input.astype(float)
+    if problem.loss == "cross_entropy":
+        bend = softmax_bend(problem.rows(x)).reshape(x.shape)
+    elif problem.loss == "bce_with_logits":
+        bend = bend_within(x)
+    else:
+        return {}
+    return {"bend": {"input": bend}, "bend_text": "1"}
+
+
+def rounding_scale(problem: LossProblem, baseline: LossResults) -> np.ndarray:
+    """For each input entry, the size of the terms its item's loss sums (in the input's shape).
+
+    float_loss_change rounds by about ε times this when that entry moves: a loss near 0 can
+    still be a difference of large terms (bce_with_logits at x = t·x = 1e50).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_item = np.abs(np.asarray(baseline.per_item, dtype=float))
+        x = np.abs(problem.input.astype(float))
+        if problem.loss in CLASS_LOSSES:
+            weight = np.abs(np.asarray(baseline.coefficients, dtype=float)).sum(axis=1)
+            rows = per_item + weight * problem.rows(x).max(axis=1)
+            terms = np.broadcast_to(rows[:, None], problem.rows(x).shape).reshape(x.shape)
+        else:
+            weight = 1.0 if problem.weight is None else np.abs(problem.weight.astype(float))
+            t = np.abs(problem.values.astype(float))
+            terms = per_item + weight * x * (1 + t)
+        return terms / abs(float(baseline.denominator))
+
+
 def as_floats(problem: LossProblem) -> LossProblem:
     """The problem with its arrays converted to float64 once (finite differences re-run it)."""
     convert = {
@@ -533,6 +568,9 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             {"input": results["grad_input"]},
             {"input": ~edges},
             skipped_because="at 0 or 1, the edges of bce's domain (PyTorch clamps there)",
+            # The loss sums the probed item's change alone: it rounds like that item's terms.
+            scale={"input": rounding_scale(float_problem, baseline)},
+            **gradient_bend(float_problem),
         )
     explainer = _Explainer(problem, computed, options)
     return Solution(

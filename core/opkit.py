@@ -16,7 +16,7 @@ import numpy as np
 
 from gradcalc.core.errors import FieldPath, LimitError, SpecError
 from gradcalc.core.explain import Matrix, Note, Symbol
-from gradcalc.core.gradcheck import check_gradients
+from gradcalc.core.gradcheck import check_gradients, step_for
 from gradcalc.core.outcome import Check, GradientCheck, compare
 from gradcalc.core.spec import Limits, Tolerance
 from gradcalc.core.values import describe, parse_array, parse_number
@@ -189,6 +189,9 @@ def check_gradients_where(
     *,
     max_entries: int = 32,
     skipped_because: str = "",
+    scale: float | Mapping[str, np.ndarray] | None = None,
+    bend: Mapping[str, np.ndarray] | None = None,
+    bend_text: str = "",
 ) -> GradientCheck | None:
     """Central differences for the entries ``probe`` marks True (where the loss is smooth).
 
@@ -218,7 +221,24 @@ def check_gradients_where(
             rebuilt[name] = whole
         return loss(rebuilt)
 
-    result = check_gradients(reduced_loss, reduced, reduced_analytic, max_entries=max_entries)
+    def probed(per_entry: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        return {
+            name: np.broadcast_to(np.asarray(per_entry[name], dtype=float), full[name].shape)[
+                masks[name]
+            ]
+            for name in reduced
+            if name in per_entry
+        }
+
+    result = check_gradients(
+        reduced_loss,
+        reduced,
+        reduced_analytic,
+        max_entries=max_entries,
+        scale=probed(scale) if isinstance(scale, Mapping) else scale,
+        bend=None if bend is None else probed(bend),
+        bend_text=bend_text,
+    )
     result.entries_total = sum(int(np.size(analytic[name])) for name in analytic)
     skipped = sum(int((~masks[name]).sum()) for name in analytic)
     if skipped:
@@ -228,13 +248,39 @@ def check_gradients_where(
     return result
 
 
-def near(values: np.ndarray, points: tuple[float, ...], step: float = 1e-6) -> np.ndarray:
-    """True where a float value lies within two finite-difference steps of any of ``points``."""
+def near(values: np.ndarray, points: tuple[float, ...]) -> np.ndarray:
+    """True where a float value lies within two finite-difference steps (2h, h = step_for(x))
+    of any of ``points``: a central difference there straddles the point."""
     values = np.asarray(values, dtype=float)
+    reach = 2 * step_for(values)
     mask = np.zeros(values.shape, dtype=bool)
     for point in points:
-        mask |= np.abs(values - point) <= 2 * step
+        mask |= np.abs(values - point) <= reach
     return mask
+
+
+# Beyond this distance from its bend, exp(−t) underflows against 1: σ, tanh, softmax are flat.
+FLAT_BEYOND = 50.0
+
+
+def bend_within(values: np.ndarray, middle: np.ndarray | float = 0.0) -> np.ndarray:
+    """1 where a central difference at ``values`` reaches within FLAT_BEYOND of ``middle``
+    (σ, tanh, gelu and the like bend over a distance of 1 there), else ∞ (flat or linear)."""
+    values = np.asarray(values, dtype=float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        close = np.abs(values - middle) <= FLAT_BEYOND + 2 * step_for(values)
+    return np.where(close, 1.0, np.inf)
+
+
+def softmax_bend(rows: np.ndarray) -> np.ndarray:
+    """Per entry of N×C logits: 1 where an entry competes with another near its row's top
+    (softmax bends over a distance of 1 there, at any magnitude), else ∞."""
+    rows = np.asarray(rows, dtype=float)
+    with np.errstate(invalid="ignore", over="ignore"):
+        top = rows.max(axis=-1, keepdims=True)
+        near_top = rows + 2 * step_for(rows) >= top - FLAT_BEYOND
+        crowded = near_top.sum(axis=-1, keepdims=True) > 1
+    return np.where(near_top & crowded, 1.0, np.inf)
 
 
 def log_sum_exp(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -263,4 +309,10 @@ def erf(values: np.ndarray) -> np.ndarray:
     return np.asarray(_ERF(np.asarray(values, dtype=float)), dtype=float)
 
 
+def erfc(values: np.ndarray) -> np.ndarray:
+    """1 − erf(x), elementwise, from math.erfc: accurate where 1 − erf(x) cancels (x ≥ 6)."""
+    return np.asarray(_ERFC(np.asarray(values, dtype=float)), dtype=float)
+
+
 _ERF = np.frompyfunc(math.erf, 1, 1)
+_ERFC = np.frompyfunc(math.erfc, 1, 1)

@@ -48,7 +48,12 @@ class Check:
 
 @record
 class GradientCheck:
-    """Analytic gradients against float64 central finite differences."""
+    """Analytic gradients against float64 central finite differences.
+
+    ``step`` is the relative step: each entry x moves by h = step·max(1, |x|).
+    ``unresolved`` counts entries where float64 cannot resolve the difference
+    (rounding or overflow swamps it): neither passed nor failed.
+    """
 
     ok: bool
     max_abs_error: float
@@ -58,6 +63,45 @@ class GradientCheck:
     per_result: dict[str, float] = field(default_factory=dict)
     # Which entries were left out and why (e.g. tied maxima, where max has no derivative).
     note: str = ""
+    unresolved: int = 0
+    # A shorter distance over which the loss bends, capping the step ("1", "1/β"), or "".
+    bend: str = ""
+
+    @property
+    def step_rule(self) -> str:
+        """The step as a rule, for the check line: "h = 6.1e-06·max(1, |x|)"."""
+        if not self.bend:
+            return f"h = {self.step:.2g}·max(1, |x|)"
+        most = f"{self.step:.2g}" if self.bend == "1" else f"{self.step:.2g}·{self.bend}"
+        return f"h = {self.step:.2g}·max(1, |x|), at most {most} where the function bends"
+
+    @property
+    def mark(self) -> str:
+        """✓ passed, ✗ failed, – nothing could be checked."""
+        if not self.ok:
+            return "✗"
+        return "✓" if self.entries_checked else "–"
+
+    def summary(self) -> str:
+        """The check line after its mark, the same in every format."""
+        parts = [
+            f"finite differences (float64, central, {self.step_rule}): "
+            + (
+                f"{self.entries_checked} of {self.entries_total} gradient entries checked, "
+                f"largest difference {self.max_abs_error:.1e}"
+                if self.entries_checked
+                else f"not checkable here ({self.entries_total} gradient entries)"
+            )
+        ]
+        if self.unresolved:
+            many = self.unresolved != 1
+            parts.append(
+                f"{self.unresolved} entr{'ies' if many else 'y'} not checkable here: float64 cannot "
+                f"resolve a step of h at {'their' if many else 'its'} magnitude (rounding or overflow)"
+            )
+        if self.note:
+            parts.append(self.note)
+        return "; ".join(parts)
 
 
 @record

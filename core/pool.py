@@ -43,11 +43,13 @@ from gradcalc.core.explain import (
     SymbolTable,
     index_separator,
 )
+from gradcalc.core.gradcheck import step_for
 from gradcalc.core.opkit import (
     MAX_TERMS_SHOWN,
     check_answers,
     check_gradients_where,
     element_symbol,
+    near,
     plain,
     read_choice,
     show_matrix,
@@ -702,9 +704,13 @@ def _widen(values: np.ndarray, bound: int) -> np.ndarray:
 def _weighted_backward(
     upstream: np.ndarray, weights: np.ndarray, denominator: int, g: PoolGeometry, exact: bool
 ) -> np.ndarray:
-    """∂L/∂x = scatter of upstream·weight: upstream N×C×H_out×W_out -> N×C×H×W."""
+    """∂L/∂x = scatter of upstream·weight/denominator: upstream N×C×H_out×W_out -> N×C×H×W.
+
+    In float64 too the integer weights are summed first and divided once: with 1/6 and 1/3
+    as floats, −1/6 − 1/6 + 1/3 of integer upstreams left 2.8e-17 where the answer is 0."""
     if not exact:
-        return scatter_windows(upstream.astype(float)[..., None] * weights, g)
+        weighted = upstream.astype(float)[..., None] * np.asarray(weights, dtype=float)
+        return scatter_windows(weighted, g) / denominator
     numerators, up_denominator, bound = _integers(upstream)
     weight_bound = int(np.max(np.abs(weights))) if weights.size else 0
     # A cell is read by at most one tap of each window, so by at most T windows.
@@ -751,9 +757,9 @@ def compute(problem: PoolProblem, *, exact: bool, ties: str | None = None) -> Po
         else:
             output = (windows * weights).sum(axis=-1) / weight_denominator
         extra = {"divisors": divisors}
+    grad = _weighted_backward(upstream, weights, weight_denominator, g, exact)
     if not exact:
         weights, weight_denominator = weights / weight_denominator, 1
-    grad = _weighted_backward(upstream, weights, weight_denominator, g, exact)
     return PoolResults(output, grad, weights, weight_denominator, exact, layout, **extra)
 
 
@@ -813,12 +819,10 @@ def argmax_result(problem: PoolProblem, computed: PoolResults) -> np.ndarray:
     return result.reshape(problem.output_shape)
 
 
-def gradient_probe(
-    problem: PoolProblem, computed: PoolResults, step: float
-) -> tuple[np.ndarray, str]:
+def gradient_probe(problem: PoolProblem, computed: PoolResults) -> tuple[np.ndarray, str]:
     """Input entries where central differences measure the gradient, and why others are skipped.
 
-    Max is not differentiable at a tie (nor within a step of one); LP not where
+    Max is not differentiable at a tie (nor within two steps h = step_for(x) of one); LP not where
     Σ x^p = 0 (PyTorch defines the gradient as 0 there), nor at x = 0 with a
     non-integer p (x − h has no real power).
     """
@@ -833,8 +837,10 @@ def gradient_probe(
     reason = ""
     if problem.mode == "max":
         windows = gather_windows(x, layout, -np.inf)
-        near = (windows >= windows.max(axis=-1, keepdims=True) - 2 * step) & layout.real
-        crowded = np.broadcast_to(near.sum(axis=-1, keepdims=True) > 1, near.shape) & near
+        top = windows.max(axis=-1, keepdims=True)
+        with np.errstate(invalid="ignore"):  # a window of padding alone has top = −∞
+            close = (windows >= top - 2 * step_for(top)) & layout.real
+        crowded = np.broadcast_to(close.sum(axis=-1, keepdims=True) > 1, close.shape) & close
         skip[cells[crowded]] = True
         reason = "tied maxima skipped: max is not differentiable where two entries tie"
     elif problem.mode == "lp":
@@ -847,7 +853,7 @@ def gradient_probe(
                 "cells of windows whose Σ x^p = 0 skipped (gradient 0 by PyTorch's rule)"
             )
         if problem.p.denominator != 1:
-            at_zero = np.abs(x.ravel()) <= 2 * step
+            at_zero = near(x.ravel(), (0.0,))
             skip |= at_zero
             if at_zero.any():
                 reasons.append("cells at 0 skipped (x^p with a non-integer p is not real below 0)")
@@ -904,8 +910,7 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
 
     gradient_check = None
     if options.gradient_check:
-        step = 1e-6
-        probe, reason = gradient_probe(problem, computed, step)
+        probe, reason = gradient_probe(problem, computed)
         upstream = problem.upstream.astype(float)
         gradient_check = check_gradients_where(
             lambda params: float(

@@ -32,6 +32,14 @@ COMMON_KEYS = (
     "answers",
 )
 
+# Exact arithmetic stops here (gradcalc asks for --float instead): numerators and
+# denominators of the integers it works with (each array's entries over their common
+# denominator) have at most EXACT_DIGITS digits, so results have at most about twice as many,
+# far below Python's 4,300-digit limit for printing an int; and products of Python ints cost
+# at most EXACT_COST 64-bit word products (a 1,000-digit by 1,000-digit multiply-add: 2,704).
+EXACT_DIGITS = 1000
+EXACT_COST = 200_000_000
+
 DEFAULT_ATOL = Fraction(1, 10**6)
 DEFAULT_RTOL = Fraction(1, 10**6)
 
@@ -43,6 +51,10 @@ class Limits:
     - ``max_elements``: entries in any one array of the spec (``--max-elements``).
     - ``max_work``: multiply-adds of one forward pass (``--max-work``).
     - ``exact_work``: above this many multiply-adds results are computed in float64.
+
+    Exact arithmetic is also bounded by the size of its numbers (EXACT_DIGITS, EXACT_COST
+    above; fixed, not raised by a flag): beyond them a run stops with one line that
+    suggests --float.
     - ``max_jacobian``: entries of a Jacobian built for display/JSON (``--max-jacobian``).
     """
 

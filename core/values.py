@@ -318,7 +318,11 @@ def to_float(array: np.ndarray) -> np.ndarray:
     flat = array.ravel().tolist()
     if set(map(type, flat)) <= {int}:
         return array.astype(float)
-    denominator = math.lcm(*(v.denominator for v in flat)) if flat else 1
+    denominator = 1
+    for den in {v.denominator for v in flat}:  # stop early: the lcm of many can be huge
+        denominator = math.lcm(denominator, den)
+        if denominator >= 2**53:
+            break
     if denominator < 2**53:
         numerators = np.array(
             [v.numerator * (denominator // v.denominator) for v in flat], dtype=object

@@ -342,3 +342,23 @@ def test_spec_errors(spec: dict[str, Any], path: tuple, words: str) -> None:
         solve(spec)
     assert raised.value.path == path, raised.value
     assert words.lower() in raised.value.message.lower(), raised.value.message
+
+
+def test_float_avg_pool_gives_an_exact_zero_gradient_as_zero() -> None:
+    """--float summed upstream·(1/k) with 1/k as floats: 2.2e-16 where the gradient is 0.
+    The integer weights are summed first and divided once, as in the exact path."""
+    spec = {
+        "mode": "avg",
+        "input": [[1, 1, 1], [1, 1, 1], [1, 1, 1]],
+        "size": 3,
+        "stride": 1,
+        "padding": 1,
+        "count_include_pad": False,
+        "ceil_mode": True,
+        "upstream": [[-1, -3, -3], [2, 3, 3], [3, -3, "1/3"]],
+    }
+    exact = values(solve(spec).results["grad_input"])
+    approx = solve(spec, force_float=True).results["grad_input"]
+    zeros = [i for i, v in enumerate(np.ravel(np.array(exact, dtype=object))) if v == 0]
+    assert zeros, exact
+    assert all(float(np.ravel(approx)[i]) == 0.0 for i in zeros), approx
