@@ -203,10 +203,15 @@ def check_file(path: str, settings: Settings) -> FileReport:
             data = loaded.data
             if settings.problem is not None or "answers" in data or "problem" in data:
                 return _check_submission(report, loaded, settings)
-            if data.get("expected") in (None, {}):  # nothing to check (`gradcalc new` writes {})
-                report.skipped = True
+            # Read and solved with or without answers: a broken problem is an error, never
+            # skipped (a problem bank handed out with only points is checked too).
+            problem = Problem(data, limits=settings.limits)
+            expected = data.get("expected")
+            if expected is None or expected == {}:  # `gradcalc new` writes {}
+                report.grade = problem.check_unanswered()
+                report.skipped = report.grade is None
                 return report
-            report.grade = Problem(data, limits=settings.limits).grade(data["expected"])
+            report.grade = problem.grade(expected)
         except GradcalcError as error:
             report.error = _error_line(error, loaded)
     except RecursionError:
