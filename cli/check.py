@@ -8,12 +8,20 @@ file becomes one error line in the report; it never stops the others.
 
 from __future__ import annotations
 
+import copyreg
 import glob
+import io
 import json
+import math
 import os
+import pickle
 import re
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
@@ -59,11 +67,101 @@ class FileReport:
         return "pass" if self.grade.ok else "fail"
 
 
+# Each file's budget (README: "Budgets").  Time is processor time, counted by a SIGPROF
+# timer: it does not depend on how many other jobs share the machine, and it leaves SIGALRM to
+# the solvers' own limits (expr's 20 s).  Memory is address space the file may add to the
+# process's (RLIMIT_AS), so a runaway file gets a MemoryError instead of the OOM killer.
+DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 24 * 3600.0
+MEMORY_BUDGET = 2 * 1024**3
+
+
 @record
 class Settings:
     problem: str | None = None
     limits: Limits = field(default_factory=Limits)
     traceback: bool = False
+    timeout: float | None = DEFAULT_TIMEOUT  # processor seconds per file; None: no limit
+    memory: int | None = MEMORY_BUDGET  # bytes of address space per file; None: no limit
+
+
+class OverBudget(BaseException):
+    """A file used up its processor time.  A BaseException, like KeyboardInterrupt, so that
+    ``except Exception`` in a solver cannot swallow it (and the timer fires again shortly
+    in case a bare ``except:`` did)."""
+
+
+class _Timer:
+    armed = False
+
+
+def _on_profile_timer(signum: int, frame: object) -> None:
+    if _Timer.armed:
+        signal.setitimer(signal.ITIMER_PROF, 0.25)
+        raise OverBudget()
+
+
+def _address_space() -> int | None:
+    """The process's address space in bytes (Linux), or None where it cannot be read."""
+    try:
+        statm = os.open("/proc/self/statm", os.O_RDONLY)  # os.read: a third of open()'s time
+        try:
+            return int(os.read(statm, 64).split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        finally:
+            os.close(statm)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextmanager
+def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
+    """Raise :class:`OverBudget` once the body has used ``seconds`` of processor time, and
+    MemoryError when it asks for ``memory`` bytes more address space than it started with.
+    Where a limit cannot be set (not the main thread, no setitimer, no /proc) it is not set."""
+    timer = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and not _Timer.armed
+    )
+    old_limit = None
+    if memory is not None:
+        import resource
+
+        used = _address_space()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if used is not None:
+            limit = used + memory
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            if soft == resource.RLIM_INFINITY or limit < soft:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+                old_limit = (soft, hard)
+    if timer:
+        previous = signal.signal(signal.SIGPROF, _on_profile_timer)
+        _Timer.armed = True
+        signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        if timer:
+            _Timer.armed = False
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, previous if previous is not None else signal.SIG_DFL)
+        if old_limit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, old_limit)
+
+
+def _budget_words(settings: Settings) -> str:
+    return f"the time budget of {settings.timeout:g} s of processor time (--timeout)"
+
+
+def _memory_words(settings: Settings) -> str:
+    if settings.memory is None:
+        return "more memory than this machine has"
+    return f"more than the memory budget of {settings.memory // 2**20:,} MiB"
 
 
 # -- finding files -----------------------------------------------------------------------------
@@ -189,6 +287,17 @@ def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None,
             _PROBLEMS[key] = (Problem(loaded.data, limits=settings.limits), None, loaded)
         except GradcalcError as error:
             _PROBLEMS[key] = (None, _error_line(error, loaded), loaded)
+        # Kept, so that the next submissions do not spend their budget on it again.
+        except OverBudget:
+            _PROBLEMS[key] = (
+                None,
+                f"{path}: solving it took more than {_budget_words(settings)}",
+                loaded,
+            )
+            raise
+        except MemoryError:
+            _PROBLEMS[key] = (None, f"{path}: solving it needs {_memory_words(settings)}", loaded)
+            raise
     return _PROBLEMS[key]
 
 
@@ -196,36 +305,64 @@ def check_file(path: str, settings: Settings) -> FileReport:
     """Grade one spec (its ``expected``) or submission (its ``answers``); never raises
     for a bad file: the report carries the error line instead."""
     report = FileReport(source=path)
-    loaded = None
     try:
-        try:
-            loaded = _load(path, settings.limits)
-            data = loaded.data
-            if settings.problem is not None or "answers" in data or "problem" in data:
-                return _check_submission(report, loaded, settings)
-            # Read and solved with or without answers: a broken problem is an error, never
-            # skipped (a problem bank handed out with only points is checked too).
-            problem = Problem(data, limits=settings.limits)
-            expected = data.get("expected")
-            if expected is None or expected == {}:  # `gradcalc new` writes {}
-                report.grade = problem.check_unanswered()
-                report.skipped = report.grade is None
-                return report
-            report.grade = problem.grade(expected)
-        except GradcalcError as error:
-            report.error = _error_line(error, loaded)
+        with file_budget(settings.timeout, settings.memory):
+            _check_file(report, settings)
+    except OverBudget:
+        report.grade, report.skipped = None, False
+        report.error = _problem_failure(report, settings) or (
+            f"{path}: checking it took more than {_budget_words(settings)}; not graded"
+        )
     except RecursionError:
+        report.grade, report.skipped = None, False
         report.error = f"{path}: the spec is nested too deeply to read"
     except MemoryError:
-        report.error = f"{path}: the problem needs more memory than this machine has"
+        report.grade, report.skipped = None, False
+        report.error = _problem_failure(report, settings) or (
+            f"{path}: checking it needs {_memory_words(settings)}; not graded"
+        )
+    return report
+
+
+def _problem_failure(report: FileReport, settings: Settings) -> str | None:
+    """The error of a submission whose problem ran out of budget while it was solved."""
+    if report.problem is None:
+        return None
+    cached = _PROBLEMS.get(os.path.realpath(report.problem))
+    if cached is None or cached[1] is None:
+        return None
+    return f"{report.source}: problem {cached[1]}"
+
+
+def _check_file(report: FileReport, settings: Settings) -> None:
+    """Fill in ``report``: a grade, nothing to check, or the error line."""
+    loaded = None
+    try:
+        loaded = _load(report.source, settings.limits)
+        data = loaded.data
+        if settings.problem is not None or "answers" in data or "problem" in data:
+            _check_submission(report, loaded, settings)
+            return
+        # Read and solved with or without answers: a broken problem is an error, never
+        # skipped (a problem bank handed out with only points is checked too).
+        problem = Problem(data, limits=settings.limits)
+        expected = data.get("expected")
+        if expected is None or expected == {}:  # `gradcalc new` writes {}
+            report.grade = problem.check_unanswered()
+            report.skipped = report.grade is None
+            return
+        report.grade = problem.grade(expected)
+    except GradcalcError as error:
+        report.error = _error_line(error, loaded)
+    except (RecursionError, MemoryError):
+        raise
     except Exception as error:  # a bug: report it on this file and go on with the others
         if settings.traceback:
             raise
         report.error = (
-            f"{path}: internal error: {type(error).__name__}: {error} "
+            f"{report.source}: internal error: {type(error).__name__}: {error} "
             "(this is a bug; rerun with --traceback and report it)"
         )
-    return report
 
 
 def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> FileReport:
@@ -297,6 +434,28 @@ class JobsType(click.ParamType):
         return jobs
 
 
+class SecondsType(click.ParamType):
+    """``--timeout``: seconds, a positive number up to a day."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param, ctx) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            seconds = float(str(value).strip())
+        except ValueError:
+            seconds = math.nan
+        if not 0 < seconds <= MAX_TIMEOUT:  # also refuses nan and inf
+            self.fail(
+                f"{value!r} is not a number of seconds above 0 and up to {MAX_TIMEOUT:g} "
+                "(for example 10 or 2.5)",
+                param,
+                ctx,
+            )
+        return seconds
+
+
 def auto_jobs(file_count: int) -> int:
     """Processes for ``--jobs auto``: the CPUs this process may run on, for a large folder."""
     if file_count < AUTO_JOBS_MIN_FILES:
@@ -323,13 +482,16 @@ def _cpu_quota() -> int:
 def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileReport]:
     """Every file's report, in the order of ``files`` (also with several processes).
 
-    With ``jobs`` > 1 the files are dealt round-robin into ``jobs`` parts; this process
-    checks the first while ``jobs`` − 1 forked workers check the others.
+    With ``jobs`` > 1 the files are dealt round-robin into ``jobs`` parts, each checked by a
+    forked worker.  A worker that dies (killed, out of memory, a crash in C) takes no other
+    grade with it: its part is checked again one file at a time, and the file whose worker
+    dies again is that file's error.
     """
     if jobs <= 1 or len(files) < 2 * jobs:
         return [check_file(file, settings) for file in files]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from gradcalc.core import registry
 
@@ -339,17 +501,103 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
             registry.op_module(kind)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     parts = [files[part::jobs] for part in range(jobs)]
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
-        futures = [pool.submit(_check_part, part, settings) for part in parts[1:]]
-        done = [_check_part(parts[0], settings)] + [future.result() for future in futures]
-    reports: list[FileReport] = [None] * len(files)  # type: ignore[list-item]
-    for part, part_reports in enumerate(done):
-        reports[part::jobs] = part_reports
+    done: list[list[FileReport] | None] = []
+    # A task sent to a worker that has died is a write to a pipe nobody reads: with SIGPIPE's
+    # default action (main() sets it, for `| head`) that would end gradcalc with no report.
+    pipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN) if hasattr(signal, "SIGPIPE") else None
+    try:
+        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+            futures = [pool.submit(_check_part, part, settings) for part in parts]
+            for part, future in zip(parts, futures, strict=True):
+                try:
+                    done.append(_unpack(future.result(), part))
+                except BrokenProcessPool:  # one worker died: every unfinished part is lost
+                    done.append(None)
+        reports: list[FileReport] = [None] * len(files)  # type: ignore[list-item]
+        for index, part_reports in enumerate(done):
+            reports[index::jobs] = part_reports or _check_one_by_one(
+                parts[index], settings, context
+            )
+    finally:
+        if pipe is not None:
+            signal.signal(signal.SIGPIPE, pipe)
     return reports
 
 
-def _check_part(files: list[str], settings: Settings) -> list[FileReport]:
-    return [check_file(file, settings) for file in files]
+def _check_one_by_one(files: list[str], settings: Settings, context: Any) -> list[FileReport]:
+    """The files in a worker of their own, one at a time: the file whose worker dies is that
+    file's error, and a fresh worker goes on with the next."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    reports: list[FileReport] = []
+    while len(reports) < len(files):
+        remaining = files[len(reports) :]
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            futures = [pool.submit(_check_part, [file], settings) for file in remaining]
+            for file, future in zip(remaining, futures, strict=True):
+                try:
+                    reports += _unpack(future.result(), [file])
+                except BrokenProcessPool:
+                    reports.append(
+                        FileReport(
+                            source=file,
+                            error=f"{file}: the process checking it died (killed, out of "
+                            "memory or crashed); not graded",
+                        )
+                    )
+                    break
+    return reports
+
+
+# Fractions pickle as their text by default, which Python refuses above 4,300 digits: as
+# (numerator, denominator) they travel back from a worker whatever their size.
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH[Fraction] = lambda value: (Fraction, (value.numerator, value.denominator))
+
+
+def _check_part(files: list[str], settings: Settings) -> list[bytes]:
+    """Each file's report, pickled on its own: one that cannot be sent back is its error."""
+    packed = []
+    for file in files:
+        report = check_file(file, settings)
+        try:
+            packed.append(_pack(report))
+        except Exception as error:
+            packed.append(
+                _pack(
+                    FileReport(
+                        source=file,
+                        error=f"{file}: internal error: its report cannot be sent back from "
+                        f"a worker: {type(error).__name__} (rerun with --jobs 1)",
+                    )
+                )
+            )
+    return packed
+
+
+def _pack(report: FileReport) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(report)
+    return buffer.getvalue()
+
+
+def _unpack(packed: list[bytes], files: list[str]) -> list[FileReport]:
+    reports = []
+    for file, data in zip(files, packed, strict=True):
+        try:
+            reports.append(pickle.loads(data))
+        except Exception as error:
+            reports.append(
+                FileReport(
+                    source=file,
+                    error=f"{file}: internal error: its report from a worker cannot be read: "
+                    f"{type(error).__name__} (rerun with --jobs 1)",
+                )
+            )
+    return reports
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -798,6 +1046,15 @@ submission has an error (the others are still checked and reported)."""
     show_default=True,
     help="Largest number of entries in any one array of a spec.",
 )
+@click.option(
+    "--timeout",
+    type=SecondsType(),
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Processor time each file may take, in seconds (its problem's first solve "
+    f"included; memory: {MEMORY_BUDGET // 2**30} GiB a file); a file over it is that file's "
+    "error.",
+)
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
 def check(
     paths: tuple[str, ...],
@@ -809,6 +1066,7 @@ def check(
     jobs: int | None,
     shard: tuple[int, int] | None,
     max_elements: int,
+    timeout: float,
     traceback: bool,
 ) -> None:
     """Check every spec's expected answers, or grade submissions against a problem.
@@ -833,7 +1091,11 @@ def check(
             err=True,
         )
     settings = Settings(
-        problem=problem_path, limits=Limits(max_elements=max_elements), traceback=traceback
+        problem=problem_path,
+        limits=Limits(max_elements=max_elements),
+        traceback=traceback,
+        timeout=timeout,
+        memory=MEMORY_BUDGET,
     )
     _PROBLEMS.clear()  # a problem file may have changed since an earlier run in this process
     reports = [FileReport(source=path, error=line) for path, line in empty]

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import os
+import re
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -85,3 +86,149 @@ def test_an_expr_problem_without_answers_still_proves_its_identity(tmp_path: Pat
     statuses = {Path(f["file"]).name: f["status"] for f in json.loads(result.output)["files"]}
     assert statuses == {"false.yaml": "fail", "true.yaml": "pass"}
     assert result.exit_code == 1
+
+
+# -- 5. a time and memory budget per file; a dying worker ----------------------------------------
+
+
+def _sabotage(monkeypatch, action) -> list[str]:
+    """Make the solver call ``action(title)`` first for every spec; returns the titles seen
+    (in this process).  Forked workers inherit the patch."""
+    from gradcalc.core import registry
+
+    solve = registry.solve
+    seen: list[str] = []
+
+    def sabotaged(spec, options, **kwargs):
+        seen.append(str(spec.get("title")))
+        action(str(spec.get("title")))
+        return solve(spec, options, **kwargs)
+
+    monkeypatch.setattr(registry, "solve", sabotaged)
+    return seen
+
+
+def _spin(title: str) -> None:
+    while title == "spin":  # interruptible, like any slow pure-Python solve
+        pass
+
+
+def titled(title: str) -> str:
+    return re.sub("(?m)^title: .*$", f'title: "{title}"', TASK3, count=1)
+
+
+def _class_with(tmp_path: Path, bad: str, count: int = 5) -> list[Path]:
+    files = [write(tmp_path / f"s{n}.yaml", TASK3) for n in range(count)]
+    files.append(write(tmp_path / "bad.yaml", titled(bad)))
+    return files
+
+
+def _reports_say(tmp_path: Path, bad_error: str, good: int = 5) -> None:
+    rows = list(csv.DictReader(io.StringIO((tmp_path / "grades.csv").read_text("utf-8"))))
+    statuses = {Path(row["file"]).name: row["status"] for row in rows}
+    assert statuses == {**{f"s{n}.yaml": "pass" for n in range(good)}, "bad.yaml": "error"}
+    suites = ET.parse(tmp_path / "report.xml").getroot()
+    assert (suites.get("errors"), suites.get("failures")) == ("1", "0")
+    assert len(suites.findall("testsuite")) == good + 1
+    (error,) = suites.iter("error")
+    assert bad_error in error.get("message")
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_a_file_over_its_time_budget_is_its_error_and_every_report_is_written(
+    tmp_path: Path, monkeypatch, jobs: str
+):
+    _sabotage(monkeypatch, _spin)
+    files = _class_with(tmp_path, "spin")
+    csv_path, junit = tmp_path / "grades.csv", tmp_path / "report.xml"
+    result = check(
+        *map(str, files), "--timeout", "0.3", "--jobs", jobs, "--csv", str(csv_path),
+        "--junit", str(junit),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    line = f"{files[-1]}: checking it took more than the time budget of 0.3 s of processor time"
+    assert line in result.output
+    assert "5 passed, 0 failed, 1 errors" in result.output
+    _reports_say(tmp_path, "time budget of 0.3 s")
+
+
+def test_a_problem_over_budget_is_solved_once_for_all_its_submissions(tmp_path: Path, monkeypatch):
+    seen = _sabotage(monkeypatch, _spin)
+    write(tmp_path / "task3.yaml", titled("spin"))
+    for name in ("a", "b", "c"):
+        write(tmp_path / "subs" / f"{name}.yaml", "problem: ../task3.yaml\nanswers: {output: 1}\n")
+    result = check(str(tmp_path / "subs"), "--timeout", "0.3", "--jobs", "1")
+    assert result.exit_code == 2, result.output
+    assert result.output.count("took more than the time budget of 0.3 s") == 3
+    assert seen == ["spin"]  # the second and third submission did not wait again
+
+
+def test_a_file_over_its_memory_budget_is_its_error(tmp_path: Path, monkeypatch):
+    from gradcalc.cli import check as check_module
+
+    if check_module._address_space() is None:
+        pytest.skip("needs /proc/self/statm (Linux) to set a memory budget")
+    monkeypatch.setattr(check_module, "MEMORY_BUDGET", 256 * 2**20)
+    hoard: list[bytearray] = []
+    _sabotage(monkeypatch, lambda title: title == "hog" and hoard.append(bytearray(2**31)))
+    files = _class_with(tmp_path, "hog")
+    result = check(
+        *map(str, files), "--jobs", "1", "--csv", str(tmp_path / "grades.csv"),
+        "--junit", str(tmp_path / "report.xml"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"{files[-1]}: checking it needs more than the memory budget of 256 MiB" in result.output
+    _reports_say(tmp_path, "memory budget of 256 MiB")
+    assert not hoard
+
+
+@pytest.mark.parametrize("death", ["exit", "kill"])
+def test_a_worker_that_dies_loses_only_its_own_file(tmp_path: Path, monkeypatch, death: str):
+    import signal
+
+    from gradcalc.cli import check as check_module
+
+    parent = os.getpid()
+    check_file = check_module.check_file
+
+    def dying(path, settings):
+        if os.getpid() != parent and path.endswith("bad.yaml"):  # only in a worker
+            if death == "exit":
+                os._exit(70)
+            os.kill(os.getpid(), signal.SIGKILL)  # as the OOM killer does
+        return check_file(path, settings)
+
+    monkeypatch.setattr(check_module, "check_file", dying)
+    files = _class_with(tmp_path, "dies", count=7)
+    result = check(
+        *map(str, files), "--jobs", "2", "--csv", str(tmp_path / "grades.csv"),
+        "--junit", str(tmp_path / "report.xml"),
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert f"{files[-1]}: the process checking it died" in result.output
+    assert "7 passed, 0 failed, 1 errors" in result.output
+    _reports_say(tmp_path, "the process checking it died", good=7)
+
+
+def test_reports_travel_back_from_a_worker_one_by_one():
+    from fractions import Fraction
+
+    from gradcalc.cli.check import FileReport, _pack, _unpack
+    from gradcalc.core.grading import CellError, Grade, ResultGrade
+
+    # Python 3.10 pickles a Fraction as its text, refused above 4,300 digits.
+    huge = Fraction(10**5000 + 1, 3)
+    cell = CellError((0,), huge, Fraction(1), 1.0, None)
+    result = ResultGrade("output", False, Fraction(1), Fraction(0), 1, (cell,))
+    grade = Grade("dense", None, [result])
+    packed = [_pack(FileReport(source="a.yaml", grade=grade)), b"not a pickle"]
+    first, second = _unpack(packed, ["a.yaml", "b.yaml"])
+    assert first.grade.results[0].wrong[0].given == huge
+    assert second.status == "error" and second.error.startswith("b.yaml: internal error:")
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "abc", "1e9"])
+def test_timeout_takes_positive_seconds(tmp_path: Path, value: str):
+    result = check(str(write(tmp_path / "p.yaml", TASK3)), "--timeout", value)
+    assert result.exit_code == 2
+    assert "--timeout" in result.output and "is not a number of seconds" in result.output
