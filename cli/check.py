@@ -259,8 +259,21 @@ def take_shard(files: list[str], shard: tuple[int, int] | None) -> list[str]:
 # -- checking one file -------------------------------------------------------------------------
 
 # Problems read and solved in this process, by resolved path: a folder of submissions
-# against one problem solves it (and each diagnosis variant) once.
-_PROBLEMS: dict[str, tuple[Problem | None, str | None, Any]] = {}
+# against one problem solves it (and each diagnosis variant) once.  A problem that could not be
+# loaded keeps its error: an exception, or a line that holds nothing from the file.
+_PROBLEMS: dict[str, tuple[Problem | None, Exception | str | None, Any]] = {}
+
+# How the reading errors of a file begin (spec_loader.read_spec_bytes and load_file's size
+# check): they say why the file could not be read, and nothing that is in it.
+_READ_FAILURES = (
+    "no such file",
+    "permission denied",
+    "is a directory",
+    "not a regular file",
+    "cannot read:",
+    "the file has ",
+    "the input is larger than",
+)
 
 
 def _error_line(error: GradcalcError, loaded: Any) -> str:
@@ -277,8 +290,8 @@ def _load(path: str, limits: Limits):
     return load_file(path, max_values=max(limits.max_elements * 2, 1000), streams=False)
 
 
-def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None, Any]:
-    """The problem at ``path`` (solved once per process), or the error line that it gave."""
+def _problem(path: str, settings: Settings) -> tuple[Problem | None, Exception | str | None, Any]:
+    """The problem at ``path`` (solved once per process), or what went wrong with it."""
     key = os.path.realpath(path)
     if key not in _PROBLEMS:
         loaded = None
@@ -286,7 +299,7 @@ def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None,
             loaded = _load(path, settings.limits)
             _PROBLEMS[key] = (Problem(loaded.data, limits=settings.limits), None, loaded)
         except GradcalcError as error:
-            _PROBLEMS[key] = (None, _error_line(error, loaded), loaded)
+            _PROBLEMS[key] = (None, error, loaded)
         # Kept, so that the next submissions do not spend their budget on it again.
         except OverBudget:
             _PROBLEMS[key] = (
@@ -298,7 +311,50 @@ def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None,
         except MemoryError:
             _PROBLEMS[key] = (None, f"{path}: solving it needs {_memory_words(settings)}", loaded)
             raise
+        except RecursionError:
+            raise
+        except Exception as error:  # a bug
+            if settings.traceback:
+                raise
+            _PROBLEMS[key] = (None, error, loaded)
     return _PROBLEMS[key]
+
+
+def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public: bool) -> str:
+    """The error line of a problem file.  ``public``: the file was named by a submission's
+    ``problem:``, which may point at any file (a secret, /proc/self/status): the line names
+    the file, where and what kind of thing is wrong, never a value or key from it."""
+    if isinstance(error, str):
+        return error  # a budget ran out: nothing from the file
+    if not isinstance(error, GradcalcError):
+        if public:
+            return (
+                f"{path}: internal error while solving it: {type(error).__name__} (this is a "
+                f"bug; run `gradcalc check {path} --traceback` and report it)"
+            )
+        return (
+            f"{path}: internal error: {type(error).__name__}: {error} "
+            "(this is a bug; rerun with --traceback and report it)"
+        )
+    if not public:
+        return _error_line(error, loaded)
+    from gradcalc.cli.spec_loader import SpecFileError
+
+    if isinstance(error, SpecFileError):
+        if error.line is None and error.message.startswith(_READ_FAILURES):
+            return str(error)
+        where = f":{error.line}:{error.column}" if error.line is not None else ""
+        what = "cannot be read as a YAML spec"
+    else:
+        position = None
+        if loaded is not None and isinstance(error, SpecError):
+            position = loaded.position(error.path, at_key=error.at_key)
+        where = f":{position[0]}:{position[1]}" if position else ""
+        what = "is not a valid problem spec"
+    return (
+        f"{path}{where}: {what}; its content is not shown here: "
+        f"run `gradcalc check {path}` to see the error"
+    )
 
 
 def check_file(path: str, settings: Settings) -> FileReport:
@@ -329,7 +385,7 @@ def _problem_failure(report: FileReport, settings: Settings) -> str | None:
     if report.problem is None:
         return None
     cached = _PROBLEMS.get(os.path.realpath(report.problem))
-    if cached is None or cached[1] is None:
+    if cached is None or not isinstance(cached[1], str):
         return None
     return f"{report.source}: problem {cached[1]}"
 
@@ -397,9 +453,13 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
             f"student must be a name or a number (student: alice), got {describe(student)}",
         )
     report.student = None if student is None else str(student)
+    # A problem named by the submission may be any file: its errors show none of its content.
+    public = settings.problem is None
     problem, problem_error, problem_loaded = _problem(problem_path, settings)
     if problem is None:
-        report.error = f"{loaded.source}: problem {problem_error}"
+        assert problem_error is not None
+        line = problem_error_line(problem_path, problem_error, problem_loaded, public=public)
+        report.error = f"{loaded.source}: problem {line}"
         return report
     try:
         report.grade = problem.grade(data["answers"], "answers")
@@ -407,7 +467,8 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
         if error.path[:1] == ("answers",):
             raise
         # About the problem (its points or accept keys): located in the problem file.
-        report.error = f"{loaded.source}: problem {_error_line(error, problem_loaded)}"
+        line = problem_error_line(problem_path, error, problem_loaded, public=public)
+        report.error = f"{loaded.source}: problem {line}"
     return report
 
 

@@ -232,3 +232,48 @@ def test_timeout_takes_positive_seconds(tmp_path: Path, value: str):
     result = check(str(write(tmp_path / "p.yaml", TASK3)), "--timeout", value)
     assert result.exit_code == 2
     assert "--timeout" in result.output and "is not a number of seconds" in result.output
+
+
+# -- 10. a submission's problem: file is named, never quoted ----------------------------------
+
+SECRET = "s3cr3t-t0ken-AKIAIOSFODNN7"
+
+
+@pytest.mark.parametrize(
+    "problem_text",
+    [
+        f"kind: {SECRET}\n",  # unknown kind, echoed before
+        f"{SECRET}: 1\nkind: conv\n",  # unknown key, echoed with a did-you-mean
+        f"kind: conv\ninput: [[1]]\nkernel: {SECRET}\n",  # a bad value
+        f"kind: conv\ninput: [[1]]\nkernel: [[1]]\npoints: {{{SECRET}: 1}}\n",  # a bad result
+        f"kind: conv\n{SECRET}: [1\n",  # not YAML
+        f"Name: {SECRET}\nUmask: 0022\n",  # /proc/self/status's shape
+        f"kind: conv\nkind: {SECRET}\n",  # a duplicate key
+    ],
+    ids=["kind", "key", "value", "points", "yaml", "status", "duplicate"],
+)
+@pytest.mark.parametrize("hide", [False, True])
+def test_an_error_about_a_submissions_problem_file_shows_none_of_it(
+    tmp_path: Path, problem_text: str, hide: bool
+):
+    write(tmp_path / "secret.txt", problem_text)
+    sub = write(tmp_path / "subs" / "a.yaml", "problem: ../secret.txt\nanswers: {output: 1}\n")
+    csv_path, junit = tmp_path / "grades.csv", tmp_path / "report.xml"
+    outputs = []
+    for output_format in ("table", "json"):
+        result = check(
+            str(sub), "--format", output_format, "--csv", str(csv_path), "--junit", str(junit),
+            *(["--hide-answers"] if hide else []),
+        )  # fmt: skip
+        assert result.exit_code == 2, result.output
+        outputs += [result.output, csv_path.read_text("utf-8"), junit.read_text("utf-8")]
+    for text in outputs:
+        assert SECRET not in text and "Name" not in text and "Umask" not in text
+        assert "secret.txt" in text  # the file is named
+    assert f"run `gradcalc check {tmp_path / 'secret.txt'}` to see the error" in outputs[0]
+
+
+def test_a_submissions_problem_that_cannot_be_read_says_why(tmp_path: Path):
+    sub = write(tmp_path / "a.yaml", "problem: missing.yaml\nanswers: {output: 1}\n")
+    result = check(str(sub))
+    assert f"problem {tmp_path / 'missing.yaml'}: no such file" in result.output
