@@ -987,13 +987,42 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
 # -- writing the reports ----------------------------------------------------------------------
 
 
+# What an earlier report of each option looks like: the start of gradcalc's CSV header, and the
+# XML declaration and root element of gradcalc's JUnit file.
+_CSV_HEADER = ["file", "student", "problem", "status"]
+_JUNIT_START = re.compile(r'\A\s*(?:<\?xml[^>]*\?>\s*)?<testsuites name="gradcalc check"[ >]')
+REPORT_KINDS = {"--csv": "CSV grade sheet", "--junit": "JUnit report"}
+
+
+def is_earlier_report(path: str, option: str) -> bool:
+    """True when the regular file at ``path`` is empty or holds an earlier report of the same
+    kind as ``option`` writes (by its first bytes: gradcalc's CSV header, gradcalc's JUnit
+    root), so that writing over it loses nothing else."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False  # cannot be read: cannot be told apart from someone's file
+    if not head.strip():
+        return True
+    if option == "--csv":
+        import csv
+
+        header = next(csv.reader([head.split("\n", 1)[0]]), [])
+        return header[:4] == _CSV_HEADER and header[-2:] == ["score", "points"]
+    return bool(_JUNIT_START.match(head))
+
+
 def check_report_paths(
-    targets: dict[str, str | None], inputs: list[str], problem: str | None
+    targets: dict[str, str | None], inputs: list[str], problem: str | None, *, force: bool = False
 ) -> None:
     """Refuse, before anything is graded, a report path that cannot be written or that would
-    overwrite a spec or submission: a usage error (exit 2) naming the option.
+    overwrite a spec, a submission or someone's file: a usage error (exit 2) naming the option.
 
-    ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check."""
+    ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check.  An
+    existing regular file must be an earlier report of the same kind (or empty), unless
+    ``force``; an input or a .yaml/.yml file is never overwritten.  Paths are compared after
+    symbolic links are resolved."""
     checked = {os.path.realpath(file): "one of the files being checked" for file in inputs}
     if problem is not None:
         checked[os.path.realpath(problem)] = "the --problem file"
@@ -1021,7 +1050,32 @@ def check_report_paths(
             )
         if real in claimed:
             refuse(f"{path!r} is also the {claimed[real]} file; give each report its own file")
+        if not force and os.path.isfile(real) and not is_earlier_report(real, option):
+            refuse(
+                f"{path!r} exists and is not an earlier gradcalc {REPORT_KINDS[option]}; the "
+                "report would overwrite it (give a new file name, or use --force)"
+            )
         claimed[real] = option
+
+
+def problem_conflicts(
+    outputs: dict[str, tuple[str, str]], reports: list[FileReport]
+) -> dict[str, str]:
+    """The reports whose path is the problem file a submission named (known only once the
+    submissions are read): option -> the error line.  They are not written."""
+    problems: dict[str, str] = {}
+    for report in reports:
+        if report.problem is not None:
+            problems.setdefault(os.path.realpath(report.problem), report.source)
+    conflicts = {}
+    for option, (path, _text) in outputs.items():
+        source = problems.get(os.path.realpath(path))
+        if source is not None:
+            conflicts[option] = (
+                f"gradcalc check: {option}: {path!r} is the problem file of {source}; "
+                "not written (the report would overwrite it)"
+            )
+    return conflicts
 
 
 def write_reports(reports: dict[str, tuple[str, str]]) -> list[str]:
@@ -1116,6 +1170,12 @@ submission has an error (the others are still checked and reported)."""
     f"included; memory: {MEMORY_BUDGET // 2**30} GiB a file); a file over it is that file's "
     "error.",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Let --csv/--junit replace an existing file that is not an earlier report of the "
+    "same kind (never a file being checked, a problem or a .yaml/.yml file).",
+)
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
 def check(
     paths: tuple[str, ...],
@@ -1128,6 +1188,7 @@ def check(
     shard: tuple[int, int] | None,
     max_elements: int,
     timeout: float,
+    force: bool,
     traceback: bool,
 ) -> None:
     """Check every spec's expected answers, or grade submissions against a problem.
@@ -1143,7 +1204,7 @@ def check(
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
-    check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path)
+    check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path, force=force)
     shard_files = take_shard(files, shard)
     if shard is not None and files and not shard_files:
         click.echo(
@@ -1172,7 +1233,9 @@ def check(
     if junit_path is not None:
         outputs["--junit"] = (junit_path, render_junit(reports, hide_answers))
     # The report files first: `gradcalc check … --junit r.xml | head` still writes them.
-    write_errors = write_reports(outputs)
+    conflicts = problem_conflicts(outputs, reports)
+    write_errors = list(conflicts.values())
+    write_errors += write_reports({k: v for k, v in outputs.items() if k not in conflicts})
     if output_format == "json":
         click.echo(render_json(reports, hide_answers))
     else:

@@ -277,3 +277,70 @@ def test_a_submissions_problem_that_cannot_be_read_says_why(tmp_path: Path):
     sub = write(tmp_path / "a.yaml", "problem: missing.yaml\nanswers: {output: 1}\n")
     result = check(str(sub))
     assert f"problem {tmp_path / 'missing.yaml'}: no such file" in result.output
+
+
+# -- 4. no report overwrites an input or someone's file ---------------------------------------
+
+
+def usage_error(*args: str) -> Result:
+    result = CliRunner().invoke(main, ["check", *args], env=ENV)
+    assert result.exit_code == 2, result.output
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def spec_class(tmp_path: Path) -> Path:
+    """Submissions pointing at task3.spec: a problem that no .yaml rule protects."""
+    write(tmp_path / "task3.spec", TASK3)
+    answers = "answers:" + TASK3.split("expected:")[1]
+    for name in ("a", "b"):
+        write(tmp_path / "subs" / f"{name}.yaml", "problem: ../task3.spec\n" + answers)
+    return tmp_path
+
+
+def test_a_report_never_overwrites_the_problem_a_submission_names(spec_class: Path):
+    problem, subs = spec_class / "task3.spec", str(spec_class / "subs")
+    result = usage_error(subs, "--csv", str(problem))
+    assert "exists and is not an earlier gradcalc CSV grade sheet" in result.output
+    assert "gradcalc check —" not in result.output  # refused before grading
+    # Even with --force, and through a symbolic link: the problem is known once read.
+    link = spec_class / "link.csv"
+    link.symlink_to(problem)
+    junit = spec_class / "report.xml"
+    for target in (str(problem), str(link)):
+        result = usage_error(subs, "--force", "--csv", target, "--junit", str(junit))
+        assert f"gradcalc check: --csv: {target!r} is the problem file of " in result.output
+        assert "2 passed, 0 failed, 0 errors" in result.output  # graded all the same
+        assert problem.read_text("utf-8") == TASK3
+        assert ET.parse(junit).getroot().get("tests") == "6"  # the other report is written
+        junit.unlink()
+
+
+def test_a_report_replaces_only_an_earlier_report_of_its_kind(spec_class: Path):
+    subs = str(spec_class / "subs")
+    sheet, junit, notes = spec_class / "g.csv", spec_class / "r.xml", spec_class / "notes.txt"
+    for _ in range(2):  # the second run replaces the first run's reports
+        result = check(subs, "--csv", str(sheet), "--junit", str(junit))
+        assert result.exit_code == 0, result.output
+    result = usage_error(subs, "--junit", str(sheet))  # a grade sheet is no JUnit report
+    assert "is not an earlier gradcalc JUnit report" in result.output
+    result = usage_error(subs, "--csv", str(junit))
+    assert "is not an earlier gradcalc CSV grade sheet" in result.output
+    write(notes, "file,student,problem,status\nmy own notes\n")
+    result = usage_error(subs, "--csv", str(notes))
+    assert "use --force" in result.output
+    assert notes.read_text("utf-8").endswith("my own notes\n")
+    result = check(subs, "--csv", str(notes), "--force")
+    assert result.exit_code == 0 and notes.read_text("utf-8").startswith("file,student,problem")
+    empty = write(spec_class / "empty.xml", "")  # mktemp's file: nothing to lose
+    assert check(subs, "--junit", str(empty)).exit_code == 0
+    assert ET.parse(empty).getroot().get("name") == "gradcalc check"
+
+
+def test_force_never_overwrites_a_file_being_checked(spec_class: Path):
+    sub = spec_class / "subs" / "a.yaml"
+    before = sub.read_text("utf-8")
+    result = usage_error(str(spec_class / "subs"), "--force", "--csv", str(sub))
+    assert "is one of the files being checked" in result.output
+    assert sub.read_text("utf-8") == before
