@@ -682,6 +682,13 @@ def visible(text: str) -> str:
     return _UNSAFE.sub(_escape_unsafe, text)
 
 
+def one_line(text: str) -> str:
+    """:func:`visible`, and a newline written out as ``\x0a`` too: for a text that must stay
+    on its line (a file name, a student's name, an error line) where a newline could forge
+    the next line of a report."""
+    return visible(text).replace("\n", "\\x0a")
+
+
 def number(value: Fraction | float | int) -> str:
     """3, 1.5, 0.333 — points and values for people."""
     if isinstance(value, Fraction) and value.denominator == 1:
@@ -780,7 +787,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
                 f"{number(grade.score)}/{number(grade.points)}",
             )
         )
-    rows = [tuple(visible(cell) for cell in row) for row in rows]
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [f"gradcalc check — {len(reports)} file{'s' if len(reports) != 1 else ''}", ""]
     for row in rows:
@@ -824,7 +831,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
         lines += ["", "Notes (answers that pass)"]
     for report, line in noted:
         lines.append(f"{report.source}: {line}")
-    return visible("\n".join(lines))
+    return "\n".join(one_line(line) for line in lines)  # each a line of its own
 
 
 def json_number(value: Any) -> Any:
@@ -894,10 +901,11 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(text: str) -> str:
-    """``text`` for a grade sheet: a text that a spreadsheet would run as a formula gets a
-    leading single quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers.  Bytes of a
-    file name that are not UTF-8 become U+FFFD."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """``text`` for a grade sheet: control characters (a student's ESC, a newline in a file
+    name) written out as ``\x1b``, and bytes of a file name that are not UTF-8 as ``\xff``,
+    as in the table; then a text that a spreadsheet would run as a formula gets a leading single
+    quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers."""
+    text = one_line(text)  # one line per file
     if text.startswith(_FORMULA_STARTS):
         try:
             Fraction(text)
@@ -969,7 +977,7 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
                         f"; wrong cells: {wrong}" if wrong else ""
                     )
                     failure = ET.SubElement(case, "failure", message=message, type="WrongAnswer")
-                    failure.text = "\n".join(lines)
+                    failure.text = "\n".join(one_line(line) for line in lines)
                     suite_counts["failures"] += 1
         for key, value in suite_counts.items():
             suite.set(key, str(value))
@@ -977,7 +985,7 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
     for key, value in counts.items():
         root.set(key, str(value))
     for element in root.iter():  # file names and messages come from students' files
-        element.attrib = {key: visible(value) for key, value in element.attrib.items()}
+        element.attrib = {key: one_line(value) for key, value in element.attrib.items()}
         if element.text:
             element.text = visible(element.text)
     ET.indent(root)
@@ -1071,7 +1079,7 @@ def problem_conflicts(
     for option, (path, _text) in outputs.items():
         source = problems.get(os.path.realpath(path))
         if source is not None:
-            conflicts[option] = (
+            conflicts[option] = one_line(
                 f"gradcalc check: {option}: {path!r} is the problem file of {source}; "
                 "not written (the report would overwrite it)"
             )

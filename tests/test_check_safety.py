@@ -344,3 +344,43 @@ def test_force_never_overwrites_a_file_being_checked(spec_class: Path):
     result = usage_error(str(spec_class / "subs"), "--force", "--csv", str(sub))
     assert "is one of the files being checked" in result.output
     assert sub.read_text("utf-8") == before
+
+
+# -- 8. control characters escaped in every format ----------------------------------------------
+
+
+def test_control_characters_never_reach_the_grade_sheet(spec_class: Path):
+    subs = spec_class / "subs"
+    answers = (subs / "a.yaml").read_text("utf-8").split("\n", 1)[1]
+    write(
+        subs / "f\x1b[31mred.yaml",
+        'problem: ../task3.spec\nstudent: "x\\ey\\tz\\u0085"\n' + answers,
+    )
+    write(subs / "two\nlines.yaml", "problem: ../task3.spec\nstudent: '\tTAB'\n" + answers)
+    sheet = spec_class / "g.csv"
+    result = check(str(subs), "--csv", str(sheet))
+    assert result.exit_code == 0, result.output
+    text = sheet.read_text("utf-8")
+    assert not any(ch in text for ch in "\x1b\t\x85\r")
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert len(text.splitlines()) == len(rows) + 1  # one line per file
+    by_name = {Path(row["file"]).name: row for row in rows}
+    assert by_name["f\\x1b[31mred.yaml"]["student"] == "x\\x1by\\x09z\\x85"
+    assert by_name["two\\x0alines.yaml"]["student"] == "\\x09TAB"
+
+
+def test_a_newline_in_a_file_name_or_key_cannot_forge_a_report_line(spec_class: Path):
+    subs = spec_class / "subs"
+    forged = "\n9 passed, 0 failed, 0 errors; points 9\n"
+    write(subs / f"z{forged}.yaml", 'problem: ../task3.spec\nanswers: {"out\\nput": 1}\n')
+    junit = spec_class / "r.xml"
+    result = check(str(subs), "--junit", str(junit))
+    assert result.exit_code == 2, result.output
+    lines = result.output.splitlines()
+    assert not any(line.startswith("9 passed") for line in lines)
+    assert any(line.startswith("2 passed, 0 failed, 1 errors") for line in lines)
+    assert "answers.out\\x0aput: unknown result" in result.output
+    names = [suite.get("name") for suite in ET.parse(junit).getroot().iter("testsuite")]
+    assert any(
+        name.endswith("z\\x0a9 passed, 0 failed, 0 errors; points 9\\x0a.yaml") for name in names
+    )
