@@ -543,10 +543,10 @@ def _cpu_quota() -> int:
 def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileReport]:
     """Every file's report, in the order of ``files`` (also with several processes).
 
-    With ``jobs`` > 1 the files are dealt round-robin into ``jobs`` parts, each checked by a
-    forked worker.  A worker that dies (killed, out of memory, a crash in C) takes no other
-    grade with it: its part is checked again one file at a time, and the file whose worker
-    dies again is that file's error.
+    With ``jobs`` > 1 the files are dealt round-robin into ``jobs`` parts; this process
+    checks the first while ``jobs`` − 1 forked workers check the others.  A worker that dies
+    (killed, out of memory, a crash in C) takes no other grade with it: its part is checked
+    again one file at a time, and the file whose worker dies again is that file's error.
     """
     if jobs <= 1 or len(files) < 2 * jobs:
         return [check_file(file, settings) for file in files]
@@ -567,9 +567,12 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
     # default action (main() sets it, for `| head`) that would end gradcalc with no report.
     pipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN) if hasattr(signal, "SIGPIPE") else None
     try:
-        with ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
-            futures = [pool.submit(_check_part, part, settings) for part in parts]
-            for part, future in zip(parts, futures, strict=True):
+        with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+            futures = [pool.submit(_check_part, part, settings) for part in parts[1:]]
+            # This process checks the first part meanwhile, under the same budgets (a fork
+            # more would cost more than the part: the workers' copy-on-write page faults).
+            done.append([check_file(file, settings) for file in parts[0]])
+            for part, future in zip(parts[1:], futures, strict=True):
                 try:
                     done.append(_unpack(future.result(), part))
                 except BrokenProcessPool:  # one worker died: every unfinished part is lost
@@ -617,35 +620,50 @@ _DISPATCH = copyreg.dispatch_table.copy()
 _DISPATCH[Fraction] = lambda value: (Fraction, (value.numerator, value.denominator))
 
 
-def _check_part(files: list[str], settings: Settings) -> list[bytes]:
-    """Each file's report, pickled on its own: one that cannot be sent back is its error."""
+def _check_part(files: list[str], settings: Settings) -> bytes | list[bytes]:
+    """The part's reports pickled in one piece; should that fail, each on its own, so that a
+    report that cannot be sent back is only its file's error."""
+    reports = [check_file(file, settings) for file in files]
+    try:
+        return _pack(reports)
+    except Exception:
+        pass
     packed = []
-    for file in files:
-        report = check_file(file, settings)
+    for report in reports:
         try:
             packed.append(_pack(report))
         except Exception as error:
             packed.append(
                 _pack(
                     FileReport(
-                        source=file,
-                        error=f"{file}: internal error: its report cannot be sent back from "
-                        f"a worker: {type(error).__name__} (rerun with --jobs 1)",
+                        source=report.source,
+                        error=f"{report.source}: internal error: its report cannot be sent back "
+                        f"from a worker: {type(error).__name__} (rerun with --jobs 1)",
                     )
                 )
             )
     return packed
 
 
-def _pack(report: FileReport) -> bytes:
+def _pack(value: Any) -> bytes:
     buffer = io.BytesIO()
     pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
     pickler.dispatch_table = _DISPATCH
-    pickler.dump(report)
+    pickler.dump(value)
     return buffer.getvalue()
 
 
-def _unpack(packed: list[bytes], files: list[str]) -> list[FileReport]:
+def _unpack(packed: bytes | list[bytes], files: list[str]) -> list[FileReport]:
+    """The reports of ``files`` from :func:`_check_part`; one that cannot be read is its file's
+    error (every file of the part, when it came in one piece)."""
+    if isinstance(packed, bytes):
+        try:
+            reports = pickle.loads(packed)
+            if len(reports) == len(files):
+                return reports
+        except Exception:
+            pass
+        packed = [b""] * len(files)
     reports = []
     for file, data in zip(files, packed, strict=True):
         try:

@@ -221,10 +221,31 @@ def test_reports_travel_back_from_a_worker_one_by_one():
     cell = CellError((0,), huge, Fraction(1), 1.0, None)
     result = ResultGrade("output", False, Fraction(1), Fraction(0), 1, (cell,))
     grade = Grade("dense", None, [result])
+    (whole,) = _unpack(_pack([FileReport(source="a.yaml", grade=grade)]), ["a.yaml"])
+    assert whole.grade.results[0].wrong[0].given == huge
     packed = [_pack(FileReport(source="a.yaml", grade=grade)), b"not a pickle"]
     first, second = _unpack(packed, ["a.yaml", "b.yaml"])
     assert first.grade.results[0].wrong[0].given == huge
     assert second.status == "error" and second.error.startswith("b.yaml: internal error:")
+
+
+def test_a_report_that_cannot_be_sent_back_is_only_its_files_error(tmp_path: Path, monkeypatch):
+    from gradcalc.cli import check as check_module
+
+    check_file = check_module.check_file
+
+    def unpicklable(path, settings):
+        report = check_file(path, settings)
+        if path.endswith("bad.yaml"):
+            report.student = lambda: None  # pickle refuses a lambda
+        return report
+
+    monkeypatch.setattr(check_module, "check_file", unpicklable)
+    files = _class_with(tmp_path, "odd", count=7)
+    result = check(*map(str, files), "--jobs", "2")
+    assert result.exit_code == 2, result.output
+    assert "7 passed, 0 failed, 1 errors" in result.output
+    assert f"{files[-1]}: internal error: its report cannot be sent back" in result.output
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "inf", "abc", "1e9"])
