@@ -701,7 +701,7 @@ def visible(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """:func:`visible`, and a newline written out as ``\x0a`` too: for a text that must stay
+    """:func:`visible`, and a newline written out as ``\\x0a`` too: for a text that must stay
     on its line (a file name, a student's name, an error line) where a newline could forge
     the next line of a report."""
     return visible(text).replace("\n", "\\x0a")
@@ -920,7 +920,7 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 def csv_cell(text: str) -> str:
     """``text`` for a grade sheet: control characters (a student's ESC, a newline in a file
-    name) written out as ``\x1b``, and bytes of a file name that are not UTF-8 as ``\xff``,
+    name) written out as ``\\x1b``, and bytes of a file name that are not UTF-8 as ``\\xff``,
     as in the table; then a text that a spreadsheet would run as a formula gets a leading single
     quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers."""
     text = one_line(text)  # one line per file
@@ -1088,15 +1088,18 @@ def problem_conflicts(
     outputs: dict[str, tuple[str, str]], reports: list[FileReport]
 ) -> dict[str, str]:
     """The reports whose path is the problem file a submission named (known only once the
-    submissions are read): option -> the error line.  They are not written."""
+    submissions are read): option -> the error line.  They are not written.  A problem that
+    does not exist, is empty or is an earlier report of that kind loses nothing (a student's
+    ``problem: ../grades.csv`` must not keep the grade sheet from being written)."""
     problems: dict[str, str] = {}
     for report in reports:
         if report.problem is not None:
             problems.setdefault(os.path.realpath(report.problem), report.source)
     conflicts = {}
     for option, (path, _text) in outputs.items():
-        source = problems.get(os.path.realpath(path))
-        if source is not None:
+        real = os.path.realpath(path)
+        source = problems.get(real)
+        if source is not None and os.path.isfile(real) and not is_earlier_report(real, option):
             conflicts[option] = one_line(
                 f"gradcalc check: {option}: {path!r} is the problem file of {source}; "
                 "not written (the report would overwrite it)"

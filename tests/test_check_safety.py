@@ -405,3 +405,14 @@ def test_a_newline_in_a_file_name_or_key_cannot_forge_a_report_line(spec_class: 
     assert any(
         name.endswith("z\\x0a9 passed, 0 failed, 0 errors; points 9\\x0a.yaml") for name in names
     )
+
+
+def test_a_submission_naming_the_grade_sheet_as_its_problem_cannot_block_it(spec_class: Path):
+    write(spec_class / "subs" / "c.yaml", "problem: ../g.csv\nanswers: {output: 1}\n")
+    sheet = spec_class / "g.csv"
+    for _ in range(2):  # the first run creates the sheet, the second replaces it
+        result = check(str(spec_class / "subs"), "--csv", str(sheet))
+        assert result.exit_code == 2, result.output
+        assert "is the problem file" not in result.output
+        rows = list(csv.DictReader(io.StringIO(sheet.read_text("utf-8"))))
+        assert [row["status"] for row in rows] == ["pass", "pass", "error"]
