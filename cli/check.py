@@ -1193,7 +1193,7 @@ submission has an error (the others are still checked and reported)."""
 @click.option(
     "--timeout",
     type=SecondsType(),
-    default=DEFAULT_TIMEOUT,
+    default=f"{DEFAULT_TIMEOUT:g}",
     show_default=True,
     help="Processor time each file may take, in seconds (its problem's first solve "
     f"included; memory: {MEMORY_BUDGET // 2**30} GiB a file); a file over it is that file's "
