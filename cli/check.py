@@ -621,9 +621,12 @@ _DISPATCH[Fraction] = lambda value: (Fraction, (value.numerator, value.denominat
 
 
 def _check_part(files: list[str], settings: Settings) -> bytes | list[bytes]:
-    """The part's reports pickled in one piece; should that fail, each on its own, so that a
-    report that cannot be sent back is only its file's error."""
-    reports = [check_file(file, settings) for file in files]
+    """In a worker: the part's reports pickled in one piece; should that fail, each on its own,
+    so that a report that cannot be sent back is only its file's error."""
+    reports = []
+    for file in files:
+        _cpu_backstop(settings.timeout)
+        reports.append(check_file(file, settings))
     try:
         return _pack(reports)
     except Exception:
@@ -643,6 +646,22 @@ def _check_part(files: list[str], settings: Settings) -> bytes | list[bytes]:
                 )
             )
     return packed
+
+
+def _cpu_backstop(seconds: float | None) -> None:
+    """In a worker, before each file: let the kernel end the worker (SIGXCPU) should the file
+    run past twice its time budget and a second more, which happens only when the budget's
+    signal cannot be handled (a long computation inside C).  The worker's death is then that
+    file's error, as any other."""
+    if seconds is None:
+        return
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime + 2 * seconds + 1)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard == resource.RLIM_INFINITY or limit <= hard:
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
 
 
 def _pack(value: Any) -> bytes:

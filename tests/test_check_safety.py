@@ -416,3 +416,19 @@ def test_a_submission_naming_the_grade_sheet_as_its_problem_cannot_block_it(spec
         assert "is the problem file" not in result.output
         rows = list(csv.DictReader(io.StringIO(sheet.read_text("utf-8"))))
         assert [row["status"] for row in rows] == ["pass", "pass", "error"]
+
+
+def test_a_worker_stuck_where_the_budget_cannot_interrupt_it_is_ended(tmp_path: Path, monkeypatch):
+    import signal
+
+    def stuck(title: str) -> None:
+        if title == "stuck":  # as a long computation inside C: the budget's signal waits
+            signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGPROF})
+            _spin("spin")
+
+    _sabotage(monkeypatch, stuck)
+    files = _class_with(tmp_path, "stuck")
+    result = check(*map(str, files), "--timeout", "0.1", "--jobs", "2")
+    assert result.exit_code == 2, result.output
+    assert f"{files[-1]}: the process checking it died" in result.output
+    assert "5 passed, 0 failed, 1 errors" in result.output
