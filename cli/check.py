@@ -8,12 +8,20 @@ file becomes one error line in the report; it never stops the others.
 
 from __future__ import annotations
 
+import copyreg
 import glob
+import io
 import json
+import math
 import os
+import pickle
 import re
+import signal
 import sys
+import threading
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import field
 from fractions import Fraction
 from pathlib import Path
@@ -59,11 +67,101 @@ class FileReport:
         return "pass" if self.grade.ok else "fail"
 
 
+# Each file's budget (README: "Budgets").  Time is processor time, counted by a SIGPROF
+# timer: it does not depend on how many other jobs share the machine, and it leaves SIGALRM to
+# the solvers' own limits (expr's 20 s).  Memory is address space the file may add to the
+# process's (RLIMIT_AS), so a runaway file gets a MemoryError instead of the OOM killer.
+DEFAULT_TIMEOUT = 60.0
+MAX_TIMEOUT = 24 * 3600.0
+MEMORY_BUDGET = 2 * 1024**3
+
+
 @record
 class Settings:
     problem: str | None = None
     limits: Limits = field(default_factory=Limits)
     traceback: bool = False
+    timeout: float | None = DEFAULT_TIMEOUT  # processor seconds per file; None: no limit
+    memory: int | None = MEMORY_BUDGET  # bytes of address space per file; None: no limit
+
+
+class OverBudget(BaseException):
+    """A file used up its processor time.  A BaseException, like KeyboardInterrupt, so that
+    ``except Exception`` in a solver cannot swallow it (and the timer fires again shortly
+    in case a bare ``except:`` did)."""
+
+
+class _Timer:
+    armed = False
+
+
+def _on_profile_timer(signum: int, frame: object) -> None:
+    if _Timer.armed:
+        signal.setitimer(signal.ITIMER_PROF, 0.25)
+        raise OverBudget()
+
+
+def _address_space() -> int | None:
+    """The process's address space in bytes (Linux), or None where it cannot be read."""
+    try:
+        statm = os.open("/proc/self/statm", os.O_RDONLY)  # os.read: a third of open()'s time
+        try:
+            return int(os.read(statm, 64).split()[0]) * os.sysconf("SC_PAGE_SIZE")
+        finally:
+            os.close(statm)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@contextmanager
+def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
+    """Raise :class:`OverBudget` once the body has used ``seconds`` of processor time, and
+    MemoryError when it asks for ``memory`` bytes more address space than it started with.
+    Where a limit cannot be set (not the main thread, no setitimer, no /proc) it is not set."""
+    timer = (
+        seconds is not None
+        and hasattr(signal, "setitimer")
+        and threading.current_thread() is threading.main_thread()
+        and not _Timer.armed
+    )
+    old_limit = None
+    if memory is not None:
+        import resource
+
+        used = _address_space()
+        soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+        if used is not None:
+            limit = used + memory
+            if hard != resource.RLIM_INFINITY:
+                limit = min(limit, hard)
+            if soft == resource.RLIM_INFINITY or limit < soft:
+                resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
+                old_limit = (soft, hard)
+    if timer:
+        previous = signal.signal(signal.SIGPROF, _on_profile_timer)
+        _Timer.armed = True
+        signal.setitimer(signal.ITIMER_PROF, seconds)
+    try:
+        yield
+    finally:
+        if timer:
+            _Timer.armed = False
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            signal.signal(signal.SIGPROF, previous if previous is not None else signal.SIG_DFL)
+        if old_limit is not None:
+            import resource
+
+            resource.setrlimit(resource.RLIMIT_AS, old_limit)
+
+
+def _budget_words(settings: Settings) -> str:
+    return f"the time budget of {settings.timeout:g} s of processor time (--timeout)"
+
+
+def _memory_words(settings: Settings) -> str:
+    if settings.memory is None:
+        return "more memory than this machine has"
+    return f"more than the memory budget of {settings.memory // 2**20:,} MiB"
 
 
 # -- finding files -----------------------------------------------------------------------------
@@ -161,8 +259,21 @@ def take_shard(files: list[str], shard: tuple[int, int] | None) -> list[str]:
 # -- checking one file -------------------------------------------------------------------------
 
 # Problems read and solved in this process, by resolved path: a folder of submissions
-# against one problem solves it (and each diagnosis variant) once.
-_PROBLEMS: dict[str, tuple[Problem | None, str | None, Any]] = {}
+# against one problem solves it (and each diagnosis variant) once.  A problem that could not be
+# loaded keeps its error: an exception, or a line that holds nothing from the file.
+_PROBLEMS: dict[str, tuple[Problem | None, Exception | str | None, Any]] = {}
+
+# How the reading errors of a file begin (spec_loader.read_spec_bytes and load_file's size
+# check): they say why the file could not be read, and nothing that is in it.
+_READ_FAILURES = (
+    "no such file",
+    "permission denied",
+    "is a directory",
+    "not a regular file",
+    "cannot read:",
+    "the file has ",
+    "the input is larger than",
+)
 
 
 def _error_line(error: GradcalcError, loaded: Any) -> str:
@@ -179,8 +290,8 @@ def _load(path: str, limits: Limits):
     return load_file(path, max_values=max(limits.max_elements * 2, 1000), streams=False)
 
 
-def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None, Any]:
-    """The problem at ``path`` (solved once per process), or the error line that it gave."""
+def _problem(path: str, settings: Settings) -> tuple[Problem | None, Exception | str | None, Any]:
+    """The problem at ``path`` (solved once per process), or what went wrong with it."""
     key = os.path.realpath(path)
     if key not in _PROBLEMS:
         loaded = None
@@ -188,39 +299,126 @@ def _problem(path: str, settings: Settings) -> tuple[Problem | None, str | None,
             loaded = _load(path, settings.limits)
             _PROBLEMS[key] = (Problem(loaded.data, limits=settings.limits), None, loaded)
         except GradcalcError as error:
-            _PROBLEMS[key] = (None, _error_line(error, loaded), loaded)
+            _PROBLEMS[key] = (None, error, loaded)
+        # Kept, so that the next submissions do not spend their budget on it again.
+        except OverBudget:
+            _PROBLEMS[key] = (
+                None,
+                f"{path}: solving it took more than {_budget_words(settings)}",
+                loaded,
+            )
+            raise
+        except MemoryError:
+            _PROBLEMS[key] = (None, f"{path}: solving it needs {_memory_words(settings)}", loaded)
+            raise
+        except RecursionError:
+            raise
+        except Exception as error:  # a bug
+            if settings.traceback:
+                raise
+            _PROBLEMS[key] = (None, error, loaded)
     return _PROBLEMS[key]
+
+
+def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public: bool) -> str:
+    """The error line of a problem file.  ``public``: the file was named by a submission's
+    ``problem:``, which may point at any file (a secret, /proc/self/status): the line names
+    the file, where and what kind of thing is wrong, never a value or key from it."""
+    if isinstance(error, str):
+        return error  # a budget ran out: nothing from the file
+    if not isinstance(error, GradcalcError):
+        if public:
+            return (
+                f"{path}: internal error while solving it: {type(error).__name__} (this is a "
+                f"bug; run `gradcalc check {path} --traceback` and report it)"
+            )
+        return (
+            f"{path}: internal error: {type(error).__name__}: {error} "
+            "(this is a bug; rerun with --traceback and report it)"
+        )
+    if not public:
+        return _error_line(error, loaded)
+    from gradcalc.cli.spec_loader import SpecFileError
+
+    if isinstance(error, SpecFileError):
+        if error.line is None and error.message.startswith(_READ_FAILURES):
+            return str(error)
+        where = f":{error.line}:{error.column}" if error.line is not None else ""
+        what = "cannot be read as a YAML spec"
+    else:
+        position = None
+        if loaded is not None and isinstance(error, SpecError):
+            position = loaded.position(error.path, at_key=error.at_key)
+        where = f":{position[0]}:{position[1]}" if position else ""
+        what = "is not a valid problem spec"
+    return (
+        f"{path}{where}: {what}; its content is not shown here: "
+        f"run `gradcalc check {path}` to see the error"
+    )
 
 
 def check_file(path: str, settings: Settings) -> FileReport:
     """Grade one spec (its ``expected``) or submission (its ``answers``); never raises
     for a bad file: the report carries the error line instead."""
     report = FileReport(source=path)
-    loaded = None
     try:
-        try:
-            loaded = _load(path, settings.limits)
-            data = loaded.data
-            if settings.problem is not None or "answers" in data or "problem" in data:
-                return _check_submission(report, loaded, settings)
-            if data.get("expected") in (None, {}):  # nothing to check (`gradcalc new` writes {})
-                report.skipped = True
-                return report
-            report.grade = Problem(data, limits=settings.limits).grade(data["expected"])
-        except GradcalcError as error:
-            report.error = _error_line(error, loaded)
+        with file_budget(settings.timeout, settings.memory):
+            _check_file(report, settings)
+    except OverBudget:
+        report.grade, report.skipped = None, False
+        report.error = _problem_failure(report, settings) or (
+            f"{path}: checking it took more than {_budget_words(settings)}; not graded"
+        )
     except RecursionError:
+        report.grade, report.skipped = None, False
         report.error = f"{path}: the spec is nested too deeply to read"
     except MemoryError:
-        report.error = f"{path}: the problem needs more memory than this machine has"
+        report.grade, report.skipped = None, False
+        report.error = _problem_failure(report, settings) or (
+            f"{path}: checking it needs {_memory_words(settings)}; not graded"
+        )
+    return report
+
+
+def _problem_failure(report: FileReport, settings: Settings) -> str | None:
+    """The error of a submission whose problem ran out of budget while it was solved."""
+    if report.problem is None:
+        return None
+    cached = _PROBLEMS.get(os.path.realpath(report.problem))
+    if cached is None or not isinstance(cached[1], str):
+        return None
+    return f"{report.source}: problem {cached[1]}"
+
+
+def _check_file(report: FileReport, settings: Settings) -> None:
+    """Fill in ``report``: a grade, nothing to check, or the error line."""
+    loaded = None
+    try:
+        loaded = _load(report.source, settings.limits)
+        data = loaded.data
+        if settings.problem is not None or "answers" in data or "problem" in data:
+            _check_submission(report, loaded, settings)
+            return
+        # Read and solved with or without answers: a broken problem is an error, never
+        # skipped (a problem bank handed out with only points is checked too).
+        problem = Problem(data, limits=settings.limits)
+        expected = data.get("expected")
+        if expected is None or expected == {}:  # `gradcalc new` writes {}
+            report.grade = problem.check_unanswered()
+            report.skipped = report.grade is None
+            return
+        report.grade = problem.grade(expected)
+    except GradcalcError as error:
+        report.error = _error_line(error, loaded)
+    except (RecursionError, MemoryError):
+        raise
     except Exception as error:  # a bug: report it on this file and go on with the others
         if settings.traceback:
             raise
         report.error = (
-            f"{path}: internal error: {type(error).__name__}: {error} "
+            f"{report.source}: internal error: {type(error).__name__}: {error} "
             "(this is a bug; rerun with --traceback and report it)"
         )
-    return report
 
 
 def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> FileReport:
@@ -255,9 +453,13 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
             f"student must be a name or a number (student: alice), got {describe(student)}",
         )
     report.student = None if student is None else str(student)
+    # A problem named by the submission may be any file: its errors show none of its content.
+    public = settings.problem is None
     problem, problem_error, problem_loaded = _problem(problem_path, settings)
     if problem is None:
-        report.error = f"{loaded.source}: problem {problem_error}"
+        assert problem_error is not None
+        line = problem_error_line(problem_path, problem_error, problem_loaded, public=public)
+        report.error = f"{loaded.source}: problem {line}"
         return report
     try:
         report.grade = problem.grade(data["answers"], "answers")
@@ -265,7 +467,8 @@ def _check_submission(report: FileReport, loaded: Any, settings: Settings) -> Fi
         if error.path[:1] == ("answers",):
             raise
         # About the problem (its points or accept keys): located in the problem file.
-        report.error = f"{loaded.source}: problem {_error_line(error, problem_loaded)}"
+        line = problem_error_line(problem_path, error, problem_loaded, public=public)
+        report.error = f"{loaded.source}: problem {line}"
     return report
 
 
@@ -290,6 +493,28 @@ class JobsType(click.ParamType):
         if not 1 <= jobs <= 64:
             self.fail(f"{value!r} is not a number from 1 to 64, or auto", param, ctx)
         return jobs
+
+
+class SecondsType(click.ParamType):
+    """``--timeout``: seconds, a positive number up to a day."""
+
+    name = "SECONDS"
+
+    def convert(self, value: Any, param, ctx) -> float:
+        if isinstance(value, float):
+            return value
+        try:
+            seconds = float(str(value).strip())
+        except ValueError:
+            seconds = math.nan
+        if not 0 < seconds <= MAX_TIMEOUT:  # also refuses nan and inf
+            self.fail(
+                f"{value!r} is not a number of seconds above 0 and up to {MAX_TIMEOUT:g} "
+                "(for example 10 or 2.5)",
+                param,
+                ctx,
+            )
+        return seconds
 
 
 def auto_jobs(file_count: int) -> int:
@@ -319,12 +544,15 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
     """Every file's report, in the order of ``files`` (also with several processes).
 
     With ``jobs`` > 1 the files are dealt round-robin into ``jobs`` parts; this process
-    checks the first while ``jobs`` − 1 forked workers check the others.
+    checks the first while ``jobs`` − 1 forked workers check the others.  A worker that dies
+    (killed, out of memory, a crash in C) takes no other grade with it: its part is checked
+    again one file at a time, and the file whose worker dies again is that file's error.
     """
     if jobs <= 1 or len(files) < 2 * jobs:
         return [check_file(file, settings) for file in files]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
     from gradcalc.core import registry
 
@@ -334,17 +562,140 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
             registry.op_module(kind)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     parts = [files[part::jobs] for part in range(jobs)]
-    with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
-        futures = [pool.submit(_check_part, part, settings) for part in parts[1:]]
-        done = [_check_part(parts[0], settings)] + [future.result() for future in futures]
-    reports: list[FileReport] = [None] * len(files)  # type: ignore[list-item]
-    for part, part_reports in enumerate(done):
-        reports[part::jobs] = part_reports
+    done: list[list[FileReport] | None] = []
+    # A task sent to a worker that has died is a write to a pipe nobody reads: with SIGPIPE's
+    # default action (main() sets it, for `| head`) that would end gradcalc with no report.
+    pipe = signal.signal(signal.SIGPIPE, signal.SIG_IGN) if hasattr(signal, "SIGPIPE") else None
+    try:
+        with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
+            futures = [pool.submit(_check_part, part, settings) for part in parts[1:]]
+            # This process checks the first part meanwhile, under the same budgets (a fork
+            # more would cost more than the part: the workers' copy-on-write page faults).
+            done.append([check_file(file, settings) for file in parts[0]])
+            for part, future in zip(parts[1:], futures, strict=True):
+                try:
+                    done.append(_unpack(future.result(), part))
+                except BrokenProcessPool:  # one worker died: every unfinished part is lost
+                    done.append(None)
+        reports: list[FileReport] = [None] * len(files)  # type: ignore[list-item]
+        for index, part_reports in enumerate(done):
+            reports[index::jobs] = part_reports or _check_one_by_one(
+                parts[index], settings, context
+            )
+    finally:
+        if pipe is not None:
+            signal.signal(signal.SIGPIPE, pipe)
     return reports
 
 
-def _check_part(files: list[str], settings: Settings) -> list[FileReport]:
-    return [check_file(file, settings) for file in files]
+def _check_one_by_one(files: list[str], settings: Settings, context: Any) -> list[FileReport]:
+    """The files in a worker of their own, one at a time: the file whose worker dies is that
+    file's error, and a fresh worker goes on with the next."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
+    reports: list[FileReport] = []
+    while len(reports) < len(files):
+        remaining = files[len(reports) :]
+        with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:
+            futures = [pool.submit(_check_part, [file], settings) for file in remaining]
+            for file, future in zip(remaining, futures, strict=True):
+                try:
+                    reports += _unpack(future.result(), [file])
+                except BrokenProcessPool:
+                    reports.append(
+                        FileReport(
+                            source=file,
+                            error=f"{file}: the process checking it died (killed, out of "
+                            "memory or crashed); not graded",
+                        )
+                    )
+                    break
+    return reports
+
+
+# Fractions pickle as their text by default, which Python refuses above 4,300 digits: as
+# (numerator, denominator) they travel back from a worker whatever their size.
+_DISPATCH = copyreg.dispatch_table.copy()
+_DISPATCH[Fraction] = lambda value: (Fraction, (value.numerator, value.denominator))
+
+
+def _check_part(files: list[str], settings: Settings) -> bytes | list[bytes]:
+    """In a worker: the part's reports pickled in one piece; should that fail, each on its own,
+    so that a report that cannot be sent back is only its file's error."""
+    reports = []
+    for file in files:
+        _cpu_backstop(settings.timeout)
+        reports.append(check_file(file, settings))
+    try:
+        return _pack(reports)
+    except Exception:
+        pass
+    packed = []
+    for report in reports:
+        try:
+            packed.append(_pack(report))
+        except Exception as error:
+            packed.append(
+                _pack(
+                    FileReport(
+                        source=report.source,
+                        error=f"{report.source}: internal error: its report cannot be sent back "
+                        f"from a worker: {type(error).__name__} (rerun with --jobs 1)",
+                    )
+                )
+            )
+    return packed
+
+
+def _cpu_backstop(seconds: float | None) -> None:
+    """In a worker, before each file: let the kernel end the worker (SIGXCPU) should the file
+    run past twice its time budget and a second more, which happens only when the budget's
+    signal cannot be handled (a long computation inside C).  The worker's death is then that
+    file's error, as any other."""
+    if seconds is None:
+        return
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    limit = math.ceil(usage.ru_utime + usage.ru_stime + 2 * seconds + 1)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+    if hard == resource.RLIM_INFINITY or limit <= hard:
+        resource.setrlimit(resource.RLIMIT_CPU, (limit, hard))
+
+
+def _pack(value: Any) -> bytes:
+    buffer = io.BytesIO()
+    pickler = pickle.Pickler(buffer, pickle.HIGHEST_PROTOCOL)
+    pickler.dispatch_table = _DISPATCH
+    pickler.dump(value)
+    return buffer.getvalue()
+
+
+def _unpack(packed: bytes | list[bytes], files: list[str]) -> list[FileReport]:
+    """The reports of ``files`` from :func:`_check_part`; one that cannot be read is its file's
+    error (every file of the part, when it came in one piece)."""
+    if isinstance(packed, bytes):
+        try:
+            reports = pickle.loads(packed)
+            if len(reports) == len(files):
+                return reports
+        except Exception:
+            pass
+        packed = [b""] * len(files)
+    reports = []
+    for file, data in zip(files, packed, strict=True):
+        try:
+            reports.append(pickle.loads(data))
+        except Exception as error:
+            reports.append(
+                FileReport(
+                    source=file,
+                    error=f"{file}: internal error: its report from a worker cannot be read: "
+                    f"{type(error).__name__} (rerun with --jobs 1)",
+                )
+            )
+    return reports
 
 
 # -- rendering ---------------------------------------------------------------------------------
@@ -366,6 +717,13 @@ def visible(text: str) -> str:
     """``text`` with each unsafe character written out as ``\\x01`` (or ``\\uXXXX``): safe for
     a terminal and for XML 1.0, and still telling which character it was."""
     return _UNSAFE.sub(_escape_unsafe, text)
+
+
+def one_line(text: str) -> str:
+    """:func:`visible`, and a newline written out as ``\\x0a`` too: for a text that must stay
+    on its line (a file name, a student's name, an error line) where a newline could forge
+    the next line of a report."""
+    return visible(text).replace("\n", "\\x0a")
 
 
 def number(value: Fraction | float | int) -> str:
@@ -466,7 +824,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
                 f"{number(grade.score)}/{number(grade.points)}",
             )
         )
-    rows = [tuple(visible(cell) for cell in row) for row in rows]
+    rows = [tuple(one_line(cell) for cell in row) for row in rows]
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = [f"gradcalc check — {len(reports)} file{'s' if len(reports) != 1 else ''}", ""]
     for row in rows:
@@ -510,7 +868,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
         lines += ["", "Notes (answers that pass)"]
     for report, line in noted:
         lines.append(f"{report.source}: {line}")
-    return visible("\n".join(lines))
+    return "\n".join(one_line(line) for line in lines)  # each a line of its own
 
 
 def json_number(value: Any) -> Any:
@@ -580,10 +938,11 @@ _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def csv_cell(text: str) -> str:
-    """``text`` for a grade sheet: a text that a spreadsheet would run as a formula gets a
-    leading single quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers.  Bytes of a
-    file name that are not UTF-8 become U+FFFD."""
-    text = text.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    """``text`` for a grade sheet: control characters (a student's ESC, a newline in a file
+    name) written out as ``\\x1b``, and bytes of a file name that are not UTF-8 as ``\\xff``,
+    as in the table; then a text that a spreadsheet would run as a formula gets a leading single
+    quote (the OWASP rule); numbers (-3, -1/2, -1e-6) stay numbers."""
+    text = one_line(text)  # one line per file
     if text.startswith(_FORMULA_STARTS):
         try:
             Fraction(text)
@@ -655,7 +1014,7 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
                         f"; wrong cells: {wrong}" if wrong else ""
                     )
                     failure = ET.SubElement(case, "failure", message=message, type="WrongAnswer")
-                    failure.text = "\n".join(lines)
+                    failure.text = "\n".join(one_line(line) for line in lines)
                     suite_counts["failures"] += 1
         for key, value in suite_counts.items():
             suite.set(key, str(value))
@@ -663,7 +1022,7 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
     for key, value in counts.items():
         root.set(key, str(value))
     for element in root.iter():  # file names and messages come from students' files
-        element.attrib = {key: visible(value) for key, value in element.attrib.items()}
+        element.attrib = {key: one_line(value) for key, value in element.attrib.items()}
         if element.text:
             element.text = visible(element.text)
     ET.indent(root)
@@ -673,13 +1032,42 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
 # -- writing the reports ----------------------------------------------------------------------
 
 
+# What an earlier report of each option looks like: the start of gradcalc's CSV header, and the
+# XML declaration and root element of gradcalc's JUnit file.
+_CSV_HEADER = ["file", "student", "problem", "status"]
+_JUNIT_START = re.compile(r'\A\s*(?:<\?xml[^>]*\?>\s*)?<testsuites name="gradcalc check"[ >]')
+REPORT_KINDS = {"--csv": "CSV grade sheet", "--junit": "JUnit report"}
+
+
+def is_earlier_report(path: str, option: str) -> bool:
+    """True when the regular file at ``path`` is empty or holds an earlier report of the same
+    kind as ``option`` writes (by its first bytes: gradcalc's CSV header, gradcalc's JUnit
+    root), so that writing over it loses nothing else."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(4096).decode("utf-8", "replace")
+    except OSError:
+        return False  # cannot be read: cannot be told apart from someone's file
+    if not head.strip():
+        return True
+    if option == "--csv":
+        import csv
+
+        header = next(csv.reader([head.split("\n", 1)[0]]), [])
+        return header[:4] == _CSV_HEADER and header[-2:] == ["score", "points"]
+    return bool(_JUNIT_START.match(head))
+
+
 def check_report_paths(
-    targets: dict[str, str | None], inputs: list[str], problem: str | None
+    targets: dict[str, str | None], inputs: list[str], problem: str | None, *, force: bool = False
 ) -> None:
     """Refuse, before anything is graded, a report path that cannot be written or that would
-    overwrite a spec or submission: a usage error (exit 2) naming the option.
+    overwrite a spec, a submission or someone's file: a usage error (exit 2) naming the option.
 
-    ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check."""
+    ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check.  An
+    existing regular file must be an earlier report of the same kind (or empty), unless
+    ``force``; an input or a .yaml/.yml file is never overwritten.  Paths are compared after
+    symbolic links are resolved."""
     checked = {os.path.realpath(file): "one of the files being checked" for file in inputs}
     if problem is not None:
         checked[os.path.realpath(problem)] = "the --problem file"
@@ -707,7 +1095,35 @@ def check_report_paths(
             )
         if real in claimed:
             refuse(f"{path!r} is also the {claimed[real]} file; give each report its own file")
+        if not force and os.path.isfile(real) and not is_earlier_report(real, option):
+            refuse(
+                f"{path!r} exists and is not an earlier gradcalc {REPORT_KINDS[option]}; the "
+                "report would overwrite it (give a new file name, or use --force)"
+            )
         claimed[real] = option
+
+
+def problem_conflicts(
+    outputs: dict[str, tuple[str, str]], reports: list[FileReport]
+) -> dict[str, str]:
+    """The reports whose path is the problem file a submission named (known only once the
+    submissions are read): option -> the error line.  They are not written.  A problem that
+    does not exist, is empty or is an earlier report of that kind loses nothing (a student's
+    ``problem: ../grades.csv`` must not keep the grade sheet from being written)."""
+    problems: dict[str, str] = {}
+    for report in reports:
+        if report.problem is not None:
+            problems.setdefault(os.path.realpath(report.problem), report.source)
+    conflicts = {}
+    for option, (path, _text) in outputs.items():
+        real = os.path.realpath(path)
+        source = problems.get(real)
+        if source is not None and os.path.isfile(real) and not is_earlier_report(real, option):
+            conflicts[option] = one_line(
+                f"gradcalc check: {option}: {path!r} is the problem file of {source}; "
+                "not written (the report would overwrite it)"
+            )
+    return conflicts
 
 
 def write_reports(reports: dict[str, tuple[str, str]]) -> list[str]:
@@ -793,6 +1209,21 @@ submission has an error (the others are still checked and reported)."""
     show_default=True,
     help="Largest number of entries in any one array of a spec.",
 )
+@click.option(
+    "--timeout",
+    type=SecondsType(),
+    default=f"{DEFAULT_TIMEOUT:g}",
+    show_default=True,
+    help="Processor time each file may take, in seconds (its problem's first solve "
+    f"included; memory: {MEMORY_BUDGET // 2**30} GiB a file); a file over it is that file's "
+    "error.",
+)
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Let --csv/--junit replace an existing file that is not an earlier report of the "
+    "same kind (never a file being checked, a problem or a .yaml/.yml file).",
+)
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
 def check(
     paths: tuple[str, ...],
@@ -804,6 +1235,8 @@ def check(
     jobs: int | None,
     shard: tuple[int, int] | None,
     max_elements: int,
+    timeout: float,
+    force: bool,
     traceback: bool,
 ) -> None:
     """Check every spec's expected answers, or grade submissions against a problem.
@@ -819,7 +1252,7 @@ def check(
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
-    check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path)
+    check_report_paths({"--csv": csv_path, "--junit": junit_path}, files, problem_path, force=force)
     shard_files = take_shard(files, shard)
     if shard is not None and files and not shard_files:
         click.echo(
@@ -828,7 +1261,11 @@ def check(
             err=True,
         )
     settings = Settings(
-        problem=problem_path, limits=Limits(max_elements=max_elements), traceback=traceback
+        problem=problem_path,
+        limits=Limits(max_elements=max_elements),
+        traceback=traceback,
+        timeout=timeout,
+        memory=MEMORY_BUDGET,
     )
     _PROBLEMS.clear()  # a problem file may have changed since an earlier run in this process
     reports = [FileReport(source=path, error=line) for path, line in empty]
@@ -844,7 +1281,9 @@ def check(
     if junit_path is not None:
         outputs["--junit"] = (junit_path, render_junit(reports, hide_answers))
     # The report files first: `gradcalc check … --junit r.xml | head` still writes them.
-    write_errors = write_reports(outputs)
+    conflicts = problem_conflicts(outputs, reports)
+    write_errors = list(conflicts.values())
+    write_errors += write_reports({k: v for k, v in outputs.items() if k not in conflicts})
     if output_format == "json":
         click.echo(render_json(reports, hide_answers))
     else:

@@ -214,9 +214,9 @@ class Problem:
                 raise SpecError(path, f"{name} needs a point: add at: to the problem", at_key=True)
 
     def _check_accept(self, results: Mapping[str, Any]) -> None:
-        """Every accepted convention solves and every accept.tolerance names a result: a
-        mistake there is the problem's, found when it is loaded, not when a wrong answer
-        first needs the alternative."""
+        """Every accepted convention solves and every accept.tolerance and points key names a
+        result: a mistake there is the problem's, found when it is loaded (a handout with
+        only points included), not when a wrong answer first needs the alternative."""
         for variant in self.alternatives:
             if self._solve(variant.label, variant.changes, jacobian=False, strict=False) is None:
                 key = variant.changes[0][0]
@@ -227,6 +227,9 @@ class Problem:
         for name in self.result_tolerances:
             if name not in results and not name.startswith("jacobian"):
                 raise _unknown_result(("accept", "tolerance", name), list(results))
+        for name in self._points if isinstance(self._points, Mapping) else ():
+            if name not in results and not name.startswith("jacobian"):
+                raise _unknown_result(("points", name), list(results))
 
     def asked(self) -> list[str]:
         """The results the problem asks for: its expected answers' names, then its points'."""
@@ -472,27 +475,12 @@ class Problem:
                     raise
                 wrong_shapes[name] = _written_shape(asked.pop(name))
         self.title = solution.title
-        grades = []
-        for check in solution.checks:
-            if answers_key != "expected" and check.name.split("[")[0] not in names:
-                continue  # an identity the problem states and the solver proves
-            points = self.points_for(check.name)
-            wrong = tuple(
-                CellError(cell.index, cell.given, cell.correct, *_errors(cell.given, cell.correct))
-                for cell in check.wrong
-            )
-            right = max(check.cells - len(wrong), 0)
-            grades.append(
-                ResultGrade(
-                    check.name,
-                    check.ok,
-                    points,
-                    points * Fraction(right, max(check.cells, 1)),
-                    check.cells,
-                    wrong,
-                    check.tolerance,
-                )
-            )
+        grades = [
+            self._check_grade(check)
+            for check in solution.checks
+            # else an identity the problem states and the solver proves
+            if answers_key == "expected" or check.name.split("[")[0] in names
+        ]
         answered = {grade.name.split("[")[0] for grade in grades}
         for name in names:
             if name in wrong_shapes:
@@ -513,6 +501,37 @@ class Problem:
         order = {name: i for i, name in enumerate(names)}  # the problem's order, as elsewhere
         grades.sort(key=lambda grade: order.get(grade.name.split("[")[0], len(order)))
         return Grade(self.kind, solution.title, grades, ignored)
+
+    def _check_grade(self, check: Any) -> ResultGrade:
+        """A symbolic solver's check (an answer or an identity) as a result grade."""
+        points = self.points_for(check.name)
+        wrong = tuple(
+            CellError(cell.index, cell.given, cell.correct, *_errors(cell.given, cell.correct))
+            for cell in check.wrong
+        )
+        right = max(check.cells - len(wrong), 0)
+        return ResultGrade(
+            check.name,
+            check.ok,
+            points,
+            points * Fraction(right, max(check.cells, 1)),
+            check.cells,
+            wrong,
+            check.tolerance,
+        )
+
+    def check_unanswered(self) -> Grade | None:
+        """Check a problem that gives no answers (no ``expected``, ``expected: {}``, or only
+        ``points``, as handed out): it has been read and solved by now (a symbolic one is
+        solved here), so a broken problem has raised.  The identities a symbolic problem
+        states are its checks (a Grade); None when there is nothing to compare."""
+        if not self.symbolic:
+            return None
+        solution = self._solve_symbolic({}, "expected")
+        self.title = solution.title
+        if not solution.checks:
+            return None
+        return Grade(self.kind, solution.title, [self._check_grade(c) for c in solution.checks])
 
     def _solve_symbolic(self, answers: Mapping[str, Any], answers_key: str) -> Solution:
         spec = dict(self.base)

@@ -670,10 +670,15 @@ def test_broken_problem_is_an_error_for_each_submission(classroom: Path):
     assert result.exit_code == 2
     for report in json.loads(result.output)["files"]:
         assert report["status"] == "error"
+        # Named by the submission's problem: key, so located but not quoted (it may be any file).
         assert (
-            "problem " + str(classroom / "task3.yaml") + ":3:1: kernal: unknown key"
+            "problem " + str(classroom / "task3.yaml") + ":3:1: is not a valid problem spec"
             in (report["error"])
         )
+        assert "kernal" not in report["error"]
+    # Named by the teacher with --problem: the whole error.
+    result = run("--problem", str(classroom / "task3.yaml"), str(classroom / "subs"))
+    assert ":3:1: kernal: unknown key" in result.output
 
 
 def test_every_kind_ignores_the_grading_and_submission_keys():

@@ -166,9 +166,10 @@ def test_a_mistake_in_accept_is_found_when_the_problem_loads(accept, needle, tmp
     write(tmp_path / "p.yaml", text + "accept: " + json.dumps(accept) + "\n")
     answers = json.dumps(spec["expected"])
     write(tmp_path / "s.yaml", f"problem: p.yaml\nanswers: {answers}\n")
-    result = check(str(tmp_path / "s.yaml"))
+    result = check(str(tmp_path / "s.yaml"), str(tmp_path / "p.yaml"))
     assert result.exit_code == 2, result.output
-    assert needle in result.output
+    assert "s.yaml: problem " in result.output and "is not a valid problem spec" in result.output
+    assert needle in result.output  # in the problem's own error line
 
 
 # -- diagnoses ---------------------------------------------------------------------------------
