@@ -117,6 +117,11 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 _INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# The numbers the loader converts itself: decimal, as gradcalc reads numbers everywhere
+# (core/values.py); YAML 1.1 floats need a dot, so "1e3" is text for the number reader.
+_DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_DECIMAL_FRACTION = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,99})")
 # More than 100 digits in a row, or an exponent of four or more digits.
@@ -179,34 +184,8 @@ class _Converter:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
-        if tag in (_INT_TAG, "tag:yaml.org,2002:float") and _OUTSIZED_NUMBER.search(node.value):
-            # Left as text: the core's number reader rejects it with its field path,
-            # before anything tries to build a number with a billion digits.
-            return node.value
-        if tag == "tag:yaml.org,2002:float":
-            text = node.value.replace("_", "")
-            lowered = text.lower()
-            if lowered in (".nan", "+.nan", "-.nan"):
-                return math.nan
-            if lowered.lstrip("+-") == ".inf":
-                return -math.inf if lowered.startswith("-") else math.inf
-            try:
-                return Fraction(text)
-            except ValueError:
-                pass
-            try:
-                return self._constructor.construct_yaml_float(node)
-            except (ValueError, IndexError):
-                # Only an explicit tag gets here ("!!float abc"): left as text for the
-                # core's number reader, like "0x_" below.
-                return node.value
-        if tag == "tag:yaml.org,2002:int":
-            try:
-                return self._constructor.construct_yaml_int(node)
-            except ValueError:
-                # PyYAML's int pattern admits "0x_" but cannot convert it: left as text,
-                # which the core's number reader rejects with its field path.
-                return node.value
+        if tag in (_INT_TAG, _FLOAT_TAG):
+            return _number(node.value, tag)
         if tag == "tag:yaml.org,2002:bool":
             try:
                 return self._constructor.construct_yaml_bool(node)
@@ -215,6 +194,29 @@ class _Converter:
         if tag == "tag:yaml.org,2002:null":
             return None
         return node.value
+
+
+def _number(text: str, tag: str) -> Any:
+    """A scalar YAML 1.1 calls a number, read as gradcalc reads numbers (core/values.py)."""
+    if _OUTSIZED_NUMBER.search(text):
+        # Left as text: the core's number reader rejects it with its field path,
+        # before anything tries to build a number with a billion digits.
+        return text
+    if tag == _FLOAT_TAG:
+        lowered = text.lower()
+        if lowered in (".nan", "+.nan", "-.nan"):
+            return math.nan
+        if lowered.lstrip("+-") == ".inf":
+            return -math.inf if lowered.startswith("-") else math.inf
+        if _DECIMAL_FRACTION.fullmatch(text):
+            return Fraction(text)
+    if _DECIMAL_INT.fullmatch(text):
+        return int(text)
+    # YAML 1.1's other numbers (010 as octal 8, 0x1F, 0b1, 1:30 in base 60, 1_000) and what
+    # an explicit tag claims ("!!int abc") stay text: the core's number reader refuses them
+    # with the fix named, so a file reads a number as an option does (and PyYAML's base-60
+    # conversion, quadratic in the length, never runs).
+    return text
 
 
 class _ResolveMemo:
