@@ -158,6 +158,8 @@ class _Converter:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail(key_node, "keys must be plain text")
                 key = key_node.value
+                if key_node.tag == "tag:yaml.org,2002:str":
+                    self._scalar(key_node)  # refuses a lone surrogate
                 if key_node.tag == _INT_TAG:
                     key = self._scalar(
                         key_node
@@ -193,7 +195,37 @@ class _Converter:
                 return node.value
         if tag == "tag:yaml.org,2002:null":
             return None
-        return node.value
+        text = node.value
+        if not text.isascii():
+            surrogate = _SURROGATE.search(text)
+            if surrogate is not None:
+                raise self.fail(node, _surrogate_problem(surrogate[0]))
+        return text
+
+
+# A double-quoted "\ud800" is a lone UTF-16 surrogate to PyYAML's pure-Python reader (LibYAML
+# refuses it); on the command line, bytes that are not UTF-8 arrive as surrogates too.  No
+# output can encode one, so they are refused where they are read.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_problem(char: str) -> str:
+    return (
+        f"U+{ord(char):04X} is a lone surrogate, not a character (text must be valid Unicode); "
+        "write the character itself, or \\U0001F600 for one beyond U+FFFF"
+    )
+
+
+def check_text(text: str, source: str) -> None:
+    """Refuse text no output can encode (an option's bytes that are not UTF-8)."""
+    if not text.isascii():
+        surrogate = _SURROGATE.search(text)
+        if surrogate is not None:
+            raise SpecFileError(
+                source,
+                f"U+{ord(surrogate[0]):04X} is not text (bytes that are not UTF-8, or a lone "
+                "surrogate); give UTF-8 text",
+            )
 
 
 def _number(text: str, tag: str) -> Any:

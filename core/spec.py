@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
-from gradcalc.core.values import SIGNS, describe, parse_array, parse_number
+from gradcalc.core.values import describe, looks_numeric, parse_array, parse_number
 
 # points, accept, problem and answers are for `gradcalc check` (core/grading.py); solvers ignore them.
 COMMON_KEYS = (
@@ -225,11 +225,7 @@ def read_upstream(
         ones = np.empty(output_shape, dtype=object)
         ones.fill(1)  # a Python int is an exact value too, and converts to float fast
         return ones, False
-    if (
-        isinstance(value, str)
-        and not value.strip()[:1].isdigit()
-        and value.strip()[:1] not in SIGNS + "."
-    ):
+    if isinstance(value, str) and not looks_numeric(value):
         raise SpecError(
             ("upstream",),
             f'upstream must be a matrix shaped {shape_text} or "ones", got {describe(value)}',

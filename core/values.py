@@ -214,6 +214,14 @@ def _check_characters(text: str, path: FieldPath) -> None:
             )
 
 
+def looks_numeric(text: str) -> bool:
+    """True when ``text`` starts like a number (a sign, a digit of any script, or ``.5``):
+    a field that also takes words ("global", "same") reads it as a number, so ``1e3`` is
+    read (or refused with its reason) the same in every field."""
+    body = text.strip().lstrip(SIGNS)
+    return body[:1].isdigit() or (body[:1] == "." and body[1:2].isdigit())
+
+
 def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
     if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
         raise SpecError(
@@ -222,10 +230,23 @@ def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
     return number if type(number) is Fraction else Fraction(number)
 
 
+# The largest size, stride, padding, dilation or divisor a spec may give: these reach NumPy's
+# 64-bit integers (C longs), so they are kept far enough below 2^63 that sums and products
+# of a few of them stay exact too.  Nothing a worked problem needs comes near it.
+MAX_INDEX = 2**31 - 1
+MAX_INDEX_TEXT = "2147483647 (2^31 − 1)"
+
+
 def parse_int(
-    value: Any, path: FieldPath, *, minimum: int | None = None, what: str = "an integer"
+    value: Any,
+    path: FieldPath,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    what: str = "an integer",
 ) -> int:
-    """Read a whole number (``2``, ``2.0`` and ``"2"`` are fine; ``2.5`` is not)."""
+    """Read a whole number (``2``, ``2.0``, ``1e3`` and ``"2"`` are fine; ``2.5`` is not),
+    at least ``minimum`` and at most ``maximum`` (:data:`MAX_INDEX` names its limit)."""
     if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
         if not value.isascii():
             _check_characters(value.strip(), path)
@@ -242,6 +263,9 @@ def parse_int(
     result = int(number)
     if minimum is not None and result < minimum:
         raise SpecError(path, f"{what} must be at least {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        limit = MAX_INDEX_TEXT if maximum == MAX_INDEX else str(maximum)
+        raise SpecError(path, f"{what} must be at most {limit}, got {result}")
     return result
 
 

@@ -144,3 +144,125 @@ def test_expressions_read_numbers_alike(function: str, fix: str) -> None:
         "gradcalc expr --function: ",
     )
     assert fix in line
+
+
+# ---------------------------------------------------------------------------
+# Integers that meet C, base-60 that never reaches PyYAML, text no output can encode
+
+
+@pytest.mark.parametrize(
+    ("kind", "lines", "where"),
+    [
+        ("pool", "mode: max\nsize: 1\nstride: 1e19\n", ":5:9: stride: stride must be"),
+        ("pool", "mode: max\nsize: [1, 1e19]\n", ":4:11: size[1]: size (the window) (cols) must"),
+        ("pool", "mode: max\nsize: 2\ndilation: 1e19\n", ":5:11: dilation: dilation must be"),
+        ("pool", "mode: avg\nsize: 1\ndivisor_override: 1e19\n", ":5:19: divisor_override: "),
+        ("pool", "mode: avg\nsize: 1\ndivisor_override: 2147483648\n", ":5:19: divisor_"),
+        ("conv", "kernel: [[1]]\nstride: 9223372036854775808\n", ":4:9: stride: stride must"),
+        ("conv", "kernel: [[1]]\npadding: [0, 0, 0, 1e19]\n", ":4:20: padding[3]: padding"),
+        ("conv", "kernel: [[1]]\ndilation: [1e30, 1]\n", ":4:12: dilation[0]: dilation"),
+    ],
+)
+def test_integers_that_reach_numpy_are_range_checked(tmp_path: Path, kind, lines, where) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"kind: {kind}\ninput: [[1, 2], [3, 4]]\n" + lines, encoding="utf-8")
+    line = one_line_error(run(kind, "--spec", str(spec)), str(spec) + where)
+    assert "must be at most 2147483647 (2^31 − 1)" in line
+
+
+def test_the_limit_itself_is_fine_and_the_same_inline() -> None:
+    fine = run(*POOL_INLINE, "--stride", "2147483647", "--divisor-override", "2147483647")
+    assert fine.exit_code == 0, fine.stderr
+    line = one_line_error(run(*POOL_INLINE, "--stride", "1e19"), "gradcalc pool --stride: ")
+    assert "at most 2147483647" in line
+
+
+def test_a_long_base_60_number_is_one_line(tmp_path: Path) -> None:
+    """174 parts: PyYAML's conversion raised OverflowError (a 52-line traceback)."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "kind: activation\nfunction: relu\ninput: " + "1:" + "0:" * 172 + "0.0\n", "utf-8"
+    )
+    line = one_line_error(run("activation", "--spec", str(spec)), f"{spec}:3:8: input: ")
+    assert "base-60 numbers" in line
+
+
+# A line of 300 spaces makes the loader use PyYAML's pure-Python reader (LibYAML refuses
+# "\ud800" itself, and crashes on absurd nesting, which this reader guards against).
+PURE_PYTHON = "#\n" + " " * 300 + "\n"
+
+
+@pytest.mark.parametrize(
+    ("lines", "where"),
+    [('title: "a\\ud800b"\n', ":3:8: "), ('"k\\udfff": 1\n', ":3:1: ")],
+)
+def test_a_lone_surrogate_in_a_file_is_refused(tmp_path: Path, lines: str, where: str) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "kind: activation\nfunction: relu\n" + lines + "input: [1]\n" + PURE_PYTHON, "utf-8"
+    )
+    for output in ("table", "json", "markdown"):
+        line = one_line_error(
+            run("activation", "--spec", str(spec), "--format", output), str(spec) + where
+        )
+        assert "lone surrogate" in line
+
+
+@pytest.mark.parametrize("option", ["--title", "--input"])
+def test_an_option_that_is_not_utf8_is_refused(option: str) -> None:
+    args = {"--title": "a\udcffb", "--input": "1\udcff"}
+    line = one_line_error(
+        run("activation", "--function", "relu", "--input", "1", option, args[option]),
+        f"gradcalc activation {option}: ",
+    )
+    assert "U+DCFF is not text" in line
+
+
+# ---------------------------------------------------------------------------
+# One rule for every integer field: any whole number (2, 2.0, 2e0, "4/2"); 02 refused
+
+
+@pytest.mark.parametrize(
+    ("kind", "lines"),
+    [
+        ("pool", "mode: max\nsize: {n}\n"),
+        ("pool", "mode: max\nsize: 1\nstride: {n}\n"),
+        ("conv", "kernel: [[1]]\npadding: {n}\n"),
+        ("conv", "kernel: [[1]]\nstride: {n}\n"),
+    ],
+)
+@pytest.mark.parametrize(("text", "value"), [("1e0", 1), ("1.0", 1), ('"1"', 1), ("1e3", 1000)])
+def test_every_integer_field_reads_whole_numbers_alike(
+    tmp_path: Path, kind: str, lines: str, text: str, value: int
+) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        f"kind: {kind}\ninput: [[1, 2], [3, 4]]\n" + lines.format(n=text), encoding="utf-8"
+    )
+    result = run(kind, "--spec", str(spec), "--format", "json")
+    plain = tmp_path / "plain.yaml"
+    plain.write_text(
+        f"kind: {kind}\ninput: [[1, 2], [3, 4]]\n" + lines.format(n=value), encoding="utf-8"
+    )
+    expected = run(kind, "--spec", str(plain), "--format", "json")
+    assert result.exit_code == expected.exit_code
+    assert result.stdout == expected.stdout
+    assert result.stderr == expected.stderr.replace(str(plain), str(spec))
+
+
+@pytest.mark.parametrize(
+    ("size", "outcome"),
+    [
+        ("3.0", "--size 3x3"),
+        ("3e0x4", "--size 3x4"),
+        ("03", "'03': write 3; a whole number may not start with 0"),
+        ("1_0", "'1_0': write 10; underscores"),
+        ("3.5", "expected a size, got 7/2"),
+        ("1e19", "each size must be from"),
+        ("abc", "expected a size such as 3 or 2x3"),
+    ],
+)
+def test_practice_sizes_follow_the_same_rule(size: str, outcome: str) -> None:
+    result = run("random", "conv", "--seed", "1", "--size", size)
+    assert outcome in result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
