@@ -266,3 +266,92 @@ def test_practice_sizes_follow_the_same_rule(size: str, outcome: str) -> None:
     result = run("random", "conv", "--seed", "1", "--size", size)
     assert outcome in result.stdout + result.stderr
     assert "Traceback" not in result.stderr
+
+
+# ---------------------------------------------------------------------------
+# Every reader is linear in its input (a ratio measured in this process, not a time)
+
+MiB = 1 << 20
+# A multi-line flow list sends a text to PyYAML's path (the plain reader's subset is one line).
+TO_PYYAML = "other: [\n 1]\n"
+
+
+def _base_60(size: int) -> str:  # PyYAML's conversion of this took 167 s for 3 MB
+    return "bias: 1" + ":59" * (size // 3) + "\n"
+
+
+WORST_FILES = {
+    "base-60, plain reader": lambda size: _base_60(size),
+    "base-60, PyYAML": lambda size: TO_PYYAML + _base_60(size),
+    # cli/plain_yaml.py copied the rest of the line per "- ": 8M of them took over 300 s.
+    "a line of dashes": lambda size: "input:\n" + "- " * (size // 2) + "1\n",
+    "hexadecimal": lambda size: "bias: 0x" + "F" * size + "\n",
+    "underscores": lambda size: TO_PYYAML + "bias: 1" + "_1" * (size // 2) + "\n",
+}
+WORST_OPTIONS = {
+    "base-60": lambda size: "1" + ":59" * (size // 3),
+    "a long row": lambda size: "1 " * (size // 2),
+    "hexadecimal": lambda size: "0x" + "F" * size,
+}
+
+
+def _cpu_seconds(action, repeat: int) -> float:
+    import time
+
+    best = float("inf")
+    for _ in range(repeat):
+        start = time.process_time()
+        action()
+        best = min(best, time.process_time() - start)
+    return best
+
+
+def _read_file(text: str) -> None:
+    from gradcalc.cli.spec_loader import SpecFileError
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_array
+
+    try:
+        data = parse_text(text, "spec.yaml", max_values=10**7).data
+        for value in data.values():
+            parse_array(value, (), ndims=(0, 1, 2, 3), what="x", max_elements=10**7)
+    except (SpecFileError, SpecError):
+        pass
+
+
+def _read_option(text: str) -> None:
+    from gradcalc.cli.inline import parse_value
+    from gradcalc.cli.spec_loader import SpecFileError
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.registry import Field
+    from gradcalc.core.values import parse_array
+
+    try:
+        value = parse_value(text, Field("input", "tensor", ""), "--input")
+        parse_array(value, (), ndims=(0, 1, 2), what="input", max_elements=10**7)
+    except (SpecFileError, SpecError):
+        pass
+
+
+# Files up to the 16 MiB cap: 1 MiB against 8 MiB.  A command-line argument is at most
+# 128 KiB on Linux (MAX_ARG_STRLEN), and PyYAML's pure-Python reader reads option text
+# (about 1 s a MiB): 64 KiB against 512 KiB, the same ratio of 8.
+READERS = [(_read_file, make, MiB) for make in WORST_FILES.values()] + [
+    (_read_option, make, MiB // 16) for make in WORST_OPTIONS.values()
+]
+
+
+@pytest.mark.parametrize(
+    ("reader", "make", "size"),
+    READERS,
+    ids=[f"file: {name}" for name in WORST_FILES] + [f"option: {name}" for name in WORST_OPTIONS],
+)
+def test_readers_take_linear_time(reader, make, size: int) -> None:
+    """8 times the input may take about 8 times as long (24 allows for noise), not 64."""
+    small, large = make(size), make(8 * size)
+    reader(small)  # imports and caches out of the measurement
+    # The best of a few runs each: the first run of a large text also pays for fresh memory.
+    ratio = _cpu_seconds(lambda: reader(large), 2) / max(
+        _cpu_seconds(lambda: reader(small), 3), 1e-3
+    )
+    assert ratio < 24, f"8× the input took {ratio:.0f}× the time"
