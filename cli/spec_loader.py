@@ -395,17 +395,19 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
             raise SpecFileError(
                 source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1
             ) from None
-        raise SpecFileError(source, f"YAML syntax error: {problem}") from None
+        raise SpecFileError(source, f"YAML syntax error: {problem}", 1, 1) from None
     except yaml.reader.ReaderError as error:
         raise _character_error(text, source, error) from None
     except yaml.YAMLError as error:
-        raise SpecFileError(source, f"YAML error: {error}".splitlines()[0]) from None
+        raise SpecFileError(source, f"YAML error: {error}".splitlines()[0], 1, 1) from None
     except RecursionError:
-        raise SpecFileError(source, "values are nested too deeply to read") from None
+        raise SpecFileError(source, "values are nested too deeply to read", 1, 1) from None
     if node is None:
         raise SpecFileError(
             source,
             "the spec is empty; it must be a mapping such as `kind: conv` plus the problem's keys",
+            1,
+            1,
         )
     converter = _Converter(source, max_values)
     if not isinstance(node, yaml.MappingNode):
@@ -450,7 +452,7 @@ def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES, *, streams: bool
             raise _not_regular(path, info.st_mode)
         if info.st_size > max_bytes:
             raise SpecFileError(
-                path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}"
+                path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}", 1, 1
             )
         # O_NONBLOCK: should the path become a FIFO after the check, opening it still
         # returns at once, and the check below refuses it.
@@ -489,7 +491,9 @@ def load_file(
     else:
         raw = read_spec_bytes(path, max_bytes, streams=streams)
     if len(raw) > max_bytes:
-        raise SpecFileError(source, f"the input is larger than the limit of {max_bytes:,} bytes")
+        raise SpecFileError(
+            source, f"the input is larger than the limit of {max_bytes:,} bytes", 1, 1
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -512,5 +516,7 @@ def load_file(
             source,
             f"the spec holds about {estimate:,} numbers, above the limit of {max_values:,} values "
             "(raise it with --max-elements)",
+            1,
+            1,
         )
     return parse_text(text, source, max_values=max_values)

@@ -107,6 +107,10 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     """ "; did you mean 'kernel'?" for a close or prefix match, else ""."""
     import difflib
 
+    stripped = word.strip()
+    if stripped != word and stripped in choices:
+        return f"; did you mean {stripped!r} (without the spaces)?"
+    word = stripped  # " kernel" is compared as "kernel" (its space made 'tolerance' closer)
     prefixed = (
         [c for c in choices if c.startswith(word) or word.startswith(c)] if len(word) >= 3 else []
     )

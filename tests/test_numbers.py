@@ -355,3 +355,63 @@ def test_readers_take_linear_time(reader, make, size: int) -> None:
         _cpu_seconds(lambda: reader(small), 3), 1e-3
     )
     assert ratio < 24, f"8× the input took {ratio:.0f}× the time"
+
+
+# ---------------------------------------------------------------------------
+# Whole-file errors have a position too
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "the spec is empty"),
+        ("# only a comment\n", "the spec is empty"),
+        ("input: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+        ("input:\n" + "- " * 5000 + "1\n", "nested too deeply"),
+    ],
+    ids=["empty", "comments", "deep flow", "deep items"],
+)
+def test_whole_file_errors_say_line_1_column_1(tmp_path: Path, content: str, message) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(content, encoding="utf-8")
+    line = one_line_error(run("conv", "--spec", str(spec)), f"{spec}:1:1: ")
+    assert message in line
+
+
+# ---------------------------------------------------------------------------
+# --shard, did-you-mean
+
+
+@pytest.mark.parametrize(
+    ("shard", "message"),
+    [
+        ("１/2", "is not i/n"),
+        ("1_0/2_0", "is not i/n"),
+        ("1/2 0", "is not i/n"),
+        ("01/2", "without leading zeros"),
+        ("1/99999999999999999999", "at most 9 each"),
+    ],
+)
+def test_shard_takes_ascii_digits_only(tmp_path: Path, shard: str, message: str) -> None:
+    (tmp_path / "a.yaml").write_text("kind: conv\ninput: [[1]]\nkernel: [[1]]\n", "utf-8")
+    result = CliRunner().invoke(main, ["check", "--shard", shard, str(tmp_path)], env=ENV)
+    assert result.exit_code == 2
+    assert "Invalid value for '--shard'" in result.output and message in result.output
+    fine = CliRunner().invoke(main, ["check", "--shard", " 1/2 ", str(tmp_path)], env=ENV)
+    assert fine.exit_code == 0, fine.output
+
+
+@pytest.mark.parametrize(
+    ("kind", "lines", "hint"),
+    [
+        ("conv", 'input: [[1]]\n" kernel": [[1]]\n', "did you mean 'kernel' (without the spaces)?"),
+        ("conv", 'input: [[1]]\nkernel: [[1]]\n"strid ": 1\n', "did you mean 'stride'?"),
+        ("dense", 'input: [1]\nweight: [[1]]\n" weight ": 1\n', "'weight' (without the spaces)"),
+    ],
+)
+def test_did_you_mean_ignores_surrounding_spaces(tmp_path: Path, kind, lines, hint) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"kind: {kind}\n" + lines, encoding="utf-8")
+    line = one_line_error(run(kind, "--spec", str(spec)), f"{spec}:")
+    assert hint in line
+    assert "tolerance" not in line.split("Allowed")[0]
