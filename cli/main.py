@@ -39,8 +39,8 @@ class StepsType(click.ParamType):
             return None
         if text == AUTO_STEPS:
             return AUTO_STEPS
-        if text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit() and (len(text) == 1 or text[0] != "0"):
+            return int(text)  # ASCII digits, no leading zeros: as every number is read
         self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
 
 

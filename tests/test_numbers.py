@@ -415,3 +415,27 @@ def test_did_you_mean_ignores_surrounding_spaces(tmp_path: Path, kind, lines, hi
     line = one_line_error(run(kind, "--spec", str(spec)), f"{spec}:")
     assert hint in line
     assert "tolerance" not in line.split("Allowed")[0]
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [("1", 0), ("1.0", 0), ('"1"', 0), ("1e0", 0), ("01", "'01': write 1"), ("2", "0 or 1")],
+)
+def test_index_base_reads_numbers_as_every_integer_field(tmp_path: Path, text, outcome) -> None:
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(f"kind: conv\ninput: [[1, 2]]\nkernel: [[1]]\nindex_base: {text}\n", "utf-8")
+    result = run("conv", "--spec", str(spec), "--format", "json")
+    if outcome == 0:
+        assert result.exit_code == 0, result.stderr
+    else:
+        assert outcome in one_line_error(result, f"{spec}:4:13: index_base: ")
+
+
+def test_focus_indices_and_steps_refuse_other_spellings() -> None:
+    task3 = str(Path(__file__).resolve().parents[1] / "problems" / "task3.yaml")
+    focus = run("conv", "--spec", task3, "--focus", "input[010,1]")
+    assert "'010': write 10, or 8 if octal was meant" in focus.stderr
+    assert focus.exit_code == 2
+    for steps in ("５", "05", "1_0"):
+        result = run("conv", "--spec", task3, "--steps", steps)
+        assert result.exit_code == 2 and "Invalid value for '--steps'" in result.output, steps
