@@ -439,3 +439,44 @@ def test_focus_indices_and_steps_refuse_other_spellings() -> None:
     for steps in ("５", "05", "1_0"):
         result = run("conv", "--spec", task3, "--steps", steps)
         assert result.exit_code == 2 and "Invalid value for '--steps'" in result.output, steps
+
+
+# ---------------------------------------------------------------------------
+# A file and an option agree on any numeric-looking text
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+NUMERIC_TEXT = st.text(alphabet="0123456789._:xbo+-e/", min_size=1, max_size=12)
+
+
+def _as_numbers(read) -> object:
+    from gradcalc.cli.spec_loader import SpecFileError
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_number
+
+    try:
+        value = read()
+        return [parse_number(v, ("v",)) for v in (value if isinstance(value, list) else [value])]
+    except (SpecError, SpecFileError):
+        return "refused"
+
+
+@settings(max_examples=300, deadline=None)
+@given(NUMERIC_TEXT)
+def test_a_file_and_an_option_agree_on_any_number_text(text: str) -> None:
+    """One number (a number field) and a row of two (a matrix field, "1 TEXT" inline)."""
+    from gradcalc.cli.inline import parse_value
+    from gradcalc.core.registry import Field
+
+    for file_text, option_text, field_type in (
+        (text, text, "number"),
+        (f"[1, {text}]", f"1 {text}", "tensor"),
+    ):
+        try:
+            from_file = parse_text(f"v: {file_text}\n", "spec.yaml").data["v"]
+        except Exception:  # not a YAML scalar at all ("-", "a: b"): nothing to compare
+            continue
+        in_file = _as_numbers(lambda: from_file)  # noqa: B023
+        inline = _as_numbers(lambda: parse_value(option_text, Field("v", field_type, ""), "--v"))  # noqa: B023
+        assert in_file == inline, (file_text, from_file)
