@@ -480,3 +480,24 @@ def test_a_file_and_an_option_agree_on_any_number_text(text: str) -> None:
         in_file = _as_numbers(lambda: from_file)  # noqa: B023
         inline = _as_numbers(lambda: parse_value(option_text, Field("v", field_type, ""), "--v"))  # noqa: B023
         assert in_file == inline, (file_text, from_file)
+
+
+@pytest.mark.parametrize(
+    ("text", "outcome"),
+    [
+        ("1e3", 0),
+        ("1000.0", 0),
+        ("010", "'010': write 10, or 8 if octal was meant"),
+        ("１", "use ASCII digits 0-9"),
+        ("1_000", "'1_000': write 1000; underscores"),
+        ("2.5", "expected a whole number, got 5/2"),
+    ],
+)
+def test_integer_options_read_numbers_as_integer_fields(text: str, outcome) -> None:
+    task3 = str(Path(__file__).resolve().parents[1] / "problems" / "task3.yaml")
+    result = run("conv", "--spec", task3, "--max-jacobian", text, "--format", "json")
+    if outcome == 0:
+        assert result.exit_code == 0, result.output
+    else:
+        assert result.exit_code == 2 and "Invalid value for '--max-jacobian'" in result.output
+        assert outcome in result.output
