@@ -228,10 +228,15 @@ class ShardType(click.ParamType):
     def convert(self, value: Any, param, ctx) -> tuple[int, int] | None:
         if value is None or isinstance(value, tuple):
             return value
-        try:
-            index, count = (int(part) for part in str(value).split("/"))
-        except ValueError:
-            self.fail(f"{value!r} is not i/n (for example 1/4)", param, ctx)
+        # ASCII digits only (int() would also take "１", "1_0" and " 1"), as every count is read.
+        match = re.fullmatch(r"([0-9]{1,9})/([0-9]{1,9})", str(value).strip())
+        if match is None:
+            self.fail(
+                f"{value!r} is not i/n (for example 1/4; ASCII digits, at most 9 each)", param, ctx
+            )
+        if any(part[0] == "0" and len(part) > 1 for part in match.groups()):
+            self.fail(f"{value!r}: write i/n without leading zeros (for example 1/4)", param, ctx)
+        index, count = int(match[1]), int(match[2])
         if count < 1 or not 1 <= index <= count:
             self.fail(f"{value!r}: need 1 ≤ i ≤ n (for example 1/4 … 4/4)", param, ctx)
         return index, count

@@ -105,8 +105,9 @@ def inline_values(params: Mapping[str, Any]) -> dict[str, str]:
 
 def parse_value(text: str, spec_field: Field, source: str) -> Any:
     """The plain data an option's text stands for; SpecFileError names ``source`` (the option)."""
-    from gradcalc.cli.spec_loader import SpecFileError
+    from gradcalc.cli.spec_loader import SpecFileError, check_text
 
+    check_text(text, source)
     stripped = text.strip()
     types = spec_field.types
     if stripped[:1] in ("[", "{"):

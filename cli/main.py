@@ -40,9 +40,25 @@ class StepsType(click.ParamType):
             return None
         if text == AUTO_STEPS:
             return AUTO_STEPS
-        if text.isdigit():
-            return int(text)
+        if text.isascii() and text.isdigit() and (len(text) == 1 or text[0] != "0"):
+            return int(text)  # ASCII digits, no leading zeros: as every number is read
         self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
+
+
+class WholeNumber(click.IntRange):
+    """An integer option read as every integer field is (core/values.py parse_int): 1000,
+    1e3 and 1000.0 alike; "１", "1_000" and "010" refused with their fix (click's int() read
+    them as 1, 1000 and 10)."""
+
+    def convert(self, value: Any, param, ctx) -> Any:
+        if isinstance(value, str):
+            from gradcalc.core.values import parse_int
+
+            try:
+                value = parse_int(value, (), what="a whole number")
+            except SpecError as error:
+                self.fail(error.message, param, ctx)
+        return super().convert(value, param, ctx)
 
 
 def steps_for(params: dict[str, Any]) -> int | None:
@@ -131,7 +147,7 @@ def common_options(command: Callable) -> Callable:
         click.option("--decimal", is_flag=True, help="Print fractions as decimals (1/4 -> 0.25)."),
         click.option(
             "--precision",
-            type=click.IntRange(1, 17),
+            type=WholeNumber(1, 17),
             default=6,
             show_default=True,
             help="Significant digits for decimals.",
@@ -164,21 +180,21 @@ def common_options(command: Callable) -> Callable:
         ),
         click.option(
             "--max-elements",
-            type=click.IntRange(1),
+            type=WholeNumber(1),
             default=Limits.max_elements,
             show_default=True,
             help="Largest number of entries in any one array of the spec.",
         ),
         click.option(
             "--max-work",
-            type=click.IntRange(1),
+            type=WholeNumber(1),
             default=Limits.max_work,
             show_default=True,
             help="Largest number of multiply-adds one forward pass may need.",
         ),
         click.option(
             "--max-jacobian",
-            type=click.IntRange(0),
+            type=WholeNumber(0),
             default=Limits.max_jacobian,
             show_default=True,
             help="Largest Jacobian (entries) that is built and shown.",

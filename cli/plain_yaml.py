@@ -107,15 +107,21 @@ class _Reader:
 
     def _line(self, indent: int, rest: str) -> None:
         # "- - [1, 2]" is an item holding a list whose first item sits two columns
-        # further: recorded as an empty item followed by that deeper item.
-        while rest[:2] == "- " or rest == "-":
-            after = rest[2:].lstrip(" ")
-            if after[:2] != "- " and after != "-":
-                self.lines.append((indent, True, None, self._inline_value(after)))
+        # further: recorded as an empty item followed by that deeper item.  Positions, not
+        # slices: a line of a million "- " is read in linear time (and given up after a few).
+        start, length, items = 0, len(rest), 0
+        while _is_dash(rest, start, length):
+            after = min(start + 2, length)
+            while after < length and rest[after] == " ":
+                after += 1
+            if not _is_dash(rest, after, length):
+                self.lines.append((indent + start, True, None, self._inline_value(rest[after:])))
                 return
-            self.lines.append((indent, True, None, _NOTHING))
-            indent += len(rest) - len(after)
-            rest = after
+            self.lines.append((indent + start, True, None, _NOTHING))
+            items += 1
+            if items > _MAX_DEPTH:
+                raise NotPlain  # nested deeper than this reader goes anyway
+            start = after
         match = _KEY.match(rest)
         if match is None:
             raise NotPlain  # "---", "-1" as a key, "? key", a plain multi-line scalar, …
@@ -293,6 +299,11 @@ class _Reader:
 
 
 _NOTHING = object()
+
+
+def _is_dash(text: str, start: int, length: int) -> bool:
+    """Whether ``text[start:]`` begins an item: ``- `` or a ``-`` that ends the line."""
+    return text.startswith("- ", start) or (start == length - 1 and text[start] == "-")
 
 
 def _flow_depth(text: str) -> int:

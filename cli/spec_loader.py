@@ -117,6 +117,11 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 
 _INT_TAG = "tag:yaml.org,2002:int"
+_FLOAT_TAG = "tag:yaml.org,2002:float"
+# The numbers the loader converts itself: decimal, as gradcalc reads numbers everywhere
+# (core/values.py); YAML 1.1 floats need a dot, so "1e3" is text for the number reader.
+_DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
+_DECIMAL_FRACTION = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _DIGIT_RUN = re.compile(r"[0-9]+")
 _PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,99})")
 # More than 100 digits in a row, or an exponent of four or more digits.
@@ -153,6 +158,8 @@ class _Converter:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail(key_node, "keys must be plain text")
                 key = key_node.value
+                if key_node.tag == "tag:yaml.org,2002:str":
+                    self._scalar(key_node)  # refuses a lone surrogate
                 if key_node.tag == _INT_TAG:
                     key = self._scalar(
                         key_node
@@ -179,34 +186,8 @@ class _Converter:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         tag = node.tag
-        if tag in (_INT_TAG, "tag:yaml.org,2002:float") and _OUTSIZED_NUMBER.search(node.value):
-            # Left as text: the core's number reader rejects it with its field path,
-            # before anything tries to build a number with a billion digits.
-            return node.value
-        if tag == "tag:yaml.org,2002:float":
-            text = node.value.replace("_", "")
-            lowered = text.lower()
-            if lowered in (".nan", "+.nan", "-.nan"):
-                return math.nan
-            if lowered.lstrip("+-") == ".inf":
-                return -math.inf if lowered.startswith("-") else math.inf
-            try:
-                return Fraction(text)
-            except ValueError:
-                pass
-            try:
-                return self._constructor.construct_yaml_float(node)
-            except (ValueError, IndexError):
-                # Only an explicit tag gets here ("!!float abc"): left as text for the
-                # core's number reader, like "0x_" below.
-                return node.value
-        if tag == "tag:yaml.org,2002:int":
-            try:
-                return self._constructor.construct_yaml_int(node)
-            except ValueError:
-                # PyYAML's int pattern admits "0x_" but cannot convert it: left as text,
-                # which the core's number reader rejects with its field path.
-                return node.value
+        if tag in (_INT_TAG, _FLOAT_TAG):
+            return _number(node.value, tag)
         if tag == "tag:yaml.org,2002:bool":
             try:
                 return self._constructor.construct_yaml_bool(node)
@@ -214,7 +195,60 @@ class _Converter:
                 return node.value
         if tag == "tag:yaml.org,2002:null":
             return None
-        return node.value
+        text = node.value
+        if not text.isascii():
+            surrogate = _SURROGATE.search(text)
+            if surrogate is not None:
+                raise self.fail(node, _surrogate_problem(surrogate[0]))
+        return text
+
+
+# A double-quoted "\ud800" is a lone UTF-16 surrogate to PyYAML's pure-Python reader (LibYAML
+# refuses it); on the command line, bytes that are not UTF-8 arrive as surrogates too.  No
+# output can encode one, so they are refused where they are read.
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _surrogate_problem(char: str) -> str:
+    return (
+        f"U+{ord(char):04X} is a lone surrogate, not a character (text must be valid Unicode); "
+        "write the character itself, or \\U0001F600 for one beyond U+FFFF"
+    )
+
+
+def check_text(text: str, source: str) -> None:
+    """Refuse text no output can encode (an option's bytes that are not UTF-8)."""
+    if not text.isascii():
+        surrogate = _SURROGATE.search(text)
+        if surrogate is not None:
+            raise SpecFileError(
+                source,
+                f"U+{ord(surrogate[0]):04X} is not text (bytes that are not UTF-8, or a lone "
+                "surrogate); give UTF-8 text",
+            )
+
+
+def _number(text: str, tag: str) -> Any:
+    """A scalar YAML 1.1 calls a number, read as gradcalc reads numbers (core/values.py)."""
+    if _OUTSIZED_NUMBER.search(text):
+        # Left as text: the core's number reader rejects it with its field path,
+        # before anything tries to build a number with a billion digits.
+        return text
+    if tag == _FLOAT_TAG:
+        lowered = text.lower()
+        if lowered in (".nan", "+.nan", "-.nan"):
+            return math.nan
+        if lowered.lstrip("+-") == ".inf":
+            return -math.inf if lowered.startswith("-") else math.inf
+        if _DECIMAL_FRACTION.fullmatch(text):
+            return Fraction(text)
+    if _DECIMAL_INT.fullmatch(text):
+        return int(text)
+    # YAML 1.1's other numbers (010 as octal 8, 0x1F, 0b1, 1:30 in base 60, 1_000) and what
+    # an explicit tag claims ("!!int abc") stay text: the core's number reader refuses them
+    # with the fix named, so a file reads a number as an option does (and PyYAML's base-60
+    # conversion, quadratic in the length, never runs).
+    return text
 
 
 class _ResolveMemo:
@@ -361,17 +395,19 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
             raise SpecFileError(
                 source, f"YAML syntax error: {problem}", mark.line + 1, mark.column + 1
             ) from None
-        raise SpecFileError(source, f"YAML syntax error: {problem}") from None
+        raise SpecFileError(source, f"YAML syntax error: {problem}", 1, 1) from None
     except yaml.reader.ReaderError as error:
         raise _character_error(text, source, error) from None
     except yaml.YAMLError as error:
-        raise SpecFileError(source, f"YAML error: {error}".splitlines()[0]) from None
+        raise SpecFileError(source, f"YAML error: {error}".splitlines()[0], 1, 1) from None
     except RecursionError:
-        raise SpecFileError(source, "values are nested too deeply to read") from None
+        raise SpecFileError(source, "values are nested too deeply to read", 1, 1) from None
     if node is None:
         raise SpecFileError(
             source,
             "the spec is empty; it must be a mapping such as `kind: conv` plus the problem's keys",
+            1,
+            1,
         )
     converter = _Converter(source, max_values)
     if not isinstance(node, yaml.MappingNode):
@@ -416,7 +452,7 @@ def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES, *, streams: bool
             raise _not_regular(path, info.st_mode)
         if info.st_size > max_bytes:
             raise SpecFileError(
-                path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}"
+                path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}", 1, 1
             )
         # O_NONBLOCK: should the path become a FIFO after the check, opening it still
         # returns at once, and the check below refuses it.
@@ -455,7 +491,9 @@ def load_file(
     else:
         raw = read_spec_bytes(path, max_bytes, streams=streams)
     if len(raw) > max_bytes:
-        raise SpecFileError(source, f"the input is larger than the limit of {max_bytes:,} bytes")
+        raise SpecFileError(
+            source, f"the input is larger than the limit of {max_bytes:,} bytes", 1, 1
+        )
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -478,5 +516,7 @@ def load_file(
             source,
             f"the spec holds about {estimate:,} numbers, above the limit of {max_values:,} values "
             "(raise it with --max-elements)",
+            1,
+            1,
         )
     return parse_text(text, source, max_values=max_values)

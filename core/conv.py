@@ -44,9 +44,10 @@ from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.records import record
 from gradcalc.core.values import (
+    MAX_INDEX,
     PAIR_TEXT,
-    SIGNS,
     describe,
+    looks_numeric,
     parse_array,
     parse_bool,
     parse_int,
@@ -338,7 +339,7 @@ def _refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
 
 def _pair_int(value: Any, path: tuple, what: str, minimum: int, allowed: str) -> int:
     try:
-        return parse_int(value, path, minimum=minimum, what=what)
+        return parse_int(value, path, minimum=minimum, maximum=MAX_INDEX, what=what)
     except SpecError as error:
         if not error.message.startswith("expected"):
             raise  # "must be at least 1", "use ASCII digits 0-9": these say what is allowed
@@ -381,9 +382,10 @@ def _read_padding(
             )
             return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
-    if isinstance(value, str) and not value.strip().lstrip(SIGNS).isdigit():
+    if isinstance(value, str):
         _refuse_pair_text(value, path, "padding", allowed)
-        raise SpecError(path, f"unknown padding {value!r}; {allowed}")
+        if not looks_numeric(value):  # "1e3" is read below, as in every integer field
+            raise SpecError(path, f"unknown padding {value!r}; {allowed}")
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")
     p = _pair_int(value, path, "padding", 0, allowed)

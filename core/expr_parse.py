@@ -165,6 +165,24 @@ class ExpressionError(Exception):
         self.limit = limit
 
 
+def _refused_number(text: str, start: int, end: int) -> str | None:
+    """Why the number at ``text[start:end]`` is refused, as everywhere in gradcalc
+    (core/values.py): ``010`` (octal in YAML 1.1), ``0x1F``, ``0b1``, ``0o7``, ``1_000``."""
+    from gradcalc.core.values import number_form_problem
+
+    token = text[start:end]
+    following = text[end : end + 2]
+    if (token == "0" and following[:1] in tuple("xXoObB") and following[1:].isalnum()) or (
+        following[:1] == "_" and following[1:].isdigit()
+    ):
+        while end < len(text) and (text[end].isalnum() or text[end] == "_"):
+            end += 1
+        return number_form_problem(text[start:end])
+    if token.isdigit() and token[0] == "0" and len(token) > 1:
+        return number_form_problem(token)
+    return None
+
+
 def tokenize(text: str) -> list[Token]:
     """Cut ``text`` into tokens, refusing every character outside the language."""
     tokens: list[Token] = []
@@ -179,6 +197,9 @@ def tokenize(text: str) -> list[Token]:
             assert match is not None
             if match.end() < n and text[match.end()] == ".":
                 raise ExpressionError("a number has at most one decimal point", match.end())
+            refused = _refused_number(text, i, match.end())
+            if refused is not None:
+                raise ExpressionError(refused, i)
             tokens.append(Token("number", match.group(0), i))
             i = match.end()
             continue

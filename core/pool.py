@@ -56,7 +56,14 @@ from gradcalc.core.opkit import (
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
-from gradcalc.core.values import SIGNS, parse_array, parse_bool, parse_int, parse_number
+from gradcalc.core.values import (
+    MAX_INDEX,
+    looks_numeric,
+    parse_array,
+    parse_bool,
+    parse_int,
+    parse_number,
+)
 from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
     BEYOND,
     PADDING,
@@ -441,10 +448,11 @@ def _pair_text(pair: tuple[int, int]) -> str:
 def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str]:
     if isinstance(value, str) and value.strip().lower() == "global":
         return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
-    if isinstance(value, str) and not value.strip().lstrip(SIGNS).isdigit():
+    if isinstance(value, str):
         allowed = 'allowed: an integer, [kh, kw] or "global"'
         _refuse_pair_text(value, ("size",), "size", allowed)
-        raise SpecError(("size",), f"unknown size {value!r}; {allowed}")
+        if not looks_numeric(value):  # "1e3" is read below, as in every integer field
+            raise SpecError(("size",), f"unknown size {value!r}; {allowed}")
     size = _pair(value, ("size",), "size (the window)", 1)
     return size, _pair_text(size)
 
@@ -530,7 +538,11 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
     divisor_override = None
     if spec.get("divisor_override") is not None:
         divisor_override = parse_int(
-            spec["divisor_override"], ("divisor_override",), minimum=1, what="divisor_override"
+            spec["divisor_override"],
+            ("divisor_override",),
+            minimum=1,
+            maximum=MAX_INDEX,
+            what="divisor_override",
         )
     ties = "first"
     if mode == "max" and spec.get("ties") is not None:

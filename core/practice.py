@@ -570,7 +570,7 @@ def _generic_profile(kind: str) -> Profile:
 
 # -- reading the sizes ---------------------------------------------------------------------------
 
-_SIZE_TEXT = re.compile(r"^\s*[0-9]+(\s*[x×X*]\s*[0-9]+)*\s*$")
+_SIZE_SEPARATOR = re.compile(r"\s*[x×X*]\s*")
 
 
 def parse_knob(knob: Knob, value: Any) -> Any:
@@ -618,10 +618,16 @@ def _dims(value: Any, knob: Knob) -> tuple[int, ...]:
         isinstance(v, int) and not isinstance(v, bool) for v in value
     ):
         return tuple(value)
+    from gradcalc.core.values import looks_numeric, parse_int
+
     text = _text(value)
-    if not _SIZE_TEXT.match(text):
+    parts = _SIZE_SEPARATOR.split(text.strip())
+    if not all(looks_numeric(part) for part in parts):
         raise PracticeError(f"expected a size such as 3 or 2x3, got {text!r}", knob.name)
-    return tuple(int(part) for part in re.split(r"[x×X*]", text.replace(" ", "")))
+    try:  # each size is read as every integer field reads it: 3, 3.0 and 3e0 are 3; 03 is refused
+        return tuple(parse_int(part, (knob.name,), what="a size") for part in parts)
+    except SpecError as error:
+        raise PracticeError(error.message, knob.name) from None
 
 
 def _text(value: Any) -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from gradcalc.core.errors import FocusError, SpecError
 from gradcalc.core.outcome import Solution
 from gradcalc.core.spec import SolveOptions
-from gradcalc.core.values import describe
+from gradcalc.core.values import MAX_INDEX, describe
 
 
 @dataclass(frozen=True)
@@ -246,6 +246,7 @@ OPS: dict[str, OpEntry] = {
                 example=1,
                 starter=True,
                 minimum=1,
+                maximum=MAX_INDEX,
                 lengths=(2,),
             ),
             Field(
@@ -256,6 +257,7 @@ OPS: dict[str, OpEntry] = {
                 example=0,
                 starter=True,
                 minimum=0,
+                maximum=MAX_INDEX,
                 lengths=(2, 4),
             ),
             Field(
@@ -265,6 +267,7 @@ OPS: dict[str, OpEntry] = {
                 example=1,
                 starter=True,
                 minimum=1,
+                maximum=MAX_INDEX,
                 lengths=(2,),
             ),
             Field(
@@ -522,6 +525,7 @@ OPS: dict[str, OpEntry] = {
                 example=2,
                 required=True,
                 minimum=1,
+                maximum=MAX_INDEX,
                 lengths=(2,),
             ),
             Field(
@@ -531,6 +535,7 @@ OPS: dict[str, OpEntry] = {
                 example=2,
                 starter=True,
                 minimum=1,
+                maximum=MAX_INDEX,
                 lengths=(2,),
             ),
             Field(
@@ -540,10 +545,17 @@ OPS: dict[str, OpEntry] = {
                 example=0,
                 starter=True,
                 minimum=0,
+                maximum=MAX_INDEX,
                 lengths=(2,),
             ),
             Field(
-                "dilation", "ints", "max only: int or [dh, dw]", example=1, minimum=1, lengths=(2,)
+                "dilation",
+                "ints",
+                "max only: int or [dh, dw]",
+                example=1,
+                minimum=1,
+                maximum=MAX_INDEX,
+                lengths=(2,),
             ),
             Field("ceil_mode", "boolean", "round the output size up", example=False, starter=True),
             Field(
@@ -558,6 +570,7 @@ OPS: dict[str, OpEntry] = {
                 "avg only: a fixed divisor",
                 example=None,
                 minimum=1,
+                maximum=MAX_INDEX,
             ),
             Field(
                 "p",

@@ -15,7 +15,7 @@ import numpy as np
 
 from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
-from gradcalc.core.values import SIGNS, describe, parse_array, parse_number
+from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
 
 # points, accept, problem and answers are for `gradcalc check` (core/grading.py); solvers ignore them.
 COMMON_KEYS = (
@@ -119,6 +119,10 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     """ "; did you mean 'kernel'?" for a close or prefix match, else ""."""
     import difflib
 
+    stripped = word.strip()
+    if stripped != word and stripped in choices:
+        return f"; did you mean {stripped!r} (without the spaces)?"
+    word = stripped  # " kernel" is compared as "kernel" (its space made 'tolerance' closer)
     prefixed = (
         [c for c in choices if c.startswith(word) or word.startswith(c)] if len(word) >= 3 else []
     )
@@ -183,10 +187,18 @@ def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str
 
 
 def read_index_base(spec: Mapping[str, Any]) -> int:
+    """0 or 1, read as every integer field is (1, 1.0, "1" and 1e0 are 1; 01 is refused)."""
     base = spec.get("index_base", 0)
-    if isinstance(base, bool) or base not in (0, 1):
-        raise SpecError(("index_base",), f"index_base must be 0 or 1, got {describe(base)}")
-    return int(base)
+    if not isinstance(base, bool) and base is not None:
+        try:
+            number = parse_int(base, ("index_base",), what="index_base")
+        except SpecError as error:
+            if not error.message.startswith("expected"):
+                raise  # "'01': write 1; …"
+        else:
+            if number in (0, 1):
+                return number
+    raise SpecError(("index_base",), f"index_base must be 0 or 1, got {describe(base)}")
 
 
 TOLERANCE_NUMBER = 'a number ≥ 0 such as 1e-6, 0.001 or "1/1000"'
@@ -237,11 +249,7 @@ def read_upstream(
         ones = np.empty(output_shape, dtype=object)
         ones.fill(1)  # a Python int is an exact value too, and converts to float fast
         return ones, False
-    if (
-        isinstance(value, str)
-        and not value.strip()[:1].isdigit()
-        and value.strip()[:1] not in SIGNS + "."
-    ):
+    if isinstance(value, str) and not looks_numeric(value):
         raise SpecError(
             ("upstream",),
             f'upstream must be a matrix shaped {shape_text} or "ones", got {describe(value)}',

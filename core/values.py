@@ -24,9 +24,11 @@ Number = Fraction | float
 _MINUS = "\u2212"
 # The signs a number may start with, for the checks that text looks like a whole number.
 SIGNS = "+-" + _MINUS
+# A whole number has no leading zeros ("010": YAML 1.1 reads it as octal 8, other readers as
+# 10; gradcalc refuses it and names both, see number_form_problem).
 _NUMBER_TEXT = re.compile(
-    r"^\s*[-+\u2212]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][-+\u2212]?[0-9]+)?"
-    r"\s*(/\s*[-+\u2212]?[0-9]+\s*)?$"
+    r"^\s*[-+\u2212]?([0-9]+\.[0-9]*|\.[0-9]+|0|[1-9][0-9]*)([eE][-+\u2212]?[0-9]+)?"
+    r"\s*(/\s*[-+\u2212]?(0|[1-9][0-9]*)\s*)?$"
 )
 _INT_TEXT = re.compile(r"^\s*[-+\u2212]?[0-9]+\s*$")
 # The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
@@ -119,8 +121,76 @@ def parse_number(
             if len(_TEXT_NUMBERS) < 10_000:
                 _TEXT_NUMBERS[value] = result  # "1/4" recurs across a folder of specs
             return result
+        problem = number_form_problem(text)
+        if problem is not None:
+            raise SpecError(path, problem)
         raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
     raise SpecError(path, f"expected {what}, got {describe(value)}; allowed: {allowed}")
+
+
+# Spellings of numbers that YAML 1.1 (PyYAML) or Python read but gradcalc does not: a spec
+# file and an option must give the same number, and "stride: 010" being 8 in a file but 10 on
+# the command line is a wrong answer nobody notices.  Each is refused with its fix named.
+_PREFIXED = re.compile(r"0([xXoObB])([0-9a-zA-Z_]*)")
+_BASES = {"x": (16, "hexadecimal"), "o": (8, "octal"), "b": (2, "binary")}
+_SEXAGESIMAL = re.compile(r"[0-9_]+(?::[0-9_]*)+(?:\.[0-9_]*)?")
+_LEADING_ZEROS = re.compile(r"([-+\u2212]?)0+([0-9]+)((?:[eE][-+\u2212]?[0-9]+)?)")
+# Values are worked out for the message only for short texts: the check stays linear.
+_SHOWN_DIGITS = 60
+
+
+def number_form_problem(text: str) -> str | None:
+    """Why ``text`` is a number gradcalc refuses to read, with the fix; None when it is not
+    one of those spellings: hexadecimal, octal or binary (``0x1F``, ``0o17``, ``0b101``),
+    base 60 (``1:30``, YAML 1.1's 90), underscores (``1_000``) and leading zeros (``010``,
+    which YAML 1.1 reads as octal 8 and everything else as 10)."""
+    text = text.strip()
+    sign = text[:1] if text[:1] in SIGNS else ""
+    body = text[len(sign) :]
+    minus = "-" if sign in ("-", _MINUS) else ""
+    short = len(text) <= _SHOWN_DIGITS
+    shown = repr(text) if short else repr(text[:_SHOWN_DIGITS] + "…")
+    prefixed = _PREFIXED.fullmatch(body)
+    if prefixed is not None:
+        base, name = _BASES[prefixed[1].lower()]
+        digits = prefixed[2].replace("_", "")
+        try:
+            value = int(digits, base) if short and digits else None
+        except ValueError:
+            value = None
+        fix = f"write {minus}{value}; " if value is not None else ""
+        return f"{shown}: {fix}{name} numbers are not read (write numbers in decimal)"
+    if ":" in body and _SEXAGESIMAL.fullmatch(body):
+        parts = body.replace("_", "").split(":")
+        fix = ""
+        if short and all(parts):
+            value = Fraction(0)
+            for part in parts:
+                value = value * 60 + Fraction(part)
+            number = value.numerator if value.denominator == 1 else float(value)
+            fix = f"write {minus}{number} if base 60 was meant"
+            if len(parts) == 2 and parts[1].isdigit():
+                fix += f", or {minus}{parts[0]}/{parts[1]} for a fraction"
+            fix += "; "
+        return f"{shown}: {fix}base-60 numbers (YAML 1.1's 1:30 = 90) are not read"
+    if "_" in text:
+        plain = text.replace("_", "")
+        fix = f"write {plain}; " if short and _NUMBER_TEXT.match(plain) else ""
+        return f"{shown}: {fix}underscores are not read in numbers"
+    parts = [part.strip() for part in text.split("/", 1)]
+    if any(_LEADING_ZEROS.fullmatch(part) for part in parts):
+        fixed = "/".join(_LEADING_ZEROS.sub(r"\1\2\3", part) for part in parts)
+        octal = _LEADING_ZEROS.fullmatch(text)
+        if short and octal is not None and not octal[3] and set(octal[2]) <= set("01234567"):
+            as_octal = f"{octal[1]}{int(octal[2], 8)}"
+            if as_octal != fixed:
+                return (
+                    f"{shown}: write {fixed}, or {as_octal} if octal was meant; "
+                    "leading zeros are not read as octal"
+                )
+        fix = f"write {fixed}; " if short else ""
+        return f"{shown}: {fix}a whole number may not start with 0 (nor is it read as octal)"
+    return None
 
 
 _OTHER_DASHES = "‐‑‒–—―－﹣"
@@ -144,6 +214,14 @@ def _check_characters(text: str, path: FieldPath) -> None:
             )
 
 
+def looks_numeric(text: str) -> bool:
+    """True when ``text`` starts like a number (a sign, a digit of any script, or ``.5``):
+    a field that also takes words ("global", "same") reads it as a number, so ``1e3`` is
+    read (or refused with its reason) the same in every field."""
+    body = text.strip().lstrip(SIGNS)
+    return body[:1].isdigit() or (body[:1] == "." and body[1:2].isdigit())
+
+
 def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
     if not -MAX_MAGNITUDE <= number <= MAX_MAGNITUDE:
         raise SpecError(
@@ -152,23 +230,42 @@ def _bounded(number: Fraction | int, path: FieldPath) -> Fraction:
     return number if type(number) is Fraction else Fraction(number)
 
 
+# The largest size, stride, padding, dilation or divisor a spec may give: these reach NumPy's
+# 64-bit integers (C longs), so they are kept far enough below 2^63 that sums and products
+# of a few of them stay exact too.  Nothing a worked problem needs comes near it.
+MAX_INDEX = 2**31 - 1
+MAX_INDEX_TEXT = "2147483647 (2^31 − 1)"
+
+
 def parse_int(
-    value: Any, path: FieldPath, *, minimum: int | None = None, what: str = "an integer"
+    value: Any,
+    path: FieldPath,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    what: str = "an integer",
 ) -> int:
-    """Read a whole number (``2``, ``2.0`` and ``"2"`` are fine; ``2.5`` is not)."""
+    """Read a whole number (``2``, ``2.0``, ``1e3`` and ``"2"`` are fine; ``2.5`` is not),
+    at least ``minimum`` and at most ``maximum`` (:data:`MAX_INDEX` names its limit)."""
     if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
         if not value.isascii():
             _check_characters(value.strip(), path)
-        raise SpecError(path, f"expected {what}, got {describe(value)}")
+        problem = number_form_problem(value)
+        raise SpecError(path, problem or f"expected {what}, got {describe(value)}")
     try:
         number = parse_number(value, path, what=what)
-    except SpecError:
+    except SpecError as error:
+        if not error.message.startswith("expected"):
+            raise  # "'010': write 10, …", "numbers larger than 1e100 …": they say what is wrong
         raise SpecError(path, f"expected {what}, got {describe(value)}") from None
     if number.denominator != 1:
         raise SpecError(path, f"expected {what}, got {number}")
     result = int(number)
     if minimum is not None and result < minimum:
         raise SpecError(path, f"{what} must be at least {minimum}, got {result}")
+    if maximum is not None and result > maximum:
+        limit = MAX_INDEX_TEXT if maximum == MAX_INDEX else str(maximum)
+        raise SpecError(path, f"{what} must be at most {limit}, got {result}")
     return result
 
 
@@ -196,6 +293,9 @@ def parse_array(
     if not isinstance(value, (list, tuple)):
         if 0 in ndims:
             return np.array(parse_number(value, path), dtype=object)
+        problem = number_form_problem(value) if isinstance(value, str) else None
+        if problem is not None:
+            raise SpecError(path, problem)
         raise SpecError(
             path,
             f"{what} must be a {allowed_dims} matrix (nested lists of numbers), got {describe(value)}",

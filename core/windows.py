@@ -168,6 +168,12 @@ def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> Focus
     pieces = [piece.strip() for piece in inside.replace(";", ",").split(",")]
     if not all(_INDEX.match(piece) for piece in pieces):
         raise FocusError(f"{name}[{inside}]: indices must be whole numbers; {allowed}")
+    from gradcalc.core.values import number_form_problem
+
+    for piece in pieces:  # "010" is refused as in a spec, not read as 10 here and 8 there
+        problem = number_form_problem(piece)
+        if problem is not None:
+            raise FocusError(f"{name}[{inside}]: {problem}")
     given = [int(piece) - index_base for piece in pieces]
     ndim = len(array.shape)
     shape_text = "×".join(map(str, array.shape))

@@ -190,11 +190,11 @@ def test_document_is_a_string(tmp_path: Path) -> None:
 
 
 def test_empty_file(tmp_path: Path) -> None:
-    check_spec(tmp_path, "", positioned=False, contains=("empty",))
+    check_spec(tmp_path, "", line=1, column=1, contains=("empty",))  # a whole-file error: 1:1
 
 
 def test_comments_only(tmp_path: Path) -> None:
-    check_spec(tmp_path, "# nothing here\n# at all\n", positioned=False, contains=("empty",))
+    check_spec(tmp_path, "# nothing here\n# at all\n", line=1, column=1, contains=("empty",))
 
 
 # ---------------------------------------------------------------------------
@@ -910,7 +910,7 @@ def test_file_above_the_byte_limit_is_rejected_at_once(tmp_path: Path) -> None:
     start = time.process_time()
     result = run_cli("--spec", str(path))
     assert_one_line_error(
-        result.exit_code, result.stdout, result.stderr, str(path), contains=("limit",)
+        result.exit_code, result.stdout, result.stderr, str(path), line=1, contains=("limit",)
     )
     assert time.process_time() - start < 2
 
@@ -922,7 +922,13 @@ def test_spec_just_under_the_byte_limit_is_rejected_fast(tmp_path: Path) -> None
     completed, elapsed = run_subprocess(["conv", "--spec", str(path)], timeout=30)
     assert completed is not None, f"still running after {elapsed:.1f} s"
     assert_one_line_error(
-        completed.returncode, completed.stdout, completed.stderr, str(path), contains=("limit",)
+        completed.returncode,
+        completed.stdout,
+        completed.stderr,
+        str(path),
+        line=1,
+        column=1,
+        contains=("limit",),
     )
 
 
@@ -1078,7 +1084,8 @@ def test_dev_zero_is_read_only_up_to_the_size_limit(command: list[str]) -> None:
         result.stdout,
         result.stderr,
         "/dev/zero",
-        positioned=False,
+        line=1,
+        column=1,
         contains=("the input is larger than the limit of",),
     )
     assert cpu_seconds < 10
