@@ -808,9 +808,6 @@ class _ActivationExplainer(_Base):
             f"all have shape {self.dims()}"
         )
 
-    def _branch(self, value: Any) -> str:
-        return "> 0" if value > 0 else "≤ 0"
-
     def forward_tokens(self, x: Any, out: Any) -> tuple[str, tuple]:
         """(the formula in words for this entry's branch, its numbers)."""
         f, v = self.f, self.values

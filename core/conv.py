@@ -58,9 +58,6 @@ if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.windows import Focus, Focusable, FocusTarget, WindowAxis
 
 KIND = "conv"
-SUMMARY = (
-    "2-D convolution / cross-correlation (PyTorch conv2d): output, ∂L/∂input, ∂L/∂kernel, ∂L/∂bias"
-)
 KEYS = ("input", "kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
 NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
 SECTIONS = ("problem", "size", "forward", "jacobian", "backward", "identities", "loss")

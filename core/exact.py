@@ -129,11 +129,3 @@ def sum_exact(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     safe = bound * max(count, 1) < _INT64_SAFE
     total = _as_int_dtype(numerators, safe).sum(axis=axis)
     return from_integers(np.asarray(total), denominator)
-
-
-def fraction_array(values) -> np.ndarray:
-    """Any nested numbers -> object array of Fractions."""
-    array = np.asarray(values, dtype=object)
-    result = np.empty(array.size, dtype=object)
-    result[:] = [v if isinstance(v, Fraction) else Fraction(v) for v in array.ravel()]
-    return result.reshape(array.shape)

@@ -78,7 +78,6 @@ FUNCTION_ARITY: dict[str, tuple[int, ...]] = {
 FUNCTION_NAMES = tuple(FUNCTION_ARITY)
 RESERVED_NAMES = frozenset((*CONSTANT_NAMES, *FUNCTION_NAMES))
 
-OPERATORS = ("**", "==", "+", "-", "*", "/", "^", "(", ")", ",", "=")
 # Characters students paste from typeset maths, read as the operator they mean.
 _LOOKALIKES = {"−": "-", "·": "*", "×": "*", "⋅": "*"}
 _NUMBER = re.compile(r"([0-9]+\.?[0-9]*|\.[0-9]+)([eE][-+]?[0-9]+)?")

@@ -57,20 +57,6 @@ class Field:
         return tuple(self.type.split("|"))
 
 
-FIELD_TYPES = (
-    "tensor",
-    "number",
-    "integer",
-    "ints",
-    "boolean",
-    "text",
-    "texts",
-    "mapping",
-    "answers",
-    "null",
-    "choice",
-)
-
 # The keys every kind shares (core/spec.py COMMON_KEYS), described once; an entry
 # leaves out "upstream" when its kind ends the chain (``takes_upstream=False``).
 COMMON_FIELDS: dict[str, Field] = {
@@ -660,9 +646,6 @@ OPS: dict[str, OpEntry] = {
         example_result="gradient",
     ),
 }
-
-# Kept for callers that only need the names.
-OP_MODULES: dict[str, str] = {kind: entry.module for kind, entry in OPS.items()}
 
 
 def known_kinds() -> list[str]:

@@ -400,11 +400,6 @@ def _flatten(value: Any, path: FieldPath, out: list[Fraction]) -> None:
         out.append(parse_number(value, path))
 
 
-def is_integral(array: np.ndarray) -> bool:
-    """True when every Fraction in ``array`` is a whole number."""
-    return all(getattr(v, "denominator", 0) == 1 for v in array.flat)
-
-
 def to_float(array: np.ndarray) -> np.ndarray:
     """Exact values (object array of ints/Fractions) -> float64 array of the same shape.
 
