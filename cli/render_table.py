@@ -314,7 +314,8 @@ class TableRenderer:
         )
         value = formula.value if isinstance(formula.value, str) else self.num(formula.value)
         self.line((formula.symbolic, "bold"))
-        self.line(f"    = {numeric} = ", (value, "bold green"))
+        # A value with no working (a single number shown as a formula): "= value", not "=  = value".
+        self.line(f"    = {numeric} = " if numeric else "    = ", (value, "bold green"))
 
     def sum_of_products(self, step: SumOfProducts) -> None:
         target = step.target.text

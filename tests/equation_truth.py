@@ -1,0 +1,560 @@
+"""Is every equation gradcalc displays true?  A checker for the Markdown output.
+
+Each worked step is laid out in a ``text`` block as ``lhs = … = numbers = value``, its parts
+on continuation lines that start with ``=``.  Every part written only with numbers (integers,
+fractions, decimals), + − · × / ^, parentheses, ⌈ ⌉ ⌊ ⌋, |…| and the functions exp, log,
+sqrt, tanh, max and min is evaluated, and all such parts of one equation must agree:
+
+- exactly, when every number in them is exact (an integer or p/q);
+- within the stated precision otherwise: a decimal such as 0.844085 stands for every number
+  that rounds to it (± half a unit of its last digit), so each part is an interval and the
+  intervals of one equation must meet.
+
+A sum cut short must say so where it cuts (``+ …``); an empty part (``=  =``) is false; the
+symbolic and numeric lines of a sum of products have the same number of terms.  A left side
+naming a result entry (``y_01``, ``∂L/∂x_10``) must equal that entry of the JSON results.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+
+# -- intervals -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Interval:
+    low: Fraction
+    high: Fraction
+
+    @staticmethod
+    def point(value: Fraction) -> Interval:
+        return Interval(value, value)
+
+    @property
+    def exact(self) -> bool:
+        return self.low == self.high
+
+    def __add__(self, other: Interval) -> Interval:
+        return Interval(self.low + other.low, self.high + other.high)
+
+    def __neg__(self) -> Interval:
+        return Interval(-self.high, -self.low)
+
+    def __sub__(self, other: Interval) -> Interval:
+        return self + (-other)
+
+    def __mul__(self, other: Interval) -> Interval:
+        corners = [a * b for a in (self.low, self.high) for b in (other.low, other.high)]
+        return Interval(min(corners), max(corners))
+
+    def __truediv__(self, other: Interval) -> Interval:
+        if other.exact and other.low == 0:
+            raise Undefined("division by 0")
+        if other.low <= 0 <= other.high:
+            raise Unevaluable("division by an interval holding 0")
+        return self * Interval(1 / other.high, 1 / other.low)
+
+    def meets(self, other: Interval) -> bool:
+        return self.low <= other.high and other.low <= self.high
+
+    def text(self) -> str:
+        if self.exact:
+            return str(self.low)
+        return f"[{float(self.low):.12g}, {float(self.high):.12g}]"
+
+
+class Unevaluable(Exception):
+    """A part that is not written with numbers only (symbols, words, an ellipsis)."""
+
+
+class Undefined(Exception):
+    """A part written with numbers only that has no value: log 0, 1/0."""
+
+
+# Float results of exp, log, … are widened by this much (relative) to stand for exact values.
+FLOAT_SLACK = Fraction(1, 10**12)
+
+
+def _monotone(function: Callable[[float], float]):
+    """An increasing function on intervals, through float and widened by FLOAT_SLACK
+    (exact where its value is rational: exp 0, log 1, …)."""
+
+    def apply(x: Interval) -> Interval:
+        if x.exact and (function, x.low) in EXACT_AT:
+            return Interval.point(EXACT_AT[function, x.low])
+        if function is _log and x.high <= 0 or function is _sqrt and x.high < 0:
+            raise Undefined(f"{function.__name__.strip('_')} of {x.text()}")
+        try:
+            low, high = (Fraction(function(float(end))) for end in (x.low, x.high))
+        except (ValueError, OverflowError) as error:
+            raise Unevaluable(str(error)) from None
+        slack = max(abs(low), abs(high), Fraction(1, 10**300)) * FLOAT_SLACK
+        return Interval(low - slack, high + slack)
+
+    return apply
+
+
+def _log(x: float) -> float:
+    if x <= 0:
+        raise ValueError("log of a number ≤ 0")
+    return math.log(x)
+
+
+def _sqrt(x: float) -> float:
+    if x < 0:
+        raise ValueError("sqrt of a negative number")
+    return math.sqrt(x)
+
+
+FUNCTIONS: dict[str, Callable[[Interval], Interval]] = {
+    "exp": _monotone(math.exp),
+    "log": _monotone(_log),
+    "ln": _monotone(_log),
+    "sqrt": _monotone(_sqrt),
+    "tanh": _monotone(math.tanh),
+}
+EXACT_AT: dict[tuple[Callable, Fraction], Fraction] = {
+    (math.exp, Fraction(0)): Fraction(1),
+    (_log, Fraction(1)): Fraction(0),
+    (math.tanh, Fraction(0)): Fraction(0),
+    (_sqrt, Fraction(0)): Fraction(0),
+    (_sqrt, Fraction(1)): Fraction(1),
+}
+
+
+CONSTANTS = {"pi": math.pi, "E": math.e}
+
+# -- numbers and tokens --------------------------------------------------------------------------
+
+NUMBER = re.compile(r"\d+(?:\.\d+)?(?:e[−-]?\d+)?")
+TOKEN = re.compile(
+    r"\s*(?:(?P<number>\d+(?:\.\d+)?(?:e[−-]?\d+)?)|(?P<word>[A-Za-z]+)|(?P<op>\*\*|.))"
+)
+
+
+def number_interval(text: str, *, rounded_integers: int | None) -> Interval:
+    """The numbers a displayed decimal stands for; integers are exact unless
+    ``rounded_integers`` (the significant digits of float output) says they may be rounded."""
+    text = text.replace("−", "-")
+    mantissa, _, exponent = text.partition("e")
+    power = int(exponent) if exponent else 0
+    value = Fraction(mantissa) * Fraction(10) ** power
+    if "." in mantissa:
+        places = len(mantissa.split(".")[1])
+        half = Fraction(1, 2 * 10**places) * Fraction(10) ** power
+        return Interval(value - half, value + half)
+    if exponent:  # 1e12: one significant digit
+        half = Fraction(1, 2) * Fraction(10) ** power
+        return Interval(value - half, value + half)
+    if rounded_integers is not None and value != 0:
+        # Float output: "1" may be 0.9999999 rounded to `rounded_integers` significant digits.
+        digits = len(mantissa.lstrip("-").lstrip("0")) or 1
+        half = Fraction(1, 2) * Fraction(10) ** (digits - rounded_integers)
+        return Interval(value - half, value + half)
+    return Interval.point(value)
+
+
+class Parser:
+    """Recursive descent over one part: sum → product → power → unary → atom."""
+
+    def __init__(self, text: str, *, rounded_integers: int | None):
+        self.tokens: list[tuple[str, str]] = []
+        position = 0
+        text = text.strip()
+        while position < len(text):
+            match = TOKEN.match(text, position)
+            if match is None:  # pragma: no cover - TOKEN matches any character
+                raise Unevaluable(text[position:])
+            kind = match.lastgroup or "op"
+            value = match.group(kind)
+            if kind == "op" and value.isspace():
+                position = match.end()
+                continue
+            self.tokens.append((kind, value))
+            position = match.end()
+        self.position = 0
+        self.rounded_integers = rounded_integers
+        self.decimal = False
+
+    def peek(self) -> str | None:
+        return self.tokens[self.position][1] if self.position < len(self.tokens) else None
+
+    def take(self, expected: str | None = None) -> tuple[str, str]:
+        if self.position >= len(self.tokens):
+            raise Unevaluable("ends early")
+        token = self.tokens[self.position]
+        if expected is not None and token[1] != expected:
+            raise Unevaluable(f"expected {expected}, got {token[1]}")
+        self.position += 1
+        return token
+
+    def parse(self) -> Interval:
+        if not self.tokens:
+            raise EmptyPart()
+        value = self.sum()
+        if self.position != len(self.tokens):
+            raise Unevaluable(f"left over: {self.tokens[self.position :]}")
+        return value
+
+    def sum(self) -> Interval:
+        value = self.product()
+        while self.peek() in ("+", "−", "-"):
+            operator = self.take()[1]
+            right = self.product()
+            value = value + right if operator == "+" else value - right
+        return value
+
+    def product(self) -> Interval:
+        value = self.unary()
+        while self.peek() in ("·", "×", "*", "/"):
+            operator = self.take()[1]
+            right = self.unary()
+            value = value / right if operator == "/" else value * right
+        return value
+
+    def unary(self) -> Interval:
+        if self.peek() in ("−", "-"):
+            self.take()
+            return -self.unary()
+        if self.peek() == "+":
+            self.take()
+            return self.unary()
+        return self.power()
+
+    def power(self) -> Interval:
+        base = self.atom()
+        if self.peek() in ("^", "**"):
+            self.take()
+            exponent = self.unary()
+            return _power(base, exponent)
+        return base
+
+    def atom(self) -> Interval:
+        kind, value = self.take()
+        if kind == "number":
+            if "." in value or "e" in value:
+                self.decimal = True
+            return number_interval(value, rounded_integers=self.rounded_integers)
+        if kind == "word":
+            if value in FUNCTIONS:
+                if self.peek() == "(":
+                    self.take("(")
+                    inner = self.sum()
+                    self.take(")")
+                else:  # log 0.5: applied to the next atom
+                    inner = self.power()
+                return FUNCTIONS[value](inner)
+            if value in ("max", "min"):
+                self.take("(")
+                items = [self.sum()]
+                while self.peek() == ",":
+                    self.take()
+                    items.append(self.sum())
+                self.take(")")
+                pick = max if value == "max" else min
+                return Interval(pick(i.low for i in items), pick(i.high for i in items))
+            if value in CONSTANTS:
+                exact = Fraction(CONSTANTS[value])
+                return Interval(exact * (1 - FLOAT_SLACK), exact * (1 + FLOAT_SLACK))
+            raise Unevaluable(value)
+        closing = {"(": ")", "[": "]", "⌈": "⌉", "⌊": "⌋", "|": "|"}.get(value)
+        if closing is None:
+            raise Unevaluable(value)
+        inner = self.sum()
+        self.take(closing)
+        if value == "⌈":
+            return Interval(Fraction(math.ceil(inner.low)), Fraction(math.ceil(inner.high)))
+        if value == "⌊":
+            return Interval(Fraction(math.floor(inner.low)), Fraction(math.floor(inner.high)))
+        if value == "|":
+            ends = sorted(abs(e) for e in (inner.low, inner.high))
+            low = Fraction(0) if inner.low <= 0 <= inner.high else ends[0]
+            return Interval(low, ends[1])
+        return inner
+
+
+def _power(base: Interval, exponent: Interval) -> Interval:
+    if exponent.exact and exponent.low.denominator == 1:
+        n = int(exponent.low)
+        if abs(n) > 64:
+            raise Unevaluable("large power")
+        corners = [b**n for b in (base.low, base.high) if b != 0 or n >= 0]
+        if not corners:
+            raise Unevaluable("0 to a negative power")
+        low, high = min(corners), max(corners)
+        if n % 2 == 0 and base.low <= 0 <= base.high:
+            low = Fraction(0)
+        return Interval(low, high)
+    if base.low <= 0:
+        raise Unevaluable("a real power of a number ≤ 0")
+    corners = [
+        float(b) ** float(e) for b in (base.low, base.high) for e in (exponent.low, exponent.high)
+    ]
+    low, high = Fraction(min(corners)), Fraction(max(corners))
+    slack = max(abs(low), abs(high)) * FLOAT_SLACK
+    return Interval(low - slack, high + slack)
+
+
+class EmptyPart(Exception):
+    """``=  =``: a part with nothing in it."""
+
+
+def evaluate(text: str, *, rounded_integers: int | None = None) -> Interval:
+    """The value of one part written with numbers only; Unevaluable otherwise."""
+    if "…" in text:
+        raise Unevaluable("an ellipsis")
+    return Parser(text, rounded_integers=rounded_integers).parse()
+
+
+# -- equations in Markdown -----------------------------------------------------------------------
+
+TRAILING_NOTE = re.compile(r"\s{2,}\((?:[^()]|\([^()]*\))*\)\s*$")
+
+
+@dataclass
+class Equation:
+    """One worked step: its lines as printed and its parts (split at `` = ``)."""
+
+    lines: list[str]
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def parts(self) -> list[str]:
+        text = " ".join(self.stripped_lines())
+        # A continuation line starts with "= ": join it as " = ".
+        return [part.strip() for part in re.split(r"(?:^|\s)=(?:\s|$)", text)]
+
+    def stripped_lines(self) -> list[str]:
+        found = []
+        for line in self.lines:
+            match = TRAILING_NOTE.search(line)
+            if match:
+                self.notes.append(match.group(0).strip())
+                line = line[: match.start()]
+            found.append(line.strip())
+        return found
+
+    @property
+    def lhs(self) -> str:
+        return self.parts[0]
+
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def equations(markdown: str) -> Iterator[Equation]:
+    """Every equation in the ``text`` blocks of a Markdown report."""
+    inside = False
+    current: Equation | None = None
+    for line in markdown.splitlines():
+        if line.startswith("```"):
+            if current is not None:
+                yield current
+                current = None
+            inside = line.strip() == "```text"
+            continue
+        if not inside:
+            continue
+        if re.match(r"^\s+=", line) and current is not None:
+            current.lines.append(line)
+            continue
+        if current is not None:
+            yield current
+        current = Equation([line])
+    if current is not None:
+        yield current
+
+
+def top_level_terms(text: str) -> list[str]:
+    """A sum split at its top-level + and − (not inside parentheses, not a leading sign)."""
+    terms, depth, start = [], 0, 0
+    for i, char in enumerate(text):
+        if char in "(⌈⌊[":
+            depth += 1
+        elif char in ")⌉⌋]":
+            depth -= 1
+        elif (
+            depth == 0
+            and char in "+−"
+            and 0 < i < len(text) - 1
+            and text[i - 1] == " "
+            and text[i + 1] == " "
+        ):
+            terms.append(text[start:i].strip())
+            start = i + 1
+    terms.append(text[start:].strip())
+    return terms
+
+
+# -- the whole report ----------------------------------------------------------------------------
+
+SYMBOL = re.compile(r"^(?P<grad>∂L/∂)?(?P<name>[^\s_=∂/]+)_(?P<index>[0-9,]+)$")
+
+
+@dataclass
+class Report:
+    problems: list[str] = field(default_factory=list)
+    equations: int = 0
+    compared: int = 0
+    matched_results: int = 0
+
+    def fail(self, equation: Equation, why: str) -> None:
+        self.problems.append(f"{why}:\n{equation.text()}")
+
+
+def check_report(
+    markdown: str,
+    *,
+    results: Mapping[str, Any] | None = None,
+    names: Mapping[str, str] | None = None,
+    index_base: int = 0,
+    exact: bool = True,
+    precision: int = 6,
+) -> Report:
+    """Check every equation of ``markdown`` (see the module docstring).
+
+    ``results`` (the JSON results) and ``names`` (role → symbol name) let the left sides be
+    matched to result entries; ``exact`` is the JSON ``exact`` flag (float output may print a
+    rounded value such as 1 without a decimal point, within ``precision`` digits).
+    """
+    report = Report()
+    rounded = None if exact else precision
+    for equation in equations(markdown):
+        parts = equation.parts
+        if len(parts) < 2:
+            continue
+        report.equations += 1
+        values: list[tuple[str, Interval]] = []
+        for part in parts[1:]:
+            try:
+                values.append((part, evaluate(part, rounded_integers=rounded)))
+            except EmptyPart:
+                report.fail(equation, "an empty step")
+            except Undefined as error:
+                report.fail(equation, f"undefined as written ({error}): {part}")
+            except (Unevaluable, ZeroDivisionError):
+                continue
+        for (left_text, left), (right_text, right) in itertools.pairwise(values):
+            report.compared += 1
+            if not left.meets(right):
+                report.fail(
+                    equation,
+                    f"false: {left_text} is {left.text()}, not {right_text} ({right.text()})",
+                )
+        _check_cut(equation, report)
+        _check_term_counts(equation, report)
+        if results is not None and names is not None and values:
+            _check_result(equation, values[-1][1], results, names, index_base, report)
+        if results is not None and values and equation.lhs in SIZE_AXES:
+            shape = results.get("output_shape")
+            if shape and not values[-1][1].meets(
+                Interval.point(Fraction(shape[SIZE_AXES[equation.lhs]]))
+            ):
+                report.fail(equation, f"the output size is {shape}")
+    _check_value_tables(markdown, report)
+    return report
+
+
+# The output-size lines (conv, pool) and the axis of output_shape each states.
+SIZE_AXES = {"H_out": -2, "W_out": -1}
+
+
+def _check_value_tables(markdown: str, report: Report) -> None:
+    """expr's "Values at the point" tables: the exact column equals the decimal beside it."""
+    columns: list[str] | None = None
+    for line in markdown.splitlines():
+        if not line.startswith("|"):
+            columns = None
+            continue
+        cells = [re.sub(r"\\(.)", r"\1", c).strip() for c in line.strip("|").split(" | ")]
+        if "exact" in cells and "value" in cells:
+            columns = cells
+            continue
+        if columns is None or set(line) <= set("|-"):
+            continue
+        row = dict(zip(columns, cells, strict=False))
+        try:
+            exact = evaluate(row["exact"])
+            value = evaluate(row["value"])
+        except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError, KeyError):
+            continue
+        report.compared += 1
+        if not exact.meets(value):
+            report.problems.append(f"false: {line}: {row['exact']} is {exact.text()}")
+
+
+def _check_cut(equation: Equation, report: Report) -> None:
+    notes = " ".join(equation.notes)
+    text = equation.text()
+    if re.search(r"more terms? (?:are )?not shown", notes + text) and "+ …" not in text:
+        report.fail(equation, "a sum cut short without '+ …' where it is cut")
+
+
+def _check_term_counts(equation: Equation, report: Report) -> None:
+    """The line of symbols and the line of numbers under it have as many terms."""
+    lines = equation.stripped_lines()
+    for symbolic, numeric in itertools.pairwise(lines):
+        if not (symbolic.startswith("= ") and numeric.startswith("= ")):
+            continue
+        numeric_sum = numeric[2:].split(" = ")[0]
+        if not re.search(r"[A-Za-z∂]", symbolic) or re.search(r"[A-Za-zΣ∂]", numeric_sum):
+            continue
+        symbolic_sum = symbolic[2:]
+        if "Σ" in symbolic_sum or "·" not in symbolic_sum:
+            continue
+        s_terms = top_level_terms(symbolic_sum)
+        n_terms = top_level_terms(numeric_sum)
+        if len(s_terms) != len(n_terms):
+            report.fail(equation, f"{len(s_terms)} terms in symbols but {len(n_terms)} in numbers")
+
+
+def _check_result(
+    equation: Equation,
+    value: Interval,
+    results: Mapping[str, Any],
+    names: Mapping[str, str],
+    index_base: int,
+    report: Report,
+) -> None:
+    match = SYMBOL.match(equation.lhs)
+    if match is None:
+        return
+    roles = [role for role, name in names.items() if name == match.group("name")]
+    if len(roles) != 1:
+        return
+    role = roles[0]
+    key = f"grad_{role}" if match.group("grad") else role
+    if key not in results or (not match.group("grad") and role != "output"):
+        return
+    array = results[key]
+    text = match.group("index")
+    digits = text.split(",") if "," in text else list(text)
+    index = [int(d) - index_base for d in digits]
+    entry = array
+    try:
+        for i in index:
+            if not isinstance(entry, list) or not 0 <= i < len(entry):
+                return
+            entry = entry[i]
+    except TypeError:
+        return
+    if isinstance(entry, list) or isinstance(entry, str) or entry is None:
+        return
+    expected = Fraction(entry)
+    slack = abs(expected) * FLOAT_SLACK * 1000
+    report.matched_results += 1
+    if not value.meets(Interval(expected - slack, expected + slack)):
+        report.fail(equation, f"{equation.lhs} is {entry} in the results, not {value.text()}")
+
+
+def summary(problems: Sequence[str], limit: int = 5) -> str:
+    shown = "\n\n".join(problems[:limit])
+    more = f"\n… {len(problems) - limit} more" if len(problems) > limit else ""
+    return shown + more

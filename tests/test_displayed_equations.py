@@ -1,0 +1,266 @@
+"""Every equation gradcalc displays is true (see tests/equation_truth.py for what is checked).
+
+Over every bundled problem and random problems of every kind and variant, rendered as
+Markdown with every step (exact, and as rounded decimals), and the issue's own examples.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from equation_truth import check_report, summary
+
+from gradcalc.cli.main import main
+from gradcalc.cli.spec_loader import load_file
+from gradcalc.core import practice, registry
+from gradcalc.problems import bundled
+
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
+SEEDS = (0, 1, 2)
+
+
+def gradcalc(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env=ENV, catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output
+    return result.output
+
+
+def symbol_names(data: dict[str, Any]) -> dict[str, str]:
+    """Role → symbol name, as the problem's kind names its symbols."""
+    kind = data["kind"]
+    names = dict(registry.kind_constant(kind, "NAME_DEFAULTS"))
+    if kind == "loss" and data.get("loss") in ("cross_entropy", None) or data.get("logits"):
+        names["input"] = "s"
+    if kind == "activation" and data.get("function") in ("softmax", "log_softmax"):
+        names.update(input="s", output="p" if data["function"] == "softmax" else "y")
+    names.update(data.get("names") or {})
+    return names
+
+
+def audit(path: Path, *options: str) -> tuple[list[str], int, int]:
+    """Check the Markdown report of the spec at ``path``: (problems, equations, compared)."""
+    data = load_file(str(path)).data
+    markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all", *options)
+    answer = json.loads(gradcalc("run", str(path), "--format", "json"))
+    precision = 6
+    if "--precision" in options:
+        precision = int(options[options.index("--precision") + 1])
+    report = check_report(
+        markdown,
+        results=answer["results"],
+        names=symbol_names(data),
+        index_base=int(data.get("index_base", 0)),
+        exact=answer["exact"] and "--decimal" not in options,
+        precision=precision,
+    )
+    return report.problems, report.equations, report.compared
+
+
+def audit_inline(*args: str) -> list[str]:
+    """Check the Markdown report of ``gradcalc ARGS`` (inline options) against its JSON."""
+    markdown = gradcalc(*args, "--format", "markdown", "--steps", "all")
+    answer = json.loads(gradcalc(*args, "--format", "json"))
+    data = {"kind": args[0]}
+    if args[0] == "softmax":
+        data = {"kind": "activation", "function": args[args.index("--function") + 1]}
+    for key in ("--loss", "--function"):
+        if key in args:
+            data[key[2:]] = args[args.index(key) + 1]
+    precision = int(args[args.index("--precision") + 1]) if "--precision" in args else 6
+    report = check_report(
+        markdown,
+        results=answer["results"],
+        names=symbol_names(data),
+        exact=answer["exact"] and "--decimal" not in args,
+        precision=precision,
+    )
+    assert report.equations, "no equation found"
+    return report.problems
+
+
+def ones(rows: int, columns: int) -> str:
+    return ";".join(" ".join(str(1 + (r + c) % 3) for c in range(columns)) for r in range(rows))
+
+
+# Sums longer than any cap, sizes that ceil_mode clips, bce at its clamps, decimals at halves.
+INLINE = {
+    "conv 25-term kernel sums": [
+        "conv",
+        "--input",
+        ones(5, 5),
+        "--kernel",
+        "2;",
+        "--upstream",
+        "ones",
+    ],
+    "conv 36-term sums with a bias": [
+        "conv",
+        "--input",
+        ones(6, 6),
+        "--kernel",
+        "1;",
+        "--bias",
+        "1",
+        "--upstream",
+        "ones",
+    ],
+    "pool avg 5×5 window": ["pool", "--mode", "avg", "--input", ones(5, 5), "--size", "5"],
+    "pool max overlapping 26 windows": [
+        "pool",
+        "--mode",
+        "max",
+        "--input",
+        " ".join("1" for _ in range(28)) + ";",
+        "--size",
+        "1x3",
+        "--stride",
+        "1",
+        "--ties",
+        "split",
+    ],
+    "pool ceil_mode drops a window": [
+        "pool",
+        "--mode",
+        "max",
+        "--input",
+        "1 2 3 4 5; 6 7 8 9 0",
+        "--size",
+        "1",
+        "--stride",
+        "3",
+        "--ceil-mode",
+        "true",
+    ],
+    "pool avg ceil_mode": [
+        "pool",
+        "--mode",
+        "avg",
+        "--input",
+        ones(5, 5),
+        "--size",
+        "2",
+        "--stride",
+        "2",
+        "--ceil-mode",
+        "true",
+        "--padding",
+        "1",
+    ],
+    "dense 30 inputs": [
+        "dense",
+        "--input",
+        " ".join("1" for _ in range(30)),
+        "--weight",
+        " ".join(str(i % 4) for i in range(30)) + ";",
+        "--bias",
+        "[1]",
+    ],
+    "dense batch 30": [
+        "dense",
+        "--input",
+        ";".join(str(i % 3) for i in range(30)),
+        "--weight",
+        "2;",
+        "--bias",
+        "[1]",
+    ],
+    "softmax 30 classes": [
+        "softmax",
+        "--function",
+        "softmax",
+        "--input",
+        " ".join(str(i % 3) for i in range(30)),
+    ],
+    "cross_entropy 30 classes": [
+        "loss",
+        "--loss",
+        "cross_entropy",
+        "--input",
+        " ".join(str(i % 3) for i in range(30)),
+        "--target",
+        "2",
+    ],
+    "mse 30 entries": [
+        "loss",
+        "--loss",
+        "mse",
+        "--input",
+        " ".join(str(i % 5) for i in range(30)),
+        "--target",
+        " ".join("1" for _ in range(30)),
+    ],
+    "bce at 0 and 1": ["loss", "--loss", "bce", "--input", "0 1 1/2 0 1", "--target", "1 0 1 0 1"],
+    "decimal halves": [
+        "dense",
+        "--input",
+        "7/20; 9/20; 5/2; -5/2",
+        "--weight",
+        "1;",
+        "--decimal",
+        "--precision",
+        "1",
+    ],
+    "decimal halves, 2 digits": [
+        "loss",
+        "--loss",
+        "mse",
+        "--input",
+        "1/8 3/8 5/8",
+        "--target",
+        "0 0 0",
+        "--decimal",
+        "--precision",
+        "2",
+    ],
+}
+
+
+@pytest.mark.parametrize("args", INLINE.values(), ids=INLINE.keys())
+def test_every_inline_step_is_true(args: list[str]) -> None:
+    problems = audit_inline(*args)
+    assert not problems, summary(problems)
+
+
+def variants() -> list[tuple[str, str | None]]:
+    """Every kind with its default sizes (None), and every variant of every kind."""
+    found: list[tuple[str, str | None]] = [(kind, None) for kind in registry.OPS]
+    for kind in registry.OPS:
+        profile = practice.profile(kind)
+        if profile.by is not None:
+            found += [(kind, name) for name in profile.variants]
+    return found
+
+
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+@pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
+def test_every_bundled_step_is_true(path: Path, options: tuple[str, ...]) -> None:
+    problems, count, compared = audit(path, *options)
+    assert count or compared, "no equation found"
+    assert not problems, summary(problems)
+
+
+@pytest.mark.parametrize(("kind", "variant"), variants())
+def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | None) -> None:
+    by = practice.profile(kind).by
+    extra = [] if variant is None else [by.option, variant]
+    for seed in SEEDS:
+        path = tmp_path / f"{seed}.yaml"
+        gradcalc("random", kind, "--seed", str(seed), *extra, "--output", str(path), "--force")
+        for options in [(), ("--decimal", "--precision", "3")]:
+            problems, count, compared = audit(path, *options)
+            assert count or compared, "no equation found"
+            assert not problems, f"seed {seed} {options}:\n" + summary(problems)
+
+
+# -- the issue's examples, each a displayed step that was false ----------------------------------
+
+
+def test_a_single_number_has_no_empty_step() -> None:
+    path = Path(__file__).parent.parent / "problems" / "cross_entropy_batch_weighted.yaml"
+    markdown = gradcalc("run", str(path), "--format", "markdown", "--show", "results")
+    assert "loss\n    = 0.844085\n" in markdown
+    assert "=  =" not in markdown
