@@ -322,6 +322,9 @@ class TableRenderer:
         pad = " " * (len(target) + 1)
         symbolic_terms = [self.product_symbols(p) for p in step.terms]
         numeric_terms = [self.product_numbers(p) for p in step.terms]
+        if step.omitted:  # the sum is cut here: say so where it is cut
+            symbolic_terms.append("…")
+            numeric_terms.append("…")
         if step.constant is not None:
             symbolic_terms.append(step.constant[0].text)
             numeric_terms.append(self.num(step.constant[1]))
@@ -335,8 +338,8 @@ class TableRenderer:
                 " + ".join(symbolic_terms), f"\n{pad}= ", self.joined(numeric_terms), " = "
             )
         self.canvas.write((self.num(step.value), "bold green"))
-        if step.note:
-            self.canvas.write((f"   ({step.note})", "dim"))
+        if step.notes:
+            self.canvas.write((f"   ({step.notes})", "dim"))
 
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
         """A labelled grid; arrays with more than 2 axes print one grid per leading index."""

@@ -35,7 +35,6 @@ from gradcalc.core.explain import (
     index_separator,
 )
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     arithmetic_words,
     check_answers,
     check_gradients_where,
@@ -53,6 +52,7 @@ from gradcalc.core.opkit import (
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
+from gradcalc.core.spec import MAX_TERMS_SHOWN
 
 SECTIONS_BY_KIND = {
     "activation": ("problem", "forward", "derivative", "backward"),
@@ -279,6 +279,7 @@ def softmax_row_steps(
     suffix: str,
     log: bool,
     rows: int,
+    max_terms: int = MAX_TERMS_SHOWN,
 ) -> list[Formula]:
     """One row's softmax with numbers: m = max, Z = Σ exp(s_j − m), then ``rows`` outputs.
 
@@ -290,7 +291,7 @@ def softmax_row_steps(
     maximum, lse = (float(v[0]) for v in log_sum_exp(scores))
     z_value = math.exp(lse - maximum)
     m_name, z_name = f"m{suffix}", f"Z{suffix}"
-    shown = min(classes, MAX_TERMS_SHOWN)
+    shown = min(classes, max_terms)
     max_tokens: list[Any] = ["max("]
     sum_tokens: list[Any] = []
     for j in range(shown):
@@ -952,6 +953,7 @@ class _SoftmaxExplainer(_Base):
                 suffix=f"_{n + self.p.index_base}" if self.batched else "",
                 log=self.log,
                 rows=rows,
+                max_terms=self.options.max_terms,
             ):
                 section.add(item)
         section.omitted = count * classes - shown
@@ -1057,7 +1059,7 @@ class _SoftmaxExplainer(_Base):
                         *(() if self.log else ((self.sym(P, self.idx(n, i)), self.prob[n, i]),)),
                     )
                 )
-                for i in range(min(classes, MAX_TERMS_SHOWN))
+                for i in range(min(classes, self.options.max_terms))
             )
             inner_value = self.up[n].sum() if self.log else float(self.up[n] @ self.prob[n])
             inner_name = self.per_sample("g", n)
@@ -1067,9 +1069,7 @@ class _SoftmaxExplainer(_Base):
                     general=f"Σ_i ∂{L}/∂{Y}_i" + ("" if self.log else f"·{Y}_i"),
                     terms=inner_terms,
                     value=inner_value,
-                    note=f"{classes - len(inner_terms)} more terms not shown"
-                    if classes > len(inner_terms)
-                    else "",
+                    omitted=classes - len(inner_terms),
                 )
             )
             for j in range(classes):

@@ -33,7 +33,6 @@ from gradcalc.core.explain import (
     index_separator,
 )
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     arithmetic_words,
     check_answers,
     check_gradients_where,
@@ -487,7 +486,7 @@ class _Explainer:
         for flat in rows:
             n, j = divmod(flat, p.out_features)
             terms = []
-            for i in range(min(p.in_features, MAX_TERMS_SHOWN)):
+            for i in range(min(p.in_features, self.options.max_terms)):
                 pair = [(self.sym_w(j, i), self.w[j, i]), (self.sym_x(n, i), self.x[n, i])]
                 terms.append(Product(tuple(pair if self.column else pair[::-1])))
             extra = p.in_features - len(terms)
@@ -497,7 +496,7 @@ class _Explainer:
                     terms=tuple(terms),
                     constant=None if self.b is None else (self.sym_b(j), self.b[j]),
                     value=output[n, j],
-                    note=f"{extra} more terms not shown" if extra else "",
+                    omitted=extra,
                 )
             )
         section.omitted = omitted
@@ -581,7 +580,7 @@ class _Explainer:
             j, i = divmod(flat, p.in_features)
             terms = tuple(
                 Product(((self.sym_up(n, j), self.up[n, j]), (self.sym_x(n, i), self.x[n, i])))
-                for n in range(min(p.batch, MAX_TERMS_SHOWN))
+                for n in range(min(p.batch, self.options.max_terms))
             )
             target = self.sym_w(j, i)
             y_j = self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
@@ -596,7 +595,7 @@ class _Explainer:
                     ),
                     terms=terms,
                     value=self.c.grad_weight[j, i],
-                    note=_more(p.batch - len(terms)),
+                    omitted=p.batch - len(terms),
                 )
             )
         if p.bias is not None:
@@ -605,7 +604,7 @@ class _Explainer:
             for j in rows:
                 terms = tuple(
                     Product(((self.sym_up(n, j), self.up[n, j]),))
-                    for n in range(min(p.batch, MAX_TERMS_SHOWN))
+                    for n in range(min(p.batch, self.options.max_terms))
                 )
                 y_j = (
                     self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
@@ -616,7 +615,7 @@ class _Explainer:
                         general=f"{over_n}∂{L}/∂{y_j}·1  (∂{y_j}/∂{self.sym_b(j).text} = 1)",
                         terms=terms,
                         value=self.c.grad_bias[j],
-                        note=_more(p.batch - len(terms)),
+                        omitted=p.batch - len(terms),
                     )
                 )
         # ∂L/∂x_ni: every output of sample n reads x_ni through W_ji.
@@ -624,7 +623,7 @@ class _Explainer:
         omitted += left
         for flat in rows:
             n, i = divmod(flat, p.in_features)
-            shown = min(p.out_features, MAX_TERMS_SHOWN)
+            shown = min(p.out_features, self.options.max_terms)
             terms = tuple(
                 Product(((self.sym_up(n, j), self.up[n, j]), (self.sym_w(j, i), self.w[j, i])))
                 for j in range(shown)
@@ -637,7 +636,7 @@ class _Explainer:
                     general=f"Σ_j ∂{L}/∂{y_j}·∂{y_j}/∂{target.text}  (∂{y_j}/∂{target.text} = {self.W}_j{self.sep}{i + p.index_base})",
                     terms=terms,
                     value=self.c.grad_input[n, i],
-                    note=_more(p.out_features - shown),
+                    omitted=p.out_features - shown,
                 )
             )
         section.omitted = omitted
@@ -685,7 +684,7 @@ class _Explainer:
                 else f"Σ_n ∂{L}/∂{Y}_n{self.sep}{j + p.index_base}·{X}_n{self.sep}{col + p.index_base}"
                 for col in range(i)
             )
-            for j in range(min(o, MAX_TERMS_SHOWN))
+            for j in range(min(o, self.options.max_terms))
         )
         if o * i <= 144:
             section.add(
@@ -750,10 +749,6 @@ class _Explainer:
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
         section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
         return section
-
-
-def _more(extra: int) -> str:
-    return f"{extra} more terms not shown" if extra > 0 else ""
 
 
 def _verdict(agrees: bool) -> str:

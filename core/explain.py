@@ -53,6 +53,8 @@ class SumOfProducts:
     ``general`` is an optional index-free form (``Σ_i ∂L/∂H_i·∂H_i/∂K_00``);
     ``terms`` spell every product with its symbols and then its numbers.
     ``note`` explains omissions, e.g. terms that read zero padding.
+    ``omitted`` counts terms of the sum left out after ``terms`` (a long sum under a
+    ``--steps`` cap): renderers write ``+ …`` where the sum is cut, and say how many.
     """
 
     target: Symbol
@@ -61,6 +63,18 @@ class SumOfProducts:
     constant: tuple[Symbol, Number] | None = None
     general: str = ""
     note: str = ""
+    omitted: int = 0
+
+    @property
+    def notes(self) -> str:
+        """The note, and how many terms the ``+ …`` stands for."""
+        parts = [self.note] if self.note else []
+        if self.omitted:
+            plural = "s" if self.omitted != 1 else ""
+            parts.append(
+                f"+ … stands for {self.omitted} more term{plural}; --steps all shows every term"
+            )
+        return "; ".join(parts)
 
 
 @record

@@ -35,7 +35,6 @@ from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separator
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     arithmetic_words,
     check_answers,
     check_gradients_where,
@@ -731,6 +730,7 @@ class _Explainer:
                 suffix="" if p.single else f"_{n + p.index_base}",
                 log=False,
                 rows=rows,
+                max_terms=self.options.max_terms,
             ):
                 section.add(step)
             if not general:
@@ -800,7 +800,7 @@ class _Explainer:
             a = c.coefficients[n, j]
             if a == 0:
                 continue
-            if shown >= MAX_TERMS_SHOWN:
+            if shown >= self.options.max_terms:
                 tokens.append(" + …")
                 break
             if shown:
@@ -925,7 +925,7 @@ class _Explainer:
         else:
             counted = list(range(items.size))
             numerator = "Σ_i ℓ_i"
-        shown = counted[:MAX_TERMS_SHOWN]
+        shown = counted[: self.options.max_terms]
         tokens: list[Any] = []
         for position, n in enumerate(shown):
             if position:

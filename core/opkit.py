@@ -23,8 +23,6 @@ from gradcalc.core.values import describe, parse_array, parse_number
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
-# A sum longer than this is shown with its first terms and a count of the rest.
-MAX_TERMS_SHOWN = 24
 
 
 def shape_text(shape: tuple[int, ...]) -> str:

@@ -44,7 +44,6 @@ from gradcalc.core.explain import (
     index_separator,
 )
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     check_answers,
     check_gradients_where,
     element_symbol,
@@ -1244,7 +1243,7 @@ class _Explainer:
         if unread.any():
             cells = [
                 self.sym_x(0, 0, int(r), int(c)).text
-                for r, c in np.argwhere(unread)[:MAX_TERMS_SHOWN]
+                for r, c in np.argwhere(unread)[: self.options.max_terms]
             ]
             more = int(unread.sum()) - len(cells)
             section.add(
@@ -1289,7 +1288,8 @@ class _Explainer:
         """Window (n, c, i, j): its formula with numbers, and a note on padding and divisors."""
         taps = self._taps(i, j)
         real = [(t, r, col) for t, r, col, code in taps if code == REAL]
-        shown, extra = real[:MAX_TERMS_SHOWN], len(real) - MAX_TERMS_SHOWN
+        cap = self.options.max_terms
+        shown, extra = real[:cap], len(real) - len(real[:cap])
         symbols = [self.sym_x(n, c, r, col).text for _, r, col in shown]
         values = [self.xs[n, c, r, col] for _, r, col in shown]
         more_symbolic = f" + … ({extra} more)" if extra > 0 else ""
@@ -1515,7 +1515,7 @@ class _Explainer:
         target = self.sym_x(n, c, r, col)
         containing = self._containing(r, col)
         terms = []
-        for i, j, t in containing[:MAX_TERMS_SHOWN]:
+        for i, j, t in containing[: self.options.max_terms]:
             y = self.sym_y(n, c, i, j).text
             terms.append(
                 Product(
@@ -1543,14 +1543,13 @@ class _Explainer:
             notes.append(
                 f"clipped window{'s' if len(clipped) > 1 else ''} {', '.join(clipped)} (ceil_mode)"
             )
-        if len(containing) > MAX_TERMS_SHOWN:
-            notes.append(f"{len(containing) - MAX_TERMS_SHOWN} more terms not shown")
         return SumOfProducts(
             target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
             general=self.general_rule(target.text),
             terms=tuple(terms),
             value=grad[n, c, r, col],
             note="; ".join(notes),
+            omitted=len(containing) - len(terms),
         )
 
     # focus ---------------------------------------------------------------

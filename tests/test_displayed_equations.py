@@ -264,3 +264,26 @@ def test_a_single_number_has_no_empty_step() -> None:
     markdown = gradcalc("run", str(path), "--format", "markdown", "--show", "results")
     assert "loss\n    = 0.844085\n" in markdown
     assert "=  =" not in markdown
+
+
+ONES = ";".join(["1 1 1 1 1"] * 5)
+CUT = ["conv", "--input", ONES, "--kernel", "2;", "--upstream", "ones", "--show", "backward"]
+
+
+def test_steps_all_shows_every_term_of_a_long_sum() -> None:
+    markdown = gradcalc(*CUT, "--format", "markdown", "--steps", "all")
+    first = markdown.split("∂L/∂x_00")[0]
+    numbers = first.splitlines()[-1]
+    assert numbers.count("1·1") == 25 and numbers.endswith(" = 25")
+    assert "…" not in first and "more term" not in first
+
+
+@pytest.mark.parametrize("output_format", ["markdown", "table", "latex"])
+def test_a_cut_sum_shows_where_it_is_cut(output_format: str) -> None:
+    text = gradcalc(*CUT, "--format", output_format, "--steps", "3")
+    first = text.split("∂L/∂x_00" if output_format != "latex" else "L/\\partial x_{00}")[0]
+    cut = "+ \\dots" if output_format == "latex" else "+ … = 25"
+    assert cut in first
+    assert "stands for 1 more term;" in first and "1 more terms" not in first
+    if output_format == "markdown":
+        assert not check_report(text).problems
