@@ -1180,10 +1180,14 @@ class _Explainer:
             numerator = size + 2 * pad - d * (k - 1) - 1
             left, right = ("⌈", "⌉") if g.ceil_mode else ("⌊", "⌋")
             rounded = -(-numerator // s) if g.ceil_mode else numerator // s
+            dropped = g.ceil_mode and rounded + 1 != out
+            # When ceil_mode drops the last window, the formula counts it: its count gets its own
+            # name, and H_out is the next step (an equation never ends at a size that is not it).
+            count = f"{axis}_ceil" if dropped else f"{axis}_out"
             section.add(
                 Formula(
-                    label=f"{axis}_out",
-                    symbolic=f"{axis}_out = {left}({axis} + 2p − d·({k_name} − 1) − 1)/s{right} + 1",
+                    label=count,
+                    symbolic=f"{count} = {left}({axis} + 2p − d·({k_name} − 1) − 1)/s{right} + 1",
                     numeric=(
                         f"{left}(",
                         size,
@@ -1206,12 +1210,20 @@ class _Explainer:
             )
             if g.ceil_mode:
                 start = rounded * s
-                if rounded + 1 != out:
+                if dropped:
                     section.add(
                         Note(
                             f"ceil_mode rule: the last window would start at padded {'row' if axis == 'H' else 'col'} "
-                            f"(out − 1)·s = {start} ≥ {axis} + p = {size + pad}, past the input and the left "
-                            f"padding, so it is dropped: {axis}_out = {out}"
+                            f"({count} − 1)·s = {start} ≥ {axis} + p = {size + pad}, past the input and the left "
+                            f"padding, so it is dropped:"
+                        )
+                    )
+                    section.add(
+                        Formula(
+                            label=f"{axis}_out",
+                            symbolic=f"{axis}_out = {count} − 1",
+                            numeric=(rounded + 1, " − 1"),
+                            value=out,
                         )
                     )
                 else:

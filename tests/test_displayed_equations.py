@@ -287,3 +287,13 @@ def test_a_cut_sum_shows_where_it_is_cut(output_format: str) -> None:
     assert "stands for 1 more term;" in first and "1 more terms" not in first
     if output_format == "markdown":
         assert not check_report(text).problems
+
+
+def test_ceil_mode_size_line_ends_at_the_true_size() -> None:
+    args = ["pool", "--mode", "max", "--input", "1 2 3 4 5; 6 7 8 9 0", "--size", "1"]
+    args += ["--stride", "3", "--ceil-mode", "true", "--show", "size", "--format", "markdown"]
+    markdown = gradcalc(*args)
+    assert "H_ceil = ⌈(H + 2p − d·(kh − 1) − 1)/s⌉ + 1\n" in markdown
+    assert "H_out = H_ceil − 1\n    = 2 − 1 = 1\n" in markdown
+    assert "W_out = W_ceil − 1\n    = 3 − 1 = 2\n" in markdown
+    assert "H_out = ⌈" not in markdown and "W_out = ⌈" not in markdown
