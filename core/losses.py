@@ -872,20 +872,17 @@ class _Explainer:
                 symbolic = f"{label} = ({xs} − {ts})²"
                 numeric: tuple = ("(", x, " − ", *factor(target), ")²")
             elif p.loss == "bce":
-                symbolic = f"{label} = −{ws}[{ts}·log {xs} + (1 − {ts})·log(1 − {xs})]"
-                numeric = (
-                    "−",
-                    *w,
-                    "[",
-                    target,
-                    "·log ",
-                    x,
-                    " + ",
-                    1 - target,
-                    "·log ",
-                    1 - x,
-                    "]",
-                )
+                # At x = 0 or 1 one log is log 0: PyTorch clamps it at −100, and the step says
+                # so (max(log x, −100) = −100), instead of writing log 0 as if it had a value.
+                log_x, log_rest = f"log {xs}", f"log(1 − {xs})"
+                x_tokens: tuple = ("·log ", x)
+                rest_tokens: tuple = ("·log ", 1 - x)
+                if x == 0:
+                    log_x, x_tokens = f"max(log {xs}, −100)", ("·(", BCE_LOG_FLOOR, ")")
+                elif x == 1:
+                    log_rest, rest_tokens = f"max({log_rest}, −100)", ("·(", BCE_LOG_FLOOR, ")")
+                symbolic = f"{label} = −{ws}[{ts}·{log_x} + (1 − {ts})·{log_rest}]"
+                numeric = ("−", *w, "[", target, *x_tokens, " + ", 1 - target, *rest_tokens, "]")
             else:
                 symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
                 numeric = (
@@ -1164,8 +1161,13 @@ class _Explainer:
                 symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
                 numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
             elif p.loss == "bce":
-                symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
-                numeric = (*w, "(", x, " − ", target, ")/(", x, "·", 1 - x, ")", *d_tokens)
+                if x == 0 or x == 1:  # x·(1 − x) = 0: PyTorch divides by the clamp instead
+                    symbolic = f"{name} = {ws}({xs} − {ts})/max({xs}·(1 − {xs}), 1e-12){d_text}"
+                    numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", 1 - x, ", 1e-12)")
+                    numeric += d_tokens
+                else:
+                    symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
+                    numeric = (*w, "(", x, " − ", target, ")/(", x, "·", 1 - x, ")", *d_tokens)
             else:
                 sig = float(c.probabilities[index])
                 symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"

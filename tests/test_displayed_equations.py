@@ -297,3 +297,14 @@ def test_ceil_mode_size_line_ends_at_the_true_size() -> None:
     assert "H_out = H_ceil − 1\n    = 2 − 1 = 1\n" in markdown
     assert "W_out = W_ceil − 1\n    = 3 − 1 = 2\n" in markdown
     assert "H_out = ⌈" not in markdown and "W_out = ⌈" not in markdown
+
+
+def test_bce_at_its_edges_shows_the_clamp_inside_the_step() -> None:
+    args = ["loss", "--loss", "bce", "--input", "0 1 1/2", "--target", "1 0 1", "--format"]
+    markdown = gradcalc(*args, "markdown")
+    assert "ℓ_0 = −[t_0·max(log x_0, −100) + (1 − t_0)·log(1 − x_0)]\n" in markdown
+    assert "    = −[1·(−100) + 0·log 1] = 100\n" in markdown
+    assert "    = −[0·log 1 + 1·(−100)] = 100\n" in markdown
+    assert "∂L/∂x_0 = (x_0 − t_0)/max(x_0·(1 − x_0), 1e-12)/3\n" in markdown
+    assert "log 0 +" not in markdown and "/(0·1)" not in markdown
+    assert not check_report(markdown).problems
