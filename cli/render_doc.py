@@ -217,7 +217,8 @@ class DocumentRenderer:
                 self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
         if solution.exact and self.style.decimal:
             self.paragraph(
-                f"Computed exactly; shown as decimals rounded to {self.style.precision} significant digits."
+                f"Computed exactly; shown as decimals rounded to {self.style.precision} significant digits "
+                "(exact halves to even; ≈ marks a rounded value that reads as a whole number)."
             )
         elif solution.exact:
             self.paragraph("Every value above is exact (rational arithmetic).")

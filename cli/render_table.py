@@ -482,7 +482,8 @@ class TableRenderer:
         if solution.exact and self.style.decimal:
             self.line(
                 (
-                    f"computed exactly; shown as decimals rounded to {self.style.precision} significant digits",
+                    f"computed exactly; shown as decimals rounded to {self.style.precision} significant digits "
+                    "(exact halves to even; ≈ marks a rounded value that reads as a whole number)",
                     "dim",
                 )
             )

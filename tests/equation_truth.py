@@ -8,7 +8,8 @@ sqrt, tanh, max and min is evaluated, and all such parts of one equation must ag
 - exactly, when every number in them is exact (an integer or p/q);
 - within the stated precision otherwise: a decimal such as 0.844085 stands for every number
   that rounds to it (± half a unit of its last digit), so each part is an interval and the
-  intervals of one equation must meet.
+  intervals of one equation must meet.  A number without a point or exponent is exact (a
+  rounded one reads ``≈12``).
 
 A sum cut short must say so where it cuts (``+ …``); an empty part (``=  =``) is false; the
 symbolic and numeric lines of a sum of products have the same number of terms.  A left side
@@ -139,9 +140,10 @@ TOKEN = re.compile(
 )
 
 
-def number_interval(text: str, *, rounded_integers: int | None) -> Interval:
-    """The numbers a displayed decimal stands for; integers are exact unless
-    ``rounded_integers`` (the significant digits of float output) says they may be rounded."""
+def number_interval(text: str, *, approximate: bool = False, precision: int = 6) -> Interval:
+    """The numbers a displayed number stands for: an integer or p/q exactly, a decimal
+    ± half a unit of its last digit, ``≈12`` (``approximate``) ± half a unit of its
+    ``precision``-th significant digit."""
     text = text.replace("−", "-")
     mantissa, _, exponent = text.partition("e")
     power = int(exponent) if exponent else 0
@@ -153,10 +155,9 @@ def number_interval(text: str, *, rounded_integers: int | None) -> Interval:
     if exponent:  # 1e12: one significant digit
         half = Fraction(1, 2) * Fraction(10) ** power
         return Interval(value - half, value + half)
-    if rounded_integers is not None and value != 0:
-        # Float output: "1" may be 0.9999999 rounded to `rounded_integers` significant digits.
-        digits = len(mantissa.lstrip("-").lstrip("0")) or 1
-        half = Fraction(1, 2) * Fraction(10) ** (digits - rounded_integers)
+    if approximate:
+        digits = len(mantissa.lstrip("0")) or 1
+        half = Fraction(1, 2) * Fraction(10) ** (digits - precision)
         return Interval(value - half, value + half)
     return Interval.point(value)
 
@@ -164,7 +165,7 @@ def number_interval(text: str, *, rounded_integers: int | None) -> Interval:
 class Parser:
     """Recursive descent over one part: sum → product → power → unary → atom."""
 
-    def __init__(self, text: str, *, rounded_integers: int | None):
+    def __init__(self, text: str, *, precision: int):
         self.tokens: list[tuple[str, str]] = []
         position = 0
         text = text.strip()
@@ -180,7 +181,7 @@ class Parser:
             self.tokens.append((kind, value))
             position = match.end()
         self.position = 0
-        self.rounded_integers = rounded_integers
+        self.precision = precision
         self.decimal = False
 
     def peek(self) -> str | None:
@@ -241,7 +242,7 @@ class Parser:
         if kind == "number":
             if "." in value or "e" in value:
                 self.decimal = True
-            return number_interval(value, rounded_integers=self.rounded_integers)
+            return number_interval(value, precision=self.precision)
         if kind == "word":
             if value in FUNCTIONS:
                 if self.peek() == "(":
@@ -264,6 +265,15 @@ class Parser:
                 exact = Fraction(CONSTANTS[value])
                 return Interval(exact * (1 - FLOAT_SLACK), exact * (1 + FLOAT_SLACK))
             raise Unevaluable(value)
+        if value == "≈":  # a rounded value that reads as a whole number
+            negative = self.peek() in ("−", "-")
+            if negative:
+                self.take()
+            kind, value = self.take()
+            if kind != "number":
+                raise Unevaluable("≈ without a number")
+            found = number_interval(value, approximate=True, precision=self.precision)
+            return -found if negative else found
         closing = {"(": ")", "[": "]", "⌈": "⌉", "⌊": "⌋", "|": "|"}.get(value)
         if closing is None:
             raise Unevaluable(value)
@@ -306,11 +316,11 @@ class EmptyPart(Exception):
     """``=  =``: a part with nothing in it."""
 
 
-def evaluate(text: str, *, rounded_integers: int | None = None) -> Interval:
+def evaluate(text: str, *, precision: int = 6) -> Interval:
     """The value of one part written with numbers only; Unevaluable otherwise."""
     if "…" in text:
         raise Unevaluable("an ellipsis")
-    return Parser(text, rounded_integers=rounded_integers).parse()
+    return Parser(text, precision=precision).parse()
 
 
 # -- equations in Markdown -----------------------------------------------------------------------
@@ -415,17 +425,15 @@ def check_report(
     results: Mapping[str, Any] | None = None,
     names: Mapping[str, str] | None = None,
     index_base: int = 0,
-    exact: bool = True,
     precision: int = 6,
 ) -> Report:
     """Check every equation of ``markdown`` (see the module docstring).
 
     ``results`` (the JSON results) and ``names`` (role → symbol name) let the left sides be
-    matched to result entries; ``exact`` is the JSON ``exact`` flag (float output may print a
-    rounded value such as 1 without a decimal point, within ``precision`` digits).
+    matched to result entries; ``precision`` is the significant digits of decimals (what a
+    ``≈12`` stands for).
     """
     report = Report()
-    rounded = None if exact else precision
     for equation in equations(markdown):
         parts = equation.parts
         if len(parts) < 2:
@@ -434,7 +442,7 @@ def check_report(
         values: list[tuple[str, Interval]] = []
         for part in parts[1:]:
             try:
-                values.append((part, evaluate(part, rounded_integers=rounded)))
+                values.append((part, evaluate(part, precision=precision)))
             except EmptyPart:
                 report.fail(equation, "an empty step")
             except Undefined as error:

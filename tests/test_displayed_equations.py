@@ -54,7 +54,6 @@ def audit(path: Path, *options: str) -> tuple[list[str], int, int]:
         results=answer["results"],
         names=symbol_names(data),
         index_base=int(data.get("index_base", 0)),
-        exact=answer["exact"] and "--decimal" not in options,
         precision=precision,
     )
     return report.problems, report.equations, report.compared
@@ -75,7 +74,6 @@ def audit_inline(*args: str) -> list[str]:
         markdown,
         results=answer["results"],
         names=symbol_names(data),
-        exact=answer["exact"] and "--decimal" not in args,
         precision=precision,
     )
     assert report.equations, "no equation found"

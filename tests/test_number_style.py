@@ -1,0 +1,64 @@
+"""How numbers are written: one formatter, exact rounding for --decimal."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+from click.testing import CliRunner
+
+from gradcalc.cli.main import main
+from gradcalc.cli.numbers import NumberStyle
+
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
+
+
+@pytest.mark.parametrize(
+    ("value", "precision", "shown"),
+    [
+        # Exact halves round to even, from the exact value (through a binary float 9/20 was
+        # 0.45000000000000001 and became 0.5, while 7/20 became 0.3).
+        (Fraction(7, 20), 1, "0.4"),
+        (Fraction(9, 20), 1, "0.4"),
+        (Fraction(-9, 20), 1, "−0.4"),
+        (Fraction(1, 8), 2, "0.12"),
+        (Fraction(3, 8), 2, "0.38"),
+        (Fraction(5, 8), 2, "0.62"),
+        (Fraction(1, 3), 6, "0.333333"),
+        (Fraction(2, 3), 6, "0.666667"),
+        # A rounded value that would read as a whole number says it is rounded.
+        (Fraction(5, 2), 1, "≈2"),
+        (Fraction(-5, 2), 1, "≈−2"),
+        (Fraction(7, 2), 1, "≈4"),
+        (Fraction(123456789, 1000), 6, "≈123457"),
+        # Exact values print as they are.
+        (Fraction(3), 1, "3"),
+        (Fraction(1, 4), 6, "0.25"),
+        (Fraction(10**400, 3), 3, "3.33e399"),
+        (Fraction(1, 10**400), 6, "1e-400"),
+    ],
+)
+def test_decimals_round_the_exact_value(value: Fraction, precision: int, shown: str) -> None:
+    assert NumberStyle(decimal=True, precision=precision).format(value) == shown
+
+
+def test_a_float_rounded_to_a_whole_number_is_marked() -> None:
+    style = NumberStyle(decimal=True, precision=6)
+    assert style.format(0.9999999) == "≈1"
+    assert style.format(1.0) == "1"
+    assert style.format(0.5) == "0.5"
+    assert style.factor(Fraction(-5, 2)) == "(−2.5)"
+    assert NumberStyle(decimal=True, precision=1).factor(Fraction(5, 2)) == "(≈2)"
+
+
+def test_decimal_output_of_exact_halves() -> None:
+    args = ["dense", "--input", "7/20; 9/20; 5/2; -5/2", "--weight", "1;", "--decimal"]
+    result = CliRunner().invoke(
+        main, [*args, "--precision", "1", "--show", "forward,results"], env=ENV
+    )
+    assert result.exit_code == 0, result.output
+    assert "= 1·0.4 = 0.4\n" in result.output
+    assert "= 1·0.4 = 0.4\n" in result.output.split("y_10")[1]
+    assert "= 1·(≈2) = ≈2\n" in result.output
+    assert "= 1·(≈−2) = ≈−2\n" in result.output
+    assert "exact halves to even" in result.output
