@@ -1873,7 +1873,7 @@ class _Explainer:
                     Note(
                         f"{row.key}{index} ({row.label}): expected {given}, "
                         f"computed {computed if computed is not None else 'no number'} — "
-                        + _verdict_sentence(row.verdict)
+                        + _verdict_sentence(row.verdict, expected=True)
                     )
                 )
         self.capped(section, items)
@@ -2004,8 +2004,10 @@ def _claim_text(claim: Claim) -> str:
     return claim.text if claim.parsed.sides is not None else f"{claim.text} = 0"
 
 
-def _verdict_sentence(verdict: Verdict) -> str:
-    """One line saying what a comparison found."""
+def _verdict_sentence(verdict: Verdict, *, expected: bool = False) -> str:
+    """One line saying what a comparison found.  ``expected``: the comparison is of a computed
+    result (the left side Engine.decide got) with an expected answer (the right side), and the
+    sentence names them so, in the order "expected …, computed …" its line uses."""
     if verdict.status == "proved":
         return "✓ proved: the difference simplifies to 0"
     if verdict.status == "numerical":
@@ -2018,6 +2020,11 @@ def _verdict_sentence(verdict: Verdict) -> str:
     if verdict.status == "refuted":
         where = ", ".join(f"{k} = {_number_text(v)}" for k, v in verdict.witness.items())
         place = f"at {where}" if where else "as numbers"
+        if expected:
+            return (
+                f"✗ refuted {place}: the expected side is {_number_text(verdict.right)}, "
+                f"the computed side {_number_text(verdict.left)}"
+            )
         return (
             f"✗ refuted {place}: the left side is {_number_text(verdict.left)}, "
             f"the right side {_number_text(verdict.right)}"

@@ -306,3 +306,15 @@ def test_bce_at_its_edges_shows_the_clamp_inside_the_step() -> None:
     assert "∂L/∂x_0 = (x_0 − t_0)/max(x_0·(1 − x_0), 1e-12)/3\n" in markdown
     assert "log 0 +" not in markdown and "/(0·1)" not in markdown
     assert not check_report(markdown).problems
+
+
+def test_a_refuted_expected_answer_names_its_sides() -> None:
+    args = ["expr", "--function", "x*y", "--variables", "[x, y]"]
+    result = CliRunner().invoke(
+        main, [*args, "--expected", "{gradient: [y, y]}", "--show", "expected"], env=ENV
+    )
+    assert result.exit_code == 1
+    line = result.output.split("gradient[1]")[1].splitlines()[0]
+    assert "expected y, computed x" in line
+    # y = 5/2 is the expected side, x = 1/3 the computed one (they were swapped).
+    assert "the expected side is 2.5, the computed side 0.333333" in line
