@@ -21,6 +21,8 @@ class NumberStyle:
     unicode_minus: bool = True
 
     def format(self, value: Any) -> str:
+        if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
+            return value
         text = self._format(value)
         if self.unicode_minus:
             text = text.replace(f"{APPROXIMATE}-", APPROXIMATE + MINUS)
@@ -48,6 +50,12 @@ class NumberStyle:
         if hasattr(value, "item"):
             return self._format(value.item())
         return str(value)
+
+    def sentence(self, note: Any) -> str:
+        """A Note's text, its numbers (``note.pieces``) written as every other number."""
+        if not note.pieces:
+            return note.text
+        return "".join(p if isinstance(p, str) else self.format(p) for p in note.pieces)
 
     def factor(self, value: Any) -> str:
         """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""

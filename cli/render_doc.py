@@ -108,7 +108,7 @@ class DocumentRenderer:
 
     def item(self, item: Any) -> None:
         if isinstance(item, Note):
-            self.paragraph(item.text)
+            self.paragraph(self.style.sentence(item))
         elif isinstance(item, Formula):
             self.formula(item)
         elif isinstance(item, SumOfProducts):

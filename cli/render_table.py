@@ -292,7 +292,7 @@ class TableRenderer:
 
     def item(self, item: Any) -> None:
         if isinstance(item, Note):
-            self.line(item.text)
+            self.line(self.style.sentence(item))
         elif isinstance(item, Formula):
             self.formula(item)
         elif isinstance(item, SumOfProducts):

@@ -33,6 +33,7 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    sentence,
 )
 from gradcalc.core.opkit import (
     arithmetic_words,
@@ -827,16 +828,20 @@ class _ActivationExplainer(_Base):
             )
             if slopes is not None and x == 0:
                 chosen = self.p.subgradient
+                choice: tuple = (
+                    ("PyTorch uses ", slopes[0], ".")
+                    if chosen is None
+                    else ("the spec chooses ", chosen, " (PyTorch uses ", slopes[0], ").")
+                )
                 section.add(
-                    Note(
-                        f"{x_sym} = 0 sits on {f}'s kink: slope {plain(slopes[0])} on the left, "
-                        f"{plain(slopes[1])} on the right, so {f} has no derivative there; "
-                        + (
-                            f"PyTorch uses {plain(slopes[0])}."
-                            if chosen is None
-                            else f"the spec chooses {plain(chosen)} (PyTorch uses {plain(slopes[0])})."
-                        )
-                    )
+                    sentence(
+                        f"{x_sym} = 0 sits on {f}'s kink: slope ",
+                        slopes[0],
+                        " on the left, ",
+                        slopes[1],
+                        f" on the right, so {f} has no derivative there; ",
+                        *choice,
+                    )  # fmt: skip
                 )
         section.omitted = omitted
         return section

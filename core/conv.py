@@ -39,6 +39,7 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    sentence,
 )
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
@@ -1711,42 +1712,32 @@ class _Explainer:
         for o, c, m, q in candidates:
             value = grad[o, c, m, q]
             name = self.sym_w(o, c, m, q).text
+            L = self.L
             if value > 0:
-                words = (
-                    f"raising {name} by ε raises {self.L} by {_times_epsilon(value)}; lowering it lowers {self.L}. "
-                    f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}, which lowers {self.L}."
-                )
+                words: tuple = (
+                    f"raising {name} by ε raises {L} by ", *_times_epsilon(value),
+                    f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·", value,
+                    f") lowers {name}, which lowers {L}.",
+                )  # fmt: skip
             elif value < 0:
                 words = (
-                    f"raising {name} by ε lowers {self.L} by {_times_epsilon(-value)}; lowering it raises {self.L}. "
-                    f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}, which lowers {self.L}."
-                )
+                    f"raising {name} by ε lowers {L} by ", *_times_epsilon(-value),
+                    f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(", value,
+                    f")) raises {name}, which lowers {L}.",
+                )  # fmt: skip
             else:
-                words = f"{self.L} does not change when {name} changes (to first order)."
-            section.add(Note(f"∂{self.L}/∂{name} = {_plain(value)}: {words}"))
+                words = (f"{L} does not change when {name} changes (to first order).",)
+            section.add(sentence(f"∂{L}/∂{name} = ", value, ": ", *words))
         return section
 
 
-def _plain(value: Any) -> str:
-    """A number for a sentence: exact when it is a Fraction, with a real minus sign."""
-    if isinstance(value, (Fraction, int, np.integer)):
-        value = Fraction(int(value)) if not isinstance(value, Fraction) else value
-        text = (
-            str(value.numerator)
-            if value.denominator == 1
-            else f"{value.numerator}/{value.denominator}"
-        )
-    else:
-        text = f"{float(value):.6g}"
-    return text.replace("-", "−")
-
-
-def _times_epsilon(value: Any) -> str:
-    """2 -> "2ε", 1 -> "ε", 1/2 -> "(1/2)ε"."""
-    text = _plain(value)
-    if text == "1":
-        return "ε"
-    return f"({text})ε" if "/" in text else f"{text}ε"
+def _times_epsilon(value: Any) -> tuple:
+    """2 -> (2, "ε"), 1 -> ("ε",), 1/2 -> ("(", 1/2, ")ε"): sentence pieces."""
+    if value == 1:
+        return ("ε",)
+    if value == int(value):
+        return (value, "ε")
+    return ("(", value, ")ε")
 
 
 def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:

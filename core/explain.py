@@ -170,9 +170,30 @@ class Picture:
 
 @record
 class Note:
-    """A sentence of explanation."""
+    """A sentence of explanation.
+
+    ``pieces`` (optional) is the sentence as text and numbers, so that a renderer writes its
+    numbers as it writes every other number (exact p/q, or ``--decimal``); ``text`` is then
+    the sentence with the numbers exact.  Build such a note with :func:`sentence`.
+    """
 
     text: str
+    pieces: tuple[str | Number, ...] = ()
+
+
+def sentence(*pieces: str | Number) -> Note:
+    """A Note whose numbers the renderer formats: ``sentence("upstream ", value)``."""
+    return Note("".join(p if isinstance(p, str) else exact_text(p) for p in pieces), pieces)
+
+
+def exact_text(value: Number) -> str:
+    """A number in a Note's plain text: p/q exact, 6 digits for a float, minus sign −."""
+    if isinstance(value, float):
+        text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    else:
+        value = Fraction(value)
+        text = str(value.numerator) if value.denominator == 1 else str(value)
+    return text.replace("-", "−")
 
 
 Item = SumOfProducts | Formula | Matrix | SymbolTable | Note | Math | Picture

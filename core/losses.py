@@ -33,7 +33,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.activations import softmax_forward, softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
-from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separator
+from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separator, sentence
 from gradcalc.core.opkit import (
     arithmetic_words,
     check_answers,
@@ -43,6 +43,7 @@ from gradcalc.core.opkit import (
     log_sum_exp,
     near,
     plain,
+    plus,
     read_array,
     read_choice,
     read_scalar,
@@ -751,7 +752,7 @@ class _Explainer:
                     Formula(
                         self.item(n),
                         f"{self.item(n)} = −{self.sym(self.X, self.at(n, gt)).text} + log Σ_j exp({self.X}_j)  (the same, as seed 001 writes it)",
-                        ("−", *factor(scores[n, gt]), " + ", lse),
+                        ("−", *factor(scores[n, gt]), *plus(lse)),
                         c.per_item[n],
                     )
                 )
@@ -900,7 +901,7 @@ class _Explainer:
             section.add(Formula(label, symbolic, numeric, c.per_item[index]))
             if p.loss == "bce" and (x == 0 or x == 1):
                 section.add(
-                    Note(f"{xs} = {plain(x)}: log 0 = −∞ is clamped to −100, as PyTorch does")
+                    sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does")
                 )
         if p.loss == "bce_with_logits":
             section.add(
@@ -987,8 +988,9 @@ class _Explainer:
         scale = "" if c.denominator == 1 else f"/{plain(c.denominator)}"
         if c.denominator != 1:
             section.add(
-                Note(
-                    f"each ∂{L}/∂{X} is ∂ℓ_n/∂{X} divided by the mean's denominator {plain(c.denominator)}"
+                sentence(
+                    f"each ∂{L}/∂{X} is ∂ℓ_n/∂{X} divided by the mean's denominator ",
+                    c.denominator,
                 )
             )
         budget = self.options.cap(count * classes)
@@ -1060,9 +1062,11 @@ class _Explainer:
             )
         else:
             section.add(
-                Note(
-                    f"{p_gt} = exp({plain(c.log_p[n, gt])}) is below float64's smallest number, so "
-                    f"∂{ell}/∂{p_gt} = −1/{p_gt} cannot be printed; the product below cancels it exactly"
+                sentence(
+                    f"{p_gt} = exp(",
+                    c.log_p[n, gt],
+                    ") is below float64's smallest number, so "
+                    f"∂{ell}/∂{p_gt} = −1/{p_gt} cannot be printed; the product below cancels it exactly",
                 )
             )
         section.add(
@@ -1175,9 +1179,10 @@ class _Explainer:
             section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
             if p.loss == "bce" and (x == 0 or x == 1):
                 section.add(
-                    Note(
-                        f"{xs} = {plain(x)}: x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), "
-                        "so this entry is huge or 0"
+                    sentence(
+                        f"{xs} = ",
+                        x,
+                        ": x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), so this entry is huge or 0",
                     )
                 )
         if p.loss == "bce":

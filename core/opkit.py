@@ -124,6 +124,11 @@ def plain(value: Any) -> str:
     return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"
 
 
+def plus(value: Any) -> tuple[str | Any, ...]:
+    """A term added after another, as formula tokens: " + 2", or " − 2" for −2."""
+    return (" − ", -value) if value < 0 else (" + ", value)
+
+
 def factor(value: Any) -> tuple[str | Any, ...]:
     """A number as formula tokens, parenthesized when negative: (−1)."""
     return ("(", value, ")") if value < 0 else (value,)

@@ -42,6 +42,7 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    sentence,
 )
 from gradcalc.core.opkit import (
     check_answers,
@@ -1695,9 +1696,12 @@ class _Explainer:
             ]
             names = " = ".join(self.sym_x(n, c, r, col).text for _, r, col in taps)
             section.add(
-                Note(
-                    f"{self.sym_y(n, c, i, j).text}: {names} = {plain(self.c.output[n, c, i, j])} "
-                    f"({len(taps)}-way tie; upstream {plain(self.up[n, c, i, j])})"
+                sentence(
+                    f"{self.sym_y(n, c, i, j).text}: {names} = ",
+                    self.c.output[n, c, i, j],
+                    f" ({len(taps)}-way tie; upstream ",
+                    self.up[n, c, i, j],
+                    ")",
                 )
             )
         section.omitted = len(tie_windows) - shown

@@ -62,3 +62,41 @@ def test_decimal_output_of_exact_halves() -> None:
     assert "= 1·(≈2) = ≈2\n" in result.output
     assert "= 1·(≈−2) = ≈−2\n" in result.output
     assert "exact halves to even" in result.output
+
+
+def run(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env=ENV)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+TIE = ["pool", "--mode", "max", "--input", "1 -2; -2 1", "--size", "2", "--ties", "split"]
+
+
+def test_tie_sentences_write_numbers_as_the_tables_do() -> None:
+    exact = run(*TIE, "--upstream", "[[9/5]]", "--show", "ties")
+    assert "y_00: x_00 = x_11 = 1 (2-way tie; upstream 9/5)" in exact
+    decimal = run(*TIE, "--upstream", "[[9/5]]", "--show", "ties", "--decimal")
+    assert "(2-way tie; upstream 1.8)" in decimal
+    negative = run(*TIE, "--upstream", "[[-1]]", "--show", "ties")
+    assert "(2-way tie; upstream −1)" in negative and "-1" not in negative
+
+
+def test_a_negative_log_sum_exp_is_subtracted() -> None:
+    text = run("loss", "--loss", "cross_entropy", "--input", "-1 -2 -3", "--target", "0")
+    assert "= −(−1) − 0.592394 = 0.407606" in text
+    assert "+ −" not in text
+
+
+def test_expr_hessian_cells_are_written_as_its_expressions() -> None:
+    args = ["expr", "--function", "-x**2*y - 3*y", "--variables", "[x, y]"]
+    text = run(*args, "--at", "{x: 1, y: -2}", "--show", "partials,hessian")
+    assert "∂²f/∂x² = ∂/∂x (-2*x*y) = -2*y" in text
+    assert "x  -2*y  -2*x" in text and "−2*" not in text
+
+
+def test_sentences_follow_decimal() -> None:
+    args = ["activation", "--function", "leaky_relu", "--alpha", "1/4", "--input", "0 1"]
+    assert "slope 1/4 on the left, 1 on the right" in run(*args, "--show", "derivative")
+    decimal = run(*args, "--show", "derivative", "--decimal")
+    assert "slope 0.25 on the left, 1 on the right" in decimal
