@@ -478,5 +478,7 @@ class LatexRenderer(DocumentRenderer):
                 *(row + " \\\\" for row in rows),
                 "\\end{tabular}",
             )
+        if table.omitted:
+            self.emit(text(table.omitted_words))
         if table.caption:
             self.emit(f"\\emph{{{text(table.caption)}}}")

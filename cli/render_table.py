@@ -455,6 +455,8 @@ class TableRenderer:
             for label, row in zip(table.rows, table.cells, strict=True)
         ]
         grid(self.canvas, list(table.columns), rows, header_style="bold")
+        if table.omitted:
+            self.line((table.omitted_words, "dim"))
         if table.caption:
             self.line((table.caption, "dim"))
 

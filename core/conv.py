@@ -1211,14 +1211,18 @@ class _Explainer:
                     out_labels[:shown_rows],
                     symbolic_cells,
                     caption,
+                    omitted=len(out_labels) - shown_rows,
                 )
             )
             section.add(
                 SymbolTable(
-                    label + " (values)", tuple(columns), out_labels[:shown_rows], numeric_cells
+                    label + " (values)",
+                    tuple(columns),
+                    out_labels[:shown_rows],
+                    numeric_cells,
+                    omitted=len(out_labels) - shown_rows,
                 )
             )
-        section.omitted = len(out_labels) - shown_rows
         return section
 
     def section_backward(self) -> Section:

@@ -549,11 +549,16 @@ class _Explainer:
             (f"∂{self.Y}/∂{self.W}", w_labels, symbolic_weight, "jacobian_weight"),
         ):
             caption = f"row r, column k: ∂(output r)/∂(entry k); {len(row_labels)}×{len(columns)}"
+            left = len(row_labels) - shown
             section.add(
-                SymbolTable(label + " (symbols)", columns, row_labels[:shown], symbolic, caption)
+                SymbolTable(
+                    label + " (symbols)", columns, row_labels[:shown], symbolic, caption, left
+                )
             )
             numeric = tuple(tuple(self.results[values][r]) for r in range(shown))
-            section.add(SymbolTable(label + " (values)", columns, row_labels[:shown], numeric))
+            section.add(
+                SymbolTable(label + " (values)", columns, row_labels[:shown], numeric, omitted=left)
+            )
         if p.batched:
             section.add(
                 Note(
@@ -561,7 +566,6 @@ class _Explainer:
                     f"through the same {self.W}."
                 )
             )
-        section.omitted = len(row_labels) - shown
         return section
 
     def section_backward(self) -> Section:

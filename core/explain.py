@@ -129,6 +129,7 @@ class SymbolTable:
     """A table whose cells are symbols, numbers or text (Jacobians, routing tables).
 
     ``rows`` and ``columns`` are the header labels; ``cells[r][c]`` the entries.
+    ``omitted`` counts rows of this table left out under the ``--steps`` cap (said under it).
     """
 
     label: str
@@ -136,6 +137,14 @@ class SymbolTable:
     rows: tuple[str, ...]
     cells: tuple[tuple[Symbol | Number | str, ...], ...]
     caption: str = ""
+    omitted: int = 0
+
+    @property
+    def omitted_words(self) -> str:
+        if not self.omitted:
+            return ""
+        plural = "s" if self.omitted != 1 else ""
+        return f"… {self.omitted} more row{plural} of this table not shown (--steps all shows them)"
 
 
 @record

@@ -1751,9 +1751,9 @@ class _Explainer:
                 tuple(tuple(matrix[r]) for r in range(shown)),
                 f"row: output, column: input; {len(out_labels)}×{len(x_labels)}; "
                 f"∂{self.L}/∂{self.X} = (∂{self.L}/∂{self.Y} as a row)·this matrix",
+                omitted=len(out_labels) - shown,
             )
         )
-        section.omitted = len(out_labels) - shown
         return section
 
     # relations (lp) ------------------------------------------------------

@@ -318,3 +318,21 @@ def test_a_refuted_expected_answer_names_its_sides() -> None:
     assert "expected y, computed x" in line
     # y = 5/2 is the expected side, x = 1/3 the computed one (they were swapped).
     assert "the expected side is 2.5, the computed side 0.333333" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["conv", "--input", ONES, "--kernel", "1 2; 3 4", "--show", "jacobian"],
+        ["dense", "--input", "1 2; 3 4; 5 6; 7 8", "--weight", "1 2; 3 4; 5 6", "--show", "jacobian"],
+    ],
+    ids=["conv", "dense"],
+)
+@pytest.mark.parametrize("output_format", ["markdown", "table"])
+def test_each_capped_table_says_what_it_hides(args: list[str], output_format: str) -> None:
+    text = gradcalc(*args, "--steps", "4", "--format", output_format)
+    tables = text.count("(values)") + text.count("(symbols)")
+    assert tables == 4
+    rows = 16 - 4 if args[0] == "conv" else 12 - 4
+    assert text.count(f"… {rows} more rows of this table not shown") == tables
+    assert "more rows not shown" not in text
