@@ -156,7 +156,8 @@ def show_matrix(
             f"{label}: {shape_text(values.shape)} ({values.size:,} entries, not printed; "
             "the results hold every value)"
         )
-    names = axes or tuple("" for _ in range(values.ndim))
+    # The results name unnamed axes axis0, axis1, …: the inputs' slices are named alike.
+    names = axes or tuple(f"axis{i}" for i in range(values.ndim))
     return Matrix(
         label=label, values=values, axis_names=names, index_base=base, caption=caption, role=role
     )

@@ -324,7 +324,15 @@ def test_a_refuted_expected_answer_names_its_sides() -> None:
     "args",
     [
         ["conv", "--input", ONES, "--kernel", "1 2; 3 4", "--show", "jacobian"],
-        ["dense", "--input", "1 2; 3 4; 5 6; 7 8", "--weight", "1 2; 3 4; 5 6", "--show", "jacobian"],
+        [
+            "dense",
+            "--input",
+            "1 2; 3 4; 5 6; 7 8",
+            "--weight",
+            "1 2; 3 4; 5 6",
+            "--show",
+            "jacobian",
+        ],
     ],
     ids=["conv", "dense"],
 )
@@ -336,3 +344,22 @@ def test_each_capped_table_says_what_it_hides(args: list[str], output_format: st
     rows = 16 - 4 if args[0] == "conv" else 12 - 4
     assert text.count(f"… {rows} more rows of this table not shown") == tables
     assert "more rows not shown" not in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["activation", "--function", "relu", "--input", "[[[1, -2], [3, 4]], [[-1, 2], [0, 1]]]"],
+        [
+            "loss", "--loss", "mse", "--input", "[[[1, 2], [3, 4]], [[1, 2], [0, 1]]]",
+            "--target", "[[[0, 2], [3, 4]], [[1, 0], [0, 1]]]",
+        ],
+    ],
+    ids=["activation", "loss"],
+)  # fmt: skip
+def test_slices_of_3d_inputs_name_their_axis(args: list[str]) -> None:
+    text = gradcalc(*args, "--show", "problem,results", "--format", "markdown")
+    assert "[=0]" not in text
+    # The inputs' slices are named as the results' are.
+    assert "**x \\[axis0=0\\]**" in text and "**grad\\_input \\[axis0=0\\]**" in text
+    assert "**t \\[axis0=1\\]**" in text or args[0] == "activation"
