@@ -382,9 +382,10 @@ def equations(markdown: str) -> Iterator[Equation]:
         yield current
 
 
-def top_level_terms(text: str) -> list[str]:
-    """A sum split at its top-level + and − (not inside parentheses, not a leading sign)."""
-    terms, depth, start = [], 0, 0
+def top_level_terms(text: str) -> list[tuple[int, str]]:
+    """A sum split at its top-level + and − (not inside parentheses, not a leading sign),
+    each term with its sign (+1, or −1 after a −)."""
+    terms, depth, start, sign = [], 0, 0, 1
     for i, char in enumerate(text):
         if char in "(⌈⌊[":
             depth += 1
@@ -397,10 +398,67 @@ def top_level_terms(text: str) -> list[str]:
             and text[i - 1] == " "
             and text[i + 1] == " "
         ):
-            terms.append(text[start:i].strip())
-            start = i + 1
-    terms.append(text[start:].strip())
+            terms.append((sign, text[start:i].strip()))
+            start, sign = i + 1, (1 if char == "+" else -1)
+    terms.append((sign, text[start:].strip()))
     return terms
+
+
+def top_level_factors(term: str) -> list[str]:
+    """A product split at its top-level · (not inside parentheses)."""
+    factors, depth, start = [], 0, 0
+    for i, char in enumerate(term):
+        if char in "(⌈⌊[":
+            depth += 1
+        elif char in ")⌉⌋]":
+            depth -= 1
+        elif depth == 0 and char == "·":
+            factors.append(term[start:i])
+            start = i + 1
+    factors.append(term[start:])
+    return factors
+
+
+def symbol_values(markdown: str, *, precision: int = 6) -> dict[str, Interval]:
+    """The value of each symbol the report's tables show: ``x_01`` from the table **x**
+    (row 0, column 1); slices ``**x [axis0=1]**`` lead the index; ``**∂L/∂y (upstream)**``
+    names ∂L/∂y.  Each index is stored written plainly (x_012) and with commas (x_0,1,2)."""
+    found: dict[str, Interval] = {}
+    name: str | None = None
+    lead: list[str] = []
+    columns: list[str] = []
+    for line in markdown.splitlines():
+        title = re.fullmatch(r"\*\*(.+)\*\*", line)
+        if title:
+            text = re.sub(r"\\(.)", r"\1", title.group(1))
+            sliced = re.fullmatch(r"(.+?) \[(.+)\]", text)
+            lead = re.findall(r"=(\d+)", sliced.group(2)) if sliced else []
+            text = sliced.group(1) if sliced else text
+            name = re.sub(r" \(.*\)$", "", text)
+            columns = []
+            continue
+        if name is None:
+            continue
+        if not line.startswith("|"):
+            if line.strip():
+                name = None
+            continue
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not columns:
+            columns = cells[1:]
+            continue
+        if set(line) <= set("|- "):
+            continue
+        row = cells[0]
+        for column, cell in zip(columns, cells[1:], strict=False):
+            try:
+                value = evaluate(cell, precision=precision)
+            except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError):
+                continue
+            index = [*lead, *([row] if row else []), column]
+            for separator in ("", ","):
+                found[f"{name}_{separator.join(index)}"] = value
+    return found
 
 
 # -- the whole report ----------------------------------------------------------------------------
@@ -414,6 +472,7 @@ class Report:
     equations: int = 0
     compared: int = 0
     matched_results: int = 0
+    symbols_matched: int = 0
 
     def fail(self, equation: Equation, why: str) -> None:
         self.problems.append(f"{why}:\n{equation.text()}")
@@ -434,6 +493,7 @@ def check_report(
     ``≈12`` stands for).
     """
     report = Report()
+    symbols = symbol_values(markdown, precision=precision)
     for equation in equations(markdown):
         parts = equation.parts
         if len(parts) < 2:
@@ -457,7 +517,7 @@ def check_report(
                     f"false: {left_text} is {left.text()}, not {right_text} ({right.text()})",
                 )
         _check_cut(equation, report)
-        _check_term_counts(equation, report)
+        _check_terms(equation, symbols, report)
         if results is not None and names is not None and values:
             _check_result(equation, values[-1][1], results, names, index_base, report)
         if results is not None and values and equation.lhs in SIZE_AXES:
@@ -505,8 +565,9 @@ def _check_cut(equation: Equation, report: Report) -> None:
         report.fail(equation, "a sum cut short without '+ …' where it is cut")
 
 
-def _check_term_counts(equation: Equation, report: Report) -> None:
-    """The line of symbols and the line of numbers under it have as many terms."""
+def _check_terms(equation: Equation, symbols: Mapping[str, Interval], report: Report) -> None:
+    """The line of symbols and the line of numbers under it have as many terms, and each
+    symbol a table shows stands over its own value."""
     lines = equation.stripped_lines()
     for symbolic, numeric in itertools.pairwise(lines):
         if not (symbolic.startswith("= ") and numeric.startswith("= ")):
@@ -521,6 +582,26 @@ def _check_term_counts(equation: Equation, report: Report) -> None:
         n_terms = top_level_terms(numeric_sum)
         if len(s_terms) != len(n_terms):
             report.fail(equation, f"{len(s_terms)} terms in symbols but {len(n_terms)} in numbers")
+            continue
+        for (_, s_term), (sign, n_term) in zip(s_terms, n_terms, strict=True):
+            s_factors, n_factors = top_level_factors(s_term), top_level_factors(n_term)
+            if len(s_factors) != len(n_factors):
+                continue
+            for position, (name, number) in enumerate(zip(s_factors, n_factors, strict=True)):
+                if name not in symbols or number == "…":
+                    continue
+                try:
+                    value = evaluate(number)
+                except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError):
+                    continue
+                if sign < 0 and position == 0:
+                    value = -value
+                report.symbols_matched += 1
+                if not value.meets(symbols[name]):
+                    report.fail(
+                        equation,
+                        f"{name} is {symbols[name].text()} in its table, but {number} stands under it",
+                    )
 
 
 def _check_result(

@@ -35,14 +35,15 @@ def symbol_names(data: dict[str, Any]) -> dict[str, str]:
     names = dict(registry.kind_constant(kind, "NAME_DEFAULTS"))
     if kind == "loss" and data.get("loss") in ("cross_entropy", None) or data.get("logits"):
         names["input"] = "s"
-    if kind == "activation" and data.get("function") in ("softmax", "log_softmax"):
-        names.update(input="s", output="p" if data["function"] == "softmax" else "y")
+    if kind == "softmax" or data.get("function") in ("softmax", "log_softmax"):
+        names.update(input="s", output="p" if data.get("function", "softmax") == "softmax" else "y")
     names.update(data.get("names") or {})
     return names
 
 
-def audit(path: Path, *options: str) -> tuple[list[str], int, int]:
-    """Check the Markdown report of the spec at ``path``: (problems, equations, compared)."""
+def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
+    """Check the Markdown report of the spec at ``path``: its problems, and how many
+    equations it has, parts it compared and left sides it matched to a result."""
     data = load_file(str(path)).data
     markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all", *options)
     answer = json.loads(gradcalc("run", str(path), "--format", "json"))
@@ -56,7 +57,7 @@ def audit(path: Path, *options: str) -> tuple[list[str], int, int]:
         index_base=int(data.get("index_base", 0)),
         precision=precision,
     )
-    return report.problems, report.equations, report.compared
+    return report.problems, report.equations, report.compared, report.matched_results
 
 
 def audit_inline(*args: str) -> list[str]:
@@ -236,8 +237,9 @@ def variants() -> list[tuple[str, str | None]]:
 @pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
 @pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
 def test_every_bundled_step_is_true(path: Path, options: tuple[str, ...]) -> None:
-    problems, count, compared = audit(path, *options)
+    problems, count, compared, matched = audit(path, *options)
     assert count or compared, "no equation found"
+    assert matched or path.name.startswith(("expr", "seed000_ex1")), "no step matched to a result"
     assert not problems, summary(problems)
 
 
@@ -249,7 +251,7 @@ def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | Non
         path = tmp_path / f"{seed}.yaml"
         gradcalc("random", kind, "--seed", str(seed), *extra, "--output", str(path), "--force")
         for options in [(), ("--decimal", "--precision", "3")]:
-            problems, count, compared = audit(path, *options)
+            problems, count, compared, _ = audit(path, *options)
             assert count or compared, "no equation found"
             assert not problems, f"seed {seed} {options}:\n" + summary(problems)
 
@@ -363,3 +365,32 @@ def test_slices_of_3d_inputs_name_their_axis(args: list[str]) -> None:
     # The inputs' slices are named as the results' are.
     assert "**x \\[axis0=0\\]**" in text and "**grad\\_input \\[axis0=0\\]**" in text
     assert "**t \\[axis0=1\\]**" in text or args[0] == "activation"
+
+
+# -- the checker itself --------------------------------------------------------------------------
+
+TABLES = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n|   | 2 | −3 |\n\n"
+
+
+@pytest.mark.parametrize(
+    ("block", "why"),
+    [
+        ("y = a + b\n  = 1 + 2 = 4", "false"),
+        ("y = a·b\n  = 0.333333·3 = 1.1", "false"),
+        ("y_0 = Σ\n    = 1·1 + 1·1 = 3   (1 more term not shown)", "without '+ …'"),
+        ("loss\n    =  = 2", "empty step"),
+        ("ℓ = −log x\n  = −log 0 = 100", "undefined"),
+        ("y = Σ\n  = x_0·x_1\n  = 2·3 = 6", "x_1 is -3"),
+        ("y = Σ\n  = x_0·w + x_1·w\n  = 2·1 − 3·1 = −1\n", None),
+        ("y = a·b\n  = 0.333333·3 = 1", None),
+        ("y = a/b\n  = (≈2)·1 = 2.5", None),
+        ("y = a + b + …\n  = 1 + 2 + … = 7   (+ … stands for 1 more term)", None),
+    ],
+)
+def test_the_checker_finds_false_steps(block: str, why: str | None) -> None:
+    problems = check_report(TABLES + "```text\n" + block + "\n```\n", precision=1).problems
+    if why is None:
+        assert not problems, problems
+    else:
+        assert problems and all(why in p.replace("−", "-") or "false" in p for p in problems)
+        assert any(why in p.replace("−", "-") for p in problems), problems
