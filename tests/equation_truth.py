@@ -527,7 +527,40 @@ def check_report(
             ):
                 report.fail(equation, f"the output size is {shape}")
     _check_value_tables(markdown, report)
+    _check_ties(markdown, symbols, precision, report)
     return report
+
+
+TIE = re.compile(
+    r"^(?P<y>\S+): (?P<names>.+?) = (?P<value>[^=]+) \((?P<k>\d+)-way tie; upstream (?P<up>.+)\)$"
+)
+
+
+def _check_ties(
+    markdown: str, symbols: Mapping[str, Interval], precision: int, report: Report
+) -> None:
+    """Tie statements ``y_00: x_00 = x_11 = 1 (2-way tie; upstream 9/5)``: each tied entry
+    holds the value, k of them are named, and the upstream is ∂L/∂y's entry."""
+    for line in markdown.splitlines():
+        match = TIE.match(re.sub(r"\\(.)", r"\1", line))
+        if match is None:
+            continue
+        names = match.group("names").split(" = ")
+        try:
+            value = evaluate(match.group("value"), precision=precision)
+            upstream = evaluate(match.group("up"), precision=precision)
+        except (Unevaluable, Undefined, EmptyPart):
+            report.problems.append(f"a tie statement's numbers do not read as numbers: {line}")
+            continue
+        report.compared += 1
+        if len(names) != int(match.group("k")):
+            report.problems.append(f"{match.group('k')}-way tie naming {len(names)}: {line}")
+        for name in names:
+            if name in symbols and not symbols[name].meets(value):
+                report.problems.append(f"{name} is {symbols[name].text()}, not tied at: {line}")
+        grad = "∂L/∂" + match.group("y")
+        if grad in symbols and not symbols[grad].meets(upstream):
+            report.problems.append(f"{grad} is {symbols[grad].text()}: {line}")
 
 
 # The output-size lines (conv, pool) and the axis of output_shape each states.

@@ -75,6 +75,7 @@ def audit_inline(*args: str) -> list[str]:
         markdown,
         results=answer["results"],
         names=symbol_names(data),
+        index_base=int(args[args.index("--index-base") + 1]) if "--index-base" in args else 0,
         precision=precision,
     )
     assert report.equations, "no equation found"
@@ -394,3 +395,11 @@ def test_the_checker_finds_false_steps(block: str, why: str | None) -> None:
     else:
         assert problems and all(why in p.replace("−", "-") or "false" in p for p in problems)
         assert any(why in p.replace("−", "-") for p in problems), problems
+
+
+def test_the_checker_reads_tie_statements() -> None:
+    tables = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n| 0 | 1 | 2 |\n| 1 | 2 | 1 |\n\n"
+    true = tables + "y\\_00: x\\_01 = x\\_10 = 2 (2-way tie; upstream 9/5)\n"
+    assert not check_report(true).problems
+    false = tables + "y\\_00: x\\_00 = x\\_10 = 2 (2-way tie; upstream 9/5)\n"
+    assert any("x_00 is 1, not tied" in p for p in check_report(false).problems)
