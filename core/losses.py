@@ -721,7 +721,7 @@ class _Explainer:
             rows = min(classes, budget - shown)
             shown += rows
             if p.target_kind == "index" and not c.counted[n]:
-                section.add(Note(self._ignored_words(n)))
+                section.add(self._ignored_note(n))
                 continue
             for step in softmax_row_steps(
                 scores[n],
@@ -786,10 +786,11 @@ class _Explainer:
             + "; then ∂ℓ/∂s_c = (Σ_k a_k)·p_c − a_c"
         )
 
-    def _ignored_words(self, n: int) -> str:
-        return (
-            f"sample {n + self.p.index_base}: target = ignore_index ({self.p.ignore_index}), so "
-            f"{self.item(n)} = 0, its gradient row is 0, and it is not counted in the mean"
+    def _ignored_note(self, n: int) -> Note:
+        return sentence(
+            f"sample {n + self.p.index_base}: target = ignore_index (",
+            self.p.ignore_index,
+            f"), so {self.item(n)} = 0, its gradient row is 0, and it is not counted in the mean",
         )
 
     def _weighted_item(self, n: int) -> Formula:
@@ -822,7 +823,7 @@ class _Explainer:
         x_rows = p.rows(self.x)
         for n in rows:
             if not c.counted[n]:
-                section.add(Note(self._ignored_words(n)))
+                section.add(self._ignored_note(n))
                 continue
             gt = self.label(n)
             x_gt = self.sym(self.X, self.at(n, gt)).text

@@ -100,3 +100,18 @@ def test_sentences_follow_decimal() -> None:
     assert "slope 1/4 on the left, 1 on the right" in run(*args, "--show", "derivative")
     decimal = run(*args, "--show", "derivative", "--decimal")
     assert "slope 0.25 on the left, 1 on the right" in decimal
+
+
+def test_expr_expected_lines_write_numbers_with_the_formatter() -> None:
+    args = ["expr", "--function", "x*y", "--variables", "[x, y]", "--at", "{x: 1/3, y: 2}"]
+    args += ["--expected", "{gradient_at: [1/2, 1/3]}", "--show", "expected"]
+    result = CliRunner().invoke(main, [*args, "--decimal"], env=ENV)
+    assert result.exit_code == 1, result.output
+    assert "expected 1/3, computed 0.333333 — ✓" in result.output
+    result = CliRunner().invoke(main, [*args, "--at", "{x: -1/3, y: -2}"], env=ENV)
+    assert "the expected side is 0.5, the computed side −2" in result.output
+
+
+def test_an_ignored_sample_names_ignore_index_with_a_minus_sign() -> None:
+    text = run("loss", "--loss", "nll", "--input", "-1 -2; -1 -1", "--target", "0 -100")
+    assert "target = ignore_index (−100), so" in text
