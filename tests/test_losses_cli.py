@@ -55,7 +55,7 @@ def test_weighted_batch_shows_the_weighted_mean() -> None:
     ).stdout
     assert "L = Σ_n ℓ_n / Σ_n w[gt_n]" in out
     assert ")/(2 + 1) = 0.844085" in out
-    assert "sample 2: target = ignore_index (-100)" in out
+    assert "sample 2: target = ignore_index (−100)" in out  # the minus sign, as every number
 
 
 def test_elementwise_losses_write_each_entry(tmp_path) -> None:
