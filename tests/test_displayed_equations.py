@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from equation_truth import check_report, summary
+from test_practice import variants
 
 from gradcalc.cli.main import main
 from gradcalc.cli.spec_loader import load_file
@@ -223,16 +224,6 @@ INLINE = {
 def test_every_inline_step_is_true(args: list[str]) -> None:
     problems = audit_inline(*args)
     assert not problems, summary(problems)
-
-
-def variants() -> list[tuple[str, str | None]]:
-    """Every kind with its default sizes (None), and every variant of every kind."""
-    found: list[tuple[str, str | None]] = [(kind, None) for kind in registry.OPS]
-    for kind in registry.OPS:
-        profile = practice.profile(kind)
-        if profile.by is not None:
-            found += [(kind, name) for name in profile.variants]
-    return found
 
 
 @pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
