@@ -841,7 +841,7 @@ class _ActivationExplainer(_Base):
                         slopes[1],
                         f" on the right, so {f} has no derivative there; ",
                         *choice,
-                    )  # fmt: skip
+                    )
                 )
         section.omitted = omitted
         return section

@@ -1719,16 +1719,20 @@ class _Explainer:
             L = self.L
             if value > 0:
                 words: tuple = (
-                    f"raising {name} by ε raises {L} by ", *_times_epsilon(value),
-                    f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·", value,
+                    f"raising {name} by ε raises {L} by ",
+                    *_times_epsilon(value),
+                    f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
+                    value,
                     f") lowers {name}, which lowers {L}.",
-                )  # fmt: skip
+                )
             elif value < 0:
                 words = (
-                    f"raising {name} by ε lowers {L} by ", *_times_epsilon(-value),
-                    f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(", value,
+                    f"raising {name} by ε lowers {L} by ",
+                    *_times_epsilon(-value),
+                    f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
+                    value,
                     f")) raises {name}, which lowers {L}.",
-                )  # fmt: skip
+                )
             else:
                 words = (f"{L} does not change when {name} changes (to first order).",)
             section.add(sentence(f"∂{L}/∂{name} = ", value, ": ", *words))

@@ -697,6 +697,7 @@ class _Explainer:
                     tuple(str(c + p.index_base) for c in range(i)),
                     tuple(str(r + p.index_base) for r in range(len(symbolic))),
                     symbolic,
+                    omitted=o - len(symbolic),
                 )
             )
         up_label = f"∂{L}/∂{Y} ({s['y']})"

@@ -1877,7 +1877,7 @@ class _Explainer:
                         computed if computed is not None else "no number",
                         " — ",
                         *_verdict_sentence(row.verdict, expected=True),
-                    )  # fmt: skip
+                    )
                 )
         self.capped(section, items)
         return section
@@ -2028,14 +2028,18 @@ def _verdict_sentence(verdict: Verdict, *, expected: bool = False) -> tuple[Any,
         place = ("at ", *where) if where else ("as numbers",)
         if expected:
             sides: tuple = (
-                ": the expected side is ", _number(verdict.right),
-                ", the computed side ", _number(verdict.left),
-            )  # fmt: skip
+                ": the expected side is ",
+                _number(verdict.right),
+                ", the computed side ",
+                _number(verdict.left),
+            )
         else:
             sides = (
-                ": the left side is ", _number(verdict.left),
-                ", the right side ", _number(verdict.right),
-            )  # fmt: skip
+                ": the left side is ",
+                _number(verdict.left),
+                ", the right side ",
+                _number(verdict.right),
+            )
         return ("✗ refuted ", *place, *sides)
     return (
         "✗ undecided: SymPy did not simplify the difference to 0 and no test point gave a real value to compare",
