@@ -394,3 +394,11 @@ def test_the_checker_reads_tie_statements() -> None:
     assert not check_report(true).problems
     false = tables + "y\\_00: x\\_00 = x\\_10 = 2 (2-way tie; upstream 9/5)\n"
     assert any("x_00 is 1, not tied" in p for p in check_report(false).problems)
+
+
+def test_the_written_out_weight_gradient_says_what_it_hides() -> None:
+    weight = ";".join(["1 2"] * 30)
+    args = ["dense", "--input", "1 2", "--weight", weight, "--show", "identities"]
+    assert "… 6 more rows of this table not shown" in gradcalc(*args)
+    every = gradcalc(*args, "--steps", "all")
+    assert "more rows" not in every and "\n29  ∂L/∂y_29·x_0" in every
