@@ -52,10 +52,12 @@ class NumberStyle:
         return str(value)
 
     def sentence(self, note: Any) -> str:
-        """A Note's text, its numbers (``note.pieces``) written as every other number."""
-        if not note.pieces:
-            return note.text
-        return "".join(p if isinstance(p, str) else self.format(p) for p in note.pieces)
+        """A Note's text (or a convention's), its numbers (``pieces``) written as every other
+        number."""
+        pieces = getattr(note, "pieces", ())
+        if not pieces:
+            return note if isinstance(note, str) else note.text
+        return "".join(p if isinstance(p, str) else self.format(p) for p in pieces)
 
     def factor(self, value: Any) -> str:
         """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""

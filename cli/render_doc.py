@@ -87,7 +87,7 @@ class DocumentRenderer:
         self.heading(heading, 1)
         if self.wants("problem") and solution.conventions:
             self.paragraph("Conventions:")
-            self.bullets(solution.conventions)
+            self.bullets([self.style.sentence(c) for c in solution.conventions])
         for section in solution.sections:
             self.section(section)
         if self.wants("results"):

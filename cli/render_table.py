@@ -265,7 +265,7 @@ class TableRenderer:
         if self.wants("problem"):
             self.line(("Conventions", "bold"))
             for convention in solution.conventions:
-                self.line("  • " + convention)
+                self.line("  • " + self.style.sentence(convention))
         for section in solution.sections:
             self.render_section(section)
         if self.wants("results"):

@@ -32,6 +32,7 @@ from gradcalc.core.explain import (
     SumOfProducts,
     Symbol,
     SymbolTable,
+    Words,
     index_separator,
     sentence,
 )
@@ -44,7 +45,6 @@ from gradcalc.core.opkit import (
     factor,
     log_sum_exp,
     near,
-    plain,
     read_array,
     read_choice,
     read_scalar,
@@ -679,19 +679,32 @@ class _ActivationExplainer(_Base):
     def conventions(self, kinks: np.ndarray) -> list[str]:
         p, f = self.p, self.f
         items = [f"{f}(x) = {self.rule.formula}; {f}′(x) = {self.rule.derivative_formula}"]
-        items.extend(f"{key} = {plain(value)}" for key, value in p.params.items())
+        items.extend(Words(f"{key} = ", value) for key, value in p.params.items())
         slopes = self.rule.kink_slopes(p.params)
         if slopes is not None:
             default = slopes[0]
             if p.subgradient is None:
                 items.append(
-                    f"{f}′(0) = {plain(default)} as in PyTorch (its backward takes the x ≤ 0 branch); "
-                    "set subgradient_at_zero to choose another slope in "
-                    f"[{plain(min(slopes))}, {plain(max(slopes))}]"
+                    Words(
+                        f"{f}′(0) = ",
+                        default,
+                        " as in PyTorch (its backward takes the x ≤ 0 branch); "
+                        "set subgradient_at_zero to choose another slope in [",
+                        min(slopes),
+                        ", ",
+                        max(slopes),
+                        "]",
+                    )
                 )
             else:
                 items.append(
-                    f"{f}′(0) = {plain(p.subgradient)} (subgradient_at_zero; PyTorch uses {plain(default)})"
+                    Words(
+                        f"{f}′(0) = ",
+                        p.subgradient,
+                        " (subgradient_at_zero; PyTorch uses ",
+                        default,
+                        ")",
+                    )
                 )
             if kinks.any():
                 count = int(kinks.sum())
@@ -702,7 +715,11 @@ class _ActivationExplainer(_Base):
                 )
         if f == "softplus":
             items.append(
-                f"β·x > threshold ({plain(p.params['threshold'])}): PyTorch returns x itself there (slope 1)"
+                Words(
+                    "β·x > threshold (",
+                    p.params["threshold"],
+                    "): PyTorch returns x itself there (slope 1)",
+                )
             )
         items.extend(self.common_conventions())
         items.append(

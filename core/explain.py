@@ -192,7 +192,20 @@ class Note:
 
 def sentence(*pieces: str | Number) -> Note:
     """A Note whose numbers the renderer formats: ``sentence("upstream ", value)``."""
-    return Note("".join(p if isinstance(p, str) else exact_text(p) for p in pieces), pieces)
+    return Note(str(Words(*pieces)), pieces)
+
+
+class Words(str):
+    """Text (a convention line) that is a ``str`` everywhere, and keeps its ``pieces`` (text
+    and numbers) so that a renderer writes the numbers as it writes every other number."""
+
+    pieces: tuple[str | Number, ...]
+
+    def __new__(cls, *pieces: str | Number) -> Words:
+        text = "".join(p if isinstance(p, str) else exact_text(p) for p in pieces)
+        made = super().__new__(cls, text)
+        made.pieces = pieces
+        return made
 
 
 def exact_text(value: Number) -> str:

@@ -33,7 +33,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.activations import softmax_forward, softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
-from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separator, sentence
+from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
 from gradcalc.core.opkit import (
     arithmetic_words,
     check_answers,
@@ -611,22 +611,29 @@ class _Explainer:
                 )
                 ignored = int((~self.c.counted).sum())
                 items.append(
-                    f"ignore_index = {p.ignore_index}"
-                    + (
+                    Words(
+                        "ignore_index = ",
+                        p.ignore_index,
                         f": {ignored} sample{'s' if ignored != 1 else ''} ignored (loss 0, gradient 0, not counted in the mean)"
                         if ignored
-                        else " (no sample has it)"
+                        else " (no sample has it)",
                     )
                 )
             else:
                 items.append("target: a probability distribution over the classes for each sample")
             if p.weight is not None:
-                items.append(f"class weights {self.W} = [{', '.join(plain(w) for w in p.weight)}]")
+                weights = [piece for w in p.weight for piece in (", ", w)][1:]
+                items.append(Words(f"class weights {self.W} = [", *weights, "]"))
             if p.label_smoothing:
                 eps, classes = p.label_smoothing, p.input.shape[-1]
                 items.append(
-                    f"label smoothing ε = {plain(eps)}: the target mixes (1 − ε) of itself with ε/C = "
-                    f"{plain(eps / classes)} of the uniform distribution over C = {classes} classes"
+                    Words(
+                        "label smoothing ε = ",
+                        eps,
+                        ": the target mixes (1 − ε) of itself with ε/C = ",
+                        eps / classes,
+                        f" of the uniform distribution over C = {classes} classes",
+                    )
                 )
         elif p.weight is not None:
             items.append(f"weight {self.W} (broadcast to the input) multiplies each entry's loss")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -115,3 +116,16 @@ def test_expr_expected_lines_write_numbers_with_the_formatter() -> None:
 def test_an_ignored_sample_names_ignore_index_with_a_minus_sign() -> None:
     text = run("loss", "--loss", "nll", "--input", "-1 -2; -1 -1", "--target", "0 -100")
     assert "target = ignore_index (−100), so" in text
+
+
+def test_conventions_write_numbers_with_the_formatter() -> None:
+    path = str(Path(__file__).parent.parent / "problems" / "cross_entropy_label_smoothing.yaml")
+    exact = run("run", path, "--show", "problem")
+    assert "label smoothing ε = 1/10: the target mixes (1 − ε) of itself with ε/C = 1/30" in exact
+    assert "ignore_index = −100 (no sample has it)" in exact
+    decimal = run("run", path, "--show", "problem", "--decimal")
+    assert "label smoothing ε = 0.1: the target mixes (1 − ε) of itself with ε/C = 0.0333333" in (
+        decimal
+    )
+    leaky = run("activation", "--function", "leaky_relu", "--alpha", "1/4", "--input", "0 1")
+    assert "alpha = 1/4\n" in leaky and "another slope in [1/4, 1]" in leaky
