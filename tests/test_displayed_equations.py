@@ -258,6 +258,23 @@ def test_a_single_number_has_no_empty_step() -> None:
     assert "=  =" not in markdown
 
 
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["activation", "--function", "relu", "--input", "3"], "x\n    = 3\n"),
+        (
+            ["loss", "--loss", "cross_entropy", "--input", "1 2 3", "--target", "2"],
+            "t (class indices, 0-based as PyTorch reads them)\n    = 2\n",
+        ),
+        (["conv", "--input", "1 2; 3 4", "--kernel", "1;", "--bias", "1"], "b\n    = 1\n"),
+    ],
+    ids=["activation input", "class target", "scalar bias"],
+)
+def test_a_scalar_input_has_no_empty_step(args: list[str], shown: str) -> None:
+    markdown = gradcalc(*args, "--format", "markdown")
+    assert shown in markdown and "=  =" not in markdown
+
+
 ONES = ";".join(["1 1 1 1 1"] * 5)
 CUT = ["conv", "--input", ONES, "--kernel", "2;", "--upstream", "ones", "--show", "backward"]
 
