@@ -419,3 +419,22 @@ def test_the_written_out_weight_gradient_says_what_it_hides() -> None:
     assert "… 6 more rows of this table not shown" in gradcalc(*args)
     every = gradcalc(*args, "--steps", "all")
     assert "more rows" not in every and "\n29  ∂L/∂y_29·x_0" in every
+
+
+def test_the_new_steps_compile_as_latex(tmp_path: Path) -> None:
+    from tex import assert_compiles
+
+    pool = ["pool", "--mode", "max", "--input", "1 2 3 4 5; 6 7 8 9 0", "--size", "1"]
+    bodies = [
+        gradcalc(*CUT, "--steps", "3", "--format", "latex"),
+        gradcalc(*pool, "--stride", "3", "--ceil-mode", "true", "--format", "latex"),
+        gradcalc("loss", "--loss", "bce", "--input", "0 1", "--target", "1 0", "--format", "latex"),
+        gradcalc(
+            "dense", "--input", "5/2; -5/2", "--weight", "1;", "--decimal", "--precision", "1",
+            "--format", "latex",
+        ),
+        gradcalc("conv", "--input", ONES, "--kernel", "1 2; 3 4", "--show", "jacobian",
+                 "--steps", "4", "--format", "latex"),
+    ]  # fmt: skip
+    assert "\\approx" in bodies[3]
+    assert_compiles(tmp_path, *bodies)
