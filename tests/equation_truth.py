@@ -11,9 +11,13 @@ sqrt, tanh, max and min is evaluated, and all such parts of one equation must ag
   intervals of one equation must meet.  A number without a point or exponent is exact (a
   rounded one reads ``≈12``).
 
-A sum cut short must say so where it cuts (``+ …``); an empty part (``=  =``) is false; the
-symbolic and numeric lines of a sum of products have the same number of terms.  A left side
-naming a result entry (``y_01``, ``∂L/∂x_10``) must equal that entry of the JSON results.
+A sum cut short must say so where it cuts (``+ …``); an empty part (``=  =``) and a part
+undefined as written (``log 0``, ``1/(0·1)``) are false; the symbolic and numeric lines of a
+sum of products have the same number of terms, and each symbol a table of the report shows
+(``x_01`` from **x**) stands over its own value.  A left side naming a result entry (``y_01``,
+``∂L/∂x_10``) must equal that entry of the JSON results, an output-size line (``H_out``) the
+JSON output_shape; tie statements name entries that hold the tied value; expr's values
+tables agree with their exact column.
 """
 
 from __future__ import annotations
@@ -333,7 +337,6 @@ class Equation:
     """One worked step: its lines as printed and its parts (split at `` = ``)."""
 
     lines: list[str]
-    notes: list[str] = field(default_factory=list)
 
     @property
     def parts(self) -> list[str]:
@@ -342,14 +345,14 @@ class Equation:
         return [part.strip() for part in re.split(r"(?:^|\s)=(?:\s|$)", text)]
 
     def stripped_lines(self) -> list[str]:
-        found = []
-        for line in self.lines:
-            match = TRAILING_NOTE.search(line)
-            if match:
-                self.notes.append(match.group(0).strip())
-                line = line[: match.start()]
-            found.append(line.strip())
-        return found
+        """The lines without their trailing notes ("   (2 terms read zero padding (0))")."""
+        return [TRAILING_NOTE.sub("", line).strip() for line in self.lines]
+
+    @property
+    def notes(self) -> list[str]:
+        return [
+            match.group(0).strip() for line in self.lines if (match := TRAILING_NOTE.search(line))
+        ]
 
     @property
     def lhs(self) -> str:
