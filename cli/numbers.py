@@ -22,9 +22,13 @@ class NumberStyle:
     unicode_minus: bool = True
 
     def format(self, value: Any) -> str:
+        if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
+            return value
         text = self._format(value)
-        if self.unicode_minus and text.startswith("-"):
-            text = MINUS + text[1:]
+        if self.unicode_minus:
+            text = text.replace(f"{APPROXIMATE}-", APPROXIMATE + MINUS)
+            if text.startswith("-"):
+                text = MINUS + text[1:]
         return text
 
     def _format(self, value: Any) -> str:
@@ -48,26 +52,51 @@ class NumberStyle:
             return self._format(value.item())
         return str(value)
 
+    def sentence(self, note: Any) -> str:
+        """A Note's text (or a convention's), its numbers (``pieces``) written as every other
+        number."""
+        pieces = getattr(note, "pieces", ())
+        if not pieces:
+            return note if isinstance(note, str) else note.text
+        return "".join(p if isinstance(p, str) else self.format(p) for p in pieces)
+
     def factor(self, value: Any) -> str:
         """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""
         text = self.format(value)
-        needs = text.startswith(MINUS) or text.startswith("-") or "/" in text or "e" in text
+        needs = text.startswith((MINUS, "-", APPROXIMATE)) or "/" in text or "e" in text
         return f"({text})" if needs else text
 
 
+# Marks a rounded value whose digits read as a whole number (5/2 at 1 digit: ≈2, not 2).
+APPROXIMATE = "≈"
+
+
 def _decimal(value: float, precision: int) -> str:
-    return _decimal_text(f"{value:.{precision}g}")
+    text = _decimal_text(f"{value:.{precision}g}")
+    return _marked(text, not math.isfinite(value) or float(text) == value)
 
 
 def _fraction_decimal(value: Fraction, precision: int) -> str:
-    """A Fraction as a decimal: through float where float holds it, else exactly (Decimal),
-    so 10**400/3 or 1/10**400 neither overflow nor print as 0."""
-    if _FLOAT_SAFE_LOW < abs(value) < _FLOAT_SAFE_HIGH:
-        return _decimal(float(value), precision)
+    """A Fraction as a decimal rounded from its exact value (halves to even: 9/20 → 0.4 at
+    one digit, as 7/20 → 0.4), never through a binary float (which made 9/20 0.5 and 7/20
+    0.3); 10**400/3 and 1/10**400 neither overflow nor print as 0."""
     with decimal.localcontext() as context:
-        context.prec = precision + 10
-        exact = decimal.Decimal(value.numerator) / decimal.Decimal(value.denominator)
-    return _decimal_text(f"{exact:.{precision}g}")
+        context.prec = precision
+        context.rounding = decimal.ROUND_HALF_EVEN
+        context.Emax, context.Emin = decimal.MAX_EMAX, decimal.MIN_EMIN
+        # Division of two exact integers, correctly rounded to `precision` digits.
+        rounded = decimal.Decimal(value.numerator) / decimal.Decimal(value.denominator)
+        text = _decimal_text(f"{rounded:.{precision}g}")
+    exact = Fraction(rounded) == value
+    return _marked(text, exact)
+
+
+def _marked(text: str, exact: bool) -> str:
+    """``text`` with ≈ in front when it is rounded yet reads as a whole number (no point, no
+    exponent): 2 would say the value is exactly 2."""
+    if exact or "." in text or "e" in text:
+        return text
+    return APPROXIMATE + text
 
 
 _FLOAT_MAX = Fraction(sys.float_info.max)

@@ -87,7 +87,7 @@ class DocumentRenderer:
         self.heading(heading, 1)
         if self.wants("problem") and solution.conventions:
             self.paragraph("Conventions:")
-            self.bullets(solution.conventions)
+            self.bullets([self.style.sentence(c) for c in solution.conventions])
         for section in solution.sections:
             self.section(section)
         if self.wants("results"):
@@ -108,7 +108,7 @@ class DocumentRenderer:
 
     def item(self, item: Any) -> None:
         if isinstance(item, Note):
-            self.paragraph(item.text)
+            self.paragraph(self.style.sentence(item))
         elif isinstance(item, Formula):
             self.formula(item)
         elif isinstance(item, SumOfProducts):
@@ -217,7 +217,8 @@ class DocumentRenderer:
                 self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
         if solution.exact and self.style.decimal:
             self.paragraph(
-                f"Computed exactly; shown as decimals rounded to {self.style.precision} significant digits."
+                f"Computed exactly; shown as decimals rounded to {self.style.precision} significant digits "
+                "(exact halves to even; ≈ marks a rounded value that reads as a whole number)."
             )
         elif solution.exact:
             self.paragraph("Every value above is exact (rational arithmetic).")

@@ -466,6 +466,9 @@ class LatexRenderer(DocumentRenderer):
     def sum_of_products(self, step: SumOfProducts) -> None:
         symbolic = [self.product(p, numbers=False) for p in step.terms]
         numeric = [self.product(p, numbers=True) for p in step.terms]
+        if step.omitted:  # the sum is cut here: say so where it is cut
+            symbolic.append(r"\dots")
+            numeric.append(r"\dots")
         if step.constant is not None:
             symbolic.append(math(step.constant[0].text))
             numeric.append(self.number(step.constant[1]))
@@ -475,8 +478,8 @@ class LatexRenderer(DocumentRenderer):
         lines.append(f"&= {self.number(step.value)}")
         lines[0] = f"{math(step.target.text)} {lines[0]}"
         self.display(lines)
-        if step.note:  # below the sum: beside it, a long note would run off the page
-            self.emit(f"({text(step.note)})")
+        if step.notes:  # below the sum: beside it, a long note would run off the page
+            self.emit(f"({text(step.notes)})")
 
     def grid(self, grid: Grid, caption: str) -> None:
         cells = [[self.cell(v) for v in row] for row in grid.cells]
@@ -536,5 +539,7 @@ class LatexRenderer(DocumentRenderer):
                 *(row + " \\\\" for row in rows),
                 "\\end{tabular}",
             )
+        if table.omitted:
+            self.emit(text(table.omitted_words))
         if table.caption:
             self.emit(f"\\emph{{{text(table.caption)}}}")

@@ -100,5 +100,7 @@ class MarkdownRenderer(DocumentRenderer):
         ]
         self.emit(f"**{escape(table.label)}**")
         self.emit(*self.table([escape(c) for c in table.columns], rows))
+        if table.omitted:
+            self.paragraph(table.omitted_words)
         if table.caption:
             self.emit(f"*{escape(table.caption)}*")

@@ -284,7 +284,7 @@ class TableRenderer:
         if self.wants("problem"):
             self.line(("Conventions", "bold"))
             for convention in solution.conventions:
-                self.line("  • " + convention)
+                self.line("  • " + self.style.sentence(convention))
         for section in solution.sections:
             self.render_section(section)
         if self.wants("results"):
@@ -311,7 +311,7 @@ class TableRenderer:
 
     def item(self, item: Any) -> None:
         if isinstance(item, Note):
-            self.line(item.text)
+            self.line(self.style.sentence(item))
         elif isinstance(item, Formula):
             self.formula(item)
         elif isinstance(item, SumOfProducts):
@@ -333,13 +333,17 @@ class TableRenderer:
         )
         value = formula.value if isinstance(formula.value, str) else self.num(formula.value)
         self.line((formula.symbolic, "bold"))
-        self.line(f"    = {numeric} = ", (value, "bold green"))
+        # A value with no working (a single number shown as a formula): "= value", not "=  = value".
+        self.line(f"    = {numeric} = " if numeric else "    = ", (value, "bold green"))
 
     def sum_of_products(self, step: SumOfProducts) -> None:
         target = step.target.text
         pad = " " * (len(target) + 1)
         symbolic_terms = [self.product_symbols(p) for p in step.terms]
         numeric_terms = [self.product_numbers(p) for p in step.terms]
+        if step.omitted:  # the sum is cut here: say so where it is cut
+            symbolic_terms.append("…")
+            numeric_terms.append("…")
         if step.constant is not None:
             symbolic_terms.append(step.constant[0].text)
             numeric_terms.append(self.num(step.constant[1]))
@@ -353,8 +357,8 @@ class TableRenderer:
                 " + ".join(symbolic_terms), f"\n{pad}= ", self.joined(numeric_terms), " = "
             )
         self.canvas.write((self.num(step.value), "bold green"))
-        if step.note:
-            self.canvas.write((f"   ({step.note})", "dim"))
+        if step.notes:
+            self.canvas.write((f"   ({step.notes})", "dim"))
 
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
         """A labelled grid; arrays with more than 2 axes print one grid per leading index."""
@@ -470,6 +474,8 @@ class TableRenderer:
             for label, row in zip(table.rows, table.cells, strict=True)
         ]
         grid(self.canvas, list(table.columns), rows, header_style="bold")
+        if table.omitted:
+            self.line((table.omitted_words, "dim"))
         if table.caption:
             self.line((table.caption, "dim"))
 
@@ -497,7 +503,8 @@ class TableRenderer:
         if solution.exact and self.style.decimal:
             self.line(
                 (
-                    f"computed exactly; shown as decimals rounded to {self.style.precision} significant digits",
+                    f"computed exactly; shown as decimals rounded to {self.style.precision} significant digits "
+                    "(exact halves to even; ≈ marks a rounded value that reads as a whole number)",
                     "dim",
                 )
             )

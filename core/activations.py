@@ -32,10 +32,11 @@ from gradcalc.core.explain import (
     SumOfProducts,
     Symbol,
     SymbolTable,
+    Words,
     index_separator,
+    sentence,
 )
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     arithmetic_words,
     bend_within,
     check_answers,
@@ -45,7 +46,6 @@ from gradcalc.core.opkit import (
     factor,
     log_sum_exp,
     near,
-    plain,
     read_array,
     read_choice,
     read_scalar,
@@ -55,6 +55,7 @@ from gradcalc.core.opkit import (
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
+from gradcalc.core.spec import MAX_TERMS_SHOWN
 
 SECTIONS_BY_KIND = {
     "activation": ("problem", "forward", "derivative", "backward"),
@@ -312,6 +313,7 @@ def softmax_row_steps(
     suffix: str,
     log: bool,
     rows: int,
+    max_terms: int = MAX_TERMS_SHOWN,
 ) -> list[Formula]:
     """One row's softmax with numbers: m = max, Z = Σ exp(s_j − m), then ``rows`` outputs.
 
@@ -323,7 +325,7 @@ def softmax_row_steps(
     maximum, lse = (float(v[0]) for v in log_sum_exp(scores))
     z_value = math.exp(lse - maximum)
     m_name, z_name = f"m{suffix}", f"Z{suffix}"
-    shown = min(classes, MAX_TERMS_SHOWN)
+    shown = min(classes, max_terms)
     max_tokens: list[Any] = ["max("]
     sum_tokens: list[Any] = []
     for j in range(shown):
@@ -747,19 +749,32 @@ class _ActivationExplainer(_Base):
     def conventions(self, kinks: np.ndarray, jumps: np.ndarray) -> list[str]:
         p, f = self.p, self.f
         items = [f"{f}(x) = {self.rule.formula}; {f}′(x) = {self.rule.derivative_formula}"]
-        items.extend(f"{key} = {plain(value)}" for key, value in p.params.items())
+        items.extend(Words(f"{key} = ", value) for key, value in p.params.items())
         slopes = self.rule.kink_slopes(p.params)
         if slopes is not None:
             default = slopes[0]
             if p.subgradient is None:
                 items.append(
-                    f"{f}′(0) = {plain(default)} as in PyTorch (its backward takes the x ≤ 0 branch); "
-                    "set subgradient_at_zero to choose another slope in "
-                    f"[{plain(min(slopes))}, {plain(max(slopes))}]"
+                    Words(
+                        f"{f}′(0) = ",
+                        default,
+                        " as in PyTorch (its backward takes the x ≤ 0 branch); "
+                        "set subgradient_at_zero to choose another slope in [",
+                        min(slopes),
+                        ", ",
+                        max(slopes),
+                        "]",
+                    )
                 )
             else:
                 items.append(
-                    f"{f}′(0) = {plain(p.subgradient)} (subgradient_at_zero; PyTorch uses {plain(default)})"
+                    Words(
+                        f"{f}′(0) = ",
+                        p.subgradient,
+                        " (subgradient_at_zero; PyTorch uses ",
+                        default,
+                        ")",
+                    )
                 )
             if kinks.any():
                 count = int(kinks.sum())
@@ -771,16 +786,22 @@ class _ActivationExplainer(_Base):
                 )
         if f == "softplus":
             items.append(
-                f"β·x > threshold ({plain(p.params['threshold'])}): PyTorch returns x itself there (slope 1)"
+                Words(
+                    "β·x > threshold (",
+                    p.params["threshold"],
+                    "): PyTorch returns x itself there (slope 1)",
+                )
             )
             if jumps.any():
                 count = int(jumps.sum())
                 items.append(
-                    f"{count} input entr{'y is' if count == 1 else 'ies are'} at (or within two "
-                    "finite-difference steps of) the threshold, x = threshold/β = "
-                    f"{plain(_threshold_x(p.params))}: PyTorch's softplus jumps there (from "
-                    "log(1 + exp(threshold))/β to x), so the finite-difference check skips "
-                    f"{'it' if count == 1 else 'them'}"
+                    Words(
+                        f"{count} input entr{'y is' if count == 1 else 'ies are'} at (or within "
+                        "two finite-difference steps of) the threshold, x = threshold/β = ",
+                        _threshold_x(p.params),
+                        ": PyTorch's softplus jumps there (from log(1 + exp(threshold))/β to x), "
+                        f"so the finite-difference check skips {'it' if count == 1 else 'them'}",
+                    )
                 )
         items.extend(self.common_conventions())
         items.append(
@@ -903,15 +924,19 @@ class _ActivationExplainer(_Base):
             )
             if slopes is not None and x == 0:
                 chosen = self.p.subgradient
+                choice: tuple = (
+                    ("PyTorch uses ", slopes[0], ".")
+                    if chosen is None
+                    else ("the spec chooses ", chosen, " (PyTorch uses ", slopes[0], ").")
+                )
                 section.add(
-                    Note(
-                        f"{x_sym} = 0 sits on {f}'s kink: slope {plain(slopes[0])} on the left, "
-                        f"{plain(slopes[1])} on the right, so {f} has no derivative there; "
-                        + (
-                            f"PyTorch uses {plain(slopes[0])}."
-                            if chosen is None
-                            else f"the spec chooses {plain(chosen)} (PyTorch uses {plain(slopes[0])})."
-                        )
+                    sentence(
+                        f"{x_sym} = 0 sits on {f}'s kink: slope ",
+                        slopes[0],
+                        " on the left, ",
+                        slopes[1],
+                        f" on the right, so {f} has no derivative there; ",
+                        *choice,
                     )
                 )
         section.omitted = omitted
@@ -1029,6 +1054,7 @@ class _SoftmaxExplainer(_Base):
                 suffix=f"_{n + self.p.index_base}" if self.batched else "",
                 log=self.log,
                 rows=rows,
+                max_terms=self.options.max_terms,
             ):
                 section.add(item)
         section.omitted = count * classes - shown
@@ -1134,7 +1160,7 @@ class _SoftmaxExplainer(_Base):
                         *(() if self.log else ((self.sym(P, self.idx(n, i)), self.prob[n, i]),)),
                     )
                 )
-                for i in range(min(classes, MAX_TERMS_SHOWN))
+                for i in range(min(classes, self.options.max_terms))
             )
             inner_value = self.up[n].sum() if self.log else float(self.up[n] @ self.prob[n])
             inner_name = self.per_sample("g", n)
@@ -1144,9 +1170,7 @@ class _SoftmaxExplainer(_Base):
                     general=f"Σ_i ∂{L}/∂{Y}_i" + ("" if self.log else f"·{Y}_i"),
                     terms=inner_terms,
                     value=inner_value,
-                    note=f"{classes - len(inner_terms)} more terms not shown"
-                    if classes > len(inner_terms)
-                    else "",
+                    omitted=classes - len(inner_terms),
                 )
             )
             for j in range(classes):

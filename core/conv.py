@@ -39,6 +39,7 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    sentence,
 )
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.outcome import Solution, compare
@@ -71,8 +72,6 @@ RESULTS = (
     "jacobian_kernel",
     "jacobian_input",
 )
-# A product longer than this is shown with its first terms and a count of the rest.
-MAX_TERMS_SHOWN = 24
 
 
 # ---------------------------------------------------------------------------
@@ -1113,7 +1112,7 @@ class _Explainer:
                     if not (0 <= r < g.in_h and 0 <= col < g.in_w):
                         padding_terms += 1
                         continue
-                    if len(terms) >= MAX_TERMS_SHOWN:
+                    if len(terms) >= self.options.max_terms:
                         extra += 1
                         continue
                     km, kq = self._slid_tap(m, q)
@@ -1133,14 +1132,13 @@ class _Explainer:
             note.append(
                 f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)"
             )
-        if extra:
-            note.append(f"{extra} more terms not shown")
         return SumOfProducts(
             target=self.sym_y(n, o, i, j),
             terms=tuple(terms),
             constant=constant,
             value=self.c.output[n, o, i, j],
             note="; ".join(note),
+            omitted=extra,
         )
 
     def _label_list(self, shape: tuple[int, ...], axes: tuple[str, ...], make) -> tuple[str, ...]:
@@ -1212,14 +1210,18 @@ class _Explainer:
                     out_labels[:shown_rows],
                     symbolic_cells,
                     caption,
+                    omitted=len(out_labels) - shown_rows,
                 )
             )
             section.add(
                 SymbolTable(
-                    label + " (values)", tuple(columns), out_labels[:shown_rows], numeric_cells
+                    label + " (values)",
+                    tuple(columns),
+                    out_labels[:shown_rows],
+                    numeric_cells,
+                    omitted=len(out_labels) - shown_rows,
                 )
             )
-        section.omitted = len(out_labels) - shown_rows
         return section
 
     def section_backward(self) -> Section:
@@ -1257,10 +1259,10 @@ class _Explainer:
             ]
             real_terms = g.batch * len(rows_in) * len(cols_in)
             padding_terms = g.batch * g.out_h * g.out_w - real_terms
-            extra = max(0, real_terms - MAX_TERMS_SHOWN)
+            extra = max(0, real_terms - self.options.max_terms)
             terms = []
             for n, i, j in itertools.islice(
-                itertools.product(range(g.batch), rows_in, cols_in), MAX_TERMS_SHOWN
+                itertools.product(range(g.batch), rows_in, cols_in), self.options.max_terms
             ):
                 r = i * g.stride[0] + m * g.dilation[0] - top
                 col = j * g.stride[1] + q * g.dilation[1] - left
@@ -1279,7 +1281,8 @@ class _Explainer:
                     general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
                     terms=tuple(terms),
                     value=grad_kernel[o, c, km, kq],
-                    note=self._note(padding_terms, extra, "read padding"),
+                    note=self._note(padding_terms, "read padding"),
+                    omitted=extra,
                 )
             )
         # ∂L/∂X: one row per input entry; the windows that read it are found arithmetically.
@@ -1298,13 +1301,13 @@ class _Explainer:
             for o in channels[: self.options.cap(len(channels))]:
                 summed_channels = range(g.out_channels) if o is None else [o]
                 total_terms = g.batch * len(summed_channels) * g.out_h * g.out_w
-                extra = max(0, total_terms - MAX_TERMS_SHOWN)
+                extra = max(0, total_terms - self.options.max_terms)
                 cells = itertools.product(
                     range(g.batch), summed_channels, range(g.out_h), range(g.out_w)
                 )
                 terms = [
                     Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),))
-                    for n, oo, i, j in itertools.islice(cells, MAX_TERMS_SHOWN)
+                    for n, oo, i, j in itertools.islice(cells, self.options.max_terms)
                 ]
                 target = self.sym_b(o or 0)
                 section.add(
@@ -1315,7 +1318,7 @@ class _Explainer:
                         + f"  (∂{self.Y}/∂{self.B} = 1)",
                         terms=tuple(terms),
                         value=grad_bias[o] if o is not None else grad_bias[()],
-                        note=self._note(0, extra, ""),
+                        omitted=extra,
                     )
                 )
         section.omitted = omitted
@@ -1336,7 +1339,7 @@ class _Explainer:
                     j, rest = divmod(b + left - q * g.dilation[1], g.stride[1])
                     if rest or not 0 <= j < g.out_w:
                         continue
-                    if len(terms) >= MAX_TERMS_SHOWN:
+                    if len(terms) >= self.options.max_terms:
                         extra += 1
                         continue
                     km, kq = self._slid_tap(m, q)
@@ -1354,9 +1357,8 @@ class _Explainer:
             general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
             terms=tuple(terms),
             value=self.c.grad_input[n, c, a, b],
-            note="no window reads this cell"
-            if not terms and not extra
-            else self._note(0, extra, ""),
+            note="no window reads this cell" if not terms and not extra else "",
+            omitted=extra,
         )
 
     # focus ---------------------------------------------------------------
@@ -1493,15 +1495,10 @@ class _Explainer:
         return position_text((r, col), self.p.index_base)
 
     @staticmethod
-    def _note(padding_terms: int, extra: int, padding_words: str) -> str:
-        parts = []
-        if padding_terms:
-            parts.append(
-                f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)"
-            )
-        if extra:
-            parts.append(f"{extra} more terms not shown")
-        return "; ".join(parts)
+    def _note(padding_terms: int, padding_words: str) -> str:
+        if not padding_terms:
+            return ""
+        return f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)"
 
     def section_identities(self) -> Section:
         """The compact matrix identities, recomputed independently and compared."""
@@ -1718,42 +1715,36 @@ class _Explainer:
         for o, c, m, q in candidates:
             value = grad[o, c, m, q]
             name = self.sym_w(o, c, m, q).text
+            L = self.L
             if value > 0:
-                words = (
-                    f"raising {name} by ε raises {self.L} by {_times_epsilon(value)}; lowering it lowers {self.L}. "
-                    f"Gradient descent ({name} ← {name} − η·{_plain(value)}) lowers {name}, which lowers {self.L}."
+                words: tuple = (
+                    f"raising {name} by ε raises {L} by ",
+                    *_times_epsilon(value),
+                    f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
+                    value,
+                    f") lowers {name}, which lowers {L}.",
                 )
             elif value < 0:
                 words = (
-                    f"raising {name} by ε lowers {self.L} by {_times_epsilon(-value)}; lowering it raises {self.L}. "
-                    f"Gradient descent ({name} ← {name} − η·({_plain(value)})) raises {name}, which lowers {self.L}."
+                    f"raising {name} by ε lowers {L} by ",
+                    *_times_epsilon(-value),
+                    f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
+                    value,
+                    f")) raises {name}, which lowers {L}.",
                 )
             else:
-                words = f"{self.L} does not change when {name} changes (to first order)."
-            section.add(Note(f"∂{self.L}/∂{name} = {_plain(value)}: {words}"))
+                words = (f"{L} does not change when {name} changes (to first order).",)
+            section.add(sentence(f"∂{L}/∂{name} = ", value, ": ", *words))
         return section
 
 
-def _plain(value: Any) -> str:
-    """A number for a sentence: exact when it is a Fraction, with a real minus sign."""
-    if isinstance(value, (Fraction, int, np.integer)):
-        value = Fraction(int(value)) if not isinstance(value, Fraction) else value
-        text = (
-            str(value.numerator)
-            if value.denominator == 1
-            else f"{value.numerator}/{value.denominator}"
-        )
-    else:
-        text = f"{float(value):.6g}"
-    return text.replace("-", "−")
-
-
-def _times_epsilon(value: Any) -> str:
-    """2 -> "2ε", 1 -> "ε", 1/2 -> "(1/2)ε"."""
-    text = _plain(value)
-    if text == "1":
-        return "ε"
-    return f"({text})ε" if "/" in text else f"{text}ε"
+def _times_epsilon(value: Any) -> tuple:
+    """2 -> (2, "ε"), 1 -> ("ε",), 1/2 -> ("(", 1/2, ")ε"): sentence pieces."""
+    if value == 1:
+        return ("ε",)
+    if value == int(value):
+        return (value, "ε")
+    return ("(", value, ")ε")
 
 
 def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:

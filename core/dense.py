@@ -33,7 +33,6 @@ from gradcalc.core.explain import (
     index_separator,
 )
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     arithmetic_words,
     check_answers,
     check_gradients_where,
@@ -487,7 +486,7 @@ class _Explainer:
         for flat in rows:
             n, j = divmod(flat, p.out_features)
             terms = []
-            for i in range(min(p.in_features, MAX_TERMS_SHOWN)):
+            for i in range(min(p.in_features, self.options.max_terms)):
                 pair = [(self.sym_w(j, i), self.w[j, i]), (self.sym_x(n, i), self.x[n, i])]
                 terms.append(Product(tuple(pair if self.column else pair[::-1])))
             extra = p.in_features - len(terms)
@@ -497,7 +496,7 @@ class _Explainer:
                     terms=tuple(terms),
                     constant=None if self.b is None else (self.sym_b(j), self.b[j]),
                     value=output[n, j],
-                    note=f"{extra} more terms not shown" if extra else "",
+                    omitted=extra,
                 )
             )
         section.omitted = omitted
@@ -550,11 +549,16 @@ class _Explainer:
             (f"∂{self.Y}/∂{self.W}", w_labels, symbolic_weight, "jacobian_weight"),
         ):
             caption = f"row r, column k: ∂(output r)/∂(entry k); {len(row_labels)}×{len(columns)}"
+            left = len(row_labels) - shown
             section.add(
-                SymbolTable(label + " (symbols)", columns, row_labels[:shown], symbolic, caption)
+                SymbolTable(
+                    label + " (symbols)", columns, row_labels[:shown], symbolic, caption, left
+                )
             )
             numeric = tuple(tuple(self.results[values][r]) for r in range(shown))
-            section.add(SymbolTable(label + " (values)", columns, row_labels[:shown], numeric))
+            section.add(
+                SymbolTable(label + " (values)", columns, row_labels[:shown], numeric, omitted=left)
+            )
         if p.batched:
             section.add(
                 Note(
@@ -562,7 +566,6 @@ class _Explainer:
                     f"through the same {self.W}."
                 )
             )
-        section.omitted = len(row_labels) - shown
         return section
 
     def section_backward(self) -> Section:
@@ -581,7 +584,7 @@ class _Explainer:
             j, i = divmod(flat, p.in_features)
             terms = tuple(
                 Product(((self.sym_up(n, j), self.up[n, j]), (self.sym_x(n, i), self.x[n, i])))
-                for n in range(min(p.batch, MAX_TERMS_SHOWN))
+                for n in range(min(p.batch, self.options.max_terms))
             )
             target = self.sym_w(j, i)
             y_j = self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
@@ -596,7 +599,7 @@ class _Explainer:
                     ),
                     terms=terms,
                     value=self.c.grad_weight[j, i],
-                    note=_more(p.batch - len(terms)),
+                    omitted=p.batch - len(terms),
                 )
             )
         if p.bias is not None:
@@ -605,7 +608,7 @@ class _Explainer:
             for j in rows:
                 terms = tuple(
                     Product(((self.sym_up(n, j), self.up[n, j]),))
-                    for n in range(min(p.batch, MAX_TERMS_SHOWN))
+                    for n in range(min(p.batch, self.options.max_terms))
                 )
                 y_j = (
                     self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
@@ -616,7 +619,7 @@ class _Explainer:
                         general=f"{over_n}∂{L}/∂{y_j}·1  (∂{y_j}/∂{self.sym_b(j).text} = 1)",
                         terms=terms,
                         value=self.c.grad_bias[j],
-                        note=_more(p.batch - len(terms)),
+                        omitted=p.batch - len(terms),
                     )
                 )
         # ∂L/∂x_ni: every output of sample n reads x_ni through W_ji.
@@ -624,7 +627,7 @@ class _Explainer:
         omitted += left
         for flat in rows:
             n, i = divmod(flat, p.in_features)
-            shown = min(p.out_features, MAX_TERMS_SHOWN)
+            shown = min(p.out_features, self.options.max_terms)
             terms = tuple(
                 Product(((self.sym_up(n, j), self.up[n, j]), (self.sym_w(j, i), self.w[j, i])))
                 for j in range(shown)
@@ -637,7 +640,7 @@ class _Explainer:
                     general=f"Σ_j ∂{L}/∂{y_j}·∂{y_j}/∂{target.text}  (∂{y_j}/∂{target.text} = {self.W}_j{self.sep}{i + p.index_base})",
                     terms=terms,
                     value=self.c.grad_input[n, i],
-                    note=_more(p.out_features - shown),
+                    omitted=p.out_features - shown,
                 )
             )
         section.omitted = omitted
@@ -685,7 +688,7 @@ class _Explainer:
                 else f"Σ_n ∂{L}/∂{Y}_n{self.sep}{j + p.index_base}·{X}_n{self.sep}{col + p.index_base}"
                 for col in range(i)
             )
-            for j in range(min(o, MAX_TERMS_SHOWN))
+            for j in range(min(o, self.options.max_terms))
         )
         if o * i <= 144:
             section.add(
@@ -694,6 +697,7 @@ class _Explainer:
                     tuple(str(c + p.index_base) for c in range(i)),
                     tuple(str(r + p.index_base) for r in range(len(symbolic))),
                     symbolic,
+                    omitted=o - len(symbolic),
                 )
             )
         up_label = f"∂{L}/∂{Y} ({s['y']})"
@@ -750,10 +754,6 @@ class _Explainer:
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
         section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
         return section
-
-
-def _more(extra: int) -> str:
-    return f"{extra} more terms not shown" if extra > 0 else ""
 
 
 def _verdict(agrees: bool) -> str:

@@ -53,6 +53,8 @@ class SumOfProducts:
     ``general`` is an optional index-free form (``Σ_i ∂L/∂H_i·∂H_i/∂K_00``);
     ``terms`` spell every product with its symbols and then its numbers.
     ``note`` explains omissions, e.g. terms that read zero padding.
+    ``omitted`` counts terms of the sum left out after ``terms`` (a long sum under a
+    ``--steps`` cap): renderers write ``+ …`` where the sum is cut, and say how many.
     """
 
     target: Symbol
@@ -61,6 +63,18 @@ class SumOfProducts:
     constant: tuple[Symbol, Number] | None = None
     general: str = ""
     note: str = ""
+    omitted: int = 0
+
+    @property
+    def notes(self) -> str:
+        """The note, and how many terms the ``+ …`` stands for."""
+        parts = [self.note] if self.note else []
+        if self.omitted:
+            plural = "s" if self.omitted != 1 else ""
+            parts.append(
+                f"+ … stands for {self.omitted} more term{plural}; --steps all shows every term"
+            )
+        return "; ".join(parts)
 
 
 @record
@@ -115,6 +129,7 @@ class SymbolTable:
     """A table whose cells are symbols, numbers or text (Jacobians, routing tables).
 
     ``rows`` and ``columns`` are the header labels; ``cells[r][c]`` the entries.
+    ``omitted`` counts rows of this table left out under the ``--steps`` cap (said under it).
     """
 
     label: str
@@ -122,6 +137,14 @@ class SymbolTable:
     rows: tuple[str, ...]
     cells: tuple[tuple[Symbol | Number | str, ...], ...]
     caption: str = ""
+    omitted: int = 0
+
+    @property
+    def omitted_words(self) -> str:
+        if not self.omitted:
+            return ""
+        plural = "s" if self.omitted != 1 else ""
+        return f"… {self.omitted} more row{plural} of this table not shown (--steps all shows them)"
 
 
 @record
@@ -156,9 +179,43 @@ class Picture:
 
 @record
 class Note:
-    """A sentence of explanation."""
+    """A sentence of explanation.
+
+    ``pieces`` (optional) is the sentence as text and numbers, so that a renderer writes its
+    numbers as it writes every other number (exact p/q, or ``--decimal``); ``text`` is then
+    the sentence with the numbers exact.  Build such a note with :func:`sentence`.
+    """
 
     text: str
+    pieces: tuple[str | Number, ...] = ()
+
+
+def sentence(*pieces: str | Number) -> Note:
+    """A Note whose numbers the renderer formats: ``sentence("upstream ", value)``."""
+    return Note(str(Words(*pieces)), pieces)
+
+
+class Words(str):
+    """Text (a convention line) that is a ``str`` everywhere, and keeps its ``pieces`` (text
+    and numbers) so that a renderer writes the numbers as it writes every other number."""
+
+    pieces: tuple[str | Number, ...]
+
+    def __new__(cls, *pieces: str | Number) -> Words:
+        text = "".join(p if isinstance(p, str) else exact_text(p) for p in pieces)
+        made = super().__new__(cls, text)
+        made.pieces = pieces
+        return made
+
+
+def exact_text(value: Number) -> str:
+    """A number in a Note's plain text: p/q exact, 6 digits for a float, minus sign −."""
+    if isinstance(value, float):
+        text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    else:
+        value = Fraction(value)
+        text = str(value.numerator) if value.denominator == 1 else str(value)
+    return text.replace("-", "−")
 
 
 Item = SumOfProducts | Formula | Matrix | SymbolTable | Note | Math | Picture

@@ -38,7 +38,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.deadline import Budget, TimeUp
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
 from gradcalc.core.exact import DIGIT_BITS
-from gradcalc.core.explain import Formula, Item, Math, Note, Section, SymbolTable
+from gradcalc.core.explain import Formula, Item, Math, Note, Section, SymbolTable, sentence
 from gradcalc.core.expr_parse import (
     RESERVED_NAMES,
     GenericFunctions,
@@ -1878,7 +1878,7 @@ class _Explainer:
                 section.add(Note("simplified: not within the time limit"))
             else:
                 section.add(Note(f"simplified: {self.text(verdict.simplified)}"))
-            section.add(Note(_verdict_sentence(verdict)))
+            section.add(sentence(*_verdict_sentence(verdict)))
         return section
 
     def expected_section(self) -> Section | None:
@@ -1892,14 +1892,17 @@ class _Explainer:
                 if isinstance(computed, Entry):
                     computed = self.shown(computed)
                 elif computed is not None:
-                    computed = _number_text(computed)
-                given = row.given if isinstance(row.given, str) else _number_text(row.given)
+                    computed = _number(computed)
+                given = row.given if isinstance(row.given, str) else _number(row.given)
                 index = "".join(f"[{i}]" for i in row.index)
                 items.append(
-                    Note(
-                        f"{row.key}{index} ({row.label}): expected {given}, "
-                        f"computed {computed if computed is not None else 'no number'} — "
-                        + _verdict_sentence(row.verdict)
+                    sentence(
+                        f"{row.key}{index} ({row.label}): expected ",
+                        given,
+                        ", computed ",
+                        computed if computed is not None else "no number",
+                        " — ",
+                        *_verdict_sentence(row.verdict, expected=True),
                     )
                 )
         self.capped(section, items)
@@ -2030,31 +2033,47 @@ def _claim_text(claim: Claim) -> str:
     return claim.text if claim.parsed.sides is not None else f"{claim.text} = 0"
 
 
-def _verdict_sentence(verdict: Verdict) -> str:
-    """One line saying what a comparison found."""
+def _verdict_sentence(verdict: Verdict, *, expected: bool = False) -> tuple[Any, ...]:
+    """One line saying what a comparison found, as sentence pieces (its numbers are written by
+    the renderer).  ``expected``: the comparison is of a computed result (the left side
+    Engine.decide got) with an expected answer (the right side), and the sentence names them
+    so, in the order "expected …, computed …" its line uses."""
     if verdict.status == "proved":
-        return "✓ proved: the difference simplifies to 0"
+        return ("✓ proved: the difference simplifies to 0",)
     if verdict.status == "numerical":
         if verdict.points == 1:  # two numbers: one comparison is all there is
-            return "✓ equal within the tolerance"
+            return ("✓ equal within the tolerance",)
         return (
             f"✓ equal at {verdict.points} test points (SymPy did not simplify the difference "
-            "to 0, so this is numerical evidence, not a proof)"
+            "to 0, so this is numerical evidence, not a proof)",
         )
     if verdict.status == "refuted":
-        where = ", ".join(f"{k} = {_number_text(v)}" for k, v in verdict.witness.items())
-        place = f"at {where}" if where else "as numbers"
-        return (
-            f"✗ refuted {place}: the left side is {_number_text(verdict.left)}, "
-            f"the right side {_number_text(verdict.right)}"
-        )
-    return "✗ undecided: SymPy did not simplify the difference to 0 and no test point gave a real value to compare"
+        where: list[Any] = []
+        for k, v in verdict.witness.items():
+            where += [", " if where else "", f"{k} = ", _number(v)]
+        place = ("at ", *where) if where else ("as numbers",)
+        if expected:
+            sides: tuple = (
+                ": the expected side is ",
+                _number(verdict.right),
+                ", the computed side ",
+                _number(verdict.left),
+            )
+        else:
+            sides = (
+                ": the left side is ",
+                _number(verdict.left),
+                ", the right side ",
+                _number(verdict.right),
+            )
+        return ("✗ refuted ", *place, *sides)
+    return (
+        "✗ undecided: SymPy did not simplify the difference to 0 and no test point gave a real value to compare",
+    )
 
 
-def _number_text(value: Any) -> str:
-    if isinstance(value, Fraction):
-        return str(value)
-    if value is None:
-        return "undefined"
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"
+def _number(value: Any) -> Any:
+    """A number for a sentence piece: exact as a Fraction, else a float ("undefined" for None)."""
+    if isinstance(value, Fraction) or value is None:
+        return "undefined" if value is None else value
+    return float(value)

@@ -33,9 +33,8 @@ from gradcalc.core import spec as common
 from gradcalc.core.activations import softmax_forward, softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
-from gradcalc.core.explain import Formula, Note, Section, Symbol, index_separator
+from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     arithmetic_words,
     bend_within,
     check_answers,
@@ -45,6 +44,7 @@ from gradcalc.core.opkit import (
     log_sum_exp,
     near,
     plain,
+    plus,
     read_array,
     read_choice,
     read_scalar,
@@ -649,22 +649,29 @@ class _Explainer:
                 )
                 ignored = int((~self.c.counted).sum())
                 items.append(
-                    f"ignore_index = {p.ignore_index}"
-                    + (
+                    Words(
+                        "ignore_index = ",
+                        p.ignore_index,
                         f": {ignored} sample{'s' if ignored != 1 else ''} ignored (loss 0, gradient 0, not counted in the mean)"
                         if ignored
-                        else " (no sample has it)"
+                        else " (no sample has it)",
                     )
                 )
             else:
                 items.append("target: a probability distribution over the classes for each sample")
             if p.weight is not None:
-                items.append(f"class weights {self.W} = [{', '.join(plain(w) for w in p.weight)}]")
+                weights = [piece for w in p.weight for piece in (", ", w)][1:]
+                items.append(Words(f"class weights {self.W} = [", *weights, "]"))
             if p.label_smoothing:
                 eps, classes = p.label_smoothing, p.input.shape[-1]
                 items.append(
-                    f"label smoothing ε = {plain(eps)}: the target mixes (1 − ε) of itself with ε/C = "
-                    f"{plain(eps / classes)} of the uniform distribution over C = {classes} classes"
+                    Words(
+                        "label smoothing ε = ",
+                        eps,
+                        ": the target mixes (1 − ε) of itself with ε/C = ",
+                        eps / classes,
+                        f" of the uniform distribution over C = {classes} classes",
+                    )
                 )
         elif p.weight is not None:
             items.append(f"weight {self.W} (broadcast to the input) multiplies each entry's loss")
@@ -759,7 +766,7 @@ class _Explainer:
             rows = min(classes, budget - shown)
             shown += rows
             if p.target_kind == "index" and not c.counted[n]:
-                section.add(Note(self._ignored_words(n)))
+                section.add(self._ignored_note(n))
                 continue
             for step in softmax_row_steps(
                 scores[n],
@@ -769,6 +776,7 @@ class _Explainer:
                 suffix="" if p.single else f"_{n + p.index_base}",
                 log=False,
                 rows=rows,
+                max_terms=self.options.max_terms,
             ):
                 section.add(step)
             if not general:
@@ -789,7 +797,7 @@ class _Explainer:
                     Formula(
                         self.item(n),
                         f"{self.item(n)} = −{self.sym(self.X, self.at(n, gt)).text} + log Σ_j exp({self.X}_j)  (the same, as seed 001 writes it)",
-                        ("−", *factor(scores[n, gt]), " + ", lse),
+                        ("−", *factor(scores[n, gt]), *plus(lse)),
                         c.per_item[n],
                     )
                 )
@@ -823,10 +831,11 @@ class _Explainer:
             + "; then ∂ℓ/∂s_c = (Σ_k a_k)·p_c − a_c"
         )
 
-    def _ignored_words(self, n: int) -> str:
-        return (
-            f"sample {n + self.p.index_base}: target = ignore_index ({self.p.ignore_index}), so "
-            f"{self.item(n)} = 0, its gradient row is 0, and it is not counted in the mean"
+    def _ignored_note(self, n: int) -> Note:
+        return sentence(
+            f"sample {n + self.p.index_base}: target = ignore_index (",
+            self.p.ignore_index,
+            f"), so {self.item(n)} = 0, its gradient row is 0, and it is not counted in the mean",
         )
 
     def _weighted_item(self, n: int) -> Formula:
@@ -838,7 +847,7 @@ class _Explainer:
             a = c.coefficients[n, j]
             if a == 0:
                 continue
-            if shown >= MAX_TERMS_SHOWN:
+            if shown >= self.options.max_terms:
                 tokens.append(" + …")
                 break
             if shown:
@@ -859,7 +868,7 @@ class _Explainer:
         x_rows = p.rows(self.x)
         for n in rows:
             if not c.counted[n]:
-                section.add(Note(self._ignored_words(n)))
+                section.add(self._ignored_note(n))
                 continue
             gt = self.label(n)
             x_gt = self.sym(self.X, self.at(n, gt)).text
@@ -910,20 +919,17 @@ class _Explainer:
                 symbolic = f"{label} = ({xs} − {ts})²"
                 numeric: tuple = ("(", x, " − ", *factor(target), ")²")
             elif p.loss == "bce":
-                symbolic = f"{label} = −{ws}[{ts}·log {xs} + (1 − {ts})·log(1 − {xs})]"
-                numeric = (
-                    "−",
-                    *w,
-                    "[",
-                    target,
-                    "·log ",
-                    x,
-                    " + ",
-                    1 - target,
-                    "·log ",
-                    1 - x,
-                    "]",
-                )
+                # At x = 0 or 1 one log is log 0: PyTorch clamps it at −100, and the step says
+                # so (max(log x, −100) = −100), instead of writing log 0 as if it had a value.
+                log_x, log_rest = f"log {xs}", f"log(1 − {xs})"
+                x_tokens: tuple = ("·log ", x)
+                rest_tokens: tuple = ("·log ", 1 - x)
+                if x == 0:
+                    log_x, x_tokens = f"max(log {xs}, −100)", ("·(", BCE_LOG_FLOOR, ")")
+                elif x == 1:
+                    log_rest, rest_tokens = f"max({log_rest}, −100)", ("·(", BCE_LOG_FLOOR, ")")
+                symbolic = f"{label} = −{ws}[{ts}·{log_x} + (1 − {ts})·{log_rest}]"
+                numeric = ("−", *w, "[", target, *x_tokens, " + ", 1 - target, *rest_tokens, "]")
             else:
                 symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
                 numeric = (
@@ -941,7 +947,7 @@ class _Explainer:
             section.add(Formula(label, symbolic, numeric, c.per_item[index]))
             if p.loss == "bce" and (x == 0 or x == 1):
                 section.add(
-                    Note(f"{xs} = {plain(x)}: log 0 = −∞ is clamped to −100, as PyTorch does")
+                    sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does")
                 )
         if p.loss == "bce_with_logits":
             section.add(
@@ -963,7 +969,7 @@ class _Explainer:
         else:
             counted = list(range(items.size))
             numerator = "Σ_i ℓ_i"
-        shown = counted[:MAX_TERMS_SHOWN]
+        shown = counted[: self.options.max_terms]
         tokens: list[Any] = []
         for position, n in enumerate(shown):
             if position:
@@ -1028,8 +1034,9 @@ class _Explainer:
         scale = "" if c.denominator == 1 else f"/{plain(c.denominator)}"
         if c.denominator != 1:
             section.add(
-                Note(
-                    f"each ∂{L}/∂{X} is ∂ℓ_n/∂{X} divided by the mean's denominator {plain(c.denominator)}"
+                sentence(
+                    f"each ∂{L}/∂{X} is ∂ℓ_n/∂{X} divided by the mean's denominator ",
+                    c.denominator,
                 )
             )
         budget = self.options.cap(count * classes)
@@ -1101,9 +1108,11 @@ class _Explainer:
             )
         else:
             section.add(
-                Note(
-                    f"{p_gt} = exp({plain(c.log_p[n, gt])}) is below float64's smallest number, so "
-                    f"∂{ell}/∂{p_gt} = −1/{p_gt} cannot be printed; the product below cancels it exactly"
+                sentence(
+                    f"{p_gt} = exp(",
+                    c.log_p[n, gt],
+                    ") is below float64's smallest number, so "
+                    f"∂{ell}/∂{p_gt} = −1/{p_gt} cannot be printed; the product below cancels it exactly",
                 )
             )
         section.add(
@@ -1202,8 +1211,13 @@ class _Explainer:
                 symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
                 numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
             elif p.loss == "bce":
-                symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
-                numeric = (*w, "(", x, " − ", target, ")/(", x, "·", 1 - x, ")", *d_tokens)
+                if x == 0 or x == 1:  # x·(1 − x) = 0: PyTorch divides by the clamp instead
+                    symbolic = f"{name} = {ws}({xs} − {ts})/max({xs}·(1 − {xs}), 1e-12){d_text}"
+                    numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", 1 - x, ", 1e-12)")
+                    numeric += d_tokens
+                else:
+                    symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
+                    numeric = (*w, "(", x, " − ", target, ")/(", x, "·", 1 - x, ")", *d_tokens)
             else:
                 sig = float(c.probabilities[index])
                 symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
@@ -1211,9 +1225,10 @@ class _Explainer:
             section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
             if p.loss == "bce" and (x == 0 or x == 1):
                 section.add(
-                    Note(
-                        f"{xs} = {plain(x)}: x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), "
-                        "so this entry is huge or 0"
+                    sentence(
+                        f"{xs} = ",
+                        x,
+                        ": x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), so this entry is huge or 0",
                     )
                 )
         if p.loss == "bce":

@@ -23,8 +23,6 @@ from gradcalc.core.values import describe, parse_array, parse_number
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
-# A sum longer than this is shown with its first terms and a count of the rest.
-MAX_TERMS_SHOWN = 24
 
 
 def shape_text(shape: tuple[int, ...]) -> str:
@@ -126,6 +124,11 @@ def plain(value: Any) -> str:
     return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"
 
 
+def plus(value: Any) -> tuple[str | Any, ...]:
+    """A term added after another, as formula tokens: " + 2", or " − 2" for −2."""
+    return (" − ", -value) if value < 0 else (" + ", value)
+
+
 def factor(value: Any) -> tuple[str | Any, ...]:
     """A number as formula tokens, parenthesized when negative: (−1)."""
     return ("(", value, ")") if value < 0 else (value,)
@@ -153,7 +156,8 @@ def show_matrix(
             f"{label}: {shape_text(values.shape)} ({values.size:,} entries, not printed; "
             "the results hold every value)"
         )
-    names = axes or tuple("" for _ in range(values.ndim))
+    # The results name unnamed axes axis0, axis1, …: the inputs' slices are named alike.
+    names = axes or tuple(f"axis{i}" for i in range(values.ndim))
     return Matrix(
         label=label, values=values, axis_names=names, index_base=base, caption=caption, role=role
     )

@@ -42,10 +42,10 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    sentence,
 )
 from gradcalc.core.gradcheck import step_for
 from gradcalc.core.opkit import (
-    MAX_TERMS_SHOWN,
     check_answers,
     check_gradients_where,
     element_symbol,
@@ -1198,10 +1198,14 @@ class _Explainer:
             numerator = size + 2 * pad - d * (k - 1) - 1
             left, right = ("⌈", "⌉") if g.ceil_mode else ("⌊", "⌋")
             rounded = -(-numerator // s) if g.ceil_mode else numerator // s
+            dropped = g.ceil_mode and rounded + 1 != out
+            # When ceil_mode drops the last window, the formula counts it: its count gets its own
+            # name, and H_out is the next step (an equation never ends at a size that is not it).
+            count = f"{axis}_ceil" if dropped else f"{axis}_out"
             section.add(
                 Formula(
-                    label=f"{axis}_out",
-                    symbolic=f"{axis}_out = {left}({axis} + 2p − d·({k_name} − 1) − 1)/s{right} + 1",
+                    label=count,
+                    symbolic=f"{count} = {left}({axis} + 2p − d·({k_name} − 1) − 1)/s{right} + 1",
                     numeric=(
                         f"{left}(",
                         size,
@@ -1224,12 +1228,20 @@ class _Explainer:
             )
             if g.ceil_mode:
                 start = rounded * s
-                if rounded + 1 != out:
+                if dropped:
                     section.add(
                         Note(
                             f"ceil_mode rule: the last window would start at padded {'row' if axis == 'H' else 'col'} "
-                            f"(out − 1)·s = {start} ≥ {axis} + p = {size + pad}, past the input and the left "
-                            f"padding, so it is dropped: {axis}_out = {out}"
+                            f"({count} − 1)·s = {start} ≥ {axis} + p = {size + pad}, past the input and the left "
+                            f"padding, so it is dropped:"
+                        )
+                    )
+                    section.add(
+                        Formula(
+                            label=f"{axis}_out",
+                            symbolic=f"{axis}_out = {count} − 1",
+                            numeric=(rounded + 1, " − 1"),
+                            value=out,
                         )
                     )
                 else:
@@ -1261,7 +1273,7 @@ class _Explainer:
         if unread.any():
             cells = [
                 self.sym_x(0, 0, int(r), int(c)).text
-                for r, c in np.argwhere(unread)[:MAX_TERMS_SHOWN]
+                for r, c in np.argwhere(unread)[: self.options.max_terms]
             ]
             more = int(unread.sum()) - len(cells)
             section.add(
@@ -1306,7 +1318,8 @@ class _Explainer:
         """Window (n, c, i, j): its formula with numbers, and a note on padding and divisors."""
         taps = self._taps(i, j)
         real = [(t, r, col) for t, r, col, code in taps if code == REAL]
-        shown, extra = real[:MAX_TERMS_SHOWN], len(real) - MAX_TERMS_SHOWN
+        cap = self.options.max_terms
+        shown, extra = real[:cap], len(real) - len(real[:cap])
         symbols = [self.sym_x(n, c, r, col).text for _, r, col in shown]
         values = [self.xs[n, c, r, col] for _, r, col in shown]
         more_symbolic = f" + … ({extra} more)" if extra > 0 else ""
@@ -1532,7 +1545,7 @@ class _Explainer:
         target = self.sym_x(n, c, r, col)
         containing = self._containing(r, col)
         terms = []
-        for i, j, t in containing[:MAX_TERMS_SHOWN]:
+        for i, j, t in containing[: self.options.max_terms]:
             y = self.sym_y(n, c, i, j).text
             terms.append(
                 Product(
@@ -1560,14 +1573,13 @@ class _Explainer:
             notes.append(
                 f"clipped window{'s' if len(clipped) > 1 else ''} {', '.join(clipped)} (ceil_mode)"
             )
-        if len(containing) > MAX_TERMS_SHOWN:
-            notes.append(f"{len(containing) - MAX_TERMS_SHOWN} more terms not shown")
         return SumOfProducts(
             target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
             general=self.general_rule(target.text),
             terms=tuple(terms),
             value=grad[n, c, r, col],
             note="; ".join(notes),
+            omitted=len(containing) - len(terms),
         )
 
     # focus ---------------------------------------------------------------
@@ -1701,9 +1713,12 @@ class _Explainer:
             ]
             names = " = ".join(self.sym_x(n, c, r, col).text for _, r, col in taps)
             section.add(
-                Note(
-                    f"{self.sym_y(n, c, i, j).text}: {names} = {plain(self.c.output[n, c, i, j])} "
-                    f"({len(taps)}-way tie; upstream {plain(self.up[n, c, i, j])})"
+                sentence(
+                    f"{self.sym_y(n, c, i, j).text}: {names} = ",
+                    self.c.output[n, c, i, j],
+                    f" ({len(taps)}-way tie; upstream ",
+                    self.up[n, c, i, j],
+                    ")",
                 )
             )
         section.omitted = len(tie_windows) - shown
@@ -1753,9 +1768,9 @@ class _Explainer:
                 tuple(tuple(matrix[r]) for r in range(shown)),
                 f"row: output, column: input; {len(out_labels)}×{len(x_labels)}; "
                 f"∂{self.L}/∂{self.X} = (∂{self.L}/∂{self.Y} as a row)·this matrix",
+                omitted=len(out_labels) - shown,
             )
         )
-        section.omitted = len(out_labels) - shown
         return section
 
     # relations (lp) ------------------------------------------------------

@@ -7,6 +7,7 @@ An op module declares its own keys; this module checks the spec against them
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -39,6 +40,9 @@ COMMON_KEYS = (
 # at most EXACT_COST 64-bit word products (a 1,000-digit by 1,000-digit multiply-add: 2,704).
 EXACT_DIGITS = 1000
 EXACT_COST = 200_000_000
+
+# A sum longer than this is shown with its first terms and + … unless --steps all.
+MAX_TERMS_SHOWN = 24
 
 DEFAULT_ATOL = Fraction(1, 10**6)
 DEFAULT_RTOL = Fraction(1, 10**6)
@@ -89,6 +93,11 @@ class SolveOptions:
 
     def cap(self, total: int) -> int:
         return total if self.steps is None else min(total, self.steps)
+
+    @property
+    def max_terms(self) -> int:
+        """How many terms of one sum to show: all of them with ``--steps all``."""
+        return sys.maxsize if self.steps is None else MAX_TERMS_SHOWN
 
 
 @record(frozen=True)

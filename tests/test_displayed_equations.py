@@ -1,0 +1,440 @@
+"""Every equation gradcalc displays is true (see tests/equation_truth.py for what is checked).
+
+Over every bundled problem and random problems of every kind and variant, rendered as
+Markdown with every step (exact, and as rounded decimals), and the issue's own examples.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from equation_truth import check_report, summary
+from test_practice import variants
+
+from gradcalc.cli.main import main
+from gradcalc.cli.spec_loader import load_file
+from gradcalc.core import practice, registry
+from gradcalc.problems import bundled
+
+ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
+SEEDS = (0, 1)
+
+
+def gradcalc(*args: str) -> str:
+    result = CliRunner().invoke(main, list(args), env=ENV, catch_exceptions=False)
+    assert result.exit_code in (0, 1), result.output
+    return result.output
+
+
+def symbol_names(data: dict[str, Any]) -> dict[str, str]:
+    """Role → symbol name, as the problem's kind names its symbols."""
+    kind = data["kind"]
+    names = dict(registry.kind_constant(kind, "NAME_DEFAULTS"))
+    if kind == "loss" and data.get("loss") in ("cross_entropy", None) or data.get("logits"):
+        names["input"] = "s"
+    if kind == "softmax" or data.get("function") in ("softmax", "log_softmax"):
+        names.update(input="s", output="p" if data.get("function", "softmax") == "softmax" else "y")
+    names.update(data.get("names") or {})
+    return names
+
+
+def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
+    """Check the Markdown report of the spec at ``path``: its problems, and how many
+    equations it has, parts it compared and left sides it matched to a result."""
+    data = load_file(str(path)).data
+    markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all", *options)
+    answer = json.loads(gradcalc("run", str(path), "--format", "json"))
+    precision = 6
+    if "--precision" in options:
+        precision = int(options[options.index("--precision") + 1])
+    report = check_report(
+        markdown,
+        results=answer["results"],
+        names=symbol_names(data),
+        index_base=int(data.get("index_base", 0)),
+        precision=precision,
+    )
+    return report.problems, report.equations, report.compared, report.matched_results
+
+
+def audit_inline(*args: str) -> list[str]:
+    """Check the Markdown report of ``gradcalc ARGS`` (inline options) against its JSON."""
+    markdown = gradcalc(*args, "--format", "markdown", "--steps", "all")
+    answer = json.loads(gradcalc(*args, "--format", "json"))
+    data = {"kind": args[0]}
+    if args[0] == "softmax":
+        data = {"kind": "activation", "function": args[args.index("--function") + 1]}
+    for key in ("--loss", "--function"):
+        if key in args:
+            data[key[2:]] = args[args.index(key) + 1]
+    precision = int(args[args.index("--precision") + 1]) if "--precision" in args else 6
+    report = check_report(
+        markdown,
+        results=answer["results"],
+        names=symbol_names(data),
+        index_base=int(args[args.index("--index-base") + 1]) if "--index-base" in args else 0,
+        precision=precision,
+    )
+    assert report.equations, "no equation found"
+    return report.problems
+
+
+def ones(rows: int, columns: int) -> str:
+    return ";".join(" ".join(str(1 + (r + c) % 3) for c in range(columns)) for r in range(rows))
+
+
+# Sums longer than any cap, sizes that ceil_mode clips, bce at its clamps, decimals at halves.
+INLINE = {
+    "conv 25-term kernel sums": [
+        "conv",
+        "--input",
+        ones(5, 5),
+        "--kernel",
+        "2;",
+        "--upstream",
+        "ones",
+    ],
+    "conv 36-term sums with a bias": [
+        "conv",
+        "--input",
+        ones(6, 6),
+        "--kernel",
+        "1;",
+        "--bias",
+        "1",
+        "--upstream",
+        "ones",
+    ],
+    "pool avg 5×5 window": ["pool", "--mode", "avg", "--input", ones(5, 5), "--size", "5"],
+    "pool max overlapping 26 windows": [
+        "pool",
+        "--mode",
+        "max",
+        "--input",
+        " ".join("1" for _ in range(28)) + ";",
+        "--size",
+        "1x3",
+        "--stride",
+        "1",
+        "--ties",
+        "split",
+    ],
+    "pool ceil_mode drops a window": [
+        "pool",
+        "--mode",
+        "max",
+        "--input",
+        "1 2 3 4 5; 6 7 8 9 0",
+        "--size",
+        "1",
+        "--stride",
+        "3",
+        "--ceil-mode",
+        "true",
+    ],
+    "pool avg ceil_mode": [
+        "pool",
+        "--mode",
+        "avg",
+        "--input",
+        ones(5, 5),
+        "--size",
+        "2",
+        "--stride",
+        "2",
+        "--ceil-mode",
+        "true",
+        "--padding",
+        "1",
+    ],
+    "dense 30 inputs": [
+        "dense",
+        "--input",
+        " ".join("1" for _ in range(30)),
+        "--weight",
+        " ".join(str(i % 4) for i in range(30)) + ";",
+        "--bias",
+        "[1]",
+    ],
+    "dense batch 30": [
+        "dense",
+        "--input",
+        ";".join(str(i % 3) for i in range(30)),
+        "--weight",
+        "2;",
+        "--bias",
+        "[1]",
+    ],
+    "softmax 30 classes": [
+        "softmax",
+        "--function",
+        "softmax",
+        "--input",
+        " ".join(str(i % 3) for i in range(30)),
+    ],
+    "cross_entropy 30 classes": [
+        "loss",
+        "--loss",
+        "cross_entropy",
+        "--input",
+        " ".join(str(i % 3) for i in range(30)),
+        "--target",
+        "2",
+    ],
+    "mse 30 entries": [
+        "loss",
+        "--loss",
+        "mse",
+        "--input",
+        " ".join(str(i % 5) for i in range(30)),
+        "--target",
+        " ".join("1" for _ in range(30)),
+    ],
+    "bce at 0 and 1": ["loss", "--loss", "bce", "--input", "0 1 1/2 0 1", "--target", "1 0 1 0 1"],
+    "decimal halves": [
+        "dense",
+        "--input",
+        "7/20; 9/20; 5/2; -5/2",
+        "--weight",
+        "1;",
+        "--decimal",
+        "--precision",
+        "1",
+    ],
+    "decimal halves, 2 digits": [
+        "loss",
+        "--loss",
+        "mse",
+        "--input",
+        "1/8 3/8 5/8",
+        "--target",
+        "0 0 0",
+        "--decimal",
+        "--precision",
+        "2",
+    ],
+}
+
+
+@pytest.mark.parametrize("args", INLINE.values(), ids=INLINE.keys())
+def test_every_inline_step_is_true(args: list[str]) -> None:
+    problems = audit_inline(*args)
+    assert not problems, summary(problems)
+
+
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+@pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
+def test_every_bundled_step_is_true(path: Path, options: tuple[str, ...]) -> None:
+    problems, count, compared, matched = audit(path, *options)
+    assert count or compared, "no equation found"
+    assert matched or path.name.startswith(("expr", "seed000_ex1")), "no step matched to a result"
+    assert not problems, summary(problems)
+
+
+@pytest.mark.parametrize(("kind", "variant"), variants())
+def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | None) -> None:
+    by = practice.profile(kind).by
+    extra = [] if variant is None else [by.option, variant]
+    for seed in SEEDS:
+        path = tmp_path / f"{seed}.yaml"
+        gradcalc("random", kind, "--seed", str(seed), *extra, "--output", str(path), "--force")
+        for options in [(), ("--decimal", "--precision", "3")]:
+            problems, count, compared, _ = audit(path, *options)
+            assert count or compared, "no equation found"
+            assert not problems, f"seed {seed} {options}:\n" + summary(problems)
+
+
+# -- the issue's examples, each a displayed step that was false ----------------------------------
+
+
+def test_a_single_number_has_no_empty_step() -> None:
+    path = Path(__file__).parent.parent / "problems" / "cross_entropy_batch_weighted.yaml"
+    markdown = gradcalc("run", str(path), "--format", "markdown", "--show", "results")
+    assert "loss\n    = 0.844085\n" in markdown
+    assert "=  =" not in markdown
+
+
+@pytest.mark.parametrize(
+    ("args", "shown"),
+    [
+        (["activation", "--function", "relu", "--input", "3"], "x\n    = 3\n"),
+        (
+            ["loss", "--loss", "cross_entropy", "--input", "1 2 3", "--target", "2"],
+            "t (class indices, 0-based as PyTorch reads them)\n    = 2\n",
+        ),
+        (["conv", "--input", "1 2; 3 4", "--kernel", "1;", "--bias", "1"], "b\n    = 1\n"),
+    ],
+    ids=["activation input", "class target", "scalar bias"],
+)
+def test_a_scalar_input_has_no_empty_step(args: list[str], shown: str) -> None:
+    markdown = gradcalc(*args, "--format", "markdown")
+    assert shown in markdown and "=  =" not in markdown
+
+
+ONES = ";".join(["1 1 1 1 1"] * 5)
+CUT = ["conv", "--input", ONES, "--kernel", "2;", "--upstream", "ones", "--show", "backward"]
+
+
+def test_steps_all_shows_every_term_of_a_long_sum() -> None:
+    markdown = gradcalc(*CUT, "--format", "markdown", "--steps", "all")
+    first = markdown.split("∂L/∂x_00")[0]
+    numbers = first.splitlines()[-1]
+    assert numbers.count("1·1") == 25 and numbers.endswith(" = 25")
+    assert "…" not in first and "more term" not in first
+
+
+@pytest.mark.parametrize("output_format", ["markdown", "table", "latex"])
+def test_a_cut_sum_shows_where_it_is_cut(output_format: str) -> None:
+    text = gradcalc(*CUT, "--format", output_format, "--steps", "3")
+    first = text.split("∂L/∂x_00" if output_format != "latex" else "L/\\partial x_{00}")[0]
+    cut = "+ \\dots" if output_format == "latex" else "+ … = 25"
+    assert cut in first
+    assert "stands for 1 more term;" in first and "1 more terms" not in first
+    if output_format == "markdown":
+        assert not check_report(text).problems
+
+
+def test_ceil_mode_size_line_ends_at_the_true_size() -> None:
+    args = ["pool", "--mode", "max", "--input", "1 2 3 4 5; 6 7 8 9 0", "--size", "1"]
+    args += ["--stride", "3", "--ceil-mode", "true", "--show", "size", "--format", "markdown"]
+    markdown = gradcalc(*args)
+    assert "H_ceil = ⌈(H + 2p − d·(kh − 1) − 1)/s⌉ + 1\n" in markdown
+    assert "H_out = H_ceil − 1\n    = 2 − 1 = 1\n" in markdown
+    assert "W_out = W_ceil − 1\n    = 3 − 1 = 2\n" in markdown
+    assert "H_out = ⌈" not in markdown and "W_out = ⌈" not in markdown
+
+
+def test_bce_at_its_edges_shows_the_clamp_inside_the_step() -> None:
+    args = ["loss", "--loss", "bce", "--input", "0 1 1/2", "--target", "1 0 1", "--format"]
+    markdown = gradcalc(*args, "markdown")
+    assert "ℓ_0 = −[t_0·max(log x_0, −100) + (1 − t_0)·log(1 − x_0)]\n" in markdown
+    assert "    = −[1·(−100) + 0·log 1] = 100\n" in markdown
+    assert "    = −[0·log 1 + 1·(−100)] = 100\n" in markdown
+    assert "∂L/∂x_0 = (x_0 − t_0)/max(x_0·(1 − x_0), 1e-12)/3\n" in markdown
+    assert "log 0 +" not in markdown and "/(0·1)" not in markdown
+    assert not check_report(markdown).problems
+
+
+def test_a_refuted_expected_answer_names_its_sides() -> None:
+    args = ["expr", "--function", "x*y", "--variables", "[x, y]"]
+    result = CliRunner().invoke(
+        main, [*args, "--expected", "{gradient: [y, y]}", "--show", "expected"], env=ENV
+    )
+    assert result.exit_code == 1
+    line = result.output.split("gradient[1]")[1].splitlines()[0]
+    assert "expected y, computed x" in line
+    # y = 5/2 is the expected side, x = 1/3 the computed one (they were swapped).
+    assert "the expected side is 2.5, the computed side 0.333333" in line
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["conv", "--input", ONES, "--kernel", "1 2; 3 4", "--show", "jacobian"],
+        [
+            "dense",
+            "--input",
+            "1 2; 3 4; 5 6; 7 8",
+            "--weight",
+            "1 2; 3 4; 5 6",
+            "--show",
+            "jacobian",
+        ],
+    ],
+    ids=["conv", "dense"],
+)
+@pytest.mark.parametrize("output_format", ["markdown", "table"])
+def test_each_capped_table_says_what_it_hides(args: list[str], output_format: str) -> None:
+    text = gradcalc(*args, "--steps", "4", "--format", output_format)
+    tables = text.count("(values)") + text.count("(symbols)")
+    assert tables == 4
+    rows = 16 - 4 if args[0] == "conv" else 12 - 4
+    assert text.count(f"… {rows} more rows of this table not shown") == tables
+    assert "more rows not shown" not in text
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["activation", "--function", "relu", "--input", "[[[1, -2], [3, 4]], [[-1, 2], [0, 1]]]"],
+        [
+            "loss", "--loss", "mse", "--input", "[[[1, 2], [3, 4]], [[1, 2], [0, 1]]]",
+            "--target", "[[[0, 2], [3, 4]], [[1, 0], [0, 1]]]",
+        ],
+    ],
+    ids=["activation", "loss"],
+)  # fmt: skip
+def test_slices_of_3d_inputs_name_their_axis(args: list[str]) -> None:
+    text = gradcalc(*args, "--show", "problem,results", "--format", "markdown")
+    assert "[=0]" not in text
+    # The inputs' slices are named as the results' are.
+    assert "**x \\[axis0=0\\]**" in text and "**grad\\_input \\[axis0=0\\]**" in text
+    assert "**t \\[axis0=1\\]**" in text or args[0] == "activation"
+
+
+# -- the checker itself --------------------------------------------------------------------------
+
+TABLES = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n|   | 2 | −3 |\n\n"
+
+
+@pytest.mark.parametrize(
+    ("block", "why"),
+    [
+        ("y = a + b\n  = 1 + 2 = 4", "false"),
+        ("y = a·b\n  = 0.333333·3 = 1.1", "false"),
+        ("y_0 = Σ\n    = 1·1 + 1·1 = 3   (1 more term not shown)", "without '+ …'"),
+        ("loss\n    =  = 2", "empty step"),
+        ("ℓ = −log x\n  = −log 0 = 100", "undefined"),
+        ("y = Σ\n  = x_0·x_1\n  = 2·3 = 6", "x_1 is -3"),
+        ("y = Σ\n  = x_0·w + x_1·w\n  = 2·1 − 3·1 = −1\n", None),
+        ("y = a·b\n  = 0.333333·3 = 1", None),
+        ("y = a/b\n  = (≈2)·1 = 2.5", None),
+        ("y = a + b + …\n  = 1 + 2 + … = 7   (+ … stands for 1 more term)", None),
+    ],
+)
+def test_the_checker_finds_false_steps(block: str, why: str | None) -> None:
+    problems = check_report(TABLES + "```text\n" + block + "\n```\n", precision=1).problems
+    if why is None:
+        assert not problems, problems
+    else:
+        assert problems and all(why in p.replace("−", "-") or "false" in p for p in problems)
+        assert any(why in p.replace("−", "-") for p in problems), problems
+
+
+def test_the_checker_reads_tie_statements() -> None:
+    tables = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n| 0 | 1 | 2 |\n| 1 | 2 | 1 |\n\n"
+    true = tables + "y\\_00: x\\_01 = x\\_10 = 2 (2-way tie; upstream 9/5)\n"
+    assert not check_report(true).problems
+    false = tables + "y\\_00: x\\_00 = x\\_10 = 2 (2-way tie; upstream 9/5)\n"
+    assert any("x_00 is 1, not tied" in p for p in check_report(false).problems)
+
+
+def test_the_written_out_weight_gradient_says_what_it_hides() -> None:
+    weight = ";".join(["1 2"] * 30)
+    args = ["dense", "--input", "1 2", "--weight", weight, "--show", "identities"]
+    assert "… 6 more rows of this table not shown" in gradcalc(*args)
+    every = gradcalc(*args, "--steps", "all")
+    assert "more rows" not in every and "\n29  ∂L/∂y_29·x_0" in every
+
+
+def test_the_new_steps_compile_as_latex(tmp_path: Path) -> None:
+    from tex import assert_compiles
+
+    pool = ["pool", "--mode", "max", "--input", "1 2 3 4 5; 6 7 8 9 0", "--size", "1"]
+    bodies = [
+        gradcalc(*CUT, "--steps", "3", "--format", "latex"),
+        gradcalc(*pool, "--stride", "3", "--ceil-mode", "true", "--format", "latex"),
+        gradcalc("loss", "--loss", "bce", "--input", "0 1", "--target", "1 0", "--format", "latex"),
+        gradcalc(
+            "dense", "--input", "5/2; -5/2", "--weight", "1;", "--decimal", "--precision", "1",
+            "--format", "latex",
+        ),
+        gradcalc("conv", "--input", ONES, "--kernel", "1 2; 3 4", "--show", "jacobian",
+                 "--steps", "4", "--format", "latex"),
+    ]  # fmt: skip
+    assert "\\approx" in bodies[3]
+    assert_compiles(tmp_path, *bodies)
