@@ -65,13 +65,16 @@ def _verdict(
     analytic: float,
     scale: float,
     h: float,
+    typical: float = 0.0,
 ) -> tuple[str, float]:
     """("passed" | "failed" | "unresolved", |numeric − analytic|) for one entry.
 
     ``scale`` bounds the size of the loss's terms apart from the probed entry's own.  When
     the quotient at ``h`` disagrees, a second one at h/2 tells a wrong gradient (the two
     agree with each other, not with it) from a function that bends within the step (they
-    differ from each other as much): only the first fails.
+    differ from each other as much): only the first fails.  ``typical`` is the largest
+    gradient entry of the problem: an analytic 0 is resolved when the rounding is small
+    next to it (a wrong 0 would be off by about that much), not next to 0 itself.
     """
     x = float(shifted[name][index])
     own = abs(analytic * x)
@@ -85,7 +88,8 @@ def _verdict(
         return value, ROUNDINGS * EPSILON * max(scale, size, own) / width
 
     def unclear(value: float, noise: float) -> bool:
-        return noise > RESOLVABLE * max(abs(analytic), abs(value))
+        reference = max(abs(analytic), abs(value), typical if analytic == 0 else 0.0)
+        return noise > RESOLVABLE * reference
 
     first = quotient(h)
     if first is None:
@@ -139,6 +143,8 @@ def check_gradients(
             terms = [np.abs(gradients[n] * values[n]) for n in gradients]
             scale = float(sum(np.sum(t[np.isfinite(t)]) for t in terms))
         at = abs(float(loss(values)))
+    finite = [np.abs(g[np.isfinite(g)]) for g in gradients.values()]
+    typical = max((float(g.max()) for g in finite if g.size), default=0.0)
     overall = 0.0 if isinstance(scale, Mapping) else float(scale)
     overall = max(overall if np.isfinite(overall) else _HUGE, at if np.isfinite(at) else 0.0)
     entry_scales = scale if isinstance(scale, Mapping) else {}
@@ -167,7 +173,9 @@ def check_gradients(
             if bend is not None and name in bend:
                 reach = np.broadcast_to(np.asarray(bend[name], dtype=float), gradient.shape)
                 h = min(h, RELATIVE_STEP * float(reach[index]))
-            verdict, error = _verdict(loss, values, name, index, float(gradient[index]), size, h)
+            verdict, error = _verdict(
+                loss, values, name, index, float(gradient[index]), size, h, typical
+            )
             if verdict == "unresolved":
                 unresolved += 1
                 continue

@@ -227,6 +227,21 @@ def test_a_step_lost_in_rounding_is_not_checkable_rather_than_failed() -> None:
     assert "not checkable here" in check.summary()
 
 
+def test_a_zero_gradient_under_rounding_noise_is_checked_against_the_problems_scale() -> None:
+    """∂L/∂x₁ = 0.1 + 0.2 − 0.3 = 0, which float64 computes as about 3e-17: a zero next to a
+    gradient of 3 is resolved (a wrong zero would be off by about that much), not 'not
+    checkable' (seen on a --float avg-pool problem of small integers); a wrong zero fails."""
+
+    def loss(p):
+        return float(3 * p["x"][0] + 0.1 * p["x"][1] + 0.2 * p["x"][1] - 0.3 * p["x"][1])
+
+    values = {"x": np.array([2.0, 7.0])}
+    check = gradcheck.check_gradients(loss, values, {"x": np.array([3.0, 0.0])})
+    assert check.ok and check.unresolved == 0 and check.entries_checked == 2, check.summary()
+    wrong = gradcheck.check_gradients(loss, values, {"x": np.array([3.0, 0.5])})
+    assert not wrong.ok
+
+
 def test_a_function_that_overflows_is_not_checkable() -> None:
     check = gradcheck.check_gradients(
         lambda p: float(p["x"][0] ** 4), {"x": np.array([1e100])}, {"x": np.array([4e300])}
