@@ -122,10 +122,20 @@ def from_integers(numerators: np.ndarray, denominator: int) -> np.ndarray:
     return result.reshape(numerators.shape)
 
 
+def linear_exact(
+    op: Callable[[np.ndarray], np.ndarray], values: np.ndarray, terms_per_output: int
+) -> np.ndarray:
+    """Evaluate a linear ``op(values)`` (a sum, a selection) exactly on a Fraction array.
+
+    ``terms_per_output`` bounds how many entries any output entry sums; it decides
+    whether int64 is safe (sums of Python ints are cheap: no cost cap).
+    """
+    numerators, denominator, bound = scale_to_integers(values)
+    safe = bound * max(terms_per_output, 1) < _INT64_SAFE
+    return from_integers(np.asarray(op(_as_int_dtype(numerators, safe))), denominator)
+
+
 def sum_exact(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     """Exact sum of a Fraction array over ``axis`` (an object array of exact values)."""
-    numerators, denominator, bound = scale_to_integers(values)
     count = math.prod(values.shape[a] for a in axis) if values.ndim else 1
-    safe = bound * max(count, 1) < _INT64_SAFE
-    total = _as_int_dtype(numerators, safe).sum(axis=axis)
-    return from_integers(np.asarray(total), denominator)
+    return linear_exact(lambda integers: integers.sum(axis=axis), values, count)
