@@ -9,12 +9,15 @@ micrograd's ``_backward`` beside its forward):
 and a declared exactness, which says how :mod:`gradcalc.core.ops.adapter` (the
 only place that decides between exact and float) evaluates it exactly:
 
-- ``BILINEAR``: each result the op lists in ``products`` is (bi)linear in its
-  operands, so it is evaluated on the operands scaled to integers
-  (:mod:`gradcalc.core.exact`) and divided once; anything else the op does
-  (adding, selecting) runs on the exact values themselves;
-- ``PIECEWISE``: the op runs on the exact values (Fractions) as they are;
-- ``IRRATIONAL``: always float64.
+- ``BILINEAR``: every result is a product of two arrays (or a sum of one), exact by
+  integer scaling: the operands are scaled to integers (:mod:`gradcalc.core.exact`),
+  the same array code runs on them, and the result is divided once;
+- ``PIECEWISE``: the pieces (which branch, which slope, which maximum) are decided
+  on the exact values, Fractions; the products that follow are scaled to integers
+  as above;
+- ``IRRATIONAL``: always float64 (exp, log, erf).
+
+Both exact ways are driven by the op's ``products`` (see :class:`Op`).
 
 An op knows nothing of specs, names or text: arrays and hyper-parameters in,
 arrays out.  Its module is imported by the kind that uses it, not from here.
@@ -24,10 +27,12 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import numpy as np
+
+from gradcalc.core.records import record
 
 Params = Mapping[str, Any]
 Cache = Mapping[str, Any]
@@ -41,7 +46,7 @@ class Exactness(enum.Enum):
     IRRATIONAL = "irrational: float64"
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Product:
     """One result of a bilinear op, as a function of one or two arrays.
 
@@ -56,13 +61,17 @@ class Product:
     terms: Callable[[Cache], int]
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Op:
     """A forward/backward pair and how it is made exact.
 
-    ``products`` (bilinear ops only) lists the results the adapter scales to
-    integers, by name: ``"output"`` for y, else a key of ``backward``'s result,
-    in the order they are computed.
+    ``products`` lists the results the adapter evaluates exactly by integer
+    scaling, by name: ``"output"`` for y, else the keys of ``backward``'s result,
+    in the order they are computed (when an op lists gradients, they replace its
+    whole backward in exact runs).  When ``"output"`` is a product, the exact
+    forward builds the cache with ``remember(x, params)`` (default
+    ``{"input": x, **params}``) instead of running ``forward``: piecewise parts
+    such as a slope or a mask are computed there, on the exact values.
     """
 
     name: str
@@ -70,3 +79,4 @@ class Op:
     forward: Callable[[np.ndarray, Params], tuple[np.ndarray, Cache]]
     backward: Callable[[np.ndarray, Cache], dict[str, np.ndarray]]
     products: Mapping[str, Product] = field(default_factory=dict)
+    remember: Callable[[np.ndarray, Params], Cache] | None = None
