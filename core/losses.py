@@ -30,7 +30,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.activations import softmax_forward, softmax_row_steps
+from gradcalc.core.activations import softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
@@ -41,7 +41,6 @@ from gradcalc.core.opkit import (
     check_gradients_where,
     element_symbol,
     factor,
-    log_sum_exp,
     near,
     plain,
     plus,
@@ -50,10 +49,11 @@ from gradcalc.core.opkit import (
     read_scalar,
     shape_text,
     show_matrix,
-    sigmoid,
     softmax_bend,
     zeros_like_kind,
 )
+from gradcalc.core.ops.elementwise import sigmoid
+from gradcalc.core.ops.softmax import log_sum_exp, softmax_forward
 from gradcalc.core.outcome import Solution
 from gradcalc.core.values import parse_int
 
