@@ -1,0 +1,332 @@
+"""Property tests of core/ops/: every op's forward and backward, through the one adapter.
+
+Each op is held against two yardsticks that share no code with it:
+
+- exactly (Fractions in, the adapter's exact path) against the plain-loop references
+  in tests/ (conv_reference.py, nn_reference.py, pool_reference.py);
+- in float64, its backward against central finite differences of L = Σ ∂L/∂y ⊙ y.
+
+Shapes, hyper-parameters and values are random (hypothesis, derandomized).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from fractions import Fraction
+from typing import Any
+
+import conv_reference as conv_ref
+import nn_reference as nn_ref
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from gradcalc.core.ops import Exactness, Op, adapter
+from gradcalc.core.ops.conv import BIAS_ADD as CONV_BIAS
+from gradcalc.core.ops.conv import CONV2D, ConvGeometry
+from gradcalc.core.ops.elementwise import ELEMENTWISE
+from gradcalc.core.ops.linear import BIAS_ADD as ROW_BIAS
+from gradcalc.core.ops.linear import LINEAR
+from gradcalc.core.ops.softmax import SOFTMAX
+
+EXAMPLES = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=25,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+
+
+def exact_array(values: Any) -> np.ndarray:
+    """Nested lists of numbers -> an object array of Fractions (as the kinds read specs)."""
+    array = np.asarray(values, dtype=object)
+    flat = np.empty(array.size, dtype=object)
+    flat[:] = [Fraction(v) for v in array.ravel().tolist()]
+    return flat.reshape(array.shape)
+
+
+def fractions(shape: tuple[int, ...], low: int = -6, high: int = 6) -> st.SearchStrategy:
+    """Arrays of small halves and thirds: exact, and never a float64 rounding problem."""
+    size = int(np.prod(shape)) if shape else 1
+    entry = st.builds(Fraction, st.integers(low, high), st.sampled_from((1, 2, 3)))
+    return st.lists(entry, min_size=size, max_size=size).map(
+        lambda flat: exact_array(flat).reshape(shape)
+    )
+
+
+def run(op: Op, x: np.ndarray, params: dict, grad_y: np.ndarray, *, exact: bool) -> tuple:
+    """(y, gradients) of one op through the adapter."""
+    y, trace = adapter.forward(op, x, params, exact=exact)
+    return y, adapter.backward(grad_y, trace), trace
+
+
+def finite_differences(
+    loss: Callable[[dict[str, np.ndarray]], float], arrays: dict[str, np.ndarray], step: float
+) -> dict[str, np.ndarray]:
+    """Central differences of ``loss`` with respect to every entry of every array."""
+    grads = {}
+    for name, array in arrays.items():
+        grads[name] = np.zeros(array.shape)
+        for index in np.ndindex(array.shape):
+            moved = {key: value.copy() for key, value in arrays.items()}
+            moved[name][index] += step
+            up = loss(moved)
+            moved[name][index] -= 2 * step
+            grads[name][index] = (up - loss(moved)) / (2 * step)
+    return grads
+
+
+def as_floats(array: np.ndarray) -> np.ndarray:
+    return np.asarray(array, dtype=object).astype(float)
+
+
+def same_exact(computed: np.ndarray, expected: Any) -> None:
+    assert (
+        np.asarray(computed, dtype=object).tolist() == np.asarray(expected, dtype=object).tolist()
+    )
+
+
+# ---------------------------------------------------------------------------
+# conv2d (+ bias)
+
+
+@st.composite
+def conv_problems(draw: st.DrawFn) -> dict[str, Any]:
+    batch, channels, out_channels = (draw(st.integers(1, 2)) for _ in range(3))
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    stride = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = tuple(draw(st.integers(0, 1)) for _ in range(4))
+    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    height = draw(st.integers(max(1, span_h - padding[0] - padding[1]), span_h + 2))
+    width = draw(st.integers(max(1, span_w - padding[2] - padding[3]), span_w + 2))
+    geometry = ConvGeometry(
+        batch=batch,
+        in_channels=channels,
+        out_channels=out_channels,
+        in_h=height,
+        in_w=width,
+        kernel_h=kh,
+        kernel_w=kw,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+    )
+    shared_bias = draw(st.booleans())
+    return {
+        "geometry": geometry,
+        "flip": draw(st.booleans()),
+        "x": draw(fractions((batch, channels, height, width))),
+        "w": draw(fractions((out_channels, channels, kh, kw))),
+        "b": draw(fractions(() if shared_bias else (out_channels,))),
+        "up": draw(fractions((batch, out_channels, geometry.out_h, geometry.out_w))),
+    }
+
+
+def conv_forward_backward(case: dict[str, Any], *, exact: bool) -> dict[str, np.ndarray]:
+    params = {"kernel": case["w"], "geometry": case["geometry"], "flip": case["flip"]}
+    y, conv_trace = adapter.forward(CONV2D, case["x"], params, exact=exact)
+    y, bias_trace = adapter.forward(CONV_BIAS, y, {"bias": case["b"]}, exact=exact)
+    bias_grads = adapter.backward(case["up"], bias_trace)
+    grads = adapter.backward(bias_grads["input"], conv_trace)
+    return {"y": y, "x": grads["input"], "w": grads["kernel"], "b": bias_grads["bias"]}
+
+
+@EXAMPLES
+@given(conv_problems())
+def test_conv2d_exactly_matches_the_plain_loops(case: dict[str, Any]) -> None:
+    g = case["geometry"]
+    hyper = {
+        "stride": g.stride,
+        "padding": g.padding,
+        "dilation": g.dilation,
+        "flip": case["flip"],
+        "bias": case["b"].tolist(),
+    }
+    x, w, up = (case[k].tolist() for k in ("x", "w", "up"))
+    ours = conv_forward_backward(case, exact=True)
+    same_exact(ours["y"], conv_ref.conv2d(x, w, **hyper))
+    grad_x, grad_w, grad_b = conv_ref.conv2d_backward(x, w, up, **hyper)
+    same_exact(ours["x"], grad_x)
+    same_exact(ours["w"], grad_w)
+    same_exact(ours["b"], grad_b)
+
+
+@EXAMPLES
+@given(conv_problems())
+def test_conv2d_backward_is_the_finite_difference_gradient(case: dict[str, Any]) -> None:
+    floats = {k: as_floats(case[k]) for k in ("x", "w", "b", "up")}
+    ours = conv_forward_backward({**case, **floats}, exact=False)
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        y = conv_forward_backward({**case, **floats, **arrays}, exact=False)["y"]
+        return float(np.sum(floats["up"] * y))
+
+    numeric = finite_differences(loss, {k: floats[k] for k in ("x", "w", "b")}, 1e-3)
+    for name, grad in numeric.items():
+        np.testing.assert_allclose(ours[name], grad, rtol=1e-7, atol=1e-9)
+
+
+def test_conv2d_declares_its_products_bilinear() -> None:
+    assert CONV2D.exactness is Exactness.BILINEAR
+    assert list(CONV2D.products) == ["output", "kernel", "input"]
+
+
+# ---------------------------------------------------------------------------
+# linear (+ bias)
+
+
+@st.composite
+def linear_problems(draw: st.DrawFn) -> dict[str, Any]:
+    batch, ins, outs = draw(st.integers(1, 3)), draw(st.integers(1, 4)), draw(st.integers(1, 3))
+    return {
+        "x": draw(fractions((batch, ins))),
+        "w": draw(fractions((outs, ins))),
+        "b": draw(fractions((outs,))),
+        "up": draw(fractions((batch, outs))),
+    }
+
+
+def linear_forward_backward(case: dict[str, Any], *, exact: bool) -> dict[str, np.ndarray]:
+    y, linear = adapter.forward(LINEAR, case["x"], {"weight": case["w"]}, exact=exact)
+    y, bias = adapter.forward(ROW_BIAS, y, {"bias": case["b"]}, exact=exact)
+    bias_grads = adapter.backward(case["up"], bias)
+    grads = adapter.backward(bias_grads["input"], linear)
+    return {"y": y, "x": grads["input"], "w": grads["weight"], "b": bias_grads["bias"]}
+
+
+@EXAMPLES
+@given(linear_problems())
+def test_linear_exactly_matches_the_plain_loops(case: dict[str, Any]) -> None:
+    ours = linear_forward_backward(case, exact=True)
+    expected = nn_ref.dense(*(case[k].tolist() for k in ("x", "w", "b", "up")))
+    same_exact(ours["y"], expected["output"])
+    same_exact(ours["x"], expected["grad_input"])
+    same_exact(ours["w"], expected["grad_weight"])
+    same_exact(ours["b"], expected["grad_bias"])
+
+
+@EXAMPLES
+@given(linear_problems())
+def test_linear_backward_is_the_finite_difference_gradient(case: dict[str, Any]) -> None:
+    floats = {k: as_floats(v) for k, v in case.items()}
+    ours = linear_forward_backward(floats, exact=False)
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        y = linear_forward_backward({**floats, **arrays}, exact=False)["y"]
+        return float(np.sum(floats["up"] * y))
+
+    numeric = finite_differences(loss, {k: floats[k] for k in ("x", "w", "b")}, 1e-3)
+    for name, grad in numeric.items():
+        np.testing.assert_allclose(ours[name], grad, rtol=1e-7, atol=1e-9)
+
+
+# ---------------------------------------------------------------------------
+# elementwise activations
+
+
+PARAMS = {
+    "relu": {},
+    "leaky_relu": {"alpha": Fraction(1, 10)},
+    "sigmoid": {},
+    "tanh": {},
+    "softplus": {"beta": Fraction(2), "threshold": Fraction(3)},
+    "elu": {"alpha": Fraction(3, 2)},
+    "gelu": {},
+}
+
+
+@EXAMPLES
+@given(
+    st.sampled_from(sorted(ELEMENTWISE)),
+    st.tuples(st.integers(1, 3), st.integers(1, 4)).flatmap(fractions),
+    st.data(),
+)
+def test_activations_match_the_reference_and_finite_differences(
+    name: str, x: np.ndarray, data: st.DataObject
+) -> None:
+    op = ELEMENTWISE[name]
+    up = data.draw(fractions(x.shape))
+    params = {**PARAMS[name], "subgradient": None}
+    # Away from the kinks (0, softplus's threshold) a central difference measures the slope.
+    x = x + Fraction(1, 7)
+    y, grads, trace = run(op, x, params, up, exact=True)
+    assert trace.exact == (op.exactness is Exactness.PIECEWISE)
+    reference = [nn_ref.activation(name, v, **PARAMS[name]) for v in x.ravel().tolist()]
+    values = np.array([r[0] for r in reference], dtype=object).reshape(x.shape)
+    slopes = np.array([r[1] for r in reference], dtype=object).reshape(x.shape)
+    if trace.exact:
+        same_exact(y, values)
+        same_exact(grads["input"], up * slopes)
+    else:
+        np.testing.assert_allclose(as_floats(y), as_floats(values), rtol=1e-12, atol=1e-15)
+        np.testing.assert_allclose(grads["input"], as_floats(up * slopes), rtol=1e-12, atol=1e-15)
+
+    xf, upf = as_floats(x), as_floats(up)
+    y_float, grads_float, _ = run(op, xf, params, upf, exact=False)
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float(np.sum(upf * adapter.forward(op, arrays["x"], params, exact=False)[0]))
+
+    numeric = finite_differences(loss, {"x": xf}, 1e-6)["x"]
+    np.testing.assert_allclose(grads_float["input"], numeric, rtol=1e-5, atol=1e-7)
+
+
+def test_a_chosen_subgradient_replaces_the_slope_at_zero_only() -> None:
+    x = exact_array([-1, 0, 2])
+    _, grads, _ = run(
+        ELEMENTWISE["relu"], x, {"subgradient": Fraction(1, 2)}, exact_array([1, 1, 1]), exact=True
+    )
+    same_exact(grads["input"], [0, Fraction(1, 2), 1])
+
+
+# ---------------------------------------------------------------------------
+# softmax and log_softmax
+
+
+@EXAMPLES
+@given(
+    st.booleans(),
+    st.tuples(st.integers(1, 3), st.integers(1, 5)).flatmap(lambda s: fractions(s, -20, 20)),
+    st.data(),
+)
+def test_softmax_matches_the_reference_and_finite_differences(
+    log: bool, scores: np.ndarray, data: st.DataObject
+) -> None:
+    up = as_floats(data.draw(fractions(scores.shape)))
+    y, grads, trace = run(SOFTMAX, scores, {"log": log}, up, exact=True)
+    assert not trace.exact  # softmax uses exp: the adapter runs it in float64
+    rows = as_floats(scores).tolist()
+    expected = [(nn_ref.log_softmax if log else nn_ref.softmax)(row) for row in rows]
+    np.testing.assert_allclose(y, expected, rtol=1e-12, atol=1e-15)
+    by_jacobian = [
+        np.array(nn_ref.softmax_jacobian(row, log)).T @ u for row, u in zip(rows, up, strict=True)
+    ]
+    np.testing.assert_allclose(grads["input"], by_jacobian, rtol=1e-10, atol=1e-12)
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float(
+            np.sum(up * adapter.forward(SOFTMAX, arrays["s"], {"log": log}, exact=False)[0])
+        )
+
+    numeric = finite_differences(loss, {"s": as_floats(scores)}, 1e-6)["s"]
+    np.testing.assert_allclose(grads["input"], numeric, rtol=1e-5, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    "op", [CONV2D, CONV_BIAS, LINEAR, ROW_BIAS, SOFTMAX, *ELEMENTWISE.values()]
+)
+def test_every_op_declares_an_exactness(op: Op) -> None:
+    assert isinstance(op.exactness, Exactness)
+    assert op.forward.__doc__ and op.backward.__doc__, f"{op.name}: docstrings state the shapes"
+
+
+@pytest.mark.parametrize(("name", "slope_at_zero"), [("relu", 0), ("leaky_relu", Fraction(1, 10))])
+def test_the_slope_at_a_kink_is_the_left_one_as_in_pytorch(name: str, slope_at_zero: Any) -> None:
+    x = exact_array([-2, 0, 3])
+    _, grads, _ = run(
+        ELEMENTWISE[name], x, {**PARAMS[name], "subgradient": None}, x * 0 + 1, exact=True
+    )
+    same_exact(grads["input"], [PARAMS[name].get("alpha", 0), slope_at_zero, 1])
