@@ -69,6 +69,13 @@ def scale_to_integers(values: np.ndarray) -> tuple[np.ndarray, int, int]:
     return numerators.reshape(values.shape), denominator, bound
 
 
+def integers(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Fractions -> (numerators, common denominator): int64 when every numerator fits below
+    2^62, else Python ints."""
+    numerators, denominator, bound = scale_to_integers(values)
+    return (numerators.astype(np.int64) if bound < _INT64_SAFE else numerators), denominator
+
+
 def check_cost(work: int, left_bound: int, right_bound: int) -> None:
     """Refuse a product of Python ints whose cost (multiply-adds weighted by the 64-bit words
     of each factor) is above EXACT_COST: the multiply-add limit counts operations, not digits."""

@@ -6,6 +6,8 @@ Each op is held against two yardsticks that share no code with it:
   in tests/ (conv_reference.py, nn_reference.py, pool_reference.py);
 - in float64, its backward against central finite differences of L = Σ ∂L/∂y ⊙ y.
 
+The pooling ops take the window layout the pool kind computes (core/pool.py's geometry).
+
 Shapes, hyper-parameters and values are random (hypothesis, derandomized).
 """
 
@@ -18,8 +20,9 @@ from typing import Any
 import conv_reference as conv_ref
 import nn_reference as nn_ref
 import numpy as np
+import pool_reference as pool_ref
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 from gradcalc.core.ops import Exactness, Op, adapter
@@ -28,7 +31,9 @@ from gradcalc.core.ops.conv import CONV2D, ConvGeometry
 from gradcalc.core.ops.elementwise import ELEMENTWISE
 from gradcalc.core.ops.linear import BIAS_ADD as ROW_BIAS
 from gradcalc.core.ops.linear import LINEAR
+from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
 from gradcalc.core.ops.softmax import SOFTMAX
+from gradcalc.core.pool import PoolGeometry, avg_divisors, lp_scales, tap_layout
 
 EXAMPLES = settings(
     deadline=None,
@@ -330,3 +335,130 @@ def test_the_slope_at_a_kink_is_the_left_one_as_in_pytorch(name: str, slope_at_z
         ELEMENTWISE[name], x, {**PARAMS[name], "subgradient": None}, x * 0 + 1, exact=True
     )
     same_exact(grads["input"], [PARAMS[name].get("alpha", 0), slope_at_zero, 1])
+
+
+# ---------------------------------------------------------------------------
+# max, avg and LP pooling
+
+
+@st.composite
+def pool_problems(draw: st.DrawFn, *, padded: bool, dilated: bool) -> dict[str, Any]:
+    kh, kw = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    padding = (draw(st.integers(0, kh // 2)), draw(st.integers(0, kw // 2))) if padded else (0, 0)
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2))) if dilated else (1, 1)
+    span_h, span_w = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    geometry = PoolGeometry(
+        batch=draw(st.integers(1, 2)),
+        channels=draw(st.integers(1, 2)),
+        in_h=draw(st.integers(max(1, span_h - 2 * padding[0]), span_h + 3)),
+        in_w=draw(st.integers(max(1, span_w - 2 * padding[1]), span_w + 3)),
+        kernel_h=kh,
+        kernel_w=kw,
+        stride=(draw(st.integers(1, 3)), draw(st.integers(1, 3))),
+        padding=padding,
+        dilation=dilation,
+        ceil_mode=draw(st.booleans()),
+    )
+    assume(geometry.out_h >= 1 and geometry.out_w >= 1)
+    layout = tap_layout(geometry)
+    assume(layout.real.any(axis=-1).all())  # every window reads the input (read_problem's rule)
+    shape = (geometry.batch, geometry.channels, geometry.in_h, geometry.in_w)
+    return {
+        "geometry": geometry,
+        "layout": layout,
+        "x": draw(fractions(shape)),
+        "up": draw(fractions((*shape[:2], geometry.out_h, geometry.out_w))),
+    }
+
+
+def _pool_hyper(g: PoolGeometry) -> dict[str, Any]:
+    return {
+        "kernel": (g.kernel_h, g.kernel_w),
+        "stride": g.stride,
+        "padding": g.padding,
+        "ceil_mode": g.ceil_mode,
+    }
+
+
+@EXAMPLES
+@given(pool_problems(padded=True, dilated=True), st.sampled_from(("first", "all", "split")))
+def test_max_pool_exactly_matches_the_plain_loops(case: dict[str, Any], ties: str) -> None:
+    g = case["geometry"]
+    params = {"geometry": g, "layout": case["layout"], "ties": ties}
+    y, grads, trace = run(MAX_POOL, case["x"], params, case["up"], exact=True)
+    assert trace.exact
+    out, grad, _ = pool_ref.max_pool(
+        case["x"].tolist(), case["up"].tolist(), dilation=g.dilation, ties=ties, **_pool_hyper(g)
+    )
+    same_exact(y, out)
+    same_exact(grads["input"], grad)
+
+
+@EXAMPLES
+@given(pool_problems(padded=True, dilated=False), st.booleans(), st.sampled_from((None, 1, 5)))
+def test_avg_pool_exactly_matches_the_plain_loops(
+    case: dict[str, Any], count_include_pad: bool, divisor_override: int | None
+) -> None:
+    g, layout = case["geometry"], case["layout"]
+    divisors = avg_divisors(layout.codes, count_include_pad, divisor_override)
+    params = {"geometry": g, "layout": layout, "divisors": divisors}
+    y, grads, _ = run(AVG_POOL, case["x"], params, case["up"], exact=True)
+    out, grad = pool_ref.avg_pool(
+        case["x"].tolist(),
+        case["up"].tolist(),
+        count_include_pad=count_include_pad,
+        divisor_override=divisor_override,
+        **_pool_hyper(g),
+    )
+    same_exact(y, out)
+    same_exact(grads["input"], grad)
+
+
+def _lp_params(case: dict[str, Any], p: int) -> dict[str, Any]:
+    g, layout = case["geometry"], case["layout"]
+    return {
+        "geometry": g,
+        "layout": layout,
+        "p": Fraction(p),
+        "scales": lp_scales(layout.codes, g.taps),
+    }
+
+
+@EXAMPLES
+@given(pool_problems(padded=False, dilated=False), st.sampled_from((1, 2, 3)))
+def test_lp_pool_matches_the_plain_loops_in_float64(case: dict[str, Any], p: int) -> None:
+    x = abs(case["x"]) + 1  # positive: no window sums to 0, x^p is real
+    y, grads, trace = run(LP_POOL, x, _lp_params(case, p), case["up"], exact=True)
+    assert not trace.exact  # x^(1/p): the adapter runs LP in float64
+    g = case["geometry"]
+    out, grad = pool_ref.lp_pool(
+        x.tolist(), case["up"].tolist(), float(p), (g.kernel_h, g.kernel_w), g.stride, g.ceil_mode
+    )
+    np.testing.assert_allclose(y, out, rtol=1e-12)
+    np.testing.assert_allclose(grads["input"], grad, rtol=1e-10, atol=1e-12)
+
+
+@EXAMPLES
+@given(pool_problems(padded=True, dilated=True), st.sampled_from(("max", "avg", "lp")))
+def test_pool_backward_is_the_finite_difference_gradient(case: dict[str, Any], mode: str) -> None:
+    g, layout = case["geometry"], case["layout"]
+    if mode == "max":
+        op, params = MAX_POOL, {"geometry": g, "layout": layout, "ties": "first"}
+        # Distinct values a step apart: no ties, so max is differentiable everywhere.
+        order = np.random.default_rng(0).permutation(case["x"].size).reshape(case["x"].shape)
+        x = order.astype(float)
+    elif mode == "avg":
+        divisors = avg_divisors(layout.codes, True, None)
+        op, params = AVG_POOL, {"geometry": g, "layout": layout, "divisors": divisors}
+        x = as_floats(case["x"])
+    else:
+        op, params = LP_POOL, _lp_params(case, 3)
+        x = as_floats(abs(case["x"]) + 1)
+    up = as_floats(case["up"])
+    _, grads, _ = run(op, x, params, up, exact=False)
+
+    def loss(arrays: dict[str, np.ndarray]) -> float:
+        return float(np.sum(up * adapter.forward(op, arrays["x"], params, exact=False)[0]))
+
+    numeric = finite_differences(loss, {"x": x}, 1e-4)["x"]
+    np.testing.assert_allclose(grads["input"], numeric, rtol=1e-6, atol=1e-8)

@@ -72,6 +72,11 @@ class Op:
     forward builds the cache with ``remember(x, params)`` (default
     ``{"input": x, **params}``) instead of running ``forward``: piecewise parts
     such as a slope or a mask are computed there, on the exact values.
+
+    A ``homogeneous`` op (max and avg pooling: positively homogeneous in x, linear in
+    ∂L/∂y) runs exactly on integers instead: forward on x's numerators, backward on
+    ∂L/∂y's, returning numerators over ``cache["y_denominator"]`` and
+    ``cache["denominator"]``; the adapter divides once.
     """
 
     name: str
@@ -80,3 +85,4 @@ class Op:
     backward: Callable[[np.ndarray, Cache], dict[str, np.ndarray]]
     products: Mapping[str, Product] = field(default_factory=dict)
     remember: Callable[[np.ndarray, Params], Cache] | None = None
+    homogeneous: bool = False

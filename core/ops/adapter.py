@@ -8,6 +8,8 @@ array is converted to float64 and the op runs as written.  With ``exact=True``:
 - the products an op declares are evaluated on their operands scaled to integers
   (:func:`gradcalc.core.exact.bilinear_exact`, or ``linear_exact`` for a product of
   one operand), at NumPy speed;
+- a homogeneous op (max, avg pooling) runs on its input's and ∂L/∂y's numerators
+  and is divided once;
 - everything else (an addition, a branch, a mask) runs on the exact values (object
   arrays of ints and Fractions).
 
@@ -22,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.exact import bilinear_exact, linear_exact
+from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
 from gradcalc.core.values import to_float
@@ -58,8 +60,9 @@ def runs_exactly(op: Op, exact: bool) -> bool:
 
 
 def as_float(value: Any, float64: Float64 = to_float) -> Any:
-    """An array or exact number as float64 (float arrays unchanged); other values as given."""
-    if isinstance(value, np.ndarray) and value.dtype != float:
+    """Exact values (an object array, a Fraction) as float64; anything else (float or integer
+    arrays such as divisors, records, flags) as given."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
         return float64(value)
     if isinstance(value, Fraction):
         return float(value)
@@ -79,6 +82,11 @@ def forward(
         x = as_float(x, float64)
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
+    if op.homogeneous:
+        numerators, denominator = integers(x)
+        y, cache = op.forward(numerators, params)
+        y = from_integers(y, denominator * cache["y_denominator"])
+        return y, Trace(op=op, cache=cache, exact=True, float64=float64)
     product = op.products.get("output")
     if product is None:
         y, cache = op.forward(x, params)
@@ -93,6 +101,13 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     op = trace.op
     if not trace.exact:
         return op.backward(as_float(grad_y, trace.float64), trace.cache)
+    if op.homogeneous:
+        numerators, denominator = integers(grad_y)
+        scale = denominator * trace.cache["denominator"]
+        return {
+            name: from_integers(grad, scale)
+            for name, grad in op.backward(numerators, trace.cache).items()
+        }
     gradients = {name: product for name, product in op.products.items() if name != "output"}
     if not gradients:
         return op.backward(grad_y, trace.cache)
