@@ -31,6 +31,7 @@ from gradcalc.core.ops.conv import CONV2D, ConvGeometry
 from gradcalc.core.ops.elementwise import ELEMENTWISE
 from gradcalc.core.ops.linear import BIAS_ADD as ROW_BIAS
 from gradcalc.core.ops.linear import LINEAR
+from gradcalc.core.ops.losses import LOSS_OPS
 from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
 from gradcalc.core.ops.softmax import SOFTMAX
 from gradcalc.core.pool import PoolGeometry, avg_divisors, lp_scales, tap_layout
@@ -462,3 +463,98 @@ def test_pool_backward_is_the_finite_difference_gradient(case: dict[str, Any], m
 
     numeric = finite_differences(loss, {"x": x}, 1e-4)["x"]
     np.testing.assert_allclose(grads["input"], numeric, rtol=1e-6, atol=1e-8)
+
+
+# ---------------------------------------------------------------------------
+# losses: L against the reference, ∂L/∂x against central differences of the reference
+
+
+@st.composite
+def class_loss_problems(draw: st.DrawFn) -> dict[str, Any]:
+    count, classes = draw(st.integers(1, 3)), draw(st.integers(2, 4))
+    labels = draw(st.lists(st.integers(0, classes - 1), min_size=count, max_size=count))
+    ignored = draw(st.integers(0, count - 1)) if count > 1 and draw(st.booleans()) else None
+    if ignored is not None:
+        labels[ignored] = -100
+    weight = draw(st.none() | fractions((classes,), 1, 4))
+    return {
+        "x": draw(fractions((count, classes))),
+        "labels": np.array(labels),
+        "weight": weight,
+        "reduction": draw(st.sampled_from(("mean", "sum"))),
+    }
+
+
+def _class_params(case: dict[str, Any], smoothing: Fraction) -> dict[str, Any]:
+    return {
+        "weight": case["weight"],
+        "label_smoothing": smoothing,
+        "reduction": case["reduction"],
+        "labels": case["labels"],
+        "ignore_index": -100,
+    }
+
+
+def _reference_gradient(reference: Callable[[list], float], x: np.ndarray) -> np.ndarray:
+    flat = as_floats(x).ravel().tolist()
+    return np.array(
+        [
+            nn_ref.central_difference(lambda v: reference(np.reshape(v, x.shape).tolist()), flat, i)
+            for i in range(len(flat))
+        ]
+    ).reshape(x.shape)
+
+
+@EXAMPLES
+@given(class_loss_problems(), st.sampled_from((Fraction(0), Fraction(1, 10))))
+def test_class_losses_match_the_reference(case: dict[str, Any], smoothing: Fraction) -> None:
+    weight = None if case["weight"] is None else case["weight"].tolist()
+    labels = case["labels"].tolist()
+    options = {"weight": weight, "reduction": case["reduction"]}
+    # nll takes no label smoothing (PyTorch's NLLLoss has none).
+    loss, grads, trace = run(
+        LOSS_OPS["nll"], case["x"], _class_params(case, Fraction(0)), 1, exact=True
+    )
+    assert trace.exact
+    assert loss == nn_ref.nll(case["x"].tolist(), labels, **options)
+    nll_grad = _reference_gradient(lambda rows: nn_ref.nll(rows, labels, **options), case["x"])
+    np.testing.assert_allclose(as_floats(grads["input"]), nll_grad, rtol=1e-6, atol=1e-8)
+
+    options = {**options, "label_smoothing": float(smoothing)}
+    params = _class_params(case, smoothing)
+    loss, grads, trace = run(LOSS_OPS["cross_entropy"], case["x"], params, 1, exact=True)
+    assert not trace.exact
+    assert loss == pytest.approx(
+        nn_ref.cross_entropy(as_floats(case["x"]).tolist(), labels, **options)
+    )
+    ce_grad = _reference_gradient(
+        lambda rows: nn_ref.cross_entropy(rows, labels, **options), case["x"]
+    )
+    np.testing.assert_allclose(grads["input"], ce_grad, rtol=1e-5, atol=1e-7)
+
+
+@EXAMPLES
+@given(
+    st.sampled_from(("mse", "bce", "bce_with_logits")),
+    st.integers(1, 5).flatmap(lambda n: st.tuples(fractions((n,)), fractions((n,), 0, 1))),
+    st.sampled_from(("mean", "sum")),
+)
+def test_elementwise_losses_match_the_reference(
+    loss_name: str, arrays: tuple[np.ndarray, np.ndarray], reduction: str
+) -> None:
+    x, t = arrays
+    if loss_name == "bce":  # probabilities strictly inside (0, 1)
+        x = (abs(x) % 1 + Fraction(1, 4)) / 2
+    params = {"target": t, "weight": None, "reduction": reduction}
+    loss, grads, trace = run(LOSS_OPS[loss_name], x, params, 1, exact=True)
+    assert trace.exact == (loss_name == "mse")
+    reference = {"mse": nn_ref.mse, "bce": nn_ref.bce, "bce_with_logits": nn_ref.bce_with_logits}[
+        loss_name
+    ]
+    targets = as_floats(t).tolist()
+    if trace.exact:
+        assert loss == reference(x.tolist(), t.tolist(), reduction=reduction)
+    else:
+        assert loss == pytest.approx(reference(as_floats(x).tolist(), targets, reduction=reduction))
+    numeric = _reference_gradient(lambda v: reference(v, targets, reduction=reduction), x)
+    np.testing.assert_allclose(as_floats(grads["input"]), numeric, rtol=1e-5, atol=1e-7)

@@ -77,6 +77,10 @@ class Op:
     ∂L/∂y) runs exactly on integers instead: forward on x's numerators, backward on
     ∂L/∂y's, returning numerators over ``cache["y_denominator"]`` and
     ``cache["denominator"]``; the adapter divides once.
+
+    ``exact_forward`` is an op's own exact arithmetic when neither fits (mse scales x and
+    the target by their own denominators); the adapter calls it instead of ``forward``
+    when it runs the op exactly, and ``backward`` then runs on its cache.
     """
 
     name: str
@@ -86,3 +90,4 @@ class Op:
     products: Mapping[str, Product] = field(default_factory=dict)
     remember: Callable[[np.ndarray, Params], Cache] | None = None
     homogeneous: bool = False
+    exact_forward: Callable[[np.ndarray, Params], tuple[np.ndarray, Cache]] | None = None

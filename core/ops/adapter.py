@@ -82,6 +82,9 @@ def forward(
         x = as_float(x, float64)
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
+    if op.exact_forward is not None:
+        y, cache = op.exact_forward(x, params)
+        return y, Trace(op=op, cache=cache, exact=True, float64=float64)
     if op.homogeneous:
         numerators, denominator = integers(x)
         y, cache = op.forward(numerators, params)
