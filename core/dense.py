@@ -21,7 +21,7 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.exact import bilinear_exact
+from gradcalc.core.exact import bilinear_exact, zeros_like_kind
 from gradcalc.core.explain import (
     GRADIENT,
     Note,
@@ -41,7 +41,6 @@ from gradcalc.core.opkit import (
     read_choice,
     shape_text,
     show_matrix,
-    zeros_like_kind,
 )
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward

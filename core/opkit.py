@@ -79,15 +79,6 @@ def read_array(
     return parse_array(raw, path, ndims=ndims, what=what, max_elements=limits.max_elements)
 
 
-def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:
-    """Zeros as Fractions (object array) or float64."""
-    if not exact:
-        return np.zeros(shape)
-    array = np.empty(shape, dtype=object)
-    array.fill(Fraction(0))
-    return array
-
-
 def arithmetic_words(
     *, exact: bool, irrational: str = "", forced: bool, size: str, limit: int
 ) -> str:

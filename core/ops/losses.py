@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.exact import from_integers, scale_to_integers
+from gradcalc.core.exact import from_integers, scale_to_integers, zeros_like_kind
 from gradcalc.core.ops import Cache, Exactness, Op, Params
 from gradcalc.core.ops.elementwise import sigmoid
 from gradcalc.core.ops.softmax import softmax_forward
@@ -48,15 +48,6 @@ class NoDenominator(ArithmeticError):
 
 def _is_exact(values: np.ndarray) -> bool:
     return values.dtype == object
-
-
-def _zeros(shape: tuple[int, ...], exact: bool) -> np.ndarray:
-    """Zeros as Fractions (object array) or float64."""
-    if not exact:
-        return np.zeros(shape)
-    array = np.empty(shape, dtype=object)
-    array.fill(Fraction(0))
-    return array
 
 
 def _chain(grad: np.ndarray, grad_loss: Any) -> np.ndarray:
@@ -94,7 +85,7 @@ def class_coefficients(x_rows: np.ndarray, params: Params) -> tuple[np.ndarray, 
     else:
         labels = params["labels"]
         counted = labels != params["ignore_index"]
-        coefficients = _zeros((count, classes), exact)
+        coefficients = zeros_like_kind((count, classes), exact)
         if smooth:
             coefficients[counted] = weight[None, :] * smooth
         rows = np.flatnonzero(counted)
@@ -125,7 +116,7 @@ def nll_forward(x_rows: np.ndarray, params: Params) -> tuple[Any, Cache]:
 
 def nll_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
     """grad_loss: a number -> {"input": N×C}, −a[n, y_n]/D at each picked entry, else 0."""
-    grad = _zeros(cache["shape"], cache["exact"])
+    grad = zeros_like_kind(cache["shape"], cache["exact"])
     picked = cache["picked"]
     grad[picked] = -cache["coefficients"][picked] / cache["denominator"]
     return {"input": _chain(grad, grad_loss)}
