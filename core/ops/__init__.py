@@ -13,11 +13,13 @@ only place that decides between exact and float) evaluates it exactly:
   integer scaling: the operands are scaled to integers (:mod:`gradcalc.core.exact`),
   the same array code runs on them, and the result is divided once;
 - ``PIECEWISE``: the pieces (which branch, which slope, which maximum) are decided
-  on the exact values, Fractions; the products that follow are scaled to integers
-  as above;
+  on exact values: relu's slope on the Fractions, with the products that follow
+  scaled to integers as above; max and avg pooling (``homogeneous``) wholly on
+  integers; nll on the Fractions themselves; mse by its own integer arithmetic
+  (``exact_forward``);
 - ``IRRATIONAL``: always float64 (exp, log, erf).
 
-Both exact ways are driven by the op's ``products`` (see :class:`Op`).
+:class:`Op` declares which of these ways an op takes; the adapter follows it.
 
 An op knows nothing of specs, names or text: arrays and hyper-parameters in,
 arrays out.  Its module is imported by the kind that uses it, not from here.
