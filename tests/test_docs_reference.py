@@ -152,3 +152,28 @@ def test_a_kind_page_mentions_exactly_its_keys(kind: str) -> None:
         commented = set(re.findall(r"^# (\w+):", sample, re.M)) - {"yaml"}
         unknown = (set(spec) | commented) - allowed
         assert not unknown, f"{kind}.md's YAML sample uses keys its Field table lacks: {unknown}"
+
+
+def _slug(heading: str) -> str:
+    """GitHub's anchor for a heading: lower case, punctuation dropped, spaces to hyphens."""
+    return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
+
+
+def _anchors(page: Path) -> set[str]:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    return {_slug(heading) for heading in re.findall(r"^#+ (.*)$", text, re.M)}
+
+
+@pytest.mark.parametrize(
+    "page", [REPO / "README.md", *sorted(DOCS.glob("*.md"))], ids=lambda path: path.name
+)
+def test_relative_links_reach_a_file_and_heading(page: Path) -> None:
+    text = re.sub(r"```.*?```", "", page.read_text(encoding="utf-8"), flags=re.S)
+    for target in re.findall(r"\]\(([^)\s]+)\)", text):
+        if re.match(r"\w+://", target):
+            continue
+        path_text, _, anchor = target.partition("#")
+        linked = (page.parent / path_text).resolve() if path_text else page
+        assert linked.is_file(), f"{page.name}: link to {target}: no such file"
+        if anchor:
+            assert anchor in _anchors(linked), f"{page.name}: link to {target}: no such heading"
