@@ -56,6 +56,8 @@ SHELL_ONLY: dict[str, str] = {
     "python benchmarks/check_speed.py": "a benchmark, minutes long",
     "GRADCALC_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_document_formats.py": "rewrites "
     "the test snapshots: a developer's command, not an example",
+    "GRADCALC_UPDATE_DOCS=1 python -m pytest tests/test_docs_reference.py": "rewrites the "
+    "keys tables in docs/: a developer's command, not an example",
 }
 
 # The submissions docs/check.md grades: alice's is the YAML shown there (read from the page),
