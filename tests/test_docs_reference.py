@@ -24,7 +24,7 @@ import yaml
 from click.testing import CliRunner
 
 from gradcalc.cli.main import main
-from gradcalc.core.registry import CHECK_FIELDS, COMMON_FIELDS, OPS, Field
+from gradcalc.core.registry import CHECK_FIELDS, COMMON_FIELDS, OPS, Field, result_names
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
@@ -203,3 +203,17 @@ def test_a_kind_pages_sample_solves(kind: str, tmp_path: Path) -> None:
     (tmp_path / "sample.yaml").write_text("".join(lines), encoding="utf-8")
     result = CliRunner().invoke(main, ["run", str(tmp_path / "sample.yaml"), "--no-color"])
     assert result.exit_code == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize("kind", sorted(OPS))
+def test_a_kind_pages_results_are_the_kinds_results(kind: str) -> None:
+    """The page's **Results** bullet names every result the kind has (registry.result_names),
+    and no `grad_…`/`jacobian…`/`…_at` name it lacks."""
+    text = (DOCS / f"{kind}.md").read_text(encoding="utf-8")
+    bullet = re.search(r"^- \*\*Results.*?(?=^- |^$)", text, re.S | re.M)
+    assert bullet is not None, f"{kind}.md has no **Results** bullet"
+    named = set(re.findall(r"`(\w+)`", bullet.group(0)))
+    results = set(result_names(kind))
+    assert results <= named, f"{kind}.md does not name the results {results - named}"
+    resultlike = {name for name in named if re.match(r"grad_|jacobian|.*_at$", name)}
+    assert resultlike <= results, f"{kind}.md names results {kind} lacks: {resultlike - results}"
