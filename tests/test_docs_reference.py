@@ -217,3 +217,12 @@ def test_a_kind_pages_results_are_the_kinds_results(kind: str) -> None:
     assert results <= named, f"{kind}.md does not name the results {results - named}"
     resultlike = {name for name in named if re.match(r"grad_|jacobian|.*_at$", name)}
     assert resultlike <= results, f"{kind}.md names results {kind} lacks: {resultlike - results}"
+
+
+def test_the_readme_stays_short_and_keeps_its_two_commands() -> None:
+    """The README is the front page (≤ 250 lines); the reference lives in docs/.  Its two set-up
+    commands are what a fresh clone runs (.ci/run runs the test command's `python -m pytest`)."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert len(readme.splitlines()) <= 250
+    assert "pip install . && gradcalc conv --spec problems/task3.yaml\n" in readme
+    assert 'pip install -e ".[test]" && python -m pytest\n' in readme
