@@ -36,6 +36,7 @@ from gradcalc.core.explain import (
     index_separator,
     sentence,
 )
+from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.opkit import (
     arithmetic_words,
     bend_within,
@@ -46,9 +47,6 @@ from gradcalc.core.opkit import (
     factor,
     log_sum_exp,
     near,
-    read_array,
-    read_choice,
-    read_scalar,
     show_matrix,
     sigmoid,
     softmax_bend,

@@ -42,16 +42,12 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.gradcheck import check_gradients
+from gradcalc.core.kinds.fields import read_padding, read_pair
 from gradcalc.core.outcome import Solution, compare
 from gradcalc.core.records import record
 from gradcalc.core.values import (
-    MAX_INDEX,
-    PAIR_TEXT,
-    describe,
-    looks_numeric,
     parse_array,
     parse_bool,
-    parse_int,
     to_float,
 )
 
@@ -311,83 +307,6 @@ class ConvProblem:
         )
 
 
-def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
-    """An int, or [rows, cols], each at least ``minimum``: stride, dilation, pool size/padding."""
-    allowed = f"allowed: a whole number or [rows, cols], each at least {minimum}"
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise SpecError(path, f"{what} is a list of {len(value)}; {allowed}")
-        return (
-            _pair_int(value[0], (*path, 0), f"{what} (rows)", minimum, allowed),
-            _pair_int(value[1], (*path, 1), f"{what} (cols)", minimum, allowed),
-        )
-    _refuse_pair_text(value, path, what, allowed)
-    number = _pair_int(value, path, what, minimum, allowed)
-    return number, number
-
-
-def _refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
-    """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way."""
-    pair = PAIR_TEXT.fullmatch(value) if isinstance(value, str) else None
-    if pair is not None:
-        raise SpecError(path, f"{what} {value!r}: write [{pair[1]}, {pair[2]}] here; {allowed}")
-
-
-def _pair_int(value: Any, path: tuple, what: str, minimum: int, allowed: str) -> int:
-    try:
-        return parse_int(value, path, minimum=minimum, maximum=MAX_INDEX, what=what)
-    except SpecError as error:
-        if not error.message.startswith("expected"):
-            raise  # "must be at least 1", "use ASCII digits 0-9": these say what is allowed
-        raise SpecError(error.path, f"{error.message}; {allowed}") from None
-
-
-def _read_padding(
-    value: Any, stride: tuple[int, int], dilation: tuple[int, int], kernel_hw: tuple[int, int]
-) -> tuple[tuple[int, int, int, int], str]:
-    """Padding as (top, bottom, left, right) and a short text of what the spec said."""
-    path = ("padding",)
-    allowed = 'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid" or "same"'
-    if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
-        word = value.strip().lower()
-        if word == "valid":
-            return (0, 0, 0, 0), '"valid" (no padding)'
-        if stride != (1, 1):
-            raise SpecError(
-                path,
-                f'padding "same" needs stride 1 (as in PyTorch), but stride is {list(stride)}; give the padding as numbers',
-            )
-        total_h = dilation[0] * (kernel_hw[0] - 1)
-        total_w = dilation[1] * (kernel_hw[1] - 1)
-        # PyTorch puts the odd extra row/column on the bottom/right.
-        pads = (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
-        return (
-            pads,
-            '"same" (output as large as the input; an odd extra row/column goes bottom/right)',
-        )
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2:
-            ph = _pair_int(value[0], (*path, 0), "padding (rows)", 0, allowed)
-            pw = _pair_int(value[1], (*path, 1), "padding (cols)", 0, allowed)
-            return (ph, ph, pw, pw), f"[{ph}, {pw}]"
-        if len(value) == 4:
-            sides = ("top", "bottom", "left", "right")
-            pads = tuple(
-                _pair_int(v, (*path, i), f"padding ({sides[i]})", 0, allowed)
-                for i, v in enumerate(value)
-            )
-            return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
-        raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
-    if isinstance(value, str):
-        _refuse_pair_text(value, path, "padding", allowed)
-        if not looks_numeric(value):  # "1e3" is read below, as in every integer field
-            raise SpecError(path, f"unknown padding {value!r}; {allowed}")
-    if isinstance(value, bool) or value is None:
-        raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")
-    p = _pair_int(value, path, "padding", 0, allowed)
-    return (p, p, p, p), str(p)
-
-
 def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     """Validate a conv spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
@@ -418,9 +337,9 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
             f"but the input has {in_channels}; {hint}",
         )
 
-    stride = _pair(spec.get("stride", 1), ("stride",), "stride", 1)
-    dilation = _pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
-    padding, padding_text = _read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
+    stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
+    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+    padding, padding_text = read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
     flip_kernel = parse_bool(spec.get("flip_kernel", False), ("flip_kernel",))
 
     geometry = ConvGeometry(

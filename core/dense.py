@@ -32,13 +32,12 @@ from gradcalc.core.explain import (
     SymbolTable,
     index_separator,
 )
+from gradcalc.core.kinds.fields import read_array, read_choice
 from gradcalc.core.opkit import (
     arithmetic_words,
     check_answers,
     check_gradients_where,
     element_symbol,
-    read_array,
-    read_choice,
     shape_text,
     show_matrix,
     zeros_like_kind,

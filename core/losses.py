@@ -34,6 +34,7 @@ from gradcalc.core.activations import softmax_forward, softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
+from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.opkit import (
     arithmetic_words,
     bend_within,
@@ -45,9 +46,6 @@ from gradcalc.core.opkit import (
     near,
     plain,
     plus,
-    read_array,
-    read_choice,
-    read_scalar,
     shape_text,
     show_matrix,
     sigmoid,

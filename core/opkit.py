@@ -14,12 +14,11 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.errors import FieldPath, LimitError, SpecError
+from gradcalc.core.errors import LimitError
 from gradcalc.core.explain import Matrix, Note, Symbol
 from gradcalc.core.gradcheck import check_gradients, step_for
 from gradcalc.core.outcome import Check, GradientCheck, compare
-from gradcalc.core.spec import Limits, Tolerance
-from gradcalc.core.values import describe, parse_array, parse_number
+from gradcalc.core.spec import Tolerance
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
@@ -32,52 +31,6 @@ def shape_text(shape: tuple[int, ...]) -> str:
     if len(shape) == 1:
         return f"a list of {shape[0]}"
     return "×".join(map(str, shape))
-
-
-def read_choice(
-    spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, default: str | None = None
-) -> str:
-    """One word out of ``allowed``; a missing key takes ``default`` (None: required)."""
-    value = spec.get(key, default)
-    if value is None:
-        raise SpecError((), f"missing required key {key!r}; allowed values: {', '.join(allowed)}")
-    if not isinstance(value, str) or value.strip().lower() not in allowed:
-        shown = repr(value.strip()) if isinstance(value, str) else describe(value)
-        raise SpecError((key,), f"unknown {key} {shown}; allowed: {', '.join(allowed)}")
-    return value.strip().lower()
-
-
-def read_scalar(
-    spec: Mapping[str, Any],
-    key: str,
-    default: Fraction,
-    *,
-    low: Fraction | None = None,
-    high: Fraction | None = None,
-    low_open: bool = False,
-) -> Fraction:
-    """An exact number with an optional allowed range [low, high] ((low, high] if ``low_open``)."""
-    if spec.get(key) is None:
-        return default
-    value = parse_number(spec[key], (key,), what=f"{key} (a number)")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        low_text = "−∞" if low is None else plain(low)
-        high_text = "∞" if high is None else plain(high)
-        raise SpecError(
-            (key,),
-            f"{key} must be in {left}{low_text}, {high_text}{']' if high is not None else ')'}, got {plain(value)}",
-        )
-    return value
-
-
-def read_array(
-    raw: Any, path: FieldPath, *, ndims: tuple[int, ...], what: str, limits: Limits
-) -> np.ndarray:
-    """parse_array with the run's element limit."""
-    return parse_array(raw, path, ndims=ndims, what=what, max_elements=limits.max_elements)
 
 
 def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:

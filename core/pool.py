@@ -27,7 +27,6 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.conv import _pair, _refuse_pair_text  # int or [rows, cols], as conv reads
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import (
@@ -45,13 +44,13 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.gradcheck import step_for
+from gradcalc.core.kinds.fields import read_choice, read_pair, refuse_pair_text
 from gradcalc.core.opkit import (
     check_answers,
     check_gradients_where,
     element_symbol,
     near,
     plain,
-    read_choice,
     show_matrix,
 )
 from gradcalc.core.outcome import Solution
@@ -450,10 +449,10 @@ def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str
         return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
     if isinstance(value, str):
         allowed = 'allowed: an integer, [kh, kw] or "global"'
-        _refuse_pair_text(value, ("size",), "size", allowed)
+        refuse_pair_text(value, ("size",), "size", allowed)
         if not looks_numeric(value):  # "1e3" is read below, as in every integer field
             raise SpecError(("size",), f"unknown size {value!r}; {allowed}")
-    size = _pair(value, ("size",), "size (the window)", 1)
+    size = read_pair(value, ("size",), "size (the window)", 1)
     return size, _pair_text(size)
 
 
@@ -517,15 +516,15 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         (in_h, in_w),
     )
     stride_given = spec.get("stride") is not None
-    stride = _pair(spec["stride"], ("stride",), "stride", 1) if stride_given else kernel
-    dilation = _pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+    stride = read_pair(spec["stride"], ("stride",), "stride", 1) if stride_given else kernel
+    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
     padding_value = spec.get("padding", 0)
     if isinstance(padding_value, (list, tuple)) and len(padding_value) == 4:
         raise SpecError(
             ("padding",),
             "pooling pads both sides alike (as PyTorch): give one integer or [rows, cols]",
         )
-    padding = _pair(padding_value, ("padding",), "padding", 0)
+    padding = read_pair(padding_value, ("padding",), "padding", 0)
     for axis, pad, k in (("rows", padding[0], kernel[0]), ("cols", padding[1], kernel[1])):
         if pad > k // 2:
             raise SpecError(
