@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact, sum_exact
@@ -55,9 +56,9 @@ if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.windows import Focus, Focusable, FocusTarget, WindowAxis
 
 KIND = "conv"
-KEYS = ("input", "kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
+KEYS = registry.field_names(KIND)
 NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
-SECTIONS = ("problem", "size", "forward", "jacobian", "backward", "identities", "loss")
+SECTIONS = registry.sections(KIND)
 # Every result a conv problem can have (grad_bias only with a bias).
 RESULTS = (
     "output",

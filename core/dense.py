@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact, sum_exact
@@ -46,8 +47,8 @@ from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 
 KIND = "dense"
-KEYS = ("input", "weight", "bias", "layout")
-LAYOUTS = ("column", "row")
+KEYS = registry.field_names(KIND)
+LAYOUTS = registry.choices(KIND, "layout")
 NAME_DEFAULTS = {"input": "x", "weight": "W", "bias": "b", "output": "y", "loss": "L"}
 # Every result a dense problem can have (grad_bias only with a bias).
 RESULTS = (
@@ -58,7 +59,7 @@ RESULTS = (
     "jacobian_input",
     "jacobian_weight",
 )
-SECTIONS = ("problem", "forward", "jacobian", "backward", "identities")
+SECTIONS = registry.sections(KIND)
 
 
 # ---------------------------------------------------------------------------

@@ -29,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.activations import softmax_forward, softmax_row_steps
 from gradcalc.core.errors import SpecError
@@ -56,10 +57,10 @@ from gradcalc.core.outcome import Solution
 from gradcalc.core.values import parse_int
 
 KIND = "loss"
-KEYS = ("loss", "input", "target", "reduction", "label_smoothing", "weight", "ignore_index")
-LOSSES = ("cross_entropy", "nll", "mse", "bce", "bce_with_logits")
-REDUCTIONS = ("mean", "sum")
-SECTIONS = ("problem", "forward", "backward")
+KEYS = registry.field_names(KIND)
+LOSSES = registry.choices(KIND, "loss")
+REDUCTIONS = registry.choices(KIND, "reduction")
+SECTIONS = registry.sections(KIND)
 # Which optional keys each loss takes (PyTorch's constructor arguments).
 OPTIONS = {
     "cross_entropy": ("weight", "ignore_index", "label_smoothing"),

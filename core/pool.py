@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
@@ -85,21 +86,9 @@ from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's t
 )
 
 KIND = "pool"
-KEYS = (
-    "mode",
-    "input",
-    "size",
-    "stride",
-    "padding",
-    "dilation",
-    "ceil_mode",
-    "count_include_pad",
-    "divisor_override",
-    "p",
-    "ties",
-)
-MODES = ("max", "avg", "lp")
-TIE_POLICIES = ("first", "all", "split")
+KEYS = registry.field_names(KIND)
+MODES = registry.choices(KIND, "mode")
+TIE_POLICIES = registry.choices(KIND, "ties")
 # Keys that only some modes have (as in PyTorch: AvgPool2d has no dilation, LPPool2d no padding).
 MODE_KEYS = {
     "dilation": ("max",),
@@ -112,7 +101,7 @@ MODE_KEYS = {
 NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
 # Every result a pool problem can have (argmax only for mode max).
 RESULTS = ("output", "output_shape", "grad_input", "argmax", "jacobian_input")
-SECTIONS = ("problem", "size", "forward", "routing", "backward", "ties", "jacobian", "relations")
+SECTIONS = registry.sections(KIND)
 
 _INT64_SAFE = 2**62
 # p values of the "growing p approaches the max" table.

@@ -3,8 +3,9 @@
 The table holds what the CLI needs to build a command (summary, sections,
 examples) without importing the op's module: modules are imported only when
 their kind is used, so start-up stays cheap.  An op module provides
-``solve(spec, options) -> Solution`` (or the function the entry names) and a
-``SECTIONS`` tuple equal to its entry's (a test checks that they agree).
+``solve(spec, options) -> Solution`` (or the function the entry names); its ``KEYS``,
+``SECTIONS`` and word lists (``MODES``, ``LOSSES``) are read from its entry here
+(:func:`field_names`, :func:`sections`, :func:`choices`), so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -650,6 +651,21 @@ OPS: dict[str, OpEntry] = {
 
 def known_kinds() -> list[str]:
     return list(OPS)
+
+
+def field_names(kind: str) -> tuple[str, ...]:
+    """The kind's own spec keys, in the order of its fields (the op module's KEYS)."""
+    return tuple(spec_field.name for spec_field in OPS[kind].fields)
+
+
+def sections(kind: str) -> tuple[str, ...]:
+    """The kind's explanation sections, in order (the op module's SECTIONS, ``--show``)."""
+    return OPS[kind].sections
+
+
+def choices(kind: str, name: str) -> tuple[Any, ...]:
+    """The words the kind's field ``name`` takes (pool's modes, a loss's reductions)."""
+    return next(f.choices for f in OPS[kind].fields if f.name == name)
 
 
 def op_module(kind: str) -> ModuleType:
