@@ -44,7 +44,12 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.kinds.fields import read_padding, read_pair
-from gradcalc.core.outcome import Solution, compare
+from gradcalc.core.opkit import check_answers, probes_for, solution_with_focus
+
+# The explainer's names for opkit's factor and same (kept while core/ops/ reshapes it).
+from gradcalc.core.opkit import factor as _factor
+from gradcalc.core.opkit import same as _same
+from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 from gradcalc.core.values import (
     parse_array,
@@ -614,18 +619,13 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
         results["jacobian_kernel"] = gather(problem.input, maps[0], exact)
         results["jacobian_input"] = gather(problem.kernel, maps[1], exact)
 
-    checks = []
-    for name, answer in problem.expected.items():
-        if name not in results:
-            raise LimitError(
-                ("expected", name),
-                f"{name} has {out_size * (problem.kernel.size if name.endswith('kernel') else problem.input.size):,} "
-                f"entries, above the Jacobian limit of {options.limits.max_jacobian:,} (raise it with --max-jacobian)",
-            )
-        value = results[name]
-        if name == "output_shape":
-            value = np.array([Fraction(v) for v in value], dtype=object)
-        checks.append(compare(name, value, answer, problem.tolerance))
+    checks = check_answers(
+        problem.expected,
+        results,
+        problem.tolerance,
+        options.limits.max_jacobian,
+        count_entries=True,
+    )
 
     gradient_check = None
     if options.gradient_check:
@@ -634,45 +634,32 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
         if problem.bias is not None:
             params["bias"] = problem.floats["bias"]
             analytic["bias"] = results["grad_bias"]
-        # Each probe is two forward passes: keep the whole check near 4M multiply-adds.
-        probes = int(max(2, min(32, 2_000_000 // max(g.work, 1))))
         gradient_check = check_gradients(
-            lambda p: float_loss(problem, p), params, analytic, max_entries=probes
+            lambda p: float_loss(problem, p), params, analytic, max_entries=probes_for(g.work)
         )
 
     explainer = _Explainer(problem, computed, results, options, maps)
-    sections = explainer.sections()
-    found = None
-    if target is not None:
-        focus_section, found = explainer.section_focus(target)
-        sections.insert(0, focus_section)
-    return Solution(
-        kind=KIND,
-        title=problem.title,
+    return solution_with_focus(
+        KIND,
+        problem,
+        explainer,
+        options,
+        target,
         results=results,
         exact=exact,
-        conventions=explainer.conventions() if options.explain else [],
-        sections=sections,
         checks=checks,
         gradient_check=gradient_check,
-        index_base=problem.index_base,
         axes={
             "output": problem.output_axes,
             "grad_input": problem.input_axes,
             "grad_kernel": problem.kernel_axes,
             "grad_bias": ("o",) if problem.bias is not None and problem.bias.ndim else (),
         },
-        focus=found,
     )
 
 
 # ---------------------------------------------------------------------------
 # Explaining
-
-
-def _factor(value: Any) -> tuple[str | Any, ...]:
-    """A number as formula tokens, parenthesized when negative: (−1)."""
-    return ("(", value, ")") if value < 0 else (value,)
 
 
 class _Explainer:
@@ -1665,9 +1652,3 @@ def _times_epsilon(value: Any) -> tuple:
     if value == int(value):
         return (value, "ε")
     return ("(", value, ")ε")
-
-
-def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
-    if exact:
-        return bool(np.all(a == b))
-    return bool(np.allclose(to_float(a), to_float(b), rtol=1e-9, atol=1e-9))

@@ -52,7 +52,9 @@ from gradcalc.core.opkit import (
     element_symbol,
     near,
     plain,
+    probes_for,
     show_matrix,
+    solution_with_focus,
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
@@ -895,17 +897,7 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
     if wanted and g.windows * problem.input.size <= options.limits.max_jacobian:
         results["jacobian_input"] = jacobian_input(problem, computed)
     checks = check_answers(
-        problem.expected,
-        {
-            name: (
-                np.array([Fraction(v) for v in value], dtype=object)
-                if name == "output_shape"
-                else value
-            )
-            for name, value in results.items()
-        },
-        problem.tolerance,
-        options.limits.max_jacobian,
+        problem.expected, results, problem.tolerance, options.limits.max_jacobian
     )
 
     gradient_check = None
@@ -919,33 +911,27 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
             {"input": problem.input.astype(float)},
             {"input": results["grad_input"]},
             {"input": probe},
-            max_entries=int(max(2, min(32, 2_000_000 // max(g.work, 1)))),
+            max_entries=probes_for(g.work),
         )
         if gradient_check is not None and reason:
             gradient_check.note = reason
 
     explainer = _Explainer(problem, computed, results, options)
-    sections = explainer.sections()
-    found = None
-    if target is not None:
-        focus_section, found = explainer.section_focus(target)
-        sections.insert(0, focus_section)
-    return Solution(
-        kind=KIND,
-        title=problem.title,
+    return solution_with_focus(
+        KIND,
+        problem,
+        explainer,
+        options,
+        target,
         results=results,
         exact=exact,
-        conventions=explainer.conventions() if options.explain else [],
-        sections=sections,
         checks=checks,
         gradient_check=gradient_check,
-        index_base=problem.index_base,
         axes={
             "output": problem.input_axes,
             "grad_input": problem.input_axes,
             "argmax": problem.input_axes,
         },
-        focus=found,
     )
 
 
