@@ -35,7 +35,7 @@ from gradcalc.core.activations import softmax_forward, softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
-from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
+from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar, shape_text
 from gradcalc.core.opkit import (
     arithmetic_words,
     bend_within,
@@ -47,7 +47,6 @@ from gradcalc.core.opkit import (
     near,
     plain,
     plus,
-    shape_text,
     show_matrix,
     sigmoid,
     softmax_bend,

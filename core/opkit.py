@@ -18,21 +18,13 @@ import numpy as np
 from gradcalc.core.errors import LimitError
 from gradcalc.core.explain import Matrix, Note, Symbol
 from gradcalc.core.gradcheck import check_gradients, step_for
+from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.outcome import Check, GradientCheck, Solution, compare
 from gradcalc.core.spec import SolveOptions, Tolerance
 from gradcalc.core.values import to_float
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    """(2, 3) -> "2×3", (3,) -> "a list of 3", () -> "a single number"."""
-    if not shape:
-        return "a single number"
-    if len(shape) == 1:
-        return f"a list of {shape[0]}"
-    return "×".join(map(str, shape))
 
 
 def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:

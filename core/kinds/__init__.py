@@ -1,5 +1,6 @@
 """What a spec of each kind may say, and how its fields are read.
 
-``fields`` holds the readers every kind shares (pairs, padding forms, choices, numbers,
-tensors); a kind's own module (``dense``) holds its Field table and ``read(spec)``.
+``field`` is one key's description (the registry's Field tables are made of them),
+``fields`` the readers every kind shares (pairs, padding forms, choices, numbers,
+tensors), and a kind's own module (``dense``) its ``read(spec, limits) -> Problem``.
 """

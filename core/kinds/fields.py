@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.errors import FieldPath, SpecError
-from gradcalc.core.opkit import plain
 from gradcalc.core.spec import Limits
 from gradcalc.core.values import (
     MAX_INDEX,
@@ -37,6 +36,15 @@ PAIR_TEXT = re.compile(rf"\s*([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+)\s*")
 
 # ---------------------------------------------------------------------------
 # Words, numbers and tensors
+
+
+def shape_text(shape: tuple[int, ...]) -> str:
+    """(2, 3) -> "2×3", (3,) -> "a list of 3", () -> "a single number"."""
+    if not shape:
+        return "a single number"
+    if len(shape) == 1:
+        return f"a list of {shape[0]}"
+    return "×".join(map(str, shape))
 
 
 def read_choice(
@@ -68,6 +76,8 @@ def read_scalar(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
+        from gradcalc.core.opkit import plain  # the sentence number formatter
+
         left = "(" if low_open else "["
         low_text = "−∞" if low is None else plain(low)
         high_text = "∞" if high is None else plain(high)
