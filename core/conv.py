@@ -44,7 +44,7 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.kinds.fields import read_padding, read_pair
-from gradcalc.core.opkit import check_answers, probes_for, solution_with_focus
+from gradcalc.core.opkit import check_answers, focus_target, probes_for, solution_with_focus
 
 # The explainer's names for opkit's factor and same (kept while core/ops/ reshapes it).
 from gradcalc.core.opkit import factor as _factor
@@ -588,11 +588,7 @@ def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: st
 
 def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
     problem = read_problem(spec, options.limits)
-    target = None
-    if focus is not None:
-        from gradcalc.core.windows import read_focus
-
-        target = read_focus(focus, problem.focusable(), problem.index_base)
+    target = focus_target(focus, problem)
     g = problem.geometry
     exact = not options.force_float and g.work <= options.limits.exact_work
     computed = compute(problem, exact=exact)

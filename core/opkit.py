@@ -151,6 +151,16 @@ def probes_for(work: int) -> int:
     return int(max(2, min(32, 2_000_000 // max(work, 1))))
 
 
+def focus_target(focus: str | None, problem: Any) -> Any:
+    """What ``--focus output[1,0]`` names among a sliding-window problem's ``focusable()``
+    arrays (a core/windows.py FocusTarget); None without ``--focus``."""
+    if focus is None:
+        return None
+    from gradcalc.core.windows import read_focus  # imported when --focus is used (start-up cost)
+
+    return read_focus(focus, problem.focusable(), problem.index_base)
+
+
 def solution_with_focus(
     kind: str, problem: Any, explainer: Any, options: SolveOptions, target: Any, **fields: Any
 ) -> Solution:

@@ -50,6 +50,7 @@ from gradcalc.core.opkit import (
     check_answers,
     check_gradients_where,
     element_symbol,
+    focus_target,
     near,
     plain,
     probes_for,
@@ -81,7 +82,6 @@ from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's t
     plane_label,
     position_text,
     read_caption,
-    read_focus,
     readers_note,
     tap_grid,
     window_taps,
@@ -429,6 +429,13 @@ class PoolProblem:
     def output_nchw(self, values: np.ndarray) -> np.ndarray:
         g = self.geometry
         return values.reshape(g.batch, g.channels, g.out_h, g.out_w)
+
+    def focusable(self) -> tuple[Focusable, ...]:
+        """The arrays ``--focus`` may name: the output and the input (their axes alike)."""
+        return (
+            Focusable("output", self.names["output"], self.output_shape, self.input_axes),
+            Focusable("input", self.names["input"], self.input.shape, self.input_axes),
+        )
 
 
 def _pair_text(pair: tuple[int, int]) -> str:
@@ -876,13 +883,7 @@ def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: st
 
 def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
     problem = read_problem(spec, options.limits)
-    target = None
-    if focus is not None:
-        arrays = (
-            Focusable("output", problem.names["output"], problem.output_shape, problem.input_axes),
-            Focusable("input", problem.names["input"], problem.input.shape, problem.input_axes),
-        )
-        target = read_focus(focus, arrays, problem.index_base)
+    target = focus_target(focus, problem)
     g = problem.geometry
     exact = problem.mode != "lp" and not options.force_float and g.work <= options.limits.exact_work
     computed = compute(problem, exact=exact)
