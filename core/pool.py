@@ -45,7 +45,7 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.gradcheck import step_for
-from gradcalc.core.kinds.fields import read_choice, read_pair, refuse_pair_text
+from gradcalc.core.kinds.fields import read_choice, read_int, read_pair, refuse_pair_text
 from gradcalc.core.opkit import (
     check_answers,
     check_gradients_where,
@@ -64,7 +64,6 @@ from gradcalc.core.values import (
     looks_numeric,
     parse_array,
     parse_bool,
-    parse_int,
     parse_number,
 )
 from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
@@ -532,15 +531,7 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
             )
     ceil_mode = parse_bool(spec.get("ceil_mode", False), ("ceil_mode",))
     count_include_pad = parse_bool(spec.get("count_include_pad", True), ("count_include_pad",))
-    divisor_override = None
-    if spec.get("divisor_override") is not None:
-        divisor_override = parse_int(
-            spec["divisor_override"],
-            ("divisor_override",),
-            minimum=1,
-            maximum=MAX_INDEX,
-            what="divisor_override",
-        )
+    divisor_override = read_int(spec, "divisor_override", None, minimum=1, maximum=MAX_INDEX)
     ties = "first"
     if mode == "max" and spec.get("ties") is not None:
         ties = read_choice(spec, "ties", TIE_POLICIES)

@@ -1,7 +1,8 @@
 """The readers of spec fields that several kinds share, each written once.
 
 A field's form decides how it is read, whatever kind it belongs to: a word out of a list
-(``mode``, ``layout``), an exact number in a range (``alpha``), a tensor (``input``), a pair
+(``mode``, ``layout``), an exact number in a range (``alpha``), a whole number
+(``ignore_index``, ``divisor_override``), a tensor (``input``), a pair
 of whole numbers (``stride``, ``dilation``, a pool's ``size``: 2 or [rows, cols]) and
 conv's padding forms (2, [rows, cols], [top, bottom, left, right], "valid", "same").  The
 inline options (cli/inline.py) and ``gradcalc random``'s size knobs (core/practice.py)
@@ -86,6 +87,22 @@ def read_scalar(
             f"{key} must be in {left}{low_text}, {high_text}{']' if high is not None else ')'}, got {plain(value)}",
         )
     return value
+
+
+def read_int(
+    spec: Mapping[str, Any],
+    key: str,
+    default: int | None,
+    *,
+    minimum: int | None = None,
+    maximum: int | None = None,
+    what: str | None = None,
+) -> int | None:
+    """A whole number (2, 2.0, "2" and 1e3 are fine; 2.5 is not) in [minimum, maximum];
+    ``default`` when the key is missing or null.  ``what`` names it in errors (the key)."""
+    if spec.get(key) is None:
+        return default
+    return parse_int(spec[key], (key,), minimum=minimum, maximum=maximum, what=what or key)
 
 
 def read_array(

@@ -18,9 +18,14 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar, shape_text
+from gradcalc.core.kinds.fields import (
+    read_array,
+    read_choice,
+    read_int,
+    read_scalar,
+    shape_text,
+)
 from gradcalc.core.opkit import plain  # the sentence number formatter (its messages)
-from gradcalc.core.values import parse_int
 
 KIND = "loss"
 KEYS = registry.field_names(KIND)
@@ -187,10 +192,8 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
         limits=limits,
     )
     ignore_given = spec.get("ignore_index") is not None
-    ignore_index = (
-        parse_int(spec["ignore_index"], ("ignore_index",), what="ignore_index (an integer)")
-        if ignore_given
-        else DEFAULT_IGNORE_INDEX
+    ignore_index = read_int(
+        spec, "ignore_index", DEFAULT_IGNORE_INDEX, what="ignore_index (an integer)"
     )
     indices = values = None
     if class_loss:
