@@ -118,11 +118,11 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         raise SpecFileError(source, "the value is empty")
     pairs = "ints" in types  # stride, padding, dilation, a pool's size
     if pairs:
-        from gradcalc.core.values import PAIR_TEXT
+        from gradcalc.core.kinds.fields import pair_from_text
 
-        pair = PAIR_TEXT.fullmatch(stripped)
+        pair = pair_from_text(stripped)
         if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
-            return [int(pair[1]), int(pair[2])]
+            return pair
     arrays = "tensor" in types or pairs
     if arrays and (_ROW_SEPARATOR.search(stripped) or len(_SEPARATORS.split(stripped)) > 1):
         return parse_matrix(stripped, source)
