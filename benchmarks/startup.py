@@ -71,6 +71,9 @@ BASELINE_IMPORTS = "import numpy, click, yaml, rich.console"
 # Every gradcalc module `gradcalc conv` imports, eagerly or lazily (missing ones are skipped).
 GRADCALC_MODULES = (
     "gradcalc.cli.main",
+    "gradcalc.cli.problem_command",
+    "gradcalc.cli.options",
+    "gradcalc.cli.render",
     "gradcalc.cli.spec_loader",
     "gradcalc.cli.numbers",
     "gradcalc.cli.render_table",

@@ -5,7 +5,7 @@ a commented starter spec that solves as it is.  Both are generated from the regi
 field descriptions, so every kind gets them without code of its own.
 
 This module is imported when ``gradcalc --help`` lists the commands, so it imports only
-Click at the top; the registry, the schema builder and the files come in when a command runs.
+Click and the exit statuses at the top; the registry, the schema builder and the files come in when a command runs.
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import click
+
+from gradcalc.core.outcome import ExitStatus
 
 SCHEMA_DIR_NAME = "schema"  # beside the bundled problems: problems/schema/
 _PLAIN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
@@ -33,7 +35,7 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 
 def _known_kind(command: str, kind: str) -> str:
     """``kind`` if it is registered; else exit 2 with one line naming the known kinds."""
-    from gradcalc.cli.main import fail
+    from gradcalc.cli.errors import fail
     from gradcalc.core.registry import OPS
     from gradcalc.core.spec import did_you_mean
 
@@ -48,8 +50,8 @@ def _known_kind(command: str, kind: str) -> str:
 def _write(command: str, path: str, text: str, *, force: bool) -> None:
     """Write ``text`` to ``path`` atomically; an existing file only with ``force``.  Either
     refusal, or an OS error, is one line and exit 2."""
+    from gradcalc.cli.errors import fail
     from gradcalc.cli.files import write_atomically
-    from gradcalc.cli.main import fail
 
     if os.path.exists(path) and not force:
         fail(f"gradcalc {command}: {path} exists; use --force to overwrite it")
@@ -225,7 +227,7 @@ def default_schema_ref(kind: str, output: str | None) -> str:
 
 def add_commands(group: click.Group) -> None:
     """Register ``schema`` and ``new`` on the main group."""
-    from gradcalc.cli.main import complete_path
+    from gradcalc.cli.options import complete_path
 
     @group.command(
         "schema",
@@ -252,7 +254,9 @@ def add_commands(group: click.Group) -> None:
         help="Write the schema of any spec and one per kind into DIR "
         "(gradcalc-spec.schema.json, KIND.schema.json), replacing the ones there.",
     )
-    def schema(kind: str | None, output: str | None, force: bool, directory: str | None) -> None:
+    def schema(
+        kind: str | None, output: str | None, force: bool, directory: str | None
+    ) -> ExitStatus:
         """Print the draft-07 JSON Schema of a KIND spec, or without KIND of any spec
         (dispatching on its `kind`).
 
@@ -260,7 +264,7 @@ def add_commands(group: click.Group) -> None:
         `# yaml-language-server: $schema=schema/conv.schema.json` (VS Code's YAML
         extension, or any editor using yaml-language-server).
         """
-        from gradcalc.cli.main import fail
+        from gradcalc.cli.errors import fail
         from gradcalc.core.registry import OPS
         from gradcalc.core.schema import schema_file_name, schema_text, spec_schema
 
@@ -276,14 +280,15 @@ def add_commands(group: click.Group) -> None:
                     schema_text(spec_schema(name)),
                     force=True,  # --dir regenerates the files there
                 )
-            return
+            return ExitStatus.OK
         if kind is not None:
             _known_kind("schema", kind)
         text = schema_text(spec_schema(kind))
         if output is None:
             click.echo(text, nl=False)
-            return
+            return ExitStatus.OK
         _write("schema", output, text, force=force)
+        return ExitStatus.OK
 
     @group.command(
         "new",
@@ -309,7 +314,7 @@ def add_commands(group: click.Group) -> None:
         help="The schema named on the spec's first line "
         "(default: the installed KIND.schema.json, relative when FILE is in the same project).",
     )
-    def new(kind: str, output: str | None, force: bool, schema_ref: str | None) -> None:
+    def new(kind: str, output: str | None, force: bool, schema_ref: str | None) -> ExitStatus:
         """Print a starter spec of KIND: its required keys with example values (it solves as
         it is), every other key commented out with its help.
 
@@ -320,8 +325,9 @@ def add_commands(group: click.Group) -> None:
         text = starter_spec(kind, schema_ref or default_schema_ref(kind, output))
         if output is None:
             click.echo(text, nl=False)
-            return
+            return ExitStatus.OK
         _write("new", output, text, force=force)
         from gradcalc.cli.safe_text import visible
 
         click.echo(visible(f"Wrote {output}; solve it with `gradcalc run {output}`."), err=True)
+        return ExitStatus.OK

@@ -29,6 +29,7 @@ from typing import Any
 
 import click
 
+from gradcalc.cli.errors import error_line
 from gradcalc.cli.files import write_atomically
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
@@ -281,12 +282,6 @@ _READ_FAILURES = (
 )
 
 
-def _error_line(error: GradcalcError, loaded: Any) -> str:
-    from gradcalc.cli.main import _error_line as line
-
-    return line(error, loaded)
-
-
 def _load(path: str, limits: Limits):
     from gradcalc.cli.spec_loader import load_file
 
@@ -342,7 +337,7 @@ def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public
             "(this is a bug; rerun with --traceback and report it)"
         )
     if not public:
-        return _error_line(error, loaded)
+        return error_line(error, loaded)
     from gradcalc.cli.spec_loader import SpecFileError
 
     if isinstance(error, SpecFileError):
@@ -414,7 +409,7 @@ def _check_file(report: FileReport, settings: Settings) -> None:
             return
         report.grade = problem.grade(expected)
     except GradcalcError as error:
-        report.error = _error_line(error, loaded)
+        report.error = error_line(error, loaded)
     except (RecursionError, MemoryError):
         raise
     except Exception as error:  # a bug: report it on this file and go on with the others
@@ -1145,6 +1140,10 @@ def write_reports(reports: dict[str, tuple[str, str]]) -> list[str]:
     return errors
 
 
+# --format's choices: the check report as text, from the reports and --hide-answers.
+CHECK_RENDERERS = {"table": render_table, "json": render_json}
+
+
 # -- the command -------------------------------------------------------------------------------
 
 EPILOG = """\b
@@ -1171,7 +1170,7 @@ submission has an error (the others are still checked and reported)."""
 @click.option(
     "--format",
     "output_format",
-    type=click.Choice(["table", "json"]),
+    type=click.Choice(list(CHECK_RENDERERS)),
     default="table",
     show_default=True,
     help="table: summary and failures; json: one object per file plus totals.",
@@ -1243,7 +1242,7 @@ def check(
     timeout: float,
     force: bool,
     traceback: bool,
-) -> None:
+) -> ExitStatus:
     """Check every spec's expected answers, or grade submissions against a problem.
 
     PATHS are files, folders (searched recursively for *.yaml and *.yml, names
@@ -1279,7 +1278,7 @@ def check(
     )
     if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
-        sys.exit(int(ExitStatus.ERROR))
+        return ExitStatus.ERROR
     outputs = {}
     if csv_path is not None:
         outputs["--csv"] = (csv_path, render_csv(reports))
@@ -1289,10 +1288,7 @@ def check(
     conflicts = problem_conflicts(outputs, reports)
     write_errors = list(conflicts.values())
     write_errors += write_reports({k: v for k, v in outputs.items() if k not in conflicts})
-    if output_format == "json":
-        click.echo(render_json(reports, hide_answers))
-    else:
-        click.echo(render_table(reports, hide_answers))
+    click.echo(CHECK_RENDERERS[output_format](reports, hide_answers))
     for line in write_errors:
         click.echo(line, err=True)
-    sys.exit(int(ExitStatus.ERROR if write_errors else exit_status(reports)))
+    return ExitStatus.ERROR if write_errors else exit_status(reports)

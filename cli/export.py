@@ -14,21 +14,21 @@ import os
 import re
 from collections.abc import Sequence
 from html import escape
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.cells import cell_len
 from rich.console import Console
 
+from gradcalc.cli.errors import fail
 from gradcalc.cli.files import write_atomically
-from gradcalc.cli.main import fail
 from gradcalc.cli.safe_text import visible
 
 if TYPE_CHECKING:
+    from gradcalc.cli.options import RunOptions
     from gradcalc.cli.render_table import TableRenderer
     from gradcalc.core.outcome import Solution
 
 EXTENSIONS = (".html", ".svg")
-REPORT = "export_report"  # params key: the Report that run/examples share across their specs
 # The Rich SVG is as wide as its longest line (lines are never cut), but at least this.
 MIN_SVG_COLUMNS = 80
 
@@ -43,21 +43,21 @@ SNIFF_BYTES = 4096  # the marker is in the first line or two
 
 
 def check_export(
-    command: str, params: dict[str, Any], *, listing: bool = False, inputs: Sequence[str] = ()
+    command: str, options: RunOptions, *, listing: bool = False, inputs: Sequence[str] = ()
 ) -> None:
-    """Exit 2 with one line when ``--export`` cannot be honoured, before any work is done:
+    """Fail with one line (exit 2) when ``--export`` cannot be honoured, before any work is done:
     a wrong type or folder, a file that is one of the ``inputs`` (the specs being read, also
     through a symbolic link), or an existing file that is not an earlier gradcalc export of
     the same type (unless ``--force``)."""
-    path = params.get("export")
+    path = options.export
     if path is None:
         return
     if not path.lower().endswith(EXTENSIONS):
         fail(f"gradcalc {command}: --export: use .html or .svg (got {path!r})")
-    if params["output_format"] != "table":
+    if options.output_format != "table":
         fail(
             f"gradcalc {command}: --export writes the table report; "
-            f"it cannot be combined with --format {params['output_format']}"
+            f"it cannot be combined with --format {options.output_format}"
         )
     if listing:
         fail(f"gradcalc {command}: --export needs a problem NAME (the list is not a report)")
@@ -66,14 +66,14 @@ def check_export(
     folder = os.path.dirname(os.path.abspath(path))
     if not os.path.isdir(folder):
         fail(f"gradcalc {command}: --export: no folder {os.path.dirname(path)!r} to write into")
-    spec_path = params.get("spec_path")
+    spec_path = options.spec_path
     for spec in (*inputs, *([spec_path] if spec_path else [])):
         if spec != "-" and _same_file(path, spec):
             fail(
                 f"gradcalc {command}: --export: {path!r} is the spec {spec!r}; "
                 "give the report another file name"
             )
-    if os.path.isfile(path) and not params.get("force") and not _earlier_export(path):
+    if os.path.isfile(path) and not options.force and not _earlier_export(path):
         kind = "an HTML" if path.lower().endswith(".html") else "an SVG"
         fail(
             f"gradcalc {command}: --export: {path!r} exists and is not {kind} report of "
@@ -164,12 +164,12 @@ class Report:
 
 
 def export_report(
-    params: dict[str, Any], renderer: TableRenderer, solution: Solution, command: str
+    options: RunOptions, renderer: TableRenderer, solution: Solution, command: str
 ) -> None:
     """Add this report to the file ``--export`` names: to run/examples' shared Report, else
     to a Report of its own, saved at once."""
-    shared = params.get(REPORT)
-    report = shared if shared is not None else Report(params["export"])
+    shared = options.report
+    report = shared if shared is not None else Report(options.export)
     report.add(renderer, solution, command)
     if shared is None:
         report.save(command)

@@ -118,11 +118,11 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         raise SpecFileError(source, "the value is empty")
     pairs = "ints" in types  # stride, padding, dilation, a pool's size
     if pairs:
-        from gradcalc.core.values import PAIR_TEXT
+        from gradcalc.core.kinds.fields import pair_from_text
 
-        pair = PAIR_TEXT.fullmatch(stripped)
+        pair = pair_from_text(stripped)
         if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
-            return [int(pair[1]), int(pair[2])]
+            return pair
     arrays = "tensor" in types or pairs
     if arrays and (_ROW_SEPARATOR.search(stripped) or len(_SEPARATORS.split(stripped)) > 1):
         return parse_matrix(stripped, source)
@@ -283,14 +283,21 @@ class _Merged:
         return self.source
 
 
-def load_problem(kind: str, params: Mapping[str, Any], *, max_values: int) -> Any:
-    """The spec to solve: the ``--spec`` file (if any) with the inline fields laid over it."""
+def load_problem(
+    kind: str,
+    spec_path: str | None,
+    given: Mapping[str, str],
+    *,
+    max_values: int,
+    preloaded: Any = None,
+) -> Any:
+    """The spec to solve: the ``--spec`` file (if any) with the inline fields ``given`` (spec
+    key -> the option's text) laid over it; ``preloaded``: the file, read already (by
+    ``gradcalc run``)."""
     from gradcalc.cli.spec_loader import SpecFileError, load_file
     from gradcalc.core.registry import OPS
 
     command = f"gradcalc {kind}"
-    given = inline_values(params)
-    spec_path = params.get("spec_path")
     if spec_path is None and not given:
         raise SpecFileError(
             command,
@@ -298,7 +305,6 @@ def load_problem(kind: str, params: Mapping[str, Any], *, max_values: int) -> An
             f"options (see `gradcalc {kind} --help`)",
         )
     if not given:
-        preloaded = params.get("preloaded_spec")  # `gradcalc run` has read it already
         return preloaded if preloaded is not None else load_file(spec_path, max_values=max_values)
     loaded = load_file(spec_path, max_values=max_values) if spec_path is not None else None
     data = dict(loaded.data) if loaded is not None else {}

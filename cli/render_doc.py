@@ -254,16 +254,3 @@ class DocumentRenderer:
             f"✗ {check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong "
             f"(tolerance {check.tolerance.describe()}): {wrong}{more}"
         )
-
-
-def render_document(
-    solution: Solution, command: str, sections: frozenset[str] | None, params: dict[str, Any]
-) -> str:
-    """``--format markdown`` or ``--format latex`` (the renderer is imported only then)."""
-    if params["output_format"] == "markdown":
-        from gradcalc.cli.render_markdown import MarkdownRenderer as renderer_class
-    else:
-        from gradcalc.cli.render_latex import LatexRenderer as renderer_class
-    style = NumberStyle(decimal=params["decimal"], precision=params["precision"])
-    renderer = renderer_class(style, sections, truncate=params["steps"] is not None)
-    return renderer.render(solution, command)

@@ -7,13 +7,14 @@ is the worst of the specs' (0 all matched, 1 a mismatch, 2 an error).
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
 import click
 
-PRELOADED = "preloaded_spec"  # a LoadedSpec handed to run_problem_command (stdin is read once)
+from gradcalc.cli.errors import echo_error, error_line, fail
+from gradcalc.cli.options import EXIT_CODES_HELP, RunOptions, common_options, complete_path
+from gradcalc.core.outcome import ExitStatus
 
 
 def _without_spec_option(command: Any) -> Any:
@@ -23,25 +24,21 @@ def _without_spec_option(command: Any) -> Any:
     return command
 
 
-def run_spec(path: str, params: dict[str, Any]) -> int:
+def run_spec(path: str, options: RunOptions) -> ExitStatus:
     """Solve and render one spec file whatever its kind; its exit status."""
-    from gradcalc.cli.main import _error_line, echo_error, run_problem_command
+    from gradcalc.cli.problem_command import run_problem_command
     from gradcalc.cli.spec_loader import load_file
     from gradcalc.core.errors import GradcalcError
     from gradcalc.core.registry import spec_kind
 
     loaded = None
     try:
-        loaded = load_file(path, max_values=max(params["max_elements"] * 2, 1000))
+        loaded = load_file(path, max_values=options.max_values)
         kind = spec_kind(loaded.data, None)
     except GradcalcError as error:
-        echo_error(_error_line(error, loaded))
-        return 2
-    try:
-        run_problem_command(kind, **{**params, "spec_path": path, PRELOADED: loaded})
-    except SystemExit as done:
-        return int(done.code or 0)
-    return 0
+        echo_error(error_line(error, loaded))
+        return ExitStatus.ERROR
+    return run_problem_command(kind, options.replace(spec_path=path, preloaded=loaded))
 
 
 def find_example(name: str) -> Path:
@@ -84,7 +81,6 @@ def example_rows() -> list[dict[str, str]]:
 
 def add_commands(group: click.Group) -> None:
     """Register ``run`` and ``examples`` on the main group."""
-    from gradcalc.cli.main import EXIT_CODES_HELP, common_options, complete_path, fail
 
     @group.command(
         "run",
@@ -100,30 +96,29 @@ def add_commands(group: click.Group) -> None:
     )
     @_without_spec_option
     @common_options
-    def run(specs: tuple[str, ...], **params: Any) -> None:
+    def run(specs: tuple[str, ...], **params: Any) -> ExitStatus:
         """Solve each SPEC file ('-' reads standard input) with the command its `kind` names.
 
         Takes the options of the problem commands.  With several specs the
         reports follow one another (JSON: JSON Lines, one document per line);
         --export writes them all into one file (specs that fail to load are left out).
         """
-        from gradcalc.cli.main import JSON_LINES
-
-        params[JSON_LINES] = len(specs) > 1
+        options = RunOptions.from_params(params).replace(json_lines=len(specs) > 1)
         report = None
-        if params["export"] is not None:
-            from gradcalc.cli.export import REPORT, Report, check_export
+        if options.export is not None:
+            from gradcalc.cli.export import Report, check_export
 
-            check_export("run", params, inputs=specs)
-            report = params[REPORT] = Report(params["export"])
-        status = 0
+            check_export("run", options, inputs=specs)
+            report = Report(options.export)
+            options = options.replace(report=report)
+        status = ExitStatus.OK
         for i, path in enumerate(specs):
-            if i and params["output_format"] != "json":
+            if i and options.output_format != "json":
                 click.echo()
-            status = max(status, run_spec(path, params))
+            status = max(status, run_spec(path, options))
         if report is not None and report.titles:  # specs that failed to load are not in it
             report.save("run")
-        sys.exit(status)
+        return status
 
     @group.command(
         "examples",
@@ -137,29 +132,30 @@ def add_commands(group: click.Group) -> None:
     @click.argument("name", required=False)
     @_without_spec_option
     @common_options
-    def examples(name: str | None, **params: Any) -> None:
+    def examples(name: str | None, **params: Any) -> ExitStatus:
         """Without NAME, list the bundled problems with their kind and title;
         with NAME, solve that problem (the options are those of the problem commands)."""
+        options = RunOptions.from_params(params)
         path = None
         if name is not None:
             try:
                 path = find_example(name)
             except LookupError as error:
                 fail(f"gradcalc examples: {error}")
-        if params["export"] is not None:
+        if options.export is not None:
             from gradcalc.cli.export import check_export
 
-            check_export("examples", params, listing=name is None, inputs=[str(path)] * bool(path))
+            check_export("examples", options, listing=name is None, inputs=[str(path)] * bool(path))
         if path is not None:
-            sys.exit(run_spec(str(path), params))
+            return run_spec(str(path), options)
         from gradcalc.cli.safe_text import json_visible, visible
 
         rows = example_rows()
-        if params["output_format"] == "json":
+        if options.output_format == "json":
             import json
 
             click.echo(json_visible(json.dumps(rows, ensure_ascii=False, indent=2)))
-            return
+            return ExitStatus.OK
         name_width = max(len(row["name"]) for row in rows)
         kind_width = max(len(row["kind"]) for row in rows)
         for row in rows:
@@ -169,3 +165,4 @@ def add_commands(group: click.Group) -> None:
                 )
             )
         click.echo("\nSolve one with `gradcalc examples NAME` (a unique prefix is enough).")
+        return ExitStatus.OK

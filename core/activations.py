@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.explain import (
@@ -35,6 +36,7 @@ from gradcalc.core.explain import (
     index_separator,
     sentence,
 )
+from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.opkit import (
     arithmetic_words,
     bend_within,
@@ -43,9 +45,6 @@ from gradcalc.core.opkit import (
     element_symbol,
     factor,
     near,
-    read_array,
-    read_choice,
-    read_scalar,
     show_matrix,
     softmax_bend,
 )
@@ -79,16 +78,13 @@ from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 from gradcalc.core.spec import MAX_TERMS_SHOWN
 
-SECTIONS_BY_KIND = {
-    "activation": ("problem", "forward", "derivative", "backward"),
-    "softmax": ("problem", "forward", "jacobian", "backward"),
-}
-# Every section this module can build (the registry checks SECTIONS_BY_KIND per kind).
-SECTIONS = ("problem", "forward", "derivative", "jacobian", "backward")
+SECTIONS_BY_KIND = {kind: registry.sections(kind) for kind in ("activation", "softmax")}
+# Every section this module can build, for both kinds.
+SECTIONS = tuple(dict.fromkeys(key for keys in SECTIONS_BY_KIND.values() for key in keys))
 
-ACTIVATION_KEYS = ("input", "function", "alpha", "beta", "threshold", "subgradient_at_zero")
-SOFTMAX_KEYS = ("input", "function")
-SOFTMAX_FUNCTIONS = ("softmax", "log_softmax")
+ACTIVATION_KEYS = registry.field_names("activation")
+SOFTMAX_KEYS = registry.field_names("softmax")
+SOFTMAX_FUNCTIONS = registry.choices("softmax", "function")
 # Softmax writes its input s and its output p (y for log_softmax).
 NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
 ACTIVATION_RESULTS = ("output", "grad_input")

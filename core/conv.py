@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact
@@ -40,6 +41,12 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.gradcheck import check_gradients
+from gradcalc.core.kinds.fields import read_padding, read_pair
+from gradcalc.core.opkit import check_answers, focus_target, probes_for, solution_with_focus
+
+# The explainer's names for opkit's factor and same (kept while core/ops/ reshapes it).
+from gradcalc.core.opkit import factor as _factor
+from gradcalc.core.opkit import same as _same
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
@@ -50,16 +57,11 @@ from gradcalc.core.ops.conv import (
     pad_input,
     tap_windows,
 )
-from gradcalc.core.outcome import Solution, compare
+from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 from gradcalc.core.values import (
-    MAX_INDEX,
-    PAIR_TEXT,
-    describe,
-    looks_numeric,
     parse_array,
     parse_bool,
-    parse_int,
     to_float,
 )
 
@@ -67,9 +69,9 @@ if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.windows import Focus, Focusable, FocusTarget
 
 KIND = "conv"
-KEYS = ("input", "kernel", "bias", "stride", "padding", "dilation", "flip_kernel")
+KEYS = registry.field_names(KIND)
 NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
-SECTIONS = ("problem", "size", "forward", "jacobian", "backward", "identities", "loss")
+SECTIONS = registry.sections(KIND)
 # Every result a conv problem can have (grad_bias only with a bias).
 RESULTS = (
     "output",
@@ -155,83 +157,6 @@ class ConvProblem:
         )
 
 
-def _pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, int]:
-    """An int, or [rows, cols], each at least ``minimum``: stride, dilation, pool size/padding."""
-    allowed = f"allowed: a whole number or [rows, cols], each at least {minimum}"
-    if isinstance(value, (list, tuple)):
-        if len(value) != 2:
-            raise SpecError(path, f"{what} is a list of {len(value)}; {allowed}")
-        return (
-            _pair_int(value[0], (*path, 0), f"{what} (rows)", minimum, allowed),
-            _pair_int(value[1], (*path, 1), f"{what} (cols)", minimum, allowed),
-        )
-    _refuse_pair_text(value, path, what, allowed)
-    number = _pair_int(value, path, what, minimum, allowed)
-    return number, number
-
-
-def _refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
-    """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way."""
-    pair = PAIR_TEXT.fullmatch(value) if isinstance(value, str) else None
-    if pair is not None:
-        raise SpecError(path, f"{what} {value!r}: write [{pair[1]}, {pair[2]}] here; {allowed}")
-
-
-def _pair_int(value: Any, path: tuple, what: str, minimum: int, allowed: str) -> int:
-    try:
-        return parse_int(value, path, minimum=minimum, maximum=MAX_INDEX, what=what)
-    except SpecError as error:
-        if not error.message.startswith("expected"):
-            raise  # "must be at least 1", "use ASCII digits 0-9": these say what is allowed
-        raise SpecError(error.path, f"{error.message}; {allowed}") from None
-
-
-def _read_padding(
-    value: Any, stride: tuple[int, int], dilation: tuple[int, int], kernel_hw: tuple[int, int]
-) -> tuple[tuple[int, int, int, int], str]:
-    """Padding as (top, bottom, left, right) and a short text of what the spec said."""
-    path = ("padding",)
-    allowed = 'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid" or "same"'
-    if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
-        word = value.strip().lower()
-        if word == "valid":
-            return (0, 0, 0, 0), '"valid" (no padding)'
-        if stride != (1, 1):
-            raise SpecError(
-                path,
-                f'padding "same" needs stride 1 (as in PyTorch), but stride is {list(stride)}; give the padding as numbers',
-            )
-        total_h = dilation[0] * (kernel_hw[0] - 1)
-        total_w = dilation[1] * (kernel_hw[1] - 1)
-        # PyTorch puts the odd extra row/column on the bottom/right.
-        pads = (total_h // 2, total_h - total_h // 2, total_w // 2, total_w - total_w // 2)
-        return (
-            pads,
-            '"same" (output as large as the input; an odd extra row/column goes bottom/right)',
-        )
-    if isinstance(value, (list, tuple)):
-        if len(value) == 2:
-            ph = _pair_int(value[0], (*path, 0), "padding (rows)", 0, allowed)
-            pw = _pair_int(value[1], (*path, 1), "padding (cols)", 0, allowed)
-            return (ph, ph, pw, pw), f"[{ph}, {pw}]"
-        if len(value) == 4:
-            sides = ("top", "bottom", "left", "right")
-            pads = tuple(
-                _pair_int(v, (*path, i), f"padding ({sides[i]})", 0, allowed)
-                for i, v in enumerate(value)
-            )
-            return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
-        raise SpecError(path, f"padding is a list of {len(value)}; {allowed}")
-    if isinstance(value, str):
-        _refuse_pair_text(value, path, "padding", allowed)
-        if not looks_numeric(value):  # "1e3" is read below, as in every integer field
-            raise SpecError(path, f"unknown padding {value!r}; {allowed}")
-    if isinstance(value, bool) or value is None:
-        raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")
-    p = _pair_int(value, path, "padding", 0, allowed)
-    return (p, p, p, p), str(p)
-
-
 def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     """Validate a conv spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
@@ -262,9 +187,9 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
             f"but the input has {in_channels}; {hint}",
         )
 
-    stride = _pair(spec.get("stride", 1), ("stride",), "stride", 1)
-    dilation = _pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
-    padding, padding_text = _read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
+    stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
+    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+    padding, padding_text = read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
     flip_kernel = parse_bool(spec.get("flip_kernel", False), ("flip_kernel",))
 
     geometry = ConvGeometry(
@@ -488,11 +413,7 @@ def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: st
 
 def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
     problem = read_problem(spec, options.limits)
-    target = None
-    if focus is not None:
-        from gradcalc.core.windows import read_focus
-
-        target = read_focus(focus, problem.focusable(), problem.index_base)
+    target = focus_target(focus, problem)
     g = problem.geometry
     exact = not options.force_float and g.work <= options.limits.exact_work
     computed = compute(problem, exact=exact)
@@ -519,18 +440,13 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
         results["jacobian_kernel"] = gather(problem.input, maps[0], exact)
         results["jacobian_input"] = gather(problem.kernel, maps[1], exact)
 
-    checks = []
-    for name, answer in problem.expected.items():
-        if name not in results:
-            raise LimitError(
-                ("expected", name),
-                f"{name} has {out_size * (problem.kernel.size if name.endswith('kernel') else problem.input.size):,} "
-                f"entries, above the Jacobian limit of {options.limits.max_jacobian:,} (raise it with --max-jacobian)",
-            )
-        value = results[name]
-        if name == "output_shape":
-            value = np.array([Fraction(v) for v in value], dtype=object)
-        checks.append(compare(name, value, answer, problem.tolerance))
+    checks = check_answers(
+        problem.expected,
+        results,
+        problem.tolerance,
+        options.limits.max_jacobian,
+        count_entries=True,
+    )
 
     gradient_check = None
     if options.gradient_check:
@@ -539,45 +455,32 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
         if problem.bias is not None:
             params["bias"] = problem.floats["bias"]
             analytic["bias"] = results["grad_bias"]
-        # Each probe is two forward passes: keep the whole check near 4M multiply-adds.
-        probes = int(max(2, min(32, 2_000_000 // max(g.work, 1))))
         gradient_check = check_gradients(
-            lambda p: float_loss(problem, p), params, analytic, max_entries=probes
+            lambda p: float_loss(problem, p), params, analytic, max_entries=probes_for(g.work)
         )
 
     explainer = _Explainer(problem, computed, results, options, maps)
-    sections = explainer.sections()
-    found = None
-    if target is not None:
-        focus_section, found = explainer.section_focus(target)
-        sections.insert(0, focus_section)
-    return Solution(
-        kind=KIND,
-        title=problem.title,
+    return solution_with_focus(
+        KIND,
+        problem,
+        explainer,
+        options,
+        target,
         results=results,
         exact=exact,
-        conventions=explainer.conventions() if options.explain else [],
-        sections=sections,
         checks=checks,
         gradient_check=gradient_check,
-        index_base=problem.index_base,
         axes={
             "output": problem.output_axes,
             "grad_input": problem.input_axes,
             "grad_kernel": problem.kernel_axes,
             "grad_bias": ("o",) if problem.bias is not None and problem.bias.ndim else (),
         },
-        focus=found,
     )
 
 
 # ---------------------------------------------------------------------------
 # Explaining
-
-
-def _factor(value: Any) -> tuple[str | Any, ...]:
-    """A number as formula tokens, parenthesized when negative: (−1)."""
-    return ("(", value, ")") if value < 0 else (value,)
 
 
 class _Explainer:
@@ -1570,9 +1473,3 @@ def _times_epsilon(value: Any) -> tuple:
     if value == int(value):
         return (value, "ε")
     return ("(", value, ")ε")
-
-
-def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
-    if exact:
-        return bool(np.all(a == b))
-    return bool(np.allclose(to_float(a), to_float(b), rtol=1e-9, atol=1e-9))

@@ -19,8 +19,8 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import bilinear_exact, zeros_like_kind
 from gradcalc.core.explain import (
     GRADIENT,
@@ -32,25 +32,29 @@ from gradcalc.core.explain import (
     SymbolTable,
     index_separator,
 )
+
+# The spec's keys and how they are read (KEYS and LAYOUTS for the tests): core/kinds/dense.py.
+from gradcalc.core.kinds.dense import (  # noqa: F401
+    KEYS,
+    KIND,
+    LAYOUTS,
+    NAME_DEFAULTS,
+    DenseProblem,
+    read,
+)
 from gradcalc.core.opkit import (
     arithmetic_words,
     check_answers,
     check_gradients_where,
     element_symbol,
-    read_array,
-    read_choice,
-    shape_text,
     show_matrix,
 )
+from gradcalc.core.opkit import same as _same  # the explainer's name for it
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 
-KIND = "dense"
-KEYS = ("input", "weight", "bias", "layout")
-LAYOUTS = ("column", "row")
-NAME_DEFAULTS = {"input": "x", "weight": "W", "bias": "b", "output": "y", "loss": "L"}
 # Every result a dense problem can have (grad_bias only with a bias).
 RESULTS = (
     "output",
@@ -60,125 +64,7 @@ RESULTS = (
     "jacobian_input",
     "jacobian_weight",
 )
-SECTIONS = ("problem", "forward", "jacobian", "backward", "identities")
-
-
-# ---------------------------------------------------------------------------
-# Reading the spec
-
-
-@record
-class DenseProblem:
-    """A validated dense spec; arrays are object arrays of Fractions in the spec's shapes."""
-
-    title: str | None
-    input: np.ndarray  # L or N×L
-    weight: np.ndarray  # O×L
-    bias: np.ndarray | None  # O
-    layout: str
-    upstream: np.ndarray  # O or N×O
-    upstream_given: bool
-    names: dict[str, str]
-    index_base: int
-    expected: dict[str, np.ndarray]
-    tolerance: common.Tolerance
-
-    @property
-    def batched(self) -> bool:
-        return self.input.ndim == 2
-
-    @property
-    def batch(self) -> int:
-        return self.input.shape[0] if self.batched else 1
-
-    @property
-    def in_features(self) -> int:
-        return self.weight.shape[1]
-
-    @property
-    def out_features(self) -> int:
-        return self.weight.shape[0]
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return (self.batch, self.out_features) if self.batched else (self.out_features,)
-
-    @property
-    def work(self) -> int:
-        """Multiply-adds of the forward pass."""
-        return self.batch * self.out_features * self.in_features
-
-    def jacobian_shapes(self) -> dict[str, tuple[int, int]]:
-        rows = self.batch * self.out_features
-        return {
-            "jacobian_input": (rows, self.input.size),
-            "jacobian_weight": (rows, self.weight.size),
-        }
-
-
-def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
-    """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
-    common.check_keys(spec, KIND, KEYS)
-    raw_input = common.require(spec, "input", KIND, "a vector of L numbers or an N×L batch")
-    raw_weight = common.require(spec, "weight", KIND, "the O×L weight matrix")
-    x = read_array(raw_input, ("input",), ndims=(1, 2), what="input", limits=limits)
-    w = read_array(raw_weight, ("weight",), ndims=(2,), what="weight", limits=limits)
-    in_features = x.shape[-1]
-    if w.shape[1] != in_features:
-        hint = (
-            f"; it looks transposed: nn.Linear's weight is out_features × in_features, here {w.shape[1]}×{w.shape[0]}"
-            if w.shape[0] == in_features
-            else ""
-        )
-        raise SpecError(
-            ("weight",),
-            f"weight is {shape_text(w.shape)} but each input sample has L = {in_features} entries; "
-            f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
-        )
-    out_features = w.shape[0]
-    bias = None
-    if spec.get("bias") is not None:
-        bias = read_array(spec["bias"], ("bias",), ndims=(1,), what="bias", limits=limits)
-        if bias.shape[0] != out_features:
-            raise SpecError(
-                ("bias",),
-                f"bias has {bias.shape[0]} entries but the weight has O = {out_features} rows; "
-                "give one bias per output",
-            )
-    layout = read_choice(spec, "layout", LAYOUTS, default="column")
-    batch = x.shape[0] if x.ndim == 2 else 1
-    if batch * out_features * in_features > limits.max_work:
-        raise LimitError(
-            ("input",),
-            f"this layer needs {batch * out_features * in_features:,} multiply-adds, above the limit "
-            f"of {limits.max_work:,} (raise it with --max-work)",
-        )
-    names = common.read_names(spec, NAME_DEFAULTS)
-    output_shape = (batch, out_features) if x.ndim == 2 else (out_features,)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
-    known: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "grad_input": x.shape,
-        "grad_weight": w.shape,
-    }
-    if bias is not None:
-        known["grad_bias"] = bias.shape
-    rows = batch * out_features
-    known["jacobian_input"] = (rows, x.size)
-    known["jacobian_weight"] = (rows, w.size)
-    return DenseProblem(
-        title=common.read_title(spec),
-        input=x,
-        weight=w,
-        bias=bias,
-        layout=layout,
-        upstream=upstream,
-        upstream_given=upstream_given,
-        names=names,
-        index_base=common.read_index_base(spec),
-        expected=common.read_expected(spec, known, limits),
-        tolerance=common.read_tolerance(spec),
-    )
+SECTIONS = registry.sections(KIND)
 
 
 # ---------------------------------------------------------------------------
@@ -249,7 +135,7 @@ def float_loss(problem: DenseProblem, params: Mapping[str, np.ndarray]) -> float
 
 def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     """Read, compute, check and explain one dense spec."""
-    problem = read_problem(spec, options.limits)
+    problem = read(spec, options.limits)
     exact = not options.force_float and problem.work <= options.limits.exact_work
     computed = compute(problem, exact=exact)
     results: dict[str, Any] = {
@@ -742,9 +628,3 @@ def _verdict(agrees: bool) -> str:
         if agrees
         else "✗ DOES NOT equal the entries above (please report)"
     )
-
-
-def _same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
-    if exact:
-        return bool(np.all(a == b))
-    return bool(np.allclose(a.astype(float), b.astype(float), rtol=1e-9, atol=1e-9))

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.deadline import Budget, TimeUp
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
@@ -53,17 +54,8 @@ from gradcalc.core.outcome import Check, GradientCheck, Solution, WrongCell
 from gradcalc.core.values import describe, parse_number
 
 KIND = "expr"
-KEYS = ("function", "variables", "define", "substitute", "at", "identity")
-SECTIONS = (
-    "problem",
-    "partials",
-    "chain_rule",
-    "hessian",
-    "point",
-    "identity",
-    "expected",
-    "latex",
-)
+KEYS = registry.field_names(KIND)
+SECTIONS = registry.sections(KIND)
 
 MAX_VARIABLES = 10
 MAX_COMPONENTS = 10

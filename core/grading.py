@@ -29,6 +29,7 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError, format_path
+from gradcalc.core.kinds.fields import pair_as_written
 from gradcalc.core.outcome import ExitStatus, Solution
 from gradcalc.core.records import record
 from gradcalc.core.spec import Limits, SolveOptions, Tolerance, did_you_mean, read_tolerance
@@ -806,16 +807,6 @@ def _is_zero(value: Any) -> bool:
     return value == 0
 
 
-def _pair(value: Any) -> tuple[int, int] | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value, value
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
-        return value[0], value[1]
-    return None
-
-
 def _upstream_given(spec: Mapping[str, Any]) -> bool:
     value = spec.get("upstream")
     return value is not None and not (isinstance(value, str) and value.strip() == "ones")
@@ -929,7 +920,7 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
             ),
             _transposed("grad_kernel", "∂L/∂kernel"),
         ]
-        stride = _pair(spec.get("stride", 1))
+        stride = pair_as_written(spec.get("stride", 1))
         return (
             variants
             + _size_mistakes(spec, stride)
@@ -967,7 +958,9 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
                 )
             )
         stride = (
-            _pair(spec["stride"]) if spec.get("stride") is not None else _pair(spec.get("size"))
+            pair_as_written(spec["stride"])
+            if spec.get("stride") is not None
+            else pair_as_written(spec.get("size"))
         )
         return variants + _size_mistakes(spec, stride) + _forgot_upstream(spec, ("grad_input",))
     if kind == "dense":

@@ -1,8 +1,9 @@
-"""Small pieces the dense, activation, softmax and loss modules share.
+"""Small pieces every op module shares.
 
-Reading a word from a fixed list, checking expected answers, finite
-differences over the entries where a function is differentiable, and writing
-numbers into formulas and sentences.  NumPy only, like the rest of the core.
+Checking expected answers, finite differences over the entries where a function is
+differentiable, the end of a solve (a Solution led by a ``--focus`` picture), and writing
+numbers into formulas and sentences.  NumPy only, like the rest of the core.  Reading a
+spec's fields is core/kinds/fields.py.
 """
 
 from __future__ import annotations
@@ -13,70 +14,16 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.errors import FieldPath, LimitError, SpecError
+from gradcalc.core.errors import LimitError
 from gradcalc.core.explain import Matrix, Note, Symbol
 from gradcalc.core.gradcheck import check_gradients, step_for
-from gradcalc.core.outcome import Check, GradientCheck, compare
-from gradcalc.core.spec import Limits, Tolerance
-from gradcalc.core.values import describe, parse_array, parse_number
+from gradcalc.core.kinds.fields import shape_text
+from gradcalc.core.outcome import Check, GradientCheck, Solution, compare
+from gradcalc.core.spec import SolveOptions, Tolerance
+from gradcalc.core.values import to_float
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
-
-
-def shape_text(shape: tuple[int, ...]) -> str:
-    """(2, 3) -> "2×3", (3,) -> "a list of 3", () -> "a single number"."""
-    if not shape:
-        return "a single number"
-    if len(shape) == 1:
-        return f"a list of {shape[0]}"
-    return "×".join(map(str, shape))
-
-
-def read_choice(
-    spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, default: str | None = None
-) -> str:
-    """One word out of ``allowed``; a missing key takes ``default`` (None: required)."""
-    value = spec.get(key, default)
-    if value is None:
-        raise SpecError((), f"missing required key {key!r}; allowed values: {', '.join(allowed)}")
-    if not isinstance(value, str) or value.strip().lower() not in allowed:
-        shown = repr(value.strip()) if isinstance(value, str) else describe(value)
-        raise SpecError((key,), f"unknown {key} {shown}; allowed: {', '.join(allowed)}")
-    return value.strip().lower()
-
-
-def read_scalar(
-    spec: Mapping[str, Any],
-    key: str,
-    default: Fraction,
-    *,
-    low: Fraction | None = None,
-    high: Fraction | None = None,
-    low_open: bool = False,
-) -> Fraction:
-    """An exact number with an optional allowed range [low, high] ((low, high] if ``low_open``)."""
-    if spec.get(key) is None:
-        return default
-    value = parse_number(spec[key], (key,), what=f"{key} (a number)")
-    too_low = low is not None and (value <= low if low_open else value < low)
-    too_high = high is not None and value > high
-    if too_low or too_high:
-        left = "(" if low_open else "["
-        low_text = "−∞" if low is None else plain(low)
-        high_text = "∞" if high is None else plain(high)
-        raise SpecError(
-            (key,),
-            f"{key} must be in {left}{low_text}, {high_text}{']' if high is not None else ')'}, got {plain(value)}",
-        )
-    return value
-
-
-def read_array(
-    raw: Any, path: FieldPath, *, ndims: tuple[int, ...], what: str, limits: Limits
-) -> np.ndarray:
-    """parse_array with the run's element limit."""
-    return parse_array(raw, path, ndims=ndims, what=what, max_elements=limits.max_elements)
 
 
 def arithmetic_words(
@@ -158,21 +105,80 @@ def check_answers(
     results: Mapping[str, Any],
     tolerance: Tolerance,
     jacobian_limit: int,
+    *,
+    count_entries: bool = False,
 ) -> list[Check]:
-    """Compare each expected answer with its result.
+    """Compare each expected answer with its result; a list result (``output_shape``) is
+    compared as exact numbers.
 
-    A result missing from ``results`` is a Jacobian that was too large to build.
+    A result missing from ``results`` is a Jacobian that was too large to build; with
+    ``count_entries`` the error says how many entries it has (its expected answer's size).
     """
     checks = []
     for name, answer in expected.items():
         if name not in results:
+            if count_entries:
+                raise LimitError(
+                    ("expected", name),
+                    f"{name} has {answer.size:,} entries, above the Jacobian limit of "
+                    f"{jacobian_limit:,} (raise it with --max-jacobian)",
+                )
             raise LimitError(
                 ("expected", name),
                 f"{name} is above the Jacobian limit of {jacobian_limit:,} entries "
                 "(raise it with --max-jacobian)",
             )
-        checks.append(compare(name, results[name], answer, tolerance))
+        value = results[name]
+        if isinstance(value, list):
+            value = np.array([Fraction(v) for v in value], dtype=object)
+        checks.append(compare(name, value, answer, tolerance))
     return checks
+
+
+def probes_for(work: int) -> int:
+    """How many gradient entries finite differences probe for a pass of ``work``
+    multiply-adds: each probe is two forward passes, so the whole check stays near 4M."""
+    return int(max(2, min(32, 2_000_000 // max(work, 1))))
+
+
+def focus_target(focus: str | None, problem: Any) -> Any:
+    """What ``--focus output[1,0]`` names among a sliding-window problem's ``focusable()``
+    arrays (a core/windows.py FocusTarget); None without ``--focus``."""
+    if focus is None:
+        return None
+    from gradcalc.core.windows import read_focus  # imported when --focus is used (start-up cost)
+
+    return read_focus(focus, problem.focusable(), problem.index_base)
+
+
+def solution_with_focus(
+    kind: str, problem: Any, explainer: Any, options: SolveOptions, target: Any, **fields: Any
+) -> Solution:
+    """The Solution of a sliding-window kind (conv, pool): the explainer's ``sections()``,
+    led for ``--focus`` by its ``section_focus(target)`` picture (``target`` None: none).
+    ``problem`` gives the title and index base; ``fields`` are the rest of the Solution
+    (results, exact, checks, gradient_check, axes)."""
+    sections = explainer.sections()
+    found = None
+    if target is not None:
+        focus_section, found = explainer.section_focus(target)
+        sections.insert(0, focus_section)
+    return Solution(
+        kind=kind,
+        title=problem.title,
+        conventions=explainer.conventions() if options.explain else [],
+        sections=sections,
+        index_base=problem.index_base,
+        focus=found,
+        **fields,
+    )
+
+
+def same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
+    """Two results agree: equal when exact, else within 1e-9 (an identity's check)."""
+    if exact:
+        return bool(np.all(a == b))
+    return bool(np.allclose(to_float(a), to_float(b), rtol=1e-9, atol=1e-9))
 
 
 def check_gradients_where(

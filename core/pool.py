@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.conv import _pair, _refuse_pair_text  # int or [rows, cols], as conv reads
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.explain import (
     GRADIENT,
@@ -44,14 +44,17 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.gradcheck import step_for
+from gradcalc.core.kinds.fields import read_choice, read_int, read_pair, refuse_pair_text
 from gradcalc.core.opkit import (
     check_answers,
     check_gradients_where,
     element_symbol,
+    focus_target,
     near,
     plain,
-    read_choice,
+    probes_for,
     show_matrix,
+    solution_with_focus,
 )
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.pool import (
@@ -69,7 +72,6 @@ from gradcalc.core.values import (
     looks_numeric,
     parse_array,
     parse_bool,
-    parse_int,
     parse_number,
 )
 from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
@@ -87,28 +89,15 @@ from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's t
     plane_label,
     position_text,
     read_caption,
-    read_focus,
     readers_note,
     tap_grid,
     window_taps,
 )
 
 KIND = "pool"
-KEYS = (
-    "mode",
-    "input",
-    "size",
-    "stride",
-    "padding",
-    "dilation",
-    "ceil_mode",
-    "count_include_pad",
-    "divisor_override",
-    "p",
-    "ties",
-)
-MODES = ("max", "avg", "lp")
-TIE_POLICIES = ("first", "all", "split")
+KEYS = registry.field_names(KIND)
+MODES = registry.choices(KIND, "mode")
+TIE_POLICIES = registry.choices(KIND, "ties")
 # Keys that only some modes have (as in PyTorch: AvgPool2d has no dilation, LPPool2d no padding).
 MODE_KEYS = {
     "dilation": ("max",),
@@ -121,7 +110,7 @@ MODE_KEYS = {
 NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
 # Every result a pool problem can have (argmax only for mode max).
 RESULTS = ("output", "output_shape", "grad_input", "argmax", "jacobian_input")
-SECTIONS = ("problem", "size", "forward", "routing", "backward", "ties", "jacobian", "relations")
+SECTIONS = registry.sections(KIND)
 
 # p values of the "growing p approaches the max" table.
 RELATION_PS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -328,6 +317,13 @@ class PoolProblem:
         g = self.geometry
         return values.reshape(g.batch, g.channels, g.out_h, g.out_w)
 
+    def focusable(self) -> tuple[Focusable, ...]:
+        """The arrays ``--focus`` may name: the output and the input (their axes alike)."""
+        return (
+            Focusable("output", self.names["output"], self.output_shape, self.input_axes),
+            Focusable("input", self.names["input"], self.input.shape, self.input_axes),
+        )
+
 
 def _pair_text(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"[{pair[0]}, {pair[1]}]"
@@ -338,10 +334,10 @@ def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str
         return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
     if isinstance(value, str):
         allowed = 'allowed: an integer, [kh, kw] or "global"'
-        _refuse_pair_text(value, ("size",), "size", allowed)
+        refuse_pair_text(value, ("size",), "size", allowed)
         if not looks_numeric(value):  # "1e3" is read below, as in every integer field
             raise SpecError(("size",), f"unknown size {value!r}; {allowed}")
-    size = _pair(value, ("size",), "size (the window)", 1)
+    size = read_pair(value, ("size",), "size (the window)", 1)
     return size, _pair_text(size)
 
 
@@ -405,15 +401,15 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         (in_h, in_w),
     )
     stride_given = spec.get("stride") is not None
-    stride = _pair(spec["stride"], ("stride",), "stride", 1) if stride_given else kernel
-    dilation = _pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+    stride = read_pair(spec["stride"], ("stride",), "stride", 1) if stride_given else kernel
+    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
     padding_value = spec.get("padding", 0)
     if isinstance(padding_value, (list, tuple)) and len(padding_value) == 4:
         raise SpecError(
             ("padding",),
             "pooling pads both sides alike (as PyTorch): give one integer or [rows, cols]",
         )
-    padding = _pair(padding_value, ("padding",), "padding", 0)
+    padding = read_pair(padding_value, ("padding",), "padding", 0)
     for axis, pad, k in (("rows", padding[0], kernel[0]), ("cols", padding[1], kernel[1])):
         if pad > k // 2:
             raise SpecError(
@@ -423,15 +419,7 @@ def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
             )
     ceil_mode = parse_bool(spec.get("ceil_mode", False), ("ceil_mode",))
     count_include_pad = parse_bool(spec.get("count_include_pad", True), ("count_include_pad",))
-    divisor_override = None
-    if spec.get("divisor_override") is not None:
-        divisor_override = parse_int(
-            spec["divisor_override"],
-            ("divisor_override",),
-            minimum=1,
-            maximum=MAX_INDEX,
-            what="divisor_override",
-        )
+    divisor_override = read_int(spec, "divisor_override", None, minimum=1, maximum=MAX_INDEX)
     ties = "first"
     if mode == "max" and spec.get("ties") is not None:
         ties = read_choice(spec, "ties", TIE_POLICIES)
@@ -742,13 +730,7 @@ def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: st
 
 def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
     problem = read_problem(spec, options.limits)
-    target = None
-    if focus is not None:
-        arrays = (
-            Focusable("output", problem.names["output"], problem.output_shape, problem.input_axes),
-            Focusable("input", problem.names["input"], problem.input.shape, problem.input_axes),
-        )
-        target = read_focus(focus, arrays, problem.index_base)
+    target = focus_target(focus, problem)
     g = problem.geometry
     # max and avg run exactly; the adapter runs LP (x^(1/p)) in float64.
     computed = compute(
@@ -766,17 +748,7 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
     if wanted and g.windows * problem.input.size <= options.limits.max_jacobian:
         results["jacobian_input"] = jacobian_input(problem, computed)
     checks = check_answers(
-        problem.expected,
-        {
-            name: (
-                np.array([Fraction(v) for v in value], dtype=object)
-                if name == "output_shape"
-                else value
-            )
-            for name, value in results.items()
-        },
-        problem.tolerance,
-        options.limits.max_jacobian,
+        problem.expected, results, problem.tolerance, options.limits.max_jacobian
     )
 
     gradient_check = None
@@ -790,33 +762,27 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
             {"input": problem.input.astype(float)},
             {"input": results["grad_input"]},
             {"input": probe},
-            max_entries=int(max(2, min(32, 2_000_000 // max(g.work, 1)))),
+            max_entries=probes_for(g.work),
         )
         if gradient_check is not None and reason:
             gradient_check.note = reason
 
     explainer = _Explainer(problem, computed, results, options)
-    sections = explainer.sections()
-    found = None
-    if target is not None:
-        focus_section, found = explainer.section_focus(target)
-        sections.insert(0, focus_section)
-    return Solution(
-        kind=KIND,
-        title=problem.title,
+    return solution_with_focus(
+        KIND,
+        problem,
+        explainer,
+        options,
+        target,
         results=results,
         exact=exact,
-        conventions=explainer.conventions() if options.explain else [],
-        sections=sections,
         checks=checks,
         gradient_check=gradient_check,
-        index_base=problem.index_base,
         axes={
             "output": problem.input_axes,
             "grad_input": problem.input_axes,
             "argmax": problem.input_axes,
         },
-        focus=found,
     )
 
 

@@ -49,6 +49,7 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core.errors import GradcalcError, SpecError, format_path
+from gradcalc.core.kinds.fields import PAIR_SEPARATOR
 from gradcalc.core.spec import DEFAULT_ATOL, SolveOptions
 
 MAX_ATTEMPTS = 200
@@ -570,8 +571,6 @@ def _generic_profile(kind: str) -> Profile:
 
 # -- reading the sizes ---------------------------------------------------------------------------
 
-_SIZE_SEPARATOR = re.compile(r"\s*[x×X*]\s*")
-
 
 def parse_knob(knob: Knob, value: Any) -> Any:
     """A knob's value from text or plain data, checked: ints, tuples of ints, text or Fraction."""
@@ -621,7 +620,7 @@ def _dims(value: Any, knob: Knob) -> tuple[int, ...]:
     from gradcalc.core.values import looks_numeric, parse_int
 
     text = _text(value)
-    parts = _SIZE_SEPARATOR.split(text.strip())
+    parts = PAIR_SEPARATOR.split(text.strip())
     if not all(looks_numeric(part) for part in parts):
         raise PracticeError(f"expected a size such as 3 or 2x3, got {text!r}", knob.name)
     try:  # each size is read as every integer field reads it: 3, 3.0 and 3e0 are 3; 03 is refused

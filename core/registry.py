@@ -3,8 +3,9 @@
 The table holds what the CLI needs to build a command (summary, sections,
 examples) without importing the op's module: modules are imported only when
 their kind is used, so start-up stays cheap.  An op module provides
-``solve(spec, options) -> Solution`` (or the function the entry names) and a
-``SECTIONS`` tuple equal to its entry's (a test checks that they agree).
+``solve(spec, options) -> Solution`` (or the function the entry names); its ``KEYS``,
+``SECTIONS`` and word lists (``MODES``, ``LOSSES``) are read from its entry here
+(:func:`field_names`, :func:`sections`, :func:`choices`), so the two cannot disagree.
 """
 
 from __future__ import annotations
@@ -16,46 +17,10 @@ from types import ModuleType
 from typing import Any
 
 from gradcalc.core.errors import FocusError, SpecError
+from gradcalc.core.kinds.field import Field
 from gradcalc.core.outcome import Solution
 from gradcalc.core.spec import SolveOptions
 from gradcalc.core.values import MAX_INDEX, describe
-
-
-@dataclass(frozen=True)
-class Field:
-    """One key of a spec, as inline options, the JSON Schema and ``gradcalc new`` see it.
-
-    ``type`` names what the key holds, alternatives joined by ``|`` (``"number|mapping"``):
-    "tensor" (a number or nested lists of numbers), "number", "integer", "ints" (an integer
-    or a list of them), "boolean", "text", "texts" (text or a list of texts), "mapping",
-    "answers" (expected answers keyed by result: numbers, expressions or lists of them),
-    "null", or "choice" (only the ``choices``).  ``choices`` are values accepted besides
-    the type (``"ones"`` for an upstream).  ``example`` is what ``gradcalc new`` writes:
-    a live key when ``required`` or ``starter``, else a commented-out line.
-
-    The bounds the loader enforces, for the JSON Schema: ``dims`` (fewest, most) levels of
-    nesting of a tensor (0: a single number); ``minimum``, ``maximum`` and ``above`` (an
-    exclusive minimum) for a number or each integer of "ints"; ``lengths``, the lengths an
-    "ints" list may have.
-    """
-
-    name: str
-    type: str
-    help: str
-    choices: tuple[Any, ...] = ()
-    example: Any = None
-    required: bool = False
-    starter: bool = False
-    dims: tuple[int, int] | None = None
-    minimum: Any = None
-    maximum: Any = None
-    above: Any = None
-    lengths: tuple[int, ...] = ()
-
-    @property
-    def types(self) -> tuple[str, ...]:
-        return tuple(self.type.split("|"))
-
 
 # The keys every kind shares (core/spec.py COMMON_KEYS), described once; an entry
 # leaves out "upstream" when its kind ends the chain (``takes_upstream=False``).
@@ -650,6 +615,21 @@ OPS: dict[str, OpEntry] = {
 
 def known_kinds() -> list[str]:
     return list(OPS)
+
+
+def field_names(kind: str) -> tuple[str, ...]:
+    """The kind's own spec keys, in the order of its fields (the op module's KEYS)."""
+    return tuple(spec_field.name for spec_field in OPS[kind].fields)
+
+
+def sections(kind: str) -> tuple[str, ...]:
+    """The kind's explanation sections, in order (the op module's SECTIONS, ``--show``)."""
+    return OPS[kind].sections
+
+
+def choices(kind: str, name: str) -> tuple[Any, ...]:
+    """The words the kind's field ``name`` takes (pool's modes, a loss's reductions)."""
+    return next(f.choices for f in OPS[kind].fields if f.name == name)
 
 
 def op_module(kind: str) -> ModuleType:

@@ -33,9 +33,6 @@ _NUMBER_TEXT = re.compile(
 _INT_TEXT = re.compile(r"^\s*[-+\u2212]?[0-9]+\s*$")
 # The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
 NUMBER_TEXT_PATTERN = _NUMBER_TEXT.pattern
-# Two whole numbers as `gradcalc random` and inline options write a pair: "2x1", "2×1", "2 x 1"
-# (core/practice.py reads its sizes alike).  A spec file writes [2, 1]; there "2x1" is an error.
-PAIR_TEXT = re.compile(r"\s*([0-9]+)\s*[x×X*]\s*([0-9]+)\s*")
 
 # Python's Fraction accepts exponents of any size; "1e999999999" would build a
 # number with a billion digits.  Nothing a homework needs comes close to these

@@ -131,3 +131,31 @@ def test_a_reader_that_stops_reading_ends_gradcalc_quietly() -> None:
     process.wait(timeout=120)
     assert first.startswith("gradcalc ")
     assert stderr == ""
+
+
+def test_commands_return_their_status_and_only_the_boundary_exits(tmp_path: Path) -> None:
+    """Without the boundary (standalone_mode=False) a command returns its ExitStatus: no
+    SystemExit is raised below LazyGroup.main to say how a run ended."""
+    from gradcalc.core.outcome import ExitStatus
+
+    status = main.main(["conv", "--spec", TASK3, "--format", "json"], standalone_mode=False)
+    assert status is ExitStatus.OK
+    status = main.main(["run", TASK3, TASK3, "--format", "json"], standalone_mode=False)
+    assert status is ExitStatus.OK
+    status = main.main(["run", str(tmp_path / "nope.yaml")], standalone_mode=False)
+    assert status is ExitStatus.ERROR
+
+
+def test_run_options_are_built_once_and_frozen() -> None:
+    import dataclasses
+
+    from gradcalc.cli.options import DEFAULT_STEPS, RunOptions
+
+    assert RunOptions().steps == DEFAULT_STEPS
+    options = RunOptions(output_format="json")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        options.steps = None  # type: ignore[misc]
+    changed = options.replace(spec_path="a.yaml", json_lines=True)
+    assert (changed.spec_path, changed.json_lines) == ("a.yaml", True)
+    assert changed.output_format == "json"
+    assert options.spec_path is None and options.json_lines is False

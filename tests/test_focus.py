@@ -539,8 +539,8 @@ def test_plain_output_snapshot_and_readme() -> None:
     result = run(*args)
     assert result.exit_code == 0, result.stderr
     assert result.stdout == SNAPSHOT
-    # The README shows the same command and picture.
-    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    # The docs (docs/options.md, moved there from the README) show the same command and picture.
+    readme = (REPO / "docs" / "options.md").read_text(encoding="utf-8")
     assert README_COMMAND.removesuffix(" --no-color") in readme.replace(" \\\n  ", " ")
     assert SNAPSHOT.split("\n", 3)[3] in readme
 

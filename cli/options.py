@@ -1,0 +1,263 @@
+"""The options every problem command shares, and ``RunOptions``: the values given for them.
+
+Click parses the options into a dict once, at the command; ``RunOptions.from_params`` turns
+that dict into one frozen object, and everything below the command (solving, rendering,
+``--export``) reads that object, never the dict.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from gradcalc.core.errors import SpecError
+from gradcalc.core.records import fields, record
+from gradcalc.core.spec import Limits
+
+if TYPE_CHECKING:
+    from gradcalc.cli.export import Report
+    from gradcalc.cli.spec_loader import LoadedSpec
+
+# Sections every command can show besides its op's own (see core/<op>.py SECTIONS).
+CLI_SECTIONS = ("results", "checks")
+DEFAULT_STEPS = 12
+AUTO_STEPS = "auto"
+# The formats that are write-ups: --steps auto shows every row in them.
+DOCUMENT_FORMATS = ("markdown", "latex")
+
+EXIT_CODES_HELP = """\b
+Exit codes: 0 every expected answer matches; 1 an expected answer does not
+match; 2 usage or spec error (one line: FILE:LINE:COL: message)."""
+
+
+@record(frozen=True)
+class RunOptions:
+    """What one problem command (or ``run``/``examples`` for each spec) was asked to do.
+
+    ``steps`` is already resolved: rows shown per section, None for every row.  The last
+    four fields are not options: ``gradcalc run`` sets them for each spec it solves.
+    """
+
+    output_format: str = "table"
+    steps: int | None = DEFAULT_STEPS
+    show: str | None = None  # --show as given: comma-separated sections
+    focus: str | None = None
+    decimal: bool = False
+    precision: int = 6
+    no_color: bool = False
+    export: str | None = None
+    force: bool = False
+    force_float: bool = False
+    gradient_check: bool = True
+    limits: Limits = Limits()
+    traceback: bool = False
+    spec_path: str | None = None
+    # The spec's fields given as options (``--stride 2``): spec key -> the option's text.
+    inline: Mapping[str, str] = MappingProxyType({})
+    json_lines: bool = False  # JSON: one document per line (run with several specs)
+    preloaded: LoadedSpec | None = None  # the spec run has read already (stdin is read once)
+    report: Report | None = None  # the --export file run/examples share across their specs
+
+    @classmethod
+    def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
+        """The options of Click's ``params`` (a kind may leave some out: their defaults)."""
+        from gradcalc.cli.inline import inline_values
+
+        output_format = params["output_format"]
+        steps = params["steps"]
+        if steps == AUTO_STEPS:
+            # Every step in a write-up, DEFAULT_STEPS in the terminal.
+            steps = None if output_format in DOCUMENT_FORMATS else DEFAULT_STEPS
+        return cls(
+            output_format=output_format,
+            steps=steps,
+            show=params["show"],
+            focus=params.get("focus"),
+            decimal=params["decimal"],
+            precision=params["precision"],
+            no_color=params["no_color"],
+            export=params["export"],
+            force=params["force"],
+            force_float=params.get("force_float", False),
+            gradient_check=not params["no_gradient_check"],
+            limits=Limits(
+                max_elements=params["max_elements"],
+                max_work=params.get("max_work", Limits.max_work),
+                max_jacobian=params.get("max_jacobian", Limits.max_jacobian),
+            ),
+            traceback=params["traceback"],
+            spec_path=params.get("spec_path"),
+            inline=MappingProxyType(inline_values(params)),
+        )
+
+    def replace(self, **changes: Any) -> RunOptions:
+        """A copy with ``changes``."""
+        return type(self)(**{**{name: getattr(self, name) for name in fields(self)}, **changes})
+
+    @property
+    def max_values(self) -> int:
+        """Numbers a spec file may hold in all (its arrays are checked one by one later)."""
+        return max(self.limits.max_elements * 2, 1000)
+
+
+class StepsType(click.ParamType):
+    """``--steps 20``, ``--steps all``, or ``auto`` (the default): 12 rows per section in
+    the terminal, every row in a Markdown or LaTeX write-up (resolved by
+    ``RunOptions.from_params``)."""
+
+    name = "N|all"
+
+    def convert(self, value: Any, param, ctx) -> int | str | None:
+        if value is None or isinstance(value, int):
+            return value
+        text = str(value).strip().lower()
+        if text == "all":
+            return None
+        if text == AUTO_STEPS:
+            return AUTO_STEPS
+        if text.isascii() and text.isdigit() and (len(text) == 1 or text[0] != "0"):
+            return int(text)  # ASCII digits, no leading zeros: as every number is read
+        self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
+
+
+class WholeNumber(click.IntRange):
+    """An integer option read as every integer field is (core/values.py parse_int): 1000,
+    1e3 and 1000.0 alike; "１", "1_000" and "010" refused with their fix (click's int() read
+    them as 1, 1000 and 10)."""
+
+    def convert(self, value: Any, param, ctx) -> Any:
+        if isinstance(value, str):
+            from gradcalc.core.values import parse_int
+
+            try:
+                value = parse_int(value, (), what="a whole number")
+            except SpecError as error:
+                self.fail(error.message, param, ctx)
+        return super().convert(value, param, ctx)
+
+
+def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
+    """Shell completion of a file argument: the shell lists the files (see README: completion)."""
+    from click.shell_completion import CompletionItem
+
+    return [CompletionItem(incomplete, type="file")]
+
+
+def common_options(command: Callable) -> Callable:
+    """Options every problem command shares."""
+    from gradcalc.cli.render import PROBLEM_RENDERERS
+    from gradcalc.core.registry import focus_kinds
+
+    options = [
+        click.option(
+            "--spec",
+            "spec_path",
+            metavar="FILE",
+            default=None,
+            shell_complete=complete_path,
+            help="The YAML problem spec to solve ('-' reads standard input); "
+            "optional when the spec's fields are given as options (below).",
+        ),
+        click.option(
+            "--format",
+            "output_format",
+            type=click.Choice(list(PROBLEM_RENDERERS)),
+            default="table",
+            show_default=True,
+            help="table: step-by-step tables; json: the machine-readable contract; "
+            "markdown, latex: blocks to paste into a write-up.",
+        ),
+        click.option(
+            "--steps",
+            type=StepsType(),
+            default=AUTO_STEPS,
+            show_default=f"{DEFAULT_STEPS} in a table, all in markdown and latex",
+            help="Rows shown per section (a number, or 'all').",
+        ),
+        click.option(
+            "--show",
+            "show",
+            metavar="SECTIONS",
+            default=None,
+            help="Comma-separated sections to show (default: all); each kind lists its own at "
+            "the end of `gradcalc KIND --help`.",
+        ),
+        click.option("--decimal", is_flag=True, help="Print fractions as decimals (1/4 -> 0.25)."),
+        click.option(
+            "--precision",
+            type=WholeNumber(1, 17),
+            default=6,
+            show_default=True,
+            help="Significant digits for decimals.",
+        ),
+        click.option(
+            "--no-color", is_flag=True, help="Plain text without colors (also: NO_COLOR=1)."
+        ),
+        click.option(
+            "--export",
+            metavar="FILE",
+            default=None,
+            help="Also write the report, in color, to FILE (.html page or .svg image) to share; "
+            "an existing FILE is replaced only if it is an earlier export (or with --force).",
+        ),
+        click.option(
+            "--force",
+            is_flag=True,
+            help="Let --export replace an existing file that is not an earlier export.",
+        ),
+        click.option(
+            "--float",
+            "force_float",
+            is_flag=True,
+            help="Compute in float64 even when exact arithmetic is possible.",
+        ),
+        click.option(
+            "--no-gradient-check",
+            is_flag=True,
+            help="Skip the finite-difference check of the backward pass.",
+        ),
+        click.option(
+            "--max-elements",
+            type=WholeNumber(1),
+            default=Limits.max_elements,
+            show_default=True,
+            help="Largest number of entries in any one array of the spec.",
+        ),
+        click.option(
+            "--max-work",
+            type=WholeNumber(1),
+            default=Limits.max_work,
+            show_default=True,
+            help="Largest number of multiply-adds one forward pass may need.",
+        ),
+        click.option(
+            "--max-jacobian",
+            type=WholeNumber(0),
+            default=Limits.max_jacobian,
+            show_default=True,
+            help="Largest Jacobian (entries) that is built and shown.",
+        ),
+        click.option(
+            "--traceback",
+            is_flag=True,
+            help="On an error, show the Python traceback too (for debugging).",
+        ),
+        click.option(
+            "--focus",
+            metavar="WHAT",
+            default=None,
+            help=f"{', '.join(focus_kinds())}: draw what one element reads or feeds. "
+            "'output[1,0]' marks the input "
+            "cells output (1,0) reads (its window: stride, dilation, padding); 'input[2,1]' marks "
+            "the outputs input (2,1) feeds. The spec's symbols work too ('H[1,0]'). Indices "
+            "count from the spec's index_base; with batch/channels give every index "
+            "('output[0,1,0]') or only row and column (the others: the first). Shows just the focus "
+            "unless --show names more sections.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command

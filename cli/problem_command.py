@@ -1,0 +1,129 @@
+"""The problem commands (``gradcalc conv``, ``gradcalc pool``, …, one per registered kind),
+and what they, ``run`` and ``examples`` do for each spec: load, solve, render.
+
+``run_problem_command`` turns every error about its spec into that spec's one line and
+returns the exit status (0 all match, 1 a mismatch, 2 an error), so that ``gradcalc run``
+goes on with its other specs; the boundary (cli/main.py) turns the status into the exit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from gradcalc.cli.errors import Failure, echo_error, error_line, fail, is_output_error
+from gradcalc.cli.options import CLI_SECTIONS, EXIT_CODES_HELP, RunOptions, common_options
+from gradcalc.core.errors import FocusError, GradcalcError
+from gradcalc.core.outcome import ExitStatus
+from gradcalc.core.spec import SolveOptions
+
+
+def problem_command(kind: str) -> click.Command:
+    """The command for one registered kind, with the shared options and its inline fields."""
+    from gradcalc.cli.inline import field_options
+    from gradcalc.core.registry import OPS
+
+    entry = OPS[kind]
+    sections = ", ".join((*entry.sections, *CLI_SECTIONS))
+    lines = (*entry.examples, f"{entry.examples[0]} --export report.html")
+    examples = "\n".join(f"  {line}" for line in lines)
+    epilog = (
+        f"\b\nExamples:\n{examples}\n\n\b\nSections for --show:\n  {sections}\n\n{EXIT_CODES_HELP}"
+    )
+
+    def command(**params: Any) -> ExitStatus:
+        return run_problem_command(kind, RunOptions.from_params(params))
+
+    command.__doc__ = f"{entry.summary}\n\n{entry.description}"
+    built = click.command(kind, epilog=epilog, short_help=entry.summary)(
+        common_options(field_options(entry)(command))
+    )
+    built.params = [p for p in built.params if p.name not in entry.unused_options]
+    return built
+
+
+def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
+    """The sections to build and show (None: all): --show's, plus the focus when --focus is
+    given (the focus alone, unless --show asks for more); an unknown section fails."""
+    from gradcalc.core import registry
+
+    known_sections = (*registry.OPS[kind].sections, *CLI_SECTIONS)
+    sections = None
+    if options.show:
+        sections = frozenset(s.strip() for s in options.show.split(",") if s.strip())
+        unknown = sorted(sections - set(known_sections))
+        if unknown:
+            fail(
+                f"gradcalc {kind}: unknown section {unknown[0]!r} in --show; "
+                f"allowed: {', '.join(known_sections)}"
+            )
+    if options.focus is not None:
+        sections = (sections or frozenset()) | {"focus"}
+    return sections
+
+
+def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
+    """Load, solve and render one spec; its status: 0 (all match), 1 (mismatch) or 2 (an
+    error, said in one line on standard error)."""
+    from gradcalc.cli.inline import load_problem
+    from gradcalc.cli.render import render
+    from gradcalc.core import registry
+
+    loaded = None
+    try:
+        sections = shown_sections(kind, options)
+        if options.export is not None and options.report is None:
+            from gradcalc.cli.export import check_export
+
+            check_export(kind, options)  # run and examples checked it before their specs
+        solve_options = SolveOptions(
+            steps=options.steps,
+            sections=sections,
+            gradient_check=options.gradient_check
+            and (sections is None or "checks" in sections or options.output_format == "json"),
+            force_float=options.force_float,
+            limits=options.limits,
+        )
+        loaded = load_problem(
+            kind,
+            options.spec_path,
+            options.inline,
+            max_values=options.max_values,
+            preloaded=options.preloaded,
+        )
+        solution = registry.solve(
+            loaded.data, solve_options, command_kind=kind, focus=options.focus
+        )
+        render(solution, kind, sections, options)
+    except Failure as failure:
+        echo_error(failure.message)
+        return failure.status
+    except GradcalcError as error:
+        if options.traceback:
+            import traceback
+
+            traceback.print_exc()
+        if isinstance(error, FocusError):
+            return _failed(f"gradcalc {kind} --focus: {error}")
+        return _failed(error_line(error, loaded))
+    except RecursionError:
+        return _failed(f"{options.spec_path}: the spec is nested too deeply to read")
+    except MemoryError:
+        return _failed(
+            f"{options.spec_path}: the problem needs more memory than this machine has; lower its size"
+        )
+    except Exception as error:  # a bug: still one line unless --traceback
+        if is_output_error(error):
+            raise  # not a bug: standard output is full or gone (LazyGroup.main says so)
+        if options.traceback:
+            raise
+        return _failed(
+            f"gradcalc: internal error: {type(error).__name__}: {error} (this is a bug; rerun with --traceback and report it)"
+        )
+    return solution.exit_status
+
+
+def _failed(message: str) -> ExitStatus:
+    echo_error(message)
+    return ExitStatus.ERROR

@@ -1,0 +1,46 @@
+"""One key of a spec, as the loader, inline options, the JSON Schema and ``gradcalc new`` see it.
+
+A module of its own, apart from the readers (core/kinds/fields.py) and the registry, so
+that a table of Fields can be written wherever a kind is described, at no import cost.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Field:
+    """One key of a spec, as inline options, the JSON Schema and ``gradcalc new`` see it.
+
+    ``type`` names what the key holds, alternatives joined by ``|`` (``"number|mapping"``):
+    "tensor" (a number or nested lists of numbers), "number", "integer", "ints" (an integer
+    or a list of them), "boolean", "text", "texts" (text or a list of texts), "mapping",
+    "answers" (expected answers keyed by result: numbers, expressions or lists of them),
+    "null", or "choice" (only the ``choices``).  ``choices`` are values accepted besides
+    the type (``"ones"`` for an upstream).  ``example`` is what ``gradcalc new`` writes:
+    a live key when ``required`` or ``starter``, else a commented-out line.
+
+    The bounds the loader enforces, for the JSON Schema: ``dims`` (fewest, most) levels of
+    nesting of a tensor (0: a single number); ``minimum``, ``maximum`` and ``above`` (an
+    exclusive minimum) for a number or each integer of "ints"; ``lengths``, the lengths an
+    "ints" list may have.
+    """
+
+    name: str
+    type: str
+    help: str
+    choices: tuple[Any, ...] = ()
+    example: Any = None
+    required: bool = False
+    starter: bool = False
+    dims: tuple[int, int] | None = None
+    minimum: Any = None
+    maximum: Any = None
+    above: Any = None
+    lengths: tuple[int, ...] = ()
+
+    @property
+    def types(self) -> tuple[str, ...]:
+        return tuple(self.type.split("|"))
