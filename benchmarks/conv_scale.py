@@ -52,7 +52,12 @@ from collections.abc import Callable
 import numpy as np
 
 from gradcalc.core import conv
-from gradcalc.core.conv import ConvGeometry, conv2d_forward, conv2d_grad_input, conv2d_grad_kernel
+from gradcalc.core.ops.conv import (
+    ConvGeometry,
+    conv2d_forward,
+    conv2d_grad_input,
+    conv2d_grad_kernel,
+)
 from gradcalc.core.spec import Limits, SolveOptions
 
 try:

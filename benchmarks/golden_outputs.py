@@ -6,6 +6,8 @@ A refactor that must change no behaviour (the op-interface issue) is checked wit
     python benchmarks/golden_outputs.py record after.json      # after it
     python benchmarks/golden_outputs.py compare before.json after.json
 
+``record --float`` runs every problem with ``--float`` (compare it with a ``--float`` record).
+
 The problems are every bundled ``problems/*.yaml`` and ``--random N`` (default 200) problems
 of each kind drawn by ``gradcalc random KIND --seed S --answers``.  Each problem is solved in
 every output format (table without colour, JSON, Markdown, LaTeX) with all steps, and each
@@ -65,8 +67,9 @@ def cases(folder: Path, per_kind: int) -> dict[str, Path]:
     return found
 
 
-def record(per_kind: int) -> dict[str, dict[str, list]]:
-    """{case: {format: [exit status, sha256(stdout), sha256(stderr)]}}."""
+def record(per_kind: int, extra: tuple[str, ...] = ()) -> dict[str, dict[str, list]]:
+    """{case: {format: [exit status, sha256(stdout), sha256(stderr)]}}; ``extra`` options
+    (``--float``) are added to every ``run``."""
     runner = CliRunner()
     outputs: dict[str, dict[str, list]] = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -76,7 +79,7 @@ def record(per_kind: int) -> dict[str, dict[str, list]]:
                 if name.endswith("(answer key)"):  # graded as a submission by check
                     args = ["check", str(spec), *options[-2:]] if format_name == "json" else []
                 else:
-                    args = ["run", str(spec), "--steps", "all", *options]
+                    args = ["run", str(spec), "--steps", "all", *extra, *options]
                 if not args:
                     continue
                 result = runner.invoke(main, args, env=ENV)
@@ -109,12 +112,17 @@ def cli(argv: list[str]) -> int:
     recording = commands.add_parser("record", help="solve the problems and write the record")
     recording.add_argument("output", type=Path)
     recording.add_argument("--random", type=int, default=200, help="random problems per kind")
+    recording.add_argument(
+        "--float",
+        action="store_true",
+        help="run every problem with --float too (the float64 paths the default record skips)",
+    )
     comparing = commands.add_parser("compare", help="list what differs between two records")
     comparing.add_argument("before", type=Path)
     comparing.add_argument("after", type=Path)
     args = parser.parse_args(argv)
     if args.command == "record":
-        outputs = record(args.random)
+        outputs = record(args.random, ("--float",) if args.float else ())
         args.output.write_text(json.dumps(outputs, indent=1, sort_keys=True) + "\n", "utf-8")
         runs = sum(len(formats) for formats in outputs.values())
         print(f"{len(outputs)} problems, {runs} runs recorded in {args.output}")

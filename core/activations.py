@@ -23,7 +23,6 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
@@ -44,13 +43,36 @@ from gradcalc.core.opkit import (
     check_answers,
     check_gradients_where,
     element_symbol,
-    erfc,
     factor,
-    log_sum_exp,
     near,
     show_matrix,
-    sigmoid,
     softmax_bend,
+)
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.elementwise import (
+    ELEMENTWISE,
+    elu,
+    elu_grad,
+    gelu,
+    gelu_grad,
+    leaky_relu,
+    leaky_relu_grad,
+    relu,
+    relu_grad,
+    sigmoid,
+    sigmoid_grad,
+    sigmoid_rule,
+    softplus,
+    softplus_grad,
+    tanh,
+    tanh_grad,
+)
+from gradcalc.core.ops.elementwise import gelu_cdf as _gelu_cdf  # the explainer's name
+from gradcalc.core.ops.softmax import (
+    SOFTMAX,
+    log_sum_exp,
+    softmax_forward,
+    softmax_jacobians,
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
@@ -96,45 +118,6 @@ class Activation:
     kink_slopes: Callable[[Mapping[str, Any]], tuple[Any, Any] | None]
 
 
-def _zero_one(x: np.ndarray) -> tuple[Any, Any]:
-    exact = x.dtype == object
-    return (Fraction(0), Fraction(1)) if exact else (0.0, 1.0)
-
-
-def _relu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    zero, _one = _zero_one(x)
-    return np.where(x > 0, x, zero)
-
-
-def _relu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    zero, one = _zero_one(x)
-    return np.where(x > 0, one, zero)
-
-
-def _leaky(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    return np.where(x > 0, x, x * p["alpha"])
-
-
-def _leaky_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    _zero, one = _zero_one(x)
-    return np.where(x > 0, one, p["alpha"])
-
-
-def _sigmoid_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    s = sigmoid(x)
-    return s * (1 - s)
-
-
-def _tanh_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    return 1 - np.tanh(x) ** 2
-
-
-def _softplus(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    # PyTorch: x itself where β·x > threshold, else log(1 + exp(β·x))/β.
-    z = p["beta"] * x
-    return np.where(z > p["threshold"], x, np.logaddexp(0.0, z) / p["beta"])
-
-
 def gradient_bend(
     function: str, x: np.ndarray, p: Mapping[str, Any]
 ) -> tuple[np.ndarray | None, str]:
@@ -157,35 +140,6 @@ def _threshold_x(p: Mapping[str, Any]) -> Fraction:
     return Fraction(p["threshold"]) / Fraction(p["beta"])
 
 
-def _softplus_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    z = p["beta"] * x
-    return np.where(z > p["threshold"], 1.0, sigmoid(z))
-
-
-def _elu(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    return np.where(x > 0, x, p["alpha"] * np.expm1(np.minimum(x, 0.0)))
-
-
-def _elu_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
-    return np.where(x > 0, 1.0, p["alpha"] * np.exp(np.minimum(x, 0.0)))
-
-
-def _gelu_cdf(x: np.ndarray) -> np.ndarray:
-    """Φ(x) = (1 + erf(x/√2))/2 = erfc(−x/√2)/2, the standard normal CDF.
-
-    Computed as erfc: 1 + erf(x/√2) cancels to 0 below x ≈ −8.3, which made gelu(−10) 0
-    instead of −7.6e-23."""
-    return 0.5 * erfc(-x / _SQRT2)
-
-
-def _gelu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    return x * _gelu_cdf(x)
-
-
-def _gelu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    return _gelu_cdf(x) + x * np.exp(-0.5 * x * x) / _SQRT_2PI
-
-
 def _kink_at_zero(left: str | None):
     """(left slope, 1) at 0, or None when both slopes agree (no kink)."""
 
@@ -198,15 +152,15 @@ def _kink_at_zero(left: str | None):
 
 ACTIVATIONS: dict[str, Activation] = {
     "relu": Activation(
-        "max(0, x)", "1 if x > 0, else 0", (), True, _relu, _relu_grad, _kink_at_zero(None)
+        "max(0, x)", "1 if x > 0, else 0", (), True, relu, relu_grad, _kink_at_zero(None)
     ),
     "leaky_relu": Activation(
         "x if x > 0, else α·x",
         "1 if x > 0, else α",
         ("alpha",),
         True,
-        _leaky,
-        _leaky_grad,
+        leaky_relu,
+        leaky_relu_grad,
         _kink_at_zero("alpha"),
     ),
     "sigmoid": Activation(
@@ -214,20 +168,18 @@ ACTIVATIONS: dict[str, Activation] = {
         "σ(x)·(1 − σ(x))",
         (),
         False,
-        lambda x, _: sigmoid(x),
-        _sigmoid_grad,
+        sigmoid_rule,
+        sigmoid_grad,
         lambda _: None,
     ),
-    "tanh": Activation(
-        "tanh(x)", "1 − tanh²(x)", (), False, lambda x, _: np.tanh(x), _tanh_grad, lambda _: None
-    ),
+    "tanh": Activation("tanh(x)", "1 − tanh²(x)", (), False, tanh, tanh_grad, lambda _: None),
     "softplus": Activation(
         "log(1 + exp(β·x))/β, or x where β·x > threshold",
         "σ(β·x), or 1 where β·x > threshold",
         ("beta", "threshold"),
         False,
-        _softplus,
-        _softplus_grad,
+        softplus,
+        softplus_grad,
         lambda _: None,
     ),
     "elu": Activation(
@@ -235,8 +187,8 @@ ACTIVATIONS: dict[str, Activation] = {
         "1 if x > 0, else α·exp(x)",
         ("alpha",),
         False,
-        _elu,
-        _elu_grad,
+        elu,
+        elu_grad,
         _kink_at_zero("alpha"),
     ),
     "gelu": Activation(
@@ -244,8 +196,8 @@ ACTIVATIONS: dict[str, Activation] = {
         "Φ(x) + x·φ(x), φ(x) = exp(−x²/2)/√(2π)",
         (),
         False,
-        _gelu,
-        _gelu_grad,
+        gelu,
+        gelu_grad,
         lambda _: None,
     ),
 }
@@ -263,41 +215,6 @@ def activation_rule(name: str) -> Activation:
             ("function",), f"unknown function {name!r}; allowed: {', '.join(ACTIVATIONS)}"
         )
     return ACTIVATIONS[name]
-
-
-def softmax_forward(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """scores: …×C -> (p, log p) over the last axis, by log-sum-exp (no overflow).
-
-    Normalized after shifting by the row maximum, not as exp(s − lse): at s = 1e10 the
-    rounding of lse = 1e10 + log 2 (an ulp of 2e-6) would put p off by 5e-7 and Σ p off 1.
-    """
-    maxima = np.max(scores, axis=-1, keepdims=True)
-    shifted = scores - maxima
-    exps = np.exp(shifted)
-    totals = np.sum(exps, axis=-1, keepdims=True)
-    return exps / totals, shifted - np.log(totals)
-
-
-def softmax_backward(upstream: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """∂L/∂s = p ⊙ (g − Σ_i g_i·p_i) for g = ∂L/∂p; shapes …×C."""
-    return p * (upstream - np.sum(upstream * p, axis=-1, keepdims=True))
-
-
-def log_softmax_backward(upstream: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """∂L/∂s = g − p·Σ_i g_i for g = ∂L/∂(log p); shapes …×C."""
-    return upstream - p * np.sum(upstream, axis=-1, keepdims=True)
-
-
-def softmax_jacobians(p: np.ndarray, log: bool) -> np.ndarray:
-    """N×C probabilities -> N×C×C per-sample Jacobians.
-
-    softmax: ∂p_i/∂s_j = p_i·(δ_ij − p_j) = (diag(p) − p·pᵀ)_ij;
-    log_softmax: ∂log p_i/∂s_j = δ_ij − p_j.
-    """
-    eye = np.eye(p.shape[-1])
-    if log:
-        return eye[None, :, :] - p[:, None, :]
-    return p[:, :, None] * (eye[None, :, :] - p[:, None, :])
 
 
 def softmax_row_steps(
@@ -482,51 +399,27 @@ def _finish(
 # Solving
 
 
-def activation_values(
-    problem: ElementwiseProblem, x: np.ndarray, exact: bool
-) -> tuple[np.ndarray, np.ndarray]:
-    """(f(x), f′(x)) with the spec's choice at 0 when it made one.
-
-    Exact results use that relu and leaky_relu are positively homogeneous,
-    f(x) = x·f′(x): one product of two rational arrays, done in integers
-    (core/exact.py) rather than one Fraction operation per entry.
-    """
-    rule = ACTIVATIONS[problem.function]
-    params = {k: (v if exact else float(v)) for k, v in problem.params.items()}
-    slope = rule.derivative(x, params)
-    if exact:
-        output = _times(x, slope)
-    else:
-        output = rule.forward(x, params)
-    if problem.subgradient is not None:
-        chosen = problem.subgradient if exact else float(problem.subgradient)
-        slope = np.where(x == 0, chosen, slope)
-    return output, slope
-
-
-def _times(left: np.ndarray, right: np.ndarray) -> np.ndarray:
-    """Elementwise product of two Fraction arrays, exactly and in integers."""
-    return bilinear_exact(lambda a, b: np.asarray(a * b), left, right, 1)
-
-
 def solve_activation(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     """Read, compute, check and explain one activation spec."""
     problem = read_activation(spec, options.limits)
     rule = ACTIVATIONS[problem.function]
-    exact = (
-        rule.rational
-        and not options.force_float
-        and problem.input.size <= options.limits.exact_work
+    # relu and leaky_relu run exactly (as x·f′(x) and ∂L/∂y·f′(x), in integers); the
+    # others are irrational and the adapter runs them in float64.
+    output, trace = adapter.forward(
+        ELEMENTWISE[problem.function],
+        problem.input,
+        {**problem.params, "subgradient": problem.subgradient},
+        exact=not options.force_float and problem.input.size <= options.limits.exact_work,
+        float64=adapter.each_rounded,
     )
-    x = problem.input if exact else problem.input.astype(float)
-    upstream = problem.upstream if exact else problem.upstream.astype(float)
-    output, slope = activation_values(problem, x, exact)
+    grad_input = adapter.backward(problem.upstream, trace)["input"]
+    exact = trace.exact
+    x, slope = trace.cache["input"], trace.cache["slope"]
+    upstream = adapter.as_run(problem.upstream, trace)
     dtype = object if exact else float
     results: dict[str, Any] = {
         "output": np.asarray(output, dtype=dtype),
-        "grad_input": np.asarray(
-            _times(upstream, slope) if exact else upstream * slope, dtype=dtype
-        ),
+        "grad_input": np.asarray(grad_input, dtype=dtype),
     }
     checks = check_answers(
         problem.expected, results, problem.tolerance, options.limits.max_jacobian
@@ -604,10 +497,16 @@ def solve_softmax(spec: Mapping[str, Any], options: common.SolveOptions) -> Solu
     problem = read_softmax(spec, options.limits)
     log = problem.function == "log_softmax"
     classes = problem.input.shape[-1]
-    scores = problem.input.astype(float).reshape(-1, classes)
-    upstream = problem.upstream.astype(float).reshape(-1, classes)
-    p, log_p = softmax_forward(scores)
-    grad = log_softmax_backward(upstream, p) if log else softmax_backward(upstream, p)
+    _, trace = adapter.forward(
+        SOFTMAX,
+        problem.input.reshape(-1, classes),
+        {"log": log},
+        exact=not options.force_float,  # the adapter runs softmax in float64 (exp) either way
+        float64=adapter.each_rounded,
+    )
+    grad = adapter.backward(problem.upstream.reshape(-1, classes), trace)["input"]
+    scores, p, log_p = trace.cache["input"], trace.cache["p"], trace.cache["log_p"]
+    upstream = adapter.as_run(problem.upstream.reshape(-1, classes), trace)
     results: dict[str, Any] = {
         "output": (log_p if log else p).reshape(problem.input.shape),
         "grad_input": grad.reshape(problem.input.shape),

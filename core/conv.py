@@ -7,10 +7,9 @@ Array layout inside this module is always NCHW:
 The spec may give fewer axes (H×W, C×H×W; kh×kw, C×kh×kw); :class:`ConvProblem`
 remembers which axes were given so results come back in the spec's own shape.
 
-The numeric functions (:func:`conv2d_forward`, :func:`conv2d_grad_kernel`,
-:func:`conv2d_grad_input`) are vectorized (stride tricks + matmul) and work on
-float64 and integer arrays alike; exact results come from running them on
-integers (see :mod:`gradcalc.core.exact`).
+The array code (the conv2d and bias_add ops) lives in :mod:`gradcalc.core.ops.conv`;
+:func:`compute` runs it through :mod:`gradcalc.core.ops.adapter`, which decides how
+it is made exact.
 """
 
 from __future__ import annotations
@@ -22,12 +21,11 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.exact import bilinear_exact, sum_exact
+from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
@@ -49,6 +47,16 @@ from gradcalc.core.opkit import check_answers, focus_target, probes_for, solutio
 # The explainer's names for opkit's factor and same (kept while core/ops/ reshapes it).
 from gradcalc.core.opkit import factor as _factor
 from gradcalc.core.opkit import same as _same
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.conv import (
+    BIAS_ADD,
+    CONV2D,
+    ConvGeometry,
+    conv2d_forward,
+    flip,
+    pad_input,
+    tap_windows,
+)
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 from gradcalc.core.values import (
@@ -58,7 +66,7 @@ from gradcalc.core.values import (
 )
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
-    from gradcalc.core.windows import Focus, Focusable, FocusTarget, WindowAxis
+    from gradcalc.core.windows import Focus, Focusable, FocusTarget
 
 KIND = "conv"
 KEYS = registry.field_names(KIND)
@@ -78,170 +86,6 @@ RESULTS = (
 
 # ---------------------------------------------------------------------------
 # Geometry and the vectorized numeric path
-
-
-@record
-class ConvGeometry:
-    """Every size and hyper-parameter of one convolution, in NCHW terms."""
-
-    batch: int
-    in_channels: int
-    out_channels: int
-    in_h: int
-    in_w: int
-    kernel_h: int
-    kernel_w: int
-    stride: tuple[int, int]
-    padding: tuple[int, int, int, int]  # top, bottom, left, right
-    dilation: tuple[int, int]
-
-    @property
-    def padded_h(self) -> int:
-        return self.in_h + self.padding[0] + self.padding[1]
-
-    @property
-    def padded_w(self) -> int:
-        return self.in_w + self.padding[2] + self.padding[3]
-
-    @property
-    def span_h(self) -> int:
-        """Rows one (dilated) kernel window covers: d·(kh − 1) + 1."""
-        return self.dilation[0] * (self.kernel_h - 1) + 1
-
-    @property
-    def span_w(self) -> int:
-        return self.dilation[1] * (self.kernel_w - 1) + 1
-
-    @property
-    def out_h(self) -> int:
-        return (self.padded_h - self.span_h) // self.stride[0] + 1
-
-    @property
-    def out_w(self) -> int:
-        return (self.padded_w - self.span_w) // self.stride[1] + 1
-
-    def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
-        """The row and column axes of the sliding window (core/windows.py, for ``--focus``)."""
-        from gradcalc.core.windows import WindowAxis
-
-        top, bottom, left, right = self.padding
-        return (
-            WindowAxis(
-                self.in_h, self.kernel_h, self.stride[0], self.dilation[0], top, bottom, self.out_h
-            ),
-            WindowAxis(
-                self.in_w, self.kernel_w, self.stride[1], self.dilation[1], left, right, self.out_w
-            ),
-        )
-
-    @property
-    def work(self) -> int:
-        """Multiply-adds of one forward pass."""
-        return (
-            self.batch
-            * self.out_channels
-            * self.out_h
-            * self.out_w
-            * self.in_channels
-            * self.kernel_h
-            * self.kernel_w
-        )
-
-
-def pad_input(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
-    """Zero-pad the last two axes of N×C×H×W ``x`` by (top, bottom, left, right)."""
-    top, bottom, left, right = padding
-    if not any(padding):
-        return x
-    padded = np.zeros(
-        (*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), dtype=x.dtype
-    )
-    if x.dtype == object:
-        padded.fill(0)
-    padded[:, :, top : top + x.shape[2], left : left + x.shape[3]] = x
-    return padded
-
-
-def _windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """View N×C×H_out×W_out×kh×kw: the padded input under every kernel tap of every window."""
-    view = sliding_window_view(x_padded, (g.span_h, g.span_w), axis=(2, 3))
-    sh, sw = g.stride
-    dh, dw = g.dilation
-    return view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, : g.out_h, : g.out_w]
-
-
-def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries.
-
-    The output positions are the innermost axis, so the copy moves whole rows of
-    W_out (contiguous when the stride is 1) instead of kw-long pieces.
-    """
-    windows = _windows(x_padded, g)  # N×C×H_out×W_out×kh×kw
-    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(
-        g.batch, g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w
-    )
-
-
-def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """Cross-correlation without bias.
-
-    x: N×C×H×W, w: O×C×kh×kw -> y: N×O×H_out×W_out, with
-    y[n,o,i,j] = Σ_c,m,q x_pad[n, c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q].
-    One matmul per batch item, (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the result
-    is already N×O×H_out×W_out, with no transpose.
-    """
-    columns = _columns(pad_input(x, g.padding), g)
-    out = w.reshape(g.out_channels, -1) @ columns
-    return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
-
-
-def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """∂L/∂w for the correlation above.
-
-    upstream: N×O×H_out×W_out, x: N×C×H×W -> O×C×kh×kw,
-    ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c, i·sh + m·dh, j·sw + q·dw].
-    One matmul per batch item, then the N partial sums are added.
-    """
-    columns = _columns(pad_input(x, g.padding), g)
-    per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
-    return per_item.sum(axis=0).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
-
-
-def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """∂L/∂x for the correlation above.
-
-    upstream: N×O×H_out×W_out, w: O×C×kh×kw -> N×C×H×W.  Each window's
-    gradient (upstream · w) is scattered back onto the cells it read (col2im);
-    overlapping windows add up; padding cells are dropped at the end.  The
-    window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
-    tap's add reads and writes whole rows of W_out.
-    """
-    taps = w.transpose(2, 3, 1, 0).reshape(-1, g.out_channels)  # (kh·kw·C)×O
-    window_grads = (taps @ upstream.reshape(g.batch, g.out_channels, -1)).reshape(
-        g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
-    )
-    grad_padded = np.zeros(
-        (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
-    )
-    if grad_padded.dtype == object:
-        grad_padded.fill(0)
-    sh, sw = g.stride
-    dh, dw = g.dilation
-    rows_end = sh * (g.out_h - 1) + 1
-    cols_end = sw * (g.out_w - 1) + 1
-    # One vectorized add per kernel tap (kh·kw of them), not per element.
-    for m in range(g.kernel_h):
-        for q in range(g.kernel_w):
-            grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
-                window_grads[:, m, q]
-            )
-    top, _, left, _ = g.padding
-    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
-
-
-def flip(w: np.ndarray) -> np.ndarray:
-    """Rotate the last two axes by 180° (true convolution slides the flipped kernel)."""
-    return w[..., ::-1, ::-1]
 
 
 # ---------------------------------------------------------------------------
@@ -443,45 +287,26 @@ class ConvResults:
 
 
 def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
-    """Forward and backward pass, exactly (rational) or in float64."""
-    g = problem.geometry
-    x = problem.to_nchw(problem.input)
-    w = problem.kernel_ochw(problem.kernel)
+    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
+    kernel = {
+        "kernel": problem.kernel_ochw(problem.kernel),
+        "geometry": problem.geometry,
+        "flip": problem.flip_kernel,
+    }
+    output, conv_trace = adapter.forward(
+        CONV2D, problem.to_nchw(problem.input), kernel, exact=exact
+    )
     upstream = problem.output_nohw(problem.upstream)
-    w_slid = flip(w) if problem.flip_kernel else w  # the kernel as it is slid over the input
-    if exact:
-        taps = g.in_channels * g.kernel_h * g.kernel_w
-        output = bilinear_exact(lambda a, b: conv2d_forward(a, b, g), x, w_slid, taps)
-        grad_slid = bilinear_exact(
-            lambda u, a: conv2d_grad_kernel(u, a, g), upstream, x, g.batch * g.out_h * g.out_w
-        )
-        grad_input = bilinear_exact(
-            lambda u, b: conv2d_grad_input(u, b, g),
-            upstream,
-            w_slid,
-            g.out_channels * g.kernel_h * g.kernel_w,
-        )
-    else:
-        floats = problem.floats
-        xf = problem.to_nchw(floats["input"])
-        wf = problem.kernel_ochw(floats["kernel"])
-        wf = flip(wf) if problem.flip_kernel else wf
-        uf = problem.output_nohw(floats["upstream"])
-        output = conv2d_forward(xf, wf, g)
-        grad_slid = conv2d_grad_kernel(uf, xf, g)
-        grad_input = conv2d_grad_input(uf, wf, g)
-    grad_kernel = flip(grad_slid) if problem.flip_kernel else grad_slid
     grad_bias = None
     if problem.bias is not None:
-        bias = problem.bias if exact else problem.floats["bias"]
-        per_channel = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
-        output = output + per_channel
-        axes = (0, 2, 3) if bias.ndim == 1 else (0, 1, 2, 3)
-        grad_bias = sum_exact(upstream, axes) if exact else uf.sum(axis=axes)
+        output, bias_trace = adapter.forward(BIAS_ADD, output, {"bias": problem.bias}, exact=exact)
+        bias_grads = adapter.backward(upstream, bias_trace)
+        grad_bias, upstream = bias_grads["bias"], bias_grads["input"]
+    grads = adapter.backward(upstream, conv_trace)
     return ConvResults(
         output=output,
-        grad_input=grad_input,
-        grad_kernel=grad_kernel,
+        grad_input=grads["input"],
+        grad_kernel=grads["kernel"],
         grad_bias=grad_bias,
         exact=exact,
     )
@@ -516,7 +341,7 @@ def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
     padded_positions = np.full((g.batch, g.in_channels, g.padded_h, g.padded_w), -1, dtype=np.int64)
     top, _, left, _ = g.padding
     padded_positions[:, :, top : top + g.in_h, left : left + g.in_w] = positions
-    taps = _windows(padded_positions, g)  # N×C×Ho×Wo×kh×kw, input index under each (slid) tap
+    taps = tap_windows(padded_positions, g)  # N×C×Ho×Wo×kh×kw, input index under each (slid) tap
     if problem.flip_kernel:
         taps = taps[..., ::-1, ::-1]  # index by the spec's kernel entry, not the slid one
     rows = g.batch * g.out_channels * g.out_h * g.out_w

@@ -21,7 +21,7 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.exact import bilinear_exact, sum_exact
+from gradcalc.core.exact import bilinear_exact, zeros_like_kind
 from gradcalc.core.explain import (
     GRADIENT,
     Note,
@@ -48,9 +48,10 @@ from gradcalc.core.opkit import (
     check_gradients_where,
     element_symbol,
     show_matrix,
-    zeros_like_kind,
 )
 from gradcalc.core.opkit import same as _same  # the explainer's name for it
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
 
@@ -64,25 +65,6 @@ RESULTS = (
     "jacobian_weight",
 )
 SECTIONS = registry.sections(KIND)
-
-
-# ---------------------------------------------------------------------------
-# The numeric path: three matrix products (integers, Fractions' numerators or float64)
-
-
-def linear_forward(x: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """x: N×L, w: O×L -> N×O, y = x·Wᵀ (no bias)."""
-    return x @ w.T
-
-
-def linear_grad_weight(upstream: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """upstream: N×O, x: N×L -> O×L, ∂L/∂W = (∂L/∂y)ᵀ·x (summed over the batch)."""
-    return upstream.T @ x
-
-
-def linear_grad_input(upstream: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """upstream: N×O, w: O×L -> N×L, ∂L/∂x = (∂L/∂y)·W."""
-    return upstream @ w
 
 
 # ---------------------------------------------------------------------------
@@ -101,24 +83,22 @@ class DenseResults:
 
 
 def compute(problem: DenseProblem, *, exact: bool) -> DenseResults:
-    """Forward and backward pass, exactly (rational) or in float64."""
+    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
     x = problem.input.reshape(problem.batch, problem.in_features)
-    w = problem.weight
     upstream = problem.upstream.reshape(problem.batch, problem.out_features)
-    if exact:
-        output = bilinear_exact(linear_forward, x, w, problem.in_features)
-        grad_weight = bilinear_exact(linear_grad_weight, upstream, x, problem.batch)
-        grad_input = bilinear_exact(linear_grad_input, upstream, w, problem.out_features)
-    else:
-        xf, wf, uf = (a.astype(float) for a in (x, w, upstream))
-        output = linear_forward(xf, wf)
-        grad_weight = linear_grad_weight(uf, xf)
-        grad_input = linear_grad_input(uf, wf)
+    float64 = adapter.each_rounded
+    output, linear = adapter.forward(
+        LINEAR, x, {"weight": problem.weight}, exact=exact, float64=float64
+    )
     grad_bias = None
     if problem.bias is not None:
-        output = output + (problem.bias if exact else problem.bias.astype(float))
-        grad_bias = sum_exact(upstream, (0,)) if exact else upstream.astype(float).sum(axis=0)
-    return DenseResults(output, grad_input, grad_weight, grad_bias, exact)
+        output, bias = adapter.forward(
+            BIAS_ADD, output, {"bias": problem.bias}, exact=exact, float64=float64
+        )
+        bias_grads = adapter.backward(upstream, bias)
+        grad_bias, upstream = bias_grads["bias"], bias_grads["input"]
+    grads = adapter.backward(upstream, linear)
+    return DenseResults(output, grads["input"], grads["weight"], grad_bias, exact)
 
 
 def jacobians(problem: DenseProblem, exact: bool) -> tuple[np.ndarray, np.ndarray]:

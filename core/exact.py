@@ -69,6 +69,13 @@ def scale_to_integers(values: np.ndarray) -> tuple[np.ndarray, int, int]:
     return numerators.reshape(values.shape), denominator, bound
 
 
+def integers(values: np.ndarray) -> tuple[np.ndarray, int]:
+    """Fractions -> (numerators, common denominator): int64 when every numerator fits below
+    2^62, else Python ints."""
+    numerators, denominator, bound = scale_to_integers(values)
+    return (numerators.astype(np.int64) if bound < _INT64_SAFE else numerators), denominator
+
+
 def check_cost(work: int, left_bound: int, right_bound: int) -> None:
     """Refuse a product of Python ints whose cost (multiply-adds weighted by the 64-bit words
     of each factor) is above EXACT_COST: the multiply-add limit counts operations, not digits."""
@@ -122,10 +129,29 @@ def from_integers(numerators: np.ndarray, denominator: int) -> np.ndarray:
     return result.reshape(numerators.shape)
 
 
+def linear_exact(
+    op: Callable[[np.ndarray], np.ndarray], values: np.ndarray, terms_per_output: int
+) -> np.ndarray:
+    """Evaluate a linear ``op(values)`` (a sum, a selection) exactly on a Fraction array.
+
+    ``terms_per_output`` bounds how many entries any output entry sums; it decides
+    whether int64 is safe (sums of Python ints are cheap: no cost cap).
+    """
+    numerators, denominator, bound = scale_to_integers(values)
+    safe = bound * max(terms_per_output, 1) < _INT64_SAFE
+    return from_integers(np.asarray(op(_as_int_dtype(numerators, safe))), denominator)
+
+
 def sum_exact(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
     """Exact sum of a Fraction array over ``axis`` (an object array of exact values)."""
-    numerators, denominator, bound = scale_to_integers(values)
     count = math.prod(values.shape[a] for a in axis) if values.ndim else 1
-    safe = bound * max(count, 1) < _INT64_SAFE
-    total = _as_int_dtype(numerators, safe).sum(axis=axis)
-    return from_integers(np.asarray(total), denominator)
+    return linear_exact(lambda integers: integers.sum(axis=axis), values, count)
+
+
+def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:
+    """Zeros as Fractions (object array) or float64."""
+    if not exact:
+        return np.zeros(shape)
+    array = np.empty(shape, dtype=object)
+    array.fill(Fraction(0))
+    return array

@@ -24,16 +24,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.activations import softmax_forward, softmax_row_steps
+from gradcalc.core.activations import softmax_row_steps
 from gradcalc.core.errors import SpecError
-from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
 from gradcalc.core.kinds.fields import shape_text
 
@@ -55,25 +53,21 @@ from gradcalc.core.opkit import (
     check_gradients_where,
     element_symbol,
     factor,
-    log_sum_exp,
     near,
     plain,
     plus,
     show_matrix,
-    sigmoid,
     softmax_bend,
-    zeros_like_kind,
 )
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.losses import BCE_LOG_FLOOR, LOSS_OPS, NoDenominator
+from gradcalc.core.ops.softmax import log_sum_exp
 from gradcalc.core.outcome import Solution
 
 SECTIONS = registry.sections(KIND)
 # Every result a loss problem can have (probabilities only for cross_entropy and
 # bce_with_logits).
 RESULTS = ("loss", "probabilities", "grad_input")
-# PyTorch's BCELoss clamps each log at −100, and its backward divides by
-# max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
-BCE_LOG_FLOOR = -100.0
-BCE_EPSILON = float(np.float32(1e-12))
 
 
 # ---------------------------------------------------------------------------
@@ -95,135 +89,52 @@ class LossResults:
     log_p: np.ndarray | None = None  # cross_entropy: N×C
 
 
-def class_coefficients(problem: LossProblem, exact: bool) -> tuple[np.ndarray, np.ndarray, Any]:
-    """(a: N×C, counted: N, D) as the module docstring defines them."""
-    x_rows = problem.rows(problem.input)
-    count, classes = x_rows.shape
-    one = Fraction(1) if exact else 1.0
-    weight = problem.weight if problem.weight is not None else np.array([one] * classes, object)
-    weight = weight if exact else weight.astype(float)
-    eps = problem.label_smoothing if exact else float(problem.label_smoothing)
-    smooth = eps / classes
-    if problem.target_kind == "distribution":
-        target = problem.rows(problem.values)
-        target = target if exact else target.astype(float)
-        coefficients = weight[None, :] * ((one - eps) * target + smooth)
-        counted = np.ones(count, dtype=bool)
-        denominator = Fraction(count) if exact else float(count)
-    else:
-        labels = problem.indices.reshape(-1)
-        counted = labels != problem.ignore_index
-        coefficients = zeros_like_kind((count, classes), exact)
-        if smooth:
-            coefficients[counted] = weight[None, :] * smooth
-        rows = np.flatnonzero(counted)
-        coefficients[rows, labels[rows]] += (one - eps) * weight[labels[rows]]
-        denominator = sum((weight[labels[n]] for n in rows), 0 * one)
-    if problem.reduction == "sum":
-        denominator = one
-    return coefficients, counted, denominator
-
-
 def compute(problem: LossProblem, *, exact: bool) -> LossResults:
-    """The loss and ∂L/∂input, exactly (nll, mse) or in float64."""
-    loss = problem.loss
-    if loss in CLASS_LOSSES:
-        coefficients, counted, denominator = class_coefficients(problem, exact)
-        if denominator == 0:
-            what = (
-                "every sample's target is ignore_index"
-                if not counted.any()
-                else "the weights of the counted samples sum to 0"
-            )
-            raise SpecError(
-                ("target",),
-                f"{what}, so PyTorch's mean divides by 0 (nan); use reduction: sum, or change the targets/weights",
-            )
-        x_rows = problem.rows(problem.input)
-        if loss == "nll":
-            # One entry per sample: a[n, gt_n] (0 when ignored) is the only nonzero coefficient.
-            x_rows = x_rows if exact else x_rows.astype(float)
-            picked = (np.arange(counted.size), np.where(counted, problem.indices.reshape(-1), 0))
-            per_item = -(coefficients[picked] * x_rows[picked])
-            grad = zeros_like_kind(x_rows.shape, exact)
-            grad[picked] = -coefficients[picked] / denominator
-            probabilities = log_p = None
+    """The loss and ∂L/∂input, exactly (nll, mse) or in float64 (the adapter decides how)."""
+    if problem.loss in CLASS_LOSSES:
+        x = problem.rows(problem.input)
+        params: dict[str, Any] = {
+            "weight": problem.weight,
+            "label_smoothing": problem.label_smoothing,
+            "reduction": problem.reduction,
+        }
+        if problem.target_kind == "distribution":
+            params["target"] = problem.rows(problem.values)
         else:
-            probabilities, log_p = softmax_forward(x_rows.astype(float))
-            per_item = -(coefficients * log_p).sum(axis=1)
-            grad = (coefficients.sum(axis=1, keepdims=True) * probabilities - coefficients) / (
-                denominator
-            )
-        return LossResults(
-            loss=per_item.sum() / denominator,
-            grad_input=grad.reshape(problem.input.shape),
-            exact=exact,
-            per_item=per_item,
-            denominator=denominator,
-            coefficients=coefficients,
-            counted=counted,
-            probabilities=probabilities,
-            log_p=log_p,
+            params["labels"] = problem.indices.reshape(-1)
+            params["ignore_index"] = problem.ignore_index
+    else:
+        x = problem.input
+        params = {
+            "target": problem.values,
+            "weight": problem.weight,
+            "reduction": problem.reduction,
+        }
+    try:
+        loss, trace = adapter.forward(
+            LOSS_OPS[problem.loss], x, params, exact=exact, float64=adapter.each_rounded
         )
-    x = problem.input if exact else problem.input.astype(float)
-    t = problem.values if exact else problem.values.astype(float)
-    entries = max(problem.input.size, 1)
-    denominator = (
-        (Fraction(entries) if exact else float(entries))
-        if problem.reduction == "mean"
-        else (Fraction(1) if exact else 1.0)
-    )
-    weight = 1.0 if problem.weight is None else problem.weight.astype(float)
-    probabilities = None
-    if loss == "mse" and exact:
-        return _mse_exact(problem, denominator)
-    if loss == "mse":
-        difference = x - t
-        per_item = difference * difference
-        grad = 2 * difference / denominator
-    elif loss == "bce":
-        with np.errstate(divide="ignore"):
-            log_x = np.maximum(np.log(x), BCE_LOG_FLOOR)
-            log_rest = np.maximum(np.log1p(-x), BCE_LOG_FLOOR)
-        per_item = -weight * (t * log_x + (1 - t) * log_rest)
-        grad = weight * (x - t) / np.maximum(x * (1 - x), BCE_EPSILON) / denominator
-    else:  # bce_with_logits, in the form that never takes exp of a large positive number
-        per_item = weight * (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
-        probabilities = sigmoid(x)
-        grad = weight * (probabilities - t) / denominator
-    per_item = np.broadcast_to(per_item, problem.input.shape)
-    total = per_item.sum() if exact else float(np.sum(per_item))
+    except NoDenominator as error:
+        what = (
+            "every sample's target is ignore_index"
+            if not error.counted.any()
+            else "the weights of the counted samples sum to 0"
+        )
+        raise SpecError(
+            ("target",),
+            f"{what}, so PyTorch's mean divides by 0 (nan); use reduction: sum, or change the targets/weights",
+        ) from None
+    cache = trace.cache
     return LossResults(
-        loss=total / denominator,
-        grad_input=np.broadcast_to(grad, problem.input.shape).copy(),
-        exact=exact,
-        per_item=per_item,
-        denominator=denominator,
-        probabilities=probabilities,
-    )
-
-
-def _mse_exact(problem: LossProblem, denominator: Fraction) -> LossResults:
-    """mse in integers: x = X/dx and t = T/dt, so x − t = (X·dt − T·dx)/(dx·dt).
-
-    One Fraction per result entry at the end instead of one per operation
-    (see core/exact.py): a large spec stays quick.
-    """
-    x_num, x_den, _ = scale_to_integers(problem.input)
-    t_num, t_den, _ = scale_to_integers(problem.values)
-    # over x_den·t_den, Python ints (asarray: a 0-D product comes back as a bare int)
-    difference = np.asarray(x_num * t_den - t_num * x_den, dtype=object)
-    scale = x_den * t_den
-    squares = np.asarray(difference * difference, dtype=object)
-    total = Fraction(int(squares.sum()), scale * scale)
-    return LossResults(
-        loss=total / denominator,
-        grad_input=from_integers(
-            np.asarray(2 * difference, dtype=object), scale * int(denominator)
-        ),
-        exact=True,
-        per_item=from_integers(squares, scale * scale),
-        denominator=denominator,
+        loss=loss,
+        grad_input=adapter.backward(1, trace)["input"].reshape(problem.input.shape),
+        exact=trace.exact,
+        per_item=cache["per_item"],
+        denominator=cache["denominator"],
+        coefficients=cache.get("coefficients"),
+        counted=cache.get("counted"),
+        probabilities=cache.get("probabilities"),
+        log_p=cache.get("log_p"),
     )
 
 
@@ -283,9 +194,12 @@ def as_floats(problem: LossProblem) -> LossProblem:
 def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
     """Read, compute, check and explain one loss spec."""
     problem = read(spec, options.limits)
-    rational = problem.loss in ("nll", "mse")
-    exact = rational and not options.force_float and problem.input.size <= options.limits.exact_work
-    computed = compute(problem, exact=exact)
+    # nll and mse run exactly; the adapter runs the losses that take log or exp in float64.
+    computed = compute(
+        problem,
+        exact=not options.force_float and problem.input.size <= options.limits.exact_work,
+    )
+    exact = computed.exact
     results: dict[str, Any] = {"loss": np.array(computed.loss, dtype=object if exact else float)}
     if computed.probabilities is not None:
         results["probabilities"] = computed.probabilities.reshape(problem.input.shape)

@@ -8,7 +8,6 @@ spec's fields is core/kinds/fields.py.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -25,15 +24,6 @@ from gradcalc.core.values import to_float
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
-
-
-def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:
-    """Zeros as Fractions (object array) or float64."""
-    if not exact:
-        return np.zeros(shape)
-    array = np.empty(shape, dtype=object)
-    array.fill(Fraction(0))
-    return array
 
 
 def arithmetic_words(
@@ -291,38 +281,3 @@ def softmax_bend(rows: np.ndarray) -> np.ndarray:
         near_top = rows + 2 * step_for(rows) >= top - FLAT_BEYOND
         crowded = near_top.sum(axis=-1, keepdims=True) > 1
     return np.where(near_top & crowded, 1.0, np.inf)
-
-
-def log_sum_exp(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row maxima m and log Σ_j exp(s_j) = m + log Σ_j exp(s_j − m) over the last axis.
-
-    Subtracting the maximum first keeps every exponent ≤ 0, so logits of 1000
-    do not overflow.  Both results keep the last axis (size 1) for broadcasting.
-    """
-    maxima = np.max(scores, axis=-1, keepdims=True)
-    return maxima, maxima + np.log(np.sum(np.exp(scores - maxima), axis=-1, keepdims=True))
-
-
-def sigmoid(values: np.ndarray) -> np.ndarray:
-    """1/(1 + e^(−x)) without overflow: e^(−|x|) is never above 1."""
-    values = np.asarray(values, dtype=float)
-    small = np.exp(-np.abs(values))
-    return np.where(values >= 0, 1 / (1 + small), small / (1 + small))
-
-
-def erf(values: np.ndarray) -> np.ndarray:
-    """The error function, elementwise, from math.erf.
-
-    NumPy has no erf; ``frompyfunc`` runs math.erf from NumPy's C loop (about
-    0.1 µs an entry) and is exact to the last bit, which no short polynomial is.
-    """
-    return np.asarray(_ERF(np.asarray(values, dtype=float)), dtype=float)
-
-
-def erfc(values: np.ndarray) -> np.ndarray:
-    """1 − erf(x), elementwise, from math.erfc: accurate where 1 − erf(x) cancels (x ≥ 6)."""
-    return np.asarray(_ERFC(np.asarray(values, dtype=float)), dtype=float)
-
-
-_ERF = np.frompyfunc(math.erf, 1, 1)
-_ERFC = np.frompyfunc(math.erfc, 1, 1)

@@ -10,10 +10,10 @@ upstream·weight, so overlapping windows add up.  Max routes to the maximum
 (weights 1, or 1/k between k tied maxima, by the tie policy), avg divides by
 the window's divisor, LP uses x^(p−1)/y^(p−1).
 
-Max and avg are exact: the input and the upstream are scaled to integers by
-their common denominators (:mod:`gradcalc.core.exact`), the weights are
-integers over one common denominator, and the whole pass runs on integer arrays
-(int64 when a bound proves it safe, Python ints otherwise).  LP is float64.
+The array code (the max_pool, avg_pool and lp_pool ops) lives in
+:mod:`gradcalc.core.ops.pool`; :func:`compute` runs it through
+:mod:`gradcalc.core.ops.adapter`, which makes max and avg exact (on integers) and
+runs LP in float64.
 """
 
 from __future__ import annotations
@@ -29,7 +29,6 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.exact import from_integers, scale_to_integers
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
@@ -56,6 +55,15 @@ from gradcalc.core.opkit import (
     probes_for,
     show_matrix,
     solution_with_focus,
+)
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.pool import (
+    AVG_POOL,
+    LP_POOL,
+    MAX_POOL,
+    gather_windows,
+    lp_pool,
+    power_sums,
 )
 from gradcalc.core.outcome import Solution
 from gradcalc.core.records import record
@@ -104,7 +112,6 @@ NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
 RESULTS = ("output", "output_shape", "grad_input", "argmax", "jacobian_input")
 SECTIONS = registry.sections(KIND)
 
-_INT64_SAFE = 2**62
 # p values of the "growing p approaches the max" table.
 RELATION_PS = (1, 2, 4, 8, 16, 32, 64, 128)
 
@@ -249,72 +256,6 @@ def tap_layout(g: PoolGeometry) -> TapLayout:
     return TapLayout(codes=codes.reshape(shape), positions=positions.reshape(shape))
 
 
-def gather_windows(x: np.ndarray, layout: TapLayout, fill: Any) -> np.ndarray:
-    """x: N×C×H×W -> N×C×H_out×W_out×T, each tap's input value (``fill`` where it is not REAL)."""
-    flat = x.reshape(*x.shape[:2], -1)
-    values = flat[:, :, np.maximum(layout.positions, 0)]
-    return np.where(layout.real, values, fill)
-
-
-def scatter_windows(values: np.ndarray, g: PoolGeometry) -> np.ndarray:
-    """Add N×C×H_out×W_out×T tap values back onto the cells they read -> N×C×H×W.
-
-    Overlapping windows add up; taps on padding or past the edge are dropped.
-    One vectorized add per tap (kh·kw of them), not per element.
-    """
-    sh, sw = g.stride
-    dh, dw = g.dilation
-    ph, pw = g.padding
-    grid_h = max(g.in_h + 2 * ph, (g.out_h - 1) * sh + g.span_h)
-    grid_w = max(g.in_w + 2 * pw, (g.out_w - 1) * sw + g.span_w)
-    grid = np.zeros((g.batch, g.channels, grid_h, grid_w), dtype=values.dtype)
-    if grid.dtype == object:
-        grid.fill(0)
-    taps = values.reshape(*values.shape[:4], g.kernel_h, g.kernel_w)
-    rows_end = sh * (g.out_h - 1) + 1
-    cols_end = sw * (g.out_w - 1) + 1
-    for m in range(g.kernel_h):
-        for q in range(g.kernel_w):
-            grid[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += taps[
-                ..., m, q
-            ]
-    return grid[:, :, ph : ph + g.in_h, pw : pw + g.in_w]
-
-
-# ---------------------------------------------------------------------------
-# The three modes: output and each tap's weight ∂y/∂x
-
-
-def max_pool(windows: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Max over each window.
-
-    windows: N×C×H_out×W_out×T with non-REAL taps filled below every input value;
-    real: H_out×W_out×T.  Returns (maximum N×C×H_out×W_out, tied N×C×H_out×W_out×T:
-    the taps equal to the maximum, first N×C×H_out×W_out: the first of them in
-    row-major order, which is PyTorch's choice).
-    """
-    maximum = windows.max(axis=-1)
-    tied = np.asarray(windows == maximum[..., None], dtype=bool) & real
-    return maximum, tied, tied.argmax(axis=-1)
-
-
-def tie_weights(tied: np.ndarray, first: np.ndarray, policy: str) -> tuple[np.ndarray, int]:
-    """Integer weights and their common denominator: ∂y/∂x of each tap = weight/denominator.
-
-    first: 1 at the first maximum; all: 1 at every maximum; split: 1/k at each of k maxima.
-    """
-    if policy == "first":
-        return (np.arange(tied.shape[-1]) == first[..., None]).astype(np.int64), 1
-    if policy == "all":
-        return tied.astype(np.int64), 1
-    counts = tied.sum(axis=-1)
-    denominator = math.lcm(*(int(k) for k in np.unique(counts)))
-    shares = denominator // counts
-    if denominator >= _INT64_SAFE:
-        shares = shares.astype(object)
-    return tied * shares[..., None], denominator
-
-
 def avg_divisors(
     codes: np.ndarray, count_include_pad: bool, divisor_override: int | None
 ) -> np.ndarray:
@@ -327,59 +268,6 @@ def avg_divisors(
         return np.full(codes.shape[:2], divisor_override, dtype=np.int64)
     counted = codes != BEYOND if count_include_pad else codes == REAL
     return counted.sum(axis=-1)
-
-
-def avg_weights(real: np.ndarray, divisors: np.ndarray) -> tuple[np.ndarray, int]:
-    """Integer weights over a common denominator: 1/divisor on each input cell of a window."""
-    denominator = math.lcm(*(int(d) for d in np.unique(divisors)))
-    shares = denominator // divisors
-    if denominator >= _INT64_SAFE:
-        shares = shares.astype(object)
-    weights = real * shares[..., None]
-    return weights.reshape(1, 1, *weights.shape), denominator
-
-
-def power_sums(windows: np.ndarray, real: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
-    """Σ x^p over each window's REAL taps: (sums, unit).
-
-    Where x^p overflows float64 the sum is taken of (x/m)^p instead, m the
-    window's largest |x|, and ``unit`` is m there (1 elsewhere): the sum times
-    unit^p is Σ x^p.  Summing the plain powers elsewhere keeps PyTorch's exact
-    zeros (odd powers that cancel).
-    """
-    with np.errstate(over="ignore", invalid="ignore"):
-        sums = (windows**p * real).sum(axis=-1)
-    unit = np.ones(sums.shape)
-    overflow = ~np.isfinite(sums)
-    if overflow.any():
-        largest = np.abs(windows).max(axis=-1)
-        unit = np.where(overflow, largest, 1.0)
-        relative = ((windows / unit[..., None]) ** p * real).sum(axis=-1)
-        sums = np.where(overflow, relative, sums)
-    return sums, unit
-
-
-def lp_pool(
-    windows: np.ndarray, real: np.ndarray, p: float, scale: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """LP pooling in float64, as PyTorch computes it.
-
-    windows: N×C×H_out×W_out×T floats (0 where not REAL); scale: H_out×W_out,
-    kh·kw/(cells inside the window) (1 unless ceil_mode clips the window; see
-    :func:`lp_scales`).  y = (scale·Σ x^p)^(1/p); ∂y/∂x = scale·(x/y)^(p−1), and
-    0 where Σ x^p = 0 (PyTorch's rule).
-    Returns (y N×C×H_out×W_out, weights N×C×H_out×W_out×T).
-    """
-    sums, unit = power_sums(windows, real, p)
-    total = sums * scale
-    nonzero = total != 0
-    if p == 1:
-        output = total * unit
-    else:
-        output = unit * np.where(total > 0, total, 0.0) ** (1.0 / p)
-    ratio = windows / np.where(nonzero, output, 1.0)[..., None]
-    weights = np.where(nonzero[..., None] & real, scale[..., None] * ratio ** (p - 1), 0.0)
-    return np.where(nonzero, output, 0.0), weights
 
 
 def lp_scales(codes: np.ndarray, taps: int) -> np.ndarray:
@@ -690,77 +578,45 @@ class PoolResults:
         return Fraction(int(value), self.denominator) if self.exact else float(value)
 
 
-def _integers(values: np.ndarray) -> tuple[np.ndarray, int, int]:
-    """Fractions -> (numerators, common denominator, largest |numerator|); int64 when it fits."""
-    numerators, denominator, bound = scale_to_integers(values)
-    return (numerators.astype(np.int64) if bound < _INT64_SAFE else numerators), denominator, bound
-
-
-def _widen(values: np.ndarray, bound: int) -> np.ndarray:
-    """Python ints when a product could reach ``bound`` ≥ 2^62 (exact, slower), else as is."""
-    return values.astype(object) if bound >= _INT64_SAFE else values
-
-
-def _weighted_backward(
-    upstream: np.ndarray, weights: np.ndarray, denominator: int, g: PoolGeometry, exact: bool
-) -> np.ndarray:
-    """∂L/∂x = scatter of upstream·weight/denominator: upstream N×C×H_out×W_out -> N×C×H×W.
-
-    In float64 too the integer weights are summed first and divided once: with 1/6 and 1/3
-    as floats, −1/6 − 1/6 + 1/3 of integer upstreams left 2.8e-17 where the answer is 0."""
-    if not exact:
-        weighted = upstream.astype(float)[..., None] * np.asarray(weights, dtype=float)
-        return scatter_windows(weighted, g) / denominator
-    numerators, up_denominator, bound = _integers(upstream)
-    weight_bound = int(np.max(np.abs(weights))) if weights.size else 0
-    # A cell is read by at most one tap of each window, so by at most T windows.
-    reach = bound * weight_bound * g.taps
-    contributions = _widen(numerators, reach)[..., None] * _widen(weights, reach)
-    return from_integers(scatter_windows(contributions, g), up_denominator * denominator)
-
-
 def compute(problem: PoolProblem, *, exact: bool, ties: str | None = None) -> PoolResults:
-    """Forward and backward pass, exactly (max, avg) or in float64 (lp, or on request).
-
-    ``ties`` overrides the problem's tie policy (to show what another policy gives).
-    """
+    """Forward and backward pass, exactly (max, avg) or in float64 (lp, or on request); the
+    adapter decides how.  ``ties`` overrides the problem's tie policy (to show what another
+    policy gives)."""
     g = problem.geometry
     layout = tap_layout(g)
-    real = layout.real
-    x = problem.to_nchw(problem.input)
-    upstream = problem.output_nchw(problem.upstream)
-    if problem.mode == "lp":
-        xf = x.astype(float)
-        scales = lp_scales(layout.codes, g.taps)
-        output, weights = lp_pool(gather_windows(xf, layout, 0.0), real, float(problem.p), scales)
-        grad = _weighted_backward(upstream, weights, 1, g, exact=False)
-        return PoolResults(output, grad, weights, 1, False, layout, scales=scales)
-
-    if exact:
-        values, denominator, bound = _integers(x)
-    else:
-        values, denominator, bound = x.astype(float), 1, 0
+    params: dict[str, Any] = {"geometry": g, "layout": layout}
     if problem.mode == "max":
-        fill = (values.min() - 1) if exact else -np.inf
-        maximum, tied, first = max_pool(gather_windows(values, layout, fill), real)
-        weights, weight_denominator = tie_weights(tied, first, ties or problem.ties)
-        output = from_integers(maximum, denominator) if exact else maximum
-        extra = {"tied": tied, "first": first}
+        op = MAX_POOL
+        params["ties"] = ties or problem.ties
+    elif problem.mode == "avg":
+        op = AVG_POOL
+        params["divisors"] = avg_divisors(
+            layout.codes, problem.count_include_pad, problem.divisor_override
+        )
     else:
-        divisors = avg_divisors(layout.codes, problem.count_include_pad, problem.divisor_override)
-        weights, weight_denominator = avg_weights(real, divisors)
-        windows = gather_windows(values, layout, 0)
-        if exact:
-            reach = bound * int(np.max(weights)) * g.taps
-            sums = (_widen(windows, reach) * _widen(weights, reach)).sum(axis=-1)
-            output = from_integers(sums, denominator * weight_denominator)
-        else:
-            output = (windows * weights).sum(axis=-1) / weight_denominator
-        extra = {"divisors": divisors}
-    grad = _weighted_backward(upstream, weights, weight_denominator, g, exact)
-    if not exact:
-        weights, weight_denominator = weights / weight_denominator, 1
-    return PoolResults(output, grad, weights, weight_denominator, exact, layout, **extra)
+        op = LP_POOL
+        params["p"] = problem.p
+        params["scales"] = lp_scales(layout.codes, g.taps)
+    output, trace = adapter.forward(
+        op, problem.to_nchw(problem.input), params, exact=exact, float64=adapter.each_rounded
+    )
+    grad = adapter.backward(problem.output_nchw(problem.upstream), trace)["input"]
+    cache = trace.cache
+    weights, denominator = cache["weights"], cache["denominator"]
+    if not trace.exact:
+        weights, denominator = weights / denominator, 1
+    return PoolResults(
+        output,
+        grad,
+        weights,
+        denominator,
+        trace.exact,
+        layout,
+        tied=cache.get("tied"),
+        first=cache.get("first"),
+        divisors=params.get("divisors"),
+        scales=params.get("scales"),
+    )
 
 
 def float_output(problem: PoolProblem, x: np.ndarray) -> np.ndarray:
@@ -876,8 +732,11 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
     problem = read_problem(spec, options.limits)
     target = focus_target(focus, problem)
     g = problem.geometry
-    exact = problem.mode != "lp" and not options.force_float and g.work <= options.limits.exact_work
-    computed = compute(problem, exact=exact)
+    # max and avg run exactly; the adapter runs LP (x^(1/p)) in float64.
+    computed = compute(
+        problem, exact=not options.force_float and g.work <= options.limits.exact_work
+    )
+    exact = computed.exact
     results: dict[str, Any] = {
         "output": computed.output.reshape(problem.output_shape),
         "output_shape": list(problem.output_shape),

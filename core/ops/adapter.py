@@ -1,0 +1,128 @@
+"""The one place that decides how an op is evaluated: exactly or in float64.
+
+``forward(op, x, params, exact=…)`` runs an op and returns its output and a
+:class:`Trace`; ``backward(grad_y, trace)`` runs the op's backward rule with what
+the trace remembers.  With ``exact=False``, or for an op declared irrational, every
+array is converted to float64 and the op runs as written.  With ``exact=True``:
+
+- the products an op declares are evaluated on their operands scaled to integers
+  (:func:`gradcalc.core.exact.bilinear_exact`, or ``linear_exact`` for a product of
+  one operand), at NumPy speed;
+- a homogeneous op (max, avg pooling) runs on its input's and ∂L/∂y's numerators
+  and is divided once;
+- everything else (an addition, a branch, a mask) runs on the exact values (object
+  arrays of ints and Fractions).
+
+Exact values are object arrays of Python ints and Fractions, as the kinds read them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+from gradcalc.core.records import record
+from gradcalc.core.values import to_float
+
+Float64 = Callable[[np.ndarray], np.ndarray]
+
+
+@record
+class Trace:
+    """What ``backward`` needs from a forward pass: the op, its cache, and how it ran
+    (``float64``: how exact values were converted when it ran in float)."""
+
+    op: Op
+    cache: Cache
+    exact: bool
+    float64: Float64
+
+
+def each_rounded(values: np.ndarray) -> np.ndarray:
+    """float64 by rounding each exact value once (``Fraction.__float__``); the other
+    converter, ``to_float``, divides numerators over one common denominator."""
+    return values.astype(float)
+
+
+def as_run(values: np.ndarray, trace: Trace) -> np.ndarray:
+    """``values`` as the traced op saw them: exact, or converted to float64 as it was."""
+    return values if trace.exact else as_float(values, trace.float64)
+
+
+def runs_exactly(op: Op, exact: bool) -> bool:
+    """Whether ``op`` is evaluated exactly when the caller asks for ``exact``."""
+    return exact and op.exactness is not Exactness.IRRATIONAL
+
+
+def as_float(value: Any, float64: Float64 = to_float) -> Any:
+    """Exact values (an object array, a Fraction) as float64; anything else (float or integer
+    arrays such as divisors, records, flags) as given."""
+    if isinstance(value, np.ndarray) and value.dtype == object:
+        return float64(value)
+    if isinstance(value, Fraction):
+        return float(value)
+    return value
+
+
+def forward(
+    op: Op, x: np.ndarray, params: Params, *, exact: bool, float64: Float64 = to_float
+) -> tuple[np.ndarray, Trace]:
+    """y = op(x, params), exactly or in float64; the trace is for :func:`backward`.
+
+    ``float64`` converts exact arrays when the op runs in float: ``to_float`` (one common
+    denominator) or ``astype(float)`` (each Fraction rounded once), as the kind has always
+    converted them.
+    """
+    if not runs_exactly(op, exact):
+        x = as_float(x, float64)
+        y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
+        return y, Trace(op=op, cache=cache, exact=False, float64=float64)
+    if op.exact_forward is not None:
+        y, cache = op.exact_forward(x, params)
+        return y, Trace(op=op, cache=cache, exact=True, float64=float64)
+    if op.homogeneous:
+        numerators, denominator = integers(x)
+        y, cache = op.forward(numerators, params)
+        y = from_integers(y, denominator * cache["y_denominator"])
+        return y, Trace(op=op, cache=cache, exact=True, float64=float64)
+    product = op.products.get("output")
+    if product is None:
+        y, cache = op.forward(x, params)
+    else:
+        cache = op.remember(x, params) if op.remember else {"input": x, **params}
+        y = _exact_product(product, cache, None)
+    return y, Trace(op=op, cache=cache, exact=True, float64=float64)
+
+
+def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
+    """The op's gradients {"input": …, "kernel": …} given ∂L/∂y, computed as the forward ran."""
+    op = trace.op
+    if not trace.exact:
+        return op.backward(as_float(grad_y, trace.float64), trace.cache)
+    if op.homogeneous:
+        numerators, denominator = integers(grad_y)
+        scale = denominator * trace.cache["denominator"]
+        return {
+            name: from_integers(grad, scale)
+            for name, grad in op.backward(numerators, trace.cache).items()
+        }
+    gradients = {name: product for name, product in op.products.items() if name != "output"}
+    if not gradients:
+        return op.backward(grad_y, trace.cache)
+    return {
+        name: _exact_product(product, trace.cache, grad_y) for name, product in gradients.items()
+    }
+
+
+def _exact_product(product: Product, cache: Mapping[str, Any], grad_y: np.ndarray | None) -> Any:
+    operands = [grad_y if name == "grad" else cache[name] for name in product.operands]
+    terms = product.terms(cache)
+    if len(operands) == 1:
+        return linear_exact(lambda a: product.evaluate(a, cache), operands[0], terms)
+    left, right = operands
+    return bilinear_exact(lambda a, b: product.evaluate(a, b, cache), left, right, terms)

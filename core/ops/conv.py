@@ -1,0 +1,293 @@
+"""Convolution ops: 2-D cross-correlation (PyTorch's conv2d) and the per-channel bias add.
+
+Array layout is NCHW throughout: input ``x`` N×C×H×W, kernel ``w`` O×C×kh×kw,
+output ``y`` N×O×H_out×W_out.  The array code is vectorized (stride tricks +
+matmul) and runs on float64, int64 and object (Python int) arrays alike: the
+adapter (:mod:`gradcalc.core.ops.adapter`) makes it exact by running it on
+integers (both ops are declared bilinear).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+from gradcalc.core.records import record
+
+if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
+    from gradcalc.core.windows import WindowAxis
+
+
+@record
+class ConvGeometry:
+    """Every size and hyper-parameter of one convolution, in NCHW terms."""
+
+    batch: int
+    in_channels: int
+    out_channels: int
+    in_h: int
+    in_w: int
+    kernel_h: int
+    kernel_w: int
+    stride: tuple[int, int]
+    padding: tuple[int, int, int, int]  # top, bottom, left, right
+    dilation: tuple[int, int]
+
+    @property
+    def padded_h(self) -> int:
+        return self.in_h + self.padding[0] + self.padding[1]
+
+    @property
+    def padded_w(self) -> int:
+        return self.in_w + self.padding[2] + self.padding[3]
+
+    @property
+    def span_h(self) -> int:
+        """Rows one (dilated) kernel window covers: d·(kh − 1) + 1."""
+        return self.dilation[0] * (self.kernel_h - 1) + 1
+
+    @property
+    def span_w(self) -> int:
+        return self.dilation[1] * (self.kernel_w - 1) + 1
+
+    @property
+    def out_h(self) -> int:
+        return (self.padded_h - self.span_h) // self.stride[0] + 1
+
+    @property
+    def out_w(self) -> int:
+        return (self.padded_w - self.span_w) // self.stride[1] + 1
+
+    def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
+        """The row and column axes of the sliding window (core/windows.py, for ``--focus``)."""
+        from gradcalc.core.windows import WindowAxis
+
+        top, bottom, left, right = self.padding
+        return (
+            WindowAxis(
+                self.in_h, self.kernel_h, self.stride[0], self.dilation[0], top, bottom, self.out_h
+            ),
+            WindowAxis(
+                self.in_w, self.kernel_w, self.stride[1], self.dilation[1], left, right, self.out_w
+            ),
+        )
+
+    @property
+    def work(self) -> int:
+        """Multiply-adds of one forward pass."""
+        return (
+            self.batch
+            * self.out_channels
+            * self.out_h
+            * self.out_w
+            * self.in_channels
+            * self.kernel_h
+            * self.kernel_w
+        )
+
+
+def pad_input(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
+    """Zero-pad the last two axes of N×C×H×W ``x`` by (top, bottom, left, right)."""
+    top, bottom, left, right = padding
+    if not any(padding):
+        return x
+    padded = np.zeros(
+        (*x.shape[:2], x.shape[2] + top + bottom, x.shape[3] + left + right), dtype=x.dtype
+    )
+    if x.dtype == object:
+        padded.fill(0)
+    padded[:, :, top : top + x.shape[2], left : left + x.shape[3]] = x
+    return padded
+
+
+def tap_windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """View N×C×H_out×W_out×kh×kw: the padded input under every kernel tap of every window."""
+    view = sliding_window_view(x_padded, (g.span_h, g.span_w), axis=(2, 3))
+    sh, sw = g.stride
+    dh, dw = g.dilation
+    return view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, : g.out_h, : g.out_w]
+
+
+def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries.
+
+    The output positions are the innermost axis, so the copy moves whole rows of
+    W_out (contiguous when the stride is 1) instead of kw-long pieces.
+    """
+    windows = tap_windows(x_padded, g)  # N×C×H_out×W_out×kh×kw
+    return windows.transpose(0, 1, 4, 5, 2, 3).reshape(
+        g.batch, g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w
+    )
+
+
+def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """Cross-correlation without bias.
+
+    x: N×C×H×W, w: O×C×kh×kw -> y: N×O×H_out×W_out, with
+    y[n,o,i,j] = Σ_c,m,q x_pad[n, c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q].
+    One matmul per batch item, (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the result
+    is already N×O×H_out×W_out, with no transpose.
+    """
+    columns = _columns(pad_input(x, g.padding), g)
+    out = w.reshape(g.out_channels, -1) @ columns
+    return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+
+
+def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """∂L/∂w for the correlation above.
+
+    upstream: N×O×H_out×W_out, x: N×C×H×W -> O×C×kh×kw,
+    ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c, i·sh + m·dh, j·sw + q·dw].
+    One matmul per batch item, then the N partial sums are added.
+    """
+    columns = _columns(pad_input(x, g.padding), g)
+    per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
+    return per_item.sum(axis=0).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+
+
+def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """∂L/∂x for the correlation above.
+
+    upstream: N×O×H_out×W_out, w: O×C×kh×kw -> N×C×H×W.  Each window's
+    gradient (upstream · w) is scattered back onto the cells it read (col2im);
+    overlapping windows add up; padding cells are dropped at the end.  The
+    window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
+    tap's add reads and writes whole rows of W_out.
+    """
+    taps = w.transpose(2, 3, 1, 0).reshape(-1, g.out_channels)  # (kh·kw·C)×O
+    window_grads = (taps @ upstream.reshape(g.batch, g.out_channels, -1)).reshape(
+        g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
+    )
+    grad_padded = np.zeros(
+        (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
+    )
+    if grad_padded.dtype == object:
+        grad_padded.fill(0)
+    sh, sw = g.stride
+    dh, dw = g.dilation
+    rows_end = sh * (g.out_h - 1) + 1
+    cols_end = sw * (g.out_w - 1) + 1
+    # One vectorized add per kernel tap (kh·kw of them), not per element.
+    for m in range(g.kernel_h):
+        for q in range(g.kernel_w):
+            grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
+                window_grads[:, m, q]
+            )
+    top, _, left, _ = g.padding
+    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
+
+
+def flip(w: np.ndarray) -> np.ndarray:
+    """Rotate the last two axes by 180° (true convolution slides the flipped kernel)."""
+    return w[..., ::-1, ::-1]
+
+
+# ---------------------------------------------------------------------------
+# conv2d: y = x ⋆ w (the kernel rotated 180° first when ``flip``)
+
+
+def correlate(x: np.ndarray, w: np.ndarray, cache: Cache) -> np.ndarray:
+    """x: N×C×H×W, w: O×C×kh×kw (as given; slid flipped when ``cache["flip"]``) -> N×O×H_out×W_out."""
+    return conv2d_forward(x, flip(w) if cache["flip"] else w, cache["geometry"])
+
+
+def grad_kernel(grad_y: np.ndarray, x: np.ndarray, cache: Cache) -> np.ndarray:
+    """grad_y: N×O×H_out×W_out, x: N×C×H×W -> ∂L/∂w: O×C×kh×kw, in the given (unflipped) layout."""
+    slid = conv2d_grad_kernel(grad_y, x, cache["geometry"])
+    return flip(slid) if cache["flip"] else slid
+
+
+def grad_input(grad_y: np.ndarray, w: np.ndarray, cache: Cache) -> np.ndarray:
+    """grad_y: N×O×H_out×W_out, w: O×C×kh×kw (as given) -> ∂L/∂x: N×C×H×W."""
+    return conv2d_grad_input(grad_y, flip(w) if cache["flip"] else w, cache["geometry"])
+
+
+def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """x: N×C×H×W; params: ``kernel`` O×C×kh×kw, ``geometry`` (ConvGeometry), ``flip`` (bool:
+    true convolution).  Returns y: N×O×H_out×W_out and the cache {"input": x, **params}."""
+    cache = {"input": x, **params}
+    return correlate(x, params["kernel"], cache), cache
+
+
+def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_y: N×O×H_out×W_out -> {"kernel": O×C×kh×kw, "input": N×C×H×W}."""
+    return {
+        "kernel": grad_kernel(grad_y, cache["input"], cache),
+        "input": grad_input(grad_y, cache["kernel"], cache),
+    }
+
+
+def _geometry(cache: Cache) -> ConvGeometry:
+    return cache["geometry"]
+
+
+CONV2D = Op(
+    name="conv2d",
+    exactness=Exactness.BILINEAR,
+    forward=forward,
+    backward=backward,
+    products={
+        # Terms each entry sums: C·kh·kw taps, N·H_out·W_out positions, O·kh·kw windows.
+        "output": Product(
+            correlate,
+            ("input", "kernel"),
+            lambda c: _geometry(c).in_channels * _geometry(c).kernel_h * _geometry(c).kernel_w,
+        ),
+        "kernel": Product(
+            grad_kernel,
+            ("grad", "input"),
+            lambda c: _geometry(c).batch * _geometry(c).out_h * _geometry(c).out_w,
+        ),
+        "input": Product(
+            grad_input,
+            ("grad", "kernel"),
+            lambda c: _geometry(c).out_channels * _geometry(c).kernel_h * _geometry(c).kernel_w,
+        ),
+    },
+)
+
+
+# ---------------------------------------------------------------------------
+# bias_add: y = x + b, one bias per channel (b: O) or one for all (b: 0-D)
+
+
+def _bias_axes(bias: np.ndarray) -> tuple[int, ...]:
+    """The axes of N×O×H×W a bias of this shape is broadcast over."""
+    return (0, 2, 3) if bias.ndim == 1 else (0, 1, 2, 3)
+
+
+def bias_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """x: N×O×H×W, params ``bias``: O or 0-D -> y: N×O×H×W.
+
+    The cache holds the bias and ``shared``, how many entries of y share one bias entry.
+    """
+    bias = params["bias"]
+    per_channel = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
+    shared = math.prod(x.shape[axis] for axis in _bias_axes(bias))
+    return x + per_channel, {"bias": bias, "shared": shared}
+
+
+def bias_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
+    """grad_y: N×O×H×W -> ∂L/∂b: the bias's shape (upstream summed over what it is shared by)."""
+    return grad_y.sum(axis=_bias_axes(cache["bias"]))
+
+
+def bias_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_y: N×O×H×W -> {"bias": O or 0-D, "input": N×O×H×W (grad_y itself)}."""
+    return {"bias": bias_grad(grad_y, cache), "input": grad_y}
+
+
+BIAS_ADD = Op(
+    name="bias_add",
+    exactness=Exactness.BILINEAR,  # linear: its gradients are sums of ∂L/∂y, scaled to integers
+    forward=bias_forward,
+    backward=bias_backward,
+    products={
+        "bias": Product(bias_grad, ("grad",), lambda c: c["shared"]),
+        "input": Product(lambda grad_y, cache: grad_y, ("grad",), lambda c: 1),
+    },
+)

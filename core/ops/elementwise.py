@@ -1,0 +1,188 @@
+"""Elementwise activation ops (PyTorch semantics): y = f(x) entry by entry, ∂L/∂x = ∂L/∂y ⊙ f′(x).
+
+Each function is a forward rule ``f(x, params)`` beside its derivative ``f′(x, params)``
+(params: ``alpha``, ``beta``, ``threshold`` as the function takes them), made into an
+:class:`~gradcalc.core.ops.Op` by :func:`elementwise_op`.  relu and leaky_relu are
+piecewise linear: their pieces are chosen on the exact values and they are exact; the
+others use exp, tanh or erf and run in float64.  The derivative at a kink is the left
+slope, as PyTorch's backward computes it (its x ≤ 0 branch), unless ``subgradient`` says
+otherwise.  Every array (x, y, ∂L/∂y, ∂L/∂x, f′(x)) has the input's shape.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+
+_SQRT2 = math.sqrt(2.0)
+_SQRT_2PI = math.sqrt(2.0 * math.pi)
+
+Rule = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
+
+
+def _zero_one(x: np.ndarray) -> tuple[Any, Any]:
+    exact = x.dtype == object
+    return (Fraction(0), Fraction(1)) if exact else (0.0, 1.0)
+
+
+def relu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    zero, _one = _zero_one(x)
+    return np.where(x > 0, x, zero)
+
+
+def relu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    zero, one = _zero_one(x)
+    return np.where(x > 0, one, zero)
+
+
+def leaky_relu(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    return np.where(x > 0, x, x * p["alpha"])
+
+
+def leaky_relu_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    _zero, one = _zero_one(x)
+    return np.where(x > 0, one, p["alpha"])
+
+
+def sigmoid_rule(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    return sigmoid(x)
+
+
+def sigmoid_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    s = sigmoid(x)
+    return s * (1 - s)
+
+
+def tanh(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    return np.tanh(x)
+
+
+def tanh_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    return 1 - np.tanh(x) ** 2
+
+
+def softplus(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    # PyTorch: x itself where β·x > threshold, else log(1 + exp(β·x))/β.
+    z = p["beta"] * x
+    return np.where(z > p["threshold"], x, np.logaddexp(0.0, z) / p["beta"])
+
+
+def softplus_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    z = p["beta"] * x
+    return np.where(z > p["threshold"], 1.0, sigmoid(z))
+
+
+def elu(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    return np.where(x > 0, x, p["alpha"] * np.expm1(np.minimum(x, 0.0)))
+
+
+def elu_grad(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
+    return np.where(x > 0, 1.0, p["alpha"] * np.exp(np.minimum(x, 0.0)))
+
+
+def gelu_cdf(x: np.ndarray) -> np.ndarray:
+    """Φ(x) = (1 + erf(x/√2))/2 = erfc(−x/√2)/2, the standard normal CDF.
+
+    Computed as erfc: 1 + erf(x/√2) cancels to 0 below x ≈ −8.3, which made gelu(−10) 0
+    instead of −7.6e-23."""
+    return 0.5 * erfc(-x / _SQRT2)
+
+
+def gelu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    return x * gelu_cdf(x)
+
+
+def gelu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    return gelu_cdf(x) + x * np.exp(-0.5 * x * x) / _SQRT_2PI
+
+
+def _positively_homogeneous(x: np.ndarray, slope: np.ndarray, _: Cache) -> np.ndarray:
+    """f(x) = x·f′(x) for relu and leaky_relu: one elementwise product (exact in integers)."""
+    return np.asarray(x * slope)
+
+
+def _times(grad_y: np.ndarray, slope: np.ndarray, _: Cache) -> np.ndarray:
+    """∂L/∂x = ∂L/∂y ⊙ f′(x), elementwise."""
+    return np.asarray(grad_y * slope)
+
+
+def elementwise_op(name: str, forward_rule: Rule, derivative: Rule, *, rational: bool) -> Op:
+    """The op y = f(x) with params (the function's own, and ``subgradient``: f′(0) when a kink
+    is given a chosen slope, else None).  Its cache holds ``input``, ``slope`` (f′(x), the
+    subgradient applied) and ``raw_slope`` (without it)."""
+
+    def remember(x: np.ndarray, params: Params) -> Cache:
+        raw_slope = derivative(x, params)
+        slope = raw_slope
+        if params.get("subgradient") is not None:
+            slope = np.where(x == 0, params["subgradient"], raw_slope)
+        return {"input": x, "raw_slope": raw_slope, "slope": slope}
+
+    def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+        """x: any shape -> y = f(x), same shape."""
+        return forward_rule(x, params), remember(x, params)
+
+    def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+        """grad_y: the input's shape -> {"input": ∂L/∂y ⊙ f′(x)}."""
+        return {"input": grad_y * cache["slope"]}
+
+    products = {}
+    if rational:
+        products = {
+            "output": Product(_positively_homogeneous, ("input", "raw_slope"), lambda _: 1),
+            "input": Product(_times, ("grad", "slope"), lambda _: 1),
+        }
+    return Op(
+        name=name,
+        exactness=Exactness.PIECEWISE if rational else Exactness.IRRATIONAL,
+        forward=forward,
+        backward=backward,
+        products=products,
+        remember=remember,
+    )
+
+
+ELEMENTWISE: dict[str, Op] = {
+    "relu": elementwise_op("relu", relu, relu_grad, rational=True),
+    "leaky_relu": elementwise_op("leaky_relu", leaky_relu, leaky_relu_grad, rational=True),
+    "sigmoid": elementwise_op("sigmoid", sigmoid_rule, sigmoid_grad, rational=False),
+    "tanh": elementwise_op("tanh", tanh, tanh_grad, rational=False),
+    "softplus": elementwise_op("softplus", softplus, softplus_grad, rational=False),
+    "elu": elementwise_op("elu", elu, elu_grad, rational=False),
+    "gelu": elementwise_op("gelu", gelu, gelu_grad, rational=False),
+}
+
+
+# ---------------------------------------------------------------------------
+# Special functions, float64 and overflow-free (the loss ops use them too)
+
+
+def sigmoid(values: np.ndarray) -> np.ndarray:
+    """1/(1 + e^(−x)) without overflow: e^(−|x|) is never above 1."""
+    values = np.asarray(values, dtype=float)
+    small = np.exp(-np.abs(values))
+    return np.where(values >= 0, 1 / (1 + small), small / (1 + small))
+
+
+def erf(values: np.ndarray) -> np.ndarray:
+    """The error function, elementwise, from math.erf.
+
+    NumPy has no erf; ``frompyfunc`` runs math.erf from NumPy's C loop (about
+    0.1 µs an entry) and is exact to the last bit, which no short polynomial is.
+    """
+    return np.asarray(_ERF(np.asarray(values, dtype=float)), dtype=float)
+
+
+def erfc(values: np.ndarray) -> np.ndarray:
+    """1 − erf(x), elementwise, from math.erfc: accurate where 1 − erf(x) cancels (x ≥ 6)."""
+    return np.asarray(_ERFC(np.asarray(values, dtype=float)), dtype=float)
+
+
+_ERF = np.frompyfunc(math.erf, 1, 1)
+_ERFC = np.frompyfunc(math.erfc, 1, 1)

@@ -1,0 +1,269 @@
+"""Loss ops (PyTorch semantics): cross_entropy, nll, mse, bce, bce_with_logits.
+
+A loss maps an input x to one number L; ``backward(grad_L, cache)`` gives ∂L/∂x
+times ∂L/∂L (1 at the end of a chain).  The class losses take x as rows, N×C, and
+one coefficient a[n, c] per sample and class (see :func:`class_coefficients`):
+
+- cross_entropy: ℓ_n = Σ_c a[n,c]·(−log p[n,c]), ∂ℓ_n/∂s[n,c] = (Σ_k a[n,k])·p[n,c] − a[n,c];
+- nll:           ℓ_n = Σ_c a[n,c]·(−x[n,c]),     ∂ℓ_n/∂x[n,c] = −a[n,c];
+
+and L = Σ_n ℓ_n / D.  mse, bce and bce_with_logits are elementwise over an input of
+any shape (the target and a weight broadcast to it); mean divides by the entry count.
+
+nll is piecewise (it picks one entry per row) and runs on the exact values; mse is
+exact in integers (x and t scaled by their own denominators: its ``exact_forward``);
+the others use log or exp and run in float64.  Every forward's cache holds what the
+explanation shows: ``per_item`` (ℓ), ``denominator`` (D), and for the class losses
+``coefficients``, ``counted``, for cross_entropy ``probabilities`` and ``log_p``, for
+bce_with_logits ``probabilities`` (σ(x)).
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.exact import from_integers, scale_to_integers, zeros_like_kind
+from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.ops.elementwise import sigmoid
+from gradcalc.core.ops.softmax import softmax_forward
+
+# PyTorch's BCELoss clamps each log at −100, and its backward divides by
+# max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
+BCE_LOG_FLOOR = -100.0
+BCE_EPSILON = float(np.float32(1e-12))
+
+
+class NoDenominator(ArithmeticError):
+    """A class loss's mean divides by 0: every sample ignored, or the counted weights sum to 0.
+
+    ``counted`` (N bools) says which samples were counted."""
+
+    def __init__(self, counted: np.ndarray):
+        super().__init__("the mean's denominator is 0")
+        self.counted = counted
+
+
+def _is_exact(values: np.ndarray) -> bool:
+    return values.dtype == object
+
+
+def _chain(grad: np.ndarray, grad_loss: Any) -> np.ndarray:
+    """∂L/∂x times ∂L/∂L's upstream, an array of grad's dtype (a 0-D product would be a scalar)."""
+    return np.asarray(grad * grad_loss, dtype=grad.dtype)
+
+
+# ---------------------------------------------------------------------------
+# The class losses: x N×C
+
+
+def class_coefficients(x_rows: np.ndarray, params: Params) -> tuple[np.ndarray, np.ndarray, Any]:
+    """(a: N×C, counted: N bools, D) for x_rows N×C, exact when x_rows is.
+
+    params: ``weight`` (C, or None: 1 each), ``label_smoothing`` ε, ``reduction`` (mean,
+    sum), and the target: ``target`` N×C probabilities, or ``labels`` (N class indices)
+    with ``ignore_index``.  Class-index target y_n: a[n,c] = (1 − ε)·w[y_n]·1[c = y_n] +
+    (ε/C)·w[c], mean D = Σ_n w[y_n] over the counted samples; probability target t:
+    a[n,c] = w[c]·((1 − ε)·t[n,c] + ε/C), mean D = N.  sum: D = 1.
+    """
+    exact = _is_exact(x_rows)
+    count, classes = x_rows.shape
+    one = Fraction(1) if exact else 1.0
+    weight = params["weight"]
+    weight = weight if weight is not None else np.array([one] * classes, object)
+    weight = weight if exact else weight.astype(float)
+    eps = params["label_smoothing"]
+    smooth = eps / classes
+    if params.get("target") is not None:
+        target = params["target"]
+        target = target if exact else target.astype(float)
+        coefficients = weight[None, :] * ((one - eps) * target + smooth)
+        counted = np.ones(count, dtype=bool)
+        denominator = Fraction(count) if exact else float(count)
+    else:
+        labels = params["labels"]
+        counted = labels != params["ignore_index"]
+        coefficients = zeros_like_kind((count, classes), exact)
+        if smooth:
+            coefficients[counted] = weight[None, :] * smooth
+        rows = np.flatnonzero(counted)
+        coefficients[rows, labels[rows]] += (one - eps) * weight[labels[rows]]
+        denominator = sum((weight[labels[n]] for n in rows), 0 * one)
+    if params["reduction"] == "sum":
+        denominator = one
+    return coefficients, counted, denominator
+
+
+def _class_cache(x_rows: np.ndarray, params: Params) -> dict[str, Any]:
+    coefficients, counted, denominator = class_coefficients(x_rows, params)
+    if denominator == 0:
+        raise NoDenominator(counted)
+    return {"coefficients": coefficients, "counted": counted, "denominator": denominator}
+
+
+def nll_forward(x_rows: np.ndarray, params: Params) -> tuple[Any, Cache]:
+    """x_rows: N×C log-probabilities -> L (a number); params as :func:`class_coefficients`
+    (class-index targets).  One entry per sample, a[n, y_n] (0 when ignored), counts."""
+    cache = _class_cache(x_rows, params)
+    counted, coefficients = cache["counted"], cache["coefficients"]
+    picked = (np.arange(counted.size), np.where(counted, params["labels"], 0))
+    per_item = -(coefficients[picked] * x_rows[picked])
+    cache.update(per_item=per_item, picked=picked, shape=x_rows.shape, exact=_is_exact(x_rows))
+    return per_item.sum() / cache["denominator"], cache
+
+
+def nll_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_loss: a number -> {"input": N×C}, −a[n, y_n]/D at each picked entry, else 0."""
+    grad = zeros_like_kind(cache["shape"], cache["exact"])
+    picked = cache["picked"]
+    grad[picked] = -cache["coefficients"][picked] / cache["denominator"]
+    return {"input": _chain(grad, grad_loss)}
+
+
+def cross_entropy_forward(x_rows: np.ndarray, params: Params) -> tuple[Any, Cache]:
+    """x_rows: N×C logits (float64) -> L; params as :func:`class_coefficients`."""
+    cache = _class_cache(x_rows, params)
+    probabilities, log_p = softmax_forward(x_rows.astype(float))
+    per_item = -(cache["coefficients"] * log_p).sum(axis=1)
+    cache.update(per_item=per_item, probabilities=probabilities, log_p=log_p)
+    return per_item.sum() / cache["denominator"], cache
+
+
+def cross_entropy_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_loss: a number -> {"input": N×C}, ((Σ_k a[n,k])·p[n,c] − a[n,c]) / D."""
+    coefficients = cache["coefficients"]
+    grad = (coefficients.sum(axis=1, keepdims=True) * cache["probabilities"] - coefficients) / (
+        cache["denominator"]
+    )
+    return {"input": _chain(grad, grad_loss)}
+
+
+# ---------------------------------------------------------------------------
+# The elementwise losses: x of any shape
+
+
+def _mean_denominator(x: np.ndarray, reduction: str, exact: bool) -> Any:
+    entries = max(x.size, 1)
+    if reduction == "mean":
+        return Fraction(entries) if exact else float(entries)
+    return Fraction(1) if exact else 1.0
+
+
+def _total(per_item: np.ndarray, exact: bool) -> Any:
+    return per_item.sum() if exact else float(np.sum(per_item))
+
+
+def mse_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
+    """x: any shape (float64), params ``target`` (x's shape), ``reduction`` -> L = Σ (x − t)² / D."""
+    denominator = _mean_denominator(x, params["reduction"], exact=False)
+    difference = x - params["target"]
+    per_item = np.broadcast_to(difference * difference, x.shape)
+    cache = {
+        "per_item": per_item,
+        "denominator": denominator,
+        "difference": difference,
+        "shape": x.shape,
+    }
+    return _total(per_item, False) / denominator, cache
+
+
+def mse_exact_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
+    """mse in integers: x = X/dx and t = T/dt, so x − t = (X·dt − T·dx)/(dx·dt).
+
+    One Fraction per result entry at the end instead of one per operation (see
+    core/exact.py): a large problem stays quick.
+    """
+    denominator = _mean_denominator(x, params["reduction"], exact=True)
+    x_num, x_den, _ = scale_to_integers(x)
+    t_num, t_den, _ = scale_to_integers(params["target"])
+    # over x_den·t_den, Python ints (asarray: a 0-D product comes back as a bare int)
+    difference = np.asarray(x_num * t_den - t_num * x_den, dtype=object)
+    scale = x_den * t_den
+    squares = np.asarray(difference * difference, dtype=object)
+    total = Fraction(int(squares.sum()), scale * scale)
+    cache = {
+        "per_item": from_integers(squares, scale * scale),
+        "denominator": denominator,
+        "difference": difference,
+        "scale": scale,
+    }
+    return total / denominator, cache
+
+
+def mse_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_loss: a number -> {"input": x's shape}, 2·(x − t)/D."""
+    difference, denominator = cache["difference"], cache["denominator"]
+    if "scale" in cache:  # the exact forward's integers over scale
+        grad = from_integers(
+            np.asarray(2 * difference, dtype=object), cache["scale"] * int(denominator)
+        )
+    else:
+        grad = np.broadcast_to(2 * difference / denominator, cache["shape"]).copy()
+    return {"input": _chain(grad, grad_loss)}
+
+
+def bce_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
+    """x: probabilities, any shape (float64); params ``target``, ``weight`` (None or
+    broadcastable), ``reduction`` -> L = Σ −w·(t·log x + (1 − t)·log(1 − x)) / D, each log
+    clamped at −100 as PyTorch does."""
+    denominator = _mean_denominator(x, params["reduction"], exact=False)
+    t = params["target"]
+    weight = 1.0 if params["weight"] is None else params["weight"]
+    with np.errstate(divide="ignore"):
+        log_x = np.maximum(np.log(x), BCE_LOG_FLOOR)
+        log_rest = np.maximum(np.log1p(-x), BCE_LOG_FLOOR)
+    per_item = np.broadcast_to(-weight * (t * log_x + (1 - t) * log_rest), x.shape)
+    cache = {"per_item": per_item, "denominator": denominator, "x": x, "t": t, "weight": weight}
+    return _total(per_item, False) / denominator, cache
+
+
+def bce_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_loss: a number -> {"input": x's shape}, w·(x − t)/max(x·(1 − x), ε)/D."""
+    x, t, weight = cache["x"], cache["t"], cache["weight"]
+    grad = weight * (x - t) / np.maximum(x * (1 - x), BCE_EPSILON) / cache["denominator"]
+    return {"input": _chain(np.broadcast_to(grad, x.shape).copy(), grad_loss)}
+
+
+def bce_with_logits_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
+    """x: logits, any shape (float64); params as bce -> L = Σ w·(max(x, 0) − x·t +
+    log(1 + e^(−|x|))) / D, the form that never takes exp of a large positive number."""
+    denominator = _mean_denominator(x, params["reduction"], exact=False)
+    t = params["target"]
+    weight = 1.0 if params["weight"] is None else params["weight"]
+    per_item = weight * (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
+    per_item = np.broadcast_to(per_item, x.shape)
+    cache = {
+        "per_item": per_item,
+        "denominator": denominator,
+        "probabilities": sigmoid(x),
+        "t": t,
+        "weight": weight,
+    }
+    return _total(per_item, False) / denominator, cache
+
+
+def bce_with_logits_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_loss: a number -> {"input": x's shape}, w·(σ(x) − t)/D."""
+    probabilities = cache["probabilities"]
+    grad = cache["weight"] * (probabilities - cache["t"]) / cache["denominator"]
+    return {"input": _chain(np.broadcast_to(grad, probabilities.shape).copy(), grad_loss)}
+
+
+LOSS_OPS: dict[str, Op] = {
+    "cross_entropy": Op(
+        "cross_entropy", Exactness.IRRATIONAL, cross_entropy_forward, cross_entropy_backward
+    ),
+    "nll": Op("nll", Exactness.PIECEWISE, nll_forward, nll_backward),
+    "mse": Op(
+        "mse", Exactness.PIECEWISE, mse_forward, mse_backward, exact_forward=mse_exact_forward
+    ),
+    "bce": Op("bce", Exactness.IRRATIONAL, bce_forward, bce_backward),
+    "bce_with_logits": Op(
+        "bce_with_logits",
+        Exactness.IRRATIONAL,
+        bce_with_logits_forward,
+        bce_with_logits_backward,
+    ),
+}

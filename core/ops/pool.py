@@ -1,0 +1,260 @@
+"""Pooling ops (PyTorch's MaxPool2d, AvgPool2d, LPPool2d) over precomputed windows.
+
+Arrays are NCHW: input ``x`` N×C×H×W, output ``y`` N×C×H_out×W_out.  A window's taps
+lie on one last axis of T = kh·kw entries in row-major order, so "window arrays" are
+N×C×H_out×W_out×T; the kind computes where each tap lands (``layout``: a
+:class:`~gradcalc.core.pool.TapLayout`) and passes it in the params with the geometry.
+
+Backward is the same for every mode once each tap's local derivative ∂y/∂x (its
+*weight*) is known: ∂L/∂x = Σ over the windows that read a cell of ∂L/∂y·weight, so
+overlapping windows add up.  Max routes to the maximum (weights 1, or 1/k between k
+tied maxima, by the tie policy), avg divides by the window's divisor, LP uses
+scale·(x/y)^(p−1).
+
+Max and avg are positively homogeneous in x and linear in ∂L/∂y, with integer weights
+over one common denominator: the adapter runs them on integers (x and ∂L/∂y scaled by
+their common denominators) and divides once.  On integers they return numerators: y
+over ``cache["y_denominator"]``, ∂L/∂x over ``cache["denominator"]`` (times the
+scaling).  LP is float64.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradcalc.core.ops import Cache, Exactness, Op, Params
+
+if TYPE_CHECKING:
+    from gradcalc.core.pool import PoolGeometry, TapLayout
+
+_INT64_SAFE = 2**62
+
+
+def gather_windows(x: np.ndarray, layout: TapLayout, fill: Any) -> np.ndarray:
+    """x: N×C×H×W -> N×C×H_out×W_out×T, each tap's input value (``fill`` where it is not REAL)."""
+    flat = x.reshape(*x.shape[:2], -1)
+    values = flat[:, :, np.maximum(layout.positions, 0)]
+    return np.where(layout.real, values, fill)
+
+
+def scatter_windows(values: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """Add N×C×H_out×W_out×T tap values back onto the cells they read -> N×C×H×W.
+
+    Overlapping windows add up; taps on padding or past the edge are dropped.
+    One vectorized add per tap (kh·kw of them), not per element.
+    """
+    sh, sw = g.stride
+    dh, dw = g.dilation
+    ph, pw = g.padding
+    grid_h = max(g.in_h + 2 * ph, (g.out_h - 1) * sh + g.span_h)
+    grid_w = max(g.in_w + 2 * pw, (g.out_w - 1) * sw + g.span_w)
+    grid = np.zeros((g.batch, g.channels, grid_h, grid_w), dtype=values.dtype)
+    if grid.dtype == object:
+        grid.fill(0)
+    taps = values.reshape(*values.shape[:4], g.kernel_h, g.kernel_w)
+    rows_end = sh * (g.out_h - 1) + 1
+    cols_end = sw * (g.out_w - 1) + 1
+    for m in range(g.kernel_h):
+        for q in range(g.kernel_w):
+            grid[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += taps[
+                ..., m, q
+            ]
+    return grid[:, :, ph : ph + g.in_h, pw : pw + g.in_w]
+
+
+def max_pool(windows: np.ndarray, real: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Max over each window.
+
+    windows: N×C×H_out×W_out×T with non-REAL taps filled below every input value;
+    real: H_out×W_out×T.  Returns (maximum N×C×H_out×W_out, tied N×C×H_out×W_out×T:
+    the taps equal to the maximum, first N×C×H_out×W_out: the first of them in
+    row-major order, which is PyTorch's choice).
+    """
+    maximum = windows.max(axis=-1)
+    tied = np.asarray(windows == maximum[..., None], dtype=bool) & real
+    return maximum, tied, tied.argmax(axis=-1)
+
+
+def tie_weights(tied: np.ndarray, first: np.ndarray, policy: str) -> tuple[np.ndarray, int]:
+    """Integer weights and their common denominator: ∂y/∂x of each tap = weight/denominator.
+
+    first: 1 at the first maximum; all: 1 at every maximum; split: 1/k at each of k maxima.
+    """
+    if policy == "first":
+        return (np.arange(tied.shape[-1]) == first[..., None]).astype(np.int64), 1
+    if policy == "all":
+        return tied.astype(np.int64), 1
+    counts = tied.sum(axis=-1)
+    denominator = math.lcm(*(int(k) for k in np.unique(counts)))
+    shares = denominator // counts
+    if denominator >= _INT64_SAFE:
+        shares = shares.astype(object)
+    return tied * shares[..., None], denominator
+
+
+def avg_weights(real: np.ndarray, divisors: np.ndarray) -> tuple[np.ndarray, int]:
+    """Integer weights over a common denominator: 1/divisor on each input cell of a window."""
+    denominator = math.lcm(*(int(d) for d in np.unique(divisors)))
+    shares = denominator // divisors
+    if denominator >= _INT64_SAFE:
+        shares = shares.astype(object)
+    weights = real * shares[..., None]
+    return weights.reshape(1, 1, *weights.shape), denominator
+
+
+def power_sums(windows: np.ndarray, real: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
+    """Σ x^p over each window's REAL taps: (sums, unit).
+
+    Where x^p overflows float64 the sum is taken of (x/m)^p instead, m the
+    window's largest |x|, and ``unit`` is m there (1 elsewhere): the sum times
+    unit^p is Σ x^p.  Summing the plain powers elsewhere keeps PyTorch's exact
+    zeros (odd powers that cancel).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        sums = (windows**p * real).sum(axis=-1)
+    unit = np.ones(sums.shape)
+    overflow = ~np.isfinite(sums)
+    if overflow.any():
+        largest = np.abs(windows).max(axis=-1)
+        unit = np.where(overflow, largest, 1.0)
+        relative = ((windows / unit[..., None]) ** p * real).sum(axis=-1)
+        sums = np.where(overflow, relative, sums)
+    return sums, unit
+
+
+def lp_pool(
+    windows: np.ndarray, real: np.ndarray, p: float, scale: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """LP pooling in float64, as PyTorch computes it.
+
+    windows: N×C×H_out×W_out×T floats (0 where not REAL); scale: H_out×W_out,
+    kh·kw/(cells inside the window) (1 unless ceil_mode clips the window; see
+    :func:`lp_scales`).  y = (scale·Σ x^p)^(1/p); ∂y/∂x = scale·(x/y)^(p−1), and
+    0 where Σ x^p = 0 (PyTorch's rule).
+    Returns (y N×C×H_out×W_out, weights N×C×H_out×W_out×T).
+    """
+    sums, unit = power_sums(windows, real, p)
+    total = sums * scale
+    nonzero = total != 0
+    if p == 1:
+        output = total * unit
+    else:
+        output = unit * np.where(total > 0, total, 0.0) ** (1.0 / p)
+    ratio = windows / np.where(nonzero, output, 1.0)[..., None]
+    weights = np.where(nonzero[..., None] & real, scale[..., None] * ratio ** (p - 1), 0.0)
+    return np.where(nonzero, output, 0.0), weights
+
+
+def _widen(values: np.ndarray, bound: int) -> np.ndarray:
+    """Python ints when a product could reach ``bound`` ≥ 2^62 (exact, slower), else as is."""
+    return values.astype(object) if bound >= _INT64_SAFE else values
+
+
+def _largest(values: np.ndarray) -> int:
+    """max |entry| of an integer array, as a Python int (0 when empty)."""
+    return int(np.max(np.abs(values), initial=0))
+
+
+def _is_float(values: np.ndarray) -> bool:
+    return values.dtype == float
+
+
+def max_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """x: N×C×H×W (float64, or integers) -> y: N×C×H_out×W_out, the max of each window.
+
+    params: ``geometry``, ``layout``, ``ties`` (first, all or split).  The cache holds
+    ``weights`` (integers, N×C×H_out×W_out×T) over ``denominator``, ``tied`` (N×C×H_out×W_out×T)
+    and ``first`` (N×C×H_out×W_out).
+    """
+    layout = params["layout"]
+    # Taps off the input must lose to every value: −∞, or one below the smallest integer.
+    fill = -np.inf if _is_float(x) else x.min() - 1
+    maximum, tied, first = max_pool(gather_windows(x, layout, fill), layout.real)
+    weights, denominator = tie_weights(tied, first, params["ties"])
+    cache = {
+        "geometry": params["geometry"],
+        "weights": weights,
+        "denominator": denominator,
+        "y_denominator": 1,
+        "tied": tied,
+        "first": first,
+    }
+    return maximum, cache
+
+
+def avg_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """x: N×C×H×W (float64, or integers) -> y: N×C×H_out×W_out, each window's sum / divisor.
+
+    params: ``geometry``, ``layout``, ``divisors`` (H_out×W_out, PyTorch's rule).  The
+    cache holds ``weights`` (integers, 1×1×H_out×W_out×T) over ``denominator``.
+    """
+    g, layout = params["geometry"], params["layout"]
+    weights, denominator = avg_weights(layout.real, params["divisors"])
+    windows = gather_windows(x, layout, 0)
+    if _is_float(x):
+        y = (windows * weights).sum(axis=-1) / denominator
+    else:
+        reach = _largest(x) * int(np.max(weights)) * g.taps
+        y = (_widen(windows, reach) * _widen(weights, reach)).sum(axis=-1)
+    cache = {
+        "geometry": g,
+        "weights": weights,
+        "denominator": denominator,
+        "y_denominator": denominator,
+    }
+    return y, cache
+
+
+def lp_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """x: N×C×H×W float64 -> y: N×C×H_out×W_out, (scale·Σ x^p)^(1/p) per window.
+
+    params: ``geometry``, ``layout``, ``p``, ``scales`` (H_out×W_out).  The cache holds the
+    float ``weights`` (N×C×H_out×W_out×T) over ``denominator`` 1.
+    """
+    layout = params["layout"]
+    output, weights = lp_pool(
+        gather_windows(x, layout, 0.0), layout.real, params["p"], params["scales"]
+    )
+    return output, {"geometry": params["geometry"], "weights": weights, "denominator": 1}
+
+
+def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_y: N×C×H_out×W_out -> {"input": N×C×H×W}, the scatter of ∂L/∂y·weight.
+
+    In float64 too the integer weights are summed first and divided once: with 1/6 and
+    1/3 as floats, −1/6 − 1/6 + 1/3 of integer upstreams left 2.8e-17 where the answer
+    is 0.  On integers the result is the numerators over ``denominator``.
+    """
+    g, weights, denominator = cache["geometry"], cache["weights"], cache["denominator"]
+    if _is_float(grad_y):
+        weighted = grad_y.astype(float)[..., None] * np.asarray(weights, dtype=float)
+        return {"input": scatter_windows(weighted, g) / denominator}
+    # A cell is read by at most one tap of each window, so by at most T windows.
+    reach = _largest(grad_y) * _largest(weights) * g.taps
+    contributions = _widen(grad_y, reach)[..., None] * _widen(weights, reach)
+    return {"input": scatter_windows(contributions, g)}
+
+
+MAX_POOL = Op(
+    name="max_pool",
+    exactness=Exactness.PIECEWISE,
+    forward=max_forward,
+    backward=weighted_backward,
+    homogeneous=True,
+)
+AVG_POOL = Op(
+    name="avg_pool",
+    exactness=Exactness.PIECEWISE,
+    forward=avg_forward,
+    backward=weighted_backward,
+    homogeneous=True,
+)
+LP_POOL = Op(
+    name="lp_pool",
+    exactness=Exactness.IRRATIONAL,
+    forward=lp_forward,
+    backward=weighted_backward,
+)
