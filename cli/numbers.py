@@ -92,9 +92,15 @@ def _fraction_decimal(value: Fraction, precision: int) -> str:
 
 
 def _marked(text: str, exact: bool) -> str:
-    """``text`` with ≈ in front when it is rounded yet reads as a whole number (no point, no
-    exponent): 2 would say the value is exactly 2."""
-    if exact or "." in text or "e" in text:
+    """``text`` with ≈ in front when it is rounded yet its digits have no point, in fixed or
+    exponent form: 2 would say the value is exactly 2, 1e21 exactly 10^21.  Trailing zeros of
+    an exponent form's mantissa go first (1.00000e21 → 1e21), so a value reads alike whether
+    it came from a float or from an exact fraction."""
+    mantissa, e, exponent = text.partition("e")
+    if e and "." in mantissa:
+        mantissa = mantissa.rstrip("0").rstrip(".")
+        text = mantissa + e + exponent
+    if exact or "." in mantissa:
         return text
     return APPROXIMATE + text
 

@@ -743,6 +743,28 @@ class Engine:
             return None
         return _real(value)
 
+    def magnitude_words(self, exact: Any) -> str:
+        """``≈ 5.19702E-896`` for a value beyond float64; ``≈ 10^(4.34294E+999)`` when its
+        exponent is too long to write out (exp(x**1000) at 10, whose formatting raised
+        InvalidOperation after seconds).  The exponent comes first, from the log (cheap: no
+        digits of the value), each step within PROBE_SECONDS."""
+        sp = self.sp
+
+        def exponent() -> Any:
+            return sp.N(sp.expand_log(sp.log(abs(exact)), force=True) / sp.log(10), 6)
+
+        def digits() -> str:
+            return f"≈ {sp.N(exact, 6)}"
+
+        failures = (TimeUp, ArithmeticError, TypeError, ValueError, RecursionError)
+        try:
+            power = self.budget.run(exponent, cap=PROBE_SECONDS)
+            if abs(power) < 10**5:
+                return self.budget.run(digits, cap=PROBE_SECONDS)
+            return f"≈ {'−' if exact.is_negative else ''}10^({power})"
+        except failures:
+            return "too costly to evaluate within the time limit"
+
     # values at the point -----------------------------------------------------
     def at_point(self, entry: Entry, point: dict[Any, Any]) -> None:
         """Exact value and number of ``entry`` at ``point`` (symbol -> exact value), or a
@@ -766,7 +788,7 @@ class Engine:
                 entry.number_at = number
             else:
                 entry.note_at = (
-                    f"≈ {sp.N(exact, 6)}, beyond float64 (exactly, more than "
+                    f"{self.magnitude_words(exact)}, beyond float64 (exactly, more than "
                     f"{common.EXACT_DIGITS:,} digits)"
                 )
             return
@@ -774,8 +796,15 @@ class Engine:
         if exact is not None and exact.is_Rational:
             entry.number_at = Fraction(int(exact.p), int(exact.q))
             return
-        entry.number_at = self.evaluate(expr, point)
-        if entry.number_at is None:
+        number = self.evaluate(expr, point)
+        entry.number_at = number if number is None or math.isfinite(number) else None
+        if entry.number_at is None and exact is not None and exact.is_extended_real:
+            # A real value that float64 did not give (exp(x**1000) at 10): not "undefined".
+            entry.note_at = (
+                f"{self.magnitude_words(exact)}, no float64 value (beyond its range, or too "
+                "costly to evaluate)"
+            )
+        elif entry.number_at is None:
             entry.note_at = "undefined (or not real) at this point"
 
 

@@ -22,6 +22,7 @@ divides by the number of entries (PyTorch's element-wise mean).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
@@ -68,6 +69,30 @@ SECTIONS = registry.sections(KIND)
 # Every result a loss problem can have (probabilities only for cross_entropy and
 # bce_with_logits).
 RESULTS = ("loss", "probabilities", "grad_input")
+
+
+def bce_clamps(x: float) -> tuple[float, float, bool]:
+    """log x and log(1 − x) as float64 (−∞ at the edges), and whether PyTorch's backward
+    divides by the clamp: the steps show a clamp exactly where one acts (log < −100,
+    x·(1 − x) < 1e-12), not only at 0 and 1."""
+    x = float(x)
+    log_x = math.log(x) if x > 0 else -math.inf
+    log_rest = math.log1p(-x) if x < 1 else -math.inf
+    return log_x, log_rest, x * (1 - x) < BCE_EPSILON
+
+
+def bce_clamped(values: np.ndarray) -> np.ndarray:
+    """True at each entry where one of PyTorch's bce clamps acts."""
+    flat = [bce_clamps(v) for v in np.asarray(values, dtype=float).reshape(-1)]
+    mask = [lx < BCE_LOG_FLOOR or lr < BCE_LOG_FLOOR or d for lx, lr, d in flat]
+    return np.array(mask, dtype=bool).reshape(np.shape(values))
+
+
+def _one_minus(x: float) -> tuple:
+    """The tokens of 1 − x: its float value, or (1 − x) written out where the float rounds
+    to exactly 1 (x = 1e-100: 1 − x is not 1)."""
+    rest = 1 - x
+    return (rest,) if rest != 1 or x == 0 else ("(1 − ", x, ")")
 
 
 # ---------------------------------------------------------------------------
@@ -208,8 +233,10 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         problem.expected, results, problem.tolerance, options.limits.max_jacobian
     )
     edges = np.zeros(problem.input.shape, dtype=bool)
+    clamped = np.zeros(problem.input.shape, dtype=bool)
     if problem.loss == "bce":
         edges = near(problem.input.astype(float), (0.0, 1.0))
+        clamped = bce_clamped(problem.input)
     gradient_check = None
     if options.gradient_check:
         float_problem = as_floats(problem)
@@ -219,7 +246,11 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             {"input": problem.input.astype(float)},
             {"input": results["grad_input"]},
             {"input": ~edges},
-            skipped_because="at 0 or 1, the edges of bce's domain (PyTorch clamps there)",
+            skipped_because=(
+                "at 0 or 1, the edges of bce's domain (PyTorch clamps there)"
+                if set(problem.input.astype(float)[edges].tolist()) <= {0.0, 1.0}
+                else "within 2h of 0 or 1, the edges of bce's domain"
+            ),
             # The loss sums the probed item's change alone: it rounds like that item's terms.
             scale={"input": rounding_scale(float_problem, baseline)},
             **gradient_bend(float_problem),
@@ -230,7 +261,7 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
         title=problem.title,
         results=results,
         exact=exact,
-        conventions=explainer.conventions(edges) if options.explain else [],
+        conventions=explainer.conventions(edges, clamped) if options.explain else [],
         sections=[build() for key, build in explainer.builders() if options.wants(key)],
         checks=checks,
         gradient_check=gradient_check,
@@ -286,7 +317,7 @@ class _Explainer:
         return "reduction mean: L = Σ_n ℓ_n / (number of counted samples)"
 
     # conventions --------------------------------------------------------
-    def conventions(self, edges: np.ndarray) -> list[str]:
+    def conventions(self, edges: np.ndarray, clamped: np.ndarray) -> list[str]:
         p = self.p
         items = [_LOSS_WORDS[p.loss]]
         if self.class_loss:
@@ -328,12 +359,27 @@ class _Explainer:
         elif p.weight is not None:
             items.append(f"weight {self.W} (broadcast to the input) multiplies each entry's loss")
         items.append(self.reduction_words())
-        if p.loss == "bce" and edges.any():
+        x = p.input.astype(float)
+        at_edges = np.isin(x, (0.0, 1.0))
+        if p.loss == "bce" and edges.any() and (clamped == edges).all() and at_edges[edges].all():
             items.append(
                 f"{int(edges.sum())} input entr{'y is' if edges.sum() == 1 else 'ies are'} at 0 or 1: "
                 "PyTorch clamps log at −100 and x·(1 − x) at 1e-12 there; the finite-difference check skips "
                 + ("it" if edges.sum() == 1 else "them")
             )
+        elif p.loss == "bce":
+            if clamped.any():
+                n = int(clamped.sum())
+                items.append(
+                    f"{n} input entr{'y is' if n == 1 else 'ies are'} where PyTorch clamps "
+                    "(log at −100, x·(1 − x) at 1e-12): the steps show each clamp where it acts"
+                )
+            if edges.any():
+                n = int(edges.sum())
+                items.append(
+                    f"{n} input entr{'y lies' if n == 1 else 'ies lie'} within 2h of 0 or 1: "
+                    "the finite-difference check skips " + ("it" if n == 1 else "them")
+                )
         items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
         items.append(
             arithmetic_words(
@@ -573,13 +619,23 @@ class _Explainer:
             elif p.loss == "bce":
                 # At x = 0 or 1 one log is log 0: PyTorch clamps it at −100, and the step says
                 # so (max(log x, −100) = −100), instead of writing log 0 as if it had a value.
+                # Wherever a log falls below −100 (1e-100 too, not only 0) the step shows
+                # max(log x, −100): the arithmetic as written is PyTorch's.
                 log_x, log_rest = f"log {xs}", f"log(1 − {xs})"
+                rest = _one_minus(x)
                 x_tokens: tuple = ("·log ", x)
-                rest_tokens: tuple = ("·log ", 1 - x)
-                if x == 0:
-                    log_x, x_tokens = f"max(log {xs}, −100)", ("·(", BCE_LOG_FLOOR, ")")
-                elif x == 1:
-                    log_rest, rest_tokens = f"max({log_rest}, −100)", ("·(", BCE_LOG_FLOOR, ")")
+                rest_tokens: tuple = ("·log ", *rest) if len(rest) == 1 else ("·log", *rest)
+                value_x, value_rest, _ = bce_clamps(x)
+                if value_x < BCE_LOG_FLOOR:
+                    log_x = f"max(log {xs}, −100)"
+                    x_tokens = ("·(", BCE_LOG_FLOOR, ")") if x == 0 else ("·max(log ", x, ", −100)")
+                if value_rest < BCE_LOG_FLOOR:
+                    log_rest = f"max({log_rest}, −100)"
+                    rest_tokens = (
+                        ("·(", BCE_LOG_FLOOR, ")")
+                        if x == 1
+                        else ("·max(log ", *factor(1 - x), ", −100)")
+                    )
                 symbolic = f"{label} = −{ws}[{ts}·{log_x} + (1 − {ts})·{log_rest}]"
                 numeric = ("−", *w, "[", target, *x_tokens, " + ", 1 - target, *rest_tokens, "]")
             else:
@@ -597,10 +653,23 @@ class _Explainer:
                     "))]",
                 )
             section.add(Formula(label, symbolic, numeric, c.per_item[index]))
-            if p.loss == "bce" and (x == 0 or x == 1):
-                section.add(
-                    sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does")
-                )
+            if p.loss == "bce":
+                value_x, value_rest, _ = bce_clamps(x)
+                if x == 0 or x == 1:
+                    section.add(
+                        sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does")
+                    )
+                elif min(value_x, value_rest) < BCE_LOG_FLOOR:
+                    which = f"log {xs}" if value_x < value_rest else f"log(1 − {xs})"
+                    section.add(
+                        sentence(
+                            f"{xs} = ",
+                            x,
+                            f": {which} = ",
+                            min(value_x, value_rest),
+                            " is clamped to −100, as PyTorch does",
+                        )
+                    )
         if p.loss == "bce_with_logits":
             section.add(
                 Note(
@@ -863,13 +932,14 @@ class _Explainer:
                 symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
                 numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
             elif p.loss == "bce":
-                if x == 0 or x == 1:  # x·(1 − x) = 0: PyTorch divides by the clamp instead
+                rest = _one_minus(x)
+                if bce_clamps(x)[2]:  # x·(1 − x) < 1e-12: PyTorch divides by the clamp instead
                     symbolic = f"{name} = {ws}({xs} − {ts})/max({xs}·(1 − {xs}), 1e-12){d_text}"
-                    numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", 1 - x, ", 1e-12)")
+                    numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", *rest, ", 1e-12)")
                     numeric += d_tokens
                 else:
                     symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
-                    numeric = (*w, "(", x, " − ", target, ")/(", x, "·", 1 - x, ")", *d_tokens)
+                    numeric = (*w, "(", x, " − ", target, ")/(", x, "·", *rest, ")", *d_tokens)
             else:
                 sig = float(c.probabilities[index])
                 symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
@@ -881,6 +951,16 @@ class _Explainer:
                         f"{xs} = ",
                         x,
                         ": x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), so this entry is huge or 0",
+                    )
+                )
+            elif p.loss == "bce" and bce_clamps(x)[2]:
+                section.add(
+                    sentence(
+                        f"{xs} = ",
+                        x,
+                        ": x·(1 − x) = ",
+                        x * (1 - x),
+                        " is below 1e-12 and is clamped to 1e-12, as PyTorch does",
                     )
                 )
         if p.loss == "bce":

@@ -7,6 +7,7 @@ Markdown with every step (exact, and as rounded decimals), and the issue's own e
 from __future__ import annotations
 
 import json
+import random
 from pathlib import Path
 from typing import Any
 
@@ -317,6 +318,45 @@ def test_bce_at_its_edges_shows_the_clamp_inside_the_step() -> None:
     assert "∂L/∂x_0 = (x_0 − t_0)/max(x_0·(1 − x_0), 1e-12)/3\n" in markdown
     assert "log 0 +" not in markdown and "/(0·1)" not in markdown
     assert not check_report(markdown).problems
+
+
+def test_bce_shows_each_clamp_wherever_it_acts() -> None:
+    """Not only at 0 and 1: 1e-13·(1 − 1e-13) < 1e-12 and log 1e-100 < −100 are clamped too,
+    and the step says so (it read (1e-13 − 0)/(1e-13·1)/2 = 0.05, and log 1e-100 as −100)."""
+    args = ["loss", "--loss", "bce", "--input", "1e-13 0.5 1e-100 0.99999", "--target", "0 1 1 0"]
+    markdown = gradcalc(*args, "--format", "markdown", "--steps", "all")
+    assert "    = (1e-13 − 0)/max(1e-13·≈1, 1e-12)/4 = 0.025\n" in markdown
+    assert "    = −[1·max(log 1e-100, −100) + 0·log(1 − 1e-100)] = 100\n" in markdown
+    assert "x\\_2 = 1e-100: log x\\_2 = −230.259 is clamped to −100, as PyTorch does" in markdown
+    # 0.99999 is near 1 (the finite-difference check skips it) but no clamp acts there.
+    assert "2 input entries are where PyTorch clamps" in markdown
+    assert "3 input entries lie within 2h of 0 or 1" in markdown
+    assert "(0.99999 − 0)/(0.99999·≈1e-5)/4" in markdown
+    assert not audit_inline(*args)
+
+
+NEAR_EDGES = 4
+
+
+@pytest.mark.parametrize("seed", range(NEAR_EDGES))
+@pytest.mark.parametrize("loss", ["bce", "bce_with_logits"])
+def test_every_step_near_the_edges_is_true(seed: int, loss: str) -> None:
+    """Random inputs near 0 and 1 (bce) and large logits (bce_with_logits), where the clamps
+    and the rounding of 1 − x act: every displayed step's arithmetic, as written, holds."""
+    rng = random.Random(f"{loss}-{seed}")
+    if loss == "bce":
+        pool = [f"1e-{rng.randint(1, 300)}" for _ in range(3)]
+        pool += ["0." + "9" * rng.randint(1, 15) for _ in range(3)]
+        pool += [f"{rng.randint(1, 9)}e-{rng.randint(10, 14)}", "0", "1", "1/2"]
+    else:
+        pool = [f"{rng.choice('-')}{rng.randint(1, 800)}" for _ in range(3)]
+        pool += [str(rng.randint(1, 800)), f"1e-{rng.randint(1, 300)}", "0"]
+    inputs = rng.sample(pool, 5)
+    targets = [rng.choice(["0", "1", "1/3"]) for _ in inputs]
+    for options in [(), ("--decimal", "--precision", str(rng.randint(1, 6)))]:
+        args = ["loss", "--loss", loss, "--input", " ".join(inputs), "--target", " ".join(targets)]
+        problems = audit_inline(*args, *options)
+        assert not problems, f"{inputs} {targets} {options}:\n" + summary(problems)
 
 
 def test_a_refuted_expected_answer_names_its_sides() -> None:

@@ -506,3 +506,16 @@ def test_expr_help_leaves_out_options_that_mean_nothing_for_it():
         assert option not in expr_help
         assert option in conv_help
     assert "--max-elements" in expr_help  # the spec reader's cap applies to every kind
+
+
+def test_a_value_whose_exponent_is_too_long_to_write_prints_as_a_power_of_ten() -> None:
+    """exp(x**1000) at x = 10 was "internal error: InvalidOperation" (formatting a Float
+    whose exponent has 1,000 digits) and its derivative read "undefined (or not real)"."""
+    result = run("expr", "--function", "exp(x**1000)", "--variables", "[x]", "--at", "{x: 10}")
+    assert result.exit_code == 0, result.output
+    assert "internal error" not in result.output
+    assert "≈ 10^(4.34294E+999), beyond float64" in result.output
+    assert "undefined" not in result.output
+    negative = run("expr", "--function", "-exp(x**1000)", "--variables", "[x]", "--at", "{x: 10}")
+    assert negative.exit_code == 0, negative.output
+    assert "≈ −10^(4.34294E+999)" in negative.output

@@ -52,6 +52,21 @@ def test_a_float_rounded_to_a_whole_number_is_marked() -> None:
     assert NumberStyle(decimal=True, precision=1).factor(Fraction(5, 2)) == "(≈2)"
 
 
+def test_a_rounded_exponent_form_is_marked_too() -> None:
+    """1.00000001e21 printed as 1e21 read as exactly 10^21; the exact path printed
+    1.00000e21 for the same kind of value.  Both now read ≈1e21; exact values stay bare."""
+    style = NumberStyle(decimal=True, precision=6)
+    assert style.format(1.00000001e21) == "≈1e21"
+    assert style.format(Fraction(2 * 10**21 + 1, 2)) == "≈1e21"
+    assert style.format(-1.00000001e21) == "≈−1e21"
+    assert style.format(1.0000000000065512e-05) == "≈1e-5"
+    assert style.format(1e21) == "1e21"
+    assert style.format(1e-13) == "1e-13"
+    assert style.format(Fraction(10**22, 3)) == "3.33333e21"
+    assert NumberStyle(decimal=True, precision=1).format(Fraction(10**22, 3)) == "≈3e21"
+    assert style.factor(1.00000001e21) == "(≈1e21)"
+
+
 def test_decimal_output_of_exact_halves() -> None:
     args = ["dense", "--input", "7/20; 9/20; 5/2; -5/2", "--weight", "1;", "--decimal"]
     result = CliRunner().invoke(
