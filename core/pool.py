@@ -913,6 +913,7 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
     if options.gradient_check:
         probe, reason = gradient_probe(problem, computed)
         upstream = problem.upstream.astype(float)
+        x = problem.input.astype(float)
 
         def terms(params: Mapping[str, np.ndarray]) -> float:
             # Σ|upstream|·pool(|x|): every term of the loss, also those that cancel through
@@ -921,6 +922,8 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
             return float(np.sum(np.abs(upstream) * np.where(np.isfinite(sizes), sizes, 0.0)))
 
         bend = lp_bend(problem, computed.layout) if problem.mode == "lp" else None
+        if bend is not None and not np.any(probe & (bend < np.maximum(1.0, np.abs(x)))):
+            bend = None  # no window is smaller than its entries' own steps: h as usual
         gradient_check = check_gradients_where(
             lambda params: float(
                 np.sum(upstream * float_output(problem, params["input"]).reshape(upstream.shape))
