@@ -36,6 +36,7 @@ from gradcalc.core.explain import (
     index_separator,
     sentence,
 )
+from gradcalc.core.gradcheck import NORMAL
 from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.opkit import (
     arithmetic_words,
@@ -441,7 +442,9 @@ def solve_activation(spec: Mapping[str, Any], options: common.SolveOptions) -> S
         start = problem.input.astype(float)
         baseline = rule.forward(start, float_params)
         with np.errstate(over="ignore", invalid="ignore"):
-            terms = np.abs(weights * baseline)
+            # f(x) below the smallest normal number still rounds by 2^-1074 (σ(−741)):
+            # each term rounds like |upstream|·max(|f(x)|, 2^-1022) at least.
+            terms = np.abs(weights) * np.maximum(np.abs(baseline), NORMAL)
         bend, bend_text = gradient_bend(problem.function, start, float_params)
 
         def loss(p: Mapping[str, np.ndarray]) -> float:

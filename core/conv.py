@@ -312,8 +312,13 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
     )
 
 
-def float_loss(problem: ConvProblem, params: Mapping[str, np.ndarray]) -> float:
-    """L = Σ upstream ⊙ conv(x, w) + b in float64 (for finite differences)."""
+def float_loss(
+    problem: ConvProblem, params: Mapping[str, np.ndarray], *, sizes: bool = False
+) -> float:
+    """L = Σ upstream ⊙ conv(x, w) + b in float64 (for finite differences); ``sizes``: the
+    size of its terms instead, Σ |upstream| ⊙ conv(|x|, |w|) + |b|, which bounds its rounding."""
+    if sizes:
+        params = {name: np.abs(value) for name, value in params.items()}
     g = problem.geometry
     w = params["kernel"].reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
     w_slid = flip(w) if problem.flip_kernel else w
@@ -323,7 +328,8 @@ def float_loss(problem: ConvProblem, params: Mapping[str, np.ndarray]) -> float:
     if "bias" in params:
         bias = params["bias"]
         output = output + (bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias)
-    return float(np.sum(problem.output_nohw(problem.floats["upstream"]) * output))
+    upstream = problem.output_nohw(problem.floats["upstream"])
+    return float(np.sum((np.abs(upstream) if sizes else upstream) * output))
 
 
 def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
@@ -456,7 +462,11 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
             params["bias"] = problem.floats["bias"]
             analytic["bias"] = results["grad_bias"]
         gradient_check = check_gradients(
-            lambda p: float_loss(problem, p), params, analytic, max_entries=probes_for(g.work)
+            lambda p: float_loss(problem, p),
+            params,
+            analytic,
+            max_entries=probes_for(g.work),
+            terms=lambda p: float_loss(problem, p, sizes=True),
         )
 
     explainer = _Explainer(problem, computed, results, options, maps)

@@ -123,14 +123,19 @@ def jacobians(problem: DenseProblem, exact: bool) -> tuple[np.ndarray, np.ndarra
     )
 
 
-def float_loss(problem: DenseProblem, params: Mapping[str, np.ndarray]) -> float:
-    """L = Σ upstream ⊙ (x·Wᵀ + b) in float64, for finite differences."""
+def float_loss(
+    problem: DenseProblem, params: Mapping[str, np.ndarray], *, sizes: bool = False
+) -> float:
+    """L = Σ upstream ⊙ (x·Wᵀ + b) in float64, for finite differences; ``sizes``: the size
+    of its terms instead, Σ |upstream| ⊙ (|x|·|W|ᵀ + |b|), which bounds its rounding."""
+    if sizes:
+        params = {name: np.abs(value) for name, value in params.items()}
     x = params["input"].reshape(problem.batch, problem.in_features)
     output = linear_forward(x, params["weight"])
     if "bias" in params:
         output = output + params["bias"]
     upstream = problem.upstream.reshape(problem.batch, problem.out_features).astype(float)
-    return float(np.sum(upstream * output))
+    return float(np.sum((np.abs(upstream) if sizes else upstream) * output))
 
 
 def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
@@ -161,7 +166,11 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
             params["bias"] = problem.bias.astype(float)
             analytic["bias"] = results["grad_bias"]
         gradient_check = check_gradients_where(
-            lambda p: float_loss(problem, p), params, analytic, {}
+            lambda p: float_loss(problem, p),
+            params,
+            analytic,
+            {},
+            terms=lambda p: float_loss(problem, p, sizes=True),
         )
 
     explainer = _Explainer(problem, computed, results, options)

@@ -33,6 +33,14 @@ ROUNDINGS = 64
 # Rounding above this share of the gradient leaves the difference quotient meaningless.
 RESOLVABLE = 0.1
 _HUGE = float(np.finfo(float).max)
+# float64's absolute floor: below the smallest normal number a value keeps only the digits
+# above 2^-1074, so a loss (or gradient) there rounds by about that much whatever its size.
+SMALLEST = float(np.finfo(float).smallest_subnormal)
+NORMAL = float(np.finfo(float).tiny)
+# An analytic 0 fails when two steps agree on a slope this many times the nominal rounding
+# ε·size/width (the bound ROUNDINGS·ε·size/width is a worst case, seldom reached).
+ZERO_MARGIN = 16
+Terms = Callable[[Mapping[str, np.ndarray]], float]
 
 
 def step_for(values: np.ndarray | float) -> np.ndarray | float:
@@ -41,20 +49,31 @@ def step_for(values: np.ndarray | float) -> np.ndarray | float:
 
 
 def _quotient(
-    loss: Loss, shifted: dict[str, np.ndarray], name: str, index: tuple[int, ...], h: float
+    loss: Loss,
+    shifted: dict[str, np.ndarray],
+    name: str,
+    index: tuple[int, ...],
+    h: float,
+    terms: Terms | None = None,
 ) -> tuple[float, float, float]:
-    """(L(x + h) − L(x − h)) / ((x + h) − (x − h)), the larger |L|, and the true width."""
+    """(L(x + h) − L(x − h)) / ((x + h) − (x − h)), the size of the loss's terms there (the
+    larger |L|, and ``terms`` at x ± h when given), and the true width."""
     original = shifted[name][index]
     plus_x, minus_x = original + h, original - h
+    size = 0.0
     with np.errstate(over="ignore", invalid="ignore"):
         shifted[name][index] = plus_x
         plus = float(loss(shifted))
+        if terms is not None:
+            size = max(size, abs(float(terms(shifted))))
         shifted[name][index] = minus_x
         minus = float(loss(shifted))
+        if terms is not None:
+            size = max(size, abs(float(terms(shifted))))
         shifted[name][index] = original
         width = float(plus_x - minus_x)  # the step float64 really took
         quotient = (plus - minus) / width if width else float("nan")
-    return quotient, max(abs(plus), abs(minus)), width
+    return quotient, max(abs(plus), abs(minus), size), width
 
 
 def _verdict(
@@ -66,6 +85,7 @@ def _verdict(
     scale: float,
     h: float,
     typical: float = 0.0,
+    terms: Terms | None = None,
 ) -> tuple[str, float]:
     """("passed" | "failed" | "unresolved", |numeric − analytic|) for one entry.
 
@@ -74,18 +94,24 @@ def _verdict(
     agree with each other, not with it) from a function that bends within the step (they
     differ from each other as much): only the first fails.  ``typical`` is the largest
     gradient entry of the problem: an analytic 0 is resolved when the rounding is small
-    next to it (a wrong 0 would be off by about that much), not next to 0 itself.
+    next to it (a wrong 0 would be off by about that much), not next to 0 itself; but
+    when the quotients at h and h/2 agree on a slope well above the nominal rounding
+    ε·size/width, the 0 fails.  ``terms`` gives the size of the loss's terms at x ± h.
     """
     x = float(shifted[name][index])
     own = abs(analytic * x)
     if not np.isfinite(analytic):
         return "unresolved", 0.0
 
-    def quotient(step: float) -> tuple[float, float] | None:
-        value, size, width = _quotient(loss, shifted, name, index, step)
+    def quotient(step: float) -> tuple[float, float, float] | None:
+        value, size, width = _quotient(loss, shifted, name, index, step, terms)
         if not (np.isfinite(value) and np.isfinite(size)):
             return None  # float64 overflows there, or the step vanished next to x
-        return value, ROUNDINGS * EPSILON * max(scale, size, own) / width
+        nominal = EPSILON * max(scale, size, own) / width
+        # Below the smallest normal number a loss rounds by 2^-1074 and a gradient by
+        # about 2^-1022 however small they are: float64's absolute floor.
+        floor = ROUNDINGS * (SMALLEST / width + NORMAL)
+        return value, ROUNDINGS * nominal + floor, nominal
 
     def unclear(value: float, noise: float) -> bool:
         reference = max(abs(analytic), abs(value), typical if analytic == 0 else 0.0)
@@ -94,14 +120,16 @@ def _verdict(
     first = quotient(h)
     if first is None:
         return "unresolved", 0.0
-    numeric, noise = first
+    numeric, noise, nominal = first
     error = abs(numeric - analytic)
+    if analytic == 0 and error and error <= noise:
+        return _zero_verdict(numeric, noise, nominal, quotient(h / 2), typical), error
     if error <= RTOL * abs(analytic) + noise:
         return ("unresolved" if error and unclear(numeric, noise) else "passed"), error
     second = quotient(h / 2)
     if second is None:
         return "unresolved", error
-    halved, noise2 = second
+    halved, noise2, _ = second
     error2 = abs(halved - analytic)
     if error2 <= RTOL * abs(analytic) + noise2:
         return ("unresolved" if error2 and unclear(halved, noise2) else "passed"), error2
@@ -109,6 +137,28 @@ def _verdict(
     if error2 <= RTOL * abs(analytic) + 4 * spread or unclear(halved, noise2):
         return "unresolved", error2
     return "failed", error2
+
+
+def _zero_verdict(
+    numeric: float,
+    noise: float,
+    nominal: float,
+    second: tuple[float, float, float] | None,
+    typical: float,
+) -> str:
+    """The verdict on an analytic 0 whose quotient ``numeric`` lies within the rounding bound
+    ``noise``: failed when the quotient at h/2 (``second``) agrees with it on a slope well
+    above the nominal rounding (a wrong 0 under a loose bound), passed when the bound is
+    small next to the problem's largest gradient entry ``typical``, else unresolved."""
+    if second is None:
+        return "unresolved"
+    halved, noise2, nominal2 = second
+    agreed = min(abs(numeric), abs(halved)) - 2 * abs(numeric - halved)
+    if agreed > ZERO_MARGIN * (nominal + nominal2) + ROUNDINGS * NORMAL:
+        return "failed"
+    if noise <= RESOLVABLE * typical:
+        return "passed"
+    return "unresolved"
 
 
 def check_gradients(
@@ -120,6 +170,7 @@ def check_gradients(
     scale: float | Mapping[str, np.ndarray] | None = None,
     bend: Mapping[str, np.ndarray] | None = None,
     bend_text: str = "",
+    terms: Terms | None = None,
 ) -> GradientCheck:
     """Compare ``analytic[name]`` (∂loss/∂params[name]) with central differences.
 
@@ -135,13 +186,18 @@ def check_gradients(
     over the value's own size.  ``bend`` gives, per entry, a shorter distance over which
     it does bend (σ, softmax and the like bend over 1 at any x; softplus over 1/β): h is
     then ε^(1/3)·min(max(1, |x|), bend), and ``bend_text`` names that rule ("1", "1/β").
+
+    ``terms`` (parameters → Σ|terms|, e.g. Σ|upstream|·f(|x|) for a loss Σ upstream·f(x)) is
+    the true size of the loss's terms, evaluated at each probed point x ± h: unlike
+    Σ|gradient·value| it counts terms that cancel through the upstream, and the probed
+    entry's own terms at x ± h where x = 0.
     """
     values = {key: np.array(value, dtype=float, copy=True) for key, value in params.items()}
     gradients = {name: np.asarray(g, dtype=object).astype(float) for name, g in analytic.items()}
     with np.errstate(over="ignore", invalid="ignore"):
         if scale is None:
-            terms = [np.abs(gradients[n] * values[n]) for n in gradients]
-            scale = float(sum(np.sum(t[np.isfinite(t)]) for t in terms))
+            products = [np.abs(gradients[n] * values[n]) for n in gradients]
+            scale = float(sum(np.sum(t[np.isfinite(t)]) for t in products))
         at = abs(float(loss(values)))
     finite = [np.abs(g[np.isfinite(g)]) for g in gradients.values()]
     typical = max((float(g.max()) for g in finite if g.size), default=0.0)
@@ -174,7 +230,7 @@ def check_gradients(
                 reach = np.broadcast_to(np.asarray(bend[name], dtype=float), gradient.shape)
                 h = min(h, RELATIVE_STEP * float(reach[index]))
             verdict, error = _verdict(
-                loss, values, name, index, float(gradient[index]), size, h, typical
+                loss, values, name, index, float(gradient[index]), size, h, typical, terms
             )
             if verdict == "unresolved":
                 unresolved += 1

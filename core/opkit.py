@@ -192,6 +192,7 @@ def check_gradients_where(
     scale: float | Mapping[str, np.ndarray] | None = None,
     bend: Mapping[str, np.ndarray] | None = None,
     bend_text: str = "",
+    terms: Callable[[Mapping[str, np.ndarray]], float] | None = None,
 ) -> GradientCheck | None:
     """Central differences for the entries ``probe`` marks True (where the loss is smooth).
 
@@ -213,13 +214,19 @@ def check_gradients_where(
         for name in reduced
     }
 
-    def reduced_loss(values: Mapping[str, np.ndarray]) -> float:
-        rebuilt = dict(full)
+    def rebuilt(values: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        whole = dict(full)
         for name, entries in values.items():
-            whole = full[name].copy()
-            whole[masks[name]] = entries
-            rebuilt[name] = whole
-        return loss(rebuilt)
+            whole[name] = full[name].copy()
+            whole[name][masks[name]] = entries
+        return whole
+
+    def reduced_loss(values: Mapping[str, np.ndarray]) -> float:
+        return loss(rebuilt(values))
+
+    def reduced_terms(values: Mapping[str, np.ndarray]) -> float:
+        assert terms is not None
+        return terms(rebuilt(values))
 
     def probed(per_entry: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         return {
@@ -238,6 +245,7 @@ def check_gradients_where(
         scale=probed(scale) if isinstance(scale, Mapping) else scale,
         bend=None if bend is None else probed(bend),
         bend_text=bend_text,
+        terms=None if terms is None else reduced_terms,
     )
     result.entries_total = sum(int(np.size(analytic[name])) for name in analytic)
     skipped = sum(int((~masks[name]).sum()) for name in analytic)

@@ -675,6 +675,23 @@ def argmax_result(problem: PoolProblem, computed: PoolResults) -> np.ndarray:
     return result.reshape(problem.output_shape)
 
 
+def lp_bend(problem: PoolProblem, layout: TapLayout) -> np.ndarray:
+    """Per input cell, the distance over which an LP window's norm bends: the norm
+    (Σ|x|^p)^(1/p) has a kink at the all-zero window and curves over its own size, which is
+    at least the window's largest |x|; a cell takes the least over the windows it lies in."""
+    g = problem.geometry
+    x = np.abs(problem.to_nchw(problem.input).astype(float))
+    largest = gather_windows(x, layout, 0.0).max(axis=-1, keepdims=True)
+    plane = (np.arange(g.batch * g.channels) * g.in_h * g.in_w).reshape(
+        g.batch, g.channels, 1, 1, 1
+    )
+    cells = np.broadcast_to(plane + layout.positions, (*largest.shape[:4], g.taps))
+    real = np.broadcast_to(layout.real, cells.shape)
+    bend = np.full(x.size, np.inf)
+    np.minimum.at(bend, cells[real], np.broadcast_to(largest, cells.shape)[real])
+    return bend.reshape(problem.input.shape)
+
+
 def gradient_probe(problem: PoolProblem, computed: PoolResults) -> tuple[np.ndarray, str]:
     """Input entries where central differences measure the gradient, and why others are skipped.
 
@@ -755,6 +772,17 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
     if options.gradient_check:
         probe, reason = gradient_probe(problem, computed)
         upstream = problem.upstream.astype(float)
+        x = problem.input.astype(float)
+
+        def terms(params: Mapping[str, np.ndarray]) -> float:
+            # Σ|upstream|·pool(|x|): every term of the loss, also those that cancel through
+            # the upstream (1e17·y₁ − 1e17·y₂), as a bound on its rounding.
+            sizes = float_output(problem, np.abs(params["input"])).reshape(upstream.shape)
+            return float(np.sum(np.abs(upstream) * np.where(np.isfinite(sizes), sizes, 0.0)))
+
+        bend = lp_bend(problem, computed.layout) if problem.mode == "lp" else None
+        if bend is not None and not np.any(probe & (bend < np.maximum(1.0, np.abs(x)))):
+            bend = None  # no window is smaller than its entries' own steps: h as usual
         gradient_check = check_gradients_where(
             lambda params: float(
                 np.sum(upstream * float_output(problem, params["input"]).reshape(upstream.shape))
@@ -763,6 +791,9 @@ def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | N
             {"input": results["grad_input"]},
             {"input": probe},
             max_entries=probes_for(g.work),
+            terms=terms,
+            bend=None if bend is None else {"input": bend},
+            bend_text="the window's largest |x|",
         )
         if gradient_check is not None and reason:
             gradient_check.note = reason

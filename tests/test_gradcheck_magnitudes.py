@@ -34,6 +34,19 @@ MAGNITUDE = st.builds(
     st.sampled_from(["1", "1.5", "2.25", "3.7", "9.1"]),
     st.integers(-3, 99),  # the spec reader refuses magnitudes above 1e100
 )
+# Down to 1e-300 (σ(−741) and the like are subnormal), up to 1e99.
+WIDE = st.builds(
+    lambda sign, mantissa, exponent: f"{sign}{mantissa}e{exponent}",
+    st.sampled_from(["", "-"]),
+    st.sampled_from(["1", "1.5", "3.7"]),
+    st.integers(-300, 99),
+)
+# Upstreams whose terms cancel: 1e17·y₁ − 1e17·y₂ + 3·y₃.
+CANCELLING = st.sampled_from(["1e17", "-1e17", "1e17", "-1e17", "3", "0", "1e-3"])
+# Activations where the output or its slope is subnormal or nearly so.
+FAR_OUT = st.sampled_from(["-739", "-741", "-743", "-744", "-745.1", "-709", "-40", "-1e3"])
+# LP windows near the all-zero window, where the norm has a kink.
+NEAR_ZERO = st.sampled_from(["0", "0", "1e-7", "1e-6", "1e-100", "2e-100", "1", "3e-300"])
 ORDINARY = st.integers(-40, 40).filter(lambda n: n not in (0,)).map(lambda n: f"{n}/8")
 
 
@@ -49,15 +62,15 @@ ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu
 
 
 @st.composite
-def activation_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
+def activation_specs(draw, element=MAGNITUDE, upstream=None) -> dict[str, Any]:
     count = draw(st.integers(1, 5))
     spec = {
         "kind": "activation",
         "function": draw(st.sampled_from(ACTIVATIONS)),
         "input": draw(values(count, element)),
     }
-    if draw(st.booleans()):
-        spec["upstream"] = draw(values(count, element))
+    if upstream is not None or draw(st.booleans()):
+        spec["upstream"] = draw(values(count, element if upstream is None else upstream))
     return spec
 
 
@@ -86,21 +99,24 @@ def loss_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
 
 
 @st.composite
-def conv_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
+def conv_specs(draw, element=MAGNITUDE, upstream=None) -> dict[str, Any]:
+    padding = draw(st.sampled_from([0, 1]))
     spec = {
         "kind": "conv",
         "input": draw(grid(3, 3, element)),
         "kernel": draw(grid(2, 2, element)),
         "stride": 1,
-        "padding": draw(st.sampled_from([0, 1])),
+        "padding": padding,
     }
     if draw(st.booleans()):
         spec["bias"] = draw(values(1, element))
+    if upstream is not None:
+        spec["upstream"] = draw(grid(2 + 2 * padding, 2 + 2 * padding, upstream))
     return spec
 
 
 @st.composite
-def pool_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
+def pool_specs(draw, element=MAGNITUDE, upstream=None) -> dict[str, Any]:
     mode = draw(st.sampled_from(["max", "avg", "lp"]))
     spec: dict[str, Any] = {
         "kind": "pool",
@@ -113,13 +129,27 @@ def pool_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
         spec["p"] = draw(st.sampled_from([1, 2, 3]))
         if spec["p"] != 2:  # an odd power of a negative sum has no real root (a spec error)
             spec["input"] = [[v.lstrip("-") for v in row] for row in spec["input"]]
-    if draw(st.booleans()):
-        spec["upstream"] = draw(grid(2, 2, element))
+    if upstream is not None or draw(st.booleans()):
+        spec["upstream"] = draw(grid(2, 2, element if upstream is None else upstream))
     return spec
 
 
 @st.composite
-def dense_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
+def lp_near_zero_specs(draw, element=NEAR_ZERO) -> dict[str, Any]:
+    rows, cols = draw(st.integers(1, 3)), draw(st.integers(1, 3))
+    size = draw(st.integers(1, min(rows, cols)))
+    return {
+        "kind": "pool",
+        "mode": "lp",
+        "p": draw(st.sampled_from([1, 2, 3, 4])),
+        "input": draw(grid(rows, cols, element)),
+        "size": size,
+        "stride": draw(st.integers(1, size)),
+    }
+
+
+@st.composite
+def dense_specs(draw, element=MAGNITUDE, upstream=None) -> dict[str, Any]:
     spec = {
         "kind": "dense",
         "input": draw(values(3, element)),
@@ -127,18 +157,21 @@ def dense_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
     }
     if draw(st.booleans()):
         spec["bias"] = draw(values(2, element))
+    if upstream is not None:
+        spec["upstream"] = draw(values(2, upstream))
     return spec
 
 
 @st.composite
-def softmax_specs(draw, element=MAGNITUDE) -> dict[str, Any]:
+def softmax_specs(draw, element=MAGNITUDE, upstream=None) -> dict[str, Any]:
     spec = {
         "kind": "softmax",
         "function": draw(st.sampled_from(["softmax", "log_softmax"])),
         "input": draw(grid(draw(st.integers(1, 2)), draw(st.integers(1, 4)), element)),
     }
-    if draw(st.booleans()):
-        spec["upstream"] = draw(grid(len(spec["input"]), len(spec["input"][0]), element))
+    if upstream is not None or draw(st.booleans()):
+        rows, cols = len(spec["input"]), len(spec["input"][0])
+        spec["upstream"] = draw(grid(rows, cols, element if upstream is None else upstream))
     return spec
 
 
@@ -160,6 +193,41 @@ def solve(spec: dict[str, Any], **options: Any):
 def test_a_correct_gradient_never_fails_at_any_magnitude(kind: str) -> None:
     @SETTINGS
     @given(KINDS[kind]())
+    def run(spec: dict[str, Any]) -> None:
+        for force_float in (False, True):
+            solution = solve(spec, force_float=force_float)
+            check = solution.gradient_check
+            assert check is None or check.ok, (spec, check)
+            assert solution.exit_status != ExitStatus.MISMATCH, spec
+
+    run()
+
+
+# Every kind at every scale: tiny and huge values, upstreams whose terms cancel, activations
+# far out where their values are subnormal, LP windows near the all-zero window.
+HARD_CASES = {
+    "activation, tiny to huge": activation_specs(WIDE),
+    "activation, far out": activation_specs(FAR_OUT, st.one_of(WIDE, CANCELLING)),
+    "activation, cancelling upstream": activation_specs(MAGNITUDE, CANCELLING),
+    "loss, tiny to huge": loss_specs(WIDE),
+    "conv, tiny to huge": conv_specs(WIDE),
+    "conv, cancelling upstream": conv_specs(ORDINARY, CANCELLING),
+    "pool, tiny to huge": pool_specs(WIDE),
+    "pool, cancelling upstream": pool_specs(st.sampled_from(["0", "1", "2", "-1"]), CANCELLING),
+    "pool, LP near zero": lp_near_zero_specs(),
+    "dense, tiny to huge": dense_specs(WIDE),
+    "dense, cancelling upstream": dense_specs(ORDINARY, CANCELLING),
+    "softmax, tiny to huge": softmax_specs(WIDE),
+    "softmax, cancelling upstream": softmax_specs(MAGNITUDE, CANCELLING),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HARD_CASES))
+def test_a_correct_gradient_never_fails_in_the_hard_cases(case: str) -> None:
+    """Exit 1 (✗ finite differences) only for a wrong gradient: never for these correct ones."""
+
+    @SETTINGS
+    @given(HARD_CASES[case])
     def run(spec: dict[str, Any]) -> None:
         for force_float in (False, True):
             solution = solve(spec, force_float=force_float)
@@ -292,3 +360,134 @@ def test_softmax_of_equal_large_logits_is_exactly_uniform() -> None:
     solution = solve({"kind": "softmax", "function": "softmax", "input": [["1e10", "1e10"]]})
     assert [float(v) for v in solution.results["output"].ravel()] == [0.5, 0.5]
     assert [float(v) for v in solution.results["grad_input"].ravel()] == [0.0, 0.0]
+
+
+def _mistaken(real, how: str, changed: list[bool]):
+    """check_gradients given a wrong analytic gradient: ×2, its sign flipped, or +1 on the
+    first entry it probes; ``changed`` records whether that changed anything (an all-zero
+    gradient is its own double, and softmax's without an upstream is 0 up to rounding)."""
+
+    def check(loss, params, analytic, **options):
+        floats = {name: np.asarray(g, dtype=object).astype(float) for name, g in analytic.items()}
+        if how == "plus one":
+            first = next(iter(floats))
+            floats[first] = floats[first].copy()
+            floats[first].reshape(-1)[0] += 1
+            changed.append(True)
+        else:
+            factor = 2.0 if how == "doubled" else -1.0
+            changed.append(any(np.any(np.abs(g) > 1e-6) for g in floats.values()))
+            floats = {name: factor * g for name, g in floats.items()}
+        return real(loss, params, floats, **options)
+
+    return check
+
+
+@pytest.mark.parametrize("how", ["doubled", "sign flipped", "plus one"])
+@pytest.mark.parametrize("kind", sorted(KINDS))
+def test_a_doubled_flipped_or_shifted_gradient_is_caught(
+    kind: str, how: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    changed: list[bool] = []
+    for module in (opkit, conv, expr):
+        monkeypatch.setattr(
+            module, "check_gradients", _mistaken(gradcheck.check_gradients, how, changed)
+        )
+
+    @SETTINGS
+    @given(KINDS[kind](ORDINARY))
+    def run(spec: dict[str, Any]) -> None:
+        changed.clear()
+        solution = solve(spec)
+        if solution.gradient_check is not None and all(changed):
+            assert not solution.gradient_check.ok, (spec, solution.gradient_check)
+            assert solution.exit_status == ExitStatus.MISMATCH, spec
+
+    run()
+
+
+@pytest.mark.parametrize("mode", ["avg", "max"])
+def test_a_correct_pool_gradient_passes_when_the_upstream_cancels(mode: str) -> None:
+    """1e17·y₀₀ + 3·y₀₁ − 1e17·y₁₀: Σ|gradient·x| = 0.75 missed the 1e17 terms, whose
+    rounding swamps the step; the right answers gave ✗ finite differences, exit 1."""
+    grad = "[[25000000000000000, 100000000000000003/4, 3/4], [0, 3/4, 3/4], "
+    grad += "[-25000000000000000, -25000000000000000, 0]]"
+    if mode == "max":
+        grad = "[[0, 0, 0], [0, 3, 0], [0, 0, 0]]"
+    result = run(
+        "pool",
+        "--no-color",
+        "--mode",
+        mode,
+        "--input",
+        "0 0 0;0 1 0;0 0 0",
+        "--size",
+        "2",
+        "--stride",
+        "1",
+        "--upstream",
+        "1e17 3;-1e17 0",
+        "--expected",
+        f"grad_input: {grad}",
+        "--show",
+        "checks",
+    )
+    assert result.exit_code == 0, result.output
+    assert "✗" not in result.output
+
+
+@pytest.mark.parametrize("kind", ["dense", "conv"])
+def test_a_correct_linear_gradient_passes_when_the_upstream_cancels(kind: str) -> None:
+    spec: dict[str, Any] = {"kind": kind}
+    if kind == "dense":
+        spec |= {"input": [0, 1, 0], "weight": [[1, 1, 1], [1, 1, 1]]}
+        spec["upstream"] = ["1e17", "-1e17"]
+    else:
+        spec |= {"input": [[0, 0, 0], [0, 1, 0], [0, 0, 0]], "kernel": [[1, 1], [1, 1]]}
+        spec["upstream"] = [["1e17", 3], ["-1e17", 0]]
+    for force_float in (False, True):
+        solution = solve(spec, force_float=force_float)
+        assert solution.gradient_check.ok, solution.gradient_check.summary()
+
+
+@pytest.mark.parametrize("function", ["sigmoid", "softplus"])
+@pytest.mark.parametrize("x", ["-739", "-741", "-743", "-744", "-745.1"])
+def test_a_subnormal_gradient_is_not_failed(function: str, x: str) -> None:
+    """σ'(−741) = 1.5e-322 is subnormal: the check printed ✗ with a difference of 4.9e-324."""
+    result = run("activation", "--no-color", "--function", function, "--input", x)
+    assert result.exit_code == 0, result.output
+    assert "✗" not in result.output
+    solution = solve(
+        {"kind": "activation", "function": function, "input": [x, x], "upstream": ["1e100", "-3"]}
+    )
+    assert solution.gradient_check.ok, solution.gradient_check.summary()
+
+
+@pytest.mark.parametrize(
+    ("p", "values"),
+    [("2", "0 0; 0 1e-7"), ("2", "1e-6 0; 0 0"), ("3", "1e-100 1e-100; 1e-100 1e-100")],
+)
+def test_lp_pooling_near_the_all_zero_window_passes(p: str, values: str) -> None:
+    """The norm bends within h = 6e-6 of a window of norm 1e-7: the step is bounded by the
+    window's largest |x| (said in the check's line), and the right gradient passes."""
+    result = run(
+        "pool", "--no-color", "--mode", "lp", "--p", p, "--size", "2", "--input", values,
+        "--show", "checks",
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "✓ finite differences" in result.output
+    assert "the window's largest |x|" in " ".join(result.output.split())
+
+
+def test_a_wrong_zero_well_above_the_rounding_fails() -> None:
+    """L = 1e9·a + b with ∂L/∂b given as 0: the quotient is 1.0 with rounding of about 0.02,
+    but the bound 64·ε·1e9/2h = 1.2 let the wrong 0 pass against the largest entry 1e9."""
+    values = {"x": np.array([1.0, 1.0])}
+
+    def loss(p):
+        return float(1e9 * p["x"][0] + p["x"][1])
+
+    wrong = gradcheck.check_gradients(loss, values, {"x": np.array([1e9, 0.0])})
+    assert not wrong.ok, wrong.summary()
+    right = gradcheck.check_gradients(loss, values, {"x": np.array([1e9, 1.0])})
+    assert right.ok, right.summary()
