@@ -31,6 +31,7 @@ import click
 
 from gradcalc.cli.errors import error_line
 from gradcalc.cli.files import write_atomically
+from gradcalc.cli.safe_text import INVISIBLE
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
     SUBMISSION_KEYS,
@@ -702,8 +703,9 @@ def _unpack(packed: bytes | list[bytes], files: list[str]) -> list[FileReport]:
 
 # What a report must not pass on raw: control characters but the newline (a student's ESC
 # sequence would reach the terminal; XML 1.0 forbids most of C0), DEL and C1, lone
-# surrogates (undecodable bytes of a file name) and the non-characters U+FFFE and U+FFFF.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+# surrogates (undecodable bytes of a file name), the non-characters U+FFFE and U+FFFF and the
+# invisible bidirectional controls and separators (safe_text.INVISIBLE).
+_UNSAFE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff{INVISIBLE}]")
 
 
 def _escape_unsafe(match: re.Match[str]) -> str:
@@ -930,7 +932,9 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     document = {"files": files, "totals": total, "ok": exit_status(reports) == ExitStatus.OK}
     text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
     # json leaves DEL, C1 and lone surrogates raw; only strings can hold them: escape them there.
-    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return re.sub(
+        f"[\x7f-\x9f\ud800-\udfff{INVISIBLE}]", lambda m: f"\\u{ord(m.group()):04x}", text
+    )
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).

@@ -31,12 +31,13 @@ def fail(message: str, status: ExitStatus = ExitStatus.ERROR) -> NoReturn:
 
 
 def echo_error(message: str) -> None:
-    """Print an error line on stderr, its control characters written out (a file name or a
-    spec's text may hold an escape sequence); a stderr that cannot be written is left be."""
-    from gradcalc.cli.safe_text import visible
+    """Print an error line on stderr, one line with its control, tab, newline and bidirectional
+    characters written out (a file name, a spec's key or text may hold an escape sequence or a
+    right-to-left override); a stderr that cannot be written is left be."""
+    from gradcalc.cli.safe_text import one_line
 
     try:
-        click.echo(visible(message), err=True)
+        click.echo(one_line(message), err=True)
     except OSError:
         pass
 

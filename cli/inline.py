@@ -118,9 +118,13 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         raise SpecFileError(source, "the value is empty")
     pairs = "ints" in types  # stride, padding, dilation, a pool's size
     if pairs:
+        from gradcalc.core.errors import SpecError
         from gradcalc.core.kinds.fields import pair_from_text
 
-        pair = pair_from_text(stripped)
+        try:
+            pair = pair_from_text(stripped)
+        except SpecError as error:  # "1x010": refused as a lone "010" is
+            raise SpecFileError(source, error.message) from None
         if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
             return pair
     arrays = "tensor" in types or pairs

@@ -118,9 +118,14 @@ class StepsType(click.ParamType):
             return None
         if text == AUTO_STEPS:
             return AUTO_STEPS
-        if text.isascii() and text.isdigit() and (len(text) == 1 or text[0] != "0"):
-            return int(text)  # ASCII digits, no leading zeros: as every number is read
-        self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
+        from gradcalc.core.values import parse_int
+
+        try:  # as every whole number is read: 20, 2e1 and 20.0 alike; 020, 0x14 refused
+            return parse_int(text, (), minimum=0, what="a number of rows")
+        except SpecError as error:
+            if error.message.startswith("expected"):
+                self.fail(f"{value!r} is not a number of rows or 'all'", param, ctx)
+            self.fail(error.message, param, ctx)
 
 
 class WholeNumber(click.IntRange):

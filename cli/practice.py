@@ -165,6 +165,26 @@ def _publish(kind: str, files: list[tuple[str, str]]) -> None:
             fail(f"gradcalc random {kind}: cannot write {path}: {error.strerror or error}")
 
 
+_MAX_SEED = 10**18 - 1
+
+
+def _read_seed(kind: str, text: str) -> int:
+    """``--seed``, read as every whole number is (7, 7.0 and 7e0 alike): a seed is a number,
+    so "010" is refused with its fix as anywhere else, never drawn as seed 10 (or 8)."""
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_int
+
+    try:
+        return parse_int(text, (), minimum=0, maximum=_MAX_SEED, what="a seed")
+    except SpecError as error:
+        reason = error.message  # "'010': write 10, or 8 if octal was meant; …"
+        if reason.startswith(("expected", "a seed must")):
+            reason = (
+                f"expected a whole number from 0 to {_MAX_SEED} (at most 18 digits), got {text!r}"
+            )
+        fail(f"gradcalc random {kind}: --seed: {reason}")
+
+
 def generate(kind: str, params: dict[str, Any]) -> None:
     """Draw the problem, write the spec, then the key; or report one line and exit 2.
 
@@ -183,13 +203,8 @@ def generate(kind: str, params: dict[str, Any]) -> None:
         import secrets
 
         seed = secrets.randbelow(10_000)
-    elif re.fullmatch(r"\s*[0-9]{1,18}\s*", seed_text):
-        seed = int(seed_text)
     else:
-        fail(
-            f"gradcalc random {kind}: --seed: expected a whole number from 0 to "
-            f"999999999999999999 (at most 18 digits), got {seed_text!r}"
-        )
+        seed = _read_seed(kind, seed_text)
     if answers_path == _STDOUT and output == _STDOUT:
         fail(f"gradcalc random {kind}: --answers - prints the key, so the spec needs --output FILE")
     if answers_path not in (None, _STDOUT) and output != _STDOUT:

@@ -12,11 +12,19 @@ from __future__ import annotations
 import re
 from functools import cache
 
+# Characters that are invisible yet change what is shown: the bidirectional controls (the
+# marks U+200E/U+200F/U+061C, the embeddings and overrides U+202A-U+202E, the isolates
+# U+2066-U+2069: a right-to-left override in a title reverses the step printed after it),
+# the line and paragraph separators U+2028/U+2029 (a line break to some terminals and
+# editors), the byte-order mark / zero-width no-break space U+FEFF and the zero-width space
+# U+200B.  Written out as \u202e like the controls below, so the reader sees they are there.
+INVISIBLE = "\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff"
 # C0 controls but the newline and the tab, DEL, C1 controls, lone surrogates (the bytes of a
-# file name that are not UTF-8) and the non-characters U+FFFE/U+FFFF (not allowed in XML).
-_UNSAFE = "[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
+# file name that are not UTF-8), the non-characters U+FFFE/U+FFFF (not allowed in XML) and
+# the invisible characters above.
+_UNSAFE = f"[\x00-\x08\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff{INVISIBLE}]"
 # What json.dumps(ensure_ascii=False) leaves raw (it escapes C0 itself).
-_JSON_UNSAFE = "[\x7f-\x9f\ud800-\udfff\ufffe\uffff]"
+_JSON_UNSAFE = f"[\x7f-\x9f\ud800-\udfff\ufffe\uffff{INVISIBLE}]"
 
 
 @cache
@@ -44,16 +52,25 @@ def has_unsafe(text: str) -> bool:
 
 def visible(text: str) -> str:
     """``text`` with every control character but newline and tab written out as ``\\x1b``
-    (``\\u…`` beyond U+00FF): nothing in it can drive a terminal or break XML, and the
-    reader still sees which character it was."""
+    (``\\u…`` beyond U+00FF, also the invisible bidirectional controls and separators,
+    :data:`INVISIBLE`): nothing in it can drive a terminal, reorder what is shown or break
+    XML, and the reader still sees which character it was."""
     if _plain(text):
         return text
     return _pattern(_UNSAFE).sub(_written_out, text)
 
 
+def one_line(text: str) -> str:
+    """:func:`visible`, and a tab or newline written out too (``\\t``, ``\\n``, as ``repr``
+    writes them in the quoted parts of a message): an error line stays one line, with no raw
+    tab, control or bidirectional character anywhere in it, its field path included."""
+    return visible(text.rstrip("\n")).replace("\t", "\\t").replace("\n", "\\n")
+
+
 def json_visible(document: str) -> str:
-    """A JSON text with DEL, C1 controls and lone surrogates escaped as ``\\u007f`` …: the same
-    JSON values, safe on a terminal.  (These characters can only occur inside strings.)"""
+    """A JSON text with DEL, C1 controls, lone surrogates and :data:`INVISIBLE` escaped as
+    ``\\u007f`` …: the same JSON values, safe on a terminal.  (These characters can only occur
+    inside strings.)"""
     if _plain(document):
         return document
     return _pattern(_JSON_UNSAFE).sub(lambda m: f"\\u{ord(m.group()):04x}", document)

@@ -19,7 +19,7 @@ from typing import Any
 from gradcalc.core.errors import FocusError, SpecError
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.outcome import Solution
-from gradcalc.core.spec import SolveOptions
+from gradcalc.core.spec import SolveOptions, did_you_mean
 from gradcalc.core.values import MAX_INDEX, describe
 
 # The keys every kind shares (core/spec.py COMMON_KEYS), described once; an entry
@@ -678,6 +678,12 @@ def spec_kind(spec: Mapping[str, Any], command_kind: str | None) -> str:
     """The kind a spec asks for, checked against the command that runs it."""
     kind = spec.get("kind", command_kind)
     if kind is None:
+        for key in spec:  # " kind": conv
+            if isinstance(key, str) and key.strip() == "kind":
+                hint = did_you_mean(key, ("kind",))
+                raise SpecError(
+                    (key,), f"missing key 'kind'{hint} Known kinds: {', '.join(OPS)}", at_key=True
+                )
         raise SpecError((), f"missing key 'kind'; known kinds: {', '.join(OPS)}")
     if not isinstance(kind, str):
         raise SpecError(

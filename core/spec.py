@@ -166,9 +166,11 @@ def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str
         )
     for role, symbol in given.items():
         if role not in defaults:
+            hint = did_you_mean(str(role), tuple(defaults))  # " input": "without the spaces"
+            allowed = f"{hint} Allowed: " if hint else "; allowed: "
             raise SpecError(
                 ("names", role),
-                f"unknown name role {role!r}; allowed: {', '.join(defaults)}",
+                f"unknown name role {role!r}{allowed}{', '.join(defaults)}",
                 at_key=True,
             )
         if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 12:

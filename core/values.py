@@ -160,7 +160,8 @@ def number_form_problem(text: str) -> str | None:
     if ":" in body and _SEXAGESIMAL.fullmatch(body):
         parts = body.replace("_", "").split(":")
         fix = ""
-        if short and all(parts):
+        # Every part a number ("1:30", "1:30.5"), else no fix is named ("0:.", "1::2").
+        if short and all(re.fullmatch(r"[0-9]+(\.[0-9]*)?|\.[0-9]+", part) for part in parts):
             value = Fraction(0)
             for part in parts:
                 value = value * 60 + Fraction(part)

@@ -390,6 +390,27 @@ def test_control_characters_never_reach_the_grade_sheet(spec_class: Path):
     assert by_name["two\\x0alines.yaml"]["student"] == "\\x09TAB"
 
 
+def test_bidi_controls_never_reach_the_grade_sheet_or_junit_raw(spec_class: Path):
+    """A student or file named "\u202e..." would reverse the rest of the row in a viewer."""
+    subs = spec_class / "subs"
+    answers = (subs / "a.yaml").read_text("utf-8").split("\n", 1)[1]
+    write(
+        subs / "c\u202e.yaml",
+        'problem: ../task3.spec\nstudent: "x\\u202ey\\u2066z\\u2028w"\n' + answers,
+    )
+    sheet, junit = spec_class / "g.csv", spec_class / "j.xml"
+    result = check(str(subs), "--csv", str(sheet), "--junit", str(junit), "--format", "json")
+    assert result.exit_code == 0, result.output
+    raw = re.compile("[\u061c\u200b\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ufeff]")
+    for text in (sheet.read_text("utf-8"), junit.read_text("utf-8"), result.stdout):
+        assert not raw.search(text), text
+    rows = {
+        Path(row["file"]).name: row for row in csv.DictReader(io.StringIO(sheet.read_text("utf-8")))
+    }
+    assert rows["c\\u202e.yaml"]["student"] == "x\\u202ey\\u2066z\\u2028w"
+    assert "c\\u202e" in junit.read_text("utf-8")
+
+
 def test_a_newline_in_a_file_name_or_key_cannot_forge_a_report_line(spec_class: Path):
     subs = spec_class / "subs"
     forged = "\n9 passed, 0 failed, 0 errors; points 9\n"

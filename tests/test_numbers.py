@@ -446,7 +446,7 @@ def test_focus_indices_and_steps_refuse_other_spellings() -> None:
 # ---------------------------------------------------------------------------
 # A file and an option agree on any numeric-looking text
 
-from hypothesis import given, settings  # noqa: E402
+from hypothesis import example, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
 NUMERIC_TEXT = st.text(alphabet="0123456789._:xbo+-e/", min_size=1, max_size=12)
@@ -466,6 +466,8 @@ def _as_numbers(read) -> object:
 
 @settings(max_examples=300, deadline=None)
 @given(NUMERIC_TEXT)
+@example("0:.")  # base-60-looking text that is no number: once a raw ValueError
+@example("1::2")
 def test_a_file_and_an_option_agree_on_any_number_text(text: str) -> None:
     """One number (a number field) and a row of two (a matrix field, "1 TEXT" inline)."""
     from gradcalc.cli.inline import parse_value
@@ -504,3 +506,110 @@ def test_integer_options_read_numbers_as_integer_fields(text: str, outcome) -> N
         assert result.exit_code == 2
         assert result.output.startswith("gradcalc conv: --max-jacobian: "), result.output
         assert outcome in result.output
+
+
+@pytest.mark.parametrize("text", ["0:.", "1::2", "0:.:.", "1:2:.", "_:_", "0:1.", "1:.5"])
+def test_malformed_base_60_text_is_one_refusal(text: str) -> None:
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.values import parse_number
+
+    with pytest.raises(SpecError) as raised:
+        parse_number(text, ("v",))
+    assert "\n" not in raised.value.message
+    result = run(*POOL_INLINE[:-1], text)
+    assert one_line_error(result, "gradcalc pool --size: ")
+
+
+# ---------------------------------------------------------------------------
+# A pair written as text (HxW) reads its two numbers as every number is read
+
+CONV_INLINE = ("conv", "--input", "1 2 3; 4 5 6; 7 8 9", "--kernel", "1 0; 0 1")
+
+
+@pytest.mark.parametrize(
+    ("option", "text", "message"),
+    [
+        ("--stride", "1x010", "'1x010': write 1x10, or 1x8 if octal was meant"),
+        ("--stride", "010x1", "'010x1': write 10x1, or 8x1 if octal was meant"),
+        ("--padding", "0x010", "'0x010': write 0x10, or 0x8 if octal was meant"),
+        ("--dilation", "1x02", "'1x02': write 1x2; leading zeros are not read"),
+        ("--stride", "1x" + "1" * 5000, "too long"),
+    ],
+)
+def test_inline_pairs_refuse_leading_zeros_with_the_fix(option: str, text: str, message: str):
+    line = one_line_error(run(*CONV_INLINE, option, text), f"gradcalc conv {option}: ")
+    assert message in line
+
+
+def test_a_pool_size_pair_refuses_leading_zeros() -> None:
+    result = run("pool", "--mode", "max", "--input", "1 2; 3 4", "--size", "1x02")
+    assert "'1x02': write 1x2;" in one_line_error(result, "gradcalc pool --size: ")
+
+
+@pytest.mark.parametrize(
+    ("key", "text", "message"),
+    [
+        ("stride", "2x01", "stride: '2x01': write [2, 1]; leading zeros"),
+        ("stride", "2x010", "stride: '2x010': write [2, 10], or [2, 8] if octal was meant"),
+        ("dilation", "2x1", "dilation '2x1': write [2, 1] here"),
+    ],
+)
+def test_a_spec_pair_text_suggests_a_pair_that_reads(tmp_path, key: str, text: str, message: str):
+    spec = tmp_path / "p.yaml"
+    spec.write_text(f'kind: conv\ninput: [[1, 2], [3, 4]]\nkernel: [[1]]\n{key}: "{text}"\n')
+    assert message in one_line_error(run("conv", "--spec", str(spec)), f"{spec}:4:")
+
+
+def test_inline_pairs_still_read_decimal_pairs() -> None:
+    plain = run(*CONV_INLINE, "--stride", "[2, 1]", "--format", "json")
+    assert plain.exit_code == 0, plain.output
+    for text in ("2x1", "2×1", " 2 x 1 "):
+        assert run(*CONV_INLINE, "--stride", text, "--format", "json").stdout == plain.stdout
+
+
+@pytest.mark.parametrize(
+    ("seed", "outcome"),
+    [
+        ("010", "--seed: '010': write 10, or 8 if octal was meant"),
+        ("0x10", "--seed: '0x10': write 16; hexadecimal"),
+        ("1_0", "--seed: '1_0': write 10; underscores"),
+        ("１", "use ASCII digits 0-9"),
+        ("-1", "expected a whole number from 0 to 999999999999999999"),
+        ("10", "--seed 10 "),
+        ("1e1", "--seed 10 "),
+    ],
+)
+def test_a_seed_is_read_as_every_number_is(seed: str, outcome: str) -> None:
+    result = run("random", "conv", "--seed", seed)
+    if outcome.startswith("--seed "):
+        assert result.exit_code == 0, result.output
+        assert outcome in result.stdout.splitlines()[0]
+    else:
+        assert outcome in one_line_error(result, "gradcalc random conv: --seed: ")
+
+
+@pytest.mark.parametrize(
+    ("steps", "outcome"),
+    [
+        ("0x10", "--steps: '0x10': write 16; hexadecimal"),
+        ("010", "--steps: '010': write 10, or 8"),
+        ("1e1", 0),
+        ("abc", "'abc' is not a number of rows or 'all'"),
+    ],
+)
+def test_steps_reads_numbers_as_integer_fields(steps: str, outcome) -> None:
+    task3 = str(Path(__file__).resolve().parents[1] / "problems" / "task3.yaml")
+    result = run("conv", "--spec", task3, "--steps", steps)
+    if outcome == 0:
+        assert result.exit_code == 0, result.output
+        ten = run("conv", "--spec", task3, "--steps", "10")
+        assert result.stdout == ten.stdout
+    else:
+        assert outcome in one_line_error(result, "gradcalc conv: --steps: ")
+
+
+def test_precision_reads_1e1_as_10_as_integer_fields_do() -> None:
+    task3 = str(Path(__file__).resolve().parents[1] / "problems" / "task3.yaml")
+    given = run("conv", "--spec", task3, "--decimal", "--precision", "1e1")
+    assert given.exit_code == 0, given.output
+    assert given.stdout == run("conv", "--spec", task3, "--decimal", "--precision", "10").stdout

@@ -210,3 +210,81 @@ def test_a_bullet_starting_with_a_bracket_is_not_an_item_label(tmp_path: Path) -
     body = "\n".join(renderer.out)
     assert "\\item {}[x] is the window" in body and "\\item {}[\n" in body
     assert_compiles(tmp_path, body)
+
+
+# ---------------------------------------------------------------------------
+# Invisible characters that change what is shown: bidirectional controls, separators
+
+# A right-to-left override (U+202E) reverses the text after it on screen: "a = 1 ‮+ 2" could
+# show a step that is not the one computed.  Every such character is written out (\u202e).
+BIDI = "\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c"
+INVISIBLE = BIDI + "\u2028\u2029\ufeff\u200b"
+RAW_INVISIBLE = re.compile(f"[{INVISIBLE}]")
+BIDI_TITLE = "T" + INVISIBLE + "Z"
+BIDI_SPEC = f"""kind: conv
+title: {json.dumps(BIDI_TITLE)}
+input: [[2, -1], [0, -1], [1, 1], [-1, 2]]
+kernel: [[1, 0], [-1, -2]]
+names: {{input: {json.dumps("X" + chr(0x202E))}, kernel: {json.dumps("K" + chr(0x2066))}}}
+"""
+
+
+def test_visible_writes_out_bidirectional_controls_and_separators() -> None:
+    assert visible(INVISIBLE) == "".join(f"\\u{ord(c):04x}" for c in INVISIBLE)
+    assert visible("a\tb\nc é ∂ — العربية") == "a\tb\nc é ∂ — العربية"  # RTL text itself stays
+    assert json.loads(json_visible(json.dumps(INVISIBLE, ensure_ascii=False))) == INVISIBLE
+    assert not RAW_INVISIBLE.search(json_visible(json.dumps(INVISIBLE, ensure_ascii=False)))
+
+
+@pytest.mark.parametrize("output_format", ["table", "markdown", "latex", "json", "html", "svg"])
+def test_bidi_controls_in_a_title_or_name_are_written_out(
+    tmp_path: Path, output_format: str
+) -> None:
+    spec = tmp_path / "bidi.yaml"
+    spec.write_text(BIDI_SPEC, encoding="utf-8")
+    if output_format in ("html", "svg"):
+        report = tmp_path / f"report.{output_format}"
+        result = run("conv", "--spec", str(spec), "--export", str(report))
+        text = report.read_text(encoding="utf-8")
+    else:
+        result = run("conv", "--spec", str(spec), "--format", output_format)
+        text = result.stdout
+    assert result.exit_code == 0, result.output
+    assert not RAW_INVISIBLE.search(text), output_format
+    assert not RAW_INVISIBLE.search(result.output)
+    if output_format == "json":
+        assert json.loads(text)["title"] == BIDI_TITLE  # the same value, escaped the JSON way
+    else:
+        assert "u202e" in text  # written out, so the reader sees it is there
+
+
+def test_bidi_controls_in_an_inline_title_are_written_out() -> None:
+    result = run(
+        "conv", "--input", "1 2; 3 4", "--kernel", "1 0; 0 1", "--title", "a\u202eb\u2069c"
+    )
+    assert result.exit_code == 0, result.output
+    assert not RAW_INVISIBLE.search(result.stdout)
+    assert "a\\u202eb\\u2069c" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("content", "shown"),
+    [
+        ('kind: conv\ninput: [[1, 2]]\n"\\tkernel": [[1]]\n', "\\tkernel: unknown key '\\tkernel'"),
+        ('kind: conv\ninput: [[1, 2]]\n"k\\u202eernel": [[1]]\n', "k\\u202eernel: unknown key"),
+        ("kind: conv\ninput: [[1, 2]]\nkernel: [[1]]\ntitle: [1]\n", "title must be text"),
+    ],
+)
+def test_an_error_line_has_no_raw_tab_control_or_bidi_character(
+    tmp_path: Path, content: str, shown: str
+) -> None:
+    spec = tmp_path / "q\t\u202e.yaml"  # the file name too
+    spec.write_text(content, encoding="utf-8")
+    result = run("conv", "--spec", str(spec))
+    assert result.exit_code == 2
+    line = result.stderr
+    assert line.count("\n") == 1 and line.endswith("\n"), line
+    assert not CONTROL.search(line.rstrip("\n")) and "\t" not in line, line
+    assert not RAW_INVISIBLE.search(line), line
+    assert line.startswith(f"{tmp_path}/q\\t\\u202e.yaml:"), line
+    assert shown in line, line

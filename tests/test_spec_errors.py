@@ -1170,3 +1170,19 @@ def test_pool_size_in_a_file_says_how_to_write_a_pair(tmp_path: Path) -> None:
     assert "size '1x2': write [1, 2] here; allowed: an integer, [kh, kw] or \"global\"" in (
         result.stderr
     )
+
+
+def test_a_name_role_with_spaces_says_which_role(tmp_path: Path) -> None:
+    message = check_spec(
+        tmp_path, GOOD + 'names: {" input": X}\n', line=3, contains=("did you mean 'input'",)
+    )
+    assert "(without the spaces)" in message
+
+
+def test_a_kind_key_with_spaces_says_kind(tmp_path: Path) -> None:
+    path = write(tmp_path, '" kind": conv\n' + GOOD)
+    result = CliRunner().invoke(main, ["run", str(path)])
+    message = assert_one_line_error(
+        result.exit_code, result.stdout, result.stderr, str(path), line=1, column=1
+    )
+    assert "did you mean 'kind' (without the spaces)?" in message

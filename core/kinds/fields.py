@@ -133,7 +133,7 @@ def read_pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, in
 
 def refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
     """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way."""
-    pair = pair_from_text(value) if isinstance(value, str) else None
+    pair = pair_from_text(value, path, as_list=True) if isinstance(value, str) else None
     if pair is not None:
         raise SpecError(path, f"{what} {value!r}: write [{pair[0]}, {pair[1]}] here; {allowed}")
 
@@ -193,10 +193,37 @@ def read_padding(
     return (p, p, p, p), str(p)
 
 
-def pair_from_text(text: str) -> list[int] | None:
-    """``"2x1"`` (or ``2×1``, ``2 x 1``) -> [2, 1]; None for any other text."""
+def pair_from_text(text: str, path: FieldPath = (), *, as_list: bool = False) -> list[int] | None:
+    """``"2x1"`` (or ``2×1``, ``2 x 1``) -> [2, 1]; None for any other text.
+
+    Each part is a whole number as any other is read: ``"1x010"`` is refused as a lone
+    ``"010"`` is (SpecError at ``path`` naming the pair to write: ``1x10``, or ``[1, 10]``
+    with ``as_list``, a spec file's form), never read as 1×10 or as octal."""
     pair = PAIR_TEXT.fullmatch(text)
-    return None if pair is None else [int(pair[1]), int(pair[2])]
+    if pair is None:
+        return None
+    parts = (pair[1], pair[2])
+    if any(len(part) > 1 and part[0] == "0" for part in parts):
+        raise SpecError(path, _zero_led_pair(text.strip(), parts, as_list))
+    return [parse_int(part, path, what="a whole number") for part in parts]
+
+
+def _zero_led_pair(text: str, parts: tuple[str, str], as_list: bool) -> str:
+    """Why ``"1x010"`` is refused, with the pair to write (and its octal reading if it differs)."""
+
+    def written(values: list[int]) -> str:
+        return f"[{values[0]}, {values[1]}]" if as_list else f"{values[0]}x{values[1]}"
+
+    shown = repr(text) if len(text) <= 60 else repr(text[:60] + "…")
+    if len(text) > 60:
+        return f"{shown}: a whole number may not start with 0 (nor is it read as octal)"
+    decimal = [int(part) for part in parts]
+    fix = f"write {written(decimal)}"
+    if all(set(part) <= set("01234567") for part in parts):
+        octal = [int(part, 8) for part in parts]
+        if octal != decimal:
+            fix += f", or {written(octal)} if octal was meant"
+    return f"{shown}: {fix}; leading zeros are not read as octal (numbers are decimal)"
 
 
 def pair_as_written(value: Any) -> tuple[int, int] | None:
