@@ -26,8 +26,9 @@ T = TypeVar("T")
 
 # After a first TimeUp, the timer fires again this often until the limit ends.
 _REFIRE_SECONDS = 0.25
-# An alarm that arrives inside a garbage-collection callback or a __del__ method (where an
-# exception is swallowed and only printed) is put off by this much, to land in the work itself.
+# An alarm that arrives inside the limit's own __enter__ (before the body, and so before the
+# with statement would run __exit__), a garbage-collection callback or a __del__ method (where
+# an exception is swallowed and only printed) is put off by this much, to land in the work.
 _DEFER_SECONDS = 0.005
 
 
@@ -47,13 +48,17 @@ def timers_available() -> bool:
 
 def _where(frame: FrameType | None) -> str:
     """Where an alarm arrived: ``"ending"`` in the limit's own exit (the work is over),
-    ``"callback"`` in a gc callback or ``__del__`` (an exception there is lost), else ``"work"``."""
+    ``"starting"`` in its own entry (the work has not begun: an exception there would leave
+    the limit armed with no exit to end it), ``"callback"`` in a gc callback or ``__del__``
+    (an exception there is lost), else ``"work"``."""
     callbacks = {getattr(callback, "__code__", None) for callback in gc.callbacks}
     inside_callback = False
     while frame is not None:
         code = frame.f_code
         if code is _EXIT_CODE and frame.f_locals.get("self") is _Alarm.owner:
             return "ending"
+        if code is _ENTER_CODE and frame.f_locals.get("self") is _Alarm.owner:
+            return "starting"
         if code in callbacks or code.co_name == "__del__":
             inside_callback = True
         frame = frame.f_back
@@ -66,7 +71,7 @@ def _on_alarm(signum: int, frame: FrameType | None) -> None:
     where = _where(frame)
     if where == "ending":
         _disarm()
-    elif where == "callback":
+    elif where in ("starting", "callback"):
         signal.setitimer(signal.ITIMER_REAL, _DEFER_SECONDS)
     else:
         signal.setitimer(signal.ITIMER_REAL, _REFIRE_SECONDS)
@@ -85,7 +90,8 @@ class time_limit:  # noqa: N801 - used like a function: ``with time_limit(5): ..
     """Raise :class:`TimeUp` in the body once ``seconds`` have passed.
 
     The timer, and its re-firing, end with the body: however the body ends, and even when
-    the alarm arrives just as it ends, nothing fires after the ``with`` statement.  (A class
+    the alarm arrives just as it ends, nothing fires after the ``with`` statement; an alarm
+    that arrives before the body has begun (a tiny limit) is put off into the body.  (A class
     and not a generator: the alarm handler recognises this ``__exit__`` on the stack, and no
     other code runs between the body and it.)  Limits do not nest: inside another limit the
     outer one stays in force.
@@ -122,6 +128,7 @@ class time_limit:  # noqa: N801 - used like a function: ``with time_limit(5): ..
             signal.setitimer(signal.ITIMER_REAL, max(left, 0.001), previous_interval)
 
 
+_ENTER_CODE = time_limit.__enter__.__code__
 _EXIT_CODE = time_limit.__exit__.__code__
 
 

@@ -229,6 +229,42 @@ def test_an_alarm_arriving_as_the_limit_ends_does_not_outlive_it() -> None:
 
 
 @needs_timers
+def test_an_alarm_arriving_before_the_body_does_not_outlive_the_limit() -> None:
+    """The alarm is raised inside the limit's own __enter__, just after the timer starts: the
+    with statement has no __exit__ to run yet, so TimeUp there would leave the limit armed."""
+    handler = signal.getsignal(signal.SIGALRM)
+
+    def alarm_after_setitimer(frame, event: str, arg) -> None:
+        if event == "c_return" and arg is signal.setitimer:
+            sys.setprofile(None)
+            signal.raise_signal(signal.SIGALRM)
+
+    sys.setprofile(alarm_after_setitimer)
+    try:
+        with time_limit(5):
+            sys.setprofile(None)
+    except TimeUp:
+        pass
+    finally:
+        sys.setprofile(None)
+    assert_no_limit_left(handler)
+
+
+@needs_timers
+def test_tiny_limits_in_a_loop_leave_nothing_behind() -> None:
+    handler = signal.getsignal(signal.SIGALRM)
+    for _ in range(300):
+        try:
+            with time_limit(1e-6):
+                pass
+        except TimeUp:
+            pass
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert not deadline._Alarm.armed
+    assert_no_limit_left(handler)
+
+
+@needs_timers
 def test_a_limit_that_ran_out_leaves_nothing_behind() -> None:
     handler = signal.getsignal(signal.SIGALRM)
     for seconds in (0.01, 0.02):
