@@ -138,11 +138,13 @@ def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
             if soft == resource.RLIM_INFINITY or limit < soft:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
                 old_limit = (soft, hard)
-    if timer:
-        previous = signal.signal(signal.SIGPROF, _on_profile_timer)
-        _Timer.armed = True
-        signal.setitimer(signal.ITIMER_PROF, seconds)
+    # Armed inside the try: a timer that fires before the body begins (a tiny --timeout)
+    # still ends here, instead of re-firing for the rest of the process.
     try:
+        if timer:
+            previous = signal.signal(signal.SIGPROF, _on_profile_timer)
+            _Timer.armed = True
+            signal.setitimer(signal.ITIMER_PROF, seconds)
         yield
     finally:
         if timer:
@@ -357,6 +359,22 @@ def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public
     )
 
 
+def prepare_kinds() -> None:
+    """Import every kind's modules, SymPy with expr's, before any file's budget starts (and,
+    with --jobs, once before the fork instead of once in every worker).  An import cut short
+    by a file's budget would leave a half-initialised module behind (``module 'sympy' has no
+    attribute 'polys'``) and break every later file in the process."""
+    from gradcalc.core import registry
+
+    for kind in registry.OPS:
+        registry.op_module(kind)
+        if kind in SYMBOLIC_KINDS:
+            import sympy  # noqa: F401 - imported by core.expr lazily, on first use
+            import sympy.core.function  # noqa: F401
+            import sympy.printing.precedence  # noqa: F401
+            import sympy.printing.str  # noqa: F401
+
+
 def check_file(path: str, settings: Settings) -> FileReport:
     """Grade one spec (its ``expected``) or submission (its ``answers``); never raises
     for a bad file: the report carries the error line instead."""
@@ -548,18 +566,13 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
     (killed, out of memory, a crash in C) takes no other grade with it: its part is checked
     again one file at a time, and the file whose worker dies again is that file's error.
     """
+    prepare_kinds()
     if jobs <= 1 or len(files) < 2 * jobs:
         return [check_file(file, settings) for file in files]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from gradcalc.core import registry
-
-    # Imported once here, before the fork, instead of once in every worker (expr: SymPy, lazily).
-    for kind in registry.OPS:
-        if kind not in SYMBOLIC_KINDS:
-            registry.op_module(kind)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     parts = [files[part::jobs] for part in range(jobs)]
     done: list[list[FileReport] | None] = []
@@ -623,6 +636,7 @@ _DISPATCH[Fraction] = lambda value: (Fraction, (value.numerator, value.denominat
 def _check_part(files: list[str], settings: Settings) -> bytes | list[bytes]:
     """In a worker: the part's reports pickled in one piece; should that fail, each on its own,
     so that a report that cannot be sent back is only its file's error."""
+    prepare_kinds()  # already done before a fork; not with spawn
     reports = []
     for file in files:
         _cpu_backstop(settings.timeout)
