@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from gradcalc.cli.errors import fail
-from gradcalc.cli.files import write_atomically
+from gradcalc.cli.files import same_file, write_atomically
 from gradcalc.cli.safe_text import visible
 
 if TYPE_CHECKING:
@@ -68,9 +68,10 @@ def check_export(
         fail(f"gradcalc {command}: --export: no folder {os.path.dirname(path)!r} to write into")
     spec_path = options.spec_path
     for spec in (*inputs, *([spec_path] if spec_path else [])):
-        if spec != "-" and _same_file(path, spec):
+        if same_file(path, spec):  # even with --force: the spec would be lost
+            which = "read from standard input" if spec == "-" else repr(spec)
             fail(
-                f"gradcalc {command}: --export: {path!r} is the spec {spec!r}; "
+                f"gradcalc {command}: --export: {path!r} is the spec {which}; "
                 "give the report another file name"
             )
     if os.path.isfile(path) and not options.force and not _earlier_export(path):
@@ -79,16 +80,6 @@ def check_export(
             f"gradcalc {command}: --export: {path!r} exists and is not {kind} report of "
             "gradcalc's; use --force to replace it"
         )
-
-
-def _same_file(path: str, other: str) -> bool:
-    """The two names reach one file (symbolic links resolved, hard links too)."""
-    if os.path.realpath(path) == os.path.realpath(other):
-        return True
-    try:
-        return os.path.samefile(path, other)
-    except OSError:  # one of them does not exist (yet)
-        return False
 
 
 def _earlier_export(path: str) -> bool:

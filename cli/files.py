@@ -10,6 +10,19 @@ import os
 import tempfile
 
 
+def same_file(path: str, other: str) -> bool:
+    """The two names reach one file: symbolic links resolved, hard links too (same device and
+    inode).  ``other`` "-" is standard input: the file it was redirected from, if any."""
+    if other != "-" and os.path.realpath(path) == os.path.realpath(other):
+        return True
+    try:
+        target = os.stat(path)
+        source = os.fstat(0) if other == "-" else os.stat(other)
+    except (OSError, ValueError):  # one of them does not exist (yet), or no standard input
+        return False
+    return (target.st_dev, target.st_ino) == (source.st_dev, source.st_ino)
+
+
 def write_atomically(path: str, text: str) -> None:
     """Write via a temporary file in the same folder and os.replace: readers never see half a
     file, and a failed run leaves an earlier report in place.  The file gets the usual
