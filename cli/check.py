@@ -495,44 +495,49 @@ AUTO_JOBS_MIN_FILES = 100
 
 
 class JobsType(click.ParamType):
-    """``--jobs``: a number of processes (1–64), or ``auto`` (None here)."""
+    """``--jobs``: a number of processes (1–64), or ``auto`` (None here).  The number is read
+    as every whole-number option is (core/values.py parse_int: "1_0", "０１" and "02" are
+    refused with their fix)."""
 
     name = "N|auto"
 
     def convert(self, value: Any, param, ctx) -> int | None:
         if value is None:
             return None
-        if str(value).strip().lower() == "auto":
+        if isinstance(value, str) and value.strip().lower() == "auto":
             return None
+        from gradcalc.core.values import parse_int
+
         try:
-            jobs = int(value)
-        except ValueError:
-            jobs = 0
+            jobs = parse_int(value, (), what="a whole number")
+        except SpecError as error:
+            self.fail(
+                f"{value!r} is not a number from 1 to 64, or auto ({error.message})", param, ctx
+            )
         if not 1 <= jobs <= 64:
             self.fail(f"{value!r} is not a number from 1 to 64, or auto", param, ctx)
         return jobs
 
 
 class SecondsType(click.ParamType):
-    """``--timeout``: seconds, a positive number up to a day."""
+    """``--timeout``: seconds, a positive number up to a day, read as every number option is
+    (core/values.py parse_number: "1_0", "１０" and "010" are refused with their fix)."""
 
     name = "SECONDS"
 
     def convert(self, value: Any, param, ctx) -> float:
         if isinstance(value, float):
             return value
+        from gradcalc.core.values import parse_number
+
+        allowed = f"seconds above 0 and up to {MAX_TIMEOUT:g}, for example 10 or 2.5"
         try:
-            seconds = float(str(value).strip())
-        except ValueError:
-            seconds = math.nan
-        if not 0 < seconds <= MAX_TIMEOUT:  # also refuses nan and inf
-            self.fail(
-                f"{value!r} is not a number of seconds above 0 and up to {MAX_TIMEOUT:g} "
-                "(for example 10 or 2.5)",
-                param,
-                ctx,
-            )
-        return seconds
+            seconds = parse_number(value, (), what="a number of seconds")
+        except SpecError as error:
+            self.fail(f"{value!r} is not a number of {allowed} ({error.message})", param, ctx)
+        if not 0 < seconds <= MAX_TIMEOUT:
+            self.fail(f"{value!r} is not a number of {allowed}", param, ctx)
+        return float(seconds)
 
 
 def auto_jobs(file_count: int) -> int:

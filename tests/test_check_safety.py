@@ -255,6 +255,35 @@ def test_timeout_takes_positive_seconds(tmp_path: Path, value: str):
     assert "--timeout" in result.output and "is not a number of seconds" in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("--jobs", "1_0", "underscores are not read"),
+        ("--jobs", "０１", "use ASCII digits"),
+        ("--jobs", "02", "may not start with 0"),
+        ("--timeout", "１_０", "use ASCII digits"),
+        ("--timeout", "010", "leading zeros are not read as octal"),
+        ("--timeout", "1_0", "underscores are not read"),
+    ],
+)
+def test_jobs_and_timeout_are_read_like_every_number_option(
+    tmp_path: Path, option: str, value: str, why: str
+):
+    """int() and float() took "1_0", "０１", "02" and "010"; every other option refuses them."""
+    result = check(str(write(tmp_path / "p.yaml", TASK3)), option, value)
+    assert result.exit_code == 2, result.output
+    assert f"gradcalc check: {option}: {value!r} is not a number" in result.output
+    assert why in result.output
+
+
+@pytest.mark.parametrize(("option", "value"), [("--jobs", "1e1"), ("--timeout", "1/2")])
+def test_jobs_and_timeout_take_what_every_number_option_takes(
+    tmp_path: Path, option: str, value: str
+):
+    result = check(str(write(tmp_path / "p.yaml", TASK3)), option, value)
+    assert result.exit_code == 0, result.output
+
+
 # -- 10. a submission's problem: file is named, never quoted ----------------------------------
 
 SECRET = "s3cr3t-t0ken-AKIAIOSFODNN7"
