@@ -271,18 +271,6 @@ def take_shard(files: list[str], shard: tuple[int, int] | None) -> list[str]:
 # loaded keeps its error: an exception, or a line that holds nothing from the file.
 _PROBLEMS: dict[str, tuple[Problem | None, Exception | str | None, Any]] = {}
 
-# How the reading errors of a file begin (spec_loader.read_spec_bytes and load_file's size
-# check): they say why the file could not be read, and nothing that is in it.
-_READ_FAILURES = (
-    "no such file",
-    "permission denied",
-    "is a directory",
-    "not a regular file",
-    "cannot read:",
-    "the file has ",
-    "the input is larger than",
-)
-
 
 def _load(path: str, limits: Limits):
     from gradcalc.cli.spec_loader import load_file
@@ -340,11 +328,11 @@ def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public
         )
     if not public:
         return error_line(error, loaded)
-    from gradcalc.cli.spec_loader import SpecFileError
+    from gradcalc.cli.spec_loader import FileReadError, SpecFileError
 
+    if isinstance(error, FileReadError):
+        return str(error)  # why the file was not read: nothing that is in it
     if isinstance(error, SpecFileError):
-        if error.line is None and error.message.startswith(_READ_FAILURES):
-            return str(error)
         where = f":{error.line}:{error.column}" if error.line is not None else ""
         what = "cannot be read as a YAML spec"
     else:

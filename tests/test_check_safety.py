@@ -329,6 +329,22 @@ def test_a_submissions_problem_that_cannot_be_read_says_why(tmp_path: Path):
     assert f"problem {tmp_path / 'missing.yaml'}: no such file" in result.output
 
 
+def test_a_submissions_problem_too_large_to_read_says_why(tmp_path: Path):
+    """Whole-file errors carry FILE:1:1; the line still says why the file was not read (it
+    was told apart by the error's class, not by the words of its message)."""
+    from gradcalc.cli.spec_loader import MAX_FILE_BYTES
+
+    with open(tmp_path / "big.yaml", "wb") as big:
+        big.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
+    sub = write(tmp_path / "a.yaml", "problem: big.yaml\nanswers: {output: 1}\n")
+    output = " ".join(check(str(sub), "--format", "json").output.split())
+    assert (
+        f"problem {tmp_path / 'big.yaml'}:1:1: the file has {MAX_FILE_BYTES + 1:,} bytes, "
+        f"above the limit of {MAX_FILE_BYTES:,}"
+    ) in output
+    assert "cannot be read as a YAML spec" not in output
+
+
 # -- 4. no report overwrites an input or someone's file ---------------------------------------
 
 
