@@ -576,7 +576,8 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
         with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
             futures = [pool.submit(_check_part, part, settings) for part in parts[1:]]
             # This process checks the first part meanwhile, under the same budgets (a fork
-            # more would cost more than the part: the workers' copy-on-write page faults).
+            # more would cost more than the part: the workers' copy-on-write page faults), but
+            # without _cpu_backstop: RLIMIT_CPU would end the run (docs/check.md, Budgets).
             done.append([check_file(file, settings) for file in parts[0]])
             for part, future in zip(parts[1:], futures, strict=True):
                 try:
