@@ -30,7 +30,7 @@ from typing import Any
 import click
 
 from gradcalc.cli.errors import error_line
-from gradcalc.cli.files import write_atomically
+from gradcalc.cli.files import earlier_report, file_key, write_atomically
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
     SUBMISSION_KEYS,
@@ -1048,22 +1048,25 @@ REPORT_KINDS = {"--csv": "CSV grade sheet", "--junit": "JUnit report"}
 
 
 def is_earlier_report(path: str, option: str) -> bool:
-    """True when the regular file at ``path`` is empty or holds an earlier report of the same
-    kind as ``option`` writes (by its first bytes: gradcalc's CSV header, gradcalc's JUnit
-    root), so that writing over it loses nothing else."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", "replace")
-    except OSError:
-        return False  # cannot be read: cannot be told apart from someone's file
-    if not head.strip():
-        return True
-    if option == "--csv":
-        import csv
+    """True when the file at ``path`` is empty or holds an earlier report of the same kind as
+    ``option`` writes (by its first bytes: gradcalc's CSV header, gradcalc's JUnit root), so
+    that writing over it loses nothing else (cli/files.earlier_report: --export's rule too)."""
+    return earlier_report(path, _REPORT_LOOKS[option])
 
-        header = next(csv.reader([head.split("\n", 1)[0]]), [])
-        return header[:4] == _CSV_HEADER and header[-2:] == ["score", "points"]
-    return bool(_JUNIT_START.match(head))
+
+def _earlier_csv(head: bytes) -> bool:
+    import csv
+
+    first = head.decode("utf-8", "replace").split("\n", 1)[0]
+    header = next(csv.reader([first]), [])
+    return header[:4] == _CSV_HEADER and header[-2:] == ["score", "points"]
+
+
+def _earlier_junit(head: bytes) -> bool:
+    return bool(_JUNIT_START.match(head.decode("utf-8", "replace")))
+
+
+_REPORT_LOOKS = {"--csv": _earlier_csv, "--junit": _earlier_junit}
 
 
 def check_report_paths(
@@ -1075,11 +1078,11 @@ def check_report_paths(
     ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check.  An
     existing regular file must be an earlier report of the same kind (or empty), unless
     ``force``; an input or a .yaml/.yml file is never overwritten.  Paths are compared after
-    symbolic links are resolved."""
-    checked = {os.path.realpath(file): "one of the files being checked" for file in inputs}
+    symbolic links are resolved, and hard links told by device and inode."""
+    checked = {file_key(file): "one of the files being checked" for file in inputs}
     if problem is not None:
-        checked[os.path.realpath(problem)] = "the --problem file"
-    claimed: dict[str, str] = {}
+        checked[file_key(problem)] = "the --problem file"
+    claimed: dict[object, str] = {}
     for option, path in targets.items():
         if path is None:
             continue
@@ -1094,21 +1097,22 @@ def check_report_paths(
             refuse(f"{path!r} is a folder; give a file name in it")
         if not os.path.isdir(os.path.dirname(real)):
             refuse(f"{path!r}: no folder {os.path.dirname(path) or '.'!r} to write into")
-        if real in checked:
-            refuse(f"{path!r} is {checked[real]}; the report would overwrite it")
+        key = file_key(real)
+        if key in checked:
+            refuse(f"{path!r} is {checked[key]}; the report would overwrite it")
         if os.path.exists(real) and real.lower().endswith(SPEC_SUFFIXES):
             refuse(
                 f"{path!r} is an existing .yaml/.yml file; the report would overwrite it "
                 "(give a new file name, e.g. grades.csv or report.xml)"
             )
-        if real in claimed:
-            refuse(f"{path!r} is also the {claimed[real]} file; give each report its own file")
+        if key in claimed:
+            refuse(f"{path!r} is also the {claimed[key]} file; give each report its own file")
         if not force and os.path.isfile(real) and not is_earlier_report(real, option):
             refuse(
                 f"{path!r} exists and is not an earlier gradcalc {REPORT_KINDS[option]}; the "
                 "report would overwrite it (give a new file name, or use --force)"
             )
-        claimed[real] = option
+        claimed[key] = option
 
 
 def problem_conflicts(
@@ -1118,14 +1122,14 @@ def problem_conflicts(
     submissions are read): option -> the error line.  They are not written.  A problem that
     does not exist, is empty or is an earlier report of that kind loses nothing (a student's
     ``problem: ../grades.csv`` must not keep the grade sheet from being written)."""
-    problems: dict[str, str] = {}
+    problems: dict[object, str] = {}
     for report in reports:
         if report.problem is not None:
-            problems.setdefault(os.path.realpath(report.problem), report.source)
+            problems.setdefault(file_key(report.problem), report.source)
     conflicts = {}
     for option, (path, _text) in outputs.items():
         real = os.path.realpath(path)
-        source = problems.get(real)
+        source = problems.get(file_key(real))
         if source is not None and os.path.isfile(real) and not is_earlier_report(real, option):
             conflicts[option] = one_line(
                 f"gradcalc check: {option}: {path!r} is the problem file of {source}; "

@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from gradcalc.cli.errors import fail
-from gradcalc.cli.files import same_file, write_atomically
+from gradcalc.cli.files import earlier_report, same_file, write_atomically
 from gradcalc.cli.safe_text import visible
 
 if TYPE_CHECKING:
@@ -33,13 +33,13 @@ EXTENSIONS = (".html", ".svg")
 MIN_SVG_COLUMNS = 80
 
 
-# Written into every export, and looked for before an existing file is replaced: only an earlier
-# export of the same type is replaced without --force.
+# Written into every export (in its first line or two), and looked for before an existing file
+# is replaced: only an empty file or an earlier export of the same type is replaced without
+# --force (cli/files.earlier_report, the rule of check's reports too).
 MARKERS = {
     ".html": '<meta name="generator" content="gradcalc export">',
     ".svg": "<!-- generator: gradcalc export -->",
 }
-SNIFF_BYTES = 4096  # the marker is in the first line or two
 
 
 def check_export(
@@ -83,14 +83,9 @@ def check_export(
 
 
 def _earlier_export(path: str) -> bool:
-    """The file starts like an export of gradcalc's of the type its name says."""
-    marker = MARKERS[os.path.splitext(path)[1].lower()]
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(SNIFF_BYTES)
-    except OSError:
-        return False  # unreadable: the write will say why, or --force replaces it
-    return marker.encode() in head
+    """Empty, or starting like an export of gradcalc's of the type its name says."""
+    marker = MARKERS[os.path.splitext(path)[1].lower()].encode()
+    return earlier_report(path, lambda head: marker in head)
 
 
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}\s*")

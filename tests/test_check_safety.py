@@ -365,6 +365,37 @@ def spec_class(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def test_a_report_is_never_a_hard_link_to_an_input_or_a_problem(spec_class: Path):
+    """Inputs and reports are told apart by device and inode (as --export does), not only by
+    their resolved paths: a hard link to a submission or a problem is the same file."""
+    sub = spec_class / "subs" / "a.yaml"
+    hard = spec_class / "grades.csv"
+    os.link(sub, hard)
+    result = usage_error(str(sub), "--force", "--csv", str(hard))
+    assert f"{str(hard)!r} is one of the files being checked" in result.output
+    assert sub.read_text(encoding="utf-8").startswith("problem:")
+    problem_link = spec_class / "report.xml"
+    os.link(spec_class / "task3.spec", problem_link)
+    result = usage_error(str(spec_class / "subs"), "--force", "--junit", str(problem_link))
+    assert f"gradcalc check: --junit: {str(problem_link)!r} is the problem file of " in (
+        result.output
+    )
+    assert (spec_class / "task3.spec").read_text(encoding="utf-8") == TASK3
+
+
+def test_only_a_blank_file_counts_as_empty(tmp_path: Path):
+    """A file whose first 4096 bytes are blank is not empty: what follows is someone's."""
+    spec = write(tmp_path / "p.yaml", TASK3)
+    notes = tmp_path / "notes.csv"
+    notes.write_text(" " * 5000 + "my notes\n", encoding="utf-8")
+    result = usage_error(str(spec), "--csv", str(notes))
+    assert "exists and is not an earlier gradcalc CSV grade sheet" in result.output
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n  \n", encoding="utf-8")
+    assert check(str(spec), "--csv", str(blank)).exit_code == 0
+    assert blank.read_text(encoding="utf-8").startswith("file,student,problem,status")
+
+
 def test_a_report_never_overwrites_the_problem_a_submission_names(spec_class: Path):
     problem, subs = spec_class / "task3.spec", str(spec_class / "subs")
     result = usage_error(subs, "--csv", str(problem))

@@ -360,6 +360,20 @@ def test_an_export_is_never_the_spec_read_from_standard_input(
 
 
 @pytest.mark.parametrize("suffix", [".html", ".svg"])
+def test_an_empty_file_is_replaced_without_force(tmp_path: Path, suffix: str) -> None:
+    """The rule of check's --csv/--junit (cli/files.earlier_report): an empty file loses
+    nothing; a file that is blank only in its first 4096 bytes is someone's."""
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    assert run("conv", "--spec", TASK3, "--export", str(empty)).exit_code == 0
+    assert empty.stat().st_size > 0
+    padded = tmp_path / f"padded{suffix}"
+    padded.write_text(" " * 5000 + "my notes", encoding="utf-8")
+    assert run("conv", "--spec", TASK3, "--export", str(padded)).exit_code == 2
+    assert padded.read_text(encoding="utf-8").endswith("my notes")
+
+
+@pytest.mark.parametrize("suffix", [".html", ".svg"])
 def test_an_existing_file_is_replaced_only_if_it_is_an_earlier_export(
     tmp_path: Path, suffix: str
 ) -> None:
