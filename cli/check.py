@@ -31,6 +31,7 @@ import click
 
 from gradcalc.cli.errors import error_line
 from gradcalc.cli.files import earlier_report, file_key, write_atomically
+from gradcalc.cli.safe_text import json_visible, one_line, visible
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
     SUBMISSION_KEYS,
@@ -708,31 +709,6 @@ def _unpack(packed: bytes | list[bytes], files: list[str]) -> list[FileReport]:
 
 # -- rendering ---------------------------------------------------------------------------------
 
-# What a report must not pass on raw: control characters but the newline (a student's ESC
-# sequence would reach the terminal; XML 1.0 forbids most of C0), DEL and C1, lone
-# surrogates (undecodable bytes of a file name) and the non-characters U+FFFE and U+FFFF.
-_UNSAFE = re.compile("[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
-
-
-def _escape_unsafe(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def visible(text: str) -> str:
-    """``text`` with each unsafe character written out as ``\\x01`` (or ``\\uXXXX``): safe for
-    a terminal and for XML 1.0, and still telling which character it was."""
-    return _UNSAFE.sub(_escape_unsafe, text)
-
-
-def one_line(text: str) -> str:
-    """:func:`visible`, and a newline written out as ``\\x0a`` too: for a text that must stay
-    on its line (a file name, a student's name, an error line) where a newline could forge
-    the next line of a report."""
-    return visible(text).replace("\n", "\\x0a")
-
 
 def number(value: Fraction | float | int) -> str:
     """3, 1.5, 0.333 — points and values for people."""
@@ -937,8 +913,7 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     total["points"] = json_number(total["points"])
     document = {"files": files, "totals": total, "ok": exit_status(reports) == ExitStatus.OK}
     text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
-    # json leaves DEL, C1 and lone surrogates raw; only strings can hold them: escape them there.
-    return re.sub("[\x7f-\x9f\ud800-\udfff]", lambda m: f"\\u{ord(m.group()):04x}", text)
+    return json_visible(text)  # what json leaves raw (DEL, C1, surrogates, U+FFFE/U+FFFF)
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).

@@ -51,6 +51,13 @@ def visible(text: str) -> str:
     return _pattern(_UNSAFE).sub(_written_out, text)
 
 
+def one_line(text: str) -> str:
+    """:func:`visible`, with the newline and the tab written out too (``\\x0a``, ``\\x09``):
+    for a text that must stay on its line (a file name, a student's name, an error line in a
+    report) where a newline could forge the next line, or a tab the next cell."""
+    return visible(text).replace("\n", "\\x0a").replace("\t", "\\x09")
+
+
 def json_visible(document: str) -> str:
     """A JSON text with DEL, C1 controls and lone surrogates escaped as ``\\u007f`` …: the same
     JSON values, safe on a terminal.  (These characters can only occur inside strings.)"""

@@ -466,6 +466,23 @@ def test_control_characters_never_reach_the_grade_sheet(spec_class: Path):
     assert by_name["two\\x0alines.yaml"]["student"] == "\\x09TAB"
 
 
+def test_json_report_escapes_what_json_leaves_raw(spec_class: Path):
+    """DEL, C1 and the non-characters U+FFFE/U+FFFF (which check's own copy of the rule
+    missed) are written as \\u escapes: the same JSON strings, safe on a terminal."""
+    subs = spec_class / "subs"
+    answers = (subs / "a.yaml").read_text("utf-8").split("\n", 1)[1]
+    write(
+        subs / "a.yaml",
+        'problem: ../task3.spec\nstudent: "x\\u007fy\\u0085z\\ufffe\\uffff"\n' + answers,
+    )
+    result = check(str(subs), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert not any(ch in result.output for ch in "\x7f\x85\ufffe\uffff")
+    assert "\\u007f" in result.output and "\\ufffe" in result.output
+    students = [file["student"] for file in json.loads(result.output)["files"]]
+    assert "x\x7fy\x85z\ufffe\uffff" in students
+
+
 def test_a_newline_in_a_file_name_or_key_cannot_forge_a_report_line(spec_class: Path):
     subs = spec_class / "subs"
     forged = "\n9 passed, 0 failed, 0 errors; points 9\n"
