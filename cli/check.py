@@ -18,7 +18,6 @@ import pickle
 import re
 import signal
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -93,16 +92,6 @@ class OverBudget(BaseException):
     in case a bare ``except:`` did)."""
 
 
-class _Timer:
-    armed = False
-
-
-def _on_profile_timer(signum: int, frame: object) -> None:
-    if _Timer.armed:
-        signal.setitimer(signal.ITIMER_PROF, 0.25)
-        raise OverBudget()
-
-
 def _address_space() -> int | None:
     """The process's address space in bytes (Linux), or None where it cannot be read."""
     try:
@@ -117,15 +106,13 @@ def _address_space() -> int | None:
 
 @contextmanager
 def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
-    """Raise :class:`OverBudget` once the body has used ``seconds`` of processor time, and
-    MemoryError when it asks for ``memory`` bytes more address space than it started with.
-    Where a limit cannot be set (not the main thread, no setitimer, no /proc) it is not set."""
-    timer = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and not _Timer.armed
-    )
+    """Raise :class:`OverBudget` once the body has used ``seconds`` of processor time
+    (core.deadline.processor_limit: the mechanism of expr's time limits, on the processor
+    clock), and MemoryError when it asks for ``memory`` bytes more address space than it
+    started with.  Where a limit cannot be set (not the main thread, no setitimer, no /proc)
+    it is not set."""
+    from gradcalc.core.deadline import processor_limit
+
     old_limit = None
     if memory is not None:
         import resource
@@ -139,19 +126,13 @@ def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
             if soft == resource.RLIM_INFINITY or limit < soft:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
                 old_limit = (soft, hard)
-    # Armed inside the try: a timer that fires before the body begins (a tiny --timeout)
-    # still ends here, instead of re-firing for the rest of the process.
     try:
-        if timer:
-            previous = signal.signal(signal.SIGPROF, _on_profile_timer)
-            _Timer.armed = True
-            signal.setitimer(signal.ITIMER_PROF, seconds)
-        yield
+        if seconds is None:
+            yield
+        else:
+            with processor_limit(seconds, OverBudget):
+                yield
     finally:
-        if timer:
-            _Timer.armed = False
-            signal.setitimer(signal.ITIMER_PROF, 0)
-            signal.signal(signal.SIGPROF, previous if previous is not None else signal.SIG_DFL)
         if old_limit is not None:
             import resource
 

@@ -774,7 +774,8 @@ def test_a_budget_timer_that_fires_before_the_body_leaves_nothing_behind():
     import signal
     import sys
 
-    from gradcalc.cli.check import OverBudget, _Timer, file_budget
+    from gradcalc.cli.check import OverBudget, file_budget
+    from gradcalc.core.deadline import _Profile
 
     handler = signal.getsignal(signal.SIGPROF)
 
@@ -792,7 +793,7 @@ def test_a_budget_timer_that_fires_before_the_body_leaves_nothing_behind():
     finally:
         sys.setprofile(None)
     assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
-    assert not _Timer.armed
+    assert not _Profile.armed
     assert signal.getsignal(signal.SIGPROF) is handler
 
 

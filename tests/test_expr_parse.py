@@ -323,3 +323,29 @@ def test_an_exhausted_budget_refuses_at_once() -> None:
     budget = Budget(0)
     with pytest.raises(TimeUp):
         budget.run(lambda: "never")
+
+
+class _Spent(BaseException):
+    pass
+
+
+@needs_timers
+def test_processor_limit_is_the_same_mechanism_on_the_processor_clock() -> None:
+    """check's per-file budget: its own exception, the same guarantees as time_limit (a tiny
+    limit leaves nothing behind), and a real-time limit inside it works on its own clock."""
+    handler = signal.getsignal(signal.SIGPROF)
+    with pytest.raises(_Spent), deadline.processor_limit(0.05, _Spent):
+        busy_until_time_up()
+    for _ in range(300):
+        try:
+            with deadline.processor_limit(1e-6, _Spent):
+                pass
+        except _Spent:
+            pass
+        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    with deadline.processor_limit(30, _Spent):
+        with pytest.raises(TimeUp), time_limit(0.05):
+            busy_until_time_up()
+        assert deadline._Profile.armed and not deadline._Alarm.armed
+    assert not deadline._Profile.armed
+    assert signal.getsignal(signal.SIGPROF) is handler
