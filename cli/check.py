@@ -18,7 +18,6 @@ import pickle
 import re
 import signal
 import sys
-import threading
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -30,8 +29,8 @@ from typing import Any
 import click
 
 from gradcalc.cli.errors import error_line
-from gradcalc.cli.files import write_atomically
-from gradcalc.cli.safe_text import INVISIBLE
+from gradcalc.cli.files import earlier_report, file_key, write_atomically
+from gradcalc.cli.safe_text import json_visible, one_line, visible
 from gradcalc.core.errors import GradcalcError, SpecError
 from gradcalc.core.grading import (
     SUBMISSION_KEYS,
@@ -93,16 +92,6 @@ class OverBudget(BaseException):
     in case a bare ``except:`` did)."""
 
 
-class _Timer:
-    armed = False
-
-
-def _on_profile_timer(signum: int, frame: object) -> None:
-    if _Timer.armed:
-        signal.setitimer(signal.ITIMER_PROF, 0.25)
-        raise OverBudget()
-
-
 def _address_space() -> int | None:
     """The process's address space in bytes (Linux), or None where it cannot be read."""
     try:
@@ -117,15 +106,13 @@ def _address_space() -> int | None:
 
 @contextmanager
 def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
-    """Raise :class:`OverBudget` once the body has used ``seconds`` of processor time, and
-    MemoryError when it asks for ``memory`` bytes more address space than it started with.
-    Where a limit cannot be set (not the main thread, no setitimer, no /proc) it is not set."""
-    timer = (
-        seconds is not None
-        and hasattr(signal, "setitimer")
-        and threading.current_thread() is threading.main_thread()
-        and not _Timer.armed
-    )
+    """Raise :class:`OverBudget` once the body has used ``seconds`` of processor time
+    (core.deadline.processor_limit: the mechanism of expr's time limits, on the processor
+    clock), and MemoryError when it asks for ``memory`` bytes more address space than it
+    started with.  Where a limit cannot be set (not the main thread, no setitimer, no /proc)
+    it is not set."""
+    from gradcalc.core.deadline import processor_limit
+
     old_limit = None
     if memory is not None:
         import resource
@@ -139,17 +126,13 @@ def file_budget(seconds: float | None, memory: int | None) -> Iterator[None]:
             if soft == resource.RLIM_INFINITY or limit < soft:
                 resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
                 old_limit = (soft, hard)
-    if timer:
-        previous = signal.signal(signal.SIGPROF, _on_profile_timer)
-        _Timer.armed = True
-        signal.setitimer(signal.ITIMER_PROF, seconds)
     try:
-        yield
+        if seconds is None:
+            yield
+        else:
+            with processor_limit(seconds, OverBudget):
+                yield
     finally:
-        if timer:
-            _Timer.armed = False
-            signal.setitimer(signal.ITIMER_PROF, 0)
-            signal.signal(signal.SIGPROF, previous if previous is not None else signal.SIG_DFL)
         if old_limit is not None:
             import resource
 
@@ -270,18 +253,6 @@ def take_shard(files: list[str], shard: tuple[int, int] | None) -> list[str]:
 # loaded keeps its error: an exception, or a line that holds nothing from the file.
 _PROBLEMS: dict[str, tuple[Problem | None, Exception | str | None, Any]] = {}
 
-# How the reading errors of a file begin (spec_loader.read_spec_bytes and load_file's size
-# check): they say why the file could not be read, and nothing that is in it.
-_READ_FAILURES = (
-    "no such file",
-    "permission denied",
-    "is a directory",
-    "not a regular file",
-    "cannot read:",
-    "the file has ",
-    "the input is larger than",
-)
-
 
 def _load(path: str, limits: Limits):
     from gradcalc.cli.spec_loader import load_file
@@ -339,11 +310,11 @@ def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public
         )
     if not public:
         return error_line(error, loaded)
-    from gradcalc.cli.spec_loader import SpecFileError
+    from gradcalc.cli.spec_loader import FileReadError, SpecFileError
 
+    if isinstance(error, FileReadError):
+        return str(error)  # why the file was not read: nothing that is in it
     if isinstance(error, SpecFileError):
-        if error.line is None and error.message.startswith(_READ_FAILURES):
-            return str(error)
         where = f":{error.line}:{error.column}" if error.line is not None else ""
         what = "cannot be read as a YAML spec"
     else:
@@ -356,6 +327,22 @@ def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public
         f"{path}{where}: {what}; its content is not shown here: "
         f"run `gradcalc check {path}` to see the error"
     )
+
+
+def prepare_kinds() -> None:
+    """Import every kind's modules, SymPy with expr's, before any file's budget starts (and,
+    with --jobs, once before the fork instead of once in every worker).  An import cut short
+    by a file's budget would leave a half-initialised module behind (``module 'sympy' has no
+    attribute 'polys'``) and break every later file in the process."""
+    from gradcalc.core import registry
+
+    for kind in registry.OPS:
+        registry.op_module(kind)
+        if kind in SYMBOLIC_KINDS:
+            import sympy  # noqa: F401 - imported by core.expr lazily, on first use
+            import sympy.core.function  # noqa: F401
+            import sympy.printing.precedence  # noqa: F401
+            import sympy.printing.str  # noqa: F401
 
 
 def check_file(path: str, settings: Settings) -> FileReport:
@@ -478,44 +465,49 @@ AUTO_JOBS_MIN_FILES = 100
 
 
 class JobsType(click.ParamType):
-    """``--jobs``: a number of processes (1–64), or ``auto`` (None here)."""
+    """``--jobs``: a number of processes (1–64), or ``auto`` (None here).  The number is read
+    as every whole-number option is (core/values.py parse_int: "1_0", "０１" and "02" are
+    refused with their fix)."""
 
     name = "N|auto"
 
     def convert(self, value: Any, param, ctx) -> int | None:
         if value is None:
             return None
-        if str(value).strip().lower() == "auto":
+        if isinstance(value, str) and value.strip().lower() == "auto":
             return None
+        from gradcalc.core.values import parse_int
+
         try:
-            jobs = int(value)
-        except ValueError:
-            jobs = 0
+            jobs = parse_int(value, (), what="a whole number")
+        except SpecError as error:
+            self.fail(
+                f"{value!r} is not a number from 1 to 64, or auto ({error.message})", param, ctx
+            )
         if not 1 <= jobs <= 64:
             self.fail(f"{value!r} is not a number from 1 to 64, or auto", param, ctx)
         return jobs
 
 
 class SecondsType(click.ParamType):
-    """``--timeout``: seconds, a positive number up to a day."""
+    """``--timeout``: seconds, a positive number up to a day, read as every number option is
+    (core/values.py parse_number: "1_0", "１０" and "010" are refused with their fix)."""
 
     name = "SECONDS"
 
     def convert(self, value: Any, param, ctx) -> float:
         if isinstance(value, float):
             return value
+        from gradcalc.core.values import parse_number
+
+        allowed = f"seconds above 0 and up to {MAX_TIMEOUT:g}, for example 10 or 2.5"
         try:
-            seconds = float(str(value).strip())
-        except ValueError:
-            seconds = math.nan
-        if not 0 < seconds <= MAX_TIMEOUT:  # also refuses nan and inf
-            self.fail(
-                f"{value!r} is not a number of seconds above 0 and up to {MAX_TIMEOUT:g} "
-                "(for example 10 or 2.5)",
-                param,
-                ctx,
-            )
-        return seconds
+            seconds = parse_number(value, (), what="a number of seconds")
+        except SpecError as error:
+            self.fail(f"{value!r} is not a number of {allowed} ({error.message})", param, ctx)
+        if not 0 < seconds <= MAX_TIMEOUT:
+            self.fail(f"{value!r} is not a number of {allowed}", param, ctx)
+        return float(seconds)
 
 
 def auto_jobs(file_count: int) -> int:
@@ -549,18 +541,13 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
     (killed, out of memory, a crash in C) takes no other grade with it: its part is checked
     again one file at a time, and the file whose worker dies again is that file's error.
     """
+    prepare_kinds()
     if jobs <= 1 or len(files) < 2 * jobs:
         return [check_file(file, settings) for file in files]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
 
-    from gradcalc.core import registry
-
-    # Imported once here, before the fork, instead of once in every worker (expr: SymPy, lazily).
-    for kind in registry.OPS:
-        if kind not in SYMBOLIC_KINDS:
-            registry.op_module(kind)
     context = multiprocessing.get_context("fork" if sys.platform == "linux" else "spawn")
     parts = [files[part::jobs] for part in range(jobs)]
     done: list[list[FileReport] | None] = []
@@ -571,7 +558,8 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
         with ProcessPoolExecutor(max_workers=jobs - 1, mp_context=context) as pool:
             futures = [pool.submit(_check_part, part, settings) for part in parts[1:]]
             # This process checks the first part meanwhile, under the same budgets (a fork
-            # more would cost more than the part: the workers' copy-on-write page faults).
+            # more would cost more than the part: the workers' copy-on-write page faults), but
+            # without _cpu_backstop: RLIMIT_CPU would end the run (docs/check.md, Budgets).
             done.append([check_file(file, settings) for file in parts[0]])
             for part, future in zip(parts[1:], futures, strict=True):
                 try:
@@ -624,6 +612,7 @@ _DISPATCH[Fraction] = lambda value: (Fraction, (value.numerator, value.denominat
 def _check_part(files: list[str], settings: Settings) -> bytes | list[bytes]:
     """In a worker: the part's reports pickled in one piece; should that fail, each on its own,
     so that a report that cannot be sent back is only its file's error."""
+    prepare_kinds()  # already done before a fork; not with spawn
     reports = []
     for file in files:
         _cpu_backstop(settings.timeout)
@@ -700,32 +689,6 @@ def _unpack(packed: bytes | list[bytes], files: list[str]) -> list[FileReport]:
 
 
 # -- rendering ---------------------------------------------------------------------------------
-
-# What a report must not pass on raw: control characters but the newline (a student's ESC
-# sequence would reach the terminal; XML 1.0 forbids most of C0), DEL and C1, lone
-# surrogates (undecodable bytes of a file name), the non-characters U+FFFE and U+FFFF and the
-# invisible bidirectional controls and separators (safe_text.INVISIBLE).
-_UNSAFE = re.compile(f"[\x00-\x09\x0b-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff{INVISIBLE}]")
-
-
-def _escape_unsafe(match: re.Match[str]) -> str:
-    code = ord(match.group())
-    if 0xDC80 <= code <= 0xDCFF:  # a byte of a file name that is not UTF-8
-        return f"\\x{code - 0xDC00:02x}"
-    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
-
-
-def visible(text: str) -> str:
-    """``text`` with each unsafe character written out as ``\\x01`` (or ``\\uXXXX``): safe for
-    a terminal and for XML 1.0, and still telling which character it was."""
-    return _UNSAFE.sub(_escape_unsafe, text)
-
-
-def one_line(text: str) -> str:
-    """:func:`visible`, and a newline written out as ``\\x0a`` too: for a text that must stay
-    on its line (a file name, a student's name, an error line) where a newline could forge
-    the next line of a report."""
-    return visible(text).replace("\n", "\\x0a")
 
 
 def number(value: Fraction | float | int) -> str:
@@ -931,10 +894,7 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     total["points"] = json_number(total["points"])
     document = {"files": files, "totals": total, "ok": exit_status(reports) == ExitStatus.OK}
     text = json.dumps(document, ensure_ascii=False, indent=2, allow_nan=False)
-    # json leaves DEL, C1 and lone surrogates raw; only strings can hold them: escape them there.
-    return re.sub(
-        f"[\x7f-\x9f\ud800-\udfff{INVISIBLE}]", lambda m: f"\\u{ord(m.group()):04x}", text
-    )
+    return json_visible(text)  # what json leaves raw (DEL, C1, surrogates, U+FFFE/U+FFFF)
 
 
 # A spreadsheet reads a cell starting with one of these as a formula (OWASP, CSV injection).
@@ -1044,22 +1004,25 @@ REPORT_KINDS = {"--csv": "CSV grade sheet", "--junit": "JUnit report"}
 
 
 def is_earlier_report(path: str, option: str) -> bool:
-    """True when the regular file at ``path`` is empty or holds an earlier report of the same
-    kind as ``option`` writes (by its first bytes: gradcalc's CSV header, gradcalc's JUnit
-    root), so that writing over it loses nothing else."""
-    try:
-        with open(path, "rb") as handle:
-            head = handle.read(4096).decode("utf-8", "replace")
-    except OSError:
-        return False  # cannot be read: cannot be told apart from someone's file
-    if not head.strip():
-        return True
-    if option == "--csv":
-        import csv
+    """True when the file at ``path`` is empty or holds an earlier report of the same kind as
+    ``option`` writes (by its first bytes: gradcalc's CSV header, gradcalc's JUnit root), so
+    that writing over it loses nothing else (cli/files.earlier_report: --export's rule too)."""
+    return earlier_report(path, _REPORT_LOOKS[option])
 
-        header = next(csv.reader([head.split("\n", 1)[0]]), [])
-        return header[:4] == _CSV_HEADER and header[-2:] == ["score", "points"]
-    return bool(_JUNIT_START.match(head))
+
+def _earlier_csv(head: bytes) -> bool:
+    import csv
+
+    first = head.decode("utf-8", "replace").split("\n", 1)[0]
+    header = next(csv.reader([first]), [])
+    return header[:4] == _CSV_HEADER and header[-2:] == ["score", "points"]
+
+
+def _earlier_junit(head: bytes) -> bool:
+    return bool(_JUNIT_START.match(head.decode("utf-8", "replace")))
+
+
+_REPORT_LOOKS = {"--csv": _earlier_csv, "--junit": _earlier_junit}
 
 
 def check_report_paths(
@@ -1071,11 +1034,11 @@ def check_report_paths(
     ``targets`` maps an option (``--csv``) to its path; ``inputs`` are the files to check.  An
     existing regular file must be an earlier report of the same kind (or empty), unless
     ``force``; an input or a .yaml/.yml file is never overwritten.  Paths are compared after
-    symbolic links are resolved."""
-    checked = {os.path.realpath(file): "one of the files being checked" for file in inputs}
+    symbolic links are resolved, and hard links told by device and inode."""
+    checked = {file_key(file): "one of the files being checked" for file in inputs}
     if problem is not None:
-        checked[os.path.realpath(problem)] = "the --problem file"
-    claimed: dict[str, str] = {}
+        checked[file_key(problem)] = "the --problem file"
+    claimed: dict[object, str] = {}
     for option, path in targets.items():
         if path is None:
             continue
@@ -1090,21 +1053,22 @@ def check_report_paths(
             refuse(f"{path!r} is a folder; give a file name in it")
         if not os.path.isdir(os.path.dirname(real)):
             refuse(f"{path!r}: no folder {os.path.dirname(path) or '.'!r} to write into")
-        if real in checked:
-            refuse(f"{path!r} is {checked[real]}; the report would overwrite it")
+        key = file_key(real)
+        if key in checked:
+            refuse(f"{path!r} is {checked[key]}; the report would overwrite it")
         if os.path.exists(real) and real.lower().endswith(SPEC_SUFFIXES):
             refuse(
                 f"{path!r} is an existing .yaml/.yml file; the report would overwrite it "
                 "(give a new file name, e.g. grades.csv or report.xml)"
             )
-        if real in claimed:
-            refuse(f"{path!r} is also the {claimed[real]} file; give each report its own file")
+        if key in claimed:
+            refuse(f"{path!r} is also the {claimed[key]} file; give each report its own file")
         if not force and os.path.isfile(real) and not is_earlier_report(real, option):
             refuse(
                 f"{path!r} exists and is not an earlier gradcalc {REPORT_KINDS[option]}; the "
                 "report would overwrite it (give a new file name, or use --force)"
             )
-        claimed[real] = option
+        claimed[key] = option
 
 
 def problem_conflicts(
@@ -1114,14 +1078,14 @@ def problem_conflicts(
     submissions are read): option -> the error line.  They are not written.  A problem that
     does not exist, is empty or is an earlier report of that kind loses nothing (a student's
     ``problem: ../grades.csv`` must not keep the grade sheet from being written)."""
-    problems: dict[str, str] = {}
+    problems: dict[object, str] = {}
     for report in reports:
         if report.problem is not None:
-            problems.setdefault(os.path.realpath(report.problem), report.source)
+            problems.setdefault(file_key(report.problem), report.source)
     conflicts = {}
     for option, (path, _text) in outputs.items():
         real = os.path.realpath(path)
-        source = problems.get(real)
+        source = problems.get(file_key(real))
         if source is not None and os.path.isfile(real) and not is_earlier_report(real, option):
             conflicts[option] = one_line(
                 f"gradcalc check: {option}: {path!r} is the problem file of {source}; "

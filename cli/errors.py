@@ -34,10 +34,10 @@ def echo_error(message: str) -> None:
     """Print an error line on stderr, one line with its control, tab, newline and bidirectional
     characters written out (a file name, a spec's key or text may hold an escape sequence or a
     right-to-left override); a stderr that cannot be written is left be."""
-    from gradcalc.cli.safe_text import one_line
+    from gradcalc.cli.safe_text import error_text
 
     try:
-        click.echo(one_line(message), err=True)
+        click.echo(error_text(message), err=True)
     except OSError:
         pass
 

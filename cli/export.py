@@ -20,7 +20,7 @@ from rich.cells import cell_len
 from rich.console import Console
 
 from gradcalc.cli.errors import fail
-from gradcalc.cli.files import write_atomically
+from gradcalc.cli.files import earlier_report, same_file, write_atomically
 from gradcalc.cli.safe_text import visible
 
 if TYPE_CHECKING:
@@ -33,13 +33,13 @@ EXTENSIONS = (".html", ".svg")
 MIN_SVG_COLUMNS = 80
 
 
-# Written into every export, and looked for before an existing file is replaced: only an earlier
-# export of the same type is replaced without --force.
+# Written into every export (in its first line or two), and looked for before an existing file
+# is replaced: only an empty file or an earlier export of the same type is replaced without
+# --force (cli/files.earlier_report, the rule of check's reports too).
 MARKERS = {
     ".html": '<meta name="generator" content="gradcalc export">',
     ".svg": "<!-- generator: gradcalc export -->",
 }
-SNIFF_BYTES = 4096  # the marker is in the first line or two
 
 
 def check_export(
@@ -68,9 +68,10 @@ def check_export(
         fail(f"gradcalc {command}: --export: no folder {os.path.dirname(path)!r} to write into")
     spec_path = options.spec_path
     for spec in (*inputs, *([spec_path] if spec_path else [])):
-        if spec != "-" and _same_file(path, spec):
+        if same_file(path, spec):  # even with --force: the spec would be lost
+            which = "read from standard input" if spec == "-" else repr(spec)
             fail(
-                f"gradcalc {command}: --export: {path!r} is the spec {spec!r}; "
+                f"gradcalc {command}: --export: {path!r} is the spec {which}; "
                 "give the report another file name"
             )
     if os.path.isfile(path) and not options.force and not _earlier_export(path):
@@ -81,25 +82,10 @@ def check_export(
         )
 
 
-def _same_file(path: str, other: str) -> bool:
-    """The two names reach one file (symbolic links resolved, hard links too)."""
-    if os.path.realpath(path) == os.path.realpath(other):
-        return True
-    try:
-        return os.path.samefile(path, other)
-    except OSError:  # one of them does not exist (yet)
-        return False
-
-
 def _earlier_export(path: str) -> bool:
-    """The file starts like an export of gradcalc's of the type its name says."""
-    marker = MARKERS[os.path.splitext(path)[1].lower()]
-    try:
-        with open(path, "rb") as stream:
-            head = stream.read(SNIFF_BYTES)
-    except OSError:
-        return False  # unreadable: the write will say why, or --force replaces it
-    return marker.encode() in head
+    """Empty, or starting like an export of gradcalc's of the type its name says."""
+    marker = MARKERS[os.path.splitext(path)[1].lower()].encode()
+    return earlier_report(path, lambda head: marker in head)
 
 
 _FONT_FACE = re.compile(r"@font-face\s*\{[^}]*\}\s*")

@@ -61,9 +61,17 @@ def visible(text: str) -> str:
 
 
 def one_line(text: str) -> str:
-    """:func:`visible`, and a tab or newline written out too (``\\t``, ``\\n``, as ``repr``
-    writes them in the quoted parts of a message): an error line stays one line, with no raw
-    tab, control or bidirectional character anywhere in it, its field path included."""
+    """:func:`visible`, with the newline and the tab written out too (``\\x0a``, ``\\x09``):
+    for a text that must stay on its line (a file name, a student's name, an error line in a
+    report) where a newline could forge the next line, or a tab the next cell."""
+    return visible(text).replace("\n", "\\x0a").replace("\t", "\\x09")
+
+
+def error_text(text: str) -> str:
+    """:func:`visible` for an error line printed to the terminal: a tab or newline is written
+    out as ``\\t``, ``\\n``, the way ``repr`` writes them in the message's quoted parts, so the
+    line stays one line with no raw tab, control or bidirectional character, its field path
+    and file name included."""
     return visible(text.rstrip("\n")).replace("\t", "\\t").replace("\n", "\\n")
 
 

@@ -59,6 +59,11 @@ class SpecFileError(GradcalcError):
         return f"{where}: {self.message}"
 
 
+class FileReadError(SpecFileError):
+    """The file was not read (missing, not a regular file, unreadable, too large): its
+    message says why and holds nothing that is in the file."""
+
+
 @record
 class LoadedSpec:
     """Plain data plus the YAML node tree it came from, for positions.
@@ -428,9 +433,9 @@ _NOT_REGULAR = (
 
 def _not_regular(source: str, mode: int) -> SpecFileError:
     if stat.S_ISDIR(mode):
-        return SpecFileError(source, "is a directory; give a spec file (.yaml)")
+        return FileReadError(source, "is a directory; give a spec file (.yaml)")
     what = next((name for test, name in _NOT_REGULAR if test(mode)), "a special file")
-    return SpecFileError(source, f"not a regular file ({what}); give a .yaml file")
+    return FileReadError(source, f"not a regular file ({what}); give a .yaml file")
 
 
 def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES, *, streams: bool = False) -> bytes:
@@ -451,7 +456,7 @@ def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES, *, streams: bool
         if not stat.S_ISREG(info.st_mode):
             raise _not_regular(path, info.st_mode)
         if info.st_size > max_bytes:
-            raise SpecFileError(
+            raise FileReadError(
                 path, f"the file has {info.st_size:,} bytes, above the limit of {max_bytes:,}", 1, 1
             )
         # O_NONBLOCK: should the path become a FIFO after the check, opening it still
@@ -463,13 +468,13 @@ def read_spec_bytes(path: str, max_bytes: int = MAX_FILE_BYTES, *, streams: bool
                 raise _not_regular(path, mode)
             return handle.read(max_bytes + 1)
     except FileNotFoundError:
-        raise SpecFileError(path, "no such file") from None
+        raise FileReadError(path, "no such file") from None
     except PermissionError:
-        raise SpecFileError(path, "permission denied") from None
+        raise FileReadError(path, "permission denied") from None
     except IsADirectoryError:
-        raise SpecFileError(path, "is a directory; give a spec file (.yaml)") from None
+        raise FileReadError(path, "is a directory; give a spec file (.yaml)") from None
     except OSError as error:
-        raise SpecFileError(path, f"cannot read: {error.strerror or error}") from None
+        raise FileReadError(path, f"cannot read: {error.strerror or error}") from None
 
 
 def load_file(
@@ -491,7 +496,7 @@ def load_file(
     else:
         raw = read_spec_bytes(path, max_bytes, streams=streams)
     if len(raw) > max_bytes:
-        raise SpecFileError(
+        raise FileReadError(
             source, f"the input is larger than the limit of {max_bytes:,} bytes", 1, 1
         )
     try:

@@ -61,7 +61,7 @@ from gradcalc.core.opkit import (
     softmax_bend,
 )
 from gradcalc.core.ops import adapter
-from gradcalc.core.ops.losses import BCE_LOG_FLOOR, LOSS_OPS, NoDenominator
+from gradcalc.core.ops.losses import BCE_EPSILON, BCE_LOG_FLOOR, LOSS_OPS, NoDenominator
 from gradcalc.core.ops.softmax import log_sum_exp
 from gradcalc.core.outcome import Solution
 

@@ -752,3 +752,68 @@ def test_a_numeric_expected_key_is_blamed_on_its_line(tmp_path: Path):
     assert result.exit_code == 2
     [report] = json.loads(result.output)["files"]
     assert report["error"].startswith(f"{spec}:6:3: expected.2: unknown result '2'")
+
+
+def test_a_file_over_budget_during_the_first_sympy_import_breaks_no_later_file(tmp_path: Path):
+    """SymPy is imported before the first file's budget starts: a budget that ran out in the
+    middle of the import left a half-made `sympy` module (no attribute 'polys') behind."""
+    names = []
+    for index in range(3):
+        shutil.copy(PROBLEMS_DIR / "expr_sigmoid_derivative.yaml", tmp_path / f"e{index}.yaml")
+        names.append(f"e{index}.yaml")
+    result = run_check_process(*names, "--timeout", "0.1", "--jobs", "1", cwd=tmp_path)
+    assert "internal error" not in result.stdout, result.stdout
+    assert "Traceback" not in result.stderr, result.stderr
+    for file in json.loads(result.stdout)["files"]:
+        assert file["status"] == "pass" or "time budget" in file["error"], file
+
+
+def test_a_budget_timer_that_fires_before_the_body_leaves_nothing_behind():
+    """The processor-time alarm raised just after the timer starts, before the body: the
+    budget must end there too (no timer left, no handler left)."""
+    import signal
+    import sys
+
+    from gradcalc.cli.check import OverBudget, file_budget
+    from gradcalc.core.deadline import _Profile
+
+    handler = signal.getsignal(signal.SIGPROF)
+
+    def alarm_after_setitimer(frame, event: str, arg) -> None:
+        if event == "c_return" and arg is signal.setitimer:
+            sys.setprofile(None)
+            signal.raise_signal(signal.SIGPROF)
+
+    sys.setprofile(alarm_after_setitimer)
+    try:
+        with file_budget(5, None):
+            sys.setprofile(None)
+    except OverBudget:
+        pass
+    finally:
+        sys.setprofile(None)
+    assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    assert not _Profile.armed
+    assert signal.getsignal(signal.SIGPROF) is handler
+
+
+def test_sympy_is_imported_before_the_first_budget_starts(tmp_path: Path):
+    """In a fresh process: when the first file's budget starts, SymPy is already imported."""
+    import sys
+
+    shutil.copy(PROBLEMS_DIR / "expr_sigmoid_derivative.yaml", tmp_path / "e.yaml")
+    script = (
+        "import sys\n"
+        "from gradcalc.cli import check\n"
+        "budget, seen = check.file_budget, []\n"
+        "def recorded(*args):\n"
+        "    seen.append('sympy' in sys.modules and hasattr(sys.modules['sympy'], 'polys'))\n"
+        "    return budget(*args)\n"
+        "check.file_budget = recorded\n"
+        "check.check_files(['e.yaml'], check.Settings(), 1)\n"
+        "print(seen)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.stdout.strip() == "[True]", result.stderr

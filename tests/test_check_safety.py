@@ -255,6 +255,35 @@ def test_timeout_takes_positive_seconds(tmp_path: Path, value: str):
     assert "--timeout" in result.output and "is not a number of seconds" in result.output
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "why"),
+    [
+        ("--jobs", "1_0", "underscores are not read"),
+        ("--jobs", "０１", "use ASCII digits"),
+        ("--jobs", "02", "may not start with 0"),
+        ("--timeout", "１_０", "use ASCII digits"),
+        ("--timeout", "010", "leading zeros are not read as octal"),
+        ("--timeout", "1_0", "underscores are not read"),
+    ],
+)
+def test_jobs_and_timeout_are_read_like_every_number_option(
+    tmp_path: Path, option: str, value: str, why: str
+):
+    """int() and float() took "1_0", "０１", "02" and "010"; every other option refuses them."""
+    result = check(str(write(tmp_path / "p.yaml", TASK3)), option, value)
+    assert result.exit_code == 2, result.output
+    assert f"gradcalc check: {option}: {value!r} is not a number" in result.output
+    assert why in result.output
+
+
+@pytest.mark.parametrize(("option", "value"), [("--jobs", "1e1"), ("--timeout", "1/2")])
+def test_jobs_and_timeout_take_what_every_number_option_takes(
+    tmp_path: Path, option: str, value: str
+):
+    result = check(str(write(tmp_path / "p.yaml", TASK3)), option, value)
+    assert result.exit_code == 0, result.output
+
+
 # -- 10. a submission's problem: file is named, never quoted ----------------------------------
 
 SECRET = "s3cr3t-t0ken-AKIAIOSFODNN7"
@@ -300,6 +329,22 @@ def test_a_submissions_problem_that_cannot_be_read_says_why(tmp_path: Path):
     assert f"problem {tmp_path / 'missing.yaml'}: no such file" in result.output
 
 
+def test_a_submissions_problem_too_large_to_read_says_why(tmp_path: Path):
+    """Whole-file errors carry FILE:1:1; the line still says why the file was not read (it
+    was told apart by the error's class, not by the words of its message)."""
+    from gradcalc.cli.spec_loader import MAX_FILE_BYTES
+
+    with open(tmp_path / "big.yaml", "wb") as big:
+        big.truncate(MAX_FILE_BYTES + 1)  # sparse: nothing is written
+    sub = write(tmp_path / "a.yaml", "problem: big.yaml\nanswers: {output: 1}\n")
+    output = " ".join(check(str(sub), "--format", "json").output.split())
+    assert (
+        f"problem {tmp_path / 'big.yaml'}:1:1: the file has {MAX_FILE_BYTES + 1:,} bytes, "
+        f"above the limit of {MAX_FILE_BYTES:,}"
+    ) in output
+    assert "cannot be read as a YAML spec" not in output
+
+
 # -- 4. no report overwrites an input or someone's file ---------------------------------------
 
 
@@ -318,6 +363,37 @@ def spec_class(tmp_path: Path) -> Path:
     for name in ("a", "b"):
         write(tmp_path / "subs" / f"{name}.yaml", "problem: ../task3.spec\n" + answers)
     return tmp_path
+
+
+def test_a_report_is_never_a_hard_link_to_an_input_or_a_problem(spec_class: Path):
+    """Inputs and reports are told apart by device and inode (as --export does), not only by
+    their resolved paths: a hard link to a submission or a problem is the same file."""
+    sub = spec_class / "subs" / "a.yaml"
+    hard = spec_class / "grades.csv"
+    os.link(sub, hard)
+    result = usage_error(str(sub), "--force", "--csv", str(hard))
+    assert f"{str(hard)!r} is one of the files being checked" in result.output
+    assert sub.read_text(encoding="utf-8").startswith("problem:")
+    problem_link = spec_class / "report.xml"
+    os.link(spec_class / "task3.spec", problem_link)
+    result = usage_error(str(spec_class / "subs"), "--force", "--junit", str(problem_link))
+    assert f"gradcalc check: --junit: {str(problem_link)!r} is the problem file of " in (
+        result.output
+    )
+    assert (spec_class / "task3.spec").read_text(encoding="utf-8") == TASK3
+
+
+def test_only_a_blank_file_counts_as_empty(tmp_path: Path):
+    """A file whose first 4096 bytes are blank is not empty: what follows is someone's."""
+    spec = write(tmp_path / "p.yaml", TASK3)
+    notes = tmp_path / "notes.csv"
+    notes.write_text(" " * 5000 + "my notes\n", encoding="utf-8")
+    result = usage_error(str(spec), "--csv", str(notes))
+    assert "exists and is not an earlier gradcalc CSV grade sheet" in result.output
+    blank = tmp_path / "blank.csv"
+    blank.write_text("\n  \n", encoding="utf-8")
+    assert check(str(spec), "--csv", str(blank)).exit_code == 0
+    assert blank.read_text(encoding="utf-8").startswith("file,student,problem,status")
 
 
 def test_a_report_never_overwrites_the_problem_a_submission_names(spec_class: Path):
@@ -409,6 +485,23 @@ def test_bidi_controls_never_reach_the_grade_sheet_or_junit_raw(spec_class: Path
     }
     assert rows["c\\u202e.yaml"]["student"] == "x\\u202ey\\u2066z\\u2028w"
     assert "c\\u202e" in junit.read_text("utf-8")
+
+
+def test_json_report_escapes_what_json_leaves_raw(spec_class: Path):
+    """DEL, C1 and the non-characters U+FFFE/U+FFFF (which check's own copy of the rule
+    missed) are written as \\u escapes: the same JSON strings, safe on a terminal."""
+    subs = spec_class / "subs"
+    answers = (subs / "a.yaml").read_text("utf-8").split("\n", 1)[1]
+    write(
+        subs / "a.yaml",
+        'problem: ../task3.spec\nstudent: "x\\u007fy\\u0085z\\ufffe\\uffff"\n' + answers,
+    )
+    result = check(str(subs), "--format", "json")
+    assert result.exit_code == 0, result.output
+    assert not any(ch in result.output for ch in "\x7f\x85\ufffe\uffff")
+    assert "\\u007f" in result.output and "\\ufffe" in result.output
+    students = [file["student"] for file in json.loads(result.output)["files"]]
+    assert "x\x7fy\x85z\ufffe\uffff" in students
 
 
 def test_a_newline_in_a_file_name_or_key_cannot_forge_a_report_line(spec_class: Path):

@@ -331,6 +331,48 @@ def test_an_export_is_never_one_of_the_specs(tmp_path: Path, how: str, force: li
     assert spec.read_text(encoding="utf-8") == before
 
 
+@pytest.mark.parametrize("force", [[], ["--force"]], ids=["", "force"])
+@pytest.mark.parametrize("args", [["conv", "--spec", "-"], ["run", "-"]], ids=["conv", "run"])
+def test_an_export_is_never_the_spec_read_from_standard_input(
+    tmp_path: Path, args: list[str], force: list[str]
+) -> None:
+    """`< s.html`: standard input is the file (compared by device and inode, in a child
+    process, whose file descriptor 0 is the redirected file)."""
+    import sys
+
+    spec = spec_copy(tmp_path, "s.html")
+    before = spec.read_text(encoding="utf-8")
+    with spec.open("rb") as stdin:
+        result = subprocess.run(
+            [sys.executable, "-m", "gradcalc.cli", *args, "--export", str(spec), *force],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+    assert result.returncode == 2, result.stderr
+    assert result.stdout == ""
+    assert result.stderr == (
+        f"gradcalc {args[0]}: --export: {str(spec)!r} is the spec read from standard input; "
+        "give the report another file name\n"
+    )
+    assert spec.read_text(encoding="utf-8") == before
+
+
+@pytest.mark.parametrize("suffix", [".html", ".svg"])
+def test_an_empty_file_is_replaced_without_force(tmp_path: Path, suffix: str) -> None:
+    """The rule of check's --csv/--junit (cli/files.earlier_report): an empty file loses
+    nothing; a file that is blank only in its first 4096 bytes is someone's."""
+    empty = tmp_path / f"empty{suffix}"
+    empty.write_bytes(b"")
+    assert run("conv", "--spec", TASK3, "--export", str(empty)).exit_code == 0
+    assert empty.stat().st_size > 0
+    padded = tmp_path / f"padded{suffix}"
+    padded.write_text(" " * 5000 + "my notes", encoding="utf-8")
+    assert run("conv", "--spec", TASK3, "--export", str(padded)).exit_code == 2
+    assert padded.read_text(encoding="utf-8").endswith("my notes")
+
+
 @pytest.mark.parametrize("suffix", [".html", ".svg"])
 def test_an_existing_file_is_replaced_only_if_it_is_an_earlier_export(
     tmp_path: Path, suffix: str

@@ -229,6 +229,42 @@ def test_an_alarm_arriving_as_the_limit_ends_does_not_outlive_it() -> None:
 
 
 @needs_timers
+def test_an_alarm_arriving_before_the_body_does_not_outlive_the_limit() -> None:
+    """The alarm is raised inside the limit's own __enter__, just after the timer starts: the
+    with statement has no __exit__ to run yet, so TimeUp there would leave the limit armed."""
+    handler = signal.getsignal(signal.SIGALRM)
+
+    def alarm_after_setitimer(frame, event: str, arg) -> None:
+        if event == "c_return" and arg is signal.setitimer:
+            sys.setprofile(None)
+            signal.raise_signal(signal.SIGALRM)
+
+    sys.setprofile(alarm_after_setitimer)
+    try:
+        with time_limit(5):
+            sys.setprofile(None)
+    except TimeUp:
+        pass
+    finally:
+        sys.setprofile(None)
+    assert_no_limit_left(handler)
+
+
+@needs_timers
+def test_tiny_limits_in_a_loop_leave_nothing_behind() -> None:
+    handler = signal.getsignal(signal.SIGALRM)
+    for _ in range(300):
+        try:
+            with time_limit(1e-6):
+                pass
+        except TimeUp:
+            pass
+        assert signal.getitimer(signal.ITIMER_REAL) == (0.0, 0.0)
+        assert not deadline._Alarm.armed
+    assert_no_limit_left(handler)
+
+
+@needs_timers
 def test_a_limit_that_ran_out_leaves_nothing_behind() -> None:
     handler = signal.getsignal(signal.SIGALRM)
     for seconds in (0.01, 0.02):
@@ -287,3 +323,29 @@ def test_an_exhausted_budget_refuses_at_once() -> None:
     budget = Budget(0)
     with pytest.raises(TimeUp):
         budget.run(lambda: "never")
+
+
+class _Spent(BaseException):
+    pass
+
+
+@needs_timers
+def test_processor_limit_is_the_same_mechanism_on_the_processor_clock() -> None:
+    """check's per-file budget: its own exception, the same guarantees as time_limit (a tiny
+    limit leaves nothing behind), and a real-time limit inside it works on its own clock."""
+    handler = signal.getsignal(signal.SIGPROF)
+    with pytest.raises(_Spent), deadline.processor_limit(0.05, _Spent):
+        busy_until_time_up()
+    for _ in range(300):
+        try:
+            with deadline.processor_limit(1e-6, _Spent):
+                pass
+        except _Spent:
+            pass
+        assert signal.getitimer(signal.ITIMER_PROF) == (0.0, 0.0)
+    with deadline.processor_limit(30, _Spent):
+        with pytest.raises(TimeUp), time_limit(0.05):
+            busy_until_time_up()
+        assert deadline._Profile.armed and not deadline._Alarm.armed
+    assert not deadline._Profile.armed
+    assert signal.getsignal(signal.SIGPROF) is handler
