@@ -90,7 +90,9 @@ class GradientCheck:
                 f"{self.entries_checked} of {self.entries_total} gradient entries checked, "
                 f"largest difference {self.max_abs_error:.1e}"
                 if self.entries_checked
-                else f"not checkable here ({self.entries_total} gradient entries)"
+                else f"none of the {self.entries_total} gradient entries checked"
+                if self.entries_total != 1
+                else "the one gradient entry not checked"
             )
         ]
         if self.unresolved:
