@@ -451,15 +451,21 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvResults:
     w_slid = flip(w) if problem.flip_kernel else w  # the kernel as it is slid over the input
     if exact:
         taps = g.in_channels * g.kernel_h * g.kernel_w
-        output = bilinear_exact(lambda a, b: conv2d_forward(a, b, g), x, w_slid, taps)
+        # Each of the three passes makes the forward pass's g.work multiply-adds.
+        output = bilinear_exact(lambda a, b: conv2d_forward(a, b, g), x, w_slid, taps, g.work)
         grad_slid = bilinear_exact(
-            lambda u, a: conv2d_grad_kernel(u, a, g), upstream, x, g.batch * g.out_h * g.out_w
+            lambda u, a: conv2d_grad_kernel(u, a, g),
+            upstream,
+            x,
+            g.batch * g.out_h * g.out_w,
+            g.work,
         )
         grad_input = bilinear_exact(
             lambda u, b: conv2d_grad_input(u, b, g),
             upstream,
             w_slid,
             g.out_channels * g.kernel_h * g.kernel_w,
+            g.work,
         )
     else:
         floats = problem.floats
@@ -1433,6 +1439,7 @@ class _Explainer:
                 x_t,
                 up_t,
                 g.batch * g.out_h * g.out_w,
+                kernel_geometry.work,
             )
         else:
             by_identity = conv2d_forward(x_t, up_t, kernel_geometry)
@@ -1511,6 +1518,7 @@ class _Explainer:
                 spread_padded,
                 rotated,
                 g.out_channels * g.kernel_h * g.kernel_w,
+                input_geometry.work,
             )
         else:
             covered = conv2d_forward(spread_padded, rotated, input_geometry)

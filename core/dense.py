@@ -106,9 +106,11 @@ def compute(problem: DenseProblem, *, exact: bool) -> DenseResults:
     w = problem.weight
     upstream = problem.upstream.reshape(problem.batch, problem.out_features)
     if exact:
-        output = bilinear_exact(linear_forward, x, w, problem.in_features)
-        grad_weight = bilinear_exact(linear_grad_weight, upstream, x, problem.batch)
-        grad_input = bilinear_exact(linear_grad_input, upstream, w, problem.out_features)
+        # Each product makes batch × in × out multiply-adds.
+        work = problem.batch * problem.in_features * problem.out_features
+        output = bilinear_exact(linear_forward, x, w, problem.in_features, work)
+        grad_weight = bilinear_exact(linear_grad_weight, upstream, x, problem.batch, work)
+        grad_input = bilinear_exact(linear_grad_input, upstream, w, problem.out_features, work)
     else:
         xf, wf, uf = (a.astype(float) for a in (x, w, upstream))
         output = linear_forward(xf, wf)
@@ -545,7 +547,11 @@ class _Explainer:
             return (x.T @ u).T
 
         by_identity = (
-            bilinear_exact(outer, self.up, self.x, p.batch) if exact else outer(self.up, self.x)
+            bilinear_exact(
+                outer, self.up, self.x, p.batch, p.batch * p.in_features * p.out_features
+            )
+            if exact
+            else outer(self.up, self.x)
         )
         agrees = _same(by_identity, self.c.grad_weight, exact)
         o, i, n = p.out_features, p.in_features, p.batch
@@ -623,7 +629,7 @@ class _Explainer:
             return (w.T @ u.T).T
 
         by_identity_x = (
-            bilinear_exact(through_transpose, self.up, self.w, o)
+            bilinear_exact(through_transpose, self.up, self.w, o, n * o * i)
             if exact
             else through_transpose(self.up, self.w)
         )

@@ -62,3 +62,43 @@ def test_node_heavy_file_is_one_located_line(tmp_path: Path) -> None:
     assert (line, column) == (1, 1)
     assert "the spec holds about 1,400,004 values" in message
     assert "--max-elements" in message
+
+
+# ---------------------------------------------------------------------------
+# Exact arithmetic's cost cap counts the multiply-adds the op makes
+
+
+def _primes(count: int, start: int) -> list[int]:
+    found: list[int] = []
+    candidate = start
+    while len(found) < count:
+        if all(candidate % p for p in range(2, int(candidate**0.5) + 1)):
+            found.append(candidate)
+        candidate += 1
+    return found
+
+
+def _reciprocal_rows(size: int) -> str:
+    primes = _primes(140, 100)
+    return "".join(
+        "  - [" + ", ".join(f'"1/{primes[(r * size + c) % 140]}"' for c in range(size)) + "]\n"
+        for r in range(size)
+    )
+
+
+def test_exact_cost_counts_the_real_multiply_adds(tmp_path: Path) -> None:
+    """A 1×1 kernel over 100×100 entries makes 10,000 multiply-adds a pass, not 10,000²."""
+    spec = tmp_path / "spec.yaml"
+    spec.write_text("input:\n" + _reciprocal_rows(100) + "kernel: [[1]]\n")
+    result = run("conv", "--spec", str(spec), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+
+
+def test_exact_cost_still_refuses_a_costly_product(tmp_path: Path) -> None:
+    """89×89 outputs of 144 terms each, of numbers of ~369 digits: above the cost cap."""
+    spec = tmp_path / "spec.yaml"
+    kernel = _reciprocal_rows(12).replace("  - ", "    - ")
+    spec.write_text("input:\n" + _reciprocal_rows(100) + "kernel:\n" + kernel)
+    line, column, message = spec_error(run("conv", "--spec", str(spec)))
+    assert "exact arithmetic would need 1,140,624 multiply-adds" in message
+    assert "rerun with --float" in message
