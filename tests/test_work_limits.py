@@ -102,3 +102,33 @@ def test_exact_cost_still_refuses_a_costly_product(tmp_path: Path) -> None:
     line, column, message = spec_error(run("conv", "--spec", str(spec)))
     assert "exact arithmetic would need 1,140,624 multiply-adds" in message
     assert "rerun with --float" in message
+
+
+# ---------------------------------------------------------------------------
+# expr: the time budget covers writing out the results too
+
+
+def test_expr_budget_covers_printing_and_evaluating(tmp_path: Path, monkeypatch) -> None:
+    """Printing a huge derivative (60 nested sin: 34 s) ran after the 20 s budget, unbounded."""
+    import time
+
+    from gradcalc.core import expr as expr_module
+
+    monkeypatch.setattr(expr_module, "TOTAL_SECONDS", 2.0)
+    monkeypatch.setattr(expr_module, "EXPLAIN_SECONDS", 0.5)
+    slow_results = expr_module._Explainer.results
+
+    def results(self, *args):
+        time.sleep(5)  # printing and evaluating a very large expression
+        return slow_results(self, *args)
+
+    monkeypatch.setattr(expr_module._Explainer, "results", results)
+    spec = tmp_path / "spec.yaml"
+    spec.write_text('kind: expr\nfunction: "sin(sin(x))"\nvariables: [x]\nat: {x: 1}\n')
+    line, column, message = spec_error(run("expr", "--spec", str(spec)))
+    assert (line, column) == (2, 11)
+    assert message == (
+        "function: writing out the results took longer than the time limit (2 s for the "
+        "whole run, at least 0.5 s for the output); this expression is too large for a "
+        "symbolic answer"
+    )
