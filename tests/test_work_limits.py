@@ -132,3 +132,41 @@ def test_expr_budget_covers_printing_and_evaluating(tmp_path: Path, monkeypatch)
         "whole run, at least 0.5 s for the output); this expression is too large for a "
         "symbolic answer"
     )
+
+
+# ---------------------------------------------------------------------------
+# Write-ups show every step of a problem worked by hand, and a cap of rows beyond
+
+
+def _pool_spec(tmp_path: Path, size: int) -> Path:
+    spec = tmp_path / "pool.yaml"
+    rows = "".join(
+        "  - [" + ", ".join(str((r * 7 + c * 3) % 19 - 9) for c in range(size)) + "]\n"
+        for r in range(size)
+    )
+    spec.write_text("kind: pool\nmode: avg\nsize: 2\nstride: 1\ninput:\n" + rows)
+    return spec
+
+
+@pytest.mark.parametrize("output_format", ["markdown", "latex"])
+def test_documents_cap_rows_per_section(tmp_path: Path, monkeypatch, output_format) -> None:
+    """A 300×300 avg pool wrote 110 MB of LaTeX (over 60 s): documents now stop at
+    DOCUMENT_ROWS rows a section, say so, and show every row with --steps all."""
+    from gradcalc.cli import options
+
+    monkeypatch.setattr(options, "DOCUMENT_ROWS", 50)
+    spec = _pool_spec(tmp_path, 12)  # 11×11 = 121 windows
+    capped = run("run", str(spec), "--format", output_format)
+    assert capped.exit_code == 0, capped.stderr
+    assert "71 more rows not shown" in capped.stdout
+    every = run("run", str(spec), "--format", output_format, "--steps", "all")
+    assert every.exit_code == 0, every.stderr
+    assert "more rows not shown" not in every.stdout
+    assert len(every.stdout) > 2 * len(capped.stdout)
+
+
+def test_documents_of_a_small_problem_show_every_row(tmp_path: Path) -> None:
+    spec = _pool_spec(tmp_path, 12)
+    auto = run("run", str(spec), "--format", "markdown")
+    every = run("run", str(spec), "--format", "markdown", "--steps", "all")
+    assert auto.exit_code == 0 and auto.stdout == every.stdout
