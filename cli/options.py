@@ -25,6 +25,9 @@ if TYPE_CHECKING:
 CLI_SECTIONS = ("results", "checks")
 DEFAULT_STEPS = 12
 AUTO_STEPS = "auto"
+# Rows per section a write-up shows with --steps auto: every row of a problem worked by hand,
+# not the 89,401 of a 300×300 pool (110 MB of LaTeX); --steps all insists.
+DOCUMENT_ROWS = 1_000
 # The formats that are write-ups: --steps auto shows every row in them.
 DOCUMENT_FORMATS = ("markdown", "latex")
 
@@ -43,6 +46,8 @@ class RunOptions:
 
     output_format: str = "table"
     steps: int | None = DEFAULT_STEPS
+    # With steps None: the rows a section shows at most (None: all): --steps auto in a write-up.
+    row_cap: int | None = None
     show: str | None = None  # --show as given: comma-separated sections
     focus: str | None = None
     decimal: bool = False
@@ -68,12 +73,17 @@ class RunOptions:
 
         output_format = params["output_format"]
         steps = params["steps"]
+        row_cap = None
         if steps == AUTO_STEPS:
-            # Every step in a write-up, DEFAULT_STEPS in the terminal.
-            steps = None if output_format in DOCUMENT_FORMATS else DEFAULT_STEPS
+            # Every step in a write-up (up to DOCUMENT_ROWS a section), DEFAULT_STEPS in the
+            # terminal.
+            document = output_format in DOCUMENT_FORMATS
+            steps = None if document else DEFAULT_STEPS
+            row_cap = DOCUMENT_ROWS if document else None
         return cls(
             output_format=output_format,
             steps=steps,
+            row_cap=row_cap,
             show=params["show"],
             focus=params.get("focus"),
             decimal=params["decimal"],
@@ -105,7 +115,7 @@ class RunOptions:
 
 class StepsType(click.ParamType):
     """``--steps 20``, ``--steps all``, or ``auto`` (the default): 12 rows per section in
-    the terminal, every row in a Markdown or LaTeX write-up (resolved by
+    the terminal, every row (up to DOCUMENT_ROWS) in a Markdown or LaTeX write-up (resolved by
     ``RunOptions.from_params``)."""
 
     name = "N|all"
@@ -179,7 +189,7 @@ def common_options(command: Callable) -> Callable:
             "--steps",
             type=StepsType(),
             default=AUTO_STEPS,
-            show_default=f"{DEFAULT_STEPS} in a table, all in markdown and latex",
+            show_default=f"{DEFAULT_STEPS} in a table, all (up to {DOCUMENT_ROWS:,}) in markdown and latex",
             help="Rows shown per section (a number, or 'all').",
         ),
         click.option(

@@ -79,6 +79,7 @@ def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
             check_export(kind, options)  # run and examples checked it before their specs
         solve_options = SolveOptions(
             steps=options.steps,
+            row_cap=options.row_cap,
             sections=sections,
             gradient_check=options.gradient_check
             and (sections is None or "checks" in sections or options.output_format == "json"),

@@ -1268,6 +1268,7 @@ class _Explainer:
                 x_t,
                 up_t,
                 g.batch * g.out_h * g.out_w,
+                kernel_geometry.work,
             )
         else:
             by_identity = conv2d_forward(x_t, up_t, kernel_geometry)
@@ -1346,6 +1347,7 @@ class _Explainer:
                 spread_padded,
                 rotated,
                 g.out_channels * g.kernel_h * g.kernel_w,
+                input_geometry.work,
             )
         else:
             covered = conv2d_forward(spread_padded, rotated, input_geometry)

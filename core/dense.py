@@ -534,7 +534,11 @@ class _Explainer:
             return (x.T @ u).T
 
         by_identity = (
-            bilinear_exact(outer, self.up, self.x, p.batch) if exact else outer(self.up, self.x)
+            bilinear_exact(
+                outer, self.up, self.x, p.batch, p.batch * p.in_features * p.out_features
+            )
+            if exact
+            else outer(self.up, self.x)
         )
         agrees = _same(by_identity, self.c.grad_weight, exact)
         o, i, n = p.out_features, p.in_features, p.batch
@@ -612,7 +616,7 @@ class _Explainer:
             return (w.T @ u.T).T
 
         by_identity_x = (
-            bilinear_exact(through_transpose, self.up, self.w, o)
+            bilinear_exact(through_transpose, self.up, self.w, o, n * o * i)
             if exact
             else through_transpose(self.up, self.w)
         )

@@ -66,6 +66,7 @@ TOTAL_SECONDS = 20.0  # all symbolic work of one run
 SIMPLIFY_SECONDS = 1.0  # simplifying one shown result
 CHECK_SECONDS = 5.0  # simplifying one identity or one expected-answer difference
 PROBE_SECONDS = 1.0  # evaluating one expression at one point
+EXPLAIN_SECONDS = 5.0  # writing out the results, when less of TOTAL_SECONDS is left
 # A derivative larger than this many expression nodes is neither simplified nor differentiated again.
 MAX_NODES = 20_000
 # A grid of results is drawn only when every cell is at most this wide.
@@ -1535,24 +1536,44 @@ def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
 
     tidy_all(engine, derived)
 
-    gradient_check = None
-    if options.gradient_check and points["old"] is not None:
-        gradient_check = finite_differences(engine, derived, points["old"])
+    def explain() -> Solution:
+        gradient_check = None
+        if options.gradient_check and points["old"] is not None:
+            gradient_check = finite_differences(engine, derived, points["old"])
 
-    explainer = _Explainer(engine, derived, claims, comparisons, points, options)
-    results = explainer.results(entries, at_entries)
-    return Solution(
-        kind=KIND,
-        title=problem.title,
-        results=results,
-        exact=False,
-        conventions=explainer.conventions(sp.__version__),
-        sections=explainer.sections(),
-        checks=_checks(problem, claims, comparisons, engine),
-        gradient_check=gradient_check,
-        index_base=problem.index_base,
-        result_items=explainer.result_items(at_entries),
-    )
+        explainer = _Explainer(engine, derived, claims, comparisons, points, options)
+        results = explainer.results(entries, at_entries)
+        return Solution(
+            kind=KIND,
+            title=problem.title,
+            results=results,
+            exact=False,
+            conventions=explainer.conventions(sp.__version__),
+            sections=explainer.sections(),
+            checks=_checks(problem, claims, comparisons, engine),
+            gradient_check=gradient_check,
+            index_base=problem.index_base,
+            result_items=explainer.result_items(at_entries),
+        )
+
+    # Printing a large expression (text, LaTeX) and evaluating it numerically can take as
+    # long as the symbolic work: the explanation runs on what is left of the budget, or
+    # EXPLAIN_SECONDS when less is left.  (A step inside it that has a cap of its own is
+    # then bounded by that time only.)
+    seconds = max(engine.budget.remaining(), EXPLAIN_SECONDS)
+    try:
+        return Budget(seconds).run(explain)
+    except TimeUp:
+        raise LimitError(
+            ("function",),
+            f"writing out the results took longer than the time limit ({TOTAL_SECONDS:g} s for "
+            f"the whole run, at least {EXPLAIN_SECONDS:g} s for the output); this expression "
+            "is too large for a symbolic answer",
+        ) from None
+    except RecursionError:
+        raise LimitError(
+            ("function",), "writing out the results: the expression is nested too deeply"
+        ) from None
 
 
 # ---------------------------------------------------------------------------

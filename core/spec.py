@@ -77,6 +77,8 @@ class SolveOptions:
     """
 
     steps: int | None = 12
+    # With steps None, the rows a section shows at most (None: every row); sums keep every term.
+    row_cap: int | None = None
     sections: frozenset[str] | None = None
     gradient_check: bool = True
     force_float: bool = False
@@ -92,7 +94,8 @@ class SolveOptions:
         return self.sections is None or "jacobian" in self.sections
 
     def cap(self, total: int) -> int:
-        return total if self.steps is None else min(total, self.steps)
+        limit = self.row_cap if self.steps is None else self.steps
+        return total if limit is None else min(total, limit)
 
     @property
     def max_terms(self) -> int:

@@ -55,12 +55,15 @@ class Product:
     ``evaluate(*operands, cache)`` computes it; ``operands`` name the arrays it
     multiplies: ``"grad"`` (∂L/∂y) or a key of the cache (forward: of the params,
     with ``"input"`` for x).  ``terms(cache)`` bounds how many products any entry
-    of the result sums (it decides whether int64 cannot overflow).
+    of the result sums (it decides whether int64 cannot overflow); ``work(cache)``,
+    when given, is the multiply-adds it makes, for the cost cap of Python ints
+    (default: the larger operand's size times ``terms``).
     """
 
     evaluate: Callable[..., np.ndarray]
     operands: tuple[str, ...]
     terms: Callable[[Cache], int]
+    work: Callable[[Cache], int] | None = None
 
 
 @record(frozen=True)

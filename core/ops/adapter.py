@@ -125,4 +125,5 @@ def _exact_product(product: Product, cache: Mapping[str, Any], grad_y: np.ndarra
     if len(operands) == 1:
         return linear_exact(lambda a: product.evaluate(a, cache), operands[0], terms)
     left, right = operands
-    return bilinear_exact(lambda a, b: product.evaluate(a, b, cache), left, right, terms)
+    work = product.work(cache) if product.work is not None else None
+    return bilinear_exact(lambda a, b: product.evaluate(a, b, cache), left, right, terms, work)

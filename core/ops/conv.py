@@ -225,27 +225,35 @@ def _geometry(cache: Cache) -> ConvGeometry:
     return cache["geometry"]
 
 
+def _work(cache: Cache) -> int:
+    return _geometry(cache).work
+
+
 CONV2D = Op(
     name="conv2d",
     exactness=Exactness.BILINEAR,
     forward=forward,
     backward=backward,
     products={
-        # Terms each entry sums: C·kh·kw taps, N·H_out·W_out positions, O·kh·kw windows.
+        # Terms each entry sums: C·kh·kw taps, N·H_out·W_out positions, O·kh·kw windows; each
+        # of the three products makes the forward pass's multiply-adds.
         "output": Product(
             correlate,
             ("input", "kernel"),
             lambda c: _geometry(c).in_channels * _geometry(c).kernel_h * _geometry(c).kernel_w,
+            _work,
         ),
         "kernel": Product(
             grad_kernel,
             ("grad", "input"),
             lambda c: _geometry(c).batch * _geometry(c).out_h * _geometry(c).out_w,
+            _work,
         ),
         "input": Product(
             grad_input,
             ("grad", "kernel"),
             lambda c: _geometry(c).out_channels * _geometry(c).kernel_h * _geometry(c).kernel_w,
+            _work,
         ),
     },
 )

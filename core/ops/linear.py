@@ -41,27 +41,36 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     }
 
 
+def _work(cache: Cache) -> int:
+    """N·L·O multiply-adds: samples × in features × out features."""
+    return cache["input"].shape[0] * cache["weight"].size
+
+
 LINEAR = Op(
     name="linear",
     exactness=Exactness.BILINEAR,
     forward=forward,
     backward=backward,
     products={
-        # Terms each entry sums: L features, N samples, O outputs.
+        # Terms each entry sums: L features, N samples, O outputs; each product makes
+        # N·L·O multiply-adds.
         "output": Product(
             lambda x, w, _: linear_forward(x, w),
             ("input", "weight"),
             lambda c: c["weight"].shape[1],
+            _work,
         ),
         "weight": Product(
             lambda u, x, _: linear_grad_weight(u, x),
             ("grad", "input"),
             lambda c: c["input"].shape[0],
+            _work,
         ),
         "input": Product(
             lambda u, w, _: linear_grad_input(u, w),
             ("grad", "weight"),
             lambda c: c["weight"].shape[0],
+            _work,
         ),
     },
 )
