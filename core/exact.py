@@ -31,11 +31,12 @@ DIGIT_BITS = math.ceil(EXACT_DIGITS * math.log2(10))
 class ExactLimitError(LimitError):
     """Exact arithmetic would need integers beyond the documented digit or cost cap."""
 
-    def __init__(self, what: str):
+    def __init__(self, what: str, limit: str = ""):
+        limit = limit or f"{EXACT_DIGITS:,} digits per numerator or denominator"
         super().__init__(
             (),
-            f"exact arithmetic would need {what}; its limit is {EXACT_DIGITS:,} digits per "
-            "numerator or denominator (README: Limits): rerun with --float for float64",
+            f"exact arithmetic would need {what}; its limit is {limit} "
+            "(docs/exit-codes-and-limits.md: Limits): rerun with --float for float64",
         )
 
 
@@ -83,8 +84,8 @@ def check_cost(work: int, left_bound: int, right_bound: int) -> None:
     if work * words > EXACT_COST:
         raise ExactLimitError(
             f"{work:,} multiply-adds of {_digits_text(left_bound.bit_length())} by "
-            f"{_digits_text(right_bound.bit_length())} (a cost of {work * words:,} word products, "
-            f"above {EXACT_COST:,})"
+            f"{_digits_text(right_bound.bit_length())} ({work * words:,} 64-bit word products)",
+            limit=f"{EXACT_COST:,} word products",
         )
 
 
