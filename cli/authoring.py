@@ -24,7 +24,7 @@ SCHEMA_DIR_NAME = "schema"  # beside the bundled problems: problems/schema/
 _PLAIN_WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words that YAML 1.1 (PyYAML) or 1.2 (editors) reads as something other than text.
 _YAML_WORDS = {"true", "false", "yes", "no", "on", "off", "null"}
-_COMMENT_INDENT = 27  # characters before a line's `# help`, as in the README's spec references
+_COMMENT_INDENT = 27  # characters before a line's `# help`, as in the spec references in docs/
 
 
 def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) -> list[str]:

@@ -68,7 +68,7 @@ class FileReport:
         return "pass" if self.grade.ok else "fail"
 
 
-# Each file's budget (README: "Budgets").  Time is processor time, counted by a SIGPROF
+# Each file's budget (docs/check.md: "Budgets").  Time is processor time, counted by a SIGPROF
 # timer: it does not depend on how many other jobs share the machine, and it leaves SIGALRM to
 # the solvers' own limits (expr's 20 s).  Memory is address space the file may add to the
 # process's (RLIMIT_AS), so a runaway file gets a MemoryError instead of the OOM killer.

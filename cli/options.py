@@ -155,7 +155,7 @@ class WholeNumber(click.IntRange):
 
 
 def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
-    """Shell completion of a file argument: the shell lists the files (see README: completion)."""
+    """Shell completion of a file argument: the shell lists the files (see docs/options.md: completion)."""
     from click.shell_completion import CompletionItem
 
     return [CompletionItem(incomplete, type="file")]

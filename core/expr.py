@@ -61,7 +61,7 @@ MAX_VARIABLES = 10
 MAX_COMPONENTS = 10
 MAX_DEFINITIONS = 30
 MAX_IDENTITIES = 10
-# Time limits (seconds).  Documented in the README.
+# Time limits (seconds).  Documented in docs/expr.md.
 TOTAL_SECONDS = 20.0  # all symbolic work of one run
 SIMPLIFY_SECONDS = 1.0  # simplifying one shown result
 CHECK_SECONDS = 5.0  # simplifying one identity or one expected-answer difference

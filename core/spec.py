@@ -50,7 +50,7 @@ DEFAULT_RTOL = Fraction(1, 10**6)
 
 @record(frozen=True)
 class Limits:
-    """Caps that keep any spec cheap.  Each is documented in the README and raised by a CLI flag.
+    """Caps that keep any spec cheap.  Each is documented in docs/exit-codes-and-limits.md and raised by a CLI flag.
 
     - ``max_elements``: entries in any one array of the spec (``--max-elements``).
     - ``max_work``: multiply-adds of one forward pass (``--max-work``).
