@@ -107,6 +107,22 @@ class GradientCheck:
 
 
 @record
+class Run:
+    """What running one problem produced.
+
+    ``results`` maps result names (output, grad_input, jacobian_…) to arrays in the spec's
+    shapes (object arrays of Fractions when ``exact``, else float64); ``trace`` is what the
+    forward and backward pass recorded, for the explanation to read; ``solution`` holds
+    extra Solution fields a kind fills (``axes``).
+    """
+
+    results: dict[str, Any]
+    trace: Any
+    exact: bool
+    solution: dict[str, Any] = field(default_factory=dict)
+
+
+@record
 class Solution:
     """Everything one spec produced.
 

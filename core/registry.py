@@ -95,12 +95,17 @@ class OpEntry:
     upstream's (fewest, most) levels of nesting, those of the kind's outputs.
     """
 
+    # The kind's module: with ``explain`` set, its kinds module (core/kinds/KIND.py, read and
+    # run for core/solve.py's pipeline); else a module with its own ``function`` (solve).
     module: str
     summary: str
     description: str
     sections: tuple[str, ...]
     examples: tuple[str, ...]
     function: str = "solve"
+    # The kind's explain module (core/explain/KIND.py: Explainer), or None for a module that
+    # solves by itself (``function``).
+    explain: str | None = None
     fields: tuple[Field, ...] = ()
     takes_upstream: bool = True
     # An upstream that fits the fields' examples, for ``gradcalc new``.
@@ -235,7 +240,8 @@ OPS: dict[str, OpEntry] = {
         upstream_dims=(2, 4),
     ),
     "dense": OpEntry(
-        module="gradcalc.core.dense",
+        module="gradcalc.core.kinds.dense",
+        explain="gradcalc.core.explain.dense",
         summary="Fully connected layer (PyTorch nn.Linear): y = Wx + b or y = xWᵀ + b.",
         description=(
             "Computes the output, ∂L/∂input, ∂L/∂weight and ∂L/∂bias of a linear layer for one "
@@ -638,7 +644,12 @@ def op_module(kind: str) -> ModuleType:
         raise SpecError(("kind",), f"unknown kind {kind!r}; known kinds: {', '.join(OPS)}")
     entry = OPS[kind]
     module = importlib.import_module(entry.module)
-    for attribute in ("SECTIONS", entry.function, *([entry.focus] if entry.focus else [])):
+    if entry.explain is not None:  # a kinds module, run by core/solve.py
+        needed = ("SECTIONS", "read", "run", "finite_differences")
+        needed += ("focus_target",) if entry.focus else ()
+    else:
+        needed = ("SECTIONS", entry.function, *([entry.focus] if entry.focus else []))
+    for attribute in needed:
         if not hasattr(module, attribute):
             raise RuntimeError(
                 f"op module {module.__name__} lacks {attribute} (needed for kind {kind!r})"
@@ -669,8 +680,20 @@ def name_roles(kind: str) -> tuple[str, ...]:
     return tuple(kind_constant(kind, "NAME_DEFAULTS"))
 
 
+def explain_module(kind: str) -> ModuleType:
+    """The module explaining ``kind`` (its ``Explainer``); a loud error when it has none."""
+    module = importlib.import_module(OPS[kind].explain or "")
+    if not hasattr(module, "Explainer"):
+        raise RuntimeError(f"explain module {module.__name__} lacks Explainer (kind {kind!r})")
+    return module
+
+
 def solver(kind: str) -> Callable[[Mapping[str, Any], SolveOptions], Solution]:
     """The function that solves specs of ``kind``."""
+    if OPS[kind].explain is not None:
+        from gradcalc.core import solve  # the pipeline imports this table: import it on use
+
+        return lambda spec, options: solve.solve(kind, spec, options)
     return getattr(op_module(kind), OPS[kind].function)
 
 
@@ -728,4 +751,8 @@ def solve(
         raise FocusError(
             f"kind {kind} has no sliding window to draw; allowed with: {', '.join(focus_kinds())}"
         )
+    if entry.explain is not None:
+        from gradcalc.core import solve as pipeline
+
+        return pipeline.solve(kind, spec, options, focus)
     return getattr(op_module(kind), entry.focus)(spec, options, focus)

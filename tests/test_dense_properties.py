@@ -14,10 +14,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradcalc.core import dense as dense_module
 from gradcalc.core import registry
 from gradcalc.core.errors import LimitError
 from gradcalc.core.explain import SymbolTable
+from gradcalc.core.kinds import dense as dense_module
 from gradcalc.core.spec import Limits, SolveOptions
 
 SETTINGS = settings(

@@ -1,4 +1,5 @@
-"""How a dense spec is read into a DenseProblem: ``read(spec, limits)``.
+"""A dense spec: how it is read (``read(spec, limits) -> DenseProblem``) and run
+(``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py.
 
 A dense problem is one fully connected layer (PyTorch's nn.Linear): input ``x`` (L or
 N×L), weight ``W`` (O×L), an optional bias ``b`` (O) and the layout its explanation
@@ -18,13 +19,28 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.exact import zeros_like_kind
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
+from gradcalc.core.opkit import check_gradients_where
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
+from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 
 KIND = "dense"
 KEYS = registry.field_names(KIND)
 LAYOUTS = registry.choices(KIND, "layout")
 NAME_DEFAULTS = {"input": "x", "weight": "W", "bias": "b", "output": "y", "loss": "L"}
+# Every result a dense problem can have (grad_bias only with a bias).
+RESULTS = (
+    "output",
+    "grad_input",
+    "grad_weight",
+    "grad_bias",
+    "jacobian_input",
+    "jacobian_weight",
+)
+SECTIONS = registry.sections(KIND)
 
 
 @record
@@ -139,3 +155,109 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
         expected=common.read_expected(spec, known, limits),
         tolerance=common.read_tolerance(spec),
     )
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+@record
+class DenseTrace:
+    """What the forward and backward pass recorded, as batches of rows (object Fractions when exact, else float64)."""
+
+    output: np.ndarray  # N×O
+    grad_input: np.ndarray  # N×L
+    grad_weight: np.ndarray  # O×L
+    grad_bias: np.ndarray | None  # O
+    exact: bool
+
+
+def compute(problem: DenseProblem, *, exact: bool) -> DenseTrace:
+    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
+    x = problem.input.reshape(problem.batch, problem.in_features)
+    upstream = problem.upstream.reshape(problem.batch, problem.out_features)
+    float64 = adapter.each_rounded
+    output, linear = adapter.forward(
+        LINEAR, x, {"weight": problem.weight}, exact=exact, float64=float64
+    )
+    grad_bias = None
+    if problem.bias is not None:
+        output, bias = adapter.forward(
+            BIAS_ADD, output, {"bias": problem.bias}, exact=exact, float64=float64
+        )
+        bias_grads = adapter.backward(upstream, bias)
+        grad_bias, upstream = bias_grads["bias"], bias_grads["input"]
+    grads = adapter.backward(upstream, linear)
+    return DenseTrace(output, grads["input"], grads["weight"], grad_bias, exact)
+
+
+def run(problem: DenseProblem, options: common.SolveOptions) -> Run:
+    """The forward and backward pass, and the Jacobians when asked for and small enough."""
+    exact = not options.force_float and problem.work <= options.limits.exact_work
+    computed = compute(problem, exact=exact)
+    results: dict[str, Any] = {
+        "output": computed.output.reshape(problem.output_shape),
+        "grad_input": computed.grad_input.reshape(problem.input.shape),
+        "grad_weight": computed.grad_weight,
+    }
+    if computed.grad_bias is not None:
+        results["grad_bias"] = computed.grad_bias
+    wanted = options.wants_jacobians() or any(k.startswith("jacobian") for k in problem.expected)
+    sizes = [rows * cols for rows, cols in problem.jacobian_shapes().values()]
+    if wanted and max(sizes) <= options.limits.max_jacobian:
+        results["jacobian_input"], results["jacobian_weight"] = jacobians(problem, exact)
+    return Run(results=results, trace=computed, exact=exact)
+
+
+def finite_differences(problem: DenseProblem, run: Run) -> GradientCheck | None:
+    """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
+    results = run.results
+    params = {"input": problem.input.astype(float), "weight": problem.weight.astype(float)}
+    analytic = {"input": results["grad_input"], "weight": results["grad_weight"]}
+    if problem.bias is not None:
+        params["bias"] = problem.bias.astype(float)
+        analytic["bias"] = results["grad_bias"]
+    return check_gradients_where(
+        lambda p: float_loss(problem, p),
+        params,
+        analytic,
+        {},
+        terms=lambda p: float_loss(problem, p, sizes=True),
+    )
+
+
+def jacobians(problem: DenseProblem, exact: bool) -> tuple[np.ndarray, np.ndarray]:
+    """(∂y/∂x, ∂y/∂W) with rows = outputs (n, j) and columns = entries, all row-major.
+
+    ∂y[n,j]/∂x[m,l] = δ_nm·W[j,l] (block diagonal: one W per sample);
+    ∂y[n,j]/∂W[k,l] = δ_jk·x[n,l].
+    """
+    n_count, outs, ins = problem.batch, problem.out_features, problem.in_features
+    w = problem.weight if exact else problem.weight.astype(float)
+    x = problem.input.reshape(n_count, ins)
+    x = x if exact else x.astype(float)
+    by_input = zeros_like_kind((n_count, outs, n_count, ins), exact)
+    by_weight = zeros_like_kind((n_count, outs, outs, ins), exact)
+    for n in range(n_count):
+        by_input[n, :, n, :] = w
+    for j in range(outs):
+        by_weight[:, j, j, :] = x
+    return (
+        by_input.reshape(n_count * outs, n_count * ins),
+        by_weight.reshape(n_count * outs, outs * ins),
+    )
+
+
+def float_loss(
+    problem: DenseProblem, params: Mapping[str, np.ndarray], *, sizes: bool = False
+) -> float:
+    """L = Σ upstream ⊙ (x·Wᵀ + b) in float64, for finite differences; ``sizes``: the size
+    of its terms instead, Σ |upstream| ⊙ (|x|·|W|ᵀ + |b|), which bounds its rounding."""
+    if sizes:
+        params = {name: np.abs(value) for name, value in params.items()}
+    x = params["input"].reshape(problem.batch, problem.in_features)
+    output = linear_forward(x, params["weight"])
+    if "bias" in params:
+        output = output + params["bias"]
+    upstream = problem.upstream.reshape(problem.batch, problem.out_features).astype(float)
+    return float(np.sum((np.abs(upstream) if sizes else upstream) * output))

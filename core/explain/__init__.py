@@ -1,7 +1,8 @@
 """The explanation data model: what a step-by-step answer is made of.
 
-The core fills these plain dataclasses; every renderer (Rich table, JSON, and
-later Markdown/LaTeX) walks them.  Numbers stay numbers (Fraction or float)
+The core fills these plain dataclasses; every renderer (Rich table, JSON, Markdown,
+LaTeX) walks them.  Each kind's module in this package (``dense``, …) turns a problem
+and the trace its run recorded into these items; it never recomputes a result.  Numbers stay numbers (Fraction or float)
 so that each renderer decides how to print them (exact, ``--decimal``,
 ``--precision``).  Text holds notation only (symbols such as ``X_01``), never
 terminal markup.

@@ -1,27 +1,20 @@
-"""A fully connected layer (PyTorch's nn.Linear): forward, backward and their explanation.
+"""The explanation of a dense problem (PyTorch's nn.Linear), read from its run's trace.
 
-Inside this module every array is a batch of rows, as nn.Linear takes it:
-
-- input ``x``: N×L, weight ``w``: O×L, bias ``b``: O, output ``y``: N×O,
-  y = x·Wᵀ + b, i.e. y[n, j] = Σ_l W[j, l]·x[n, l] + b[j].
-
-A spec's single sample (a vector of L) is a batch of one; results come back in
-the spec's shapes.  ``layout`` changes only how the explanation writes vectors:
-``column`` (seed 001) treats a sample as an L×1 column, y = Wx + b;
-``row`` (seed 003) as a 1×L row, y = xWᵀ + b, with 1×O gradients.
+Every array is a batch of rows, as nn.Linear takes it: input ``x`` N×L, weight ``W``
+O×L, bias ``b`` O, output ``y`` N×O.  ``layout`` changes only how vectors are written:
+``column`` (seed 001) treats a sample as an L×1 column, y = Wx + b; ``row`` (seed 003)
+as a 1×L row, y = xWᵀ + b, with 1×O gradients.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.exact import bilinear_exact, zeros_like_kind
+from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import (
     GRADIENT,
     Note,
@@ -32,178 +25,19 @@ from gradcalc.core.explain import (
     SymbolTable,
     index_separator,
 )
-
-# The spec's keys and how they are read (KEYS and LAYOUTS for the tests): core/kinds/dense.py.
-from gradcalc.core.kinds.dense import (  # noqa: F401
-    KEYS,
-    KIND,
-    LAYOUTS,
-    NAME_DEFAULTS,
-    DenseProblem,
-    read,
-)
-from gradcalc.core.opkit import (
-    arithmetic_words,
-    check_answers,
-    check_gradients_where,
-    element_symbol,
-    show_matrix,
-)
+from gradcalc.core.kinds.dense import DenseProblem, DenseTrace
+from gradcalc.core.opkit import arithmetic_words, element_symbol, show_matrix
 from gradcalc.core.opkit import same as _same  # the explainer's name for it
-from gradcalc.core.ops import adapter
-from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
-from gradcalc.core.outcome import Solution
-from gradcalc.core.records import record
-
-# Every result a dense problem can have (grad_bias only with a bias).
-RESULTS = (
-    "output",
-    "grad_input",
-    "grad_weight",
-    "grad_bias",
-    "jacobian_input",
-    "jacobian_weight",
-)
-SECTIONS = registry.sections(KIND)
 
 
-# ---------------------------------------------------------------------------
-# Solving
-
-
-@record
-class DenseResults:
-    """Results as batches of rows (object Fractions when exact, else float64)."""
-
-    output: np.ndarray  # N×O
-    grad_input: np.ndarray  # N×L
-    grad_weight: np.ndarray  # O×L
-    grad_bias: np.ndarray | None  # O
-    exact: bool
-
-
-def compute(problem: DenseProblem, *, exact: bool) -> DenseResults:
-    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
-    x = problem.input.reshape(problem.batch, problem.in_features)
-    upstream = problem.upstream.reshape(problem.batch, problem.out_features)
-    float64 = adapter.each_rounded
-    output, linear = adapter.forward(
-        LINEAR, x, {"weight": problem.weight}, exact=exact, float64=float64
-    )
-    grad_bias = None
-    if problem.bias is not None:
-        output, bias = adapter.forward(
-            BIAS_ADD, output, {"bias": problem.bias}, exact=exact, float64=float64
-        )
-        bias_grads = adapter.backward(upstream, bias)
-        grad_bias, upstream = bias_grads["bias"], bias_grads["input"]
-    grads = adapter.backward(upstream, linear)
-    return DenseResults(output, grads["input"], grads["weight"], grad_bias, exact)
-
-
-def jacobians(problem: DenseProblem, exact: bool) -> tuple[np.ndarray, np.ndarray]:
-    """(∂y/∂x, ∂y/∂W) with rows = outputs (n, j) and columns = entries, all row-major.
-
-    ∂y[n,j]/∂x[m,l] = δ_nm·W[j,l] (block diagonal: one W per sample);
-    ∂y[n,j]/∂W[k,l] = δ_jk·x[n,l].
-    """
-    n_count, outs, ins = problem.batch, problem.out_features, problem.in_features
-    w = problem.weight if exact else problem.weight.astype(float)
-    x = problem.input.reshape(n_count, ins)
-    x = x if exact else x.astype(float)
-    by_input = zeros_like_kind((n_count, outs, n_count, ins), exact)
-    by_weight = zeros_like_kind((n_count, outs, outs, ins), exact)
-    for n in range(n_count):
-        by_input[n, :, n, :] = w
-    for j in range(outs):
-        by_weight[:, j, j, :] = x
-    return (
-        by_input.reshape(n_count * outs, n_count * ins),
-        by_weight.reshape(n_count * outs, outs * ins),
-    )
-
-
-def float_loss(
-    problem: DenseProblem, params: Mapping[str, np.ndarray], *, sizes: bool = False
-) -> float:
-    """L = Σ upstream ⊙ (x·Wᵀ + b) in float64, for finite differences; ``sizes``: the size
-    of its terms instead, Σ |upstream| ⊙ (|x|·|W|ᵀ + |b|), which bounds its rounding."""
-    if sizes:
-        params = {name: np.abs(value) for name, value in params.items()}
-    x = params["input"].reshape(problem.batch, problem.in_features)
-    output = linear_forward(x, params["weight"])
-    if "bias" in params:
-        output = output + params["bias"]
-    upstream = problem.upstream.reshape(problem.batch, problem.out_features).astype(float)
-    return float(np.sum((np.abs(upstream) if sizes else upstream) * output))
-
-
-def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
-    """Read, compute, check and explain one dense spec."""
-    problem = read(spec, options.limits)
-    exact = not options.force_float and problem.work <= options.limits.exact_work
-    computed = compute(problem, exact=exact)
-    results: dict[str, Any] = {
-        "output": computed.output.reshape(problem.output_shape),
-        "grad_input": computed.grad_input.reshape(problem.input.shape),
-        "grad_weight": computed.grad_weight,
-    }
-    if computed.grad_bias is not None:
-        results["grad_bias"] = computed.grad_bias
-    wanted = options.wants_jacobians() or any(k.startswith("jacobian") for k in problem.expected)
-    sizes = [rows * cols for rows, cols in problem.jacobian_shapes().values()]
-    if wanted and max(sizes) <= options.limits.max_jacobian:
-        results["jacobian_input"], results["jacobian_weight"] = jacobians(problem, exact)
-    checks = check_answers(
-        problem.expected, results, problem.tolerance, options.limits.max_jacobian
-    )
-
-    gradient_check = None
-    if options.gradient_check:
-        params = {"input": problem.input.astype(float), "weight": problem.weight.astype(float)}
-        analytic = {"input": results["grad_input"], "weight": results["grad_weight"]}
-        if problem.bias is not None:
-            params["bias"] = problem.bias.astype(float)
-            analytic["bias"] = results["grad_bias"]
-        gradient_check = check_gradients_where(
-            lambda p: float_loss(problem, p),
-            params,
-            analytic,
-            {},
-            terms=lambda p: float_loss(problem, p, sizes=True),
-        )
-
-    explainer = _Explainer(problem, computed, results, options)
-    return Solution(
-        kind=KIND,
-        title=problem.title,
-        results=results,
-        exact=exact,
-        conventions=explainer.conventions() if options.explain else [],
-        sections=[builder() for key, builder in explainer.builders() if options.wants(key)],
-        checks=checks,
-        gradient_check=gradient_check,
-        index_base=problem.index_base,
-    )
-
-
-# ---------------------------------------------------------------------------
-# Explaining
-
-
-class _Explainer:
+class Explainer:
     """Builds the sections of a dense explanation; loops only over the rows it shows."""
 
-    def __init__(
-        self,
-        problem: DenseProblem,
-        computed: DenseResults,
-        results: dict[str, Any],
-        options: common.SolveOptions,
-    ):
+    def __init__(self, problem: DenseProblem, run: Any, options: common.SolveOptions):
+        computed: DenseTrace = run.trace
         self.p = problem
         self.c = computed
-        self.results = results
+        self.results = run.results
         self.options = options
         self.X, self.W, self.B, self.Y, self.L = (
             problem.names[k] for k in ("input", "weight", "bias", "output", "loss")
@@ -311,6 +145,10 @@ class _Explainer:
         return items
 
     # sections ------------------------------------------------------------
+    def sections(self) -> list[Section]:
+        """The sections --show asks for, in order."""
+        return [build() for key, build in self.builders() if self.options.wants(key)]
+
     def builders(self):
         return (
             ("problem", self.section_problem),
