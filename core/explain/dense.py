@@ -238,24 +238,7 @@ class Explainer:
         w_labels = tuple(
             self.sym_w(j, i).text for j in range(p.out_features) for i in range(p.in_features)
         )
-        zero = Fraction(0)
-        # ∂y_nj/∂x_mi = W_ji when m = n; ∂y_nj/∂W_ki = x_ni when k = j.
-        symbolic_input = tuple(
-            tuple(
-                self.sym_w(j, i) if m == n else zero
-                for m in range(p.batch)
-                for i in range(p.in_features)
-            )
-            for n, j in (divmod(r, p.out_features) for r in range(shown))
-        )
-        symbolic_weight = tuple(
-            tuple(
-                self.sym_x(n, i) if k == j else zero
-                for k in range(p.out_features)
-                for i in range(p.in_features)
-            )
-            for n, j in (divmod(r, p.out_features) for r in range(shown))
-        )
+        symbolic_input, symbolic_weight = self._jacobian_symbols(shown)
         single = "" if p.batched else f" = {self.W}"
         for label, columns, symbolic, values in (
             (f"∂{self.Y}/∂{self.X}{single}", x_labels, symbolic_input, "jacobian_input"),
@@ -281,18 +264,47 @@ class Explainer:
             )
         return section
 
-    def section_backward(self) -> Section:
+    def _jacobian_symbols(self, shown: int) -> tuple[tuple, tuple]:
+        """The first ``shown`` rows of ∂y/∂x and ∂y/∂W as symbols (0 off the diagonal blocks):
+        ∂y_nj/∂x_mi = W_ji when m = n; ∂y_nj/∂W_ki = x_ni when k = j."""
         p = self.p
-        L, Y = self.L, self.Y
+        zero = Fraction(0)
+        symbolic_input = tuple(
+            tuple(
+                self.sym_w(j, i) if m == n else zero
+                for m in range(p.batch)
+                for i in range(p.in_features)
+            )
+            for n, j in (divmod(r, p.out_features) for r in range(shown))
+        )
+        symbolic_weight = tuple(
+            tuple(
+                self.sym_x(n, i) if k == j else zero
+                for k in range(p.out_features)
+                for i in range(p.in_features)
+            )
+            for n, j in (divmod(r, p.out_features) for r in range(shown))
+        )
+        return symbolic_input, symbolic_weight
+
+    def section_backward(self) -> Section:
+        p, L = self.p, self.L
         parts = [f"∂{L}/∂{self.W}", f"∂{L}/∂{self.X}"]
         if p.bias is not None:
             parts.insert(1, f"∂{L}/∂{self.B}")
         section = Section("backward", "Backward: " + ", ".join(parts))
-        omitted = 0
+        omitted = self._backward_weight(section)
+        if p.bias is not None:
+            omitted += self._backward_bias(section)
+        omitted += self._backward_input(section)
+        section.omitted = omitted
+        return section
+
+    def _backward_weight(self, section: Section) -> int:
+        """∂L/∂W_ji: only output j reads W_ji, once per sample.  Returns the rows left out."""
+        p, L, Y = self.p, self.L, self.Y
         over_n = "Σ_n " if p.batched else ""
-        # ∂L/∂W_ji: only output j reads W_ji, once per sample.
         rows, left = self._rows(p.weight.size)
-        omitted += left
         for flat in rows:
             j, i = divmod(flat, p.in_features)
             terms = tuple(
@@ -315,29 +327,34 @@ class Explainer:
                     omitted=p.batch - len(terms),
                 )
             )
-        if p.bias is not None:
-            rows, left = self._rows(p.out_features)
-            omitted += left
-            for j in rows:
-                terms = tuple(
-                    Product(((self.sym_up(n, j), self.up[n, j]),))
-                    for n in range(min(p.batch, self.options.max_terms))
+        return left
+
+    def _backward_bias(self, section: Section) -> int:
+        """∂L/∂b_j: the upstream of output j, summed over the samples."""
+        p, L, Y = self.p, self.L, self.Y
+        over_n = "Σ_n " if p.batched else ""
+        rows, left = self._rows(p.out_features)
+        for j in rows:
+            terms = tuple(
+                Product(((self.sym_up(n, j), self.up[n, j]),))
+                for n in range(min(p.batch, self.options.max_terms))
+            )
+            y_j = self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
+            section.add(
+                SumOfProducts(
+                    target=Symbol(f"∂{L}/∂{self.B}", (j + p.index_base,), self.sep),
+                    general=f"{over_n}∂{L}/∂{y_j}·1  (∂{y_j}/∂{self.sym_b(j).text} = 1)",
+                    terms=terms,
+                    value=self.c.grad_bias[j],
+                    omitted=p.batch - len(terms),
                 )
-                y_j = (
-                    self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
-                )
-                section.add(
-                    SumOfProducts(
-                        target=Symbol(f"∂{L}/∂{self.B}", (j + p.index_base,), self.sep),
-                        general=f"{over_n}∂{L}/∂{y_j}·1  (∂{y_j}/∂{self.sym_b(j).text} = 1)",
-                        terms=terms,
-                        value=self.c.grad_bias[j],
-                        omitted=p.batch - len(terms),
-                    )
-                )
-        # ∂L/∂x_ni: every output of sample n reads x_ni through W_ji.
+            )
+        return left
+
+    def _backward_input(self, section: Section) -> int:
+        """∂L/∂x_ni: every output of sample n reads x_ni through W_ji."""
+        p, L, Y = self.p, self.L, self.Y
         rows, left = self._rows(p.input.size)
-        omitted += left
         for flat in rows:
             n, i = divmod(flat, p.in_features)
             shown = min(p.out_features, self.options.max_terms)
@@ -356,14 +373,21 @@ class Explainer:
                     omitted=p.out_features - shown,
                 )
             )
-        section.omitted = omitted
-        return section
+        return left
 
     def section_identities(self) -> Section:
         """The matrix forms, with every shape in the chosen layout, recomputed and compared."""
-        p, s = self.p, self.shapes()
-        L, X, W, Y, B = self.L, self.X, self.W, self.Y, self.B
         section = Section("identities", "Compact identities (matrix form)")
+        self._identity_weight(section)
+        if self.p.bias is not None:
+            self._identity_bias(section)
+        self._identity_input(section)
+        return section
+
+    def _identity_weight(self, section: Section) -> None:
+        """∂L/∂W as the outer product of the upstream and the input, checked entry by entry."""
+        p, s = self.p, self.shapes()
+        L, X, W, Y = self.L, self.X, self.W, self.Y
         exact = self.c.exact
 
         # The outer product, summed over samples, computed again from the spec's arrays.
@@ -398,25 +422,8 @@ class Explainer:
                 + _verdict(agrees)
             )
         )
-        symbolic = tuple(
-            tuple(
-                f"{self.sym_up(0, j).text}·{self.sym_x(0, col).text}"
-                if not p.batched
-                else f"Σ_n ∂{L}/∂{Y}_n{self.sep}{j + p.index_base}·{X}_n{self.sep}{col + p.index_base}"
-                for col in range(i)
-            )
-            for j in range(min(o, self.options.max_terms))
-        )
         if o * i <= 144:
-            section.add(
-                SymbolTable(
-                    f"∂{L}/∂{W} written out",
-                    tuple(str(c + p.index_base) for c in range(i)),
-                    tuple(str(r + p.index_base) for r in range(len(symbolic))),
-                    symbolic,
-                    omitted=o - len(symbolic),
-                )
-            )
+            section.add(self._weight_written_out())
         up_label = f"∂{L}/∂{Y} ({s['y']})"
         if self.column:
             section.add(self._matrix(up_label, self.oriented(self.up), role=GRADIENT))
@@ -430,24 +437,56 @@ class Explainer:
             section.add(self._matrix(f"{X} ({s['x']})", self.x))
         section.add(self._matrix(f"∂{L}/∂{W} ({o}×{i})", self.c.grad_weight, role=GRADIENT))
 
-        if p.bias is not None:
-            if p.batch > 1:
-                text = (
-                    f"∂{L}/∂{B} = ∂{L}/∂{Y}·1: ({s['y']})·({n}×1) = {o}×1, each row of the upstream summed"
-                    if self.column
-                    else f"∂{L}/∂{B} = 1ᵀ·∂{L}/∂{Y}: (1×{n})·({s['y']}) = 1×{o}, each column of the upstream summed"
-                )
-            else:
-                text = f"∂{L}/∂{B} = ∂{L}/∂{Y} ({s['b']}): ∂{Y}/∂{B} is the identity"
-            section.add(Note(text))
-            bias = self.c.grad_bias
-            section.add(
-                self._matrix(
-                    f"∂{L}/∂{B} ({s['b']})",
-                    bias.reshape(-1, 1) if self.column else bias.reshape(1, -1),
-                    role=GRADIENT,
-                )
+    def _weight_written_out(self) -> SymbolTable:
+        """∂L/∂W's entries as products of symbols (Σ_n … for a batch)."""
+        p, L, X, Y = self.p, self.L, self.X, self.Y
+        o, i = p.out_features, p.in_features
+        symbolic = tuple(
+            tuple(
+                f"{self.sym_up(0, j).text}·{self.sym_x(0, col).text}"
+                if not p.batched
+                else f"Σ_n ∂{L}/∂{Y}_n{self.sep}{j + p.index_base}·{X}_n{self.sep}{col + p.index_base}"
+                for col in range(i)
             )
+            for j in range(min(o, self.options.max_terms))
+        )
+        return SymbolTable(
+            f"∂{L}/∂{self.W} written out",
+            tuple(str(c + p.index_base) for c in range(i)),
+            tuple(str(r + p.index_base) for r in range(len(symbolic))),
+            symbolic,
+            omitted=o - len(symbolic),
+        )
+
+    def _identity_bias(self, section: Section) -> None:
+        """∂L/∂b: the upstream summed over the samples (the identity for one sample)."""
+        p, s = self.p, self.shapes()
+        L, Y, B = self.L, self.Y, self.B
+        o, n = p.out_features, p.batch
+        if p.batch > 1:
+            text = (
+                f"∂{L}/∂{B} = ∂{L}/∂{Y}·1: ({s['y']})·({n}×1) = {o}×1, each row of the upstream summed"
+                if self.column
+                else f"∂{L}/∂{B} = 1ᵀ·∂{L}/∂{Y}: (1×{n})·({s['y']}) = 1×{o}, each column of the upstream summed"
+            )
+        else:
+            text = f"∂{L}/∂{B} = ∂{L}/∂{Y} ({s['b']}): ∂{Y}/∂{B} is the identity"
+        section.add(Note(text))
+        bias = self.c.grad_bias
+        section.add(
+            self._matrix(
+                f"∂{L}/∂{B} ({s['b']})",
+                bias.reshape(-1, 1) if self.column else bias.reshape(1, -1),
+                role=GRADIENT,
+            )
+        )
+
+    def _identity_input(self, section: Section) -> None:
+        """∂L/∂x through Wᵀ, computed again in the column form and checked."""
+        p, s = self.p, self.shapes()
+        L, X, W, Y = self.L, self.X, self.W, self.Y
+        exact = self.c.exact
+        o, i, n = p.out_features, p.in_features, p.batch
 
         # (Wᵀ·(∂L/∂y)ᵀ)ᵀ: the column form, transposed back to rows.
         def through_transpose(u: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -470,7 +509,6 @@ class Explainer:
             shown_x = self.c.grad_input
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
         section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
-        return section
 
 
 def _verdict(agrees: bool) -> str:
