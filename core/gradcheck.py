@@ -15,6 +15,7 @@ is "not checkable here" instead of failed.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from typing import Any
 
 import numpy as np
 
@@ -161,6 +162,46 @@ def _zero_verdict(
     return "unresolved"
 
 
+def _probed(size: int, max_entries: int) -> np.ndarray:
+    """The flat indices checked: all of them, or ``max_entries`` spread evenly (first and
+    last included), so that a run is repeatable."""
+    if size <= max_entries:
+        return np.arange(size)
+    # Evenly spaced, not random: importing numpy.random alone costs ~12 ms of start-up.
+    return np.unique(np.linspace(0, size - 1, max_entries).round().astype(int))
+
+
+def _step(x: float, bend: Any, index: tuple[int, ...], shape: tuple[int, ...]) -> float:
+    """h for the entry ``x`` at ``index``: ε^(1/3)·max(1, |x|), at most ε^(1/3)·its bend
+    distance (``bend``: an array broadcast to ``shape``, or None)."""
+    h = float(step_for(x))
+    if bend is not None:
+        reach = np.broadcast_to(np.asarray(bend, dtype=float), shape)
+        h = min(h, RELATIVE_STEP * float(reach[index]))
+    return h
+
+
+def _sizes(
+    loss: Loss,
+    values: Mapping[str, np.ndarray],
+    gradients: Mapping[str, np.ndarray],
+    scale: float | Mapping[str, np.ndarray] | None,
+) -> tuple[float, Mapping[str, np.ndarray], float]:
+    """(the size every entry's rounding is measured against, the per-entry sizes ``scale``
+    gives, the largest finite gradient entry): see check_gradients for ``scale``."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        if scale is None:
+            products = [np.abs(gradients[n] * values[n]) for n in gradients]
+            scale = float(sum(np.sum(t[np.isfinite(t)]) for t in products))
+        at = abs(float(loss(values)))
+    finite = [np.abs(g[np.isfinite(g)]) for g in gradients.values()]
+    typical = max((float(g.max()) for g in finite if g.size), default=0.0)
+    overall = 0.0 if isinstance(scale, Mapping) else float(scale)
+    overall = max(overall if np.isfinite(overall) else _HUGE, at if np.isfinite(at) else 0.0)
+    entry_scales = scale if isinstance(scale, Mapping) else {}
+    return overall, entry_scales, typical
+
+
 def check_gradients(
     loss: Loss,
     params: Mapping[str, np.ndarray],
@@ -194,29 +235,14 @@ def check_gradients(
     """
     values = {key: np.array(value, dtype=float, copy=True) for key, value in params.items()}
     gradients = {name: np.asarray(g, dtype=object).astype(float) for name, g in analytic.items()}
-    with np.errstate(over="ignore", invalid="ignore"):
-        if scale is None:
-            products = [np.abs(gradients[n] * values[n]) for n in gradients]
-            scale = float(sum(np.sum(t[np.isfinite(t)]) for t in products))
-        at = abs(float(loss(values)))
-    finite = [np.abs(g[np.isfinite(g)]) for g in gradients.values()]
-    typical = max((float(g.max()) for g in finite if g.size), default=0.0)
-    overall = 0.0 if isinstance(scale, Mapping) else float(scale)
-    overall = max(overall if np.isfinite(overall) else _HUGE, at if np.isfinite(at) else 0.0)
-    entry_scales = scale if isinstance(scale, Mapping) else {}
+    overall, entry_scales, typical = _sizes(loss, values, gradients, scale)
     worst = 0.0
     checked = unresolved = failed = total = 0
     per_result: dict[str, float] = {}
     for name, gradient in gradients.items():
         total += gradient.size
-        flat_indices = np.arange(gradient.size)
-        if gradient.size > max_entries:
-            # Evenly spaced, not random: importing numpy.random alone costs ~12 ms of start-up.
-            flat_indices = np.unique(
-                np.linspace(0, gradient.size - 1, max_entries).round().astype(int)
-            )
         result_worst = 0.0
-        for flat in flat_indices:
+        for flat in _probed(gradient.size, max_entries):
             index = np.unravel_index(int(flat), gradient.shape) if gradient.ndim else ()
             size = overall
             if name in entry_scales:
@@ -224,11 +250,12 @@ def check_gradients(
                     np.asarray(entry_scales[name], dtype=float).reshape(gradient.shape)[index]
                 )
                 size = max(size, own if np.isfinite(own) else _HUGE)
-            x = float(values[name][index])
-            h = float(step_for(x))
-            if bend is not None and name in bend:
-                reach = np.broadcast_to(np.asarray(bend[name], dtype=float), gradient.shape)
-                h = min(h, RELATIVE_STEP * float(reach[index]))
+            h = _step(
+                float(values[name][index]),
+                None if bend is None else bend.get(name),
+                index,
+                gradient.shape,
+            )
             verdict, error = _verdict(
                 loss, values, name, index, float(gradient[index]), size, h, typical, terms
             )
