@@ -162,11 +162,18 @@ def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -
 
 
 def common_options(command: Callable) -> Callable:
-    """Options every problem command shares."""
-    from gradcalc.cli.render import PROBLEM_RENDERERS
-    from gradcalc.core.registry import focus_kinds
+    """Options every problem command shares, in the order --help lists them."""
+    groups = (_output_options(), _number_and_file_options(), _computation_options())
+    for option in reversed([option for group in groups for option in group]):
+        command = option(command)
+    return command
 
-    options = [
+
+def _output_options() -> list[Callable]:
+    """What to read and what to print: --spec, --format, --steps, --show."""
+    from gradcalc.cli.render import PROBLEM_RENDERERS
+
+    return [
         click.option(
             "--spec",
             "spec_path",
@@ -200,6 +207,12 @@ def common_options(command: Callable) -> Callable:
             help="Comma-separated sections to show (default: all); each kind lists its own at "
             "the end of `gradcalc KIND --help`.",
         ),
+    ]
+
+
+def _number_and_file_options() -> list[Callable]:
+    """How numbers print and where else the report goes: --decimal … --force."""
+    return [
         click.option("--decimal", is_flag=True, help="Print fractions as decimals (1/4 -> 0.25)."),
         click.option(
             "--precision",
@@ -223,6 +236,14 @@ def common_options(command: Callable) -> Callable:
             is_flag=True,
             help="Let --export replace an existing file that is not an earlier export.",
         ),
+    ]
+
+
+def _computation_options() -> list[Callable]:
+    """How to compute and what to check: --float, the limits, --traceback, --focus."""
+    from gradcalc.core.registry import focus_kinds
+
+    return [
         click.option(
             "--float",
             "force_float",
@@ -273,6 +294,3 @@ def common_options(command: Callable) -> Callable:
             "unless --show names more sections.",
         ),
     ]
-    for option in reversed(options):
-        command = option(command)
-    return command

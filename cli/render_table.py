@@ -391,33 +391,15 @@ class TableRenderer:
                 )
             self.line((title, "bold"))
             block = shaped[lead][:row_count, :column_count].astype(object)
-            rows = []
-            for r in range(row_count):
-                cells: list[Piece] = []
-                for c in range(column_count):
-                    index = (c,) if values.ndim == 1 else (*lead, r, c)
-                    if marks and index in marks:
-                        cells.append(marks[index])
-                    elif heat:
-                        # A space of margin inside the shade keeps neighbouring blocks apart.
-                        shade = heat_style(block[r, c], peak, standard_colors=self.standard_colors)
-                        cells.append((" " + self.num(block[r, c]), shade))
-                    else:
-                        cells.append(self.num(block[r, c]))
-                if column_count < shaped.shape[-1]:
-                    cells.append("…")
-                rows.append(("" if values.ndim == 1 else str(r + base), cells))
+            cut = column_count < shaped.shape[-1]
+            rows = self._grid_rows(
+                block, lead, values.ndim, base, marks, peak if heat else None, cut
+            )
             header = [str(c + base) for c in range(column_count)]
-            if column_count < shaped.shape[-1]:
+            if cut:
                 header.append("…")
             grid(self.canvas, header, rows)
-        hidden = []
-        if len(slices) < int(np.prod(lead_shape)):
-            hidden.append(f"{int(np.prod(lead_shape)) - len(slices)} more slices")
-        if row_count < shaped.shape[-2]:
-            hidden.append(f"rows {row_count + base}–{shaped.shape[-2] - 1 + base}")
-        if column_count < shaped.shape[-1]:
-            hidden.append(f"columns {column_count + base}–{shaped.shape[-1] - 1 + base}")
+        hidden = _hidden_parts(shaped.shape, len(slices), row_count, column_count, base)
         if hidden:
             self.line(
                 (
@@ -430,6 +412,37 @@ class TableRenderer:
             self.line((matrix.caption, "dim"))
         if heat and not self.legend_shown:
             self.heat_legend()
+
+    def _grid_rows(
+        self,
+        block: np.ndarray,
+        lead: tuple[int, ...],
+        ndim: int,
+        base: int,
+        marks: dict[tuple[int, ...], Piece] | None,
+        peak: Any,
+        cut: bool,
+    ) -> list[tuple[str, list[Piece]]]:
+        """The rows of one grid (``block``: rows × columns shown of slice ``lead``): each
+        cell marked, shaded against ``peak`` (None: no heat map) or plain; "…" ends a row
+        whose columns are ``cut``."""
+        rows = []
+        for r in range(block.shape[0]):
+            cells: list[Piece] = []
+            for c in range(block.shape[1]):
+                index = (c,) if ndim == 1 else (*lead, r, c)
+                if marks and index in marks:
+                    cells.append(marks[index])
+                elif peak is not None:
+                    # A space of margin inside the shade keeps neighbouring blocks apart.
+                    shade = heat_style(block[r, c], peak, standard_colors=self.standard_colors)
+                    cells.append((" " + self.num(block[r, c]), shade))
+                else:
+                    cells.append(self.num(block[r, c]))
+            if cut:
+                cells.append("…")
+            rows.append(("" if ndim == 1 else str(r + base), cells))
+        return rows
 
     def heat_legend(self) -> None:
         """One line, under the first shaded matrix, saying what the shades mean."""
@@ -557,3 +570,18 @@ class TableRenderer:
             ),
             marks,
         )
+
+
+def _hidden_parts(
+    shape: tuple[int, ...], slices_shown: int, row_count: int, column_count: int, base: int
+) -> list[str]:
+    """What a cut matrix of ``shape`` (at least 2 axes) leaves out: slices, rows, columns."""
+    hidden = []
+    slices = int(np.prod(shape[:-2]))
+    if slices_shown < slices:
+        hidden.append(f"{slices - slices_shown} more slices")
+    if row_count < shape[-2]:
+        hidden.append(f"rows {row_count + base}–{shape[-2] - 1 + base}")
+    if column_count < shape[-1]:
+        hidden.append(f"columns {column_count + base}–{shape[-1] - 1 + base}")
+    return hidden

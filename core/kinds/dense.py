@@ -92,6 +92,20 @@ class DenseProblem:
         }
 
 
+def _read_bias(spec: Mapping[str, Any], out_features: int, limits: common.Limits) -> Any:
+    """The bias (O entries), or None when the spec has none."""
+    if spec.get("bias") is None:
+        return None
+    bias = read_array(spec["bias"], ("bias",), ndims=(1,), what="bias", limits=limits)
+    if bias.shape[0] != out_features:
+        raise SpecError(
+            ("bias",),
+            f"bias has {bias.shape[0]} entries but the weight has O = {out_features} rows; "
+            "give one bias per output",
+        )
+    return bias
+
+
 def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
     """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
     common.check_keys(spec, KIND, KEYS)
@@ -112,15 +126,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
             f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
         )
     out_features = w.shape[0]
-    bias = None
-    if spec.get("bias") is not None:
-        bias = read_array(spec["bias"], ("bias",), ndims=(1,), what="bias", limits=limits)
-        if bias.shape[0] != out_features:
-            raise SpecError(
-                ("bias",),
-                f"bias has {bias.shape[0]} entries but the weight has O = {out_features} rows; "
-                "give one bias per output",
-            )
+    bias = _read_bias(spec, out_features, limits)
     layout = read_choice(spec, "layout", LAYOUTS, default="column")
     batch = x.shape[0] if x.ndim == 2 else 1
     if batch * out_features * in_features > limits.max_work:
