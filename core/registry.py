@@ -646,6 +646,21 @@ def op_module(kind: str) -> ModuleType:
     return module
 
 
+def kind_module(kind: str) -> ModuleType | None:
+    """The kind's own module, core/kinds/<kind>.py (its usual mistakes for ``gradcalc check``,
+    its practice profile for ``gradcalc random``), imported the first time it is asked for so
+    that start-up imports none; None for a kind without one (or not a kind)."""
+    if kind not in OPS:
+        return None
+    name = f"gradcalc.core.kinds.{kind}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
+
+
 def kind_constant(kind: str, name: str) -> Any:
     """The op module's ``{KIND}_{name}`` (``SOFTMAX_RESULTS``, for a module serving several
     kinds), else its ``name``; a loud error when it has neither."""

@@ -1,4 +1,5 @@
-"""How a dense spec is read into a DenseProblem: ``read(spec, limits)``.
+"""How a dense spec is read into a DenseProblem (``read(spec, limits)``), its usual mistakes
+(``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile (``PRACTICE``).
 
 A dense problem is one fully connected layer (PyTorch's nn.Linear): input ``x`` (L or
 N×L), weight ``W`` (O×L), an optional bias ``b`` (O) and the layout its explanation
@@ -19,6 +20,9 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
+from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.mistakes import forgot_upstream, transposed
+from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
 from gradcalc.core.records import record
 
 KIND = "dense"
@@ -139,3 +143,43 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
         expected=common.read_expected(spec, known, limits),
         tolerance=common.read_tolerance(spec),
     )
+
+
+# ---------------------------------------------------------------------------
+# Usual mistakes (gradcalc check)
+
+
+def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """The mistakes worth trying for this problem, most telling first."""
+    return [transposed("grad_weight", "∂L/∂W")] + forgot_upstream(
+        spec, ("grad_input", "grad_weight", "grad_bias")
+    )
+
+
+# ---------------------------------------------------------------------------
+# Practice profile (gradcalc random)
+
+INPUTS = Knob("inputs", "int", "input features L", default=3, label="{} inputs")
+OUTPUTS = Knob("outputs", "int", "output features O", default=2, label="{} outputs")
+LAYOUT = Knob(
+    "layout",
+    "choice",
+    "column: y = Wx + b; row: y = xWᵀ + b",
+    default="column",
+    field="layout",
+    choices=("column", "row"),
+    label="{} layout",
+)
+
+PRACTICE = Profile(
+    {
+        "": Variant(
+            (INPUTS, OUTPUTS, BATCH, LAYOUT),
+            {
+                "input": ("batch?", "inputs"),
+                "weight": ("outputs", "inputs"),
+                "bias": ("outputs",),
+            },
+        )
+    }
+)
