@@ -49,7 +49,7 @@ COMMON_FIELDS: dict[str, Field] = {
     ),
 }
 
-# The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading.py); solvers accept
+# The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading/); solvers accept
 # and ignore them, so the JSON Schema lists them, but they are not inline options.  Their
 # examples name grad_input; OpEntry.check_fields puts in the kind's example_result.
 CHECK_FIELDS: dict[str, Field] = {
