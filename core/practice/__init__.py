@@ -54,10 +54,10 @@ from gradcalc.core.practice.answers import (
     SMALLEST_DECIMAL,
     _clean_key,
     _natural_denominator,
-    _set_tolerances,
+    set_tolerances,
 )
-from gradcalc.core.practice.draws import Draws, _fill, _spec_value, shape_of
-from gradcalc.core.practice.sizes import PracticeError, Sizes, _label, knob_text, parse_knob
+from gradcalc.core.practice.draws import Draws, fill_template, shape_of, spec_value
+from gradcalc.core.practice.sizes import PracticeError, Sizes, knob_text, parse_knob, title_words
 from gradcalc.core.spec import SolveOptions
 
 __all__ = [
@@ -277,7 +277,7 @@ def make_problem(kind: str, seed: int, sizes: Mapping[str, Any] | None = None) -
         if answers is None or any(name not in answers for name in variant.require):
             continue
         if decimal_results:
-            _set_tolerances(spec, answers, decimal_results)
+            set_tolerances(spec, answers, decimal_results)
         if not _solve({**spec, "expected": answers}, resolved, gradient_check=True).ok:
             continue
         return Practice(kind, seed, resolved, spec, answers, attempt + 1, decimal_results)
@@ -294,7 +294,7 @@ def _draw_spec(
 ) -> dict[str, Any]:
     values = sizes.values
     title_parts = [
-        _label(k, values[k.name])
+        title_words(k, values[k.name])
         for k in sizes.knobs
         if k.label and (k.label_default or values[k.name] != k.default)
     ]
@@ -310,8 +310,8 @@ def _draw_spec(
     fields: dict[str, Any] = {}
     for knob in sizes.knobs:
         if knob.field is not None:
-            fields[knob.field] = _spec_value(values[knob.name])
-    fields.update(_fill(dict(variant.fixed), coefficients))
+            fields[knob.field] = spec_value(values[knob.name])
+    fields.update(fill_template(dict(variant.fixed), coefficients))
     for name, template in variant.tensors.items():
         shape = shape_of(template, values)
         fields[name] = draws.tensor(variant.draws.get(name, SMALL), shape, values)

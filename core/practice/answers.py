@@ -28,7 +28,7 @@ _RATIONAL_DENOMINATOR = 1000
 _RATIONAL_MATCH = 1e-12
 
 
-def _set_tolerances(
+def set_tolerances(
     spec: dict[str, Any], answers: Mapping[str, Any], decimal_results: tuple[str, ...]
 ) -> None:
     """The spec-wide tolerance accepts the rounding (``gradcalc run`` reads only that one);

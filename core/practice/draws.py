@@ -51,20 +51,20 @@ def shape_of(template: tuple[str | int, ...], values: Mapping[str, Any]) -> tupl
     return tuple(dims)
 
 
-def _spec_value(value: Any) -> Any:
+def spec_value(value: Any) -> Any:
     """Sizes as a spec writes them: (2, 2) -> 2, (2, 3) -> [2, 3]."""
     if isinstance(value, tuple):
         return value[0] if len(set(value)) == 1 else list(value)
     return value
 
 
-def _fill(value: Any, coefficients: Mapping[str, Any]) -> Any:
+def fill_template(value: Any, coefficients: Mapping[str, Any]) -> Any:
     """``"{a}"`` -> the drawn number; ``"{a}*x + {b}"`` -> the text with them, tidied
     (``+ -3`` as ``- 3``, ``1*x`` as ``x``)."""
     if isinstance(value, Mapping):
-        return {k: _fill(v, coefficients) for k, v in value.items()}
+        return {k: fill_template(v, coefficients) for k, v in value.items()}
     if isinstance(value, list):
-        return [_fill(v, coefficients) for v in value]
+        return [fill_template(v, coefficients) for v in value]
     if not isinstance(value, str) or "{" not in value:
         return value
     whole = re.fullmatch(r"\{(\w+)\}", value)

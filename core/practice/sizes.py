@@ -92,7 +92,7 @@ def knob_text(knob: Knob, value: Any) -> str:
     return str(value)
 
 
-def _label(knob: Knob, value: Any) -> str:
+def title_words(knob: Knob, value: Any) -> str:
     """The title's words for a value: "4×4 input", "stride 2" (a square pair named after its
     value reads as one number; one named before it, "2×2 window", keeps both)."""
     shown = "×".join(map(str, value)) if isinstance(value, tuple) else str(value)
