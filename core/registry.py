@@ -49,7 +49,7 @@ COMMON_FIELDS: dict[str, Field] = {
     ),
 }
 
-# The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading.py); solvers accept
+# The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading/); solvers accept
 # and ignore them, so the JSON Schema lists them, but they are not inline options.  Their
 # examples name grad_input; OpEntry.check_fields puts in the kind's example_result.
 CHECK_FIELDS: dict[str, Field] = {
@@ -655,6 +655,21 @@ def op_module(kind: str) -> ModuleType:
                 f"op module {module.__name__} lacks {attribute} (needed for kind {kind!r})"
             )
     return module
+
+
+def kind_module(kind: str) -> ModuleType | None:
+    """The kind's own module, core/kinds/<kind>.py (its usual mistakes for ``gradcalc check``,
+    its practice profile for ``gradcalc random``), imported the first time it is asked for so
+    that start-up imports none; None for a kind without one (or not a kind)."""
+    if kind not in OPS:
+        return None
+    name = f"gradcalc.core.kinds.{kind}"
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as error:
+        if error.name != name:
+            raise
+        return None
 
 
 def kind_constant(kind: str, name: str) -> Any:

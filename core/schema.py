@@ -210,7 +210,7 @@ def _points(field: Field, kind: str) -> dict[str, Any]:
 
 
 def _accept(field: Field, kind: str) -> dict[str, Any]:
-    # Other keys name spec keys and their accepted values (core/grading.py _read_accept).
+    # Other keys name spec keys and their accepted values (core/grading/keys.py read_accept).
     tolerance = field_schema(COMMON_FIELDS["tolerance"], kind)
     return {
         "type": "object",

@@ -18,7 +18,7 @@ from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
 from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
 
-# points, accept, problem and answers are for `gradcalc check` (core/grading.py); solvers ignore them.
+# points, accept, problem and answers are for `gradcalc check` (core/grading/); solvers ignore them.
 COMMON_KEYS = (
     "kind",
     "title",

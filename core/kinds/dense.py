@@ -1,5 +1,7 @@
 """A dense spec: how it is read (``read(spec, limits) -> DenseProblem``) and run
-(``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py.
+(``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
+(``PRACTICE``).
 
 A dense problem is one fully connected layer (PyTorch's nn.Linear): input ``x`` (L or
 N×L), weight ``W`` (O×L), an optional bias ``b`` (O) and the layout its explanation
@@ -21,6 +23,9 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import zeros_like_kind
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
+from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.mistakes import forgot_upstream, transposed
+from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
 from gradcalc.core.opkit import check_gradients_where
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
@@ -267,3 +272,43 @@ def float_loss(
         output = output + params["bias"]
     upstream = problem.upstream.reshape(problem.batch, problem.out_features).astype(float)
     return float(np.sum((np.abs(upstream) if sizes else upstream) * output))
+
+
+# ---------------------------------------------------------------------------
+# Usual mistakes (gradcalc check)
+
+
+def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """The mistakes worth trying for this problem, most telling first."""
+    return [transposed("grad_weight", "∂L/∂W")] + forgot_upstream(
+        spec, ("grad_input", "grad_weight", "grad_bias")
+    )
+
+
+# ---------------------------------------------------------------------------
+# Practice profile (gradcalc random)
+
+INPUTS = Knob("inputs", "int", "input features L", default=3, label="{} inputs")
+OUTPUTS = Knob("outputs", "int", "output features O", default=2, label="{} outputs")
+LAYOUT = Knob(
+    "layout",
+    "choice",
+    "column: y = Wx + b; row: y = xWᵀ + b",
+    default="column",
+    field="layout",
+    choices=("column", "row"),
+    label="{} layout",
+)
+
+PRACTICE = Profile(
+    {
+        "": Variant(
+            (INPUTS, OUTPUTS, BATCH, LAYOUT),
+            {
+                "input": ("batch?", "inputs"),
+                "weight": ("outputs", "inputs"),
+                "bias": ("outputs",),
+            },
+        )
+    }
+)

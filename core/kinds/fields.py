@@ -5,7 +5,7 @@ A field's form decides how it is read, whatever kind it belongs to: a word out o
 (``ignore_index``, ``divisor_override``), a tensor (``input``), a pair
 of whole numbers (``stride``, ``dilation``, a pool's ``size``: 2 or [rows, cols]) and
 conv's padding forms (2, [rows, cols], [top, bottom, left, right], "valid", "same").  The
-inline options (cli/inline.py) and ``gradcalc random``'s size knobs (core/practice.py)
+inline options (cli/inline.py) and ``gradcalc random``'s size knobs (core/practice/sizes.py)
 read a pair written as text, ``2x1``, with :data:`PAIR_TEXT` and :data:`PAIR_SEPARATOR`.
 """
 
@@ -229,7 +229,7 @@ def _zero_led_pair(text: str, parts: tuple[str, str], as_list: bool) -> str:
 def pair_as_written(value: Any) -> tuple[int, int] | None:
     """The pair a validated spec wrote plainly, 2 or [2, 1], without reading it again; None
     for any other spelling ("2", 2.0) or a missing value: grading looks at the spec's own
-    words to name a slip (core/grading.py), and an unusual spelling names none."""
+    words to name a slip (core/kinds/conv.py, pool.py), and an unusual spelling names none."""
     if isinstance(value, bool):
         return None
     if isinstance(value, int):

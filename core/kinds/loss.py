@@ -1,4 +1,5 @@
-"""How a loss spec is read into a LossProblem: ``read(spec, limits)``.
+"""How a loss spec is read into a LossProblem (``read(spec, limits)``), its usual mistakes
+(``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile (``PRACTICE``).
 
 Which optional keys each loss takes (PyTorch's constructor arguments), the class-index or
 probability target, class weights, ignore_index and label smoothing are checked here; the
@@ -25,6 +26,8 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
+from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.opkit import plain  # the sentence number formatter (its messages)
 
 KIND = "loss"
@@ -292,3 +295,106 @@ def _read_weight(
                 ("weight", *position), f"a weight must be 0 or more, got {plain(weight[position])}"
             )
     return weight
+
+
+# ---------------------------------------------------------------------------
+# Usual mistakes (gradcalc check)
+
+
+def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """The mistakes worth trying for this problem, most telling first."""
+    variants = []
+    reduction = spec.get("reduction", "mean")
+    if reduction in ("mean", "sum"):
+        other = "sum" if reduction == "mean" else "mean"
+        variants.append(
+            Mistake(
+                f"reduction: {other}",
+                f"{{name}} matches the result with reduction: {other}; this problem uses "
+                f"reduction: {reduction}",
+                (("reduction", other),),
+                results=("loss", "grad_input"),
+                reveals=("loss", "grad_input"),  # the key times or over the batch size
+            )
+        )
+    if spec.get("loss") == "cross_entropy":
+        variants.append(
+            Mistake(
+                "sign flipped",
+                "{name} has its sign flipped: 1[i = gt] − p_i (1 − p at the true class) "
+                "instead of p_i − 1[i = gt]",
+                transform=lambda array, _name: -array,
+                results=("grad_input",),
+                reveals=("grad_input",),
+            )
+        )
+    return variants
+
+
+# ---------------------------------------------------------------------------
+# Practice profile (gradcalc random)
+
+LOSS = Knob(
+    "loss",
+    "choice",
+    "cross_entropy, nll, mse, bce or bce_with_logits (default: mse or nll, by the seed)",
+    field="loss",
+    choices=("cross_entropy", "nll", "mse", "bce", "bce_with_logits"),
+    menu=("mse", "nll"),
+    label="{}",
+)
+REDUCTION = Knob(
+    "reduction",
+    "choice",
+    "mean or sum",
+    default="mean",
+    field="reduction",
+    choices=("mean", "sum"),
+    label="{}",
+)
+LOSS_VALUES = Knob(
+    "size", "shape", "input shape: N, AxB or AxBxC", default=(2, 2), maximum=4, label="{} input"
+)
+BINARY = Draw(0, 1)
+
+PRACTICE = Profile(
+    {
+        # A row of equal scores has p = 1/C: a gradient (p − 1[i = t])/N.
+        "cross_entropy": Variant(
+            (CLASSES, BATCH, REDUCTION),
+            {"input": ("batch?", "classes"), "target": ("batch?",)},
+            {"input": Draw(-2, 2), "target": Draw(0, "classes")},
+            decimals=True,
+            denominator_from=("classes", "batch"),
+        ),
+        "nll": Variant(
+            (CLASSES, BATCH, REDUCTION),
+            {"input": ("batch?", "classes"), "target": ("batch?",)},
+            {"input": Draw(-4, 0), "target": Draw(0, "classes")},
+            denominator_from=("batch",),
+        ),
+        "mse": Variant(
+            (LOSS_VALUES, REDUCTION),
+            {"input": ("size",), "target": ("size",)},
+            denominator_from=("size",),
+        ),
+        # The loss is a log; its gradient (x − t)/(x(1 − x))/N is rational: with x in
+        # {1/4, 1/2, 3/4} it is ±2, 4/3 or 4 over N, so 3N is its natural denominator.
+        "bce": Variant(
+            (LOSS_VALUES, REDUCTION),
+            {"input": ("size",), "target": ("size",)},
+            {"input": Draw(1, 3, denominator=4), "target": BINARY},
+            decimals=True,
+            denominator_from=("size", 3),
+        ),
+        # (σ(x) − t)/N is rational where x = 0: ±1/(2N).
+        "bce_with_logits": Variant(
+            (LOSS_VALUES, REDUCTION),
+            {"input": ("size",), "target": ("size",)},
+            {"input": Draw(-2, 2), "target": BINARY},
+            decimals=True,
+            denominator_from=("size", 2),
+        ),
+    },
+    by=LOSS,
+)

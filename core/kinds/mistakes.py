@@ -1,0 +1,157 @@
+"""What a kind's usual mistakes are made of (``gradcalc check`` diagnoses them).
+
+A kind's module (core/kinds/<kind>.py) lists its mistakes in ``usual_mistakes(spec)``
+as :class:`Variant` objects; core/grading solves the problem again under each one and
+names the first whose result the wrong answer matches.  The mistakes several kinds make
+(the stride or padding ignored, the upstream forgotten, a gradient transposed) are built
+here, once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Variant:
+    """The problem solved another way: a mistake to diagnose or an accepted convention.
+
+    ``changes`` are spec keys to replace (None removes the key); ``transform``
+    maps the correct result to the mistaken one instead (a transpose, a sign);
+    ``results`` limits the result names it can explain (empty: all).  ``reveals``
+    names the results for which the diagnosis gives the correct values away (the
+    answer transposed, rotated or scaled is the key): left out under --hide-answers.
+    """
+
+    label: str
+    message: str
+    changes: tuple[tuple[str, Any], ...] = ()
+    # (the correct result, its name) -> the mistaken result, or None when it cannot apply.
+    transform: Callable[[np.ndarray, str], np.ndarray | None] | None = None
+    results: tuple[str, ...] = ()
+    reveals: tuple[str, ...] = ()
+
+    def explains(self, name: str) -> bool:
+        return not self.results or name in self.results
+
+    def gives_away(self, name: str) -> bool:
+        return name in self.reveals
+
+
+def spec_text(value: Any) -> str:
+    """A spec value as a message writes it: true, [1, 2], 3."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(spec_text(v) for v in value) + "]"
+    return str(value)
+
+
+def is_zero(value: Any) -> bool:
+    """True for a padding (or any size) that adds nothing: None, 0, "valid", [0, 0]."""
+    if value is None or value == "valid":
+        return True
+    if isinstance(value, list):
+        return all(is_zero(v) for v in value)
+    return value == 0
+
+
+def upstream_given(spec: Mapping[str, Any]) -> bool:
+    value = spec.get("upstream")
+    return value is not None and not (isinstance(value, str) and value.strip() == "ones")
+
+
+def _without_last_row_and_column(array: np.ndarray, name: str) -> np.ndarray | None:
+    """What the size formula without its "+1" gives: one output row and column fewer, the
+    others as they are (the same windows, the last ones never reached).  ``output_shape``
+    loses 1 from its last two entries; None when nothing would be left."""
+    if name == "output_shape":
+        if array.ndim != 1 or array.size < 2 or any(int(v) < 2 for v in array[-2:]):
+            return None
+        shape = array.copy()
+        shape[-2:] = [v - 1 for v in array[-2:]]
+        return shape
+    if array.ndim < 2 or array.shape[-2] < 2 or array.shape[-1] < 2:
+        return None
+    return array[..., :-1, :-1]
+
+
+FORWARD = ("output", "output_shape")
+SIZE_NOTE = (
+    "{name} matches an output size computed without the “+1”: ⌊(H + 2p − k)/s⌋ "
+    "instead of ⌊(H + 2p − d·(k − 1) − 1)/s⌋ + 1"
+)
+
+
+def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> list[Variant]:
+    """Stride ignored, padding ignored, and the size formula without its +1 (a sliding window's
+    mistakes: conv and pool).
+
+    Each changes the output's shape, so a written-out upstream no longer fits:
+    then only the forward results can be explained (the upstream becomes ones).
+    """
+    forward_only = upstream_given(spec)
+    results = FORWARD if forward_only else ()
+    upstream = (("upstream", None),) if forward_only else ()
+
+    def ignored(key: str, plain_value: int, words: str, shown: Any, reveals=()) -> Variant:
+        return Variant(
+            f"{key} ignored",
+            f"{{name}} matches the result {words}: the {key} ({spec_text(shown)}) was ignored",
+            ((key, plain_value), *upstream),
+            results=results,
+            reveals=reveals,
+        )
+
+    variants = []
+    if stride is not None and stride != (1, 1):
+        default = stride[0] if stride[0] == stride[1] else list(stride)  # pool: the window
+        # The strided output is every s-th entry of the answer: naming the slip gives it away.
+        shown = spec.get("stride", default)
+        variants.append(ignored("stride", 1, "with stride 1", shown, reveals=("output",)))
+    if not is_zero(spec.get("padding")) and spec.get("padding") != "same":
+        variants.append(ignored("padding", 0, "without padding", spec["padding"]))
+    if stride is not None and spec.get("padding") != "same" and spec.get("ceil_mode") is not True:
+        variants.append(
+            Variant(
+                "size without +1",
+                SIZE_NOTE,
+                transform=_without_last_row_and_column,
+                results=FORWARD,  # reveals nothing: the cells kept are the student's own
+            )
+        )
+    return variants
+
+
+def forgot_upstream(
+    spec: Mapping[str, Any], gradients: tuple[str, ...], reveals: tuple[str, ...] = ()
+) -> list[Variant]:
+    """``reveals``: where the key follows from the answer (an activation's ∂L/∂x is the
+    upstream times the answer, entry by entry)."""
+    if not upstream_given(spec):
+        return []
+    return [
+        Variant(
+            "upstream forgotten",
+            "{name} matches the result with an upstream of ones: the upstream gradient "
+            "∂L/∂output was forgotten (the chain rule's last factor)",
+            (("upstream", None),),
+            results=gradients,
+            reveals=reveals,
+        )
+    ]
+
+
+def transposed(name: str, symbol: str) -> Variant:
+    """``name`` (a matrix gradient) answered with rows and columns swapped."""
+    return Variant(
+        "transposed",
+        f"{{name}} is the transpose of {symbol}: rows and columns swapped",
+        transform=lambda array, _name: np.swapaxes(array, -1, -2) if array.ndim >= 2 else None,
+        results=(name,),
+        reveals=(name,),
+    )
