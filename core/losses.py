@@ -82,7 +82,7 @@ RESULTS = ("loss", "probabilities", "grad_input")
 
 def one_minus_taken(value: Any) -> tuple[float, bool]:
     """1 − value as the bce ops take it, and whether it came from the exact value: it does
-    where rounding value first would lose digits (within 1/128 of 1); elsewhere it is
+    where rounding value first would lose digits (within 2^-20 of 1); elsewhere it is
     1 − float(value), as PyTorch computes it."""
     exact = 1 - value if isinstance(value, Fraction) else None
     rest, replaced = cancelled(1 - float(value), exact, 1.0)
@@ -138,6 +138,7 @@ class LossResults:
     log_p: np.ndarray | None = None  # cross_entropy: N×C
     complements: np.ndarray | None = None  # bce_with_logits: σ(−s), the input's shape
     form: np.ndarray | None = None  # bce_with_logits: how σ(s) − t was taken (ops.losses PLAIN…)
+    taken_exactly: np.ndarray | None = None  # bce, bce_with_logits: a difference taken exactly
 
 
 def exact_differences(problem: LossProblem) -> dict[str, np.ndarray]:
@@ -204,6 +205,7 @@ def compute(problem: LossProblem, *, exact: bool) -> LossResults:
         log_p=cache.get("log_p"),
         complements=cache.get("complements"),
         form=cache.get("form"),
+        taken_exactly=cache.get("taken_exactly"),
     )
 
 
@@ -424,6 +426,8 @@ class _Explainer:
                     f"{n} input entr{'y lies' if n == 1 else 'ies lie'} within 2h of 0 or 1: "
                     "the finite-difference check skips " + ("it" if n == 1 else "them")
                 )
+        if self.c.taken_exactly is not None and self.c.taken_exactly.any():
+            items.append(_EXACT_DIFFERENCES[p.loss])
         items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
         items.append(
             arithmetic_words(
@@ -1038,6 +1042,16 @@ class _Explainer:
             )
         section.omitted = omitted
 
+
+# Where a float difference would cancel, the bce ops take it from the exact values.
+_EXACT_DIFFERENCES = {
+    "bce": "where 1 − x, 1 − t or x − t would cancel in float64 they are taken from the exact "
+    "values, then rounded (PyTorch rounds x first: its 1 − x at x = 0.9999999999999 is "
+    "1.00031e-13, not 1e-13)",
+    "bce_with_logits": "where σ(s) − t would cancel in float64 it is taken as "
+    "tanh(s/2)/2 + (1/2 − t) or (1 − t) − σ(−s), as the steps show, and s·t near t = 1 as "
+    "s − s·(1 − t), with 1/2 − t and 1 − t from the exact t (PyTorch's σ(s) − t loses those digits)",
+}
 
 _LOSS_WORDS = {
     "cross_entropy": "cross_entropy (torch.nn.CrossEntropyLoss): softmax of the logits, then −log of the target's probability",

@@ -19,6 +19,9 @@ from gradcalc.cli.main import main
 from gradcalc.core.ops.losses import BCE_EPSILON
 
 NEAR_ONE = "9999999999999/10000000000000"  # 1 − 1e-13
+# Where a difference cancels by less than 2^-20 gradcalc keeps PyTorch's float arithmetic,
+# off by at most about 2^-53/2^-20 relative; below, it is exact to rounding.
+TOLERANCE = Decimal(2) ** -32
 
 
 def gradcalc(*args: str) -> tuple[int, str]:
@@ -41,7 +44,9 @@ def test_bce_near_one_takes_one_minus_x_exactly() -> None:
     assert abs(found["loss"] / 1e-13 - 1) < 1e-12
     _, text = gradcalc("loss", "--loss", "bce", "--input", NEAR_ONE, "--target", "1")
     assert "= (≈1 − 1)/max(≈1·1e-13, 1e-12) = −0.1\n" in text
-    assert "−0.100031" not in text and "1.00031e-13" not in text
+    assert "−0.100031" not in text and "= 1.00031e-13" not in text
+    # The conventions say where gradcalc differs from PyTorch's float arithmetic.
+    assert "its 1 − x at x = 0.9999999999999 is 1.00031e-13" in " ".join(text.split())
 
 
 def test_bce_near_one_in_the_target_and_with_weights() -> None:
@@ -141,11 +146,8 @@ def test_bce_matches_50_digits(x: Fraction, t: Fraction) -> None:
         "loss", "--loss", "bce", "--input", str(spec_text(x)), "--target", str(spec_text(t))
     )
     loss, grad = bce_reference(x, t)
-    assert (
-        relative(found["loss"], loss) < Decimal("1e-12")
-        or abs(found["loss"] - float(loss)) < 1e-300
-    )
-    assert relative(found["grad_input"], grad) < Decimal("1e-12"), (x, t, found, grad)
+    assert relative(found["loss"], loss) < TOLERANCE or abs(found["loss"] - float(loss)) < 1e-300
+    assert relative(found["grad_input"], grad) < TOLERANCE, (x, t, found, grad)
 
 
 @given(
@@ -162,4 +164,4 @@ def test_bce_with_logits_gradient_matches_50_digits(s: Fraction, t: Fraction) ->
     # at worst, where σ(s) is irrational and t a number within that of it.
     floor = Decimal(2**-53) * max(decimal(t), Decimal(1) / 2 if abs(s) < 1 else Decimal(0))
     error = abs(Decimal(found["grad_input"]) - grad)
-    assert error <= Decimal("1e-12") * abs(grad) + floor, (s, t, found, grad)
+    assert error <= TOLERANCE * abs(grad) + floor, (s, t, found, grad)

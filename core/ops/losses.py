@@ -34,9 +34,11 @@ from gradcalc.core.ops.softmax import softmax_forward
 # max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
 BCE_LOG_FLOOR = -100.0
 BCE_EPSILON = float(np.float32(1e-12))
-# A difference of rounded floats below this fraction of its operands is taken from the
-# exact values instead (see :func:`cancelled`).
-CANCELLED = 1 / 128
+# A difference of rounded floats below this fraction (about 1e-6) of its operands is taken
+# from the exact values instead (see :func:`cancelled`): below it, rounding first leaves
+# fewer than 33 of its 53 bits (10 digits); above it PyTorch's arithmetic is kept, off by
+# less than 2^-33 (1e-10) relative.
+CANCELLED = 2.0**-20
 
 
 class NoDenominator(ArithmeticError):
@@ -210,14 +212,15 @@ def mse_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
 def cancelled(rounded: Any, exact: Any, size: Any) -> tuple[np.ndarray, np.ndarray]:
     """A difference of rounded floats (``rounded``, PyTorch's arithmetic), replaced by the
     same difference taken before rounding (``exact``, from the spec's exact values; None
-    when there are none) where it is below size/128: there rounding the operands first
-    lost more than 7 of its 53 bits (1 − x at x = 0.9999999999999 kept 4 digits).
-    Returns (the difference, where it was replaced)."""
+    when there are none) where it is below size·2^-20: there rounding the operands first
+    lost more than 20 of its 53 bits (1 − x at x = 0.9999999999999 kept 4 digits).
+    Returns (the difference, where it was replaced: where it is that small and the two
+    differ; 1 − x at x = 1 is 0 either way and stays PyTorch's)."""
     rounded = np.asarray(rounded, dtype=float)
     if exact is None:
         return rounded, np.zeros(rounded.shape, dtype=bool)
     exact = np.asarray(exact, dtype=float)
-    replaced = np.abs(exact) < np.asarray(size) * CANCELLED
+    replaced = (np.abs(exact) < np.asarray(size) * CANCELLED) & (exact != rounded)
     return np.where(replaced, exact, rounded), replaced
 
 
@@ -226,7 +229,7 @@ def bce_logs(
 ) -> tuple[np.ndarray, np.ndarray]:
     """log x and log(1 − x), unclamped (−∞ at 0 and 1), all of x's shape.
 
-    Where ``near_one`` (1 − x was taken exactly: x within 1/128 of 1) both come from
+    Where ``near_one`` (1 − x was taken exactly: x within 2^-20 of 1) both come from
     1 − x, log x as log1p(−(1 − x)); elsewhere log x and log1p(−x) of the rounded x, as
     PyTorch computes them.
     """
@@ -244,20 +247,22 @@ def bce_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
     Optional params ``one_minus_input`` (1 − x), ``one_minus_target`` (1 − t) and
     ``input_minus_target`` (x − t), taken from exact values before rounding: used where
     the same differences of the rounded floats cancel (see :func:`cancelled`).  The cache
-    holds ``one_minus_input`` as used (x's shape).
+    holds ``one_minus_input`` as used and ``taken_exactly`` (where any of the three was),
+    both of x's shape.
     """
     denominator = _mean_denominator(x, params["reduction"], exact=False)
     t = params["target"]
     weight = 1.0 if params["weight"] is None else params["weight"]
     rest, near_one = cancelled(1 - x, params.get("one_minus_input"), 1.0)
-    target_rest = cancelled(1 - t, params.get("one_minus_target"), 1.0)[0]
+    target_rest, target_near_one = cancelled(1 - t, params.get("one_minus_target"), 1.0)
     logs = bce_logs(x, rest, near_one & (x > 0.5))
     log_x, log_rest = (np.maximum(log, BCE_LOG_FLOOR) for log in logs)
     per_item = np.broadcast_to(-weight * (t * log_x + target_rest * log_rest), x.shape)
-    difference = cancelled(
+    difference, close = cancelled(
         x - t, params.get("input_minus_target"), np.maximum(np.abs(x), np.abs(t))
-    )[0]
+    )
     cache = {
+        "taken_exactly": np.broadcast_to(near_one | target_near_one | close, x.shape),
         "per_item": per_item,
         "denominator": denominator,
         "x": x,
@@ -293,8 +298,9 @@ def sigmoid_minus_target(
     - UPPER: (1 − t) − σ(−s), whose terms are small where both are near 1 (s = 40, t = 1:
       −4.25e-18, where PLAIN gave 0).
 
-    Where PLAIN cancels (|σ(s) − t| below 1/128 of its larger term), the form whose larger
-    term is smallest is taken; its rounding is then that small.
+    Where PLAIN cancels (|σ(s) − t| below 2^-20 of its larger term), the form whose larger
+    term is smallest is taken, its rounding then that small; where that gives PLAIN's value
+    anyway (s = 0, t = 1/2: 0), PLAIN stays.
     """
     probability, complement = sigmoid(s), sigmoid(-s)
     half = np.tanh(s / 2) / 2
@@ -308,7 +314,7 @@ def sigmoid_minus_target(
     )
     best = np.argmin(np.stack(sizes), axis=0)
     plain_cancels = np.abs(forms[PLAIN]) < sizes[PLAIN] * CANCELLED
-    form = np.where(plain_cancels, best, PLAIN)
+    form = np.where(plain_cancels & (np.choose(best, forms) != forms[PLAIN]), best, PLAIN)
     return np.choose(form, forms), form
 
 
@@ -318,21 +324,25 @@ def bce_with_logits_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
 
     Optional params ``half_minus_target`` (1/2 − t) and ``one_minus_target`` (1 − t), from
     exact values: for x > 0, max(x, 0) − x·t is x·(1 − t), taken so where t is within
-    1/128 of 1; and ∂ℓ/∂x = σ(x) − t (see :func:`sigmoid_minus_target`).  The cache holds
-    ``probabilities`` σ(x), ``complements`` σ(−x), ``difference`` σ(x) − t and ``form``.
+    2^-20 of 1; and ∂ℓ/∂x = σ(x) − t (see :func:`sigmoid_minus_target`).  The cache holds
+    ``probabilities`` σ(x), ``complements`` σ(−x), ``difference`` σ(x) − t, ``form`` and
+    ``taken_exactly`` (where x·(1 − t) or a form other than PLAIN was used).
     """
     denominator = _mean_denominator(x, params["reduction"], exact=False)
     t = params["target"]
     weight = 1.0 if params["weight"] is None else params["weight"]
     one_minus_t = params.get("one_minus_target")
     linear = np.maximum(x, 0) - x * t
+    rescaled = np.zeros(np.shape(linear), dtype=bool)
     if one_minus_t is not None:
-        exact_rest = np.asarray(one_minus_t, dtype=float)
-        linear = np.where((x > 0) & (np.abs(exact_rest) < CANCELLED), x * exact_rest, linear)
+        exact_rest, changed = cancelled(1 - t, one_minus_t, 1.0)
+        rescaled = (x > 0) & changed
+        linear = np.where(rescaled, x * exact_rest, linear)
     per_item = weight * (linear + np.log1p(np.exp(-np.abs(x))))
     per_item = np.broadcast_to(per_item, x.shape)
     difference, form = sigmoid_minus_target(x, t, params.get("half_minus_target"), one_minus_t)
     cache = {
+        "taken_exactly": np.broadcast_to(rescaled | (form != PLAIN), x.shape),
         "per_item": per_item,
         "denominator": denominator,
         "probabilities": sigmoid(x),
