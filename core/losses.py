@@ -22,9 +22,9 @@ divides by the number of entries (PyTorch's element-wise mean).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -61,7 +61,16 @@ from gradcalc.core.opkit import (
     softmax_bend,
 )
 from gradcalc.core.ops import adapter
-from gradcalc.core.ops.losses import BCE_EPSILON, BCE_LOG_FLOOR, LOSS_OPS, NoDenominator
+from gradcalc.core.ops.losses import (
+    BCE_EPSILON,
+    BCE_LOG_FLOOR,
+    CENTRED,
+    LOSS_OPS,
+    UPPER,
+    NoDenominator,
+    bce_logs,
+    cancelled,
+)
 from gradcalc.core.ops.softmax import log_sum_exp
 from gradcalc.core.outcome import Solution
 
@@ -71,28 +80,43 @@ SECTIONS = registry.sections(KIND)
 RESULTS = ("loss", "probabilities", "grad_input")
 
 
-def bce_clamps(x: float) -> tuple[float, float, bool]:
+def one_minus_taken(value: Any) -> tuple[float, bool]:
+    """1 − value as the bce ops take it, and whether it came from the exact value: it does
+    where rounding value first would lose digits (within 2^-20 of 1); elsewhere it is
+    1 − float(value), as PyTorch computes it."""
+    exact = 1 - value if isinstance(value, Fraction) else None
+    rest, replaced = cancelled(1 - float(value), exact, 1.0)
+    return float(rest), bool(replaced)
+
+
+def one_minus(value: Any) -> float:
+    """1 − value as the bce ops take it (see :func:`one_minus_taken`)."""
+    return one_minus_taken(value)[0]
+
+
+def bce_clamps(x: Any) -> tuple[float, float, bool]:
     """log x and log(1 − x) as float64 (−∞ at the edges), and whether PyTorch's backward
     divides by the clamp: the steps show a clamp exactly where one acts (log < −100,
-    x·(1 − x) < 1e-12), not only at 0 and 1."""
-    x = float(x)
-    log_x = math.log(x) if x > 0 else -math.inf
-    log_rest = math.log1p(-x) if x < 1 else -math.inf
-    return log_x, log_rest, x * (1 - x) < BCE_EPSILON
+    x·(1 − x) < 1e-12), not only at 0 and 1.  ``x`` exact (a Fraction) or a float; 1 − x
+    as :func:`one_minus` takes it, so the steps and the op agree."""
+    value, (rest, replaced) = float(x), one_minus_taken(x)
+    near_one = replaced and value > 0.5
+    log_x, log_rest = bce_logs(np.array(value), np.array(rest), np.array(near_one))
+    return float(log_x), float(log_rest), value * rest < BCE_EPSILON
 
 
 def bce_clamped(values: np.ndarray) -> np.ndarray:
     """True at each entry where one of PyTorch's bce clamps acts."""
-    flat = [bce_clamps(v) for v in np.asarray(values, dtype=float).reshape(-1)]
+    flat = [bce_clamps(v) for v in np.asarray(values).reshape(-1)]
     mask = [lx < BCE_LOG_FLOOR or lr < BCE_LOG_FLOOR or d for lx, lr, d in flat]
     return np.array(mask, dtype=bool).reshape(np.shape(values))
 
 
-def _one_minus(x: float) -> tuple:
-    """The tokens of 1 − x: its float value, or (1 − x) written out where the float rounds
-    to exactly 1 (x = 1e-100: 1 − x is not 1)."""
-    rest = 1 - x
-    return (rest,) if rest != 1 or x == 0 else ("(1 − ", x, ")")
+def _one_minus(x: Any) -> tuple:
+    """The tokens of 1 − x: its float value (see :func:`one_minus`), or (1 − x) written out
+    where the float rounds to exactly 1 (x = 1e-100: 1 − x is not 1)."""
+    rest = one_minus(x)
+    return (rest,) if rest != 1 or x == 0 else ("(1 − ", float(x), ")")
 
 
 # ---------------------------------------------------------------------------
@@ -112,6 +136,24 @@ class LossResults:
     counted: np.ndarray | None = None  # N bools: not ignored
     probabilities: np.ndarray | None = None  # softmax (N×C) or sigmoid (input shape)
     log_p: np.ndarray | None = None  # cross_entropy: N×C
+    complements: np.ndarray | None = None  # bce_with_logits: σ(−s), the input's shape
+    form: np.ndarray | None = None  # bce_with_logits: how σ(s) − t was taken (ops.losses PLAIN…)
+    taken_exactly: np.ndarray | None = None  # bce, bce_with_logits: a difference taken exactly
+
+
+def exact_differences(problem: LossProblem) -> dict[str, np.ndarray]:
+    """The differences bce and bce_with_logits take from the exact input and target (object
+    arrays), before float64 rounds them: 1 − x at x = 0.9999999999999 is 1e-13, where
+    1 − float(x) is 1.00031e-13.  The ops use them only where the float difference cancels.
+    None for float problems (finite differences) and the other losses."""
+    x, t = problem.input, problem.values
+    if x.dtype != object or t.dtype != object:
+        return {}
+    if problem.loss == "bce":
+        return {"one_minus_input": 1 - x, "one_minus_target": 1 - t, "input_minus_target": x - t}
+    if problem.loss == "bce_with_logits":
+        return {"half_minus_target": Fraction(1, 2) - t, "one_minus_target": 1 - t}
+    return {}
 
 
 def compute(problem: LossProblem, *, exact: bool) -> LossResults:
@@ -134,6 +176,7 @@ def compute(problem: LossProblem, *, exact: bool) -> LossResults:
             "target": problem.values,
             "weight": problem.weight,
             "reduction": problem.reduction,
+            **exact_differences(problem),
         }
     try:
         loss, trace = adapter.forward(
@@ -160,6 +203,9 @@ def compute(problem: LossProblem, *, exact: bool) -> LossResults:
         counted=cache.get("counted"),
         probabilities=cache.get("probabilities"),
         log_p=cache.get("log_p"),
+        complements=cache.get("complements"),
+        form=cache.get("form"),
+        taken_exactly=cache.get("taken_exactly"),
     )
 
 
@@ -380,6 +426,8 @@ class _Explainer:
                     f"{n} input entr{'y lies' if n == 1 else 'ies lie'} within 2h of 0 or 1: "
                     "the finite-difference check skips " + ("it" if n == 1 else "them")
                 )
+        if self.c.taken_exactly is not None and self.c.taken_exactly.any():
+            items.append(_EXACT_DIFFERENCES[p.loss])
         items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
         items.append(
             arithmetic_words(
@@ -622,10 +670,10 @@ class _Explainer:
                 # Wherever a log falls below −100 (1e-100 too, not only 0) the step shows
                 # max(log x, −100): the arithmetic as written is PyTorch's.
                 log_x, log_rest = f"log {xs}", f"log(1 − {xs})"
-                rest = _one_minus(x)
+                rest = _one_minus(p.input[index])
                 x_tokens: tuple = ("·log ", x)
                 rest_tokens: tuple = ("·log ", *rest) if len(rest) == 1 else ("·log", *rest)
-                value_x, value_rest, _ = bce_clamps(x)
+                value_x, value_rest, _ = bce_clamps(p.input[index])
                 if value_x < BCE_LOG_FLOOR:
                     log_x = f"max(log {xs}, −100)"
                     x_tokens = ("·(", BCE_LOG_FLOOR, ")") if x == 0 else ("·max(log ", x, ", −100)")
@@ -634,10 +682,11 @@ class _Explainer:
                     rest_tokens = (
                         ("·(", BCE_LOG_FLOOR, ")")
                         if x == 1
-                        else ("·max(log ", *factor(1 - x), ", −100)")
+                        else ("·max(log ", *factor(one_minus(p.input[index])), ", −100)")
                     )
                 symbolic = f"{label} = −{ws}[{ts}·{log_x} + (1 − {ts})·{log_rest}]"
-                numeric = ("−", *w, "[", target, *x_tokens, " + ", 1 - target, *rest_tokens, "]")
+                target_rest = one_minus(p.values[index])
+                numeric = ("−", *w, "[", target, *x_tokens, " + ", target_rest, *rest_tokens, "]")
             else:
                 symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
                 numeric = (
@@ -654,7 +703,7 @@ class _Explainer:
                 )
             section.add(Formula(label, symbolic, numeric, c.per_item[index]))
             if p.loss == "bce":
-                value_x, value_rest, _ = bce_clamps(x)
+                value_x, value_rest, _ = bce_clamps(p.input[index])
                 if x == 0 or x == 1:
                     section.add(
                         sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does")
@@ -913,6 +962,25 @@ class _Explainer:
                 )
         section.omitted = count * classes - shown
 
+    def _logit_difference(
+        self, index: tuple[int, ...], name: str, ws: str, d_text: str
+    ) -> tuple[str, tuple]:
+        """∂ℓ/∂s = σ(s) − t in the form the op took it (ops.losses.sigmoid_minus_target):
+        as written, as tanh(s/2)/2 + (1/2 − t) near σ(s) = t = 1/2, or as (1 − t) − σ(−s)
+        near 1, so that the numbers shown give the value shown."""
+        p, c = self.p, self.c
+        xs, ts = self.sym(self.X, index).text, self.sym(self.T, index).text
+        target = p.values[index] if self.exact else float(p.values[index])
+        form = int(c.form[index])
+        if form == CENTRED:
+            symbolic = f"{name} = {ws}(tanh({xs}/2)/2 + (1/2 − {ts})){d_text}"
+            return symbolic, ("(tanh(", *factor(self.x[index]), "/2)/2 + (1/2 − ", target, "))")
+        if form == UPPER:
+            symbolic = f"{name} = {ws}((1 − {ts}) − σ(−{xs})){d_text}"
+            return symbolic, ("((1 − ", target, ") − ", float(c.complements[index]), ")")
+        symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
+        return symbolic, ("(", float(c.probabilities[index]), " − ", target, ")")
+
     def _backward_elementwise(self, section: Section) -> None:
         p, c = self.p, self.c
         L, X = self.L, self.X
@@ -932,8 +1000,8 @@ class _Explainer:
                 symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
                 numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
             elif p.loss == "bce":
-                rest = _one_minus(x)
-                if bce_clamps(x)[2]:  # x·(1 − x) < 1e-12: PyTorch divides by the clamp instead
+                rest = _one_minus(p.input[index])
+                if bce_clamps(p.input[index])[2]:  # x·(1 − x) < 1e-12: PyTorch divides by the clamp
                     symbolic = f"{name} = {ws}({xs} − {ts})/max({xs}·(1 − {xs}), 1e-12){d_text}"
                     numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", *rest, ", 1e-12)")
                     numeric += d_tokens
@@ -941,9 +1009,8 @@ class _Explainer:
                     symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
                     numeric = (*w, "(", x, " − ", target, ")/(", x, "·", *rest, ")", *d_tokens)
             else:
-                sig = float(c.probabilities[index])
-                symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
-                numeric = (*w, "(", sig, " − ", target, ")", *d_tokens)
+                symbolic, numeric = self._logit_difference(index, name, ws, d_text)
+                numeric = (*w, *numeric, *d_tokens)
             section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
             if p.loss == "bce" and (x == 0 or x == 1):
                 section.add(
@@ -953,13 +1020,13 @@ class _Explainer:
                         ": x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), so this entry is huge or 0",
                     )
                 )
-            elif p.loss == "bce" and bce_clamps(x)[2]:
+            elif p.loss == "bce" and bce_clamps(p.input[index])[2]:
                 section.add(
                     sentence(
                         f"{xs} = ",
                         x,
                         ": x·(1 − x) = ",
-                        x * (1 - x),
+                        x * one_minus(p.input[index]),
                         " is below 1e-12 and is clamped to 1e-12, as PyTorch does",
                     )
                 )
@@ -975,6 +1042,16 @@ class _Explainer:
             )
         section.omitted = omitted
 
+
+# Where a float difference would cancel, the bce ops take it from the exact values.
+_EXACT_DIFFERENCES = {
+    "bce": "where 1 − x, 1 − t or x − t would cancel in float64 they are taken from the exact "
+    "values, then rounded (PyTorch rounds x first: its 1 − x at x = 0.9999999999999 is "
+    "1.00031e-13, not 1e-13)",
+    "bce_with_logits": "where σ(s) − t would cancel in float64 it is taken as "
+    "tanh(s/2)/2 + (1/2 − t) or (1 − t) − σ(−s), as the steps show, and s·t near t = 1 as "
+    "s − s·(1 − t), with 1/2 − t and 1 − t from the exact t (PyTorch's σ(s) − t loses those digits)",
+}
 
 _LOSS_WORDS = {
     "cross_entropy": "cross_entropy (torch.nn.CrossEntropyLoss): softmax of the logits, then −log of the target's probability",

@@ -569,6 +569,9 @@ class PoolResults:
     first: np.ndarray | None = None  # max: N×C×H_out×W_out
     divisors: np.ndarray | None = None  # avg: H_out×W_out
     scales: np.ndarray | None = None  # lp: H_out×W_out
+    units: np.ndarray | None = (
+        None  # lp: N×C×H_out×W_out, the largest |x| a window was scaled by, or 1
+    )
 
     def weight(self, index: tuple[int, ...]) -> Fraction | float:
         """∂y/∂x of one tap, index (n, c, i, j, t)."""
@@ -616,6 +619,7 @@ def compute(problem: PoolProblem, *, exact: bool, ties: str | None = None) -> Po
         first=cache.get("first"),
         divisors=params.get("divisors"),
         scales=params.get("scales"),
+        units=cache.get("units"),
     )
 
 
@@ -626,7 +630,8 @@ def float_output(problem: PoolProblem, x: np.ndarray) -> np.ndarray:
     xf = x.reshape(g.batch, g.channels, g.in_h, g.in_w).astype(float)
     if problem.mode == "lp":
         scales = lp_scales(layout.codes, g.taps)
-        return lp_pool(gather_windows(xf, layout, 0.0), layout.real, float(problem.p), scales)[0]
+        windows = gather_windows(xf, layout, 0.0)
+        return lp_pool(windows, layout.real, float(problem.p), scales)[0]
     if problem.mode == "max":
         return gather_windows(xf, layout, -np.inf).max(axis=-1)
     divisors = avg_divisors(layout.codes, problem.count_include_pad, problem.divisor_override)
@@ -826,6 +831,13 @@ def _power_text(p: Fraction) -> str:
     return str(p) if p.denominator == 1 else f"({p})"
 
 
+def _power_base(value: Any) -> tuple[Any, ...]:
+    """A number as the tokens of a power's base: parenthesized when negative or a fraction,
+    so that (2/3)^2 does not read as 2/(3^2)."""
+    fraction = isinstance(value, Fraction) and value.denominator != 1
+    return ("(", value, ")") if value < 0 or fraction else (value,)
+
+
 def _root_text(p: Fraction) -> str:
     """The exponent 1/p after ^, always parenthesized: (1/2), (2/3), (1)."""
     return f"({1 / p})"
@@ -915,6 +927,10 @@ class _Explainer:
             "then the 1/p-th power; the gradient is 0 where Σ x^p = 0"
         )
 
+    def _scaled_windows(self) -> bool:
+        """Whether the LP computation scaled any window by its largest |x|."""
+        return self.c.units is not None and bool((self.c.units != 1).any())
+
     def tie_words(self) -> str:
         return {
             "first": "ties: first — the first maximum in row-major order gets the whole upstream value "
@@ -971,6 +987,12 @@ class _Explainer:
             items.append(f"upstream ∂{self.L}/∂{self.Y} = all ones (L = the sum of the outputs)")
         if p.mode == "lp":
             items.append("float64 arithmetic: LP results are roots, irrational in general")
+            if self._scaled_windows():
+                items.append(
+                    "a window whose x^p would underflow or overflow float64 is scaled by its "
+                    "largest |x|, m: y = m·(Σ (x/m)^p)^(1/p), the true value where PyTorch "
+                    "(Σ x^p in float) gives 0 or inf"
+                )
         elif self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
         elif g.work > self.options.limits.exact_work:
@@ -1192,7 +1214,15 @@ class _Explainer:
             symbolic = f"{target} = ({' + '.join(symbols)}{more_symbolic})/{divisor}"
             numeric = ["(", *self._sum_tokens(values), f"{more_symbolic})/", divisor]
         else:
-            symbolic, numeric = self._lp_formula(target, symbols, values, i, j, more_symbolic)
+            if self.c.units[n, c, i, j] != 1:
+                # m as the computation took it (the largest |x| of every tap, shown or not),
+                # exactly: the float it was rounded to is that of this Fraction.
+                largest = max(abs(self.xs[n, c, r, col]) for _, r, col in real)
+                symbolic, numeric = self._lp_scaled_formula(
+                    target, symbols, values, largest, (i, j), more_symbolic
+                )
+            else:
+                symbolic, numeric = self._lp_formula(target, symbols, values, i, j, more_symbolic)
         items: list[Formula | Note] = [
             Formula(label=target, symbolic=symbolic, numeric=tuple(numeric), value=value)
         ]
@@ -1214,6 +1244,15 @@ class _Explainer:
             )
         if note:
             items.append(Note(f"   {target}: {note}"))
+        if self.p.mode == "lp" and self.c.units[n, c, i, j] != 1:
+            items.append(
+                sentence(
+                    f"   {target}: m is the window's largest |x|, ",
+                    max(abs(self.xs[n, c, r, col]) for _, r, col in real),
+                    ", and each term is shown as x/m: x^p would underflow or overflow float64 "
+                    "(PyTorch's LPPool2d gives 0 or inf here)",
+                )
+            )
         return items
 
     @staticmethod
@@ -1263,13 +1302,46 @@ class _Explainer:
         numeric: list[Any] = [f"({scale_text}{opening}"]
         for k, v in enumerate(values):
             numeric.append(" + " if k else "")
-            numeric.extend(("(", v, f")^{pw}") if v < 0 else (v, f"^{pw}"))
+            numeric.extend((*_power_base(v), f"^{pw}"))
         total = (
             sum((Fraction(v) ** int(p) for v in values), Fraction(0))
             if p.denominator == 1
             else sum(float(v) ** float(p) for v in values)
         )
         numeric.extend([f"{more}{closing})^{root} = ({scale_text}", total, f")^{root}"])
+        return symbolic, numeric
+
+    def _lp_scaled_formula(
+        self,
+        target: str,
+        symbols: list[str],
+        values: list[Any],
+        largest: Fraction,
+        window: tuple[int, int],
+        more: str,
+    ) -> tuple[str, list[Any]]:
+        """y = m·((x/m)^p + …)^(1/p), m = ``largest``, the window's largest |x|, each x/m
+        written as its exact value: the form the float64 computation used for this window."""
+        p = self.p.p
+        pw, root = _power_text(p), _root_text(p)
+        scale = self.c.scales[window]
+        scale_text = "" if scale == 1 else f"{self.g.taps}/{int(round(self.g.taps / scale))}·"
+        opening, closing = ("(", ")") if scale_text else ("", "")
+        terms = " + ".join(f"({s}/m)^{pw}" for s in symbols)
+        symbolic = f"{target} = m·({scale_text}{opening}{terms}{more}{closing})^{root}"
+        ratios = [Fraction(v) / largest for v in values]
+        numeric: list[Any] = [largest, f"·({scale_text}{opening}"]
+        for k, r in enumerate(ratios):
+            numeric.append(" + " if k else "")
+            numeric.extend((*_power_base(r), f"^{pw}"))
+        total = (
+            sum((r ** int(p) for r in ratios), Fraction(0))
+            if p.denominator == 1
+            else sum(float(r) ** float(p) for r in ratios)
+        )
+        numeric.extend(
+            [f"{more}{closing})^{root} = ", largest, f"·({scale_text}", total, f")^{root}"]
+        )
         return symbolic, numeric
 
     # routing -------------------------------------------------------------
@@ -1342,7 +1414,11 @@ class _Explainer:
                 return "Σ x^p = 0: gradient 0"
             if p.p == 1:
                 return f"{scale_text}x^0/y^0 = {plain(scale)}"
-            return f"{scale_text}{plain(self.xs[n, c, r, col])}{power}/{plain(y)}{power}"
+            x = self.xs[n, c, r, col]
+            base = (
+                f"({plain(x)})" if power and (x < 0 or Fraction(x).denominator != 1) else plain(x)
+            )
+            return f"{scale_text}{base}{power}/{plain(y)}{power}"
         tied = self.c.tied[n, c, i, j]
         if not tied[t]:
             return None

@@ -21,6 +21,7 @@ Arrays are nested Python lists in NCHW layout; entries are ``Fraction``
 
 from __future__ import annotations
 
+from decimal import Decimal, localcontext
 from fractions import Fraction
 from typing import Any
 
@@ -138,16 +139,12 @@ def avg_pool(
     return out, grad
 
 
-def lp_pool(
-    x: list, upstream: list, p: float, kernel: Pair, stride: Pair, ceil_mode: bool
-) -> tuple[list, list]:
-    """Floats.  PyTorch: avg_pool2d(x^p) (no padding, so its divisor is the clipped
-    window size) times kh·kw, then ^(1/p)."""
-    n_, c_, h, w = len(x), len(x[0]), len(x[0][0]), len(x[0][0][0])
+def lp_windows(shape: tuple[int, ...], kernel: Pair, stride: Pair, ceil_mode: bool):
+    """Each LP window of an NCHW ``shape``: (n, c, i, j, its cells (r, col), clipped at the
+    input's edge, row-major).  No padding (PyTorch's LPPool2d has none)."""
+    n_, c_, h, w = shape
     ho = output_size(h, kernel[0], 0, stride[0], 1, ceil_mode)
     wo = output_size(w, kernel[1], 0, stride[1], 1, ceil_mode)
-    out = _zeros(n_, c_, ho, wo, 0.0)
-    grad = _zeros(n_, c_, h, w, 0.0)
     for n in range(n_):
         for c in range(c_):
             for i in range(ho):
@@ -155,13 +152,71 @@ def lp_pool(
                     hstart, wstart = i * stride[0], j * stride[1]
                     hend, wend = min(hstart + kernel[0], h), min(wstart + kernel[1], w)
                     cells = [(r, col) for r in range(hstart, hend) for col in range(wstart, wend)]
-                    scale = kernel[0] * kernel[1] / len(cells)
-                    total = scale * sum(float(x[n][c][r][col]) ** p for r, col in cells)
-                    if total == 0:
-                        continue
-                    y = total if p == 1 else total ** (1 / p)
-                    out[n][c][i][j] = y
-                    for r, col in cells:
-                        local = scale * float(x[n][c][r][col]) ** (p - 1) * y ** (1 - p)
-                        grad[n][c][r][col] += float(upstream[n][c][i][j]) * local
+                    yield n, c, i, j, cells
+
+
+def _lp_arrays(x: list, kernel: Pair, stride: Pair, ceil_mode: bool, zero: Any):
+    """Zero output (N×C×H_out×W_out) and gradient (N×C×H×W) nested lists, and x's shape."""
+    shape = (len(x), len(x[0]), len(x[0][0]), len(x[0][0][0]))
+    ho = output_size(shape[2], kernel[0], 0, stride[0], 1, ceil_mode)
+    wo = output_size(shape[3], kernel[1], 0, stride[1], 1, ceil_mode)
+    return _zeros(*shape[:2], ho, wo, zero), _zeros(*shape, zero), shape
+
+
+def lp_pool(
+    x: list, upstream: list, p: float, kernel: Pair, stride: Pair, ceil_mode: bool
+) -> tuple[list, list]:
+    """Floats.  PyTorch: avg_pool2d(x^p) (no padding, so its divisor is the clipped
+    window size) times kh·kw, then ^(1/p)."""
+    out, grad, shape = _lp_arrays(x, kernel, stride, ceil_mode, 0.0)
+    for n, c, i, j, cells in lp_windows(shape, kernel, stride, ceil_mode):
+        scale = kernel[0] * kernel[1] / len(cells)
+        total = scale * sum(float(x[n][c][r][col]) ** p for r, col in cells)
+        if total == 0:
+            continue
+        y = total if p == 1 else total ** (1 / p)
+        out[n][c][i][j] = y
+        for r, col in cells:
+            local = scale * float(x[n][c][r][col]) ** (p - 1) * y ** (1 - p)
+            grad[n][c][r][col] += float(upstream[n][c][i][j]) * local
     return out, grad
+
+
+def lp_pool_decimal(
+    x: list, upstream: list, p: Fraction, kernel: Pair, stride: Pair, ceil_mode: bool
+) -> tuple[list, list]:
+    """LP pooling of exact inputs (Fractions) in 50-digit decimal arithmetic: the true
+    value at any magnitude (Decimal's exponent range is far wider than float64's), as
+    Decimals.  The same windows and clipped-window scale as :func:`lp_pool`."""
+    with localcontext() as context:
+        context.prec = 50
+        power = Decimal(p.numerator) / Decimal(p.denominator)
+        out, grad, shape = _lp_arrays(x, kernel, stride, ceil_mode, Decimal(0))
+        for n, c, i, j, cells in lp_windows(shape, kernel, stride, ceil_mode):
+            scale = Decimal(kernel[0] * kernel[1]) / len(cells)
+            values = [_decimal(x[n][c][r][col]) for r, col in cells]
+            total = scale * sum((_decimal_power(v, power) for v in values), Decimal(0))
+            if total == 0:
+                continue
+            y = total ** (1 / power)
+            out[n][c][i][j] = y
+            for (r, col), v in zip(cells, values, strict=True):
+                local = scale * _decimal_power(v / y, power - 1)
+                grad[n][c][r][col] += _decimal(upstream[n][c][i][j]) * local
+    return out, grad
+
+
+def _decimal(value: Fraction | int) -> Decimal:
+    value = Fraction(value)
+    return Decimal(value.numerator) / Decimal(value.denominator)
+
+
+def _decimal_power(base: Decimal, power: Decimal) -> Decimal:
+    """base^power with 0^0 = 1 (p = 1's x^(p−1)) and an integer power of a negative base."""
+    if power == 0:
+        return Decimal(1)
+    if base == 0:
+        return Decimal(0)
+    if base < 0:
+        return (-base) ** power * (-1 if int(power) % 2 else 1)
+    return base**power

@@ -34,6 +34,11 @@ from gradcalc.core.ops.softmax import softmax_forward
 # max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
 BCE_LOG_FLOOR = -100.0
 BCE_EPSILON = float(np.float32(1e-12))
+# A difference of rounded floats below this fraction (about 1e-6) of its operands is taken
+# from the exact values instead (see :func:`cancelled`): below it, rounding first leaves
+# fewer than 33 of its 53 bits (10 digits); above it PyTorch's arithmetic is kept, off by
+# less than 2^-33 (1e-10) relative.
+CANCELLED = 2.0**-20
 
 
 class NoDenominator(ArithmeticError):
@@ -204,41 +209,146 @@ def mse_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
     return {"input": _chain(grad, grad_loss)}
 
 
+def cancelled(rounded: Any, exact: Any, size: Any) -> tuple[np.ndarray, np.ndarray]:
+    """A difference of rounded floats (``rounded``, PyTorch's arithmetic), replaced by the
+    same difference taken before rounding (``exact``, from the spec's exact values; None
+    when there are none) where it is below size·2^-20: there rounding the operands first
+    lost more than 20 of its 53 bits (1 − x at x = 0.9999999999999 kept 4 digits).
+    Returns (the difference, where it was replaced: where it is that small and the two
+    differ; 1 − x at x = 1 is 0 either way and stays PyTorch's)."""
+    rounded = np.asarray(rounded, dtype=float)
+    if exact is None:
+        return rounded, np.zeros(rounded.shape, dtype=bool)
+    exact = np.asarray(exact, dtype=float)
+    replaced = (np.abs(exact) < np.asarray(size) * CANCELLED) & (exact != rounded)
+    return np.where(replaced, exact, rounded), replaced
+
+
+def bce_logs(
+    x: np.ndarray, one_minus_x: np.ndarray, near_one: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """log x and log(1 − x), unclamped (−∞ at 0 and 1), all of x's shape.
+
+    Where ``near_one`` (1 − x was taken exactly: x within 2^-20 of 1) both come from
+    1 − x, log x as log1p(−(1 − x)); elsewhere log x and log1p(−x) of the rounded x, as
+    PyTorch computes them.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_x = np.where(near_one, np.log1p(-one_minus_x), np.log(x))
+        log_rest = np.where(near_one, np.log(one_minus_x), np.log1p(-x))
+    return log_x, log_rest
+
+
 def bce_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
     """x: probabilities, any shape (float64); params ``target``, ``weight`` (None or
     broadcastable), ``reduction`` -> L = Σ −w·(t·log x + (1 − t)·log(1 − x)) / D, each log
-    clamped at −100 as PyTorch does."""
+    clamped at −100 as PyTorch does.
+
+    Optional params ``one_minus_input`` (1 − x), ``one_minus_target`` (1 − t) and
+    ``input_minus_target`` (x − t), taken from exact values before rounding: used where
+    the same differences of the rounded floats cancel (see :func:`cancelled`).  The cache
+    holds ``one_minus_input`` as used and ``taken_exactly`` (where any of the three was),
+    both of x's shape.
+    """
     denominator = _mean_denominator(x, params["reduction"], exact=False)
     t = params["target"]
     weight = 1.0 if params["weight"] is None else params["weight"]
-    with np.errstate(divide="ignore"):
-        log_x = np.maximum(np.log(x), BCE_LOG_FLOOR)
-        log_rest = np.maximum(np.log1p(-x), BCE_LOG_FLOOR)
-    per_item = np.broadcast_to(-weight * (t * log_x + (1 - t) * log_rest), x.shape)
-    cache = {"per_item": per_item, "denominator": denominator, "x": x, "t": t, "weight": weight}
+    rest, near_one = cancelled(1 - x, params.get("one_minus_input"), 1.0)
+    target_rest, target_near_one = cancelled(1 - t, params.get("one_minus_target"), 1.0)
+    logs = bce_logs(x, rest, near_one & (x > 0.5))
+    log_x, log_rest = (np.maximum(log, BCE_LOG_FLOOR) for log in logs)
+    per_item = np.broadcast_to(-weight * (t * log_x + target_rest * log_rest), x.shape)
+    difference, close = cancelled(
+        x - t, params.get("input_minus_target"), np.maximum(np.abs(x), np.abs(t))
+    )
+    cache = {
+        "taken_exactly": np.broadcast_to(near_one | target_near_one | close, x.shape),
+        "per_item": per_item,
+        "denominator": denominator,
+        "x": x,
+        "difference": difference,
+        "one_minus_input": rest,
+        "weight": weight,
+    }
     return _total(per_item, False) / denominator, cache
 
 
 def bce_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
     """grad_loss: a number -> {"input": x's shape}, w·(x − t)/max(x·(1 − x), ε)/D."""
-    x, t, weight = cache["x"], cache["t"], cache["weight"]
-    grad = weight * (x - t) / np.maximum(x * (1 - x), BCE_EPSILON) / cache["denominator"]
+    x, rest, weight = cache["x"], cache["one_minus_input"], cache["weight"]
+    grad = weight * cache["difference"] / np.maximum(x * rest, BCE_EPSILON) / cache["denominator"]
     return {"input": _chain(np.broadcast_to(grad, x.shape).copy(), grad_loss)}
+
+
+# How ∂ℓ/∂s = σ(s) − t is computed for each logit (see :func:`sigmoid_minus_target`).
+PLAIN, CENTRED, UPPER = 0, 1, 2
+
+
+def sigmoid_minus_target(
+    s: np.ndarray, t: np.ndarray, half_minus_t: Any, one_minus_t: Any
+) -> tuple[np.ndarray, np.ndarray]:
+    """σ(s) − t without cancellation, and which form gave it (PLAIN, CENTRED or UPPER).
+
+    s, t: floats of one broadcast shape; ``half_minus_t``, ``one_minus_t``: 1/2 − t and
+    1 − t taken before rounding (or None).  σ(s) − t as written (PLAIN, PyTorch's) loses
+    digits where σ(s) is close to t; there the same value is also
+
+    - CENTRED: tanh(s/2)/2 + (1/2 − t), whose terms are small where σ(s) and t are near 1/2
+      (s = 1e-13, t = 1/2: 2.5e-14, where PLAIN gave 2.498e-14);
+    - UPPER: (1 − t) − σ(−s), whose terms are small where both are near 1 (s = 40, t = 1:
+      −4.25e-18, where PLAIN gave 0).
+
+    Where PLAIN cancels (|σ(s) − t| below 2^-20 of its larger term), the form whose larger
+    term is smallest is taken, its rounding then that small; where that gives PLAIN's value
+    anyway (s = 0, t = 1/2: 0), PLAIN stays.
+    """
+    probability, complement = sigmoid(s), sigmoid(-s)
+    half = np.tanh(s / 2) / 2
+    half_minus_t = 0.5 - t if half_minus_t is None else np.asarray(half_minus_t, dtype=float)
+    one_minus_t = 1 - t if one_minus_t is None else np.asarray(one_minus_t, dtype=float)
+    forms = np.broadcast_arrays(probability - t, half + half_minus_t, one_minus_t - complement)
+    sizes = np.broadcast_arrays(
+        np.maximum(probability, np.abs(t)),
+        np.maximum(np.abs(half), np.abs(half_minus_t)),
+        np.maximum(np.abs(one_minus_t), complement),
+    )
+    best = np.argmin(np.stack(sizes), axis=0)
+    plain_cancels = np.abs(forms[PLAIN]) < sizes[PLAIN] * CANCELLED
+    form = np.where(plain_cancels & (np.choose(best, forms) != forms[PLAIN]), best, PLAIN)
+    return np.choose(form, forms), form
 
 
 def bce_with_logits_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
     """x: logits, any shape (float64); params as bce -> L = Σ w·(max(x, 0) − x·t +
-    log(1 + e^(−|x|))) / D, the form that never takes exp of a large positive number."""
+    log(1 + e^(−|x|))) / D, the form that never takes exp of a large positive number.
+
+    Optional params ``half_minus_target`` (1/2 − t) and ``one_minus_target`` (1 − t), from
+    exact values: for x > 0, max(x, 0) − x·t is x·(1 − t), taken so where t is within
+    2^-20 of 1; and ∂ℓ/∂x = σ(x) − t (see :func:`sigmoid_minus_target`).  The cache holds
+    ``probabilities`` σ(x), ``complements`` σ(−x), ``difference`` σ(x) − t, ``form`` and
+    ``taken_exactly`` (where x·(1 − t) or a form other than PLAIN was used).
+    """
     denominator = _mean_denominator(x, params["reduction"], exact=False)
     t = params["target"]
     weight = 1.0 if params["weight"] is None else params["weight"]
-    per_item = weight * (np.maximum(x, 0) - x * t + np.log1p(np.exp(-np.abs(x))))
+    one_minus_t = params.get("one_minus_target")
+    linear = np.maximum(x, 0) - x * t
+    rescaled = np.zeros(np.shape(linear), dtype=bool)
+    if one_minus_t is not None:
+        exact_rest, changed = cancelled(1 - t, one_minus_t, 1.0)
+        rescaled = (x > 0) & changed
+        linear = np.where(rescaled, x * exact_rest, linear)
+    per_item = weight * (linear + np.log1p(np.exp(-np.abs(x))))
     per_item = np.broadcast_to(per_item, x.shape)
+    difference, form = sigmoid_minus_target(x, t, params.get("half_minus_target"), one_minus_t)
     cache = {
+        "taken_exactly": np.broadcast_to(rescaled | (form != PLAIN), x.shape),
         "per_item": per_item,
         "denominator": denominator,
         "probabilities": sigmoid(x),
-        "t": t,
+        "complements": sigmoid(-x),
+        "difference": difference,
+        "form": form,
         "weight": weight,
     }
     return _total(per_item, False) / denominator, cache
@@ -247,7 +357,7 @@ def bce_with_logits_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
 def bce_with_logits_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
     """grad_loss: a number -> {"input": x's shape}, w·(σ(x) − t)/D."""
     probabilities = cache["probabilities"]
-    grad = cache["weight"] * (probabilities - cache["t"]) / cache["denominator"]
+    grad = cache["weight"] * cache["difference"] / cache["denominator"]
     return {"input": _chain(np.broadcast_to(grad, probabilities.shape).copy(), grad_loss)}
 
 

@@ -9,7 +9,8 @@ Backward is the same for every mode once each tap's local derivative ∂y/∂x (
 *weight*) is known: ∂L/∂x = Σ over the windows that read a cell of ∂L/∂y·weight, so
 overlapping windows add up.  Max routes to the maximum (weights 1, or 1/k between k
 tied maxima, by the tie policy), avg divides by the window's divisor, LP uses
-scale·(x/y)^(p−1).
+scale·(x/y)^(p−1).  LP scales a window by its largest |x| where x^p would underflow or
+overflow float64 (:func:`power_sums`).
 
 Max and avg are positively homogeneous in x and linear in ∂L/∂y, with integer weights
 over one common denominator: the adapter runs them on integers (x and ∂L/∂y scaled by
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
     from gradcalc.core.pool import PoolGeometry, TapLayout
 
 _INT64_SAFE = 2**62
+# A window is scaled by its largest |x| where that entry's p-th power lies outside
+# [_SCALED_BELOW, _SCALED_ABOVE]: below the smallest normal float64 the powers lose
+# digits or vanish; above, the sum of kh·kw of them (times a clipped window's scale,
+# at most kh·kw) could overflow for any window of fewer than 2^25 taps.
+_SCALED_BELOW = float(np.finfo(float).tiny)
+_SCALED_ABOVE = 2.0**974
 
 
 def gather_windows(x: np.ndarray, layout: TapLayout, fill: Any) -> np.ndarray:
@@ -105,38 +112,54 @@ def avg_weights(real: np.ndarray, divisors: np.ndarray) -> tuple[np.ndarray, int
     return weights.reshape(1, 1, *weights.shape), denominator
 
 
-def power_sums(windows: np.ndarray, real: np.ndarray, p: float) -> tuple[np.ndarray, np.ndarray]:
-    """Σ x^p over each window's REAL taps: (sums, unit).
+def power_sums(
+    windows: np.ndarray, real: np.ndarray, p: float, scale: Any = 1.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Σ x^p over each window's REAL taps: (sums, unit), both N×C×H_out×W_out.
 
-    Where x^p overflows float64 the sum is taken of (x/m)^p instead, m the
-    window's largest |x|, and ``unit`` is m there (1 elsewhere): the sum times
-    unit^p is Σ x^p.  Summing the plain powers elsewhere keeps PyTorch's exact
-    zeros (odd powers that cancel).
+    Where x^p would leave float64's normal range the sum is taken of (x/m)^p
+    instead, m the window's largest |x|, and ``unit`` is m there (1 elsewhere):
+    the sum times unit^p is Σ x^p.  That is where the largest term m^p
+    underflows below the smallest normal number (1e-170 squared is 0, so the
+    window's norm would be 0) or is so large that the sum, times the clipped
+    window's ``scale`` (H_out×W_out), could overflow.  p = 1 cannot underflow:
+    x^1 is x.  Everywhere else the plain powers are summed, as PyTorch does,
+    which keeps its exact zeros (odd powers that cancel) and its last bits.
     """
     with np.errstate(over="ignore", invalid="ignore"):
         sums = (windows**p * real).sum(axis=-1)
+    largest = np.abs(windows).max(axis=-1, initial=0.0)
+    with np.errstate(over="ignore", under="ignore"):
+        top = largest**p
+    unsafe = ~np.isfinite(sums) | (top > _SCALED_ABOVE)
+    if p != 1:
+        unsafe |= (largest > 0) & (top < _SCALED_BELOW)
     unit = np.ones(sums.shape)
-    overflow = ~np.isfinite(sums)
-    if overflow.any():
-        largest = np.abs(windows).max(axis=-1)
-        unit = np.where(overflow, largest, 1.0)
-        relative = ((windows / unit[..., None]) ** p * real).sum(axis=-1)
-        sums = np.where(overflow, relative, sums)
-    return sums, unit
+    if unsafe.any():
+        unit = np.where(unsafe, largest, 1.0)
+        with np.errstate(under="ignore"):
+            relative = ((windows / unit[..., None]) ** p * real).sum(axis=-1)
+        sums = np.where(unsafe, relative, sums)
+    return sums, np.broadcast_to(unit, np.broadcast(sums, scale).shape).copy()
 
 
 def lp_pool(
     windows: np.ndarray, real: np.ndarray, p: float, scale: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """LP pooling in float64, as PyTorch computes it.
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """LP pooling in float64, as PyTorch computes it where float64 can.
 
     windows: N×C×H_out×W_out×T floats (0 where not REAL); scale: H_out×W_out,
     kh·kw/(cells inside the window) (1 unless ceil_mode clips the window; see
     :func:`lp_scales`).  y = (scale·Σ x^p)^(1/p); ∂y/∂x = scale·(x/y)^(p−1), and
-    0 where Σ x^p = 0 (PyTorch's rule).
-    Returns (y N×C×H_out×W_out, weights N×C×H_out×W_out×T).
+    0 where Σ x^p = 0 (PyTorch's rule).  A window whose x^p would underflow or
+    overflow (see :func:`power_sums`) is scaled by its largest |x|, m:
+    y = m·(scale·Σ (x/m)^p)^(1/p), and ∂y/∂x = scale·(x/y)^(p−1) needs no
+    scaling (x/y is at most scale^(1/p)).  PyTorch computes Σ x^p as it is and
+    gives 0 or inf there.
+    Returns (y N×C×H_out×W_out, weights N×C×H_out×W_out×T, unit N×C×H_out×W_out:
+    m where the window was scaled, else 1).
     """
-    sums, unit = power_sums(windows, real, p)
+    sums, unit = power_sums(windows, real, p, scale)
     total = sums * scale
     nonzero = total != 0
     if p == 1:
@@ -144,8 +167,9 @@ def lp_pool(
     else:
         output = unit * np.where(total > 0, total, 0.0) ** (1.0 / p)
     ratio = windows / np.where(nonzero, output, 1.0)[..., None]
-    weights = np.where(nonzero[..., None] & real, scale[..., None] * ratio ** (p - 1), 0.0)
-    return np.where(nonzero, output, 0.0), weights
+    with np.errstate(under="ignore"):
+        weights = np.where(nonzero[..., None] & real, scale[..., None] * ratio ** (p - 1), 0.0)
+    return np.where(nonzero, output, 0.0), weights, unit
 
 
 def _widen(values: np.ndarray, bound: int) -> np.ndarray:
@@ -212,13 +236,15 @@ def lp_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """x: N×C×H×W float64 -> y: N×C×H_out×W_out, (scale·Σ x^p)^(1/p) per window.
 
     params: ``geometry``, ``layout``, ``p``, ``scales`` (H_out×W_out).  The cache holds the
-    float ``weights`` (N×C×H_out×W_out×T) over ``denominator`` 1.
+    float ``weights`` (N×C×H_out×W_out×T) over ``denominator`` 1, and ``units``
+    (N×C×H_out×W_out): the largest |x| a window was scaled by, 1 where it was not.
     """
     layout = params["layout"]
-    output, weights = lp_pool(
+    output, weights, units = lp_pool(
         gather_windows(x, layout, 0.0), layout.real, params["p"], params["scales"]
     )
-    return output, {"geometry": params["geometry"], "weights": weights, "denominator": 1}
+    cache = {"geometry": params["geometry"], "weights": weights, "denominator": 1, "units": units}
+    return output, cache
 
 
 def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
