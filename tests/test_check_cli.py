@@ -621,7 +621,7 @@ def test_jobs_give_the_same_report(classroom: Path):
 
 
 def test_jobs_option_takes_a_number_or_auto(classroom: Path, monkeypatch):
-    from gradcalc.cli import check as check_module
+    from gradcalc.cli import check_jobs as check_module
 
     one = run("--format", "json", "--jobs", "1", str(classroom / "subs"))
     auto = run("--format", "json", "--jobs", "auto", str(classroom / "subs"))
@@ -774,7 +774,7 @@ def test_a_budget_timer_that_fires_before_the_body_leaves_nothing_behind():
     import signal
     import sys
 
-    from gradcalc.cli.check import OverBudget, file_budget
+    from gradcalc.cli.check_budget import OverBudget, file_budget
     from gradcalc.core.deadline import _Profile
 
     handler = signal.getsignal(signal.SIGPROF)
@@ -804,7 +804,7 @@ def test_sympy_is_imported_before_the_first_budget_starts(tmp_path: Path):
     shutil.copy(PROBLEMS_DIR / "expr_sigmoid_derivative.yaml", tmp_path / "e.yaml")
     script = (
         "import sys\n"
-        "from gradcalc.cli import check\n"
+        "from gradcalc.cli import check_jobs as check\n"
         "budget, seen = check.file_budget, []\n"
         "def recorded(*args):\n"
         "    seen.append('sympy' in sys.modules and hasattr(sys.modules['sympy'], 'polys'))\n"

@@ -165,8 +165,9 @@ def test_a_problem_over_budget_is_solved_once_for_all_its_submissions(tmp_path: 
 
 def test_a_file_over_its_memory_budget_is_its_error(tmp_path: Path, monkeypatch):
     from gradcalc.cli import check as check_module
+    from gradcalc.cli.check_budget import _address_space
 
-    if check_module._address_space() is None:
+    if _address_space() is None:
         pytest.skip("needs /proc/self/statm (Linux) to set a memory budget")
     monkeypatch.setattr(check_module, "MEMORY_BUDGET", 256 * 2**20)
     hoard: list[bytearray] = []
@@ -186,7 +187,7 @@ def test_a_file_over_its_memory_budget_is_its_error(tmp_path: Path, monkeypatch)
 def test_a_worker_that_dies_loses_only_its_own_file(tmp_path: Path, monkeypatch, death: str):
     import signal
 
-    from gradcalc.cli import check as check_module
+    from gradcalc.cli import check_jobs as check_module
 
     parent = os.getpid()
     check_file = check_module.check_file
@@ -213,7 +214,7 @@ def test_a_worker_that_dies_loses_only_its_own_file(tmp_path: Path, monkeypatch,
 def test_reports_travel_back_from_a_worker_one_by_one():
     from fractions import Fraction
 
-    from gradcalc.cli.check import FileReport, _pack, _unpack
+    from gradcalc.cli.check_jobs import FileReport, _pack, _unpack
     from gradcalc.core.grading import CellError, Grade, ResultGrade
 
     # Python 3.10 pickles a Fraction as its text, refused above 4,300 digits.
@@ -230,7 +231,7 @@ def test_reports_travel_back_from_a_worker_one_by_one():
 
 
 def test_a_report_that_cannot_be_sent_back_is_only_its_files_error(tmp_path: Path, monkeypatch):
-    from gradcalc.cli import check as check_module
+    from gradcalc.cli import check_jobs as check_module
 
     check_file = check_module.check_file
 

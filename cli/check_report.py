@@ -1,0 +1,69 @@
+"""What ``gradcalc check`` takes (:class:`Settings`) and gives (a :class:`FileReport` per file),
+and what a list of reports adds up to: totals and an exit status.  The renderers
+(cli/check_render.py) read these and nothing else."""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import field
+from typing import Any
+
+from gradcalc.cli.check_budget import DEFAULT_TIMEOUT, MEMORY_BUDGET
+from gradcalc.core.grading import Grade, exact_total
+from gradcalc.core.outcome import ExitStatus
+from gradcalc.core.records import record
+from gradcalc.core.spec import Limits
+
+
+@record
+class FileReport:
+    """What checking one file gave: a grade, an error line, or nothing to check."""
+
+    source: str
+    problem: str | None = None  # the problem file of a submission
+    student: str | None = None
+    grade: Grade | None = None
+    error: str | None = None
+    skipped: bool = False  # a spec without expected answers
+
+    @property
+    def status(self) -> str:
+        if self.error is not None:
+            return "error"
+        if self.grade is None:
+            return "skipped"
+        return "pass" if self.grade.ok else "fail"
+
+
+@record
+class Settings:
+    """How every file of one run is checked: --problem, the spec limits, --traceback and the
+    budgets (cli/check_budget.py)."""
+
+    problem: str | None = None
+    limits: Limits = field(default_factory=Limits)
+    traceback: bool = False
+    timeout: float | None = DEFAULT_TIMEOUT  # processor seconds per file; None: no limit
+    memory: int | None = MEMORY_BUDGET  # bytes of address space per file; None: no limit
+
+
+def totals(reports: list[FileReport]) -> dict[str, Any]:
+    results = [result for r in reports if r.grade is not None for result in r.grade.results]
+    statuses = Counter(r.status for r in reports)
+    return {
+        "files": len(reports),
+        "passed": statuses["pass"],
+        "failed": statuses["fail"],
+        "errors": statuses["error"],
+        "skipped": statuses["skipped"],
+        "score": exact_total(result.score for result in results),
+        "points": exact_total(result.points for result in results),
+    }
+
+
+def exit_status(reports: list[FileReport]) -> ExitStatus:
+    if any(r.status == "error" for r in reports):
+        return ExitStatus.ERROR
+    if any(r.status == "fail" for r in reports):
+        return ExitStatus.MISMATCH
+    return ExitStatus.OK
