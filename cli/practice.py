@@ -291,23 +291,7 @@ def kind_command(kind: str) -> click.Command:
 
     found = practice.profile(kind)
     knobs = found.knobs()
-    example_knobs = [k for k in knobs if k is not found.by and k.type != "choice"][:2]
-    tuned = " ".join(
-        f"{k.option} {practice.knob_text(k, k.default if not k.menu else k.menu[0])}"
-        for k in example_knobs
-    )
-    examples = [
-        f"gradcalc random {kind} --seed 7",
-        f"gradcalc random {kind} --seed 7 --output prob.yaml --answers key.yaml",
-        "gradcalc check key.yaml",
-    ]
-    if found.by is not None:
-        examples.insert(
-            1, f"gradcalc random {kind} --seed 3 {found.by.option} {found.by.choices[-1]}"
-        )
-    if tuned:
-        examples.insert(1, f"gradcalc random {kind} --seed 7 {tuned}")
-    epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in examples)
+    epilog = "\b\nExamples:\n" + "\n".join(f"  {line}" for line in _examples(kind, found))
 
     def command(**params: Any) -> ExitStatus:
         generate(kind, params)  # a problem that cannot be written fails (cli/errors.py)
@@ -351,6 +335,29 @@ def kind_command(kind: str) -> click.Command:
     for option in reversed(options):
         command = option(command)
     return click.command(kind, epilog=epilog, short_help=f"A practice {kind} problem.")(command)
+
+
+def _examples(kind: str, found: Any) -> list[str]:
+    """The command lines ``gradcalc random KIND --help`` shows, for the kind's profile."""
+    from gradcalc.core import practice
+
+    example_knobs = [k for k in found.knobs() if k is not found.by and k.type != "choice"][:2]
+    tuned = " ".join(
+        f"{k.option} {practice.knob_text(k, k.default if not k.menu else k.menu[0])}"
+        for k in example_knobs
+    )
+    examples = [
+        f"gradcalc random {kind} --seed 7",
+        f"gradcalc random {kind} --seed 7 --output prob.yaml --answers key.yaml",
+        "gradcalc check key.yaml",
+    ]
+    if found.by is not None:
+        examples.insert(
+            1, f"gradcalc random {kind} --seed 3 {found.by.option} {found.by.choices[-1]}"
+        )
+    if tuned:
+        examples.insert(1, f"gradcalc random {kind} --seed 7 {tuned}")
+    return examples
 
 
 def _default_text(knob: Any) -> str:
