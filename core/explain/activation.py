@@ -27,6 +27,7 @@ from gradcalc.core.kinds.activation import (
     ActivationTrace,
     threshold_x,
 )
+from gradcalc.core.kinds.activation import SECTIONS as KIND_SECTIONS
 from gradcalc.core.opkit import arithmetic_words, factor
 from gradcalc.core.ops.elementwise import gelu_cdf, sigmoid
 
@@ -40,6 +41,8 @@ def _entries(count: int) -> str:
 
 class Explainer(ElementwiseExplainer):
     """Builds the sections of an activation explanation; loops only over the entries it shows."""
+
+    SECTIONS = KIND_SECTIONS
 
     def __init__(self, problem: ActivationProblem, run: Any, options: common.SolveOptions):
         super().__init__(problem, options)
@@ -142,14 +145,6 @@ class Explainer(ElementwiseExplainer):
         return items
 
     # sections ------------------------------------------------------------
-    def builders(self):
-        return (
-            ("problem", self.section_problem),
-            ("forward", self.section_forward),
-            ("derivative", self.section_derivative),
-            ("backward", self.section_backward),
-        )
-
     def section_problem(self) -> Section:
         return self.problem_section(
             f"{self.Y} = {self.f}({self.X}) entry by entry; {self.X}, {self.Y} and ∂{self.L}/∂{self.Y} "

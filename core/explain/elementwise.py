@@ -22,12 +22,14 @@ class ElementwiseExplainer:
         self.X, self.Y, self.L = (problem.names[k] for k in ("input", "output", "loss"))
         self.sep = index_separator(problem.input.shape, index_base=problem.index_base)
 
+    # The kind's sections in order; section KEY is built by the method ``section_KEY``.
+    SECTIONS: tuple[str, ...] = ()
+
     def sections(self) -> list[Section]:
         """The sections --show asks for, in order."""
-        return [build() for key, build in self.builders() if self.options.wants(key)]
-
-    def builders(self):
-        raise NotImplementedError
+        return [
+            getattr(self, f"section_{key}")() for key in self.SECTIONS if self.options.wants(key)
+        ]
 
     def sym(self, name: str, index: tuple[int, ...]) -> Symbol:
         return element_symbol(name, index, self.p.index_base, self.sep)

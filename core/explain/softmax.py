@@ -22,6 +22,7 @@ from gradcalc.core.explain import (
     SymbolTable,
 )
 from gradcalc.core.explain.elementwise import ElementwiseExplainer
+from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.opkit import arithmetic_words, factor
 from gradcalc.core.ops.softmax import log_sum_exp
@@ -92,6 +93,8 @@ def softmax_row_steps(
 class Explainer(ElementwiseExplainer):
     """Builds the sections of a softmax explanation; loops only over the rows it shows."""
 
+    SECTIONS = KIND_SECTIONS
+
     def __init__(self, problem: SoftmaxProblem, run: Any, options: common.SolveOptions):
         super().__init__(problem, options)
         trace: SoftmaxTrace = run.trace
@@ -152,14 +155,6 @@ class Explainer(ElementwiseExplainer):
         return items
 
     # sections ------------------------------------------------------------
-    def builders(self):
-        return (
-            ("problem", self.section_problem),
-            ("forward", self.section_forward),
-            ("jacobian", self.section_jacobian),
-            ("backward", self.section_backward),
-        )
-
     def section_problem(self) -> Section:
         X, Y = self.X, self.Y
         if self.log:
