@@ -31,9 +31,9 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.activations import softmax_row_steps
 from gradcalc.core.errors import SpecError
 from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator, sentence
+from gradcalc.core.explain.softmax import softmax_row_steps
 from gradcalc.core.kinds.fields import shape_text
 
 # The spec's keys and how they are read (KEYS, LOSSES, REDUCTIONS for the tests): core/kinds/loss.py.

@@ -288,7 +288,8 @@ OPS: dict[str, OpEntry] = {
         upstream_dims=(1, 2),
     ),
     "activation": OpEntry(
-        module="gradcalc.core.activations",
+        module="gradcalc.core.kinds.activation",
+        explain="gradcalc.core.explain.activation",
         summary="Elementwise activation (relu, leaky_relu, sigmoid, tanh, softplus, elu, gelu).",
         description=(
             "Computes f(x) and ∂L/∂x = ∂L/∂y·f′(x) for every element, with PyTorch's "
@@ -299,7 +300,6 @@ OPS: dict[str, OpEntry] = {
             "gradcalc activation --spec problems/activation_relu_kink.yaml",
             "gradcalc activation --spec relu.yaml --show derivative,checks",
         ),
-        function="solve_activation",
         fields=(
             Field(
                 "input",
@@ -331,7 +331,8 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "z", "output": "a"},
     ),
     "softmax": OpEntry(
-        module="gradcalc.core.activations",
+        module="gradcalc.core.kinds.softmax",
+        explain="gradcalc.core.explain.softmax",
         summary="Softmax / log-softmax over the last axis, with its Jacobian diag(p) − p·pᵀ.",
         description=(
             "Computes softmax or log_softmax of a vector or of each row of a batch (log-sum-exp, "
@@ -342,7 +343,6 @@ OPS: dict[str, OpEntry] = {
             "gradcalc softmax --spec problems/softmax_jacobian.yaml",
             "gradcalc softmax --spec problems/softmax_jacobian.yaml --show jacobian --decimal",
         ),
-        function="solve_softmax",
         fields=(
             Field(
                 "input",

@@ -14,7 +14,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradcalc.core import activations, registry
+from gradcalc.core import registry
+from gradcalc.core.kinds import activation, softmax
 from gradcalc.core.spec import Limits, SolveOptions
 
 SETTINGS = settings(
@@ -118,7 +119,7 @@ def test_relu_family_is_exact(case: dict[str, Any]) -> None:
 def test_activation_explanation_and_gradient_check(case: dict[str, Any], steps) -> None:
     solution = solve("activation", case["spec"], steps=steps)
     assert solution.ok, solution.gradient_check
-    wanted = activations.SECTIONS_BY_KIND["activation"]
+    wanted = activation.SECTIONS
     assert [s.key for s in solution.sections] == list(wanted)
     render(solution, "activation")
 
@@ -288,7 +289,7 @@ def test_softmax_jacobian_is_diag_p_minus_ppt(case: dict[str, Any]) -> None:
 def test_softmax_explanation_and_gradient_check(case: dict[str, Any], steps) -> None:
     solution = solve("softmax", case["spec"], steps=steps)
     assert solution.ok
-    assert [s.key for s in solution.sections] == list(activations.SECTIONS_BY_KIND["softmax"])
+    assert [s.key for s in solution.sections] == list(softmax.SECTIONS)
     render(solution, "softmax")
 
 

@@ -253,8 +253,8 @@ def test_registry_fields_match_the_modules() -> None:
         module = registry.op_module(kind)
         keys = getattr(module, f"{kind.upper()}_KEYS", None) or module.KEYS
         assert tuple(f.name for f in entry.fields) == tuple(keys), kind
-    from gradcalc.core import activations, losses, pool
-    from gradcalc.core.kinds import dense
+    from gradcalc.core import losses, pool
+    from gradcalc.core.kinds import activation, dense, softmax
     from gradcalc.core.spec import COMMON_KEYS
 
     for kind, entry in registry.OPS.items():
@@ -267,8 +267,8 @@ def test_registry_fields_match_the_modules() -> None:
     assert choices("pool", "mode") == pool.MODES
     assert choices("pool", "ties") == pool.TIE_POLICIES
     assert choices("dense", "layout") == dense.LAYOUTS
-    assert choices("activation", "function") == tuple(activations.ACTIVATIONS)
-    assert choices("softmax", "function") == activations.SOFTMAX_FUNCTIONS
+    assert choices("activation", "function") == tuple(activation.ACTIVATIONS)
+    assert choices("softmax", "function") == softmax.FUNCTIONS
     assert choices("loss", "loss") == losses.LOSSES
     assert choices("loss", "reduction") == losses.REDUCTIONS
 

@@ -1,0 +1,337 @@
+"""The explanation of a softmax problem, read from its run's trace: log-sum-exp and each
+probability, the per-sample Jacobians diag(p) − p·pᵀ (I − 1·pᵀ for log_softmax) and ∂L/∂s.
+
+Arrays are N×C rows (a vector is one row of C).  :func:`softmax_row_steps` writes one
+row's softmax with its numbers; the loss explanation (cross_entropy) uses it too.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+from gradcalc.core import spec as common
+from gradcalc.core.explain import (
+    Formula,
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    Symbol,
+    SymbolTable,
+)
+from gradcalc.core.explain.elementwise import ElementwiseExplainer
+from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
+from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
+from gradcalc.core.opkit import arithmetic_words, factor
+from gradcalc.core.ops.softmax import log_sum_exp
+from gradcalc.core.spec import MAX_TERMS_SHOWN
+
+
+def softmax_row_steps(
+    scores: Any,
+    *,
+    score: Callable[[int], str],
+    output: Callable[[int], str],
+    any_score: str,
+    suffix: str,
+    log: bool,
+    rows: int,
+    max_terms: int = MAX_TERMS_SHOWN,
+) -> list[Formula]:
+    """One row's softmax with numbers: m = max, Z = Σ exp(s_j − m), then ``rows`` outputs.
+
+    ``scores`` is the row (C floats); ``score(j)``/``output(j)`` name entry j;
+    ``any_score`` is the row's s_j with a free j; ``suffix`` tells rows of a batch apart
+    (m_0, Z_0).  The outputs are p_j = exp(s_j − m)/Z, or log p_j = s_j − m − log Z.
+    """
+    classes = scores.shape[0]
+    maximum, lse = (float(v[0]) for v in log_sum_exp(scores))
+    z_value = math.exp(lse - maximum)
+    m_name, z_name = f"m{suffix}", f"Z{suffix}"
+    shown = min(classes, max_terms)
+    max_tokens: list[Any] = ["max("]
+    sum_tokens: list[Any] = []
+    for j in range(shown):
+        if j:
+            max_tokens.append(", ")
+            sum_tokens.append(" + ")
+        max_tokens.append(scores[j])
+        sum_tokens.extend(("exp(", scores[j], " − ", *factor(maximum), ")"))
+    if classes > shown:
+        max_tokens.append(f", … ({classes - shown} more)")
+        sum_tokens.append(f" + … ({classes - shown} more)")
+    max_tokens.append(")")
+    steps = [
+        Formula(m_name, f"{m_name} = max_j {any_score}", tuple(max_tokens), maximum),
+        Formula(z_name, f"{z_name} = Σ_j exp({any_score} − {m_name})", tuple(sum_tokens), z_value),
+    ]
+    for j in range(rows):
+        shift = (scores[j], " − ", *factor(maximum))
+        if log:
+            steps.append(
+                Formula(
+                    output(j),
+                    f"{output(j)} = log p = {score(j)} − {m_name} − log {z_name}",
+                    (*shift, " − log ", z_value),
+                    scores[j] - lse,
+                )
+            )
+        else:
+            steps.append(
+                Formula(
+                    output(j),
+                    f"{output(j)} = exp({score(j)} − {m_name})/{z_name}",
+                    ("exp(", *shift, ")/", z_value),
+                    math.exp(scores[j] - lse),
+                )
+            )
+    return steps
+
+
+class Explainer(ElementwiseExplainer):
+    """Builds the sections of a softmax explanation; loops only over the rows it shows."""
+
+    SECTIONS = KIND_SECTIONS
+
+    def __init__(self, problem: SoftmaxProblem, run: Any, options: common.SolveOptions):
+        super().__init__(problem, options)
+        trace: SoftmaxTrace = run.trace
+        self.s, self.up, self.prob, self.grad = (
+            trace.scores,
+            trace.upstream,
+            trace.p,
+            trace.grad_input,
+        )
+        self.blocks = trace.jacobians
+        self.exact = trace.exact
+        self.results = run.results
+        self.log = problem.log
+        self.batched = problem.input.ndim == 2
+        self.P = self.Y if not self.log else "p"
+
+    def idx(self, n: int, j: int) -> tuple[int, ...]:
+        return (n, j) if self.batched else (j,)
+
+    def per_sample(self, name: str, n: int) -> str:
+        return f"{name}_{n + self.p.index_base}" if self.batched else name
+
+    def rows_within(self, budget: int) -> list[tuple[int, int]]:
+        """(sample n, how many of its C rows to show) while ``budget`` rows last."""
+        count, classes = self.s.shape
+        shown, plan = 0, []
+        for n in range(count):
+            if shown >= budget:
+                break
+            rows = min(classes, budget - shown)
+            shown += rows
+            plan.append((n, rows))
+        return plan
+
+    # conventions ---------------------------------------------------------
+    def conventions(self) -> list[str]:
+        classes = self.s.shape[1]
+        items = [
+            f"{self.p.function} over the last axis (dim = −1): each of the {self.s.shape[0]} row"
+            f"{'s' if self.s.shape[0] != 1 else ''} of C = {classes} scores separately"
+            if self.batched
+            else f"{self.p.function} over the C = {classes} entries of the vector (dim = −1)"
+        ]
+        items.append(
+            "log-sum-exp: m = max_j s_j is subtracted before exp, so every exponent is ≤ 0 "
+            "and logits like 1000 cannot overflow; the result is unchanged"
+        )
+        items.extend(self.common_conventions())
+        if not self.p.upstream_given and not self.log:
+            items.append(
+                f"(with an upstream of ones, {self.L} = Σ p = 1 per row is constant, so ∂{self.L}/∂{self.X} = 0)"
+            )
+        items.append(
+            arithmetic_words(
+                exact=self.exact, irrational="softmax uses exp", forced=False, size="", limit=0
+            )
+        )
+        return items
+
+    # sections ------------------------------------------------------------
+    def section_problem(self) -> Section:
+        X, Y = self.X, self.Y
+        if self.log:
+            text = f"{Y} = log_softmax({X}) = log p, p_j = exp({X}_j)/Σ_k exp({X}_k)"
+        else:
+            text = f"{Y} = softmax({X}), {Y}_j = exp({X}_j)/Σ_k exp({X}_k)"
+        text += f"; {X}, {Y} and ∂{self.L}/∂{Y} all have shape {self.dims()}"
+        return self.problem_section(text)
+
+    def section_forward(self) -> Section:
+        section = Section("forward", "Forward: log-sum-exp, then each probability")
+        count, classes = self.s.shape
+        shown = 0
+        for n, rows in self.rows_within(self.options.cap(count * classes)):
+            shown += rows
+            for item in softmax_row_steps(
+                self.s[n],
+                score=lambda j, n=n: self.sym(self.X, self.idx(n, j)).text,
+                output=lambda j, n=n: self.sym(self.Y, self.idx(n, j)).text,
+                any_score=f"{self.X}_{n + self.p.index_base}{self.sep}j"
+                if self.batched
+                else f"{self.X}_j",
+                suffix=f"_{n + self.p.index_base}" if self.batched else "",
+                log=self.log,
+                rows=rows,
+                max_terms=self.options.max_terms,
+            ):
+                section.add(item)
+        section.omitted = count * classes - shown
+        return section
+
+    def section_jacobian(self) -> Section:
+        count, classes = self.s.shape
+        name = f"∂{self.Y}/∂{self.X}"
+        section = Section(
+            "jacobian",
+            f"Jacobian {name} = "
+            + ("I − 1·pᵀ (δ_ij − p_j)" if self.log else "diag(p) − p·pᵀ (p_i·(δ_ij − p_j))"),
+        )
+        if "jacobian" not in self.results:
+            section.add(
+                Note(
+                    f"not built: {self.p.input.size**2:,} entries, above the limit of "
+                    f"{self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
+                )
+            )
+        if classes > SMALL_CLASSES:
+            section.add(
+                Note(
+                    f"C = {classes} classes: the C×C tables are not written out here (at most {SMALL_CLASSES}); "
+                    + ("the results hold the whole Jacobian." if "jacobian" in self.results else "")
+                )
+            )
+            return section
+        if self.batched:
+            section.add(
+                Note(
+                    "each sample has its own C×C block; the full Jacobian (results: jacobian) is block diagonal, "
+                    "zero between samples"
+                )
+            )
+        else:
+            section.add(
+                Note(
+                    "each row sums to 0: the probabilities always sum to 1"
+                    if not self.log
+                    else "each row i is e_i − p: raising any score raises log Z by p_j"
+                )
+            )
+        shown = 0
+        for n, rows in self.rows_within(self.options.cap(count * classes)):
+            shown += rows
+            for table in self.jacobian_tables(name, n, rows, self.blocks[n]):
+                section.add(table)
+        section.omitted = count * classes - shown
+        return section
+
+    def jacobian_tables(
+        self, name: str, n: int, rows: int, block: Any
+    ) -> tuple[SymbolTable, SymbolTable]:
+        """Sample n's C×C Jacobian block (its first ``rows`` rows), in symbols and in values."""
+        classes = self.s.shape[1]
+        out_labels = tuple(self.sym(self.Y, self.idx(n, i)).text for i in range(rows))
+        in_labels = tuple(self.sym(self.X, self.idx(n, j)).text for j in range(classes))
+
+        def p_text(k: int) -> str:
+            return self.sym(self.P, self.idx(n, k)).text
+
+        symbolic = tuple(
+            tuple(
+                (f"1 − {p_text(j)}" if i == j else f"−{p_text(j)}")
+                if self.log
+                else (f"{p_text(i)}(1 − {p_text(i)})" if i == j else f"−{p_text(i)}·{p_text(j)}")
+                for j in range(classes)
+            )
+            for i in range(rows)
+        )
+        suffix = f", sample {n + self.p.index_base}" if self.batched else ""
+        return (
+            SymbolTable(f"{name} (symbols{suffix})", in_labels, out_labels, symbolic),
+            SymbolTable(
+                f"{name} (values{suffix})",
+                in_labels,
+                out_labels,
+                tuple(tuple(block[i]) for i in range(rows)),
+            ),
+        )
+
+    def section_backward(self) -> Section:
+        count, classes = self.s.shape
+        L, Y, X = self.L, self.Y, self.X
+        title = (
+            f"Backward: ∂{L}/∂{X}_j = ∂{L}/∂{Y}_j − p_j·Σ_i ∂{L}/∂{Y}_i"
+            if self.log
+            else f"Backward: ∂{L}/∂{X}_j = {Y}_j·(∂{L}/∂{Y}_j − Σ_i ∂{L}/∂{Y}_i·{Y}_i)"
+        )
+        section = Section("backward", title)
+        budget = self.options.cap(count * classes)
+        shown = 0
+        for n in range(count):
+            if shown >= budget:
+                break
+            inner_name, inner_value = self.backward_inner(section, n)
+            for j in range(classes):
+                if shown >= budget:
+                    break
+                shown += 1
+                section.add(self.backward_entry(n, j, inner_name, inner_value))
+        section.add(
+            Note(
+                f"the same as Σ_i ∂{L}/∂{Y}_i·∂{Y}_i/∂{X}_j: the upstream (a row) times the Jacobian above"
+            )
+        )
+        section.omitted = count * classes - shown
+        return section
+
+    def backward_inner(self, section: Section, n: int) -> tuple[str, Any]:
+        """Adds row n's one number every entry needs, g = Σ_i ∂L/∂y_i(·y_i); its name and value."""
+        classes = self.s.shape[1]
+        inner_terms = tuple(
+            Product(
+                (
+                    (self.sym_up(self.idx(n, i)), self.up[n, i]),
+                    *(() if self.log else ((self.sym(self.P, self.idx(n, i)), self.prob[n, i]),)),
+                )
+            )
+            for i in range(min(classes, self.options.max_terms))
+        )
+        inner_value = self.up[n].sum() if self.log else float(self.up[n] @ self.prob[n])
+        inner_name = self.per_sample("g", n)
+        section.add(
+            SumOfProducts(
+                target=Symbol(inner_name),
+                general=f"Σ_i ∂{self.L}/∂{self.Y}_i" + ("" if self.log else f"·{self.Y}_i"),
+                terms=inner_terms,
+                value=inner_value,
+                omitted=classes - len(inner_terms),
+            )
+        )
+        return inner_name, inner_value
+
+    def backward_entry(self, n: int, j: int, inner_name: str, inner_value: Any) -> Formula:
+        """∂L/∂s_j from the row's g: ∂L/∂y_j − p_j·g (log_softmax) or p_j·(∂L/∂p_j − g)."""
+        L = self.L
+        index = self.idx(n, j)
+        target = self.sym(f"∂{L}/∂{self.X}", index)
+        p_sym = self.sym(self.P, index)
+        if self.log:
+            return Formula(
+                target.text,
+                f"{target.text} = ∂{L}/∂{self.sym(self.Y, index).text} − {p_sym.text}·{inner_name}",
+                (self.up[n, j], " − ", self.prob[n, j], "·", *factor(inner_value)),
+                self.grad[n, j],
+            )
+        return Formula(
+            target.text,
+            f"{target.text} = {p_sym.text}·(∂{L}/∂{p_sym.text} − {inner_name})",
+            (self.prob[n, j], "·(", self.up[n, j], " − ", *factor(inner_value), ")"),
+            self.grad[n, j],
+        )
