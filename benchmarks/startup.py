@@ -80,7 +80,7 @@ GRADCALC_MODULES = (
     "gradcalc.core.registry",
     "gradcalc.core.solve",
     "gradcalc.core.kinds.conv",
-    "gradcalc.core.conv",
+    "gradcalc.core.explain.conv",
 )
 IMPORT_ALL = (
     BASELINE_IMPORTS

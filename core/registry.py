@@ -157,7 +157,7 @@ def _renamed(value: Any, old: str, new: str) -> Any:
 OPS: dict[str, OpEntry] = {
     "conv": OpEntry(
         module="gradcalc.core.kinds.conv",
-        explain="gradcalc.core.conv",
+        explain="gradcalc.core.explain.conv",
         summary="2-D convolution / cross-correlation (PyTorch conv2d).",
         description=(
             "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
