@@ -41,7 +41,7 @@ class FocusSections(ConvTerms):
         g, p = self.g, self.p
         base = p.index_base
         rows, cols = g.window_axes()
-        padding = "zero padding (0)" if any(g.padding) else ""
+        padding = self._padding_words()
         channels = min(g.in_channels, windows.MAX_PLANES)
         n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
         y = self.sym_y(n, o, i, j).text
@@ -87,7 +87,7 @@ class FocusSections(ConvTerms):
         g, p = self.g, self.p
         base = p.index_base
         rows, cols = g.window_axes()
-        padding = "zero padding (0)" if any(g.padding) else ""
+        padding = self._padding_words()
         n, c, a, b = (target.at(axis) for axis in ("n", "c", "row", "col"))
         x = self.sym_x(n, c, a, b).text
         taps = windows.cell_readers(rows, cols, a, b)
@@ -127,6 +127,10 @@ class FocusSections(ConvTerms):
             section.add(self._fed_outputs_table(x, n, c, taps, entries))
         section.add(self._input_gradient_sum(n, c, a, b))
         return section, windows.Focus(x, "input", target.index, tuple(taps), entries)
+
+    def _padding_words(self) -> str:
+        """What a picture's padding cells hold, for its caption ("" without padding)."""
+        return "zero padding (0)" if any(self.g.padding) else ""
 
     def _fed_outputs_table(
         self,

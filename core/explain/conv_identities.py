@@ -56,11 +56,21 @@ class IdentitySections(ConvTerms):
             )
         return section
 
+    def _correlate(
+        self, x: np.ndarray, w: np.ndarray, geometry: ConvGeometry, terms: int
+    ) -> np.ndarray:
+        """conv2d_forward(x, w, geometry), exactly when the run was exact (``terms``: the
+        products summed into one entry, for the exact path's bound)."""
+        if self.c.exact:
+            return bilinear_exact(
+                lambda a, b: conv2d_forward(a, b, geometry), x, w, terms, geometry.work
+            )
+        return conv2d_forward(x, w, geometry)
+
     def _kernel_by_identity(self) -> np.ndarray:
         """O×C×kh×kw: ∂L/∂K as the correlation of the padded input with the upstream (stride
         and dilation swap roles), rotated back under flip_kernel."""
         g = self.g
-        exact = self.c.exact
         x_padded = pad_input(self.x, g.padding)
         kernel_geometry = ConvGeometry(
             batch=g.in_channels,
@@ -76,16 +86,7 @@ class IdentitySections(ConvTerms):
         )
         x_t = x_padded.transpose(1, 0, 2, 3)
         up_t = self.up.transpose(1, 0, 2, 3)
-        if exact:
-            by_identity = bilinear_exact(
-                lambda a, b: conv2d_forward(a, b, kernel_geometry),
-                x_t,
-                up_t,
-                g.batch * g.out_h * g.out_w,
-                kernel_geometry.work,
-            )
-        else:
-            by_identity = conv2d_forward(x_t, up_t, kernel_geometry)
+        by_identity = self._correlate(x_t, up_t, kernel_geometry, g.batch * g.out_h * g.out_w)
         by_identity = by_identity.transpose(1, 0, 2, 3)[:, :, : g.kernel_h, : g.kernel_w]
         return flip(by_identity) if self.p.flip_kernel else by_identity
 
@@ -158,16 +159,9 @@ class IdentitySections(ConvTerms):
             padding=(0, 0, 0, 0),
             dilation=g.dilation,
         )
-        if exact:
-            covered = bilinear_exact(
-                lambda a, b: conv2d_forward(a, b, input_geometry),
-                spread_padded,
-                rotated,
-                g.out_channels * g.kernel_h * g.kernel_w,
-                input_geometry.work,
-            )
-        else:
-            covered = conv2d_forward(spread_padded, rotated, input_geometry)
+        covered = self._correlate(
+            spread_padded, rotated, input_geometry, g.out_channels * g.kernel_h * g.kernel_w
+        )
         # `covered` spans the padded rows/cols some window reads; rows past the last window stay 0.
         grad_padded = np.zeros(
             (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=covered.dtype
