@@ -7,7 +7,7 @@ What it measures
 
     - gradcalc: ``conv2d_forward`` (+ bias), ``conv2d_grad_input``,
       ``conv2d_grad_kernel`` and the bias gradient (upstream summed over N, H, W),
-      called directly from ``gradcalc.core.conv`` with a ``ConvGeometry``;
+      called directly from ``gradcalc.core.ops.conv`` with a ``ConvGeometry``;
     - torch (if importable): ``torch.nn.functional.conv2d`` forward and
       ``torch.autograd.grad`` of the output (with the same upstream) with respect
       to input, kernel and bias, on the CPU, in float64 and in float32, each with
@@ -18,7 +18,7 @@ What it measures
     (target <= 1.5); the other ratios are for information.  NumPy's BLAS runs with
     its own default thread count (``OPENBLAS_NUM_THREADS`` etc. change it).
 
-    Also, unless ``--no-solve``: the whole ``gradcalc.core.conv.solve`` on the same
+    Also, unless ``--no-solve``: the whole ``gradcalc.core.solve.solve`` of kind conv on the same
     data as a spec (plain nested lists, as the YAML loader would give), with
     ``SolveOptions(force_float=True, sections=frozenset(), gradient_check=False)``:
     that adds reading the spec into exact Fractions, which dominates at this size
@@ -51,7 +51,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from gradcalc.core import conv
+from gradcalc.core import solve
 from gradcalc.core.ops.conv import (
     ConvGeometry,
     conv2d_forward,
@@ -162,7 +162,7 @@ SOLVE_OPTIONS = SolveOptions(
 
 
 def solve_step(spec: dict) -> Arrays:
-    solution = conv.solve(spec, SOLVE_OPTIONS)
+    solution = solve.solve("conv", spec, SOLVE_OPTIONS)
     return {
         k: np.asarray(solution.results[k], dtype=float)
         for k in ("output", "grad_input", "grad_kernel", "grad_bias")
@@ -332,7 +332,7 @@ def main() -> int:
             return status
         med = statistics.median(solve_times)
         print(
-            f"whole conv.solve(spec, force_float, no sections, no gradient check), "
+            f"whole solve('conv', spec, force_float, no sections, no gradient check), "
             f"{len(solve_times)} runs: median {med * 1e3:.1f} ms "
             f"(min {min(solve_times) * 1e3:.1f}); {med / ours:.1f}x the numeric step"
         )

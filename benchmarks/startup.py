@@ -38,7 +38,7 @@ How
     import cost of the command.  (``-X importtime`` adds overhead of its own, so
     its figures are larger than in a normal run; compare them with each other.)
     Modules imported through ``importlib.import_module`` (gradcalc's op modules,
-    such as ``gradcalc.core.conv``) bypass ``-X importtime``; each is timed instead
+    such as ``gradcalc.core.kinds.conv``) bypass ``-X importtime``; each is timed instead
     as one import in a process that has already loaded everything else.
 
 Usage (from the repo root)
@@ -78,7 +78,9 @@ GRADCALC_MODULES = (
     "gradcalc.cli.numbers",
     "gradcalc.cli.render_table",
     "gradcalc.core.registry",
-    "gradcalc.core.conv",
+    "gradcalc.core.solve",
+    "gradcalc.core.kinds.conv",
+    "gradcalc.core.explain.conv",
 )
 IMPORT_ALL = (
     BASELINE_IMPORTS

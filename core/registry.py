@@ -90,7 +90,8 @@ class OpEntry:
     kind's own spec keys (the module's KEYS, in order); ``takes_upstream`` is False
     for kinds that end the chain or have none.  ``focus`` names the module's
     ``(spec, options, focus_text) -> Solution`` for kinds whose outputs read sliding
-    windows (``--focus``); None for the others.  ``names_example`` shows the ``names``
+    windows (``--focus``), or for a kind on the pipeline (``explain`` set) its kinds
+    module's ``focus_target``; None for the others.  ``names_example`` shows the ``names``
     key with the kind's own roles (the module's NAME_DEFAULTS); ``upstream_dims`` are the
     upstream's (fewest, most) levels of nesting, those of the kind's outputs.
     """
@@ -155,7 +156,8 @@ def _renamed(value: Any, old: str, new: str) -> Any:
 
 OPS: dict[str, OpEntry] = {
     "conv": OpEntry(
-        module="gradcalc.core.conv",
+        module="gradcalc.core.kinds.conv",
+        explain="gradcalc.core.explain.conv",
         summary="2-D convolution / cross-correlation (PyTorch conv2d).",
         description=(
             "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
@@ -235,7 +237,7 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=[[0], [1], [2]],
-        focus="solve_focus",
+        focus="focus_target",
         names_example={"input": "X", "kernel": "K", "output": "H"},
         upstream_dims=(2, 4),
     ),

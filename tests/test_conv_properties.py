@@ -20,8 +20,8 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gradcalc.core import conv as conv_module
 from gradcalc.core import registry
+from gradcalc.core.kinds import conv as conv_module
 from gradcalc.core.spec import Limits, SolveOptions
 
 PROPERTY_SETTINGS = settings(

@@ -25,7 +25,7 @@ from pool_reference import avg_pool, max_pool
 from tex import assert_compiles
 
 from gradcalc.cli.main import main
-from gradcalc.core.conv import ConvGeometry
+from gradcalc.core.ops.conv import ConvGeometry
 from gradcalc.core.windows import PADDING, REAL, cell_readers, window_taps
 
 ENV = {"COLUMNS": "100", "LINES": "50", "FORCE_COLOR": None, "NO_COLOR": None}

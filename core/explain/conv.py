@@ -1,0 +1,463 @@
+"""The explanation of a conv problem (PyTorch's conv2d), read from its run's trace.
+
+Array layout is NCHW: input ``x`` N×C×H×W, kernel ``w`` O×C×kh×kw, output ``y``
+N×O×H_out×W_out; symbols are written in the spec's own axes (core/kinds/conv.py).
+The sections live by topic: the symbols and the sums several sections share in
+``conv_terms``, the backward pass in ``conv_backward``, the compact identities in
+``conv_identities``, ``--focus`` in ``conv_focus``; this module holds the conventions,
+the problem, the output size, the forward pass, the Jacobians and the loss.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.explain import (
+    GRADIENT,
+    Formula,
+    Note,
+    Section,
+    SymbolTable,
+    sentence,
+)
+from gradcalc.core.explain.conv_backward import BackwardSections
+from gradcalc.core.explain.conv_focus import FocusSections
+from gradcalc.core.explain.conv_identities import IdentitySections
+from gradcalc.core.kinds.conv import SECTIONS
+
+# The explainer's name for opkit's factor (kept while core/ops/ reshapes it).
+from gradcalc.core.opkit import factor as _factor
+from gradcalc.core.ops.conv import flip, pad_input
+from gradcalc.core.records import record
+from gradcalc.core.values import to_float
+
+
+@record(frozen=True)
+class _Axis:
+    """One spatial axis of the sliding window, as the output-size section writes it:
+    ``name`` H or W, ``cells`` rows or columns; ``out`` windows over ``size`` input cells."""
+
+    name: str
+    cells: str
+    size: int
+    pad_before: int
+    pad_after: int
+    dilation: int
+    kernel: int
+    stride: int
+    out: int
+
+
+class Explainer(FocusSections, IdentitySections, BackwardSections):
+    """Builds the sections of a conv explanation; loops only over rows it shows."""
+
+    def forward_rule(self) -> str:
+        """The forward formula in this problem's symbols, strides and dilations, e.g.
+        ``H[i,j] = Σ_m,q X[i+m, j+q]·K[m,q]``."""
+        p, g = self.p, self.g
+
+        def position(out: str, tap: str, stride: int, dilation: int) -> str:
+            return f"{out}{'·' + str(stride) if stride != 1 else ''}+{tap}{'·' + str(dilation) if dilation != 1 else ''}"
+
+        rows = position("i", "m", g.stride[0], g.dilation[0])
+        cols = position("j", "q", g.stride[1], g.dilation[1])
+        out_index = ",".join({"n": "n", "o": "o", "row": "i", "col": "j"}[a] for a in p.output_axes)
+        in_index = ",".join({"n": "n", "c": "c", "row": rows, "col": cols}[a] for a in p.input_axes)
+        taps = ("kh−1−m", "kw−1−q") if p.flip_kernel else ("m", "q")
+        k_index = ",".join(
+            {"o": "o", "c": "c", "row": taps[0], "col": taps[1]}[a] for a in p.kernel_axes
+        )
+        summed = ("c," if g.in_channels > 1 or "c" in p.input_axes else "") + "m,q"
+        bias = ""
+        if p.bias is not None:
+            bias = f" + {self.B}[o]" if p.bias.ndim == 1 else f" + {self.B}"
+        padded = "_padded" if any(g.padding) else ""
+        return f"{self.Y}[{out_index}] = Σ_{summed} {self.X}{padded}[{in_index}]·{self.K}[{k_index}]{bias}"
+
+    # conventions -----------------------------------------------------------
+    def conventions(self) -> list[str]:
+        p, g = self.p, self.g
+        items = []
+        rule = self.forward_rule()
+        if p.flip_kernel:
+            items.append(
+                f"true convolution (flip_kernel: true): the kernel is rotated 180° before it slides, {rule}"
+            )
+        else:
+            items.append(
+                f"cross-correlation (deep-learning convention, PyTorch conv2d): the kernel is not flipped, {rule}"
+            )
+        top, bottom, left, right = g.padding
+        if any(g.padding):
+            items.append(
+                f"zero padding {p.padding_text}: top {top}, bottom {bottom}, left {left}, right {right}"
+            )
+        else:
+            items.append(f"no padding ({p.padding_text})")
+        items.append(
+            f"stride {g.stride[0]}×{g.stride[1]} (rows×cols), dilation {g.dilation[0]}×{g.dilation[1]}"
+        )
+        items.append(
+            f"indices start at {p.index_base} (index_base: {p.index_base}); "
+            f"{self.X}_{self.all_index_text(p.input_axes)} is input[{', '.join(self.all_index_text(p.input_axes))}]"
+        )
+        if p.upstream_given:
+            items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
+        else:
+            items.append(
+                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum of all outputs'
+            )
+        if p.bias is not None:
+            if p.bias.ndim == 0 and g.out_channels > 1:
+                items.append(
+                    f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)"
+                )
+            elif p.bias.ndim == 1:
+                items.append(f"one bias per output channel ({self.B} has {g.out_channels} entries)")
+        if self.c.exact:
+            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
+        else:
+            items.append(
+                f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "
+                f"of {self.options.limits.exact_work:,}"
+                if g.work > self.options.limits.exact_work
+                else "float64 arithmetic (--float)"
+            )
+        return items
+
+    # sections --------------------------------------------------------------
+    def sections(self) -> list[Section]:
+        builders = {
+            "problem": self.section_problem,
+            "size": self.section_size,
+            "forward": self.section_forward,
+            "jacobian": self.section_jacobian,
+            "backward": self.section_backward,
+            "identities": self.section_identities,
+            "loss": self.section_loss,
+        }
+        return [builders[key]() for key in SECTIONS if self.options.wants(key)]
+
+    def section_problem(self) -> Section:
+        p, g = self.p, self.g
+        section = Section("problem", "Problem")
+        shape = lambda a: "×".join(map(str, a.shape))  # noqa: E731
+        section.add(
+            Note(
+                f"input {self.X}: {shape(p.input)} ({', '.join(p.input_axes)}), kernel {self.K}: {shape(p.kernel)} "
+                f"({', '.join(p.kernel_axes)}), output {self.Y}: {'×'.join(map(str, p.output_shape))} "
+                f"({', '.join(p.output_axes)})"
+            )
+        )
+        section.add(self._matrix(self.X, p.input, p.input_axes))
+        if any(g.padding):
+            padded = pad_input(self.p.to_nchw(p.input), g.padding)
+            padded_axes = p.input_axes
+            section.add(
+                self._matrix(
+                    f"{self.X} padded",
+                    padded.reshape(*p.input.shape[:-2], g.padded_h, g.padded_w),
+                    padded_axes,
+                    caption=f"zeros added: {g.padding[0]} top, {g.padding[1]} bottom, {g.padding[2]} left, {g.padding[3]} right; "
+                    "padded indices count from the padded corner",
+                )
+            )
+        section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
+        if p.flip_kernel:
+            section.add(
+                self._matrix(f"{self.K} rotated 180° (as slid)", flip(p.kernel), p.kernel_axes)
+            )
+        if p.bias is not None:
+            section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+        section.add(
+            self._matrix(
+                f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT
+            )
+        )
+        return section
+
+    def _axes(self) -> tuple[_Axis, _Axis]:
+        """The window's geometry along rows (H) and columns (W)."""
+        g = self.g
+        return (
+            _Axis(
+                "H", "rows", g.in_h, *g.padding[:2], g.dilation[0], g.kernel_h, g.stride[0], g.out_h
+            ),
+            _Axis(
+                "W",
+                "columns",
+                g.in_w,
+                *g.padding[2:],
+                g.dilation[1],
+                g.kernel_w,
+                g.stride[1],
+                g.out_w,
+            ),
+        )
+
+    def section_size(self) -> Section:
+        g = self.g
+        section = Section("size", "Output size")
+        for axis in self._axes():
+            for item in self._size_formula(axis):
+                section.add(item)
+        if g.dilation == (1, 1) and g.padding[0] == g.padding[1] and g.padding[2] == g.padding[3]:
+            section.add(
+                Note(
+                    "with dilation 1 and symmetric padding this is the familiar ⌊(I + 2P − K)/S⌋ + 1."
+                )
+            )
+        unread = self._unread()
+        for axis, cells in unread.items():
+            if cells:
+                listed = ", ".join(str(c + self.p.index_base) for c in cells)
+                section.add(
+                    Note(
+                        f"input {axis} {listed} {'is' if len(cells) == 1 else 'are'} read by no window: "
+                        f"{'its' if len(cells) == 1 else 'their'} gradient is 0."
+                    )
+                )
+        return section
+
+    @staticmethod
+    def _size_formula(axis: _Axis) -> list[Formula | Note]:
+        """H_out (or W_out) from the formula with this problem's numbers, and a note when the
+        stride leaves a partial window that the floor drops."""
+        name, size, pad_a, pad_b = axis.name, axis.size, axis.pad_before, axis.pad_after
+        d, k, s = axis.dilation, axis.kernel, axis.stride
+        k_name = "kh" if name == "H" else "kw"
+        p_a, p_b = ("p_top", "p_bottom") if name == "H" else ("p_left", "p_right")
+        items: list[Formula | Note] = [
+            Formula(
+                label=f"{name}_out",
+                symbolic=f"{name}_out = ⌊({name} + {p_a} + {p_b} − d·({k_name} − 1) − 1)/s⌋ + 1",
+                numeric=(
+                    "⌊(",
+                    size,
+                    " + ",
+                    pad_a,
+                    " + ",
+                    pad_b,
+                    " − ",
+                    d,
+                    "·(",
+                    k,
+                    " − 1) − 1)/",
+                    s,
+                    "⌋ + 1",
+                ),
+                value=axis.out,
+            )
+        ]
+        remainder = (size + pad_a + pad_b - d * (k - 1) - 1) % s
+        if remainder:
+            items.append(
+                Note(
+                    f"(the division leaves {remainder}: the stride does not tile the {axis.cells}, "
+                    "so the floor drops the last partial window)"
+                )
+            )
+        return items
+
+    def _unread(self) -> dict[str, list[int]]:
+        """Input rows and columns (0-based) no window reads, by axis ("rows", "columns")."""
+        unread = {}
+        for axis in self._axes():
+            before, size, k, d, s = (
+                axis.pad_before,
+                axis.size,
+                axis.kernel,
+                axis.dilation,
+                axis.stride,
+            )
+            read = np.zeros(size + before + axis.pad_after, dtype=bool)
+            for m in range(k):
+                read[m * d : m * d + s * (axis.out - 1) + 1 : s] = True
+            unread[axis.cells] = [int(i) for i in np.flatnonzero(~read[before : before + size])]
+        return unread
+
+    def section_forward(self) -> Section:
+        section = Section("forward", f"Forward: each output {self.Y} as a sum of products")
+        rows, omitted = self._output_indices()
+        for n, o, i, j in rows:
+            section.add(self._output_sum(n, o, i, j))
+        section.omitted = omitted
+        return section
+
+    def _label_list(self, shape: tuple[int, ...], axes: tuple[str, ...], make) -> tuple[str, ...]:
+        return tuple(make(dict(zip(axes, idx, strict=True))).text for idx in np.ndindex(*shape))
+
+    def section_jacobian(self) -> Section:
+        p = self.p
+        section = Section("jacobian", "Jacobians")
+        if self.maps is None:
+            out_size = int(np.prod(p.output_shape))
+            section.add(
+                Note(
+                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} entries and ∂{self.Y}/∂{self.X} "
+                    f"{out_size * p.input.size:,}, above the limit of {self.options.limits.max_jacobian:,} "
+                    "(raise it with --max-jacobian)"
+                )
+            )
+            return section
+        g = self.g
+        full = lambda d, keys: {k: d.get(k, 0) for k in keys}  # noqa: E731
+        out_labels = self._label_list(
+            p.output_shape,
+            p.output_axes,
+            lambda d: self.sym_y(*full(d, ("n", "o", "row", "col")).values()),
+        )
+        k_labels = self._label_list(
+            p.kernel.shape,
+            p.kernel_axes,
+            lambda d: self.sym_w(*full(d, ("o", "c", "row", "col")).values()),
+        )
+        x_labels = self._label_list(
+            p.input.shape,
+            p.input_axes,
+            lambda d: self.sym_x(*full(d, ("n", "c", "row", "col")).values()),
+        )
+        kernel_map, input_map = self.maps
+        x_symbols = [self.sym_x(*idx) for idx in np.ndindex(g.batch, g.in_channels, g.in_h, g.in_w)]
+        w_symbols = [
+            self.sym_w(*idx)
+            for idx in np.ndindex(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+        ]
+        for table in (
+            *self._jacobian_tables(
+                f"∂{self.Y}/∂{self.K}",
+                out_labels,
+                k_labels,
+                kernel_map,
+                x_symbols,
+                self.results["jacobian_kernel"],
+            ),
+            *self._jacobian_tables(
+                f"∂{self.Y}/∂{self.X}",
+                out_labels,
+                x_labels,
+                input_map,
+                w_symbols,
+                self.results["jacobian_input"],
+            ),
+        ):
+            section.add(table)
+        return section
+
+    def _jacobian_tables(
+        self,
+        label: str,
+        rows: tuple[str, ...],
+        columns: tuple[str, ...],
+        index_map: np.ndarray,
+        symbols: list[Any],
+        values: np.ndarray,
+    ) -> tuple[SymbolTable, SymbolTable]:
+        """One Jacobian (R×K) as symbols and as values, its first rows as --steps allows:
+        cell (r, k) is ``symbols[index_map[r, k]]`` (0 where the map holds −1)."""
+        shown_rows = self.options.cap(len(rows))
+        symbolic_cells = tuple(
+            tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
+            for r in range(shown_rows)
+        )
+        numeric_cells = tuple(tuple(values[r]) for r in range(shown_rows))
+        caption = f"row r, column k: ∂(output r)/∂(entry k); {len(rows)}×{len(columns)}"
+        return (
+            SymbolTable(
+                label + " (symbols)",
+                tuple(columns),
+                rows[:shown_rows],
+                symbolic_cells,
+                caption,
+                omitted=len(rows) - shown_rows,
+            ),
+            SymbolTable(
+                label + " (values)",
+                tuple(columns),
+                rows[:shown_rows],
+                numeric_cells,
+                omitted=len(rows) - shown_rows,
+            ),
+        )
+
+    def section_loss(self) -> Section:
+        section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
+        section.add(self._loss_formula())
+        section.add(
+            Note(
+                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; with the other operand fixed, "
+                f"{self.L} changes exactly linearly in {self.K} (and in {self.X}), so the statements below hold for any ε."
+            )
+        )
+        grad = self.c.grad_kernel
+        candidates = [(0, 0, 0, 0)]
+        largest = tuple(
+            int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
+        )
+        if largest not in candidates:
+            candidates.append(largest)
+        for o, c, m, q in candidates:
+            section.add(self._sign_sentence(o, c, m, q))
+        return section
+
+    def _loss_formula(self) -> Formula:
+        """L = Σ upstream ⊙ y, the loss whose gradient the upstream is, written out for the
+        outputs --steps shows and summed over all of them."""
+        outputs = self.c.output
+        rows, omitted = self._output_indices()
+        tokens: list[Any] = []
+        for position, (n, o, i, j) in enumerate(rows):
+            if position:
+                tokens.append(" + ")
+            tokens.extend(_factor(self.up[n, o, i, j]))
+            tokens.append("·" + self.sym_y(n, o, i, j).text)
+        if omitted:
+            tokens.append(f" + … ({omitted} more)")
+        total = (
+            float(np.sum(self.up * outputs))
+            if not self.c.exact
+            else sum((self.up * outputs).ravel(), Fraction(0))
+        )
+        return Formula(
+            label=self.L,
+            symbolic=f"{self.L} = Σ ∂{self.L}/∂{self.Y} ⊙ {self.Y}  (upstream values held constant)",
+            numeric=tuple(tokens),
+            value=total,
+        )
+
+    def _sign_sentence(self, o: int, c: int, m: int, q: int) -> Note:
+        """What the sign of ∂L/∂K at kernel entry (o, c, m, q) says about a small step."""
+        value = self.c.grad_kernel[o, c, m, q]
+        name = self.sym_w(o, c, m, q).text
+        L = self.L
+        if value > 0:
+            words: tuple = (
+                f"raising {name} by ε raises {L} by ",
+                *_times_epsilon(value),
+                f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
+                value,
+                f") lowers {name}, which lowers {L}.",
+            )
+        elif value < 0:
+            words = (
+                f"raising {name} by ε lowers {L} by ",
+                *_times_epsilon(-value),
+                f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
+                value,
+                f")) raises {name}, which lowers {L}.",
+            )
+        else:
+            words = (f"{L} does not change when {name} changes (to first order).",)
+        return sentence(f"∂{L}/∂{name} = ", value, ": ", *words)
+
+
+def _times_epsilon(value: Any) -> tuple:
+    """2 -> (2, "ε"), 1 -> ("ε",), 1/2 -> ("(", 1/2, ")ε"): sentence pieces."""
+    if value == 1:
+        return ("ε",)
+    if value == int(value):
+        return (value, "ε")
+    return ("(", value, ")ε")

@@ -1,0 +1,122 @@
+"""The backward section of a conv explanation: ∂L/∂K, ∂L/∂X and ∂L/∂b, each entry as a sum
+of products over the outputs it touches, with the value the run computed.
+
+Arrays are NCHW (core/explain/conv_terms.py); the outputs a kernel tap or an input cell
+meets are found arithmetically, so a large problem costs only the terms shown.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+
+from gradcalc.core.explain import Product, Section, SumOfProducts, Symbol
+from gradcalc.core.explain.conv_terms import ConvTerms
+
+
+class BackwardSections(ConvTerms):
+    """``section_backward`` of a conv explanation."""
+
+    def section_backward(self) -> Section:
+        g, p = self.g, self.p
+        section = Section(
+            "backward",
+            f"Backward: ∂{self.L}/∂{self.K}, ∂{self.L}/∂{self.X}"
+            + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""),
+        )
+        omitted = 0
+        # ∂L/∂K: one row per kernel entry (the spec's indexing).
+        kernel_total = p.kernel.size
+        shown = self.options.cap(kernel_total)
+        omitted += kernel_total - shown
+        for flat in range(shown):
+            o, c, km, kq = (
+                int(v)
+                for v in np.unravel_index(
+                    flat, (g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+                )
+            )
+            section.add(self._kernel_gradient_sum(o, c, km, kq))
+        # ∂L/∂X: one row per input entry; the windows that read it are found arithmetically.
+        input_total = p.input.size
+        shown = self.options.cap(input_total)
+        omitted += input_total - shown
+        for flat in range(shown):
+            n, c, a, b = (
+                int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w))
+            )
+            section.add(self._input_gradient_sum(n, c, a, b))
+        if p.bias is not None:
+            channels: list[int | None] = list(range(g.out_channels)) if p.bias.ndim == 1 else [None]
+            omitted += len(channels) - self.options.cap(len(channels))
+            for o in channels[: self.options.cap(len(channels))]:
+                section.add(self._bias_gradient_sum(o))
+        section.omitted = omitted
+        return section
+
+    def _kernel_gradient_sum(self, o: int, c: int, km: int, kq: int) -> SumOfProducts:
+        """∂L/∂K at the spec's kernel entry (o, c, km, kq): Σ upstream·input over the outputs
+        whose window puts that entry on a real (unpadded) cell."""
+        g, p = self.g, self.p
+        top, left = g.padding[0], g.padding[2]
+        out_idx = self.all_index_text(p.output_axes)
+        m, q = self._slid_tap(km, kq)
+        # Outputs whose window puts tap (m, q) on a real (unpadded) cell; counted
+        # arithmetically so a large problem costs only the terms shown.
+        rows_in = [
+            i for i in range(g.out_h) if 0 <= i * g.stride[0] + m * g.dilation[0] - top < g.in_h
+        ]
+        cols_in = [
+            j for j in range(g.out_w) if 0 <= j * g.stride[1] + q * g.dilation[1] - left < g.in_w
+        ]
+        real_terms = g.batch * len(rows_in) * len(cols_in)
+        padding_terms = g.batch * g.out_h * g.out_w - real_terms
+        extra = max(0, real_terms - self.options.max_terms)
+        terms = []
+        for n, i, j in itertools.islice(
+            itertools.product(range(g.batch), rows_in, cols_in), self.options.max_terms
+        ):
+            r = i * g.stride[0] + m * g.dilation[0] - top
+            col = j * g.stride[1] + q * g.dilation[1] - left
+            terms.append(
+                Product(
+                    (
+                        (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
+                        (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
+                    )
+                )
+            )
+        target = self.sym_w(o, c, km, kq)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
+            general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
+            terms=tuple(terms),
+            value=self.c.grad_kernel[o, c, km, kq],
+            note=self._note(padding_terms, "read padding"),
+            omitted=extra,
+        )
+
+    def _bias_gradient_sum(self, o: int | None) -> SumOfProducts:
+        """∂L/∂b for output channel ``o`` (None: the one bias all channels share): the sum of
+        the upstream over the outputs it is added to."""
+        g, p = self.g, self.p
+        summed_channels = range(g.out_channels) if o is None else [o]
+        total_terms = g.batch * len(summed_channels) * g.out_h * g.out_w
+        extra = max(0, total_terms - self.options.max_terms)
+        cells = itertools.product(range(g.batch), summed_channels, range(g.out_h), range(g.out_w))
+        terms = [
+            Product(((self.sym_up(n, oo, i, j), self.up[n, oo, i, j]),))
+            for n, oo, i, j in itertools.islice(cells, self.options.max_terms)
+        ]
+        target = self.sym_b(o or 0)
+        grad_bias = self.c.grad_bias
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
+            general=f"Σ ∂{self.L}/∂{self.Y}"
+            + ("" if o is None else f" over channel {o + p.index_base}")
+            + f"  (∂{self.Y}/∂{self.B} = 1)",
+            terms=tuple(terms),
+            value=grad_bias[o] if o is not None else grad_bias[()],
+            omitted=extra,
+        )

@@ -1,0 +1,187 @@
+"""``--focus`` for conv: the input cells one output reads (its window drawn with stride,
+dilation and padding), or the outputs one input cell feeds, with that element's sum from the
+forward or backward pass.
+
+core/windows.py holds the sliding-window geometry and pictures conv shares with pool; it is
+imported only when ``--focus`` is used (start-up cost).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from gradcalc.core.explain import Note, Picture, Section, SymbolTable
+from gradcalc.core.explain.conv_terms import ConvTerms
+
+if TYPE_CHECKING:
+    from gradcalc.core.windows import Focus, FocusTarget, WindowTap
+
+
+class FocusSections(ConvTerms):
+    """``section_focus`` of a conv explanation."""
+
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus``: the cells one output reads (the window with stride, dilation and padding
+        drawn), or the outputs one input cell feeds; with its sum from the forward or backward pass."""
+        g = self.g
+        # Window tap (m, q) -> the spec's kernel entry that multiplies it (flip_kernel rotates).
+        entries = {
+            (m, q): self._slid_tap(m, q) for m in range(g.kernel_h) for q in range(g.kernel_w)
+        }
+        if target.array.role == "output":
+            return self._focus_on_output(target, entries)
+        return self._focus_on_input(target, entries)
+
+    def _focus_on_output(
+        self, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
+    ) -> tuple[Section, Focus]:
+        """The cells output ``target`` reads in each input channel, and its forward sum."""
+        from gradcalc.core import windows
+
+        g, p = self.g, self.p
+        base = p.index_base
+        rows, cols = g.window_axes()
+        padding = self._padding_words()
+        channels = min(g.in_channels, windows.MAX_PLANES)
+        n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
+        y = self.sym_y(n, o, i, j).text
+        taps = windows.window_taps(rows, cols, i, j)
+        real = sum(tap.where == windows.REAL for tap in taps)
+        section = Section(
+            "focus",
+            f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"
+            + (f", in each of {g.in_channels} channels" if g.in_channels > 1 else ""),
+        )
+        section.add(Note(windows.placement_note(rows, cols, i, j, base)))
+        for c in range(channels):
+            section.add(
+                self._input_picture(
+                    n, c, [tap.cell for tap in taps], windows.read_caption(y, taps, padding)
+                )
+            )
+        if channels < g.in_channels:
+            section.add(Note(f"… channels {channels + base}–{g.in_channels - 1 + base} alike"))
+        flipped = " (flip_kernel: the kernel is rotated 180° as it slides)" if p.flip_kernel else ""
+        section.add(
+            windows.tap_grid(
+                f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
+                taps,
+                (g.kernel_h, g.kernel_w),
+                lambda tap: windows.cell_name(
+                    tap, lambda r, col: self._focus_cell(n, r, col), base
+                ),
+                index_base=base,
+                entries=entries,
+                caption=f"rows and columns: {self.K}'s indices",
+            )
+        )
+        section.add(self._output_sum(n, o, i, j))
+        return section, windows.Focus(y, "output", target.index, tuple(taps), entries)
+
+    def _focus_on_input(
+        self, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
+    ) -> tuple[Section, Focus]:
+        """The outputs input cell ``target`` feeds in each output channel, and ∂L/∂x there."""
+        from gradcalc.core import windows
+
+        g, p = self.g, self.p
+        base = p.index_base
+        rows, cols = g.window_axes()
+        padding = self._padding_words()
+        n, c, a, b = (target.at(axis) for axis in ("n", "c", "row", "col"))
+        x = self.sym_x(n, c, a, b).text
+        taps = windows.cell_readers(rows, cols, a, b)
+        fed = len(taps) * g.out_channels
+        title = (
+            f"Focus: the {fed} output{'s' if fed != 1 else ''} {self.Y} that {x} feeds"
+            if fed
+            else f"Focus: {x} feeds no output {self.Y} (no window reads it)"
+        )
+        section = Section("focus", title)
+        section.add(Note(windows.readers_note(rows, cols, a, b, base)))
+        section.add(
+            self._input_picture(
+                n, c, [(a, b)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
+            )
+        )
+        outputs = self.c.output
+        for o in range(min(g.out_channels, windows.MAX_PLANES)):
+            section.add(
+                windows.picture(
+                    windows.plane_label(self.Y, p.output_axes, {"n": n, "o": o}, base),
+                    outputs[n, o],
+                    [tap.output for tap in taps],
+                    index_base=base,
+                    caption=f"[v]: an output whose window reads {x}"
+                    if taps
+                    else f"no output's window reads {x}",
+                )
+            )
+        if g.out_channels > windows.MAX_PLANES:
+            section.add(
+                Note(
+                    f"… output channels {windows.MAX_PLANES + base}–{g.out_channels - 1 + base} alike"
+                )
+            )
+        if taps:
+            section.add(self._fed_outputs_table(x, n, c, taps, entries))
+        section.add(self._input_gradient_sum(n, c, a, b))
+        return section, windows.Focus(x, "input", target.index, tuple(taps), entries)
+
+    def _padding_words(self) -> str:
+        """What a picture's padding cells hold, for its caption ("" without padding)."""
+        return "zero padding (0)" if any(self.g.padding) else ""
+
+    def _fed_outputs_table(
+        self,
+        x: str,
+        n: int,
+        c: int,
+        taps: list[WindowTap],
+        entries: dict[tuple[int, int], tuple[int, int]],
+    ) -> SymbolTable:
+        """Each output input cell ``x`` (sample n, channel c) feeds, by the window tap that
+        reads it, and the kernel entry that multiplies it there (∂y/∂x)."""
+        from gradcalc.core.windows import position_text
+
+        labels: list[str] = []
+        cells: list[tuple[Any, ...]] = []
+        for o in range(self.g.out_channels):
+            for tap in taps:
+                km, kq = entries[tap.tap]
+                labels.append(self.sym_y(n, o, *tap.output).text)
+                cells.append(
+                    (
+                        position_text(tap.tap, self.p.index_base),
+                        self.sym_w(o, c, km, kq),
+                        self.w[o, c, km, kq],
+                    )
+                )
+        return SymbolTable(
+            f"the outputs {x} feeds, and the {self.K} entry that multiplies it",
+            ("window tap (m, q)", f"∂{self.Y}/∂{x}", "value"),
+            tuple(labels),
+            tuple(cells),
+        )
+
+    def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
+        """Input plane (n, c) in its padding, with ``cells`` marked."""
+        from gradcalc.core.windows import picture, plane_label
+
+        base = self.p.index_base
+        return picture(
+            plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
+            self.p.to_nchw(self.p.input)[n, c],
+            cells,
+            index_base=base,
+            frame=self.g.window_axes(),
+            caption=caption,
+        )
+
+    def _focus_cell(self, n: int, r: int, col: int) -> str:
+        """An input cell's symbol in a tap grid; with channels, its position (every channel alike)."""
+        if self.g.in_channels == 1:
+            return self.sym_x(n, 0, r, col).text
+        from gradcalc.core.windows import position_text
+
+        return position_text((r, col), self.p.index_base)

@@ -1,0 +1,209 @@
+"""What every part of a conv explanation is made of: the problem's symbols (in the spec's
+own axes), its operands as the run used them, and the two sums the forward, backward and
+``--focus`` sections all show — one output as its window's products, and ∂L/∂x at one
+input cell as a sum over the windows that read it.
+
+Arrays are NCHW: input ``x`` N×C×H×W, kernel ``w`` O×C×kh×kw, upstream and output
+N×O×H_out×W_out (core/kinds/conv.py's ConvTrace).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcalc.core import spec as common
+from gradcalc.core.explain import (
+    Matrix,
+    Product,
+    SumOfProducts,
+    Symbol,
+    index_separator,
+)
+from gradcalc.core.kinds.conv import ConvProblem, ConvTrace
+from gradcalc.core.outcome import Run
+
+
+class ConvTerms:
+    """The symbols, operands and shared sums of a conv explanation (its sections are the
+    subclasses' and core/explain/conv.py's Explainer's)."""
+
+    def __init__(self, problem: ConvProblem, run: Run, options: common.SolveOptions):
+        computed: ConvTrace = run.trace
+        self.p = problem
+        self.c = computed
+        self.results = run.results
+        self.options = options
+        self.maps = computed.jacobian_maps
+        g = problem.geometry
+        self.g = g
+        names = problem.names
+        self.X, self.K, self.Y, self.L, self.B = (
+            names[k] for k in ("input", "kernel", "output", "loss", "bias")
+        )
+        self.sep = index_separator(
+            problem.input.shape,
+            problem.kernel.shape,
+            problem.output_shape,
+            index_base=problem.index_base,
+        )
+        # The factors as the run used them (exact, or float64), in NCHW.
+        self.x, self.w, self.up, self.bias = (
+            computed.input,
+            computed.kernel,
+            computed.upstream,
+            computed.bias,
+        )
+
+    # symbols ---------------------------------------------------------------
+    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(full[a] + self.p.index_base for a in axes)
+
+    def sym_x(self, n: int, c: int, r: int, col: int) -> Symbol:
+        return Symbol(
+            self.X, self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes), self.sep
+        )
+
+    def sym_w(self, o: int, c: int, m: int, q: int) -> Symbol:
+        return Symbol(
+            self.K, self._index({"o": o, "c": c, "row": m, "col": q}, self.p.kernel_axes), self.sep
+        )
+
+    def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
+        return Symbol(
+            prefix + self.Y,
+            self._index({"n": n, "o": o, "row": i, "col": j}, self.p.output_axes),
+            self.sep,
+        )
+
+    def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
+        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
+
+    def sym_b(self, o: int) -> Symbol:
+        if self.p.bias is not None and self.p.bias.ndim == 1:
+            return Symbol(self.B, (o + self.p.index_base,), self.sep)
+        return Symbol(self.B)
+
+    def all_index_text(self, axes: tuple[str, ...]) -> str:
+        letters = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j"}
+        return "".join(letters[a] for a in axes)
+
+    # shared pieces ---------------------------------------------------------
+    def _matrix(
+        self,
+        label: str,
+        values: np.ndarray,
+        axes: tuple[str, ...],
+        caption: str = "",
+        role: str = "",
+    ) -> Matrix:
+        return Matrix(
+            label=label,
+            values=values,
+            axis_names=axes,
+            index_base=self.p.index_base,
+            caption=caption,
+            role=role,
+        )
+
+    def _output_indices(self) -> tuple[list[tuple[int, int, int, int]], int]:
+        """The first rows to show (n,o,i,j) in the output's row-major order, and how many are left out."""
+        g = self.g
+        total = g.batch * g.out_channels * g.out_h * g.out_w
+        shown = self.options.cap(total)
+        return [
+            tuple(int(v) for v in np.unravel_index(r, (g.batch, g.out_channels, g.out_h, g.out_w)))
+            for r in range(shown)
+        ], total - shown
+
+    def _slid_tap(self, m: int, q: int) -> tuple[int, int]:
+        """The spec's kernel entry that multiplies tap (m, q) of a window."""
+        if self.p.flip_kernel:
+            return self.g.kernel_h - 1 - m, self.g.kernel_w - 1 - q
+        return m, q
+
+    @staticmethod
+    def _note(padding_terms: int, padding_words: str) -> str:
+        if not padding_terms:
+            return ""
+        return f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)"
+
+    def _output_sum(self, n: int, o: int, i: int, j: int) -> SumOfProducts:
+        """Output (n, o, i, j) as the sum of its window's products (padding terms counted)."""
+        g = self.g
+        top, left = g.padding[0], g.padding[2]
+        terms = []
+        padding_terms = 0
+        extra = 0
+        for c in range(g.in_channels):
+            for m in range(g.kernel_h):
+                for q in range(g.kernel_w):
+                    r = i * g.stride[0] + m * g.dilation[0] - top
+                    col = j * g.stride[1] + q * g.dilation[1] - left
+                    if not (0 <= r < g.in_h and 0 <= col < g.in_w):
+                        padding_terms += 1
+                        continue
+                    if len(terms) >= self.options.max_terms:
+                        extra += 1
+                        continue
+                    km, kq = self._slid_tap(m, q)
+                    terms.append(
+                        Product(
+                            (
+                                (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
+                                (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                            )
+                        )
+                    )
+        constant = None
+        if self.bias is not None:
+            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
+        note = []
+        if padding_terms:
+            note.append(
+                f"{padding_terms} term{'s' if padding_terms != 1 else ''} read zero padding (0)"
+            )
+        return SumOfProducts(
+            target=self.sym_y(n, o, i, j),
+            terms=tuple(terms),
+            constant=constant,
+            value=self.c.output[n, o, i, j],
+            note="; ".join(note),
+            omitted=extra,
+        )
+
+    def _input_gradient_sum(self, n: int, c: int, a: int, b: int) -> SumOfProducts:
+        """∂L/∂x at (n, c, a, b) as a sum over the windows that read it, found arithmetically."""
+        g, p = self.g, self.p
+        top, left = g.padding[0], g.padding[2]
+        out_idx = self.all_index_text(p.output_axes)
+        terms, extra = [], 0
+        for o in range(g.out_channels):
+            for m in range(g.kernel_h):
+                i, rest = divmod(a + top - m * g.dilation[0], g.stride[0])
+                if rest or not 0 <= i < g.out_h:
+                    continue
+                for q in range(g.kernel_w):
+                    j, rest = divmod(b + left - q * g.dilation[1], g.stride[1])
+                    if rest or not 0 <= j < g.out_w:
+                        continue
+                    if len(terms) >= self.options.max_terms:
+                        extra += 1
+                        continue
+                    km, kq = self._slid_tap(m, q)
+                    terms.append(
+                        Product(
+                            (
+                                (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
+                                (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                            )
+                        )
+                    )
+        target = self.sym_x(n, c, a, b)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+            general=f"Σ_{out_idx} ∂{self.L}/∂{self.Y}_{out_idx}·∂{self.Y}_{out_idx}/∂{target.text}",
+            terms=tuple(terms),
+            value=self.c.grad_input[n, c, a, b],
+            note="no window reads this cell" if not terms and not extra else "",
+            omitted=extra,
+        )
