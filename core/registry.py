@@ -367,7 +367,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "loss": OpEntry(
         module="gradcalc.core.kinds.loss",
-        explain="gradcalc.core.losses",
+        explain="gradcalc.core.explain.loss",
         summary="Losses (PyTorch): cross_entropy, nll, mse, bce, bce_with_logits.",
         description=(
             "Computes the loss and ∂L/∂input with PyTorch's reductions, class weights, "
