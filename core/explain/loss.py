@@ -76,56 +76,81 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
     # conventions --------------------------------------------------------
     def conventions(self) -> list[str]:
         p = self.p
-        edges, clamped = self.c.edges, self.c.clamped
         items = [_LOSS_WORDS[p.loss]]
         if self.class_loss:
-            if p.target_kind == "index":
-                items.append(
-                    "target: class indices, 0-based as in PyTorch"
-                    + (
-                        " (index_base 1 only changes how indices are printed: target 0 prints as class 1)"
-                        if p.index_base
-                        else ""
-                    )
-                )
-                ignored = int((~self.c.counted).sum())
-                items.append(
-                    Words(
-                        "ignore_index = ",
-                        p.ignore_index,
-                        f": {ignored} sample{'s' if ignored != 1 else ''} ignored (loss 0, gradient 0, not counted in the mean)"
-                        if ignored
-                        else " (no sample has it)",
-                    )
-                )
-            else:
-                items.append("target: a probability distribution over the classes for each sample")
-            if p.weight is not None:
-                weights = [piece for w in p.weight for piece in (", ", w)][1:]
-                items.append(Words(f"class weights {self.W} = [", *weights, "]"))
-            if p.label_smoothing:
-                eps, classes = p.label_smoothing, p.input.shape[-1]
-                items.append(
-                    Words(
-                        "label smoothing ε = ",
-                        eps,
-                        ": the target mixes (1 − ε) of itself with ε/C = ",
-                        eps / classes,
-                        f" of the uniform distribution over C = {classes} classes",
-                    )
-                )
+            items += self._class_conventions()
         elif p.weight is not None:
             items.append(f"weight {self.W} (broadcast to the input) multiplies each entry's loss")
         items.append(self.reduction_words())
-        x = p.input.astype(float)
+        if p.loss == "bce":
+            items += self._bce_edge_conventions()
+        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
+        items.append(
+            arithmetic_words(
+                exact=self.exact,
+                irrational="" if p.loss in ("nll", "mse") else f"{p.loss} uses exp and log",
+                forced=self.options.force_float,
+                size=f"{p.input.size:,} entries",
+                limit=self.options.limits.exact_work,
+            )
+        )
+        return items
+
+    def _class_conventions(self) -> list[str | Words]:
+        """The target, ignore_index, class weights and label smoothing of a class loss."""
+        p = self.p
+        items: list[str | Words] = []
+        if p.target_kind == "index":
+            items.append(
+                "target: class indices, 0-based as in PyTorch"
+                + (
+                    " (index_base 1 only changes how indices are printed: target 0 prints as class 1)"
+                    if p.index_base
+                    else ""
+                )
+            )
+            ignored = int((~self.c.counted).sum())
+            items.append(
+                Words(
+                    "ignore_index = ",
+                    p.ignore_index,
+                    f": {ignored} sample{'s' if ignored != 1 else ''} ignored (loss 0, gradient 0, not counted in the mean)"
+                    if ignored
+                    else " (no sample has it)",
+                )
+            )
+        else:
+            items.append("target: a probability distribution over the classes for each sample")
+        if p.weight is not None:
+            weights = [piece for w in p.weight for piece in (", ", w)][1:]
+            items.append(Words(f"class weights {self.W} = [", *weights, "]"))
+        if p.label_smoothing:
+            eps, classes = p.label_smoothing, p.input.shape[-1]
+            items.append(
+                Words(
+                    "label smoothing ε = ",
+                    eps,
+                    ": the target mixes (1 − ε) of itself with ε/C = ",
+                    eps / classes,
+                    f" of the uniform distribution over C = {classes} classes",
+                )
+            )
+        return items
+
+    def _bce_edge_conventions(self) -> list[str]:
+        """bce's entries where PyTorch clamps and those the finite-difference check skips
+        (the trace's clamped and edges masks)."""
+        edges, clamped = self.c.edges, self.c.clamped
+        items = []
+        x = self.p.input.astype(float)
         at_edges = np.isin(x, (0.0, 1.0))
-        if p.loss == "bce" and edges.any() and (clamped == edges).all() and at_edges[edges].all():
+        if edges.any() and (clamped == edges).all() and at_edges[edges].all():
             items.append(
                 f"{int(edges.sum())} input entr{'y is' if edges.sum() == 1 else 'ies are'} at 0 or 1: "
                 "PyTorch clamps log at −100 and x·(1 − x) at 1e-12 there; the finite-difference check skips "
                 + ("it" if edges.sum() == 1 else "them")
             )
-        elif p.loss == "bce":
+        else:
             if clamped.any():
                 n = int(clamped.sum())
                 items.append(
@@ -138,16 +163,6 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
                     f"{n} input entr{'y lies' if n == 1 else 'ies lie'} within 2h of 0 or 1: "
                     "the finite-difference check skips " + ("it" if n == 1 else "them")
                 )
-        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
-        items.append(
-            arithmetic_words(
-                exact=self.exact,
-                irrational="" if p.loss in ("nll", "mse") else f"{p.loss} uses exp and log",
-                forced=self.options.force_float,
-                size=f"{p.input.size:,} entries",
-                limit=self.options.limits.exact_work,
-            )
-        )
         return items
 
     def sections(self) -> list[Section]:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
 from gradcalc.core.activations import softmax_row_steps
 from gradcalc.core.explain import Formula, Note, Section, sentence
 from gradcalc.core.opkit import factor, plain, plus, show_matrix
@@ -49,27 +51,7 @@ class ClassLossSteps:
             ):
                 section.add(step)
             if not general:
-                gt = self.label(n)
-                p_gt = self.sym(self.P, self.at(n, gt)).text
-                section.add(
-                    Formula(
-                        self.item(n),
-                        f"{self.item(n)} = −log {p_gt}  (gt = {gt + p.index_base})",
-                        ("−log ", c.probabilities[n, gt])
-                        if c.probabilities[n, gt] > 0
-                        else ("−(", c.log_p[n, gt], ")  (log p from log-sum-exp: p underflows)"),
-                        c.per_item[n],
-                    )
-                )
-                lse = float(log_sum_exp(scores[n])[1][0])
-                section.add(
-                    Formula(
-                        self.item(n),
-                        f"{self.item(n)} = −{self.sym(self.X, self.at(n, gt)).text} + log Σ_j exp({self.X}_j)  (the same, as seed 001 writes it)",
-                        ("−", *factor(scores[n, gt]), *plus(lse)),
-                        c.per_item[n],
-                    )
-                )
+                self._hard_label_item(section, n, scores[n])
             else:
                 section.add(self._weighted_item(n))
         if general:
@@ -81,6 +63,32 @@ class ClassLossSteps:
                 )
             )
         section.omitted = count * classes - shown
+
+    def _hard_label_item(self, section: Section, n: int, scores: np.ndarray) -> None:
+        """ℓ_n = −log p_gt, and the same as −s_gt + log Σ_j exp(s_j) (``scores``: sample n's C
+        scores in float64), checked by log-sum-exp."""
+        p, c = self.p, self.c
+        gt = self.label(n)
+        p_gt = self.sym(self.P, self.at(n, gt)).text
+        section.add(
+            Formula(
+                self.item(n),
+                f"{self.item(n)} = −log {p_gt}  (gt = {gt + p.index_base})",
+                ("−log ", c.probabilities[n, gt])
+                if c.probabilities[n, gt] > 0
+                else ("−(", c.log_p[n, gt], ")  (log p from log-sum-exp: p underflows)"),
+                c.per_item[n],
+            )
+        )
+        lse = float(log_sum_exp(scores)[1][0])
+        section.add(
+            Formula(
+                self.item(n),
+                f"{self.item(n)} = −{self.sym(self.X, self.at(n, gt)).text} + log Σ_j exp({self.X}_j)  (the same, as seed 001 writes it)",
+                ("−", *factor(scores[gt]), *plus(lse)),
+                c.per_item[n],
+            )
+        )
 
     def _coefficient_words(self) -> str:
         p = self.p
@@ -163,7 +171,7 @@ class ClassLossSteps:
 
     def _backward_cross_entropy(self, section: Section) -> None:
         p, c = self.p, self.c
-        L, X, P = self.L, self.X, self.P
+        L, X = self.L, self.X
         count, classes = c.coefficients.shape
         simple = p.target_kind == "index" and p.weight is None and not p.label_smoothing
         first = next((n for n in range(count) if c.counted[n]), None)
@@ -176,7 +184,6 @@ class ClassLossSteps:
                     "∂ℓ/∂s_k = Σ_c a_c·(p_k − 1[k = c]) = (Σ_c a_c)·p_k − a_k"
                 )
             )
-        scale = "" if c.denominator == 1 else f"/{plain(c.denominator)}"
         if c.denominator != 1:
             section.add(
                 sentence(
@@ -193,33 +200,40 @@ class ClassLossSteps:
                 section.add(Note(f"sample {n + p.index_base} is ignored: its gradient row is 0"))
                 shown += min(classes, budget - shown)
                 continue
-            total = c.coefficients[n].sum()
             for j in range(classes):
                 if shown >= budget:
                     break
                 shown += 1
-                target = self.sym(f"∂{L}/∂{X}", self.at(n, j)).text
-                p_sym = self.sym(P, self.at(n, j)).text
-                if simple:
-                    hit = int(j == self.label(n))
-                    symbolic = f"{target} = ({p_sym} − 1[{j + p.index_base} = gt]){scale}"
-                    numeric = ("(", c.probabilities[n, j], " − ", hit, ")", *self._scale_tokens())
-                else:
-                    symbolic = f"{target} = ((Σ_c a_c)·{p_sym} − a_{j + p.index_base}){scale}"
-                    numeric = (
-                        "(",
-                        total,
-                        "·",
-                        c.probabilities[n, j],
-                        " − ",
-                        c.coefficients[n, j],
-                        ")",
-                        *self._scale_tokens(),
-                    )
-                section.add(
-                    Formula(target, symbolic, numeric, c.grad_input.reshape(count, classes)[n, j])
-                )
+                section.add(self._cross_entropy_gradient(n, j, simple=simple))
         section.omitted = count * classes - shown
+
+    def _cross_entropy_gradient(self, n: int, j: int, *, simple: bool) -> Formula:
+        """∂L/∂s[n, j]: p − 1[j = gt] (``simple``: a class index, no weights or smoothing),
+        else (Σ_c a_c)·p − a_j; over the mean's denominator."""
+        p, c = self.p, self.c
+        L, X, P = self.L, self.X, self.P
+        count, classes = c.coefficients.shape
+        scale = "" if c.denominator == 1 else f"/{plain(c.denominator)}"
+        total = c.coefficients[n].sum()
+        target = self.sym(f"∂{L}/∂{X}", self.at(n, j)).text
+        p_sym = self.sym(P, self.at(n, j)).text
+        if simple:
+            hit = int(j == self.label(n))
+            symbolic = f"{target} = ({p_sym} − 1[{j + p.index_base} = gt]){scale}"
+            numeric = ("(", c.probabilities[n, j], " − ", hit, ")", *self._scale_tokens())
+        else:
+            symbolic = f"{target} = ((Σ_c a_c)·{p_sym} − a_{j + p.index_base}){scale}"
+            numeric = (
+                "(",
+                total,
+                "·",
+                c.probabilities[n, j],
+                " − ",
+                c.coefficients[n, j],
+                ")",
+                *self._scale_tokens(),
+            )
+        return Formula(target, symbolic, numeric, c.grad_input.reshape(count, classes)[n, j])
 
     def _seed003_derivation(self, section: Section, n: int) -> None:
         """Seed 003 Problem 2 with numbers: L = −log p_gt, so ∂L/∂s_i = p_i − 1[i = gt]."""
@@ -278,28 +292,38 @@ class ClassLossSteps:
         )
         other = next((j for j in range(probs.size) if j != gt), None)
         if other is not None:
-            p_i = self.sym(P, self.at(n, other)).text
-            s_i = self.sym(X, self.at(n, other)).text
-            section.add(
-                Formula(
-                    f"∂{p_gt}/∂{s_i}",
-                    f"∂{p_gt}/∂{s_i} = −{p_gt}·{p_i}  (i = {other + p.index_base} ≠ gt)",
-                    ("−", probs[gt], "·", probs[other]),
-                    -probs[gt] * probs[other],
-                )
-            )
-            section.add(
-                Formula(
-                    f"∂{ell}/∂{s_i}",
-                    f"∂{ell}/∂{s_i} = (−1/{p_gt})·(−{p_gt}·{p_i}) = {p_i}",
-                    (probs[other],),
-                    probs[other],
-                )
-            )
+            self._seed003_other_class(section, n, other)
         section.add(
             Note(
                 f"so ∂ℓ/∂{X}_i = {P}_i − 1[i = gt]: the probabilities minus the one-hot target "
                 f"(p_gt − 1 at the ground truth, p_i elsewhere)"
+            )
+        )
+
+    def _seed003_other_class(self, section: Section, n: int, other: int) -> None:
+        """The derivation's steps for a class ``other`` ≠ gt: ∂ℓ/∂s_i = p_i."""
+        p, c = self.p, self.c
+        X, P = self.X, self.P
+        gt = self.label(n)
+        probs = c.probabilities[n]
+        p_gt = self.sym(P, self.at(n, gt)).text
+        ell = self.item(n)
+        p_i = self.sym(P, self.at(n, other)).text
+        s_i = self.sym(X, self.at(n, other)).text
+        section.add(
+            Formula(
+                f"∂{p_gt}/∂{s_i}",
+                f"∂{p_gt}/∂{s_i} = −{p_gt}·{p_i}  (i = {other + p.index_base} ≠ gt)",
+                ("−", probs[gt], "·", probs[other]),
+                -probs[gt] * probs[other],
+            )
+        )
+        section.add(
+            Formula(
+                f"∂{ell}/∂{s_i}",
+                f"∂{ell}/∂{s_i} = (−1/{p_gt})·(−{p_gt}·{p_i}) = {p_i}",
+                (probs[other],),
+                probs[other],
             )
         )
 

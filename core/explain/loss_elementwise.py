@@ -53,27 +53,7 @@ class ElementwiseSteps:
                 symbolic = f"{label} = ({xs} − {ts})²"
                 numeric: tuple = ("(", x, " − ", *factor(target), ")²")
             elif p.loss == "bce":
-                # At x = 0 or 1 one log is log 0: PyTorch clamps it at −100, and the step says
-                # so (max(log x, −100) = −100), instead of writing log 0 as if it had a value.
-                # Wherever a log falls below −100 (1e-100 too, not only 0) the step shows
-                # max(log x, −100): the arithmetic as written is PyTorch's.
-                log_x, log_rest = f"log {xs}", f"log(1 − {xs})"
-                rest = _one_minus(x)
-                x_tokens: tuple = ("·log ", x)
-                rest_tokens: tuple = ("·log ", *rest) if len(rest) == 1 else ("·log", *rest)
-                value_x, value_rest, _ = bce_clamps(x)
-                if value_x < BCE_LOG_FLOOR:
-                    log_x = f"max(log {xs}, −100)"
-                    x_tokens = ("·(", BCE_LOG_FLOOR, ")") if x == 0 else ("·max(log ", x, ", −100)")
-                if value_rest < BCE_LOG_FLOOR:
-                    log_rest = f"max({log_rest}, −100)"
-                    rest_tokens = (
-                        ("·(", BCE_LOG_FLOOR, ")")
-                        if x == 1
-                        else ("·max(log ", *factor(1 - x), ", −100)")
-                    )
-                symbolic = f"{label} = −{ws}[{ts}·{log_x} + (1 − {ts})·{log_rest}]"
-                numeric = ("−", *w, "[", target, *x_tokens, " + ", 1 - target, *rest_tokens, "]")
+                symbolic, numeric = _bce_loss_step(label, xs, ts, ws, w, x, target)
             else:
                 symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
                 numeric = (
@@ -90,22 +70,7 @@ class ElementwiseSteps:
                 )
             section.add(Formula(label, symbolic, numeric, c.per_item[index]))
             if p.loss == "bce":
-                value_x, value_rest, _ = bce_clamps(x)
-                if x == 0 or x == 1:
-                    section.add(
-                        sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does")
-                    )
-                elif min(value_x, value_rest) < BCE_LOG_FLOOR:
-                    which = f"log {xs}" if value_x < value_rest else f"log(1 − {xs})"
-                    section.add(
-                        sentence(
-                            f"{xs} = ",
-                            x,
-                            f": {which} = ",
-                            min(value_x, value_rest),
-                            " is clamped to −100, as PyTorch does",
-                        )
-                    )
+                _bce_log_clamp_note(section, xs, x)
         if p.loss == "bce_with_logits":
             section.add(
                 Note(
@@ -134,37 +99,15 @@ class ElementwiseSteps:
                 symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
                 numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
             elif p.loss == "bce":
-                rest = _one_minus(x)
-                if bce_clamps(x)[2]:  # x·(1 − x) < 1e-12: PyTorch divides by the clamp instead
-                    symbolic = f"{name} = {ws}({xs} − {ts})/max({xs}·(1 − {xs}), 1e-12){d_text}"
-                    numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", *rest, ", 1e-12)")
-                    numeric += d_tokens
-                else:
-                    symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
-                    numeric = (*w, "(", x, " − ", target, ")/(", x, "·", *rest, ")", *d_tokens)
+                symbolic, numeric = _bce_gradient_step(name, xs, ts, ws, w, x, target, d_text)
+                numeric += d_tokens
             else:
                 sig = float(c.probabilities[index])
                 symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
                 numeric = (*w, "(", sig, " − ", target, ")", *d_tokens)
             section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
-            if p.loss == "bce" and (x == 0 or x == 1):
-                section.add(
-                    sentence(
-                        f"{xs} = ",
-                        x,
-                        ": x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), so this entry is huge or 0",
-                    )
-                )
-            elif p.loss == "bce" and bce_clamps(x)[2]:
-                section.add(
-                    sentence(
-                        f"{xs} = ",
-                        x,
-                        ": x·(1 − x) = ",
-                        x * (1 - x),
-                        " is below 1e-12 and is clamped to 1e-12, as PyTorch does",
-                    )
-                )
+            if p.loss == "bce":
+                _bce_product_clamp_note(section, xs, x)
         if p.loss == "bce":
             section.add(
                 Note(
@@ -176,3 +119,87 @@ class ElementwiseSteps:
                 Note("∂ℓ/∂s = σ(s) − t: the sigmoid's derivative cancels the logs' denominators")
             )
         section.omitted = omitted
+
+
+# bce's steps, where PyTorch's clamps act ----------------------------------------------
+
+
+def _bce_loss_step(
+    label: str, xs: str, ts: str, ws: str, w: tuple, x: Any, target: Any
+) -> tuple[str, tuple]:
+    """ℓ_i = −w·[t·log x + (1 − t)·log(1 − x)] for one entry: (symbolic, numeric tokens)."""
+    # At x = 0 or 1 one log is log 0: PyTorch clamps it at −100, and the step says
+    # so (max(log x, −100) = −100), instead of writing log 0 as if it had a value.
+    # Wherever a log falls below −100 (1e-100 too, not only 0) the step shows
+    # max(log x, −100): the arithmetic as written is PyTorch's.
+    log_x, log_rest = f"log {xs}", f"log(1 − {xs})"
+    rest = _one_minus(x)
+    x_tokens: tuple = ("·log ", x)
+    rest_tokens: tuple = ("·log ", *rest) if len(rest) == 1 else ("·log", *rest)
+    value_x, value_rest, _ = bce_clamps(x)
+    if value_x < BCE_LOG_FLOOR:
+        log_x = f"max(log {xs}, −100)"
+        x_tokens = ("·(", BCE_LOG_FLOOR, ")") if x == 0 else ("·max(log ", x, ", −100)")
+    if value_rest < BCE_LOG_FLOOR:
+        log_rest = f"max({log_rest}, −100)"
+        rest_tokens = (
+            ("·(", BCE_LOG_FLOOR, ")") if x == 1 else ("·max(log ", *factor(1 - x), ", −100)")
+        )
+    symbolic = f"{label} = −{ws}[{ts}·{log_x} + (1 − {ts})·{log_rest}]"
+    numeric = ("−", *w, "[", target, *x_tokens, " + ", 1 - target, *rest_tokens, "]")
+    return symbolic, numeric
+
+
+def _bce_log_clamp_note(section: Section, xs: str, x: Any) -> None:
+    """The sentence under a loss step whose log PyTorch clamps at −100, if one does."""
+    value_x, value_rest, _ = bce_clamps(x)
+    if x == 0 or x == 1:
+        section.add(sentence(f"{xs} = ", x, ": log 0 = −∞ is clamped to −100, as PyTorch does"))
+    elif min(value_x, value_rest) < BCE_LOG_FLOOR:
+        which = f"log {xs}" if value_x < value_rest else f"log(1 − {xs})"
+        section.add(
+            sentence(
+                f"{xs} = ",
+                x,
+                f": {which} = ",
+                min(value_x, value_rest),
+                " is clamped to −100, as PyTorch does",
+            )
+        )
+
+
+def _bce_gradient_step(
+    name: str, xs: str, ts: str, ws: str, w: tuple, x: Any, target: Any, d_text: str
+) -> tuple[str, tuple]:
+    """∂L/∂x_i = w·(x − t)/(x·(1 − x)) for one entry, before the mean's denominator:
+    (symbolic, numeric tokens); the caller appends the denominator's tokens."""
+    rest = _one_minus(x)
+    if bce_clamps(x)[2]:  # x·(1 − x) < 1e-12: PyTorch divides by the clamp instead
+        symbolic = f"{name} = {ws}({xs} − {ts})/max({xs}·(1 − {xs}), 1e-12){d_text}"
+        numeric = (*w, "(", x, " − ", target, ")/max(", x, "·", *rest, ", 1e-12)")
+    else:
+        symbolic = f"{name} = {ws}({xs} − {ts})/({xs}·(1 − {xs})){d_text}"
+        numeric = (*w, "(", x, " − ", target, ")/(", x, "·", *rest, ")")
+    return symbolic, numeric
+
+
+def _bce_product_clamp_note(section: Section, xs: str, x: Any) -> None:
+    """The sentence under a gradient step whose x·(1 − x) PyTorch clamps at 1e-12, if it does."""
+    if x == 0 or x == 1:
+        section.add(
+            sentence(
+                f"{xs} = ",
+                x,
+                ": x·(1 − x) = 0 is clamped to 1e-12 (PyTorch), so this entry is huge or 0",
+            )
+        )
+    elif bce_clamps(x)[2]:
+        section.add(
+            sentence(
+                f"{xs} = ",
+                x,
+                ": x·(1 − x) = ",
+                x * (1 - x),
+                " is below 1e-12 and is clamped to 1e-12, as PyTorch does",
+            )
+        )

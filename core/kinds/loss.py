@@ -205,6 +205,33 @@ def _check_distribution(target: np.ndarray, x: np.ndarray) -> np.ndarray:
     return target
 
 
+def _read_values_target(raw: Any, x: np.ndarray, loss: str, limits: common.Limits) -> np.ndarray:
+    """The target of mse, bce or bce_with_logits: the input's shape; bce's input and
+    targets in [0, 1]."""
+    values = read_array(
+        raw,
+        ("target",),
+        ndims=tuple(range(0, 7)),
+        what="target",
+        limits=limits,
+    )
+    if values.shape != x.shape:
+        raise SpecError(
+            ("target",),
+            f"target is {shape_text(values.shape)} but the input is {shape_text(x.shape)}; "
+            f"{loss} compares them entry by entry, so they must have the same shape",
+        )
+    if loss in ("bce", "bce_with_logits"):
+        _check_unit_interval(values, "target", "a bce target")
+    if loss == "bce":
+        _check_unit_interval(
+            x,
+            "input",
+            "bce takes probabilities (apply a sigmoid, or use bce_with_logits): an input",
+        )
+    return values
+
+
 def _check_unit_interval(array: np.ndarray, name: str, hint: str) -> None:
     for position in np.ndindex(*array.shape):
         if not 0 <= array[position] <= 1:
@@ -244,27 +271,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
             )
     else:
         target_kind = "values"
-        values = read_array(
-            raw_target,
-            ("target",),
-            ndims=tuple(range(0, 7)),
-            what="target",
-            limits=limits,
-        )
-        if values.shape != x.shape:
-            raise SpecError(
-                ("target",),
-                f"target is {shape_text(values.shape)} but the input is {shape_text(x.shape)}; "
-                f"{loss} compares them entry by entry, so they must have the same shape",
-            )
-        if loss in ("bce", "bce_with_logits"):
-            _check_unit_interval(values, "target", "a bce target")
-        if loss == "bce":
-            _check_unit_interval(
-                x,
-                "input",
-                "bce takes probabilities (apply a sigmoid, or use bce_with_logits): an input",
-            )
+        values = _read_values_target(raw_target, x, loss, limits)
     weight = _read_weight(spec, loss, x, limits)
     logits = loss in ("cross_entropy", "bce_with_logits")
     names = common.read_names(spec, {**NAME_DEFAULTS, **({"input": "s"} if logits else {})})
