@@ -368,7 +368,8 @@ OPS: dict[str, OpEntry] = {
         upstream_dims=(1, 2),
     ),
     "loss": OpEntry(
-        module="gradcalc.core.losses",
+        module="gradcalc.core.kinds.loss",
+        explain="gradcalc.core.explain.loss",
         summary="Losses (PyTorch): cross_entropy, nll, mse, bce, bce_with_logits.",
         description=(
             "Computes the loss and ∂L/∂input with PyTorch's reductions, class weights, "

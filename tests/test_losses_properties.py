@@ -13,7 +13,8 @@ import numpy as np
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gradcalc.core import losses, registry
+from gradcalc.core import registry
+from gradcalc.core.kinds import loss as losses
 from gradcalc.core.spec import SolveOptions
 
 SETTINGS = settings(

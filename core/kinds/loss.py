@@ -1,16 +1,37 @@
-"""How a loss spec is read into a LossProblem (``read(spec, limits)``), its usual mistakes
-(``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile (``PRACTICE``).
+"""A loss spec: how it is read (``read(spec, limits) -> LossProblem``) and run
+(``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
+(``PRACTICE``, for ``gradcalc random``).
 
 Which optional keys each loss takes (PyTorch's constructor arguments), the class-index or
 probability target, class weights, ignore_index and label smoothing are checked here; the
-computation and its explanation are core/losses.py.  The keys themselves are the
-registry's Field table for kind loss (KEYS, LOSSES and REDUCTIONS are read from it).
+computation is core/ops/losses.py (LOSS_OPS, through the op adapter), what a run records
+core/kinds/loss_trace.py (LossTrace; bce's exact differences and clamps) and the
+explanation core/explain/loss.py.  The keys themselves are the registry's Field table for
+kind loss (KEYS, LOSSES and REDUCTIONS are read from it).
+
+The class losses (cross_entropy, nll) work on a batch of rows: input N×C (a spec's single
+sample of C is a batch of one), one coefficient a[n, c] per sample and class, so that
+
+  cross_entropy: ℓ_n = Σ_c a[n,c]·(−log p[n,c]),  ∂ℓ_n/∂s[n,c] = (Σ_k a[n,k])·p[n,c] − a[n,c];
+  nll:           ℓ_n = Σ_c a[n,c]·(−x[n,c]),      ∂ℓ_n/∂x[n,c] = −a[n,c];
+
+and L = Σ_n ℓ_n / D with D the reduction's denominator.  The coefficients carry every
+PyTorch option (torch.nn.CrossEntropyLoss):
+
+- class-index target y_n, weight w, label smoothing ε over C classes:
+  a[n,c] = (1 − ε)·w[y_n]·1[c = y_n] + (ε/C)·w[c]; mean: D = Σ_n w[y_n];
+- probability target t: a[n,c] = w[c]·((1 − ε)·t[n,c] + ε/C); mean: D = N;
+- a sample whose target is ignore_index has a[n, ·] = 0 and is not counted in D.
+
+mse, bce and bce_with_logits are elementwise over inputs of any shape; mean divides by the
+number of entries (PyTorch's element-wise mean).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -26,9 +47,19 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
+from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
-from gradcalc.core.opkit import plain  # the sentence number formatter (its messages)
+from gradcalc.core.opkit import (
+    bend_within,
+    check_gradients_where,
+    near,
+    plain,  # the sentence number formatter (its messages)
+    softmax_bend,
+)
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
+from gradcalc.core.outcome import GradientCheck, Run
 
 KIND = "loss"
 KEYS = registry.field_names(KIND)
@@ -48,6 +79,14 @@ NAME_DEFAULTS = {"input": "x", "target": "t", "probabilities": "p", "weight": "w
 DEFAULT_IGNORE_INDEX = -100
 # A probability target's rows must sum to 1 within this.
 DISTRIBUTION_SLACK = Fraction(1, 10**6)
+SECTIONS = registry.sections(KIND)
+# Every result a loss problem can have (probabilities only for cross_entropy and
+# bce_with_logits).
+RESULTS = ("loss", "probabilities", "grad_input")
+
+
+# ---------------------------------------------------------------------------
+# Reading
 
 
 @dataclass(eq=False)
@@ -171,6 +210,33 @@ def _check_distribution(target: np.ndarray, x: np.ndarray) -> np.ndarray:
     return target
 
 
+def _read_values_target(raw: Any, x: np.ndarray, loss: str, limits: common.Limits) -> np.ndarray:
+    """The target of mse, bce or bce_with_logits: the input's shape; bce's input and
+    targets in [0, 1]."""
+    values = read_array(
+        raw,
+        ("target",),
+        ndims=tuple(range(0, 7)),
+        what="target",
+        limits=limits,
+    )
+    if values.shape != x.shape:
+        raise SpecError(
+            ("target",),
+            f"target is {shape_text(values.shape)} but the input is {shape_text(x.shape)}; "
+            f"{loss} compares them entry by entry, so they must have the same shape",
+        )
+    if loss in ("bce", "bce_with_logits"):
+        _check_unit_interval(values, "target", "a bce target")
+    if loss == "bce":
+        _check_unit_interval(
+            x,
+            "input",
+            "bce takes probabilities (apply a sigmoid, or use bce_with_logits): an input",
+        )
+    return values
+
+
 def _check_unit_interval(array: np.ndarray, name: str, hint: str) -> None:
     for position in np.ndindex(*array.shape):
         if not 0 <= array[position] <= 1:
@@ -210,27 +276,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
             )
     else:
         target_kind = "values"
-        values = read_array(
-            raw_target,
-            ("target",),
-            ndims=tuple(range(0, 7)),
-            what="target",
-            limits=limits,
-        )
-        if values.shape != x.shape:
-            raise SpecError(
-                ("target",),
-                f"target is {shape_text(values.shape)} but the input is {shape_text(x.shape)}; "
-                f"{loss} compares them entry by entry, so they must have the same shape",
-            )
-        if loss in ("bce", "bce_with_logits"):
-            _check_unit_interval(values, "target", "a bce target")
-        if loss == "bce":
-            _check_unit_interval(
-                x,
-                "input",
-                "bce takes probabilities (apply a sigmoid, or use bce_with_logits): an input",
-            )
+        values = _read_values_target(raw_target, x, loss, limits)
     weight = _read_weight(spec, loss, x, limits)
     logits = loss in ("cross_entropy", "bce_with_logits")
     names = common.read_names(spec, {**NAME_DEFAULTS, **({"input": "s"} if logits else {})})
@@ -295,6 +341,158 @@ def _read_weight(
                 ("weight", *position), f"a weight must be 0 or more, got {plain(weight[position])}"
             )
     return weight
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+def compute(problem: LossProblem, *, exact: bool) -> LossTrace:
+    """The loss and ∂L/∂input, exactly (nll, mse) or in float64 (the adapter decides how)."""
+    if problem.loss in CLASS_LOSSES:
+        x = problem.rows(problem.input)
+        params: dict[str, Any] = {
+            "weight": problem.weight,
+            "label_smoothing": problem.label_smoothing,
+            "reduction": problem.reduction,
+        }
+        if problem.target_kind == "distribution":
+            params["target"] = problem.rows(problem.values)
+        else:
+            params["labels"] = problem.indices.reshape(-1)
+            params["ignore_index"] = problem.ignore_index
+    else:
+        x = problem.input
+        params = {
+            "target": problem.values,
+            "weight": problem.weight,
+            "reduction": problem.reduction,
+            **exact_differences(problem),
+        }
+    try:
+        loss, trace = adapter.forward(
+            LOSS_OPS[problem.loss], x, params, exact=exact, float64=adapter.each_rounded
+        )
+    except NoDenominator as error:
+        what = (
+            "every sample's target is ignore_index"
+            if not error.counted.any()
+            else "the weights of the counted samples sum to 0"
+        )
+        raise SpecError(
+            ("target",),
+            f"{what}, so PyTorch's mean divides by 0 (nan); use reduction: sum, or change the targets/weights",
+        ) from None
+    cache = trace.cache
+    return LossTrace(
+        loss=loss,
+        grad_input=adapter.backward(1, trace)["input"].reshape(problem.input.shape),
+        exact=trace.exact,
+        per_item=cache["per_item"],
+        denominator=cache["denominator"],
+        coefficients=cache.get("coefficients"),
+        counted=cache.get("counted"),
+        probabilities=cache.get("probabilities"),
+        log_p=cache.get("log_p"),
+        complements=cache.get("complements"),
+        form=cache.get("form"),
+        taken_exactly=cache.get("taken_exactly"),
+    )
+
+
+def run(problem: LossProblem, options: common.SolveOptions) -> Run:
+    """The loss, the probabilities (cross_entropy, bce_with_logits) and ∂L/∂input."""
+    # nll and mse run exactly; the adapter runs the losses that take log or exp in float64.
+    computed = compute(
+        problem,
+        exact=not options.force_float and problem.input.size <= options.limits.exact_work,
+    )
+    exact = computed.exact
+    results: dict[str, Any] = {"loss": np.array(computed.loss, dtype=object if exact else float)}
+    if computed.probabilities is not None:
+        results["probabilities"] = computed.probabilities.reshape(problem.input.shape)
+    results["grad_input"] = computed.grad_input
+    edges = np.zeros(problem.input.shape, dtype=bool)
+    clamped = np.zeros(problem.input.shape, dtype=bool)
+    if problem.loss == "bce":
+        edges = near(problem.input.astype(float), (0.0, 1.0))
+        clamped = bce_clamped(problem.input)
+    computed.edges, computed.clamped = edges, clamped
+    return Run(results=results, trace=computed, exact=exact)
+
+
+def finite_differences(problem: LossProblem, run: Run) -> GradientCheck | None:
+    """∂L/∂input against float64 central differences of L, skipping bce's domain edges."""
+    edges = run.trace.edges
+    float_problem = as_floats(problem)
+    baseline = compute(float_problem, exact=False)
+    return check_gradients_where(
+        lambda p: float_loss_change(float_problem, baseline, p["input"]),
+        {"input": problem.input.astype(float)},
+        {"input": run.results["grad_input"]},
+        {"input": ~edges},
+        skipped_because=(
+            "at 0 or 1, the edges of bce's domain (PyTorch clamps there)"
+            if set(problem.input.astype(float)[edges].tolist()) <= {0.0, 1.0}
+            else "within 2h of 0 or 1, the edges of bce's domain"
+        ),
+        # The loss sums the probed item's change alone: it rounds like that item's terms.
+        scale={"input": rounding_scale(float_problem, baseline)},
+        **gradient_bend(float_problem),
+    )
+
+
+def float_loss_change(problem: LossProblem, baseline: LossTrace, values: np.ndarray) -> float:
+    """L(values) − L(input) in float64, for finite differences.
+
+    Summed as the change of each sample's (or entry's) loss, so that rounding in a
+    sum over every unchanged term cannot swamp the difference quotient.
+    """
+    moved = compute(replace(problem, input=values), exact=False)
+    return float(np.sum(moved.per_item - baseline.per_item) / baseline.denominator)
+
+
+def gradient_bend(problem: LossProblem) -> dict[str, Any]:
+    """Where the loss bends faster than over |x|, for the finite-difference step: softmax
+    (cross_entropy) and σ (bce_with_logits) over a distance of 1, at any magnitude."""
+    x = problem.input.astype(float)
+    if problem.loss == "cross_entropy":
+        bend = softmax_bend(problem.rows(x)).reshape(x.shape)
+    elif problem.loss == "bce_with_logits":
+        bend = bend_within(x)
+    else:
+        return {}
+    return {"bend": {"input": bend}, "bend_text": "1"}
+
+
+def rounding_scale(problem: LossProblem, baseline: LossTrace) -> np.ndarray:
+    """For each input entry, the size of the terms its item's loss sums (in the input's shape).
+
+    float_loss_change rounds by about ε times this when that entry moves: a loss near 0 can
+    still be a difference of large terms (bce_with_logits at x = t·x = 1e50).
+    """
+    with np.errstate(over="ignore", invalid="ignore"):
+        per_item = np.abs(np.asarray(baseline.per_item, dtype=float))
+        x = np.abs(problem.input.astype(float))
+        if problem.loss in CLASS_LOSSES:
+            weight = np.abs(np.asarray(baseline.coefficients, dtype=float)).sum(axis=1)
+            rows = per_item + weight * problem.rows(x).max(axis=1)
+            terms = np.broadcast_to(rows[:, None], problem.rows(x).shape).reshape(x.shape)
+        else:
+            weight = 1.0 if problem.weight is None else np.abs(problem.weight.astype(float))
+            t = np.abs(problem.values.astype(float))
+            terms = per_item + weight * x * (1 + t)
+        return terms / abs(float(baseline.denominator))
+
+
+def as_floats(problem: LossProblem) -> LossProblem:
+    """The problem with its arrays converted to float64 once (finite differences re-run it)."""
+    convert = {
+        name: getattr(problem, name).astype(float)
+        for name in ("input", "values", "weight")
+        if getattr(problem, name) is not None
+    }
+    return replace(problem, **convert)
 
 
 # ---------------------------------------------------------------------------
