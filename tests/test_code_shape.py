@@ -18,11 +18,8 @@ MAX_FUNCTION_LINES = 60
 # path → why it may be longer than MAX_MODULE_LINES
 LONG_MODULES: dict[str, str] = {
     # Being moved into core/kinds/ and core/explain/ (issue 13); this list empties as they land.
-    "core/activations.py": "moving (issue 13)",
-    "core/conv.py": "moving (issue 13)",
     "core/expr.py": "moving (issue 13)",
     "core/expr_parse.py": "moving (issue 13)",
-    "core/losses.py": "moving (issue 13)",
     "core/pool.py": "moving (issue 13)",
     "core/registry.py": "moving (issue 13): the Field tables go to their kinds",
 }
@@ -30,25 +27,7 @@ LONG_MODULES: dict[str, str] = {
 # "path:function" → why it may be longer than MAX_FUNCTION_LINES
 LONG_FUNCTIONS: dict[str, str] = {
     # Being moved into core/kinds/ and core/explain/ (issue 13); this list empties as they land.
-    "core/activations.py:solve_activation": "moving (issue 13)",
-    "core/activations.py:solve_softmax": "moving (issue 13)",
-    "core/activations.py:conventions": "moving (issue 13)",
-    "core/activations.py:section_jacobian": "moving (issue 13)",
-    "core/activations.py:section_backward": "moving (issue 13)",
-    "core/conv.py:read_problem": "moving (issue 13)",
-    "core/conv.py:_solve": "moving (issue 13)",
-    "core/conv.py:section_size": "moving (issue 13)",
-    "core/conv.py:section_jacobian": "moving (issue 13)",
-    "core/conv.py:section_backward": "moving (issue 13)",
-    "core/conv.py:section_focus": "moving (issue 13)",
-    "core/conv.py:section_identities": "moving (issue 13)",
-    "core/conv.py:section_loss": "moving (issue 13)",
     "core/expr.py:read_problem": "moving (issue 13)",
-    "core/kinds/loss.py:read": "moving (issue 13)",
-    "core/losses.py:conventions": "moving (issue 13)",
-    "core/losses.py:_forward_cross_entropy": "moving (issue 13)",
-    "core/losses.py:_forward_elementwise": "moving (issue 13)",
-    "core/losses.py:_seed003_derivation": "moving (issue 13)",
     "core/pool.py:read_problem": "moving (issue 13)",
     "core/pool.py:_solve": "moving (issue 13)",
     "core/pool.py:conventions": "moving (issue 13)",
