@@ -21,9 +21,9 @@ from gradcalc.core.kinds.expr_engine import (
     PROBE_POINTS,
     Entry,
     Verdict,
-    _exact_is_cheap,
-    _sympy,
-    _too_many_digits,
+    exact_is_cheap,
+    sympy_module,
+    too_many_digits,
 )
 from gradcalc.core.kinds.expr_results import claim_latex
 from gradcalc.core.outcome import Run
@@ -74,7 +74,7 @@ class Explainer:
         p, seconds = self.p, self.engine.seconds
         f = p.name
         lines = [
-            f"symbolic, with SymPy {_sympy().__version__}; variables are real; log is the natural logarithm; ^ and ** are powers",
+            f"symbolic, with SymPy {sympy_module().__version__}; variables are real; log is the natural logarithm; ^ and ** are powers",
             f"each result is simplified within {seconds.simplify:g} s, all symbolic work within {seconds.total:g} s; "
             "a result not simplified in time is shown as differentiated and says so",
             f"names: {f}_{p.variables[0]} = ∂{f}/∂{p.variables[0]}"
@@ -155,13 +155,13 @@ class Explainer:
             entry.shown if entry.shown is not None else entry.raw
         )
         exact = None
-        if _exact_is_cheap(expr, point):
+        if exact_is_cheap(expr, point):
             exact = self.engine.budget.attempt(
                 lambda: expr.xreplace(point), None, cap=self.engine.seconds.probe
             )
         if exact is None:
             return "—"
-        if _too_many_digits(exact):
+        if too_many_digits(exact):
             return "…"
         text = self.text(exact)
         return text if len(text) <= MAX_CELL_CHARS else "…"

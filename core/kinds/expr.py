@@ -50,7 +50,7 @@ from gradcalc.core.kinds.expr_checks import (
     to_checks,
 )
 from gradcalc.core.kinds.expr_derive import Derivatives, derive, tidy_all
-from gradcalc.core.kinds.expr_engine import Engine, Seconds, _sympy
+from gradcalc.core.kinds.expr_engine import Engine, Seconds, sympy_module
 from gradcalc.core.kinds.expr_read import (
     MAX_COMPONENTS,
     MAX_VARIABLES,
@@ -128,7 +128,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ExprProblem:
     """Read an expr spec within TOTAL_SECONDS; the run gets what is left of them (its budget)."""
     # SymPy is imported before the time starts: its import is no part of the work, and an
     # import cut short would leave a half-initialised module behind.
-    _sympy()
+    sympy_module()
     budget = Budget(TOTAL_SECONDS)
     try:
         problem = budget.run(lambda: read_problem(spec))
@@ -142,7 +142,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ExprProblem:
 
 def read_problem(spec: Mapping[str, Any]) -> ExprProblem:
     """Validate an expr spec (plain data) and parse its expressions, or raise SpecError."""
-    sp = _sympy()
+    sp = sympy_module()
     common.check_keys(spec, KIND, KEYS)
     if "upstream" in spec:
         raise SpecError(

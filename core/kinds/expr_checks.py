@@ -18,7 +18,7 @@ from gradcalc.core.errors import FieldPath, ShapeError, SpecError
 from gradcalc.core.expr_parse import Parsed, parse
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.kinds.expr_derive import Derivatives, ResultNames
-from gradcalc.core.kinds.expr_engine import Engine, Entry, Verdict, _has_opaque
+from gradcalc.core.kinds.expr_engine import Engine, Entry, Verdict, has_opaque
 from gradcalc.core.outcome import Check, GradientCheck, WrongCell
 from gradcalc.core.values import describe, parse_number
 
@@ -218,10 +218,10 @@ def _compare(
         value, path, ResultNames(engine, derived), p.generic, what="an expected answer"
     ).value
     shown_given = value if isinstance(value, str) else parse_number(value, path)
-    constant = not given.free_symbols and not _has_opaque(given)
+    constant = not given.free_symbols and not has_opaque(given)
     at_point = key.endswith("_at") or (
         constant
-        and bool(engine.notation.placeholders(entry.raw).free_symbols or _has_opaque(entry.raw))
+        and bool(engine.notation.placeholders(entry.raw).free_symbols or has_opaque(entry.raw))
     )
     if at_point:
         if not constant:

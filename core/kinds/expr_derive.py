@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from gradcalc.core.expr_parse import NameProblem, Names
-from gradcalc.core.kinds.expr_engine import MAX_NODES, Engine, Entry, _too_large
+from gradcalc.core.kinds.expr_engine import MAX_NODES, Engine, Entry, too_large
 
 
 @dataclass(eq=False)
@@ -104,7 +104,7 @@ def tidy_all(engine: Engine, derived: Derivatives) -> None:
     for a, row in enumerate(rows):
         for b in range(a, len(row)):
             entry, first = row[b], derived.first[0][a]
-            if first.simplified and first.shown is not first.raw and not _too_large(first.shown):
+            if first.simplified and first.shown is not first.raw and not too_large(first.shown):
                 symbol = p.symbols[p.variables[b]]
                 entry.raw = engine.budget.attempt(
                     lambda f=first, s=symbol: f.shown.diff(s), entry.raw
@@ -118,7 +118,7 @@ def tidy_all(engine: Engine, derived: Derivatives) -> None:
 
 def _hessian(engine: Engine, first: list[Entry]) -> tuple[list[list[Entry]] | None, str]:
     p = engine.p
-    if any(_too_large(entry.raw) for entry in first):
+    if any(too_large(entry.raw) for entry in first):
         return None, f"not computed: a first derivative has more than {MAX_NODES:,} nodes"
     n = len(p.variables)
     rows: list[list[Entry | None]] = [[None] * n for _ in range(n)]

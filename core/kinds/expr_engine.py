@@ -50,7 +50,7 @@ class Seconds:
     probe: float  # evaluating one expression at one point
 
 
-def _sympy():
+def sympy_module():
     import sympy
 
     return sympy
@@ -71,7 +71,7 @@ class Notation:
     """
 
     def __init__(self) -> None:
-        self.sp = _sympy()
+        self.sp = sympy_module()
         self.latex_names: dict[Any, str] = {}
 
     def placeholder(self, name: str, latex: str) -> Any:
@@ -184,7 +184,7 @@ class Engine:
     """The symbolic work of one run, all of it under one time budget."""
 
     def __init__(self, problem: ExprProblem, budget: Budget, seconds: Seconds):
-        self.sp = _sympy()
+        self.sp = sympy_module()
         self.p = problem
         self.budget = budget
         self.seconds = seconds
@@ -226,7 +226,7 @@ class Engine:
         if raw.is_Atom or raw.is_number:
             entry.shown = raw
             return
-        if _too_large(raw):
+        if too_large(raw):
             entry.shown, entry.simplified = raw, False
             return
         candidates = [raw]
@@ -256,7 +256,7 @@ class Engine:
         if difference == 0:
             return Verdict("proved", simplified=sp.Integer(0))
         simplified = None
-        if not _too_large(difference):
+        if not too_large(difference):
             # Cheap rewrites settle most homework differences; simplify is tried after them.
             for rewrite in (sp.together, sp.expand, sp.simplify):
                 cap = self.seconds.check if rewrite is sp.simplify else self.seconds.probe
@@ -270,7 +270,7 @@ class Engine:
                 continue
             usable += 1
             if abs(left - right) > float(tolerance.atol) + float(tolerance.rtol) * abs(right):
-                witness = {self._point_name(k): _as_fraction(v) for k, v in values.items()}
+                witness = {self._point_name(k): as_fraction(v) for k, v in values.items()}
                 return Verdict("refuted", simplified, witness, left, right, usable)
             if not values:
                 break  # a constant: one evaluation decides
@@ -331,7 +331,7 @@ class Engine:
             return None
         except (TypeError, ValueError, ZeroDivisionError, ArithmeticError, RecursionError):
             return None
-        return _real(value)
+        return real_number(value)
 
     def magnitude_words(self, exact: Any) -> str:
         """``≈ 5.19702E-896`` for a value beyond float64; ``≈ 10^(4.34294E+999)`` when its
@@ -361,16 +361,16 @@ class Engine:
         note saying why there is no number."""
         sp = self.sp
         expr = self.notation.placeholders(entry.raw)
-        if _has_opaque(expr) or any(s not in point for s in expr.free_symbols):
+        if has_opaque(expr) or any(s not in point for s in expr.free_symbols):
             entry.note_at = "not a number: it involves a generic function"
             return
         exact = None
-        if _exact_is_cheap(expr, point):
+        if exact_is_cheap(expr, point):
             exact = self.budget.attempt(lambda: expr.xreplace(point), None, cap=self.seconds.probe)
         if exact is not None and exact.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
             entry.note_at = "undefined at this point"
             return
-        if exact is not None and _too_many_digits(exact):
+        if exact is not None and too_many_digits(exact):
             # Beyond the exact limit (and Python's 4,300-digit printing limit): a float64
             # number, or where float64 under- or overflows, the value in words.
             number = self.evaluate(expr, point)
@@ -402,7 +402,7 @@ def _pair(value: Fraction) -> tuple[int, int]:
     return value.numerator, value.denominator
 
 
-def _as_fraction(value: Any) -> Fraction | float:
+def as_fraction(value: Any) -> Fraction | float:
     if isinstance(value, Fraction):
         return value
     if getattr(value, "is_Rational", False):
@@ -413,7 +413,7 @@ def _as_fraction(value: Any) -> Fraction | float:
         return math.nan
 
 
-def _real(value: Any) -> float | None:
+def real_number(value: Any) -> float | None:
     if not getattr(value, "is_number", False):
         return None
     try:
@@ -427,7 +427,7 @@ def _real(value: Any) -> float | None:
     return number.real
 
 
-def _too_large(expr: Any) -> bool:
+def too_large(expr: Any) -> bool:
     from sympy import preorder_traversal
 
     for count, _ in enumerate(preorder_traversal(expr)):
@@ -436,27 +436,27 @@ def _too_large(expr: Any) -> bool:
     return False
 
 
-def _has_opaque(expr: Any) -> bool:
-    sp = _sympy()
+def has_opaque(expr: Any) -> bool:
+    sp = sympy_module()
     from sympy.core.function import AppliedUndef
 
     return bool(expr.atoms(sp.Derivative, sp.Subs, AppliedUndef))
 
 
-def _too_many_digits(value: Any) -> bool:
+def too_many_digits(value: Any) -> bool:
     """True when an exact value holds a rational with more than EXACT_DIGITS digits
     (x**1000 at 123456789/987654321 has 9,000): it is shown as a float64 number instead."""
-    sp = _sympy()
+    sp = sympy_module()
     return any(
         abs(int(r.p)).bit_length() > DIGIT_BITS or int(r.q).bit_length() > DIGIT_BITS
         for r in value.atoms(sp.Rational)
     )
 
 
-def _exact_is_cheap(expr: Any, point: dict[Any, Any]) -> bool:
+def exact_is_cheap(expr: Any, point: dict[Any, Any]) -> bool:
     """Exact substitution could build huge integers (x**1000 at a 300-bit x); allow it when
     the largest power times the largest value's bit length stays modest."""
-    sp = _sympy()
+    sp = sympy_module()
     exponent = max((abs(int(p.exp)) for p in expr.atoms(sp.Pow) if p.exp.is_Integer), default=1)
     bits = 1
     for value in point.values():

@@ -17,7 +17,7 @@ from gradcalc.core.expr_parse import (
     parse,
     valid_name,
 )
-from gradcalc.core.kinds.expr_engine import _sympy
+from gradcalc.core.kinds.expr_engine import sympy_module
 from gradcalc.core.values import describe
 
 if TYPE_CHECKING:
@@ -167,7 +167,7 @@ class _NewNames(Names):
             raise NameProblem(f"more than {MAX_VARIABLES} new variables")
         if len(name) > 32:
             raise NameProblem("a variable name has at most 32 characters")
-        self.new_symbols[name] = _sympy().Symbol(name, real=True)
+        self.new_symbols[name] = sympy_module().Symbol(name, real=True)
         return self.new_symbols[name]
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from gradcalc.core.expr_parse import parse
 from gradcalc.core.kinds.expr_derive import ResultNames
-from gradcalc.core.kinds.expr_engine import _as_fraction, _real
+from gradcalc.core.kinds.expr_engine import as_fraction, real_number
 
 if TYPE_CHECKING:
     from gradcalc.core.kinds.expr import ExprTrace
@@ -41,9 +41,9 @@ def results_document(trace: ExprTrace) -> dict[str, Any]:
         results[name] = as_text(table).tolist()
     if p.point is not None:
         results["point"] = {
-            str(symbol): _as_fraction(value)
+            str(symbol): as_fraction(value)
             if getattr(value, "is_Rational", False)
-            else _real(value.evalf(30))
+            else real_number(value.evalf(30))
             for symbol, value in (trace.points[p.point_space] or {}).items()
         }
     for name, table in trace.at_entries.items():
