@@ -2,7 +2,8 @@
 each partial derivative as differentiated and simplified, the chain rule through a change of
 variables, the Hessian, the values at the point, each identity and expected answer with its
 verdict, and the LaTeX of every result; and the results section's summary (result_items).
-Every derivative and verdict shown is the run's: nothing is differentiated or decided here.
+Every derivative and verdict shown is the run's: nothing is differentiated or decided here
+(the exact values at the point are its values put into the simplified forms shown).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ and the names identities and expected answers use for them (:class:`ResultNames`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gradcalc.core.expr_parse import NameProblem, Names
@@ -17,7 +17,9 @@ class Derivatives:
     """Every symbolic result, as entries.  ``first[i][j]`` is ∂f_i/∂x_j;
     ``hessian[a][b]`` is ∂²f/∂x_a∂x_b (scalar functions); ``change[v][u]`` is
     ∂v/∂u for old variable v and new variable u; ``new[i][u]`` is ∂f_i/∂u by
-    the chain rule, in the new variables."""
+    the chain rule, in the new variables.  ``named[(i, a, b)]`` is ∂²f_i/∂x_a∂x_b as
+    differentiated, for a second partial an identity or answer names that the Hessian does
+    not hold (a vector function's): kept so that the explanation shows the one checked."""
 
     functions: list[Entry]
     first: list[list[Entry]]
@@ -26,6 +28,7 @@ class Derivatives:
     change: list[list[Any]] | None = None
     new: list[list[Entry]] | None = None
     substituted: list[Entry] | None = None
+    named: dict[tuple[int, int, int], Any] = field(default_factory=dict)
 
     def entries(self) -> list[Entry]:
         found = [e for row in self.first for e in row]
@@ -263,7 +266,11 @@ class ResultNames(Names):
         a, b = (p.variables.index(v) for v in order)
         if derived.hessian is not None and not p.vector:
             return self.value(derived.hessian[a][b])
-        return self.engine.diff(derived.first[component][a].raw, p.symbols[order[1]], ("identity",))
+        if (component, a, b) not in derived.named:
+            derived.named[component, a, b] = self.engine.diff(
+                derived.first[component][a].raw, p.symbols[order[1]], ("identity",)
+            )
+        return derived.named[component, a, b]
 
     def generic_partial(self, name: str, generic: str, rest: str) -> Any:
         from sympy.core.function import AppliedUndef
