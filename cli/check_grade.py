@@ -113,8 +113,10 @@ def prepare_kinds() -> None:
 
     for kind in registry.OPS:
         registry.op_module(kind)
+        if registry.OPS[kind].explain is not None:  # a kind on core/solve.py's pipeline
+            registry.explain_module(kind)
         if kind in SYMBOLIC_KINDS:
-            import sympy  # noqa: F401 - imported by core.expr lazily, on first use
+            import sympy  # noqa: F401 - imported by core.kinds.expr lazily, on first use
             import sympy.core.function  # noqa: F401
             import sympy.printing.precedence  # noqa: F401
             import sympy.printing.str  # noqa: F401

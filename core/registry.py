@@ -554,7 +554,8 @@ OPS: dict[str, OpEntry] = {
         upstream_dims=(2, 4),
     ),
     "expr": OpEntry(
-        module="gradcalc.core.expr",
+        module="gradcalc.core.kinds.expr",
+        explain="gradcalc.core.explain.expr",
         # Symbolic: no float path, no multiply-add budget, no Jacobian tables to cap.
         unused_options=("force_float", "max_work", "max_jacobian"),
         summary="Symbolic derivatives (SymPy): partials, gradient, Jacobian, Hessian, chain rule, identities.",

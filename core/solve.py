@@ -11,17 +11,33 @@ A kind takes part through two modules the registry names (OpEntry.module, OpEntr
   ``conventions() -> list[str]``, ``sections() -> list[Section]`` (the ones ``--show``
   asks for) and, with ``--focus``, ``section_focus(target) -> (Section, Focus)``.
 
-The problem must carry ``expected``, ``tolerance``, ``title`` and ``index_base``.
+The problem must carry ``title`` and ``index_base``, and ``expected`` and ``tolerance`` for
+check_answers.
+
+Optional hooks, for a kind that works otherwise (kind expr: symbolic, under a time limit):
+
+- kinds module ``checks(problem, run, options) -> list[Check]``: the checks, in place of
+  check_answers on ``problem.expected`` (expr decides identities and expected expressions
+  while it runs, and turns the verdicts into checks);
+- kinds module ``within_time_limit(problem, run, work) -> work()``: runs ``work`` (the checks,
+  finite differences and explanation after ``run``) and returns what it returns, within the
+  kind's time limit (expr: printing and evaluating large expressions gets what is left of its
+  budget, and a LimitError when that runs out);
+- explain module ``Explainer.result_items() -> list[Item]``: what the results section shows
+  before the result arrays (expr: each symbolic result in the spec's notation);
+- ``Run.solution``: extra Solution fields the run fills (``axes``).
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
+from types import ModuleType
 from typing import Any
 
 from gradcalc.core import registry
 from gradcalc.core.opkit import check_answers
-from gradcalc.core.outcome import Solution
+from gradcalc.core.outcome import Run, Solution
 from gradcalc.core.spec import SolveOptions
 
 
@@ -33,13 +49,31 @@ def solve(
     problem = kind_module.read(spec, options.limits)
     target = None if focus is None else kind_module.focus_target(focus, problem)
     run = kind_module.run(problem, options)
-    checks = check_answers(
-        problem.expected,
-        run.results,
-        problem.tolerance,
-        options.limits.max_jacobian,
-        count_entries=getattr(kind_module, "COUNT_ENTRIES", False),
-    )
+    finish = functools.partial(_finish, kind, kind_module, problem, run, options, target)
+    within_time_limit = getattr(kind_module, "within_time_limit", None)
+    return finish() if within_time_limit is None else within_time_limit(problem, run, finish)
+
+
+def _finish(
+    kind: str,
+    kind_module: ModuleType,
+    problem: Any,
+    run: Run,
+    options: SolveOptions,
+    target: Any,
+) -> Solution:
+    """Check, run finite differences and explain a run, into its Solution."""
+    own_checks = getattr(kind_module, "checks", None)
+    if own_checks is not None:
+        checks = own_checks(problem, run, options)
+    else:
+        checks = check_answers(
+            problem.expected,
+            run.results,
+            problem.tolerance,
+            options.limits.max_jacobian,
+            count_entries=getattr(kind_module, "COUNT_ENTRIES", False),
+        )
     gradient_check = (
         kind_module.finite_differences(problem, run) if options.gradient_check else None
     )
@@ -49,6 +83,7 @@ def solve(
     if target is not None:
         focus_section, found = explainer.section_focus(target)
         sections.insert(0, focus_section)
+    result_items = getattr(explainer, "result_items", None)
     return Solution(
         kind=kind,
         title=problem.title,
@@ -60,5 +95,6 @@ def solve(
         gradient_check=gradient_check,
         index_base=problem.index_base,
         focus=found,
+        result_items=[] if result_items is None else result_items(),
         **run.solution,
     )

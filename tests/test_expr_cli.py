@@ -16,8 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcalc.cli.main import main
-from gradcalc.core import expr as expr_module
 from gradcalc.core import registry
+from gradcalc.core.kinds import expr as expr_module
 from gradcalc.core.spec import SolveOptions
 
 pytest.importorskip("sympy")
@@ -483,7 +483,7 @@ def test_other_commands_never_import_sympy() -> None:
     """SymPy costs about half a second to import: only `gradcalc expr` may load it."""
     code = (
         "import sys\n"
-        "import gradcalc.cli.main, gradcalc.core.registry, gradcalc.core.expr\n"
+        "import gradcalc.cli.main, gradcalc.core.registry, gradcalc.core.kinds.expr\n"
         "assert 'sympy' not in sys.modules, 'imported at start-up'\n"
         "from click.testing import CliRunner\n"
         "from gradcalc.cli.main import main\n"

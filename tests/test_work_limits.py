@@ -112,17 +112,17 @@ def test_expr_budget_covers_printing_and_evaluating(tmp_path: Path, monkeypatch)
     """Printing a huge derivative (60 nested sin: 34 s) ran after the 20 s budget, unbounded."""
     import time
 
-    from gradcalc.core import expr as expr_module
+    from gradcalc.core.kinds import expr as expr_module
 
     monkeypatch.setattr(expr_module, "TOTAL_SECONDS", 2.0)
     monkeypatch.setattr(expr_module, "EXPLAIN_SECONDS", 0.5)
-    slow_results = expr_module._Explainer.results
+    slow_results = expr_module.results_document
 
-    def results(self, *args):
+    def results(*args):
         time.sleep(5)  # printing and evaluating a very large expression
-        return slow_results(self, *args)
+        return slow_results(*args)
 
-    monkeypatch.setattr(expr_module._Explainer, "results", results)
+    monkeypatch.setattr(expr_module, "results_document", results)
     spec = tmp_path / "spec.yaml"
     spec.write_text('kind: expr\nfunction: "sin(sin(x))"\nvariables: [x]\nat: {x: 1}\n')
     line, column, message = spec_error(run("expr", "--spec", str(spec)))
