@@ -26,7 +26,8 @@ from typing import Any
 
 import click
 
-from gradcalc.core.registry import Field, OpEntry
+from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.field import Field
 
 OPTION_PREFIX = "field_"
 _SEPARATORS = re.compile(r"[\s,]+")

@@ -22,14 +22,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from gradcalc.core.registry import (
-    COMMON_FIELDS,
-    OPS,
-    Field,
-    OpEntry,
-    name_roles,
-    result_names,
-)
+from gradcalc.core.kinds.entry import COMMON_FIELDS, OpEntry
+from gradcalc.core.kinds.field import Field
+from gradcalc.core.registry import OPS, name_roles, result_names
 from gradcalc.core.values import NUMBER_TEXT_PATTERN
 
 DRAFT_07 = "http://json-schema.org/draft-07/schema#"

@@ -1,7 +1,7 @@
 """The spec reference in docs/ cannot drift from the registry's Field tables.
 
 Each kind's page (docs/KIND.md) holds a table of its keys generated from its ``OpEntry``'s
-``spec_fields()`` in core/registry.py, docs/numbers.md the keys every kind shares and
+``spec_fields()`` in core/kinds/entry.py, docs/numbers.md the keys every kind shares and
 docs/check.md the keys only ``gradcalc check`` reads.  The tables sit between two marker
 comments; this test regenerates them and fails when the committed text differs.  After
 changing a Field, regenerate them with
@@ -24,14 +24,15 @@ import yaml
 from click.testing import CliRunner
 
 from gradcalc.cli.main import main
-from gradcalc.core.registry import CHECK_FIELDS, COMMON_FIELDS, OPS, Field, result_names
+from gradcalc.core.kinds.field import Field
+from gradcalc.core.registry import CHECK_FIELDS, COMMON_FIELDS, OPS, result_names
 
 REPO = Path(__file__).resolve().parents[1]
 DOCS = REPO / "docs"
 UPDATE = os.environ.get("GRADCALC_UPDATE_DOCS") == "1"
 
 BEGIN = (
-    "<!-- BEGIN keys generated from core/registry.py: "
+    "<!-- BEGIN keys generated from core/kinds/catalog.py: "
     "GRADCALC_UPDATE_DOCS=1 python -m pytest tests/test_docs_reference.py -->"
 )
 END = "<!-- END generated keys -->"
@@ -123,7 +124,7 @@ def test_generated_key_tables_match_the_registry(page: Path) -> None:
         page.write_text(REGION.sub(lambda _: f"{BEGIN}\n{expected}{END}", text), encoding="utf-8")
         found = [expected]
     assert found[0] == expected, (
-        f"{page.name}: its keys table is out of date with core/registry.py; regenerate it with "
+        f"{page.name}: its keys table is out of date with core/kinds/catalog.py; regenerate it with "
         "GRADCALC_UPDATE_DOCS=1 python -m pytest tests/test_docs_reference.py"
     )
 

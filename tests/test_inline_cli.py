@@ -17,7 +17,7 @@ from gradcalc.cli.inline import inline_fields, option_name, parse_matrix, parse_
 from gradcalc.cli.main import main
 from gradcalc.cli.spec_loader import SpecFileError, load_file
 from gradcalc.core import registry
-from gradcalc.core.registry import Field
+from gradcalc.core.kinds.field import Field
 from gradcalc.problems import bundled
 
 REPO = Path(__file__).resolve().parents[1]

@@ -323,7 +323,7 @@ def _read_option(text: str) -> None:
     from gradcalc.cli.inline import parse_value
     from gradcalc.cli.spec_loader import SpecFileError
     from gradcalc.core.errors import SpecError
-    from gradcalc.core.registry import Field
+    from gradcalc.core.kinds.field import Field
     from gradcalc.core.values import parse_array
 
     try:
@@ -471,7 +471,7 @@ def _as_numbers(read) -> object:
 def test_a_file_and_an_option_agree_on_any_number_text(text: str) -> None:
     """One number (a number field) and a row of two (a matrix field, "1 TEXT" inline)."""
     from gradcalc.cli.inline import parse_value
-    from gradcalc.core.registry import Field
+    from gradcalc.core.kinds.field import Field
 
     for file_text, option_text, field_type in (
         (text, text, "number"),

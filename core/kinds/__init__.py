@@ -1,10 +1,13 @@
-"""What a spec of each kind may say, and how its fields are read.
+"""What a spec of each kind may say, how it is read and run, and what it is graded and
+drawn with.
 
-``field`` is one key's description (the registry's Field tables are made of them),
+``catalog`` has one entry per kind (``entry.OpEntry``: its command's help, sections and
+Field table, the only description of its keys); ``field`` is one key's description and
 ``fields`` the readers every kind shares (pairs, padding forms, choices, numbers,
-tensors), and a kind's own module (``conv``, ``dense``, ``loss``, …) what a spec of that
-kind may say: its ``read(spec, limits) -> Problem`` where it has one, its
-``usual_mistakes(spec)`` for ``gradcalc check`` and its ``PRACTICE`` profile for
-``gradcalc random`` (core/registry.py ``kind_module`` imports it when first needed).
-``mistakes`` and ``profile`` hold the pieces those are made of, shared by every kind.
+tensors).  A kind's own module (``conv``, ``dense``, ``loss``, …) holds its
+``read(spec, limits) -> Problem``, its ``run(problem, options) -> Run`` and
+``finite_differences(problem, run)`` for core/solve.py, its ``usual_mistakes(spec)`` for
+``gradcalc check`` and its ``PRACTICE`` profile for ``gradcalc random``; a large kind
+splits what it needs into ``KIND_*.py`` beside it.  ``mistakes`` and ``profile`` hold the
+pieces every kind's mistakes and profiles are made of.
 """

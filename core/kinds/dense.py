@@ -5,10 +5,10 @@ usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practi
 
 A dense problem is one fully connected layer (PyTorch's nn.Linear): input ``x`` (L or
 N×L), weight ``W`` (O×L), an optional bias ``b`` (O) and the layout its explanation
-writes vectors in.  What the keys are is the registry's Field table for kind dense (the
-only description of them: KEYS and LAYOUTS are read from it).  The table stays in
-core/registry.py for now: every command builds its options from it at start-up, when no
-module named after a kind may be imported (tests/test_inline_cli.py).
+writes vectors in.  What the keys are is the Field table of kind dense in
+core/kinds/catalog.py (the only description of them: KEYS and LAYOUTS are read from it).
+The table is there, not here: every command builds its options from it at start-up, when
+no module named after a kind may be imported (tests/test_inline_cli.py).
 """
 
 from __future__ import annotations

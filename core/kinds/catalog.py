@@ -1,0 +1,482 @@
+"""The kinds gradcalc knows: one :class:`~gradcalc.core.kinds.entry.OpEntry` per spec ``kind``.
+
+Each entry names the kind's modules (imported only when the kind is used, so start-up
+stays cheap), its command's summary, description, sections and examples, and its Field
+table: the only description of its spec keys, from which the loader's validation,
+``gradcalc schema``, ``gradcalc new``, the inline options and the keys tables in docs/
+are made.  Adding a kind adds its entry here.
+"""
+
+from __future__ import annotations
+
+from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.field import Field
+from gradcalc.core.values import MAX_INDEX
+
+OPS: dict[str, OpEntry] = {
+    "conv": OpEntry(
+        module="gradcalc.core.kinds.conv",
+        explain="gradcalc.core.explain.conv",
+        summary="2-D convolution / cross-correlation (PyTorch conv2d).",
+        description=(
+            "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
+            "stride, padding and dilation, and explains every step."
+        ),
+        sections=("problem", "size", "forward", "jacobian", "backward", "identities", "loss"),
+        examples=(
+            "gradcalc conv --spec problems/task3.yaml",
+            "gradcalc conv --spec problems/task3.yaml --format json",
+            "gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks",
+            "gradcalc conv --spec task.yaml --decimal --precision 4",
+            "gradcalc conv --spec problems/task3.yaml --no-color > steps.txt",
+            'gradcalc conv --input "2 -1; 0 -1; 1 1; -1 2" --kernel "1 0; -1 -2"',
+            'gradcalc conv --spec problems/padding_same_dilated.yaml --focus "output[1,0]"',
+        ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "H×W, C×H×W or N×C×H×W",
+                example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
+                required=True,
+                dims=(2, 4),
+            ),
+            Field(
+                "kernel",
+                "tensor",
+                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw",
+                example=[[1, 0], [-1, -2]],
+                required=True,
+                dims=(2, 4),
+            ),
+            Field(
+                "bias",
+                "tensor",
+                "one number (shared) or one per output channel",
+                example=0,
+                dims=(0, 1),
+            ),
+            Field(
+                "stride",
+                "ints",
+                "int or [sh, sw]",
+                example=1,
+                starter=True,
+                minimum=1,
+                maximum=MAX_INDEX,
+                lengths=(2,),
+            ),
+            Field(
+                "padding",
+                "ints",
+                "int, [ph, pw], [top, bottom, left, right], valid or same",
+                choices=("valid", "same"),
+                example=0,
+                starter=True,
+                minimum=0,
+                maximum=MAX_INDEX,
+                lengths=(2, 4),
+            ),
+            Field(
+                "dilation",
+                "ints",
+                "int or [dh, dw]",
+                example=1,
+                starter=True,
+                minimum=1,
+                maximum=MAX_INDEX,
+                lengths=(2,),
+            ),
+            Field(
+                "flip_kernel",
+                "boolean",
+                "false: cross-correlation; true: true convolution",
+                example=False,
+                starter=True,
+            ),
+        ),
+        example_upstream=[[0], [1], [2]],
+        focus="focus_target",
+        names_example={"input": "X", "kernel": "K", "output": "H"},
+        upstream_dims=(2, 4),
+    ),
+    "dense": OpEntry(
+        module="gradcalc.core.kinds.dense",
+        explain="gradcalc.core.explain.dense",
+        summary="Fully connected layer (PyTorch nn.Linear): y = Wx + b or y = xWᵀ + b.",
+        description=(
+            "Computes the output, ∂L/∂input, ∂L/∂weight and ∂L/∂bias of a linear layer for one "
+            "sample or a batch, in column (y = Wx + b) or row (y = xWᵀ + b) layout, and explains "
+            "every step with its shapes."
+        ),
+        sections=("problem", "forward", "jacobian", "backward", "identities"),
+        examples=(
+            "gradcalc dense --spec problems/seed001_fully_connected.yaml",
+            "gradcalc dense --spec problems/seed003_problem3_dense_row.yaml --show identities",
+            "gradcalc dense --spec problems/dense_batch.yaml --format json",
+        ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "x: a vector of L or an N×L batch",
+                example=[2, -1, 3],
+                required=True,
+                dims=(1, 2),
+            ),
+            Field(
+                "weight",
+                "tensor",
+                "W: O×L (out_features × in_features)",
+                example=[[1, 0, -2], [3, 1, 1]],
+                required=True,
+                dims=(2, 2),
+            ),
+            Field(
+                "bias", "tensor", "one per output (O)", example=[1, -1], starter=True, dims=(1, 1)
+            ),
+            Field(
+                "layout",
+                "choice",
+                "column: y = Wx + b; row: y = xWᵀ + b",
+                choices=("column", "row"),
+                example="column",
+                starter=True,
+            ),
+        ),
+        example_upstream=["1/2", -1],
+        names_example={"input": "x", "weight": "W", "output": "y"},
+        upstream_dims=(1, 2),
+    ),
+    "activation": OpEntry(
+        module="gradcalc.core.kinds.activation",
+        explain="gradcalc.core.explain.activation",
+        summary="Elementwise activation (relu, leaky_relu, sigmoid, tanh, softplus, elu, gelu).",
+        description=(
+            "Computes f(x) and ∂L/∂x = ∂L/∂y·f′(x) for every element, with PyTorch's "
+            "conventions at kinks (relu′(0) = 0 unless subgradient_at_zero says otherwise)."
+        ),
+        sections=("problem", "forward", "derivative", "backward"),
+        examples=(
+            "gradcalc activation --spec problems/activation_relu_kink.yaml",
+            "gradcalc activation --spec relu.yaml --show derivative,checks",
+        ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "any shape (a single number too)",
+                example=[[1.5, 0, -2]],
+                required=True,
+                dims=(0, 6),
+            ),
+            Field(
+                "function",
+                "choice",
+                "the activation",
+                choices=("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu"),
+                example="leaky_relu",
+                required=True,
+            ),
+            Field(
+                "alpha", "number", "leaky_relu's negative slope (0.01); elu's α (1)", example=0.01
+            ),
+            Field("beta", "number", "softplus only: log(1 + exp(β·x))/β", example=1, above=0),
+            Field(
+                "threshold", "number", "softplus only: x itself where β·x > threshold", example=20
+            ),
+            # 1 is within [α, 1] or [1, α] for every kinked function (0 is below leaky_relu's α).
+            Field("subgradient_at_zero", "number", "relu, leaky_relu, elu: f′(0)", example=1),
+        ),
+        example_upstream=[[2, 3, -1]],
+        names_example={"input": "z", "output": "a"},
+    ),
+    "softmax": OpEntry(
+        module="gradcalc.core.kinds.softmax",
+        explain="gradcalc.core.explain.softmax",
+        summary="Softmax / log-softmax over the last axis, with its Jacobian diag(p) − p·pᵀ.",
+        description=(
+            "Computes softmax or log_softmax of a vector or of each row of a batch (log-sum-exp, "
+            "no overflow), the Jacobian and ∂L/∂input for the spec's upstream."
+        ),
+        sections=("problem", "forward", "jacobian", "backward"),
+        examples=(
+            "gradcalc softmax --spec problems/softmax_jacobian.yaml",
+            "gradcalc softmax --spec problems/softmax_jacobian.yaml --show jacobian --decimal",
+        ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "scores: a vector of C or an N×C batch",
+                example=[1, 0, -1],
+                required=True,
+                dims=(1, 2),
+            ),
+            Field(
+                "function",
+                "choice",
+                "over the last axis (default softmax)",
+                choices=("softmax", "log_softmax"),
+                example="softmax",
+                starter=True,
+            ),
+        ),
+        example_upstream=[1, -1, "1/2"],
+        names_example={"input": "s", "output": "p"},
+        upstream_dims=(1, 2),
+    ),
+    "loss": OpEntry(
+        module="gradcalc.core.kinds.loss",
+        explain="gradcalc.core.explain.loss",
+        summary="Losses (PyTorch): cross_entropy, nll, mse, bce, bce_with_logits.",
+        description=(
+            "Computes the loss and ∂L/∂input with PyTorch's reductions, class weights, "
+            "ignore_index and label smoothing, and derives ∂L/∂s_i = p_i − 1[i = gt] with numbers."
+        ),
+        sections=("problem", "forward", "backward"),
+        examples=(
+            "gradcalc loss --spec problems/seed003_problem2_cross_entropy.yaml",
+            "gradcalc loss --spec problems/cross_entropy_label_smoothing.yaml --format json",
+            "gradcalc loss --spec problems/cross_entropy_batch_weighted.yaml --show backward",
+        ),
+        fields=(
+            Field(
+                "loss",
+                "choice",
+                "the loss",
+                choices=("cross_entropy", "nll", "mse", "bce", "bce_with_logits"),
+                example="cross_entropy",
+                required=True,
+            ),
+            Field(
+                "input",
+                "tensor",
+                "cross_entropy/nll: C or N×C; others: any shape",
+                example=[2, 1, "1/10"],
+                required=True,
+                dims=(0, 6),
+            ),
+            Field(
+                "target",
+                "tensor",
+                "class indices, probabilities or values",
+                example=0,
+                required=True,
+                dims=(0, 6),
+            ),
+            Field(
+                "reduction",
+                "choice",
+                "mean (default) or sum",
+                choices=("mean", "sum"),
+                example="mean",
+                starter=True,
+            ),
+            Field(
+                "label_smoothing",
+                "number",
+                "cross_entropy, in [0, 1]",
+                example=0,
+                minimum=0,
+                maximum=1,
+            ),
+            Field(
+                "weight",
+                "tensor",
+                "cross_entropy, nll: one per class; bce: broadcast to the input",
+                example=[1, 2, "1/2"],
+                dims=(0, 6),
+            ),
+            Field("ignore_index", "integer", "cross_entropy, nll: a target to skip", example=-100),
+        ),
+        takes_upstream=False,
+        names_example={"input": "s", "target": "t", "loss": "L"},
+    ),
+    "pool": OpEntry(
+        module="gradcalc.core.pool",
+        summary="2-D pooling (PyTorch MaxPool2d, AvgPool2d, LPPool2d) with tie policies.",
+        description=(
+            "Computes the output, ∂L/∂input, argmax and ∂y/∂x of max, average or LP pooling "
+            "(ceil_mode, padding, count_include_pad, divisor_override, dilation for max; ties "
+            "first, all or split), and explains every window, where each upstream value goes, "
+            "and each ∂L/∂x as a sum over the windows that read it."
+        ),
+        sections=(
+            "problem",
+            "size",
+            "forward",
+            "routing",
+            "backward",
+            "ties",
+            "jacobian",
+            "relations",
+        ),
+        examples=(
+            "gradcalc pool --spec problems/seed000_ex2_pool_ties_all.yaml",
+            "gradcalc pool --spec problems/seed002_lp_pool_relations.yaml --show forward,relations",
+            "gradcalc pool --spec problems/pool_overlapping_stride1.yaml --show backward,checks",
+            "gradcalc pool --spec problems/seed003_p5_max_pool_indicator.yaml --format json",
+            'gradcalc pool --spec problems/pool_avg_ceil_padding.yaml --focus "input[1,1]"',
+        ),
+        fields=(
+            Field(
+                "mode",
+                "choice",
+                "max, avg or lp",
+                choices=("max", "avg", "lp"),
+                example="max",
+                required=True,
+            ),
+            Field(
+                "input",
+                "tensor",
+                "H×W, C×H×W or N×C×H×W",
+                example=[[1, 3, 2, 1], [4, 2, 1, 0], [1, 1, 5, 5], [0, 2, 5, 1]],
+                required=True,
+                dims=(2, 4),
+            ),
+            Field(
+                "size",
+                "ints",
+                "the window: int, [kh, kw] or global",
+                choices=("global",),
+                example=2,
+                required=True,
+                minimum=1,
+                maximum=MAX_INDEX,
+                lengths=(2,),
+            ),
+            Field(
+                "stride",
+                "ints",
+                "int or [sh, sw] (default: the window size)",
+                example=2,
+                starter=True,
+                minimum=1,
+                maximum=MAX_INDEX,
+                lengths=(2,),
+            ),
+            Field(
+                "padding",
+                "ints",
+                "max and avg only: int or [ph, pw]",
+                example=0,
+                starter=True,
+                minimum=0,
+                maximum=MAX_INDEX,
+                lengths=(2,),
+            ),
+            Field(
+                "dilation",
+                "ints",
+                "max only: int or [dh, dw]",
+                example=1,
+                minimum=1,
+                maximum=MAX_INDEX,
+                lengths=(2,),
+            ),
+            Field("ceil_mode", "boolean", "round the output size up", example=False, starter=True),
+            Field(
+                "count_include_pad",
+                "boolean",
+                "avg only: padding counts in the divisor",
+                example=True,
+            ),
+            Field(
+                "divisor_override",
+                "integer|null",
+                "avg only: a fixed divisor",
+                example=None,
+                minimum=1,
+                maximum=MAX_INDEX,
+            ),
+            Field(
+                "p",
+                "number",
+                "lp only (required there): a finite p ≥ 1",
+                example=2,
+                minimum=1,
+                maximum=1000,
+            ),
+            Field(
+                "ties",
+                "choice",
+                "max only: first (PyTorch), all or split",
+                choices=("first", "all", "split"),
+                example="first",
+            ),
+        ),
+        example_upstream=[[1, 2], [3, 4]],
+        focus="solve_focus",
+        names_example={"input": "X", "output": "Y"},
+        upstream_dims=(2, 4),
+    ),
+    "expr": OpEntry(
+        module="gradcalc.core.kinds.expr",
+        explain="gradcalc.core.explain.expr",
+        # Symbolic: no float path, no multiply-add budget, no Jacobian tables to cap.
+        unused_options=("force_float", "max_work", "max_jacobian"),
+        summary="Symbolic derivatives (SymPy): partials, gradient, Jacobian, Hessian, chain rule, identities.",
+        description=(
+            "Differentiates the spec's function (one expression or a list) by its variables, "
+            "simplifies each partial derivative, applies a change of variables by the chain rule, "
+            "evaluates everything at a point, proves or refutes an identity, and checks expected "
+            "answers symbolically or numerically. Generic functions such as f(x, y) are allowed."
+        ),
+        sections=(
+            "problem",
+            "partials",
+            "chain_rule",
+            "hessian",
+            "point",
+            "identity",
+            "expected",
+            "latex",
+        ),
+        examples=(
+            "gradcalc expr --spec problems/seed000_ex1_polar_identity.yaml",
+            "gradcalc expr --spec problems/expr_sigmoid_derivative.yaml --show partials,checks",
+            "gradcalc expr --spec problems/expr_softmax_cross_entropy.yaml --format json",
+        ),
+        fields=(
+            Field(
+                "function",
+                "texts",
+                "one expression, or a list of them",
+                example="x**2*y + sin(y)",
+                required=True,
+            ),
+            Field(
+                "variables",
+                "texts",
+                "what to differentiate by, e.g. [x, y]",
+                example=["x", "y"],
+                required=True,
+            ),
+            Field(
+                "define",
+                "mapping",
+                "named expressions, e.g. {Z: exp(x) + exp(y)}",
+                example={"Z": "exp(x) + exp(y)"},
+            ),
+            Field(
+                "substitute",
+                "mapping",
+                "a change of variables, e.g. {x: r*cos(theta)}",
+                example={"x": "r*cos(theta)", "y": "r*sin(theta)"},
+            ),
+            Field(
+                "at",
+                "mapping",
+                "a point, e.g. {x: 1, y: 2}",
+                example={"x": 1, "y": 2},
+                starter=True,
+            ),
+            Field("identity", "texts", '"a = b", "a" (a = 0) or a list', example="f_x = 2*x*y"),
+        ),
+        takes_upstream=False,
+        names_example={"function": "F"},
+        example_result="gradient",
+    ),
+}
