@@ -308,6 +308,25 @@ INLINE = {
         "--input",
         "20 -20 8 7 400 -400 1e-300 1/2 -3",
     ],
+    # a dominant p_j's gradient from its row's other entries, where PyTorch's cancels
+    "softmax dominant": [
+        "softmax",
+        "--function",
+        "softmax",
+        "--input",
+        "40 0 -3; 1 2 3; 800 0 1",
+        "--upstream",
+        "1 0 -2; 1 0 0; 1 2 1",
+    ],
+    "log_softmax dominant": [
+        "softmax",
+        "--function",
+        "log_softmax",
+        "--input",
+        "40 0 -3; 1 2 3; 800 0 1",
+        "--upstream",
+        "1 0 0; 1 0 0; 3 -1 1",
+    ],
     "decimal halves": [
         "dense",
         "--input",
