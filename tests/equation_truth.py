@@ -2,7 +2,7 @@
 
 Each worked step is laid out in a ``text`` block as ``lhs = … = numbers = value``, its parts
 on continuation lines that start with ``=``.  Every part written only with numbers (integers,
-fractions, decimals), + − · × / ^, parentheses, ⌈ ⌉ ⌊ ⌋, |…| and the functions exp, log,
+fractions, decimals), + − · × / ^ ², parentheses, ⌈ ⌉ ⌊ ⌋, |…| and the functions exp, log,
 sqrt, tanh, max and min is evaluated, and all such parts of one equation must agree:
 
 - exactly, when every number in them is exact (an integer or p/q);
@@ -251,6 +251,9 @@ class Parser:
 
     def power(self) -> Interval:
         base = self.atom()
+        if self.peek() == "²":  # 0.462117²: the square, as tanh′ shows tanh²
+            self.take()
+            return _power(base, Interval.point(Fraction(2)))
         if self.peek() in ("^", "**"):
             self.take()
             exponent = self.unary()

@@ -292,6 +292,41 @@ INLINE = {
         "--ceil-mode",
         "true",
     ],
+    # σ′ and tanh′ in their tail forms (σ(x)·σ(−x), 4·exp(−2|x|)/(1 + exp(−2|x|))²) where
+    # PyTorch's cancels, PyTorch's forms elsewhere, and beyond float64's range (0 either way).
+    "sigmoid tails": [
+        "activation",
+        "--function",
+        "sigmoid",
+        "--input",
+        "40 -40 15 13 800 -800 1e-300 1/2",
+    ],
+    "tanh tails": [
+        "activation",
+        "--function",
+        "tanh",
+        "--input",
+        "20 -20 8 7 400 -400 1e-300 1/2 -3",
+    ],
+    # a dominant p_j's gradient from its row's other entries, where PyTorch's cancels
+    "softmax dominant": [
+        "softmax",
+        "--function",
+        "softmax",
+        "--input",
+        "40 0 -3; 1 2 3; 800 0 1",
+        "--upstream",
+        "1 0 -2; 1 0 0; 1 2 1",
+    ],
+    "log_softmax dominant": [
+        "softmax",
+        "--function",
+        "log_softmax",
+        "--input",
+        "40 0 -3; 1 2 3; 800 0 1",
+        "--upstream",
+        "1 0 0; 1 0 0; 3 -1 1",
+    ],
     "decimal halves": [
         "dense",
         "--input",
@@ -540,6 +575,16 @@ TABLES = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n|   | 2 | −3 |\n\n"
         ),
         ("g = (tanh(s/2)/2 + (1/2 − t))\n  = (tanh(1e-13/2)/2 + (1/2 − 0.5)) = 2.5e-14", None),
         ("g = ((1 − t) − σ(−s))\n  = ((1 − 1) − 4.24835e-18) = −4.24835e-18", None),
+        # tanh′ as 1 − tanh², and σ′, tanh′ in the tail forms gradcalc takes where it cancels
+        ("g = 1 − tanh²(x)\n  = 1 − 0.5² = 0.75", None),
+        ("g = 1 − tanh²(x)\n  = 1 − (−0.5)² = 0.5", "false"),
+        ("g = σ(x)·σ(−x)\n  = 1·4.24835e-18 = 4.24835e-18", None),
+        ("g = σ(x)·(1 − σ(x))\n  = 1·(1 − 1) = 4.24835e-18", "false"),
+        (
+            "g = 4·exp(−2·|x|)/(1 + exp(−2·|x|))²\n  = 4·exp(−40)/(1 + exp(−40))² = 1.69934e-17",
+            None,
+        ),
+        ("g = 4·exp(−2·|x|)/(1 + exp(−2·|x|))²\n  = 4·exp(−40)/(1 + exp(−40))² = 0", "false"),
         ("y = a + b + …\n  = 1 + 2 + … = 7   (+ … stands for 1 more term)", None),
     ],
 )

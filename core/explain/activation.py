@@ -67,6 +67,8 @@ class Explainer(ElementwiseExplainer):
         items.extend(self.kink_conventions())
         if f == "softplus":
             items.extend(self.threshold_conventions())
+        if self.trace.tail.any():
+            items.append(_TAIL_FORMS[f])
         items.extend(self.common_conventions())
         items.append(
             arithmetic_words(
@@ -178,9 +180,12 @@ class Explainer(ElementwiseExplainer):
         # gelu
         return "{x}·(1 + erf({x}/√2))/2", (*factor(x), "·(1 + erf(", x / _SQRT2, "))/2")
 
-    def derivative_tokens(self, x: Any) -> tuple[str, tuple]:
-        """(f′ in words for this entry's branch, its numbers: the factors of the slope)."""
+    def derivative_tokens(self, x: Any, tail: bool = False) -> tuple[str, tuple]:
+        """(f′ in words for this entry's branch, its numbers: the factors of the slope).
+        ``tail``: f′ was taken in its tail form (σ(x)·σ(−x), 4·e/(1 + e)²), shown as such."""
         f, v = self.f, self.values
+        if tail:
+            return self.tail_tokens(x)
         if f in ("relu", "leaky_relu", "elu") and x == 0 and self.p.subgradient is not None:
             return "subgradient_at_zero", (self.p.subgradient,)
         if f == "relu":
@@ -205,6 +210,18 @@ class Explainer(ElementwiseExplainer):
         cdf = float(gelu_cdf(np.array(x)))
         pdf = math.exp(-0.5 * x * x) / _SQRT_2PI
         return "Φ({x}) + {x}·φ({x})", (cdf, " + ", *factor(x), "·", pdf)
+
+    def tail_tokens(self, x: Any) -> tuple[str, tuple]:
+        """σ′ or tanh′ in the form the op took where PyTorch's cancels (see
+        :func:`~gradcalc.core.ops.elementwise.sigmoid_slope` and ``tanh_slope``)."""
+        if self.f == "sigmoid":
+            s, complement = (float(sigmoid(np.array(value))) for value in (x, -x))
+            return "σ({x})·σ(−{x})", (s, "·", complement)
+        exponent = -2 * abs(x)
+        return (
+            "4·exp(−2·|{x}|)/(1 + exp(−2·|{x}|))²",
+            ("4·exp(", exponent, ")/(1 + exp(", exponent, "))²"),
+        )
 
     def section_forward(self) -> Section:
         section = Section("forward", f"Forward: {self.Y} = {self.f}({self.X}) per entry")
@@ -236,7 +253,7 @@ class Explainer(ElementwiseExplainer):
         for index in rows:
             x_sym = self.sym(self.X, index).text
             x = self.x[index]
-            words, numbers = self.derivative_tokens(x)
+            words, numbers = self.derivative_tokens(x, bool(self.trace.tail[index]))
             section.add(
                 Formula(
                     label=f"{f}′({x_sym})",
@@ -291,3 +308,14 @@ class Explainer(ElementwiseExplainer):
             )
         section.omitted = omitted
         return section
+
+
+# Where PyTorch's form of f′ cancels in float64, the op takes another (core/ops/elementwise.py).
+_TAIL_FORMS = {
+    "sigmoid": "where 1 − σ(x) would cancel in float64 (x above about 14), sigmoid′(x) is "
+    "taken as σ(x)·σ(−x), as the steps show: PyTorch's σ(x)·(1 − σ(x)) loses those digits "
+    "and gives 0 above x ≈ 37 (sigmoid′(40) is 4.24835e-18)",
+    "tanh": "where 1 − tanh²(x) would cancel in float64 (|x| above about 7.6), tanh′(x) is "
+    "taken as 1/cosh²(x) = 4·exp(−2|x|)/(1 + exp(−2|x|))², as the steps show: PyTorch's "
+    "1 − tanh²(x) loses those digits and gives 0 above |x| ≈ 19 (tanh′(20) is 1.69934e-17)",
+}

@@ -25,7 +25,8 @@ from gradcalc.core.explain.elementwise import ElementwiseExplainer
 from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.opkit import arithmetic_words, factor
-from gradcalc.core.ops.softmax import log_sum_exp
+from gradcalc.core.ops.elementwise import CANCELLED
+from gradcalc.core.ops.softmax import dominant, log_sum_exp
 from gradcalc.core.spec import MAX_TERMS_SHOWN
 
 
@@ -105,6 +106,7 @@ class Explainer(ElementwiseExplainer):
             trace.grad_input,
         )
         self.blocks = trace.jacobians
+        self.tail = trace.tail
         self.exact = trace.exact
         self.results = run.results
         self.log = problem.log
@@ -143,6 +145,14 @@ class Explainer(ElementwiseExplainer):
             "and logits like 1000 cannot overflow; the result is unchanged"
         )
         items.extend(self.common_conventions())
+        if self.taken_from_others():
+            items.append(
+                "where p_j is near 1, 1 − p_j and the difference in ∂"
+                f"{self.L}/∂{self.X}_j would cancel in float64: gradcalc takes them from the "
+                "row's other entries (1 − p_j = Σ_(i≠j) p_i), as the steps show, where "
+                "PyTorch's arithmetic loses those digits (for scores (40, 0) and upstream "
+                f"(1, 0) it gives ∂{self.L}/∂{self.X}_0 = 0, not 4.24835e-18)"
+            )
         if not self.p.upstream_given and not self.log:
             items.append(
                 f"(with an upstream of ones, {self.L} = Σ p = 1 per row is constant, so ∂{self.L}/∂{self.X} = 0)"
@@ -153,6 +163,12 @@ class Explainer(ElementwiseExplainer):
             )
         )
         return items
+
+    def taken_from_others(self) -> bool:
+        """Whether a gradient entry, or a Jacobian entry built, was taken from its row's
+        other entries (see core/ops/softmax.py)."""
+        top, rest = dominant(self.prob)
+        return bool(self.tail.any() or self.blocks is not None and (top & (rest < CANCELLED)).any())
 
     # sections ------------------------------------------------------------
     def section_problem(self) -> Section:
@@ -322,6 +338,8 @@ class Explainer(ElementwiseExplainer):
         index = self.idx(n, j)
         target = self.sym(f"∂{L}/∂{self.X}", index)
         p_sym = self.sym(self.P, index)
+        if self.tail[n, j]:
+            return self.backward_tail_entry(n, j)
         if self.log:
             return Formula(
                 target.text,
@@ -335,3 +353,35 @@ class Explainer(ElementwiseExplainer):
             (self.prob[n, j], "·(", self.up[n, j], " − ", *factor(inner_value), ")"),
             self.grad[n, j],
         )
+
+    def backward_tail_entry(self, n: int, j: int) -> Formula:
+        """∂L/∂s_j of a dominant entry from the row's others, as the op took it:
+        p_j·Σ_(i≠j) p_i·(g_j − g_i), or g_j·Σ_(i≠j) p_i − p_j·Σ_(i≠j) g_i (log_softmax)."""
+        L, index = self.L, self.idx(n, j)
+        target = self.sym(f"∂{L}/∂{self.X}", index).text
+        p_j, up_j = self.sym(self.P, index).text, self.sym_up(index).text
+        others = [i for i in range(self.s.shape[1]) if i != j]
+        shown = others[: self.options.max_terms]
+        cut = (" + …",) if len(shown) < len(others) else ()
+        below = f"i≠{j + self.p.index_base}"
+        p_terms = [(" + ", self.prob[n, i]) for i in shown]
+        if self.log:
+            up_terms = [(" + ", *factor(self.up[n, i])) for i in shown]
+            numeric = (
+                *factor(self.up[n, j]), "·(", *_joined(p_terms), *cut, ") − ",
+                self.prob[n, j], "·(", *_joined(up_terms), *cut, ")",
+            )  # fmt: skip
+            symbolic = f"{up_j}·Σ_({below}) p_i − {p_j}·Σ_({below}) ∂{L}/∂{self.Y}_i"
+        else:
+            pair_terms = [
+                (" + ", self.prob[n, i], "·(", self.up[n, j], " − ", *factor(self.up[n, i]), ")")
+                for i in shown
+            ]
+            numeric = (self.prob[n, j], "·(", *_joined(pair_terms), *cut, ")")
+            symbolic = f"{p_j}·Σ_({below}) p_i·({up_j} − ∂{L}/∂p_i)"
+        return Formula(target, f"{target} = {symbolic}", numeric, self.grad[n, j])
+
+
+def _joined(terms: list[tuple]) -> list:
+    """The tokens of terms that each start with their " + ", without the first one's."""
+    return [token for k, term in enumerate(terms) for token in (term[1:] if k == 0 else term)]

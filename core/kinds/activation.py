@@ -231,6 +231,7 @@ class ActivationTrace:
     irrational: bool  # the op is declared irrational (exp, log, erf): never exact
     kinks: np.ndarray  # bool: entries at (or within two finite-difference steps of) the kink
     jumps: np.ndarray  # bool: entries at (or near) softplus's threshold, where it jumps
+    tail: np.ndarray  # bool: f′ taken as σ(x)·σ(−x) or 4·e/(1 + e)², where PyTorch's cancels
 
 
 def threshold_x(p: Mapping[str, Any]) -> Fraction:
@@ -280,6 +281,7 @@ def run(problem: ActivationProblem, options: common.SolveOptions) -> Run:
         irrational=not adapter.runs_exactly(op, True),
         kinks=kinks,
         jumps=jumps,
+        tail=np.asarray(trace.cache["tail"], dtype=bool),
     )
     return Run(results=results, trace=recorded, exact=exact)
 

@@ -25,7 +25,13 @@ from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.opkit import check_gradients_where, softmax_bend
 from gradcalc.core.ops import adapter
-from gradcalc.core.ops.softmax import SOFTMAX, softmax_forward, softmax_jacobians
+from gradcalc.core.ops.softmax import (
+    SOFTMAX,
+    log_softmax_backward_forms,
+    softmax_backward_forms,
+    softmax_forward,
+    softmax_jacobians,
+)
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 
@@ -107,6 +113,9 @@ class SoftmaxTrace:
     exact: bool
     # N×C×C: each sample's Jacobian ∂y/∂s, when built or written out (else None).
     jacobians: np.ndarray | None
+    # N×C bool: ∂L/∂s_j taken from the row's other entries, where PyTorch's form cancels
+    # (core/ops/softmax.py: a dominant entry, p_j near 1).
+    tail: np.ndarray
 
 
 def block_diagonal(blocks: np.ndarray) -> np.ndarray:
@@ -148,14 +157,17 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
             f"the jacobian has {problem.input.size**2:,} entries, above the limit of "
             f"{options.limits.max_jacobian:,} (raise it with --max-jacobian)",
         )
+    upstream = adapter.as_run(problem.upstream.reshape(-1, classes), trace)
+    forms = log_softmax_backward_forms if problem.log else softmax_backward_forms
     recorded = SoftmaxTrace(
         scores=trace.cache["input"],
-        upstream=adapter.as_run(problem.upstream.reshape(-1, classes), trace),
+        upstream=upstream,
         p=p,
         log_p=log_p,
         grad_input=grad,
         exact=trace.exact,
         jacobians=blocks,
+        tail=forms(np.asarray(upstream, dtype=float), p)[1],
     )
     return Run(results=results, trace=recorded, exact=trace.exact)
 

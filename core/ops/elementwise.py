@@ -22,6 +22,11 @@ from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
+# A difference of rounded floats below this fraction (about 1e-6) of its operands is taken
+# in a form without the difference (σ(−x) for 1 − σ(x)) or from exact values (the bce
+# ops): below it, rounding first leaves fewer than 33 of its 53 bits (10 digits); above
+# it PyTorch's arithmetic is kept, off by less than 2^-33 (1e-10) relative.
+CANCELLED = 2.0**-20
 
 Rule = Callable[[np.ndarray, Mapping[str, Any]], np.ndarray]
 
@@ -54,17 +59,51 @@ def sigmoid_rule(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
     return sigmoid(x)
 
 
-def sigmoid_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+def sigmoid_slope(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(σ′(x), where it was taken in its tail form σ(x)·σ(−x)), both of x's shape.
+
+    PyTorch computes σ(x)·(1 − σ(x)); for x above about 14, 1 − σ(x) is below 2^-20 and
+    keeps fewer than 33 of its 53 bits (σ(x) was rounded first), and above about 37 it is
+    0: σ′(40) = 0 where the true value is 4.25e-18.  σ(−x) holds that difference without
+    cancellation, so it is taken there (where 1 − σ(x) < CANCELLED and the two differ).
+    Elsewhere PyTorch's form stays, bit for bit: σ(x)·σ(−x) rounds differently for about
+    two inputs in three, and the plain form is off by less than 2^-33 relative there.
+    """
     s = sigmoid(x)
-    return s * (1 - s)
+    plain = s * (1 - s)
+    complement = sigmoid(-x)
+    tail = (complement < CANCELLED) & (s * complement != plain)
+    return np.where(tail, s * complement, plain), tail
+
+
+def sigmoid_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
+    return sigmoid_slope(x)[0]
 
 
 def tanh(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
     return np.tanh(x)
 
 
+def tanh_slope(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(tanh′(x), where it was taken in its tail form 4·e/(1 + e)², e = exp(−2|x|)), both
+    of x's shape.
+
+    PyTorch computes 1 − tanh²(x), which cancels as |tanh(x)| nears 1: below 2^-20 (|x|
+    above about 7.6) it keeps fewer than 33 bits, and above about 19 it is 0 (tanh′(20)
+    is 1.7e-17).  4·e/(1 + e)² is 1/cosh²(x) without overflow (e ≤ 1; cosh overflows
+    above |x| ≈ 710), and is taken where 1 − tanh²(x) < CANCELLED and the two differ;
+    elsewhere PyTorch's form stays, bit for bit (the tail form rounds differently for
+    most inputs).
+    """
+    plain = 1 - np.tanh(x) ** 2
+    e = np.exp(-2 * np.abs(np.asarray(x, dtype=float)))
+    closed = 4 * e / (1 + e) ** 2
+    tail = (closed < CANCELLED) & (closed != plain)
+    return np.where(tail, closed, plain), tail
+
+
 def tanh_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
-    return 1 - np.tanh(x) ** 2
+    return tanh_slope(x)[0]
 
 
 def softplus(x: np.ndarray, p: Mapping[str, Any]) -> np.ndarray:
@@ -112,17 +151,26 @@ def _times(grad_y: np.ndarray, slope: np.ndarray, _: Cache) -> np.ndarray:
     return np.asarray(grad_y * slope)
 
 
-def elementwise_op(name: str, forward_rule: Rule, derivative: Rule, *, rational: bool) -> Op:
+def elementwise_op(
+    name: str,
+    forward_rule: Rule,
+    derivative: Rule,
+    *,
+    rational: bool,
+    tail: Callable[[np.ndarray], np.ndarray] | None = None,
+) -> Op:
     """The op y = f(x) with params (the function's own, and ``subgradient``: f′(0) when a kink
     is given a chosen slope, else None).  Its cache holds ``input``, ``slope`` (f′(x), the
-    subgradient applied) and ``raw_slope`` (without it)."""
+    subgradient applied), ``raw_slope`` (without it) and ``tail`` (bool: where f′ was taken
+    in a form other than PyTorch's, because PyTorch's cancels; ``tail(x)`` says where)."""
 
     def remember(x: np.ndarray, params: Params) -> Cache:
         raw_slope = derivative(x, params)
         slope = raw_slope
         if params.get("subgradient") is not None:
             slope = np.where(x == 0, params["subgradient"], raw_slope)
-        return {"input": x, "raw_slope": raw_slope, "slope": slope}
+        tail_form = np.zeros(np.shape(x), dtype=bool) if tail is None else tail(x)
+        return {"input": x, "raw_slope": raw_slope, "slope": slope, "tail": tail_form}
 
     def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         """x: any shape -> y = f(x), same shape."""
@@ -151,8 +199,16 @@ def elementwise_op(name: str, forward_rule: Rule, derivative: Rule, *, rational:
 ELEMENTWISE: dict[str, Op] = {
     "relu": elementwise_op("relu", relu, relu_grad, rational=True),
     "leaky_relu": elementwise_op("leaky_relu", leaky_relu, leaky_relu_grad, rational=True),
-    "sigmoid": elementwise_op("sigmoid", sigmoid_rule, sigmoid_grad, rational=False),
-    "tanh": elementwise_op("tanh", tanh, tanh_grad, rational=False),
+    "sigmoid": elementwise_op(
+        "sigmoid",
+        sigmoid_rule,
+        sigmoid_grad,
+        rational=False,
+        tail=lambda x: sigmoid_slope(x)[1],
+    ),
+    "tanh": elementwise_op(
+        "tanh", tanh, tanh_grad, rational=False, tail=lambda x: tanh_slope(x)[1]
+    ),
     "softplus": elementwise_op("softplus", softplus, softplus_grad, rational=False),
     "elu": elementwise_op("elu", elu, elu_grad, rational=False),
     "gelu": elementwise_op("gelu", gelu, gelu_grad, rational=False),

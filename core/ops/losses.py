@@ -27,18 +27,13 @@ import numpy as np
 
 from gradcalc.core.exact import from_integers, scale_to_integers, zeros_like_kind
 from gradcalc.core.ops import Cache, Exactness, Op, Params
-from gradcalc.core.ops.elementwise import sigmoid
+from gradcalc.core.ops.elementwise import CANCELLED, sigmoid
 from gradcalc.core.ops.softmax import softmax_forward
 
 # PyTorch's BCELoss clamps each log at −100, and its backward divides by
 # max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
 BCE_LOG_FLOOR = -100.0
 BCE_EPSILON = float(np.float32(1e-12))
-# A difference of rounded floats below this fraction (about 1e-6) of its operands is taken
-# from the exact values instead (see :func:`cancelled`): below it, rounding first leaves
-# fewer than 33 of its 53 bits (10 digits); above it PyTorch's arithmetic is kept, off by
-# less than 2^-33 (1e-10) relative.
-CANCELLED = 2.0**-20
 
 
 class NoDenominator(ArithmeticError):
