@@ -90,7 +90,8 @@ class OpEntry:
     kind's own spec keys (the module's KEYS, in order); ``takes_upstream`` is False
     for kinds that end the chain or have none.  ``focus`` names the module's
     ``(spec, options, focus_text) -> Solution`` for kinds whose outputs read sliding
-    windows (``--focus``); None for the others.  ``names_example`` shows the ``names``
+    windows (``--focus``) (a kinds module's is ``focus_target``, which core/solve.py
+    calls); None for the others.  ``names_example`` shows the ``names``
     key with the kind's own roles (the module's NAME_DEFAULTS); ``upstream_dims`` are the
     upstream's (fewest, most) levels of nesting, those of the kind's outputs.
     """
@@ -432,7 +433,8 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "s", "target": "t", "loss": "L"},
     ),
     "pool": OpEntry(
-        module="gradcalc.core.pool",
+        module="gradcalc.core.kinds.pool",
+        explain="gradcalc.core.explain.pool",
         summary="2-D pooling (PyTorch MaxPool2d, AvgPool2d, LPPool2d) with tie policies.",
         description=(
             "Computes the output, ∂L/∂input, argmax and ∂y/∂x of max, average or LP pooling "
@@ -546,7 +548,7 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=[[1, 2], [3, 4]],
-        focus="solve_focus",
+        focus="focus_target",
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
     ),

@@ -1,34 +1,20 @@
-"""2-D pooling (PyTorch's MaxPool2d, AvgPool2d, LPPool2d): forward, backward and their explanation.
+"""The explanation of a pool problem (PyTorch's MaxPool2d, AvgPool2d, LPPool2d), read
+from its run's trace (core/kinds/pool.py: PoolTrace).
 
-Array layout inside this module is NCHW: input ``x`` N×C×H×W, output ``y``
-N×C×H_out×W_out.  A window's taps are laid out on one last axis of T = kh·kw
-entries in row-major order, so "window arrays" are N×C×H_out×W_out×T.
-
-Backward is the same for every mode once each tap's local derivative ∂y/∂x
-(its *weight*) is known: ∂L/∂x = Σ over the windows that read a cell of
-upstream·weight, so overlapping windows add up.  Max routes to the maximum
-(weights 1, or 1/k between k tied maxima, by the tie policy), avg divides by
-the window's divisor, LP uses x^(p−1)/y^(p−1).
-
-The array code (the max_pool, avg_pool and lp_pool ops) lives in
-:mod:`gradcalc.core.ops.pool`; :func:`compute` runs it through
-:mod:`gradcalc.core.ops.adapter`, which makes max and avg exact (on integers) and
-runs LP in float64.
+Arrays are NCHW: input ``x`` N×C×H×W, output ``y`` N×C×H_out×W_out; a window's taps lie
+on one last axis of T = kh·kw entries in row-major order.  The explanation shows every
+window, where each upstream value goes, and each ∂L/∂x as a sum over the windows that
+read it; it loops only over the rows it shows.
 """
 
 from __future__ import annotations
 
-import math
-from collections.abc import Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
@@ -43,45 +29,14 @@ from gradcalc.core.explain import (
     index_separator,
     sentence,
 )
-from gradcalc.core.gradcheck import step_for
-from gradcalc.core.kinds.fields import read_choice, read_int, read_pair, refuse_pair_text
-from gradcalc.core.opkit import (
-    check_answers,
-    check_gradients_where,
-    element_symbol,
-    focus_target,
-    near,
-    plain,
-    probes_for,
-    show_matrix,
-    solution_with_focus,
-)
-from gradcalc.core.ops import adapter
-from gradcalc.core.ops.pool import (
-    AVG_POOL,
-    LP_POOL,
-    MAX_POOL,
-    gather_windows,
-    lp_pool,
-    power_sums,
-)
-from gradcalc.core.outcome import Solution
-from gradcalc.core.records import record
-from gradcalc.core.values import (
-    MAX_INDEX,
-    looks_numeric,
-    parse_array,
-    parse_bool,
-    parse_number,
-)
+from gradcalc.core.kinds.pool import SECTIONS, PoolProblem, PoolTrace, power_text
+from gradcalc.core.opkit import element_symbol, plain, show_matrix
 from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
     BEYOND,
     PADDING,
     REAL,
     Focus,
-    Focusable,
     FocusTarget,
-    WindowAxis,
     cell_name,
     cell_readers,
     picture,
@@ -94,736 +49,8 @@ from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's t
     window_taps,
 )
 
-KIND = "pool"
-KEYS = registry.field_names(KIND)
-MODES = registry.choices(KIND, "mode")
-TIE_POLICIES = registry.choices(KIND, "ties")
-# Keys that only some modes have (as in PyTorch: AvgPool2d has no dilation, LPPool2d no padding).
-MODE_KEYS = {
-    "dilation": ("max",),
-    "ties": ("max",),
-    "padding": ("max", "avg"),
-    "count_include_pad": ("avg",),
-    "divisor_override": ("avg",),
-    "p": ("lp",),
-}
-NAME_DEFAULTS = {"input": "x", "output": "y", "loss": "L"}
-# Every result a pool problem can have (argmax only for mode max).
-RESULTS = ("output", "output_shape", "grad_input", "argmax", "jacobian_input")
-SECTIONS = registry.sections(KIND)
-
 # p values of the "growing p approaches the max" table.
 RELATION_PS = (1, 2, 4, 8, 16, 32, 64, 128)
-
-
-# ---------------------------------------------------------------------------
-# Geometry
-
-
-def pooled_size(
-    size: int, kernel: int, pad: int, stride: int, dilation: int, ceil_mode: bool
-) -> int:
-    """PyTorch's pooling_output_shape: the number of windows along one axis (may be < 1).
-
-    floor: ⌊(size + 2·pad − d·(k − 1) − 1)/s⌋ + 1; ceil: the same with ⌈·⌉, then
-    the last window is dropped when it would start past the input and the left
-    padding ((out − 1)·s ≥ size + pad).
-    """
-    numerator = size + 2 * pad - dilation * (kernel - 1) - 1
-    if not ceil_mode:
-        return numerator // stride + 1
-    out = -(-numerator // stride) + 1
-    if (out - 1) * stride >= size + pad:
-        out -= 1
-    return out
-
-
-@dataclass(frozen=True)
-class PoolGeometry:
-    """Every size and hyper-parameter of one pooling, in NCHW terms."""
-
-    batch: int
-    channels: int
-    in_h: int
-    in_w: int
-    kernel_h: int
-    kernel_w: int
-    stride: tuple[int, int]
-    padding: tuple[int, int]  # rows (top and bottom), cols (left and right)
-    dilation: tuple[int, int]
-    ceil_mode: bool
-
-    @property
-    def span_h(self) -> int:
-        """Rows one (dilated) window covers: d·(kh − 1) + 1."""
-        return self.dilation[0] * (self.kernel_h - 1) + 1
-
-    @property
-    def span_w(self) -> int:
-        return self.dilation[1] * (self.kernel_w - 1) + 1
-
-    @property
-    def out_h(self) -> int:
-        return pooled_size(
-            self.in_h,
-            self.kernel_h,
-            self.padding[0],
-            self.stride[0],
-            self.dilation[0],
-            self.ceil_mode,
-        )
-
-    @property
-    def out_w(self) -> int:
-        return pooled_size(
-            self.in_w,
-            self.kernel_w,
-            self.padding[1],
-            self.stride[1],
-            self.dilation[1],
-            self.ceil_mode,
-        )
-
-    @property
-    def taps(self) -> int:
-        return self.kernel_h * self.kernel_w
-
-    @property
-    def windows(self) -> int:
-        return self.batch * self.channels * self.out_h * self.out_w
-
-    @property
-    def work(self) -> int:
-        """Taps read by one forward pass."""
-        return self.windows * self.taps
-
-    def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
-        """The row and column axes of the sliding window (pooling pads both sides alike)."""
-        return (
-            WindowAxis(
-                self.in_h,
-                self.kernel_h,
-                self.stride[0],
-                self.dilation[0],
-                self.padding[0],
-                self.padding[0],
-                self.out_h,
-            ),
-            WindowAxis(
-                self.in_w,
-                self.kernel_w,
-                self.stride[1],
-                self.dilation[1],
-                self.padding[1],
-                self.padding[1],
-                self.out_w,
-            ),
-        )
-
-    def tap_position(self, i: int, j: int, m: int, q: int) -> tuple[int, int]:
-        """Input (row, col) that tap (m, q) of window (i, j) reads (may be outside the input)."""
-        return (
-            i * self.stride[0] + m * self.dilation[0] - self.padding[0],
-            j * self.stride[1] + q * self.dilation[1] - self.padding[1],
-        )
-
-
-@record(frozen=True)
-class TapLayout:
-    """What every tap of every window reads (the same for every n and c).
-
-    ``codes``: H_out×W_out×T, REAL / PADDING / BEYOND;
-    ``positions``: H_out×W_out×T, the flat input index r·W + c of a REAL tap, −1 otherwise.
-    """
-
-    codes: np.ndarray
-    positions: np.ndarray
-
-    @property
-    def real(self) -> np.ndarray:
-        return self.codes == REAL
-
-
-def tap_layout(g: PoolGeometry) -> TapLayout:
-    row_axis, col_axis = g.window_axes()
-    rows, cols = row_axis.taps(), col_axis.taps()  # H_out×kh, W_out×kw
-    codes_h, codes_w = row_axis.where(rows), col_axis.where(cols)
-    # REAL < PADDING < BEYOND: a tap is as far out as its farther coordinate.
-    codes = np.maximum(codes_h[:, None, :, None], codes_w[None, :, None, :])
-    positions = rows[:, None, :, None] * g.in_w + cols[None, :, None, :]
-    positions = np.where(codes == REAL, positions, -1)
-    shape = (g.out_h, g.out_w, g.taps)
-    return TapLayout(codes=codes.reshape(shape), positions=positions.reshape(shape))
-
-
-def avg_divisors(
-    codes: np.ndarray, count_include_pad: bool, divisor_override: int | None
-) -> np.ndarray:
-    """H_out×W_out divisors, PyTorch's rule.
-
-    divisor_override wins; else count_include_pad counts the taps up to the
-    padded edge (a ceil_mode window is clipped there), else only the input cells.
-    """
-    if divisor_override is not None:
-        return np.full(codes.shape[:2], divisor_override, dtype=np.int64)
-    counted = codes != BEYOND if count_include_pad else codes == REAL
-    return counted.sum(axis=-1)
-
-
-def lp_scales(codes: np.ndarray, taps: int) -> np.ndarray:
-    """PyTorch's LPPool2d is avg_pool2d(x^p)·kh·kw: with no padding its divisor is the
-    number of cells inside the window, so a window clipped by ceil_mode has its sum
-    scaled by kh·kw/cells (1 for every whole window)."""
-    inside = (codes == REAL).sum(axis=-1)
-    return taps / inside
-
-
-# ---------------------------------------------------------------------------
-# Reading the spec
-
-
-@record
-class PoolProblem:
-    """A validated pool spec.  ``input``/``upstream`` are object arrays of Fractions in
-    the spec's own shapes; ``input_axes`` names those axes (n, c, row, col or a suffix)."""
-
-    title: str | None
-    mode: str
-    input: np.ndarray
-    geometry: PoolGeometry
-    size_text: str
-    stride_given: bool
-    ties: str
-    count_include_pad: bool
-    divisor_override: int | None
-    p: Fraction | None
-    upstream: np.ndarray
-    upstream_given: bool
-    names: dict[str, str]
-    index_base: int
-    input_axes: tuple[str, ...]
-    expected: dict[str, np.ndarray]
-    tolerance: common.Tolerance
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return (*self.input.shape[:-2], self.geometry.out_h, self.geometry.out_w)
-
-    def to_nchw(self, values: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        return values.reshape(g.batch, g.channels, g.in_h, g.in_w)
-
-    def output_nchw(self, values: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        return values.reshape(g.batch, g.channels, g.out_h, g.out_w)
-
-    def focusable(self) -> tuple[Focusable, ...]:
-        """The arrays ``--focus`` may name: the output and the input (their axes alike)."""
-        return (
-            Focusable("output", self.names["output"], self.output_shape, self.input_axes),
-            Focusable("input", self.names["input"], self.input.shape, self.input_axes),
-        )
-
-
-def _pair_text(pair: tuple[int, int]) -> str:
-    return str(pair[0]) if pair[0] == pair[1] else f"[{pair[0]}, {pair[1]}]"
-
-
-def _read_size(value: Any, in_hw: tuple[int, int]) -> tuple[tuple[int, int], str]:
-    if isinstance(value, str) and value.strip().lower() == "global":
-        return in_hw, f"global (the whole {in_hw[0]}×{in_hw[1]} map)"
-    if isinstance(value, str):
-        allowed = 'allowed: an integer, [kh, kw] or "global"'
-        refuse_pair_text(value, ("size",), "size", allowed)
-        if not looks_numeric(value):  # "1e3" is read below, as in every integer field
-            raise SpecError(("size",), f"unknown size {value!r}; {allowed}")
-    size = read_pair(value, ("size",), "size (the window)", 1)
-    return size, _pair_text(size)
-
-
-def _read_p(spec: Mapping[str, Any]) -> Fraction:
-    if "p" not in spec or spec["p"] is None:
-        raise SpecError(
-            (), "missing required key 'p' (the LP norm's power, a finite p ≥ 1) for mode lp"
-        )
-    raw = spec["p"]
-    text = raw.strip().lower().lstrip("+") if isinstance(raw, str) else None
-    if (isinstance(raw, float) and math.isinf(raw)) or text in ("inf", ".inf", "infinity"):
-        raise SpecError(
-            ("p",),
-            "p = inf is max pooling ((Σ x^p)^(1/p) tends to the largest entry); use mode: max",
-        )
-    p = parse_number(raw, ("p",), what="p", allowed="a number ≥ 1 such as 2, 3 or 1.5")
-    if p < 1:
-        raise SpecError(
-            ("p",), f"p must be at least 1 (a norm; LPPool2d with p < 1 is not one), got {plain(p)}"
-        )
-    if p > 1000:
-        raise SpecError(
-            ("p",), f"p = {plain(p)} is too large to compute; for the limit use mode: max"
-        )
-    return p
-
-
-def _check_mode_keys(spec: Mapping[str, Any], mode: str) -> None:
-    """Refuse keys the mode does not have, as PyTorch's modules do not take them."""
-    for key, modes in MODE_KEYS.items():
-        if key in spec and mode not in modes:
-            owners = " and ".join(f"mode {m}" for m in modes)
-            why = {
-                "dilation": "PyTorch's AvgPool2d and LPPool2d have no dilation",
-                "ties": "only a max has tied winners; every cell of an average or LP window gets a share",
-                "padding": "PyTorch's LPPool2d has no padding",
-                "count_include_pad": "it sets the divisor of an average",
-                "divisor_override": "it sets the divisor of an average",
-                "p": "it is the power of LP pooling",
-            }[key]
-            raise SpecError(
-                (key,),
-                f"{key} is for {owners} only ({why}); this spec has mode {mode}",
-                at_key=True,
-            )
-
-
-def read_problem(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
-    """Validate a pool spec (plain data) and return the problem, or raise SpecError."""
-    common.check_keys(spec, KIND, KEYS)
-    mode = read_choice(spec, "mode", MODES)
-    _check_mode_keys(spec, mode)
-    raw_input = common.require(spec, "input", KIND, "the input, H×W, C×H×W or N×C×H×W")
-    x = parse_array(
-        raw_input, ("input",), ndims=(2, 3, 4), what="input", max_elements=limits.max_elements
-    )
-    input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
-    in_h, in_w = x.shape[-2:]
-    kernel, size_text = _read_size(
-        common.require(spec, "size", KIND, 'the window: an integer, [kh, kw] or "global"'),
-        (in_h, in_w),
-    )
-    stride_given = spec.get("stride") is not None
-    stride = read_pair(spec["stride"], ("stride",), "stride", 1) if stride_given else kernel
-    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
-    padding_value = spec.get("padding", 0)
-    if isinstance(padding_value, (list, tuple)) and len(padding_value) == 4:
-        raise SpecError(
-            ("padding",),
-            "pooling pads both sides alike (as PyTorch): give one integer or [rows, cols]",
-        )
-    padding = read_pair(padding_value, ("padding",), "padding", 0)
-    for axis, pad, k in (("rows", padding[0], kernel[0]), ("cols", padding[1], kernel[1])):
-        if pad > k // 2:
-            raise SpecError(
-                ("padding",),
-                f"padding {pad} ({axis}) is more than half the window ({k} → at most {k // 2}); "
-                "PyTorch refuses it, since a window could then hold padding only",
-            )
-    ceil_mode = parse_bool(spec.get("ceil_mode", False), ("ceil_mode",))
-    count_include_pad = parse_bool(spec.get("count_include_pad", True), ("count_include_pad",))
-    divisor_override = read_int(spec, "divisor_override", None, minimum=1, maximum=MAX_INDEX)
-    ties = "first"
-    if mode == "max" and spec.get("ties") is not None:
-        ties = read_choice(spec, "ties", TIE_POLICIES)
-    p = _read_p(spec) if mode == "lp" else None
-
-    geometry = PoolGeometry(
-        batch=x.shape[0] if x.ndim == 4 else 1,
-        channels=x.shape[-3] if x.ndim >= 3 else 1,
-        in_h=in_h,
-        in_w=in_w,
-        kernel_h=kernel[0],
-        kernel_w=kernel[1],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        ceil_mode=ceil_mode,
-    )
-    for axis, out, span, size, pad in (
-        ("rows", geometry.out_h, geometry.span_h, in_h, padding[0]),
-        ("columns", geometry.out_w, geometry.span_w, in_w, padding[1]),
-    ):
-        if out < 1:
-            raise SpecError(
-                ("size",),
-                f"the window spans {span} {axis} but the padded input has only {size + 2 * pad} "
-                f"({size} + 2·padding {pad}); the window must fit inside the padded input "
-                "(ceil_mode: true keeps one clipped window instead, as PyTorch does)",
-            )
-    if geometry.work > limits.max_work:
-        raise LimitError(
-            ("input",),
-            f"this pooling reads {geometry.work:,} window taps, above the limit of {limits.max_work:,} "
-            "(raise it with --max-work)",
-        )
-    layout = tap_layout(geometry)
-    if mode == "max":
-        _check_every_window_reads_input(layout, geometry, x.ndim)
-    if mode == "lp":
-        _check_lp_domain(x, p, layout, geometry)
-
-    names = common.read_names(spec, NAME_DEFAULTS)
-    output_shape = (*x.shape[:-2], geometry.out_h, geometry.out_w)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
-    out_size = math.prod(output_shape)
-    known: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "output_shape": (len(output_shape),),
-        "grad_input": x.shape,
-        "jacobian_input": (out_size, x.size),
-    }
-    if mode == "max":
-        known["argmax"] = output_shape
-        given = spec.get("expected")
-        if ties != "first" and isinstance(given, Mapping) and "argmax" in given:
-            raise SpecError(
-                ("expected", "argmax"),
-                f"expected.argmax can be checked under ties: first (one index per window); "
-                f"under ties: {ties} a window may route to several cells, so check grad_input instead",
-                at_key=True,
-            )
-    return PoolProblem(
-        title=common.read_title(spec),
-        mode=mode,
-        input=x,
-        geometry=geometry,
-        size_text=size_text,
-        stride_given=stride_given,
-        ties=ties,
-        count_include_pad=count_include_pad,
-        divisor_override=divisor_override,
-        p=p,
-        upstream=upstream,
-        upstream_given=upstream_given,
-        names=names,
-        index_base=common.read_index_base(spec),
-        input_axes=input_axes,
-        expected=common.read_expected(spec, known, limits),
-        tolerance=common.read_tolerance(spec),
-    )
-
-
-def _check_every_window_reads_input(layout: TapLayout, g: PoolGeometry, ndim: int) -> None:
-    """A dilated max window can fall entirely on padding; PyTorch then outputs −inf."""
-    empty = ~layout.real.any(axis=-1)
-    if empty.any():
-        i, j = (int(v) for v in np.argwhere(empty)[0])
-        raise SpecError(
-            ("dilation",),
-            f"window ({i}, {j}) (0-based) reads only padding: with dilation "
-            f"{_pair_text(g.dilation)} its taps skip over every input cell, and PyTorch would "
-            "output −inf; use a smaller dilation or padding",
-        )
-
-
-def _check_lp_domain(x: np.ndarray, p: Fraction, layout: TapLayout, g: PoolGeometry) -> None:
-    """Where PyTorch's LP pooling gives NaN, refuse the spec.
-
-    x^p is not real for x < 0 and a non-integer p; with an odd p ≥ 3 a window's
-    Σ x^p can be negative, and its 1/p-th power is not real.
-    """
-    negative = np.asarray(x < 0, dtype=bool)
-    if not negative.any():
-        return
-    if p.denominator == 1:
-        if p % 2 == 0 or p == 1:
-            return
-        xf = x.reshape(g.batch, g.channels, g.in_h, g.in_w).astype(float)
-        sums = power_sums(gather_windows(xf, layout, 0.0), layout.real, int(p))[0]
-        if (sums < 0).any():
-            n, c, i, j = (int(v) for v in np.argwhere(sums < 0)[0])
-            where = "".join(
-                f"{k}, " for k in ((n, c) if x.ndim == 4 else (c,) if x.ndim == 3 else ())
-            )
-            raise SpecError(
-                ("input",),
-                f"the window of output ({where}{i}, {j}) (0-based) has a negative Σ x^{plain(p)}, whose "
-                f"1/{plain(p)}-th power is not real (PyTorch gives NaN); use an even p or inputs ≥ 0",
-            )
-        return
-    if negative.any():
-        index = tuple(int(v) for v in np.argwhere(negative)[0])
-        raise SpecError(
-            ("input", *index),
-            f"entry {plain(x[index])} is negative and p = {plain(p)} is not an integer: "
-            f"({plain(x[index])})^{_power_text(p)} is not a real number (PyTorch gives NaN); "
-            "use an integer p or inputs ≥ 0",
-        )
-
-
-# ---------------------------------------------------------------------------
-# Solving
-
-
-@record
-class PoolResults:
-    """Results in NCHW layout (object Fractions when exact, else float64), plus what the
-    explanation needs: each tap's weight ∂y/∂x = weights/denominator (N×C×H_out×W_out×T,
-    or broadcastable to it), ties (max) and divisors (avg)."""
-
-    output: np.ndarray  # N×C×H_out×W_out
-    grad_input: np.ndarray  # N×C×H×W
-    weights: np.ndarray
-    denominator: int
-    exact: bool
-    layout: TapLayout
-    tied: np.ndarray | None = None  # max: N×C×H_out×W_out×T
-    first: np.ndarray | None = None  # max: N×C×H_out×W_out
-    divisors: np.ndarray | None = None  # avg: H_out×W_out
-    scales: np.ndarray | None = None  # lp: H_out×W_out
-
-    def weight(self, index: tuple[int, ...]) -> Fraction | float:
-        """∂y/∂x of one tap, index (n, c, i, j, t)."""
-        value = self.weights[
-            tuple(min(i, s - 1) for i, s in zip(index, self.weights.shape, strict=True))
-        ]
-        return Fraction(int(value), self.denominator) if self.exact else float(value)
-
-
-def compute(problem: PoolProblem, *, exact: bool, ties: str | None = None) -> PoolResults:
-    """Forward and backward pass, exactly (max, avg) or in float64 (lp, or on request); the
-    adapter decides how.  ``ties`` overrides the problem's tie policy (to show what another
-    policy gives)."""
-    g = problem.geometry
-    layout = tap_layout(g)
-    params: dict[str, Any] = {"geometry": g, "layout": layout}
-    if problem.mode == "max":
-        op = MAX_POOL
-        params["ties"] = ties or problem.ties
-    elif problem.mode == "avg":
-        op = AVG_POOL
-        params["divisors"] = avg_divisors(
-            layout.codes, problem.count_include_pad, problem.divisor_override
-        )
-    else:
-        op = LP_POOL
-        params["p"] = problem.p
-        params["scales"] = lp_scales(layout.codes, g.taps)
-    output, trace = adapter.forward(
-        op, problem.to_nchw(problem.input), params, exact=exact, float64=adapter.each_rounded
-    )
-    grad = adapter.backward(problem.output_nchw(problem.upstream), trace)["input"]
-    cache = trace.cache
-    weights, denominator = cache["weights"], cache["denominator"]
-    if not trace.exact:
-        weights, denominator = weights / denominator, 1
-    return PoolResults(
-        output,
-        grad,
-        weights,
-        denominator,
-        trace.exact,
-        layout,
-        tied=cache.get("tied"),
-        first=cache.get("first"),
-        divisors=params.get("divisors"),
-        scales=params.get("scales"),
-    )
-
-
-def float_output(problem: PoolProblem, x: np.ndarray) -> np.ndarray:
-    """The forward pass alone in float64, for finite differences: x in the spec's shape."""
-    g = problem.geometry
-    layout = tap_layout(g)
-    xf = x.reshape(g.batch, g.channels, g.in_h, g.in_w).astype(float)
-    if problem.mode == "lp":
-        scales = lp_scales(layout.codes, g.taps)
-        return lp_pool(gather_windows(xf, layout, 0.0), layout.real, float(problem.p), scales)[0]
-    if problem.mode == "max":
-        return gather_windows(xf, layout, -np.inf).max(axis=-1)
-    divisors = avg_divisors(layout.codes, problem.count_include_pad, problem.divisor_override)
-    return gather_windows(xf, layout, 0.0).sum(axis=-1) / divisors
-
-
-def jacobian_input(problem: PoolProblem, computed: PoolResults) -> np.ndarray:
-    """∂y/∂x as an (outputs)×(inputs) matrix, rows and columns in row-major order.
-
-    Row (n, c, i, j) holds the window's tap weights at the cells the taps read.
-    """
-    g = problem.geometry
-    rows = np.arange(g.windows).reshape(g.batch, g.channels, g.out_h, g.out_w)
-    plane = g.in_h * g.in_w
-    columns = (np.arange(g.batch * g.channels) * plane).reshape(g.batch, g.channels, 1, 1, 1)
-    columns = columns + computed.layout.positions
-    weights = np.broadcast_to(computed.weights, columns.shape)
-    valid = np.broadcast_to(computed.layout.real, columns.shape)
-    matrix = np.zeros((g.windows, problem.input.size), dtype=object if computed.exact else float)
-    if computed.exact:
-        matrix.fill(Fraction(0))
-    row_index = np.broadcast_to(rows[..., None], columns.shape)[valid]
-    taken = weights[valid]
-    if computed.exact:
-        taken = np.array([Fraction(int(w), computed.denominator) for w in taken], dtype=object)
-    matrix[row_index, columns[valid]] = taken
-    return matrix
-
-
-def argmax_result(problem: PoolProblem, computed: PoolResults) -> np.ndarray:
-    """Spec-shaped like the output.  ties first: PyTorch's return_indices, the flat index
-    r·W + c (0-based) of the winning cell in its input plane; all/split: a tuple of every
-    tied maximum's flat index."""
-    positions = computed.layout.positions
-    g = problem.geometry
-    spatial = np.broadcast_to(positions, computed.tied.shape)
-    if problem.ties == "first":
-        chosen = np.take_along_axis(spatial, computed.first[..., None], axis=-1)[..., 0]
-        return chosen.reshape(problem.output_shape)
-    flat = spatial[computed.tied]
-    counts = computed.tied.sum(axis=-1).ravel()
-    groups = np.split(flat, np.cumsum(counts)[:-1])
-    result = np.empty(g.windows, dtype=object)
-    for k, group in enumerate(groups):  # one tuple per window: a ragged result
-        result[k] = tuple(int(v) for v in group)
-    return result.reshape(problem.output_shape)
-
-
-def lp_bend(problem: PoolProblem, layout: TapLayout) -> np.ndarray:
-    """Per input cell, the distance over which an LP window's norm bends: the norm
-    (Σ|x|^p)^(1/p) has a kink at the all-zero window and curves over its own size, which is
-    at least the window's largest |x|; a cell takes the least over the windows it lies in."""
-    g = problem.geometry
-    x = np.abs(problem.to_nchw(problem.input).astype(float))
-    largest = gather_windows(x, layout, 0.0).max(axis=-1, keepdims=True)
-    plane = (np.arange(g.batch * g.channels) * g.in_h * g.in_w).reshape(
-        g.batch, g.channels, 1, 1, 1
-    )
-    cells = np.broadcast_to(plane + layout.positions, (*largest.shape[:4], g.taps))
-    real = np.broadcast_to(layout.real, cells.shape)
-    bend = np.full(x.size, np.inf)
-    np.minimum.at(bend, cells[real], np.broadcast_to(largest, cells.shape)[real])
-    return bend.reshape(problem.input.shape)
-
-
-def gradient_probe(problem: PoolProblem, computed: PoolResults) -> tuple[np.ndarray, str]:
-    """Input entries where central differences measure the gradient, and why others are skipped.
-
-    Max is not differentiable at a tie (nor within two steps h = step_for(x) of one); LP not where
-    Σ x^p = 0 (PyTorch defines the gradient as 0 there), nor at x = 0 with a
-    non-integer p (x − h has no real power).
-    """
-    g = problem.geometry
-    layout = computed.layout
-    x = problem.to_nchw(problem.input).astype(float)
-    skip = np.zeros(g.batch * g.channels * g.in_h * g.in_w, dtype=bool)
-    plane = (np.arange(g.batch * g.channels) * g.in_h * g.in_w).reshape(
-        g.batch, g.channels, 1, 1, 1
-    )
-    cells = plane + layout.positions
-    reason = ""
-    if problem.mode == "max":
-        windows = gather_windows(x, layout, -np.inf)
-        top = windows.max(axis=-1, keepdims=True)
-        with np.errstate(invalid="ignore"):  # a window of padding alone has top = −∞
-            close = (windows >= top - 2 * step_for(top)) & layout.real
-        crowded = np.broadcast_to(close.sum(axis=-1, keepdims=True) > 1, close.shape) & close
-        skip[cells[crowded]] = True
-        reason = "tied maxima skipped: max is not differentiable where two entries tie"
-    elif problem.mode == "lp":
-        flat_windows = computed.output == 0
-        zero_sum = np.broadcast_to(flat_windows[..., None], cells.shape) & layout.real
-        skip[cells[zero_sum]] = True
-        reasons = []
-        if zero_sum.any():
-            reasons.append(
-                "cells of windows whose Σ x^p = 0 skipped (gradient 0 by PyTorch's rule)"
-            )
-        if problem.p.denominator != 1:
-            at_zero = near(x.ravel(), (0.0,))
-            skip |= at_zero
-            if at_zero.any():
-                reasons.append("cells at 0 skipped (x^p with a non-integer p is not real below 0)")
-        reason = "; ".join(reasons)
-    probe = ~skip.reshape(problem.input.shape)
-    return probe, (reason if not probe.all() else "")
-
-
-def solve(spec: Mapping[str, Any], options: common.SolveOptions) -> Solution:
-    """Read, compute, check and explain one pool spec."""
-    return _solve(spec, options, None)
-
-
-def solve_focus(spec: Mapping[str, Any], options: common.SolveOptions, focus: str) -> Solution:
-    """solve(), led by a picture of what one element reads or feeds (``--focus output[1,0]``)."""
-    return _solve(spec, options, focus)
-
-
-def _solve(spec: Mapping[str, Any], options: common.SolveOptions, focus: str | None) -> Solution:
-    problem = read_problem(spec, options.limits)
-    target = focus_target(focus, problem)
-    g = problem.geometry
-    # max and avg run exactly; the adapter runs LP (x^(1/p)) in float64.
-    computed = compute(
-        problem, exact=not options.force_float and g.work <= options.limits.exact_work
-    )
-    exact = computed.exact
-    results: dict[str, Any] = {
-        "output": computed.output.reshape(problem.output_shape),
-        "output_shape": list(problem.output_shape),
-        "grad_input": computed.grad_input.reshape(problem.input.shape),
-    }
-    if problem.mode == "max":
-        results["argmax"] = argmax_result(problem, computed)
-    wanted = options.wants_jacobians() or "jacobian_input" in problem.expected
-    if wanted and g.windows * problem.input.size <= options.limits.max_jacobian:
-        results["jacobian_input"] = jacobian_input(problem, computed)
-    checks = check_answers(
-        problem.expected, results, problem.tolerance, options.limits.max_jacobian
-    )
-
-    gradient_check = None
-    if options.gradient_check:
-        probe, reason = gradient_probe(problem, computed)
-        upstream = problem.upstream.astype(float)
-        x = problem.input.astype(float)
-
-        def terms(params: Mapping[str, np.ndarray]) -> float:
-            # Σ|upstream|·pool(|x|): every term of the loss, also those that cancel through
-            # the upstream (1e17·y₁ − 1e17·y₂), as a bound on its rounding.
-            sizes = float_output(problem, np.abs(params["input"])).reshape(upstream.shape)
-            return float(np.sum(np.abs(upstream) * np.where(np.isfinite(sizes), sizes, 0.0)))
-
-        bend = lp_bend(problem, computed.layout) if problem.mode == "lp" else None
-        if bend is not None and not np.any(probe & (bend < np.maximum(1.0, np.abs(x)))):
-            bend = None  # no window is smaller than its entries' own steps: h as usual
-        gradient_check = check_gradients_where(
-            lambda params: float(
-                np.sum(upstream * float_output(problem, params["input"]).reshape(upstream.shape))
-            ),
-            {"input": problem.input.astype(float)},
-            {"input": results["grad_input"]},
-            {"input": probe},
-            max_entries=probes_for(g.work),
-            terms=terms,
-            bend=None if bend is None else {"input": bend},
-            bend_text="the window's largest |x|",
-        )
-        if gradient_check is not None and reason:
-            gradient_check.note = reason
-
-    explainer = _Explainer(problem, computed, results, options)
-    return solution_with_focus(
-        KIND,
-        problem,
-        explainer,
-        options,
-        target,
-        results=results,
-        exact=exact,
-        checks=checks,
-        gradient_check=gradient_check,
-        axes={
-            "output": problem.input_axes,
-            "grad_input": problem.input_axes,
-            "argmax": problem.input_axes,
-        },
-    )
-
-
-# ---------------------------------------------------------------------------
-# Explaining
-
-
-def _power_text(p: Fraction) -> str:
-    """An exponent after ^: 2, or (3/2) in parentheses."""
-    return str(p) if p.denominator == 1 else f"({p})"
 
 
 def _root_text(p: Fraction) -> str:
@@ -831,20 +58,15 @@ def _root_text(p: Fraction) -> str:
     return f"({1 / p})"
 
 
-class _Explainer:
+class Explainer:
     """Builds the sections of a pool explanation; loops only over the rows it shows."""
 
-    def __init__(
-        self,
-        problem: PoolProblem,
-        computed: PoolResults,
-        results: dict[str, Any],
-        options: common.SolveOptions,
-    ):
+    def __init__(self, problem: PoolProblem, run: Any, options: common.SolveOptions):
+        computed: PoolTrace = run.trace
         self.p = problem
         self.c = computed
         self.g = problem.geometry
-        self.results = results
+        self.results = run.results
         self.options = options
         self.X, self.Y, self.L = (problem.names[k] for k in ("input", "output", "loss"))
         self.sep = index_separator(
@@ -908,7 +130,7 @@ class _Explainer:
                     "the divisor counts only the window's input cells (count_include_pad: false)"
                 )
             return f"average pooling (PyTorch AvgPool2d): {self.Y} = (sum of the window)/divisor; {divisor}"
-        pw = _power_text(p.p)
+        pw = power_text(p.p)
         return (
             f"LP pooling (PyTorch LPPool2d), p = {plain(p.p)}: {self.Y} = (Σ {self.X}^{pw})^{_root_text(p.p)} over "
             "each window, with no 1/N (seed 002's formula); PyTorch computes it as avg_pool2d(x^p)·kh·kw "
@@ -1254,7 +476,7 @@ class _Explainer:
         self, target: str, symbols: list[str], values: list[Any], i: int, j: int, more: str
     ) -> tuple[str, list[Any]]:
         p = self.p.p
-        pw, root = _power_text(p), _root_text(p)
+        pw, root = power_text(p), _root_text(p)
         scale = self.c.scales[i, j]
         scale_text = "" if scale == 1 else f"{self.g.taps}/{int(round(self.g.taps / scale))}·"
         opening, closing = ("(", ")") if scale_text else ("", "")
@@ -1334,7 +556,7 @@ class _Explainer:
         if p.mode == "avg":
             return f"÷ {int(self.c.divisors[i, j])}"
         if p.mode == "lp":
-            power = "" if p.p == 2 else f"^{_power_text(p.p - 1)}"
+            power = "" if p.p == 2 else f"^{power_text(p.p - 1)}"
             y = self.c.output[n, c, i, j]
             scale = self.c.scales[i, j]
             scale_text = "" if scale == 1 else f"{self.g.taps}/{int(round(self.g.taps / scale))}·"
@@ -1578,11 +800,7 @@ class _Explainer:
                 )
             )
         section.omitted = len(tie_windows) - shown
-        for policy in TIE_POLICIES:
-            if policy == p.ties:
-                grad = self.c.grad_input
-            else:
-                grad = compute(p, exact=self.c.exact, ties=policy).grad_input
+        for policy, grad in self.c.grad_by_ties.items():
             label = f"∂{self.L}/∂{self.X} under ties: {policy}" + (
                 " (this spec)" if policy == p.ties else ""
             )
