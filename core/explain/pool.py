@@ -20,34 +20,21 @@ from gradcalc.core.explain import (
     Formula,
     Matrix,
     Note,
-    Picture,
     Product,
     Section,
     SumOfProducts,
     Symbol,
     SymbolTable,
     index_separator,
-    sentence,
 )
+from gradcalc.core.explain.pool_focus import FocusSection
+from gradcalc.core.explain.pool_matrices import MatrixSections
+from gradcalc.core.explain.pool_size import SizeSection
 from gradcalc.core.kinds.pool import SECTIONS, PoolProblem, PoolTrace, power_text
 from gradcalc.core.opkit import element_symbol, plain, show_matrix
-from gradcalc.core.windows import (  # REAL, PADDING, BEYOND: where a window's tap lands
-    BEYOND,
-    PADDING,
-    REAL,
-    Focus,
-    FocusTarget,
-    cell_name,
-    cell_readers,
-    picture,
-    placement_note,
-    plane_label,
-    position_text,
-    read_caption,
-    readers_note,
-    tap_grid,
-    window_taps,
-)
+
+# REAL, PADDING, BEYOND: where a window's tap lands
+from gradcalc.core.windows import BEYOND, PADDING, REAL, cell_readers
 
 # p values of the "growing p approaches the max" table.
 RELATION_PS = (1, 2, 4, 8, 16, 32, 64, 128)
@@ -58,8 +45,14 @@ def _root_text(p: Fraction) -> str:
     return f"({1 / p})"
 
 
-class Explainer:
-    """Builds the sections of a pool explanation; loops only over the rows it shows."""
+class Explainer(SizeSection, FocusSection, MatrixSections):
+    """Builds the sections of a pool explanation; loops only over the rows it shows.
+
+    Here: conventions, problem, forward, routing, backward and relations (lp), and the
+    symbols and per-window steps every section uses; the size section, --focus, ties and
+    the Jacobian come from the mixins (core/explain/pool_size.py, pool_focus.py,
+    pool_matrices.py).
+    """
 
     def __init__(self, problem: PoolProblem, run: Any, options: common.SolveOptions):
         computed: PoolTrace = run.trace
@@ -72,10 +65,9 @@ class Explainer:
         self.sep = index_separator(
             problem.input.shape, problem.output_shape, index_base=problem.index_base
         )
-        exact = computed.exact
-        self.x = problem.to_nchw(problem.input if exact else problem.input.astype(float))
         self.xs = problem.to_nchw(problem.input)  # the spec's exact values, for display
-        self.up = problem.output_nchw(problem.upstream if exact else problem.upstream.astype(float))
+        upstream = problem.upstream if computed.exact else problem.upstream.astype(float)
+        self.up = problem.output_nchw(upstream)  # as the run used it
 
     # symbols -------------------------------------------------------------
     def _index(self, n: int, c: int, r: int, col: int) -> tuple[int, ...]:
@@ -257,110 +249,6 @@ class Explainer:
                 )
             )
         section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, role=GRADIENT))
-        return section
-
-    def section_size(self) -> Section:
-        g, p = self.g, self.p
-        section = Section("size", "Output size")
-        if p.size_text.startswith("global"):
-            section.add(
-                Note(
-                    f'size "global": the window is the whole map, kh = H = {g.in_h}, kw = W = {g.in_w}'
-                )
-            )
-        for axis, size, pad, d, k, s, out in (
-            ("H", g.in_h, g.padding[0], g.dilation[0], g.kernel_h, g.stride[0], g.out_h),
-            ("W", g.in_w, g.padding[1], g.dilation[1], g.kernel_w, g.stride[1], g.out_w),
-        ):
-            k_name = "kh" if axis == "H" else "kw"
-            numerator = size + 2 * pad - d * (k - 1) - 1
-            left, right = ("⌈", "⌉") if g.ceil_mode else ("⌊", "⌋")
-            rounded = -(-numerator // s) if g.ceil_mode else numerator // s
-            dropped = g.ceil_mode and rounded + 1 != out
-            # When ceil_mode drops the last window, the formula counts it: its count gets its own
-            # name, and H_out is the next step (an equation never ends at a size that is not it).
-            count = f"{axis}_ceil" if dropped else f"{axis}_out"
-            section.add(
-                Formula(
-                    label=count,
-                    symbolic=f"{count} = {left}({axis} + 2p − d·({k_name} − 1) − 1)/s{right} + 1",
-                    numeric=(
-                        f"{left}(",
-                        size,
-                        " + 2·",
-                        pad,
-                        " − ",
-                        d,
-                        "·(",
-                        k,
-                        " − 1) − 1)/",
-                        s,
-                        f"{right} + 1 = {left}",
-                        Fraction(numerator, s),
-                        f"{right} + 1 = ",
-                        rounded,
-                        " + 1",
-                    ),
-                    value=rounded + 1,
-                )
-            )
-            if g.ceil_mode:
-                start = rounded * s
-                if dropped:
-                    section.add(
-                        Note(
-                            f"ceil_mode rule: the last window would start at padded {'row' if axis == 'H' else 'col'} "
-                            f"({count} − 1)·s = {start} ≥ {axis} + p = {size + pad}, past the input and the left "
-                            f"padding, so it is dropped:"
-                        )
-                    )
-                    section.add(
-                        Formula(
-                            label=f"{axis}_out",
-                            symbolic=f"{axis}_out = {count} − 1",
-                            numeric=(rounded + 1, " − 1"),
-                            value=out,
-                        )
-                    )
-                else:
-                    section.add(
-                        Note(
-                            f"ceil_mode rule: the last window starts at padded {'row' if axis == 'H' else 'col'} "
-                            f"(out − 1)·s = {start} < {axis} + p = {size + pad}, inside the input or the "
-                            f"left padding, so it stays: {axis}_out = {out}"
-                        )
-                    )
-                end = (out - 1) * s + d * (k - 1) + 1
-                if end > size + 2 * pad:
-                    section.add(
-                        Note(
-                            f"that last window reaches padded {'row' if axis == 'H' else 'col'} {end - 1} but the "
-                            f"padded input ends at {size + 2 * pad - 1}: it is clipped at the padded edge"
-                        )
-                    )
-            elif numerator % s:
-                section.add(
-                    Note(
-                        f"(the division leaves {numerator % s}: the stride does not tile the "
-                        f"{'rows' if axis == 'H' else 'columns'}, so the floor drops the last partial window)"
-                    )
-                )
-        unread = ~np.isin(
-            np.arange(g.in_h * g.in_w), self.c.layout.positions[self.c.layout.real]
-        ).reshape(g.in_h, g.in_w)
-        if unread.any():
-            cells = [
-                self.sym_x(0, 0, int(r), int(c)).text
-                for r, c in np.argwhere(unread)[: self.options.max_terms]
-            ]
-            more = int(unread.sum()) - len(cells)
-            section.add(
-                Note(
-                    f"no window reads {', '.join(cells)}{f' and {more} more' if more > 0 else ''}"
-                    + (" (in every channel)" if g.batch * g.channels > 1 else "")
-                    + ": their gradient is 0"
-                )
-            )
         return section
 
     # forward -------------------------------------------------------------
@@ -659,193 +547,6 @@ class Explainer:
             note="; ".join(notes),
             omitted=len(containing) - len(terms),
         )
-
-    # focus ---------------------------------------------------------------
-    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
-        """``--focus``: the cells one window reads (stride, dilation, padding and a ceil_mode
-        clip drawn), or the windows one input cell is in; with its forward or backward step."""
-        g, p = self.g, self.p
-        base = p.index_base
-        rows, cols = g.window_axes()
-        n, c = target.at("n"), target.at("c")
-        plane = {"n": n, "c": c}
-        padding = ""
-        if any(g.padding):
-            padding = "padding (−∞, never the max)" if p.mode == "max" else "zero padding (0)"
-        if target.array.role == "output":
-            i, j = target.at("row"), target.at("col")
-            y = self.sym_y(n, c, i, j).text
-            taps = window_taps(rows, cols, i, j)
-            real = sum(tap.where == REAL for tap in taps)
-            section = Section(
-                "focus",
-                f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads",
-            )
-            section.add(Note(placement_note(rows, cols, i, j, base)))
-            section.add(
-                self._input_picture(
-                    n, c, [tap.cell for tap in taps], read_caption(y, taps, padding)
-                )
-            )
-            section.add(
-                tap_grid(
-                    f"the cell of {self.X} each window tap (m, q) of {y} reads",
-                    taps,
-                    (g.kernel_h, g.kernel_w),
-                    lambda tap: cell_name(tap, lambda r, col: self.sym_x(n, c, r, col).text, base),
-                    index_base=base,
-                    caption="rows: m, columns: q",
-                )
-            )
-            for item in self._window_items(n, c, i, j):
-                section.add(item)
-            return section, Focus(y, "output", target.index, tuple(taps), {})
-
-        r, col = target.at("row"), target.at("col")
-        x = self.sym_x(n, c, r, col).text
-        taps = cell_readers(rows, cols, r, col)
-        section = Section(
-            "focus",
-            f"Focus: the {len(taps)} window{'s' if len(taps) != 1 else ''} {self.Y} that {x} is in"
-            if taps
-            else f"Focus: {x} is in no window of {self.Y}",
-        )
-        section.add(Note(readers_note(rows, cols, r, col, base)))
-        section.add(
-            self._input_picture(
-                n, c, [(r, col)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
-            )
-        )
-        section.add(
-            picture(
-                plane_label(self.Y, p.input_axes, plane, base),
-                self.c.output[n, c],
-                [tap.output for tap in taps],
-                index_base=base,
-                caption=f"[v]: a window that reads {x}" if taps else f"no window reads {x}",
-            )
-        )
-        if taps:
-            section.add(
-                SymbolTable(
-                    f"the windows {x} is in, and ∂{self.Y}/∂{x} in each",
-                    ("window tap (m, q)", f"∂{self.Y}/∂{x}"),
-                    tuple(self.sym_y(n, c, *tap.output).text for tap in taps),
-                    tuple(
-                        (
-                            position_text(tap.tap, base),
-                            self.c.weight(
-                                (n, c, *tap.output, tap.tap[0] * g.kernel_w + tap.tap[1])
-                            ),
-                        )
-                        for tap in taps
-                    ),
-                )
-            )
-        section.add(self._input_sum(n, c, r, col))
-        return section, Focus(x, "input", target.index, tuple(taps), {})
-
-    def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
-        """Input plane (n, c) in its padding, with ``cells`` marked."""
-        base = self.p.index_base
-        return picture(
-            plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
-            self.xs[n, c],
-            cells,
-            index_base=base,
-            frame=self.g.window_axes(),
-            caption=caption,
-        )
-
-    # ties ----------------------------------------------------------------
-    def section_ties(self) -> Section:
-        p = self.p
-        section = Section("ties", "Ties")
-        if p.mode != "max":
-            section.add(Note(f"mode {p.mode}: ties do not matter (only a max picks a winner)"))
-            return section
-        tied = self.c.tied
-        counts = tied.sum(axis=-1)
-        tie_windows = np.argwhere(counts > 1)
-        if not len(tie_windows):
-            section.add(
-                Note(
-                    "no ties: every window has a single maximum, so first, all and split give the "
-                    "same gradient (and max is differentiable at this input)"
-                )
-            )
-            return section
-        section.add(
-            Note(
-                f"{len(tie_windows)} window{'s have' if len(tie_windows) != 1 else ' has'} tied maxima; "
-                f"this spec uses ties: {p.ties}. Max is not differentiable at a tie, so each policy is a "
-                "convention (a subgradient), and the finite-difference check skips the tied cells."
-            )
-        )
-        shown = self.options.cap(len(tie_windows))
-        for n, c, i, j in tie_windows[:shown]:
-            taps = [
-                (t, r, col)
-                for t, r, col, code in self._taps(int(i), int(j))
-                if code == REAL and tied[n, c, i, j, t]
-            ]
-            names = " = ".join(self.sym_x(n, c, r, col).text for _, r, col in taps)
-            section.add(
-                sentence(
-                    f"{self.sym_y(n, c, i, j).text}: {names} = ",
-                    self.c.output[n, c, i, j],
-                    f" ({len(taps)}-way tie; upstream ",
-                    self.up[n, c, i, j],
-                    ")",
-                )
-            )
-        section.omitted = len(tie_windows) - shown
-        for policy, grad in self.c.grad_by_ties.items():
-            label = f"∂{self.L}/∂{self.X} under ties: {policy}" + (
-                " (this spec)" if policy == p.ties else ""
-            )
-            caption = {
-                "first": "PyTorch: only the first maximum gets the value",
-                "all": "every tied maximum gets the full value (seed 000 Ex. 2, seed 003's indicator)",
-                "split": "k tied maxima get 1/k each",
-            }[policy]
-            section.add(
-                self._matrix(label, grad.reshape(p.input.shape), caption=caption, role=GRADIENT)
-            )
-        return section
-
-    # jacobian ------------------------------------------------------------
-    def section_jacobian(self) -> Section:
-        p, g = self.p, self.g
-        section = Section("jacobian", f"Jacobian ∂{self.Y}/∂{self.X}")
-        matrix = self.results.get("jacobian_input")
-        if matrix is None:
-            section.add(
-                Note(
-                    f"not built: ∂{self.Y}/∂{self.X} would have {g.windows * p.input.size:,} entries, above "
-                    f"the limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
-                )
-            )
-            return section
-        out_labels = tuple(
-            self.sym_y(*idx).text for idx in np.ndindex(g.batch, g.channels, g.out_h, g.out_w)
-        )
-        x_labels = tuple(
-            self.sym_x(*idx).text for idx in np.ndindex(g.batch, g.channels, g.in_h, g.in_w)
-        )
-        shown = self.options.cap(len(out_labels))
-        section.add(
-            SymbolTable(
-                f"∂{self.Y}/∂{self.X} (values)",
-                x_labels,
-                out_labels[:shown],
-                tuple(tuple(matrix[r]) for r in range(shown)),
-                f"row: output, column: input; {len(out_labels)}×{len(x_labels)}; "
-                f"∂{self.L}/∂{self.X} = (∂{self.L}/∂{self.Y} as a row)·this matrix",
-                omitted=len(out_labels) - shown,
-            )
-        )
-        return section
 
     # relations (lp) ------------------------------------------------------
     def section_relations(self) -> Section:

@@ -196,21 +196,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         ties = read_choice(spec, "ties", TIE_POLICIES)
     p = _read_p(spec) if mode == "lp" else None
 
-    kernel, stride, padding, dilation = (
-        window[k] for k in ("size", "stride", "padding", "dilation")
-    )
-    geometry = PoolGeometry(
-        batch=x.shape[0] if x.ndim == 4 else 1,
-        channels=x.shape[-3] if x.ndim >= 3 else 1,
-        in_h=x.shape[-2],
-        in_w=x.shape[-1],
-        kernel_h=kernel[0],
-        kernel_w=kernel[1],
-        stride=stride,
-        padding=padding,
-        dilation=dilation,
-        ceil_mode=ceil_mode,
-    )
+    geometry = _geometry(x.shape, window, ceil_mode)
     _check_windows_fit(geometry, limits)
     layout = tap_layout(geometry)
     if mode == "max":
@@ -275,6 +261,24 @@ def _read_window(spec: Mapping[str, Any], in_hw: tuple[int, int]) -> dict[str, A
         "dilation": dilation,
         "padding": padding,
     }
+
+
+def _geometry(shape: tuple[int, ...], window: Mapping[str, Any], ceil_mode: bool) -> PoolGeometry:
+    """The pooling of an input of ``shape`` (H×W, C×H×W or N×C×H×W) by ``window``
+    (``_read_window``'s size, stride, padding and dilation)."""
+    kernel = window["size"]
+    return PoolGeometry(
+        batch=shape[0] if len(shape) == 4 else 1,
+        channels=shape[-3] if len(shape) >= 3 else 1,
+        in_h=shape[-2],
+        in_w=shape[-1],
+        kernel_h=kernel[0],
+        kernel_w=kernel[1],
+        stride=window["stride"],
+        padding=window["padding"],
+        dilation=window["dilation"],
+        ceil_mode=ceil_mode,
+    )
 
 
 def _check_windows_fit(geometry: PoolGeometry, limits: common.Limits) -> None:
