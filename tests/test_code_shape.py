@@ -23,7 +23,6 @@ LONG_MODULES: dict[str, str] = {
     "core/expr.py": "moving (issue 13)",
     "core/expr_parse.py": "moving (issue 13)",
     "core/losses.py": "moving (issue 13)",
-    "core/pool.py": "moving (issue 13)",
     "core/registry.py": "moving (issue 13): the Field tables go to their kinds",
 }
 
@@ -49,12 +48,6 @@ LONG_FUNCTIONS: dict[str, str] = {
     "core/losses.py:_forward_cross_entropy": "moving (issue 13)",
     "core/losses.py:_forward_elementwise": "moving (issue 13)",
     "core/losses.py:_seed003_derivation": "moving (issue 13)",
-    "core/pool.py:read_problem": "moving (issue 13)",
-    "core/pool.py:_solve": "moving (issue 13)",
-    "core/pool.py:conventions": "moving (issue 13)",
-    "core/pool.py:section_size": "moving (issue 13)",
-    "core/pool.py:_window_items": "moving (issue 13)",
-    "core/pool.py:section_focus": "moving (issue 13)",
 }
 
 
