@@ -16,21 +16,10 @@ MAX_MODULE_LINES = 600
 MAX_FUNCTION_LINES = 60
 
 # path → why it may be longer than MAX_MODULE_LINES
-LONG_MODULES: dict[str, str] = {
-    # Being moved into core/kinds/ and core/explain/ (issue 13); this list empties as they land.
-    "core/pool.py": "moving (issue 13)",
-}
+LONG_MODULES: dict[str, str] = {}
 
 # "path:function" → why it may be longer than MAX_FUNCTION_LINES
-LONG_FUNCTIONS: dict[str, str] = {
-    # Being moved into core/kinds/ and core/explain/ (issue 13); this list empties as they land.
-    "core/pool.py:read_problem": "moving (issue 13)",
-    "core/pool.py:_solve": "moving (issue 13)",
-    "core/pool.py:conventions": "moving (issue 13)",
-    "core/pool.py:section_size": "moving (issue 13)",
-    "core/pool.py:_window_items": "moving (issue 13)",
-    "core/pool.py:section_focus": "moving (issue 13)",
-}
+LONG_FUNCTIONS: dict[str, str] = {}
 
 
 def _sources() -> list[Path]:

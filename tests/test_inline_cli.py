@@ -253,8 +253,7 @@ def test_registry_fields_match_the_modules() -> None:
         module = registry.op_module(kind)
         keys = getattr(module, f"{kind.upper()}_KEYS", None) or module.KEYS
         assert tuple(f.name for f in entry.fields) == tuple(keys), kind
-    from gradcalc.core import pool
-    from gradcalc.core.kinds import activation, dense, softmax
+    from gradcalc.core.kinds import activation, dense, pool, softmax
     from gradcalc.core.kinds import loss as losses
     from gradcalc.core.spec import COMMON_KEYS
 

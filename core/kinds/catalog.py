@@ -294,7 +294,8 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "s", "target": "t", "loss": "L"},
     ),
     "pool": OpEntry(
-        module="gradcalc.core.pool",
+        module="gradcalc.core.kinds.pool",
+        explain="gradcalc.core.explain.pool",
         summary="2-D pooling (PyTorch MaxPool2d, AvgPool2d, LPPool2d) with tie policies.",
         description=(
             "Computes the output, ∂L/∂input, argmax and ∂y/∂x of max, average or LP pooling "
@@ -408,7 +409,7 @@ OPS: dict[str, OpEntry] = {
             ),
         ),
         example_upstream=[[1, 2], [3, 4]],
-        focus="solve_focus",
+        focus="focus_target",
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
     ),

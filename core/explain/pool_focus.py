@@ -1,0 +1,132 @@
+"""``--focus`` for a pool explanation: the cells one window reads (stride, dilation, padding
+and a ceil_mode clip drawn), or the windows one input cell is in, with that element's
+forward or backward step.
+
+A mixin of core/explain/pool.py's Explainer: it uses the explainer's problem ``p``,
+geometry ``g``, trace ``c``, names, symbols, ``_window_items`` and ``_input_sum``.
+"""
+
+from __future__ import annotations
+
+from gradcalc.core.explain import Note, Picture, Section, SymbolTable
+from gradcalc.core.windows import (
+    REAL,
+    Focus,
+    FocusTarget,
+    cell_name,
+    cell_readers,
+    picture,
+    placement_note,
+    plane_label,
+    position_text,
+    read_caption,
+    readers_note,
+    tap_grid,
+    window_taps,
+)
+
+
+class FocusSection:
+    """``section_focus(target)``: the picture and step of one output or input element."""
+
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus``: the cells one window reads (stride, dilation, padding and a ceil_mode
+        clip drawn), or the windows one input cell is in; with its forward or backward step."""
+        padding = ""
+        if any(self.g.padding):
+            padding = "padding (−∞, never the max)" if self.p.mode == "max" else "zero padding (0)"
+        if target.array.role == "output":
+            return self._focus_output(target, padding)
+        return self._focus_input(target, padding)
+
+    def _focus_output(self, target: FocusTarget, padding: str) -> tuple[Section, Focus]:
+        """The cells output element (n, c, i, j) reads, its tap grid and its forward step."""
+        g, base = self.g, self.p.index_base
+        rows, cols = g.window_axes()
+        n, c = target.at("n"), target.at("c")
+        i, j = target.at("row"), target.at("col")
+        y = self.sym_y(n, c, i, j).text
+        taps = window_taps(rows, cols, i, j)
+        real = sum(tap.where == REAL for tap in taps)
+        section = Section(
+            "focus",
+            f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads",
+        )
+        section.add(Note(placement_note(rows, cols, i, j, base)))
+        section.add(
+            self._input_picture(n, c, [tap.cell for tap in taps], read_caption(y, taps, padding))
+        )
+        section.add(
+            tap_grid(
+                f"the cell of {self.X} each window tap (m, q) of {y} reads",
+                taps,
+                (g.kernel_h, g.kernel_w),
+                lambda tap: cell_name(tap, lambda r, col: self.sym_x(n, c, r, col).text, base),
+                index_base=base,
+                caption="rows: m, columns: q",
+            )
+        )
+        for item in self._window_items(n, c, i, j):
+            section.add(item)
+        return section, Focus(y, "output", target.index, tuple(taps), {})
+
+    def _focus_input(self, target: FocusTarget, padding: str) -> tuple[Section, Focus]:
+        """The windows input cell (n, c, r, col) is in, ∂y/∂x in each, and its backward step."""
+        g, p, base = self.g, self.p, self.p.index_base
+        rows, cols = g.window_axes()
+        n, c = target.at("n"), target.at("c")
+        r, col = target.at("row"), target.at("col")
+        x = self.sym_x(n, c, r, col).text
+        taps = cell_readers(rows, cols, r, col)
+        section = Section(
+            "focus",
+            f"Focus: the {len(taps)} window{'s' if len(taps) != 1 else ''} {self.Y} that {x} is in"
+            if taps
+            else f"Focus: {x} is in no window of {self.Y}",
+        )
+        section.add(Note(readers_note(rows, cols, r, col, base)))
+        section.add(
+            self._input_picture(
+                n, c, [(r, col)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
+            )
+        )
+        section.add(
+            picture(
+                plane_label(self.Y, p.input_axes, {"n": n, "c": c}, base),
+                self.c.output[n, c],
+                [tap.output for tap in taps],
+                index_base=base,
+                caption=f"[v]: a window that reads {x}" if taps else f"no window reads {x}",
+            )
+        )
+        if taps:
+            section.add(
+                SymbolTable(
+                    f"the windows {x} is in, and ∂{self.Y}/∂{x} in each",
+                    ("window tap (m, q)", f"∂{self.Y}/∂{x}"),
+                    tuple(self.sym_y(n, c, *tap.output).text for tap in taps),
+                    tuple(
+                        (
+                            position_text(tap.tap, base),
+                            self.c.weight(
+                                (n, c, *tap.output, tap.tap[0] * g.kernel_w + tap.tap[1])
+                            ),
+                        )
+                        for tap in taps
+                    ),
+                )
+            )
+        section.add(self._input_sum(n, c, r, col))
+        return section, Focus(x, "input", target.index, tuple(taps), {})
+
+    def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
+        """Input plane (n, c) in its padding, with ``cells`` marked."""
+        base = self.p.index_base
+        return picture(
+            plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
+            self.xs[n, c],
+            cells,
+            index_base=base,
+            frame=self.g.window_axes(),
+            caption=caption,
+        )
