@@ -48,11 +48,8 @@ def op_module(kind: str) -> ModuleType:
         raise SpecError(("kind",), f"unknown kind {kind!r}; known kinds: {', '.join(OPS)}")
     entry = OPS[kind]
     module = importlib.import_module(entry.module)
-    if entry.explain is not None:  # a kinds module, run by core/solve.py
-        needed = ("SECTIONS", "read", "run", "finite_differences")
-        needed += ("focus_target",) if entry.focus else ()
-    else:
-        needed = ("SECTIONS", entry.function, *([entry.focus] if entry.focus else []))
+    needed = ("SECTIONS", "read", "run", "finite_differences")
+    needed += (entry.focus,) if entry.focus else ()
     for attribute in needed:
         if not hasattr(module, attribute):
             raise RuntimeError(
@@ -62,18 +59,10 @@ def op_module(kind: str) -> ModuleType:
 
 
 def kind_module(kind: str) -> ModuleType | None:
-    """The kind's own module, core/kinds/<kind>.py (its usual mistakes for ``gradcalc check``,
-    its practice profile for ``gradcalc random``), imported the first time it is asked for so
-    that start-up imports none; None for a kind without one (or not a kind)."""
-    if kind not in OPS:
-        return None
-    name = f"gradcalc.core.kinds.{kind}"
-    try:
-        return importlib.import_module(name)
-    except ModuleNotFoundError as error:
-        if error.name != name:
-            raise
-        return None
+    """The kind's own module, core/kinds/<kind>.py (also its usual mistakes for ``gradcalc
+    check`` and its practice profile for ``gradcalc random``), imported the first time it is
+    asked for so that start-up imports none; None for a name that is not a kind."""
+    return op_module(kind) if kind in OPS else None
 
 
 def kind_constant(kind: str, name: str) -> Any:
@@ -101,19 +90,17 @@ def name_roles(kind: str) -> tuple[str, ...]:
 
 def explain_module(kind: str) -> ModuleType:
     """The module explaining ``kind`` (its ``Explainer``); a loud error when it has none."""
-    module = importlib.import_module(OPS[kind].explain or "")
+    module = importlib.import_module(OPS[kind].explain)
     if not hasattr(module, "Explainer"):
         raise RuntimeError(f"explain module {module.__name__} lacks Explainer (kind {kind!r})")
     return module
 
 
 def solver(kind: str) -> Callable[[Mapping[str, Any], SolveOptions], Solution]:
-    """The function that solves specs of ``kind``."""
-    if OPS[kind].explain is not None:
-        from gradcalc.core import solve  # the pipeline imports this table: import it on use
+    """The function that solves specs of ``kind``: core/solve.py's pipeline."""
+    from gradcalc.core import solve  # the pipeline imports this module: import it on use
 
-        return lambda spec, options: solve.solve(kind, spec, options)
-    return getattr(op_module(kind), OPS[kind].function)
+    return lambda spec, options: solve.solve(kind, spec, options)
 
 
 def spec_kind(spec: Mapping[str, Any], command_kind: str | None) -> str:
@@ -170,8 +157,6 @@ def solve(
         raise FocusError(
             f"kind {kind} has no sliding window to draw; allowed with: {', '.join(focus_kinds())}"
         )
-    if entry.explain is not None:
-        from gradcalc.core import solve as pipeline
+    from gradcalc.core import solve as pipeline
 
-        return pipeline.solve(kind, spec, options, focus)
-    return getattr(op_module(kind), entry.focus)(spec, options, focus)
+    return pipeline.solve(kind, spec, options, focus)

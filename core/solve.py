@@ -47,7 +47,9 @@ def solve(
     """Read, run, check and explain one spec of ``kind`` (already checked against the command)."""
     kind_module = registry.op_module(kind)
     problem = kind_module.read(spec, options.limits)
-    target = None if focus is None else kind_module.focus_target(focus, problem)
+    target = (
+        None if focus is None else getattr(kind_module, registry.OPS[kind].focus)(focus, problem)
+    )
     run = kind_module.run(problem, options)
     finish = functools.partial(_finish, kind, kind_module, problem, run, options, target)
     within_time_limit = getattr(kind_module, "within_time_limit", None)

@@ -78,25 +78,22 @@ class OpEntry:
     ``sections`` are the explanation's section keys (for ``--show``);
     ``examples`` are command lines shown in ``--help``; ``fields`` describe the
     kind's own spec keys (the module's KEYS, in order); ``takes_upstream`` is False
-    for kinds that end the chain or have none.  ``focus`` names the module's
-    ``(spec, options, focus_text) -> Solution`` for kinds whose outputs read sliding
-    windows (``--focus``), or for a kind on the pipeline (``explain`` set) its kinds
-    module's ``focus_target``; None for the others.  ``names_example`` shows the ``names``
+    for kinds that end the chain or have none.  ``focus`` names the kinds module's
+    ``(focus_text, problem) -> target`` for kinds whose outputs read sliding windows
+    (``--focus``); None for the others.  ``names_example`` shows the ``names``
     key with the kind's own roles (the module's NAME_DEFAULTS); ``upstream_dims`` are the
     upstream's (fewest, most) levels of nesting, those of the kind's outputs.
     """
 
-    # The kind's module: with ``explain`` set, its kinds module (core/kinds/KIND.py, read and
-    # run for core/solve.py's pipeline); else a module with its own ``function`` (solve).
+    # The kind's modules, which core/solve.py's pipeline runs: its kinds module
+    # (core/kinds/KIND.py: read, run, finite_differences) and its explain module
+    # (core/explain/KIND.py: Explainer).
     module: str
+    explain: str
     summary: str
     description: str
     sections: tuple[str, ...]
     examples: tuple[str, ...]
-    function: str = "solve"
-    # The kind's explain module (core/explain/KIND.py: Explainer), or None for a module that
-    # solves by itself (``function``).
-    explain: str | None = None
     fields: tuple[Field, ...] = ()
     takes_upstream: bool = True
     # An upstream that fits the fields' examples, for ``gradcalc new``.
