@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from dataclasses import field
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
@@ -242,3 +243,17 @@ def index_separator(*shapes: tuple[int, ...], index_base: int = 0) -> str:
     """ "" when every index printed has one digit, else ","."""
     largest = max((dim - 1 + index_base for shape in shapes for dim in shape), default=0)
     return "" if largest < 10 else ","
+
+
+def keyed_sections(
+    explainer: Any, keys: tuple[str, ...], skip: frozenset[str] = frozenset()
+) -> list[Section]:
+    """The sections ``--show`` asks for (``explainer.options.wants``), in the kind's order
+    ``keys``: section KEY is built by the explainer's method ``section_KEY``.  ``skip``: keys
+    that do not apply to this problem, left out unless ``--show`` names sections."""
+    options = explainer.options
+    return [
+        getattr(explainer, f"section_{key}")()
+        for key in keys
+        if options.wants(key) and (key not in skip or options.sections is not None)
+    ]

@@ -21,6 +21,7 @@ from gradcalc.core.explain import (
     Note,
     Section,
     SymbolTable,
+    keyed_sections,
     sentence,
 )
 from gradcalc.core.explain.conv_backward import BackwardSections
@@ -130,16 +131,7 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
 
     # sections --------------------------------------------------------------
     def sections(self) -> list[Section]:
-        builders = {
-            "problem": self.section_problem,
-            "size": self.section_size,
-            "forward": self.section_forward,
-            "jacobian": self.section_jacobian,
-            "backward": self.section_backward,
-            "identities": self.section_identities,
-            "loss": self.section_loss,
-        }
-        return [builders[key]() for key in SECTIONS if self.options.wants(key)]
+        return keyed_sections(self, SECTIONS)
 
     def section_problem(self) -> Section:
         p, g = self.p, self.g

@@ -24,8 +24,9 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    keyed_sections,
 )
-from gradcalc.core.kinds.dense import DenseProblem, DenseTrace
+from gradcalc.core.kinds.dense import SECTIONS, DenseProblem, DenseTrace
 from gradcalc.core.opkit import arithmetic_words, element_symbol, show_matrix
 from gradcalc.core.opkit import same as _same  # the explainer's name for it
 
@@ -147,16 +148,7 @@ class Explainer:
     # sections ------------------------------------------------------------
     def sections(self) -> list[Section]:
         """The sections --show asks for, in order."""
-        return [build() for key, build in self.builders() if self.options.wants(key)]
-
-    def builders(self):
-        return (
-            ("problem", self.section_problem),
-            ("forward", self.section_forward),
-            ("jacobian", self.section_jacobian),
-            ("backward", self.section_backward),
-            ("identities", self.section_identities),
-        )
+        return keyed_sections(self, SECTIONS)
 
     def _matrix(self, label: str, values: np.ndarray, role: str = ""):
         return show_matrix(label, values, self.p.index_base, role=role)

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.explain import GRADIENT, Note, Section, Symbol, index_separator
+from gradcalc.core.explain import GRADIENT, Note, Section, Symbol, index_separator, keyed_sections
 from gradcalc.core.opkit import element_symbol, show_matrix
 
 
@@ -27,9 +27,7 @@ class ElementwiseExplainer:
 
     def sections(self) -> list[Section]:
         """The sections --show asks for, in order."""
-        return [
-            getattr(self, f"section_{key}")() for key in self.SECTIONS if self.options.wants(key)
-        ]
+        return keyed_sections(self, self.SECTIONS)
 
     def sym(self, name: str, index: tuple[int, ...]) -> Symbol:
         return element_symbol(name, index, self.p.index_base, self.sep)

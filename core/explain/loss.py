@@ -14,11 +14,19 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.explain import Formula, Note, Section, Symbol, Words, index_separator
+from gradcalc.core.explain import (
+    Formula,
+    Note,
+    Section,
+    Symbol,
+    Words,
+    index_separator,
+    keyed_sections,
+)
 from gradcalc.core.explain.loss_class import ClassLossSteps
 from gradcalc.core.explain.loss_elementwise import ElementwiseSteps
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.loss import CLASS_LOSSES, LossProblem
+from gradcalc.core.kinds.loss import CLASS_LOSSES, SECTIONS, LossProblem
 from gradcalc.core.kinds.loss_trace import LossTrace
 from gradcalc.core.opkit import (
     arithmetic_words,
@@ -170,14 +178,7 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
 
     def sections(self) -> list[Section]:
         """The sections --show asks for, in order."""
-        return [build() for key, build in self.builders() if self.options.wants(key)]
-
-    def builders(self):
-        return (
-            ("problem", self.section_problem),
-            ("forward", self.section_forward),
-            ("backward", self.section_backward),
-        )
+        return keyed_sections(self, SECTIONS)
 
     # problem ------------------------------------------------------------
     def section_problem(self) -> Section:

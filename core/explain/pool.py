@@ -26,6 +26,7 @@ from gradcalc.core.explain import (
     Symbol,
     SymbolTable,
     index_separator,
+    keyed_sections,
     sentence,
 )
 from gradcalc.core.explain.pool_focus import FocusSection
@@ -203,23 +204,10 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
 
     # sections ------------------------------------------------------------
     def sections(self) -> list[Section]:
-        builders = {
-            "problem": self.section_problem,
-            "size": self.section_size,
-            "forward": self.section_forward,
-            "routing": self.section_routing,
-            "backward": self.section_backward,
-            "ties": self.section_ties,
-            "jacobian": self.section_jacobian,
-            "relations": self.section_relations,
-        }
-        applies = {"ties": self.p.mode == "max", "relations": self.p.mode == "lp"}
-        return [
-            builders[key]()
-            for key in SECTIONS
-            if self.options.wants(key)
-            and (applies.get(key, True) or self.options.sections is not None)
-        ]
+        # ties apply to max pooling, relations (between the norms) to LP pooling.
+        skip = {"ties"} if self.p.mode != "max" else set()
+        skip |= {"relations"} if self.p.mode != "lp" else set()
+        return keyed_sections(self, SECTIONS, frozenset(skip))
 
     def _matrix(
         self, label: str, values: np.ndarray, caption: str = "", role: str = ""
