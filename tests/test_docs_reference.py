@@ -137,6 +137,21 @@ def test_every_kind_has_a_page_and_no_page_names_an_unknown_kind() -> None:
             assert path.stem in OPS, path.name
 
 
+def test_every_list_of_the_kinds_names_every_kind() -> None:
+    """The lists of kinds written by hand name every kind: a new kind is not left out of the
+    README's command table, the docs index, the options page or the practice sizes table."""
+    lists = {
+        REPO / "README.md": "| `gradcalc {kind}` |",
+        DOCS / "README.md": "[{kind}]({kind}.md)",
+        DOCS / "options.md": "`{kind}`",
+        DOCS / "practice.md": "| `{kind}` |",
+    }
+    for page, pattern in lists.items():
+        text = page.read_text(encoding="utf-8")
+        missing = [kind for kind in OPS if pattern.format(kind=kind) not in text]
+        assert not missing, f"{page.relative_to(REPO)} does not list {missing}"
+
+
 @pytest.mark.parametrize("kind", sorted(OPS))
 def test_a_kind_page_mentions_exactly_its_keys(kind: str) -> None:
     """Every key of the kind's Field table is in its page's table, and its YAML samples use
