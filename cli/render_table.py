@@ -188,7 +188,7 @@ def grid(
             canvas.write("  ", (text.rjust(widths[c]), style))
 
 
-# How a focus picture writes a cell outside the array (core/windows.py WHERE).
+# How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
 OUTSIDE_MARKS = {"padding": "·", "beyond": "×"}
 
 

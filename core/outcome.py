@@ -145,7 +145,7 @@ class Solution:
     axes: dict[str, tuple[str, ...]] = field(default_factory=dict)
     # Items the results section shows before the arrays it knows (kind expr: its symbolic results).
     result_items: list[Item] = field(default_factory=list)
-    # What --focus found (a core/windows.py Focus), for the JSON; None without --focus.
+    # What --focus found (a core/explain/focus.py Focus), for the JSON; None without --focus.
     focus: Any = None
 
     @property

@@ -36,7 +36,7 @@ from types import ModuleType
 from typing import Any
 
 from gradcalc.core import registry
-from gradcalc.core.opkit import check_answers
+from gradcalc.core.checking import check_answers
 from gradcalc.core.outcome import Run, Solution
 from gradcalc.core.spec import SolveOptions
 

@@ -423,3 +423,21 @@ def to_float(array: np.ndarray) -> np.ndarray:
         if all(abs(n) < 2**1000 for n in numerators.tolist()):
             return (numerators.astype(float) / denominator).reshape(array.shape)
     return np.array([float(v) for v in flat], dtype=float).reshape(array.shape)
+
+
+def plain(value: Any) -> str:
+    """A number for a sentence: 1.5 or 1/3 for a Fraction (decimal when it ends), else 6 digits."""
+    if isinstance(value, Fraction):
+        if value.denominator == 1:
+            return str(value.numerator)
+        rest = value.denominator
+        for prime in (2, 5):
+            while rest % prime == 0:
+                rest //= prime
+        if rest == 1 and value.denominator <= 10**6:
+            return f"{float(value):.15g}"
+        return str(value)
+    if isinstance(value, (int, np.integer)):
+        return str(int(value))
+    number = float(value)
+    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"

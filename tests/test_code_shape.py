@@ -115,3 +115,42 @@ def test_every_package_is_installed() -> None:
             assert ".".join(("gradcalc", *parts)) in listed, (
                 f"{init.parent} is not in pyproject.toml"
             )
+
+
+# Data flows one way: ops ← kinds ← explain ← solve ← cli.  A module of a layer imports
+# nothing from the layers after it (at any depth of the file: lazy imports count too).
+LATER_LAYERS = {
+    "core/ops/": (
+        "gradcalc.core.kinds",
+        "gradcalc.core.explain",
+        "gradcalc.core.solve",
+        "gradcalc.cli",
+    ),
+    "core/kinds/": ("gradcalc.core.explain", "gradcalc.core.solve", "gradcalc.cli"),
+    "core/explain/": ("gradcalc.core.solve", "gradcalc.cli"),
+    "core/": ("gradcalc.cli",),
+}
+
+
+def _imported_modules(tree: ast.AST) -> list[str]:
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append(node.module)
+            found.extend(f"{node.module}.{alias.name}" for alias in node.names)
+        elif isinstance(node, ast.Import):
+            found.extend(alias.name for alias in node.names)
+    return found
+
+
+def test_no_module_imports_from_a_later_layer() -> None:
+    backwards = []
+    for path in _sources():
+        name = str(path.relative_to(ROOT))
+        layer = next((prefix for prefix in LATER_LAYERS if name.startswith(prefix)), None)
+        if layer is None:
+            continue
+        for module in _imported_modules(ast.parse(path.read_text("utf-8"))):
+            if module.startswith(LATER_LAYERS[layer]):
+                backwards.append(f"{name} imports {module}")
+    assert not backwards, "\n".join(backwards)

@@ -6,7 +6,7 @@ Each op is held against two yardsticks that share no code with it:
   in tests/ (conv_reference.py, nn_reference.py, pool_reference.py);
 - in float64, its backward against central finite differences of L = Σ ∂L/∂y ⊙ y.
 
-The pooling ops take the window layout the pool kind computes (core/kinds/pool_geometry.py).
+The pooling ops take the window layout the pool kind computes (core/ops/pool_geometry.py).
 
 Shapes, hyper-parameters and values are random (hypothesis, derandomized).
 """
@@ -25,12 +25,6 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from gradcalc.core.kinds.pool_geometry import (
-    PoolGeometry,
-    avg_divisors,
-    lp_scales,
-    tap_layout,
-)
 from gradcalc.core.ops import Exactness, Op, adapter
 from gradcalc.core.ops.conv import BIAS_ADD as CONV_BIAS
 from gradcalc.core.ops.conv import CONV2D, ConvGeometry
@@ -39,6 +33,12 @@ from gradcalc.core.ops.linear import BIAS_ADD as ROW_BIAS
 from gradcalc.core.ops.linear import LINEAR
 from gradcalc.core.ops.losses import LOSS_OPS
 from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
+from gradcalc.core.ops.pool_geometry import (
+    PoolGeometry,
+    avg_divisors,
+    lp_scales,
+    tap_layout,
+)
 from gradcalc.core.ops.softmax import SOFTMAX
 
 EXAMPLES = settings(

@@ -15,7 +15,7 @@ import pytest
 
 from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds.pool_geometry import pooled_size
+from gradcalc.core.ops.pool_geometry import pooled_size
 from gradcalc.core.spec import SolveOptions
 
 

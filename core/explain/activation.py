@@ -21,6 +21,7 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.explain.elementwise import ElementwiseExplainer
+from gradcalc.core.explain.pieces import arithmetic_words, factor
 from gradcalc.core.kinds.activation import (
     ACTIVATIONS,
     ActivationProblem,
@@ -28,7 +29,6 @@ from gradcalc.core.kinds.activation import (
     threshold_x,
 )
 from gradcalc.core.kinds.activation import SECTIONS as KIND_SECTIONS
-from gradcalc.core.opkit import arithmetic_words, factor
 from gradcalc.core.ops.elementwise import gelu_cdf, sigmoid
 
 _SQRT2 = math.sqrt(2.0)

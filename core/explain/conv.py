@@ -27,10 +27,8 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
+from gradcalc.core.explain.pieces import factor as _factor
 from gradcalc.core.kinds.conv import SECTIONS
-
-# The explainer's name for opkit's factor (kept while core/ops/ reshapes it).
-from gradcalc.core.opkit import factor as _factor
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
 from gradcalc.core.values import to_float

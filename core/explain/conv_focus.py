@@ -2,7 +2,8 @@
 dilation and padding), or the outputs one input cell feeds, with that element's sum from the
 forward or backward pass.
 
-core/windows.py holds the sliding-window geometry and pictures conv shares with pool; it is
+core/ops/windows.py and core/explain/focus.py hold the sliding-window geometry and pictures conv
+shares with pool; they are
 imported only when ``--focus`` is used (start-up cost).
 """
 
@@ -14,7 +15,9 @@ from gradcalc.core.explain import Note, Picture, Section, SymbolTable
 from gradcalc.core.explain.conv_terms import ConvTerms
 
 if TYPE_CHECKING:
-    from gradcalc.core.windows import Focus, FocusTarget, WindowTap
+    from gradcalc.core.explain.focus import Focus
+    from gradcalc.core.kinds.focus import FocusTarget
+    from gradcalc.core.ops.windows import WindowTap
 
 
 class FocusSections(ConvTerms):
@@ -36,13 +39,14 @@ class FocusSections(ConvTerms):
         self, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
     ) -> tuple[Section, Focus]:
         """The cells output ``target`` reads in each input channel, and its forward sum."""
-        from gradcalc.core import windows
+        from gradcalc.core.explain import focus as pictures
+        from gradcalc.core.ops import windows
 
         g, p = self.g, self.p
         base = p.index_base
         rows, cols = g.window_axes()
         padding = self._padding_words()
-        channels = min(g.in_channels, windows.MAX_PLANES)
+        channels = min(g.in_channels, pictures.MAX_PLANES)
         n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
         y = self.sym_y(n, o, i, j).text
         taps = windows.window_taps(rows, cols, i, j)
@@ -52,22 +56,22 @@ class FocusSections(ConvTerms):
             f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"
             + (f", in each of {g.in_channels} channels" if g.in_channels > 1 else ""),
         )
-        section.add(Note(windows.placement_note(rows, cols, i, j, base)))
+        section.add(Note(pictures.placement_note(rows, cols, i, j, base)))
         for c in range(channels):
             section.add(
                 self._input_picture(
-                    n, c, [tap.cell for tap in taps], windows.read_caption(y, taps, padding)
+                    n, c, [tap.cell for tap in taps], pictures.read_caption(y, taps, padding)
                 )
             )
         if channels < g.in_channels:
             section.add(Note(f"… channels {channels + base}–{g.in_channels - 1 + base} alike"))
         flipped = " (flip_kernel: the kernel is rotated 180° as it slides)" if p.flip_kernel else ""
         section.add(
-            windows.tap_grid(
+            pictures.tap_grid(
                 f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
                 taps,
                 (g.kernel_h, g.kernel_w),
-                lambda tap: windows.cell_name(
+                lambda tap: pictures.cell_name(
                     tap, lambda r, col: self._focus_cell(n, r, col), base
                 ),
                 index_base=base,
@@ -76,13 +80,14 @@ class FocusSections(ConvTerms):
             )
         )
         section.add(self._output_sum(n, o, i, j))
-        return section, windows.Focus(y, "output", target.index, tuple(taps), entries)
+        return section, pictures.Focus(y, "output", target.index, tuple(taps), entries)
 
     def _focus_on_input(
         self, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
     ) -> tuple[Section, Focus]:
         """The outputs input cell ``target`` feeds in each output channel, and ∂L/∂x there."""
-        from gradcalc.core import windows
+        from gradcalc.core.explain import focus as pictures
+        from gradcalc.core.ops import windows
 
         g, p = self.g, self.p
         base = p.index_base
@@ -98,17 +103,17 @@ class FocusSections(ConvTerms):
             else f"Focus: {x} feeds no output {self.Y} (no window reads it)"
         )
         section = Section("focus", title)
-        section.add(Note(windows.readers_note(rows, cols, a, b, base)))
+        section.add(Note(pictures.readers_note(rows, cols, a, b, base)))
         section.add(
             self._input_picture(
                 n, c, [(a, b)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
             )
         )
         outputs = self.c.output
-        for o in range(min(g.out_channels, windows.MAX_PLANES)):
+        for o in range(min(g.out_channels, pictures.MAX_PLANES)):
             section.add(
-                windows.picture(
-                    windows.plane_label(self.Y, p.output_axes, {"n": n, "o": o}, base),
+                pictures.picture(
+                    pictures.plane_label(self.Y, p.output_axes, {"n": n, "o": o}, base),
                     outputs[n, o],
                     [tap.output for tap in taps],
                     index_base=base,
@@ -117,16 +122,16 @@ class FocusSections(ConvTerms):
                     else f"no output's window reads {x}",
                 )
             )
-        if g.out_channels > windows.MAX_PLANES:
+        if g.out_channels > pictures.MAX_PLANES:
             section.add(
                 Note(
-                    f"… output channels {windows.MAX_PLANES + base}–{g.out_channels - 1 + base} alike"
+                    f"… output channels {pictures.MAX_PLANES + base}–{g.out_channels - 1 + base} alike"
                 )
             )
         if taps:
             section.add(self._fed_outputs_table(x, n, c, taps, entries))
         section.add(self._input_gradient_sum(n, c, a, b))
-        return section, windows.Focus(x, "input", target.index, tuple(taps), entries)
+        return section, pictures.Focus(x, "input", target.index, tuple(taps), entries)
 
     def _padding_words(self) -> str:
         """What a picture's padding cells hold, for its caption ("" without padding)."""
@@ -142,7 +147,7 @@ class FocusSections(ConvTerms):
     ) -> SymbolTable:
         """Each output input cell ``x`` (sample n, channel c) feeds, by the window tap that
         reads it, and the kernel entry that multiplies it there (∂y/∂x)."""
-        from gradcalc.core.windows import position_text
+        from gradcalc.core.explain.focus import position_text
 
         labels: list[str] = []
         cells: list[tuple[Any, ...]] = []
@@ -166,7 +171,7 @@ class FocusSections(ConvTerms):
 
     def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
         """Input plane (n, c) in its padding, with ``cells`` marked."""
-        from gradcalc.core.windows import picture, plane_label
+        from gradcalc.core.explain.focus import picture, plane_label
 
         base = self.p.index_base
         return picture(
@@ -182,6 +187,6 @@ class FocusSections(ConvTerms):
         """An input cell's symbol in a tap grid; with channels, its position (every channel alike)."""
         if self.g.in_channels == 1:
             return self.sym_x(n, 0, r, col).text
-        from gradcalc.core.windows import position_text
+        from gradcalc.core.explain.focus import position_text
 
         return position_text((r, col), self.p.index_base)

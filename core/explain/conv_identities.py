@@ -14,7 +14,7 @@ import numpy as np
 from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import GRADIENT, Note, Section
 from gradcalc.core.explain.conv_terms import ConvTerms
-from gradcalc.core.opkit import same as _same
+from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.ops.conv import ConvGeometry, conv2d_forward, flip, pad_input
 
 AGREES = "✓ equals the element sums above"

@@ -26,9 +26,9 @@ from gradcalc.core.explain import (
     index_separator,
     keyed_sections,
 )
+from gradcalc.core.explain.pieces import arithmetic_words, element_symbol, show_matrix
+from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.kinds.dense import SECTIONS, DenseProblem, DenseTrace
-from gradcalc.core.opkit import arithmetic_words, element_symbol, show_matrix
-from gradcalc.core.opkit import same as _same  # the explainer's name for it
 
 
 class Explainer:

@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, Note, Section, Symbol, index_separator, keyed_sections
-from gradcalc.core.opkit import element_symbol, show_matrix
+from gradcalc.core.explain.pieces import element_symbol, show_matrix
 
 
 class ElementwiseExplainer:

@@ -25,17 +25,12 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.explain.loss_class import ClassLossSteps
 from gradcalc.core.explain.loss_elementwise import ElementwiseSteps
+from gradcalc.core.explain.pieces import arithmetic_words, element_symbol, factor, show_matrix
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.loss import CLASS_LOSSES, SECTIONS, LossProblem
 from gradcalc.core.kinds.loss_trace import LossTrace
-from gradcalc.core.opkit import (
-    arithmetic_words,
-    element_symbol,
-    factor,
-    plain,
-    show_matrix,
-)
 from gradcalc.core.ops.softmax import log_sum_exp
+from gradcalc.core.values import plain
 
 
 class Explainer(ClassLossSteps, ElementwiseSteps):

@@ -12,9 +12,10 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.explain import Formula, Note, Section, sentence
+from gradcalc.core.explain.pieces import factor, plus, show_matrix
 from gradcalc.core.explain.softmax import softmax_row_steps
-from gradcalc.core.opkit import factor, plain, plus, show_matrix
 from gradcalc.core.ops.softmax import log_sum_exp
+from gradcalc.core.values import plain
 
 
 class ClassLossSteps:

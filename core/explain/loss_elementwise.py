@@ -9,9 +9,10 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.explain import Formula, Note, Section, sentence
+from gradcalc.core.explain.pieces import factor
 from gradcalc.core.kinds.loss_trace import bce_clamps, one_minus
-from gradcalc.core.opkit import factor, plain
 from gradcalc.core.ops.losses import BCE_LOG_FLOOR, CENTRED, UPPER
+from gradcalc.core.values import plain
 
 
 def _one_minus(x: Any) -> tuple:

@@ -29,16 +29,17 @@ from gradcalc.core.explain import (
     keyed_sections,
     sentence,
 )
+from gradcalc.core.explain.pieces import element_symbol, show_matrix
 from gradcalc.core.explain.pool_focus import FocusSection
 from gradcalc.core.explain.pool_lp import LpSections, root_text
 from gradcalc.core.explain.pool_matrices import MatrixSections
 from gradcalc.core.explain.pool_size import SizeSection
 from gradcalc.core.kinds.pool import SECTIONS, PoolProblem, PoolTrace
 from gradcalc.core.kinds.pool_checks import power_text
-from gradcalc.core.opkit import element_symbol, plain, show_matrix
 
 # REAL, PADDING, BEYOND: where a window's tap lands
-from gradcalc.core.windows import BEYOND, PADDING, REAL, cell_readers
+from gradcalc.core.ops.windows import BEYOND, PADDING, REAL, cell_readers
+from gradcalc.core.values import plain
 
 
 class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):

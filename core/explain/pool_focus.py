@@ -9,12 +9,9 @@ geometry ``g``, trace ``c``, names, symbols, ``_window_items`` and ``_input_sum`
 from __future__ import annotations
 
 from gradcalc.core.explain import Note, Picture, Section, SymbolTable
-from gradcalc.core.windows import (
-    REAL,
+from gradcalc.core.explain.focus import (
     Focus,
-    FocusTarget,
     cell_name,
-    cell_readers,
     picture,
     placement_note,
     plane_label,
@@ -22,8 +19,9 @@ from gradcalc.core.windows import (
     read_caption,
     readers_note,
     tap_grid,
-    window_taps,
 )
+from gradcalc.core.kinds.focus import FocusTarget
+from gradcalc.core.ops.windows import REAL, cell_readers, window_taps
 
 
 class FocusSection:

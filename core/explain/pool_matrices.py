@@ -10,7 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.core.explain import GRADIENT, Note, Section, SymbolTable, sentence
-from gradcalc.core.windows import REAL
+from gradcalc.core.ops.windows import REAL
 
 
 class MatrixSections:

@@ -12,7 +12,7 @@ from fractions import Fraction
 import numpy as np
 
 from gradcalc.core.explain import Formula, Note, Section
-from gradcalc.core.windows import WindowAxis
+from gradcalc.core.ops.windows import WindowAxis
 
 
 class SizeSection:

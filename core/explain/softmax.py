@@ -22,9 +22,9 @@ from gradcalc.core.explain import (
     SymbolTable,
 )
 from gradcalc.core.explain.elementwise import ElementwiseExplainer
+from gradcalc.core.explain.pieces import arithmetic_words, factor
 from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
-from gradcalc.core.opkit import arithmetic_words, factor
 from gradcalc.core.ops.elementwise import CANCELLED
 from gradcalc.core.ops.softmax import dominant, log_sum_exp
 from gradcalc.core.spec import MAX_TERMS_SHOWN

@@ -23,13 +23,13 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
+from gradcalc.core.checking import bend_within, check_gradients_where, near
 from gradcalc.core.errors import SpecError
 from gradcalc.core.gradcheck import NORMAL
 from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import Draw, Knob, Profile, Variant
-from gradcalc.core.opkit import bend_within, check_gradients_where, near
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.elementwise import (
     ELEMENTWISE,

@@ -26,14 +26,14 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
+from gradcalc.core.checking import probes_for
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.gradcheck import check_gradients
+from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import pair_as_written, read_padding, read_pair
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, size_mistakes, transposed
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
-from gradcalc.core.opkit import focus_target as read_focus_target
-from gradcalc.core.opkit import probes_for
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
@@ -48,7 +48,7 @@ from gradcalc.core.records import record
 from gradcalc.core.values import parse_array, parse_bool, to_float
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
-    from gradcalc.core.windows import Focusable, FocusTarget
+    from gradcalc.core.kinds.focus import Focusable, FocusTarget
 
 KIND = "conv"
 KEYS = registry.field_names(KIND)
@@ -129,7 +129,7 @@ class ConvProblem:
 
     def focusable(self) -> tuple[Focusable, ...]:
         """The arrays ``--focus`` may name: the output and the input."""
-        from gradcalc.core.windows import Focusable
+        from gradcalc.core.kinds.focus import Focusable
 
         return (
             Focusable("output", self.names["output"], self.output_shape, self.output_axes),

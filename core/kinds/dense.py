@@ -20,13 +20,13 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
+from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import zeros_like_kind
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, transposed
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
-from gradcalc.core.opkit import check_gradients_where
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run

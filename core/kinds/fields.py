@@ -77,7 +77,7 @@ def read_scalar(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
-        from gradcalc.core.opkit import plain  # the sentence number formatter
+        from gradcalc.core.values import plain
 
         left = "(" if low_open else "["
         low_text = "−∞" if low is None else plain(low)
@@ -237,3 +237,15 @@ def pair_as_written(value: Any) -> tuple[int, int] | None:
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, int) for v in value):
         return value[0], value[1]
     return None
+
+
+def focus_target(focus: str | None, problem: Any) -> Any:
+    """What ``--focus output[1,0]`` names among a sliding-window problem's ``focusable()``
+    arrays (a core/kinds/focus.py FocusTarget); None without ``--focus``."""
+    if focus is None:
+        return None
+    from gradcalc.core.kinds.focus import (
+        read_focus,  # imported when --focus is used (start-up cost)
+    )
+
+    return read_focus(focus, problem.focusable(), problem.index_base)

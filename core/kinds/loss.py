@@ -39,6 +39,7 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
+from gradcalc.core.checking import bend_within, check_gradients_where, near, softmax_bend
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import (
     read_array,
@@ -50,16 +51,10 @@ from gradcalc.core.kinds.fields import (
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
-from gradcalc.core.opkit import (
-    bend_within,
-    check_gradients_where,
-    near,
-    plain,  # the sentence number formatter (its messages)
-    softmax_bend,
-)
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
 from gradcalc.core.outcome import GradientCheck, Run
+from gradcalc.core.values import plain  # the sentence number formatter (its messages)
 
 KIND = "loss"
 KEYS = registry.field_names(KIND)

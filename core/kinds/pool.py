@@ -1,6 +1,6 @@
 """A pool spec: how it is read (``read(spec, limits) -> PoolProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``, ``focus_target``) for
-core/solve.py (the last two live in core/kinds/pool_gradcheck.py and core/opkit.py, the
+core/solve.py (the last two live in core/kinds/pool_gradcheck.py and core/kinds/fields.py, the
 Jacobian and argmax results in core/kinds/pool_results.py, what read() refuses beyond a
 field's own range in core/kinds/pool_checks.py), its usual mistakes
 (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile (``PRACTICE``,
@@ -9,7 +9,7 @@ for ``gradcalc random``).
 A pool problem is one 2-D pooling (PyTorch's MaxPool2d, AvgPool2d, LPPool2d) of an input
 ``x`` (H×W, C×H×W or N×C×H×W).  Arrays are NCHW inside: input N×C×H×W, output
 N×C×H_out×W_out; a window's taps lie on one last axis of T = kh·kw entries in row-major
-order, so "window arrays" are N×C×H_out×W_out×T (core/kinds/pool_geometry.py).
+order, so "window arrays" are N×C×H_out×W_out×T (core/ops/pool_geometry.py).
 
 Backward is the same for every mode once each tap's local derivative ∂y/∂x (its
 *weight*) is known: ∂L/∂x = Σ over the windows that read a cell of upstream·weight, so
@@ -31,6 +31,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
+from gradcalc.core.kinds.fields import focus_target as focus_target
 from gradcalc.core.kinds.fields import (
     pair_as_written,
     read_choice,
@@ -38,6 +39,7 @@ from gradcalc.core.kinds.fields import (
     read_pair,
     refuse_pair_text,
 )
+from gradcalc.core.kinds.focus import Focusable
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, is_zero, size_mistakes, spec_text
 from gradcalc.core.kinds.pool_checks import (
@@ -46,24 +48,28 @@ from gradcalc.core.kinds.pool_checks import (
     check_windows_fit,
     pair_text,
 )
-from gradcalc.core.kinds.pool_geometry import (
+from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_differences
+from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
+from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
+from gradcalc.core.ops.pool_geometry import (
     PoolGeometry,
     TapLayout,
     avg_divisors,
     lp_scales,
     tap_layout,
 )
-from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_differences
-from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
-from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
-from gradcalc.core.opkit import focus_target as focus_target
-from gradcalc.core.opkit import plain
-from gradcalc.core.ops import adapter
-from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, looks_numeric, parse_array, parse_bool, parse_number
-from gradcalc.core.windows import Focusable
+from gradcalc.core.values import (
+    MAX_INDEX,
+    looks_numeric,
+    parse_array,
+    parse_bool,
+    parse_number,
+    plain,
+)
 
 # ---------------------------------------------------------------------------
 # Reading

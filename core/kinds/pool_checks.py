@@ -14,9 +14,9 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.kinds.pool_geometry import PoolGeometry, TapLayout
-from gradcalc.core.opkit import plain
 from gradcalc.core.ops.pool import gather_windows, power_sums
+from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
+from gradcalc.core.values import plain
 
 
 def pair_text(pair: tuple[int, int]) -> str:

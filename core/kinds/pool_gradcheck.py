@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from gradcalc.core.checking import check_gradients_where, near, probes_for
 from gradcalc.core.gradcheck import step_for
-from gradcalc.core.kinds.pool_geometry import TapLayout, avg_divisors, lp_scales, tap_layout
-from gradcalc.core.opkit import check_gradients_where, near, probes_for
 from gradcalc.core.ops.pool import gather_windows, lp_pool
+from gradcalc.core.ops.pool_geometry import TapLayout, avg_divisors, lp_scales, tap_layout
 from gradcalc.core.outcome import GradientCheck, Run
 
 if TYPE_CHECKING:  # core/kinds/pool.py imports this module

@@ -18,12 +18,12 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
+from gradcalc.core.checking import check_gradients_where, softmax_bend
 from gradcalc.core.errors import LimitError
 from gradcalc.core.kinds.fields import read_array, read_choice
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
-from gradcalc.core.opkit import check_gradients_where, softmax_bend
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.softmax import (
     SOFTMAX,

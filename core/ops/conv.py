@@ -19,7 +19,7 @@ from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
-    from gradcalc.core.windows import WindowAxis
+    from gradcalc.core.ops.windows import WindowAxis
 
 
 @record
@@ -63,8 +63,8 @@ class ConvGeometry:
         return (self.padded_w - self.span_w) // self.stride[1] + 1
 
     def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
-        """The row and column axes of the sliding window (core/windows.py, for ``--focus``)."""
-        from gradcalc.core.windows import WindowAxis
+        """The row and column axes of the sliding window (core/ops/windows.py, for ``--focus``)."""
+        from gradcalc.core.ops.windows import WindowAxis
 
         top, bottom, left, right = self.padding
         return (

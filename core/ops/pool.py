@@ -3,7 +3,7 @@
 Arrays are NCHW: input ``x`` N×C×H×W, output ``y`` N×C×H_out×W_out.  A window's taps
 lie on one last axis of T = kh·kw entries in row-major order, so "window arrays" are
 N×C×H_out×W_out×T; the kind computes where each tap lands (``layout``: a
-:class:`~gradcalc.core.kinds.pool_geometry.TapLayout`) and passes it in the params with the geometry.
+:class:`~gradcalc.core.ops.pool_geometry.TapLayout`) and passes it in the params with the geometry.
 
 Backward is the same for every mode once each tap's local derivative ∂y/∂x (its
 *weight*) is known: ∂L/∂x = Σ over the windows that read a cell of ∂L/∂y·weight, so
@@ -29,7 +29,7 @@ import numpy as np
 from gradcalc.core.ops import Cache, Exactness, Op, Params
 
 if TYPE_CHECKING:
-    from gradcalc.core.kinds.pool_geometry import PoolGeometry, TapLayout
+    from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
 
 _INT64_SAFE = 2**62
 # A window is scaled by its largest |x| where that entry's p-th power lies outside

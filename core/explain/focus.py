@@ -1,206 +1,33 @@
-"""Sliding-window geometry that conv and pool share: which input cells one output element reads,
-and which output elements one input cell feeds (``--focus``).
+"""The ``--focus`` picture: the cells one output element reads, or the outputs one input cell
+feeds, drawn on the input grid with the window's taps, and the notes that place them.
 
-Along one axis, window i puts its tap m on input position i·s + m·d − p (stride s, dilation d,
-p padding cells before the input).  A position below 0 or at the input's size and beyond lies in
-the padding, or past the padded edge: only a ceil_mode pooling window reaches there, and PyTorch
-clips it.  Positions are input coordinates throughout, so a padding cell has row −1, not 0.
-
-Everything here is plain data (NumPy and records); cli/ draws the pictures.
+Everything here is plain data (Picture, SymbolTable); cli/ draws the pictures.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 
-from gradcalc.core.errors import FocusError
 from gradcalc.core.explain import Picture, SymbolTable
+from gradcalc.core.ops.windows import (
+    BEYOND,
+    PADDING,
+    REAL,
+    WHERE,
+    WindowAxis,
+    WindowTap,
+)
 from gradcalc.core.records import record
 
-# Where a tap lands: on an input cell, in the padding, or past the padded edge.
-REAL, PADDING, BEYOND = 0, 1, 2
-WHERE = ("input", "padding", "beyond")
 # A picture axis longer than this is cut to the cells around the marked ones.
 MAX_PICTURE = 24
 # Cells drawn at least on each side of the marked ones when a picture is cut.
 PICTURE_MARGIN = 2
 # Channels drawn one picture each; the rest are alike (the same cells).
 MAX_PLANES = 4
-
-
-@record(frozen=True)
-class WindowAxis:
-    """One spatial axis of a sliding window: ``out`` windows over ``size`` input cells."""
-
-    size: int
-    kernel: int
-    stride: int
-    dilation: int
-    pad_before: int
-    pad_after: int
-    out: int
-
-    @property
-    def padded_end(self) -> int:
-        """One past the last padding cell."""
-        return self.size + self.pad_after
-
-    def taps(self) -> np.ndarray:
-        """out×kernel: the input position under tap m of window i."""
-        return (
-            np.arange(self.out)[:, None] * self.stride
-            + np.arange(self.kernel)[None, :] * self.dilation
-            - self.pad_before
-        )
-
-    def where(self, positions: Any) -> np.ndarray:
-        """REAL, PADDING or BEYOND for each position (same shape)."""
-        positions = np.asarray(positions)
-        inside = (positions >= 0) & (positions < self.size)
-        padded = (positions >= -self.pad_before) & (positions < self.padded_end)
-        return np.where(inside, REAL, np.where(padded, PADDING, BEYOND))
-
-    def readers(self, position: int) -> list[tuple[int, int]]:
-        """(window i, tap m) of every window tap on ``position``, by window."""
-        found = []
-        for m in range(self.kernel):
-            i, rest = divmod(position + self.pad_before - m * self.dilation, self.stride)
-            if not rest and 0 <= i < self.out:
-                found.append((i, m))
-        return sorted(found)
-
-
-@record(frozen=True)
-class WindowTap:
-    """Tap ``tap`` (m, q) of the window of output ``output`` (i, j) reads input cell ``cell``
-    (row, col), which lies ``where``: REAL, PADDING or BEYOND.  All 0-based."""
-
-    output: tuple[int, int]
-    tap: tuple[int, int]
-    cell: tuple[int, int]
-    where: int
-
-
-def window_taps(rows: WindowAxis, cols: WindowAxis, i: int, j: int) -> list[WindowTap]:
-    """Every tap of window (i, j), in row-major tap order (kh·kw of them)."""
-    row_positions = rows.taps()[i]
-    col_positions = cols.taps()[j]
-    row_where = rows.where(row_positions)
-    col_where = cols.where(col_positions)
-    return [
-        WindowTap(
-            (i, j),
-            (m, q),
-            (int(row_positions[m]), int(col_positions[q])),
-            # A tap is as far out as its farther coordinate (REAL < PADDING < BEYOND).
-            int(max(row_where[m], col_where[q])),
-        )
-        for m in range(rows.kernel)
-        for q in range(cols.kernel)
-    ]
-
-
-def cell_readers(rows: WindowAxis, cols: WindowAxis, r: int, c: int) -> list[WindowTap]:
-    """Every window tap that reads input cell (r, c), by window in row-major order."""
-    return [
-        WindowTap((i, j), (m, q), (r, c), REAL)
-        for i, m in rows.readers(r)
-        for j, q in cols.readers(c)
-    ]
-
-
-# ---------------------------------------------------------------------------
-# What --focus names
-
-
-@record(frozen=True)
-class Focusable:
-    """An array ``--focus`` may name: its role (output or input), symbol, shape and axis names
-    (a suffix of n, c or o, row, col)."""
-
-    role: str
-    symbol: str
-    shape: tuple[int, ...]
-    axes: tuple[str, ...]
-
-
-@record(frozen=True)
-class FocusTarget:
-    """One element ``--focus`` names: ``index`` is 0-based in the array's own axes."""
-
-    array: Focusable
-    index: tuple[int, ...]
-
-    def at(self, axis: str) -> int:
-        """The 0-based index along ``axis`` (0 for an axis the array does not have)."""
-        axes = self.array.axes
-        return self.index[axes.index(axis)] if axis in axes else 0
-
-
-AXIS_WORDS = {"n": "batch", "c": "channel", "o": "channel", "row": "row", "col": "column"}
-_TARGET = re.compile(r"^\s*([^\s\[\]]+)\s*\[([^\[\]]*)\]\s*$")
-_INDEX = re.compile(r"^[+-]?[0-9]+$")
-
-
-def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> FocusTarget:
-    """``output[1,0]``, ``input[0,2,1]`` or a symbol (``H[1,0]``): the element it names.
-
-    The indices count from ``index_base``.  All of the array's indices may be given, or only the
-    last two (row, column), the leading ones (batch, channel) then being the first.
-    """
-    words = [a.role for a in arrays] + [
-        a.symbol for a in arrays if a.symbol not in ("output", "input")
-    ]
-    forms = " or ".join(f"{word}[i,j]" for word in words)
-    allowed = f"allowed: {forms}, indices from {index_base}"
-    match = _TARGET.match(text)
-    if not match:
-        raise FocusError(f"cannot read {text.strip()!r} as an element; {allowed}")
-    name, inside = match.group(1), match.group(2)
-    chosen = [a for a in arrays if name.lower() == a.role or name == a.symbol]
-    if not chosen:
-        raise FocusError(f"unknown array {name!r}; {allowed}")
-    array = chosen[0]
-    pieces = [piece.strip() for piece in inside.replace(";", ",").split(",")]
-    if not all(_INDEX.match(piece) for piece in pieces):
-        raise FocusError(f"{name}[{inside}]: indices must be whole numbers; {allowed}")
-    from gradcalc.core.values import number_form_problem
-
-    for piece in pieces:  # "010" is refused as in a spec, not read as 10 here and 8 there
-        problem = number_form_problem(piece)
-        if problem is not None:
-            raise FocusError(f"{name}[{inside}]: {problem}")
-    given = [int(piece) - index_base for piece in pieces]
-    ndim = len(array.shape)
-    shape_text = "×".join(map(str, array.shape))
-    axes_text = ", ".join(array.axes)
-    if len(given) not in (ndim, 2):
-        counts = f"{ndim} ({axes_text})" + (" or the last 2 (row, col)" if ndim > 2 else "")
-        raise FocusError(
-            f"{name}[{inside}] has {len(given)} ind{'ex' if len(given) == 1 else 'ices'}; "
-            f"allowed: {counts}, since {array.role} {array.symbol} is {shape_text}"
-        )
-    index = (0,) * (ndim - len(given)) + tuple(given)
-    for axis, value, size in zip(array.axes, index, array.shape, strict=True):
-        if not 0 <= value < size:
-            ranges = ", ".join(
-                f"{AXIS_WORDS[a]} {index_base}–{s - 1 + index_base}"
-                for a, s in zip(array.axes, array.shape, strict=True)
-            )
-            raise FocusError(
-                f"{name}[{inside}]: {AXIS_WORDS[axis]} {value + index_base} is out of range; "
-                f"allowed: {ranges} ({array.role} {array.symbol} is {shape_text}, "
-                f"index_base {index_base})"
-            )
-    return FocusTarget(array, index)
-
-
-# ---------------------------------------------------------------------------
-# Pictures
 
 
 @record

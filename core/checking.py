@@ -1,9 +1,6 @@
-"""Small pieces every op module shares.
-
-Checking expected answers, finite differences over the entries where a function is
-differentiable, the end of a solve (a Solution led by a ``--focus`` picture), and writing
-numbers into formulas and sentences.  NumPy only, like the rest of the core.  Reading a
-spec's fields is core/kinds/fields.py.
+"""Checking a run: its expected answers, and finite differences over the entries where the
+function is differentiable (left out: kinks, ties, the edges of a domain), with the step
+capped where the function bends.  core/gradcheck.py does the differencing itself.
 """
 
 from __future__ import annotations
@@ -15,89 +12,9 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.errors import LimitError
-from gradcalc.core.explain import Matrix, Note, Symbol
 from gradcalc.core.gradcheck import check_gradients, step_for
-from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.outcome import Check, GradientCheck, Solution, compare
-from gradcalc.core.spec import SolveOptions, Tolerance
-from gradcalc.core.values import to_float
-
-# A matrix with more entries than this is summarized in a sentence, not printed.
-MAX_MATRIX_SHOWN = 400
-
-
-def arithmetic_words(
-    *, exact: bool, irrational: str = "", forced: bool, size: str, limit: int
-) -> str:
-    """The convention line saying how the numbers were computed, and why.
-
-    ``irrational`` names what forces floats ("sigmoid uses exp"); ``size`` is
-    the problem's size in the unit the exact limit counts ("2,000 entries").
-    """
-    if exact:
-        return "exact rational arithmetic (fractions print as p/q unless --decimal)"
-    if irrational:
-        return f"float64 arithmetic: {irrational}, whose values are irrational"
-    if forced:
-        return "float64 arithmetic (--float)"
-    return f"float64 arithmetic: {size}, above the exact limit of {limit:,}"
-
-
-def plain(value: Any) -> str:
-    """A number for a sentence: 1.5 or 1/3 for a Fraction (decimal when it ends), else 6 digits."""
-    if isinstance(value, Fraction):
-        if value.denominator == 1:
-            return str(value.numerator)
-        rest = value.denominator
-        for prime in (2, 5):
-            while rest % prime == 0:
-                rest //= prime
-        if rest == 1 and value.denominator <= 10**6:
-            return f"{float(value):.15g}"
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"
-
-
-def plus(value: Any) -> tuple[str | Any, ...]:
-    """A term added after another, as formula tokens: " + 2", or " − 2" for −2."""
-    return (" − ", -value) if value < 0 else (" + ", value)
-
-
-def factor(value: Any) -> tuple[str | Any, ...]:
-    """A number as formula tokens, parenthesized when negative: (−1)."""
-    return ("(", value, ")") if value < 0 else (value,)
-
-
-def element_symbol(name: str, index: tuple[int, ...], base: int, separator: str) -> Symbol:
-    """``name`` at a 0-based ``index``, printed from ``base``."""
-    return Symbol(name, tuple(int(i) + base for i in index), separator)
-
-
-def show_matrix(
-    label: str,
-    values: np.ndarray,
-    base: int,
-    *,
-    axes: tuple[str, ...] = (),
-    caption: str = "",
-    role: str = "",
-) -> Matrix | Note:
-    """A Matrix (``role`` as in :class:`Matrix`), or a one-line summary when it is too large
-    to print usefully."""
-    values = np.asarray(values, dtype=object)
-    if values.size > MAX_MATRIX_SHOWN:
-        return Note(
-            f"{label}: {shape_text(values.shape)} ({values.size:,} entries, not printed; "
-            "the results hold every value)"
-        )
-    # The results name unnamed axes axis0, axis1, …: the inputs' slices are named alike.
-    names = axes or tuple(f"axis{i}" for i in range(values.ndim))
-    return Matrix(
-        label=label, values=values, axis_names=names, index_base=base, caption=caption, role=role
-    )
+from gradcalc.core.outcome import Check, GradientCheck, compare
+from gradcalc.core.spec import Tolerance
 
 
 def check_answers(
@@ -139,46 +56,6 @@ def probes_for(work: int) -> int:
     """How many gradient entries finite differences probe for a pass of ``work``
     multiply-adds: each probe is two forward passes, so the whole check stays near 4M."""
     return int(max(2, min(32, 2_000_000 // max(work, 1))))
-
-
-def focus_target(focus: str | None, problem: Any) -> Any:
-    """What ``--focus output[1,0]`` names among a sliding-window problem's ``focusable()``
-    arrays (a core/windows.py FocusTarget); None without ``--focus``."""
-    if focus is None:
-        return None
-    from gradcalc.core.windows import read_focus  # imported when --focus is used (start-up cost)
-
-    return read_focus(focus, problem.focusable(), problem.index_base)
-
-
-def solution_with_focus(
-    kind: str, problem: Any, explainer: Any, options: SolveOptions, target: Any, **fields: Any
-) -> Solution:
-    """The Solution of a sliding-window kind (conv, pool): the explainer's ``sections()``,
-    led for ``--focus`` by its ``section_focus(target)`` picture (``target`` None: none).
-    ``problem`` gives the title and index base; ``fields`` are the rest of the Solution
-    (results, exact, checks, gradient_check, axes)."""
-    sections = explainer.sections()
-    found = None
-    if target is not None:
-        focus_section, found = explainer.section_focus(target)
-        sections.insert(0, focus_section)
-    return Solution(
-        kind=kind,
-        title=problem.title,
-        conventions=explainer.conventions() if options.explain else [],
-        sections=sections,
-        index_base=problem.index_base,
-        focus=found,
-        **fields,
-    )
-
-
-def same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
-    """Two results agree: equal when exact, else within 1e-9 (an identity's check)."""
-    if exact:
-        return bool(np.all(a == b))
-    return bool(np.allclose(to_float(a), to_float(b), rtol=1e-9, atol=1e-9))
 
 
 def check_gradients_where(

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from gradcalc.core.ops.windows import BEYOND, REAL, WindowAxis
 from gradcalc.core.records import record
-from gradcalc.core.windows import BEYOND, REAL, WindowAxis
 
 
 def pooled_size(
