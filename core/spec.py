@@ -329,3 +329,17 @@ def read_expected(
             raise SpecError(path, f"expected.{name} is {got} but {name} is {want}")
         answers[str(name)] = array
     return answers
+
+
+def read_shared(
+    spec: Mapping[str, Any], known: Mapping[str, tuple[int, ...] | None], limits: Limits
+) -> dict[str, Any]:
+    """The fields every problem carries, read in this order: ``title``, ``index_base``,
+    ``expected`` (each answer checked against the ``known`` shapes of the kind's results) and
+    ``tolerance``; a kind passes them on with ``Problem(..., **read_shared(...))``."""
+    return {
+        "title": read_title(spec),
+        "index_base": read_index_base(spec),
+        "expected": read_expected(spec, known, limits),
+        "tolerance": read_tolerance(spec),
+    }

@@ -201,7 +201,6 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ActivationProblem:
     upstream, upstream_given = common.read_upstream(spec, x.shape, names["output"], limits)
     known: dict[str, tuple[int, ...] | None] = {"output": x.shape, "grad_input": x.shape}
     return ActivationProblem(
-        title=common.read_title(spec),
         function=function,
         params=params,
         subgradient=subgradient,
@@ -209,9 +208,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ActivationProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        index_base=common.read_index_base(spec),
-        expected=common.read_expected(spec, known, limits),
-        tolerance=common.read_tolerance(spec),
+        **common.read_shared(spec, known, limits),
     )
 
 

@@ -154,7 +154,6 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
     known["jacobian_input"] = (rows, x.size)
     known["jacobian_weight"] = (rows, w.size)
     return DenseProblem(
-        title=common.read_title(spec),
         input=x,
         weight=w,
         bias=bias,
@@ -162,9 +161,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        index_base=common.read_index_base(spec),
-        expected=common.read_expected(spec, known, limits),
-        tolerance=common.read_tolerance(spec),
+        **common.read_shared(spec, known, limits),
     )
 
 

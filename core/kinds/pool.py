@@ -225,7 +225,6 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
     upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
     known = _known_results(spec, mode, ties, x.shape, output_shape)
     return PoolProblem(
-        title=common.read_title(spec),
         mode=mode,
         input=x,
         geometry=geometry,
@@ -238,10 +237,8 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        index_base=common.read_index_base(spec),
         input_axes=input_axes,
-        expected=common.read_expected(spec, known, limits),
-        tolerance=common.read_tolerance(spec),
+        **common.read_shared(spec, known, limits),
     )
 
 

@@ -84,15 +84,12 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> SoftmaxProblem:
         "jacobian": (x.size, x.size),
     }
     return SoftmaxProblem(
-        title=common.read_title(spec),
         function=function,
         input=x,
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        index_base=common.read_index_base(spec),
-        expected=common.read_expected(spec, known, limits),
-        tolerance=common.read_tolerance(spec),
+        **common.read_shared(spec, known, limits),
     )
 
 
