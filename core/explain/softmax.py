@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from gradcalc.core import spec as common
 from gradcalc.core.explain import (
     Formula,
@@ -25,7 +27,7 @@ from gradcalc.core.explain.elementwise import ElementwiseExplainer
 from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.opkit import arithmetic_words, factor
-from gradcalc.core.ops.softmax import log_sum_exp
+from gradcalc.core.ops.softmax import log_sum_exp, others_sum, softmax_parts
 from gradcalc.core.spec import MAX_TERMS_SHOWN
 
 
@@ -49,6 +51,8 @@ def softmax_row_steps(
     classes = scores.shape[0]
     maximum, lse = (float(v[0]) for v in log_sum_exp(scores))
     z_value = math.exp(lse - maximum)
+    parts = softmax_parts(scores[None, :])
+    by_log1p = bool(parts.log1p_rows[0, 0])
     m_name, z_name = f"m{suffix}", f"Z{suffix}"
     shown = min(classes, max_terms)
     max_tokens: list[Any] = ["max("]
@@ -67,9 +71,21 @@ def softmax_row_steps(
         Formula(m_name, f"{m_name} = max_j {any_score}", tuple(max_tokens), maximum),
         Formula(z_name, f"{z_name} = Σ_j exp({any_score} − {m_name})", tuple(sum_tokens), z_value),
     ]
+    if by_log1p:
+        steps.append(rest_step(scores, int(parts.top[0]), any_score, suffix, max_terms))
     for j in range(rows):
         shift = (scores[j], " − ", *factor(maximum))
-        if log:
+        if log and by_log1p:
+            steps.append(
+                Formula(
+                    output(j),
+                    f"{output(j)} = log p = {score(j)} − {m_name} − log {z_name}"
+                    f" = {score(j)} − {m_name} − log(1 + r{suffix})",
+                    (*shift, " − log(1 + ", float(parts.rest[0, 0]), ")"),
+                    float(parts.log_p[0, j]),
+                )
+            )
+        elif log:
             steps.append(
                 Formula(
                     output(j),
@@ -90,6 +106,27 @@ def softmax_row_steps(
     return steps
 
 
+def rest_step(scores: Any, top: int, any_score: str, suffix: str, max_terms: int) -> Formula:
+    """r = Σ_{j≠top} exp(s_j − m) = Z − 1 for a row whose other scores are far below its top
+    (``scores``: C floats): Z rounds r away, so log Z is taken as log(1 + r), kept digit
+    for digit by log1p (ops.softmax.softmax_parts)."""
+    maximum = float(np.max(scores))
+    others = [j for j in range(scores.shape[0]) if j != top]
+    tokens: list[Any] = []
+    for position, j in enumerate(others[:max_terms]):
+        tokens.extend((" + " if position else "", "exp(", scores[j], " − ", *factor(maximum), ")"))
+    if len(others) > max_terms:
+        tokens.append(f" + … ({len(others) - max_terms} more)")
+    rest = float(softmax_parts(scores[None, :]).rest[0, 0])
+    return Formula(
+        f"r{suffix}",
+        f"r{suffix} = Σ_(j ≠ argmax) exp({any_score} − m{suffix}) = Z{suffix} − 1  "
+        "(summed without the 1, which would round it away; log Z is taken as log(1 + r))",
+        tuple(tokens) or ("0",),
+        rest,
+    )
+
+
 class Explainer(ElementwiseExplainer):
     """Builds the sections of a softmax explanation; loops only over the rows it shows."""
 
@@ -105,6 +142,7 @@ class Explainer(ElementwiseExplainer):
             trace.grad_input,
         )
         self.blocks = trace.jacobians
+        self.one_minus_p, self.stable = trace.one_minus_p, trace.stable
         self.exact = trace.exact
         self.results = run.results
         self.log = problem.log
@@ -322,6 +360,8 @@ class Explainer(ElementwiseExplainer):
         index = self.idx(n, j)
         target = self.sym(f"∂{L}/∂{self.X}", index)
         p_sym = self.sym(self.P, index)
+        if self.stable[n, j]:
+            return self.stable_entry(n, j, target.text, p_sym.text, inner_name)
         if self.log:
             return Formula(
                 target.text,
@@ -333,5 +373,45 @@ class Explainer(ElementwiseExplainer):
             target.text,
             f"{target.text} = {p_sym.text}·(∂{L}/∂{p_sym.text} − {inner_name})",
             (self.prob[n, j], "·(", self.up[n, j], " − ", *factor(inner_value), ")"),
+            self.grad[n, j],
+        )
+
+    def stable_entry(self, n: int, j: int, target: str, p_sym: str, inner_name: str) -> Formula:
+        """∂L/∂s_j where the usual form cancels (p_j near 1), in the form the op took it
+        (ops.softmax.softmax_backward, log_softmax_backward): the same value without the
+        difference of nearly equal numbers."""
+        L, classes = self.L, self.s.shape[1]
+        others = [i for i in range(classes) if i != j]
+        shown = others[: self.options.max_terms]
+        more = (f" + … ({len(others) - len(shown)} more)",) if len(others) > len(shown) else ()
+        up_j = f"∂{L}/∂{self.sym(self.Y, self.idx(n, j)).text}"
+        if self.log:
+            return Formula(
+                target,
+                f"{target} = {up_j} − {p_sym}·{inner_name} = {up_j}·(1 − {p_sym}) − "
+                f"{p_sym}·Σ_(i ≠ j) ∂{L}/∂{self.Y}_i  (without the cancelling {up_j} − {p_sym}·{up_j})",
+                (
+                    self.up[n, j],
+                    "·",
+                    self.one_minus_p[n, j],
+                    " − ",
+                    self.prob[n, j],
+                    "·",
+                    *factor(others_sum(self.up, n, j)),
+                ),
+                self.grad[n, j],
+            )
+        tokens: list[Any] = []
+        for position, i in enumerate(shown):
+            tokens.extend(
+                (" + " if position else "", "(", self.up[n, j], " − ", self.up[n, i], ")·")
+            )
+            tokens.extend(factor(self.prob[n, i]))
+        return Formula(
+            target,
+            f"{target} = {p_sym}·(∂{L}/∂{p_sym} − {inner_name}) = "
+            f"{p_sym}·Σ_(i ≠ j) (∂{L}/∂{p_sym} − ∂{L}/∂{self.P}_i)·{self.P}_i  "
+            f"(Σ_i {self.P}_i = 1; without the cancelling ∂{L}/∂{p_sym} − {inner_name})",
+            (self.prob[n, j], "·(", *tokens, *more, ")"),
             self.grad[n, j],
         )

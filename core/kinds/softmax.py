@@ -25,7 +25,7 @@ from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.opkit import check_gradients_where, softmax_bend
 from gradcalc.core.ops import adapter
-from gradcalc.core.ops.softmax import SOFTMAX, softmax_forward, softmax_jacobians
+from gradcalc.core.ops.softmax import SOFTMAX, backward_forms, softmax_forward, softmax_jacobians
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 
@@ -104,6 +104,11 @@ class SoftmaxTrace:
     p: np.ndarray  # softmax(s)
     log_p: np.ndarray  # log softmax(s)
     grad_input: np.ndarray  # ∂L/∂s
+    # 1 − p (r/Z at a row's top where 1 − p cancels: ops.softmax.softmax_parts), and where
+    # log Z was taken as log1p(r) (N×1) and a cancelling ∂L/∂s entry in its other form.
+    one_minus_p: np.ndarray
+    log1p_rows: np.ndarray
+    stable: np.ndarray
     exact: bool
     # N×C×C: each sample's Jacobian ∂y/∂s, when built or written out (else None).
     jacobians: np.ndarray | None
@@ -131,7 +136,9 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
         float64=adapter.each_rounded,
     )
     grad = adapter.backward(problem.upstream.reshape(-1, classes), trace)["input"]
-    p, log_p = trace.cache["p"], trace.cache["log_p"]
+    upstream = adapter.as_run(problem.upstream.reshape(-1, classes), trace)
+    _, stable = backward_forms(upstream, trace.cache)
+    p, log_p, one_minus_p = (trace.cache[key] for key in ("p", "log_p", "one_minus_p"))
     results: dict[str, Any] = {
         "output": (log_p if problem.log else p).reshape(problem.input.shape),
         "grad_input": grad.reshape(problem.input.shape),
@@ -139,7 +146,7 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
     wanted = options.wants_jacobians() or "jacobian" in problem.expected
     built = wanted and problem.input.size**2 <= options.limits.max_jacobian
     shown = options.wants("jacobian") and classes <= SMALL_CLASSES
-    blocks = softmax_jacobians(p, problem.log) if built or shown else None
+    blocks = softmax_jacobians(p, one_minus_p, problem.log) if built or shown else None
     if built:
         results["jacobian"] = block_diagonal(blocks)
     elif "jacobian" in problem.expected:
@@ -150,10 +157,13 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
         )
     recorded = SoftmaxTrace(
         scores=trace.cache["input"],
-        upstream=adapter.as_run(problem.upstream.reshape(-1, classes), trace),
+        upstream=upstream,
         p=p,
         log_p=log_p,
         grad_input=grad,
+        one_minus_p=one_minus_p,
+        log1p_rows=trace.cache["log1p_rows"],
+        stable=stable,
         exact=trace.exact,
         jacobians=blocks,
     )
