@@ -74,36 +74,57 @@ def softmax_row_steps(
     if by_log1p:
         steps.append(rest_step(scores, int(parts.top[0]), any_score, suffix, max_terms))
     for j in range(rows):
-        shift = (scores[j], " − ", *factor(maximum))
-        if log and by_log1p:
-            steps.append(
-                Formula(
-                    output(j),
-                    f"{output(j)} = log p = {score(j)} − {m_name} − log {z_name}"
-                    f" = {score(j)} − {m_name} − log(1 + r{suffix})",
-                    (*shift, " − log(1 + ", float(parts.rest[0, 0]), ")"),
-                    float(parts.log_p[0, j]),
-                )
+        steps.append(
+            output_step(
+                scores[j],
+                score(j),
+                output(j),
+                suffix,
+                (maximum, lse, z_value),
+                log=log,
+                log1p_rest=float(parts.rest[0, 0]) if by_log1p else None,
             )
-        elif log:
-            steps.append(
-                Formula(
-                    output(j),
-                    f"{output(j)} = log p = {score(j)} − {m_name} − log {z_name}",
-                    (*shift, " − log ", z_value),
-                    scores[j] - lse,
-                )
-            )
-        else:
-            steps.append(
-                Formula(
-                    output(j),
-                    f"{output(j)} = exp({score(j)} − {m_name})/{z_name}",
-                    ("exp(", *shift, ")/", z_value),
-                    math.exp(scores[j] - lse),
-                )
-            )
+        )
     return steps
+
+
+def output_step(
+    score_value: float,
+    score: str,
+    output: str,
+    suffix: str,
+    row: tuple[float, float, float],
+    *,
+    log: bool,
+    log1p_rest: float | None,
+) -> Formula:
+    """One output of a row's softmax: p_j = exp(s_j − m)/Z, or log p_j = s_j − m − log Z,
+    with log Z as log(1 + r) where the row took it so (``log1p_rest``: r, else None).
+    ``row``: the row's m, log Σ exp and Z."""
+    maximum, lse, z_value = row
+    m_name, z_name = f"m{suffix}", f"Z{suffix}"
+    shift = (score_value, " − ", *factor(maximum))
+    if log and log1p_rest is not None:
+        return Formula(
+            output,
+            f"{output} = log p = {score} − {m_name} − log {z_name}"
+            f" = {score} − {m_name} − log(1 + r{suffix})",
+            (*shift, " − log(1 + ", log1p_rest, ")"),
+            (score_value - maximum) - math.log1p(log1p_rest),
+        )
+    if log:
+        return Formula(
+            output,
+            f"{output} = log p = {score} − {m_name} − log {z_name}",
+            (*shift, " − log ", z_value),
+            score_value - lse,
+        )
+    return Formula(
+        output,
+        f"{output} = exp({score} − {m_name})/{z_name}",
+        ("exp(", *shift, ")/", z_value),
+        math.exp(score_value - lse),
+    )
 
 
 def rest_step(scores: Any, top: int, any_score: str, suffix: str, max_terms: int) -> Formula:
