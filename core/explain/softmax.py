@@ -164,6 +164,8 @@ class Explainer(ElementwiseExplainer):
         )
         self.blocks = trace.jacobians
         self.one_minus_p, self.stable = trace.one_minus_p, trace.stable
+        self.log1p_rows = trace.log1p_rows
+        self.complement_taken = self.one_minus_p != 1 - self.prob
         self.exact = trace.exact
         self.results = run.results
         self.log = problem.log
@@ -202,6 +204,14 @@ class Explainer(ElementwiseExplainer):
             "and logits like 1000 cannot overflow; the result is unchanged"
         )
         items.extend(self.common_conventions())
+        if self.log1p_rows.any() or self.stable.any() or self.complement_taken.any():
+            items.append(
+                "where a row's top probability is within 2^-20 of 1, log Z = log(1 + r) is taken "
+                "as log1p(r) and 1 − p as r/Z, with r the other exp(s_j − m) summed without the "
+                "1, and a gradient entry that would cancel in a form without the cancellation, "
+                "as the steps show (PyTorch's float64 loses those digits: log_softmax([40, 0]) "
+                "is [−4.25e-18, −40], not [0, −40])"
+            )
         if not self.p.upstream_given and not self.log:
             items.append(
                 f"(with an upstream of ones, {self.L} = Σ p = 1 per row is constant, so ∂{self.L}/∂{self.X} = 0)"
@@ -281,6 +291,14 @@ class Explainer(ElementwiseExplainer):
                     "each row sums to 0: the probabilities always sum to 1"
                     if not self.log
                     else "each row i is e_i − p: raising any score raises log Z by p_j"
+                )
+            )
+        if self.complement_taken.any():
+            diagonal = "1 − p_i" if self.log else "p_i·(1 − p_i)"
+            section.add(
+                Note(
+                    f"on the diagonal ({diagonal}), 1 − p_i is taken as Σ_(j ≠ i) p_j where p_i "
+                    "is within 2^-20 of 1: 1 − p_i as written would cancel"
                 )
             )
         shown = 0
