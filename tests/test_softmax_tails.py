@@ -97,10 +97,12 @@ def digits_for(rows: list[list[Fraction]]) -> int:
 
 
 def softmax_reference(row: list[Fraction]) -> tuple[list[Any], list[Any]]:
-    """p and log p of one row, as written (exp(s)/Σ exp(s)), at the current precision."""
-    exps = [mpmath.exp(mp(s)) for s in row]
+    """p and log p of one row, as written (exp(s − m)/Σ exp(s − m), s − m − log Σ exp(s − m);
+    m = max s, which only keeps log p of a single class at 0 exactly), at the current precision."""
+    top = max(row)
+    exps = [mpmath.exp(mp(s - top)) for s in row]
     total = mpmath.fsum(exps)
-    return [e / total for e in exps], [mp(s) - mpmath.log(total) for s in row]
+    return [e / total for e in exps], [mp(s - top) - mpmath.log(total) for s in row]
 
 
 def close(found: float, reference: Any, terms: Any = 0) -> bool:

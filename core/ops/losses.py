@@ -28,7 +28,7 @@ import numpy as np
 from gradcalc.core.exact import from_integers, scale_to_integers, zeros_like_kind
 from gradcalc.core.ops import Cache, Exactness, Op, Params
 from gradcalc.core.ops.elementwise import sigmoid
-from gradcalc.core.ops.softmax import CANCELLED, softmax_parts
+from gradcalc.core.ops.softmax import CANCELLED, others_sums, softmax_parts
 
 # PyTorch's BCELoss clamps each log at −100, and its backward divides by
 # max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
@@ -148,11 +148,9 @@ def others_total(values: np.ndarray) -> np.ndarray:
     """N×C -> N×C, Σ_{c≠k} values[n, c] at [n, k]: the row total minus the entry, except at
     each row's largest entry, summed without it (the values are ≥ 0, so only an entry
     holding more than half the total can make the difference cancel)."""
-    totals = values.sum(axis=1, keepdims=True)
-    others = totals - values
-    top = np.argmax(values, axis=1)
-    for n, k in enumerate(top):
-        others[n, k] = np.sum(np.delete(values[n], k))
+    others = values.sum(axis=1, keepdims=True) - values
+    rows, top = np.arange(values.shape[0]), np.argmax(values, axis=1)
+    others[rows, top] = others_sums(values, rows, top)
     return others
 
 

@@ -91,25 +91,32 @@ def softmax_forward(scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return parts.p, parts.log_p
 
 
+def others_sums(values: np.ndarray, rows: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """Σ_{i≠k} values[n, i] for each (n, k) in zip(rows, columns) (values N×C; F pairs -> F),
+    summed without entry k: the total minus values[n, k] would cancel where that entry holds
+    most of it."""
+    picked = values[rows]
+    return np.sum(np.where(np.arange(values.shape[-1]) == columns[:, None], 0.0, picked), axis=-1)
+
+
 def others_sum(values: np.ndarray, n: int, k: int) -> float:
-    """Σ_{i≠k} values[n, i] (values N×C), summed without entry k: the total minus
-    values[n, k] would cancel where that entry holds most of it."""
-    return float(np.sum(np.delete(values[n], k)))
+    """Σ_{i≠k} values[n, i] (see :func:`others_sums`)."""
+    return float(others_sums(values, np.array([n]), np.array([k]))[0])
 
 
 def softmax_backward(upstream: np.ndarray, p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """∂L/∂s = p ⊙ (g − Σ_i g_i·p_i) for g = ∂L/∂p (N×C), and where g_k − Σ_i g_i·p_i was
     taken as Σ_{i≠k} (g_k − g_i)·p_i (N×C bools): where it cancels (below 2^-20 of its
     terms; p_k near 1 and the other p_i tiny), the same value, since Σ_i p_i = 1, from
-    differences of the upstream as given."""
-    weighted = np.sum(upstream * p, axis=-1, keepdims=True)
-    inner = upstream - weighted
+    differences of the upstream as given (the i = k term is 0)."""
+    inner = upstream - np.sum(upstream * p, axis=-1, keepdims=True)
     size = np.maximum(np.abs(upstream), np.sum(np.abs(upstream * p), axis=-1, keepdims=True))
+    rows, columns = np.nonzero(np.abs(inner) < size * CANCELLED)
+    differences = upstream[rows, columns][:, None] - upstream[rows]
+    values = np.sum(differences * p[rows], axis=-1)
     stable = np.zeros(inner.shape, dtype=bool)
-    for n, k in zip(*np.nonzero(np.abs(inner) < size * CANCELLED), strict=True):
-        value = float(np.sum(np.delete((upstream[n, k] - upstream[n]) * p[n], k)))
-        stable[n, k] = value != inner[n, k]
-        inner[n, k] = value
+    stable[rows, columns] = values != inner[rows, columns]
+    inner[rows, columns] = values
     return p * inner, stable
 
 
@@ -120,14 +127,15 @@ def log_softmax_backward(
     g_k·(1 − p_k) − p_k·Σ_{i≠k} g_i (N×C bools): where g − p·Σ g cancels (below 2^-20 of
     its terms: p_k near 1 and the other g_i small), the same value without the cancelling
     g_k − p_k·g_k."""
-    totals = np.sum(upstream, axis=-1, keepdims=True)
-    grad = upstream - p * totals
-    size = np.maximum(np.abs(upstream), np.abs(p * totals))
+    grad = upstream - p * np.sum(upstream, axis=-1, keepdims=True)
+    size = np.maximum(np.abs(upstream), np.abs(p * np.sum(upstream, axis=-1, keepdims=True)))
+    rows, columns = np.nonzero(np.abs(grad) < size * CANCELLED)
+    values = upstream[rows, columns] * one_minus_p[rows, columns] - p[rows, columns] * others_sums(
+        upstream, rows, columns
+    )
     stable = np.zeros(grad.shape, dtype=bool)
-    for n, k in zip(*np.nonzero(np.abs(grad) < size * CANCELLED), strict=True):
-        value = upstream[n, k] * one_minus_p[n, k] - p[n, k] * others_sum(upstream, n, k)
-        stable[n, k] = value != grad[n, k]
-        grad[n, k] = value
+    stable[rows, columns] = values != grad[rows, columns]
+    grad[rows, columns] = values
     return grad, stable
 
 
