@@ -227,7 +227,7 @@ class ClassLossSteps:
         if simple and c.stable[n, j]:
             symbolic = (
                 f"{target} = ({p_sym} − 1[{j + p.index_base} = gt]){scale} = "
-                f"−(Σ_(i ≠ {j + p.index_base}) {P}_i){scale}  ({p_sym} − 1 would cancel)"
+                f"−(Σ_i 1[i ≠ {j + p.index_base}]·{P}_i){scale}  ({p_sym} − 1 would cancel)"
             )
             numeric = ("(−", rest, ")", *self._scale_tokens())
         elif simple:
@@ -238,7 +238,7 @@ class ClassLossSteps:
             a_j = f"a_{j + p.index_base}"
             symbolic = (
                 f"{target} = ((Σ_c a_c)·{p_sym} − {a_j}){scale} = "
-                f"({p_sym}·Σ_(c ≠ {j + p.index_base}) a_c − {a_j}·(1 − {p_sym})){scale}  "
+                f"({p_sym}·Σ_c 1[c ≠ {j + p.index_base}]·a_c − {a_j}·(1 − {p_sym})){scale}  "
                 "(the same without the cancelling difference)"
             )
             numeric = (
@@ -312,7 +312,7 @@ class ClassLossSteps:
             section.add(
                 Formula(
                     f"∂{ell}/∂{s_gt}",
-                    f"{chain} = −Σ_(j ≠ gt) {P}_j  ({p_gt} − 1 would cancel)",
+                    f"{chain} = −Σ_j 1[j ≠ gt]·{P}_j  ({p_gt} − 1 would cancel)",
                     ("−", c.one_minus_p[n, gt]),
                     -c.one_minus_p[n, gt],
                 )
@@ -331,7 +331,7 @@ class ClassLossSteps:
 
     def _seed003_slope(self, n: int, gt: int) -> Formula:
         """∂p_gt/∂s_gt = p_gt·(1 − p_gt), with 1 − p_gt as the op took it: the other classes'
-        Σ_(j ≠ gt) p_j (r/Z) where p_gt is within 2^-20 of 1 and 1 − p_gt would cancel."""
+        Σ_j 1[j ≠ gt]·p_j (r/Z) where p_gt is within 2^-20 of 1 and 1 − p_gt would cancel."""
         c = self.c
         probs, rest = c.probabilities[n], c.one_minus_p[n, gt]
         p_gt = self.sym(self.P, self.at(n, gt)).text
@@ -340,7 +340,7 @@ class ClassLossSteps:
         if rest != 1 - probs[gt]:
             return Formula(
                 f"∂{p_gt}/∂{s_gt}",
-                f"{symbolic} = {p_gt}·Σ_(j ≠ gt) {self.P}_j  (1 − {p_gt} would cancel)",
+                f"{symbolic} = {p_gt}·Σ_j 1[j ≠ gt]·{self.P}_j  (1 − {p_gt} would cancel)",
                 (probs[gt], "·", rest),
                 probs[gt] * rest,
             )

@@ -141,7 +141,7 @@ def rest_step(scores: Any, top: int, any_score: str, suffix: str, max_terms: int
     rest = float(softmax_parts(scores[None, :]).rest[0, 0])
     return Formula(
         f"r{suffix}",
-        f"r{suffix} = Σ_(j ≠ argmax) exp({any_score} − m{suffix}) = Z{suffix} − 1  "
+        f"r{suffix} = Σ_j 1[j ≠ argmax]·exp({any_score} − m{suffix}) = Z{suffix} − 1  "
         "(summed without the 1, which would round it away; log Z is taken as log(1 + r))",
         tuple(tokens) or ("0",),
         rest,
@@ -297,7 +297,7 @@ class Explainer(ElementwiseExplainer):
             diagonal = "1 − p_i" if self.log else "p_i·(1 − p_i)"
             section.add(
                 Note(
-                    f"on the diagonal ({diagonal}), 1 − p_i is taken as Σ_(j ≠ i) p_j where p_i "
+                    f"on the diagonal ({diagonal}), 1 − p_i is taken as Σ_j 1[j ≠ i]·p_j where p_i "
                     "is within 2^-20 of 1: 1 − p_i as written would cancel"
                 )
             )
@@ -428,7 +428,7 @@ class Explainer(ElementwiseExplainer):
             return Formula(
                 target,
                 f"{target} = {up_j} − {p_sym}·{inner_name} = {up_j}·(1 − {p_sym}) − "
-                f"{p_sym}·Σ_(i ≠ j) ∂{L}/∂{self.Y}_i  (without the cancelling {up_j} − {p_sym}·{up_j})",
+                f"{p_sym}·Σ_i 1[i ≠ j]·∂{L}/∂{self.Y}_i  (without the cancelling {up_j} − {p_sym}·{up_j})",
                 (
                     self.up[n, j],
                     "·",
@@ -449,7 +449,7 @@ class Explainer(ElementwiseExplainer):
         return Formula(
             target,
             f"{target} = {p_sym}·(∂{L}/∂{p_sym} − {inner_name}) = "
-            f"{p_sym}·Σ_(i ≠ j) (∂{L}/∂{p_sym} − ∂{L}/∂{self.P}_i)·{self.P}_i  "
+            f"{p_sym}·Σ_i 1[i ≠ j]·(∂{L}/∂{p_sym} − ∂{L}/∂{self.P}_i)·{self.P}_i  "
             f"(Σ_i {self.P}_i = 1; without the cancelling ∂{L}/∂{p_sym} − {inner_name})",
             (self.prob[n, j], "·(", *tokens, *more, ")"),
             self.grad[n, j],
