@@ -337,6 +337,45 @@ INLINE = {
         "--precision",
         "1",
     ],
+    # p_0 rounds to 1: log Z, 1 − p_0 and p_0 − 1 are shown in the forms computed
+    "cross_entropy at a gap of 40": [
+        "loss",
+        "--loss",
+        "cross_entropy",
+        "--input",
+        "[40, 0]",
+        "--target",
+        "0",
+    ],
+    "cross_entropy batch at gaps of 40 and 700": [
+        "loss",
+        "--loss",
+        "cross_entropy",
+        "--input",
+        "[[40, 0, 1], [700, -700, 0]]",
+        "--target",
+        "[0, 0]",
+        "--label-smoothing",
+        "1e-9",
+    ],
+    "log_softmax at a gap of 40": [
+        "softmax",
+        "--function",
+        "log_softmax",
+        "--input",
+        "[40, 0, -3]",
+        "--upstream",
+        "[1, 0.5, 2]",
+    ],
+    "softmax at a gap of 40": [
+        "softmax",
+        "--function",
+        "softmax",
+        "--input",
+        "[40, 0, -3]",
+        "--upstream",
+        "[1, 0.5, 2]",
+    ],
     "decimal halves, 2 digits": [
         "loss",
         "--loss",
@@ -490,6 +529,52 @@ def test_every_step_near_the_edges_is_true(seed: int, loss: str) -> None:
         assert not problems, f"{inputs} {targets} {options}:\n" + summary(problems)
 
 
+FAR_APART = 6
+
+
+def far_apart_rows(rng: random.Random, count: int, classes: int) -> list[list[int]]:
+    """Rows of logits up to ±700 whose top is often far above the rest (p_top within
+    2^-20 of 1), with ties and near-ties among them.  Gaps stay within 300, so that a
+    product of two probabilities (softmax's p_k·(g_k − g)) stays above float64's smallest
+    number: below it the product rounds to 0, which no form of the step can print."""
+    rows = []
+    for _ in range(count):
+        top = rng.randint(-400, 700)
+        far = [top - rng.randint(15, 60), top - rng.randint(100, 300)]
+        pool = [top, *far, top - 1] if rng.random() < 0.3 else far
+        rows.append([top] + [rng.choice(pool) for _ in range(classes - 1)])
+        rng.shuffle(rows[-1])
+    return rows
+
+
+@pytest.mark.parametrize("seed", range(FAR_APART))
+@pytest.mark.parametrize("loss", ["cross_entropy", "softmax", "log_softmax"])
+def test_every_step_at_far_apart_logits_is_true(seed: int, loss: str) -> None:
+    """cross_entropy (hard labels, ignore_index, weights, label smoothing, probability
+    targets), softmax and log_softmax where log Z, 1 − p and the gradient would cancel:
+    every displayed step, in the form computed, holds as printed."""
+    rng = random.Random(f"{loss}-{seed}")
+    count, classes = rng.randint(1, 3), rng.randint(2, 4)
+    rows = far_apart_rows(rng, count, classes)
+    scores = str(rows)
+    if loss == "cross_entropy":
+        # mostly the top class (p_gt − 1 cancels there), some others and ignored samples
+        labels = [rng.choice([row.index(max(row))] * 3 + [0, -100]) for row in rows]
+        labels[0] = max(labels[0], 0)
+        args = ["loss", "--loss", loss, "--input", scores, "--target", str(labels)]
+        args += rng.choice([[], ["--weight", str([rng.randint(1, 3) for _ in range(classes)])]])
+        args += rng.choice([[], ["--label-smoothing", "1e-9"], ["--reduction", "sum"]])
+        if seed % 2:
+            target = [[int(c == max(label, 0)) for c in range(classes)] for label in labels]
+            args[args.index("--target") + 1] = str(target)
+    else:
+        upstream = [[rng.choice([0, 1, -1, 2]) for _ in range(classes)] for _ in range(count)]
+        args = ["softmax", "--function", loss, "--input", scores, "--upstream", str(upstream)]
+    for options in [(), ("--decimal", "--precision", str(rng.randint(1, 6)))]:
+        problems = audit_inline(*args, *options)
+        assert not problems, f"{args} {options}:\n" + summary(problems)
+
+
 def test_a_refuted_expected_answer_names_its_sides() -> None:
     args = ["expr", "--function", "x*y", "--variables", "[x, y]"]
     result = CliRunner().invoke(
@@ -586,6 +671,13 @@ TABLES = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n|   | 2 | −3 |\n\n"
         ),
         ("g = 4·exp(−2·|x|)/(1 + exp(−2·|x|))²\n  = 4·exp(−40)/(1 + exp(−40))² = 0", "false"),
         ("y = a + b + …\n  = 1 + 2 + … = 7   (+ … stands for 1 more term)", None),
+        # cross_entropy and softmax where the top probability rounds to 1: the written forms
+        # are false there, the forms computed without the 1 true
+        ("ℓ = −log p_0\n  = −log 1 = 4.24835e-18", "false"),
+        ("d = p_0·(1 − p_0)\n  = 1·(1 − 1) = 4.24835e-18", "false"),
+        ("y_0 = s_0 − m − log Z\n  = 40 − 40 − log 1 = −4.24835e-18", "false"),
+        ("ℓ = log(1 + r)\n  = log(1 + 4.24835e-18) = 4.24835e-18", None),
+        ("ℓ = −s_0 + m + log(1 + r)\n  = −40 + 40 + log(1 + 4.24835e-18) = 4.24835e-18", None),
     ],
 )
 def test_the_checker_finds_false_steps(block: str, why: str | None) -> None:

@@ -286,6 +286,10 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
 
 # Where a float difference would cancel, the bce ops take it from the exact values.
 _EXACT_DIFFERENCES = {
+    "cross_entropy": "where a row's top probability is within 2^-20 of 1, log Z = log(1 + r) is "
+    "taken as log1p(r) and 1 − p as r/Z, with r the sum of the other exp(s_j − m), and a "
+    "gradient entry (Σ_c a_c)·p_k − a_k that would cancel as p_k·Σ_c 1[c ≠ k]·a_c − a_k·(1 − p_k), "
+    "as the steps show (PyTorch's float64 loses those digits: ℓ = 0 at s = [40, 0], gt = 0)",
     "bce": "where 1 − x, 1 − t or x − t would cancel in float64 they are taken from the exact "
     "values, then rounded (PyTorch rounds x first: its 1 − x at x = 0.9999999999999 is "
     "1.00031e-13, not 1e-13)",

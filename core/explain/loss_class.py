@@ -67,29 +67,35 @@ class ClassLossSteps:
 
     def _hard_label_item(self, section: Section, n: int, scores: np.ndarray) -> None:
         """ℓ_n = −log p_gt, and the same as −s_gt + log Σ_j exp(s_j) (``scores``: sample n's C
-        scores in float64), checked by log-sum-exp."""
+        scores in float64), checked by log-sum-exp; where log Z was taken as log1p(r) (the
+        other scores far below the top), both with log(1 + r) as the op took it."""
         p, c = self.p, self.c
         gt = self.label(n)
         p_gt = self.sym(self.P, self.at(n, gt)).text
-        section.add(
-            Formula(
-                self.item(n),
-                f"{self.item(n)} = −log {p_gt}  (gt = {gt + p.index_base})",
+        s_gt = self.sym(self.X, self.at(n, gt)).text
+        by_log1p = bool(c.log1p_rows[n, 0])
+        suffix = "" if p.single else f"_{n + p.index_base}"
+        if by_log1p and gt == int(np.argmax(scores)):
+            symbolic = f"{self.item(n)} = −log {p_gt} = log(1 + r{suffix})  (gt = {gt + p.index_base}, the top score)"
+            numeric: tuple[Any, ...] = ("log(1 + ", c.rest[n, 0], ")")
+        else:
+            symbolic = f"{self.item(n)} = −log {p_gt}  (gt = {gt + p.index_base})"
+            numeric = (
                 ("−log ", c.probabilities[n, gt])
                 if c.probabilities[n, gt] > 0
-                else ("−(", c.log_p[n, gt], ")  (log p from log-sum-exp: p underflows)"),
-                c.per_item[n],
+                else ("−(", c.log_p[n, gt], ")  (log p from log-sum-exp: p underflows)")
             )
-        )
-        lse = float(log_sum_exp(scores)[1][0])
-        section.add(
-            Formula(
-                self.item(n),
-                f"{self.item(n)} = −{self.sym(self.X, self.at(n, gt)).text} + log Σ_j exp({self.X}_j)  (the same, as seed 001 writes it)",
-                ("−", *factor(scores[gt]), *plus(lse)),
-                c.per_item[n],
-            )
-        )
+        section.add(Formula(self.item(n), symbolic, numeric, c.per_item[n]))
+        same = f"{self.item(n)} = −{s_gt} + log Σ_j exp({self.X}_j)"
+        if by_log1p:
+            maximum = float(np.max(scores))
+            symbolic = f"{same} = −{s_gt} + m{suffix} + log(1 + r{suffix})  (the same, as seed 001 writes it)"
+            numeric = ("−", *factor(scores[gt]), *plus(maximum), " + log(1 + ", c.rest[n, 0], ")")
+        else:
+            lse = float(log_sum_exp(scores)[1][0])
+            symbolic = f"{same}  (the same, as seed 001 writes it)"
+            numeric = ("−", *factor(scores[gt]), *plus(lse))
+        section.add(Formula(self.item(n), symbolic, numeric, c.per_item[n]))
 
     def _coefficient_words(self) -> str:
         p = self.p
@@ -218,10 +224,36 @@ class ClassLossSteps:
         total = c.coefficients[n].sum()
         target = self.sym(f"∂{L}/∂{X}", self.at(n, j)).text
         p_sym = self.sym(P, self.at(n, j)).text
-        if simple:
+        rest = c.one_minus_p[n, j]
+        if simple and c.stable[n, j]:
+            symbolic = (
+                f"{target} = ({p_sym} − 1[{j + p.index_base} = gt]){scale} = "
+                f"−(Σ_i 1[i ≠ {j + p.index_base}]·{P}_i){scale}  ({p_sym} − 1 would cancel)"
+            )
+            numeric = ("(−", rest, ")", *self._scale_tokens())
+        elif simple:
             hit = int(j == self.label(n))
             symbolic = f"{target} = ({p_sym} − 1[{j + p.index_base} = gt]){scale}"
             numeric = ("(", c.probabilities[n, j], " − ", hit, ")", *self._scale_tokens())
+        elif c.stable[n, j]:
+            a_j = f"a_{j + p.index_base}"
+            symbolic = (
+                f"{target} = ((Σ_c a_c)·{p_sym} − {a_j}){scale} = "
+                f"({p_sym}·Σ_c 1[c ≠ {j + p.index_base}]·a_c − {a_j}·(1 − {p_sym})){scale}  "
+                "(the same without the cancelling difference)"
+            )
+            numeric = (
+                "(",
+                c.probabilities[n, j],
+                "·",
+                c.other_coefficients[n, j],
+                " − ",
+                c.coefficients[n, j],
+                "·",
+                rest,
+                ")",
+                *self._scale_tokens(),
+            )
         else:
             symbolic = f"{target} = ((Σ_c a_c)·{p_sym} − a_{j + p.index_base}){scale}"
             numeric = (
@@ -275,22 +307,19 @@ class ClassLossSteps:
                     f"∂{ell}/∂{p_gt} = −1/{p_gt} cannot be printed; the product below cancels it exactly",
                 )
             )
-        section.add(
-            Formula(
-                f"∂{p_gt}/∂{s_gt}",
-                f"∂{p_gt}/∂{s_gt} = {p_gt}·(1 − {p_gt})",
-                (probs[gt], "·(1 − ", probs[gt], ")"),
-                probs[gt] * (1 - probs[gt]),
+        section.add(self._seed003_slope(n, gt))
+        chain = f"∂{ell}/∂{s_gt} = (−1/{p_gt})·{p_gt}·(1 − {p_gt}) = {p_gt} − 1"
+        if c.stable[n, gt]:
+            section.add(
+                Formula(
+                    f"∂{ell}/∂{s_gt}",
+                    f"{chain} = −Σ_j 1[j ≠ gt]·{P}_j  ({p_gt} − 1 would cancel)",
+                    ("−", c.one_minus_p[n, gt]),
+                    -c.one_minus_p[n, gt],
+                )
             )
-        )
-        section.add(
-            Formula(
-                f"∂{ell}/∂{s_gt}",
-                f"∂{ell}/∂{s_gt} = (−1/{p_gt})·{p_gt}·(1 − {p_gt}) = {p_gt} − 1",
-                (probs[gt], " − 1"),
-                probs[gt] - 1,
-            )
-        )
+        else:
+            section.add(Formula(f"∂{ell}/∂{s_gt}", chain, (probs[gt], " − 1"), probs[gt] - 1))
         other = next((j for j in range(probs.size) if j != gt), None)
         if other is not None:
             self._seed003_other_class(section, n, other)
@@ -299,6 +328,25 @@ class ClassLossSteps:
                 f"so ∂ℓ/∂{X}_i = {P}_i − 1[i = gt]: the probabilities minus the one-hot target "
                 f"(p_gt − 1 at the ground truth, p_i elsewhere)"
             )
+        )
+
+    def _seed003_slope(self, n: int, gt: int) -> Formula:
+        """∂p_gt/∂s_gt = p_gt·(1 − p_gt), with 1 − p_gt as the op took it: the other classes'
+        Σ_j 1[j ≠ gt]·p_j (r/Z) where p_gt is within 2^-20 of 1 and 1 − p_gt would cancel."""
+        c = self.c
+        probs, rest = c.probabilities[n], c.one_minus_p[n, gt]
+        p_gt = self.sym(self.P, self.at(n, gt)).text
+        s_gt = self.sym(self.X, self.at(n, gt)).text
+        symbolic = f"∂{p_gt}/∂{s_gt} = {p_gt}·(1 − {p_gt})"
+        if rest != 1 - probs[gt]:
+            return Formula(
+                f"∂{p_gt}/∂{s_gt}",
+                f"{symbolic} = {p_gt}·Σ_j 1[j ≠ gt]·{self.P}_j  (1 − {p_gt} would cancel)",
+                (probs[gt], "·", rest),
+                probs[gt] * rest,
+            )
+        return Formula(
+            f"∂{p_gt}/∂{s_gt}", symbolic, (probs[gt], "·(1 − ", probs[gt], ")"), probs[gt] * rest
         )
 
     def _seed003_other_class(self, section: Section, n: int, other: int) -> None:

@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable
 from typing import Any
 
+import numpy as np
+
 from gradcalc.core import spec as common
 from gradcalc.core.explain import (
     Formula,
@@ -25,8 +27,7 @@ from gradcalc.core.explain.elementwise import ElementwiseExplainer
 from gradcalc.core.explain.pieces import arithmetic_words, factor
 from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
-from gradcalc.core.ops.elementwise import CANCELLED
-from gradcalc.core.ops.softmax import dominant, log_sum_exp
+from gradcalc.core.ops.softmax import log_sum_exp, others_sum, softmax_parts
 from gradcalc.core.spec import MAX_TERMS_SHOWN
 
 
@@ -50,6 +51,8 @@ def softmax_row_steps(
     classes = scores.shape[0]
     maximum, lse = (float(v[0]) for v in log_sum_exp(scores))
     z_value = math.exp(lse - maximum)
+    parts = softmax_parts(scores[None, :])
+    by_log1p = bool(parts.log1p_rows[0, 0])
     m_name, z_name = f"m{suffix}", f"Z{suffix}"
     shown = min(classes, max_terms)
     max_tokens: list[Any] = ["max("]
@@ -68,27 +71,81 @@ def softmax_row_steps(
         Formula(m_name, f"{m_name} = max_j {any_score}", tuple(max_tokens), maximum),
         Formula(z_name, f"{z_name} = Σ_j exp({any_score} − {m_name})", tuple(sum_tokens), z_value),
     ]
+    if by_log1p:
+        steps.append(rest_step(scores, int(parts.top[0]), any_score, suffix, max_terms))
     for j in range(rows):
-        shift = (scores[j], " − ", *factor(maximum))
-        if log:
-            steps.append(
-                Formula(
-                    output(j),
-                    f"{output(j)} = log p = {score(j)} − {m_name} − log {z_name}",
-                    (*shift, " − log ", z_value),
-                    scores[j] - lse,
-                )
+        steps.append(
+            output_step(
+                scores[j],
+                score(j),
+                output(j),
+                suffix,
+                (maximum, lse, z_value),
+                log=log,
+                log1p_rest=float(parts.rest[0, 0]) if by_log1p else None,
             )
-        else:
-            steps.append(
-                Formula(
-                    output(j),
-                    f"{output(j)} = exp({score(j)} − {m_name})/{z_name}",
-                    ("exp(", *shift, ")/", z_value),
-                    math.exp(scores[j] - lse),
-                )
-            )
+        )
     return steps
+
+
+def output_step(
+    score_value: float,
+    score: str,
+    output: str,
+    suffix: str,
+    row: tuple[float, float, float],
+    *,
+    log: bool,
+    log1p_rest: float | None,
+) -> Formula:
+    """One output of a row's softmax: p_j = exp(s_j − m)/Z, or log p_j = s_j − m − log Z,
+    with log Z as log(1 + r) where the row took it so (``log1p_rest``: r, else None).
+    ``row``: the row's m, log Σ exp and Z."""
+    maximum, lse, z_value = row
+    m_name, z_name = f"m{suffix}", f"Z{suffix}"
+    shift = (score_value, " − ", *factor(maximum))
+    if log and log1p_rest is not None:
+        return Formula(
+            output,
+            f"{output} = log p = {score} − {m_name} − log {z_name}"
+            f" = {score} − {m_name} − log(1 + r{suffix})",
+            (*shift, " − log(1 + ", log1p_rest, ")"),
+            (score_value - maximum) - math.log1p(log1p_rest),
+        )
+    if log:
+        return Formula(
+            output,
+            f"{output} = log p = {score} − {m_name} − log {z_name}",
+            (*shift, " − log ", z_value),
+            score_value - lse,
+        )
+    return Formula(
+        output,
+        f"{output} = exp({score} − {m_name})/{z_name}",
+        ("exp(", *shift, ")/", z_value),
+        math.exp(score_value - lse),
+    )
+
+
+def rest_step(scores: Any, top: int, any_score: str, suffix: str, max_terms: int) -> Formula:
+    """r = Σ_{j≠top} exp(s_j − m) = Z − 1 for a row whose other scores are far below its top
+    (``scores``: C floats): Z rounds r away, so log Z is taken as log(1 + r), kept digit
+    for digit by log1p (ops.softmax.softmax_parts)."""
+    maximum = float(np.max(scores))
+    others = [j for j in range(scores.shape[0]) if j != top]
+    tokens: list[Any] = []
+    for position, j in enumerate(others[:max_terms]):
+        tokens.extend((" + " if position else "", "exp(", scores[j], " − ", *factor(maximum), ")"))
+    if len(others) > max_terms:
+        tokens.append(f" + … ({len(others) - max_terms} more)")
+    rest = float(softmax_parts(scores[None, :]).rest[0, 0])
+    return Formula(
+        f"r{suffix}",
+        f"r{suffix} = Σ_j 1[j ≠ argmax]·exp({any_score} − m{suffix}) = Z{suffix} − 1  "
+        "(summed without the 1, which would round it away; log Z is taken as log(1 + r))",
+        tuple(tokens) or ("0",),
+        rest,
+    )
 
 
 class Explainer(ElementwiseExplainer):
@@ -106,7 +163,9 @@ class Explainer(ElementwiseExplainer):
             trace.grad_input,
         )
         self.blocks = trace.jacobians
-        self.tail = trace.tail
+        self.one_minus_p, self.stable = trace.one_minus_p, trace.stable
+        self.log1p_rows = trace.log1p_rows
+        self.complement_taken = self.one_minus_p != 1 - self.prob
         self.exact = trace.exact
         self.results = run.results
         self.log = problem.log
@@ -145,13 +204,13 @@ class Explainer(ElementwiseExplainer):
             "and logits like 1000 cannot overflow; the result is unchanged"
         )
         items.extend(self.common_conventions())
-        if self.taken_from_others():
+        if self.log1p_rows.any() or self.stable.any() or self.complement_taken.any():
             items.append(
-                "where p_j is near 1, 1 − p_j and the difference in ∂"
-                f"{self.L}/∂{self.X}_j would cancel in float64: gradcalc takes them from the "
-                "row's other entries (1 − p_j = Σ_(i≠j) p_i), as the steps show, where "
-                "PyTorch's arithmetic loses those digits (for scores (40, 0) and upstream "
-                f"(1, 0) it gives ∂{self.L}/∂{self.X}_0 = 0, not 4.24835e-18)"
+                "where a row's top probability is within 2^-20 of 1, log Z = log(1 + r) is taken "
+                "as log1p(r) and 1 − p as r/Z, with r the other exp(s_j − m) summed without the "
+                "1, and a gradient entry that would cancel in a form without the cancellation, "
+                "as the steps show (PyTorch's float64 loses those digits: log_softmax([40, 0]) "
+                "is [−4.25e-18, −40], not [0, −40])"
             )
         if not self.p.upstream_given and not self.log:
             items.append(
@@ -163,12 +222,6 @@ class Explainer(ElementwiseExplainer):
             )
         )
         return items
-
-    def taken_from_others(self) -> bool:
-        """Whether a gradient entry, or a Jacobian entry built, was taken from its row's
-        other entries (see core/ops/softmax.py)."""
-        top, rest = dominant(self.prob)
-        return bool(self.tail.any() or self.blocks is not None and (top & (rest < CANCELLED)).any())
 
     # sections ------------------------------------------------------------
     def section_problem(self) -> Section:
@@ -238,6 +291,14 @@ class Explainer(ElementwiseExplainer):
                     "each row sums to 0: the probabilities always sum to 1"
                     if not self.log
                     else "each row i is e_i − p: raising any score raises log Z by p_j"
+                )
+            )
+        if self.complement_taken.any():
+            diagonal = "1 − p_i" if self.log else "p_i·(1 − p_i)"
+            section.add(
+                Note(
+                    f"on the diagonal ({diagonal}), 1 − p_i is taken as Σ_j 1[j ≠ i]·p_j where p_i "
+                    "is within 2^-20 of 1: 1 − p_i as written would cancel"
                 )
             )
         shown = 0
@@ -338,8 +399,8 @@ class Explainer(ElementwiseExplainer):
         index = self.idx(n, j)
         target = self.sym(f"∂{L}/∂{self.X}", index)
         p_sym = self.sym(self.P, index)
-        if self.tail[n, j]:
-            return self.backward_tail_entry(n, j)
+        if self.stable[n, j]:
+            return self.stable_entry(n, j, target.text, p_sym.text, inner_name)
         if self.log:
             return Formula(
                 target.text,
@@ -354,34 +415,42 @@ class Explainer(ElementwiseExplainer):
             self.grad[n, j],
         )
 
-    def backward_tail_entry(self, n: int, j: int) -> Formula:
-        """∂L/∂s_j of a dominant entry from the row's others, as the op took it:
-        p_j·Σ_(i≠j) p_i·(g_j − g_i), or g_j·Σ_(i≠j) p_i − p_j·Σ_(i≠j) g_i (log_softmax)."""
-        L, index = self.L, self.idx(n, j)
-        target = self.sym(f"∂{L}/∂{self.X}", index).text
-        p_j, up_j = self.sym(self.P, index).text, self.sym_up(index).text
-        others = [i for i in range(self.s.shape[1]) if i != j]
+    def stable_entry(self, n: int, j: int, target: str, p_sym: str, inner_name: str) -> Formula:
+        """∂L/∂s_j where the usual form cancels (p_j near 1), in the form the op took it
+        (ops.softmax.softmax_backward, log_softmax_backward): the same value without the
+        difference of nearly equal numbers."""
+        L, classes = self.L, self.s.shape[1]
+        others = [i for i in range(classes) if i != j]
         shown = others[: self.options.max_terms]
-        cut = (" + …",) if len(shown) < len(others) else ()
-        below = f"i≠{j + self.p.index_base}"
-        p_terms = [(" + ", self.prob[n, i]) for i in shown]
+        more = (f" + … ({len(others) - len(shown)} more)",) if len(others) > len(shown) else ()
+        up_j = f"∂{L}/∂{self.sym(self.Y, self.idx(n, j)).text}"
         if self.log:
-            up_terms = [(" + ", *factor(self.up[n, i])) for i in shown]
-            numeric = (
-                *factor(self.up[n, j]), "·(", *_joined(p_terms), *cut, ") − ",
-                self.prob[n, j], "·(", *_joined(up_terms), *cut, ")",
-            )  # fmt: skip
-            symbolic = f"{up_j}·Σ_({below}) p_i − {p_j}·Σ_({below}) ∂{L}/∂{self.Y}_i"
-        else:
-            pair_terms = [
-                (" + ", self.prob[n, i], "·(", self.up[n, j], " − ", *factor(self.up[n, i]), ")")
-                for i in shown
-            ]
-            numeric = (self.prob[n, j], "·(", *_joined(pair_terms), *cut, ")")
-            symbolic = f"{p_j}·Σ_({below}) p_i·({up_j} − ∂{L}/∂p_i)"
-        return Formula(target, f"{target} = {symbolic}", numeric, self.grad[n, j])
-
-
-def _joined(terms: list[tuple]) -> list:
-    """The tokens of terms that each start with their " + ", without the first one's."""
-    return [token for k, term in enumerate(terms) for token in (term[1:] if k == 0 else term)]
+            return Formula(
+                target,
+                f"{target} = {up_j} − {p_sym}·{inner_name} = {up_j}·(1 − {p_sym}) − "
+                f"{p_sym}·Σ_i 1[i ≠ j]·∂{L}/∂{self.Y}_i  (without the cancelling {up_j} − {p_sym}·{up_j})",
+                (
+                    self.up[n, j],
+                    "·",
+                    self.one_minus_p[n, j],
+                    " − ",
+                    self.prob[n, j],
+                    "·",
+                    *factor(others_sum(self.up, n, j)),
+                ),
+                self.grad[n, j],
+            )
+        tokens: list[Any] = []
+        for position, i in enumerate(shown):
+            tokens.extend(
+                (" + " if position else "", "(", self.up[n, j], " − ", self.up[n, i], ")·")
+            )
+            tokens.extend(factor(self.prob[n, i]))
+        return Formula(
+            target,
+            f"{target} = {p_sym}·(∂{L}/∂{p_sym} − {inner_name}) = "
+            f"{p_sym}·Σ_i 1[i ≠ j]·(∂{L}/∂{p_sym} − ∂{L}/∂{self.P}_i)·{self.P}_i  "
+            f"(Σ_i {self.P}_i = 1; without the cancelling ∂{L}/∂{p_sym} − {inner_name})",
+            (self.prob[n, j], "·(", *tokens, *more, ")"),
+            self.grad[n, j],
+        )

@@ -48,7 +48,7 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
-from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences
+from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
@@ -378,21 +378,8 @@ def compute(problem: LossProblem, *, exact: bool) -> LossTrace:
             ("target",),
             f"{what}, so PyTorch's mean divides by 0 (nan); use reduction: sum, or change the targets/weights",
         ) from None
-    cache = trace.cache
-    return LossTrace(
-        loss=loss,
-        grad_input=adapter.backward(1, trace)["input"].reshape(problem.input.shape),
-        exact=trace.exact,
-        per_item=cache["per_item"],
-        denominator=cache["denominator"],
-        coefficients=cache.get("coefficients"),
-        counted=cache.get("counted"),
-        probabilities=cache.get("probabilities"),
-        log_p=cache.get("log_p"),
-        complements=cache.get("complements"),
-        form=cache.get("form"),
-        taken_exactly=cache.get("taken_exactly"),
-    )
+    grad_input = adapter.backward(1, trace)["input"].reshape(problem.input.shape)
+    return traced(loss, grad_input, trace.exact, trace.cache)
 
 
 def run(problem: LossProblem, options: common.SolveOptions) -> Run:

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.core.ops.losses import BCE_EPSILON, BCE_LOG_FLOOR, bce_logs, cancelled
+from gradcalc.core.ops import Cache
+from gradcalc.core.ops.losses import (
+    BCE_EPSILON,
+    BCE_LOG_FLOOR,
+    bce_logs,
+    cancelled,
+    cross_entropy_gradient,
+)
 
 if TYPE_CHECKING:  # core/kinds/loss.py imports this module
     from gradcalc.core.kinds.loss import LossProblem
@@ -41,6 +48,14 @@ class LossTrace:
     complements: np.ndarray | None = None  # bce_with_logits: σ(−s), the input's shape
     form: np.ndarray | None = None  # bce_with_logits: how σ(s) − t was taken (ops.losses PLAIN…)
     taken_exactly: np.ndarray | None = None  # bce, bce_with_logits: a difference taken exactly
+    # cross_entropy (N×C unless noted): 1 − p as taken (ops.softmax.softmax_parts), where
+    # log Z was log1p(r) (N×1) and r (N×1), where ∂ℓ/∂s was taken as p·Σ_{c≠k} a_c −
+    # a_k·(1 − p) (ops.losses.cross_entropy_gradient) and those sums Σ_{c≠k} a_c.
+    one_minus_p: np.ndarray | None = None
+    log1p_rows: np.ndarray | None = None
+    rest: np.ndarray | None = None
+    stable: np.ndarray | None = None
+    other_coefficients: np.ndarray | None = None
 
 
 def exact_differences(problem: LossProblem) -> dict[str, np.ndarray]:
@@ -88,3 +103,31 @@ def bce_clamped(values: np.ndarray) -> np.ndarray:
     flat = [bce_clamps(v) for v in np.asarray(values).reshape(-1)]
     mask = [lx < BCE_LOG_FLOOR or lr < BCE_LOG_FLOOR or d for lx, lr, d in flat]
     return np.array(mask, dtype=bool).reshape(np.shape(values))
+
+
+def traced(loss: Any, grad_input: np.ndarray, exact: bool, cache: Cache) -> LossTrace:
+    """The LossTrace of a run from its op's forward cache (core/ops/losses.py)."""
+    fields = ("coefficients", "counted", "probabilities", "log_p", "complements", "form")
+    recorded = {name: cache.get(name) for name in (*fields, "taken_exactly")}
+    if "log1p_rows" in cache:  # cross_entropy
+        recorded.update(cross_entropy_forms(cache))
+    return LossTrace(
+        loss=loss,
+        grad_input=grad_input,
+        exact=exact,
+        per_item=cache["per_item"],
+        denominator=cache["denominator"],
+        **recorded,
+    )
+
+
+def cross_entropy_forms(cache: Cache) -> dict[str, np.ndarray]:
+    """The LossTrace fields saying how cross_entropy's op took log Z, 1 − p and ∂ℓ/∂s
+    where the written forms cancel (``cache``: its forward's), so the steps show them."""
+    _, stable, others = cross_entropy_gradient(cache)
+    return {
+        "stable": stable,
+        "other_coefficients": others,
+        "taken_exactly": stable | cache["log1p_rows"],
+        **{key: cache[key] for key in ("one_minus_p", "log1p_rows", "rest")},
+    }

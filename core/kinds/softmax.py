@@ -25,13 +25,7 @@ from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
-from gradcalc.core.ops.softmax import (
-    SOFTMAX,
-    log_softmax_backward_forms,
-    softmax_backward_forms,
-    softmax_forward,
-    softmax_jacobians,
-)
+from gradcalc.core.ops.softmax import SOFTMAX, backward_forms, softmax_forward, softmax_jacobians
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 
@@ -107,12 +101,14 @@ class SoftmaxTrace:
     p: np.ndarray  # softmax(s)
     log_p: np.ndarray  # log softmax(s)
     grad_input: np.ndarray  # ∂L/∂s
+    # 1 − p (r/Z at a row's top where 1 − p cancels: ops.softmax.softmax_parts), and where
+    # log Z was taken as log1p(r) (N×1) and a cancelling ∂L/∂s entry in its other form.
+    one_minus_p: np.ndarray
+    log1p_rows: np.ndarray
+    stable: np.ndarray
     exact: bool
     # N×C×C: each sample's Jacobian ∂y/∂s, when built or written out (else None).
     jacobians: np.ndarray | None
-    # N×C bool: ∂L/∂s_j taken from the row's other entries, where PyTorch's form cancels
-    # (core/ops/softmax.py: a dominant entry, p_j near 1).
-    tail: np.ndarray
 
 
 def block_diagonal(blocks: np.ndarray) -> np.ndarray:
@@ -137,7 +133,9 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
         float64=adapter.each_rounded,
     )
     grad = adapter.backward(problem.upstream.reshape(-1, classes), trace)["input"]
-    p, log_p = trace.cache["p"], trace.cache["log_p"]
+    upstream = adapter.as_run(problem.upstream.reshape(-1, classes), trace)
+    _, stable = backward_forms(upstream, trace.cache)
+    p, log_p, one_minus_p = (trace.cache[key] for key in ("p", "log_p", "one_minus_p"))
     results: dict[str, Any] = {
         "output": (log_p if problem.log else p).reshape(problem.input.shape),
         "grad_input": grad.reshape(problem.input.shape),
@@ -145,7 +143,7 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
     wanted = options.wants_jacobians() or "jacobian" in problem.expected
     built = wanted and problem.input.size**2 <= options.limits.max_jacobian
     shown = options.wants("jacobian") and classes <= SMALL_CLASSES
-    blocks = softmax_jacobians(p, problem.log) if built or shown else None
+    blocks = softmax_jacobians(p, one_minus_p, problem.log) if built or shown else None
     if built:
         results["jacobian"] = block_diagonal(blocks)
     elif "jacobian" in problem.expected:
@@ -154,17 +152,17 @@ def run(problem: SoftmaxProblem, options: common.SolveOptions) -> Run:
             f"the jacobian has {problem.input.size**2:,} entries, above the limit of "
             f"{options.limits.max_jacobian:,} (raise it with --max-jacobian)",
         )
-    upstream = adapter.as_run(problem.upstream.reshape(-1, classes), trace)
-    forms = log_softmax_backward_forms if problem.log else softmax_backward_forms
     recorded = SoftmaxTrace(
         scores=trace.cache["input"],
         upstream=upstream,
         p=p,
         log_p=log_p,
         grad_input=grad,
+        one_minus_p=one_minus_p,
+        log1p_rows=trace.cache["log1p_rows"],
+        stable=stable,
         exact=trace.exact,
         jacobians=blocks,
-        tail=forms(np.asarray(upstream, dtype=float), p)[1],
     )
     return Run(results=results, trace=recorded, exact=trace.exact)
 

@@ -28,7 +28,7 @@ import numpy as np
 from gradcalc.core.exact import from_integers, scale_to_integers, zeros_like_kind
 from gradcalc.core.ops import Cache, Exactness, Op, Params
 from gradcalc.core.ops.elementwise import CANCELLED, sigmoid
-from gradcalc.core.ops.softmax import softmax_forward
+from gradcalc.core.ops.softmax import others_sums, softmax_parts
 
 # PyTorch's BCELoss clamps each log at −100, and its backward divides by
 # max(x·(1 − x), EPSILON) with EPSILON = 1e-12 held as a float32 constant.
@@ -123,20 +123,61 @@ def nll_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
 
 
 def cross_entropy_forward(x_rows: np.ndarray, params: Params) -> tuple[Any, Cache]:
-    """x_rows: N×C logits (float64) -> L; params as :func:`class_coefficients`."""
+    """x_rows: N×C logits (float64) -> L; params as :func:`class_coefficients`.
+
+    log p and 1 − p as ops.softmax.softmax_parts takes them (log Z as log1p(r) where Z =
+    1 + r rounds r away: ℓ = 4.25e-18 at s = [40, 0], gt = 0, not 0).  The cache adds
+    ``probabilities``, ``log_p``, ``one_minus_p`` (N×C), ``log1p_rows`` (N×1 bools) and
+    ``rest`` r (N×1).
+    """
     cache = _class_cache(x_rows, params)
-    probabilities, log_p = softmax_forward(x_rows.astype(float))
-    per_item = -(cache["coefficients"] * log_p).sum(axis=1)
-    cache.update(per_item=per_item, probabilities=probabilities, log_p=log_p)
+    parts = softmax_parts(x_rows.astype(float))
+    per_item = -(cache["coefficients"] * parts.log_p).sum(axis=1)
+    cache.update(
+        per_item=per_item,
+        probabilities=parts.p,
+        log_p=parts.log_p,
+        one_minus_p=parts.one_minus_p,
+        log1p_rows=parts.log1p_rows,
+        rest=parts.rest,
+    )
     return per_item.sum() / cache["denominator"], cache
 
 
+def others_total(values: np.ndarray) -> np.ndarray:
+    """N×C -> N×C, Σ_{c≠k} values[n, c] at [n, k]: the row total minus the entry, except at
+    each row's largest entry, summed without it (the values are ≥ 0, so only an entry
+    holding more than half the total can make the difference cancel)."""
+    others = values.sum(axis=1, keepdims=True) - values
+    rows, top = np.arange(values.shape[0]), np.argmax(values, axis=1)
+    others[rows, top] = others_sums(values, rows, top)
+    return others
+
+
+def cross_entropy_gradient(cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """∂ℓ_n/∂s[n,k] (N×C, before dividing by D), where it was taken in the stable form
+    (N×C bools), and Σ_{c≠k} a[n,c] (N×C).
+
+    (Σ_c a_c)·p_k − a_k as written (PyTorch's) cancels where p_k is near a_k/Σ a: at a hard
+    label with p_gt near 1, p_gt − 1 is 0 for s = [40, 0] (true −4.25e-18).  The same value
+    is p_k·Σ_{c≠k} a_c − a_k·(1 − p_k), with 1 − p_k = Σ_{j≠k} p_j from the softmax's
+    terms (:class:`SoftmaxParts`): both terms smaller, so taken where the written form
+    loses more than 20 bits (and differs).
+    """
+    coefficients, p = cache["coefficients"], cache["probabilities"]
+    totals = coefficients.sum(axis=1, keepdims=True)
+    plain = totals * p - coefficients
+    others = others_total(coefficients)
+    stable_form = p * others - coefficients * cache["one_minus_p"]
+    size = np.maximum(totals * p, np.abs(coefficients))
+    stable = (np.abs(plain) < size * CANCELLED) & (stable_form != plain)
+    return np.where(stable, stable_form, plain), stable, others
+
+
 def cross_entropy_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:
-    """grad_loss: a number -> {"input": N×C}, ((Σ_k a[n,k])·p[n,c] − a[n,c]) / D."""
-    coefficients = cache["coefficients"]
-    grad = (coefficients.sum(axis=1, keepdims=True) * cache["probabilities"] - coefficients) / (
-        cache["denominator"]
-    )
+    """grad_loss: a number -> {"input": N×C}, ((Σ_k a[n,k])·p[n,c] − a[n,c]) / D, taken
+    without cancellation (see :func:`cross_entropy_gradient`)."""
+    grad = cross_entropy_gradient(cache)[0] / cache["denominator"]
     return {"input": _chain(grad, grad_loss)}
 
 
