@@ -46,6 +46,7 @@ _METAVARS = {
     "texts": "TEXT",
     "mapping": "MAPPING",
     "answers": "MAPPING",
+    "layers": "LAYERS",
 }
 
 

@@ -104,6 +104,21 @@ _TYPES: dict[str, dict[str, Any]] = {
     "mapping": {"type": "object"},
     "answers": {"type": "object", "additionalProperties": {"$ref": "#/definitions/answer"}},
     "null": {"type": "null"},
+    # A net's layers: words (relu, flatten, …) or mappings with a type (core/kinds/net.py).
+    "layers": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "anyOf": [
+                {"$ref": "#/definitions/text"},
+                {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"type": "string"}},
+                },
+            ]
+        },
+    },
 }
 
 
