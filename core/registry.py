@@ -612,7 +612,6 @@ OPS: dict[str, OpEntry] = {
                 "the loss on the last output: a loss spec's keys with type for its name, e.g. "
                 "{type: cross_entropy, target: [2]} (or give upstream instead)",
                 example={"type": "mse", "target": [[1, 0]]},
-                starter=True,
             ),
         ),
         example_upstream=[[1, -1]],

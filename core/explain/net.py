@@ -16,7 +16,6 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
-from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import Layer, NetProblem
 
 # A layer's own sections that belong to the forward pass (shown in layer order); the rest
@@ -29,7 +28,8 @@ _NOT_THE_NETS = ("finite-difference check", "argmax (results")
 
 
 def shape_words(shape: tuple[int, ...]) -> str:
-    return shape_text(shape) if shape else "a single number"
+    """``1×2×3×3``, ``3`` for a vector, ``a single number``."""
+    return "×".join(map(str, shape)) if shape else "a single number"
 
 
 def axis_names(ndim: int) -> tuple[str, ...]:
