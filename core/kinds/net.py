@@ -115,7 +115,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
     if clash is not None:
         raise SpecError(
             ("layers", clash.index),
-            f"{clash.label}: the name {clash.name!r} is also the symbol of the net's "
+            f"the name {clash.name!r} is also the symbol of the net's "
             "input or loss (names); give the layer another name",
         )
     problem = NetProblem(
@@ -177,8 +177,7 @@ def read_layers(raw: Any, given: bool) -> tuple[Layer, ...]:
         if twin is not None:
             raise SpecError(
                 ("layers", index, "name") if "name" in _as_mapping(item) else ("layers", index),
-                f"layers[{index}] is named {layer.name!r}, like {twin.label}; "
-                "give each layer its own name",
+                f"the name {layer.name!r} is taken by {twin.label}; give each layer its own name",
             )
         layers.append(layer)
     return tuple(layers)
