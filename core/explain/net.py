@@ -135,7 +135,31 @@ class Explainer:
             own = problem + self.t.forward[layer.index].sections
         else:
             own = [s for s in own if s.key not in FORWARD_SECTIONS]
-        return [_titled(layer.name, section) for section in own]
+        sections = [_titled(layer.name, section) for section in own]
+        first = next((i for i, s in enumerate(sections) if forward or s.key != "problem"), None)
+        if first is not None:  # where the layer's upstream is first shown: say where it is from
+            section = sections[first]
+            items = [self._upstream_note(layer), *section.items]
+            sections[first] = Section(section.key, section.title, items, section.omitted)
+        return sections
+
+    def _upstream_note(self, layer: Layer) -> Note:
+        """Where the upstream ∂L/∂(this layer) comes from: the next layer's ∂L/∂input."""
+        L = self.p.names["loss"]
+        upstream = f"∂{L}/∂{layer.name}"
+        if layer.index + 1 < len(self.p.layers):
+            after = self.p.layers[layer.index + 1].name
+            return Note(
+                f"the upstream {upstream} is {after}'s ∂{L}/∂input (its backward pass, the "
+                f"input of {after} being {layer.name})"
+            )
+        if self.p.loss is not None:
+            return Note(f"the upstream {upstream} is the loss's ∂{L}/∂input")
+        if isinstance(self.p.upstream, np.ndarray):
+            return Note(f"the upstream {upstream} is the net's upstream, as given in the spec")
+        return Note(
+            f"the upstream {upstream} is all ones: {L} is the sum of {layer.name}'s outputs"
+        )
 
     def section_graph(self) -> Section:
         p = self.p
