@@ -62,6 +62,7 @@ def layer_spec(problem: NetProblem, layer: Layer, values: np.ndarray, upstream: 
     """The single-layer spec of ``layer`` given its input and upstream."""
     names = {"input": problem.source(layer.index), "output": layer.name}
     names["loss"] = problem.names["loss"]
+    names.update(parameter_symbols(problem, layer))
     return {
         "kind": layer.type,
         **layer.keys,
@@ -70,6 +71,22 @@ def layer_spec(problem: NetProblem, layer: Layer, values: np.ndarray, upstream: 
         "names": names,
         "index_base": problem.index_base,
     }
+
+
+# The symbols of a layer's parameters when the net has several layers with parameters: W2,
+# b2 for the second, so that no two tables share a symbol (the kinds' own: w, W, b).
+_SYMBOLS = {"kernel": "w", "weight": "W", "bias": "b"}
+
+
+def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
+    """``{"weight": "W2", "bias": "b2"}`` for the second layer with parameters; {} when only
+    one layer has parameters (it keeps its kind's symbols)."""
+    with_parameters = [other.name for other in problem.layers if other.type in ("conv", "dense")]
+    if len(with_parameters) < 2 or layer.name not in with_parameters:
+        return {}
+    count = with_parameters.index(layer.name) + 1
+    roles = ("kernel", "bias") if layer.type == "conv" else ("weight", "bias")
+    return {role: f"{_SYMBOLS[role]}{count}" for role in roles}
 
 
 def _plain(values: Any) -> Any:
