@@ -7,8 +7,9 @@ Run with a Python that has torch (not a gradcalc dependency), e.g.
 
 For each spec it builds the same network in torch (Conv2d, MaxPool2d/AvgPool2d, Linear,
 activations, softmax/log_softmax, flatten, the loss), runs forward and backward in float64,
-runs `gradcalc net --spec F --format json --float`... and the exact run, and prints the
-largest difference per spec.  Exit 1 when any differs by more than 1e-9 (relative).
+runs `gradcalc net --spec F --format json --decimal` exactly and with --float, and prints the
+largest difference per spec.  Exit 1 when any differs by more than 1e-9 (relative), or when
+the two name different results.
 """
 
 from __future__ import annotations
