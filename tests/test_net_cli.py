@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from nn_cli import PROBLEMS, run, run_json, run_spec, spec_error
+
+from gradcalc.core.spec import SolveOptions
 
 EXAMPLE = PROBLEMS / "net_conv_relu_maxpool_dense.yaml"
 NETS = (
@@ -114,3 +117,32 @@ def test_bad_input_is_one_line_exit_2(tmp_path, case: str) -> None:
     found_line, _, message = spec_error(run_spec(tmp_path, "net", "kind: net\n" + text))
     assert found_line == line, message
     assert words in message
+
+
+@pytest.mark.parametrize("chain", ["dense_relu", "mlp", "mlp5", "conv_maxpool", "conv_avgpool"])
+def test_random_net_draws_a_chain_of_two_to_five_layers(chain: str) -> None:
+    """`gradcalc random net`: the chain's layers with every parameter drawn (small nonzero
+    integer weights and kernels), exact answers, and the drawn problem passes its own run."""
+    from gradcalc.core import practice, registry
+    from gradcalc.core.kinds.net_practice import CHAINS
+
+    drawn = [practice.make_problem("net", seed, {"chain": chain}) for seed in range(3)]
+    for problem in drawn:
+        layers = problem.spec["layers"]
+        assert 2 <= len(layers) <= 5 and len(layers) == len(CHAINS[chain][1])
+        for layer in layers:
+            if isinstance(layer, dict):
+                for key in ("weight", "kernel"):
+                    flat = np.ravel(layer.get(key, [1]))
+                    assert all(float(v).is_integer() and v != 0 and abs(v) <= 2 for v in flat)
+        solution = registry.solve({**problem.spec, "expected": problem.answers}, SolveOptions())
+        assert solution.ok
+    # Different seeds draw different parameters.
+    assert len({str(problem.spec["layers"]) for problem in drawn}) > 1
+
+
+def test_random_net_picks_the_chain_by_seed() -> None:
+    from gradcalc.core import practice
+
+    chains = {practice.make_problem("net", seed, {}).sizes.values["chain"] for seed in range(12)}
+    assert len(chains) >= 3

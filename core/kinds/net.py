@@ -22,6 +22,7 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import read_array
+from gradcalc.core.kinds.net_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.records import record
 from gradcalc.core.values import describe
 
