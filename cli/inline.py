@@ -47,6 +47,7 @@ _METAVARS = {
     "texts": "TEXT",
     "mapping": "MAPPING",
     "answers": "MAPPING",
+    "layers": "LAYERS",
 }
 
 

@@ -84,8 +84,18 @@ class _Yaml:
             lines += self.block(item, indent + 2)
         return lines
 
+    def flow(self, value: Any) -> str:
+        """``value`` as one line of flow YAML: a net's layer ``{type: dense, weight: [[1, 0]]}``."""
+        if isinstance(value, dict):
+            return "{" + ", ".join(f"{key}: {self.flow(item)}" for key, item in value.items()) + "}"
+        if isinstance(value, list):
+            return "[" + ", ".join(self.flow(item) for item in value) + "]"
+        return self.scalar(value)
+
     def entry(self, key: str, value: Any, indent: int) -> list[str]:
         pad = " " * indent
+        if isinstance(value, list) and any(isinstance(item, dict) for item in value):
+            return [f"{pad}{key}:", *(f"{pad}  - {self.flow(item)}" for item in value)]
         if isinstance(value, dict) or _depth(value) >= 2:
             return [f"{pad}{key}:", *self.block(value, indent + 2)]
         if isinstance(value, list):

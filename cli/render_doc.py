@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.cli.numbers import NumberStyle
-from gradcalc.cli.render_table import MAX_GRID_COLUMNS, MAX_GRID_ROWS, MAX_SLICES, RESULT_ORDER
+from gradcalc.cli.render_table import MAX_GRID_COLUMNS, MAX_GRID_ROWS, MAX_SLICES, shown_results
 from gradcalc.core.explain import (
     Formula,
     Math,
@@ -210,11 +210,10 @@ class DocumentRenderer:
         shape = solution.results.get("output_shape")
         if shape is not None:
             self.paragraph(f"output_shape = {'×'.join(map(str, shape))}")
-        for name in RESULT_ORDER:
-            if name in solution.results:
-                ndim = np.ndim(solution.results[name])
-                axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
-                self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
+        for name in shown_results(solution.results):
+            ndim = np.ndim(solution.results[name])
+            axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
+            self.matrix(Matrix(name, solution.results[name], axes, solution.index_base))
         if solution.exact and self.style.decimal:
             self.paragraph(
                 f"Computed exactly; shown as decimals rounded to {self.style.precision} significant digits "

@@ -48,6 +48,16 @@ RESULT_ORDER = (
     "grad_bias",
     "argmax",
 )
+
+
+def shown_results(results: dict) -> list[str]:
+    """The result names the results section shows: RESULT_ORDER's, then a net's per-layer
+    results (``conv1.output``, ``fc.grad_weight``) in the order the run made them."""
+    return [name for name in RESULT_ORDER if name in results] + [
+        name for name in results if "." in name
+    ]
+
+
 RULE_WIDTH = 72
 # A matrix larger than this is shown in part (unless --steps all); JSON always has all of it.
 MAX_GRID_ROWS = 32
@@ -500,19 +510,18 @@ class TableRenderer:
         shape = solution.results.get("output_shape")
         if shape is not None:
             self.line(f"output_shape = {'×'.join(map(str, shape))}")
-        for name in RESULT_ORDER:
-            if name in solution.results:
-                ndim = np.ndim(solution.results[name])
-                axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
-                self.matrix(
-                    Matrix(
-                        name,
-                        solution.results[name],
-                        axes,
-                        solution.index_base,
-                        role=result_role(name),
-                    )
+        for name in shown_results(solution.results):
+            ndim = np.ndim(solution.results[name])
+            axes = solution.axes.get(name) or tuple(f"axis{i}" for i in range(ndim))
+            self.matrix(
+                Matrix(
+                    name,
+                    solution.results[name],
+                    axes,
+                    solution.index_base,
+                    role=result_role(name),
                 )
+            )
         if solution.exact and self.style.decimal:
             self.line(
                 (

@@ -99,6 +99,21 @@ _TYPES: dict[str, dict[str, Any]] = {
     "mapping": {"type": "object"},
     "answers": {"type": "object", "additionalProperties": {"$ref": "#/definitions/answer"}},
     "null": {"type": "null"},
+    # A net's layers: words (relu, flatten, …) or mappings with a type (core/kinds/net.py).
+    "layers": {
+        "type": "array",
+        "minItems": 1,
+        "items": {
+            "anyOf": [
+                {"$ref": "#/definitions/text"},
+                {
+                    "type": "object",
+                    "required": ["type"],
+                    "properties": {"type": {"type": "string"}},
+                },
+            ]
+        },
+    },
 }
 
 
@@ -176,17 +191,31 @@ def _bounded(schema: dict[str, Any], field: Field) -> dict[str, Any]:
     return {"allOf": [schema], **bounds} if bounds else schema
 
 
-def _keyed(names: tuple[str, ...], value: dict[str, Any]) -> dict[str, Any]:
-    """A mapping with exactly these keys allowed (listed, so editors complete them)."""
-    return {
-        "type": "object",
-        "properties": {name: value for name in names},
-        "additionalProperties": False,
-    }
+def _keyed(names: tuple[str, ...], value: dict[str, Any], pattern: str = "") -> dict[str, Any]:
+    """A mapping with exactly these keys allowed (listed, so editors complete them), and any
+    key matching ``pattern`` (a net's per-layer results, ``conv1.grad_kernel``)."""
+    keyed: dict[str, Any] = {"type": "object", "properties": {name: value for name in names}}
+    if pattern:
+        keyed["patternProperties"] = {pattern: value}
+    keyed["additionalProperties"] = False
+    return keyed
+
+
+def _result_pattern(kind: str) -> str:
+    """The pattern of the result names a kind makes per layer (kind net), else ""."""
+    if kind != "net":
+        return ""
+    from gradcalc.core.kinds.net import RESULT_PATTERN
+
+    return RESULT_PATTERN
+
+
+def _results_keyed(kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    return _keyed(result_names(kind), value, _result_pattern(kind))
 
 
 def _answers(field: Field, kind: str) -> dict[str, Any]:
-    return _keyed(result_names(kind), {"$ref": "#/definitions/answer"})
+    return _results_keyed(kind, {"$ref": "#/definitions/answer"})
 
 
 def _names(field: Field, kind: str) -> dict[str, Any]:
@@ -201,7 +230,7 @@ def _tolerance(field: Field, kind: str) -> dict[str, Any]:
 
 
 def _points(field: Field, kind: str) -> dict[str, Any]:
-    return _keyed(result_names(kind), _bounded({"$ref": "#/definitions/number"}, field))
+    return _results_keyed(kind, _bounded({"$ref": "#/definitions/number"}, field))
 
 
 def _accept(field: Field, kind: str) -> dict[str, Any]:
@@ -209,7 +238,7 @@ def _accept(field: Field, kind: str) -> dict[str, Any]:
     tolerance = field_schema(COMMON_FIELDS["tolerance"], kind)
     return {
         "type": "object",
-        "properties": {"tolerance": _keyed(result_names(kind), tolerance)},
+        "properties": {"tolerance": _results_keyed(kind, tolerance)},
     }
 
 

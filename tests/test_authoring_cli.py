@@ -296,7 +296,7 @@ def test_zsh_and_fish_completion() -> None:
         registry.OPS["conv"].summary,
     ]
     # fish passes the word being completed itself as COMP_CWORD.
-    assert complete("fish", "gradcalc ne", "ne") == [
+    assert complete("fish", "gradcalc new", "new") == [
         "plain,new\tPrint a commented starter spec of a kind."
     ]
 

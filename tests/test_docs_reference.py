@@ -49,6 +49,7 @@ TYPE_WORDS = {
     "mapping": "mapping",
     "answers": "answers by result name",
     "null": "null",
+    "layers": "list of layers (words or mappings with a type)",
 }
 
 

@@ -118,7 +118,9 @@ OUTPUT = "output"
 
 
 def result_role(name: str) -> str:
-    """The Matrix role of a ``Solution.results`` entry, by its (stable, JSON) name."""
+    """The Matrix role of a ``Solution.results`` entry, by its (stable, JSON) name (a net's
+    ``conv1.grad_kernel`` by what follows the layer's name)."""
+    name = name.rsplit(".", 1)[-1]
     if name.startswith("grad_"):
         return GRADIENT
     if name in ("output", "loss", "probabilities"):

@@ -413,6 +413,73 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
     ),
+    "net": OpEntry(
+        module="gradcalc.core.kinds.net",
+        explain="gradcalc.core.explain.net",
+        summary="A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, a loss.",
+        description=(
+            "Runs the input through the layers in order and back, each layer solved and "
+            "explained by its own kind (the upstream it receives is the next layer's ∂L/∂input), "
+            "and gives every layer's output, ∂L/∂output and parameter gradients, exactly while "
+            "every layer is rational."
+        ),
+        sections=(
+            "graph",
+            "problem",
+            "size",
+            "forward",
+            "derivative",
+            "jacobian",
+            "routing",
+            "backward",
+            "ties",
+            "identities",
+            "relations",
+        ),
+        examples=(
+            "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml",
+            "gradcalc net --spec problems/net_mlp_sigmoid_mse.yaml --show graph,backward",
+            "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml --format json",
+        ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "the network's input: any shape its first layer takes (N×C×H×W for conv)",
+                example=[[1, -2, 3]],
+                required=True,
+                dims=(0, 6),
+            ),
+            Field(
+                "layers",
+                "layers",
+                "the layers in order: mappings with type (conv, pool, dense, activation, "
+                "softmax, flatten), an optional name and the kind's own keys; or a word: relu, "
+                "tanh, …, flatten, softmax, log_softmax",
+                example=[
+                    {
+                        "type": "dense",
+                        "name": "fc",
+                        "weight": [[1, 0, -1], [2, 1, 0]],
+                        "bias": [0, 1],
+                    },
+                    "relu",
+                ],
+                required=True,
+            ),
+            Field(
+                "loss",
+                "mapping",
+                "the loss on the last output: a loss spec's keys with type for its name, e.g. "
+                "{type: cross_entropy, target: [2]} (or give upstream instead)",
+                example={"type": "mse", "target": [[1, 0]]},
+            ),
+        ),
+        example_upstream=[[1, -1]],
+        names_example={"input": "x", "loss": "L"},
+        example_result="grad_input",
+        upstream_dims=(0, 6),
+    ),
     "expr": OpEntry(
         module="gradcalc.core.kinds.expr",
         explain="gradcalc.core.explain.expr",

@@ -1,0 +1,353 @@
+"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax) and
+flatten, ended by a loss or an upstream, read here (``read(spec, limits) -> NetProblem``) and
+run by core/kinds/net_run.py (``run``, ``finite_differences``) for core/solve.py.
+
+A layer is written as its own kind's keys (``function`` for activation, ``mode``/``size``
+for pool, ``layout`` for dense) plus ``type`` and an optional ``name``, or as a bare word:
+an activation function's name, ``flatten``, ``softmax`` or ``log_softmax``.  Each layer is
+read by its own kind (core/kinds/KIND.py, or core/losses.py for the loss) when it runs, so
+its messages are that kind's, with the path prefixed (``layers[2].size: …``).  The keys of
+a net spec are the registry's Field table for kind net.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core import registry
+from gradcalc.core import spec as common
+from gradcalc.core.errors import SpecError
+from gradcalc.core.kinds.fields import read_array
+from gradcalc.core.kinds.net_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
+from gradcalc.core.records import record
+from gradcalc.core.values import describe
+
+KIND = "net"
+KEYS = registry.field_names(KIND)
+NAME_DEFAULTS = {"input": "x", "loss": "L"}
+# The results every net has; each layer N adds N.output, N.grad_output and N.grad_<param>
+# (RESULT_PATTERN, which the JSON Schema lists).
+RESULTS = ("output", "loss", "grad_input")
+RESULT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+)$"
+SECTIONS = registry.sections(KIND)
+# The single-layer kinds a layer may be, and flatten (a reshape, core/ops/flatten.py).
+LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax")
+LAYER_TYPES = (*LAYER_KINDS, "flatten")
+# The layers' parameters, whose gradients are results (N.grad_kernel, …).
+PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias")}
+# Keys the net gives every layer itself: a layer that writes one is refused.
+SUPPLIED = {
+    "input": "the previous layer's output (the first layer's is the net's input)",
+    "upstream": "the next layer's ∂L/∂input (the last layer's comes from the loss)",
+    "expected": "the net's expected answers, keyed N.output, N.grad_weight, …",
+    "tolerance": "the net's tolerance",
+    "names": "the net's names (a layer's output is written with the layer's name)",
+    "index_base": "the net's index_base",
+    "title": "the net's title",
+    "kind": "type",
+}
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+# Names a layer may not take: they are the net's own results.
+_RESERVED = ("input", "output", "loss", "grad_input")
+
+
+@record
+class Layer:
+    """One layer as written: its type, its name and its kind's own keys (``keys``)."""
+
+    index: int
+    type: str
+    name: str
+    keys: dict[str, Any]
+    shorthand: bool
+
+    @property
+    def label(self) -> str:
+        """``layers[4] (fc)``: how messages point at the layer."""
+        return f"layers[{self.index}] ({self.name})"
+
+    @property
+    def parameters(self) -> tuple[str, ...]:
+        """The parameters this layer has (a dense layer without bias has only weight)."""
+        return tuple(p for p in PARAMETERS.get(self.type, ()) if self.keys.get(p) is not None)
+
+
+@record
+class NetProblem:
+    """A validated net spec.  ``input`` is an object array of Fractions in the spec's shape;
+    ``loss`` the loss spec's keys (``loss`` naming the loss) or None; ``upstream`` the
+    spec's upstream as written (None or "ones": all ones) when there is no loss;
+    ``shapes`` maps each layer's name to the shape of its output."""
+
+    title: str | None
+    input: np.ndarray
+    layers: tuple[Layer, ...]
+    loss: dict[str, Any] | None
+    upstream: Any
+    names: dict[str, str]
+    index_base: int
+    expected: dict[str, np.ndarray]
+    tolerance: common.Tolerance
+    shapes: dict[str, tuple[int, ...]]
+
+    def source(self, position: int) -> str:
+        """What feeds layer ``position``: the previous layer's name, or the input's symbol."""
+        return self.layers[position - 1].name if position else self.names["input"]
+
+
+def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
+    """Validate a net spec (plain data) or raise SpecError at the value at fault.
+
+    Each layer's own keys are read by its kind when the chain is run once in float64 here
+    (shapes flow from layer to layer, so a layer is only valid given its input)."""
+    from gradcalc.core.kinds import net_run
+
+    common.check_keys(spec, KIND, KEYS)
+    raw_input = common.require(spec, "input", KIND, "the network's input")
+    x = read_array(raw_input, ("input",), ndims=tuple(range(7)), what="input", limits=limits)
+    layers = read_layers(spec.get("layers"), "layers" in spec)
+    loss = read_loss(spec)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    clash = next((layer for layer in layers if layer.name in names.values()), None)
+    if clash is not None:
+        raise SpecError(
+            ("layers", clash.index),
+            f"the name {clash.name!r} is also the symbol of the net's "
+            "input or loss (names); give the layer another name",
+        )
+    problem = NetProblem(
+        title=common.read_title(spec),
+        input=x,
+        layers=layers,
+        loss=loss,
+        upstream=spec.get("upstream"),
+        names=names,
+        index_base=common.read_index_base(spec),
+        expected={},
+        tolerance=common.read_tolerance(spec),
+        shapes={},
+    )
+    problem.shapes = net_run.output_shapes(problem, limits)
+    problem.expected = common.read_expected(spec, known_results(problem), limits)
+    return problem
+
+
+def known_results(problem: NetProblem) -> dict[str, tuple[int, ...]]:
+    """Every result of this net with its shape, in the order the results are shown."""
+    last = problem.layers[-1].name
+    known: dict[str, tuple[int, ...]] = {"output": problem.shapes[last]}
+    if problem.loss is not None:
+        known["loss"] = problem.shapes["loss"]
+    known["grad_input"] = problem.input.shape
+    for layer in problem.layers:
+        known[f"{layer.name}.output"] = problem.shapes[layer.name]
+        known[f"{layer.name}.grad_output"] = problem.shapes[layer.name]
+        for parameter in layer.parameters:
+            known[f"{layer.name}.grad_{parameter}"] = problem.shapes[f"{layer.name}.{parameter}"]
+    return known
+
+
+# ---------------------------------------------------------------------------
+# Layers
+
+
+def read_layers(raw: Any, given: bool) -> tuple[Layer, ...]:
+    """The layers in order, each with its type, name and own keys; names are unique."""
+    if not given:
+        raise SpecError((), "missing required key 'layers' (the list of layers) for kind 'net'")
+    if not isinstance(raw, list):
+        raise SpecError(
+            ("layers",),
+            f"layers must be a list of layers (mappings with a type, or words such as relu), "
+            f"got {describe(raw)}",
+        )
+    if not raw:
+        raise SpecError(("layers",), "layers is empty; a net needs at least one layer, e.g. [relu]")
+    counts: dict[str, int] = {}
+    layers: list[Layer] = []
+    for index, item in enumerate(raw):
+        layer = read_layer(item, index)
+        counts[layer.type] = counts.get(layer.type, 0) + 1
+        if not layer.name:
+            layer.name = f"{layer.type}{counts[layer.type]}"
+        twin = next((other for other in layers if other.name == layer.name), None)
+        if twin is not None:
+            raise SpecError(
+                ("layers", index, "name") if "name" in _as_mapping(item) else ("layers", index),
+                f"the name {layer.name!r} is taken by {twin.label}; give each layer its own name",
+            )
+        layers.append(layer)
+    return tuple(layers)
+
+
+def _as_mapping(item: Any) -> Mapping[str, Any]:
+    return item if isinstance(item, Mapping) else {}
+
+
+def shorthands() -> dict[str, tuple[str, dict[str, str]]]:
+    """The bare words a layer may be: each activation function, flatten, softmax and
+    log_softmax, with the type and keys each stands for."""
+    words = {
+        function: ("activation", {"function": function})
+        for function in registry.choices("activation", "function")
+    }
+    words["flatten"] = ("flatten", {})
+    for function in registry.choices("softmax", "function"):
+        words[function] = ("softmax", {"function": function})
+    return words
+
+
+def read_layer(item: Any, index: int) -> Layer:
+    """One layer: a bare word (relu, flatten, softmax, …) or a mapping with ``type``."""
+    path: tuple[Any, ...] = ("layers", index)
+    if isinstance(item, str):
+        words = shorthands()
+        if item not in words:
+            hint = did_you_mean_any(item, (*words, *LAYER_TYPES))
+            raise SpecError(
+                path,
+                f"unknown layer {item!r}{hint or '.'} A word stands for a layer: "
+                f"{', '.join(words)}; other layers are mappings such as "
+                "{type: dense, weight: …}",
+            )
+        kind, keys = words[item]
+        return Layer(index, kind, "", dict(keys), shorthand=True)
+    if not isinstance(item, Mapping):
+        raise SpecError(
+            path, f"a layer is a mapping with a type, or a word such as relu; got {describe(item)}"
+        )
+    if "type" not in item:
+        raise SpecError(
+            path, f"layers[{index}] has no type; allowed types: {', '.join(LAYER_TYPES)}"
+        )
+    kind = item["type"]
+    if kind not in LAYER_TYPES:
+        hint = did_you_mean_any(str(kind), (*LAYER_TYPES, *shorthands()))
+        raise SpecError(
+            (*path, "type"),
+            f"unknown layer type {kind!r}{hint or '.'} Allowed types: {', '.join(LAYER_TYPES)}",
+        )
+    _check_layer_keys(item, index, kind)
+    name = _read_name(item, index)
+    keys = {key: value for key, value in item.items() if key not in ("type", "name")}
+    if kind == "dense":
+        # Samples flow through a net as the rows of an N×L batch: y = xWᵀ + b, as nn.Linear.
+        keys.setdefault("layout", "row")
+    return Layer(index, kind, name, keys, shorthand=False)
+
+
+def did_you_mean_any(word: str, choices: tuple[str, ...]) -> str:
+    """common.did_you_mean over ``choices`` without repeats."""
+    return common.did_you_mean(word, tuple(dict.fromkeys(choices)))
+
+
+def layer_keys(kind: str) -> tuple[str, ...]:
+    """The keys a layer of ``kind`` takes: its kind's own, less those the net supplies."""
+    if kind == "flatten":
+        return ()
+    return tuple(key for key in registry.field_names(kind) if key not in SUPPLIED)
+
+
+def _check_layer_keys(item: Mapping[str, Any], index: int, kind: str) -> None:
+    """Refuse a key the layer's kind does not take, naming the kind it belongs to."""
+    own = layer_keys(kind)
+    allowed = ("type", "name", *own)
+    for key in item:
+        if key in allowed:
+            continue
+        path = ("layers", index, key)
+        if not isinstance(key, str):
+            raise SpecError(path, f"keys must be text, got {describe(key)}", at_key=True)
+        if key in SUPPLIED:
+            raise SpecError(
+                path, f"a layer takes no {key}: the net gives it {SUPPLIED[key]}", at_key=True
+            )
+        owners = [other for other in LAYER_KINDS if other != kind and key in layer_keys(other)]
+        if owners:
+            raise SpecError(
+                path,
+                f"{key} is a key of {' and '.join(owners)} layers, not of a {kind} layer; "
+                f"a {kind} layer takes: {', '.join(allowed)}",
+                at_key=True,
+            )
+        hint = common.did_you_mean(key, allowed)
+        raise SpecError(
+            path,
+            f"unknown key {key!r} for a {kind} layer{hint or '.'} Allowed keys: "
+            f"{', '.join(allowed)}",
+            at_key=True,
+        )
+
+
+def _read_name(item: Mapping[str, Any], index: int) -> str:
+    """The layer's name as given ("" when it has none: the default is set later)."""
+    if "name" not in item:
+        return ""
+    name = item["name"]
+    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 12:
+        raise SpecError(
+            ("layers", index, "name"),
+            "a layer's name is a word of letters, digits and _ (1-12 characters, not starting "
+            f"with a digit), got {describe(name)}",
+        )
+    if name in _RESERVED:
+        raise SpecError(
+            ("layers", index, "name"),
+            f"{name!r} is one of the net's own results ({', '.join(_RESERVED)}); "
+            "give the layer another name",
+        )
+    return name
+
+
+def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The loss as a loss spec's keys (``loss`` naming it), or None for an upstream instead."""
+    raw = spec.get("loss")
+    if raw is None:
+        return None
+    if spec.get("upstream") is not None:
+        raise SpecError(
+            ("upstream",),
+            "give either loss or upstream, not both: the loss gives the last layer its upstream",
+        )
+    if not isinstance(raw, Mapping):
+        raise SpecError(
+            ("loss",),
+            "loss must be a mapping such as {type: cross_entropy, target: [2]}, "
+            f"got {describe(raw)}",
+        )
+    losses = registry.choices("loss", "loss")
+    if "type" not in raw:
+        raise SpecError(("loss",), f"the loss has no type; allowed types: {', '.join(losses)}")
+    for key in raw:
+        if key in ("input", "upstream", "kind", "names", "expected", "title", "loss"):
+            words = (
+                "its input is the last layer's output"
+                if key == "input"
+                else "write the loss's name as type"
+                if key == "loss"
+                else f"{key} belongs to the net"
+            )
+            raise SpecError(("loss", key), f"the loss takes no {key} here: {words}", at_key=True)
+    return {"loss": raw["type"], **{key: value for key, value in raw.items() if key != "type"}}
+
+
+# ---------------------------------------------------------------------------
+# Running (core/kinds/net_run.py), named here for core/solve.py
+
+
+def run(problem: NetProblem, options: common.SolveOptions) -> Any:
+    """The forward pass, the loss and the backward pass: core/kinds/net_run.py run."""
+    from gradcalc.core.kinds import net_run
+
+    return net_run.run(problem, options)
+
+
+def finite_differences(problem: NetProblem, run: Any) -> Any:
+    """The whole chain against float64 central differences: net_run.finite_differences."""
+    from gradcalc.core.kinds import net_run
+
+    return net_run.finite_differences(problem, run)
