@@ -52,7 +52,7 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
     notes = []
     if result.flat_as:
         notes.append(f"read flat in row-major order as {result.flat_as}")
-    if result.accepted:
+    if result.accepted and not hide:  # that the key's own convention gives something else
         notes.append(f"matches the accepted convention {result.accepted}")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     if result.ok:
@@ -149,7 +149,7 @@ def _pass_notes(reports: list[FileReport], hide: bool) -> list[str]:
         for report in reports
         if report.status == "pass"
         for result in report.grade.results
-        if result.flat_as or result.accepted
+        if result.flat_as or (result.accepted and not hide)
     ]
     noted += [
         (report, ignored_line(report.grade.ignored))
@@ -190,7 +190,7 @@ def result_document(result: ResultGrade, hide: bool) -> dict[str, Any]:
         "missing": result.missing,
         "wrong_shape": result.wrong_shape or None,
         "flat_as": result.flat_as or None,
-        "accepted": result.accepted or None,
+        "accepted": (result.accepted if not hide else None) or None,
         "diagnosis": (result.diagnosis if not (hide and result.diagnosis_reveals) else None)
         or None,
         "tolerance": {"atol": float(result.tolerance.atol), "rtol": float(result.tolerance.rtol)},

@@ -22,6 +22,9 @@ from hypothesis import strategies as st
 from gradcalc.cli.check_outputs import REPORT_FILES
 from gradcalc.cli.check_render import CHECK_RENDERERS, PRINTED_FORMATS
 from gradcalc.cli.main import main
+from gradcalc.cli.spec_loader import load_file
+from gradcalc.core.grading import Problem
+from gradcalc.problems import PROBLEMS_DIR
 
 # Every field a --hide-answers JSON report may hold; a new one must be added here once it is
 # known to be the same for every key with the same pattern (the property test then checks it).
@@ -253,3 +256,22 @@ def test_a_sign_flipped_cross_entropy_gradient_is_not_named_under_hide_answers(t
     for output_format, (code, text) in reports(tmp_path, "--hide-answers").items():
         assert code == 1
         assert "sign" not in text and "%" not in text and "rel_error" not in text, output_format
+
+
+def test_an_answer_passing_by_an_accepted_convention_is_not_named_under_hide_answers(
+    tmp_path: Path,
+):
+    # "matches the accepted convention ties: all" would say the key's own rule gives
+    # something else: hidden, the two right answers give the same reports.
+    source = PROBLEMS_DIR / "seed000_ex2_pool_ties_first.yaml"
+    spec = dict(load_file(str(source)).data)
+    under_all = Problem({**spec, "ties": "all"}).solution.results["grad_input"]
+    (tmp_path / "p.yaml").write_text(source.read_text() + "accept: {ties: [all]}\n")
+    texts = []
+    for grad_input in (spec["expected"]["grad_input"], under_all):
+        answers = json.dumps({"grad_input": [[str(v) for v in row] for row in grad_input]})
+        (tmp_path / "s.yaml").write_text(f"problem: p.yaml\nanswers: {answers}\n")
+        texts.append(reports(tmp_path, "--hide-answers"))
+    assert "accepted convention ties: all" in reports(tmp_path)["table"][1]
+    assert texts[0] == texts[1]
+    assert all("accepted convention" not in text for _, text in texts[1].values())
