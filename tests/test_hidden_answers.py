@@ -275,3 +275,30 @@ def test_an_answer_passing_by_an_accepted_convention_is_not_named_under_hide_ans
     assert "accepted convention ties: all" in reports(tmp_path)["table"][1]
     assert texts[0] == texts[1]
     assert all("accepted convention" not in text for _, text in texts[1].values())
+
+
+def test_a_size_slip_on_output_shape_is_not_named_under_hide_answers(tmp_path: Path):
+    # Without the "+1" (or the padding) a 6×6 input, 3×3 kernel, stride 2, padding 1 gives
+    # 2×2 for 3×3: naming the slip gives output_shape away (the answer through the formula).
+    problem = {
+        "kind": "conv",
+        "input": [[(3 * i + j) % 5 for j in range(6)] for i in range(6)],
+        "kernel": [[1, 0, -1], [2, 1, 0], [0, 1, 1]],
+        "stride": 2,
+        "padding": 1,
+    }
+    key = Problem({**problem, "expected": {"output_shape": [3, 3]}}).solution.results
+    shape = [int(v) for v in key["output_shape"]]
+    slipped = shape[:-2] + [v - 1 for v in shape[-2:]]
+    problem["expected"] = {"output_shape": shape}
+    (tmp_path / "p.yaml").write_text(json.dumps(problem))
+    (tmp_path / "s.yaml").write_text(
+        json.dumps({"problem": "p.yaml", "answers": {"output_shape": slipped}})
+    )
+    assert "likely mistake" in reports(tmp_path)["table"][1]
+    for output_format, (code, text) in reports(tmp_path, "--hide-answers").items():
+        assert code == 1
+        assert "likely mistake" not in text and "+1" not in text and "padding" not in text, (
+            output_format
+        )
+        assert '"diagnosis": null' in text if output_format == "json" else True
