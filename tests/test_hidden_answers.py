@@ -302,3 +302,20 @@ def test_a_size_slip_on_output_shape_is_not_named_under_hide_answers(tmp_path: P
             output_format
         )
         assert '"diagnosis": null' in text if output_format == "json" else True
+
+
+def test_a_max_pools_tie_rule_is_not_named_under_hide_answers(tmp_path: Path):
+    # "matches the result under ties: all" hands over the key: each tied window's share moved.
+    source = PROBLEMS_DIR / "seed000_ex2_pool_ties_first.yaml"
+    spec = dict(load_file(str(source)).data)
+    under_all = Problem({**spec, "ties": "all"}).solution.results["grad_input"]
+    (tmp_path / "p.yaml").write_text(source.read_text())
+    answers = json.dumps({"grad_input": [[str(v) for v in row] for row in under_all]})
+    (tmp_path / "s.yaml").write_text(f"problem: p.yaml\nanswers: {answers}\n")
+    assert (
+        "likely mistake: grad_input matches the result under ties: all"
+        in (reports(tmp_path)["table"][1])
+    )
+    for output_format, (code, text) in reports(tmp_path, "--hide-answers").items():
+        assert code == 1
+        assert "likely mistake" not in text and "ties" not in text, output_format
