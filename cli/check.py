@@ -93,7 +93,8 @@ submission has an error (the others are still checked and reported)."""
 @click.option(
     "--hide-answers",
     is_flag=True,
-    help="Say which cells are wrong and by how much, never the correct values.",
+    help="Say only which results and cells are right, wrong or missing: no correct value, "
+    "no error size, no diagnosis that gives the key away.",
 )
 @click.option(
     "--csv",

@@ -3,7 +3,10 @@ the CSV grade sheet and JUnit XML (written to files).  :data:`CHECK_RENDERERS` i
 table from a format to its renderer.
 
 Every renderer takes the file reports and --hide-answers and returns the text; what a student
-wrote (file names, names, messages) reaches it only through cli/safe_text.py.
+wrote (file names, names, messages) reaches it only through cli/safe_text.py.  Under
+--hide-answers a report says of each result and cell only right, wrong or missing, and names
+only the diagnoses that reveal nothing: it is the same for every key with the same pattern of
+right and wrong (tests/test_hidden_answers.py).
 """
 
 from __future__ import annotations
@@ -33,16 +36,12 @@ def number(value: Fraction | float | int) -> str:
     return f"{float(value):.6g}"
 
 
-def percent(value: float | None) -> str:
-    return "∞" if value is None else f"{100 * value:.3g}%"
-
-
 def cell_line(cell, hide: bool) -> str:
     where = "[" + ", ".join(map(str, cell.index)) + "]"
     if hide:
-        if cell.abs_error is None:  # a symbolic answer: no error to measure
-            return f"{where}: given {number(cell.given)}, wrong"
-        return f"{where}: given {number(cell.given)}, relative error {percent(cell.rel_error)}"
+        # No error size: with the answer, a relative error gives the key away (|key| =
+        # |given|/(r ± 1); 200% on every cell is a sign flipped).
+        return f"{where}: given {number(cell.given)}, wrong"
     error = "" if cell.abs_error is None else f" (off by {number(cell.abs_error)})"
     return f"{where}: given {number(cell.given)}, correct {number(cell.correct)}{error}"
 
@@ -53,7 +52,7 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
     notes = []
     if result.flat_as:
         notes.append(f"read flat in row-major order as {result.flat_as}")
-    if result.accepted:
+    if result.accepted and not hide:  # that the key's own convention gives something else
         notes.append(f"matches the accepted convention {result.accepted}")
     suffix = f" ({'; '.join(notes)})" if notes else ""
     if result.ok:
@@ -150,7 +149,7 @@ def _pass_notes(reports: list[FileReport], hide: bool) -> list[str]:
         for report in reports
         if report.status == "pass"
         for result in report.grade.results
-        if result.flat_as or result.accepted
+        if result.flat_as or (result.accepted and not hide)
     ]
     noted += [
         (report, ignored_line(report.grade.ignored))
@@ -176,10 +175,10 @@ def result_document(result: ResultGrade, hide: bool) -> dict[str, Any]:
     wrong = []
     for cell in result.wrong:
         entry: dict[str, Any] = {"index": list(cell.index), "given": json_number(cell.given)}
-        if not hide:
+        if not hide:  # the errors, like the correct value, narrow the key down
             entry["correct"] = json_number(cell.correct)
             entry["abs_error"] = cell.abs_error
-        entry["rel_error"] = cell.rel_error
+            entry["rel_error"] = cell.rel_error
         wrong.append(entry)
     return {
         "name": result.name,
@@ -191,7 +190,7 @@ def result_document(result: ResultGrade, hide: bool) -> dict[str, Any]:
         "missing": result.missing,
         "wrong_shape": result.wrong_shape or None,
         "flat_as": result.flat_as or None,
-        "accepted": result.accepted or None,
+        "accepted": (result.accepted if not hide else None) or None,
         "diagnosis": (result.diagnosis if not (hide and result.diagnosis_reveals) else None)
         or None,
         "tolerance": {"atol": float(result.tolerance.atol), "rtol": float(result.tolerance.rtol)},

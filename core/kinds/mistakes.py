@@ -23,8 +23,11 @@ class Variant:
     ``changes`` are spec keys to replace (None removes the key); ``transform``
     maps the correct result to the mistaken one instead (a transpose, a sign);
     ``results`` limits the result names it can explain (empty: all).  ``reveals``
-    names the results for which the diagnosis gives the correct values away (the
-    answer transposed, rotated or scaled is the key): left out under --hide-answers.
+    names the results for which the diagnosis gives correct values away: the key follows
+    from the answer and the slip named (the answer transposed, rotated, scaled, re-sized
+    or with its ties resolved otherwise is the key).  Left out under --hide-answers; a
+    diagnosis that only says some of the answer's own entries are right reveals no more
+    than the cell-by-cell verdict.
     """
 
     label: str
@@ -93,6 +96,8 @@ def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> li
 
     Each changes the output's shape, so a written-out upstream no longer fits:
     then only the forward results can be explained (the upstream becomes ones).
+    Each gives ``output_shape`` away: the key is the answer's sizes put through the formula
+    the slip skipped.
     """
     forward_only = upstream_given(spec)
     results = FORWARD if forward_only else ()
@@ -112,16 +117,25 @@ def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> li
         default = stride[0] if stride[0] == stride[1] else list(stride)  # pool: the window
         # The strided output is every s-th entry of the answer: naming the slip gives it away.
         shown = spec.get("stride", default)
-        variants.append(ignored("stride", 1, "with stride 1", shown, reveals=("output",)))
+        variants.append(
+            ignored("stride", 1, "with stride 1", shown, reveals=("output", "output_shape"))
+        )
     if not is_zero(spec.get("padding")) and spec.get("padding") != "same":
-        variants.append(ignored("padding", 0, "without padding", spec["padding"]))
+        # On output the answer is the key's inner block (stride 1) or windows the key does
+        # not have: the student's own entries, no more.
+        variants.append(
+            ignored("padding", 0, "without padding", spec["padding"], ("output_shape",))
+        )
     if stride is not None and spec.get("padding") != "same" and spec.get("ceil_mode") is not True:
         variants.append(
             Variant(
                 "size without +1",
                 SIZE_NOTE,
                 transform=_without_last_row_and_column,
-                results=FORWARD,  # reveals nothing: the cells kept are the student's own
+                results=FORWARD,
+                # output: the cells kept are the student's own; output_shape: the key is
+                # the answer plus one.
+                reveals=("output_shape",),
             )
         )
     return variants

@@ -456,6 +456,8 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                         f"this problem uses ties: {current}",
                         (("ties", ties),),
                         results=("grad_input", "jacobian_input", "argmax"),
+                        # The key is the answer with each tied window's share moved.
+                        reveals=("grad_input", "jacobian_input", "argmax"),
                     )
                 )
     if mode == "avg" and not is_zero(spec.get("padding")):
@@ -467,6 +469,8 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                 f"this problem uses count_include_pad: {spec_text(include)} (padding cells "
                 f"{'count' if include else 'do not count'} in the divisor)",
                 (("count_include_pad", not include),),
+                # The key is the answer with each border cell rescaled by its count.
+                reveals=("output", "grad_input", "jacobian_input"),
             )
         )
     stride = (
@@ -474,7 +478,10 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         if spec.get("stride") is not None
         else pair_as_written(spec.get("size"))
     )
-    return variants + size_mistakes(spec, stride) + forgot_upstream(spec, ("grad_input",))
+    # Upstream forgotten: a max pool's answer marks each window's maximum, where the key puts
+    # that window's upstream value.
+    forgot = forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
+    return variants + size_mistakes(spec, stride) + forgot
 
 
 # ---------------------------------------------------------------------------
