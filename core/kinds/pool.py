@@ -519,12 +519,78 @@ MODE = Knob(
 )
 LP_P = Knob("p", "int", "lp only: the power p", default=2, field="p", maximum=4, label="p={}")
 
+TIES = Knob(
+    "ties",
+    "choice",
+    "max only: none draws no tied window (the spec says ties: first); first, all or split "
+    "allow ties and write that rule",
+    default="none",
+    field="ties",
+    choices=("none", *TIE_POLICIES),
+    label="ties: {}",
+    label_default=False,
+    spec_values=(("none", "first"),),
+)
+# Raising a cell can tie it in a window it shares; this many raises is far more than any
+# input up to 12×12 with 4 channels needs (a draw that needs more is drawn again).
+_MAX_RAISES = 2000
+
+
+def _untie(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any] | None:
+    """``--ties none``: the drawn input (H×W or C×H×W) with every window's maximum alone.
+
+    While some window's maximum is tied, the last tied cell in row-major order (of the first
+    such window, planes and windows in order) is raised by 1: deterministic, so a seed still
+    gives one problem, and the input stays near its drawn entries.  None: no such input found.
+    """
+    if values["ties"] != "none":
+        return fields
+    x = np.array(fields["input"], dtype=np.int64)
+    planes = x.reshape(-1, *x.shape[-2:])
+    spans = [
+        (rows, cols)
+        for rows in _window_spans(x.shape[-2], values["window"][0], values, 0)
+        for cols in _window_spans(x.shape[-1], values["window"][1], values, 1)
+    ]
+    for _ in range(_MAX_RAISES):
+        tied = next(
+            (
+                (plane, rows, cols)
+                for plane in planes
+                for rows, cols in spans
+                if np.count_nonzero(plane[rows, cols] == plane[rows, cols].max()) > 1
+            ),
+            None,
+        )
+        if tied is None:
+            return {**fields, "input": x.tolist()}
+        plane, rows, cols = tied
+        window = plane[rows, cols]  # a view: raising its cell raises the input's
+        last = np.flatnonzero(window == window.max())[-1]
+        window[np.unravel_index(last, window.shape)] += 1
+    return None
+
+
+def _argmax_unchecked(values: Mapping[str, Any]) -> tuple[str, ...]:
+    """Under ties: all or split a tied window routes to several cells: no argmax to key."""
+    return () if values["ties"] in ("none", "first") else ("argmax",)
+
+
+def _window_spans(length: int, window: int, values: Mapping[str, Any], axis: int) -> list[slice]:
+    """The input cells (not padding) each window reads along one axis, floor mode, no dilation."""
+    stride, padding = values["stride"][axis], values["padding"][axis]
+    starts = range(-padding, length + padding - window + 1, stride)
+    return [slice(max(start, 0), min(start + window, length)) for start in starts]
+
+
 _KNOBS = (IMAGE, WINDOW, STRIDE, PADDING, CHANNELS)
 _TENSORS = {"input": ("channels?", "size")}
 
 PRACTICE = Profile(
     {
-        "max": Variant(_KNOBS, _TENSORS, {"input": Draw(0, 9)}),
+        "max": Variant(
+            (*_KNOBS, TIES), _TENSORS, {"input": Draw(0, 9)}, adjust=_untie, omit=_argmax_unchecked
+        ),
         "avg": Variant(_KNOBS, _TENSORS, {"input": Draw(0, 9)}, denominator_from=("window",)),
         # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
         "lp": Variant(
