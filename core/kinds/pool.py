@@ -580,7 +580,9 @@ def _window_spans(length: int, window: int, values: Mapping[str, Any], axis: int
     """The input cells (not padding) each window reads along one axis, floor mode, no dilation."""
     stride, padding = values["stride"][axis], values["padding"][axis]
     starts = range(-padding, length + padding - window + 1, stride)
-    return [slice(max(start, 0), min(start + window, length)) for start in starts]
+    spans = [slice(max(start, 0), min(start + window, length)) for start in starts]
+    # A window of padding alone (padding over half the window) is the solver's to refuse.
+    return [span for span in spans if span.start < span.stop]
 
 
 _KNOBS = (IMAGE, WINDOW, STRIDE, PADDING, CHANNELS)
