@@ -162,10 +162,51 @@ def test_the_seed_stream_of_a_max_pool_is_pinned() -> None:
         (("dense",), "layout", "column"),
         (("dense", "--layout", "row"), "layout", "row"),
         (("pool", "--mode", "max"), "ties", "first"),
+        (("conv",), "flip_kernel", False),
+        (("activation", "--function", "relu"), "subgradient_at_zero", 0),
+        (
+            ("activation", "--function", "leaky_relu", "--alpha", "1/4"),
+            "subgradient_at_zero",
+            "1/4",
+        ),
+        (("pool", "--mode", "avg", "--padding", "1"), "count_include_pad", True),
+        (("pool", "--mode", "max", "--size", "5"), "ceil_mode", False),
+        (("pool", "--mode", "lp", "--size", "5x4", "--window", "3"), "ceil_mode", False),
     ],
 )
 def test_every_convention_is_written_even_at_its_default(
-    tmp_path: Path, args: tuple[str, ...], key: str, value: str
+    tmp_path: Path, args: tuple[str, ...], key: str, value: Any
 ) -> None:
     for seed in ("0", "5"):
         assert generate(tmp_path, *args, "--seed", seed)[key] == value
+
+
+def test_rules_that_cannot_matter_are_left_out(tmp_path: Path) -> None:
+    """ceil_mode when the windows tile the input; count_include_pad without padding."""
+    data = generate(tmp_path, "pool", "--mode", "avg", "--seed", "2")
+    assert "ceil_mode" not in data and "count_include_pad" not in data
+    # α = 1: leaky_relu is the identity, with no kink to choose a slope at.
+    data = generate(
+        tmp_path, "activation", "--function", "leaky_relu", "--alpha", "1", "--seed", "1"
+    )
+    assert "subgradient_at_zero" not in data
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("conv", "--seed", "3"),
+        ("activation", "--function", "relu", "--seed", "4"),
+        ("activation", "--function", "leaky_relu", "--seed", "4"),
+        ("pool", "--mode", "avg", "--padding", "1", "--seed", "4"),
+        ("pool", "--mode", "lp", "--size", "5", "--seed", "4"),
+    ],
+)
+def test_a_spec_stating_its_rules_still_runs(tmp_path: Path, args: tuple[str, ...]) -> None:
+    generate(tmp_path, *args)
+    assert gradcalc("run", str(tmp_path / "prob.yaml")).exit_code == 0
+
+
+def test_max_pool_sizes_that_make_no_problem_are_one_line() -> None:
+    refused = gradcalc("random", "pool", "--mode", "max", "--window", "2", "--padding", "2")
+    assert refused.exit_code == 2 and "more than half the window" in refused.output

@@ -571,6 +571,29 @@ def _untie(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any] 
     return None
 
 
+def _state_rules(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """The rules the answers depend on at these sizes, written even at PyTorch's default:
+    ceil_mode when a window hangs over the (padded) input's end, count_include_pad when an
+    average's window covers padding."""
+    height, width = np.shape(fields["input"])[-2:]
+    padding = values.get("padding", (0, 0))
+    rules: dict[str, Any] = {}
+    for axis, length in enumerate((height, width)):
+        span = length + 2 * padding[axis] - values["window"][axis]
+        if span % values["stride"][axis]:
+            rules["ceil_mode"] = False
+    if values["mode"] == "avg" and any(padding):
+        rules["count_include_pad"] = True
+    return {**fields, **rules}
+
+
+def _untie_and_state_rules(
+    fields: dict[str, Any], values: Mapping[str, Any]
+) -> dict[str, Any] | None:
+    untied = _untie(fields, values)
+    return None if untied is None else _state_rules(untied, values)
+
+
 def _argmax_unchecked(values: Mapping[str, Any]) -> tuple[str, ...]:
     """Under ties: all or split a tied window routes to several cells: no argmax to key."""
     return () if values["ties"] in ("none", "first") else ("argmax",)
@@ -591,15 +614,26 @@ _TENSORS = {"input": ("channels?", "size")}
 PRACTICE = Profile(
     {
         "max": Variant(
-            (*_KNOBS, TIES), _TENSORS, {"input": Draw(0, 9)}, adjust=_untie, omit=_argmax_unchecked
+            (*_KNOBS, TIES),
+            _TENSORS,
+            {"input": Draw(0, 9)},
+            adjust=_untie_and_state_rules,
+            omit=_argmax_unchecked,
         ),
-        "avg": Variant(_KNOBS, _TENSORS, {"input": Draw(0, 9)}, denominator_from=("window",)),
+        "avg": Variant(
+            _KNOBS,
+            _TENSORS,
+            {"input": Draw(0, 9)},
+            denominator_from=("window",),
+            adjust=_state_rules,
+        ),
         # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
         "lp": Variant(
             (IMAGE, WINDOW, STRIDE, LP_P, CHANNELS),
             _TENSORS,
             {"input": Draw(0, 4)},
             decimals=True,
+            adjust=_state_rules,
         ),
     },
     by=MODE,
