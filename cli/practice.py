@@ -310,7 +310,9 @@ def kind_command(kind: str) -> click.Command:
     command.__doc__ = (
         f"A practice {kind} problem drawn from SEED, as a YAML spec with its answers.\n\n"
         f"{_variant_notes(kind)} The same seed and sizes always give the same problem; "
-        "the spec's first line is the command that makes it again."
+        "the spec's first line is the command that makes it again.  The spec states every "
+        "convention its answers depend on, even at its default (a max pool's ties, a loss's "
+        "reduction, a dense layer's layout)."
     )
     options = [
         click.option(
@@ -431,6 +433,8 @@ def random_group() -> click.Group:
     def group() -> None:
         """Draw a practice problem of KIND from a seed: small integer entries, answers that
         are integers or simple fractions (decimals where a kind's answers cannot be rational),
-        solved by gradcalc itself.  The same seed and sizes give the same problem everywhere."""
+        solved by gradcalc itself.  The same seed and sizes give the same problem everywhere,
+        and the spec states every convention its answers depend on (a max pool's ties, a
+        loss's reduction, a dense layer's layout)."""
 
     return group

@@ -377,11 +377,23 @@ ALPHA = Knob(
     label="α = {}",
 )
 
+
+def _state_kink(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """f′(0) written out, PyTorch's (relu 0, leaky_relu α): courses differ at the kink.
+    A leaky_relu with α = 1 is the identity: no kink, nothing to state."""
+    at_zero = values["alpha"] if values["function"] == "leaky_relu" else 0
+    if at_zero == 1:
+        return fields
+    return {**fields, "subgradient_at_zero": at_zero}
+
+
 PRACTICE = Profile(
     {
-        "relu": Variant((VALUES,), {"input": ("size",)}),
+        "relu": Variant((VALUES,), {"input": ("size",)}, adjust=_state_kink),
         # α·x for x < 0: α's denominator (1/13, 0.05 = 1/20) is the natural one.
-        "leaky_relu": Variant((VALUES, ALPHA), {"input": ("size",)}, denominator_from=("alpha",)),
+        "leaky_relu": Variant(
+            (VALUES, ALPHA), {"input": ("size",)}, denominator_from=("alpha",), adjust=_state_kink
+        ),
         **{
             name: Variant((VALUES,), {"input": ("size",)}, {"input": Draw(-2, 2)}, decimals=True)
             for name in ("sigmoid", "tanh", "softplus", "elu", "gelu")

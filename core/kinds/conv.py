@@ -574,6 +574,8 @@ PRACTICE = Profile(
                 "input": ("batch?", "channels?", "size"),
                 "kernel": ("out_channels?", "channels?", "kernel_size"),
             },
+            # Cross-correlation (PyTorch) or true convolution: courses teach both.
+            fixed={"flip_kernel": False},
         )
     }
 )

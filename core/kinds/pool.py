@@ -49,6 +49,7 @@ from gradcalc.core.kinds.pool_checks import (
     pair_text,
 )
 from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_differences
+from gradcalc.core.kinds.pool_practice import argmax_unchecked, state_rules, untie_and_state_rules
 from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
 from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
@@ -526,19 +527,44 @@ MODE = Knob(
 )
 LP_P = Knob("p", "int", "lp only: the power p", default=2, field="p", maximum=4, label="p={}")
 
+TIES = Knob(
+    "ties",
+    "choice",
+    "max only: none draws no tied window (the spec says ties: first); first, all or split "
+    "allow ties and write that rule",
+    default="none",
+    field="ties",
+    choices=("none", *TIE_POLICIES),
+    label="ties: {}",
+    label_default=False,
+    spec_values=(("none", "first"),),
+)
 _KNOBS = (IMAGE, WINDOW, STRIDE, PADDING, CHANNELS)
 _TENSORS = {"input": ("channels?", "size")}
 
 PRACTICE = Profile(
     {
-        "max": Variant(_KNOBS, _TENSORS, {"input": Draw(0, 9)}),
-        "avg": Variant(_KNOBS, _TENSORS, {"input": Draw(0, 9)}, denominator_from=("window",)),
+        "max": Variant(
+            (*_KNOBS, TIES),
+            _TENSORS,
+            {"input": Draw(0, 9)},
+            adjust=untie_and_state_rules,
+            omit=argmax_unchecked,
+        ),
+        "avg": Variant(
+            _KNOBS,
+            _TENSORS,
+            {"input": Draw(0, 9)},
+            denominator_from=("window",),
+            adjust=state_rules,
+        ),
         # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
         "lp": Variant(
             (IMAGE, WINDOW, STRIDE, LP_P, CHANNELS),
             _TENSORS,
             {"input": Draw(0, 4)},
             decimals=True,
+            adjust=state_rules,
         ),
     },
     by=MODE,

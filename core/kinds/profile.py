@@ -9,7 +9,7 @@ upstream, a batch, an image and its channels, classes) are defined here, once.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,6 +39,9 @@ class Knob:
     label: str = ""
     # False: the title names the value only when it is not the default (1 channel goes unsaid).
     label_default: bool = True
+    # (value, what the spec writes for it) where the two differ: ``--ties none`` draws no
+    # tied window, so the spec can state PyTorch's rule, ``ties: first``.
+    spec_values: tuple[tuple[Any, Any], ...] = ()
 
     @property
     def option(self) -> str:
@@ -87,6 +90,12 @@ class Variant:
     # Draw again when the solver refuses a drawn spec (the generic profile cannot know which
     # entries a kind accepts); otherwise a refusal is about the sizes, and is reported at once.
     retry_invalid: bool = False
+    # ``adjust(fields, values)``: the drawn fields (spec key -> plain data), changed to honour
+    # a knob the entries' draw cannot (max pooling's ``--ties none``); None: draw again.
+    adjust: Callable[[dict[str, Any], Mapping[str, Any]], dict[str, Any] | None] | None = None
+    # ``omit(values)``: results the key leaves out for these knob values (a max pool's argmax
+    # names one cell per window, which only ties: first checks).
+    omit: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
 
 
 @dataclass(frozen=True)

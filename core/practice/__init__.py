@@ -267,13 +267,17 @@ def make_problem(kind: str, seed: int, sizes: Mapping[str, Any] | None = None) -
         )
         try:
             spec = _draw_spec(kind, seed, resolved, variant, draws)
+            if spec is None:  # the variant's adjust found no way to honour its knobs
+                continue
             solution = _solve(spec, resolved, gradient_check=False)
         except PracticeError as error:
             if not variant.retry_invalid:
                 raise
             refusal = error
             continue
-        answers, decimal_results = _clean_key(solution.results, expectable, limit, variant)
+        omitted = variant.omit(resolved.values) if variant.omit is not None else ()
+        results = {k: v for k, v in solution.results.items() if k not in omitted}
+        answers, decimal_results = _clean_key(results, expectable, limit, variant)
         if answers is None or any(name not in answers for name in variant.require):
             continue
         if decimal_results:
@@ -291,7 +295,8 @@ def make_problem(kind: str, seed: int, sizes: Mapping[str, Any] | None = None) -
 
 def _draw_spec(
     kind: str, seed: int, sizes: Sizes, variant: Variant, draws: Draws
-) -> dict[str, Any]:
+) -> dict[str, Any] | None:
+    """The spec drawn from ``draws``; None when the variant's ``adjust`` asks for another draw."""
     values = sizes.values
     title_parts = [
         title_words(k, values[k.name])
@@ -310,11 +315,17 @@ def _draw_spec(
     fields: dict[str, Any] = {}
     for knob in sizes.knobs:
         if knob.field is not None:
-            fields[knob.field] = spec_value(values[knob.name])
+            written = dict(knob.spec_values).get(values[knob.name], values[knob.name])
+            fields[knob.field] = spec_value(written)
     fields.update(fill_template(dict(variant.fixed), coefficients))
     for name, template in variant.tensors.items():
         shape = shape_of(template, values)
         fields[name] = draws.tensor(variant.draws.get(name, SMALL), shape, values)
+    if variant.adjust is not None:
+        adjusted = variant.adjust(fields, values)
+        if adjusted is None:
+            return None
+        fields = adjusted
     # The kind's own keys in the registry's order, then anything else the variant set.
     order = [f.name for f in registry.OPS[kind].fields]
     for name in sorted(fields, key=lambda n: order.index(n) if n in order else len(order)):
