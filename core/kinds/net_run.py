@@ -17,6 +17,7 @@ upstream is float64 (all those before it).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -374,22 +375,37 @@ def _all_exact(value: Any) -> bool:
 # Finite differences of the whole chain
 
 
-def float_loss(problem: NetProblem, params: Mapping[str, np.ndarray]) -> float:
+def float_loss(
+    problem: NetProblem, params: Mapping[str, np.ndarray], base: tuple[list[LayerRun], Any]
+) -> float:
     """The net's loss in float64 (Σ upstream ⊙ output without a loss) at ``params``:
-    ``input`` and ``N.kernel``, ``N.weight``, ``N.bias``."""
+    ``input`` and ``N.kernel``, ``N.weight``, ``N.bias``.  Only forward float64 arithmetic:
+    each layer's kind runs (never explains) the problem it read for ``base`` (a float64
+    forward pass), with its input and parameters replaced by the float64 values."""
     options = quiet(common.SolveOptions(), force_float=True)
     values = params["input"]
-    for layer in problem.layers:
-        keys = dict(layer.keys)
-        for parameter in layer.parameters:
-            keys[parameter] = _plain(params[f"{layer.name}.{parameter}"])
-        changed = replace(layer, keys=keys)
-        values = run_layer(problem, changed, values, None, options).results["output"]
+    layers, loss = base
+    for layer, ran in zip(problem.layers, layers, strict=True):
+        if ran.problem is None:  # flatten
+            values = run_layer(problem, layer, values, None, options).results["output"]
+            continue
+        moved = {name: params[f"{layer.name}.{name}"] for name in layer.parameters}
+        kind_problem = _with(ran.problem, input=values, **moved)
+        values = registry.op_module(ran.kind).run(kind_problem, options).results["output"]
         values = np.asarray(values, dtype=float)
     if problem.loss is not None:
-        return float(run_loss(problem, values, options).results["loss"])
+        kind_problem = _with(loss.problem, input=values)
+        return float(registry.op_module("loss").run(kind_problem, options).results["loss"])
     upstream = 1.0 if _ones(problem.upstream) else np.asarray(problem.upstream, dtype=float)
     return float(np.sum(upstream * values))
+
+
+def _with(kind_problem: Any, **changes: Any) -> Any:
+    """A shallow copy of a kind's problem (a record or a dataclass) with ``changes``."""
+    changed = copy.copy(kind_problem)
+    for name, value in changes.items():
+        setattr(changed, name, value)
+    return changed
 
 
 def chain_params(problem: NetProblem, run: Run) -> tuple[dict, dict]:
@@ -504,8 +520,12 @@ def finite_differences(problem: NetProblem, run: Run) -> GradientCheck | None:
             f"{MOST_CHECKED:,} the whole-chain check takes (each probe runs the chain again)",
         )
 
+    base_layers, base_loss, _ = forward_pass(
+        problem, quiet(common.SolveOptions(), force_float=True)
+    )
+
     def loss(p: Mapping[str, np.ndarray]) -> float:
-        return float_loss(problem, p)
+        return float_loss(problem, p, (base_layers, base_loss))
 
     smooth, kinks = smooth_entries(loss, params)
     check = check_gradients_where(
