@@ -43,7 +43,7 @@ How
 
 Usage (from the repo root)
     python benchmarks/startup.py [--runs 20] [--warmups 2] [--breakdown]
-                                 [--importtime] [--check 1.15]
+                                 [--importtime] [--check 1.15] [--command ARGS]
 
 Exit status: 0, unless ``--check RATIO`` is given and the median ratio exceeds it (1),
 or a command fails (2).
@@ -53,6 +53,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shlex
 import statistics
 import subprocess
 import sys
@@ -102,10 +103,11 @@ def gradcalc_command() -> tuple[list[str], str]:
     return [sys.executable, "-m", "gradcalc.cli"], f"{sys.executable} -m gradcalc.cli"
 
 
-def commands(breakdown: bool) -> dict[str, list[str]]:
+def commands(breakdown: bool, command: str | None = None) -> dict[str, list[str]]:
     gradcalc, _ = gradcalc_command()
+    arguments = ["conv", "--spec", str(SPEC)] if command is None else shlex.split(command)
     found = {
-        "A gradcalc conv": [*gradcalc, "conv", "--spec", str(SPEC)],
+        f"A gradcalc {arguments[0]}": [*gradcalc, *arguments],
         "B baseline imports": [sys.executable, "-c", BASELINE_IMPORTS],
     }
     if breakdown:
@@ -194,9 +196,10 @@ def print_table(title: str, times: Samples) -> float:
         row = (statistics.median(values), min(values), q1, q3, max(values))
         print(f"{name:<28} " + " ".join(f"{v * 1000:9.1f}" for v in row))
     med = {name: statistics.median(values) for name, values in times.items()}
-    a, b = med["A gradcalc conv"], med["B baseline imports"]
+    command = next(iter(times))  # A: the gradcalc command timed
+    a, b = med[command], med["B baseline imports"]
     ratio = a / b
-    pairs = zip(times["A gradcalc conv"], times["B baseline imports"], strict=True)
+    pairs = zip(times[command], times["B baseline imports"], strict=True)
     pair_ratio = statistics.median(x / y for x, y in pairs if y > 0)
     print(f"  extra start-up of gradcalc: {(a - b) * 1000:+.1f} ms (median A - median B)")
     c = med.get("C B + gradcalc imports")
@@ -259,7 +262,7 @@ def unlogged_import_time(module: str, before: list[str], repeats: int) -> float:
 
 
 def print_import_times(cmds: dict[str, list[str]], repeats: int = 5, top: int = 15) -> None:
-    command = import_times(cmds["A gradcalc conv"], repeats)
+    command = import_times(next(iter(cmds.values())), repeats)
     baseline = import_times(cmds["B baseline imports"], repeats)
     ours = {n: t for n, t in command.items() if n == "gradcalc" or n.startswith("gradcalc.")}
     extra = {n: t for n, t in command.items() if n not in baseline and n not in ours}
@@ -310,6 +313,12 @@ def main() -> int:
         help="also time C: B's imports plus gradcalc's modules (import vs run)",
     )
     parser.add_argument(
+        "--command",
+        metavar="ARGS",
+        default=None,
+        help="time A as `gradcalc ARGS` instead (e.g. 'net --spec problems/net_mlp_sigmoid_mse.yaml')",
+    )
+    parser.add_argument(
         "--importtime", action="store_true", help="print the costliest imports under -X importtime"
     )
     parser.add_argument(
@@ -323,7 +332,7 @@ def main() -> int:
     if args.runs < 1:
         parser.error("--runs must be at least 1")
 
-    cmds = commands(args.breakdown)
+    cmds = commands(args.breakdown, args.command)
     _, how = gradcalc_command()
     print(f"python: {sys.executable} ({sys.version.split()[0]})")
     print(f"gradcalc via: {how}")

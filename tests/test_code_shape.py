@@ -154,3 +154,40 @@ def test_no_module_imports_from_a_later_layer() -> None:
             if module.startswith(LATER_LAYERS[layer]):
                 backwards.append(f"{name} imports {module}")
     assert not backwards, "\n".join(backwards)
+
+
+# The registry reaches every layer: a kinds or ops module that calls its solver or its explain
+# modules goes through the pipeline or the explainers as surely as one that imports them.
+LATER_THROUGH_REGISTRY = ("solve", "solver", "explain_module")
+
+
+def _registry_uses(tree: ast.AST) -> list[str]:
+    """``registry.solve``, ``registry.solver``, ``registry.explain_module`` (attributes of a
+    name ``registry``) and the same names imported from gradcalc.core.registry."""
+    found = []
+    for node in ast.walk(tree):
+        if (
+            isinstance(node, ast.Attribute)
+            and isinstance(node.value, ast.Name)
+            and node.value.id == "registry"
+            and node.attr in LATER_THROUGH_REGISTRY
+        ):
+            found.append(f"registry.{node.attr} (line {node.lineno})")
+        elif isinstance(node, ast.ImportFrom) and node.module == "gradcalc.core.registry":
+            found += [
+                f"{alias.name} from gradcalc.core.registry (line {node.lineno})"
+                for alias in node.names
+                if alias.name in LATER_THROUGH_REGISTRY
+            ]
+    return found
+
+
+def test_no_kind_or_op_reaches_a_later_layer_through_the_registry() -> None:
+    backwards = []
+    for path in _sources():
+        name = str(path.relative_to(ROOT))
+        if name.startswith(("core/kinds/", "core/ops/")):
+            backwards += [
+                f"{name} uses {use}" for use in _registry_uses(ast.parse(path.read_text("utf-8")))
+            ]
+    assert not backwards, "\n".join(backwards)

@@ -2,8 +2,10 @@
 sections, the forward ones (problem, size, forward) in order, the loss, and the backward
 ones (derivative, Jacobian, routing, backward, …) in reverse.
 
-Every layer was solved by its own kind (core/kinds/net_run.py), so its sections are that
-kind's explanation, titled with the layer's name; the upstream a layer received is named
+Every layer was read and run by its own kind (core/kinds/net_run.py keeps each layer's problem
+and Run in the trace), so its sections are that kind's explanation, built here by its own
+Explainer as core/solve.py builds any kind's (and only when the net is explained, never for
+the finite-difference check), titled with the layer's name; the upstream a layer received is named
 ∂L/∂(its output) with the layer's name as the output's symbol, which is the next layer's
 ∂L/∂input.  Flatten, which is no kind, is explained here.
 """
@@ -14,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
 from gradcalc.core.kinds.net import Layer, NetProblem
@@ -39,6 +42,22 @@ def axis_names(ndim: int) -> tuple[str, ...]:
     )
 
 
+class Explained:
+    """One layer's (or the loss's) own explanation: its kind's Explainer on the problem, Run
+    and options the layer ran with (core/kinds/net_run.py LayerRun), as core/solve.py
+    explains a spec of that kind; flatten, which is no kind, has none of its own."""
+
+    def __init__(self, ran: Any):
+        self.conventions: list[str] = []
+        self.sections: list[Section] = []
+        if ran.problem is None:
+            return
+        explainer = registry.explain_module(ran.kind).Explainer(ran.problem, ran.run, ran.options)
+        self.sections = explainer.sections()
+        if ran.options.explain:
+            self.conventions = explainer.conventions()
+
+
 class Explainer:
     """The net's conventions and sections, from the layers' own solutions (its trace)."""
 
@@ -47,6 +66,13 @@ class Explainer:
         self.run = run
         self.t = run.trace
         self.options = options
+        self._explained: dict[int, Explained] = {}
+
+    def _own(self, ran: Any) -> Explained:
+        """A layer run's own explanation, built the first time it is asked for."""
+        if id(ran) not in self._explained:
+            self._explained[id(ran)] = Explained(ran)
+        return self._explained[id(ran)]
 
     # conventions ---------------------------------------------------------
     def conventions(self) -> list[str]:
@@ -60,10 +86,12 @@ class Explainer:
             self._arithmetic_line(),
             f"indices start at {p.index_base} (index_base: {p.index_base})",
         ]
-        for layer, solution in zip(p.layers, self.t.backward, strict=True):
-            lines += [_prefixed(layer.name, line) for line in _own_lines(solution.conventions)]
+        for layer, ran in zip(p.layers, self.t.backward, strict=True):
+            own = self._own(ran).conventions
+            lines += [_prefixed(layer.name, line) for line in _own_lines(own)]
         if self.t.loss is not None:
-            lines += [_prefixed("loss", line) for line in _own_lines(self.t.loss.conventions)]
+            own = self._own(self.t.loss).conventions
+            lines += [_prefixed("loss", line) for line in _own_lines(own)]
         return lines
 
     def _loss_line(self, last: str) -> str:
@@ -99,10 +127,10 @@ class Explainer:
         """Why the first float64 layer ran in float64, in its kind's own words."""
         name = self.t.float_from
         if name == "loss":
-            solution = self.t.loss
+            ran = self.t.loss
         else:
-            solution = self.t.backward[[layer.name for layer in self.p.layers].index(name)]
-        for line in solution.conventions:
+            ran = self.t.backward[[layer.name for layer in self.p.layers].index(name)]
+        for line in self._own(ran).conventions:
             if line.startswith("float64 arithmetic:"):
                 return line.removeprefix("float64 arithmetic: ")
         return "its kind computes in float64"
@@ -115,7 +143,7 @@ class Explainer:
         for layer in self.p.layers:
             sections += self._layer_sections(layer, forward=True)
         if self.t.loss is not None:
-            sections += [_titled("loss", section) for section in self.t.loss.sections]
+            sections += [_titled("loss", section) for section in self._own(self.t.loss).sections]
         for layer in reversed(self.p.layers):
             sections += self._layer_sections(layer, forward=False)
         return sections
@@ -127,12 +155,12 @@ class Explainer:
                 return []
             return [self._flatten_forward(layer) if forward else self._flatten_backward(layer)]
         solved = self.t.backward[layer.index]
-        own = solved.sections
+        own = self._own(solved).sections
         if forward:
             # The problem statement (with the upstream the layer received) from the backward
             # pass; size and forward from the forward pass, exact while the chain is.
             problem = [s if solved.exact else _as_float64(s) for s in own if s.key == "problem"]
-            own = problem + self.t.forward[layer.index].sections
+            own = problem + self._own(self.t.forward[layer.index]).sections
         else:
             own = [s for s in own if s.key not in FORWARD_SECTIONS]
         sections = [_titled(layer.name, section) for section in own]

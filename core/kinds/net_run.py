@@ -1,12 +1,13 @@
 """Running a net (core/kinds/net.py): each layer through its own kind, the loss last, and
 the whole chain's finite differences.
 
-Each layer is solved by its own kind (``registry.solve`` on a single-layer spec built from
-the layer's keys): its input is the previous layer's output, its upstream the next layer's
-∂L/∂input.  A layer's output does not depend on its upstream, so the run is two passes: the
-forward pass solves each layer in order with an all-ones upstream, only for its output; the
-backward pass solves each layer again in reverse with its true upstream, and that solution
-(its gradients and its explanation) is the one kept.
+Each layer is read and run by its own kind's module (``read`` and ``run`` on a single-layer
+spec built from the layer's keys; not the solve pipeline, and not explained here: the trace
+keeps each layer's problem and Run, which core/explain/net.py explains): its input is the
+previous layer's output, its upstream the next layer's ∂L/∂input.  A layer's output does not
+depend on its upstream, so the run is two passes: the forward pass runs each layer in order
+with an all-ones upstream, only for its output; the backward pass runs each layer again in
+reverse with its true upstream, and that run (its gradients) is the one kept.
 
 Exactness flows along the chain: layers run exactly while every layer so far is rational;
 from the first one that runs in float64 (softmax, sigmoid, a large layer) every later layer
@@ -16,6 +17,7 @@ upstream is float64 (all those before it).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -29,7 +31,7 @@ from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import Layer, NetProblem
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
-from gradcalc.core.outcome import GradientCheck, Run, Solution
+from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import fields, record
 
 # The results of a layer's own kind that are the net's: its output and its gradients
@@ -38,13 +40,34 @@ _KEPT = ("output", "grad_input", "grad_kernel", "grad_weight", "grad_bias")
 
 
 @record
-class NetTrace:
-    """What the run recorded: per layer, the forward solution (its output) and the backward
-    solution (its gradients and explanation); the loss's solution; where float64 began."""
+class LayerRun:
+    """One layer (or the loss) run by its own kind: ``problem`` as its kind read it (None
+    for flatten, which is no kind), its ``run`` (results and trace), and the ``options`` it
+    ran with, which its explanation (core/explain/net.py) is built with too."""
 
-    forward: list[Solution]
-    backward: list[Solution]
-    loss: Solution | None
+    kind: str
+    problem: Any
+    run: Run
+    options: Any
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.run.results
+
+    @property
+    def exact(self) -> bool:
+        return self.run.exact
+
+
+@record
+class NetTrace:
+    """What the run recorded: per layer, the forward run (its output) and the backward run
+    (its gradients, and the problem statement it explains); the loss's run; where float64
+    began."""
+
+    forward: list[LayerRun]
+    backward: list[LayerRun]
+    loss: LayerRun | None
     float_from: str | None  # the first layer (or "loss") that ran in float64
 
 
@@ -94,22 +117,30 @@ def _plain(values: Any) -> Any:
     return np.asarray(values).tolist()
 
 
-def solve_layer(
+def run_kind(kind: str, spec: dict, options: Any) -> LayerRun:
+    """Read and run a single-layer spec with its kind's own module (no checks, no finite
+    differences, no explanation: those are the net's)."""
+    kind_module = registry.op_module(kind)
+    kind_problem = kind_module.read(spec, options.limits)
+    return LayerRun(kind, kind_problem, kind_module.run(kind_problem, options), options)
+
+
+def run_layer(
     problem: NetProblem, layer: Layer, values: np.ndarray, upstream: Any, options: Any
-) -> Solution:
-    """Solve one layer by its own kind; its SpecErrors point into the net spec."""
+) -> LayerRun:
+    """Run one layer by its own kind; its SpecErrors point into the net spec."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
     spec = layer_spec(problem, layer, values, upstream)
     try:
-        return registry.solve(spec, options, command_kind=layer.type)
+        return run_kind(layer.type, spec, options)
     except SpecError as error:
         raise layer_error(problem, layer, values, error) from None
 
 
 def _flatten(
     problem: NetProblem, layer: Layer, values: np.ndarray, upstream: Any, options: Any
-) -> Solution:
+) -> LayerRun:
     """Flatten (start_dim=1) forward and backward: N×… → N×(prod), by core/ops/flatten.py."""
     if values.ndim < 2:
         raise SpecError(
@@ -122,9 +153,7 @@ def _flatten(
     grad_y = np.ones(output.shape, dtype=object) if upstream is None else upstream
     grad_y = grad_y if exact else adapter.as_float(grad_y)
     results = {"output": output, "grad_input": adapter.backward(grad_y, trace)["input"]}
-    return Solution(
-        kind="flatten", title=None, results=results, exact=exact, conventions=[], sections=[]
-    )
+    return LayerRun("flatten", None, Run(results=results, trace=trace, exact=exact), options)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
@@ -161,8 +190,8 @@ def layer_error(
     return SpecError((*here, *error.path), message, at_key=error.at_key)
 
 
-def solve_loss(problem: NetProblem, values: np.ndarray, options: Any) -> Solution:
-    """Solve the loss on the last layer's output; its errors point into the net's loss."""
+def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
+    """Run the loss on the last layer's output; its errors point into the net's loss."""
     last = problem.layers[-1].name
     spec = {
         "kind": "loss",
@@ -172,7 +201,7 @@ def solve_loss(problem: NetProblem, values: np.ndarray, options: Any) -> Solutio
         "index_base": problem.index_base,
     }
     try:
-        return registry.solve(spec, options, command_kind="loss")
+        return run_kind("loss", spec, options)
     except SpecError as error:
         if error.path[:1] == ("input",):
             raise SpecError(
@@ -189,7 +218,7 @@ def solve_loss(problem: NetProblem, values: np.ndarray, options: Any) -> Solutio
 
 
 def quiet(options: common.SolveOptions, *, force_float: bool) -> common.SolveOptions:
-    """Options for a solve whose explanation is not shown (the forward pass, the check)."""
+    """Options for a layer run whose explanation is not shown (the forward pass, the check)."""
     return replace(
         options,
         explain=False,
@@ -201,7 +230,7 @@ def quiet(options: common.SolveOptions, *, force_float: bool) -> common.SolveOpt
 
 def forward_pass(
     problem: NetProblem, options: common.SolveOptions
-) -> tuple[list[Solution], Solution | None, str | None]:
+) -> tuple[list[LayerRun], LayerRun | None, str | None]:
     """Each layer in order on the previous output (then the loss): the layer solutions, the
     loss solution, and the first layer (or "loss") that ran in float64."""
     values = problem.input
@@ -209,9 +238,7 @@ def forward_pass(
     float_from = None
     solutions = []
     for layer in problem.layers:
-        solution = solve_layer(
-            problem, layer, values, None, _forward_options(layer, options, exact)
-        )
+        solution = run_layer(problem, layer, values, None, _forward_options(layer, options, exact))
         if exact and not solution.exact:
             exact, float_from = False, layer.name
         solutions.append(solution)
@@ -224,14 +251,14 @@ def forward_pass(
             force_float=not exact,
             sections=_sections("loss", options),
         )
-        loss = solve_loss(problem, values, loss_options)
+        loss = run_loss(problem, values, loss_options)
         if exact and not loss.exact:
             float_from = "loss"
     return solutions, loss, float_from
 
 
 def _forward_options(layer: Layer, options: common.SolveOptions, exact: bool) -> Any:
-    """A layer's forward solve: explained (its size and forward sections) when the net is."""
+    """A layer's forward run: explained (its size and forward sections) when the net is."""
     if not options.explain or layer.type == "flatten":
         return quiet(options, force_float=not exact)
     shown = _sections(layer.type, options) & {"size", "forward"}
@@ -246,14 +273,14 @@ def _sections(kind: str, options: common.SolveOptions) -> frozenset[str]:
 
 
 def backward_pass(
-    problem: NetProblem, options: common.SolveOptions, forward: list[Solution], loss: Any
-) -> list[Solution]:
+    problem: NetProblem, options: common.SolveOptions, forward: list[LayerRun], loss: Any
+) -> list[LayerRun]:
     """Each layer in reverse with its true upstream (the next layer's ∂L/∂input)."""
     if loss is not None:
         upstream: Any = loss.results["grad_input"]
     else:
         upstream = None if _ones(problem.upstream) else problem.upstream
-    solutions: list[Solution] = [None] * len(problem.layers)  # type: ignore[list-item]
+    solutions: list[LayerRun] = [None] * len(problem.layers)  # type: ignore[list-item]
     for layer in reversed(problem.layers):
         ran = forward[layer.index]
         values = problem.input if not layer.index else forward[layer.index - 1].results["output"]
@@ -264,14 +291,14 @@ def backward_pass(
             force_float=options.force_float or not ran.exact or floats,
             sections=_backward_sections(layer, options),
         )
-        solved = solve_layer(problem, layer, values, upstream, layer_options)
+        solved = run_layer(problem, layer, values, upstream, layer_options)
         solutions[layer.index] = solved
         upstream = solved.results["grad_input"]
     return solutions
 
 
 def _backward_sections(layer: Layer, options: common.SolveOptions) -> Any:
-    """A layer's backward solve shows its problem statement and its backward sections."""
+    """A layer's backward run explains its problem statement and its backward sections."""
     if layer.type == "flatten":
         return None
     return _sections(layer.type, options) - {"size", "forward"}
@@ -326,7 +353,7 @@ def run(problem: NetProblem, options: common.SolveOptions) -> Run:
     return Run(results=results, trace=trace, exact=exact)
 
 
-def _grad_output(problem: NetProblem, after: Solution | None, loss: Solution | None) -> Any:
+def _grad_output(problem: NetProblem, after: LayerRun | None, loss: LayerRun | None) -> Any:
     """∂L/∂(a layer's output): the next layer's ∂L/∂input, the loss's, or the upstream."""
     if after is not None:
         return after.results["grad_input"]
@@ -348,22 +375,37 @@ def _all_exact(value: Any) -> bool:
 # Finite differences of the whole chain
 
 
-def float_loss(problem: NetProblem, params: Mapping[str, np.ndarray]) -> float:
+def float_loss(
+    problem: NetProblem, params: Mapping[str, np.ndarray], base: tuple[list[LayerRun], Any]
+) -> float:
     """The net's loss in float64 (Σ upstream ⊙ output without a loss) at ``params``:
-    ``input`` and ``N.kernel``, ``N.weight``, ``N.bias``."""
+    ``input`` and ``N.kernel``, ``N.weight``, ``N.bias``.  Only forward float64 arithmetic:
+    each layer's kind runs (never explains) the problem it read for ``base`` (a float64
+    forward pass), with its input and parameters replaced by the float64 values."""
     options = quiet(common.SolveOptions(), force_float=True)
     values = params["input"]
-    for layer in problem.layers:
-        keys = dict(layer.keys)
-        for parameter in layer.parameters:
-            keys[parameter] = _plain(params[f"{layer.name}.{parameter}"])
-        changed = replace(layer, keys=keys)
-        values = solve_layer(problem, changed, values, None, options).results["output"]
+    layers, loss = base
+    for layer, ran in zip(problem.layers, layers, strict=True):
+        if ran.problem is None:  # flatten
+            values = run_layer(problem, layer, values, None, options).results["output"]
+            continue
+        moved = {name: params[f"{layer.name}.{name}"] for name in layer.parameters}
+        kind_problem = _with(ran.problem, input=values, **moved)
+        values = registry.op_module(ran.kind).run(kind_problem, options).results["output"]
         values = np.asarray(values, dtype=float)
     if problem.loss is not None:
-        return float(solve_loss(problem, values, options).results["loss"])
+        kind_problem = _with(loss.problem, input=values)
+        return float(registry.op_module("loss").run(kind_problem, options).results["loss"])
     upstream = 1.0 if _ones(problem.upstream) else np.asarray(problem.upstream, dtype=float)
     return float(np.sum(upstream * values))
+
+
+def _with(kind_problem: Any, **changes: Any) -> Any:
+    """A shallow copy of a kind's problem (a record or a dataclass) with ``changes``."""
+    changed = copy.copy(kind_problem)
+    for name, value in changes.items():
+        setattr(changed, name, value)
+    return changed
 
 
 def chain_params(problem: NetProblem, run: Run) -> tuple[dict, dict]:
@@ -478,8 +520,12 @@ def finite_differences(problem: NetProblem, run: Run) -> GradientCheck | None:
             f"{MOST_CHECKED:,} the whole-chain check takes (each probe runs the chain again)",
         )
 
+    base_layers, base_loss, _ = forward_pass(
+        problem, quiet(common.SolveOptions(), force_float=True)
+    )
+
     def loss(p: Mapping[str, np.ndarray]) -> float:
-        return float_loss(problem, p)
+        return float_loss(problem, p, (base_layers, base_loss))
 
     smooth, kinks = smooth_entries(loss, params)
     check = check_gradients_where(
