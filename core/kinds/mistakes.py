@@ -10,13 +10,14 @@ here, once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from gradcalc.core.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Variant:
     """The problem solved another way: a mistake to diagnose or an accepted convention.
 

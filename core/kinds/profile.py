@@ -10,11 +10,13 @@ upstream, a batch, an image and its channels, classes) are defined here, once.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
+from gradcalc.core.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Knob:
     """One size option of ``gradcalc random KIND``.
 
@@ -48,7 +50,7 @@ class Knob:
         return "--" + self.name.replace("_", "-")
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Draw:
     """Entries drawn uniformly from low..high (both included), divided by ``denominator``.
 
@@ -64,7 +66,7 @@ class Draw:
 SMALL = Draw(-3, 3)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Variant:
     """One way to draw a kind's problem.
 
@@ -98,7 +100,7 @@ class Variant:
     omit: Callable[[Mapping[str, Any]], tuple[str, ...]] | None = None
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Profile:
     """A kind's variants, chosen by the ``by`` knob (None: one variant, keyed "")."""
 

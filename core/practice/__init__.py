@@ -39,7 +39,7 @@ field keeps its example.
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping, MutableMapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -127,6 +127,13 @@ class KindProfiles(MutableMapping[str, Profile]):
 PROFILES: MutableMapping[str, Profile] = KindProfiles()
 
 
+def _with_knobs(variant: Variant, knobs: tuple[Knob, ...]) -> Variant:
+    """``variant`` with other knobs (profiles are records, which dataclasses.replace does not
+    know: records keep the kinds' profiles cheap to import on every command)."""
+    fields = {name: getattr(variant, name) for name in Variant.__annotations__}
+    return Variant(**{**fields, "knobs": knobs})
+
+
 def profile(kind: str) -> Profile:
     """The kind's profile: from :data:`PROFILES`, or built from the registry's fields."""
     if kind not in registry.OPS:
@@ -134,7 +141,7 @@ def profile(kind: str) -> Profile:
     found = PROFILES.get(kind) or _generic_profile(kind)
     if registry.OPS[kind].takes_upstream:
         variants = {
-            name: replace(variant, knobs=(*variant.knobs, UPSTREAM))
+            name: _with_knobs(variant, (*variant.knobs, UPSTREAM))
             for name, variant in found.variants.items()
         }
         return Profile(variants, found.by)
