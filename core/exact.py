@@ -143,12 +143,6 @@ def linear_exact(
     return from_integers(np.asarray(op(_as_int_dtype(numerators, safe))), denominator)
 
 
-def sum_exact(values: np.ndarray, axis: tuple[int, ...]) -> np.ndarray:
-    """Exact sum of a Fraction array over ``axis`` (an object array of exact values)."""
-    count = math.prod(values.shape[a] for a in axis) if values.ndim else 1
-    return linear_exact(lambda integers: integers.sum(axis=axis), values, count)
-
-
 def zeros_like_kind(shape: tuple[int, ...], exact: bool) -> np.ndarray:
     """Zeros as Fractions (object array) or float64."""
     if not exact:
