@@ -241,3 +241,41 @@ def test_softmax_and_log_softmax_match_the_reference(count: int, classes: int, d
                     terms = p[k] * mpmath.fsum(abs(g[k] - g[i]) * p[i] for i in range(classes))
                 assert close(found["output"][n][k], output), (n, k, found, output)
                 assert close(found["grad_input"][n][k], grad, terms), (n, k, found, grad)
+
+
+def test_an_underflowed_probability_is_said_to_be_rounded_to_zero() -> None:
+    """exp(−799) is below the smallest float64: the step's `= 0` is float64's rounding, said so."""
+    text = (
+        CliRunner()
+        .invoke(
+            main,
+            ["softmax", "--spec", "-", "--no-gradient-check"],
+            input=json.dumps({"kind": "softmax", "input": [0, 800, 1], "upstream": [1, 2, 3]}),
+            env={"COLUMNS": "400", "NO_COLOR": "1"},
+        )
+        .output
+    )
+    assert "below the smallest float64 (about 4.9e-324) for 2 entries" in text
+    calm = (
+        CliRunner()
+        .invoke(
+            main,
+            ["softmax", "--spec", "-", "--no-gradient-check"],
+            input=json.dumps({"kind": "softmax", "input": [0, 700, 1]}),
+            env={"COLUMNS": "400", "NO_COLOR": "1"},
+        )
+        .output
+    )
+    assert "smallest float64" not in calm
+
+
+def test_cross_entropy_says_so_too() -> None:
+    text = CliRunner().invoke(
+        main,
+        ["loss", "--spec", "-", "--no-gradient-check"],
+        input=json.dumps(
+            {"kind": "loss", "loss": "cross_entropy", "input": [[0, 800, 1]], "target": [0]}
+        ),
+        env={"COLUMNS": "400", "NO_COLOR": "1"},
+    ).output
+    assert "below the smallest float64 (about 4.9e-324) for 2 entries" in text

@@ -25,7 +25,13 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.explain.loss_class import ClassLossSteps
 from gradcalc.core.explain.loss_elementwise import ElementwiseSteps
-from gradcalc.core.explain.pieces import arithmetic_words, element_symbol, factor, show_matrix
+from gradcalc.core.explain.pieces import (
+    arithmetic_words,
+    element_symbol,
+    factor,
+    show_matrix,
+    underflow_words,
+)
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.loss import CLASS_LOSSES, SECTIONS, LossProblem
 from gradcalc.core.kinds.loss_trace import LossTrace
@@ -88,6 +94,8 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         items.append(self.reduction_words())
         if p.loss == "bce":
             items += self._bce_edge_conventions()
+        if p.loss == "cross_entropy" and not self.exact:
+            items += underflow_words(p.input)
         if self.c.taken_exactly is not None and self.c.taken_exactly.any():
             items.append(_EXACT_DIFFERENCES[p.loss])
         items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")

@@ -78,3 +78,19 @@ def same(a: np.ndarray, b: np.ndarray, exact: bool) -> bool:
     if exact:
         return bool(np.all(a == b))
     return bool(np.allclose(to_float(a), to_float(b), rtol=1e-9, atol=1e-9))
+
+
+def underflow_words(scores: Any) -> list[str]:
+    """A convention line when float64 rounds a softmax probability to 0 (scores: …×C, softmax
+    over the last axis): the steps then show `= 0` for a value that is positive."""
+    shifted = np.asarray(scores, dtype=float)
+    shifted = shifted - shifted.max(axis=-1, keepdims=True)
+    count = int(np.count_nonzero(np.exp(shifted) == 0))
+    if not count:
+        return []
+    return [
+        f"exp(s_j − m) is below the smallest float64 (about 4.9e-324) for {count} "
+        f"{'entry' if count == 1 else 'entries'} (s_j − m < −745.1): float64 rounds those "
+        "probabilities, and what they multiply, to 0 — their true values are positive but "
+        "under e^−745"
+    ]

@@ -24,7 +24,7 @@ from gradcalc.core.explain import (
     SymbolTable,
 )
 from gradcalc.core.explain.elementwise import ElementwiseExplainer
-from gradcalc.core.explain.pieces import arithmetic_words, factor
+from gradcalc.core.explain.pieces import arithmetic_words, factor, underflow_words
 from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.ops.softmax import log_sum_exp, others_sum, softmax_parts
@@ -212,6 +212,8 @@ class Explainer(ElementwiseExplainer):
                 "as the steps show (PyTorch's float64 loses those digits: log_softmax([40, 0]) "
                 "is [−4.25e-18, −40], not [0, −40])"
             )
+        if not self.log and not self.exact:
+            items.extend(underflow_words(self.s))
         if not self.p.upstream_given and not self.log:
             items.append(
                 f"(with an upstream of ones, {self.L} = Σ p = 1 per row is constant, so ∂{self.L}/∂{self.X} = 0)"
