@@ -36,11 +36,10 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 def _known_kind(command: str, kind: str) -> str:
     """``kind`` if it is registered; else exit 2 with one line naming the known kinds."""
     from gradcalc.cli.errors import fail
-    from gradcalc.core.registry import OPS
-    from gradcalc.core.spec import did_you_mean
+    from gradcalc.core.registry import OPS, kind_hint
 
     if kind not in OPS:
-        hint = did_you_mean(kind, list(OPS))
+        hint = kind_hint(kind)
         fail(
             f"gradcalc {command}: unknown kind {kind!r}{hint or '.'} Known kinds: {', '.join(OPS)}"
         )

@@ -88,6 +88,21 @@ class LazyGroup(click.Group):
             self.add_command(self.factories[name](), name)
         return self.commands.get(name)
 
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        """Click's lookup, with the closest command named when there is none
+        (`gradcalc covn` -> did you mean 'conv'?)."""
+        name = args[0] if args else ""
+        if args and not name.startswith("-") and self.get_command(ctx, name) is None:
+            import difflib
+
+            # A stricter cutoff than for spec keys: 'nope' is not a slip for 'new'.
+            close = difflib.get_close_matches(name, self.list_commands(ctx), n=1, cutoff=0.7)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise click.UsageError(f"no such command {name!r}{hint}", ctx)
+        return super().resolve_command(ctx, args)
+
     def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
         """The one boundary of every command: the ``ExitStatus`` it returns becomes the exit
         status; a ``Failure`` (cli/errors.py), a GradcalcError, Click's usage errors and

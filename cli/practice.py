@@ -409,7 +409,9 @@ class KindGroup(click.Group):
 
         name = args[0]
         if name not in OPS and not name.startswith("-"):
-            fail(f"gradcalc random: unknown kind {name!r}; known kinds: {', '.join(OPS)}")
+            from gradcalc.core.registry import unknown_kind
+
+            fail(f"gradcalc random: {unknown_kind(name)}")
         return super().resolve_command(ctx, args)
 
 

@@ -54,9 +54,12 @@ def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
         sections = frozenset(s.strip() for s in options.show.split(",") if s.strip())
         unknown = sorted(sections - set(known_sections))
         if unknown:
+            from gradcalc.core.spec import did_you_mean
+
+            hint = did_you_mean(unknown[0], known_sections)
             fail(
-                f"gradcalc {kind}: unknown section {unknown[0]!r} in --show; "
-                f"allowed: {', '.join(known_sections)}"
+                f"gradcalc {kind}: unknown section {unknown[0]!r} in --show"
+                f"{f' ({hint[2:]})' if hint else ''}; allowed: {', '.join(known_sections)}"
             )
     if options.focus is not None:
         sections = (sections or frozenset()) | {"focus"}

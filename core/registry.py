@@ -42,10 +42,27 @@ def choices(kind: str, name: str) -> tuple[Any, ...]:
     return next(f.choices for f in OPS[kind].fields if f.name == name)
 
 
+def kind_hint(word: Any) -> str:
+    """"; did you mean 'conv'?" for a kind's name that begins the word (convolution, pooling:
+    likelier slips than difflib's closest, which puts 'convolution' nearer 'activation') or a
+    close spelling (covn); else "".  Stricter than for keys: 'nope' is not a slip for 'net'."""
+    import difflib
+
+    text = str(word).strip().lower()
+    starts = [name for name in OPS if len(name) >= 3 and text.startswith(name)]
+    close = starts or difflib.get_close_matches(text, list(OPS), n=1, cutoff=0.7)
+    return f"; did you mean {close[0]!r}?" if close else ""
+
+
+def unknown_kind(kind: Any) -> str:
+    """"unknown kind 'convolution'; did you mean 'conv'? known kinds: …"."""
+    return f"unknown kind {kind!r}{kind_hint(kind) or ';'} known kinds: {', '.join(OPS)}"
+
+
 def op_module(kind: str) -> ModuleType:
     """The module implementing ``kind``; a loud error when it is missing or incomplete."""
     if kind not in OPS:
-        raise SpecError(("kind",), f"unknown kind {kind!r}; known kinds: {', '.join(OPS)}")
+        raise SpecError(("kind",), unknown_kind(kind))
     entry = OPS[kind]
     module = importlib.import_module(entry.module)
     needed = ("SECTIONS", "read", "run", "finite_differences")

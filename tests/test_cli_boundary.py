@@ -48,6 +48,15 @@ TASK3 = str(REPO / "problems" / "task3.yaml")
         (["run"], "gradcalc run: missing argument 'SPEC...' (see gradcalc run --help)"),
         (["nope"], "gradcalc: no such command 'nope' (see gradcalc --help)"),
         (
+            ["covn"],
+            "gradcalc: no such command 'covn'; did you mean 'conv'? (see gradcalc --help)",
+        ),
+        (
+            ["conv", "--show", "backwards", "--spec", "problems/task3.yaml"],
+            "gradcalc conv: unknown section 'backwards' in --show (did you mean 'backward'?); "
+            "allowed: problem, size, forward, jacobian, backward, identities, loss, results, checks",
+        ),
+        (
             ["schema", "--bogus"],
             "gradcalc schema: no such option '--bogus' (see gradcalc schema --help)",
         ),
@@ -159,3 +168,16 @@ def test_run_options_are_built_once_and_frozen() -> None:
     assert (changed.spec_path, changed.json_lines) == ("a.yaml", True)
     assert changed.output_format == "json"
     assert options.spec_path is None and options.json_lines is False
+
+
+def test_a_kind_named_in_full_is_matched_to_its_short_name() -> None:
+    result = CliRunner().invoke(main, ["run", "-"], input="kind: convolution\n")
+    assert result.exit_code == 2
+    assert result.stderr.startswith(
+        "<stdin>:1:7: kind: unknown kind 'convolution'; did you mean 'conv'? known kinds: conv,"
+    )
+    random = CliRunner().invoke(main, ["random", "convolution"])
+    assert random.exit_code == 2
+    assert random.stderr.startswith(
+        "gradcalc random: unknown kind 'convolution'; did you mean 'conv'? known kinds: conv,"
+    )
