@@ -43,7 +43,7 @@ def choices(kind: str, name: str) -> tuple[Any, ...]:
 
 
 def kind_hint(word: Any) -> str:
-    """"; did you mean 'conv'?" for a kind's name that begins the word (convolution, pooling:
+    """ "; did you mean 'conv'?" for a kind's name that begins the word (convolution, pooling:
     likelier slips than difflib's closest, which puts 'convolution' nearer 'activation') or a
     close spelling (covn); else "".  Stricter than for keys: 'nope' is not a slip for 'net'."""
     import difflib
@@ -55,7 +55,7 @@ def kind_hint(word: Any) -> str:
 
 
 def unknown_kind(kind: Any) -> str:
-    """"unknown kind 'convolution'; did you mean 'conv'? known kinds: …"."""
+    """ "unknown kind 'convolution'; did you mean 'conv'? known kinds: …"."""
     return f"unknown kind {kind!r}{kind_hint(kind) or ';'} known kinds: {', '.join(OPS)}"
 
 

@@ -270,12 +270,16 @@ def test_an_underflowed_probability_is_said_to_be_rounded_to_zero() -> None:
 
 
 def test_cross_entropy_says_so_too() -> None:
-    text = CliRunner().invoke(
-        main,
-        ["loss", "--spec", "-", "--no-gradient-check"],
-        input=json.dumps(
-            {"kind": "loss", "loss": "cross_entropy", "input": [[0, 800, 1]], "target": [0]}
-        ),
-        env={"COLUMNS": "400", "NO_COLOR": "1"},
-    ).output
+    text = (
+        CliRunner()
+        .invoke(
+            main,
+            ["loss", "--spec", "-", "--no-gradient-check"],
+            input=json.dumps(
+                {"kind": "loss", "loss": "cross_entropy", "input": [[0, 800, 1]], "target": [0]}
+            ),
+            env={"COLUMNS": "400", "NO_COLOR": "1"},
+        )
+        .output
+    )
     assert "below the smallest float64 (about 4.9e-324) for 2 entries" in text
