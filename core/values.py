@@ -42,6 +42,11 @@ MAX_MAGNITUDE = 10**100
 _MAGNITUDE_TEXT = "1e100"
 
 
+def entries(count: int) -> str:
+    """'1 entry', '3 entries'."""
+    return f"{count} entr{'y' if count == 1 else 'ies'}"
+
+
 def describe(value: Any) -> str:
     """A short description of a value of the wrong type, for error messages."""
     if value is None:
@@ -373,7 +378,7 @@ def _check_regular(value: Any, path: FieldPath, shape: tuple[int, ...], what: st
     if not isinstance(value, (list, tuple)):
         raise SpecError(
             path,
-            f"{_named(what, path)}expected a row of {shape[0]} entries here, got {describe(value)} (ragged matrix)",
+            f"{_named(what, path)}expected a row of {entries(shape[0])} here, got {describe(value)} (ragged matrix)",
         )
     if len(value) != shape[0]:
         raise SpecError(

@@ -36,7 +36,7 @@ from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.loss import CLASS_LOSSES, SECTIONS, LossProblem
 from gradcalc.core.kinds.loss_trace import LossTrace
 from gradcalc.core.ops.softmax import log_sum_exp
-from gradcalc.core.values import plain
+from gradcalc.core.values import entries, plain
 
 
 class Explainer(ClassLossSteps, ElementwiseSteps):
@@ -76,7 +76,7 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         if p.reduction == "sum":
             return "reduction sum: L = Σ of the per-sample losses"
         if p.loss in ("mse", "bce", "bce_with_logits"):
-            return f"reduction mean: L = the sum over all {p.input.size} entries / {p.input.size} (PyTorch's element-wise mean)"
+            return f"reduction mean: L = the sum over all {entries(p.input.size)} / {p.input.size} (PyTorch's element-wise mean)"
         if p.target_kind == "distribution":
             return "reduction mean with probability targets: L = Σ_n ℓ_n / N (PyTorch does not divide by weights here)"
         if p.weight is not None:

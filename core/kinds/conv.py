@@ -45,7 +45,7 @@ from gradcalc.core.ops.conv import (
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import parse_array, parse_bool, to_float
+from gradcalc.core.values import entries, parse_array, parse_bool, to_float
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
@@ -270,7 +270,7 @@ def _read_bias(
     if bias.ndim == 1 and bias.shape[0] != out_channels:
         raise SpecError(
             ("bias",),
-            f"bias has {bias.shape[0]} entries but the kernel has {out_channels} output channel"
+            f"bias has {entries(bias.shape[0])} but the kernel has {out_channels} output channel"
             f"{'s' if out_channels != 1 else ''}; give one number per output channel, or a single number",
         )
     return bias

@@ -31,6 +31,7 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
+from gradcalc.core.values import entries
 
 KIND = "dense"
 KEYS = registry.field_names(KIND)
@@ -105,7 +106,7 @@ def _read_bias(spec: Mapping[str, Any], out_features: int, limits: common.Limits
     if bias.shape[0] != out_features:
         raise SpecError(
             ("bias",),
-            f"bias has {bias.shape[0]} entries but the weight has O = {out_features} rows; "
+            f"bias has {entries(bias.shape[0])} but the weight has O = {out_features} rows; "
             "give one bias per output",
         )
     return bias

@@ -20,7 +20,7 @@ from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.kinds.expr_derive import Derivatives, ResultNames
 from gradcalc.core.kinds.expr_engine import Engine, Entry, Verdict, has_opaque
 from gradcalc.core.outcome import Check, GradientCheck, WrongCell
-from gradcalc.core.values import describe, parse_number
+from gradcalc.core.values import describe, entries, parse_number
 
 if TYPE_CHECKING:
     from gradcalc.core.kinds.expr import ExprProblem
@@ -149,11 +149,11 @@ def _expected_values(
         return [((), value, path)]
     if not isinstance(value, list):
         raise ShapeError(
-            path, f"expected.{key} must be a list of {shape[0]} entries, got {describe(value)}"
+            path, f"expected.{key} must be a list of {entries(shape[0])}, got {describe(value)}"
         )
     if len(value) != shape[0]:
         raise ShapeError(
-            path, f"expected.{key} has {len(value)} entries here but {key} has {shape[0]}"
+            path, f"expected.{key} has {entries(len(value))} here but {key} has {shape[0]}"
         )
     found = []
     for i, item in enumerate(value):

@@ -54,7 +54,10 @@ from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Var
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
 from gradcalc.core.outcome import GradientCheck, Run
-from gradcalc.core.values import plain  # the sentence number formatter (its messages)
+from gradcalc.core.values import (
+    entries,
+    plain,  # the sentence number formatter (its messages)
+)
 
 KIND = "loss"
 KEYS = registry.field_names(KIND)
@@ -309,7 +312,7 @@ def _read_weight(
         if weight.shape[0] != x.shape[-1]:
             raise SpecError(
                 ("weight",),
-                f"weight has {weight.shape[0]} entries but the input has C = {x.shape[-1]} classes; "
+                f"weight has {entries(weight.shape[0])} but the input has C = {x.shape[-1]} classes; "
                 "give one weight per class",
             )
     else:
