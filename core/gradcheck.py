@@ -276,4 +276,5 @@ def check_gradients(
         per_result=per_result,
         unresolved=unresolved,
         bend=bend_text if bend is not None else "",
+        sampled=max_entries if any(g.size > max_entries for g in gradients.values()) else 0,
     )

@@ -66,6 +66,9 @@ class GradientCheck:
     unresolved: int = 0
     # A shorter distance over which the loss bends, capping the step ("1", "1/β"), or "".
     bend: str = ""
+    # At most this many entries of each array were probed (spread evenly), when some array
+    # has more; 0 when every entry of every array was probed.
+    sampled: int = 0
 
     @property
     def step_rule(self) -> str:
@@ -87,8 +90,9 @@ class GradientCheck:
         parts = [
             f"finite differences (float64, central, {self.step_rule}): "
             + (
-                f"{self.entries_checked} of {self.entries_total} gradient entries checked, "
-                f"largest difference {self.max_abs_error:.1e}"
+                f"{self.entries_checked} of {self.entries_total} gradient entries checked"
+                + (f" (at most {self.sampled} per array, spread evenly)" if self.sampled else "")
+                + f", largest difference {self.max_abs_error:.1e}"
                 if self.entries_checked
                 else f"none of the {self.entries_total} gradient entries checked"
                 if self.entries_total != 1

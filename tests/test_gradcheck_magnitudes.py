@@ -494,3 +494,19 @@ def test_a_wrong_zero_well_above_the_rounding_fails() -> None:
     assert not wrong.ok, wrong.summary()
     right = gradcheck.check_gradients(loss, values, {"x": np.array([1e9, 1.0])})
     assert right.ok, right.summary()
+
+
+def test_the_check_line_says_when_it_samples() -> None:
+    """66 of 88 entries: the input's 50 are sampled at 32; the line says so, and only then."""
+
+    def loss(params: dict[str, np.ndarray]) -> float:
+        return float((params["x"] ** 2).sum())
+
+    many = np.arange(50, dtype=float)
+    sampled = gradcheck.check_gradients(loss, {"x": many}, {"x": 2 * many})
+    assert sampled.entries_checked == 32 and sampled.sampled == 32
+    assert "32 of 50 gradient entries checked (at most 32 per array, spread evenly)" in (
+        sampled.summary()
+    )
+    few = gradcheck.check_gradients(loss, {"x": many[:5]}, {"x": 2 * many[:5]})
+    assert few.sampled == 0 and "spread evenly" not in few.summary()
