@@ -290,7 +290,7 @@ class TableRenderer:
         if solution.title:
             heading += f" — {solution.title}"
         self.line((heading, "bold"))
-        self.line(("═" * min(RULE_WIDTH, max(len(heading), 20)), "dim"))
+        self.line(("═" * min(RULE_WIDTH, len(heading)), "dim"))
         if self.wants("problem"):
             self.line(("Conventions", "bold"))
             for convention in solution.conventions:

@@ -509,7 +509,7 @@ README_COMMAND = (
 )
 SNAPSHOT = """\
 gradcalc conv
-════════════════════
+═════════════
 
 ── Focus: the 4 cells of x that y_10 reads ─────────────────────────────
 window (1, 0) puts tap (m, q) on row i·s + m·d − p = 1·2 + m·2 − 1 = 1, 3, 5 and on column j·s + q·d − p = 0·2 + q·2 − 1 = −1, 1, 3
