@@ -98,13 +98,12 @@ class DocumentRenderer:
 
     def section(self, section: Section) -> None:
         self.heading(section.title, 2)
-        for item in section.items:
-            self.item(item)
-        if section.omitted:
-            plural = "s" if section.omitted != 1 else ""
-            self.paragraph(
-                f"… {section.omitted} more row{plural} not shown (--steps all shows them)"
-            )
+        for item in section.placed():
+            if isinstance(item, int):  # rows left out here by the --steps cap
+                plural = "s" if item != 1 else ""
+                self.paragraph(f"… {item} more row{plural} not shown (--steps all shows them)")
+            else:
+                self.item(item)
 
     def item(self, item: Any) -> None:
         if isinstance(item, Note):

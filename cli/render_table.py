@@ -308,16 +308,17 @@ class TableRenderer:
 
     def render_section(self, section: Section) -> None:
         self.rule(section.title)
-        for item in section.items:
-            self.item(item)
-        if section.omitted:
-            plural = "s" if section.omitted != 1 else ""
-            self.line(
-                (
-                    f"… {section.omitted} more row{plural} not shown (show them with --steps all, or --steps N)",
-                    "dim",
+        for item in section.placed():
+            if isinstance(item, int):  # rows left out here by the --steps cap
+                plural = "s" if item != 1 else ""
+                self.line(
+                    (
+                        f"… {item} more row{plural} not shown (show them with --steps all, or --steps N)",
+                        "dim",
+                    )
                 )
-            )
+            else:
+                self.item(item)
 
     def item(self, item: Any) -> None:
         if isinstance(item, Note):

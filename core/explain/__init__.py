@@ -229,16 +229,46 @@ Item = SumOfProducts | Formula | Matrix | SymbolTable | Note | Math | Picture
 class Section:
     """One titled part of an explanation, keyed for ``--show``.
 
-    ``omitted`` counts rows left out because of the ``--steps`` cap.
+    ``omitted`` counts rows left out because of the ``--steps`` cap; ``cuts`` says where:
+    (number of items before the cut, rows left out there), so that "… 4 more rows" follows
+    the list it shortens, not a matrix after it.  Rows counted in ``omitted`` but in no cut
+    are said at the end.
     """
 
     key: str
     title: str
     items: list[Item] = field(default_factory=list)
     omitted: int = 0
+    cuts: tuple[tuple[int, int], ...] = ()
 
     def add(self, item: Item) -> None:
         self.items.append(item)
+
+    def cut(self, rows: int) -> None:
+        """The list just added was cut by ``rows`` rows: say so here."""
+        if rows > 0:
+            self.cuts = (*self.cuts, (len(self.items), rows))
+            self.omitted += rows
+
+    def placed(self) -> list[Item | int]:
+        """The items with each cut's row count (an int) where it belongs, the rest at the end."""
+        out: list[Item | int] = []
+        at = dict(self.cuts)
+        for index, item in enumerate(self.items):
+            if index in at:
+                out.append(at[index])
+            out.append(item)
+        rest = self.omitted - sum(
+            rows for position, rows in self.cuts if position < len(self.items)
+        )
+        if rest > 0:
+            out.append(rest)
+        return out
+
+    def with_items(self, items: list[Item], title: str | None = None, shift: int = 0) -> Section:
+        """The same section with other items (``shift`` of them put before the old ones)."""
+        cuts = tuple((position + shift, rows) for position, rows in self.cuts)
+        return Section(self.key, self.title if title is None else title, items, self.omitted, cuts)
 
 
 def index_separator(*shapes: tuple[int, ...], index_base: int = 0) -> str:

@@ -25,11 +25,9 @@ class BackwardSections(ConvTerms):
             f"Backward: ∂{self.L}/∂{self.K}, ∂{self.L}/∂{self.X}"
             + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""),
         )
-        omitted = 0
         # ∂L/∂K: one row per kernel entry (the spec's indexing).
         kernel_total = p.kernel.size
         shown = self.options.cap(kernel_total)
-        omitted += kernel_total - shown
         for flat in range(shown):
             o, c, km, kq = (
                 int(v)
@@ -38,21 +36,21 @@ class BackwardSections(ConvTerms):
                 )
             )
             section.add(self._kernel_gradient_sum(o, c, km, kq))
+        section.cut(kernel_total - shown)
         # ∂L/∂X: one row per input entry; the windows that read it are found arithmetically.
         input_total = p.input.size
         shown = self.options.cap(input_total)
-        omitted += input_total - shown
         for flat in range(shown):
             n, c, a, b = (
                 int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w))
             )
             section.add(self._input_gradient_sum(n, c, a, b))
+        section.cut(input_total - shown)
         if p.bias is not None:
             channels: list[int | None] = list(range(g.out_channels)) if p.bias.ndim == 1 else [None]
-            omitted += len(channels) - self.options.cap(len(channels))
             for o in channels[: self.options.cap(len(channels))]:
                 section.add(self._bias_gradient_sum(o))
-        section.omitted = omitted
+            section.cut(len(channels) - self.options.cap(len(channels)))
         return section
 
     def _kernel_gradient_sum(self, o: int, c: int, km: int, kq: int) -> SumOfProducts:

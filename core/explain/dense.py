@@ -285,11 +285,10 @@ class Explainer:
         if p.bias is not None:
             parts.insert(1, f"∂{L}/∂{self.B}")
         section = Section("backward", "Backward: " + ", ".join(parts))
-        omitted = self._backward_weight(section)
+        section.cut(self._backward_weight(section))
         if p.bias is not None:
-            omitted += self._backward_bias(section)
-        omitted += self._backward_input(section)
-        section.omitted = omitted
+            section.cut(self._backward_bias(section))
+        section.cut(self._backward_input(section))
         return section
 
     def _backward_weight(self, section: Section) -> int:

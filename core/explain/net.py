@@ -168,7 +168,7 @@ class Explainer:
         if first is not None:  # where the layer's upstream is first shown: say where it is from
             section = sections[first]
             items = [self._upstream_note(layer), *section.items]
-            sections[first] = Section(section.key, section.title, items, section.omitted)
+            sections[first] = section.with_items(items, shift=1)
         return sections
 
     def _upstream_note(self, layer: Layer) -> Note:
@@ -270,7 +270,7 @@ def _as_float64(section: Section) -> Section:
         else item
         for item in section.items
     ]
-    return Section(section.key, section.title, items, section.omitted)
+    return section.with_items(items)
 
 
 def replace_values(matrix: Matrix, values: np.ndarray) -> Matrix:
@@ -280,7 +280,7 @@ def replace_values(matrix: Matrix, values: np.ndarray) -> Matrix:
 
 
 def _titled(name: str, section: Section) -> Section:
-    return Section(section.key, f"{name} · {section.title}", section.items, section.omitted)
+    return section.with_items(section.items, title=f"{name} · {section.title}")
 
 
 def _own_lines(lines: list[str]) -> list[str]:

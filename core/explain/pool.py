@@ -415,6 +415,7 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 }[p.mode],
             )
         )
+        section.cut(omitted)
         if p.mode == "max":
             section.add(
                 Note(
@@ -423,7 +424,6 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                     f"is {self.g.in_h * self.g.in_w - 1}"
                 )
             )
-        section.omitted = omitted
         return section
 
     def _rule(self, n: int, c: int, i: int, j: int, t: int, r: int, col: int) -> str | None:
@@ -493,8 +493,8 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 int(v) for v in np.unravel_index(flat, (g.batch, g.channels, g.in_h, g.in_w))
             )
             section.add(self._input_sum(n, c, r, col))
+        section.cut(total - shown)
         section.add(self._matrix(f"∂{self.L}/∂{self.X}", self.results["grad_input"], role=GRADIENT))
-        section.omitted = total - shown
         return section
 
     def _input_sum(self, n: int, c: int, r: int, col: int) -> SumOfProducts:
