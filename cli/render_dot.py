@@ -87,7 +87,11 @@ class DotWriter:
                 for name in layer.parameters
             )
             label = self._heading(
-                layer.name, type_words(layer), parameters, shape_words(p.shapes[layer.name])
+                layer.name,
+                type_words(layer),
+                parameters,
+                shape_words(p.shapes[layer.name]),
+                layer=True,
             )
             arrays = [(layer.name, f"{layer.name}.output")]
             arrays.append((f"∂{L}/∂{layer.name}", f"{layer.name}.grad_output"))
@@ -120,15 +124,17 @@ class DotWriter:
             one_line(", ".join(wrong))
         )
 
-    def _heading(self, name: str, kind: str, parameters: str, shape: str) -> Label:
+    def _heading(
+        self, name: str, kind: str, parameters: str, shape: str, *, layer: bool = False
+    ) -> Label:
         """Name, type (and parameters' shapes), output shape: the label without numbers."""
         label = Label()
         label.centred(name)
         label.centred(f"{kind} · {parameters}" if parameters else kind)
-        # The input and the loss are no layer: their shape is not an output's.
-        label.centred(
-            shape if kind == "input" or name == self.net.names["loss"] else f"output {shape}"
-        )
+        if layer:
+            label.centred(f"output {shape}")
+        else:  # the input or the loss: its shape is no layer's output
+            label.centred(shape if shape == "a single number" else f"shape {shape}")
         return label
 
     def _arrays(self, label: Label, arrays: list[tuple[str, Any]]) -> None:

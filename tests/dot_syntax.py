@@ -183,6 +183,12 @@ def dot_path() -> str:
     return path
 
 
+def dot_installed() -> bool:
+    """True when Graphviz's dot is here (or GRADCALC_REQUIRE_DOT=1 asks for it: then
+    ``run_dot`` fails without it)."""
+    return shutil.which("dot") is not None or os.environ.get("GRADCALC_REQUIRE_DOT") == "1"
+
+
 def run_dot(text: str) -> str:
     """``dot -Tsvg`` on ``text``: its SVG; fails on any error or warning."""
     done = subprocess.run(

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import re
 
+import dot_syntax
 import pytest
 from dot_syntax import DotSyntaxError, label_lines, parse, run_dot
 from nn_cli import PROBLEMS, run, run_spec
@@ -220,7 +221,7 @@ def test_every_bundled_net_draws_as_dot(name: str, values: bool) -> None:
 def test_the_nodes_say_type_parameters_and_shapes() -> None:
     graph = check_graph(dot("--spec", str(EXAMPLE)), list(EXAMPLE_LAYERS))
     labels = {node: label_lines(a["label"]) for node, a in graph.nodes.items()}
-    assert labels["n0"] == ["x", "input", "1×1×4×4"]
+    assert labels["n0"] == ["x", "input", "shape 1×1×4×4"]
     assert labels["n1"] == ["conv1", "conv · kernel 2×1×2×2, bias 2", "output 1×2×3×3"]
     assert labels["n2"] == ["activation1", "activation: relu", "output 1×2×3×3"]
     assert labels["n5"] == ["fc", "dense · weight 3×2, bias 3", "output 1×3"]
@@ -392,3 +393,13 @@ def test_help_shows_an_example_of_each() -> None:
     out = run("net", "--help").stdout
     assert "--layer pool1" in out and "--format dot --values" in out
     assert "dot (kind net)" in out
+
+
+def test_a_missing_dot_fails_where_dot_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(dot_syntax.shutil, "which", lambda name: None)
+    monkeypatch.setenv("GRADCALC_REQUIRE_DOT", "1")
+    with pytest.raises(pytest.fail.Exception, match="GRADCALC_REQUIRE_DOT"):
+        dot_syntax.dot_path()
+    monkeypatch.delenv("GRADCALC_REQUIRE_DOT")
+    with pytest.raises(pytest.skip.Exception, match="not installed"):
+        dot_syntax.dot_path()
