@@ -403,3 +403,51 @@ def test_a_missing_dot_fails_where_dot_is_required(monkeypatch: pytest.MonkeyPat
     monkeypatch.delenv("GRADCALC_REQUIRE_DOT")
     with pytest.raises(pytest.skip.Exception, match="not installed"):
         dot_syntax.dot_path()
+
+
+# YAML values for a title or a symbol that try to break out of a DOT string, add a node or an
+# attribute, make Graphviz substitute a name, or drive the terminal.
+HOSTILE_TEXT = [
+    '"\\"];\\n n9 [shape=circle"',
+    '"\\"]; n9 [x"',
+    '"}\\n{ n9"',
+    '"\\x1b[2J"',
+    '"} digraph x {"',
+    '"\\\\N\\\\G\\\\E"',
+    '"a\\\\"',
+    '"\\\\"',
+    '"\\x1b[2J\\x1b]0;owned\\x07"',
+    '"\\u202eevil\\u2028x"',
+    '"\\r\\n// x\\n#y"',
+    '"<b>html</b>"',
+    '"/* x"',
+    "'-> n0'",
+    '"\\ud800"',
+]
+
+
+@pytest.mark.parametrize("token", HOSTILE_TEXT)
+@pytest.mark.parametrize("where", ["title", "input", "loss"])
+def test_hostile_text_anywhere_keeps_the_dot_whole(tmp_path, where: str, token: str) -> None:
+    """Each bundled-style net with the hostile text as its title or a symbol of ``names``: the
+    DOT parses to exactly gradcalc's nodes and edges (or the spec is refused in one line)."""
+    text = EXAMPLE.read_text(encoding="utf-8")
+    if where == "title":
+        text = re.sub(r"(?m)^title:.*$", lambda _: f"title: {token}", text)
+    else:
+        symbols = {"input": "x", "loss": "L", where: "SYMBOL"}
+        text = re.sub(r"(?m)^names:.*$", lambda _: f"names: {json.dumps(symbols)}", text)
+        text = text.replace('"SYMBOL"', token)
+    result = run_spec(tmp_path, "net", text, "--format", "dot", "--values")
+    assert "Traceback" not in result.stderr and "internal error" not in result.stderr
+    if result.exit_code == 2:
+        assert result.stdout == "" and result.stderr.count("\n") == 1, result.stderr
+        return
+    assert result.exit_code == 0, result.stderr
+    assert all(ch.isprintable() or ch == "\n" for ch in result.stdout)
+    graph = check_graph(result.stdout, list(EXAMPLE_LAYERS))
+    for attributes in (graph.graph_attributes, *graph.nodes.values()):
+        if "label" in attributes:
+            label_lines(attributes["label"])  # no escape Graphviz would replace
+    if dot_syntax.dot_installed():
+        assert run_dot(result.stdout).count('class="node"') == len(EXAMPLE_LAYERS) + 2
