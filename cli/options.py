@@ -173,6 +173,30 @@ def common_options(command: Callable) -> Callable:
     return command
 
 
+FORMAT_HELP = (
+    "table: step-by-step tables; json: the machine-readable contract; "
+    "markdown, latex: blocks to paste into a write-up"
+)
+# Formats only a net has (--format dot: its computational graph), offered by the commands
+# that may solve a net: net, run and examples.
+NET_FORMATS = ("dot",)
+
+
+def offer_net_formats(command: click.Command, *, only_net: bool) -> click.Command:
+    """Let ``command``'s --format take dot too (``only_net``: the command solves nets only)."""
+    from gradcalc.cli.render import PROBLEM_RENDERERS
+
+    for param in command.params:
+        if param.name == "output_format":
+            param.type = click.Choice(list(PROBLEM_RENDERERS))
+            which = "" if only_net else " (kind net)"
+            param.help = (
+                f"{FORMAT_HELP}; dot{which}: the net's computational graph as Graphviz DOT "
+                "text (--values adds its numbers)."
+            )
+    return command
+
+
 def net_options(command: Callable) -> Callable:
     """The options only kind net takes (``gradcalc net``, and ``run``/``examples``, which may
     solve a net): --layer and --values."""
@@ -213,12 +237,10 @@ def _output_options() -> list[Callable]:
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(list(PROBLEM_RENDERERS)),
+            type=click.Choice([name for name in PROBLEM_RENDERERS if name not in NET_FORMATS]),
             default="table",
             show_default=True,
-            help="table: step-by-step tables; json: the machine-readable contract; "
-            "markdown, latex: blocks to paste into a write-up; dot (kind net): the "
-            "computational graph as Graphviz DOT text.",
+            help=FORMAT_HELP + ".",
         ),
         click.option(
             "--steps",

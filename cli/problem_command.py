@@ -19,6 +19,7 @@ from gradcalc.cli.options import (
     RunOptions,
     common_options,
     net_options,
+    offer_net_formats,
 )
 from gradcalc.core.errors import FocusError, GradcalcError, LayerError
 from gradcalc.core.outcome import ExitStatus
@@ -42,12 +43,14 @@ def problem_command(kind: str) -> click.Command:
         return run_problem_command(kind, RunOptions.from_params(params))
 
     command.__doc__ = f"{entry.summary}\n\n{entry.description}"
-    with_options = common_options(field_options(entry)(command))
-    if kind == "net":
-        with_options = net_options(with_options)
-    built = click.command(kind, epilog=epilog, short_help=entry.summary)(with_options)
+    with_fields = field_options(entry)(command)
+    if kind == "net":  # listed after the shared options, before the spec's fields
+        with_fields = net_options(with_fields)
+    built = click.command(kind, epilog=epilog, short_help=entry.summary)(
+        common_options(with_fields)
+    )
     built.params = [p for p in built.params if p.name not in entry.unused_options]
-    return built
+    return offer_net_formats(built, only_net=True) if kind == "net" else built
 
 
 def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
@@ -91,6 +94,24 @@ def check_net_options(kind: str, options: RunOptions) -> None:
         )
 
 
+def solve_options(options: RunOptions, sections: frozenset[str] | None) -> SolveOptions:
+    """What to build for the format asked: the sections shown, and the finite differences
+    when the checks are shown (or in JSON).  The graph (--format dot) shows no section and no
+    check line: none is built and the finite differences are skipped (the expected answers
+    are still checked, for the exit status)."""
+    dot = options.output_format == "dot"
+    shows_checks = sections is None or "checks" in sections or options.output_format == "json"
+    return SolveOptions(
+        steps=options.steps,
+        row_cap=options.row_cap,
+        sections=frozenset() if dot else sections,
+        gradient_check=options.gradient_check and shows_checks and not dot,
+        force_float=options.force_float,
+        limits=options.limits,
+        layer=options.layer,
+    )
+
+
 def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
     """Load, solve and render one spec; its status: 0 (all match), 1 (mismatch) or 2 (an
     error, said in one line on standard error)."""
@@ -102,24 +123,10 @@ def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
     try:
         check_net_options(kind, options)
         sections = shown_sections(kind, options)
-        # The graph shows no section and no check line: build none, and skip the finite
-        # differences (the expected answers are still checked, for the exit status).
-        dot = options.output_format == "dot"
         if options.export is not None and options.report is None:
             from gradcalc.cli.export import check_export
 
             check_export(kind, options)  # run and examples checked it before their specs
-        solve_options = SolveOptions(
-            steps=options.steps,
-            row_cap=options.row_cap,
-            sections=frozenset() if dot else sections,
-            gradient_check=options.gradient_check
-            and not dot
-            and (sections is None or "checks" in sections or options.output_format == "json"),
-            force_float=options.force_float,
-            limits=options.limits,
-            layer=options.layer,
-        )
         loaded = load_problem(
             kind,
             options.spec_path,
@@ -128,7 +135,7 @@ def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
             preloaded=options.preloaded,
         )
         solution = registry.solve(
-            loaded.data, solve_options, command_kind=kind, focus=options.focus
+            loaded.data, solve_options(options, sections), command_kind=kind, focus=options.focus
         )
         render(solution, kind, sections, options)
     except Failure as failure:

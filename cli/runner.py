@@ -19,6 +19,7 @@ from gradcalc.cli.options import (
     common_options,
     complete_path,
     net_options,
+    offer_net_formats,
 )
 from gradcalc.core.outcome import ExitStatus
 
@@ -176,3 +177,6 @@ def add_commands(group: click.Group) -> None:
             )
         click.echo("\nSolve one with `gradcalc examples NAME` (a unique prefix is enough).")
         return ExitStatus.OK
+
+    for name in ("run", "examples"):  # they may solve a net: --format dot too
+        offer_net_formats(group.commands[name], only_net=False)

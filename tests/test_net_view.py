@@ -341,8 +341,8 @@ def test_run_of_several_nets_gives_one_graph_each() -> None:
 BAD_DOT = {
     "dot for another kind": (
         ("conv", "--spec", str(PROBLEMS / "task3.yaml"), "--format", "dot"),
-        "gradcalc conv: --format dot draws a net's computational graph; kind conv has none "
-        "(use table, json, markdown or latex)",
+        "gradcalc conv: --format: 'dot' is not one of 'table', 'json', 'markdown', 'latex' "
+        "(see gradcalc conv --help)",
     ),
     "values without dot": (
         ("net", "--spec", str(EXAMPLE), "--values"),
@@ -390,9 +390,11 @@ def test_bad_dot_options_are_one_line_exit_2(case: str) -> None:
 
 
 def test_help_shows_an_example_of_each() -> None:
-    out = run("net", "--help").stdout
+    out = " ".join(run("net", "--help").stdout.split())
     assert "--layer pool1" in out and "--format dot --values" in out
-    assert "dot (kind net)" in out
+    assert "dot: the net's computational graph as Graphviz DOT" in out
+    assert "dot (kind net): the net's" in " ".join(run("run", "--help").stdout.split())
+    assert "dot" not in run("conv", "--help").stdout
 
 
 def test_a_missing_dot_fails_where_dot_is_required(monkeypatch: pytest.MonkeyPatch) -> None:
