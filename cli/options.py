@@ -65,6 +65,8 @@ class RunOptions:
     json_lines: bool = False  # JSON: one document per line (run with several specs)
     preloaded: LoadedSpec | None = None  # the spec run has read already (stdin is read once)
     report: Report | None = None  # the --export file run/examples share across their specs
+    layer: str | None = None  # kind net: --layer NAME, the one layer explained
+    values: bool = False  # --format dot: --values labels each node with its numbers
 
     @classmethod
     def from_params(cls, params: Mapping[str, Any]) -> RunOptions:
@@ -101,6 +103,8 @@ class RunOptions:
             traceback=params["traceback"],
             spec_path=params.get("spec_path"),
             inline=MappingProxyType(inline_values(params)),
+            layer=params.get("layer"),
+            values=params.get("values", False),
         )
 
     def replace(self, **changes: Any) -> RunOptions:
@@ -169,6 +173,53 @@ def common_options(command: Callable) -> Callable:
     return command
 
 
+FORMAT_HELP = (
+    "table: step-by-step tables; json: the machine-readable contract; "
+    "markdown, latex: blocks to paste into a write-up"
+)
+# Formats only a net has (--format dot: its computational graph), offered by the commands
+# that may solve a net: net, run and examples.
+NET_FORMATS = ("dot",)
+
+
+def offer_net_formats(command: click.Command, *, only_net: bool) -> click.Command:
+    """Let ``command``'s --format take dot too (``only_net``: the command solves nets only)."""
+    from gradcalc.cli.render import PROBLEM_RENDERERS
+
+    for param in command.params:
+        if param.name == "output_format":
+            param.type = click.Choice(list(PROBLEM_RENDERERS))
+            which = "" if only_net else " (kind net)"
+            param.help = (
+                f"{FORMAT_HELP}; dot{which}: the net's computational graph as Graphviz DOT "
+                "text (--values adds its numbers)."
+            )
+    return command
+
+
+def net_options(command: Callable) -> Callable:
+    """The options only kind net takes (``gradcalc net``, and ``run``/``examples``, which may
+    solve a net): --layer and --values."""
+    options = [
+        click.option(
+            "--layer",
+            metavar="NAME",
+            default=None,
+            help="Kind net: explain only layer NAME (its line of the graph, its forward and "
+            "backward sections, the conventions); results and checks stay the whole net's.",
+        ),
+        click.option(
+            "--values",
+            is_flag=True,
+            help="With --format dot: label each node with its forward values and ∂L/∂(its "
+            "output) (and parameter gradients), cut to --steps rows.",
+        ),
+    ]
+    for option in reversed(options):
+        command = option(command)
+    return command
+
+
 def _output_options() -> list[Callable]:
     """What to read and what to print: --spec, --format, --steps, --show."""
     from gradcalc.cli.render import PROBLEM_RENDERERS
@@ -186,11 +237,10 @@ def _output_options() -> list[Callable]:
         click.option(
             "--format",
             "output_format",
-            type=click.Choice(list(PROBLEM_RENDERERS)),
+            type=click.Choice([name for name in PROBLEM_RENDERERS if name not in NET_FORMATS]),
             default="table",
             show_default=True,
-            help="table: step-by-step tables; json: the machine-readable contract; "
-            "markdown, latex: blocks to paste into a write-up.",
+            help=FORMAT_HELP + ".",
         ),
         click.option(
             "--steps",

@@ -13,8 +13,15 @@ from typing import Any
 import click
 
 from gradcalc.cli.errors import Failure, echo_error, error_line, fail, is_output_error
-from gradcalc.cli.options import CLI_SECTIONS, EXIT_CODES_HELP, RunOptions, common_options
-from gradcalc.core.errors import FocusError, GradcalcError
+from gradcalc.cli.options import (
+    CLI_SECTIONS,
+    EXIT_CODES_HELP,
+    RunOptions,
+    common_options,
+    net_options,
+    offer_net_formats,
+)
+from gradcalc.core.errors import FocusError, GradcalcError, LayerError
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.spec import SolveOptions
 
@@ -36,11 +43,14 @@ def problem_command(kind: str) -> click.Command:
         return run_problem_command(kind, RunOptions.from_params(params))
 
     command.__doc__ = f"{entry.summary}\n\n{entry.description}"
+    with_fields = field_options(entry)(command)
+    if kind == "net":  # listed after the shared options, before the spec's fields
+        with_fields = net_options(with_fields)
     built = click.command(kind, epilog=epilog, short_help=entry.summary)(
-        common_options(field_options(entry)(command))
+        common_options(with_fields)
     )
     built.params = [p for p in built.params if p.name not in entry.unused_options]
-    return built
+    return offer_net_formats(built, only_net=True) if kind == "net" else built
 
 
 def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
@@ -66,6 +76,45 @@ def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
     return sections
 
 
+def check_net_options(kind: str, options: RunOptions) -> None:
+    """Fail (exit 2) on --layer, --format dot or --values where they mean nothing: --layer and
+    --format dot for a kind other than net (``gradcalc run`` and ``examples`` offer them for
+    every spec), --values without --format dot, --show with it (the graph has no sections)."""
+    dot = options.output_format == "dot"
+    if options.layer is not None and kind != "net":
+        fail(f"gradcalc {kind}: --layer names a layer of a net; kind {kind} has no layers")
+    if dot and kind != "net":
+        fail(
+            f"gradcalc {kind}: --format dot draws a net's computational graph; kind {kind} "
+            "has none (use table, json, markdown or latex)"
+        )
+    if options.values and not dot:
+        fail(f"gradcalc {kind}: --values labels the nodes of the graph; add --format dot")
+    if dot and options.show:
+        fail(
+            f"gradcalc {kind}: --show picks sections of the report; --format dot draws the "
+            "graph alone (--values adds its numbers)"
+        )
+
+
+def solve_options(options: RunOptions, sections: frozenset[str] | None) -> SolveOptions:
+    """What to build for the format asked: the sections shown, and the finite differences
+    when the checks are shown (or in JSON).  The graph (--format dot) shows no section and no
+    check line: none is built and the finite differences are skipped (the expected answers
+    are still checked, for the exit status)."""
+    dot = options.output_format == "dot"
+    shows_checks = sections is None or "checks" in sections or options.output_format == "json"
+    return SolveOptions(
+        steps=options.steps,
+        row_cap=options.row_cap,
+        sections=frozenset() if dot else sections,
+        gradient_check=options.gradient_check and shows_checks and not dot,
+        force_float=options.force_float,
+        limits=options.limits,
+        layer=options.layer,
+    )
+
+
 def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
     """Load, solve and render one spec; its status: 0 (all match), 1 (mismatch) or 2 (an
     error, said in one line on standard error)."""
@@ -75,20 +124,12 @@ def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
 
     loaded = None
     try:
+        check_net_options(kind, options)
         sections = shown_sections(kind, options)
         if options.export is not None and options.report is None:
             from gradcalc.cli.export import check_export
 
             check_export(kind, options)  # run and examples checked it before their specs
-        solve_options = SolveOptions(
-            steps=options.steps,
-            row_cap=options.row_cap,
-            sections=sections,
-            gradient_check=options.gradient_check
-            and (sections is None or "checks" in sections or options.output_format == "json"),
-            force_float=options.force_float,
-            limits=options.limits,
-        )
         loaded = load_problem(
             kind,
             options.spec_path,
@@ -97,7 +138,7 @@ def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
             preloaded=options.preloaded,
         )
         solution = registry.solve(
-            loaded.data, solve_options, command_kind=kind, focus=options.focus
+            loaded.data, solve_options(options, sections), command_kind=kind, focus=options.focus
         )
         render(solution, kind, sections, options)
     except Failure as failure:
@@ -110,6 +151,8 @@ def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
             traceback.print_exc()
         if isinstance(error, FocusError):
             return _failed(f"gradcalc {kind} --focus: {error}")
+        if isinstance(error, LayerError):
+            return _failed(f"gradcalc {kind} --layer: {error}")
         return _failed(error_line(error, loaded))
     except RecursionError:
         return _failed(f"{options.spec_path}: the spec is nested too deeply to read")

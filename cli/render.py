@@ -76,12 +76,22 @@ def _render_document(
     click.echo(visible(renderer.render(solution, kind)), nl=False)
 
 
+def render_dot(solution: Solution, kind: str, sections: Sections, options: RunOptions) -> None:
+    """A net's computational graph as Graphviz DOT text (cli/render_dot.py)."""
+    from gradcalc.cli.numbers import NumberStyle
+    from gradcalc.cli.render_dot import dot_graph
+
+    style = NumberStyle(decimal=options.decimal, precision=options.precision)
+    click.echo(dot_graph(solution, style, options), nl=False)
+
+
 # --format's choices, in the order --help lists them.
 PROBLEM_RENDERERS: dict[str, ProblemRenderer] = {
     "table": render_table,
     "json": render_json,
     "markdown": render_markdown,
     "latex": render_latex,
+    "dot": render_dot,
 }
 
 

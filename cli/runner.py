@@ -13,7 +13,14 @@ from typing import Any
 import click
 
 from gradcalc.cli.errors import echo_error, error_line, fail
-from gradcalc.cli.options import EXIT_CODES_HELP, RunOptions, common_options, complete_path
+from gradcalc.cli.options import (
+    EXIT_CODES_HELP,
+    RunOptions,
+    common_options,
+    complete_path,
+    net_options,
+    offer_net_formats,
+)
 from gradcalc.core.outcome import ExitStatus
 
 
@@ -96,6 +103,7 @@ def add_commands(group: click.Group) -> None:
     )
     @_without_spec_option
     @common_options
+    @net_options
     def run(specs: tuple[str, ...], **params: Any) -> ExitStatus:
         """Solve each SPEC file ('-' reads standard input) with the command its `kind` names.
 
@@ -132,6 +140,7 @@ def add_commands(group: click.Group) -> None:
     @click.argument("name", required=False)
     @_without_spec_option
     @common_options
+    @net_options
     def examples(name: str | None, **params: Any) -> ExitStatus:
         """Without NAME, list the bundled problems with their kind and title;
         with NAME, solve that problem (the options are those of the problem commands)."""
@@ -146,6 +155,8 @@ def add_commands(group: click.Group) -> None:
             from gradcalc.cli.export import check_export
 
             check_export("examples", options, listing=name is None, inputs=[str(path)] * bool(path))
+        if name is None and (options.output_format == "dot" or options.values):
+            fail("gradcalc examples: --format dot draws one net: give a problem NAME")
         if path is not None:
             return run_spec(str(path), options)
         from gradcalc.cli.safe_text import json_visible, visible
@@ -166,3 +177,6 @@ def add_commands(group: click.Group) -> None:
             )
         click.echo("\nSolve one with `gradcalc examples NAME` (a unique prefix is enough).")
         return ExitStatus.OK
+
+    for name in ("run", "examples"):  # they may solve a net: --format dot too
+        offer_net_formats(group.commands[name], only_net=False)

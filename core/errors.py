@@ -54,3 +54,8 @@ class LimitError(SpecError):
 class FocusError(GradcalcError):
     """``--focus`` names no element of the problem (bad syntax, unknown array, index out of
     range), or the kind has no sliding window to draw.  The message says what is allowed."""
+
+
+class LayerError(GradcalcError):
+    """``--layer`` names no layer of the net.  The message lists the layers (and the closest
+    name); the name given is quoted with repr, so no character of it reaches the terminal raw."""

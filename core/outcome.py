@@ -151,6 +151,9 @@ class Solution:
     result_items: list[Item] = field(default_factory=list)
     # What --focus found (a core/explain/focus.py Focus), for the JSON; None without --focus.
     focus: Any = None
+    # Kind net: its NetProblem (core/kinds/net.py: layers, shapes, input), which --format dot
+    # draws; None for every other kind.
+    net: Any = None
 
     @property
     def ok(self) -> bool:

@@ -73,7 +73,8 @@ class SolveOptions:
     """How much explanation to build.
 
     ``steps`` caps rows per section (None: all); ``sections`` names the sections
-    to build (None: all); ``gradient_check`` runs finite differences.
+    to build (None: all); ``gradient_check`` runs finite differences; ``layer`` limits a
+    net's explanation to one layer (the results stay whole).
     """
 
     steps: int | None = 12
@@ -85,6 +86,8 @@ class SolveOptions:
     limits: Limits = Limits()
     # False when only the results are wanted (grading): no conventions, no sections.
     explain: bool = True
+    # Kind net: the one layer whose sections are explained (--layer NAME); None: every layer.
+    layer: str | None = None
 
     def wants(self, section: str) -> bool:
         return self.explain and (self.sections is None or section in self.sections)

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
+from dot_syntax import dot_installed, parse, run_dot
 
 from gradcalc.cli.main import main
 
@@ -185,11 +186,13 @@ def invoke(command: str, stdin: str | None = None, env: dict[str, str] | None = 
 
 def run_line(command: str, status: int) -> None:
     """Run one ```sh line: `a && b`, `cat FILE | gradcalc …`, `gradcalc … | jq .kind` and
-    `VAR=value gradcalc > FILE` (the file written in the current folder, not under ~)."""
+    `VAR=value gradcalc > FILE` (the file written in the current folder, not under ~) and
+    `gradcalc … --format dot | dot -Tsvg > FILE` (the DOT parsed, and drawn when Graphviz is
+    installed)."""
     special = {char for _, char in _outside_quotes(command)} & set("|<>$~;`")
     parts = [part.strip() for part in command.split(" && ")]
     for part in parts:
-        stdin, jq, env, target = None, False, {}, None
+        stdin, jq, env, target, drawn = None, False, {}, None, None
         if match := re.fullmatch(r"(\w+)=(\w+) (gradcalc) > (\S+)", part):
             env, part = {match.group(1): match.group(2)}, match.group(3)
             target = Path(Path(match.group(4)).name)
@@ -197,6 +200,8 @@ def run_line(command: str, status: int) -> None:
             stdin, part = Path(match.group(1)).read_text(encoding="utf-8"), match.group(2)
         elif match := re.fullmatch(r"(gradcalc .*) \| jq \.kind", part):
             part, jq = match.group(1), True
+        elif match := re.fullmatch(r"(gradcalc .*) \| dot -Tsvg > (\S+)", part):
+            part, drawn = match.group(1), Path(Path(match.group(2)).name)
         elif special:
             pytest.fail(f"{command!r} needs a shell: list it in SHELL_ONLY with the reason")
         result = invoke(part, stdin, env)
@@ -209,6 +214,10 @@ def run_line(command: str, status: int) -> None:
         if jq:
             for line in result.stdout.splitlines():
                 assert "kind" in json.loads(line), line
+        if drawn is not None:  # `gradcalc … --format dot | dot -Tsvg > FILE`
+            parse(result.stdout)  # valid DOT, read as Graphviz reads it (tests/dot_syntax.py)
+            if dot_installed():  # else the DOT parser alone (tests/test_net_view.py says so)
+                drawn.write_text(run_dot(result.stdout), encoding="utf-8")
 
 
 @pytest.fixture

@@ -86,10 +86,17 @@ class Explainer:
             self._arithmetic_line(),
             f"indices start at {p.index_base} (index_base: {p.index_base})",
         ]
+        if self.options.layer is not None:
+            lines.append(
+                f"--layer {self.options.layer}: only {self.options.layer}'s sections (its line of "
+                "the graph, its forward and backward pass) are shown; the results and checks "
+                "are the whole net's"
+            )
         for layer, ran in zip(p.layers, self.t.backward, strict=True):
-            own = self._own(ran).conventions
-            lines += [_prefixed(layer.name, line) for line in _own_lines(own)]
-        if self.t.loss is not None:
+            if self._shown(layer):
+                own = self._own(ran).conventions
+                lines += [_prefixed(layer.name, line) for line in _own_lines(own)]
+        if self.t.loss is not None and self.options.layer is None:
             own = self._own(self.t.loss).conventions
             lines += [_prefixed("loss", line) for line in _own_lines(own)]
         return lines
@@ -140,13 +147,18 @@ class Explainer:
         """The graph, each layer's forward sections in order, the loss, each layer's
         backward sections in reverse."""
         sections = [self.section_graph()] if self.options.wants("graph") else []
-        for layer in self.p.layers:
+        shown = [layer for layer in self.p.layers if self._shown(layer)]
+        for layer in shown:
             sections += self._layer_sections(layer, forward=True)
-        if self.t.loss is not None:
+        if self.t.loss is not None and self.options.layer is None:
             sections += [_titled("loss", section) for section in self._own(self.t.loss).sections]
-        for layer in reversed(self.p.layers):
+        for layer in reversed(shown):
             sections += self._layer_sections(layer, forward=False)
         return sections
+
+    def _shown(self, layer: Layer) -> bool:
+        """True for a layer whose sections are shown: every layer, or the one --layer names."""
+        return self.options.layer is None or layer.name == self.options.layer
 
     def _layer_sections(self, layer: Layer, *, forward: bool) -> list[Section]:
         if layer.type == "flatten":
@@ -190,6 +202,8 @@ class Explainer:
         )
 
     def section_graph(self) -> Section:
+        if self.options.layer is not None:
+            return self._graph_line(self.options.layer)
         p = self.p
         section = Section("graph", "Graph: the layers and the shapes that flow")
         rows, cells = [p.names["input"]], [("input", "", shape_words(p.input.shape))]
@@ -197,7 +211,7 @@ class Explainer:
         for layer in p.layers:
             shape = shape_words(p.shapes[layer.name])
             rows.append(layer.name)
-            cells.append((_type_words(layer), self._parameters(layer), shape))
+            cells.append((type_words(layer), self._parameters(layer), shape))
             chain.append(f"{layer.name} → {shape}")
         if p.loss is not None:
             rows.append(p.names["loss"])
@@ -209,6 +223,23 @@ class Explainer:
             )
         )
         section.add(Note(" → ".join(chain)))
+        return section
+
+    def _graph_line(self, name: str) -> Section:
+        """The graph's line for one layer (--layer): its row, and what flows in and out."""
+        p = self.p
+        layer = next(layer for layer in p.layers if layer.name == name)
+        source = p.source(layer.index)
+        before = p.input.shape if not layer.index else p.shapes[source]
+        section = Section("graph", f"Graph: {name}, the shapes that flow in and out")
+        cells = ((type_words(layer), self._parameters(layer), shape_words(p.shapes[name])),)
+        section.add(
+            SymbolTable("the layer", ("type", "parameters", "output shape"), (name,), cells)
+        )
+        after = p.layers[layer.index + 1].name if layer.index + 1 < len(p.layers) else None
+        after = after or (p.names["loss"] if p.loss is not None else None)
+        chain = [f"{source} {shape_words(before)}", f"{name} → {shape_words(p.shapes[name])}"]
+        section.add(Note(" → ".join(chain + ([after] if after else []))))
         return section
 
     def _parameters(self, layer: Layer) -> str:
@@ -254,7 +285,7 @@ class Explainer:
         return section
 
 
-def _type_words(layer: Layer) -> str:
+def type_words(layer: Layer) -> str:
     """``conv``, ``activation: relu``, ``pool: max 2``, ``softmax: log_softmax``."""
     detail = layer.keys.get("function") or layer.keys.get("mode")
     return f"{layer.type}: {detail}" if detail else layer.type

@@ -440,6 +440,8 @@ OPS: dict[str, OpEntry] = {
             "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml",
             "gradcalc net --spec problems/net_mlp_sigmoid_mse.yaml --show graph,backward",
             "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml --format json",
+            "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml --layer pool1",
+            "gradcalc net --spec problems/net_mlp_sigmoid_mse.yaml --format dot --values",
         ),
         fields=(
             Field(

@@ -340,10 +340,27 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
 
 
 def run(problem: NetProblem, options: common.SolveOptions) -> Any:
-    """The forward pass, the loss and the backward pass: core/kinds/net_run.py run."""
+    """The forward pass, the loss and the backward pass: core/kinds/net_run.py run.  The Run
+    carries the problem for the Solution (``net``: the graph --format dot draws)."""
     from gradcalc.core.kinds import net_run
 
-    return net_run.run(problem, options)
+    if options.layer is not None:
+        check_layer(problem, options.layer)  # before the work: a usage error
+    ran = net_run.run(problem, options)
+    ran.solution["net"] = problem
+    return ran
+
+
+def check_layer(problem: NetProblem, name: str) -> Layer:
+    """The layer ``--layer`` names, or a LayerError listing the layers."""
+    from gradcalc.core.errors import LayerError
+
+    names = [layer.name for layer in problem.layers]
+    if name in names:
+        return problem.layers[names.index(name)]
+    hint = common.did_you_mean(name, names)
+    listed = f"{hint} Its layers: " if hint else "; its layers: "
+    raise LayerError(f"no layer {name!r} in this net{listed}{', '.join(names)}")
 
 
 def finite_differences(problem: NetProblem, run: Any) -> Any:
