@@ -103,11 +103,18 @@ def solve_options(options: RunOptions, sections: frozenset[str] | None) -> Solve
     check line: none is built and the finite differences are skipped (the expected answers
     are still checked, for the exit status)."""
     dot = options.output_format == "dot"
-    shows_checks = sections is None or "checks" in sections or options.output_format == "json"
+    json = options.output_format == "json"
+    shows_checks = sections is None or "checks" in sections or json
+    if dot:
+        sections = frozenset()
+    elif json and sections is None:
+        # JSON holds the results (Jacobians among them), conventions and checks, no
+        # section: build none but the Jacobians (on a big problem the sections cost seconds).
+        sections = frozenset({"jacobian"})
     return SolveOptions(
         steps=options.steps,
         row_cap=options.row_cap,
-        sections=frozenset() if dot else sections,
+        sections=sections,
         gradient_check=options.gradient_check and shows_checks and not dot,
         force_float=options.force_float,
         limits=options.limits,
