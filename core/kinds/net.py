@@ -35,7 +35,14 @@ RESULTS = ("output", "loss", "grad_input")
 RESULT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+)$"
 SECTIONS = registry.sections(KIND)
 # The single-layer kinds a layer may be, and flatten (a reshape, core/ops/flatten.py).
-LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax")
+LAYER_KINDS = (
+    "conv",
+    "pool",
+    "dense",
+    "activation",
+    "softmax",
+    "dropout",
+)
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias")}

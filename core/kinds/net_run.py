@@ -104,12 +104,22 @@ _SYMBOLS = {"kernel": "w", "weight": "W", "bias": "b"}
 def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
     """``{"weight": "W2", "bias": "b2"}`` for the second layer with parameters; {} when only
     one layer has parameters (it keeps its kind's symbols)."""
+    if layer.type == "dropout":
+        return _mask_symbol(problem, layer)
     with_parameters = [other.name for other in problem.layers if other.type in ("conv", "dense")]
     if len(with_parameters) < 2 or layer.name not in with_parameters:
         return {}
     count = with_parameters.index(layer.name) + 1
     roles = ("kernel", "bias") if layer.type == "conv" else ("weight", "bias")
     return {role: f"{_SYMBOLS[role]}{count}" for role in roles}
+
+
+def _mask_symbol(problem: NetProblem, layer: Layer) -> dict[str, str]:
+    """``{"mask": "m2"}`` for the second of several dropout layers; {} for a lone one (m)."""
+    dropouts = [other.name for other in problem.layers if other.type == "dropout"]
+    if len(dropouts) < 2:
+        return {}
+    return {"mask": f"m{dropouts.index(layer.name) + 1}"}
 
 
 def _plain(values: Any) -> Any:
