@@ -271,3 +271,12 @@ def test_dropout_as_a_net_layer_matches_the_reference() -> None:
     ]
     assert flat(solution.results["grad_input"]) == grad_x
     assert flat(solution.results["drop.grad_output"]) == [Fraction(v) for v in sum(up, [])]
+
+
+def test_scale_left_out_is_named_with_a_drawn_mask_too() -> None:
+    spec = {"kind": "dropout", "input": [[2, -1, 3], [4, 1, -6]], "p": "1/3", "random": 0}
+    mask = (np.random.default_rng(0).random((2, 3)) >= 1 / 3).astype(int)
+    unscaled = (np.array(spec["input"]) * mask).tolist()
+    grade = Problem(spec).grade({"output": unscaled})
+    one = next(r for r in grade.results if r.name == "output")
+    assert not one.ok and "without the scale 1/(1 − p)" in one.diagnosis, one.diagnosis

@@ -9,7 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
-from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT
+from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
@@ -415,12 +415,13 @@ OPS: dict[str, OpEntry] = {
         upstream_dims=(2, 4),
     ),
     "dropout": DROPOUT,
+    "embedding": EMBEDDING,
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
-            "dropout, a loss."
+            "dropout, embedding (first), a loss."
         ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
@@ -459,7 +460,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

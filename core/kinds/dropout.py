@@ -261,13 +261,19 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     if spec.get("training") is False:
         return forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
     both = ("output", "grad_input")
+    # p = 0 drops the scale; a drawn mask is kept as drawn (random would draw another at p = 0).
+    unscaled: tuple[tuple[str, Any], ...] = (("p", 0),)
+    if spec.get("random") is not None:
+        drawn = _drawn_mask(spec)
+        if drawn is not None:
+            unscaled = (("p", 0), ("random", None), ("mask", drawn))
     mistakes = [
         Mistake(
             "scale 1/(1 − p) left out",
             "{name} matches the result without the scale 1/(1 − p): inverted dropout divides "
             "the kept entries by 1 − p in training (nn.Dropout), in the forward and the "
             "backward pass alike",
-            (("p", 0),),
+            unscaled,
             results=both,
             reveals=both,
         ),
@@ -293,6 +299,14 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         )
     )
     return mistakes + forgot_upstream(spec, ("grad_input",))
+
+
+def _drawn_mask(spec: Mapping[str, Any]) -> Any:
+    """The mask ``random`` draws for this spec (nested lists), or None if it cannot be read."""
+    try:
+        return read(spec, common.Limits()).mask.tolist()
+    except SpecError:
+        return None
 
 
 def _ones_like(value: Any) -> Any:
