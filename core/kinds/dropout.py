@@ -286,6 +286,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                 "(a dropped entry's output and gradient are 0)",
                 (("mask", _ones_like(spec.get("mask"))),),
                 results=both,
+                reveals=both,  # the key is the answer times the mask
             )
         )
     mistakes.append(

@@ -234,6 +234,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                 "must stay 0 (nn.Embedding never updates it)",
                 (("padding_idx", None),),
                 results=("grad_weight",),
+                reveals=("grad_weight",),  # the key is the answer with that row zeroed
             )
         )
     return mistakes + forgot_upstream(spec, ("grad_weight",))
