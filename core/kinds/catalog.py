@@ -451,7 +451,10 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "input",
                 "tensor",
-                "the network's input: any shape its first layer takes (N×C×H×W for conv)",
+                (
+                    "the network's input: any shape its first layer takes (N×C×H×W for conv; "
+                    "integer indices for an embedding)"
+                ),
                 example=[[1, -2, 3]],
                 required=True,
                 dims=(0, 6),
