@@ -288,6 +288,8 @@ class Explainer:
 def type_words(layer: Layer) -> str:
     """``conv``, ``activation: relu``, ``pool: max 2``, ``softmax: log_softmax``."""
     detail = layer.keys.get("function") or layer.keys.get("mode")
+    if layer.type == "dropout":
+        detail = f"p = {layer.keys.get('p', '1/2')}"
     return f"{layer.type}: {detail}" if detail else layer.type
 
 

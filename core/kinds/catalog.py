@@ -9,6 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
+from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
@@ -413,10 +414,15 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
     ),
+    "dropout": DROPOUT,
+    "embedding": EMBEDDING,
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         explain="gradcalc.core.explain.net",
-        summary="A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, a loss.",
+        summary=(
+            "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
+            "dropout, embedding (first), a loss."
+        ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
             "explained by its own kind (the upstream it receives is the next layer's ∂L/∂input), "
@@ -447,7 +453,10 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "input",
                 "tensor",
-                "the network's input: any shape its first layer takes (N×C×H×W for conv)",
+                (
+                    "the network's input: any shape its first layer takes (N×C×H×W for conv; "
+                    "integer indices for an embedding)"
+                ),
                 example=[[1, -2, 3]],
                 required=True,
                 dims=(0, 6),
@@ -456,7 +465,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

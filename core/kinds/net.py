@@ -35,13 +35,26 @@ RESULTS = ("output", "loss", "grad_input")
 RESULT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+)$"
 SECTIONS = registry.sections(KIND)
 # The single-layer kinds a layer may be, and flatten (a reshape, core/ops/flatten.py).
-LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax")
+LAYER_KINDS = (
+    "conv",
+    "pool",
+    "dense",
+    "activation",
+    "softmax",
+    "dropout",
+    "embedding",
+)
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
-PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias")}
+PARAMETERS = {
+    "conv": ("kernel", "bias"),
+    "dense": ("weight", "bias"),
+    "embedding": ("weight",),
+}
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
+    "indices": "the net's input (an embedding layer is the first layer)",
     "upstream": "the next layer's ∂L/∂input (the last layer's comes from the loss)",
     "expected": "the net's expected answers, keyed N.output, N.grad_weight, …",
     "tolerance": "the net's tolerance",
@@ -94,6 +107,11 @@ class NetProblem:
     tolerance: common.Tolerance
     shapes: dict[str, tuple[int, ...]]
 
+    @property
+    def looks_up(self) -> bool:
+        """The first layer is an embedding: the input is its indices (no ∂L/∂input)."""
+        return self.layers[0].type == "embedding"
+
     def source(self, position: int) -> str:
         """What feeds layer ``position``: the previous layer's name, or the input's symbol."""
         return self.layers[position - 1].name if position else self.names["input"]
@@ -142,7 +160,8 @@ def known_results(problem: NetProblem) -> dict[str, tuple[int, ...]]:
     known: dict[str, tuple[int, ...]] = {"output": problem.shapes[last]}
     if problem.loss is not None:
         known["loss"] = problem.shapes["loss"]
-    known["grad_input"] = problem.input.shape
+    if not problem.looks_up:
+        known["grad_input"] = problem.input.shape
     for layer in problem.layers:
         known[f"{layer.name}.output"] = problem.shapes[layer.name]
         known[f"{layer.name}.grad_output"] = problem.shapes[layer.name]
@@ -179,6 +198,12 @@ def read_layers(raw: Any, given: bool) -> tuple[Layer, ...]:
             raise SpecError(
                 ("layers", index, "name") if "name" in _as_mapping(item) else ("layers", index),
                 f"the name {layer.name!r} is taken by {twin.label}; give each layer its own name",
+            )
+        if layer.type == "embedding" and index:
+            raise SpecError(
+                ("layers", index, "type") if isinstance(item, Mapping) else ("layers", index),
+                "an embedding layer must be the first layer: its indices are the net's input "
+                "(integers); a layer's output is not indices, and no gradient flows through them",
             )
         layers.append(layer)
     return tuple(layers)

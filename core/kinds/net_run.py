@@ -28,7 +28,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import Layer, NetProblem
+from gradcalc.core.kinds.net import PARAMETERS, Layer, NetProblem
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import GradientCheck, Run
@@ -89,7 +89,8 @@ def layer_spec(problem: NetProblem, layer: Layer, values: np.ndarray, upstream: 
     return {
         "kind": layer.type,
         **layer.keys,
-        "input": _plain(values),
+        # An embedding (the first layer) reads the net's input as its indices.
+        "indices" if layer.type == "embedding" else "input": _plain(values),
         "upstream": "ones" if upstream is None else _plain(upstream),
         "names": names,
         "index_base": problem.index_base,
@@ -104,12 +105,22 @@ _SYMBOLS = {"kernel": "w", "weight": "W", "bias": "b"}
 def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
     """``{"weight": "W2", "bias": "b2"}`` for the second layer with parameters; {} when only
     one layer has parameters (it keeps its kind's symbols)."""
-    with_parameters = [other.name for other in problem.layers if other.type in ("conv", "dense")]
+    if layer.type == "dropout":
+        return _mask_symbol(problem, layer)
+    with_parameters = [other.name for other in problem.layers if other.type in PARAMETERS]
     if len(with_parameters) < 2 or layer.name not in with_parameters:
         return {}
     count = with_parameters.index(layer.name) + 1
-    roles = ("kernel", "bias") if layer.type == "conv" else ("weight", "bias")
+    roles = PARAMETERS[layer.type]
     return {role: f"{_SYMBOLS[role]}{count}" for role in roles}
+
+
+def _mask_symbol(problem: NetProblem, layer: Layer) -> dict[str, str]:
+    """``{"mask": "m2"}`` for the second of several dropout layers; {} for a lone one (m)."""
+    dropouts = [other.name for other in problem.layers if other.type == "dropout"]
+    if len(dropouts) < 2:
+        return {}
+    return {"mask": f"m{dropouts.index(layer.name) + 1}"}
 
 
 def _plain(values: Any) -> Any:
@@ -175,6 +186,8 @@ def layer_error(
             f"{layer.name}'s weight is {shape_text(weight)}, so it takes {weight[1]} features, "
             f"but {source} gives {values.shape[-1]} (its output is {_shape(values.shape)})",
         )
+    if error.path[:1] == ("indices",):  # an embedding's indices are the net's input
+        return SpecError(("input", *error.path[1:]), f"{layer.name} (embedding): {error.message}")
     if error.path[:1] in (("input",), ("upstream",)):
         return SpecError(
             here,
@@ -293,7 +306,7 @@ def backward_pass(
         )
         solved = run_layer(problem, layer, values, upstream, layer_options)
         solutions[layer.index] = solved
-        upstream = solved.results["grad_input"]
+        upstream = solved.results.get("grad_input")  # an embedding has none
     return solutions
 
 
@@ -339,7 +352,8 @@ def run(problem: NetProblem, options: common.SolveOptions) -> Run:
     results: dict[str, Any] = {"output": forward[-1].results["output"]}
     if loss is not None:
         results["loss"] = loss.results["loss"]
-    results["grad_input"] = backward[0].results["grad_input"]
+    if not problem.looks_up:
+        results["grad_input"] = backward[0].results["grad_input"]
     for layer in problem.layers:
         after = backward[layer.index + 1] if layer.index + 1 < len(problem.layers) else None
         results[f"{layer.name}.output"] = forward[layer.index].results["output"]
@@ -383,14 +397,16 @@ def float_loss(
     each layer's kind runs (never explains) the problem it read for ``base`` (a float64
     forward pass), with its input and parameters replaced by the float64 values."""
     options = quiet(common.SolveOptions(), force_float=True)
-    values = params["input"]
+    values = params.get("input", problem.input)  # indices (an embedding first) never move
     layers, loss = base
     for layer, ran in zip(problem.layers, layers, strict=True):
         if ran.problem is None:  # flatten
             values = run_layer(problem, layer, values, None, options).results["output"]
             continue
         moved = {name: params[f"{layer.name}.{name}"] for name in layer.parameters}
-        kind_problem = _with(ran.problem, input=values, **moved)
+        # An embedding's input is its indices, which never move.
+        given = moved if ran.kind == "embedding" else {"input": values, **moved}
+        kind_problem = _with(ran.problem, **given)
         values = registry.op_module(ran.kind).run(kind_problem, options).results["output"]
         values = np.asarray(values, dtype=float)
     if problem.loss is not None:
@@ -410,8 +426,10 @@ def _with(kind_problem: Any, **changes: Any) -> Any:
 
 def chain_params(problem: NetProblem, run: Run) -> tuple[dict, dict]:
     """(the values, the analytic gradients) of the input and every parameter."""
-    params = {"input": problem.input.astype(float)}
-    analytic = {"input": run.results["grad_input"]}
+    params, analytic = {}, {}
+    if not problem.looks_up:  # indices have no gradient
+        params["input"] = problem.input.astype(float)
+        analytic["input"] = run.results["grad_input"]
     for layer in problem.layers:
         for parameter in layer.parameters:
             key = f"{layer.name}.{parameter}"
@@ -528,6 +546,7 @@ def finite_differences(problem: NetProblem, run: Run) -> GradientCheck | None:
         return float_loss(problem, p, (base_layers, base_loss))
 
     smooth, kinks = smooth_entries(loss, params)
+    frozen = _leave_out_padding_rows(problem, run, smooth)
     check = check_gradients_where(
         loss, params, analytic, smooth, scale=_terms_size(problem, run), max_entries=PROBED
     )
@@ -540,4 +559,19 @@ def finite_differences(problem: NetProblem, run: Run) -> GradientCheck | None:
             if kinks
             else ""
         )
+        if frozen:
+            check.note = "; ".join(filter(None, (check.note, frozen)))
     return check
+
+
+def _leave_out_padding_rows(problem: NetProblem, run: Run, smooth: dict) -> str:
+    """An embedding's padding_idx row gets no gradient by definition (nn.Embedding), though
+    the loss moves with it: the check leaves that row out, and says so."""
+    left_out = []
+    for layer in problem.layers:
+        kind_problem = run.trace.backward[layer.index].problem
+        padding = getattr(kind_problem, "padding_idx", None) if layer.type == "embedding" else None
+        if padding is not None:
+            smooth[f"{layer.name}.weight"][padding] = False
+            left_out.append(f"{layer.name}'s padding_idx row (its gradient is 0 by definition)")
+    return "left out: " + ", ".join(left_out) if left_out else ""
