@@ -135,8 +135,13 @@ def loss(spec_loss: dict | None, y: Any) -> tuple[Any, Any]:
     return value, _unrows(grads, y)
 
 
-def run(x: Any, layers: list[dict], spec_loss: dict | None) -> dict[str, Any]:
-    """Every result of the net, keyed as gradcalc keys them."""
+def run(
+    x: Any, layers: list[dict], spec_loss: dict | None, slips: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every result of the net, keyed as gradcalc keys them.  ``slips`` maps a layer's name
+    to a backward rule used in place of its own, ``(layer, its input, upstream) -> grads``
+    (a student's mistake, for tests/test_net_check.py)."""
+    slips = slips or {}
     inputs, value = [], x
     for layer in layers:
         inputs.append(value)
@@ -148,7 +153,7 @@ def run(x: Any, layers: list[dict], spec_loss: dict | None) -> dict[str, Any]:
     for layer, layer_input in zip(reversed(layers), reversed(inputs), strict=True):
         name = layer["name"]
         results[f"{name}.grad_output"] = upstream
-        grads = backward(layer, layer_input, upstream)
+        grads = slips.get(name, backward)(layer, layer_input, upstream)
         for parameter, grad in grads.items():
             if parameter != "input":
                 results[f"{name}.grad_{parameter}"] = grad

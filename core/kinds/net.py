@@ -351,3 +351,10 @@ def finite_differences(problem: NetProblem, run: Any) -> Any:
     from gradcalc.core.kinds import net_run
 
     return net_run.finite_differences(problem, run)
+
+
+def usual_mistakes(spec: Mapping[str, Any]) -> Any:
+    """The slips gradcalc check names across layers: core/kinds/net_mistakes.py."""
+    from gradcalc.core.kinds import net_mistakes
+
+    return net_mistakes.usual_mistakes(spec)
