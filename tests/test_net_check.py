@@ -161,3 +161,100 @@ def test_a_wrong_answer_no_slip_explains_gets_no_diagnosis() -> None:
     wrong = ref.conv_ref.map_nested(lambda v: v + 1, expected["hidden.grad_weight"])
     result = graded(spec_of(X, MLP, MSE), "hidden.grad_weight", wrong)
     assert not result.ok and result.diagnosis == ""
+
+
+# -- per-layer partial credit in every report --------------------------------------------------
+
+
+def _check(tmp_path, *extra: str) -> tuple[int, str]:
+    """`gradcalc check` on one submission to the MLP: every answer right but out's weight
+    gradient, computed with out's upstream forgotten (ones)."""
+    import yaml
+    from click.testing import CliRunner
+
+    from gradcalc.cli.main import main
+
+    expected = ref.run(X, MLP, MSE)
+
+    def forgot(layer: dict, x: Any, upstream: Any) -> dict:
+        return ref.backward(layer, x, ref.conv_ref.map_nested(lambda _: 1, upstream))
+
+    slipped = ref.run(X, MLP, MSE, slips={"out": forgot})
+    problem = spec_of(X, MLP, MSE, points={name: 1 for name in ASKED})
+    (tmp_path / "problem.yaml").write_text(
+        yaml.safe_dump(listed(problem), sort_keys=False), encoding="utf-8"
+    )
+    answers = {name: listed(expected[name]) for name in ASKED if name != "out.grad_weight"}
+    answers["out.grad_weight"] = listed(slipped["out.grad_weight"])
+    submission = {"problem": "problem.yaml", "answers": answers}
+    (tmp_path / "s.yaml").write_text(yaml.safe_dump(submission, sort_keys=False), encoding="utf-8")
+    result = CliRunner().invoke(main, ["check", *extra, str(tmp_path / "s.yaml")])
+    return result.exit_code, result.output
+
+
+ASKED = ("loss", "hidden.grad_weight", "hidden.grad_bias", "out.grad_weight", "out.grad_bias")
+
+
+def test_the_table_groups_a_nets_results_by_layer_with_each_layers_score(tmp_path) -> None:
+    code, output = _check(tmp_path)
+    assert code == 1
+    lines = output.splitlines()
+    start = lines.index("hidden: 2 of 2 results right, 2/2 points")
+    assert lines[start : start + 4] == [
+        "hidden: 2 of 2 results right, 2/2 points",
+        "  ✓ hidden.grad_weight: 6 values match, 1/1 points",
+        "  ✓ hidden.grad_bias: 3 values match, 1/1 points",
+        "out: 1 of 2 results right, 1.66667/2 points",  # 4 of out.grad_weight's 6 cells right
+    ]
+    assert lines[start + 4].startswith("  ✗ out.grad_weight: ")
+    assert (
+        "likely mistake: out.grad_weight matches the net with an upstream of ones in out" in output
+    )
+    assert "loss: 1 of 1 results right, 1/1 points" in lines
+
+
+def test_json_csv_and_junit_give_each_layers_score(tmp_path) -> None:
+    import json
+    import xml.etree.ElementTree as ET
+
+    csv_path, junit_path = tmp_path / "g.csv", tmp_path / "j.xml"
+    code, output = _check(
+        tmp_path, "--format", "json", "--csv", str(csv_path), "--junit", str(junit_path)
+    )
+    document = json.loads(output)["files"][0]
+    assert document["layers"] == [
+        {
+            "name": "hidden",
+            "results": ["hidden.grad_weight", "hidden.grad_bias"],
+            "right": 2,
+            "score": 2,
+            "points": 2,
+        },
+        {
+            "name": "out",
+            "results": ["out.grad_weight", "out.grad_bias"],
+            "right": 1,
+            "score": 5 / 3,
+            "points": 2,
+        },
+        {"name": "loss", "results": ["loss"], "right": 1, "score": 1, "points": 1},
+    ]
+    header, row = csv_path.read_text(encoding="utf-8").splitlines()
+    assert header.endswith("out.grad_bias,layer hidden,layer out,layer loss,score,points")
+    assert row.endswith(",2,1.66667,1,4.66667,5")
+    suite = ET.parse(junit_path).getroot().find("testsuite")
+    properties = {p.get("name"): p.get("value") for p in suite.iter("property")}
+    assert properties == {"layer hidden": "2/2", "layer out": "1.66667/2", "layer loss": "1/1"}
+    classes = {case.get("name"): case.get("classname") for case in suite.iter("testcase")}
+    assert classes["out.grad_weight"].endswith(".s.out") and classes["loss"].endswith(".s.loss")
+
+
+def test_hidden_answers_keep_the_layer_scores_and_drop_revealing_diagnoses(tmp_path) -> None:
+    code, output = _check(tmp_path, "--hide-answers")
+    assert "out: 1 of 2 results right, 1.66667/2 points" in output
+    assert "correct" not in output
+    # The upstream forgotten in a dense layer reveals nothing: it stays.
+    assert "likely mistake: out.grad_weight matches the net with an upstream of ones" in output
+    skipped = ref.run(X, MLP, MSE, slips={"act": _passed_through})
+    result = graded(spec_of(X, MLP, MSE), "hidden.grad_bias", skipped["hidden.grad_bias"])
+    assert result.diagnosis and result.diagnosis_reveals  # hidden under --hide-answers
