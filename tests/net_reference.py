@@ -75,7 +75,12 @@ def _conv_options(layer: dict) -> dict[str, Any]:
 
 
 def _activation(layer: dict, v: Any) -> tuple[Any, Any]:
-    """(f(v), f′(v)) with the layer's alpha (leaky_relu, elu) when it gives one."""
+    """(f(v), f′(v)) with the layer's alpha (leaky_relu, elu) when it gives one.  gelu's Φ
+    as erfc(−v/√2)/2, which keeps its tiny values for v ≪ 0 (1 + erf(v/√2) cancels to 0,
+    and a max pool after it would see −0.0 tie with 0.0 where the true values differ)."""
+    if layer["function"] == "gelu":
+        phi = math.erfc(-float(v) / math.sqrt(2)) / 2
+        return v * phi, phi + v * math.exp(-v * v / 2) / math.sqrt(2 * math.pi)
     alpha = layer.get("alpha")
     return nn_ref.activation(layer["function"], v, None if alpha is None else Fraction(alpha))
 

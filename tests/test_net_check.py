@@ -13,6 +13,9 @@ from typing import Any
 
 import net_reference as ref
 import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+from test_net_properties import SETTINGS, net_spec, wide_chains
 
 from gradcalc.core.grading import Problem
 
@@ -258,3 +261,34 @@ def test_hidden_answers_keep_the_layer_scores_and_drop_revealing_diagnoses(tmp_p
     skipped = ref.run(X, MLP, MSE, slips={"act": _passed_through})
     result = graded(spec_of(X, MLP, MSE), "hidden.grad_bias", skipped["hidden.grad_bias"])
     assert result.diagnosis and result.diagnosis_reveals  # hidden under --hide-answers
+
+
+# -- any net: a slip made by the reference is named ------------------------------------------
+
+
+@settings(SETTINGS, max_examples=40)
+@given(wide_chains(), st.data())
+def test_a_skipped_derivative_or_tie_rule_in_any_net_is_named(case, data) -> None:
+    """On random nets, ∂L/∂x computed by the reference with one activation's derivative
+    skipped, or one max pool routed by another tie rule, is named as that slip in that layer
+    whenever it differs from the key."""
+    x, layers, loss = case
+    slips = [layer for layer in layers if layer["type"] in ("activation", "pool")]
+    slips = [layer for layer in slips if layer.get("mode", "max") == "max"]
+    assume(slips)
+    layer = data.draw(st.sampled_from(slips))
+    if layer["type"] == "activation":
+        slipped = ref.run(x, layers, loss, slips={layer["name"]: _passed_through})
+        words = f"with {layer['name']}'s derivative skipped"
+    else:
+        ties = data.draw(
+            st.sampled_from([t for t in ("first", "all", "split") if t != layer["ties"]])
+        )
+        other = [dict(each, ties=ties) if each is layer else each for each in layers]
+        slipped = ref.run(x, other, loss)
+        words = f"with {layer['name']}'s gradient routed by ties: {ties}"
+    correct = ref.run(x, layers, loss)
+    assume(not ref.close(slipped["grad_input"], correct["grad_input"], 1e-6))
+    result = graded(net_spec(x, layers, loss), "grad_input", slipped["grad_input"])
+    assert not result.ok
+    assert words in result.diagnosis, result.diagnosis
