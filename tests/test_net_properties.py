@@ -77,6 +77,14 @@ def chains(draw) -> tuple[Any, list[dict], dict | None]:
         shape = draw(st.sampled_from(((3,), (1, 2), (2, 3))))
         layers, flowing = [], shape
     x = _numbers(draw, shape)
+    flowing = _dense_end(draw, layers, flowing, _activation)
+    loss = _loss(draw, flowing)
+    return x, _named(layers), loss
+
+
+def _dense_end(draw, layers: list[dict], flowing: tuple[int, ...], activation) -> tuple:
+    """1–2 dense layers, each followed by ``activation(draw, layers)``, then maybe a softmax;
+    the shape that comes out."""
     for _ in range(draw(st.integers(1, 2))):
         out = draw(st.integers(2, 3))
         dense = {"type": "dense", "weight": _numbers(draw, (out, flowing[-1]), -4, 4)}
@@ -84,17 +92,21 @@ def chains(draw) -> tuple[Any, list[dict], dict | None]:
             dense["bias"] = _numbers(draw, (out,))
         layers.append(dense)
         flowing = (*flowing[:-1], out)
-        _activation(draw, layers)
+        activation(draw, layers)
     if draw(st.booleans()):
         layers.append(
             {"type": "softmax", "function": draw(st.sampled_from(("softmax", "log_softmax")))}
         )
-    loss = _loss(draw, flowing)
+    return flowing
+
+
+def _named(layers: list[dict]) -> list[dict]:
+    """Each layer named as a net names it by default: its type and its count (conv1, …)."""
     counts: dict[str, int] = {}
     for layer in layers:
         counts[layer["type"]] = counts.get(layer["type"], 0) + 1
         layer["name"] = f"{layer['type']}{counts[layer['type']]}"
-    return x, layers, loss
+    return layers
 
 
 def _loss(draw, shape: tuple[int, ...]) -> dict | None:
@@ -253,27 +265,16 @@ def wide_chains(draw) -> tuple[Any, list[dict], dict | None]:
     )
     layers, flowing = _wide_image_layers(draw, shape)
     x = _numbers(draw, shape)
-    for _ in range(draw(st.integers(1, 2))):
-        out = draw(st.integers(2, 3))
-        dense = {"type": "dense", "weight": _numbers(draw, (out, flowing[-1]), -4, 4)}
-        if draw(st.booleans()):
-            dense["bias"] = _numbers(draw, (out,))
-        layers.append(dense)
-        flowing = (*flowing[:-1], out)
-        if draw(st.booleans()):
-            _any_activation(draw, layers)
-    if draw(st.booleans()):
-        layers.append(
-            {"type": "softmax", "function": draw(st.sampled_from(("softmax", "log_softmax")))}
-        )
+    flowing = _dense_end(draw, layers, flowing, _maybe_any_activation)
     loss = _loss(draw, flowing)
     if loss is not None:
         loss["reduction"] = draw(st.sampled_from(("mean", "sum")))
-    counts: dict[str, int] = {}
-    for layer in layers:
-        counts[layer["type"]] = counts.get(layer["type"], 0) + 1
-        layer["name"] = f"{layer['type']}{counts[layer['type']]}"
-    return x, layers, loss
+    return x, _named(layers), loss
+
+
+def _maybe_any_activation(draw, layers: list[dict]) -> None:
+    if draw(st.booleans()):
+        _any_activation(draw, layers)
 
 
 @settings(SETTINGS, max_examples=60)
