@@ -19,7 +19,7 @@ from typing import Any
 
 from gradcalc.cli.check_report import FileReport, exit_status, totals
 from gradcalc.cli.safe_text import json_visible, one_line, visible
-from gradcalc.core.grading import ResultGrade
+from gradcalc.core.grading import Grade, ResultGrade
 from gradcalc.core.outcome import ExitStatus
 
 # -- text for people: the table, and JUnit's messages ----------------------------------------
@@ -134,11 +134,40 @@ def _failure_lines(reports: list[FileReport], hide: bool) -> list[str]:
             lines.append(report.error)
             continue
         assert report.grade is not None
-        for result in report.grade.results:
-            lines += result_lines(result, hide)
+        lines += _grade_lines(report.grade, hide)
         if report.grade.ignored:
             lines.append(ignored_line(report.grade.ignored))
     return lines
+
+
+def _grade_lines(grade: Grade, hide: bool) -> list[str]:
+    """Every result's lines; a net's under a heading per layer with the layer's score."""
+    if not grade.groups:
+        return [line for result in grade.results for line in result_lines(result, hide)]
+    by_name = {result.name: result for result in grade.results}
+    lines = []
+    for group in grade.group_scores():
+        lines.append(
+            f"{group.name}: {group.right} of {len(group.results)} results right, "
+            f"{number(group.score)}/{number(group.points)} points"
+        )
+        for name in group.results:
+            lines += ["  " + line for line in result_lines(by_name[name], hide)]
+    return lines
+
+
+def group_document(grade: Grade) -> list[dict[str, Any]]:
+    """A net's per-layer scores for the JSON: name, results, right, score, points."""
+    return [
+        {
+            "name": group.name,
+            "results": list(group.results),
+            "right": group.right,
+            "score": json_number(group.score),
+            "points": json_number(group.points),
+        }
+        for group in grade.group_scores()
+    ]
 
 
 def _pass_notes(reports: list[FileReport], hide: bool) -> list[str]:
@@ -201,21 +230,22 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
     files = []
     for report in reports:
         grade = report.grade
-        files.append(
-            {
-                "file": report.source,
-                "problem": report.problem,
-                "student": report.student,
-                "status": report.status,
-                "kind": grade.kind if grade else None,
-                "title": grade.title if grade else None,
-                "score": json_number(grade.score) if grade else None,
-                "points": json_number(grade.points) if grade else None,
-                "results": [result_document(r, hide) for r in grade.results] if grade else [],
-                "not_graded": list(grade.ignored) if grade else [],
-                "error": report.error,
-            }
-        )
+        document = {
+            "file": report.source,
+            "problem": report.problem,
+            "student": report.student,
+            "status": report.status,
+            "kind": grade.kind if grade else None,
+            "title": grade.title if grade else None,
+            "score": json_number(grade.score) if grade else None,
+            "points": json_number(grade.points) if grade else None,
+            "results": [result_document(r, hide) for r in grade.results] if grade else [],
+        }
+        if grade is not None and grade.groups:  # a net: its score per layer
+            document["layers"] = group_document(grade)
+        document["not_graded"] = list(grade.ignored) if grade else []
+        document["error"] = report.error
+        files.append(document)
     total = totals(reports)
     total["score"] = json_number(total["score"])
     total["points"] = json_number(total["points"])
@@ -249,22 +279,33 @@ def render_csv(reports: list[FileReport], hide: bool = False) -> str:
     import io
 
     names: list[str] = []
+    layers: list[str] = []  # a net's layers: a column of each one's score after the results
     for report in reports:
         for result in report.grade.results if report.grade else ():
             if result.name not in names:
                 names.append(result.name)
+        for group, _ in report.grade.groups if report.grade else ():
+            if group not in layers:
+                layers.append(group)
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    header = ["file", "student", "problem", "status", *names, "score", "points"]
+    layer_columns = [f"layer {layer}" for layer in layers]
+    header = ["file", "student", "problem", "status", *names, *layer_columns, "score", "points"]
     writer.writerow([csv_cell(name) for name in header])
     for report in reports:
         scores = {r.name: number(r.score) for r in report.grade.results} if report.grade else {}
+        by_layer = (
+            {group.name: number(group.score) for group in report.grade.group_scores()}
+            if report.grade
+            else {}
+        )
         row = [
             report.source,
             report.student or "",
             report.problem or "",
             report.status,
             *(scores.get(name, "") for name in names),
+            *(by_layer.get(layer, "") for layer in layers),
             number(report.grade.score) if report.grade else "",
             number(report.grade.points) if report.grade else "",
         ]
@@ -292,9 +333,15 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
                 suite_counts["skipped"] += 1
             suite_counts["tests"] += 1
         else:
+            layer_of = _layer_properties(suite, report.grade)
             for result in report.grade.results:
+                layer = layer_of.get(result.name)
                 case = ET.SubElement(
-                    suite, "testcase", classname=classname, name=result.name, time="0"
+                    suite,
+                    "testcase",
+                    classname=f"{classname}.{layer}" if layer else classname,
+                    name=result.name,
+                    time="0",
                 )
                 suite_counts["tests"] += 1
                 if not result.ok:
@@ -319,6 +366,24 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
             element.text = visible(element.text)
     ET.indent(root)
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
+
+
+def _layer_properties(suite: Any, grade: Grade) -> dict[str, str]:
+    """A net's per-layer scores as the suite's properties (``layer conv1``: ``1.5/3``);
+    each result's layer, which its testcase's classname ends with."""
+    import xml.etree.ElementTree as ET
+
+    if not grade.groups:
+        return {}
+    properties = ET.SubElement(suite, "properties")
+    for group in grade.group_scores():
+        ET.SubElement(
+            properties,
+            "property",
+            name=f"layer {group.name}",
+            value=f"{number(group.score)}/{number(group.points)}",
+        )
+    return {name: group for group, names in grade.groups for name in names}
 
 
 # Every format of a check report, to its renderer: (the reports, --hide-answers) -> text.

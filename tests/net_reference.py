@@ -46,7 +46,7 @@ def forward(layer: dict, x: Any) -> Any:
     """The layer's output for input ``x`` (nested lists)."""
     kind = layer["type"]
     if kind == "conv":
-        return conv_ref.conv2d(x, layer["kernel"], bias=layer.get("bias"))
+        return conv_ref.conv2d(x, layer["kernel"], bias=layer.get("bias"), **_conv_options(layer))
     if kind == "pool":
         zeros = _map(lambda _: 0, pool_output_shape_probe(layer, x))
         return _pool(layer, x, zeros)[0]
@@ -58,10 +58,31 @@ def forward(layer: dict, x: Any) -> Any:
         out = nn_ref.dense(rows, layer["weight"], layer.get("bias"), zeros)
         return _unrows(out["output"], x)
     if kind == "activation":
-        return _map(lambda v: nn_ref.activation(layer["function"], v)[0], x)
+        return _map(lambda v: _activation(layer, v)[0], x)
     log = layer.get("function") == "log_softmax"
     rows = [(nn_ref.log_softmax if log else nn_ref.softmax)(row) for row in _rows(x)]
     return _unrows(rows, x)
+
+
+def _conv_options(layer: dict) -> dict[str, Any]:
+    """A conv layer's stride, padding (one number: every side) and flip_kernel."""
+    pad = layer.get("padding", 0)
+    return {
+        "stride": _pair(layer.get("stride", 1)),
+        "padding": (pad, pad, pad, pad),
+        "flip": layer.get("flip_kernel", False),
+    }
+
+
+def _activation(layer: dict, v: Any) -> tuple[Any, Any]:
+    """(f(v), f′(v)) with the layer's alpha (leaky_relu, elu) when it gives one.  gelu's Φ
+    as erfc(−v/√2)/2, which keeps its tiny values for v ≪ 0 (1 + erf(v/√2) cancels to 0,
+    and a max pool after it would see −0.0 tie with 0.0 where the true values differ)."""
+    if layer["function"] == "gelu":
+        phi = math.erfc(-float(v) / math.sqrt(2)) / 2
+        return v * phi, phi + v * math.exp(-v * v / 2) / math.sqrt(2 * math.pi)
+    alpha = layer.get("alpha")
+    return nn_ref.activation(layer["function"], v, None if alpha is None else Fraction(alpha))
 
 
 def pool_output_shape_probe(layer: dict, x: Any) -> Any:
@@ -88,7 +109,9 @@ def backward(layer: dict, x: Any, upstream: Any) -> dict[str, Any]:
     """{"input": ∂L/∂x, and ∂L/∂ each parameter} given ∂L/∂(the layer's output)."""
     kind = layer["type"]
     if kind == "conv":
-        gx, gw, gb = conv_ref.conv2d_backward(x, layer["kernel"], upstream, bias=layer.get("bias"))
+        gx, gw, gb = conv_ref.conv2d_backward(
+            x, layer["kernel"], upstream, bias=layer.get("bias"), **_conv_options(layer)
+        )
         grads = {"input": gx, "kernel": gw}
         return grads | ({"bias": gb} if layer.get("bias") is not None else {})
     if kind == "pool":
@@ -100,7 +123,7 @@ def backward(layer: dict, x: Any, upstream: Any) -> dict[str, Any]:
         grads = {"input": _unrows(out["grad_input"], x), "weight": out["grad_weight"]}
         return grads | ({"bias": out["grad_bias"]} if layer.get("bias") is not None else {})
     if kind == "activation":
-        slopes = _map(lambda v: nn_ref.activation(layer["function"], v)[1], x)
+        slopes = _map(lambda v: _activation(layer, v)[1], x)
         return {"input": _zip_map(lambda s, u: s * u, slopes, upstream)}
     log = layer.get("function") == "log_softmax"
     rows = []
@@ -117,26 +140,35 @@ def _zip_map(function, a: Any, b: Any) -> Any:
 
 
 def loss(spec_loss: dict | None, y: Any) -> tuple[Any, Any]:
-    """(L, ∂L/∂y) for the net's loss (cross_entropy or mse, mean), or L = Σ y without one."""
+    """(L, ∂L/∂y) for the net's loss (cross_entropy or mse, mean or sum), or L = Σ y
+    without one."""
     if spec_loss is None:
         return sum(nn_ref.flatten(y)), _map(lambda _: 1, y)
+    summed = spec_loss.get("reduction", "mean") == "sum"
     if spec_loss["type"] == "mse":
         flat_y, flat_t = nn_ref.flatten(y), nn_ref.flatten(spec_loss["target"])
-        value = nn_ref.mse(flat_y, flat_t)
-        grads = [2 * (a - b) / len(flat_y) for a, b in zip(flat_y, flat_t, strict=True)]
+        count = 1 if summed else len(flat_y)
+        value = nn_ref.mse(flat_y, flat_t, "sum" if summed else "mean")
+        grads = [2 * (a - b) / count for a, b in zip(flat_y, flat_t, strict=True)]
         return value, nn_ref.reshape(grads, shape_of(y))
     rows, target = _rows(y), spec_loss["target"]
     target = target if isinstance(target, list) else [target]
-    value = nn_ref.cross_entropy(rows, target)
+    count = 1 if summed else len(rows)
+    value = nn_ref.cross_entropy(rows, target, reduction="sum" if summed else "mean")
     grads = [
-        [(p - (1 if c == t else 0)) / len(rows) for c, p in enumerate(nn_ref.softmax(row))]
+        [(p - (1 if c == t else 0)) / count for c, p in enumerate(nn_ref.softmax(row))]
         for row, t in zip(rows, target, strict=True)
     ]
     return value, _unrows(grads, y)
 
 
-def run(x: Any, layers: list[dict], spec_loss: dict | None) -> dict[str, Any]:
-    """Every result of the net, keyed as gradcalc keys them."""
+def run(
+    x: Any, layers: list[dict], spec_loss: dict | None, slips: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Every result of the net, keyed as gradcalc keys them.  ``slips`` maps a layer's name
+    to a backward rule used in place of its own, ``(layer, its input, upstream) -> grads``
+    (a student's mistake, for tests/test_net_check.py)."""
+    slips = slips or {}
     inputs, value = [], x
     for layer in layers:
         inputs.append(value)
@@ -148,7 +180,7 @@ def run(x: Any, layers: list[dict], spec_loss: dict | None) -> dict[str, Any]:
     for layer, layer_input in zip(reversed(layers), reversed(inputs), strict=True):
         name = layer["name"]
         results[f"{name}.grad_output"] = upstream
-        grads = backward(layer, layer_input, upstream)
+        grads = slips.get(name, backward)(layer, layer_input, upstream)
         for parameter, grad in grads.items():
             if parameter != "input":
                 results[f"{name}.grad_{parameter}"] = grad

@@ -62,6 +62,9 @@ HIDDEN_FIELDS = {
     ("files", "results", "tolerance", "rtol"),
     ("files", "results", "wrong", "index"),
     ("files", "results", "wrong", "given"),  # the student's own value
+    # A net's score per layer: its results' names and the pattern's points.
+    ("files", "layers"),
+    *(("files", "layers", key) for key in ("name", "results", "right", "score", "points")),
     ("totals",),
     *(("totals", key) for key in ("files", "passed", "failed", "errors", "skipped")),
     ("totals", "score"),

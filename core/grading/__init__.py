@@ -23,7 +23,14 @@ The parts: :mod:`.problem` (a problem solved once, grading answer sets against i
 """
 
 from gradcalc.core.grading.compare import compare_cells, fit, read_answer
-from gradcalc.core.grading.grades import CellError, Grade, ResultGrade, exact_total, shape_words
+from gradcalc.core.grading.grades import (
+    CellError,
+    Grade,
+    GroupScore,
+    ResultGrade,
+    exact_total,
+    shape_words,
+)
 from gradcalc.core.grading.keys import GRADING_KEYS, SUBMISSION_KEYS
 from gradcalc.core.grading.problem import SYMBOLIC_KINDS, Problem, usual_mistakes
 from gradcalc.core.kinds.mistakes import Variant
@@ -34,6 +41,7 @@ __all__ = [
     "SYMBOLIC_KINDS",
     "CellError",
     "Grade",
+    "GroupScore",
     "Problem",
     "ResultGrade",
     "Variant",

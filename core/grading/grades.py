@@ -54,6 +54,18 @@ class ResultGrade:
 
 
 @record
+class GroupScore:
+    """One part of a grade (a net's layer): its results, their points, score and how many
+    are right."""
+
+    name: str
+    results: tuple[str, ...]
+    points: Fraction
+    score: Fraction
+    right: int
+
+
+@record
 class Grade:
     """Every result of one spec or submission."""
 
@@ -62,6 +74,26 @@ class Grade:
     results: list[ResultGrade]
     # Answered results the problem does not ask for (not in its expected or points): not graded.
     ignored: tuple[str, ...] = ()
+    # The results by part, in order, each (the part's name, its results' names): a net's
+    # layers (core/kinds/net.py result_groups); () for a kind with one part.
+    groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
+
+    def group_scores(self) -> list[GroupScore]:
+        """Each part's score: its results' points and scores added up (partial credit)."""
+        by_name = {result.name: result for result in self.results}
+        scores = []
+        for name, names in self.groups:
+            results = [by_name[result] for result in names if result in by_name]
+            scores.append(
+                GroupScore(
+                    name,
+                    tuple(result.name for result in results),
+                    exact_total(result.points for result in results),
+                    exact_total(result.score for result in results),
+                    sum(result.ok for result in results),
+                )
+            )
+        return scores
 
     @property
     def ok(self) -> bool:

@@ -197,7 +197,8 @@ class Problem:
             path: FieldPath = (answers_key, name)
             answer = read_answer(answers[name], path, self.limits)
             grades.append(self._grade_one(path, answer, results[name], points, tolerance))
-        return Grade(self.kind, self.title, grades, extra)
+        groups = result_groups(self.kind, self.base, [grade.name for grade in grades])
+        return Grade(self.kind, self.title, grades, extra, groups)
 
     # -- one result -------------------------------------------------------------------------
 
@@ -267,6 +268,9 @@ class Problem:
 
     def _variant_result(self, variant: Variant, name: str) -> np.ndarray | None:
         jacobian = name.startswith("jacobian")
+        if variant.rerun is not None:
+            results = variant.rerun(self.limits)
+            return None if results is None or name not in results else as_array(results[name])
         if variant.transform is not None:
             base = self._solve("", (), jacobian=jacobian, strict=False)
             if base is None or name not in base.results:
@@ -443,3 +447,12 @@ def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
     (core/kinds/<kind>.py ``usual_mistakes``); none for a kind without one."""
     mistakes = getattr(registry.kind_module(kind), "usual_mistakes", None)
     return mistakes(spec) if mistakes is not None else []
+
+
+def result_groups(
+    kind: str, spec: Mapping[str, Any], names: list[str]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The graded results by part (a net's layers: core/kinds/net.py ``result_groups``);
+    () for a kind whose problems have one part."""
+    groups = getattr(registry.kind_module(kind), "result_groups", None)
+    return groups(spec, names) if groups is not None else ()

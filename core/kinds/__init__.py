@@ -7,7 +7,8 @@ Field table, the only description of its keys); ``field`` is one key's descripti
 tensors).  A kind's own module (``conv``, ``dense``, ``loss``, …) holds its
 ``read(spec, limits) -> Problem``, its ``run(problem, options) -> Run`` and
 ``finite_differences(problem, run)`` for core/solve.py, its ``usual_mistakes(spec)`` for
-``gradcalc check`` and its ``PRACTICE`` profile for ``gradcalc random``; a large kind
+``gradcalc check`` (and, for a kind in parts, ``result_groups(spec, names)``: net's layers,
+each scored on its own) and its ``PRACTICE`` profile for ``gradcalc random``; a large kind
 splits what it needs into ``KIND_*.py`` beside it.  ``mistakes`` and ``profile`` hold the
 pieces every kind's mistakes and profiles are made of.
 """

@@ -28,7 +28,9 @@ class Variant:
     from the answer and the slip named (the answer transposed, rotated, scaled, re-sized
     or with its ties resolved otherwise is the key).  Left out under --hide-answers; a
     diagnosis that only says some of the answer's own entries are right reveals no more
-    than the cell-by-cell verdict.
+    than the cell-by-cell verdict.  ``rerun`` gives the mistaken results itself, for a slip
+    no spec key states (a net with one layer's backward rule skipped): (the limits) -> the
+    results by name, or None when the slip cannot be run.
     """
 
     label: str
@@ -38,6 +40,7 @@ class Variant:
     transform: Callable[[np.ndarray, str], np.ndarray | None] | None = None
     results: tuple[str, ...] = ()
     reveals: tuple[str, ...] = ()
+    rerun: Callable[[Any], Mapping[str, Any] | None] | None = None
 
     def explains(self, name: str) -> bool:
         return not self.results or name in self.results

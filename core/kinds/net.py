@@ -393,3 +393,35 @@ def finite_differences(problem: NetProblem, run: Any) -> Any:
     from gradcalc.core.kinds import net_run
 
     return net_run.finite_differences(problem, run)
+
+
+def usual_mistakes(spec: Mapping[str, Any]) -> Any:
+    """The slips gradcalc check names across layers: core/kinds/net_mistakes.py."""
+    from gradcalc.core.kinds import net_mistakes
+
+    return net_mistakes.usual_mistakes(spec)
+
+
+def result_groups(
+    spec: Mapping[str, Any], names: list[str]
+) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """The graded ``names`` by layer, for gradcalc check's per-layer scores: ``N.…`` under
+    layer N, ``grad_input`` (∂L/∂x, which the first layer's backward gives) under the first
+    layer, ``output`` under the last, ``loss`` on its own; layers in order, then the loss,
+    each only when it has a graded result.  () when the layers cannot be read."""
+    try:
+        layers = read_layers(spec.get("layers"), "layers" in spec)
+    except SpecError:
+        return ()
+    groups: dict[str, list[str]] = {layer.name: [] for layer in layers}
+    groups["loss"] = []
+    for name in names:
+        layer = name.split(".", 1)[0] if "." in name else ""
+        if name == "grad_input":
+            layer = layers[0].name
+        elif name == "output":
+            layer = layers[-1].name
+        elif name == "loss":
+            layer = "loss"
+        groups.setdefault(layer, []).append(name)
+    return tuple((group, tuple(members)) for group, members in groups.items() if members)

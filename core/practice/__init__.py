@@ -337,7 +337,9 @@ def _draw_spec(
     order = [f.name for f in registry.OPS[kind].fields]
     for name in sorted(fields, key=lambda n: order.index(n) if n in order else len(order)):
         spec[name] = fields[name]
-    if values.get("upstream") == "ones":
+    if isinstance(spec.get("loss"), Mapping):
+        pass  # a net that ends in a loss takes no upstream: the loss gives it
+    elif values.get("upstream") == "ones":
         spec["upstream"] = "ones"
     elif "upstream" in values:
         output = _solve(spec, sizes, gradient_check=False).results.get("output")
