@@ -184,6 +184,17 @@ def _step(x: float, bend: Any, index: tuple[int, ...], shape: tuple[int, ...]) -
     return h
 
 
+def _entry_size(
+    overall: float, scales: np.ndarray | None, shape: tuple[int, ...], index: tuple[int, ...]
+) -> float:
+    """The size an entry's rounding is measured against: ``overall``, or its own size from
+    ``scales`` (per-entry sizes in the gradient's shape) when larger (overflow: the largest)."""
+    if scales is None:
+        return overall
+    own = float(np.asarray(scales, dtype=float).reshape(shape)[index])
+    return max(overall, own if np.isfinite(own) else _HUGE)
+
+
 def _sizes(
     loss: Loss,
     values: Mapping[str, np.ndarray],
@@ -252,23 +263,12 @@ def check_gradients(
     for name, gradient in gradients.items():
         total += gradient.size
         result_worst = 0.0
+        reach = None if bend is None else bend.get(name)
         for flat in _probed(gradient.size, max_entries):
             index = np.unravel_index(int(flat), gradient.shape) if gradient.ndim else ()
-            size = overall
-            if name in entry_scales:
-                own = float(
-                    np.asarray(entry_scales[name], dtype=float).reshape(gradient.shape)[index]
-                )
-                size = max(size, own if np.isfinite(own) else _HUGE)
-            h = _step(
-                float(values[name][index]),
-                None if bend is None else bend.get(name),
-                index,
-                gradient.shape,
-            )
-            probe_loss, probe_terms = (loss, terms)
-            if local is not None:
-                probe_loss, probe_terms = local(name, index) or (loss, terms)
+            size = _entry_size(overall, entry_scales.get(name), gradient.shape, index)
+            h = _step(float(values[name][index]), reach, index, gradient.shape)
+            probe_loss, probe_terms = (local and local(name, index)) or (loss, terms)
             verdict, error = _verdict(
                 probe_loss,
                 values,

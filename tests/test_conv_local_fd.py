@@ -1,5 +1,5 @@
 """A big conv's finite differences probe each entry with the loss over the one sample or output
-channel it reaches (core/kinds/conv.local_losses): those parts add up to the whole loss, and the
+channel it reaches (core/kinds/conv_gradcheck.local_losses): those parts add up to the whole loss, and the
 check passes a right gradient and fails a wrong one as with the whole loss."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcalc.core.kinds import conv
+from gradcalc.core.kinds import conv, conv_gradcheck
 from gradcalc.core.spec import Limits, SolveOptions
 
 
@@ -61,12 +61,14 @@ def test_the_parts_add_up_to_the_whole_loss(spec: dict[str, Any]) -> None:
     params = {name: np.array(problem.floats[name], dtype=float) for name in names}
     g = problem.geometry
     for sizes in (False, True):
-        total = conv.float_loss(problem, params, sizes=sizes)
+        total = conv_gradcheck.float_loss(problem, params, sizes=sizes)
         by_sample = sum(
-            conv.float_loss(problem, params, sizes=sizes, sample=n) for n in range(g.batch)
+            conv_gradcheck.float_loss(problem, params, sizes=sizes, sample=n)
+            for n in range(g.batch)
         )
         by_channel = sum(
-            conv.float_loss(problem, params, sizes=sizes, channel=o) for o in range(g.out_channels)
+            conv_gradcheck.float_loss(problem, params, sizes=sizes, channel=o)
+            for o in range(g.out_channels)
         )
         assert abs(by_sample - total) <= 1e-9 * max(1, abs(total))
         assert abs(by_channel - total) <= 1e-9 * max(1, abs(total))
@@ -80,11 +82,11 @@ def test_the_local_check_passes_right_gradients_and_fails_wrong_ones(
     problem, run = solved(spec)
     if wrong:
         run.results["grad_kernel"] = np.asarray(run.results["grad_kernel"], dtype=float) + 1
-    original = conv.LOCAL_FROM_WORK
-    conv.LOCAL_FROM_WORK = -1  # every problem probes locally
+    original = conv_gradcheck.LOCAL_FROM_WORK
+    conv_gradcheck.LOCAL_FROM_WORK = -1  # every problem probes locally
     try:
         check = conv.finite_differences(problem, run)
     finally:
-        conv.LOCAL_FROM_WORK = original
+        conv_gradcheck.LOCAL_FROM_WORK = original
     assert check is not None
     assert check.ok is (not wrong)

@@ -17,7 +17,7 @@ from nn_cli import run
 
 from gradcalc.core import checking as opkit  # where check_gradients_where calls check_gradients
 from gradcalc.core import gradcheck, registry
-from gradcalc.core.kinds import conv
+from gradcalc.core.kinds import conv_gradcheck  # where conv calls check_gradients
 from gradcalc.core.kinds import expr_checks as expr  # where expr calls check_gradients
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.spec import SolveOptions
@@ -256,7 +256,7 @@ def _wrong(real):
 def test_a_wrong_gradient_is_still_caught_at_ordinary_magnitudes(
     kind: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    for module in (opkit, conv, expr):
+    for module in (opkit, conv_gradcheck, expr):
         monkeypatch.setattr(module, "check_gradients", _wrong(gradcheck.check_gradients))
 
     @SETTINGS
@@ -392,7 +392,7 @@ def test_a_doubled_flipped_or_shifted_gradient_is_caught(
     kind: str, how: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     changed: list[bool] = []
-    for module in (opkit, conv, expr):
+    for module in (opkit, conv_gradcheck, expr):
         monkeypatch.setattr(
             module, "check_gradients", _mistaken(gradcheck.check_gradients, how, changed)
         )

@@ -17,7 +17,7 @@ core/explain/conv.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -26,9 +26,7 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.checking import probes_for
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import pair_as_written, read_padding, read_pair
 from gradcalc.core.kinds.mistakes import Variant as Mistake
@@ -39,8 +37,6 @@ from gradcalc.core.ops.conv import (
     BIAS_ADD,
     CONV2D,
     ConvGeometry,
-    conv2d_forward,
-    flip,
     tap_windows,
 )
 from gradcalc.core.outcome import GradientCheck, Run
@@ -372,92 +368,11 @@ def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
 
 
 def finite_differences(problem: ConvProblem, run: Run) -> GradientCheck | None:
-    """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
-    results = run.results
-    params = {"input": problem.floats["input"], "kernel": problem.floats["kernel"]}
-    analytic = {"input": results["grad_input"], "kernel": results["grad_kernel"]}
-    if problem.bias is not None:
-        params["bias"] = problem.floats["bias"]
-        analytic["bias"] = results["grad_bias"]
-    return check_gradients(
-        lambda p: float_loss(problem, p),
-        params,
-        analytic,
-        max_entries=probes_for(problem.geometry.work),
-        terms=lambda p: float_loss(problem, p, sizes=True),
-        local=local_losses(problem) if problem.geometry.work > LOCAL_FROM_WORK else None,
-    )
+    """The analytic gradients against float64 central differences of Σ upstream ⊙ y
+    (core/kinds/conv_gradcheck.py)."""
+    from gradcalc.core.kinds import conv_gradcheck
 
-
-# From this many multiply-adds a forward pass, each probe's loss covers only the sample or
-# output channel its entry reaches (the bundled and practice problems are far below it).
-LOCAL_FROM_WORK = 2_000_000
-
-
-def local_losses(problem: ConvProblem) -> Callable[[str, tuple[int, ...]], Any]:
-    """For finite differences on a big conv: the loss over the one sample an input entry is
-    in (Σ over sample n of upstream ⊙ y), or the one output channel a kernel or bias entry
-    feeds (Σ over channel o); the rest of the loss does not depend on the entry."""
-    g = problem.geometry
-
-    def local(name: str, index: tuple[int, ...]) -> Any:
-        flat = int(np.ravel_multi_index(index, np.shape(problem.floats[name]))) if index else 0
-        if name == "input":
-            part = {"sample": flat // (g.in_channels * g.in_h * g.in_w)}
-        elif name == "kernel":
-            part = {"channel": flat // (g.in_channels * g.kernel_h * g.kernel_w)}
-        elif problem.bias is not None and problem.bias.ndim == 1:
-            part = {"channel": flat}
-        else:
-            return None
-        return (
-            lambda p: float_loss(problem, p, **part),
-            lambda p: float_loss(problem, p, sizes=True, **part),
-        )
-
-    return local
-
-
-def float_loss(
-    problem: ConvProblem,
-    params: Mapping[str, np.ndarray],
-    *,
-    sizes: bool = False,
-    sample: int | None = None,
-    channel: int | None = None,
-) -> float:
-    """L = Σ upstream ⊙ conv(x, w) + b in float64 (for finite differences); ``sizes``: the
-    size of its terms instead, Σ |upstream| ⊙ conv(|x|, |w|) + |b|, which bounds its rounding.
-    ``sample`` or ``channel``: only the part of the sum over that sample or output channel."""
-    if sizes:
-        params = {name: np.abs(value) for name, value in params.items()}
-    g = problem.geometry
-    x = params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w)
-    w = params["kernel"].reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
-    upstream = problem.output_nohw(problem.floats["upstream"])
-    bias = params.get("bias")
-    if bias is not None:
-        bias = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
-    if sample is not None:
-        x, upstream = x[sample : sample + 1], upstream[sample : sample + 1]
-        g = _with(g, batch=1)
-    if channel is not None:
-        w, upstream = w[channel : channel + 1], upstream[:, channel : channel + 1]
-        if bias is not None and bias.ndim == 4:  # one per channel (else one number)
-            bias = bias[:, channel : channel + 1]
-        g = _with(g, out_channels=1)
-    output = conv2d_forward(x, flip(w) if problem.flip_kernel else w, g)
-    if bias is not None:
-        output = output + bias
-    return float(np.sum((np.abs(upstream) if sizes else upstream) * output))
-
-
-def _with(geometry: ConvGeometry, **changes: int) -> ConvGeometry:
-    """A copy of ``geometry`` with ``changes`` (fewer samples or output channels)."""
-    from gradcalc.core.records import fields
-
-    values = {name: getattr(geometry, name) for name in fields(geometry)}
-    return type(geometry)(**{**values, **changes})
+    return conv_gradcheck.finite_differences(problem, run)
 
 
 def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
