@@ -55,6 +55,7 @@ SHELL_ONLY: dict[str, str] = {
     "python benchmarks/startup.py": "a benchmark, minutes long",
     "python benchmarks/conv_scale.py": "a benchmark, needs torch",
     "python benchmarks/check_speed.py": "a benchmark, minutes long",
+    "python benchmarks/big_spec.py": "a benchmark, a minute long",
     "GRADCALC_UPDATE_SNAPSHOTS=1 python -m pytest tests/test_document_formats.py": "rewrites "
     "the test snapshots: a developer's command, not an example",
     "GRADCALC_UPDATE_DOCS=1 python -m pytest tests/test_docs_reference.py": "rewrites the "
