@@ -94,3 +94,50 @@ def underflow_words(scores: Any) -> list[str]:
         "probabilities, and what they multiply, to 0 — their true values are positive but "
         "under e^−745"
     ]
+
+
+def chain_product(
+    names: tuple[str, str, str],
+    out_labels: tuple[str, ...],
+    upstream: Any,
+    param_labels: tuple[str, ...],
+    jacobian: Any,
+    result: Any,
+) -> list[Any]:
+    """The chain rule as a product, as seed 004 writes it: ∂L/∂θ = ∂L/∂y · ∂y/∂θ, the upstream
+    as a row (R entries, in the Jacobian's row order) times the Jacobian (R×P) above, and
+    the row it gives (P entries), compared with the backward pass's ``result`` (P entries in
+    the Jacobian's column order).  ``names``: (L, y, θ) as printed."""
+    from fractions import Fraction
+
+    from gradcalc.core.explain import SymbolTable
+
+    loss, out, param = names
+    row = np.asarray(upstream, dtype=object).reshape(-1)
+    table = np.asarray(jacobian, dtype=object).reshape(len(row), -1)
+    product = row.dot(table) if len(row) else np.zeros(table.shape[1], dtype=object)
+    given = np.asarray(result, dtype=object).reshape(-1)
+    exact = all(isinstance(v, (int, Fraction)) for v in (*row, *table.ravel()))
+    gap = max((abs(float(a) - float(b)) for a, b in zip(product, given)), default=0.0)
+    if exact and all(a == b for a, b in zip(product, given)):
+        agreement = f"entry for entry the backward pass's ∂{loss}/∂{param}"
+    elif not exact and gap <= 1e-9 * max(1.0, *(abs(float(v)) for v in given)):
+        agreement = f"the backward pass's ∂{loss}/∂{param} to float64 rounding ({gap:.1e})"
+    else:
+        agreement = f"NOT the backward pass's ∂{loss}/∂{param} (largest difference {gap:.3g}): a bug"
+    upstream_name, product_name = f"∂{loss}/∂{out}", f"∂{loss}/∂{param}"
+    return [
+        Note(
+            f"the chain rule as a product: {product_name} = {upstream_name} · ∂{out}/∂{param}, "
+            f"the upstream as a row ({len(row)} entries) times the Jacobian above "
+            f"({len(row)}×{table.shape[1]})"
+        ),
+        SymbolTable(f"{upstream_name} (a row)", out_labels, (upstream_name,), (tuple(row),)),
+        SymbolTable(
+            f"{product_name} = {upstream_name} · ∂{out}/∂{param}",
+            param_labels,
+            (product_name,),
+            (tuple(product),),
+            caption=f"column k: Σ_r {upstream_name}_r·(∂{out}/∂{param})_rk; {agreement}",
+        ),
+    ]
