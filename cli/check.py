@@ -144,6 +144,13 @@ submission has an error (the others are still checked and reported)."""
     help="Let --csv/--junit replace an existing file that is not an earlier report of the "
     "same kind (never a file being checked, a problem or a .yaml/.yml file).",
 )
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 once every report is written, wrong answers and broken submissions included "
+    "(a grading job that reports rather than fails); still 2 for a usage error, no files, a "
+    "report not written or a broken --problem/--problems problem.",
+)
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
 def check(
     paths: tuple[str, ...],
@@ -157,6 +164,7 @@ def check(
     max_elements: int,
     timeout: float,
     force: bool,
+    exit_zero: bool,
     traceback: bool,
 ) -> ExitStatus:
     """Check every spec's expected answers, or grade submissions against a problem.
@@ -189,7 +197,7 @@ def check(
         memory=MEMORY_BUDGET,
     )
     forget_problems()  # a problem file may have changed since an earlier run in this process
-    reports = [FileReport(source=path, error=line) for path, line in empty]
+    reports = [FileReport(source=path, error=line, instructor_error=True) for path, line in empty]
     reports += check_files(
         shard_files, settings, auto_jobs(len(shard_files)) if jobs is None else jobs
     )
@@ -201,4 +209,4 @@ def check(
     click.echo(CHECK_RENDERERS[output_format](reports, hide_answers))
     for line in write_errors:
         click.echo(line, err=True)
-    return ExitStatus.ERROR if write_errors else exit_status(reports)
+    return ExitStatus.ERROR if write_errors else exit_status(reports, exit_zero=exit_zero)

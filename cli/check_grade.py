@@ -172,21 +172,26 @@ def _grade_submission(report: FileReport, loaded: Any, settings: Settings) -> No
     data = loaded.data
     problem_path = _read_submission(report, loaded, settings)
     # A problem named by the submission may be any file: its errors show none of its content.
-    public = settings.problem is None
+    public = not settings.instructor_problems
     problem, problem_error, problem_loaded = _problem(problem_path, settings)
     if problem is None:
         assert problem_error is not None
         line = problem_error_line(problem_path, problem_error, problem_loaded, public=public)
         report.error = f"{loaded.source}: problem {line}"
+        report.instructor_error = not public
         return
     try:
-        report.grade = problem.grade(data["answers"], "answers")
+        # An answer that cannot be read scores 0 with its error line; the others are graded.
+        report.grade = problem.grade(
+            data["answers"], "answers", partial=True, reason=lambda error: error_line(error, loaded)
+        )
     except SpecError as error:
         if error.path[:1] == ("answers",):
             raise
         # About the problem (its points or accept keys): located in the problem file.
         line = problem_error_line(problem_path, error, problem_loaded, public=public)
         report.error = f"{loaded.source}: problem {line}"
+        report.instructor_error = not public
 
 
 def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str:

@@ -40,6 +40,7 @@ HIDDEN_FIELDS = {
     ("files", "points"),
     ("files", "results"),
     ("files", "not_graded"),
+    ("files", "unknown"),
     ("files", "error"),
     *(
         ("files", "results", key)
@@ -53,8 +54,10 @@ HIDDEN_FIELDS = {
             "missing",
             "wrong_shape",
             "flat_as",
+            "reading",
             "accepted",
             "diagnosis",
+            "error",
             "tolerance",
         )
     ),
