@@ -15,6 +15,7 @@ import os
 
 import click
 
+from gradcalc.cli import check_bank
 from gradcalc.cli.check_budget import DEFAULT_TIMEOUT, MEMORY_BUDGET, SecondsType
 from gradcalc.cli.check_grade import forget_problems
 from gradcalc.cli.check_jobs import AUTO_JOBS_MIN_FILES, JobsType, auto_jobs, check_files
@@ -59,6 +60,24 @@ def _write_report_files(
     return errors
 
 
+def is_folder_or_glob(path: str) -> bool:
+    import glob
+
+    return os.path.isdir(path) or (not os.path.exists(path) and glob.has_magic(path))
+
+
+def warn_students_choose(reports: list[FileReport], output_format: str) -> None:
+    """Without a bank, in a folder of submissions, each submission names its own problem file:
+    a student can choose what they are graded against.  Each such report carries the warning
+    (JSON ``warning``); the table's reader gets it once, on standard error."""
+    chosen = [report for report in reports if report.problem is not None]
+    for report in chosen:
+        report.warning = check_bank.CHOSEN_BY_STUDENT
+    if chosen and output_format == "table":
+        count = f"{len(chosen)} submission{'s' if len(chosen) != 1 else ''}"
+        click.echo(f"gradcalc check: warning: {count}: {check_bank.CHOSEN_BY_STUDENT}", err=True)
+
+
 # -- the command -------------------------------------------------------------------------------
 
 EPILOG = """\b
@@ -81,6 +100,15 @@ submission has an error (the others are still checked and reported)."""
     metavar="FILE",
     default=None,
     help="Grade every file as a submission (answers:) against this problem spec.",
+)
+@click.option(
+    "--problems",
+    "bank",
+    metavar="DIR",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="The instructor's problem bank: each submission's problem: is a name looked up in "
+    "DIR only (task3, week2/task3.yaml), and a submission gives answers only.",
 )
 @click.option(
     "--format",
@@ -155,6 +183,7 @@ submission has an error (the others are still checked and reported)."""
 def check(
     paths: tuple[str, ...],
     problem_path: str | None,
+    bank: str | None,
     output_format: str,
     hide_answers: bool,
     csv_path: str | None,
@@ -177,11 +206,17 @@ def check(
     mistakes are reported for every answer.
     """
     targets = {"--csv": csv_path, "--junit": junit_path}
+    if bank is not None and problem_path is not None:
+        raise click.UsageError("give --problem FILE or --problems DIR, not both")
     files, empty = expand_paths(paths)
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
+    if bank is not None:  # the bank's problems are not submissions
+        files = [f for f in files if not check_bank.holds(bank, f)]
     check_report_paths(targets, files, problem_path, force=force)
+    if bank is not None:
+        check_bank.refuse_reports_inside(bank, targets)
     shard_files = take_shard(files, shard)
     if shard is not None and files and not shard_files:
         click.echo(
@@ -191,6 +226,7 @@ def check(
         )
     settings = Settings(
         problem=problem_path,
+        bank=bank,
         limits=Limits(max_elements=max_elements),
         traceback=traceback,
         timeout=timeout,
@@ -204,6 +240,8 @@ def check(
     if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
         return ExitStatus.ERROR
+    if not settings.instructor_problems and any(is_folder_or_glob(path) for path in paths):
+        warn_students_choose(reports, output_format)
     # The report files first: `gradcalc check … --junit r.xml | head` still writes them.
     write_errors = _write_report_files(targets, reports, hide_answers)
     click.echo(CHECK_RENDERERS[output_format](reports, hide_answers))

@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gradcalc.cli import check_bank
 from gradcalc.cli.check_budget import OverBudget, budget_words, memory_words
 from gradcalc.cli.check_report import FileReport, Settings
 from gradcalc.cli.errors import error_line
@@ -142,7 +143,7 @@ def grade_file(report: FileReport, settings: Settings) -> None:
     try:
         loaded = _load(report.source, settings.limits)
         data = loaded.data
-        if settings.problem is not None or "answers" in data or "problem" in data:
+        if settings.instructor_problems or "answers" in data or "problem" in data:
             _grade_submission(report, loaded, settings)
             return
         # Read and solved with or without answers: a broken problem is an error, never
@@ -197,6 +198,8 @@ def _grade_submission(report: FileReport, loaded: Any, settings: Settings) -> No
 def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str:
     """Check a submission's keys and fill in its problem and student; the problem's path."""
     data = loaded.data
+    if settings.bank is not None:
+        check_bank.answers_only(data)
     for key in data:
         if key not in SUBMISSION_KEYS:
             raise SpecError(
@@ -207,6 +210,8 @@ def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str
             )
     if settings.problem is not None:
         problem_path = settings.problem
+    elif settings.bank is not None:  # a name in the instructor's bank, never a path
+        problem_path = check_bank.resolve(settings.bank, data.get("problem"))
     elif isinstance(data.get("problem"), str) and data["problem"].strip():
         problem_path = os.path.normpath(Path(loaded.source).parent / data["problem"].strip())
     else:

@@ -231,6 +231,7 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
                 "not_graded": list(grade.ignored) if grade else [],
                 "unknown": list(grade.unknown) if grade else [],
                 "error": report.error,
+                "warning": report.warning,
             }
         )
     total = totals(reports)

@@ -28,6 +28,8 @@ class FileReport:
     # The error is the instructor's, not a submission's (a path that gives no file, a broken
     # --problem file or bank problem): --exit-zero does not excuse it.
     instructor_error: bool = False
+    # Said of a submission that names its own problem file in a folder run without a bank.
+    warning: str | None = None
 
     @property
     def status(self) -> str:

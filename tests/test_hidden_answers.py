@@ -42,6 +42,7 @@ HIDDEN_FIELDS = {
     ("files", "not_graded"),
     ("files", "unknown"),
     ("files", "error"),
+    ("files", "warning"),
     *(
         ("files", "results", key)
         for key in (
