@@ -84,12 +84,15 @@ EPILOG = """\b
 Examples:
   gradcalc check problems/
   gradcalc check --problem task3.yaml submissions/ --csv grades.csv
+  gradcalc check --problems bank/ class/ --csv grades.csv --exit-zero
   gradcalc check 'homework/**/*.yaml' --hide-answers
   gradcalc check submissions/ --junit report.xml --shard 1/4 --jobs 2
 
 \b
 Exit codes: 0 every answer matches; 1 an answer does not match; 2 a spec or
-submission has an error (the others are still checked and reported)."""
+submission has an error (the others are still checked and reported).  With
+--exit-zero: 0 once the reports are written, but 2 for a usage error or a broken
+--problem/--problems problem."""
 
 
 @click.command("check", epilog=EPILOG, short_help="Grade specs and submissions; CI reports.")
@@ -201,7 +204,7 @@ def check(
     PATHS are files, folders (searched recursively for *.yaml and *.yml, names
     starting with "." left out) and globs.  A spec with `expected` is solved
     and its answers compared; a submission (`problem: FILE` plus `answers:`) is
-    graded against its problem.
+    graded against its problem: with --problems DIR, a name in that bank only.
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
