@@ -74,18 +74,38 @@ def fit(answer: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray | None, 
     """
     if answer.shape == shape:
         return answer, ""
+    how = how_read(answer.shape, shape)
+    return (None, "") if how is None else (answer.reshape(shape), how)
+
+
+def how_read(answer_shape: tuple[int, ...], shape: tuple[int, ...]) -> str | None:
+    """How an answer of ``answer_shape`` is read as ``shape`` (see :func:`fit`): "" for the
+    same shape, "flat", "the 1×n row", "the n×1 column", or None when it is not read."""
+    if answer_shape == shape:
+        return ""
     size = math.prod(shape)
-    if answer.size != size:
-        return None, ""
-    if answer.ndim == 1:
-        how = "flat"
-    elif answer.ndim == 2 and answer.shape[0] == 1:
-        how = f"the 1×{size} row"
-    elif answer.ndim == 2 and answer.shape[1] == 1:
-        how = f"the {size}×1 column"
-    else:
-        return None, ""
-    return answer.reshape(shape), how
+    if math.prod(answer_shape) != size:
+        return None
+    if len(answer_shape) == 1:
+        return "flat"
+    if len(answer_shape) == 2 and answer_shape[0] == 1:
+        return f"the 1×{size} row"
+    if len(answer_shape) == 2 and answer_shape[1] == 1:
+        return f"the {size}×1 column"
+    return None
+
+
+def nested_shape(value: Any) -> tuple[int, ...] | None:
+    """The shape of a regular nested list of entries (() for one entry); None when ragged or
+    empty.  For answers whose entries are not numbers (``kind: expr``'s expressions)."""
+    if not isinstance(value, list):
+        return ()
+    if not value:
+        return None
+    inner = {nested_shape(item) for item in value}
+    if len(inner) != 1 or None in inner:
+        return None
+    return (len(value), *inner.pop())
 
 
 def reading_note(how: str, shape: tuple[int, ...]) -> str:

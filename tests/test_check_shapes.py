@@ -222,3 +222,33 @@ def _yaml(text: str) -> dict:
     import yaml
 
     return yaml.safe_load(text)
+
+
+# -- expr: its own comparisons, the same shape rule ---------------------------------------------
+
+EXPR = 'kind: expr\nfunction: "x**2*y"\nvariables: [x, y]\n'
+
+
+def test_expr_reads_a_row_a_column_and_a_flat_list_by_the_same_rule(tmp_path: Path):
+    spec = tmp_path / "e.yaml"
+    answers = (
+        'expected:\n  gradient: [["2*x*y"], ["x**2"]]\n  hessian: ["2*y", "2*x", "2*x", "0"]\n'
+    )
+    spec.write_text(EXPR + answers, encoding="utf-8")
+    result = invoke("expr", "--spec", str(spec), "--no-color")
+    assert result.exit_code == 0, result.output
+    assert "✓ gradient: 2 values match (read the 2×1 column in row-major order as a list of 2)" in (
+        result.output
+    )
+    assert "✓ hessian: 4 values match (read flat in row-major order as 2×2)" in result.output
+    (tmp_path / "p.yaml").write_text(EXPR + "points: {gradient: 1, hessian: 1}\n", "utf-8")
+    source = submission(
+        tmp_path, {"gradient": [["2*x*y", "x**2"]], "hessian": [["2*y", "2*x"], ["2*x", "1"]]}
+    )
+    document = json.loads(invoke("check", "--format", "json", str(source)).output)
+    gradient, hessian = document["files"][0]["results"][:2]
+    assert (
+        gradient["ok"]
+        and gradient["reading"] == "read the 1×2 row in row-major order as a list of 2"
+    )
+    assert not hessian["ok"] and hessian["score"] == 0.75 and hessian["reading"] is None

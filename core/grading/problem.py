@@ -453,6 +453,8 @@ class Problem:
             check.cells,
             wrong,
             check.tolerance,
+            flat_as=shape_words(check.expected.shape) if check.reading else "",
+            reading=check.reading,
         )
 
     def check_unanswered(self) -> Grade | None:
