@@ -132,20 +132,22 @@ def is_transposed(answer_shape: tuple[int, ...], shape: tuple[int, ...]) -> bool
     )
 
 
-def shape_mistake(answer_shape: tuple[int, ...], shape: tuple[int, ...]) -> str:
+def shape_reason(answer_shape: tuple[int, ...], shape: tuple[int, ...]) -> str:
     """What an answer of ``answer_shape`` that :func:`fit` cannot read did wrong, in words:
     rows and columns swapped, the right number of entries in another shape, or another
     number of entries."""
-    given, wanted = shape_words(answer_shape), shape_words(shape)
     if is_transposed(answer_shape, shape):
-        return f"{given} where the result is {wanted}: rows and columns swapped (a transpose is not accepted)"
+        return "rows and columns swapped (a transpose is not accepted)"
     size, answered = math.prod(shape), math.prod(answer_shape)
     if size == answered:
         return (
-            f"{given} where the result is {wanted}: the right number of entries in another shape "
+            "the right number of entries in another shape "
             "(a flat list, one row or one column is read in row-major order)"
         )
-    return (
-        f"{given} where the result is {wanted}: "
-        f"{answered} entr{'y' if answered == 1 else 'ies'} instead of {size}"
-    )
+    return f"{answered} entr{'y' if answered == 1 else 'ies'} instead of {size}"
+
+
+def shape_mistake(answer_shape: tuple[int, ...], shape: tuple[int, ...]) -> str:
+    """The named mistake: "2×2 where the result is a list of 3: 4 entries instead of 3"."""
+    given, wanted = shape_words(answer_shape), shape_words(shape)
+    return f"{given} where the result is {wanted}: {shape_reason(answer_shape, shape)}"

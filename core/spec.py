@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.answers import accepted_forms, fit, read_answer, reading_note, shape_mistake
+from gradcalc.core.answers import accepted_forms, fit, read_answer, reading_note, shape_reason
 from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
 from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
@@ -333,9 +333,12 @@ def read_expected(
         if shape is not None:
             fitted, how = fit(array, shape)
             if fitted is None:
+                got = "×".join(map(str, array.shape)) or "a single number"
+                want = "×".join(map(str, shape)) or "a single number"
                 raise SpecError(
                     path,
-                    f"{shape_mistake(array.shape, shape)}; accepted: {accepted_forms(shape)}",
+                    f"expected.{name} is {got} but {name} is {want}: "
+                    f"{shape_reason(array.shape, shape)}; accepted: {accepted_forms(shape)}",
                 )
             array = fitted
             if how:

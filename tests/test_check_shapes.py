@@ -188,9 +188,10 @@ def test_run_names_a_shape_mistake_and_what_is_accepted(tmp_path: Path):
     spec.write_text(TASK3.replace(KERNEL, "grad_kernel: [[2, 1, -1], [5, 0, 0]]"), "utf-8")
     result = invoke("conv", "--spec", str(spec))
     assert result.exit_code == 2
-    assert "expected.grad_kernel: 2×3 where the result is 2×2: 6 entries instead of 4" in (
-        result.output
-    )
+    assert (
+        "expected.grad_kernel: expected.grad_kernel is 2×3 but grad_kernel is 2×2: "
+        "6 entries instead of 4"
+    ) in result.output
     assert "accepted: 2×2, or its 4 entries in row-major order as a flat list" in result.output
 
 
@@ -205,7 +206,7 @@ def test_run_refuses_a_transposed_expected_answer(tmp_path: Path):
     )
     result = invoke("dense", "--spec", str(spec))
     assert result.exit_code == 2
-    assert "3×2 where the result is 2×3: rows and columns swapped" in result.output
+    assert "is 3×2 but grad_weight is 2×3: rows and columns swapped" in result.output
 
 
 def test_a_mismatch_still_names_the_reading(tmp_path: Path):
