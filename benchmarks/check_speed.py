@@ -14,9 +14,14 @@ What it measures
     default's median.
 
 Usage
-    python benchmarks/check_speed.py [--count 1000] [--repeat 5] [--check]
+    python benchmarks/check_speed.py [--count 1000] [--repeat 5] [--check] [--bank]
 
-``--check`` exits 1 when the default setting is above 1.5 s.
+``--check`` exits 1 when the default setting is above 1.5 s.  ``--bank`` times a class
+instead: the 1,000 specs become an instructor's bank (``bank/specNNNN.yaml``) and each gets one
+answers-only submission (its answers as written, one in ten wrong), graded with the default
+``--jobs`` first as each submission naming its problem's path (``problem:
+../bank/specNNNN.yaml``, no bank) and then with ``--problems bank`` (``problem: specNNNN``),
+when this gradcalc has that option; the target is judged on the bank's run.
 """
 
 from __future__ import annotations
@@ -149,6 +154,33 @@ def _dump(spec: dict) -> str:
     return "# A variant of a bundled problem, written by benchmarks/check_speed.py\n" + body
 
 
+def build_class(folder: Path) -> None:
+    """Turn ``folder``'s specs into ``folder/bank`` and two folders of answers-only
+    submissions, one per spec: ``by-path`` names each problem's path, ``by-name`` its name in
+    the bank."""
+    import yaml
+
+    bank = folder / "bank"
+    bank.mkdir()
+    for kind in ("by-path", "by-name"):
+        (folder / kind).mkdir()
+    for spec in sorted(folder.glob("spec*.yaml")):
+        text = spec.read_text("utf-8")
+        answers = yaml.safe_dump(
+            {"answers": yaml.safe_load(text)["expected"]}, default_flow_style=None, width=100
+        )
+        (bank / spec.name).write_text(text, "utf-8")
+        spec.unlink()
+        path_head = f"problem: ../bank/{spec.name}\n"
+        (folder / "by-path" / spec.name).write_text(path_head + answers, "utf-8")
+        (folder / "by-name" / spec.name).write_text(f"problem: {spec.stem}\n" + answers, "utf-8")
+
+
+def has_problems_option() -> bool:
+    shown = subprocess.run([*command(), "check", "--help"], capture_output=True, text=True)
+    return "--problems" in shown.stdout
+
+
 def child_env() -> dict[str, str]:
     """The environment for the timed runs: as a user's, with bytecode caches allowed
     (PYTHONDONTWRITEBYTECODE would make every run compile gradcalc's sources again)."""
@@ -177,6 +209,7 @@ def main() -> int:
     parser.add_argument("--count", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--check", action="store_true", help="exit 1 above the target")
+    parser.add_argument("--bank", action="store_true", help="time a class against a bank")
     args = parser.parse_args()
     env_note = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     with (
@@ -192,14 +225,19 @@ def main() -> int:
         start_up, _, _ = timed([*command(), "check", str(single)], args.repeat)
         print(f"gradcalc check, 1 spec (start-up and one spec): {start_up:.2f} s")
         default = None
-        for label, options in (
-            ("--jobs 1", ["--jobs", "1"]),
-            ("--jobs 2", ["--jobs", "2"]),
-            ("default (--jobs auto)", []),
-        ):
-            seconds, fastest, status = timed(
-                [*command(), "check", *options, str(folder)], args.repeat
-            )
+        runs: tuple[tuple[str, list[str]], ...] = (
+            ("--jobs 1", ["--jobs", "1", str(folder)]),
+            ("--jobs 2", ["--jobs", "2", str(folder)]),
+            ("default (--jobs auto)", [str(folder)]),
+        )
+        if args.bank:
+            build_class(folder)
+            runs = (("submissions naming their problem's path", [str(folder / "by-path")]),)
+            if has_problems_option():
+                by_name = ["--problems", str(folder / "bank"), str(folder / "by-name")]
+                runs += (("submissions against --problems bank", by_name),)
+        for label, options in runs:
+            seconds, fastest, status = timed([*command(), "check", *options], args.repeat)
             print(
                 f"gradcalc check, {args.count} specs, {label}: {seconds:.2f} s "
                 f"(median of {args.repeat}, fastest {fastest:.2f} s, {seconds / start_up:.1f}× "

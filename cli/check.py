@@ -15,6 +15,7 @@ import os
 
 import click
 
+from gradcalc.cli import check_bank
 from gradcalc.cli.check_budget import DEFAULT_TIMEOUT, MEMORY_BUDGET, SecondsType
 from gradcalc.cli.check_grade import forget_problems
 from gradcalc.cli.check_jobs import AUTO_JOBS_MIN_FILES, JobsType, auto_jobs, check_files
@@ -59,18 +60,39 @@ def _write_report_files(
     return errors
 
 
+def is_folder_or_glob(path: str) -> bool:
+    import glob
+
+    return os.path.isdir(path) or (not os.path.exists(path) and glob.has_magic(path))
+
+
+def warn_students_choose(reports: list[FileReport], output_format: str) -> None:
+    """Without a bank, in a folder of submissions, each submission names its own problem file:
+    a student can choose what they are graded against.  Each such report carries the warning
+    (JSON ``warning``); the table's reader gets it once, on standard error."""
+    chosen = [report for report in reports if report.problem is not None]
+    for report in chosen:
+        report.warning = check_bank.CHOSEN_BY_STUDENT
+    if chosen and output_format == "table":
+        count = f"{len(chosen)} submission{'s' if len(chosen) != 1 else ''}"
+        click.echo(f"gradcalc check: warning: {count}: {check_bank.CHOSEN_BY_STUDENT}", err=True)
+
+
 # -- the command -------------------------------------------------------------------------------
 
 EPILOG = """\b
 Examples:
   gradcalc check problems/
   gradcalc check --problem task3.yaml submissions/ --csv grades.csv
+  gradcalc check --problems bank/ class/ --csv grades.csv --exit-zero
   gradcalc check 'homework/**/*.yaml' --hide-answers
   gradcalc check submissions/ --junit report.xml --shard 1/4 --jobs 2
 
 \b
 Exit codes: 0 every answer matches; 1 an answer does not match; 2 a spec or
-submission has an error (the others are still checked and reported)."""
+submission has an error (the others are still checked and reported).  With
+--exit-zero: 0 once the reports are written, but 2 for a usage error or a broken
+--problem/--problems problem."""
 
 
 @click.command("check", epilog=EPILOG, short_help="Grade specs and submissions; CI reports.")
@@ -81,6 +103,15 @@ submission has an error (the others are still checked and reported)."""
     metavar="FILE",
     default=None,
     help="Grade every file as a submission (answers:) against this problem spec.",
+)
+@click.option(
+    "--problems",
+    "bank",
+    metavar="DIR",
+    type=click.Path(exists=True, file_okay=False),
+    default=None,
+    help="The instructor's problem bank: each submission's problem: is a name looked up in "
+    "DIR only (task3, week2/task3.yaml), and a submission gives answers only.",
 )
 @click.option(
     "--format",
@@ -144,10 +175,18 @@ submission has an error (the others are still checked and reported)."""
     help="Let --csv/--junit replace an existing file that is not an earlier report of the "
     "same kind (never a file being checked, a problem or a .yaml/.yml file).",
 )
+@click.option(
+    "--exit-zero",
+    is_flag=True,
+    help="Exit 0 once every report is written, wrong answers and broken submissions included "
+    "(a grading job that reports rather than fails); still 2 for a usage error, no files, a "
+    "report not written or a broken --problem/--problems problem.",
+)
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
 def check(
     paths: tuple[str, ...],
     problem_path: str | None,
+    bank: str | None,
     output_format: str,
     hide_answers: bool,
     csv_path: str | None,
@@ -157,6 +196,7 @@ def check(
     max_elements: int,
     timeout: float,
     force: bool,
+    exit_zero: bool,
     traceback: bool,
 ) -> ExitStatus:
     """Check every spec's expected answers, or grade submissions against a problem.
@@ -164,16 +204,22 @@ def check(
     PATHS are files, folders (searched recursively for *.yaml and *.yml, names
     starting with "." left out) and globs.  A spec with `expected` is solved
     and its answers compared; a submission (`problem: FILE` plus `answers:`) is
-    graded against its problem.
+    graded against its problem: with --problems DIR, a name in that bank only.
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
     targets = {"--csv": csv_path, "--junit": junit_path}
+    if bank is not None and problem_path is not None:
+        raise click.UsageError("give --problem FILE or --problems DIR, not both")
     files, empty = expand_paths(paths)
     if problem_path is not None:
         problem_real = os.path.realpath(problem_path)
         files = [f for f in files if os.path.realpath(f) != problem_real]
+    if bank is not None:  # the bank's problems are not submissions
+        files = [f for f in files if not check_bank.holds(bank, f)]
     check_report_paths(targets, files, problem_path, force=force)
+    if bank is not None:
+        check_bank.refuse_reports_inside(bank, targets)
     shard_files = take_shard(files, shard)
     if shard is not None and files and not shard_files:
         click.echo(
@@ -183,22 +229,25 @@ def check(
         )
     settings = Settings(
         problem=problem_path,
+        bank=bank,
         limits=Limits(max_elements=max_elements),
         traceback=traceback,
         timeout=timeout,
         memory=MEMORY_BUDGET,
     )
     forget_problems()  # a problem file may have changed since an earlier run in this process
-    reports = [FileReport(source=path, error=line) for path, line in empty]
+    reports = [FileReport(source=path, error=line, instructor_error=True) for path, line in empty]
     reports += check_files(
         shard_files, settings, auto_jobs(len(shard_files)) if jobs is None else jobs
     )
     if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
         return ExitStatus.ERROR
+    if not settings.instructor_problems and any(is_folder_or_glob(path) for path in paths):
+        warn_students_choose(reports, output_format)
     # The report files first: `gradcalc check … --junit r.xml | head` still writes them.
     write_errors = _write_report_files(targets, reports, hide_answers)
     click.echo(CHECK_RENDERERS[output_format](reports, hide_answers))
     for line in write_errors:
         click.echo(line, err=True)
-    return ExitStatus.ERROR if write_errors else exit_status(reports)
+    return ExitStatus.ERROR if write_errors else exit_status(reports, exit_zero=exit_zero)

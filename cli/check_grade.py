@@ -11,6 +11,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from gradcalc.cli import check_bank
 from gradcalc.cli.check_budget import OverBudget, budget_words, memory_words
 from gradcalc.cli.check_report import FileReport, Settings
 from gradcalc.cli.errors import error_line
@@ -142,7 +143,7 @@ def grade_file(report: FileReport, settings: Settings) -> None:
     try:
         loaded = _load(report.source, settings.limits)
         data = loaded.data
-        if settings.problem is not None or "answers" in data or "problem" in data:
+        if settings.instructor_problems or "answers" in data or "problem" in data:
             _grade_submission(report, loaded, settings)
             return
         # Read and solved with or without answers: a broken problem is an error, never
@@ -172,26 +173,33 @@ def _grade_submission(report: FileReport, loaded: Any, settings: Settings) -> No
     data = loaded.data
     problem_path = _read_submission(report, loaded, settings)
     # A problem named by the submission may be any file: its errors show none of its content.
-    public = settings.problem is None
+    public = not settings.instructor_problems
     problem, problem_error, problem_loaded = _problem(problem_path, settings)
     if problem is None:
         assert problem_error is not None
         line = problem_error_line(problem_path, problem_error, problem_loaded, public=public)
         report.error = f"{loaded.source}: problem {line}"
+        report.instructor_error = not public
         return
     try:
-        report.grade = problem.grade(data["answers"], "answers")
+        # An answer that cannot be read scores 0 with its error line; the others are graded.
+        report.grade = problem.grade(
+            data["answers"], "answers", partial=True, reason=lambda error: error_line(error, loaded)
+        )
     except SpecError as error:
         if error.path[:1] == ("answers",):
             raise
         # About the problem (its points or accept keys): located in the problem file.
         line = problem_error_line(problem_path, error, problem_loaded, public=public)
         report.error = f"{loaded.source}: problem {line}"
+        report.instructor_error = not public
 
 
 def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str:
     """Check a submission's keys and fill in its problem and student; the problem's path."""
     data = loaded.data
+    if settings.bank is not None:
+        check_bank.answers_only(data)
     for key in data:
         if key not in SUBMISSION_KEYS:
             raise SpecError(
@@ -202,6 +210,8 @@ def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str
             )
     if settings.problem is not None:
         problem_path = settings.problem
+    elif settings.bank is not None:  # a name in the instructor's bank, never a path
+        problem_path = check_bank.resolve(settings.bank, data.get("problem"))
     elif isinstance(data.get("problem"), str) and data["problem"].strip():
         problem_path = os.path.normpath(Path(loaded.source).parent / data["problem"].strip())
     else:

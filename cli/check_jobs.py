@@ -32,7 +32,7 @@ def check_file(path: str, settings: Settings) -> FileReport:
             grade_file(report, settings)
     except OverBudget:
         report.grade, report.skipped = None, False
-        report.error = _problem_failure(report) or (
+        report.error = _problem_failure(report, settings) or (
             f"{path}: checking it took more than {budget_words(settings.timeout)}; not graded"
         )
     except RecursionError:
@@ -40,18 +40,21 @@ def check_file(path: str, settings: Settings) -> FileReport:
         report.error = f"{path}: the spec is nested too deeply to read"
     except MemoryError:
         report.grade, report.skipped = None, False
-        report.error = _problem_failure(report) or (
+        report.error = _problem_failure(report, settings) or (
             f"{path}: checking it needs {memory_words(settings.memory)}; not graded"
         )
     return report
 
 
-def _problem_failure(report: FileReport) -> str | None:
+def _problem_failure(report: FileReport, settings: Settings) -> str | None:
     """The error of a submission whose problem ran out of budget while it was solved."""
     if report.problem is None:
         return None
     line = problem_budget_error(report.problem)
-    return None if line is None else f"{report.source}: problem {line}"
+    if line is None:
+        return None
+    report.instructor_error = settings.instructor_problems
+    return f"{report.source}: problem {line}"
 
 
 # Forking a worker and sending its reports back costs ~20 ms: worth it from about this many.

@@ -50,8 +50,8 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
     """A result's verdict, its wrong cells and its diagnosis, one line each."""
     credit = f"{number(result.score)}/{number(result.points)} points"
     notes = []
-    if result.flat_as:
-        notes.append(f"read flat in row-major order as {result.flat_as}")
+    if result.reading:
+        notes.append(result.reading)
     if result.accepted and not hide:  # that the key's own convention gives something else
         notes.append(f"matches the accepted convention {result.accepted}")
     suffix = f" ({'; '.join(notes)})" if notes else ""
@@ -60,6 +60,8 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
         return [f"✓ {result.name}: {result.cells} {verb}, {credit}{suffix}"]
     if result.missing:
         return [f"✗ {result.name}: no answer, {credit}"]
+    if result.error:
+        return [f"✗ {result.name}: the answer cannot be read, {credit}", f"    {result.error}"]
     if result.wrong_shape:
         lines = [
             f"✗ {result.name}: the answer is {result.wrong_shape}, not the result's shape, {credit}"
@@ -78,6 +80,11 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
 
 def ignored_line(names: tuple[str, ...]) -> str:
     return f"· not graded (the problem does not ask for it): {', '.join(names)}"
+
+
+def unknown_lines(reasons: tuple[str, ...]) -> list[str]:
+    """An answered name that is no result: not graded, with its error line (a did-you-mean)."""
+    return [f"· not graded (no such result): {reason}" for reason in reasons]
 
 
 def render_table(reports: list[FileReport], hide: bool) -> str:
@@ -137,6 +144,7 @@ def _failure_lines(reports: list[FileReport], hide: bool) -> list[str]:
         lines += _grade_lines(report.grade, hide)
         if report.grade.ignored:
             lines.append(ignored_line(report.grade.ignored))
+        lines += unknown_lines(report.grade.unknown)
     return lines
 
 
@@ -171,19 +179,25 @@ def group_document(grade: Grade) -> list[dict[str, Any]]:
 
 
 def _pass_notes(reports: list[FileReport], hide: bool) -> list[str]:
-    """ "Notes": answers that pass as read flat or by an accepted convention, and answers to
+    """ "Notes": answers that pass as read flat (or as one row or column) or by an accepted convention, and answers to
     results the problem does not ask for, in files that pass."""
     noted = [
         (report, result_lines(result, hide)[0])
         for report in reports
         if report.status == "pass"
         for result in report.grade.results
-        if result.flat_as or (result.accepted and not hide)
+        if result.reading or (result.accepted and not hide)
     ]
     noted += [
         (report, ignored_line(report.grade.ignored))
         for report in reports
         if report.status == "pass" and report.grade.ignored
+    ]
+    noted += [
+        (report, line)
+        for report in reports
+        if report.status == "pass"
+        for line in unknown_lines(report.grade.unknown)
     ]
     lines = ["", "Notes (answers that pass)"] if noted else []
     return lines + [f"{report.source}: {line}" for report, line in noted]
@@ -219,9 +233,11 @@ def result_document(result: ResultGrade, hide: bool) -> dict[str, Any]:
         "missing": result.missing,
         "wrong_shape": result.wrong_shape or None,
         "flat_as": result.flat_as or None,
+        "reading": result.reading or None,
         "accepted": (result.accepted if not hide else None) or None,
         "diagnosis": (result.diagnosis if not (hide and result.diagnosis_reveals) else None)
         or None,
+        "error": result.error or None,
         "tolerance": {"atol": float(result.tolerance.atol), "rtol": float(result.tolerance.rtol)},
     }
 
@@ -244,7 +260,9 @@ def render_json(reports: list[FileReport], hide: bool) -> str:
         if grade is not None and grade.groups:  # a net: its score per layer
             document["layers"] = group_document(grade)
         document["not_graded"] = list(grade.ignored) if grade else []
+        document["unknown"] = list(grade.unknown) if grade else []
         document["error"] = report.error
+        document["warning"] = report.warning
         files.append(document)
     total = totals(reports)
     total["score"] = json_number(total["score"])
@@ -355,6 +373,8 @@ def render_junit(reports: list[FileReport], hide: bool) -> str:
                     failure = ET.SubElement(case, "failure", message=message, type="WrongAnswer")
                     failure.text = "\n".join(one_line(line) for line in lines)
                     suite_counts["failures"] += 1
+        if report.grade is not None and report.grade.unknown:
+            ET.SubElement(suite, "system-out").text = "\n".join(unknown_lines(report.grade.unknown))
         for key, value in suite_counts.items():
             suite.set(key, str(value))
             counts[key] += value

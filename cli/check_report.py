@@ -25,6 +25,11 @@ class FileReport:
     grade: Grade | None = None
     error: str | None = None
     skipped: bool = False  # a spec without expected answers
+    # The error is the instructor's, not a submission's (a path that gives no file, a broken
+    # --problem file or bank problem): --exit-zero does not excuse it.
+    instructor_error: bool = False
+    # Said of a submission that names its own problem file in a folder run without a bank.
+    warning: str | None = None
 
     @property
     def status(self) -> str:
@@ -37,14 +42,21 @@ class FileReport:
 
 @record
 class Settings:
-    """How every file of one run is checked: --problem, the spec limits, --traceback and the
-    budgets (cli/check_budget.py)."""
+    """How every file of one run is checked: --problem or --problems, the spec limits,
+    --traceback and the budgets (cli/check_budget.py)."""
 
     problem: str | None = None
+    bank: str | None = None  # --problems: the instructor's folder of problems
     limits: Limits = field(default_factory=Limits)
     traceback: bool = False
     timeout: float | None = DEFAULT_TIMEOUT  # processor seconds per file; None: no limit
     memory: int | None = MEMORY_BUDGET  # bytes of address space per file; None: no limit
+
+    @property
+    def instructor_problems(self) -> bool:
+        """True when the problems come from the instructor (--problem, --problems), not from
+        what each submission names: their errors are shown in full, and are the run's."""
+        return self.problem is not None or self.bank is not None
 
 
 def totals(reports: list[FileReport]) -> dict[str, Any]:
@@ -61,7 +73,15 @@ def totals(reports: list[FileReport]) -> dict[str, Any]:
     }
 
 
-def exit_status(reports: list[FileReport]) -> ExitStatus:
+def exit_status(reports: list[FileReport], *, exit_zero: bool = False) -> ExitStatus:
+    """2 when a file has an error, 1 when an answer is wrong, else 0.  ``exit_zero``
+    (--exit-zero: a grading job that reports rather than fails): 0 for wrong answers and
+    broken submissions alike, which are in the reports; still 2 for an error of a problem a
+    submission is graded against named by the instructor (--problem, or the bank's) and for a
+    path that gives no file."""
+    if exit_zero:
+        broken = any(r.instructor_error and r.status == "error" for r in reports)
+        return ExitStatus.ERROR if broken else ExitStatus.OK
     if any(r.status == "error" for r in reports):
         return ExitStatus.ERROR
     if any(r.status == "fail" for r in reports):

@@ -240,8 +240,9 @@ class DocumentRenderer:
 
     def check_line(self, check: Check) -> str:
         plural = "s" if check.cells != 1 else ""
+        note = f" ({check.reading})" if check.reading else ""
         if check.ok:
-            return f"✓ {check.name}: {check.cells} value{plural} match"
+            return f"✓ {check.name}: {check.cells} value{plural} match{note}"
         wrong = ", ".join(
             f"[{', '.join(map(str, cell.index))}] given {self.style.format(cell.given)}, "
             f"correct {self.style.format(cell.correct)}"
@@ -249,6 +250,6 @@ class DocumentRenderer:
         )
         more = f", … ({len(check.wrong) - 12} more)" if len(check.wrong) > 12 else ""
         return (
-            f"✗ {check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong "
+            f"✗ {check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong{note} "
             f"(tolerance {check.tolerance.describe()}): {wrong}{more}"
         )

@@ -105,6 +105,7 @@ def solution_document(solution: Solution) -> dict[str, Any]:
             ],
             "max_abs_error": check.max_abs_error,
             "tolerance": {"atol": float(check.tolerance.atol), "rtol": float(check.tolerance.rtol)},
+            **({"reading": check.reading} if check.reading else {}),
         }
         for check in solution.checks
     ]

@@ -556,12 +556,13 @@ class TableRenderer:
 
     def check(self, check: Check, base: int, axes: tuple[str, ...] | None = None) -> None:
         plural = "s" if check.cells != 1 else ""
+        note = f" ({check.reading})" if check.reading else ""
         if check.ok:
-            self.line(("✓ ", "green"), f"{check.name}: {check.cells} value{plural} match")
+            self.line(("✓ ", "green"), f"{check.name}: {check.cells} value{plural} match{note}")
             return
         self.line(
             ("✗ ", "bold red"),
-            f"{check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong "
+            f"{check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong{note} "
             f"(largest error {check.max_abs_error:.3g}; tolerance {check.tolerance.describe()})",
         )
         if check.expected.ndim == 0:

@@ -32,6 +32,7 @@ def check_answers(
     ``count_entries`` the error says how many entries it has (its expected answer's size).
     """
     checks = []
+    readings = getattr(expected, "readings", {})  # core/spec.ExpectedAnswers
     for name, answer in expected.items():
         if name not in results:
             if count_entries:
@@ -48,7 +49,9 @@ def check_answers(
         value = results[name]
         if isinstance(value, list):
             value = np.array([Fraction(v) for v in value], dtype=object)
-        checks.append(compare(name, value, answer, tolerance))
+        check = compare(name, value, answer, tolerance)
+        check.reading = readings.get(name, "")
+        checks.append(check)
     return checks
 
 

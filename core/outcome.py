@@ -44,6 +44,9 @@ class Check:
     max_abs_error: float
     tolerance: Tolerance
     expected: np.ndarray
+    # How an expected answer not written in its result's shape was read ("read flat in
+    # row-major order as 2×2"); "" when it was written in that shape.
+    reading: str = ""
 
 
 @record

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core.answers import accepted_forms, fit, read_answer, reading_note, shape_reason
 from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
 from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
@@ -292,23 +293,35 @@ def read_upstream(
     return array, True
 
 
+class ExpectedAnswers(dict):
+    """Expected answers keyed by result name (each an array in its result's shape), and
+    ``readings``: how each answer not written in its result's own shape was read (the note
+    core/answers.reading_note gives), by name."""
+
+    readings: dict[str, str]
+
+
 def read_expected(
     spec: Mapping[str, Any], known: Mapping[str, tuple[int, ...] | None], limits: Limits
-) -> dict[str, np.ndarray]:
+) -> ExpectedAnswers:
     """Expected answers keyed by result name, each shaped like its result.
 
     ``known`` maps each result name this problem produces to its shape (None:
-    not a matrix, e.g. ``output_shape``).
+    not a matrix, e.g. ``output_shape``).  Each answer is read by core/answers.py, the reader
+    ``gradcalc check`` grades submissions with: its result's shape, or its entries in
+    row-major order as a flat list, one row or one column; any other shape is an error that
+    names the mistake.
     """
     value = spec.get("expected")
+    answers = ExpectedAnswers()
+    answers.readings = {}
     if value is None:
-        return {}
+        return answers
     if not isinstance(value, Mapping):
         raise SpecError(
             ("expected",),
             f"expected must be a mapping of result names to answers, got {describe(value)}",
         )
-    answers: dict[str, np.ndarray] = {}
     for name, answer in value.items():
         path = ("expected", name)
         if name not in known:
@@ -319,17 +332,20 @@ def read_expected(
                 at_key=True,
             )
         shape = known[name]
-        array = parse_array(
-            answer,
-            path,
-            ndims=tuple(range(0, 7)),
-            what=f"expected.{name}",
-            max_elements=limits.max_elements,
-        )
-        if shape is not None and array.shape != shape:
-            got = "×".join(map(str, array.shape)) or "a single number"
-            want = "×".join(map(str, shape)) or "a single number"
-            raise SpecError(path, f"expected.{name} is {got} but {name} is {want}")
+        array = read_answer(answer, path, limits.max_elements)
+        if shape is not None:
+            fitted, how = fit(array, shape)
+            if fitted is None:
+                got = "×".join(map(str, array.shape)) or "a single number"
+                want = "×".join(map(str, shape)) or "a single number"
+                raise SpecError(
+                    path,
+                    f"expected.{name} is {got} but {name} is {want}: "
+                    f"{shape_reason(array.shape, shape)}; accepted: {accepted_forms(shape)}",
+                )
+            array = fitted
+            if how:
+                answers.readings[str(name)] = reading_note(how, shape)
         answers[str(name)] = array
     return answers
 

@@ -105,10 +105,12 @@ BAD_SPECS = {
         (1, 8),
         "input has 3 dimensions",
     ),
+    # Issue 18: a flat [1, 2] for the 1×2 grad_weight is now read (run and check share one
+    # reader), so the wrong shape here is a list of 3.
     "expected shape": (
-        "input: [1, 2]\nweight: [[1, 2]]\nexpected:\n  grad_weight: [1, 2]\n",
+        "input: [1, 2]\nweight: [[1, 2]]\nexpected:\n  grad_weight: [1, 2, 3]\n",
         (4, 16),
-        "expected.grad_weight is 2 but grad_weight is 1×2",
+        "expected.grad_weight is 3 but grad_weight is 1×2",
     ),
     "unknown key": (
         "input: [1, 2]\nweight: [[1, 2]]\nbiass: [1]\n",

@@ -3,7 +3,7 @@
 What is run:
 - each line of a ```sh block (lines ending in `\\` joined; `a && b` runs a, then b), in a
   fresh copy of the repository's problems/ with the files the docs' examples name
-  (task3.yaml, submissions/, inbox/), in-process through Click's CliRunner.  The exit status
+  (task3.yaml, submissions/, inbox/, bank/, class/), in-process through Click's CliRunner.  The exit status
   must be 0, or the one the line's comment documents ("exit 1: …", "both exit 0").  Shell
   globs are expanded; `cat FILE | gradcalc …` feeds FILE on standard input and
   `gradcalc … | jq .kind` checks that every line is a JSON document with a `kind`.  A line
@@ -232,6 +232,11 @@ def workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "submissions" / "bob.yaml").write_text(BOB, encoding="utf-8")
     (tmp_path / "inbox").mkdir()
     (tmp_path / "inbox" / "carol.yaml").write_text(INBOX, encoding="utf-8")
+    # The README's CI recipe: the instructor's bank and a class of answers-only submissions.
+    (tmp_path / "bank").mkdir()
+    shutil.copy(REPO / "problems" / "task3.yaml", tmp_path / "bank" / "task3.yaml")
+    (tmp_path / "class").mkdir()
+    (tmp_path / "class" / "dana.yaml").write_text("problem: task3\n" + INBOX, encoding="utf-8")
     monkeypatch.chdir(tmp_path)
     return tmp_path
 

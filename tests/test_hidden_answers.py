@@ -40,7 +40,9 @@ HIDDEN_FIELDS = {
     ("files", "points"),
     ("files", "results"),
     ("files", "not_graded"),
+    ("files", "unknown"),
     ("files", "error"),
+    ("files", "warning"),
     *(
         ("files", "results", key)
         for key in (
@@ -53,8 +55,10 @@ HIDDEN_FIELDS = {
             "missing",
             "wrong_shape",
             "flat_as",
+            "reading",
             "accepted",
             "diagnosis",
+            "error",
             "tolerance",
         )
     ),
@@ -322,3 +326,34 @@ def test_a_max_pools_tie_rule_is_not_named_under_hide_answers(tmp_path: Path):
     for output_format, (code, text) in reports(tmp_path, "--hide-answers").items():
         assert code == 1
         assert "likely mistake" not in text and "ties" not in text, output_format
+
+
+def test_a_row_reading_an_unreadable_entry_and_an_unknown_key_hide_nothing(tmp_path: Path):
+    # The new fields (reading, error, unknown, warning) say how the student's own answer was
+    # read or why it was not: the same for two keys with the same right-and-wrong pattern.
+    # The second key moves W[0][0] and b[0] so that the output stays: ∂L/∂x differs.
+    x = [3, 7]
+    first = (x, [[11, 13], [17, 19], [2, -5]], [1, 2, 3])
+    second = (x, [[12, 13], [17, 19], [2, -5]], [1 - x[0], 2, 3])
+    key = dense_key(*first)
+    answers = {
+        "output": [key["output"].tolist()],  # right in both, as a 1×3 row
+        "grad_input": ["one", 1],  # unreadable
+        "grad_weight": (key["grad_weight"] + 1).reshape(-1, 1).tolist(),  # wrong, a column
+        "grad_bais": [1, 1, 1],  # no such result
+    }
+    texts = []
+    for name, problem in (("a", first), ("b", second)):
+        folder = tmp_path / name
+        folder.mkdir()
+        (folder / "p.yaml").write_text(problem_text(*problem))
+        (folder / "s.yaml").write_text(f"problem: p.yaml\nanswers: {json.dumps(answers)}\n")
+        texts.append(reports(folder, "--hide-answers"))
+    assert texts[0] == texts[1]
+    document = json.loads(texts[0]["json"][1])
+    assert field_paths(document) <= HIDDEN_FIELDS
+    results = {result["name"]: result for result in document["files"][0]["results"]}
+    assert results["output"]["ok"] and "1×3 row" in results["output"]["reading"]
+    assert "'one'" in results["grad_input"]["error"] and results["grad_input"]["score"] == 0
+    assert "column" in results["grad_weight"]["reading"] and not results["grad_weight"]["ok"]
+    assert "did you mean 'grad_bias'" in document["files"][0]["unknown"][0]

@@ -22,15 +22,9 @@ The parts: :mod:`.problem` (a problem solved once, grading answer sets against i
 :mod:`.keys` (reading ``points`` and ``accept``).
 """
 
-from gradcalc.core.grading.compare import compare_cells, fit, read_answer
-from gradcalc.core.grading.grades import (
-    CellError,
-    Grade,
-    GroupScore,
-    ResultGrade,
-    exact_total,
-    shape_words,
-)
+from gradcalc.core.answers import fit, read_answer, shape_words
+from gradcalc.core.grading.compare import compare_cells
+from gradcalc.core.grading.grades import CellError, Grade, GroupScore, ResultGrade, exact_total
 from gradcalc.core.grading.keys import GRADING_KEYS, SUBMISSION_KEYS
 from gradcalc.core.grading.problem import SYMBOLIC_KINDS, Problem, usual_mistakes
 from gradcalc.core.kinds.mistakes import Variant

@@ -1,4 +1,5 @@
-"""Reading an answer as exact numbers and comparing it with a result, cell by cell."""
+"""Comparing an answer with a result, cell by cell (core/answers.py reads it and fits its shape,
+for ``run`` and ``check`` alike)."""
 
 from __future__ import annotations
 
@@ -7,50 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.errors import FieldPath, SpecError, format_path
-from gradcalc.core.grading.grades import CellError, shape_words
-from gradcalc.core.spec import Limits, Tolerance
-from gradcalc.core.values import MAX_MAGNITUDE, parse_array, parse_number
-
-
-def read_answer(raw: Any, path: FieldPath, limits: Limits) -> np.ndarray:
-    """An answer as an object array of exact numbers (ints and Fractions).
-
-    Regular nested lists of ints, Fractions (the YAML reader's numbers) and numeric
-    text ("1/4") are read in one pass; anything else (floats, ragged rows, bad
-    entries) goes through parse_array, which also reports the error's position.
-    """
-    if isinstance(raw, list):
-        array = np.array(raw, dtype=object)
-        if 0 < array.size <= limits.max_elements and array.ndim <= 6 and _plain_numbers(array):
-            return array
-    elif type(raw) in (int, Fraction) and abs(raw) <= MAX_MAGNITUDE:
-        return np.array(raw, dtype=object)
-    return parse_array(
-        raw,
-        path,
-        ndims=tuple(range(0, 7)),
-        what=format_path(path),
-        max_elements=limits.max_elements,
-    )
-
-
-def _plain_numbers(array: np.ndarray) -> bool:
-    """True when every entry is an exact number (numeric text is read in place)."""
-    flat = array.reshape(-1)  # a view: np.array made the array contiguous
-    for position, value in enumerate(flat):
-        kind = type(value)
-        if kind is int or kind is Fraction:
-            if abs(value) > MAX_MAGNITUDE:
-                return False
-        elif kind is str:
-            try:
-                flat[position] = parse_number(value, ())
-            except SpecError:
-                return False
-        else:
-            return False
-    return True
+from gradcalc.core.grading.grades import CellError
+from gradcalc.core.spec import Tolerance
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -78,20 +37,6 @@ def numbers_only(array: np.ndarray) -> bool:
 
 def size_of(value: Any) -> int:
     return int(as_array(value).size)
-
-
-def fit(answer: np.ndarray, shape: tuple[int, ...]) -> tuple[np.ndarray | None, str]:
-    """The answer in ``shape``: as written, or read flat in row-major order.
-
-    Returns (array, "") when the shapes agree, (array, "2×2") when a flat list
-    was read as a matrix of that shape, and (None, "") when neither fits.
-    """
-    if answer.shape == shape:
-        return answer, ""
-    size = int(np.prod(shape)) if shape else 1
-    if answer.ndim == 1 and len(shape) > 1 and answer.size == size:
-        return answer.reshape(shape), shape_words(shape)
-    return None, ""
 
 
 def abs_rel_errors(given: Any, correct: Any) -> tuple[float | None, float | None]:

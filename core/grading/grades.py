@@ -45,12 +45,18 @@ class ResultGrade:
     missing: bool = False
     # The answer was written flat in row-major order; the result's shape it was read as.
     flat_as: str = ""
+    # How an answer not in the result's own shape was read ("read the 1×4 row in row-major
+    # order as 2×2"); "" when it was in its own shape.
+    reading: str = ""
     # The accepted alternative convention the answer matches ("ties: all").
     accepted: str = ""
     # The usual mistake that reproduces a wrong answer, in words.
     diagnosis: str = ""
     # The diagnosis gives the correct values away (a transpose, a sign): hidden with the answers.
     diagnosis_reveals: bool = False
+    # Why the answer could not be read (an entry that is not a number), when it could not: it
+    # scores 0 and the others are graded.
+    error: str = ""
 
 
 @record
@@ -74,6 +80,8 @@ class Grade:
     results: list[ResultGrade]
     # Answered results the problem does not ask for (not in its expected or points): not graded.
     ignored: tuple[str, ...] = ()
+    # Why each answered name that is no result of this kind was not graded (a did-you-mean).
+    unknown: tuple[str, ...] = ()
     # The results by part, in order, each (the part's name, its results' names): a net's
     # layers (core/kinds/net.py result_groups); () for a kind with one part.
     groups: tuple[tuple[str, tuple[str, ...]], ...] = ()
@@ -121,10 +129,3 @@ def exact_total(values: Iterable[Fraction]) -> Fraction:
         sum(value.numerator * (denominator // value.denominator) for value in values),
         denominator,
     )
-
-
-def shape_words(shape: tuple[int, ...]) -> str:
-    """(2, 3) -> "2×3", (3,) -> "a list of 3", () -> "a single number"."""
-    if not shape:
-        return "a single number"
-    return f"a list of {shape[0]}" if len(shape) == 1 else "×".join(map(str, shape))

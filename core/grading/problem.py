@@ -2,25 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
 from gradcalc.core import registry
+from gradcalc.core.answers import fit, read_answer, reading_note, shape_mistake, shape_words
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
 from gradcalc.core.grading.compare import (
     abs_rel_errors,
     as_array,
     compare_cells,
-    fit,
     numbers_only,
-    read_answer,
     size_of,
     written_shape,
 )
-from gradcalc.core.grading.grades import CellError, Grade, ResultGrade, shape_words
+from gradcalc.core.grading.grades import CellError, Grade, ResultGrade
 from gradcalc.core.grading.keys import (
     GRADING_KEYS,
     read_accept,
@@ -76,16 +75,24 @@ class Problem:
             self._check_symbolic_names()
 
     def _not_asked(
-        self, names: list[str], answers: Mapping[str, Any], answers_key: str
-    ) -> tuple[str, ...]:
+        self, names: list[str], answers: Mapping[str, Any], answers_key: str, partial: bool
+    ) -> tuple[tuple[str, ...], list[SpecError]]:
         """Answered results the problem does not ask for: not graded (nor computed: an unasked
-        Jacobian may be above the limit).  A name no problem of this kind has is an error."""
-        extra = tuple(name for name in answers if name not in names)
+        Jacobian may be above the limit); and the errors of the names no problem of this
+        kind has (raised, unless ``partial``)."""
         known = list(registry.result_names(self.kind))
-        for name in extra:
-            if name not in known:
-                raise unknown_result((answers_key, name), known, f"A {self.kind} problem's")
-        return extra
+        extra, unknown = [], []
+        for name in answers:
+            if name in names:
+                continue
+            if name in known:
+                extra.append(name)
+                continue
+            error = unknown_result((answers_key, name), known, f"A {self.kind} problem's")
+            if not partial:
+                raise error
+            unknown.append(error)
+        return tuple(extra), unknown
 
     def _check_symbolic_names(self) -> None:
         known = list(registry.result_names(self.kind))
@@ -161,8 +168,23 @@ class Problem:
             return self._points.get(name, Fraction(1))
         return self._points
 
-    def grade(self, answers: Any, answers_key: str = "expected") -> Grade:
-        """Grade ``answers`` (result name -> answer as written) against this problem."""
+    def grade(
+        self,
+        answers: Any,
+        answers_key: str = "expected",
+        *,
+        partial: bool = False,
+        reason: Callable[[SpecError], str] = str,
+    ) -> Grade:
+        """Grade ``answers`` (result name -> answer as written) against this problem.
+
+        An answer that cannot be read, or a name that is no result, raises its SpecError;
+        with ``partial`` (a submission graded by ``gradcalc check``) the first scores 0 with
+        its reason and the second is listed with its reason (``reason`` words each error: the
+        CLI adds the file and position), and the rest is graded.  Answers none of which can be
+        read still raise the first error: nothing of them could be graded.
+        """
+        partial = partial and answers_key != "expected"  # a problem's own key is never partial
         if not isinstance(answers, Mapping):
             raise SpecError(
                 (answers_key,),
@@ -171,34 +193,39 @@ class Problem:
         # YAML keys may be numbers (1: 5); result names are text.
         answers = {str(name): value for name, value in answers.items()}
         if self.symbolic:
-            return self._grade_symbolic(answers, answers_key)
+            return self._grade_symbolic(answers, answers_key, partial, reason)
         names = self.graded_names(answers, answers_key)
-        extra = self._not_asked(names, answers, answers_key)
+        extra, unknown = self._not_asked(names, answers, answers_key, partial)
         results = self.results_for(names)
         self._check_names(names, results, answers, answers_key)
         grades = []
+        unread: list[SpecError] = []
         for name in names:
             points = self.points_for(name)
             tolerance = self.result_tolerances.get(name, self.tolerance)
+            unscored = ResultGrade(
+                name, False, points, Fraction(0), size_of(results[name]), (), tolerance
+            )
             if name not in answers:
-                grades.append(
-                    ResultGrade(
-                        name,
-                        False,
-                        points,
-                        Fraction(0),
-                        size_of(results[name]),
-                        (),
-                        tolerance,
-                        missing=True,
-                    )
-                )
+                unscored.missing = True
+                grades.append(unscored)
                 continue
             path: FieldPath = (answers_key, name)
-            answer = read_answer(answers[name], path, self.limits)
+            try:
+                answer = read_answer(answers[name], path, self.limits.max_elements)
+            except SpecError as error:
+                if not partial:
+                    raise
+                unread.append(error)
+                unscored.error = reason(error)
+                grades.append(unscored)
+                continue
             grades.append(self._grade_one(path, answer, results[name], points, tolerance))
+        _raise_when_nothing_read(grades, unknown + unread)
         groups = result_groups(self.kind, self.base, [grade.name for grade in grades])
-        return Grade(self.kind, self.title, grades, extra, groups)
+        return Grade(
+            self.kind, self.title, grades, extra, unknown=tuple(map(reason, unknown)), groups=groups
+        )
 
     # -- one result -------------------------------------------------------------------------
 
@@ -218,7 +245,7 @@ class Problem:
                 path,
                 f"{name} has several values in a cell here (tied maxima); check grad_input instead",
             )
-        fitted, flat_as = fit(answer, correct.shape)
+        fitted, how = fit(answer, correct.shape)
         if fitted is None:
             grade = ResultGrade(
                 name,
@@ -241,7 +268,8 @@ class Problem:
                 int(correct.size),
                 tuple(wrong),
                 tolerance,
-                flat_as=flat_as,
+                flat_as=shape_words(correct.shape) if how else "",
+                reading=reading_note(how, correct.shape),
             )
         if grade.ok:
             return grade
@@ -255,6 +283,11 @@ class Problem:
                 grade.diagnosis = variant.message.format(name=name)
                 grade.diagnosis_reveals = variant.gives_away(name)
                 break
+        else:
+            if grade.wrong_shape:
+                grade.diagnosis = _shape_diagnosis(name, answer, correct, tolerance)
+                # It names the result's shape (and, for a transpose, its values).
+                grade.diagnosis_reveals = True
         return grade
 
     def _matches(
@@ -343,26 +376,24 @@ class Problem:
                 )
             raise unknown_result((source, name), list(results))
 
-    def _grade_symbolic(self, answers: Mapping[str, Any], answers_key: str) -> Grade:
+    def _grade_symbolic(
+        self,
+        answers: Mapping[str, Any],
+        answers_key: str,
+        partial: bool,
+        reason: Callable[[SpecError], str],
+    ) -> Grade:
         """Symbolic kinds compare their own answers; each check becomes a result grade.
 
         A submission is graded on the results the problem asks for; the problem's own
         identities are proved by the solver, not answered, so they count only when checking
-        the problem itself.  An answer of the wrong shape scores 0 and the rest are compared.
+        the problem itself.  An answer of the wrong shape, or one that cannot be read, scores
+        0 and the rest are compared.
         """
         names = self.graded_names(answers, answers_key)
         asked = {name: answers[name] for name in names if name in answers}
-        ignored = self._not_asked(names, answers, answers_key)
-        wrong_shapes: dict[str, str] = {}
-        while True:
-            try:
-                solution = self._solve_symbolic(asked, answers_key)
-                break
-            except ShapeError as error:
-                name = str(error.path[1]) if len(error.path) > 1 else ""
-                if answers_key == "expected" or name not in asked:
-                    raise
-                wrong_shapes[name] = written_shape(asked.pop(name))
+        ignored, unknown = self._not_asked(names, answers, answers_key, partial)
+        solution, wrong_shapes, unread = self._solve_answered(asked, answers_key, partial)
         self.title = solution.title
         grades = [
             self._check_grade(check)
@@ -372,24 +403,43 @@ class Problem:
         ]
         answered = {grade.name.split("[")[0] for grade in grades}
         for name in names:
+            unscored = ResultGrade(name, False, self.points_for(name), Fraction(0), 0)
             if name in wrong_shapes:
-                grades.append(
-                    ResultGrade(
-                        name,
-                        False,
-                        self.points_for(name),
-                        Fraction(0),
-                        0,
-                        wrong_shape=wrong_shapes[name],
-                    )
-                )
+                unscored.wrong_shape = wrong_shapes[name]
+            elif name in unread:
+                unscored.error = reason(unread[name])
             elif name not in answered and name not in asked:
-                grades.append(
-                    ResultGrade(name, False, self.points_for(name), Fraction(0), 0, missing=True)
-                )
+                unscored.missing = True
+            else:
+                continue
+            grades.append(unscored)
         order = {name: i for i, name in enumerate(names)}  # the problem's order, as elsewhere
         grades.sort(key=lambda grade: order.get(grade.name.split("[")[0], len(order)))
-        return Grade(self.kind, solution.title, grades, ignored)
+        _raise_when_nothing_read(grades, unknown + list(unread.values()))
+        return Grade(self.kind, solution.title, grades, ignored, tuple(map(reason, unknown)))
+
+    def _solve_answered(
+        self, asked: dict[str, Any], answers_key: str, partial: bool
+    ) -> tuple[Solution, dict[str, str], dict[str, SpecError]]:
+        """Solve with the answers ``asked`` (popping each that cannot be compared): the
+        solution, the answers of the wrong shape (how each was written) and, with ``partial``,
+        the answers that cannot be read (their errors)."""
+        wrong_shapes: dict[str, str] = {}
+        unread: dict[str, SpecError] = {}
+        while True:
+            try:
+                return self._solve_symbolic(asked, answers_key), wrong_shapes, unread
+            except SpecError as error:
+                name = str(error.path[1]) if len(error.path) > 1 else ""
+                if answers_key == "expected" or error.path[:1] != (answers_key,):
+                    raise
+                if name not in asked or not (partial or isinstance(error, ShapeError)):
+                    raise
+                if isinstance(error, ShapeError):
+                    wrong_shapes[name] = written_shape(asked.pop(name))
+                else:
+                    unread[name] = error
+                    asked.pop(name)
 
     def _check_grade(self, check: Any) -> ResultGrade:
         """A symbolic solver's check (an answer or an identity) as a result grade."""
@@ -409,6 +459,8 @@ class Problem:
             check.cells,
             wrong,
             check.tolerance,
+            flat_as=shape_words(check.expected.shape) if check.reading else "",
+            reading=check.reading,
         )
 
     def check_unanswered(self) -> Grade | None:
@@ -440,6 +492,30 @@ class Problem:
                     at_key=error.at_key,
                 ) from None
             raise
+
+
+def _raise_when_nothing_read(grades: list[ResultGrade], errors: list[SpecError]) -> None:
+    """Raise the first error of a submission none of whose answers could be read: nothing of
+    it was graded (most likely not a submission of this problem), so it stays that file's
+    error rather than a grade of 0."""
+    if errors and all(grade.missing or grade.error for grade in grades):
+        raise errors[0]
+
+
+def _shape_diagnosis(
+    name: str, answer: np.ndarray, correct: np.ndarray, tolerance: Tolerance
+) -> str:
+    """The named mistake of an answer whose shape :func:`fit` cannot read: a transpose (its
+    values the result's, rows and columns swapped), or the shapes that differ."""
+    if numbers_only(correct) and correct.ndim >= 2:
+        swapped = np.swapaxes(answer, -1, -2) if answer.ndim >= 2 else None
+        if (
+            swapped is not None
+            and swapped.shape == correct.shape
+            and not compare_cells(swapped, correct, tolerance, first_only=True)
+        ):
+            return f"{name} is the transpose of the result: rows and columns swapped"
+    return f"{name} is {shape_mistake(answer.shape, correct.shape)}"
 
 
 def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcalc.core.answers import how_read, nested_shape, reading_note
 from gradcalc.core.errors import FieldPath, ShapeError, SpecError
 from gradcalc.core.expr_parse import Parsed, parse
 from gradcalc.core.gradcheck import check_gradients
@@ -64,6 +65,8 @@ class Comparison:
     given: Any  # the spec's text or number
     computed: Any  # the result's Entry (symbolic comparisons) or its number at the point
     verdict: Verdict
+    # How the answer was read when not written in its result's shape (core/answers.py).
+    reading: str = ""
 
 
 def check_identities(
@@ -192,11 +195,31 @@ def check_expected(
             )
         table = available[key]
         space = "new" if key.removesuffix("_at") in NEW_SPACE_RESULTS else "old"
+        entries_read, reading = _read_in_shape(raw, path, table.shape, key)
         results[key] = [
             _compare(engine, derived, key, index, table[index], value, entry_path, points, space)
-            for index, value, entry_path in _expected_values(raw, path, table.shape, key)
+            for index, value, entry_path in entries_read
         ]
+        for comparison in results[key]:
+            comparison.reading = reading
     return results
+
+
+def _read_in_shape(
+    value: Any, path: FieldPath, shape: tuple[int, ...], key: str
+) -> tuple[list[tuple[tuple[int, ...], Any, FieldPath]], str]:
+    """The entries of ``key``'s answer by the rule every answer follows (core/answers.py): in
+    the result's shape, or its entries in row-major order written flat, as one row or as one
+    column (with the note naming that reading)."""
+    written = nested_shape(value)
+    how = how_read(written, shape) if written is not None and written != shape else None
+    if not how:
+        return _expected_values(value, path, shape, key), ""
+    leaves = _expected_values(value, path, written, key)
+    return [
+        (tuple(int(i) for i in np.unravel_index(position, shape)), leaf, leaf_path)
+        for position, (_, leaf, leaf_path) in enumerate(leaves)
+    ], reading_note(how, shape)
 
 
 def _compare(
@@ -312,6 +335,7 @@ def _comparison_check(
         max_abs_error=max((r.verdict.error for r in rows), default=0.0),
         tolerance=problem.tolerance,
         expected=expected,
+        reading=rows[0].reading if rows else "",
     )
 
 
