@@ -118,8 +118,8 @@ def chain_product(
     product = row.dot(table) if len(row) else np.zeros(table.shape[1], dtype=object)
     given = np.asarray(result, dtype=object).reshape(-1)
     exact = all(isinstance(v, (int, Fraction)) for v in (*row, *table.ravel()))
-    gap = max((abs(float(a) - float(b)) for a, b in zip(product, given)), default=0.0)
-    if exact and all(a == b for a, b in zip(product, given)):
+    gap = max((abs(float(a) - float(b)) for a, b in zip(product, given, strict=True)), default=0.0)
+    if exact and all(a == b for a, b in zip(product, given, strict=True)):
         agreement = f"entry for entry the backward pass's ∂{loss}/∂{param}"
     elif not exact and gap <= 1e-9 * max(1.0, *(abs(float(v)) for v in given)):
         agreement = f"the backward pass's ∂{loss}/∂{param} to float64 rounding ({gap:.1e})"
