@@ -9,6 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
+from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
 from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
@@ -413,6 +414,7 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
     ),
+    **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         explain="gradcalc.core.explain.net",

@@ -1,0 +1,93 @@
+"""The catalog entries (core/kinds/catalog.py) of the normalization kinds: batchnorm, layernorm
+and groupnorm, kept here so that the catalog stays readable; catalog.py's OPS takes them in.
+"""
+
+from __future__ import annotations
+
+from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.field import Field
+
+NORMALIZATION_OPS: dict[str, OpEntry] = {
+    "batchnorm": OpEntry(
+        module="gradcalc.core.kinds.batchnorm",
+        explain="gradcalc.core.explain.batchnorm",
+        summary="Batch normalization (PyTorch BatchNorm1d on N×D, BatchNorm2d on N×C×H×W).",
+        description=(
+            "Normalizes each feature over the batch (mean, biased variance, σ = √(σ² + eps)), "
+            "applies γx̂ + β, updates the running statistics (training) or uses them (training: "
+            "false), and explains the backward pass node by node and in its compact form."
+        ),
+        sections=("problem", "forward", "backward", "compact", "running"),
+        examples=(
+            "gradcalc batchnorm --spec problems/batchnorm_training_step.yaml",
+            "gradcalc batchnorm --spec problems/batchnorm_training_step.yaml --show backward",
+        ),
+        fields=(
+            Field(
+                "input",
+                "tensor",
+                "N×D (BatchNorm1d) or N×C×H×W (BatchNorm2d)",
+                example=[[1, 2], [3, 6]],
+                required=True,
+                dims=(2, 4),
+            ),
+            Field(
+                "weight",
+                "tensor",
+                "γ: one per feature (default ones)",
+                example=[1, 2],
+                starter=True,
+                dims=(1, 1),
+            ),
+            Field(
+                "bias",
+                "tensor",
+                "β: one per feature (default zeros)",
+                example=[0, 1],
+                starter=True,
+                dims=(1, 1),
+            ),
+            Field("affine", "boolean", "false: no γ and β", example=True),
+            Field(
+                "eps",
+                "number",
+                "added to σ² before the square root (default 1e-5)",
+                example="1e-5",
+                starter=True,
+                above=0,
+            ),
+            Field(
+                "training",
+                "boolean",
+                "true: batch statistics; false: the running ones",
+                example=True,
+                starter=True,
+            ),
+            Field(
+                "momentum",
+                "number",
+                "running-statistics update rate (default 0.1)",
+                example="0.1",
+                minimum=0,
+                maximum=1,
+            ),
+            Field(
+                "running_mean",
+                "tensor",
+                "one per feature (default zeros)",
+                example=[0, 0],
+                dims=(1, 1),
+            ),
+            Field(
+                "running_var",
+                "tensor",
+                "one per feature (default ones)",
+                example=[1, 1],
+                dims=(1, 1),
+            ),
+        ),
+        example_upstream=[[1, 0], [0, 1]],
+        names_example={"input": "x", "weight": "γ", "bias": "β", "output": "y"},
+        upstream_dims=(2, 4),
+    ),
+}

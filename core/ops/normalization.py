@@ -1,0 +1,229 @@
+"""Normalization over given axes: the op under batch norm, layer norm and group norm.
+
+``x`` has any shape; ``axes`` are the axes each statistic averages over (batch norm 1d:
+(0,), 2d: (0, 2, 3); layer norm: the last k; group norm: x reshaped N×G×(C/G)×S, axes
+(2, 3)).  With M the number of entries each statistic averages:
+
+    μ = Σ x / M,  x̃ = x − μ,  σ² = Σ x̃² / M (biased),  σ = √(σ² + ε),  x̂ = x̃/σ,
+    y = γ·x̂ + β
+
+``weight`` γ and ``bias`` β (or None: no affine map) are given in a shape that broadcasts
+against x (batch norm 2d: 1×C×1×1); their gradients sum over the axes where that shape is 1.
+The statistics have x's shape with the ``axes`` kept as 1.  Given ``mean`` and ``var`` (batch
+norm's evaluation mode, its running statistics), the op is the affine map with them as
+constants.
+
+Exactness: the mean, x̃ and σ² are rational and run exactly on the exact values; σ is
+exact only when every σ² + ε is the square of a rational (√(25/16) = 5/4), else it and
+what follows it (x̂, y, the gradients of x and γ) are float64.  ∂L/∂β = Σ ∂L/∂y stays exact
+either way.  Declared PIECEWISE with its own ``exact_forward``: that decision is made on the
+exact values, where the adapter runs the op exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.values import to_float
+
+
+def exact_sqrt(value: Fraction | int) -> Fraction | None:
+    """√value as a Fraction when value is the square of a rational, else None."""
+    value = Fraction(value)
+    if value < 0:
+        return None
+    top, bottom = math.isqrt(value.numerator), math.isqrt(value.denominator)
+    if top * top == value.numerator and bottom * bottom == value.denominator:
+        return Fraction(top, bottom)
+    return None
+
+
+def count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    """M: how many entries of an array of ``shape`` each statistic over ``axes`` averages."""
+    return math.prod(shape[a] for a in axes)
+
+
+def reduce_axes(x_shape: tuple[int, ...], param_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes a parameter of broadcast shape ``param_shape`` (same ndim as x) is summed over."""
+    return tuple(a for a, size in enumerate(param_shape) if size == 1 and x_shape[a] != 1)
+
+
+def statistics(x: np.ndarray, axes: tuple[int, ...]) -> tuple[Any, Any, Any]:
+    """(μ, x̃, σ²) over ``axes``: μ and σ² keep the axes as 1; float or exact alike."""
+    m: Any = count(x.shape, axes)
+    if x.dtype == object:
+        m = Fraction(m)  # exact values: ints / int would be a float
+    mean = x.sum(axis=axes, keepdims=True) / m
+    centred = x - mean
+    var = (centred * centred).sum(axis=axes, keepdims=True) / m
+    return mean, centred, var
+
+
+def _affine(x_hat: np.ndarray, params: Params) -> np.ndarray:
+    """y = γ·x̂ + β (x̂ itself without an affine map)."""
+    weight, bias = params.get("weight"), params.get("bias")
+    y = x_hat if weight is None else x_hat * weight
+    return y if bias is None else y + bias
+
+
+def _cache(x_shape, params, mean, centred, var, sigma, x_hat, sigma_exact) -> dict[str, Any]:
+    axes = params["axes"]
+    weight = params.get("weight")
+    return {
+        "axes": axes,
+        "count": count(x_shape, axes),
+        "frozen": params.get("mean") is not None,
+        "mean": mean,
+        "centred": centred,
+        "var": var,
+        "sigma": sigma,
+        "x_hat": x_hat,
+        "weight": weight,
+        "has_bias": params.get("bias") is not None,
+        "param_axes": reduce_axes(
+            x_shape, weight.shape if weight is not None else (1,) * len(x_shape)
+        ),
+        "sigma_exact": sigma_exact,
+    }
+
+
+def _moments(x: np.ndarray, params: Params) -> tuple[Any, Any, Any]:
+    """(μ, x̃, σ²): the batch's, or the given ones (evaluation mode)."""
+    if params.get("mean") is None:
+        return statistics(x, params["axes"])
+    mean, var = params["mean"], params["var"]
+    return mean, x - mean, var
+
+
+def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """float64: x (any shape), params ``axes``, ``eps``, ``weight``/``bias`` (broadcast shape
+    or None), ``mean``/``var`` (evaluation mode, else None) -> y (x's shape), cache."""
+    mean, centred, var = _moments(x, params)
+    sigma = np.sqrt(var + params["eps"])
+    x_hat = centred / sigma
+    y = _affine(x_hat, params)
+    return y, _cache(x.shape, params, mean, centred, var, sigma, x_hat, False)
+
+
+def exact_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """Exact values (object arrays) in: μ, x̃, σ² exact; σ, x̂ and y exact when every
+    σ² + ε is a perfect square of a rational, else float64 from σ on."""
+    mean, centred, var = _moments(x, params)
+    shifted = var + params["eps"]
+    roots = [exact_sqrt(v) for v in shifted.ravel().tolist()]
+    if all(root is not None for root in roots):
+        sigma = np.array(roots, dtype=object).reshape(shifted.shape)
+        x_hat = centred / sigma
+        y = _affine(x_hat, params)
+        return y, _cache(x.shape, params, mean, centred, var, sigma, x_hat, True)
+    sigma = np.sqrt(to_float(shifted))
+    x_hat = to_float(centred) / sigma
+    floats = {k: to_float(v) for k, v in params.items() if isinstance(v, np.ndarray)}
+    y = _affine(x_hat, {**params, **floats})
+    return y, _cache(x.shape, params, mean, centred, var, sigma, x_hat, False)
+
+
+def _count(cache: Cache, values: np.ndarray) -> Any:
+    """M, as a Fraction for exact values (so that ints divided by it stay exact)."""
+    return Fraction(cache["count"]) if values.dtype == object else cache["count"]
+
+
+def _parameter_sum(values: np.ndarray, cache: Cache) -> np.ndarray:
+    """Σ over the parameter's broadcast axes, in the parameter's broadcast shape."""
+    return values.sum(axis=cache["param_axes"], keepdims=True)
+
+
+def _floats(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
+    """∂L/∂y as the gradient of x must take it: float64 when σ is."""
+    if cache["sigma_exact"] or grad_y.dtype != object:
+        return grad_y
+    return to_float(grad_y)
+
+
+def _grad_x_hat(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
+    """∂L/∂x̂ = ∂L/∂y·γ (∂L/∂y itself without an affine map)."""
+    weight = cache["weight"]
+    if weight is None:
+        return grad_y
+    if weight.dtype == object and grad_y.dtype != object:
+        weight = to_float(weight)
+    return grad_y * weight
+
+
+def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_y: x's shape -> {"input": ∂L/∂x by the compact form, "weight", "bias" (the
+    parameters' broadcast shapes, when they exist)}.
+
+    ∂L/∂x = (1/(M·σ))·(M·∂L/∂x̂ − Σ ∂L/∂x̂ − x̂·Σ(∂L/∂x̂·x̂)), sums over the statistic's
+    axes; with given statistics (evaluation mode), ∂L/∂x = ∂L/∂x̂/σ.
+    """
+    grads: dict[str, np.ndarray] = {}
+    if cache["has_bias"]:
+        grads["bias"] = _parameter_sum(grad_y, cache)
+    grad_y = _floats(grad_y, cache)
+    x_hat, sigma = cache["x_hat"], cache["sigma"]
+    if cache["weight"] is not None:
+        grads["weight"] = _parameter_sum(grad_y * x_hat, cache)
+    g_hat = _grad_x_hat(grad_y, cache)
+    if cache["frozen"]:
+        grads["input"] = g_hat / sigma
+        return grads
+    axes, m = cache["axes"], _count(cache, g_hat)
+    total = g_hat.sum(axis=axes, keepdims=True)
+    projected = (g_hat * x_hat).sum(axis=axes, keepdims=True)
+    grads["input"] = (g_hat * m - total - x_hat * projected) / (sigma * m)
+    return grads
+
+
+def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """The backward pass node by node along the graph x → μ → x̃ → σ² → σ → x̂ → y:
+    {"x_hat": ∂L/∂x̂, "sigma": ∂L/∂σ, "var": ∂L/∂σ², "centred": ∂L/∂x̃, "mean": ∂L/∂μ,
+    "input": ∂L/∂x}, the statistics' gradients in their keepdims shape.
+
+    ∂L/∂σ = Σ ∂L/∂x̂·(−x̃/σ²); ∂L/∂σ² = ∂L/∂σ/(2σ); ∂L/∂x̃ = ∂L/∂x̂/σ + ∂L/∂σ²·2x̃/M;
+    ∂L/∂μ = −Σ ∂L/∂x̃; ∂L/∂x = ∂L/∂x̃ + ∂L/∂μ/M.  (Given statistics: ∂L/∂x = ∂L/∂x̂/σ.)
+    """
+    grad_y = _floats(grad_y, cache)
+    g_hat = _grad_x_hat(grad_y, cache)
+    sigma, centred = cache["sigma"], cache["centred"]
+    if not cache["sigma_exact"] and centred.dtype == object:
+        centred = to_float(centred)
+    if cache["frozen"]:
+        return {"x_hat": g_hat, "input": g_hat / sigma}
+    axes, m = cache["axes"], _count(cache, g_hat)
+    g_sigma = (g_hat * -centred).sum(axis=axes, keepdims=True) / (sigma * sigma)
+    g_var = g_sigma / (2 * sigma)
+    g_centred = g_hat / sigma + g_var * 2 * centred / m
+    g_mean = -g_centred.sum(axis=axes, keepdims=True)
+    return {
+        "x_hat": g_hat,
+        "sigma": g_sigma,
+        "var": g_var,
+        "centred": g_centred,
+        "mean": g_mean,
+        "input": g_centred + g_mean / m,
+    }
+
+
+def running_update(
+    running: Any, batch: Any, momentum: Any, *, unbiased_from: int | None = None
+) -> Any:
+    """PyTorch's running statistic update, (1 − momentum)·running + momentum·batch; with
+    ``unbiased_from`` M, the batch variance is made unbiased first: σ²·M/(M − 1)."""
+    if unbiased_from is not None:
+        batch = batch * Fraction(unbiased_from, unbiased_from - 1)
+    return running * (1 - momentum) + batch * momentum
+
+
+NORMALIZE = Op(
+    name="normalize",
+    exactness=Exactness.PIECEWISE,
+    forward=forward,
+    backward=backward,
+    exact_forward=exact_forward,
+)
