@@ -55,6 +55,11 @@ class NormExplainer:
         shapes = [problem.input.shape, problem.stat_shape]
         if problem.affine:
             shapes.append(problem.weight.shape)
+        # x̂ and x̃ over a one-letter input symbol; a longer one (a net's layer name) gets
+        # the plain x̂, x̃ (fĉ would read as f and ĉ).
+        short = len(self.X) == 1
+        self.hat = self.X + HAT if short else "x" + HAT
+        self.tilde = self.X + TILDE if short else "x" + TILDE
         self.sep = index_separator(*shapes, index_base=problem.index_base)
         self.m = problem.count
         self.keep_shape = tuple(
@@ -260,13 +265,13 @@ class NormExplainer:
             for index in shown:
                 steps.append(
                     Formula(
-                        self.at(self.X + TILDE, index),
-                        f"{self.at(self.X + TILDE, index)} = {self.at(self.X, index)} − {mu}",
+                        self.at(self.tilde, index),
+                        f"{self.at(self.tilde, index)} = {self.at(self.X, index)} − {mu}",
                         (self.x[index], " − ", *wrap(self.mean[group])),
                         self.centred[index],
                     )
                 )
-            text, tokens = self.plain_sum(self.X + TILDE, group, self.centred, squared=True)
+            text, tokens = self.plain_sum(self.tilde, group, self.centred, squared=True)
             steps.append(
                 Formula(
                     var, f"{var} = ({text})/{self.M}", ("(", *tokens, ")/", self.m), self.var[group]
@@ -287,7 +292,7 @@ class NormExplainer:
         return steps
 
     def normalized_step(self, index, group, mu: str, sigma: str) -> Formula:
-        hat = self.at(self.X + HAT, index)
+        hat = self.at(self.hat, index)
         if self.frozen:
             return Formula(
                 hat,
@@ -304,14 +309,14 @@ class NormExplainer:
             )
         return Formula(
             hat,
-            f"{hat} = {self.at(self.X + TILDE, index)}/{sigma}",
+            f"{hat} = {self.at(self.tilde, index)}/{sigma}",
             (*wrap(self.centred[index]), "/", *wrap(self.sigma[group])),
             self.x_hat[index],
         )
 
     def output_step(self, index: tuple[int, ...]) -> Formula:
         out = self.at(self.Y, index)
-        hat = self.at(self.X + HAT, index)
+        hat = self.at(self.hat, index)
         y = self.results["output"].reshape(self.p.op_shape)[index]
         if self.gamma is None:
             return Formula(out, f"{out} = {hat}", (self.x_hat[index],), y)

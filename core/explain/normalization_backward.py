@@ -12,8 +12,6 @@ import numpy as np
 from gradcalc.core.explain import Formula, Note, Product, Section, SumOfProducts, Symbol, sentence
 from gradcalc.core.explain.pieces import plus
 
-HAT, TILDE = "\u0302", "\u0303"
-
 
 def wrap(value: Any) -> tuple[Any, ...]:
     from gradcalc.core.explain.normalization import wrap as wrapped
@@ -60,7 +58,7 @@ class NormBackward:
                         Product(
                             (
                                 (Symbol(self.at(self.d(self.Y), i)), self.up[i]),
-                                (Symbol(self.at(self.X + HAT, i)), self.x_hat[i]),
+                                (Symbol(self.at(self.hat, i)), self.x_hat[i]),
                             )
                         )
                         for i in sharers
@@ -108,8 +106,8 @@ class NormBackward:
                 steps.append(
                     Formula(
                         target,
-                        f"{target} = {self.at(self.d(self.X + HAT), index)}·∂x̂/∂x"
-                        f" = {self.at(self.d(self.X + HAT), index)}/{sigma}",
+                        f"{target} = {self.at(self.d(self.hat), index)}·∂x̂/∂x"
+                        f" = {self.at(self.d(self.hat), index)}/{sigma}",
                         (*wrap(staged["x_hat"][index]), "/", *wrap(self.sigma[group])),
                         self.grad_input(index),
                     )
@@ -122,7 +120,7 @@ class NormBackward:
         return steps
 
     def hat_step(self, index: tuple[int, ...]) -> Formula:
-        target = self.at(self.d(self.X + HAT), index)
+        target = self.at(self.d(self.hat), index)
         upstream = self.at(self.d(self.Y), index)
         if self.gamma is None:
             return Formula(
@@ -142,9 +140,7 @@ class NormBackward:
         members = self.members(group, self.options.max_terms)
         symbols, tokens = [], []
         for k, index in enumerate(members):
-            symbols.append(
-                f"{self.at(self.d(self.X + HAT), index)}·{self.at(self.X + TILDE, index)}"
-            )
+            symbols.append(f"{self.at(self.d(self.hat), index)}·{self.at(self.tilde, index)}")
             tokens.extend(
                 (" + " if k else "", *wrap(staged["x_hat"][index]), "·", *wrap(self.centred[index]))
             )
@@ -170,13 +166,13 @@ class NormBackward:
     def centred_step(self, index: tuple[int, ...], group: tuple[int, ...], sigma: str) -> Formula:
         """∂L/∂x̃ along its two paths: through x̂ = x̃/σ and through σ² = Σ x̃²/M."""
         staged = self.t.staged
-        target = self.at(self.d(self.X + TILDE), index)
-        d_hat = self.at(self.d(self.X + HAT), index)
+        target = self.at(self.d(self.tilde), index)
+        d_hat = self.at(self.d(self.hat), index)
         d_var = self.d(self.stat("σ²", group))
         return Formula(
             target,
             f"{target} = {d_hat}·∂x̂/∂x̃ + {d_var}·∂σ²/∂x̃  (1/σ and 2x̃/{self.M})"
-            f" = {d_hat}/{sigma} + {d_var}·2·{self.at(self.X + TILDE, index)}/{self.M}",
+            f" = {d_hat}/{sigma} + {d_var}·2·{self.at(self.tilde, index)}/{self.M}",
             (
                 *wrap(staged["x_hat"][index]),
                 "/",
@@ -195,7 +191,7 @@ class NormBackward:
         """∂L/∂μ = −Σ ∂L/∂x̃ (∂x̃/∂μ = −1)."""
         staged = self.t.staged
         members = self.members(group, self.options.max_terms)
-        symbols = [self.at(self.d(self.X + TILDE), index) for index in members]
+        symbols = [self.at(self.d(self.tilde), index) for index in members]
         tokens: list[Any] = []
         for k, index in enumerate(members):
             value = staged["centred"][index]
@@ -215,7 +211,7 @@ class NormBackward:
         """∂L/∂x = ∂L/∂x̃·1 + ∂L/∂μ·(1/M)."""
         staged = self.t.staged
         target = self.at(self.d(self.X), index)
-        d_centred = self.at(self.d(self.X + TILDE), index)
+        d_centred = self.at(self.d(self.tilde), index)
         d_mean = self.d(self.stat("μ", group))
         return Formula(
             target,
@@ -249,7 +245,7 @@ class NormBackward:
         """S = Σ ∂L/∂y and P = Σ ∂L/∂y·x̂ over the group (∂L/∂x̂ where γ varies inside
         it), then each shown entry's compact ∂L/∂x."""
         grads = self.up if per_group else self.t.staged["x_hat"]
-        name = self.Y if per_group else self.X + HAT
+        name = self.Y if per_group else self.hat
         everyone = self.members(group)
         total = sum(grads[i] for i in everyone)
         projected = sum(grads[i] * self.x_hat[i] for i in everyone)
@@ -273,7 +269,7 @@ class NormBackward:
                     Product(
                         (
                             (Symbol(self.at(self.d(name), i)), grads[i]),
-                            (Symbol(self.at(self.X + HAT, i)), self.x_hat[i]),
+                            (Symbol(self.at(self.hat, i)), self.x_hat[i]),
                         )
                     )
                     for i in members
@@ -299,7 +295,7 @@ class NormBackward:
         return Formula(
             target,
             f"{target} = ({gamma_text}/({M}·{sigma}))·({M}·{self.at(self.d(name), index)} − "
-            f"{s_name} − {self.at(self.X + HAT, index)}·{p_name})",
+            f"{s_name} − {self.at(self.hat, index)}·{p_name})",
             (
                 "(", *wrap(gamma), "/(", self.m, "·", *wrap(self.sigma[group]), "))·(",
                 self.m, "·", *wrap(grads[index]), " − ", *wrap(total), " − ",

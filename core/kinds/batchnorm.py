@@ -80,12 +80,6 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NormProblem:
     common.check_keys(spec, KIND, KEYS)
     raw = common.require(spec, "input", KIND, "an N×D batch or an N×C×H×W batch of images")
     x = read_array(raw, ("input",), ndims=(2, 4), what="input", limits=limits)
-    if x.ndim == 3:
-        raise SpecError(
-            ("input",),
-            f"input is {shape_text(x.shape)}: batch norm takes N×D (BatchNorm1d) or N×C×H×W "
-            "(BatchNorm2d)",
-        )
     channels = x.shape[1]
     eps = shared.read_eps(spec)
     training = shared.read_flag(spec, "training", True)

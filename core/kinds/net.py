@@ -36,9 +36,11 @@ RESULT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+)$"
 SECTIONS = registry.sections(KIND)
 # The single-layer kinds a layer may be, and flatten (a reshape, core/ops/flatten.py).
 LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax")
+LAYER_KINDS += ("batchnorm",)  # issue 16: normalization layers
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias")}
+PARAMETERS.update({kind: ("weight", "bias") for kind in ("batchnorm",)})  # γ, β
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
