@@ -24,7 +24,12 @@ from gradcalc.core.kinds.fields import read_array, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.ops import adapter
-from gradcalc.core.ops.normalization import NORMALIZE, running_update, staged_backward
+from gradcalc.core.ops.normalization import (
+    NORMALIZE,
+    centred_of,
+    running_update,
+    staged_backward,
+)
 from gradcalc.core.ops.normalization import forward as float_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
@@ -213,7 +218,10 @@ def run(problem: NormProblem, options: common.SolveOptions) -> Run:
     grads = adapter.backward(problem.upstream.reshape(problem.op_shape), trace)
     cache = dict(trace.cache)
     upstream = adapter.as_run(problem.upstream.reshape(problem.op_shape), trace)
-    staged = staged_backward(upstream, cache) if options.explain else None
+    staged = None
+    if options.explain:  # the explanation shows x̃ and every node's gradient
+        cache["centred"] = centred_of(cache)
+        staged = staged_backward(upstream, cache)
     shape = problem.input.shape
     results: dict[str, Any] = {
         "output": y.reshape(shape),

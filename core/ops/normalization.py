@@ -100,14 +100,52 @@ def _moments(x: np.ndarray, params: Params) -> tuple[Any, Any, Any]:
     return mean, x - mean, var
 
 
+def axis_sum(a: np.ndarray, axes: tuple[int, ...], b: np.ndarray | None = None) -> np.ndarray:
+    """Σ over ``axes`` of a (or of a·b, both x's shape), keeping the axes as 1: by einsum for
+    floats (no temporary array, a few passes fewer over memory), else NumPy's sum."""
+    if a.dtype == object or (b is not None and b.dtype == object):
+        return (a if b is None else a * b).sum(axis=axes, keepdims=True)
+    letters = "abcdefghijklmnop"[: a.ndim]
+    kept = "".join(letter for axis, letter in enumerate(letters) if axis not in axes)
+    if b is None:
+        summed = np.einsum(f"{letters}->{kept}", a)
+    else:
+        summed = np.einsum(f"{letters},{letters}->{kept}", a, b)
+    return summed.reshape(tuple(1 if axis in axes else n for axis, n in enumerate(a.shape)))
+
+
+def centred_of(cache: Cache) -> np.ndarray:
+    """x̃ = x − μ: kept by an exact run, computed again from x and μ after a float64 one (which
+    overwrites it with x̂ to spare a pass over memory)."""
+    if cache.get("centred") is not None:
+        return cache["centred"]
+    return cache["input"] - cache["mean"]
+
+
 def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """float64: x (any shape), params ``axes``, ``eps``, ``weight``/``bias`` (broadcast shape
-    or None), ``mean``/``var`` (evaluation mode, else None) -> y (x's shape), cache."""
-    mean, centred, var = _moments(x, params)
+    or None), ``mean``/``var`` (evaluation mode, else None) -> y (x's shape), cache.
+
+    Written for speed at scale (memory passes, not arithmetic, bound it): the sums by einsum,
+    x̂ computed in x̃'s buffer, y = γ·x̂ + β in place."""
+    axes = params["axes"]
+    if params.get("mean") is None:
+        m = count(x.shape, axes)
+        mean = axis_sum(x, axes) / m
+        work = x - mean
+        var = axis_sum(work, axes, work) / m
+    else:
+        mean, var = params["mean"], params["var"]
+        work = x - mean
     sigma = np.sqrt(var + params["eps"])
-    x_hat = centred / sigma
-    y = _affine(x_hat, params)
-    return y, _cache(x.shape, params, mean, centred, var, sigma, x_hat, False)
+    np.multiply(work, 1 / sigma, out=work)  # x̃ becomes x̂
+    weight, bias = params.get("weight"), params.get("bias")
+    y = work.copy() if weight is None else work * weight
+    if bias is not None:
+        y += bias
+    cache = _cache(x.shape, params, mean, None, var, sigma, work, False)
+    cache["input"] = x
+    return y, cache
 
 
 def exact_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -133,9 +171,42 @@ def _count(cache: Cache, values: np.ndarray) -> Any:
     return Fraction(cache["count"]) if values.dtype == object else cache["count"]
 
 
-def _parameter_sum(values: np.ndarray, cache: Cache) -> np.ndarray:
-    """Σ over the parameter's broadcast axes, in the parameter's broadcast shape."""
-    return values.sum(axis=cache["param_axes"], keepdims=True)
+def _parameter_sum(values: np.ndarray, cache: Cache, other: np.ndarray | None = None) -> np.ndarray:
+    """Σ over the parameter's broadcast axes of values (or values·other), in the parameter's
+    broadcast shape."""
+    return axis_sum(values, cache["param_axes"], other)
+
+
+def _float_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """backward's "weight" and "input" in float64, with as few passes over memory as it can:
+    ∂L/∂x = ∂L/∂x̂/σ − x̂·(Σ ∂L/∂x̂·x̂)/(M·σ) − (Σ ∂L/∂x̂)/(M·σ).  When γ is constant over each
+    group (batch norm), Σ ∂L/∂x̂ = γ·∂L/∂β and Σ ∂L/∂x̂·x̂ = γ·∂L/∂γ need no pass of their own."""
+    x_hat, inverse = cache["x_hat"], 1 / cache["sigma"]
+    axes, m = cache["axes"], cache["count"]
+    weight = cache["weight"]
+    if weight is not None and weight.dtype == object:
+        weight = to_float(weight)
+    grads: dict[str, np.ndarray] = {}
+    projected_y = None
+    if weight is not None:
+        projected_y = _parameter_sum(grad_y, cache, x_hat)
+        grads["weight"] = projected_y
+    if cache["frozen"]:
+        scale = inverse if weight is None else weight * inverse
+        grads["input"] = grad_y * scale
+        return grads
+    if weight is not None and set(cache["param_axes"]) == set(axes):
+        total = weight * axis_sum(grad_y, axes)
+        projected = weight * projected_y
+        grad = grad_y * (weight * inverse)
+    else:
+        g_hat = grad_y if weight is None else grad_y * weight
+        total = axis_sum(g_hat, axes)
+        projected = axis_sum(g_hat, axes, x_hat)
+        grad = g_hat * inverse if weight is None else np.multiply(g_hat, inverse, out=g_hat)
+    grad -= x_hat * (projected * inverse / m)
+    grad -= total * inverse / m
+    return {**grads, "input": grad}
 
 
 def _floats(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
@@ -166,6 +237,9 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     if cache["has_bias"]:
         grads["bias"] = _parameter_sum(grad_y, cache)
     grad_y = _floats(grad_y, cache)
+    if not cache["sigma_exact"]:
+        grads.update(_float_backward(grad_y, cache))
+        return grads
     x_hat, sigma = cache["x_hat"], cache["sigma"]
     if cache["weight"] is not None:
         grads["weight"] = _parameter_sum(grad_y * x_hat, cache)
@@ -190,7 +264,7 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     """
     grad_y = _floats(grad_y, cache)
     g_hat = _grad_x_hat(grad_y, cache)
-    sigma, centred = cache["sigma"], cache["centred"]
+    sigma, centred = cache["sigma"], centred_of(cache)
     if not cache["sigma_exact"] and centred.dtype == object:
         centred = to_float(centred)
     if cache["frozen"]:
