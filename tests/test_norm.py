@@ -326,3 +326,165 @@ def test_the_net_names_a_second_norm_layers_parameters_apart(tmp_path: Path) -> 
     assert result.exit_code == 0, result.stderr
     assert "∂L/∂γ2_0" in result.stdout and "∂L/∂γ3_0" in result.stdout
     assert "bn2.grad_weight" in solve(spec).results
+
+
+# -- layer norm and group norm ---------------------------------------------------------------------
+
+
+@st.composite
+def layernorm_cases(draw) -> dict[str, Any]:
+    shape = tuple(draw(st.lists(st.integers(1, 4), min_size=1, max_size=3)))
+    count = draw(st.integers(1, len(shape)))
+    normalized = shape[len(shape) - count :]
+    if math.prod(normalized) == 1:
+        normalized = shape[-1:]
+    spec: dict[str, Any] = {
+        "kind": "layernorm",
+        "input": draw(arrays(shape)),
+        "upstream": draw(arrays(shape)),
+        "normalized_shape": list(normalized),
+        "eps": draw(st.sampled_from(["1e-5", "1/4", "3"])),
+    }
+    if draw(st.booleans()):
+        spec["weight"] = draw(arrays(normalized))
+        spec["bias"] = draw(arrays(normalized))
+    else:
+        spec["elementwise_affine"] = False
+    return spec
+
+
+@st.composite
+def groupnorm_cases(draw) -> dict[str, Any]:
+    groups = draw(st.integers(1, 3))
+    channels = groups * draw(st.integers(1, 3))
+    shape = (draw(st.integers(1, 2)), channels, *draw(st.lists(st.integers(1, 3), max_size=2)))
+    spec: dict[str, Any] = {
+        "kind": "groupnorm",
+        "input": draw(arrays(shape)),
+        "upstream": draw(arrays(shape)),
+        "num_groups": groups,
+        "eps": draw(st.sampled_from(["1e-5", "1/4", "3"])),
+    }
+    if draw(st.booleans()):
+        spec["weight"] = draw(arrays((channels,)))
+        spec["bias"] = draw(arrays((channels,)))
+    else:
+        spec["affine"] = False
+    return spec
+
+
+def parsed(spec: dict[str, Any], key: str) -> Any:
+    value = spec.get(key)
+    return (
+        None if value is None else floats(np.vectorize(Fraction)(np.asarray(value, dtype=object)))
+    )
+
+
+@SETTINGS
+@given(st.one_of(layernorm_cases(), groupnorm_cases()), st.booleans())
+def test_layer_and_group_norm_match_the_loop_reference(
+    spec: dict[str, Any], force_float: bool
+) -> None:
+    solution = solve(spec, SolveOptions(force_float=force_float))
+    eps = float(Fraction(spec["eps"]))
+    x, up = parsed(spec, "input"), parsed(spec, "upstream")
+    weights = {"weight": parsed(spec, "weight"), "bias": parsed(spec, "bias"), "eps": eps}
+    if spec["kind"] == "layernorm":
+        want = ref.layernorm(x, up, len(spec["normalized_shape"]), **weights)
+    else:
+        want = ref.groupnorm(x, up, spec["num_groups"], **weights)
+    for name in ("output", "x_hat", "grad_input", "mean", "var"):
+        close(solution.results[name], want[name])
+    if "weight" in spec:
+        close(solution.results["grad_weight"], want["grad_weight"])
+        close(solution.results["grad_bias"], want["grad_bias"])
+    assert solution.gradient_check is None or solution.gradient_check.ok
+    staged, compact = solution_trace(spec, force_float)
+    assert float(np.max(np.abs(staged - compact), initial=0.0)) <= 1e-12 * max(
+        1.0, float(np.max(np.abs(compact), initial=0.0))
+    )
+
+
+def solution_trace(spec: dict[str, Any], force_float: bool) -> tuple[np.ndarray, np.ndarray]:
+    module = registry.op_module(spec["kind"])
+    ran = module.run(
+        module.read(spec, SolveOptions().limits), SolveOptions(force_float=force_float)
+    )
+    return floats(ran.trace.staged["input"]), floats(ran.trace.grad_input)
+
+
+BAD_OTHERS = {
+    "normalized_shape not ending the input": (
+        "kind: layernorm\ninput: [[1, 2, 3], [4, 5, 6]]\nnormalized_shape: [2]\n",
+        (3, "does not end the input's shape 2×3"),
+    ),
+    "normalized_shape too long": (
+        "kind: layernorm\ninput: [1, 2, 3]\nnormalized_shape: [1, 3]\n",
+        (3, "does not end the input's shape"),
+    ),
+    "layernorm weight shape": (
+        "kind: layernorm\ninput: [[1, 2, 3], [4, 5, 6]]\nweight: [1, 2]\n",
+        (3, "weight must be a list of 3"),
+    ),
+    "layernorm eps": ("kind: layernorm\ninput: [1, 2]\neps: -1e-5\n", (3, "eps must be positive")),
+    "num_groups not dividing C": (
+        "kind: groupnorm\ninput: [[1, 2, 3], [4, 5, 6]]\nnum_groups: 2\n",
+        (3, "does not divide the C = 3 channels"),
+    ),
+    "groupnorm bias shape": (
+        "kind: groupnorm\ninput: [[1, 2, 3, 4]]\nnum_groups: 2\nbias: [1, 2]\n",
+        (4, "bias must be a list of 4"),
+    ),
+}
+
+
+@pytest.mark.parametrize("case", BAD_OTHERS, ids=BAD_OTHERS)
+def test_bad_layer_and_group_norm_input(tmp_path: Path, case: str) -> None:
+    text, (line, words) = BAD_OTHERS[case]
+    kind = text.split("\n")[0].split(": ")[1]
+    got_line, _, message = spec_error(run_spec(tmp_path, kind, text))
+    assert got_line == line and words in message, (got_line, message)
+
+
+def test_layer_norm_check_names_the_mean_path() -> None:
+    spec = {
+        "kind": "layernorm",
+        "input": [[1, 3, 2, 6], [2, 0, 0, 2]],
+        "weight": [1, 2, -1, "1/2"],
+        "upstream": [[1, 0, 2, 1], [0, 1, -1, 1]],
+    }
+    x, up = np.array(spec["input"], float), np.array(spec["upstream"], float)
+    gamma = np.array([1, 2, -1, 0.5])
+    sigma = np.sqrt(x.var(axis=1, keepdims=True) + 1e-5)
+    x_hat = (x - x.mean(axis=1, keepdims=True)) / sigma
+    g = up * gamma
+    answer = g / sigma - x_hat * (g * x_hat).mean(axis=1, keepdims=True) / sigma  # no mean path
+    grade = Problem(spec).grade({"grad_input": answer.tolist()})
+    graded = next(r for r in grade.results if r.name == "grad_input")
+    assert not graded.ok and "without the path through μ" in graded.diagnosis
+
+
+def test_layer_and_group_norm_are_net_layers() -> None:
+    spec = {
+        "kind": "net",
+        "input": [[1, 2], [3, -1], [0, 1]],
+        "layers": [
+            {"type": "dense", "weight": [[1, 0], [2, 1], [-1, 1], [1, 1]], "bias": [0, 1, 0, 0]},
+            {"type": "layernorm", "weight": [1, 2, -1, 1], "bias": [0, 0, 1, 0]},
+            {"type": "groupnorm", "num_groups": 2, "eps": "1/2"},
+            "sigmoid",
+        ],
+    }
+    solution = solve(spec)
+    assert solution.gradient_check is not None and solution.gradient_check.ok
+    assert "layernorm1.grad_weight" in solution.results
+    dense = floats(solution.results["dense1.output"])
+    layer = ref.layernorm(
+        dense,
+        floats(solution.results["layernorm1.grad_output"]),
+        1,
+        weight=[1, 2, -1, 1],
+        bias=[0, 0, 1, 0],
+    )
+    close(solution.results["layernorm1.output"], layer["output"])
+    close(solution.results["dense1.grad_output"], layer["grad_input"])

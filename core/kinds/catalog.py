@@ -456,7 +456,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, batchnorm), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, batchnorm, layernorm, groupnorm), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {
