@@ -358,6 +358,8 @@ def groupnorm_cases(draw) -> dict[str, Any]:
     groups = draw(st.integers(1, 3))
     channels = groups * draw(st.integers(1, 3))
     shape = (draw(st.integers(1, 2)), channels, *draw(st.lists(st.integers(1, 3), max_size=2)))
+    if math.prod(shape) == groups:  # one value a group in one sample: refused, as PyTorch does
+        shape = (2, *shape[1:])
     spec: dict[str, Any] = {
         "kind": "groupnorm",
         "input": draw(arrays(shape)),
@@ -431,6 +433,10 @@ BAD_OTHERS = {
         "kind: groupnorm\ninput: [[1, 2, 3], [4, 5, 6]]\nnum_groups: 2\n",
         (3, "does not divide the C = 3 channels"),
     ),
+    "groupnorm groups of one value": (
+        "kind: groupnorm\ninput: [[1, 2, 3]]\nnum_groups: 3\n",
+        (3, "PyTorch refuses it"),
+    ),
     "groupnorm bias shape": (
         "kind: groupnorm\ninput: [[1, 2, 3, 4]]\nnum_groups: 2\nbias: [1, 2]\n",
         (4, "bias must be a list of 4"),
@@ -488,3 +494,27 @@ def test_layer_and_group_norm_are_net_layers() -> None:
     )
     close(solution.results["layernorm1.output"], layer["output"])
     close(solution.results["dense1.grad_output"], layer["grad_input"])
+
+
+@SETTINGS
+@given(layernorm_cases())
+def test_the_blocked_rows_path_matches_the_loop_reference(spec: dict[str, Any]) -> None:
+    """Large layer norms run a block of rows at a time (core/ops/normalization_rows.py): made
+    to run so at these sizes, with blocks of a few entries, it still gives the reference's."""
+    from gradcalc.core.ops import normalization_rows
+
+    saved = normalization_rows.SMALLEST, normalization_rows.BLOCK
+    normalization_rows.SMALLEST, normalization_rows.BLOCK = 1, 5
+    try:
+        solution = solve(spec, SolveOptions(force_float=True, gradient_check=False))
+    finally:
+        normalization_rows.SMALLEST, normalization_rows.BLOCK = saved
+    x, up = parsed(spec, "input"), parsed(spec, "upstream")
+    eps = float(Fraction(spec["eps"]))
+    weights = {"weight": parsed(spec, "weight"), "bias": parsed(spec, "bias"), "eps": eps}
+    want = ref.layernorm(x, up, len(spec["normalized_shape"]), **weights)
+    for name in ("output", "x_hat", "grad_input", "mean", "var"):
+        close(solution.results[name], want[name])
+    if "weight" in spec:
+        close(solution.results["grad_weight"], want["grad_weight"])
+        close(solution.results["grad_bias"], want["grad_bias"])

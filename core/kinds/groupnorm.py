@@ -48,6 +48,14 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NormProblem:
             f"num_groups = {groups} does not divide the C = {channels} channels of the input "
             f"({shape_text(x.shape)}); each group takes C/G consecutive channels",
         )
+    if x.shape[0] * (channels // groups) * math.prod(x.shape[2:]) == 1:
+        raise SpecError(
+            ("num_groups",),
+            f"one sample and groups of one value each ({shape_text(x.shape)}, num_groups = "
+            f"{groups}): each σ² would be 0 and x̂ = 0 whatever x is; PyTorch refuses it "
+            "(Expected more than 1 value per channel when training). Give fewer groups or more "
+            "samples",
+        )
     eps = shared.read_eps(spec)
     what = f"the input has C = {channels} channels (one γ and one β per channel)"
     weight, bias = shared.read_affine(spec, "affine", (channels,), what, limits)

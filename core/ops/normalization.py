@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.ops import normalization_rows as rows
 from gradcalc.core.values import to_float
 
 
@@ -129,6 +130,10 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     Written for speed at scale (memory passes, not arithmetic, bound it): the sums by einsum,
     x̂ computed in x̃'s buffer, y = γ·x̂ + β in place."""
     axes = params["axes"]
+    weight = params.get("weight")
+    shape = None if weight is None else weight.shape
+    if params.get("mean") is None and rows.fits(x.shape, axes, shape):
+        return _rows_forward(x, params)
     if params.get("mean") is None:
         m = count(x.shape, axes)
         mean = axis_sum(x, axes) / m
@@ -146,6 +151,25 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     cache = _cache(x.shape, params, mean, None, var, sigma, work, False)
     cache["input"] = x
     return y, cache
+
+
+def _rows_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """forward for layer norm's layout (core/ops/normalization_rows.py): x as R×M rows."""
+    axes = params["axes"]
+    lead = x.ndim - len(axes)
+    width = count(x.shape, axes)
+    weight, bias = params.get("weight"), params.get("bias")
+    y, x_hat, mean, var, sigma = rows.rows_forward(
+        x.reshape(-1, width),
+        None if weight is None else weight.reshape(width),
+        None if bias is None else bias.reshape(width),
+        params["eps"],
+    )
+    keep = x.shape[:lead] + (1,) * len(axes)
+    stats = (mean.reshape(keep), None, var.reshape(keep), sigma.reshape(keep))
+    cache = _cache(x.shape, params, *stats, x_hat.reshape(x.shape), False)
+    cache.update(input=x, rows=True)
+    return y.reshape(x.shape), cache
 
 
 def exact_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -233,6 +257,8 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     ∂L/∂x = (1/(M·σ))·(M·∂L/∂x̂ − Σ ∂L/∂x̂ − x̂·Σ(∂L/∂x̂·x̂)), sums over the statistic's
     axes; with given statistics (evaluation mode), ∂L/∂x = ∂L/∂x̂/σ.
     """
+    if cache.get("rows"):
+        return _rows_backward(grad_y, cache)
     grads: dict[str, np.ndarray] = {}
     if cache["has_bias"]:
         grads["bias"] = _parameter_sum(grad_y, cache)
@@ -251,6 +277,27 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     total = g_hat.sum(axis=axes, keepdims=True)
     projected = (g_hat * x_hat).sum(axis=axes, keepdims=True)
     grads["input"] = (g_hat * m - total - x_hat * projected) / (sigma * m)
+    return grads
+
+
+def _rows_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """backward after _rows_forward: core/ops/normalization_rows.py rows_backward."""
+    x_hat, weight = cache["x_hat"], cache["weight"]
+    width = cache["count"]
+    grad, grad_weight, grad_bias = rows.rows_backward(
+        np.asarray(grad_y, dtype=float).reshape(-1, width),
+        x_hat.reshape(-1, width),
+        cache["sigma"].reshape(-1, 1),
+        None if weight is None else np.asarray(weight, dtype=float).reshape(width),
+    )
+    param_shape = (1,) * (x_hat.ndim - len(cache["axes"])) + x_hat.shape[
+        x_hat.ndim - len(cache["axes"]) :
+    ]
+    grads = {"input": grad.reshape(x_hat.shape)}
+    if weight is not None:
+        grads["weight"] = grad_weight.reshape(param_shape)
+    if cache["has_bias"]:
+        grads["bias"] = grad_bias.reshape(param_shape)
     return grads
 
 
