@@ -246,10 +246,14 @@ class NormBackward:
         it), then each shown entry's compact ∂L/∂x."""
         grads = self.up if per_group else self.t.staged["x_hat"]
         name = self.Y if per_group else self.hat
-        everyone = self.members(group)
-        total = sum(grads[i] for i in everyone)
-        projected = sum(grads[i] * self.x_hat[i] for i in everyone)
-        members = everyone[: self.options.max_terms]
+        total, projected = self.t.staged["total"][group], self.t.staged["projected"][group]
+        if per_group and self.gamma is not None:  # Σ ∂L/∂y = ∂L/∂β, Σ ∂L/∂y·x̂ = ∂L/∂γ
+            entry = self.param_index(group)
+            total = self.results["grad_bias"].reshape(self.p.param_shape)[entry]
+            projected = self.results["grad_weight"].reshape(self.p.param_shape)[entry]
+        members = self.members(group, max(self.options.max_terms, self.options.cap(self.m)))
+        shown = members[: self.options.cap(self.m)]
+        members = members[: self.options.max_terms]
         more = self.m - len(members)
         s_name, p_name = self.stat("S", group), self.stat("P", group)
         steps: list[Any] = [
@@ -279,7 +283,7 @@ class NormBackward:
             ),
         ]
         sums = ((s_name, total), (p_name, projected))
-        for index in everyone[: self.options.cap(self.m)]:
+        for index in shown:
             steps.append(self.compact_entry(index, group, per_group, name, sums))
         return steps
 

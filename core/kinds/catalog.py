@@ -437,6 +437,8 @@ OPS: dict[str, OpEntry] = {
             "ties",
             "identities",
             "relations",
+            "compact",  # the normalization layers
+            "running",
         ),
         examples=(
             "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml",

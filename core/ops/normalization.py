@@ -304,7 +304,8 @@ def _rows_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
 def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     """The backward pass node by node along the graph x → μ → x̃ → σ² → σ → x̂ → y:
     {"x_hat": ∂L/∂x̂, "sigma": ∂L/∂σ, "var": ∂L/∂σ², "centred": ∂L/∂x̃, "mean": ∂L/∂μ,
-    "input": ∂L/∂x}, the statistics' gradients in their keepdims shape.
+    "input": ∂L/∂x, and the compact form's sums "total": Σ ∂L/∂x̂, "projected":
+    Σ ∂L/∂x̂·x̂}, the statistics' gradients and the sums in their keepdims shape.
 
     ∂L/∂σ = Σ ∂L/∂x̂·(−x̃/σ²); ∂L/∂σ² = ∂L/∂σ/(2σ); ∂L/∂x̃ = ∂L/∂x̂/σ + ∂L/∂σ²·2x̃/M;
     ∂L/∂μ = −Σ ∂L/∂x̃; ∂L/∂x = ∂L/∂x̃ + ∂L/∂μ/M.  (Given statistics: ∂L/∂x = ∂L/∂x̂/σ.)
@@ -322,6 +323,8 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     g_centred = g_hat / sigma + g_var * 2 * centred / m
     g_mean = -g_centred.sum(axis=axes, keepdims=True)
     return {
+        "total": g_hat.sum(axis=axes, keepdims=True),
+        "projected": (g_hat * cache["x_hat"]).sum(axis=axes, keepdims=True),
         "x_hat": g_hat,
         "sigma": g_sigma,
         "var": g_var,
