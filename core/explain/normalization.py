@@ -163,10 +163,17 @@ class NormExplainer:
         else:
             items.append(
                 f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs"
-                + (" (then ∂L/∂x = 0: Σ x̂ = 0 over each group)" if not self.frozen else "")
+                + (" (then ∂L/∂x = 0: Σ x̂ = 0 over each group)" if self.zero_gradient else "")
             )
         items.append(self.arithmetic_words())
         return items
+
+    @property
+    def zero_gradient(self) -> bool:
+        """With an upstream of ones, ∂L/∂x = 0 when γ is constant over each group (batch
+        norm, or no γ) and the statistics are the batch's: Σ x̂ = 0 then."""
+        constant = self.p.kind == "batchnorm" or not self.p.affine
+        return constant and not self.frozen
 
     @property
     def frozen(self) -> bool:
