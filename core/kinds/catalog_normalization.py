@@ -164,7 +164,10 @@ NORMALIZATION_OPS: dict[str, OpEntry] = {
             "explains the backward pass node by node and in its compact form."
         ),
         sections=("problem", "forward", "backward", "compact"),
-        examples=('gradcalc groupnorm --input "1 3 2 0; 0 2 4 2" --num-groups 2 --eps 3',),
+        examples=(
+            "gradcalc groupnorm --spec problems/groupnorm_channels.yaml",
+            'gradcalc groupnorm --input "1 3 2 0; 0 2 4 2" --num-groups 2 --eps 3',
+        ),
         fields=(
             Field(
                 "input",
