@@ -324,7 +324,7 @@ def test_completion_in_a_real_bash(tmp_path: Path) -> None:
         "source <(_GRADCALC_COMPLETE=bash_source gradcalc)\n"
         "COMP_WORDS=(gradcalc co); COMP_CWORD=1; _gradcalc_completion gradcalc\n"
         'echo "${COMPREPLY[@]}"\n'
-        "COMPREPLY=(); COMP_WORDS=(gradcalc new l); COMP_CWORD=2; _gradcalc_completion gradcalc\n"
+        "COMPREPLY=(); COMP_WORDS=(gradcalc new lo); COMP_CWORD=2; _gradcalc_completion gradcalc\n"
         'echo "${COMPREPLY[@]}"\n'
     )
     completed = subprocess.run(

@@ -124,7 +124,9 @@ def chain_product(
     elif not exact and gap <= 1e-9 * max(1.0, *(abs(float(v)) for v in given)):
         agreement = f"the backward pass's ∂{loss}/∂{param} to float64 rounding ({gap:.1e})"
     else:
-        agreement = f"NOT the backward pass's ∂{loss}/∂{param} (largest difference {gap:.3g}): a bug"
+        agreement = (
+            f"NOT the backward pass's ∂{loss}/∂{param} (largest difference {gap:.3g}): a bug"
+        )
     upstream_name, product_name = f"∂{loss}/∂{out}", f"∂{loss}/∂{param}"
     return [
         Note(

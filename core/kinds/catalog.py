@@ -10,6 +10,7 @@ are made.  Adding a kind adds its entry here.
 from __future__ import annotations
 
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
+from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
 from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
@@ -416,6 +417,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "dropout": DROPOUT,
     "embedding": EMBEDDING,
+    **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         explain="gradcalc.core.explain.net",
@@ -441,6 +443,8 @@ OPS: dict[str, OpEntry] = {
             "ties",
             "identities",
             "relations",
+            "compact",  # the normalization layers
+            "running",
         ),
         examples=(
             "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml",
@@ -465,7 +469,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout, embedding), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

@@ -35,22 +35,13 @@ RESULTS = ("output", "loss", "grad_input")
 RESULT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+)$"
 SECTIONS = registry.sections(KIND)
 # The single-layer kinds a layer may be, and flatten (a reshape, core/ops/flatten.py).
-LAYER_KINDS = (
-    "conv",
-    "pool",
-    "dense",
-    "activation",
-    "softmax",
-    "dropout",
-    "embedding",
-)
+LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax", "dropout", "embedding")
+NORM_LAYERS = ("batchnorm", "layernorm", "groupnorm")  # issue 16: γ, β per feature
+LAYER_KINDS += NORM_LAYERS
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
-PARAMETERS = {
-    "conv": ("kernel", "bias"),
-    "dense": ("weight", "bias"),
-    "embedding": ("weight",),
-}
+PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embedding": ("weight",)}
+PARAMETERS.update({kind: ("weight", "bias") for kind in NORM_LAYERS})
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",

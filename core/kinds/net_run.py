@@ -28,7 +28,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import PARAMETERS, Layer, NetProblem
+from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, Layer, NetProblem
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import GradientCheck, Run
@@ -100,6 +100,7 @@ def layer_spec(problem: NetProblem, layer: Layer, values: np.ndarray, upstream: 
 # The symbols of a layer's parameters when the net has several layers with parameters: W2,
 # b2 for the second, so that no two tables share a symbol (the kinds' own: w, W, b).
 _SYMBOLS = {"kernel": "w", "weight": "W", "bias": "b"}
+_NORM_SYMBOLS = {"weight": "γ", "bias": "β"}  # a normalization layer's γ, β
 
 
 def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
@@ -111,8 +112,8 @@ def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
     if len(with_parameters) < 2 or layer.name not in with_parameters:
         return {}
     count = with_parameters.index(layer.name) + 1
-    roles = PARAMETERS[layer.type]
-    return {role: f"{_SYMBOLS[role]}{count}" for role in roles}
+    symbols = _NORM_SYMBOLS if layer.type in NORM_LAYERS else _SYMBOLS
+    return {role: f"{symbols[role]}{count}" for role in PARAMETERS[layer.type]}
 
 
 def _mask_symbol(problem: NetProblem, layer: Layer) -> dict[str, str]:

@@ -1,0 +1,30 @@
+"""The explanation of a groupnorm problem (PyTorch GroupNorm): each sample's group of channels
+normalized over its entries, the backward pass node by node and in its compact form
+(core/explain/normalization.py and normalization_backward.py)."""
+
+from __future__ import annotations
+
+from gradcalc.core.explain.normalization import NormExplainer
+from gradcalc.core.explain.normalization_backward import NormBackward
+from gradcalc.core.kinds.groupnorm import SECTIONS
+
+
+class Explainer(NormBackward, NormExplainer):
+    """Group norm: a group is one sample's C/G consecutive channels (and their H·W)."""
+
+    SECTIONS = SECTIONS
+
+    def axes_words(self) -> str:
+        p = self.p
+        channels = p.input.shape[1]
+        per = channels // p.groups
+        spatial = p.op_shape[3]
+        where = f"its C/G = {per} channels" + (f" × {spatial} positions" if spatial > 1 else "")
+        return (
+            f"num_groups = {p.groups}: the C = {channels} channels form {p.groups} groups of "
+            f"{per} consecutive channels; each sample's group is normalized over {where}, "
+            f"M = {self.m} entries (μ and σ² are indexed sample, group); γ and β are per channel"
+        )
+
+    def problem_words(self) -> str:
+        return "y = γ_c·(x − μ)/√(σ² + ε) + β_c, μ and σ² over each sample's group of channels"

@@ -1,0 +1,353 @@
+"""Normalization over given axes: the op under batch norm, layer norm and group norm.
+
+``x`` has any shape; ``axes`` are the axes each statistic averages over (batch norm 1d:
+(0,), 2d: (0, 2, 3); layer norm: the last k; group norm: x reshaped N×G×(C/G)×S, axes
+(2, 3)).  With M the number of entries each statistic averages:
+
+    μ = Σ x / M,  x̃ = x − μ,  σ² = Σ x̃² / M (biased),  σ = √(σ² + ε),  x̂ = x̃/σ,
+    y = γ·x̂ + β
+
+``weight`` γ and ``bias`` β (or None: no affine map) are given in a shape that broadcasts
+against x (batch norm 2d: 1×C×1×1); their gradients sum over the axes where that shape is 1.
+The statistics have x's shape with the ``axes`` kept as 1.  Given ``mean`` and ``var`` (batch
+norm's evaluation mode, its running statistics), the op is the affine map with them as
+constants.
+
+Exactness: the mean, x̃ and σ² are rational and run exactly on the exact values; σ is
+exact only when every σ² + ε is the square of a rational (√(25/16) = 5/4), else it and
+what follows it (x̂, y, the gradients of x and γ) are float64.  ∂L/∂β = Σ ∂L/∂y stays exact
+either way.  Declared PIECEWISE with its own ``exact_forward``: that decision is made on the
+exact values, where the adapter runs the op exactly.
+"""
+
+from __future__ import annotations
+
+import math
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.ops import normalization_rows as rows
+from gradcalc.core.values import to_float
+
+
+def exact_sqrt(value: Fraction | int) -> Fraction | None:
+    """√value as a Fraction when value is the square of a rational, else None."""
+    value = Fraction(value)
+    if value < 0:
+        return None
+    top, bottom = math.isqrt(value.numerator), math.isqrt(value.denominator)
+    if top * top == value.numerator and bottom * bottom == value.denominator:
+        return Fraction(top, bottom)
+    return None
+
+
+def count(shape: tuple[int, ...], axes: tuple[int, ...]) -> int:
+    """M: how many entries of an array of ``shape`` each statistic over ``axes`` averages."""
+    return math.prod(shape[a] for a in axes)
+
+
+def reduce_axes(x_shape: tuple[int, ...], param_shape: tuple[int, ...]) -> tuple[int, ...]:
+    """The axes a parameter of broadcast shape ``param_shape`` (same ndim as x) is summed over."""
+    return tuple(a for a, size in enumerate(param_shape) if size == 1 and x_shape[a] != 1)
+
+
+def statistics(x: np.ndarray, axes: tuple[int, ...]) -> tuple[Any, Any, Any]:
+    """(μ, x̃, σ²) over ``axes``: μ and σ² keep the axes as 1; float or exact alike."""
+    m: Any = count(x.shape, axes)
+    if x.dtype == object:
+        m = Fraction(m)  # exact values: ints / int would be a float
+    mean = x.sum(axis=axes, keepdims=True) / m
+    centred = x - mean
+    var = (centred * centred).sum(axis=axes, keepdims=True) / m
+    return mean, centred, var
+
+
+def _affine(x_hat: np.ndarray, params: Params) -> np.ndarray:
+    """y = γ·x̂ + β (x̂ itself without an affine map)."""
+    weight, bias = params.get("weight"), params.get("bias")
+    y = x_hat if weight is None else x_hat * weight
+    return y if bias is None else y + bias
+
+
+def _cache(x_shape, params, mean, centred, var, sigma, x_hat, sigma_exact) -> dict[str, Any]:
+    axes = params["axes"]
+    weight = params.get("weight")
+    return {
+        "axes": axes,
+        "count": count(x_shape, axes),
+        "frozen": params.get("mean") is not None,
+        "mean": mean,
+        "centred": centred,
+        "var": var,
+        "sigma": sigma,
+        "x_hat": x_hat,
+        "weight": weight,
+        "has_bias": params.get("bias") is not None,
+        "param_axes": reduce_axes(
+            x_shape, weight.shape if weight is not None else (1,) * len(x_shape)
+        ),
+        "sigma_exact": sigma_exact,
+    }
+
+
+def _moments(x: np.ndarray, params: Params) -> tuple[Any, Any, Any]:
+    """(μ, x̃, σ²): the batch's, or the given ones (evaluation mode)."""
+    if params.get("mean") is None:
+        return statistics(x, params["axes"])
+    mean, var = params["mean"], params["var"]
+    return mean, x - mean, var
+
+
+def axis_sum(a: np.ndarray, axes: tuple[int, ...], b: np.ndarray | None = None) -> np.ndarray:
+    """Σ over ``axes`` of a (or of a·b, both x's shape), keeping the axes as 1: by einsum for
+    floats (no temporary array, a few passes fewer over memory), else NumPy's sum."""
+    if a.dtype == object or (b is not None and b.dtype == object):
+        return (a if b is None else a * b).sum(axis=axes, keepdims=True)
+    letters = "abcdefghijklmnop"[: a.ndim]
+    kept = "".join(letter for axis, letter in enumerate(letters) if axis not in axes)
+    if b is None:
+        summed = np.einsum(f"{letters}->{kept}", a)
+    else:
+        summed = np.einsum(f"{letters},{letters}->{kept}", a, b)
+    return summed.reshape(tuple(1 if axis in axes else n for axis, n in enumerate(a.shape)))
+
+
+def centred_of(cache: Cache) -> np.ndarray:
+    """x̃ = x − μ: kept by an exact run, computed again from x and μ after a float64 one (which
+    overwrites it with x̂ to spare a pass over memory)."""
+    if cache.get("centred") is not None:
+        return cache["centred"]
+    return cache["input"] - cache["mean"]
+
+
+def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """float64: x (any shape), params ``axes``, ``eps``, ``weight``/``bias`` (broadcast shape
+    or None), ``mean``/``var`` (evaluation mode, else None) -> y (x's shape), cache.
+
+    Written for speed at scale (memory passes, not arithmetic, bound it): the sums by einsum,
+    x̂ computed in x̃'s buffer, y = γ·x̂ + β in place."""
+    axes = params["axes"]
+    weight = params.get("weight")
+    shape = None if weight is None else weight.shape
+    if params.get("mean") is None and rows.fits(x.shape, axes, shape):
+        return _rows_forward(x, params)
+    if params.get("mean") is None:
+        m = count(x.shape, axes)
+        mean = axis_sum(x, axes) / m
+        work = x - mean
+        var = axis_sum(work, axes, work) / m
+    else:
+        mean, var = params["mean"], params["var"]
+        work = x - mean
+    sigma = np.sqrt(var + params["eps"])
+    np.multiply(work, 1 / sigma, out=work)  # x̃ becomes x̂
+    weight, bias = params.get("weight"), params.get("bias")
+    y = work.copy() if weight is None else work * weight
+    if bias is not None:
+        y += bias
+    cache = _cache(x.shape, params, mean, None, var, sigma, work, False)
+    cache["input"] = x
+    return y, cache
+
+
+def _rows_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """forward for layer norm's layout (core/ops/normalization_rows.py): x as R×M rows."""
+    axes = params["axes"]
+    lead = x.ndim - len(axes)
+    width = count(x.shape, axes)
+    weight, bias = params.get("weight"), params.get("bias")
+    y, x_hat, mean, var, sigma = rows.rows_forward(
+        x.reshape(-1, width),
+        None if weight is None else weight.reshape(width),
+        None if bias is None else bias.reshape(width),
+        params["eps"],
+    )
+    keep = x.shape[:lead] + (1,) * len(axes)
+    stats = (mean.reshape(keep), None, var.reshape(keep), sigma.reshape(keep))
+    cache = _cache(x.shape, params, *stats, x_hat.reshape(x.shape), False)
+    cache.update(input=x, rows=True)
+    return y.reshape(x.shape), cache
+
+
+def exact_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """Exact values (object arrays) in: μ, x̃, σ² exact; σ, x̂ and y exact when every
+    σ² + ε is a perfect square of a rational, else float64 from σ on."""
+    mean, centred, var = _moments(x, params)
+    shifted = var + params["eps"]
+    roots = [exact_sqrt(v) for v in shifted.ravel().tolist()]
+    if all(root is not None for root in roots):
+        sigma = np.array(roots, dtype=object).reshape(shifted.shape)
+        x_hat = centred / sigma
+        y = _affine(x_hat, params)
+        return y, _cache(x.shape, params, mean, centred, var, sigma, x_hat, True)
+    sigma = np.sqrt(to_float(shifted))
+    x_hat = to_float(centred) / sigma
+    floats = {k: to_float(v) for k, v in params.items() if isinstance(v, np.ndarray)}
+    y = _affine(x_hat, {**params, **floats})
+    return y, _cache(x.shape, params, mean, centred, var, sigma, x_hat, False)
+
+
+def _count(cache: Cache, values: np.ndarray) -> Any:
+    """M, as a Fraction for exact values (so that ints divided by it stay exact)."""
+    return Fraction(cache["count"]) if values.dtype == object else cache["count"]
+
+
+def _parameter_sum(values: np.ndarray, cache: Cache, other: np.ndarray | None = None) -> np.ndarray:
+    """Σ over the parameter's broadcast axes of values (or values·other), in the parameter's
+    broadcast shape."""
+    return axis_sum(values, cache["param_axes"], other)
+
+
+def _float_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """backward's "weight" and "input" in float64, with as few passes over memory as it can:
+    ∂L/∂x = ∂L/∂x̂/σ − x̂·(Σ ∂L/∂x̂·x̂)/(M·σ) − (Σ ∂L/∂x̂)/(M·σ).  When γ is constant over each
+    group (batch norm), Σ ∂L/∂x̂ = γ·∂L/∂β and Σ ∂L/∂x̂·x̂ = γ·∂L/∂γ need no pass of their own."""
+    x_hat, inverse = cache["x_hat"], 1 / cache["sigma"]
+    axes, m = cache["axes"], cache["count"]
+    weight = cache["weight"]
+    if weight is not None and weight.dtype == object:
+        weight = to_float(weight)
+    grads: dict[str, np.ndarray] = {}
+    projected_y = None
+    if weight is not None:
+        projected_y = _parameter_sum(grad_y, cache, x_hat)
+        grads["weight"] = projected_y
+    if cache["frozen"]:
+        scale = inverse if weight is None else weight * inverse
+        grads["input"] = grad_y * scale
+        return grads
+    if weight is not None and set(cache["param_axes"]) == set(axes):
+        total = weight * axis_sum(grad_y, axes)
+        projected = weight * projected_y
+        grad = grad_y * (weight * inverse)
+    else:
+        g_hat = grad_y if weight is None else grad_y * weight
+        total = axis_sum(g_hat, axes)
+        projected = axis_sum(g_hat, axes, x_hat)
+        grad = g_hat * inverse if weight is None else np.multiply(g_hat, inverse, out=g_hat)
+    grad -= x_hat * (projected * inverse / m)
+    grad -= total * inverse / m
+    return {**grads, "input": grad}
+
+
+def _floats(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
+    """∂L/∂y as the gradient of x must take it: float64 when σ is."""
+    if cache["sigma_exact"] or grad_y.dtype != object:
+        return grad_y
+    return to_float(grad_y)
+
+
+def _grad_x_hat(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
+    """∂L/∂x̂ = ∂L/∂y·γ (∂L/∂y itself without an affine map)."""
+    weight = cache["weight"]
+    if weight is None:
+        return grad_y
+    if weight.dtype == object and grad_y.dtype != object:
+        weight = to_float(weight)
+    return grad_y * weight
+
+
+def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_y: x's shape -> {"input": ∂L/∂x by the compact form, "weight", "bias" (the
+    parameters' broadcast shapes, when they exist)}.
+
+    ∂L/∂x = (1/(M·σ))·(M·∂L/∂x̂ − Σ ∂L/∂x̂ − x̂·Σ(∂L/∂x̂·x̂)), sums over the statistic's
+    axes; with given statistics (evaluation mode), ∂L/∂x = ∂L/∂x̂/σ.
+    """
+    if cache.get("rows"):
+        return _rows_backward(grad_y, cache)
+    grads: dict[str, np.ndarray] = {}
+    if cache["has_bias"]:
+        grads["bias"] = _parameter_sum(grad_y, cache)
+    grad_y = _floats(grad_y, cache)
+    if not cache["sigma_exact"]:
+        grads.update(_float_backward(grad_y, cache))
+        return grads
+    x_hat, sigma = cache["x_hat"], cache["sigma"]
+    if cache["weight"] is not None:
+        grads["weight"] = _parameter_sum(grad_y * x_hat, cache)
+    g_hat = _grad_x_hat(grad_y, cache)
+    if cache["frozen"]:
+        grads["input"] = g_hat / sigma
+        return grads
+    axes, m = cache["axes"], _count(cache, g_hat)
+    total = g_hat.sum(axis=axes, keepdims=True)
+    projected = (g_hat * x_hat).sum(axis=axes, keepdims=True)
+    grads["input"] = (g_hat * m - total - x_hat * projected) / (sigma * m)
+    return grads
+
+
+def _rows_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """backward after _rows_forward: core/ops/normalization_rows.py rows_backward."""
+    x_hat, weight = cache["x_hat"], cache["weight"]
+    width = cache["count"]
+    grad, grad_weight, grad_bias = rows.rows_backward(
+        np.asarray(grad_y, dtype=float).reshape(-1, width),
+        x_hat.reshape(-1, width),
+        cache["sigma"].reshape(-1, 1),
+        None if weight is None else np.asarray(weight, dtype=float).reshape(width),
+    )
+    param_shape = (1,) * (x_hat.ndim - len(cache["axes"])) + x_hat.shape[
+        x_hat.ndim - len(cache["axes"]) :
+    ]
+    grads = {"input": grad.reshape(x_hat.shape)}
+    if weight is not None:
+        grads["weight"] = grad_weight.reshape(param_shape)
+    if cache["has_bias"]:
+        grads["bias"] = grad_bias.reshape(param_shape)
+    return grads
+
+
+def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """The backward pass node by node along the graph x → μ → x̃ → σ² → σ → x̂ → y:
+    {"x_hat": ∂L/∂x̂, "sigma": ∂L/∂σ, "var": ∂L/∂σ², "centred": ∂L/∂x̃, "mean": ∂L/∂μ,
+    "input": ∂L/∂x, and the compact form's sums "total": Σ ∂L/∂x̂, "projected":
+    Σ ∂L/∂x̂·x̂}, the statistics' gradients and the sums in their keepdims shape.
+
+    ∂L/∂σ = Σ ∂L/∂x̂·(−x̃/σ²); ∂L/∂σ² = ∂L/∂σ/(2σ); ∂L/∂x̃ = ∂L/∂x̂/σ + ∂L/∂σ²·2x̃/M;
+    ∂L/∂μ = −Σ ∂L/∂x̃; ∂L/∂x = ∂L/∂x̃ + ∂L/∂μ/M.  (Given statistics: ∂L/∂x = ∂L/∂x̂/σ.)
+    """
+    grad_y = _floats(grad_y, cache)
+    g_hat = _grad_x_hat(grad_y, cache)
+    sigma, centred = cache["sigma"], centred_of(cache)
+    if not cache["sigma_exact"] and centred.dtype == object:
+        centred = to_float(centred)
+    if cache["frozen"]:
+        return {"x_hat": g_hat, "input": g_hat / sigma}
+    axes, m = cache["axes"], _count(cache, g_hat)
+    g_sigma = (g_hat * -centred).sum(axis=axes, keepdims=True) / (sigma * sigma)
+    g_var = g_sigma / (2 * sigma)
+    g_centred = g_hat / sigma + g_var * 2 * centred / m
+    g_mean = -g_centred.sum(axis=axes, keepdims=True)
+    return {
+        "total": g_hat.sum(axis=axes, keepdims=True),
+        "projected": (g_hat * cache["x_hat"]).sum(axis=axes, keepdims=True),
+        "x_hat": g_hat,
+        "sigma": g_sigma,
+        "var": g_var,
+        "centred": g_centred,
+        "mean": g_mean,
+        "input": g_centred + g_mean / m,
+    }
+
+
+def running_update(
+    running: Any, batch: Any, momentum: Any, *, unbiased_from: int | None = None
+) -> Any:
+    """PyTorch's running statistic update, (1 − momentum)·running + momentum·batch; with
+    ``unbiased_from`` M, the batch variance is made unbiased first: σ²·M/(M − 1)."""
+    if unbiased_from is not None:
+        batch = batch * Fraction(unbiased_from, unbiased_from - 1)
+    return running * (1 - momentum) + batch * momentum
+
+
+NORMALIZE = Op(
+    name="normalize",
+    exactness=Exactness.PIECEWISE,
+    forward=forward,
+    backward=backward,
+    exact_forward=exact_forward,
+)
