@@ -27,6 +27,7 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
+from gradcalc.core.explain.pieces import chain_product
 from gradcalc.core.explain.pieces import factor as _factor
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
@@ -316,25 +317,24 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
             self.sym_w(*idx)
             for idx in np.ndindex(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
         ]
-        for table in (
-            *self._jacobian_tables(
-                f"∂{self.Y}/∂{self.K}",
+        jacobians = (
+            (self.K, k_labels, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
+            (self.X, x_labels, input_map, w_symbols, "jacobian_input", "grad_input"),
+        )
+        for param, columns, index_map, symbols, name, gradient in jacobians:
+            label = f"∂{self.Y}/∂{param}"
+            values = self.results[name]
+            tables = self._jacobian_tables(label, out_labels, columns, index_map, symbols, values)
+            product = chain_product(
+                (self.L, self.Y, param),
                 out_labels,
-                k_labels,
-                kernel_map,
-                x_symbols,
-                self.results["jacobian_kernel"],
-            ),
-            *self._jacobian_tables(
-                f"∂{self.Y}/∂{self.X}",
-                out_labels,
-                x_labels,
-                input_map,
-                w_symbols,
-                self.results["jacobian_input"],
-            ),
-        ):
-            section.add(table)
+                self.up,
+                columns,
+                values,
+                self.results[gradient],
+            )
+            for item in (*tables, *product):
+                section.add(item)
         return section
 
     def _jacobian_tables(

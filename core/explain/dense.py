@@ -26,7 +26,12 @@ from gradcalc.core.explain import (
     index_separator,
     keyed_sections,
 )
-from gradcalc.core.explain.pieces import arithmetic_words, element_symbol, show_matrix
+from gradcalc.core.explain.pieces import (
+    arithmetic_words,
+    chain_product,
+    element_symbol,
+    show_matrix,
+)
 from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.kinds.dense import SECTIONS, DenseProblem, DenseTrace
 
@@ -232,21 +237,21 @@ class Explainer:
         )
         symbolic_input, symbolic_weight = self._jacobian_symbols(shown)
         single = "" if p.batched else f" = {self.W}"
-        for label, columns, symbolic, values in (
+        jacobians = (
             (f"∂{self.Y}/∂{self.X}{single}", x_labels, symbolic_input, "jacobian_input"),
             (f"∂{self.Y}/∂{self.W}", w_labels, symbolic_weight, "jacobian_weight"),
-        ):
+        )
+        gradients = {"jacobian_input": self.c.grad_input, "jacobian_weight": self.c.grad_weight}
+        for label, columns, symbolic, values in jacobians:
             caption = f"row r, column k: ∂(output r)/∂(entry k); {len(row_labels)}×{len(columns)}"
-            left = len(row_labels) - shown
-            section.add(
-                SymbolTable(
-                    label + " (symbols)", columns, row_labels[:shown], symbolic, caption, left
-                )
-            )
+            left, rows = len(row_labels) - shown, row_labels[:shown]
             numeric = tuple(tuple(self.results[values][r]) for r in range(shown))
-            section.add(
-                SymbolTable(label + " (values)", columns, row_labels[:shown], numeric, omitted=left)
-            )
+            section.add(SymbolTable(label + " (symbols)", columns, rows, symbolic, caption, left))
+            section.add(SymbolTable(label + " (values)", columns, rows, numeric, omitted=left))
+            param = self.X if values == "jacobian_input" else self.W
+            product = (self.L, self.Y, param), row_labels, self.up, columns, self.results[values]
+            for item in chain_product(*product, gradients[values]):
+                section.add(item)
         if p.batched:
             section.add(
                 Note(

@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from gradcalc.core.explain import GRADIENT, Note, Section, SymbolTable, sentence
+from gradcalc.core.explain.pieces import chain_product
 from gradcalc.core.ops.windows import REAL
 
 
@@ -104,4 +105,13 @@ class MatrixSections:
                 omitted=len(out_labels) - shown,
             )
         )
+        for item in chain_product(
+            (self.L, self.Y, self.X),
+            out_labels,
+            self.up,
+            x_labels,
+            matrix,
+            self.results["grad_input"],
+        ):
+            section.add(item)
         return section

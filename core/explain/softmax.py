@@ -24,7 +24,12 @@ from gradcalc.core.explain import (
     SymbolTable,
 )
 from gradcalc.core.explain.elementwise import ElementwiseExplainer
-from gradcalc.core.explain.pieces import arithmetic_words, factor, underflow_words
+from gradcalc.core.explain.pieces import (
+    arithmetic_words,
+    chain_product,
+    factor,
+    underflow_words,
+)
 from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.ops.softmax import log_sum_exp, others_sum, softmax_parts
@@ -308,8 +313,21 @@ class Explainer(ElementwiseExplainer):
             shown += rows
             for table in self.jacobian_tables(name, n, rows, self.blocks[n]):
                 section.add(table)
+            if rows == classes:  # the whole block shown: sample n's gradient as a product
+                for item in self.block_product(n):
+                    section.add(item)
         section.omitted = count * classes - shown
         return section
+
+    def block_product(self, n: int) -> list[Any]:
+        """Sample n's gradient as the chain rule's product: its upstream row times its block."""
+        classes = self.s.shape[1]
+        outputs, inputs = (
+            tuple(self.sym(symbol, self.idx(n, j)).text for j in range(classes))
+            for symbol in (self.Y, self.X)
+        )
+        names = (self.L, self.per_sample(self.Y, n), self.per_sample(self.X, n))
+        return chain_product(names, outputs, self.up[n], inputs, self.blocks[n], self.grad[n])
 
     def jacobian_tables(
         self, name: str, n: int, rows: int, block: Any
