@@ -327,6 +327,9 @@ CHECK_RENDERERS: dict[str, Callable[[list[FileReport], bool], str]] = {
     "json": render_json,
     "csv": render_csv,
     "junit": render_junit,
+    # cli/check_sheets.py adds grades, gradescope and classroom when it is imported (as
+    # cli/check_outputs.py does for REPORT_FILES): those renderers use the ones above.
 }
-# --format's choices: the formats printed; CSV and JUnit are written to files (--csv, --junit).
+# --format's choices: the formats printed; the others are written to files (--csv, --junit,
+# --grades, --gradescope, --classroom).
 PRINTED_FORMATS = ("table", "json")
