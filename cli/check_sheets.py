@@ -166,13 +166,16 @@ def label_of(report: FileReport, labels: dict[str, str]) -> str | None:
 
 # -- --grades: the class's grade sheet ---------------------------------------------------------
 
-GRADES_TAIL = ["total", "out_of", "notes"]
+# The columns before the problems' (an earlier sheet is told by them: a header with a thousand
+# problems is longer than the bytes read to tell it), and the last.
+GRADES_HEAD = ["student", "total", "out_of"]
+GRADES_LAST = "notes"
 
 
 def grade_sheet(reports: list[FileReport]) -> tuple[list[str], list[list[str]]]:
     """The header and rows of the grade sheet: a row per student (by name; a file with no
-    student is a row named by its path), a column per problem with the points scored, then
-    the total, the points of every problem, and notes.  A problem a student has no
+    student is a row named by its path) with the total and the points of every problem, a
+    column per problem with the points scored, and notes.  A problem a student has no
     submission for is an empty cell (0 in the total); so is one that could not be graded (an
     error, or two submissions for one problem: which counts is the instructor's call), with
     a note saying why."""
@@ -207,13 +210,13 @@ def grade_sheet(reports: list[FileReport]) -> tuple[list[str], list[list[str]]]:
         rows.append(
             [
                 student,
-                *(cells.get(label, "") for label in columns),
                 number(exact_total(scores)),
                 out_of,
+                *(cells.get(label, "") for label in columns),
                 "; ".join(notes),
             ]
         )
-    return ["student", *columns, *GRADES_TAIL], rows
+    return [*GRADES_HEAD, *columns, GRADES_LAST], rows
 
 
 def render_grades(reports: list[FileReport], hide: bool = False) -> str:
@@ -235,7 +238,7 @@ def looks_like_grades(head: bytes) -> bool:
 
     first = head.decode("utf-8", "replace").split("\n", 1)[0]
     header = next(csv.reader([first]), [])
-    return header[:1] == ["student"] and header[-3:] == GRADES_TAIL
+    return header[:3] == GRADES_HEAD
 
 
 # -- --gradescope and --classroom: one submission's results for a platform ----------------------

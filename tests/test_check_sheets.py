@@ -93,21 +93,21 @@ def test_the_grade_sheet_has_a_row_per_student_and_a_column_per_problem(
     assert result.exit_code == 2  # carol's misspelled result is an error; the rest is graded
     subs = course / "subs"
     assert sheet_rows(sheet) == [
-        ["student", "dense", "task3", "total", "out_of", "notes"],
-        ["alice", "3", "6", "9", "9", ""],
-        ["bob", "", "5", "5", "9", ""],  # no dense submission: an empty cell, 0 in the total
-        ["carol", "", "", "0", "9", f"dense: not graded (an error in {subs}/carol_dense.yaml)"],
+        ["student", "total", "out_of", "dense", "task3", "notes"],
+        ["alice", "9", "9", "3", "6", ""],
+        ["bob", "5", "9", "", "5", ""],  # no dense submission: an empty cell, 0 in the total
+        ["carol", "0", "9", "", "", f"dense: not graded (an error in {subs}/carol_dense.yaml)"],
         [
             "dave",
-            "",
-            "",
             "0",
             "9",
+            "",
+            "",
             f"task3: 2 submissions ({subs}/dave_task3-again.yaml, {subs}/dave_task3.yaml), "
             "none counted",
         ],
         # The file's name wins over the student: key its author wrote.
-        ["erin", "", "5", "5", "9", ""],
+        ["erin", "5", "9", "", "5", ""],
     ]
 
 
@@ -118,9 +118,9 @@ def test_without_student_from_the_student_key_names_the_row_else_the_path(
     run(str(course / "subs" / "bob_task3.yaml"), str(course / "subs" / "erin_task3.yaml"),
         str(course / "subs" / "alice_dense.yaml"), "--grades", str(sheet))  # fmt: skip
     assert sheet_rows(sheet) == [
-        ["student", "task3", "dense", "total", "out_of", "notes"],
-        [str(course / "subs" / "bob_task3.yaml"), "5", "", "5", "9", ""],
-        ["alice", "5", "3", "8", "9", ""],
+        ["student", "total", "out_of", "task3", "dense", "notes"],
+        [str(course / "subs" / "bob_task3.yaml"), "5", "9", "5", "", ""],
+        ["alice", "8", "9", "5", "3", ""],
     ]
 
 
@@ -138,6 +138,16 @@ def test_a_file_that_does_not_fit_the_pattern_is_named_by_its_path_with_a_warnin
         "its row in --grades is named by its path"
     ) in result.output
     assert sheet_rows(sheet)[1] == [str(alice), "6", "6", "6", ""]
+
+
+def test_a_large_earlier_sheet_is_replaced(tmp_path: Path):
+    # 500 problems make a header longer than the bytes read to tell an earlier sheet.
+    for number in range(500):
+        write(tmp_path / "specs" / f"spec{number:04d}.yaml", TASK3)
+    sheet = tmp_path / "grades.csv"
+    for _ in range(2):
+        assert run(str(tmp_path / "specs"), "--grades", str(sheet)).exit_code == 0
+    assert len(sheet_rows(sheet)[0]) == 3 + 500 + 1
 
 
 @pytest.mark.parametrize(
