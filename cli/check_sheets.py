@@ -141,27 +141,31 @@ def _problem_of(report: FileReport) -> str | None:
 
 
 def problem_labels(reports: Iterable[FileReport]) -> dict[str, str]:
-    """Each problem file (by resolved path) -> its column name: the file name without
-    .yaml/.yml, or the path as first written when two problems share that name."""
-    first_spelling: dict[str, str] = {}
+    """Each problem file, as a report spells it -> its column name: the file name without
+    .yaml/.yml, or the path as first written when two problems share that name (files are
+    told apart with symbolic links resolved, so two spellings of one problem share a
+    column)."""
+    real: dict[str, str] = {}  # spelling -> resolved path (one realpath per spelling)
+    first_spelling: dict[str, str] = {}  # resolved path -> first spelling
     for report in reports:
         problem = _problem_of(report)
-        if problem is not None:
-            first_spelling.setdefault(os.path.realpath(problem), problem)
+        if problem is not None and problem not in real:
+            real[problem] = os.path.realpath(problem)
+            first_spelling.setdefault(real[problem], problem)
     stems: dict[str, int] = {}
     for spelling in first_spelling.values():
         stem = os.path.splitext(os.path.basename(spelling))[0]
         stems[stem] = stems.get(stem, 0) + 1
-    labels = {}
+    by_real = {}
     for key, spelling in first_spelling.items():
         stem = os.path.splitext(os.path.basename(spelling))[0]
-        labels[key] = stem if stems[stem] == 1 else spelling
-    return labels
+        by_real[key] = stem if stems[stem] == 1 else spelling
+    return {spelling: by_real[key] for spelling, key in real.items()}
 
 
 def label_of(report: FileReport, labels: dict[str, str]) -> str | None:
     problem = _problem_of(report)
-    return None if problem is None else labels[os.path.realpath(problem)]
+    return None if problem is None else labels[problem]
 
 
 # -- --grades: the class's grade sheet ---------------------------------------------------------
@@ -172,10 +176,12 @@ GRADES_HEAD = ["student", "total", "out_of"]
 GRADES_LAST = "notes"
 
 
-def grade_sheet(reports: list[FileReport]) -> tuple[list[str], list[list[str]]]:
-    """The header and rows of the grade sheet: a row per student (by name; a file with no
-    student is a row named by its path) with the total and the points of every problem, a
-    column per problem with the points scored, and notes.  A problem a student has no
+def grade_sheet(
+    reports: list[FileReport],
+) -> tuple[list[str], list[tuple[str, str, str, dict[str, str], str]]]:
+    """The problems' columns and the rows of the grade sheet: a row per student (by name; a
+    file with no student is a row named by its path) with the total, the points of every
+    problem, the points scored on each problem (by column name), and notes.  A problem a student has no
     submission for is an empty cell (0 in the total); so is one that could not be graded (an
     error, or two submissions for one problem: which counts is the instructor's call), with
     a note saying why."""
@@ -207,30 +213,35 @@ def grade_sheet(reports: list[FileReport]) -> tuple[list[str], list[list[str]]]:
             else:
                 cells[label] = number(files[0].grade.score)
                 scores.append(files[0].grade.score)
-        rows.append(
-            [
-                student,
-                number(exact_total(scores)),
-                out_of,
-                *(cells.get(label, "") for label in columns),
-                "; ".join(notes),
-            ]
-        )
-    return [*GRADES_HEAD, *columns, GRADES_LAST], rows
+        rows.append((student, number(exact_total(scores)), out_of, cells, "; ".join(notes)))
+    return columns, rows
 
 
 def render_grades(reports: list[FileReport], hide: bool = False) -> str:
-    """The grade sheet as CSV (cells as in --csv: no formulas, no control characters).
-    ``hide`` changes nothing: a grade sheet holds points only."""
-    import csv
-    import io
+    """The grade sheet as CSV (cells as in --csv: no formulas, no control characters; quoted
+    as Python's csv module quotes).  ``hide`` changes nothing: a grade sheet holds points
+    only."""
+    columns, rows = grade_sheet(reports)
+    position = {label: index for index, label in enumerate(columns, len(GRADES_HEAD))}
+    lines = [",".join(_csv_field(csv_cell(cell)) for cell in [*GRADES_HEAD, *columns, GRADES_LAST])]
+    for student, total, out_of, cells, notes in rows:
+        # Built by position: a sheet of a thousand students and problems has a million cells,
+        # nearly all empty, which need no look.
+        fields = [""] * (len(position) + len(GRADES_HEAD) + 1)
+        fields[: len(GRADES_HEAD)] = [_csv_field(csv_cell(student)), total, out_of]
+        for label, cell in cells.items():
+            fields[position[label]] = _csv_field(csv_cell(cell))
+        fields[-1] = _csv_field(csv_cell(notes)) if notes else ""
+        lines.append(",".join(fields))
+    return "\n".join(lines) + "\n"
 
-    header, rows = grade_sheet(reports)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    for row in [header, *rows]:
-        writer.writerow([csv_cell(cell) if cell else "" for cell in row])  # most are empty
-    return buffer.getvalue()
+
+def _csv_field(text: str) -> str:
+    """A CSV field as csv.writer writes it (QUOTE_MINIMAL): quoted when it holds a comma, a
+    quote or a line break, its quotes doubled."""
+    if any(special in text for special in ',"\n\r'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def looks_like_grades(head: bytes) -> bool:
