@@ -71,8 +71,8 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
         lines += [f"    {cell_line(cell, hide)}" for cell in result.wrong[:max_cells]]
         if len(result.wrong) > max_cells:
             lines.append(f"    … {len(result.wrong) - max_cells} more wrong values")
-    if result.diagnosis and not (hide and result.diagnosis_reveals):
-        lines.append(f"    likely mistake: {result.diagnosis}")
+    if result.diagnosis_shown(hide):
+        lines.append(f"    likely mistake: {result.diagnosis_shown(hide)}")
     return lines
 
 
@@ -191,8 +191,7 @@ def result_document(result: ResultGrade, hide: bool) -> dict[str, Any]:
         "wrong_shape": result.wrong_shape or None,
         "flat_as": result.flat_as or None,
         "accepted": (result.accepted if not hide else None) or None,
-        "diagnosis": (result.diagnosis if not (hide and result.diagnosis_reveals) else None)
-        or None,
+        "diagnosis": result.diagnosis_shown(hide) or None,
         "tolerance": {"atol": float(result.tolerance.atol), "rtol": float(result.tolerance.rtol)},
     }
 
