@@ -14,7 +14,9 @@ What it measures
     default's median.
 
 Usage
-    python benchmarks/check_speed.py [--count 1000] [--repeat 5] [--check] [--bank]
+    python benchmarks/check_speed.py [--count 1000] [--repeat 5] [--check] [--bank] [--grades]
+
+``--grades`` also writes the class grade sheet (``--grades`` with ``--student-from``).
 
 ``--check`` exits 1 when the default setting is above 1.5 s.  ``--bank`` times a class
 instead: the 1,000 specs become an instructor's bank (``bank/specNNNN.yaml``) and each gets one
@@ -210,6 +212,9 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--check", action="store_true", help="exit 1 above the target")
     parser.add_argument("--bank", action="store_true", help="time a class against a bank")
+    parser.add_argument(
+        "--grades", action="store_true", help="write a grade sheet too (--grades, --student-from)"
+    )
     args = parser.parse_args()
     env_note = f"{os.cpu_count()} CPUs, Python {sys.version.split()[0]}"
     with (
@@ -236,8 +241,12 @@ def main() -> int:
             if has_problems_option():
                 by_name = ["--problems", str(folder / "bank"), str(folder / "by-name")]
                 runs += (("submissions against --problems bank", by_name),)
+        # Each spec is its own problem and student: a 1,000 × 1,000 sheet, the worst case.
+        sheet = ["--grades", str(single / "grades.csv"), "--student-from", "spec{student}.yaml"]
         for label, options in runs:
-            seconds, fastest, status = timed([*command(), "check", *options], args.repeat)
+            seconds, fastest, status = timed(
+                [*command(), "check", *(sheet if args.grades else []), *options], args.repeat
+            )
             print(
                 f"gradcalc check, {args.count} specs, {label}: {seconds:.2f} s "
                 f"(median of {args.repeat}, fastest {fastest:.2f} s, {seconds / start_up:.1f}× "

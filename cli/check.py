@@ -23,6 +23,7 @@ from gradcalc.cli.check_outputs import REPORT_FILES, check_report_paths, problem
 from gradcalc.cli.check_paths import ShardType, expand_paths, take_shard
 from gradcalc.cli.check_render import CHECK_RENDERERS, PRINTED_FORMATS
 from gradcalc.cli.check_report import FileReport, Settings, exit_status
+from gradcalc.cli.check_sheets import StudentPattern, StudentPatternType, name_students
 from gradcalc.cli.files import write_atomically
 from gradcalc.core.outcome import ExitStatus
 from gradcalc.core.spec import Limits
@@ -87,6 +88,8 @@ Examples:
   gradcalc check --problems bank/ class/ --csv grades.csv --exit-zero
   gradcalc check 'homework/**/*.yaml' --hide-answers
   gradcalc check submissions/ --junit report.xml --shard 1/4 --jobs 2
+  gradcalc check --problem task3.yaml subs/ --grades sheet.csv --student-from '{student}_*.yaml'
+  gradcalc check --problem task3.yaml answers.yaml --gradescope results/results.json
 
 \b
 Exit codes: 0 every answer matches; 1 an answer does not match; 2 a spec or
@@ -140,6 +143,31 @@ submission has an error (the others are still checked and reported).  With
     help="Write JUnit XML: a testsuite per file, a testcase per result.",
 )
 @click.option(
+    "--grades",
+    "grades_path",
+    metavar="FILE",
+    help="Write a class grade sheet (CSV): a row per student, a column per problem, the total.",
+)
+@click.option(
+    "--student-from",
+    type=StudentPatternType(),
+    default=None,
+    help="Tell each file's student from its path, e.g. '{student}_*.yaml' or "
+    "'{student}/*.yaml' (* and ? within one name); else a submission's student: key.",
+)
+@click.option(
+    "--gradescope",
+    "gradescope_path",
+    metavar="FILE",
+    help="Write Gradescope's autograder results.json: a test per result, with its points.",
+)
+@click.option(
+    "--classroom",
+    "classroom_path",
+    metavar="FILE",
+    help="Write a GitHub Classroom autograding result (JSON, for the grading reporter).",
+)
+@click.option(
     "--jobs",
     type=JobsType(),
     default="auto",
@@ -172,7 +200,8 @@ submission has an error (the others are still checked and reported).  With
 @click.option(
     "--force",
     is_flag=True,
-    help="Let --csv/--junit replace an existing file that is not an earlier report of the "
+    help="Let a report file (--csv, --junit, --grades, …) replace an existing file that is "
+    "not an earlier report of the "
     "same kind (never a file being checked, a problem or a .yaml/.yml file).",
 )
 @click.option(
@@ -191,6 +220,10 @@ def check(
     hide_answers: bool,
     csv_path: str | None,
     junit_path: str | None,
+    grades_path: str | None,
+    student_from: StudentPattern | None,
+    gradescope_path: str | None,
+    classroom_path: str | None,
     jobs: int | None,
     shard: tuple[int, int] | None,
     max_elements: int,
@@ -208,7 +241,13 @@ def check(
     Points, partial credit, accepted conventions and a diagnosis of the usual
     mistakes are reported for every answer.
     """
-    targets = {"--csv": csv_path, "--junit": junit_path}
+    targets = {
+        "--csv": csv_path,
+        "--junit": junit_path,
+        "--grades": grades_path,
+        "--gradescope": gradescope_path,
+        "--classroom": classroom_path,
+    }
     if bank is not None and problem_path is not None:
         raise click.UsageError("give --problem FILE or --problems DIR, not both")
     files, empty = expand_paths(paths)
@@ -245,9 +284,10 @@ def check(
         return ExitStatus.ERROR
     if not settings.instructor_problems and any(is_folder_or_glob(path) for path in paths):
         warn_students_choose(reports, output_format)
+    warnings = [] if student_from is None else name_students(reports, student_from)
     # The report files first: `gradcalc check … --junit r.xml | head` still writes them.
     write_errors = _write_report_files(targets, reports, hide_answers)
     click.echo(CHECK_RENDERERS[output_format](reports, hide_answers))
-    for line in write_errors:
+    for line in warnings + write_errors:
         click.echo(line, err=True)
     return ExitStatus.ERROR if write_errors else exit_status(reports, exit_zero=exit_zero)

@@ -1,5 +1,6 @@
-"""The report files of ``gradcalc check`` (--csv, --junit): which paths may be written, and
-which may not once the submissions have named their problems.
+"""The report files of ``gradcalc check`` (--csv, --junit, and --grades, --gradescope and
+--classroom from cli/check_sheets.py): which paths may be written, and which may not once
+the submissions have named their problems.
 
 A report never overwrites a file being checked, a problem, a .yaml/.yml file, or a file that
 is not an earlier report of its kind (unless --force).
@@ -16,6 +17,11 @@ import click
 
 from gradcalc.cli.check_paths import SPEC_SUFFIXES
 from gradcalc.cli.check_report import FileReport
+from gradcalc.cli.check_sheets import (
+    looks_like_classroom,
+    looks_like_grades,
+    looks_like_gradescope,
+)
 from gradcalc.cli.files import earlier_report, file_key
 from gradcalc.cli.safe_text import one_line
 
@@ -48,6 +54,9 @@ class ReportFile(NamedTuple):
 REPORT_FILES = {
     "--csv": ReportFile("csv", "CSV grade sheet", _earlier_csv),
     "--junit": ReportFile("junit", "JUnit report", _earlier_junit),
+    "--grades": ReportFile("grades", "grade sheet", looks_like_grades),
+    "--gradescope": ReportFile("gradescope", "Gradescope results file", looks_like_gradescope),
+    "--classroom": ReportFile("classroom", "GitHub Classroom result", looks_like_classroom),
 }
 
 

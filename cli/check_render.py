@@ -73,8 +73,8 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
         lines += [f"    {cell_line(cell, hide)}" for cell in result.wrong[:max_cells]]
         if len(result.wrong) > max_cells:
             lines.append(f"    … {len(result.wrong) - max_cells} more wrong values")
-    if result.diagnosis and not (hide and result.diagnosis_reveals):
-        lines.append(f"    likely mistake: {result.diagnosis}")
+    if result.diagnosis_shown(hide):
+        lines.append(f"    likely mistake: {result.diagnosis_shown(hide)}")
     return lines
 
 
@@ -235,8 +235,7 @@ def result_document(result: ResultGrade, hide: bool) -> dict[str, Any]:
         "flat_as": result.flat_as or None,
         "reading": result.reading or None,
         "accepted": (result.accepted if not hide else None) or None,
-        "diagnosis": (result.diagnosis if not (hide and result.diagnosis_reveals) else None)
-        or None,
+        "diagnosis": result.diagnosis_shown(hide) or None,
         "error": result.error or None,
         "tolerance": {"atol": float(result.tolerance.atol), "rtol": float(result.tolerance.rtol)},
     }
@@ -412,6 +411,9 @@ CHECK_RENDERERS: dict[str, Callable[[list[FileReport], bool], str]] = {
     "json": render_json,
     "csv": render_csv,
     "junit": render_junit,
+    # cli/check_sheets.py adds grades, gradescope and classroom when it is imported (as
+    # cli/check_outputs.py does for REPORT_FILES): those renderers use the ones above.
 }
-# --format's choices: the formats printed; CSV and JUnit are written to files (--csv, --junit).
+# --format's choices: the formats printed; the others are written to files (--csv, --junit,
+# --grades, --gradescope, --classroom).
 PRINTED_FORMATS = ("table", "json")

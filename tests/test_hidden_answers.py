@@ -76,6 +76,47 @@ HIDDEN_FIELDS = {
     ("ok",),
 }
 
+# The same for the platform reports (--gradescope, --classroom: cli/check_sheets.py); each
+# test's output or message is the table's lines for its result.  The grade sheet (--grades)
+# holds points only.
+HIDDEN_PLATFORM_FIELDS = {
+    "gradescope": {
+        ("extra_data",),
+        ("extra_data", "generator"),
+        ("score",),
+        ("output",),
+        ("output_format",),
+        ("test_output_format",),
+        ("visibility",),
+        ("stdout_visibility",),
+        ("tests",),
+        *(
+            ("tests", key)
+            for key in ("name", "score", "max_score", "status", "output", "visibility")
+        ),
+    },
+    "classroom": {
+        ("version",),
+        ("generator",),
+        ("status",),
+        ("max_score",),
+        ("tests",),
+        *(
+            ("tests", key)
+            for key in (
+                "name",
+                "status",
+                "score",
+                "message",
+                "test_code",
+                "filename",
+                "line_no",
+                "duration",
+            )
+        ),
+    },
+}
+
 
 def field_paths(value, path=()) -> set[tuple[str, ...]]:
     """Every key path in a JSON document (list positions left out)."""
@@ -199,6 +240,9 @@ def test_hidden_reports_are_the_same_for_keys_with_the_same_right_and_wrong_patt
         assert hidden[0][output_format] == hidden[1][output_format], output_format
     document = json.loads(hidden[0]["json"][1])
     assert field_paths(document) <= HIDDEN_FIELDS, field_paths(document) - HIDDEN_FIELDS
+    for output_format, fields in HIDDEN_PLATFORM_FIELDS.items():
+        document = json.loads(hidden[0][output_format][1])
+        assert field_paths(document) <= fields, (output_format, field_paths(document) - fields)
 
 
 def pattern(result: dict) -> tuple:

@@ -50,13 +50,19 @@ class ResultGrade:
     reading: str = ""
     # The accepted alternative convention the answer matches ("ties: all").
     accepted: str = ""
-    # The usual mistake that reproduces a wrong answer, in words.
+    # The usual mistakes that reproduce a wrong answer, in words (core/grading/diagnoses.py).
     diagnosis: str = ""
-    # The diagnosis gives the correct values away (a transpose, a sign): hidden with the answers.
+    # A diagnosis gives the correct values away (a transpose, a sign): hidden with the answers.
     diagnosis_reveals: bool = False
     # Why the answer could not be read (an entry that is not a number), when it could not: it
     # scores 0 and the others are graded.
     error: str = ""
+    # The diagnosis under --hide-answers: only the slips that reveal nothing ("" for none).
+    diagnosis_hidden: str = ""
+
+    def diagnosis_shown(self, hide: bool) -> str:
+        """The diagnosis a report shows, with or without --hide-answers."""
+        return self.diagnosis_hidden if hide else self.diagnosis
 
 
 @record

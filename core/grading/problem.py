@@ -19,6 +19,7 @@ from gradcalc.core.grading.compare import (
     size_of,
     written_shape,
 )
+from gradcalc.core.grading.diagnoses import diagnosis_words, hidden_diagnosis
 from gradcalc.core.grading.grades import CellError, Grade, ResultGrade
 from gradcalc.core.grading.keys import (
     GRADING_KEYS,
@@ -278,16 +279,19 @@ class Problem:
                 grade.ok, grade.score, grade.wrong, grade.wrong_shape = True, points, (), ""
                 grade.accepted = variant.label
                 return grade
-        for variant in self.mistakes():
-            if variant.explains(name) and self._matches(variant, name, answer, tolerance):
-                grade.diagnosis = variant.message.format(name=name)
-                grade.diagnosis_reveals = variant.gives_away(name)
-                break
-        else:
-            if grade.wrong_shape:
-                grade.diagnosis = _shape_diagnosis(name, answer, correct, tolerance)
-                # It names the result's shape (and, for a transpose, its values).
-                grade.diagnosis_reveals = True
+        # Every slip that reproduces the answer is named, not only the first.
+        found = [
+            variant
+            for variant in self.mistakes()
+            if variant.explains(name) and self._matches(variant, name, answer, tolerance)
+        ]
+        grade.diagnosis = diagnosis_words(name, found, answer)
+        grade.diagnosis_hidden = hidden_diagnosis(name, found, answer)
+        grade.diagnosis_reveals = any(variant.gives_away(name) for variant in found)
+        if not found and grade.wrong_shape:
+            grade.diagnosis = _shape_diagnosis(name, answer, correct, tolerance)
+            # It names the result's shape (and, for a transpose, its values).
+            grade.diagnosis_reveals = True
         return grade
 
     def _matches(
@@ -308,7 +312,9 @@ class Problem:
             base = self._solve("", (), jacobian=jacobian, strict=False)
             if base is None or name not in base.results:
                 return None
-            return variant.transform(as_array(base.results[name]), name)
+            mistaken = variant.transform(as_array(base.results[name]), name)
+            # −x of a 0-d object array is its scalar: an array again for the comparison.
+            return None if mistaken is None else as_array(mistaken)
         solution = self._solve(variant.label, variant.changes, jacobian=jacobian, strict=False)
         if solution is None or name not in solution.results:
             return None

@@ -28,7 +28,7 @@ from gradcalc.core.errors import SpecError
 from gradcalc.core.gradcheck import NORMAL
 from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream
+from gradcalc.core.kinds.mistakes import forgot_upstream, negated, upstream_transposed
 from gradcalc.core.kinds.profile import Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.elementwise import (
@@ -349,7 +349,11 @@ def finite_differences(problem: ActivationProblem, run: Run) -> GradientCheck | 
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
-    return forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
+    return (
+        forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
+        + upstream_transposed(spec, ("grad_input",))
+        + [negated(("grad_input",))]
+    )
 
 
 # ---------------------------------------------------------------------------

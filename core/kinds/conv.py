@@ -30,7 +30,13 @@ from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import pair_as_written, read_padding, read_pair
 from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream, size_mistakes, transposed
+from gradcalc.core.kinds.mistakes import (
+    forgot_upstream,
+    negated,
+    size_mistakes,
+    transposed,
+    upstream_transposed,
+)
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
@@ -478,14 +484,20 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             (("flip_kernel", not flipped),),
             # ∂L/∂K under the other convention is the key rotated by 180°.
             reveals=("grad_kernel", "jacobian_kernel"),
+            slip="the kernel was not flipped (cross-correlation)"
+            if flipped
+            else "the kernel was flipped (true convolution)",
         ),
         transposed("grad_kernel", "∂L/∂kernel"),
     ]
     stride = pair_as_written(spec.get("stride", 1))
+    gradients = ("grad_input", "grad_kernel", "grad_bias")
     return (
         variants
         + size_mistakes(spec, stride)
-        + forgot_upstream(spec, ("grad_input", "grad_kernel", "grad_bias"))
+        + forgot_upstream(spec, gradients)
+        + upstream_transposed(spec, gradients)
+        + [negated(gradients)]
     )
 
 

@@ -25,7 +25,7 @@ from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import zeros_like_kind
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream, transposed
+from gradcalc.core.kinds.mistakes import forgot_upstream, negated, transposed, upstream_transposed
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
@@ -278,8 +278,12 @@ def float_loss(
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
-    return [transposed("grad_weight", "∂L/∂W")] + forgot_upstream(
-        spec, ("grad_input", "grad_weight", "grad_bias")
+    gradients = ("grad_input", "grad_weight", "grad_bias")
+    return (
+        [transposed("grad_weight", "∂L/∂W")]
+        + forgot_upstream(spec, gradients)
+        + upstream_transposed(spec, gradients)
+        + [negated(gradients)]
     )
 
 

@@ -48,6 +48,7 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
+from gradcalc.core.kinds.loss_mistakes import loss_mistakes
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
@@ -485,33 +486,9 @@ def as_floats(problem: LossProblem) -> LossProblem:
 
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
-    """The mistakes worth trying for this problem, most telling first."""
-    variants = []
-    reduction = spec.get("reduction", "mean")
-    if reduction in ("mean", "sum"):
-        other = "sum" if reduction == "mean" else "mean"
-        variants.append(
-            Mistake(
-                f"reduction: {other}",
-                f"{{name}} matches the result with reduction: {other}; this problem uses "
-                f"reduction: {reduction}",
-                (("reduction", other),),
-                results=("loss", "grad_input"),
-                reveals=("loss", "grad_input"),  # the key times or over the batch size
-            )
-        )
-    if spec.get("loss") == "cross_entropy":
-        variants.append(
-            Mistake(
-                "sign flipped",
-                "{name} has its sign flipped: 1[i = gt] − p_i (1 − p at the true class) "
-                "instead of p_i − 1[i = gt]",
-                transform=lambda array, _name: -array,
-                results=("grad_input",),
-                reveals=("grad_input",),
-            )
-        )
-    return variants
+    """The mistakes worth trying for this problem, most telling first
+    (core/kinds/loss_mistakes.py)."""
+    return loss_mistakes(spec, read)
 
 
 # ---------------------------------------------------------------------------

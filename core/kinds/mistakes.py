@@ -2,9 +2,9 @@
 
 A kind's module (core/kinds/<kind>.py) lists its mistakes in ``usual_mistakes(spec)``
 as :class:`Variant` objects; core/grading solves the problem again under each one and
-names the first whose result the wrong answer matches.  The mistakes several kinds make
-(the stride or padding ignored, the upstream forgotten, a gradient transposed) are built
-here, once.
+names every one whose result the wrong answer matches.  The mistakes several kinds make
+(the stride or padding ignored, the upstream forgotten or transposed, a gradient transposed
+or negated) are built here, once.
 """
 
 from __future__ import annotations
@@ -23,7 +23,8 @@ class Variant:
 
     ``changes`` are spec keys to replace (None removes the key); ``transform``
     maps the correct result to the mistaken one instead (a transpose, a sign);
-    ``results`` limits the result names it can explain (empty: all).  ``reveals``
+    ``results`` limits the result names it can explain (empty: all); ``slip`` says the
+    slip in a few words, for when several explain one answer.  ``reveals``
     names the results for which the diagnosis gives correct values away: the key follows
     from the answer and the slip named (the answer transposed, rotated, scaled, re-sized
     or with its ties resolved otherwise is the key).  Left out under --hide-answers; a
@@ -41,6 +42,9 @@ class Variant:
     results: tuple[str, ...] = ()
     reveals: tuple[str, ...] = ()
     rerun: Callable[[Any], Mapping[str, Any] | None] | None = None
+    # The slip in a few words ("the padding (1) was ignored"), for naming it beside the
+    # others that give the same answer (core/grading/diagnoses.py).
+    slip: str = ""
 
     def explains(self, name: str) -> bool:
         return not self.results or name in self.results
@@ -114,6 +118,7 @@ def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> li
             ((key, plain_value), *upstream),
             results=results,
             reveals=reveals,
+            slip=f"the {key} ({spec_text(shown)}) was ignored",
         )
 
     variants = []
@@ -140,6 +145,7 @@ def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> li
                 # output: the cells kept are the student's own; output_shape: the key is
                 # the answer plus one.
                 reveals=("output_shape",),
+                slip="the “+1” of the output size was dropped",
             )
         )
     return variants
@@ -149,9 +155,12 @@ def forgot_upstream(
     spec: Mapping[str, Any], gradients: tuple[str, ...], reveals: tuple[str, ...] = ()
 ) -> list[Variant]:
     """``reveals``: where the key follows from the answer (an activation's ∂L/∂x is the
-    upstream times the answer, entry by entry)."""
+    upstream times the answer, entry by entry).  An upstream with every entry c reveals
+    every gradient: a gradient is linear in the upstream, so the key is c times the answer."""
     if not upstream_given(spec):
         return []
+    if _constant(spec["upstream"]):
+        reveals = gradients
     return [
         Variant(
             "upstream forgotten",
@@ -160,8 +169,20 @@ def forgot_upstream(
             (("upstream", None),),
             results=gradients,
             reveals=reveals,
+            slip="the upstream gradient was forgotten (ones used)",
         )
     ]
+
+
+def _constant(value: Any) -> bool:
+    """True for a written-out upstream whose entries are all one number (1, "1/2", 0.5)."""
+    from fractions import Fraction
+
+    entries = np.array(value, dtype=object).ravel() if isinstance(value, list) else [value]
+    try:
+        return len({Fraction(str(entry)) for entry in entries}) <= 1
+    except (ValueError, ZeroDivisionError, TypeError):
+        return False  # not plain numbers: the problem reads them, or reports its error
 
 
 def transposed(name: str, symbol: str) -> Variant:
@@ -172,4 +193,47 @@ def transposed(name: str, symbol: str) -> Variant:
         transform=lambda array, _name: np.swapaxes(array, -1, -2) if array.ndim >= 2 else None,
         results=(name,),
         reveals=(name,),
+        slip=f"{symbol} was transposed",
     )
+
+
+def negated(gradients: tuple[str, ...]) -> Variant:
+    """A gradient answered with its sign flipped (a descent step's −∂L/∂x, or a difference
+    taken the wrong way round): the key is the answer negated."""
+    return Variant(
+        "gradient negated",
+        "{name} is the negative of the gradient: its sign was flipped",
+        transform=lambda array, _name: -array,
+        results=gradients,
+        reveals=gradients,
+        slip="the gradient's sign was flipped",
+    )
+
+
+def upstream_transposed(spec: Mapping[str, Any], gradients: tuple[str, ...]) -> list[Variant]:
+    """The upstream gradient ∂L/∂output written out as a square matrix (its last two axes)
+    used with rows and columns swapped.  Only a square one: any other would not fit the
+    output.  Declared to reveal every gradient it explains (for an elementwise layer the key
+    is the answer rescaled by the upstream's entries)."""
+    if not upstream_given(spec) or not isinstance(spec.get("upstream"), list):
+        return []
+    try:
+        upstream = np.array(spec["upstream"], dtype=object)
+    except ValueError:  # ragged: the problem's own error
+        return []
+    if upstream.ndim < 2 or upstream.shape[-1] != upstream.shape[-2] or upstream.shape[-1] < 2:
+        return []
+    swapped = np.swapaxes(upstream, -1, -2)
+    if (swapped == upstream).all():  # symmetric: the slip changes nothing
+        return []
+    return [
+        Variant(
+            "upstream transposed",
+            "{name} matches the result with the upstream gradient ∂L/∂output transposed "
+            "(rows and columns swapped)",
+            (("upstream", swapped.tolist()),),
+            results=gradients,
+            reveals=gradients,
+            slip="the upstream gradient was transposed",
+        )
+    ]

@@ -41,7 +41,14 @@ from gradcalc.core.kinds.fields import (
 )
 from gradcalc.core.kinds.focus import Focusable
 from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream, is_zero, size_mistakes, spec_text
+from gradcalc.core.kinds.mistakes import (
+    forgot_upstream,
+    is_zero,
+    negated,
+    size_mistakes,
+    spec_text,
+    upstream_transposed,
+)
 from gradcalc.core.kinds.pool_checks import (
     check_every_window_reads_input,
     check_lp_domain,
@@ -459,6 +466,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                         results=("grad_input", "jacobian_input", "argmax"),
                         # The key is the answer with each tied window's share moved.
                         reveals=("grad_input", "jacobian_input", "argmax"),
+                        slip=f"ties were resolved by ties: {ties}",
                     )
                 )
     if mode == "avg" and not is_zero(spec.get("padding")):
@@ -472,6 +480,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                 (("count_include_pad", not include),),
                 # The key is the answer with each border cell rescaled by its count.
                 reveals=("output", "grad_input", "jacobian_input"),
+                slip=f"count_include_pad was taken as {spec_text(not include)}",
             )
         )
     stride = (
@@ -482,7 +491,13 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     # Upstream forgotten: a max pool's answer marks each window's maximum, where the key puts
     # that window's upstream value.
     forgot = forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
-    return variants + size_mistakes(spec, stride) + forgot
+    return (
+        variants
+        + size_mistakes(spec, stride)
+        + forgot
+        + upstream_transposed(spec, ("grad_input",))
+        + [negated(("grad_input",))]
+    )
 
 
 # ---------------------------------------------------------------------------

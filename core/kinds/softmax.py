@@ -22,7 +22,7 @@ from gradcalc.core.checking import check_gradients_where, softmax_bend
 from gradcalc.core.errors import LimitError
 from gradcalc.core.kinds.fields import read_array, read_choice
 from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream
+from gradcalc.core.kinds.mistakes import forgot_upstream, negated, upstream_transposed
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.softmax import SOFTMAX, backward_forms, softmax_forward, softmax_jacobians
@@ -205,7 +205,11 @@ def finite_differences(problem: SoftmaxProblem, run: Run) -> GradientCheck | Non
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
-    return forgot_upstream(spec, ("grad_input",))
+    return (
+        forgot_upstream(spec, ("grad_input",))
+        + upstream_transposed(spec, ("grad_input",))
+        + [negated(("grad_input",))]
+    )
 
 
 # ---------------------------------------------------------------------------
