@@ -37,13 +37,14 @@ def number(value: Fraction | float | int) -> str:
 
 
 def cell_line(cell, hide: bool) -> str:
-    where = "[" + ", ".join(map(str, cell.index)) + "]"
+    # A single number's cell has no index: "given 0", not "[]: given 0".
+    where = ("[" + ", ".join(map(str, cell.index)) + "]: ") if cell.index else ""
     if hide:
         # No error size: with the answer, a relative error gives the key away (|key| =
         # |given|/(r ± 1); 200% on every cell is a sign flipped).
-        return f"{where}: given {number(cell.given)}, wrong"
+        return f"{where}given {number(cell.given)}, wrong"
     error = "" if cell.abs_error is None else f" (off by {number(cell.abs_error)})"
-    return f"{where}: given {number(cell.given)}, correct {number(cell.correct)}{error}"
+    return f"{where}given {number(cell.given)}, correct {number(cell.correct)}{error}"
 
 
 def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[str]:

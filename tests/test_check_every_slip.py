@@ -298,4 +298,6 @@ def test_a_single_number_result_tried_under_every_slip(tmp_path: Path):
     (tmp_path / "l.yaml").write_text(spec)
     result = CliRunner().invoke(main, ["check", str(tmp_path / "l.yaml")], env=ENV)
     assert result.exit_code == 1, result.output
-    assert "✗ loss: the answer is a list of 1, not the result's shape, 0/1 points" in result.output
+    # A list of one number is the flat reading of a single number (the one answer reader).
+    assert "(read flat in row-major order as a single number)" in result.output
+    assert "\n    given 0, correct 2 (off by 2)\n" in result.output
