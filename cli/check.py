@@ -212,6 +212,30 @@ submission has an error (the others are still checked and reported).  With
     "report not written or a broken --problem/--problems problem.",
 )
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
+def _submitted_files(
+    paths: tuple[str, ...], problem_path: str | None, bank: str | None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The spec files PATHS name (less the --problem file and the bank's own problems), and
+    the paths that name none (each with its line)."""
+    if bank is not None and problem_path is not None:
+        raise click.UsageError("give --problem FILE or --problems DIR, not both")
+    files, empty = expand_paths(paths)
+    if problem_path is not None:
+        problem_real = os.path.realpath(problem_path)
+        files = [f for f in files if os.path.realpath(f) != problem_real]
+    if bank is not None:  # the bank's problems are not submissions
+        files = [f for f in files if not check_bank.holds(bank, f)]
+    return files, empty
+
+
+def _say_empty_shard(shard: tuple[int, int], count: int) -> None:
+    click.echo(
+        f"gradcalc check: shard {shard[0]}/{shard[1]} has no files: "
+        f"{count} file{'s' if count != 1 else ''} over {shard[1]} shards",
+        err=True,
+    )
+
+
 def check(
     paths: tuple[str, ...],
     problem_path: str | None,
@@ -248,24 +272,13 @@ def check(
         "--gradescope": gradescope_path,
         "--classroom": classroom_path,
     }
-    if bank is not None and problem_path is not None:
-        raise click.UsageError("give --problem FILE or --problems DIR, not both")
-    files, empty = expand_paths(paths)
-    if problem_path is not None:
-        problem_real = os.path.realpath(problem_path)
-        files = [f for f in files if os.path.realpath(f) != problem_real]
-    if bank is not None:  # the bank's problems are not submissions
-        files = [f for f in files if not check_bank.holds(bank, f)]
+    files, empty = _submitted_files(paths, problem_path, bank)
     check_report_paths(targets, files, problem_path, force=force)
     if bank is not None:
         check_bank.refuse_reports_inside(bank, targets)
     shard_files = take_shard(files, shard)
     if shard is not None and files and not shard_files:
-        click.echo(
-            f"gradcalc check: shard {shard[0]}/{shard[1]} has no files: "
-            f"{len(files)} file{'s' if len(files) != 1 else ''} over {shard[1]} shards",
-            err=True,
-        )
+        _say_empty_shard(shard, len(files))
     settings = Settings(
         problem=problem_path,
         bank=bank,

@@ -279,7 +279,15 @@ class Problem:
                 grade.ok, grade.score, grade.wrong, grade.wrong_shape = True, points, (), ""
                 grade.accepted = variant.label
                 return grade
-        # Every slip that reproduces the answer is named, not only the first.
+        self._diagnose(grade, answer, correct, tolerance)
+        return grade
+
+    def _diagnose(
+        self, grade: ResultGrade, answer: np.ndarray, correct: np.ndarray, tolerance: Tolerance
+    ) -> None:
+        """Name every slip that reproduces the wrong ``answer`` (not only the first); else,
+        for an answer of the wrong shape, what its shape is (a transpose, say)."""
+        name = grade.name
         found = [
             variant
             for variant in self.mistakes()
@@ -292,7 +300,6 @@ class Problem:
             grade.diagnosis = _shape_diagnosis(name, answer, correct, tolerance)
             # It names the result's shape (and, for a transpose, its values).
             grade.diagnosis_reveals = True
-        return grade
 
     def _matches(
         self, variant: Variant, name: str, answer: np.ndarray, tolerance: Tolerance
