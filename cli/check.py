@@ -98,6 +98,30 @@ submission has an error (the others are still checked and reported).  With
 --problem/--problems problem."""
 
 
+def _submitted_files(
+    paths: tuple[str, ...], problem_path: str | None, bank: str | None
+) -> tuple[list[str], list[tuple[str, str]]]:
+    """The spec files PATHS name (less the --problem file and the bank's own problems), and
+    the paths that name none (each with its line)."""
+    if bank is not None and problem_path is not None:
+        raise click.UsageError("give --problem FILE or --problems DIR, not both")
+    files, empty = expand_paths(paths)
+    if problem_path is not None:
+        problem_real = os.path.realpath(problem_path)
+        files = [f for f in files if os.path.realpath(f) != problem_real]
+    if bank is not None:  # the bank's problems are not submissions
+        files = [f for f in files if not check_bank.holds(bank, f)]
+    return files, empty
+
+
+def _say_empty_shard(shard: tuple[int, int], count: int) -> None:
+    click.echo(
+        f"gradcalc check: shard {shard[0]}/{shard[1]} has no files: "
+        f"{count} file{'s' if count != 1 else ''} over {shard[1]} shards",
+        err=True,
+    )
+
+
 @click.command("check", epilog=EPILOG, short_help="Grade specs and submissions; CI reports.")
 @click.argument("paths", nargs=-1, required=True)
 @click.option(
@@ -212,30 +236,6 @@ submission has an error (the others are still checked and reported).  With
     "report not written or a broken --problem/--problems problem.",
 )
 @click.option("--traceback", is_flag=True, help="On an internal error, show the Python traceback.")
-def _submitted_files(
-    paths: tuple[str, ...], problem_path: str | None, bank: str | None
-) -> tuple[list[str], list[tuple[str, str]]]:
-    """The spec files PATHS name (less the --problem file and the bank's own problems), and
-    the paths that name none (each with its line)."""
-    if bank is not None and problem_path is not None:
-        raise click.UsageError("give --problem FILE or --problems DIR, not both")
-    files, empty = expand_paths(paths)
-    if problem_path is not None:
-        problem_real = os.path.realpath(problem_path)
-        files = [f for f in files if os.path.realpath(f) != problem_real]
-    if bank is not None:  # the bank's problems are not submissions
-        files = [f for f in files if not check_bank.holds(bank, f)]
-    return files, empty
-
-
-def _say_empty_shard(shard: tuple[int, int], count: int) -> None:
-    click.echo(
-        f"gradcalc check: shard {shard[0]}/{shard[1]} has no files: "
-        f"{count} file{'s' if count != 1 else ''} over {shard[1]} shards",
-        err=True,
-    )
-
-
 def check(
     paths: tuple[str, ...],
     problem_path: str | None,
