@@ -43,7 +43,12 @@ def hidden_diagnosis(name: str, found: Sequence[Variant], answer: np.ndarray) ->
 
 
 def _words(variant: Variant, name: str) -> str:
-    return variant.slip or variant.message.format(name=name)
+    """The slip in a few words: its own, or its message without the result's name that the
+    sentence already starts with ("hidden.grad_output matches the net with …")."""
+    if variant.slip:
+        return variant.slip
+    message = variant.message.format(name=name)
+    return message[len(name) + 1 :] if message.startswith(f"{name} ") else message
 
 
 def _answer_words(name: str, answer: np.ndarray) -> str:
