@@ -702,3 +702,10 @@ def summary(problems: Sequence[str], limit: int = 5) -> str:
     shown = "\n\n".join(problems[:limit])
     more = f"\n… {len(problems) - limit} more" if len(problems) > limit else ""
     return shown + more
+
+
+def unwrapped(report: str) -> str:
+    """A table report's lines joined back into one: a line wrapped to fit the terminal
+    (cli/fit.py) continues on the next line after a space, or right before a ``·``; so
+    every equation as written on one line is a part of the result (spaces squeezed)."""
+    return " ".join(re.sub(r"\n\s*(?=·)", "", report).split())
