@@ -112,12 +112,12 @@ def _choose(
     breaks: Sequence[Break], start: int, prefix: list[int], room: int
 ) -> tuple[int, int] | None:
     """The break that ends the line starting at ``start`` best within ``room`` cells: the
-    last break of the lowest tier that fills a third of the room, else the last break that
-    fits, else (nothing fits) the first break after ``start``."""
+    last break of the lowest tier that fills half the room, else the last break that fits,
+    else (nothing fits) the first break after ``start``."""
     fitting = [b for b in breaks if b[0] > start and prefix[b[0]] - prefix[start] <= room]
     for tier in (0, 1):
         good = [b for b in fitting if b[2] <= tier]
-        if good and 3 * (prefix[good[-1][0]] - prefix[start]) >= room:
+        if good and 2 * (prefix[good[-1][0]] - prefix[start]) >= room:
             return good[-1][:2]
     if fitting:
         return fitting[-1][:2]

@@ -132,26 +132,13 @@ def grid(
     for _, cells in rows:
         for c, cell in enumerate(cells):
             widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
-    # Cells as printed (a wide character takes two; "  " separates columns).
-    column_cells = [
-        2 + width_ - len(title) + fit.cells(title)
-        for width_, title in zip(widths, header, strict=True)
-    ]
-    for _, cells in rows:
-        for c, cell in enumerate(cells):
-            text = fit.plain([cell])
-            column_cells[c] = max(column_cells[c], 2 + widths[c] - len(text) + fit.cells(text))
-    labels = [label for label, _ in rows]
-    label_cells = max((label_width - len(label) + fit.cells(label) for label in labels), default=0)
+    column_cells = _printed_widths(widths, [header, *(cells for _, cells in rows)])
+    label_cells = _printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
     blocks = fit.column_blocks(column_cells, label_cells, width)
     for start, stop in blocks:
         if len(blocks) > 1:
-            name = (
-                blocks_named(start, stop)
-                if blocks_named
-                else f"columns {start + 1}–{stop} of {len(header)}"
-            )
-            canvas.line((name, "dim"))
+            named = blocks_named or (lambda a, b: fit.columns_named(a + 1, b, len(header)))
+            canvas.line((named(start, stop), "dim"))
         canvas.line(" " * label_width)
         for c in range(start, stop):
             canvas.write("  ", (header[c].rjust(widths[c]), header_style))
@@ -161,6 +148,17 @@ def grid(
                 # Aligned inside the style, so that a shaded cell fills its column's width.
                 text, style = (cells[c], "") if isinstance(cells[c], str) else cells[c]
                 canvas.write("  ", (text.rjust(widths[c]), style))
+
+
+def _printed_widths(widths: Sequence[int], rows: Sequence[Sequence[Piece]]) -> list[int]:
+    """Each column's cells as printed: ``widths`` (characters, each cell right-aligned to
+    its column's) where a wide character takes two; 2 more for the space between columns."""
+    printed = [2 + width for width in widths]
+    for cells in rows:
+        for c, cell in enumerate(cells):
+            text = fit.plain([cell])
+            printed[c] = max(printed[c], 2 + widths[c] - len(text) + fit.cells(text))
+    return printed
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
@@ -229,7 +227,10 @@ class TableRenderer:
     def rule(self, title: str) -> None:
         self.line()
         width = RULE_WIDTH if self.width is None else min(RULE_WIDTH, self.width)
-        self.line((f"── {title} ", "bold cyan"), ("─" * max(3, width - len(title) - 4), "dim"))
+        dashes = max(3, width - len(title) - 4)
+        if self.width is not None and fit.cells(f"── {title} ") + dashes > self.width:
+            dashes = max(0, self.width - fit.cells(f"── {title} "))  # a long title: fewer
+        self.line((f"── {title} ", "bold cyan"), ("─" * dashes, "dim"))
 
     # numbers and symbols ---------------------------------------------------
     def num(self, value: Any) -> str:
