@@ -19,7 +19,7 @@ Two ways to wrap:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from rich.cells import cell_len
 
@@ -50,8 +50,10 @@ def plain(pieces: Sequence[Piece]) -> str:
 
 def _prefix_cells(text: str) -> list[int]:
     """Cells taken by text[:i], for every i (0 … len(text))."""
-    if text.isascii() and not has_unsafe(text):
-        return list(range(len(text) + 1))
+    if not has_unsafe(text):
+        if text.isascii():
+            return list(range(len(text) + 1))
+        return [0, *itertools.accumulate(map(cell_len, text))]
     return [0, *itertools.accumulate(cells(char) for char in text)]
 
 
@@ -90,7 +92,7 @@ def word_breaks(text: str) -> list[Break]:
     line's own indentation), outside brackets first."""
     breaks: list[Break] = []
     indent = len(text) - len(text.lstrip(" "))
-    i, depth = indent, 0
+    i, depth, word_start = indent, 0, indent
     while i < len(text):
         if text[i] in OPENING:
             depth += 1
@@ -102,7 +104,7 @@ def word_breaks(text: str) -> list[Break]:
         end = i
         while i < len(text) and text[i] == " ":
             i += 1
-        word = text[:end].rsplit(" ", 1)[-1]
+        word, word_start = text[word_start:end], i
         if i < len(text) and not (len(word) == 1 and word in LONE_OPERATORS):
             breaks.append((end, i, 1 if depth == 0 else 2))  # outside brackets first
     return breaks
@@ -125,13 +127,16 @@ def _choose(
     return later[0][:2] if later else None
 
 
-def wrap(pieces: Sequence[Piece], width: int, indent: int, breaks: Sequence[Break]):
-    """``pieces`` as lines of at most ``width`` cells where the ``breaks`` allow, each line
-    after the first led by ``indent`` spaces."""
+def wrap(
+    pieces: Sequence[Piece], width: int, indent: int, find_breaks: Callable[[str], list[Break]]
+) -> list[list[Piece]]:
+    """``pieces`` as lines of at most ``width`` cells where the breaks ``find_breaks`` finds
+    in their text allow, each line after the first led by ``indent`` spaces."""
     text = plain(pieces)
-    prefix = _prefix_cells(text)
-    if prefix[-1] <= width:
+    if cells(text) <= width:  # most lines: nothing more to measure
         return [list(pieces)]
+    prefix = _prefix_cells(text)
+    breaks = find_breaks(text)
     indent = indent if width - indent >= MIN_ROOM else min(indent, 4)
     spans, start, room = [], 0, width
     while prefix[-1] - prefix[start] > room:
@@ -163,7 +168,7 @@ def wrap_equation(pieces: Sequence[Piece], width: int | None, indent: int) -> li
     """An equation's line wrapped before its operators (see the module docstring)."""
     if width is None:
         return [list(pieces)]
-    return wrap(pieces, width, indent, equation_breaks(plain(pieces)))
+    return wrap(pieces, width, indent, equation_breaks)
 
 
 def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> list[list[Piece]]:
@@ -173,7 +178,7 @@ def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> lis
         return [list(pieces)]
     text = plain(pieces)
     lead = len(text) - len(text.lstrip(" "))
-    return wrap(pieces, width, lead + hang, word_breaks(text))
+    return wrap(pieces, width, lead + hang, word_breaks)
 
 
 def first_term_column(text: str) -> int:

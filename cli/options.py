@@ -236,7 +236,7 @@ def _number_and_file_options() -> list[Callable]:
             default=None,
             metavar="N",
             help="Fit the table to N columns (default: the terminal's width; COLUMNS, else 80 "
-            f"when not a terminal); {MIN_WIDTH} to {MAX_WIDTH:,}.",
+            "when not a terminal).",
         ),
         click.option(
             "--export",

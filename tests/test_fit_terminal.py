@@ -66,15 +66,26 @@ def squeezed(text: str) -> str:
     return " ".join(text.split())
 
 
-@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
-def test_wrapped_equations_join_to_the_true_ones(path: Path) -> None:
+def assert_equations_join(path: Path) -> None:
     """At 60 columns, the wrapped equations joined again hold every one-line equation that
-    tests/test_displayed_equations.py checks (spaces between words aside), in order."""
+    tests/test_displayed_equations.py checks (spaces between words aside)."""
     table = gradcalc("run", str(path), "--no-color", "--width", "60", "--steps", "all")
     markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all")
     joined = unwrapped(table)
     missing = [line for line in text_block_lines(markdown) if squeezed(line) not in joined]
     assert not missing, "\n".join(missing[:5])
+
+
+@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
+def test_wrapped_bundled_equations_join_to_the_true_ones(path: Path) -> None:
+    assert_equations_join(path)
+
+
+@pytest.mark.parametrize(("kind", "variant"), variants())
+def test_wrapped_random_equations_join_to_the_true_ones(
+    tmp_path: Path, kind: str, variant: str | None
+) -> None:
+    assert_equations_join(random_spec(tmp_path, kind, variant))
 
 
 def test_a_wide_matrix_is_shown_in_blocks_of_columns() -> None:
