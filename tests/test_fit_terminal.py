@@ -125,3 +125,14 @@ def test_json_markdown_and_latex_ignore_the_width() -> None:
         wide = gradcalc("run", path, "--format", output_format, "--width", "200")
         narrow = gradcalc("run", path, "--format", output_format, "--width", "40")
         assert wide == narrow
+
+
+def test_an_export_is_not_fitted(tmp_path: Path) -> None:
+    """docs/output.md: the --export file is drawn at full length whatever --width says."""
+    page = tmp_path / "task3.html"
+    spec = str(Path(__file__).parent.parent / "problems" / "task3.yaml")
+    report = gradcalc("conv", "--spec", spec, "--width", "60", "--export", str(page))
+    assert not too_wide(report, 60)
+    one_line = "12 of 12 gradient entries checked, largest difference"
+    assert one_line not in report
+    assert one_line in page.read_text(encoding="utf-8")
