@@ -58,8 +58,9 @@ def _prefix_cells(text: str) -> list[int]:
 
 
 # A break: the line ends at ``end``; the next line starts at ``restart``; breaks of a lower
-# ``tier`` (0: a top-level + − =; 1: another operator; 2: a space) are taken first when they
-# fill enough of the line.
+# ``tier`` are taken first when they fill enough of the line.  In an equation: 0 before a
+# top-level + − =, 1 before another operator, 3 at a space; in words: 1 between words, 2
+# before an operator, 3 inside brackets.
 Break = tuple[int, int, int]
 
 
@@ -83,13 +84,13 @@ def equation_breaks(text: str) -> list[Break]:
             operators[i - 1] = (i - 1, i, 0 if depth == 0 else 1)
         elif char == "·" and i > 0 and text[i - 1] != " ":
             operators[i] = (i, i, 1)
-    spaces = [(end, restart, 2) for end, restart, _ in word_breaks(text) if end not in operators]
+    spaces = [(end, restart, 3) for end, restart, _ in word_breaks(text) if end not in operators]
     return sorted([*operators.values(), *spaces])
 
 
 def word_breaks(text: str) -> list[Break]:
     """Where words may break: at a run of spaces (not after a lone operator, nor within the
-    line's own indentation), outside brackets first."""
+    line's own indentation), between words outside brackets first."""
     breaks: list[Break] = []
     indent = len(text) - len(text.lstrip(" "))
     i, depth, word_start = indent, 0, indent
@@ -106,7 +107,10 @@ def word_breaks(text: str) -> list[Break]:
             i += 1
         word, word_start = text[word_start:end], i
         if i < len(text) and not (len(word) == 1 and word in LONE_OPERATORS):
-            breaks.append((end, i, 1 if depth == 0 else 2))  # outside brackets first
+            # Between words outside brackets first; before an operator (the middle of a
+            # formula within the sentence) or inside brackets only when needed.
+            before_operator = text[i] in LONE_OPERATORS and text[i + 1 : i + 2] in ("", " ")
+            breaks.append((end, i, 3 if depth else 2 if before_operator else 1))
     return breaks
 
 
@@ -117,7 +121,7 @@ def _choose(
     last break of the lowest tier that fills half the room, else the last break that fits,
     else (nothing fits) the first break after ``start``."""
     fitting = [b for b in breaks if b[0] > start and prefix[b[0]] - prefix[start] <= room]
-    for tier in (0, 1):
+    for tier in (0, 1, 2):
         good = [b for b in fitting if b[2] <= tier]
         if good and 2 * (prefix[good[-1][0]] - prefix[start]) >= room:
             return good[-1][:2]

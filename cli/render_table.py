@@ -65,7 +65,6 @@ MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
 Piece = fit.Piece  # plain text, or (text, Rich style)
-__all__ = ["HEAT_LEGEND", "TableRenderer", "picture_cell", "shown_results"]
 
 
 class Canvas:
