@@ -235,8 +235,8 @@ def _number_and_file_options() -> list[Callable]:
             type=WholeNumber(MIN_WIDTH, MAX_WIDTH),
             default=None,
             metavar="N",
-            help="Fit the table to N columns (default: the terminal's width; COLUMNS, else 80 "
-            "when not a terminal).",
+            help="Fit the table to N columns (default: COLUMNS, else the terminal's width, "
+            "else 80).",
         ),
         click.option(
             "--export",
