@@ -19,7 +19,7 @@ Two ways to wrap:
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 from rich.cells import cell_len
 
@@ -64,17 +64,24 @@ def _prefix_cells(text: str) -> list[int]:
 Break = tuple[int, int, int]
 
 
-def equation_breaks(text: str) -> list[Break]:
-    """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
-    a space between words (see the module docstring)."""
-    operators: dict[int, Break] = {}
+def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
+    """Each character that is not a bracket, with its index and how many brackets hold it."""
     depth = 0
     for i, char in enumerate(text):
         if char in OPENING:
             depth += 1
         elif char in CLOSING:
             depth = max(0, depth - 1)
-        elif (
+        else:
+            yield i, char, depth
+
+
+def equation_breaks(text: str) -> list[Break]:
+    """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
+    a space between words (see the module docstring)."""
+    operators: dict[int, Break] = {}
+    for i, char, depth in _with_depth(text):
+        if (
             char in SPACED_OPERATORS
             and 0 < i < len(text) - 1
             and text[i - 1] == " "
@@ -187,13 +194,8 @@ def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> lis
 
 def first_term_column(text: str) -> int:
     """Where the first term after a line's first top-level `` = `` starts (0: none)."""
-    depth = 0
-    for i, char in enumerate(text):
-        if char in OPENING:
-            depth += 1
-        elif char in CLOSING:
-            depth = max(0, depth - 1)
-        elif depth == 0 and text.startswith(" = ", i):
+    for i, _, depth in _with_depth(text):
+        if depth == 0 and text.startswith(" = ", i):
             return cells(text[: i + 3])
     return 0
 
