@@ -471,9 +471,12 @@ class TableRenderer:
         column_cells = [1 + width for width in widths]
         blocks = fit.column_blocks(column_cells, label_width + 1, self.width)
         for start, stop in blocks:
-            if len(blocks) > 1:
-                labels = picture.column_labels
-                self.line((f"columns {labels[start]}–{labels[stop - 1]}", "dim"))
+            if len(blocks) > 1:  # named by the labels it has (padding columns have none)
+                labelled = [label for label in picture.column_labels[start:stop] if label.strip()]
+                shown = f"columns {labelled[0]}–{labelled[-1]}" if labelled else "padding"
+                self.line(
+                    (f"{shown} (part {blocks.index((start, stop)) + 1} of {len(blocks)})", "dim")
+                )
             for label, cells in [("", header_row), *zip(picture.row_labels, rows, strict=True)]:
                 pieces = [(label.rjust(label_width) + " ", "dim")]
                 pieces += [
