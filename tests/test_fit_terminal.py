@@ -136,3 +136,15 @@ def test_an_export_is_not_fitted(tmp_path: Path) -> None:
     one_line = "12 of 12 gradient entries checked, largest difference"
     assert one_line not in report
     assert one_line in page.read_text(encoding="utf-8")
+
+
+def test_a_wide_focus_picture_is_drawn_in_parts() -> None:
+    rows = ";".join(" ".join(str((7 * r + c) % 10) for c in range(30)) for r in range(4))
+    report = gradcalc("conv", "--input", rows, "--kernel", "1 0; 0 1", "--padding", "1",
+                      "--focus", "output[1,3]", "--no-color", "--width", "60")  # fmt: skip
+    assert not too_wide(report, 60)
+    parts = [line for line in report.splitlines() if "(part " in line]
+    assert len(parts) >= 2 and parts[0].startswith("columns 0–")
+    assert parts[-1].endswith(f"(part {len(parts)} of {len(parts)})")
+    # Every part repeats the row labels: the marked cells' rows 0 and 1 are in each.
+    assert sum(line.startswith("0   ") for line in report.splitlines()) == len(parts)
