@@ -103,7 +103,7 @@ class Worked:
         console = Console(
             file=io.StringIO(), width=width, no_color=True, highlight=False, emoji=False
         )
-        renderer = TableRenderer(console, self._style(), self._shown, plain=True)
+        renderer = TableRenderer(console, self._style(), self._shown, plain=True, width=width)
         with console.capture() as capture:
             renderer.render(self.solution, self.kind)
         return capture.get()

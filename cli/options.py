@@ -53,6 +53,7 @@ class RunOptions:
     decimal: bool = False
     precision: int = 6
     no_color: bool = False
+    width: int | None = None  # --width: the table's lines fit this (None: the console's width)
     export: str | None = None
     force: bool = False
     force_float: bool = False
@@ -91,6 +92,7 @@ class RunOptions:
             decimal=params["decimal"],
             precision=params["precision"],
             no_color=params["no_color"],
+            width=params.get("width"),
             export=params["export"],
             force=params["force"],
             force_float=params.get("force_float", False),
@@ -115,6 +117,10 @@ class RunOptions:
     def max_values(self) -> int:
         """Numbers a spec file may hold in all (its arrays are checked one by one later)."""
         return max(self.limits.max_elements * 2, 1000)
+
+
+# --width's range: below MIN_WIDTH a worked sum would hold a term or two a line.
+MIN_WIDTH, MAX_WIDTH = 40, 10_000
 
 
 class StepsType(click.ParamType):
@@ -273,6 +279,14 @@ def _number_and_file_options() -> list[Callable]:
         ),
         click.option(
             "--no-color", is_flag=True, help="Plain text without colors (also: NO_COLOR=1)."
+        ),
+        click.option(
+            "--width",
+            type=WholeNumber(MIN_WIDTH, MAX_WIDTH),
+            default=None,
+            metavar="N",
+            help="Fit the table to N columns (default: COLUMNS, else the terminal's width, "
+            "else 80).",
         ),
         click.option(
             "--export",

@@ -31,10 +31,18 @@ def render_table(solution: Solution, kind: str, sections: Sections, options: Run
     # --no-color and NO_COLOR (any non-empty value, no-color.org) mean plain text: no colors,
     # and no bold or dim either (Rich's own NO_COLOR handling keeps those).
     plain = bool(options.no_color or os.environ.get("NO_COLOR"))
-    console = Console(no_color=True if plain else None, highlight=False, emoji=False)
+    console = Console(
+        no_color=True if plain else None, highlight=False, emoji=False, width=options.width
+    )
     style = NumberStyle(decimal=options.decimal, precision=options.precision)
+    # Every line fits the console: --width, else Rich's (the terminal's, COLUMNS, or 80).
     renderer = TableRenderer(
-        console, style, sections, truncate=options.steps is not None, plain=plain
+        console,
+        style,
+        sections,
+        truncate=options.steps is not None,
+        plain=plain,
+        width=console.width,
     )
     renderer.render(solution, kind)
     if options.export is not None:

@@ -3,26 +3,26 @@
 The whole report is built as one styled :class:`rich.text.Text` and printed
 once with soft wrapping: Rich's ``Table`` layout costs tens of milliseconds
 per table, which would dominate a homework-sized run.  Grids are aligned
-here instead; long formulas are left for the terminal to wrap, so that a copy
-and paste keeps each formula on one line.
+here instead.  Every line fits the renderer's ``width`` (the console's; None: no
+limit, as in the exports and Markdown's text blocks): grids too wide split into
+blocks of columns, long equations and sentences wrap (cli/fit.py).
 """
 
 from __future__ import annotations
 
 import copy
-import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from rich.console import Console
 from rich.text import Span, Text
 
+from gradcalc.cli import fit
+from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle
 from gradcalc.cli.safe_text import has_unsafe, visible
 from gradcalc.core.explain import (
-    GRADIENT,
-    OUTPUT,
     Formula,
     Math,
     Matrix,
@@ -64,67 +64,7 @@ MAX_GRID_ROWS = 32
 MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
-Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
-
-# Heatmaps: matrices with these roles get cells shaded by sign and magnitude.
-HEATMAP_ROLES = frozenset({GRADIENT, OUTPUT})
-# (pale, deep) background per sign, from ColorBrewer's RdBu (red-blue reads for red-green
-# color blindness too); HEAT_LEVELS shades in between, so a few styles cover a report.
-HEAT_COLORS = {-1: ((253, 219, 199), (178, 24, 43)), 1: ((209, 229, 240), (33, 102, 172))}
-HEAT_LEVELS = 8
-# With only the 16 standard colors, pale shades would all round to white and hide the sign:
-# up to half the peak the number is colored, beyond it the cell is.
-HEAT_STANDARD = {-1: ("red", "bold #ffffff on red"), 1: ("bright_blue", "bold #ffffff on blue")}
-HEAT_LEGEND = (
-    "red negative, blue positive; the deeper the shade, the closer |value| is to the largest "
-    "|value| of its matrix; 0 unshaded"
-)
-LEGEND_SWATCHES = (("−max", -1), ("−max/2", -0.5), ("0", 0), ("+max/2", 0.5), ("+max", 1))
-
-
-def heat_style(value: Any, peak: float, *, standard_colors: bool = False) -> str:
-    """The Rich style shading ``value`` in a matrix whose largest finite |value| is ``peak``.
-
-    Text and background are both set so that the cell reads on light and dark terminals;
-    zero, NaN and non-numbers (such as −∞ padding) stay unstyled.  ``standard_colors``:
-    the terminal has only the 16 standard colors (see HEAT_STANDARD).
-    """
-    number = as_float(value)
-    if number is None or number == 0 or math.isnan(number):
-        return ""
-    if math.isinf(number) or peak <= 0:
-        fraction = 1.0
-    else:
-        fraction = min(abs(number) / peak, 1.0)
-    level = max(1, math.ceil(fraction * HEAT_LEVELS))  # every nonzero value is visibly shaded
-    sign = 1 if number > 0 else -1
-    if standard_colors:
-        return HEAT_STANDARD[sign][level > HEAT_LEVELS // 2]
-    pale, deep = HEAT_COLORS[sign]
-    t = (level - 1) / (HEAT_LEVELS - 1)
-    red, green, blue = (round(p + (d - p) * t) for p, d in zip(pale, deep, strict=True))
-    ink = "#000000" if level <= 5 else "#ffffff"
-    return f"{ink} on #{red:02x}{green:02x}{blue:02x}"
-
-
-def as_float(value: Any) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-    except OverflowError:  # an exact integer or fraction beyond float range
-        return math.inf if value > 0 else -math.inf
-
-
-def heat_peak(blocks: Iterable[np.ndarray]) -> float:
-    """The largest finite |value| in the blocks (0.0 when there is none)."""
-    peak = 0.0
-    for block in blocks:
-        for value in block.flat:
-            number = as_float(value)
-            if number is not None and math.isfinite(number):
-                peak = max(peak, abs(number))
-    return peak
+Piece = fit.Piece  # plain text, or (text, Rich style)
 
 
 class Canvas:
@@ -180,22 +120,44 @@ def grid(
     rows: Sequence[tuple[str, Sequence[Piece]]],
     *,
     header_style: str = "dim",
+    width: int | None = None,
+    blocks_named: Callable[[int, int], str] | None = None,
 ) -> None:
-    """Right-aligned columns under a header row, each row led by its label."""
+    """Right-aligned columns under a header row, each row led by its label; wider than
+    ``width``, in blocks of columns, the labels repeated and each block named by
+    ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
     label_width = max((len(label) for label, _ in rows), default=0)
     widths = [len(h) for h in header]
     for _, cells in rows:
         for c, cell in enumerate(cells):
             widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
-    canvas.line(" " * label_width)
-    for c, title in enumerate(header):
-        canvas.write("  ", (title.rjust(widths[c]), header_style))
-    for label, cells in rows:
-        canvas.line((label.rjust(label_width), header_style))
+    column_cells = _printed_widths(widths, [header, *(cells for _, cells in rows)])
+    label_cells = _printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
+    blocks = fit.column_blocks(column_cells, label_cells, width)
+    for start, stop in blocks:
+        if len(blocks) > 1:
+            named = blocks_named or (lambda a, b: fit.columns_named(a + 1, b, len(header)))
+            canvas.line((named(start, stop), "dim"))
+        canvas.line(" " * label_width)
+        for c in range(start, stop):
+            canvas.write("  ", (header[c].rjust(widths[c]), header_style))
+        for label, cells in rows:
+            canvas.line((label.rjust(label_width), header_style))
+            for c in range(start, stop):
+                # Aligned inside the style, so that a shaded cell fills its column's width.
+                text, style = (cells[c], "") if isinstance(cells[c], str) else cells[c]
+                canvas.write("  ", (text.rjust(widths[c]), style))
+
+
+def _printed_widths(widths: Sequence[int], rows: Sequence[Sequence[Piece]]) -> list[int]:
+    """Each column's cells as printed: ``widths`` (characters, each cell right-aligned to
+    its column's) where a wide character takes two; 2 more for the space between columns."""
+    printed = [2 + width for width in widths]
+    for cells in rows:
         for c, cell in enumerate(cells):
-            # Aligned inside the style, so that a shaded cell fills its column's width.
-            text, style = (cell, "") if isinstance(cell, str) else cell
-            canvas.write("  ", (text.rjust(widths[c]), style))
+            text = fit.plain([cell])
+            printed[c] = max(printed[c], 2 + widths[c] - len(text) + fit.cells(text))
+    return printed
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
@@ -223,7 +185,9 @@ class TableRenderer:
         *,
         truncate: bool = True,
         plain: bool = False,
+        width: int | None = None,
     ):
+        self.width = width  # every line fits this many cells (None: no limit)
         self.plain = plain  # --no-color: no styles at all, not even bold
         self.console = console
         self.style = style
@@ -241,6 +205,7 @@ class TableRenderer:
         """The same report settings drawing in color on ``console`` (for ``--export``)."""
         twin = copy.copy(self)
         twin.console, twin.canvas, twin.plain, twin.heat = console, Canvas(), False, True
+        twin.width = None  # an export is as wide as its lines (docs/output.md)
         twin.standard_colors, twin.legend_shown = False, False
         return twin
 
@@ -248,11 +213,23 @@ class TableRenderer:
         return self.sections is None or key in self.sections
 
     def line(self, *pieces: Piece) -> None:
-        self.canvas.line(*pieces)
+        """A line of words, wrapped at spaces (a hanging indent) when wider than the width."""
+        for part in fit.wrap_words(pieces, self.width):
+            self.canvas.line(*part)
+
+    def equation(self, pieces: Sequence[Piece], indent: int) -> None:
+        """A line of an equation, wrapped before its operators (continuations ``indent``
+        cells in) when wider than the width."""
+        for part in fit.wrap_equation(pieces, self.width, indent):
+            self.canvas.line(*part)
 
     def rule(self, title: str) -> None:
         self.line()
-        self.line((f"── {title} ", "bold cyan"), ("─" * max(3, RULE_WIDTH - len(title) - 4), "dim"))
+        width = RULE_WIDTH if self.width is None else min(RULE_WIDTH, self.width)
+        dashes = max(3, width - len(title) - 4)
+        if self.width is not None and fit.cells(f"── {title} ") + dashes > self.width:
+            dashes = max(0, self.width - fit.cells(f"── {title} "))  # a long title: fewer
+        self.line((f"── {title} ", "bold cyan"), ("─" * dashes, "dim"))
 
     # numbers and symbols ---------------------------------------------------
     def num(self, value: Any) -> str:
@@ -290,7 +267,7 @@ class TableRenderer:
         if solution.title:
             heading += f" — {solution.title}"
         self.line((heading, "bold"))
-        self.line(("═" * min(RULE_WIDTH, len(heading)), "dim"))
+        self.line(("═" * min(RULE_WIDTH, len(heading), self.width or RULE_WIDTH), "dim"))
         if self.wants("problem"):
             self.line(("Conventions", "bold"))
             for convention in solution.conventions:
@@ -332,7 +309,7 @@ class TableRenderer:
         elif isinstance(item, SymbolTable):
             self.symbol_table(item)
         elif isinstance(item, Math):
-            self.line((f"{item.label}: ", "bold"), item.latex)
+            self.line((f"{item.label}: ", "bold"), item.latex)  # LaTeX reads a break as a space
         elif isinstance(item, Picture):
             self.picture(item)
         else:
@@ -343,9 +320,9 @@ class TableRenderer:
             piece if isinstance(piece, str) else self.num(piece) for piece in formula.numeric
         )
         value = formula.value if isinstance(formula.value, str) else self.num(formula.value)
-        self.line((formula.symbolic, "bold"))
+        self.equation([(formula.symbolic, "bold")], fit.first_term_column(formula.symbolic) or 4)
         # A value with no working (a single number shown as a formula): "= value", not "=  = value".
-        self.line(f"    = {numeric} = " if numeric else "    = ", (value, "bold green"))
+        self.equation([f"    = {numeric} = " if numeric else "    = ", (value, "bold green")], 6)
 
     def sum_of_products(self, step: SumOfProducts) -> None:
         target = step.target.text
@@ -358,25 +335,30 @@ class TableRenderer:
         if step.constant is not None:
             symbolic_terms.append(step.constant[0].text)
             numeric_terms.append(self.num(step.constant[1]))
-        self.line((target, "bold"))
-        if step.general:
-            self.canvas.write(f" = {step.general}\n{pad}= ")
-        else:
-            self.canvas.write(" = ")
+        value: Piece = (self.num(step.value), "bold green")
+        right_sides: list[list[Piece]] = [[step.general]] if step.general else []
         if symbolic_terms:
-            self.canvas.write(
-                " + ".join(symbolic_terms), f"\n{pad}= ", self.joined(numeric_terms), " = "
-            )
-        self.canvas.write((self.num(step.value), "bold green"))
-        if step.notes:
-            self.canvas.write((f"   ({step.notes})", "dim"))
+            right_sides.append([" + ".join(symbolic_terms)])
+            right_sides.append([self.joined(numeric_terms), " = ", value])
+        else:
+            right_sides.append([value])
+        lines = [[(target, "bold"), " = ", *right_sides[0]]]
+        lines += [[f"{pad}= ", *right] for right in right_sides[1:]]
+        note: Piece = (f"   ({step.notes})", "dim")
+        beside = self.width is None or fit.cells(fit.plain([*lines[-1], note])) <= self.width
+        if step.notes and beside:
+            lines[-1].append(note)
+        for line in lines:
+            self.equation(line, fit.cells(target) + 3)
+        if step.notes and not beside:  # under the value, where beside it is too wide
+            self.line((f"{pad}  ({step.notes})", "dim"))
 
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
         """A labelled grid; arrays with more than 2 axes print one grid per leading index."""
         values = np.asarray(matrix.values)  # not converted as a whole: it may be large
         base = matrix.index_base
         if values.ndim == 0:
-            self.line((f"{matrix.label} = ", "bold"), self.num(values[()]))
+            self.equation([(f"{matrix.label} = ", "bold"), self.num(values[()])], 4)
             return
         shaped = values.reshape(1, -1) if values.ndim == 1 else values
         lead_shape = shaped.shape[:-2]
@@ -409,7 +391,11 @@ class TableRenderer:
             header = [str(c + base) for c in range(column_count)]
             if cut:
                 header.append("…")
-            grid(self.canvas, header, rows)
+
+            def named(start: int, stop: int, total: int = shaped.shape[-1]) -> str:
+                return fit.columns_named(start + base, min(stop, column_count) - 1 + base, total)
+
+            grid(self.canvas, header, rows, width=self.width, blocks_named=named)
         hidden = _hidden_parts(shaped.shape, len(slices), row_count, column_count, base)
         if hidden:
             self.line(
@@ -458,11 +444,16 @@ class TableRenderer:
     def heat_legend(self) -> None:
         """One line, under the first shaded matrix, saying what the shades mean."""
         self.legend_shown = True
-        self.line(("shading: ", "dim"))
+        pieces: list[Piece] = [("shading: ", "dim")]
         for label, value in LEGEND_SWATCHES:
             shade = heat_style(value, 1.0, standard_colors=self.standard_colors)
-            self.canvas.write((f" {label} ", shade), " ")
-        self.canvas.write((f" {HEAT_LEGEND}", "dim"))
+            pieces += [(f" {label} ", shade), " "]
+        legend: Piece = (f" {HEAT_LEGEND}", "dim")
+        if self.width is None or fit.cells(fit.plain([*pieces, legend])) <= self.width:
+            self.canvas.line(*pieces, legend)
+        else:  # the swatches, and what they mean under them
+            self.canvas.line(*pieces[:-1])
+            self.line((f"  {HEAT_LEGEND}", "dim"))
 
     def picture(self, picture: Picture) -> None:
         """A focus picture: marked cells in brackets (readable without color), padding as dots."""
@@ -477,17 +468,28 @@ class TableRenderer:
         label_width = max((len(label) for label in picture.row_labels), default=0)
         self.line((picture.label, "bold"))
         header_row = [(title, "dim") for title in header]
-        for label, cells in [("", header_row), *zip(picture.row_labels, rows, strict=True)]:
-            pieces = [(label.rjust(label_width) + " ", "dim")]
-            pieces += [
-                (" " + text.rjust(width), style)
-                for (text, style), width in zip(cells, widths, strict=True)
-            ]
-            # No trailing spaces: drop blank cells at the end of the line, then strip the last.
-            while len(pieces) > 1 and not pieces[-1][0].strip():
-                pieces.pop()
-            pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
-            self.line(*pieces)
+        column_cells = [1 + width for width in widths]
+        blocks = fit.column_blocks(column_cells, label_width + 1, self.width)
+        for start, stop in blocks:
+            if len(blocks) > 1:  # named by the labels it has (padding columns have none)
+                labelled = [label for label in picture.column_labels[start:stop] if label.strip()]
+                shown = f"columns {labelled[0]}–{labelled[-1]}" if labelled else "padding"
+                self.line(
+                    (f"{shown} (part {blocks.index((start, stop)) + 1} of {len(blocks)})", "dim")
+                )
+            for label, cells in [("", header_row), *zip(picture.row_labels, rows, strict=True)]:
+                pieces = [(label.rjust(label_width) + " ", "dim")]
+                pieces += [
+                    (" " + text.rjust(width), style)
+                    for (text, style), width in zip(
+                        cells[start:stop], widths[start:stop], strict=True
+                    )
+                ]
+                # No trailing spaces: drop blank cells at the end of the line, then strip the last.
+                while len(pieces) > 1 and not pieces[-1][0].strip():
+                    pieces.pop()
+                pieces[-1] = (pieces[-1][0].rstrip(), pieces[-1][1])
+                self.canvas.line(*pieces)
         if picture.caption:
             self.line((picture.caption, "dim"))
 
@@ -497,7 +499,7 @@ class TableRenderer:
             (label, [self.cell(v) for v in row])
             for label, row in zip(table.rows, table.cells, strict=True)
         ]
-        grid(self.canvas, list(table.columns), rows, header_style="bold")
+        grid(self.canvas, list(table.columns), rows, header_style="bold", width=self.width)
         if table.omitted:
             self.line((table.omitted_words, "dim"))
         if table.caption:

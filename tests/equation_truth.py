@@ -702,3 +702,25 @@ def summary(problems: Sequence[str], limit: int = 5) -> str:
     shown = "\n\n".join(problems[:limit])
     more = f"\n… {len(problems) - limit} more" if len(problems) > limit else ""
     return shown + more
+
+
+def unwrapped(report: str) -> str:
+    """A table report's lines joined back into one: a line wrapped to fit the terminal
+    (cli/fit.py) continues on the next line after a space, or right before a ``·``; so
+    every equation as written on one line is a part of the result (spaces squeezed)."""
+    return " ".join(re.sub(r"\n\s*(?=·)", "", report).split())
+
+
+def logical_lines(report: str) -> list[str]:
+    """A table report's lines, each sentence wrapped with a hanging indent (cli/fit.py) joined
+    back into one: a line indented more than the line it follows continues it."""
+    lines: list[str] = []
+    lead = 0
+    for line in report.splitlines():
+        indent = len(line) - len(line.lstrip(" "))
+        if lines and line.strip() and indent > lead:
+            lines[-1] += " " + line.strip()
+            continue
+        lines.append(line)
+        lead = indent
+    return lines

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from equation_truth import check_report, summary
+from equation_truth import check_report, logical_lines, summary
 from test_practice import variants
 
 from gradcalc.cli.main import main
@@ -581,7 +581,8 @@ def test_a_refuted_expected_answer_names_its_sides() -> None:
         main, [*args, "--expected", "{gradient: [y, y]}", "--show", "expected"], env=ENV
     )
     assert result.exit_code == 1
-    line = result.output.split("gradient[1]")[1].splitlines()[0]
+    # The line as written, its continuations (wrapped to fit the terminal) joined.
+    line = logical_lines(result.output.split("gradient[1]")[1])[0]
     assert "expected y, computed x" in line
     # y = 5/2 is the expected side, x = 1/3 the computed one (they were swapped).
     assert "the expected side is 2.5, the computed side 0.333333" in line

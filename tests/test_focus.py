@@ -157,7 +157,8 @@ def test_conv_output_focus_marks_exactly_the_cells_it_reads(tmp_path: Path, i: i
 
 
 def test_conv_output_focus_shows_window_rule_taps_and_sum(tmp_path: Path) -> None:
-    out = run_spec(tmp_path, CONV_SPEC, "--focus", "output[1,0]").stdout
+    # Wide: the window rule's sentence whole, not wrapped to fit.
+    out = run_spec(tmp_path, CONV_SPEC, "--focus", "output[1,0]", "--width", "1000").stdout
     assert "── Focus: the 6 cells of x that y_10 reads" in out
     assert "row i·s + m·d − p = 1·2 + m·2 − 1 = 1, 3, 5" in out
     assert "column j·s + q·d − p = 0·2 + q·2 − 1 = −1, 1, 3" in out
@@ -460,7 +461,9 @@ def test_avg_pool_ceil_mode_window_is_clipped_past_the_padded_edge(tmp_path: Pat
         ones = [[[[1] * 3 for _ in range(3)]]]
         return avg_pool([[values]], ones, (3, 3), (2, 2), (1, 1), True, False, None)[0][0][0]
 
-    out = run_spec(tmp_path, AVG_CEIL, "--focus", "output[2,2]", kind="pool").stdout
+    out = run_spec(  # wide: the caption whole, not wrapped to fit
+        tmp_path, AVG_CEIL, "--focus", "output[2,2]", "--width", "1000", kind="pool"
+    ).stdout
     rows = picture(out, "x")
     # Rows −1 … 4 are the input and its padding; row and column 5 lie past the padded edge.
     assert [label for label, _ in rows] == ["", "0", "1", "2", "3", "", ""]
@@ -507,12 +510,14 @@ README_COMMAND = (
     '--kernel "1 0 -1; 2 1 0; 0 -1 1" --stride 2 --dilation 2 --padding 1 '
     '--focus "output[1,0]" --no-color'
 )
+# At 100 columns (ENV): the window rule's sentence wraps to fit.
 SNAPSHOT = """\
 gradcalc conv
 ═════════════
 
 ── Focus: the 4 cells of x that y_10 reads ─────────────────────────────
-window (1, 0) puts tap (m, q) on row i·s + m·d − p = 1·2 + m·2 − 1 = 1, 3, 5 and on column j·s + q·d − p = 0·2 + q·2 − 1 = −1, 1, 3
+window (1, 0) puts tap (m, q) on row i·s + m·d − p = 1·2 + m·2 − 1 = 1, 3, 5 and on column
+  j·s + q·d − p = 0·2 + q·2 − 1 = −1, 1, 3
 x
         0   1   2   3   4
     ·   ·   ·   ·   ·   ·   ·

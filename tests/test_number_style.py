@@ -11,7 +11,8 @@ from click.testing import CliRunner
 from gradcalc.cli.main import main
 from gradcalc.cli.numbers import NumberStyle
 
-ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
+# Wide enough that no line is wrapped to fit (these tests read whole sentences and steps).
+ENV = {"COLUMNS": "1000", "NO_COLOR": "1", "FORCE_COLOR": None}
 
 
 @pytest.mark.parametrize(

@@ -13,7 +13,8 @@ from click.testing import CliRunner, Result
 from gradcalc.cli.main import main
 from gradcalc.problems import PROBLEMS_DIR
 
-ENV = {"COLUMNS": "120", "NO_COLOR": "1", "FORCE_COLOR": None}
+# Wide enough that no line is wrapped to fit (these tests read whole sentences and steps).
+ENV = {"COLUMNS": "1000", "NO_COLOR": "1", "FORCE_COLOR": None}
 POOL_PROBLEMS = (
     "seed000_ex2_pool_ties_all.yaml",
     "seed000_ex2_pool_ties_first.yaml",

@@ -1,0 +1,227 @@
+"""Fit the table report to the console's width: grids in column blocks, long lines wrapped.
+
+A line is a list of pieces (plain text, or (text, Rich style)); wrapping it gives several
+lines whose pieces keep their styles.  Widths are terminal cells (Rich's ``cell_len``, of the
+text as it is printed: a control character from a spec is written out, cli/safe_text.py).
+
+Two ways to wrap:
+
+- an equation (``wrap_equation``) breaks before an operator: before `` + ``, `` − `` or
+  `` = `` outside brackets when it can, else inside brackets or before a ``·``, else (words
+  within a formula: "Σ over windows reading x_00: …") at a space; never inside a number or
+  a symbol, nor after an operator.  Its continuation starts with the operator, indented under
+  the first term, so that joining each continuation to the line before (with a space, or
+  with nothing before ``·``) gives back the equation as written on one line.
+- words (``wrap_words``): conventions, notes and captions break at spaces, with a hanging
+  indent; an operator standing alone (``−``, ``=``) starts a line rather than ending one.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Iterator, Sequence
+
+from rich.cells import cell_len
+
+from gradcalc.cli.safe_text import has_unsafe, visible
+
+Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
+
+OPENING, CLOSING = "([{⌈⌊", ")]}⌉⌋"
+SPACED_OPERATORS = ("+", "−", "=")
+# An operator standing alone between words (a note's "x − 3"): never left at a line's end.
+LONE_OPERATORS = frozenset("+−=·×→<>≤≥")
+# A continuation of a wrapped line leaves at least this many cells for its text.
+MIN_ROOM = 24
+
+
+def cells(text: str) -> int:
+    """How many terminal cells ``text`` takes as printed."""
+    return cell_len(visible(text) if has_unsafe(text) else text)
+
+
+def _text(piece: Piece) -> str:
+    return piece if isinstance(piece, str) else piece[0]
+
+
+def plain(pieces: Sequence[Piece]) -> str:
+    return "".join(_text(piece) for piece in pieces)
+
+
+def _prefix_cells(text: str) -> list[int]:
+    """Cells taken by text[:i], for every i (0 … len(text))."""
+    if not has_unsafe(text):
+        if text.isascii():
+            return list(range(len(text) + 1))
+        return [0, *itertools.accumulate(map(cell_len, text))]
+    return [0, *itertools.accumulate(cells(char) for char in text)]
+
+
+# A break: the line ends at ``end``; the next line starts at ``restart``; breaks of a lower
+# ``tier`` are taken first when they fill enough of the line.  In an equation: 0 before a
+# top-level + − =, 1 before another operator, 3 at a space; in words: 1 between words, 2
+# before an operator, 3 inside brackets.
+Break = tuple[int, int, int]
+
+
+def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
+    """Each character that is not a bracket, with its index and how many brackets hold it."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char in OPENING:
+            depth += 1
+        elif char in CLOSING:
+            depth = max(0, depth - 1)
+        else:
+            yield i, char, depth
+
+
+def equation_breaks(text: str) -> list[Break]:
+    """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
+    a space between words (see the module docstring)."""
+    operators: dict[int, Break] = {}
+    for i, char, depth in _with_depth(text):
+        if (
+            char in SPACED_OPERATORS
+            and 0 < i < len(text) - 1
+            and text[i - 1] == " "
+            and text[i + 1] == " "
+            and text[:i].strip()
+        ):
+            operators[i - 1] = (i - 1, i, 0 if depth == 0 else 1)
+        elif char == "·" and i > 0 and text[i - 1] != " ":
+            operators[i] = (i, i, 1)
+    spaces = [(end, restart, 3) for end, restart, _ in word_breaks(text) if end not in operators]
+    return sorted([*operators.values(), *spaces])
+
+
+def word_breaks(text: str) -> list[Break]:
+    """Where words may break: at a run of spaces (not after a lone operator, nor within the
+    line's own indentation), between words outside brackets first."""
+    breaks: list[Break] = []
+    indent = len(text) - len(text.lstrip(" "))
+    i, depth, word_start = indent, 0, indent
+    while i < len(text):
+        if text[i] in OPENING:
+            depth += 1
+        elif text[i] in CLOSING:
+            depth = max(0, depth - 1)
+        if text[i] != " ":
+            i += 1
+            continue
+        end = i
+        while i < len(text) and text[i] == " ":
+            i += 1
+        word, word_start = text[word_start:end], i
+        if i < len(text) and not (len(word) == 1 and word in LONE_OPERATORS):
+            # Between words outside brackets first; before an operator (the middle of a
+            # formula within the sentence) or inside brackets only when needed.
+            before_operator = text[i] in LONE_OPERATORS and text[i + 1 : i + 2] in ("", " ")
+            breaks.append((end, i, 3 if depth else 2 if before_operator else 1))
+    return breaks
+
+
+def _choose(
+    breaks: Sequence[Break], start: int, prefix: list[int], room: int
+) -> tuple[int, int] | None:
+    """The break that ends the line starting at ``start`` best within ``room`` cells: the
+    last break of the lowest tier that fills half the room, else the last break that fits,
+    else (nothing fits) the first break after ``start``."""
+    fitting = [b for b in breaks if b[0] > start and prefix[b[0]] - prefix[start] <= room]
+    for tier in (0, 1, 2):
+        good = [b for b in fitting if b[2] <= tier]
+        if good and 2 * (prefix[good[-1][0]] - prefix[start]) >= room:
+            return good[-1][:2]
+    if fitting:
+        return fitting[-1][:2]
+    later = [b for b in breaks if b[0] > start]
+    return later[0][:2] if later else None
+
+
+def wrap(
+    pieces: Sequence[Piece], width: int, indent: int, find_breaks: Callable[[str], list[Break]]
+) -> list[list[Piece]]:
+    """``pieces`` as lines of at most ``width`` cells where the breaks ``find_breaks`` finds
+    in their text allow, each line after the first led by ``indent`` spaces."""
+    text = plain(pieces)
+    if cells(text) <= width:  # most lines: nothing more to measure
+        return [list(pieces)]
+    prefix = _prefix_cells(text)
+    breaks = find_breaks(text)
+    indent = indent if width - indent >= MIN_ROOM else min(indent, 4)
+    spans, start, room = [], 0, width
+    while prefix[-1] - prefix[start] > room:
+        chosen = _choose(breaks, start, prefix, room)
+        if chosen is None:
+            break
+        spans.append((start, chosen[0]))
+        start, room = chosen[1], width - indent
+    spans.append((start, len(text)))
+    lines = [_cut(pieces, a, b) for a, b in spans]
+    return [lines[0], *([" " * indent, *line] for line in lines[1:])]
+
+
+def _cut(pieces: Sequence[Piece], start: int, stop: int) -> list[Piece]:
+    """The pieces' characters start…stop, each keeping its style."""
+    out: list[Piece] = []
+    position = 0
+    for piece in pieces:
+        text = _text(piece)
+        low, high = max(start, position), min(stop, position + len(text))
+        if low < high:
+            part = text[low - position : high - position]
+            out.append(part if isinstance(piece, str) else (part, piece[1]))
+        position += len(text)
+    return out
+
+
+def wrap_equation(pieces: Sequence[Piece], width: int | None, indent: int) -> list[list[Piece]]:
+    """An equation's line wrapped before its operators (see the module docstring)."""
+    if width is None:
+        return [list(pieces)]
+    return wrap(pieces, width, indent, equation_breaks)
+
+
+def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> list[list[Piece]]:
+    """A sentence's line wrapped at spaces; later lines indented ``hang`` cells more than
+    the first."""
+    if width is None:
+        return [list(pieces)]
+    text = plain(pieces)
+    lead = len(text) - len(text.lstrip(" "))
+    return wrap(pieces, width, lead + hang, word_breaks)
+
+
+def first_term_column(text: str) -> int:
+    """Where the first term after a line's first top-level `` = `` starts (0: none)."""
+    for i, _, depth in _with_depth(text):
+        if depth == 0 and text.startswith(" = ", i):
+            return cells(text[: i + 3])
+    return 0
+
+
+def column_blocks(
+    column_cells: Sequence[int], reserved: int, width: int | None
+) -> list[tuple[int, int]]:
+    """Runs of columns (start, stop) that fit ``width`` beside ``reserved`` cells of row
+    labels: all at once when they fit (or width is None), else as many as fit per block
+    (at least one)."""
+    count = len(column_cells)
+    if width is None or reserved + sum(column_cells) <= width or count == 0:
+        return [(0, count)]
+    room = width - reserved
+    blocks, start, used = [], 0, 0
+    for j, taken in enumerate(column_cells):
+        if j > start and used + taken > room:
+            blocks.append((start, j))
+            start, used = j, 0
+        used += taken
+    blocks.append((start, count))
+    return blocks
+
+
+def columns_named(first: int, last: int, total: int) -> str:
+    """A block's name: "columns 0–7 of 16" (``first``, ``last``: its column labels)."""
+    if first >= last:
+        return f"column {first} of {total}"
+    return f"columns {first}–{last} of {total}"
