@@ -288,6 +288,11 @@ def parse_array(
     offending row or entry.
     """
     allowed_dims = " or ".join(f"{d}-D" for d in ndims)
+    if isinstance(value, np.ndarray):  # a net passes a layer's output on (never a spec file)
+        read = _read_ndarray(value, ndims, max_elements)
+        if read is not None:
+            return read
+        value = value.tolist()  # read as written out, with the same checks and messages
     if not isinstance(value, (list, tuple)):
         if 0 in ndims:
             return np.array(parse_number(value, path), dtype=object)
@@ -323,6 +328,33 @@ def parse_array(
     array = np.empty(size, dtype=object)
     array[:] = flat
     return array.reshape(shape)
+
+
+def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) -> Any:
+    """An array a net hands from one layer to the next, without writing it out as lists:
+
+    - exact values (an object array of Python ints, or of Fractions) as they are: what
+      reading them from lists gives (a mix of ints and Fractions is not: ints read as
+      Fractions there);
+    - float64 values as float64, -0.0 as 0.0: what reading each one exactly (from its
+      shortest repr) and rounding it back gives.  Callers that keep exact values (to show
+      them) pass ``values.tolist()`` instead.
+
+    None when the array needs the checked path (wrong dimensions, too many entries, a
+    non-finite or too large value): reading its lists raises the error there."""
+    if value.ndim == 0 or value.ndim not in ndims or not 0 < value.size <= max_elements:
+        return None
+    if value.dtype == float:
+        with np.errstate(invalid="ignore"):
+            fits = np.all(np.abs(value) <= MAX_MAGNITUDE)  # False for nan and inf too
+        return value + 0.0 if fits else None
+    if value.dtype != object:
+        return None
+    kinds = set(map(type, value.ravel().tolist()))
+    if kinds <= {int} or kinds <= {Fraction}:
+        fits = -MAX_MAGNITUDE <= value.min() and value.max() <= MAX_MAGNITUDE
+        return value.copy() if fits else None
+    return None
 
 
 def _fast_integer_array(value: Any, shape: tuple[int, ...]) -> np.ndarray | None:

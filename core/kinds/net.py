@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -93,6 +94,11 @@ class NetProblem:
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
     shapes: dict[str, tuple[int, ...]]
+    # Each layer's problem as its kind read it in the float64 pass that validated the net
+    # (None for flatten): its geometry and parameters for core/kinds/net_ops.py, whose
+    # float64 runs put their own input in.
+    read_layers: list[Any] = field(default_factory=list)
+    read_loss: Any = None  # the loss as the loss kind read it (None without a loss)
 
     def source(self, position: int) -> str:
         """What feeds layer ``position``: the previous layer's name, or the input's symbol."""
@@ -131,7 +137,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
         tolerance=common.read_tolerance(spec),
         shapes={},
     )
-    problem.shapes = net_run.output_shapes(problem, limits)
+    problem.shapes, problem.read_layers, problem.read_loss = net_run.output_shapes(problem, limits)
     problem.expected = common.read_expected(spec, known_results(problem), limits)
     return problem
 
@@ -347,7 +353,7 @@ def run(problem: NetProblem, options: common.SolveOptions) -> Any:
 
 
 def finite_differences(problem: NetProblem, run: Any) -> Any:
-    """The whole chain against float64 central differences: net_run.finite_differences."""
-    from gradcalc.core.kinds import net_run
+    """The whole chain against float64 central differences: net_gradcheck.finite_differences."""
+    from gradcalc.core.kinds import net_gradcheck
 
-    return net_run.finite_differences(problem, run)
+    return net_gradcheck.finite_differences(problem, run)

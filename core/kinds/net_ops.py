@@ -1,0 +1,219 @@
+"""A net's layers in float64 straight through their ops (core/ops, by the adapter): the
+numeric path of core/kinds/net_run.py, and the finite-difference loss of the whole chain.
+
+A layer's kind reads the layer once (its problem: geometry, parameters, conventions); here
+its ops run on float64 arrays: ``forward(layer_run, x, params)`` -> (output, the op traces),
+``backward(kind, problem, traces, grad_y)`` -> its gradients.  Each is the float64 branch of
+the kind's own ``compute``/``run``, the same adapter calls on the same arrays (the kind's
+helpers build the op parameters), so the numbers are the kind's to the last bit; only the
+kind's extras (Jacobians, argmax, explanations) are not made.
+
+``CALLS`` counts the forward and backward runs per op name (tests keep each layer's op
+to one forward and one backward run per solve, and the finite-difference loss to forwards).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.adapter import Trace
+from gradcalc.core.values import to_float
+
+Traces = list[Trace]
+# (op name, "forward" | "backward") -> runs, for tests; reset it before counting.
+CALLS: Counter[tuple[str, str]] = Counter()
+# The kinds whose float64 run converts exact arrays with to_float (one common denominator)
+# rather than rounding each entry once (adapter.each_rounded).
+_COMMON_DENOMINATOR = ("conv",)
+
+
+def _forward(op: Any, x: np.ndarray, params: Mapping[str, Any], float64: Any) -> Any:
+    CALLS[op.name, "forward"] += 1
+    return adapter.forward(op, x, params, exact=False, float64=float64)
+
+
+def _backward(grad_y: Any, trace: Trace) -> dict[str, np.ndarray]:
+    CALLS[trace.op.name, "backward"] += 1
+    return adapter.backward(grad_y, trace)
+
+
+def as_read(values: np.ndarray, kind: str) -> np.ndarray:
+    """float64 ``values`` as a layer of ``kind`` computes with them after reading them from
+    a spec: each entry read exactly from its shortest repr (0.1 is 1/10), then converted
+    to float64 as the kind converts (the float64 arrays of a float64 run are these).
+
+    Rounding each Fraction once gives the value back (-0.0 reads as 0); to_float, which
+    divides numerators over their common denominator when it is below 2^53, can round
+    twice, so for those kinds the denominators are looked at until their lcm reaches 2^53
+    (at the first entry with 16 or more digits, as computed values have).
+
+    Exact values (an object array) read as they are and convert as the kind converts them.
+    Flatten is no kind: it takes its input as it is (to_float for exact values)."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        common = kind in _COMMON_DENOMINATOR or kind == "flatten"
+        return to_float(values) if common else adapter.each_rounded(values)
+    if kind == "flatten":
+        return values
+    values = values.astype(float) + 0.0
+    if kind not in _COMMON_DENOMINATOR:
+        return values
+    whole = values == np.floor(values)  # denominator 1 (inf and nan never reach here)
+    denominator = 1
+    for value in values[~whole].tolist():
+        denominator = math.lcm(denominator, Fraction(repr(value)).denominator)
+        if denominator >= 2**53:  # to_float rounds each entry once
+            return values
+    exact = np.array([Fraction(repr(value)) for value in values.ravel().tolist()], dtype=object)
+    return to_float(exact.reshape(values.shape))
+
+
+# ---------------------------------------------------------------------------
+# Forward: output and traces
+
+
+def forward(
+    kind: str, problem: Any, x: np.ndarray, params: Mapping[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, Traces]:
+    """The layer's output in float64 at input ``x`` (float64, in the shape the kind read),
+    with ``params`` (float64 kernel, weight, bias) in place of the problem's when given."""
+    params = params or {}
+    return _FORWARD[kind](problem, x, params)
+
+
+def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.kinds.conv import kernel_params
+    from gradcalc.core.ops.conv import BIAS_ADD, CONV2D
+
+    kernel = kernel_params(problem, params.get("kernel", problem.kernel))
+    output, conv_trace = _forward(CONV2D, problem.to_nchw(x), kernel, to_float)
+    traces = [conv_trace]
+    bias = params.get("bias", problem.bias)
+    if bias is not None:
+        output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
+        traces.append(bias_trace)
+    return output.reshape(problem.output_shape), traces
+
+
+def _dense(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.linear import BIAS_ADD, LINEAR
+
+    rows = x.reshape(problem.batch, problem.in_features)
+    weight = {"weight": params.get("weight", problem.weight)}
+    output, linear = _forward(LINEAR, rows, weight, adapter.each_rounded)
+    traces = [linear]
+    bias = params.get("bias", problem.bias)
+    if bias is not None:
+        output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, adapter.each_rounded)
+        traces.append(bias_trace)
+    return output.reshape(problem.output_shape), traces
+
+
+def _pool(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.kinds.pool import op_params
+
+    op, op_params_ = op_params(problem)
+    output, trace = _forward(op, problem.to_nchw(x), op_params_, adapter.each_rounded)
+    return output.reshape(problem.output_shape), [trace]
+
+
+def _activation(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.elementwise import ELEMENTWISE
+
+    params = {**problem.params, "subgradient": problem.subgradient}
+    output, trace = _forward(ELEMENTWISE[problem.function], x, params, adapter.each_rounded)
+    return np.asarray(output, dtype=float), [trace]
+
+
+def _softmax(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.softmax import SOFTMAX
+
+    classes = problem.input.shape[-1]
+    rows = x.reshape(-1, classes)
+    _, trace = _forward(SOFTMAX, rows, {"log": problem.log}, adapter.each_rounded)
+    output = trace.cache["log_p" if problem.log else "p"]
+    return output.reshape(problem.input.shape), [trace]
+
+
+def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.flatten import FLATTEN
+
+    output, trace = _forward(FLATTEN, x, {}, to_float)
+    return output, [trace]
+
+
+_FORWARD = {
+    "conv": _conv,
+    "dense": _dense,
+    "pool": _pool,
+    "activation": _activation,
+    "softmax": _softmax,
+    "flatten": _flatten,
+}
+
+
+def loss_value(problem: Any, x: np.ndarray) -> float:
+    """The loss (a loss kind's problem) at float64 input ``x``: its op's forward alone."""
+    from gradcalc.core.kinds.loss import op_inputs
+    from gradcalc.core.ops.losses import LOSS_OPS
+
+    rows, params = op_inputs(_with_input(problem, x))
+    loss, _ = _forward(LOSS_OPS[problem.loss], rows, params, adapter.each_rounded)
+    return float(loss)
+
+
+def _with_input(problem: Any, x: np.ndarray) -> Any:
+    """A shallow copy of a kind's problem with input ``x``."""
+    import copy
+
+    moved = copy.copy(problem)
+    moved.input = x
+    return moved
+
+
+# ---------------------------------------------------------------------------
+# Backward: the gradients
+
+
+def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
+    """``grad_input`` and the parameters' gradients (``grad_kernel``, …) given ∂L/∂output
+    (float64, the output's shape), from the traces ``forward`` returned."""
+    if kind == "conv":
+        upstream = problem.output_nohw(grad_y)
+        results = {}
+        if len(traces) > 1:
+            bias_grads = _backward(upstream, traces[1])
+            results["grad_bias"] = bias_grads["bias"].reshape(problem.bias.shape)
+            upstream = bias_grads["input"]
+        grads = _backward(upstream, traces[0])
+        results["grad_input"] = grads["input"].reshape(problem.input.shape)
+        results["grad_kernel"] = grads["kernel"].reshape(problem.kernel.shape)
+        return results
+    if kind == "dense":
+        upstream = grad_y.reshape(problem.batch, problem.out_features)
+        results = {}
+        if len(traces) > 1:
+            bias_grads = _backward(upstream, traces[1])
+            results["grad_bias"], upstream = bias_grads["bias"], bias_grads["input"]
+        grads = _backward(upstream, traces[0])
+        results["grad_input"] = grads["input"].reshape(problem.input.shape)
+        results["grad_weight"] = grads["weight"]
+        return results
+    if kind == "pool":
+        grad = _backward(problem.output_nchw(grad_y), traces[0])["input"]
+        return {"grad_input": grad.reshape(problem.input.shape)}
+    if kind == "activation":
+        grad = _backward(grad_y, traces[0])["input"]
+        return {"grad_input": np.asarray(grad, dtype=float)}
+    if kind == "softmax":
+        classes = problem.input.shape[-1]
+        grad = _backward(grad_y.reshape(-1, classes), traces[0])["input"]
+        return {"grad_input": grad.reshape(problem.input.shape)}
+    return {"grad_input": _backward(grad_y, traces[0])["input"]}  # flatten
