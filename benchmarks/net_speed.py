@@ -19,8 +19,10 @@ What it measures
       runs it by default (every section explained, the finite-difference check), timed
       ``--solve-reps`` times.
 
-    The ratio that counts is gradcalc run / torch (target <= 1.5); read + run / torch and
-    solve / torch are printed for information.
+    torch runs with its default thread count and with one thread; the ratio that counts is
+    gradcalc run / the faster of the two (target <= 1.5); read + run / torch and solve /
+    torch are printed for information.  On a loaded machine torch's threads spin against
+    each other and its default-thread median can be 100 times its minimum: look at both.
 
 How
     After ``--warmups`` untimed rounds, ``--reps`` rounds run each variant once in an order
@@ -123,6 +125,14 @@ def make_torch_step(data: Arrays) -> Callable[[], Arrays]:
     return step
 
 
+def _with_threads(step: Callable[[], Arrays], count: int) -> Callable[[], Arrays]:
+    def run() -> Arrays:
+        torch.set_num_threads(count)  # a few microseconds, inside the timing
+        return step()
+
+    return run
+
+
 def numpy_step(data: Arrays) -> Arrays:
     """The same net in plain numpy (im2col matmuls): what a numpy implementation costs."""
     x, kernel, bias = data["x"], data["kernel"], data["bias"]
@@ -218,11 +228,18 @@ def main() -> int:
         baseline_name = "numpy only"
         variants[baseline_name] = lambda: numpy_step(data)
     else:
-        print(f"torch {torch.__version__}, threads: {torch.get_num_threads()}")
-        baseline_name = "torch f64"
-        variants[baseline_name] = make_torch_step(data)
+        threads = torch.get_num_threads()
+        print(f"torch {torch.__version__}, default threads: {threads}")
+        step = make_torch_step(data)
+        for count in dict.fromkeys((threads, 1)):
+            variants[f"torch f64 {count}t"] = _with_threads(step, count)
         variants["numpy only"] = lambda: numpy_step(data)
     times = timed_rounds(variants, args.reps, args.warmups)
+    if torch is not None:  # torch's faster thread count here (its threads spin on a busy machine)
+        baseline_name = min(
+            (name for name in times if name.startswith("torch")),
+            key=lambda name: statistics.median(times[name]),
+        )
     print(f"{args.warmups} warm-ups, {args.reps} rounds (rotating order); medians in ms:")
     for name, values in times.items():
         print(

@@ -99,6 +99,9 @@ class NetProblem:
     # float64 runs put their own input in.
     read_layers: list[Any] = field(default_factory=list)
     read_loss: Any = None  # the loss as the loss kind read it (None without a loss)
+    # float64 copies of exact arrays the float64 runs take (core/kinds/net_ops.py
+    # ``float_params``), made once: converting Fractions costs microseconds an entry.
+    floats: dict[Any, np.ndarray] = field(default_factory=dict)
 
     def source(self, position: int) -> str:
         """What feeds layer ``position``: the previous layer's name, or the input's symbol."""

@@ -62,17 +62,37 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
         return to_float(values) if common else adapter.each_rounded(values)
     if kind == "flatten":
         return values
-    values = values.astype(float) + 0.0
+    values = values + 0.0  # float64 already (a layer's output or gradient)
     if kind not in _COMMON_DENOMINATOR:
         return values
-    whole = values == np.floor(values)  # denominator 1 (inf and nan never reach here)
+    # Whole numbers have denominator 1; look at the others a few at a time (inf and nan
+    # never reach here: reading refuses them).
+    fractional = np.flatnonzero(values != np.floor(values))
     denominator = 1
-    for value in values[~whole].tolist():
-        denominator = math.lcm(denominator, Fraction(repr(value)).denominator)
-        if denominator >= 2**53:  # to_float rounds each entry once
-            return values
+    for start in range(0, fractional.size, 64):
+        for value in values.flat[fractional[start : start + 64]].tolist():
+            denominator = math.lcm(denominator, Fraction(repr(value)).denominator)
+            if denominator >= 2**53:  # to_float rounds each entry once
+                return values
     exact = np.array([Fraction(repr(value)) for value in values.ravel().tolist()], dtype=object)
     return to_float(exact.reshape(values.shape))
+
+
+def float_params(kind: str, problem: Any, cache: dict[Any, np.ndarray]) -> dict[str, Any]:
+    """The layer's parameters as its float64 run converts them (conv: to_float; dense:
+    each entry rounded), converted once into ``cache`` (keyed by the problem)."""
+    names = {"conv": ("kernel", "bias"), "dense": ("weight", "bias")}.get(kind, ())
+    convert = to_float if kind in _COMMON_DENOMINATOR else adapter.each_rounded
+    params = {}
+    for name in names:
+        value = getattr(problem, name)
+        if value is None:
+            continue
+        key = (id(problem), name)
+        if key not in cache:
+            cache[key] = convert(value) if value.dtype == object else value
+        params[name] = cache[key]
+    return params
 
 
 # ---------------------------------------------------------------------------

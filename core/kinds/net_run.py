@@ -211,14 +211,18 @@ def layer_error(
     return SpecError((*here, *error.path), message, at_key=error.at_key)
 
 
+# The losses whose float64 run uses the exact values it read (loss_trace.exact_differences).
+_EXACT_INPUT = ("bce", "bce_with_logits")
+
+
 def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
     """Run the loss on the last layer's output; its errors point into the net's loss."""
     last = problem.layers[-1].name
     spec = {
         "kind": "loss",
         **(problem.loss or {}),
-        # Always as read from lists: bce takes 1 − x from the exact values it read.
-        "input": handed(values, "loss", True),
+        # bce and bce_with_logits take 1 − x from the exact values they read: as read from lists.
+        "input": handed(values, "loss", options.explain or problem.loss["loss"] in _EXACT_INPUT),
         "names": {"input": last, "loss": problem.names["loss"]},
         "index_base": problem.index_base,
     }
@@ -296,8 +300,15 @@ class OpsRun:
 def _ops_forward(problem: NetProblem, layer: Layer, values: np.ndarray, options: Any) -> LayerRun:
     """A float64 layer's forward pass by its ops; the trace keeps what its backward needs."""
     kind_problem = problem.read_layers[layer.index]
-    x = net_ops.as_read(values, layer.type)
-    output, traces = net_ops.forward(layer.type, kind_problem, x)
+    if values is problem.input:  # the spec's exact input: converted once
+        key = ("input", layer.type)
+        if key not in problem.floats:
+            problem.floats[key] = net_ops.as_read(values, layer.type)
+        x = problem.floats[key]
+    else:
+        x = net_ops.as_read(values, layer.type)
+    params = net_ops.float_params(layer.type, kind_problem, problem.floats)
+    output, traces = net_ops.forward(layer.type, kind_problem, x, params)
     ran = Run(results={"output": output}, trace=OpsRun(kind_problem, traces), exact=False)
     return LayerRun(layer.type, None, ran, options)
 
