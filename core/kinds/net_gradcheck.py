@@ -154,14 +154,24 @@ def finite_differences(problem: NetProblem, run: Run) -> GradientCheck | None:
         )
 
     params, analytic = chain_params(problem, run)
+    # The check's differences at h take the loss at the points the kink test took it at:
+    # each point's loss is computed once (keyed by every value's bits).
+    losses: dict[bytes, float] = {}
 
     def loss(p: Mapping[str, np.ndarray]) -> float:
-        return float_loss(problem, p)
+        key = b"".join(np.asarray(p[name], dtype=float).tobytes() for name in params)
+        if key not in losses:
+            losses[key] = float_loss(problem, p)
+        return losses[key]
 
-    smooth, kinks = smooth_entries(loss, params)
-    check = check_gradients_where(
-        loss, params, analytic, smooth, scale=_terms_size(problem, run), max_entries=PROBED
-    )
+    net_ops.TRACING[0] = False  # forward only: no op keeps a trace
+    try:
+        smooth, kinks = smooth_entries(loss, params)
+        check = check_gradients_where(
+            loss, params, analytic, smooth, scale=_terms_size(problem, run), max_entries=PROBED
+        )
+    finally:
+        net_ops.TRACING[0] = True
     if check is not None:
         # Only the probed entries were looked at: the note counts the kinks among them.
         many = kinks != 1

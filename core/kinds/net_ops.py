@@ -15,6 +15,7 @@ to one forward and one backward run per solve, and the finite-difference loss to
 from __future__ import annotations
 
 import math
+import weakref
 from collections import Counter
 from collections.abc import Mapping
 from fractions import Fraction
@@ -35,8 +36,15 @@ _COMMON_DENOMINATOR = ("conv",)
 
 
 def _forward(op: Any, x: np.ndarray, params: Mapping[str, Any], float64: Any) -> Any:
+    """(y, trace) for a backward pass; y alone (trace None) while ``TRACING`` is off."""
     CALLS[op.name, "forward"] += 1
+    if not TRACING[0]:
+        return adapter.forward_float(op, x, params, float64), None
     return adapter.forward(op, x, params, exact=False, float64=float64)
+
+
+# Off while finite differences evaluate the loss: no traces are kept (forward only).
+TRACING = [True]
 
 
 def _backward(grad_y: Any, trace: Trace) -> dict[str, np.ndarray]:
@@ -137,11 +145,21 @@ def _dense(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.n
 
 
 def _pool(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    op, params = _pool_params(problem)
+    output, trace = _forward(op, problem.to_nchw(x), params, adapter.each_rounded)
+    return output.reshape(problem.output_shape), [trace]
+
+
+# The pooling op and its parameters (its tap layout) per pool problem, built once.
+_POOLS: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _pool_params(problem: Any) -> tuple[Any, dict[str, Any]]:
     from gradcalc.core.kinds.pool import op_params
 
-    op, op_params_ = op_params(problem)
-    output, trace = _forward(op, problem.to_nchw(x), op_params_, adapter.each_rounded)
-    return output.reshape(problem.output_shape), [trace]
+    if problem not in _POOLS:
+        _POOLS[problem] = op_params(problem)
+    return _POOLS[problem]
 
 
 def _activation(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
@@ -157,9 +175,8 @@ def _softmax(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndar
 
     classes = problem.input.shape[-1]
     rows = x.reshape(-1, classes)
-    _, trace = _forward(SOFTMAX, rows, {"log": problem.log}, adapter.each_rounded)
-    output = trace.cache["log_p" if problem.log else "p"]
-    return output.reshape(problem.input.shape), [trace]
+    output, trace = _forward(SOFTMAX, rows, {"log": problem.log}, adapter.each_rounded)
+    return output.reshape(problem.input.shape), [trace]  # y: log p or p, as the kind's
 
 
 def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:

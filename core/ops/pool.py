@@ -95,7 +95,8 @@ def tie_weights(tied: np.ndarray, first: np.ndarray, policy: str) -> tuple[np.nd
     if policy == "all":
         return tied.astype(np.int64), 1
     counts = tied.sum(axis=-1)
-    denominator = math.lcm(*(int(k) for k in np.unique(counts)))
+    # a set, not np.unique: np.unique imports numpy.ma (10 ms of start-up)
+    denominator = math.lcm(*set(counts.ravel().tolist()))
     shares = denominator // counts
     if denominator >= _INT64_SAFE:
         shares = shares.astype(object)
@@ -104,7 +105,7 @@ def tie_weights(tied: np.ndarray, first: np.ndarray, policy: str) -> tuple[np.nd
 
 def avg_weights(real: np.ndarray, divisors: np.ndarray) -> tuple[np.ndarray, int]:
     """Integer weights over a common denominator: 1/divisor on each input cell of a window."""
-    denominator = math.lcm(*(int(d) for d in np.unique(divisors)))
+    denominator = math.lcm(*set(np.asarray(divisors).ravel().tolist()))
     shares = denominator // divisors
     if denominator >= _INT64_SAFE:
         shares = shares.astype(object)
