@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from fractions import Fraction
 from typing import Any
 
@@ -330,6 +331,32 @@ def parse_array(
     return array.reshape(shape)
 
 
+# Object arrays ``read_floats`` made (keyed by id): read already, taken as they are.
+_READ_FLOATS: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+
+
+def read_floats(values: np.ndarray) -> np.ndarray | None:
+    """A float64 array read exactly as parse_array reads a list of its values: each entry
+    the Fraction of its shortest repr (0.1 is 1/10; -0.0 is 0), without writing the lists
+    out (equal values are read once).  None when an entry is not finite or above 1e100 in
+    magnitude: reading its lists then says so."""
+    with np.errstate(invalid="ignore"):
+        if values.ndim == 0 or not np.all(np.abs(values) <= MAX_MAGNITUDE):
+            return None
+    known: dict[float, Fraction] = {}
+    flat = []
+    for value in values.ravel().tolist():
+        number = known.get(value)
+        if number is None:
+            number = known[value] = Fraction(repr(value))
+        flat.append(number)
+    read = np.empty(values.size, dtype=object)
+    read[:] = flat
+    read = read.reshape(values.shape)
+    _READ_FLOATS[id(read)] = read
+    return read
+
+
 def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) -> Any:
     """An array a net hands from one layer to the next, without writing it out as lists:
 
@@ -350,6 +377,8 @@ def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) 
         return value + 0.0 if fits else None
     if value.dtype != object:
         return None
+    if _READ_FLOATS.get(id(value)) is value:
+        return value.copy()
     kinds = set(map(type, value.ravel().tolist()))
     if kinds <= {int} or kinds <= {Fraction}:
         fits = -MAX_MAGNITUDE <= value.min() and value.max() <= MAX_MAGNITUDE

@@ -37,6 +37,7 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import fields, record
+from gradcalc.core.values import read_floats
 
 # The results of a layer's own kind that are the net's: its output and its gradients
 # (not its Jacobians, argmax or probabilities).
@@ -110,7 +111,17 @@ def handed(values: Any, kind: str, shown: bool) -> Any:
     values = np.asarray(values)
     if values.dtype == object:
         return values
-    return _plain(values) if shown else net_ops.as_read(values, kind)
+    if not shown:
+        return net_ops.as_read(values, kind)
+    known = _SHOWN.get(id(values))
+    if known is None or known[0] is not values:  # a layer's input is read twice: once
+        known = _SHOWN[id(values)] = (values, read_floats(values))
+    return _plain(values) if known[1] is None else known[1]
+
+
+# Float64 arrays read as Fractions for an explained layer during this run, by id: (the
+# array, what it read as).  Emptied at each run's start.
+_SHOWN: dict[int, tuple[np.ndarray, Any]] = {}
 
 
 # The symbols of a layer's parameters when the net has several layers with parameters: W2,
@@ -429,8 +440,12 @@ def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.
 
 def run(problem: NetProblem, options: common.SolveOptions) -> Run:
     """The forward pass, the loss, the backward pass; results keyed as the issue's contract."""
-    forward, loss, float_from = forward_pass(problem, options)
-    backward = backward_pass(problem, options, forward, loss)
+    _SHOWN.clear()
+    try:
+        forward, loss, float_from = forward_pass(problem, options)
+        backward = backward_pass(problem, options, forward, loss)
+    finally:
+        _SHOWN.clear()
     results: dict[str, Any] = {"output": forward[-1].results["output"]}
     if loss is not None:
         results["loss"] = loss.results["loss"]
