@@ -325,7 +325,7 @@ def parse_array(
     if fast is not None:
         return fast
     flat: list[Fraction] = []
-    _flatten(value, path, flat)
+    _flatten(value, path, flat, {})
     array = np.empty(size, dtype=object)
     array[:] = flat
     return array.reshape(shape)
@@ -451,10 +451,18 @@ def _named(what: str, path: FieldPath) -> str:
     return "" if path else f"{what}: "
 
 
-def _flatten(value: Any, path: FieldPath, out: list[Fraction]) -> None:
+def _flatten(
+    value: Any, path: FieldPath, out: list[Fraction], known: dict[float, Fraction]
+) -> None:
+    """Every entry read, in order; a float read before (``known``) is not read again."""
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _flatten(item, (*path, i), out)
+            if type(item) is float and item in known:
+                out.append(known[item])
+            elif type(item) is float:
+                out.append(known.setdefault(item, parse_number(item, (*path, i))))
+            else:
+                _flatten(item, (*path, i), out, known)
     else:
         out.append(parse_number(value, path))
 
