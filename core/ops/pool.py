@@ -44,6 +44,8 @@ def gather_windows(x: np.ndarray, layout: TapLayout, fill: Any) -> np.ndarray:
     """x: N×C×H×W -> N×C×H_out×W_out×T, each tap's input value (``fill`` where it is not REAL)."""
     flat = x.reshape(*x.shape[:2], -1)
     values = flat[:, :, np.maximum(layout.positions, 0)]
+    if layout.real.all():  # every tap on the input (no padding, no ceil_mode overhang)
+        return values
     return np.where(layout.real, values, fill)
 
 
@@ -257,8 +259,9 @@ def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]
     """
     g, weights, denominator = cache["geometry"], cache["weights"], cache["denominator"]
     if _is_float(grad_y):
-        weighted = grad_y.astype(float)[..., None] * np.asarray(weights, dtype=float)
-        return {"input": scatter_windows(weighted, g) / denominator}
+        weighted = grad_y[..., None] * np.asarray(weights, dtype=float)
+        grad = scatter_windows(weighted, g)
+        return {"input": grad / denominator if denominator != 1 else grad}
     # A cell is read by at most one tap of each window, so by at most T windows.
     reach = _largest(grad_y) * _largest(weights) * g.taps
     contributions = _widen(grad_y, reach)[..., None] * _widen(weights, reach)
