@@ -16,8 +16,9 @@ What it measures
       otherwise a numpy-only baseline: the same forward and backward written directly
       with numpy (im2col matmuls), the least any numpy implementation costs;
     - unless ``--no-solve``: the whole ``solve('net', spec, …)`` as ``gradcalc net --float``
-      runs it by default (every section explained, the finite-difference check), timed
-      ``--solve-reps`` times.
+      runs it by default (every section explained; the finite-difference check, which
+      says "not run" for a net of more than 5,000 input and parameter entries, as this
+      one has), timed ``--solve-reps`` times.
 
     torch runs with its default thread count and with one thread; the ratio that counts is
     gradcalc run / the faster of the two (target <= 1.5); read + run / torch and solve /
