@@ -58,6 +58,39 @@ BCE_CHAIN = {
     "loss": {"type": "bce", "target": [[1, 0], [0, 1]]},
 }
 
+# Dropout (a mask, p = 1/3: a scale 3/2 that float64 rounds; a drawn mask; evaluation) after
+# an irrational layer, so that it runs in float64 unforced too.
+DROPOUT_NET = {
+    "input": [[0.5, -1.25, 2], [3, 0.1, -0.0]],
+    "layers": [
+        {"type": "dense", "name": "fc1", "weight": [[1, -0.5, 2], [0.25, 1, -1]], "bias": [0.1, 0]},
+        "sigmoid",
+        {"type": "dropout", "p": "1/3", "mask": [[1, 0], [1, 1]]},
+        {"type": "dense", "name": "fc2", "weight": [[2, -1], [0.5, 1], [1, 1]]},
+        {"type": "dropout", "p": 0.2, "random": 7},
+        {"type": "dropout", "training": False},
+    ],
+    "loss": {"type": "mse", "target": [[1, 0, -1], [0.5, 2, 0]]},
+}
+# Embedding first (its input is the indices: no grad_input; a repeated index; padding_idx,
+# whose row the whole-chain check leaves out), then dropout, flatten, dense and a loss.
+EMBEDDING_NET = {
+    "input": [[1, 3, 1], [0, 2, 2]],
+    "layers": [
+        {
+            "type": "embedding",
+            "name": "emb",
+            "weight": [[1, -1], [0.2, 0.7], ["1/3", 3], [-2, 0.125]],
+            "padding_idx": 0,
+        },
+        {"type": "dropout", "p": "1/4", "random": 2},
+        "flatten",
+        {"type": "dense", "name": "fc", "weight": np.linspace(-1, 1, 18).reshape(3, 6).tolist()},
+        "tanh",
+    ],
+    "loss": {"type": "cross_entropy", "target": [2, 0]},
+}
+
 
 def _net(spec: dict[str, Any]) -> Any:
     return registry.op_module("net").read(spec, NUMERIC.limits)
@@ -74,7 +107,13 @@ def _bits(results: dict[str, Any]) -> dict[str, Any]:
 
 
 def _specs() -> list[tuple[str, dict[str, Any]]]:
-    found = [("conv net", CONV_NET), ("float chain", FLOAT_CHAIN), ("bce chain", BCE_CHAIN)]
+    found = [
+        ("conv net", CONV_NET),
+        ("float chain", FLOAT_CHAIN),
+        ("bce chain", BCE_CHAIN),
+        ("dropout net", DROPOUT_NET),
+        ("embedding net", EMBEDDING_NET),
+    ]
     for path in sorted(PROBLEMS.glob("*net*.yaml")):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec.pop("kind")
@@ -93,27 +132,57 @@ def test_numeric_path_gives_the_explained_results(name: str, spec: dict, force_f
     assert numeric.exact == explained.exact
 
 
-def test_each_layer_runs_its_ops_once() -> None:
+LAYER_OPS = {
+    "conv net": {
+        op: 1
+        for op in ("conv2d", "bias_add", "relu", "max_pool", "flatten", "linear", "bias_add_rows")
+    },
+    "dropout net": {"linear": 2, "bias_add_rows": 1, "sigmoid": 1, "dropout": 3},
+    "embedding net": {"embedding": 1, "dropout": 1, "flatten": 1, "linear": 1, "tanh": 1},
+}
+NETS = {"conv net": CONV_NET, "dropout net": DROPOUT_NET, "embedding net": EMBEDDING_NET}
+
+
+@pytest.mark.parametrize("name", LAYER_OPS)
+def test_each_layer_runs_its_ops_once(name: str) -> None:
     net = registry.op_module("net")
-    problem = _net(CONV_NET)
+    problem = _net(NETS[name])
     net_ops.CALLS.clear()
     net.run(problem, NUMERIC)
-    ops = ("conv2d", "bias_add", "relu", "max_pool", "flatten", "linear", "bias_add_rows")
-    expected = Counter({(op, way): 1 for op in ops for way in ("forward", "backward")})
+    expected = Counter(
+        {(op, way): runs for op, runs in LAYER_OPS[name].items() for way in ("forward", "backward")}
+    )
     assert net_ops.CALLS == expected
 
 
-def test_finite_differences_run_ops_forward_only() -> None:
+@pytest.mark.parametrize("name", LAYER_OPS)
+def test_finite_differences_run_ops_forward_only(name: str) -> None:
     net = registry.op_module("net")
-    problem = _net(CONV_NET)
+    problem = _net(NETS[name])
     run = net.run(problem, NUMERIC)
     net_ops.CALLS.clear()
     check = net.finite_differences(problem, run)
     assert check is not None and check.ok and check.entries_checked
     assert net_ops.CALLS and all(way == "forward" for _, way in net_ops.CALLS)
     # every evaluation of the loss runs each layer's ops once (the losses alone besides)
-    runs = {count for (op, _), count in net_ops.CALLS.items() if not op.startswith("cross")}
+    runs = {
+        count / LAYER_OPS[name].get(op, 1)
+        for (op, _), count in net_ops.CALLS.items()
+        if op not in ("cross_entropy", "mse")
+    }
     assert len(runs) == 1
+
+
+def test_embedding_net_checks_its_table_not_its_indices() -> None:
+    """The indices never move (no ∂L/∂input), and the padding_idx row is left out, saying so."""
+    net = registry.op_module("net")
+    problem = _net(EMBEDDING_NET)
+    run = net.run(problem, NUMERIC)
+    assert "grad_input" not in run.results
+    check = net.finite_differences(problem, run)
+    # the table (4×2) less the padding row, and the dense weight (3×6), every entry probed
+    assert check.ok and check.entries_total == 8 + 18 and check.entries_checked == 6 + 18
+    assert "emb's padding_idx row (its gradient is 0 by definition)" in check.note
 
 
 def test_as_read_is_reading_the_shortest_repr() -> None:
