@@ -1,13 +1,16 @@
-"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax) and
-flatten, ended by a loss or an upstream, read here (``read(spec, limits) -> NetProblem``) and
-run by core/kinds/net_run.py (``run``, ``finite_differences``) for core/solve.py.
+"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax, dropout;
+embedding as the first layer) and flatten, ended by a loss or an upstream, read here
+(``read(spec, limits) -> NetProblem``), run by core/kinds/net_run.py (``run``; its float64
+layers by their ops, core/kinds/net_ops.py) and checked by core/kinds/net_gradcheck.py
+(``finite_differences``) for core/solve.py.
 
 A layer is written as its own kind's keys (``function`` for activation, ``mode``/``size``
 for pool, ``layout`` for dense) plus ``type`` and an optional ``name``, or as a bare word:
 an activation function's name, ``flatten``, ``softmax`` or ``log_softmax``.  Each layer is
-read by its own kind (core/kinds/KIND.py, or core/losses.py for the loss) when it runs, so
-its messages are that kind's, with the path prefixed (``layers[2].size: …``).  The keys of
-a net spec are the registry's Field table for kind net.
+read by its own kind (core/kinds/KIND.py, or core/losses.py for the loss) when the net is
+read (one float64 pass: shapes flow from layer to layer), so its messages are that kind's,
+with the path prefixed (``layers[2].size: …``).  The keys of a net spec are the registry's
+Field table for kind net.
 """
 
 from __future__ import annotations
