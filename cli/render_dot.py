@@ -78,8 +78,12 @@ class DotWriter:
             lines.append(f"{INDENT}graph [label={quoted(p.title)}, labelloc=t];")
         lines.append(f'{INDENT}node [shape=box, style="rounded"];')
         label = self._heading(p.names["input"], "input", "", shape_words(p.input.shape))
-        x = p.input.astype(float) if self.float_input else p.input
-        self._arrays(label, [(p.names["input"], x), (f"∂{L}/∂{p.names['input']}", "grad_input")])
+        # An embedding's input is its indices: integers even under --float, and no ∂L/∂input.
+        x = p.input.astype(float) if self.float_input and not p.looks_up else p.input
+        inputs: list[tuple[str, Any]] = [(p.names["input"], x)]
+        if not p.looks_up:
+            inputs.append((f"∂{L}/∂{p.names['input']}", "grad_input"))
+        self._arrays(label, inputs)
         lines.append(f"{INDENT}n0 [label={label.text()}];")
         for layer in p.layers:
             parameters = ", ".join(

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import weakref
 from fractions import Fraction
 from typing import Any
 
@@ -293,6 +294,11 @@ def parse_array(
     offending row or entry.
     """
     allowed_dims = " or ".join(f"{d}-D" for d in ndims)
+    if isinstance(value, np.ndarray):  # a net passes a layer's output on (never a spec file)
+        read = _read_ndarray(value, ndims, max_elements)
+        if read is not None:
+            return read
+        value = value.tolist()  # read as written out, with the same checks and messages
     if not isinstance(value, (list, tuple)):
         if 0 in ndims:
             return np.array(parse_number(value, path), dtype=object)
@@ -324,10 +330,65 @@ def parse_array(
     if fast is not None:
         return fast
     flat: list[Fraction] = []
-    _flatten(value, path, flat)
+    _flatten(value, path, flat, {})
     array = np.empty(size, dtype=object)
     array[:] = flat
     return array.reshape(shape)
+
+
+# Object arrays ``read_floats`` made (keyed by id): read already, taken as they are.
+_READ_FLOATS: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
+
+
+def read_floats(values: np.ndarray) -> np.ndarray | None:
+    """A float64 array read exactly as parse_array reads a list of its values: each entry
+    the Fraction of its shortest repr (0.1 is 1/10; -0.0 is 0), without writing the lists
+    out (equal values are read once).  None when an entry is not finite or above 1e100 in
+    magnitude: reading its lists then says so."""
+    with np.errstate(invalid="ignore"):
+        if values.ndim == 0 or not np.all(np.abs(values) <= MAX_MAGNITUDE):
+            return None
+    known: dict[float, Fraction] = {}
+    flat = []
+    for value in values.ravel().tolist():
+        number = known.get(value)
+        if number is None:
+            number = known[value] = Fraction(repr(value))
+        flat.append(number)
+    read = np.empty(values.size, dtype=object)
+    read[:] = flat
+    read = read.reshape(values.shape)
+    _READ_FLOATS[id(read)] = read
+    return read
+
+
+def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) -> Any:
+    """An array a net hands from one layer to the next, without writing it out as lists:
+
+    - exact values (an object array of Python ints, or of Fractions) as they are: what
+      reading them from lists gives (a mix of ints and Fractions is not: ints read as
+      Fractions there);
+    - float64 values as float64, -0.0 as 0.0: what reading each one exactly (from its
+      shortest repr) and rounding it back gives.  Callers that keep exact values (to show
+      them) pass ``values.tolist()`` instead.
+
+    None when the array needs the checked path (wrong dimensions, too many entries, a
+    non-finite or too large value): reading its lists raises the error there."""
+    if value.ndim == 0 or value.ndim not in ndims or not 0 < value.size <= max_elements:
+        return None
+    if value.dtype == float:
+        with np.errstate(invalid="ignore"):
+            fits = np.all(np.abs(value) <= MAX_MAGNITUDE)  # False for nan and inf too
+        return value + 0.0 if fits else None
+    if value.dtype != object:
+        return None
+    if _READ_FLOATS.get(id(value)) is value:
+        return value.copy()
+    kinds = set(map(type, value.ravel().tolist()))
+    if kinds <= {int} or kinds <= {Fraction}:
+        fits = -MAX_MAGNITUDE <= value.min() and value.max() <= MAX_MAGNITUDE
+        return value.copy() if fits else None
+    return None
 
 
 def _fast_integer_array(value: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -395,10 +456,18 @@ def _named(what: str, path: FieldPath) -> str:
     return "" if path else f"{what}: "
 
 
-def _flatten(value: Any, path: FieldPath, out: list[Fraction]) -> None:
+def _flatten(
+    value: Any, path: FieldPath, out: list[Fraction], known: dict[float, Fraction]
+) -> None:
+    """Every entry read, in order; a float read before (``known``) is not read again."""
     if isinstance(value, (list, tuple)):
         for i, item in enumerate(value):
-            _flatten(item, (*path, i), out)
+            if type(item) is float and item in known:
+                out.append(known[item])
+            elif type(item) is float:
+                out.append(known.setdefault(item, parse_number(item, (*path, i))))
+            else:
+                _flatten(item, (*path, i), out, known)
     else:
         out.append(parse_number(value, path))
 

@@ -294,3 +294,32 @@ def test_a_skipped_derivative_or_tie_rule_in_any_net_is_named(case, data) -> Non
     result = graded(net_spec(x, layers, loss), "grad_input", slipped["grad_input"])
     assert not result.ok
     assert words in result.diagnosis, result.diagnosis
+
+
+# -- an embedding first: its input is its indices, with no ∂L/∂x -----------------------------
+
+EMBEDDING_NET = [
+    {"type": "embedding", "name": "emb", "weight": [[1, -1], [2, 0], [0, 3]], "padding_idx": 0},
+    "flatten",
+    {"type": "dense", "name": "fc", "weight": [[1, 0, -1, 2], [0, 1, 1, -1]], "bias": [1, 0]},
+    {"type": "activation", "name": "act", "function": "relu"},
+]
+
+
+def test_an_embedding_net_is_graded_without_a_grad_input() -> None:
+    """Every result right gets full marks; an answer one layer off is named (never as ∂L/∂x,
+    which an embedding's indices do not have)."""
+    from gradcalc.core import registry
+    from gradcalc.core.spec import SolveOptions
+
+    spec = spec_of([[1, 2], [2, 0]], EMBEDDING_NET, MSE | {"target": [[0, 1], [1, 0]]})
+    results = registry.solve(spec, SolveOptions(sections=frozenset())).results
+    assert "grad_input" not in results
+    names = [name for name in results if "." in name]
+    problem = Problem({**spec, "points": {name: 1 for name in names}})
+    grade = problem.grade({name: listed(results[name].tolist()) for name in names}, "answers")
+    assert all(result.ok and not result.diagnosis for result in grade.results)
+    result = graded(spec, "act.grad_output", results["fc.grad_output"])
+    assert result.diagnosis.startswith("act.grad_output is fc.grad_output, the gradient with")
+    result = graded(spec, "emb.grad_weight", results["emb.grad_weight"] * 2)
+    assert not result.ok and "grad_input" not in (result.diagnosis or "")

@@ -453,3 +453,20 @@ def test_hostile_text_anywhere_keeps_the_dot_whole(tmp_path, where: str, token: 
             label_lines(attributes["label"])  # no escape Graphviz would replace
     if dot_syntax.dot_installed():
         assert run_dot(result.stdout).count('class="node"') == len(EXAMPLE_LAYERS) + 2
+
+
+@pytest.mark.parametrize("options", [(), ("--float",)])
+def test_an_embedding_nets_input_draws_as_its_indices(tmp_path, options) -> None:
+    """An embedding first: the input node shows the integer indices (under --float too) and
+    no ∂L/∂x, which indices do not have."""
+    text = (
+        "input: [[1, 2], [2, 0]]\n"
+        "layers: [{type: embedding, name: emb, weight: [[1, -1], [2, 0], [0, 3]]}, flatten]\n"
+    )
+    result = run_spec(tmp_path, "net", text, "--format", "dot", "--values", *options)
+    assert result.exit_code == 0, result.stderr
+    graph = check_graph(result.stdout, ["emb", "flatten1"], loss=False)
+    x = label_lines(graph.nodes["n0"]["label"])
+    assert x[3:6] == ["x =", "  [0,:] 1, 2", "  [1,:] 2, 0"]
+    assert not any(line.startswith("∂L/∂x") for line in x)
+    assert "∂L/∂emb.weight =" in label_lines(graph.nodes["n1"]["label"])

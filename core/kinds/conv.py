@@ -305,13 +305,19 @@ class ConvTrace:
     jacobian_maps: tuple[np.ndarray, np.ndarray] | None = None
 
 
-def compute(problem: ConvProblem, *, exact: bool) -> ConvTrace:
-    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
-    kernel = {
-        "kernel": problem.kernel_ochw(problem.kernel),
+def kernel_params(problem: ConvProblem, kernel: np.ndarray) -> dict[str, Any]:
+    """The conv op's parameters: ``kernel`` (the problem's, or float64 values in its shape)
+    as O×C×kh×kw, the geometry and whether the kernel is flipped."""
+    return {
+        "kernel": problem.kernel_ochw(kernel),
         "geometry": problem.geometry,
         "flip": problem.flip_kernel,
     }
+
+
+def compute(problem: ConvProblem, *, exact: bool) -> ConvTrace:
+    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
+    kernel = kernel_params(problem, problem.kernel)
     output, conv_trace = adapter.forward(
         CONV2D, problem.to_nchw(problem.input), kernel, exact=exact
     )

@@ -346,10 +346,9 @@ def _read_weight(
 # Running
 
 
-def compute(problem: LossProblem, *, exact: bool) -> LossTrace:
-    """The loss and ∂L/∂input, exactly (nll, mse) or in float64 (the adapter decides how)."""
+def op_inputs(problem: LossProblem) -> tuple[np.ndarray, dict[str, Any]]:
+    """The loss op's input (rows of classes for the class losses) and its parameters."""
     if problem.loss in CLASS_LOSSES:
-        x = problem.rows(problem.input)
         params: dict[str, Any] = {
             "weight": problem.weight,
             "label_smoothing": problem.label_smoothing,
@@ -360,14 +359,19 @@ def compute(problem: LossProblem, *, exact: bool) -> LossTrace:
         else:
             params["labels"] = problem.indices.reshape(-1)
             params["ignore_index"] = problem.ignore_index
-    else:
-        x = problem.input
-        params = {
-            "target": problem.values,
-            "weight": problem.weight,
-            "reduction": problem.reduction,
-            **exact_differences(problem),
-        }
+        return problem.rows(problem.input), params
+    params = {
+        "target": problem.values,
+        "weight": problem.weight,
+        "reduction": problem.reduction,
+        **exact_differences(problem),
+    }
+    return problem.input, params
+
+
+def compute(problem: LossProblem, *, exact: bool) -> LossTrace:
+    """The loss and ∂L/∂input, exactly (nll, mse) or in float64 (the adapter decides how)."""
+    x, params = op_inputs(problem)
     try:
         loss, trace = adapter.forward(
             LOSS_OPS[problem.loss], x, params, exact=exact, float64=adapter.each_rounded

@@ -1,19 +1,23 @@
-"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax) and
-flatten, ended by a loss or an upstream, read here (``read(spec, limits) -> NetProblem``) and
-run by core/kinds/net_run.py (``run``, ``finite_differences``) for core/solve.py.
+"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax, dropout;
+embedding as the first layer) and flatten, ended by a loss or an upstream, read here
+(``read(spec, limits) -> NetProblem``), run by core/kinds/net_run.py (``run``; its float64
+layers by their ops, core/kinds/net_ops.py) and checked by core/kinds/net_gradcheck.py
+(``finite_differences``) for core/solve.py.
 
 A layer is written as its own kind's keys (``function`` for activation, ``mode``/``size``
 for pool, ``layout`` for dense) plus ``type`` and an optional ``name``, or as a bare word:
 an activation function's name, ``flatten``, ``softmax`` or ``log_softmax``.  Each layer is
-read by its own kind (core/kinds/KIND.py, or core/losses.py for the loss) when it runs, so
-its messages are that kind's, with the path prefixed (``layers[2].size: …``).  The keys of
-a net spec are the registry's Field table for kind net.
+read by its own kind (core/kinds/KIND.py, or core/losses.py for the loss) when the net is
+read (one float64 pass: shapes flow from layer to layer), so its messages are that kind's,
+with the path prefixed (``layers[2].size: …``).  The keys of a net spec are the registry's
+Field table for kind net.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from dataclasses import field
 from typing import Any
 
 import numpy as np
@@ -97,6 +101,14 @@ class NetProblem:
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
     shapes: dict[str, tuple[int, ...]]
+    # Each layer's problem as its kind read it in the float64 pass that validated the net
+    # (None for flatten): its geometry and parameters for core/kinds/net_ops.py, whose
+    # float64 runs put their own input in.
+    read_layers: list[Any] = field(default_factory=list)
+    read_loss: Any = None  # the loss as the loss kind read it (None without a loss)
+    # float64 copies of exact arrays the float64 runs take (core/kinds/net_ops.py
+    # ``float_params``), made once: converting Fractions costs microseconds an entry.
+    floats: dict[Any, np.ndarray] = field(default_factory=dict)
 
     @property
     def looks_up(self) -> bool:
@@ -140,7 +152,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
         tolerance=common.read_tolerance(spec),
         shapes={},
     )
-    problem.shapes = net_run.output_shapes(problem, limits)
+    problem.shapes, problem.read_layers, problem.read_loss = net_run.output_shapes(problem, limits)
     problem.expected = common.read_expected(spec, known_results(problem), limits)
     return problem
 
@@ -380,10 +392,10 @@ def check_layer(problem: NetProblem, name: str) -> Layer:
 
 
 def finite_differences(problem: NetProblem, run: Any) -> Any:
-    """The whole chain against float64 central differences: net_run.finite_differences."""
-    from gradcalc.core.kinds import net_run
+    """The whole chain against float64 central differences: net_gradcheck.finite_differences."""
+    from gradcalc.core.kinds import net_gradcheck
 
-    return net_run.finite_differences(problem, run)
+    return net_gradcheck.finite_differences(problem, run)
 
 
 def usual_mistakes(spec: Mapping[str, Any]) -> Any:

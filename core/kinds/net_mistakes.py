@@ -150,8 +150,9 @@ def backward(base: Base, slip: Slip) -> dict[str, Any]:
             grads = net_run.run_layer(problem, layer, stand_in, upstream, options).results
         for parameter in layer.parameters:
             results[f"{name}.grad_{parameter}"] = grads[f"grad_{parameter}"]
-        upstream = solved["grad_input"]
-    results["grad_input"] = upstream
+        upstream = solved.get("grad_input")  # an embedding (the first layer) has none
+    if not problem.looks_up:
+        results["grad_input"] = upstream
     return results
 
 
@@ -193,7 +194,7 @@ def _parameters(layer: net.Layer) -> tuple[str, ...]:
 def gradients_before(layers: tuple[net.Layer, ...], index: int) -> tuple[str, ...]:
     """∂L/∂x and the gradients of every layer before layer ``index``: what a slip in that
     layer's backward rule changes."""
-    names = ["grad_input"]
+    names = [] if layers[0].type == "embedding" else ["grad_input"]  # indices: no gradient
     for layer in layers[:index]:
         names += [f"{layer.name}.grad_output", *_parameters(layer)]
     return tuple(names)
@@ -379,8 +380,9 @@ def _local(transform: Callable) -> Callable:
 
 def _one_layer_off(layers: tuple[net.Layer, ...], reruns: Reruns) -> list[Variant]:
     """∂L/∂ a layer's output answered with ∂L/∂ the output of the layer before or after
-    it (∂L/∂x counts as the output before the first layer's).  Not across a flatten: its
-    two gradients hold the same values, one the other reshaped."""
+    it (∂L/∂x counts as the output before the first layer's, unless that layer is an
+    embedding).  Not across a flatten: its two gradients hold the same values, one the
+    other reshaped."""
     slots = ["grad_input", *(f"{layer.name}.grad_output" for layer in layers)]
     variants = []
     for position, name in enumerate(slots):
@@ -388,6 +390,8 @@ def _one_layer_off(layers: tuple[net.Layer, ...], reruns: Reruns) -> list[Varian
             # slots[p] and slots[p + 1] are layer p's input and output
             if not 0 <= other < len(slots) or layers[min(position, other)].type == "flatten":
                 continue
+            if layers[0].type == "embedding" and 0 in (position, other):
+                continue  # an embedding's input is its indices: it has no ∂L/∂x
             wrong = slots[other]
             off = "later" if other > position else "earlier"
             variants.append(

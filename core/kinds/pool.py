@@ -364,25 +364,31 @@ class PoolTrace:
         return Fraction(int(value), self.denominator) if self.exact else float(value)
 
 
-def compute(problem: PoolProblem, *, exact: bool, ties: str | None = None) -> PoolTrace:
-    """Forward and backward pass, exactly (max, avg) or in float64 (lp, or on request); the
-    adapter decides how.  ``ties`` overrides the problem's tie policy (to show what another
-    policy gives)."""
+def op_params(problem: PoolProblem, ties: str | None = None) -> tuple[Any, dict[str, Any]]:
+    """The pooling op of the problem's mode and its hyper-parameters (geometry, tap layout,
+    tie rule, divisors or LP scales); ``ties`` overrides the problem's tie policy."""
     g = problem.geometry
     layout = tap_layout(g)
     params: dict[str, Any] = {"geometry": g, "layout": layout}
     if problem.mode == "max":
-        op = MAX_POOL
         params["ties"] = ties or problem.ties
-    elif problem.mode == "avg":
-        op = AVG_POOL
+        return MAX_POOL, params
+    if problem.mode == "avg":
         params["divisors"] = avg_divisors(
             layout.codes, problem.count_include_pad, problem.divisor_override
         )
-    else:
-        op = LP_POOL
-        params["p"] = problem.p
-        params["scales"] = lp_scales(layout.codes, g.taps)
+        return AVG_POOL, params
+    params["p"] = problem.p
+    params["scales"] = lp_scales(layout.codes, g.taps)
+    return LP_POOL, params
+
+
+def compute(problem: PoolProblem, *, exact: bool, ties: str | None = None) -> PoolTrace:
+    """Forward and backward pass, exactly (max, avg) or in float64 (lp, or on request); the
+    adapter decides how.  ``ties`` overrides the problem's tie policy (to show what another
+    policy gives)."""
+    op, params = op_params(problem, ties)
+    layout = params["layout"]
     output, trace = adapter.forward(
         op, problem.to_nchw(problem.input), params, exact=exact, float64=adapter.each_rounded
     )

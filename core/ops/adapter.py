@@ -99,6 +99,15 @@ def forward(
     return y, Trace(op=op, cache=cache, exact=True, float64=float64)
 
 
+def forward_float(op: Op, x: np.ndarray, params: Params, float64: Float64 = to_float) -> Any:
+    """y = op(x, params) in float64, as ``forward(…, exact=False)`` computes it, without
+    a trace (no backward follows: finite differences)."""
+    y, _ = op.forward(
+        as_float(x, float64), {key: as_float(v, float64) for key, v in params.items()}
+    )
+    return y
+
+
 def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     """The op's gradients {"input": …, "kernel": …} given ∂L/∂y, computed as the forward ran."""
     op = trace.op

@@ -44,6 +44,8 @@ def gather_windows(x: np.ndarray, layout: TapLayout, fill: Any) -> np.ndarray:
     """x: N×C×H×W -> N×C×H_out×W_out×T, each tap's input value (``fill`` where it is not REAL)."""
     flat = x.reshape(*x.shape[:2], -1)
     values = flat[:, :, np.maximum(layout.positions, 0)]
+    if layout.real.all():  # every tap on the input (no padding, no ceil_mode overhang)
+        return values
     return np.where(layout.real, values, fill)
 
 
@@ -95,7 +97,8 @@ def tie_weights(tied: np.ndarray, first: np.ndarray, policy: str) -> tuple[np.nd
     if policy == "all":
         return tied.astype(np.int64), 1
     counts = tied.sum(axis=-1)
-    denominator = math.lcm(*(int(k) for k in np.unique(counts)))
+    # a set, not np.unique: np.unique imports numpy.ma (10 ms of start-up)
+    denominator = math.lcm(*set(counts.ravel().tolist()))
     shares = denominator // counts
     if denominator >= _INT64_SAFE:
         shares = shares.astype(object)
@@ -104,7 +107,7 @@ def tie_weights(tied: np.ndarray, first: np.ndarray, policy: str) -> tuple[np.nd
 
 def avg_weights(real: np.ndarray, divisors: np.ndarray) -> tuple[np.ndarray, int]:
     """Integer weights over a common denominator: 1/divisor on each input cell of a window."""
-    denominator = math.lcm(*(int(d) for d in np.unique(divisors)))
+    denominator = math.lcm(*set(np.asarray(divisors).ravel().tolist()))
     shares = denominator // divisors
     if denominator >= _INT64_SAFE:
         shares = shares.astype(object)
@@ -256,8 +259,9 @@ def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]
     """
     g, weights, denominator = cache["geometry"], cache["weights"], cache["denominator"]
     if _is_float(grad_y):
-        weighted = grad_y.astype(float)[..., None] * np.asarray(weights, dtype=float)
-        return {"input": scatter_windows(weighted, g) / denominator}
+        weighted = grad_y[..., None] * np.asarray(weights, dtype=float)
+        grad = scatter_windows(weighted, g)
+        return {"input": grad / denominator if denominator != 1 else grad}
     # A cell is read by at most one tap of each window, so by at most T windows.
     reach = _largest(grad_y) * _largest(weights) * g.taps
     contributions = _widen(grad_y, reach)[..., None] * _widen(weights, reach)

@@ -1,0 +1,293 @@
+"""A net's layers in float64 straight through their ops (core/ops, by the adapter): the
+numeric path of core/kinds/net_run.py, and the finite-difference loss of the whole chain.
+
+A layer's kind reads the layer once (its problem: geometry, parameters, conventions); here
+its ops run on float64 arrays: ``forward(layer_run, x, params)`` -> (output, the op traces),
+``backward(kind, problem, traces, grad_y)`` -> its gradients.  Each is the float64 branch of
+the kind's own ``compute``/``run``, the same adapter calls on the same arrays (the kind's
+helpers build the op parameters), so the numbers are the kind's to the last bit; only the
+kind's extras (Jacobians, argmax, explanations) are not made.
+
+``CALLS`` counts the forward and backward runs per op name (tests keep each layer's op
+to one forward and one backward run per solve, and the finite-difference loss to forwards).
+"""
+
+from __future__ import annotations
+
+import math
+import weakref
+from collections import Counter
+from collections.abc import Mapping
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.kinds.net import PARAMETERS
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.adapter import Trace
+from gradcalc.core.values import to_float
+
+Traces = list[Trace]
+# (op name, "forward" | "backward") -> runs, for tests; reset it before counting.
+CALLS: Counter[tuple[str, str]] = Counter()
+# The kinds whose float64 run converts exact arrays with to_float (one common denominator)
+# rather than rounding each entry once (adapter.each_rounded).
+_COMMON_DENOMINATOR = ("conv",)
+
+
+def _forward(op: Any, x: np.ndarray, params: Mapping[str, Any], float64: Any) -> Any:
+    """(y, trace) for a backward pass; y alone (trace None) while ``TRACING`` is off."""
+    CALLS[op.name, "forward"] += 1
+    if not TRACING[0]:
+        return adapter.forward_float(op, x, params, float64), None
+    return adapter.forward(op, x, params, exact=False, float64=float64)
+
+
+# Off while finite differences evaluate the loss: no traces are kept (forward only).
+TRACING = [True]
+
+
+def _backward(grad_y: Any, trace: Trace) -> dict[str, np.ndarray]:
+    CALLS[trace.op.name, "backward"] += 1
+    return adapter.backward(grad_y, trace)
+
+
+def as_read(values: np.ndarray, kind: str) -> np.ndarray:
+    """float64 ``values`` as a layer of ``kind`` computes with them after reading them from
+    a spec: each entry read exactly from its shortest repr (0.1 is 1/10), then converted
+    to float64 as the kind converts (the float64 arrays of a float64 run are these).
+
+    Rounding each Fraction once gives the value back (-0.0 reads as 0); to_float, which
+    divides numerators over their common denominator when it is below 2^53, can round
+    twice, so for those kinds the denominators are looked at until their lcm reaches 2^53
+    (at the first entry with 16 or more digits, as computed values have).
+
+    Exact values (an object array) read as they are and convert as the kind converts them.
+    Flatten is no kind: it takes its input as it is (to_float for exact values)."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        common = kind in _COMMON_DENOMINATOR or kind == "flatten"
+        return to_float(values) if common else adapter.each_rounded(values)
+    if kind == "flatten":
+        return values
+    values = values + 0.0  # float64 already (a layer's output or gradient)
+    if kind not in _COMMON_DENOMINATOR:
+        return values
+    # Whole numbers have denominator 1; look at the others a few at a time (inf and nan
+    # never reach here: reading refuses them).
+    fractional = np.flatnonzero(values != np.floor(values))
+    denominator = 1
+    for start in range(0, fractional.size, 64):
+        for value in values.flat[fractional[start : start + 64]].tolist():
+            denominator = math.lcm(denominator, Fraction(repr(value)).denominator)
+            if denominator >= 2**53:  # to_float rounds each entry once
+                return values
+    exact = np.array([Fraction(repr(value)) for value in values.ravel().tolist()], dtype=object)
+    return to_float(exact.reshape(values.shape))
+
+
+def float_params(kind: str, problem: Any, cache: dict[Any, np.ndarray]) -> dict[str, Any]:
+    """The layer's parameters (net.PARAMETERS) as its float64 run converts them (conv:
+    to_float; dense, embedding: each entry rounded), converted once into ``cache`` (keyed
+    by the problem)."""
+    names = PARAMETERS.get(kind, ())
+    convert = to_float if kind in _COMMON_DENOMINATOR else adapter.each_rounded
+    params = {}
+    for name in names:
+        value = getattr(problem, name)
+        if value is None:
+            continue
+        key = (id(problem), name)
+        if key not in cache:
+            cache[key] = convert(value) if value.dtype == object else value
+        params[name] = cache[key]
+    return params
+
+
+# ---------------------------------------------------------------------------
+# Forward: output and traces
+
+
+def forward(
+    kind: str, problem: Any, x: np.ndarray, params: Mapping[str, np.ndarray] | None = None
+) -> tuple[np.ndarray, Traces]:
+    """The layer's output in float64 at input ``x`` (float64, in the shape the kind read),
+    with ``params`` (float64 kernel, weight, bias) in place of the problem's when given."""
+    params = params or {}
+    return _FORWARD[kind](problem, x, params)
+
+
+def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.kinds.conv import kernel_params
+    from gradcalc.core.ops.conv import BIAS_ADD, CONV2D
+
+    kernel = kernel_params(problem, params.get("kernel", problem.kernel))
+    output, conv_trace = _forward(CONV2D, problem.to_nchw(x), kernel, to_float)
+    traces = [conv_trace]
+    bias = params.get("bias", problem.bias)
+    if bias is not None:
+        output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
+        traces.append(bias_trace)
+    return output.reshape(problem.output_shape), traces
+
+
+def _dense(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.linear import BIAS_ADD, LINEAR
+
+    rows = x.reshape(problem.batch, problem.in_features)
+    weight = {"weight": params.get("weight", problem.weight)}
+    output, linear = _forward(LINEAR, rows, weight, adapter.each_rounded)
+    traces = [linear]
+    bias = params.get("bias", problem.bias)
+    if bias is not None:
+        output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, adapter.each_rounded)
+        traces.append(bias_trace)
+    return output.reshape(problem.output_shape), traces
+
+
+def _pool(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    op, params = _pool_params(problem)
+    output, trace = _forward(op, problem.to_nchw(x), params, adapter.each_rounded)
+    return output.reshape(problem.output_shape), [trace]
+
+
+# The pooling op and its parameters (its tap layout) per pool problem, built once.
+_POOLS: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any]]] = weakref.WeakKeyDictionary()
+
+
+def _pool_params(problem: Any) -> tuple[Any, dict[str, Any]]:
+    from gradcalc.core.kinds.pool import op_params
+
+    if problem not in _POOLS:
+        _POOLS[problem] = op_params(problem)
+    return _POOLS[problem]
+
+
+def _activation(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.elementwise import ELEMENTWISE
+
+    params = {**problem.params, "subgradient": problem.subgradient}
+    output, trace = _forward(ELEMENTWISE[problem.function], x, params, adapter.each_rounded)
+    return np.asarray(output, dtype=float), [trace]
+
+
+def _softmax(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.softmax import SOFTMAX
+
+    classes = problem.input.shape[-1]
+    rows = x.reshape(-1, classes)
+    output, trace = _forward(SOFTMAX, rows, {"log": problem.log}, adapter.each_rounded)
+    return output.reshape(problem.input.shape), [trace]  # y: log p or p, as the kind's
+
+
+def _dropout(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.dropout import DROPOUT
+
+    keep = {"keep": _float_keep(problem)}
+    output, trace = _forward(DROPOUT, x, keep, adapter.each_rounded)
+    return np.asarray(output, dtype=float).reshape(problem.input.shape), [trace]
+
+
+# keep = m/(1 − p) in float64 per dropout problem (DropoutProblem.float_keep), made once.
+_KEEPS: weakref.WeakKeyDictionary[Any, np.ndarray] = weakref.WeakKeyDictionary()
+
+
+def _float_keep(problem: Any) -> np.ndarray:
+    if problem not in _KEEPS:
+        _KEEPS[problem] = problem.float_keep()
+    return _KEEPS[problem]
+
+
+def _embedding(problem: Any, _: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    """W[indices]: the indices are the ones the kind read (int64), whatever ``x`` holds:
+    an embedding is the first layer, its input is its indices, and they never move."""
+    from gradcalc.core.ops.embedding import EMBEDDING
+
+    weight = {"weight": params.get("weight", problem.weight), "padding_idx": problem.padding_idx}
+    output, trace = _forward(EMBEDDING, problem.indices, weight, adapter.each_rounded)
+    return np.asarray(output, dtype=float).reshape(problem.output_shape), [trace]
+
+
+def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.flatten import FLATTEN
+
+    output, trace = _forward(FLATTEN, x, {}, to_float)
+    return output, [trace]
+
+
+_FORWARD = {
+    "conv": _conv,
+    "dense": _dense,
+    "pool": _pool,
+    "activation": _activation,
+    "softmax": _softmax,
+    "dropout": _dropout,
+    "embedding": _embedding,
+    "flatten": _flatten,
+}
+
+
+def loss_value(problem: Any, x: np.ndarray) -> float:
+    """The loss (a loss kind's problem) at float64 input ``x``: its op's forward alone."""
+    from gradcalc.core.kinds.loss import op_inputs
+    from gradcalc.core.ops.losses import LOSS_OPS
+
+    rows, params = op_inputs(_with_input(problem, x))
+    loss, _ = _forward(LOSS_OPS[problem.loss], rows, params, adapter.each_rounded)
+    return float(loss)
+
+
+def _with_input(problem: Any, x: np.ndarray) -> Any:
+    """A shallow copy of a kind's problem with input ``x``."""
+    import copy
+
+    moved = copy.copy(problem)
+    moved.input = x
+    return moved
+
+
+# ---------------------------------------------------------------------------
+# Backward: the gradients
+
+
+def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
+    """``grad_input`` and the parameters' gradients (``grad_kernel``, …) given ∂L/∂output
+    (float64, the output's shape), from the traces ``forward`` returned."""
+    if kind == "conv":
+        upstream = problem.output_nohw(grad_y)
+        results = {}
+        if len(traces) > 1:
+            bias_grads = _backward(upstream, traces[1])
+            results["grad_bias"] = bias_grads["bias"].reshape(problem.bias.shape)
+            upstream = bias_grads["input"]
+        grads = _backward(upstream, traces[0])
+        results["grad_input"] = grads["input"].reshape(problem.input.shape)
+        results["grad_kernel"] = grads["kernel"].reshape(problem.kernel.shape)
+        return results
+    if kind == "dense":
+        upstream = grad_y.reshape(problem.batch, problem.out_features)
+        results = {}
+        if len(traces) > 1:
+            bias_grads = _backward(upstream, traces[1])
+            results["grad_bias"], upstream = bias_grads["bias"], bias_grads["input"]
+        grads = _backward(upstream, traces[0])
+        results["grad_input"] = grads["input"].reshape(problem.input.shape)
+        results["grad_weight"] = grads["weight"]
+        return results
+    if kind == "pool":
+        grad = _backward(problem.output_nchw(grad_y), traces[0])["input"]
+        return {"grad_input": grad.reshape(problem.input.shape)}
+    if kind == "activation":
+        grad = _backward(grad_y, traces[0])["input"]
+        return {"grad_input": np.asarray(grad, dtype=float)}
+    if kind == "softmax":
+        classes = problem.input.shape[-1]
+        grad = _backward(grad_y.reshape(-1, classes), traces[0])["input"]
+        return {"grad_input": grad.reshape(problem.input.shape)}
+    if kind == "dropout":
+        grad = _backward(grad_y, traces[0])["input"]
+        return {"grad_input": np.asarray(grad, dtype=float).reshape(problem.input.shape)}
+    if kind == "embedding":  # no grad_input: the indices are not differentiable
+        return {"grad_weight": np.asarray(_backward(grad_y, traces[0])["weight"], dtype=float)}
+    return {"grad_input": _backward(grad_y, traces[0])["input"]}  # flatten

@@ -1,0 +1,206 @@
+"""A net's numeric path (core/kinds/net_ops.py): unexplained, each float64 layer runs its ops
+once forward and once backward, the whole-chain finite differences run ops forward only, and
+every result is the one the explained path (each layer run by its own kind) gives, to the
+bit (-0.0 included).  Counts, not times: the gain is kept without timing anything."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+from gradcalc.core import registry
+from gradcalc.core.kinds import net_ops
+from gradcalc.core.spec import SolveOptions
+
+PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
+NUMERIC = SolveOptions(force_float=True, explain=False, gradient_check=False)
+
+CONV_NET = {
+    "input": np.arange(2 * 1 * 6 * 6).reshape(2, 1, 6, 6).tolist(),
+    "layers": [
+        {
+            "type": "conv",
+            "name": "conv1",
+            "kernel": [[[[1, -1], [0.5, 2]]]] * 3,
+            "bias": [0, 1, -1],
+        },
+        "relu",
+        {"type": "pool", "mode": "max", "size": 2},
+        "flatten",
+        {"type": "dense", "name": "fc", "weight": np.ones((4, 12)).tolist(), "bias": [1, 2, 3, 4]},
+    ],
+    "loss": {"type": "cross_entropy", "target": [0, 3]},
+}
+# Float64 values handed to a conv (to_float's common denominator), -0.0 from a product with
+# 0, softplus and tanh (irrational), an upstream instead of a loss.
+FLOAT_CHAIN = {
+    "input": [
+        [[[0.5, 1.5, -2.5], [3.25, 0, -1], [2, 2, 2]]],
+        [[[0, -0.0, 1], [1, 1, 1], [-3, 0.1, 7]]],
+    ],
+    "layers": [
+        "tanh",
+        {"type": "conv", "kernel": [[[[0.5, -1], [1, 0.25]]], [[[0, 0], [0, 0]]]]},
+        "softplus",
+        "flatten",
+        {"type": "dense", "weight": [[1, 2, 3, 4, 0, 0, 0, 0], [0, 0, 0, 0, 1, -1, 1, -1]]},
+    ],
+    "upstream": [[1.5, 0], [-0.0, 2]],
+}
+BCE_CHAIN = {
+    "input": [[1, -2], [0.25, 3]],
+    "layers": [{"type": "dense", "weight": [[1, 0.5], [-1, 2]]}, "sigmoid"],
+    "loss": {"type": "bce", "target": [[1, 0], [0, 1]]},
+}
+
+# Dropout (a mask, p = 1/3: a scale 3/2 that float64 rounds; a drawn mask; evaluation) after
+# an irrational layer, so that it runs in float64 unforced too.
+DROPOUT_NET = {
+    "input": [[0.5, -1.25, 2], [3, 0.1, -0.0]],
+    "layers": [
+        {"type": "dense", "name": "fc1", "weight": [[1, -0.5, 2], [0.25, 1, -1]], "bias": [0.1, 0]},
+        "sigmoid",
+        {"type": "dropout", "p": "1/3", "mask": [[1, 0], [1, 1]]},
+        {"type": "dense", "name": "fc2", "weight": [[2, -1], [0.5, 1], [1, 1]]},
+        {"type": "dropout", "p": 0.2, "random": 7},
+        {"type": "dropout", "training": False},
+    ],
+    "loss": {"type": "mse", "target": [[1, 0, -1], [0.5, 2, 0]]},
+}
+# Embedding first (its input is the indices: no grad_input; a repeated index; padding_idx,
+# whose row the whole-chain check leaves out), then dropout, flatten, dense and a loss.
+EMBEDDING_NET = {
+    "input": [[1, 3, 1], [0, 2, 2]],
+    "layers": [
+        {
+            "type": "embedding",
+            "name": "emb",
+            "weight": [[1, -1], [0.2, 0.7], ["1/3", 3], [-2, 0.125]],
+            "padding_idx": 0,
+        },
+        {"type": "dropout", "p": "1/4", "random": 2},
+        "flatten",
+        {"type": "dense", "name": "fc", "weight": np.linspace(-1, 1, 18).reshape(3, 6).tolist()},
+        "tanh",
+    ],
+    "loss": {"type": "cross_entropy", "target": [2, 0]},
+}
+
+
+def _net(spec: dict[str, Any]) -> Any:
+    return registry.op_module("net").read(spec, NUMERIC.limits)
+
+
+def _bits(results: dict[str, Any]) -> dict[str, Any]:
+    """Every result exactly: dtype, values and the sign of each zero."""
+    found = {}
+    for key, value in results.items():
+        array = np.asarray(value)
+        signs = np.signbit(array.astype(float)).tolist() if array.dtype != object else None
+        found[key] = (array.dtype.str, array.tolist(), signs)
+    return found
+
+
+def _specs() -> list[tuple[str, dict[str, Any]]]:
+    found = [
+        ("conv net", CONV_NET),
+        ("float chain", FLOAT_CHAIN),
+        ("bce chain", BCE_CHAIN),
+        ("dropout net", DROPOUT_NET),
+        ("embedding net", EMBEDDING_NET),
+    ]
+    for path in sorted(PROBLEMS.glob("*net*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec.pop("kind")
+        found.append((path.name, spec))
+    return found
+
+
+@pytest.mark.parametrize("force_float", [False, True])
+@pytest.mark.parametrize(("name", "spec"), _specs(), ids=[name for name, _ in _specs()])
+def test_numeric_path_gives_the_explained_results(name: str, spec: dict, force_float: bool) -> None:
+    net = registry.op_module("net")
+    problem = _net(spec)
+    explained = net.run(problem, SolveOptions(force_float=force_float, gradient_check=False))
+    numeric = net.run(problem, SolveOptions(force_float=force_float, explain=False))
+    assert _bits(numeric.results) == _bits(explained.results)
+    assert numeric.exact == explained.exact
+
+
+LAYER_OPS = {
+    "conv net": {
+        op: 1
+        for op in ("conv2d", "bias_add", "relu", "max_pool", "flatten", "linear", "bias_add_rows")
+    },
+    "dropout net": {"linear": 2, "bias_add_rows": 1, "sigmoid": 1, "dropout": 3},
+    "embedding net": {"embedding": 1, "dropout": 1, "flatten": 1, "linear": 1, "tanh": 1},
+}
+NETS = {"conv net": CONV_NET, "dropout net": DROPOUT_NET, "embedding net": EMBEDDING_NET}
+
+
+@pytest.mark.parametrize("name", LAYER_OPS)
+def test_each_layer_runs_its_ops_once(name: str) -> None:
+    net = registry.op_module("net")
+    problem = _net(NETS[name])
+    net_ops.CALLS.clear()
+    net.run(problem, NUMERIC)
+    expected = Counter(
+        {(op, way): runs for op, runs in LAYER_OPS[name].items() for way in ("forward", "backward")}
+    )
+    assert net_ops.CALLS == expected
+
+
+@pytest.mark.parametrize("name", LAYER_OPS)
+def test_finite_differences_run_ops_forward_only(name: str) -> None:
+    net = registry.op_module("net")
+    problem = _net(NETS[name])
+    run = net.run(problem, NUMERIC)
+    net_ops.CALLS.clear()
+    check = net.finite_differences(problem, run)
+    assert check is not None and check.ok and check.entries_checked
+    assert net_ops.CALLS and all(way == "forward" for _, way in net_ops.CALLS)
+    # every evaluation of the loss runs each layer's ops once (the losses alone besides)
+    runs = {
+        count / LAYER_OPS[name].get(op, 1)
+        for (op, _), count in net_ops.CALLS.items()
+        if op not in ("cross_entropy", "mse")
+    }
+    assert len(runs) == 1
+
+
+def test_embedding_net_checks_its_table_not_its_indices() -> None:
+    """The indices never move (no ∂L/∂input), and the padding_idx row is left out, saying so."""
+    net = registry.op_module("net")
+    problem = _net(EMBEDDING_NET)
+    run = net.run(problem, NUMERIC)
+    assert "grad_input" not in run.results
+    check = net.finite_differences(problem, run)
+    # the table (4×2) less the padding row, and the dense weight (3×6), every entry probed
+    assert check.ok and check.entries_total == 8 + 18 and check.entries_checked == 6 + 18
+    assert "emb's padding_idx row (its gradient is 0 by definition)" in check.note
+
+
+def test_as_read_is_reading_the_shortest_repr() -> None:
+    """as_read gives what reading a float64 array from lists and converting it back gives."""
+    from gradcalc.core.ops.adapter import each_rounded
+    from gradcalc.core.values import parse_array, to_float
+
+    rng = np.random.default_rng(0)
+    arrays = [
+        np.array([[0.5, -0.0, 3.25], [1e20, -7.0, 0.1]]),
+        rng.standard_normal((3, 4)),
+        np.array([12345678.9, 1e-9, 3.0000000000000004, 7.000000000000001]),
+        np.array([0.1, 0.2, 0.3]) * 3,
+    ]
+    for values in arrays:
+        read = parse_array(values.tolist(), (), ndims=(1, 2), what="x", max_elements=100)
+        for kind, convert in (("conv", to_float), ("dense", each_rounded)):
+            ours = net_ops.as_read(values, kind)
+            theirs = convert(read)
+            assert ours.tolist() == theirs.tolist()
+            assert np.signbit(ours).tolist() == np.signbit(theirs).tolist()
