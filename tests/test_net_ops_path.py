@@ -91,6 +91,22 @@ EMBEDDING_NET = {
     "loss": {"type": "cross_entropy", "target": [2, 0]},
 }
 
+# The normalization layers (batch norm in training with its batch statistics, group norm
+# over channels, layer norm without affine parameters) between float64 layers.
+NORM_NET = {
+    "input": [[[[1, 2, 0], [-1, 3, 1], [2, 2, -2]]], [[[0, 1, 1], [2, -1, 0], [1, 0, 3]]]],
+    "layers": [
+        {"type": "conv", "name": "c", "kernel": [[[[1, 0], [0, -1]]], [[[0.5, 1], [1, 0]]]]},
+        {"type": "groupnorm", "name": "gn", "num_groups": 1, "weight": [1, 2], "bias": [0, 0.5]},
+        "tanh",
+        "flatten",
+        {"type": "dense", "name": "fc", "weight": np.linspace(-1, 1, 24).reshape(3, 8).tolist()},
+        {"type": "batchnorm", "name": "bn", "weight": [1, 0.5, 2], "bias": [0, 1, -1]},
+        {"type": "layernorm", "name": "ln", "normalized_shape": [3], "elementwise_affine": False},
+    ],
+    "loss": {"type": "mse", "target": [[1, 0, -1], [0, 1, 0]]},
+}
+
 
 def _net(spec: dict[str, Any]) -> Any:
     return registry.op_module("net").read(spec, NUMERIC.limits)
@@ -113,6 +129,7 @@ def _specs() -> list[tuple[str, dict[str, Any]]]:
         ("bce chain", BCE_CHAIN),
         ("dropout net", DROPOUT_NET),
         ("embedding net", EMBEDDING_NET),
+        ("norm net", NORM_NET),
     ]
     for path in sorted(PROBLEMS.glob("*net*.yaml")):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -139,8 +156,14 @@ LAYER_OPS = {
     },
     "dropout net": {"linear": 2, "bias_add_rows": 1, "sigmoid": 1, "dropout": 3},
     "embedding net": {"embedding": 1, "dropout": 1, "flatten": 1, "linear": 1, "tanh": 1},
+    "norm net": {"conv2d": 1, "normalize": 3, "tanh": 1, "flatten": 1, "linear": 1},
 }
-NETS = {"conv net": CONV_NET, "dropout net": DROPOUT_NET, "embedding net": EMBEDDING_NET}
+NETS = {
+    "conv net": CONV_NET,
+    "dropout net": DROPOUT_NET,
+    "embedding net": EMBEDDING_NET,
+    "norm net": NORM_NET,
+}
 
 
 @pytest.mark.parametrize("name", LAYER_OPS)

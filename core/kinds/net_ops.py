@@ -33,7 +33,7 @@ Traces = list[Trace]
 CALLS: Counter[tuple[str, str]] = Counter()
 # The kinds whose float64 run converts exact arrays with to_float (one common denominator)
 # rather than rounding each entry once (adapter.each_rounded).
-_COMMON_DENOMINATOR = ("conv",)
+_COMMON_DENOMINATOR = ("conv", "batchnorm", "layernorm", "groupnorm")
 
 
 def _forward(op: Any, x: np.ndarray, params: Mapping[str, Any], float64: Any) -> Any:
@@ -209,6 +209,27 @@ def _embedding(problem: Any, _: np.ndarray, params: Mapping[str, Any]) -> tuple[
     return np.asarray(output, dtype=float).reshape(problem.output_shape), [trace]
 
 
+def _norm(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    """batchnorm, layernorm, groupnorm: the normalization op over the problem's axes (in its
+    op layout), with γ and β from ``params`` when given."""
+    from gradcalc.core.kinds.normalization import op_params
+    from gradcalc.core.ops.normalization import NORMALIZE
+
+    values = {name: params.get(name, getattr(problem, name)) for name in ("weight", "bias")}
+    op = op_params(problem, values)
+    output, trace = _forward(NORMALIZE, x.reshape(problem.op_shape), op, to_float)
+    return np.asarray(output, dtype=float).reshape(problem.input.shape), [trace]
+
+
+def _norm_backward(problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
+    grads = _backward(grad_y.reshape(problem.op_shape), traces[0])
+    results = {"grad_input": np.asarray(grads["input"], dtype=float).reshape(problem.input.shape)}
+    if problem.affine:
+        results["grad_weight"] = grads["weight"].reshape(problem.weight.shape)
+        results["grad_bias"] = grads["bias"].reshape(problem.bias.shape)
+    return results
+
+
 def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
     from gradcalc.core.ops.flatten import FLATTEN
 
@@ -224,6 +245,9 @@ _FORWARD = {
     "softmax": _softmax,
     "dropout": _dropout,
     "embedding": _embedding,
+    "batchnorm": _norm,
+    "layernorm": _norm,
+    "groupnorm": _norm,
     "flatten": _flatten,
 }
 
@@ -288,6 +312,8 @@ def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dic
     if kind == "dropout":
         grad = _backward(grad_y, traces[0])["input"]
         return {"grad_input": np.asarray(grad, dtype=float).reshape(problem.input.shape)}
+    if kind in ("batchnorm", "layernorm", "groupnorm"):
+        return _norm_backward(problem, traces, grad_y)
     if kind == "embedding":  # no grad_input: the indices are not differentiable
         return {"grad_weight": np.asarray(_backward(grad_y, traces[0])["weight"], dtype=float)}
     return {"grad_input": _backward(grad_y, traces[0])["input"]}  # flatten
