@@ -518,3 +518,21 @@ def test_the_blocked_rows_path_matches_the_loop_reference(spec: dict[str, Any]) 
     if "weight" in spec:
         close(solution.results["grad_weight"], want["grad_weight"])
         close(solution.results["grad_bias"], want["grad_bias"])
+
+
+@pytest.mark.parametrize(
+    ("input_text", "count"), [("[[1, 2, 3]]", "N"), ("[[[[1]], [[2]]]]", "N·H·W")]
+)
+def test_a_batch_of_one_names_the_count_it_averages(
+    tmp_path: Path, input_text: str, count: str
+) -> None:
+    """BatchNorm1d averages over N and BatchNorm2d over N·H·W; no undefined M appears."""
+    _, _, message = spec_error(run_spec(tmp_path, "batchnorm", f"input: {input_text}\n"))
+    assert f"average its {count} = 1 value" in message and f"divides by {count} − 1 = 0" in message
+    assert "M − 1" not in message
+
+
+def test_the_biased_variance_convention_names_n_for_batchnorm(tmp_path: Path) -> None:
+    text = run_spec(tmp_path, "batchnorm", "input: [[1, 2], [3, 4]]\n").stdout
+    assert "(divided by N = 2, not by N − 1)" in text
+    assert "M − 1" not in text
