@@ -536,3 +536,13 @@ def test_the_biased_variance_convention_names_n_for_batchnorm(tmp_path: Path) ->
     text = run_spec(tmp_path, "batchnorm", "input: [[1, 2], [3, 4]]\n").stdout
     assert "(divided by N = 2, not by N − 1)" in text
     assert "M − 1" not in text
+
+
+def test_a_5d_group_norm_takes_a_5d_upstream(tmp_path: Path) -> None:
+    """GroupNorm accepts N×C×D×H×W input; its upstream has that shape too."""
+    spec = (
+        "input: [[[[[1, 2]], [[3, 5]]], [[[0, 1]], [[2, 2]]]]]\nnum_groups: 1\n"
+        "upstream: [[[[[1, 0]], [[2, 1]]], [[[0, 3]], [[1, 1]]]]]\n"
+    )
+    result = run_spec(tmp_path, "groupnorm", spec)
+    assert result.exit_code == 0, result.stderr
