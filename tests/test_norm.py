@@ -546,3 +546,19 @@ def test_a_5d_group_norm_takes_a_5d_upstream(tmp_path: Path) -> None:
     )
     result = run_spec(tmp_path, "groupnorm", spec)
     assert result.exit_code == 0, result.stderr
+
+
+def test_the_unbiased_variance_slip_is_undefined_for_groups_of_one() -> None:
+    """Σ(x − μ)²/(M − 1) with M = 1 divides by zero: no such slip, and no numpy warning
+    written to the terminal while grading."""
+    import warnings
+
+    from gradcalc.core.kinds import layernorm, normalization
+    from gradcalc.core.spec import Limits
+
+    spec = {"kind": "layernorm", "input": [[1], [4]], "normalized_shape": [1]}
+    problem = layernorm.read(spec, Limits())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert normalization.slipped(problem, "unbiased variance") is None
+        assert normalization.slipped(problem, "eps forgotten") is None
