@@ -562,3 +562,28 @@ def test_the_unbiased_variance_slip_is_undefined_for_groups_of_one() -> None:
         warnings.simplefilter("error")
         assert normalization.slipped(problem, "unbiased variance") is None
         assert normalization.slipped(problem, "eps forgotten") is None
+
+
+def test_running_section_of_an_evaluation_batchnorm_says_nothing_is_updated(
+    tmp_path: Path,
+) -> None:
+    """--show running with training: false (and a net's eval batchnorm, whose layer names
+    every section) crashed on the missing running_mean result."""
+    spec = "input: [[1, 2], [3, 4]]\ntraining: false\nrunning_var: [4, 4]\n"
+    result = run_spec(tmp_path, "batchnorm", spec, "--show", "running")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "training: false" in result.stdout and "not updated" in result.stdout
+    net = {
+        "kind": "net",
+        "input": [[1, 2, 3]],
+        "layers": [
+            {"type": "batchnorm", "training": False, "running_mean": [1, 1, 1],
+             "running_var": [4, 4, 4]},
+        ],
+        "loss": {"type": "mse", "target": [[0, 0, 0]]},
+    }  # fmt: skip
+    path = tmp_path / "net.yaml"
+    path.write_text(json.dumps(net), encoding="utf-8")
+    result = run("run", str(path), "--no-color")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Warning" not in result.stderr
