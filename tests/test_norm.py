@@ -587,3 +587,19 @@ def test_running_section_of_an_evaluation_batchnorm_says_nothing_is_updated(
     result = run("run", str(path), "--no-color")
     assert result.exit_code == 0, result.stdout + result.stderr
     assert "Warning" not in result.stderr
+
+
+@pytest.mark.parametrize("word", ["batchnorm", "groupnorm", "dropout", "dense"])
+def test_a_layer_type_written_as_a_bare_word_says_to_write_a_mapping(
+    tmp_path: Path, word: str
+) -> None:
+    """It said "unknown layer 'batchnorm'; did you mean 'batchnorm'?"."""
+    text = f"kind: net\ninput: [[1, 2], [3, 4]]\nlayers:\n  - {word}\n"
+    line, _, message = spec_error(run_spec(tmp_path, "net", text))
+    assert line == 4 and f"{{type: {word}, …}}" in message
+    assert "did you mean" not in message
+
+
+def test_flatten_and_softmax_stay_bare_words(tmp_path: Path) -> None:
+    text = "kind: net\ninput: [[1, 2], [3, 4]]\nlayers:\n  - flatten\n  - softmax\n"
+    assert run_spec(tmp_path, "net", text).exit_code == 0
