@@ -254,3 +254,8 @@ def test_a_single_index_reads_as_english(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.stdout
     assert "a single index integers" not in result.stdout
     assert "idx: a single integer in [0, 2)" in result.stdout
+
+
+def test_one_index_in_a_list_is_one_integer(tmp_path: Path) -> None:
+    result = run_spec(tmp_path, "embedding", "indices: [1]\nweight: [[1, 2], [3, 4]]\n")
+    assert "idx: 1 integer in [0, 2)" in result.stdout

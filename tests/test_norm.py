@@ -603,3 +603,8 @@ def test_a_layer_type_written_as_a_bare_word_says_to_write_a_mapping(
 def test_flatten_and_softmax_stay_bare_words(tmp_path: Path) -> None:
     text = "kind: net\ninput: [[1, 2], [3, 4]]\nlayers:\n  - flatten\n  - softmax\n"
     assert run_spec(tmp_path, "net", text).exit_code == 0
+
+
+def test_group_norm_conventions_count_in_english(tmp_path: Path) -> None:
+    text = run_spec(tmp_path, "groupnorm", "input: [[[5]], [[7]]]\nnum_groups: 1\n").stdout
+    assert "the C = 1 channel form 1 group of 1 consecutive channel;" in " ".join(text.split())

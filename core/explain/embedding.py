@@ -112,7 +112,7 @@ class Explainer:
         shape = "×".join(map(str, p.indices.shape))
         section.add(
             Note(
-                f"{self.I}: {f'{shape} integers' if shape else 'a single integer'} "
+                f"{self.I}: {f'{shape} integer' + 's' * (p.indices.size > 1) if shape else 'a single integer'} "
                 f"in [0, {p.vocabulary}); {self.W}: {p.vocabulary}×{p.width}; "
                 f"{self.Y} = {self.W}[{self.I}] is " + "×".join(map(str, p.output_shape))
             )
