@@ -608,3 +608,8 @@ def test_flatten_and_softmax_stay_bare_words(tmp_path: Path) -> None:
 def test_group_norm_conventions_count_in_english(tmp_path: Path) -> None:
     text = run_spec(tmp_path, "groupnorm", "input: [[[5]], [[7]]]\nnum_groups: 1\n").stdout
     assert "the C = 1 channel form 1 group of 1 consecutive channel;" in " ".join(text.split())
+
+
+def test_evaluation_without_running_statistics_says_it_uses_0_and_1(tmp_path: Path) -> None:
+    text = run_spec(tmp_path, "batchnorm", "input: [[1, 2], [3, 4]]\ntraining: false\n").stdout
+    assert "else PyTorch's initial 0 and 1" in " ".join(text.split())
