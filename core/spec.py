@@ -275,7 +275,9 @@ def read_upstream(
     array = parse_array(
         value,
         ("upstream",),
-        ndims=tuple(range(0, 5)),
+        # Up to 4-D as every kind, or the output's own rank (a 5-D group norm, an embedding
+        # of 3-D indices).
+        ndims=tuple(range(0, max(5, len(output_shape) + 1))),
         what="upstream",
         max_elements=limits.max_elements,
     )

@@ -234,3 +234,28 @@ def test_embedding_as_the_first_net_layer_matches_the_reference() -> None:
 def test_net_refusals_for_embedding(tmp_path: Path, net: str, where, words: str) -> None:
     line, column, message = spec_error(run_spec(tmp_path, "net", net))
     assert (line, column) == where and words in message, message
+
+
+def test_index_base_one_prints_index_values_as_the_table_holds_them(tmp_path: Path) -> None:
+    """Index values stay PyTorch's 0-based ones; index_base 1 only relabels rows, and a step
+    never claims a value the idx table does not show."""
+    spec = "index_base: 1\nindices: [0, 1, 0]\nweight: [[1, 2], [3, 4]]\n"
+    result = run_spec(tmp_path, "embedding", spec, "--steps", "all")
+    assert result.exit_code == 0, result.stdout
+    text = result.stdout
+    assert "0-based as in PyTorch" in text
+    assert "idx_1 = 0: row 1" in text and "idx_2 = 1: row 2" in text
+    assert "idx_1 = 1: row 1" not in text
+    assert "row 1: looked up at idx_1, idx_3 (idx = 0): 2 positions add into it" in text
+
+
+def test_a_single_index_reads_as_english(tmp_path: Path) -> None:
+    result = run_spec(tmp_path, "embedding", "indices: 1\nweight: [[1, 2], [3, 4]]\n")
+    assert result.exit_code == 0, result.stdout
+    assert "a single index integers" not in result.stdout
+    assert "idx: a single integer in [0, 2)" in result.stdout
+
+
+def test_one_index_in_a_list_is_one_integer(tmp_path: Path) -> None:
+    result = run_spec(tmp_path, "embedding", "indices: [1]\nweight: [[1, 2], [3, 4]]\n")
+    assert "idx: 1 integer in [0, 2)" in result.stdout

@@ -518,3 +518,98 @@ def test_the_blocked_rows_path_matches_the_loop_reference(spec: dict[str, Any]) 
     if "weight" in spec:
         close(solution.results["grad_weight"], want["grad_weight"])
         close(solution.results["grad_bias"], want["grad_bias"])
+
+
+@pytest.mark.parametrize(
+    ("input_text", "count"), [("[[1, 2, 3]]", "N"), ("[[[[1]], [[2]]]]", "N·H·W")]
+)
+def test_a_batch_of_one_names_the_count_it_averages(
+    tmp_path: Path, input_text: str, count: str
+) -> None:
+    """BatchNorm1d averages over N and BatchNorm2d over N·H·W; no undefined M appears."""
+    _, _, message = spec_error(run_spec(tmp_path, "batchnorm", f"input: {input_text}\n"))
+    assert f"average its {count} = 1 value" in message and f"divides by {count} − 1 = 0" in message
+    assert "M − 1" not in message
+
+
+def test_the_biased_variance_convention_names_n_for_batchnorm(tmp_path: Path) -> None:
+    text = run_spec(tmp_path, "batchnorm", "input: [[1, 2], [3, 4]]\n").stdout
+    assert "(divided by N = 2, not by N − 1)" in text
+    assert "M − 1" not in text
+
+
+def test_a_5d_group_norm_takes_a_5d_upstream(tmp_path: Path) -> None:
+    """GroupNorm accepts N×C×D×H×W input; its upstream has that shape too."""
+    spec = (
+        "input: [[[[[1, 2]], [[3, 5]]], [[[0, 1]], [[2, 2]]]]]\nnum_groups: 1\n"
+        "upstream: [[[[[1, 0]], [[2, 1]]], [[[0, 3]], [[1, 1]]]]]\n"
+    )
+    result = run_spec(tmp_path, "groupnorm", spec)
+    assert result.exit_code == 0, result.stderr
+
+
+def test_the_unbiased_variance_slip_is_undefined_for_groups_of_one() -> None:
+    """Σ(x − μ)²/(M − 1) with M = 1 divides by zero: no such slip, and no numpy warning
+    written to the terminal while grading."""
+    import warnings
+
+    from gradcalc.core.kinds import layernorm, normalization
+    from gradcalc.core.spec import Limits
+
+    spec = {"kind": "layernorm", "input": [[1], [4]], "normalized_shape": [1]}
+    problem = layernorm.read(spec, Limits())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert normalization.slipped(problem, "unbiased variance") is None
+        assert normalization.slipped(problem, "eps forgotten") is None
+
+
+def test_running_section_of_an_evaluation_batchnorm_says_nothing_is_updated(
+    tmp_path: Path,
+) -> None:
+    """--show running with training: false (and a net's eval batchnorm, whose layer names
+    every section) crashed on the missing running_mean result."""
+    spec = "input: [[1, 2], [3, 4]]\ntraining: false\nrunning_var: [4, 4]\n"
+    result = run_spec(tmp_path, "batchnorm", spec, "--show", "running")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "training: false" in result.stdout and "not updated" in result.stdout
+    net = {
+        "kind": "net",
+        "input": [[1, 2, 3]],
+        "layers": [
+            {"type": "batchnorm", "training": False, "running_mean": [1, 1, 1],
+             "running_var": [4, 4, 4]},
+        ],
+        "loss": {"type": "mse", "target": [[0, 0, 0]]},
+    }  # fmt: skip
+    path = tmp_path / "net.yaml"
+    path.write_text(json.dumps(net), encoding="utf-8")
+    result = run("run", str(path), "--no-color")
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert "Warning" not in result.stderr
+
+
+@pytest.mark.parametrize("word", ["batchnorm", "groupnorm", "dropout", "dense"])
+def test_a_layer_type_written_as_a_bare_word_says_to_write_a_mapping(
+    tmp_path: Path, word: str
+) -> None:
+    """It said "unknown layer 'batchnorm'; did you mean 'batchnorm'?"."""
+    text = f"kind: net\ninput: [[1, 2], [3, 4]]\nlayers:\n  - {word}\n"
+    line, _, message = spec_error(run_spec(tmp_path, "net", text))
+    assert line == 4 and f"{{type: {word}, …}}" in message
+    assert "did you mean" not in message
+
+
+def test_flatten_and_softmax_stay_bare_words(tmp_path: Path) -> None:
+    text = "kind: net\ninput: [[1, 2], [3, 4]]\nlayers:\n  - flatten\n  - softmax\n"
+    assert run_spec(tmp_path, "net", text).exit_code == 0
+
+
+def test_group_norm_conventions_count_in_english(tmp_path: Path) -> None:
+    text = run_spec(tmp_path, "groupnorm", "input: [[[5]], [[7]]]\nnum_groups: 1\n").stdout
+    assert "the C = 1 channel form 1 group of 1 consecutive channel;" in " ".join(text.split())
+
+
+def test_evaluation_without_running_statistics_says_it_uses_0_and_1(tmp_path: Path) -> None:
+    text = run_spec(tmp_path, "batchnorm", "input: [[1, 2], [3, 4]]\ntraining: false\n").stdout
+    assert "else PyTorch's initial 0 and 1" in " ".join(text.split())

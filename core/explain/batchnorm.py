@@ -23,8 +23,9 @@ class Explainer(NormBackward, NormExplainer):
             where = f"its N·H·W = {n}·{h}·{w} = {self.m} entries (axes 0, 2, 3, BatchNorm2d)"
         if not p.training:
             return (
-                "training: false (evaluation): each feature is normalized with the given "
-                "running_mean and running_var, an affine map of x with no batch statistics"
+                "training: false (evaluation): each feature is normalized with running_mean "
+                "and running_var (as given, else PyTorch's initial 0 and 1), an affine map of x "
+                "with no batch statistics"
             )
         return (
             f"training: true: each of the C = {p.input.shape[1]} features is normalized over "

@@ -81,6 +81,12 @@ class Explainer:
                 f"gets no gradient (∂{L}/∂{W} row = 0, as nn.Embedding); its lookups still "
                 "output the row"
             )
+        if p.index_base:
+            # The values of idx are PyTorch's row numbers; only the printed labels move.
+            items.append(
+                f"{self.I}: rows of {W}, 0-based as in PyTorch (index_base {p.index_base} only "
+                f"changes how indices are printed: {self.I} = 0 looks up row {self.row(0)})"
+            )
         items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
         if p.upstream_given:
             items.append(f"upstream ∂{L}/∂{Y} as given in the spec")
@@ -103,14 +109,16 @@ class Explainer:
     def section_problem(self) -> Section:
         p = self.p
         section = Section("problem", "Problem")
+        shape = "×".join(map(str, p.indices.shape))
         section.add(
             Note(
-                f"{self.I}: {'×'.join(map(str, p.indices.shape)) or 'a single index'} integers "
+                f"{self.I}: {f'{shape} integer' + 's' * (p.indices.size > 1) if shape else 'a single integer'} "
                 f"in [0, {p.vocabulary}); {self.W}: {p.vocabulary}×{p.width}; "
                 f"{self.Y} = {self.W}[{self.I}] is " + "×".join(map(str, p.output_shape))
             )
         )
-        section.add(show_matrix(self.I, p.indices.astype(object), p.index_base))
+        title = f"{self.I} (0-based as PyTorch reads them)" if p.index_base else self.I
+        section.add(show_matrix(title, p.indices.astype(object), p.index_base))
         section.add(show_matrix(self.W, p.weight, p.index_base))
         section.add(
             show_matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.index_base, role=GRADIENT)
@@ -126,9 +134,7 @@ class Explainer:
             k, d = divmod(flat, p.width)
             position, v = self.positions[k], int(self.flat[k])
             if d == 0:
-                section.add(
-                    Note(f"{self.position_text(position)} = {self.row(v)}: row {self.row(v)}")
-                )
+                section.add(Note(f"{self.position_text(position)} = {v}: row {self.row(v)}"))
             section.add(
                 SumOfProducts(
                     target=self.sym(self.Y, (*position, d)),
@@ -177,7 +183,7 @@ class Explainer:
         if not users:
             return Note(f"row {row}: no position looks it up, so ∂{L}/∂{W} row {row} = 0")
         times = f"{len(users)} positions add" if len(users) > 1 else "1 position adds"
-        return Note(f"row {row}: looked up at {where} ({self.I} = {row}): {times} into it")
+        return Note(f"row {row}: looked up at {where} ({self.I} = {v}): {times} into it")
 
     def _row_entry(self, v: int, d: int, users: list[tuple[int, ...]]) -> SumOfProducts:
         """∂L/∂W_vd = Σ ∂L/∂y_kd over the positions k that look row v up."""

@@ -21,8 +21,9 @@ class Explainer(NormBackward, NormExplainer):
         spatial = p.op_shape[3]
         where = f"its C/G = {per} channels" + (f" × {spatial} positions" if spatial > 1 else "")
         return (
-            f"num_groups = {p.groups}: the C = {channels} channels form {p.groups} groups of "
-            f"{per} consecutive channels; each sample's group is normalized over {where}, "
+            f"num_groups = {p.groups}: the C = {channels} channel{'s' * (channels > 1)} form "
+            f"{p.groups} group{'s' * (p.groups > 1)} of {per} consecutive "
+            f"channel{'s' * (per > 1)}; each sample's group is normalized over {where}, "
             f"M = {self.m} entries (μ and σ² are indexed sample, group); γ and β are per channel"
         )
 

@@ -150,7 +150,7 @@ class NormExplainer:
         if not (p.kind == "batchnorm" and not p.training):
             items.append(
                 f"σ² = Σ(x − μ)²/{self.M} is the biased variance (divided by {self.M} = {self.m},"
-                " not by M − 1), as PyTorch normalizes"
+                f" not by {self.M} − 1), as PyTorch normalizes"
             )
         items.append(f"ε = eps = {_plain_number(p.eps)}, added to σ² under the square root")
         if p.affine:

@@ -329,12 +329,24 @@ class NormBackward:
 
     # running statistics --------------------------------------------------------
     def section_running(self) -> Section:
-        section = Section(
-            "running",
-            "Running statistics (training): running ← (1 − momentum)·running + momentum·batch, "
-            "with the unbiased variance",
-        )
         p = self.p
+        title = (
+            "Running statistics (training): running ← (1 − momentum)·running + momentum·batch, "
+            "with the unbiased variance"
+            if p.running
+            else "Running statistics (evaluation): used, not updated"
+        )
+        section = Section("running", title)
+        if not p.running:
+            # Asked for by --show (or a net, which names every section of its layers): in
+            # evaluation there is no batch statistic to move the running ones toward.
+            section.add(
+                Note(
+                    "training: false: running_mean and running_var are used as given, not "
+                    "updated (no batch statistics in evaluation)"
+                )
+            )
+            return section
         exact = self.t.exact
         momentum = p.momentum if exact else float(p.momentum)
         m = self.m

@@ -66,11 +66,13 @@ def _read_running(
 def _refuse_batch_of_one(x: np.ndarray) -> None:
     per_channel = x.size // x.shape[1]
     if per_channel == 1:
+        # BatchNorm1d averages over N, BatchNorm2d over N·H·W.
+        count = "N" if x.ndim == 2 else "N·H·W"
         raise SpecError(
             ("input",),
             f"a batch of one ({shape_text(x.shape)}): in training each feature's statistics "
-            "average its N·H·W = 1 value, so σ² = 0 and x̂ = 0 whatever x is, and the unbiased "
-            "variance for running_var divides by M − 1 = 0; PyTorch refuses it (Expected more "
+            f"average its {count} = 1 value, so σ² = 0 and x̂ = 0 whatever x is, and the unbiased "
+            f"variance for running_var divides by {count} − 1 = 0; PyTorch refuses it (Expected more "
             "than 1 value per channel when training). Give N ≥ 2 samples, or training: false",
         )
 

@@ -234,6 +234,14 @@ def read_layer(item: Any, index: int) -> Layer:
     path: tuple[Any, ...] = ("layers", index)
     if isinstance(item, str):
         words = shorthands()
+        if item in LAYER_TYPES and item not in words:
+            # A type whose layer takes keys: "did you mean 'batchnorm'?" would only repeat it.
+            raise SpecError(
+                path,
+                f"{item!r} is a layer type, written as a mapping: {{type: {item}, …}} with its "
+                f"keys (see gradcalc new {item}); a bare word is only one of "
+                f"{', '.join(words)}",
+            )
         if item not in words:
             hint = did_you_mean_any(item, (*words, *LAYER_TYPES))
             raise SpecError(

@@ -320,13 +320,16 @@ SLIPS: dict[str, tuple[str, tuple[str, ...]]] = {
 
 def slipped(problem: NormProblem, slip: str) -> dict[str, np.ndarray] | None:
     """The results (float64, in their own shapes) of the problem solved with ``slip``;
-    None where it is undefined (eps forgotten on a constant feature: σ = 0)."""
+    None where it is undefined (eps forgotten on a constant feature: σ = 0; the unbiased
+    variance of a group of one: M − 1 = 0)."""
     x = problem.input.astype(float).reshape(problem.op_shape)
     axes, m = problem.axes, problem.count
     mean = x.mean(axis=axes, keepdims=True)
     centred = x - mean
     var = (centred**2).mean(axis=axes, keepdims=True)
     if slip == "unbiased variance":
+        if m == 1:
+            return None  # Σ(x − μ)²/(M − 1) divides by zero: nobody slips into that
         var = var * m / (m - 1)
     shifted = var + (0.0 if slip == "eps forgotten" else float(problem.eps))
     if np.any(shifted <= 0):
