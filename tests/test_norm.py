@@ -613,3 +613,21 @@ def test_group_norm_conventions_count_in_english(tmp_path: Path) -> None:
 def test_evaluation_without_running_statistics_says_it_uses_0_and_1(tmp_path: Path) -> None:
     text = run_spec(tmp_path, "batchnorm", "input: [[1, 2], [3, 4]]\ntraining: false\n").stdout
     assert "else PyTorch's initial 0 and 1" in " ".join(text.split())
+
+
+def test_a_sum_of_fractions_that_is_zero_is_shown_as_zero() -> None:
+    """∂L/∂σ = −Σ ∂L/∂x̂·x̃/σ²: with rational ∂L/∂x̂ and x̃ the sum is taken exactly before the
+    float64 σ² divides it, so the step that shows −(1·(−4/3) + 1·(−1/3) + 1·(5/3))/σ² says 0,
+    not float64's −1.4e-16 (σ = √(14/9 + 1e-5) is irrational)."""
+    from click.testing import CliRunner
+
+    from gradcalc.cli.main import main
+
+    spec = "kind: layernorm\ninput: [[1, 2, 4]]\nnormalized_shape: [3]\nelementwise_affine: false\n"
+    text = (
+        CliRunner()
+        .invoke(main, ["layernorm", "--spec", "-", "--no-color", "--width", "200"], input=spec)
+        .output
+    )
+    assert "= −(1·(−4/3) + 1·(−1/3) + 1·(5/3))/(1.24722)² = 0\n" in text
+    assert "= 0/(2·1.24722) = 0\n" in text

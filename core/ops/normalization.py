@@ -310,6 +310,7 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     ∂L/∂σ = Σ ∂L/∂x̂·(−x̃/σ²); ∂L/∂σ² = ∂L/∂σ/(2σ); ∂L/∂x̃ = ∂L/∂x̂/σ + ∂L/∂σ²·2x̃/M;
     ∂L/∂μ = −Σ ∂L/∂x̃; ∂L/∂x = ∂L/∂x̃ + ∂L/∂μ/M.  (Given statistics: ∂L/∂x = ∂L/∂x̂/σ.)
     """
+    exact = _exact_projection(grad_y, cache)
     grad_y = _floats(grad_y, cache)
     g_hat = _grad_x_hat(grad_y, cache)
     sigma, centred = cache["sigma"], centred_of(cache)
@@ -318,7 +319,10 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     if cache["frozen"]:
         return {"x_hat": g_hat, "input": g_hat / sigma}
     axes, m = cache["axes"], _count(cache, g_hat)
-    g_sigma = (g_hat * -centred).sum(axis=axes, keepdims=True) / (sigma * sigma)
+    # Σ ∂L/∂x̂·(−x̃) exactly when both are rational (the steps show it as a sum of fractions,
+    # which may be exactly 0), and only then divided by the float64 σ².
+    projection = (g_hat * -centred).sum(axis=axes, keepdims=True) if exact is None else exact
+    g_sigma = projection / (sigma * sigma)
     g_var = g_sigma / (2 * sigma)
     g_centred = g_hat / sigma + g_var * 2 * centred / m
     g_mean = -g_centred.sum(axis=axes, keepdims=True)
@@ -332,6 +336,17 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
         "mean": g_mean,
         "input": g_centred + g_mean / m,
     }
+
+
+def _exact_projection(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
+    """Σ ∂L/∂x̂·(−x̃) over the statistic's axes in exact arithmetic, as float64 (None when
+    σ is exact, or ∂L/∂y, γ or x̃ is not rational)."""
+    weight, centred = cache["weight"], centred_of(cache)
+    rational = grad_y.dtype == object and centred.dtype == object
+    if cache["sigma_exact"] or not rational or (weight is not None and weight.dtype != object):
+        return None
+    exact = (_grad_x_hat(grad_y, cache) * -centred).sum(axis=cache["axes"], keepdims=True)
+    return to_float(np.asarray(exact, dtype=object))
 
 
 def running_update(
