@@ -631,3 +631,45 @@ def test_a_sum_of_fractions_that_is_zero_is_shown_as_zero() -> None:
     )
     assert "= −(1·(−4/3) + 1·(−1/3) + 1·(5/3))/(1.24722)² = 0\n" in text
     assert "= 0/(2·1.24722) = 0\n" in text
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {
+            "kind": "layernorm",
+            "input": [[1, 2, 4]],
+            "normalized_shape": [3],
+            "elementwise_affine": False,
+        },
+        {"kind": "batchnorm", "input": [[1, 2], [3, 5], [0, -1]], "affine": False},
+        {
+            "kind": "groupnorm",
+            "input": [[[1, 2], [3, 5], [0, 1], [2, 2]]],
+            "num_groups": 2,
+            "eps": "1/4",
+        },
+        {
+            "kind": "layernorm",
+            "input": [[1, 2, 4], [0, 3, 3]],
+            "normalized_shape": [3],
+            "upstream": [[2, 2, 2], [1, 1, 1]],
+        },
+    ],
+    ids=[
+        "layernorm ones",
+        "batchnorm no affine",
+        "groupnorm eps 1/4",
+        "layernorm uniform upstream",
+    ],
+)
+def test_every_step_is_true_where_the_gradient_is_exactly_zero(spec: dict, tmp_path: Path) -> None:
+    """A uniform upstream makes ∂L/∂x exactly 0 with an irrational σ: the rational sums are
+    taken exactly (core/ops/normalization.py), so no step shows float64's ±1e-16 as a value
+    its own terms do not give."""
+    from test_displayed_equations import audit
+
+    path = tmp_path / "spec.yaml"
+    path.write_text(yaml.safe_dump(spec))
+    problems, equations, _, _ = audit(path)
+    assert equations > 20 and problems == []

@@ -262,9 +262,12 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     grads: dict[str, np.ndarray] = {}
     if cache["has_bias"]:
         grads["bias"] = _parameter_sum(grad_y, cache)
+    rational = None if cache["frozen"] else _rational_input_grad(grad_y, cache)
     grad_y = _floats(grad_y, cache)
     if not cache["sigma_exact"]:
         grads.update(_float_backward(grad_y, cache))
+        if rational is not None:
+            grads["input"] = rational
         return grads
     x_hat, sigma = cache["x_hat"], cache["sigma"]
     if cache["weight"] is not None:
@@ -311,6 +314,7 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     ∂L/∂μ = −Σ ∂L/∂x̃; ∂L/∂x = ∂L/∂x̃ + ∂L/∂μ/M.  (Given statistics: ∂L/∂x = ∂L/∂x̂/σ.)
     """
     exact = _exact_projection(grad_y, cache)
+    rational = None if cache["frozen"] else _rational_input_grad(grad_y, cache)
     grad_y = _floats(grad_y, cache)
     g_hat = _grad_x_hat(grad_y, cache)
     sigma, centred = cache["sigma"], centred_of(cache)
@@ -326,16 +330,43 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     g_var = g_sigma / (2 * sigma)
     g_centred = g_hat / sigma + g_var * 2 * centred / m
     g_mean = -g_centred.sum(axis=axes, keepdims=True)
+    # Σ ∂L/∂x̂·x̂ = (Σ ∂L/∂x̂·x̃)/σ: from the exact sum when there is one (0 stays 0).
+    projected = (
+        (g_hat * cache["x_hat"]).sum(axis=axes, keepdims=True)
+        if exact is None
+        else (-exact / sigma)
+    )
     return {
         "total": g_hat.sum(axis=axes, keepdims=True),
-        "projected": (g_hat * cache["x_hat"]).sum(axis=axes, keepdims=True),
+        "projected": projected,
         "x_hat": g_hat,
         "sigma": g_sigma,
         "var": g_var,
         "centred": g_centred,
         "mean": g_mean,
-        "input": g_centred + g_mean / m,
+        # The staged sum's last step gives the compact form's value, to the digits shown.
+        "input": g_centred + g_mean / m if rational is None else rational,
     }
+
+
+def _rational_input_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
+    """∂L/∂x when ∂L/∂y, γ and x̃ are rational and only σ is not (an exact run whose σ² + ε
+    is no square): (M·∂L/∂x̂ − S)/(M·σ) − x̃·Q/(M·σ³) with S = Σ ∂L/∂x̂ and Q = Σ ∂L/∂x̂·x̃
+    summed exactly, so that a gradient that is exactly 0 (an upstream of ones) comes out 0,
+    not float64's ±1e-16 of the form with x̂ (whose steps would then be false).  None when
+    σ is exact or the values are not rational (a --float run: the float form as it was)."""
+    weight, centred = cache["weight"], centred_of(cache)
+    rational = grad_y.dtype == object and centred.dtype == object
+    if cache["sigma_exact"] or not rational or (weight is not None and weight.dtype != object):
+        return None
+    axes, count = cache["axes"], cache["count"]
+    g_hat = _grad_x_hat(grad_y, cache)
+    total = g_hat.sum(axis=axes, keepdims=True)
+    projection = (g_hat * centred).sum(axis=axes, keepdims=True)
+    sigma = np.asarray(cache["sigma"], dtype=float)
+    first = to_float(np.asarray(g_hat * Fraction(count) - total, dtype=object))
+    second = to_float(centred) * to_float(np.asarray(projection, dtype=object))
+    return first / (count * sigma) - second / (count * sigma**3)
 
 
 def _exact_projection(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
