@@ -21,7 +21,7 @@ if TYPE_CHECKING:  # imported where used: --help reads JACOBIAN_CELLS at start-u
     from gradcalc.core.outcome import Solution
 
 # A Jacobian with more entries than this (R×P, e.g. 8×50 = 400) is one summary line in the
-# table report: every bundled course problem's (up to 9×25, 8×32) stays whole.
+# table report: the seed problems' Jacobians (up to 9×25 = 225, 8×32 = 256) stay whole.
 JACOBIAN_CELLS = 256
 
 # What the summary line tells the reader to add to the command.
