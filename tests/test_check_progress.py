@@ -106,3 +106,12 @@ def test_progress_counts_without_drawing_when_asked_not_to():
         progress.possible = False
         progress.advance(2)
     assert progress.done == 2 and progress.bar is None
+
+
+def test_with_workers_the_bar_counts_every_file(folder, monkeypatch):
+    quiet = CliRunner().invoke(main, ["check", str(folder), "--jobs", "2"], env=ENV)
+    fake_terminal(monkeypatch)
+    slow(monkeypatch, 0.6)  # the forked worker inherits the delay
+    result = CliRunner().invoke(main, ["check", str(folder), "--jobs", "2"], env=ENV)
+    assert result.exit_code == 0 and result.stdout == quiet.stdout
+    assert "4/4" in result.stderr  # this process's 2 files, then the worker's 2
