@@ -272,7 +272,7 @@ def _output_options() -> list[Callable]:
             "--brief",
             is_flag=True,
             help="Print the problem's heading, the results and the checks only (table, "
-            "markdown, latex; JSON is unchanged), e.g. `gradcalc conv --spec big.yaml --brief`.",
+            "markdown, latex; JSON is unchanged): see the examples below.",
         ),
     ]
 

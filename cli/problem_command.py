@@ -33,7 +33,11 @@ def problem_command(kind: str) -> click.Command:
 
     entry = OPS[kind]
     sections = ", ".join((*entry.sections, *CLI_SECTIONS))
-    lines = (*entry.examples, f"{entry.examples[0]} --export report.html")
+    lines = (
+        *entry.examples,
+        f"{entry.examples[0]} --brief",
+        f"{entry.examples[0]} --export report.html",
+    )
     examples = "\n".join(f"  {line}" for line in lines)
     epilog = (
         f"\b\nExamples:\n{examples}\n\n\b\nSections for --show:\n  {sections}\n\n{EXIT_CODES_HELP}"

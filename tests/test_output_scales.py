@@ -148,5 +148,5 @@ def test_the_python_api_takes_brief() -> None:
 
 def test_help_explains_brief_with_an_example() -> None:
     text = " ".join(gradcalc_output("conv", "--help").split())
-    assert "--brief" in text and "gradcalc conv --spec big.yaml --brief" in text
+    assert "--brief" in text and "gradcalc conv --spec problems/task3.yaml --brief" in text
     assert f"A Jacobian above {JACOBIAN_CELLS} entries" in text
