@@ -162,6 +162,7 @@ def solve(
     kind: str | None = None,
     steps: int | str | None = "auto",
     show: str | Iterable[str] | None = None,
+    brief: bool = False,
     focus: str | None = None,
     force_float: bool = False,
     decimal: bool = False,
@@ -177,7 +178,10 @@ def solve(
     repr, or text like "1/3"; NumPy arrays are taken as nested lists).  ``fields`` set or
     override spec keys (``stride=2``).  ``kind`` is the command (default: the spec's
     ``kind``).  ``steps``: rows per section (an int, "all", or "auto": every row up to
-    1,000 a section).  ``show``: the sections to build (as ``--show``).  The other options
+    1,000 a section).  ``show``: the sections to build (as ``--show``); ``brief``: the
+    heading, results and checks only (as ``--brief``; the same as ``show=("results",
+    "checks")``, so ``to_json()`` then has Jacobians only where ``expected`` asks for them;
+    not with ``show`` or ``focus``).  The other options
     are the command's (``force_float`` is ``--float``).  Raises ProblemError.
     """
     from gradcalc.cli.problem_command import shown_sections
@@ -195,6 +199,7 @@ def solve(
         steps=rows,
         row_cap=cap,
         show=show,
+        brief=brief,
         focus=focus,
         decimal=decimal,
         precision=precision,

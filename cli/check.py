@@ -21,6 +21,7 @@ from gradcalc.cli.check_grade import forget_problems
 from gradcalc.cli.check_jobs import AUTO_JOBS_MIN_FILES, JobsType, auto_jobs, check_files
 from gradcalc.cli.check_outputs import REPORT_FILES, check_report_paths, problem_conflicts
 from gradcalc.cli.check_paths import ShardType, expand_paths, take_shard
+from gradcalc.cli.check_progress import CheckProgress
 from gradcalc.cli.check_render import CHECK_RENDERERS, PRINTED_FORMATS
 from gradcalc.cli.check_report import FileReport, Settings, exit_status
 from gradcalc.cli.check_sheets import StudentPattern, StudentPatternType, name_students
@@ -289,9 +290,10 @@ def check(
     )
     forget_problems()  # a problem file may have changed since an earlier run in this process
     reports = [FileReport(source=path, error=line, instructor_error=True) for path, line in empty]
-    reports += check_files(
-        shard_files, settings, auto_jobs(len(shard_files)) if jobs is None else jobs
-    )
+    with CheckProgress(len(shard_files)) as progress:  # on stderr, in a terminal only
+        reports += check_files(
+            shard_files, settings, auto_jobs(len(shard_files)) if jobs is None else jobs, progress
+        )
     if not reports and not files:
         click.echo("gradcalc check: no spec files to check", err=True)
         return ExitStatus.ERROR

@@ -19,6 +19,7 @@ import click
 
 from gradcalc.cli.check_budget import OverBudget, budget_words, file_budget, memory_words
 from gradcalc.cli.check_grade import grade_file, prepare_kinds, problem_budget_error
+from gradcalc.cli.check_progress import CheckProgress
 from gradcalc.cli.check_report import FileReport, Settings
 from gradcalc.core.errors import SpecError
 
@@ -109,17 +110,22 @@ def _cpu_quota() -> int:
         return 64
 
 
-def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileReport]:
+def check_files(
+    files: list[str], settings: Settings, jobs: int, progress: CheckProgress | None = None
+) -> list[FileReport]:
     """Every file's report, in the order of ``files`` (also with several processes).
 
     With ``jobs`` > 1 the files are dealt round-robin into ``jobs`` parts; this process
     checks the first while ``jobs`` − 1 forked workers check the others.  A worker that dies
     (killed, out of memory, a crash in C) takes no other grade with it: its part is checked
     again one file at a time, and the file whose worker dies again is that file's error.
+    ``progress`` (if any) hears of each file this process checks and of each worker's part.
     """
     prepare_kinds()
+    if progress is None:
+        progress = CheckProgress(0)  # counts, never draws
     if jobs <= 1 or len(files) < 2 * jobs:
-        return [check_file(file, settings) for file in files]
+        return [_checked(file, settings, progress) for file in files]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
     from concurrent.futures.process import BrokenProcessPool
@@ -136,10 +142,11 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
             # This process checks the first part meanwhile, under the same budgets (a fork
             # more would cost more than the part: the workers' copy-on-write page faults), but
             # without _cpu_backstop: RLIMIT_CPU would end the run (docs/check.md, Budgets).
-            done.append([check_file(file, settings) for file in parts[0]])
+            done.append([_checked(file, settings, progress) for file in parts[0]])
             for part, future in zip(parts[1:], futures, strict=True):
                 try:
                     done.append(_unpack(future.result(), part))
+                    progress.advance(len(part))
                 except BrokenProcessPool:  # one worker died: every unfinished part is lost
                     done.append(None)
         reports: list[FileReport] = [None] * len(files)  # type: ignore[list-item]
@@ -151,6 +158,12 @@ def check_files(files: list[str], settings: Settings, jobs: int) -> list[FileRep
         if pipe is not None:
             signal.signal(signal.SIGPIPE, pipe)
     return reports
+
+
+def _checked(file: str, settings: Settings, progress: CheckProgress) -> FileReport:
+    report = check_file(file, settings)
+    progress.advance()
+    return report
 
 
 def _check_one_by_one(files: list[str], settings: Settings, context: Any) -> list[FileReport]:

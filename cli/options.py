@@ -49,6 +49,7 @@ class RunOptions:
     # With steps None: the rows a section shows at most (None: all): --steps auto in a write-up.
     row_cap: int | None = None
     show: str | None = None  # --show as given: comma-separated sections
+    brief: bool = False  # --brief: the heading, the results and the checks (not in JSON)
     focus: str | None = None
     decimal: bool = False
     precision: int = 6
@@ -88,6 +89,7 @@ class RunOptions:
             steps=steps,
             row_cap=row_cap,
             show=params["show"],
+            brief=params.get("brief", False),
             focus=params.get("focus"),
             decimal=params["decimal"],
             precision=params["precision"],
@@ -229,6 +231,7 @@ def net_options(command: Callable) -> Callable:
 def _output_options() -> list[Callable]:
     """What to read and what to print: --spec, --format, --steps, --show."""
     from gradcalc.cli.render import PROBLEM_RENDERERS
+    from gradcalc.cli.summary import JACOBIAN_CELLS
 
     return [
         click.option(
@@ -261,7 +264,15 @@ def _output_options() -> list[Callable]:
             metavar="SECTIONS",
             default=None,
             help="Comma-separated sections to show (default: all); each kind lists its own at "
-            "the end of `gradcalc KIND --help`.",
+            "the end of `gradcalc KIND --help`.  A Jacobian above "
+            f"{JACOBIAN_CELLS} entries is one summary line in a table unless --show names "
+            "jacobian (or --steps all).",
+        ),
+        click.option(
+            "--brief",
+            is_flag=True,
+            help="Print the problem's heading, the results and the checks only (table, "
+            "markdown, latex; JSON is unchanged): see the examples below.",
         ),
     ]
 

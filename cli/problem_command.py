@@ -33,7 +33,11 @@ def problem_command(kind: str) -> click.Command:
 
     entry = OPS[kind]
     sections = ", ".join((*entry.sections, *CLI_SECTIONS))
-    lines = (*entry.examples, f"{entry.examples[0]} --export report.html")
+    lines = (
+        *entry.examples,
+        f"{entry.examples[0]} --brief",
+        f"{entry.examples[0]} --export report.html",
+    )
     examples = "\n".join(f"  {line}" for line in lines)
     epilog = (
         f"\b\nExamples:\n{examples}\n\n\b\nSections for --show:\n  {sections}\n\n{EXIT_CODES_HELP}"
@@ -60,6 +64,8 @@ def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
 
     known_sections = (*registry.OPS[kind].sections, *CLI_SECTIONS)
     sections = None
+    if options.brief:
+        return brief_sections(kind, options)
     if options.show:
         sections = frozenset(s.strip() for s in options.show.split(",") if s.strip())
         unknown = sorted(sections - set(known_sections))
@@ -74,6 +80,18 @@ def shown_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
     if options.focus is not None:
         sections = (sections or frozenset()) | {"focus"}
     return sections
+
+
+def brief_sections(kind: str, options: RunOptions) -> frozenset[str] | None:
+    """--brief: the results and the checks (the heading is always printed); JSON and the
+    graph are unchanged (None and all sections, as without it).  --show or --focus with it
+    fail: each picks what is shown."""
+    for other, given in (("--show", options.show), ("--focus", options.focus)):
+        if given is not None:
+            fail(f"gradcalc {kind}: --brief and {other} each choose what is shown; give one")
+    if options.output_format in ("json", "dot"):
+        return None
+    return frozenset(CLI_SECTIONS)
 
 
 def check_net_options(kind: str, options: RunOptions) -> None:

@@ -27,6 +27,7 @@ def render_table(solution: Solution, kind: str, sections: Sections, options: Run
 
     from gradcalc.cli.numbers import NumberStyle
     from gradcalc.cli.render_table import TableRenderer
+    from gradcalc.cli.summary import summarise
 
     # --no-color and NO_COLOR (any non-empty value, no-color.org) mean plain text: no colors,
     # and no bold or dim either (Rich's own NO_COLOR handling keeps those).
@@ -44,6 +45,8 @@ def render_table(solution: Solution, kind: str, sections: Sections, options: Run
         plain=plain,
         width=console.width,
     )
+    # A Jacobian above JACOBIAN_CELLS entries is one line here, unless --show or --steps all.
+    solution = summarise(solution, sections, options.steps)
     renderer.render(solution, kind)
     if options.export is not None:
         from gradcalc.cli.export import export_report
