@@ -8,6 +8,32 @@ from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
+# The keys the three kinds share: eps, and γ and β (each kind says over what they run).
+EPS = Field(
+    "eps",
+    "number",
+    "added to σ² before the square root (default 1e-5)",
+    example="1e-5",
+    starter=True,
+    above=0,
+)
+
+
+def _affine(
+    where: str, dims: tuple[int, int], examples: tuple[list, list] = ([1, 2], [0, 1])
+) -> tuple[Field, Field]:
+    """γ (``weight``) and β (``bias``): ``where`` says their shape ("one per channel")."""
+    gamma, beta = examples
+    return (
+        Field(
+            "weight", "tensor", f"γ: {where} (default ones)", example=gamma, starter=True, dims=dims
+        ),
+        Field(
+            "bias", "tensor", f"β: {where} (default zeros)", example=beta, starter=True, dims=dims
+        ),
+    )
+
+
 NORMALIZATION_OPS: dict[str, OpEntry] = {
     "batchnorm": OpEntry(
         module="gradcalc.core.kinds.batchnorm",
@@ -32,31 +58,9 @@ NORMALIZATION_OPS: dict[str, OpEntry] = {
                 required=True,
                 dims=(2, 4),
             ),
-            Field(
-                "weight",
-                "tensor",
-                "γ: one per feature (default ones)",
-                example=[1, 2],
-                starter=True,
-                dims=(1, 1),
-            ),
-            Field(
-                "bias",
-                "tensor",
-                "β: one per feature (default zeros)",
-                example=[0, 1],
-                starter=True,
-                dims=(1, 1),
-            ),
+            *_affine("one per feature", (1, 1)),
             Field("affine", "boolean", "false: no γ and β", example=True),
-            Field(
-                "eps",
-                "number",
-                "added to σ² before the square root (default 1e-5)",
-                example="1e-5",
-                starter=True,
-                above=0,
-            ),
+            EPS,
             Field(
                 "training",
                 "boolean",
@@ -124,31 +128,9 @@ NORMALIZATION_OPS: dict[str, OpEntry] = {
                 maximum=MAX_INDEX,
                 lengths=(1, 2, 3, 4, 5, 6),
             ),
-            Field(
-                "weight",
-                "tensor",
-                "γ: normalized_shape (default ones)",
-                example=[1, 2],
-                starter=True,
-                dims=(1, 6),
-            ),
-            Field(
-                "bias",
-                "tensor",
-                "β: normalized_shape (default zeros)",
-                example=[0, 1],
-                starter=True,
-                dims=(1, 6),
-            ),
+            *_affine("normalized_shape", (1, 6)),
             Field("elementwise_affine", "boolean", "false: no γ and β", example=True),
-            Field(
-                "eps",
-                "number",
-                "added to σ² before the square root (default 1e-5)",
-                example="1e-5",
-                starter=True,
-                above=0,
-            ),
+            EPS,
         ),
         example_upstream=[[1, 0], [0, 1]],
         names_example={"input": "x", "weight": "γ", "bias": "β", "output": "y"},
@@ -186,31 +168,9 @@ NORMALIZATION_OPS: dict[str, OpEntry] = {
                 minimum=1,
                 maximum=MAX_INDEX,
             ),
-            Field(
-                "weight",
-                "tensor",
-                "γ: one per channel (default ones)",
-                example=[1, 2, 1, 1],
-                starter=True,
-                dims=(1, 1),
-            ),
-            Field(
-                "bias",
-                "tensor",
-                "β: one per channel (default zeros)",
-                example=[0, 1, 0, 0],
-                starter=True,
-                dims=(1, 1),
-            ),
+            *_affine("one per channel", (1, 1), ([1, 2, 1, 1], [0, 1, 0, 0])),
             Field("affine", "boolean", "false: no γ and β", example=True),
-            Field(
-                "eps",
-                "number",
-                "added to σ² before the square root (default 1e-5)",
-                example="1e-5",
-                starter=True,
-                above=0,
-            ),
+            EPS,
         ),
         example_upstream=[[1, 0, 2, 1], [0, 1, -1, 1]],
         names_example={"input": "x", "weight": "γ", "bias": "β", "output": "y"},
