@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from fractions import Fraction
 from typing import Any
 
+from gradcalc.cli.errors import Failure
 from gradcalc.cli.options import DOCUMENT_ROWS, RunOptions
 from gradcalc.core.errors import FieldPath, GradcalcError, SpecError
 from gradcalc.core.outcome import ExitStatus, Solution
@@ -219,7 +220,7 @@ def solve(
         solution = registry.solve(data, solve_options, command_kind=command, focus=focus)
     except GradcalcError as error:
         raise _problem_error(error, loaded) from None
-    except _failure_type() as failure:
+    except Failure as failure:
         raise ProblemError(failure.message) from None
     return Worked(solution, command, options, sections)
 
@@ -347,12 +348,6 @@ def _problem_error(error: GradcalcError, loaded: Any) -> ProblemError:
     if isinstance(error, SpecError):
         return ProblemError(line, error.path, error.message)
     return ProblemError(line)
-
-
-def _failure_type() -> type[Exception]:
-    from gradcalc.cli.errors import Failure
-
-    return Failure
 
 
 def _run_command(arguments: list[str]) -> tuple[int, str, str]:

@@ -30,6 +30,7 @@ from gradcalc.core.explain.pieces import (
     arithmetic_words,
     chain_product,
     element_symbol,
+    index_and_upstream_words,
     show_matrix,
 )
 from gradcalc.core.explain.pieces import same as _same
@@ -135,11 +136,7 @@ class Explainer:
         items.append(
             f"weight {self.W} is O×L = {p.out_features}×{p.in_features} (PyTorch nn.Linear: out_features × in_features)"
         )
-        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
-        if p.upstream_given:
-            items.append(f"upstream ∂{L}/∂{Y} as given in the spec")
-        else:
-            items.append(f"upstream omitted: ∂{L}/∂{Y} = ones, i.e. {L} = sum of all outputs")
+        items += index_and_upstream_words(p.index_base, p.upstream_given, L, Y)
         items.append(
             arithmetic_words(
                 exact=self.c.exact,

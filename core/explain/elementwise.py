@@ -9,7 +9,7 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, Note, Section, Symbol, index_separator, keyed_sections
-from gradcalc.core.explain.pieces import element_symbol, show_matrix
+from gradcalc.core.explain.pieces import element_symbol, index_and_upstream_words, show_matrix
 
 
 class ElementwiseExplainer:
@@ -40,14 +40,7 @@ class ElementwiseExplainer:
 
     def common_conventions(self) -> list[str]:
         p = self.p
-        items = [f"indices start at {p.index_base} (index_base: {p.index_base})"]
-        if p.upstream_given:
-            items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
-        else:
-            items.append(
-                f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs"
-            )
-        return items
+        return index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
 
     def problem_section(self, description: str) -> Section:
         section = Section("problem", "Problem")

@@ -21,7 +21,12 @@ from gradcalc.core.explain import (
     index_separator,
     keyed_sections,
 )
-from gradcalc.core.explain.pieces import arithmetic_words, element_symbol, show_matrix
+from gradcalc.core.explain.pieces import (
+    arithmetic_words,
+    element_symbol,
+    index_and_upstream_words,
+    show_matrix,
+)
 from gradcalc.core.kinds.embedding import SECTIONS, EmbeddingProblem, EmbeddingTrace
 
 
@@ -87,11 +92,7 @@ class Explainer:
                 f"{self.I}: rows of {W}, 0-based as in PyTorch (index_base {p.index_base} only "
                 f"changes how indices are printed: {self.I} = 0 looks up row {self.row(0)})"
             )
-        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
-        if p.upstream_given:
-            items.append(f"upstream ∂{L}/∂{Y} as given in the spec")
-        else:
-            items.append(f"upstream omitted: ∂{L}/∂{Y} = ones, i.e. {L} = sum of all outputs")
+        items += index_and_upstream_words(p.index_base, p.upstream_given, L, Y)
         items.append(
             arithmetic_words(
                 exact=self.t.exact,

@@ -25,7 +25,7 @@ from gradcalc.core.explain import (
     index_separator,
     keyed_sections,
 )
-from gradcalc.core.explain.pieces import element_symbol, plus, show_matrix
+from gradcalc.core.explain.pieces import element_symbol, index_and_upstream_words, plus, show_matrix
 from gradcalc.core.kinds.normalization import NormProblem, NormTrace
 
 HAT, TILDE = "\u0302", "\u0303"
@@ -157,14 +157,8 @@ class NormExplainer:
             items.append(f"y = {self.G}·x̂ + {self.B} with {self.G}, {self.B} as given (or 1, 0)")
         else:
             items.append("no affine map: y = x̂")
-        items.append(f"indices start at {p.index_base} (index_base: {p.index_base})")
-        if p.upstream_given:
-            items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
-        else:
-            items.append(
-                f"upstream omitted: ∂{self.L}/∂{self.Y} = ones, i.e. {self.L} = sum of all outputs"
-                + (" (then ∂L/∂x = 0: Σ x̂ = 0 over each group)" if self.zero_gradient else "")
-            )
+        zero = " (then ∂L/∂x = 0: Σ x̂ = 0 over each group)" if self.zero_gradient else ""
+        items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y, zero)
         items.append(self.arithmetic_words())
         return items
 

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.explain import Matrix, Note, Symbol
+from gradcalc.core.explain import Matrix, Note, Symbol, SymbolTable
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.values import to_float
 
@@ -108,8 +108,6 @@ def chain_product(
     as a row (R entries, in the Jacobian's row order) times the Jacobian (R×P) above, and
     the row it gives (P entries), compared with the backward pass's ``result`` (P entries in
     the Jacobian's column order).  ``names``: (L, y, θ) as printed."""
-    from gradcalc.core.explain import SymbolTable
-
     loss, out, param = names
     row = np.asarray(upstream, dtype=object).reshape(-1)
     table = np.asarray(jacobian, dtype=object).reshape(len(row), -1)
@@ -144,3 +142,17 @@ def chain_product(
             caption=f"column k: Σ_r {upstream_name}_r·(∂{out}/∂{param})_rk; {agreement}",
         ),
     ]
+
+
+def index_and_upstream_words(
+    index_base: int, upstream_given: bool, loss: str, output: str, omitted_note: str = ""
+) -> list[str]:
+    """The conventions every kind states about its indices and its upstream ∂L/∂y (given, or
+    ones: L is the sum of the outputs); ``omitted_note`` follows the latter."""
+    upstream = (
+        f"upstream ∂{loss}/∂{output} as given in the spec"
+        if upstream_given
+        else f"upstream omitted: ∂{loss}/∂{output} = ones, i.e. {loss} = sum of all outputs"
+        + omitted_note
+    )
+    return [f"indices start at {index_base} (index_base: {index_base})", upstream]
