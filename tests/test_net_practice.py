@@ -83,3 +83,15 @@ def test_each_drawn_net_solves_passes_finite_differences_and_checks_against_itse
         graded = Problem(spec)
         assert graded.grade(spec["expected"]).ok
         assert graded.grade(problem.answers, "answers").ok
+
+
+def test_the_generated_by_line_names_upstream_only_without_a_loss(drawn) -> None:
+    """With a loss, --upstream has no effect: the command leaves it out, and giving it
+    anyway draws the same problem as the command line that leaves it out."""
+    for problem in drawn:
+        arguments = problem.arguments()
+        assert ("--upstream" in arguments) == ("loss" not in problem.spec)
+    with_loss = practice.make_problem("net", 3, {"chain": "mlp", "loss": "mse"})
+    ones = practice.make_problem("net", 3, {"chain": "mlp", "loss": "mse", "upstream": "ones"})
+    assert ones.spec == with_loss.spec
+    assert ones.arguments() == with_loss.arguments()
