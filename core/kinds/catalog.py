@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
+from gradcalc.core.kinds.catalog_rnn import RNN
 from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
@@ -418,6 +419,7 @@ OPS: dict[str, OpEntry] = {
     "dropout": DROPOUT,
     "embedding": EMBEDDING,
     **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
+    "rnn": RNN,  # core/kinds/catalog_rnn.py
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         explain="gradcalc.core.explain.net",
