@@ -153,7 +153,7 @@ def _read_weights(
     )
     hidden = w_hh.shape[1]
     gate_words = (
-        f"an {cell} has {gates} gate{'s' * (gates > 1)} ({names})"
+        f"{'an' if cell == 'lstm' else 'a'} {cell} has {gates} gates ({names})"
         if gates > 1
         else "an rnn has 1 gate"
     )

@@ -126,7 +126,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             "gradient from step t+1 forgotten",
             "{name} matches backpropagation through time without the gradient arriving from "
             "step t+1: ∂L/∂h_t is the output's upstream plus what step t+1 sends back through "
-            "W_hh (and ∂L/∂c_t gets f_{t+1}·∂L/∂c_{t+1})",
+            "W_hh (and ∂L/∂c_t gets f_(t+1)·∂L/∂c_(t+1))",
             rerun=lambda _limits: slipped(spec, "next"),
             results=GRADIENTS,
             slip="the gradient from step t+1 was dropped",
