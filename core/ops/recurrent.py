@@ -35,9 +35,10 @@ GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n"
 
 
 def sigmoid(a: np.ndarray) -> np.ndarray:
-    """σ(a) = 1/(1 + exp(−a)) in float64, without overflow for large |a|."""
-    e = np.exp(-np.abs(a))
-    return np.where(a >= 0, 1 / (1 + e), e / (1 + e))
+    """σ(a) = 1/(1 + exp(−a)) in float64: exp(−a) overflows to inf only where σ(a) is below
+    the smallest float (a < −709), and 1/inf is 0 there; accurate to a few ulps elsewhere."""
+    with np.errstate(over="ignore"):
+        return 1 / (1 + np.exp(-a))
 
 
 def _activate(cell: str, nonlinearity: str, pre: np.ndarray, hidden: int) -> np.ndarray:
@@ -55,13 +56,12 @@ def _activate(cell: str, nonlinearity: str, pre: np.ndarray, hidden: int) -> np.
     return gates
 
 
-def _step(p: Params, x_t: np.ndarray, h: np.ndarray, c: Any) -> dict[str, Any]:
-    """One step: x_t N×I, h (and c) N×H -> {"ai", "ah": N×G·H, "gates": N×G·H, "h", "c"}."""
+def _step(p: Params, ai: np.ndarray, h: np.ndarray, c: Any) -> dict[str, Any]:
+    """One step: ai = x_t·W_ihᵀ + b_ih (N×G·H, every step's computed at once), h (and c)
+    N×H -> {"ai", "ah": N×G·H, "gates": N×G·H, "h", "c"}."""
     cell, hidden = p["cell"], p["weight_hh"].shape[1]
-    ai = x_t @ p["weight_ih"].T
     ah = h @ p["weight_hh"].T
-    if p.get("bias_ih") is not None:
-        ai = ai + p["bias_ih"]
+    if p.get("bias_hh") is not None:
         ah = ah + p["bias_hh"]
     step: dict[str, Any] = {"ai": ai, "ah": ah, "c": None}
     if cell == "gru":
@@ -89,9 +89,14 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     None), h0 (N×H), c0 (N×H, lstm) -> y: (T+1)×N×H (outputs then h_n) or (T+2)×N×H (lstm:
     then c_n); cache: the params, x and every step's record."""
     h, c = params["h0"], params.get("c0")
+    count, batch, inputs = x.shape
+    # The input's part of every step at once: one product instead of T small ones.
+    ai_all = (x.reshape(count * batch, inputs) @ params["weight_ih"].T).reshape(count, batch, -1)
+    if params.get("bias_ih") is not None:
+        ai_all = ai_all + params["bias_ih"]
     steps = []
-    for t in range(x.shape[0]):
-        step = _step(params, x[t], h, c)
+    for t in range(count):
+        step = _step(params, ai_all[t], h, c)
         steps.append(step)
         h, c = step["h"], step["c"]
     outputs = [step["h"] for step in steps]
@@ -139,36 +144,41 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, Any]:
     """grad_y: (T+1)×N×H or (T+2)×N×H (as y) -> {"input": T×N×I, "h0", "c0": N×H,
     "weight_ih", "weight_hh", "bias_ih", "bias_hh" (summed over time and the batch),
     "h": ∂L/∂h_t T×N×H (from the output and from step t+1), "c": ∂L/∂c_t (lstm), and
-    "steps": each step's {"dai", "dah", …} for the explanation}."""
+    "steps": each step's {"dai", "dah", …} for the explanation}.
+
+    Only ∂L/∂h_(t−1) needs the loop; the products with x and h_(t−1) that give ∂L/∂x and
+    the weights' gradients run once over every step afterwards."""
     x, steps = cache["input"], cache["steps"]
-    count = x.shape[0]
+    count, batch, inputs = x.shape
     lstm = cache["cell"] == "lstm"
     dh_next = grad_y[count]  # ∂L/∂h_n
     dc = grad_y[count + 1] if lstm else None
-    grads: dict[str, Any] = {
-        "weight_ih": 0 * cache["weight_ih"],
-        "weight_hh": 0 * cache["weight_hh"],
-    }
-    bias_ih = bias_hh = 0 * cache["weight_ih"][:, 0]
-    dx, dh_all, dc_all, records = [None] * count, [None] * count, [None] * count, [None] * count
+    dh_all, dc_all, records = [None] * count, [None] * count, [None] * count
     for t in reversed(range(count)):
         dh = grad_y[t] + dh_next
         step = _gate_grads(cache, t, dh, dc)
-        h_prev = steps[t - 1]["h"] if t else cache["h0"]
-        grads["weight_ih"] = grads["weight_ih"] + step["dai"].T @ x[t]
-        grads["weight_hh"] = grads["weight_hh"] + step["dah"].T @ h_prev
-        bias_ih = bias_ih + step["dai"].sum(axis=0)
-        bias_hh = bias_hh + step["dah"].sum(axis=0)
-        dx[t] = step["dai"] @ cache["weight_ih"]
         dh_next = step["dah"] @ cache["weight_hh"]
         if step["direct"] is not None:
             dh_next = dh_next + step["direct"]
         if lstm:
             dc_all[t], dc = step["dc"], step["dc_prev"]
         dh_all[t], records[t] = dh, step
-    grads.update(input=np.stack(dx), h0=dh_next, h=np.stack(dh_all), steps=records)
+    rows = cache["weight_hh"].shape[0]
+    dai = np.stack([step["dai"] for step in records]).reshape(count * batch, rows)
+    dah = np.stack([step["dah"] for step in records]).reshape(count * batch, rows)
+    h_prev = np.stack([cache["h0"], *(step["h"] for step in steps[:-1])])
+    grads: dict[str, Any] = {
+        "weight_ih": dai.T @ x.reshape(count * batch, inputs),
+        "weight_hh": dah.T @ h_prev.reshape(count * batch, -1),
+        "input": (dai @ cache["weight_ih"]).reshape(count, batch, inputs),
+        "h0": dh_next,
+        "h": np.stack(dh_all),
+        "steps": records,
+    }
     if cache.get("bias_ih") is not None:
-        grads.update(bias_ih=bias_ih, bias_hh=bias_hh)
+        grads["bias_ih"] = dai.sum(axis=0)
+    if cache.get("bias_hh") is not None:
+        grads["bias_hh"] = dah.sum(axis=0)
     if lstm:
         grads.update(c0=dc, c=np.stack(dc_all))
     return grads
