@@ -224,6 +224,16 @@ def _refuse_lstm_only(spec: Mapping[str, Any], cell: str) -> None:
         )
 
 
+def _check_work(work: int, limits: common.Limits) -> None:
+    """Refuse a layer above the work limit (T·N·G·H·(I + H) multiply-adds)."""
+    if work > limits.max_work:
+        raise LimitError(
+            ("input",),
+            f"this layer needs {work:,} multiply-adds, above the limit of {limits.max_work:,} "
+            "(raise it with --max-work)",
+        )
+
+
 def read(spec: Mapping[str, Any], limits: common.Limits) -> RnnProblem:
     """Validate an rnn spec (plain data) or raise SpecError at the value at fault."""
     common.check_keys(spec, KIND, KEYS)
@@ -246,33 +256,18 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> RnnProblem:
     state = (batch, hidden)
     h0 = _read_state(spec, "h0", state, limits, "the hidden state")
     c0 = _read_state(spec, "c0", state, limits, "the cell state") if cell == "lstm" else None
-    work = count * batch * GATES[cell] * hidden * (inputs + hidden)
-    if work > limits.max_work:
-        raise LimitError(
-            ("input",),
-            f"this layer needs {work:,} multiply-adds, above the limit of {limits.max_work:,} "
-            "(raise it with --max-work)",
-        )
+    _check_work(count * batch * GATES[cell] * hidden * (inputs + hidden), limits)
     names = common.read_names(spec, NAME_DEFAULTS)
-    single = x.ndim == 2
     output_shape = (
-        state if single else ((batch, count, hidden) if batch_first else (count, batch, hidden))
+        state
+        if x.ndim == 2
+        else ((batch, count, hidden) if batch_first else (count, batch, hidden))
     )
     upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
-    known: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "h_n": state,
-        "grad_input": x.shape,
-        "grad_h0": state,
-        "grad_weight_ih": w_ih.shape,
-        "grad_weight_hh": w_hh.shape,
-        "grad_h": output_shape,
-    }
-    if cell == "lstm":
-        known.update(c_n=state, grad_c0=state)
+    shapes = {"input": x.shape, "weight_ih": w_ih.shape, "weight_hh": w_hh.shape}
     for key, bias in zip(("bias_ih", "bias_hh"), biases, strict=True):
         if bias is not None:
-            known[f"grad_{key}"] = bias.shape
+            shapes[key] = bias.shape
     return RnnProblem(
         cell=cell,
         nonlinearity=nonlinearity,
@@ -294,8 +289,32 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> RnnProblem:
         if cell == "lstm"
         else None,
         names=names,
-        **common.read_shared(spec, known, limits),
+        **common.read_shared(spec, known_results(cell, output_shape, state, shapes), limits),
     )
+
+
+def known_results(
+    cell: str,
+    output_shape: tuple[int, ...],
+    state: tuple[int, int],
+    shapes: Mapping[str, tuple[int, ...]],
+) -> dict[str, tuple[int, ...] | None]:
+    """Every result's shape: ``shapes`` holds the input's, the weights' and the biases' given."""
+    known: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "h_n": state,
+        "grad_input": shapes["input"],
+        "grad_h0": state,
+        "grad_weight_ih": shapes["weight_ih"],
+        "grad_weight_hh": shapes["weight_hh"],
+        "grad_h": output_shape,
+    }
+    if cell == "lstm":
+        known.update(c_n=state, grad_c0=state)
+    for key in ("bias_ih", "bias_hh"):
+        if key in shapes:
+            known[f"grad_{key}"] = shapes[key]
+    return known
 
 
 # ---------------------------------------------------------------------------
