@@ -316,3 +316,44 @@ def test_json_results_and_bundled_problems(tmp_path: Path) -> None:
         assert result.exit_code == 0, result.output
         data = json.loads(result.output)
         assert "grad_h" in data["results"] and "grad_weight_hh" in data["results"]
+
+
+def test_an_rnn_layer_feeds_a_dense_layer_in_a_net() -> None:
+    """rnn → flatten → dense → mse (the bundled net): every gradient as the plain-loop
+    reference gives it through the chain, and the whole-chain check passes."""
+    bundled = Path(__file__).parent.parent / "problems" / "net_rnn_dense_mse.yaml"
+    result = run("net", "--spec", str(bundled), "--format", "json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    x = [[[1.0, 0.0]], [[0.0, 1.0]], [[-1.0, 1.0]]]
+    wih, whh = [[0.5, -1.0], [1.0, 0.5]], [[0.5, 0.0], [-0.5, 0.5]]
+    bih, bhh = [0.0, 0.25], [0.25, 0.0]
+    zero = [[[0.0, 0.0]] for _ in range(3)]
+    rows = [
+        step[0]
+        for step in reference("rnn", "tanh", x, wih, whh, bih, bhh, [[0, 0]], None, zero)["output"]
+    ]
+    y = [rows[t][0] - rows[t][1] for t in range(3)]
+    dy = [2 * (y[t] - target) / 3 for t, target in enumerate([0, 1, -1])]
+    up = [[[dy[t], -dy[t]]] for t in range(3)]
+    want = reference("rnn", "tanh", x, wih, whh, bih, bhh, [[0, 0]], None, up)
+    results = data["results"]
+    for name in ("grad_weight_ih", "grad_weight_hh", "grad_bias_ih", "grad_bias_hh"):
+        np.testing.assert_allclose(
+            np.asarray(results[f"rnn.{name}"], dtype=float), want[name], atol=1e-12
+        )
+    np.testing.assert_allclose(
+        np.asarray(results["grad_input"], dtype=float), want["grad_input"], atol=1e-12
+    )
+    assert data["gradient_check"]["ok"]
+
+
+def test_a_net_refuses_an_upstream_on_h_n(tmp_path: Path) -> None:
+    text = (
+        "input: [[[1]]]\nlayers:\n  - type: rnn\n    weight_ih: [[1]]\n    weight_hh: [[1]]\n"
+        "    upstream_h_n: [[1]]\n"
+    )
+    result = run_spec(tmp_path, "net", text)
+    line, column, message = spec_error(result)
+    assert result.exit_code == 2 and (line, column) == (6, 5), message
+    assert "a layer takes no upstream_h_n" in message, message
