@@ -425,7 +425,7 @@ OPS: dict[str, OpEntry] = {
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
-            "dropout, embedding (first), a loss."
+            "dropout, embedding (first), normalization, rnn, a loss."
         ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
@@ -471,7 +471,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, rnn), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {
