@@ -87,12 +87,12 @@ class Explainer(Backward):
     def h_prev(self, t: int, n: int, k: int) -> tuple[Symbol, Any]:
         """h_(t−1) at (n, k): h0 at the first step."""
         if t == 0:
-            return self.sym(self.H0, (n, k)), self.t.cache["h0"][n, k]
+            return self.sym(self.H0, (n, k)), self.p.h0[n, k]
         return self.step_sym(self.H, t - 1, n, k), self.steps[t - 1]["h"][n, k]
 
     def c_prev(self, t: int, n: int, j: int) -> tuple[Symbol, Any]:
         if t == 0:
-            return self.sym(self.C0, (n, j)), self.t.cache["c0"][n, j]
+            return self.sym(self.C0, (n, j)), self.p.c0[n, j]
         return self.step_sym(self.C, t - 1, n, j), self.steps[t - 1]["c"][n, j]
 
     def d_sym(self, part: str, t: int, n: int, q: int) -> Symbol:
