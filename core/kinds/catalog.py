@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
+from gradcalc.core.kinds.catalog_rnn import RNN
 from gradcalc.core.kinds.entry import OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
@@ -418,12 +419,13 @@ OPS: dict[str, OpEntry] = {
     "dropout": DROPOUT,
     "embedding": EMBEDDING,
     **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
+    "rnn": RNN,  # core/kinds/catalog_rnn.py
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
-            "dropout, embedding (first), a loss."
+            "dropout, embedding (first), normalization, rnn, a loss."
         ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
@@ -469,7 +471,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, rnn), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

@@ -42,10 +42,12 @@ SECTIONS = registry.sections(KIND)
 LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax", "dropout", "embedding")
 NORM_LAYERS = ("batchnorm", "layernorm", "groupnorm")  # issue 16: γ, β per feature
 LAYER_KINDS += NORM_LAYERS
+LAYER_KINDS += ("rnn",)  # issue 17: its output (every step's h_t) feeds the next layer
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embedding": ("weight",)}
 PARAMETERS.update({kind: ("weight", "bias") for kind in NORM_LAYERS})
+PARAMETERS["rnn"] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
@@ -57,6 +59,9 @@ SUPPLIED = {
     "index_base": "the net's index_base",
     "title": "the net's title",
     "kind": "type",
+    # An rnn layer passes on its output (every step's h_t); h_n and c_n feed nothing.
+    "upstream_h_n": "∂L/∂output alone (h_n is the output's last step, and feeds no layer)",
+    "upstream_c_n": "∂L/∂output alone (c_n feeds no layer)",
 }
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names a layer may not take: they are the net's own results.

@@ -299,7 +299,7 @@ def _parameter_mistakes(
     forgotten, and its kind's own usual mistakes, on its parameters' gradients."""
     own = _parameters(layer)
     main = next(name for name in own if not name.endswith(".grad_bias"))
-    symbol = "∂L/∂W" if layer.type == "dense" else "∂L/∂kernel"
+    symbol = {"dense": "∂L/∂W", "rnn": "∂L/∂W_ih"}.get(layer.type, "∂L/∂kernel")
     source = layers[layer.index - 1].name if layer.index else "the net's input"
     variants = []
     for stand_in in (layer.index - 2, layer.index):
@@ -353,6 +353,8 @@ def _kind_mistakes(spec: Mapping[str, Any], layer: net.Layer) -> list[Variant]:
             if not mistake.results or name in mistake.results
         )
         if not explained or any(key == "upstream" for key, _ in mistake.changes):
+            continue
+        if mistake.rerun is not None:  # it reruns the kind's own spec, not the net
             continue
         changes = ()
         if mistake.changes:

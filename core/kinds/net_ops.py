@@ -230,6 +230,33 @@ def _norm_backward(problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str
     return results
 
 
+def _rnn(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    """rnn, lstm, gru: the recurrent op over the steps (step-major), with the weights and
+    biases from ``params`` when given; the output is every step's h_t in the input's layout."""
+    from gradcalc.core.kinds.rnn import op_params
+    from gradcalc.core.ops.recurrent import op_for
+
+    values = {**op_params(problem), **params}
+    values = {k: adapter.as_float(v, adapter.each_rounded) for k, v in values.items()}
+    op = op_for(problem.cell, problem.nonlinearity)
+    steps = problem.step_major(np.asarray(x, dtype=float))
+    stacked, trace = _forward(op, steps, values, adapter.each_rounded)
+    return problem.as_written(np.asarray(stacked, dtype=float)[: steps.shape[0]]), [trace]
+
+
+def _rnn_backward(problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
+    """∂L/∂output (the output's layout) with nothing on h_n and c_n: the layer's gradients."""
+    steps = problem.step_major(grad_y)
+    extra = 2 if problem.cell == "lstm" else 1
+    stacked = np.concatenate([steps, np.zeros((extra, *steps.shape[1:]))])
+    grads = _backward(stacked, traces[0])
+    results = {"grad_input": problem.as_written(np.asarray(grads["input"], dtype=float))}
+    for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        if name in grads:
+            results[f"grad_{name}"] = np.asarray(grads[name], dtype=float)
+    return results
+
+
 def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
     from gradcalc.core.ops.flatten import FLATTEN
 
@@ -248,6 +275,7 @@ _FORWARD = {
     "batchnorm": _norm,
     "layernorm": _norm,
     "groupnorm": _norm,
+    "rnn": _rnn,
     "flatten": _flatten,
 }
 
@@ -314,6 +342,8 @@ def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dic
         return {"grad_input": np.asarray(grad, dtype=float).reshape(problem.input.shape)}
     if kind in ("batchnorm", "layernorm", "groupnorm"):
         return _norm_backward(problem, traces, grad_y)
+    if kind == "rnn":
+        return _rnn_backward(problem, traces, grad_y)
     if kind == "embedding":  # no grad_input: the indices are not differentiable
         return {"grad_weight": np.asarray(_backward(grad_y, traces[0])["weight"], dtype=float)}
     return {"grad_input": _backward(grad_y, traces[0])["input"]}  # flatten

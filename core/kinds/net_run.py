@@ -133,6 +133,7 @@ _SHOWN: dict[int, tuple[np.ndarray, Any]] = {}
 # b2 for the second, so that no two tables share a symbol (the kinds' own: w, W, b).
 _SYMBOLS = {"kernel": "w", "weight": "W", "bias": "b"}
 _NORM_SYMBOLS = {"weight": "γ", "bias": "β"}  # a normalization layer's γ, β
+_RNN_SYMBOLS = {"weight_ih": "Wih", "weight_hh": "Whh", "bias_ih": "bih", "bias_hh": "bhh"}
 
 
 def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
@@ -144,7 +145,13 @@ def parameter_symbols(problem: NetProblem, layer: Layer) -> dict[str, str]:
     if len(with_parameters) < 2 or layer.name not in with_parameters:
         return {}
     count = with_parameters.index(layer.name) + 1
-    symbols = _NORM_SYMBOLS if layer.type in NORM_LAYERS else _SYMBOLS
+    symbols = (
+        _NORM_SYMBOLS
+        if layer.type in NORM_LAYERS
+        else _RNN_SYMBOLS
+        if layer.type == "rnn"
+        else _SYMBOLS
+    )
     return {role: f"{symbols[role]}{count}" for role in PARAMETERS[layer.type]}
 
 
