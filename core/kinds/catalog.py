@@ -9,6 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
+from gradcalc.core.kinds.catalog_conv_transpose import CONV_TRANSPOSE
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
 from gradcalc.core.kinds.entry import OpEntry
@@ -102,6 +103,7 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "X", "kernel": "K", "output": "H"},
         upstream_dims=(2, 4),
     ),
+    "conv_transpose": CONV_TRANSPOSE,  # core/kinds/catalog_conv_transpose.py
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
         explain="gradcalc.core.explain.dense",
