@@ -50,8 +50,8 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         variants.append(
             Mistake(
                 "stride on the output",
-                "{name} matches the stride applied to the output (every "
-                f"{spec_text(spec['stride'])}-th entry of the stride-1 transposed convolution) "
+                "{name} matches the stride applied to the output (the stride-1 transposed convolution "
+                f"subsampled by the stride, {spec_text(spec['stride'])}) "
                 "instead of to the input (its entries spread apart by the stride)",
                 results=FORWARD,
                 rerun=_stride_on_output(spec, stride),
