@@ -35,7 +35,9 @@ def geometries(draw: Any) -> dict[str, Any]:
     groups = draw(st.integers(1, 3))
     stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
     dilation = (draw(st.integers(1, 3)), draw(st.integers(1, 2)))
-    extra = tuple(draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation))
+    extra = tuple(
+        draw(st.integers(0, max(s, d) - 1)) for s, d in zip(stride, dilation, strict=True)
+    )
     case = {
         "batch": draw(st.integers(1, 2)),
         "in_channels": groups * draw(st.integers(1, 2)),
@@ -317,3 +319,50 @@ def test_json_and_new(tmp_path: Path) -> None:
     path = tmp_path / "new.yaml"
     path.write_text(starter.stdout, encoding="utf-8")
     assert run("run", str(path)).exit_code == 0
+
+
+def test_conv_transpose_as_a_net_layer_matches_the_reference() -> None:
+    """conv_transpose (2 output channels, bias) → flatten, upstream given: the layer's output
+    and gradients are the plain-loop scatter's, exactly, and the chain's check passes."""
+    x = [[[1, -1], [2, 0]]]
+    kernel = [[[[1, 0, -1], [2, 1, 0], [0, 1, 1]], [[0, 1, 0], [1, 0, 1], [1, 1, 0]]]]
+    up = [[((i * 7 + 3) % 5) - 2 for i in range(row * 16, row * 16 + 16)] for row in range(2)]
+    spec = {
+        "kind": "net",
+        "input": x,
+        "layers": [
+            {
+                "type": "conv_transpose",
+                "name": "up",
+                "kernel": kernel,
+                "stride": 2,
+                "padding": 1,
+                "output_padding": 1,
+                "bias": [1, "-1/2"],
+            },
+            "flatten",
+        ],
+        "upstream": up,
+    }
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert solution.exact and solution.gradient_check.ok
+    grid = np.array(up, dtype=object).reshape(1, 2, 4, 4).tolist()
+    expected = reference(
+        [x],
+        kernel,
+        stride=(2, 2),
+        padding=(1, 1, 1, 1),
+        output_padding=(1, 1),
+        bias=[Fraction(1), Fraction(-1, 2)],
+        upstream=grid,
+        zero=Fraction(0),
+    )
+    assert np.asarray(solution.results["up.output"]).tolist() == expected["output"][0]
+    assert np.asarray(solution.results["grad_input"]).tolist() == expected["grad_input"][0]
+    assert np.asarray(solution.results["up.grad_kernel"]).tolist() == expected["grad_kernel"]
+    assert np.asarray(solution.results["up.grad_bias"]).tolist() == expected["grad_bias"]
+    floats = registry.solve(spec, SolveOptions(sections=frozenset(), force_float=True))
+    assert np.allclose(
+        np.asarray(floats.results["up.grad_kernel"], dtype=float),
+        np.asarray(expected["grad_kernel"], dtype=float),
+    )

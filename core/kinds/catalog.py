@@ -471,7 +471,8 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, "
+                "conv_transpose), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

@@ -42,10 +42,12 @@ SECTIONS = registry.sections(KIND)
 LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax", "dropout", "embedding")
 NORM_LAYERS = ("batchnorm", "layernorm", "groupnorm")  # issue 16: γ, β per feature
 LAYER_KINDS += NORM_LAYERS
+LAYER_KINDS += ("conv_transpose",)  # issue 15
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embedding": ("weight",)}
 PARAMETERS.update({kind: ("weight", "bias") for kind in NORM_LAYERS})
+PARAMETERS["conv_transpose"] = ("kernel", "bias")
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
