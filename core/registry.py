@@ -55,7 +55,8 @@ def kind_hint(word: Any) -> str:
 
 
 def command_name(kind: str) -> str:
-    """The command of a kind: its name with "-" for "_" (`gradcalc conv-transpose`)."""
+    """A kind's second command spelling, "-" for "_" (`gradcalc conv-transpose`, accepted
+    beside `gradcalc conv_transpose`)."""
     return kind.replace("_", "-")
 
 

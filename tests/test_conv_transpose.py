@@ -191,7 +191,7 @@ def test_both_spellings_of_the_command(command: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert "y_33 = x_11·w_11" in result.stdout
     listed = run("--help").stdout
-    assert "\n  conv-transpose " in listed and "\n  conv_transpose " not in listed
+    assert "\n  conv_transpose " in listed and "\n  conv-transpose " not in listed
 
 
 def test_scatter_lists_are_cut() -> None:
