@@ -366,3 +366,29 @@ def test_conv_transpose_as_a_net_layer_matches_the_reference() -> None:
         np.asarray(floats.results["up.grad_kernel"], dtype=float),
         np.asarray(expected["grad_kernel"], dtype=float),
     )
+
+
+GROUPED = """kind: conv_transpose
+input: [[[[1, 2], [0, "1/2"]], [[2, -1], [1, 1]]], [[[0, 1], [3, -2]], [[1, 1], [-1, 0]]]]
+kernel: [[[[1, 2], [0, 1]], [[1, -1], [2, 0]]], [[[1, 0], [-1, 1]], [[0, 2], [1, 1]]]]
+groups: 2
+stride: [2, 1]
+padding: [1, 0, 0, 1]
+dilation: [1, 2]
+output_padding: [1, 1]
+bias: [1, 2, "-1/3", 0]
+upstream: ones
+"""
+
+
+@pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
+def test_every_step_of_a_grouped_batched_problem_is_true(tmp_path: Path, options) -> None:
+    """groups, a batch, asymmetric padding, dilation and output_padding: every displayed
+    equation is true and matched to its result (tests/equation_truth.py)."""
+    from test_displayed_equations import audit
+
+    path = tmp_path / "grouped.yaml"
+    path.write_text(GROUPED, encoding="utf-8")
+    problems, count, compared, matched = audit(path, *options)
+    assert count and compared and matched
+    assert not problems, problems[:3]

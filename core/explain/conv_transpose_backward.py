@@ -139,7 +139,9 @@ class BackwardSections(TransposeTerms):
         target = self.sym_b(o or 0)
         return SumOfProducts(
             target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
-            general=f"Σ ∂{self.L}/∂{self.Y}  (∂{self.Y}/∂{self.B} = 1)",
+            general=f"Σ ∂{self.L}/∂{self.Y}"
+            + ("" if o is None else f" over channel {o + self.p.index_base}")
+            + f"  (∂{self.Y}/∂{self.B} = 1)",
             terms=tuple(Product(((self.sym_up(*cell), self.up[cell]),)) for cell in shown),
             value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
             omitted=len(cells) - len(shown),
