@@ -22,8 +22,9 @@ from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.explain.pieces import same
 from gradcalc.core.ops.conv import conv2d_forward
 
-# The identity is checked entry by entry (unit images through conv) up to this many products.
-IDENTITY_WORK = 400_000
+# The identity is checked entry by entry (one unit image through conv per output entry of a
+# group) while images × (their entries + the work of one pass) stays below this.
+IDENTITY_WORK = 1_000_000
 
 
 class BackwardSections(TransposeTerms):
@@ -163,7 +164,8 @@ class BackwardSections(TransposeTerms):
             f"{t.out_h}×{t.out_w} image U (stride, padding, dilation and groups as here) sends "
             f"back to U when {self.X} is its upstream"
         )
-        if t.work * t.out_per_group * t.out_h * t.out_w > IDENTITY_WORK:
+        images = t.out_per_group * t.out_h * t.out_w
+        if images * (images + t.work) > IDENTITY_WORK:
             return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
         if same(self._by_conv_input_gradient(), self._without_bias(), self.c.exact):
             return statement + ": ✓ rebuilt from conv2d's outputs on unit images, entry for entry"

@@ -29,7 +29,7 @@ from gradcalc.core.ops.conv import BIAS_ADD
 from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D, ConvTransposeGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import entries, looks_numeric, parse_array, to_float
+from gradcalc.core.values import MAX_INDEX, entries, looks_numeric, parse_array, to_float
 
 KIND = "conv_transpose"
 KEYS = registry.field_names(KIND)
@@ -166,7 +166,7 @@ def _read_kernel(spec: Mapping[str, Any], limits: common.Limits) -> np.ndarray:
 
 def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray) -> int:
     """groups: a whole number ≥ 1 dividing the input channels; the kernel's first axis is C_in."""
-    groups = read_int(spec, "groups", 1, minimum=1, maximum=1_000_000)
+    groups = read_int(spec, "groups", 1, minimum=1, maximum=MAX_INDEX)
     assert groups is not None
     kernel_in = w.shape[0] if w.ndim == 4 else 1
     if kernel_in != in_channels:
