@@ -306,9 +306,10 @@ def _check_layer_keys(item: Mapping[str, Any], index: int, kind: str) -> None:
             )
         owners = [other for other in LAYER_KINDS if other != kind and key in layer_keys(other)]
         if owners:
+            also = f" (also of {' and '.join(owners[1:])} layers)" if owners[1:] else ""
             raise SpecError(
                 path,
-                f"{key} is a key of {' and '.join(owners)} layers, not of a {kind} layer; "
+                f"{key} is a key of {owners[0]} layers, not of a {kind} layer{also}; "
                 f"a {kind} layer takes: {', '.join(allowed)}",
                 at_key=True,
             )
