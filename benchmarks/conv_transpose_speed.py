@@ -13,10 +13,13 @@ What it measures
       ``torch.autograd.grad`` with respect to input, kernel and bias, CPU, float64, at
       torch's default thread count.
 
-    The ratio that counts is gradcalc / torch float64 (target ≤ 1.5).  Rounds alternate
-    the two (the order rotates); medians and best rounds are reported with the load
-    average: on a shared, overloaded machine both libraries' BLAS threads stall, and the
-    best rounds are the steadier measure (``--check`` tests the median ratio).
+    The ratio that counts is gradcalc / torch float64 by medians (target ≤ 1.5; ``--check``
+    tests it).  Rounds alternate the two (the order rotates); medians and best rounds are
+    reported with the load average.
+
+    On a machine shared by several jobs, both libraries' default thread pools oversubscribe
+    the cores and the timings swing tenfold; there, run both on one thread each:
+    ``OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1`` (NumPy's BLAS and torch read them at import).
 
 Usage (from the repo root, or with gradcalc importable; torch is optional)
     python benchmarks/conv_transpose_speed.py [--reps 15] [--warmups 2] [--groups 1] [--check 1.5]
@@ -111,7 +114,8 @@ def main() -> int:
     print(
         f"conv_transpose2d {t.batch}×{t.in_channels}×{t.in_h}×{t.in_w} → {t.out_channels} channels, "
         f"3×3, stride 2, groups {t.groups}; output {t.out_h}×{t.out_w}; load average "
-        f"{os.getloadavg()[0]:.2f}"
+        f"{os.getloadavg()[0]:.2f}; OPENBLAS_NUM_THREADS={os.environ.get('OPENBLAS_NUM_THREADS', '-')}"
+        + (f", torch threads {torch.get_num_threads()}" if torch is not None else "")
     )
     medians = {name: statistics.median(values) for name, values in times.items()}
     best = {name: min(values) for name, values in times.items()}
@@ -126,7 +130,7 @@ def main() -> int:
         best_ratio = best["gradcalc"] / best["torch float64"]
         print(
             f"  ratio gradcalc / torch float64: {ratio:.2f} by medians, {best_ratio:.2f} by best "
-            "rounds (target ≤ 1.5; under load the best rounds are the steadier measure)"
+            "rounds (target ≤ 1.5, by medians)"
         )
         ours, theirs = gradcalc_step(x, w, b, up, t), torch_step(x, w, b, up, t)
         worst = max(
