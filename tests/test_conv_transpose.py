@@ -305,6 +305,8 @@ def test_practice_problems_are_clean_and_solve() -> None:
         result = run("random", command, "--seed", "2", "--channels", "2", "--output-padding", "1")
         assert result.exit_code == 0, result.stderr
         assert "output_padding: 1" in result.stdout
+    grouped = run("random", "conv_transpose", "--seed", "1", "--channels", "4", "--groups", "2")
+    assert grouped.exit_code == 0 and "groups: 2" in grouped.stdout
 
 
 def test_json_and_new(tmp_path: Path) -> None:

@@ -124,7 +124,7 @@ KERNEL = Knob(
 OUT_CHANNELS = Knob(
     "out_channels",
     "int",
-    "output channels",
+    "output channels of each group (all of them with --groups 1)",
     default=1,
     maximum=4,
     label="{} output channels",
@@ -156,10 +156,31 @@ OUTPUT_PADDING = Knob(
     label_default=False,
 )
 
+GROUPS = Knob(
+    "groups",
+    "int",
+    "groups g (--channels a multiple of g)",
+    default=1,
+    field="groups",
+    maximum=4,
+    label="{} groups",
+    label_default=False,
+)
+
 PRACTICE = Profile(
     {
         "": Variant(
-            knobs=(SIZE, KERNEL, STRIDE, PADDING, OUTPUT_PADDING, CHANNELS, OUT_CHANNELS, BATCH),
+            knobs=(
+                SIZE,
+                KERNEL,
+                STRIDE,
+                PADDING,
+                OUTPUT_PADDING,
+                CHANNELS,
+                OUT_CHANNELS,
+                GROUPS,
+                BATCH,
+            ),
             tensors={
                 "input": ("batch?", "channels?", "size"),
                 # PyTorch's layout, C_in×C_out×kh×kw, always 4-D (a kh×kw kernel is C_in = 1 only).
