@@ -383,14 +383,29 @@ upstream: ones
 """
 
 
+# output_padding 2 ≥ stride 1 (PyTorch allows it below the dilation 3): the conv that maps the
+# output back has 3×3 outputs for the 2×2 input.
+BEYOND_STRIDE = """kind: conv_transpose
+input: [[1, 2], [3, "-1/2"]]
+kernel: [[1, 2], [3, 4]]
+dilation: 3
+output_padding: 2
+upstream: ones
+"""
+
+
+@pytest.mark.parametrize("spec", [GROUPED, BEYOND_STRIDE], ids=["grouped", "beyond-stride"])
 @pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
-def test_every_step_of_a_grouped_batched_problem_is_true(tmp_path: Path, options) -> None:
-    """groups, a batch, asymmetric padding, dilation and output_padding: every displayed
-    equation is true and matched to its result (tests/equation_truth.py)."""
+def test_every_displayed_step_is_true(tmp_path: Path, spec: str, options) -> None:
+    """groups, a batch, asymmetric padding, dilation and output_padding (also at least the
+    stride): every displayed equation is true and matched to its result
+    (tests/equation_truth.py), and the identity holds."""
     from test_displayed_equations import audit
 
-    path = tmp_path / "grouped.yaml"
-    path.write_text(GROUPED, encoding="utf-8")
+    path = tmp_path / "problem.yaml"
+    path.write_text(spec, encoding="utf-8")
+    shown = " ".join(run("run", str(path), "--no-color", "--steps", "all").stdout.split())
+    assert "✓ rebuilt from conv2d's outputs on unit images" in shown
     problems, count, compared, matched = audit(path, *options)
     assert count and compared and matched
     assert not problems, problems[:3]

@@ -93,7 +93,8 @@ class Explainer(BackwardSections):
             items.append(
                 f"groups {t.groups}: input channels {t.in_per_group}·k … {t.in_per_group}·k + "
                 f"{t.in_per_group - 1} scatter only into output channels {t.out_per_group}·k … "
-                f"{t.out_per_group}·k + {t.out_per_group - 1} (group k, counted from 0)"
+                f"{t.out_per_group}·k + {t.out_per_group - 1} (group k = 0 … {t.groups - 1}; "
+                "channels counted from 0)"
             )
         items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
         if p.bias is not None:

@@ -35,8 +35,21 @@ class BackwardSections(TransposeTerms):
         return (
             f"conv2d(∂{self.L}/∂{self.Y}, {self.K}) with stride {t.stride[0]}×{t.stride[1]}, "
             f"padding {list(t.padding)} (top, bottom, left, right), dilation "
-            f"{t.dilation[0]}×{t.dilation[1]}" + (f" and groups {t.groups}" if t.groups > 1 else "")
+            f"{t.dilation[0]}×{t.dilation[1]}"
+            + (f" and groups {t.groups}" if t.groups > 1 else "")
+            + (
+                f" (its first {t.in_h}×{t.in_w} entries: with output_padding at least the "
+                "stride, that conv's output is larger than the input)"
+                if self.conv_is_larger()
+                else ""
+            )
         )
+
+    def conv_is_larger(self) -> bool:
+        """Whether the conv that maps the output back has more rows or columns than the input
+        (output_padding ≥ stride, allowed while it is below the dilation)."""
+        conv = self.t.adjoint()
+        return (conv.out_h, conv.out_w) != (self.t.in_h, self.t.in_w)
 
     def section_backward(self) -> Section:
         t, p = self.t, self.p
@@ -163,6 +176,7 @@ class BackwardSections(TransposeTerms):
             + f" is ∂(Σ {self.X} ⊙ conv2d(U, {self.K}))/∂U, the gradient that a conv2d of a "
             f"{t.out_h}×{t.out_w} image U (stride, padding, dilation and groups as here) sends "
             f"back to U when {self.X} is its upstream"
+            + (" (extended by zeros to that conv's larger output)" if self.conv_is_larger() else "")
         )
         images = t.out_per_group * t.out_h * t.out_w
         if images * (images + t.work) > IDENTITY_WORK:
