@@ -36,8 +36,9 @@ def _complete_kind(ctx: click.Context, param: click.Parameter, incomplete: str) 
 def _known_kind(command: str, kind: str) -> str:
     """``kind`` if it is registered; else exit 2 with one line naming the known kinds."""
     from gradcalc.cli.errors import fail
-    from gradcalc.core.registry import OPS, kind_hint
+    from gradcalc.core.registry import OPS, kind_hint, kind_of_command
 
+    kind = kind_of_command(kind)
     if kind not in OPS:
         hint = kind_hint(kind)
         fail(
@@ -281,7 +282,7 @@ def add_commands(group: click.Group) -> None:
                 )
             return ExitStatus.OK
         if kind is not None:
-            _known_kind("schema", kind)
+            kind = _known_kind("schema", kind)
         text = schema_text(spec_schema(kind))
         if output is None:
             click.echo(text, nl=False)
@@ -320,7 +321,7 @@ def add_commands(group: click.Group) -> None:
         The first line names the kind's JSON Schema, so editors validate and complete it.
         """
 
-        _known_kind("new", kind)
+        kind = _known_kind("new", kind)
         text = starter_spec(kind, schema_ref or default_schema_ref(kind, output))
         if output is None:
             click.echo(text, nl=False)

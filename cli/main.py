@@ -77,11 +77,17 @@ class LazyGroup(click.Group):
         super().__init__(*args, **kwargs)
         self.factories: dict[str, Callable[[], click.Command]] = {}
 
-    def lazy(self, name: str, factory: Callable[[], click.Command]) -> None:
+    def lazy(
+        self, name: str, factory: Callable[[], click.Command], *, hidden: bool = False
+    ) -> None:
+        """``hidden``: a second spelling (conv-transpose beside conv_transpose), accepted but
+        not listed."""
         self.factories[name] = factory
+        if hidden:
+            self.aliases = {*getattr(self, "aliases", ()), name}
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted({*self.commands, *self.factories})
+        return sorted({*self.commands, *self.factories} - getattr(self, "aliases", set()))
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         if name not in self.commands and name in self.factories:
@@ -220,10 +226,12 @@ def _random_command() -> click.Command:
 
 
 def _register_commands(group: LazyGroup) -> None:
-    from gradcalc.core.registry import OPS
+    from gradcalc.core.registry import OPS, command_name
 
     for kind in OPS:
         group.lazy(kind, functools.partial(_problem_command, kind))
+        if command_name(kind) != kind:  # conv-transpose: accepted, listed as the kind's name
+            group.lazy(command_name(kind), functools.partial(_problem_command, kind), hidden=True)
     group.lazy("check", _check_command)
     for name in AUTHORING_COMMANDS:
         group.lazy(name, functools.partial(_authoring_command, name))

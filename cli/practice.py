@@ -396,7 +396,9 @@ class KindGroup(click.Group):
         return list(OPS)
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
-        from gradcalc.core.registry import OPS
+        from gradcalc.core.registry import OPS, kind_of_command
+
+        name = kind_of_command(name)
 
         if name not in OPS:
             return None
@@ -405,9 +407,9 @@ class KindGroup(click.Group):
         return self.commands[name]
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> Any:
-        from gradcalc.core.registry import OPS
+        from gradcalc.core.registry import OPS, kind_of_command
 
-        name = args[0]
+        name = kind_of_command(args[0])
         if name not in OPS and not name.startswith("-"):
             from gradcalc.core.registry import unknown_kind
 

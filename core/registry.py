@@ -54,6 +54,19 @@ def kind_hint(word: Any) -> str:
     return f"; did you mean {close[0]!r}?" if close else ""
 
 
+def command_name(kind: str) -> str:
+    """A kind's second command spelling, "-" for "_" (`gradcalc conv-transpose`, accepted
+    beside `gradcalc conv_transpose`)."""
+    return kind.replace("_", "-")
+
+
+def kind_of_command(name: str) -> str:
+    """The kind a command word names: conv-transpose and conv_transpose are both
+    conv_transpose; any other word as it is (unknown kinds are reported by the caller)."""
+    spelled = name.replace("-", "_")
+    return spelled if spelled in OPS else name
+
+
 def unknown_kind(kind: Any) -> str:
     """ "unknown kind 'convolution'; did you mean 'conv'? known kinds: …"."""
     return f"unknown kind {kind!r}{kind_hint(kind) or ';'} known kinds: {', '.join(OPS)}"

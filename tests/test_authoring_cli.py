@@ -278,7 +278,7 @@ def complete(shell: str, words: str, cword: int | str) -> list[str]:
 
 
 def test_bash_completion_lists_lazy_commands_and_their_options() -> None:
-    assert complete("bash", "gradcalc co", 1) == ["plain,conv"]
+    assert complete("bash", "gradcalc co", 1) == ["plain,conv", "plain,conv_transpose"]
     every = {line.split(",")[1] for line in complete("bash", "gradcalc ", 1)}
     assert every == {*KINDS, "check", "run", "examples", "schema", "new", "random"}
     assert complete("bash", "gradcalc conv --fl", 2) == ["plain,--float", "plain,--flip-kernel"]
@@ -294,6 +294,9 @@ def test_zsh_and_fish_completion() -> None:
         "plain",
         "conv",
         registry.OPS["conv"].summary,
+        "plain",
+        "conv_transpose",
+        registry.OPS["conv_transpose"].summary,
     ]
     # fish passes the word being completed itself as COMP_CWORD.
     assert complete("fish", "gradcalc new", "new") == [
@@ -336,7 +339,7 @@ def test_completion_in_a_real_bash(tmp_path: Path) -> None:
         env={**os.environ, "PATH": f"{tmp_path}{os.pathsep}{os.environ['PATH']}"},
     )
     assert completed.returncode == 0, completed.stderr
-    assert completed.stdout.splitlines() == ["conv", "loss"]
+    assert completed.stdout.splitlines() == ["conv conv_transpose", "loss"]
 
 
 def test_only_the_authoring_commands_import_their_modules() -> None:

@@ -9,6 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
+from gradcalc.core.kinds.catalog_conv_transpose import CONV_TRANSPOSE
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
 from gradcalc.core.kinds.catalog_rnn import RNN
@@ -103,6 +104,7 @@ OPS: dict[str, OpEntry] = {
         names_example={"input": "X", "kernel": "K", "output": "H"},
         upstream_dims=(2, 4),
     ),
+    "conv_transpose": CONV_TRANSPOSE,  # core/kinds/catalog_conv_transpose.py
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
         explain="gradcalc.core.explain.dense",
@@ -471,7 +473,8 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, rnn), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, rnn, "
+                "conv_transpose), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

@@ -43,11 +43,13 @@ LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax", "dropout", "emb
 NORM_LAYERS = ("batchnorm", "layernorm", "groupnorm")  # issue 16: γ, β per feature
 LAYER_KINDS += NORM_LAYERS
 LAYER_KINDS += ("rnn",)  # issue 17: its output (every step's h_t) feeds the next layer
+LAYER_KINDS += ("conv_transpose",)  # issue 15
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embedding": ("weight",)}
 PARAMETERS.update({kind: ("weight", "bias") for kind in NORM_LAYERS})
 PARAMETERS["rnn"] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+PARAMETERS["conv_transpose"] = ("kernel", "bias")
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
@@ -309,9 +311,10 @@ def _check_layer_keys(item: Mapping[str, Any], index: int, kind: str) -> None:
             )
         owners = [other for other in LAYER_KINDS if other != kind and key in layer_keys(other)]
         if owners:
+            also = f" (also of {' and '.join(owners[1:])} layers)" if owners[1:] else ""
             raise SpecError(
                 path,
-                f"{key} is a key of {' and '.join(owners)} layers, not of a {kind} layer; "
+                f"{key} is a key of {owners[0]} layers, not of a {kind} layer{also}; "
                 f"a {kind} layer takes: {', '.join(allowed)}",
                 at_key=True,
             )

@@ -33,7 +33,7 @@ Traces = list[Trace]
 CALLS: Counter[tuple[str, str]] = Counter()
 # The kinds whose float64 run converts exact arrays with to_float (one common denominator)
 # rather than rounding each entry once (adapter.each_rounded).
-_COMMON_DENOMINATOR = ("conv", "batchnorm", "layernorm", "groupnorm")
+_COMMON_DENOMINATOR = ("conv", "conv_transpose", "batchnorm", "layernorm", "groupnorm")
 
 
 def _forward(op: Any, x: np.ndarray, params: Mapping[str, Any], float64: Any) -> Any:
@@ -125,6 +125,23 @@ def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.nd
     kernel = kernel_params(problem, params.get("kernel", problem.kernel))
     output, conv_trace = _forward(CONV2D, problem.to_nchw(x), kernel, to_float)
     traces = [conv_trace]
+    bias = params.get("bias", problem.bias)
+    if bias is not None:
+        output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
+        traces.append(bias_trace)
+    return output.reshape(problem.output_shape), traces
+
+
+def _conv_transpose(
+    problem: Any, x: np.ndarray, params: Mapping[str, Any]
+) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.ops.conv import BIAS_ADD
+    from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D
+
+    kernel = problem.kernel_full(params.get("kernel", problem.kernel))
+    op_params = {"kernel": kernel, "geometry": problem.geometry}
+    output, trace = _forward(CONV_TRANSPOSE2D, problem.to_nchw(x), op_params, to_float)
+    traces = [trace]
     bias = params.get("bias", problem.bias)
     if bias is not None:
         output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
@@ -266,6 +283,7 @@ def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, 
 
 _FORWARD = {
     "conv": _conv,
+    "conv_transpose": _conv_transpose,
     "dense": _dense,
     "pool": _pool,
     "activation": _activation,
@@ -306,8 +324,9 @@ def _with_input(problem: Any, x: np.ndarray) -> Any:
 def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
     """``grad_input`` and the parameters' gradients (``grad_kernel``, …) given ∂L/∂output
     (float64, the output's shape), from the traces ``forward`` returned."""
-    if kind == "conv":
-        upstream = problem.output_nohw(grad_y)
+    if kind in ("conv", "conv_transpose"):
+        shaped = problem.output_nohw if kind == "conv" else problem.output_nchw
+        upstream = shaped(grad_y)
         results = {}
         if len(traces) > 1:
             bias_grads = _backward(upstream, traces[1])

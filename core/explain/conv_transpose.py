@@ -1,0 +1,325 @@
+"""The explanation of a conv_transpose problem (PyTorch's conv_transpose2d), read from its
+run's trace: conventions, the problem, the output size, the forward pass (each input entry's
+scatter, then each output as the sum it gathered) and the Jacobians.  The backward pass (the
+ordinary convolution it is) and the identity "conv_transpose forward = the input-gradient of
+conv" are core/explain/conv_transpose_backward.py; the symbols and index arithmetic
+core/explain/conv_transpose_terms.py.
+
+Arrays are NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw, output ``y``
+N×C_out×H_out×W_out.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.explain import (
+    GRADIENT,
+    Formula,
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    SymbolTable,
+    keyed_sections,
+    sentence,
+)
+from gradcalc.core.explain.conv_transpose_backward import BackwardSections
+from gradcalc.core.explain.pieces import chain_product, index_and_upstream_words
+from gradcalc.core.kinds.conv_transpose import SECTIONS
+
+# A scatter list names at most this many targets, then "… N more".
+SCATTER_SHOWN = 9
+
+
+class Explainer(BackwardSections):
+    """Builds the sections of a conv_transpose explanation; loops only over what it shows."""
+
+    def scatter_rule(self) -> str:
+        """The forward rule with this problem's numbers, e.g.
+        ``y[o, a·2+m, b·2+q] += x[c, a, b]·w[c, o, m, q]``."""
+        t = self.t
+
+        def position(cell: str, tap: str, axis: int, pad: int) -> str:
+            stride, dilation = t.stride[axis], t.dilation[axis]
+            text = f"{cell}{'·' + str(stride) if stride != 1 else ''}+{tap}"
+            text += f"·{dilation}" if dilation != 1 else ""
+            return text + (f"−{pad}" if pad else "")
+
+        spots = {
+            "n": "n",
+            "o": "o",
+            "row": position("a", "m", 0, t.padding[0]),
+            "col": position("b", "q", 1, t.padding[2]),
+        }
+        out_index = ",".join(spots[a] for a in self.p.output_axes)
+        in_index = ",".join(
+            {"n": "n", "c": "c", "row": "a", "col": "b"}[a] for a in self.p.input_axes
+        )
+        k_index = ",".join(
+            {"c": "c", "o": "o", "row": "m", "col": "q"}[a] for a in self.p.kernel_axes
+        )
+        return f"{self.Y}[{out_index}] += {self.X}[{in_index}]·{self.K}[{k_index}]"
+
+    # conventions -----------------------------------------------------------
+    def conventions(self) -> list[str]:
+        p, t = self.p, self.t
+        items = [
+            "transposed convolution (PyTorch conv_transpose2d): every input entry scatters "
+            f"itself times the kernel into the output, {self.scatter_rule()} "
+            "(only where the target lies inside the output)",
+            f"kernel layout C_in×(C_out/g)×kh×kw (PyTorch's weight for a transposed "
+            f"convolution): {self.K} is {'×'.join(map(str, p.kernel.shape))}",
+            f"stride {t.stride[0]}×{t.stride[1]} (rows×cols), dilation "
+            f"{t.dilation[0]}×{t.dilation[1]}",
+        ]
+        top, bottom, left, right = t.padding
+        if any(t.padding):
+            items.append(
+                f"padding {p.padding_text} cuts rows/columns off the scattered output: top {top}, "
+                f"bottom {bottom}, left {left}, right {right}"
+            )
+        else:
+            items.append(f"no padding ({p.padding_text})")
+        if any(t.output_padding):
+            items.append(
+                f"output_padding {t.output_padding[0]}×{t.output_padding[1]}: rows added at the "
+                "bottom and columns at the right (they receive only what the scatter reaches there)"
+            )
+        if t.groups > 1:
+            items.append(
+                f"groups {t.groups}: input channels {t.in_per_group}·k … {t.in_per_group}·k + "
+                f"{t.in_per_group - 1} scatter only into output channels {t.out_per_group}·k … "
+                f"{t.out_per_group}·k + {t.out_per_group - 1} (group k = 0 … {t.groups - 1}; "
+                "channels counted from 0)"
+            )
+        items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
+        if p.bias is not None:
+            shared = p.bias.ndim == 0
+            items.append(
+                f"one bias {self.B} added to every output"
+                if shared
+                else f"one bias per output channel ({self.B} has {t.out_channels} entries)"
+            )
+        if self.c.exact:
+            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
+        elif t.work > self.options.limits.exact_work:
+            items.append(
+                f"float64 arithmetic: the problem needs {t.work:,} multiply-adds, above the exact "
+                f"limit of {self.options.limits.exact_work:,}"
+            )
+        else:
+            items.append("float64 arithmetic (--float)")
+        return items
+
+    def sections(self) -> list[Section]:
+        return keyed_sections(self, SECTIONS)
+
+    # problem ---------------------------------------------------------------
+    def section_problem(self) -> Section:
+        p = self.p
+        shape = lambda values: "×".join(map(str, values))  # noqa: E731
+        section = Section("problem", "Problem")
+        section.add(
+            Note(
+                f"input {self.X}: {shape(p.input.shape)} ({', '.join(p.input_axes)}), kernel "
+                f"{self.K}: {shape(p.kernel.shape)} ({', '.join(p.kernel_axes)}), output "
+                f"{self.Y}: {shape(p.output_shape)} ({', '.join(p.output_axes)})"
+            )
+        )
+        section.add(self.matrix(self.X, p.input, p.input_axes))
+        section.add(self.matrix(self.K, p.kernel, p.kernel_axes))
+        if p.bias is not None:
+            section.add(self.matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+        section.add(
+            self.matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT)
+        )
+        return section
+
+    # size ------------------------------------------------------------------
+    def section_size(self) -> Section:
+        t = self.t
+        section = Section("size", "Output size")
+        for axis, name in enumerate(("H", "W")):
+            k = (t.kernel_h, t.kernel_w)[axis]
+            before, after = t.padding[2 * axis], t.padding[2 * axis + 1]
+            sides = ("p_top", "p_bottom") if axis == 0 else ("p_left", "p_right")
+            numbers = ((t.in_h, t.in_w)[axis], t.stride[axis], before, after, t.dilation[axis])
+            section.add(
+                Formula(
+                    label=f"{name}_out",
+                    symbolic=f"{name}_out = ({name} − 1)·s − {sides[0]} − {sides[1]} + "
+                    f"d·(k{'h' if axis == 0 else 'w'} − 1) + output_padding + 1",
+                    numeric=(
+                        "(",
+                        numbers[0],
+                        " − 1)·",
+                        numbers[1],
+                        " − ",
+                        numbers[2],
+                        " − ",
+                        numbers[3],
+                        " + ",
+                        numbers[4],
+                        "·(",
+                        k,
+                        " − 1) + ",
+                        t.output_padding[axis],
+                        " + 1",
+                    ),  # fmt: skip
+                    value=(t.out_h, t.out_w)[axis],
+                )
+            )
+        section.add(
+            Note(
+                "each input row a scatters to rows a·s + m·d − p_top (taps m = 0 … kh − 1): the "
+                "stride spreads the input apart, the padding cuts the scattered output's edges, "
+                "and output_padding adds rows at the end (it only breaks the tie between input "
+                "sizes that a strided conv would map to the same size)"
+            )
+        )
+        return section
+
+    # forward ---------------------------------------------------------------
+    def section_forward(self) -> Section:
+        t, p = self.t, self.p
+        section = Section(
+            "forward", f"Forward: each input entry's scatter, then each output {self.Y} as a sum"
+        )
+        inputs = self.flat_indices(p.input.size, (t.batch, t.in_channels, t.in_h, t.in_w))
+        for n, c, a, b in inputs:
+            section.add(self._scatter(n, c, a, b))
+        section.cut(p.input.size - len(inputs))
+        total = t.batch * t.out_channels * t.out_h * t.out_w
+        outputs = self.flat_indices(total, (t.batch, t.out_channels, t.out_h, t.out_w))
+        for n, o, i, j in outputs:
+            section.add(self._output_sum(n, o, i, j))
+        section.cut(total - len(outputs))
+        return section
+
+    def _scatter(self, n: int, c: int, a: int, b: int) -> Note:
+        """Where input entry (n, c, a, b) goes: each kernel tap's product, added to its target."""
+        t = self.t
+        group = self.group_of(c)
+        pieces: list[Any] = [f"{self.sym_x(n, c, a, b).text} = ", self.x[n, c, a, b], " adds"]
+        shown, cut_off, more = 0, 0, 0
+        for o in range(t.out_per_group):
+            for m in range(t.kernel_h):
+                for q in range(t.kernel_w):
+                    spot = self.target(a, b, m, q)
+                    if spot is None:
+                        cut_off += 1
+                        continue
+                    if shown == SCATTER_SHOWN:
+                        more += 1
+                        continue
+                    out = group * t.out_per_group + o
+                    value = self.x[n, c, a, b] * self.w[c, o, m, q]
+                    pieces += [
+                        "," if shown else "",
+                        f" {self.sym_x(n, c, a, b).text}·{self.sym_w(c, o, m, q).text} = ",
+                        value,
+                        f" to {self.sym_y(n, out, *spot).text}",
+                    ]
+                    shown += 1
+        if not shown:
+            pieces.append(" nothing: the padding cuts off every target")
+        if more:
+            pieces.append(f", … {more} more")
+        if cut_off and shown:
+            pieces.append(f" ({cut_off} product{'s' if cut_off != 1 else ''} cut off by padding)")
+        return sentence(*pieces)
+
+    def _output_sum(self, n: int, o: int, i: int, j: int) -> SumOfProducts:
+        """Output (n, o, i, j) as the sum of the products scattered onto it."""
+        t = self.t
+        group, o_in_group = divmod(o, t.out_per_group)
+        terms, extra = [], 0
+        for c in range(group * t.in_per_group, (group + 1) * t.in_per_group):
+            for a, b, m, q in self.sources(i, j):
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                terms.append(
+                    Product(
+                        (
+                            (self.sym_x(n, c, a, b), self.x[n, c, a, b]),
+                            (self.sym_w(c, o_in_group, m, q), self.w[c, o_in_group, m, q]),
+                        )
+                    )
+                )
+        constant = None
+        if self.bias is not None:
+            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
+        return SumOfProducts(
+            target=self.sym_y(n, o, i, j),
+            terms=tuple(terms),
+            constant=constant,
+            value=self.c.output[n, o, i, j],
+            note="" if terms or extra else "no input entry scatters here",
+            omitted=extra,
+        )
+
+    # jacobian --------------------------------------------------------------
+    def section_jacobian(self) -> Section:
+        p, t = self.p, self.t
+        section = Section("jacobian", "Jacobians")
+        if self.maps is None:
+            out_size = int(np.prod(p.output_shape))
+            section.add(
+                Note(
+                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
+                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
+                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
+                )
+            )
+            return section
+        out_labels = self._labels(
+            p.output_shape, p.output_axes, self.sym_y, ("n", "o", "row", "col")
+        )
+        k_labels = self._labels(p.kernel.shape, p.kernel_axes, self.sym_w, ("c", "o", "row", "col"))
+        x_labels = self._labels(p.input.shape, p.input_axes, self.sym_x, ("n", "c", "row", "col"))
+        x_symbols = [self.sym_x(*i) for i in np.ndindex(t.batch, t.in_channels, t.in_h, t.in_w)]
+        w_shape = (t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
+        w_symbols = [self.sym_w(*i) for i in np.ndindex(*w_shape)]
+        kernel_map, input_map = self.maps
+        for param, columns, index_map, symbols, name, gradient in (
+            (self.K, k_labels, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
+            (self.X, x_labels, input_map, w_symbols, "jacobian_input", "grad_input"),
+        ):
+            label = f"∂{self.Y}/∂{param}"
+            shown = self.options.cap(len(out_labels))
+            caption = f"row r, column k: ∂(output r)/∂(entry k); {len(out_labels)}×{len(columns)}"
+            symbolic = tuple(
+                tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
+                for r in range(shown)
+            )
+            values = self.results[name]
+            numeric = tuple(tuple(values[r]) for r in range(shown))
+            omitted = len(out_labels) - shown
+            section.add(
+                SymbolTable(
+                    f"{label} (symbols)", columns, out_labels[:shown], symbolic, caption, omitted
+                )
+            )
+            section.add(
+                SymbolTable(
+                    f"{label} (values)", columns, out_labels[:shown], numeric, omitted=omitted
+                )
+            )
+            names = (self.L, self.Y, param)
+            for item in chain_product(
+                names, out_labels, self.up, columns, values, self.results[gradient]
+            ):
+                section.add(item)
+        return section
+
+    def _labels(self, shape, axes, make, order) -> tuple[str, ...]:
+        """Each entry's symbol text, row-major over ``shape`` (the spec's ``axes``)."""
+        return tuple(
+            make(*(dict(zip(axes, index, strict=True)).get(a, 0) for a in order)).text
+            for index in np.ndindex(*shape)
+        )

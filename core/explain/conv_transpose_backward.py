@@ -1,0 +1,243 @@
+"""The backward and identities sections of a conv_transpose explanation.
+
+Backward: ∂L/∂X is the ordinary convolution (cross-correlation) of ∂L/∂Y with the kernel —
+stride, padding and dilation as given, the kernel read as conv's O×C = C_in×(C_out/g) — and
+∂L/∂K pairs each input entry with the upstream where it landed; each entry is shown as its
+sum.  Identities: "conv_transpose forward = the input-gradient of conv", checked by building
+that conv's input-gradient from the conv op's forward pass on unit images (never the scatter
+the run used), and the adjoint identity Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X.
+
+Arrays are NCHW (core/explain/conv_transpose_terms.py).
+"""
+
+from __future__ import annotations
+
+import itertools
+from fractions import Fraction
+
+import numpy as np
+
+from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol, sentence
+from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
+from gradcalc.core.explain.pieces import same
+from gradcalc.core.ops.conv import conv2d_forward
+
+# The identity is checked entry by entry (one unit image through conv per output entry of a
+# group) while images × (their entries + the work of one pass) stays below this.
+IDENTITY_WORK = 1_000_000
+
+
+class BackwardSections(TransposeTerms):
+    """``section_backward`` and ``section_identities`` of a conv_transpose explanation."""
+
+    def conv_words(self) -> str:
+        t = self.t
+        return (
+            f"conv2d(∂{self.L}/∂{self.Y}, {self.K}) with stride {t.stride[0]}×{t.stride[1]}, "
+            f"padding {list(t.padding)} (top, bottom, left, right), dilation "
+            f"{t.dilation[0]}×{t.dilation[1]}"
+            + (f" and groups {t.groups}" if t.groups > 1 else "")
+            + (
+                f" (its first {t.in_h}×{t.in_w} entries: with output_padding at least the "
+                "stride, that conv's output is larger than the input)"
+                if self.conv_is_larger()
+                else ""
+            )
+        )
+
+    def conv_is_larger(self) -> bool:
+        """Whether the conv that maps the output back has more rows or columns than the input
+        (output_padding ≥ stride, allowed while it is below the dilation)."""
+        conv = self.t.adjoint()
+        return (conv.out_h, conv.out_w) != (self.t.in_h, self.t.in_w)
+
+    def section_backward(self) -> Section:
+        t, p = self.t, self.p
+        section = Section(
+            "backward",
+            f"Backward: ∂{self.L}/∂{self.X} as an ordinary convolution, ∂{self.L}/∂{self.K}"
+            + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""),
+        )
+        section.add(
+            Note(
+                f"∂{self.L}/∂{self.X} = {self.conv_words()}: PyTorch's ordinary conv2d, the "
+                f"kernel read as its O×C = C_in×(C_out/g) weight; each entry sums ∂{self.L}/∂{self.Y} "
+                f"over the outputs its scatter reached, times the tap that took it there"
+            )
+        )
+        inputs = self.flat_indices(p.input.size, (t.batch, t.in_channels, t.in_h, t.in_w))
+        for n, c, a, b in inputs:
+            section.add(self._input_gradient_sum(n, c, a, b))
+        section.cut(p.input.size - len(inputs))
+        w_shape = (t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
+        kernels = self.flat_indices(p.kernel.size, w_shape)
+        for c, o, m, q in kernels:
+            section.add(self._kernel_gradient_sum(c, o, m, q))
+        section.cut(p.kernel.size - len(kernels))
+        if p.bias is not None:
+            channels = list(range(t.out_channels)) if p.bias.ndim == 1 else [None]
+            shown = self.options.cap(len(channels))
+            for o in channels[:shown]:
+                section.add(self._bias_gradient_sum(o))
+            section.cut(len(channels) - shown)
+        return section
+
+    def _input_gradient_sum(self, n: int, c: int, a: int, b: int) -> SumOfProducts:
+        """∂L/∂x at (n, c, a, b): Σ over the taps whose target is inside the output."""
+        t = self.t
+        group = self.group_of(c)
+        terms, extra = [], 0
+        for o, m, q in itertools.product(
+            range(t.out_per_group), range(t.kernel_h), range(t.kernel_w)
+        ):
+            spot = self.target(a, b, m, q)
+            if spot is None:
+                continue
+            if len(terms) >= self.options.max_terms:
+                extra += 1
+                continue
+            out = group * t.out_per_group + o
+            terms.append(
+                Product(
+                    (
+                        (self.sym_up(n, out, *spot), self.up[n, out, spot[0], spot[1]]),
+                        (self.sym_w(c, o, m, q), self.w[c, o, m, q]),
+                    )
+                )
+            )
+        target = self.sym_x(n, c, a, b)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+            terms=tuple(terms),
+            value=self.c.grad_input[n, c, a, b],
+            note="" if terms or extra else "the padding cuts off every target of this entry",
+            omitted=extra,
+        )
+
+    def _kernel_gradient_sum(self, c: int, o: int, m: int, q: int) -> SumOfProducts:
+        """∂L/∂w at (c, o, m, q): Σ over input cells (every sample) of ∂L/∂y at the cell's
+        target through this tap, times the cell."""
+        t = self.t
+        out = self.group_of(c) * t.out_per_group + o
+        terms, extra = [], 0
+        for n, a, b in itertools.product(range(t.batch), range(t.in_h), range(t.in_w)):
+            spot = self.target(a, b, m, q)
+            if spot is None:
+                continue
+            if len(terms) >= self.options.max_terms:
+                extra += 1
+                continue
+            terms.append(
+                Product(
+                    (
+                        (self.sym_up(n, out, *spot), self.up[n, out, spot[0], spot[1]]),
+                        (self.sym_x(n, c, a, b), self.x[n, c, a, b]),
+                    )
+                )
+            )
+        target = self.sym_w(c, o, m, q)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
+            terms=tuple(terms),
+            value=self.c.grad_kernel[c, o, m, q],
+            note="" if terms or extra else "the padding cuts off every product of this tap",
+            omitted=extra,
+        )
+
+    def _bias_gradient_sum(self, o: int | None) -> SumOfProducts:
+        """∂L/∂b for output channel ``o`` (None: one bias shared by all)."""
+        t = self.t
+        channels = range(t.out_channels) if o is None else [o]
+        cells = list(itertools.product(range(t.batch), channels, range(t.out_h), range(t.out_w)))
+        shown = cells[: self.options.max_terms]
+        target = self.sym_b(o or 0)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
+            general=f"Σ ∂{self.L}/∂{self.Y}"
+            + ("" if o is None else f" over channel {o + self.p.index_base}")
+            + f"  (∂{self.Y}/∂{self.B} = 1)",
+            terms=tuple(Product(((self.sym_up(*cell), self.up[cell]),)) for cell in shown),
+            value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
+            omitted=len(cells) - len(shown),
+        )
+
+    # identities ------------------------------------------------------------
+    def section_identities(self) -> Section:
+        section = Section("identities", "Compact identities")
+        section.add(Note(self._identity_words()))
+        section.add(self._adjoint_sentence())
+        return section
+
+    def _identity_words(self) -> str:
+        t = self.t
+        statement = (
+            f"conv_transpose forward = the input-gradient of conv: {self.Y}"
+            + (f" − {self.B}" if self.p.bias is not None else "")
+            + f" is ∂(Σ {self.X} ⊙ conv2d(U, {self.K}))/∂U, the gradient that a conv2d of a "
+            f"{t.out_h}×{t.out_w} image U (stride, padding, dilation and groups as here) sends "
+            f"back to U when {self.X} is its upstream"
+            + (" (extended by zeros to that conv's larger output)" if self.conv_is_larger() else "")
+        )
+        images = t.out_per_group * t.out_h * t.out_w
+        if images * (images + t.work) > IDENTITY_WORK:
+            return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
+        if same(self._by_conv_input_gradient(), self._without_bias(), self.c.exact):
+            return statement + ": ✓ rebuilt from conv2d's outputs on unit images, entry for entry"
+        return (
+            statement + ": ✗ the rebuilt input-gradient DOES NOT equal the output (please report)"
+        )
+
+    def _without_bias(self) -> np.ndarray:
+        output = self.c.output
+        if self.bias is None:
+            return output
+        return output - (self.bias.reshape(1, -1, 1, 1) if self.bias.ndim == 1 else self.bias)
+
+    def _by_conv_input_gradient(self) -> np.ndarray:
+        """N×C_out×H_out×W_out: for each group, the conv's Jacobian M (rows: unit images U_r of
+        the C_out/g×H_out×W_out input, columns: its C_in/g×H×W output) from conv2d_forward,
+        then ∂/∂U of Σ X ⊙ conv2d(U) = M·X."""
+        t = self.t
+        conv = t.adjoint()
+        size = t.out_per_group * t.out_h * t.out_w
+        units = np.eye(size, dtype=np.int64).reshape(size, t.out_per_group, t.out_h, t.out_w)
+        units = units.astype(object) if self.c.exact else units.astype(float)
+        parts = []
+        for group in range(t.groups):
+            channels = slice(group * t.in_per_group, (group + 1) * t.in_per_group)
+            kernel = self.w[channels]
+            responses = conv2d_forward(units, kernel, _with_batch(conv, size))
+            matrix = responses[:, :, : t.in_h, : t.in_w].reshape(size, -1)
+            x = self.x[:, channels].reshape(t.batch, -1)
+            parts.append((x @ matrix.T).reshape(t.batch, t.out_per_group, t.out_h, t.out_w))
+        return np.concatenate(parts, axis=1)
+
+    def _adjoint_sentence(self) -> Note:
+        """Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X: the scatter and the convolution are adjoint."""
+        zero = Fraction(0) if self.c.exact else 0.0
+        left = sum((self.up * self._without_bias()).ravel(), zero)
+        right = sum((self.x * self.c.grad_input).ravel(), zero)
+        agree = left == right if self.c.exact else abs(left - right) <= 1e-9 * max(1.0, abs(left))
+        bias = f" − {self.B}" if self.p.bias is not None else ""
+        return sentence(
+            f"adjoint check: Σ ∂{self.L}/∂{self.Y} ⊙ "
+            + (f"({self.Y}{bias})" if bias else self.Y)
+            + " = ",
+            left,
+            f" and Σ {self.X} ⊙ ∂{self.L}/∂{self.X} = ",
+            right,
+            ": "
+            + (
+                "equal ✓ (the scatter and the convolution are each other's transpose)"
+                if agree
+                else "NOT equal ✗ (please report)"
+            ),
+        )
+
+
+def _with_batch(conv, batch: int):
+    """``conv`` (a ConvGeometry) for a batch of ``batch`` images."""
+    from gradcalc.core.records import fields
+
+    values = {name: getattr(conv, name) for name in fields(conv)}
+    return type(conv)(**{**values, "batch": batch})

@@ -1,0 +1,103 @@
+"""The catalog entry (core/kinds/catalog.py) of conv_transpose (issue 15), kept apart so that
+catalog.py stays within the module size limit; its Field table is the only description of
+its keys."""
+
+from __future__ import annotations
+
+from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.field import Field
+from gradcalc.core.values import MAX_INDEX
+
+CONV_TRANSPOSE = OpEntry(
+    module="gradcalc.core.kinds.conv_transpose",
+    explain="gradcalc.core.explain.conv_transpose",
+    summary="2-D transposed convolution (PyTorch conv_transpose2d), with groups.",
+    description=(
+        "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias of a transposed convolution "
+        "(each input entry scatters input·kernel into the output) for the spec's stride, "
+        "padding, output_padding, dilation and groups, shows the backward pass as the ordinary "
+        "convolution it is, and checks that the forward pass is the input-gradient of a conv."
+    ),
+    sections=("problem", "size", "forward", "jacobian", "backward", "identities"),
+    examples=(
+        "gradcalc conv-transpose --spec problems/conv_transpose_doubling.yaml",
+        "gradcalc conv-transpose --spec problems/conv_transpose_doubling.yaml --format json",
+        'gradcalc conv-transpose --input "1 2; 3 4" --kernel "1 0; -1 2" --stride 2',
+    ),
+    fields=(
+        Field(
+            "input",
+            "tensor",
+            "H×W, C_in×H×W or N×C_in×H×W",
+            example=[[1, 2], [3, 4]],
+            required=True,
+            dims=(2, 4),
+        ),
+        Field(
+            "kernel",
+            "tensor",
+            "kh×kw or C_in×(C_out/groups)×kh×kw (PyTorch's weight layout)",
+            example=[[1, 0], [-1, 2]],
+            required=True,
+            dims=(2, 4),
+        ),
+        Field(
+            "bias",
+            "tensor",
+            "one number (shared) or one per output channel",
+            example=0,
+            dims=(0, 1),
+        ),
+        Field(
+            "stride",
+            "ints",
+            "int or [sh, sw]: how far apart the input entries scatter",
+            example=2,
+            starter=True,
+            minimum=1,
+            maximum=MAX_INDEX,
+            lengths=(2,),
+        ),
+        Field(
+            "padding",
+            "ints",
+            "int, [ph, pw] or [top, bottom, left, right]: rows/columns cut off the scattered output",
+            example=0,
+            starter=True,
+            minimum=0,
+            maximum=MAX_INDEX,
+            lengths=(2, 4),
+        ),
+        Field(
+            "output_padding",
+            "ints",
+            "int or [oh, ow]: rows/columns added at the bottom/right, each below the stride or the dilation",
+            example=0,
+            starter=True,
+            minimum=0,
+            maximum=MAX_INDEX,
+            lengths=(2,),
+        ),
+        Field(
+            "dilation",
+            "ints",
+            "int or [dh, dw]",
+            example=1,
+            starter=True,
+            minimum=1,
+            maximum=MAX_INDEX,
+            lengths=(2,),
+        ),
+        Field(
+            "groups",
+            "integer",
+            "g: input and output channels in g groups (C_in divisible by g)",
+            example=1,
+            minimum=1,
+            maximum=MAX_INDEX,
+        ),
+    ),
+    example_upstream=[[0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]],
+    names_example={"input": "X", "kernel": "K", "output": "Y"},
+    upstream_dims=(2, 4),
+)

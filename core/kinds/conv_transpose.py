@@ -1,0 +1,438 @@
+"""A conv_transpose spec (PyTorch's conv_transpose2d): how it is read (``read(spec, limits)``)
+and run (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py,
+its usual mistakes (core/kinds/conv_transpose_checks.py) and its practice profile.
+
+Inside a run every array is NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw
+(PyTorch's weight layout for a transposed convolution), output ``y`` N×C_out×H_out×W_out.
+The spec may give fewer axes (H×W or C_in×H×W; kh×kw): :class:`ConvTransposeProblem`
+remembers which, so results come back in the spec's own shape.  The array code is
+core/ops/conv_transpose.py (built on the conv op it is the input-gradient of); the
+explanation is core/explain/conv_transpose.py.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core import registry
+from gradcalc.core import spec as common
+from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds.conv import gather
+from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
+from gradcalc.core.kinds.fields import read_int, read_padding, read_pair
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.conv import BIAS_ADD
+from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D, ConvTransposeGeometry
+from gradcalc.core.outcome import GradientCheck, Run
+from gradcalc.core.records import record
+from gradcalc.core.values import MAX_INDEX, entries, looks_numeric, parse_array, to_float
+
+KIND = "conv_transpose"
+KEYS = registry.field_names(KIND)
+NAME_DEFAULTS = {"input": "x", "kernel": "w", "output": "y", "loss": "L", "bias": "b"}
+SECTIONS = registry.sections(KIND)
+RESULTS = (
+    "output",
+    "output_shape",
+    "grad_input",
+    "grad_kernel",
+    "grad_bias",
+    "jacobian_kernel",
+    "jacobian_input",
+)
+COUNT_ENTRIES = True
+INPUT_AXES = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}
+KERNEL_AXES = {2: ("row", "col"), 4: ("c", "o", "row", "col")}
+
+
+@record
+class ConvTransposeProblem:
+    """A validated conv_transpose spec: ``input``/``kernel``/``bias``/``upstream`` are object
+    arrays of Fractions in the spec's own shapes, ``*_axes`` name those axes (of n, c, row,
+    col for the input; c, o, row, col for the kernel; n, o, row, col for the output)."""
+
+    title: str | None
+    input: np.ndarray
+    kernel: np.ndarray
+    bias: np.ndarray | None  # 0-D (one shared bias) or C_out
+    geometry: ConvTransposeGeometry
+    padding_text: str
+    upstream: np.ndarray
+    upstream_given: bool
+    names: dict[str, str]
+    index_base: int
+    input_axes: tuple[str, ...]
+    kernel_axes: tuple[str, ...]
+    output_axes: tuple[str, ...]
+    expected: dict[str, np.ndarray]
+    tolerance: common.Tolerance
+
+    @cached_property
+    def floats(self) -> dict[str, np.ndarray | None]:
+        """float64 copies of input, kernel, bias and upstream (made once)."""
+        return {
+            "input": to_float(self.input),
+            "kernel": to_float(self.kernel),
+            "bias": None if self.bias is None else to_float(self.bias),
+            "upstream": to_float(self.upstream),
+        }
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        t = self.geometry
+        sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
+        return tuple(sizes[a] for a in self.output_axes)
+
+    def to_nchw(self, values: np.ndarray) -> np.ndarray:
+        t = self.geometry
+        return values.reshape(t.batch, t.in_channels, t.in_h, t.in_w)
+
+    def kernel_full(self, values: np.ndarray) -> np.ndarray:
+        t = self.geometry
+        return values.reshape(t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
+
+    def output_nchw(self, values: np.ndarray) -> np.ndarray:
+        t = self.geometry
+        return values.reshape(t.batch, t.out_channels, t.out_h, t.out_w)
+
+
+def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem:
+    """Validate a conv_transpose spec (plain data) and return the problem, or raise SpecError."""
+    common.check_keys(spec, KIND, KEYS)
+    x = parse_array(
+        common.require(spec, "input", KIND, "the input, H×W, C_in×H×W or N×C_in×H×W"),
+        ("input",),
+        ndims=(2, 3, 4),
+        what="input",
+        max_elements=limits.max_elements,
+    )
+    w = _read_kernel(spec, limits)
+    geometry, padding_text = _read_geometry(spec, x, w, limits)
+    bias = _read_bias(spec, geometry.out_channels, limits)
+    output_axes = (("n",) if x.ndim == 4 else ()) + (("o",) if w.ndim == 4 else ()) + ("row", "col")
+    names = common.read_names(spec, NAME_DEFAULTS)
+    t = geometry
+    sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
+    output_shape = tuple(sizes[a] for a in output_axes)
+    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    out_size = int(np.prod(output_shape))
+    known_results: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "output_shape": (len(output_shape),),
+        "grad_input": x.shape,
+        "grad_kernel": w.shape,
+        "jacobian_kernel": (out_size, w.size),
+        "jacobian_input": (out_size, x.size),
+    }
+    if bias is not None:
+        known_results["grad_bias"] = bias.shape
+    return ConvTransposeProblem(
+        title=common.read_title(spec),
+        input=x,
+        kernel=w,
+        bias=bias,
+        geometry=geometry,
+        padding_text=padding_text,
+        upstream=upstream,
+        upstream_given=upstream_given,
+        names=names,
+        index_base=common.read_index_base(spec),
+        input_axes=INPUT_AXES[x.ndim],
+        kernel_axes=KERNEL_AXES[w.ndim],
+        output_axes=output_axes,
+        expected=common.read_expected(spec, known_results, limits),
+        tolerance=common.read_tolerance(spec),
+    )
+
+
+def _read_kernel(spec: Mapping[str, Any], limits: common.Limits) -> np.ndarray:
+    """kh×kw, or C_in×(C_out/g)×kh×kw (PyTorch's layout); a 3-D kernel is refused by name."""
+    raw = common.require(spec, "kernel", KIND, "the kernel, kh×kw or C_in×(C_out/g)×kh×kw")
+    w = parse_array(
+        raw, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=limits.max_elements
+    )
+    if w.ndim == 3:
+        raise SpecError(
+            ("kernel",),
+            f"the kernel has 3 axes ({'×'.join(map(str, w.shape))}); a 2-D transposed convolution "
+            "takes kh×kw or C_in×(C_out/g)×kh×kw (PyTorch's weight layout: input channels first)",
+        )
+    return w
+
+
+def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray) -> int:
+    """groups: a whole number ≥ 1 dividing the input channels; the kernel's first axis is C_in."""
+    groups = read_int(spec, "groups", 1, minimum=1, maximum=MAX_INDEX)
+    assert groups is not None
+    kernel_in = w.shape[0] if w.ndim == 4 else 1
+    if kernel_in != in_channels:
+        hint = (
+            f"give it as C_in×(C_out/g)×kh×kw ({in_channels}×…)"
+            if w.ndim == 2
+            else f"its first axis (input channels, PyTorch's layout) must be {in_channels}"
+        )
+        raise SpecError(
+            ("kernel",),
+            f"the kernel has {kernel_in} input channel{'s' if kernel_in != 1 else ''} but the "
+            f"input has {in_channels}; {hint}",
+        )
+    if in_channels % groups:
+        raise SpecError(
+            ("groups",),
+            f"groups {groups} does not divide the input's {in_channels} channel"
+            f"{'s' if in_channels != 1 else ''}; C_in (and C_out) must be multiples of groups",
+        )
+    return groups
+
+
+def _read_output_padding(
+    spec: Mapping[str, Any], stride: tuple[int, int], dilation: tuple[int, int]
+) -> tuple[int, int]:
+    """output_padding: 0, a number or [rows, cols]; each below its stride or its dilation
+    (PyTorch: "output padding must be smaller than either stride or dilation")."""
+    padding = read_pair(spec.get("output_padding", 0), ("output_padding",), "output_padding", 0)
+    for axis, (extra, s, d) in enumerate(zip(padding, stride, dilation, strict=True)):
+        if extra >= s and extra >= d:
+            path = ("output_padding", axis) if isinstance(spec.get("output_padding"), list) else ()
+            raise SpecError(
+                path or ("output_padding",),
+                f"output_padding {extra} ({('rows', 'cols')[axis]}) must be smaller than the "
+                f"stride ({s}) or the dilation ({d}), as in PyTorch",
+            )
+    return padding
+
+
+def _read_geometry(
+    spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, limits: common.Limits
+) -> tuple[ConvTransposeGeometry, str]:
+    in_channels = x.shape[-3] if x.ndim >= 3 else 1
+    groups = _read_groups(spec, in_channels, w)
+    stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
+    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+    raw_padding = spec.get("padding", 0)
+    if isinstance(raw_padding, str) and not looks_numeric(raw_padding):
+        raise SpecError(
+            ("padding",),
+            f"padding {raw_padding!r}: a transposed convolution takes numbers (an integer, "
+            "[rows, cols] or [top, bottom, left, right]), as in PyTorch",
+        )
+    padding, padding_text = read_padding(raw_padding, stride, dilation, w.shape[-2:])
+    geometry = ConvTransposeGeometry(
+        batch=x.shape[0] if x.ndim == 4 else 1,
+        in_channels=in_channels,
+        out_channels=(w.shape[1] if w.ndim == 4 else 1) * groups,
+        groups=groups,
+        in_h=x.shape[-2],
+        in_w=x.shape[-1],
+        kernel_h=w.shape[-2],
+        kernel_w=w.shape[-1],
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        output_padding=_read_output_padding(spec, stride, dilation),
+    )
+    for axis, out, full, pads in (
+        ("rows", geometry.out_h, geometry.full_h, padding[:2]),
+        ("columns", geometry.out_w, geometry.full_w, padding[2:]),
+    ):
+        if out < 1:
+            raise SpecError(
+                ("padding",),
+                f"the padding ({pads[0]} + {pads[1]}) cuts away all {full} {axis} of the "
+                "scattered output; it must leave at least one",
+            )
+    if geometry.work > limits.max_work:
+        raise LimitError(
+            ("input",),
+            f"this transposed convolution needs {geometry.work:,} multiply-adds, above the limit "
+            f"of {limits.max_work:,} (raise it with --max-work)",
+        )
+    return geometry, padding_text
+
+
+def _read_bias(
+    spec: Mapping[str, Any], out_channels: int, limits: common.Limits
+) -> np.ndarray | None:
+    """The bias: None, one shared number (0-D) or one per output channel."""
+    if spec.get("bias") is None:
+        return None
+    bias = parse_array(
+        spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=limits.max_elements
+    )
+    if bias.ndim == 1 and bias.shape[0] != out_channels:
+        raise SpecError(
+            ("bias",),
+            f"bias has {entries(bias.shape[0])} but the output has {out_channels} channel"
+            f"{'s' if out_channels != 1 else ''}; give one number per output channel, or one number",
+        )
+    return bias
+
+
+# ---------------------------------------------------------------------------
+# Running
+
+
+@record
+class ConvTransposeTrace:
+    """What the passes recorded, NCHW (Fractions when exact, else float64)."""
+
+    output: np.ndarray  # N×C_out×H_out×W_out
+    grad_input: np.ndarray  # N×C_in×H×W
+    grad_kernel: np.ndarray  # C_in×(C_out/g)×kh×kw
+    grad_bias: np.ndarray | None
+    exact: bool
+    input: np.ndarray
+    kernel: np.ndarray
+    upstream: np.ndarray
+    bias: np.ndarray | None
+    jacobian_maps: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def compute(problem: ConvTransposeProblem, *, exact: bool) -> ConvTransposeTrace:
+    """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
+    params = {"kernel": problem.kernel_full(problem.kernel), "geometry": problem.geometry}
+    output, trace = adapter.forward(
+        CONV_TRANSPOSE2D, problem.to_nchw(problem.input), params, exact=exact
+    )
+    upstream = problem.output_nchw(problem.upstream)
+    grad_bias = None
+    if problem.bias is not None:
+        output, bias_trace = adapter.forward(BIAS_ADD, output, {"bias": problem.bias}, exact=exact)
+        bias_grads = adapter.backward(upstream, bias_trace)
+        grad_bias, upstream = bias_grads["bias"], bias_grads["input"]
+    grads = adapter.backward(upstream, trace)
+    if exact:
+        x, w, up, bias = problem.input, problem.kernel, problem.upstream, problem.bias
+    else:
+        x, w, up, bias = (problem.floats[k] for k in ("input", "kernel", "upstream", "bias"))
+    return ConvTransposeTrace(
+        output=output,
+        grad_input=grads["input"],
+        grad_kernel=grads["kernel"],
+        grad_bias=grad_bias,
+        exact=exact,
+        input=problem.to_nchw(x),
+        kernel=problem.kernel_full(w),
+        upstream=problem.output_nchw(up),
+        bias=bias,
+    )
+
+
+def run(problem: ConvTransposeProblem, options: common.SolveOptions) -> Run:
+    """The forward and backward pass, and the Jacobians when asked for and small enough."""
+    exact = not options.force_float and problem.geometry.work <= options.limits.exact_work
+    trace = compute(problem, exact=exact)
+    results: dict[str, Any] = {
+        "output": trace.output.reshape(problem.output_shape),
+        "output_shape": list(problem.output_shape),
+        "grad_input": trace.grad_input.reshape(problem.input.shape),
+        "grad_kernel": trace.grad_kernel.reshape(problem.kernel.shape),
+    }
+    if trace.grad_bias is not None:
+        results["grad_bias"] = trace.grad_bias.reshape(problem.bias.shape)
+    out_size = int(np.prod(problem.output_shape))
+    wanted = options.wants_jacobians() or any(k.startswith("jacobian") for k in problem.expected)
+    small = out_size * max(problem.kernel.size, problem.input.size) <= options.limits.max_jacobian
+    if wanted and small:
+        trace.jacobian_maps = jacobian_maps(problem.geometry)
+        results["jacobian_kernel"] = gather(problem.input, trace.jacobian_maps[0], exact)
+        results["jacobian_input"] = gather(problem.kernel, trace.jacobian_maps[1], exact)
+    axes = {
+        "output": problem.output_axes,
+        "grad_input": problem.input_axes,
+        "grad_kernel": problem.kernel_axes,
+        "grad_bias": ("o",) if problem.bias is not None and problem.bias.ndim else (),
+    }
+    return Run(results=results, trace=trace, exact=exact, solution={"axes": axes})
+
+
+def scatter_targets(t: ConvTransposeGeometry) -> np.ndarray:
+    """N×C_in×H×W×(C_out/g)×kh×kw: the flat output index (N×C_out×H_out×W_out, row-major)
+    that input entry (n, c, a, b) times kernel entry (c, o, m, q) adds to, −1 where the
+    target row a·sh + m·dh − p_top (or column) falls in the cut-off padding."""
+    n, c, a, b, o, m, q = np.meshgrid(
+        *(
+            np.arange(size)
+            for size in (
+                t.batch,
+                t.in_channels,
+                t.in_h,
+                t.in_w,
+                t.out_per_group,
+                t.kernel_h,
+                t.kernel_w,
+            )
+        ),
+        indexing="ij",
+    )
+    rows = a * t.stride[0] + m * t.dilation[0] - t.padding[0]
+    cols = b * t.stride[1] + q * t.dilation[1] - t.padding[2]
+    channel = (c // t.in_per_group) * t.out_per_group + o
+    inside = (rows >= 0) & (rows < t.out_h) & (cols >= 0) & (cols < t.out_w)
+    flat = ((n * t.out_channels + channel) * t.out_h + rows) * t.out_w + cols
+    return np.where(inside, flat, -1)
+
+
+def jacobian_maps(t: ConvTransposeGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """(kernel_map R×K, input_map R×I): ∂y_r/∂w_k = input.flat[kernel_map[r, k]] and
+    ∂y_r/∂x_i = kernel.flat[input_map[r, i]] (−1: the cell is 0), all row-major.  One
+    output and one kernel entry meet at most one input entry (the row is a·s + m·d − p)."""
+    targets = scatter_targets(t)
+    rows = t.batch * t.out_channels * t.out_h * t.out_w
+    x_index = np.arange(t.batch * t.in_channels * t.in_h * t.in_w).reshape(
+        t.batch, t.in_channels, t.in_h, t.in_w
+    )
+    w_index = np.arange(t.in_channels * t.out_per_group * t.kernel_h * t.kernel_w).reshape(
+        t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w
+    )
+    x_of = np.broadcast_to(x_index[..., None, None, None], targets.shape)
+    w_of = np.broadcast_to(w_index[None, :, None, None], targets.shape)
+    valid = targets >= 0
+    kernel_map = np.full((rows, w_index.size), -1, dtype=np.int64)
+    input_map = np.full((rows, x_index.size), -1, dtype=np.int64)
+    kernel_map[targets[valid], w_of[valid]] = x_of[valid]
+    input_map[targets[valid], x_of[valid]] = w_of[valid]
+    return kernel_map, input_map
+
+
+def finite_differences(problem: ConvTransposeProblem, run: Run) -> GradientCheck | None:
+    """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
+    from gradcalc.core.checking import probes_for
+    from gradcalc.core.gradcheck import check_gradients
+
+    results = run.results
+    params = {"input": problem.floats["input"], "kernel": problem.floats["kernel"]}
+    analytic = {"input": results["grad_input"], "kernel": results["grad_kernel"]}
+    if problem.bias is not None:
+        params["bias"] = problem.floats["bias"]
+        analytic["bias"] = results["grad_bias"]
+    return check_gradients(
+        lambda p: float_loss(problem, p),
+        params,
+        analytic,
+        max_entries=probes_for(problem.geometry.work),
+        terms=lambda p: float_loss(problem, p, sizes=True),
+    )
+
+
+def float_loss(
+    problem: ConvTransposeProblem, params: Mapping[str, np.ndarray], *, sizes: bool = False
+) -> float:
+    """L = Σ upstream ⊙ (conv_transpose(x, w) + b) in float64; ``sizes``: the size of its
+    terms instead (every operand by its absolute value), which bounds its rounding."""
+    from gradcalc.core.ops.conv_transpose import transposed_forward
+
+    if sizes:
+        params = {name: np.abs(value) for name, value in params.items()}
+    upstream = problem.output_nchw(problem.floats["upstream"])
+    output = transposed_forward(
+        problem.to_nchw(params["input"]), problem.kernel_full(params["kernel"]), problem.geometry
+    )
+    bias = params.get("bias")
+    if bias is not None:
+        output = output + (bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias)
+    return float(np.sum((np.abs(upstream) if sizes else upstream) * output))

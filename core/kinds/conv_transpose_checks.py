@@ -1,0 +1,191 @@
+"""A conv_transpose problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``)
+and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``); read by
+core/kinds/conv_transpose.py, which re-exports both."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import SpecError
+from gradcalc.core.kinds.fields import pair_as_written
+from gradcalc.core.kinds.mistakes import (
+    FORWARD,
+    forgot_upstream,
+    is_zero,
+    negated,
+    spec_text,
+    upstream_given,
+    upstream_transposed,
+)
+from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.profile import BATCH, CHANNELS, Knob, Profile, Variant
+
+GRADIENTS = ("grad_input", "grad_kernel", "grad_bias")
+
+
+def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """The mistakes worth trying for this problem, most telling first."""
+    forward_only = upstream_given(spec)
+    results = FORWARD if forward_only else ()
+    ones = (("upstream", None),) if forward_only else ()
+    variants = []
+    if not is_zero(spec.get("output_padding")):
+        shown = spec_text(spec["output_padding"])
+        variants.append(
+            Mistake(
+                "output_padding forgotten",
+                f"{{name}} matches the result without output_padding ({shown}): the extra "
+                "rows/columns at the bottom and right were forgotten",
+                (("output_padding", None), *ones),
+                results=results,
+                reveals=("output_shape",),
+                slip=f"output_padding ({shown}) was forgotten",
+            )
+        )
+    stride = pair_as_written(spec.get("stride", 1))
+    if stride is not None and stride != (1, 1):
+        variants.append(
+            Mistake(
+                "stride on the output",
+                "{name} matches the stride applied to the output (the stride-1 transposed convolution "
+                f"subsampled by the stride, {spec_text(spec['stride'])}) "
+                "instead of to the input (its entries spread apart by the stride)",
+                results=FORWARD,
+                rerun=_stride_on_output(spec, stride),
+                slip="the stride was applied to the output instead of the input",
+            )
+        )
+    if not is_zero(spec.get("padding")):
+        shown = spec_text(spec["padding"])
+        variants.append(
+            Mistake(
+                "padding ignored",
+                f"{{name}} matches the result without padding: the padding ({shown}) cut off "
+                "the scattered output was ignored",
+                (("padding", 0), *ones),
+                results=results,
+                reveals=("output_shape",),
+                slip=f"the padding ({shown}) was ignored",
+            )
+        )
+    return (
+        variants
+        + forgot_upstream(spec, GRADIENTS)
+        + upstream_transposed(spec, GRADIENTS)
+        + [negated(GRADIENTS)]
+    )
+
+
+def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
+    """A rerun: the stride-1 transposed convolution's output, every stride-th row and column."""
+
+    def rerun(limits: Any) -> dict[str, Any] | None:
+        from gradcalc.core.kinds import conv_transpose
+
+        plain = {k: v for k, v in spec.items() if k not in ("expected", "upstream")}
+        plain["stride"] = 1
+        plain.pop("output_padding", None)  # below stride 1 it must be 0
+        try:
+            problem = conv_transpose.read(plain, limits)
+        except SpecError:
+            return None
+        output = conv_transpose.compute(problem, exact=True).output[
+            :, :, :: stride[0], :: stride[1]
+        ]
+        shape = (*problem.output_shape[:-2], *output.shape[-2:])
+        return {"output": output.reshape(shape), "output_shape": np.array(shape)}
+
+    return rerun
+
+
+# ---------------------------------------------------------------------------
+# Practice profile (gradcalc random conv-transpose)
+
+SIZE = Knob(
+    "size",
+    "pair",
+    "input height×width: N or HxW",
+    default=(2, 2),
+    maximum=8,
+    aliases=("--input-size",),
+    label="{} input",
+)
+KERNEL = Knob(
+    "kernel_size",
+    "pair",
+    "kernel height×width: N or HxW",
+    default=(3, 3),
+    maximum=5,
+    label="{} kernel",
+)
+OUT_CHANNELS = Knob(
+    "out_channels",
+    "int",
+    "output channels of each group (all of them with --groups 1)",
+    default=1,
+    maximum=4,
+    label="{} output channels",
+    label_default=False,
+)
+STRIDE = Knob(
+    "stride", "pair", "N or SHxSW", default=(2, 2), field="stride", maximum=4, label="stride {}"
+)
+PADDING = Knob(
+    "padding",
+    "pair",
+    "rows/columns cut off each side: N or PHxPW",
+    default=(0, 0),
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+    label_default=False,
+)
+OUTPUT_PADDING = Knob(
+    "output_padding",
+    "pair",
+    "extra rows/columns at the bottom/right (below the stride): N or OHxOW",
+    default=(0, 0),
+    field="output_padding",
+    minimum=0,
+    maximum=3,
+    label="output_padding {}",
+    label_default=False,
+)
+
+GROUPS = Knob(
+    "groups",
+    "int",
+    "groups g (--channels a multiple of g)",
+    default=1,
+    field="groups",
+    maximum=4,
+    label="{} groups",
+    label_default=False,
+)
+
+PRACTICE = Profile(
+    {
+        "": Variant(
+            knobs=(
+                SIZE,
+                KERNEL,
+                STRIDE,
+                PADDING,
+                OUTPUT_PADDING,
+                CHANNELS,
+                OUT_CHANNELS,
+                GROUPS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "size"),
+                # PyTorch's layout, C_in×C_out×kh×kw, always 4-D (a kh×kw kernel is C_in = 1 only).
+                "kernel": ("channels", "out_channels", "kernel_size"),
+            },
+        )
+    }
+)
