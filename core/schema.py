@@ -68,6 +68,13 @@ DEFINITIONS: dict[str, Any] = {
         ],
     },
     "text": {"description": "text", "type": ["string", "number"]},
+    "booleans": {
+        "description": "true or false, or nested lists of them",
+        "anyOf": [
+            {"type": "boolean"},
+            {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/booleans"}},
+        ],
+    },
     # An expected answer: numbers, or expressions for kind expr, nested in lists.
     "answer": {
         "description": "a number, an expression, or nested lists of them",
@@ -89,6 +96,8 @@ _TYPES: dict[str, dict[str, Any]] = {
         ]
     },
     "boolean": {"type": "boolean"},
+    # true/false nested in lists (an attention mask: true = may attend).
+    "booleans": {"$ref": "#/definitions/booleans"},
     "text": {"$ref": "#/definitions/text"},
     "texts": {
         "anyOf": [

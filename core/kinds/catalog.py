@@ -9,6 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
+from gradcalc.core.kinds.catalog_attention import ATTENTION
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
 from gradcalc.core.kinds.entry import OpEntry
@@ -417,6 +418,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "dropout": DROPOUT,
     "embedding": EMBEDDING,
+    "attention": ATTENTION,
     **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
