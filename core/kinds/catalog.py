@@ -292,6 +292,20 @@ OPS: dict[str, OpEntry] = {
                 dims=(0, 6),
             ),
             Field("ignore_index", "integer", "cross_entropy, nll: a target to skip", example=-100),
+            Field(
+                "temporal",
+                "boolean",
+                "cross_entropy: input N×T×V, target N×T; summed over steps, mean divides by N "
+                "(cs231n's temporal_softmax_loss)",
+                example=True,
+            ),
+            Field(
+                "mask",
+                "tensor|booleans",
+                "temporal: N×T of 0/1, 1 counts the step (default all 1)",
+                example=[[1, 1, 0]],
+                dims=(2, 2),
+            ),
         ),
         takes_upstream=False,
         names_example={"input": "s", "target": "t", "loss": "L"},

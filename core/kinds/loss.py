@@ -49,6 +49,7 @@ from gradcalc.core.kinds.fields import (
     shape_text,
 )
 from gradcalc.core.kinds.loss_mistakes import loss_mistakes
+from gradcalc.core.kinds.loss_temporal import read_temporal, read_temporal_parts
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
@@ -112,6 +113,9 @@ class LossProblem:
     index_base: int
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    # temporal (cs231n's temporal softmax loss): input N×T×V, indices N×T, step_mask N×T.
+    temporal: bool = False
+    step_mask: np.ndarray | None = None
 
     @property
     def single(self) -> bool:
@@ -252,19 +256,26 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
     raw_input = common.require(spec, "input", KIND, "logits, probabilities or predictions")
     raw_target = common.require(spec, "target", KIND, "class indices, probabilities or values")
     class_loss = loss in CLASS_LOSSES
-    x = read_array(
-        raw_input,
-        ("input",),
-        ndims=(1, 2) if class_loss else tuple(range(0, 7)),
-        what="input",
-        limits=limits,
-    )
+    temporal = read_temporal(spec, loss)
+    step_mask = indices = None
+    if temporal:
+        x, indices, step_mask = read_temporal_parts(spec, raw_input, raw_target, limits)
+    else:
+        x = read_array(
+            raw_input,
+            ("input",),
+            ndims=(1, 2) if class_loss else tuple(range(0, 7)),
+            what="input",
+            limits=limits,
+        )
     ignore_given = spec.get("ignore_index") is not None
     ignore_index = read_int(
         spec, "ignore_index", DEFAULT_IGNORE_INDEX, what="ignore_index (an integer)"
     )
-    indices = values = None
-    if class_loss:
+    values = None
+    if temporal:
+        target_kind = "index"
+    elif class_loss:
         target_kind, indices, values = _read_class_target(raw_target, x, loss, ignore_index, limits)
         if target_kind == "distribution" and ignore_given:
             raise SpecError(
@@ -300,6 +311,8 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
         index_base=common.read_index_base(spec),
         expected=common.read_expected(spec, known, limits),
         tolerance=common.read_tolerance(spec),
+        temporal=temporal,
+        step_mask=step_mask,
     )
 
 
@@ -359,6 +372,9 @@ def op_inputs(problem: LossProblem) -> tuple[np.ndarray, dict[str, Any]]:
         else:
             params["labels"] = problem.indices.reshape(-1)
             params["ignore_index"] = problem.ignore_index
+        if problem.temporal:  # cs231n: masked steps do not count; the mean divides by N
+            params["step_mask"] = problem.step_mask.reshape(-1)
+            params["sequences"] = problem.input.shape[0]
         return problem.rows(problem.input), params
     params = {
         "target": problem.values,

@@ -1,0 +1,147 @@
+"""The temporal option of kind loss (cs231n's temporal_softmax_loss): against the plain-loop
+reference (tests/temporal_loss_reference.py) and central differences over random N, T, V,
+masks and reductions; the convention it states against PyTorch's reshaped mean; its
+refusals (one located line, exit 2); the bundled problem's steps."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import nn_reference
+import numpy as np
+import pytest
+import temporal_loss_reference as ref
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from nn_cli import run, run_spec, spec_error
+
+from gradcalc.core import registry
+from gradcalc.core.spec import SolveOptions
+
+SETTINGS = settings(
+    deadline=None,
+    derandomize=True,
+    database=None,
+    max_examples=50,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+VALUE = st.fractions(min_value=-4, max_value=4, max_denominator=3)
+
+
+def solve(spec: dict[str, Any], **options: Any):
+    options.setdefault("gradient_check", False)
+    options.setdefault("sections", frozenset())
+    spec = {"kind": "loss", "loss": "cross_entropy", "temporal": True, **spec}
+    return registry.solve(spec, SolveOptions(**options))
+
+
+@st.composite
+def cases(draw) -> dict[str, Any]:
+    sequences, steps, classes = (
+        draw(st.integers(1, 3)),
+        draw(st.integers(1, 4)),
+        draw(st.integers(2, 4)),
+    )
+    x = [[draw(st.lists(VALUE, min_size=classes, max_size=classes)) for _ in range(steps)]
+         for _ in range(sequences)]  # fmt: skip
+    y = [draw(st.lists(st.integers(0, classes - 1), min_size=steps, max_size=steps))
+         for _ in range(sequences)]  # fmt: skip
+    mask = [draw(st.lists(st.sampled_from([0, 1]), min_size=steps, max_size=steps))
+            for _ in range(sequences)]  # fmt: skip
+    reduction = draw(st.sampled_from(["mean", "sum"]))
+    spec = {"input": [[[str(v) for v in row] for row in s] for s in x], "target": y,
+            "mask": mask, "reduction": reduction}  # fmt: skip
+    return {"spec": spec, "x": [[[float(v) for v in r] for r in s] for s in x], "y": y,
+            "mask": mask, "reduction": reduction}  # fmt: skip
+
+
+@SETTINGS
+@given(cases())
+def test_temporal_loss_matches_the_plain_loop_reference(case: dict[str, Any]) -> None:
+    solution = solve(case["spec"])
+    loss, grad = ref.temporal_softmax_loss(case["x"], case["y"], case["mask"], case["reduction"])
+    assert float(solution.results["loss"]) == pytest.approx(loss, rel=1e-12, abs=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(solution.results["grad_input"], dtype=float), grad, rtol=1e-12, atol=1e-12
+    )
+
+
+@settings(SETTINGS, max_examples=25)
+@given(cases())
+def test_temporal_gradient_matches_central_differences(case: dict[str, Any]) -> None:
+    solution = solve(case["spec"], gradient_check=True)
+    assert solution.gradient_check is not None and solution.gradient_check.ok
+    shape = np.shape(case["x"])
+    flat = [v for s in case["x"] for r in s for v in r]
+
+    def loss(values: list[float]) -> float:
+        moved = nn_reference.reshape(values, shape)
+        return ref.temporal_softmax_loss(moved, case["y"], case["mask"], case["reduction"])[0]
+
+    grads = np.asarray(solution.results["grad_input"], dtype=float).ravel()
+    for index in range(len(flat)):
+        numeric = nn_reference.central_difference(loss, flat, index)
+        assert abs(numeric - grads[index]) <= 1e-6 * (1 + abs(grads[index]))
+
+
+def test_the_mean_divides_by_n_not_by_the_counted_steps() -> None:
+    """cs231n's mean is Σ/N; PyTorch's mean over the reshaped rows (masked steps ignored) is
+    Σ/(counted steps): the convention says so and names the factor."""
+    spec = {"input": [[[1, 0], [0, 0], [2, 1]]], "target": [[0, 1, 0]], "mask": [[1, 1, 0]]}
+    mean = float(solve(spec).results["loss"])
+    total = float(solve({**spec, "reduction": "sum"}).results["loss"])
+    assert mean == pytest.approx(total / 1)  # N = 1 sequence
+    text = run("loss", "--spec", _written(spec), "--no-color").stdout
+    assert "L = Σ_n Σ_t mask_nt·ℓ_nt / N with N = 1" in text
+    assert "divides by the counted steps instead" in text and "N/(counted steps) = 1/2" in text
+
+
+def _written(spec: dict[str, Any]) -> str:
+    import tempfile
+
+    import yaml
+
+    handle = tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False, encoding="utf-8")
+    yaml.safe_dump({"kind": "loss", "loss": "cross_entropy", "temporal": True, **spec}, handle)
+    handle.close()
+    return handle.name
+
+
+def test_bundled_problem_names_each_step() -> None:
+    result = run("run", "problems/cross_entropy_temporal_mask.yaml", "--no-color", "--steps", "all")
+    assert result.exit_code == 0, result.stdout
+    text = result.stdout
+    assert "sequence 1, step 2: mask 0, so ℓ_12 = 0" in text
+    assert "L = Σ_n Σ_t ℓ_nt / 2  (N sequences, as cs231n's temporal softmax loss)" in text
+    assert "∂L/∂s_111 = (p_111 − 1[1 = gt])/2" in text
+
+
+HEAD = "loss: cross_entropy\ntemporal: true\n"
+X = "input: [[[1, 0], [0, 1]]]\n"
+BAD = {
+    "not cross_entropy": ("loss: nll\ntemporal: true\n" + X + "target: [[0, 1]]\n", (2, 11), "temporal applies to cross_entropy"),
+    "weight": (HEAD + X + "target: [[0, 1]]\nweight: [1, 2]\n", (5, 1), "weight does not apply to a temporal loss"),
+    "input not 3-D": (HEAD + "input: [[1, 0], [0, 1]]\ntarget: [[0, 1]]\n", (3, 8), "input has 2 dimensions"),
+    "target shape": (HEAD + X + "target: [[0, 1, 1]]\n", (4, 9), "a temporal loss needs one class index per step, N×T = 1×2"),
+    "target out of range": (HEAD + X + "target: [[0, 2]]\n", (4, 14), "a class index is a whole number from 0 to 1"),
+    "mask shape": (HEAD + X + "target: [[0, 1]]\nmask: [[1]]\n", (5, 7), "mask is 1×1 but a temporal loss masks its N×T = 1×2 steps"),
+    "mask entry": (HEAD + X + "target: [[0, 1]]\nmask: [[1, 2]]\n", (5, 12), "a mask entry is 0 or 1"),
+    "mask without temporal": ("loss: cross_entropy\ninput: [1, 0]\ntarget: 0\nmask: [[1]]\n", (4, 1), "applies to temporal: true only"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_inputs_give_one_located_line(tmp_path: Path, case: str) -> None:
+    text, (line, column), words = BAD[case]
+    got_line, got_column, message = spec_error(run_spec(tmp_path, "loss", text))
+    assert (got_line, got_column) == (line, column), message
+    assert words in message, message
+
+
+def test_true_false_mask_reads_as_ones_and_zeros() -> None:
+    spec = {"input": [[[1, 0], [3, 1]]], "target": [[0, 1]]}
+    numbers = solve({**spec, "mask": [[1, 0]]}).results["loss"]
+    flags = solve({**spec, "mask": [[True, False]]}).results["loss"]
+    assert float(numbers) == float(flags) == pytest.approx(float(Fraction(1)) * 0.31326168751822286)
