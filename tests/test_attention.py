@@ -302,3 +302,36 @@ def test_json_results(tmp_path: Path) -> None:
     }
     assert data["results"]["output"] == [[3]]
     assert data["results"]["weights"] == [[0.5, 0.5]]
+
+
+def test_self_attention_as_a_net_layer_matches_the_reference() -> None:
+    """attention (causal, input as query, key and value) → flatten → dense, mse: the net's
+    ∂L/∂x is ∂L/∂Q + ∂L/∂K + ∂L/∂V of the plain loops, chained by hand."""
+    x = [[1.0, 0.0], [0.0, 1.0], [1.0, 1.0]]
+    w = [1.0, 0.0, -1.0, 2.0, 0.0, 1.0]
+    spec = {
+        "kind": "net",
+        "input": [x],
+        "layers": [{"type": "attention", "name": "attn", "causal": True}, "flatten",
+                   {"type": "dense", "name": "fc", "weight": [w], "bias": [0]}],
+        "loss": {"type": "mse", "target": [[1]]},
+    }  # fmt: skip
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert solution.gradient_check is not None and solution.gradient_check.ok
+    forward = ref.attention(x, x, x, [[0.0, 0.0]] * 3, 1 / math.sqrt(2), ref.causal(3, 3))
+    flat = [v for row in forward["output"] for v in row]
+    y = sum(a * b for a, b in zip(flat, w, strict=True))
+    grad_y = 2 * (y - 1)
+    upstream = [[grad_y * w[2 * i + c] for c in range(2)] for i in range(3)]
+    back = ref.attention(x, x, x, upstream, 1 / math.sqrt(2), ref.causal(3, 3))
+    want = [[back[g][i][e] for g in ("grad_query", "grad_key", "grad_value")] for i in range(3)
+            for e in range(2)]  # fmt: skip
+    got = np.asarray(solution.results["grad_input"], dtype=float).ravel()
+    np.testing.assert_allclose(got, [sum(parts) for parts in want], rtol=1e-12)
+    assert float(solution.results["loss"]) == pytest.approx((y - 1) ** 2, rel=1e-12)
+
+
+def test_self_attention_input_excludes_query_key_value(tmp_path: Path) -> None:
+    text = "input: [[1]]\nquery: [[1]]\n"
+    line, column, message = spec_error(run_spec(tmp_path, "attention", text))
+    assert (line, column) == (2, 1) and "input is self-attention" in message

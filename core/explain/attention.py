@@ -50,6 +50,7 @@ class Explainer(BackwardSteps):
         self.options = options
         names = problem.names
         self.Q, self.K, self.V = names["query"], names["key"], names["value"]
+        self.X = names["input"]
         self.A, self.P, self.Y, self.L = (names[k] for k in ("scores", "weights", "output", "loss"))
         self.sep = index_separator(
             problem.query.shape, problem.key.shape, problem.value.shape,
@@ -82,6 +83,11 @@ class Explainer(BackwardSteps):
             f"({length}×{value_width}); E = {width}",
         ]
         items.extend(self.mask_words())
+        if p.self_attention:
+            items.append(
+                f"self-attention: {Q} = {K} = {V} = {self.X} (the input), so "
+                f"{self.grad(self.X)} = {self.grad(Q)} + {self.grad(K)} + {self.grad(V)}"
+            )
         if p.batch:
             shape = "×".join(map(str, p.batch))
             items.append(
@@ -143,9 +149,12 @@ class Explainer(BackwardSteps):
             )
         )
         base = p.index_base
-        section.add(show_matrix(self.Q, p.query, base))
-        section.add(show_matrix(self.K, p.key, base))
-        section.add(show_matrix(self.V, p.value, base))
+        if p.self_attention:
+            section.add(show_matrix(f"{self.X} (= {self.Q} = {self.K} = {self.V})", p.query, base))
+        else:
+            section.add(show_matrix(self.Q, p.query, base))
+            section.add(show_matrix(self.K, p.key, base))
+            section.add(show_matrix(self.V, p.value, base))
         if p.mask_kind == "additive":
             section.add(show_matrix("mask (added to the scores)", p.bias, base))
         elif p.mask_kind in ("boolean", "causal"):

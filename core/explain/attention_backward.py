@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from gradcalc.core.explain import GRADIENT, Formula, Note, Section
-from gradcalc.core.explain.pieces import factor, show_matrix
+from gradcalc.core.explain.pieces import factor, plus, show_matrix
 
 
 class BackwardSteps:
@@ -31,8 +31,9 @@ class BackwardSteps:
         )
         # [steps left to show, steps wanted, steps shown], spent by take().
         budget = [self.options.cap(self.total_steps()), 0, 0]
-        for part in (self.value_steps, self.weight_steps, self.row_steps, self.query_steps,
-                     self.key_steps):  # fmt: skip
+        parts = [self.value_steps, self.weight_steps, self.row_steps, self.query_steps,
+                 self.key_steps] + ([self.input_steps] if self.p.self_attention else [])  # fmt: skip
+        for part in parts:
             for item in part(budget):
                 section.add(item)
         section.omitted = budget[1] - budget[2]
@@ -40,6 +41,7 @@ class BackwardSteps:
             (G(V), self.t.grad_value),
             (G(Q), self.t.grad_query),
             (G(K), self.t.grad_key),
+            *(((G(self.X), self.t.grad_input),) if self.p.self_attention else ()),
         ):
             section.add(show_matrix(label, values, self.p.index_base, role=GRADIENT))
         return section
@@ -47,9 +49,31 @@ class BackwardSteps:
     def total_steps(self) -> int:
         length, keys, width, value_width = self.p.sizes
         slices = max(1, len(self.batches))
+        own = length * width if self.p.self_attention else 0
         return slices * (
-            keys * value_width + length * keys * 2 + length + length * width + keys * width
+            keys * value_width + length * keys * 2 + length + length * width + keys * width + own
         )
+
+    def input_steps(self, budget: list[int]) -> list[Any]:
+        """Self-attention: ∂L/∂X = ∂L/∂Q + ∂L/∂K + ∂L/∂V, X being all three."""
+        t, G = self.t, self.grad
+        length, _, width, _ = self.p.sizes
+        entries = [(b, i, e) for b in self.batches for i in range(length) for e in range(width)]
+        items: list[Any] = []
+        for b, i, e in entries[: self.take(budget, len(entries))]:
+            at = (*b, i, e)
+            names = [self.sym(G(name), at).text for name in (self.Q, self.K, self.V)]
+            values = (t.grad_query[at], t.grad_key[at], t.grad_value[at])
+            target = self.sym(G(self.X), at).text
+            items.append(
+                Formula(
+                    target,
+                    f"{target} = {' + '.join(names)}",
+                    (values[0], *plus(values[1]), *plus(values[2])),
+                    t.grad_input[at],
+                )
+            )
+        return items
 
     @staticmethod
     def take(budget: list[int], count: int) -> int:

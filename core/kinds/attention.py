@@ -40,6 +40,7 @@ from gradcalc.core.values import parse_number
 KIND = "attention"
 KEYS = registry.field_names(KIND)
 NAME_DEFAULTS = {
+    "input": "X",
     "query": "Q",
     "key": "K",
     "value": "V",
@@ -48,7 +49,7 @@ NAME_DEFAULTS = {
     "output": "Y",
     "loss": "L",
 }
-RESULTS = ("output", "scores", "weights", "grad_query", "grad_key", "grad_value")
+RESULTS = ("output", "scores", "weights", "grad_query", "grad_key", "grad_value", "grad_input")
 GRADIENTS = ("grad_query", "grad_key", "grad_value")
 SECTIONS = registry.sections(KIND)
 
@@ -70,6 +71,7 @@ class AttentionProblem:
     mask_kind: str
     scale: Fraction | float
     scale_given: bool
+    self_attention: bool  # input given: Q = K = V = X, and ∂L/∂X = ∂L/∂Q + ∂L/∂K + ∂L/∂V
     upstream: np.ndarray
     upstream_given: bool
     names: dict[str, str]
@@ -116,14 +118,26 @@ def read_scale(spec: Mapping[str, Any], width: int) -> tuple[Fraction | float, b
 
 
 def read_tensors(spec: Mapping[str, Any], limits: common.Limits) -> tuple[np.ndarray, ...]:
-    """Q, K and V, their shapes checked against each other where the second one is written."""
+    """Q, K and V, their shapes checked against each other where the second one is written;
+    the input three times for self-attention."""
+    if spec.get("input") is not None:
+        for key in ("query", "key", "value"):
+            if spec.get(key) is not None:
+                raise SpecError(
+                    (key,),
+                    f"{key} with input: input is self-attention (query = key = value = input); "
+                    "give input alone, or query, key and value",
+                    at_key=True,
+                )
+        x = read_array(spec["input"], ("input",), ndims=(2, 3, 4), what="input", limits=limits)
+        return x, x, x
     arrays = []
     for key, meaning in (
         ("query", "Q: L×E, or with leading batch/head axes"),
         ("key", "K: S×E, with the query's leading axes"),
         ("value", "V: S×Ev, one row per key"),
     ):
-        raw = common.require(spec, key, KIND, meaning)
+        raw = common.require(spec, key, KIND, f"{meaning} (or input alone: self-attention)")
         arrays.append(read_array(raw, (key,), ndims=(2, 3, 4), what=key, limits=limits))
     query, key, value = arrays
     for name, array in (("key", key), ("value", value)):
@@ -180,6 +194,8 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> AttentionProblem:
         "grad_key": key.shape,
         "grad_value": value.shape,
     }
+    if spec.get("input") is not None:
+        known["grad_input"] = query.shape
     return AttentionProblem(
         query=query,
         key=key,
@@ -189,6 +205,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> AttentionProblem:
         mask_kind=mask_kind,
         scale=scale,
         scale_given=scale_given,
+        self_attention=spec.get("input") is not None,
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
@@ -218,6 +235,7 @@ class AttentionTrace:
     grad_query: np.ndarray
     grad_key: np.ndarray
     grad_value: np.ndarray
+    grad_input: np.ndarray | None  # self-attention: the three gradients' sum
     allowed: np.ndarray
     scale: float
 
@@ -259,6 +277,9 @@ def run(problem: AttentionProblem, options: common.SolveOptions) -> Run:
         grad_query=grads["input"],
         grad_key=grads["key"],
         grad_value=grads["value"],
+        grad_input=grads["input"] + grads["key"] + grads["value"]
+        if problem.self_attention
+        else None,
         allowed=np.broadcast_to(True if allowed is None else allowed, problem.score_shape),
         scale=cache["scale"],
     )
@@ -270,6 +291,8 @@ def run(problem: AttentionProblem, options: common.SolveOptions) -> Run:
         "grad_key": grads["key"],
         "grad_value": grads["value"],
     }
+    if problem.self_attention:
+        results["grad_input"] = recorded.grad_input
     return Run(results=results, trace=recorded, exact=False)
 
 
@@ -283,9 +306,10 @@ def finite_differences(problem: AttentionProblem, run: Run) -> GradientCheck | N
     bias = None if problem.bias is None else problem.bias.astype(float)
 
     def loss(params: Mapping[str, np.ndarray]) -> float:
-        output = attention_output(
-            params["query"], params["key"], params["value"], trace.scale, bias, problem.allowed
-        )
+        # Self-attention: a step in the input moves the query, the key and the value alike.
+        shift = params["input"] - trace.query if "input" in params else 0.0
+        query, key, value = (params[name] + shift for name in ("query", "key", "value"))
+        output = attention_output(query, key, value, trace.scale, bias, problem.allowed)
         return float(np.sum(upstream * output))
 
     size = float(np.sum(np.abs(upstream) * np.matmul(trace.weights, np.abs(trace.value))))
@@ -293,16 +317,21 @@ def finite_differences(problem: AttentionProblem, run: Run) -> GradientCheck | N
     with np.errstate(divide="ignore"):
         bend_query = 1 / (scale * np.abs(trace.key).max(axis=-2, keepdims=True))
         bend_key = 1 / (scale * np.abs(trace.query).max(axis=-2, keepdims=True))
+    params = {"query": trace.query, "key": trace.key, "value": trace.value}
+    bend = {
+        "query": np.broadcast_to(bend_query, trace.query.shape),
+        "key": np.broadcast_to(bend_key, trace.key.shape),
+    }
+    if problem.self_attention:
+        params["input"] = trace.query
+        bend["input"] = np.minimum(bend["query"], bend["key"])
     return check_gradients_where(
         loss,
-        {"query": trace.query, "key": trace.key, "value": trace.value},
-        {name: run.results[f"grad_{name}"] for name in ("query", "key", "value")},
+        params,
+        {name: run.results[f"grad_{name}"] for name in params},
         {},
         scale=max(size, 1.0),
-        bend={
-            "query": np.broadcast_to(bend_query, trace.query.shape),
-            "key": np.broadcast_to(bend_key, trace.key.shape),
-        },
+        bend=bend,
         bend_text="1/(|scale|·max|k|) for Q, 1/(|scale|·max|q|) for K",
     )
 
@@ -318,6 +347,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         problem = read(spec, common.Limits())
     except SpecError:
         return forgot_upstream(spec, GRADIENTS)
+    gradients = (*GRADIENTS, "grad_input") if problem.self_attention else GRADIENTS
     mistakes = []
     if problem.scale != 1:
         mistakes.append(
@@ -337,11 +367,11 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             "diagonal p_ij·(1 − p_ij): the cross terms −p_ij·p_ik of diag(p) − p·pᵀ were "
             "dropped (every score of a row moves every weight of the row)",
             transform=lambda _array, name: wrong.get(name),
-            results=("grad_query", "grad_key"),
+            results=("grad_query", "grad_key", "grad_input"),
             slip="the softmax Jacobian was taken entry by entry, p(1 − p)",
         )
     )
-    return mistakes + forgot_upstream(spec, GRADIENTS)
+    return mistakes + forgot_upstream(spec, gradients)
 
 
 def _scale_text(problem: AttentionProblem) -> str:
@@ -356,7 +386,10 @@ def _diagonal_jacobian(problem: AttentionProblem) -> dict[str, np.ndarray]:
         ATTENTION, problem.query, params_of(problem, diagonal_only=True), exact=False
     )
     grads = adapter.backward(problem.upstream, trace)
-    return {"grad_query": grads["input"], "grad_key": grads["key"]}
+    wrong = {"grad_query": grads["input"], "grad_key": grads["key"]}
+    if problem.self_attention:  # ∂L/∂V does not go through the softmax: it stays right
+        wrong["grad_input"] = grads["input"] + grads["key"] + grads["value"]
+    return wrong
 
 
 # ---------------------------------------------------------------------------

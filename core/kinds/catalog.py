@@ -439,7 +439,7 @@ OPS: dict[str, OpEntry] = {
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
-            "dropout, embedding (first), a loss."
+            "dropout, embedding (first), self-attention, a loss."
         ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
@@ -461,6 +461,8 @@ OPS: dict[str, OpEntry] = {
             "relations",
             "compact",  # the normalization layers
             "running",
+            "scores",  # attention
+            "weights",
         ),
         examples=(
             "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml",
@@ -485,7 +487,8 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
-                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm), an optional name and the kind's own keys; or a word: relu, "
+                "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, attention), an "
+                "optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

@@ -1,5 +1,5 @@
-"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax, dropout;
-embedding as the first layer) and flatten, ended by a loss or an upstream, read here
+"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax, dropout,
+the normalizations, self-attention; embedding as the first layer) and flatten, ended by a loss or an upstream, read here
 (``read(spec, limits) -> NetProblem``), run by core/kinds/net_run.py (``run``; its float64
 layers by their ops, core/kinds/net_ops.py) and checked by core/kinds/net_gradcheck.py
 (``finite_differences``) for core/solve.py.
@@ -42,6 +42,7 @@ SECTIONS = registry.sections(KIND)
 LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax", "dropout", "embedding")
 NORM_LAYERS = ("batchnorm", "layernorm", "groupnorm")  # issue 16: γ, β per feature
 LAYER_KINDS += NORM_LAYERS
+LAYER_KINDS += ("attention",)  # issue 17: self-attention, the input as query, key and value
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embedding": ("weight",)}
