@@ -209,7 +209,7 @@ BAD = {
     "mask does not broadcast": ("query: [[1], [2]]\nkey: [[1], [2]]\nvalue: [[1], [2]]\nmask: [[true, false, true]]\n", (4, 7), "does not broadcast to the scores' shape 2×2"),
     "mixed mask": ("query: [[1]]\nkey: [[1], [2]]\nvalue: [[1], [2]]\nmask: [[true, 0]]\n", (4, 15), "a boolean mask holds true or false only"),
     "mask with causal": ("query: [[1]]\nkey: [[1]]\nvalue: [[1]]\nmask: [[true]]\ncausal: true\n", (5, 9), "PyTorch refuses both"),
-    "all-masked row": ("query: [[1], [2]]\nkey: [[1], [2]]\nvalue: [[1], [2]]\nmask:\n  - [true, false]\n  - [false, false]\n", (6, 5), "query 1 (row 1 of the scores) may attend no key"),
+    "all-masked row": ("query: [[1], [2]]\nkey: [[1], [2]]\nvalue: [[1], [2]]\nmask:\n  - [true, false]\n  - [false, false]\n", (6, 5), "query 1 (row 1 of the scores, counted from 0) may attend no key"),
     "upstream shape": ("query: [[1]]\nkey: [[1]]\nvalue: [[1, 2]]\nupstream: [[1]]\n", (4, 11), "upstream is 1×1 but the output Y is 1×2"),
     "causal not a boolean": ("query: [[1]]\nkey: [[1]]\nvalue: [[1]]\ncausal: 2\n", (4, 9), "expected true or false"),
 }  # fmt: skip
@@ -335,3 +335,31 @@ def test_self_attention_input_excludes_query_key_value(tmp_path: Path) -> None:
     text = "input: [[1]]\nquery: [[1]]\n"
     line, column, message = spec_error(run_spec(tmp_path, "attention", text))
     assert (line, column) == (2, 1) and "input is self-attention" in message
+
+
+AUDITED = {
+    "additive mask, batch, index_base 1": (
+        "index_base: 1\nquery: [[[1, 0], [0.5, 1]], [[2, -1], [0, 1]]]\n"
+        "key: [[[1, 1], [0, 2], [1, -1]], [[0, 1], [1, 0], [2, 2]]]\n"
+        "value: [[[1], [2], [3]], [[0], [-1], [1]]]\nmask: [[0, '-1/2', 1]]\nscale: 1/3\n"
+        "upstream: [[[1], [2]], [[-1], [0.5]]]\n"
+    ),
+    "boolean mask": (
+        "query: [[1, 0, 2], [0.5, 1, 1]]\nkey: [[1, 1, 0], [0, 2, 1], [1, -1, 3]]\n"
+        "value: [[1, 2], [2, 0], [3, 1]]\nmask: [[true, false, true], [false, true, true]]\n"
+    ),
+    "self-attention": "input: [[1, 0], [0, 1], [1, 1]]\ncausal: true\nupstream: [[1, 0], [0, 2], [1, 1]]\n",
+}
+
+
+@pytest.mark.parametrize("name", list(AUDITED))
+def test_every_displayed_step_is_true(tmp_path: Path, name: str) -> None:
+    from equation_truth import summary
+    from test_displayed_equations import audit
+
+    path = tmp_path / "spec.yaml"
+    path.write_text("kind: attention\n" + AUDITED[name], encoding="utf-8")
+    for options in [(), ("--decimal", "--precision", "3")]:
+        problems, count, _, matched = audit(path, *options)
+        assert count and matched, options
+        assert not problems, summary(problems)

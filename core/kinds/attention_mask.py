@@ -111,7 +111,8 @@ def refuse_empty_rows(allowed: np.ndarray | None, spec: Mapping[str, Any]) -> No
     row = where[-1]
     raise SpecError(
         path,
-        f"query {row} (row {row} of the scores{_batch_words(where[:-1])}) may attend no key: "
+        f"query {row} (row {row} of the scores, counted from 0{_batch_words(where[:-1])}) may "
+        "attend no key: "
         "the mask is false across the row, and a softmax over no entries is 0/0; PyTorch "
         "2.13's scaled_dot_product_attention returns 0 for such a row (its output and "
         "gradients; the documented reference softmax gives NaN); let the row attend at "
