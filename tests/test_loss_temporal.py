@@ -52,7 +52,7 @@ def cases(draw) -> dict[str, Any]:
             for _ in range(sequences)]  # fmt: skip
     reduction = draw(st.sampled_from(["mean", "sum"]))
     spec = {"input": [[[str(v) for v in row] for row in s] for s in x], "target": y,
-            "mask": mask, "reduction": reduction}  # fmt: skip
+            "temporal": mask, "reduction": reduction}  # fmt: skip
     return {"spec": spec, "x": [[[float(v) for v in r] for r in s] for s in x], "y": y,
             "mask": mask, "reduction": reduction}  # fmt: skip
 
@@ -89,7 +89,7 @@ def test_temporal_gradient_matches_central_differences(case: dict[str, Any]) -> 
 def test_the_mean_divides_by_n_not_by_the_counted_steps() -> None:
     """cs231n's mean is Σ/N; PyTorch's mean over the reshaped rows (masked steps ignored) is
     Σ/(counted steps): the convention says so and names the factor."""
-    spec = {"input": [[[1, 0], [0, 0], [2, 1]]], "target": [[0, 1, 0]], "mask": [[1, 1, 0]]}
+    spec = {"input": [[[1, 0], [0, 0], [2, 1]]], "target": [[0, 1, 0]], "temporal": [[1, 1, 0]]}
     mean = float(solve(spec).results["loss"])
     total = float(solve({**spec, "reduction": "sum"}).results["loss"])
     assert mean == pytest.approx(total / 1)  # N = 1 sequence
@@ -120,15 +120,17 @@ def test_bundled_problem_names_each_step() -> None:
 
 HEAD = "loss: cross_entropy\ntemporal: true\n"
 X = "input: [[[1, 0], [0, 1]]]\n"
+MASKED = "loss: cross_entropy\ninput: [[[1, 0], [0, 1]]]\ntarget: [[0, 1]]\n"
 BAD = {
     "not cross_entropy": ("loss: nll\ntemporal: true\n" + X + "target: [[0, 1]]\n", (2, 11), "temporal applies to cross_entropy"),
     "weight": (HEAD + X + "target: [[0, 1]]\nweight: [1, 2]\n", (5, 1), "weight does not apply to a temporal loss"),
-    "input not 3-D": (HEAD + "input: [[1, 0], [0, 1]]\ntarget: [[0, 1]]\n", (3, 8), "input has 2 dimensions"),
+    "input 2-D": (HEAD + "input: [[1, 0], [0, 1]]\ntarget: [[0, 1]]\n", (3, 8), "input has 2 dimensions"),
     "target shape": (HEAD + X + "target: [[0, 1, 1]]\n", (4, 9), "a temporal loss needs one class index per step, N×T = 1×2"),
     "target out of range": (HEAD + X + "target: [[0, 2]]\n", (4, 14), "a class index is a whole number from 0 to 1"),
-    "mask shape": (HEAD + X + "target: [[0, 1]]\nmask: [[1]]\n", (5, 7), "mask is 1×1 but a temporal loss masks its N×T = 1×2 steps"),
-    "mask entry": (HEAD + X + "target: [[0, 1]]\nmask: [[1, 2]]\n", (5, 12), "a mask entry is 0 or 1"),
-    "mask without temporal": ("loss: cross_entropy\ninput: [1, 0]\ntarget: 0\nmask: [[1]]\n", (4, 1), "applies to temporal: true only"),
+    "mask shape": (MASKED + "temporal: [[1]]\n", (4, 11), "temporal's mask is 1×1 but the input has N×T = 1×2 steps"),
+    "mask entry": (MASKED + "temporal: [[1, 2]]\n", (4, 16), "a mask entry is 0 or 1"),
+    "not a mask": (MASKED + "temporal: yes please\n", (4, 11), "temporal is true, false, or the N×T mask"),
+    "mask on one step": ("loss: cross_entropy\ninput: [1, 0]\ntarget: 0\ntemporal: [[1]]\n", (4, 11), "a mask over the steps needs scores N×T×V"),
 }  # fmt: skip
 
 
@@ -142,6 +144,16 @@ def test_bad_inputs_give_one_located_line(tmp_path: Path, case: str) -> None:
 
 def test_true_false_mask_reads_as_ones_and_zeros() -> None:
     spec = {"input": [[[1, 0], [3, 1]]], "target": [[0, 1]]}
-    numbers = solve({**spec, "mask": [[1, 0]]}).results["loss"]
-    flags = solve({**spec, "mask": [[True, False]]}).results["loss"]
+    numbers = solve({**spec, "temporal": [[1, 0]]}).results["loss"]
+    flags = solve({**spec, "temporal": [[True, False]]}).results["loss"]
     assert float(numbers) == float(flags) == pytest.approx(float(Fraction(1)) * 0.31326168751822286)
+
+
+def test_one_step_alone_is_plain_cross_entropy() -> None:
+    """temporal: true on a single step of V (N = T = 1) gives cross_entropy's numbers."""
+    plain = registry.solve(
+        {"kind": "loss", "loss": "cross_entropy", "input": [2, 1, "1/10"], "target": 0},
+        SolveOptions(sections=frozenset(), gradient_check=False),
+    )
+    one = solve({"input": [2, 1, "1/10"], "target": 0})
+    assert one.results["loss"] == plain.results["loss"]

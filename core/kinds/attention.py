@@ -39,6 +39,10 @@ from gradcalc.core.values import parse_number
 
 KIND = "attention"
 KEYS = registry.field_names(KIND)
+# A net's attention layer is self-attention: the net hands it its input as ``input`` (the
+# query, the key and the value at once), a key the Field table leaves out because a spec of
+# kind attention writes query, key and value (a net layer may not: net.SUPPLIED).
+NET_KEYS = (*KEYS, "input")
 NAME_DEFAULTS = {
     "input": "X",
     "query": "Q",
@@ -168,7 +172,7 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 def read(spec: Mapping[str, Any], limits: common.Limits) -> AttentionProblem:
     """Validate an attention spec (plain data) or raise SpecError at the value at fault."""
-    common.check_keys(spec, KIND, KEYS)
+    common.check_keys(spec, KIND, NET_KEYS)
     query, key, value = read_tensors(spec, limits)
     length, keys = query.shape[-2], key.shape[-2]
     score_shape = (*query.shape[:-2], length, keys)

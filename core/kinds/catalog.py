@@ -294,16 +294,10 @@ OPS: dict[str, OpEntry] = {
             Field("ignore_index", "integer", "cross_entropy, nll: a target to skip", example=-100),
             Field(
                 "temporal",
-                "boolean",
-                "cross_entropy: input N×T×V, target N×T; summed over steps, mean divides by N "
-                "(cs231n's temporal_softmax_loss)",
+                "boolean|tensor|booleans",
+                "cross_entropy over input N×T×V, target N×T: true, or the N×T 0/1 mask of the "
+                "steps that count; summed over steps, mean divides by N (cs231n)",
                 example=True,
-            ),
-            Field(
-                "mask",
-                "tensor|booleans",
-                "temporal: N×T of 0/1, 1 counts the step (default all 1)",
-                example=[[1, 1, 0]],
                 dims=(2, 2),
             ),
         ),

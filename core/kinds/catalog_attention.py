@@ -32,7 +32,7 @@ ATTENTION = OpEntry(
             "tensor",
             "Q: L×E (L queries of E numbers), or with one or two leading batch/head axes",
             example=[[1, 0], [0, 1]],
-            starter=True,
+            required=True,
             dims=(2, 4),
         ),
         Field(
@@ -40,7 +40,7 @@ ATTENTION = OpEntry(
             "tensor",
             "K: S×E (S keys), with the query's leading axes",
             example=[[1, 0], [1, 1]],
-            starter=True,
+            required=True,
             dims=(2, 4),
         ),
         Field(
@@ -48,14 +48,7 @@ ATTENTION = OpEntry(
             "tensor",
             "V: S×Ev (one row per key), with the query's leading axes",
             example=[[1, 2], [3, -1]],
-            starter=True,
-            dims=(2, 4),
-        ),
-        Field(
-            "input",
-            "tensor",
-            "self-attention instead of query, key and value: Q = K = V = input (L×E, …×L×E)",
-            example=[[1, 0], [0, 1]],
+            required=True,
             dims=(2, 4),
         ),
         Field(
@@ -71,7 +64,6 @@ ATTENTION = OpEntry(
             "boolean",
             "true: query i attends keys j ≤ i (PyTorch's is_causal, top-left aligned)",
             example=True,
-            starter=True,
         ),
         Field(
             "scale",

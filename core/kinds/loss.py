@@ -49,7 +49,11 @@ from gradcalc.core.kinds.fields import (
     shape_text,
 )
 from gradcalc.core.kinds.loss_mistakes import loss_mistakes
-from gradcalc.core.kinds.loss_temporal import read_temporal, read_temporal_parts
+from gradcalc.core.kinds.loss_temporal import (
+    read_temporal,
+    read_temporal_input,
+    read_temporal_parts,
+)
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
@@ -257,10 +261,13 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
     raw_target = common.require(spec, "target", KIND, "class indices, probabilities or values")
     class_loss = loss in CLASS_LOSSES
     temporal = read_temporal(spec, loss)
-    step_mask = indices = None
+    step_mask = indices = x = None
     if temporal:
-        x, indices, step_mask = read_temporal_parts(spec, raw_input, raw_target, limits)
-    else:
+        x = read_temporal_input(spec, raw_input, limits)
+        temporal = x.ndim == 3  # one step of V alone is cross_entropy on one sample
+    if temporal:
+        indices, step_mask = read_temporal_parts(spec, x, raw_target, limits)
+    elif x is None:
         x = read_array(
             raw_input,
             ("input",),

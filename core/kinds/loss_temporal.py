@@ -1,7 +1,8 @@
 """The ``temporal`` option of kind loss (core/kinds/loss.py): cs231n's temporal_softmax_loss.
 
 Scores ``input`` N×T×V (N sequences of T steps over a vocabulary of V), class-index
-``target`` N×T and an optional ``mask`` N×T of 0/1 (1: the step counts; default all 1).
+``target`` N×T, and ``temporal: true`` or, in its place, the N×T mask of 0/1 (1: the step
+counts).
 Each step is a softmax cross-entropy row; the loss is summed over the counted steps and,
 with reduction mean, divided by N, the number of sequences, as cs231n does:
 
@@ -24,24 +25,24 @@ import numpy as np
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import read_array, shape_text
-from gradcalc.core.values import parse_bool, plain
+from gradcalc.core.values import describe, plain
 
 # The keys a temporal loss refuses (what it takes instead is said in each refusal).
 NOT_TEMPORAL = ("weight", "label_smoothing", "ignore_index")
 
 
 def read_temporal(spec: Mapping[str, Any], loss: str) -> bool:
-    """temporal: true or false (default false); true needs cross_entropy and none of
-    NOT_TEMPORAL; a mask needs temporal: true."""
-    temporal = spec.get("temporal") is not None and parse_bool(spec["temporal"], ("temporal",))
-    if not temporal:
-        if spec.get("mask") is not None:
-            raise SpecError(
-                ("mask",),
-                "mask (over the time steps) applies to temporal: true only",
-                at_key=True,
-            )
+    """Whether the spec asks for a temporal loss: ``temporal`` true or a mask (false or left
+    out: no); it needs cross_entropy and none of NOT_TEMPORAL."""
+    raw = spec.get("temporal")
+    if raw is None or raw is False:
         return False
+    if not isinstance(raw, (bool, list)):
+        raise SpecError(
+            ("temporal",),
+            "temporal is true, false, or the N×T mask of 0/1 (1: the step counts), got "
+            f"{describe(raw)}",
+        )
     if loss != "cross_entropy":
         raise SpecError(
             ("temporal",),
@@ -52,18 +53,32 @@ def read_temporal(spec: Mapping[str, Any], loss: str) -> bool:
             raise SpecError(
                 (key,),
                 f"{key} does not apply to a temporal loss (cs231n's temporal_softmax_loss has "
-                "class-index targets and a mask over the steps only); use mask to leave steps out",
+                "class-index targets and a mask over the steps only); use temporal's mask to "
+                "leave steps out",
                 at_key=True,
             )
     return True
 
 
+def read_temporal_input(
+    spec: Mapping[str, Any], raw_input: Any, limits: common.Limits
+) -> np.ndarray:
+    """The scores: N×T×V, or V alone (one sequence of one step, which is plain cross_entropy
+    on one sample: the same numbers, so the kind runs it as that; a mask is refused there)."""
+    x = read_array(raw_input, ("input",), ndims=(1, 3), what="input", limits=limits)
+    if x.ndim == 1 and isinstance(spec.get("temporal"), list):
+        raise SpecError(
+            ("temporal",),
+            "a mask over the steps needs scores N×T×V; the input is a single step of V",
+        )
+    return x
+
+
 def read_temporal_parts(
-    spec: Mapping[str, Any], raw_input: Any, raw_target: Any, limits: common.Limits
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(scores N×T×V, class indices N×T int64, step mask N×T bools), each checked where it
-    is written."""
-    x = read_array(raw_input, ("input",), ndims=(3,), what="input", limits=limits)
+    spec: Mapping[str, Any], x: np.ndarray, raw_target: Any, limits: common.Limits
+) -> tuple[np.ndarray, np.ndarray]:
+    """(class indices N×T int64, step mask N×T bools) for scores x N×T×V, each checked where
+    it is written."""
     steps = x.shape[:2]
     vocabulary = x.shape[2]
     target = read_array(raw_target, ("target",), ndims=(2,), what="target", limits=limits)
@@ -83,28 +98,29 @@ def read_temporal_parts(
                 f"{vocabulary}), got {plain(value)}",
             )
         indices[position] = int(value)
-    return x, indices, _read_mask(spec, steps, limits)
+    return indices, _read_mask(spec, steps, limits)
 
 
 def _read_mask(
     spec: Mapping[str, Any], steps: tuple[int, int], limits: common.Limits
 ) -> np.ndarray:
-    """The N×T 0/1 mask (true/false too); all ones when left out."""
-    raw = spec.get("mask")
-    if raw is None:
+    """The N×T 0/1 mask temporal holds (true/false too); all ones for temporal: true."""
+    raw = spec.get("temporal")
+    if not isinstance(raw, list):
         return np.ones(steps, dtype=bool)
-    written = _numbers(raw)
-    mask = read_array(written, ("mask",), ndims=(2,), what="mask", limits=limits)
+    mask = read_array(
+        _numbers(raw), ("temporal",), ndims=(2,), what="temporal's mask", limits=limits
+    )
     if mask.shape != steps:
         raise SpecError(
-            ("mask",),
-            f"mask is {shape_text(mask.shape)} but a temporal loss masks its N×T = "
+            ("temporal",),
+            f"temporal's mask is {shape_text(mask.shape)} but the input has N×T = "
             f"{shape_text(steps)} steps",
         )
     for position in np.ndindex(*steps):
         if mask[position] not in (0, 1):
             raise SpecError(
-                ("mask", *position),
+                ("temporal", *position),
                 f"a mask entry is 0 or 1 (1: the step counts), got {plain(mask[position])}",
             )
     return mask.astype(int).astype(bool)

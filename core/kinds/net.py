@@ -51,6 +51,10 @@ PARAMETERS.update({kind: ("weight", "bias") for kind in NORM_LAYERS})
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
     "indices": "the net's input (an embedding layer is the first layer)",
+    **{
+        role: "the layer's input (an attention layer is self-attention)"
+        for role in ("query", "key", "value")
+    },
     "upstream": "the next layer's ∂L/∂input (the last layer's comes from the loss)",
     "expected": "the net's expected answers, keyed N.output, N.grad_weight, …",
     "tolerance": "the net's tolerance",
