@@ -348,6 +348,10 @@ AUDITED = {
         "query: [[1, 0, 2], [0.5, 1, 1]]\nkey: [[1, 1, 0], [0, 2, 1], [1, -1, 3]]\n"
         "value: [[1, 2], [2, 0], [3, 1]]\nmask: [[true, false, true], [false, true, true]]\n"
     ),
+    "causal with a key no query attends": (
+        "query: [[1, 0], [0.5, 1]]\nkey: [[1, 1], [0, 2], [1, -1]]\n"
+        "value: [[1, 2], [2, 0], [3, 1]]\ncausal: true\n"
+    ),
     "self-attention": "input: [[1, 0], [0, 1], [1, 1]]\ncausal: true\nupstream: [[1, 0], [0, 2], [1, 1]]\n",
 }
 

@@ -92,6 +92,10 @@ class BackwardSteps:
         items: list[Any] = []
         for b, j, c in entries[: self.take(budget, len(entries))]:
             queries = [i for i in range(length) if t.allowed[(*b, i, j)]]
+            if not queries:
+                target = self.sym(G(self.V), (*b, j, c)).text
+                items.append(Note(f"{target} = 0: no query may attend this key"))
+                continue
             items.append(
                 self.sum_of_products(
                     self.sym(G(self.V), (*b, j, c)),
@@ -194,6 +198,10 @@ class BackwardSteps:
         items: list[Any] = []
         for b, j, e in entries[: self.take(budget, len(entries))]:
             queries = [i for i in range(length) if t.allowed[(*b, i, j)]]
+            if not queries:
+                target = self.sym(G(self.K), (*b, j, e)).text
+                items.append(Note(f"{target} = 0: no query may attend this key"))
+                continue
             items.append(
                 self.scaled_sum(
                     self.sym(G(self.K), (*b, j, e)),
