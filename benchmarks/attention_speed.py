@@ -4,7 +4,10 @@ runs it) against PyTorch's F.scaled_dot_product_attention in float64 on the CPU,
 process: medians of interleaved rounds and the ratio gradcalc / torch (target ≤ 1.5), with
 and without causal: true.  Without torch it times gradcalc alone and says why.
 
-    python benchmarks/attention_speed.py [--reps 9]
+    python benchmarks/attention_speed.py [--reps 9] [--threads N]
+
+``--threads N`` runs both on N threads (OpenBLAS's, set before NumPy is imported, and
+torch.set_num_threads): on a busy shared machine one thread each gives steadier ratios.
 
 Run from the repo root with gradcalc importable as the package ``gradcalc`` (see
 benchmarks/attention_pytorch_check.py).
@@ -18,10 +21,15 @@ import statistics
 import sys
 import time
 
-import numpy as np
+if "--threads" in sys.argv:  # before NumPy loads OpenBLAS, which reads it once
+    _threads = sys.argv[sys.argv.index("--threads") + 1]
+    for _name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ[_name] = _threads
 
-from gradcalc.core.ops import adapter
-from gradcalc.core.ops.attention import ATTENTION
+import numpy as np  # noqa: E402
+
+from gradcalc.core.ops import adapter  # noqa: E402
+from gradcalc.core.ops.attention import ATTENTION  # noqa: E402
 
 try:
     import torch
@@ -85,7 +93,10 @@ def bench(causal: bool, reps: int) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--reps", type=int, default=9)
+    parser.add_argument("--threads", type=int, default=None)
     args = parser.parse_args()
+    if args.threads and torch is not None:
+        torch.set_num_threads(args.threads)
     print(f"load average {os.getloadavg()[0]:.2f}")
     for causal in (False, True):
         bench(causal, args.reps)

@@ -57,9 +57,11 @@ def masked_softmax(scores: np.ndarray, allowed: np.ndarray | None) -> np.ndarray
 
 def softmax_rows_backward(grad_weights: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """∂L/∂P and P (B×L×S) -> ∂L/∂A through each row's diag(p) − p·pᵀ:
-    p_ij·(∂L/∂P_ij − Σ_k ∂L/∂P_ik·p_ik)."""
+    p_ij·(∂L/∂P_ij − Σ_k ∂L/∂P_ik·p_ik), in one new array (no temporary)."""
     row_sums = np.einsum("...ij,...ij->...i", grad_weights, weights)[..., None]
-    return weights * (grad_weights - row_sums)
+    grad_scores = np.subtract(grad_weights, row_sums)
+    grad_scores *= weights
+    return grad_scores
 
 
 def softmax_rows_backward_diagonal(grad_weights: np.ndarray, weights: np.ndarray) -> np.ndarray:
