@@ -157,3 +157,15 @@ def test_one_step_alone_is_plain_cross_entropy() -> None:
     )
     one = solve({"input": [2, 1, "1/10"], "target": 0})
     assert one.results["loss"] == plain.results["loss"]
+
+
+def test_the_mean_over_the_counted_steps_is_named_by_check() -> None:
+    """gradcalc check: PyTorch's reshaped mean (Σ/counted steps) instead of cs231n's Σ/N."""
+    from gradcalc.core.grading import Problem
+
+    spec = {"kind": "loss", "loss": "cross_entropy", "input": [[[1, 0], [0, 0], [2, 1]]],
+            "target": [[0, 1, 0]], "temporal": [[1, 1, 0]]}  # fmt: skip
+    right = float(solve({k: v for k, v in spec.items() if k != "kind"}).results["loss"])
+    grade = Problem(spec).grade({"loss": right / 2})  # N = 1, 2 counted steps
+    one = next(r for r in grade.results if r.name == "loss")
+    assert not one.ok and "mean over the 2 counted steps" in one.diagnosis, one.diagnosis
