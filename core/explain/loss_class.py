@@ -209,7 +209,8 @@ class ClassLossSteps:
             if shown >= budget:
                 break
             if p.target_kind == "index" and not c.counted[n]:
-                section.add(Note(f"{self.sample(n)} is left out: its gradient row is 0"))
+                left = "left out (mask 0)" if p.temporal else "ignored"
+                section.add(Note(f"{self.sample(n)} is {left}: its gradient row is 0"))
                 shown += min(classes, budget - shown)
                 continue
             for j in range(classes):

@@ -260,21 +260,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
     raw_input = common.require(spec, "input", KIND, "logits, probabilities or predictions")
     raw_target = common.require(spec, "target", KIND, "class indices, probabilities or values")
     class_loss = loss in CLASS_LOSSES
-    temporal = read_temporal(spec, loss)
-    step_mask = indices = x = None
-    if temporal:
-        x = read_temporal_input(spec, raw_input, limits)
-        temporal = x.ndim == 3  # one step of V alone is cross_entropy on one sample
-    if temporal:
-        indices, step_mask = read_temporal_parts(spec, x, raw_target, limits)
-    elif x is None:
-        x = read_array(
-            raw_input,
-            ("input",),
-            ndims=(1, 2) if class_loss else tuple(range(0, 7)),
-            what="input",
-            limits=limits,
-        )
+    x, temporal, indices, step_mask = _read_input(spec, loss, raw_input, raw_target, limits)
     ignore_given = spec.get("ignore_index") is not None
     ignore_index = read_int(
         spec, "ignore_index", DEFAULT_IGNORE_INDEX, what="ignore_index (an integer)"
@@ -321,6 +307,27 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
         temporal=temporal,
         step_mask=step_mask,
     )
+
+
+def _read_input(
+    spec: Mapping[str, Any], loss: str, raw_input: Any, raw_target: Any, limits: common.Limits
+) -> tuple[np.ndarray, bool, np.ndarray | None, np.ndarray | None]:
+    """(input, temporal, indices, step mask): a temporal loss's scores N×T×V with its class
+    indices and mask N×T (one step of V alone is cross_entropy on one sample: not temporal),
+    or any other loss's input, its target read later (indices and mask None)."""
+    if read_temporal(spec, loss):
+        x = read_temporal_input(spec, raw_input, limits)
+        if x.ndim == 3:
+            return x, True, *read_temporal_parts(spec, x, raw_target, limits)
+        return x, False, None, None
+    x = read_array(
+        raw_input,
+        ("input",),
+        ndims=(1, 2) if loss in CLASS_LOSSES else tuple(range(0, 7)),
+        what="input",
+        limits=limits,
+    )
+    return x, False, None, None
 
 
 def _read_weight(
