@@ -169,3 +169,26 @@ def test_the_mean_over_the_counted_steps_is_named_by_check() -> None:
     grade = Problem(spec).grade({"loss": right / 2})  # N = 1, 2 counted steps
     one = next(r for r in grade.results if r.name == "loss")
     assert not one.ok and "mean over the 2 counted steps" in one.diagnosis, one.diagnosis
+
+
+def test_a_net_ends_in_a_temporal_loss() -> None:
+    """embedding → self-attention → temporal cross_entropy: the net's loss is the temporal loss
+    of its last layer's N×T×V output, and the chain's gradient passes finite differences."""
+    spec = {
+        "kind": "net",
+        "input": [[1, 0, 2], [2, 2, 1]],
+        "layers": [
+            {"type": "embedding", "name": "emb", "weight": [[1, 0, -1], [0, 2, 1], [1, 1, 0]]},
+            {"type": "attention", "name": "attn", "causal": True},
+        ],
+        "loss": {"type": "cross_entropy", "temporal": [[1, 1, 0], [1, 1, 1]],
+                 "target": [[0, 1, 2], [2, 0, 1]]},
+    }  # fmt: skip
+    net = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert net.gradient_check is not None and net.gradient_check.ok
+    scores = np.asarray(net.results["attn.output"], dtype=float).tolist()
+    loss, grad = ref.temporal_softmax_loss(scores, [[0, 1, 2], [2, 0, 1]], [[1, 1, 0], [1, 1, 1]])
+    assert float(net.results["loss"]) == pytest.approx(loss, rel=1e-12)
+    np.testing.assert_allclose(
+        np.asarray(net.results["attn.grad_output"], dtype=float), grad, rtol=1e-12, atol=1e-15
+    )
