@@ -161,6 +161,9 @@ def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
     """The alternatives one of a field's types adds, within the field's bounds."""
     if name == "tensor" and field.dims is not None:
         return [_nested(depth) for depth in range(field.dims[0], field.dims[1] + 1)]
+    if name == "booleans":
+        fewest, most = field.dims or (0, MAX_DIMS)
+        return [_nested_booleans(depth) for depth in range(fewest, most + 1)]
     if name in ("number", "integer"):
         return [_bounded({"$ref": f"#/definitions/{name}"}, field)]
     if name == "ints":
@@ -175,6 +178,15 @@ def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
 def _nested(depth: int) -> dict[str, Any]:
     """A number (depth 0) or lists nested ``depth`` deep, rows of numbers at the bottom."""
     return {"$ref": f"#/definitions/{'array_' + str(depth) if depth else 'number'}"}
+
+
+def _nested_booleans(depth: int) -> dict[str, Any]:
+    """true/false (depth 0) or lists nested ``depth`` deep of them (an attention mask), written
+    out in place: only the kinds that take one carry it."""
+    schema: dict[str, Any] = {"type": "boolean"}
+    for _ in range(depth):
+        schema = {"type": "array", "minItems": 1, "items": schema}
+    return schema
 
 
 def _bounded(schema: dict[str, Any], field: Field) -> dict[str, Any]:

@@ -44,6 +44,7 @@ TYPE_WORDS = {
     "integer": "whole number",
     "ints": "whole number or list of them",
     "boolean": "true or false",
+    "booleans": "true/false in nested lists",
     "text": "text",
     "texts": "text or list of texts",
     "mapping": "mapping",

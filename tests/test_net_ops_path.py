@@ -108,6 +108,18 @@ NORM_NET = {
 }
 
 
+# Self-attention (issue 17) on a batch of two sequences, causal, then a dense layer.
+ATTENTION_NET = {
+    "input": [[[1, 0], [0.5, 1], [1, -1]], [[0, 2], [1, 1], [-1, 0.25]]],
+    "layers": [
+        {"type": "attention", "name": "attn", "causal": True},
+        "flatten",
+        {"type": "dense", "name": "fc", "weight": np.linspace(-1, 1, 12).reshape(2, 6).tolist()},
+    ],
+    "loss": {"type": "mse", "target": [[1, 0], [0, 1]]},
+}
+
+
 def _net(spec: dict[str, Any]) -> Any:
     return registry.op_module("net").read(spec, NUMERIC.limits)
 
@@ -130,6 +142,7 @@ def _specs() -> list[tuple[str, dict[str, Any]]]:
         ("dropout net", DROPOUT_NET),
         ("embedding net", EMBEDDING_NET),
         ("norm net", NORM_NET),
+        ("attention net", ATTENTION_NET),
     ]
     for path in sorted(PROBLEMS.glob("*net*.yaml")):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -157,12 +170,14 @@ LAYER_OPS = {
     "dropout net": {"linear": 2, "bias_add_rows": 1, "sigmoid": 1, "dropout": 3},
     "embedding net": {"embedding": 1, "dropout": 1, "flatten": 1, "linear": 1, "tanh": 1},
     "norm net": {"conv2d": 1, "normalize": 3, "tanh": 1, "flatten": 1, "linear": 1},
+    "attention net": {"attention": 1, "flatten": 1, "linear": 1},
 }
 NETS = {
     "conv net": CONV_NET,
     "dropout net": DROPOUT_NET,
     "embedding net": EMBEDDING_NET,
     "norm net": NORM_NET,
+    "attention net": ATTENTION_NET,
 }
 
 

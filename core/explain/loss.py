@@ -25,6 +25,7 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.explain.loss_class import ClassLossSteps
 from gradcalc.core.explain.loss_elementwise import ElementwiseSteps
+from gradcalc.core.explain.loss_temporal import temporal_conventions, temporal_reduction_words
 from gradcalc.core.explain.pieces import (
     arithmetic_words,
     element_symbol,
@@ -61,18 +62,34 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         return element_symbol(name, index, self.p.index_base, self.sep)
 
     def at(self, n: int, c: int) -> tuple[int, ...]:
-        """A class loss's (sample, class) as the spec indexes it."""
+        """A class loss's (sample, class) as the spec indexes it: row n of a temporal loss's
+        N·T rows is (sequence n // T, step n % T)."""
+        if self.p.temporal:
+            return (*divmod(n, self.p.input.shape[1]), c)
         return (c,) if self.p.single else (n, c)
+
+    def row(self, n: int) -> str:
+        """Row n's index as printed: n, or "n,t" (written nt) for a temporal loss."""
+        return self.sep.join(str(i + self.p.index_base) for i in self.at(n, 0)[:-1])
+
+    def sample(self, n: int) -> str:
+        """Row n in words: "sample 2", or "sequence 0, step 2"."""
+        if self.p.temporal:
+            sequence, step = (i + self.p.index_base for i in self.at(n, 0)[:-1])
+            return f"sequence {sequence}, step {step}"
+        return f"sample {n + self.p.index_base}"
 
     def item(self, n: int) -> str:
         """ℓ of sample n (class losses)."""
-        return "ℓ" if self.p.single else f"ℓ_{n + self.p.index_base}"
+        return "ℓ" if self.p.single else f"ℓ_{self.row(n)}"
 
     def label(self, n: int) -> int:
         return int(self.p.indices.reshape(-1)[n])
 
     def reduction_words(self) -> str:
         p = self.p
+        if p.temporal:
+            return temporal_reduction_words(p, int(self.c.counted.sum()))
         if p.reduction == "sum":
             return "reduction sum: L = Σ of the per-sample losses"
         if p.loss in ("mse", "bce", "bce_with_logits"):
@@ -114,7 +131,9 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         """The target, ignore_index, class weights and label smoothing of a class loss."""
         p = self.p
         items: list[str | Words] = []
-        if p.target_kind == "index":
+        if p.temporal:
+            items += temporal_conventions(p)
+        elif p.target_kind == "index":
             items.append(
                 "target: class indices, 0-based as in PyTorch"
                 + (
@@ -240,7 +259,7 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         items = c.per_item.reshape(-1)
         if self.class_loss:
             counted = [n for n in range(items.size) if c.counted[n]]
-            numerator = "Σ_n ℓ_n"
+            numerator = "Σ_n Σ_t ℓ_nt" if p.temporal else "Σ_n ℓ_n"
         else:
             counted = list(range(items.size))
             numerator = "Σ_i ℓ_i"
@@ -268,7 +287,9 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
                 f"{L} = {numerator} / Σ_n {self.W}[gt_n]  (weights of the counted samples' classes)"
             )
             return Formula(L, symbolic, ("(", *tokens, ")/(", *weights, ")"), c.loss)
-        if self.class_loss:
+        if p.temporal:
+            what = "N sequences, as cs231n's temporal softmax loss"
+        elif self.class_loss:
             what = "counted samples" if p.target_kind == "index" else "samples, N"
         else:
             what = "entries"

@@ -44,8 +44,8 @@ class ClassLossSteps:
                 scores[n],
                 score=lambda j, n=n: self.sym(self.X, self.at(n, j)).text,
                 output=lambda j, n=n: self.sym(self.P, self.at(n, j)).text,
-                any_score=f"{self.X}_j" if p.single else f"{self.X}_{n + p.index_base}{self.sep}j",
-                suffix="" if p.single else f"_{n + p.index_base}",
+                any_score=f"{self.X}_j" if p.single else f"{self.X}_{self.row(n)}{self.sep}j",
+                suffix="" if p.single else f"_{self.row(n)}",
                 log=False,
                 rows=rows,
                 max_terms=self.options.max_terms,
@@ -74,7 +74,7 @@ class ClassLossSteps:
         p_gt = self.sym(self.P, self.at(n, gt)).text
         s_gt = self.sym(self.X, self.at(n, gt)).text
         by_log1p = bool(c.log1p_rows[n, 0])
-        suffix = "" if p.single else f"_{n + p.index_base}"
+        suffix = "" if p.single else f"_{self.row(n)}"
         if by_log1p and gt == int(np.argmax(scores)):
             symbolic = f"{self.item(n)} = −log {p_gt} = log(1 + r{suffix})  (gt = {gt + p.index_base}, the top score)"
             numeric: tuple[Any, ...] = ("log(1 + ", c.rest[n, 0], ")")
@@ -116,6 +116,11 @@ class ClassLossSteps:
         )
 
     def _ignored_note(self, n: int) -> Note:
+        if self.p.temporal:
+            return Note(
+                f"{self.sample(n)}: mask 0, so {self.item(n)} = 0, its gradient row is 0, and it "
+                "is not summed (cs231n's temporal softmax loss)"
+            )
         return sentence(
             f"sample {n + self.p.index_base}: target = ignore_index (",
             self.p.ignore_index,
@@ -204,7 +209,8 @@ class ClassLossSteps:
             if shown >= budget:
                 break
             if p.target_kind == "index" and not c.counted[n]:
-                section.add(Note(f"sample {n + p.index_base} is ignored: its gradient row is 0"))
+                left = "left out (mask 0)" if p.temporal else "ignored"
+                section.add(Note(f"{self.sample(n)} is {left}: its gradient row is 0"))
                 shown += min(classes, budget - shown)
                 continue
             for j in range(classes):
@@ -279,11 +285,7 @@ class ClassLossSteps:
         ell = self.item(n)
         section.add(
             Note(
-                (
-                    "the derivation "
-                    if p.single
-                    else f"the derivation for sample {n + p.index_base} "
-                )
+                ("the derivation " if p.single else f"the derivation for {self.sample(n)} ")
                 + f"(gt = {gt + p.index_base}): "
                 f"{ell} = −log {p_gt} with {p_gt} = exp({s_gt})/Σ_j exp({X}_j), by the chain rule "
                 f"through {p_gt}"

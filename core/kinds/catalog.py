@@ -9,6 +9,7 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
+from gradcalc.core.kinds.catalog_attention import ATTENTION
 from gradcalc.core.kinds.catalog_conv_transpose import CONV_TRANSPOSE
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
@@ -294,6 +295,14 @@ OPS: dict[str, OpEntry] = {
                 dims=(0, 6),
             ),
             Field("ignore_index", "integer", "cross_entropy, nll: a target to skip", example=-100),
+            Field(
+                "temporal",
+                "boolean|tensor|booleans",
+                "cross_entropy over input N×T×V, target N×T: true, or the N×T 0/1 mask of the "
+                "steps that count; summed over steps, mean divides by N (cs231n)",
+                example=True,
+                dims=(2, 2),
+            ),
         ),
         takes_upstream=False,
         names_example={"input": "s", "target": "t", "loss": "L"},
@@ -420,6 +429,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "dropout": DROPOUT,
     "embedding": EMBEDDING,
+    "attention": ATTENTION,
     **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
     "rnn": RNN,  # core/kinds/catalog_rnn.py
     "net": OpEntry(
@@ -427,7 +437,7 @@ OPS: dict[str, OpEntry] = {
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
-            "dropout, embedding (first), normalization, rnn, a loss."
+            "dropout, embedding (first), normalization, rnn, self-attention, a loss."
         ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
@@ -449,6 +459,8 @@ OPS: dict[str, OpEntry] = {
             "relations",
             "compact",  # the normalization layers
             "running",
+            "scores",  # attention
+            "weights",
         ),
         examples=(
             "gradcalc net --spec problems/net_conv_relu_maxpool_dense.yaml",
@@ -474,7 +486,7 @@ OPS: dict[str, OpEntry] = {
                 "layers",
                 "the layers in order: mappings with type (conv, pool, dense, activation, "
                 "softmax, flatten, dropout, embedding, batchnorm, layernorm, groupnorm, rnn, "
-                "conv_transpose), an optional name and the kind's own keys; or a word: relu, "
+                "conv_transpose, attention), an optional name and the kind's own keys; or a word: relu, "
                 "tanh, …, flatten, softmax, log_softmax",
                 example=[
                     {

@@ -16,9 +16,9 @@ class Field:
 
     ``type`` names what the key holds, alternatives joined by ``|`` (``"number|mapping"``):
     "tensor" (a number or nested lists of numbers), "number", "integer", "ints" (an integer
-    or a list of them), "boolean", "text", "texts" (text or a list of texts), "mapping",
-    "answers" (expected answers keyed by result: numbers, expressions or lists of them),
-    "null", "layers" (a net's list of layers: words or mappings with a type), or "choice"
+    or a list of them), "boolean", "booleans" (true/false or nested lists of them), "text",
+    "texts" (text or a list of texts), "mapping", "answers" (expected answers keyed by
+    result: numbers, expressions or lists of them), "null", "layers" (a net's list of layers: words or mappings with a type), or "choice"
     (only the ``choices``).  ``choices`` are values accepted besides
     the type (``"ones"`` for an upstream).  ``example`` is what ``gradcalc new`` writes:
     a live key when ``required`` or ``starter``, else a commented-out line.

@@ -49,6 +49,11 @@ from gradcalc.core.kinds.fields import (
     shape_text,
 )
 from gradcalc.core.kinds.loss_mistakes import loss_mistakes
+from gradcalc.core.kinds.loss_temporal import (
+    read_temporal,
+    read_temporal_input,
+    read_temporal_parts,
+)
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
@@ -112,6 +117,9 @@ class LossProblem:
     index_base: int
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    # temporal (cs231n's temporal softmax loss): input N×T×V, indices N×T, step_mask N×T.
+    temporal: bool = False
+    step_mask: np.ndarray | None = None
 
     @property
     def single(self) -> bool:
@@ -252,19 +260,15 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
     raw_input = common.require(spec, "input", KIND, "logits, probabilities or predictions")
     raw_target = common.require(spec, "target", KIND, "class indices, probabilities or values")
     class_loss = loss in CLASS_LOSSES
-    x = read_array(
-        raw_input,
-        ("input",),
-        ndims=(1, 2) if class_loss else tuple(range(0, 7)),
-        what="input",
-        limits=limits,
-    )
+    x, temporal, indices, step_mask = _read_input(spec, loss, raw_input, raw_target, limits)
     ignore_given = spec.get("ignore_index") is not None
     ignore_index = read_int(
         spec, "ignore_index", DEFAULT_IGNORE_INDEX, what="ignore_index (an integer)"
     )
-    indices = values = None
-    if class_loss:
+    values = None
+    if temporal:
+        target_kind = "index"
+    elif class_loss:
         target_kind, indices, values = _read_class_target(raw_target, x, loss, ignore_index, limits)
         if target_kind == "distribution" and ignore_given:
             raise SpecError(
@@ -300,7 +304,30 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> LossProblem:
         index_base=common.read_index_base(spec),
         expected=common.read_expected(spec, known, limits),
         tolerance=common.read_tolerance(spec),
+        temporal=temporal,
+        step_mask=step_mask,
     )
+
+
+def _read_input(
+    spec: Mapping[str, Any], loss: str, raw_input: Any, raw_target: Any, limits: common.Limits
+) -> tuple[np.ndarray, bool, np.ndarray | None, np.ndarray | None]:
+    """(input, temporal, indices, step mask): a temporal loss's scores N×T×V with its class
+    indices and mask N×T (one step of V alone is cross_entropy on one sample: not temporal),
+    or any other loss's input, its target read later (indices and mask None)."""
+    if read_temporal(spec, loss):
+        x = read_temporal_input(spec, raw_input, limits)
+        if x.ndim == 3:
+            return x, True, *read_temporal_parts(spec, x, raw_target, limits)
+        return x, False, None, None
+    x = read_array(
+        raw_input,
+        ("input",),
+        ndims=(1, 2) if loss in CLASS_LOSSES else tuple(range(0, 7)),
+        what="input",
+        limits=limits,
+    )
+    return x, False, None, None
 
 
 def _read_weight(
@@ -359,6 +386,9 @@ def op_inputs(problem: LossProblem) -> tuple[np.ndarray, dict[str, Any]]:
         else:
             params["labels"] = problem.indices.reshape(-1)
             params["ignore_index"] = problem.ignore_index
+        if problem.temporal:  # cs231n: masked steps do not count; the mean divides by N
+            params["step_mask"] = problem.step_mask.reshape(-1)
+            params["sequences"] = problem.input.shape[0]
         return problem.rows(problem.input), params
     params = {
         "target": problem.values,

@@ -95,12 +95,16 @@ def _cross_entropy_slips(spec: Mapping[str, Any], read: Callable[..., Any]) -> l
     else:
         labels = problem.indices.reshape(-1)
         counted = labels != problem.ignore_index
+        if problem.temporal:  # cs231n: masked steps do not count
+            counted = counted & problem.step_mask.reshape(-1)
         target = np.zeros(scores.shape, dtype=object)
         target[...] = Fraction(0)
         for row, label in enumerate(labels):
             if counted[row]:
                 target[row, label] = Fraction(1)
     denominator = int(counted.sum()) if problem.reduction == "mean" else 1
+    if problem.temporal and problem.reduction == "mean":
+        denominator = problem.input.shape[0]  # cs231n's mean: over the N sequences
     if denominator == 0:
         return []
     scale = np.array([Fraction(int(c), denominator) for c in counted], dtype=object)[:, None]
@@ -114,7 +118,7 @@ def _cross_entropy_slips(spec: Mapping[str, Any], read: Callable[..., Any]) -> l
     def answer(value: np.ndarray) -> Callable[[np.ndarray, str], np.ndarray | None]:
         return lambda array, _name: value if array.shape == value.shape else None
 
-    return [
+    return _temporal_mean_slip(problem, int(counted.sum())) + [
         Variant(
             "p instead of p − y",
             "{name} matches p = softmax(s) without the target subtracted: the gradient of "
@@ -133,4 +137,25 @@ def _cross_entropy_slips(spec: Mapping[str, Any], read: Callable[..., Any]) -> l
             # s − y says nothing of p = softmax(s), the work the answer left out.
             slip="the softmax was forgotten (s − y instead of p − y)",
         ),
+    ]
+
+
+def _temporal_mean_slip(problem: Any, counted: int) -> list[Variant]:
+    """A temporal loss's mean taken over the counted steps (PyTorch's F.cross_entropy on the
+    reshaped rows) instead of over the N sequences (cs231n's): the answer times N/counted."""
+    sequences = problem.input.shape[0]
+    if not problem.temporal or problem.reduction != "mean" or counted in (0, sequences):
+        return []
+    factor = Fraction(sequences, counted)
+    return [
+        Variant(
+            "temporal mean over the steps",
+            "{name} matches the mean over the "
+            f"{counted} counted steps (PyTorch's cross_entropy on the reshaped (N·T)×V rows); "
+            f"cs231n's temporal softmax loss divides the sum by N = {sequences}, the sequences",
+            transform=lambda array, _name: np.asarray(array, dtype=object) * factor,
+            results=("loss", "grad_input"),
+            reveals=("loss", "grad_input"),  # the key is the answer times counted/N
+            slip="the mean was taken over the counted steps, not the N sequences",
+        )
     ]

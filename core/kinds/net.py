@@ -1,5 +1,5 @@
-"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax, dropout;
-embedding as the first layer) and flatten, ended by a loss or an upstream, read here
+"""A net spec: a chain of single-layer kinds (conv, pool, dense, activation, softmax, dropout,
+the normalizations, self-attention; embedding as the first layer) and flatten, ended by a loss or an upstream, read here
 (``read(spec, limits) -> NetProblem``), run by core/kinds/net_run.py (``run``; its float64
 layers by their ops, core/kinds/net_ops.py) and checked by core/kinds/net_gradcheck.py
 (``finite_differences``) for core/solve.py.
@@ -44,6 +44,7 @@ NORM_LAYERS = ("batchnorm", "layernorm", "groupnorm")  # issue 16: γ, β per fe
 LAYER_KINDS += NORM_LAYERS
 LAYER_KINDS += ("rnn",)  # issue 17: its output (every step's h_t) feeds the next layer
 LAYER_KINDS += ("conv_transpose",)  # issue 15
+LAYER_KINDS += ("attention",)  # issue 17: self-attention, the input as query, key and value
 LAYER_TYPES = (*LAYER_KINDS, "flatten")
 # The layers' parameters, whose gradients are results (N.grad_kernel, …).
 PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embedding": ("weight",)}
@@ -54,6 +55,10 @@ PARAMETERS["conv_transpose"] = ("kernel", "bias")
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
     "indices": "the net's input (an embedding layer is the first layer)",
+    **{
+        role: "the layer's input (an attention layer is self-attention)"
+        for role in ("query", "key", "value")
+    },
     "upstream": "the next layer's ∂L/∂input (the last layer's comes from the loss)",
     "expected": "the net's expected answers, keyed N.output, N.grad_weight, …",
     "tolerance": "the net's tolerance",

@@ -274,6 +274,16 @@ def _rnn_backward(problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str,
     return results
 
 
+def _attention(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
+    """Self-attention: the input is the query, the key and the value."""
+    from gradcalc.core.kinds.attention import params_of
+    from gradcalc.core.ops.attention import ATTENTION
+
+    params = {**params_of(problem), "key": x, "value": x}
+    output, trace = _forward(ATTENTION, x, params, adapter.each_rounded)
+    return output, [trace]
+
+
 def _flatten(_: Any, x: np.ndarray, __: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
     from gradcalc.core.ops.flatten import FLATTEN
 
@@ -294,6 +304,7 @@ _FORWARD = {
     "layernorm": _norm,
     "groupnorm": _norm,
     "rnn": _rnn,
+    "attention": _attention,
     "flatten": _flatten,
 }
 
@@ -363,6 +374,9 @@ def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dic
         return _norm_backward(problem, traces, grad_y)
     if kind == "rnn":
         return _rnn_backward(problem, traces, grad_y)
+    if kind == "attention":  # self-attention: the input is the query, the key and the value
+        grads = _backward(grad_y, traces[0])
+        return {"grad_input": grads["input"] + grads["key"] + grads["value"]}
     if kind == "embedding":  # no grad_input: the indices are not differentiable
         return {"grad_weight": np.asarray(_backward(grad_y, traces[0])["weight"], dtype=float)}
     return {"grad_input": _backward(grad_y, traces[0])["input"]}  # flatten

@@ -360,11 +360,16 @@ def _ops_backward(layer: Layer, ran: LayerRun, upstream: Any) -> LayerRun:
     return LayerRun(layer.type, None, Run(results=results, trace=trace, exact=False), ran.options)
 
 
+# The sections a layer's forward run explains (attention's score table and softmax rows come
+# before its weighted sums); its backward run explains the others.
+FORWARD_SECTIONS = frozenset({"size", "scores", "weights", "forward"})
+
+
 def _forward_options(layer: Layer, options: common.SolveOptions, exact: bool) -> Any:
     """A layer's forward run: explained (its size and forward sections) when the net is."""
     if not options.explain or layer.type == "flatten":
         return quiet(options, force_float=not exact)
-    shown = _sections(layer.type, options) & {"size", "forward"}
+    shown = _sections(layer.type, options) & FORWARD_SECTIONS
     return replace(options, gradient_check=False, force_float=not exact, sections=shown)
 
 
@@ -410,7 +415,7 @@ def _backward_sections(layer: Layer, options: common.SolveOptions) -> Any:
     """A layer's backward run explains its problem statement and its backward sections."""
     if layer.type == "flatten":
         return None
-    return _sections(layer.type, options) - {"size", "forward"}
+    return _sections(layer.type, options) - FORWARD_SECTIONS
 
 
 def upstream_is_ones(upstream: Any) -> bool:

@@ -66,7 +66,9 @@ def class_coefficients(x_rows: np.ndarray, params: Params) -> tuple[np.ndarray, 
     sum), and the target: ``target`` N×C probabilities, or ``labels`` (N class indices)
     with ``ignore_index``.  Class-index target y_n: a[n,c] = (1 − ε)·w[y_n]·1[c = y_n] +
     (ε/C)·w[c], mean D = Σ_n w[y_n] over the counted samples; probability target t:
-    a[n,c] = w[c]·((1 − ε)·t[n,c] + ε/C), mean D = N.  sum: D = 1.
+    a[n,c] = w[c]·((1 − ε)·t[n,c] + ε/C), mean D = N.  sum: D = 1.  A temporal loss (cs231n's
+    temporal_softmax_loss) adds ``step_mask`` (N bools: rows whose mask is 0 are not counted)
+    and ``sequences`` (its mean's D: the number of sequences, not of counted rows).
     """
     exact = _is_exact(x_rows)
     count, classes = x_rows.shape
@@ -85,12 +87,16 @@ def class_coefficients(x_rows: np.ndarray, params: Params) -> tuple[np.ndarray, 
     else:
         labels = params["labels"]
         counted = labels != params["ignore_index"]
+        if params.get("step_mask") is not None:
+            counted = counted & params["step_mask"]
         coefficients = zeros_like_kind((count, classes), exact)
         if smooth:
             coefficients[counted] = weight[None, :] * smooth
         rows = np.flatnonzero(counted)
         coefficients[rows, labels[rows]] += (one - eps) * weight[labels[rows]]
         denominator = sum((weight[labels[n]] for n in rows), 0 * one)
+    if params.get("sequences") is not None:
+        denominator = params["sequences"] * one
     if params["reduction"] == "sum":
         denominator = one
     return coefficients, counted, denominator
