@@ -19,10 +19,10 @@ OPS: dict[str, OpEntry] = {
     "conv": OpEntry(
         module="gradcalc.core.kinds.conv",
         explain="gradcalc.core.explain.conv",
-        summary="2-D convolution / cross-correlation (PyTorch conv2d).",
+        summary="2-D or 1-D convolution / cross-correlation (PyTorch conv2d, conv1d), with groups.",
         description=(
             "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
-            "stride, padding and dilation, and explains every step."
+            "stride, padding, dilation and groups, and explains every step."
         ),
         sections=("problem", "size", "forward", "jacobian", "backward", "identities", "loss"),
         examples=(
@@ -38,18 +38,18 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "input",
                 "tensor",
-                "H×W, C×H×W or N×C×H×W",
+                "H×W, C×H×W or N×C×H×W; 1-D: L, C×L or N×C×L",
                 example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
                 required=True,
-                dims=(2, 4),
+                dims=(1, 4),
             ),
             Field(
                 "kernel",
                 "tensor",
-                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw",
+                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw (C_in/groups with groups); 1-D: k, C_in×k or C_out×C_in×k",
                 example=[[1, 0], [-1, -2]],
                 required=True,
-                dims=(2, 4),
+                dims=(1, 4),
             ),
             Field(
                 "bias",
@@ -61,33 +61,50 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "stride",
                 "ints",
-                "int or [sh, sw]",
+                "int or [sh, sw]; 1-D: int or [s]",
                 example=1,
                 starter=True,
                 minimum=1,
                 maximum=MAX_INDEX,
-                lengths=(2,),
+                lengths=(1, 2),
             ),
             Field(
                 "padding",
                 "ints",
-                "int, [ph, pw], [top, bottom, left, right], valid or same",
+                "int, [ph, pw], [top, bottom, left, right], valid or same; "
+                "1-D: int, [p] or [left, right] (causal: [k−1, 0])",
                 choices=("valid", "same"),
                 example=0,
                 starter=True,
                 minimum=0,
                 maximum=MAX_INDEX,
-                lengths=(2, 4),
+                lengths=(1, 2, 4),
             ),
             Field(
                 "dilation",
                 "ints",
-                "int or [dh, dw]",
+                "int or [dh, dw]; 1-D: int or [d]",
                 example=1,
                 starter=True,
                 minimum=1,
                 maximum=MAX_INDEX,
-                lengths=(2,),
+                lengths=(1, 2),
+            ),
+            Field(
+                "groups",
+                "integer",
+                "input channels split into groups (divides C_in and C_out; depthwise: C_in)",
+                example=1,
+                minimum=1,
+                maximum=MAX_INDEX,
+            ),
+            Field(
+                "dims",
+                "integer",
+                "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D)",
+                example=2,
+                minimum=1,
+                maximum=2,
             ),
             Field(
                 "flip_kernel",
@@ -100,7 +117,7 @@ OPS: dict[str, OpEntry] = {
         example_upstream=[[0], [1], [2]],
         focus="focus_target",
         names_example={"input": "X", "kernel": "K", "output": "H"},
-        upstream_dims=(2, 4),
+        upstream_dims=(1, 4),
     ),
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
