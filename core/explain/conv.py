@@ -220,13 +220,17 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                     "padded indices count from the padded corner"
                 )
             section.add(
-                self._matrix(f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption)
+                self._matrix(
+                    f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption
+                )
             )
         section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
         if p.flip_kernel:
             section.add(
                 self._matrix(
-                    f"{self.K} rotated 180° (as slid)" if g.dims == 2 else f"{self.K} reversed (as slid)",
+                    f"{self.K} rotated 180° (as slid)"
+                    if g.dims == 2
+                    else f"{self.K} reversed (as slid)",
                     flip(p.kernel) if g.dims == 2 else p.kernel[..., ::-1],
                     p.kernel_axes,
                 )
@@ -246,7 +250,14 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         if g.dims == 1:
             return (
                 _Axis(
-                    "L", "positions", g.in_w, *g.padding[2:], g.dilation[1], g.kernel_w, g.stride[1], g.out_w
+                    "L",
+                    "positions",
+                    g.in_w,
+                    *g.padding[2:],
+                    g.dilation[1],
+                    g.kernel_w,
+                    g.stride[1],
+                    g.out_w,
                 ),
             )
         return (

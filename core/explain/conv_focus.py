@@ -46,25 +46,43 @@ class FocusSections(ConvTerms):
         base = p.index_base
         rows, cols = g.window_axes()
         padding = self._padding_words()
-        channels = min(g.in_channels, pictures.MAX_PLANES)
         n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
+        read_channels = g.group_inputs(o)  # with groups, only o's group
+        channels = min(len(read_channels), pictures.MAX_PLANES)
         y = self.sym_y(n, o, i, j).text
         taps = windows.window_taps(rows, cols, i, j)
         real = sum(tap.where == windows.REAL for tap in taps)
         section = Section(
             "focus",
             f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"
-            + (f", in each of {g.in_channels} channels" if g.in_channels > 1 else ""),
+            + (
+                f", in each of {len(read_channels)} channels"
+                + (
+                    f" (input channels {read_channels.start + base}–{read_channels.stop - 1 + base}, its group)"
+                    if g.groups > 1
+                    else ""
+                )
+                if len(read_channels) > 1
+                else (
+                    f" (input channel {read_channels.start + base}, its group)"
+                    if g.groups > 1
+                    else ""
+                )
+            ),
         )
         section.add(Note(pictures.placement_note(rows, cols, i, j, base)))
-        for c in range(channels):
+        for c in read_channels[:channels]:
             section.add(
                 self._input_picture(
                     n, c, [tap.cell for tap in taps], pictures.read_caption(y, taps, padding)
                 )
             )
-        if channels < g.in_channels:
-            section.add(Note(f"… channels {channels + base}–{g.in_channels - 1 + base} alike"))
+        if channels < len(read_channels):
+            section.add(
+                Note(
+                    f"… channels {read_channels[channels] + base}–{read_channels.stop - 1 + base} alike"
+                )
+            )
         flipped = " (flip_kernel: the kernel is rotated 180° as it slides)" if p.flip_kernel else ""
         section.add(
             pictures.tap_grid(
@@ -96,7 +114,8 @@ class FocusSections(ConvTerms):
         n, c, a, b = (target.at(axis) for axis in ("n", "c", "row", "col"))
         x = self.sym_x(n, c, a, b).text
         taps = windows.cell_readers(rows, cols, a, b)
-        fed = len(taps) * g.out_channels
+        fed_channels = g.group_outputs(c)  # with groups, only the outputs of c's group
+        fed = len(taps) * len(fed_channels)
         title = (
             f"Focus: the {fed} output{'s' if fed != 1 else ''} {self.Y} that {x} feeds"
             if fed
@@ -110,7 +129,7 @@ class FocusSections(ConvTerms):
             )
         )
         outputs = self.c.output
-        for o in range(min(g.out_channels, pictures.MAX_PLANES)):
+        for o in fed_channels[: pictures.MAX_PLANES]:
             section.add(
                 pictures.picture(
                     pictures.plane_label(self.Y, p.output_axes, {"n": n, "o": o}, base),
@@ -122,10 +141,10 @@ class FocusSections(ConvTerms):
                     else f"no output's window reads {x}",
                 )
             )
-        if g.out_channels > pictures.MAX_PLANES:
+        if len(fed_channels) > pictures.MAX_PLANES:
             section.add(
                 Note(
-                    f"… output channels {pictures.MAX_PLANES + base}–{g.out_channels - 1 + base} alike"
+                    f"… output channels {fed_channels[pictures.MAX_PLANES] + base}–{fed_channels.stop - 1 + base} alike"
                 )
             )
         if taps:
@@ -151,15 +170,17 @@ class FocusSections(ConvTerms):
 
         labels: list[str] = []
         cells: list[tuple[Any, ...]] = []
-        for o in range(self.g.out_channels):
+        g = self.g
+        local = c % g.group_in  # c's channel within its group: the kernel's channel index
+        for o in g.group_outputs(c):
             for tap in taps:
                 km, kq = entries[tap.tap]
                 labels.append(self.sym_y(n, o, *tap.output).text)
                 cells.append(
                     (
                         position_text(tap.tap, self.p.index_base),
-                        self.sym_w(o, c, km, kq),
-                        self.w[o, c, km, kq],
+                        self.sym_w(o, local, km, kq),
+                        self.w[o, local, km, kq],
                     )
                 )
         return SymbolTable(

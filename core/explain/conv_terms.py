@@ -85,7 +85,13 @@ class ConvTerms:
 
     def all_index_text(self, axes: tuple[str, ...]) -> str:
         # A 1-D signal's one position index is i (its tap m), as 1-D texts write it.
-        letters = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j" if self.g.dims == 2 else "i"}
+        letters = {
+            "n": "n",
+            "o": "o",
+            "c": "c",
+            "row": "i",
+            "col": "j" if self.g.dims == 2 else "i",
+        }
         return "".join(letters[a] for a in axes)
 
     # shared pieces ---------------------------------------------------------

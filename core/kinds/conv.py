@@ -255,14 +255,14 @@ def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[i
         )
         raise SpecError(
             ("input",),
-            f"the input has {x.ndim} axis{'es' if x.ndim != 1 else ''} but dims is {dims}: "
+            f"the input has {x.ndim} {'axis' if x.ndim == 1 else 'axes'} but dims is {dims}: "
             f"give {input_shapes}{hint}",
         )
     if not dims <= w.ndim <= dims + 2:
         hint = "; for a 1-D convolution set dims: 1" if dims == 2 and w.ndim == 1 else ""
         raise SpecError(
             ("kernel",),
-            f"the kernel has {w.ndim} axis{'es' if w.ndim != 1 else ''} but dims is {dims}: "
+            f"the kernel has {w.ndim} {'axis' if w.ndim == 1 else 'axes'} but dims is {dims}: "
             f"give {kernel_shapes}{hint}",
         )
     return dims, inferred

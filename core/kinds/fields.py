@@ -231,7 +231,9 @@ def read_single(value: Any, path: tuple, what: str, minimum: int) -> int:
     allowed = f"allowed: a whole number or [n] (one axis), at least {minimum}"
     if isinstance(value, (list, tuple)):
         if len(value) != 1:
-            raise SpecError(path, f"{what} is a list of {len(value)} in a 1-D convolution; {allowed}")
+            raise SpecError(
+                path, f"{what} is a list of {len(value)} in a 1-D convolution; {allowed}"
+            )
         return _pair_int(value[0], (*path, 0), what, minimum, allowed)
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"{what} must not be {describe(value)}; {allowed}")
@@ -263,7 +265,9 @@ def read_padding_1d(
         )
     if isinstance(value, (list, tuple)):
         if len(value) not in (1, 2):
-            raise SpecError(path, f"padding is a list of {len(value)} in a 1-D convolution; {allowed}")
+            raise SpecError(
+                path, f"padding is a list of {len(value)} in a 1-D convolution; {allowed}"
+            )
         sides = ("left", "right") if len(value) == 2 else ("both sides",)
         pads = tuple(
             _pair_int(v, (*path, i), f"padding ({sides[i]})", 0, allowed)

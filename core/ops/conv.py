@@ -39,7 +39,9 @@ class ConvGeometry:
     padding: tuple[int, int, int, int]  # top, bottom, left, right
     dilation: tuple[int, int]
     groups: int = 1  # divides in_channels and out_channels; the kernel is O×(C/g)×kh×kw
-    dims: int = 2  # the spec's spatial axes: 1 (H = kh = 1, stride/dilation 1 and no padding on H) or 2
+    dims: int = (
+        2  # the spec's spatial axes: 1 (H = kh = 1, stride/dilation 1 and no padding on H) or 2
+    )
 
     @property
     def group_in(self) -> int:
