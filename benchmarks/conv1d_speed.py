@@ -45,7 +45,7 @@ try:
 except ImportError:  # torch is optional
     torch = None
 
-N, C, L, O, K = 8, 16, 4096, 32, 9
+BATCH, CHANNELS, LENGTH, FILTERS, TAPS = 8, 16, 4096, 32, 9
 
 
 def gradcalc_step(x4, w4, bias, upstream4, geometry):
@@ -73,19 +73,18 @@ def main(argv: list[str]) -> int:
     args = parser.parse_args(argv)
     rng = np.random.default_rng(0)
     g = args.groups
-    x = rng.standard_normal((N, C, L))
-    w = rng.standard_normal((O, C // g, K))
-    bias = rng.standard_normal(O)
-    out = L - K + 1
-    upstream = rng.standard_normal((N, O, out))
+    x = rng.standard_normal((BATCH, CHANNELS, LENGTH))
+    w = rng.standard_normal((FILTERS, CHANNELS // g, TAPS))
+    bias = rng.standard_normal(FILTERS)
+    upstream = rng.standard_normal((BATCH, FILTERS, LENGTH - TAPS + 1))
     geometry = ConvGeometry(
-        batch=N,
-        in_channels=C,
-        out_channels=O,
+        batch=BATCH,
+        in_channels=CHANNELS,
+        out_channels=FILTERS,
         in_h=1,
-        in_w=L,
+        in_w=LENGTH,
         kernel_h=1,
-        kernel_w=K,
+        kernel_w=TAPS,
         stride=(1, 1),
         padding=(0, 0, 0, 0),
         dilation=(1, 1),
@@ -112,7 +111,7 @@ def main(argv: list[str]) -> int:
         steps["torch float64 (1 thread)"] = torch_threads(1)
     times: dict[str, list[float]] = {name: [] for name in steps}
     for _ in range(args.warmups):
-        for name, step in steps.items():
+        for step in steps.values():
             _run(step)
     names = list(steps)
     for round_number in range(args.reps):
@@ -120,7 +119,10 @@ def main(argv: list[str]) -> int:
         for name in order:
             times[name].append(_run(steps[name]))
     medians = {name: statistics.median(values) for name, values in times.items()}
-    print(f"conv1d {N}×{C}×{L}, {O} filters of {C // g}×{K}, groups {g}, float64; load {os.getloadavg()[0]:.2f}")
+    print(
+        f"conv1d {BATCH}×{CHANNELS}×{LENGTH}, {FILTERS} filters of {CHANNELS // g}×{TAPS}, "
+        f"groups {g}, float64; load {os.getloadavg()[0]:.2f}"
+    )
     for name, value in medians.items():
         print(f"  {name:32s} {value * 1e3:8.2f} ms (median of {args.reps})")
     if torch is None:

@@ -162,7 +162,11 @@ def bundled() -> list[tuple[str, dict]]:
         spec["input"] = x.reshape((1,) * (dims + 2 - x.ndim) + x.shape).tolist()
         spec["kernel"] = w.reshape((1,) * (dims + 2 - w.ndim) + w.shape).tolist()
         spec["dims"] = dims
-        if spec.get("padding") in ("same", "valid") or "bias" in spec and np.ndim(spec["bias"]) == 0:
+        if (
+            spec.get("padding") in ("same", "valid")
+            or "bias" in spec
+            and np.ndim(spec["bias"]) == 0
+        ):
             continue  # torch's padding words and a shared bias: not compared here
         found.append((path.name, spec))
     return found
