@@ -279,3 +279,121 @@ def test_bad_input_is_one_located_line(tmp_path: Path, text: str, where: str, wo
     line_number = int(where.split(":")[1]) + 1  # the "kind: conv" line comes first
     assert f"spec.yaml:{line_number}:{where.split(':')[2]}" in lines[0], lines[0]
     assert words in lines[0], lines[0]
+
+
+# ---------------------------------------------------------------------------
+# gradcalc check: groups ignored; the 1-D problem's slips
+
+
+def _diagnose(spec: dict[str, Any], result: str, answer: Any) -> tuple[bool, str]:
+    from gradcalc.core.grading import Problem
+
+    grade = Problem(spec).grade({result: answer})
+    graded = next(r for r in grade.results if r.name == result)
+    return graded.ok, graded.diagnosis
+
+
+def _bundled(name: str) -> dict[str, Any]:
+    from gradcalc.cli.spec_loader import load_file
+    from gradcalc.problems import PROBLEMS_DIR
+
+    return dict(load_file(str(PROBLEMS_DIR / name)).data)
+
+
+def _listed(value: Any) -> Any:
+    array = np.asarray(value, dtype=object)
+    return str(array[()]) if array.ndim == 0 else [_listed(row) for row in array]
+
+
+@pytest.mark.parametrize("result", ["output", "grad_input"])
+def test_groups_ignored_is_diagnosed(result: str) -> None:
+    spec = _bundled("conv_depthwise.yaml")
+    # The student's way: a plain convolution, each filter applied to every input channel.
+    wrong = {k: v for k, v in spec.items() if k not in ("expected", "groups")}
+    kernel = np.array(spec["kernel"], dtype=object)
+    wrong["kernel"] = np.concatenate([kernel, kernel], axis=1).tolist()
+    answer = _listed(registry.solve(wrong, SolveOptions()).results[result])
+    ok, diagnosis = _diagnose(spec, result, answer)
+    assert not ok
+    assert diagnosis.startswith(f"{result} matches the result with groups 2 ignored"), diagnosis
+    right = _listed(registry.solve(spec, SolveOptions()).results[result])
+    assert _diagnose(spec, result, right) == (True, "")
+
+
+def test_1d_kernel_flip_and_padding_ignored_are_diagnosed() -> None:
+    spec = _bundled("conv1d_causal.yaml")
+    flipped = {k: v for k, v in spec.items() if k != "expected"}
+    flipped["flip_kernel"] = True
+    answer = _listed(registry.solve(flipped, SolveOptions()).results["grad_input"])
+    ok, diagnosis = _diagnose(spec, "grad_input", answer)
+    assert not ok and "true convolution" in diagnosis
+    unpadded = {k: v for k, v in spec.items() if k not in ("expected", "upstream", "padding")}
+    answer = _listed(registry.solve(unpadded, SolveOptions()).results["output"])
+    ok, diagnosis = _diagnose(spec, "output", answer)
+    assert not ok and "the padding ([2, 0]) was ignored" in diagnosis, diagnosis
+
+
+# ---------------------------------------------------------------------------
+# Practice, gradcalc new and gradcalc net
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_random_conv_dims_1_solves_with_clean_numbers(tmp_path: Path, seed: int) -> None:
+    spec_path, key_path = tmp_path / "p.yaml", tmp_path / "k.yaml"
+    made = run_cli(
+        "random",
+        "conv",
+        "--dims",
+        "1",
+        "--seed",
+        str(seed),
+        "-o",
+        str(spec_path),
+        "--answers",
+        str(key_path),
+    )
+    assert made.exit_code == 0, made.output
+    import yaml
+
+    spec = yaml.safe_load(spec_path.read_text("utf-8"))
+    assert spec["dims"] == 1
+    assert np.ndim(spec["input"]) == np.ndim(spec["kernel"]) - 0 or spec["dims"] == 1
+    solved = run_cli("conv", "--spec", str(spec_path), "--format", "json")
+    assert solved.exit_code == 0, solved.output
+    checked = run_cli("check", str(key_path), "--format", "json")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_net_conv_layer_with_dims_1() -> None:
+    spec = {
+        "kind": "net",
+        "input": [[[1, 2, -1, 3, 0]]],  # N×C×L
+        "layers": [
+            {"type": "conv", "dims": 1, "kernel": [[[1, -1, 2]]], "bias": [1], "padding": [2, 0]},
+            "relu",
+            "flatten",
+        ],
+        "upstream": [[1, 0, -1, 2, 1]],
+    }
+    results = registry.solve(spec, SolveOptions()).results
+    # conv: y[i] = x[i−2] − x[i−1] + 2·x[i] + 1 = [3, 4, −4, 10, −2]; relu zeroes y[4].
+    assert [list(row) for row in np.asarray(results["output"])] == [[3, 4, 0, 10, 0]]
+    grad = registry.solve(spec, SolveOptions()).results["grad_input"]
+    x = np.array([1, 2, -1, 3, 0], dtype=float)
+    up = np.array([1, 0, -1, 2, 1], dtype=float)
+
+    def loss(values: np.ndarray) -> float:
+        padded = np.concatenate([[0.0, 0.0], values])
+        y = padded[:-2] - padded[1:-1] + 2 * padded[2:] + 1
+        return float(np.sum(np.maximum(y, 0) * up))
+
+    numeric = [
+        (loss(x + np.eye(5)[i] * 1e-6) - loss(x - np.eye(5)[i] * 1e-6)) / 2e-6 for i in range(5)
+    ]
+    assert np.allclose(np.asarray(grad, dtype=float).ravel(), numeric, atol=1e-6)
+
+
+def test_new_conv_lists_dims_and_groups() -> None:
+    made = run_cli("new", "conv")
+    assert made.exit_code == 0, made.output
+    assert "groups" in made.stdout and "dims" in made.stdout

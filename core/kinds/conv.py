@@ -595,6 +595,7 @@ def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
     flipped = spec.get("flip_kernel") is True
+    one_d = _written_dims(spec) == 1
     variants = [
         Mistake(
             "kernel flip",
@@ -610,10 +611,15 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             if flipped
             else "the kernel was flipped (true convolution)",
         ),
-        transposed("grad_kernel", "∂L/∂kernel"),
+        *_groups_ignored(spec),
     ]
-    stride = pair_as_written(spec.get("stride", 1))
     gradients = ("grad_input", "grad_kernel", "grad_bias")
+    if one_d:  # no rows and columns to swap, and one axis for the size slips
+        stride = pair_as_written(spec.get("stride", 1))
+        sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
+        return variants + sizes + forgot_upstream(spec, gradients) + [negated(gradients)]
+    variants.append(transposed("grad_kernel", "∂L/∂kernel"))
+    stride = pair_as_written(spec.get("stride", 1))
     return (
         variants
         + size_mistakes(spec, stride)
@@ -621,6 +627,59 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         + upstream_transposed(spec, gradients)
         + [negated(gradients)]
     )
+
+
+def _written_dims(spec: Mapping[str, Any]) -> int:
+    """The spec's dims as reading it decides (1: the key, or a vector input and kernel)."""
+    if spec.get("dims") is not None:
+        return 1 if spec["dims"] == 1 else 2
+
+    def depth(value: Any) -> int:
+        if isinstance(value, list):  # nested lists: follow the first entries
+            return 1 + depth(value[0]) if value else 1
+        limit = common.Limits().max_elements  # a matrix written as text: read it
+        return parse_array(value, (), ndims=(0, 1, 2, 3, 4), what="", max_elements=limit).ndim
+
+    try:
+        return 1 if depth(spec["input"]) == 1 and depth(spec["kernel"]) == 1 else 2
+    except (SpecError, KeyError):
+        return 2
+
+
+def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
+    """groups g > 1 ignored: every output channel reads all C input channels, its C/g kernel
+    channels applied to each group alike (the kernel repeated g times along its channel
+    axis).  Only the output and ∂L/∂x have the key's shape."""
+    groups = spec.get("groups")
+    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 2:
+        return []
+    try:
+        kernel = parse_array(
+            spec["kernel"],
+            ("kernel",),
+            ndims=(1, 2, 3, 4),
+            what="kernel",
+            max_elements=common.Limits().max_elements,
+        )
+    except (SpecError, KeyError):
+        return []
+    if kernel.ndim < 3:
+        return []
+    repeated = np.concatenate([kernel] * groups, axis=1)
+    as_written = np.vectorize(lambda v: int(v) if v.denominator == 1 else str(v), otypes=[object])(
+        repeated
+    )
+    return [
+        Mistake(
+            "groups ignored",
+            f"{{name}} matches the result with groups {groups} ignored: every output channel "
+            "reading all input channels (its kernel applied to each group alike), instead of "
+            "only the input channels of its own group",
+            (("groups", None), ("kernel", as_written.tolist())),
+            results=("output", "grad_input", "jacobian_input"),
+            slip=f"the groups ({groups}) were ignored",
+        )
+    ]
 
 
 # ---------------------------------------------------------------------------
@@ -667,9 +726,45 @@ DILATION = Knob(
     label_default=False,
 )
 
+# 1-D problems (--dims 1): a signal of L, a kernel of k, int stride, padding and dilation.
+LENGTH = Knob("length", "int", "1-D: signal length L", default=6, maximum=16, label="length {}")
+KERNEL_LENGTH = Knob(
+    "kernel_length", "int", "1-D: kernel length k", default=3, maximum=7, label="kernel of {}"
+)
+STRIDE_1D = Knob("stride", "int", "N", default=1, field="stride", maximum=4, label="stride {}")
+PADDING_1D = Knob(
+    "padding",
+    "int",
+    "zeros on each side: N",
+    default=0,
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+)
+DILATION_1D = Knob(
+    "dilation",
+    "int",
+    "N",
+    default=1,
+    field="dilation",
+    maximum=3,
+    label="dilation {}",
+    label_default=False,
+)
+DIMS = Knob(
+    "dims",
+    "choice",
+    "spatial axes: 2 (an image) or 1 (a signal)",
+    default="2",
+    choices=("2", "1"),
+    seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
+    quiet_default=True,
+)
+
 PRACTICE = Profile(
     {
-        "": Variant(
+        "2": Variant(
             knobs=(IMAGE, KERNEL, STRIDE, PADDING, DILATION, CHANNELS, OUT_CHANNELS, BATCH),
             tensors={
                 "input": ("batch?", "channels?", "size"),
@@ -677,6 +772,24 @@ PRACTICE = Profile(
             },
             # Cross-correlation (PyTorch) or true convolution: courses teach both.
             fixed={"flip_kernel": False},
-        )
-    }
+        ),
+        "1": Variant(
+            knobs=(
+                LENGTH,
+                KERNEL_LENGTH,
+                STRIDE_1D,
+                PADDING_1D,
+                DILATION_1D,
+                CHANNELS,
+                OUT_CHANNELS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "length"),
+                "kernel": ("out_channels?", "channels?", "kernel_length"),
+            },
+            fixed={"flip_kernel": False, "dims": 1},
+        ),
+    },
+    by=DIMS,
 )

@@ -44,6 +44,12 @@ class Knob:
     # (value, what the spec writes for it) where the two differ: ``--ties none`` draws no
     # tied window, so the spec can state PyTorch's rule, ``ties: first``.
     spec_values: tuple[tuple[Any, Any], ...] = ()
+    # For a profile's ``by`` knob: (variant, the name its draws are seeded with) where the two
+    # differ (conv's 2-D problems keep the draws of the time it had one variant, "").
+    seed_names: tuple[tuple[str, str], ...] = ()
+    # Left out of a problem's sizes (its seed's draws, its command line) at its default: a
+    # knob added later keeps the problems every earlier seed drew.
+    quiet_default: bool = False
 
     @property
     def option(self) -> str:

@@ -113,11 +113,19 @@ class Sizes:
     def arguments(self) -> list[str]:
         """The options that reproduce these sizes, e.g. ["--size", "4x4", "--stride", "1"]."""
         found: list[str] = []
-        for knob in self.knobs:
+        for knob in self._stated():
             found += [knob.option, knob_text(knob, self.values[knob.name])]
         return found
 
     def text(self) -> str:
         return ";".join(
-            f"{knob.name}={knob_text(knob, self.values[knob.name])}" for knob in self.knobs
+            f"{knob.name}={knob_text(knob, self.values[knob.name])}" for knob in self._stated()
         )
+
+    def _stated(self) -> list[Knob]:
+        """The knobs that say something: all but a quiet one at its default."""
+        return [
+            knob
+            for knob in self.knobs
+            if not (knob.quiet_default and self.values[knob.name] == knob.default)
+        ]
