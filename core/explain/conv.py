@@ -196,11 +196,13 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         p, g = self.p, self.g
         section = Section("problem", "Problem")
         shape = lambda a: "×".join(map(str, a.shape))  # noqa: E731
+        # A 1-D problem's one spatial axis is the signal's positions.
+        axes = lambda a: ", ".join("position" if g.dims == 1 and x == "col" else x for x in a)  # noqa: E731
         section.add(
             Note(
-                f"input {self.X}: {shape(p.input)} ({', '.join(p.input_axes)}), kernel {self.K}: {shape(p.kernel)} "
-                f"({', '.join(p.kernel_axes)}), output {self.Y}: {'×'.join(map(str, p.output_shape))} "
-                f"({', '.join(p.output_axes)})"
+                f"input {self.X}: {shape(p.input)} ({axes(p.input_axes)}), kernel {self.K}: {shape(p.kernel)} "
+                f"({axes(p.kernel_axes)}), output {self.Y}: {'×'.join(map(str, p.output_shape))} "
+                f"({axes(p.output_axes)})"
             )
         )
         section.add(self._matrix(self.X, p.input, p.input_axes))
