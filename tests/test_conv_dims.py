@@ -397,3 +397,38 @@ def test_new_conv_lists_dims_and_groups() -> None:
     made = run_cli("new", "conv")
     assert made.exit_code == 0, made.output
     assert "groups" in made.stdout and "dims" in made.stdout
+
+
+# ---------------------------------------------------------------------------
+# --focus in 1-D notation and with groups
+
+
+def test_focus_on_a_1d_output_and_input() -> None:
+    spec = _bundled_path("conv1d_causal.yaml")
+    result = run_cli("conv", "--spec", spec, "--focus", "output[0]", "--show", "results")
+    assert result.exit_code == 0, result.output
+    assert "window 0 puts tap m on position i·s + m·d − p = 0·1 + m·1 − 2 = −2, −1, 0" in (
+        result.stdout
+    )
+    assert "y_0 = x_0·w_2" in result.stdout
+    result = run_cli("conv", "--spec", spec, "--focus", "input[3]", "--show", "results")
+    assert result.exit_code == 0, result.output
+    assert "position 3 = i·1 + m·1 − 2 = 3 for (i, m) = (3, 2), (4, 1), (5, 0)" in result.stdout
+    assert "window tap m" in result.stdout
+
+
+def test_focus_with_groups_reads_only_the_group() -> None:
+    spec = _bundled_path("conv_depthwise.yaml")
+    result = run_cli("conv", "--spec", spec, "--focus", "output[1,0,0]", "--show", "results")
+    assert result.exit_code == 0, result.output
+    assert "(input channel 1, its group)" in result.stdout
+    assert "x [c=0]" not in result.stdout
+    result = run_cli("conv", "--spec", spec, "--focus", "input[0,1,1]", "--show", "results")
+    assert result.exit_code == 0, result.output
+    assert "y [o=1]" not in result.stdout  # channel 0 feeds output channel 0 only
+
+
+def _bundled_path(name: str) -> str:
+    from gradcalc.problems import PROBLEMS_DIR
+
+    return str(PROBLEMS_DIR / name)

@@ -70,7 +70,13 @@ class FocusSections(ConvTerms):
                 )
             ),
         )
-        section.add(Note(pictures.placement_note(rows, cols, i, j, base)))
+        section.add(
+            Note(
+                pictures.placement_note_1d(cols, j, base)
+                if g.dims == 1
+                else pictures.placement_note(rows, cols, i, j, base)
+            )
+        )
         for c in read_channels[:channels]:
             section.add(
                 self._input_picture(
@@ -83,20 +89,29 @@ class FocusSections(ConvTerms):
                     f"… channels {read_channels[channels] + base}–{read_channels.stop - 1 + base} alike"
                 )
             )
-        flipped = " (flip_kernel: the kernel is rotated 180° as it slides)" if p.flip_kernel else ""
-        section.add(
-            pictures.tap_grid(
-                f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
-                taps,
-                (g.kernel_h, g.kernel_w),
-                lambda tap: pictures.cell_name(
-                    tap, lambda r, col: self._focus_cell(n, r, col), base
-                ),
-                index_base=base,
-                entries=entries,
-                caption=f"rows and columns: {self.K}'s indices",
-            )
+        flipped = (
+            " (flip_kernel: the kernel is "
+            + ("reversed" if g.dims == 1 else "rotated 180°")
+            + " as it slides)"
+            if p.flip_kernel
+            else ""
         )
+        if g.dims == 1:
+            section.add(self._tap_row(y, n, taps, entries, flipped))
+        else:
+            section.add(
+                pictures.tap_grid(
+                    f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
+                    taps,
+                    (g.kernel_h, g.kernel_w),
+                    lambda tap: pictures.cell_name(
+                        tap, lambda r, col: self._focus_cell(n, r, col), base
+                    ),
+                    index_base=base,
+                    entries=entries,
+                    caption=f"rows and columns: {self.K}'s indices",
+                )
+            )
         section.add(self._output_sum(n, o, i, j))
         return section, pictures.Focus(y, "output", target.index, tuple(taps), entries)
 
@@ -122,7 +137,13 @@ class FocusSections(ConvTerms):
             else f"Focus: {x} feeds no output {self.Y} (no window reads it)"
         )
         section = Section("focus", title)
-        section.add(Note(pictures.readers_note(rows, cols, a, b, base)))
+        section.add(
+            Note(
+                pictures.readers_note_1d(cols, b, base)
+                if g.dims == 1
+                else pictures.readers_note(rows, cols, a, b, base)
+            )
+        )
         section.add(
             self._input_picture(
                 n, c, [(a, b)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
@@ -178,14 +199,16 @@ class FocusSections(ConvTerms):
                 labels.append(self.sym_y(n, o, *tap.output).text)
                 cells.append(
                     (
-                        position_text(tap.tap, self.p.index_base),
+                        str(tap.tap[1] + self.p.index_base)
+                        if g.dims == 1
+                        else position_text(tap.tap, self.p.index_base),
                         self.sym_w(o, local, km, kq),
                         self.w[o, local, km, kq],
                     )
                 )
         return SymbolTable(
             f"the outputs {x} feeds, and the {self.K} entry that multiplies it",
-            ("window tap (m, q)", f"∂{self.Y}/∂{x}", "value"),
+            ("window tap m" if g.dims == 1 else "window tap (m, q)", f"∂{self.Y}/∂{x}", "value"),
             tuple(labels),
             tuple(cells),
         )
@@ -210,4 +233,33 @@ class FocusSections(ConvTerms):
             return self.sym_x(n, 0, r, col).text
         from gradcalc.core.explain.focus import position_text
 
-        return position_text((r, col), self.p.index_base)
+        return position_text((col,) if self.g.dims == 1 else (r, col), self.p.index_base)
+
+    def _tap_row(
+        self,
+        y: str,
+        n: int,
+        taps: list[WindowTap],
+        entries: dict[tuple[int, int], tuple[int, int]],
+        flipped: str,
+    ) -> SymbolTable:
+        """A 1-D window's taps as one row under the kernel's indices: what each entry reads."""
+        from gradcalc.core.explain.focus import position_text
+        from gradcalc.core.ops.windows import PADDING, REAL
+
+        base = self.p.index_base
+        cells = [""] * self.g.kernel_w
+        for tap in taps:
+            entry = entries[tap.tap][1]
+            if tap.where == REAL:
+                cells[entry] = self._focus_cell(n, *tap.cell)
+            else:
+                where = "pad" if tap.where == PADDING else "clipped"
+                cells[entry] = f"{where} {position_text((tap.cell[1],), base)}"
+        return SymbolTable(
+            f"{self.K}: the entry of {self.X} each kernel entry multiplies in {y}{flipped}",
+            tuple(str(q + base) for q in range(self.g.kernel_w)),
+            (f"{self.K} entry",),
+            (tuple(cells),),
+            f"columns: {self.K}'s indices",
+        )
