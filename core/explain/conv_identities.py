@@ -144,7 +144,7 @@ class IdentitySections(ConvTerms):
         verdict = AGREES if kernel_ok else DISAGREES
         if self.p.flip_kernel:
             return (
-                f"∂{self.L}/∂{self.K} = rot180({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
+                f"∂{self.L}/∂{self.K} = {'rot180' if g.dims == 2 else 'reversed'}({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
                 f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃)"
                 + batch_words
                 + "; "
@@ -215,7 +215,8 @@ class IdentitySections(ConvTerms):
         """What the full correlation slides: rot180(K), or K itself under flip_kernel."""
         if not self.p.flip_kernel:
             return f"rot180({self.K})" if self.g.dims == 2 else f"reversed({self.K})"
-        return f"{self.K} itself (the slid kernel is already rotated)"
+        turned = "rotated" if self.g.dims == 2 else "reversed"
+        return f"{self.K} itself (the slid kernel is already {turned})"
 
     def _input_identity_words(self, input_ok: bool) -> str:
         """The ∂L/∂X identity in words, and whether it agreed."""
