@@ -55,20 +55,7 @@ class FocusSections(ConvTerms):
         section = Section(
             "focus",
             f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"
-            + (
-                f", in each of {len(read_channels)} channels"
-                + (
-                    f" (input channels {read_channels.start + base}–{read_channels.stop - 1 + base}, its group)"
-                    if g.groups > 1
-                    else ""
-                )
-                if len(read_channels) > 1
-                else (
-                    f" (input channel {read_channels.start + base}, its group)"
-                    if g.groups > 1
-                    else ""
-                )
-            ),
+            + self._channels_read(read_channels),
         )
         section.add(
             Note(
@@ -89,31 +76,48 @@ class FocusSections(ConvTerms):
                     f"… channels {read_channels[channels] + base}–{read_channels.stop - 1 + base} alike"
                 )
             )
+        section.add(self._kernel_taps(y, n, taps, entries))
+        section.add(self._output_sum(n, o, i, j))
+        return section, pictures.Focus(y, "output", target.index, tuple(taps), entries)
+
+    def _channels_read(self, read_channels: range) -> str:
+        """The title's words for the input channels one output reads (with groups: its group's)."""
+        base, grouped = self.p.index_base, self.g.groups > 1
+        first, last = read_channels.start + base, read_channels.stop - 1 + base
+        if len(read_channels) > 1:
+            group = f" (input channels {first}–{last}, its group)" if grouped else ""
+            return f", in each of {len(read_channels)} channels{group}"
+        return f" (input channel {first}, its group)" if grouped else ""
+
+    def _kernel_taps(
+        self,
+        y: str,
+        n: int,
+        taps: list[WindowTap],
+        entries: dict[tuple[int, int], tuple[int, int]],
+    ) -> SymbolTable:
+        """What each kernel entry multiplies in output ``y``: a grid (2-D) or one row (1-D)."""
+        from gradcalc.core.explain import focus as pictures
+
+        g, base = self.g, self.p.index_base
         flipped = (
             " (flip_kernel: the kernel is "
             + ("reversed" if g.dims == 1 else "rotated 180°")
             + " as it slides)"
-            if p.flip_kernel
+            if self.p.flip_kernel
             else ""
         )
         if g.dims == 1:
-            section.add(self._tap_row(y, n, taps, entries, flipped))
-        else:
-            section.add(
-                pictures.tap_grid(
-                    f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
-                    taps,
-                    (g.kernel_h, g.kernel_w),
-                    lambda tap: pictures.cell_name(
-                        tap, lambda r, col: self._focus_cell(n, r, col), base
-                    ),
-                    index_base=base,
-                    entries=entries,
-                    caption=f"rows and columns: {self.K}'s indices",
-                )
-            )
-        section.add(self._output_sum(n, o, i, j))
-        return section, pictures.Focus(y, "output", target.index, tuple(taps), entries)
+            return self._tap_row(y, n, taps, entries, flipped)
+        return pictures.tap_grid(
+            f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
+            taps,
+            (g.kernel_h, g.kernel_w),
+            lambda tap: pictures.cell_name(tap, lambda r, col: self._focus_cell(n, r, col), base),
+            index_base=base,
+            entries=entries,
+            caption=f"rows and columns: {self.K}'s indices",
+        )
 
     def _focus_on_input(
         self, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]

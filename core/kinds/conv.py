@@ -1,8 +1,8 @@
 """A conv spec: how it is read (``read(spec, limits) -> ConvProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``, ``focus_target`` for
 ``--focus``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``, for ``gradcalc random``).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``: core/kinds/conv_mistakes.py)
+and its practice profile (``PRACTICE``, for ``gradcalc random``: core/kinds/conv_practice.py).
 
 A conv problem is one 2-D or 1-D convolution (PyTorch's conv2d or conv1d, with ``groups``).
 Inside a run every array is NCHW: input ``x`` N×C×H×W, kernel ``w`` O×(C/g)×kh×kw, output
@@ -29,23 +29,15 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
+from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import (
-    pair_as_written,
     read_padding,
     read_padding_1d,
     read_pair,
     read_single,
 )
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import (
-    forgot_upstream,
-    negated,
-    size_mistakes,
-    transposed,
-    upstream_transposed,
-)
-from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
@@ -586,210 +578,3 @@ def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray
     valid = index_map >= 0
     result[valid] = flat[index_map[valid]]
     return result
-
-
-# ---------------------------------------------------------------------------
-# Usual mistakes (gradcalc check)
-
-
-def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
-    """The mistakes worth trying for this problem, most telling first."""
-    flipped = spec.get("flip_kernel") is True
-    one_d = _written_dims(spec) == 1
-    variants = [
-        Mistake(
-            "kernel flip",
-            "{name} matches the result for cross-correlation (flip_kernel: false, the kernel "
-            "not flipped); this problem uses true convolution (the kernel flipped by 180°)"
-            if flipped
-            else "{name} matches the result for true convolution (flip_kernel: true); "
-            "this problem uses cross-correlation",
-            (("flip_kernel", not flipped),),
-            # ∂L/∂K under the other convention is the key rotated by 180°.
-            reveals=("grad_kernel", "jacobian_kernel"),
-            slip="the kernel was not flipped (cross-correlation)"
-            if flipped
-            else "the kernel was flipped (true convolution)",
-        ),
-        *_groups_ignored(spec),
-    ]
-    gradients = ("grad_input", "grad_kernel", "grad_bias")
-    if one_d:  # no rows and columns to swap, and one axis for the size slips
-        stride = pair_as_written(spec.get("stride", 1))
-        sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
-        return variants + sizes + forgot_upstream(spec, gradients) + [negated(gradients)]
-    variants.append(transposed("grad_kernel", "∂L/∂kernel"))
-    stride = pair_as_written(spec.get("stride", 1))
-    return (
-        variants
-        + size_mistakes(spec, stride)
-        + forgot_upstream(spec, gradients)
-        + upstream_transposed(spec, gradients)
-        + [negated(gradients)]
-    )
-
-
-def _written_dims(spec: Mapping[str, Any]) -> int:
-    """The spec's dims as reading it decides (1: the key, or a vector input and kernel)."""
-    if spec.get("dims") is not None:
-        return 1 if spec["dims"] == 1 else 2
-
-    def depth(value: Any) -> int:
-        if isinstance(value, list):  # nested lists: follow the first entries
-            return 1 + depth(value[0]) if value else 1
-        limit = common.Limits().max_elements  # a matrix written as text: read it
-        return parse_array(value, (), ndims=(0, 1, 2, 3, 4), what="", max_elements=limit).ndim
-
-    try:
-        return 1 if depth(spec["input"]) == 1 and depth(spec["kernel"]) == 1 else 2
-    except (SpecError, KeyError):
-        return 2
-
-
-def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
-    """groups g > 1 ignored: every output channel reads all C input channels, its C/g kernel
-    channels applied to each group alike (the kernel repeated g times along its channel
-    axis).  Only the output and ∂L/∂x have the key's shape."""
-    groups = spec.get("groups")
-    if not isinstance(groups, int) or isinstance(groups, bool) or groups < 2:
-        return []
-    try:
-        kernel = parse_array(
-            spec["kernel"],
-            ("kernel",),
-            ndims=(1, 2, 3, 4),
-            what="kernel",
-            max_elements=common.Limits().max_elements,
-        )
-    except (SpecError, KeyError):
-        return []
-    if kernel.ndim < 3:
-        return []
-    repeated = np.concatenate([kernel] * groups, axis=1)
-    as_written = np.vectorize(lambda v: int(v) if v.denominator == 1 else str(v), otypes=[object])(
-        repeated
-    )
-    return [
-        Mistake(
-            "groups ignored",
-            f"{{name}} matches the result with groups {groups} ignored: every output channel "
-            "reading all input channels (its kernel applied to each group alike), instead of "
-            "only the input channels of its own group",
-            (("groups", None), ("kernel", as_written.tolist())),
-            results=("output", "grad_input", "jacobian_input"),
-            slip=f"the groups ({groups}) were ignored",
-        )
-    ]
-
-
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
-
-KERNEL = Knob(
-    "kernel_size",
-    "pair",
-    "kernel height×width: N or HxW",
-    default=(2, 2),
-    maximum=7,
-    label="{} kernel",
-)
-OUT_CHANNELS = Knob(
-    "out_channels",
-    "int",
-    "output channels (kernels)",
-    default=1,
-    maximum=4,
-    label="{} output channels",
-    label_default=False,
-)
-STRIDE = Knob(
-    "stride", "pair", "N or SHxSW", default=(1, 1), field="stride", maximum=4, label="stride {}"
-)
-PADDING = Knob(
-    "padding",
-    "pair",
-    "zeros on each side: N or PHxPW",
-    default=(0, 0),
-    field="padding",
-    minimum=0,
-    maximum=3,
-    label="padding {}",
-)
-DILATION = Knob(
-    "dilation",
-    "pair",
-    "N or DHxDW",
-    default=(1, 1),
-    field="dilation",
-    maximum=3,
-    label="dilation {}",
-    label_default=False,
-)
-
-# 1-D problems (--dims 1): a signal of L, a kernel of k, int stride, padding and dilation.
-LENGTH = Knob("length", "int", "1-D: signal length L", default=6, maximum=16, label="length {}")
-KERNEL_LENGTH = Knob(
-    "kernel_length", "int", "1-D: kernel length k", default=3, maximum=7, label="kernel of {}"
-)
-STRIDE_1D = Knob("stride", "int", "N", default=1, field="stride", maximum=4, label="stride {}")
-PADDING_1D = Knob(
-    "padding",
-    "int",
-    "zeros on each side: N",
-    default=0,
-    field="padding",
-    minimum=0,
-    maximum=3,
-    label="padding {}",
-)
-DILATION_1D = Knob(
-    "dilation",
-    "int",
-    "N",
-    default=1,
-    field="dilation",
-    maximum=3,
-    label="dilation {}",
-    label_default=False,
-)
-DIMS = Knob(
-    "dims",
-    "choice",
-    "spatial axes: 2 (an image) or 1 (a signal)",
-    default="2",
-    choices=("2", "1"),
-    seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
-    quiet_default=True,
-)
-
-PRACTICE = Profile(
-    {
-        "2": Variant(
-            knobs=(IMAGE, KERNEL, STRIDE, PADDING, DILATION, CHANNELS, OUT_CHANNELS, BATCH),
-            tensors={
-                "input": ("batch?", "channels?", "size"),
-                "kernel": ("out_channels?", "channels?", "kernel_size"),
-            },
-            # Cross-correlation (PyTorch) or true convolution: courses teach both.
-            fixed={"flip_kernel": False},
-        ),
-        "1": Variant(
-            knobs=(
-                LENGTH,
-                KERNEL_LENGTH,
-                STRIDE_1D,
-                PADDING_1D,
-                DILATION_1D,
-                CHANNELS,
-                OUT_CHANNELS,
-                BATCH,
-            ),
-            tensors={
-                "input": ("batch?", "channels?", "length"),
-                "kernel": ("out_channels?", "channels?", "kernel_length"),
-            },
-            fixed={"flip_kernel": False, "dims": 1},
-        ),
-    },
-    by=DIMS,
-)
