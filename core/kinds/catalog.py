@@ -61,7 +61,7 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "stride",
                 "ints",
-                "int or [sh, sw]; 1-D: int or [s]",
+                "int or [sh, sw]",
                 example=1,
                 starter=True,
                 minimum=1,
@@ -71,8 +71,7 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "padding",
                 "ints",
-                "int, [ph, pw], [top, bottom, left, right], valid or same; "
-                "1-D: int, [p] or [left, right] (causal: [k−1, 0])",
+                "int, [ph, pw], [top, bottom, left, right], valid or same",
                 choices=("valid", "same"),
                 example=0,
                 starter=True,
@@ -83,7 +82,7 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "dilation",
                 "ints",
-                "int or [dh, dw]; 1-D: int or [d]",
+                "int or [dh, dw]",
                 example=1,
                 starter=True,
                 minimum=1,
@@ -101,7 +100,9 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "dims",
                 "integer",
-                "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D)",
+                "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D); "
+                "in 1-D stride and dilation are an int or [s], padding an int, [p] or "
+                "[left, right] (causal: [k−1, 0])",
                 example=2,
                 minimum=1,
                 maximum=2,
