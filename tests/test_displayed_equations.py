@@ -90,6 +90,35 @@ def ones(rows: int, columns: int) -> str:
 
 # Sums longer than any cap, sizes that ceil_mode clips, bce at its clamps, decimals at halves.
 INLINE = {
+    "conv 1-D grouped, causal": [
+        "conv",
+        "--dims",
+        "1",
+        "--groups",
+        "2",
+        "--input",
+        "1 2 -1 3; 0 1 2 -2",
+        "--kernel",
+        "[[[1, -1]], [[2, 1]], [[0, 1]], [[1, 1]]]",
+        "--padding",
+        "[1, 0]",
+        "--bias",
+        "[1, 0, -1, 2]",
+    ],
+    "conv 2-D groups 2 of 2 channels, stride 2": [
+        "conv",
+        "--groups",
+        "2",
+        "--input",
+        "[[[1, 2, 0], [0, 1, 3], [2, 2, 1]], [[1, 0, 1], [2, 1, 0], [0, 1, 2]],"
+        " [[0, 1, 1], [1, 0, 2], [3, 1, 0]], [[2, 0, 1], [1, 1, 1], [0, 2, 1]]]",
+        "--kernel",
+        "[[[[1, 0], [0, 1]], [[2, 1], [0, 1]]], [[[0, 1], [1, 0]], [[1, 1], [1, 2]]]]",
+        "--stride",
+        "2",
+        "--padding",
+        "1",
+    ],
     "conv 25-term kernel sums": [
         "conv",
         "--input",

@@ -54,6 +54,8 @@ SHELL_ONLY: dict[str, str] = {
     "ruff check . && ruff format --check .": "a linter, not a gradcalc command (.ci/run runs it)",
     "python benchmarks/startup.py": "a benchmark, minutes long",
     "python benchmarks/conv_scale.py": "a benchmark, needs torch",
+    "python benchmarks/conv1d_speed.py": "a benchmark, needs torch",
+    "python benchmarks/conv_family_pytorch_check.py": "a cross-check, needs torch",
     "python benchmarks/net_speed.py": "a benchmark, seconds long",
     "python benchmarks/check_speed.py": "a benchmark, minutes long",
     "python benchmarks/big_spec.py": "a benchmark, a minute long",

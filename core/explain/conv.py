@@ -56,21 +56,31 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
 
     def forward_rule(self) -> str:
         """The forward formula in this problem's symbols, strides and dilations, e.g.
-        ``H[i,j] = Σ_m,q X[i+m, j+q]·K[m,q]``."""
+        ``H[i,j] = Σ_m,q X[i+m, j+q]·K[m,q]`` (1-D: ``y[i] = Σ_m x[i+m]·w[m]``)."""
         p, g = self.p, self.g
 
         def position(out: str, tap: str, stride: int, dilation: int) -> str:
             return f"{out}{'·' + str(stride) if stride != 1 else ''}+{tap}{'·' + str(dilation) if dilation != 1 else ''}"
 
         rows = position("i", "m", g.stride[0], g.dilation[0])
-        cols = position("j", "q", g.stride[1], g.dilation[1])
-        out_index = ",".join({"n": "n", "o": "o", "row": "i", "col": "j"}[a] for a in p.output_axes)
-        in_index = ",".join({"n": "n", "c": "c", "row": rows, "col": cols}[a] for a in p.input_axes)
-        taps = ("kh−1−m", "kw−1−q") if p.flip_kernel else ("m", "q")
+        if g.dims == 1:  # one position index i and one tap index m
+            cols, out_col, taps = position("i", "m", g.stride[1], g.dilation[1]), "i", ("", "k−1−m")
+            taps = taps if p.flip_kernel else ("", "m")
+        else:
+            cols, out_col = position("j", "q", g.stride[1], g.dilation[1]), "j"
+            taps = ("kh−1−m", "kw−1−q") if p.flip_kernel else ("m", "q")
+        out_index = ",".join(
+            {"n": "n", "o": "o", "row": "i", "col": out_col}[a] for a in p.output_axes
+        )
+        channel = "c₀+c" if g.groups > 1 else "c"
+        in_index = ",".join(
+            {"n": "n", "c": channel, "row": rows, "col": cols}[a] for a in p.input_axes
+        )
         k_index = ",".join(
             {"o": "o", "c": "c", "row": taps[0], "col": taps[1]}[a] for a in p.kernel_axes
         )
-        summed = ("c," if g.in_channels > 1 or "c" in p.input_axes else "") + "m,q"
+        spatial = "m" if g.dims == 1 else "m,q"
+        summed = ("c," if g.in_channels > 1 or "c" in p.input_axes else "") + spatial
         bias = ""
         if p.bias is not None:
             bias = f" + {self.B}[o]" if p.bias.ndim == 1 else f" + {self.B}"
@@ -82,24 +92,26 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         p, g = self.p, self.g
         items = []
         rule = self.forward_rule()
+        torch_name = "conv1d" if g.dims == 1 else "conv2d"
         if p.flip_kernel:
             items.append(
                 f"true convolution (flip_kernel: true): the kernel is rotated 180° before it slides, {rule}"
+                if g.dims == 2
+                else f"true convolution (flip_kernel: true): the kernel is reversed before it slides, {rule}"
             )
         else:
             items.append(
-                f"cross-correlation (deep-learning convention, PyTorch conv2d): the kernel is not flipped, {rule}"
+                f"cross-correlation (deep-learning convention, PyTorch {torch_name}): the kernel is not flipped, {rule}"
             )
-        top, bottom, left, right = g.padding
-        if any(g.padding):
+        if g.dims == 1:
             items.append(
-                f"zero padding {p.padding_text}: top {top}, bottom {bottom}, left {left}, right {right}"
+                "1-D convolution (dims 1, read from the vector input and vector kernel)"
+                if p.dims_inferred
+                else "1-D convolution (dims: 1): the last axis is the signal's positions"
             )
-        else:
-            items.append(f"no padding ({p.padding_text})")
-        items.append(
-            f"stride {g.stride[0]}×{g.stride[1]} (rows×cols), dilation {g.dilation[0]}×{g.dilation[1]}"
-        )
+        if g.groups > 1:
+            items.append(self._groups_words())
+        items.extend(self._geometry_words())
         items.append(
             f"indices start at {p.index_base} (index_base: {p.index_base}); "
             f"{self.X}_{self.all_index_text(p.input_axes)} is input[{', '.join(self.all_index_text(p.input_axes))}]"
@@ -128,6 +140,54 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
             )
         return items
 
+    def _geometry_words(self) -> list[str]:
+        """The padding, stride and dilation conventions (1-D: left and right only)."""
+        p, g = self.p, self.g
+        top, bottom, left, right = g.padding
+        items = []
+        if g.dims == 1:
+            if any(g.padding):
+                causal = (
+                    " (causal: each output reads only inputs at or before its own position)"
+                    if g.stride[1] == 1 and right == 0 and left == g.dilation[1] * (g.kernel_w - 1)
+                    else ""
+                )
+                items.append(f"zero padding {p.padding_text}: left {left}, right {right}{causal}")
+            else:
+                items.append(f"no padding ({p.padding_text})")
+            items.append(f"stride {g.stride[1]}, dilation {g.dilation[1]}")
+            return items
+        if any(g.padding):
+            items.append(
+                f"zero padding {p.padding_text}: top {top}, bottom {bottom}, left {left}, right {right}"
+            )
+        else:
+            items.append(f"no padding ({p.padding_text})")
+        items.append(
+            f"stride {g.stride[0]}×{g.stride[1]} (rows×cols), dilation {g.dilation[0]}×{g.dilation[1]}"
+        )
+        return items
+
+    def _groups_words(self) -> str:
+        """Which input channels each output channel reads, group by group."""
+        g, base = self.g, self.p.index_base
+
+        def span(r: range) -> str:
+            return str(r.start + base) if len(r) == 1 else f"{r.start + base}–{r.stop - 1 + base}"
+
+        groups = [
+            f"output channel{'s' if g.group_out > 1 else ''} {span(range(k * g.group_out, (k + 1) * g.group_out))} "
+            f"read{'' if g.group_out > 1 else 's'} input channel{'s' if g.group_in > 1 else ''} "
+            f"{span(range(k * g.group_in, (k + 1) * g.group_in))}"
+            for k in range(g.groups)
+        ]
+        depthwise = " (depthwise)" if g.groups == g.in_channels else ""
+        return (
+            f"groups {g.groups}{depthwise}: the kernel is C_out×(C_in/groups)×… = "
+            f"{g.out_channels}×{g.group_in}×…, and c₀ is the first input channel of o's group "
+            f"(c counts within it): " + "; ".join(groups)
+        )
+
     # sections --------------------------------------------------------------
     def sections(self) -> list[Section]:
         return keyed_sections(self, SECTIONS)
@@ -136,30 +196,46 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         p, g = self.p, self.g
         section = Section("problem", "Problem")
         shape = lambda a: "×".join(map(str, a.shape))  # noqa: E731
+        # A 1-D problem's one spatial axis is the signal's positions.
+        axes = lambda a: ", ".join("position" if g.dims == 1 and x == "col" else x for x in a)  # noqa: E731
         section.add(
             Note(
-                f"input {self.X}: {shape(p.input)} ({', '.join(p.input_axes)}), kernel {self.K}: {shape(p.kernel)} "
-                f"({', '.join(p.kernel_axes)}), output {self.Y}: {'×'.join(map(str, p.output_shape))} "
-                f"({', '.join(p.output_axes)})"
+                f"input {self.X}: {shape(p.input)} ({axes(p.input_axes)}), kernel {self.K}: {shape(p.kernel)} "
+                f"({axes(p.kernel_axes)}), output {self.Y}: {'×'.join(map(str, p.output_shape))} "
+                f"({axes(p.output_axes)})"
             )
         )
         section.add(self._matrix(self.X, p.input, p.input_axes))
         if any(g.padding):
             padded = pad_input(self.p.to_nchw(p.input), g.padding)
             padded_axes = p.input_axes
+            if g.dims == 1:
+                shape = (*p.input.shape[:-1], g.padded_w)
+                caption = (
+                    f"zeros added: {g.padding[2]} left, {g.padding[3]} right; "
+                    "padded indices count from the padded start"
+                )
+            else:
+                shape = (*p.input.shape[:-2], g.padded_h, g.padded_w)
+                caption = (
+                    f"zeros added: {g.padding[0]} top, {g.padding[1]} bottom, {g.padding[2]} left, {g.padding[3]} right; "
+                    "padded indices count from the padded corner"
+                )
             section.add(
                 self._matrix(
-                    f"{self.X} padded",
-                    padded.reshape(*p.input.shape[:-2], g.padded_h, g.padded_w),
-                    padded_axes,
-                    caption=f"zeros added: {g.padding[0]} top, {g.padding[1]} bottom, {g.padding[2]} left, {g.padding[3]} right; "
-                    "padded indices count from the padded corner",
+                    f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption
                 )
             )
         section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
         if p.flip_kernel:
             section.add(
-                self._matrix(f"{self.K} rotated 180° (as slid)", flip(p.kernel), p.kernel_axes)
+                self._matrix(
+                    f"{self.K} rotated 180° (as slid)"
+                    if g.dims == 2
+                    else f"{self.K} reversed (as slid)",
+                    flip(p.kernel) if g.dims == 2 else p.kernel[..., ::-1],
+                    p.kernel_axes,
+                )
             )
         if p.bias is not None:
             section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
@@ -170,9 +246,22 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         )
         return section
 
-    def _axes(self) -> tuple[_Axis, _Axis]:
-        """The window's geometry along rows (H) and columns (W)."""
+    def _axes(self) -> tuple[_Axis, ...]:
+        """The window's geometry along rows (H) and columns (W); 1-D: along the signal (L)."""
         g = self.g
+        if g.dims == 1:
+            return (
+                _Axis(
+                    "L",
+                    "positions",
+                    g.in_w,
+                    *g.padding[2:],
+                    g.dilation[1],
+                    g.kernel_w,
+                    g.stride[1],
+                    g.out_w,
+                ),
+            )
         return (
             _Axis(
                 "H", "rows", g.in_h, *g.padding[:2], g.dilation[0], g.kernel_h, g.stride[0], g.out_h
@@ -219,7 +308,7 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         stride leaves a partial window that the floor drops."""
         name, size, pad_a, pad_b = axis.name, axis.size, axis.pad_before, axis.pad_after
         d, k, s = axis.dilation, axis.kernel, axis.stride
-        k_name = "kh" if name == "H" else "kw"
+        k_name = {"H": "kh", "W": "kw", "L": "k"}[name]
         p_a, p_b = ("p_top", "p_bottom") if name == "H" else ("p_left", "p_right")
         items: list[Formula | Note] = [
             Formula(
@@ -315,7 +404,7 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         x_symbols = [self.sym_x(*idx) for idx in np.ndindex(g.batch, g.in_channels, g.in_h, g.in_w)]
         w_symbols = [
             self.sym_w(*idx)
-            for idx in np.ndindex(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+            for idx in np.ndindex(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
         ]
         jacobians = (
             (self.K, k_labels, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),

@@ -32,7 +32,7 @@ class BackwardSections(ConvTerms):
             o, c, km, kq = (
                 int(v)
                 for v in np.unravel_index(
-                    flat, (g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+                    flat, (g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
                 )
             )
             section.add(self._kernel_gradient_sum(o, c, km, kq))
@@ -55,8 +55,9 @@ class BackwardSections(ConvTerms):
 
     def _kernel_gradient_sum(self, o: int, c: int, km: int, kq: int) -> SumOfProducts:
         """∂L/∂K at the spec's kernel entry (o, c, km, kq): Σ upstream·input over the outputs
-        whose window puts that entry on a real (unpadded) cell."""
+        whose window puts that entry on a real (unpadded) cell (c counts within o's group)."""
         g, p = self.g, self.p
+        cx = g.group_inputs(o)[c]  # the input channel kernel channel c meets
         top, left = g.padding[0], g.padding[2]
         out_idx = self.all_index_text(p.output_axes)
         m, q = self._slid_tap(km, kq)
@@ -81,7 +82,7 @@ class BackwardSections(ConvTerms):
                 Product(
                     (
                         (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
-                        (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
+                        (self.sym_x(n, cx, r, col), self.x[n, cx, r, col]),
                     )
                 )
             )

@@ -46,41 +46,78 @@ class FocusSections(ConvTerms):
         base = p.index_base
         rows, cols = g.window_axes()
         padding = self._padding_words()
-        channels = min(g.in_channels, pictures.MAX_PLANES)
         n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
+        read_channels = g.group_inputs(o)  # with groups, only o's group
+        channels = min(len(read_channels), pictures.MAX_PLANES)
         y = self.sym_y(n, o, i, j).text
         taps = windows.window_taps(rows, cols, i, j)
         real = sum(tap.where == windows.REAL for tap in taps)
         section = Section(
             "focus",
             f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"
-            + (f", in each of {g.in_channels} channels" if g.in_channels > 1 else ""),
+            + self._channels_read(read_channels),
         )
-        section.add(Note(pictures.placement_note(rows, cols, i, j, base)))
-        for c in range(channels):
+        section.add(
+            Note(
+                pictures.placement_note_1d(cols, j, base)
+                if g.dims == 1
+                else pictures.placement_note(rows, cols, i, j, base)
+            )
+        )
+        for c in read_channels[:channels]:
             section.add(
                 self._input_picture(
                     n, c, [tap.cell for tap in taps], pictures.read_caption(y, taps, padding)
                 )
             )
-        if channels < g.in_channels:
-            section.add(Note(f"… channels {channels + base}–{g.in_channels - 1 + base} alike"))
-        flipped = " (flip_kernel: the kernel is rotated 180° as it slides)" if p.flip_kernel else ""
-        section.add(
-            pictures.tap_grid(
-                f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
-                taps,
-                (g.kernel_h, g.kernel_w),
-                lambda tap: pictures.cell_name(
-                    tap, lambda r, col: self._focus_cell(n, r, col), base
-                ),
-                index_base=base,
-                entries=entries,
-                caption=f"rows and columns: {self.K}'s indices",
+        if channels < len(read_channels):
+            section.add(
+                Note(
+                    f"… channels {read_channels[channels] + base}–{read_channels.stop - 1 + base} alike"
+                )
             )
-        )
+        section.add(self._kernel_taps(y, n, taps, entries))
         section.add(self._output_sum(n, o, i, j))
         return section, pictures.Focus(y, "output", target.index, tuple(taps), entries)
+
+    def _channels_read(self, read_channels: range) -> str:
+        """The title's words for the input channels one output reads (with groups: its group's)."""
+        base, grouped = self.p.index_base, self.g.groups > 1
+        first, last = read_channels.start + base, read_channels.stop - 1 + base
+        if len(read_channels) > 1:
+            group = f" (input channels {first}–{last}, its group)" if grouped else ""
+            return f", in each of {len(read_channels)} channels{group}"
+        return f" (input channel {first}, its group)" if grouped else ""
+
+    def _kernel_taps(
+        self,
+        y: str,
+        n: int,
+        taps: list[WindowTap],
+        entries: dict[tuple[int, int], tuple[int, int]],
+    ) -> SymbolTable:
+        """What each kernel entry multiplies in output ``y``: a grid (2-D) or one row (1-D)."""
+        from gradcalc.core.explain import focus as pictures
+
+        g, base = self.g, self.p.index_base
+        flipped = (
+            " (flip_kernel: the kernel is "
+            + ("reversed" if g.dims == 1 else "rotated 180°")
+            + " as it slides)"
+            if self.p.flip_kernel
+            else ""
+        )
+        if g.dims == 1:
+            return self._tap_row(y, n, taps, entries, flipped)
+        return pictures.tap_grid(
+            f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",
+            taps,
+            (g.kernel_h, g.kernel_w),
+            lambda tap: pictures.cell_name(tap, lambda r, col: self._focus_cell(n, r, col), base),
+            index_base=base,
+            entries=entries,
+            caption=f"rows and columns: {self.K}'s indices",
+        )
 
     def _focus_on_input(
         self, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
@@ -96,21 +133,28 @@ class FocusSections(ConvTerms):
         n, c, a, b = (target.at(axis) for axis in ("n", "c", "row", "col"))
         x = self.sym_x(n, c, a, b).text
         taps = windows.cell_readers(rows, cols, a, b)
-        fed = len(taps) * g.out_channels
+        fed_channels = g.group_outputs(c)  # with groups, only the outputs of c's group
+        fed = len(taps) * len(fed_channels)
         title = (
             f"Focus: the {fed} output{'s' if fed != 1 else ''} {self.Y} that {x} feeds"
             if fed
             else f"Focus: {x} feeds no output {self.Y} (no window reads it)"
         )
         section = Section("focus", title)
-        section.add(Note(pictures.readers_note(rows, cols, a, b, base)))
+        section.add(
+            Note(
+                pictures.readers_note_1d(cols, b, base)
+                if g.dims == 1
+                else pictures.readers_note(rows, cols, a, b, base)
+            )
+        )
         section.add(
             self._input_picture(
                 n, c, [(a, b)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
             )
         )
         outputs = self.c.output
-        for o in range(min(g.out_channels, pictures.MAX_PLANES)):
+        for o in fed_channels[: pictures.MAX_PLANES]:
             section.add(
                 pictures.picture(
                     pictures.plane_label(self.Y, p.output_axes, {"n": n, "o": o}, base),
@@ -122,10 +166,10 @@ class FocusSections(ConvTerms):
                     else f"no output's window reads {x}",
                 )
             )
-        if g.out_channels > pictures.MAX_PLANES:
+        if len(fed_channels) > pictures.MAX_PLANES:
             section.add(
                 Note(
-                    f"… output channels {pictures.MAX_PLANES + base}–{g.out_channels - 1 + base} alike"
+                    f"… output channels {fed_channels[pictures.MAX_PLANES] + base}–{fed_channels.stop - 1 + base} alike"
                 )
             )
         if taps:
@@ -151,20 +195,24 @@ class FocusSections(ConvTerms):
 
         labels: list[str] = []
         cells: list[tuple[Any, ...]] = []
-        for o in range(self.g.out_channels):
+        g = self.g
+        local = c % g.group_in  # c's channel within its group: the kernel's channel index
+        for o in g.group_outputs(c):
             for tap in taps:
                 km, kq = entries[tap.tap]
                 labels.append(self.sym_y(n, o, *tap.output).text)
                 cells.append(
                     (
-                        position_text(tap.tap, self.p.index_base),
-                        self.sym_w(o, c, km, kq),
-                        self.w[o, c, km, kq],
+                        str(tap.tap[1] + self.p.index_base)
+                        if g.dims == 1
+                        else position_text(tap.tap, self.p.index_base),
+                        self.sym_w(o, local, km, kq),
+                        self.w[o, local, km, kq],
                     )
                 )
         return SymbolTable(
             f"the outputs {x} feeds, and the {self.K} entry that multiplies it",
-            ("window tap (m, q)", f"∂{self.Y}/∂{x}", "value"),
+            ("window tap m" if g.dims == 1 else "window tap (m, q)", f"∂{self.Y}/∂{x}", "value"),
             tuple(labels),
             tuple(cells),
         )
@@ -189,4 +237,33 @@ class FocusSections(ConvTerms):
             return self.sym_x(n, 0, r, col).text
         from gradcalc.core.explain.focus import position_text
 
-        return position_text((r, col), self.p.index_base)
+        return position_text((col,) if self.g.dims == 1 else (r, col), self.p.index_base)
+
+    def _tap_row(
+        self,
+        y: str,
+        n: int,
+        taps: list[WindowTap],
+        entries: dict[tuple[int, int], tuple[int, int]],
+        flipped: str,
+    ) -> SymbolTable:
+        """A 1-D window's taps as one row under the kernel's indices: what each entry reads."""
+        from gradcalc.core.explain.focus import position_text
+        from gradcalc.core.ops.windows import PADDING, REAL
+
+        base = self.p.index_base
+        cells = [""] * self.g.kernel_w
+        for tap in taps:
+            entry = entries[tap.tap][1]
+            if tap.where == REAL:
+                cells[entry] = self._focus_cell(n, *tap.cell)
+            else:
+                where = "pad" if tap.where == PADDING else "clipped"
+                cells[entry] = f"{where} {position_text((tap.cell[1],), base)}"
+        return SymbolTable(
+            f"{self.K}: the entry of {self.X} each kernel entry multiplies in {y}{flipped}",
+            tuple(str(q + base) for q in range(self.g.kernel_w)),
+            (f"{self.K} entry",),
+            (tuple(cells),),
+            f"columns: {self.K}'s indices",
+        )

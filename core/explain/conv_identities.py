@@ -28,9 +28,9 @@ class IdentitySections(ConvTerms):
         """The compact matrix identities, recomputed independently and compared."""
         g = self.g
         section = Section("identities", "Compact identities")
-        kernel_ok = _same(self._kernel_by_identity(), self.c.grad_kernel, self.c.exact)
+        kernel_ok = _same(self._grouped_kernel_by_identity(), self.c.grad_kernel, self.c.exact)
         section.add(Note(self._kernel_identity_words(kernel_ok)))
-        spread_padded, rotated, by_identity_x = self._input_by_identity()
+        spread_padded, rotated, by_identity_x = self._grouped_input_by_identity()
         input_ok = _same(by_identity_x, self.c.grad_input, self.c.exact)
         section.add(Note(self._input_identity_words(input_ok)))
         if (
@@ -39,22 +39,55 @@ class IdentitySections(ConvTerms):
             and g.out_channels == 1
             and spread_padded.size <= 400
         ):
+            # A 1-D problem's planes are one row: shown as the vectors they are.
+            plane = (lambda a: a[0, 0, 0]) if g.dims == 1 else (lambda a: a[0, 0])  # noqa: E731
+            axes = ("col",) if g.dims == 1 else ("row", "col")
             section.add(
                 self._matrix(
                     f"∂{self.L}/∂{self.Y} spread and padded",
-                    spread_padded[0, 0],
-                    ("row", "col"),
+                    plane(spread_padded),
+                    axes,
                     role=GRADIENT,
                 )
             )
             kernel_words = self._rotated_kernel_words()
-            section.add(self._matrix(kernel_words.split(" ")[0], rotated[0, 0], ("row", "col")))
+            section.add(self._matrix(kernel_words.split(" ")[0], plane(rotated), axes))
             section.add(
-                self._matrix(
-                    f"∂{self.L}/∂{self.X}", by_identity_x[0, 0], ("row", "col"), role=GRADIENT
-                )
+                self._matrix(f"∂{self.L}/∂{self.X}", plane(by_identity_x), axes, role=GRADIENT)
             )
         return section
+
+    def _grouped_kernel_by_identity(self) -> np.ndarray:
+        """O×(C/g)×kh×kw: the ∂L/∂K identity, group by group (each group is an ordinary
+        convolution of its input channels into its output channels)."""
+        g = self.g
+        if g.groups == 1:
+            return self._kernel_by_identity(self.x, self.up, g)
+        parts = [
+            self._kernel_by_identity(
+                self.x[:, k * g.group_in : (k + 1) * g.group_in],
+                self.up[:, k * g.group_out : (k + 1) * g.group_out],
+                _one_group(g),
+            )
+            for k in range(g.groups)
+        ]
+        return np.concatenate(parts, axis=0)
+
+    def _grouped_input_by_identity(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The ∂L/∂X identity's spread upstream, rotated kernel and result, group by group
+        (the spread and rotated kernel are shown only for one channel, so the first group's)."""
+        g = self.g
+        if g.groups == 1:
+            return self._input_by_identity(self.up, self.w, g)
+        parts = [
+            self._input_by_identity(
+                self.up[:, k * g.group_out : (k + 1) * g.group_out],
+                self.w[k * g.group_out : (k + 1) * g.group_out],
+                _one_group(g),
+            )
+            for k in range(g.groups)
+        ]
+        return parts[0][0], parts[0][1], np.concatenate([part[2] for part in parts], axis=1)
 
     def _correlate(
         self, x: np.ndarray, w: np.ndarray, geometry: ConvGeometry, terms: int
@@ -67,11 +100,10 @@ class IdentitySections(ConvTerms):
             )
         return conv2d_forward(x, w, geometry)
 
-    def _kernel_by_identity(self) -> np.ndarray:
-        """O×C×kh×kw: ∂L/∂K as the correlation of the padded input with the upstream (stride
-        and dilation swap roles), rotated back under flip_kernel."""
-        g = self.g
-        x_padded = pad_input(self.x, g.padding)
+    def _kernel_by_identity(self, x: np.ndarray, up: np.ndarray, g: ConvGeometry) -> np.ndarray:
+        """O×C×kh×kw: ∂L/∂K as the correlation of the padded input x (N×C×H×W) with the
+        upstream (N×O×H_out×W_out; stride and dilation swap roles), rotated back under flip_kernel."""
+        x_padded = pad_input(x, g.padding)
         kernel_geometry = ConvGeometry(
             batch=g.in_channels,
             in_channels=g.batch,
@@ -85,7 +117,7 @@ class IdentitySections(ConvTerms):
             dilation=g.stride,  # the forward stride: how far apart the taps are
         )
         x_t = x_padded.transpose(1, 0, 2, 3)
-        up_t = self.up.transpose(1, 0, 2, 3)
+        up_t = up.transpose(1, 0, 2, 3)
         by_identity = self._correlate(x_t, up_t, kernel_geometry, g.batch * g.out_h * g.out_w)
         by_identity = by_identity.transpose(1, 0, 2, 3)[:, :, : g.kernel_h, : g.kernel_w]
         return flip(by_identity) if self.p.flip_kernel else by_identity
@@ -95,21 +127,24 @@ class IdentitySections(ConvTerms):
         g = self.g
         sh, sw = g.stride
         dh, dw = g.dilation
+        strides = f"{sw}" if g.dims == 1 else f"{sh}×{sw}"
+        dilations = f"{dw}" if g.dims == 1 else f"{dh}×{dw}"
         stride_words = (
             ""
             if g.stride == (1, 1)
-            else f" (taps {sh}×{sw} apart: the forward stride becomes a dilation)"
+            else f" (taps {strides} apart: the forward stride becomes a dilation)"
         )
         dil_words = (
             ""
             if g.dilation == (1, 1)
-            else f" (window moves {dh}×{dw}: the forward dilation becomes a stride)"
+            else f" (window moves {dilations}: the forward dilation becomes a stride)"
         )
         batch_words = ", summed over the batch" if g.batch > 1 else ""
+        batch_words += _group_words(g)
         verdict = AGREES if kernel_ok else DISAGREES
         if self.p.flip_kernel:
             return (
-                f"∂{self.L}/∂{self.K} = rot180({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
+                f"∂{self.L}/∂{self.K} = {'rot180' if g.dims == 2 else 'reversed'}({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
                 f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃)"
                 + batch_words
                 + "; "
@@ -131,20 +166,23 @@ class IdentitySections(ConvTerms):
             dw * (g.kernel_w - 1),
         )
 
-    def _input_by_identity(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """∂L/∂X by the full correlation: stride-dilate the upstream, pad it by d·(k−1),
-        correlate with the rotated kernel, crop the padding.  Returns the spread and padded
-        upstream (N×O×·×·), the rotated kernel (C×O×kh×kw) and ∂L/∂X (N×C×H×W)."""
-        g, p = self.g, self.p
+    def _input_by_identity(
+        self, up: np.ndarray, w: np.ndarray, g: ConvGeometry
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """∂L/∂X by the full correlation: stride-dilate the upstream (N×O×H_out×W_out), pad
+        it by d·(k−1), correlate with the rotated kernel (w: O×C×kh×kw), crop the padding.
+        Returns the spread and padded upstream (N×O×·×·), the rotated kernel (C×O×kh×kw)
+        and ∂L/∂X (N×C×H×W)."""
+        p = self.p
         exact = self.c.exact
         sh, sw = g.stride
-        w_slid = flip(self.w) if p.flip_kernel else self.w
+        w_slid = flip(w) if p.flip_kernel else w
         grid_h = sh * (g.out_h - 1) + 1
         grid_w = sw * (g.out_w - 1) + 1
-        spread = np.zeros((g.batch, g.out_channels, grid_h, grid_w), dtype=self.up.dtype)
+        spread = np.zeros((g.batch, g.out_channels, grid_h, grid_w), dtype=up.dtype)
         if exact:
             spread.fill(Fraction(0))
-        spread[:, :, ::sh, ::sw] = self.up
+        spread[:, :, ::sh, ::sw] = up
         spread_padded = pad_input(spread, self._full_pad())
         rotated = flip(w_slid).transpose(1, 0, 2, 3)  # C×O×kh×kw
         input_geometry = ConvGeometry(
@@ -176,8 +214,9 @@ class IdentitySections(ConvTerms):
     def _rotated_kernel_words(self) -> str:
         """What the full correlation slides: rot180(K), or K itself under flip_kernel."""
         if not self.p.flip_kernel:
-            return f"rot180({self.K})"
-        return f"{self.K} itself (the slid kernel is already rotated)"
+            return f"rot180({self.K})" if self.g.dims == 2 else f"reversed({self.K})"
+        turned = "rotated" if self.g.dims == 2 else "reversed"
+        return f"{self.K} itself (the slid kernel is already {turned})"
 
     def _input_identity_words(self, input_ok: bool) -> str:
         """The ∂L/∂X identity in words, and whether it agreed."""
@@ -189,18 +228,47 @@ class IdentitySections(ConvTerms):
             if not p.flip_kernel
             else f"= the full true convolution ∂{self.L}/∂{self.Y} * {self.K}̃ with the flipped kernel (seed 001's ∂L/∂x = ∂L/∂y * w̃)"
         )
-        spread_words = (
-            f"stride-dilated: {sh - 1} zero row{'s' if sh != 2 else ''} and {sw - 1} zero column{'s' if sw != 2 else ''} "
-            "inserted between entries, then "
-            if g.stride != (1, 1)
-            else ""
-        )
+        if g.dims == 1:
+            spread_words = (
+                f"stride-dilated: {sw - 1} zero{'s' if sw != 2 else ''} inserted between entries, then "
+                if g.stride != (1, 1)
+                else ""
+            )
+            full_words = f"{full_pad[2]}"
+        else:
+            spread_words = (
+                f"stride-dilated: {sh - 1} zero row{'s' if sh != 2 else ''} and {sw - 1} zero column{'s' if sw != 2 else ''} "
+                "inserted between entries, then "
+                if g.stride != (1, 1)
+                else ""
+            )
+            full_words = f"{full_pad[0]}×{full_pad[2]}"
+        cropped = "entries" if g.dims == 1 else "rows/cols"
         return (
             f"∂{self.L}/∂{self.X} = full correlation of the upstream ({spread_words}zero-padded by d·(k−1) = "
-            f"{full_pad[0]}×{full_pad[2]}) with {self._rotated_kernel_words()} {conv_words}"
+            f"{full_words}) with {self._rotated_kernel_words()} {conv_words}"
             + (", dilated" if g.dilation != (1, 1) else "")
-            + (", summed over output channels" if g.out_channels > 1 else "")
-            + (", then the padding rows/cols are cropped" if any(g.padding) else "")
+            + (", summed over output channels" if g.group_out > 1 else "")
+            + _group_words(g)
+            + (f", then the padding {cropped} are cropped" if any(g.padding) else "")
             + "; "
             + (AGREES if input_ok else DISAGREES)
         )
+
+
+def _group_words(g: ConvGeometry) -> str:
+    """How the identity runs with groups: each group on its own channels."""
+    if g.groups == 1:
+        return ""
+    return f", in each of the {g.groups} groups on its own channels (as the run's grouped sums)"
+
+
+def _one_group(g: ConvGeometry) -> ConvGeometry:
+    """The geometry of one group of a grouped convolution: an ordinary (groups 1)
+    convolution of C/g input channels into O/g output channels."""
+    from gradcalc.core.records import fields
+
+    values = {name: getattr(g, name) for name in fields(g)}
+    return ConvGeometry(
+        **{**values, "in_channels": g.group_in, "out_channels": g.group_out, "groups": 1}
+    )

@@ -84,7 +84,14 @@ class ConvTerms:
         return Symbol(self.B)
 
     def all_index_text(self, axes: tuple[str, ...]) -> str:
-        letters = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j"}
+        # A 1-D signal's one position index is i (its tap m), as 1-D texts write it.
+        letters = {
+            "n": "n",
+            "o": "o",
+            "c": "c",
+            "row": "i",
+            "col": "j" if self.g.dims == 2 else "i",
+        }
         return "".join(letters[a] for a in axes)
 
     # shared pieces ---------------------------------------------------------
@@ -128,13 +135,15 @@ class ConvTerms:
         return f"{padding_terms} term{'s' if padding_terms != 1 else ''} {padding_words} (0)"
 
     def _output_sum(self, n: int, o: int, i: int, j: int) -> SumOfProducts:
-        """Output (n, o, i, j) as the sum of its window's products (padding terms counted)."""
+        """Output (n, o, i, j) as the sum of its window's products (padding terms counted);
+        with groups only the input channels of o's group are read."""
         g = self.g
         top, left = g.padding[0], g.padding[2]
         terms = []
         padding_terms = 0
         extra = 0
-        for c in range(g.in_channels):
+        first = g.group_inputs(o).start
+        for c in g.group_inputs(o):
             for m in range(g.kernel_h):
                 for q in range(g.kernel_w):
                     r = i * g.stride[0] + m * g.dilation[0] - top
@@ -150,7 +159,10 @@ class ConvTerms:
                         Product(
                             (
                                 (self.sym_x(n, c, r, col), self.x[n, c, r, col]),
-                                (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                                (
+                                    self.sym_w(o, c - first, km, kq),
+                                    self.w[o, c - first, km, kq],
+                                ),
                             )
                         )
                     )
@@ -172,12 +184,14 @@ class ConvTerms:
         )
 
     def _input_gradient_sum(self, n: int, c: int, a: int, b: int) -> SumOfProducts:
-        """∂L/∂x at (n, c, a, b) as a sum over the windows that read it, found arithmetically."""
+        """∂L/∂x at (n, c, a, b) as a sum over the windows that read it, found arithmetically
+        (with groups, in the output channels of c's group only)."""
         g, p = self.g, self.p
         top, left = g.padding[0], g.padding[2]
         out_idx = self.all_index_text(p.output_axes)
         terms, extra = [], 0
-        for o in range(g.out_channels):
+        local = c - g.group_inputs(g.group_outputs(c).start).start  # c within its group
+        for o in g.group_outputs(c):
             for m in range(g.kernel_h):
                 i, rest = divmod(a + top - m * g.dilation[0], g.stride[0])
                 if rest or not 0 <= i < g.out_h:
@@ -194,7 +208,7 @@ class ConvTerms:
                         Product(
                             (
                                 (self.sym_up(n, o, i, j), self.up[n, o, i, j]),
-                                (self.sym_w(o, c, km, kq), self.w[o, c, km, kq]),
+                                (self.sym_w(o, local, km, kq), self.w[o, local, km, kq]),
                             )
                         )
                     )

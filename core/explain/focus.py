@@ -177,19 +177,30 @@ def placement_note(rows: WindowAxis, cols: WindowAxis, i: int, j: int, index_bas
 
 def readers_note(rows: WindowAxis, cols: WindowAxis, r: int, c: int, index_base: int) -> str:
     """Which windows reach cell (r, c): the (window, tap) pairs along each axis."""
-
-    def axis_words(axis: WindowAxis, name: str, out: str, tap: str, at: int) -> str:
-        pairs = axis.readers(at)
-        rule = f"{out}·{axis.stride} + {tap}·{axis.dilation} − {axis.pad_before} = {at}"
-        if not pairs:
-            return f"no window reaches {name} {at} (no {out}, {tap} with {rule})"
-        listed = ", ".join(f"({a}, {b})" for a, b in pairs)
-        return f"{name} {at} = {rule} for ({out}, {tap}) = {listed}"
-
     return (
-        f"{axis_words(rows, 'row', 'i', 'm', r)}; {axis_words(cols, 'column', 'j', 'q', c)}"
+        f"{_axis_words(rows, 'row', 'i', 'm', r)}; {_axis_words(cols, 'column', 'j', 'q', c)}"
         f"{_zero_based(index_base)}"
     )
+
+
+def _axis_words(axis: WindowAxis, name: str, out: str, tap: str, at: int) -> str:
+    """``column 3 = j·1 + q·1 − 2 = 3 for (j, q) = (3, 2), (4, 1)``: the windows reaching ``at``."""
+    pairs = axis.readers(at)
+    rule = f"{out}·{axis.stride} + {tap}·{axis.dilation} − {axis.pad_before} = {at}"
+    if not pairs:
+        return f"no window reaches {name} {at} (no {out}, {tap} with {rule})"
+    listed = ", ".join(f"({a}, {b})" for a, b in pairs)
+    return f"{name} {at} = {rule} for ({out}, {tap}) = {listed}"
+
+
+def placement_note_1d(axis: WindowAxis, i: int, index_base: int) -> str:
+    """How window i of a 1-D convolution places its taps m (s stride, d dilation, p padding)."""
+    return f"window {i} puts tap m on position {_axis_rule(axis, 'i', 'm', i)}{_zero_based(index_base)}"
+
+
+def readers_note_1d(axis: WindowAxis, position: int, index_base: int) -> str:
+    """Which windows i (and their taps m) of a 1-D convolution reach ``position``."""
+    return f"{_axis_words(axis, 'position', 'i', 'm', position)}{_zero_based(index_base)}"
 
 
 def tap_grid(

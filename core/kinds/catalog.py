@@ -22,10 +22,10 @@ OPS: dict[str, OpEntry] = {
     "conv": OpEntry(
         module="gradcalc.core.kinds.conv",
         explain="gradcalc.core.explain.conv",
-        summary="2-D convolution / cross-correlation (PyTorch conv2d).",
+        summary="2-D or 1-D convolution / cross-correlation (PyTorch conv2d, conv1d), with groups.",
         description=(
             "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
-            "stride, padding and dilation, and explains every step."
+            "stride, padding, dilation and groups, and explains every step."
         ),
         sections=("problem", "size", "forward", "jacobian", "backward", "identities", "loss"),
         examples=(
@@ -41,18 +41,18 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "input",
                 "tensor",
-                "H×W, C×H×W or N×C×H×W",
+                "H×W, C×H×W or N×C×H×W; 1-D: L, C×L or N×C×L",
                 example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
                 required=True,
-                dims=(2, 4),
+                dims=(1, 4),
             ),
             Field(
                 "kernel",
                 "tensor",
-                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw",
+                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw (C_in/groups with groups); 1-D: k, C_in×k or C_out×C_in×k",
                 example=[[1, 0], [-1, -2]],
                 required=True,
-                dims=(2, 4),
+                dims=(1, 4),
             ),
             Field(
                 "bias",
@@ -69,7 +69,7 @@ OPS: dict[str, OpEntry] = {
                 starter=True,
                 minimum=1,
                 maximum=MAX_INDEX,
-                lengths=(2,),
+                lengths=(1, 2),
             ),
             Field(
                 "padding",
@@ -80,7 +80,7 @@ OPS: dict[str, OpEntry] = {
                 starter=True,
                 minimum=0,
                 maximum=MAX_INDEX,
-                lengths=(2, 4),
+                lengths=(1, 2, 4),
             ),
             Field(
                 "dilation",
@@ -90,7 +90,25 @@ OPS: dict[str, OpEntry] = {
                 starter=True,
                 minimum=1,
                 maximum=MAX_INDEX,
-                lengths=(2,),
+                lengths=(1, 2),
+            ),
+            Field(
+                "groups",
+                "integer",
+                "input channels split into groups (divides C_in and C_out; depthwise: C_in)",
+                example=1,
+                minimum=1,
+                maximum=MAX_INDEX,
+            ),
+            Field(
+                "dims",
+                "integer",
+                "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D); "
+                "in 1-D stride and dilation are an int or [s], padding an int, [p] or "
+                "[left, right] (causal: [k−1, 0])",
+                example=2,
+                minimum=1,
+                maximum=2,
             ),
             Field(
                 "flip_kernel",
@@ -103,7 +121,7 @@ OPS: dict[str, OpEntry] = {
         example_upstream=[[0], [1], [2]],
         focus="focus_target",
         names_example={"input": "X", "kernel": "K", "output": "H"},
-        upstream_dims=(2, 4),
+        upstream_dims=(1, 4),
     ),
     "conv_transpose": CONV_TRANSPOSE,  # core/kinds/catalog_conv_transpose.py
     "dense": OpEntry(

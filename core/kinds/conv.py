@@ -1,13 +1,15 @@
 """A conv spec: how it is read (``read(spec, limits) -> ConvProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``, ``focus_target`` for
 ``--focus``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``, for ``gradcalc random``).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``: core/kinds/conv_mistakes.py)
+and its practice profile (``PRACTICE``, for ``gradcalc random``: core/kinds/conv_practice.py).
 
-A conv problem is one 2-D convolution (PyTorch's conv2d).  Inside a run every array is
-NCHW: input ``x`` N×C×H×W, kernel ``w`` O×C×kh×kw, output ``y`` N×O×H_out×W_out.  The
-spec may give fewer axes (H×W, C×H×W; kh×kw, C×kh×kw); :class:`ConvProblem` remembers
-which axes were given so results come back in the spec's own shape.  What the keys are is
+A conv problem is one 2-D or 1-D convolution (PyTorch's conv2d or conv1d, with ``groups``).
+Inside a run every array is NCHW: input ``x`` N×C×H×W, kernel ``w`` O×(C/g)×kh×kw, output
+``y`` N×O×H_out×W_out; a 1-D problem (``dims: 1``, or a vector input with a vector kernel)
+runs with H = kh = 1.  The spec may give fewer axes (H×W, C×H×W; kh×kw, C×kh×kw; in 1-D L,
+C×L, N×C×L and k, C×k, O×C×k); :class:`ConvProblem` remembers which axes were given so
+results come back in the spec's own shape.  What the keys are is
 the registry's Field table for kind conv (KEYS is read from it).
 
 The array code (the conv2d and bias_add ops) is core/ops/conv.py; :func:`compute` runs it
@@ -27,17 +29,15 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
+from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
-from gradcalc.core.kinds.fields import pair_as_written, read_padding, read_pair
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import (
-    forgot_upstream,
-    negated,
-    size_mistakes,
-    transposed,
-    upstream_transposed,
+from gradcalc.core.kinds.fields import (
+    read_padding,
+    read_padding_1d,
+    read_pair,
+    read_single,
 )
-from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
@@ -47,7 +47,7 @@ from gradcalc.core.ops.conv import (
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import entries, parse_array, parse_bool, to_float
+from gradcalc.core.values import MAX_INDEX, entries, parse_array, parse_bool, parse_int, to_float
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
@@ -68,6 +68,13 @@ RESULTS = (
 )
 # An expected Jacobian above --max-jacobian is refused with its number of entries.
 COUNT_ENTRIES = True
+# The spatial axes of a problem with ``dims`` of them (a 1-D signal's positions are columns).
+SPATIAL = {1: ("col",), 2: ("row", "col")}
+# How the spec writes each shape, by dims (for messages).
+SHAPES = {
+    1: ("L, C×L or N×C×L", "k, C_in×k or C_out×C_in×k"),
+    2: ("H×W, C×H×W or N×C×H×W", "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw"),
+}
 
 
 # ---------------------------------------------------------------------------
@@ -80,7 +87,8 @@ class ConvProblem:
 
     ``input``/``kernel``/``bias``/``upstream`` are object arrays of Fractions
     in the spec's own shapes; ``*_axes`` name those axes (a subset of
-    n, c, row, col / o, c, row, col).
+    n, c, row, col / o, c, row, col; a 1-D problem has no row axis).  ``dims_inferred``:
+    dims 1 was read from a vector input and kernel, without the key.
     """
 
     title: str | None
@@ -99,6 +107,11 @@ class ConvProblem:
     output_axes: tuple[str, ...]
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    dims_inferred: bool = False
+
+    @property
+    def dims(self) -> int:
+        return self.geometry.dims
 
     @cached_property
     def floats(self) -> dict[str, np.ndarray | None]:
@@ -123,7 +136,7 @@ class ConvProblem:
 
     def kernel_ochw(self, values: np.ndarray) -> np.ndarray:
         g = self.geometry
-        return values.reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+        return values.reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
 
     def output_nohw(self, values: np.ndarray) -> np.ndarray:
         g = self.geometry
@@ -143,13 +156,19 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     """Validate a conv spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
     x, w = _read_input_and_kernel(spec, limits)
-    input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
-    kernel_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("o", "c", "row", "col")}[w.ndim]
-    _check_channels(x, w)
-    geometry, padding_text, flip_kernel = _read_geometry(spec, x, w, limits)
+    dims, dims_inferred = _read_dims(spec, x, w)
+    # The leading axes the spec gave (none, c, or n and c / o and c), then the spatial ones.
+    input_axes = ("n", "c")[2 + dims - x.ndim :] + SPATIAL[dims]
+    kernel_axes = ("o", "c")[2 + dims - w.ndim :] + SPATIAL[dims]
+    groups = _check_channels(spec, x, w, dims)
+    geometry, padding_text, flip_kernel = _read_geometry(spec, x, w, limits, dims, groups)
     bias = _read_bias(spec, geometry.out_channels, limits)
 
-    output_axes = (("n",) if x.ndim == 4 else ()) + (("o",) if w.ndim == 4 else ()) + ("row", "col")
+    output_axes = (
+        (("n",) if x.ndim == dims + 2 else ())
+        + (("o",) if w.ndim == dims + 2 else ())
+        + SPATIAL[dims]
+    )
     names = common.read_names(spec, NAME_DEFAULTS)
     problem_stub = dict(
         title=common.read_title(spec),
@@ -165,6 +184,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
         kernel_axes=kernel_axes,
         output_axes=output_axes,
         tolerance=common.read_tolerance(spec),
+        dims_inferred=dims_inferred,
     )
     g = geometry
     sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
@@ -190,67 +210,133 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
 def _read_input_and_kernel(
     spec: Mapping[str, Any], limits: common.Limits
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The input (H×W, C×H×W or N×C×H×W) and kernel (kh×kw, C×kh×kw or O×C×kh×kw)."""
+    """The input (L … N×C×H×W) and kernel (k … O×C×kh×kw); :func:`_read_dims` checks their
+    ranks against ``dims``."""
     max_elements = limits.max_elements
-    raw_input = common.require(spec, "input", KIND, "the input matrix, H×W, C×H×W or N×C×H×W")
-    raw_kernel = common.require(spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw")
-    x = parse_array(raw_input, ("input",), ndims=(2, 3, 4), what="input", max_elements=max_elements)
+    raw_input = common.require(
+        spec, "input", KIND, "the input, H×W, C×H×W or N×C×H×W (1-D: L, C×L or N×C×L)"
+    )
+    raw_kernel = common.require(
+        spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw (1-D: k, C×k or O×C×k)"
+    )
+    x = parse_array(
+        raw_input, ("input",), ndims=(1, 2, 3, 4), what="input", max_elements=max_elements
+    )
     w = parse_array(
-        raw_kernel, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=max_elements
+        raw_kernel, ("kernel",), ndims=(1, 2, 3, 4), what="kernel", max_elements=max_elements
     )
     return x, w
 
 
-def _check_channels(x: np.ndarray, w: np.ndarray) -> None:
-    """The kernel's input channels must be the input's (a 2-D kernel has one)."""
-    in_channels = x.shape[-3] if x.ndim >= 3 else 1
-    kernel_channels = w.shape[-3] if w.ndim >= 3 else 1
-    if kernel_channels != in_channels:
-        if w.ndim == 2:
+def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
+    """``dims`` (1 or 2) and whether it was read from a vector input and vector kernel
+    without the key; the input must have dims to dims + 2 axes and the kernel likewise."""
+    inferred = spec.get("dims") is None and x.ndim == 1 and w.ndim == 1
+    if spec.get("dims") is not None:
+        dims = parse_int(spec["dims"], ("dims",), minimum=1, maximum=3, what="dims")
+        if dims == 3:
+            raise SpecError(("dims",), "dims 3 (3-D convolution) is not supported yet; use 1 or 2")
+    else:
+        dims = 1 if inferred else 2
+    input_shapes, kernel_shapes = SHAPES[dims]
+    if not dims <= x.ndim <= dims + 2:
+        hint = (
+            "; a vector input is a 1-D signal: give a vector kernel too, or dims: 1"
+            if x.ndim == 1
+            else ""
+        )
+        raise SpecError(
+            ("input",),
+            f"the input has {x.ndim} {'axis' if x.ndim == 1 else 'axes'} but dims is {dims}: "
+            f"give {input_shapes}{hint}",
+        )
+    if not dims <= w.ndim <= dims + 2:
+        hint = "; for a 1-D convolution set dims: 1" if dims == 2 and w.ndim == 1 else ""
+        raise SpecError(
+            ("kernel",),
+            f"the kernel has {w.ndim} {'axis' if w.ndim == 1 else 'axes'} but dims is {dims}: "
+            f"give {kernel_shapes}{hint}",
+        )
+    return dims, inferred
+
+
+def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims: int) -> int:
+    """``groups`` (default 1), which must divide the input and output channels; the
+    kernel's input channels must be the input's over groups (a kernel with no channel
+    axis has one)."""
+    in_channels = x.shape[-dims - 1] if x.ndim > dims else 1
+    out_channels = w.shape[0] if w.ndim == dims + 2 else 1
+    kernel_channels = w.shape[-dims - 1] if w.ndim > dims else 1
+    groups = 1
+    if spec.get("groups") is not None:
+        groups = parse_int(spec["groups"], ("groups",), minimum=1, maximum=MAX_INDEX, what="groups")
+        for count, which in ((in_channels, "input"), (out_channels, "output")):
+            if count % groups:
+                raise SpecError(
+                    ("groups",),
+                    f"groups {groups} does not divide the {count} {which} channel"
+                    f"{'s' if count != 1 else ''}; groups must divide both the input and the "
+                    "output channels (depthwise: groups = input channels)",
+                )
+    wanted = in_channels // groups
+    if kernel_channels != wanted:
+        spatial = "×".join(map(str, w.shape[w.ndim - dims :]))
+        if w.ndim == dims:
             hint = (
-                f"give the kernel as C×kh×kw ({in_channels}×{w.shape[0]}×{w.shape[1]}) or O×C×kh×kw"
+                f"give the kernel as C×kh×kw ({in_channels}×{spatial}) or O×C×kh×kw"
+                if dims == 2
+                else f"give the kernel as C×k ({in_channels}×{spatial}) or O×C×k"
             )
+        elif groups > 1:
+            hint = f"with groups {groups} the kernel is C_out×(C_in/groups)×…: its input-channel axis must be {wanted}"
         else:
             hint = f"the kernel's input-channel axis must be {in_channels}"
         raise SpecError(
             ("kernel",),
             f"the kernel has {kernel_channels} input channel{'s' if kernel_channels != 1 else ''} "
-            f"but the input has {in_channels}; {hint}",
+            f"but the input has {in_channels}{f' in {groups} groups' if groups > 1 else ''}; {hint}",
         )
+    return groups
 
 
 def _read_geometry(
-    spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, limits: common.Limits
+    spec: Mapping[str, Any],
+    x: np.ndarray,
+    w: np.ndarray,
+    limits: common.Limits,
+    dims: int,
+    groups: int,
 ) -> tuple[ConvGeometry, str, bool]:
     """Stride, dilation, padding (and how the spec wrote it) and flip_kernel, as one
-    geometry whose kernel fits the padded input and whose work is within the limit."""
-    stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
-    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
-    padding, padding_text = read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
+    geometry whose kernel fits the padded input and whose work is within the limit.  A 1-D
+    problem is a 2-D one with one row: stride and dilation 1 and no padding on the rows."""
+    if dims == 1:
+        stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
+        dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
+        sides, padding_text = read_padding_1d(
+            spec.get("padding", 0), stride[1], dilation[1], w.shape[-1]
+        )
+        padding = (0, 0, *sides)
+    else:
+        stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
+        dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+        padding, padding_text = read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
     flip_kernel = parse_bool(spec.get("flip_kernel", False), ("flip_kernel",))
     geometry = ConvGeometry(
-        batch=x.shape[0] if x.ndim == 4 else 1,
-        in_channels=x.shape[-3] if x.ndim >= 3 else 1,
-        out_channels=w.shape[0] if w.ndim == 4 else 1,
-        in_h=x.shape[-2],
+        batch=x.shape[0] if x.ndim == dims + 2 else 1,
+        in_channels=x.shape[-dims - 1] if x.ndim > dims else 1,
+        out_channels=w.shape[0] if w.ndim == dims + 2 else 1,
+        in_h=x.shape[-2] if dims == 2 else 1,
         in_w=x.shape[-1],
-        kernel_h=w.shape[-2],
+        kernel_h=w.shape[-2] if dims == 2 else 1,
         kernel_w=w.shape[-1],
         stride=stride,
         padding=padding,
         dilation=dilation,
+        groups=groups,
+        dims=dims,
     )
-    for axis, span, padded, size, pads in (
-        ("rows", geometry.span_h, geometry.padded_h, geometry.in_h, padding[:2]),
-        ("columns", geometry.span_w, geometry.padded_w, geometry.in_w, padding[2:]),
-    ):
-        if span > padded:
-            dil = geometry.dilation[0 if axis == "rows" else 1]
-            raise SpecError(
-                ("kernel",),
-                f"the kernel spans {span} {axis} (dilation {dil}) but the padded input has only {padded} "
-                f"({size} + padding {pads[0]} + {pads[1]}); the kernel must fit inside the padded input",
-            )
+    _check_fits(geometry)
     if geometry.work > limits.max_work:
         raise LimitError(
             ("input",),
@@ -258,6 +344,25 @@ def _read_geometry(
             "(raise it with --max-work)",
         )
     return geometry, padding_text, flip_kernel
+
+
+def _check_fits(geometry: ConvGeometry) -> None:
+    """The (dilated) kernel must fit inside the padded input along every spatial axis."""
+    padding = geometry.padding
+    axes = (
+        ("rows", geometry.span_h, geometry.padded_h, geometry.in_h, padding[:2], 0),
+        ("columns", geometry.span_w, geometry.padded_w, geometry.in_w, padding[2:], 1),
+    )
+    if geometry.dims == 1:  # one axis: positions along the signal
+        axes = (("positions", *axes[1][1:]),)
+    for axis, span, padded, size, pads, index in axes:
+        if span > padded:
+            dil = geometry.dilation[index]
+            raise SpecError(
+                ("kernel",),
+                f"the kernel spans {span} {axis} (dilation {dil}) but the padded input has only {padded} "
+                f"({size} + padding {pads[0]} + {pads[1]}); the kernel must fit inside the padded input",
+            )
 
 
 def _read_bias(
@@ -410,7 +515,8 @@ def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
 
 def _kernel_map(taps: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """R×K: the input entry (flat index, −1: none) each ∂y_r/∂w_k equals; ``taps`` is
-    N×C×H_out×W_out×kh×kw, the input index under each tap."""
+    N×C×H_out×W_out×kh×kw, the input index under each tap (output channel o's kernel
+    meets only the input channels of its group)."""
     rows = g.batch * g.out_channels * g.out_h * g.out_w
     kernel_map = np.full(
         (
@@ -419,7 +525,7 @@ def _kernel_map(taps: np.ndarray, g: ConvGeometry) -> np.ndarray:
             g.out_h,
             g.out_w,
             g.out_channels,
-            g.in_channels,
+            g.group_in,
             g.kernel_h,
             g.kernel_w,
         ),
@@ -427,7 +533,8 @@ def _kernel_map(taps: np.ndarray, g: ConvGeometry) -> np.ndarray:
         dtype=np.int64,
     )
     for o in range(g.out_channels):
-        kernel_map[:, o, :, :, o] = taps.transpose(0, 2, 3, 1, 4, 5)
+        group = g.group_inputs(o)
+        kernel_map[:, o, :, :, o] = taps[:, group.start : group.stop].transpose(0, 2, 3, 1, 4, 5)
     return kernel_map.reshape(rows, -1)
 
 
@@ -435,11 +542,12 @@ def _input_map(taps: np.ndarray, g: ConvGeometry, inputs: int) -> np.ndarray:
     """R×I: the kernel entry (flat index, −1: none) each ∂y_r/∂x_i equals."""
     rows = g.batch * g.out_channels * g.out_h * g.out_w
     input_map = np.full((rows, inputs), -1, dtype=np.int64)
-    kernel_index = np.arange(g.out_channels * g.in_channels * g.kernel_h * g.kernel_w).reshape(
-        g.out_channels, g.in_channels, g.kernel_h, g.kernel_w
+    kernel_index = np.arange(g.out_channels * g.group_in * g.kernel_h * g.kernel_w).reshape(
+        g.out_channels, g.group_in, g.kernel_h, g.kernel_w
     )
     row_index = np.arange(rows).reshape(g.batch, g.out_channels, g.out_h, g.out_w)
-    # For each output (n,o,i,j) and kernel tap (c,m,q): the input cell read, if any.
+    # For each output (n,o,i,j) and kernel tap (c,m,q): the input cell read, if any
+    # (c counts within o's group: input channel (o // (O/g))·(C/g) + c).
     n, o, i, j, c, m, q = np.meshgrid(
         *(
             np.arange(s)
@@ -448,14 +556,14 @@ def _input_map(taps: np.ndarray, g: ConvGeometry, inputs: int) -> np.ndarray:
                 g.out_channels,
                 g.out_h,
                 g.out_w,
-                g.in_channels,
+                g.group_in,
                 g.kernel_h,
                 g.kernel_w,
             )
         ),
         indexing="ij",
     )
-    read = taps[n, c, i, j, m, q]
+    read = taps[n, (o // g.group_out) * g.group_in + c, i, j, m, q]
     valid = read >= 0
     input_map[row_index[n, o, i, j][valid], read[valid]] = kernel_index[o, c, m, q][valid]
     return input_map
@@ -470,97 +578,3 @@ def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray
     valid = index_map >= 0
     result[valid] = flat[index_map[valid]]
     return result
-
-
-# ---------------------------------------------------------------------------
-# Usual mistakes (gradcalc check)
-
-
-def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
-    """The mistakes worth trying for this problem, most telling first."""
-    flipped = spec.get("flip_kernel") is True
-    variants = [
-        Mistake(
-            "kernel flip",
-            "{name} matches the result for cross-correlation (flip_kernel: false, the kernel "
-            "not flipped); this problem uses true convolution (the kernel flipped by 180°)"
-            if flipped
-            else "{name} matches the result for true convolution (flip_kernel: true); "
-            "this problem uses cross-correlation",
-            (("flip_kernel", not flipped),),
-            # ∂L/∂K under the other convention is the key rotated by 180°.
-            reveals=("grad_kernel", "jacobian_kernel"),
-            slip="the kernel was not flipped (cross-correlation)"
-            if flipped
-            else "the kernel was flipped (true convolution)",
-        ),
-        transposed("grad_kernel", "∂L/∂kernel"),
-    ]
-    stride = pair_as_written(spec.get("stride", 1))
-    gradients = ("grad_input", "grad_kernel", "grad_bias")
-    return (
-        variants
-        + size_mistakes(spec, stride)
-        + forgot_upstream(spec, gradients)
-        + upstream_transposed(spec, gradients)
-        + [negated(gradients)]
-    )
-
-
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
-
-KERNEL = Knob(
-    "kernel_size",
-    "pair",
-    "kernel height×width: N or HxW",
-    default=(2, 2),
-    maximum=7,
-    label="{} kernel",
-)
-OUT_CHANNELS = Knob(
-    "out_channels",
-    "int",
-    "output channels (kernels)",
-    default=1,
-    maximum=4,
-    label="{} output channels",
-    label_default=False,
-)
-STRIDE = Knob(
-    "stride", "pair", "N or SHxSW", default=(1, 1), field="stride", maximum=4, label="stride {}"
-)
-PADDING = Knob(
-    "padding",
-    "pair",
-    "zeros on each side: N or PHxPW",
-    default=(0, 0),
-    field="padding",
-    minimum=0,
-    maximum=3,
-    label="padding {}",
-)
-DILATION = Knob(
-    "dilation",
-    "pair",
-    "N or DHxDW",
-    default=(1, 1),
-    field="dilation",
-    maximum=3,
-    label="dilation {}",
-    label_default=False,
-)
-
-PRACTICE = Profile(
-    {
-        "": Variant(
-            knobs=(IMAGE, KERNEL, STRIDE, PADDING, DILATION, CHANNELS, OUT_CHANNELS, BATCH),
-            tensors={
-                "input": ("batch?", "channels?", "size"),
-                "kernel": ("out_channels?", "channels?", "kernel_size"),
-            },
-            # Cross-correlation (PyTorch) or true convolution: courses teach both.
-            fixed={"flip_kernel": False},
-        )
-    }
-)

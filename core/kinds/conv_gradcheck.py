@@ -53,7 +53,7 @@ def local_losses(problem: ConvProblem) -> Callable[[str, tuple[int, ...]], Any]:
         if name == "input":
             part = {"sample": flat // (g.in_channels * g.in_h * g.in_w)}
         elif name == "kernel":
-            part = {"channel": flat // (g.in_channels * g.kernel_h * g.kernel_w)}
+            part = {"channel": flat // (g.group_in * g.kernel_h * g.kernel_w)}
         elif problem.bias is not None and problem.bias.ndim == 1:
             part = {"channel": flat}
         else:
@@ -81,7 +81,7 @@ def float_loss(
         params = {name: np.abs(value) for name, value in params.items()}
     g = problem.geometry
     x = params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w)
-    w = params["kernel"].reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+    w = params["kernel"].reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
     upstream = problem.output_nohw(problem.floats["upstream"])
     bias = params.get("bias")
     if bias is not None:
@@ -93,6 +93,10 @@ def float_loss(
         w, upstream = w[channel : channel + 1], upstream[:, channel : channel + 1]
         if bias is not None and bias.ndim == 4:  # one per channel (else one number)
             bias = bias[:, channel : channel + 1]
+        if g.groups > 1:  # the one channel reads only its group's input channels
+            group = g.group_inputs(channel)
+            x = x[:, group.start : group.stop]
+            g = _with(g, in_channels=g.group_in, groups=1)
         g = _with(g, out_channels=1)
     output = conv2d_forward(x, flip(w) if problem.flip_kernel else w, g)
     if bias is not None:

@@ -226,6 +226,62 @@ def _zero_led_pair(text: str, parts: tuple[str, str], as_list: bool) -> str:
     return f"{shown}: {fix}; leading zeros are not read as octal (numbers are decimal)"
 
 
+def read_single(value: Any, path: tuple, what: str, minimum: int) -> int:
+    """A 1-D convolution's stride or dilation: an int or [n] (one entry per spatial axis)."""
+    allowed = f"allowed: a whole number or [n] (one axis), at least {minimum}"
+    if isinstance(value, (list, tuple)):
+        if len(value) != 1:
+            raise SpecError(
+                path, f"{what} is a list of {len(value)} in a 1-D convolution; {allowed}"
+            )
+        return _pair_int(value[0], (*path, 0), what, minimum, allowed)
+    if isinstance(value, bool) or value is None:
+        raise SpecError(path, f"{what} must not be {describe(value)}; {allowed}")
+    return _pair_int(value, path, what, minimum, allowed)
+
+
+def read_padding_1d(
+    value: Any, stride: int, dilation: int, kernel: int
+) -> tuple[tuple[int, int], str]:
+    """A 1-D convolution's padding as (left, right) and a short text of what the spec said:
+    an int or [p] (both sides), [left, right] (a causal convolution is [d·(k−1), 0]),
+    "valid" or "same" (stride 1; an odd extra cell goes right, as in PyTorch)."""
+    path = ("padding",)
+    allowed = (
+        'allowed: an integer, [p] (both sides), [left, right] (causal: [k−1, 0]), "valid" or "same"'
+    )
+    if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
+        if value.strip().lower() == "valid":
+            return (0, 0), '"valid" (no padding)'
+        if stride != 1:
+            raise SpecError(
+                path,
+                f'padding "same" needs stride 1 (as in PyTorch), but stride is {stride}; give the padding as numbers',
+            )
+        total = dilation * (kernel - 1)
+        return (
+            (total // 2, total - total // 2),
+            '"same" (output as long as the input; an odd extra cell goes right)',
+        )
+    if isinstance(value, (list, tuple)):
+        if len(value) not in (1, 2):
+            raise SpecError(
+                path, f"padding is a list of {len(value)} in a 1-D convolution; {allowed}"
+            )
+        sides = ("left", "right") if len(value) == 2 else ("both sides",)
+        pads = tuple(
+            _pair_int(v, (*path, i), f"padding ({sides[i]})", 0, allowed)
+            for i, v in enumerate(value)
+        )
+        return (pads[0], pads[-1]), f"[{', '.join(map(str, pads))}]"
+    if isinstance(value, str) and not looks_numeric(value):
+        raise SpecError(path, f"unknown padding {value!r}; {allowed}")
+    if isinstance(value, bool) or value is None:
+        raise SpecError(path, f"padding must not be {describe(value)}; {allowed}")
+    p = _pair_int(value, path, "padding", 0, allowed)
+    return (p, p), str(p)
+
+
 def pair_as_written(value: Any) -> tuple[int, int] | None:
     """The pair a validated spec wrote plainly, 2 or [2, 1], without reading it again; None
     for any other spelling ("2", 2.0) or a missing value: grading looks at the spec's own

@@ -1,6 +1,8 @@
-"""Convolution ops: 2-D cross-correlation (PyTorch's conv2d) and the per-channel bias add.
+"""Convolution ops: 2-D cross-correlation (PyTorch's conv2d, with groups) and the per-channel
+bias add.  A 1-D convolution (conv1d) runs as a 2-D one with H = kh = 1.
 
-Array layout is NCHW throughout: input ``x`` N×C×H×W, kernel ``w`` O×C×kh×kw,
+Array layout is NCHW throughout: input ``x`` N×C×H×W, kernel ``w`` O×(C/g)×kh×kw (g groups:
+output channel o reads only the C/g input channels of its group o // (O/g)),
 output ``y`` N×O×H_out×W_out.  The array code is vectorized (stride tricks +
 matmul) and runs on float64, int64 and object (Python int) arrays alike: the
 adapter (:mod:`gradcalc.core.ops.adapter`) makes it exact by running it on
@@ -36,6 +38,30 @@ class ConvGeometry:
     stride: tuple[int, int]
     padding: tuple[int, int, int, int]  # top, bottom, left, right
     dilation: tuple[int, int]
+    groups: int = 1  # divides in_channels and out_channels; the kernel is O×(C/g)×kh×kw
+    dims: int = (
+        2  # the spec's spatial axes: 1 (H = kh = 1, stride/dilation 1 and no padding on H) or 2
+    )
+
+    @property
+    def group_in(self) -> int:
+        """Input channels each group (and so each output channel) reads: C/g."""
+        return self.in_channels // self.groups
+
+    @property
+    def group_out(self) -> int:
+        """Output channels of each group: O/g."""
+        return self.out_channels // self.groups
+
+    def group_inputs(self, o: int) -> range:
+        """The input channels output channel ``o`` reads."""
+        start = (o // self.group_out) * self.group_in
+        return range(start, start + self.group_in)
+
+    def group_outputs(self, c: int) -> range:
+        """The output channels that read input channel ``c``."""
+        start = (c // self.group_in) * self.group_out
+        return range(start, start + self.group_out)
 
     @property
     def padded_h(self) -> int:
@@ -84,7 +110,7 @@ class ConvGeometry:
             * self.out_channels
             * self.out_h
             * self.out_w
-            * self.in_channels
+            * self.group_in
             * self.kernel_h
             * self.kernel_w
         )
@@ -127,41 +153,48 @@ def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
 def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """Cross-correlation without bias.
 
-    x: N×C×H×W, w: O×C×kh×kw -> y: N×O×H_out×W_out, with
-    y[n,o,i,j] = Σ_c,m,q x_pad[n, c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q].
-    One matmul per batch item, (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the result
-    is already N×O×H_out×W_out, with no transpose.
+    x: N×C×H×W, w: O×(C/g)×kh×kw -> y: N×O×H_out×W_out, with
+    y[n,o,i,j] = Σ_c,m,q x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q]
+    (c0(o): the first input channel of o's group; 0 without groups).
+    One matmul per batch item (and group), (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the
+    result is already N×O×H_out×W_out, with no transpose.
     """
     columns = _columns(pad_input(x, g.padding), g)
-    out = w.reshape(g.out_channels, -1) @ columns
+    if g.groups == 1:
+        out = w.reshape(g.out_channels, -1) @ columns
+    else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
+        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
+        out = w.reshape(g.groups, g.group_out, -1)[None] @ per_group
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
 def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """∂L/∂w for the correlation above.
 
-    upstream: N×O×H_out×W_out, x: N×C×H×W -> O×C×kh×kw,
-    ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c, i·sh + m·dh, j·sw + q·dw].
-    One matmul per batch item, then the N partial sums are added.
+    upstream: N×O×H_out×W_out, x: N×C×H×W -> O×(C/g)×kh×kw,
+    ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw].
+    One matmul per batch item (and group), then the N partial sums are added.
     """
     columns = _columns(pad_input(x, g.padding), g)
-    per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
-    return per_item.sum(axis=0).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
+    if g.groups == 1:
+        per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
+    else:
+        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
+        grouped_up = upstream.reshape(g.batch, g.groups, g.group_out, -1)
+        per_item = grouped_up @ per_group.transpose(0, 1, 3, 2)  # N×g×(O/g)×(C/g·kh·kw)
+    return per_item.sum(axis=0).reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
 
 
 def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """∂L/∂x for the correlation above.
 
-    upstream: N×O×H_out×W_out, w: O×C×kh×kw -> N×C×H×W.  Each window's
+    upstream: N×O×H_out×W_out, w: O×(C/g)×kh×kw -> N×C×H×W.  Each window's
     gradient (upstream · w) is scattered back onto the cells it read (col2im);
     overlapping windows add up; padding cells are dropped at the end.  The
     window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
     tap's add reads and writes whole rows of W_out.
     """
-    taps = w.transpose(2, 3, 1, 0).reshape(-1, g.out_channels)  # (kh·kw·C)×O
-    window_grads = (taps @ upstream.reshape(g.batch, g.out_channels, -1)).reshape(
-        g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
-    )
+    window_grads = _window_grads(upstream, w, g)
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
@@ -181,6 +214,28 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
 
 
+def _window_grads(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """N×kh×kw×C×H_out×W_out: each window tap's gradient upstream · w, per input channel."""
+    if g.groups == 1:
+        taps = w.transpose(2, 3, 1, 0).reshape(-1, g.out_channels)  # (kh·kw·C)×O
+        return (taps @ upstream.reshape(g.batch, g.out_channels, -1)).reshape(
+            g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
+        )
+    # Per group: (kh·kw·C/g)×(O/g) taps times that group's N×(O/g)×P upstream.
+    taps = (
+        w.reshape(g.groups, g.group_out, g.group_in, g.kernel_h, g.kernel_w)
+        .transpose(0, 3, 4, 2, 1)
+        .reshape(g.groups, -1, g.group_out)
+    )
+    grouped = taps[None] @ upstream.reshape(g.batch, g.groups, g.group_out, -1)
+    shape = (g.batch, g.groups, g.kernel_h, g.kernel_w, g.group_in, g.out_h, g.out_w)
+    return (
+        grouped.reshape(shape)
+        .transpose(0, 2, 3, 1, 4, 5, 6)
+        .reshape(g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w)
+    )
+
+
 def flip(w: np.ndarray) -> np.ndarray:
     """Rotate the last two axes by 180° (true convolution slides the flipped kernel)."""
     return w[..., ::-1, ::-1]
@@ -191,30 +246,30 @@ def flip(w: np.ndarray) -> np.ndarray:
 
 
 def correlate(x: np.ndarray, w: np.ndarray, cache: Cache) -> np.ndarray:
-    """x: N×C×H×W, w: O×C×kh×kw (as given; slid flipped when ``cache["flip"]``) -> N×O×H_out×W_out."""
+    """x: N×C×H×W, w: O×(C/g)×kh×kw (as given; slid flipped when ``cache["flip"]``) -> N×O×H_out×W_out."""
     return conv2d_forward(x, flip(w) if cache["flip"] else w, cache["geometry"])
 
 
 def grad_kernel(grad_y: np.ndarray, x: np.ndarray, cache: Cache) -> np.ndarray:
-    """grad_y: N×O×H_out×W_out, x: N×C×H×W -> ∂L/∂w: O×C×kh×kw, in the given (unflipped) layout."""
+    """grad_y: N×O×H_out×W_out, x: N×C×H×W -> ∂L/∂w: O×(C/g)×kh×kw, in the given (unflipped) layout."""
     slid = conv2d_grad_kernel(grad_y, x, cache["geometry"])
     return flip(slid) if cache["flip"] else slid
 
 
 def grad_input(grad_y: np.ndarray, w: np.ndarray, cache: Cache) -> np.ndarray:
-    """grad_y: N×O×H_out×W_out, w: O×C×kh×kw (as given) -> ∂L/∂x: N×C×H×W."""
+    """grad_y: N×O×H_out×W_out, w: O×(C/g)×kh×kw (as given) -> ∂L/∂x: N×C×H×W."""
     return conv2d_grad_input(grad_y, flip(w) if cache["flip"] else w, cache["geometry"])
 
 
 def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
-    """x: N×C×H×W; params: ``kernel`` O×C×kh×kw, ``geometry`` (ConvGeometry), ``flip`` (bool:
+    """x: N×C×H×W; params: ``kernel`` O×(C/g)×kh×kw, ``geometry`` (ConvGeometry), ``flip`` (bool:
     true convolution).  Returns y: N×O×H_out×W_out and the cache {"input": x, **params}."""
     cache = {"input": x, **params}
     return correlate(x, params["kernel"], cache), cache
 
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
-    """grad_y: N×O×H_out×W_out -> {"kernel": O×C×kh×kw, "input": N×C×H×W}."""
+    """grad_y: N×O×H_out×W_out -> {"kernel": O×(C/g)×kh×kw, "input": N×C×H×W}."""
     return {
         "kernel": grad_kernel(grad_y, cache["input"], cache),
         "input": grad_input(grad_y, cache["kernel"], cache),
@@ -235,12 +290,12 @@ CONV2D = Op(
     forward=forward,
     backward=backward,
     products={
-        # Terms each entry sums: C·kh·kw taps, N·H_out·W_out positions, O·kh·kw windows; each
+        # Terms each entry sums: (C/g)·kh·kw taps, N·H_out·W_out positions, (O/g)·kh·kw windows; each
         # of the three products makes the forward pass's multiply-adds.
         "output": Product(
             correlate,
             ("input", "kernel"),
-            lambda c: _geometry(c).in_channels * _geometry(c).kernel_h * _geometry(c).kernel_w,
+            lambda c: _geometry(c).group_in * _geometry(c).kernel_h * _geometry(c).kernel_w,
             _work,
         ),
         "kernel": Product(
@@ -252,7 +307,7 @@ CONV2D = Op(
         "input": Product(
             grad_input,
             ("grad", "kernel"),
-            lambda c: _geometry(c).out_channels * _geometry(c).kernel_h * _geometry(c).kernel_w,
+            lambda c: _geometry(c).group_out * _geometry(c).kernel_h * _geometry(c).kernel_w,
             _work,
         ),
     },

@@ -265,13 +265,15 @@ def make_problem(kind: str, seed: int, sizes: Mapping[str, Any] | None = None) -
         raise PracticeError(f"the seed must be a whole number ≥ 0, got {seed!r}", "seed")
     resolved = resolve_sizes(kind, seed, sizes)
     variant = profile(kind).variants[resolved.variant]
+    by = profile(kind).by
+    drawn_as = (
+        dict(by.seed_names).get(resolved.variant, resolved.variant) if by else resolved.variant
+    )
     expectable = getattr(registry.op_module(kind), "EXPECTABLE", None)
     limit = max(MAX_DENOMINATOR, _natural_denominator(variant, resolved.values))
     refusal: PracticeError | None = None
     for attempt in range(MAX_ATTEMPTS):
-        draws = Draws(
-            f"gradcalc-random:{kind}:{seed}:{resolved.variant}:{resolved.text()}:{attempt}"
-        )
+        draws = Draws(f"gradcalc-random:{kind}:{seed}:{drawn_as}:{resolved.text()}:{attempt}")
         try:
             spec = _draw_spec(kind, seed, resolved, variant, draws)
             if spec is None:  # the variant's adjust found no way to honour its knobs

@@ -1,0 +1,116 @@
+"""A conv problem's practice profile (``PRACTICE``, for ``gradcalc random conv``): an image
+(the default, ``--dims 2``) or a signal (``--dims 1``), with its kernel, stride, padding,
+dilation and channels.  core/kinds/conv.py exports it."""
+
+from __future__ import annotations
+
+from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
+
+KERNEL = Knob(
+    "kernel_size",
+    "pair",
+    "kernel height×width: N or HxW",
+    default=(2, 2),
+    maximum=7,
+    label="{} kernel",
+)
+OUT_CHANNELS = Knob(
+    "out_channels",
+    "int",
+    "output channels (kernels)",
+    default=1,
+    maximum=4,
+    label="{} output channels",
+    label_default=False,
+)
+STRIDE = Knob(
+    "stride", "pair", "N or SHxSW", default=(1, 1), field="stride", maximum=4, label="stride {}"
+)
+PADDING = Knob(
+    "padding",
+    "pair",
+    "zeros on each side: N or PHxPW",
+    default=(0, 0),
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+)
+DILATION = Knob(
+    "dilation",
+    "pair",
+    "N or DHxDW",
+    default=(1, 1),
+    field="dilation",
+    maximum=3,
+    label="dilation {}",
+    label_default=False,
+)
+
+# 1-D problems (--dims 1): a signal of L, a kernel of k, int stride, padding and dilation.
+LENGTH = Knob("length", "int", "1-D: signal length L", default=6, maximum=16, label="length {}")
+KERNEL_LENGTH = Knob(
+    "kernel_length", "int", "1-D: kernel length k", default=3, maximum=7, label="kernel of {}"
+)
+STRIDE_1D = Knob("stride", "int", "N", default=1, field="stride", maximum=4, label="stride {}")
+PADDING_1D = Knob(
+    "padding",
+    "int",
+    "zeros on each side: N",
+    default=0,
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+)
+DILATION_1D = Knob(
+    "dilation",
+    "int",
+    "N",
+    default=1,
+    field="dilation",
+    maximum=3,
+    label="dilation {}",
+    label_default=False,
+)
+DIMS = Knob(
+    "dims",
+    "choice",
+    "spatial axes: 2 (an image) or 1 (a signal)",
+    default="2",
+    choices=("2", "1"),
+    seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
+    quiet_default=True,
+)
+
+PRACTICE = Profile(
+    {
+        "2": Variant(
+            knobs=(IMAGE, KERNEL, STRIDE, PADDING, DILATION, CHANNELS, OUT_CHANNELS, BATCH),
+            tensors={
+                "input": ("batch?", "channels?", "size"),
+                "kernel": ("out_channels?", "channels?", "kernel_size"),
+            },
+            # Cross-correlation (PyTorch) or true convolution: courses teach both.
+            fixed={"flip_kernel": False},
+        ),
+        "1": Variant(
+            knobs=(
+                LENGTH,
+                KERNEL_LENGTH,
+                STRIDE_1D,
+                PADDING_1D,
+                DILATION_1D,
+                CHANNELS,
+                OUT_CHANNELS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "length"),
+                "kernel": ("out_channels?", "channels?", "kernel_length"),
+            },
+            fixed={"flip_kernel": False, "dims": 1},
+        ),
+    },
+    by=DIMS,
+)
