@@ -19,7 +19,7 @@ from gradcalc.cli.check_budget import OverBudget, budget_words, memory_words
 from gradcalc.cli.check_report import FileReport, Settings
 from gradcalc.cli.errors import error_line
 from gradcalc.core.errors import GradcalcError, SpecError
-from gradcalc.core.grading import SUBMISSION_KEYS, SYMBOLIC_KINDS, Problem
+from gradcalc.core.grading import SUBMISSION_KEYS, SYMBOLIC_KINDS, Problem, exact_total
 from gradcalc.core.spec import Limits, did_you_mean
 from gradcalc.core.values import describe
 
@@ -240,19 +240,38 @@ def _grade_submission(report: FileReport, loaded: Any, settings: Settings) -> No
         report.instructor_error = not public
 
 
+def _note_refused_problem(report: FileReport, data: Any, settings: Settings) -> None:
+    """A submission refused for keys of its own names ``data["problem"]``: when that is a
+    problem of the bank, note it and its points on ``report`` (its column on the grade sheet).
+    The bank's problem is the instructor's: it is solved as for any submission (once)."""
+    try:
+        path = check_bank.resolve(settings.bank, data.get("problem"))
+    except SpecError:
+        return  # no problem of the bank: no column to give it
+    report.refused_problem = path
+    problem = _problem(path, settings)[0]
+    if problem is not None:
+        report.refused_points = exact_total(problem.points_for(name) for name in problem.asked())
+
+
 def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str:
     """Check a submission's keys and fill in its problem and student; the problem's path."""
     data = loaded.data
-    if settings.bank is not None:
-        check_bank.answers_only(data)
-    for key in data:
-        if key not in SUBMISSION_KEYS:
-            raise SpecError(
-                (key,),
-                f"unknown key {key!r} in a submission{did_you_mean(str(key), SUBMISSION_KEYS) or '.'} "
-                f"Allowed keys: {', '.join(SUBMISSION_KEYS)}",
-                at_key=True,
-            )
+    try:
+        if settings.bank is not None:
+            check_bank.answers_only(data)
+        for key in data:
+            if key not in SUBMISSION_KEYS:
+                raise SpecError(
+                    (key,),
+                    f"unknown key {key!r} in a submission{did_you_mean(str(key), SUBMISSION_KEYS) or '.'} "
+                    f"Allowed keys: {', '.join(SUBMISSION_KEYS)}",
+                    at_key=True,
+                )
+    except SpecError:
+        if settings.bank is not None:
+            _note_refused_problem(report, data, settings)
+        raise
     if settings.problem is not None:
         problem_path = settings.problem
     elif settings.bank is not None:  # a name in the instructor's bank, never a path
