@@ -11,18 +11,17 @@ blocks of columns, long equations and sentences wrap (cli/fit.py).
 from __future__ import annotations
 
 import copy
-import sys
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.text import Span, Text
+from rich.text import Text
 
 from gradcalc.cli import fit
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle
-from gradcalc.cli.safe_text import has_unsafe, visible
+from gradcalc.cli.report_output import Canvas, print_report
 from gradcalc.core.explain import (
     Formula,
     Math,
@@ -66,53 +65,6 @@ MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
 Piece = fit.Piece  # plain text, or (text, Rich style)
-
-
-class Canvas:
-    """Accumulates text and style spans; becomes one Rich Text at the end.
-
-    Appending to a Rich ``Text`` costs microseconds per call; collecting plain
-    strings and spans and building the Text once keeps rendering a few ms.
-    """
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.spans: list[Span] = []
-        self.length = 0
-
-    def write(self, *pieces: Piece) -> None:
-        for piece in pieces:
-            text, style = (piece, "") if isinstance(piece, str) else piece
-            if style and text:
-                self.spans.append(Span(self.length, self.length + len(text), style))
-            self.parts.append(text)
-            self.length += len(text)
-
-    def line(self, *pieces: Piece) -> None:
-        if self.length:
-            self.write("\n")
-        self.write(*pieces)
-
-    def text(self) -> Text:
-        """The accumulated text, with any control character from a spec written out as
-        ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
-        joined = "".join(self.parts)
-        if not has_unsafe(joined):
-            return Text(joined, spans=self.spans)
-        # Rare: escaping lengthens pieces, so the spans (each covers one whole piece) move.
-        new_start: dict[int, int] = {}
-        parts: list[str] = []
-        old = new = 0
-        for part in self.parts:
-            shown = visible(part)
-            new_start.setdefault(old, new)
-            parts.append(shown)
-            old, new = old + len(part), new + len(shown)
-        new_start[old] = new
-        spans = [
-            Span(new_start[span.start], new_start[span.end], span.style) for span in self.spans
-        ]
-        return Text("".join(parts), spans=spans)
 
 
 def grid(
@@ -173,29 +125,6 @@ def picture_cell(number: Any, value: Any, marked: bool) -> tuple[str, str]:
     if marked:
         return (f"[{text}]", "bold magenta" if outside else "bold yellow")
     return (f" {text} ", "dim" if outside else "")
-
-
-class _Unwrapped:
-    """A report Rich prints as it prints its Text with soft wrapping, without the wrapping
-    step: with no width to wrap to, that step splits the Text into a Text per line and joins
-    them again (a few microseconds a line, a tenth of a second for a net's report), which
-    changes nothing when no tab is to be expanded and no style covers a line break (so the
-    segments, hence the escape codes, are the same).  Otherwise the Text itself is printed."""
-
-    def __init__(self, text: Text) -> None:
-        self.text = text
-
-    @classmethod
-    def of(cls, text: Text) -> _Unwrapped | Text:
-        plain = text.plain
-        if "\t" in plain or text.style or text.end != "\n":
-            return text
-        if any("\n" in plain[span.start : span.end] for span in text.spans):
-            return text
-        return cls(text)
-
-    def __rich_console__(self, console: Console, options: Any) -> Iterable[Any]:
-        return self.text.render(console, end="\n")
 
 
 class TableRenderer:
@@ -313,32 +242,8 @@ class TableRenderer:
         self.print_text(text)
 
     def print_text(self, text: Text) -> None:
-        """Print the report on the console, as Rich prints it with soft wrapping.
-
-        When Rich would write no style (no color system: a pipe, a file, TERM=dumb; or
-        --no-color's text without spans) and there is no tab for it to expand, what it
-        writes is the text and a newline.  Written here directly, that saves Rich's splitting
-        of the report into lines and segments: about a microsecond per character, 2-13 ms
-        of a bundled problem's run."""
-        console = self.console
-        plain = text.plain
-        if not (
-            self.direct
-            and (self.plain or console.color_system is None)
-            and not (console.record or console.is_jupyter or console.quiet)
-            and sys.platform != "win32"  # Rich writes in batches there (a Windows bug)
-            and "\t" not in plain
-        ):
-            console.print(_Unwrapped.of(text), soft_wrap=True)
-            return
-        try:
-            console.file.write(plain + "\n")
-            console.file.flush()
-        except UnicodeEncodeError as error:  # as Rich says it
-            error.reason = f"{error.reason}\n*** You may need to add PYTHONIOENCODING=utf-8 to your environment ***"
-            raise
-        except BrokenPipeError:
-            console.on_broken_pipe()
+        """Print the report on the console, as Rich prints it with soft wrapping."""
+        print_report(self.console, text, direct=self.direct, unstyled=self.plain)
 
     def render_section(self, section: Section) -> None:
         self.rule(section.title)
