@@ -8,6 +8,9 @@ error lines, and keeps a problem named by a submission from showing any of its c
 from __future__ import annotations
 
 import os
+import stat
+import sys
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +19,7 @@ from gradcalc.cli.check_budget import OverBudget, budget_words, memory_words
 from gradcalc.cli.check_report import FileReport, Settings
 from gradcalc.cli.errors import error_line
 from gradcalc.core.errors import GradcalcError, SpecError
-from gradcalc.core.grading import SUBMISSION_KEYS, SYMBOLIC_KINDS, Problem
+from gradcalc.core.grading import SUBMISSION_KEYS, SYMBOLIC_KINDS, Problem, exact_total
 from gradcalc.core.spec import Limits, did_you_mean
 from gradcalc.core.values import describe
 
@@ -41,6 +44,7 @@ def _problem(path: str, settings: Settings) -> tuple[Problem | None, Exception |
         loaded = None
         try:
             loaded = _load(path, settings.limits)
+            _sympy_ready(loaded.data)
             _PROBLEMS[key] = (Problem(loaded.data, limits=settings.limits), None, loaded)
         except GradcalcError as error:
             _PROBLEMS[key] = (None, error, loaded)
@@ -105,22 +109,62 @@ def problem_error_line(path: str, error: Exception | str, loaded: Any, *, public
     )
 
 
-def prepare_kinds() -> None:
-    """Import every kind's modules, SymPy with expr's, before any file's budget starts (and,
-    with --jobs, once before the fork instead of once in every worker).  An import cut short
-    by a file's budget would leave a half-initialised module behind (``module 'sympy' has no
-    attribute 'polys'``) and break every later file in the process."""
+def prepare_kinds(files: Sequence[str] = ()) -> None:
+    """Import every kind's modules before any file's budget starts (and, with --jobs, once
+    before the fork instead of once in every worker).  An import cut short by a file's
+    budget would leave a half-initialised module behind (``module 'sympy' has no attribute
+    'polys'``) and break every later file in the process.  SymPy (a quarter of a second) only
+    when one of ``files`` may be symbolic (:func:`may_be_symbolic`); a symbolic problem found
+    later (named by a submission) raises SymPyFirst in its budget instead."""
     from gradcalc.core import registry
 
     for kind in registry.OPS:
         registry.op_module(kind)
         if registry.OPS[kind].explain is not None:  # a kind on core/solve.py's pipeline
             registry.explain_module(kind)
-        if kind in SYMBOLIC_KINDS:
-            import sympy  # noqa: F401 - imported by core.kinds.expr lazily, on first use
-            import sympy.core.function  # noqa: F401
-            import sympy.printing.precedence  # noqa: F401
-            import sympy.printing.str  # noqa: F401
+    if any(may_be_symbolic(file) for file in files):
+        import_sympy()
+
+
+# Files larger than this are not read ahead of their budget (SymPyFirst catches them).
+_SCANNED_BYTES = 1 << 20
+
+
+def may_be_symbolic(path: str) -> bool:
+    """True when the file at ``path`` may be a symbolic problem: a regular file of at most
+    _SCANNED_BYTES whose text holds ``expr`` (the kind's name).  Never opens a FIFO or device."""
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode) or os.path.getsize(path) > _SCANNED_BYTES:
+            return False
+        with open(path, "rb") as file:
+            return b"expr" in file.read()
+    except OSError:
+        return False
+
+
+class SymPyFirst(BaseException):
+    """A file's problem is symbolic and SymPy is not imported yet: raised inside the file's
+    budget before anything is solved, so that check_file imports SymPy outside it
+    (:func:`import_sympy`) and grades the file again.  A BaseException, so that no
+    ``except Exception`` on the way takes it for the file's error."""
+
+
+def import_sympy() -> None:
+    """What core.kinds.expr imports lazily, on first use, imported at once."""
+    import sympy  # noqa: F401
+    import sympy.core.function  # noqa: F401
+    import sympy.printing.precedence  # noqa: F401
+    import sympy.printing.str  # noqa: F401
+
+
+def _sympy_ready(spec: Any) -> None:
+    """Raise SymPyFirst when ``spec`` (a problem's data) is symbolic and SymPy is not imported."""
+    if (
+        isinstance(spec, Mapping)
+        and spec.get("kind") in SYMBOLIC_KINDS
+        and "sympy.printing.str" not in sys.modules
+    ):
+        raise SymPyFirst
 
 
 def forget_problems() -> None:
@@ -148,6 +192,7 @@ def grade_file(report: FileReport, settings: Settings) -> None:
             return
         # Read and solved with or without answers: a broken problem is an error, never
         # skipped (a problem bank handed out with only points is checked too).
+        _sympy_ready(data)
         problem = Problem(data, limits=settings.limits)
         expected = data.get("expected")
         if expected is None or expected == {}:  # `gradcalc new` writes {}
@@ -195,19 +240,38 @@ def _grade_submission(report: FileReport, loaded: Any, settings: Settings) -> No
         report.instructor_error = not public
 
 
+def _note_refused_problem(report: FileReport, data: Any, settings: Settings) -> None:
+    """A submission refused for keys of its own names ``data["problem"]``: when that is a
+    problem of the bank, note it and its points on ``report`` (its column on the grade sheet).
+    The bank's problem is the instructor's: it is solved as for any submission (once)."""
+    try:
+        path = check_bank.resolve(settings.bank, data.get("problem"))
+    except SpecError:
+        return  # no problem of the bank: no column to give it
+    report.refused_problem = path
+    problem = _problem(path, settings)[0]
+    if problem is not None:
+        report.refused_points = exact_total(problem.points_for(name) for name in problem.asked())
+
+
 def _read_submission(report: FileReport, loaded: Any, settings: Settings) -> str:
     """Check a submission's keys and fill in its problem and student; the problem's path."""
     data = loaded.data
-    if settings.bank is not None:
-        check_bank.answers_only(data)
-    for key in data:
-        if key not in SUBMISSION_KEYS:
-            raise SpecError(
-                (key,),
-                f"unknown key {key!r} in a submission{did_you_mean(str(key), SUBMISSION_KEYS) or '.'} "
-                f"Allowed keys: {', '.join(SUBMISSION_KEYS)}",
-                at_key=True,
-            )
+    try:
+        if settings.bank is not None:
+            check_bank.answers_only(data)
+        for key in data:
+            if key not in SUBMISSION_KEYS:
+                raise SpecError(
+                    (key,),
+                    f"unknown key {key!r} in a submission{did_you_mean(str(key), SUBMISSION_KEYS) or '.'} "
+                    f"Allowed keys: {', '.join(SUBMISSION_KEYS)}",
+                    at_key=True,
+                )
+    except SpecError:
+        if settings.bank is not None:
+            _note_refused_problem(report, data, settings)
+        raise
     if settings.problem is not None:
         problem_path = settings.problem
     elif settings.bank is not None:  # a name in the instructor's bank, never a path

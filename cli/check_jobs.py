@@ -18,7 +18,13 @@ from typing import Any
 import click
 
 from gradcalc.cli.check_budget import OverBudget, budget_words, file_budget, memory_words
-from gradcalc.cli.check_grade import grade_file, prepare_kinds, problem_budget_error
+from gradcalc.cli.check_grade import (
+    SymPyFirst,
+    grade_file,
+    import_sympy,
+    prepare_kinds,
+    problem_budget_error,
+)
 from gradcalc.cli.check_progress import CheckProgress
 from gradcalc.cli.check_report import FileReport, Settings
 from gradcalc.core.errors import SpecError
@@ -29,8 +35,14 @@ def check_file(path: str, settings: Settings) -> FileReport:
     for a bad file: the report carries the error line instead."""
     report = FileReport(source=path)
     try:
-        with file_budget(settings.timeout, settings.memory):
-            grade_file(report, settings)
+        try:
+            with file_budget(settings.timeout, settings.memory):
+                grade_file(report, settings)
+        except SymPyFirst:  # outside the budget, once per process; then the file again
+            import_sympy()
+            report = FileReport(source=path)
+            with file_budget(settings.timeout, settings.memory):
+                grade_file(report, settings)
     except OverBudget:
         report.grade, report.skipped = None, False
         report.error = _problem_failure(report, settings) or (
@@ -121,7 +133,7 @@ def check_files(
     again one file at a time, and the file whose worker dies again is that file's error.
     ``progress`` (if any) hears of each file this process checks and of each worker's part.
     """
-    prepare_kinds()
+    prepare_kinds(files)
     if progress is None:
         progress = CheckProgress(0)  # counts, never draws
     if jobs <= 1 or len(files) < 2 * jobs:

@@ -30,6 +30,12 @@ class FileReport:
     instructor_error: bool = False
     # Said of a submission that names its own problem file in a folder run without a bank.
     warning: str | None = None
+    # A submission refused for keys of its own (a kind, input, expected or unknown key, with
+    # --problems) that names a problem of the bank: that problem and its points, so that the
+    # grade sheet has its column (the cell empty, 0 in the total) even when no other
+    # submission names it.  The submission is still its error, never graded.
+    refused_problem: str | None = None
+    refused_points: Any = None  # a Fraction, or None when the problem could not be solved
 
     @property
     def status(self) -> str:

@@ -148,10 +148,10 @@ def problem_labels(reports: Iterable[FileReport]) -> dict[str, str]:
     real: dict[str, str] = {}  # spelling -> resolved path (one realpath per spelling)
     first_spelling: dict[str, str] = {}  # resolved path -> first spelling
     for report in reports:
-        problem = _problem_of(report)
-        if problem is not None and problem not in real:
-            real[problem] = os.path.realpath(problem)
-            first_spelling.setdefault(real[problem], problem)
+        for problem in (_problem_of(report), report.refused_problem):
+            if problem is not None and problem not in real:
+                real[problem] = os.path.realpath(problem)
+                first_spelling.setdefault(real[problem], problem)
     stems: dict[str, int] = {}
     for spelling in first_spelling.values():
         stem = os.path.splitext(os.path.basename(spelling))[0]
@@ -193,6 +193,8 @@ def grade_sheet(
         label = label_of(report, labels)
         if report.grade is not None and label is not None:
             points.setdefault(label, report.grade.points)
+        elif report.refused_problem is not None and report.refused_points is not None:
+            points.setdefault(labels[report.refused_problem], report.refused_points)
         student = report.student if report.student is not None else report.source
         by_student.setdefault(student, {}).setdefault(label, []).append(report)
     out_of = number(exact_total(points.values()))

@@ -7,8 +7,9 @@ are nearly always block mappings of flow lists of numbers (``input: [[1, 2], [3,
 4]]``), so this module reads that subset line by line and gives up (returns
 None) on anything else; the caller then reads the text with PyYAML as before.
 
-What it reads: ``key: value`` lines (keys are identifiers), nested block
-mappings, block sequences of values (``- [1, 2]``), one-line flow sequences of
+What it reads: ``key: value`` lines (keys are identifiers, dots allowed), nested block
+mappings, block sequences of values (``- [1, 2]``) and of mappings (``- type: conv``
+and the keys under it), one-line flow sequences of
 scalars (nested), one-line flow mappings of scalars, quoted strings without
 escapes, plain scalars, and comments.  Everything else (anchors, tags, block
 scalars, multi-line flow collections or plain scalars, tabs, documents markers,
@@ -27,8 +28,10 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-# YAML allows a simple key of at most 1024 characters; spec keys are short.
-_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_]{0,127}):(?: +|$)")
+# YAML allows a simple key of at most 1024 characters; spec keys are short.  A dot may
+# follow the first character (a net's result names: conv1.grad_kernel): no YAML 1.1 type
+# but a string reads a text that starts with a letter or an underscore and holds only these.
+_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]{0,127}):(?: +|$)")
 _PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 # Characters that start something other than a plain scalar (anchors, tags, block
 # scalars, directives, …) or a structure this reader does not take.
@@ -115,6 +118,14 @@ class _Reader:
             while after < length and rest[after] == " ":
                 after += 1
             if not _is_dash(rest, after, length):
+                key = _KEY.match(rest, after)
+                if key is not None:
+                    # "- type: conv": a mapping in the item, its first key on the dash's line
+                    # (recorded as an empty item, then that key where it stands).
+                    self.lines.append((indent + start, True, None, _NOTHING))
+                    value = self._inline_value(rest[key.end() :])
+                    self.lines.append((indent + after, False, key.group(1), value))
+                    return
                 self.lines.append((indent + start, True, None, self._inline_value(rest[after:])))
                 return
             self.lines.append((indent + start, True, None, _NOTHING))
@@ -288,11 +299,14 @@ class _Reader:
             value = lines[index][3]
             index += 1
             if value is _NOTHING:
-                # "-" alone: a list nested under it (a mapping there is left to PyYAML).
+                # "-" alone or "- key: …": a list or a mapping nested in the item.
                 following = lines[index] if index < len(lines) else None
-                if following is None or not following[1] or following[0] <= indent:
+                if following is None or following[0] <= indent:
                     raise NotPlain
-                value, index = self._sequence(index, following[0], depth + 1)
+                if following[1]:
+                    value, index = self._sequence(index, following[0], depth + 1)
+                else:
+                    value, index = self._mapping(index, following[0], depth + 1)
             items.append(value)
         self._counted(1)
         return items, index

@@ -44,6 +44,7 @@ def render_table(solution: Solution, kind: str, sections: Sections, options: Run
         truncate=options.steps is not None,
         plain=plain,
         width=console.width,
+        direct=True,
     )
     # A Jacobian above JACOBIAN_CELLS entries is one line here, unless --show or --steps all.
     solution = summarise(solution, sections, options.steps)

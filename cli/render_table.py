@@ -16,12 +16,12 @@ from typing import Any
 
 import numpy as np
 from rich.console import Console
-from rich.text import Span, Text
+from rich.text import Text
 
 from gradcalc.cli import fit
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle
-from gradcalc.cli.safe_text import has_unsafe, visible
+from gradcalc.cli.report_output import Canvas, print_report
 from gradcalc.core.explain import (
     Formula,
     Math,
@@ -65,53 +65,6 @@ MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
 Piece = fit.Piece  # plain text, or (text, Rich style)
-
-
-class Canvas:
-    """Accumulates text and style spans; becomes one Rich Text at the end.
-
-    Appending to a Rich ``Text`` costs microseconds per call; collecting plain
-    strings and spans and building the Text once keeps rendering a few ms.
-    """
-
-    def __init__(self) -> None:
-        self.parts: list[str] = []
-        self.spans: list[Span] = []
-        self.length = 0
-
-    def write(self, *pieces: Piece) -> None:
-        for piece in pieces:
-            text, style = (piece, "") if isinstance(piece, str) else piece
-            if style and text:
-                self.spans.append(Span(self.length, self.length + len(text), style))
-            self.parts.append(text)
-            self.length += len(text)
-
-    def line(self, *pieces: Piece) -> None:
-        if self.length:
-            self.write("\n")
-        self.write(*pieces)
-
-    def text(self) -> Text:
-        """The accumulated text, with any control character from a spec written out as
-        ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
-        joined = "".join(self.parts)
-        if not has_unsafe(joined):
-            return Text(joined, spans=self.spans)
-        # Rare: escaping lengthens pieces, so the spans (each covers one whole piece) move.
-        new_start: dict[int, int] = {}
-        parts: list[str] = []
-        old = new = 0
-        for part in self.parts:
-            shown = visible(part)
-            new_start.setdefault(old, new)
-            parts.append(shown)
-            old, new = old + len(part), new + len(shown)
-        new_start[old] = new
-        spans = [
-            Span(new_start[span.start], new_start[span.end], span.style) for span in self.spans
-        ]
-        return Text("".join(parts), spans=spans)
 
 
 def grid(
@@ -186,8 +139,12 @@ class TableRenderer:
         truncate: bool = True,
         plain: bool = False,
         width: int | None = None,
+        direct: bool = False,
     ):
         self.width = width  # every line fits this many cells (None: no limit)
+        # The console is gradcalc's own for standard output (cli/render.py): nothing captures
+        # or records it, so unstyled output may go straight to its file (see print_text).
+        self.direct = direct
         self.plain = plain  # --no-color: no styles at all, not even bold
         self.console = console
         self.style = style
@@ -205,6 +162,7 @@ class TableRenderer:
         """The same report settings drawing in color on ``console`` (for ``--export``)."""
         twin = copy.copy(self)
         twin.console, twin.canvas, twin.plain, twin.heat = console, Canvas(), False, True
+        twin.direct = False
         twin.width = None  # an export is as wide as its lines (docs/output.md)
         twin.standard_colors, twin.legend_shown = False, False
         return twin
@@ -281,7 +239,11 @@ class TableRenderer:
         text = self.canvas.text()
         if self.plain:
             text = Text(text.plain)
-        self.console.print(text, soft_wrap=True)
+        self.print_text(text)
+
+    def print_text(self, text: Text) -> None:
+        """Print the report on the console, as Rich prints it with soft wrapping."""
+        print_report(self.console, text, direct=self.direct, unstyled=self.plain)
 
     def render_section(self, section: Section) -> None:
         self.rule(section.title)

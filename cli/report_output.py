@@ -1,0 +1,119 @@
+"""A table report's Rich Text: built in one piece (:class:`Canvas`) and printed, writing
+what Rich writes with less of Rich's work.
+
+Rich prints a Text with soft wrapping in three steps: it splits the Text into a Text per
+line (to wrap them: with no width to wrap to, it only expands tabs), joins them again, and
+cuts the result into segments, each written with its style's escape codes.  For a report of
+a thousand lines that is a tenth of a second; the two shortcuts here give the same bytes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from typing import Any
+
+from rich.console import Console
+from rich.text import Span, Text
+
+from gradcalc.cli.fit import Piece
+from gradcalc.cli.safe_text import has_unsafe, visible
+
+
+class Canvas:
+    """Accumulates text and style spans; becomes one Rich Text at the end.
+
+    Appending to a Rich ``Text`` costs microseconds per call; collecting plain
+    strings and spans and building the Text once keeps rendering a few ms.
+    """
+
+    def __init__(self) -> None:
+        self.parts: list[str] = []
+        self.spans: list[Span] = []
+        self.length = 0
+
+    def write(self, *pieces: Piece) -> None:
+        for piece in pieces:
+            text, style = (piece, "") if isinstance(piece, str) else piece
+            if style and text:
+                self.spans.append(Span(self.length, self.length + len(text), style))
+            self.parts.append(text)
+            self.length += len(text)
+
+    def line(self, *pieces: Piece) -> None:
+        if self.length:
+            self.write("\n")
+        self.write(*pieces)
+
+    def text(self) -> Text:
+        """The accumulated text, with any control character from a spec written out as
+        ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
+        joined = "".join(self.parts)
+        if not has_unsafe(joined):
+            return Text(joined, spans=self.spans)
+        # Rare: escaping lengthens pieces, so the spans (each covers one whole piece) move.
+        new_start: dict[int, int] = {}
+        parts: list[str] = []
+        old = new = 0
+        for part in self.parts:
+            shown = visible(part)
+            new_start.setdefault(old, new)
+            parts.append(shown)
+            old, new = old + len(part), new + len(shown)
+        new_start[old] = new
+        spans = [
+            Span(new_start[span.start], new_start[span.end], span.style) for span in self.spans
+        ]
+        return Text("".join(parts), spans=spans)
+
+
+def print_report(console: Console, text: Text, *, direct: bool, unstyled: bool) -> None:
+    """Print ``text`` and a newline on ``console``, as ``console.print(text, soft_wrap=True)``.
+
+    ``direct``: the console is gradcalc's own for standard output (cli/render.py), which
+    nothing captures or records.  There, when Rich would write no style (no color system: a
+    pipe, a file, TERM=dumb; or ``unstyled``, --no-color's text without spans) and there is
+    no tab for it to expand, what it writes is the text and a newline, written here directly.
+    Otherwise Rich prints it without the splitting step where that changes nothing
+    (:class:`_Unwrapped`)."""
+    plain = text.plain
+    if not (
+        direct
+        and (unstyled or console.color_system is None)
+        and not (console.record or console.is_jupyter or console.quiet)
+        and sys.platform != "win32"  # Rich writes in batches there (a Windows bug)
+        and "\t" not in plain
+    ):
+        console.print(_Unwrapped.of(text), soft_wrap=True)
+        return
+    try:
+        console.file.write(plain + "\n")
+        console.file.flush()
+    except UnicodeEncodeError as error:  # as Rich says it
+        error.reason = f"{error.reason}\n*** You may need to add PYTHONIOENCODING=utf-8 to your environment ***"
+        raise
+    except BrokenPipeError:
+        console.on_broken_pipe()
+
+
+class _Unwrapped:
+    """A report Rich prints as it prints its Text with soft wrapping, without the wrapping
+    step: with no width to wrap to, that step splits the Text into a Text per line and joins
+    them again (a few microseconds a line, a tenth of a second for a net's report), which
+    changes nothing when no tab is to be expanded and no style covers a line break (so the
+    segments, hence the escape codes, are the same).  Otherwise the Text itself is printed."""
+
+    def __init__(self, text: Text) -> None:
+        self.text = text
+
+    @classmethod
+    def of(cls, text: Text) -> _Unwrapped | Text:
+        plain = text.plain
+        if "\t" in plain or text.style or text.end != "\n":
+            return text
+        if any("\n" in plain[span.start : span.end] for span in text.spans):
+            return text
+        return cls(text)
+
+    def __rich_console__(self, console: Console, options: Any) -> Iterable[Any]:
+        return self.text.render(console, end="\n")
