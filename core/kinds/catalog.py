@@ -71,13 +71,20 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "padding",
                 "ints",
-                "int, [ph, pw], [top, bottom, left, right], valid or same",
-                choices=("valid", "same"),
+                "int, [ph, pw], [top, bottom, left, right], valid, same or full (d·(k−1) each side)",
+                choices=("valid", "same", "full"),
                 example=0,
                 starter=True,
                 minimum=0,
                 maximum=MAX_INDEX,
                 lengths=(2, 4),
+            ),
+            Field(
+                "padding_mode",
+                "choice",
+                "what the padding holds: zeros, or copies of the input (reflect, replicate, circular)",
+                choices=("zeros", "reflect", "replicate", "circular"),
+                example="zeros",
             ),
             Field(
                 "dilation",

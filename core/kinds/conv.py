@@ -27,8 +27,9 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
-from gradcalc.core.kinds.fields import pair_as_written, read_padding, read_pair
+from gradcalc.core.kinds.fields import pair_as_written, read_pair
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import (
     forgot_upstream,
@@ -99,6 +100,7 @@ class ConvProblem:
     output_axes: tuple[str, ...]
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    padding_mode: str = "zeros"  # or reflect, replicate, circular (core/kinds/conv_padding.py)
 
     @cached_property
     def floats(self) -> dict[str, np.ndarray | None]:
@@ -133,10 +135,10 @@ class ConvProblem:
         """The arrays ``--focus`` may name: the output and the input."""
         from gradcalc.core.kinds.focus import Focusable
 
-        return (
-            Focusable("output", self.names["output"], self.output_shape, self.output_axes),
-            Focusable("input", self.names["input"], self.input.shape, self.input_axes),
-        )
+        output = Focusable("output", self.names["output"], self.output_shape, self.output_axes)
+        if conv_padding.copies(self):  # an input cell's windows are its copies' (not shown)
+            return (output,)
+        return (output, Focusable("input", self.names["input"], self.input.shape, self.input_axes))
 
 
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
@@ -146,7 +148,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
     kernel_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("o", "c", "row", "col")}[w.ndim]
     _check_channels(x, w)
-    geometry, padding_text, flip_kernel = _read_geometry(spec, x, w, limits)
+    geometry, padding_text, flip_kernel, padding_mode = _read_geometry(spec, x, w, limits)
     bias = _read_bias(spec, geometry.out_channels, limits)
 
     output_axes = (("n",) if x.ndim == 4 else ()) + (("o",) if w.ndim == 4 else ()) + ("row", "col")
@@ -165,6 +167,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
         kernel_axes=kernel_axes,
         output_axes=output_axes,
         tolerance=common.read_tolerance(spec),
+        padding_mode=padding_mode,
     )
     g = geometry
     sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
@@ -221,12 +224,14 @@ def _check_channels(x: np.ndarray, w: np.ndarray) -> None:
 
 def _read_geometry(
     spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, limits: common.Limits
-) -> tuple[ConvGeometry, str, bool]:
-    """Stride, dilation, padding (and how the spec wrote it) and flip_kernel, as one
-    geometry whose kernel fits the padded input and whose work is within the limit."""
+) -> tuple[ConvGeometry, str, bool, str]:
+    """Stride, dilation, padding (and how the spec wrote it), flip_kernel and the padding
+    mode, as one geometry whose kernel fits the padded input and whose work is within the limit."""
     stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
     dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
-    padding, padding_text = read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
+    padding, padding_text, padding_mode = conv_padding.read_padding_and_mode(
+        spec, stride, dilation, w.shape[-2:], x.shape[-2:]
+    )
     flip_kernel = parse_bool(spec.get("flip_kernel", False), ("flip_kernel",))
     geometry = ConvGeometry(
         batch=x.shape[0] if x.ndim == 4 else 1,
@@ -257,7 +262,7 @@ def _read_geometry(
             f"this convolution needs {geometry.work:,} multiply-adds, above the limit of {limits.max_work:,} "
             "(raise it with --max-work)",
         )
-    return geometry, padding_text, flip_kernel
+    return geometry, padding_text, flip_kernel, padding_mode
 
 
 def _read_bias(
@@ -348,6 +353,8 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvTrace:
 
 def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
     """The forward and backward pass, and the Jacobians when asked for and small enough."""
+    if conv_padding.copies(problem):  # pad by copies, then this run on the padded input
+        return conv_padding.run(problem, options)
     exact = not options.force_float and problem.geometry.work <= options.limits.exact_work
     trace = compute(problem, exact=exact)
     results: dict[str, Any] = {
