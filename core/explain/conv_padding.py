@@ -83,10 +83,10 @@ class PaddedExplainer(Explainer):
         top, bottom, left, right = g.padding
         section.add(
             self._matrix(
-                f"{self.XP} ({self.X0} padded, {outer.padding_mode})",
+                self.XP,
                 self.p.input,
                 self.p.input_axes,
-                caption=f"{outer.padding_mode} padding: {top} top, {bottom} bottom, {left} left, "
+                caption=f"{self.X0} padded ({outer.padding_mode}): {top} top, {bottom} bottom, {left} left, "
                 f"{right} right; padded indices count from the padded corner",
             )
         )

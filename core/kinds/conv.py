@@ -507,6 +507,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     gradients = ("grad_input", "grad_kernel", "grad_bias")
     return (
         variants
+        + conv_padding.mode_mistakes(spec)
         + size_mistakes(spec, stride)
         + forgot_upstream(spec, gradients)
         + upstream_transposed(spec, gradients)

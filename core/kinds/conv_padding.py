@@ -19,6 +19,8 @@ import numpy as np
 
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import read_choice, read_padding
+from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.mistakes import is_zero
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.pad import MODES, PAD, fits, limit_words, pad_backward_input, pad_forward
 from gradcalc.core.outcome import Run
@@ -81,6 +83,22 @@ def _check_fits(
             f"input size on that axis); pad at most {allowed} there, or use padding_mode "
             "replicate or zeros",
         )
+
+
+def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """Padding by copies (reflect, replicate, circular) treated as zeros, for gradcalc check."""
+    mode = spec.get("padding_mode")
+    if mode not in MODES[1:] or is_zero(spec.get("padding")):
+        return []
+    return [
+        Mistake(
+            "padding mode ignored",
+            f"{{name}} matches the result with zero padding: the {mode} padding was treated as "
+            "zeros (padding_mode: zeros)",
+            (("padding_mode", "zeros"),),
+            slip=f"the {mode} padding was treated as zeros",
+        )
+    ]
 
 
 def copies(problem: ConvProblem) -> bool:
