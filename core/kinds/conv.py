@@ -559,10 +559,32 @@ DILATION = Knob(
     label_default=False,
 )
 
+PADDING_MODE = Knob(
+    "padding_mode",
+    "choice",
+    "what the padding holds: zeros, reflect, replicate or circular",
+    default="zeros",
+    field="padding_mode",
+    choices=("zeros", "reflect", "replicate", "circular"),
+    label="{} padding",
+    label_default=False,
+    unsaid_default=True,
+)
+
 PRACTICE = Profile(
     {
         "": Variant(
-            knobs=(IMAGE, KERNEL, STRIDE, PADDING, DILATION, CHANNELS, OUT_CHANNELS, BATCH),
+            knobs=(
+                IMAGE,
+                KERNEL,
+                STRIDE,
+                PADDING,
+                PADDING_MODE,
+                DILATION,
+                CHANNELS,
+                OUT_CHANNELS,
+                BATCH,
+            ),
             tensors={
                 "input": ("batch?", "channels?", "size"),
                 "kernel": ("out_channels?", "channels?", "kernel_size"),

@@ -44,6 +44,13 @@ class Knob:
     # (value, what the spec writes for it) where the two differ: ``--ties none`` draws no
     # tied window, so the spec can state PyTorch's rule, ``ties: first``.
     spec_values: tuple[tuple[Any, Any], ...] = ()
+    # True for a knob added after problems were drawn without it: at its default it is left
+    # out of the seed text, the command line and the spec, so those problems stay the same.
+    unsaid_default: bool = False
+
+    def unsaid(self, value: Any) -> bool:
+        """Whether ``value`` is this knob's unsaid default (see ``unsaid_default``)."""
+        return self.unsaid_default and value == self.default
 
     @property
     def option(self) -> str:

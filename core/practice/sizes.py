@@ -113,11 +113,15 @@ class Sizes:
     def arguments(self) -> list[str]:
         """The options that reproduce these sizes, e.g. ["--size", "4x4", "--stride", "1"]."""
         found: list[str] = []
-        for knob in self.knobs:
+        for knob in self.said():
             found += [knob.option, knob_text(knob, self.values[knob.name])]
         return found
 
     def text(self) -> str:
         return ";".join(
-            f"{knob.name}={knob_text(knob, self.values[knob.name])}" for knob in self.knobs
+            f"{knob.name}={knob_text(knob, self.values[knob.name])}" for knob in self.said()
         )
+
+    def said(self) -> tuple[Knob, ...]:
+        """The knobs the command line and the seed text name (not one at its unsaid default)."""
+        return tuple(knob for knob in self.knobs if not knob.unsaid(self.values[knob.name]))
