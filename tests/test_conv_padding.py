@@ -71,7 +71,9 @@ def cases(draw) -> dict[str, Any]:
         stride = (1, 1)
         th, tw = dilation[0] * (kh - 1), dilation[1] * (kw - 1)
         padding, written = (th // 2, th - th // 2, tw // 2, tw - tw // 2), "same"
-    assume(all(fits(mode, p, s) for p, s in zip(padding, (height, height, width, width))))
+    assume(
+        all(fits(mode, p, s) for p, s in zip(padding, (height, height, width, width), strict=True))
+    )
     assume(height + padding[0] + padding[1] >= dilation[0] * (kh - 1) + 1)
     assume(width + padding[2] + padding[3] >= dilation[1] * (kw - 1) + 1)
 
@@ -159,8 +161,10 @@ def test_float_gradients_match_central_finite_differences(case: dict[str, Any]) 
             plus, minus = array.copy(), array.copy()
             plus[index] += step
             minus[index] -= step
-            args = lambda a: (a, w) if name == "x" else (x, a)  # noqa: E731
-            numeric = (loss(*args(plus)) - loss(*args(minus))) / (2 * step)
+            if name == "x":
+                numeric = (loss(plus, w) - loss(minus, w)) / (2 * step)
+            else:
+                numeric = (loss(x, plus) - loss(x, minus)) / (2 * step)
             value = float(np.asarray(analytic, dtype=float)[index])
             assert abs(numeric - value) <= 1e-6 * (1 + abs(value)), (name, index, numeric, value)
 
