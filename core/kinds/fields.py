@@ -152,7 +152,9 @@ def read_padding(
 ) -> tuple[tuple[int, int, int, int], str]:
     """Padding as (top, bottom, left, right) and a short text of what the spec said."""
     path = ("padding",)
-    allowed = 'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid" or "same"'
+    allowed = (
+        'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid", "same" or "full"'
+    )
     if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
         word = value.strip().lower()
         if word == "valid":
