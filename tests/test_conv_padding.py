@@ -264,6 +264,7 @@ def test_focus_on_an_input_cell_is_refused_with_copied_padding_output_works() ->
     refused = run("run", path, "--focus", "input[1,1]")
     assert refused.exit_code == 2
     assert len(refused.stderr.strip().splitlines()) == 1
+    assert "also read through its copies in the padding" in refused.stderr
     shown = run("run", path, "--focus", "output[0,0]")
     assert shown.exit_code == 0, shown.output
     assert "y_00" in shown.stdout

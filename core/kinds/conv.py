@@ -285,6 +285,8 @@ def _read_bias(
 
 def focus_target(focus: str, problem: ConvProblem) -> FocusTarget:
     """The element ``--focus output[1,0]`` names, in the output or the input."""
+    if focus is not None and conv_padding.copies(problem):
+        conv_padding.refuse_input_focus(focus, problem)
     return read_focus_target(focus, problem)
 
 

@@ -53,7 +53,7 @@ def read_padding_and_mode(
         # d·(k−1) on every side: every window that overlaps the input at all.
         pad_h, pad_w = dilation[0] * (kernel_hw[0] - 1), dilation[1] * (kernel_hw[1] - 1)
         padding = (pad_h, pad_h, pad_w, pad_w)
-        text = f'"full" (d·(k − 1) on every side: {pad_h} rows, {pad_w} columns)'
+        text = f'"full" (d·(k − 1) on every side: {pad_h} above and below, {pad_w} left and right)'
     else:
         padding, text = read_padding(value, stride, dilation, kernel_hw)
     _check_fits(spec, padding, mode, input_hw)
@@ -104,6 +104,21 @@ def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
 def copies(problem: ConvProblem) -> bool:
     """Whether the padding copies input cells (a mode other than zeros, and some padding)."""
     return problem.padding_mode != "zeros" and any(problem.geometry.padding)
+
+
+def refuse_input_focus(focus: str, problem: ConvProblem) -> None:
+    """``--focus input[…]`` under padding by copies: an input cell is read through its copies
+    in the padding too, which the window pictures do not draw; say so (FocusError)."""
+    from gradcalc.core.errors import FocusError
+
+    name = focus.split("[", 1)[0].strip()
+    if name.lower() == "input" or name == problem.names["input"]:
+        raise FocusError(
+            f"{name}[…]: with {problem.padding_mode} padding an input cell is also read through "
+            "its copies in the padding, which --focus does not draw; focus on an output "
+            f"element (output[i,j] or {problem.names['output']}[i,j]), whose window shows the "
+            "padded input"
+        )
 
 
 def inner_geometry(g: ConvGeometry) -> ConvGeometry:
