@@ -561,18 +561,6 @@ DILATION = Knob(
     label_default=False,
 )
 
-PADDING_MODE = Knob(
-    "padding_mode",
-    "choice",
-    "what the padding holds: zeros, reflect, replicate or circular",
-    default="zeros",
-    field="padding_mode",
-    choices=("zeros", "reflect", "replicate", "circular"),
-    label="{} padding",
-    label_default=False,
-    unsaid_default=True,
-)
-
 PRACTICE = Profile(
     {
         "": Variant(
@@ -581,7 +569,7 @@ PRACTICE = Profile(
                 KERNEL,
                 STRIDE,
                 PADDING,
-                PADDING_MODE,
+                conv_padding.PADDING_MODE,
                 DILATION,
                 CHANNELS,
                 OUT_CHANNELS,
