@@ -71,7 +71,7 @@ OPS: dict[str, OpEntry] = {
             Field(
                 "padding",
                 "ints",
-                "int, [ph, pw], [top, bottom, left, right], valid, same or full (d·(k−1) each side)",
+                "int, [ph, pw], [top, bottom, left, right], full (d·(k−1) each side), valid or same",
                 choices=("valid", "same", "full"),
                 example=0,
                 starter=True,
