@@ -116,7 +116,7 @@ TASK3 = {
         ({"flip_kernel": "no"}, "'no' is not of type 'boolean'", "flip_kernel"),
         ({"input": [[2, "1/x"]]}, "is not valid", "input"),
         ({"input": True}, "True is not valid", "input"),
-        ({"padding": "full"}, "'full' is not valid", "padding"),
+        ({"padding": "half"}, "'half' is not valid", "padding"),  # full is a padding now (issue 15)
         ({"index_base": 2}, "2 is not one of [0, 1]", "index_base"),
         ({"expected": [1, 2]}, "is not of type 'object'", "expected"),
         ({"kernel": None}, "None is not valid", "kernel"),

@@ -492,7 +492,7 @@ def test_padding_same_with_stride_pair(tmp_path: Path) -> None:
 
 def test_unknown_padding_word(tmp_path: Path) -> None:
     check_spec(
-        tmp_path, GOOD + "padding: full\n", line=3, column=10, contains=("full", "valid", "same")
+        tmp_path, GOOD + "padding: half\n", line=3, column=10, contains=("half", "valid", "same")
     )
 
 

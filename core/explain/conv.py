@@ -54,6 +54,15 @@ class _Axis:
 class Explainer(FocusSections, IdentitySections, BackwardSections):
     """Builds the sections of a conv explanation; loops only over rows it shows."""
 
+    def __new__(cls, problem: Any, run: Any, options: Any) -> Explainer:
+        # A padding that copies input cells is explained over the padded input
+        # (core/explain/conv_padding.py's subclass of this class).
+        if cls is Explainer and hasattr(run.trace, "inner_problem"):
+            from gradcalc.core.explain.conv_padding import PaddedExplainer
+
+            return super().__new__(PaddedExplainer)
+        return super().__new__(cls)
+
     def forward_rule(self) -> str:
         """The forward formula in this problem's symbols, strides and dilations, e.g.
         ``H[i,j] = Σ_m,q X[i+m, j+q]·K[m,q]`` (1-D: ``y[i] = Σ_m x[i+m]·w[m]``)."""

@@ -10,6 +10,7 @@ are made.  Adding a kind adds its entry here.
 from __future__ import annotations
 
 from gradcalc.core.kinds.catalog_attention import ATTENTION
+from gradcalc.core.kinds.catalog_conv import CONV
 from gradcalc.core.kinds.catalog_conv_transpose import CONV_TRANSPOSE
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
@@ -19,110 +20,7 @@ from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
 OPS: dict[str, OpEntry] = {
-    "conv": OpEntry(
-        module="gradcalc.core.kinds.conv",
-        explain="gradcalc.core.explain.conv",
-        summary="2-D or 1-D convolution / cross-correlation (PyTorch conv2d, conv1d), with groups.",
-        description=(
-            "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
-            "stride, padding, dilation and groups, and explains every step."
-        ),
-        sections=("problem", "size", "forward", "jacobian", "backward", "identities", "loss"),
-        examples=(
-            "gradcalc conv --spec problems/task3.yaml",
-            "gradcalc conv --spec problems/task3.yaml --format json",
-            "gradcalc conv --spec big.yaml --steps 4 --show size,backward,checks",
-            "gradcalc conv --spec task.yaml --decimal --precision 4",
-            "gradcalc conv --spec problems/task3.yaml --no-color > steps.txt",
-            'gradcalc conv --input "2 -1; 0 -1; 1 1; -1 2" --kernel "1 0; -1 -2"',
-            'gradcalc conv --spec problems/padding_same_dilated.yaml --focus "output[1,0]"',
-        ),
-        fields=(
-            Field(
-                "input",
-                "tensor",
-                "H×W, C×H×W or N×C×H×W; 1-D: L, C×L or N×C×L",
-                example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
-                required=True,
-                dims=(1, 4),
-            ),
-            Field(
-                "kernel",
-                "tensor",
-                "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw (C_in/groups with groups); 1-D: k, C_in×k or C_out×C_in×k",
-                example=[[1, 0], [-1, -2]],
-                required=True,
-                dims=(1, 4),
-            ),
-            Field(
-                "bias",
-                "tensor",
-                "one number (shared) or one per output channel",
-                example=0,
-                dims=(0, 1),
-            ),
-            Field(
-                "stride",
-                "ints",
-                "int or [sh, sw]",
-                example=1,
-                starter=True,
-                minimum=1,
-                maximum=MAX_INDEX,
-                lengths=(1, 2),
-            ),
-            Field(
-                "padding",
-                "ints",
-                "int, [ph, pw], [top, bottom, left, right], valid or same",
-                choices=("valid", "same"),
-                example=0,
-                starter=True,
-                minimum=0,
-                maximum=MAX_INDEX,
-                lengths=(1, 2, 4),
-            ),
-            Field(
-                "dilation",
-                "ints",
-                "int or [dh, dw]",
-                example=1,
-                starter=True,
-                minimum=1,
-                maximum=MAX_INDEX,
-                lengths=(1, 2),
-            ),
-            Field(
-                "groups",
-                "integer",
-                "input channels split into groups (divides C_in and C_out; depthwise: C_in)",
-                example=1,
-                minimum=1,
-                maximum=MAX_INDEX,
-            ),
-            Field(
-                "dims",
-                "integer",
-                "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D); "
-                "in 1-D stride and dilation are an int or [s], padding an int, [p] or "
-                "[left, right] (causal: [k−1, 0])",
-                example=2,
-                minimum=1,
-                maximum=2,
-            ),
-            Field(
-                "flip_kernel",
-                "boolean",
-                "false: cross-correlation; true: true convolution",
-                example=False,
-                starter=True,
-            ),
-        ),
-        example_upstream=[[0], [1], [2]],
-        focus="focus_target",
-        names_example={"input": "X", "kernel": "K", "output": "H"},
-        upstream_dims=(1, 4),
-    ),
+    "conv": CONV,  # core/kinds/catalog_conv.py
     "conv_transpose": CONV_TRANSPOSE,  # core/kinds/catalog_conv_transpose.py
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",

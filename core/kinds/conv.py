@@ -29,11 +29,11 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
 from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import (
-    read_padding,
     read_padding_1d,
     read_pair,
     read_single,
@@ -108,6 +108,7 @@ class ConvProblem:
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
     dims_inferred: bool = False
+    padding_mode: str = "zeros"  # or reflect, replicate, circular (core/kinds/conv_padding.py)
 
     @property
     def dims(self) -> int:
@@ -146,10 +147,10 @@ class ConvProblem:
         """The arrays ``--focus`` may name: the output and the input."""
         from gradcalc.core.kinds.focus import Focusable
 
-        return (
-            Focusable("output", self.names["output"], self.output_shape, self.output_axes),
-            Focusable("input", self.names["input"], self.input.shape, self.input_axes),
-        )
+        output = Focusable("output", self.names["output"], self.output_shape, self.output_axes)
+        if conv_padding.copies(self):  # an input cell's windows are its copies' (not shown)
+            return (output,)
+        return (output, Focusable("input", self.names["input"], self.input.shape, self.input_axes))
 
 
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
@@ -161,7 +162,9 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     input_axes = ("n", "c")[2 + dims - x.ndim :] + SPATIAL[dims]
     kernel_axes = ("o", "c")[2 + dims - w.ndim :] + SPATIAL[dims]
     groups = _check_channels(spec, x, w, dims)
-    geometry, padding_text, flip_kernel = _read_geometry(spec, x, w, limits, dims, groups)
+    geometry, padding_text, flip_kernel, padding_mode = _read_geometry(
+        spec, x, w, limits, dims, groups
+    )
     bias = _read_bias(spec, geometry.out_channels, limits)
 
     output_axes = (
@@ -185,6 +188,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
         output_axes=output_axes,
         tolerance=common.read_tolerance(spec),
         dims_inferred=dims_inferred,
+        padding_mode=padding_mode,
     )
     g = geometry
     sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
@@ -306,11 +310,13 @@ def _read_geometry(
     limits: common.Limits,
     dims: int,
     groups: int,
-) -> tuple[ConvGeometry, str, bool]:
-    """Stride, dilation, padding (and how the spec wrote it) and flip_kernel, as one
-    geometry whose kernel fits the padded input and whose work is within the limit.  A 1-D
-    problem is a 2-D one with one row: stride and dilation 1 and no padding on the rows."""
+) -> tuple[ConvGeometry, str, bool, str]:
+    """Stride, dilation, padding (and how the spec wrote it), flip_kernel and the padding
+    mode, as one geometry whose kernel fits the padded input and whose work is within the
+    limit.  A 1-D problem is a 2-D one with one row: stride and dilation 1 and no padding on
+    the rows (its padding holds zeros: padding modes are explained in 2-D only)."""
     if dims == 1:
+        padding_mode = conv_padding.read_mode_1d(spec)
         stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
         dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
         sides, padding_text = read_padding_1d(
@@ -320,7 +326,9 @@ def _read_geometry(
     else:
         stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
         dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
-        padding, padding_text = read_padding(spec.get("padding", 0), stride, dilation, w.shape[-2:])
+        padding, padding_text, padding_mode = conv_padding.read_padding_and_mode(
+            spec, stride, dilation, w.shape[-2:], x.shape[-2:]
+        )
     flip_kernel = parse_bool(spec.get("flip_kernel", False), ("flip_kernel",))
     geometry = ConvGeometry(
         batch=x.shape[0] if x.ndim == dims + 2 else 1,
@@ -343,7 +351,7 @@ def _read_geometry(
             f"this convolution needs {geometry.work:,} multiply-adds, above the limit of {limits.max_work:,} "
             "(raise it with --max-work)",
         )
-    return geometry, padding_text, flip_kernel
+    return geometry, padding_text, flip_kernel, padding_mode
 
 
 def _check_fits(geometry: ConvGeometry) -> None:
@@ -385,6 +393,8 @@ def _read_bias(
 
 def focus_target(focus: str, problem: ConvProblem) -> FocusTarget:
     """The element ``--focus output[1,0]`` names, in the output or the input."""
+    if focus is not None and conv_padding.copies(problem):
+        conv_padding.refuse_input_focus(focus, problem)
     return read_focus_target(focus, problem)
 
 
@@ -453,6 +463,8 @@ def compute(problem: ConvProblem, *, exact: bool) -> ConvTrace:
 
 def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
     """The forward and backward pass, and the Jacobians when asked for and small enough."""
+    if conv_padding.copies(problem):  # pad by copies, then this run on the padded input
+        return conv_padding.run(problem, options)
     exact = not options.force_float and problem.geometry.work <= options.limits.exact_work
     trace = compute(problem, exact=exact)
     results: dict[str, Any] = {

@@ -82,6 +82,11 @@ def float_loss(
     g = problem.geometry
     x = params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w)
     w = params["kernel"].reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
+    if problem.padding_mode != "zeros" and any(g.padding):  # padded by copies, then no padding
+        from gradcalc.core.kinds.conv_padding import inner_geometry
+        from gradcalc.core.ops.pad import pad_forward
+
+        x, g = pad_forward(x, g.padding, problem.padding_mode), inner_geometry(g)
     upstream = problem.output_nohw(problem.floats["upstream"])
     bias = params.get("bias")
     if bias is not None:

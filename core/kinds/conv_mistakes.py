@@ -1,5 +1,5 @@
 """A conv problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``): the kernel
-flipped or not, the groups ignored, the sliding window's size slips, the upstream forgotten or
+flipped or not, the groups ignored, a padding mode treated as zeros, the sliding window's size slips, the upstream forgotten or
 transposed, a gradient transposed or negated.  core/kinds/conv.py exports it."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
+from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.fields import pair_as_written
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import (
@@ -53,6 +54,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     stride = pair_as_written(spec.get("stride", 1))
     return (
         variants
+        + conv_padding.mode_mistakes(spec)
         + size_mistakes(spec, stride)
         + forgot_upstream(spec, gradients)
         + upstream_transposed(spec, gradients)

@@ -4,6 +4,7 @@ dilation and channels.  core/kinds/conv.py exports it."""
 
 from __future__ import annotations
 
+from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
 
 KERNEL = Knob(
@@ -86,7 +87,17 @@ DIMS = Knob(
 PRACTICE = Profile(
     {
         "2": Variant(
-            knobs=(IMAGE, KERNEL, STRIDE, PADDING, DILATION, CHANNELS, OUT_CHANNELS, BATCH),
+            knobs=(
+                IMAGE,
+                KERNEL,
+                STRIDE,
+                PADDING,
+                conv_padding.PADDING_MODE,
+                DILATION,
+                CHANNELS,
+                OUT_CHANNELS,
+                BATCH,
+            ),
             tensors={
                 "input": ("batch?", "channels?", "size"),
                 "kernel": ("out_channels?", "channels?", "kernel_size"),

@@ -152,7 +152,9 @@ def read_padding(
 ) -> tuple[tuple[int, int, int, int], str]:
     """Padding as (top, bottom, left, right) and a short text of what the spec said."""
     path = ("padding",)
-    allowed = 'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid" or "same"'
+    allowed = (
+        'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid", "same" or "full"'
+    )
     if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
         word = value.strip().lower()
         if word == "valid":
@@ -248,8 +250,13 @@ def read_padding_1d(
     "valid" or "same" (stride 1; an odd extra cell goes right, as in PyTorch)."""
     path = ("padding",)
     allowed = (
-        'allowed: an integer, [p] (both sides), [left, right] (causal: [k−1, 0]), "valid" or "same"'
+        "allowed: an integer, [p] (both sides), [left, right] (causal: [k−1, 0]), "
+        '"valid", "same" or "full"'
     )
+    if isinstance(value, str) and value.strip().lower() == "full":
+        # d·(k−1) on each side: every window that overlaps the input at all.
+        pad = dilation * (kernel - 1)
+        return (pad, pad), f'"full" (d·(k − 1) = {pad} on each side)'
     if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
         if value.strip().lower() == "valid":
             return (0, 0), '"valid" (no padding)'

@@ -123,12 +123,18 @@ def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.nd
     from gradcalc.core.ops.conv import BIAS_ADD, CONV2D
 
     kernel = kernel_params(problem, params.get("kernel", problem.kernel))
-    output, conv_trace = _forward(CONV2D, problem.to_nchw(x), kernel, to_float)
+    x = problem.to_nchw(x)
+    pad_trace = None
+    if problem.padding_mode != "zeros" and any(problem.geometry.padding):
+        x, pad_trace, kernel["geometry"] = _pad_copies(problem, x)
+    output, conv_trace = _forward(CONV2D, x, kernel, to_float)
     traces = [conv_trace]
     bias = params.get("bias", problem.bias)
     if bias is not None:
         output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
         traces.append(bias_trace)
+    if pad_trace is not None:
+        traces.append(pad_trace)
     return output.reshape(problem.output_shape), traces
 
 
@@ -147,6 +153,17 @@ def _conv_transpose(
         output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
         traces.append(bias_trace)
     return output.reshape(problem.output_shape), traces
+
+
+def _pad_copies(problem: Any, x: np.ndarray) -> tuple[np.ndarray, Trace, Any]:
+    """A conv layer whose padding copies input cells (padding_mode reflect, replicate,
+    circular): the padded N×C×H_padded×W_padded input, the pad op's trace, and the geometry
+    of the convolution over it (no padding of its own; core/kinds/conv_padding.py)."""
+    from gradcalc.core.kinds.conv_padding import inner_geometry, pad_params
+    from gradcalc.core.ops.pad import PAD
+
+    padded, pad_trace = _forward(PAD, x, pad_params(problem), to_float)
+    return padded, pad_trace, inner_geometry(problem.geometry)
 
 
 def _dense(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
@@ -339,11 +356,14 @@ def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dic
         shaped = problem.output_nohw if kind == "conv" else problem.output_nchw
         upstream = shaped(grad_y)
         results = {}
-        if len(traces) > 1:
-            bias_grads = _backward(upstream, traces[1])
+        by_op = {trace.op.name: trace for trace in traces[1:]}  # bias_add, pad
+        if "bias_add" in by_op:
+            bias_grads = _backward(upstream, by_op["bias_add"])
             results["grad_bias"] = bias_grads["bias"].reshape(problem.bias.shape)
             upstream = bias_grads["input"]
         grads = _backward(upstream, traces[0])
+        if "pad" in by_op:  # ∂L/∂x_padded folded back onto the cells it copied
+            grads["input"] = _backward(grads["input"], by_op["pad"])["input"]
         results["grad_input"] = grads["input"].reshape(problem.input.shape)
         results["grad_kernel"] = grads["kernel"].reshape(problem.kernel.shape)
         return results

@@ -322,7 +322,7 @@ def _draw_spec(
         if name not in variant.tensors
     }
     fields: dict[str, Any] = {}
-    for knob in sizes.knobs:
+    for knob in sizes.said():
         if knob.field is not None:
             written = dict(knob.spec_values).get(values[knob.name], values[knob.name])
             fields[knob.field] = spec_value(written)

@@ -1,0 +1,231 @@
+"""A conv's padding beyond zeros: ``padding: full`` (d·(k−1) on every side) and
+``padding_mode: reflect | replicate | circular`` (PyTorch's Conv2d ``padding_mode``: the input
+is padded by ``torch.nn.functional.pad`` with that mode, then convolved without padding).
+
+A conv whose padding copies input cells runs as two ops: the pad op (core/ops/pad.py)
+builds the padded input x_padded (N×C×H_padded×W_padded), and the conv op convolves it
+with no padding.  That inner convolution is an ordinary conv problem (:func:`inner_problem`,
+its input named ``xpad``), run and explained as one; ∂L/∂x is then ∂L/∂x_padded folded back
+onto the input cells each padded cell copied (the pad op's backward), and ∂y/∂x the
+columns of ∂y/∂x_padded added the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from gradcalc.core.errors import SpecError
+from gradcalc.core.kinds.fields import read_choice, read_padding
+from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.mistakes import is_zero
+from gradcalc.core.kinds.profile import Knob
+from gradcalc.core.ops import adapter
+from gradcalc.core.ops.pad import MODES, PAD, fits, limit_words, pad_backward_input, pad_forward
+from gradcalc.core.outcome import Run
+from gradcalc.core.records import fields, record
+
+if TYPE_CHECKING:
+    from gradcalc.core import spec as common
+    from gradcalc.core.kinds.conv import ConvProblem
+    from gradcalc.core.ops.conv import ConvGeometry
+
+# gradcalc random conv --padding-mode (left out of the seed text and spec at zeros, so the
+# problems drawn before it existed stay the same).
+PADDING_MODE = Knob(
+    "padding_mode",
+    "choice",
+    "what the padding holds: zeros, reflect, replicate or circular",
+    default="zeros",
+    field="padding_mode",
+    choices=MODES,
+    label="{} padding",
+    label_default=False,
+    quiet_default=True,
+)
+
+MODE_WORDS = {
+    "reflect": "reflect padding: each padded cell mirrors the input about its edge row/column "
+    "(the edge itself not repeated)",
+    "replicate": "replicate padding: each padded cell repeats the nearest edge cell",
+    "circular": "circular padding: the input wraps around (the padding above is the last rows, …)",
+}
+
+
+def read_padding_and_mode(
+    spec: Mapping[str, Any],
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    input_hw: tuple[int, int],
+) -> tuple[tuple[int, int, int, int], str, str]:
+    """(top, bottom, left, right), how the spec wrote the padding, and the padding mode."""
+    mode = read_choice(spec, "padding_mode", MODES, default="zeros")
+    value = spec.get("padding", 0)
+    if isinstance(value, str) and value.strip().lower() == "full":
+        # d·(k−1) on every side: every window that overlaps the input at all.
+        pad_h, pad_w = dilation[0] * (kernel_hw[0] - 1), dilation[1] * (kernel_hw[1] - 1)
+        padding = (pad_h, pad_h, pad_w, pad_w)
+        text = f'"full" (d·(k − 1) on every side: {pad_h} above and below, {pad_w} left and right)'
+    else:
+        padding, text = read_padding(value, stride, dilation, kernel_hw)
+    _check_fits(spec, padding, mode, input_hw)
+    return padding, text, mode
+
+
+def read_mode_1d(spec: Mapping[str, Any]) -> str:
+    """A 1-D conv's padding mode: zeros only (the copies' explanation is drawn in 2-D)."""
+    mode = read_choice(spec, "padding_mode", MODES, default="zeros")
+    if mode != "zeros":
+        raise SpecError(
+            ("padding_mode",),
+            f"{mode} padding is not supported in a 1-D convolution yet (only zeros); "
+            "write the signal as a 1×L matrix with dims: 2 to use it",
+        )
+    return mode
+
+
+def _check_fits(
+    spec: Mapping[str, Any],
+    padding: tuple[int, int, int, int],
+    mode: str,
+    input_hw: tuple[int, int],
+) -> None:
+    """PyTorch's rule: reflect padding < the input's size on that axis, circular ≤ it."""
+    sides = ("top", "bottom", "left", "right")
+    for side, pad in zip(sides, padding, strict=True):
+        rows = side in ("top", "bottom")
+        size = input_hw[0] if rows else input_hw[1]
+        if fits(mode, pad, size):
+            continue
+        cells = "rows" if rows else "columns"
+        allowed = size - 1 if mode == "reflect" else size
+        path = ("padding",) if "padding" in spec else ("padding_mode",)
+        raise SpecError(
+            path,
+            f"{mode} padding of {pad} on the {side} is not {limit_words(mode)} the input's "
+            f"{size} {cells} (PyTorch's rule: {mode} padding must be {limit_words(mode)} the "
+            f"input size on that axis); pad at most {allowed} there, or use padding_mode "
+            "replicate or zeros",
+        )
+
+
+def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """Padding by copies (reflect, replicate, circular) treated as zeros, for gradcalc check."""
+    mode = spec.get("padding_mode")
+    if mode not in MODES[1:] or is_zero(spec.get("padding")):
+        return []
+    return [
+        Mistake(
+            "padding mode ignored",
+            f"{{name}} matches the result with zero padding: the {mode} padding was treated as "
+            "zeros (padding_mode: zeros)",
+            (("padding_mode", "zeros"),),
+            slip=f"the {mode} padding was treated as zeros",
+        )
+    ]
+
+
+def copies(problem: ConvProblem) -> bool:
+    """Whether the padding copies input cells (a mode other than zeros, and some padding)."""
+    return problem.padding_mode != "zeros" and any(problem.geometry.padding)
+
+
+def refuse_input_focus(focus: str, problem: ConvProblem) -> None:
+    """``--focus input[…]`` under padding by copies: an input cell is read through its copies
+    in the padding too, which the window pictures do not draw; say so (FocusError)."""
+    from gradcalc.core.errors import FocusError
+
+    name = focus.split("[", 1)[0].strip()
+    if name.lower() == "input" or name == problem.names["input"]:
+        raise FocusError(
+            f"{name}[…]: with {problem.padding_mode} padding an input cell is also read through "
+            "its copies in the padding, which --focus does not draw; focus on an output "
+            f"element (output[i,j] or {problem.names['output']}[i,j]), whose window shows the "
+            "padded input"
+        )
+
+
+def inner_geometry(g: ConvGeometry) -> ConvGeometry:
+    """The convolution of the padded input: its sizes, and no padding of its own."""
+    values = {name: getattr(g, name) for name in fields(g)}
+    values.update(in_h=g.padded_h, in_w=g.padded_w, padding=(0, 0, 0, 0))
+    return type(g)(**values)
+
+
+def padded_name(names: Mapping[str, str]) -> str:
+    """The padded input's symbol: ``xpad`` for input ``x`` (primed while it is taken)."""
+    name = f"{names['input']}pad"
+    while name in names.values():
+        name += "′"
+    return name
+
+
+def pad_params(problem: ConvProblem) -> dict[str, Any]:
+    """The pad op's parameters: ``padding`` (top, bottom, left, right) and ``mode``."""
+    return {"padding": problem.geometry.padding, "mode": problem.padding_mode}
+
+
+def inner_problem(problem: ConvProblem) -> ConvProblem:
+    """The conv of the padded input (exact values, the spec's own axes) with no padding, the
+    input named ``xpad``; no expected answers (the problem itself checks them)."""
+    g = problem.geometry
+    padded = pad_forward(problem.to_nchw(problem.input), g.padding, problem.padding_mode)
+    values = {name: getattr(problem, name) for name in fields(problem)}
+    values.update(
+        input=padded.reshape(*problem.input.shape[:-2], g.padded_h, g.padded_w),
+        geometry=inner_geometry(g),
+        padding_text=f"none: {padded_name(problem.names)} is already padded",
+        padding_mode="zeros",
+        names={**problem.names, "input": padded_name(problem.names)},
+        expected={},
+    )
+    return type(problem)(**values)
+
+
+@record
+class PaddedTrace:
+    """A run whose padding copies input cells: the inner conv (its problem and run) and the
+    folded ∂L/∂x (N×C×H×W; exact Fractions or float64, as the inner run was)."""
+
+    inner_problem: Any  # ConvProblem
+    inner_run: Run
+    grad_input: np.ndarray
+    exact: bool
+
+
+def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
+    """Pad, convolve without padding (conv's own run), fold ∂L/∂x_padded back onto the input."""
+    from gradcalc.core.kinds import conv
+
+    inner = inner_problem(problem)
+    inner_run = conv.run(inner, options)
+    exact = inner_run.exact
+    x = problem.to_nchw(problem.input)
+    _, pad_trace = adapter.forward(PAD, x, pad_params(problem), exact=exact)
+    g = inner.geometry
+    grad_padded = inner_run.results["grad_input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w)
+    grad_input = adapter.backward(grad_padded, pad_trace)["input"]
+    results = dict(inner_run.results)
+    results["grad_input"] = grad_input.reshape(problem.input.shape)
+    if "jacobian_input" in results:
+        results["jacobian_input"] = fold_columns(problem, results["jacobian_input"])
+    trace = PaddedTrace(inner, inner_run, grad_input, exact)
+    return Run(results=results, trace=trace, exact=exact, solution=inner_run.solution)
+
+
+def fold_columns(problem: ConvProblem, jacobian_padded: np.ndarray) -> np.ndarray:
+    """R×I_padded ∂y/∂x_padded -> R×I ∂y/∂x: each padded column added onto the input column
+    it copied (the pad op's backward, row by row)."""
+    g = problem.geometry
+    rows = jacobian_padded.shape[0]
+    as_images = jacobian_padded.reshape(rows * g.batch, g.in_channels, g.padded_h, g.padded_w)
+    folded = pad_backward_input(
+        as_images,
+        (rows * g.batch, g.in_channels, g.in_h, g.in_w),
+        g.padding,
+        problem.padding_mode,
+    )
+    return folded.reshape(rows, -1)

@@ -1,0 +1,100 @@
+"""Padding with a mode (PyTorch's ``torch.nn.functional.pad`` for ``reflect``, ``replicate``
+and ``circular``; Conv2d's ``padding_mode``) on the last two axes of N×C×H×W arrays.
+
+Every padded cell is a copy of one input cell: :func:`source_rows` says which, axis by axis
+(``zeros`` has no source, −1).  The forward pass gathers by those index maps; the backward
+pass adds ∂L/∂x_padded back onto the cells each padded cell copied (the centre block, then
+one vectorized add per padding row and column).  Moving and adding values is exact on
+anything: the op is declared PIECEWISE with no products, so the adapter runs it on
+Fractions as they are.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from gradcalc.core.ops import Cache, Exactness, Op, Params
+
+MODES = ("zeros", "reflect", "replicate", "circular")
+
+
+def source_rows(size: int, before: int, after: int, mode: str) -> np.ndarray:
+    """The input index each of the ``before + size + after`` padded positions copies, along
+    one axis of ``size`` cells (−1: a zero).  PyTorch's rules: reflect mirrors about the edge
+    cell without repeating it (needs before, after < size), replicate repeats the edge cell,
+    circular wraps around (needs before, after ≤ size)."""
+    shifted = np.arange(-before, size + after)
+    if mode == "reflect":
+        return np.where(
+            shifted < 0, -shifted, np.where(shifted >= size, 2 * (size - 1) - shifted, shifted)
+        )
+    if mode == "replicate":
+        return np.clip(shifted, 0, size - 1)
+    if mode == "circular":
+        return shifted % size
+    return np.where((shifted >= 0) & (shifted < size), shifted, -1)
+
+
+def limit_words(mode: str) -> str:
+    """PyTorch's bound on each side's padding for ``mode`` (reflect: < size; circular: ≤ size)."""
+    return {"reflect": "smaller than", "circular": "at most"}.get(mode, "")
+
+
+def fits(mode: str, pad: int, size: int) -> bool:
+    """Whether one side's padding is allowed for an axis of ``size`` cells."""
+    if mode == "reflect":
+        return pad < size
+    if mode == "circular":
+        return pad <= size
+    return True
+
+
+def pad_forward(x: np.ndarray, padding: tuple[int, int, int, int], mode: str) -> np.ndarray:
+    """x: N×C×H×W -> N×C×(top+H+bottom)×(left+W+right), padded by copies (``mode`` not zeros)."""
+    top, bottom, left, right = padding
+    rows = source_rows(x.shape[2], top, bottom, mode)
+    cols = source_rows(x.shape[3], left, right, mode)
+    return x[:, :, rows][:, :, :, cols]
+
+
+def _fold_axis(
+    grad: np.ndarray, sources: np.ndarray, before: int, size: int, axis: int
+) -> np.ndarray:
+    """Sum ``grad`` along ``axis`` (padded length) onto ``size`` input cells: the centre block
+    as it is, plus each padding position added onto the cell it copied."""
+    centre = np.take(grad, range(before, before + size), axis=axis)
+    folded = centre.copy()
+    padding_positions = [p for p in range(len(sources)) if not before <= p < before + size]
+    for position in padding_positions:  # one vectorized add per padding row (or column)
+        target = [slice(None)] * grad.ndim
+        target[axis] = int(sources[position])
+        source = [slice(None)] * grad.ndim
+        source[axis] = position
+        folded[tuple(target)] = folded[tuple(target)] + grad[tuple(source)]
+    return folded
+
+
+def pad_backward_input(
+    grad_padded: np.ndarray, shape: tuple[int, ...], padding: tuple[int, int, int, int], mode: str
+) -> np.ndarray:
+    """grad_padded: N×C×H_padded×W_padded -> ∂L/∂x: N×C×H×W (``shape``), every padded cell's
+    gradient added onto the input cell it copied."""
+    top, bottom, left, right = padding
+    h, w = shape[2], shape[3]
+    rows = _fold_axis(grad_padded, source_rows(h, top, bottom, mode), top, h, axis=2)
+    return _fold_axis(rows, source_rows(w, left, right, mode), left, w, axis=3)
+
+
+def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """x: N×C×H×W; params ``padding`` (top, bottom, left, right) and ``mode``.
+    Returns the padded N×C×H_padded×W_padded and the cache {"shape", "padding", "mode"}."""
+    cache = {"shape": x.shape, "padding": params["padding"], "mode": params["mode"]}
+    return pad_forward(x, params["padding"], params["mode"]), cache
+
+
+def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """grad_y: N×C×H_padded×W_padded -> {"input": N×C×H×W}."""
+    return {"input": pad_backward_input(grad_y, cache["shape"], cache["padding"], cache["mode"])}
+
+
+PAD = Op(name="pad", exactness=Exactness.PIECEWISE, forward=forward, backward=backward)
