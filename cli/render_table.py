@@ -565,7 +565,7 @@ class TableRenderer:
         self.line(
             ("✗ ", "bold red"),
             f"{check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong{note} "
-            f"(largest error {check.max_abs_error:.3g}; tolerance {check.tolerance.describe()})",
+            f"({check.measure})",
         )
         if check.expected.ndim == 0:
             cell = check.wrong[0]

@@ -20,6 +20,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from gradcalc.core import symbolic
 from gradcalc.core.errors import LimitError
 from gradcalc.core.spec import EXACT_COST, EXACT_DIGITS
 
@@ -107,6 +108,8 @@ def bilinear_exact(
     the larger operand's size times ``terms_per_output``), for the cost cap of Python
     ints.  Returns an object array of exact values (see ``from_integers``).
     """
+    if symbolic.any_symbolic(left, right):  # formulas (core/symbolic.py): SymPy's + and *
+        return symbolic.tidy(op(left, right))
     left_num, left_den, left_bound = scale_to_integers(left)
     right_num, right_den, right_bound = scale_to_integers(right)
     # Both operands must fit too: a zero on one side does not make the other's 10^19 fit.
@@ -138,6 +141,8 @@ def linear_exact(
     ``terms_per_output`` bounds how many entries any output entry sums; it decides
     whether int64 is safe (sums of Python ints are cheap: no cost cap).
     """
+    if symbolic.is_symbolic(values):
+        return symbolic.tidy(np.asarray(op(values)))
     numerators, denominator, bound = scale_to_integers(values)
     safe = bound * max(terms_per_output, 1) < _INT64_SAFE
     return from_integers(np.asarray(op(_as_int_dtype(numerators, safe))), denominator)

@@ -35,7 +35,7 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from gradcalc.core import registry
+from gradcalc.core import registry, symbolic
 from gradcalc.core.checking import check_answers
 from gradcalc.core.outcome import Run, Solution
 from gradcalc.core.spec import SolveOptions
@@ -76,8 +76,10 @@ def _finish(
             options.limits.max_jacobian,
             count_entries=getattr(kind_module, "COUNT_ENTRIES", False),
         )
+    # Finite differences need numbers: a symbolic run (core/symbolic.py) has none to probe.
+    numeric = not symbolic.any_symbolic(*run.results.values())
     gradient_check = (
-        kind_module.finite_differences(problem, run) if options.gradient_check else None
+        kind_module.finite_differences(problem, run) if options.gradient_check and numeric else None
     )
     explainer = registry.explain_module(kind).Explainer(problem, run, options)
     sections = explainer.sections()

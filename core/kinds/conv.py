@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.core import registry
+from gradcalc.core import registry, symbolic
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
@@ -38,6 +38,7 @@ from gradcalc.core.kinds.mistakes import (
     upstream_transposed,
 )
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
+from gradcalc.core.kinds.symbolic_fields import naming, read_tensor
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
@@ -47,7 +48,7 @@ from gradcalc.core.ops.conv import (
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import entries, parse_array, parse_bool, to_float
+from gradcalc.core.values import entries, parse_bool, to_float
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
@@ -142,15 +143,15 @@ class ConvProblem:
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     """Validate a conv spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
-    x, w = _read_input_and_kernel(spec, limits)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x, w = _read_input_and_kernel(spec, limits, names)
     input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
     kernel_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("o", "c", "row", "col")}[w.ndim]
     _check_channels(x, w)
     geometry, padding_text, flip_kernel = _read_geometry(spec, x, w, limits)
-    bias = _read_bias(spec, geometry.out_channels, limits)
+    bias = _read_bias(spec, geometry.out_channels, limits, names)
 
     output_axes = (("n",) if x.ndim == 4 else ()) + (("o",) if w.ndim == 4 else ()) + ("row", "col")
-    names = common.read_names(spec, NAME_DEFAULTS)
     problem_stub = dict(
         title=common.read_title(spec),
         input=x,
@@ -169,7 +170,9 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     g = geometry
     sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
     output_shape = tuple(sizes[a] for a in output_axes)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     out_size = int(np.prod(output_shape))
     known_results: dict[str, tuple[int, ...] | None] = {
         "output": output_shape,
@@ -181,22 +184,25 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     }
     if bias is not None:
         known_results["grad_bias"] = bias.shape
-    expected = common.read_expected(spec, known_results, limits)
+    symbols = symbolic.any_symbolic(x, w, bias, upstream)
+    expected = common.read_expected(spec, known_results, limits, symbols=symbols)
     return ConvProblem(
         upstream=upstream, upstream_given=upstream_given, expected=expected, **problem_stub
     )
 
 
 def _read_input_and_kernel(
-    spec: Mapping[str, Any], limits: common.Limits
+    spec: Mapping[str, Any], limits: common.Limits, names: Mapping[str, str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The input (H×W, C×H×W or N×C×H×W) and kernel (kh×kw, C×kh×kw or O×C×kh×kw)."""
-    max_elements = limits.max_elements
+    """The input (H×W, C×H×W or N×C×H×W) and kernel (kh×kw, C×kh×kw or O×C×kh×kw):
+    numbers, or symbols and formulas (core/kinds/symbolic_fields.py)."""
     raw_input = common.require(spec, "input", KIND, "the input matrix, H×W, C×H×W or N×C×H×W")
     raw_kernel = common.require(spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw")
-    x = parse_array(raw_input, ("input",), ndims=(2, 3, 4), what="input", max_elements=max_elements)
-    w = parse_array(
-        raw_kernel, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=max_elements
+    x, w = (
+        read_tensor(
+            raw, (key,), ndims=(2, 3, 4), what=key, limits=limits, **naming(spec, names, key)
+        )
+        for key, raw in (("input", raw_input), ("kernel", raw_kernel))
     )
     return x, w
 
@@ -261,13 +267,18 @@ def _read_geometry(
 
 
 def _read_bias(
-    spec: Mapping[str, Any], out_channels: int, limits: common.Limits
+    spec: Mapping[str, Any], out_channels: int, limits: common.Limits, names: Mapping[str, str]
 ) -> np.ndarray | None:
     """The bias: None, one shared number (0-D) or one per output channel."""
     if spec.get("bias") is None:
         return None
-    bias = parse_array(
-        spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=limits.max_elements
+    bias = read_tensor(
+        spec["bias"],
+        ("bias",),
+        ndims=(0, 1),
+        what="bias",
+        limits=limits,
+        **naming(spec, names, "bias"),
     )
     if bias.ndim == 1 and bias.shape[0] != out_channels:
         raise SpecError(

@@ -18,15 +18,16 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry
+from gradcalc.core import registry, symbolic
 from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import zeros_like_kind
-from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
+from gradcalc.core.kinds.fields import read_choice, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, negated, transposed, upstream_transposed
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
+from gradcalc.core.kinds.symbolic_fields import naming, read_tensor
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
@@ -98,11 +99,20 @@ class DenseProblem:
         }
 
 
-def _read_bias(spec: Mapping[str, Any], out_features: int, limits: common.Limits) -> Any:
+def _read_bias(
+    spec: Mapping[str, Any], out_features: int, limits: common.Limits, names: Mapping[str, str]
+) -> Any:
     """The bias (O entries), or None when the spec has none."""
     if spec.get("bias") is None:
         return None
-    bias = read_array(spec["bias"], ("bias",), ndims=(1,), what="bias", limits=limits)
+    bias = read_tensor(
+        spec["bias"],
+        ("bias",),
+        ndims=(1,),
+        what="bias",
+        limits=limits,
+        **naming(spec, names, "bias"),
+    )
     if bias.shape[0] != out_features:
         raise SpecError(
             ("bias",),
@@ -117,8 +127,23 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
     common.check_keys(spec, KIND, KEYS)
     raw_input = common.require(spec, "input", KIND, "a vector of L numbers or an N×L batch")
     raw_weight = common.require(spec, "weight", KIND, "the O×L weight matrix")
-    x = read_array(raw_input, ("input",), ndims=(1, 2), what="input", limits=limits)
-    w = read_array(raw_weight, ("weight",), ndims=(2,), what="weight", limits=limits)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x = read_tensor(
+        raw_input,
+        ("input",),
+        ndims=(1, 2),
+        what="input",
+        limits=limits,
+        **naming(spec, names, "input"),
+    )
+    w = read_tensor(
+        raw_weight,
+        ("weight",),
+        ndims=(2,),
+        what="weight",
+        limits=limits,
+        **naming(spec, names, "weight"),
+    )
     in_features = x.shape[-1]
     if w.shape[1] != in_features:
         hint = (
@@ -132,7 +157,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
             f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
         )
     out_features = w.shape[0]
-    bias = _read_bias(spec, out_features, limits)
+    bias = _read_bias(spec, out_features, limits, names)
     layout = read_choice(spec, "layout", LAYOUTS, default="column")
     batch = x.shape[0] if x.ndim == 2 else 1
     if batch * out_features * in_features > limits.max_work:
@@ -141,9 +166,10 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
             f"this layer needs {batch * out_features * in_features:,} multiply-adds, above the limit "
             f"of {limits.max_work:,} (raise it with --max-work)",
         )
-    names = common.read_names(spec, NAME_DEFAULTS)
     output_shape = (batch, out_features) if x.ndim == 2 else (out_features,)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     known: dict[str, tuple[int, ...] | None] = {
         "output": output_shape,
         "grad_input": x.shape,
@@ -162,7 +188,9 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        **common.read_shared(spec, known, limits),
+        **common.read_shared(
+            spec, known, limits, symbols=symbolic.any_symbolic(x, w, bias, upstream)
+        ),
     )
 
 

@@ -14,6 +14,11 @@ array is converted to float64 and the op runs as written.  With ``exact=True``:
   arrays of ints and Fractions).
 
 Exact values are object arrays of Python ints and Fractions, as the kinds read them.
+
+A symbolic run (core/symbolic.py) is one more exact mode: when an operand holds a SymPy
+formula the op runs as written on the object arrays (their + and * are SymPy's), and each
+result entry is expanded (``symbolic.tidy``; numbers come back as ints and Fractions).
+Whether an operand is symbolic costs nothing while SymPy was never imported.
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import symbolic
 from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
@@ -41,6 +47,7 @@ class Trace:
     cache: Cache
     exact: bool
     float64: Float64
+    symbolic: bool = False
 
 
 def each_rounded(values: np.ndarray) -> np.ndarray:
@@ -82,6 +89,11 @@ def forward(
         x = as_float(x, float64)
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
+    if symbolic.any_symbolic(x, *params.values()):
+        y, cache = op.forward(x, params)
+        return symbolic.tidy(y), Trace(
+            op=op, cache=cache, exact=True, float64=float64, symbolic=True
+        )
     if op.exact_forward is not None:
         y, cache = op.exact_forward(x, params)
         return y, Trace(op=op, cache=cache, exact=True, float64=float64)
@@ -113,6 +125,10 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     op = trace.op
     if not trace.exact:
         return op.backward(as_float(grad_y, trace.float64), trace.cache)
+    if trace.symbolic or symbolic.is_symbolic(grad_y):
+        return {
+            name: symbolic.tidy(grad) for name, grad in op.backward(grad_y, trace.cache).items()
+        }
     if op.homogeneous:
         numerators, denominator = integers(grad_y)
         scale = denominator * trace.cache["denominator"]

@@ -1,0 +1,87 @@
+"""Reading a tensor field that may hold symbols (core/symbolic.py): ``symbolic 3x3``, or a
+matrix mixing names, formulas and numbers.  SymPy is imported only when one is met.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import FieldPath, LimitError, SpecError
+from gradcalc.core.spec import Limits, read_index_base
+from gradcalc.core.values import parse_array, parse_bool
+
+# The upstream's symbols when it is `symbolic`: g_ij = ∂L/∂y_ij (docs/symbolic.md).
+UPSTREAM_SYMBOL = "g"
+
+
+def read_flat_index(spec: Mapping[str, Any]) -> bool:
+    """``flat_index: true``: symbols of a ``symbolic`` field carry one row-major index."""
+    value = spec.get("flat_index")
+    return False if value is None else parse_bool(value, ("flat_index",))
+
+
+def naming(spec: Mapping[str, Any], names: Mapping[str, str], role: str) -> dict[str, Any]:
+    """How a ``symbolic`` field of ``role`` names its entries (:func:`read_tensor`'s
+    keywords): the role's symbol, the index base and whether one flat index is used."""
+    return {
+        "symbol": names[role],
+        "index_base": read_index_base(spec),
+        "flat_index": read_flat_index(spec),
+    }
+
+
+def read_tensor(
+    value: Any,
+    path: FieldPath,
+    *,
+    ndims: tuple[int, ...],
+    what: str,
+    limits: Limits,
+    symbol: str,
+    index_base: int,
+    flat_index: bool,
+    shape: tuple[int, ...] | None = None,
+) -> np.ndarray:
+    """A tensor field: numbers, names and formulas (an object array of Fractions and SymPy
+    expressions), or ``symbolic`` / ``symbolic 3x3``: every entry the symbol
+    ``symbol_ij…`` (core/symbolic.symbol_array).  ``shape`` is the field's shape when the
+    problem fixes it (an upstream's), which ``symbolic`` may then leave out."""
+    from gradcalc.core.symbolic import symbolic_shape
+
+    written = symbolic_shape(value)
+    if written is False:
+        return parse_array(
+            value, path, ndims=ndims, what=what, max_elements=limits.max_elements, symbols=True
+        )
+    assert isinstance(written, tuple)
+    if not written:
+        if shape is None:
+            raise SpecError(
+                path, f"symbolic {what} needs its shape: write e.g. 'symbolic 3x3' (rows x columns)"
+            )
+        written = shape
+    if len(written) not in ndims:
+        allowed = " or ".join(f"{d}-D" for d in ndims)
+        raise SpecError(path, f"{what} is {len(written)}-D; allowed: {allowed}")
+    if shape is not None and written != shape:
+        want = "×".join(map(str, shape))
+        raise SpecError(path, f"{what} must be {want}, got symbolic {'×'.join(map(str, written))}")
+    if math.prod(written) > limits.max_elements or 0 in written:
+        raise LimitError(
+            path, f"{what} has {math.prod(written):,} entries (1 to {limits.max_elements:,})"
+        )
+    from gradcalc.core.expr_parse import valid_name
+
+    if not valid_name(symbol):
+        raise SpecError(
+            path,
+            f"symbolic {what} names its entries {symbol}_…, and {symbol!r} is not a plain name; "
+            "give it one under names (letters, digits, _)",
+        )
+    from gradcalc.core.symbolic import symbol_array
+
+    return symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)

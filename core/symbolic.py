@@ -1,0 +1,229 @@
+"""Symbolic entries: tensor fields whose entries are names (``w_00``, ``b11``) or formulas.
+
+A conv or dense spec may give a tensor field as ``symbolic`` (every entry a symbol named
+from ``names``: ``kernel: symbolic 3x3`` is w_00 … w_22, or w_11 … w_33 with
+``index_base: 1``, or w_1 … w_9 with ``flat_index: true`` as well), or as a matrix that
+mixes symbols and numbers (``[[b11, b12], [0, 1]]``).  Such a run is one more exactness mode
+of the op adapter (core/ops/adapter.py): the ops run on object arrays of SymPy expressions,
+and every result entry is expanded (a polynomial in the symbols, collected by monomial);
+entries that come out as plain numbers are ints and Fractions again, as in an exact run.
+
+The text syntax of a formula is the one ``gradcalc expr`` reads (core/expr_parse.py):
+``+ - * /``, ``**`` or ``^`` for a power, parentheses, numbers as in a spec.  A result is
+written in that syntax (JSON, ``expected``), so any output pastes back in.
+
+SymPy is imported only here, and only when a spec holds a symbol: ``is_symbolic`` answers
+False without importing it while no symbol was ever read (``"sympy" not in sys.modules``).
+"""
+
+from __future__ import annotations
+
+import random
+import re
+import sys
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.errors import FieldPath, LimitError, SpecError
+
+SYMBOLIC_WORD = "symbolic"
+# The most multiply-adds a symbolic run may take: SymPy arithmetic is about 10^4 times
+# slower than exact integers, and a 7×7 result of sums of nine terms is ~500 products.
+MAX_SYMBOLIC_WORK = 20_000
+# The most terms one result entry may have once expanded; a longer polynomial is no longer
+# a readable answer (docs/symbolic.md).
+MAX_TERMS = 200
+# Random rational points a comparison of two large formulas evaluates at; each point of a
+# nonzero polynomial of degree d over N^2 numerators is a root with probability ≤ d/N^2.
+CHECK_POINTS = 8
+# How formulas are compared, in the words a failed check prints.
+COMPARISON = "the difference must expand to 0"
+_SHAPE = re.compile(r"^\s*symbolic(?:\s+(\d+(?:\s*[x×]\s*\d+)*))?\s*$")
+
+
+def is_symbolic(value: Any) -> bool:
+    """Whether ``value`` (an array or one entry) holds a SymPy expression that is not a
+    number; False at once when SymPy was never imported (no spec held a symbol)."""
+    if "sympy" not in sys.modules:
+        return False
+    import sympy
+
+    if isinstance(value, np.ndarray):
+        if value.dtype != object:
+            return False
+        return any(isinstance(v, sympy.Basic) for v in value.ravel().tolist())
+    return isinstance(value, sympy.Basic)
+
+
+def any_symbolic(*values: Any) -> bool:
+    """Whether any of ``values`` (arrays, entries, anything else) is symbolic."""
+    return "sympy" in sys.modules and any(is_symbolic(v) for v in values)
+
+
+def symbolic_shape(value: Any) -> tuple[int, ...] | None | bool:
+    """For ``symbolic`` / ``symbolic 3x3`` text: the shape written (() when none), else
+    False (the value is not the word)."""
+    if not isinstance(value, str):
+        return False
+    match = _SHAPE.match(value)
+    if match is None:
+        return False
+    if match.group(1) is None:
+        return ()
+    return tuple(int(n) for n in re.split(r"\s*[x×]\s*", match.group(1).strip()))
+
+
+def symbol_array(
+    name: str, shape: tuple[int, ...], *, index_base: int, flat_index: bool
+) -> np.ndarray:
+    """An object array of symbols ``name_ij…`` in ``shape``: indices from ``index_base``,
+    one flat row-major index with ``flat_index``; digits run together while every index is
+    one digit (w_12), else they are joined by _ (w_10_2)."""
+    import sympy
+
+    array = np.empty(shape, dtype=object)
+    for position, index in enumerate(np.ndindex(*shape)):
+        numbers = (position,) if flat_index or len(shape) <= 1 else index
+        numbers = tuple(n + index_base for n in numbers)
+        joiner = "" if all(n < 10 for n in numbers) else "_"
+        array[index] = sympy.Symbol(f"{name}_" + joiner.join(map(str, numbers)), real=True)
+    return array
+
+
+class _EntryNames:
+    """Names for :func:`read_entry`: any valid name is a (real) symbol."""
+
+    symbols: dict[str, Any] = {}
+    describe = ""
+
+    def lookup(self, name: str) -> Any | None:
+        return None
+
+    def call_error(self, name: str) -> str | None:
+        return f"{name!r} is not a function here; entries are numbers, names and + − * / ^"
+
+    def new_symbol(self, name: str) -> Any | None:
+        import sympy
+
+        return sympy.Symbol(name, real=True)
+
+    def known(self) -> list[str]:
+        return []
+
+
+def read_entry(text: str, path: FieldPath) -> Any:
+    """One entry written as a formula (``b11``, ``2*w_1 - x``): a polynomial, expanded.
+    Functions (sin, exp, …) are refused: the ops here are sums of products."""
+    import sympy
+
+    from gradcalc.core.expr_parse import GenericFunctions, parse
+
+    generic = GenericFunctions(allow_new=False)
+    value = parse(text, path, _EntryNames(), generic, what="an entry")  # type: ignore[arg-type]
+    if generic.objects or not value.value.is_polynomial() and not _rational_function(value.value):
+        raise SpecError(
+            path,
+            f"{text!r}: an entry may hold numbers, names and + − * / ^ (a polynomial or a "
+            "quotient of polynomials), not functions",
+        )
+    return tidy_entry(sympy.expand(value.value))
+
+
+def _rational_function(expression: Any) -> bool:
+    numerator, denominator = expression.as_numer_denom()
+    return bool(numerator.is_polynomial() and denominator.is_polynomial())
+
+
+def tidy_entry(value: Any) -> Any:
+    """An entry as results hold it: a number as an int or a Fraction, a formula expanded
+    (collected by monomial)."""
+    import sympy
+
+    if not isinstance(value, sympy.Basic):
+        return value
+    value = sympy.expand(value)
+    if value.is_Integer:
+        return int(value)
+    if value.is_Rational:
+        return Fraction(int(value.p), int(value.q))
+    if isinstance(value, sympy.Add) and len(value.args) > MAX_TERMS:
+        raise LimitError(
+            (),
+            f"a result entry has {len(value.args):,} terms, above the symbolic limit of "
+            f"{MAX_TERMS:,} (docs/symbolic.md); give numbers instead of symbols",
+        )
+    return value
+
+
+def tidy(array: Any) -> Any:
+    """``tidy_entry`` on every entry of an object array (anything else as it is)."""
+    if not isinstance(array, np.ndarray) or array.dtype != object:
+        return tidy_entry(array) if is_symbolic(array) else array
+    result = np.empty(array.shape, dtype=object)
+    result.ravel()[:] = [tidy_entry(v) for v in array.ravel().tolist()]
+    return result
+
+
+def text(value: Any) -> str:
+    """A formula in the syntax ``expected`` reads (SymPy's, which ``gradcalc expr`` reads):
+    w_1*x_1 + 2*w_2, b11**2."""
+    import sympy
+
+    return sympy.sstr(value, order="grlex")
+
+
+def latex(value: Any) -> str:
+    """A formula as LaTeX math (no $ around it): w_{1} x_{1} + 2 w_{2}."""
+    import sympy
+
+    return sympy.latex(value, order="grlex")
+
+
+def is_sum(value: Any) -> bool:
+    """Whether a formula is a sum (needs parentheses as a factor)."""
+    import sympy
+
+    return isinstance(value, sympy.Add)
+
+
+def symbols_of(*arrays: Any) -> list[Any]:
+    """Every symbol in ``arrays``, sorted by name."""
+    found: set[Any] = set()
+    for array in arrays:
+        for value in np.asarray(array, dtype=object).ravel().tolist():
+            if is_symbolic(value):
+                found |= value.free_symbols
+    return sorted(found, key=lambda s: s.name)
+
+
+def equal(left: Any, right: Any, *, seed: int = 0) -> bool:
+    """Whether two entries (numbers or formulas) are equal: their difference expands to 0;
+    when it is too large to expand cheaply, it is evaluated at CHECK_POINTS random rational
+    points (a false "equal" has probability below (degree/10^6)^CHECK_POINTS)."""
+    import sympy
+
+    difference = sympy.sympify(left) - sympy.sympify(right)
+    if sympy.count_ops(difference) <= 20 * MAX_TERMS:
+        return sympy.expand(difference) == 0
+    names = sorted(difference.free_symbols, key=lambda s: s.name)
+    generator = random.Random(seed)
+    for _ in range(CHECK_POINTS):
+        point = {s: sympy.Rational(generator.randint(-(10**6), 10**6), 997) for s in names}
+        if difference.subs(point) != 0:
+            return False
+    return True
+
+
+def substitute(array: np.ndarray, values: dict[Any, Fraction]) -> np.ndarray:
+    """Every entry with the symbols replaced by numbers (ints and Fractions)."""
+    import sympy
+
+    point = {s: sympy.Rational(v.numerator, v.denominator) for s, v in values.items()}
+    result = np.empty(np.shape(array), dtype=object)
+    result.ravel()[:] = [
+        tidy_entry(sympy.sympify(v).subs(point)) if is_symbolic(v) else v
+        for v in np.asarray(array, dtype=object).ravel().tolist()
+    ]
+    return result
