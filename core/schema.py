@@ -68,6 +68,15 @@ DEFINITIONS: dict[str, Any] = {
         ],
     },
     "text": {"description": "text", "type": ["string", "number"]},
+    # A conv or dense tensor holding symbols (core/symbolic.py): "symbolic 3x3", or entries
+    # that are numbers, names or formulas ("b11", "2*w_1").
+    "symbolic_tensor": {
+        "description": 'symbols: "symbolic 3x3", or nested lists of numbers, names and formulas',
+        "anyOf": [
+            {"type": "string", "pattern": "^\\s*symbolic(\\s|$)"},
+            {"type": "array", "minItems": 1, "items": {"$ref": "#/definitions/answer"}},
+        ],
+    },
     # An expected answer: numbers, or expressions for kind expr, nested in lists.
     "answer": {
         "description": "a number, an expression, or nested lists of them",
@@ -133,6 +142,8 @@ def field_schema(field: Field, kind: str) -> dict[str, Any]:
             alternatives += _type_schemas(name, field, kind)
     if field.choices:
         alternatives.append({"enum": list(field.choices)})
+    if field.symbols:
+        alternatives.append({"$ref": "#/definitions/symbolic_tensor"})
     schema: dict[str, Any] = {"description": _description(field, kind)}
     if len(alternatives) > 1:
         schema["anyOf"] = alternatives

@@ -42,6 +42,7 @@ OPS: dict[str, OpEntry] = {
                 example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
                 required=True,
                 dims=(2, 4),
+                symbols=True,
             ),
             Field(
                 "kernel",
@@ -50,6 +51,7 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, 0], [-1, -2]],
                 required=True,
                 dims=(2, 4),
+                symbols=True,
             ),
             Field(
                 "bias",
@@ -57,6 +59,7 @@ OPS: dict[str, OpEntry] = {
                 "one number (shared) or one per output channel",
                 example=0,
                 dims=(0, 1),
+                symbols=True,
             ),
             Field(
                 "stride",
@@ -107,6 +110,7 @@ OPS: dict[str, OpEntry] = {
         focus="focus_target",
         names_example={"input": "X", "kernel": "K", "output": "H"},
         upstream_dims=(2, 4),
+        upstream_symbols=True,
     ),
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
@@ -131,6 +135,7 @@ OPS: dict[str, OpEntry] = {
                 example=[2, -1, 3],
                 required=True,
                 dims=(1, 2),
+                symbols=True,
             ),
             Field(
                 "weight",
@@ -139,9 +144,16 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, 0, -2], [3, 1, 1]],
                 required=True,
                 dims=(2, 2),
+                symbols=True,
             ),
             Field(
-                "bias", "tensor", "one per output (O)", example=[1, -1], starter=True, dims=(1, 1)
+                "bias",
+                "tensor",
+                "one per output (O)",
+                example=[1, -1],
+                starter=True,
+                dims=(1, 1),
+                symbols=True,
             ),
             Field(
                 "layout",
@@ -161,6 +173,7 @@ OPS: dict[str, OpEntry] = {
         example_upstream=["1/2", -1],
         names_example={"input": "x", "weight": "W", "output": "y"},
         upstream_dims=(1, 2),
+        upstream_symbols=True,
     ),
     "activation": OpEntry(
         module="gradcalc.core.kinds.activation",

@@ -105,6 +105,8 @@ class OpEntry:
     # A result of every problem of the kind, for the examples of points and accept.
     example_result: str = "grad_input"
     upstream_dims: tuple[int, int] = (0, 4)
+    # The kind reads symbols in its tensors and upstream (core/symbolic.py): conv, dense.
+    upstream_symbols: bool = False
 
     def spec_fields(self) -> tuple[Field, ...]:
         """Every key a spec of this kind may have: the common ones, then the kind's own."""
@@ -113,7 +115,9 @@ class OpEntry:
             if name == "upstream" and not self.takes_upstream:
                 continue
             if name == "upstream":
-                common_field = replace(common_field, dims=self.upstream_dims)
+                common_field = replace(
+                    common_field, dims=self.upstream_dims, symbols=self.upstream_symbols
+                )
             elif name == "names" and self.names_example:
                 shown = ", ".join(
                     f"{role}: {symbol}" for role, symbol in self.names_example.items()
