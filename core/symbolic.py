@@ -158,9 +158,12 @@ def tidy_entry(value: Any) -> Any:
 
 
 def tidy(array: Any) -> Any:
-    """``tidy_entry`` on every entry of an object array (anything else as it is)."""
+    """``tidy_entry`` on every entry of an object array (a lone formula, such as a sum over
+    every axis, as a 0-D array; anything else as it is)."""
+    if is_symbolic(array) and not isinstance(array, np.ndarray):
+        array = np.array(array, dtype=object)
     if not isinstance(array, np.ndarray) or array.dtype != object:
-        return tidy_entry(array) if is_symbolic(array) else array
+        return array
     result = np.empty(array.shape, dtype=object)
     result.ravel()[:] = [tidy_entry(v) for v in array.ravel().tolist()]
     return result

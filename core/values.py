@@ -491,7 +491,8 @@ def _number_or_formula(value: Any, path: FieldPath) -> Any:
     text = value.strip().replace(_MINUS, "-")
     if _NUMBER_TEXT.match(text) or text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
         return parse_number(value, path)  # 1e-6; nan and inf are refused with their reason
-    problem = number_form_problem(text) if looks_numeric(text) else None
+    one_token = looks_numeric(text) and re.fullmatch(r"[-+]?[0-9A-Za-z_.:]+", text) is not None
+    problem = number_form_problem(text) if one_token else None
     if problem is not None:
         raise SpecError(path, problem)  # 0x1F: a number in another spelling, not a formula
     from gradcalc.core import symbolic

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry
+from gradcalc.core import registry, symbolic
 from gradcalc.core.answers import fit, read_answer, reading_note, shape_mistake, shape_words
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
 from gradcalc.core.grading.compare import (
@@ -213,7 +213,12 @@ class Problem:
                 continue
             path: FieldPath = (answers_key, name)
             try:
-                answer = read_answer(answers[name], path, self.limits.max_elements)
+                answer = read_answer(
+                    answers[name],
+                    path,
+                    self.limits.max_elements,
+                    symbols=symbolic.is_symbolic(as_array(results[name])),
+                )
             except SpecError as error:
                 if not partial:
                     raise

@@ -127,7 +127,8 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
         return op.backward(as_float(grad_y, trace.float64), trace.cache)
     if trace.symbolic or symbolic.is_symbolic(grad_y):
         return {
-            name: symbolic.tidy(grad) for name, grad in op.backward(grad_y, trace.cache).items()
+            name: symbolic.tidy(np.asarray(grad, dtype=object))
+            for name, grad in op.backward(grad_y, trace.cache).items()
         }
     if op.homogeneous:
         numerators, denominator = integers(grad_y)

@@ -1,0 +1,228 @@
+"""Symbolic entries (core/symbolic.py, docs/symbolic.md): conv and dense tensors written as
+symbols or formulas, results as expanded polynomials, `expected` and `gradcalc check`
+comparing formulas."""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import subprocess
+import sys
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pytest
+from nn_cli import run as run_cli
+from tex import assert_compiles
+
+from gradcalc.core import registry, symbolic
+from gradcalc.core.errors import SpecError
+from gradcalc.core.spec import Limits, SolveOptions
+
+PROBLEMS = Path(__file__).resolve().parent.parent / "problems"
+# The symbols of a `symbolic` field: the role's default name (upstream: g).
+SYMBOL = {
+    ("conv", "input"): "x",
+    ("conv", "kernel"): "w",
+    ("conv", "upstream"): "g",
+    ("dense", "input"): "x",
+    ("dense", "weight"): "W",
+    ("dense", "bias"): "b",
+    ("dense", "upstream"): "g",
+}
+SEEDS = ("seed000_ex3_symbolic", "seed002_symbolic_filter", "seed004_symbolic_input")
+
+
+def solve(kind: str, spec: dict):
+    return registry.solve({"kind": kind, **spec}, SolveOptions(limits=Limits()))
+
+
+def _random_conv(rng: random.Random) -> tuple[dict, list[str]]:
+    """A small conv spec with numbers, and the fields to make symbolic."""
+    h, w, kh, kw = rng.randint(2, 4), rng.randint(2, 4), rng.randint(1, 2), rng.randint(1, 2)
+    spec = {
+        "input": [[rng.randint(-3, 3) for _ in range(w)] for _ in range(h)],
+        "kernel": [[rng.randint(-3, 3) for _ in range(kw)] for _ in range(kh)],
+        "stride": rng.choice([1, 2]) if min(h, w) > 2 else 1,
+        "padding": rng.choice([0, 1]),
+        "flip_kernel": rng.choice([False, True]),
+        "index_base": rng.choice([0, 1]),
+    }
+    if rng.random() < 0.5:
+        spec["bias"] = rng.randint(-2, 2)
+    return spec, ["input", "kernel", "upstream"]
+
+
+def _random_dense(rng: random.Random) -> tuple[dict, list[str]]:
+    features, outputs = rng.randint(1, 3), rng.randint(1, 3)
+    batch = rng.choice([None, 2])
+    row = [rng.randint(-3, 3) for _ in range(features)]
+    spec = {
+        "input": row if batch is None else [row, [rng.randint(-3, 3) for _ in range(features)]],
+        "weight": [[rng.randint(-3, 3) for _ in range(features)] for _ in range(outputs)],
+        "bias": [rng.randint(-2, 2) for _ in range(outputs)],
+        "layout": rng.choice(["column", "row"]),
+    }
+    return spec, ["input", "weight", "bias", "upstream"]
+
+
+def _shape(value) -> str:
+    return "x".join(map(str, np.shape(value)))
+
+
+@pytest.mark.parametrize("kind,make", [("conv", _random_conv), ("dense", _random_dense)])
+@pytest.mark.parametrize("seed", range(12))
+def test_a_symbolic_run_at_random_rationals_is_the_numeric_exact_run(kind, make, seed) -> None:
+    """Every result of a run with symbols, the symbols replaced by random rationals, equals
+    the exact numeric run of the same problem with those numbers."""
+    rng = random.Random(seed)
+    numeric, fields = make(rng)
+    field = rng.choice(fields)
+    numbers = solve(kind, numeric)
+    if field == "upstream":
+        shape = np.shape(numbers.results["output"])
+        symbolic_spec = {**numeric, "upstream": "symbolic"}
+    else:
+        symbolic_spec = {**numeric, field: f"symbolic {_shape(numeric[field])}"}
+    symbols = solve(kind, symbolic_spec)
+    shape = shape if field == "upstream" else np.shape(numeric[field])
+    written = symbolic.symbol_array(
+        SYMBOL[kind, field], shape, index_base=numeric.get("index_base", 0), flat_index=False
+    )
+    values = {s: Fraction(rng.randint(-20, 20), rng.randint(1, 7)) for s in written.ravel()}
+    numbers = np.array([values[s] for s in written.ravel()], dtype=object).reshape(shape)
+    numeric = {**numeric, field: numbers.tolist()}
+    expected = solve(kind, numeric).results
+    for name, result in symbols.results.items():
+        if name == "output_shape":
+            continue
+        substituted = symbolic.substitute(np.asarray(result, dtype=object), values)
+        assert substituted.shape == np.shape(expected[name]), name
+        assert all(
+            a == b for a, b in zip(substituted.ravel(), np.ravel(expected[name]), strict=True)
+        ), name
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_seed_problems_with_symbols_pass_their_formula_answers(name: str) -> None:
+    result = run_cli("conv", "--spec", str(PROBLEMS / f"{name}.yaml"), "--no-color")
+    assert result.exit_code == 0, result.output
+    assert "every check passed" in result.output
+
+
+def test_reversed_weights_column_of_seed_000() -> None:
+    """∂y/∂x₁ over y₁…y₉ is [w₉, …, w₁]."""
+    import yaml
+
+    spec = yaml.safe_load((PROBLEMS / "seed000_ex3_symbolic.yaml").read_text())
+    column = solve("conv", spec).results["jacobian_input"][:, 0]
+    assert [str(v) for v in column] == [f"w_{k}" for k in range(9, 0, -1)]
+
+
+def test_json_gives_formulas_as_text_that_expected_reads_back() -> None:
+    spec = {
+        "input": "symbolic 3x3",
+        "kernel": [["b11", "2*b12"], [0, "1/2"]],
+        "upstream": "symbolic",
+    }
+    path = Path(__file__).parent / "_symbolic_tmp.json"
+    try:
+        path.write_text(json.dumps({"kind": "conv", **spec}))
+        result = run_cli("conv", "--spec", str(path), "--format", "json")
+        assert result.exit_code == 0, result.output
+        results = json.loads(result.output)["results"]
+        assert results["grad_kernel"][0][0] == "g_00*x_00 + g_01*x_01 + g_10*x_10 + g_11*x_11"
+        path.write_text(json.dumps({"kind": "conv", **spec, "expected": results}))
+        again = run_cli("conv", "--spec", str(path), "--format", "json")
+        checks = json.loads(again.output)["checks"]
+        assert checks and all(check["ok"] for check in checks)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def test_a_wrong_formula_is_reported_and_an_equal_one_in_another_form_passes() -> None:
+    spec = {
+        "input": [[1, 2], [3, 4]],
+        "kernel": "symbolic 1x1",
+        "expected": {"output": [["w_00", "2*w_00"], ["w_00*3", "(2*w_00)^1 + 2*w_00 + 1"]]},
+    }
+    checks = solve("conv", spec).checks
+    assert [cell.index for cell in checks[0].wrong] == [(1, 1)]
+    assert checks[0].symbolic
+
+
+def test_entries_may_be_numbers_names_and_polynomials_only() -> None:
+    with pytest.raises(SpecError, match="not functions"):
+        solve("conv", {"input": [[1, 2], [3, 4]], "kernel": [["sin(w)"]]})
+    with pytest.raises(SpecError, match="hexadecimal"):
+        solve("conv", {"input": [[1, 2], [3, 4]], "kernel": [["0x10"]]})
+    with pytest.raises(SpecError, match="needs its shape"):
+        solve("conv", {"input": [[1, 2], [3, 4]], "kernel": "symbolic"})
+
+
+def test_flat_index_and_index_base_name_the_symbols() -> None:
+    def names(**options):
+        spec = {"input": [[1, 0], [0, 1]], "kernel": "symbolic 2x2", **options}
+        return [str(v) for v in solve("conv", spec).results["grad_kernel"].ravel()]
+
+    assert names() == ["1", "0", "0", "1"]  # ∂L/∂w needs no w: numbers stay numbers
+    spec = {"input": "symbolic 2x2", "kernel": [[1]], "index_base": 1, "flat_index": True}
+    assert [str(v) for v in solve("conv", spec).results["output"].ravel()] == [
+        "x_1",
+        "x_2",
+        "x_3",
+        "x_4",
+    ]
+    spec = {"input": "symbolic 2x2", "kernel": [[1]], "index_base": 1}
+    assert str(solve("conv", spec).results["output"][1, 0]) == "x_21"
+
+
+def test_gradcalc_check_grades_formula_answers(tmp_path: Path) -> None:
+    shutil.copy(PROBLEMS / "seed004_symbolic_input.yaml", tmp_path / "task.yaml")
+    (tmp_path / "sub.yaml").write_text(
+        "problem: task.yaml\nanswers:\n"
+        "  grad_kernel: [[X_10 + 2*X_20, X_11 + 2*X_21], [X_20 + 2*X_30, X_21 + 2*X_31 + 1]]\n"
+        "  jacobian_kernel: [[X_00, X_01, X_10, X_11], [X_10, X_11, X_20, X_21], "
+        "[X_20, X_21, X_30, X_31]]\n"
+    )
+    result = run_cli("check", str(tmp_path / "sub.yaml"), "--format", "json")
+    report = json.loads(result.output)
+    grades = {g["name"]: g for g in report["files"][0]["results"]}
+    assert grades["jacobian_kernel"]["ok"]
+    assert not grades["grad_kernel"]["ok"]
+
+
+def test_equal_at_random_points_for_large_differences() -> None:
+    import sympy
+
+    x = sympy.symbols("x_0:40", real=True)
+    big = sympy.Mul(*[(v + 1) for v in x[:12]], evaluate=False)
+    assert symbolic.equal(big, sympy.expand(big) if False else big)
+    assert not symbolic.equal(big, big + x[20])
+
+
+def test_latex_and_markdown_typeset_the_formulas(tmp_path: Path) -> None:
+    spec = str(PROBLEMS / "seed002_symbolic_filter.yaml")
+    markdown = run_cli("conv", "--spec", spec, "--format", "markdown")
+    assert markdown.exit_code == 0
+    assert "b_11 + b_12 + b_13" in markdown.output
+    latex = run_cli("conv", "--spec", spec, "--format", "latex")
+    assert latex.exit_code == 0
+    assert "b_{11} + b_{12} + b_{13}" in latex.output
+    assert_compiles(tmp_path, latex.output)  # skips without pdflatex
+
+
+def test_a_numeric_problem_never_imports_sympy() -> None:
+    code = (
+        "import sys\n"
+        "from gradcalc.cli.main import main\n"
+        f"sys.argv = ['gradcalc', 'conv', '--spec', {str(PROBLEMS / 'task3.yaml')!r}, '--format', 'json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'sympy' not in sys.modules, 'sympy imported'\n"
+        "print('no sympy')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("no sympy")
