@@ -109,7 +109,7 @@ def bilinear_exact(
     ints.  Returns an object array of exact values (see ``from_integers``).
     """
     if symbolic.any_symbolic(left, right):  # formulas (core/symbolic.py): SymPy's + and *
-        return symbolic.tidy(op(left, right))
+        return symbolic.evaluate(op, left, right)
     left_num, left_den, left_bound = scale_to_integers(left)
     right_num, right_den, right_bound = scale_to_integers(right)
     # Both operands must fit too: a zero on one side does not make the other's 10^19 fit.
@@ -142,7 +142,7 @@ def linear_exact(
     whether int64 is safe (sums of Python ints are cheap: no cost cap).
     """
     if symbolic.is_symbolic(values):
-        return symbolic.tidy(np.asarray(op(values)))
+        return symbolic.tidy(np.asarray(symbolic.evaluate(op, values), dtype=object))
     numerators, denominator, bound = scale_to_integers(values)
     safe = bound * max(terms_per_output, 1) < _INT64_SAFE
     return from_integers(np.asarray(op(_as_int_dtype(numerators, safe))), denominator)

@@ -122,51 +122,112 @@ def read_entry(text: str, path: FieldPath) -> Any:
 
     generic = GenericFunctions(allow_new=False)
     value = parse(text, path, _EntryNames(), generic, what="an entry")  # type: ignore[arg-type]
-    if generic.objects or not value.value.is_polynomial() and not _rational_function(value.value):
+    if generic.objects or not value.value.is_polynomial():
         raise SpecError(
             path,
-            f"{text!r}: an entry may hold numbers, names and + − * / ^ (a polynomial or a "
-            "quotient of polynomials), not functions",
+            f"{text!r}: an entry is a polynomial: numbers and names joined by + − * and "
+            "whole powers ^, divided by numbers only (no functions, no division by a name)",
         )
     return tidy_entry(sympy.expand(value.value))
 
 
-def _rational_function(expression: Any) -> bool:
-    numerator, denominator = expression.as_numer_denom()
-    return bool(numerator.is_polynomial() and denominator.is_polynomial())
-
-
 def tidy_entry(value: Any) -> Any:
     """An entry as results hold it: a number as an int or a Fraction, a formula expanded
-    (collected by monomial)."""
+    (collected by monomial); a polynomial of :func:`evaluate`'s ring as a formula."""
     import sympy
+    from sympy.polys.rings import PolyElement
 
-    if not isinstance(value, sympy.Basic):
+    if isinstance(value, PolyElement):
+        _check_terms(len(value))
+        value = value.as_expr()
+    elif not isinstance(value, sympy.Basic):
         return value
-    value = sympy.expand(value)
+    else:
+        value = sympy.expand(value)
     if value.is_Integer:
         return int(value)
     if value.is_Rational:
         return Fraction(int(value.p), int(value.q))
-    if isinstance(value, sympy.Add) and len(value.args) > MAX_TERMS:
+    if isinstance(value, sympy.Add):
+        _check_terms(len(value.args))
+    return value
+
+
+def _check_terms(count: int) -> None:
+    if count > MAX_TERMS:
         raise LimitError(
             (),
-            f"a result entry has {len(value.args):,} terms, above the symbolic limit of "
-            f"{MAX_TERMS:,} (docs/symbolic.md); give numbers instead of symbols",
+            f"a result entry has {count:,} terms, above the symbolic limit of {MAX_TERMS:,} "
+            "(docs/symbolic.md); give numbers instead of symbols",
         )
-    return value
 
 
 def tidy(array: Any) -> Any:
     """``tidy_entry`` on every entry of an object array (a lone formula, such as a sum over
     every axis, as a 0-D array; anything else as it is)."""
-    if is_symbolic(array) and not isinstance(array, np.ndarray):
+    if _is_entry(array):
         array = np.array(array, dtype=object)
     if not isinstance(array, np.ndarray) or array.dtype != object:
         return array
     result = np.empty(array.shape, dtype=object)
     result.ravel()[:] = [tidy_entry(v) for v in array.ravel().tolist()]
     return result
+
+
+def _is_entry(value: Any) -> bool:
+    """A formula or a polynomial ring element, not in an array."""
+    return type(value).__module__.startswith("sympy")
+
+
+def evaluate(function: Any, *operands: Any) -> Any:
+    """``function(*operands)`` with every exact array among the operands turned into
+    polynomials over QQ in all their symbols (SymPy's sparse ring elements: a sum of 100
+    products costs microseconds there, seconds as SymPy expressions), and every array (in
+    a tuple or a mapping too) of the result back into tidy entries.  Other operands (a
+    geometry, a flag) pass as they are."""
+    import sympy
+    from sympy.polys.rings import ring
+
+    arrays = [o for o in operands if isinstance(o, np.ndarray) and o.dtype == object]
+    names = symbols_of(*arrays)
+    polynomials, *_ = ring(names or [sympy.Symbol("_")], sympy.QQ)
+    converted = [_into(polynomials, o) for o in operands]
+    # An operand handed back as it is (an op's cache holds its input) is the original again.
+    originals = {id(new): old for new, old in zip(converted, operands, strict=True)}
+    return _back(function(*converted), originals)
+
+
+def _into(polynomials: Any, value: Any) -> Any:
+    """An object array's entries as ring elements (ints stay ints: they mix with them)."""
+    if not isinstance(value, np.ndarray) or value.dtype != object:
+        return value
+    result = np.empty(value.shape, dtype=object)
+    result.ravel()[:] = [
+        v if type(v) is int else polynomials(_sympy_number(v)) for v in value.ravel().tolist()
+    ]
+    return result
+
+
+def _sympy_number(value: Any) -> Any:
+    import sympy
+
+    if isinstance(value, Fraction):
+        return sympy.Rational(value.numerator, value.denominator)
+    return value
+
+
+def _back(value: Any, originals: dict[int, Any]) -> Any:
+    if id(value) in originals:
+        return originals[id(value)]
+    if _is_entry(value):  # first: a ring element is a dict
+        return tidy(value)
+    if isinstance(value, tuple):
+        return tuple(_back(v, originals) for v in value)
+    if isinstance(value, dict):
+        return {key: _back(v, originals) for key, v in value.items()}
+    if isinstance(value, np.ndarray):
+        return tidy(value)
+    return value
 
 
 def text(value: Any) -> str:

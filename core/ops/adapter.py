@@ -90,10 +90,8 @@ def forward(
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
     if symbolic.any_symbolic(x, *params.values()):
-        y, cache = op.forward(x, params)
-        return symbolic.tidy(y), Trace(
-            op=op, cache=cache, exact=True, float64=float64, symbolic=True
-        )
+        y, cache = symbolic.evaluate(_with_params(op.forward, params), x, *params.values())
+        return y, Trace(op=op, cache=cache, exact=True, float64=float64, symbolic=True)
     if op.exact_forward is not None:
         y, cache = op.exact_forward(x, params)
         return y, Trace(op=op, cache=cache, exact=True, float64=float64)
@@ -126,10 +124,9 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     if not trace.exact:
         return op.backward(as_float(grad_y, trace.float64), trace.cache)
     if trace.symbolic or symbolic.is_symbolic(grad_y):
-        return {
-            name: symbolic.tidy(np.asarray(grad, dtype=object))
-            for name, grad in op.backward(grad_y, trace.cache).items()
-        }
+        cache = trace.cache
+        grads = symbolic.evaluate(_with_params(op.backward, cache), grad_y, *cache.values())
+        return {name: symbolic.tidy(np.asarray(grad, dtype=object)) for name, grad in grads.items()}
     if op.homogeneous:
         numerators, denominator = integers(grad_y)
         scale = denominator * trace.cache["denominator"]
@@ -143,6 +140,17 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     return {
         name: _exact_product(product, trace.cache, grad_y) for name, product in gradients.items()
     }
+
+
+def _with_params(function: Callable[..., Any], params: Mapping[str, Any]) -> Callable[..., Any]:
+    """``function(array, params)`` as a function of the array and the values of ``params``
+    in their order (what symbolic.evaluate passes on, converted)."""
+    keys = list(params)
+
+    def positional(array: Any, *values: Any) -> Any:
+        return function(array, dict(zip(keys, values, strict=True)))
+
+    return positional
 
 
 def _exact_product(product: Product, cache: Mapping[str, Any], grad_y: np.ndarray | None) -> Any:
