@@ -29,9 +29,11 @@ import numpy as np
 from gradcalc.core.errors import FieldPath, LimitError, SpecError
 
 SYMBOLIC_WORD = "symbolic"
-# The most multiply-adds a symbolic run may take: SymPy arithmetic is about 10^4 times
-# slower than exact integers, and a 7×7 result of sums of nine terms is ~500 products.
-MAX_SYMBOLIC_WORK = 20_000
+# The most multiply-adds a symbolic run may take (docs/symbolic.md): polynomial arithmetic
+# is about 10^3 times slower than exact integers (a 12×12 input with a 3×3 kernel, 900
+# multiply-adds, takes about a second), and an answer with more terms is not read anyway.
+# Above it the symbols get random values (random_values) and the run is numeric.
+MAX_SYMBOLIC_WORK = 5_000
 # The most terms one result entry may have once expanded; a longer polynomial is no longer
 # a readable answer (docs/symbolic.md).
 MAX_TERMS = 200
@@ -287,7 +289,21 @@ def substitute(array: np.ndarray, values: dict[Any, Fraction]) -> np.ndarray:
     point = {s: sympy.Rational(v.numerator, v.denominator) for s, v in values.items()}
     result = np.empty(np.shape(array), dtype=object)
     result.ravel()[:] = [
-        tidy_entry(sympy.sympify(v).subs(point)) if is_symbolic(v) else v
+        tidy_entry(sympy.sympify(v).xreplace(point)) if is_symbolic(v) else v
         for v in np.asarray(array, dtype=object).ravel().tolist()
     ]
     return result
+
+
+def random_values(symbols: list[Any], seed: int = 0) -> dict[Any, Fraction]:
+    """A value for each symbol: whole numbers from −9 to 9 other than 0, the same ones on
+    every run (``seed``), so that a capped run is reproducible."""
+    generator = random.Random(seed)
+    return {s: Fraction(generator.choice([-1, 1]) * generator.randint(1, 9)) for s in symbols}
+
+
+def values_text(values: dict[Any, Fraction], shown: int = 12) -> str:
+    """'w_00 = 3, w_01 = −2, … (9 symbols)' for a sentence."""
+    items = [f"{s.name} = {v}".replace("-", "−") for s, v in values.items()]
+    more = f", … ({len(items)} symbols)" if len(items) > shown else ""
+    return ", ".join(items[:shown]) + more

@@ -228,3 +228,29 @@ def test_a_numeric_problem_never_imports_sympy() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("no sympy")
+
+
+def test_above_the_cap_the_symbols_get_random_values_and_the_run_says_so() -> None:
+    spec = {"input": "symbolic 30x30", "kernel": "symbolic 5x5"}
+    solution = solve("conv", spec)
+    assert not symbolic.any_symbolic(*solution.results.values())
+    note = next(c for c in solution.conventions if "random values" in c)
+    assert f"{symbolic.MAX_SYMBOLIC_WORK:,}" in note and "w_00 = " in note
+    # The results are the numeric run's for the values the note names.
+    values = symbolic.random_values(
+        symbolic.symbols_of(
+            symbolic.symbol_array("w", (5, 5), index_base=0, flat_index=False),
+            symbolic.symbol_array("x", (30, 30), index_base=0, flat_index=False),
+        )
+    )
+    numbers = {
+        "input": [
+            [values[s] for s in row]
+            for row in symbolic.symbol_array("x", (30, 30), index_base=0, flat_index=False)
+        ],
+        "kernel": [
+            [values[s] for s in row]
+            for row in symbolic.symbol_array("w", (5, 5), index_base=0, flat_index=False)
+        ],
+    }
+    assert (solve("conv", numbers).results["output"] == solution.results["output"]).all()

@@ -121,6 +121,8 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
             items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
+            if p.symbolic_capped:
+                items.append(p.symbolic_capped)
         else:
             items.append(
                 f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "

@@ -147,6 +147,8 @@ class Explainer:
             )
         )
         items += symbolic_words(p.input, p.weight, p.bias, p.upstream)
+        if p.symbolic_capped:
+            items.append(p.symbolic_capped)
         return items
 
     # sections ------------------------------------------------------------

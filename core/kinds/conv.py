@@ -38,7 +38,12 @@ from gradcalc.core.kinds.mistakes import (
     upstream_transposed,
 )
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
-from gradcalc.core.kinds.symbolic_fields import naming, read_tensor
+from gradcalc.core.kinds.symbolic_fields import (
+    answers_at,
+    naming,
+    numbers_above_cap,
+    read_tensor,
+)
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
@@ -100,6 +105,8 @@ class ConvProblem:
     output_axes: tuple[str, ...]
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
+    symbolic_capped: str = ""
 
     @cached_property
     def floats(self) -> dict[str, np.ndarray | None]:
@@ -185,9 +192,24 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     if bias is not None:
         known_results["grad_bias"] = bias.shape
     symbols = symbolic.any_symbolic(x, w, bias, upstream)
+    fields, values, capped = numbers_above_cap(
+        {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
+        geometry.work,
+        # The most products one entry sums: forward, ∂L/∂kernel, ∂L/∂input (ops/conv.py).
+        max(
+            g.in_channels * g.kernel_h * g.kernel_w,
+            g.batch * g.out_h * g.out_w,
+            g.out_channels * g.kernel_h * g.kernel_w,
+        ),
+    )
     expected = common.read_expected(spec, known_results, limits, symbols=symbols)
+    problem_stub.update(input=fields["input"], kernel=fields["kernel"], bias=fields["bias"])
     return ConvProblem(
-        upstream=upstream, upstream_given=upstream_given, expected=expected, **problem_stub
+        upstream=fields["upstream"],
+        upstream_given=upstream_given,
+        expected=answers_at(expected, values),
+        symbolic_capped=capped,
+        **problem_stub,
     )
 
 

@@ -27,7 +27,12 @@ from gradcalc.core.kinds.fields import read_choice, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, negated, transposed, upstream_transposed
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
-from gradcalc.core.kinds.symbolic_fields import naming, read_tensor
+from gradcalc.core.kinds.symbolic_fields import (
+    answers_at,
+    naming,
+    numbers_above_cap,
+    read_tensor,
+)
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
@@ -65,6 +70,8 @@ class DenseProblem:
     index_base: int
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
+    symbolic_capped: str = ""
 
     @property
     def batched(self) -> bool:
@@ -180,17 +187,25 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
     rows = batch * out_features
     known["jacobian_input"] = (rows, x.size)
     known["jacobian_weight"] = (rows, w.size)
+    fields, values, capped = numbers_above_cap(
+        {"input": x, "weight": w, "bias": bias, "upstream": upstream},
+        batch * out_features * in_features,
+        max(in_features, batch, out_features),  # the most products one entry sums
+    )
+    shared = common.read_shared(
+        spec, known, limits, symbols=symbolic.any_symbolic(x, w, bias, upstream)
+    )
+    answers_at(shared["expected"], values)
     return DenseProblem(
-        input=x,
-        weight=w,
-        bias=bias,
+        input=fields["input"],
+        weight=fields["weight"],
+        bias=fields["bias"],
         layout=layout,
-        upstream=upstream,
+        upstream=fields["upstream"],
         upstream_given=upstream_given,
         names=names,
-        **common.read_shared(
-            spec, known, limits, symbols=symbolic.any_symbolic(x, w, bias, upstream)
-        ),
+        symbolic_capped=capped,
+        **shared,
     )
 
 

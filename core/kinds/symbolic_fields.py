@@ -85,3 +85,45 @@ def read_tensor(
     from gradcalc.core.symbolic import symbol_array
 
     return symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)
+
+
+def numbers_above_cap(
+    fields: dict[str, np.ndarray | None], work: int, terms: int
+) -> tuple[dict[str, np.ndarray | None], dict[Any, Any], str]:
+    """``fields`` as they are, or, when they hold symbols and the run takes more than
+    symbolic.MAX_SYMBOLIC_WORK multiply-adds or sums more than symbolic.MAX_TERMS products
+    into one entry (``terms``), with every symbol replaced by a random whole number
+    (symbolic.random_values).  Returns the fields, the values given ({} when none) and the
+    sentence a convention says it with ("" when none)."""
+    from gradcalc.core import symbolic
+
+    small = work <= symbolic.MAX_SYMBOLIC_WORK and terms <= symbolic.MAX_TERMS
+    if small or not symbolic.any_symbolic(*fields.values()):
+        return fields, {}, ""
+    given = [a for a in fields.values() if a is not None]
+    values = symbolic.random_values(symbolic.symbols_of(*given))
+    replaced = {
+        name: None if array is None else symbolic.substitute(array, values)
+        for name, array in fields.items()
+    }
+    size = (
+        f"takes {work:,} multiply-adds, above the symbolic limit of {symbolic.MAX_SYMBOLIC_WORK:,}"
+        if work > symbolic.MAX_SYMBOLIC_WORK
+        else f"sums up to {terms:,} products into one entry, above the symbolic limit of "
+        f"{symbolic.MAX_TERMS:,} terms"
+    )
+    note = (
+        f"symbolic entries, but this run {size} (docs/symbolic.md): every result below is "
+        f"for the random values {symbolic.values_text(values)}"
+    )
+    return replaced, values, note
+
+
+def answers_at(expected: Any, values: dict[Any, Any]) -> Any:
+    """Expected answers with the symbols given ``values`` (the capped run's), in place."""
+    if values:
+        from gradcalc.core import symbolic
+
+        for name, answer in expected.items():
+            expected[name] = symbolic.substitute(answer, values)
+    return expected
