@@ -225,3 +225,15 @@ def columns_named(first: int, last: int, total: int) -> str:
     if first >= last:
         return f"column {first} of {total}"
     return f"columns {first}–{last} of {total}"
+
+
+def grid_too_wide(rows: Sequence[tuple[str, Sequence[Piece]]], width: int | None) -> bool:
+    """Whether one cell of a grid's ``rows`` (label, cells) with its label is wider than
+    ``width``, so that no block of columns fits."""
+    if width is None:
+        return False
+    label = max((cells(name) for name, _ in rows), default=0)
+    widest = max(
+        (cells(c if isinstance(c, str) else c[0]) for _, row in rows for c in row), default=0
+    )
+    return label + 2 + widest > width

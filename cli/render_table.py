@@ -20,7 +20,7 @@ from rich.text import Span, Text
 
 from gradcalc.cli import fit
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
-from gradcalc.cli.numbers import NumberStyle
+from gradcalc.cli.numbers import NumberStyle, is_formula
 from gradcalc.cli.safe_text import has_unsafe, visible
 from gradcalc.core.explain import (
     Formula,
@@ -353,6 +353,12 @@ class TableRenderer:
         if step.notes and not beside:  # under the value, where beside it is too wide
             self.line((f"{pad}  ({step.notes})", "dim"))
 
+    def _entries(self, block: np.ndarray, base: int) -> None:
+        """A rows×columns block as lines ``[i, j] = formula``, each wrapped to the width."""
+        for (i, j), value in np.ndenumerate(block):
+            where = f"  [{i + base}, {j + base}] = " if block.shape[0] > 1 else f"  [{j + base}] = "
+            self.equation([where, self.num(value)], len(where))
+
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
         """A labelled grid; arrays with more than 2 axes print one grid per leading index."""
         values = np.asarray(matrix.values)  # not converted as a whole: it may be large
@@ -388,6 +394,13 @@ class TableRenderer:
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
             )
+            if (
+                not marks
+                and fit.grid_too_wide(rows, self.width)
+                and any(map(is_formula, block.ravel()))
+            ):
+                self._entries(block, base)  # formulas wider than the console: one a line
+                continue
             header = [str(c + base) for c in range(column_count)]
             if cut:
                 header.append("…")

@@ -254,3 +254,20 @@ def test_above_the_cap_the_symbols_get_random_values_and_the_run_says_so() -> No
         ],
     }
     assert (solve("conv", numbers).results["output"] == solution.results["output"]).all()
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_terminal_output_with_formulas_fits_the_width(name: str) -> None:
+    """A formula wider than a table's room is printed as [i, j] = … lines, wrapped."""
+    from click.testing import CliRunner
+
+    from gradcalc.cli.main import main
+
+    result = CliRunner().invoke(
+        main,
+        ["conv", "--spec", str(PROBLEMS / f"{name}.yaml"), "--no-color"],
+        env={"COLUMNS": "80", "LINES": "50", "FORCE_COLOR": None, "NO_COLOR": None},
+    )
+    assert result.exit_code == 0, result.output
+    wide = [line for line in result.output.splitlines() if len(line) > 80]
+    assert not wide, wide[:3]
