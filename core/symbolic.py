@@ -142,6 +142,8 @@ def tidy_entry(value: Any) -> Any:
     if isinstance(value, PolyElement):
         _check_terms(len(value))
         value = value.as_expr()
+    elif isinstance(value, Fraction) and value.denominator == 1:
+        return value.numerator  # as an exact run gives a whole number
     elif not isinstance(value, sympy.Basic):
         return value
     else:

@@ -31,6 +31,8 @@ SYMBOL = {
     ("dense", "weight"): "W",
     ("dense", "bias"): "b",
     ("dense", "upstream"): "g",
+    ("pool", "input"): "x",
+    ("pool", "upstream"): "g",
 }
 SEEDS = ("seed000_ex3_symbolic", "seed002_symbolic_filter", "seed004_symbolic_input")
 
@@ -68,11 +70,31 @@ def _random_dense(rng: random.Random) -> tuple[dict, list[str]]:
     return spec, ["input", "weight", "bias", "upstream"]
 
 
+def _random_pool(rng: random.Random) -> tuple[dict, list[str]]:
+    """Average pooling takes symbols in its input and upstream, max pooling in its upstream."""
+    h, w = rng.randint(2, 5), rng.randint(2, 5)
+    mode = rng.choice(["avg", "max"])
+    spec = {
+        "mode": mode,
+        "input": [[rng.randint(-3, 3) for _ in range(w)] for _ in range(h)],
+        "size": rng.choice([1, 2]),
+        "stride": rng.choice([1, 2]),
+    }
+    spec["padding"] = rng.choice([0, 1]) if mode == "avg" and spec["size"] == 2 else 0
+    if mode == "avg":
+        spec["count_include_pad"] = rng.choice([True, False])
+        return spec, ["input", "upstream"]
+    spec["ties"] = rng.choice(["first", "all", "split"])
+    return spec, ["upstream"]
+
+
 def _shape(value) -> str:
     return "x".join(map(str, np.shape(value)))
 
 
-@pytest.mark.parametrize("kind,make", [("conv", _random_conv), ("dense", _random_dense)])
+@pytest.mark.parametrize(
+    "kind,make", [("conv", _random_conv), ("dense", _random_dense), ("pool", _random_pool)]
+)
 @pytest.mark.parametrize("seed", range(12))
 def test_a_symbolic_run_at_random_rationals_is_the_numeric_exact_run(kind, make, seed) -> None:
     """Every result of a run with symbols, the symbols replaced by random rationals, equals

@@ -363,6 +363,7 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, 3, 2, 1], [4, 2, 1, 0], [1, 1, 5, 5], [0, 2, 5, 1]],
                 required=True,
                 dims=(2, 4),
+                symbols=True,
             ),
             Field(
                 "size",
@@ -439,6 +440,7 @@ OPS: dict[str, OpEntry] = {
         focus="focus_target",
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
+        upstream_symbols=True,
     ),
     "dropout": DROPOUT,
     "embedding": EMBEDDING,

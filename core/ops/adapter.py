@@ -91,6 +91,8 @@ def forward(
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
     if symbolic.any_symbolic(x, *params.values()):
         y, cache = symbolic.evaluate(_with_params(op.forward, params), x, *params.values())
+        if op.homogeneous:  # it gave numerators (pooling's weights are integers)
+            y = symbolic.tidy(y * Fraction(1, cache["y_denominator"]))
         return y, Trace(op=op, cache=cache, exact=True, float64=float64, symbolic=True)
     if op.exact_forward is not None:
         y, cache = op.exact_forward(x, params)
@@ -126,6 +128,8 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     if trace.symbolic or symbolic.is_symbolic(grad_y):
         cache = trace.cache
         grads = symbolic.evaluate(_with_params(op.backward, cache), grad_y, *cache.values())
+        if op.homogeneous:
+            grads = {name: grad * Fraction(1, cache["denominator"]) for name, grad in grads.items()}
         return {name: symbolic.tidy(np.asarray(grad, dtype=object)) for name, grad in grads.items()}
     if op.homogeneous:
         numerators, denominator = integers(grad_y)
