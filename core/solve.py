@@ -77,7 +77,8 @@ def _finish(
             count_entries=getattr(kind_module, "COUNT_ENTRIES", False),
         )
     # Finite differences need numbers: a symbolic run (core/symbolic.py) has none to probe.
-    numeric = not symbolic.any_symbolic(*run.results.values())
+    tensors = (getattr(problem, field, None) for field in symbolic.TENSOR_FIELDS)
+    numeric = not symbolic.any_symbolic(*run.results.values(), *tensors)
     gradient_check = (
         kind_module.finite_differences(problem, run) if options.gradient_check and numeric else None
     )

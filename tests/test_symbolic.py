@@ -33,6 +33,10 @@ SYMBOL = {
     ("dense", "upstream"): "g",
     ("pool", "input"): "x",
     ("pool", "upstream"): "g",
+    ("dropout", "input"): "x",
+    ("dropout", "upstream"): "g",
+    ("embedding", "weight"): "W",
+    ("embedding", "upstream"): "g",
 }
 SEEDS = ("seed000_ex3_symbolic", "seed002_symbolic_filter", "seed004_symbolic_input")
 
@@ -88,12 +92,41 @@ def _random_pool(rng: random.Random) -> tuple[dict, list[str]]:
     return spec, ["upstream"]
 
 
+def _random_dropout(rng: random.Random) -> tuple[dict, list[str]]:
+    h, w = rng.randint(1, 3), rng.randint(1, 3)
+    spec = {
+        "input": [[rng.randint(-3, 3) for _ in range(w)] for _ in range(h)],
+        "p": rng.choice(["1/2", "1/3", "0.25"]),
+        "random": rng.randint(0, 99),
+        "training": rng.choice([True, True, False]),
+    }
+    return spec, ["input", "upstream"]
+
+
+def _random_embedding(rng: random.Random) -> tuple[dict, list[str]]:
+    vocabulary, width = rng.randint(2, 4), rng.randint(1, 3)
+    spec = {
+        "weight": [[rng.randint(-3, 3) for _ in range(width)] for _ in range(vocabulary)],
+        "indices": [rng.randrange(vocabulary) for _ in range(rng.randint(1, 4))],
+    }
+    if rng.random() < 0.5:
+        spec["padding_idx"] = rng.randrange(vocabulary)
+    return spec, ["weight", "upstream"]
+
+
 def _shape(value) -> str:
     return "x".join(map(str, np.shape(value)))
 
 
 @pytest.mark.parametrize(
-    "kind,make", [("conv", _random_conv), ("dense", _random_dense), ("pool", _random_pool)]
+    "kind,make",
+    [
+        ("conv", _random_conv),
+        ("dense", _random_dense),
+        ("pool", _random_pool),
+        ("dropout", _random_dropout),
+        ("embedding", _random_embedding),
+    ],
 )
 @pytest.mark.parametrize("seed", range(12))
 def test_a_symbolic_run_at_random_rationals_is_the_numeric_exact_run(kind, make, seed) -> None:

@@ -31,6 +31,7 @@ DROPOUT = OpEntry(
             example=[[1, -2, 3], [4, 5, -6]],
             required=True,
             dims=(0, 6),
+            symbols=True,
         ),
         Field(
             "p",
@@ -67,6 +68,7 @@ DROPOUT = OpEntry(
     ),
     example_upstream=[[1, 2, -1], [0, 1, 3]],
     names_example={"input": "x", "mask": "m", "output": "y"},
+    upstream_symbols=True,
 )
 
 EMBEDDING = OpEntry(
@@ -100,6 +102,7 @@ EMBEDDING = OpEntry(
             example=[[1, 0], [2, -1], [0, 3], ["1/2", 1]],
             required=True,
             dims=(2, 2),
+            symbols=True,
         ),
         Field(
             "padding_idx",
@@ -114,4 +117,5 @@ EMBEDDING = OpEntry(
     names_example={"input": "idx", "weight": "W", "output": "y"},
     example_result="grad_weight",
     upstream_dims=(1, 6),
+    upstream_symbols=True,
 )
