@@ -20,7 +20,7 @@ from gradcalc.core.values import MAX_MAGNITUDE, parse_array, parse_number
 
 
 def read_answer(
-    raw: Any, path: FieldPath, max_elements: int, *, symbols: bool = False
+    raw: Any, path: FieldPath, max_elements: int, *, symbols: bool | frozenset[str] = False
 ) -> np.ndarray:
     """An answer as an object array of exact numbers (ints and Fractions), 0-D to 6-D;
     with ``symbols`` (a symbolic problem) entries may be formulas (core/symbolic.py).

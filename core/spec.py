@@ -287,6 +287,7 @@ def read_upstream(
             symbol=UPSTREAM_SYMBOL,
             index_base=naming["index_base"],
             flat_index=naming["flat_index"],
+            declared=naming["declared"],
             shape=output_shape,
         )
         return array, True
@@ -303,7 +304,7 @@ def read_upstream(
         ndims=tuple(range(0, max(5, len(output_shape) + 1))),
         what="upstream",
         max_elements=limits.max_elements,
-        symbols=naming is not None,
+        symbols=(naming or {}).get("declared") or False,
     )
     if array.ndim == 0 and output_shape:
         raise SpecError(
@@ -332,7 +333,7 @@ def read_expected(
     known: Mapping[str, tuple[int, ...] | None],
     limits: Limits,
     *,
-    symbols: bool = False,
+    symbols: bool | frozenset[str] = False,
 ) -> ExpectedAnswers:
     """Expected answers keyed by result name, each shaped like its result.
 
@@ -386,7 +387,7 @@ def read_shared(
     known: Mapping[str, tuple[int, ...] | None],
     limits: Limits,
     *,
-    symbols: bool = False,
+    symbols: bool | frozenset[str] = False,
 ) -> dict[str, Any]:
     """The fields every problem carries, read in this order: ``title``, ``index_base``,
     ``expected`` (each answer checked against the ``known`` shapes of the kind's results) and

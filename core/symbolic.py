@@ -98,10 +98,14 @@ def symbol_array(
 
 
 class _EntryNames:
-    """Names for :func:`read_entry`: any valid name is a (real) symbol."""
+    """Names for :func:`read_entry`: a (real) symbol for any valid name, or for the
+    ``allowed`` ones only (the others are unknown names, with a did-you-mean)."""
 
     symbols: dict[str, Any] = {}
-    describe = ""
+
+    def __init__(self, allowed: frozenset[str] | None) -> None:
+        self.allowed = allowed
+        self.describe = "" if allowed is None else "the symbols are those the spec declares"
 
     def lookup(self, name: str) -> Any | None:
         return None
@@ -112,21 +116,24 @@ class _EntryNames:
     def new_symbol(self, name: str) -> Any | None:
         import sympy
 
+        if self.allowed is not None and name not in self.allowed:
+            return None
         return sympy.Symbol(name, real=True)
 
     def known(self) -> list[str]:
-        return []
+        return sorted(self.allowed or ())
 
 
-def read_entry(text: str, path: FieldPath) -> Any:
-    """One entry written as a formula (``b11``, ``2*w_1 - x``): a polynomial, expanded.
-    Functions (sin, exp, …) are refused: the ops here are sums of products."""
+def read_entry(text: str, path: FieldPath, allowed: frozenset[str] | None = None) -> Any:
+    """One entry written as a formula (``b11``, ``2*w_1 - x``): a polynomial, expanded, of
+    the ``allowed`` names (None: any).  Functions (sin, exp, …) are refused: the ops here
+    are sums of products."""
     import sympy
 
     from gradcalc.core.expr_parse import GenericFunctions, parse
 
     generic = GenericFunctions(allow_new=False)
-    value = parse(text, path, _EntryNames(), generic, what="an entry")  # type: ignore[arg-type]
+    value = parse(text, path, _EntryNames(allowed), generic, what="an entry")  # type: ignore[arg-type]
     if generic.objects or not value.value.is_polynomial():
         raise SpecError(
             path,

@@ -286,14 +286,15 @@ def parse_array(
     ndims: tuple[int, ...],
     what: str,
     max_elements: int,
-    symbols: bool = False,
+    symbols: bool | frozenset[str] = False,
 ) -> np.ndarray:
     """Read a nested list into an object array of Fractions.
 
     ``ndims`` lists the allowed numbers of dimensions (a bare number counts as
     0-D).  Ragged rows, wrong depth and bad entries are reported at the
     offending row or entry.  With ``symbols``, an entry may be a name or a formula
-    (``b11``, ``2*w_1``): a SymPy expression (core/symbolic.py).
+    (``b11``, ``2*w_1``): a SymPy expression (core/symbolic.py); a set of names allows those
+    names only (the spec's ``symbols``), True any name.
     """
     allowed_dims = " or ".join(f"{d}-D" for d in ndims)
     if isinstance(value, np.ndarray):  # a net passes a layer's output on (never a spec file)
@@ -478,12 +479,16 @@ def _flatten(
         out.append(entry(value, path))
 
 
-def _entry_reader(symbols: bool) -> Any:
-    """How one entry is read: a number, or with ``symbols`` also a formula."""
-    return _number_or_formula if symbols else parse_number
+def _entry_reader(symbols: bool | frozenset[str]) -> Any:
+    """How one entry is read: a number, or with ``symbols`` also a formula (of those names
+    only, when a set of them)."""
+    if not symbols:
+        return parse_number
+    allowed = symbols if isinstance(symbols, frozenset) else None
+    return lambda value, path: _number_or_formula(value, path, allowed)
 
 
-def _number_or_formula(value: Any, path: FieldPath) -> Any:
+def _number_or_formula(value: Any, path: FieldPath, allowed: frozenset[str] | None) -> Any:
     """A number as ``parse_number`` reads it; text that is no number is read as a formula
     (core/symbolic.py, which imports SymPy only then)."""
     if not isinstance(value, str) or not any(c.isalpha() for c in value):
@@ -497,7 +502,7 @@ def _number_or_formula(value: Any, path: FieldPath) -> Any:
         raise SpecError(path, problem)  # 0x1F: a number in another spelling, not a formula
     from gradcalc.core import symbolic
 
-    return symbolic.read_entry(value, path)
+    return symbolic.read_entry(value, path, allowed)
 
 
 def to_float(array: np.ndarray) -> np.ndarray:

@@ -180,6 +180,7 @@ def test_json_gives_formulas_as_text_that_expected_reads_back() -> None:
     spec = {
         "input": "symbolic 3x3",
         "kernel": [["b11", "2*b12"], [0, "1/2"]],
+        "symbols": "b11 b12",
         "upstream": "symbolic",
     }
     path = Path(__file__).parent / "_symbolic_tmp.json"
@@ -209,10 +210,16 @@ def test_a_wrong_formula_is_reported_and_an_equal_one_in_another_form_passes() -
 
 
 def test_entries_may_be_numbers_names_and_polynomials_only() -> None:
+    declared = {"input": [[1, 2], [3, 4]], "symbols": ["w", "b11"]}
     with pytest.raises(SpecError, match="no functions"):
-        solve("conv", {"input": [[1, 2], [3, 4]], "kernel": [["sin(w)"]]})
+        solve("conv", {**declared, "kernel": [["sin(w)"]]})
     with pytest.raises(SpecError, match="no division by a name"):
-        solve("conv", {"input": [[1, 2], [3, 4]], "kernel": [["1/w"]]})
+        solve("conv", {**declared, "kernel": [["1/w"]]})
+    with pytest.raises(SpecError, match="unknown name 'b12'; did you mean 'b11'"):
+        solve("conv", {**declared, "kernel": [["2*b12"]]})
+    # Without `symbols`, a name in a matrix is the error it always was (O for 0, a typo).
+    with pytest.raises(SpecError, match="expected a number, got the text 'w'"):
+        solve("conv", {"input": [[1, 2], [3, 4]], "kernel": [["w"]]})
     with pytest.raises(SpecError, match="hexadecimal"):
         solve("conv", {"input": [[1, 2], [3, 4]], "kernel": [["0x10"]]})
     with pytest.raises(SpecError, match="needs its shape"):
@@ -326,3 +333,19 @@ def test_terminal_output_with_formulas_fits_the_width(name: str) -> None:
     assert result.exit_code == 0, result.output
     wide = [line for line in result.output.splitlines() if len(line) > 80]
     assert not wide, wide[:3]
+
+
+def test_the_schema_takes_names_in_a_matrix_only_with_symbols() -> None:
+    import jsonschema
+
+    from gradcalc.core.schema import spec_schema
+
+    spec = {"kind": "dense", "input": "symbolic 3", "weight": [[1, 0, -2], ["w21", "w22", 3]]}
+    for kind in ("dense", None):
+        validator = jsonschema.Draft7Validator(spec_schema(kind))
+        assert list(validator.iter_errors(spec))
+        assert not list(validator.iter_errors({**spec, "symbols": ["w21", "w22"]}))
+        assert not list(validator.iter_errors({**spec, "weight": "symbolic 2x3"}))
+    with pytest.raises(SpecError, match="expected a number"):
+        solve("dense", spec)
+    assert solve("dense", {**spec, "symbols": ["w21", "w22"]}).results["output"].shape == (2,)

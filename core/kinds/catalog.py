@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
@@ -99,12 +99,7 @@ OPS: dict[str, OpEntry] = {
                 example=False,
                 starter=True,
             ),
-            Field(
-                "flat_index",
-                "boolean",
-                "symbolic fields: entries w_1 … w_9 (one row-major index) instead of w_00 … w_22",
-                example=False,
-            ),
+            *SYMBOL_FIELDS,
         ),
         example_upstream=[[0], [1], [2]],
         focus="focus_target",
@@ -163,12 +158,7 @@ OPS: dict[str, OpEntry] = {
                 example="column",
                 starter=True,
             ),
-            Field(
-                "flat_index",
-                "boolean",
-                "symbolic fields: entries w_1 … w_9 (one row-major index) instead of w_00 … w_22",
-                example=False,
-            ),
+            *SYMBOL_FIELDS,
         ),
         example_upstream=["1/2", -1],
         names_example={"input": "x", "weight": "W", "output": "y"},
@@ -435,6 +425,7 @@ OPS: dict[str, OpEntry] = {
                 choices=("first", "all", "split"),
                 example="first",
             ),
+            *SYMBOL_FIELDS,
         ),
         example_upstream=[[1, 2], [3, 4]],
         focus="focus_target",

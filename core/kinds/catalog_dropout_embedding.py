@@ -4,7 +4,7 @@ table the only description of its keys."""
 
 from __future__ import annotations
 
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
@@ -65,6 +65,7 @@ DROPOUT = OpEntry(
             "true (default): y = x ⊙ m/(1 − p); false: y = x (evaluation)",
             example=True,
         ),
+        *SYMBOL_FIELDS,
     ),
     example_upstream=[[1, 2, -1], [0, 1, 3]],
     names_example={"input": "x", "mask": "m", "output": "y"},
@@ -112,6 +113,7 @@ EMBEDDING = OpEntry(
             minimum=-MAX_INDEX,
             maximum=MAX_INDEX,
         ),
+        *SYMBOL_FIELDS,
     ),
     example_upstream=[[1, -1], [2, 0], [0, 3]],
     names_example={"input": "idx", "weight": "W", "output": "y"},

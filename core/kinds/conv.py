@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.core import registry, symbolic
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
@@ -39,6 +39,7 @@ from gradcalc.core.kinds.mistakes import (
 )
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
 from gradcalc.core.kinds.symbolic_fields import (
+    answer_names,
     answers_at,
     naming,
     numbers_above_cap,
@@ -191,7 +192,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     }
     if bias is not None:
         known_results["grad_bias"] = bias.shape
-    symbols = symbolic.any_symbolic(x, w, bias, upstream)
+    symbols = answer_names(spec, x, w, bias, upstream)
     fields, values, capped = numbers_above_cap(
         {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
         geometry.work,

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry, symbolic
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import LimitError, SpecError
@@ -28,6 +28,7 @@ from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, negated, transposed, upstream_transposed
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
 from gradcalc.core.kinds.symbolic_fields import (
+    answer_names,
     answers_at,
     naming,
     numbers_above_cap,
@@ -193,7 +194,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
         max(in_features, batch, out_features),  # the most products one entry sums
     )
     shared = common.read_shared(
-        spec, known, limits, symbols=symbolic.any_symbolic(x, w, bias, upstream)
+        spec, known, limits, symbols=answer_names(spec, x, w, bias, upstream)
     )
     answers_at(shared["expected"], values)
     return DenseProblem(

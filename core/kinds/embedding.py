@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry, symbolic
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import LimitError, SpecError
@@ -26,7 +26,7 @@ from gradcalc.core.kinds.fields import read_array, read_int
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import Draw, Knob, Profile, Variant
-from gradcalc.core.kinds.symbolic_fields import naming, read_tensor
+from gradcalc.core.kinds.symbolic_fields import answer_names, naming, read_tensor
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.embedding import EMBEDDING, embedding_forward
 from gradcalc.core.outcome import GradientCheck, Run
@@ -146,7 +146,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> EmbeddingProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        **common.read_shared(spec, known, limits, symbols=symbolic.any_symbolic(weight, upstream)),
+        **common.read_shared(spec, known, limits, symbols=answer_names(spec, weight, upstream)),
     )
 
 

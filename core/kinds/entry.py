@@ -39,6 +39,22 @@ COMMON_FIELDS: dict[str, Field] = {
     ),
 }
 
+# The keys of a kind whose tensors may hold symbols (core/symbolic.py, docs/symbolic.md).
+SYMBOL_FIELDS: tuple[Field, ...] = (
+    Field(
+        "symbols",
+        "texts",
+        "names matrix entries may use, e.g. [b11, b12] (entries are numbers without it)",
+        example=["b11", "b12"],
+    ),
+    Field(
+        "flat_index",
+        "boolean",
+        "symbolic fields: entries w_1 … w_9 (one row-major index) instead of w_00 … w_22",
+        example=False,
+    ),
+)
+
 # The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading/); solvers accept
 # and ignore them, so the JSON Schema lists them, but they are not inline options.  Their
 # examples name grad_input; OpEntry.check_fields puts in the kind's example_result.

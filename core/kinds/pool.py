@@ -59,7 +59,7 @@ from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_diff
 from gradcalc.core.kinds.pool_practice import argmax_unchecked, state_rules, untie_and_state_rules
 from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
 from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
-from gradcalc.core.kinds.symbolic_fields import naming, read_tensor
+from gradcalc.core.kinds.symbolic_fields import answer_names, naming, read_tensor
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
 from gradcalc.core.ops.pool_geometry import (
@@ -264,7 +264,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         upstream_given=upstream_given,
         names=names,
         input_axes=input_axes,
-        **common.read_shared(spec, known, limits, symbols=symbolic.any_symbolic(x, upstream)),
+        **common.read_shared(spec, known, limits, symbols=answer_names(spec, x, upstream)),
     )
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from gradcalc.core.errors import FieldPath, LimitError, SpecError
 from gradcalc.core.spec import Limits, read_index_base
-from gradcalc.core.values import parse_array, parse_bool
+from gradcalc.core.values import describe, parse_array, parse_bool
 
 # The upstream's symbols when it is `symbolic`: g_ij = ∂L/∂y_ij (docs/symbolic.md).
 UPSTREAM_SYMBOL = "g"
@@ -24,14 +24,52 @@ def read_flat_index(spec: Mapping[str, Any]) -> bool:
     return False if value is None else parse_bool(value, ("flat_index",))
 
 
+def read_declared(spec: Mapping[str, Any]) -> frozenset[str]:
+    """``symbols: [b11, b12]`` (or "b11 b12", "b11, b12"): the names a matrix entry may use.
+    Without it an entry must be a number, so that a typo (O for 0) is an error, not a
+    symbol."""
+    value = spec.get("symbols")
+    if value is None:
+        return frozenset()
+    words = value.replace(",", " ").split() if isinstance(value, str) else value
+    if not isinstance(words, list) or not words:
+        raise SpecError(
+            ("symbols",),
+            f"symbols must be a list of names such as [b11, b12], got {describe(value)}",
+        )
+    from gradcalc.core.expr_parse import RESERVED_NAMES, valid_name
+
+    for i, word in enumerate(words):
+        if not isinstance(word, str) or not valid_name(word) or word in RESERVED_NAMES:
+            raise SpecError(
+                ("symbols", i),
+                f"a symbol is a name of letters, digits and _ (not pi, e or a function's), "
+                f"got {describe(word)}",
+            )
+    return frozenset(words)
+
+
 def naming(spec: Mapping[str, Any], names: Mapping[str, str], role: str) -> dict[str, Any]:
-    """How a ``symbolic`` field of ``role`` names its entries (:func:`read_tensor`'s
-    keywords): the role's symbol, the index base and whether one flat index is used."""
+    """How a field of ``role`` reads symbols (:func:`read_tensor`'s keywords): the role's
+    symbol, the index base and whether one flat index is used (``symbolic``), and the names
+    entries may use (``symbols``)."""
     return {
         "symbol": names[role],
         "index_base": read_index_base(spec),
         "flat_index": read_flat_index(spec),
+        "declared": read_declared(spec),
     }
+
+
+def answer_names(spec: Mapping[str, Any], *arrays: Any) -> frozenset[str] | bool:
+    """The names an ``expected`` formula may use: the problem's symbols and the declared
+    ones; False (numbers only) when the problem holds no symbol."""
+    from gradcalc.core import symbolic
+
+    if not symbolic.any_symbolic(*arrays):
+        return False
+    present = symbolic.symbols_of(*(a for a in arrays if a is not None))
+    return frozenset(s.name for s in present) | read_declared(spec)
 
 
 def read_tensor(
@@ -44,18 +82,25 @@ def read_tensor(
     symbol: str,
     index_base: int,
     flat_index: bool,
+    declared: frozenset[str] = frozenset(),
     shape: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """A tensor field: numbers, names and formulas (an object array of Fractions and SymPy
     expressions), or ``symbolic`` / ``symbolic 3x3``: every entry the symbol
-    ``symbol_ij…`` (core/symbolic.symbol_array).  ``shape`` is the field's shape when the
-    problem fixes it (an upstream's), which ``symbolic`` may then leave out."""
+    ``symbol_ij…`` (core/symbolic.symbol_array).  Entries may name the ``declared`` symbols
+    only.  ``shape`` is the field's shape when the problem fixes it (an upstream's), which
+    ``symbolic`` may then leave out."""
     from gradcalc.core.symbolic import symbolic_shape
 
     written = symbolic_shape(value)
     if written is False:
         return parse_array(
-            value, path, ndims=ndims, what=what, max_elements=limits.max_elements, symbols=True
+            value,
+            path,
+            ndims=ndims,
+            what=what,
+            max_elements=limits.max_elements,
+            symbols=declared or False,
         )
     assert isinstance(written, tuple)
     if not written:
