@@ -18,7 +18,6 @@ False without importing it while no symbol was ever read (``"sympy" not in sys.m
 
 from __future__ import annotations
 
-import random
 import re
 import sys
 from fractions import Fraction
@@ -285,6 +284,8 @@ def equal(left: Any, right: Any, *, seed: int = 0) -> bool:
     difference = sympy.sympify(left) - sympy.sympify(right)
     if sympy.count_ops(difference) <= 20 * MAX_TERMS:
         return sympy.expand(difference) == 0
+    import random
+
     names = sorted(difference.free_symbols, key=lambda s: s.name)
     generator = random.Random(seed)
     for _ in range(CHECK_POINTS):
@@ -310,6 +311,8 @@ def substitute(array: np.ndarray, values: dict[Any, Fraction]) -> np.ndarray:
 def random_values(symbols: list[Any], seed: int = 0) -> dict[Any, Fraction]:
     """A value for each symbol: whole numbers from −9 to 9 other than 0, the same ones on
     every run (``seed``), so that a capped run is reproducible."""
+    import random
+
     generator = random.Random(seed)
     return {s: Fraction(generator.choice([-1, 1]) * generator.randint(1, 9)) for s in symbols}
 
