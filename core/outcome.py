@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import symbolic
 from gradcalc.core.explain import Item, Section
 from gradcalc.core.records import record
 from gradcalc.core.spec import Tolerance
+from gradcalc.core.values import holds_formulas
 
 
 class ExitStatus(IntEnum):
@@ -55,7 +55,9 @@ class Check:
     def measure(self) -> str:
         """How the answer was compared, for the ✗ line: the error and tolerance, or formulas."""
         if self.symbolic:
-            return f"compared as formulas: {symbolic.COMPARISON}"
+            from gradcalc.core.symbolic import COMPARISON
+
+            return f"compared as formulas: {COMPARISON}"
         return f"largest error {self.max_abs_error:.3g}; tolerance {self.tolerance.describe()}"
 
 
@@ -186,7 +188,7 @@ def compare(name: str, result: Any, expected: np.ndarray, tolerance: Tolerance) 
     results in float64.
     """
     computed = np.asarray(result, dtype=object)
-    if symbolic.any_symbolic(computed, expected):
+    if holds_formulas(computed, expected):
         return _compare_formulas(name, computed, expected, tolerance)
     exact = all(isinstance(v, (Fraction, int)) for v in computed.ravel())
     wrong: list[WrongCell] = []
@@ -220,6 +222,8 @@ def _compare_formulas(
     """Compare entries that are formulas (core/symbolic.py): equal when their difference
     expands to 0 (no tolerance: a formula is right or wrong), or, for a difference too
     large to expand, when it is 0 at random rational points (symbolic.equal)."""
+    from gradcalc.core import symbolic
+
     wrong = tuple(
         WrongCell(tuple(int(i) for i in index), expected[index], computed[index])
         for index in np.ndindex(*expected.shape)

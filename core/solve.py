@@ -35,10 +35,14 @@ from collections.abc import Mapping
 from types import ModuleType
 from typing import Any
 
-from gradcalc.core import registry, symbolic
+from gradcalc.core import registry
 from gradcalc.core.checking import check_answers
 from gradcalc.core.outcome import Run, Solution
 from gradcalc.core.spec import SolveOptions
+from gradcalc.core.values import holds_formulas
+
+# The problem fields that may hold symbols (core/symbolic.py), in the kinds that take them.
+SYMBOLIC_FIELDS = ("input", "kernel", "weight", "bias", "upstream")
 
 
 def solve(
@@ -77,8 +81,8 @@ def _finish(
             count_entries=getattr(kind_module, "COUNT_ENTRIES", False),
         )
     # Finite differences need numbers: a symbolic run (core/symbolic.py) has none to probe.
-    tensors = (getattr(problem, field, None) for field in symbolic.TENSOR_FIELDS)
-    numeric = not symbolic.any_symbolic(*run.results.values(), *tensors)
+    tensors = (getattr(problem, field, None) for field in SYMBOLIC_FIELDS)
+    numeric = not holds_formulas(*run.results.values(), *tensors)
     gradient_check = (
         kind_module.finite_differences(problem, run) if options.gradient_check and numeric else None
     )

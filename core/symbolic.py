@@ -39,12 +39,10 @@ MAX_TERMS = 200
 # Random rational points a comparison of two large formulas evaluates at; each point of a
 # nonzero polynomial of degree d over N^2 numerators is a root with probability ≤ d/N^2.
 CHECK_POINTS = 8
-# The problem fields that may hold symbols, in the kinds that take them (a run with one has
-# no finite differences, core/solve.py).
-TENSOR_FIELDS = ("input", "kernel", "weight", "bias", "upstream")
 # How formulas are compared, in the words a failed check prints.
 COMPARISON = "the difference must expand to 0"
-_SHAPE = re.compile(r"^\s*symbolic(?:\s+(\d+(?:\s*[x×]\s*\d+)*))?\s*$")
+# `symbolic` or `symbolic 3x3` (compiled on first use: nothing at start-up).
+_SHAPE = r"^\s*symbolic(?:\s+(\d+(?:\s*[x×]\s*\d+)*))?\s*$"
 
 
 def is_symbolic(value: Any) -> bool:
@@ -71,7 +69,7 @@ def symbolic_shape(value: Any) -> tuple[int, ...] | None | bool:
     False (the value is not the word)."""
     if not isinstance(value, str):
         return False
-    match = _SHAPE.match(value)
+    match = re.match(_SHAPE, value)
     if match is None:
         return False
     if match.group(1) is None:

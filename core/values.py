@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import weakref
 from fractions import Fraction
 from typing import Any
@@ -477,6 +478,16 @@ def _flatten(
                 _flatten(item, (*path, i), out, known, entry)
     else:
         out.append(entry(value, path))
+
+
+def holds_formulas(*values: Any) -> bool:
+    """Whether any of ``values`` (arrays, entries) holds a SymPy formula (core/symbolic.py);
+    False at once while SymPy was never imported, so a numeric run loads nothing for it."""
+    if "sympy" not in sys.modules:
+        return False
+    from gradcalc.core import symbolic
+
+    return symbolic.any_symbolic(*values)
 
 
 def _entry_reader(symbols: bool | frozenset[str]) -> Any:

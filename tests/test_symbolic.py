@@ -285,6 +285,7 @@ def test_a_numeric_problem_never_imports_sympy() -> None:
         f"sys.argv = ['gradcalc', 'conv', '--spec', {str(PROBLEMS / 'task3.yaml')!r}, '--format', 'json']\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "assert 'sympy' not in sys.modules, 'sympy imported'\n"
+        "assert 'gradcalc.core.symbolic' not in sys.modules, 'core/symbolic.py imported'\n"
         "print('no sympy')\n"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

@@ -15,7 +15,6 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import symbolic
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
@@ -33,7 +32,7 @@ from gradcalc.core.explain.pieces import factor as _factor
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
-from gradcalc.core.values import to_float
+from gradcalc.core.values import holds_formulas, to_float
 
 
 @record(frozen=True)
@@ -387,7 +386,7 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
             )
         )
         grad = self.c.grad_kernel
-        if symbolic.is_symbolic(grad):  # its signs depend on values the spec left open
+        if holds_formulas(grad):  # its signs depend on values the spec left open
             section.add(
                 Note(
                     f"the sign of each entry of ∂{self.L}/∂{self.K} depends on the symbols' values."

@@ -9,10 +9,9 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import symbolic
 from gradcalc.core.explain import Matrix, Note, Symbol, SymbolTable
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.values import to_float
+from gradcalc.core.values import holds_formulas, to_float
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
@@ -38,8 +37,10 @@ def arithmetic_words(
 def symbolic_words(*arrays: Any) -> list[str]:
     """The convention line of a symbolic run (core/symbolic.py), naming its symbols; none
     for numbers."""
-    if not symbolic.any_symbolic(*arrays):
+    if not holds_formulas(*arrays):
         return []
+    from gradcalc.core import symbolic
+
     names = [s.name for s in symbolic.symbols_of(*(a for a in arrays if a is not None))]
     shown = ", ".join(names[:12]) + (f", … ({len(names)} symbols)" if len(names) > 12 else "")
     return [
@@ -50,8 +51,10 @@ def symbolic_words(*arrays: Any) -> list[str]:
 
 def plus(value: Any) -> tuple[str | Any, ...]:
     """A term added after another, as formula tokens: " + 2", or " − 2" for −2."""
-    if symbolic.is_symbolic(value):  # a formula: " − w_1" for −w_1, " + (w_1 − w_2)" kept whole
-        if symbolic.is_sum(value):
+    if holds_formulas(value):  # a formula: " − w_1" for −w_1, " + (w_1 − w_2)" kept whole
+        from gradcalc.core.symbolic import is_sum
+
+        if is_sum(value):
             return (" + (", value, ")")
         return (" − ", -value) if value.could_extract_minus_sign() else (" + ", value)
     return (" − ", -value) if value < 0 else (" + ", value)
@@ -60,8 +63,10 @@ def plus(value: Any) -> tuple[str | Any, ...]:
 def factor(value: Any) -> tuple[str | Any, ...]:
     """A number as formula tokens, parenthesized when negative: (−1); a formula when it is
     a sum or negative: (w_1 + w_2)."""
-    if symbolic.is_symbolic(value):
-        wrap = symbolic.is_sum(value) or value.could_extract_minus_sign()
+    if holds_formulas(value):
+        from gradcalc.core.symbolic import is_sum
+
+        wrap = is_sum(value) or value.could_extract_minus_sign()
         return ("(", value, ")") if wrap else (value,)
     return ("(", value, ")") if value < 0 else (value,)
 

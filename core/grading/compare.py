@@ -8,9 +8,9 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import symbolic
 from gradcalc.core.grading.grades import CellError
 from gradcalc.core.spec import Tolerance
+from gradcalc.core.values import holds_formulas
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -65,7 +65,7 @@ def compare_cells(
     equal = answer == correct  # elementwise, exact; the common case needs nothing more
     if bool(np.all(equal)):
         return []
-    if symbolic.any_symbolic(answer, correct):  # formulas: right when the difference is 0
+    if holds_formulas(answer, correct):  # formulas: right when the difference is 0
         return _compare_formulas(answer, correct, equal, first_only)
     if any(isinstance(v, float) for v in correct.ravel()):
         return _compare_floats(answer, correct.astype(float), tolerance, first_only)
@@ -114,6 +114,8 @@ def _compare_formulas(
 ) -> list[CellError]:
     """The wrong cells of a symbolic result (core/symbolic.py): a formula is right or wrong,
     no tolerance, and no numeric error to show."""
+    from gradcalc.core import symbolic
+
     wrong = []
     for index in map(tuple, np.argwhere(~np.asarray(equal, dtype=bool))):
         if not symbolic.equal(answer[index], correct[index]):

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry, symbolic
+from gradcalc.core import registry
 from gradcalc.core.answers import fit, read_answer, reading_note, shape_mistake, shape_words
 from gradcalc.core.errors import FieldPath, LimitError, ShapeError, SpecError
 from gradcalc.core.grading.compare import (
@@ -31,7 +31,7 @@ from gradcalc.core.grading.keys import (
 from gradcalc.core.kinds.mistakes import Variant
 from gradcalc.core.outcome import Solution
 from gradcalc.core.spec import Limits, SolveOptions, Tolerance, read_tolerance
-from gradcalc.core.values import describe
+from gradcalc.core.values import describe, holds_formulas
 
 # Kinds whose results are symbolic: their own solver compares the answers.
 SYMBOLIC_KINDS = ("expr",)
@@ -217,7 +217,7 @@ class Problem:
                     answers[name],
                     path,
                     self.limits.max_elements,
-                    symbols=symbolic.is_symbolic(as_array(results[name])),
+                    symbols=holds_formulas(as_array(results[name])),
                 )
             except SpecError as error:
                 if not partial:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import registry, symbolic
+from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import focus_target as focus_target
@@ -73,6 +73,7 @@ from gradcalc.core.outcome import Run
 from gradcalc.core.records import record
 from gradcalc.core.values import (
     MAX_INDEX,
+    holds_formulas,
     looks_numeric,
     parse_bool,
     parse_number,
@@ -216,7 +217,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         limits=limits,
         **naming(spec, names, "input"),
     )
-    if mode != "avg" and symbolic.any_symbolic(x):
+    if mode != "avg" and holds_formulas(x):
         raise SpecError(
             ("input",),
             f"{mode} pooling compares or raises its input entries, so they must be numbers; "

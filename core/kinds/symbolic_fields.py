@@ -12,7 +12,7 @@ import numpy as np
 
 from gradcalc.core.errors import FieldPath, LimitError, SpecError
 from gradcalc.core.spec import Limits, read_index_base
-from gradcalc.core.values import describe, parse_array, parse_bool
+from gradcalc.core.values import describe, holds_formulas, parse_array, parse_bool
 
 # The upstream's symbols when it is `symbolic`: g_ij = ∂L/∂y_ij (docs/symbolic.md).
 UPSTREAM_SYMBOL = "g"
@@ -64,10 +64,10 @@ def naming(spec: Mapping[str, Any], names: Mapping[str, str], role: str) -> dict
 def answer_names(spec: Mapping[str, Any], *arrays: Any) -> frozenset[str] | bool:
     """The names an ``expected`` formula may use: the problem's symbols and the declared
     ones; False (numbers only) when the problem holds no symbol."""
+    if not holds_formulas(*arrays):
+        return False
     from gradcalc.core import symbolic
 
-    if not symbolic.any_symbolic(*arrays):
-        return False
     present = symbolic.symbols_of(*(a for a in arrays if a is not None))
     return frozenset(s.name for s in present) | read_declared(spec)
 
@@ -90,9 +90,11 @@ def read_tensor(
     ``symbol_ij…`` (core/symbolic.symbol_array).  Entries may name the ``declared`` symbols
     only.  ``shape`` is the field's shape when the problem fixes it (an upstream's), which
     ``symbolic`` may then leave out."""
-    from gradcalc.core.symbolic import symbolic_shape
+    written = False
+    if isinstance(value, str) and value.lstrip().startswith("symbolic"):
+        from gradcalc.core.symbolic import symbolic_shape
 
-    written = symbolic_shape(value)
+        written = symbolic_shape(value)
     if written is False:
         return parse_array(
             value,
@@ -140,10 +142,11 @@ def numbers_above_cap(
     into one entry (``terms``), with every symbol replaced by a random whole number
     (symbolic.random_values).  Returns the fields, the values given ({} when none) and the
     sentence a convention says it with ("" when none)."""
+    if not holds_formulas(*fields.values()):
+        return fields, {}, ""
     from gradcalc.core import symbolic
 
-    small = work <= symbolic.MAX_SYMBOLIC_WORK and terms <= symbolic.MAX_TERMS
-    if small or not symbolic.any_symbolic(*fields.values()):
+    if work <= symbolic.MAX_SYMBOLIC_WORK and terms <= symbolic.MAX_TERMS:
         return fields, {}, ""
     given = [a for a in fields.values() if a is not None]
     values = symbolic.random_values(symbolic.symbols_of(*given))

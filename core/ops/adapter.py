@@ -29,11 +29,10 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core import symbolic
 from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
-from gradcalc.core.values import to_float
+from gradcalc.core.values import holds_formulas, to_float
 
 Float64 = Callable[[np.ndarray], np.ndarray]
 
@@ -89,7 +88,9 @@ def forward(
         x = as_float(x, float64)
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
-    if symbolic.any_symbolic(x, *params.values()):
+    if holds_formulas(x, *params.values()):
+        from gradcalc.core import symbolic
+
         y, cache = symbolic.evaluate(_with_params(op.forward, params), x, *params.values())
         if op.homogeneous:  # it gave numerators (pooling's weights are integers)
             y = symbolic.tidy(y * Fraction(1, cache["y_denominator"]))
@@ -125,7 +126,9 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     op = trace.op
     if not trace.exact:
         return op.backward(as_float(grad_y, trace.float64), trace.cache)
-    if trace.symbolic or symbolic.is_symbolic(grad_y):
+    if trace.symbolic or holds_formulas(grad_y):
+        from gradcalc.core import symbolic
+
         cache = trace.cache
         grads = symbolic.evaluate(_with_params(op.backward, cache), grad_y, *cache.values())
         if op.homogeneous:
