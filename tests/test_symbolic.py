@@ -350,3 +350,13 @@ def test_the_schema_takes_names_in_a_matrix_only_with_symbols() -> None:
     with pytest.raises(SpecError, match="expected a number"):
         solve("dense", spec)
     assert solve("dense", {**spec, "symbols": ["w21", "w22"]}).results["output"].shape == (2,)
+
+
+def test_float_is_refused_for_symbols_and_decimal_leaves_formulas_exact() -> None:
+    spec = str(PROBLEMS / "seed004_symbolic_input.yaml")
+    refused = run_cli("conv", "--spec", spec, "--float")
+    assert refused.exit_code == 2
+    assert "--float computes with numbers" in refused.stderr
+    decimal = run_cli("conv", "--spec", spec, "--decimal", "--no-color")
+    assert decimal.exit_code == 0
+    assert "X_10 − X_20 − 2·X_21" in decimal.stdout
