@@ -80,17 +80,21 @@ def symbolic_shape(value: Any) -> tuple[int, ...] | None | bool:
 def symbol_array(
     name: str, shape: tuple[int, ...], *, index_base: int, flat_index: bool
 ) -> np.ndarray:
-    """An object array of symbols ``name_ij…`` in ``shape``: indices from ``index_base``,
-    one flat row-major index with ``flat_index``; digits run together while every index is
-    one digit (w_12), else they are joined by _ (w_10_2)."""
+    """An object array of symbols ``name_ij…`` in ``shape``, named as the explanation names
+    the entries (w_12: row 1, column 2): indices from ``index_base``, run together while every
+    index is one digit, else joined by _ (w_10_2).  With ``flat_index`` (and 2 or more axes)
+    one row-major index written without the _ (w1 … w9): w12, the 12th entry, is then never
+    read as w_12, the entry in row 1, column 2."""
     import sympy
 
+    flat = flat_index and len(shape) > 1
+    lead = name if flat and not name[-1].isdigit() else f"{name}_"
     array = np.empty(shape, dtype=object)
     for position, index in enumerate(np.ndindex(*shape)):
-        numbers = (position,) if flat_index or len(shape) <= 1 else index
+        numbers = (position,) if flat or len(shape) <= 1 else index
         numbers = tuple(n + index_base for n in numbers)
         joiner = "" if all(n < 10 for n in numbers) else "_"
-        array[index] = sympy.Symbol(f"{name}_" + joiner.join(map(str, numbers)), real=True)
+        array[index] = sympy.Symbol(lead + joiner.join(map(str, numbers)), real=True)
     return array
 
 

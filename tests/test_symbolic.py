@@ -4,11 +4,14 @@ comparing formulas."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
+import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -173,7 +176,7 @@ def test_reversed_weights_column_of_seed_000() -> None:
 
     spec = yaml.safe_load((PROBLEMS / "seed000_ex3_symbolic.yaml").read_text())
     column = solve("conv", spec).results["jacobian_input"][:, 0]
-    assert [str(v) for v in column] == [f"w_{k}" for k in range(9, 0, -1)]
+    assert [str(v) for v in column] == [f"w{k}" for k in range(9, 0, -1)]
 
 
 def test_json_gives_formulas_as_text_that_expected_reads_back() -> None:
@@ -234,10 +237,10 @@ def test_flat_index_and_index_base_name_the_symbols() -> None:
     assert names() == ["1", "0", "0", "1"]  # ∂L/∂w needs no w: numbers stay numbers
     spec = {"input": "symbolic 2x2", "kernel": [[1]], "index_base": 1, "flat_index": True}
     assert [str(v) for v in solve("conv", spec).results["output"].ravel()] == [
-        "x_1",
-        "x_2",
-        "x_3",
-        "x_4",
+        "x1",
+        "x2",
+        "x3",
+        "x4",
     ]
     spec = {"input": "symbolic 2x2", "kernel": [[1]], "index_base": 1}
     assert str(solve("conv", spec).results["output"][1, 0]) == "x_21"
@@ -360,3 +363,91 @@ def test_float_is_refused_for_symbols_and_decimal_leaves_formulas_exact() -> Non
     decimal = run_cli("conv", "--spec", spec, "--decimal", "--no-color")
     assert decimal.exit_code == 0
     assert "X_10 − X_20 − 2·X_21" in decimal.stdout
+
+
+# -- every displayed formula step is true ---------------------------------------------------------
+
+
+def _equations(markdown: str) -> Iterator[list[str]]:
+    """Each equation of the Markdown's text blocks as its parts (lhs = p1 = p2 …): a line
+    that does not start with a space and holds " = ", with its continuation lines (which
+    do), a trailing note "   (…)" dropped."""
+    blocks = re.findall(r"```text\n(.*?)```", markdown, re.S)
+    for block in blocks:
+        current: list[str] = []
+        for line in block.splitlines():
+            if line[:1] not in (" ", "") and " = " in line:
+                if current:
+                    yield " ".join(current).split(" = ")
+                current = [line.split("   (")[0].strip()]
+            elif current and line.strip().startswith(("=", "+", "−")):
+                current.append(line.split("   (")[0].strip())
+            elif current:
+                yield " ".join(current).split(" = ")
+                current = []
+        if current:
+            yield " ".join(current).split(" = ")
+
+
+def _formula(part: str, symbols: set) -> object | None:
+    """A part read as a polynomial of the problem's symbols, or None (words, ∂, Σ, other
+    names: not a formula of the values)."""
+    text = part.strip().lstrip("=").strip()
+    text = text.replace("·", "*").replace("−", "-").replace("^", "**").replace("×", "*")
+    if not text or not re.fullmatch(r"[A-Za-z0-9_ +\-*/().]+", text):
+        return None
+    try:
+        value = symbolic.read_entry(text, ())
+    except SpecError:
+        return None
+    names = getattr(value, "free_symbols", set())
+    return value if names <= symbols else None
+
+
+def _assert_formula_steps_true(kind: str, spec: dict, path: Path) -> int:
+    """Every equation's formula parts (after its left side) are equal; returns how many
+    parts were compared."""
+    import sympy
+
+    symbols = set(symbolic.symbols_of(*solve(kind, spec).results.values()))
+    path.write_text(json.dumps({"kind": kind, **spec}))
+    result = run_cli(kind, "--spec", str(path), "--format", "markdown", "--steps", "all")
+    assert result.exit_code == 0, result.stderr
+    compared = 0
+    for parts in _equations(result.stdout):
+        values = [v for v in (_formula(p, symbols) for p in parts[1:]) if v is not None]
+        for left, right in itertools.pairwise(values):
+            assert sympy.expand(sympy.sympify(left) - sympy.sympify(right)) == 0, parts
+            compared += 1
+    return compared
+
+
+@pytest.mark.parametrize("name", SEEDS)
+def test_every_formula_step_of_the_seed_problems_is_true(name: str, tmp_path: Path) -> None:
+    import yaml
+
+    spec = yaml.safe_load((PROBLEMS / f"{name}.yaml").read_text())
+    kind = spec.pop("kind")
+    assert _assert_formula_steps_true(kind, spec, tmp_path / "spec.json") > 0
+
+
+@pytest.mark.parametrize(
+    "kind,make",
+    [
+        ("conv", _random_conv),
+        ("dense", _random_dense),
+        ("pool", _random_pool),
+        ("dropout", _random_dropout),
+        ("embedding", _random_embedding),
+    ],
+)
+@pytest.mark.parametrize("seed", range(4))
+def test_every_formula_step_of_a_random_symbolic_problem_is_true(
+    kind, make, seed, tmp_path: Path
+) -> None:
+    rng = random.Random(100 + seed)
+    numeric, fields = make(rng)
+    spec = dict(numeric)
+    for field in fields:  # every field that takes symbols, symbolic
+        spec[field] = "symbolic" if field == "upstream" else f"symbolic {_shape(numeric[field])}"
+    _assert_formula_steps_true(kind, spec, tmp_path / "spec.json")

@@ -50,7 +50,7 @@ SYMBOL_FIELDS: tuple[Field, ...] = (
     Field(
         "flat_index",
         "boolean",
-        "symbolic fields: entries w_1 … w_9 (one row-major index) instead of w_00 … w_22",
+        "symbolic fields: entries w1 … w9 (one row-major index) instead of w_00 … w_22",
         example=False,
     ),
 )
