@@ -77,6 +77,11 @@ def is_formula(value: Any) -> bool:
     return type(value).__module__.startswith("sympy")
 
 
+def has_formulas(array: Any) -> bool:
+    """Whether an object array holds a formula (a symbolic run's result)."""
+    return array.dtype == object and any(map(is_formula, array.ravel()))
+
+
 def formula_text(value: Any, unicode_minus: bool = True) -> str:
     """A formula for reading: w_1·x_1 + 2·w_2 − w_3^2 (the JSON and ``expected`` syntax,
     core/symbolic.text, with · for * and ^ for **)."""

@@ -20,7 +20,7 @@ from rich.text import Span, Text
 
 from gradcalc.cli import fit
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
-from gradcalc.cli.numbers import NumberStyle, is_formula
+from gradcalc.cli.numbers import NumberStyle, has_formulas
 from gradcalc.cli.safe_text import has_unsafe, visible
 from gradcalc.core.explain import (
     Formula,
@@ -131,8 +131,8 @@ def grid(
     for _, cells in rows:
         for c, cell in enumerate(cells):
             widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
-    column_cells = _printed_widths(widths, [header, *(cells for _, cells in rows)])
-    label_cells = _printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
+    column_cells = fit.printed_widths(widths, [header, *(cells for _, cells in rows)])
+    label_cells = fit.printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
     blocks = fit.column_blocks(column_cells, label_cells, width)
     for start, stop in blocks:
         if len(blocks) > 1:
@@ -147,17 +147,6 @@ def grid(
                 # Aligned inside the style, so that a shaded cell fills its column's width.
                 text, style = (cells[c], "") if isinstance(cells[c], str) else cells[c]
                 canvas.write("  ", (text.rjust(widths[c]), style))
-
-
-def _printed_widths(widths: Sequence[int], rows: Sequence[Sequence[Piece]]) -> list[int]:
-    """Each column's cells as printed: ``widths`` (characters, each cell right-aligned to
-    its column's) where a wide character takes two; 2 more for the space between columns."""
-    printed = [2 + width for width in widths]
-    for cells in rows:
-        for c, cell in enumerate(cells):
-            text = fit.plain([cell])
-            printed[c] = max(printed[c], 2 + widths[c] - len(text) + fit.cells(text))
-    return printed
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
@@ -353,12 +342,6 @@ class TableRenderer:
         if step.notes and not beside:  # under the value, where beside it is too wide
             self.line((f"{pad}  ({step.notes})", "dim"))
 
-    def _entries(self, block: np.ndarray, base: int) -> None:
-        """A rows×columns block as lines ``[i, j] = formula``, each wrapped to the width."""
-        for (i, j), value in np.ndenumerate(block):
-            where = f"  [{i + base}, {j + base}] = " if block.shape[0] > 1 else f"  [{j + base}] = "
-            self.equation([where, self.num(value)], len(where))
-
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
         """A labelled grid; arrays with more than 2 axes print one grid per leading index."""
         values = np.asarray(matrix.values)  # not converted as a whole: it may be large
@@ -394,12 +377,9 @@ class TableRenderer:
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
             )
-            if (
-                not marks
-                and fit.grid_too_wide(rows, self.width)
-                and any(map(is_formula, block.ravel()))
-            ):
-                self._entries(block, base)  # formulas wider than the console: one a line
+            if not marks and fit.grid_too_wide(rows, self.width) and has_formulas(block):
+                for where, value in fit.entry_labels(block, base):  # one formula a line
+                    self.equation([where, self.num(value)], len(where))
                 continue
             header = [str(c + base) for c in range(column_count)]
             if cut:

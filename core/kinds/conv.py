@@ -196,12 +196,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     fields, values, capped = numbers_above_cap(
         {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
         geometry.work,
-        # The most products one entry sums: forward, ∂L/∂kernel, ∂L/∂input (ops/conv.py).
-        max(
-            g.in_channels * g.kernel_h * g.kernel_w,
-            g.batch * g.out_h * g.out_w,
-            g.out_channels * g.kernel_h * g.kernel_w,
-        ),
+        geometry.most_terms,
     )
     expected = common.read_expected(spec, known_results, limits, symbols=symbols)
     problem_stub.update(input=fields["input"], kernel=fields["kernel"], bias=fields["bias"])

@@ -130,27 +130,15 @@ def _read_bias(
     return bias
 
 
-def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
-    """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
-    common.check_keys(spec, KIND, KEYS)
+def _read_input_and_weight(
+    spec: Mapping[str, Any], names: Mapping[str, str], limits: common.Limits
+) -> tuple[Any, Any]:
+    """The input (L or N×L) and the O×L weight, numbers or symbols, their L checked."""
     raw_input = common.require(spec, "input", KIND, "a vector of L numbers or an N×L batch")
     raw_weight = common.require(spec, "weight", KIND, "the O×L weight matrix")
-    names = common.read_names(spec, NAME_DEFAULTS)
-    x = read_tensor(
-        raw_input,
-        ("input",),
-        ndims=(1, 2),
-        what="input",
-        limits=limits,
-        **naming(spec, names, "input"),
-    )
-    w = read_tensor(
-        raw_weight,
-        ("weight",),
-        ndims=(2,),
-        what="weight",
-        limits=limits,
-        **naming(spec, names, "weight"),
+    x, w = (
+        read_tensor(raw, (key,), ndims=ndims, what=key, limits=limits, **naming(spec, names, key))
+        for key, raw, ndims in (("input", raw_input, (1, 2)), ("weight", raw_weight, (2,)))
     )
     in_features = x.shape[-1]
     if w.shape[1] != in_features:
@@ -164,7 +152,15 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
             f"weight is {shape_text(w.shape)} but each input sample has L = {in_features} entries; "
             f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
         )
-    out_features = w.shape[0]
+    return x, w
+
+
+def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
+    """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
+    common.check_keys(spec, KIND, KEYS)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x, w = _read_input_and_weight(spec, names, limits)
+    in_features, out_features = x.shape[-1], w.shape[0]
     bias = _read_bias(spec, out_features, limits, names)
     layout = read_choice(spec, "layout", LAYOUTS, default="column")
     batch = x.shape[0] if x.ndim == 2 else 1
