@@ -41,6 +41,9 @@ SYMBOL = {
     ("embedding", "weight"): "W",
     ("embedding", "upstream"): "g",
 }
+# The seed problems with symbols: not bundled (problems/*.yaml), as they need spec-file keys
+# (symbols, flat_index) that are no inline options.
+SYMBOLIC = PROBLEMS / "symbolic"
 SEEDS = ("seed000_ex3_symbolic", "seed002_symbolic_filter", "seed004_symbolic_input")
 
 
@@ -165,7 +168,7 @@ def test_a_symbolic_run_at_random_rationals_is_the_numeric_exact_run(kind, make,
 
 @pytest.mark.parametrize("name", SEEDS)
 def test_seed_problems_with_symbols_pass_their_formula_answers(name: str) -> None:
-    result = run_cli("conv", "--spec", str(PROBLEMS / f"{name}.yaml"), "--no-color")
+    result = run_cli("conv", "--spec", str(SYMBOLIC / f"{name}.yaml"), "--no-color")
     assert result.exit_code == 0, result.output
     assert "every check passed" in result.output
 
@@ -174,7 +177,7 @@ def test_reversed_weights_column_of_seed_000() -> None:
     """∂y/∂x₁ over y₁…y₉ is [w₉, …, w₁]."""
     import yaml
 
-    spec = yaml.safe_load((PROBLEMS / "seed000_ex3_symbolic.yaml").read_text())
+    spec = yaml.safe_load((SYMBOLIC / "seed000_ex3_symbolic.yaml").read_text())
     column = solve("conv", spec).results["jacobian_input"][:, 0]
     assert [str(v) for v in column] == [f"w{k}" for k in range(9, 0, -1)]
 
@@ -247,7 +250,7 @@ def test_flat_index_and_index_base_name_the_symbols() -> None:
 
 
 def test_gradcalc_check_grades_formula_answers(tmp_path: Path) -> None:
-    shutil.copy(PROBLEMS / "seed004_symbolic_input.yaml", tmp_path / "task.yaml")
+    shutil.copy(SYMBOLIC / "seed004_symbolic_input.yaml", tmp_path / "task.yaml")
     (tmp_path / "sub.yaml").write_text(
         "problem: task.yaml\nanswers:\n"
         "  grad_kernel: [[X_10 + 2*X_20, X_11 + 2*X_21], [X_20 + 2*X_30, X_21 + 2*X_31 + 1]]\n"
@@ -271,7 +274,7 @@ def test_equal_at_random_points_for_large_differences() -> None:
 
 
 def test_latex_and_markdown_typeset_the_formulas(tmp_path: Path) -> None:
-    spec = str(PROBLEMS / "seed002_symbolic_filter.yaml")
+    spec = str(SYMBOLIC / "seed002_symbolic_filter.yaml")
     markdown = run_cli("conv", "--spec", spec, "--format", "markdown")
     assert markdown.exit_code == 0
     assert "b_11 + b_12 + b_13" in markdown.output
@@ -331,7 +334,7 @@ def test_terminal_output_with_formulas_fits_the_width(name: str) -> None:
 
     result = CliRunner().invoke(
         main,
-        ["conv", "--spec", str(PROBLEMS / f"{name}.yaml"), "--no-color"],
+        ["conv", "--spec", str(SYMBOLIC / f"{name}.yaml"), "--no-color"],
         env={"COLUMNS": "80", "LINES": "50", "FORCE_COLOR": None, "NO_COLOR": None},
     )
     assert result.exit_code == 0, result.output
@@ -356,7 +359,7 @@ def test_the_schema_takes_names_in_a_matrix_only_with_symbols() -> None:
 
 
 def test_float_is_refused_for_symbols_and_decimal_leaves_formulas_exact() -> None:
-    spec = str(PROBLEMS / "seed004_symbolic_input.yaml")
+    spec = str(SYMBOLIC / "seed004_symbolic_input.yaml")
     refused = run_cli("conv", "--spec", spec, "--float")
     assert refused.exit_code == 2
     assert "--float computes with numbers" in refused.stderr
@@ -426,7 +429,7 @@ def _assert_formula_steps_true(kind: str, spec: dict, path: Path) -> int:
 def test_every_formula_step_of_the_seed_problems_is_true(name: str, tmp_path: Path) -> None:
     import yaml
 
-    spec = yaml.safe_load((PROBLEMS / f"{name}.yaml").read_text())
+    spec = yaml.safe_load((SYMBOLIC / f"{name}.yaml").read_text())
     kind = spec.pop("kind")
     assert _assert_formula_steps_true(kind, spec, tmp_path / "spec.json") > 0
 
@@ -451,3 +454,26 @@ def test_every_formula_step_of_a_random_symbolic_problem_is_true(
     for field in fields:  # every field that takes symbols, symbolic
         spec[field] = "symbolic" if field == "upstream" else f"symbolic {_shape(numeric[field])}"
     _assert_formula_steps_true(kind, spec, tmp_path / "spec.json")
+
+
+@pytest.mark.parametrize("name", SEEDS)
+@pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
+def test_the_equation_audit_passes_the_seed_problems(name: str, options: tuple[str, ...]) -> None:
+    """tests/equation_truth.py over the symbolic seed problems, as test_displayed_equations
+    audits the bundled ones: every step true, and some left side matched to its result."""
+    import yaml
+    from equation_truth import check_report
+
+    path = SYMBOLIC / f"{name}.yaml"
+    data = yaml.safe_load(path.read_text())
+    markdown = run_cli("run", str(path), "--format", "markdown", "--steps", "all", *options)
+    answer = json.loads(run_cli("run", str(path), "--format", "json").stdout)
+    names = {**registry.kind_constant("conv", "NAME_DEFAULTS"), **data.get("names", {})}
+    report = check_report(
+        markdown.stdout,
+        results=answer["results"],
+        names=names,
+        index_base=int(data.get("index_base", 0)),
+    )
+    assert report.compared and report.matched_results
+    assert not report.problems, report.problems[:3]
