@@ -259,3 +259,13 @@ def entry_labels(block: Any, base: int) -> Iterator[tuple[str, Any]]:
         for j in range(columns):
             where = f"  [{i + base}, {j + base}] = " if rows > 1 else f"  [{j + base}] = "
             yield where, block[i, j]
+
+
+def cell_labels(
+    rows: Sequence[str], columns: Sequence[str], table: Sequence[Sequence[Any]]
+) -> Iterator[tuple[str, Any]]:
+    """A labelled table's cells, each with its label ``  row R, column C = ``, for a table
+    too wide to print: one cell a line."""
+    for row, values in zip(rows, table, strict=True):
+        for column, value in zip(columns, values, strict=True):
+            yield f"  row {row}, column {column} = ", value

@@ -492,7 +492,13 @@ class TableRenderer:
             (label, [self.cell(v) for v in row])
             for label, row in zip(table.rows, table.cells, strict=True)
         ]
-        grid(self.canvas, list(table.columns), rows, header_style="bold", width=self.width)
+        if fit.grid_too_wide(rows, self.width) and has_formulas(
+            np.array(table.cells, dtype=object)
+        ):
+            for where, value in fit.cell_labels(table.rows, table.columns, table.cells):
+                self.equation([where, self.cell(value)], len(where))  # one formula a line
+        else:
+            grid(self.canvas, list(table.columns), rows, header_style="bold", width=self.width)
         if table.omitted:
             self.line((table.omitted_words, "dim"))
         if table.caption:

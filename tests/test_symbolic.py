@@ -326,7 +326,8 @@ def test_above_the_cap_the_symbols_get_random_values_and_the_run_says_so() -> No
 
 
 @pytest.mark.parametrize("name", SEEDS)
-def test_terminal_output_with_formulas_fits_the_width(name: str) -> None:
+@pytest.mark.parametrize("width", [60, 80])
+def test_terminal_output_with_formulas_fits_the_width(name: str, width: int) -> None:
     """A formula wider than a table's room is printed as [i, j] = … lines, wrapped."""
     from click.testing import CliRunner
 
@@ -335,10 +336,10 @@ def test_terminal_output_with_formulas_fits_the_width(name: str) -> None:
     result = CliRunner().invoke(
         main,
         ["conv", "--spec", str(SYMBOLIC / f"{name}.yaml"), "--no-color"],
-        env={"COLUMNS": "80", "LINES": "50", "FORCE_COLOR": None, "NO_COLOR": None},
+        env={"COLUMNS": str(width), "LINES": "50", "FORCE_COLOR": None, "NO_COLOR": None},
     )
     assert result.exit_code == 0, result.output
-    wide = [line for line in result.output.splitlines() if len(line) > 80]
+    wide = [line for line in result.output.splitlines() if len(line) > width]
     assert not wide, wide[:3]
 
 
