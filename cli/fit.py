@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable, Iterator, Sequence
+from typing import Any
 
 from rich.cells import cell_len
 
@@ -225,3 +226,46 @@ def columns_named(first: int, last: int, total: int) -> str:
     if first >= last:
         return f"column {first} of {total}"
     return f"columns {first}–{last} of {total}"
+
+
+def grid_too_wide(rows: Sequence[tuple[str, Sequence[Piece]]], width: int | None) -> bool:
+    """Whether one cell of a grid's ``rows`` (label, cells) with its label is wider than
+    ``width``, so that no block of columns fits."""
+    if width is None:
+        return False
+    label = max((cells(name) for name, _ in rows), default=0)
+    widest = max(
+        (cells(c if isinstance(c, str) else c[0]) for _, row in rows for c in row), default=0
+    )
+    return label + 2 + widest > width
+
+
+def printed_widths(widths: Sequence[int], rows: Sequence[Sequence[Piece]]) -> list[int]:
+    """Each column's cells as printed: ``widths`` (characters, each cell right-aligned to
+    its column's) where a wide character takes two; 2 more for the space between columns."""
+    printed = [2 + width for width in widths]
+    for row in rows:
+        for c, cell in enumerate(row):
+            text = plain([cell])
+            printed[c] = max(printed[c], 2 + widths[c] - len(text) + cells(text))
+    return printed
+
+
+def entry_labels(block: Any, base: int) -> Iterator[tuple[str, Any]]:
+    """A rows×columns block's entries, each with its label ``  [i, j] = `` (``  [j] = `` for
+    one row), for a grid too wide to print: one entry a line."""
+    rows, columns = block.shape
+    for i in range(rows):
+        for j in range(columns):
+            where = f"  [{i + base}, {j + base}] = " if rows > 1 else f"  [{j + base}] = "
+            yield where, block[i, j]
+
+
+def cell_labels(
+    rows: Sequence[str], columns: Sequence[str], table: Sequence[Sequence[Any]]
+) -> Iterator[tuple[str, Any]]:
+    """A labelled table's cells, each with its label ``  row R, column C = ``, for a table
+    too wide to print: one cell a line."""
+    for row, values in zip(rows, table, strict=True):
+        for column, value in zip(columns, values, strict=True):
+            yield f"  row {row}, column {column} = ", value

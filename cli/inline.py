@@ -26,7 +26,7 @@ from typing import Any
 
 import click
 
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 
 OPTION_PREFIX = "field_"
@@ -57,9 +57,11 @@ def option_name(key: str) -> str:
 
 
 def inline_fields(entry: OpEntry) -> tuple[Field, ...]:
-    """The fields that become options, the kind's own first (``kind`` is the command itself)."""
+    """The fields that become options, the kind's own first (``kind`` is the command itself;
+    ``symbols`` and ``flat_index``, for symbols in a spec file, are no options)."""
     common = tuple(f for f in entry.spec_fields() if f not in entry.fields)
-    return (*entry.fields, *(f for f in common if f.name != "kind"))
+    fields = (*entry.fields, *(f for f in common if f.name != "kind"))
+    return tuple(f for f in fields if f not in SYMBOL_FIELDS)
 
 
 def _metavar(spec_field: Field) -> str:

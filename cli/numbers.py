@@ -24,6 +24,8 @@ class NumberStyle:
     def format(self, value: Any) -> str:
         if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
             return value
+        if is_formula(value):  # a symbolic entry (core/symbolic.py)
+            return formula_text(value, self.unicode_minus)
         text = self._format(value)
         if self.unicode_minus:
             text = text.replace(f"{APPROXIMATE}-", APPROXIMATE + MINUS)
@@ -63,8 +65,36 @@ class NumberStyle:
     def factor(self, value: Any) -> str:
         """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""
         text = self.format(value)
+        if is_formula(value):  # a sum, a negative or a quotient in parentheses: (w_1 + w_2)
+            needs = text.startswith((MINUS, "-")) or "/" in text or _is_sum(value)
+            return f"({text})" if needs else text
         needs = text.startswith((MINUS, "-", APPROXIMATE)) or "/" in text or "e" in text
         return f"({text})" if needs else text
+
+
+def is_formula(value: Any) -> bool:
+    """Whether ``value`` is a SymPy expression (a symbolic entry), without importing SymPy."""
+    return type(value).__module__.startswith("sympy")
+
+
+def has_formulas(array: Any) -> bool:
+    """Whether an object array holds a formula (a symbolic run's result)."""
+    return array.dtype == object and any(map(is_formula, array.ravel()))
+
+
+def formula_text(value: Any, unicode_minus: bool = True) -> str:
+    """A formula for reading: w_1·x_1 + 2·w_2 − w_3^2 (the JSON and ``expected`` syntax,
+    core/symbolic.text, with · for * and ^ for **)."""
+    from gradcalc.core.symbolic import text
+
+    shown = text(value).replace("**", "^").replace("*", "·")
+    return shown.replace("-", MINUS) if unicode_minus else shown
+
+
+def _is_sum(value: Any) -> bool:
+    from gradcalc.core.symbolic import is_sum
+
+    return is_sum(value)
 
 
 # Marks a rounded value whose digits read as a whole number (5/2 at 1 digit: ≈2, not 2).
@@ -122,6 +152,10 @@ def to_json_number(value: Any) -> int | float | str:
     kind expr) stays text."""
     if isinstance(value, str):
         return value
+    if is_formula(value):  # a symbolic entry, in the syntax `expected` reads
+        from gradcalc.core.symbolic import text
+
+        return text(value)
     if isinstance(value, bool):
         return int(value)
     if isinstance(value, int):

@@ -249,7 +249,8 @@ class DocumentRenderer:
             for cell in check.wrong[:12]
         )
         more = f", … ({len(check.wrong) - 12} more)" if len(check.wrong) > 12 else ""
+        measure = check.measure if check.symbolic else f"tolerance {check.tolerance.describe()}"
         return (
             f"✗ {check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong{note} "
-            f"(tolerance {check.tolerance.describe()}): {wrong}{more}"
+            f"({measure}): {wrong}{more}"
         )

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.cli.numbers import to_json_number
+from gradcalc.cli.numbers import is_formula, to_json_number
 from gradcalc.core.outcome import Solution
 
 
@@ -63,6 +63,8 @@ def exact_text(value: Any) -> Any:
     array = np.asarray(value, dtype=object)
     if array.ndim == 0:
         item = array[()]
+        if is_formula(item):  # a symbolic entry: its text, as in results
+            return to_json_number(item)
         return str(item) if isinstance(item, Fraction) else item
     return [exact_text(row) for row in array]
 

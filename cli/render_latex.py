@@ -18,7 +18,7 @@ import unicodedata
 from collections.abc import Sequence
 from typing import Any
 
-from gradcalc.cli.numbers import MINUS
+from gradcalc.cli.numbers import MINUS, is_formula
 from gradcalc.cli.render_doc import DocumentRenderer, Grid
 from gradcalc.cli.safe_text import visible
 from gradcalc.core.explain import Formula, Math, Product, SumOfProducts, Symbol, SymbolTable
@@ -358,6 +358,12 @@ class LatexRenderer(DocumentRenderer):
         """A number in math mode: 1/4 as \\tfrac{1}{4}, 1.5e-7 as 1.5\\times 10^{-7}."""
         if isinstance(value, str):
             return math(value)
+        if is_formula(value):  # a symbolic entry: SymPy's LaTeX, w_{1} x_{1} + \frac{w_{2}}{2}
+            from gradcalc.core.symbolic import is_sum, latex
+
+            body = latex(value)
+            wrap = factor and (is_sum(value) or body.startswith("-"))
+            return f"\\left({body}\\right)" if wrap else body
         written = self.style.format(value).replace(MINUS, "-")
         negative = written.startswith("-")
         body = written.lstrip("-")

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from gradcalc.cli import fit
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
-from gradcalc.cli.numbers import NumberStyle
+from gradcalc.cli.numbers import NumberStyle, has_formulas
 from gradcalc.cli.report_output import Canvas, print_report
 from gradcalc.core.explain import (
     Formula,
@@ -84,8 +84,8 @@ def grid(
     for _, cells in rows:
         for c, cell in enumerate(cells):
             widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
-    column_cells = _printed_widths(widths, [header, *(cells for _, cells in rows)])
-    label_cells = _printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
+    column_cells = fit.printed_widths(widths, [header, *(cells for _, cells in rows)])
+    label_cells = fit.printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
     blocks = fit.column_blocks(column_cells, label_cells, width)
     for start, stop in blocks:
         if len(blocks) > 1:
@@ -100,17 +100,6 @@ def grid(
                 # Aligned inside the style, so that a shaded cell fills its column's width.
                 text, style = (cells[c], "") if isinstance(cells[c], str) else cells[c]
                 canvas.write("  ", (text.rjust(widths[c]), style))
-
-
-def _printed_widths(widths: Sequence[int], rows: Sequence[Sequence[Piece]]) -> list[int]:
-    """Each column's cells as printed: ``widths`` (characters, each cell right-aligned to
-    its column's) where a wide character takes two; 2 more for the space between columns."""
-    printed = [2 + width for width in widths]
-    for cells in rows:
-        for c, cell in enumerate(cells):
-            text = fit.plain([cell])
-            printed[c] = max(printed[c], 2 + widths[c] - len(text) + fit.cells(text))
-    return printed
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
@@ -350,6 +339,10 @@ class TableRenderer:
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
             )
+            if not marks and fit.grid_too_wide(rows, self.width) and has_formulas(block):
+                for where, value in fit.entry_labels(block, base):  # one formula a line
+                    self.equation([where, self.num(value)], len(where))
+                continue
             header = [str(c + base) for c in range(column_count)]
             if cut:
                 header.append("…")
@@ -461,7 +454,13 @@ class TableRenderer:
             (label, [self.cell(v) for v in row])
             for label, row in zip(table.rows, table.cells, strict=True)
         ]
-        grid(self.canvas, list(table.columns), rows, header_style="bold", width=self.width)
+        if fit.grid_too_wide(rows, self.width) and has_formulas(
+            np.array(table.cells, dtype=object)
+        ):
+            for where, value in fit.cell_labels(table.rows, table.columns, table.cells):
+                self.equation([where, self.cell(value)], len(where))  # one formula a line
+        else:
+            grid(self.canvas, list(table.columns), rows, header_style="bold", width=self.width)
         if table.omitted:
             self.line((table.omitted_words, "dim"))
         if table.caption:
@@ -527,7 +526,7 @@ class TableRenderer:
         self.line(
             ("✗ ", "bold red"),
             f"{check.name}: {len(check.wrong)} of {check.cells} value{plural} wrong{note} "
-            f"(largest error {check.max_abs_error:.3g}; tolerance {check.tolerance.describe()})",
+            f"({check.measure})",
         )
         if check.expected.ndim == 0:
             cell = check.wrong[0]

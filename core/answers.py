@@ -19,8 +19,11 @@ from gradcalc.core.errors import FieldPath, SpecError, format_path
 from gradcalc.core.values import MAX_MAGNITUDE, parse_array, parse_number
 
 
-def read_answer(raw: Any, path: FieldPath, max_elements: int) -> np.ndarray:
-    """An answer as an object array of exact numbers (ints and Fractions), 0-D to 6-D.
+def read_answer(
+    raw: Any, path: FieldPath, max_elements: int, *, symbols: bool | frozenset[str] = False
+) -> np.ndarray:
+    """An answer as an object array of exact numbers (ints and Fractions), 0-D to 6-D;
+    with ``symbols`` (a symbolic problem) entries may be formulas (core/symbolic.py).
 
     Regular nested lists of ints, Fractions (the YAML reader's numbers) and numeric
     text ("1/4") are read in one pass; anything else (floats, ragged rows, bad
@@ -36,7 +39,12 @@ def read_answer(raw: Any, path: FieldPath, max_elements: int) -> np.ndarray:
     elif type(raw) in (int, Fraction) and abs(raw) <= MAX_MAGNITUDE:
         return np.array(raw, dtype=object)
     return parse_array(
-        raw, path, ndims=tuple(range(0, 7)), what=format_path(path), max_elements=max_elements
+        raw,
+        path,
+        ndims=tuple(range(0, 7)),
+        what=format_path(path),
+        max_elements=max_elements,
+        symbols=symbols,
     )
 
 

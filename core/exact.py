@@ -22,6 +22,7 @@ import numpy as np
 
 from gradcalc.core.errors import LimitError
 from gradcalc.core.spec import EXACT_COST, EXACT_DIGITS
+from gradcalc.core.values import holds_formulas
 
 _INT64_SAFE = 2**62
 # 10^EXACT_DIGITS needs this many bits: an integer of more bits has more than EXACT_DIGITS digits.
@@ -107,6 +108,10 @@ def bilinear_exact(
     the larger operand's size times ``terms_per_output``), for the cost cap of Python
     ints.  Returns an object array of exact values (see ``from_integers``).
     """
+    if holds_formulas(left, right):  # formulas (core/symbolic.py): polynomial + and *
+        from gradcalc.core import symbolic
+
+        return symbolic.evaluate(op, left, right)
     left_num, left_den, left_bound = scale_to_integers(left)
     right_num, right_den, right_bound = scale_to_integers(right)
     # Both operands must fit too: a zero on one side does not make the other's 10^19 fit.
@@ -138,6 +143,10 @@ def linear_exact(
     ``terms_per_output`` bounds how many entries any output entry sums; it decides
     whether int64 is safe (sums of Python ints are cheap: no cost cap).
     """
+    if holds_formulas(values):
+        from gradcalc.core import symbolic
+
+        return symbolic.tidy(np.asarray(symbolic.evaluate(op, values), dtype=object))
     numerators, denominator, bound = scale_to_integers(values)
     safe = bound * max(terms_per_output, 1) < _INT64_SAFE
     return from_integers(np.asarray(op(_as_int_dtype(numerators, safe))), denominator)

@@ -16,6 +16,7 @@ import numpy as np
 from gradcalc.core.explain import Item, Section
 from gradcalc.core.records import record
 from gradcalc.core.spec import Tolerance
+from gradcalc.core.values import holds_formulas
 
 
 class ExitStatus(IntEnum):
@@ -47,6 +48,17 @@ class Check:
     # How an expected answer not written in its result's shape was read ("read flat in
     # row-major order as 2×2"); "" when it was written in that shape.
     reading: str = ""
+    # Compared as formulas (core/symbolic.py): no tolerance, the difference is 0 or not.
+    symbolic: bool = False
+
+    @property
+    def measure(self) -> str:
+        """How the answer was compared, for the ✗ line: the error and tolerance, or formulas."""
+        if self.symbolic:
+            from gradcalc.core.symbolic import COMPARISON
+
+            return f"compared as formulas: {COMPARISON}"
+        return f"largest error {self.max_abs_error:.3g}; tolerance {self.tolerance.describe()}"
 
 
 @record
@@ -176,6 +188,8 @@ def compare(name: str, result: Any, expected: np.ndarray, tolerance: Tolerance) 
     results in float64.
     """
     computed = np.asarray(result, dtype=object)
+    if holds_formulas(computed, expected):
+        return _compare_formulas(name, computed, expected, tolerance)
     exact = all(isinstance(v, (Fraction, int)) for v in computed.ravel())
     wrong: list[WrongCell] = []
     max_error: float = 0.0
@@ -199,4 +213,29 @@ def compare(name: str, result: Any, expected: np.ndarray, tolerance: Tolerance) 
         max_abs_error=max_error,
         tolerance=tolerance,
         expected=expected,
+    )
+
+
+def _compare_formulas(
+    name: str, computed: np.ndarray, expected: np.ndarray, tolerance: Tolerance
+) -> Check:
+    """Compare entries that are formulas (core/symbolic.py): equal when their difference
+    expands to 0 (no tolerance: a formula is right or wrong), or, for a difference too
+    large to expand, when it is 0 at random rational points (symbolic.equal)."""
+    from gradcalc.core import symbolic
+
+    wrong = tuple(
+        WrongCell(tuple(int(i) for i in index), expected[index], computed[index])
+        for index in np.ndindex(*expected.shape)
+        if not symbolic.equal(computed[index], expected[index])
+    )
+    return Check(
+        name=name,
+        ok=not wrong,
+        cells=int(expected.size),
+        wrong=wrong,
+        max_abs_error=0.0,
+        tolerance=tolerance,
+        expected=expected,
+        symbolic=True,
     )

@@ -68,6 +68,28 @@ DEFINITIONS: dict[str, Any] = {
         ],
     },
     "text": {"description": "text", "type": ["string", "number"]},
+    # A tensor holding symbols (core/symbolic.py): "symbolic 3x3", or lists nested N deep of
+    # numbers, names and formulas ("b11", "2*w_1"; names need the spec's `symbols`).
+    "symbolic": {
+        "description": 'every entry a symbol: "symbolic 3x3" (rows x columns)',
+        "type": "string",
+        "pattern": "^\\s*symbolic(\\s|$)",
+    },
+    "formula": {
+        "description": "a number, or a formula of the spec's symbols such as 2*b11 + 1",
+        "anyOf": [{"$ref": "#/definitions/number"}, {"type": "string"}],
+    },
+    **{
+        f"formula_array_{depth}": {
+            "description": f"nested lists {depth} deep of numbers and formulas",
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "$ref": f"#/definitions/{'formula_array_' + str(depth - 1) if depth > 1 else 'formula'}"
+            },
+        }
+        for depth in range(1, MAX_DIMS + 1)
+    },
     # An expected answer: numbers, or expressions for kind expr, nested in lists.
     "answer": {
         "description": "a number, an expression, or nested lists of them",
@@ -133,6 +155,12 @@ def field_schema(field: Field, kind: str) -> dict[str, Any]:
             alternatives += _type_schemas(name, field, kind)
     if field.choices:
         alternatives.append({"enum": list(field.choices)})
+    if field.symbols and field.dims is not None:
+        alternatives.append({"$ref": "#/definitions/symbolic"})
+        alternatives += [
+            {"$ref": f"#/definitions/formula_array_{depth}"}
+            for depth in range(max(field.dims[0], 1), field.dims[1] + 1)
+        ]
     schema: dict[str, Any] = {"description": _description(field, kind)}
     if len(alternatives) > 1:
         schema["anyOf"] = alternatives
@@ -275,7 +303,7 @@ def _kind_body(kind: str) -> dict[str, Any]:
     """A kind's schema without ``$schema`` and definitions (refs point at the root's)."""
     entry = OPS[kind]
     fields = kind_fields(entry)
-    return {
+    body = {
         "title": f"gradcalc {kind} spec",
         "description": entry.summary,
         "type": "object",
@@ -284,6 +312,23 @@ def _kind_body(kind: str) -> dict[str, Any]:
         # The loader rejects any other key (core/spec.py check_keys).
         "additionalProperties": False,
     }
+    # Names in a matrix need the spec's `symbols` (core/kinds/symbolic_fields.py): without
+    # it, the fields that take formulas hold numbers (or "symbolic") only.
+    symbolic = [field for field in fields if field.symbols and field.dims is not None]
+    if symbolic:
+        body["if"] = {"not": {"required": ["symbols"]}}
+        body["then"] = {"properties": {field.name: _numbers_only(field) for field in symbolic}}
+    return body
+
+
+def _numbers_only(field: Field) -> dict[str, Any]:
+    """A symbolic field's schema in a spec without ``symbols``: numbers, or "symbolic"."""
+    assert field.dims is not None
+    alternatives = [_nested(depth) for depth in range(field.dims[0], field.dims[1] + 1)]
+    if field.choices:
+        alternatives.append({"enum": list(field.choices)})
+    alternatives.append({"$ref": "#/definitions/symbolic"})
+    return {"description": "numbers only: names in a matrix need `symbols`", "anyOf": alternatives}
 
 
 def _definition_name(kind: str) -> str:

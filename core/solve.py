@@ -37,8 +37,13 @@ from typing import Any
 
 from gradcalc.core import registry
 from gradcalc.core.checking import check_answers
+from gradcalc.core.errors import SpecError
 from gradcalc.core.outcome import Run, Solution
 from gradcalc.core.spec import SolveOptions
+from gradcalc.core.values import holds_formulas
+
+# The problem fields that may hold symbols (core/symbolic.py), in the kinds that take them.
+SYMBOLIC_FIELDS = ("input", "kernel", "weight", "bias", "upstream")
 
 
 def solve(
@@ -50,6 +55,12 @@ def solve(
     target = (
         None if focus is None else getattr(kind_module, registry.OPS[kind].focus)(focus, problem)
     )
+    if options.force_float and _holds_symbols(problem):
+        raise SpecError(
+            (),
+            "--float computes with numbers, and this spec holds symbols: drop --float "
+            "(a run with symbols is exact: docs/symbolic.md)",
+        )
     run = kind_module.run(problem, options)
     finish = functools.partial(_finish, kind, kind_module, problem, run, options, target)
     within_time_limit = getattr(kind_module, "within_time_limit", None)
@@ -76,8 +87,10 @@ def _finish(
             options.limits.max_jacobian,
             count_entries=getattr(kind_module, "COUNT_ENTRIES", False),
         )
+    # Finite differences need numbers: a symbolic run (core/symbolic.py) has none to probe.
+    numeric = not holds_formulas(*run.results.values()) and not _holds_symbols(problem)
     gradient_check = (
-        kind_module.finite_differences(problem, run) if options.gradient_check else None
+        kind_module.finite_differences(problem, run) if options.gradient_check and numeric else None
     )
     explainer = registry.explain_module(kind).Explainer(problem, run, options)
     sections = explainer.sections()
@@ -100,3 +113,8 @@ def _finish(
         result_items=[] if result_items is None else result_items(),
         **run.solution,
     )
+
+
+def _holds_symbols(problem: Any) -> bool:
+    """Whether a problem's tensors hold symbols (core/symbolic.py)."""
+    return holds_formulas(*(getattr(problem, field, None) for field in SYMBOLIC_FIELDS))

@@ -256,17 +256,41 @@ def read_tolerance(spec: Mapping[str, Any]) -> Tolerance:
 
 
 def read_upstream(
-    spec: Mapping[str, Any], output_shape: tuple[int, ...], output_name: str, limits: Limits
+    spec: Mapping[str, Any],
+    output_shape: tuple[int, ...],
+    output_name: str,
+    limits: Limits,
+    *,
+    naming: Mapping[str, Any] | None = None,
 ) -> tuple[np.ndarray, bool]:
     """∂L/∂output shaped like the output.  Returns (array, given) where ``given``
     is False when the upstream is all ones because the spec omitted it or said
-    "ones" (L = sum of outputs), True when the spec wrote out a matrix."""
+    "ones" (L = sum of outputs), True when the spec wrote out a matrix.
+
+    With ``naming`` (a kind that takes symbols: its index base and flat_index), the upstream
+    may be ``symbolic`` (entries g_ij) or hold formulas (core/kinds/symbolic_fields.py)."""
     value = spec.get("upstream")
     shape_text = "×".join(map(str, output_shape)) or "a scalar"
     if value is None or (isinstance(value, str) and value.strip() == "ones"):
         ones = np.empty(output_shape, dtype=object)
         ones.fill(1)  # a Python int is an exact value too, and converts to float fast
         return ones, False
+    if naming is not None and isinstance(value, str) and value.strip().startswith("symbolic"):
+        from gradcalc.core.kinds.symbolic_fields import UPSTREAM_SYMBOL, read_tensor
+
+        array = read_tensor(
+            value,
+            ("upstream",),
+            ndims=(len(output_shape),),
+            what="upstream",
+            limits=limits,
+            symbol=UPSTREAM_SYMBOL,
+            index_base=naming["index_base"],
+            flat_index=naming["flat_index"],
+            declared=naming["declared"],
+            shape=output_shape,
+        )
+        return array, True
     if isinstance(value, str) and not looks_numeric(value):
         raise SpecError(
             ("upstream",),
@@ -280,6 +304,7 @@ def read_upstream(
         ndims=tuple(range(0, max(5, len(output_shape) + 1))),
         what="upstream",
         max_elements=limits.max_elements,
+        symbols=(naming or {}).get("declared") or False,
     )
     if array.ndim == 0 and output_shape:
         raise SpecError(
@@ -304,7 +329,11 @@ class ExpectedAnswers(dict):
 
 
 def read_expected(
-    spec: Mapping[str, Any], known: Mapping[str, tuple[int, ...] | None], limits: Limits
+    spec: Mapping[str, Any],
+    known: Mapping[str, tuple[int, ...] | None],
+    limits: Limits,
+    *,
+    symbols: bool | frozenset[str] = False,
 ) -> ExpectedAnswers:
     """Expected answers keyed by result name, each shaped like its result.
 
@@ -312,7 +341,8 @@ def read_expected(
     not a matrix, e.g. ``output_shape``).  Each answer is read by core/answers.py, the reader
     ``gradcalc check`` grades submissions with: its result's shape, or its entries in
     row-major order as a flat list, one row or one column; any other shape is an error that
-    names the mistake.
+    names the mistake.  With ``symbols`` (a problem that holds symbols) answers may be
+    formulas in the syntax core/symbolic.py documents.
     """
     value = spec.get("expected")
     answers = ExpectedAnswers()
@@ -334,7 +364,7 @@ def read_expected(
                 at_key=True,
             )
         shape = known[name]
-        array = read_answer(answer, path, limits.max_elements)
+        array = read_answer(answer, path, limits.max_elements, symbols=symbols)
         if shape is not None:
             fitted, how = fit(array, shape)
             if fitted is None:
@@ -353,7 +383,11 @@ def read_expected(
 
 
 def read_shared(
-    spec: Mapping[str, Any], known: Mapping[str, tuple[int, ...] | None], limits: Limits
+    spec: Mapping[str, Any],
+    known: Mapping[str, tuple[int, ...] | None],
+    limits: Limits,
+    *,
+    symbols: bool | frozenset[str] = False,
 ) -> dict[str, Any]:
     """The fields every problem carries, read in this order: ``title``, ``index_base``,
     ``expected`` (each answer checked against the ``known`` shapes of the kind's results) and
@@ -361,6 +395,6 @@ def read_shared(
     return {
         "title": read_title(spec),
         "index_base": read_index_base(spec),
-        "expected": read_expected(spec, known, limits),
+        "expected": read_expected(spec, known, limits, symbols=symbols),
         "tolerance": read_tolerance(spec),
     }

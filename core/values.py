@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import weakref
 from fractions import Fraction
 from typing import Any
@@ -286,12 +287,15 @@ def parse_array(
     ndims: tuple[int, ...],
     what: str,
     max_elements: int,
+    symbols: bool | frozenset[str] = False,
 ) -> np.ndarray:
     """Read a nested list into an object array of Fractions.
 
     ``ndims`` lists the allowed numbers of dimensions (a bare number counts as
     0-D).  Ragged rows, wrong depth and bad entries are reported at the
-    offending row or entry.
+    offending row or entry.  With ``symbols``, an entry may be a name or a formula
+    (``b11``, ``2*w_1``): a SymPy expression (core/symbolic.py); a set of names allows those
+    names only (the spec's ``symbols``), True any name.
     """
     allowed_dims = " or ".join(f"{d}-D" for d in ndims)
     if isinstance(value, np.ndarray):  # a net passes a layer's output on (never a spec file)
@@ -301,7 +305,7 @@ def parse_array(
         value = value.tolist()  # read as written out, with the same checks and messages
     if not isinstance(value, (list, tuple)):
         if 0 in ndims:
-            return np.array(parse_number(value, path), dtype=object)
+            return np.array(_entry_reader(symbols)(value, path), dtype=object)
         problem = number_form_problem(value) if isinstance(value, str) else None
         if problem is not None:
             raise SpecError(path, problem)
@@ -330,7 +334,7 @@ def parse_array(
     if fast is not None:
         return fast
     flat: list[Fraction] = []
-    _flatten(value, path, flat, {})
+    _flatten(value, path, flat, {}, _entry_reader(symbols))
     array = np.empty(size, dtype=object)
     array[:] = flat
     return array.reshape(shape)
@@ -457,7 +461,11 @@ def _named(what: str, path: FieldPath) -> str:
 
 
 def _flatten(
-    value: Any, path: FieldPath, out: list[Fraction], known: dict[float, Fraction]
+    value: Any,
+    path: FieldPath,
+    out: list[Fraction],
+    known: dict[float, Fraction],
+    entry: Any = parse_number,
 ) -> None:
     """Every entry read, in order; a float read before (``known``) is not read again."""
     if isinstance(value, (list, tuple)):
@@ -467,9 +475,45 @@ def _flatten(
             elif type(item) is float:
                 out.append(known.setdefault(item, parse_number(item, (*path, i))))
             else:
-                _flatten(item, (*path, i), out, known)
+                _flatten(item, (*path, i), out, known, entry)
     else:
-        out.append(parse_number(value, path))
+        out.append(entry(value, path))
+
+
+def holds_formulas(*values: Any) -> bool:
+    """Whether any of ``values`` (arrays, entries) holds a SymPy formula (core/symbolic.py);
+    False at once while SymPy was never imported, so a numeric run loads nothing for it."""
+    if "sympy" not in sys.modules:
+        return False
+    from gradcalc.core import symbolic
+
+    return symbolic.any_symbolic(*values)
+
+
+def _entry_reader(symbols: bool | frozenset[str]) -> Any:
+    """How one entry is read: a number, or with ``symbols`` also a formula (of those names
+    only, when a set of them)."""
+    if not symbols:
+        return parse_number
+    allowed = symbols if isinstance(symbols, frozenset) else None
+    return lambda value, path: _number_or_formula(value, path, allowed)
+
+
+def _number_or_formula(value: Any, path: FieldPath, allowed: frozenset[str] | None) -> Any:
+    """A number as ``parse_number`` reads it; text that is no number is read as a formula
+    (core/symbolic.py, which imports SymPy only then)."""
+    if not isinstance(value, str) or not any(c.isalpha() for c in value):
+        return parse_number(value, path)
+    text = value.strip().replace(_MINUS, "-")
+    if _NUMBER_TEXT.match(text) or text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+        return parse_number(value, path)  # 1e-6; nan and inf are refused with their reason
+    one_token = looks_numeric(text) and re.fullmatch(r"[-+]?[0-9A-Za-z_.:]+", text) is not None
+    problem = number_form_problem(text) if one_token else None
+    if problem is not None:
+        raise SpecError(path, problem)  # 0x1F: a number in another spelling, not a formula
+    from gradcalc.core import symbolic
+
+    return symbolic.read_entry(value, path, allowed)
 
 
 def to_float(array: np.ndarray) -> np.ndarray:

@@ -30,6 +30,8 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
+from formula_truth import entry_formula, formula, formula_symbols, same
+
 # -- intervals -----------------------------------------------------------------------------------
 
 
@@ -516,6 +518,7 @@ def check_report(
     """
     report = Report()
     symbols = symbol_values(markdown, precision=precision)
+    symbolic = formula_symbols(results)  # a run with symbols (tests/formula_truth.py)
     for equation in equations(markdown):
         parts = equation.parts
         if len(parts) < 2:
@@ -538,6 +541,8 @@ def check_report(
                     equation,
                     f"false: {left_text} is {left.text()}, not {right_text} ({right.text()})",
                 )
+        if symbolic:
+            _check_formulas(equation, symbolic, results, names, index_base, report)
         _check_cut(equation, report)
         _check_terms(equation, symbols, report)
         if results is not None and names is not None and values:
@@ -667,28 +672,7 @@ def _check_result(
     index_base: int,
     report: Report,
 ) -> None:
-    match = SYMBOL.match(equation.lhs)
-    if match is None:
-        return
-    roles = [role for role, name in names.items() if name == match.group("name")]
-    if len(roles) != 1:
-        return
-    role = roles[0]
-    key = f"grad_{role}" if match.group("grad") else role
-    if key not in results or (not match.group("grad") and role != "output"):
-        return
-    array = results[key]
-    text = match.group("index")
-    digits = text.split(",") if "," in text else list(text)
-    index = [int(d) - index_base for d in digits]
-    entry = array
-    try:
-        for i in index:
-            if not isinstance(entry, list) or not 0 <= i < len(entry):
-                return
-            entry = entry[i]
-    except TypeError:
-        return
+    entry = _result_entry(equation, results, names, index_base)
     if isinstance(entry, list) or isinstance(entry, str) or entry is None:
         return
     expected = Fraction(entry)
@@ -696,6 +680,59 @@ def _check_result(
     report.matched_results += 1
     if not value.meets(Interval(expected - slack, expected + slack)):
         report.fail(equation, f"{equation.lhs} is {entry} in the results, not {value.text()}")
+
+
+def _result_entry(
+    equation: Equation, results: Mapping[str, Any], names: Mapping[str, str], index_base: int
+) -> Any:
+    """The JSON result entry the equation's left side names (y_01, ∂L/∂x_10), or None."""
+    match = SYMBOL.match(equation.lhs)
+    if match is None:
+        return None
+    roles = [role for role, name in names.items() if name == match.group("name")]
+    if len(roles) != 1:
+        return None
+    role = roles[0]
+    key = f"grad_{role}" if match.group("grad") else role
+    if key not in results or (not match.group("grad") and role != "output"):
+        return None
+    text = match.group("index")
+    digits = text.split(",") if "," in text else list(text)
+    entry = results[key]
+    try:
+        for i in (int(d) - index_base for d in digits):
+            if not isinstance(entry, list) or not 0 <= i < len(entry):
+                return None
+            entry = entry[i]
+    except TypeError:
+        return None
+    return entry
+
+
+def _check_formulas(
+    equation: Equation,
+    symbolic: set[Any],
+    results: Mapping[str, Any] | None,
+    names: Mapping[str, str] | None,
+    index_base: int,
+    report: Report,
+) -> None:
+    """The formula parts of one equation are one polynomial, the result entry its left side
+    names (tests/formula_truth.py)."""
+    found = [(part, formula(part, symbolic)) for part in equation.parts[1:]]
+    values = [(part, value) for part, value in found if value is not None]
+    for (left_text, left), (right_text, right) in itertools.pairwise(values):
+        report.compared += 1
+        if not same(left, right):
+            report.fail(equation, f"false: {left_text} is not {right_text}")
+    if not values or results is None or names is None:
+        return
+    entry = entry_formula(_result_entry(equation, results, names, index_base))
+    if entry is None:
+        return
+    report.matched_results += 1
+    if not same(values[-1][1], entry):
+        report.fail(equation, f"{equation.lhs} is {entry} in the results, not {values[-1][0]}")
 
 
 def summary(problems: Sequence[str], limit: int = 5) -> str:

@@ -216,6 +216,10 @@ def exact_text(value: Number) -> str:
     """A number in a Note's plain text: p/q exact, 6 digits for a float, minus sign −."""
     if isinstance(value, float):
         text = str(int(value)) if value.is_integer() and abs(value) < 1e15 else f"{value:.6g}"
+    elif type(value).__module__.startswith("sympy"):  # a formula (core/symbolic.py)
+        from gradcalc.core.symbolic import text as formula
+
+        text = formula(value)
     else:
         value = Fraction(value)
         text = str(value.numerator) if value.denominator == 1 else str(value)

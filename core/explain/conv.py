@@ -27,12 +27,12 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
-from gradcalc.core.explain.pieces import chain_product
+from gradcalc.core.explain.pieces import chain_product, symbolic_words
 from gradcalc.core.explain.pieces import factor as _factor
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
-from gradcalc.core.values import to_float
+from gradcalc.core.values import holds_formulas, to_float
 
 
 @record(frozen=True)
@@ -140,6 +140,9 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                 items.append(f"one bias per output channel ({self.B} has {g.out_channels} entries)")
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
+            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
+            if p.symbolic_capped:
+                items.append(p.symbolic_capped)
         else:
             items.append(
                 f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "
@@ -481,6 +484,13 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
             )
         )
         grad = self.c.grad_kernel
+        if holds_formulas(grad):  # its signs depend on values the spec left open
+            section.add(
+                Note(
+                    f"the sign of each entry of ∂{self.L}/∂{self.K} depends on the symbols' values."
+                )
+            )
+            return section
         candidates = [(0, 0, 0, 0)]
         largest = tuple(
             int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)

@@ -32,6 +32,7 @@ from gradcalc.core.explain.pieces import (
     element_symbol,
     index_and_upstream_words,
     show_matrix,
+    symbolic_words,
 )
 from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.kinds.dense import SECTIONS, DenseProblem, DenseTrace
@@ -145,6 +146,9 @@ class Explainer:
                 limit=self.options.limits.exact_work,
             )
         )
+        items += symbolic_words(p.input, p.weight, p.bias, p.upstream)
+        if p.symbolic_capped:
+            items.append(p.symbolic_capped)
         return items
 
     # sections ------------------------------------------------------------

@@ -17,7 +17,7 @@ from gradcalc.core.explain import (
     Words,
 )
 from gradcalc.core.explain.elementwise import ElementwiseExplainer
-from gradcalc.core.explain.pieces import arithmetic_words, show_matrix
+from gradcalc.core.explain.pieces import arithmetic_words, show_matrix, symbolic_words
 from gradcalc.core.kinds.dropout import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.dropout import DropoutProblem, DropoutTrace
 
@@ -79,7 +79,7 @@ class Explainer(ElementwiseExplainer):
                 limit=self.options.limits.exact_work,
             )
         )
-        return items
+        return items + symbolic_words(p.input, p.upstream)
 
     # sections ------------------------------------------------------------
     def section_problem(self) -> Section:

@@ -26,6 +26,7 @@ from gradcalc.core.explain.pieces import (
     element_symbol,
     index_and_upstream_words,
     show_matrix,
+    symbolic_words,
 )
 from gradcalc.core.kinds.embedding import SECTIONS, EmbeddingProblem, EmbeddingTrace
 
@@ -101,7 +102,7 @@ class Explainer:
                 limit=self.options.limits.exact_work,
             )
         )
-        return items
+        return items + symbolic_words(p.weight, p.upstream)
 
     # sections ------------------------------------------------------------
     def sections(self) -> list[Section]:

@@ -11,7 +11,7 @@ import numpy as np
 
 from gradcalc.core.explain import Matrix, Note, Symbol, SymbolTable
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.values import to_float
+from gradcalc.core.values import holds_formulas, to_float
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
@@ -34,13 +34,40 @@ def arithmetic_words(
     return f"float64 arithmetic: {size}, above the exact limit of {limit:,}"
 
 
+def symbolic_words(*arrays: Any) -> list[str]:
+    """The convention line of a symbolic run (core/symbolic.py), naming its symbols; none
+    for numbers."""
+    if not holds_formulas(*arrays):
+        return []
+    from gradcalc.core import symbolic
+
+    names = [s.name for s in symbolic.symbols_of(*(a for a in arrays if a is not None))]
+    shown = ", ".join(names[:12]) + (f", … ({len(names)} symbols)" if len(names) > 12 else "")
+    return [
+        f"symbolic entries ({shown}): every result is a polynomial in them, expanded; "
+        "JSON and expected write it as text such as 2*w_1*x_1 + w_2**2 (docs/symbolic.md)"
+    ]
+
+
 def plus(value: Any) -> tuple[str | Any, ...]:
     """A term added after another, as formula tokens: " + 2", or " − 2" for −2."""
+    if holds_formulas(value):  # a formula: " − w_1" for −w_1, " + (w_1 − w_2)" kept whole
+        from gradcalc.core.symbolic import is_sum
+
+        if is_sum(value):
+            return (" + (", value, ")")
+        return (" − ", -value) if value.could_extract_minus_sign() else (" + ", value)
     return (" − ", -value) if value < 0 else (" + ", value)
 
 
 def factor(value: Any) -> tuple[str | Any, ...]:
-    """A number as formula tokens, parenthesized when negative: (−1)."""
+    """A number as formula tokens, parenthesized when negative: (−1); a formula when it is
+    a sum or negative: (w_1 + w_2)."""
+    if holds_formulas(value):
+        from gradcalc.core.symbolic import is_sum
+
+        wrap = is_sum(value) or value.could_extract_minus_sign()
+        return ("(", value, ")") if wrap else (value,)
     return ("(", value, ")") if value < 0 else (value,)
 
 

@@ -29,7 +29,7 @@ from gradcalc.core.explain import (
     keyed_sections,
     sentence,
 )
-from gradcalc.core.explain.pieces import element_symbol, show_matrix
+from gradcalc.core.explain.pieces import element_symbol, plus, show_matrix, symbolic_words
 from gradcalc.core.explain.pool_focus import FocusSection
 from gradcalc.core.explain.pool_lp import LpSections, root_text
 from gradcalc.core.explain.pool_matrices import MatrixSections
@@ -195,7 +195,10 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 )
             return items
         if self.c.exact:
-            return ["exact rational arithmetic (fractions print as p/q unless --decimal)"]
+            return [
+                "exact rational arithmetic (fractions print as p/q unless --decimal)",
+                *symbolic_words(self.p.input, self.p.upstream),
+            ]
         if g.work > self.options.limits.exact_work:
             return [
                 f"float64 arithmetic: the problem reads {g.work:,} window taps, above the exact limit "
@@ -344,7 +347,7 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
             if k == 0:
                 tokens.append(v)
             else:
-                tokens.extend([" − ", -v] if v < 0 else [" + ", v])
+                tokens.extend(plus(v))
         return tokens
 
     def _divisor_words(self, i: int, j: int) -> str:

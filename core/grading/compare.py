@@ -10,6 +10,7 @@ import numpy as np
 
 from gradcalc.core.grading.grades import CellError
 from gradcalc.core.spec import Tolerance
+from gradcalc.core.values import holds_formulas
 
 
 def as_array(value: Any) -> np.ndarray:
@@ -64,6 +65,8 @@ def compare_cells(
     equal = answer == correct  # elementwise, exact; the common case needs nothing more
     if bool(np.all(equal)):
         return []
+    if holds_formulas(answer, correct):  # formulas: right when the difference is 0
+        return _compare_formulas(answer, correct, equal, first_only)
     if any(isinstance(v, float) for v in correct.ravel()):
         return _compare_floats(answer, correct.astype(float), tolerance, first_only)
     wrong = []
@@ -103,4 +106,22 @@ def _compare_floats(
         )
         if first_only:
             break
+    return wrong
+
+
+def _compare_formulas(
+    answer: np.ndarray, correct: np.ndarray, equal: Any, first_only: bool
+) -> list[CellError]:
+    """The wrong cells of a symbolic result (core/symbolic.py): a formula is right or wrong,
+    no tolerance, and no numeric error to show."""
+    from gradcalc.core import symbolic
+
+    wrong = []
+    for index in map(tuple, np.argwhere(~np.asarray(equal, dtype=bool))):
+        if not symbolic.equal(answer[index], correct[index]):
+            wrong.append(
+                CellError(tuple(int(i) for i in index), answer[index], correct[index], None, None)
+            )
+            if first_only:
+                break
     return wrong

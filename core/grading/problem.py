@@ -31,7 +31,7 @@ from gradcalc.core.grading.keys import (
 from gradcalc.core.kinds.mistakes import Variant
 from gradcalc.core.outcome import Solution
 from gradcalc.core.spec import Limits, SolveOptions, Tolerance, read_tolerance
-from gradcalc.core.values import describe
+from gradcalc.core.values import describe, holds_formulas
 
 # Kinds whose results are symbolic: their own solver compares the answers.
 SYMBOLIC_KINDS = ("expr",)
@@ -213,7 +213,12 @@ class Problem:
                 continue
             path: FieldPath = (answers_key, name)
             try:
-                answer = read_answer(answers[name], path, self.limits.max_elements)
+                answer = read_answer(
+                    answers[name],
+                    path,
+                    self.limits.max_elements,
+                    symbols=holds_formulas(as_array(results[name])),
+                )
             except SpecError as error:
                 if not partial:
                     raise

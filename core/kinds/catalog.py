@@ -15,7 +15,7 @@ from gradcalc.core.kinds.catalog_conv_transpose import CONV_TRANSPOSE
 from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
 from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
 from gradcalc.core.kinds.catalog_rnn import RNN
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
@@ -45,6 +45,7 @@ OPS: dict[str, OpEntry] = {
                 example=[2, -1, 3],
                 required=True,
                 dims=(1, 2),
+                symbols=True,
             ),
             Field(
                 "weight",
@@ -53,9 +54,16 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, 0, -2], [3, 1, 1]],
                 required=True,
                 dims=(2, 2),
+                symbols=True,
             ),
             Field(
-                "bias", "tensor", "one per output (O)", example=[1, -1], starter=True, dims=(1, 1)
+                "bias",
+                "tensor",
+                "one per output (O)",
+                example=[1, -1],
+                starter=True,
+                dims=(1, 1),
+                symbols=True,
             ),
             Field(
                 "layout",
@@ -65,10 +73,12 @@ OPS: dict[str, OpEntry] = {
                 example="column",
                 starter=True,
             ),
+            *SYMBOL_FIELDS,
         ),
         example_upstream=["1/2", -1],
         names_example={"input": "x", "weight": "W", "output": "y"},
         upstream_dims=(1, 2),
+        upstream_symbols=True,
     ),
     "activation": OpEntry(
         module="gradcalc.core.kinds.activation",
@@ -266,6 +276,7 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, 3, 2, 1], [4, 2, 1, 0], [1, 1, 5, 5], [0, 2, 5, 1]],
                 required=True,
                 dims=(2, 4),
+                symbols=True,
             ),
             Field(
                 "size",
@@ -337,11 +348,13 @@ OPS: dict[str, OpEntry] = {
                 choices=("first", "all", "split"),
                 example="first",
             ),
+            *SYMBOL_FIELDS,
         ),
         example_upstream=[[1, 2], [3, 4]],
         focus="focus_target",
         names_example={"input": "X", "output": "Y"},
         upstream_dims=(2, 4),
+        upstream_symbols=True,
     ),
     "dropout": DROPOUT,
     "embedding": EMBEDDING,

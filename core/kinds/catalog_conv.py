@@ -3,7 +3,7 @@ modes): one OpEntry, its Field table the only description of its keys."""
 
 from __future__ import annotations
 
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
@@ -33,6 +33,7 @@ CONV = OpEntry(
             example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
             required=True,
             dims=(1, 4),
+            symbols=True,
         ),
         Field(
             "kernel",
@@ -41,6 +42,7 @@ CONV = OpEntry(
             example=[[1, 0], [-1, -2]],
             required=True,
             dims=(1, 4),
+            symbols=True,
         ),
         Field(
             "bias",
@@ -48,6 +50,7 @@ CONV = OpEntry(
             "one number (shared) or one per output channel",
             example=0,
             dims=(0, 1),
+            symbols=True,
         ),
         Field(
             "stride",
@@ -112,9 +115,11 @@ CONV = OpEntry(
             example=False,
             starter=True,
         ),
+        *SYMBOL_FIELDS,
     ),
     example_upstream=[[0], [1], [2]],
     focus="focus_target",
     names_example={"input": "X", "kernel": "K", "output": "H"},
     upstream_dims=(1, 4),
+    upstream_symbols=True,
 )

@@ -4,7 +4,7 @@ table the only description of its keys."""
 
 from __future__ import annotations
 
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
@@ -31,6 +31,7 @@ DROPOUT = OpEntry(
             example=[[1, -2, 3], [4, 5, -6]],
             required=True,
             dims=(0, 6),
+            symbols=True,
         ),
         Field(
             "p",
@@ -64,9 +65,11 @@ DROPOUT = OpEntry(
             "true (default): y = x ⊙ m/(1 − p); false: y = x (evaluation)",
             example=True,
         ),
+        *SYMBOL_FIELDS,
     ),
     example_upstream=[[1, 2, -1], [0, 1, 3]],
     names_example={"input": "x", "mask": "m", "output": "y"},
+    upstream_symbols=True,
 )
 
 EMBEDDING = OpEntry(
@@ -100,6 +103,7 @@ EMBEDDING = OpEntry(
             example=[[1, 0], [2, -1], [0, 3], ["1/2", 1]],
             required=True,
             dims=(2, 2),
+            symbols=True,
         ),
         Field(
             "padding_idx",
@@ -109,9 +113,11 @@ EMBEDDING = OpEntry(
             minimum=-MAX_INDEX,
             maximum=MAX_INDEX,
         ),
+        *SYMBOL_FIELDS,
     ),
     example_upstream=[[1, -1], [2, 0], [0, 3]],
     names_example={"input": "idx", "weight": "W", "output": "y"},
     example_result="grad_weight",
     upstream_dims=(1, 6),
+    upstream_symbols=True,
 )

@@ -20,7 +20,6 @@ core/explain/conv.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +29,7 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds import conv_padding
+from gradcalc.core.kinds.conv_jacobian import gather, jacobian_maps
 from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
 from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
@@ -38,16 +38,22 @@ from gradcalc.core.kinds.fields import (
     read_pair,
     read_single,
 )
+from gradcalc.core.kinds.symbolic_fields import (
+    answer_names,
+    answers_at,
+    naming,
+    numbers_above_cap,
+    read_tensor,
+)
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import (
     BIAS_ADD,
     CONV2D,
     ConvGeometry,
-    tap_windows,
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, entries, parse_array, parse_bool, parse_int, to_float
+from gradcalc.core.values import MAX_INDEX, entries, parse_bool, parse_int, to_float
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
@@ -114,6 +120,9 @@ class ConvProblem:
     def dims(self) -> int:
         return self.geometry.dims
 
+    # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
+    symbolic_capped: str = ""
+
     @cached_property
     def floats(self) -> dict[str, np.ndarray | None]:
         """float64 copies of input, kernel, bias and upstream (made once: converting Fractions is slow)."""
@@ -156,7 +165,8 @@ class ConvProblem:
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     """Validate a conv spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
-    x, w = _read_input_and_kernel(spec, limits)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x, w = _read_input_and_kernel(spec, limits, names)
     dims, dims_inferred = _read_dims(spec, x, w)
     # The leading axes the spec gave (none, c, or n and c / o and c), then the spatial ones.
     input_axes = ("n", "c")[2 + dims - x.ndim :] + SPATIAL[dims]
@@ -165,14 +175,13 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     geometry, padding_text, flip_kernel, padding_mode = _read_geometry(
         spec, x, w, limits, dims, groups
     )
-    bias = _read_bias(spec, geometry.out_channels, limits)
+    bias = _read_bias(spec, geometry.out_channels, limits, names)
 
     output_axes = (
         (("n",) if x.ndim == dims + 2 else ())
         + (("o",) if w.ndim == dims + 2 else ())
         + SPATIAL[dims]
     )
-    names = common.read_names(spec, NAME_DEFAULTS)
     problem_stub = dict(
         title=common.read_title(spec),
         input=x,
@@ -193,7 +202,9 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     g = geometry
     sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
     output_shape = tuple(sizes[a] for a in output_axes)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     out_size = int(np.prod(output_shape))
     known_results: dict[str, tuple[int, ...] | None] = {
         "output": output_shape,
@@ -205,29 +216,40 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     }
     if bias is not None:
         known_results["grad_bias"] = bias.shape
-    expected = common.read_expected(spec, known_results, limits)
+    symbols = answer_names(spec, x, w, bias, upstream)
+    fields, values, capped = numbers_above_cap(
+        {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
+        geometry.work,
+        geometry.most_terms,
+    )
+    expected = common.read_expected(spec, known_results, limits, symbols=symbols)
+    problem_stub.update(input=fields["input"], kernel=fields["kernel"], bias=fields["bias"])
     return ConvProblem(
-        upstream=upstream, upstream_given=upstream_given, expected=expected, **problem_stub
+        upstream=fields["upstream"],
+        upstream_given=upstream_given,
+        expected=answers_at(expected, values),
+        symbolic_capped=capped,
+        **problem_stub,
     )
 
 
 def _read_input_and_kernel(
-    spec: Mapping[str, Any], limits: common.Limits
+    spec: Mapping[str, Any], limits: common.Limits, names: Mapping[str, str]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """The input (L … N×C×H×W) and kernel (k … O×C×kh×kw); :func:`_read_dims` checks their
-    ranks against ``dims``."""
-    max_elements = limits.max_elements
+    """The input (L … N×C×H×W) and kernel (k … O×C×kh×kw): numbers, or symbols and
+    formulas (core/kinds/symbolic_fields.py); :func:`_read_dims` checks their ranks against
+    ``dims``."""
     raw_input = common.require(
         spec, "input", KIND, "the input, H×W, C×H×W or N×C×H×W (1-D: L, C×L or N×C×L)"
     )
     raw_kernel = common.require(
         spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw (1-D: k, C×k or O×C×k)"
     )
-    x = parse_array(
-        raw_input, ("input",), ndims=(1, 2, 3, 4), what="input", max_elements=max_elements
-    )
-    w = parse_array(
-        raw_kernel, ("kernel",), ndims=(1, 2, 3, 4), what="kernel", max_elements=max_elements
+    x, w = (
+        read_tensor(
+            raw, (key,), ndims=(1, 2, 3, 4), what=key, limits=limits, **naming(spec, names, key)
+        )
+        for key, raw in (("input", raw_input), ("kernel", raw_kernel))
     )
     return x, w
 
@@ -374,13 +396,18 @@ def _check_fits(geometry: ConvGeometry) -> None:
 
 
 def _read_bias(
-    spec: Mapping[str, Any], out_channels: int, limits: common.Limits
+    spec: Mapping[str, Any], out_channels: int, limits: common.Limits, names: Mapping[str, str]
 ) -> np.ndarray | None:
     """The bias: None, one shared number (0-D) or one per output channel."""
     if spec.get("bias") is None:
         return None
-    bias = parse_array(
-        spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=limits.max_elements
+    bias = read_tensor(
+        spec["bias"],
+        ("bias",),
+        ndims=(0, 1),
+        what="bias",
+        limits=limits,
+        **naming(spec, names, "bias"),
     )
     if bias.ndim == 1 and bias.shape[0] != out_channels:
         raise SpecError(
@@ -502,91 +529,3 @@ def finite_differences(problem: ConvProblem, run: Run) -> GradientCheck | None:
     from gradcalc.core.kinds import conv_gradcheck
 
     return conv_gradcheck.finite_differences(problem, run)
-
-
-def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
-    """Which entry each Jacobian cell is, as flat indices (−1: the cell is 0).
-
-    Returns (kernel_map, input_map):
-    - kernel_map: R×K, ∂y_r/∂w_k = input.flat[kernel_map[r, k]];
-    - input_map:  R×I, ∂y_r/∂x_i = kernel.flat[input_map[r, i]];
-    with R outputs, K kernel entries and I input entries, all in row-major order.
-    """
-    g = problem.geometry
-    positions = np.arange(g.batch * g.in_channels * g.in_h * g.in_w).reshape(
-        g.batch, g.in_channels, g.in_h, g.in_w
-    )
-    padded_positions = np.full((g.batch, g.in_channels, g.padded_h, g.padded_w), -1, dtype=np.int64)
-    top, _, left, _ = g.padding
-    padded_positions[:, :, top : top + g.in_h, left : left + g.in_w] = positions
-    taps = tap_windows(padded_positions, g)  # N×C×Ho×Wo×kh×kw, input index under each (slid) tap
-    if problem.flip_kernel:
-        taps = taps[..., ::-1, ::-1]  # index by the spec's kernel entry, not the slid one
-    return _kernel_map(taps, g), _input_map(taps, g, positions.size)
-
-
-def _kernel_map(taps: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """R×K: the input entry (flat index, −1: none) each ∂y_r/∂w_k equals; ``taps`` is
-    N×C×H_out×W_out×kh×kw, the input index under each tap (output channel o's kernel
-    meets only the input channels of its group)."""
-    rows = g.batch * g.out_channels * g.out_h * g.out_w
-    kernel_map = np.full(
-        (
-            g.batch,
-            g.out_channels,
-            g.out_h,
-            g.out_w,
-            g.out_channels,
-            g.group_in,
-            g.kernel_h,
-            g.kernel_w,
-        ),
-        -1,
-        dtype=np.int64,
-    )
-    for o in range(g.out_channels):
-        group = g.group_inputs(o)
-        kernel_map[:, o, :, :, o] = taps[:, group.start : group.stop].transpose(0, 2, 3, 1, 4, 5)
-    return kernel_map.reshape(rows, -1)
-
-
-def _input_map(taps: np.ndarray, g: ConvGeometry, inputs: int) -> np.ndarray:
-    """R×I: the kernel entry (flat index, −1: none) each ∂y_r/∂x_i equals."""
-    rows = g.batch * g.out_channels * g.out_h * g.out_w
-    input_map = np.full((rows, inputs), -1, dtype=np.int64)
-    kernel_index = np.arange(g.out_channels * g.group_in * g.kernel_h * g.kernel_w).reshape(
-        g.out_channels, g.group_in, g.kernel_h, g.kernel_w
-    )
-    row_index = np.arange(rows).reshape(g.batch, g.out_channels, g.out_h, g.out_w)
-    # For each output (n,o,i,j) and kernel tap (c,m,q): the input cell read, if any
-    # (c counts within o's group: input channel (o // (O/g))·(C/g) + c).
-    n, o, i, j, c, m, q = np.meshgrid(
-        *(
-            np.arange(s)
-            for s in (
-                g.batch,
-                g.out_channels,
-                g.out_h,
-                g.out_w,
-                g.group_in,
-                g.kernel_h,
-                g.kernel_w,
-            )
-        ),
-        indexing="ij",
-    )
-    read = taps[n, (o // g.group_out) * g.group_in + c, i, j, m, q]
-    valid = read >= 0
-    input_map[row_index[n, o, i, j][valid], read[valid]] = kernel_index[o, c, m, q][valid]
-    return input_map
-
-
-def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray:
-    """values.flat[index_map] with −1 meaning 0."""
-    flat = values.ravel() if exact else to_float(values).ravel()
-    zero = Fraction(0) if exact else 0.0
-    result = np.empty(index_map.shape, dtype=object if exact else float)
-    result.fill(zero)
-    valid = index_map >= 0
-    result[valid] = flat[index_map[valid]]
-    return result

@@ -21,7 +21,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.kinds.conv import gather
+from gradcalc.core.kinds.conv_jacobian import gather
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
 from gradcalc.core.kinds.fields import read_int, read_padding, read_pair
 from gradcalc.core.ops import adapter

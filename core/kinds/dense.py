@@ -23,10 +23,17 @@ from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import zeros_like_kind
-from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
+from gradcalc.core.kinds.fields import read_choice, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream, negated, transposed, upstream_transposed
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
+from gradcalc.core.kinds.symbolic_fields import (
+    answer_names,
+    answers_at,
+    naming,
+    numbers_above_cap,
+    read_tensor,
+)
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
@@ -64,6 +71,8 @@ class DenseProblem:
     index_base: int
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
+    symbolic_capped: str = ""
 
     @property
     def batched(self) -> bool:
@@ -98,11 +107,20 @@ class DenseProblem:
         }
 
 
-def _read_bias(spec: Mapping[str, Any], out_features: int, limits: common.Limits) -> Any:
+def _read_bias(
+    spec: Mapping[str, Any], out_features: int, limits: common.Limits, names: Mapping[str, str]
+) -> Any:
     """The bias (O entries), or None when the spec has none."""
     if spec.get("bias") is None:
         return None
-    bias = read_array(spec["bias"], ("bias",), ndims=(1,), what="bias", limits=limits)
+    bias = read_tensor(
+        spec["bias"],
+        ("bias",),
+        ndims=(1,),
+        what="bias",
+        limits=limits,
+        **naming(spec, names, "bias"),
+    )
     if bias.shape[0] != out_features:
         raise SpecError(
             ("bias",),
@@ -112,13 +130,16 @@ def _read_bias(spec: Mapping[str, Any], out_features: int, limits: common.Limits
     return bias
 
 
-def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
-    """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
-    common.check_keys(spec, KIND, KEYS)
+def _read_input_and_weight(
+    spec: Mapping[str, Any], names: Mapping[str, str], limits: common.Limits
+) -> tuple[Any, Any]:
+    """The input (L or N×L) and the O×L weight, numbers or symbols, their L checked."""
     raw_input = common.require(spec, "input", KIND, "a vector of L numbers or an N×L batch")
     raw_weight = common.require(spec, "weight", KIND, "the O×L weight matrix")
-    x = read_array(raw_input, ("input",), ndims=(1, 2), what="input", limits=limits)
-    w = read_array(raw_weight, ("weight",), ndims=(2,), what="weight", limits=limits)
+    x, w = (
+        read_tensor(raw, (key,), ndims=ndims, what=key, limits=limits, **naming(spec, names, key))
+        for key, raw, ndims in (("input", raw_input, (1, 2)), ("weight", raw_weight, (2,)))
+    )
     in_features = x.shape[-1]
     if w.shape[1] != in_features:
         hint = (
@@ -131,8 +152,16 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
             f"weight is {shape_text(w.shape)} but each input sample has L = {in_features} entries; "
             f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
         )
-    out_features = w.shape[0]
-    bias = _read_bias(spec, out_features, limits)
+    return x, w
+
+
+def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
+    """Validate a dense spec (plain data) or raise SpecError at the value at fault."""
+    common.check_keys(spec, KIND, KEYS)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x, w = _read_input_and_weight(spec, names, limits)
+    in_features, out_features = x.shape[-1], w.shape[0]
+    bias = _read_bias(spec, out_features, limits, names)
     layout = read_choice(spec, "layout", LAYOUTS, default="column")
     batch = x.shape[0] if x.ndim == 2 else 1
     if batch * out_features * in_features > limits.max_work:
@@ -141,9 +170,10 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
             f"this layer needs {batch * out_features * in_features:,} multiply-adds, above the limit "
             f"of {limits.max_work:,} (raise it with --max-work)",
         )
-    names = common.read_names(spec, NAME_DEFAULTS)
     output_shape = (batch, out_features) if x.ndim == 2 else (out_features,)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     known: dict[str, tuple[int, ...] | None] = {
         "output": output_shape,
         "grad_input": x.shape,
@@ -154,15 +184,25 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DenseProblem:
     rows = batch * out_features
     known["jacobian_input"] = (rows, x.size)
     known["jacobian_weight"] = (rows, w.size)
+    fields, values, capped = numbers_above_cap(
+        {"input": x, "weight": w, "bias": bias, "upstream": upstream},
+        batch * out_features * in_features,
+        max(in_features, batch, out_features),  # the most products one entry sums
+    )
+    shared = common.read_shared(
+        spec, known, limits, symbols=answer_names(spec, x, w, bias, upstream)
+    )
+    answers_at(shared["expected"], values)
     return DenseProblem(
-        input=x,
-        weight=w,
-        bias=bias,
+        input=fields["input"],
+        weight=fields["weight"],
+        bias=fields["bias"],
         layout=layout,
-        upstream=upstream,
+        upstream=fields["upstream"],
         upstream_given=upstream_given,
         names=names,
-        **common.read_shared(spec, known, limits),
+        symbolic_capped=capped,
+        **shared,
     )
 
 

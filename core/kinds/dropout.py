@@ -28,6 +28,7 @@ from gradcalc.core.kinds.fields import read_array, read_int, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import Draw, Knob, Profile, Variant
+from gradcalc.core.kinds.symbolic_fields import answer_names, naming, read_tensor
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.dropout import DROPOUT
 from gradcalc.core.outcome import GradientCheck, Run
@@ -169,12 +170,21 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DropoutProblem:
     """Validate a dropout spec (plain data) or raise SpecError at the value at fault."""
     common.check_keys(spec, KIND, KEYS)
     raw = common.require(spec, "input", KIND, "the input, an array of any shape")
-    x = read_array(raw, ("input",), ndims=tuple(range(0, 7)), what="input", limits=limits)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x = read_tensor(
+        raw,
+        ("input",),
+        ndims=tuple(range(0, 7)),
+        what="input",
+        limits=limits,
+        **naming(spec, names, "input"),
+    )
     p = read_p(spec)
     training = True if spec.get("training") is None else parse_bool(spec["training"], ("training",))
     mask, mask_given, seed = _read_mask_or_seed(spec, x.shape, p, training, limits)
-    names = common.read_names(spec, NAME_DEFAULTS)
-    upstream, upstream_given = common.read_upstream(spec, x.shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, x.shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     known: dict[str, tuple[int, ...] | None] = {"output": x.shape, "grad_input": x.shape}
     if seed is not None:
         known["mask"] = x.shape
@@ -188,7 +198,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> DropoutProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        **common.read_shared(spec, known, limits),
+        **common.read_shared(spec, known, limits, symbols=answer_names(spec, x, upstream)),
     )
 
 

@@ -26,6 +26,7 @@ from gradcalc.core.kinds.fields import read_array, read_int
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import forgot_upstream
 from gradcalc.core.kinds.profile import Draw, Knob, Profile, Variant
+from gradcalc.core.kinds.symbolic_fields import answer_names, naming, read_tensor
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.embedding import EMBEDDING, embedding_forward
 from gradcalc.core.outcome import GradientCheck, Run
@@ -111,7 +112,15 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> EmbeddingProblem:
     common.check_keys(spec, KIND, KEYS)
     raw_weight = common.require(spec, "weight", KIND, "the V×D table, one row per index")
     raw_indices = common.require(spec, "indices", KIND, "integer rows of the table, any shape")
-    weight = read_array(raw_weight, ("weight",), ndims=(2,), what="weight", limits=limits)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    weight = read_tensor(
+        raw_weight,
+        ("weight",),
+        ndims=(2,),
+        what="weight",
+        limits=limits,
+        **naming(spec, names, "weight"),
+    )
     indices = read_indices(raw_indices, weight.shape[0], limits)
     padding_idx, padding_given = read_padding(spec, weight.shape[0])
     work = indices.size * weight.shape[1]
@@ -121,9 +130,10 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> EmbeddingProblem:
             f"this lookup copies {work:,} numbers, above the limit of {limits.max_work:,} "
             "(raise it with --max-work)",
         )
-    names = common.read_names(spec, NAME_DEFAULTS)
     output_shape = (*indices.shape, weight.shape[1])
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     known: dict[str, tuple[int, ...] | None] = {
         "output": output_shape,
         "grad_weight": weight.shape,
@@ -136,7 +146,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> EmbeddingProblem:
         upstream=upstream,
         upstream_given=upstream_given,
         names=names,
-        **common.read_shared(spec, known, limits),
+        **common.read_shared(spec, known, limits, symbols=answer_names(spec, weight, upstream)),
     )
 
 

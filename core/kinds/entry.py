@@ -39,6 +39,22 @@ COMMON_FIELDS: dict[str, Field] = {
     ),
 }
 
+# The keys of a kind whose tensors may hold symbols (core/symbolic.py, docs/symbolic.md).
+SYMBOL_FIELDS: tuple[Field, ...] = (
+    Field(
+        "symbols",
+        "texts",
+        "names matrix entries may use, e.g. [b11, b12] (entries are numbers without it)",
+        example=["b11", "b12"],
+    ),
+    Field(
+        "flat_index",
+        "boolean",
+        "symbolic fields: entries w1 … w9 (one row-major index) instead of w_00 … w_22",
+        example=False,
+    ),
+)
+
 # The keys of COMMON_KEYS that only `gradcalc check` reads (core/grading/); solvers accept
 # and ignore them, so the JSON Schema lists them, but they are not inline options.  Their
 # examples name grad_input; OpEntry.check_fields puts in the kind's example_result.
@@ -105,6 +121,8 @@ class OpEntry:
     # A result of every problem of the kind, for the examples of points and accept.
     example_result: str = "grad_input"
     upstream_dims: tuple[int, int] = (0, 4)
+    # The kind reads symbols in its tensors and upstream (core/symbolic.py): conv, dense.
+    upstream_symbols: bool = False
 
     def spec_fields(self) -> tuple[Field, ...]:
         """Every key a spec of this kind may have: the common ones, then the kind's own."""
@@ -113,7 +131,9 @@ class OpEntry:
             if name == "upstream" and not self.takes_upstream:
                 continue
             if name == "upstream":
-                common_field = replace(common_field, dims=self.upstream_dims)
+                common_field = replace(
+                    common_field, dims=self.upstream_dims, symbols=self.upstream_symbols
+                )
             elif name == "names" and self.names_example:
                 shown = ", ".join(
                     f"{role}: {symbol}" for role, symbol in self.names_example.items()

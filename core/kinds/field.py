@@ -41,6 +41,8 @@ class Field:
     maximum: Any = None
     above: Any = None
     lengths: tuple[int, ...] = ()
+    # A tensor whose entries may be symbols and formulas, or `symbolic 3x3` (core/symbolic.py).
+    symbols: bool = False
 
     @property
     def types(self) -> tuple[str, ...]:

@@ -54,11 +54,13 @@ from gradcalc.core.kinds.pool_checks import (
     check_lp_domain,
     check_windows_fit,
     pair_text,
+    read_pool_input,
 )
 from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_differences
 from gradcalc.core.kinds.pool_practice import argmax_unchecked, state_rules, untie_and_state_rules
 from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
 from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
+from gradcalc.core.kinds.symbolic_fields import answer_names, naming
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
 from gradcalc.core.ops.pool_geometry import (
@@ -73,7 +75,6 @@ from gradcalc.core.records import record
 from gradcalc.core.values import (
     MAX_INDEX,
     looks_numeric,
-    parse_array,
     parse_bool,
     parse_number,
     plain,
@@ -207,9 +208,8 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
     mode = read_choice(spec, "mode", MODES)
     _check_mode_keys(spec, mode)
     raw_input = common.require(spec, "input", KIND, "the input, H×W, C×H×W or N×C×H×W")
-    x = parse_array(
-        raw_input, ("input",), ndims=(2, 3, 4), what="input", max_elements=limits.max_elements
-    )
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x = read_pool_input(raw_input, mode, limits, naming(spec, names, "input"))
     input_axes = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}[x.ndim]
     window = _read_window(spec, x.shape[-2:])
     ceil_mode = parse_bool(spec.get("ceil_mode", False), ("ceil_mode",))
@@ -228,9 +228,11 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
     if mode == "lp":
         check_lp_domain(x, p, layout, geometry)
 
-    names = common.read_names(spec, NAME_DEFAULTS)
     output_shape = (*x.shape[:-2], geometry.out_h, geometry.out_w)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    symbols = None if mode == "lp" else naming(spec, names, "output")  # LP runs in float64
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=symbols
+    )
     known = _known_results(spec, mode, ties, x.shape, output_shape)
     return PoolProblem(
         mode=mode,
@@ -246,7 +248,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         upstream_given=upstream_given,
         names=names,
         input_axes=input_axes,
-        **common.read_shared(spec, known, limits),
+        **common.read_shared(spec, known, limits, symbols=answer_names(spec, x, upstream)),
     )
 
 

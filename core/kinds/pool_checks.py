@@ -8,15 +8,18 @@ Arrays are NCHW as in core/kinds/pool.py: input N×C×H×W, window arrays N×C×
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import Any
 
 import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds.symbolic_fields import read_tensor
 from gradcalc.core.ops.pool import gather_windows, power_sums
 from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
-from gradcalc.core.values import plain
+from gradcalc.core.values import holds_formulas, plain
 
 
 def pair_text(pair: tuple[int, int]) -> str:
@@ -97,3 +100,18 @@ def check_lp_domain(x: np.ndarray, p: Fraction, layout: TapLayout, g: PoolGeomet
             f"({plain(x[index])})^{power_text(p)} is not a real number (PyTorch gives NaN); "
             "use an integer p or inputs ≥ 0",
         )
+
+
+def read_pool_input(
+    raw: Any, mode: str, limits: common.Limits, naming: Mapping[str, Any]
+) -> np.ndarray:
+    """The input (H×W, C×H×W or N×C×H×W): numbers, or for average pooling symbols too
+    (core/kinds/symbolic_fields.py): max compares its entries and LP raises them to p."""
+    x = read_tensor(raw, ("input",), ndims=(2, 3, 4), what="input", limits=limits, **naming)
+    if mode != "avg" and holds_formulas(x):
+        raise SpecError(
+            ("input",),
+            f"{mode} pooling compares or raises its input entries, so they must be numbers; "
+            "average pooling takes symbols, and max pooling a symbolic upstream",
+        )
+    return x

@@ -14,6 +14,11 @@ array is converted to float64 and the op runs as written.  With ``exact=True``:
   arrays of ints and Fractions).
 
 Exact values are object arrays of Python ints and Fractions, as the kinds read them.
+
+A symbolic run (core/symbolic.py) is one more exact mode: when an operand holds a SymPy
+formula the op runs as written on the object arrays (their + and * are SymPy's), and each
+result entry is expanded (``symbolic.tidy``; numbers come back as ints and Fractions).
+Whether an operand is symbolic costs nothing while SymPy was never imported.
 """
 
 from __future__ import annotations
@@ -27,7 +32,7 @@ import numpy as np
 from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
-from gradcalc.core.values import to_float
+from gradcalc.core.values import holds_formulas, to_float
 
 Float64 = Callable[[np.ndarray], np.ndarray]
 
@@ -41,6 +46,7 @@ class Trace:
     cache: Cache
     exact: bool
     float64: Float64
+    symbolic: bool = False
 
 
 def each_rounded(values: np.ndarray) -> np.ndarray:
@@ -82,6 +88,13 @@ def forward(
         x = as_float(x, float64)
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)
+    if holds_formulas(x, *params.values()):
+        from gradcalc.core import symbolic
+
+        y, cache = symbolic.evaluate(_with_params(op.forward, params), x, *params.values())
+        if op.homogeneous:  # it gave numerators (pooling's weights are integers)
+            y = symbolic.tidy(y * Fraction(1, cache["y_denominator"]))
+        return y, Trace(op=op, cache=cache, exact=True, float64=float64, symbolic=True)
     if op.exact_forward is not None:
         y, cache = op.exact_forward(x, params)
         return y, Trace(op=op, cache=cache, exact=True, float64=float64)
@@ -113,6 +126,14 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     op = trace.op
     if not trace.exact:
         return op.backward(as_float(grad_y, trace.float64), trace.cache)
+    if trace.symbolic or holds_formulas(grad_y):
+        from gradcalc.core import symbolic
+
+        cache = trace.cache
+        grads = symbolic.evaluate(_with_params(op.backward, cache), grad_y, *cache.values())
+        if op.homogeneous:
+            grads = {name: grad * Fraction(1, cache["denominator"]) for name, grad in grads.items()}
+        return {name: symbolic.tidy(np.asarray(grad, dtype=object)) for name, grad in grads.items()}
     if op.homogeneous:
         numerators, denominator = integers(grad_y)
         scale = denominator * trace.cache["denominator"]
@@ -126,6 +147,17 @@ def backward(grad_y: np.ndarray, trace: Trace) -> dict[str, np.ndarray]:
     return {
         name: _exact_product(product, trace.cache, grad_y) for name, product in gradients.items()
     }
+
+
+def _with_params(function: Callable[..., Any], params: Mapping[str, Any]) -> Callable[..., Any]:
+    """``function(array, params)`` as a function of the array and the values of ``params``
+    in their order (what symbolic.evaluate passes on, converted)."""
+    keys = list(params)
+
+    def positional(array: Any, *values: Any) -> Any:
+        return function(array, dict(zip(keys, values, strict=True)))
+
+    return positional
 
 
 def _exact_product(product: Product, cache: Mapping[str, Any], grad_y: np.ndarray | None) -> Any:

@@ -115,6 +115,15 @@ class ConvGeometry:
             * self.kernel_w
         )
 
+    @property
+    def most_terms(self) -> int:
+        """The most products one entry sums: of y (C·kh·kw), ∂L/∂w (N·H_out·W_out) or ∂L/∂x
+        (O·kh·kw), as the conv2d products below count them."""
+        taps = self.kernel_h * self.kernel_w
+        return max(
+            self.in_channels * taps, self.batch * self.out_h * self.out_w, self.out_channels * taps
+        )
+
 
 def pad_input(x: np.ndarray, padding: tuple[int, int, int, int]) -> np.ndarray:
     """Zero-pad the last two axes of N×C×H×W ``x`` by (top, bottom, left, right)."""

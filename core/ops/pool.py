@@ -181,8 +181,12 @@ def _widen(values: np.ndarray, bound: int) -> np.ndarray:
 
 
 def _largest(values: np.ndarray) -> int:
-    """max |entry| of an integer array, as a Python int (0 when empty)."""
-    return int(np.max(np.abs(values), initial=0))
+    """max |entry| of an integer array, as a Python int (0 when empty); 2^62 for polynomials
+    (a symbolic run, core/symbolic.py): they have no bound, and stay Python objects."""
+    try:
+        return int(np.max(np.abs(values), initial=0))
+    except TypeError:
+        return _INT64_SAFE
 
 
 def _is_float(values: np.ndarray) -> bool:

@@ -1,0 +1,106 @@
+"""A conv problem's Jacobians as index maps: which input entry each ∂y_r/∂w_k equals and
+which kernel entry each ∂y_r/∂x_i equals (flat indices, −1 for a cell that is 0), built from
+the sliding windows' taps, and :func:`gather`, which turns a map into the Jacobian's values.
+core/kinds/conv.py runs them; conv_transpose gathers with the same function."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from gradcalc.core.ops.conv import tap_windows
+from gradcalc.core.values import to_float
+
+if TYPE_CHECKING:
+    from gradcalc.core.kinds.conv import ConvProblem
+    from gradcalc.core.ops.conv import ConvGeometry
+
+
+def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:
+    """Which entry each Jacobian cell is, as flat indices (−1: the cell is 0).
+
+    Returns (kernel_map, input_map):
+    - kernel_map: R×K, ∂y_r/∂w_k = input.flat[kernel_map[r, k]];
+    - input_map:  R×I, ∂y_r/∂x_i = kernel.flat[input_map[r, i]];
+    with R outputs, K kernel entries and I input entries, all in row-major order.
+    """
+    g = problem.geometry
+    positions = np.arange(g.batch * g.in_channels * g.in_h * g.in_w).reshape(
+        g.batch, g.in_channels, g.in_h, g.in_w
+    )
+    padded_positions = np.full((g.batch, g.in_channels, g.padded_h, g.padded_w), -1, dtype=np.int64)
+    top, _, left, _ = g.padding
+    padded_positions[:, :, top : top + g.in_h, left : left + g.in_w] = positions
+    taps = tap_windows(padded_positions, g)  # N×C×Ho×Wo×kh×kw, input index under each (slid) tap
+    if problem.flip_kernel:
+        taps = taps[..., ::-1, ::-1]  # index by the spec's kernel entry, not the slid one
+    return _kernel_map(taps, g), _input_map(taps, g, positions.size)
+
+
+def _kernel_map(taps: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """R×K: the input entry (flat index, −1: none) each ∂y_r/∂w_k equals; ``taps`` is
+    N×C×H_out×W_out×kh×kw, the input index under each tap (output channel o's kernel
+    meets only the input channels of its group)."""
+    rows = g.batch * g.out_channels * g.out_h * g.out_w
+    kernel_map = np.full(
+        (
+            g.batch,
+            g.out_channels,
+            g.out_h,
+            g.out_w,
+            g.out_channels,
+            g.group_in,
+            g.kernel_h,
+            g.kernel_w,
+        ),
+        -1,
+        dtype=np.int64,
+    )
+    for o in range(g.out_channels):
+        group = g.group_inputs(o)
+        kernel_map[:, o, :, :, o] = taps[:, group.start : group.stop].transpose(0, 2, 3, 1, 4, 5)
+    return kernel_map.reshape(rows, -1)
+
+
+def _input_map(taps: np.ndarray, g: ConvGeometry, inputs: int) -> np.ndarray:
+    """R×I: the kernel entry (flat index, −1: none) each ∂y_r/∂x_i equals."""
+    rows = g.batch * g.out_channels * g.out_h * g.out_w
+    input_map = np.full((rows, inputs), -1, dtype=np.int64)
+    kernel_index = np.arange(g.out_channels * g.group_in * g.kernel_h * g.kernel_w).reshape(
+        g.out_channels, g.group_in, g.kernel_h, g.kernel_w
+    )
+    row_index = np.arange(rows).reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+    # For each output (n,o,i,j) and kernel tap (c,m,q): the input cell read, if any
+    # (c counts within o's group: input channel (o // (O/g))·(C/g) + c).
+    n, o, i, j, c, m, q = np.meshgrid(
+        *(
+            np.arange(s)
+            for s in (
+                g.batch,
+                g.out_channels,
+                g.out_h,
+                g.out_w,
+                g.group_in,
+                g.kernel_h,
+                g.kernel_w,
+            )
+        ),
+        indexing="ij",
+    )
+    read = taps[n, (o // g.group_out) * g.group_in + c, i, j, m, q]
+    valid = read >= 0
+    input_map[row_index[n, o, i, j][valid], read[valid]] = kernel_index[o, c, m, q][valid]
+    return input_map
+
+
+def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray:
+    """values.flat[index_map] with −1 meaning 0."""
+    flat = values.ravel() if exact else to_float(values).ravel()
+    zero = Fraction(0) if exact else 0.0
+    result = np.empty(index_map.shape, dtype=object if exact else float)
+    result.fill(zero)
+    valid = index_map >= 0
+    result[valid] = flat[index_map[valid]]
+    return result
