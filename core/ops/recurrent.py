@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core.exact import DIGIT_BITS, ExactLimitError
 from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.spec import EXACT_DIGITS
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
@@ -54,6 +56,22 @@ def _activate(cell: str, nonlinearity: str, pre: np.ndarray, hidden: int) -> np.
     else:
         gates[:, : 2 * hidden] = sigmoid(pre[:, : 2 * hidden])
     return gates
+
+
+def _bounded(values: np.ndarray, what: str) -> None:
+    """Refuse an exact (object) N×H state whose numerators or denominators pass
+    EXACT_DIGITS digits.  A relu rnn multiplies by W_hh at every step, so W_hh = 1/3 over
+    T steps makes denominators of 3^T: without this cap a long sequence would hold T such
+    numbers (gigabytes at T = 100,000) instead of stopping with a hint to use --float."""
+    if values.dtype != object:
+        return
+    for value in values.flat:
+        bits = max(
+            abs(getattr(value, "numerator", value)).bit_length(),
+            getattr(value, "denominator", 1).bit_length(),
+        )
+        if bits > DIGIT_BITS:
+            raise ExactLimitError(what.format(f"more than {EXACT_DIGITS:,} digits"))
 
 
 def _step(p: Params, ai: np.ndarray, h: np.ndarray, c: Any) -> dict[str, Any]:
@@ -99,6 +117,7 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         step = _step(params, ai_all[t], h, c)
         steps.append(step)
         h, c = step["h"], step["c"]
+        _bounded(h, f"hidden states of {{}} after {t + 1} steps")
     outputs = [step["h"] for step in steps]
     stacked = [*outputs, h] + ([c] if params["cell"] == "lstm" else [])
     return np.stack(stacked), {**params, "input": x, "steps": steps}
@@ -160,6 +179,7 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, Any]:
         dh_next = step["dah"] @ cache["weight_hh"]
         if step["direct"] is not None:
             dh_next = dh_next + step["direct"]
+        _bounded(dh_next, f"gradients ∂L/∂h of {{}} {count - t} steps back from the last")
         if lstm:
             dc_all[t], dc = step["dc"], step["dc_prev"]
         dh_all[t], records[t] = dh, step

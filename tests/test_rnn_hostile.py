@@ -1,0 +1,83 @@
+"""The rnn kind under hostile input (issue 17 item 1 review): refusals that were missing,
+ambiguous symbols, exact numbers that grew without bound, and finite differences whose cost
+grew with the sequence length."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from nn_cli import run_spec, spec_error
+
+from gradcalc.core import registry
+from gradcalc.core.spec import SolveOptions
+
+ONE = "weight_ih: [[1, 2]]\nweight_hh: [[1]]\n"
+LSTM = "cell: lstm\nweight_ih: [[1], [1], [1], [1]]\nweight_hh: [[1], [1], [1], [1]]\n"
+BAD = {
+    # PyTorch's nn.RNN reads a 2-D input as one unbatched sequence, gradcalc as one step:
+    # batch_first there was silently ignored.
+    "batch_first on one step": (
+        "input: [[1, 2]]\n" + ONE + "batch_first: true\n",
+        (4, 14),
+        "batch_first is for a 3-D input (N×T×I); this input is N×I, one step",
+    ),
+    # o_00 was both the output and the lstm's output gate in the explanation.
+    "output named like a gate": (
+        LSTM + "input: [[1]]\nnames: {output: o}\n",
+        (5, 17),
+        "'o' is what the explanation of an lstm writes for a gate; give output another symbol",
+    ),
+    "input named ai": (
+        "input: [[1, 2]]\n" + ONE + "names: {input: ai}\n",
+        (4, 16),
+        "'ai' is what the explanation of an rnn writes for a pre-activation",
+    ),
+    "an rnn, not a rnn": (
+        "input: [[1, 2]]\n" + ONE + "upstream_c_n: [[1]]\n",
+        (4, 15),
+        "upstream_c_n is an lstm's cell state; an rnn has none",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(BAD), ids=list(BAD))
+def test_bad_inputs_give_one_located_line(tmp_path: Path, case: str) -> None:
+    text, (line, column), words = BAD[case]
+    got_line, got_column, message = spec_error(run_spec(tmp_path, "rnn", text))
+    assert (got_line, got_column) == (line, column), message
+    assert words in message, message
+
+
+def test_a_gate_letter_is_free_for_a_cell_without_that_gate(tmp_path: Path) -> None:
+    result = run_spec(tmp_path, "rnn", "input: [[1, 2]]\n" + ONE + "names: {output: o}\n")
+    assert result.exit_code == 0, result.stderr
+
+
+def long_relu(steps: int) -> str:
+    """A relu rnn whose states gain 7 digits of denominator per step (W_hh = 1/1000003)."""
+    return (
+        "nonlinearity: relu\ninput: ["
+        + ", ".join("[[1]]" for _ in range(steps))
+        + "]\nweight_ih: [[1]]\nweight_hh: [[1/1000003]]\n"
+    )
+
+
+def test_exact_relu_states_are_capped_in_digits(tmp_path: Path) -> None:
+    """Exact states grew without bound (T = 100,000 steps of W_hh = 1/3 held 3 GB): the
+    run now stops at EXACT_DIGITS with the hint, and --float runs it."""
+    result = run_spec(tmp_path, "rnn", long_relu(400))
+    assert result.exit_code == 2 and result.stdout == "" and "Traceback" not in result.stderr
+    assert "hidden states of more than 1,000 digits after" in result.stderr
+    assert "rerun with --float" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert run_spec(tmp_path, "rnn", long_relu(400), "--float").exit_code == 0
+    assert run_spec(tmp_path, "rnn", long_relu(100)).exit_code == 0
+
+
+def test_finite_differences_of_a_long_sequence_probe_few_entries() -> None:
+    """Every probe is two passes over all T steps: a long sequence probes few entries."""
+    spec = {"kind": "rnn", "input": [[[1]]] * 5000, "weight_ih": [[1]], "weight_hh": [["1/2"]]}
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    check = solution.gradient_check
+    assert check.ok and check.entries_checked <= 2 * 4 + 2, check
