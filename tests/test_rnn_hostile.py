@@ -81,3 +81,25 @@ def test_finite_differences_of_a_long_sequence_probe_few_entries() -> None:
     solution = registry.solve(spec, SolveOptions(sections=frozenset()))
     check = solution.gradient_check
     assert check.ok and check.entries_checked <= 2 * 4 + 2, check
+
+
+def test_index_base_1_counts_steps_from_1_everywhere(tmp_path: Path) -> None:
+    """The steps printed t = 1, 2 under 'Forward: every step, t = 0 … T−1', h0 was called
+    h_(−1) and the initial state 'what step 0 sends back'; relu′(0) is now stated."""
+    text = (
+        "nonlinearity: relu\nindex_base: 1\ninput: [[[1]], [[-1]]]\n"
+        "weight_ih: [[1]]\nweight_hh: [[1]]\n"
+    )
+    result = run_spec(tmp_path, "rnn", text, "--width", "100")
+    assert result.exit_code == 0, result.stderr
+    out = result.stdout
+    for words in (
+        "Forward: every step, t = 1 … T",
+        "Backward through time: t = T down to 1",
+        "sums over t = 1 … T",
+        "h_0 is h0",
+        "what step 1 sends back",
+        "relu′(0) is taken as 0, as PyTorch does",
+    ):
+        assert words in out, words
+    assert "T−1" not in out and "h_(−1)" not in out and "σ(a)" not in out

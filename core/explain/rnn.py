@@ -71,6 +71,20 @@ class Explainer(Backward):
             index_base=problem.index_base,
         )
 
+    # time as printed: t runs first … last; h_before is h0 ----------------
+    @property
+    def first(self) -> str:
+        return str(self.p.index_base)
+
+    @property
+    def last(self) -> str:
+        return "T" if self.p.index_base else "T−1"
+
+    @property
+    def before(self) -> str:
+        """The index h0 has in the run of h_t: h_(−1) counting from 0, h_0 from 1."""
+        return "0" if self.p.index_base else "(−1)"
+
     # symbols -------------------------------------------------------------
     def at(self, t: int, n: int, j: int) -> tuple[int, ...]:
         """A per-step index in the output's layout."""
@@ -123,11 +137,18 @@ class Explainer(Backward):
                 else f"{p.gates}·H = {p.gates * self.hidden} rows q: the gates {gates} "
                 "stacked in PyTorch's order)"
             ),
-            _EQUATIONS[p.cell].format(act=act) + "; σ(a) = 1/(1 + exp(−a))",
-            f"{self.Y} holds every step's h_t (output[t] = h_t); h_(−1) is {self.H0}"
+            _EQUATIONS[p.cell].format(act=act)
+            + (
+                "; relu′(0) is taken as 0, as PyTorch does"
+                if act == "relu"
+                else "; σ(a) = 1/(1 + exp(−a))"
+                if p.cell != "rnn"
+                else ""
+            ),
+            f"{self.Y} holds every step's h_t (output[t] = h_t); h_{self.before} is {self.H0}"
             + (" (zeros: h0 omitted)" if not p.h0_given else ""),
             f"∂{self.L}/∂{self.H}_t = ∂{self.L}/∂{self.Y}_t (from the output) + what step t+1 "
-            f"sends back through {self.Whh} (at t = T−1: ∂{self.L}/∂h_n, "
+            f"sends back through {self.Whh} (at t = {self.last}: ∂{self.L}/∂h_n, "
             + ("given" if p.upstream_h_n is not None else "0: upstream_h_n omitted")
             + ")",
             f"∂{self.L}/∂a: the gradient of a = ai + ah, which ai and ah share"
@@ -301,7 +322,7 @@ class Explainer(Backward):
 
     def section_forward(self) -> Section:
         p = self.p
-        section = Section("forward", "Forward: every step, t = 0 … T−1")
+        section = Section("forward", f"Forward: every step, t = {self.first} … {self.last}")
         total = self.count * self.batch * self.hidden
         shown = self.options.cap(total)
         for row in range(shown):

@@ -239,7 +239,9 @@ class Backward:
 
     def section_backward(self) -> Section:
         p = self.p
-        section = Section("backward", "Backward through time: t = T−1 down to 0")
+        section = Section(
+            "backward", f"Backward through time: t = {self.last} down to {self.first}"
+        )
         per_step = self.batch * (self.hidden + self.inputs)
         total = self.count * per_step + self.batch * self.hidden * (2 if p.cell == "lstm" else 1)
         budget = self.options.cap(total)
@@ -258,7 +260,7 @@ class Backward:
                     section.add(self.through_weights("i", t, n, k - self.hidden))
                 used += 1
         if used < budget:
-            section.add(Note("the initial state: what step 0 sends back"))
+            section.add(Note(f"the initial state: what step {self.first} sends back"))
         for row in range(min(self.batch * self.hidden, budget - used)):
             n, k = divmod(row, self.hidden)
             section.add(self.through_weights("h", 0, n, k))
@@ -318,7 +320,8 @@ class Backward:
     def section_parameters(self) -> Section:
         p = self.p
         section = Section(
-            "parameters", "Parameter gradients: sums over t = 0 … T−1 (and the batch)"
+            "parameters",
+            f"Parameter gradients: sums over t = {self.first} … {self.last} (and the batch)",
         )
         entries = []
         rows = p.gates * self.hidden
