@@ -103,3 +103,18 @@ def test_index_base_1_counts_steps_from_1_everywhere(tmp_path: Path) -> None:
     ):
         assert words in out, words
     assert "T−1" not in out and "h_(−1)" not in out and "σ(a)" not in out
+
+
+def test_a_float64_sum_that_cancels_is_shown_with_the_operands_it_used(tmp_path: Path) -> None:
+    """ai = (1/3)·(1/2) + 1·(−1/2) + 1/3 is 0 exactly but −5.55e-17 in float64: written with
+    the spec's exact fractions it was a false equation; the float64 operands make it true."""
+    from test_displayed_equations import audit
+
+    path = tmp_path / "cancel.yaml"
+    path.write_text(
+        "kind: rnn\ninput: [[1/3, 1]]\nweight_ih: [[1/2, -1/2]]\nweight_hh: [[1]]\n"
+        "bias_ih: [1/3]\n",
+        encoding="utf-8",
+    )
+    problems, equations, _, _ = audit(path)
+    assert equations and problems == [], problems
