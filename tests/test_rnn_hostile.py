@@ -118,3 +118,36 @@ def test_a_float64_sum_that_cancels_is_shown_with_the_operands_it_used(tmp_path:
     )
     problems, equations, _, _ = audit(path)
     assert equations and problems == [], problems
+
+
+def test_forgetting_step_t_plus_1_still_gives_h0_what_the_first_step_sends() -> None:
+    """cs231n's slip (dh[t] instead of dh[t] + dprev_h) still returns dh0 = what step 0
+    sends back; the slip model gave ∂L/∂h0 = 0 always, so any all-zero answer was
+    'diagnosed' and the real slip's ∂L/∂h0 was not."""
+    import numpy as np
+
+    from gradcalc.core.kinds.rnn_extras import slipped
+
+    spec = {
+        "kind": "rnn",
+        "input": [[[1, 0]], [[0, 1]], [[-1, 1]]],
+        "weight_ih": [["1/2", -1], [1, "1/2"]],
+        "weight_hh": [["1/2", 0], ["-1/2", "1/2"]],
+        "h0": [["1/2", -1]],
+    }
+    x = np.array([[[1, 0]], [[0, 1]], [[-1, 1]]], dtype=float)
+    w_ih, w_hh = np.array([[0.5, -1], [1, 0.5]]), np.array([[0.5, 0], [-0.5, 0.5]])
+    h = [np.array([[0.5, -1.0]])]
+    for t in range(3):
+        h.append(np.tanh(x[t] @ w_ih.T + h[-1] @ w_hh.T))
+    da0 = np.ones((1, 2)) * (1 - h[1] ** 2)  # step 0 with its own upstream (ones) only
+    got = slipped(spec, "next")["grad_h0"]
+    assert np.allclose(got, da0 @ w_hh) and np.abs(got).max() > 0.1
+    lstm = {
+        **spec,
+        "cell": "lstm",
+        "weight_ih": [[1, 0], [0, 1], [1, 1], [-1, 1]] * 2,
+        "weight_hh": [[1, 0], [0, 1], [1, 1], [-1, 1]] * 2,
+        "c0": [[1, -1]],
+    }
+    assert np.abs(slipped(lstm, "next")["grad_c0"]).max() > 0.01
