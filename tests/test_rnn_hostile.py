@@ -177,3 +177,24 @@ def test_exact_products_run_on_integers(monkeypatch: pytest.MonkeyPatch) -> None
     assert solution.gradient_check.ok
     grads = solution.results["grad_weight_hh"]
     assert all(isinstance(v, (int, Fraction)) for row in grads for v in row)
+
+
+def test_every_inline_help_example_runs() -> None:
+    """`gradcalc rnn --help` showed `--input "1 -1"`, a 1-D input that rnn refuses (exit 2).
+    Every kind's help example that gives its values inline (no --spec file) must run."""
+    import shlex
+
+    from nn_cli import run
+
+    from gradcalc.core.kinds.catalog import OPS
+
+    inline = [
+        example
+        for entry in OPS.values()
+        for example in entry.examples
+        if "--spec" not in example and ">" not in example and "--export" not in example
+    ]
+    assert any(example.startswith("gradcalc rnn") for example in inline)
+    for example in inline:
+        result = run(*shlex.split(example)[1:])
+        assert result.exit_code in (0, 1), (example, result.stderr)
