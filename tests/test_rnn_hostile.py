@@ -198,3 +198,13 @@ def test_every_inline_help_example_runs() -> None:
     for example in inline:
         result = run(*shlex.split(example)[1:])
         assert result.exit_code in (0, 1), (example, result.stderr)
+
+
+def test_random_rnn_help_names_no_empty_variant_list() -> None:
+    """Every rnn variant may be irrational: the help said 'small fractions for cell ;'."""
+    from nn_cli import run
+
+    result = run("random", "rnn", "--help")
+    text = " ".join(result.stdout.split())
+    assert result.exit_code == 0 and "for cell ;" not in text
+    assert "Answers are exact where they can be; irrational ones (tanh, σ, exp, log)" in text
