@@ -208,3 +208,15 @@ def test_random_rnn_help_names_no_empty_variant_list() -> None:
     text = " ".join(result.stdout.split())
     assert result.exit_code == 0 and "for cell ;" not in text
     assert "Answers are exact where they can be; irrational ones (tanh, σ, exp, log)" in text
+
+
+def test_a_net_layer_named_like_a_gate_is_refused_at_the_layer(tmp_path: Path) -> None:
+    text = (
+        "kind: net\ninput: [[[1, 2]], [[1, -1]]]\nlayers:\n  - type: rnn\n    name: o\n"
+        "    cell: lstm\n    weight_ih: [[1, 0], [0, 1], [1, 1], [-1, 1]]\n"
+        "    weight_hh: [[1], [0], [1], [-1]]\n"
+    )
+    line, column, message = spec_error(run_spec(tmp_path, "net", text))
+    assert (line, column) == (4, 5), message
+    assert "'o' is what the explanation of an lstm writes for a gate" in message
+    assert "a layer's name is its output's symbol" in message

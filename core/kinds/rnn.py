@@ -244,7 +244,8 @@ def _refuse_step_symbols(spec: Mapping[str, Any], cell: str, names: Mapping[str,
                 ("names", role),
                 f"{names[role]!r} is what the explanation of {article(cell)} writes for "
                 f"{'a pre-activation' if names[role] in ('a', 'ai', 'ah') else 'a gate'}; "
-                f"give {role} another symbol (taken: {', '.join(sorted(taken))})",
+                f"give {role} another symbol (taken: {', '.join(sorted(taken))}; in a net, "
+                "a layer's name is its output's symbol)",
             )
 
 
