@@ -249,6 +249,22 @@ def _refuse_step_symbols(spec: Mapping[str, Any], cell: str, names: Mapping[str,
             )
 
 
+def _read_batch_first(spec: Mapping[str, Any], ndim: int) -> bool:
+    """batch_first (default false), refused on an N×I input: PyTorch's nn.RNN reads a 2-D
+    input as one unbatched sequence, gradcalc as one step, and neither has a batch axis
+    first."""
+    if spec.get("batch_first") is None:
+        return False
+    batch_first = parse_bool(spec["batch_first"], ("batch_first",))
+    if batch_first and ndim == 2:
+        raise SpecError(
+            ("batch_first",),
+            "batch_first is for a 3-D input (N×T×I); this input is N×I, one step (as "
+            "RNNCell), which has no time axis: drop batch_first or give N×T×I",
+        )
+    return batch_first
+
+
 def _check_work(work: int, limits: common.Limits) -> None:
     """Refuse a layer above the work limit (T·N·G·H·(I + H) multiply-adds)."""
     if work > limits.max_work:
@@ -267,17 +283,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> RnnProblem:
     _refuse_lstm_only(spec, cell)
     raw_input = common.require(spec, "input", KIND, "N×I (one step) or T×N×I")
     x = read_array(raw_input, ("input",), ndims=(2, 3), what="input", limits=limits)
-    batch_first = (
-        False
-        if spec.get("batch_first") is None
-        else parse_bool(spec["batch_first"], ("batch_first",))
-    )
-    if batch_first and x.ndim == 2:
-        raise SpecError(
-            ("batch_first",),
-            "batch_first is for a 3-D input (N×T×I); this input is N×I, one step (as "
-            "RNNCell), which has no time axis: drop batch_first or give N×T×I",
-        )
+    batch_first = _read_batch_first(spec, x.ndim)
     steps = x[None] if x.ndim == 2 else (x.swapaxes(0, 1) if batch_first else x)
     count, batch, inputs = steps.shape
     w_ih, w_hh, hidden = _read_weights(spec, cell, inputs, limits)
