@@ -282,12 +282,15 @@ def _variant_notes(kind: str) -> str:
     decimal = [name for name, v in found.variants.items() if v.decimals]
     if not decimal:
         return "Answers are integers or fractions with small denominators."
-    if found.by is None:
+    exact = [name for name in found.variants if name not in decimal]
+    # Every variant may have irrational answers (rnn: tanh and σ; its relu is a knob):
+    # "for cell ;" named no variant.
+    if found.by is None or not exact:
+        functions = "exp, log, roots" if found.by is None else "tanh, σ, exp, log"
         return (
-            "Answers are exact where they can be; irrational ones (exp, log, roots) are written "
+            f"Answers are exact where they can be; irrational ones ({functions}) are written "
             f"to {practice.DECIMAL_PLACES} decimal places with a tolerance that accepts them."
         )
-    exact = [name for name in found.variants if name not in decimal]
     return (
         f"Answers are integers or small fractions for {found.by.name} {', '.join(exact)}; "
         f"for {', '.join(decimal)} the irrational ones are written to "

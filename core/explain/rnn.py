@@ -71,6 +71,20 @@ class Explainer(Backward):
             index_base=problem.index_base,
         )
 
+    # time as printed: t runs first … last; h_before is h0 ----------------
+    @property
+    def first(self) -> str:
+        return str(self.p.index_base)
+
+    @property
+    def last(self) -> str:
+        return "T" if self.p.index_base else "T−1"
+
+    @property
+    def before(self) -> str:
+        """The index h0 has in the run of h_t: h_(−1) counting from 0, h_0 from 1."""
+        return "0" if self.p.index_base else "(−1)"
+
     # symbols -------------------------------------------------------------
     def at(self, t: int, n: int, j: int) -> tuple[int, ...]:
         """A per-step index in the output's layout."""
@@ -87,12 +101,12 @@ class Explainer(Backward):
     def h_prev(self, t: int, n: int, k: int) -> tuple[Symbol, Any]:
         """h_(t−1) at (n, k): h0 at the first step."""
         if t == 0:
-            return self.sym(self.H0, (n, k)), self.p.h0[n, k]
+            return self.sym(self.H0, (n, k)), self.t.cache["h0"][n, k]
         return self.step_sym(self.H, t - 1, n, k), self.steps[t - 1]["h"][n, k]
 
     def c_prev(self, t: int, n: int, j: int) -> tuple[Symbol, Any]:
         if t == 0:
-            return self.sym(self.C0, (n, j)), self.p.c0[n, j]
+            return self.sym(self.C0, (n, j)), self.t.cache["c0"][n, j]
         return self.step_sym(self.C, t - 1, n, j), self.steps[t - 1]["c"][n, j]
 
     def d_sym(self, part: str, t: int, n: int, q: int) -> Symbol:
@@ -123,11 +137,18 @@ class Explainer(Backward):
                 else f"{p.gates}·H = {p.gates * self.hidden} rows q: the gates {gates} "
                 "stacked in PyTorch's order)"
             ),
-            _EQUATIONS[p.cell].format(act=act) + "; σ(a) = 1/(1 + exp(−a))",
-            f"{self.Y} holds every step's h_t (output[t] = h_t); h_(−1) is {self.H0}"
+            _EQUATIONS[p.cell].format(act=act)
+            + (
+                "; relu′(0) is taken as 0, as PyTorch does"
+                if act == "relu"
+                else "; σ(a) = 1/(1 + exp(−a))"
+                if p.cell != "rnn"
+                else ""
+            ),
+            f"{self.Y} holds every step's h_t (output[t] = h_t); h_{self.before} is {self.H0}"
             + (" (zeros: h0 omitted)" if not p.h0_given else ""),
             f"∂{self.L}/∂{self.H}_t = ∂{self.L}/∂{self.Y}_t (from the output) + what step t+1 "
-            f"sends back through {self.Whh} (at t = T−1: ∂{self.L}/∂h_n, "
+            f"sends back through {self.Whh} (at t = {self.last}: ∂{self.L}/∂h_n, "
             + ("given" if p.upstream_h_n is not None else "0: upstream_h_n omitted")
             + ")",
             f"∂{self.L}/∂a: the gradient of a = ai + ah, which ai and ah share"
@@ -188,17 +209,22 @@ class Explainer(Backward):
 
     # forward -------------------------------------------------------------
     def affine(self, part: str, t: int, n: int, q: int) -> SumOfProducts:
-        """ai = Σ_i x·W_ih + b_ih, or ah = Σ_k h_(t−1)·W_hh + b_hh, at row q."""
-        p, cap = self.p, self.options.max_terms
+        """ai = Σ_i x·W_ih + b_ih, or ah = Σ_k h_(t−1)·W_hh + b_hh, at row q.
+
+        The operands are the ones the run multiplied (its cache): in float64, the float64
+        copies, as dense shows them.  Exact spec values over a float64 sum were false where
+        it cancels: (1/3)·(1/2) + 1·(−1/2) + 1/3 is 0, not the −5.55e-17 float64 gives."""
+        cache, cap = self.t.cache, self.options.max_terms
         terms: list[Product] = []
         if part == "i":
-            weight, bias, name, bias_name = p.weight_ih, p.bias_ih, self.Wih, self.bih
+            weight, bias, name, bias_name = cache["weight_ih"], cache["bias_ih"], self.Wih, self.bih
             count = self.inputs
             sources = (
-                (self.step_sym(self.X, t, n, i), p.steps[t, n, i]) for i in range(min(count, cap))
+                (self.step_sym(self.X, t, n, i), cache["input"][t, n, i])
+                for i in range(min(count, cap))
             )
         else:
-            weight, bias, name, bias_name = p.weight_hh, p.bias_hh, self.Whh, self.bhh
+            weight, bias, name, bias_name = cache["weight_hh"], cache["bias_hh"], self.Whh, self.bhh
             count = self.hidden
             sources = (self.h_prev(t, n, k) for k in range(min(count, cap)))
         for k, source in enumerate(sources):
@@ -301,7 +327,7 @@ class Explainer(Backward):
 
     def section_forward(self) -> Section:
         p = self.p
-        section = Section("forward", "Forward: every step, t = 0 … T−1")
+        section = Section("forward", f"Forward: every step, t = {self.first} … {self.last}")
         total = self.count * self.batch * self.hidden
         shown = self.options.cap(total)
         for row in range(shown):

@@ -32,7 +32,7 @@ class Backward:
         if t == self.count - 1:
             if self.p.upstream_h_n is not None:
                 terms.append(Product(((self.sym(f"∂{L}/∂hn", (n, j)), grad_y[t + 1, n, j]),)))
-                general += " + ∂L/∂h_n"
+                general += f" + ∂{L}/∂{self.H}_n"
         else:
             rows = self.p.gates * self.hidden
             shown = min(rows, self.options.max_terms)
@@ -41,7 +41,7 @@ class Backward:
                     Product(
                         (
                             (self.d_sym("h", t + 1, n, q), self.d_value("h", t + 1, n, q)),
-                            (self.sym(self.Whh, (q, j)), self.p.weight_hh[q, j]),
+                            (self.sym(self.Whh, (q, j)), self.t.cache["weight_hh"][q, j]),
                         )
                     )
                 )
@@ -58,7 +58,7 @@ class Backward:
                         )
                     )
                 )
-                general += " + ∂L/∂h(t+1)·z(t+1)"
+                general += f" + ∂{L}/∂{self.H}(t+1)·z(t+1)"
         return SumOfProducts(
             target=self.step_sym(f"∂{L}/∂{self.H}", t, n, j),
             terms=tuple(terms),
@@ -189,7 +189,10 @@ class Backward:
         """∂L/∂x_t at (n, k) = Σ_q ∂L/∂ai_q·W_ih[q, k], or ∂L/∂h0 at (n, k) = Σ_q ∂L/∂ah_q·
         W_hh[q, k] (+ gru: ∂L/∂h_0·z_0) for t = 0."""
         p, L = self.p, self.L
-        weight, name = (p.weight_ih, self.Wih) if part == "i" else (p.weight_hh, self.Whh)
+        cache = self.t.cache
+        weight, name = (
+            (cache["weight_ih"], self.Wih) if part == "i" else (cache["weight_hh"], self.Whh)
+        )
         rows = p.gates * self.hidden
         shown = min(rows, self.options.max_terms)
         terms = [
@@ -239,7 +242,9 @@ class Backward:
 
     def section_backward(self) -> Section:
         p = self.p
-        section = Section("backward", "Backward through time: t = T−1 down to 0")
+        section = Section(
+            "backward", f"Backward through time: t = {self.last} down to {self.first}"
+        )
         per_step = self.batch * (self.hidden + self.inputs)
         total = self.count * per_step + self.batch * self.hidden * (2 if p.cell == "lstm" else 1)
         budget = self.options.cap(total)
@@ -258,7 +263,7 @@ class Backward:
                     section.add(self.through_weights("i", t, n, k - self.hidden))
                 used += 1
         if used < budget:
-            section.add(Note("the initial state: what step 0 sends back"))
+            section.add(Note(f"the initial state: what step {self.first} sends back"))
         for row in range(min(self.batch * self.hidden, budget - used)):
             n, k = divmod(row, self.hidden)
             section.add(self.through_weights("h", 0, n, k))
@@ -301,11 +306,14 @@ class Backward:
             if key.startswith("bias"):
                 terms.append(Product((d,)))
             elif part == "i":
-                terms.append(Product((d, (self.step_sym(self.X, t, n, k), p.steps[t, n, k]))))
+                x = self.t.cache["input"][t, n, k]
+                terms.append(Product((d, (self.step_sym(self.X, t, n, k), x))))
             else:
                 terms.append(Product((d, self.h_prev(t, n, k))))
         index = (q,) if key.startswith("bias") else (q, k)
-        source = "" if key.startswith("bias") else ("·x" if part == "i" else "·h(t−1)")
+        source = (
+            "" if key.startswith("bias") else (f"·{self.X}" if part == "i" else f"·{self.H}(t−1)")
+        )
         return SumOfProducts(
             target=self.sym(f"∂{L}/∂{name}", index),
             terms=tuple(terms),
@@ -318,7 +326,8 @@ class Backward:
     def section_parameters(self) -> Section:
         p = self.p
         section = Section(
-            "parameters", "Parameter gradients: sums over t = 0 … T−1 (and the batch)"
+            "parameters",
+            f"Parameter gradients: sums over t = {self.first} … {self.last} (and the batch)",
         )
         entries = []
         rows = p.gates * self.hidden

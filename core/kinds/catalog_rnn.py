@@ -21,7 +21,7 @@ RNN = OpEntry(
         "gradcalc rnn --spec problems/rnn_tanh_step.yaml",
         "gradcalc rnn --spec problems/rnn_three_steps.yaml --show backward",
         "gradcalc rnn --spec problems/lstm_step.yaml --format json",
-        'gradcalc rnn --cell rnn --nonlinearity relu --input "1 -1" --weight-ih "1 2; 0 1" '
+        'gradcalc rnn --cell rnn --nonlinearity relu --input "1 -1;" --weight-ih "1 2; 0 1" '
         '--weight-hh "1 0; -1 1"',
     ),
     fields=(

@@ -20,7 +20,7 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.checking import check_gradients_where, near
+from gradcalc.core.checking import check_gradients_where, near, probes_for
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
 from gradcalc.core.kinds.rnn_extras import PRACTICE, usual_mistakes  # noqa: F401
@@ -63,6 +63,10 @@ RESULTS = (
 SECTIONS = registry.sections(KIND)
 # The arrays a problem reads and the op takes, and their results' names.
 PARAMETERS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+# What one step costs beyond its multiply-adds (Python's loop, NumPy's calls), counted as
+# multiply-adds when finite differences decide how many entries to probe: a long sequence of
+# a tiny layer is cheap in multiply-adds but not in time (T = 20,000 took 17 s at 32 probes).
+STEP_OVERHEAD = 1_000
 
 
 @record
@@ -216,12 +220,49 @@ def _zeros(shape: tuple[int, ...]) -> np.ndarray:
 def _refuse_lstm_only(spec: Mapping[str, Any], cell: str) -> None:
     for key in ("c0", "upstream_c_n"):
         if cell != "lstm" and spec.get(key) is not None:
-            raise SpecError((key,), f"{key} is an lstm's cell state; a {cell} has none")
+            raise SpecError((key,), f"{key} is an lstm's cell state; {article(cell)} has none")
     if cell != "rnn" and spec.get("nonlinearity") not in (None, "tanh"):
         raise SpecError(
             ("nonlinearity",),
-            f"nonlinearity is for cell rnn; an {cell} uses σ and tanh (PyTorch has no relu {cell})",
+            f"nonlinearity is for cell rnn; {article(cell)} uses σ and tanh (PyTorch has no relu {cell})",
         )
+
+
+def article(cell: str) -> str:
+    """'an rnn', 'an lstm', 'a gru'."""
+    return f"{'a' if cell == 'gru' else 'an'} {cell}"
+
+
+def _refuse_step_symbols(spec: Mapping[str, Any], cell: str, names: Mapping[str, str]) -> None:
+    """A symbol from ``names`` that the explanation also writes for a gate or a
+    pre-activation (lstm's o, gru's z, ai, ah) would make its steps ambiguous: o_00 both
+    the output and the output gate."""
+    taken = {"a", "ai", "ah"} | (set(GATE_NAMES[cell]) if cell != "rnn" else set())
+    for role in spec.get("names") or {}:
+        if names.get(role) in taken:
+            raise SpecError(
+                ("names", role),
+                f"{names[role]!r} is what the explanation of {article(cell)} writes for "
+                f"{'a pre-activation' if names[role] in ('a', 'ai', 'ah') else 'a gate'}; "
+                f"give {role} another symbol (taken: {', '.join(sorted(taken))}; in a net, "
+                "a layer's name is its output's symbol)",
+            )
+
+
+def _read_batch_first(spec: Mapping[str, Any], ndim: int) -> bool:
+    """batch_first (default false), refused on an N×I input: PyTorch's nn.RNN reads a 2-D
+    input as one unbatched sequence, gradcalc as one step, and neither has a batch axis
+    first."""
+    if spec.get("batch_first") is None:
+        return False
+    batch_first = parse_bool(spec["batch_first"], ("batch_first",))
+    if batch_first and ndim == 2:
+        raise SpecError(
+            ("batch_first",),
+            "batch_first is for a 3-D input (N×T×I); this input is N×I, one step (as "
+            "RNNCell), which has no time axis: drop batch_first or give N×T×I",
+        )
+    return batch_first
 
 
 def _check_work(work: int, limits: common.Limits) -> None:
@@ -242,11 +283,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> RnnProblem:
     _refuse_lstm_only(spec, cell)
     raw_input = common.require(spec, "input", KIND, "N×I (one step) or T×N×I")
     x = read_array(raw_input, ("input",), ndims=(2, 3), what="input", limits=limits)
-    batch_first = (
-        False
-        if spec.get("batch_first") is None
-        else parse_bool(spec["batch_first"], ("batch_first",))
-    )
+    batch_first = _read_batch_first(spec, x.ndim)
     steps = x[None] if x.ndim == 2 else (x.swapaxes(0, 1) if batch_first else x)
     count, batch, inputs = steps.shape
     w_ih, w_hh, hidden = _read_weights(spec, cell, inputs, limits)
@@ -258,6 +295,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> RnnProblem:
     c0 = _read_state(spec, "c0", state, limits, "the cell state") if cell == "lstm" else None
     _check_work(count * batch * GATES[cell] * hidden * (inputs + hidden), limits)
     names = common.read_names(spec, NAME_DEFAULTS)
+    _refuse_step_symbols(spec, cell, names)
     output_shape = (
         state
         if x.ndim == 2
@@ -432,6 +470,7 @@ def finite_differences(problem: RnnProblem, run: Run) -> GradientCheck | None:
         values,
         analytic,
         probe,
+        max_entries=probes_for(problem.work + problem.shape[0] * STEP_OVERHEAD),
         skipped_because=because,
         scale=max(size, 1.0),
     )

@@ -53,9 +53,12 @@ def _backward_slipped(cache: Mapping[str, Any], grad_y: np.ndarray, slip: str) -
         dh_next = step["dah"] @ cache["weight_hh"]
         if step["direct"] is not None:
             dh_next = dh_next + step["direct"]
-        if slip == "next":
+        # The slip drops what step t+1 sends to h_t (and c_t); what the first step sends
+        # to h0 (c0) is still ∂L/∂h0 (cs231n's rnn_backward returns it as dh0), not zero.
+        forgets = slip == "next" and t > 0
+        if forgets:
             dh_next = 0 * dh_next
-        dc = step.get("dc_prev") if lstm and slip != "next" else (0 * dh if lstm else None)
+        dc = (0 * dh if forgets else step.get("dc_prev")) if lstm else None
         dh_all[t] = dh
     out = {"input": np.stack(dx), "h0": dh_next, "h": np.stack(dh_all), **sums}
     if lstm:

@@ -28,7 +28,9 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core.exact import DIGIT_BITS, ExactLimitError, bilinear_exact
 from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.spec import EXACT_DIGITS
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
 GATE_NAMES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
@@ -56,11 +58,36 @@ def _activate(cell: str, nonlinearity: str, pre: np.ndarray, hidden: int) -> np.
     return gates
 
 
+def _dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
+    """left @ right (2-D); on exact values (a relu rnn's object arrays of Fractions) through
+    core/exact.py's integer products: Fraction objects multiplied one by one took 29 s for a
+    layer at the exact-work limit, and the integer path also enforces EXACT_COST."""
+    if left.dtype != object and right.dtype != object:
+        return left @ right
+    return bilinear_exact(np.matmul, left, right, terms_per_output=left.shape[-1])
+
+
+def _bounded(values: np.ndarray, what: str) -> None:
+    """Refuse an exact (object) N×H state whose numerators or denominators pass
+    EXACT_DIGITS digits.  A relu rnn multiplies by W_hh at every step, so W_hh = 1/3 over
+    T steps makes denominators of 3^T: without this cap a long sequence would hold T such
+    numbers (gigabytes at T = 100,000) instead of stopping with a hint to use --float."""
+    if values.dtype != object:
+        return
+    for value in values.flat:
+        bits = max(
+            abs(getattr(value, "numerator", value)).bit_length(),
+            getattr(value, "denominator", 1).bit_length(),
+        )
+        if bits > DIGIT_BITS:
+            raise ExactLimitError(what.format(f"more than {EXACT_DIGITS:,} digits"))
+
+
 def _step(p: Params, ai: np.ndarray, h: np.ndarray, c: Any) -> dict[str, Any]:
     """One step: ai = x_t·W_ihᵀ + b_ih (N×G·H, every step's computed at once), h (and c)
     N×H -> {"ai", "ah": N×G·H, "gates": N×G·H, "h", "c"}."""
     cell, hidden = p["cell"], p["weight_hh"].shape[1]
-    ah = h @ p["weight_hh"].T
+    ah = _dot(h, p["weight_hh"].T)
     if p.get("bias_hh") is not None:
         ah = ah + p["bias_hh"]
     step: dict[str, Any] = {"ai": ai, "ah": ah, "c": None}
@@ -91,7 +118,8 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     h, c = params["h0"], params.get("c0")
     count, batch, inputs = x.shape
     # The input's part of every step at once: one product instead of T small ones.
-    ai_all = (x.reshape(count * batch, inputs) @ params["weight_ih"].T).reshape(count, batch, -1)
+    ai_all = _dot(x.reshape(count * batch, inputs), params["weight_ih"].T)
+    ai_all = ai_all.reshape(count, batch, -1)
     if params.get("bias_ih") is not None:
         ai_all = ai_all + params["bias_ih"]
     steps = []
@@ -99,6 +127,7 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         step = _step(params, ai_all[t], h, c)
         steps.append(step)
         h, c = step["h"], step["c"]
+        _bounded(h, f"hidden states of {{}} after {t + 1} steps")
     outputs = [step["h"] for step in steps]
     stacked = [*outputs, h] + ([c] if params["cell"] == "lstm" else [])
     return np.stack(stacked), {**params, "input": x, "steps": steps}
@@ -157,9 +186,10 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, Any]:
     for t in reversed(range(count)):
         dh = grad_y[t] + dh_next
         step = _gate_grads(cache, t, dh, dc)
-        dh_next = step["dah"] @ cache["weight_hh"]
+        dh_next = _dot(step["dah"], cache["weight_hh"])
         if step["direct"] is not None:
             dh_next = dh_next + step["direct"]
+        _bounded(dh_next, f"gradients ∂L/∂h of {{}} {count - t} steps back from the last")
         if lstm:
             dc_all[t], dc = step["dc"], step["dc_prev"]
         dh_all[t], records[t] = dh, step
@@ -168,9 +198,9 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, Any]:
     dah = np.stack([step["dah"] for step in records]).reshape(count * batch, rows)
     h_prev = np.stack([cache["h0"], *(step["h"] for step in steps[:-1])])
     grads: dict[str, Any] = {
-        "weight_ih": dai.T @ x.reshape(count * batch, inputs),
-        "weight_hh": dah.T @ h_prev.reshape(count * batch, -1),
-        "input": (dai @ cache["weight_ih"]).reshape(count, batch, inputs),
+        "weight_ih": _dot(dai.T, x.reshape(count * batch, inputs)),
+        "weight_hh": _dot(dah.T, h_prev.reshape(count * batch, -1)),
+        "input": _dot(dai, cache["weight_ih"]).reshape(count, batch, inputs),
         "h0": dh_next,
         "h": np.stack(dh_all),
         "steps": records,
