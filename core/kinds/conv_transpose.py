@@ -245,6 +245,7 @@ def _read_geometry(
                 f"the padding ({pads[0]} + {pads[1]}) cuts away all {full} {axis} of the "
                 "scattered output; it must leave at least one",
             )
+    _check_output_size(spec, geometry, limits)
     if geometry.work > limits.max_work:
         raise LimitError(
             ("input",),
@@ -252,6 +253,24 @@ def _read_geometry(
             f"of {limits.max_work:,} (raise it with --max-work)",
         )
     return geometry, padding_text
+
+
+def _check_output_size(
+    spec: Mapping[str, Any], geometry: ConvTransposeGeometry, limits: common.Limits
+) -> None:
+    """The output grows with the stride and the dilation, not with the work (a 2×2 input with
+    stride 100000 is 4 multiply-adds into a 10¹⁰-entry output): cap its entries as the spec's
+    own arrays are capped, at the key that spreads it (stride, else dilation, else input)."""
+    t = geometry
+    entries_out = t.batch * t.out_channels * t.out_h * t.out_w
+    if entries_out <= limits.max_elements:
+        return
+    spread = [key for key in ("stride", "dilation") if max(getattr(t, key)) > 1]
+    raise LimitError(
+        (spread[0] if spread else "input",),
+        f"the output would have {entries_out:,} entries ({t.batch}×{t.out_channels}×{t.out_h}"
+        f"×{t.out_w}), above the limit of {limits.max_elements:,} (raise it with --max-elements)",
+    )
 
 
 def _read_bias(
