@@ -6,8 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 from nn_cli import run_spec, spec_error
+
+from gradcalc.core import registry
+from gradcalc.core.grading import Problem
+from gradcalc.core.spec import SolveOptions
 
 HUGE = {
     "a huge stride": ("stride: 100000\n", (3, 9), "the output would have 10,000,400,004 entries"),
@@ -37,3 +42,30 @@ def test_the_output_cap_is_raised_by_max_elements(tmp_path: Path) -> None:
     assert run_spec(tmp_path, "conv-transpose", text).exit_code == 2
     result = run_spec(tmp_path, "conv-transpose", text, "--max-elements", "400000", "--brief")
     assert result.exit_code == 0, result.stderr
+
+
+GROUPED = {
+    "kind": "conv_transpose",
+    "input": [[[1, 2], [3, -1]], [[0, 1], [2, 2]]],
+    "kernel": [[[[1, 0, -1], [2, 1, 0], [0, 1, 1]]], [[[1, 1, 0], [0, -1, 2], [1, 0, 1]]]],
+    "groups": 2,
+    "stride": 2,
+    "padding": 1,
+    "bias": [1, -1],
+    "upstream": [[[1, 0, -1], [0, 1, 1], [-1, 0, 1]], [[1, 1, 1], [0, 0, -1], [2, 0, 1]]],
+}
+
+
+def test_groups_ignored_is_named() -> None:
+    """Issue 15 lists "groups ignored" among the usual mistakes; it was not diagnosed (the
+    answer was only "1×3×3 where the result is 2×3×3"). Read with groups 1 the kernel
+    C_in×(C_out/g)×kh×kw gives C_out/g output channels, each adding up every input channel."""
+    plain = {k: v for k, v in GROUPED.items() if k not in ("groups", "upstream")}
+    plain["bias"] = [1]
+    slip = registry.solve(plain, SolveOptions(sections=frozenset())).results
+    output = np.asarray(slip["output"], dtype=object)
+    assert output.shape == (1, 3, 3)
+    for result, answer in (("output", output.tolist()), ("output_shape", [1, 3, 3])):
+        grade = Problem(GROUPED).grade({result: answer})
+        (one,) = (r for r in grade.results if r.name == result)
+        assert "with groups (2) ignored" in one.diagnosis, one.diagnosis
