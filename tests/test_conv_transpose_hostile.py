@@ -69,3 +69,24 @@ def test_groups_ignored_is_named() -> None:
         grade = Problem(GROUPED).grade({result: answer})
         (one,) = (r for r in grade.results if r.name == result)
         assert "with groups (2) ignored" in one.diagnosis, one.diagnosis
+
+
+def test_groups_are_named_in_the_problems_index_base() -> None:
+    """The groups line said "channels counted from 0" under index_base 1, where every symbol
+    counts channels from 1 (true, but a trap): the channels are now numbered as the indices."""
+    spec = {**GROUPED, "index_base": 1}
+    conventions = registry.solve(spec, SolveOptions()).conventions
+    (line,) = (c for c in conventions if c.startswith("groups"))
+    assert line.endswith("input channel 1 → output channel 1; input channel 2 → output channel 2")
+    many = {
+        "kind": "conv_transpose",
+        "input": [[[1]]] * 12,
+        "kernel": [[[[1]]] * 3] * 12,
+        "groups": 6,
+        "index_base": 1,
+    }
+    (line,) = (c for c in registry.solve(many, SolveOptions()).conventions if "groups" in c)
+    assert line == (
+        "groups 6: input channels 2·k + 1 … 2·k + 2 scatter only into output channels "
+        "3·k + 1 … 3·k + 3 (group k = 0 … 5)"
+    )
