@@ -90,3 +90,12 @@ def test_groups_are_named_in_the_problems_index_base() -> None:
         "groups 6: input channels 2·k + 1 … 2·k + 2 scatter only into output channels "
         "3·k + 1 … 3·k + 3 (group k = 0 … 5)"
     )
+
+
+@pytest.mark.parametrize("padding", ["[1, 1, 1]", "true", "[1, x]"])
+def test_a_bad_padding_does_not_offer_the_words_it_refuses(tmp_path: Path, padding: str) -> None:
+    """read_padding (shared with conv) offered "valid" or "same", which conv_transpose refuses."""
+    text = f"input: [[1, 2], [3, 4]]\nkernel: [[1, 0], [0, 1]]\npadding: {padding}\n"
+    line, _, message = spec_error(run_spec(tmp_path, "conv-transpose", text))
+    assert line == 3, message
+    assert "[top, bottom, left, right]" in message and "same" not in message, message

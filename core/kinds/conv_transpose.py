@@ -220,7 +220,7 @@ def _read_geometry(
             f"padding {raw_padding!r}: a transposed convolution takes numbers (an integer, "
             "[rows, cols] or [top, bottom, left, right]), as in PyTorch",
         )
-    padding, padding_text = read_padding(raw_padding, stride, dilation, w.shape[-2:])
+    padding, padding_text = read_padding(raw_padding, stride, dilation, w.shape[-2:], words=False)
     geometry = ConvTransposeGeometry(
         batch=x.shape[0] if x.ndim == 4 else 1,
         in_channels=in_channels,
