@@ -99,3 +99,22 @@ def test_a_bad_padding_does_not_offer_the_words_it_refuses(tmp_path: Path, paddi
     line, _, message = spec_error(run_spec(tmp_path, "conv-transpose", text))
     assert line == 3, message
     assert "[top, bottom, left, right]" in message and "same" not in message, message
+
+
+def test_finite_differences_count_the_groups_as_cost(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Groups run one after another: a depthwise 1×1 problem of 20,000 channels is 20,000
+    multiply-adds but 20,000 numpy passes per loss, and finite differences probed 32 entries
+    (257 losses, 80 s).  The probes now count each group's pass."""
+    from gradcalc.core.kinds import conv_transpose
+
+    calls = []
+    plain = conv_transpose.float_loss
+    monkeypatch.setattr(
+        conv_transpose, "float_loss", lambda *a, **k: calls.append(1) or plain(*a, **k)
+    )
+    channels = 3000
+    spec = {"kind": "conv_transpose", "input": [[[1]]] * channels, "groups": channels}
+    spec["kernel"] = [[[["1/2"]]]] * channels
+    solved = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert solved.gradient_check is not None and solved.gradient_check.ok
+    assert len(calls) <= 24, len(calls)

@@ -433,9 +433,20 @@ def finite_differences(problem: ConvTransposeProblem, run: Run) -> GradientCheck
         lambda p: float_loss(problem, p),
         params,
         analytic,
-        max_entries=probes_for(problem.geometry.work),
+        max_entries=probes_for(loss_cost(problem.geometry)),
         terms=lambda p: float_loss(problem, p, sizes=True),
     )
+
+
+# What one group's pass costs beyond its multiply-adds, in multiply-adds: the groups run one
+# after another (core/ops/conv_transpose.py), ~30 µs of numpy calls each.
+GROUP_COST = 4_000
+
+
+def loss_cost(t: ConvTransposeGeometry) -> int:
+    """The cost of one float_loss, in multiply-adds: a depthwise 1×1 problem of 20,000
+    groups is 20,000 multiply-adds but 20,000 passes (probing 32 entries took 80 s)."""
+    return t.work + GROUP_COST * t.groups
 
 
 def float_loss(
