@@ -91,8 +91,8 @@ class LazyGroup(click.Group):
     def lazy(
         self, name: str, factory: Callable[[], click.Command], *, hidden: bool = False
     ) -> None:
-        """``hidden``: a second spelling (conv-transpose beside conv_transpose), accepted but
-        not listed."""
+        """``hidden``: a second spelling (conv_transpose beside the listed conv-transpose),
+        accepted but not listed."""
         self.factories[name] = factory
         if hidden:
             self.aliases = {*getattr(self, "aliases", ()), name}
@@ -243,9 +243,10 @@ def _register_commands(group: LazyGroup) -> None:
     from gradcalc.core.registry import OPS, command_name
 
     for kind in OPS:
-        group.lazy(kind, functools.partial(_problem_command, kind))
-        if command_name(kind) != kind:  # conv-transpose: accepted, listed as the kind's name
-            group.lazy(command_name(kind), functools.partial(_problem_command, kind), hidden=True)
+        # conv-transpose is listed (issue 15); the kind's own name conv_transpose is accepted too.
+        group.lazy(command_name(kind), functools.partial(_problem_command, kind))
+        if command_name(kind) != kind:
+            group.lazy(kind, functools.partial(_problem_command, kind), hidden=True)
     group.lazy("check", _check_command)
     for name in AUTHORING_COMMANDS:
         group.lazy(name, functools.partial(_authoring_command, name))

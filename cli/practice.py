@@ -394,9 +394,9 @@ class KindGroup(click.Group):
     """One subcommand per registered kind, built when asked for; an unknown kind is one line."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        from gradcalc.core.registry import OPS
+        from gradcalc.core.registry import OPS, command_name
 
-        return list(OPS)
+        return [command_name(kind) for kind in OPS]
 
     def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
         from gradcalc.core.registry import OPS, kind_of_command

@@ -29,7 +29,7 @@ from gradcalc.core.spec import SolveOptions
 def problem_command(kind: str) -> click.Command:
     """The command for one registered kind, with the shared options and its inline fields."""
     from gradcalc.cli.inline import field_options
-    from gradcalc.core.registry import OPS
+    from gradcalc.core.registry import OPS, command_name
 
     entry = OPS[kind]
     sections = ", ".join((*entry.sections, *CLI_SECTIONS))
@@ -50,7 +50,7 @@ def problem_command(kind: str) -> click.Command:
     with_fields = field_options(entry)(command)
     if kind == "net":  # listed after the shared options, before the spec's fields
         with_fields = net_options(with_fields)
-    built = click.command(kind, epilog=epilog, short_help=entry.summary)(
+    built = click.command(command_name(kind), epilog=epilog, short_help=entry.summary)(
         common_options(with_fields)
     )
     built.params = [p for p in built.params if p.name not in entry.unused_options]

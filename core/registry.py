@@ -55,8 +55,8 @@ def kind_hint(word: Any) -> str:
 
 
 def command_name(kind: str) -> str:
-    """A kind's second command spelling, "-" for "_" (`gradcalc conv-transpose`, accepted
-    beside `gradcalc conv_transpose`)."""
+    """A kind's listed command, "-" for "_" (`gradcalc conv-transpose`; the kind's own name
+    `gradcalc conv_transpose` is accepted too)."""
     return kind.replace("_", "-")
 
 

@@ -30,9 +30,46 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_transpose_backward import BackwardSections
 from gradcalc.core.explain.pieces import chain_product, index_and_upstream_words
 from gradcalc.core.kinds.conv_transpose import SECTIONS
+from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9
+
+
+def _channels(first: int, count: int, base: int) -> str:
+    """ "channel 3" or "channels 2 … 3", numbered from ``base`` as the indices are."""
+    if count == 1:
+        return f"channel {first + base}"
+    return f"channels {first + base} … {first + count - 1 + base}"
+
+
+def groups_words(t: ConvTransposeGeometry, base: int) -> str:
+    """Which output channels each group's input channels scatter into, numbered as the
+    problem's indices are (``base``): every group spelled out up to four, else the rule."""
+    if t.groups <= 4:
+        parts = [
+            f"input {_channels(k * t.in_per_group, t.in_per_group, base)} → output "
+            f"{_channels(k * t.out_per_group, t.out_per_group, base)}"
+            for k in range(t.groups)
+        ]
+        return (
+            f"groups {t.groups}: each input channel scatters only into its group's output channels: "
+            + "; ".join(parts)
+        )
+    return (
+        f"groups {t.groups}: input {_rule(t.in_per_group, base)} "
+        f"{'scatters' if t.in_per_group == 1 else 'scatter'} only into output "
+        f"{_rule(t.out_per_group, base)} (group k = 0 … {t.groups - 1})"
+    )
+
+
+def _rule(per_group: int, base: int) -> str:
+    """Group k's channels as a rule in k: "channel k + 1", "channels 2·k … 2·k + 1"."""
+    first = f"{per_group}·k" if per_group > 1 else "k"
+    start = f"{first} + {base}" if base else first
+    if per_group == 1:
+        return f"channel {start}"
+    return f"channels {start} … {first} + {per_group - 1 + base}"
 
 
 class Explainer(BackwardSections):
@@ -90,12 +127,7 @@ class Explainer(BackwardSections):
                 "bottom and columns at the right (they receive only what the scatter reaches there)"
             )
         if t.groups > 1:
-            items.append(
-                f"groups {t.groups}: input channels {t.in_per_group}·k … {t.in_per_group}·k + "
-                f"{t.in_per_group - 1} scatter only into output channels {t.out_per_group}·k … "
-                f"{t.out_per_group}·k + {t.out_per_group - 1} (group k = 0 … {t.groups - 1}; "
-                "channels counted from 0)"
-            )
+            items.append(groups_words(t, p.index_base))
         items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
         if p.bias is not None:
             shared = p.bias.ndim == 0

@@ -220,7 +220,7 @@ def _read_geometry(
             f"padding {raw_padding!r}: a transposed convolution takes numbers (an integer, "
             "[rows, cols] or [top, bottom, left, right]), as in PyTorch",
         )
-    padding, padding_text = read_padding(raw_padding, stride, dilation, w.shape[-2:])
+    padding, padding_text = read_padding(raw_padding, stride, dilation, w.shape[-2:], words=False)
     geometry = ConvTransposeGeometry(
         batch=x.shape[0] if x.ndim == 4 else 1,
         in_channels=in_channels,
@@ -245,6 +245,7 @@ def _read_geometry(
                 f"the padding ({pads[0]} + {pads[1]}) cuts away all {full} {axis} of the "
                 "scattered output; it must leave at least one",
             )
+    _check_output_size(spec, geometry, limits)
     if geometry.work > limits.max_work:
         raise LimitError(
             ("input",),
@@ -252,6 +253,24 @@ def _read_geometry(
             f"of {limits.max_work:,} (raise it with --max-work)",
         )
     return geometry, padding_text
+
+
+def _check_output_size(
+    spec: Mapping[str, Any], geometry: ConvTransposeGeometry, limits: common.Limits
+) -> None:
+    """The output grows with the stride and the dilation, not with the work (a 2×2 input with
+    stride 100000 is 4 multiply-adds into a 10¹⁰-entry output): cap its entries as the spec's
+    own arrays are capped, at the key that spreads it (stride, else dilation, else input)."""
+    t = geometry
+    entries_out = t.batch * t.out_channels * t.out_h * t.out_w
+    if entries_out <= limits.max_elements:
+        return
+    spread = [key for key in ("stride", "dilation") if max(getattr(t, key)) > 1]
+    raise LimitError(
+        (spread[0] if spread else "input",),
+        f"the output would have {entries_out:,} entries ({t.batch}×{t.out_channels}×{t.out_h}"
+        f"×{t.out_w}), above the limit of {limits.max_elements:,} (raise it with --max-elements)",
+    )
 
 
 def _read_bias(
@@ -414,9 +433,20 @@ def finite_differences(problem: ConvTransposeProblem, run: Run) -> GradientCheck
         lambda p: float_loss(problem, p),
         params,
         analytic,
-        max_entries=probes_for(problem.geometry.work),
+        max_entries=probes_for(loss_cost(problem.geometry)),
         terms=lambda p: float_loss(problem, p, sizes=True),
     )
+
+
+# What one group's pass costs beyond its multiply-adds, in multiply-adds: the groups run one
+# after another (core/ops/conv_transpose.py), ~30 µs of numpy calls each.
+GROUP_COST = 4_000
+
+
+def loss_cost(t: ConvTransposeGeometry) -> int:
+    """The cost of one float_loss, in multiply-adds: a depthwise 1×1 problem of 20,000
+    groups is 20,000 multiply-adds but 20,000 passes (probing 32 entries took 80 s)."""
+    return t.work + GROUP_COST * t.groups
 
 
 def float_loss(

@@ -58,6 +58,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                 slip="the stride was applied to the output instead of the input",
             )
         )
+    variants += _groups_ignored(spec)
     if not is_zero(spec.get("padding")):
         shown = spec_text(spec["padding"])
         variants.append(
@@ -77,6 +78,30 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         + upstream_transposed(spec, GRADIENTS)
         + [negated(GRADIENTS)]
     )
+
+
+def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
+    """groups read as 1: every input channel scatters into the kernel's C_out/g output
+    channels, which then add up all C_in input channels (a per-channel bias: its first C_out/g
+    entries, in order).  Forward results only: the output has g times fewer channels."""
+    groups = spec.get("groups")
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 2:
+        return []
+    bias = spec.get("bias")
+    if isinstance(bias, list):
+        bias = bias[: len(bias) // groups]
+    return [
+        Mistake(
+            "groups ignored",
+            f"{{name}} matches the result with groups ({groups}) ignored: every input channel "
+            "scattered into the same output channels, so each output channel added up all the "
+            "input channels instead of only its group's",
+            (("groups", None), ("bias", bias), ("upstream", None)),
+            results=FORWARD,
+            reveals=("output_shape",),
+            slip=f"groups ({groups}) was ignored",
+        )
+    ]
 
 
 def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:

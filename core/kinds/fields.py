@@ -148,13 +148,19 @@ def _pair_int(value: Any, path: tuple, what: str, minimum: int, allowed: str) ->
 
 
 def read_padding(
-    value: Any, stride: tuple[int, int], dilation: tuple[int, int], kernel_hw: tuple[int, int]
+    value: Any,
+    stride: tuple[int, int],
+    dilation: tuple[int, int],
+    kernel_hw: tuple[int, int],
+    *,
+    words: bool = True,
 ) -> tuple[tuple[int, int, int, int], str]:
-    """Padding as (top, bottom, left, right) and a short text of what the spec said."""
+    """Padding as (top, bottom, left, right) and a short text of what the spec said.
+    ``words``: whether "valid", "same" and "full" (core/kinds/conv_padding.py reads full) are
+    offered in the messages (a transposed convolution refuses them before it calls this)."""
     path = ("padding",)
-    allowed = (
-        'allowed: an integer, [rows, cols], [top, bottom, left, right], "valid", "same" or "full"'
-    )
+    allowed = "allowed: an integer, [rows, cols], [top, bottom, left, right]"
+    allowed += ', "valid", "same" or "full"' if words else ""
     if isinstance(value, str) and value.strip().lower() in ("valid", "same"):
         word = value.strip().lower()
         if word == "valid":
