@@ -26,7 +26,7 @@ import numpy as np
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
-from gradcalc.core.values import to_float
+from gradcalc.core.values import read_floats, to_float
 
 Traces = list[Trace]
 # (op name, "forward" | "backward") -> runs, for tests; reset it before counting.
@@ -209,6 +209,30 @@ def _embedding(problem: Any, _: np.ndarray, params: Mapping[str, Any]) -> tuple[
     return np.asarray(output, dtype=float).reshape(problem.output_shape), [trace]
 
 
+def rational(values: np.ndarray) -> np.ndarray:
+    """A layer's float64 input or upstream as exact values, as the explained path's kind
+    reads them (core/values.py read_floats: each entry the Fraction of its shortest repr);
+    exact values as they are.  Entries read_floats refuses (not finite) stay floats."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        return values
+    read = read_floats(values)
+    return np.array(values.tolist(), dtype=object) if read is None else read
+
+
+def rounded_norm(problem: Any, exact_x: np.ndarray) -> tuple[np.ndarray, Traces]:
+    """A normalization layer as its kind runs it with --float when rounds_once holds (core/
+    kinds/normalization.py): exactly on ``exact_x`` (rational) and its own γ and β, the
+    output rounded once; the trace is exact, and ``backward`` takes the upstream exactly."""
+    from gradcalc.core.kinds.normalization import op_params, rounded_once
+    from gradcalc.core.ops.normalization import NORMALIZE
+
+    CALLS[NORMALIZE.name, "forward"] += 1
+    x = exact_x.reshape(problem.op_shape)
+    output, trace = adapter.forward(NORMALIZE, x, op_params(problem), exact=True)
+    return rounded_once(output).reshape(problem.input.shape), [trace]
+
+
 def _norm(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
     """batchnorm, layernorm, groupnorm: the normalization op over the problem's axes (in its
     op layout), with γ and β from ``params`` when given."""
@@ -221,8 +245,27 @@ def _norm(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.nd
     return np.asarray(output, dtype=float).reshape(problem.input.shape), [trace]
 
 
+def running(kind: str, problem: Any, traces: Traces) -> dict[str, np.ndarray]:
+    """A training batch norm's ``running_mean`` and ``running_var`` from its forward trace
+    (the batch statistics in its cache), in float64 as its kind computes them; {} for
+    every other layer."""
+    if kind != "batchnorm" or not problem.running:
+        return {}
+    from gradcalc.core.kinds.normalization import rounded_once, running_results
+
+    cache, exact = traces[0].cache, traces[0].exact  # exact: rounded_norm's run
+    moved = running_results(problem, cache["mean"], cache["var"], exact=exact)
+    return {key: rounded_once(value) for key, value in moved.items()}
+
+
 def _norm_backward(problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
+    """The gradients from ``_norm``'s float64 trace, or from ``rounded_norm``'s exact one
+    (``grad_y`` exact then, each gradient rounded once as the kind rounds it)."""
+    from gradcalc.core.kinds.normalization import rounded_once
+
     grads = _backward(grad_y.reshape(problem.op_shape), traces[0])
+    if traces[0].exact:
+        grads = {name: rounded_once(value) for name, value in grads.items()}
     results = {"grad_input": np.asarray(grads["input"], dtype=float).reshape(problem.input.shape)}
     if problem.affine:
         results["grad_weight"] = grads["weight"].reshape(problem.weight.shape)

@@ -263,11 +263,14 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     if cache["has_bias"]:
         grads["bias"] = _parameter_sum(grad_y, cache)
     rational = None if cache["frozen"] else _rational_input_grad(grad_y, cache)
+    rational_weight = _rational_weight_grad(grad_y, cache)
     grad_y = _floats(grad_y, cache)
     if not cache["sigma_exact"]:
         grads.update(_float_backward(grad_y, cache))
         if rational is not None:
             grads["input"] = rational
+        if rational_weight is not None:
+            grads["weight"] = rational_weight
         return grads
     x_hat, sigma = cache["x_hat"], cache["sigma"]
     if cache["weight"] is not None:
@@ -367,6 +370,22 @@ def _rational_input_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
     first = to_float(np.asarray(g_hat * Fraction(count) - total, dtype=object))
     second = to_float(centred) * to_float(np.asarray(projection, dtype=object))
     return first / (count * sigma) - second / (count * sigma**3)
+
+
+def _rational_weight_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
+    """∂L/∂γ = Σ ∂L/∂y·x̂ as (Σ ∂L/∂y·x̃)/σ, the sum taken exactly, when ∂L/∂y and x̃ are
+    rational, σ is not, and σ is one number over each sum (batch norm: the sum runs over the
+    statistic's own axes), so that a sum that is exactly 0 comes out 0.  None otherwise
+    (σ exact, floats, no γ, or γ shared across groups with different σ)."""
+    centred = cache.get("centred")
+    if cache["weight"] is None or cache["sigma_exact"] or centred is None:
+        return None
+    if grad_y.dtype != object or centred.dtype != object:
+        return None
+    if not set(cache["param_axes"]) <= set(cache["axes"]):
+        return None
+    exact = _parameter_sum(grad_y, cache, centred)
+    return exact.astype(float) / np.asarray(cache["sigma"], dtype=float)
 
 
 def _exact_projection(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
