@@ -68,6 +68,19 @@ def describe(value: Any) -> str:
 _TEXT_NUMBERS: dict[str, Fraction] = {}
 
 
+def shortest_fraction(value: float) -> Fraction:
+    """Fraction(repr(value)) for a finite float (0.1 is 1/10, -0.0 is 0), from the digits
+    and exponent of its shortest repr as integers: the same Fraction, without the regular
+    expression Fraction's text reader runs (half the time; a net reads 10^5 of them)."""
+    mantissa, _, exponent = repr(value).partition("e")
+    whole, _, digits = mantissa.partition(".")
+    numerator = int(whole + digits)
+    scale = len(digits) - (int(exponent) if exponent else 0)
+    if scale <= 0:
+        return Fraction(numerator * 10**-scale)
+    return Fraction(numerator, 10**scale)
+
+
 ANY_NUMBER = 'a number such as 2, -0.5, 1e-6 or "1/4"'
 
 
@@ -91,7 +104,7 @@ def parse_number(
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SpecError(path, f"{value} is not allowed: entries must be finite numbers")
-        return _bounded(Fraction(repr(value)), path)
+        return _bounded(shortest_fraction(value), path)
     if isinstance(value, np.generic):
         return parse_number(value.item(), path, what=what, allowed=allowed)
     if isinstance(value, str):
@@ -328,37 +341,81 @@ def parse_array(
         )
     fast = _fast_integer_array(value, shape)
     if fast is not None:
-        return fast
+        return _read_already(fast)
     flat: list[Fraction] = []
     _flatten(value, path, flat, {})
     array = np.empty(size, dtype=object)
     array[:] = flat
-    return array.reshape(shape)
+    return _read_already(array.reshape(shape))
 
 
-# Object arrays ``read_floats`` made (keyed by id): read already, taken as they are.
+# Object arrays parse_array and ``read_floats`` made (keyed by id): read already (Python
+# ints, or Fractions, within MAX_MAGNITUDE), so a net handing one to a layer takes it as it
+# is, without comparing every entry with the bounds again (a Fraction comparison is a
+# microsecond or more).
 _READ_FLOATS: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
 
 
-def read_floats(values: np.ndarray) -> np.ndarray | None:
+def _read_already(array: np.ndarray) -> np.ndarray:
+    _READ_FLOATS[id(array)] = array
+    return array
+
+
+# The float64 array each object array that ``read_floats`` made was read from (-0.0 as 0),
+# by the id of the array that owns the data: (a weak reference to the owner, the floats,
+# raveled).  Converting those Fractions back to float64 (Fraction.__float__, a few
+# microseconds an entry) gives these floats again, so to_float and each_rounded take them
+# (``float_source``).  The owners are made read-only: the floats stay theirs.
+_FLOAT_SOURCES: dict[int, tuple[weakref.ref, np.ndarray]] = {}
+
+
+def _remember_floats(array: np.ndarray, floats: np.ndarray) -> None:
+    owner = array if array.base is None else array.base
+    if not isinstance(owner, np.ndarray) or owner.size != array.size:
+        return
+    key = id(owner)
+    owner.flags.writeable = False
+    array.flags.writeable = False
+    _FLOAT_SOURCES[key] = (weakref.ref(owner, lambda _: _FLOAT_SOURCES.pop(key, None)), floats)
+
+
+def float_source(array: np.ndarray) -> np.ndarray | None:
+    """The float64 values an object array of ``read_floats`` (or a copy or reshape of one)
+    was read from, in its shape; None for any other array.  Each entry is the Fraction's
+    correctly rounded float64 (float(Fraction(repr(v))) is v, and -0.0 was read as 0)."""
+    owner = array if array.base is None else array.base
+    known = _FLOAT_SOURCES.get(id(owner))
+    if known is None or known[0]() is not owner or owner.size != array.size:
+        return None
+    if not (array.flags.c_contiguous and owner.flags.c_contiguous):
+        return None
+    return known[1].reshape(array.shape)
+
+
+def read_floats(
+    values: np.ndarray, known: dict[float, Fraction] | None = None
+) -> np.ndarray | None:
     """A float64 array read exactly as parse_array reads a list of its values: each entry
     the Fraction of its shortest repr (0.1 is 1/10; -0.0 is 0), without writing the lists
-    out (equal values are read once).  None when an entry is not finite or above 1e100 in
-    magnitude: reading its lists then says so."""
+    out (equal values are read once; ``known`` holds those read before, and takes the
+    new ones: a net's arrays share most of their values, relu's output its input's).
+    None when an entry is not finite or above 1e100 in magnitude: reading its lists then
+    says so."""
     with np.errstate(invalid="ignore"):
         if values.ndim == 0 or not np.all(np.abs(values) <= MAX_MAGNITUDE):
             return None
-    known: dict[float, Fraction] = {}
+    known = {} if known is None else known
     flat = []
     for value in values.ravel().tolist():
         number = known.get(value)
         if number is None:
-            number = known[value] = Fraction(repr(value))
+            number = known[value] = shortest_fraction(value)
         flat.append(number)
     read = np.empty(values.size, dtype=object)
     read[:] = flat
     read = read.reshape(values.shape)
     _READ_FLOATS[id(read)] = read
+    _remember_floats(read, (values + 0.0).ravel())
     return read
 
 
@@ -383,7 +440,12 @@ def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) 
     if value.dtype != object:
         return None
     if _READ_FLOATS.get(id(value)) is value:
-        return value.copy()
+        copy = value.copy()
+        floats = float_source(value)
+        if floats is not None:
+            _READ_FLOATS[id(copy)] = copy
+            _remember_floats(copy, floats.ravel())
+        return copy
     kinds = set(map(type, value.ravel().tolist()))
     if kinds <= {int} or kinds <= {Fraction}:
         fits = -MAX_MAGNITUDE <= value.min() and value.max() <= MAX_MAGNITUDE
@@ -472,6 +534,47 @@ def _flatten(
         out.append(parse_number(value, path))
 
 
+def each_float(array: np.ndarray) -> np.ndarray:
+    """``array.astype(float)``: each exact value rounded once (Fraction.__float__, a few
+    microseconds an entry), or at once the floats a net's array was read from
+    (float_source), which are those values."""
+    if array.dtype == object:
+        known = float_source(array)
+        if known is not None:
+            return known.copy()
+    return array.astype(float)
+
+
+def _whole_or_fine(floats: np.ndarray) -> bool:
+    """Whether to_float of the Fractions of these floats' shortest reprs gives the floats:
+    when every entry is whole (one denominator, 1) or the denominators' lcm reaches 2^53
+    (each entry is then rounded once); looked at a few entries at a time, as computed
+    values (16 or more digits) reach it at once.  False when the lcm stays below 2^53:
+    dividing over it may round twice, so the Fractions are converted as they are."""
+    return bool(np.all(floats == np.floor(floats))) or denominators_reach(floats)
+
+
+def denominators_reach(floats: np.ndarray) -> bool:
+    """Whether the lcm of the denominators of these floats' shortest reprs (the Fractions a
+    spec reads them as) reaches 2^53, looked at in order, a few entries at a time: the
+    first entries of a prefix decide it for computed values (16 or more digits), so the
+    whole array is looked at only when they do not."""
+    flat = floats.reshape(-1)
+    denominator = 1
+    for stop in (min(flat.size, 1024), flat.size):  # a prefix, then (if need be) all
+        part = flat[:stop]
+        fractional = np.flatnonzero(part != np.floor(part))
+        denominator = 1
+        for start in range(0, fractional.size, 64):
+            for value in part[fractional[start : start + 64]].tolist():
+                denominator = math.lcm(denominator, shortest_fraction(value).denominator)
+                if denominator >= 2**53:
+                    return True
+        if stop == flat.size:
+            break
+    return False
+
+
 def to_float(array: np.ndarray) -> np.ndarray:
     """Exact values (object array of ints/Fractions) -> float64 array of the same shape.
 
@@ -482,6 +585,9 @@ def to_float(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     if array.dtype != object:
         return array.astype(float)
+    known = float_source(array)
+    if known is not None and _whole_or_fine(known):
+        return known.copy()
     flat = array.ravel().tolist()
     if set(map(type, flat)) <= {int}:
         return array.astype(float)

@@ -43,6 +43,7 @@ from gradcalc.core.ops.elementwise import (
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
+from gradcalc.core.values import each_float
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -240,14 +241,14 @@ def _kinks_and_jumps(problem: ActivationProblem) -> tuple[np.ndarray, np.ndarray
     """The entries near a kink at 0 and near softplus's jump (bool, the input's shape)."""
     kinks = np.zeros(problem.input.shape, dtype=bool)
     if ACTIVATIONS[problem.function].kink_slopes(problem.params) is not None:
-        kinks = near(problem.input.astype(float), (0.0,))
+        kinks = near(each_float(problem.input), (0.0,))
     jumps = np.zeros(problem.input.shape, dtype=bool)
     if problem.function == "softplus":
         try:
             at = float(threshold_x(problem.params))
         except OverflowError:  # beyond float64: no input can sit there
             at = math.inf
-        jumps = near(problem.input.astype(float), (at,))
+        jumps = near(each_float(problem.input), (at,))
     return kinks, jumps
 
 

@@ -14,11 +14,9 @@ to one forward and one backward run per solve, and the finite-difference loss to
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import Counter
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -26,7 +24,7 @@ import numpy as np
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
-from gradcalc.core.values import read_floats, to_float
+from gradcalc.core.values import denominators_reach, read_floats, shortest_fraction, to_float
 
 Traces = list[Trace]
 # (op name, "forward" | "backward") -> runs, for tests; reset it before counting.
@@ -74,16 +72,11 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
     values = values + 0.0  # float64 already (a layer's output or gradient)
     if kind not in _COMMON_DENOMINATOR:
         return values
-    # Whole numbers have denominator 1; look at the others a few at a time (inf and nan
-    # never reach here: reading refuses them).
-    fractional = np.flatnonzero(values != np.floor(values))
-    denominator = 1
-    for start in range(0, fractional.size, 64):
-        for value in values.flat[fractional[start : start + 64]].tolist():
-            denominator = math.lcm(denominator, Fraction(repr(value)).denominator)
-            if denominator >= 2**53:  # to_float rounds each entry once
-                return values
-    exact = np.array([Fraction(repr(value)) for value in values.ravel().tolist()], dtype=object)
+    # Whole numbers have denominator 1 (inf and nan never reach here: reading refuses
+    # them); at 2^53, to_float rounds each entry once.
+    if denominators_reach(values):
+        return values
+    exact = np.array([shortest_fraction(value) for value in values.ravel().tolist()], dtype=object)
     return to_float(exact.reshape(values.shape))
 
 

@@ -120,13 +120,17 @@ def handed(values: Any, kind: str, shown: bool) -> Any:
         return net_ops.as_read(values, kind)
     known = _SHOWN.get(id(values))
     if known is None or known[0] is not values:  # a layer's input is read twice: once
-        known = _SHOWN[id(values)] = (values, read_floats(values))
+        if len(_FRACTIONS) > 2**20:  # layers run outside a net's run (gradcalc check)
+            _FRACTIONS.clear()
+        known = _SHOWN[id(values)] = (values, read_floats(values, _FRACTIONS))
     return _plain(values) if known[1] is None else known[1]
 
 
 # Float64 arrays read as Fractions for an explained layer during this run, by id: (the
-# array, what it read as).  Emptied at each run's start.
+# array, what it read as); and each float64 value read, as its Fraction (a layer's output
+# holds many of its input's values).  Emptied at each run's start and end.
 _SHOWN: dict[int, tuple[np.ndarray, Any]] = {}
+_FRACTIONS: dict[float, Any] = {}
 
 
 # The symbols of a layer's parameters when the net has several layers with parameters: W2,
@@ -498,11 +502,13 @@ def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.
 def run(problem: NetProblem, options: common.SolveOptions) -> Run:
     """The forward pass, the loss, the backward pass; results keyed as the issue's contract."""
     _SHOWN.clear()
+    _FRACTIONS.clear()
     try:
         forward, loss, float_from = forward_pass(problem, options)
         backward = backward_pass(problem, options, forward, loss)
     finally:
         _SHOWN.clear()
+        _FRACTIONS.clear()
     results: dict[str, Any] = {"output": forward[-1].results["output"]}
     if loss is not None:
         results["loss"] = loss.results["loss"]

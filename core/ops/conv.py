@@ -137,14 +137,18 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
-def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def conv2d_grad_kernel(
+    upstream: np.ndarray, x: np.ndarray, g: ConvGeometry, columns: np.ndarray | None = None
+) -> np.ndarray:
     """∂L/∂w for the correlation above.
 
     upstream: N×O×H_out×W_out, x: N×C×H×W -> O×C×kh×kw,
     ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c, i·sh + m·dh, j·sw + q·dw].
-    One matmul per batch item, then the N partial sums are added.
+    One matmul per batch item, then the N partial sums are added.  ``columns``: x's
+    im2col matrix when the forward pass kept it.
     """
-    columns = _columns(pad_input(x, g.padding), g)
+    if columns is None:
+        columns = _columns(pad_input(x, g.padding), g)
     per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
     return per_item.sum(axis=0).reshape(g.out_channels, g.in_channels, g.kernel_h, g.kernel_w)
 
@@ -197,7 +201,8 @@ def correlate(x: np.ndarray, w: np.ndarray, cache: Cache) -> np.ndarray:
 
 def grad_kernel(grad_y: np.ndarray, x: np.ndarray, cache: Cache) -> np.ndarray:
     """grad_y: N×O×H_out×W_out, x: N×C×H×W -> ∂L/∂w: O×C×kh×kw, in the given (unflipped) layout."""
-    slid = conv2d_grad_kernel(grad_y, x, cache["geometry"])
+    columns = cache.get("columns") if x is cache.get("input") else None
+    slid = conv2d_grad_kernel(grad_y, x, cache["geometry"], columns)
     return flip(slid) if cache["flip"] else slid
 
 
@@ -210,7 +215,12 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """x: N×C×H×W; params: ``kernel`` O×C×kh×kw, ``geometry`` (ConvGeometry), ``flip`` (bool:
     true convolution).  Returns y: N×O×H_out×W_out and the cache {"input": x, **params}."""
     cache = {"input": x, **params}
-    return correlate(x, params["kernel"], cache), cache
+    g, w = params["geometry"], params["kernel"]
+    # x's im2col matrix, which ∂L/∂w takes again in the backward pass: made once (float64:
+    # the exact path evaluates the products on integers instead of running forward).
+    columns = cache["columns"] = _columns(pad_input(x, g.padding), g)
+    taps = (flip(w) if cache["flip"] else w).reshape(g.out_channels, -1)
+    return (taps @ columns).reshape(g.batch, g.out_channels, g.out_h, g.out_w), cache
 
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
