@@ -14,15 +14,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from gradcalc.core.float_source import each_float, float_source, shortest_fraction
 from gradcalc.core.ops import adapter
-from gradcalc.core.values import (
-    each_float,
-    float_source,
-    parse_array,
-    read_floats,
-    shortest_fraction,
-    to_float,
-)
+from gradcalc.core.values import parse_array, read_floats, to_float
 
 FINITE = st.floats(allow_nan=False, allow_infinity=False)
 EDGES = [0.0, -0.0, 5e-324, -5e-324, 1.7976931348623157e308, 1e22, 1e16, 123456789.0, 0.1, 2.5]
@@ -116,7 +110,7 @@ def test_float_relu_is_where_to_the_bit(x: np.ndarray) -> None:
 def test_denominators_reach_looks_at_a_prefix_first(prefix: int) -> None:
     """The same answer as looking at every entry: decimals with small denominators first
     (the lcm stays below 2^53), then a computed value that takes it past."""
-    from gradcalc.core.values import denominators_reach
+    from gradcalc.core.float_source import denominators_reach
 
     def reach(values: np.ndarray) -> bool:
         denominator = 1

@@ -34,8 +34,8 @@ from gradcalc.core.explain.pieces import (
     show_matrix,
 )
 from gradcalc.core.explain.pieces import same as _same
+from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.dense import SECTIONS, DenseProblem, DenseTrace
-from gradcalc.core.values import each_float
 
 
 class Explainer:

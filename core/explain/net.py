@@ -19,8 +19,8 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
+from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.net import Layer, NetProblem
-from gradcalc.core.values import each_float
 
 # A layer's own sections that belong to the forward pass (shown in layer order); the rest
 # are its backward pass (shown in reverse).

@@ -25,6 +25,7 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.checking import bend_within, check_gradients_where, near
 from gradcalc.core.errors import SpecError
+from gradcalc.core.float_source import each_float
 from gradcalc.core.gradcheck import NORMAL
 from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.kinds.mistakes import Variant as Mistake
@@ -43,7 +44,6 @@ from gradcalc.core.ops.elementwise import (
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import each_float
 
 # ---------------------------------------------------------------------------
 # Reading

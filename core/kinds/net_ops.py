@@ -21,10 +21,11 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core.float_source import denominators_reach, shortest_fraction
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
-from gradcalc.core.values import denominators_reach, read_floats, shortest_fraction, to_float
+from gradcalc.core.values import read_floats, to_float
 
 Traces = list[Trace]
 # (op name, "forward" | "backward") -> runs, for tests; reset it before counting.

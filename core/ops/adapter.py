@@ -25,9 +25,10 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
+from gradcalc.core.float_source import each_float
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
-from gradcalc.core.values import each_float, to_float
+from gradcalc.core.values import to_float
 
 Float64 = Callable[[np.ndarray], np.ndarray]
 
