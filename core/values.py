@@ -17,6 +17,12 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.errors import FieldPath, SpecError
+from gradcalc.core.float_source import (
+    float_source,
+    remember_floats,
+    rounds_each_once,
+    shortest_fraction,
+)
 
 Number = Fraction | float
 
@@ -92,7 +98,7 @@ def parse_number(
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SpecError(path, f"{value} is not allowed: entries must be finite numbers")
-        return _bounded(Fraction(repr(value)), path)
+        return _bounded(shortest_fraction(value), path)
     if isinstance(value, np.generic):
         return parse_number(value.item(), path, what=what, allowed=allowed)
     if isinstance(value, str):
@@ -332,37 +338,50 @@ def parse_array(
         )
     fast = _fast_integer_array(value, shape)
     if fast is not None:
-        return fast
+        return _read_already(fast)
     flat: list[Fraction] = []
     _flatten(value, path, flat, {}, _entry_reader(symbols))
     array = np.empty(size, dtype=object)
     array[:] = flat
-    return array.reshape(shape)
+    return _read_already(array.reshape(shape))
 
 
-# Object arrays ``read_floats`` made (keyed by id): read already, taken as they are.
+# Object arrays parse_array and ``read_floats`` made (keyed by id): read already (Python
+# ints, or Fractions, within MAX_MAGNITUDE), so a net handing one to a layer takes it as it
+# is, without comparing every entry with the bounds again (a Fraction comparison is a
+# microsecond or more).
 _READ_FLOATS: weakref.WeakValueDictionary[int, np.ndarray] = weakref.WeakValueDictionary()
 
 
-def read_floats(values: np.ndarray) -> np.ndarray | None:
+def _read_already(array: np.ndarray) -> np.ndarray:
+    _READ_FLOATS[id(array)] = array
+    return array
+
+
+def read_floats(
+    values: np.ndarray, known: dict[float, Fraction] | None = None
+) -> np.ndarray | None:
     """A float64 array read exactly as parse_array reads a list of its values: each entry
     the Fraction of its shortest repr (0.1 is 1/10; -0.0 is 0), without writing the lists
-    out (equal values are read once).  None when an entry is not finite or above 1e100 in
-    magnitude: reading its lists then says so."""
+    out (equal values are read once; ``known`` holds those read before, and takes the
+    new ones: a net's arrays share most of their values, relu's output its input's).
+    None when an entry is not finite or above 1e100 in magnitude: reading its lists then
+    says so."""
     with np.errstate(invalid="ignore"):
         if values.ndim == 0 or not np.all(np.abs(values) <= MAX_MAGNITUDE):
             return None
-    known: dict[float, Fraction] = {}
+    known = {} if known is None else known
     flat = []
     for value in values.ravel().tolist():
         number = known.get(value)
         if number is None:
-            number = known[value] = Fraction(repr(value))
+            number = known[value] = shortest_fraction(value)
         flat.append(number)
     read = np.empty(values.size, dtype=object)
     read[:] = flat
     read = read.reshape(values.shape)
     _READ_FLOATS[id(read)] = read
+    remember_floats(read, (values + 0.0).ravel())
     return read
 
 
@@ -387,7 +406,12 @@ def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) 
     if value.dtype != object:
         return None
     if _READ_FLOATS.get(id(value)) is value:
-        return value.copy()
+        copy = value.copy()
+        floats = float_source(value)
+        if floats is not None:
+            _READ_FLOATS[id(copy)] = copy
+            remember_floats(copy, floats.ravel())
+        return copy
     kinds = set(map(type, value.ravel().tolist()))
     if kinds <= {int} or kinds <= {Fraction}:
         fits = -MAX_MAGNITUDE <= value.min() and value.max() <= MAX_MAGNITUDE
@@ -526,6 +550,9 @@ def to_float(array: np.ndarray) -> np.ndarray:
     array = np.asarray(array)
     if array.dtype != object:
         return array.astype(float)
+    known = float_source(array)
+    if known is not None and rounds_each_once(known):
+        return known.copy()
     flat = array.ravel().tolist()
     if set(map(type, flat)) <= {int}:
         return array.astype(float)

@@ -35,6 +35,7 @@ from gradcalc.core.explain.pieces import (
     symbolic_words,
 )
 from gradcalc.core.explain.pieces import same as _same
+from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.dense import SECTIONS, DenseProblem, DenseTrace
 
 
@@ -63,8 +64,8 @@ class Explainer:
         self.w = problem.weight
         self.b = problem.bias
         if not exact:
-            self.x, self.up, self.w = (a.astype(float) for a in (self.x, self.up, self.w))
-            self.b = None if self.b is None else self.b.astype(float)
+            self.x, self.up, self.w = (each_float(a) for a in (self.x, self.up, self.w))
+            self.b = None if self.b is None else each_float(self.b)
         self.column = problem.layout == "column"
 
     # symbols -------------------------------------------------------------

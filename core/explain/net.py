@@ -19,6 +19,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
+from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.net import Layer, NetProblem
 
 # A layer's own sections that belong to the forward pass (shown in layer order); the rest
@@ -298,7 +299,7 @@ def _as_float64(section: Section) -> Section:
     its arithmetic used (an upstream that came from a float64 layer is a float64 value, not
     the long fraction it reads as)."""
     items = [
-        replace_values(item, item.values.astype(float))
+        replace_values(item, each_float(item.values))
         if isinstance(item, Matrix) and item.values.dtype == object
         else item
         for item in section.items

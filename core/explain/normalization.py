@@ -188,6 +188,12 @@ class NormExplainer:
                 "which is irrational here (σ² + ε is not the square of a rational): σ, x̂, y, "
                 "∂L/∂x and ∂L/∂γ are float64"
             )
+        if self.t.rounded:
+            return (
+                "float64 arithmetic (--float), from exact sums: μ, x − μ, σ² and the sums "
+                "that can cancel (Σ ∂L/∂x̂, Σ ∂L/∂x̂·x̃) are taken exactly on the rational "
+                "inputs and rounded to float64, so a gradient that is exactly 0 shows as 0"
+            )
         if self.options.force_float:
             return "float64 arithmetic (--float)"
         limit = self.options.limits.exact_work // 100

@@ -25,6 +25,7 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.checking import bend_within, check_gradients_where, near
 from gradcalc.core.errors import SpecError
+from gradcalc.core.float_source import each_float
 from gradcalc.core.gradcheck import NORMAL
 from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
 from gradcalc.core.kinds.mistakes import Variant as Mistake
@@ -240,14 +241,14 @@ def _kinks_and_jumps(problem: ActivationProblem) -> tuple[np.ndarray, np.ndarray
     """The entries near a kink at 0 and near softplus's jump (bool, the input's shape)."""
     kinks = np.zeros(problem.input.shape, dtype=bool)
     if ACTIVATIONS[problem.function].kink_slopes(problem.params) is not None:
-        kinks = near(problem.input.astype(float), (0.0,))
+        kinks = near(each_float(problem.input), (0.0,))
     jumps = np.zeros(problem.input.shape, dtype=bool)
     if problem.function == "softplus":
         try:
             at = float(threshold_x(problem.params))
         except OverflowError:  # beyond float64: no input can sit there
             at = math.inf
-        jumps = near(problem.input.astype(float), (at,))
+        jumps = near(each_float(problem.input), (at,))
     return kinks, jumps
 
 

@@ -36,7 +36,12 @@ NAME_DEFAULTS = {"input": "x", "loss": "L"}
 # The results every net has; each layer N adds N.output, N.grad_output and N.grad_<param>
 # (RESULT_PATTERN, which the JSON Schema lists).
 RESULTS = ("output", "loss", "grad_input")
-RESULT_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+)$"
+RESULT_PATTERN = (
+    r"^[A-Za-z_][A-Za-z0-9_]*\.(output|grad_output|grad_[a-z_]+|running_mean|running_var)$"
+)
+# A batch norm layer in training also gives its running statistics, updated by the batch's
+# (N.running_mean, N.running_var), as the batchnorm kind does.
+RUNNING = ("running_mean", "running_var")
 SECTIONS = registry.sections(KIND)
 # The single-layer kinds a layer may be, and flatten (a reshape, core/ops/flatten.py).
 LAYER_KINDS = ("conv", "pool", "dense", "activation", "softmax", "dropout", "embedding")
@@ -51,6 +56,8 @@ PARAMETERS = {"conv": ("kernel", "bias"), "dense": ("weight", "bias"), "embeddin
 PARAMETERS.update({kind: ("weight", "bias") for kind in NORM_LAYERS})
 PARAMETERS["rnn"] = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 PARAMETERS["conv_transpose"] = ("kernel", "bias")
+# The key that turns a normalization layer's γ and β off (default true).
+AFFINE_FLAGS = {"batchnorm": "affine", "groupnorm": "affine", "layernorm": "elementwise_affine"}
 # Keys the net gives every layer itself: a layer that writes one is refused.
 SUPPLIED = {
     "input": "the previous layer's output (the first layer's is the net's input)",
@@ -92,8 +99,21 @@ class Layer:
 
     @property
     def parameters(self) -> tuple[str, ...]:
-        """The parameters this layer has (a dense layer without bias has only weight)."""
-        return tuple(p for p in PARAMETERS.get(self.type, ()) if self.keys.get(p) is not None)
+        """The parameters this layer has: those written (a dense layer without bias has only
+        weight), and a normalization layer's γ and β unless its affine flag is false (its
+        kind reads an unwritten γ as ones and β as zeros, PyTorch's initial values, and they
+        are parameters as in PyTorch: their gradients are results)."""
+        names = PARAMETERS.get(self.type, ())
+        if self.type in NORM_LAYERS and _affine(self):
+            return names
+        return tuple(p for p in names if self.keys.get(p) is not None)
+
+
+def _affine(layer: Layer) -> bool:
+    """A normalization layer's affine flag (elementwise_affine for layer norm); a flag
+    that is not true or false counts as true (its kind refuses it when the layer is read)."""
+    flag = layer.keys.get(AFFINE_FLAGS.get(layer.type, "affine"))
+    return flag is None or flag is not False
 
 
 @record
@@ -182,6 +202,10 @@ def known_results(problem: NetProblem) -> dict[str, tuple[int, ...]]:
         known[f"{layer.name}.grad_output"] = problem.shapes[layer.name]
         for parameter in layer.parameters:
             known[f"{layer.name}.grad_{parameter}"] = problem.shapes[f"{layer.name}.{parameter}"]
+        kind_problem = problem.read_layers[layer.index]
+        if layer.type == "batchnorm" and kind_problem.running:
+            for key in RUNNING:
+                known[f"{layer.name}.{key}"] = kind_problem.running_mean.shape
     return known
 
 

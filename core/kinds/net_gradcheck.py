@@ -50,15 +50,18 @@ def chain_params(problem: NetProblem, run: Run) -> tuple[dict, dict]:
     for layer in problem.layers:
         for parameter in layer.parameters:
             key = f"{layer.name}.{parameter}"
-            params[key] = np.asarray(layer_value(layer, parameter), dtype=float)
+            params[key] = np.asarray(layer_value(problem, layer, parameter), dtype=float)
             analytic[key] = run.results[f"{layer.name}.grad_{parameter}"]
     return params, analytic
 
 
-def layer_value(layer: Layer, parameter: str) -> np.ndarray:
-    """A parameter as the layer's kind read it: numbers written as text ("1/2") read too."""
+def layer_value(problem: NetProblem, layer: Layer, parameter: str) -> np.ndarray:
+    """A parameter as the layer's kind read it: numbers written as text ("1/2") read too;
+    one not written (a normalization layer's γ or β) is its kind's default (ones, zeros)."""
     from gradcalc.core.values import parse_array
 
+    if layer.keys.get(parameter) is None:
+        return getattr(problem.read_layers[layer.index], parameter)
     return parse_array(
         layer.keys[parameter], (), ndims=tuple(range(7)), what=parameter, max_elements=10**9
     )

@@ -131,6 +131,7 @@ def backward(base: Base, slip: Slip) -> dict[str, Any]:
         ran = base.forward[layer.index]
         name = layer.name
         results[f"{name}.output"] = ran.results["output"]
+        results.update(net_run.running_results(layer, ran))  # no slip moves them
         shape = np.shape(ran.results["output"])
         results[f"{name}.grad_output"] = _ones(shape) if upstream is None else upstream
         if slip.layer == layer.index and slip.how == "skip":
@@ -342,7 +343,12 @@ def _parameter_mistakes(
 def _kind_mistakes(spec: Mapping[str, Any], layer: net.Layer) -> list[Variant]:
     """The layer's kind's own usual mistakes (core/kinds/<kind>.py), on the layer's own
     parameters' gradients: a key changed in that layer (the net run again with it), or its
-    own gradient transformed (∂L/∂W transposed)."""
+    own gradient transformed (∂L/∂W transposed).  A normalization layer has none here:
+    its kind computes its slips (unbiased variance, eps forgotten) from its own input and
+    upstream, which in a net are the previous layer's output and the next layer's
+    gradient, not keys of the layer."""
+    if layer.type in net.NORM_LAYERS:
+        return []
     kind_mistakes = registry.kind_module(layer.type).usual_mistakes
     own = {f"grad_{parameter}" for parameter in layer.parameters}
     variants = []

@@ -14,19 +14,18 @@ to one forward and one backward run per solve, and the finite-difference loss to
 
 from __future__ import annotations
 
-import math
 import weakref
 from collections import Counter
 from collections.abc import Mapping
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
+from gradcalc.core.float_source import denominators_reach, shortest_fraction
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
-from gradcalc.core.values import to_float
+from gradcalc.core.values import read_floats, to_float
 
 Traces = list[Trace]
 # (op name, "forward" | "backward") -> runs, for tests; reset it before counting.
@@ -74,16 +73,11 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
     values = values + 0.0  # float64 already (a layer's output or gradient)
     if kind not in _COMMON_DENOMINATOR:
         return values
-    # Whole numbers have denominator 1; look at the others a few at a time (inf and nan
-    # never reach here: reading refuses them).
-    fractional = np.flatnonzero(values != np.floor(values))
-    denominator = 1
-    for start in range(0, fractional.size, 64):
-        for value in values.flat[fractional[start : start + 64]].tolist():
-            denominator = math.lcm(denominator, Fraction(repr(value)).denominator)
-            if denominator >= 2**53:  # to_float rounds each entry once
-                return values
-    exact = np.array([Fraction(repr(value)) for value in values.ravel().tolist()], dtype=object)
+    # Whole numbers have denominator 1 (inf and nan never reach here: reading refuses
+    # them); at 2^53, to_float rounds each entry once.
+    if denominators_reach(values):
+        return values
+    exact = np.array([shortest_fraction(value) for value in values.ravel().tolist()], dtype=object)
     return to_float(exact.reshape(values.shape))
 
 
@@ -243,6 +237,30 @@ def _embedding(problem: Any, _: np.ndarray, params: Mapping[str, Any]) -> tuple[
     return np.asarray(output, dtype=float).reshape(problem.output_shape), [trace]
 
 
+def rational(values: np.ndarray) -> np.ndarray:
+    """A layer's float64 input or upstream as exact values, as the explained path's kind
+    reads them (core/values.py read_floats: each entry the Fraction of its shortest repr);
+    exact values as they are.  Entries read_floats refuses (not finite) stay floats."""
+    values = np.asarray(values)
+    if values.dtype == object:
+        return values
+    read = read_floats(values)
+    return np.array(values.tolist(), dtype=object) if read is None else read
+
+
+def rounded_norm(problem: Any, exact_x: np.ndarray) -> tuple[np.ndarray, Traces]:
+    """A normalization layer as its kind runs it with --float when rounds_once holds (core/
+    kinds/normalization.py): exactly on ``exact_x`` (rational) and its own γ and β, the
+    output rounded once; the trace is exact, and ``backward`` takes the upstream exactly."""
+    from gradcalc.core.kinds.normalization import op_params, rounded_once
+    from gradcalc.core.ops.normalization import NORMALIZE
+
+    CALLS[NORMALIZE.name, "forward"] += 1
+    x = exact_x.reshape(problem.op_shape)
+    output, trace = adapter.forward(NORMALIZE, x, op_params(problem), exact=True)
+    return rounded_once(output).reshape(problem.input.shape), [trace]
+
+
 def _norm(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
     """batchnorm, layernorm, groupnorm: the normalization op over the problem's axes (in its
     op layout), with γ and β from ``params`` when given."""
@@ -255,8 +273,27 @@ def _norm(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.nd
     return np.asarray(output, dtype=float).reshape(problem.input.shape), [trace]
 
 
+def running(kind: str, problem: Any, traces: Traces) -> dict[str, np.ndarray]:
+    """A training batch norm's ``running_mean`` and ``running_var`` from its forward trace
+    (the batch statistics in its cache), in float64 as its kind computes them; {} for
+    every other layer."""
+    if kind != "batchnorm" or not problem.running:
+        return {}
+    from gradcalc.core.kinds.normalization import rounded_once, running_results
+
+    cache, exact = traces[0].cache, traces[0].exact  # exact: rounded_norm's run
+    moved = running_results(problem, cache["mean"], cache["var"], exact=exact)
+    return {key: rounded_once(value) for key, value in moved.items()}
+
+
 def _norm_backward(problem: Any, traces: Traces, grad_y: np.ndarray) -> dict[str, Any]:
+    """The gradients from ``_norm``'s float64 trace, or from ``rounded_norm``'s exact one
+    (``grad_y`` exact then, each gradient rounded once as the kind rounds it)."""
+    from gradcalc.core.kinds.normalization import rounded_once
+
     grads = _backward(grad_y.reshape(problem.op_shape), traces[0])
+    if traces[0].exact:
+        grads = {name: rounded_once(value) for name, value in grads.items()}
     results = {"grad_input": np.asarray(grads["input"], dtype=float).reshape(problem.input.shape)}
     if problem.affine:
         results["grad_weight"] = grads["weight"].reshape(problem.weight.shape)

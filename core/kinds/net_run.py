@@ -32,7 +32,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import net_ops
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, Layer, NetProblem
+from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, RUNNING, Layer, NetProblem
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
@@ -120,13 +120,17 @@ def handed(values: Any, kind: str, shown: bool) -> Any:
         return net_ops.as_read(values, kind)
     known = _SHOWN.get(id(values))
     if known is None or known[0] is not values:  # a layer's input is read twice: once
-        known = _SHOWN[id(values)] = (values, read_floats(values))
+        if len(_FRACTIONS) > 2**20:  # layers run outside a net's run (gradcalc check)
+            _FRACTIONS.clear()
+        known = _SHOWN[id(values)] = (values, read_floats(values, _FRACTIONS))
     return _plain(values) if known[1] is None else known[1]
 
 
 # Float64 arrays read as Fractions for an explained layer during this run, by id: (the
-# array, what it read as).  Emptied at each run's start.
+# array, what it read as); and each float64 value read, as its Fraction (a layer's output
+# holds many of its input's values).  Emptied at each run's start and end.
 _SHOWN: dict[int, tuple[np.ndarray, Any]] = {}
+_FRACTIONS: dict[float, Any] = {}
 
 
 # The symbols of a layer's parameters when the net has several layers with parameters: W2,
@@ -182,11 +186,22 @@ def run_layer(
     """Run one layer by its own kind; its SpecErrors point into the net spec."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
-    spec = layer_spec(problem, layer, values, upstream, options.explain)
+    shown = options.explain or reads_exactly(layer, values, options)
+    spec = layer_spec(problem, layer, values, upstream, shown)
     try:
         return run_kind(layer.type, spec, options)
     except SpecError as error:
         raise layer_error(problem, layer, values, error) from None
+
+
+def reads_exactly(layer: Layer, values: np.ndarray, options: Any) -> bool:
+    """A normalization layer small enough to run exactly reads float64 values as the
+    explained path hands them (exact, from their shortest reprs) whether or not it is
+    explained: with --float its kind then rounds once (core/kinds/normalization.py
+    rounds_once), and the results do not depend on the explanation."""
+    from gradcalc.core.kinds.normalization import small
+
+    return layer.type in NORM_LAYERS and small(np.size(values), options.limits)
 
 
 def _flatten(
@@ -334,8 +349,30 @@ class OpsRun:
 
 
 def _ops_forward(problem: NetProblem, layer: Layer, values: np.ndarray, options: Any) -> LayerRun:
-    """A float64 layer's forward pass by its ops; the trace keeps what its backward needs."""
+    """A float64 layer's forward pass by its ops; the trace keeps what its backward needs.
+    A normalization layer its kind would run exactly and round (rounds_once) runs so."""
     kind_problem = problem.read_layers[layer.index]
+    if layer.type in NORM_LAYERS and _rounds_once(kind_problem, options):
+        output, traces = net_ops.rounded_norm(kind_problem, net_ops.rational(values))
+    else:
+        output, traces = _float_forward(problem, layer, values, kind_problem)
+    results = {"output": output, **net_ops.running(layer.type, kind_problem, traces)}
+    ran = Run(results=results, trace=OpsRun(kind_problem, traces), exact=False)
+    return LayerRun(layer.type, None, ran, options)
+
+
+def _rounds_once(kind_problem: Any, options: Any) -> bool:
+    """What the kind's rounds_once says of the layer run with --float (its input and
+    upstream are exact as the explained path hands them: read from their shortest reprs)."""
+    from gradcalc.core.kinds import normalization
+
+    small = normalization.small(kind_problem.input.size, options.limits)
+    return small and normalization.rational_parameters(kind_problem)
+
+
+def _float_forward(
+    problem: NetProblem, layer: Layer, values: np.ndarray, kind_problem: Any
+) -> tuple[np.ndarray, list[Any]]:
     if values is problem.input:  # the spec's exact input: converted once
         key = ("input", layer.type)
         if key not in problem.floats:
@@ -344,25 +381,26 @@ def _ops_forward(problem: NetProblem, layer: Layer, values: np.ndarray, options:
     else:
         x = net_ops.as_read(values, layer.type)
     params = net_ops.float_params(layer.type, kind_problem, problem.floats)
-    output, traces = net_ops.forward(layer.type, kind_problem, x, params)
-    ran = Run(results={"output": output}, trace=OpsRun(kind_problem, traces), exact=False)
-    return LayerRun(layer.type, None, ran, options)
+    return net_ops.forward(layer.type, kind_problem, x, params)
 
 
 def _ops_backward(layer: Layer, ran: LayerRun, upstream: Any) -> LayerRun:
     """A float64 layer's backward pass from its forward traces (``upstream`` None: ones)."""
     output = ran.results["output"]
     grad_y = np.ones(np.shape(output)) if upstream is None else upstream
-    grad_y = net_ops.as_read(grad_y, layer.type)
     trace = ran.run.trace
+    exact = trace.traces[0].exact  # a normalization layer that rounds once
+    grad_y = net_ops.rational(grad_y) if exact else net_ops.as_read(grad_y, layer.type)
     gradients = net_ops.backward(layer.type, trace.problem, trace.traces, grad_y)
     results = {"output": output, **gradients}
     return LayerRun(layer.type, None, Run(results=results, trace=trace, exact=False), ran.options)
 
 
-# The sections a layer's forward run explains (attention's score table and softmax rows come
-# before its weighted sums); its backward run explains the others.
-FORWARD_SECTIONS = frozenset({"size", "scores", "weights", "forward"})
+# The sections a layer's forward run explains: its size, its forward pass (attention's
+# score table and softmax rows before its weighted sums), and a training batch norm's
+# running statistics (they move with the batch statistics, so the forward run's
+# results, N.running_mean and N.running_var, are the ones shown).
+FORWARD_SECTIONS = frozenset({"size", "scores", "weights", "forward", "running"})
 
 
 def _forward_options(layer: Layer, options: common.SolveOptions, exact: bool) -> Any:
@@ -412,7 +450,8 @@ def backward_pass(
 
 
 def _backward_sections(layer: Layer, options: common.SolveOptions) -> Any:
-    """A layer's backward run explains its problem statement and its backward sections."""
+    """A layer's backward run explains its problem statement and its backward sections
+    (every section but the forward run's)."""
     if layer.type == "flatten":
         return None
     return _sections(layer.type, options) - FORWARD_SECTIONS
@@ -471,11 +510,13 @@ def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.
 def run(problem: NetProblem, options: common.SolveOptions) -> Run:
     """The forward pass, the loss, the backward pass; results keyed as the issue's contract."""
     _SHOWN.clear()
+    _FRACTIONS.clear()
     try:
         forward, loss, float_from = forward_pass(problem, options)
         backward = backward_pass(problem, options, forward, loss)
     finally:
         _SHOWN.clear()
+        _FRACTIONS.clear()
     results: dict[str, Any] = {"output": forward[-1].results["output"]}
     if loss is not None:
         results["loss"] = loss.results["loss"]
@@ -489,9 +530,21 @@ def run(problem: NetProblem, options: common.SolveOptions) -> Run:
             results[f"{layer.name}.grad_{parameter}"] = backward[layer.index].results[
                 f"grad_{parameter}"
             ]
+        results.update(running_results(layer, forward[layer.index]))
     exact = all(_all_exact(value) for value in results.values())
     trace = NetTrace(forward, backward, loss, float_from)
     return Run(results=results, trace=trace, exact=exact)
+
+
+def running_results(layer: Layer, ran: LayerRun) -> dict[str, Any]:
+    """``N.running_mean`` and ``N.running_var`` of a batch norm layer in training, from its
+    forward run (they move with the batch statistics, which its upstream does not touch);
+    {} for every other layer."""
+    return {
+        f"{layer.name}.{key}": ran.results[key]
+        for key in RUNNING
+        if layer.type == "batchnorm" and key in ran.results
+    }
 
 
 def _grad_output(problem: NetProblem, after: LayerRun | None, loss: LayerRun | None) -> Any:

@@ -183,6 +183,7 @@ class NormTrace:
     grad_input: np.ndarray
     exact: bool
     sigma_exact: bool
+    rounded: bool = False  # --float: run exactly, each value rounded once (rounds_once)
 
 
 def op_params(problem: NormProblem, values: Mapping[str, Any] | None = None) -> dict[str, Any]:
@@ -204,15 +205,48 @@ def op_params(problem: NormProblem, values: Mapping[str, Any] | None = None) -> 
 
 
 def runs_exactly(problem: NormProblem, options: common.SolveOptions) -> bool:
-    return not options.force_float and problem.input.size * ENTRY_WORK <= (
-        options.limits.exact_work
-    )
+    return not options.force_float and small(problem.input.size, options.limits)
+
+
+def rounds_once(problem: NormProblem, options: common.SolveOptions) -> bool:
+    """--float on a problem small enough to run exactly whose values are all rational (as
+    read from a spec): it runs exactly and each value is rounded to float64 once, so that
+    the sums that cancel (μ, Σ ∂L/∂x̂, Σ ∂L/∂x̂·x̃) do so exactly and a gradient that is
+    exactly 0 is 0, not float64's ±1e-16 (which no displayed step could give)."""
+    if not options.force_float or not small(problem.input.size, options.limits):
+        return False
+    given = problem.input.dtype == object and problem.upstream.dtype == object
+    return given and rational_parameters(problem)
+
+
+def small(size: int, limits: common.Limits) -> bool:
+    """Whether an input of ``size`` entries is small enough to run exactly."""
+    return size * ENTRY_WORK <= limits.exact_work
+
+
+def rational_parameters(problem: NormProblem) -> bool:
+    """γ, β and the running statistics are exact (or absent), as read from a spec."""
+    arrays = (problem.weight, problem.bias, problem.running_mean, problem.running_var)
+    return all(array is None or array.dtype == object for array in arrays)
 
 
 def run(problem: NormProblem, options: common.SolveOptions) -> Run:
     """Forward and backward through the op: exactly while rational (σ when it is a square
-    root of a rational square), float64 from σ on otherwise."""
+    root of a rational square), float64 from σ on otherwise; with --float, exactly and
+    rounded once when rounds_once says so, else in float64."""
     exact = runs_exactly(problem, options)
+    rounded = not exact and rounds_once(problem, options)
+    results, recorded = _solve(problem, options, exact or rounded)
+    if rounded:
+        results = {name: rounded_once(value) for name, value in results.items()}
+        recorded = rounded_trace(recorded)
+    return Run(results=results, trace=recorded, exact=recorded.sigma_exact)
+
+
+def _solve(
+    problem: NormProblem, options: common.SolveOptions, exact: bool
+) -> tuple[dict[str, Any], NormTrace]:
+    """The results and the trace, run exactly (see run) or in float64."""
     x = problem.input.reshape(problem.op_shape)
     y, trace = adapter.forward(NORMALIZE, x, op_params(problem), exact=exact)
     grads = adapter.backward(problem.upstream.reshape(problem.op_shape), trace)
@@ -234,13 +268,7 @@ def run(problem: NormProblem, options: common.SolveOptions) -> Run:
         results["grad_weight"] = grads["weight"].reshape(problem.weight.shape)
         results["grad_bias"] = grads["bias"].reshape(problem.bias.shape)
     if problem.running:
-        ran = problem.running_mean if exact else adapter.as_float(problem.running_mean)
-        rv = problem.running_var if exact else adapter.as_float(problem.running_var)
-        momentum = problem.momentum if exact else float(problem.momentum)
-        results["running_mean"] = running_update(ran, results["mean"].reshape(ran.shape), momentum)
-        results["running_var"] = running_update(
-            rv, results["var"].reshape(rv.shape), momentum, unbiased_from=problem.count
-        )
+        results.update(running_results(problem, results["mean"], results["var"], exact))
     recorded = NormTrace(
         cache=cache,
         upstream=upstream,
@@ -249,7 +277,52 @@ def run(problem: NormProblem, options: common.SolveOptions) -> Run:
         exact=trace.exact,
         sigma_exact=trace.exact and cache["sigma_exact"],
     )
-    return Run(results=results, trace=recorded, exact=recorded.sigma_exact)
+    return results, recorded
+
+
+def rounded_once(value: Any) -> Any:
+    """An array or number as float64, each exact value rounded once (Fraction.__float__);
+    anything else (flags, axes, counts) as it is."""
+    if isinstance(value, np.ndarray):
+        return value.astype(float)
+    if isinstance(value, Fraction):
+        return float(value)
+    return value
+
+
+def rounded_trace(trace: NormTrace) -> NormTrace:
+    """An exact run's trace with every value rounded once: what a --float run explains."""
+    cache = {key: rounded_once(value) for key, value in trace.cache.items()}
+    cache["sigma_exact"] = False
+    staged = trace.staged
+    if staged is not None:
+        staged = {key: rounded_once(value) for key, value in staged.items()}
+    return NormTrace(
+        cache=cache,
+        upstream=rounded_once(trace.upstream),
+        staged=staged,
+        grad_input=rounded_once(trace.grad_input),
+        exact=False,
+        sigma_exact=False,
+        rounded=True,
+    )
+
+
+def running_results(
+    problem: NormProblem, mean: np.ndarray, var: np.ndarray, exact: bool
+) -> dict[str, np.ndarray]:
+    """Batch norm in training: ``running_mean`` and ``running_var`` (C) moved by momentum
+    toward the batch's ``mean`` and unbiased ``var`` (the batch's biased variance, C
+    entries in any shape), exactly or in float64 as the run went."""
+    ran = problem.running_mean if exact else adapter.as_float(problem.running_mean)
+    rv = problem.running_var if exact else adapter.as_float(problem.running_var)
+    momentum = problem.momentum if exact else float(problem.momentum)
+    return {
+        "running_mean": running_update(ran, np.reshape(mean, ran.shape), momentum),
+        "running_var": running_update(
+            rv, np.reshape(var, rv.shape), momentum, unbiased_from=problem.count
+        ),
+    }
 
 
 def float_output(problem: NormProblem, values: Mapping[str, np.ndarray]) -> np.ndarray:

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
+from gradcalc.core.float_source import each_float
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
 from gradcalc.core.values import holds_formulas, to_float
@@ -51,8 +52,9 @@ class Trace:
 
 def each_rounded(values: np.ndarray) -> np.ndarray:
     """float64 by rounding each exact value once (``Fraction.__float__``); the other
-    converter, ``to_float``, divides numerators over one common denominator."""
-    return values.astype(float)
+    converter, ``to_float``, divides numerators over one common denominator.  Values a
+    net read from float64 ones (core/values.py float_source) give those back."""
+    return each_float(values)
 
 
 def as_run(values: np.ndarray, trace: Trace) -> np.ndarray:

@@ -159,16 +159,20 @@ def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
     )
 
 
-def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def conv2d_forward(
+    x: np.ndarray, w: np.ndarray, g: ConvGeometry, columns: np.ndarray | None = None
+) -> np.ndarray:
     """Cross-correlation without bias.
 
     x: N×C×H×W, w: O×(C/g)×kh×kw -> y: N×O×H_out×W_out, with
     y[n,o,i,j] = Σ_c,m,q x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw] · w[o,c,m,q]
     (c0(o): the first input channel of o's group; 0 without groups).
     One matmul per batch item (and group), (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the
-    result is already N×O×H_out×W_out, with no transpose.
+    result is already N×O×H_out×W_out, with no transpose.  ``columns``: x's im2col matrix
+    when the caller made it already.
     """
-    columns = _columns(pad_input(x, g.padding), g)
+    if columns is None:
+        columns = _columns(pad_input(x, g.padding), g)
     if g.groups == 1:
         out = w.reshape(g.out_channels, -1) @ columns
     else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
@@ -177,14 +181,18 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
-def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+def conv2d_grad_kernel(
+    upstream: np.ndarray, x: np.ndarray, g: ConvGeometry, columns: np.ndarray | None = None
+) -> np.ndarray:
     """∂L/∂w for the correlation above.
 
     upstream: N×O×H_out×W_out, x: N×C×H×W -> O×(C/g)×kh×kw,
     ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw].
-    One matmul per batch item (and group), then the N partial sums are added.
+    One matmul per batch item (and group), then the N partial sums are added.  ``columns``:
+    x's im2col matrix when the forward pass kept it.
     """
-    columns = _columns(pad_input(x, g.padding), g)
+    if columns is None:
+        columns = _columns(pad_input(x, g.padding), g)
     if g.groups == 1:
         per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
     else:
@@ -261,7 +269,8 @@ def correlate(x: np.ndarray, w: np.ndarray, cache: Cache) -> np.ndarray:
 
 def grad_kernel(grad_y: np.ndarray, x: np.ndarray, cache: Cache) -> np.ndarray:
     """grad_y: N×O×H_out×W_out, x: N×C×H×W -> ∂L/∂w: O×(C/g)×kh×kw, in the given (unflipped) layout."""
-    slid = conv2d_grad_kernel(grad_y, x, cache["geometry"])
+    columns = cache.get("columns") if x is cache.get("input") else None
+    slid = conv2d_grad_kernel(grad_y, x, cache["geometry"], columns)
     return flip(slid) if cache["flip"] else slid
 
 
@@ -274,7 +283,11 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """x: N×C×H×W; params: ``kernel`` O×(C/g)×kh×kw, ``geometry`` (ConvGeometry), ``flip`` (bool:
     true convolution).  Returns y: N×O×H_out×W_out and the cache {"input": x, **params}."""
     cache = {"input": x, **params}
-    return correlate(x, params["kernel"], cache), cache
+    g, w = params["geometry"], params["kernel"]
+    # x's im2col matrix, which ∂L/∂w takes again in the backward pass: made once (float64:
+    # the exact path evaluates the products on integers instead of running forward).
+    columns = cache["columns"] = _columns(pad_input(x, g.padding), g)
+    return conv2d_forward(x, flip(w) if cache["flip"] else w, g, columns), cache
 
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:

@@ -201,10 +201,13 @@ def _parameter_sum(values: np.ndarray, cache: Cache, other: np.ndarray | None = 
     return axis_sum(values, cache["param_axes"], other)
 
 
-def _float_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+def _float_backward(
+    grad_y: np.ndarray, cache: Cache, bias_sum: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
     """backward's "weight" and "input" in float64, with as few passes over memory as it can:
     ∂L/∂x = ∂L/∂x̂/σ − x̂·(Σ ∂L/∂x̂·x̂)/(M·σ) − (Σ ∂L/∂x̂)/(M·σ).  When γ is constant over each
-    group (batch norm), Σ ∂L/∂x̂ = γ·∂L/∂β and Σ ∂L/∂x̂·x̂ = γ·∂L/∂γ need no pass of their own."""
+    group (batch norm), Σ ∂L/∂x̂ = γ·∂L/∂β and Σ ∂L/∂x̂·x̂ = γ·∂L/∂γ need no pass of their own
+    (``bias_sum``: ∂L/∂β as backward summed it from this ``grad_y``, the same sum)."""
     x_hat, inverse = cache["x_hat"], 1 / cache["sigma"]
     axes, m = cache["axes"], cache["count"]
     weight = cache["weight"]
@@ -220,17 +223,39 @@ def _float_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
         grads["input"] = grad_y * scale
         return grads
     if weight is not None and set(cache["param_axes"]) == set(axes):
-        total = weight * axis_sum(grad_y, axes)
+        same_sum = bias_sum is not None and tuple(cache["param_axes"]) == tuple(axes)
+        total = weight * (bias_sum if same_sum else axis_sum(grad_y, axes))
         projected = weight * projected_y
-        grad = grad_y * (weight * inverse)
+        grad = np.empty_like(grad_y)
+        scale = weight * inverse
     else:
         g_hat = grad_y if weight is None else grad_y * weight
         total = axis_sum(g_hat, axes)
         projected = axis_sum(g_hat, axes, x_hat)
         grad = g_hat * inverse if weight is None else np.multiply(g_hat, inverse, out=g_hat)
-    grad -= x_hat * (projected * inverse / m)
-    grad -= total * inverse / m
+        scale = None
+    slope, shift = projected * inverse / m, total * inverse / m
+    for block in _blocks(grad.shape):
+        # grad_y·scale (batch norm), − x̂·slope, − shift: the whole-array steps, a block at
+        # a time so that the block's temporaries stay in the CPU cache (the same values).
+        part = grad[block]
+        if scale is not None:
+            np.multiply(grad_y[block], _rows(scale, block), out=part)
+        part -= x_hat[block] * _rows(slope, block)
+        part -= _rows(shift, block)
     return {**grads, "input": grad}
+
+
+def _blocks(shape: tuple[int, ...]) -> list[slice]:
+    """Slices of axis 0 of about 2^15 entries each (at least one row each)."""
+    row = math.prod(shape[1:]) or 1
+    step = max(1, (1 << 15) // row)
+    return [slice(start, start + step) for start in range(0, shape[0], step)] if shape else []
+
+
+def _rows(values: np.ndarray, block: slice) -> np.ndarray:
+    """A statistic (x's shape, axes kept as 1) for the rows ``block`` of x."""
+    return values if values.shape[0] == 1 else values[block]
 
 
 def _floats(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
@@ -263,11 +288,15 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     if cache["has_bias"]:
         grads["bias"] = _parameter_sum(grad_y, cache)
     rational = None if cache["frozen"] else _rational_input_grad(grad_y, cache)
+    rational_weight = _rational_weight_grad(grad_y, cache)
+    bias_sum = grads.get("bias") if grad_y.dtype == float else None
     grad_y = _floats(grad_y, cache)
     if not cache["sigma_exact"]:
-        grads.update(_float_backward(grad_y, cache))
+        grads.update(_float_backward(grad_y, cache, bias_sum))
         if rational is not None:
             grads["input"] = rational
+        if rational_weight is not None:
+            grads["weight"] = rational_weight
         return grads
     x_hat, sigma = cache["x_hat"], cache["sigma"]
     if cache["weight"] is not None:
@@ -367,6 +396,22 @@ def _rational_input_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
     first = to_float(np.asarray(g_hat * Fraction(count) - total, dtype=object))
     second = to_float(centred) * to_float(np.asarray(projection, dtype=object))
     return first / (count * sigma) - second / (count * sigma**3)
+
+
+def _rational_weight_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
+    """∂L/∂γ = Σ ∂L/∂y·x̂ as (Σ ∂L/∂y·x̃)/σ, the sum taken exactly, when ∂L/∂y and x̃ are
+    rational, σ is not, and σ is one number over each sum (batch norm: the sum runs over the
+    statistic's own axes), so that a sum that is exactly 0 comes out 0.  None otherwise
+    (σ exact, floats, no γ, or γ shared across groups with different σ)."""
+    centred = cache.get("centred")
+    if cache["weight"] is None or cache["sigma_exact"] or centred is None:
+        return None
+    if grad_y.dtype != object or centred.dtype != object:
+        return None
+    if not set(cache["param_axes"]) <= set(cache["axes"]):
+        return None
+    exact = _parameter_sum(grad_y, cache, centred)
+    return exact.astype(float) / np.asarray(cache["sigma"], dtype=float)
 
 
 def _exact_projection(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:

@@ -49,6 +49,26 @@ def gather_windows(x: np.ndarray, layout: TapLayout, fill: Any) -> np.ndarray:
     return np.where(layout.real, values, fill)
 
 
+def tiles(g: PoolGeometry) -> bool:
+    """Whether the windows tile the input: stride = kernel, no dilation or padding, and
+    H = H_out·kh, W = W_out·kw, so that each cell lies under exactly one tap."""
+    return (
+        g.stride == (g.kernel_h, g.kernel_w)
+        and g.dilation == (1, 1)
+        and g.padding == (0, 0)
+        and (g.in_h, g.in_w) == (g.out_h * g.kernel_h, g.out_w * g.kernel_w)
+    )
+
+
+def untile_windows(values: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """scatter_windows of float64 tap values where the windows tile the input: each cell
+    takes its one tap's value, plus the 0.0 scatter_windows adds it to (−0.0 becomes 0)."""
+    taps = values.reshape(g.batch, g.channels, g.out_h, g.out_w, g.kernel_h, g.kernel_w)
+    grid = taps.transpose(0, 1, 2, 4, 3, 5).reshape(g.batch, g.channels, g.in_h, g.in_w)
+    grid += 0.0
+    return grid
+
+
 def scatter_windows(values: np.ndarray, g: PoolGeometry) -> np.ndarray:
     """Add N×C×H_out×W_out×T tap values back onto the cells they read -> N×C×H×W.
 
@@ -264,7 +284,7 @@ def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]
     g, weights, denominator = cache["geometry"], cache["weights"], cache["denominator"]
     if _is_float(grad_y):
         weighted = grad_y[..., None] * np.asarray(weights, dtype=float)
-        grad = scatter_windows(weighted, g)
+        grad = untile_windows(weighted, g) if tiles(g) else scatter_windows(weighted, g)
         return {"input": grad / denominator if denominator != 1 else grad}
     # A cell is read by at most one tap of each window, so by at most T windows.
     reach = _largest(grad_y) * _largest(weights) * g.taps
