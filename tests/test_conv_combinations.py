@@ -81,3 +81,22 @@ def test_grouped_reflect_flipped_dilated_strided_numbers(tmp_path: Path) -> None
         results = json.loads(run("run", str(spec), "--format", "json", *extra))["results"]
         for name, want in torch.items():
             assert results[name] == want, (extra, name)
+
+
+def test_a_grouped_signal_without_dims_says_dims_1_fits() -> None:
+    """A C×L input with a C_out×(C_in/groups)×k kernel and no dims key is read as an image
+    (H×W and C_in×kh×kw), so its channels do not fit: the refusal says a 1-D reading fits."""
+    kernel = "[[[1, -1, 2]], [[0, 1, 1]], [[1, 1, 1]], [[2, 0, -1]]]"
+    for signal in ("[[1, 0, 2], [3, -2, 1]]", "[[[1, 0, 2], [3, -2, 1]], [[1, 1, 0], [0, 2, 1]]]"):
+        args = ["conv", "--input", signal, "--kernel", kernel, "--groups", "2"]
+        result = CliRunner().invoke(main, args, env=ENV)
+        assert result.exit_code == 2
+        assert "as a 1-D signal, dims: 1, its channels fit" in result.output
+        fixed = CliRunner().invoke(main, [*args, "--dims", "1", "--format", "json"], env=ENV)
+        assert fixed.exit_code == 0, fixed.output
+    # an image whose channels do not fit either way gets no such hint
+    image = ["--input", "[[[1, 2], [3, 4]], [[1, 2], [3, 4]], [[0, 1], [1, 0]]]"]
+    result = CliRunner().invoke(
+        main, ["conv", *image, "--kernel", "[[[[1]]], [[[1]]], [[[1]]]]", "--groups", "2"], env=ENV
+    )
+    assert result.exit_code == 2 and "dims: 1" not in result.output

@@ -302,7 +302,8 @@ def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims:
                     ("groups",),
                     f"groups {groups} does not divide the {count} {which} channel"
                     f"{'s' if count != 1 else ''}; groups must divide both the input and the "
-                    "output channels (depthwise: groups = input channels)",
+                    "output channels (depthwise: groups = input channels)"
+                    + _one_d_hint(spec, x, w, dims, groups),
                 )
     wanted = in_channels // groups
     if kernel_channels != wanted:
@@ -320,9 +321,28 @@ def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims:
         raise SpecError(
             ("kernel",),
             f"the kernel has {kernel_channels} input channel{'s' if kernel_channels != 1 else ''} "
-            f"but the input has {in_channels}{f' in {groups} groups' if groups > 1 else ''}; {hint}",
+            f"but the input has {in_channels}{f' in {groups} groups' if groups > 1 else ''}; {hint}"
+            + _one_d_hint(spec, x, w, dims, groups),
         )
     return groups
+
+
+def _one_d_hint(
+    spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims: int, groups: int
+) -> str:
+    """When the channels do not fit a 2-D reading chosen by default (no dims key) but would
+    fit a 1-D one (x: C×L or N×C×L, w: C_in×k or C_out×(C_in/groups)×k), say so: a grouped
+    1-D problem written without dims: 1 is read as an image and its channels miscounted."""
+    if spec.get("dims") is not None or dims != 2 or x.ndim not in (2, 3) or w.ndim not in (2, 3):
+        return ""
+    in_channels, kernel_channels = x.shape[-2], w.shape[-2]
+    out_channels = w.shape[0] if w.ndim == 3 else 1
+    if in_channels % groups or out_channels % groups or kernel_channels != in_channels // groups:
+        return ""
+    return (
+        " (dims is not given, so the input was read as an image; as a 1-D signal, dims: 1, "
+        "its channels fit)"
+    )
 
 
 def _read_geometry(
