@@ -100,3 +100,12 @@ def test_a_grouped_signal_without_dims_says_dims_1_fits() -> None:
         main, ["conv", *image, "--kernel", "[[[[1]]], [[[1]]], [[[1]]]]", "--groups", "2"], env=ENV
     )
     assert result.exit_code == 2 and "dims: 1" not in result.output
+
+
+def test_reflect_padding_on_a_one_row_input_counts_one_row() -> None:
+    args = ["conv", "--input", "[[[1, 2, 3]], [[4, 5, 6]]]", "--kernel", "[[[[1]]], [[[2]]]]"]
+    result = CliRunner().invoke(
+        main, [*args, "--groups", "2", "--padding", "1", "--padding-mode", "reflect"], env=ENV
+    )
+    assert result.exit_code == 2
+    assert "not smaller than the input's 1 row (PyTorch's rule" in result.output
