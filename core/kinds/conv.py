@@ -205,17 +205,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     upstream, upstream_given = common.read_upstream(
         spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
     )
-    out_size = int(np.prod(output_shape))
-    known_results: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "output_shape": (len(output_shape),),
-        "grad_input": x.shape,
-        "grad_kernel": w.shape,
-        "jacobian_kernel": (out_size, w.size),
-        "jacobian_input": (out_size, x.size),
-    }
-    if bias is not None:
-        known_results["grad_bias"] = bias.shape
+    known_results = _result_shapes(output_shape, x, w, bias)
     symbols = answer_names(spec, x, w, bias, upstream)
     fields, values, capped = numbers_above_cap(
         {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
@@ -252,6 +242,24 @@ def _read_input_and_kernel(
         for key, raw in (("input", raw_input), ("kernel", raw_kernel))
     )
     return x, w
+
+
+def _result_shapes(
+    output_shape: tuple[int, ...], x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
+) -> dict[str, tuple[int, ...] | None]:
+    """Each result's shape, for reading ``expected`` (a Jacobian: output entries × entries)."""
+    out_size = int(np.prod(output_shape))
+    shapes: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "output_shape": (len(output_shape),),
+        "grad_input": x.shape,
+        "grad_kernel": w.shape,
+        "jacobian_kernel": (out_size, w.size),
+        "jacobian_input": (out_size, x.size),
+    }
+    if bias is not None:
+        shapes["grad_bias"] = bias.shape
+    return shapes
 
 
 def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
