@@ -5,7 +5,7 @@ Run with a Python that has torch (not a gradcalc dependency), gradcalc importabl
     mkdir -p /tmp/p && ln -sfn "$PWD" /tmp/p/gradcalc
     PYTHONPATH=/tmp/p /work/torchenv/bin/python benchmarks/conv_padding_pytorch_check.py
 
-Each problem draws a batch, channels, image and kernel sizes, stride, dilation, a padding
+Each problem draws a batch, groups (1, 2 or 3; channels a multiple), channels, image and kernel sizes, stride, dilation, a padding
 (one number, [ph, pw], [top, bottom, left, right], "same" or "full") within PyTorch's limits
 for the mode, flip_kernel, a bias and an upstream; gradcalc solves it exactly and with
 --float, and torch computes ``F.pad(x, (left, right, top, bottom), mode)`` (``constant`` for
@@ -35,7 +35,8 @@ TORCH_MODE = {
 def draw(rng: random.Random, mode: str) -> tuple[dict, tuple[int, int, int, int]]:
     """A random conv spec with ``padding_mode: mode`` and its (top, bottom, left, right)."""
     while True:
-        n, c, o = rng.randint(1, 2), rng.randint(1, 3), rng.randint(1, 3)
+        n, groups = rng.randint(1, 2), rng.choice((1, 1, 2, 3))
+        c, o = groups * rng.randint(1, 2), groups * rng.randint(1, 2)
         h, w = rng.randint(1, 7), rng.randint(1, 7)
         kh, kw = rng.randint(1, 4), rng.randint(1, 4)
         stride = [rng.randint(1, 3), rng.randint(1, 3)]
@@ -79,12 +80,13 @@ def draw(rng: random.Random, mode: str) -> tuple[dict, tuple[int, int, int, int]
         spec = {
             "kind": "conv",
             "input": values(n, c, h, w),
-            "kernel": values(o, c, kh, kw),
+            "kernel": values(o, c // groups, kh, kw),
             "bias": values(o),
             "stride": stride,
             "dilation": dilation,
             "padding": written,
             "padding_mode": mode,
+            "groups": groups,
             "flip_kernel": rng.random() < 0.3,
             "upstream": values(n, o, out_h, out_w),
         }
@@ -105,7 +107,14 @@ def torch_results(spec: dict, pads: tuple[int, int, int, int]) -> dict[str, np.n
     top, bottom, left, right = pads
     padded = F.pad(x, (left, right, top, bottom), mode=TORCH_MODE[spec["padding_mode"]])
     slid = torch.flip(w, dims=(2, 3)) if spec["flip_kernel"] else w
-    y = F.conv2d(padded, slid, b, stride=tuple(spec["stride"]), dilation=tuple(spec["dilation"]))
+    y = F.conv2d(
+        padded,
+        slid,
+        b,
+        stride=tuple(spec["stride"]),
+        dilation=tuple(spec["dilation"]),
+        groups=spec["groups"],
+    )
     y.backward(torch.tensor(floats(spec["upstream"]), dtype=torch.float64))
     return {
         "output": y.detach().numpy(),

@@ -122,6 +122,11 @@ class IdentitySections(ConvTerms):
         by_identity = by_identity.transpose(1, 0, 2, 3)[:, :, : g.kernel_h, : g.kernel_w]
         return flip(by_identity) if self.p.flip_kernel else by_identity
 
+    def correlated_input(self) -> str:
+        """The name of the input the ∂L/∂K identity correlates with the upstream: x with its
+        zero padding."""
+        return f"{self.X}_padded"
+
     def _kernel_identity_words(self, kernel_ok: bool) -> str:
         """The ∂L/∂K identity in words, and whether it agreed."""
         g = self.g
@@ -144,14 +149,14 @@ class IdentitySections(ConvTerms):
         verdict = AGREES if kernel_ok else DISAGREES
         if self.p.flip_kernel:
             return (
-                f"∂{self.L}/∂{self.K} = {'rot180' if g.dims == 2 else 'reversed'}({self.X}_padded ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
+                f"∂{self.L}/∂{self.K} = {'rot180' if g.dims == 2 else 'reversed'}({self.correlated_input()} ⋆ ∂{self.L}/∂{self.Y}){stride_words}{dil_words} "
                 f"= ∂{self.L}/∂{self.Y} * x̃ as a true convolution with the flipped input (seed 001's ∂L/∂w = ∂L/∂y * x̃)"
                 + batch_words
                 + "; "
                 + verdict
             )
         return (
-            f"∂{self.L}/∂{self.K} = {self.X}_padded ⋆ ∂{self.L}/∂{self.Y}: the correlation of the (padded) input with the upstream"
+            f"∂{self.L}/∂{self.K} = {self.correlated_input()} ⋆ ∂{self.L}/∂{self.Y}: the correlation of the (padded) input with the upstream"
             f"{stride_words}{dil_words}" + batch_words + "; " + verdict
         )
 

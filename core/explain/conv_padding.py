@@ -37,6 +37,11 @@ class PaddedExplainer(Explainer):
         self.row_sources = source_rows(g.in_h, g.padding[0], g.padding[1], mode)
         self.col_sources = source_rows(g.in_w, g.padding[2], g.padding[3], mode)
 
+    def correlated_input(self) -> str:
+        """xpad itself: it is the padded input (the convolution adds no padding of its own),
+        so the identities correlate it as it is, not an "xpad_padded\"."""
+        return self.XP
+
     def sym_x0(self, n: int, c: int, r: int, col: int) -> Symbol:
         """Entry (n, c, r, col) of the spec's input ``x`` (the inner symbols are xpad's)."""
         index = self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes)

@@ -205,17 +205,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     upstream, upstream_given = common.read_upstream(
         spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
     )
-    out_size = int(np.prod(output_shape))
-    known_results: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "output_shape": (len(output_shape),),
-        "grad_input": x.shape,
-        "grad_kernel": w.shape,
-        "jacobian_kernel": (out_size, w.size),
-        "jacobian_input": (out_size, x.size),
-    }
-    if bias is not None:
-        known_results["grad_bias"] = bias.shape
+    known_results = _result_shapes(output_shape, x, w, bias)
     symbols = answer_names(spec, x, w, bias, upstream)
     fields, values, capped = numbers_above_cap(
         {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
@@ -252,6 +242,24 @@ def _read_input_and_kernel(
         for key, raw in (("input", raw_input), ("kernel", raw_kernel))
     )
     return x, w
+
+
+def _result_shapes(
+    output_shape: tuple[int, ...], x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
+) -> dict[str, tuple[int, ...] | None]:
+    """Each result's shape, for reading ``expected`` (a Jacobian: output entries × entries)."""
+    out_size = int(np.prod(output_shape))
+    shapes: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "output_shape": (len(output_shape),),
+        "grad_input": x.shape,
+        "grad_kernel": w.shape,
+        "jacobian_kernel": (out_size, w.size),
+        "jacobian_input": (out_size, x.size),
+    }
+    if bias is not None:
+        shapes["grad_bias"] = bias.shape
+    return shapes
 
 
 def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
@@ -302,7 +310,8 @@ def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims:
                     ("groups",),
                     f"groups {groups} does not divide the {count} {which} channel"
                     f"{'s' if count != 1 else ''}; groups must divide both the input and the "
-                    "output channels (depthwise: groups = input channels)",
+                    "output channels (depthwise: groups = input channels)"
+                    + _one_d_hint(spec, x, w, dims, groups),
                 )
     wanted = in_channels // groups
     if kernel_channels != wanted:
@@ -320,9 +329,28 @@ def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims:
         raise SpecError(
             ("kernel",),
             f"the kernel has {kernel_channels} input channel{'s' if kernel_channels != 1 else ''} "
-            f"but the input has {in_channels}{f' in {groups} groups' if groups > 1 else ''}; {hint}",
+            f"but the input has {in_channels}{f' in {groups} groups' if groups > 1 else ''}; {hint}"
+            + _one_d_hint(spec, x, w, dims, groups),
         )
     return groups
+
+
+def _one_d_hint(
+    spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims: int, groups: int
+) -> str:
+    """When the channels do not fit a 2-D reading chosen by default (no dims key) but would
+    fit a 1-D one (x: C×L or N×C×L, w: C_in×k or C_out×(C_in/groups)×k), say so: a grouped
+    1-D problem written without dims: 1 is read as an image and its channels miscounted."""
+    if spec.get("dims") is not None or dims != 2 or x.ndim not in (2, 3) or w.ndim not in (2, 3):
+        return ""
+    in_channels, kernel_channels = x.shape[-2], w.shape[-2]
+    out_channels = w.shape[0] if w.ndim == 3 else 1
+    if in_channels % groups or out_channels % groups or kernel_channels != in_channels // groups:
+        return ""
+    return (
+        " (dims is not given, so the input was read as an image; as a 1-D signal, dims: 1, "
+        "its channels fit)"
+    )
 
 
 def _read_geometry(

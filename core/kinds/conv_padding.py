@@ -100,7 +100,7 @@ def _check_fits(
         size = input_hw[0] if rows else input_hw[1]
         if fits(mode, pad, size):
             continue
-        cells = "rows" if rows else "columns"
+        cells = ("row" if rows else "column") + ("s" if size != 1 else "")
         allowed = size - 1 if mode == "reflect" else size
         path = ("padding",) if "padding" in spec else ("padding_mode",)
         raise SpecError(
