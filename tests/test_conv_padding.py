@@ -351,7 +351,8 @@ def test_a_1d_convolution_refuses_padding_by_copies_and_takes_full(tmp_path: Pat
     assert result.exit_code == 2
     assert result.output.strip().endswith(
         "p.yaml:5:15: padding_mode: reflect padding is not supported in a 1-D convolution yet "
-        "(only zeros); write the signal as a 1×L matrix with dims: 2 to use it"
+        "(only zeros); write the signal as a 1×L matrix and the kernel as 1×k with dims: 2 and "
+        "padding [0, p] (no rows added) to use it"
     )
     spec.write_text("kind: conv\ninput: [1, 2, 3]\nkernel: [1, -1]\npadding: full\n")
     result = CliRunner().invoke(main, ["run", str(spec), "--format", "json"], env=ENV)

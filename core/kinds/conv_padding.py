@@ -82,7 +82,8 @@ def read_mode_1d(spec: Mapping[str, Any]) -> str:
         raise SpecError(
             ("padding_mode",),
             f"{mode} padding is not supported in a 1-D convolution yet (only zeros); "
-            "write the signal as a 1×L matrix with dims: 2 to use it",
+            "write the signal as a 1×L matrix and the kernel as 1×k with dims: 2 and "
+            "padding [0, p] (no rows added) to use it",
         )
     return mode
 
