@@ -141,7 +141,56 @@ def read_entry(text: str, path: FieldPath, allowed: frozenset[str] | None = None
             f"{text!r}: an entry is a polynomial: numbers and names joined by + − * and "
             "whole powers ^, divided by numbers only (no functions, no division by a name)",
         )
-    return tidy_entry(sympy.expand(value.value))
+    if value.value.has(sympy.pi, sympy.E):
+        # The ops run over the rationals (evaluate's ring): pi or e there is an internal error.
+        raise SpecError(path, f"{text!r}: an entry's numbers are exact (no pi or e)")
+    # Expanding (a + b + c + d)**1000 would run for hours: bound the terms first.
+    if _terms_bound(value.value) > MAX_TERMS:
+        raise LimitError(
+            path,
+            f"{_short(text)!r} expands to more than {MAX_TERMS:,} terms, above the symbolic limit "
+            "(docs/symbolic.md)",
+        )
+    try:
+        return tidy_entry(sympy.expand(value.value))
+    except LimitError as error:
+        raise LimitError(path, error.message) from None
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _terms_bound(value: Any) -> int:
+    """An upper bound on the number of terms of ``value`` (a polynomial) once expanded,
+    computed without expanding it: the fewer of the terms a product of sums can make and the
+    monomials of its degree in its symbols."""
+    import math
+
+    degree, terms = _degree_and_terms(value)
+    return min(terms, math.comb(degree + len(value.free_symbols), degree))
+
+
+def _degree_and_terms(value: Any) -> tuple[int, int]:
+    """(total degree, bound on expanded terms) of a polynomial expression tree; each bound
+    is capped just above MAX_TERMS, which keeps the numbers small."""
+    import math
+
+    cap = MAX_TERMS + 1
+    if value.is_Symbol:
+        return 1, 1
+    if not value.free_symbols:
+        return 0, 1
+    parts = [_degree_and_terms(a) for a in value.args]
+    if value.is_Add:
+        return max(d for d, _ in parts), min(cap, sum(t for _, t in parts))
+    if value.is_Mul:
+        return sum(d for d, _ in parts), min(cap, math.prod(t for _, t in parts))
+    (degree, terms), _ = parts
+    power = int(value.exp)  # a polynomial's powers are whole numbers ≥ 0
+    # k terms to the n: at most C(n + k − 1, k − 1) distinct products (multinomial theorem).
+    spread = math.comb(power + terms - 1, terms - 1) if terms <= cap else cap
+    return degree * power, min(cap, spread)
 
 
 def tidy_entry(value: Any) -> Any:

@@ -1,0 +1,97 @@
+"""Hostile review of symbolic entries (issue 20): untrusted formula text in specs and
+submissions is refused with one located line (exit 2) within bounded time, or compared
+safely; wrong formulas never pass and right ones never fail."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from nn_cli import run, spec_error
+
+DENSE = "kind: dense\ninput: [1, 2]\nweight: symbolic 2x2\n"
+
+
+def _check(tmp_path: Path, entry: str, extra: str = "", command: str = "check"):
+    path = tmp_path / "spec.yaml"
+    quoted = entry.replace("\\", "\\\\").replace('"', '\\"')
+    path.write_text(
+        DENSE + extra + f'expected:\n  output: ["{quoted}", "W_10 + 2*W_11"]\n', encoding="utf-8"
+    )
+    if command == "check":
+        return run("check", str(path))
+    return run(command, "--spec", str(path), "--no-color")
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "__import__('os').system('touch PWNED')",
+        "().__class__.__bases__[0].__subclasses__()",
+        "lambda: 1",
+        "W_00.__class__",
+        "x**99999999",
+        "9**9**9**9",
+        "(" * 500 + "W_00" + ")" * 500,
+        "W_00 + " * 400 + "1",
+        "S(1)",
+        "N(W_00)",
+        "W₀₀",
+    ],
+)
+def test_hostile_text_is_refused_in_place(
+    tmp_path: Path, entry: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = _check(tmp_path, entry, command="dense")
+    assert not (tmp_path / "PWNED").exists()
+    line, column, _ = spec_error(result)
+    assert (line, column) == (5, 12)
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "(W_00+W_01+W_10+W_11+1)**1000",  # 10^10 terms once expanded: hung for ever
+        "(W_00 + 1)**1000*(W_00 + 1)**1000*(W_00 + 1)**1000",
+        "((W_00 + W_01)**30 + W_10)**30",
+    ],
+)
+def test_huge_expansions_are_refused_fast(tmp_path: Path, entry: str) -> None:
+    started = time.perf_counter()
+    result = _check(tmp_path, entry, command="dense")
+    _, column, message = spec_error(result)
+    assert column == 12 and "expands to more than 200 terms" in message, message
+    assert time.perf_counter() - started < 10
+
+
+def test_pi_and_e_entries_are_refused_not_an_internal_error(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text(
+        "kind: dense\ninput: [1, 2]\nweight: [[pi, b], [e, 1]]\nsymbols: [b]\n", encoding="utf-8"
+    )
+    line, column, message = spec_error(run("dense", "--spec", str(path), "--no-color"))
+    assert (line, column) == (3, 11) and "pi or e" in message
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        "W_00 + 2*W_01",
+        "2*W_01 + W_00",
+        "(W_00 + 2*W_01)*1",
+        "W_00 + 2*W_01 + 0*W_11",
+        "2*(W_01 + W_00/2)",
+    ],
+)
+def test_equivalent_forms_pass(tmp_path: Path, entry: str) -> None:
+    result = _check(tmp_path, entry)
+    assert result.exit_code == 0, result.stdout + result.stderr
+
+
+@pytest.mark.parametrize(
+    "entry", ["W_00 + W_01", "W_00/3 + 2*W_01", "W_00 + 2*W_01 + 10**-300", "W_00*W_01 + 2"]
+)
+def test_wrong_forms_fail(tmp_path: Path, entry: str) -> None:
+    assert _check(tmp_path, entry).exit_code == 1
