@@ -95,3 +95,29 @@ def test_equivalent_forms_pass(tmp_path: Path, entry: str) -> None:
 )
 def test_wrong_forms_fail(tmp_path: Path, entry: str) -> None:
     assert _check(tmp_path, entry).exit_code == 1
+
+
+def _spec_error(tmp_path: Path, kind: str, text: str) -> tuple[int, int, str]:
+    path = tmp_path / "spec.yaml"
+    path.write_text(text, encoding="utf-8")
+    return spec_error(run(kind, "--spec", str(path), "--no-color"))
+
+
+def test_declared_symbol_that_is_a_symbolic_fields_entry_is_refused(tmp_path: Path) -> None:
+    # input x_0 = W_00 while W_00 is also a weight: "∂L/∂W_00 = W_00" would be false.
+    text = "kind: dense\ninput: [W_00, 1]\nsymbols: [W_00]\nweight: symbolic 2x2\n"
+    line, column, message = _spec_error(tmp_path, "dense", text)
+    assert (line, column) == (4, 9) and "W_00 is also declared" in message
+    text = "kind: dense\ninput: [1, 2]\nweight: [[g_0, 1], [1, 1]]\nupstream: symbolic\n"
+    line, column, message = _spec_error(tmp_path, "dense", text + "symbols: [g_0]\n")
+    assert (line, column) == (4, 11) and "g_0 is also declared" in message
+
+
+def test_role_written_g_with_a_symbolic_upstream_is_refused(tmp_path: Path) -> None:
+    # The kernel's g_00 and the upstream's g_00 = ∂L/∂y_00 would be one symbol.
+    text = (
+        "kind: conv\ninput: [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\nkernel: symbolic 2x2\n"
+        "names: {kernel: g}\nupstream: symbolic\n"
+    )
+    line, column, message = _spec_error(tmp_path, "conv", text)
+    assert (line, column) == (4, 17) and "kernel is also written 'g'" in message

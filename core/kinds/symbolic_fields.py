@@ -16,6 +16,7 @@ from gradcalc.core.values import describe, holds_formulas, parse_array, parse_bo
 
 # The upstream's symbols when it is `symbolic`: g_ij = ∂L/∂y_ij (docs/symbolic.md).
 UPSTREAM_SYMBOL = "g"
+SYMBOLIC_PREFIX = "symbolic"
 
 
 def read_flat_index(spec: Mapping[str, Any]) -> bool:
@@ -53,12 +54,29 @@ def naming(spec: Mapping[str, Any], names: Mapping[str, str], role: str) -> dict
     """How a field of ``role`` reads symbols (:func:`read_tensor`'s keywords): the role's
     symbol, the index base and whether one flat index is used (``symbolic``), and the names
     entries may use (``symbols``)."""
+    if role == "output":
+        _check_upstream_symbol(spec, names)
     return {
         "symbol": names[role],
         "index_base": read_index_base(spec),
         "flat_index": read_flat_index(spec),
         "declared": read_declared(spec),
     }
+
+
+def _check_upstream_symbol(spec: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    """A ``symbolic`` upstream's entries are g_ij = ∂L/∂y_ij: another role also written g
+    would make its entries the same symbols, and every derivative shown false."""
+    upstream = spec.get("upstream")
+    if not (isinstance(upstream, str) and upstream.strip().startswith(SYMBOLIC_PREFIX)):
+        return
+    for role, symbol in names.items():
+        if role != "output" and symbol == UPSTREAM_SYMBOL:
+            raise SpecError(
+                ("names", role),
+                f"a symbolic upstream names its entries {UPSTREAM_SYMBOL}_… (∂L/∂y), and "
+                f"{role} is also written {UPSTREAM_SYMBOL!r}; give {role} another symbol",
+            )
 
 
 def answer_names(spec: Mapping[str, Any], *arrays: Any) -> frozenset[str] | bool:
@@ -131,7 +149,17 @@ def read_tensor(
         )
     from gradcalc.core.symbolic import symbol_array
 
-    return symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)
+    array = symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)
+    # A declared symbol that is also one of these entries would be one variable in two
+    # roles, and every partial derivative shown (each holding the other role fixed) false.
+    shared = sorted(declared & {s.name for s in array.ravel().tolist()})
+    if shared:
+        raise SpecError(
+            path,
+            f"symbolic {what} names its entries {symbol}_…, and {', '.join(shared)} is also "
+            "declared under symbols: one name would be two different entries; rename one",
+        )
+    return array
 
 
 def numbers_above_cap(
