@@ -36,7 +36,10 @@ MAX_SYMBOLIC_WORK = 5_000
 # The most terms one result entry may have once expanded; a longer polynomial is no longer
 # a readable answer (docs/symbolic.md).
 MAX_TERMS = 200
-# Random rational points a comparison of two large formulas evaluates at; each point of a
+# The most terms (an upper bound, _terms_bound) a difference of formulas is expanded at to be
+# compared exactly: two expanded entries of MAX_TERMS terms each are far below it.
+EXACT_TERMS = 20_000
+# Random rational points a comparison of two larger formulas evaluates at; each point of a
 # nonzero polynomial of degree d over N^2 numerators is a root with probability ≤ d/N^2.
 CHECK_POINTS = 8
 # How formulas are compared, in the words a failed check prints.
@@ -161,27 +164,28 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
-def _terms_bound(value: Any) -> int:
+def _terms_bound(value: Any, cap: int = MAX_TERMS) -> int:
     """An upper bound on the number of terms of ``value`` (a polynomial) once expanded,
     computed without expanding it: the fewer of the terms a product of sums can make and the
-    monomials of its degree in its symbols."""
+    monomials of its degree in its symbols.  Any bound above ``cap`` is cap + 1."""
     import math
 
-    degree, terms = _degree_and_terms(value)
+    if not value.is_polynomial():
+        return cap + 1
+    degree, terms = _degree_and_terms(value, cap + 1)
     return min(terms, math.comb(degree + len(value.free_symbols), degree))
 
 
-def _degree_and_terms(value: Any) -> tuple[int, int]:
-    """(total degree, bound on expanded terms) of a polynomial expression tree; each bound
-    is capped just above MAX_TERMS, which keeps the numbers small."""
+def _degree_and_terms(value: Any, cap: int) -> tuple[int, int]:
+    """(total degree, bound on expanded terms, at most ``cap``) of a polynomial expression
+    tree; capping keeps the numbers small."""
     import math
 
-    cap = MAX_TERMS + 1
     if value.is_Symbol:
         return 1, 1
     if not value.free_symbols:
         return 0, 1
-    parts = [_degree_and_terms(a) for a in value.args]
+    parts = [_degree_and_terms(a, cap) for a in value.args]
     if value.is_Add:
         return max(d for d, _ in parts), min(cap, sum(t for _, t in parts))
     if value.is_Mul:
@@ -328,12 +332,15 @@ def symbols_of(*arrays: Any) -> list[Any]:
 
 def equal(left: Any, right: Any, *, seed: int = 0) -> bool:
     """Whether two entries (numbers or formulas) are equal: their difference expands to 0;
-    when it is too large to expand cheaply, it is evaluated at CHECK_POINTS random rational
-    points (a false "equal" has probability below (degree/10^6)^CHECK_POINTS)."""
+    when its expansion could exceed EXACT_TERMS terms, it is evaluated at CHECK_POINTS rational
+    points, the same on every run (a nonzero difference of degree d vanishes at a uniformly
+    random such point with probability at most d/(2·10^6 + 1), Schwartz–Zippel)."""
     import sympy
 
     difference = sympy.sympify(left) - sympy.sympify(right)
-    if sympy.count_ops(difference) <= 20 * MAX_TERMS:
+    # Entries read or computed here are expanded, of at most MAX_TERMS terms each: their
+    # difference expands exactly in milliseconds, however many operations it counts.
+    if _terms_bound(difference, cap=EXACT_TERMS) <= EXACT_TERMS:
         return sympy.expand(difference) == 0
     import random
 

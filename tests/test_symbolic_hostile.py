@@ -121,3 +121,34 @@ def test_role_written_g_with_a_symbolic_upstream_is_refused(tmp_path: Path) -> N
     )
     line, column, message = _spec_error(tmp_path, "conv", text)
     assert (line, column) == (4, 17) and "kernel is also written 'g'" in message
+
+
+def test_expanded_entries_with_many_operations_compare_exactly(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two expanded 200-term entries count over 4,000 operations; they used to be compared
+    at 8 fixed points, which a crafted answer can vanish at.  Now exactly."""
+    import sympy
+
+    from gradcalc.core import symbolic
+
+    xs = sympy.symbols("x_0:16", real=True)
+
+    def entry(shift: int) -> object:
+        return sympy.Add(
+            *[
+                sympy.Mul(
+                    *[
+                        v ** (i + 1 if j == 0 else i * (j + 3) % 13 + 1)
+                        for j, v in enumerate(xs[shift : shift + 15])
+                    ]
+                )
+                for i in range(200)
+            ]
+        )
+
+    left, right = entry(0), entry(1)
+    assert sympy.count_ops(left - right) > 4000
+    monkeypatch.setattr(symbolic, "CHECK_POINTS", 0)  # any use of points would say "equal"
+    assert not symbolic.equal(left, right)
+    assert symbolic.equal(left, right + left - right)
