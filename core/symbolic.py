@@ -310,7 +310,26 @@ def latex(value: Any) -> str:
     """A formula as LaTeX math (no $ around it): w_{1} x_{1} + 2 w_{2}."""
     import sympy
 
-    return sympy.latex(value, order="grlex")
+    names = {s: _latex_name(s.name) for s in getattr(value, "free_symbols", ())}
+    return sympy.latex(value, order="grlex", symbol_names=names)
+
+
+def _latex_name(name: str) -> str:
+    """A symbol's name as LaTeX that tells it from every other name.  SymPy's own reading
+    makes a__b the power a^{b} and typesets W_0_0 as W_{0 0}, which is W_{00} on the page;
+    here W_0_0 is W_{0,0}, and a name with an empty part between its _ (a__b, x_) is
+    written out in full."""
+    import sympy
+
+    parts = name.split("_")
+    if any(not part for part in parts):
+        return r"\mathit{" + name.replace("_", r"\_") + "}"
+    head = sympy.latex(sympy.Symbol(parts[0]))
+    if len(parts) == 1:
+        return head
+    if len(parts) == 2:
+        return sympy.latex(sympy.Symbol(name))
+    return head + "_{" + ",".join(parts[1:]) + "}"
 
 
 def is_sum(value: Any) -> bool:

@@ -152,3 +152,28 @@ def test_expanded_entries_with_many_operations_compare_exactly(
     monkeypatch.setattr(symbolic, "CHECK_POINTS", 0)  # any use of points would say "equal"
     assert not symbolic.equal(left, right)
     assert symbolic.equal(left, right + left - right)
+
+
+def test_latex_names_are_faithful_and_compile(tmp_path: Path) -> None:
+    """SymPy typesets a__b as the power a^{b}, and W_0_0 as W_{0 0}: W_{00} on the page."""
+    import sympy
+    from tex import assert_compiles
+
+    from gradcalc.core import symbolic
+
+    def shown(name: str) -> str:
+        return symbolic.latex(2 * sympy.Symbol(name, real=True) ** 2)
+
+    assert shown("W_0_0") != shown("W_00") and "W_{0,0}" in shown("W_0_0")
+    assert "^{b}" not in shown("a__b") and r"a\_\_b" in shown("a__b")
+    assert shown("beta") == r"2 \beta^{2}" and shown("x_1") == "2 x_{1}^{2}"
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        "kind: dense\ninput: [a__b, x_10_2]\nsymbols: [a__b, x_10_2, beta, E, I, lamda]\n"
+        "weight: [[beta, E], [I, lamda]]\n",
+        encoding="utf-8",
+    )
+    result = run("dense", "--spec", str(spec), "--format", "latex")
+    assert result.exit_code == 0 and r"\mathit{a\_\_b}" in result.stdout
+    assert "a^{b}" not in result.stdout
+    assert_compiles(tmp_path, result.stdout)
