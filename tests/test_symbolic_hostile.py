@@ -177,3 +177,13 @@ def test_latex_names_are_faithful_and_compile(tmp_path: Path) -> None:
     assert result.exit_code == 0 and r"\mathit{a\_\_b}" in result.stdout
     assert "a^{b}" not in result.stdout
     assert_compiles(tmp_path, result.stdout)
+
+
+def test_symbol_names_with_a_middle_dot_are_refused(tmp_path: Path) -> None:
+    """'w·x' is a Python name, and a table showed its entries as y_0 = W_00·w·x_0."""
+    text = 'kind: dense\ninput: symbolic 2\nnames: {input: "w·x"}\nweight: [[2, 1], [1, 1]]\n'
+    line, _, message = _spec_error(tmp_path, "dense", text)
+    assert line == 2 and "not a plain name" in message
+    text = 'kind: dense\ninput: [b, 1]\nsymbols: ["w·x", b]\nweight: [[2, 1], [1, 1]]\n'
+    line, column, message = _spec_error(tmp_path, "dense", text)
+    assert (line, column) == (3, 11) and "letters, digits and _" in message

@@ -19,6 +19,15 @@ UPSTREAM_SYMBOL = "g"
 SYMBOLIC_PREFIX = "symbolic"
 
 
+def plain_name(name: str) -> bool:
+    """A name a formula can be written with: letters, digits and _ as the formula reader
+    (core/expr_tokens.py) reads them.  Python names may also hold a middle dot (w·x), which
+    a table would show as the product w·x."""
+    from gradcalc.core.expr_parse import valid_name
+
+    return valid_name(name) and all(c.isalnum() or c == "_" for c in name)
+
+
 def read_flat_index(spec: Mapping[str, Any]) -> bool:
     """``flat_index: true``: symbols of a ``symbolic`` field carry one row-major index."""
     value = spec.get("flat_index")
@@ -38,10 +47,10 @@ def read_declared(spec: Mapping[str, Any]) -> frozenset[str]:
             ("symbols",),
             f"symbols must be a list of names such as [b11, b12], got {describe(value)}",
         )
-    from gradcalc.core.expr_parse import RESERVED_NAMES, valid_name
+    from gradcalc.core.expr_parse import RESERVED_NAMES
 
     for i, word in enumerate(words):
-        if not isinstance(word, str) or not valid_name(word) or word in RESERVED_NAMES:
+        if not isinstance(word, str) or not plain_name(word) or word in RESERVED_NAMES:
             raise SpecError(
                 ("symbols", i),
                 f"a symbol is a name of letters, digits and _ (not pi, e or a function's), "
@@ -139,9 +148,7 @@ def read_tensor(
         raise LimitError(
             path, f"{what} has {math.prod(written):,} entries (1 to {limits.max_elements:,})"
         )
-    from gradcalc.core.expr_parse import valid_name
-
-    if not valid_name(symbol):
+    if not plain_name(symbol):
         raise SpecError(
             path,
             f"symbolic {what} names its entries {symbol}_…, and {symbol!r} is not a plain name; "
