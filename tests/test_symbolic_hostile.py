@@ -187,3 +187,26 @@ def test_symbol_names_with_a_middle_dot_are_refused(tmp_path: Path) -> None:
     text = 'kind: dense\ninput: [b, 1]\nsymbols: ["w·x", b]\nweight: [[2, 1], [1, 1]]\n'
     line, column, message = _spec_error(tmp_path, "dense", text)
     assert (line, column) == (3, 11) and "letters, digits and _" in message
+
+
+def test_submission_lookalike_name_is_an_unknown_name(tmp_path: Path) -> None:
+    """A Cyrillic Х_11 printed as "given … Х_11, correct … X_11": two identical-looking
+    formulas graded wrong.  Now the name is unknown, with a did-you-mean."""
+    import json
+    import shutil
+
+    problems = Path(__file__).resolve().parent.parent / "problems" / "symbolic"
+    shutil.copy(problems / "seed004_symbolic_input.yaml", tmp_path / "task.yaml")
+    (tmp_path / "sub.yaml").write_text(
+        "problem: task.yaml\nanswers:\n"
+        '  output: ["X_00 - X_10 - 2*Х_11", "X_10 - X_20 - 2*X_21", "X_20 - X_30 - 2*X_31"]\n'
+        '  grad_kernel: [["(X_10 + X_20 + X_11 + X_21 + X_00)**1000", 0], [0, 0]]\n'
+        "  jacobian_kernel: [[X_00, X_01, X_10, X_11], [X_10, X_11, X_20, X_21], "
+        "[X_20, X_21, X_30, X_31]]\n",
+        encoding="utf-8",
+    )
+    result = run("check", str(tmp_path / "sub.yaml"), "--format", "json")
+    grades = {g["name"]: g for g in json.loads(result.stdout)["files"][0]["results"]}
+    assert "did you mean 'X_11'" in grades["output"]["error"]
+    assert "expands to more than 200 terms" in grades["grad_kernel"]["error"]
+    assert grades["jacobian_kernel"]["ok"]
