@@ -45,7 +45,9 @@ CHECK_POINTS = 8
 # How formulas are compared, in the words a failed check prints.
 COMPARISON = "the difference must expand to 0"
 # `symbolic` or `symbolic 3x3` (compiled on first use: nothing at start-up).
-_SHAPE = r"^\s*symbolic(?:\s+(\d+(?:\s*[x×]\s*\d+)*))?\s*$"
+_SHAPE = r"^\s*symbolic(?:\s+([0-9]+(?:\s*[x×]\s*[0-9]+)*))?\s*$"
+# A size of more digits is above every limit; int() of 4,300 digits or more raises.
+_MAX_SIZE_DIGITS = 12
 
 
 def is_symbolic(value: Any) -> bool:
@@ -77,7 +79,9 @@ def symbolic_shape(value: Any) -> tuple[int, ...] | None | bool:
         return False
     if match.group(1) is None:
         return ()
-    return tuple(int(n) for n in re.split(r"\s*[x×]\s*", match.group(1).strip()))
+    sizes = re.split(r"\s*[x×]\s*", match.group(1).strip())
+    # Long sizes are kept within int()'s reach: any of 10^12 entries is refused all the same.
+    return tuple(int(n) if len(n) <= _MAX_SIZE_DIGITS else 10**_MAX_SIZE_DIGITS for n in sizes)
 
 
 def symbol_array(

@@ -210,3 +210,10 @@ def test_submission_lookalike_name_is_an_unknown_name(tmp_path: Path) -> None:
     assert "did you mean 'X_11'" in grades["output"]["error"]
     assert "expands to more than 200 terms" in grades["grad_kernel"]["error"]
     assert grades["jacobian_kernel"]["ok"]
+
+
+def test_symbolic_size_of_thousands_of_digits_is_a_located_limit(tmp_path: Path) -> None:
+    """int() of 4,300 digits or more raises: this was an internal error."""
+    text = "kind: dense\ninput: [1, 2]\nweight: symbolic 2x" + "9" * 5000 + "\n"
+    line, column, message = _spec_error(tmp_path, "dense", text)
+    assert (line, column) == (3, 9) and "over 10^12 entries" in message

@@ -145,9 +145,9 @@ def read_tensor(
         want = "×".join(map(str, shape))
         raise SpecError(path, f"{what} must be {want}, got symbolic {'×'.join(map(str, written))}")
     if math.prod(written) > limits.max_elements or 0 in written:
-        raise LimitError(
-            path, f"{what} has {math.prod(written):,} entries (1 to {limits.max_elements:,})"
-        )
+        # symbolic_shape writes a size of more than 12 digits as 10^12.
+        count = f"{math.prod(written):,}" if max(written) < 10**12 or 0 in written else "over 10^12"
+        raise LimitError(path, f"{what} has {count} entries (1 to {limits.max_elements:,})")
     if not plain_name(symbol):
         raise SpecError(
             path,
