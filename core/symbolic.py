@@ -39,6 +39,11 @@ MAX_TERMS = 200
 # The most terms (an upper bound, _terms_bound) a difference of formulas is expanded at to be
 # compared exactly: two expanded entries of MAX_TERMS terms each are far below it.
 EXACT_TERMS = 20_000
+# The most terms expanding one entry read from text may build (_expansion): about 0.2 s.
+MAX_ENTRY_WORK = 2_000
+# The same for all the formula entries of one array: some 10 s at most.  A symbolic run's
+# answers, within MAX_SYMBOLIC_WORK, are a few thousand entries of a few terms each.
+MAX_ARRAY_WORK = 60_000
 # Random rational points a comparison of two larger formulas evaluates at; each point of a
 # nonzero polynomial of degree d over N^2 numerators is a root with probability ≤ d/N^2.
 CHECK_POINTS = 8
@@ -132,10 +137,17 @@ class _EntryNames:
         return sorted(self.allowed or ())
 
 
-def read_entry(text: str, path: FieldPath, allowed: frozenset[str] | None = None) -> Any:
+def read_entry(
+    text: str,
+    path: FieldPath,
+    allowed: frozenset[str] | None = None,
+    *,
+    spent: dict[str, int] | None = None,
+) -> Any:
     """One entry written as a formula (``b11``, ``2*w_1 - x``): a polynomial, expanded, of
     the ``allowed`` names (None: any).  Functions (sin, exp, …) are refused: the ops here
-    are sums of products."""
+    are sums of products.  ``spent`` adds up the expansion work of one array's entries
+    (under "work"), which MAX_ARRAY_WORK bounds."""
     import sympy
 
     from gradcalc.core.expr_parse import GenericFunctions, parse
@@ -151,13 +163,30 @@ def read_entry(text: str, path: FieldPath, allowed: frozenset[str] | None = None
     if value.value.has(sympy.pi, sympy.E):
         # The ops run over the rationals (evaluate's ring): pi or e there is an internal error.
         raise SpecError(path, f"{text!r}: an entry's numbers are exact (no pi or e)")
-    # Expanding (a + b + c + d)**1000 would run for hours: bound the terms first.
-    if _terms_bound(value.value) > MAX_TERMS:
+    # Expanding (a + b + c + d)**1000 would run for hours: bound the terms first, and the
+    # terms built on the way (a sum of 150 powers (a + k)**199 took 7 s).
+    terms, work = _expansion(value.value)
+    if terms > MAX_TERMS:
         raise LimitError(
             path,
             f"{_short(text)!r} expands to more than {MAX_TERMS:,} terms, above the symbolic limit "
             "(docs/symbolic.md)",
         )
+    if work > MAX_ENTRY_WORK:
+        raise LimitError(
+            path,
+            f"{_short(text)!r} builds more than {MAX_ENTRY_WORK:,} terms as it is expanded, above "
+            "the symbolic limit (docs/symbolic.md); write the entry expanded",
+        )
+    if spent is not None:
+        spent["work"] = spent.get("work", 0) + work
+        if spent["work"] > MAX_ARRAY_WORK:
+            raise LimitError(
+                path,
+                f"the formulas up to here build more than {MAX_ARRAY_WORK:,} terms as they are "
+                "expanded, above the symbolic limit (docs/symbolic.md); write them expanded, "
+                "or give numbers",
+            )
     try:
         return tidy_entry(sympy.expand(value.value))
     except LimitError as error:
@@ -172,33 +201,46 @@ def _terms_bound(value: Any, cap: int = MAX_TERMS) -> int:
     """An upper bound on the number of terms of ``value`` (a polynomial) once expanded,
     computed without expanding it: the fewer of the terms a product of sums can make and the
     monomials of its degree in its symbols.  Any bound above ``cap`` is cap + 1."""
+    return _expansion(value, cap)[0]
+
+
+def _expansion(value: Any, cap: int = MAX_TERMS) -> tuple[int, int]:
+    """(:func:`_terms_bound`, the terms expanding it builds): the sum over the tree's nodes
+    of each one's bound, since SymPy expands every power and product of sums on the way,
+    at some 100 µs a term."""
     import math
 
     if not value.is_polynomial():
-        return cap + 1
-    degree, terms = _degree_and_terms(value, cap + 1)
-    return min(terms, math.comb(degree + len(value.free_symbols), degree))
+        return cap + 1, 0
+    degree, terms, work = _degree_and_terms(value, cap + 1)
+    return min(terms, math.comb(degree + len(value.free_symbols), degree)), work
 
 
-def _degree_and_terms(value: Any, cap: int) -> tuple[int, int]:
-    """(total degree, bound on expanded terms, at most ``cap``) of a polynomial expression
-    tree; capping keeps the numbers small."""
+def _degree_and_terms(value: Any, cap: int) -> tuple[int, int, int]:
+    """(total degree, bound on expanded terms, at most ``cap``, and the terms built on the
+    way) of a polynomial expression tree; capping keeps the numbers small."""
     import math
 
     if value.is_Symbol:
-        return 1, 1
+        return 1, 1, 1
     if not value.free_symbols:
-        return 0, 1
+        return 0, 1, 1
     parts = [_degree_and_terms(a, cap) for a in value.args]
+    below = sum(w for _, _, w in parts)
     if value.is_Add:
-        return max(d for d, _ in parts), min(cap, sum(t for _, t in parts))
+        terms = min(cap, sum(t for _, t, _ in parts))
+        return max(d for d, _, _ in parts), terms, below + terms
     if value.is_Mul:
-        return sum(d for d, _ in parts), min(cap, math.prod(t for _, t in parts))
-    (degree, terms), _ = parts
+        terms = min(cap, math.prod(t for _, t, _ in parts))
+        return sum(d for d, _, _ in parts), terms, below + terms
+    (degree, terms, _), _ = parts
     power = int(value.exp)  # a polynomial's powers are whole numbers ≥ 0
     # k terms to the n: at most C(n + k − 1, k − 1) distinct products (multinomial theorem).
     spread = math.comb(power + terms - 1, terms - 1) if terms <= cap else cap
-    return degree * power, min(cap, spread)
+    # One symbol to the n has n + 1 monomials however many terms its base has.
+    if len(value.free_symbols) == 1:
+        spread = min(spread, degree * power + 1)
+    return degree * power, min(cap, spread), below + min(cap, spread)
 
 
 def tidy_entry(value: Any) -> Any:

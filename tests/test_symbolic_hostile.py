@@ -217,3 +217,23 @@ def test_symbolic_size_of_thousands_of_digits_is_a_located_limit(tmp_path: Path)
     text = "kind: dense\ninput: [1, 2]\nweight: symbolic 2x" + "9" * 5000 + "\n"
     line, column, message = _spec_error(tmp_path, "dense", text)
     assert (line, column) == (3, 9) and "over 10^12 entries" in message
+
+
+def test_expansion_work_is_bounded_per_entry_and_per_array(tmp_path: Path) -> None:
+    """150 powers (a + k)**199 in one entry took 7 s to expand (200 terms in the end); a
+    matrix of such entries, hours."""
+    heavy = " + ".join(f"(W_00 + {k})**199" for k in range(1, 90))
+    started = time.perf_counter()
+    _, column, message = spec_error(_check(tmp_path, heavy, command="dense"))
+    assert column == 12 and "as it is expanded" in message, message
+    assert time.perf_counter() - started < 10
+
+
+def test_array_work_limit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from gradcalc.core import symbolic
+
+    monkeypatch.setattr(symbolic, "MAX_ARRAY_WORK", 100)
+    row = ", ".join(f"(b + {k})**10" for k in range(20))
+    text = f"kind: dense\ninput: [{', '.join(['1'] * 20)}]\nsymbols: [b]\nweight: [[{row}]]\n"
+    line, _, message = _spec_error(tmp_path, "dense", text)
+    assert line == 4 and "the formulas up to here build more than 100 terms" in message
