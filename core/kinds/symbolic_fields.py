@@ -157,16 +157,23 @@ def read_tensor(
     from gradcalc.core.symbolic import symbol_array
 
     array = symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)
-    # A declared symbol that is also one of these entries would be one variable in two
-    # roles, and every partial derivative shown (each holding the other role fixed) false.
+    _check_not_declared(array, declared, path, f"symbolic {what} names its entries {symbol}_…")
+    return array
+
+
+def _check_not_declared(
+    array: np.ndarray, declared: frozenset[str], path: FieldPath, what: str
+) -> None:
+    """A declared symbol that is also one of ``array``'s entries would be one variable in
+    two roles, and every partial derivative shown (each holding the other role fixed)
+    false."""
     shared = sorted(declared & {s.name for s in array.ravel().tolist()})
     if shared:
         raise SpecError(
             path,
-            f"symbolic {what} names its entries {symbol}_…, and {', '.join(shared)} is also "
-            "declared under symbols: one name would be two different entries; rename one",
+            f"{what}, and {', '.join(shared)} is also declared under symbols: one name would "
+            "be two different entries; rename one",
         )
-    return array
 
 
 def numbers_above_cap(
