@@ -36,13 +36,23 @@ MAX_SYMBOLIC_WORK = 5_000
 # The most terms one result entry may have once expanded; a longer polynomial is no longer
 # a readable answer (docs/symbolic.md).
 MAX_TERMS = 200
-# Random rational points a comparison of two large formulas evaluates at; each point of a
+# The most terms (an upper bound, _terms_bound) a difference of formulas is expanded at to be
+# compared exactly: two expanded entries of MAX_TERMS terms each are far below it.
+EXACT_TERMS = 20_000
+# The most terms expanding one entry read from text may build (_expansion): about 0.2 s.
+MAX_ENTRY_WORK = 2_000
+# The same for all the formula entries of one array: some 10 s at most.  A symbolic run's
+# answers, within MAX_SYMBOLIC_WORK, are a few thousand entries of a few terms each.
+MAX_ARRAY_WORK = 60_000
+# Random rational points a comparison of two larger formulas evaluates at; each point of a
 # nonzero polynomial of degree d over N^2 numerators is a root with probability ≤ d/N^2.
 CHECK_POINTS = 8
 # How formulas are compared, in the words a failed check prints.
 COMPARISON = "the difference must expand to 0"
 # `symbolic` or `symbolic 3x3` (compiled on first use: nothing at start-up).
-_SHAPE = r"^\s*symbolic(?:\s+(\d+(?:\s*[x×]\s*\d+)*))?\s*$"
+_SHAPE = r"^\s*symbolic(?:\s+([0-9]+(?:\s*[x×]\s*[0-9]+)*))?\s*$"
+# A size of more digits is above every limit; int() of 4,300 digits or more raises.
+_MAX_SIZE_DIGITS = 12
 
 
 def is_symbolic(value: Any) -> bool:
@@ -74,7 +84,9 @@ def symbolic_shape(value: Any) -> tuple[int, ...] | None | bool:
         return False
     if match.group(1) is None:
         return ()
-    return tuple(int(n) for n in re.split(r"\s*[x×]\s*", match.group(1).strip()))
+    sizes = re.split(r"\s*[x×]\s*", match.group(1).strip())
+    # Long sizes are kept within int()'s reach: any of 10^12 entries is refused all the same.
+    return tuple(int(n) if len(n) <= _MAX_SIZE_DIGITS else 10**_MAX_SIZE_DIGITS for n in sizes)
 
 
 def symbol_array(
@@ -125,10 +137,17 @@ class _EntryNames:
         return sorted(self.allowed or ())
 
 
-def read_entry(text: str, path: FieldPath, allowed: frozenset[str] | None = None) -> Any:
+def read_entry(
+    text: str,
+    path: FieldPath,
+    allowed: frozenset[str] | None = None,
+    *,
+    spent: dict[str, int] | None = None,
+) -> Any:
     """One entry written as a formula (``b11``, ``2*w_1 - x``): a polynomial, expanded, of
     the ``allowed`` names (None: any).  Functions (sin, exp, …) are refused: the ops here
-    are sums of products."""
+    are sums of products.  ``spent`` adds up the expansion work of one array's entries
+    (under "work"), which MAX_ARRAY_WORK bounds."""
     import sympy
 
     from gradcalc.core.expr_parse import GenericFunctions, parse
@@ -141,7 +160,87 @@ def read_entry(text: str, path: FieldPath, allowed: frozenset[str] | None = None
             f"{text!r}: an entry is a polynomial: numbers and names joined by + − * and "
             "whole powers ^, divided by numbers only (no functions, no division by a name)",
         )
-    return tidy_entry(sympy.expand(value.value))
+    if value.value.has(sympy.pi, sympy.E):
+        # The ops run over the rationals (evaluate's ring): pi or e there is an internal error.
+        raise SpecError(path, f"{text!r}: an entry's numbers are exact (no pi or e)")
+    # Expanding (a + b + c + d)**1000 would run for hours: bound the terms first, and the
+    # terms built on the way (a sum of 150 powers (a + k)**199 took 7 s).
+    terms, work = _expansion(value.value)
+    if terms > MAX_TERMS:
+        raise LimitError(
+            path,
+            f"{_short(text)!r} expands to more than {MAX_TERMS:,} terms, above the symbolic limit "
+            "(docs/symbolic.md)",
+        )
+    if work > MAX_ENTRY_WORK:
+        raise LimitError(
+            path,
+            f"{_short(text)!r} builds more than {MAX_ENTRY_WORK:,} terms as it is expanded, above "
+            "the symbolic limit (docs/symbolic.md); write the entry expanded",
+        )
+    if spent is not None:
+        spent["work"] = spent.get("work", 0) + work
+        if spent["work"] > MAX_ARRAY_WORK:
+            raise LimitError(
+                path,
+                f"the formulas up to here build more than {MAX_ARRAY_WORK:,} terms as they are "
+                "expanded, above the symbolic limit (docs/symbolic.md); write them expanded, "
+                "or give numbers",
+            )
+    try:
+        return tidy_entry(sympy.expand(value.value))
+    except LimitError as error:
+        raise LimitError(path, error.message) from None
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def _terms_bound(value: Any, cap: int = MAX_TERMS) -> int:
+    """An upper bound on the number of terms of ``value`` (a polynomial) once expanded,
+    computed without expanding it: the fewer of the terms a product of sums can make and the
+    monomials of its degree in its symbols.  Any bound above ``cap`` is cap + 1."""
+    return _expansion(value, cap)[0]
+
+
+def _expansion(value: Any, cap: int = MAX_TERMS) -> tuple[int, int]:
+    """(:func:`_terms_bound`, the terms expanding it builds): the sum over the tree's nodes
+    of each one's bound, since SymPy expands every power and product of sums on the way,
+    at some 100 µs a term."""
+    import math
+
+    if not value.is_polynomial():
+        return cap + 1, 0
+    degree, terms, work = _degree_and_terms(value, cap + 1)
+    return min(terms, math.comb(degree + len(value.free_symbols), degree)), work
+
+
+def _degree_and_terms(value: Any, cap: int) -> tuple[int, int, int]:
+    """(total degree, bound on expanded terms, at most ``cap``, and the terms built on the
+    way) of a polynomial expression tree; capping keeps the numbers small."""
+    import math
+
+    if value.is_Symbol:
+        return 1, 1, 1
+    if not value.free_symbols:
+        return 0, 1, 1
+    parts = [_degree_and_terms(a, cap) for a in value.args]
+    below = sum(w for _, _, w in parts)
+    if value.is_Add:
+        terms = min(cap, sum(t for _, t, _ in parts))
+        return max(d for d, _, _ in parts), terms, below + terms
+    if value.is_Mul:
+        terms = min(cap, math.prod(t for _, t, _ in parts))
+        return sum(d for d, _, _ in parts), terms, below + terms
+    (degree, terms, _), _ = parts
+    power = int(value.exp)  # a polynomial's powers are whole numbers ≥ 0
+    # k terms to the n: at most C(n + k − 1, k − 1) distinct products (multinomial theorem).
+    spread = math.comb(power + terms - 1, terms - 1) if terms <= cap else cap
+    # One symbol to the n has n + 1 monomials however many terms its base has.
+    if len(value.free_symbols) == 1:
+        spread = min(spread, degree * power + 1)
+    return degree * power, min(cap, spread), below + min(cap, spread)
 
 
 def tidy_entry(value: Any) -> Any:
@@ -257,7 +356,26 @@ def latex(value: Any) -> str:
     """A formula as LaTeX math (no $ around it): w_{1} x_{1} + 2 w_{2}."""
     import sympy
 
-    return sympy.latex(value, order="grlex")
+    names = {s: _latex_name(s.name) for s in getattr(value, "free_symbols", ())}
+    return sympy.latex(value, order="grlex", symbol_names=names)
+
+
+def _latex_name(name: str) -> str:
+    """A symbol's name as LaTeX that tells it from every other name.  SymPy's own reading
+    makes a__b the power a^{b} and typesets W_0_0 as W_{0 0}, which is W_{00} on the page;
+    here W_0_0 is W_{0,0}, and a name with an empty part between its _ (a__b, x_) is
+    written out in full."""
+    import sympy
+
+    parts = name.split("_")
+    if any(not part for part in parts):
+        return r"\mathit{" + name.replace("_", r"\_") + "}"
+    head = sympy.latex(sympy.Symbol(parts[0]))
+    if len(parts) == 1:
+        return head
+    if len(parts) == 2:
+        return sympy.latex(sympy.Symbol(name))
+    return head + "_{" + ",".join(parts[1:]) + "}"
 
 
 def is_sum(value: Any) -> bool:
@@ -279,12 +397,15 @@ def symbols_of(*arrays: Any) -> list[Any]:
 
 def equal(left: Any, right: Any, *, seed: int = 0) -> bool:
     """Whether two entries (numbers or formulas) are equal: their difference expands to 0;
-    when it is too large to expand cheaply, it is evaluated at CHECK_POINTS random rational
-    points (a false "equal" has probability below (degree/10^6)^CHECK_POINTS)."""
+    when its expansion could exceed EXACT_TERMS terms, it is evaluated at CHECK_POINTS rational
+    points, the same on every run (a nonzero difference of degree d vanishes at a uniformly
+    random such point with probability at most d/(2·10^6 + 1), Schwartz–Zippel)."""
     import sympy
 
     difference = sympy.sympify(left) - sympy.sympify(right)
-    if sympy.count_ops(difference) <= 20 * MAX_TERMS:
+    # Entries read or computed here are expanded, of at most MAX_TERMS terms each: their
+    # difference expands exactly in milliseconds, however many operations it counts.
+    if _terms_bound(difference, cap=EXACT_TERMS) <= EXACT_TERMS:
         return sympy.expand(difference) == 0
     import random
 

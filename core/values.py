@@ -520,10 +520,13 @@ def _entry_reader(symbols: bool | frozenset[str]) -> Any:
     if not symbols:
         return parse_number
     allowed = symbols if isinstance(symbols, frozenset) else None
-    return lambda value, path: _number_or_formula(value, path, allowed)
+    spent: dict[str, int] = {}  # the expansion work of this array's formulas (read_entry)
+    return lambda value, path: _number_or_formula(value, path, allowed, spent)
 
 
-def _number_or_formula(value: Any, path: FieldPath, allowed: frozenset[str] | None) -> Any:
+def _number_or_formula(
+    value: Any, path: FieldPath, allowed: frozenset[str] | None, spent: dict[str, int]
+) -> Any:
     """A number as ``parse_number`` reads it; text that is no number is read as a formula
     (core/symbolic.py, which imports SymPy only then)."""
     if not isinstance(value, str) or not any(c.isalpha() for c in value):
@@ -537,7 +540,7 @@ def _number_or_formula(value: Any, path: FieldPath, allowed: frozenset[str] | No
         raise SpecError(path, problem)  # 0x1F: a number in another spelling, not a formula
     from gradcalc.core import symbolic
 
-    return symbolic.read_entry(value, path, allowed)
+    return symbolic.read_entry(value, path, allowed, spent=spent)
 
 
 def to_float(array: np.ndarray) -> np.ndarray:

@@ -217,7 +217,7 @@ class Problem:
                     answers[name],
                     path,
                     self.limits.max_elements,
-                    symbols=holds_formulas(as_array(results[name])),
+                    symbols=_formula_names(results, name),
                 )
             except SpecError as error:
                 if not partial:
@@ -550,3 +550,16 @@ def result_groups(
     () for a kind whose problems have one part."""
     groups = getattr(registry.kind_module(kind), "result_groups", None)
     return groups(spec, names) if groups is not None else ()
+
+
+def _formula_names(results: Mapping[str, Any], name: str) -> frozenset[str] | bool:
+    """The names an answer to ``name`` may use: False (numbers only) when the result holds
+    no formula, else every symbol of the problem's results, so that a name the problem
+    lacks (a typo, a Cyrillic Х for X) is an unknown name with a did-you-mean, not an answer
+    that shows the same as the right one and is graded wrong."""
+    if not holds_formulas(as_array(results[name])):
+        return False
+    from gradcalc.core import symbolic
+
+    arrays = [as_array(v) for v in results.values() if isinstance(v, np.ndarray)]
+    return frozenset(s.name for s in symbolic.symbols_of(*arrays))

@@ -16,6 +16,16 @@ from gradcalc.core.values import describe, holds_formulas, parse_array, parse_bo
 
 # The upstream's symbols when it is `symbolic`: g_ij = ∂L/∂y_ij (docs/symbolic.md).
 UPSTREAM_SYMBOL = "g"
+SYMBOLIC_PREFIX = "symbolic"
+
+
+def plain_name(name: str) -> bool:
+    """A name a formula can be written with: letters, digits and _ as the formula reader
+    (core/expr_tokens.py) reads them.  Python names may also hold a middle dot (w·x), which
+    a table would show as the product w·x."""
+    from gradcalc.core.expr_parse import valid_name
+
+    return valid_name(name) and all(c.isalnum() or c == "_" for c in name)
 
 
 def read_flat_index(spec: Mapping[str, Any]) -> bool:
@@ -37,10 +47,10 @@ def read_declared(spec: Mapping[str, Any]) -> frozenset[str]:
             ("symbols",),
             f"symbols must be a list of names such as [b11, b12], got {describe(value)}",
         )
-    from gradcalc.core.expr_parse import RESERVED_NAMES, valid_name
+    from gradcalc.core.expr_parse import RESERVED_NAMES
 
     for i, word in enumerate(words):
-        if not isinstance(word, str) or not valid_name(word) or word in RESERVED_NAMES:
+        if not isinstance(word, str) or not plain_name(word) or word in RESERVED_NAMES:
             raise SpecError(
                 ("symbols", i),
                 f"a symbol is a name of letters, digits and _ (not pi, e or a function's), "
@@ -53,12 +63,29 @@ def naming(spec: Mapping[str, Any], names: Mapping[str, str], role: str) -> dict
     """How a field of ``role`` reads symbols (:func:`read_tensor`'s keywords): the role's
     symbol, the index base and whether one flat index is used (``symbolic``), and the names
     entries may use (``symbols``)."""
+    if role == "output":
+        _check_upstream_symbol(spec, names)
     return {
         "symbol": names[role],
         "index_base": read_index_base(spec),
         "flat_index": read_flat_index(spec),
         "declared": read_declared(spec),
     }
+
+
+def _check_upstream_symbol(spec: Mapping[str, Any], names: Mapping[str, str]) -> None:
+    """A ``symbolic`` upstream's entries are g_ij = ∂L/∂y_ij: another role also written g
+    would make its entries the same symbols, and every derivative shown false."""
+    upstream = spec.get("upstream")
+    if not (isinstance(upstream, str) and upstream.strip().startswith(SYMBOLIC_PREFIX)):
+        return
+    for role, symbol in names.items():
+        if role != "output" and symbol == UPSTREAM_SYMBOL:
+            raise SpecError(
+                ("names", role),
+                f"a symbolic upstream names its entries {UPSTREAM_SYMBOL}_… (∂L/∂y), and "
+                f"{role} is also written {UPSTREAM_SYMBOL!r}; give {role} another symbol",
+            )
 
 
 def answer_names(spec: Mapping[str, Any], *arrays: Any) -> frozenset[str] | bool:
@@ -118,12 +145,10 @@ def read_tensor(
         want = "×".join(map(str, shape))
         raise SpecError(path, f"{what} must be {want}, got symbolic {'×'.join(map(str, written))}")
     if math.prod(written) > limits.max_elements or 0 in written:
-        raise LimitError(
-            path, f"{what} has {math.prod(written):,} entries (1 to {limits.max_elements:,})"
-        )
-    from gradcalc.core.expr_parse import valid_name
-
-    if not valid_name(symbol):
+        # symbolic_shape writes a size of more than 12 digits as 10^12.
+        count = f"{math.prod(written):,}" if max(written) < 10**12 or 0 in written else "over 10^12"
+        raise LimitError(path, f"{what} has {count} entries (1 to {limits.max_elements:,})")
+    if not plain_name(symbol):
         raise SpecError(
             path,
             f"symbolic {what} names its entries {symbol}_…, and {symbol!r} is not a plain name; "
@@ -131,7 +156,24 @@ def read_tensor(
         )
     from gradcalc.core.symbolic import symbol_array
 
-    return symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)
+    array = symbol_array(symbol, written, index_base=index_base, flat_index=flat_index)
+    _check_not_declared(array, declared, path, f"symbolic {what} names its entries {symbol}_…")
+    return array
+
+
+def _check_not_declared(
+    array: np.ndarray, declared: frozenset[str], path: FieldPath, what: str
+) -> None:
+    """A declared symbol that is also one of ``array``'s entries would be one variable in
+    two roles, and every partial derivative shown (each holding the other role fixed)
+    false."""
+    shared = sorted(declared & {s.name for s in array.ravel().tolist()})
+    if shared:
+        raise SpecError(
+            path,
+            f"{what}, and {', '.join(shared)} is also declared under symbols: one name would "
+            "be two different entries; rename one",
+        )
 
 
 def numbers_above_cap(
