@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, faithful
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
@@ -170,10 +170,10 @@ def conv2d_forward(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """
     columns = _columns(pad_input(x, g.padding), g)
     if g.groups == 1:
-        out = w.reshape(g.out_channels, -1) @ columns
+        out = faithful.matmul(w.reshape(g.out_channels, -1), columns)
     else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
         per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
-        out = w.reshape(g.groups, g.group_out, -1)[None] @ per_group
+        out = faithful.matmul(w.reshape(g.groups, g.group_out, -1)[None], per_group)
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
@@ -186,11 +186,14 @@ def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> 
     """
     columns = _columns(pad_input(x, g.padding), g)
     if g.groups == 1:
-        per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
+        per_item = faithful.matmul(
+            upstream.reshape(g.batch, g.out_channels, -1), columns.transpose(0, 2, 1)
+        )
     else:
         per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
         grouped_up = upstream.reshape(g.batch, g.groups, g.group_out, -1)
-        per_item = grouped_up @ per_group.transpose(0, 1, 3, 2)  # N×g×(O/g)×(C/g·kh·kw)
+        # N×g×(O/g)×(C/g·kh·kw)
+        per_item = faithful.matmul(grouped_up, per_group.transpose(0, 1, 3, 2))
     return per_item.sum(axis=0).reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
 
 
