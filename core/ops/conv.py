@@ -182,19 +182,24 @@ def conv2d_grad_kernel(upstream: np.ndarray, x: np.ndarray, g: ConvGeometry) -> 
 
     upstream: N×O×H_out×W_out, x: N×C×H×W -> O×(C/g)×kh×kw,
     ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw].
-    One matmul per batch item (and group), then the N partial sums are added.
+    One matmul (per group) whose sums run over the batch and the windows together, so that
+    each entry is one sum of products (core/ops/faithful.py keeps its sign under --float).
     """
-    columns = _columns(pad_input(x, g.padding), g)
-    if g.groups == 1:
-        per_item = faithful.matmul(
-            upstream.reshape(g.batch, g.out_channels, -1), columns.transpose(0, 2, 1)
-        )
-    else:
-        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
-        grouped_up = upstream.reshape(g.batch, g.groups, g.group_out, -1)
-        # N×g×(O/g)×(C/g·kh·kw)
-        per_item = faithful.matmul(grouped_up, per_group.transpose(0, 1, 3, 2))
-    return per_item.sum(axis=0).reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
+    columns = _columns(pad_input(x, g.padding), g)  # N×(C·kh·kw)×P
+    windows = columns.shape[-1]
+    # g×(O/g)×(N·P) upstream and g×(N·P)×(C/g·kh·kw) columns: n and the window side by side.
+    grouped_up = (
+        upstream.reshape(g.batch, g.groups, g.group_out, windows)
+        .transpose(1, 2, 0, 3)
+        .reshape(g.groups, g.group_out, g.batch * windows)
+    )
+    grouped_columns = (
+        columns.reshape(g.batch, g.groups, -1, windows)
+        .transpose(1, 0, 3, 2)
+        .reshape(g.groups, g.batch * windows, -1)
+    )
+    grad = faithful.matmul(grouped_up, grouped_columns)  # g×(O/g)×(C/g·kh·kw)
+    return grad.reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
 
 
 def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
