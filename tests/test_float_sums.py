@@ -28,7 +28,16 @@ from gradcalc.core.explain import SumOfProducts
 from gradcalc.core.ops import faithful
 from gradcalc.core.spec import SolveOptions
 
-KINDS = ("conv", "dense", "attention", "rnn")
+# kind -> its `gradcalc random` options: a batch and channels make ∂L/∂w and col2im's sums
+# run over several items and taps.
+KINDS = {
+    "conv": [],
+    "conv batch": ["--batch", "2", "--channels", "2"],
+    "conv_transpose": ["--batch", "2", "--channels", "2"],
+    "dense": [],
+    "attention": [],
+    "rnn": [],
+}
 SEEDS = range(6)
 NUMBER = re.compile(r"(?<![\w./])(-?[1-9]\d*)(?![\w./])")
 
@@ -44,9 +53,10 @@ def tenths(spec: str) -> str:
     return "\n".join(rows) + "\n"
 
 
-def float_problem(tmp_path: Path, kind: str, seed: int) -> Path:
-    path = tmp_path / f"{kind}{seed}.yaml"
-    gradcalc("random", kind, "--seed", str(seed), "--output", str(path), "--force")
+def float_problem(tmp_path: Path, case: str, seed: int) -> Path:
+    path = tmp_path / f"{case.replace(' ', '_')}{seed}.yaml"
+    kind = case.split()[0]
+    gradcalc("random", kind, "--seed", str(seed), *KINDS[case], "--output", str(path), "--force")
     path.write_text(tenths(path.read_text()))
     return path
 
@@ -72,11 +82,11 @@ def test_a_cancelling_product_is_the_exact_sum_rounded() -> None:
     assert faithful.matmul(a.astype(object), b.astype(object))[0, 0] == 0.1 + 0.2 - 0.3
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_float_sum_has_the_sign_of_its_products(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("case", KINDS)
+def test_every_float_sum_has_the_sign_of_its_products(tmp_path: Path, case: str) -> None:
     wrong = []
     for seed in SEEDS:
-        spec = load_file(str(float_problem(tmp_path, kind, seed))).data
+        spec = load_file(str(float_problem(tmp_path, case, seed))).data
         solution = registry.solve(spec, SolveOptions(force_float=True, steps=None))
         for section in solution.sections:
             for step in section.items:
@@ -88,10 +98,10 @@ def test_every_float_sum_has_the_sign_of_its_products(tmp_path: Path, kind: str)
     assert not wrong, "\n".join(wrong[:5])
 
 
-@pytest.mark.parametrize("kind", KINDS)
-def test_every_float_step_is_true(tmp_path: Path, kind: str) -> None:
+@pytest.mark.parametrize("case", KINDS)
+def test_every_float_step_is_true(tmp_path: Path, case: str) -> None:
     for seed in SEEDS[:3]:
-        path = float_problem(tmp_path, kind, seed)
+        path = float_problem(tmp_path, case, seed)
         data = load_file(str(path)).data
         markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all", "--float")
         answer = json.loads(gradcalc("run", str(path), "--format", "json", "--float"))

@@ -211,7 +211,16 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
     tap's add reads and writes whole rows of W_out.
     """
-    window_grads = _window_grads(upstream, w, g)
+    grad_padded = _scatter(_window_grads(upstream, w, g), g)
+    if grad_padded.dtype.kind == "f":
+        _faithful_cells(grad_padded, upstream, w, g)
+    top, _, left, _ = g.padding
+    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
+
+
+def _scatter(window_grads: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """N×kh×kw×C×H_out×W_out window gradients added onto the N×C×H_pad×W_pad cells they
+    read (col2im), one vectorized add per kernel tap (kh·kw of them), not per element."""
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
@@ -221,14 +230,33 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     dh, dw = g.dilation
     rows_end = sh * (g.out_h - 1) + 1
     cols_end = sw * (g.out_w - 1) + 1
-    # One vectorized add per kernel tap (kh·kw of them), not per element.
     for m in range(g.kernel_h):
         for q in range(g.kernel_w):
             grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
                 window_grads[:, m, q]
             )
-    top, _, left, _ = g.padding
-    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
+    return grad_padded
+
+
+def _faithful_cells(
+    grad_padded: np.ndarray, upstream: np.ndarray, w: np.ndarray, g: ConvGeometry
+) -> None:
+    """Under --float, recompute in place (N×C×H_pad×W_pad) each cell of ∂L/∂x whose sign the
+    order of its adds could decide (within (T+2)·2⁻⁵² of Σ|products|, T = O/g·kh·kw terms)
+    as math.fsum of its products, as core/ops/faithful.py does for one matmul."""
+    size = _scatter(_window_grads(np.abs(upstream), np.abs(w), g), g)
+    bound = size * ((g.group_out * g.kernel_h * g.kernel_w + 2) * faithful.UNIT)
+    for n, c, a, b in zip(*np.nonzero((np.abs(grad_padded) <= bound) & (bound > 0)), strict=True):
+        products = []
+        for m in range(g.kernel_h):
+            i, rest_i = divmod(int(a) - m * g.dilation[0], g.stride[0])
+            for q in range(g.kernel_w):
+                j, rest_j = divmod(int(b) - q * g.dilation[1], g.stride[1])
+                if rest_i or rest_j or not (0 <= i < g.out_h and 0 <= j < g.out_w):
+                    continue
+                for o in g.group_outputs(int(c)):
+                    products.append(float(upstream[n, o, i, j] * w[o, c % g.group_in, m, q]))
+        grad_padded[n, c, a, b] = math.fsum(products)
 
 
 def _window_grads(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:

@@ -18,7 +18,7 @@ import math
 import numpy as np
 
 # Slack over γ_k: the bound itself is a float64 product of absolute values.
-_UNIT = 2.0**-52
+UNIT = 2.0**-52
 
 
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -28,7 +28,7 @@ def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if out.dtype.kind != "f" or a.ndim < 2 or b.ndim < 2 or out.size == 0:
         return out
     terms = a.shape[-1]
-    bound = (np.abs(a) @ np.abs(b)) * ((terms + 2) * _UNIT)
+    bound = (np.abs(a) @ np.abs(b)) * ((terms + 2) * UNIT)
     doubtful = np.nonzero((np.abs(out) <= bound) & (bound > 0))
     if not doubtful[0].size:
         return out
