@@ -245,6 +245,8 @@ def _faithful_cells(
     order of its adds could decide (within (T+2)·2⁻⁵² of Σ|products|, T = O/g·kh·kw terms)
     as math.fsum of its products, as core/ops/faithful.py does for one matmul."""
     size = _scatter(_window_grads(np.abs(upstream), np.abs(w), g), g)
+    if faithful.exact_sums(size, upstream, w):
+        return
     bound = size * ((g.group_out * g.kernel_h * g.kernel_w + 2) * faithful.UNIT)
     for n, c, a, b in zip(*np.nonzero((np.abs(grad_padded) <= bound) & (bound > 0)), strict=True):
         products = []

@@ -21,14 +21,25 @@ import numpy as np
 UNIT = 2.0**-52
 
 
+def exact_sums(size: np.ndarray, *factors: np.ndarray) -> bool:
+    """Whether every sum was exact already: whole-number factors whose Σ|products| (``size``)
+    stays below 2⁵³ add without rounding in any order (and a Python loop over many exact
+    zeros would cost seconds at scale)."""
+    return bool(
+        size.size == 0 or size.max() < 2.0**53 and all(np.all(f == np.round(f)) for f in factors)
+    )
+
+
 def matmul(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """``a @ b`` for a: …×n×k, b: …×k×m (batch axes broadcast) -> …×n×m; on float64, each
     entry within the rounding bound of 0 is the ``math.fsum`` of its k products."""
     out = a @ b
     if out.dtype.kind != "f" or a.ndim < 2 or b.ndim < 2 or out.size == 0:
         return out
-    terms = a.shape[-1]
-    bound = (np.abs(a) @ np.abs(b)) * ((terms + 2) * UNIT)
+    size = np.abs(a) @ np.abs(b)  # Σ|products| of each entry
+    if exact_sums(size, a, b):
+        return out
+    bound = size * ((a.shape[-1] + 2) * UNIT)
     doubtful = np.nonzero((np.abs(out) <= bound) & (bound > 0))
     if not doubtful[0].size:
         return out
