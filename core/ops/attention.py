@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, faithful
+from gradcalc.core.ops import Cache, Exactness, Op, Params
 
 
 def swap(array: np.ndarray) -> np.ndarray:
@@ -35,7 +35,7 @@ def attention_scores(
     query: np.ndarray, key: np.ndarray, scale: float, bias: np.ndarray | None
 ) -> np.ndarray:
     """Q: B×L×E, K: B×S×E -> A = Q·Kᵀ·scale (+ bias, broadcast to B×L×S)."""
-    scores = faithful.matmul(query, swap(key))
+    scores = np.matmul(query, swap(key))
     scores *= scale
     if bias is not None:
         scores += bias
@@ -77,7 +77,7 @@ def forward(query: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     key, value, scale = params["key"], params["value"], float(params["scale"])
     scores = attention_scores(query, key, scale, params.get("bias"))
     weights = masked_softmax(scores, params.get("allowed"))
-    output = faithful.matmul(weights, value)
+    output = np.matmul(weights, value)
     cache = {
         "input": query,
         "key": key,
@@ -94,13 +94,13 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     """grad_y: B×L×Ev -> {"input": ∂L/∂Q B×L×E, "key": ∂L/∂K B×S×E, "value": ∂L/∂V
     B×S×Ev, "weights": ∂L/∂P and "scores": ∂L/∂A, B×L×S}."""
     weights, scale = cache["weights"], cache["scale"]
-    grad_value = faithful.matmul(swap(weights), grad_y)
-    grad_weights = faithful.matmul(grad_y, swap(cache["value"]))
+    grad_value = np.matmul(swap(weights), grad_y)
+    grad_weights = np.matmul(grad_y, swap(cache["value"]))
     rows = softmax_rows_backward_diagonal if cache["diagonal_only"] else softmax_rows_backward
     grad_scores = rows(grad_weights, weights)
-    grad_query = faithful.matmul(grad_scores, cache["key"])
+    grad_query = np.matmul(grad_scores, cache["key"])
     grad_query *= scale
-    grad_key = faithful.matmul(swap(grad_scores), cache["input"])
+    grad_key = np.matmul(swap(grad_scores), cache["input"])
     grad_key *= scale
     return {
         "input": grad_query,
@@ -121,9 +121,7 @@ def attention_output(
 ) -> np.ndarray:
     """Y = softmax(Q·Kᵀ·scale + bias over the allowed entries)·V in float64 (finite
     differences)."""
-    return faithful.matmul(
-        masked_softmax(attention_scores(query, key, scale, bias), allowed), value
-    )
+    return np.matmul(masked_softmax(attention_scores(query, key, scale, bias), allowed), value)
 
 
 ATTENTION = Op(name="attention", exactness=Exactness.IRRATIONAL, forward=forward, backward=backward)

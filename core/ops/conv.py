@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, faithful
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
@@ -174,10 +174,10 @@ def conv2d_forward(
     if columns is None:
         columns = _columns(pad_input(x, g.padding), g)
     if g.groups == 1:
-        out = faithful.matmul(w.reshape(g.out_channels, -1), columns)
+        out = w.reshape(g.out_channels, -1) @ columns
     else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
         per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
-        out = faithful.matmul(w.reshape(g.groups, g.group_out, -1)[None], per_group)
+        out = w.reshape(g.groups, g.group_out, -1)[None] @ per_group
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
@@ -188,26 +188,18 @@ def conv2d_grad_kernel(
 
     upstream: N×O×H_out×W_out, x: N×C×H×W -> O×(C/g)×kh×kw,
     ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw].
-    One matmul (per group) whose sums run over the batch and the windows together, so that
-    each entry is one sum of products (core/ops/faithful.py keeps its sign under --float).
-    ``columns``: x's im2col matrix (N×(C·kh·kw)×P) when the forward pass kept it.
+    One matmul per batch item (and group), then the N partial sums are added.  ``columns``:
+    x's im2col matrix when the forward pass kept it.
     """
     if columns is None:
-        columns = _columns(pad_input(x, g.padding), g)  # N×(C·kh·kw)×P
-    windows = columns.shape[-1]
-    # g×(O/g)×(N·P) upstream and g×(N·P)×(C/g·kh·kw) columns: n and the window side by side.
-    grouped_up = (
-        upstream.reshape(g.batch, g.groups, g.group_out, windows)
-        .transpose(1, 2, 0, 3)
-        .reshape(g.groups, g.group_out, g.batch * windows)
-    )
-    grouped_columns = (
-        columns.reshape(g.batch, g.groups, -1, windows)
-        .transpose(1, 0, 3, 2)
-        .reshape(g.groups, g.batch * windows, -1)
-    )
-    grad = faithful.matmul(grouped_up, grouped_columns)  # g×(O/g)×(C/g·kh·kw)
-    return grad.reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
+        columns = _columns(pad_input(x, g.padding), g)
+    if g.groups == 1:
+        per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
+    else:
+        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
+        grouped_up = upstream.reshape(g.batch, g.groups, g.group_out, -1)
+        per_item = grouped_up @ per_group.transpose(0, 1, 3, 2)  # N×g×(O/g)×(C/g·kh·kw)
+    return per_item.sum(axis=0).reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
 
 
 def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -219,16 +211,7 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
     tap's add reads and writes whole rows of W_out.
     """
-    grad_padded = _scatter(_window_grads(upstream, w, g), g)
-    if grad_padded.dtype.kind == "f":
-        _faithful_cells(grad_padded, upstream, w, g)
-    top, _, left, _ = g.padding
-    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
-
-
-def _scatter(window_grads: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """N×kh×kw×C×H_out×W_out window gradients added onto the N×C×H_pad×W_pad cells they
-    read (col2im), one vectorized add per kernel tap (kh·kw of them), not per element."""
+    window_grads = _window_grads(upstream, w, g)
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
@@ -238,35 +221,14 @@ def _scatter(window_grads: np.ndarray, g: ConvGeometry) -> np.ndarray:
     dh, dw = g.dilation
     rows_end = sh * (g.out_h - 1) + 1
     cols_end = sw * (g.out_w - 1) + 1
+    # One vectorized add per kernel tap (kh·kw of them), not per element.
     for m in range(g.kernel_h):
         for q in range(g.kernel_w):
             grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
                 window_grads[:, m, q]
             )
-    return grad_padded
-
-
-def _faithful_cells(
-    grad_padded: np.ndarray, upstream: np.ndarray, w: np.ndarray, g: ConvGeometry
-) -> None:
-    """Under --float, recompute in place (N×C×H_pad×W_pad) each cell of ∂L/∂x whose sign the
-    order of its adds could decide (within (T+2)·2⁻⁵² of Σ|products|, T = O/g·kh·kw terms)
-    as math.fsum of its products, as core/ops/faithful.py does for one matmul."""
-    size = _scatter(_window_grads(np.abs(upstream), np.abs(w), g), g)
-    if faithful.exact_sums(size, upstream, w):
-        return
-    bound = size * ((g.group_out * g.kernel_h * g.kernel_w + 2) * faithful.UNIT)
-    for n, c, a, b in zip(*np.nonzero((np.abs(grad_padded) <= bound) & (bound > 0)), strict=True):
-        products = []
-        for m in range(g.kernel_h):
-            i, rest_i = divmod(int(a) - m * g.dilation[0], g.stride[0])
-            for q in range(g.kernel_w):
-                j, rest_j = divmod(int(b) - q * g.dilation[1], g.stride[1])
-                if rest_i or rest_j or not (0 <= i < g.out_h and 0 <= j < g.out_w):
-                    continue
-                for o in g.group_outputs(int(c)):
-                    products.append(float(upstream[n, o, i, j] * w[o, c % g.group_in, m, q]))
-        grad_padded[n, c, a, b] = math.fsum(products)
+    top, _, left, _ = g.padding
+    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
 
 
 def _window_grads(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:

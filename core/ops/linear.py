@@ -10,22 +10,22 @@ from __future__ import annotations
 
 import numpy as np
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, faithful
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 
 
 def linear_forward(x: np.ndarray, w: np.ndarray) -> np.ndarray:
     """x: N×L, w: O×L -> N×O, y = x·Wᵀ (no bias)."""
-    return faithful.matmul(x, w.T)
+    return x @ w.T
 
 
 def linear_grad_weight(upstream: np.ndarray, x: np.ndarray) -> np.ndarray:
     """upstream: N×O, x: N×L -> O×L, ∂L/∂W = (∂L/∂y)ᵀ·x (summed over the batch)."""
-    return faithful.matmul(upstream.T, x)
+    return upstream.T @ x
 
 
 def linear_grad_input(upstream: np.ndarray, w: np.ndarray) -> np.ndarray:
     """upstream: N×O, w: O×L -> N×L, ∂L/∂x = (∂L/∂y)·W."""
-    return faithful.matmul(upstream, w)
+    return upstream @ w
 
 
 def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.exact import DIGIT_BITS, ExactLimitError, bilinear_exact
-from gradcalc.core.ops import Cache, Exactness, Op, Params, faithful
+from gradcalc.core.ops import Cache, Exactness, Op, Params
 from gradcalc.core.spec import EXACT_DIGITS
 
 GATES = {"rnn": 1, "lstm": 4, "gru": 3}
@@ -63,7 +63,7 @@ def _dot(left: np.ndarray, right: np.ndarray) -> np.ndarray:
     core/exact.py's integer products: Fraction objects multiplied one by one took 29 s for a
     layer at the exact-work limit, and the integer path also enforces EXACT_COST."""
     if left.dtype != object and right.dtype != object:
-        return faithful.matmul(left, right)
+        return left @ right
     return bilinear_exact(np.matmul, left, right, terms_per_output=left.shape[-1])
 
 
