@@ -136,6 +136,10 @@ class Explainer(BackwardSteps):
     def sections(self) -> list[Section]:
         return keyed_sections(self, SECTIONS)
 
+    def mask_term(self) -> str:
+        """The term an additive mask adds to the scores, or nothing."""
+        return " + mask" if self.p.mask_kind == "additive" else ""
+
     def section_problem(self) -> Section:
         p = self.p
         section = Section("problem", "Problem")
@@ -145,7 +149,7 @@ class Explainer(BackwardSteps):
             Note(
                 f"{self.Q}: {lead}{length}×{width}, {self.K}: {lead}{keys}×{width}, "
                 f"{self.V}: {lead}{keys}×{value_width}; {self.Y} = softmax({self.Q}·{self.K}ᵀ·"
-                f"scale)·{self.V} is {lead}{length}×{value_width}"
+                f"scale{self.mask_term()})·{self.V} is {lead}{length}×{value_width}"
             )
         )
         base = p.index_base
@@ -196,7 +200,8 @@ class Explainer(BackwardSteps):
         p, t = self.p, self.t
         _, keys, width, _ = p.sizes
         section = Section(
-            "scores", f"Scores: {self.A} = {self.Q}·{self.K}ᵀ·scale, one per (query, key)"
+            "scores",
+            f"Scores: {self.A} = {self.Q}·{self.K}ᵀ·scale{self.mask_term()}, one per (query, key)",
         )
         section.add(Note(self.scale_words()))
         entries = [(b, i, j) for b, i in self.rows() for j in range(keys)]
