@@ -27,3 +27,26 @@ def test_an_additive_mask_is_in_every_displayed_score_equation(tmp_path: Path) -
     plain = run_spec(tmp_path, "attention", ADDITIVE.replace("mask: [[0, -3]]\n", ""))
     assert "Y = softmax(Q·Kᵀ·scale)·V" in plain.output
     assert "+ mask" not in plain.output
+
+
+CAUSAL_WIDE = """\
+query: [[1, 0], [1, 2]]
+key: [[1, 1], [0, 2], [1, -1]]
+value: [[1, 2], [3, -1], [0, 0]]
+causal: true
+scale: -2
+"""
+
+
+def test_a_masked_rows_max_and_sum_name_the_keys_it_attends(tmp_path: Path) -> None:
+    # "m_0 = max_j A_0j = max(−2) = −2" was false read as written: A_01 = 0 is larger
+    # (masked, so left out). The range of j is now shown under max and Σ.
+    result = run_spec(tmp_path, "attention", CAUSAL_WIDE, "--no-color", "--width", "100")
+    assert result.exit_code == 0, result.output
+    assert "m_0 = max_{j ≤ 0} A_0j" in result.output
+    assert "Z_0 = Σ_{j ≤ 0} exp(A_0j − m_0)" in result.output
+    assert "max_j A_0j" not in result.output
+    boolean = CAUSAL_WIDE.replace("causal: true", "mask: [[true, false, true], [true, true, true]]")
+    result = run_spec(tmp_path, "attention", boolean + "index_base: 1\n", "--no-color")
+    assert "m_1 = max_{j ∈ {1, 3}} A_1j" in result.output
+    assert "m_2 = max_j A_2j" in result.output  # a row attending every key keeps j

@@ -222,6 +222,18 @@ class Explainer(BackwardSteps):
         section.add(show_matrix(self.A, t.scores, p.index_base, role=OUTPUT))
         return section
 
+    def keys_range(self, i: int, allowed: list[int]) -> str:
+        """The j of query i's softmax, as shown under its max and Σ: "j" when it attends
+        every key, else the keys it may attend (its m and Z leave the masked ones out)."""
+        if len(allowed) == self.p.sizes[1]:
+            return "j"
+        base = self.p.index_base
+        if self.p.mask_kind == "causal":
+            return f"{{j ≤ {i + base}}}"
+        if len(allowed) > self.options.max_terms:
+            return "{j not masked}"
+        return "{j ∈ {" + ", ".join(str(j + base) for j in allowed) + "}}"
+
     def section_weights(self) -> Section:
         t = self.t
         section = Section(
@@ -246,6 +258,7 @@ class Explainer(BackwardSteps):
                 log=False,
                 rows=len(allowed),
                 max_terms=self.options.max_terms,
+                over=self.keys_range(i, allowed),
             ):
                 section.add(item)
             left_out = [j for j in range(self.p.sizes[1]) if j not in allowed]
