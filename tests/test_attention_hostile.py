@@ -50,3 +50,14 @@ def test_a_masked_rows_max_and_sum_name_the_keys_it_attends(tmp_path: Path) -> N
     result = run_spec(tmp_path, "attention", boolean + "index_base: 1\n", "--no-color")
     assert "m_1 = max_{j ∈ {1, 3}} A_1j" in result.output
     assert "m_2 = max_j A_2j" in result.output  # a row attending every key keeps j
+
+
+def test_the_leading_axes_convention_counts_them(tmp_path: Path) -> None:
+    # "leading axes 2 (batch, heads)" read as two leading axes when it was one of size 2.
+    one = run_spec(tmp_path, "attention", ADDITIVE, "--no-color", "--width", "200")
+    assert "1 leading (batch, head) axis of shape 1:" in one.output
+    assert "the first index of every symbol" in one.output
+    two = ADDITIVE.replace("[[[", "[[[[").replace("]]]", "]]]]")
+    result = run_spec(tmp_path, "attention", two, "--no-color", "--width", "200")
+    assert "2 leading (batch, head) axes of shape 1×1:" in result.output
+    assert "the first 2 indices of every symbol" in result.output

@@ -91,8 +91,10 @@ class Explainer(BackwardSteps):
         if p.batch:
             shape = "×".join(map(str, p.batch))
             items.append(
-                f"leading axes {shape} (batch, heads): each slice is its own attention; the "
-                "first indices of every symbol name the slice"
+                f"{len(p.batch)} leading (batch, head) {'axis' if len(p.batch) == 1 else 'axes'} "
+                f"of shape {shape}: each slice is its own attention; the first "
+                f"{'index' if len(p.batch) == 1 else f'{len(p.batch)} indices'} of every "
+                "symbol name the slice"
             )
         items.append(
             f"backward: {self.grad(V)} = {P}ᵀ·{self.grad(Y)}, {self.grad(P)} = "
