@@ -61,3 +61,19 @@ def test_the_leading_axes_convention_counts_them(tmp_path: Path) -> None:
     result = run_spec(tmp_path, "attention", two, "--no-color", "--width", "200")
     assert "2 leading (batch, head) axes of shape 1×1:" in result.output
     assert "the first 2 indices of every symbol" in result.output
+
+
+def test_a_temporal_single_step_refuses_probability_targets(tmp_path: Path) -> None:
+    # A single step of V scores with temporal: true ran as plain cross_entropy and so took a
+    # list target as probabilities (the docs: refused with temporal), or refused [1] as a
+    # probability target of the wrong shape.
+    from nn_cli import spec_error
+
+    for target in ("[0.2, 0.3, 0.5]", "[1]"):
+        text = f"loss: cross_entropy\ninput: [2, 0, -1]\ntarget: {target}\ntemporal: true\n"
+        result = run_spec(tmp_path, "loss", text)
+        line, _, message = spec_error(result)
+        assert line == 3
+        assert "class indices, not probabilities" in message
+    text = "loss: cross_entropy\ninput: [2, 0, -1]\ntarget: 1\ntemporal: true\n"
+    assert run_spec(tmp_path, "loss", text).exit_code == 0
