@@ -77,3 +77,17 @@ def test_a_temporal_single_step_refuses_probability_targets(tmp_path: Path) -> N
         assert "class indices, not probabilities" in message
     text = "loss: cross_entropy\ninput: [2, 0, -1]\ntarget: 1\ntemporal: true\n"
     assert run_spec(tmp_path, "loss", text).exit_code == 0
+
+
+def test_an_additive_minus_infinity_says_to_write_a_boolean_mask(tmp_path: Path) -> None:
+    from nn_cli import spec_error
+
+    spec = "query: [[1, 0], [1, 2]]\nkey: [[1, 1], [0, 2]]\nvalue: [[1, 2], [3, -1]]\n"
+    for mask, column in (("[[0, -.inf], [0, 0]]", 12), ('[[0, "-inf"], [0, 0]]', 12)):
+        line, col, message = spec_error(run_spec(tmp_path, "attention", spec + f"mask: {mask}\n"))
+        assert (line, col) == (4, column)
+        assert "write a boolean mask instead" in message
+    _, _, message = spec_error(
+        run_spec(tmp_path, "attention", spec + "mask: [[.nan, 0], [0, 0]]\n")
+    )
+    assert "boolean" not in message
