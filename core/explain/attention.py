@@ -91,8 +91,10 @@ class Explainer(BackwardSteps):
         if p.batch:
             shape = "×".join(map(str, p.batch))
             items.append(
-                f"leading axes {shape} (batch, heads): each slice is its own attention; the "
-                "first indices of every symbol name the slice"
+                f"{len(p.batch)} leading (batch, head) {'axis' if len(p.batch) == 1 else 'axes'} "
+                f"of shape {shape}: each slice is its own attention; the first "
+                f"{'index' if len(p.batch) == 1 else f'{len(p.batch)} indices'} of every "
+                "symbol name the slice"
             )
         items.append(
             f"backward: {self.grad(V)} = {P}ᵀ·{self.grad(Y)}, {self.grad(P)} = "
@@ -136,6 +138,10 @@ class Explainer(BackwardSteps):
     def sections(self) -> list[Section]:
         return keyed_sections(self, SECTIONS)
 
+    def mask_term(self) -> str:
+        """The term an additive mask adds to the scores, or nothing."""
+        return " + mask" if self.p.mask_kind == "additive" else ""
+
     def section_problem(self) -> Section:
         p = self.p
         section = Section("problem", "Problem")
@@ -145,7 +151,7 @@ class Explainer(BackwardSteps):
             Note(
                 f"{self.Q}: {lead}{length}×{width}, {self.K}: {lead}{keys}×{width}, "
                 f"{self.V}: {lead}{keys}×{value_width}; {self.Y} = softmax({self.Q}·{self.K}ᵀ·"
-                f"scale)·{self.V} is {lead}{length}×{value_width}"
+                f"scale{self.mask_term()})·{self.V} is {lead}{length}×{value_width}"
             )
         )
         base = p.index_base
@@ -196,7 +202,8 @@ class Explainer(BackwardSteps):
         p, t = self.p, self.t
         _, keys, width, _ = p.sizes
         section = Section(
-            "scores", f"Scores: {self.A} = {self.Q}·{self.K}ᵀ·scale, one per (query, key)"
+            "scores",
+            f"Scores: {self.A} = {self.Q}·{self.K}ᵀ·scale{self.mask_term()}, one per (query, key)",
         )
         section.add(Note(self.scale_words()))
         entries = [(b, i, j) for b, i in self.rows() for j in range(keys)]
@@ -216,6 +223,18 @@ class Explainer(BackwardSteps):
         section.omitted = len(entries) - shown
         section.add(show_matrix(self.A, t.scores, p.index_base, role=OUTPUT))
         return section
+
+    def keys_range(self, i: int, allowed: list[int]) -> str:
+        """The j of query i's softmax, as shown under its max and Σ: "j" when it attends
+        every key, else the keys it may attend (its m and Z leave the masked ones out)."""
+        if len(allowed) == self.p.sizes[1]:
+            return "j"
+        base = self.p.index_base
+        if self.p.mask_kind == "causal":
+            return f"{{j ≤ {i + base}}}"
+        if len(allowed) > self.options.max_terms:
+            return "{j not masked}"
+        return "{j ∈ {" + ", ".join(str(j + base) for j in allowed) + "}}"
 
     def section_weights(self) -> Section:
         t = self.t
@@ -241,6 +260,7 @@ class Explainer(BackwardSteps):
                 log=False,
                 rows=len(allowed),
                 max_terms=self.options.max_terms,
+                over=self.keys_range(i, allowed),
             ):
                 section.add(item)
             left_out = [j for j in range(self.p.sizes[1]) if j not in allowed]

@@ -46,13 +46,17 @@ def softmax_row_steps(
     log: bool,
     rows: int,
     max_terms: int = MAX_TERMS_SHOWN,
+    over: str = "j",
 ) -> list[Formula]:
     """One row's softmax with numbers: m = max, Z = Σ exp(s_j − m), then ``rows`` outputs.
 
     ``scores`` is the row (C floats); ``score(j)``/``output(j)`` name entry j;
     ``any_score`` is the row's s_j with a free j; ``suffix`` tells rows of a batch apart
     (m_0, Z_0).  The outputs are p_j = exp(s_j − m)/Z, or log p_j = s_j − m − log Z.
+    ``over`` is the range of j under max and Σ: "j" (every entry), or a masked row's
+    "{j ≤ 1}" (``scores`` then holds the entries in that range only).
     """
+    under = over
     classes = scores.shape[0]
     maximum, lse = (float(v[0]) for v in log_sum_exp(scores))
     z_value = math.exp(lse - maximum)
@@ -73,11 +77,13 @@ def softmax_row_steps(
         sum_tokens.append(f" + … ({classes - shown} more)")
     max_tokens.append(")")
     steps = [
-        Formula(m_name, f"{m_name} = max_j {any_score}", tuple(max_tokens), maximum),
-        Formula(z_name, f"{z_name} = Σ_j exp({any_score} − {m_name})", tuple(sum_tokens), z_value),
+        Formula(m_name, f"{m_name} = max_{under} {any_score}", tuple(max_tokens), maximum),
+        Formula(
+            z_name, f"{z_name} = Σ_{under} exp({any_score} − {m_name})", tuple(sum_tokens), z_value
+        ),
     ]
     if by_log1p:
-        steps.append(rest_step(scores, int(parts.top[0]), any_score, suffix, max_terms))
+        steps.append(rest_step(scores, int(parts.top[0]), any_score, suffix, max_terms, under))
     for j in range(rows):
         steps.append(
             output_step(
@@ -132,7 +138,9 @@ def output_step(
     )
 
 
-def rest_step(scores: Any, top: int, any_score: str, suffix: str, max_terms: int) -> Formula:
+def rest_step(
+    scores: Any, top: int, any_score: str, suffix: str, max_terms: int, under: str = "j"
+) -> Formula:
     """r = Σ_{j≠top} exp(s_j − m) = Z − 1 for a row whose other scores are far below its top
     (``scores``: C floats): Z rounds r away, so log Z is taken as log(1 + r), kept digit
     for digit by log1p (ops.softmax.softmax_parts)."""
@@ -146,7 +154,7 @@ def rest_step(scores: Any, top: int, any_score: str, suffix: str, max_terms: int
     rest = float(softmax_parts(scores[None, :]).rest[0, 0])
     return Formula(
         f"r{suffix}",
-        f"r{suffix} = Σ_j 1[j ≠ argmax]·exp({any_score} − m{suffix}) = Z{suffix} − 1  "
+        f"r{suffix} = Σ_{under} 1[j ≠ argmax]·exp({any_score} − m{suffix}) = Z{suffix} − 1  "
         "(summed without the 1, which would round it away; log Z is taken as log(1 + r))",
         tuple(tokens) or ("0",),
         rest,

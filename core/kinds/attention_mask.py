@@ -71,6 +71,8 @@ def read_mask(
             "should not be set when is_causal=True); write the causal pattern into the mask",
         )
     boolean = _has_boolean(raw)
+    if not boolean:
+        _refuse_infinities(raw, ("mask",))
     written = _as_numbers(raw, ("mask",)) if boolean else raw
     ndims = tuple(range(1, len(score_shape) + 1))
     mask = read_array(written, ("mask",), ndims=ndims, what="mask", limits=limits)
@@ -89,6 +91,23 @@ def read_mask(
         allowed = np.broadcast_to(mask.astype(int).astype(bool), score_shape)
         return None, allowed, "boolean"
     return mask, None, "additive"
+
+
+def _refuse_infinities(value: Any, path: tuple) -> None:
+    """An additive mask's −∞ (PyTorch's float("-inf")) refused where it is written, with
+    what to write instead: a boolean mask leaves the same entries out."""
+    if isinstance(value, (list, tuple)):
+        for i, item in enumerate(value):
+            _refuse_infinities(item, (*path, i))
+        return
+    text = value.strip().lower().lstrip("+-") if isinstance(value, str) else None
+    if (isinstance(value, float) and np.isinf(value)) or text in ("inf", "infinity"):
+        raise SpecError(
+            path,
+            f"an additive mask holds finite numbers, got {describe(value)}: for PyTorch's "
+            "−inf (a score left out of the softmax) write a boolean mask instead, false "
+            "where the query may not attend (true elsewhere)",
+        )
 
 
 def refuse_empty_rows(allowed: np.ndarray | None, spec: Mapping[str, Any]) -> None:

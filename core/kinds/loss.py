@@ -53,6 +53,7 @@ from gradcalc.core.kinds.loss_temporal import (
     read_temporal,
     read_temporal_input,
     read_temporal_parts,
+    refuse_step_probabilities,
 )
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
@@ -319,6 +320,7 @@ def _read_input(
         x = read_temporal_input(spec, raw_input, limits)
         if x.ndim == 3:
             return x, True, *read_temporal_parts(spec, x, raw_target, limits)
+        refuse_step_probabilities(raw_target, x.shape[0])
         return x, False, None, None
     x = read_array(
         raw_input,

@@ -74,6 +74,17 @@ def read_temporal_input(
     return x
 
 
+def refuse_step_probabilities(raw_target: Any, vocabulary: int) -> None:
+    """A single step of V scores with ``temporal`` takes one class index: a list there would
+    be read as probabilities, which a temporal loss refuses (cs231n's targets are indices)."""
+    if isinstance(raw_target, list):
+        raise SpecError(
+            ("target",),
+            "a temporal loss takes class indices, not probabilities: a single step of V = "
+            f"{vocabulary} scores takes one class index from 0 to {vocabulary - 1}, got a list",
+        )
+
+
 def read_temporal_parts(
     spec: Mapping[str, Any], x: np.ndarray, raw_target: Any, limits: common.Limits
 ) -> tuple[np.ndarray, np.ndarray]:
