@@ -690,12 +690,16 @@ def _result_entry(
     if match is None:
         return None
     roles = [role for role, name in names.items() if name == match.group("name")]
-    if len(roles) != 1:
+    layer = f"{match.group('name')}.{'grad_output' if match.group('grad') else 'output'}"
+    if len(roles) != 1 and layer in results:  # a net's layer: its output, ∂L/∂(its output)
+        key = layer
+    elif len(roles) != 1:
         return None
-    role = roles[0]
-    key = f"grad_{role}" if match.group("grad") else role
-    if key not in results or (not match.group("grad") and role != "output"):
-        return None
+    else:
+        role = roles[0]
+        key = f"grad_{role}" if match.group("grad") else role
+        if key not in results or (not match.group("grad") and role != "output"):
+            return None
     text = match.group("index")
     digits = text.split(",") if "," in text else list(text)
     entry = results[key]

@@ -180,9 +180,35 @@ class Explainer:
         first = next((i for i, s in enumerate(sections) if forward or s.key != "problem"), None)
         if first is not None:  # where the layer's upstream is first shown: say where it is from
             section = sections[first]
-            items = [self._upstream_note(layer), *section.items]
-            sections[first] = section.with_items(items, shift=1)
+            notes = [self._upstream_note(layer), *self._rows_notes(layer, forward=forward)]
+            sections[first] = section.with_items([*notes, *section.items], shift=len(notes))
         return sections
+
+    def _rows_notes(self, layer: Layer, *, forward: bool) -> list[Note]:
+        """A dense layer on a ≥3-D input (*, L) runs on its rows (core/kinds/net_run.py
+        as_rows): how its input, output and gradients are read; [] for any other layer."""
+        source = self.p.source(layer.index)
+        before = self.p.input.shape if not layer.index else self.p.shapes[source]
+        if layer.type != "dense" or len(before) < 3:
+            return []
+        after = self.p.shapes[layer.name]
+        rows, features, out = int(np.prod(before[:-1])), before[-1], after[-1]
+        L = self.p.names["loss"]
+        if not forward:
+            return [
+                Note(
+                    f"∂{L}/∂{source} below is {rows}×{features}, one row per row of "
+                    f"{source}; it is read back as {shape_words(before)}, {source}'s shape"
+                )
+            ]
+        return [
+            Note(
+                f"{layer.name} applies to the last axis (as nn.Linear): the {shape_words(before)} "
+                f"input is read as {rows} rows of {features} features, and its {rows}×{out} "
+                f"output is read back as {shape_words(after)}; ∂{L}/∂{layer.name} "
+                f"({shape_words(after)}) is read as {rows} rows of {out} likewise"
+            )
+        ]
 
     def _upstream_note(self, layer: Layer) -> Note:
         """Where the upstream ∂L/∂(this layer) comes from: the next layer's ∂L/∂input."""

@@ -171,7 +171,27 @@ def _dense(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.n
     if bias is not None:
         output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, adapter.each_rounded)
         traces.append(bias_trace)
-    return output.reshape(problem.output_shape), traces
+    shape = dense_shape(x.shape, problem.out_features, problem.output_shape)
+    return output.reshape(shape), traces
+
+
+def dense_shape(
+    shape: tuple[int, ...], features: int, otherwise: tuple[int, ...]
+) -> tuple[int, ...]:
+    """A dense layer's output shape (``features`` = O) given its input's ``shape``, or its
+    input's (L) given its upstream's: a ≥3-D one (*, L) keeps its leading axes, (*, O),
+    as nn.Linear applies to the last axis; else ``otherwise`` (the kind's own shape)."""
+    return (*shape[:-1], features) if len(shape) >= 3 else otherwise
+
+
+def rows_read_back(results: dict[str, Any], shape: tuple[int, ...]) -> dict[str, Any]:
+    """A dense layer's results on rows with its output (rows×O) and ∂L/∂input (rows×L) read
+    back as (*, O) and (*, L), the leading axes of its input ``shape`` (*, L)."""
+    shaped = dict(results)
+    output = results["output"]
+    shaped["output"] = output.reshape(*shape[:-1], output.shape[-1])
+    shaped["grad_input"] = results["grad_input"].reshape(shape)
+    return shaped
 
 
 def _pool(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
@@ -411,7 +431,8 @@ def backward(kind: str, problem: Any, traces: Traces, grad_y: np.ndarray) -> dic
             bias_grads = _backward(upstream, traces[1])
             results["grad_bias"], upstream = bias_grads["bias"], bias_grads["input"]
         grads = _backward(upstream, traces[0])
-        results["grad_input"] = grads["input"].reshape(problem.input.shape)
+        in_shape = dense_shape(np.shape(grad_y), problem.in_features, problem.input.shape)
+        results["grad_input"] = grads["input"].reshape(in_shape)
         results["grad_weight"] = grads["weight"]
         return results
     if kind == "pool":

@@ -54,10 +54,13 @@ class LayerRun:
     problem: Any
     run: Run
     options: Any
+    # A dense layer on a ≥3-D input: its kind ran on rows (``run``, which its explanation
+    # shows); its output and ∂L/∂input reshaped back to the input's leading axes.
+    shaped: dict[str, Any] | None = None
 
     @property
     def results(self) -> dict[str, Any]:
-        return self.run.results
+        return self.run.results if self.shaped is None else self.shaped
 
     @property
     def exact(self) -> bool:
@@ -94,6 +97,7 @@ def layer_spec(
     names = {"input": problem.source(layer.index), "output": layer.name}
     names["loss"] = problem.names["loss"]
     names.update(parameter_symbols(problem, layer))
+    values, upstream = as_rows(problem, layer, values, upstream)
     return {
         "kind": layer.type,
         **layer.keys,
@@ -107,6 +111,28 @@ def layer_spec(
         "names": names,
         "index_base": problem.index_base,
     }
+
+
+def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tuple[Any, Any]:
+    """A dense layer's ≥3-D input (*, L) as rows (prod of *)×L, and its upstream (*, O) as
+    rows × O: nn.Linear applies to the last axis, so each row is a sample; any other layer
+    or input as it is.  A column layout (samples as columns) has no such reading: refused."""
+    values = np.asarray(values)
+    if layer.type != "dense" or values.ndim < 3:
+        return values, upstream
+    if layer.keys.get("layout") != "row":
+        raise SpecError(
+            ("layers", layer.index, "layout"),
+            f"{layer.name}'s input ({problem.source(layer.index)}) has {_shape(values.shape)}, "
+            f"which a dense layer reads as rows of {values.shape[-1]} features (applied to the "
+            "last axis, as nn.Linear), each row a sample: only layout: row reads it so; "
+            "remove layout: column",
+        )
+    rows = values.reshape(-1, values.shape[-1])
+    if upstream is not None:
+        upstream = np.asarray(upstream)
+        upstream = upstream.reshape(-1, upstream.shape[-1])
+    return rows, upstream
 
 
 def handed(values: Any, kind: str, shown: bool) -> Any:
@@ -189,9 +215,12 @@ def run_layer(
     shown = options.explain or reads_exactly(layer, values, options)
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
-        return run_kind(layer.type, spec, options)
+        ran = run_kind(layer.type, spec, options)
     except SpecError as error:
         raise layer_error(problem, layer, values, error) from None
+    if layer.type == "dense" and np.ndim(values) >= 3:
+        ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
+    return ran
 
 
 def reads_exactly(layer: Layer, values: np.ndarray, options: Any) -> bool:
