@@ -366,7 +366,7 @@ OPS: dict[str, OpEntry] = {
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
-            "dropout, embedding (first), normalization, rnn, self-attention, a loss."
+            "dropout, embedding (first), normalization, rnn, self-attention, conv_transpose, a loss."
         ),
         description=(
             "Runs the input through the layers in order and back, each layer solved and "
