@@ -42,7 +42,8 @@ COMMON_KEYS = (
 EXACT_DIGITS = 1000
 EXACT_COST = 200_000_000
 
-# A sum longer than this is shown with its first terms and + … unless --steps all.
+# A sum longer than this is shown with its first terms and + … unless --steps all: in the
+# terminal, JSON and the Markdown and LaTeX write-ups alike (docs/output.md).
 MAX_TERMS_SHOWN = 24
 
 DEFAULT_ATOL = Fraction(1, 10**6)
@@ -79,7 +80,8 @@ class SolveOptions:
     """
 
     steps: int | None = 12
-    # With steps None, the rows a section shows at most (None: every row); sums keep every term.
+    # With steps None, the rows a section shows at most (None: every row); a sum then shows
+    # MAX_TERMS_SHOWN terms as in the terminal (None: every term), so a write-up stays bounded.
     row_cap: int | None = None
     sections: frozenset[str] | None = None
     gradient_check: bool = True
@@ -103,8 +105,9 @@ class SolveOptions:
 
     @property
     def max_terms(self) -> int:
-        """How many terms of one sum to show: all of them with ``--steps all``."""
-        return sys.maxsize if self.steps is None else MAX_TERMS_SHOWN
+        """How many terms of one sum to show: all of them with ``--steps all`` (steps and
+        row_cap None); MAX_TERMS_SHOWN under any row cap, a write-up's ``--steps auto`` too."""
+        return sys.maxsize if self.steps is None and self.row_cap is None else MAX_TERMS_SHOWN
 
 
 @record(frozen=True)

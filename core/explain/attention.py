@@ -282,13 +282,15 @@ class Explainer(BackwardSteps):
         shown = self.options.cap(len(entries))
         for b, i, c in entries[:shown]:
             keys = self.allowed_keys(b, i)
+            shown_keys = self.first_terms(keys)
             section.add(
                 self.sum_of_products(
                     self.sym(self.Y, (*b, i, c)),
-                    [(self.sym(self.P, (*b, i, j)), t.weights[(*b, i, j)]) for j in keys],
-                    [(self.sym(self.V, (*b, j, c)), t.value[(*b, j, c)]) for j in keys],
+                    [(self.sym(self.P, (*b, i, j)), t.weights[(*b, i, j)]) for j in shown_keys],
+                    [(self.sym(self.V, (*b, j, c)), t.value[(*b, j, c)]) for j in shown_keys],
                     t.output[(*b, i, c)],
                     note="masked keys (weight 0) left out" if len(keys) < p.sizes[1] else "",
+                    total=len(keys),
                 )
             )
         section.omitted = len(entries) - shown
@@ -297,10 +299,16 @@ class Explainer(BackwardSteps):
 
     def sum_of_products(
         self, target: Symbol, left: list[tuple[Symbol, float]], right: list[tuple[Symbol, float]],
-        value: float, note: str = "",
+        value: float, note: str = "", total: int | None = None,
     ) -> SumOfProducts:  # fmt: skip
+        """``target = Σ left·right = value``, cut to max_terms terms.  ``total`` counts the
+        sum's terms when the caller built only the first ones (``first_terms``); None: all."""
         count = min(len(left), self.options.max_terms)
         terms = tuple(Product((a, c)) for a, c in zip(left[:count], right[:count], strict=True))
-        return SumOfProducts(
-            target=target, terms=terms, value=value, note=note, omitted=len(left) - count
-        )
+        omitted = (len(left) if total is None else total) - count
+        return SumOfProducts(target=target, terms=terms, value=value, note=note, omitted=omitted)
+
+    def first_terms(self, indices: list[int]) -> list[int]:
+        """The indices of a sum's terms shown (the rest become ``+ …``): building every
+        term's symbols to drop them costs seconds on a 1000-key row."""
+        return indices[: self.options.max_terms]

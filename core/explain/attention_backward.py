@@ -96,15 +96,17 @@ class BackwardSteps:
                 target = self.sym(G(self.V), (*b, j, c)).text
                 items.append(Note(f"{target} = 0: no query may attend this key"))
                 continue
+            shown = self.first_terms(queries)
             items.append(
                 self.sum_of_products(
                     self.sym(G(self.V), (*b, j, c)),
-                    [(self.sym(self.P, (*b, i, j)), t.weights[(*b, i, j)]) for i in queries],
-                    [(self.sym(G(self.Y), (*b, i, c)), t.upstream[(*b, i, c)]) for i in queries],
+                    [(self.sym(self.P, (*b, i, j)), t.weights[(*b, i, j)]) for i in shown],
+                    [(self.sym(G(self.Y), (*b, i, c)), t.upstream[(*b, i, c)]) for i in shown],
                     t.grad_value[(*b, j, c)],
                     note=""
                     if len(queries) == length
                     else "queries that may not attend this key left out",
+                    total=len(queries),
                 )
             )
         return items
@@ -151,12 +153,14 @@ class BackwardSteps:
             row = (*b, i)
             suffix = "_" + self.sep.join(str(k + self.p.index_base) for k in row)
             g_value = float(sum(t.grad_weights[(*row, k)] * t.weights[(*row, k)] for k in keys))
+            shown = self.first_terms(keys)
             items.append(
                 self.sum_of_products(
                     self.sym(f"g{suffix}", ()),
-                    [(self.sym(G(P), (*row, k)), t.grad_weights[(*row, k)]) for k in keys],
-                    [(self.sym(P, (*row, k)), t.weights[(*row, k)]) for k in keys],
+                    [(self.sym(G(P), (*row, k)), t.grad_weights[(*row, k)]) for k in shown],
+                    [(self.sym(P, (*row, k)), t.weights[(*row, k)]) for k in shown],
                     g_value,
+                    total=len(keys),
                 )
             )
             for j in keys:
