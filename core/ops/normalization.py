@@ -235,13 +235,15 @@ def _float_backward(
         grad = g_hat * inverse if weight is None else np.multiply(g_hat, inverse, out=g_hat)
         scale = None
     slope, shift = projected * inverse / m, total * inverse / m
-    for block in _blocks(grad.shape):
+    blocks = _blocks(grad.shape)
+    scratch = np.empty_like(grad[blocks[0]]) if blocks else None  # x̂·slope, reused by blocks
+    for block in blocks:
         # grad_y·scale (batch norm), − x̂·slope, − shift: the whole-array steps, a block at
         # a time so that the block's temporaries stay in the CPU cache (the same values).
         part = grad[block]
         if scale is not None:
             np.multiply(grad_y[block], _rows(scale, block), out=part)
-        part -= x_hat[block] * _rows(slope, block)
+        part -= np.multiply(x_hat[block], _rows(slope, block), out=scratch[: len(part)])
         part -= _rows(shift, block)
     return {**grads, "input": grad}
 
