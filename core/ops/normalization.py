@@ -235,13 +235,15 @@ def _float_backward(
         grad = g_hat * inverse if weight is None else np.multiply(g_hat, inverse, out=g_hat)
         scale = None
     slope, shift = projected * inverse / m, total * inverse / m
-    for block in _blocks(grad.shape):
+    blocks = _blocks(grad.shape)
+    scratch = np.empty_like(grad[blocks[0]]) if blocks else None  # x̂·slope, reused by blocks
+    for block in blocks:
         # grad_y·scale (batch norm), − x̂·slope, − shift: the whole-array steps, a block at
         # a time so that the block's temporaries stay in the CPU cache (the same values).
         part = grad[block]
         if scale is not None:
             np.multiply(grad_y[block], _rows(scale, block), out=part)
-        part -= x_hat[block] * _rows(slope, block)
+        part -= np.multiply(x_hat[block], _rows(slope, block), out=scratch[: len(part)])
         part -= _rows(shift, block)
     return {**grads, "input": grad}
 
@@ -384,9 +386,10 @@ def _rational_input_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
     summed exactly, so that a gradient that is exactly 0 (an upstream of ones) comes out 0,
     not float64's ±1e-16 of the form with x̂ (whose steps would then be false).  None when
     σ is exact or the values are not rational (a --float run: the float form as it was)."""
+    if cache["sigma_exact"] or grad_y.dtype != object:
+        return None  # decided before centred_of, which costs a pass over x in a float run
     weight, centred = cache["weight"], centred_of(cache)
-    rational = grad_y.dtype == object and centred.dtype == object
-    if cache["sigma_exact"] or not rational or (weight is not None and weight.dtype != object):
+    if centred.dtype != object or (weight is not None and weight.dtype != object):
         return None
     axes, count = cache["axes"], cache["count"]
     g_hat = _grad_x_hat(grad_y, cache)
@@ -417,9 +420,10 @@ def _rational_weight_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None
 def _exact_projection(grad_y: np.ndarray, cache: Cache) -> np.ndarray | None:
     """Σ ∂L/∂x̂·(−x̃) over the statistic's axes in exact arithmetic, as float64 (None when
     σ is exact, or ∂L/∂y, γ or x̃ is not rational)."""
+    if cache["sigma_exact"] or grad_y.dtype != object:
+        return None  # decided before centred_of, which costs a pass over x in a float run
     weight, centred = cache["weight"], centred_of(cache)
-    rational = grad_y.dtype == object and centred.dtype == object
-    if cache["sigma_exact"] or not rational or (weight is not None and weight.dtype != object):
+    if centred.dtype != object or (weight is not None and weight.dtype != object):
         return None
     exact = (_grad_x_hat(grad_y, cache) * -centred).sum(axis=cache["axes"], keepdims=True)
     return to_float(np.asarray(exact, dtype=object))

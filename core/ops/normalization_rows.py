@@ -69,13 +69,15 @@ def rows_backward(
     grad_weight = None if weight is None else np.zeros(width)
     grad_bias = np.zeros(width)
     step = max(1, BLOCK // width)
+    # ∂L/∂x̂ = ∂L/∂y·γ of a block, in one buffer reused by every block (no allocation each).
+    scratch = None if weight is None else np.empty((min(step, rows), width))
     for start in _blocks(rows, width):
         block = slice(start, start + step)
         ds, hs, out = grad_y[block], x_hat[block], grad[block]
         grad_bias += np.einsum("rm->m", ds)
         if grad_weight is not None:
             grad_weight += np.einsum("rm,rm->m", ds, hs)
-        g_hat = ds if weight is None else ds * weight
+        g_hat = ds if scratch is None else np.multiply(ds, weight, out=scratch[: len(ds)])
         total = np.einsum("rm->r", g_hat)[:, None] / width
         projected = np.einsum("rm,rm->r", g_hat, hs)[:, None] / width
         np.multiply(hs, projected, out=out)
