@@ -29,7 +29,7 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds import conv_padding
-from gradcalc.core.kinds.conv_jacobian import gather, jacobian_maps
+from gradcalc.core.kinds.conv_jacobian import gather, jacobian_maps, result_shapes
 from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
 from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
@@ -205,7 +205,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     upstream, upstream_given = common.read_upstream(
         spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
     )
-    known_results = _result_shapes(output_shape, x, w, bias)
+    known_results = result_shapes(output_shape, x, w, bias)
     symbols = answer_names(spec, x, w, bias, upstream)
     fields, values, capped = numbers_above_cap(
         {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
@@ -242,24 +242,6 @@ def _read_input_and_kernel(
         for key, raw in (("input", raw_input), ("kernel", raw_kernel))
     )
     return x, w
-
-
-def _result_shapes(
-    output_shape: tuple[int, ...], x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
-) -> dict[str, tuple[int, ...] | None]:
-    """Each result's shape, for reading ``expected`` (a Jacobian: output entries × entries)."""
-    out_size = int(np.prod(output_shape))
-    shapes: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "output_shape": (len(output_shape),),
-        "grad_input": x.shape,
-        "grad_kernel": w.shape,
-        "jacobian_kernel": (out_size, w.size),
-        "jacobian_input": (out_size, x.size),
-    }
-    if bias is not None:
-        shapes["grad_bias"] = bias.shape
-    return shapes
 
 
 def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:

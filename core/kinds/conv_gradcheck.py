@@ -19,14 +19,22 @@ if TYPE_CHECKING:
     from gradcalc.core.outcome import GradientCheck, Run
 
 
-def finite_differences(problem: ConvProblem, run: Run) -> GradientCheck | None:
-    """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
-    results = run.results
+def checked_arrays(
+    problem: Any, results: Mapping[str, Any]
+) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """The float64 input, kernel (and bias) a conv or conv_transpose problem's finite
+    differences perturb, and the analytic gradients they are checked against."""
     params = {"input": problem.floats["input"], "kernel": problem.floats["kernel"]}
     analytic = {"input": results["grad_input"], "kernel": results["grad_kernel"]}
     if problem.bias is not None:
         params["bias"] = problem.floats["bias"]
         analytic["bias"] = results["grad_bias"]
+    return params, analytic
+
+
+def finite_differences(problem: ConvProblem, run: Run) -> GradientCheck | None:
+    """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
+    params, analytic = checked_arrays(problem, run.results)
     return check_gradients(
         lambda p: float_loss(problem, p),
         params,

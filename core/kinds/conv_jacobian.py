@@ -1,6 +1,7 @@
 """A conv problem's Jacobians as index maps: which input entry each ∂y_r/∂w_k equals and
 which kernel entry each ∂y_r/∂x_i equals (flat indices, −1 for a cell that is 0), built from
-the sliding windows' taps, and :func:`gather`, which turns a map into the Jacobian's values.
+the sliding windows' taps, :func:`gather`, which turns a map into the Jacobian's values, and
+:func:`result_shapes`, every result's shape.
 core/kinds/conv.py runs them; conv_transpose gathers with the same function."""
 
 from __future__ import annotations
@@ -104,3 +105,22 @@ def gather(values: np.ndarray, index_map: np.ndarray, exact: bool) -> np.ndarray
     valid = index_map >= 0
     result[valid] = flat[index_map[valid]]
     return result
+
+
+def result_shapes(
+    output_shape: tuple[int, ...], x: np.ndarray, w: np.ndarray, bias: np.ndarray | None
+) -> dict[str, tuple[int, ...] | None]:
+    """Each result's shape, for reading ``expected`` (a Jacobian: output entries × entries),
+    as conv and conv_transpose name their results."""
+    out_size = int(np.prod(output_shape))
+    shapes: dict[str, tuple[int, ...] | None] = {
+        "output": output_shape,
+        "output_shape": (len(output_shape),),
+        "grad_input": x.shape,
+        "grad_kernel": w.shape,
+        "jacobian_kernel": (out_size, w.size),
+        "jacobian_input": (out_size, x.size),
+    }
+    if bias is not None:
+        shapes["grad_bias"] = bias.shape
+    return shapes

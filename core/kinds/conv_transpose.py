@@ -21,7 +21,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.kinds.conv_jacobian import gather
+from gradcalc.core.kinds.conv_jacobian import gather, result_shapes
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
 from gradcalc.core.kinds.fields import read_int, read_padding, read_pair
 from gradcalc.core.ops import adapter
@@ -119,17 +119,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
     sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
     output_shape = tuple(sizes[a] for a in output_axes)
     upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
-    out_size = int(np.prod(output_shape))
-    known_results: dict[str, tuple[int, ...] | None] = {
-        "output": output_shape,
-        "output_shape": (len(output_shape),),
-        "grad_input": x.shape,
-        "grad_kernel": w.shape,
-        "jacobian_kernel": (out_size, w.size),
-        "jacobian_input": (out_size, x.size),
-    }
-    if bias is not None:
-        known_results["grad_bias"] = bias.shape
+    known_results = result_shapes(output_shape, x, w, bias)
     return ConvTransposeProblem(
         title=common.read_title(spec),
         input=x,
@@ -422,13 +412,9 @@ def finite_differences(problem: ConvTransposeProblem, run: Run) -> GradientCheck
     """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
     from gradcalc.core.checking import probes_for
     from gradcalc.core.gradcheck import check_gradients
+    from gradcalc.core.kinds.conv_gradcheck import checked_arrays
 
-    results = run.results
-    params = {"input": problem.floats["input"], "kernel": problem.floats["kernel"]}
-    analytic = {"input": results["grad_input"], "kernel": results["grad_kernel"]}
-    if problem.bias is not None:
-        params["bias"] = problem.floats["bias"]
-        analytic["bias"] = results["grad_bias"]
+    params, analytic = checked_arrays(problem, run.results)
     return check_gradients(
         lambda p: float_loss(problem, p),
         params,
