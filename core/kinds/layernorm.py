@@ -20,8 +20,8 @@ from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import normalization as shared
 from gradcalc.core.kinds.fields import read_array, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
+from gradcalc.core.kinds.normalization import finite_differences, run  # noqa: F401 - shared by the three kinds
 from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
-from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.values import MAX_INDEX, describe, parse_int
 
 KIND = "layernorm"
@@ -86,14 +86,6 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NormProblem:
         **shared.shared_fields(spec, x, limits),
         **common.read_shared(spec, known, limits),
     )
-
-
-def run(problem: NormProblem, options: common.SolveOptions) -> Run:
-    return shared.run(problem, options)
-
-
-def finite_differences(problem: NormProblem, run: Run) -> GradientCheck | None:
-    return shared.finite_differences(problem, run)
 
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
