@@ -57,11 +57,15 @@ def option_name(key: str) -> str:
 
 
 def inline_fields(entry: OpEntry) -> tuple[Field, ...]:
-    """The fields that become options, the kind's own first (``kind`` is the command itself;
-    ``symbols`` and ``flat_index``, for symbols in a spec file, are no options)."""
+    """The fields that become options, the kind's own first (``kind`` is the command itself)."""
     common = tuple(f for f in entry.spec_fields() if f not in entry.fields)
-    fields = (*entry.fields, *(f for f in common if f.name != "kind"))
-    return tuple(f for f in fields if f not in SYMBOL_FIELDS)
+    return (*entry.fields, *(f for f in common if f.name != "kind"))
+
+
+def takes_symbols(entry: OpEntry) -> bool:
+    """Whether the kind's tensors may hold symbols (docs/symbolic.md): then a matrix option's
+    entries may be names (``--kernel "b11 b12; 0 1" --symbols "b11 b12"``) or ``symbolic 3x3``."""
+    return all(f in entry.fields for f in SYMBOL_FIELDS)
 
 
 def _metavar(spec_field: Field) -> str:
@@ -72,22 +76,25 @@ def _metavar(spec_field: Field) -> str:
     return _METAVARS[spec_field.types[0]]
 
 
-def _help(spec_field: Field) -> str:
-    pair = "; here also HxW, e.g. 2x1" if "ints" in spec_field.types else ""
-    return f"Spec field {spec_field.name}: {spec_field.help}{pair}."
+def _help(spec_field: Field, symbols: bool = False) -> str:
+    extra = "; here also HxW, e.g. 2x1" if "ints" in spec_field.types else ""
+    if symbols and "tensor" in spec_field.types:
+        extra = "; symbols: 'symbolic 3x3', or names given to --symbols"
+    return f"Spec field {spec_field.name}: {spec_field.help}{extra}."
 
 
 def field_options(entry: OpEntry) -> Callable[[Callable], Callable]:
     """A decorator adding one option per spec field of ``entry``."""
 
     def decorate(command: Callable) -> Callable:
+        symbols = takes_symbols(entry)
         for spec_field in reversed(inline_fields(entry)):
             command = click.option(
                 option_name(spec_field.name),
                 OPTION_PREFIX + spec_field.name,
                 metavar=_metavar(spec_field),
                 default=None,
-                help=_help(spec_field),
+                help=_help(spec_field, symbols),
             )(command)
         return command
 
@@ -107,8 +114,17 @@ def inline_values(params: Mapping[str, Any]) -> dict[str, str]:
 # Reading one value
 
 
-def parse_value(text: str, spec_field: Field, source: str) -> Any:
-    """The plain data an option's text stands for; SpecFileError names ``source`` (the option)."""
+# `symbolic`, `symbolic 3x3`, `symbolic 2×3×3`: a whole field of symbols (core/kinds/symbolic_fields.py
+# reads the text and refuses a bad shape with the reason).
+_SYMBOLIC_FIELD = re.compile(r"symbolic(?:\s+\S.*)?", re.DOTALL)
+# An entry that is a name or a formula of names and numbers (b11, -w_1, b22/2, 2*a^2): handed to
+# the core as text, which reads only the names the spec declares and says which one is meant.
+_FORMULA_ENTRY = re.compile(r"[-+(]*[A-Za-z][\w+\-*/^().]*")
+
+
+def parse_value(text: str, spec_field: Field, source: str, *, symbols: bool = False) -> Any:
+    """The plain data an option's text stands for; SpecFileError names ``source`` (the option).
+    ``symbols``: the spec declares symbols, so a matrix's entries may be names and formulas."""
     from gradcalc.cli.spec_loader import SpecFileError, check_text
 
     check_text(text, source)
@@ -132,8 +148,10 @@ def parse_value(text: str, spec_field: Field, source: str) -> Any:
         if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
             return pair
     arrays = "tensor" in types or pairs
+    if "tensor" in types and _SYMBOLIC_FIELD.fullmatch(stripped):
+        return stripped
     if arrays and (_ROW_SEPARATOR.search(stripped) or len(_SEPARATORS.split(stripped)) > 1):
-        return parse_matrix(stripped, source)
+        return parse_matrix(stripped, source, symbols=symbols and "tensor" in types)
     value = _flow(stripped, source)
     if isinstance(value, str):
         number = _number(value)
@@ -156,9 +174,10 @@ def _is_choice(text: str, spec_field: Field) -> bool:
     return any(word == str(choice).lower() for choice in spec_field.choices)
 
 
-def parse_matrix(text: str, source: str) -> list:
+def parse_matrix(text: str, source: str, *, symbols: bool = False) -> list:
     """``"2 -1; 0 -1"`` (or ``"2 -1\\n0 -1"``) -> [[2, -1], [0, -1]]; without ``;`` or a line
-    break, a flat list of entries.  Blank lines around the text are ignored."""
+    break, a flat list of entries.  Blank lines around the text are ignored.  ``symbols``: an
+    entry may be a name or a formula (``b11``, ``b22/2``), kept as text for the core to read."""
     from gradcalc.cli.spec_loader import SpecFileError
 
     text = text.strip()
@@ -179,6 +198,8 @@ def parse_matrix(text: str, source: str) -> list:
                 reason = _empty_entry(c, len(tokens), "the row" if two_dimensional else "the list")
                 raise SpecFileError(source, f"{at} is empty ({reason})")
             number = _number(token)
+            if number is None and symbols and _FORMULA_ENTRY.fullmatch(token):
+                number = token  # the core checks it names declared symbols only
             if number is None:
                 reason = _number_problem(token)
                 if reason is not None:  # a number, but one gradcalc cannot take (1e300)
@@ -317,9 +338,12 @@ def load_problem(
     loaded = load_file(spec_path, max_values=max_values) if spec_path is not None else None
     data = dict(loaded.data) if loaded is not None else {}
     fields = {f.name: f for f in inline_fields(OPS[kind])}
+    # Names in a matrix option are read only once symbols are declared (--symbols, or the spec
+    # file's `symbols`): until then "1 O" stays the typo it is, with the option's own message.
+    symbols = takes_symbols(OPS[kind]) and ("symbols" in given or "symbols" in data)
     options: dict[str, str] = {}
     for key, text in given.items():
         option = option_name(key)
-        data[key] = parse_value(text, fields[key], f"{command} {option}")
+        data[key] = parse_value(text, fields[key], f"{command} {option}", symbols=symbols)
         options[key] = option
     return _Merged(source=command, data=data, loaded=loaded, options=options)

@@ -591,3 +591,38 @@ def test_non_ascii_digits_are_refused_everywhere(args: list[str], needle: str) -
     result = CliRunner().invoke(main, args)
     assert result.exit_code == 2, result.output
     assert needle in result.output
+
+
+# ---------------------------------------------------------------------------
+# Symbols in options (docs/symbolic.md)
+
+
+def test_a_symbolic_field_as_an_option_gives_the_same_results_as_the_spec_file(tmp_path):
+    spec = tmp_path / "s.yaml"
+    spec.write_text(
+        "kind: conv\ninput: symbolic 3x3\nkernel: [[b11, b12], [0, b22/2]]\n"
+        "symbols: [b11, b12, b22]\nflat_index: true\n"
+    )
+    from_file = results(run("conv", "--spec", str(spec), "--format", "json"))
+    inline = run(
+        "conv",
+        *("--input", "symbolic 3x3", "--kernel", "b11 b12; 0 b22/2"),
+        *("--symbols", "b11 b12 b22", "--flat-index", "true", "--format", "json"),
+    )
+    assert results(inline) == from_file
+    assert from_file["grad_input"][0][0] == "b11"
+
+
+def test_option_names_need_declared_symbols_and_a_typo_keeps_its_message():
+    typo = run("conv", "--input", "1 2; 3 O", "--kernel", "1;")
+    assert_one_line_error(typo, "--input", "row 2, entry 2: 'O' is not a number")
+    undeclared = run("conv", "--input", "1 2; 3 c", "--kernel", "1;", "--symbols", "b")
+    assert_one_line_error(undeclared, "--input", "unknown name 'c'")
+    bad_shape = run("conv", "--input", "symbolic 3x", "--kernel", "1;")
+    assert_one_line_error(bad_shape, "--input", "'symbolic 3x' is not a symbolic shape")
+
+
+def test_symbol_options_appear_only_for_kinds_that_take_symbols():
+    assert "--symbols" in run("dense", "--help").stdout
+    assert "'symbolic 3x3', or names given to --symbols" in run("conv", "--help").stdout
+    assert "--symbols" not in run("softmax", "--help").stdout

@@ -5,6 +5,7 @@ matrix mixing names, formulas and numbers.  SymPy is imported only when one is m
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -122,6 +123,12 @@ def read_tensor(
         from gradcalc.core.symbolic import symbolic_shape
 
         written = symbolic_shape(value)
+        if written is False and re.match(r"\s*symbolic\b", value):
+            raise SpecError(
+                path,
+                f"{value.strip()!r} is not a symbolic shape; write 'symbolic 3x3' (sizes joined "
+                "by x), or 'symbolic' alone where the shape is known (an upstream)",
+            )
     if written is False:
         return parse_array(
             value,
