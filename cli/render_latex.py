@@ -163,6 +163,9 @@ def _accented(value: str, i: int, piece: str, mode: int) -> str:
 
 # y_0,12 (indices of 10 or more are written with commas) is one subscript: y_{0,12}.
 _SUBSCRIPT = re.compile(r"_([A-Za-z0-9]+(?:_[A-Za-z0-9]+)*(?:,[0-9]+)*)")
+# max_{j ≤ 0}, Σ_{j ∈ {0, 2}}: a braced subscript (one level of braces inside, a set's, which
+# stays literal braces) is one subscript group, not the text "_{j ≤ 0}".
+_BRACED_SUBSCRIPT = re.compile(r"_\{((?:[^{}]|\{[^{}]*\})*)\}")
 _POWER = re.compile(r"\^(\([^()]*\)|[A-Za-z0-9]+)")
 # Words upright, but not inside subscripts (X_ij keeps italic indices).
 _WORD = re.compile(r"(?<![A-Za-z\\\x01\x02])[A-Za-z]{2,}")
@@ -258,6 +261,7 @@ def math(value: str) -> str:
     ``a^{(p-1)}``; words of two or more letters upright; spaces between words kept.
     """
     value = _decomposed(_plain(value))  # and no control character is left to clash with these:
+    value = _BRACED_SUBSCRIPT.sub(lambda m: "\x01" + m.group(1) + "\x03", value)
     value = _SUBSCRIPT.sub(lambda m: "\x01" + m.group(1).replace("_", "\x02") + "\x03", value)
     value = _POWER.sub(lambda m: "\x04" + m.group(1) + "\x03", value)
     value = _SPACE_BETWEEN_WORDS.sub("\x05", value)

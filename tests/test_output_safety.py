@@ -288,3 +288,12 @@ def test_an_error_line_has_no_raw_tab_control_or_bidi_character(
     assert not RAW_INVISIBLE.search(line), line
     assert line.startswith(f"{tmp_path}/q\\t\\u202e.yaml:"), line
     assert shown in line, line
+
+
+def test_a_braced_subscript_is_one_latex_subscript_group():
+    # attention's "max_{j ≤ 0}" was typeset as the text "max\_\{j ≤ 0\}"
+    from gradcalc.cli.render_latex import math
+
+    assert math("m_0 = max_{j ≤ 0} A_0j") == r"m_{0} = \mathrm{max}_{j \le  0} A_{0j}"
+    assert math("Σ_{j ∈ {0, 2}} e").endswith(r"_{j \in  \{0, 2\}} e")  # a set keeps its braces
+    assert math("x_{") == r"x\_\{"  # an unclosed brace stays text
