@@ -236,6 +236,12 @@ BAD = {
         (5, 5),
         "c0 is an lstm's cell state",
     ),
+    "c_n expected of a gru": (
+        "cell: gru\ninput: [[1]]\nweight_ih: [[1], [2], [3]]\nweight_hh: [[1], [0], [2]]\n"
+        "expected:\n  c_n: [[1]]\n",
+        (7, 3),
+        "c_n belongs to an lstm's cell state (cell: lstm); a gru has none: its state is h",
+    ),
 }
 
 

@@ -221,6 +221,16 @@ def _refuse_lstm_only(spec: Mapping[str, Any], cell: str) -> None:
     for key in ("c0", "upstream_c_n"):
         if cell != "lstm" and spec.get(key) is not None:
             raise SpecError((key,), f"{key} is an lstm's cell state; {article(cell)} has none")
+    expected = spec.get("expected")
+    for key in ("c_n", "grad_c0"):
+        # Said here, not as "did you mean 'h_n'?", which would point at another quantity.
+        if cell != "lstm" and isinstance(expected, Mapping) and key in expected:
+            raise SpecError(
+                ("expected", key),
+                f"{key} belongs to an lstm's cell state (cell: lstm); {article(cell)} has "
+                "none: its state is h (h_n, grad_h0)",
+                at_key=True,
+            )
     if cell != "rnn" and spec.get("nonlinearity") not in (None, "tanh"):
         raise SpecError(
             ("nonlinearity",),
