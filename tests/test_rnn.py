@@ -239,7 +239,7 @@ BAD = {
     "c_n expected of a gru": (
         "cell: gru\ninput: [[1]]\nweight_ih: [[1], [2], [3]]\nweight_hh: [[1], [0], [2]]\n"
         "expected:\n  c_n: [[1]]\n",
-        (7, 3),
+        (6, 3),
         "c_n belongs to an lstm's cell state (cell: lstm); a gru has none: its state is h",
     ),
 }
