@@ -282,7 +282,11 @@ def test_bash_completion_lists_lazy_commands_and_their_options() -> None:
     every = {line.split(",")[1] for line in complete("bash", "gradcalc ", 1)}
     commands = {registry.command_name(kind) for kind in KINDS}  # conv-transpose (issue 15)
     assert every == {*commands, "check", "run", "examples", "schema", "new", "random"}
-    assert complete("bash", "gradcalc conv --fl", 2) == ["plain,--float", "plain,--flip-kernel"]
+    assert complete("bash", "gradcalc conv --fl", 2) == [
+        "plain,--float",
+        "plain,--flip-kernel",
+        "plain,--flat-index",  # symbols in options (docs/symbolic.md)
+    ]
     assert complete("bash", "gradcalc schema p", 2) == ["plain,pool"]
     assert complete("bash", "gradcalc new ", 2) == [f"plain,{kind}" for kind in KINDS]
     # File names are left to the shell.

@@ -100,6 +100,22 @@ def answer_names(spec: Mapping[str, Any], *arrays: Any) -> frozenset[str] | bool
     return frozenset(s.name for s in present) | read_declared(spec)
 
 
+def _written_shape(value: Any, path: FieldPath) -> tuple[int, ...] | bool:
+    """The shape a ``symbolic 3x3`` text writes (() for ``symbolic`` alone), else False."""
+    if not (isinstance(value, str) and value.lstrip().startswith("symbolic")):
+        return False
+    from gradcalc.core.symbolic import symbolic_shape
+
+    written = symbolic_shape(value)
+    if written is False and re.match(r"\s*symbolic\b", value):
+        raise SpecError(
+            path,
+            f"{value.strip()!r} is not a symbolic shape; write 'symbolic 3x3' (sizes joined "
+            "by x), or 'symbolic' alone where the shape is known (an upstream)",
+        )
+    return written
+
+
 def read_tensor(
     value: Any,
     path: FieldPath,
@@ -118,17 +134,7 @@ def read_tensor(
     ``symbol_ij…`` (core/symbolic.symbol_array).  Entries may name the ``declared`` symbols
     only.  ``shape`` is the field's shape when the problem fixes it (an upstream's), which
     ``symbolic`` may then leave out."""
-    written = False
-    if isinstance(value, str) and value.lstrip().startswith("symbolic"):
-        from gradcalc.core.symbolic import symbolic_shape
-
-        written = symbolic_shape(value)
-        if written is False and re.match(r"\s*symbolic\b", value):
-            raise SpecError(
-                path,
-                f"{value.strip()!r} is not a symbolic shape; write 'symbolic 3x3' (sizes joined "
-                "by x), or 'symbolic' alone where the shape is known (an upstream)",
-            )
+    written = _written_shape(value, path)
     if written is False:
         return parse_array(
             value,
