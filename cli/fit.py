@@ -39,6 +39,8 @@ MIN_ROOM = 24
 
 def cells(text: str) -> int:
     """How many terminal cells ``text`` takes as printed."""
+    if text.isascii() and text.isprintable():  # most cells: one character, one cell
+        return len(text)
     return cell_len(visible(text) if has_unsafe(text) else text)
 
 
