@@ -123,3 +123,10 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
 def fields(instance_or_class: Any) -> tuple[str, ...]:
     """The field names of a record, in order."""
     return instance_or_class.__record_fields__
+
+
+def replace(instance: T, **changes: Any) -> T:
+    """A copy of a record with ``changes`` (``dataclasses.replace`` for records: ``__init__``
+    and ``__post_init__`` run again on the values)."""
+    values = {name: getattr(instance, name) for name in fields(instance)}
+    return type(instance)(**{**values, **changes})
