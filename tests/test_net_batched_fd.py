@@ -230,3 +230,21 @@ def test_a_wrong_gradient_fails_the_stacked_check(name: str, key: str, slip: str
     run.results = _wrong_backward(run.results, key, slip)
     failed = net_gradcheck.finite_differences(problem, run)
     assert failed is not None and not failed.ok
+
+
+def test_a_large_net_stacks_its_points_in_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MOST_STACKED bounds B × the largest layer's output (memory): points run in chunks."""
+    problem, _, params = _checked(dict(CASES)["net_conv_relu_maxpool_dense.yaml"])
+    moves = net_gradcheck._probe_moves(params)
+    stacks = []
+    original = net_batched._stacked_losses
+    monkeypatch.setattr(
+        net_batched,
+        "_stacked_losses",
+        lambda problem, params, name, stacked, prefixes: (
+            stacks.append(len(stacked)) or original(problem, params, name, stacked, prefixes)
+        ),
+    )
+    monkeypatch.setattr(net_batched, "MOST_STACKED", 3 * 18)  # conv1's output: 1×2×3×3
+    net_batched.float_losses(problem, params, moves)
+    assert max(stacks) == 3 and sum(stacks) == len(moves)

@@ -51,8 +51,8 @@ def float_losses(
         by_array.setdefault(name, []).append(i)
     prefixes: dict[int, tuple[Any, Counter]] = {}
     largest = max(
-        (int(np.prod(shape)) for key, shape in problem.shapes.items() if key.endswith(".output")),
-        default=1,
+        [int(np.prod(problem.shapes[layer.name])) for layer in problem.layers]
+        + [int(np.size(problem.input))]
     )
     chunk = max(1, MOST_STACKED // max(1, largest))
     for name, positions in by_array.items():
