@@ -19,6 +19,7 @@ Two ways to wrap:
 from __future__ import annotations
 
 import itertools
+import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
@@ -38,6 +39,8 @@ MIN_ROOM = 24
 
 def cells(text: str) -> int:
     """How many terminal cells ``text`` takes as printed."""
+    if text.isascii() and text.isprintable():  # most cells: one character, one cell
+        return len(text)
     return cell_len(visible(text) if has_unsafe(text) else text)
 
 
@@ -54,7 +57,9 @@ def _prefix_cells(text: str) -> list[int]:
     if not has_unsafe(text):
         if text.isascii():
             return list(range(len(text) + 1))
-        return [0, *itertools.accumulate(map(cell_len, text))]
+        # Each distinct character measured once (a line repeats few: digits, ·, ∂, …).
+        width = {char: cell_len(char) for char in set(text)}
+        return [0, *itertools.accumulate(map(width.__getitem__, text))]
     return [0, *itertools.accumulate(cells(char) for char in text)]
 
 
@@ -77,12 +82,24 @@ def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
             yield i, char, depth
 
 
+# The characters the break finders look at: brackets, runs of spaces, operators.  Finding
+# them with one pattern skips every other character (most of a line: digits and symbols).
+_BRACKET_OR_SPACES = re.compile(r"[([{⌈⌊)\]}⌉⌋]| +")
+_BRACKET_OR_OPERATOR = re.compile(r"[([{⌈⌊)\]}⌉⌋+−=·]")
+
+
 def equation_breaks(text: str) -> list[Break]:
     """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
     a space between words (see the module docstring)."""
     operators: dict[int, Break] = {}
-    for i, char, depth in _with_depth(text):
-        if (
+    depth = 0
+    for found in _BRACKET_OR_OPERATOR.finditer(text):
+        i, char = found.start(), found.group()
+        if char in OPENING:
+            depth += 1
+        elif char in CLOSING:
+            depth = max(0, depth - 1)
+        elif (
             char in SPACED_OPERATORS
             and 0 < i < len(text) - 1
             and text[i - 1] == " "
@@ -101,18 +118,16 @@ def word_breaks(text: str) -> list[Break]:
     line's own indentation), between words outside brackets first."""
     breaks: list[Break] = []
     indent = len(text) - len(text.lstrip(" "))
-    i, depth, word_start = indent, 0, indent
-    while i < len(text):
-        if text[i] in OPENING:
+    depth, word_start = 0, indent
+    for found in _BRACKET_OR_SPACES.finditer(text, indent):
+        char = found.group()
+        if char in OPENING:
             depth += 1
-        elif text[i] in CLOSING:
-            depth = max(0, depth - 1)
-        if text[i] != " ":
-            i += 1
             continue
-        end = i
-        while i < len(text) and text[i] == " ":
-            i += 1
+        if char in CLOSING:
+            depth = max(0, depth - 1)
+            continue
+        end, i = found.span()
         word, word_start = text[word_start:end], i
         if i < len(text) and not (len(word) == 1 and word in LONE_OPERATORS):
             # Between words outside brackets first; before an operator (the middle of a

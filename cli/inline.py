@@ -21,13 +21,14 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Any
 
 import click
 
 from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
+from gradcalc.core.records import record
 
 OPTION_PREFIX = "field_"
 _SEPARATORS = re.compile(r"[\s,]+")
@@ -290,7 +291,7 @@ def _flow(text: str, source: str) -> Any:
 # Merging options into a spec
 
 
-@dataclass(eq=False)
+@record
 class _Merged:
     """A spec read from a file and/or options, with positions for the file's fields only."""
 

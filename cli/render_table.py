@@ -21,7 +21,7 @@ from rich.text import Text
 from gradcalc.cli import fit
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle, has_formulas
-from gradcalc.cli.report_output import Canvas, print_report
+from gradcalc.cli.report_output import Canvas, print_report, write_plain, writes_plain
 from gradcalc.core.explain import (
     Formula,
     Math,
@@ -225,6 +225,10 @@ class TableRenderer:
             self.render_results(solution)
         if self.wants("checks"):
             self.render_checks(solution)
+        plain = self.canvas.plain()
+        if writes_plain(self.console, plain, direct=self.direct, unstyled=self.plain):
+            write_plain(self.console, plain)  # the same bytes, without making a Rich Text
+            return
         text = self.canvas.text()
         if self.plain:
             text = Text(text.plain)

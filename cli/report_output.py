@@ -45,6 +45,11 @@ class Canvas:
             self.write("\n")
         self.write(*pieces)
 
+    def plain(self) -> str:
+        """The accumulated text without styles, as :meth:`text` holds it."""
+        joined = "".join(self.parts)
+        return visible(joined) if has_unsafe(joined) else joined
+
     def text(self) -> Text:
         """The accumulated text, with any control character from a spec written out as
         ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
@@ -73,19 +78,32 @@ def print_report(console: Console, text: Text, *, direct: bool, unstyled: bool) 
     ``direct``: the console is gradcalc's own for standard output (cli/render.py), which
     nothing captures or records.  There, when Rich would write no style (no color system: a
     pipe, a file, TERM=dumb; or ``unstyled``, --no-color's text without spans) and there is
-    no tab for it to expand, what it writes is the text and a newline, written here directly.
-    Otherwise Rich prints it without the splitting step where that changes nothing
-    (:class:`_Unwrapped`)."""
+    no tab for it to expand, what it writes is the text and a newline, written here directly
+    (:func:`writes_plain`).  Otherwise Rich prints it without the splitting step where that
+    changes nothing (:class:`_Unwrapped`)."""
     plain = text.plain
-    if not (
+    if not writes_plain(console, plain, direct=direct, unstyled=unstyled):
+        console.print(_Unwrapped.of(text), soft_wrap=True)
+        return
+    write_plain(console, plain)
+
+
+def writes_plain(console: Console, plain: str, *, direct: bool, unstyled: bool) -> bool:
+    """Whether :func:`print_report` writes a report whose text is ``plain`` as it is: then
+    the caller may write it with :func:`write_plain` without making its Rich Text at all
+    (Rich's Text scans the whole report for control codes as it is made: a net's report
+    has none left, cli/safe_text.py wrote them out)."""
+    return (
         direct
         and (unstyled or console.color_system is None)
         and not (console.record or console.is_jupyter or console.quiet)
         and sys.platform != "win32"  # Rich writes in batches there (a Windows bug)
         and "\t" not in plain
-    ):
-        console.print(_Unwrapped.of(text), soft_wrap=True)
-        return
+    )
+
+
+def write_plain(console: Console, plain: str) -> None:
+    """``plain`` and a newline on the console's file, as Rich writes an unstyled Text."""
     try:
         console.file.write(plain + "\n")
         console.file.flush()

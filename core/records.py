@@ -75,18 +75,22 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
                 raise TypeError(
                     f"{klass.__name__}() takes {len(positional)} arguments, got {len(args)}"
                 )
-            set_value = object.__setattr__
-            for name, value in zip(positional, args, strict=False):
-                if name in kwargs:
-                    raise TypeError(f"{klass.__name__}() got two values for {name!r}")
-                set_value(self, name, value)
+            # Straight into the instance's __dict__, as object.__setattr__ puts them (records
+            # have no slots and no descriptors for their fields): a record or two per term
+            # shown, so this is on the path of every explanation.
+            state = self.__dict__
+            if kwargs:
+                for name in positional[: len(args)]:
+                    if name in kwargs:
+                        raise TypeError(f"{klass.__name__}() got two values for {name!r}")
+            state.update(zip(positional, args, strict=False))
             for name in positional[len(args) :]:
                 if name in kwargs:
-                    set_value(self, name, kwargs.pop(name))
+                    state[name] = kwargs.pop(name)
                 elif name in defaults:
-                    set_value(self, name, defaults[name])
+                    state[name] = defaults[name]
                 elif name in factories:
-                    set_value(self, name, factories[name]())
+                    state[name] = factories[name]()
                 else:
                     raise TypeError(f"{klass.__name__}() missing argument {name!r}")
             if kwargs:
@@ -119,3 +123,10 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
 def fields(instance_or_class: Any) -> tuple[str, ...]:
     """The field names of a record, in order."""
     return instance_or_class.__record_fields__
+
+
+def replace(instance: T, **changes: Any) -> T:
+    """A copy of a record with ``changes`` (``dataclasses.replace`` for records: ``__init__``
+    and ``__post_init__`` run again on the values)."""
+    values = {name: getattr(instance, name) for name in fields(instance)}
+    return type(instance)(**{**values, **changes})

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
 
@@ -55,7 +54,7 @@ RESULTS = ("output", "grad_input")
 SECTIONS = registry.sections(KIND)
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class Activation:
     """One elementwise function as a spec and its explanation see it.
 

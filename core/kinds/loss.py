@@ -31,7 +31,6 @@ number of entries (PyTorch's element-wise mean).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
 from fractions import Fraction
 from typing import Any
 
@@ -61,6 +60,7 @@ from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Var
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
 from gradcalc.core.outcome import GradientCheck, Run
+from gradcalc.core.records import record, replace
 from gradcalc.core.values import (
     entries,
     plain,  # the sentence number formatter (its messages)
@@ -94,7 +94,7 @@ RESULTS = ("loss", "probabilities", "grad_input")
 # Reading
 
 
-@dataclass(eq=False)
+@record
 class LossProblem:
     """A validated loss spec.
 

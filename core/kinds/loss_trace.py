@@ -8,7 +8,6 @@ Arrays have the input's shape (elementwise losses) or N×C (class losses), as no
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
@@ -22,12 +21,13 @@ from gradcalc.core.ops.losses import (
     cancelled,
     cross_entropy_gradient,
 )
+from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # core/kinds/loss.py imports this module
     from gradcalc.core.kinds.loss import LossProblem
 
 
-@dataclass(eq=False)
+@record
 class LossTrace:
     """What the forward and backward pass recorded: the loss and what the explanation needs
     along the way (object Fractions when exact, else float64)."""

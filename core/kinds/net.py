@@ -26,7 +26,6 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import read_array
-from gradcalc.core.kinds.net_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.records import record
 from gradcalc.core.values import describe
 
@@ -473,3 +472,13 @@ def result_groups(
             layer = "loss"
         groups.setdefault(layer, []).append(name)
     return tuple((group, tuple(members)) for group, members in groups.items() if members)
+
+
+def __getattr__(name: str) -> Any:
+    """``PRACTICE``, the practice profile ``gradcalc random net`` reads here, imported on
+    first use: solving a net needs none of core/kinds/net_practice.py."""
+    if name == "PRACTICE":
+        from gradcalc.core.kinds.net_practice import PRACTICE
+
+        return PRACTICE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -195,7 +195,7 @@ def rows_read_back(results: dict[str, Any], shape: tuple[int, ...]) -> dict[str,
 
 
 def _pool(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
-    op, params = _pool_params(problem)
+    op, params = pool_params(problem)
     output, trace = _forward(op, problem.to_nchw(x), params, adapter.each_rounded)
     return output.reshape(problem.output_shape), [trace]
 
@@ -204,7 +204,7 @@ def _pool(problem: Any, x: np.ndarray, _: Mapping[str, Any]) -> tuple[np.ndarray
 _POOLS: weakref.WeakKeyDictionary[Any, tuple[Any, dict[str, Any]]] = weakref.WeakKeyDictionary()
 
 
-def _pool_params(problem: Any) -> tuple[Any, dict[str, Any]]:
+def pool_params(problem: Any) -> tuple[Any, dict[str, Any]]:
     from gradcalc.core.kinds.pool import op_params
 
     if problem not in _POOLS:

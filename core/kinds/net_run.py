@@ -36,7 +36,7 @@ from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, RUNNING, Layer, Net
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
-from gradcalc.core.records import fields, record
+from gradcalc.core.records import record, replace
 from gradcalc.core.values import read_floats
 
 # The results of a layer's own kind that are the net's: its output and its gradients
@@ -77,12 +77,6 @@ class NetTrace:
     backward: list[LayerRun]
     loss: LayerRun | None
     float_from: str | None  # the first layer (or "loss") that ran in float64
-
-
-def replace(instance: Any, **changes: Any) -> Any:
-    """A copy of a record with ``changes`` (dataclasses.replace for @record classes)."""
-    values = {name: getattr(instance, name) for name in fields(instance)}
-    return type(instance)(**{**values, **changes})
 
 
 # ---------------------------------------------------------------------------

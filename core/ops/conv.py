@@ -181,6 +181,24 @@ def conv2d_forward(
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
+def conv2d_forward_kernels(
+    x: np.ndarray, kernels: np.ndarray, g: ConvGeometry, flipped: bool = False
+) -> np.ndarray:
+    """conv2d_forward(x, kernels[b], g) for every b, x's im2col matrix made once: x N×C×H×W,
+    kernels B×O×(C/g)×kh×kw (rotated 180° first when ``flipped``) -> B×N×O×H_out×W_out.
+    Each (b, n) is the same matrix product, on the same operands, as conv2d_forward's (the
+    whole-chain finite differences of a net move one kernel entry per b)."""
+    columns = _columns(pad_input(x, g.padding), g)
+    w = flip(kernels) if flipped else kernels
+    stacked = len(w)
+    if g.groups == 1:
+        out = w.reshape(stacked, 1, g.out_channels, -1) @ columns[None]
+    else:
+        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
+        out = w.reshape(stacked, 1, g.groups, g.group_out, -1) @ per_group[None]
+    return out.reshape(stacked, g.batch, g.out_channels, g.out_h, g.out_w)
+
+
 def conv2d_grad_kernel(
     upstream: np.ndarray, x: np.ndarray, g: ConvGeometry, columns: np.ndarray | None = None
 ) -> np.ndarray:

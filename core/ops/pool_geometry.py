@@ -7,8 +7,6 @@ layout computed here; the pool kind (core/kinds/pool.py) reads a spec into a Poo
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from gradcalc.core.ops.windows import BEYOND, REAL, WindowAxis
@@ -33,7 +31,7 @@ def pooled_size(
     return out
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class PoolGeometry:
     """Every size and hyper-parameter of one pooling, in NCHW terms."""
 

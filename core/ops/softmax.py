@@ -14,8 +14,6 @@ log Z as log1p(r) and 1 − p_max as r/Z (see :func:`softmax_parts`); elsewhere 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 
 from gradcalc.core.ops import Cache, Exactness, Op, Params
@@ -23,9 +21,10 @@ from gradcalc.core.ops import Cache, Exactness, Op, Params
 # A difference of rounded floats below CANCELLED (2^-20, about 1e-6) of its operands is taken
 # in a form without the cancellation (core/ops/elementwise.py says why that threshold).
 from gradcalc.core.ops.elementwise import CANCELLED
+from gradcalc.core.records import record
 
 
-@dataclass(frozen=True)
+@record(frozen=True)
 class SoftmaxParts:
     """One softmax pass over the last axis, every array …×C unless noted.
 
