@@ -1,5 +1,6 @@
 """A conv_transpose problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``)
-and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``); read by
+and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``, an image or
+with ``--dims 1`` a signal); read by
 core/kinds/conv_transpose.py, which re-exports both."""
 
 from __future__ import annotations
@@ -192,9 +193,56 @@ GROUPS = Knob(
     label_default=False,
 )
 
+# 1-D problems (--dims 1): a signal of L, a kernel of k, int stride, padding and output_padding.
+LENGTH = Knob("length", "int", "1-D: signal length L", default=3, maximum=8, label="length {}")
+KERNEL_LENGTH = Knob(
+    "kernel_length", "int", "1-D: kernel length k", default=3, maximum=5, label="kernel of {}"
+)
+STRIDE_1D = Knob("stride", "int", "N", default=2, field="stride", maximum=4, label="stride {}")
+PADDING_1D = Knob(
+    "padding",
+    "int",
+    "positions cut off each side: N",
+    default=0,
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+    label_default=False,
+)
+OUTPUT_PADDING_1D = Knob(
+    "output_padding",
+    "int",
+    "extra positions at the right (below the stride): N",
+    default=0,
+    field="output_padding",
+    minimum=0,
+    maximum=3,
+    label="output_padding {}",
+    label_default=False,
+)
+DIMS = Knob(
+    "dims",
+    "choice",
+    "spatial axes: 2 (an image) or 1 (a signal)",
+    default="2",
+    choices=("2", "1"),
+    seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
+    quiet_default=True,
+)
+
+
+def _plain_kernel(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A 1-D problem with one input and one output channel takes its kernel as a plain k
+    (its output then a plain signal, as conv1d's is), not 1×1×k."""
+    if values["channels"] == 1 and values["out_channels"] == 1:
+        fields["kernel"] = fields["kernel"][0][0]
+    return fields
+
+
 PRACTICE = Profile(
     {
-        "": Variant(
+        "2": Variant(
             knobs=(
                 SIZE,
                 KERNEL,
@@ -211,6 +259,27 @@ PRACTICE = Profile(
                 # PyTorch's layout, C_in×C_out×kh×kw, always 4-D (a kh×kw kernel is C_in = 1 only).
                 "kernel": ("channels", "out_channels", "kernel_size"),
             },
-        )
-    }
+        ),
+        "1": Variant(
+            knobs=(
+                LENGTH,
+                KERNEL_LENGTH,
+                STRIDE_1D,
+                PADDING_1D,
+                OUTPUT_PADDING_1D,
+                CHANNELS,
+                OUT_CHANNELS,
+                GROUPS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "length"),
+                # C_in×(C_out/g)×k, always 3-D, as in 2-D.
+                "kernel": ("channels", "out_channels", "kernel_length"),
+            },
+            fixed={"dims": 1},
+            adjust=_plain_kernel,
+        ),
+    },
+    by=DIMS,
 )
