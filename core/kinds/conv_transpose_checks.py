@@ -11,6 +11,9 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.errors import SpecError
+
+# The spec's dims as reading it decides (the key, or a vector input with a vector kernel).
+from gradcalc.core.kinds.conv_mistakes import _written_dims as written_dims
 from gradcalc.core.kinds.fields import pair_as_written
 from gradcalc.core.kinds.mistakes import (
     FORWARD,
@@ -35,11 +38,16 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     variants = []
     if not is_zero(spec.get("output_padding")):
         shown = spec_text(spec["output_padding"])
+        extra = (
+            "positions at the right"
+            if written_dims(spec) == 1
+            else "rows/columns at the bottom and right"
+        )
         variants.append(
             Mistake(
                 "output_padding forgotten",
                 f"{{name}} matches the result without output_padding ({shown}): the extra "
-                "rows/columns at the bottom and right were forgotten",
+                f"{extra} were forgotten",
                 (("output_padding", None), *ones),
                 results=results,
                 reveals=("output_shape",),
@@ -47,6 +55,8 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             )
         )
     stride = pair_as_written(spec.get("stride", 1))
+    if _one_number(spec.get("stride")):  # 1-D's [s]
+        stride = (spec["stride"][0], spec["stride"][0])
     if stride is not None and stride != (1, 1):
         variants.append(
             Mistake(
@@ -105,6 +115,16 @@ def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
     ]
 
 
+def _one_number(value: Any) -> bool:
+    """Whether ``value`` is a list of one whole number (a 1-D spec's [s])."""
+    return (
+        isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], int)
+        and not isinstance(value[0], bool)
+    )
+
+
 def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
     """A rerun: the stride-1 transposed convolution's output, every stride-th row and column."""
 
@@ -118,10 +138,11 @@ def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
             problem = conv_transpose.read(plain, limits)
         except SpecError:
             return None
-        output = conv_transpose.compute(problem, exact=True).output[
-            :, :, :: stride[0], :: stride[1]
-        ]
-        shape = (*problem.output_shape[:-2], *output.shape[-2:])
+        output = conv_transpose.compute(problem, exact=True).output
+        # N×C_out×H_out×W_out: a 1-D problem's one row is kept, its positions subsampled.
+        output = output[:, :, :: stride[0] if problem.dims == 2 else 1, :: stride[1]]
+        dims = problem.dims
+        shape = (*problem.output_shape[:-dims], *output.shape[-dims:])
         return {"output": output.reshape(shape), "output_shape": np.array(shape)}
 
     return rerun
