@@ -73,9 +73,7 @@ def conv_transpose1d(
                 sum((v for n in range(batch) for v in upstream[n][channel]), zero)
                 for channel in range(out_channels)
             ]
-            result["grad_bias"] = (
-                per_channel if isinstance(bias, list) else sum(per_channel, zero)
-            )
+            result["grad_bias"] = per_channel if isinstance(bias, list) else sum(per_channel, zero)
     return result
 
 
