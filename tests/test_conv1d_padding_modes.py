@@ -19,6 +19,7 @@ from conv_transpose1d_reference import conv1d_padded
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_cli import run, spec_error
+from test_conv_dims import _array, _same, _text  # random exact entries, exact comparison
 
 from gradcalc.core import registry
 from gradcalc.core.grading import Problem
@@ -27,19 +28,6 @@ from gradcalc.core.spec import Limits, SolveOptions
 LIMITS = Limits(max_jacobian=10**6)
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 MODES = ("reflect", "replicate", "circular")
-entry = st.one_of(st.integers(-3, 3), st.fractions(-2, 2, max_denominator=4))
-
-
-def _array(draw: Any, shape: tuple[int, ...]) -> list:
-    if len(shape) == 1:
-        return [draw(entry) for _ in range(shape[0])]
-    return [_array(draw, shape[1:]) for _ in range(shape[0])]
-
-
-def _text(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_text(v) for v in value]
-    return str(value) if isinstance(value, Fraction) and value.denominator != 1 else int(value)
 
 
 @st.composite
@@ -89,14 +77,6 @@ def cases(draw: Any) -> dict[str, Any]:
         "upstream": _text(upstream),
     }
     return {"spec": spec, "answers": answers, "hyper": hyper, "x": x, "w": w}
-
-
-def _same(got: Any, want: Any) -> None:
-    got, want = np.asarray(got, dtype=object), np.array(want, dtype=object)
-    assert got.shape == want.shape
-    for index in np.ndindex(*got.shape):
-        assert isinstance(got[index], (int, Fraction)), "exact mode gave a float"
-        assert got[index] == want[index], index
 
 
 @SETTINGS

@@ -14,6 +14,7 @@ from gradcalc.core.errors import SpecError
 
 # The spec's dims as reading it decides (the key, or a vector input with a vector kernel).
 from gradcalc.core.kinds.conv_mistakes import _written_dims as written_dims
+from gradcalc.core.kinds.conv_practice import KERNEL_LENGTH
 from gradcalc.core.kinds.fields import pair_as_written
 from gradcalc.core.kinds.mistakes import (
     FORWARD,
@@ -216,9 +217,6 @@ GROUPS = Knob(
 
 # 1-D problems (--dims 1): a signal of L, a kernel of k, int stride, padding and output_padding.
 LENGTH = Knob("length", "int", "1-D: signal length L", default=3, maximum=8, label="length {}")
-KERNEL_LENGTH = Knob(
-    "kernel_length", "int", "1-D: kernel length k", default=3, maximum=5, label="kernel of {}"
-)
 STRIDE_1D = Knob("stride", "int", "N", default=2, field="stride", maximum=4, label="stride {}")
 PADDING_1D = Knob(
     "padding",
