@@ -170,6 +170,14 @@ def test_vector_input_and_kernel_is_1d_and_says_so(tmp_path: Path) -> None:
         ),
         ("dims: 3\ninput: [1, 2, 3]\nkernel: [1, 1]\n", (2, 7), "dims 3"),
         (
+            "input: [[1, 2, 3]]\nkernel: [[[1, 2]]]\n",
+            (3, 9),
+            "the kernel has 3 axes (1×1×2) but dims is 2: a 2-D transposed convolution takes "
+            "kh×kw or C_in×(C_out/g)×kh×kw (PyTorch's weight layout: input channels first, then "
+            "output channels per group); for a 1-D transposed convolution of C_in×L signals set "
+            "dims: 1",
+        ),
+        (
             "input: [1, 2, 3]\nkernel: [[1, 1]]\n",
             (2, 8),
             "a vector input is a 1-D signal: give a vector kernel too, or dims: 1",

@@ -22,6 +22,7 @@ CONV_TRANSPOSE = OpEntry(
     examples=(
         "gradcalc conv-transpose --spec problems/conv_transpose_doubling.yaml",
         "gradcalc conv-transpose --spec problems/conv_transpose_doubling.yaml --format json",
+        "gradcalc conv-transpose --spec problems/conv_transpose1d_upsample.yaml",
         'gradcalc conv-transpose --input "1 2; 3 4" --kernel "1 0; -1 2" --stride 2',
     ),
     fields=(

@@ -215,6 +215,8 @@ def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[i
             hint = (
                 " (PyTorch's weight layout: input channels first, then output channels per group)"
             )
+            if dims == 2 and spec.get("dims") is None and x.ndim in (2, 3):
+                hint += "; for a 1-D transposed convolution of C_in×L signals set dims: 1"
         raise SpecError(
             ("kernel",),
             f"the kernel has {w.ndim} {'axis' if w.ndim == 1 else 'axes'} ({shape}) but dims is "
