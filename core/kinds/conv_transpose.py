@@ -1,5 +1,6 @@
-"""A conv_transpose spec (PyTorch's conv_transpose2d, or conv_transpose1d with ``dims: 1``): how it is read (``read(spec, limits)``)
-and run (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py,
+"""A conv_transpose spec (PyTorch's conv_transpose2d, or conv_transpose1d with ``dims: 1``):
+how it is read (``read(spec, limits)``) and run (``run(problem, options)``,
+``finite_differences(problem, run)``) for core/solve.py,
 its usual mistakes (core/kinds/conv_transpose_checks.py) and its practice profile.
 
 Inside a run every array is NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw
