@@ -1,6 +1,7 @@
 """The explanation of a conv_transpose problem (PyTorch's conv_transpose2d, or conv_transpose1d
-written over its one axis), read from its run's trace: conventions, the problem, the output size, the forward pass (each input entry's
-scatter, then each output as the sum it gathered) and the Jacobians.  The backward pass (the
+written over its one axis), read from its run's trace: conventions, the problem, the output
+size, the forward pass (each input entry's scatter, then each output as the sum it gathered)
+and the Jacobians.  The backward pass (the
 ordinary convolution it is) and the identity "conv_transpose forward = the input-gradient of
 conv" are core/explain/conv_transpose_backward.py; the symbols and index arithmetic
 core/explain/conv_transpose_terms.py.
