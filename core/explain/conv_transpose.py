@@ -107,12 +107,15 @@ class Explainer(BackwardSections):
     # conventions -----------------------------------------------------------
     def conventions(self) -> list[str]:
         p, t = self.p, self.t
+        kernel_shape = "×".join(map(str, p.kernel.shape))
+        if t.dims == 1 and p.kernel.ndim == 1:  # a plain k: say what the one number is
+            kernel_shape = f"k = {kernel_shape} (one input and one output channel)"
         items = [
             f"transposed convolution (PyTorch conv_transpose{t.dims}d): every input entry "
             f"scatters itself times the kernel into the output, {self.scatter_rule()} "
             "(only where the target lies inside the output)",
             f"kernel layout C_in×(C_out/g)×{'k' if t.dims == 1 else 'kh×kw'} (PyTorch's weight "
-            f"for a transposed convolution): {self.K} is {'×'.join(map(str, p.kernel.shape))}",
+            f"for a transposed convolution): {self.K} is {kernel_shape}",
         ]
         if t.dims == 1:
             items.append(
