@@ -10,8 +10,10 @@ Each problem draws a batch, groups (1, 2 or 3; channels a multiple), channels, i
 for the mode, flip_kernel, a bias and an upstream; gradcalc solves it exactly and with
 --float, and torch computes ``F.pad(x, (left, right, top, bottom), mode)`` (``constant`` for
 zeros) then ``F.conv2d`` without padding, forward and backward.  Prints the largest relative
-difference per mode and result; exit 1 when any is above 1e-12.  Without torch it prints why
-it skipped and exits 0.
+difference per mode and result; exit 1 when any is above 1e-12.  Then as many 1-D problems
+per mode (``dims: 1``: N×C×L signals, padding one number, [left, right] or "full") against
+``F.pad(x, (left, right), mode)`` and ``F.conv1d``.  Without torch it prints why it skipped
+and exits 0.
 """
 
 from __future__ import annotations
@@ -93,6 +95,53 @@ def draw(rng: random.Random, mode: str) -> tuple[dict, tuple[int, int, int, int]
         return spec, pads
 
 
+def draw_1d(rng: random.Random, mode: str) -> tuple[dict, tuple[int, int]]:
+    """A random 1-D conv spec (dims: 1) with ``padding_mode: mode`` and its (left, right)."""
+    while True:
+        n, groups = rng.randint(1, 2), rng.choice((1, 1, 2, 3))
+        c, o = groups * rng.randint(1, 2), groups * rng.randint(1, 2)
+        length, k = rng.randint(1, 8), rng.randint(1, 4)
+        stride, dilation = rng.randint(1, 3), rng.randint(1, 2)
+        form = rng.choice(("int", "pair", "full"))
+        if form == "int":
+            p = rng.randint(0, 3)
+            written, pads = p, (p, p)
+        elif form == "pair":
+            pads = (rng.randint(0, 4), rng.randint(0, 4))
+            written = list(pads)
+        else:
+            p = dilation * (k - 1)
+            written, pads = "full", (p, p)
+        if mode == "reflect" and max(pads) >= length or mode == "circular" and max(pads) > length:
+            continue
+        if length + sum(pads) < dilation * (k - 1) + 1:
+            continue
+        out = (length + sum(pads) - dilation * (k - 1) - 1) // stride + 1
+
+        def values(*shape: int) -> list:
+            flat = [
+                str(Fraction(rng.randint(-9, 9), rng.choice((1, 2, 4, 3))))
+                for _ in range(int(np.prod(shape)))
+            ]
+            return np.array(flat, dtype=object).reshape(shape).tolist()
+
+        spec = {
+            "kind": "conv",
+            "dims": 1,
+            "input": values(n, c, length),
+            "kernel": values(o, c // groups, k),
+            "bias": values(o),
+            "stride": stride,
+            "dilation": dilation,
+            "padding": written,
+            "padding_mode": mode,
+            "groups": groups,
+            "flip_kernel": rng.random() < 0.3,
+            "upstream": values(n, o, out),
+        }
+        return spec, pads
+
+
 def floats(value) -> np.ndarray:
     return np.vectorize(lambda v: float(Fraction(v)), otypes=[float])(np.array(value, dtype=object))
 
@@ -104,17 +153,24 @@ def torch_results(spec: dict, pads: tuple[int, int, int, int]) -> dict[str, np.n
     x = torch.tensor(floats(spec["input"]), dtype=torch.float64, requires_grad=True)
     w = torch.tensor(floats(spec["kernel"]), dtype=torch.float64, requires_grad=True)
     b = torch.tensor(floats(spec["bias"]), dtype=torch.float64, requires_grad=True)
-    top, bottom, left, right = pads
-    padded = F.pad(x, (left, right, top, bottom), mode=TORCH_MODE[spec["padding_mode"]])
-    slid = torch.flip(w, dims=(2, 3)) if spec["flip_kernel"] else w
-    y = F.conv2d(
-        padded,
-        slid,
-        b,
-        stride=tuple(spec["stride"]),
-        dilation=tuple(spec["dilation"]),
-        groups=spec["groups"],
-    )
+    if spec.get("dims") == 1:  # F.pad on the last axis, then conv1d
+        padded = F.pad(x, pads, mode=TORCH_MODE[spec["padding_mode"]])
+        slid = torch.flip(w, dims=(2,)) if spec["flip_kernel"] else w
+        y = F.conv1d(
+            padded, slid, b, stride=spec["stride"], dilation=spec["dilation"], groups=spec["groups"]
+        )
+    else:
+        top, bottom, left, right = pads
+        padded = F.pad(x, (left, right, top, bottom), mode=TORCH_MODE[spec["padding_mode"]])
+        slid = torch.flip(w, dims=(2, 3)) if spec["flip_kernel"] else w
+        y = F.conv2d(
+            padded,
+            slid,
+            b,
+            stride=tuple(spec["stride"]),
+            dilation=tuple(spec["dilation"]),
+            groups=spec["groups"],
+        )
     y.backward(torch.tensor(floats(spec["upstream"]), dtype=torch.float64))
     return {
         "output": y.detach().numpy(),
@@ -138,17 +194,26 @@ def main() -> int:
     except ImportError:
         print("skipped: torch is not installed (run with a Python that has it)")
         return 0
-    from gradcalc.core import registry
     from gradcalc.core.spec import SolveOptions
 
     exact_options = SolveOptions(sections=frozenset(), gradient_check=False)
     float_options = SolveOptions(sections=frozenset(), gradient_check=False, force_float=True)
+    failed = False
+    for dims, draw_one in ((2, draw), (1, draw_1d)):
+        failed |= _compare(dims, draw_one, args, exact_options, float_options)
+    return 1 if failed else 0
+
+
+def _compare(dims: int, draw_one, args, exact_options, float_options) -> bool:
+    """Every mode's problems of ``dims`` against torch; True when any differs above 1e-12."""
+    from gradcalc.core import registry
+
     rng = random.Random(args.seed)
     failed = False
     for mode in MODES:
         largest = {"exact": 0.0, "float": 0.0}
         for _ in range(args.problems):
-            spec, pads = draw(rng, mode)
+            spec, pads = draw_one(rng, mode)
             expected = torch_results(spec, pads)
             for label, options in (("exact", exact_options), ("float", float_options)):
                 results = registry.solve(spec, options).results
@@ -156,11 +221,11 @@ def main() -> int:
                     got = floats(results[name]).reshape(want.shape)
                     largest[label] = max(largest[label], worst(got, want))
         print(
-            f"{mode:9s} {args.problems} problems: largest relative difference from torch "
-            f"exact {largest['exact']:.1e}, --float {largest['float']:.1e}"
+            f"{dims}-D {mode:9s} {args.problems} problems: largest relative difference from "
+            f"torch exact {largest['exact']:.1e}, --float {largest['float']:.1e}"
         )
         failed |= max(largest.values()) > 1e-12
-    return 1 if failed else 0
+    return failed
 
 
 if __name__ == "__main__":

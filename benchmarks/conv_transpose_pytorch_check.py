@@ -1,11 +1,12 @@
-"""Cross-check `gradcalc conv-transpose` against PyTorch's conv_transpose2d (float64).
+"""Cross-check `gradcalc conv-transpose` against PyTorch's conv_transpose2d and conv_transpose1d (float64).
 
 Random problems (seeded) over batch, channels, groups, kernel size, stride, padding (also
 asymmetric: PyTorch is given the symmetric part and the extra rows are cut from its output),
 dilation and output_padding (below the stride or the dilation, PyTorch's rule), with a bias
 and a random upstream.  Each is solved by gradcalc's solve pipeline exactly (Fractions) and
 with force_float, and compared with torch float64's forward and autograd gradients; the worst
-difference (relative to the largest entry) is printed.
+difference (relative to the largest entry) is printed.  Then as many 1-D problems (``dims: 1``,
+signals of N×C_in×L, padding [left, right]) against conv_transpose1d.
 
     PYTHONPATH=<a folder holding gradcalc> /work/torchenv/bin/python \
         benchmarks/conv_transpose_pytorch_check.py [--problems 300] [--seed 0]
@@ -62,6 +63,56 @@ def draw(rng: np.random.Generator) -> dict:
     return spec
 
 
+def draw_1d(rng: np.random.Generator) -> dict:
+    """One random 1-D problem (dims: 1) as a spec, as :func:`draw` draws a 2-D one."""
+    groups = int(rng.integers(1, 4))
+    c_in, c_out = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    stride, dilation = int(rng.integers(1, 4)), int(rng.integers(1, 4))
+    extra = int(rng.integers(0, max(stride, dilation)))
+    padding = [int(v) for v in rng.integers(0, 3, 2)]
+    length, kernel, batch = (
+        int(rng.integers(1, 6)),
+        int(rng.integers(1, 4)),
+        int(rng.integers(1, 3)),
+    )
+    full = (length - 1) * stride + dilation * (kernel - 1) + 1
+    while full - sum(padding) + extra < 1:  # the output keeps at least one position
+        padding = [max(0, p - 1) for p in padding]
+    halves = lambda shape: (rng.integers(-6, 7, shape) / 2).tolist()  # noqa: E731
+    spec = {
+        "kind": "conv_transpose",
+        "dims": 1,
+        "input": halves((batch, c_in, length)),
+        "kernel": halves((c_in, c_out // groups, kernel)),
+        "bias": halves((c_out,)),
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "output_padding": extra,
+        "groups": groups,
+    }
+    shape = registry.solve(spec, SolveOptions(sections=frozenset())).results["output_shape"]
+    spec["upstream"] = halves(tuple(shape))
+    return spec
+
+
+def with_torch_1d(spec: dict) -> dict:
+    """PyTorch's conv_transpose1d output and gradients; [left, right] as symmetric + a cut."""
+    left, right = spec["padding"]
+    x, w, b = (
+        torch.tensor(spec[k], dtype=torch.float64, requires_grad=True)
+        for k in ("input", "kernel", "bias")
+    )
+    y = torch.nn.functional.conv_transpose1d(
+        x, w, b, stride=spec["stride"], padding=min(left, right),
+        output_padding=spec["output_padding"], groups=spec["groups"], dilation=spec["dilation"],
+    )  # fmt: skip
+    y = y[:, :, left - min(left, right) : y.shape[2] - (right - min(left, right))]
+    grads = torch.autograd.grad(y, (x, w, b), torch.tensor(spec["upstream"], dtype=torch.float64))
+    names = ("output", "grad_input", "grad_kernel", "grad_bias")
+    return dict(zip(names, (y.detach().numpy(), *(g.numpy() for g in grads)), strict=True))
+
+
 def with_torch(spec: dict) -> dict:
     """PyTorch's output and gradients; asymmetric padding as symmetric + a cut."""
     top, bottom, left, right = spec["padding"]
@@ -90,29 +141,32 @@ def main() -> int:
     if torch is None:
         print("torch is not installed: nothing to compare against (skipped)")
         return 0
-    rng = np.random.default_rng(args.seed)
-    worst, where = 0.0, ""
-    for number in range(args.problems):
-        spec = draw(rng)
-        theirs = with_torch(spec)
-        for force_float in (False, True):
-            options = SolveOptions(sections=frozenset(), force_float=force_float)
-            ours = registry.solve(spec, options).results
-            for name, value in theirs.items():
-                mine = np.asarray(ours[name], dtype=float)
-                gap = float(np.max(np.abs(mine - value), initial=0.0))
-                gap /= max(1.0, float(np.max(np.abs(value), initial=0.0)))
-                if gap > worst:
-                    worst, where = (
-                        gap,
-                        f"problem {number} {name} ({'float' if force_float else 'exact'})",
-                    )
-    print(
-        f"{args.problems} random conv_transpose2d problems (groups, dilation, output_padding, "
-        f"asymmetric padding), exact and float: worst difference from torch float64 {worst:.1e}"
-        + (f" at {where}" if where else "")
-    )
-    return 0 if worst <= 1e-9 else 1
+    failed = False
+    for dims, draw_one, torch_one in ((2, draw, with_torch), (1, draw_1d, with_torch_1d)):
+        rng = np.random.default_rng(args.seed)
+        worst, where = 0.0, ""
+        for number in range(args.problems):
+            spec = draw_one(rng)
+            theirs = torch_one(spec)
+            for force_float in (False, True):
+                options = SolveOptions(sections=frozenset(), force_float=force_float)
+                ours = registry.solve(spec, options).results
+                for name, value in theirs.items():
+                    mine = np.asarray(ours[name], dtype=float)
+                    gap = float(np.max(np.abs(mine - value), initial=0.0))
+                    gap /= max(1.0, float(np.max(np.abs(value), initial=0.0)))
+                    if gap > worst:
+                        worst, where = (
+                            gap,
+                            f"problem {number} {name} ({'float' if force_float else 'exact'})",
+                        )
+        print(
+            f"{args.problems} random conv_transpose{dims}d problems (groups, dilation, "
+            "output_padding, asymmetric padding), exact and float: worst difference from "
+            f"torch float64 {worst:.1e}" + (f" at {where}" if where else "")
+        )
+        failed |= worst > 1e-9
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":

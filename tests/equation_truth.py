@@ -591,7 +591,7 @@ def _check_ties(
 
 
 # The output-size lines (conv, pool) and the axis of output_shape each states.
-SIZE_AXES = {"H_out": -2, "W_out": -1}
+SIZE_AXES = {"H_out": -2, "W_out": -1, "L_out": -1}  # L_out: a 1-D signal's length
 
 
 def _check_value_tables(markdown: str, report: Report) -> None:

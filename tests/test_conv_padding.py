@@ -340,20 +340,20 @@ def test_net_conv_layer_with_a_padding_mode(mode: str, arithmetic: str, tmp_path
     assert "MISMATCH" not in run("run", str(spec), *extra).stdout
 
 
-def test_a_1d_convolution_refuses_padding_by_copies_and_takes_full(tmp_path: Path) -> None:
-    """Padding modes are drawn in 2-D only: a 1-D spec says so on one located line and how to
-    write the problem instead; padding full is d·(k−1) on each side in 1-D too."""
+def test_a_1d_convolution_pads_by_copies_and_takes_full(tmp_path: Path) -> None:
+    """Padding modes work in 1-D (issue 15; they were refused until the 1-D explanation drew
+    them): F.pad on the signal's one axis, then the convolution; padding full is d·(k−1) on
+    each side in 1-D too."""
     spec = tmp_path / "p.yaml"
     spec.write_text(
         "kind: conv\ninput: [1, 2, 3]\nkernel: [1, 1]\npadding: 1\npadding_mode: reflect\n"
     )
-    result = CliRunner().invoke(main, ["run", str(spec)], env=ENV)
-    assert result.exit_code == 2
-    assert result.output.strip().endswith(
-        "p.yaml:5:15: padding_mode: reflect padding is not supported in a 1-D convolution yet "
-        "(only zeros); write the signal as a 1×L matrix and the kernel as 1×k with dims: 2 and "
-        "padding [0, p] (no rows added) to use it"
-    )
+    result = CliRunner().invoke(main, ["run", str(spec), "--format", "json"], env=ENV)
+    assert result.exit_code == 0, result.output
+    results = json.loads(result.output)["results"]
+    # [2, 1, 2, 3, 2] correlated with [1, 1]; x_1 and x_2 are also read through their copies
+    assert results["output"] == [3, 3, 5, 5]
+    assert results["grad_input"] == [2, 4, 2]  # x_1 sums xpad_0, xpad_2 and xpad_4
     spec.write_text("kind: conv\ninput: [1, 2, 3]\nkernel: [1, -1]\npadding: full\n")
     result = CliRunner().invoke(main, ["run", str(spec), "--format", "json"], env=ENV)
     assert result.exit_code == 0, result.output

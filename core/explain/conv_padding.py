@@ -1,5 +1,6 @@
 """The explanation of a conv whose padding copies input cells (padding_mode reflect,
-replicate or circular; core/kinds/conv_padding.py).
+replicate or circular; core/kinds/conv_padding.py), in 2-D or 1-D (a signal padded on its
+left and right: the same sections over its one axis).
 
 It is the explanation of the inner convolution — the padded input ``xpad`` convolved with no
 padding, every section as for any conv — with three additions: the problem shows ``x``, then
@@ -17,7 +18,7 @@ import numpy as np
 from gradcalc.core import spec as common
 from gradcalc.core.explain import Formula, Note, Product, Section, SumOfProducts, Symbol
 from gradcalc.core.explain.conv import Explainer
-from gradcalc.core.kinds.conv_padding import MODE_WORDS
+from gradcalc.core.kinds.conv_padding import MODE_WORDS, MODE_WORDS_1D
 from gradcalc.core.ops.pad import source_rows
 from gradcalc.core.outcome import Run
 
@@ -52,12 +53,18 @@ class PaddedExplainer(Explainer):
         outer, g = self.outer, self.outer.geometry
         top, bottom, left, right = g.padding
         items = []
+        one_d = g.dims == 1
+        words = (MODE_WORDS_1D if one_d else MODE_WORDS)[outer.padding_mode]
+        sides = (
+            f"left {left}, right {right}"
+            if one_d
+            else f"top {top}, bottom {bottom}, left {left}, right {right}"
+        )
         for item in super().conventions():
             if item.startswith("no padding ("):
                 item = (
-                    f"{MODE_WORDS[outer.padding_mode]} (PyTorch padding_mode: "
-                    f"{outer.padding_mode}), padding {outer.padding_text}: top {top}, bottom "
-                    f"{bottom}, left {left}, right {right}; {self.XP} is {self.X0} padded, and the "
+                    f"{words} (PyTorch padding_mode: {outer.padding_mode}), padding "
+                    f"{outer.padding_text}: {sides}; {self.XP} is {self.X0} padded, and the "
                     f"convolution slides over {self.XP} with no further padding"
                 )
             elif item.startswith("indices start at"):
@@ -65,7 +72,7 @@ class PaddedExplainer(Explainer):
                 item = (
                     f"indices start at {outer.index_base} (index_base: {outer.index_base}); "
                     f"{self.X0}_{axes} is input[{', '.join(axes)}]; {self.XP}'s indices count "
-                    "from its padded corner"
+                    f"from its padded {'start' if one_d else 'corner'}"
                 )
             items.append(item)
         return items
@@ -76,25 +83,28 @@ class PaddedExplainer(Explainer):
         inner_items = super().section_problem().items
         section = Section("problem", "Problem")
         shape = lambda a: "×".join(map(str, a.shape))  # noqa: E731
+        # A 1-D problem's one spatial axis is the signal's positions.
+        axes = lambda names: ", ".join(  # noqa: E731
+            "position" if g.dims == 1 and a == "col" else a for a in names
+        )
         section.add(
             Note(
-                f"input {self.X0}: {shape(outer.input)} ({', '.join(outer.input_axes)}), padded "
+                f"input {self.X0}: {shape(outer.input)} ({axes(outer.input_axes)}), padded "
                 f"{self.XP}: {shape(self.p.input)}, kernel {self.K}: {shape(outer.kernel)} "
-                f"({', '.join(outer.kernel_axes)}), output {self.Y}: "
-                f"{'×'.join(map(str, outer.output_shape))} ({', '.join(outer.output_axes)})"
+                f"({axes(outer.kernel_axes)}), output {self.Y}: "
+                f"{'×'.join(map(str, outer.output_shape))} ({axes(outer.output_axes)})"
             )
         )
         section.add(self._matrix(self.X0, outer.input, outer.input_axes))
         top, bottom, left, right = g.padding
-        section.add(
-            self._matrix(
-                self.XP,
-                self.p.input,
-                self.p.input_axes,
-                caption=f"{self.X0} padded ({outer.padding_mode}): {top} top, {bottom} bottom, {left} left, "
-                f"{right} right; padded indices count from the padded corner",
-            )
+        caption = (
+            f"{self.X0} padded ({outer.padding_mode}): {left} left, {right} right; padded "
+            "indices count from the padded start"
+            if g.dims == 1
+            else f"{self.X0} padded ({outer.padding_mode}): {top} top, {bottom} bottom, {left} "
+            f"left, {right} right; padded indices count from the padded corner"
         )
+        section.add(self._matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
         section.add(Note(self._copies_words()))
         for item in inner_items[2:]:  # the inner problem's kernel, bias and upstream
             section.add(item)
@@ -104,10 +114,13 @@ class PaddedExplainer(Explainer):
         """Which row and column of x each padding row and column of xpad copies."""
         g, base = self.outer.geometry, self.outer.index_base
         parts = []
-        for cells, sources, before, size in (
+        axes = (
             ("row", self.row_sources, g.padding[0], g.in_h),
             ("column", self.col_sources, g.padding[2], g.in_w),
-        ):
+        )
+        if g.dims == 1:  # one axis: the signal's positions
+            axes = (("position", self.col_sources, g.padding[2], g.in_w),)
+        for cells, sources, before, size in axes:
             copied = [
                 f"{position + base} ← {int(source) + base}"
                 for position, source in enumerate(sources)
@@ -115,9 +128,12 @@ class PaddedExplainer(Explainer):
             ]
             if copied:
                 parts.append(f"{self.XP} {cells} ← {self.X0} {cells}: {', '.join(copied)}")
+        columns = f"{g.padding[2] + base}…{g.padding[2] + g.in_w - 1 + base}"
         centre = (
-            f"{self.XP} rows {g.padding[0] + base}…{g.padding[0] + g.in_h - 1 + base} and columns "
-            f"{g.padding[2] + base}…{g.padding[2] + g.in_w - 1 + base} are {self.X0} itself"
+            f"{self.XP} positions {columns} are {self.X0} itself"
+            if g.dims == 1
+            else f"{self.XP} rows {g.padding[0] + base}…{g.padding[0] + g.in_h - 1 + base} and "
+            f"columns {columns} are {self.X0} itself"
         )
         return f"each padding cell copies one cell of {self.X0}: " + "; ".join([*parts, centre])
 
@@ -126,10 +142,13 @@ class PaddedExplainer(Explainer):
         g = self.outer.geometry
         inner = super().section_size()
         section = Section("size", "Output size")
-        for name, size, before, after, value in (
+        axes = (
             ("H", g.in_h, g.padding[0], g.padding[1], g.padded_h),
             ("W", g.in_w, g.padding[2], g.padding[3], g.padded_w),
-        ):
+        )
+        if g.dims == 1:  # one axis: the signal's length L
+            axes = (("L", g.in_w, g.padding[2], g.padding[3], g.padded_w),)
+        for name, size, before, after, value in axes:
             p_a, p_b = ("p_top", "p_bottom") if name == "H" else ("p_left", "p_right")
             section.add(
                 Formula(
@@ -141,7 +160,10 @@ class PaddedExplainer(Explainer):
             )
         section.add(
             Note(
-                f"the convolution reads {self.XP}: below H and W are {self.XP}'s "
+                f"the convolution reads {self.XP}: below L is {self.XP}'s ({g.padded_w}), with "
+                "no further padding"
+                if g.dims == 1
+                else f"the convolution reads {self.XP}: below H and W are {self.XP}'s "
                 f"({g.padded_h} and {g.padded_w}), with no further padding"
             )
         )
@@ -154,10 +176,10 @@ class PaddedExplainer(Explainer):
         unread_padded = super()._unread()
         g = self.outer.geometry
         unread = {}
-        for cells, sources, size in (
-            ("rows", self.row_sources, g.in_h),
-            ("columns", self.col_sources, g.in_w),
-        ):
+        axes = (("rows", self.row_sources, g.in_h), ("columns", self.col_sources, g.in_w))
+        if g.dims == 1:  # one axis: the signal's positions
+            axes = (("positions", self.col_sources, g.in_w),)
+        for cells, sources, size in axes:
             read = {int(sources[p]) for p in range(len(sources)) if p not in unread_padded[cells]}
             unread[cells] = [cell for cell in range(size) if cell not in read]
         return unread

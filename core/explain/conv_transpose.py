@@ -1,6 +1,7 @@
-"""The explanation of a conv_transpose problem (PyTorch's conv_transpose2d), read from its
-run's trace: conventions, the problem, the output size, the forward pass (each input entry's
-scatter, then each output as the sum it gathered) and the Jacobians.  The backward pass (the
+"""The explanation of a conv_transpose problem (PyTorch's conv_transpose2d, or conv_transpose1d
+written over its one axis), read from its run's trace: conventions, the problem, the output
+size, the forward pass (each input entry's scatter, then each output as the sum it gathered)
+and the Jacobians.  The backward pass (the
 ordinary convolution it is) and the identity "conv_transpose forward = the input-gradient of
 conv" are core/explain/conv_transpose_backward.py; the symbols and index arithmetic
 core/explain/conv_transpose_terms.py.
@@ -86,46 +87,43 @@ class Explainer(BackwardSections):
             text += f"·{dilation}" if dilation != 1 else ""
             return text + (f"−{pad}" if pad else "")
 
+        # 1-D: one position index a and one tap index m (the 2-D row letters).
+        cell, tap = ("a", "m") if t.dims == 1 else ("b", "q")
         spots = {
             "n": "n",
             "o": "o",
             "row": position("a", "m", 0, t.padding[0]),
-            "col": position("b", "q", 1, t.padding[2]),
+            "col": position(cell, tap, 1, t.padding[2]),
         }
         out_index = ",".join(spots[a] for a in self.p.output_axes)
         in_index = ",".join(
-            {"n": "n", "c": "c", "row": "a", "col": "b"}[a] for a in self.p.input_axes
+            {"n": "n", "c": "c", "row": "a", "col": cell}[a] for a in self.p.input_axes
         )
         k_index = ",".join(
-            {"c": "c", "o": "o", "row": "m", "col": "q"}[a] for a in self.p.kernel_axes
+            {"c": "c", "o": "o", "row": "m", "col": tap}[a] for a in self.p.kernel_axes
         )
         return f"{self.Y}[{out_index}] += {self.X}[{in_index}]·{self.K}[{k_index}]"
 
     # conventions -----------------------------------------------------------
     def conventions(self) -> list[str]:
         p, t = self.p, self.t
+        kernel_shape = "×".join(map(str, p.kernel.shape))
+        if t.dims == 1 and p.kernel.ndim == 1:  # a plain k: say what the one number is
+            kernel_shape = f"k = {kernel_shape} (one input and one output channel)"
         items = [
-            "transposed convolution (PyTorch conv_transpose2d): every input entry scatters "
-            f"itself times the kernel into the output, {self.scatter_rule()} "
+            f"transposed convolution (PyTorch conv_transpose{t.dims}d): every input entry "
+            f"scatters itself times the kernel into the output, {self.scatter_rule()} "
             "(only where the target lies inside the output)",
-            f"kernel layout C_in×(C_out/g)×kh×kw (PyTorch's weight for a transposed "
-            f"convolution): {self.K} is {'×'.join(map(str, p.kernel.shape))}",
-            f"stride {t.stride[0]}×{t.stride[1]} (rows×cols), dilation "
-            f"{t.dilation[0]}×{t.dilation[1]}",
+            f"kernel layout C_in×(C_out/g)×{'k' if t.dims == 1 else 'kh×kw'} (PyTorch's weight "
+            f"for a transposed convolution): {self.K} is {kernel_shape}",
         ]
-        top, bottom, left, right = t.padding
-        if any(t.padding):
+        if t.dims == 1:
             items.append(
-                f"padding {p.padding_text} cuts rows/columns off the scattered output: top {top}, "
-                f"bottom {bottom}, left {left}, right {right}"
+                "1-D transposed convolution (dims 1, read from the vector input and vector kernel)"
+                if p.dims_inferred
+                else "1-D transposed convolution (dims: 1): the last axis is the signal's positions"
             )
-        else:
-            items.append(f"no padding ({p.padding_text})")
-        if any(t.output_padding):
-            items.append(
-                f"output_padding {t.output_padding[0]}×{t.output_padding[1]}: rows added at the "
-                "bottom and columns at the right (they receive only what the scatter reaches there)"
-            )
+        items += self._spacing_words()
         if t.groups > 1:
             items.append(groups_words(t, p.index_base))
         items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
@@ -147,6 +145,35 @@ class Explainer(BackwardSections):
             items.append("float64 arithmetic (--float)")
         return items
 
+    def _spacing_words(self) -> list[str]:
+        """The stride, dilation, padding and output_padding conventions (1-D: one axis)."""
+        p, t = self.p, self.t
+        top, bottom, left, right = t.padding
+        if t.dims == 1:
+            items = [f"stride {t.stride[1]}, dilation {t.dilation[1]}"]
+            cut = f"positions off the scattered output: left {left}, right {right}"
+            added = f"output_padding {t.output_padding[1]}: positions added at the right"
+        else:
+            items = [
+                f"stride {t.stride[0]}×{t.stride[1]} (rows×cols), dilation "
+                f"{t.dilation[0]}×{t.dilation[1]}"
+            ]
+            cut = (
+                f"rows/columns off the scattered output: top {top}, bottom {bottom}, "
+                f"left {left}, right {right}"
+            )
+            added = (
+                f"output_padding {t.output_padding[0]}×{t.output_padding[1]}: rows added at the "
+                "bottom and columns at the right"
+            )
+        if any(t.padding):
+            items.append(f"padding {p.padding_text} cuts {cut}")
+        else:
+            items.append(f"no padding ({p.padding_text})")
+        if any(t.output_padding):
+            items.append(f"{added} (they receive only what the scatter reaches there)")
+        return items
+
     def sections(self) -> list[Section]:
         return keyed_sections(self, SECTIONS)
 
@@ -154,12 +181,16 @@ class Explainer(BackwardSections):
     def section_problem(self) -> Section:
         p = self.p
         shape = lambda values: "×".join(map(str, values))  # noqa: E731
+        # A 1-D problem's one spatial axis is the signal's positions.
+        axes = lambda names: ", ".join(  # noqa: E731
+            "position" if p.dims == 1 and a == "col" else a for a in names
+        )
         section = Section("problem", "Problem")
         section.add(
             Note(
-                f"input {self.X}: {shape(p.input.shape)} ({', '.join(p.input_axes)}), kernel "
-                f"{self.K}: {shape(p.kernel.shape)} ({', '.join(p.kernel_axes)}), output "
-                f"{self.Y}: {shape(p.output_shape)} ({', '.join(p.output_axes)})"
+                f"input {self.X}: {shape(p.input.shape)} ({axes(p.input_axes)}), kernel "
+                f"{self.K}: {shape(p.kernel.shape)} ({axes(p.kernel_axes)}), output "
+                f"{self.Y}: {shape(p.output_shape)} ({axes(p.output_axes)})"
             )
         )
         section.add(self.matrix(self.X, p.input, p.input_axes))
@@ -175,42 +206,48 @@ class Explainer(BackwardSections):
     def section_size(self) -> Section:
         t = self.t
         section = Section("size", "Output size")
-        for axis, name in enumerate(("H", "W")):
-            k = (t.kernel_h, t.kernel_w)[axis]
+        axes = (
+            ("H", "kh", "p_top", "p_bottom", t.in_h, t.kernel_h, t.out_h),
+            ("W", "kw", "p_left", "p_right", t.in_w, t.kernel_w, t.out_w),
+        )
+        if t.dims == 1:  # one axis: the signal's length L and the kernel's k
+            axes = (("L", "k", "p_left", "p_right", t.in_w, t.kernel_w, t.out_w),)
+        for name, k_name, before_name, after_name, size, k, out in axes:
+            axis = 0 if name == "H" else 1
             before, after = t.padding[2 * axis], t.padding[2 * axis + 1]
-            sides = ("p_top", "p_bottom") if axis == 0 else ("p_left", "p_right")
-            numbers = ((t.in_h, t.in_w)[axis], t.stride[axis], before, after, t.dilation[axis])
             section.add(
                 Formula(
                     label=f"{name}_out",
-                    symbolic=f"{name}_out = ({name} − 1)·s − {sides[0]} − {sides[1]} + "
-                    f"d·(k{'h' if axis == 0 else 'w'} − 1) + output_padding + 1",
+                    symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
+                    f"d·({k_name} − 1) + output_padding + 1",
                     numeric=(
                         "(",
-                        numbers[0],
+                        size,
                         " − 1)·",
-                        numbers[1],
+                        t.stride[axis],
                         " − ",
-                        numbers[2],
+                        before,
                         " − ",
-                        numbers[3],
+                        after,
                         " + ",
-                        numbers[4],
+                        t.dilation[axis],
                         "·(",
                         k,
                         " − 1) + ",
                         t.output_padding[axis],
                         " + 1",
                     ),  # fmt: skip
-                    value=(t.out_h, t.out_w)[axis],
+                    value=out,
                 )
             )
+        cells, taps, side = ("position", "k", "p_left") if t.dims == 1 else ("row", "kh", "p_top")
         section.add(
             Note(
-                "each input row a scatters to rows a·s + m·d − p_top (taps m = 0 … kh − 1): the "
-                "stride spreads the input apart, the padding cuts the scattered output's edges, "
-                "and output_padding adds rows at the end (it only breaks the tie between input "
-                "sizes that a strided conv would map to the same size)"
+                f"each input {cells} a scatters to {cells}s a·s + m·d − {side} (taps m = 0 … "
+                f"{taps} − 1): the stride spreads the input apart, the padding cuts the "
+                f"scattered output's edges, and output_padding adds {cells}s at the end (it "
+                "only breaks the tie between input sizes that a strided conv would map to the "
+                "same size)"
             )
         )
         return section

@@ -32,13 +32,23 @@ class BackwardSections(TransposeTerms):
 
     def conv_words(self) -> str:
         t = self.t
+        if t.dims == 1:
+            spacing = (
+                f"stride {t.stride[1]}, padding {list(t.padding[2:])} (left, right), "
+                f"dilation {t.dilation[1]}"
+            )
+            first = f"{t.in_w}"
+        else:
+            spacing = (
+                f"stride {t.stride[0]}×{t.stride[1]}, padding {list(t.padding)} (top, bottom, "
+                f"left, right), dilation {t.dilation[0]}×{t.dilation[1]}"
+            )
+            first = f"{t.in_h}×{t.in_w}"
         return (
-            f"conv2d(∂{self.L}/∂{self.Y}, {self.K}) with stride {t.stride[0]}×{t.stride[1]}, "
-            f"padding {list(t.padding)} (top, bottom, left, right), dilation "
-            f"{t.dilation[0]}×{t.dilation[1]}"
+            f"conv{t.dims}d(∂{self.L}/∂{self.Y}, {self.K}) with {spacing}"
             + (f" and groups {t.groups}" if t.groups > 1 else "")
             + (
-                f" (its first {t.in_h}×{t.in_w} entries: with output_padding at least the "
+                f" (its first {first} entries: with output_padding at least the "
                 "stride, that conv's output is larger than the input)"
                 if self.conv_is_larger()
                 else ""
@@ -60,7 +70,7 @@ class BackwardSections(TransposeTerms):
         )
         section.add(
             Note(
-                f"∂{self.L}/∂{self.X} = {self.conv_words()}: PyTorch's ordinary conv2d, the "
+                f"∂{self.L}/∂{self.X} = {self.conv_words()}: PyTorch's ordinary conv{t.dims}d, the "
                 f"kernel read as its O×C = C_in×(C_out/g) weight; each entry sums ∂{self.L}/∂{self.Y} "
                 f"over the outputs its scatter reached, times the tap that took it there"
             )
@@ -170,11 +180,15 @@ class BackwardSections(TransposeTerms):
 
     def _identity_words(self) -> str:
         t = self.t
+        conv = f"conv{t.dims}d"
+        image = (
+            f"signal U of {t.out_w} positions" if t.dims == 1 else f"{t.out_h}×{t.out_w} image U"
+        )
         statement = (
             f"conv_transpose forward = the input-gradient of conv: {self.Y}"
             + (f" − {self.B}" if self.p.bias is not None else "")
-            + f" is ∂(Σ {self.X} ⊙ conv2d(U, {self.K}))/∂U, the gradient that a conv2d of a "
-            f"{t.out_h}×{t.out_w} image U (stride, padding, dilation and groups as here) sends "
+            + f" is ∂(Σ {self.X} ⊙ {conv}(U, {self.K}))/∂U, the gradient that a {conv} of a "
+            f"{image} (stride, padding, dilation and groups as here) sends "
             f"back to U when {self.X} is its upstream"
             + (" (extended by zeros to that conv's larger output)" if self.conv_is_larger() else "")
         )
@@ -182,7 +196,7 @@ class BackwardSections(TransposeTerms):
         if images * (images + t.work) > IDENTITY_WORK:
             return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
         if same(self._by_conv_input_gradient(), self._without_bias(), self.c.exact):
-            return statement + ": ✓ rebuilt from conv2d's outputs on unit images, entry for entry"
+            return statement + f": ✓ rebuilt from {conv}'s outputs on unit images, entry for entry"
         return (
             statement + ": ✗ the rebuilt input-gradient DOES NOT equal the output (please report)"
         )

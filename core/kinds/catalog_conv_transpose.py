@@ -11,7 +11,7 @@ from gradcalc.core.values import MAX_INDEX
 CONV_TRANSPOSE = OpEntry(
     module="gradcalc.core.kinds.conv_transpose",
     explain="gradcalc.core.explain.conv_transpose",
-    summary="2-D transposed convolution (PyTorch conv_transpose2d), with groups.",
+    summary="2-D or 1-D transposed convolution (PyTorch conv_transpose2d, conv_transpose1d), with groups.",
     description=(
         "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias of a transposed convolution "
         "(each input entry scatters input·kernel into the output) for the spec's stride, "
@@ -22,24 +22,25 @@ CONV_TRANSPOSE = OpEntry(
     examples=(
         "gradcalc conv-transpose --spec problems/conv_transpose_doubling.yaml",
         "gradcalc conv-transpose --spec problems/conv_transpose_doubling.yaml --format json",
+        "gradcalc conv-transpose --spec problems/conv_transpose1d_upsample.yaml",
         'gradcalc conv-transpose --input "1 2; 3 4" --kernel "1 0; -1 2" --stride 2',
     ),
     fields=(
         Field(
             "input",
             "tensor",
-            "H×W, C_in×H×W or N×C_in×H×W",
+            "H×W, C_in×H×W or N×C_in×H×W; 1-D: L, C_in×L or N×C_in×L",
             example=[[1, 2], [3, 4]],
             required=True,
-            dims=(2, 4),
+            dims=(1, 4),
         ),
         Field(
             "kernel",
             "tensor",
-            "kh×kw or C_in×(C_out/groups)×kh×kw (PyTorch's weight layout)",
+            "kh×kw or C_in×(C_out/groups)×kh×kw (PyTorch's weight layout); 1-D: k or C_in×(C_out/groups)×k",
             example=[[1, 0], [-1, 2]],
             required=True,
-            dims=(2, 4),
+            dims=(1, 4),
         ),
         Field(
             "bias",
@@ -56,7 +57,7 @@ CONV_TRANSPOSE = OpEntry(
             starter=True,
             minimum=1,
             maximum=MAX_INDEX,
-            lengths=(2,),
+            lengths=(1, 2),
         ),
         Field(
             "padding",
@@ -66,7 +67,7 @@ CONV_TRANSPOSE = OpEntry(
             starter=True,
             minimum=0,
             maximum=MAX_INDEX,
-            lengths=(2, 4),
+            lengths=(1, 2, 4),
         ),
         Field(
             "output_padding",
@@ -76,7 +77,7 @@ CONV_TRANSPOSE = OpEntry(
             starter=True,
             minimum=0,
             maximum=MAX_INDEX,
-            lengths=(2,),
+            lengths=(1, 2),
         ),
         Field(
             "dilation",
@@ -86,7 +87,7 @@ CONV_TRANSPOSE = OpEntry(
             starter=True,
             minimum=1,
             maximum=MAX_INDEX,
-            lengths=(2,),
+            lengths=(1, 2),
         ),
         Field(
             "groups",
@@ -96,8 +97,18 @@ CONV_TRANSPOSE = OpEntry(
             minimum=1,
             maximum=MAX_INDEX,
         ),
+        Field(
+            "dims",
+            "integer",
+            "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D); "
+            "in 1-D stride, dilation and output_padding are an int or [n], padding an int, "
+            "[p] or [left, right]",
+            example=2,
+            minimum=1,
+            maximum=2,
+        ),
     ),
     example_upstream=[[0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]],
     names_example={"input": "X", "kernel": "K", "output": "Y"},
-    upstream_dims=(2, 4),
+    upstream_dims=(1, 4),
 )

@@ -346,14 +346,14 @@ def _read_geometry(
     """Stride, dilation, padding (and how the spec wrote it), flip_kernel and the padding
     mode, as one geometry whose kernel fits the padded input and whose work is within the
     limit.  A 1-D problem is a 2-D one with one row: stride and dilation 1 and no padding on
-    the rows (its padding holds zeros: padding modes are explained in 2-D only)."""
+    the rows."""
     if dims == 1:
-        padding_mode = conv_padding.read_mode_1d(spec)
         stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
         dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
         sides, padding_text = read_padding_1d(
             spec.get("padding", 0), stride[1], dilation[1], w.shape[-1]
         )
+        padding_mode = conv_padding.read_mode_1d(spec, sides, x.shape[-1])
         padding = (0, 0, *sides)
     else:
         stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)

@@ -49,7 +49,13 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     if one_d:  # no rows and columns to swap, and one axis for the size slips
         stride = pair_as_written(spec.get("stride", 1))
         sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
-        return variants + sizes + forgot_upstream(spec, gradients) + [negated(gradients)]
+        return (
+            variants
+            + conv_padding.mode_mistakes(spec)
+            + sizes
+            + forgot_upstream(spec, gradients)
+            + [negated(gradients)]
+        )
     variants.append(transposed("grad_kernel", "∂L/∂kernel"))
     stride = pair_as_written(spec.get("stride", 1))
     return (

@@ -52,6 +52,14 @@ MODE_WORDS = {
     "replicate": "replicate padding: each padded cell repeats the nearest edge cell",
     "circular": "circular padding: the input wraps around (the padding above is the last rows, …)",
 }
+# The same for a 1-D signal (dims 1), which is padded on its left and right only.
+MODE_WORDS_1D = {
+    "reflect": "reflect padding: each padded position mirrors the signal about its edge "
+    "position (the edge itself not repeated)",
+    "replicate": "replicate padding: each padded position repeats the nearest edge position",
+    "circular": "circular padding: the signal wraps around (the padding on the left is its "
+    "last positions, on the right its first)",
+}
 
 
 def read_padding_and_mode(
@@ -75,16 +83,11 @@ def read_padding_and_mode(
     return padding, text, mode
 
 
-def read_mode_1d(spec: Mapping[str, Any]) -> str:
-    """A 1-D conv's padding mode: zeros only (the copies' explanation is drawn in 2-D)."""
+def read_mode_1d(spec: Mapping[str, Any], sides: tuple[int, int], length: int) -> str:
+    """A 1-D conv's padding mode, once its (left, right) padding is known: PyTorch's conv1d
+    pads the last axis with ``F.pad`` in that mode, each side within the signal's length."""
     mode = read_choice(spec, "padding_mode", MODES, default="zeros")
-    if mode != "zeros":
-        raise SpecError(
-            ("padding_mode",),
-            f"{mode} padding is not supported in a 1-D convolution yet (only zeros); "
-            "write the signal as a 1×L matrix and the kernel as 1×k with dims: 2 and "
-            "padding [0, p] (no rows added) to use it",
-        )
+    _check_fits(spec, (0, 0, *sides), mode, (1, length), one_d=True)
     return mode
 
 
@@ -93,15 +96,18 @@ def _check_fits(
     padding: tuple[int, int, int, int],
     mode: str,
     input_hw: tuple[int, int],
+    one_d: bool = False,
 ) -> None:
-    """PyTorch's rule: reflect padding < the input's size on that axis, circular ≤ it."""
+    """PyTorch's rule: reflect padding < the input's size on that axis, circular ≤ it
+    (``one_d``: a signal of input_hw[1] positions, padded left and right only)."""
     sides = ("top", "bottom", "left", "right")
     for side, pad in zip(sides, padding, strict=True):
         rows = side in ("top", "bottom")
         size = input_hw[0] if rows else input_hw[1]
         if fits(mode, pad, size):
             continue
-        cells = ("row" if rows else "column") + ("s" if size != 1 else "")
+        cell = "row" if rows else ("position" if one_d else "column")
+        cells = cell + ("s" if size != 1 else "")
         allowed = size - 1 if mode == "reflect" else size
         path = ("padding",) if "padding" in spec else ("padding_mode",)
         raise SpecError(
@@ -140,12 +146,13 @@ def refuse_input_focus(focus: str, problem: ConvProblem) -> None:
     from gradcalc.core.errors import FocusError
 
     name = focus.split("[", 1)[0].strip()
+    index = "[i]" if problem.dims == 1 else "[i,j]"
     if name.lower() == "input" or name == problem.names["input"]:
         raise FocusError(
             f"{name}[…]: with {problem.padding_mode} padding an input cell is also read through "
             "its copies in the padding, which --focus does not draw; focus on an output "
-            f"element (output[i,j] or {problem.names['output']}[i,j]), whose window shows the "
-            "padded input"
+            f"element (output{index} or {problem.names['output']}{index}), whose window shows "
+            "the padded input"
         )
 
 
@@ -175,8 +182,9 @@ def inner_problem(problem: ConvProblem) -> ConvProblem:
     g = problem.geometry
     padded = pad_forward(problem.to_nchw(problem.input), g.padding, problem.padding_mode)
     values = {name: getattr(problem, name) for name in fields(problem)}
+    spatial = (g.padded_w,) if problem.dims == 1 else (g.padded_h, g.padded_w)
     values.update(
-        input=padded.reshape(*problem.input.shape[:-2], g.padded_h, g.padded_w),
+        input=padded.reshape(*problem.input.shape[: -problem.dims], *spatial),
         geometry=inner_geometry(g),
         padding_text=f"none: {padded_name(problem.names)} is already padded",
         padding_mode="zeros",

@@ -1,8 +1,11 @@
 """A conv problem's practice profile (``PRACTICE``, for ``gradcalc random conv``): an image
 (the default, ``--dims 2``) or a signal (``--dims 1``), with its kernel, stride, padding,
-dilation and channels.  core/kinds/conv.py exports it."""
+dilation, padding mode, channels and groups.  core/kinds/conv.py exports it."""
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
 
 from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.profile import BATCH, CHANNELS, IMAGE, Knob, Profile, Variant
@@ -74,6 +77,31 @@ DILATION_1D = Knob(
     label="dilation {}",
     label_default=False,
 )
+# Grouped and depthwise convolution (--groups G; depthwise: G = --channels): left out of the
+# seed text and the spec at 1, so the problems drawn before it existed stay the same.
+GROUPS = Knob(
+    "groups",
+    "int",
+    "groups g: --channels and --out-channels multiples of g (depthwise: g = --channels)",
+    default=1,
+    field="groups",
+    maximum=4,
+    label="{} groups",
+    label_default=False,
+    quiet_default=True,
+)
+
+
+def _grouped_kernel(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """With g groups the kernel is C_out×(C_in/g)×…: the drawn C_out×C_in×… kernel keeps the
+    first C_in/g channels of each output channel (sizes that do not divide are left for the
+    solver to refuse with its own words)."""
+    groups, channels, out_channels = values["groups"], values["channels"], values["out_channels"]
+    if groups > 1 and channels > 1 and out_channels > 1 and not channels % groups:
+        fields["kernel"] = [kernel[: channels // groups] for kernel in fields["kernel"]]
+    return fields
+
+
 DIMS = Knob(
     "dims",
     "choice",
@@ -96,6 +124,7 @@ PRACTICE = Profile(
                 DILATION,
                 CHANNELS,
                 OUT_CHANNELS,
+                GROUPS,
                 BATCH,
             ),
             tensors={
@@ -104,6 +133,7 @@ PRACTICE = Profile(
             },
             # Cross-correlation (PyTorch) or true convolution: courses teach both.
             fixed={"flip_kernel": False},
+            adjust=_grouped_kernel,
         ),
         "1": Variant(
             knobs=(
@@ -111,9 +141,11 @@ PRACTICE = Profile(
                 KERNEL_LENGTH,
                 STRIDE_1D,
                 PADDING_1D,
+                conv_padding.PADDING_MODE,
                 DILATION_1D,
                 CHANNELS,
                 OUT_CHANNELS,
+                GROUPS,
                 BATCH,
             ),
             tensors={
@@ -121,6 +153,7 @@ PRACTICE = Profile(
                 "kernel": ("out_channels?", "channels?", "kernel_length"),
             },
             fixed={"flip_kernel": False, "dims": 1},
+            adjust=_grouped_kernel,
         ),
     },
     by=DIMS,

@@ -1,11 +1,14 @@
-"""A conv_transpose spec (PyTorch's conv_transpose2d): how it is read (``read(spec, limits)``)
-and run (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py,
+"""A conv_transpose spec (PyTorch's conv_transpose2d, or conv_transpose1d with ``dims: 1``):
+how it is read (``read(spec, limits)``) and run (``run(problem, options)``,
+``finite_differences(problem, run)``) for core/solve.py,
 its usual mistakes (core/kinds/conv_transpose_checks.py) and its practice profile.
 
 Inside a run every array is NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw
 (PyTorch's weight layout for a transposed convolution), output ``y`` N×C_out×H_out×W_out.
 The spec may give fewer axes (H×W or C_in×H×W; kh×kw): :class:`ConvTransposeProblem`
-remembers which, so results come back in the spec's own shape.  The array code is
+remembers which, so results come back in the spec's own shape.  A 1-D problem (``dims: 1``,
+or a vector input with a vector kernel: L, C_in×L or N×C_in×L with k or C_in×(C_out/g)×k)
+runs with H = kh = 1.  The array code is
 core/ops/conv_transpose.py (built on the conv op it is the input-gradient of); the
 explanation is core/explain/conv_transpose.py.
 """
@@ -23,13 +26,26 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.conv_jacobian import gather, result_shapes
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
-from gradcalc.core.kinds.fields import read_int, read_padding, read_pair
+from gradcalc.core.kinds.fields import (
+    read_int,
+    read_padding,
+    read_padding_1d,
+    read_pair,
+    read_single,
+)
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import BIAS_ADD
 from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D, ConvTransposeGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, entries, looks_numeric, parse_array, to_float
+from gradcalc.core.values import (
+    MAX_INDEX,
+    entries,
+    looks_numeric,
+    parse_array,
+    parse_int,
+    to_float,
+)
 
 KIND = "conv_transpose"
 KEYS = registry.field_names(KIND)
@@ -45,8 +61,13 @@ RESULTS = (
     "jacobian_input",
 )
 COUNT_ENTRIES = True
-INPUT_AXES = {2: ("row", "col"), 3: ("c", "row", "col"), 4: ("n", "c", "row", "col")}
-KERNEL_AXES = {2: ("row", "col"), 4: ("c", "o", "row", "col")}
+# The spatial axes of a problem with ``dims`` of them (a 1-D signal's positions are columns).
+SPATIAL = {1: ("col",), 2: ("row", "col")}
+# How the spec writes each shape, by dims (for messages).
+SHAPES = {
+    1: ("L, C_in×L or N×C_in×L", "k or C_in×(C_out/g)×k"),
+    2: ("H×W, C_in×H×W or N×C_in×H×W", "kh×kw or C_in×(C_out/g)×kh×kw"),
+}
 
 
 @record
@@ -70,6 +91,11 @@ class ConvTransposeProblem:
     output_axes: tuple[str, ...]
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    dims_inferred: bool = False  # dims 1 read from a vector input and kernel, without the key
+
+    @property
+    def dims(self) -> int:
+        return self.geometry.dims
 
     @cached_property
     def floats(self) -> dict[str, np.ndarray | None]:
@@ -104,16 +130,34 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
     """Validate a conv_transpose spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
     x = parse_array(
-        common.require(spec, "input", KIND, "the input, H×W, C_in×H×W or N×C_in×H×W"),
+        common.require(
+            spec,
+            "input",
+            KIND,
+            "the input, H×W, C_in×H×W or N×C_in×H×W (1-D: L, C_in×L or N×C_in×L)",
+        ),
         ("input",),
-        ndims=(2, 3, 4),
+        ndims=(1, 2, 3, 4),
         what="input",
         max_elements=limits.max_elements,
     )
-    w = _read_kernel(spec, limits)
-    geometry, padding_text = _read_geometry(spec, x, w, limits)
+    raw = common.require(
+        spec,
+        "kernel",
+        KIND,
+        "the kernel, kh×kw or C_in×(C_out/g)×kh×kw (1-D: k or C_in×(C_out/g)×k)",
+    )
+    w = parse_array(
+        raw, ("kernel",), ndims=(1, 2, 3, 4), what="kernel", max_elements=limits.max_elements
+    )
+    dims, dims_inferred = _read_dims(spec, x, w)
+    geometry, padding_text = _read_geometry(spec, x, w, limits, dims)
     bias = _read_bias(spec, geometry.out_channels, limits)
-    output_axes = (("n",) if x.ndim == 4 else ()) + (("o",) if w.ndim == 4 else ()) + ("row", "col")
+    output_axes = (
+        (("n",) if x.ndim == dims + 2 else ())
+        + (("o",) if w.ndim == dims + 2 else ())
+        + SPATIAL[dims]
+    )
     names = common.read_names(spec, NAME_DEFAULTS)
     t = geometry
     sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
@@ -131,38 +175,67 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
         upstream_given=upstream_given,
         names=names,
         index_base=common.read_index_base(spec),
-        input_axes=INPUT_AXES[x.ndim],
-        kernel_axes=KERNEL_AXES[w.ndim],
+        input_axes=("n", "c")[2 + dims - x.ndim :] + SPATIAL[dims],
+        kernel_axes=("c", "o", *SPATIAL[dims]) if w.ndim == dims + 2 else SPATIAL[dims],
         output_axes=output_axes,
         expected=common.read_expected(spec, known_results, limits),
         tolerance=common.read_tolerance(spec),
+        dims_inferred=dims_inferred,
     )
 
 
-def _read_kernel(spec: Mapping[str, Any], limits: common.Limits) -> np.ndarray:
-    """kh×kw, or C_in×(C_out/g)×kh×kw (PyTorch's layout); a 3-D kernel is refused by name."""
-    raw = common.require(spec, "kernel", KIND, "the kernel, kh×kw or C_in×(C_out/g)×kh×kw")
-    w = parse_array(
-        raw, ("kernel",), ndims=(2, 3, 4), what="kernel", max_elements=limits.max_elements
-    )
-    if w.ndim == 3:
+def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
+    """``dims`` (1 or 2) and whether it was read from a vector input and vector kernel without
+    the key; the input has dims to dims + 2 axes, the kernel dims or dims + 2 (PyTorch's
+    C_in×(C_out/g)×…: a kernel with one channel axis is refused by name)."""
+    inferred = spec.get("dims") is None and x.ndim == 1 and w.ndim == 1
+    if spec.get("dims") is not None:
+        dims = parse_int(spec["dims"], ("dims",), minimum=1, maximum=3, what="dims")
+        if dims == 3:
+            raise SpecError(
+                ("dims",), "dims 3 (3-D transposed convolution) is not supported yet; use 1 or 2"
+            )
+    else:
+        dims = 1 if inferred else 2
+    input_shapes, kernel_shapes = SHAPES[dims]
+    if not dims <= x.ndim <= dims + 2:
+        hint = (
+            "; a vector input is a 1-D signal: give a vector kernel too, or dims: 1"
+            if x.ndim == 1
+            else ""
+        )
+        raise SpecError(
+            ("input",),
+            f"the input has {x.ndim} {'axis' if x.ndim == 1 else 'axes'} but dims is {dims}: "
+            f"give {input_shapes}{hint}",
+        )
+    if w.ndim not in (dims, dims + 2):
+        shape = "×".join(map(str, w.shape))
+        hint = "; for a 1-D transposed convolution set dims: 1" if dims == 2 and w.ndim == 1 else ""
+        if w.ndim == dims + 1:
+            hint = (
+                " (PyTorch's weight layout: input channels first, then output channels per group)"
+            )
+            if dims == 2 and spec.get("dims") is None and x.ndim in (2, 3):
+                hint += "; for a 1-D transposed convolution of C_in×L signals set dims: 1"
         raise SpecError(
             ("kernel",),
-            f"the kernel has 3 axes ({'×'.join(map(str, w.shape))}); a 2-D transposed convolution "
-            "takes kh×kw or C_in×(C_out/g)×kh×kw (PyTorch's weight layout: input channels first)",
+            f"the kernel has {w.ndim} {'axis' if w.ndim == 1 else 'axes'} ({shape}) but dims is "
+            f"{dims}: a {dims}-D transposed convolution takes {kernel_shapes}{hint}",
         )
-    return w
+    return dims, inferred
 
 
-def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray) -> int:
+def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray, dims: int) -> int:
     """groups: a whole number ≥ 1 dividing the input channels; the kernel's first axis is C_in."""
     groups = read_int(spec, "groups", 1, minimum=1, maximum=MAX_INDEX)
     assert groups is not None
-    kernel_in = w.shape[0] if w.ndim == 4 else 1
+    kernel_in = w.shape[0] if w.ndim == dims + 2 else 1
     if kernel_in != in_channels:
+        spatial = "k" if dims == 1 else "kh×kw"
         hint = (
-            f"give it as C_in×(C_out/g)×kh×kw ({in_channels}×…)"
-            if w.ndim == 2
+            f"give it as C_in×(C_out/g)×{spatial} ({in_channels}×…)"
+            if w.ndim == dims
             else f"its first axis (input channels, PyTorch's layout) must be {in_channels}"
         )
         raise SpecError(
@@ -180,60 +253,89 @@ def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray) -> in
 
 
 def _read_output_padding(
-    spec: Mapping[str, Any], stride: tuple[int, int], dilation: tuple[int, int]
+    spec: Mapping[str, Any], stride: tuple[int, int], dilation: tuple[int, int], dims: int
 ) -> tuple[int, int]:
-    """output_padding: 0, a number or [rows, cols]; each below its stride or its dilation
-    (PyTorch: "output padding must be smaller than either stride or dilation")."""
-    padding = read_pair(spec.get("output_padding", 0), ("output_padding",), "output_padding", 0)
+    """output_padding: 0, a number or [rows, cols] (1-D: a number or [n], on the positions);
+    each below its stride or its dilation (PyTorch: "output padding must be smaller than
+    either stride or dilation")."""
+    raw = spec.get("output_padding", 0)
+    if dims == 1:
+        padding = (0, read_single(raw, ("output_padding",), "output_padding", 0))
+    else:
+        padding = read_pair(raw, ("output_padding",), "output_padding", 0)
     for axis, (extra, s, d) in enumerate(zip(padding, stride, dilation, strict=True)):
         if extra >= s and extra >= d:
-            path = ("output_padding", axis) if isinstance(spec.get("output_padding"), list) else ()
+            path = ("output_padding", axis + dims - 2) if isinstance(raw, list) else ()
+            which = "" if dims == 1 else f" ({('rows', 'cols')[axis]})"
             raise SpecError(
                 path or ("output_padding",),
-                f"output_padding {extra} ({('rows', 'cols')[axis]}) must be smaller than the "
+                f"output_padding {extra}{which} must be smaller than the "
                 f"stride ({s}) or the dilation ({d}), as in PyTorch",
             )
     return padding
 
 
-def _read_geometry(
-    spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, limits: common.Limits
-) -> tuple[ConvTransposeGeometry, str]:
-    in_channels = x.shape[-3] if x.ndim >= 3 else 1
-    groups = _read_groups(spec, in_channels, w)
-    stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
-    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
+def _read_spacing(
+    spec: Mapping[str, Any], w: np.ndarray, dims: int
+) -> tuple[tuple[int, int], tuple[int, int], tuple[int, int, int, int], str]:
+    """Stride, dilation, padding (top, bottom, left, right) and how the spec wrote the padding:
+    numbers only, as in PyTorch.  A 1-D problem is a 2-D one with one row: stride and dilation
+    1 and no padding on the rows."""
     raw_padding = spec.get("padding", 0)
     if isinstance(raw_padding, str) and not looks_numeric(raw_padding):
+        allowed = (
+            "an integer or [left, right]"
+            if dims == 1
+            else "an integer, [rows, cols] or [top, bottom, left, right]"
+        )
         raise SpecError(
             ("padding",),
-            f"padding {raw_padding!r}: a transposed convolution takes numbers (an integer, "
-            "[rows, cols] or [top, bottom, left, right]), as in PyTorch",
+            f"padding {raw_padding!r}: a transposed convolution takes numbers ({allowed}), "
+            "as in PyTorch",
         )
+    if dims == 1:
+        stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
+        dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
+        sides, padding_text = read_padding_1d(raw_padding, stride[1], dilation[1], w.shape[-1])
+        return stride, dilation, (0, 0, *sides), padding_text
+    stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
+    dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
     padding, padding_text = read_padding(raw_padding, stride, dilation, w.shape[-2:], words=False)
+    return stride, dilation, padding, padding_text
+
+
+def _read_geometry(
+    spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, limits: common.Limits, dims: int
+) -> tuple[ConvTransposeGeometry, str]:
+    in_channels = x.shape[-dims - 1] if x.ndim > dims else 1
+    groups = _read_groups(spec, in_channels, w, dims)
+    stride, dilation, padding, padding_text = _read_spacing(spec, w, dims)
     geometry = ConvTransposeGeometry(
-        batch=x.shape[0] if x.ndim == 4 else 1,
+        batch=x.shape[0] if x.ndim == dims + 2 else 1,
         in_channels=in_channels,
-        out_channels=(w.shape[1] if w.ndim == 4 else 1) * groups,
+        out_channels=(w.shape[1] if w.ndim == dims + 2 else 1) * groups,
         groups=groups,
-        in_h=x.shape[-2],
+        in_h=x.shape[-2] if dims == 2 else 1,
         in_w=x.shape[-1],
-        kernel_h=w.shape[-2],
+        kernel_h=w.shape[-2] if dims == 2 else 1,
         kernel_w=w.shape[-1],
         stride=stride,
         padding=padding,
         dilation=dilation,
-        output_padding=_read_output_padding(spec, stride, dilation),
+        output_padding=_read_output_padding(spec, stride, dilation, dims),
+        dims=dims,
     )
-    for axis, out, full, pads in (
+    axes = (
         ("rows", geometry.out_h, geometry.full_h, padding[:2]),
         ("columns", geometry.out_w, geometry.full_w, padding[2:]),
-    ):
+    )
+    for axis, out, full, pads in axes[2 - dims :]:
         if out < 1:
             raise SpecError(
                 ("padding",),
-                f"the padding ({pads[0]} + {pads[1]}) cuts away all {full} {axis} of the "
-                "scattered output; it must leave at least one",
+                f"the padding ({pads[0]} + {pads[1]}) cuts away all {full} "
+                f"{'positions' if dims == 1 else axis} of the scattered output; it must leave "
+                "at least one",
             )
     _check_output_size(spec, geometry, limits)
     if geometry.work > limits.max_work:
@@ -256,10 +358,11 @@ def _check_output_size(
     if entries_out <= limits.max_elements:
         return
     spread = [key for key in ("stride", "dilation") if max(getattr(t, key)) > 1]
+    spatial = f"{t.out_w}" if t.dims == 1 else f"{t.out_h}×{t.out_w}"
     raise LimitError(
         (spread[0] if spread else "input",),
-        f"the output would have {entries_out:,} entries ({t.batch}×{t.out_channels}×{t.out_h}"
-        f"×{t.out_w}), above the limit of {limits.max_elements:,} (raise it with --max-elements)",
+        f"the output would have {entries_out:,} entries ({t.batch}×{t.out_channels}×{spatial}"
+        f"), above the limit of {limits.max_elements:,} (raise it with --max-elements)",
     )
 
 

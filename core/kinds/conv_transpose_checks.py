@@ -1,5 +1,6 @@
 """A conv_transpose problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``)
-and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``); read by
+and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``, an image or
+with ``--dims 1`` a signal); read by
 core/kinds/conv_transpose.py, which re-exports both."""
 
 from __future__ import annotations
@@ -10,6 +11,10 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.errors import SpecError
+
+# The spec's dims as reading it decides (the key, or a vector input with a vector kernel).
+from gradcalc.core.kinds.conv_mistakes import _written_dims as written_dims
+from gradcalc.core.kinds.conv_practice import KERNEL_LENGTH
 from gradcalc.core.kinds.fields import pair_as_written
 from gradcalc.core.kinds.mistakes import (
     FORWARD,
@@ -34,11 +39,16 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     variants = []
     if not is_zero(spec.get("output_padding")):
         shown = spec_text(spec["output_padding"])
+        extra = (
+            "positions at the right"
+            if written_dims(spec) == 1
+            else "rows/columns at the bottom and right"
+        )
         variants.append(
             Mistake(
                 "output_padding forgotten",
                 f"{{name}} matches the result without output_padding ({shown}): the extra "
-                "rows/columns at the bottom and right were forgotten",
+                f"{extra} were forgotten",
                 (("output_padding", None), *ones),
                 results=results,
                 reveals=("output_shape",),
@@ -46,6 +56,8 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             )
         )
     stride = pair_as_written(spec.get("stride", 1))
+    if _one_number(spec.get("stride")):  # 1-D's [s]
+        stride = (spec["stride"][0], spec["stride"][0])
     if stride is not None and stride != (1, 1):
         variants.append(
             Mistake(
@@ -104,6 +116,16 @@ def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
     ]
 
 
+def _one_number(value: Any) -> bool:
+    """Whether ``value`` is a list of one whole number (a 1-D spec's [s])."""
+    return (
+        isinstance(value, list)
+        and len(value) == 1
+        and isinstance(value[0], int)
+        and not isinstance(value[0], bool)
+    )
+
+
 def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
     """A rerun: the stride-1 transposed convolution's output, every stride-th row and column."""
 
@@ -117,10 +139,11 @@ def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
             problem = conv_transpose.read(plain, limits)
         except SpecError:
             return None
-        output = conv_transpose.compute(problem, exact=True).output[
-            :, :, :: stride[0], :: stride[1]
-        ]
-        shape = (*problem.output_shape[:-2], *output.shape[-2:])
+        output = conv_transpose.compute(problem, exact=True).output
+        # N×C_out×H_out×W_out: a 1-D problem's one row is kept, its positions subsampled.
+        output = output[:, :, :: stride[0] if problem.dims == 2 else 1, :: stride[1]]
+        dims = problem.dims
+        shape = (*problem.output_shape[:-dims], *output.shape[-dims:])
         return {"output": output.reshape(shape), "output_shape": np.array(shape)}
 
     return rerun
@@ -192,9 +215,53 @@ GROUPS = Knob(
     label_default=False,
 )
 
+# 1-D problems (--dims 1): a signal of L, a kernel of k, int stride, padding and output_padding.
+LENGTH = Knob("length", "int", "1-D: signal length L", default=3, maximum=8, label="length {}")
+STRIDE_1D = Knob("stride", "int", "N", default=2, field="stride", maximum=4, label="stride {}")
+PADDING_1D = Knob(
+    "padding",
+    "int",
+    "positions cut off each side: N",
+    default=0,
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+    label_default=False,
+)
+OUTPUT_PADDING_1D = Knob(
+    "output_padding",
+    "int",
+    "extra positions at the right (below the stride): N",
+    default=0,
+    field="output_padding",
+    minimum=0,
+    maximum=3,
+    label="output_padding {}",
+    label_default=False,
+)
+DIMS = Knob(
+    "dims",
+    "choice",
+    "spatial axes: 2 (an image) or 1 (a signal)",
+    default="2",
+    choices=("2", "1"),
+    seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
+    quiet_default=True,
+)
+
+
+def _plain_kernel(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
+    """A 1-D problem with one input and one output channel takes its kernel as a plain k
+    (its output then a plain signal, as conv1d's is), not 1×1×k."""
+    if values["channels"] == 1 and values["out_channels"] == 1:
+        fields["kernel"] = fields["kernel"][0][0]
+    return fields
+
+
 PRACTICE = Profile(
     {
-        "": Variant(
+        "2": Variant(
             knobs=(
                 SIZE,
                 KERNEL,
@@ -211,6 +278,27 @@ PRACTICE = Profile(
                 # PyTorch's layout, C_in×C_out×kh×kw, always 4-D (a kh×kw kernel is C_in = 1 only).
                 "kernel": ("channels", "out_channels", "kernel_size"),
             },
-        )
-    }
+        ),
+        "1": Variant(
+            knobs=(
+                LENGTH,
+                KERNEL_LENGTH,
+                STRIDE_1D,
+                PADDING_1D,
+                OUTPUT_PADDING_1D,
+                CHANNELS,
+                OUT_CHANNELS,
+                GROUPS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "length"),
+                # C_in×(C_out/g)×k, always 3-D, as in 2-D.
+                "kernel": ("channels", "out_channels", "kernel_length"),
+            },
+            fixed={"dims": 1},
+            adjust=_plain_kernel,
+        ),
+    },
+    by=DIMS,
 )

@@ -1,4 +1,5 @@
-"""Transposed convolution (PyTorch's conv_transpose2d), built on the conv op it is the adjoint of.
+"""Transposed convolution (PyTorch's conv_transpose2d; conv_transpose1d as a 2-D one with
+H = kh = 1), built on the conv op it is the adjoint of.
 
 Array layout is NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw (PyTorch's
 weight layout for a transposed convolution, ``g`` groups), output ``y`` N×C_out×H_out×W_out
@@ -44,6 +45,9 @@ class ConvTransposeGeometry:
     padding: tuple[int, int, int, int]  # top, bottom, left, right (cut off the full output)
     dilation: tuple[int, int]
     output_padding: tuple[int, int]  # extra rows at the bottom, columns at the right
+    # The spec's spatial axes: 1 (conv_transpose1d: H = kh = 1, stride, dilation 1 and no
+    # padding or output_padding on H) or 2.
+    dims: int = 2
 
     @property
     def full_h(self) -> int:

@@ -201,9 +201,12 @@ def resolve_sizes(kind: str, seed: int, given: Mapping[str, Any] | None = None) 
         variant_name = values[found.by.name] = value_of(found.by)
         chosen = (found.by,)
     variant = found.variants[variant_name]
+    # By name: variants may hold their own knob of one name (conv's --stride is a pair in 2-D
+    # and an int in 1-D), and the variant's knob reads the value.
+    names_of = lambda each: {knob.name for knob in each.knobs}  # noqa: E731
     for name in given:
-        if name not in values and by_name[name] not in variant.knobs:
-            users = [v for v, each in found.variants.items() if by_name[name] in each.knobs]
+        if name not in values and name not in names_of(variant):
+            users = [v for v, each in found.variants.items() if name in names_of(each)]
             chosen_by = f" with {found.by.option} {variant_name}" if found.by else ""
             raise PracticeError(
                 f"does not apply to {kind}{chosen_by} (it applies to: {', '.join(users)})",
