@@ -30,9 +30,10 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds import net_ops
+from gradcalc.core.kinds import net_ops, net_symbols
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, RUNNING, Layer, NetProblem
+from gradcalc.core.kinds.symbolic_fields import OverCap
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
@@ -110,7 +111,19 @@ def layer_spec(
         "upstream": "ones" if upstream is None else handed(upstream, layer.type, shown),
         "names": names,
         "index_base": problem.index_base,
+        **symbol_keys(problem, layer.type),
     }
+
+
+def symbol_keys(problem: NetProblem, kind: str) -> dict[str, Any]:
+    """The net's ``symbols`` and ``flat_index`` for a layer whose kind reads symbols (its
+    matrices may use the declared names; docs/symbolic.md), as that kind's spec writes them."""
+    if "symbols" not in registry.field_names(kind):
+        return {}
+    keys: dict[str, Any] = {"flat_index": problem.flat_index} if problem.flat_index else {}
+    if problem.declared:
+        keys["symbols"] = sorted(problem.declared)
+    return keys
 
 
 def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tuple[Any, Any]:
@@ -212,12 +225,13 @@ def run_layer(
     """Run one layer by its own kind; its SpecErrors point into the net spec."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
+    net_symbols.check_layer(problem, layer, values, upstream)
     shown = options.explain or reads_exactly(layer, values, options)
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
         ran = run_kind(layer.type, spec, options)
-    except SpecError as error:
-        raise layer_error(problem, layer, values, error) from None
+    except (SpecError, OverCap) as error:
+        raise _layer_failure(problem, layer, values, error) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
     return ran
@@ -259,6 +273,16 @@ def _shape(shape: tuple[int, ...]) -> str:
     return f"shape {shape_text(shape)}" if shape else "a single number"
 
 
+def _layer_failure(problem: NetProblem, layer: Layer, values: Any, error: Exception) -> Exception:
+    """A layer's error as the net's: above the symbolic limits (net_symbols.NetOverCap, for
+    the net to give its symbols numbers), or its SpecError pointing into the net spec."""
+    words = net_symbols.over_cap_words(layer, error)
+    if words is not None:
+        return net_symbols.NetOverCap(words)
+    assert isinstance(error, SpecError)
+    return layer_error(problem, layer, values, error)
+
+
 def layer_error(
     problem: NetProblem, layer: Layer, values: np.ndarray, error: SpecError
 ) -> SpecError:
@@ -297,6 +321,7 @@ _EXACT_INPUT = ("bce", "bce_with_logits")
 
 def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
     """Run the loss on the last layer's output; its errors point into the net's loss."""
+    net_symbols.check_loss(problem, values)
     last = problem.layers[-1].name
     spec = {
         "kind": "loss",
@@ -504,13 +529,17 @@ def output_shapes(
     for layer in problem.layers:
         kind_problem = read_layer(problem, layer, values, options)
         read.append(kind_problem)
-        values, _ = net_ops.forward(layer.type, kind_problem, net_ops.as_read(values, layer.type))
+        # Symbols have numbers standing in: this pass needs the shapes only.
+        values = net_symbols.stand_in(values)
+        values, _ = net_ops.forward(
+            layer.type, net_symbols.stand_in(kind_problem), net_ops.as_read(values, layer.type)
+        )
         shapes[layer.name] = np.shape(values)
         for parameter in layer.parameters:
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
     loss = None
     if problem.loss is not None:
-        loss = run_loss(problem, values, options)
+        loss = run_loss(problem, net_symbols.stand_in(values), options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):
         _check_upstream(problem, shapes[problem.layers[-1].name], limits)
@@ -523,17 +552,24 @@ def read_layer(problem: NetProblem, layer: Layer, values: np.ndarray, options: A
     if layer.type == "flatten":
         _flatten_input(problem, layer, values)
         return None
+    net_symbols.check_layer(problem, layer, values, None)
     spec = layer_spec(problem, layer, values, None, options.explain)
     try:
         return registry.op_module(layer.type).read(spec, options.limits)
-    except SpecError as error:
-        raise layer_error(problem, layer, values, error) from None
+    except (SpecError, OverCap) as error:
+        raise _layer_failure(problem, layer, values, error) from None
 
 
 def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.Limits) -> None:
     """The net's upstream, shaped like the last layer's output; kept as an exact array."""
     last = problem.layers[-1].name
-    problem.upstream, _ = common.read_upstream({"upstream": problem.upstream}, shape, last, limits)
+    spec = {"upstream": problem.upstream, **symbol_keys(problem, "net")}
+    naming = {
+        "index_base": problem.index_base,
+        "flat_index": problem.flat_index,
+        "declared": problem.declared,
+    }
+    problem.upstream, _ = common.read_upstream(spec, shape, last, limits, naming=naming)
 
 
 def run(problem: NetProblem, options: common.SolveOptions) -> Run:
