@@ -25,8 +25,8 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds.symbolic_fields import answers_at, naming, read_tensor
 from gradcalc.core.kinds.net_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
+from gradcalc.core.kinds.symbolic_fields import answers_at, naming, read_tensor
 from gradcalc.core.records import record
 from gradcalc.core.values import describe
 
@@ -174,13 +174,14 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
 
     Each layer's own keys are read by its kind when the chain is run once in float64 here
     (shapes flow from layer to layer, so a layer is only valid given its input)."""
-    from gradcalc.core.kinds import net_run
 
     common.check_keys(spec, KIND, KEYS)
     raw_input = common.require(spec, "input", KIND, "the network's input")
     names = common.read_names(spec, NAME_DEFAULTS)
     symbols = naming(spec, names, "input")
-    x = read_tensor(raw_input, ("input",), ndims=tuple(range(7)), what="input", limits=limits, **symbols)
+    x = read_tensor(
+        raw_input, ("input",), ndims=tuple(range(7)), what="input", limits=limits, **symbols
+    )
     layers = read_layers(spec.get("layers"), "layers" in spec)
     loss = read_loss(spec)
     clash = next((layer for layer in layers if layer.name in names.values()), None)
@@ -472,7 +473,6 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
 def run(problem: NetProblem, options: common.SolveOptions) -> Any:
     """The forward pass, the loss and the backward pass: core/kinds/net_run.py run.  The Run
     carries the problem for the Solution (``net``: the graph --format dot draws)."""
-    from gradcalc.core.kinds import net_run
 
     if options.layer is not None:
         check_layer(problem, options.layer)  # before the work: a usage error

@@ -40,10 +40,6 @@ from gradcalc.core.outcome import Run
 from gradcalc.core.records import fields, record
 from gradcalc.core.values import read_floats
 
-# The results of a layer's own kind that are the net's: its output and its gradients
-# (not its Jacobians, argmax or probabilities).
-_KEPT = ("output", "grad_input", "grad_kernel", "grad_weight", "grad_bias")
-
 
 @record
 class LayerRun:
@@ -94,7 +90,9 @@ def layer_spec(
     problem: NetProblem, layer: Layer, values: np.ndarray, upstream: Any, shown: bool = True
 ) -> dict:
     """The single-layer spec of ``layer`` given its input and upstream; ``shown``: the
-    layer's explanation shows them, as read from lists (float64 values as Fractions)."""
+    layer's explanation shows them, as read from lists (float64 values as Fractions).  A
+    layer that cannot take the formulas they hold is refused (net_symbols.check_layer)."""
+    net_symbols.check_layer(problem, layer, values, upstream)
     names = {"input": problem.source(layer.index), "output": layer.name}
     names["loss"] = problem.names["loss"]
     names.update(parameter_symbols(problem, layer))
@@ -111,19 +109,8 @@ def layer_spec(
         "upstream": "ones" if upstream is None else handed(upstream, layer.type, shown),
         "names": names,
         "index_base": problem.index_base,
-        **symbol_keys(problem, layer.type),
+        **net_symbols.symbol_keys(problem, layer.type),
     }
-
-
-def symbol_keys(problem: NetProblem, kind: str) -> dict[str, Any]:
-    """The net's ``symbols`` and ``flat_index`` for a layer whose kind reads symbols (its
-    matrices may use the declared names; docs/symbolic.md), as that kind's spec writes them."""
-    if "symbols" not in registry.field_names(kind):
-        return {}
-    keys: dict[str, Any] = {"flat_index": problem.flat_index} if problem.flat_index else {}
-    if problem.declared:
-        keys["symbols"] = sorted(problem.declared)
-    return keys
 
 
 def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tuple[Any, Any]:
@@ -225,13 +212,13 @@ def run_layer(
     """Run one layer by its own kind; its SpecErrors point into the net spec."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
-    net_symbols.check_layer(problem, layer, values, upstream)
     shown = options.explain or reads_exactly(layer, values, options)
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
         ran = run_kind(layer.type, spec, options)
     except (SpecError, OverCap) as error:
-        raise _layer_failure(problem, layer, values, error) from None
+        over = net_symbols.over_cap(layer, error)
+        raise over or layer_error(problem, layer, values, error) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
     return ran
@@ -271,16 +258,6 @@ def _flatten_input(problem: NetProblem, layer: Layer, values: np.ndarray) -> Non
 
 def _shape(shape: tuple[int, ...]) -> str:
     return f"shape {shape_text(shape)}" if shape else "a single number"
-
-
-def _layer_failure(problem: NetProblem, layer: Layer, values: Any, error: Exception) -> Exception:
-    """A layer's error as the net's: above the symbolic limits (net_symbols.NetOverCap, for
-    the net to give its symbols numbers), or its SpecError pointing into the net spec."""
-    words = net_symbols.over_cap_words(layer, error)
-    if words is not None:
-        return net_symbols.NetOverCap(words)
-    assert isinstance(error, SpecError)
-    return layer_error(problem, layer, values, error)
 
 
 def layer_error(
@@ -529,11 +506,8 @@ def output_shapes(
     for layer in problem.layers:
         kind_problem = read_layer(problem, layer, values, options)
         read.append(kind_problem)
-        # Symbols have numbers standing in: this pass needs the shapes only.
-        values = net_symbols.stand_in(values)
-        values, _ = net_ops.forward(
-            layer.type, net_symbols.stand_in(kind_problem), net_ops.as_read(values, layer.type)
-        )
+        x, numeric = net_symbols.stand_in(values), net_symbols.stand_in(kind_problem)
+        values, _ = net_ops.forward(layer.type, numeric, net_ops.as_read(x, layer.type))
         shapes[layer.name] = np.shape(values)
         for parameter in layer.parameters:
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
@@ -552,23 +526,18 @@ def read_layer(problem: NetProblem, layer: Layer, values: np.ndarray, options: A
     if layer.type == "flatten":
         _flatten_input(problem, layer, values)
         return None
-    net_symbols.check_layer(problem, layer, values, None)
     spec = layer_spec(problem, layer, values, None, options.explain)
     try:
         return registry.op_module(layer.type).read(spec, options.limits)
     except (SpecError, OverCap) as error:
-        raise _layer_failure(problem, layer, values, error) from None
+        over = net_symbols.over_cap(layer, error)
+        raise over or layer_error(problem, layer, values, error) from None
 
 
 def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.Limits) -> None:
     """The net's upstream, shaped like the last layer's output; kept as an exact array."""
     last = problem.layers[-1].name
-    spec = {"upstream": problem.upstream, **symbol_keys(problem, "net")}
-    naming = {
-        "index_base": problem.index_base,
-        "flat_index": problem.flat_index,
-        "declared": problem.declared,
-    }
+    spec, naming = {"upstream": problem.upstream}, net_symbols.naming(problem)
     problem.upstream, _ = common.read_upstream(spec, shape, last, limits, naming=naming)
 
 

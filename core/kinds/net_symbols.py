@@ -228,6 +228,33 @@ class NetOverCap(Exception):
         self.words = words
 
 
+def symbol_keys(problem: NetProblem, kind: str) -> dict[str, Any]:
+    """The net's ``symbols`` and ``flat_index`` for a layer whose kind reads symbols (its
+    matrices may use the declared names; docs/symbolic.md), as that kind's spec writes them."""
+    if "symbols" not in registry.field_names(kind):
+        return {}
+    keys: dict[str, Any] = {"flat_index": problem.flat_index} if problem.flat_index else {}
+    if problem.declared:
+        keys["symbols"] = sorted(problem.declared)
+    return keys
+
+
+def naming(problem: NetProblem) -> dict[str, Any]:
+    """How the net's own fields (its upstream) read symbols (common.read_upstream)."""
+    return {
+        "index_base": problem.index_base,
+        "flat_index": problem.flat_index,
+        "declared": problem.declared,
+    }
+
+
+def over_cap(layer: Layer, error: Exception) -> NetOverCap | None:
+    """``error`` as the net's NetOverCap when it says the layer is above the symbolic
+    limits; None for another error (the layer's own SpecError)."""
+    words = over_cap_words(layer, error)
+    return None if words is None else NetOverCap(words)
+
+
 def over_cap_words(layer: Layer, error: Exception) -> str | None:
     """Why ``layer`` is above the symbolic limits (an OverCap, or a result entry of more than
     symbolic.MAX_TERMS terms), in the words of a capped run's note; None for another error."""
