@@ -207,7 +207,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
     )
     values = _read_layers_symbolic(problem, limits)
     problem.expected = common.read_expected(
-        spec, known_results(problem), limits, symbols=_answer_names(problem)
+        spec, known_results(problem), limits, symbols=_answer_names(problem, values)
     )
     answers_at(problem.expected, values)
     return problem
@@ -231,19 +231,18 @@ def _read_layers_symbolic(problem: NetProblem, limits: common.Limits) -> dict[An
     return values
 
 
-def _answer_names(problem: NetProblem) -> frozenset[str] | bool:
-    """The names an ``expected`` formula may use: the net's symbols and the declared ones;
-    False (numbers only) when the net holds none."""
+def _answer_names(problem: NetProblem, given: dict[Any, Any]) -> frozenset[str] | bool:
+    """The names an ``expected`` formula may use: the net's symbols (those ``given`` random
+    values too) and the declared ones; False (numbers only) when the net holds none."""
     from gradcalc.core.kinds import net_symbols
 
+    if given:
+        return frozenset(s.name for s in given) | problem.declared
     if not net_symbols.holds_symbols(problem):
         return False
-    arrays = [problem.input, problem.upstream]
-    for layer, read in zip(problem.layers, problem.read_layers, strict=True):
-        arrays += [getattr(read, role, None) for role in PARAMETERS.get(layer.type, ())]
     from gradcalc.core import symbolic
 
-    present = symbolic.symbols_of(*(a for a in arrays if isinstance(a, np.ndarray)))
+    present = symbolic.symbols_of(*net_symbols.given_arrays(problem))
     return frozenset(s.name for s in present) | problem.declared
 
 

@@ -37,12 +37,17 @@ POLYNOMIAL_LOSSES = ("mse",)
 _ADVICE = "give numbers, or use a linear layer (conv, dense, avg pool, dropout) there"
 
 
-def holds_symbols(problem: NetProblem) -> bool:
-    """Whether the net's input, upstream or any layer's parameters hold symbols."""
+def given_arrays(problem: NetProblem) -> list[np.ndarray]:
+    """The net's input, its upstream (when given) and every read layer's parameters."""
     arrays = [problem.input, problem.upstream]
     for layer, read in zip(problem.layers, problem.read_layers, strict=False):
         arrays += [getattr(read, role, None) for role in PARAMETERS.get(layer.type, ())]
-    return holds_formulas(*arrays)
+    return [a for a in arrays if isinstance(a, np.ndarray)]
+
+
+def holds_symbols(problem: NetProblem) -> bool:
+    """Whether the net's input, upstream or any layer's parameters hold symbols."""
+    return holds_formulas(*given_arrays(problem))
 
 
 def _first_formula(values: Any) -> tuple[tuple[int, ...], Any] | None:
