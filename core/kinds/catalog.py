@@ -409,6 +409,7 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, -2, 3]],
                 required=True,
                 dims=(0, 6),
+                symbols=True,
             ),
             Field(
                 "layers",
