@@ -228,6 +228,7 @@ def _read_layers_symbolic(problem: NetProblem, limits: common.Limits) -> dict[An
         values = net_symbols.give_values(problem, limits, over.words)
         found = net_run.output_shapes(problem, limits)
     problem.shapes, problem.read_layers, problem.read_loss = found
+    net_symbols.check_backward(problem)
     return values
 
 

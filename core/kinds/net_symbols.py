@@ -129,6 +129,38 @@ def _takes_formula_upstream(layer: Layer) -> bool:
     return layer.type in POLYNOMIAL_LAYERS
 
 
+def check_backward(problem: NetProblem) -> None:
+    """Refuse a layer that a formula upstream would have to cross: one before the last
+    layer whose parameters hold symbols (or any, for an upstream of symbols), whose backward
+    pass is no polynomial of its upstream.  Checked once the layers are read, before the
+    forward pass would hand such a layer's float64 output to the layer with symbols."""
+    owner = _last_symbolic(problem)
+    if owner is None:
+        return
+    position, holder = owner
+    for layer in problem.layers[:position]:
+        if not _takes_formula_upstream(layer) and layer.type != "embedding":
+            raise SpecError(
+                ("layers", layer.index),
+                f"{layer.name} ({layer.type}): {_what(layer)} is not a polynomial, so its "
+                f"∂L/∂input is no formula in the symbols its upstream carries back from "
+                f"{holder}; {_ADVICE}",
+            )
+
+
+def _last_symbolic(problem: NetProblem) -> tuple[int, str] | None:
+    """(the position after which no symbols enter, what holds them there): the net's
+    upstream (after every layer), or the last layer whose parameters hold symbols."""
+    if isinstance(problem.upstream, np.ndarray) and holds_formulas(problem.upstream):
+        return len(problem.layers), f"the upstream ∂L/∂{problem.layers[-1].name}"
+    for layer in reversed(problem.layers):
+        read = problem.read_layers[layer.index]
+        for role in PARAMETERS.get(layer.type, ()):
+            if holds_formulas(getattr(read, role, None)):
+                return layer.index, f"{layer.name}'s {role}"
+    return None
+
+
 def check_loss(problem: NetProblem, values: Any) -> None:
     """Refuse a loss that is not a polynomial of formulas it is given (all but mse)."""
     given = _first_formula(values)
@@ -151,11 +183,11 @@ def check_loss(problem: NetProblem, values: Any) -> None:
 def stand_in(value: Any) -> Any:
     """``value`` (an array, or a kind's problem whose arrays may hold formulas) with every
     symbol given a fixed number: for a pass that only needs shapes."""
-    from gradcalc.core import symbolic
-
     if isinstance(value, np.ndarray):
         if not holds_formulas(value):
             return value
+        from gradcalc.core import symbolic
+
         return symbolic.substitute(value, symbolic.random_values(symbolic.symbols_of(value)))
     if value is None or not hasattr(value, "__dict__"):
         return value
