@@ -99,6 +99,23 @@ def _conv1d_relu_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
     return spec, [("layers", 3, "weight"), ("upstream",)]
 
 
+def _conv1d_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
+    """A grouped 1-D convolution whose input and kernel may hold symbols."""
+    length = rng.randint(3, 5)
+    spec = {
+        "input": _matrix(rng, 1, 2, length),
+        "layers": [
+            {"type": "conv", "dims": 1, "kernel": _matrix(rng, 2, 1, 2), "groups": 2},
+            "flatten",
+            {"type": "dense", "weight": _matrix(rng, 1, 2 * (length - 1)), "bias": [1]},
+        ],
+    }
+    if rng.random() < 0.5:
+        spec["loss"] = {"type": "mse", "target": [[rng.randint(-2, 2)]]}
+    fields = [("input",), ("layers", 0, "kernel"), ("layers", 2, "weight"), ("layers", 2, "bias")]
+    return spec, fields
+
+
 def _embedding_dropout_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
     spec = {
         "input": [rng.randrange(3) for _ in range(rng.randint(1, 3))],
@@ -112,7 +129,13 @@ def _embedding_dropout_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
     return spec, [("layers", 0, "weight"), ("layers", 2, "weight"), ("upstream",)]
 
 
-CHAINS = (_dense_dense_mse, _conv_avgpool_dense, _conv1d_relu_dense, _embedding_dropout_dense)
+CHAINS = (
+    _dense_dense_mse,
+    _conv_avgpool_dense,
+    _conv1d_dense,
+    _conv1d_relu_dense,
+    _embedding_dropout_dense,
+)
 
 
 def _get(spec: dict, where: tuple):
