@@ -74,8 +74,8 @@ SUPPLIED = {
     "title": "the net's title",
     "kind": "type",
     # Declared once for the whole net: a layer's matrices may use them (docs/symbolic.md).
-    "symbols": "the net's symbols",
-    "flat_index": "the net's flat_index",
+    "symbols": "the net's symbols (declared once, at the top of the net spec)",
+    "flat_index": "the net's flat_index (written once, at the top of the net spec)",
     # An rnn layer passes on its output (every step's h_t); h_n and c_n feed nothing.
     "upstream_h_n": "∂L/∂output alone (h_n is the output's last step, and feeds no layer)",
     "upstream_c_n": "∂L/∂output alone (c_n feeds no layer)",

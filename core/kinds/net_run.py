@@ -217,7 +217,7 @@ def run_layer(
     try:
         ran = run_kind(layer.type, spec, options)
     except (SpecError, OverCap) as error:
-        over = net_symbols.over_cap(layer, error)
+        over = net_symbols.over_cap(layer.name, error)
         raise over or layer_error(problem, layer, values, error) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
@@ -311,6 +311,8 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
     try:
         return run_kind("loss", spec, options)
     except SpecError as error:
+        if over := net_symbols.over_cap("the loss", error):
+            raise over from None
         if error.path[:1] == ("input",):
             raise SpecError(
                 ("loss",),
@@ -516,7 +518,7 @@ def output_shapes(
         loss = run_loss(problem, net_symbols.stand_in(values), options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):
-        _check_upstream(problem, shapes[problem.layers[-1].name], limits)
+        net_symbols.read_upstream(problem, shapes[problem.layers[-1].name], limits)
     return shapes, read, None if loss is None else loss.problem
 
 
@@ -530,15 +532,8 @@ def read_layer(problem: NetProblem, layer: Layer, values: np.ndarray, options: A
     try:
         return registry.op_module(layer.type).read(spec, options.limits)
     except (SpecError, OverCap) as error:
-        over = net_symbols.over_cap(layer, error)
+        over = net_symbols.over_cap(layer.name, error)
         raise over or layer_error(problem, layer, values, error) from None
-
-
-def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.Limits) -> None:
-    """The net's upstream, shaped like the last layer's output; kept as an exact array."""
-    last = problem.layers[-1].name
-    spec, naming = {"upstream": problem.upstream}, net_symbols.naming(problem)
-    problem.upstream, _ = common.read_upstream(spec, shape, last, limits, naming=naming)
 
 
 def run(problem: NetProblem, options: common.SolveOptions) -> Run:

@@ -276,34 +276,34 @@ def symbol_keys(problem: NetProblem, kind: str) -> dict[str, Any]:
     return keys
 
 
-def naming(problem: NetProblem) -> dict[str, Any]:
-    """How the net's own fields (its upstream) read symbols (common.read_upstream)."""
-    return {
+def read_upstream(problem: NetProblem, shape: tuple[int, ...], limits: Any) -> None:
+    """The net's upstream, shaped like the last layer's output, kept as an exact array: numbers,
+    formulas of the declared names, or ``symbolic`` (g_…)."""
+    from gradcalc.core.spec import read_upstream as read
+
+    naming = {
         "index_base": problem.index_base,
         "flat_index": problem.flat_index,
         "declared": problem.declared,
     }
+    last = problem.layers[-1].name
+    problem.upstream, _ = read({"upstream": problem.upstream}, shape, last, limits, naming=naming)
 
 
-def over_cap(layer: Layer, error: Exception) -> NetOverCap | None:
-    """``error`` as the net's NetOverCap when it says the layer is above the symbolic
-    limits; None for another error (the layer's own SpecError)."""
-    words = over_cap_words(layer, error)
-    return None if words is None else NetOverCap(words)
-
-
-def over_cap_words(layer: Layer, error: Exception) -> str | None:
-    """Why ``layer`` is above the symbolic limits (an OverCap, or a result entry of more than
-    symbolic.MAX_TERMS terms), in the words of a capped run's note; None for another error."""
+def over_cap(name: str, error: Exception) -> NetOverCap | None:
+    """``error`` as the net's NetOverCap when it says that layer ``name`` (or the loss) is
+    above the symbolic limits (an OverCap, or a result entry of more than
+    symbolic.MAX_TERMS terms), in the words of a capped run's note; None for another error
+    (the layer's own SpecError)."""
     from gradcalc.core.kinds.symbolic_fields import OverCap
 
     if isinstance(error, OverCap):
-        return f"{layer.name} {error.size}"
+        return NetOverCap(f"{name} {error.size}")
     if isinstance(error, LimitError) and "above the symbolic limit" in error.message:
         from gradcalc.core import symbolic
 
-        return (
-            f"a result entry of {layer.name} has more than {symbolic.MAX_TERMS:,} terms, above "
+        return NetOverCap(
+            f"a result entry of {name} has more than {symbolic.MAX_TERMS:,} terms, above "
             "the symbolic limit"
         )
     return None
