@@ -469,3 +469,34 @@ def test_terminal_output_of_a_symbolic_net_fits_the_width(width: int) -> None:
     assert result.exit_code == 0, result.output
     wide = [line for line in result.output.splitlines() if len(line) > width]
     assert not wide, wide[:3]
+
+
+@pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("chain", CHAINS, ids=lambda c: c.__name__.strip("_"))
+def test_every_displayed_equation_of_a_symbolic_net_is_true(chain, seed, tmp_path: Path) -> None:
+    """tests/equation_truth.py over the Markdown of symbolic nets (the bundled one, and every
+    chain above with all its fields symbolic): every step true, formulas included."""
+    from equation_truth import check_report
+
+    if seed == 0 and chain is CHAINS[0]:
+        path = BUNDLED
+    else:
+        spec, fields = chain(random.Random(50 + seed))
+        names: dict[str, Fraction] = {}
+        for position, where in enumerate(fields):
+            prefix = "abcdefgh"[position]
+            _set(spec, where, _with_names(_get(spec, where), prefix, random.Random(seed), names))
+        spec["symbols"] = sorted(names)
+        path = tmp_path / "net.json"
+        path.write_text(json.dumps({"kind": "net", **spec}))
+    markdown = run_cli("run", str(path), "--format", "markdown", "--steps", "all")
+    assert markdown.exit_code == 0, markdown.output
+    answer = json.loads(run_cli("run", str(path), "--format", "json").stdout)
+    report = check_report(
+        markdown.stdout,
+        results=answer["results"],
+        names={"input": "x", "loss": "L"},
+        index_base=1 if path == BUNDLED else 0,
+    )
+    assert report.compared and report.matched_results
+    assert not report.problems, report.problems[:3]
