@@ -116,6 +116,22 @@ def _conv1d_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
     return spec, fields
 
 
+def _conv_transpose_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
+    """A transposed convolution takes formulas in its input and upstream (its kernel is
+    numbers: its kind reads no symbols)."""
+    spec = {
+        "input": _matrix(rng, 1, 1, 2, 2),
+        "layers": [
+            {"type": "conv", "kernel": _matrix(rng, 1, 1)},
+            {"type": "conv_transpose", "name": "up", "kernel": [[_matrix(rng, 2, 2)]], "stride": 2},
+            "flatten",
+            {"type": "dense", "weight": _matrix(rng, 1, 16)},
+        ],
+        "upstream": _matrix(rng, 1, 1),
+    }
+    return spec, [("input",), ("layers", 0, "kernel"), ("layers", 3, "weight"), ("upstream",)]
+
+
 def _embedding_dropout_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
     spec = {
         "input": [rng.randrange(3) for _ in range(rng.randint(1, 3))],
@@ -134,6 +150,7 @@ CHAINS = (
     _conv_avgpool_dense,
     _conv1d_dense,
     _conv1d_relu_dense,
+    _conv_transpose_dense,
     _embedding_dropout_dense,
 )
 
@@ -285,8 +302,8 @@ def test_json_gives_formulas_that_expected_and_check_read_back(tmp_path: Path) -
             "input: [[1, 2]]\nlayers:\n  - {type: dense, weight: [[1, 2], [3, 4]]}\n  - tanh\n"
             "  - {type: dense, weight: symbolic 1x2}\n",
             (4, 5),
-            "layers[1]: activation1 (activation): tanh is not a polynomial, so its ∂L/∂input "
-            "is no formula in the symbols its upstream carries back from dense2's weight",
+            "layers[1]: activation1 (activation): its upstream carries symbols back from "
+            "dense2's weight, and tanh's derivatives are no exact fractions",
         ),
         (
             "input: [[1, 2]]\nlayers:\n  - {type: dense, weight: symbolic 2x2}\n"

@@ -29,7 +29,7 @@ from gradcalc.core.kinds.net import PARAMETERS, Layer, NetProblem
 from gradcalc.core.values import holds_formulas
 
 # Layers that only add and multiply: formulas flow through them (pool: mode avg only).
-POLYNOMIAL_LAYERS = ("conv", "dense", "flatten", "dropout", "embedding", "pool")
+POLYNOMIAL_LAYERS = ("conv", "dense", "flatten", "dropout", "embedding", "pool", "conv_transpose")
 # Activations that only need the sign of their input: polynomial where it is a number.
 SIGN_ACTIVATIONS = ("relu", "leaky_relu")
 # The loss that is a polynomial of its input (a sum of squares).
@@ -108,9 +108,18 @@ def check_layer(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -
         entry_text = _entry_words(problem, f"{layer.name}.grad_output", index, entry)
         raise SpecError(
             ("layers", layer.index),
-            f"{layer.name} ({layer.type}): {what} is not a polynomial, so its ∂L/∂input is no "
-            f"formula in the symbols of its upstream {entry_text}; {_ADVICE}",
+            f"{layer.name} ({layer.type}): its upstream holds symbols ({entry_text}), and "
+            f"{_float_backward(what)}; {_ADVICE}",
         )
+
+
+def _float_backward(what: str) -> str:
+    """Why a layer's backward pass takes no formula upstream: its local derivatives are no
+    rational numbers, and a formula's coefficients are exact fractions."""
+    return (
+        f"{what}'s derivatives are no exact fractions (its backward pass runs in float64), so "
+        "its ∂L/∂input is no formula with exact coefficients"
+    )
 
 
 def _takes_formula_input(layer: Layer) -> bool:
@@ -142,9 +151,8 @@ def check_backward(problem: NetProblem) -> None:
         if not _takes_formula_upstream(layer) and layer.type != "embedding":
             raise SpecError(
                 ("layers", layer.index),
-                f"{layer.name} ({layer.type}): {_what(layer)} is not a polynomial, so its "
-                f"∂L/∂input is no formula in the symbols its upstream carries back from "
-                f"{holder}; {_ADVICE}",
+                f"{layer.name} ({layer.type}): its upstream carries symbols back from "
+                f"{holder}, and {_float_backward(_what(layer))}; {_ADVICE}",
             )
 
 
@@ -169,10 +177,15 @@ def check_loss(problem: NetProblem, values: Any) -> None:
     index, entry = given
     last = problem.layers[-1].name
     entry_text = _entry_words(problem, f"{last}.output", index, entry)
+    loss = problem.loss["loss"]
+    why = (
+        f"takes numbers only (its explanation reads its input in float64), and {entry_text} "
+        "holds symbols"
+        if loss == "nll"
+        else f"is not a polynomial, so it is no formula in the symbols of {entry_text}"
+    )
     raise SpecError(
-        ("loss", "type"),
-        f"the loss {problem.loss['loss']} is not a polynomial, so it is no formula in the "
-        f"symbols of {entry_text}; give numbers, or use mse (a sum of squares)",
+        ("loss", "type"), f"the loss {loss} {why}; give numbers, or use mse (a sum of squares)"
     )
 
 
