@@ -316,8 +316,28 @@ def test_json_gives_formulas_that_expected_and_check_read_back(tmp_path: Path) -
             (3, 5),
             "layernorm is not a polynomial",
         ),
+        (
+            "input: symbolic 1x2\nnames: {input: g}\nlayers:\n  - {type: dense, weight: [[1, 2]]}\n"
+            "upstream: symbolic\n",
+            (2, 16),
+            "a symbolic input names its entries g_…, and so are the upstream's entries",
+        ),
+        (
+            "input: symbolic 1x2\nnames: {input: W}\nlayers:\n  - {type: dense, weight: symbolic 1x2}\n",
+            (2, 16),
+            "and so are dense1's weight's entries",
+        ),
     ],
-    ids=["relu", "max_pool", "sigmoid", "tanh_upstream", "cross_entropy", "layernorm"],
+    ids=[
+        "relu",
+        "max_pool",
+        "sigmoid",
+        "tanh_upstream",
+        "cross_entropy",
+        "layernorm",
+        "input_named_g",
+        "input_named_W",
+    ],
 )
 def test_a_layer_that_cannot_take_formulas_is_one_located_line(
     tmp_path: Path, text: str, where: tuple[int, int], words: str
@@ -327,7 +347,7 @@ def test_a_layer_that_cannot_take_formulas_is_one_located_line(
     line, column, message = spec_error(run_cli("net", "--spec", str(path), "--no-color"))
     assert (line, column) == where, message
     assert words in message
-    assert "give numbers" in message
+    assert "give numbers" in message or "another symbol" in message
 
 
 def test_relu_with_numbers_and_max_pool_with_a_symbolic_upstream_run() -> None:

@@ -205,6 +205,9 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
         declared=symbols["declared"],
         flat_index=symbols["flat_index"],
     )
+    from gradcalc.core.kinds import net_symbols
+
+    net_symbols.check_input_symbol(problem, raw_input, spec.get("upstream"))
     values = _read_layers_symbolic(problem, limits)
     problem.expected = common.read_expected(
         spec, known_results(problem), limits, symbols=_answer_names(problem, values)

@@ -138,6 +138,37 @@ def _takes_formula_upstream(layer: Layer) -> bool:
     return layer.type in POLYNOMIAL_LAYERS
 
 
+def _written_symbolic(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().startswith("symbolic")
+
+
+def check_input_symbol(problem: NetProblem, raw_input: Any, raw_upstream: Any) -> None:
+    """A ``symbolic`` input names its entries after the net's input symbol: refuse one that
+    is also another symbolic field's (a layer's W, w or b, the upstream's g), which would
+    make one name two different entries and every derivative shown false."""
+    if not _written_symbolic(raw_input):
+        return
+    from gradcalc.core.kinds.net_run import parameter_symbols
+    from gradcalc.core.kinds.symbolic_fields import UPSTREAM_SYMBOL
+
+    taken = {UPSTREAM_SYMBOL: "the upstream's"} if _written_symbolic(raw_upstream) else {}
+    for layer in problem.layers:
+        if layer.type in PARAMETERS and "symbols" in registry.field_names(layer.type):
+            names = {**registry.op_module(layer.type).NAME_DEFAULTS}
+            names.update(parameter_symbols(problem, layer))
+            for role in PARAMETERS[layer.type]:
+                if _written_symbolic(layer.keys.get(role)):
+                    taken.setdefault(names[role], f"{layer.name}'s {role}'s")
+    symbol = problem.names["input"]
+    if symbol in taken:
+        raise SpecError(
+            ("names", "input"),
+            f"a symbolic input names its entries {symbol}_…, and so are {taken[symbol]} "
+            f"entries: one name would be two different entries; give the input another "
+            "symbol under names",
+        )
+
+
 def check_backward(problem: NetProblem) -> None:
     """Refuse a layer that a formula upstream would have to cross: one before the last
     layer whose parameters hold symbols (or any, for an upstream of symbols), whose backward
