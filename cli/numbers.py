@@ -24,6 +24,8 @@ class NumberStyle:
     def format(self, value: Any) -> str:
         if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
             return value
+        if getattr(value, "ndim", None) == 0 and is_formula(value.item()):
+            value = value.item()  # a loss of formulas, a 0-D array (a net's mse)
         if is_formula(value):  # a symbolic entry (core/symbolic.py)
             return formula_text(value, self.unicode_minus)
         text = self._format(value)

@@ -116,5 +116,8 @@ def _finish(
 
 
 def _holds_symbols(problem: Any) -> bool:
-    """Whether a problem's tensors hold symbols (core/symbolic.py)."""
+    """Whether a problem's tensors hold symbols (core/symbolic.py); a net says so itself
+    (its layers' parameters are its layers' problems')."""
+    if getattr(problem, "holds_symbols", False):
+        return True
     return holds_formulas(*(getattr(problem, field, None) for field in SYMBOLIC_FIELDS))

@@ -373,7 +373,12 @@ def _latex_name(name: str) -> str:
     head = sympy.latex(sympy.Symbol(parts[0]))
     if len(parts) == 1:
         return head
-    if len(parts) == 2:
+    numbered = re.fullmatch(r"(.*?)([0-9]+)", parts[0])
+    if numbered is not None:
+        # A net's W2_11 (W2: the second layer's weight): SymPy would write w_{2 11}, the
+        # head's digits run into the index; here the head keeps them, W2_{11}.
+        head = sympy.latex(sympy.Symbol(numbered.group(1))) + numbered.group(2)
+    elif len(parts) == 2:
         return sympy.latex(sympy.Symbol(name))
     return head + "_{" + ",".join(parts[1:]) + "}"
 

@@ -416,6 +416,10 @@ def _read_ndarray(value: np.ndarray, ndims: tuple[int, ...], max_elements: int) 
     if kinds <= {int} or kinds <= {Fraction}:
         fits = -MAX_MAGNITUDE <= value.min() and value.max() <= MAX_MAGNITUDE
         return value.copy() if fits else None
+    if holds_formulas(value):
+        # A net's layer output of formulas (core/symbolic.py: ints, Fractions and tidy
+        # polynomials, each already checked), whatever names the next layer declares.
+        return value.copy()
     return None
 
 

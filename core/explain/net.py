@@ -27,6 +27,7 @@ from gradcalc.core.kinds.net import Layer, NetProblem
 FORWARD_SECTIONS = ("problem", "size", "forward")
 # A layer's own convention lines the net says once for all layers, in its own words.
 _NET_SAYS = ("indices start at", "upstream", "exact rational arithmetic", "float64 arithmetic")
+_NET_SAYS += ("symbolic entries",)  # one line naming every symbol of the net
 # Lines about the layer's own finite-difference check or results, which the net replaces.
 _NOT_THE_NETS = ("finite-difference check", "argmax (results")
 
@@ -86,6 +87,7 @@ class Explainer:
             self._loss_line(last),
             self._arithmetic_line(),
             f"indices start at {p.index_base} (index_base: {p.index_base})",
+            *self._symbolic_lines(),
         ]
         if self.options.layer is not None:
             lines.append(
@@ -101,6 +103,17 @@ class Explainer:
             own = self._own(self.t.loss).conventions
             lines += [_prefixed("loss", line) for line in _own_lines(own)]
         return lines
+
+    def _symbolic_lines(self) -> list[str]:
+        """The net's symbols, once for all its layers (docs/symbolic.md), or why they were
+        given random values."""
+        from gradcalc.core.explain.pieces import symbolic_words
+
+        if self.p.symbolic_capped:
+            return [self.p.symbolic_capped]
+        from gradcalc.core.kinds.net_symbols import given_arrays
+
+        return symbolic_words(*given_arrays(self.p))
 
     def _loss_line(self, last: str) -> str:
         L = self.p.names["loss"]

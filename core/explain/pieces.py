@@ -140,6 +140,12 @@ def chain_product(
     table = np.asarray(jacobian, dtype=object).reshape(len(row), -1)
     product = row.dot(table) if len(row) else np.zeros(table.shape[1], dtype=object)
     given = np.asarray(result, dtype=object).reshape(-1)
+    if holds_formulas(product, given):
+        # Formulas (a net's upstream of polynomials times a Jacobian of symbols): expanded,
+        # as every result is, so that equal polynomials are equal entries.
+        from gradcalc.core import symbolic
+
+        product = symbolic.tidy(product)
     if all(a == b for a, b in zip(product, given, strict=True)):
         agreement = f"entry for entry the backward pass's ∂{loss}/∂{param}"
     else:

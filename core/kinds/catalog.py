@@ -409,6 +409,7 @@ OPS: dict[str, OpEntry] = {
                 example=[[1, -2, 3]],
                 required=True,
                 dims=(0, 6),
+                symbols=True,
             ),
             Field(
                 "layers",
@@ -435,11 +436,14 @@ OPS: dict[str, OpEntry] = {
                 "{type: cross_entropy, target: [2]} (or give upstream instead)",
                 example={"type": "mse", "target": [[1, 0]]},
             ),
+            # For the input, every layer's parameters and the upstream (docs/symbolic.md).
+            *SYMBOL_FIELDS,
         ),
         example_upstream=[[1, -1]],
         names_example={"input": "x", "loss": "L"},
         example_result="grad_input",
         upstream_dims=(0, 6),
+        upstream_symbols=True,
     ),
     "expr": OpEntry(
         module="gradcalc.core.kinds.expr",

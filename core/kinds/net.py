@@ -25,7 +25,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds.fields import read_array
+from gradcalc.core.kinds.symbolic_fields import answers_at, naming, read_tensor
 from gradcalc.core.records import record
 from gradcalc.core.values import describe
 
@@ -72,6 +72,9 @@ SUPPLIED = {
     "index_base": "the net's index_base",
     "title": "the net's title",
     "kind": "type",
+    # Declared once for the whole net: a layer's matrices may use them (docs/symbolic.md).
+    "symbols": "the net's symbols (declared once, at the top of the net spec)",
+    "flat_index": "the net's flat_index (written once, at the top of the net spec)",
     # An rnn layer passes on its output (every step's h_t); h_n and c_n feed nothing.
     "upstream_h_n": "∂L/∂output alone (h_n is the output's last step, and feeds no layer)",
     "upstream_c_n": "∂L/∂output alone (c_n feeds no layer)",
@@ -140,11 +143,25 @@ class NetProblem:
     # float64 copies of exact arrays the float64 runs take (core/kinds/net_ops.py
     # ``float_params``), made once: converting Fractions costs microseconds an entry.
     floats: dict[Any, np.ndarray] = field(default_factory=dict)
+    # The spec's `symbols` and `flat_index` (docs/symbolic.md), which every layer that takes
+    # symbols reads its matrices with.
+    declared: frozenset[str] = frozenset()
+    flat_index: bool = False
+    # Why the symbols were given random values (net_symbols.give_values); "" if not.
+    symbolic_capped: str = ""
 
     @property
     def looks_up(self) -> bool:
         """The first layer is an embedding: the input is its indices (no ∂L/∂input)."""
         return self.layers[0].type == "embedding"
+
+    @property
+    def holds_symbols(self) -> bool:
+        """The input, the upstream or a layer's parameters hold symbols (core/solve.py
+        refuses --float and skips finite differences for them)."""
+        from gradcalc.core.kinds import net_symbols
+
+        return net_symbols.holds_symbols(self)
 
     def source(self, position: int) -> str:
         """What feeds layer ``position``: the previous layer's name, or the input's symbol."""
@@ -156,14 +173,16 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
 
     Each layer's own keys are read by its kind when the chain is run once in float64 here
     (shapes flow from layer to layer, so a layer is only valid given its input)."""
-    from gradcalc.core.kinds import net_run
 
     common.check_keys(spec, KIND, KEYS)
     raw_input = common.require(spec, "input", KIND, "the network's input")
-    x = read_array(raw_input, ("input",), ndims=tuple(range(7)), what="input", limits=limits)
+    names = common.read_names(spec, NAME_DEFAULTS)
+    symbols = naming(spec, names, "input")
+    x = read_tensor(
+        raw_input, ("input",), ndims=tuple(range(7)), what="input", limits=limits, **symbols
+    )
     layers = read_layers(spec.get("layers"), "layers" in spec)
     loss = read_loss(spec)
-    names = common.read_names(spec, NAME_DEFAULTS)
     clash = next((layer for layer in layers if layer.name in names.values()), None)
     if clash is not None:
         raise SpecError(
@@ -182,10 +201,52 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
         expected={},
         tolerance=common.read_tolerance(spec),
         shapes={},
+        declared=symbols["declared"],
+        flat_index=symbols["flat_index"],
     )
-    problem.shapes, problem.read_layers, problem.read_loss = net_run.output_shapes(problem, limits)
-    problem.expected = common.read_expected(spec, known_results(problem), limits)
+    from gradcalc.core.kinds import net_symbols
+
+    net_symbols.check_input_symbol(problem, raw_input, spec.get("upstream"))
+    values = _read_layers_symbolic(problem, limits)
+    problem.expected = common.read_expected(
+        spec, known_results(problem), limits, symbols=_answer_names(problem, values)
+    )
+    answers_at(problem.expected, values)
     return problem
+
+
+def _read_layers_symbolic(problem: NetProblem, limits: common.Limits) -> dict[Any, Any]:
+    """Read every layer (net_run.output_shapes) into ``problem``; when a layer is above the
+    symbolic limits, every symbol of the net gets a number first (net_symbols.give_values:
+    the values given are returned, {} when none)."""
+    from gradcalc.core.kinds import net_run, net_symbols
+    from gradcalc.core.kinds.symbolic_fields import net_decides_cap
+
+    values: dict[Any, Any] = {}
+    try:
+        with net_decides_cap():
+            found = net_run.output_shapes(problem, limits)
+    except net_symbols.NetOverCap as over:
+        values = net_symbols.give_values(problem, limits, over.words)
+        found = net_run.output_shapes(problem, limits)
+    problem.shapes, problem.read_layers, problem.read_loss = found
+    net_symbols.check_backward(problem)
+    return values
+
+
+def _answer_names(problem: NetProblem, given: dict[Any, Any]) -> frozenset[str] | bool:
+    """The names an ``expected`` formula may use: the net's symbols (those ``given`` random
+    values too) and the declared ones; False (numbers only) when the net holds none."""
+    from gradcalc.core.kinds import net_symbols
+
+    if given:
+        return frozenset(s.name for s in given) | problem.declared
+    if not net_symbols.holds_symbols(problem):
+        return False
+    from gradcalc.core import symbolic
+
+    present = symbolic.symbols_of(*net_symbols.given_arrays(problem))
+    return frozenset(s.name for s in present) | problem.declared
 
 
 def known_results(problem: NetProblem) -> dict[str, tuple[int, ...]]:
@@ -414,13 +475,32 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
 def run(problem: NetProblem, options: common.SolveOptions) -> Any:
     """The forward pass, the loss and the backward pass: core/kinds/net_run.py run.  The Run
     carries the problem for the Solution (``net``: the graph --format dot draws)."""
-    from gradcalc.core.kinds import net_run
 
     if options.layer is not None:
         check_layer(problem, options.layer)  # before the work: a usage error
-    ran = net_run.run(problem, options)
+    ran = _run_symbolic(problem, options)
     ran.solution["net"] = problem
     return ran
+
+
+def _run_symbolic(problem: NetProblem, options: common.SolveOptions) -> Any:
+    """net_run.run; when a layer turns out above the symbolic limits as the formulas flow
+    (its input holds them), every symbol of the net gets a number and the net runs again."""
+    from gradcalc.core.kinds import net_run, net_symbols
+    from gradcalc.core.kinds.symbolic_fields import net_decides_cap
+
+    if not net_symbols.holds_symbols(problem):
+        return net_run.run(problem, options)
+    try:
+        with net_decides_cap():
+            return net_run.run(problem, options)
+    except net_symbols.NetOverCap as over:
+        values = net_symbols.give_values(problem, options.limits, over.words)
+    problem.shapes, problem.read_layers, problem.read_loss = net_run.output_shapes(
+        problem, options.limits
+    )
+    answers_at(problem.expected, values)
+    return net_run.run(problem, options)
 
 
 def check_layer(problem: NetProblem, name: str) -> Layer:

@@ -30,18 +30,15 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds import net_ops
+from gradcalc.core.kinds import net_ops, net_symbols
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, RUNNING, Layer, NetProblem
+from gradcalc.core.kinds.symbolic_fields import OverCap
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record, replace
 from gradcalc.core.values import read_floats
-
-# The results of a layer's own kind that are the net's: its output and its gradients
-# (not its Jacobians, argmax or probabilities).
-_KEPT = ("output", "grad_input", "grad_kernel", "grad_weight", "grad_bias")
 
 
 @record
@@ -87,7 +84,9 @@ def layer_spec(
     problem: NetProblem, layer: Layer, values: np.ndarray, upstream: Any, shown: bool = True
 ) -> dict:
     """The single-layer spec of ``layer`` given its input and upstream; ``shown``: the
-    layer's explanation shows them, as read from lists (float64 values as Fractions)."""
+    layer's explanation shows them, as read from lists (float64 values as Fractions).  A
+    layer that cannot take the formulas they hold is refused (net_symbols.check_layer)."""
+    net_symbols.check_layer(problem, layer, values, upstream)
     names = {"input": problem.source(layer.index), "output": layer.name}
     names["loss"] = problem.names["loss"]
     names.update(parameter_symbols(problem, layer))
@@ -104,6 +103,7 @@ def layer_spec(
         "upstream": "ones" if upstream is None else handed(upstream, layer.type, shown),
         "names": names,
         "index_base": problem.index_base,
+        **net_symbols.symbol_keys(problem, layer.type),
     }
 
 
@@ -210,8 +210,9 @@ def run_layer(
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
         ran = run_kind(layer.type, spec, options)
-    except SpecError as error:
-        raise layer_error(problem, layer, values, error) from None
+    except (SpecError, OverCap) as error:
+        over = net_symbols.over_cap(layer.name, error)
+        raise over or layer_error(problem, layer, values, error) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
     return ran
@@ -291,6 +292,7 @@ _EXACT_INPUT = ("bce", "bce_with_logits")
 
 def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
     """Run the loss on the last layer's output; its errors point into the net's loss."""
+    net_symbols.check_loss(problem, values)
     last = problem.layers[-1].name
     spec = {
         "kind": "loss",
@@ -303,6 +305,8 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
     try:
         return run_kind("loss", spec, options)
     except SpecError as error:
+        if over := net_symbols.over_cap("the loss", error):
+            raise over from None
         if error.path[:1] == ("input",):
             raise SpecError(
                 ("loss",),
@@ -498,16 +502,17 @@ def output_shapes(
     for layer in problem.layers:
         kind_problem = read_layer(problem, layer, values, options)
         read.append(kind_problem)
-        values, _ = net_ops.forward(layer.type, kind_problem, net_ops.as_read(values, layer.type))
+        x, numeric = net_symbols.stand_in(values), net_symbols.stand_in(kind_problem)
+        values, _ = net_ops.forward(layer.type, numeric, net_ops.as_read(x, layer.type))
         shapes[layer.name] = np.shape(values)
         for parameter in layer.parameters:
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
     loss = None
     if problem.loss is not None:
-        loss = run_loss(problem, values, options)
+        loss = run_loss(problem, net_symbols.stand_in(values), options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):
-        _check_upstream(problem, shapes[problem.layers[-1].name], limits)
+        net_symbols.read_upstream(problem, shapes[problem.layers[-1].name], limits)
     return shapes, read, None if loss is None else loss.problem
 
 
@@ -520,14 +525,9 @@ def read_layer(problem: NetProblem, layer: Layer, values: np.ndarray, options: A
     spec = layer_spec(problem, layer, values, None, options.explain)
     try:
         return registry.op_module(layer.type).read(spec, options.limits)
-    except SpecError as error:
-        raise layer_error(problem, layer, values, error) from None
-
-
-def _check_upstream(problem: NetProblem, shape: tuple[int, ...], limits: common.Limits) -> None:
-    """The net's upstream, shaped like the last layer's output; kept as an exact array."""
-    last = problem.layers[-1].name
-    problem.upstream, _ = common.read_upstream({"upstream": problem.upstream}, shape, last, limits)
+    except (SpecError, OverCap) as error:
+        over = net_symbols.over_cap(layer.name, error)
+        raise over or layer_error(problem, layer, values, error) from None
 
 
 def run(problem: NetProblem, options: common.SolveOptions) -> Run:

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 
 import numpy as np
@@ -203,23 +204,51 @@ def numbers_above_cap(
 
     if work <= symbolic.MAX_SYMBOLIC_WORK and terms <= symbolic.MAX_TERMS:
         return fields, {}, ""
-    given = [a for a in fields.values() if a is not None]
-    values = symbolic.random_values(symbolic.symbols_of(*given))
-    replaced = {
-        name: None if array is None else symbolic.substitute(array, values)
-        for name, array in fields.items()
-    }
     size = (
         f"takes {work:,} multiply-adds, above the symbolic limit of {symbolic.MAX_SYMBOLIC_WORK:,}"
         if work > symbolic.MAX_SYMBOLIC_WORK
         else f"sums up to {terms:,} products into one entry, above the symbolic limit of "
         f"{symbolic.MAX_TERMS:,} terms"
     )
+    if _NET_DECIDES:
+        # A net's layer: its symbols are also other layers' (its input holds them), so the
+        # net gives every symbol one value, for all its layers (core/kinds/net_symbols.py).
+        raise OverCap(size)
+    given = [a for a in fields.values() if a is not None]
+    values = symbolic.random_values(symbolic.symbols_of(*given))
+    replaced = {
+        name: None if array is None else symbolic.substitute(array, values)
+        for name, array in fields.items()
+    }
     note = (
         f"symbolic entries, but this run {size} (docs/symbolic.md): every result below is "
         f"for the random values {symbolic.values_text(values)}"
     )
     return replaced, values, note
+
+
+class OverCap(Exception):
+    """A layer of a net (read while :func:`net_decides_cap` is on) is above the symbolic
+    limits; ``size`` says how, as a capped single layer's note does."""
+
+    def __init__(self, size: str) -> None:
+        super().__init__(size)
+        self.size = size
+
+
+# Set while a net reads or runs its layers: a layer above the symbolic limits raises OverCap
+# instead of giving its own symbols random values.
+_NET_DECIDES: list[bool] = []
+
+
+@contextmanager
+def net_decides_cap() -> Iterator[None]:
+    """Layers read inside raise :class:`OverCap` above the symbolic limits."""
+    _NET_DECIDES.append(True)
+    try:
+        yield
+    finally:
+        _NET_DECIDES.pop()
 
 
 def answers_at(expected: Any, values: dict[Any, Any]) -> Any:

@@ -203,8 +203,10 @@ def _total(per_item: np.ndarray, exact: bool) -> Any:
 
 
 def mse_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
-    """x: any shape (float64), params ``target`` (x's shape), ``reduction`` -> L = Σ (x − t)² / D."""
-    denominator = _mean_denominator(x, params["reduction"], exact=False)
+    """x: any shape (float64), params ``target`` (x's shape), ``reduction`` -> L = Σ (x − t)² / D.
+    An object array of x holds polynomials (a symbolic run, core/symbolic.py): D stays exact."""
+    exact = x.dtype == object
+    denominator = _mean_denominator(x, params["reduction"], exact=exact)
     difference = x - params["target"]
     per_item = np.broadcast_to(difference * difference, x.shape)
     cache = {
@@ -213,7 +215,7 @@ def mse_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:
         "difference": difference,
         "shape": x.shape,
     }
-    return _total(per_item, False) / denominator, cache
+    return _total(per_item, exact) / denominator, cache
 
 
 def mse_exact_forward(x: np.ndarray, params: Params) -> tuple[Any, Cache]:

@@ -1,0 +1,353 @@
+"""Symbols in a net (docs/symbolic.md): the input, a layer's kernel, weight or bias, and the
+upstream may hold symbols, as in the single-layer kinds, and every result is a polynomial.
+
+Three things are the net's own, beyond what each layer's kind does:
+
+- which layers can take formulas (:func:`check_layer`, :func:`check_loss`): the polynomial
+  ones (conv, dense, average pooling, flatten, dropout, embedding, a mean squared error);
+  relu and max pooling only where the sign or order they need is a number; the others
+  (sigmoid, softmax, a cross-entropy, …) are not polynomial, and the run stops with one
+  line naming the layer, the entry and why;
+- the symbolic limits: a layer above them does not give its own symbols random values (they
+  are other layers' symbols too: its input holds them), it raises OverCap
+  (core/kinds/symbolic_fields.py); the net then gives every symbol of the net one random
+  value (:func:`give_values`) and runs with numbers, as a capped single layer does;
+- the float64 pass that reads the layers (net_run.output_shapes) runs on numbers standing in
+  for the symbols (:func:`stand_in`): it only needs the shapes.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core import registry
+from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds.net import PARAMETERS, Layer, NetProblem
+from gradcalc.core.values import holds_formulas
+
+# Layers that only add and multiply: formulas flow through them (pool: mode avg only).
+POLYNOMIAL_LAYERS = ("conv", "dense", "flatten", "dropout", "embedding", "pool", "conv_transpose")
+# Activations that only need the sign of their input: polynomial where it is a number.
+SIGN_ACTIVATIONS = ("relu", "leaky_relu")
+# The loss that is a polynomial of its input (a sum of squares).
+POLYNOMIAL_LOSSES = ("mse",)
+_ADVICE = "give numbers, or use a linear layer (conv, dense, avg pool, dropout) there"
+
+
+def given_arrays(problem: NetProblem) -> list[np.ndarray]:
+    """The net's input, its upstream (when given) and every read layer's parameters."""
+    arrays = [problem.input, problem.upstream]
+    for layer, read in zip(problem.layers, problem.read_layers, strict=False):
+        arrays += [getattr(read, role, None) for role in PARAMETERS.get(layer.type, ())]
+    return [a for a in arrays if isinstance(a, np.ndarray)]
+
+
+def holds_symbols(problem: NetProblem) -> bool:
+    """Whether the net's input, upstream or any layer's parameters hold symbols."""
+    return holds_formulas(*given_arrays(problem))
+
+
+def _first_formula(values: Any) -> tuple[tuple[int, ...], Any] | None:
+    """The index and entry of the first formula in ``values``, None when there is none."""
+    array = np.asarray(values, dtype=object)
+    if not holds_formulas(array):
+        return None
+    from gradcalc.core import symbolic
+
+    for index in np.ndindex(*array.shape):
+        if symbolic.is_symbolic(array[index]):
+            return index, array[index]
+    return None  # pragma: no cover - holds_formulas found one
+
+
+def _entry_words(problem: NetProblem, name: str, index: tuple[int, ...], entry: Any) -> str:
+    from gradcalc.core import symbolic
+
+    where = ",".join(str(i + problem.index_base) for i in index)
+    return f"{name}[{where}] = {symbolic.text(entry)}"
+
+
+def _what(layer: Layer) -> str:
+    if layer.type == "activation":
+        return str(layer.keys.get("function"))
+    if layer.type == "pool":
+        return f"{layer.keys.get('mode', 'max')} pooling"
+    if layer.type == "softmax":
+        return str(layer.keys.get("function", "softmax"))
+    return layer.type
+
+
+def check_layer(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> None:
+    """Refuse a layer that cannot take the formulas it is given (its input ``values`` or its
+    ``upstream``), naming the layer, the first such entry and why; nothing when it can."""
+    if layer.type == "embedding":
+        return  # its input is integer indices, read as such
+    source = problem.source(layer.index)
+    source_name = f"{source}.output" if layer.index else source
+    given = _first_formula(values)
+    what = _what(layer)
+    if given is not None and not _takes_formula_input(layer):
+        index, entry = given
+        entry_text = _entry_words(problem, source_name, index, entry)
+        if layer.type == "activation" and what in SIGN_ACTIVATIONS:
+            need = f"{what} needs the sign of {entry_text}, which depends on the symbols"
+        elif layer.type == "pool" and what == "max pooling":
+            need = f"max pooling needs the order of its inputs, and {entry_text} depends on the symbols"
+        else:
+            need = (
+                f"{what} is not a polynomial, so its output is no formula in the symbols of "
+                f"{entry_text}"
+            )
+        raise SpecError(("layers", layer.index), f"{layer.name} ({layer.type}): {need}; {_ADVICE}")
+    pulled = _first_formula(upstream)
+    if pulled is not None and not _takes_formula_upstream(layer):
+        index, entry = pulled
+        entry_text = _entry_words(problem, f"{layer.name}.grad_output", index, entry)
+        raise SpecError(
+            ("layers", layer.index),
+            f"{layer.name} ({layer.type}): its upstream holds symbols ({entry_text}), and "
+            f"{_float_backward(what)}; {_ADVICE}",
+        )
+
+
+def _float_backward(what: str) -> str:
+    """Why a layer's backward pass takes no formula upstream: its local derivatives are no
+    rational numbers, and a formula's coefficients are exact fractions."""
+    return (
+        f"{what}'s derivatives are no exact fractions (its backward pass runs in float64), so "
+        "its ∂L/∂input is no formula with exact coefficients"
+    )
+
+
+def _takes_formula_input(layer: Layer) -> bool:
+    if layer.type == "pool":
+        return _what(layer) == "avg pooling"
+    return layer.type in POLYNOMIAL_LAYERS
+
+
+def _takes_formula_upstream(layer: Layer) -> bool:
+    """A layer whose backward pass is a polynomial of its upstream given its numbers: relu
+    and max pooling route it by the signs and maxima of their (numeric) input."""
+    if layer.type == "pool":
+        return _what(layer) in ("avg pooling", "max pooling")
+    if layer.type == "activation":
+        return _what(layer) in SIGN_ACTIVATIONS
+    return layer.type in POLYNOMIAL_LAYERS
+
+
+def _written_symbolic(value: Any) -> bool:
+    return isinstance(value, str) and value.strip().startswith("symbolic")
+
+
+def check_input_symbol(problem: NetProblem, raw_input: Any, raw_upstream: Any) -> None:
+    """A ``symbolic`` input names its entries after the net's input symbol: refuse one that
+    is also another symbolic field's (a layer's W, w or b, the upstream's g), which would
+    make one name two different entries and every derivative shown false."""
+    if not _written_symbolic(raw_input):
+        return
+    from gradcalc.core.kinds.net_run import parameter_symbols
+    from gradcalc.core.kinds.symbolic_fields import UPSTREAM_SYMBOL
+
+    taken = {UPSTREAM_SYMBOL: "the upstream's"} if _written_symbolic(raw_upstream) else {}
+    for layer in problem.layers:
+        if layer.type in PARAMETERS and "symbols" in registry.field_names(layer.type):
+            names = {**registry.op_module(layer.type).NAME_DEFAULTS}
+            names.update(parameter_symbols(problem, layer))
+            for role in PARAMETERS[layer.type]:
+                if _written_symbolic(layer.keys.get(role)):
+                    taken.setdefault(names[role], f"{layer.name}'s {role}'s")
+    symbol = problem.names["input"]
+    if symbol in taken:
+        raise SpecError(
+            ("names", "input"),
+            f"a symbolic input names its entries {symbol}_…, and so are {taken[symbol]} "
+            f"entries: one name would be two different entries; give the input another "
+            "symbol under names",
+        )
+
+
+def check_backward(problem: NetProblem) -> None:
+    """Refuse a layer that a formula upstream would have to cross: one before the last
+    layer whose parameters hold symbols (or any, for an upstream of symbols), whose backward
+    pass is no polynomial of its upstream.  Checked once the layers are read, before the
+    forward pass would hand such a layer's float64 output to the layer with symbols."""
+    owner = _last_symbolic(problem)
+    if owner is None:
+        return
+    position, holder = owner
+    for layer in problem.layers[:position]:
+        if not _takes_formula_upstream(layer) and layer.type != "embedding":
+            raise SpecError(
+                ("layers", layer.index),
+                f"{layer.name} ({layer.type}): its upstream carries symbols back from "
+                f"{holder}, and {_float_backward(_what(layer))}; {_ADVICE}",
+            )
+
+
+def _last_symbolic(problem: NetProblem) -> tuple[int, str] | None:
+    """(the position after which no symbols enter, what holds them there): the net's
+    upstream (after every layer), or the last layer whose parameters hold symbols."""
+    if isinstance(problem.upstream, np.ndarray) and holds_formulas(problem.upstream):
+        return len(problem.layers), f"the upstream ∂L/∂{problem.layers[-1].name}"
+    for layer in reversed(problem.layers):
+        read = problem.read_layers[layer.index]
+        for role in PARAMETERS.get(layer.type, ()):
+            if holds_formulas(getattr(read, role, None)):
+                return layer.index, f"{layer.name}'s {role}"
+    return None
+
+
+def check_loss(problem: NetProblem, values: Any) -> None:
+    """Refuse a loss that is not a polynomial of formulas it is given (all but mse)."""
+    given = _first_formula(values)
+    if given is None or problem.loss is None or problem.loss["loss"] in POLYNOMIAL_LOSSES:
+        return
+    index, entry = given
+    last = problem.layers[-1].name
+    entry_text = _entry_words(problem, f"{last}.output", index, entry)
+    loss = problem.loss["loss"]
+    why = (
+        f"takes numbers only (its explanation reads its input in float64), and {entry_text} "
+        "holds symbols"
+        if loss == "nll"
+        else f"is not a polynomial, so it is no formula in the symbols of {entry_text}"
+    )
+    raise SpecError(
+        ("loss", "type"), f"the loss {loss} {why}; give numbers, or use mse (a sum of squares)"
+    )
+
+
+# ---------------------------------------------------------------------------
+# Numbers standing in for the symbols (the float64 pass that reads the layers)
+
+
+def stand_in(value: Any) -> Any:
+    """``value`` (an array, or a kind's problem whose arrays may hold formulas) with every
+    symbol given a fixed number: for a pass that only needs shapes."""
+    if isinstance(value, np.ndarray):
+        if not holds_formulas(value):
+            return value
+        from gradcalc.core import symbolic
+
+        return symbolic.substitute(value, symbolic.random_values(symbolic.symbols_of(value)))
+    if value is None or not hasattr(value, "__dict__"):
+        return value
+    copied = copy.copy(value)
+    for name, field in vars(value).items():
+        if isinstance(field, np.ndarray) and holds_formulas(field):
+            setattr(copied, name, stand_in(field))
+    return copied
+
+
+# ---------------------------------------------------------------------------
+# Above the symbolic limits: one random value per symbol, for the whole net
+
+
+def _parameter_arrays(problem: NetProblem, limits: Any) -> list[tuple[Layer, str, np.ndarray]]:
+    """Each layer's parameters written with symbols, read as object arrays in the shape they
+    are written (``symbolic 2x2`` as its symbols, named as the layer's kind names them)."""
+    from gradcalc.core.kinds.net_run import parameter_symbols
+    from gradcalc.core.kinds.symbolic_fields import read_tensor
+
+    found = []
+    for layer in problem.layers:
+        if layer.type == "flatten" or "symbols" not in registry.field_names(layer.type):
+            continue
+        names = {**registry.op_module(layer.type).NAME_DEFAULTS}
+        names.update(parameter_symbols(problem, layer))
+        for role in PARAMETERS.get(layer.type, ()):
+            raw = layer.keys.get(role)
+            if raw is None:
+                continue
+            array = read_tensor(
+                raw,
+                ("layers", layer.index, role),
+                ndims=tuple(range(7)),
+                what=role,
+                limits=limits,
+                symbol=names[role],
+                index_base=problem.index_base,
+                flat_index=problem.flat_index,
+                declared=problem.declared,
+            )
+            if holds_formulas(array):
+                found.append((layer, role, array))
+    return found
+
+
+def give_values(problem: NetProblem, limits: Any, size: str) -> dict[Any, Any]:
+    """Every symbol of the net (input, parameters, upstream) replaced by one random whole
+    number (symbolic.random_values), in place; ``problem.symbolic_capped`` says why and
+    which values.  Returns the values (for the expected answers)."""
+    from gradcalc.core import symbolic
+
+    parameters = _parameter_arrays(problem, limits)
+    upstream = problem.upstream if isinstance(problem.upstream, np.ndarray) else None
+    arrays = [problem.input, upstream, *(array for _, _, array in parameters)]
+    values = symbolic.random_values(symbolic.symbols_of(*(a for a in arrays if a is not None)))
+    problem.input = symbolic.substitute(problem.input, values)
+    if upstream is not None:
+        problem.upstream = symbolic.substitute(upstream, values)
+    for layer, role, array in parameters:
+        layer.keys[role] = symbolic.substitute(array, values)
+    problem.floats.clear()
+    problem.symbolic_capped = (
+        f"symbolic entries, but {size} (docs/symbolic.md): every result below is for the "
+        f"random values {symbolic.values_text(values)}"
+    )
+    return values
+
+
+class NetOverCap(Exception):
+    """A layer of the net is above the symbolic limits: ``words`` says which and how."""
+
+    def __init__(self, words: str) -> None:
+        super().__init__(words)
+        self.words = words
+
+
+def symbol_keys(problem: NetProblem, kind: str) -> dict[str, Any]:
+    """The net's ``symbols`` and ``flat_index`` for a layer whose kind reads symbols (its
+    matrices may use the declared names; docs/symbolic.md), as that kind's spec writes them."""
+    if "symbols" not in registry.field_names(kind):
+        return {}
+    keys: dict[str, Any] = {"flat_index": problem.flat_index} if problem.flat_index else {}
+    if problem.declared:
+        keys["symbols"] = sorted(problem.declared)
+    return keys
+
+
+def read_upstream(problem: NetProblem, shape: tuple[int, ...], limits: Any) -> None:
+    """The net's upstream, shaped like the last layer's output, kept as an exact array: numbers,
+    formulas of the declared names, or ``symbolic`` (g_…)."""
+    from gradcalc.core.spec import read_upstream as read
+
+    naming = {
+        "index_base": problem.index_base,
+        "flat_index": problem.flat_index,
+        "declared": problem.declared,
+    }
+    last = problem.layers[-1].name
+    problem.upstream, _ = read({"upstream": problem.upstream}, shape, last, limits, naming=naming)
+
+
+def over_cap(name: str, error: Exception) -> NetOverCap | None:
+    """``error`` as the net's NetOverCap when it says that layer ``name`` (or the loss) is
+    above the symbolic limits (an OverCap, or a result entry of more than
+    symbolic.MAX_TERMS terms), in the words of a capped run's note; None for another error
+    (the layer's own SpecError)."""
+    from gradcalc.core.kinds.symbolic_fields import OverCap
+
+    if isinstance(error, OverCap):
+        return NetOverCap(f"{name} {error.size}")
+    if isinstance(error, LimitError) and "above the symbolic limit" in error.message:
+        from gradcalc.core import symbolic
+
+        return NetOverCap(
+            f"a result entry of {name} has more than {symbolic.MAX_TERMS:,} terms, above "
+            "the symbolic limit"
+        )
+    return None
