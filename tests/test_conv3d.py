@@ -204,3 +204,59 @@ def test_bad_input_is_one_located_line(tmp_path: Path, text: str, where: str, wo
     line_number = int(where.split(":")[1]) + 1  # the "kind: conv" line comes first
     assert f"spec.yaml:{line_number}:{where.split(':')[2]}" in lines[0], lines[0]
     assert words in lines[0], lines[0]
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data(), flip=st.booleans(), bias=st.booleans())
+def test_explanation_is_true(data, flip: bool, bias: bool) -> None:
+    """Every section of a random 3-D problem's explanation is built; the identities and the
+    chain-rule products agree with the run; each forward sum adds up to the output shown."""
+    case = data.draw(cases(3))
+    spec = {**case["spec"], "flip_kernel": flip}
+    out_channels = np.array(case["w"], dtype=object).shape[0]
+    if bias:
+        spec["bias"] = list(range(1, out_channels + 1))
+    solution = registry.solve(spec, SolveOptions(limits=LIMITS, steps=6))
+    texts = [str(item) for section in solution.sections for item in section.items]
+    assert not any("DOES NOT" in text or "NOT the backward" in text for text in texts)
+    for section in solution.sections:
+        for item in section.items:
+            if type(item).__name__ == "SumOfProducts" and not item.omitted:
+                total = sum(
+                    (np.prod([value for _, value in term.factors]) for term in item.terms),
+                    Fraction(0),
+                )
+                if item.constant is not None:
+                    total += item.constant[1]
+                assert total == item.value, item.target
+    y = np.asarray(solution.results["output"], dtype=object)
+    want = np.array(case["y"], dtype=object) if not flip else None
+    if want is not None:
+        if bias:
+            want = want + np.arange(1, out_channels + 1).reshape(1, -1, 1, 1, 1)
+        assert (y == want).all()
+
+
+def test_focus_reads_the_window_per_depth_slice() -> None:
+    spec = {
+        "kind": "conv",
+        "dims": 3,
+        "input": [[[1, 2, 0], [0, -1, 1]], [[3, 0, 1], [1, 1, -2]], [[-2, 1, 0], [0, 2, 1]]],
+        "kernel": [[[1, -1], [0, 2]], [[2, 0], [1, -1]]],
+        "padding": [1, 0, 0, 0, 0, 1],
+    }
+    from gradcalc.core.kinds import conv
+
+    problem = conv.read(spec, Limits())
+    target = conv.focus_target("output[0,0,2]", problem)
+    solution = registry.solve(
+        spec, SolveOptions(sections=frozenset({"size"})), focus="output[0,0,2]"
+    )
+    assert solution.focus is not None and len(solution.focus.taps) == 8
+    texts = [str(item) for item in solution.sections[0].items]
+    assert any("depth tap e = 0 lands on slice −1, in the padding" in text for text in texts)
+    assert target.index == (0, 0, 2)
+    from gradcalc.core.errors import FocusError
+
+    with pytest.raises(FocusError, match=r"allowed: 3 \(depth, row, col\)"):
+        conv.focus_target("output[0,2]", problem)
