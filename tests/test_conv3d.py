@@ -260,3 +260,38 @@ def test_focus_reads_the_window_per_depth_slice() -> None:
 
     with pytest.raises(FocusError, match=r"allowed: 3 \(depth, row, col\)"):
         conv.focus_target("output[0,2]", problem)
+
+
+@pytest.mark.parametrize(
+    ("change", "valid"),
+    [
+        ({}, True),
+        ({"stride": [1, 2, 2], "dilation": [1, 1, 2], "padding": [1, 0, 0, 1, 0, 1]}, True),
+        ({"padding": [1, 0, 1]}, True),
+        ({"stride": [1, 2]}, False),
+        ({"padding": [1, 0, 1, 0]}, False),
+        ({"dilation": [1, 1, 1, 1]}, False),
+    ],
+)
+def test_schema_agrees_on_3d_triples(change: dict[str, Any], valid: bool) -> None:
+    """The schema takes a triple (and 6 paddings) under dims 3 exactly when gradcalc does."""
+    from test_schema import errors
+
+    spec = {
+        "kind": "conv",
+        "dims": 3,
+        "input": np.ones((1, 4, 4, 4), dtype=int).tolist(),
+        "kernel": np.ones((1, 1, 2, 2, 2), dtype=int).tolist(),
+        **change,
+    }
+    for kind in ("conv", None):
+        assert (errors(kind, spec) == []) == valid, errors(kind, spec)
+    from gradcalc.core.errors import SpecError
+    from gradcalc.core.kinds import conv
+
+    try:
+        conv.read(spec, Limits())
+        accepted = True
+    except SpecError:
+        accepted = False
+    assert accepted == valid

@@ -64,7 +64,8 @@ CONV = OpEntry(
             starter=True,
             minimum=1,
             maximum=MAX_INDEX,
-            lengths=(1, 2, 3),
+            lengths=(1, 2),
+            lengths_3d=(1, 3),
         ),
         Field(
             "padding",
@@ -76,7 +77,8 @@ CONV = OpEntry(
             starter=True,
             minimum=0,
             maximum=MAX_INDEX,
-            lengths=(1, 2, 3, 4, 6),
+            lengths=(1, 2, 4),
+            lengths_3d=(1, 3, 6),
         ),
         Field(
             "padding_mode",
@@ -93,7 +95,8 @@ CONV = OpEntry(
             starter=True,
             minimum=1,
             maximum=MAX_INDEX,
-            lengths=(1, 2, 3),
+            lengths=(1, 2),
+            lengths_3d=(1, 3),
         ),
         Field(
             "groups",
