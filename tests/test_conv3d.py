@@ -295,3 +295,82 @@ def test_schema_agrees_on_3d_triples(change: dict[str, Any], valid: bool) -> Non
     except SpecError:
         accepted = False
     assert accepted == valid
+
+
+# ---------------------------------------------------------------------------
+# gradcalc check, practice, gradcalc net and the bundled problem
+
+
+def test_bundled_problem_checks_and_slips_are_diagnosed() -> None:
+    from test_conv_dims import _bundled, _diagnose, _listed
+
+    spec = _bundled("conv3d_clip_strided.yaml")
+    solution = registry.solve(spec, SolveOptions(**QUIET))
+    assert all(check.ok for check in solution.checks)
+    flipped = {k: v for k, v in spec.items() if k != "expected"}
+    flipped["flip_kernel"] = True
+    answer = _listed(registry.solve(flipped, SolveOptions(**QUIET)).results["grad_input"])
+    ok, diagnosis = _diagnose(spec, "grad_input", answer)
+    assert not ok and "true convolution" in diagnosis, diagnosis
+    unpadded = {k: v for k, v in spec.items() if k not in ("expected", "upstream", "padding")}
+    answer = _listed(registry.solve(unpadded, SolveOptions(**QUIET)).results["output"])
+    ok, diagnosis = _diagnose(spec, "output", answer)
+    assert not ok and "the padding ([1, 0, 0, 1, 0, 1]) was ignored" in diagnosis, diagnosis
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_random_conv_dims_3_solves_and_checks(tmp_path: Path, seed: int) -> None:
+    import yaml
+
+    spec_path, key_path = tmp_path / "p.yaml", tmp_path / "k.yaml"
+    made = run_cli(
+        "random", "conv", "--dims", "3", "--seed", str(seed), "--channels", "2",
+        "-o", str(spec_path), "--answers", str(key_path),
+    )  # fmt: skip
+    assert made.exit_code == 0, made.output
+    spec = yaml.safe_load(spec_path.read_text("utf-8"))
+    assert spec["dims"] == 3 and np.ndim(spec["input"]) == 4 and np.ndim(spec["kernel"]) == 4
+    solved = run_cli("conv", "--spec", str(spec_path), "--format", "json")
+    assert solved.exit_code == 0, solved.output
+    checked = run_cli("check", str(key_path), "--format", "json")
+    assert checked.exit_code == 0, checked.output
+
+
+def test_net_conv_layer_with_dims_3() -> None:
+    """A 3-D conv layer, relu and flatten: its gradient against central differences of the
+    plain loops' forward pass."""
+    x = [[[[[1, 2, 0], [-1, 1, 3]], [[2, 0, 1], [0, 1, -1]]]]]  # N×C×D×H×W = 1×1×2×2×3
+    w = [[[[[1, 0], [0, -1]], [[1, 1], [0, 1]]]], [[[[2, 1], [0, 1]], [[0, 0], [1, 0]]]]]
+    spec = {
+        "kind": "net",
+        "input": x,
+        "layers": [
+            {
+                "type": "conv",
+                "dims": 3,
+                "kernel": w,
+                "bias": ["1/2", "1/2"],  # no output at relu's kink (0)
+                "padding": [0, 0, 0, 1, 0, 0],
+            },
+            "relu",
+            "flatten",
+        ],
+        "upstream": [[1, -1, 2, 0, 1, 1, -2, 1]],
+    }
+    results = registry.solve(spec, SolveOptions(explain=False)).results
+    hyper = dict(stride=(1, 1, 1), padding=((0, 0), (0, 1), (0, 0)), dilation=(1, 1, 1))
+    up = np.array(spec["upstream"], dtype=float).ravel()
+
+    def forward(values: np.ndarray) -> np.ndarray:
+        y, _, _ = ref.conv_nd(values.tolist(), w, zero=0.0, **hyper)
+        y = np.array(y) + 0.5
+        return np.maximum(y, 0).ravel()
+
+    x_values = np.array(x, dtype=float)
+    assert [float(v) for v in np.asarray(results["output"]).ravel()] == list(forward(x_values))
+    grad = np.asarray(results["grad_input"], dtype=float)
+    for index in np.ndindex(*x_values.shape):
+        step = np.zeros_like(x_values)
+        step[index] = 1e-6
+        numeric = (forward(x_values + step) @ up - forward(x_values - step) @ up) / 2e-6
+        assert abs(numeric - grad[index]) < 1e-6, index
