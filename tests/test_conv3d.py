@@ -374,3 +374,14 @@ def test_net_conv_layer_with_dims_3() -> None:
         step[index] = 1e-6
         numeric = (forward(x_values + step) @ up - forward(x_values - step) @ up) / 2e-6
         assert abs(numeric - grad[index]) < 1e-6, index
+
+
+@pytest.mark.parametrize("dims", ["1", "3"])
+def test_random_conv_takes_one_number_stride_and_padding_in_1d_and_3d(dims: str) -> None:
+    """--stride and --padding are one number in 1-D and 3-D (HxW in 2-D): each variant reads
+    the option with its own knob."""
+    made = run_cli(
+        "random", "conv", "--dims", dims, "--seed", "5", "--stride", "2", "--padding", "1"
+    )
+    assert made.exit_code == 0, made.output
+    assert "stride: 2" in made.stdout and "padding: 1" in made.stdout

@@ -201,9 +201,13 @@ def resolve_sizes(kind: str, seed: int, given: Mapping[str, Any] | None = None) 
         variant_name = values[found.by.name] = value_of(found.by)
         chosen = (found.by,)
     variant = found.variants[variant_name]
+    # By name: variants may give one option knobs of their own (conv's --stride is HxW in 2-D,
+    # one number in 1-D and 3-D); each variant reads it with its own knob.
     for name in given:
-        if name not in values and by_name[name] not in variant.knobs:
-            users = [v for v, each in found.variants.items() if by_name[name] in each.knobs]
+        if name not in values and name not in {knob.name for knob in variant.knobs}:
+            users = [
+                v for v, each in found.variants.items() if name in {k.name for k in each.knobs}
+            ]
             chosen_by = f" with {found.by.option} {variant_name}" if found.by else ""
             raise PracticeError(
                 f"does not apply to {kind}{chosen_by} (it applies to: {', '.join(users)})",
