@@ -315,7 +315,6 @@ class ViewSections:
                     if readers
                     else "none"
                 )
-                + (" (counted from 0 in the formulas)" if base else "")
             )
         )
         padding = "zero padding (0)" if any(g.padding) else ""
