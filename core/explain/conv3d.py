@@ -1,7 +1,8 @@
 """The explanation of a 3-D conv problem (``dims: 3``, PyTorch's conv3d), read from its run's
 trace: the conventions, the problem (every array one depth slice at a time), the output size
-per axis, each output as its window's products, the backward sums, the Jacobians and the loss.
-The identities and ``--focus`` (pictures per depth slice) are core/explain/conv3d_views.py.
+per axis, each output as its window's products and the backward sums.
+The identities, Jacobians and loss are core/explain/conv3d_views.py, ``--focus`` (pictures
+per depth slice) core/explain/conv3d_focus.py.
 
 Arrays are NCDHW (core/ops/conv3d.py): input ``x`` N×C×D×H×W indexed (n, c, t, r, col),
 kernel ``w`` O×(C/g)×kd×kh×kw indexed (o, c, e, m, q), output and upstream
@@ -12,7 +13,6 @@ Only the rows shown are looped over, so a large problem costs only what is shown
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -28,16 +28,12 @@ from gradcalc.core.explain import (
     Symbol,
     index_separator,
     keyed_sections,
-    sentence,
 )
 from gradcalc.core.explain.conv import Explainer as PlaneExplainer
-from gradcalc.core.explain.conv import _times_epsilon
 from gradcalc.core.explain.conv3d_views import ViewSections
-from gradcalc.core.explain.pieces import chain_product, symbolic_words
-from gradcalc.core.explain.pieces import factor as _factor
+from gradcalc.core.explain.pieces import symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv3d import flip3, pad_input3
-from gradcalc.core.values import holds_formulas, to_float
 
 Index = tuple[int, ...]
 # Each spatial axis: its name in the size formulas, its cells, its padding sides, kernel size.
@@ -170,16 +166,7 @@ class Explainer3d(ViewSections):
         )
         if g.groups > 1:
             items.append(PlaneExplainer._groups_words(self))  # type: ignore[arg-type]
-        front, back, top, bottom, left, right = g.padding
-        if any(g.padding):
-            items.append(
-                f"zero padding {p.padding_text}: front {front}, back {back}, top {top}, "
-                f"bottom {bottom}, left {left}, right {right}"
-            )
-        else:
-            items.append(f"no padding ({p.padding_text})")
-        triple = lambda t: "×".join(map(str, t))  # noqa: E731
-        items.append(f"stride {triple(g.stride)} (depth×rows×cols), dilation {triple(g.dilation)}")
+        items += self._geometry_words()
         letters = dict(n="n", c="c", depth="t", row="i", col="j")
         index_text = "".join(letters[a] for a in p.input_axes)
         items.append(
@@ -212,6 +199,19 @@ class Explainer3d(ViewSections):
         else:
             items.append("float64 arithmetic (--float)")
         return items
+
+    def _geometry_words(self) -> list[str]:
+        """The padding (six sides), stride and dilation conventions."""
+        p, g = self.p, self.g
+        front, back, top, bottom, left, right = g.padding
+        triple = lambda t: "×".join(map(str, t))  # noqa: E731
+        return [
+            f"zero padding {p.padding_text}: front {front}, back {back}, top {top}, "
+            f"bottom {bottom}, left {left}, right {right}"
+            if any(g.padding)
+            else f"no padding ({p.padding_text})",
+            f"stride {triple(g.stride)} (depth×rows×cols), dilation {triple(g.dilation)}",
+        ]
 
     # sections --------------------------------------------------------------
     def sections(self) -> list[Section]:
@@ -508,117 +508,3 @@ class Explainer3d(ViewSections):
             value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
             omitted=max(0, total - self.options.max_terms),
         )
-
-    def section_jacobian(self) -> Section:
-        p, g = self.p, self.g
-        section = Section("jacobian", "Jacobians")
-        if self.maps is None:
-            out_size = int(np.prod(p.output_shape))
-            section.add(
-                Note(
-                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
-                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
-                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
-                )
-            )
-            return section
-        out_labels = tuple(self.sym_y(i).text for i in np.ndindex(*g.output_shape))
-        k_symbols = [self.sym_w(i) for i in np.ndindex(*g.kernel_shape)]
-        x_symbols = [self.sym_x(i) for i in np.ndindex(*g.input_shape)]
-        kernel_map, input_map = self.maps
-        jacobians = (
-            (self.K, k_symbols, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
-            (self.X, x_symbols, input_map, k_symbols, "jacobian_input", "grad_input"),
-        )
-        for param, column_symbols, index_map, symbols, name, gradient in jacobians:
-            columns = tuple(s.text for s in column_symbols)
-            values = self.results[name]
-            tables = PlaneExplainer._jacobian_tables(
-                self,  # type: ignore[arg-type]
-                f"∂{self.Y}/∂{param}",
-                out_labels,
-                columns,
-                index_map,
-                symbols,
-                values,
-            )
-            product = chain_product(
-                (self.L, self.Y, param),
-                out_labels,
-                self.up,
-                columns,
-                values,
-                self.results[gradient],
-            )
-            for item in (*tables, *product):
-                section.add(item)
-        return section
-
-    def section_loss(self) -> Section:
-        section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
-        rows, omitted = self._output_indices()
-        tokens: list[Any] = []
-        for position, index in enumerate(rows):
-            if position:
-                tokens.append(" + ")
-            tokens.extend(_factor(self.up[index]))
-            tokens.append("·" + self.sym_y(index).text)
-        if omitted:
-            tokens.append(f" + … ({omitted} more)")
-        products = self.up * self.c.output
-        total = sum(products.ravel(), Fraction(0)) if self.c.exact else float(np.sum(products))
-        section.add(
-            Formula(
-                label=self.L,
-                symbolic=f"{self.L} = Σ ∂{self.L}/∂{self.Y} ⊙ {self.Y}  (upstream values held constant)",
-                numeric=tuple(tokens),
-                value=total,
-            )
-        )
-        section.add(
-            Note(
-                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; with the other "
-                f"operand fixed, {self.L} changes exactly linearly in {self.K} (and in {self.X}), "
-                "so the statements below hold for any ε."
-            )
-        )
-        grad = self.c.grad_kernel
-        if holds_formulas(grad):
-            section.add(
-                Note(
-                    f"the sign of each entry of ∂{self.L}/∂{self.K} depends on the symbols' values."
-                )
-            )
-            return section
-        candidates = [(0,) * grad.ndim]
-        largest = tuple(
-            int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
-        )
-        if largest not in candidates:
-            candidates.append(largest)
-        for index in candidates:
-            section.add(self._sign_sentence(index))
-        return section
-
-    def _sign_sentence(self, index: Index) -> Any:
-        """What the sign of ∂L/∂K at kernel entry ``index`` says about a small step."""
-        value, name, L = self.c.grad_kernel[index], self.sym_w(index).text, self.L
-        if value > 0:
-            words: tuple = (
-                f"raising {name} by ε raises {L} by ",
-                *_times_epsilon(value),
-                f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
-                value,
-                f") lowers {name}, which lowers {L}.",
-            )
-        elif value < 0:
-            words = (
-                f"raising {name} by ε lowers {L} by ",
-                *_times_epsilon(-value),
-                f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
-                value,
-                f")) raises {name}, which lowers {L}.",
-            )
-        else:
-            words = (f"{L} does not change when {name} changes (to first order).",)
-        return sentence(f"∂{L}/∂{name} = ", value, ": ", *words)

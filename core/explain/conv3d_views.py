@@ -1,7 +1,8 @@
-"""The identities and ``--focus`` of a 3-D conv explanation (core/explain/conv3d.py builds the
-rest): ∂L/∂K and ∂L/∂X as whole-array correlations, recomputed by conv3d_forward on other
-operands and compared with the element sums (a check, never the number shown); and the cells
-one output reads, or the outputs one input cell feeds, drawn one depth slice at a time.
+"""The identities, Jacobians and loss of a 3-D conv explanation (core/explain/conv3d.py builds
+the rest, core/explain/conv3d_focus.py ``--focus``): ∂L/∂K and ∂L/∂X as whole-array
+correlations, recomputed by conv3d_forward on other operands and compared with the element
+sums (a check, never the number shown); the Jacobians as symbols and values with the chain
+rule as a product; the loss this upstream is the gradient of, and the gradient's sign.
 
 Arrays are NCDHW; indices (n, c, t, r, col) for the input, (n, o, t, i, j) for the output,
 (o, c, e, m, q) for the kernel.
@@ -10,19 +11,21 @@ Arrays are NCDHW; indices (n, c, t, r, col) for the input, (n, o, t, i, j) for t
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
 from gradcalc.core.exact import bilinear_exact
-from gradcalc.core.explain import Note, Section, SymbolTable
+from gradcalc.core.explain import Formula, Note, Section, sentence
+from gradcalc.core.explain.conv import Explainer as PlaneExplainer
+from gradcalc.core.explain.conv import _times_epsilon
+from gradcalc.core.explain.conv3d_focus import FocusSections3d
+from gradcalc.core.explain.pieces import chain_product
+from gradcalc.core.explain.pieces import factor as _factor
 from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.ops.conv3d import Conv3dGeometry, conv3d_forward, flip3, pad_input3
 from gradcalc.core.records import fields
-
-if TYPE_CHECKING:
-    from gradcalc.core.explain.focus import Focus
-    from gradcalc.core.kinds.focus import FocusTarget
+from gradcalc.core.values import holds_formulas, to_float
 
 AGREES = "✓ equals the element sums above"
 DISAGREES = "✗ DOES NOT equal the element sums (please report)"
@@ -33,13 +36,17 @@ def _with(g: Conv3dGeometry, **changes: Any) -> Conv3dGeometry:
     return Conv3dGeometry(**{**values, **changes})
 
 
-class ViewSections:
-    """``section_identities`` and ``section_focus`` of a 3-D conv explanation (the attributes
-    are set by core/explain/conv3d.py's Explainer3d)."""
+class ViewSections(FocusSections3d):
+    """``section_identities``, ``section_jacobian`` and ``section_loss`` of a 3-D conv
+    explanation (the attributes are set by core/explain/conv3d.py's Explainer3d)."""
 
-    p: Any
-    c: Any
-    g: Conv3dGeometry
+    L: str
+    x: Any
+    up: Any
+    maps: Any
+    results: Any
+    options: Any
+    _output_indices: Any
 
     # identities ------------------------------------------------------------
     def section_identities(self) -> Section:
@@ -62,7 +69,7 @@ class ViewSections:
             if g.groups > 1
             else ""
         )
-        L, K, X, Y = self.L, self.K, self.X, self.Y  # type: ignore[attr-defined]
+        L, K, X, Y = self.L, self.K, self.X, self.Y
         padded = f"{X}_padded" if any(g.padding) else X
         flipped = "reversed on every axis" if self.p.flip_kernel else ""
         section.add(
@@ -109,9 +116,9 @@ class ViewSections:
         one = _with(g, in_channels=g.group_in, out_channels=g.group_out, groups=1)
         parts = [
             identity(
-                self.x[:, k * g.group_in : (k + 1) * g.group_in],  # type: ignore[attr-defined]
-                self.w[k * g.group_out : (k + 1) * g.group_out],  # type: ignore[attr-defined]
-                self.up[:, k * g.group_out : (k + 1) * g.group_out],  # type: ignore[attr-defined]
+                self.x[:, k * g.group_in : (k + 1) * g.group_in],
+                self.w[k * g.group_out : (k + 1) * g.group_out],
+                self.up[:, k * g.group_out : (k + 1) * g.group_out],
                 one,
             )
             for k in range(g.groups)
@@ -176,194 +183,116 @@ class ViewSections:
         (front, top, left), (size_d, size_h, size_w) = g.before, g.in_size
         return grad_padded[:, :, front : front + size_d, top : top + size_h, left : left + size_w]
 
-    # --focus ---------------------------------------------------------------
-    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
-        """The cells one output reads (its window, one depth slice at a time), or the outputs
-        one input cell feeds; with its sum from the forward or backward pass."""
-        if target.array.role == "output":
-            return self._focus_on_output(target)
-        return self._focus_on_input(target)
-
-    def _focus_on_output(self, target: FocusTarget) -> tuple[Section, Focus]:
-        from gradcalc.core.explain import focus as pictures
-        from gradcalc.core.ops import windows
-
-        g, p, base = self.g, self.p, self.p.index_base
-        depth, rows, cols = g.window_axes()
-        n, o, t, i, j = (target.at(a) for a in ("n", "o", "depth", "row", "col"))
-        index = (n, o, t, i, j)
-        y = self.sym_y(index).text  # type: ignore[attr-defined]
-        plane_taps = windows.window_taps(rows, cols, i, j)
-        slices = depth.taps()[t]  # the input depth slice under each depth tap e
-        slice_where = depth.where(slices)
-        taps = tuple(
-            windows.WindowTap(
-                (t, i, j),
-                (e, *tap.tap),
-                (int(slices[e]), *tap.cell),
-                int(max(slice_where[e], tap.where)),
-            )
-            for e in range(g.kernel[0])
-            for tap in plane_taps
-        )
-        entries = {tap.tap: self._slid(tap.tap) for tap in taps}  # type: ignore[attr-defined]
-        real = sum(tap.where == windows.REAL for tap in taps)
-        read_channels = g.group_inputs(o)
-        section = Section(
-            "focus",
-            f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads"  # type: ignore[attr-defined]
-            + (f", in each of {len(read_channels)} channels" if len(read_channels) > 1 else ""),
-        )
-        section.add(
-            Note(
-                f"depth: window {t} puts tap e on slice t·s + e·d − p = {t}·{depth.stride} + "
-                f"e·{depth.dilation} − {depth.pad_before} = "
-                + ", ".join(str(int(v)).replace("-", "−") for v in slices)
-                + "; in each slice: "
-                + pictures.placement_note(rows, cols, i, j, base)
-            )
-        )
-        padding = "zero padding (0)" if any(g.padding) else ""
-        for e, z in enumerate(int(v) for v in slices):
-            if slice_where[e] != windows.REAL:
-                section.add(
-                    Note(
-                        f"depth tap e = {e + base} lands on slice {str(z + base).replace('-', '−')}, "
-                        f"in the padding: its {g.kernel[1] * g.kernel[2]} terms read zeros"
-                    )
-                )
-                continue
-            for c in read_channels[: pictures.MAX_PLANES]:
-                section.add(
-                    pictures.picture(
-                        pictures.plane_label(
-                            self.X,  # type: ignore[attr-defined]
-                            p.input_axes,
-                            {"n": n, "c": c, "depth": z},
-                            base,
-                        ),
-                        p.to_nchw(p.input)[n, c, z],
-                        [tap.cell for tap in plane_taps],
-                        index_base=base,
-                        frame=(rows, cols),
-                        caption=f"depth tap e = {e + base}: "
-                        + pictures.read_caption(y, plane_taps, padding),
-                    )
-                )
-            if len(read_channels) > pictures.MAX_PLANES:
-                first, last = read_channels[pictures.MAX_PLANES], read_channels.stop - 1
-                section.add(Note(f"… channels {first + base}–{last + base} alike"))
-        section.add(self._tap_table(y, n, taps, entries))
-        section.add(self._output_sum(index))  # type: ignore[attr-defined]
-        return section, pictures.Focus(y, "output", target.index, taps, entries)
-
-    def _tap_table(self, y: str, n: int, taps: Any, entries: Any) -> SymbolTable:
-        """What each kernel entry (e, m, q) multiplies in output ``y``: one row per entry."""
-        from gradcalc.core.ops.windows import PADDING, REAL
-
-        base = self.p.index_base
-        rows, cells = [], []
-        for tap in sorted(taps, key=lambda tap: entries[tap.tap]):
-            rows.append(position_text(entries[tap.tap], base))
-            if tap.where == REAL and self.g.in_channels == 1:
-                read = self.sym_x((n, 0, *tap.cell)).text  # type: ignore[attr-defined]
-            elif tap.where == REAL:
-                read = f"{position_text(tap.cell, base)} of each channel read"
-            else:
-                read = ("pad " if tap.where == PADDING else "clipped ") + position_text(
-                    tap.cell, base
-                )
-            cells.append((position_text(tap.tap, base), read))
-        flipped = (
-            " (flip_kernel: reversed on every axis as it slides)" if self.p.flip_kernel else ""
-        )
-        return SymbolTable(
-            f"{self.K}: the cell of {self.X} each entry multiplies in {y}{flipped}",  # type: ignore[attr-defined]
-            ("window tap (e, m, q)", "cell (t, r, col)"),
-            tuple(rows),
-            tuple(cells),
-            f"rows: {self.K}'s entries (e, m, q)",  # type: ignore[attr-defined]
-        )
-
-    def _focus_on_input(self, target: FocusTarget) -> tuple[Section, Focus]:
-        from gradcalc.core.explain import focus as pictures
-        from gradcalc.core.ops import windows
-
-        g, p, base = self.g, self.p, self.p.index_base
-        _, rows, cols = g.window_axes()
-        n, c, z, r, col = (target.at(a) for a in ("n", "c", "depth", "row", "col"))
-        index = (n, c, z, r, col)
-        x = self.sym_x(index).text  # type: ignore[attr-defined]
-        readers = self._readers((z, r, col))  # type: ignore[attr-defined]
-        fed_channels = g.group_outputs(c)
-        fed = len(readers) * len(fed_channels)
-        Y = self.Y  # type: ignore[attr-defined]
-        section = Section(
-            "focus",
-            f"Focus: the {fed} output{'s' if fed != 1 else ''} {Y} that {x} feeds"
-            if fed
-            else f"Focus: {x} feeds no output {Y} (no window reads it)",
-        )
-        section.add(
-            Note(
-                "windows (t, i, j) and their taps (e, m, q) on this cell: "
-                + (
-                    "; ".join(
-                        f"{position_text(out, base)} by tap {position_text(tap, base)}"
-                        for out, tap in readers
-                    )
-                    if readers
-                    else "none"
-                )
-            )
-        )
-        padding = "zero padding (0)" if any(g.padding) else ""
-        section.add(
-            pictures.picture(
-                pictures.plane_label(self.X, p.input_axes, {"n": n, "c": c, "depth": z}, base),  # type: ignore[attr-defined]
-                p.to_nchw(p.input)[n, c, z],
-                [(r, col)],
-                index_base=base,
-                frame=(rows, cols),
-                caption=f"[v]: {x}" + (f"; ·: {padding}" if padding else ""),
-            )
-        )
-        out_slices = sorted({out[0] for out, _ in readers})
-        for o in fed_channels[: pictures.MAX_PLANES]:
-            for t in out_slices:
-                section.add(
-                    pictures.picture(
-                        pictures.plane_label(Y, p.output_axes, {"n": n, "o": o, "depth": t}, base),
-                        self.c.output[n, o, t],
-                        [out[1:] for out, _ in readers if out[0] == t],
-                        index_base=base,
-                        caption=f"[v]: an output whose window reads {x}",
-                    )
-                )
-        table_rows, cells = [], []
-        local = c % g.group_in
-        for o in fed_channels:
-            for out, tap in readers:
-                k_index = (o, local, *self._slid(tap))  # type: ignore[attr-defined]
-                table_rows.append(self.sym_y((n, o, *out)).text)  # type: ignore[attr-defined]
-                cells.append(
-                    (position_text(tap, base), self.sym_w(k_index), self.w[k_index])  # type: ignore[attr-defined]
-                )
-        if cells:
+    def section_jacobian(self) -> Section:
+        p, g = self.p, self.g
+        section = Section("jacobian", "Jacobians")
+        if self.maps is None:
+            out_size = int(np.prod(p.output_shape))
             section.add(
-                SymbolTable(
-                    f"the outputs {x} feeds, and the {self.K} entry that multiplies it",  # type: ignore[attr-defined]
-                    ("window tap (e, m, q)", f"∂{Y}/∂{x}", "value"),
-                    tuple(table_rows),
-                    tuple(cells),
+                Note(
+                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
+                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
+                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
                 )
             )
-        section.add(self._input_gradient_sum(index))  # type: ignore[attr-defined]
-        taps = tuple(windows.WindowTap(out, tap, (z, r, col), windows.REAL) for out, tap in readers)
-        entries = {tap: self._slid(tap) for _, tap in readers}  # type: ignore[attr-defined]
-        return section, pictures.Focus(x, "input", target.index, taps, entries)
+            return section
+        out_labels = tuple(self.sym_y(i).text for i in np.ndindex(*g.output_shape))
+        k_symbols = [self.sym_w(i) for i in np.ndindex(*g.kernel_shape)]
+        x_symbols = [self.sym_x(i) for i in np.ndindex(*g.input_shape)]
+        kernel_map, input_map = self.maps
+        jacobians = (
+            (self.K, k_symbols, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
+            (self.X, x_symbols, input_map, k_symbols, "jacobian_input", "grad_input"),
+        )
+        for param, column_symbols, index_map, symbols, name, gradient in jacobians:
+            columns = tuple(s.text for s in column_symbols)
+            values = self.results[name]
+            tables = PlaneExplainer._jacobian_tables(
+                self,  # type: ignore[arg-type]
+                f"∂{self.Y}/∂{param}",
+                out_labels,
+                columns,
+                index_map,
+                symbols,
+                values,
+            )
+            product = chain_product(
+                (self.L, self.Y, param),
+                out_labels,
+                self.up,
+                columns,
+                values,
+                self.results[gradient],
+            )
+            for item in (*tables, *product):
+                section.add(item)
+        return section
 
+    def section_loss(self) -> Section:
+        section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
+        rows, omitted = self._output_indices()
+        tokens: list[Any] = []
+        for position, index in enumerate(rows):
+            if position:
+                tokens.append(" + ")
+            tokens.extend(_factor(self.up[index]))
+            tokens.append("·" + self.sym_y(index).text)
+        if omitted:
+            tokens.append(f" + … ({omitted} more)")
+        products = self.up * self.c.output
+        total = sum(products.ravel(), Fraction(0)) if self.c.exact else float(np.sum(products))
+        section.add(
+            Formula(
+                label=self.L,
+                symbolic=f"{self.L} = Σ ∂{self.L}/∂{self.Y} ⊙ {self.Y}  (upstream values held constant)",
+                numeric=tuple(tokens),
+                value=total,
+            )
+        )
+        section.add(
+            Note(
+                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; with the other "
+                f"operand fixed, {self.L} changes exactly linearly in {self.K} (and in {self.X}), "
+                "so the statements below hold for any ε."
+            )
+        )
+        grad = self.c.grad_kernel
+        if holds_formulas(grad):
+            section.add(
+                Note(
+                    f"the sign of each entry of ∂{self.L}/∂{self.K} depends on the symbols' values."
+                )
+            )
+            return section
+        candidates = [(0,) * grad.ndim]
+        largest = tuple(
+            int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
+        )
+        if largest not in candidates:
+            candidates.append(largest)
+        for index in candidates:
+            section.add(self._sign_sentence(index))
+        return section
 
-def position_text(cell: tuple[int, ...], index_base: int) -> str:
-    """(1, −1, 0) printed from ``index_base``, with real minus signs."""
-    return "(" + ", ".join(str(int(v) + index_base).replace("-", "−") for v in cell) + ")"
+    def _sign_sentence(self, index: tuple[int, ...]) -> Any:
+        """What the sign of ∂L/∂K at kernel entry ``index`` says about a small step."""
+        value, name, L = self.c.grad_kernel[index], self.sym_w(index).text, self.L
+        if value > 0:
+            words: tuple = (
+                f"raising {name} by ε raises {L} by ",
+                *_times_epsilon(value),
+                f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
+                value,
+                f") lowers {name}, which lowers {L}.",
+            )
+        elif value < 0:
+            words = (
+                f"raising {name} by ε lowers {L} by ",
+                *_times_epsilon(-value),
+                f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
+                value,
+                f")) raises {name}, which lowers {L}.",
+            )
+        else:
+            words = (f"{L} does not change when {name} changes (to first order).",)
+        return sentence(f"∂{L}/∂{name} = ", value, ": ", *words)

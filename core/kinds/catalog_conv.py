@@ -59,7 +59,7 @@ CONV = OpEntry(
         Field(
             "stride",
             "ints",
-            "int or [sh, sw] (3-D: [sd, sh, sw])",
+            "int or [sh, sw]",
             example=1,
             starter=True,
             minimum=1,
@@ -70,8 +70,7 @@ CONV = OpEntry(
         Field(
             "padding",
             "ints",
-            "int, [ph, pw], [top, bottom, left, right], full (d·(k−1) each side), valid or same; "
-            "3-D: int, [pd, ph, pw] or [front, back, top, bottom, left, right]",
+            "int, [ph, pw], [top, bottom, left, right], full (d·(k−1) each side), valid or same",
             choices=("valid", "same", "full"),
             example=0,
             starter=True,
@@ -90,7 +89,7 @@ CONV = OpEntry(
         Field(
             "dilation",
             "ints",
-            "int or [dh, dw] (3-D: [dd, dh, dw])",
+            "int or [dh, dw]",
             example=1,
             starter=True,
             minimum=1,
