@@ -9,9 +9,10 @@ A conv problem is one 2-D, 1-D or 3-D convolution (PyTorch's conv2d, conv1d or c
 Inside a run every array is NCHW: input ``x`` N×C×H×W, kernel ``w`` O×(C/g)×kh×kw, output
 ``y`` N×O×H_out×W_out; a 1-D problem (``dims: 1``, or a vector input with a vector kernel)
 runs with H = kh = 1; a 3-D one (``dims: 3``) runs on N×C×D×H×W arrays with the conv3d op
-(core/ops/conv3d.py; its geometry is read by core/kinds/conv3d.py).  The spec may give fewer axes (H×W, C×H×W; kh×kw, C×kh×kw; in 1-D L,
-C×L, N×C×L and k, C×k, O×C×k; in 3-D D×H×W … N×C×D×H×W and kd×kh×kw … O×C×kd×kh×kw); :class:`ConvProblem` remembers which axes were given so
-results come back in the spec's own shape.  What the keys are is
+(core/ops/conv3d.py; its geometry is read by core/kinds/conv3d.py).  The spec may give fewer
+axes (H×W, C×H×W; kh×kw, C×kh×kw; in 1-D L, C×L, N×C×L and k, C×k, O×C×k; in 3-D D×H×W …
+N×C×D×H×W and kd×kh×kw … O×C×kd×kh×kw); :class:`ConvProblem` remembers which axes were
+given so results come back in the spec's own shape.  What the keys are is
 the registry's Field table for kind conv (KEYS is read from it).
 
 The array code (the conv2d and bias_add ops) is core/ops/conv.py; :func:`compute` runs it
