@@ -1,14 +1,14 @@
-"""Cross-check `gradcalc conv` (1-D and 2-D, grouped and depthwise) against PyTorch float64.
+"""Cross-check `gradcalc conv` (1-D, 2-D and 3-D, grouped and depthwise) against PyTorch float64.
 
 Run with a Python that has torch (not a gradcalc dependency); gradcalc is imported in-process:
 
     mkdir -p /tmp/me && ln -sfn "$PWD" /tmp/me/gradcalc
     PYTHONPATH=/tmp/me /work/torchenv/bin/python benchmarks/conv_family_pytorch_check.py --count 200
 
-Draws random problems (dims 1 and 2; groups 1, grouped and depthwise; stride, dilation and
+Draws random problems (dims 1 and 2, then --count3 of dims 3; groups 1, grouped and depthwise; stride, dilation and
 asymmetric padding; optional bias and flip_kernel; fractions in the entries), solves each
 exactly and with --float, runs torch.nn.functional.conv1d/conv2d forward and backward in
-float64 on the same numbers (the flipped kernel for flip_kernel), and prints the largest
+float64 (conv3d in 3-D) on the same numbers (the flipped kernel for flip_kernel), and prints the largest
 difference of output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias.  Also checks the bundled conv
 problems in problems/.  Exit 1 when any differs by more than 1e-9 (relative to the entry's
 size); without torch it prints why it skipped and exits 0.
@@ -46,9 +46,11 @@ def _floats(value) -> np.ndarray:
     return np.vectorize(_number, otypes=[float])(np.array(value, dtype=object))
 
 
-def random_spec(rng: random.Random) -> dict:
-    """A random conv spec, 1-D or 2-D, maybe grouped or depthwise, in its full-axes form."""
-    dims = rng.choice((1, 2))
+def random_spec(rng: random.Random, dims: int | None = None) -> dict:
+    """A random conv spec, 1-D or 2-D (or ``dims``), maybe grouped or depthwise, in its
+    full-axes form."""
+    dims = dims or rng.choice((1, 2))
+    largest = 7 if dims < 3 else 4  # a 3-D problem's exact run loops over object arrays
     groups = rng.choice((1, 1, 2, 3))
     group_in = rng.randint(1, 3)
     depthwise = rng.random() < 0.3
@@ -61,7 +63,7 @@ def random_spec(rng: random.Random) -> dict:
     dilation = [rng.randint(1, 2) for _ in range(dims)]
     padding = [rng.randint(0, 2) for _ in range(2 * dims)]
     sizes = [
-        max(rng.randint(1, 7), d * (k - 1) + 1 - padding[2 * a] - padding[2 * a + 1])
+        max(rng.randint(1, largest), d * (k - 1) + 1 - padding[2 * a] - padding[2 * a + 1])
         for a, (k, d) in enumerate(zip(kernel, dilation, strict=True))
     ]
 
@@ -78,8 +80,8 @@ def random_spec(rng: random.Random) -> dict:
         "dims": dims,
         "input": draw((batch, channels, *sizes)),
         "kernel": draw((out_channels, group_in, *kernel)),
-        "stride": stride if dims == 2 else stride[0],
-        "dilation": dilation if dims == 2 else [dilation[0]],
+        "stride": stride if dims > 1 else stride[0],
+        "dilation": dilation if dims > 1 else [dilation[0]],
         "padding": padding,
         "groups": groups,
         "flip_kernel": rng.random() < 0.2,
@@ -106,7 +108,7 @@ def torch_results(spec: dict, upstream: np.ndarray) -> dict[str, np.ndarray]:
     # F.pad takes the last axis first: (left, right, top, bottom).
     pads = [p for a in reversed(range(dims)) for p in (padding[2 * a], padding[2 * a + 1])]
     slid = torch.flip(w, dims=tuple(range(2, 2 + dims))) if spec.get("flip_kernel") else w
-    conv = F.conv1d if dims == 1 else F.conv2d
+    conv = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}[dims]
     y = conv(
         F.pad(x, pads),
         slid,
@@ -175,13 +177,14 @@ def bundled() -> list[tuple[str, dict]]:
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--count3", type=int, default=60, help="random 3-D problems")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     if torch is None:
         print("skipped: torch is not installed in this Python (see the module docstring)")
         return 0
     rng = random.Random(args.seed)
-    worst, kinds = 0.0, {"1-D": 0, "2-D": 0, "grouped": 0, "depthwise": 0}
+    worst, kinds = 0.0, {"1-D": 0, "2-D": 0, "3-D": 0, "grouped": 0, "depthwise": 0}
     for number in range(args.count):
         spec = random_spec(rng)
         kinds["1-D" if spec["dims"] == 1 else "2-D"] += 1
@@ -189,9 +192,19 @@ def main(argv: list[str]) -> int:
         if spec["groups"] > 1:
             kinds["depthwise" if spec["groups"] == channels else "grouped"] += 1
         worst = max(worst, compare(spec, rng, f"random {number}"))
+    rng3 = random.Random(args.seed + 1)  # its own draws: the 1-D and 2-D ones stay as they were
+    for number in range(args.count3):
+        spec = random_spec(rng3, dims=3)
+        kinds["3-D"] += 1
+        channels = len(spec["input"][0])
+        if spec["groups"] > 1:
+            kinds["depthwise" if spec["groups"] == channels else "grouped"] += 1
+        worst = max(worst, compare(spec, rng3, f"random 3-D {number}"))
     for name, spec in bundled():
         worst = max(worst, compare(spec, rng, name))
-    print(f"{args.count} random problems ({kinds}) and {len(bundled())} bundled ones:")
+    print(
+        f"{args.count + args.count3} random problems ({kinds}) and {len(bundled())} bundled ones:"
+    )
     print(f"largest difference from PyTorch float64 (relative to max(1, |entry|)): {worst:.3g}")
     return 0 if worst <= TOLERANCE else 1
 

@@ -196,7 +196,8 @@ def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
         return [_bounded({"$ref": f"#/definitions/{name}"}, field)]
     if name == "ints":
         one = _bounded({"$ref": "#/definitions/integer"}, field)
-        lists = [{"minItems": n, "maxItems": n} for n in field.lengths] or [{"minItems": 1}]
+        lengths = sorted({*field.lengths, *field.lengths_3d})
+        lists = [{"minItems": n, "maxItems": n} for n in lengths] or [{"minItems": 1}]
         return [one, *({"type": "array", **size, "items": one} for size in lists)]
     if name in ("mapping", "answers") and field.name in _MAPPINGS:
         return [_MAPPINGS[field.name](field, kind)]
@@ -318,7 +319,22 @@ def _kind_body(kind: str) -> dict[str, Any]:
     if symbolic:
         body["if"] = {"not": {"required": ["symbols"]}}
         body["then"] = {"properties": {field.name: _numbers_only(field) for field in symbolic}}
+    by_dims = [field for field in fields if field.lengths_3d]
+    if by_dims:  # conv's triples: a list's length depends on the spec's dims
+        body["allOf"] = [
+            {
+                "if": {"properties": {"dims": {"const": 3}}, "required": ["dims"]},
+                "then": {"properties": {f.name: _list_lengths(f.lengths_3d) for f in by_dims}},
+                "else": {"properties": {f.name: _list_lengths(f.lengths) for f in by_dims}},
+            }
+        ]
     return body
+
+
+def _list_lengths(lengths: tuple[int, ...]) -> dict[str, Any]:
+    """A value that is not a list, or a list of one of these ``lengths``."""
+    sizes = [{"type": "array", "minItems": n, "maxItems": n} for n in lengths]
+    return {"anyOf": [{"not": {"type": "array"}}, *sizes]}
 
 
 def _numbers_only(field: Field) -> dict[str, Any]:

@@ -55,6 +55,10 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
     """Builds the sections of a conv explanation; loops only over rows it shows."""
 
     def __new__(cls, problem: Any, run: Any, options: Any) -> Explainer:
+        if problem.dims == 3:  # a 3-D problem has its own explainer (core/explain/conv3d.py)
+            from gradcalc.core.explain.conv3d import Explainer3d
+
+            return Explainer3d(problem, run, options)  # type: ignore[return-value]
         # A padding that copies input cells is explained over the padded input
         # (core/explain/conv_padding.py's subclass of this class).
         if cls is Explainer and hasattr(run.trace, "inner_problem"):

@@ -38,7 +38,10 @@ def shape_words(shape: tuple[int, ...]) -> str:
 
 
 def axis_names(ndim: int) -> tuple[str, ...]:
-    """Slice names for a layer's arrays: n, c, row, col from the right."""
+    """Slice names for a layer's arrays: n, c, row, col from the right (n, c, depth, row,
+    col for a 3-D convolution's five axes)."""
+    if ndim == 5:
+        return ("n", "c", "depth", "row", "col")
     return (
         ("n", "c", "row", "col")[-ndim:] if 0 < ndim <= 4 else tuple(f"a{i}" for i in range(ndim))
     )

@@ -10,7 +10,10 @@ from gradcalc.core.values import MAX_INDEX
 CONV = OpEntry(
     module="gradcalc.core.kinds.conv",
     explain="gradcalc.core.explain.conv",
-    summary="2-D or 1-D convolution / cross-correlation (PyTorch conv2d, conv1d), with groups.",
+    summary=(
+        "2-D, 1-D or 3-D convolution / cross-correlation (PyTorch conv2d, conv1d, conv3d), "
+        "with groups."
+    ),
     description=(
         "Computes the output, ∂L/∂input, ∂L/∂kernel and ∂L/∂bias for the spec's input, kernel, "
         "stride, padding, dilation and groups, and explains every step."
@@ -29,19 +32,20 @@ CONV = OpEntry(
         Field(
             "input",
             "tensor",
-            "H×W, C×H×W or N×C×H×W; 1-D: L, C×L or N×C×L",
+            "H×W, C×H×W or N×C×H×W; 1-D: L, C×L or N×C×L; 3-D: D×H×W, C×D×H×W or N×C×D×H×W",
             example=[[2, -1], [0, -1], [1, 1], [-1, 2]],
             required=True,
-            dims=(1, 4),
+            dims=(1, 5),
             symbols=True,
         ),
         Field(
             "kernel",
             "tensor",
-            "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw (C_in/groups with groups); 1-D: k, C_in×k or C_out×C_in×k",
+            "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw (C_in/groups with groups); 1-D: k, C_in×k or "
+            "C_out×C_in×k; 3-D: kd×kh×kw, C_in×kd×kh×kw or C_out×C_in×kd×kh×kw",
             example=[[1, 0], [-1, -2]],
             required=True,
-            dims=(1, 4),
+            dims=(1, 5),
             symbols=True,
         ),
         Field(
@@ -61,6 +65,7 @@ CONV = OpEntry(
             minimum=1,
             maximum=MAX_INDEX,
             lengths=(1, 2),
+            lengths_3d=(1, 3),
         ),
         Field(
             "padding",
@@ -72,6 +77,7 @@ CONV = OpEntry(
             minimum=0,
             maximum=MAX_INDEX,
             lengths=(1, 2, 4),
+            lengths_3d=(1, 3, 6),
         ),
         Field(
             "padding_mode",
@@ -89,6 +95,7 @@ CONV = OpEntry(
             minimum=1,
             maximum=MAX_INDEX,
             lengths=(1, 2),
+            lengths_3d=(1, 3),
         ),
         Field(
             "groups",
@@ -101,12 +108,14 @@ CONV = OpEntry(
         Field(
             "dims",
             "integer",
-            "spatial axes: 2 (default) or 1 (a vector input with a vector kernel is 1-D); "
-            "in 1-D stride and dilation are an int or [s], padding an int, [p] or "
-            "[left, right] (causal: [k−1, 0])",
+            "spatial axes: 2 (default), 1 (a vector input with a vector kernel is 1-D) or 3 "
+            "(a volume: depth, rows, columns); in 1-D stride and dilation are an int or [s], "
+            "padding an int, [p] or [left, right] (causal: [k−1, 0]); in 3-D stride and "
+            "dilation are an int or [sd, sh, sw], padding an int, [pd, ph, pw] or "
+            "[front, back, top, bottom, left, right]",
             example=2,
             minimum=1,
-            maximum=2,
+            maximum=3,
         ),
         Field(
             "flip_kernel",
@@ -120,6 +129,6 @@ CONV = OpEntry(
     example_upstream=[[0], [1], [2]],
     focus="focus_target",
     names_example={"input": "X", "kernel": "K", "output": "H"},
-    upstream_dims=(1, 4),
+    upstream_dims=(1, 5),
     upstream_symbols=True,
 )

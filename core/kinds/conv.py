@@ -4,12 +4,15 @@
 usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``: core/kinds/conv_mistakes.py)
 and its practice profile (``PRACTICE``, for ``gradcalc random``: core/kinds/conv_practice.py).
 
-A conv problem is one 2-D or 1-D convolution (PyTorch's conv2d or conv1d, with ``groups``).
+A conv problem is one 2-D, 1-D or 3-D convolution (PyTorch's conv2d, conv1d or conv3d, with
+``groups``).
 Inside a run every array is NCHW: input ``x`` N×C×H×W, kernel ``w`` O×(C/g)×kh×kw, output
 ``y`` N×O×H_out×W_out; a 1-D problem (``dims: 1``, or a vector input with a vector kernel)
-runs with H = kh = 1.  The spec may give fewer axes (H×W, C×H×W; kh×kw, C×kh×kw; in 1-D L,
-C×L, N×C×L and k, C×k, O×C×k); :class:`ConvProblem` remembers which axes were given so
-results come back in the spec's own shape.  What the keys are is
+runs with H = kh = 1; a 3-D one (``dims: 3``) runs on N×C×D×H×W arrays with the conv3d op
+(core/ops/conv3d.py; its geometry is read by core/kinds/conv3d.py).  The spec may give fewer
+axes (H×W, C×H×W; kh×kw, C×kh×kw; in 1-D L, C×L, N×C×L and k, C×k, O×C×k; in 3-D D×H×W …
+N×C×D×H×W and kd×kh×kw … O×C×kd×kh×kw); :class:`ConvProblem` remembers which axes were
+given so results come back in the spec's own shape.  What the keys are is
 the registry's Field table for kind conv (KEYS is read from it).
 
 The array code (the conv2d and bias_add ops) is core/ops/conv.py; :func:`compute` runs it
@@ -28,7 +31,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.kinds import conv_padding
+from gradcalc.core.kinds import conv3d, conv_padding
 from gradcalc.core.kinds.conv_jacobian import gather, jacobian_maps, result_shapes
 from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
 from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
@@ -51,6 +54,7 @@ from gradcalc.core.ops.conv import (
     CONV2D,
     ConvGeometry,
 )
+from gradcalc.core.ops.conv3d import CONV3D, Conv3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import MAX_INDEX, entries, parse_bool, parse_int, to_float
@@ -75,12 +79,15 @@ RESULTS = (
 # An expected Jacobian above --max-jacobian is refused with its number of entries.
 COUNT_ENTRIES = True
 # The spatial axes of a problem with ``dims`` of them (a 1-D signal's positions are columns).
-SPATIAL = {1: ("col",), 2: ("row", "col")}
+SPATIAL = {1: ("col",), 2: ("row", "col"), 3: ("depth", "row", "col")}
 # How the spec writes each shape, by dims (for messages).
 SHAPES = {
     1: ("L, C×L or N×C×L", "k, C_in×k or C_out×C_in×k"),
     2: ("H×W, C×H×W or N×C×H×W", "kh×kw, C_in×kh×kw or C_out×C_in×kh×kw"),
+    3: ("D×H×W, C×D×H×W or N×C×D×H×W", "kd×kh×kw, C_in×kd×kh×kw or C_out×C_in×kd×kh×kw"),
 }
+# The axes of the arrays a run uses (N×C×H×W, or N×C×D×H×W in 3-D), by output axis name.
+RUN_OUTPUT_AXES = {4: ("n", "o", "row", "col"), 5: ("n", "o", "depth", "row", "col")}
 
 
 # ---------------------------------------------------------------------------
@@ -93,7 +100,8 @@ class ConvProblem:
 
     ``input``/``kernel``/``bias``/``upstream`` are object arrays of Fractions
     in the spec's own shapes; ``*_axes`` name those axes (a subset of
-    n, c, row, col / o, c, row, col; a 1-D problem has no row axis).  ``dims_inferred``:
+    n, c, row, col / o, c, row, col; a 1-D problem has no row axis, a 3-D one has a depth axis
+    before the rows).  ``dims_inferred``:
     dims 1 was read from a vector input and kernel, without the key.
     """
 
@@ -101,7 +109,7 @@ class ConvProblem:
     input: np.ndarray
     kernel: np.ndarray
     bias: np.ndarray | None  # 0-D (one shared bias) or O
-    geometry: ConvGeometry
+    geometry: ConvGeometry | Conv3dGeometry
     padding_text: str
     flip_kernel: bool
     upstream: np.ndarray
@@ -135,22 +143,19 @@ class ConvProblem:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        g = self.geometry
-        sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
-        return tuple(sizes[a] for a in self.output_axes)
+        return output_shape(self.geometry, self.output_axes)
 
     def to_nchw(self, values: np.ndarray) -> np.ndarray:
-        return values.reshape(
-            self.geometry.batch, self.geometry.in_channels, self.geometry.in_h, self.geometry.in_w
-        )
+        """The input as the run holds it: N×C×H×W (3-D: N×C×D×H×W)."""
+        return values.reshape(self.geometry.input_shape)
 
     def kernel_ochw(self, values: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        return values.reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
+        """The kernel as the run holds it: O×(C/g)×kh×kw (3-D: O×(C/g)×kd×kh×kw)."""
+        return values.reshape(self.geometry.kernel_shape)
 
     def output_nohw(self, values: np.ndarray) -> np.ndarray:
-        g = self.geometry
-        return values.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
+        """The output as the run holds it: N×O×H_out×W_out (3-D: N×O×D_out×H_out×W_out)."""
+        return values.reshape(self.geometry.output_shape)
 
     def focusable(self) -> tuple[Focusable, ...]:
         """The arrays ``--focus`` may name: the output and the input."""
@@ -160,6 +165,13 @@ class ConvProblem:
         if conv_padding.copies(self):  # an input cell's windows are its copies' (not shown)
             return (output,)
         return (output, Focusable("input", self.names["input"], self.input.shape, self.input_axes))
+
+
+def output_shape(geometry: ConvGeometry | Conv3dGeometry, axes: tuple[str, ...]) -> tuple[int, ...]:
+    """The output's shape in the spec's own ``axes`` (a subset of n, o, depth, row, col)."""
+    full = geometry.output_shape
+    sizes = dict(zip(RUN_OUTPUT_AXES[len(full)], full, strict=True))
+    return tuple(sizes[a] for a in axes)
 
 
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
@@ -199,13 +211,11 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
         dims_inferred=dims_inferred,
         padding_mode=padding_mode,
     )
-    g = geometry
-    sizes = {"n": g.batch, "o": g.out_channels, "row": g.out_h, "col": g.out_w}
-    output_shape = tuple(sizes[a] for a in output_axes)
+    out_shape = output_shape(geometry, output_axes)
     upstream, upstream_given = common.read_upstream(
-        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+        spec, out_shape, names["output"], limits, naming=naming(spec, names, "output")
     )
-    known_results = result_shapes(output_shape, x, w, bias)
+    known_results = result_shapes(out_shape, x, w, bias)
     symbols = answer_names(spec, x, w, bias, upstream)
     fields, values, capped = numbers_above_cap(
         {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
@@ -230,14 +240,20 @@ def _read_input_and_kernel(
     formulas (core/kinds/symbolic_fields.py); :func:`_read_dims` checks their ranks against
     ``dims``."""
     raw_input = common.require(
-        spec, "input", KIND, "the input, H×W, C×H×W or N×C×H×W (1-D: L, C×L or N×C×L)"
+        spec,
+        "input",
+        KIND,
+        "the input, H×W, C×H×W or N×C×H×W (1-D: L, C×L or N×C×L; 3-D: D×H×W … N×C×D×H×W)",
     )
     raw_kernel = common.require(
-        spec, "kernel", KIND, "the kernel, kh×kw, C×kh×kw or O×C×kh×kw (1-D: k, C×k or O×C×k)"
+        spec,
+        "kernel",
+        KIND,
+        "the kernel, kh×kw, C×kh×kw or O×C×kh×kw (1-D: k, C×k or O×C×k; 3-D: kd×kh×kw … O×C×kd×kh×kw)",
     )
     x, w = (
         read_tensor(
-            raw, (key,), ndims=(1, 2, 3, 4), what=key, limits=limits, **naming(spec, names, key)
+            raw, (key,), ndims=(1, 2, 3, 4, 5), what=key, limits=limits, **naming(spec, names, key)
         )
         for key, raw in (("input", raw_input), ("kernel", raw_kernel))
     )
@@ -245,20 +261,31 @@ def _read_input_and_kernel(
 
 
 def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
-    """``dims`` (1 or 2) and whether it was read from a vector input and vector kernel
+    """``dims`` (1, 2 or 3) and whether it was read from a vector input and vector kernel
     without the key; the input must have dims to dims + 2 axes and the kernel likewise."""
     inferred = spec.get("dims") is None and x.ndim == 1 and w.ndim == 1
     if spec.get("dims") is not None:
         dims = parse_int(spec["dims"], ("dims",), minimum=1, maximum=3, what="dims")
-        if dims == 3:
-            raise SpecError(("dims",), "dims 3 (3-D convolution) is not supported yet; use 1 or 2")
     else:
         dims = 1 if inferred else 2
     input_shapes, kernel_shapes = SHAPES[dims]
+    fits = lambda array, d: d <= array.ndim <= d + 2  # noqa: E731
+    if spec.get("dims") is not None and not fits(x, dims) and not fits(w, dims):
+        # Neither array fits the dims the spec gave: the dims is the likelier slip.
+        others = [d for d in (1, 2, 3) if fits(x, d) and fits(w, d)]
+        raise SpecError(
+            ("dims",),
+            f"dims is {dims} but the input has {_axes(x.ndim)} and the kernel "
+            f"{_axes(w.ndim)}: in {dims}-D give the input as "
+            f"{input_shapes} and the kernel as {kernel_shapes}"
+            + (f", or set dims: {others[0]}" if others else ""),
+        )
     if not dims <= x.ndim <= dims + 2:
         hint = (
             "; a vector input is a 1-D signal: give a vector kernel too, or dims: 1"
             if x.ndim == 1
+            else "; for a 3-D convolution (a volume) set dims: 3"
+            if x.ndim == 5
             else ""
         )
         raise SpecError(
@@ -267,13 +294,23 @@ def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[i
             f"give {input_shapes}{hint}",
         )
     if not dims <= w.ndim <= dims + 2:
-        hint = "; for a 1-D convolution set dims: 1" if dims == 2 and w.ndim == 1 else ""
+        hint = (
+            "; for a 1-D convolution set dims: 1"
+            if dims == 2 and w.ndim == 1
+            else "; for a 3-D convolution set dims: 3"
+            if dims == 2 and w.ndim == 5
+            else ""
+        )
         raise SpecError(
             ("kernel",),
             f"the kernel has {w.ndim} {'axis' if w.ndim == 1 else 'axes'} but dims is {dims}: "
             f"give {kernel_shapes}{hint}",
         )
     return dims, inferred
+
+
+def _axes(count: int) -> str:
+    return f"{count} {'axis' if count == 1 else 'axes'}"
 
 
 def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims: int) -> int:
@@ -299,10 +336,10 @@ def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims:
     if kernel_channels != wanted:
         spatial = "×".join(map(str, w.shape[w.ndim - dims :]))
         if w.ndim == dims:
+            spatial_names = {1: "k", 2: "kh×kw", 3: "kd×kh×kw"}[dims]
             hint = (
-                f"give the kernel as C×kh×kw ({in_channels}×{spatial}) or O×C×kh×kw"
-                if dims == 2
-                else f"give the kernel as C×k ({in_channels}×{spatial}) or O×C×k"
+                f"give the kernel as C×{spatial_names} ({in_channels}×{spatial}) "
+                f"or O×C×{spatial_names}"
             )
         elif groups > 1:
             hint = f"with groups {groups} the kernel is C_out×(C_in/groups)×…: its input-channel axis must be {wanted}"
@@ -346,7 +383,13 @@ def _read_geometry(
     """Stride, dilation, padding (and how the spec wrote it), flip_kernel and the padding
     mode, as one geometry whose kernel fits the padded input and whose work is within the
     limit.  A 1-D problem is a 2-D one with one row: stride and dilation 1 and no padding on
-    the rows."""
+    the rows; a 3-D one is read by core/kinds/conv3d.py."""
+    if dims == 3:
+        geometry3, padding_text, flip_kernel, padding_mode = conv3d.read_geometry(
+            spec, x, w, groups
+        )
+        _check_work(geometry3, limits)
+        return geometry3, padding_text, flip_kernel, padding_mode
     if dims == 1:
         stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
         dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
@@ -377,13 +420,17 @@ def _read_geometry(
         dims=dims,
     )
     _check_fits(geometry)
+    _check_work(geometry, limits)
+    return geometry, padding_text, flip_kernel, padding_mode
+
+
+def _check_work(geometry: ConvGeometry | Conv3dGeometry, limits: common.Limits) -> None:
     if geometry.work > limits.max_work:
         raise LimitError(
             ("input",),
             f"this convolution needs {geometry.work:,} multiply-adds, above the limit of {limits.max_work:,} "
             "(raise it with --max-work)",
         )
-    return geometry, padding_text, flip_kernel, padding_mode
 
 
 def _check_fits(geometry: ConvGeometry) -> None:
@@ -445,7 +492,7 @@ class ConvTrace:
     exact, else float64): the results, the operands as the pass used them, and which
     entry each Jacobian cell is (:func:`jacobian_maps`, when the Jacobians were built)."""
 
-    output: np.ndarray  # N×O×H_out×W_out
+    output: np.ndarray  # N×O×H_out×W_out (3-D: N×O×D_out×H_out×W_out; likewise below)
     grad_input: np.ndarray  # N×C×H×W
     grad_kernel: np.ndarray  # O×C×kh×kw (the spec's kernel, unflipped)
     grad_bias: np.ndarray | None  # 0-D or O
@@ -459,7 +506,7 @@ class ConvTrace:
 
 def kernel_params(problem: ConvProblem, kernel: np.ndarray) -> dict[str, Any]:
     """The conv op's parameters: ``kernel`` (the problem's, or float64 values in its shape)
-    as O×C×kh×kw, the geometry and whether the kernel is flipped."""
+    as O×C×kh×kw (3-D: O×C×kd×kh×kw), the geometry and whether the kernel is flipped."""
     return {
         "kernel": problem.kernel_ochw(kernel),
         "geometry": problem.geometry,
@@ -467,11 +514,16 @@ def kernel_params(problem: ConvProblem, kernel: np.ndarray) -> dict[str, Any]:
     }
 
 
+def conv_op(problem: ConvProblem) -> Any:
+    """The op that runs the problem: conv3d in 3-D, else conv2d (1-D with one row)."""
+    return CONV3D if problem.dims == 3 else CONV2D
+
+
 def compute(problem: ConvProblem, *, exact: bool) -> ConvTrace:
     """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
     kernel = kernel_params(problem, problem.kernel)
     output, conv_trace = adapter.forward(
-        CONV2D, problem.to_nchw(problem.input), kernel, exact=exact
+        conv_op(problem), problem.to_nchw(problem.input), kernel, exact=exact
     )
     upstream = problem.output_nohw(problem.upstream)
     grad_bias = None
@@ -521,7 +573,9 @@ def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
         out_size * max(problem.kernel.size, problem.input.size) <= options.limits.max_jacobian
     )
     if jacobian_wanted and small_enough:
-        trace.jacobian_maps = jacobian_maps(problem)
+        trace.jacobian_maps = (
+            conv3d.jacobian_maps(problem) if problem.dims == 3 else jacobian_maps(problem)
+        )
         results["jacobian_kernel"] = gather(problem.input, trace.jacobian_maps[0], exact)
         results["jacobian_input"] = gather(problem.kernel, trace.jacobian_maps[1], exact)
     axes = {

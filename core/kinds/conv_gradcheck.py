@@ -12,6 +12,7 @@ import numpy as np
 from gradcalc.core.checking import probes_for
 from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.ops.conv import conv2d_forward, flip
+from gradcalc.core.ops.conv3d import conv3d_forward, flip3
 
 if TYPE_CHECKING:
     from gradcalc.core.kinds.conv import ConvProblem
@@ -59,9 +60,9 @@ def local_losses(problem: ConvProblem) -> Callable[[str, tuple[int, ...]], Any]:
     def local(name: str, index: tuple[int, ...]) -> Any:
         flat = int(np.ravel_multi_index(index, np.shape(problem.floats[name]))) if index else 0
         if name == "input":
-            part = {"sample": flat // (g.in_channels * g.in_h * g.in_w)}
+            part = {"sample": flat // int(np.prod(g.input_shape[1:]))}
         elif name == "kernel":
-            part = {"channel": flat // (g.group_in * g.kernel_h * g.kernel_w)}
+            part = {"channel": flat // int(np.prod(g.kernel_shape[1:]))}
         elif problem.bias is not None and problem.bias.ndim == 1:
             part = {"channel": flat}
         else:
@@ -88,8 +89,8 @@ def float_loss(
     if sizes:
         params = {name: np.abs(value) for name, value in params.items()}
     g = problem.geometry
-    x = params["input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w)
-    w = params["kernel"].reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
+    x = params["input"].reshape(g.input_shape)
+    w = params["kernel"].reshape(g.kernel_shape)
     if problem.padding_mode != "zeros" and any(g.padding):  # padded by copies, then no padding
         from gradcalc.core.kinds.conv_padding import inner_geometry
         from gradcalc.core.ops.pad import pad_forward
@@ -98,20 +99,23 @@ def float_loss(
     upstream = problem.output_nohw(problem.floats["upstream"])
     bias = params.get("bias")
     if bias is not None:
-        bias = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
+        bias = bias.reshape(1, -1, *(1,) * (x.ndim - 2)) if bias.ndim == 1 else bias
     if sample is not None:
         x, upstream = x[sample : sample + 1], upstream[sample : sample + 1]
         g = _with(g, batch=1)
     if channel is not None:
         w, upstream = w[channel : channel + 1], upstream[:, channel : channel + 1]
-        if bias is not None and bias.ndim == 4:  # one per channel (else one number)
+        if bias is not None and bias.ndim == x.ndim:  # one per channel (else one number)
             bias = bias[:, channel : channel + 1]
         if g.groups > 1:  # the one channel reads only its group's input channels
             group = g.group_inputs(channel)
             x = x[:, group.start : group.stop]
             g = _with(g, in_channels=g.group_in, groups=1)
         g = _with(g, out_channels=1)
-    output = conv2d_forward(x, flip(w) if problem.flip_kernel else w, g)
+    if g.dims == 3:
+        output = conv3d_forward(x, flip3(w) if problem.flip_kernel else w, g)
+    else:
+        output = conv2d_forward(x, flip(w) if problem.flip_kernel else w, g)
     if bias is not None:
         output = output + bias
     return float(np.sum((np.abs(upstream) if sizes else upstream) * output))

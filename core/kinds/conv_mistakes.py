@@ -46,6 +46,17 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         *_groups_ignored(spec),
     ]
     gradients = ("grad_input", "grad_kernel", "grad_bias")
+    if spec.get("dims") == 3:  # zero padding only; the "+1" slip would drop depth too
+        stride = pair_as_written(spec.get("stride", 1))
+        sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
+        return (
+            variants
+            + [transposed("grad_kernel", "∂L/∂kernel")]
+            + sizes
+            + forgot_upstream(spec, gradients)
+            + upstream_transposed(spec, gradients)
+            + [negated(gradients)]
+        )
     if one_d:  # no rows and columns to swap, and one axis for the size slips
         stride = pair_as_written(spec.get("stride", 1))
         sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
@@ -96,7 +107,7 @@ def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
         kernel = parse_array(
             spec["kernel"],
             ("kernel",),
-            ndims=(1, 2, 3, 4),
+            ndims=(1, 2, 3, 4, 5),
             what="kernel",
             max_elements=common.Limits().max_elements,
         )

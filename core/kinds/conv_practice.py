@@ -1,6 +1,7 @@
 """A conv problem's practice profile (``PRACTICE``, for ``gradcalc random conv``): an image
-(the default, ``--dims 2``) or a signal (``--dims 1``), with its kernel, stride, padding,
-dilation, padding mode, channels and groups.  core/kinds/conv.py exports it."""
+(the default, ``--dims 2``), a signal (``--dims 1``) or a volume (``--dims 3``: frames of
+an image, ``--depth`` of them), with its kernel, stride, padding, dilation, padding mode,
+channels and groups.  core/kinds/conv.py exports it."""
 
 from __future__ import annotations
 
@@ -102,12 +103,18 @@ def _grouped_kernel(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[s
     return fields
 
 
+# 3-D problems (--dims 3): --depth frames of a --size image, a kernel of --kernel-depth ×
+# --kernel-size; int stride, padding and dilation (the same on every axis).
+DEPTH = Knob("depth", "int", "3-D: input depth D (frames)", default=3, maximum=6, label="depth {}")
+KERNEL_DEPTH = Knob(
+    "kernel_depth", "int", "3-D: kernel depth kd", default=2, maximum=5, label="kernel depth {}"
+)
 DIMS = Knob(
     "dims",
     "choice",
-    "spatial axes: 2 (an image) or 1 (a signal)",
+    "spatial axes: 2 (an image), 1 (a signal) or 3 (a volume)",
     default="2",
-    choices=("2", "1"),
+    choices=("2", "1", "3"),
     seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
     quiet_default=True,
 )
@@ -153,6 +160,27 @@ PRACTICE = Profile(
                 "kernel": ("out_channels?", "channels?", "kernel_length"),
             },
             fixed={"flip_kernel": False, "dims": 1},
+            adjust=_grouped_kernel,
+        ),
+        "3": Variant(
+            knobs=(
+                DEPTH,
+                IMAGE,
+                KERNEL_DEPTH,
+                KERNEL,
+                STRIDE_1D,
+                PADDING_1D,
+                DILATION_1D,
+                CHANNELS,
+                OUT_CHANNELS,
+                GROUPS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "depth", "size"),
+                "kernel": ("out_channels?", "channels?", "kernel_depth", "kernel_size"),
+            },
+            fixed={"flip_kernel": False, "dims": 3},
             adjust=_grouped_kernel,
         ),
     },

@@ -41,6 +41,9 @@ class Field:
     maximum: Any = None
     above: Any = None
     lengths: tuple[int, ...] = ()
+    # The lengths an "ints" list may have instead when the spec's dims is 3 (conv's stride,
+    # dilation and padding triples); the schema checks them under `dims: 3` only.
+    lengths_3d: tuple[int, ...] = ()
     # A tensor whose entries may be symbols and formulas, or `symbolic 3x3` (core/symbolic.py).
     symbols: bool = False
 

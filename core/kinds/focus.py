@@ -37,7 +37,14 @@ class FocusTarget:
         return self.index[axes.index(axis)] if axis in axes else 0
 
 
-AXIS_WORDS = {"n": "batch", "c": "channel", "o": "channel", "row": "row", "col": "column"}
+AXIS_WORDS = {
+    "n": "batch",
+    "c": "channel",
+    "o": "channel",
+    "depth": "depth slice",
+    "row": "row",
+    "col": "column",
+}
 _TARGET = re.compile(r"^\s*([^\s\[\]]+)\s*\[([^\[\]]*)\]\s*$")
 _INDEX = re.compile(r"^[+-]?[0-9]+$")
 
@@ -46,7 +53,8 @@ def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> Focus
     """``output[1,0]``, ``input[0,2,1]`` or a symbol (``H[1,0]``): the element it names.
 
     The indices count from ``index_base``.  All of the array's indices may be given, or only the
-    last two (row, column), the leading ones (batch, channel) then being the first.
+    last two (row, column; in 3-D the last three, depth, row, column), the leading ones (batch,
+    channel) then being the first.
     """
     words = [a.role for a in arrays] + [
         a.symbol for a in arrays if a.symbol not in ("output", "input")
@@ -74,8 +82,12 @@ def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> Focus
     ndim = len(array.shape)
     shape_text = "×".join(map(str, array.shape))
     axes_text = ", ".join(array.axes)
-    if len(given) not in (ndim, 2):
-        counts = f"{ndim} ({axes_text})" + (" or the last 2 (row, col)" if ndim > 2 else "")
+    # The short form names the spatial indices only: (row, col), or (depth, row, col) in 3-D.
+    spatial = ("depth", "row", "col") if "depth" in array.axes else ("row", "col")
+    if len(given) not in (ndim, len(spatial)):
+        counts = f"{ndim} ({axes_text})" + (
+            f" or the last {len(spatial)} ({', '.join(spatial)})" if ndim > len(spatial) else ""
+        )
         raise FocusError(
             f"{name}[{inside}] has {len(given)} ind{'ex' if len(given) == 1 else 'ices'}; "
             f"allowed: {counts}, since {array.role} {array.symbol} is {shape_text}"

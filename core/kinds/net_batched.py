@@ -162,7 +162,7 @@ def _conv_moving(
     from gradcalc.core.kinds.conv import kernel_params
     from gradcalc.core.ops.conv import conv2d_forward_kernels
 
-    if problem.padding_mode != "zeros" and any(problem.geometry.padding):
+    if _per_point_conv(problem):
         return None
     points = len(stacked)
     if key == "kernel":
@@ -246,12 +246,19 @@ def _samples(problem: Any, values: np.ndarray) -> np.ndarray:
     return values.reshape(-1, *problem.to_nchw(values[0]).shape[1:])
 
 
+def _per_point_conv(problem: Any) -> bool:
+    """A conv layer whose stacked points run one pass each: a padding that copies cells (its
+    pad op runs per point) or a 3-D conv (its op is conv3d's, not the conv2d stacked here)."""
+    copies = problem.padding_mode != "zeros" and any(problem.geometry.padding)
+    return copies or len(problem.geometry.padding) == 6
+
+
 def _conv(problem: Any, values: np.ndarray, moved: Mapping[str, np.ndarray]) -> Any:
     from gradcalc.core.kinds.conv import kernel_params
     from gradcalc.core.ops.conv import BIAS_ADD, CONV2D
 
-    if problem.padding_mode != "zeros" and any(problem.geometry.padding):
-        return None  # a padding that copies cells: its pad op runs per point
+    if _per_point_conv(problem):
+        return None
     x = _samples(problem, values)
     from gradcalc.core.records import fields
 

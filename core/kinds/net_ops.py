@@ -113,15 +113,15 @@ def forward(
 
 
 def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.ndarray, Traces]:
-    from gradcalc.core.kinds.conv import kernel_params
-    from gradcalc.core.ops.conv import BIAS_ADD, CONV2D
+    from gradcalc.core.kinds.conv import conv_op, kernel_params
+    from gradcalc.core.ops.conv import BIAS_ADD
 
     kernel = kernel_params(problem, params.get("kernel", problem.kernel))
     x = problem.to_nchw(x)
     pad_trace = None
     if problem.padding_mode != "zeros" and any(problem.geometry.padding):
         x, pad_trace, kernel["geometry"] = _pad_copies(problem, x)
-    output, conv_trace = _forward(CONV2D, x, kernel, to_float)
+    output, conv_trace = _forward(conv_op(problem), x, kernel, to_float)
     traces = [conv_trace]
     bias = params.get("bias", problem.bias)
     if bias is not None:

@@ -88,6 +88,19 @@ class ConvGeometry:
     def out_w(self) -> int:
         return (self.padded_w - self.span_w) // self.stride[1] + 1
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        """N×C×H×W (the 3-D geometry, core/ops/conv3d.py, has the same shape properties)."""
+        return (self.batch, self.in_channels, self.in_h, self.in_w)
+
+    @property
+    def kernel_shape(self) -> tuple[int, ...]:
+        return (self.out_channels, self.group_in, self.kernel_h, self.kernel_w)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.out_channels, self.out_h, self.out_w)
+
     def window_axes(self) -> tuple[WindowAxis, WindowAxis]:
         """The row and column axes of the sliding window (core/ops/windows.py, for ``--focus``)."""
         from gradcalc.core.ops.windows import WindowAxis
@@ -355,12 +368,14 @@ CONV2D = Op(
 
 
 # ---------------------------------------------------------------------------
-# bias_add: y = x + b, one bias per channel (b: O) or one for all (b: 0-D)
+# bias_add: y = x + b, one bias per channel (b: O) or one for all (b: 0-D); x is N×O×H×W
+# (conv2d, conv1d) or N×O×D×H×W (conv3d)
 
 
-def _bias_axes(bias: np.ndarray) -> tuple[int, ...]:
-    """The axes of N×O×H×W a bias of this shape is broadcast over."""
-    return (0, 2, 3) if bias.ndim == 1 else (0, 1, 2, 3)
+def _bias_axes(bias: np.ndarray, ndim: int = 4) -> tuple[int, ...]:
+    """The axes of N×O×… (``ndim`` axes: N×O×H×W, or N×O×D×H×W in 3-D) a bias of this shape
+    is broadcast over."""
+    return tuple(a for a in range(ndim) if a != 1 or bias.ndim == 0)
 
 
 def bias_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -369,14 +384,14 @@ def bias_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     The cache holds the bias and ``shared``, how many entries of y share one bias entry.
     """
     bias = params["bias"]
-    per_channel = bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias
-    shared = math.prod(x.shape[axis] for axis in _bias_axes(bias))
+    per_channel = bias.reshape(1, -1, *(1,) * (x.ndim - 2)) if bias.ndim == 1 else bias
+    shared = math.prod(x.shape[axis] for axis in _bias_axes(bias, x.ndim))
     return x + per_channel, {"bias": bias, "shared": shared}
 
 
 def bias_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
     """grad_y: N×O×H×W -> ∂L/∂b: the bias's shape (upstream summed over what it is shared by)."""
-    return grad_y.sum(axis=_bias_axes(cache["bias"]))
+    return grad_y.sum(axis=_bias_axes(cache["bias"], grad_y.ndim))
 
 
 def bias_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
