@@ -97,3 +97,9 @@ def denominators_reach(floats: np.ndarray) -> bool:
         if stop == flat.size:
             break
     return False
+
+
+def holds_negative_zero(floats: np.ndarray) -> bool:
+    """Whether float64 ``floats`` hold a −0.0 (its bit pattern, 0x8000…, is the smallest
+    int64): a spec reads it as 0, and most computed arrays hold none."""
+    return bool(np.any(floats.view(np.int64) == np.iinfo(np.int64).min))

@@ -21,7 +21,11 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.float_source import denominators_reach, shortest_fraction
+from gradcalc.core.float_source import (
+    denominators_reach,
+    holds_negative_zero,
+    shortest_fraction,
+)
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
@@ -70,7 +74,10 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
         return to_float(values) if common else adapter.each_rounded(values)
     if kind == "flatten":
         return values
-    values = values + 0.0  # float64 already (a layer's output or gradient)
+    # float64 already (a layer's output or gradient): −0.0 reads as 0, and an array that
+    # holds none is used as it is (most do; a copy of each costs more than the look)
+    if values.dtype != np.float64 or holds_negative_zero(values):
+        values = values + 0.0
     if kind not in _COMMON_DENOMINATOR:
         return values
     # Whole numbers have denominator 1 (inf and nan never reach here: reading refuses
@@ -208,7 +215,10 @@ def _pool_params(problem: Any) -> tuple[Any, dict[str, Any]]:
     from gradcalc.core.kinds.pool import op_params
 
     if problem not in _POOLS:
-        _POOLS[problem] = op_params(problem)
+        op, params = op_params(problem)
+        # Nothing here reads max pooling's per-tap weights or ties (no explanation): the
+        # cache keeps only where ∂L/∂y goes (core/ops/pool.py max_forward).
+        _POOLS[problem] = op, {**params, "routes_only": True}
     return _POOLS[problem]
 
 
