@@ -168,6 +168,11 @@ def _columns_into(x_padded: np.ndarray, g: ConvGeometry, columns: np.ndarray) ->
     np.copyto(columns.reshape(windows.shape), windows)
 
 
+# At most this many blocks of a batch: each costs a few tens of µs of calls (and its own
+# matmuls), and core/parallel.py runs at most 4 threads.
+MAX_BLOCKS = 4
+
+
 def batch_blocks(entries_per_item: int, *arrays: Any) -> list[tuple[int, int]]:
     """Blocks of the batch axis (axis 0 of ``arrays[0]``) that core/parallel.py runs on its
     threads, when every array is float64 (exact arrays hold Python objects, which keep the
@@ -176,7 +181,7 @@ def batch_blocks(entries_per_item: int, *arrays: Any) -> list[tuple[int, int]]:
     batch = arrays[0].shape[0]
     if any(np.asarray(array).dtype != np.float64 for array in arrays):
         return [(0, batch)]
-    return spans(batch, entries_per_item)
+    return spans(batch, entries_per_item, max_blocks=MAX_BLOCKS)
 
 
 def conv2d_forward(
