@@ -45,13 +45,10 @@ def relu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
 
 def _float_relu(x: np.ndarray) -> np.ndarray:
     """np.where(x > 0, x, 0.0) for float64 x, without np.where's scalar broadcast (a
-    hundred times slower on a large array): max(x, 0), + 0.0 turning a −0.0 that max may
-    keep into 0.0, and 0.0 where x is nan (x > 0 is false there)."""
-    y = np.maximum(x, 0.0, out=np.empty_like(x))  # an array, 0-d too
+    hundred times slower on a large array): fmax(x, 0), which is 0 where x is nan (x > 0
+    is false there), + 0.0 turning a −0.0 that fmax may keep into 0.0."""
+    y = np.fmax(x, 0.0, out=np.empty_like(x))  # an array, 0-d too
     y += 0.0
-    nan = np.isnan(y)
-    if nan.any():
-        y[nan] = 0.0
     return y
 
 
