@@ -60,3 +60,19 @@ def test_split_work_keeps_freed_memory_once(monkeypatch):
     assert parallel.run_blocks(lambda a, b: b - a, [(0, 3), (3, 5)]) == [3, 2]
     assert parallel._memory_kept == [True]
     parallel.keep_freed_memory()  # a second call does nothing
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_blocks_follow_the_callers_errstate(monkeypatch, threads):
+    """np.errstate (a context variable) holds in every block, on whichever thread it runs."""
+    monkeypatch.setenv("GRADCALC_THREADS", threads)
+    values = np.zeros(8)
+
+    def divide(start, stop):
+        return np.ones(stop - start) / values[start:stop]
+
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        parallel.run_blocks(divide, [(0, 4), (4, 8)])
+    with np.errstate(divide="ignore"):
+        parts = parallel.run_blocks(divide, [(0, 4), (4, 8)])
+    assert all(np.isinf(part).all() for part in parts)

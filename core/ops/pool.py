@@ -28,6 +28,7 @@ import numpy as np
 
 from gradcalc.core.float_source import holds_negative_zero
 from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.parallel import run_blocks, spans
 
 if TYPE_CHECKING:
     from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
@@ -224,17 +225,15 @@ def max_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     under ties first, ``weights`` and ``tied`` are None: ∂L/∂y goes to ``first``.
     """
     g, layout, policy = params["geometry"], params["layout"], params["ties"]
-    if _is_float(x) and tiles(g):
-        maximum, taps_tied, first = tiled_max(x, g)
-        tied = None if params.get("routes_only") else np.stack(taps_tied, axis=-1)  # all REAL
+    routes_only = params.get("routes_only") and policy == "first" and _is_float(x)
+    if _is_float(x) and tiles(g):  # every tap is on the input: all REAL
+        maximum, tied, first = tiled_max(x, g, keep_ties=not routes_only)
     else:
         # Taps off the input must lose to every value: −∞, or one below the smallest integer.
         fill = -np.inf if _is_float(x) else x.min() - 1
         maximum, tied, first = max_pool(gather_windows(x, layout, fill), layout.real)
-    if params.get("routes_only") and policy == "first" and _is_float(x):
+    if routes_only:
         return maximum, _max_cache(g, None, 1, None, first)
-    if tied is None:
-        tied = np.stack(taps_tied, axis=-1)
     weights, denominator = tie_weights(tied, first, policy)
     return maximum, _max_cache(g, weights, denominator, tied, first)
 
@@ -250,19 +249,38 @@ def _max_cache(g: PoolGeometry, weights: Any, denominator: int, tied: Any, first
     }
 
 
-def tiled_max(x: np.ndarray, g: PoolGeometry) -> tuple[np.ndarray, list[np.ndarray], np.ndarray]:
+def tiled_max(
+    x: np.ndarray, g: PoolGeometry, keep_ties: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
     """max_pool of float64 x (N×C×H×W) where the windows tile it, without gathering the
     N×C×H_out×W_out×T windows: each tap is a strided view of x, and T − 1 elementwise
-    maxima give the maximum.  Returns (maximum N×C×H_out×W_out, per tap in row-major order
-    the N×C×H_out×W_out mask of windows whose maximum it equals, first N×C×H_out×W_out).
+    maxima give the maximum.  Returns (maximum N×C×H_out×W_out, tied N×C×H_out×W_out×T
+    (the taps equal to the maximum; None unless ``keep_ties``), first N×C×H_out×W_out).
+    Blocks of the batch run on core/parallel.py's threads (each window is its own).
 
     Equal to max_pool bit for bit: the largest of distinct values is one value, whatever
     the order; only a maximum of 0 (0.0 and −0.0 compare equal, and which one a max keeps
     depends on the order) or nan is taken again by max_pool's own reduction of the window.
     """
-    blocks = x.reshape(g.batch, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
-    taps = [blocks[:, :, :, m, :, q] for m in range(g.kernel_h) for q in range(g.kernel_w)]
-    maximum = taps[0].copy()
+    shape = (g.batch, g.channels, g.out_h, g.out_w)
+    maximum, first = np.empty(shape), np.empty(shape, dtype=np.intp)
+    tied = np.empty((*shape, g.taps), dtype=bool) if keep_ties else None
+
+    def block(start: int, stop: int) -> None:
+        ties = None if tied is None else tied[start:stop]
+        _tiled_max_block(x[start:stop], g, maximum[start:stop], ties, first[start:stop])
+
+    run_blocks(block, spans(g.batch, g.channels * g.in_h * g.in_w))
+    return maximum, tied, first
+
+
+def _tiled_max_block(
+    x: np.ndarray, g: PoolGeometry, maximum: np.ndarray, tied: Any, first: np.ndarray
+) -> None:
+    """tiled_max of a block of the batch (x: n×C×H×W), into the block's results."""
+    windows = x.reshape(x.shape[0], g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
+    taps = [windows[:, :, :, m, :, q] for m in range(g.kernel_h) for q in range(g.kernel_w)]
+    np.copyto(maximum, taps[0])
     for tap in taps[1:]:
         np.maximum(maximum, tap, out=maximum)
     unsure = np.isnan(maximum)
@@ -270,17 +288,20 @@ def tiled_max(x: np.ndarray, g: PoolGeometry) -> tuple[np.ndarray, list[np.ndarr
         unsure |= maximum == 0
     if unsure.any():
         n, c, i, j = np.nonzero(unsure)
-        windows = blocks[n, c, i, :, j, :].reshape(n.size, g.taps)  # K×T, row-major taps
-        maximum[unsure] = windows.max(axis=-1)
-    tied = [tap == maximum for tap in taps]
+        gathered = windows[n, c, i, :, j, :].reshape(n.size, g.taps)  # K×T, row-major taps
+        maximum[unsure] = gathered.max(axis=-1)
+    equal = [
+        np.equal(tap, maximum, out=None if tied is None else tied[..., index])
+        for index, tap in enumerate(taps)
+    ]
     # The first tap equal to the maximum (0 where none is: a nan window), as argmax gives;
     # counted in the smallest integers that hold T − 1 (a mask assignment per tap is slower).
-    first = np.zeros(maximum.shape, dtype=np.min_scalar_type(g.taps - 1))
+    counted = np.zeros(maximum.shape, dtype=np.min_scalar_type(g.taps - 1))
     for index in range(len(taps) - 1, 0, -1):
-        first *= ~tied[index]
-        first += tied[index] * first.dtype.type(index)
-    first *= ~tied[0]
-    return maximum, tied, first.astype(np.intp)
+        counted *= ~equal[index]
+        counted += equal[index] * counted.dtype.type(index)
+    counted *= ~equal[0]
+    first[...] = counted
 
 
 def avg_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -349,11 +370,17 @@ def _routed(grad_y: np.ndarray, first: np.ndarray, g: PoolGeometry) -> np.ndarra
         routes = np.arange(g.taps) == first[..., None]
         return scatter_windows(grad_y[..., None] * routes, g)
     grid = np.empty((g.batch, g.channels, g.in_h, g.in_w))
-    blocks = grid.reshape(g.batch, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
-    for m in range(g.kernel_h):
-        for q in range(g.kernel_w):
-            np.multiply(grad_y, first == m * g.kernel_w + q, out=blocks[:, :, :, m, :, q])
-    grid += 0.0  # as untile_windows: −0.0 becomes 0
+
+    def block(start: int, stop: int) -> None:
+        part = grid[start:stop]
+        windows = part.reshape(-1, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
+        for m in range(g.kernel_h):
+            for q in range(g.kernel_w):
+                routes = first[start:stop] == m * g.kernel_w + q
+                np.multiply(grad_y[start:stop], routes, out=windows[:, :, :, m, :, q])
+        part += 0.0  # as untile_windows: −0.0 becomes 0
+
+    run_blocks(block, spans(g.batch, g.channels * g.in_h * g.in_w))
     return grid
 
 
