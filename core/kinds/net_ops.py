@@ -398,12 +398,12 @@ def loss_value(problem: Any, x: np.ndarray) -> float:
     from gradcalc.core.kinds.loss import op_inputs
     from gradcalc.core.ops.losses import LOSS_OPS
 
-    rows, params = op_inputs(_with_input(problem, x))
+    rows, params = op_inputs(with_input(problem, x))
     loss, _ = _forward(LOSS_OPS[problem.loss], rows, params, adapter.each_rounded)
     return float(loss)
 
 
-def _with_input(problem: Any, x: np.ndarray) -> Any:
+def with_input(problem: Any, x: np.ndarray) -> Any:
     """A shallow copy of a kind's problem with input ``x``."""
     import copy
 
