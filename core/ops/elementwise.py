@@ -54,7 +54,8 @@ def _float_relu(x: np.ndarray) -> np.ndarray:
 
 def relu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
     if x.dtype == float:
-        return np.asarray(x > 0).astype(float)  # np.where(x > 0, 1.0, 0.0), at copy speed
+        # np.where(x > 0, 1.0, 0.0) at copy speed: the comparison written as 1.0 and 0.0
+        return np.greater(x, 0.0, out=np.empty(np.shape(x)))
     zero, one = _zero_one(x)
     return np.where(x > 0, one, zero)
 
