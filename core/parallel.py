@@ -58,8 +58,6 @@ def run_blocks(work: Callable[[int, int], T], blocks: Sequence[tuple[int, int]])
     The list is in block order whatever order the threads finish in. An
     exception in any block is raised here, in the caller's thread.
     """
-    if len(blocks) > 1:  # big arrays: their temporaries should reuse freed memory
-        keep_freed_memory()
     if len(blocks) <= 1 or workers() <= 1:
         return [work(start, stop) for start, stop in blocks]
     results: list = [None] * len(blocks)
@@ -103,31 +101,3 @@ def _shared_pool():
                 max_workers=max(workers() - 1, 1), thread_name_prefix="gradcalc-block"
             )
         return _pool
-
-
-# glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-_memory_kept = [False]
-
-
-def keep_freed_memory() -> None:
-    """Have glibc's malloc keep freed memory for the next arrays (once per process).
-
-    By default an array of more than 128 KiB gets fresh pages from the kernel (mmap) and
-    gives them back when freed, so every new large array page-faults in zeroed pages: a
-    float64 net of the net benchmark's size (8×16×32×32 activations) spent about as long
-    in those faults as in its arithmetic, and PyTorch's allocator avoids them.  Blocks up
-    to 32 MiB now come from the heap, which keeps up to 128 MiB of freed memory.  Nothing
-    happens where there is no glibc (mallopt is looked up in the running process).
-    """
-    if _memory_kept[0]:
-        return
-    _memory_kept[0] = True
-    try:
-        import ctypes  # here: a few ms of import that small problems never pay
-
-        mallopt = ctypes.CDLL(None).mallopt
-    except (AttributeError, OSError):
-        return
-    mallopt(_M_MMAP_THRESHOLD, 32 << 20)
-    mallopt(_M_TRIM_THRESHOLD, 128 << 20)

@@ -51,17 +51,6 @@ def test_bad_thread_settings_fall_back_to_the_default(monkeypatch):
     assert parallel.workers() >= 1
 
 
-def test_split_work_keeps_freed_memory_once(monkeypatch):
-    """Work big enough to split asks malloc to keep freed memory (glibc's mallopt, or
-    nothing where there is none), once; the results are the blocks' as ever."""
-    monkeypatch.setattr(parallel, "_memory_kept", [False])
-    assert parallel.run_blocks(lambda a, b: b - a, [(0, 3)]) == [3]
-    assert parallel._memory_kept == [False]  # one block: small work, nothing asked
-    assert parallel.run_blocks(lambda a, b: b - a, [(0, 3), (3, 5)]) == [3, 2]
-    assert parallel._memory_kept == [True]
-    parallel.keep_freed_memory()  # a second call does nothing
-
-
 @pytest.mark.parametrize("threads", ["1", "2"])
 def test_blocks_follow_the_callers_errstate(monkeypatch, threads):
     """np.errstate (a context variable) holds in every block, on whichever thread it runs."""

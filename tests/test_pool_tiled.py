@@ -111,30 +111,3 @@ def test_routes_only_off_the_tiling_path() -> None:
     assert same_bits(y, routed_y)
     expected = pool.weighted_backward(grad_y, cache)["input"]
     assert same_bits(pool.weighted_backward(grad_y, routes)["input"], expected)
-
-
-@pytest.mark.parametrize("threads", ["1", "2", "4"])
-def test_blocks_of_the_batch_give_the_bits_of_one_block(monkeypatch, threads: str) -> None:
-    """The net benchmark's pool (8×16×32×32, size 2) splits into blocks of the batch on
-    core/parallel.py's threads: the same bits as no split, for every thread count."""
-    from gradcalc.core import parallel
-
-    rng = np.random.default_rng(5)
-    x = np.maximum(rng.integers(-2, 3, (8, 16, 32, 32)).astype(float), 0.0)
-    g = geometry(x.shape, (2, 2))
-    grad_y = rng.standard_normal((8, 16, 16, 16))
-    params = {"geometry": g, "layout": tap_layout(g), "ties": "first"}
-
-    def results() -> list[bytes]:
-        y, cache = pool.max_forward(x, params)
-        _, routes = pool.max_forward(x, {**params, "routes_only": True})
-        grads = [pool.weighted_backward(grad_y, c)["input"] for c in (cache, routes)]
-        return [a.tobytes() for a in (y, cache["tied"], cache["first"], *grads)]
-
-    assert len(parallel.spans(8, 16 * 32 * 32)) > 1
-    monkeypatch.setenv("GRADCALC_THREADS", "1")
-    monkeypatch.setattr(parallel, "MIN_BLOCK_ENTRIES", 2**60)
-    whole = results()
-    monkeypatch.undo()
-    monkeypatch.setenv("GRADCALC_THREADS", threads)
-    assert results() == whole

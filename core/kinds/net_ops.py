@@ -29,6 +29,7 @@ from gradcalc.core.float_source import (
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
+from gradcalc.core.outcome import Run
 from gradcalc.core.values import read_floats, to_float
 
 Traces = list[Trace]
@@ -401,6 +402,25 @@ def loss_value(problem: Any, x: np.ndarray) -> float:
     rows, params = op_inputs(with_input(problem, x))
     loss, _ = _forward(LOSS_OPS[problem.loss], rows, params, adapter.each_rounded)
     return float(loss)
+
+
+def loss_run(read: Any, values: np.ndarray) -> tuple[Any, Run] | None:
+    """The loss (``read``: as the loss kind read it with the net, None without one) at the
+    last layer's output, run as the kind runs it in float64 (its own compute, at the output
+    read as the kind reads it) without reading a spec: (the problem at that input, its run).
+    None where the kind must read it: bce and bce_with_logits (they take 1 − x from the
+    values read exactly), and an output it refuses (not finite), to say so."""
+    from gradcalc.core.kinds import loss as loss_kind
+
+    if read is None or read.loss in ("bce", "bce_with_logits"):
+        return None
+    x = as_read(values, "loss")
+    if x.dtype != np.float64 or x.shape != read.input.shape or not np.isfinite(x).all():
+        return None
+    moved = with_input(read, x)
+    computed = loss_kind.compute(moved, exact=False)
+    results = {"loss": np.array(computed.loss, dtype=float), "grad_input": computed.grad_input}
+    return moved, Run(results=results, trace=computed, exact=False)
 
 
 def with_input(problem: Any, x: np.ndarray) -> Any:

@@ -362,32 +362,16 @@ def forward_pass(
             force_float=not exact,
             sections=_sections("loss", options),
         )
-        loss = None if exact or options.explain else _ops_loss(problem, values, loss_options)
-        if loss is None:
-            loss = run_loss(problem, values, loss_options)
+        # Unexplained float64: the loss read with the net, run without reading it again.
+        ran = None if exact or options.explain else net_ops.loss_run(problem.read_loss, values)
+        loss = (
+            run_loss(problem, values, loss_options)
+            if ran is None
+            else LayerRun("loss", *ran, loss_options)
+        )
         if exact and not loss.exact:
             float_from = "loss"
     return solutions, loss, float_from
-
-
-def _ops_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun | None:
-    """The numeric path's loss in float64: the loss kind's own compute on the loss as it was
-    read with the net (its targets, weights, reduction), at the last layer's output read as
-    the kind reads it, without reading the spec again.  None where the kind's run must read
-    it: bce and bce_with_logits (they take 1 − x from the values read exactly), and an
-    output that is not finite (the kind refuses it, and says so)."""
-    from gradcalc.core.kinds import loss as loss_kind
-
-    read = problem.read_loss
-    if read is None or read.loss in _EXACT_INPUT:
-        return None
-    x = net_ops.as_read(values, "loss")
-    if x.dtype != np.float64 or x.shape != read.input.shape or not np.isfinite(x).all():
-        return None
-    moved = net_ops.with_input(read, x)
-    computed = loss_kind.compute(moved, exact=False)
-    results = {"loss": np.array(computed.loss, dtype=float), "grad_input": computed.grad_input}
-    return LayerRun("loss", moved, Run(results=results, trace=computed, exact=False), options)
 
 
 @record

@@ -12,13 +12,12 @@ integers (both ops are declared bilinear).
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
-from gradcalc.core.parallel import run_blocks, spans
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
@@ -149,39 +148,15 @@ def tap_windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
 
 
 def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries (N: the
-    items of ``x_padded``, the whole batch or a block of it).
+    """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries.
 
     The output positions are the innermost axis, so the copy moves whole rows of
     W_out (contiguous when the stride is 1) instead of kw-long pieces.
     """
     windows = tap_windows(x_padded, g)  # N×C×H_out×W_out×kh×kw
     return windows.transpose(0, 1, 4, 5, 2, 3).reshape(
-        x_padded.shape[0], g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w
+        g.batch, g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w
     )
-
-
-def _columns_into(x_padded: np.ndarray, g: ConvGeometry, columns: np.ndarray) -> None:
-    """_columns(x_padded, g) written into ``columns`` (a block of the batch's matrix), in
-    one copy."""
-    windows = tap_windows(x_padded, g).transpose(0, 1, 4, 5, 2, 3)
-    np.copyto(columns.reshape(windows.shape), windows)
-
-
-# At most this many blocks of a batch: each costs a few tens of µs of calls (and its own
-# matmuls), and core/parallel.py runs at most 4 threads.
-MAX_BLOCKS = 4
-
-
-def batch_blocks(entries_per_item: int, *arrays: Any) -> list[tuple[int, int]]:
-    """Blocks of the batch axis (axis 0 of ``arrays[0]``) that core/parallel.py runs on its
-    threads, when every array is float64 (exact arrays hold Python objects, which keep the
-    GIL: one block).  Each item's results depend on that item alone, so any split gives
-    the same bits."""
-    batch = arrays[0].shape[0]
-    if any(np.asarray(array).dtype != np.float64 for array in arrays):
-        return [(0, batch)]
-    return spans(batch, entries_per_item, max_blocks=MAX_BLOCKS)
 
 
 def conv2d_forward(
@@ -194,56 +169,23 @@ def conv2d_forward(
     (c0(o): the first input channel of o's group; 0 without groups).
     One matmul per batch item (and group), (O × C·kh·kw) @ (C·kh·kw × H_out·W_out): the
     result is already N×O×H_out×W_out, with no transpose.  ``columns``: x's im2col matrix
-    when the caller made it already.  Blocks of the batch run on core/parallel.py's threads.
+    when the caller made it already.
     """
-    padded = pad_input(x, g.padding) if columns is None else None
-    positions = g.out_h * g.out_w
-    taps = g.in_channels * g.kernel_h * g.kernel_w
-    blocks = batch_blocks((g.out_channels + taps) * positions, x, w)
-
-    def block(start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        part = columns[start:stop] if columns is not None else _columns(padded[start:stop], g)
-        return _matmul(w, part, g, out)
-
-    if len(blocks) == 1:
-        out = block(0, g.batch)
-    else:
-        out = np.empty((g.batch, g.out_channels, positions))
-        run_blocks(lambda start, stop: block(start, stop, out[start:stop]), blocks)
+    if columns is None:
+        columns = _columns(pad_input(x, g.padding), g)
+    if g.groups == 1:
+        out = w.reshape(g.out_channels, -1) @ columns
+    else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
+        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
+        out = w.reshape(g.groups, g.group_out, -1)[None] @ per_group
     return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w)
 
 
-def _matmul(w: np.ndarray, columns: np.ndarray, g: ConvGeometry, out: np.ndarray | None) -> Any:
-    """w (O×(C/g)×kh×kw) times im2col ``columns`` (N×(C·kh·kw)×P) per item -> N×O×P, into
-    ``out`` when given (a block of the batch's result)."""
-    if g.groups == 1:
-        return np.matmul(w.reshape(g.out_channels, -1), columns, out=out)
-    # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
-    per_group = columns.reshape(columns.shape[0], g.groups, -1, columns.shape[-1])
-    grouped_out = None if out is None else out.reshape(*per_group.shape[:2], g.group_out, -1)
-    grouped = np.matmul(w.reshape(g.groups, g.group_out, -1)[None], per_group, out=grouped_out)
-    return grouped.reshape(columns.shape[0], g.out_channels, -1)
-
-
-def forward_columns(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, Any]:
-    """conv2d_forward(x, w, g) and x's im2col matrix (N×(C·kh·kw)×P, for ∂L/∂w), both made
-    block by block of the batch (core/parallel.py)."""
-    padded = pad_input(x, g.padding)
-    taps = g.in_channels * g.kernel_h * g.kernel_w
-    positions = g.out_h * g.out_w
-    blocks = batch_blocks((g.out_channels + taps) * positions, x, w)
-    if len(blocks) == 1:
-        columns = _columns(padded, g)
-        return conv2d_forward(x, w, g, columns), columns
-    columns = np.empty((g.batch, taps, positions))
-    out = np.empty((g.batch, g.out_channels, positions))
-
-    def block(start: int, stop: int) -> None:
-        _columns_into(padded[start:stop], g, columns[start:stop])
-        _matmul(w, columns[start:stop], g, out[start:stop])
-
-    run_blocks(block, blocks)
-    return out.reshape(g.batch, g.out_channels, g.out_h, g.out_w), columns
+def forward_columns(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """conv2d_forward(x, w, g) and x's im2col matrix (N×(C·kh·kw)×(H_out·W_out)), which
+    ∂L/∂w takes again (conv's backward pass, conv_transpose's)."""
+    columns = _columns(pad_input(x, g.padding), g)
+    return conv2d_forward(x, w, g, columns), columns
 
 
 def conv2d_grad_kernel(
@@ -253,32 +195,17 @@ def conv2d_grad_kernel(
 
     upstream: N×O×H_out×W_out, x: N×C×H×W -> O×(C/g)×kh×kw,
     ∂L/∂w[o,c,m,q] = Σ_n,i,j upstream[n,o,i,j] · x_pad[n, c0(o) + c, i·sh + m·dh, j·sw + q·dw].
-    One matmul per batch item (and group), in blocks of the batch on core/parallel.py's
-    threads; then the N partial sums are added in item order.  ``columns``: x's im2col
-    matrix when the forward pass kept it.
+    One matmul per batch item (and group), then the N partial sums are added.  ``columns``:
+    x's im2col matrix when the forward pass kept it.
     """
-    padded = pad_input(x, g.padding) if columns is None else None
-    taps = g.group_in * g.kernel_h * g.kernel_w
-    entries = (g.out_channels + taps * g.groups) * g.out_h * g.out_w
-    blocks = batch_blocks(entries, upstream, x if columns is None else columns)
-
-    def block(start: int, stop: int, out: np.ndarray | None = None) -> np.ndarray:
-        part = columns[start:stop] if columns is not None else _columns(padded[start:stop], g)
-        up = upstream[start:stop]
-        if g.groups == 1:
-            return np.matmul(
-                up.reshape(stop - start, g.out_channels, -1), part.transpose(0, 2, 1), out=out
-            )
-        per_group = part.reshape(stop - start, g.groups, -1, part.shape[-1])
-        grouped_up = up.reshape(stop - start, g.groups, g.group_out, -1)
-        grouped_out = None if out is None else out.reshape(stop - start, g.groups, g.group_out, -1)
-        return np.matmul(grouped_up, per_group.transpose(0, 1, 3, 2), out=grouped_out)
-
-    if len(blocks) == 1:
-        per_item = block(0, g.batch)
+    if columns is None:
+        columns = _columns(pad_input(x, g.padding), g)
+    if g.groups == 1:
+        per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
     else:
-        per_item = np.empty((g.batch, g.out_channels, taps))
-        run_blocks(lambda start, stop: block(start, stop, per_item[start:stop]), blocks)
+        per_group = columns.reshape(g.batch, g.groups, -1, columns.shape[-1])
+        grouped_up = upstream.reshape(g.batch, g.groups, g.group_out, -1)
+        per_item = grouped_up @ per_group.transpose(0, 1, 3, 2)  # N×g×(O/g)×(C/g·kh·kw)
     return per_item.sum(axis=0).reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
 
 
@@ -289,46 +216,34 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     gradient (upstream · w) is scattered back onto the cells it read (col2im);
     overlapping windows add up; padding cells are dropped at the end.  The
     window gradients are computed tap-major (N×kh×kw×C×H_out×W_out) so that each
-    tap's add reads and writes whole rows of W_out.  Blocks of the batch run on
-    core/parallel.py's threads.
+    tap's add reads and writes whole rows of W_out.
     """
-    dtype = np.result_type(upstream, w)
-    grad_padded = np.zeros((g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=dtype)
+    window_grads = _window_grads(upstream, w, g)
+    grad_padded = np.zeros(
+        (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
+    )
     if grad_padded.dtype == object:
         grad_padded.fill(0)
-    taps = g.in_channels * g.kernel_h * g.kernel_w
-    entries = (g.out_channels + taps) * g.out_h * g.out_w
-
-    def block(start: int, stop: int) -> None:
-        _scatter_windows(_window_grads(upstream[start:stop], w, g), grad_padded[start:stop], g)
-
-    run_blocks(block, batch_blocks(entries, upstream, w))
-    top, _, left, _ = g.padding
-    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
-
-
-def _scatter_windows(window_grads: np.ndarray, grad_padded: np.ndarray, g: ConvGeometry) -> None:
-    """Add N×kh×kw×C×H_out×W_out window gradients onto the N×C×H_pad×W_pad cells they read:
-    one vectorized add per kernel tap (kh·kw of them), not per element."""
     sh, sw = g.stride
     dh, dw = g.dilation
     rows_end = sh * (g.out_h - 1) + 1
     cols_end = sw * (g.out_w - 1) + 1
+    # One vectorized add per kernel tap (kh·kw of them), not per element.
     for m in range(g.kernel_h):
         for q in range(g.kernel_w):
             grad_padded[:, :, m * dh : m * dh + rows_end : sh, q * dw : q * dw + cols_end : sw] += (
                 window_grads[:, m, q]
             )
+    top, _, left, _ = g.padding
+    return grad_padded[:, :, top : top + g.in_h, left : left + g.in_w]
 
 
 def _window_grads(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.ndarray:
-    """N×kh×kw×C×H_out×W_out: each window tap's gradient upstream · w, per input channel
-    (N: the items of ``upstream``, the whole batch or a block of it)."""
-    batch = upstream.shape[0]
+    """N×kh×kw×C×H_out×W_out: each window tap's gradient upstream · w, per input channel."""
     if g.groups == 1:
         taps = w.transpose(2, 3, 1, 0).reshape(-1, g.out_channels)  # (kh·kw·C)×O
-        return (taps @ upstream.reshape(batch, g.out_channels, -1)).reshape(
-            batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
+        return (taps @ upstream.reshape(g.batch, g.out_channels, -1)).reshape(
+            g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w
         )
     # Per group: (kh·kw·C/g)×(O/g) taps times that group's N×(O/g)×P upstream.
     taps = (
@@ -336,12 +251,12 @@ def _window_grads(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> np.nd
         .transpose(0, 3, 4, 2, 1)
         .reshape(g.groups, -1, g.group_out)
     )
-    grouped = taps[None] @ upstream.reshape(batch, g.groups, g.group_out, -1)
-    shape = (batch, g.groups, g.kernel_h, g.kernel_w, g.group_in, g.out_h, g.out_w)
+    grouped = taps[None] @ upstream.reshape(g.batch, g.groups, g.group_out, -1)
+    shape = (g.batch, g.groups, g.kernel_h, g.kernel_w, g.group_in, g.out_h, g.out_w)
     return (
         grouped.reshape(shape)
         .transpose(0, 2, 3, 1, 4, 5, 6)
-        .reshape(batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w)
+        .reshape(g.batch, g.kernel_h, g.kernel_w, g.in_channels, g.out_h, g.out_w)
     )
 
 

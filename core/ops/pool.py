@@ -28,7 +28,6 @@ import numpy as np
 
 from gradcalc.core.float_source import holds_negative_zero
 from gradcalc.core.ops import Cache, Exactness, Op, Params
-from gradcalc.core.parallel import run_blocks, spans
 
 if TYPE_CHECKING:
     from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
@@ -256,7 +255,6 @@ def tiled_max(
     N×C×H_out×W_out×T windows: each tap is a strided view of x, and T − 1 elementwise
     maxima give the maximum.  Returns (maximum N×C×H_out×W_out, tied N×C×H_out×W_out×T
     (the taps equal to the maximum; None unless ``keep_ties``), first N×C×H_out×W_out).
-    Blocks of the batch run on core/parallel.py's threads (each window is its own).
 
     Equal to max_pool bit for bit: the largest of distinct values is one value, whatever
     the order; only a maximum of 0 (0.0 and −0.0 compare equal, and which one a max keeps
@@ -265,20 +263,7 @@ def tiled_max(
     shape = (g.batch, g.channels, g.out_h, g.out_w)
     maximum, first = np.empty(shape), np.empty(shape, dtype=np.intp)
     tied = np.empty((*shape, g.taps), dtype=bool) if keep_ties else None
-
-    def block(start: int, stop: int) -> None:
-        ties = None if tied is None else tied[start:stop]
-        _tiled_max_block(x[start:stop], g, maximum[start:stop], ties, first[start:stop])
-
-    run_blocks(block, spans(g.batch, g.channels * g.in_h * g.in_w))
-    return maximum, tied, first
-
-
-def _tiled_max_block(
-    x: np.ndarray, g: PoolGeometry, maximum: np.ndarray, tied: Any, first: np.ndarray
-) -> None:
-    """tiled_max of a block of the batch (x: n×C×H×W), into the block's results."""
-    windows = x.reshape(x.shape[0], g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
+    windows = x.reshape(g.batch, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
     taps = [windows[:, :, :, m, :, q] for m in range(g.kernel_h) for q in range(g.kernel_w)]
     np.copyto(maximum, taps[0])
     for tap in taps[1:]:
@@ -302,6 +287,7 @@ def _tiled_max_block(
         counted += equal[index] * counted.dtype.type(index)
     counted *= ~equal[0]
     first[...] = counted
+    return maximum, tied, first
 
 
 def avg_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -370,17 +356,11 @@ def _routed(grad_y: np.ndarray, first: np.ndarray, g: PoolGeometry) -> np.ndarra
         routes = np.arange(g.taps) == first[..., None]
         return scatter_windows(grad_y[..., None] * routes, g)
     grid = np.empty((g.batch, g.channels, g.in_h, g.in_w))
-
-    def block(start: int, stop: int) -> None:
-        part = grid[start:stop]
-        windows = part.reshape(-1, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
-        for m in range(g.kernel_h):
-            for q in range(g.kernel_w):
-                routes = first[start:stop] == m * g.kernel_w + q
-                np.multiply(grad_y[start:stop], routes, out=windows[:, :, :, m, :, q])
-        part += 0.0  # as untile_windows: −0.0 becomes 0
-
-    run_blocks(block, spans(g.batch, g.channels * g.in_h * g.in_w))
+    windows = grid.reshape(g.batch, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
+    for m in range(g.kernel_h):
+        for q in range(g.kernel_w):
+            np.multiply(grad_y, first == m * g.kernel_w + q, out=windows[:, :, :, m, :, q])
+    grid += 0.0  # as untile_windows: −0.0 becomes 0
     return grid
 
 
