@@ -97,3 +97,10 @@ def denominators_reach(floats: np.ndarray) -> bool:
         if stop == flat.size:
             break
     return False
+
+
+def holds_negative_zero(floats: np.ndarray) -> bool:
+    """Whether float64 ``floats`` hold a −0.0: a spec reads it as 0, and most computed arrays
+    hold none.  Read as int64, −0.0 (0x8000…) is the smallest int64 and every other float
+    is larger, so one min (no temporary array) tells."""
+    return floats.size > 0 and int(floats.view(np.int64).min()) == np.iinfo(np.int64).min

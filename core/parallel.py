@@ -13,6 +13,7 @@ thread); the default is the number of cores, at most 4.
 
 from __future__ import annotations
 
+import contextvars
 import os
 import threading
 from collections.abc import Callable, Sequence
@@ -73,7 +74,13 @@ def run_blocks(work: Callable[[int, int], T], blocks: Sequence[tuple[int, int]])
                 return
             results[index] = work(*blocks[index])
 
-    helpers = [_shared_pool().submit(drain) for _ in range(min(workers(), len(blocks)) - 1)]
+    # Each helper runs in a copy of the caller's context: NumPy's np.errstate lives there,
+    # and a block must warn, ignore or raise as the caller's own code would.
+    context = contextvars.copy_context()
+    helpers = [
+        _shared_pool().submit(context.copy().run, drain)
+        for _ in range(min(workers(), len(blocks)) - 1)
+    ]
     try:
         drain()
     finally:

@@ -120,6 +120,34 @@ ATTENTION_NET = {
 }
 
 
+# The losses the numeric path computes without reading the loss spec again (every loss but
+# bce and bce_with_logits): weights, label smoothing, ignored targets, class probabilities,
+# log-probabilities, sums and per-item losses, after one float64 dense layer.
+_LOGITS = {
+    "input": [[0.5, -1.25, 2], [3, 0.1, -0.0], [1, 1, 1]],
+    "layers": [{"type": "dense", "weight": [[1, -0.5, 2], [0.25, 1, -1], [0, 0.5, 0.5]]}],
+}
+LOSS_NETS = {
+    "cross_entropy, weights and smoothing": {
+        "type": "cross_entropy",
+        "target": [2, 0, 1],
+        "weight": [1, "1/3", 2],
+        "label_smoothing": 0.1,
+    },
+    "cross_entropy, ignored target, sum": {
+        "type": "cross_entropy",
+        "target": [2, -100, 1],
+        "reduction": "sum",
+    },
+    "cross_entropy, probabilities": {
+        "type": "cross_entropy",
+        "target": [[0.25, 0.75, 0], [1, 0, 0], ["1/3", "1/3", "1/3"]],
+    },
+    "nll, sum": {"type": "nll", "target": [1, 0, 2], "reduction": "sum"},
+    "mse, sum": {"type": "mse", "target": [[1, 0, -1], [0.5, 2, 0], [0, 0, 0]], "reduction": "sum"},
+}
+
+
 def _net(spec: dict[str, Any]) -> Any:
     return registry.op_module("net").read(spec, NUMERIC.limits)
 
@@ -144,6 +172,7 @@ def _specs() -> list[tuple[str, dict[str, Any]]]:
         ("norm net", NORM_NET),
         ("attention net", ATTENTION_NET),
     ]
+    found += [(name, {**_LOGITS, "loss": loss}) for name, loss in LOSS_NETS.items()]
     for path in sorted(PROBLEMS.glob("*net*.yaml")):
         spec = yaml.safe_load(path.read_text(encoding="utf-8"))
         spec.pop("kind")

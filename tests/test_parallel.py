@@ -49,3 +49,19 @@ def test_bad_thread_settings_fall_back_to_the_default(monkeypatch):
     assert parallel.workers() >= 1
     monkeypatch.setenv("GRADCALC_THREADS", "0")
     assert parallel.workers() >= 1
+
+
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_blocks_follow_the_callers_errstate(monkeypatch, threads):
+    """np.errstate (a context variable) holds in every block, on whichever thread it runs."""
+    monkeypatch.setenv("GRADCALC_THREADS", threads)
+    values = np.zeros(8)
+
+    def divide(start, stop):
+        return np.ones(stop - start) / values[start:stop]
+
+    with np.errstate(divide="raise"), pytest.raises(FloatingPointError):
+        parallel.run_blocks(divide, [(0, 4), (4, 8)])
+    with np.errstate(divide="ignore"):
+        parts = parallel.run_blocks(divide, [(0, 4), (4, 8)])
+    assert all(np.isinf(part).all() for part in parts)

@@ -21,10 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.float_source import denominators_reach, shortest_fraction
+from gradcalc.core.float_source import (
+    denominators_reach,
+    holds_negative_zero,
+    shortest_fraction,
+)
 from gradcalc.core.kinds.net import PARAMETERS
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.adapter import Trace
+from gradcalc.core.outcome import Run
 from gradcalc.core.values import read_floats, to_float
 
 Traces = list[Trace]
@@ -70,7 +75,10 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
         return to_float(values) if common else adapter.each_rounded(values)
     if kind == "flatten":
         return values
-    values = values + 0.0  # float64 already (a layer's output or gradient)
+    # float64 already (a layer's output or gradient): −0.0 reads as 0, and an array that
+    # holds none is used as it is (most do; a copy of each costs more than the look)
+    if values.dtype != np.float64 or holds_negative_zero(values):
+        values = values + 0.0
     if kind not in _COMMON_DENOMINATOR:
         return values
     # Whole numbers have denominator 1 (inf and nan never reach here: reading refuses
@@ -208,7 +216,10 @@ def pool_params(problem: Any) -> tuple[Any, dict[str, Any]]:
     from gradcalc.core.kinds.pool import op_params
 
     if problem not in _POOLS:
-        _POOLS[problem] = op_params(problem)
+        op, params = op_params(problem)
+        # Nothing here reads max pooling's per-tap weights or ties (no explanation): the
+        # cache keeps only where ∂L/∂y goes (core/ops/pool.py max_forward).
+        _POOLS[problem] = op, {**params, "routes_only": True}
     return _POOLS[problem]
 
 
@@ -388,12 +399,31 @@ def loss_value(problem: Any, x: np.ndarray) -> float:
     from gradcalc.core.kinds.loss import op_inputs
     from gradcalc.core.ops.losses import LOSS_OPS
 
-    rows, params = op_inputs(_with_input(problem, x))
+    rows, params = op_inputs(with_input(problem, x))
     loss, _ = _forward(LOSS_OPS[problem.loss], rows, params, adapter.each_rounded)
     return float(loss)
 
 
-def _with_input(problem: Any, x: np.ndarray) -> Any:
+def loss_run(read: Any, values: np.ndarray) -> tuple[Any, Run] | None:
+    """The loss (``read``: as the loss kind read it with the net, None without one) at the
+    last layer's output, run as the kind runs it in float64 (its own compute, at the output
+    read as the kind reads it) without reading a spec: (the problem at that input, its run).
+    None where the kind must read it: bce and bce_with_logits (they take 1 − x from the
+    values read exactly), and an output it refuses (not finite), to say so."""
+    from gradcalc.core.kinds import loss as loss_kind
+
+    if read is None or read.loss in ("bce", "bce_with_logits"):
+        return None
+    x = as_read(values, "loss")
+    if x.dtype != np.float64 or x.shape != read.input.shape or not np.isfinite(x).all():
+        return None
+    moved = with_input(read, x)
+    computed = loss_kind.compute(moved, exact=False)
+    results = {"loss": np.array(computed.loss, dtype=float), "grad_input": computed.grad_input}
+    return moved, Run(results=results, trace=computed, exact=False)
+
+
+def with_input(problem: Any, x: np.ndarray) -> Any:
     """A shallow copy of a kind's problem with input ``x``."""
     import copy
 

@@ -360,7 +360,13 @@ def forward_pass(
             force_float=not exact,
             sections=_sections("loss", options),
         )
-        loss = run_loss(problem, values, loss_options)
+        # Unexplained float64: the loss read with the net, run without reading it again.
+        ran = None if exact or options.explain else net_ops.loss_run(problem.read_loss, values)
+        loss = (
+            run_loss(problem, values, loss_options)
+            if ran is None
+            else LayerRun("loss", *ran, loss_options)
+        )
         if exact and not loss.exact:
             float_from = "loss"
     return solutions, loss, float_from

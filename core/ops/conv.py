@@ -212,6 +212,13 @@ def conv2d_forward_kernels(
     return out.reshape(stacked, g.batch, g.out_channels, g.out_h, g.out_w)
 
 
+def forward_columns(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
+    """conv2d_forward(x, w, g) and x's im2col matrix (N×(C·kh·kw)×(H_out·W_out)), which
+    ∂L/∂w takes again (conv's backward pass, conv_transpose's)."""
+    columns = _columns(pad_input(x, g.padding), g)
+    return conv2d_forward(x, w, g, columns), columns
+
+
 def conv2d_grad_kernel(
     upstream: np.ndarray, x: np.ndarray, g: ConvGeometry, columns: np.ndarray | None = None
 ) -> np.ndarray:
@@ -317,8 +324,8 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     g, w = params["geometry"], params["kernel"]
     # x's im2col matrix, which ∂L/∂w takes again in the backward pass: made once (float64:
     # the exact path evaluates the products on integers instead of running forward).
-    columns = cache["columns"] = _columns(pad_input(x, g.padding), g)
-    return conv2d_forward(x, flip(w) if cache["flip"] else w, g, columns), cache
+    y, cache["columns"] = forward_columns(x, flip(w) if cache["flip"] else w, g)
+    return y, cache
 
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:

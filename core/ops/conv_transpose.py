@@ -25,6 +25,7 @@ from gradcalc.core.ops.conv import (
     conv2d_forward,
     conv2d_grad_input,
     conv2d_grad_kernel,
+    forward_columns,
 )
 from gradcalc.core.records import record
 
@@ -189,10 +190,27 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
 
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
-    """grad_y: N×C_out×H_out×W_out -> {"kernel": C_in×(C_out/g)×kh×kw, "input": N×C_in×H×W}."""
+    """grad_y: N×C_out×H_out×W_out -> {"kernel": C_in×(C_out/g)×kh×kw, "input": N×C_in×H×W}.
+
+    Both are products of ∂L/∂y's windows (the adjoint conv's im2col matrix), made once per
+    group here: the same matmuls as transposed_grad_input and transposed_grad_kernel."""
+    t, w = cache["geometry"], cache["kernel"]
+    conv = t.adjoint()
+    x = _extended(cache["input"], conv)
+    kernels, inputs = [], []
+    for up_part, w_part, x_part in zip(
+        _groups(grad_y, 1, t.groups),
+        _groups(w, 0, t.groups),
+        _groups(x, 1, t.groups),
+        strict=True,
+    ):
+        grad_x, columns = forward_columns(up_part, w_part, conv)
+        inputs.append(grad_x)
+        kernels.append(conv2d_grad_kernel(x_part, up_part, conv, columns))
+    grad_input = inputs[0] if t.groups == 1 else np.concatenate(inputs, axis=1)
     return {
-        "kernel": _grad_kernel(grad_y, cache["input"], cache),
-        "input": _grad_input(grad_y, cache["kernel"], cache),
+        "kernel": kernels[0] if t.groups == 1 else np.concatenate(kernels, axis=0),
+        "input": grad_input[:, :, : t.in_h, : t.in_w],
     }
 
 

@@ -45,19 +45,17 @@ def relu(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
 
 def _float_relu(x: np.ndarray) -> np.ndarray:
     """np.where(x > 0, x, 0.0) for float64 x, without np.where's scalar broadcast (a
-    hundred times slower on a large array): max(x, 0), + 0.0 turning a −0.0 that max may
-    keep into 0.0, and 0.0 where x is nan (x > 0 is false there)."""
-    y = np.maximum(x, 0.0, out=np.empty_like(x))  # an array, 0-d too
+    hundred times slower on a large array): fmax(x, 0), which is 0 where x is nan (x > 0
+    is false there), + 0.0 turning a −0.0 that fmax may keep into 0.0."""
+    y = np.fmax(x, 0.0, out=np.empty_like(x))  # an array, 0-d too
     y += 0.0
-    nan = np.isnan(y)
-    if nan.any():
-        y[nan] = 0.0
     return y
 
 
 def relu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
     if x.dtype == float:
-        return np.asarray(x > 0).astype(float)  # np.where(x > 0, 1.0, 0.0), at copy speed
+        # np.where(x > 0, 1.0, 0.0) at copy speed: the comparison written as 1.0 and 0.0
+        return np.greater(x, 0.0, out=np.empty(np.shape(x)))
     zero, one = _zero_one(x)
     return np.where(x > 0, one, zero)
 

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcalc.core.float_source import holds_negative_zero
 from gradcalc.core.ops import Cache, Exactness, Op, Params
 
 if TYPE_CHECKING:
@@ -216,24 +217,80 @@ def _is_float(values: np.ndarray) -> bool:
 def max_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """x: N×C×H×W (float64, or integers) -> y: N×C×H_out×W_out, the max of each window.
 
-    params: ``geometry``, ``layout``, ``ties`` (first, all or split).  The cache holds
-    ``weights`` (integers, N×C×H_out×W_out×T) over ``denominator``, ``tied`` (N×C×H_out×W_out×T)
-    and ``first`` (N×C×H_out×W_out).
+    params: ``geometry``, ``layout``, ``ties`` (first, all or split), and optionally
+    ``routes_only`` (a net's numeric path, which reads nothing but the gradients).  The
+    cache holds ``weights`` (integers, N×C×H_out×W_out×T) over ``denominator``, ``tied``
+    (N×C×H_out×W_out×T) and ``first`` (N×C×H_out×W_out); with ``routes_only`` on float64
+    under ties first, ``weights`` and ``tied`` are None: ∂L/∂y goes to ``first``.
     """
-    layout = params["layout"]
-    # Taps off the input must lose to every value: −∞, or one below the smallest integer.
-    fill = -np.inf if _is_float(x) else x.min() - 1
-    maximum, tied, first = max_pool(gather_windows(x, layout, fill), layout.real)
-    weights, denominator = tie_weights(tied, first, params["ties"])
-    cache = {
-        "geometry": params["geometry"],
+    g, layout, policy = params["geometry"], params["layout"], params["ties"]
+    routes_only = params.get("routes_only") and policy == "first" and _is_float(x)
+    if _is_float(x) and tiles(g):  # every tap is on the input: all REAL
+        maximum, tied, first = tiled_max(x, g, keep_ties=not routes_only)
+    else:
+        # Taps off the input must lose to every value: −∞, or one below the smallest integer.
+        fill = -np.inf if _is_float(x) else x.min() - 1
+        maximum, tied, first = max_pool(gather_windows(x, layout, fill), layout.real)
+    if routes_only:
+        return maximum, _max_cache(g, None, 1, None, first)
+    weights, denominator = tie_weights(tied, first, policy)
+    return maximum, _max_cache(g, weights, denominator, tied, first)
+
+
+def _max_cache(g: PoolGeometry, weights: Any, denominator: int, tied: Any, first: Any) -> Cache:
+    return {
+        "geometry": g,
         "weights": weights,
         "denominator": denominator,
         "y_denominator": 1,
         "tied": tied,
         "first": first,
     }
-    return maximum, cache
+
+
+def tiled_max(
+    x: np.ndarray, g: PoolGeometry, keep_ties: bool = True
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray]:
+    """max_pool of float64 x (N×C×H×W) where the windows tile it, without gathering the
+    N×C×H_out×W_out×T windows: each tap is a strided view of x, and T − 1 elementwise
+    maxima give the maximum.  Returns (maximum N×C×H_out×W_out, tied N×C×H_out×W_out×T
+    (the taps equal to the maximum; None unless ``keep_ties``), first N×C×H_out×W_out).
+
+    Equal to max_pool bit for bit: the largest of distinct values is one value, whatever
+    the order; only a maximum of 0 (0.0 and −0.0 compare equal, and which one a max keeps
+    depends on the order) or nan is taken again by max_pool's own reduction of the window.
+    """
+    # N and C are read off x, as gather_windows does: a net's stacked finite differences
+    # pool B points' samples as one batch of B·N.
+    batch, channels = x.shape[:2]
+    shape = (batch, channels, g.out_h, g.out_w)
+    maximum, first = np.empty(shape), np.empty(shape, dtype=np.intp)
+    tied = np.empty((*shape, g.taps), dtype=bool) if keep_ties else None
+    windows = x.reshape(batch, channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
+    taps = [windows[:, :, :, m, :, q] for m in range(g.kernel_h) for q in range(g.kernel_w)]
+    np.copyto(maximum, taps[0])
+    for tap in taps[1:]:
+        np.maximum(maximum, tap, out=maximum)
+    unsure = np.isnan(maximum)
+    if holds_negative_zero(x):  # (a −0.0 is rare: ReLU's output, for one, holds none)
+        unsure |= maximum == 0
+    if unsure.any():
+        n, c, i, j = np.nonzero(unsure)
+        gathered = windows[n, c, i, :, j, :].reshape(n.size, g.taps)  # K×T, row-major taps
+        maximum[unsure] = gathered.max(axis=-1)
+    equal = [
+        np.equal(tap, maximum, out=None if tied is None else tied[..., index])
+        for index, tap in enumerate(taps)
+    ]
+    # The first tap equal to the maximum (0 where none is: a nan window), as argmax gives;
+    # counted in the smallest integers that hold T − 1 (a mask assignment per tap is slower).
+    counted = np.zeros(maximum.shape, dtype=np.min_scalar_type(g.taps - 1))
+    for index in range(len(taps) - 1, 0, -1):
+        counted *= ~equal[index]
+        counted += equal[index] * counted.dtype.type(index)
+    counted *= ~equal[0]
+    first[...] = counted
+    return maximum, tied, first
 
 
 def avg_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -282,6 +339,8 @@ def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]
     is 0.  On integers the result is the numerators over ``denominator``.
     """
     g, weights, denominator = cache["geometry"], cache["weights"], cache["denominator"]
+    if weights is None:  # max pooling's routes_only cache: all to the first maximum
+        return {"input": _routed(grad_y, cache["first"], g)}
     if _is_float(grad_y):
         weighted = grad_y[..., None] * np.asarray(weights, dtype=float)
         grad = untile_windows(weighted, g) if tiles(g) else scatter_windows(weighted, g)
@@ -290,6 +349,22 @@ def weighted_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]
     reach = _largest(grad_y) * _largest(weights) * g.taps
     contributions = _widen(grad_y, reach)[..., None] * _widen(weights, reach)
     return {"input": scatter_windows(contributions, g)}
+
+
+def _routed(grad_y: np.ndarray, first: np.ndarray, g: PoolGeometry) -> np.ndarray:
+    """grad_y (float64, N×C×H_out×W_out) on each window's ``first`` tap, 0 on the others:
+    weighted_backward's products grad_y·1.0 and grad_y·0.0 (so nan where grad_y is
+    infinite, as there) scattered onto N×C×H×W."""
+    if not tiles(g):
+        routes = np.arange(g.taps) == first[..., None]
+        return scatter_windows(grad_y[..., None] * routes, g)
+    grid = np.empty((g.batch, g.channels, g.in_h, g.in_w))
+    windows = grid.reshape(g.batch, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
+    for m in range(g.kernel_h):
+        for q in range(g.kernel_w):
+            np.multiply(grad_y, first == m * g.kernel_w + q, out=windows[:, :, :, m, :, q])
+    grid += 0.0  # as untile_windows: −0.0 becomes 0
+    return grid
 
 
 MAX_POOL = Op(
