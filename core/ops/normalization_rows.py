@@ -64,33 +64,41 @@ def fits_channels(
     return every_but_channels and per_channel and int(np.prod(shape)) >= SMALLEST
 
 
-def _step(width: int) -> int:
-    """Rows in a block."""
-    return max(1, BLOCK // width)
+def _step(width: int, least: int = 1) -> int:
+    """Rows in a block (the last block may have one more, see _each_block)."""
+    return max(least, BLOCK // width)
 
 
-def _each_block(rows: int, width: int, work: Callable[[slice], T]) -> list[T]:
-    """[work(block) for every block of _step(width) rows, in order], spread over the threads.
+def _each_block(rows: int, width: int, work: Callable[[slice], T], least: int = 1) -> list[T]:
+    """[work(block) for every block of _step(width, least) rows, in order], spread over the
+    threads.  With ``least`` 2 no block is a single row: a last row left alone joins the
+    block before it (NumPy's einsum sums a lone row of more than 8192 entries in another
+    order than it sums the same row among others, as the whole-array path does).
 
     A thread takes consecutive blocks (a span of core/parallel.py), so its blocks are the
     ones a single thread would make, whatever the thread count."""
-    step = _step(width)
+    step = _step(width, least)
     count = -(-rows // step)
+    if least > 1 and count > 1 and rows % step == 1:
+        count -= 1
 
     def span(first: int, last: int) -> list[T]:
-        return [work(slice(i * step, min((i + 1) * step, rows))) for i in range(first, last)]
+        return [
+            work(slice(i * step, rows if i == count - 1 else (i + 1) * step))
+            for i in range(first, last)
+        ]
 
     parts = parallel.run_blocks(span, parallel.spans(count, step * width))
     return [result for part in parts for result in part]
 
 
-def _scratch(rows: int, width: int) -> Callable[[], np.ndarray]:
-    """A block-sized buffer per thread, made on its first use there."""
+def _scratch(rows: int, width: int, least: int = 1) -> Callable[[], np.ndarray]:
+    """A buffer for the largest block, one per thread, made on its first use there."""
     local = threading.local()
 
     def buffer() -> np.ndarray:
         if not hasattr(local, "buffer"):
-            local.buffer = np.empty((min(_step(width), rows), width))
+            local.buffer = np.empty((min(_step(width, least) + 1, rows), width))
         return local.buffer
 
     return buffer
@@ -197,13 +205,14 @@ def _per_row(values: np.ndarray, rows: int, width: int) -> Callable[[slice], np.
     """A per-channel vector (C) as an array to combine with a block of rows of x: row r of
     the block gets channel r mod C's value, the same numbers either way.
 
-    Short rows: the values spread along rows, (C + step)×L laid out once, and a block
+    Short rows: the values spread along rows, (C + k_max)×L laid out once, and a block
     [s, s + k) takes rows s mod C to s mod C + k of it; else a column, R×1."""
     channels = len(values)
-    if width > SHORT_ROW or (channels + _step(width)) * width > PERIODIC:
+    longest = _step(width, 2) + 1  # rows in the largest block (see _each_block)
+    if width > SHORT_ROW or (channels + longest) * width > PERIODIC:
         column = np.tile(values, rows // channels)[:, None]
         return lambda block: column[block]
-    period = np.repeat(np.resize(values, channels + _step(width)), width).reshape(-1, width)
+    period = np.repeat(np.resize(values, channels + longest), width).reshape(-1, width)
 
     def rows_of(block: slice) -> np.ndarray:
         first = block.start % channels
@@ -221,7 +230,7 @@ def channels_forward(
     and y."""
     rows, width = x.shape
     count = rows // channels * width
-    mean = _channel_sums(_each_block(rows, width, lambda b: np.einsum("rl->r", x[b])), channels)
+    mean = _channel_sums(_each_block(rows, width, lambda b: np.einsum("rl->r", x[b]), 2), channels)
     mean /= count
     mean_rows = _per_row(mean, rows, width)
     y, x_hat = np.empty_like(x), np.empty_like(x)
@@ -230,7 +239,7 @@ def channels_forward(
         centred = np.subtract(x[block], mean_rows(block), out=x_hat[block])
         return np.einsum("rl,rl->r", centred, centred)
 
-    var = _channel_sums(_each_block(rows, width, squares), channels) / count
+    var = _channel_sums(_each_block(rows, width, squares, 2), channels) / count
     sigma = np.sqrt(var + eps)
     inverse_rows = _per_row(1 / sigma, rows, width)
     weight_rows = None if weight is None else _per_row(weight, rows, width)
@@ -246,7 +255,7 @@ def channels_forward(
         if bias_rows is not None:
             ys += bias_rows(block)
 
-    _each_block(rows, width, normalize)
+    _each_block(rows, width, normalize, 2)
     return y, x_hat, mean, var, sigma
 
 
@@ -266,7 +275,7 @@ def channels_backward(
         ds = grad_y[block]
         return np.einsum("rl->r", ds), np.einsum("rl,rl->r", ds, x_hat[block])
 
-    parts = _each_block(rows, width, sums)
+    parts = _each_block(rows, width, sums, 2)
     grad_bias = _channel_sums([total for total, _ in parts], channels)
     grad_weight = _channel_sums([projected for _, projected in parts], channels)
     inverse = 1 / sigma
@@ -277,7 +286,7 @@ def channels_backward(
     slope_rows = _per_row(projected * inverse / count, rows, width)
     shift_rows = _per_row(total * inverse / count, rows, width)
     grad = np.empty_like(grad_y)
-    scratch = _scratch(rows, width)
+    scratch = _scratch(rows, width, 2)
 
     def gradient(block: slice) -> None:
         part = grad[block]
@@ -285,5 +294,5 @@ def channels_backward(
         part -= np.multiply(x_hat[block], slope_rows(block), out=scratch()[: len(part)])
         part -= shift_rows(block)
 
-    _each_block(rows, width, gradient)
+    _each_block(rows, width, gradient, 2)
     return grad, grad_weight, grad_bias
