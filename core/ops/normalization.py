@@ -168,10 +168,7 @@ def _rows_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         params["eps"],
     )
     keep = x.shape[:lead] + (1,) * len(axes)
-    stats = (mean.reshape(keep), None, var.reshape(keep), sigma.reshape(keep))
-    cache = _cache(x.shape, params, *stats, x_hat.reshape(x.shape), False)
-    cache.update(input=x, rows=True)
-    return y.reshape(x.shape), cache
+    return _blocked_result(x, params, (y, x_hat, mean, var, sigma), keep, "rows")
 
 
 def _channels_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -186,9 +183,19 @@ def _channels_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]
         params["eps"],
     )
     keep = (1, channels) + (1,) * (x.ndim - 2)
+    return _blocked_result(x, params, (y, x_hat, mean, var, sigma), keep, "channels")
+
+
+def _blocked_result(
+    x: np.ndarray, params: Params, found: tuple[np.ndarray, ...], keep: tuple[int, ...], path: str
+) -> tuple[np.ndarray, Cache]:
+    """y in x's shape and the cache, from a blocked forward's (y, x̂, μ, σ², σ): μ, σ², σ
+    reshaped to ``keep`` (x's shape with the averaged axes as 1); ``path`` (rows, channels)
+    tells backward which blocked backward follows."""
+    y, x_hat, mean, var, sigma = found
     stats = (mean.reshape(keep), None, var.reshape(keep), sigma.reshape(keep))
     cache = _cache(x.shape, params, *stats, x_hat.reshape(x.shape), False)
-    cache.update(input=x, channels=True)
+    cache.update({"input": x, path: True})
     return y.reshape(x.shape), cache
 
 
@@ -349,12 +356,7 @@ def _rows_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     param_shape = (1,) * (x_hat.ndim - len(cache["axes"])) + x_hat.shape[
         x_hat.ndim - len(cache["axes"]) :
     ]
-    grads = {"input": grad.reshape(x_hat.shape)}
-    if weight is not None:
-        grads["weight"] = grad_weight.reshape(param_shape)
-    if cache["has_bias"]:
-        grads["bias"] = grad_bias.reshape(param_shape)
-    return grads
+    return _blocked_grads(cache, param_shape, grad, grad_weight, grad_bias)
 
 
 def _channels_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
@@ -369,11 +371,23 @@ def _channels_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray
         cache["sigma"].reshape(channels),
         None if weight is None else np.asarray(weight, dtype=float).reshape(channels),
     )
-    grads = {"input": grad.reshape(x_hat.shape)}
-    if weight is not None:
-        grads["weight"] = grad_weight.reshape(keep)
+    return _blocked_grads(cache, keep, grad, grad_weight, grad_bias)
+
+
+def _blocked_grads(
+    cache: Cache,
+    param_shape: tuple[int, ...],
+    grad: np.ndarray,
+    grad_weight: np.ndarray | None,
+    grad_bias: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """backward's dict from a blocked backward's ∂L/∂x, ∂L/∂γ and ∂L/∂β: these two in the
+    parameters' broadcast ``param_shape``, each when the parameter exists."""
+    grads = {"input": grad.reshape(cache["x_hat"].shape)}
+    if cache["weight"] is not None:
+        grads["weight"] = grad_weight.reshape(param_shape)
     if cache["has_bias"]:
-        grads["bias"] = grad_bias.reshape(keep)
+        grads["bias"] = grad_bias.reshape(param_shape)
     return grads
 
 
