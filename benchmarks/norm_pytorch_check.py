@@ -10,17 +10,21 @@
    forward + backward in float mode (core/ops/normalization.py through the op adapter, as
    ``gradcalc batchnorm --float`` runs it) against PyTorch float64 on the CPU in the same
    process; medians of interleaved rounds, and the ratio gradcalc / torch (target ≤ 1.5).
+   Both use every core by default (gradcalc through core/parallel.py); ``--one-thread``
+   runs both on one (GRADCALC_THREADS=1, torch.set_num_threads(1)): a comparison of the
+   work each does that a busy machine disturbs less.
 
 Run from the repo root with a Python that has torch (not a gradcalc dependency); gradcalc is
 imported as the package ``gradcalc`` (e.g. ``PYTHONPATH=/tmp/p`` with /tmp/p/gradcalc a link to
 the repo).  Without torch it prints why it skips the comparisons and times gradcalc alone.
 
-    python benchmarks/norm_pytorch_check.py [--problems 200] [--reps 7] [--no-bench]
+    python benchmarks/norm_pytorch_check.py [--problems 200] [--reps 7] [--no-bench] [--one-thread]
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import random
 import statistics
 import sys
@@ -258,7 +262,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--reps", type=int, default=7)
     parser.add_argument("--no-bench", action="store_true")
+    parser.add_argument("--one-thread", action="store_true", help="gradcalc and torch on one core")
     args = parser.parse_args()
+    if args.one_thread:
+        os.environ["GRADCALC_THREADS"] = "1"  # core/parallel.py reads it at each call
+        if torch is not None:
+            torch.set_num_threads(1)
     status = 0
     if torch is None:
         print("skipping the comparisons with PyTorch: torch is not installed")

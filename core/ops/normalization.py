@@ -134,6 +134,8 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     shape = None if weight is None else weight.shape
     if params.get("mean") is None and rows.fits(x.shape, axes, shape):
         return _rows_forward(x, params)
+    if params.get("mean") is None and rows.fits_channels(x.shape, axes, shape):
+        return _channels_forward(x, params)
     if params.get("mean") is None:
         m = count(x.shape, axes)
         mean = axis_sum(x, axes) / m
@@ -166,9 +168,34 @@ def _rows_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         params["eps"],
     )
     keep = x.shape[:lead] + (1,) * len(axes)
+    return _blocked_result(x, params, (y, x_hat, mean, var, sigma), keep, "rows")
+
+
+def _channels_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
+    """forward for batch norm 2d's layout (core/ops/normalization_rows.py): x as N·C rows."""
+    channels = x.shape[1]
+    weight, bias = params.get("weight"), params.get("bias")
+    y, x_hat, mean, var, sigma = rows.channels_forward(
+        x.reshape(x.shape[0] * channels, -1),
+        channels,
+        None if weight is None else weight.reshape(channels),
+        None if bias is None else bias.reshape(channels),
+        params["eps"],
+    )
+    keep = (1, channels) + (1,) * (x.ndim - 2)
+    return _blocked_result(x, params, (y, x_hat, mean, var, sigma), keep, "channels")
+
+
+def _blocked_result(
+    x: np.ndarray, params: Params, found: tuple[np.ndarray, ...], keep: tuple[int, ...], path: str
+) -> tuple[np.ndarray, Cache]:
+    """y in x's shape and the cache, from a blocked forward's (y, x̂, μ, σ², σ): μ, σ², σ
+    reshaped to ``keep`` (x's shape with the averaged axes as 1); ``path`` (rows, channels)
+    tells backward which blocked backward follows."""
+    y, x_hat, mean, var, sigma = found
     stats = (mean.reshape(keep), None, var.reshape(keep), sigma.reshape(keep))
     cache = _cache(x.shape, params, *stats, x_hat.reshape(x.shape), False)
-    cache.update(input=x, rows=True)
+    cache.update({"input": x, path: True})
     return y.reshape(x.shape), cache
 
 
@@ -286,6 +313,8 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     """
     if cache.get("rows"):
         return _rows_backward(grad_y, cache)
+    if cache.get("channels"):
+        return _channels_backward(grad_y, cache)
     grads: dict[str, np.ndarray] = {}
     if cache["has_bias"]:
         grads["bias"] = _parameter_sum(grad_y, cache)
@@ -327,8 +356,35 @@ def _rows_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     param_shape = (1,) * (x_hat.ndim - len(cache["axes"])) + x_hat.shape[
         x_hat.ndim - len(cache["axes"]) :
     ]
-    grads = {"input": grad.reshape(x_hat.shape)}
-    if weight is not None:
+    return _blocked_grads(cache, param_shape, grad, grad_weight, grad_bias)
+
+
+def _channels_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
+    """backward after _channels_forward: core/ops/normalization_rows.py channels_backward."""
+    x_hat, weight = cache["x_hat"], cache["weight"]
+    keep = cache["sigma"].shape
+    channels = keep[1]
+    rows_of = (x_hat.shape[0] * channels, -1)  # N·C rows of H·W
+    grad, grad_weight, grad_bias = rows.channels_backward(
+        np.asarray(grad_y, dtype=float).reshape(rows_of),
+        x_hat.reshape(rows_of),
+        cache["sigma"].reshape(channels),
+        None if weight is None else np.asarray(weight, dtype=float).reshape(channels),
+    )
+    return _blocked_grads(cache, keep, grad, grad_weight, grad_bias)
+
+
+def _blocked_grads(
+    cache: Cache,
+    param_shape: tuple[int, ...],
+    grad: np.ndarray,
+    grad_weight: np.ndarray | None,
+    grad_bias: np.ndarray,
+) -> dict[str, np.ndarray]:
+    """backward's dict from a blocked backward's ∂L/∂x, ∂L/∂γ and ∂L/∂β: these two in the
+    parameters' broadcast ``param_shape``, each when the parameter exists."""
+    grads = {"input": grad.reshape(cache["x_hat"].shape)}
+    if cache["weight"] is not None:
         grads["weight"] = grad_weight.reshape(param_shape)
     if cache["has_bias"]:
         grads["bias"] = grad_bias.reshape(param_shape)
