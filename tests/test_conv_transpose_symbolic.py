@@ -17,8 +17,8 @@ import sympy
 import yaml
 from equation_truth import check_report
 from nn_cli import run as run_cli
-from tex import assert_compiles
 from test_symbolic import _random_conv_transpose, _shape
+from tex import assert_compiles
 
 from gradcalc.core import registry, symbolic
 from gradcalc.core.errors import SpecError

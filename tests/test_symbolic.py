@@ -94,8 +94,10 @@ def _random_conv_transpose(rng: random.Random) -> tuple[dict, list[str]]:
         "output_padding": rng.randrange(max(stride, dilation)),
         "index_base": rng.choice([0, 1]),
     }
-    # Padding that leaves at least one output row: (H − 1)·s + d·(k − 1) + 1 + op > 2p.
-    smallest = min((n - 1) * stride + dilation * (k - 1) + 1 for n, k in zip(spatial, taps))
+    # Padding that leaves at least one output row: (H − 1)·s + d·(k − 1) + 1 > 2p.
+    smallest = min(
+        (n - 1) * stride + dilation * (k - 1) + 1 for n, k in zip(spatial, taps, strict=True)
+    )
     spec["padding"] = rng.choice([p for p in (0, 1) if 2 * p < smallest])
     if groups > 1:
         spec["groups"] = groups
