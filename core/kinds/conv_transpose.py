@@ -26,6 +26,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.conv_jacobian import gather, result_shapes
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
+from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
 from gradcalc.core.kinds.fields import (
     read_int,
     read_padding,
@@ -138,7 +139,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
     """Validate a conv_transpose spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
     names = common.read_names(spec, NAME_DEFAULTS)
-    x, w = _read_input_and_kernel(spec, limits, names)
+    x, w = read_input_and_kernel(spec, limits, names)
     dims, dims_inferred = _read_dims(spec, x, w)
     geometry, padding_text = _read_geometry(spec, x, w, limits, dims)
     bias = _read_bias(spec, geometry.out_channels, limits, names)
@@ -181,38 +182,6 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
         dims_inferred=dims_inferred,
         symbolic_capped=capped,
     )
-
-
-def most_terms(t: ConvTransposeGeometry, bias: bool) -> int:
-    """The most products one entry sums (the symbolic cap's count): of y (C_in/g·kh·kw taps),
-    ∂L/∂x (C_out/g·kh·kw), ∂L/∂w (N·H·W input cells) or ∂L/∂b (N·H_out·W_out, with a bias)."""
-    taps = t.kernel_h * t.kernel_w
-    counts = [t.in_per_group * taps, t.out_per_group * taps, t.batch * t.in_h * t.in_w]
-    return max(counts + ([t.batch * t.out_h * t.out_w] if bias else []))
-
-
-def _read_input_and_kernel(
-    spec: Mapping[str, Any], limits: common.Limits, names: Mapping[str, str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """The input (L … N×C_in×H×W) and kernel (k … C_in×(C_out/g)×kh×kw): numbers, or
-    symbols and formulas (core/kinds/symbolic_fields.py); :func:`_read_dims` checks their
-    ranks against ``dims``."""
-    wanted = {
-        "input": "the input, H×W, C_in×H×W or N×C_in×H×W (1-D: L, C_in×L or N×C_in×L)",
-        "kernel": "the kernel, kh×kw or C_in×(C_out/g)×kh×kw (1-D: k or C_in×(C_out/g)×k)",
-    }
-    x, w = (
-        read_tensor(
-            common.require(spec, key, KIND, text),
-            (key,),
-            ndims=(1, 2, 3, 4),
-            what=key,
-            limits=limits,
-            **naming(spec, names, key),
-        )
-        for key, text in wanted.items()
-    )
-    return x, w
 
 
 def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
