@@ -232,3 +232,22 @@ def test_above_the_cap_the_symbols_get_random_values_and_the_run_says_so() -> No
         "stride": 2,
     }
     assert (solve(numbers).results["output"] == solution.results["output"]).all()
+
+
+def test_a_numeric_problem_never_imports_sympy() -> None:
+    import subprocess
+    import sys
+
+    problem = PROBLEM.parents[1] / "conv_transpose_doubling.yaml"
+    code = (
+        "import sys\n"
+        "from gradcalc.cli.main import main\n"
+        f"sys.argv = ['gradcalc', 'conv-transpose', '--spec', {str(problem)!r}, '--format', 'json']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "assert 'sympy' not in sys.modules, 'sympy imported'\n"
+        "assert 'gradcalc.core.symbolic' not in sys.modules, 'core/symbolic.py imported'\n"
+        "print('no sympy')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip().endswith("no sympy")
