@@ -251,3 +251,19 @@ def test_a_numeric_problem_never_imports_sympy() -> None:
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().endswith("no sympy")
+
+
+def test_one_name_in_two_roles_is_refused() -> None:
+    """A declared name that a symbolic field also generates, or a kernel written g beside a
+    symbolic upstream g_…: every derivative shown would be false."""
+    with pytest.raises(SpecError, match="w_00 is also declared under symbols"):
+        solve({"input": [["w_00", 1]], "symbols": ["w_00"], "kernel": "symbolic 2x2"})
+    with pytest.raises(SpecError, match="kernel is also written 'g'"):
+        solve(
+            {
+                "input": [[1, 2]],
+                "kernel": "symbolic 2x2",
+                "names": {"kernel": "g"},
+                "upstream": "symbolic",
+            }
+        )
