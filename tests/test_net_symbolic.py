@@ -117,19 +117,32 @@ def _conv1d_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
 
 
 def _conv_transpose_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
-    """A transposed convolution takes formulas in its input and upstream (its kernel is
-    numbers: its kind reads no symbols)."""
+    """A transposed convolution takes formulas in its input, kernel, bias and upstream."""
     spec = {
         "input": _matrix(rng, 1, 1, 2, 2),
         "layers": [
             {"type": "conv", "kernel": _matrix(rng, 1, 1)},
-            {"type": "conv_transpose", "name": "up", "kernel": [[_matrix(rng, 2, 2)]], "stride": 2},
+            {
+                "type": "conv_transpose",
+                "name": "up",
+                "kernel": [[_matrix(rng, 2, 2)]],
+                "bias": _matrix(rng, 1),
+                "stride": 2,
+            },
             "flatten",
             {"type": "dense", "weight": _matrix(rng, 1, 16)},
         ],
         "upstream": _matrix(rng, 1, 1),
     }
-    return spec, [("input",), ("layers", 0, "kernel"), ("layers", 3, "weight"), ("upstream",)]
+    fields = [
+        ("input",),
+        ("layers", 0, "kernel"),
+        ("layers", 1, "kernel"),
+        ("layers", 1, "bias"),
+        ("layers", 3, "weight"),
+        ("upstream",),
+    ]
+    return spec, fields
 
 
 def _embedding_dropout_dense(rng: random.Random) -> tuple[dict, list[tuple]]:
@@ -537,3 +550,24 @@ def test_every_displayed_equation_of_a_symbolic_net_is_true(chain, seed, tmp_pat
     )
     assert report.compared and report.matched_results
     assert not report.problems, report.problems[:3]
+
+
+def test_a_conv_transpose_layer_takes_a_symbolic_kernel_and_a_formula_bias() -> None:
+    """y[a·2 + m, b·2 + q] = x[a, b]·w[m, q] + c over a 2×2 input [[1, 2], [0, −1]]; the
+    dense row sums the even columns: (1 + 2 − 1)·w_00 + (1 + 2 − 1)·w_10 + 8·c."""
+    spec = {
+        "input": [[[[1, 2], [0, -1]]]],
+        "layers": [
+            {"type": "conv_transpose", "name": "up", "kernel": "symbolic 1x1x2x2", "bias": ["c"]},
+            "flatten",
+            {"type": "dense", "name": "fc", "weight": [[1, 0] * 8]},
+        ],
+        "symbols": ["c"],
+        "upstream": [[1]],
+    }
+    spec["layers"][0]["stride"] = 2
+    results = solve(spec, gradient_check=False).results
+    assert str(results["output"][0, 0]) == "8*c + 2*w1_0000 + 2*w1_0010"
+    assert str(results["up.grad_bias"][0]) == "8"
+    assert [str(v) for v in results["up.grad_kernel"].ravel()] == ["2", "0", "2", "0"]
+    assert str(results["grad_input"][0, 0, 0, 0]) == "w1_0000 + w1_0010"

@@ -30,6 +30,10 @@ SYMBOL = {
     ("conv", "input"): "x",
     ("conv", "kernel"): "w",
     ("conv", "upstream"): "g",
+    ("conv_transpose", "input"): "x",
+    ("conv_transpose", "kernel"): "w",
+    ("conv_transpose", "bias"): "b",
+    ("conv_transpose", "upstream"): "g",
     ("dense", "input"): "x",
     ("dense", "weight"): "W",
     ("dense", "bias"): "b",
@@ -65,6 +69,44 @@ def _random_conv(rng: random.Random) -> tuple[dict, list[str]]:
     if rng.random() < 0.5:
         spec["bias"] = rng.randint(-2, 2)
     return spec, ["input", "kernel", "upstream"]
+
+
+def _random_conv_transpose(rng: random.Random) -> tuple[dict, list[str]]:
+    """A small transposed convolution (2-D or 1-D, channels and groups sometimes, stride,
+    padding, output_padding, dilation) with numbers, and the fields to make symbolic."""
+    numbers = lambda *shape: np.array(  # noqa: E731
+        [rng.randint(-3, 3) for _ in range(int(np.prod(shape)))]
+    ).reshape(shape)
+    dims, channels = rng.choice([1, 2]), rng.choice([None, 2])
+    groups = rng.choice([1, 2]) if channels else 1
+    out_per_group = rng.choice([1, 2]) if channels else 1
+    spatial = (rng.randint(1, 3),) * dims
+    taps = tuple(rng.randint(1, 3) for _ in range(dims))
+    stride, dilation = rng.choice([1, 2]), rng.choice([1, 1, 2])
+    x = numbers(*((channels,) if channels else ()), *spatial)
+    w = numbers(channels, out_per_group, *taps) if channels else numbers(*taps)
+    spec = {
+        "input": x.tolist(),
+        "kernel": w.tolist(),
+        "dims": dims,
+        "stride": stride,
+        "dilation": dilation,
+        "output_padding": rng.randrange(max(stride, dilation)),
+        "index_base": rng.choice([0, 1]),
+    }
+    # Padding that leaves at least one output row: (H − 1)·s + d·(k − 1) + 1 > 2p.
+    smallest = min(
+        (n - 1) * stride + dilation * (k - 1) + 1 for n, k in zip(spatial, taps, strict=True)
+    )
+    spec["padding"] = rng.choice([p for p in (0, 1) if 2 * p < smallest])
+    if groups > 1:
+        spec["groups"] = groups
+    fields = ["input", "kernel", "upstream"]
+    if rng.random() < 0.5:
+        out_channels = out_per_group * groups if channels else 1
+        spec["bias"] = [rng.randint(-2, 2) for _ in range(out_channels)]
+        fields.append("bias")
+    return spec, fields
 
 
 def _random_dense(rng: random.Random) -> tuple[dict, list[str]]:
@@ -128,6 +170,7 @@ def _shape(value) -> str:
     "kind,make",
     [
         ("conv", _random_conv),
+        ("conv_transpose", _random_conv_transpose),
         ("dense", _random_dense),
         ("pool", _random_pool),
         ("dropout", _random_dropout),
@@ -439,6 +482,7 @@ def test_every_formula_step_of_the_seed_problems_is_true(name: str, tmp_path: Pa
     "kind,make",
     [
         ("conv", _random_conv),
+        ("conv_transpose", _random_conv_transpose),
         ("dense", _random_dense),
         ("pool", _random_pool),
         ("dropout", _random_dropout),

@@ -29,12 +29,23 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.explain.conv_transpose_backward import BackwardSections
-from gradcalc.core.explain.pieces import chain_product, index_and_upstream_words
+from gradcalc.core.explain.pieces import chain_product, index_and_upstream_words, symbolic_words
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
+from gradcalc.core.values import holds_formulas
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9
+
+
+def expanded(value: Any) -> Any:
+    """A product as results show it: a formula expanded ((a + b)·2 as 2·a + 2·b), a number as
+    it is (SymPy is imported only for a formula)."""
+    if not holds_formulas(value):
+        return value
+    from gradcalc.core.symbolic import tidy_entry
+
+    return tidy_entry(value)
 
 
 def _channels(first: int, count: int, base: int) -> str:
@@ -136,6 +147,9 @@ class Explainer(BackwardSections):
             )
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
+            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
+            if p.symbolic_capped:
+                items.append(p.symbolic_capped)
         elif t.work > self.options.limits.exact_work:
             items.append(
                 f"float64 arithmetic: the problem needs {t.work:,} multiply-adds, above the exact "
@@ -286,7 +300,7 @@ class Explainer(BackwardSections):
                         more += 1
                         continue
                     out = group * t.out_per_group + o
-                    value = self.x[n, c, a, b] * self.w[c, o, m, q]
+                    value = expanded(self.x[n, c, a, b] * self.w[c, o, m, q])
                     pieces += [
                         "," if shown else "",
                         f" {self.sym_x(n, c, a, b).text}·{self.sym_w(c, o, m, q).text} = ",

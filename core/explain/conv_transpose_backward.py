@@ -21,6 +21,7 @@ from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol,
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.explain.pieces import same
 from gradcalc.core.ops.conv import conv2d_forward
+from gradcalc.core.values import holds_formulas
 
 # The identity is checked entry by entry (one unit image through conv per output entry of a
 # group) while images × (their entries + the work of one pass) stays below this.
@@ -195,22 +196,34 @@ class BackwardSections(TransposeTerms):
         images = t.out_per_group * t.out_h * t.out_w
         if images * (images + t.work) > IDENTITY_WORK:
             return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
-        if same(self._by_conv_input_gradient(), self._without_bias(), self.c.exact):
+        if _agree(self._rebuilt(), self._without_bias(), self.c.exact):
             return statement + f": ✓ rebuilt from {conv}'s outputs on unit images, entry for entry"
         return (
             statement + ": ✗ the rebuilt input-gradient DOES NOT equal the output (please report)"
         )
 
     def _without_bias(self) -> np.ndarray:
+        """N×C_out×H_out×W_out: the output less its bias (formulas expanded)."""
         output = self.c.output
         if self.bias is None:
             return output
-        return output - (self.bias.reshape(1, -1, 1, 1) if self.bias.ndim == 1 else self.bias)
+        return _tidy(
+            output - (self.bias.reshape(1, -1, 1, 1) if self.bias.ndim == 1 else self.bias)
+        )
 
-    def _by_conv_input_gradient(self) -> np.ndarray:
+    def _rebuilt(self) -> np.ndarray:
+        """:meth:`_by_conv_input_gradient`, on SymPy's polynomials when the operands hold
+        formulas (fast, and expanded as the run's results are)."""
+        if not holds_formulas(self.x, self.w):
+            return self._by_conv_input_gradient(self.x, self.w)
+        from gradcalc.core import symbolic
+
+        return symbolic.evaluate(self._by_conv_input_gradient, self.x, self.w)
+
+    def _by_conv_input_gradient(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """N×C_out×H_out×W_out: for each group, the conv's Jacobian M (rows: unit images U_r of
         the C_out/g×H_out×W_out input, columns: its C_in/g×H×W output) from conv2d_forward,
-        then ∂/∂U of Σ X ⊙ conv2d(U) = M·X."""
+        then ∂/∂U of Σ X ⊙ conv2d(U) = M·X (``x`` N×C_in×H×W, ``w`` C_in×(C_out/g)×kh×kw)."""
         t = self.t
         conv = t.adjoint()
         size = t.out_per_group * t.out_h * t.out_w
@@ -219,19 +232,18 @@ class BackwardSections(TransposeTerms):
         parts = []
         for group in range(t.groups):
             channels = slice(group * t.in_per_group, (group + 1) * t.in_per_group)
-            kernel = self.w[channels]
-            responses = conv2d_forward(units, kernel, _with_batch(conv, size))
+            responses = conv2d_forward(units, w[channels], _with_batch(conv, size))
             matrix = responses[:, :, : t.in_h, : t.in_w].reshape(size, -1)
-            x = self.x[:, channels].reshape(t.batch, -1)
-            parts.append((x @ matrix.T).reshape(t.batch, t.out_per_group, t.out_h, t.out_w))
+            x_group = x[:, channels].reshape(t.batch, -1)
+            parts.append((x_group @ matrix.T).reshape(t.batch, t.out_per_group, t.out_h, t.out_w))
         return np.concatenate(parts, axis=1)
 
     def _adjoint_sentence(self) -> Note:
         """Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X: the scatter and the convolution are adjoint."""
         zero = Fraction(0) if self.c.exact else 0.0
-        left = sum((self.up * self._without_bias()).ravel(), zero)
-        right = sum((self.x * self.c.grad_input).ravel(), zero)
-        agree = left == right if self.c.exact else abs(left - right) <= 1e-9 * max(1.0, abs(left))
+        left = _tidy(sum((self.up * self._without_bias()).ravel(), zero))
+        right = _tidy(sum((self.x * self.c.grad_input).ravel(), zero))
+        agree = _agree(left, right, self.c.exact)
         bias = f" − {self.B}" if self.p.bias is not None else ""
         return sentence(
             f"adjoint check: Σ ∂{self.L}/∂{self.Y} ⊙ "
@@ -247,6 +259,30 @@ class BackwardSections(TransposeTerms):
                 else "NOT equal ✗ (please report)"
             ),
         )
+
+
+def _tidy(values):
+    """``values`` (an array or one entry) with its formulas expanded, as results are (a sum
+    of products of formulas is otherwise left unexpanded); numbers as they are."""
+    if not holds_formulas(values):
+        return values
+    from gradcalc.core import symbolic
+
+    tidied = symbolic.tidy(values)
+    return tidied[()] if not isinstance(values, np.ndarray) else tidied
+
+
+def _agree(left, right, exact: bool) -> bool:
+    """Two arrays (or entries) agree: formulas when their difference expands to 0, numbers
+    as pieces.same compares them."""
+    if holds_formulas(left, right):
+        from gradcalc.core import symbolic
+
+        pairs = zip(np.ravel(left).tolist(), np.ravel(right).tolist(), strict=True)
+        return all(symbolic.equal(a, b) for a, b in pairs)
+    if np.ndim(left) == 0:
+        return left == right if exact else abs(left - right) <= 1e-9 * max(1.0, abs(left))
+    return same(left, right, exact)
 
 
 def _with_batch(conv, batch: int):

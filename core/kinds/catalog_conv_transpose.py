@@ -4,7 +4,7 @@ its keys."""
 
 from __future__ import annotations
 
-from gradcalc.core.kinds.entry import OpEntry
+from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
@@ -33,6 +33,7 @@ CONV_TRANSPOSE = OpEntry(
             example=[[1, 2], [3, 4]],
             required=True,
             dims=(1, 4),
+            symbols=True,
         ),
         Field(
             "kernel",
@@ -41,6 +42,7 @@ CONV_TRANSPOSE = OpEntry(
             example=[[1, 0], [-1, 2]],
             required=True,
             dims=(1, 4),
+            symbols=True,
         ),
         Field(
             "bias",
@@ -48,6 +50,7 @@ CONV_TRANSPOSE = OpEntry(
             "one number (shared) or one per output channel",
             example=0,
             dims=(0, 1),
+            symbols=True,
         ),
         Field(
             "stride",
@@ -107,8 +110,10 @@ CONV_TRANSPOSE = OpEntry(
             minimum=1,
             maximum=2,
         ),
+        *SYMBOL_FIELDS,
     ),
     example_upstream=[[0, 1, 0, 1], [1, 0, 1, 0], [0, 1, 0, 1], [1, 0, 1, 0]],
     names_example={"input": "X", "kernel": "K", "output": "Y"},
     upstream_dims=(1, 4),
+    upstream_symbols=True,
 )

@@ -26,12 +26,20 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.conv_jacobian import gather, result_shapes
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
+from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
 from gradcalc.core.kinds.fields import (
     read_int,
     read_padding,
     read_padding_1d,
     read_pair,
     read_single,
+)
+from gradcalc.core.kinds.symbolic_fields import (
+    answer_names,
+    answers_at,
+    naming,
+    numbers_above_cap,
+    read_tensor,
 )
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import BIAS_ADD
@@ -42,7 +50,6 @@ from gradcalc.core.values import (
     MAX_INDEX,
     entries,
     looks_numeric,
-    parse_array,
     parse_int,
     to_float,
 )
@@ -92,6 +99,8 @@ class ConvTransposeProblem:
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
     dims_inferred: bool = False  # dims 1 read from a vector input and kernel, without the key
+    # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
+    symbolic_capped: str = ""
 
     @property
     def dims(self) -> int:
@@ -129,58 +138,49 @@ class ConvTransposeProblem:
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem:
     """Validate a conv_transpose spec (plain data) and return the problem, or raise SpecError."""
     common.check_keys(spec, KIND, KEYS)
-    x = parse_array(
-        common.require(
-            spec,
-            "input",
-            KIND,
-            "the input, H×W, C_in×H×W or N×C_in×H×W (1-D: L, C_in×L or N×C_in×L)",
-        ),
-        ("input",),
-        ndims=(1, 2, 3, 4),
-        what="input",
-        max_elements=limits.max_elements,
-    )
-    raw = common.require(
-        spec,
-        "kernel",
-        KIND,
-        "the kernel, kh×kw or C_in×(C_out/g)×kh×kw (1-D: k or C_in×(C_out/g)×k)",
-    )
-    w = parse_array(
-        raw, ("kernel",), ndims=(1, 2, 3, 4), what="kernel", max_elements=limits.max_elements
-    )
+    names = common.read_names(spec, NAME_DEFAULTS)
+    x, w = read_input_and_kernel(spec, limits, names)
     dims, dims_inferred = _read_dims(spec, x, w)
     geometry, padding_text = _read_geometry(spec, x, w, limits, dims)
-    bias = _read_bias(spec, geometry.out_channels, limits)
+    bias = _read_bias(spec, geometry.out_channels, limits, names)
     output_axes = (
         (("n",) if x.ndim == dims + 2 else ())
         + (("o",) if w.ndim == dims + 2 else ())
         + SPATIAL[dims]
     )
-    names = common.read_names(spec, NAME_DEFAULTS)
     t = geometry
     sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
     output_shape = tuple(sizes[a] for a in output_axes)
-    upstream, upstream_given = common.read_upstream(spec, output_shape, names["output"], limits)
+    upstream, upstream_given = common.read_upstream(
+        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
     known_results = result_shapes(output_shape, x, w, bias)
+    symbols = answer_names(spec, x, w, bias, upstream)
+    # Above the symbolic limits every symbol gets a random whole number (docs/symbolic.md).
+    fields, values, capped = numbers_above_cap(
+        {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
+        geometry.work,
+        most_terms(geometry, bias is not None),
+    )
+    expected = common.read_expected(spec, known_results, limits, symbols=symbols)
     return ConvTransposeProblem(
         title=common.read_title(spec),
-        input=x,
-        kernel=w,
-        bias=bias,
+        input=fields["input"],
+        kernel=fields["kernel"],
+        bias=fields["bias"],
         geometry=geometry,
         padding_text=padding_text,
-        upstream=upstream,
+        upstream=fields["upstream"],
         upstream_given=upstream_given,
         names=names,
         index_base=common.read_index_base(spec),
         input_axes=("n", "c")[2 + dims - x.ndim :] + SPATIAL[dims],
         kernel_axes=("c", "o", *SPATIAL[dims]) if w.ndim == dims + 2 else SPATIAL[dims],
         output_axes=output_axes,
-        expected=common.read_expected(spec, known_results, limits),
+        expected=answers_at(expected, values),
         tolerance=common.read_tolerance(spec),
         dims_inferred=dims_inferred,
+        symbolic_capped=capped,
     )
 
 
@@ -367,13 +367,19 @@ def _check_output_size(
 
 
 def _read_bias(
-    spec: Mapping[str, Any], out_channels: int, limits: common.Limits
+    spec: Mapping[str, Any], out_channels: int, limits: common.Limits, names: Mapping[str, str]
 ) -> np.ndarray | None:
-    """The bias: None, one shared number (0-D) or one per output channel."""
+    """The bias: None, one shared number (0-D) or one per output channel (numbers, symbols
+    or formulas)."""
     if spec.get("bias") is None:
         return None
-    bias = parse_array(
-        spec["bias"], ("bias",), ndims=(0, 1), what="bias", max_elements=limits.max_elements
+    bias = read_tensor(
+        spec["bias"],
+        ("bias",),
+        ndims=(0, 1),
+        what="bias",
+        limits=limits,
+        **naming(spec, names, "bias"),
     )
     if bias.ndim == 1 and bias.shape[0] != out_channels:
         raise SpecError(
