@@ -47,13 +47,21 @@ def read_triple(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, 
 
 
 def read_padding_3d(
-    value: Any, stride: tuple[int, ...], dilation: tuple[int, ...], kernel: tuple[int, ...]
+    value: Any,
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    kernel: tuple[int, ...],
+    *,
+    words: bool = True,
 ) -> tuple[tuple[int, int, int, int, int, int], str]:
-    """(front, back, top, bottom, left, right) and a short text of what the spec said."""
+    """(front, back, top, bottom, left, right) and a short text of what the spec said.
+    ``words``: whether "valid", "same" and "full" are offered in the messages (a transposed
+    convolution refuses them before it calls this)."""
     path = ("padding",)
-    allowed = (
-        "allowed: an integer, [depth, rows, cols] (both sides of each axis), "
+    allowed = "allowed: an integer, [depth, rows, cols] (both sides of each axis), " + (
         '[front, back, top, bottom, left, right], "valid", "same" or "full"'
+        if words
+        else "or [front, back, top, bottom, left, right]"
     )
     totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
     if isinstance(value, str) and value.strip().lower() in ("valid", "same", "full"):
