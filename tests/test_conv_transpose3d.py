@@ -6,9 +6,11 @@ differences of the loops."""
 from __future__ import annotations
 
 from fractions import Fraction
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pytest
 from conv_transpose3d_reference import conv_transpose3d, out_sizes
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -111,3 +113,230 @@ def test_op_gradients_match_central_differences_of_the_loops(data: Any) -> None:
                 loss(plus, w) - loss(minus, w) if name == "x" else loss(x, plus) - loss(x, minus)
             ) / (2 * h)
             assert abs(numeric - got[index]) < 1e-5, (name, index, numeric, got[index])
+
+
+# ---------------------------------------------------------------------------
+# The kind: gradcalc conv-transpose with dims: 3
+
+
+def _text(value: Any) -> Any:
+    """Fractions as spec strings ("1/2"), ints as they are."""
+    if isinstance(value, list):
+        return [_text(v) for v in value]
+    return str(value) if value.denominator != 1 else int(value)
+
+
+def _same(got: Any, want: Any) -> None:
+    got, want = np.asarray(got, dtype=object), np.array(want, dtype=object)
+    assert got.shape == want.shape
+    for index in np.ndindex(*got.shape):
+        assert isinstance(got[index], (int, Fraction)), "exact mode gave a float"
+        assert got[index] == want[index], index
+
+
+def _spec_form(values: tuple[int, ...], draw: Any, sides: bool = False) -> Any:
+    """A triple (or six sides) as the spec may write it: one number when all agree, else the
+    list (the padding's six sides as three when both sides of each axis agree)."""
+    if len(set(values)) == 1 and draw(st.booleans()):
+        return values[0]
+    if sides and values[::2] == values[1::2] and draw(st.booleans()):
+        return list(values[::2])
+    return list(values)
+
+
+@SETTINGS
+@given(data=st.data())
+def test_kind_results_equal_the_plain_loop_scatter(data: Any) -> None:
+    from gradcalc.core import registry
+    from gradcalc.core.spec import Limits, SolveOptions
+
+    g = data.draw(geometries())
+    t = ConvTranspose3dGeometry(**g)
+    x, w = _nested(data.draw, t.input_shape), _nested(data.draw, t.kernel_shape)
+    bias, up = _nested(data.draw, (t.out_channels,)), _nested(data.draw, t.output_shape)
+    want = conv_transpose3d(x, w, bias=bias, upstream=up, zero=Fraction(0), **_hyper(g))
+    spec = {
+        "kind": "conv_transpose",
+        "dims": 3,
+        "input": _text(x),
+        "kernel": _text(w),
+        "bias": _text(bias),
+        "upstream": _text(up),
+        "groups": g["groups"],
+        "stride": _spec_form(g["stride"], data.draw),
+        "dilation": _spec_form(g["dilation"], data.draw),
+        "padding": _spec_form(g["padding"], data.draw, sides=True),
+        "output_padding": _spec_form(g["output_padding"], data.draw),
+    }
+    solution = registry.solve(spec, SolveOptions(limits=Limits(max_jacobian=10**6)))
+    assert solution.exact and solution.gradient_check.ok
+    assert solution.results["output_shape"] == list(t.output_shape)
+    for name in ("output", "grad_input", "grad_kernel", "grad_bias"):
+        _same(solution.results[name], want[name])
+    floats = registry.solve(spec, SolveOptions(force_float=True, sections=frozenset()))
+    assert not floats.exact and floats.gradient_check.ok
+    for name in ("output", "grad_input", "grad_kernel"):
+        got = np.asarray(floats.results[name], dtype=float)
+        assert np.allclose(got, np.array(want[name], dtype=object).astype(float), atol=1e-9)
+
+
+def test_jacobians_are_the_loops_on_unit_arrays() -> None:
+    """∂y/∂w column k is the loops' output with w = e_k (and ∂y/∂x likewise): bilinear."""
+    from gradcalc.core import registry
+    from gradcalc.core.spec import SolveOptions
+
+    x = [[[[1, 2], [0, -1]], [[3, 1], [2, 2]]], [[[0, 1], [1, 1]], [[-2, 1], [1, 0]]]]
+    w = [[[[[1, -1]], [[2, 1]]]], [[[[0, 1]], [[1, 3]]]]]  # 2×1×2×1×2, groups 2
+    hyper = dict(stride=(2, 1, 2), padding=(0, 1, 0, 0, 1, 0), groups=2)
+    spec = {"kind": "conv_transpose", "dims": 3, "input": [x], "kernel": w, "groups": 2,
+            "stride": [2, 1, 2], "padding": [0, 1, 0, 0, 1, 0]}  # fmt: skip
+    results = registry.solve(spec, SolveOptions()).results
+    full = dict(stride=hyper["stride"], padding=hyper["padding"], groups=2)
+    for name, array, other in (("jacobian_kernel", w, [x]), ("jacobian_input", [x], w)):
+        flat = np.array(array, dtype=object).ravel()
+        columns = []
+        for k in range(flat.size):
+            unit = np.zeros(flat.size, dtype=object)
+            unit[k] = 1
+            unit = unit.reshape(np.shape(array)).tolist()
+            pair = (other, unit) if name == "jacobian_kernel" else (unit, other)
+            columns.append(np.array(conv_transpose3d(*pair, **full)["output"]).ravel())
+        assert (np.asarray(results[name], dtype=object) == np.array(columns).T).all()
+
+
+@pytest.mark.parametrize(
+    ("text", "where", "words"),
+    [
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[1]]]\nstride: 2\noutput_padding: [0, 0, 2]\n",
+            (6, 24),
+            "output_padding 2 (cols) must be smaller than the stride (2) or the dilation (1), "
+            "as in PyTorch",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[1]]]\noutput_padding: 1\n",
+            (5, 17),
+            "output_padding 1 (depth) must be smaller than the stride (1) or the dilation (1)",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[[1]]]]\n",
+            (4, 9),
+            "the kernel has 4 axes (1×1×1×1) but dims is 3: a 3-D transposed convolution takes "
+            "kd×kh×kw or C_in×(C_out/g)×kd×kh×kw (PyTorch's weight layout",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[1, 2]]\n",
+            (4, 9),
+            "the kernel has 2 axes (1×2) but dims is 3: a 3-D transposed convolution takes "
+            "kd×kh×kw or C_in×(C_out/g)×kd×kh×kw",
+        ),
+        (
+            "dims: 3\ninput: [[1, 2]]\nkernel: [[1, 2]]\n",
+            (2, 7),
+            "dims 3 (a 3-D transposed convolution) takes the input as D×H×W, C_in×D×H×W or "
+            "N×C_in×D×H×W and the kernel as kd×kh×kw or C_in×(C_out/g)×kd×kh×kw, but the input "
+            "has 2 axes and the kernel 2 axes; set dims: 2",
+        ),
+        (
+            "input: [[[[[1, 2]]]]]\nkernel: [[[[[1]]]]]\n",
+            (2, 8),
+            "for a 3-D transposed convolution (a volume) set dims: 3",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[1]]]\npadding: [1, 0]\n",
+            (5, 10),
+            "padding is a list of 2 in a 3-D convolution; allowed: an integer, [depth, rows, "
+            "cols] (both sides of each axis), or [front, back, top, bottom, left, right]",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[1]]]\npadding: same\n",
+            (5, 10),
+            "a transposed convolution takes numbers (an integer, [depth, rows, cols] or "
+            "[front, back, top, bottom, left, right])",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[1]]]\npadding: [0, 0, 0, 0, 1, 1]\n",
+            (5, 10),
+            "the padding (1 + 1) cuts away all 2 columns of the scattered output",
+        ),
+        (
+            "dims: 3\ninput: [[[[1]]], [[[2]]], [[[3]]]]\nkernel: [[[[[1]]]], [[[[1]]]], "
+            "[[[[1]]]]]\ngroups: 2\n",
+            (5, 9),
+            "groups 2 does not divide the input's 3 channels",
+        ),
+        (
+            "dims: 3\ninput: [[[1, 2]]]\nkernel: [[[1]]]\nstride: [1, 2]\n",
+            (5, 9),
+            "stride is a list of 2 in a 3-D convolution",
+        ),
+    ],
+)
+def test_bad_input_is_one_located_line(
+    tmp_path: Path, text: str, where: tuple[int, int], words: str
+) -> None:
+    from nn_cli import run, spec_error
+
+    path = tmp_path / "spec.yaml"
+    path.write_text("kind: conv_transpose\n" + text, encoding="utf-8")
+    result = run("run", str(path))
+    assert result.exit_code == 2
+    line, column, message = spec_error(result)
+    assert (line, column) == where, message
+    assert words in message, message
+
+
+GROUPED_3D = """kind: conv_transpose
+dims: 3
+input: [[[[1, 2], ["1/2", -1]], [[0, 1], [2, 1]]], [[[2, 0], [1, 1]], [[-1, 1], [1, 0]]]]
+kernel: [[[[[1, 2]], [[0, -1]]]], [[[[1, 0]], [[2, 1]]]]]
+groups: 2
+stride: [2, 1, 3]
+padding: [1, 0, 0, 1, 2, 1]
+dilation: [1, 2, 1]
+output_padding: [1, 1, 0]
+bias: [1, "-1/2"]
+upstream: ones
+"""
+CUT_OFF_3D = """kind: conv_transpose
+dims: 3
+index_base: 1
+input: [[[1, -2]], [[3, 1]]]
+kernel: [[[2, 1]], [[-1, 1]]]
+stride: 2
+padding: [1, 0, 1]
+"""
+
+
+@pytest.mark.parametrize("spec", [GROUPED_3D, CUT_OFF_3D], ids=["grouped", "cut-off"])
+@pytest.mark.parametrize("options", [(), ("--decimal",)], ids=["exact", "decimal"])
+def test_every_displayed_step_is_true(tmp_path: Path, spec: str, options: tuple) -> None:
+    from test_displayed_equations import audit
+
+    path = tmp_path / "problem.yaml"
+    path.write_text(spec, encoding="utf-8")
+    problems, count, compared, matched = audit(path, *options)
+    assert count and compared and matched
+    assert not problems, problems[:3]
+
+
+def test_the_explanation_shows_sizes_slices_and_the_identity(tmp_path: Path) -> None:
+    from nn_cli import run
+
+    path = tmp_path / "problem.yaml"
+    path.write_text(GROUPED_3D, encoding="utf-8")
+    result = run("run", str(path), "--no-color", "--steps", "all")
+    assert result.exit_code == 0, result.stdout
+    shown = " ".join(result.stdout.split())
+    assert "PyTorch conv_transpose3d" in shown
+    assert "D_out = (D − 1)·s − p_front − p_back + d·(kd − 1) + output_padding + 1" in shown
+    assert "= (2 − 1)·2 − 1 − 0 + 1·(2 − 1) + 1 + 1 = 4" in shown  # depth
+    assert "= (2 − 1)·1 − 0 − 1 + 2·(1 − 1) + 1 + 1 = 2" in shown  # rows (op ≥ stride)
+    assert "= (2 − 1)·3 − 2 − 1 + 1·(2 − 1) + 0 + 1 = 2" in shown  # columns
+    assert "input depth slice 1 (channel 0):" in shown
+    assert "output depth slice 2 (channel 1):" in shown
+    assert "∂L/∂x, input depth slice 0 (channel 1):" in shown
+    assert "conv3d(∂L/∂y, w) with stride 2×1×3" in shown and "groups 2" in shown
+    assert "that conv's output is larger than the input" in shown
+    assert "✓ rebuilt from conv3d's outputs on unit volumes, entry for entry" in shown
+    assert "equal ✓" in shown and "✗" not in shown
