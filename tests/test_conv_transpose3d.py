@@ -340,3 +340,102 @@ def test_the_explanation_shows_sizes_slices_and_the_identity(tmp_path: Path) -> 
     assert "that conv's output is larger than the input" in shown
     assert "✓ rebuilt from conv3d's outputs on unit volumes, entry for entry" in shown
     assert "equal ✓" in shown and "✗" not in shown
+
+
+def test_net_conv_transpose_3d_layer_matches_the_reference() -> None:
+    """A 3-D transposed convolution as a layer of gradcalc net, then a relu."""
+    from gradcalc.core import registry
+    from gradcalc.core.spec import SolveOptions
+
+    x = [[[[1, 2], [-1, 0]], [[0, 1], [2, -2]]]]  # C_in×D×H×W = 1×2×2×2
+    kernel = [[[[[1, -1], [2, 1]]], [[[0, 1], [1, 1]]]]]  # 1×2×1×2×2 (C_out 2)
+    spec = {
+        "kind": "net",
+        "input": x,
+        "layers": [
+            {"type": "conv_transpose", "name": "up", "dims": 3, "kernel": kernel,
+             "stride": [1, 2, 2], "output_padding": [0, 1, 0], "bias": [1, "-1/2"]},
+        ],
+    }  # fmt: skip
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert solution.exact and solution.gradient_check.ok
+    out = conv_transpose3d([x], kernel, stride=(1, 2, 2), output_padding=(0, 1, 0),
+                           bias=[1, Fraction(-1, 2)], zero=Fraction(0))["output"]  # fmt: skip
+    ones = np.ones(np.shape(out), dtype=int).tolist()
+    want = conv_transpose3d(
+        [x], kernel, stride=(1, 2, 2), output_padding=(0, 1, 0), bias=[1, Fraction(-1, 2)],
+        upstream=ones, zero=Fraction(0),
+    )  # fmt: skip
+    assert np.asarray(solution.results["up.output"]).tolist() == want["output"][0]
+    assert np.asarray(solution.results["grad_input"]).tolist() == want["grad_input"][0]
+    assert np.asarray(solution.results["up.grad_kernel"]).tolist() == want["grad_kernel"]
+    assert list(solution.results["up.grad_bias"]) == want["grad_bias"]
+    shown = registry.solve(spec, SolveOptions())  # the explanation builds without error
+    assert shown.sections
+
+
+# ---------------------------------------------------------------------------
+# gradcalc check: the usual mistakes of a 3-D transposed convolution
+
+SPEC = {
+    "kind": "conv_transpose",
+    "dims": 3,
+    "input": [[[[1, 2], [-1, 0]], [[0, 1], [2, 1]]], [[[2, -1], [0, 1]], [[1, 1], [0, -2]]]],
+    "kernel": [[[[[1, -1], [2, 0]]]], [[[[0, 1], [1, 1]]]]],  # 2×1×1×2×2, groups 2
+    "groups": 2,
+    "stride": [1, 2, 2],
+    "padding": [0, 0, 1, 0, 0, 1],
+    "output_padding": [0, 1, 1],
+}
+
+
+def _output(spec: dict[str, Any]) -> list:
+    from gradcalc.core import registry
+    from gradcalc.core.spec import SolveOptions
+
+    return np.asarray(registry.solve(spec, SolveOptions(sections=frozenset())).results["output"])
+
+
+def _diagnosis(answer: Any) -> str:
+    from gradcalc.core.grading import Problem
+
+    graded = Problem(SPEC).grade({"output": np.asarray(answer).tolist()}).results[0]
+    assert not graded.ok
+    return graded.diagnosis
+
+
+def test_usual_mistakes_are_named_in_3d() -> None:
+    answer = _output({k: v for k, v in SPEC.items() if k != "output_padding"})
+    assert (
+        "without output_padding ([0, 1, 1]): the extra depth slices, rows and columns at the "
+        "back, bottom and right were forgotten" in _diagnosis(answer)
+    )
+    plain = {k: v for k, v in SPEC.items() if k != "output_padding"}
+    answer = _output({**plain, "stride": 1})[:, :, ::2, ::2]
+    assert "the stride applied to the output" in _diagnosis(answer)
+    answer = _output({k: v for k, v in SPEC.items() if k != "groups"})
+    assert "with groups (2) ignored" in _diagnosis(answer)
+    answer = _output({**SPEC, "padding": 0})
+    assert "the padding ([0, 0, 1, 0, 0, 1]) cut off the scattered output" in _diagnosis(answer)
+
+
+@pytest.mark.parametrize(
+    "sizes",
+    [
+        (),
+        ("--channels", "2", "--groups", "2", "--out-channels", "2", "--batch", "2"),
+        ("--padding", "1", "--output-padding", "1", "--depth", "3", "--kernel-size", "2"),
+    ],
+)
+def test_random_conv_transpose_dims_3_is_graded_right(tmp_path: Path, sizes: tuple) -> None:
+    from nn_cli import run
+
+    spec, key = tmp_path / "p.yaml", tmp_path / "k.yaml"
+    made = run(
+        "random", "conv-transpose", "--seed", "5", "--dims", "3", *sizes,
+        "-o", str(spec), "--answers", str(key),
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    assert "dims: 3" in spec.read_text(encoding="utf-8")
+    graded = run("check", str(key), "--format", "json")
+    assert graded.exit_code == 0, graded.stdout
