@@ -439,3 +439,76 @@ def test_random_conv_transpose_dims_3_is_graded_right(tmp_path: Path, sizes: tup
     assert "dims: 3" in spec.read_text(encoding="utf-8")
     graded = run("check", str(key), "--format", "json")
     assert graded.exit_code == 0, graded.stdout
+
+
+# ---------------------------------------------------------------------------
+# The bundled problem
+
+BUNDLED = Path(__file__).resolve().parents[1] / "problems" / "conv_transpose3d_grouped.yaml"
+TORCH = Path("/work/torchenv/bin/python")
+TORCH_SCRIPT = """
+import json, sys, torch
+spec = json.load(sys.stdin)
+x, w, b = (torch.tensor([spec[k]] if k == "input" else spec[k], dtype=torch.float64,
+           requires_grad=True) for k in ("input", "kernel", "bias"))
+y = torch.nn.functional.conv_transpose3d(x, w, b, stride=2, padding=(0, 0, 0), groups=2,
+                                         output_padding=(1, 1, 0))
+y = y[:, :, 1:, : y.shape[3] - 1, :]  # padding [1, 0, 0, 1, 0, 0]: front 1, bottom 1
+up = torch.tensor([spec["upstream"]], dtype=torch.float64)
+gx, gw, gb = torch.autograd.grad(y, (x, w, b), up)
+print(json.dumps({"output": y[0].tolist(), "grad_input": gx[0].tolist(),
+                  "grad_kernel": gw.tolist(), "grad_bias": gb.tolist()}))
+"""
+
+
+def _bundled() -> dict[str, Any]:
+    import yaml
+
+    return yaml.safe_load(BUNDLED.read_text(encoding="utf-8"))
+
+
+def test_bundled_problem_expected_values_are_the_loops() -> None:
+    spec = _bundled()
+    fractions = lambda v: np.vectorize(Fraction)(np.array(v, dtype=object)).tolist()  # noqa: E731
+    want = conv_transpose3d(
+        [fractions(spec["input"])], fractions(spec["kernel"]), bias=fractions(spec["bias"]),
+        upstream=[fractions(spec["upstream"])], stride=(2, 2, 2), padding=(1, 0, 0, 1, 0, 0),
+        output_padding=(1, 1, 0), groups=2, zero=Fraction(0),
+    )  # fmt: skip
+    expected = spec["expected"]
+    assert expected["output_shape"] == list(np.shape(want["output"][0]))
+    for name, value in (
+        ("output", want["output"][0]),
+        ("grad_input", want["grad_input"][0]),
+        ("grad_kernel", want["grad_kernel"]),
+        ("grad_bias", want["grad_bias"]),
+    ):
+        assert fractions(expected[name]) == value, name
+
+
+@pytest.mark.skipif(not TORCH.exists(), reason="no PyTorch environment at /work/torchenv")
+def test_bundled_problem_expected_values_are_pytorchs() -> None:
+    import json
+    import subprocess
+
+    spec = _bundled()
+    plain = lambda v: np.vectorize(float)(np.vectorize(Fraction)(np.array(v, dtype=object)))  # noqa: E731
+    sent = {k: plain(spec[k]).tolist() for k in ("input", "kernel", "bias", "upstream")}
+    done = subprocess.run(
+        [str(TORCH), "-c", TORCH_SCRIPT], input=json.dumps(sent), capture_output=True,
+        text=True, check=True, timeout=300,
+    )  # fmt: skip
+    theirs = json.loads(done.stdout)
+    for name, value in theirs.items():
+        assert np.allclose(plain(spec["expected"][name]), value, rtol=0, atol=1e-12), name
+
+
+def test_bundled_problem_runs_and_matches() -> None:
+    from nn_cli import run
+
+    result = run("run", str(BUNDLED), "--no-color")
+    assert result.exit_code == 0, result.stdout
+    shown = " ".join(result.stdout.split())
+    assert "✓ output: 128 values match" in shown
+    assert "✓ rebuilt from conv3d's outputs on unit volumes" in shown
+    assert "MISMATCH" not in shown and "✗" not in shown
