@@ -179,3 +179,26 @@ def test_net_conv3d_layer_with_replicate_padding_matches_the_loops() -> None:
     assert np.asarray(solution.results["c.output"]).tolist() == want["output"][0]
     assert np.asarray(solution.results["grad_input"]).tolist() == want["grad_input"][0]
     assert np.asarray(solution.results["c.grad_kernel"]).tolist() == want["grad_kernel"]
+
+
+def test_padding_mode_treated_as_zeros_is_named() -> None:
+    from gradcalc.core.grading import Problem
+
+    spec = {"kind": "conv", "dims": 3, "input": [[[1, 2, 0], [3, -1, 2]], [[0, 1, 1], [2, 2, -2]]],
+            "kernel": [[[1, -1]]], "padding": [0, 0, 1], "padding_mode": "circular"}  # fmt: skip
+    zeros = registry.solve({**spec, "padding_mode": "zeros"}, SolveOptions(sections=frozenset()))
+    graded = Problem(spec).grade({"output": np.asarray(zeros.results["output"]).tolist()})
+    assert "the circular padding was treated as zeros" in graded.results[0].diagnosis
+
+
+def test_random_conv_dims_3_with_a_padding_mode_is_graded_right(tmp_path: Path) -> None:
+    from nn_cli import run
+
+    spec, key = tmp_path / "p.yaml", tmp_path / "k.yaml"
+    made = run(
+        "random", "conv", "--seed", "4", "--dims", "3", "--padding", "1",
+        "--padding-mode", "reflect", "-o", str(spec), "--answers", str(key),
+    )  # fmt: skip
+    assert made.exit_code == 0, made.stderr
+    assert "padding_mode: reflect" in spec.read_text(encoding="utf-8")
+    assert run("check", str(key), "--format", "json").exit_code == 0
