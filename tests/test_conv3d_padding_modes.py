@@ -202,3 +202,16 @@ def test_random_conv_dims_3_with_a_padding_mode_is_graded_right(tmp_path: Path) 
     assert made.exit_code == 0, made.stderr
     assert "padding_mode: reflect" in spec.read_text(encoding="utf-8")
     assert run("check", str(key), "--format", "json").exit_code == 0
+
+
+def test_focus_draws_the_padded_volume_and_refuses_an_input_cell(tmp_path: Path) -> None:
+    from nn_cli import run
+
+    path = tmp_path / "problem.yaml"
+    path.write_text(REFLECT_3D, encoding="utf-8")
+    shown = run("run", str(path), "--no-color", "--focus", "output[1,0,2]")
+    assert shown.exit_code == 0, shown.stdout
+    assert "xpad [depth=1]" in shown.stdout
+    refused = run("run", str(path), "--focus", "input[0,0,0]")
+    assert refused.exit_code == 2
+    assert "focus on an output element (output[t,i,j] or y[t,i,j])" in refused.stderr

@@ -146,7 +146,7 @@ def refuse_input_focus(focus: str, problem: ConvProblem) -> None:
     from gradcalc.core.errors import FocusError
 
     name = focus.split("[", 1)[0].strip()
-    index = "[i]" if problem.dims == 1 else "[i,j]"
+    index = {1: "[i]", 2: "[i,j]", 3: "[t,i,j]"}[problem.dims]
     if name.lower() == "input" or name == problem.names["input"]:
         raise FocusError(
             f"{name}[…]: with {problem.padding_mode} padding an input cell is also read through "
