@@ -512,3 +512,11 @@ def test_bundled_problem_runs_and_matches() -> None:
     assert "✓ output: 128 values match" in shown
     assert "✓ rebuilt from conv3d's outputs on unit volumes" in shown
     assert "MISMATCH" not in shown and "✗" not in shown
+
+
+def test_bundled_problem_every_displayed_step_is_true() -> None:
+    from test_displayed_equations import audit
+
+    problems, count, compared, matched = audit(BUNDLED)
+    assert count and compared and matched
+    assert not problems, problems[:3]
