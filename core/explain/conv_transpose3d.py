@@ -77,8 +77,9 @@ class Explainer3d(BackwardSections3d):
             "kernel layout C_in×(C_out/g)×kd×kh×kw (PyTorch's weight for a transposed "
             f"convolution): {self.K} is {'×'.join(map(str, p.kernel.shape))}",
             "3-D transposed convolution (dims: 3): the last three axes are depth, rows and "
-            "columns (input positions a, b, c'; kernel taps e, m, q); arrays and sums are "
-            "shown one depth slice at a time",
+            "columns (input positions a, b, c'; kernel taps e, m, q); the arrays, the "
+            f"scatters and the sums of {self.Y} and ∂{self.L}/∂{self.X} are shown one depth "
+            "slice at a time",
         ]
         items += self._spacing_words()
         if t.groups > 1:
