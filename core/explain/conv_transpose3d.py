@@ -56,7 +56,12 @@ class Explainer3d(BackwardSections3d):
             text += f"·{dilation}" if dilation != 1 else ""
             return text + (f"−{pad}" if pad else "")
 
-        spots = dict(n="n", o="o", depth=position("a", "e", 0), row=position("b", "m", 1))
+        channel = "o"
+        if t.groups > 1:  # y's channel: the first of c's group, plus o
+            group = "c" if t.in_per_group == 1 else f"⌊c/{t.in_per_group}⌋"
+            first = group if t.out_per_group == 1 else f"{group}·{t.out_per_group}"
+            channel = first if t.out_per_group == 1 else f"{first}+o"
+        spots = dict(n="n", o=channel, depth=position("a", "e", 0), row=position("b", "m", 1))
         spots["col"] = position("c'", "q", 2)
         out_index = ",".join(spots[a] for a in self.p.output_axes)
         in_names = dict(n="n", c="c", depth="a", row="b", col="c'")
