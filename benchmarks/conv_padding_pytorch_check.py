@@ -12,8 +12,9 @@ for the mode, flip_kernel, a bias and an upstream; gradcalc solves it exactly an
 zeros) then ``F.conv2d`` without padding, forward and backward.  Prints the largest relative
 difference per mode and result; exit 1 when any is above 1e-12.  Then as many 1-D problems
 per mode (``dims: 1``: N×C×L signals, padding one number, [left, right] or "full") against
-``F.pad(x, (left, right), mode)`` and ``F.conv1d``.  Without torch it prints why it skipped
-and exits 0.
+``F.pad(x, (left, right), mode)`` and ``F.conv1d``, and 3-D problems (``dims: 3``:
+N×C×D×H×W volumes, padding one number, [pd, ph, pw] or six sides) against ``F.pad`` of the
+last three axes and ``F.conv3d``.  Without torch it prints why it skipped and exits 0.
 """
 
 from __future__ import annotations
@@ -142,6 +143,61 @@ def draw_1d(rng: random.Random, mode: str) -> tuple[dict, tuple[int, int]]:
         return spec, pads
 
 
+def draw_3d(rng: random.Random, mode: str) -> tuple[dict, tuple[int, ...]]:
+    """A random 3-D conv spec (dims: 3) with ``padding_mode: mode`` and its six sides
+    (front, back, top, bottom, left, right)."""
+    while True:
+        n, groups = rng.randint(1, 2), rng.choice((1, 1, 2))
+        c, o = groups * rng.randint(1, 2), groups * rng.randint(1, 2)
+        size = [rng.randint(1, 4) for _ in range(3)]
+        kernel = [rng.randint(1, 3) for _ in range(3)]
+        stride = [rng.randint(1, 2) for _ in range(3)]
+        dilation = [rng.randint(1, 2) for _ in range(3)]
+        form = rng.choice(("int", "triple", "six"))
+        if form == "int":
+            p = rng.randint(0, 2)
+            written, pads = p, (p,) * 6
+        elif form == "triple":
+            triple = [rng.randint(0, 2) for _ in range(3)]
+            written, pads = triple, tuple(v for v in triple for _ in range(2))
+        else:
+            pads = tuple(rng.randint(0, 3) for _ in range(6))
+            written = list(pads)
+        sides = [size[a // 2] for a in range(6)]
+        if mode == "reflect" and any(p >= s for p, s in zip(pads, sides, strict=True)):
+            continue
+        if mode == "circular" and any(p > s for p, s in zip(pads, sides, strict=True)):
+            continue
+        padded = [size[a] + pads[2 * a] + pads[2 * a + 1] for a in range(3)]
+        spans = [dilation[a] * (kernel[a] - 1) + 1 for a in range(3)]
+        if any(p < span for p, span in zip(padded, spans, strict=True)):
+            continue
+        out = [(padded[a] - spans[a]) // stride[a] + 1 for a in range(3)]
+
+        def values(*shape: int) -> list:
+            flat = [
+                str(Fraction(rng.randint(-9, 9), rng.choice((1, 2, 4, 3))))
+                for _ in range(int(np.prod(shape)))
+            ]
+            return np.array(flat, dtype=object).reshape(shape).tolist()
+
+        spec = {
+            "kind": "conv",
+            "dims": 3,
+            "input": values(n, c, *size),
+            "kernel": values(o, c // groups, *kernel),
+            "bias": values(o),
+            "stride": stride,
+            "dilation": dilation,
+            "padding": written,
+            "padding_mode": mode,
+            "groups": groups,
+            "flip_kernel": rng.random() < 0.3,
+            "upstream": values(n, o, *out),
+        }
+        return spec, pads
+
+
 def floats(value) -> np.ndarray:
     return np.vectorize(lambda v: float(Fraction(v)), otypes=[float])(np.array(value, dtype=object))
 
@@ -153,7 +209,17 @@ def torch_results(spec: dict, pads: tuple[int, int, int, int]) -> dict[str, np.n
     x = torch.tensor(floats(spec["input"]), dtype=torch.float64, requires_grad=True)
     w = torch.tensor(floats(spec["kernel"]), dtype=torch.float64, requires_grad=True)
     b = torch.tensor(floats(spec["bias"]), dtype=torch.float64, requires_grad=True)
-    if spec.get("dims") == 1:  # F.pad on the last axis, then conv1d
+    if spec.get("dims") == 3:  # F.pad on the last three axes, then conv3d
+        front, back, top, bottom, left, right = pads
+        padded = F.pad(
+            x, (left, right, top, bottom, front, back), mode=TORCH_MODE[spec["padding_mode"]]
+        )
+        slid = torch.flip(w, dims=(2, 3, 4)) if spec["flip_kernel"] else w
+        y = F.conv3d(
+            padded, slid, b, stride=tuple(spec["stride"]), dilation=tuple(spec["dilation"]),
+            groups=spec["groups"],
+        )  # fmt: skip
+    elif spec.get("dims") == 1:  # F.pad on the last axis, then conv1d
         padded = F.pad(x, pads, mode=TORCH_MODE[spec["padding_mode"]])
         slid = torch.flip(w, dims=(2,)) if spec["flip_kernel"] else w
         y = F.conv1d(
@@ -199,7 +265,7 @@ def main() -> int:
     exact_options = SolveOptions(sections=frozenset(), gradient_check=False)
     float_options = SolveOptions(sections=frozenset(), gradient_check=False, force_float=True)
     failed = False
-    for dims, draw_one in ((2, draw), (1, draw_1d)):
+    for dims, draw_one in ((2, draw), (1, draw_1d), (3, draw_3d)):
         failed |= _compare(dims, draw_one, args, exact_options, float_options)
     return 1 if failed else 0
 

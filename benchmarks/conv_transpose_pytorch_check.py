@@ -1,4 +1,4 @@
-"""Cross-check `gradcalc conv-transpose` against PyTorch's conv_transpose2d and conv_transpose1d (float64).
+"""Cross-check `gradcalc conv-transpose` against PyTorch's conv_transpose2d, 1d and 3d (float64).
 
 Random problems (seeded) over batch, channels, groups, kernel size, stride, padding (also
 asymmetric: PyTorch is given the symmetric part and the extra rows are cut from its output),
@@ -6,7 +6,8 @@ dilation and output_padding (below the stride or the dilation, PyTorch's rule), 
 and a random upstream.  Each is solved by gradcalc's solve pipeline exactly (Fractions) and
 with force_float, and compared with torch float64's forward and autograd gradients; the worst
 difference (relative to the largest entry) is printed.  Then as many 1-D problems (``dims: 1``,
-signals of N×C_in×L, padding [left, right]) against conv_transpose1d.
+signals of N×C_in×L, padding [left, right]) against conv_transpose1d, and 3-D problems
+(``dims: 3``, volumes of N×C_in×D×H×W, padding of six sides) against conv_transpose3d.
 
     PYTHONPATH=<a folder holding gradcalc> /work/torchenv/bin/python \
         benchmarks/conv_transpose_pytorch_check.py [--problems 300] [--seed 0]
@@ -96,6 +97,62 @@ def draw_1d(rng: np.random.Generator) -> dict:
     return spec
 
 
+def draw_3d(rng: np.random.Generator) -> dict:
+    """One random 3-D problem (dims: 3) as a spec, as :func:`draw` draws a 2-D one."""
+    groups = int(rng.integers(1, 3))
+    c_in, c_out = groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3))
+    stride = [int(v) for v in rng.integers(1, 4, 3)]
+    dilation = [int(v) for v in rng.integers(1, 3, 3)]
+    extra = [int(rng.integers(0, max(s, d))) for s, d in zip(stride, dilation, strict=True)]
+    padding = [int(v) for v in rng.integers(0, 3, 6)]
+    size = [int(v) for v in rng.integers(1, 4, 3)]
+    kernel = [int(v) for v in rng.integers(1, 3, 3)]
+    batch = int(rng.integers(1, 3))
+    for axis in range(3):  # the output keeps at least one cell on every axis
+        full = (size[axis] - 1) * stride[axis] + dilation[axis] * (kernel[axis] - 1) + 1
+        while full - padding[2 * axis] - padding[2 * axis + 1] + extra[axis] < 1:
+            padding[2 * axis] = max(0, padding[2 * axis] - 1)
+            padding[2 * axis + 1] = max(0, padding[2 * axis + 1] - 1)
+    halves = lambda shape: (rng.integers(-6, 7, shape) / 2).tolist()  # noqa: E731
+    spec = {
+        "kind": "conv_transpose",
+        "dims": 3,
+        "input": halves((batch, c_in, *size)),
+        "kernel": halves((c_in, c_out // groups, *kernel)),
+        "bias": halves((c_out,)),
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "output_padding": extra,
+        "groups": groups,
+    }
+    shape = registry.solve(spec, SolveOptions(sections=frozenset())).results["output_shape"]
+    spec["upstream"] = halves(tuple(shape))
+    return spec
+
+
+def with_torch_3d(spec: dict) -> dict:
+    """PyTorch's conv_transpose3d output and gradients; six-sided padding as symmetric + a cut."""
+    pads = spec["padding"]
+    both = [min(pads[2 * axis], pads[2 * axis + 1]) for axis in range(3)]
+    x, w, b = (
+        torch.tensor(spec[k], dtype=torch.float64, requires_grad=True)
+        for k in ("input", "kernel", "bias")
+    )
+    y = torch.nn.functional.conv_transpose3d(
+        x, w, b, stride=spec["stride"], padding=both,
+        output_padding=spec["output_padding"], groups=spec["groups"], dilation=spec["dilation"],
+    )  # fmt: skip
+    cuts = tuple(
+        slice(pads[2 * axis] - both[axis], y.shape[2 + axis] - (pads[2 * axis + 1] - both[axis]))
+        for axis in range(3)
+    )
+    y = y[(slice(None), slice(None), *cuts)]
+    grads = torch.autograd.grad(y, (x, w, b), torch.tensor(spec["upstream"], dtype=torch.float64))
+    names = ("output", "grad_input", "grad_kernel", "grad_bias")
+    return dict(zip(names, (y.detach().numpy(), *(g.numpy() for g in grads)), strict=True))
+
+
 def with_torch_1d(spec: dict) -> dict:
     """PyTorch's conv_transpose1d output and gradients; [left, right] as symmetric + a cut."""
     left, right = spec["padding"]
@@ -142,7 +199,8 @@ def main() -> int:
         print("torch is not installed: nothing to compare against (skipped)")
         return 0
     failed = False
-    for dims, draw_one, torch_one in ((2, draw, with_torch), (1, draw_1d, with_torch_1d)):
+    checks = ((2, draw, with_torch), (1, draw_1d, with_torch_1d), (3, draw_3d, with_torch_3d))
+    for dims, draw_one, torch_one in checks:
         rng = np.random.default_rng(args.seed)
         worst, where = 0.0, ""
         for number in range(args.problems):

@@ -177,9 +177,9 @@ def test_padding_forms(padding: Any, want: tuple[int, ...]) -> None:
         ),
         (
             "dims: 3\ninput: [[[1, 2], [3, 4]], [[1, 2], [3, 4]]]\nkernel: [[[1]]]\n"
-            "padding: 1\npadding_mode: reflect\n",
-            "spec.yaml:5:15",
-            "reflect padding is not supported in a 3-D convolution yet",
+            "padding: 2\npadding_mode: reflect\n",
+            "spec.yaml:4:10",
+            "reflect padding of 2 at the front is not smaller than the input's 2 depth slices",
         ),
         (
             "dims: 3\ninput: [[[1, 2], [3, 4]], [[1, 2], [3, 4]]]\nkernel: [[[1]], [[1]], [[1]]]\n",

@@ -56,6 +56,10 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
 
     def __new__(cls, problem: Any, run: Any, options: Any) -> Explainer:
         if problem.dims == 3:  # a 3-D problem has its own explainer (core/explain/conv3d.py)
+            if hasattr(run.trace, "inner_problem"):  # padding by copies: conv3d_padding.py
+                from gradcalc.core.explain.conv3d_padding import PaddedExplainer3d
+
+                return PaddedExplainer3d(problem, run, options)  # type: ignore[return-value]
             from gradcalc.core.explain.conv3d import Explainer3d
 
             return Explainer3d(problem, run, options)  # type: ignore[return-value]

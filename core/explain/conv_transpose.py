@@ -1,5 +1,5 @@
 """The explanation of a conv_transpose problem (PyTorch's conv_transpose2d, or conv_transpose1d
-written over its one axis), read from its run's trace: conventions, the problem, the output
+written over its one axis; conv_transpose3d is core/explain/conv_transpose3d.py's), read from its run's trace: conventions, the problem, the output
 size, the forward pass (each input entry's scatter, then each output as the sum it gathered)
 and the Jacobians.  The backward pass (the
 ordinary convolution it is) and the identity "conv_transpose forward = the input-gradient of
@@ -86,6 +86,13 @@ def _rule(per_group: int, base: int) -> str:
 
 class Explainer(BackwardSections):
     """Builds the sections of a conv_transpose explanation; loops only over what it shows."""
+
+    def __new__(cls, problem: Any, run: Any, options: Any) -> Explainer:
+        if problem.dims == 3:  # core/explain/conv_transpose3d.py explains a 3-D problem
+            from gradcalc.core.explain.conv_transpose3d import Explainer3d
+
+            return Explainer3d(problem, run, options)  # type: ignore[return-value]
+        return super().__new__(cls)
 
     def scatter_rule(self) -> str:
         """The forward rule with this problem's numbers, e.g.

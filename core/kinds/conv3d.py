@@ -17,7 +17,7 @@ import numpy as np
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import _pair_int, read_choice, refuse_pair_text
 from gradcalc.core.ops.conv3d import Conv3dGeometry, tap_windows3
-from gradcalc.core.ops.pad import MODES
+from gradcalc.core.ops.pad import MODES, fits, limit_words
 from gradcalc.core.values import describe, looks_numeric, parse_bool
 
 if TYPE_CHECKING:
@@ -47,13 +47,21 @@ def read_triple(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, 
 
 
 def read_padding_3d(
-    value: Any, stride: tuple[int, ...], dilation: tuple[int, ...], kernel: tuple[int, ...]
+    value: Any,
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    kernel: tuple[int, ...],
+    *,
+    words: bool = True,
 ) -> tuple[tuple[int, int, int, int, int, int], str]:
-    """(front, back, top, bottom, left, right) and a short text of what the spec said."""
+    """(front, back, top, bottom, left, right) and a short text of what the spec said.
+    ``words``: whether "valid", "same" and "full" are offered in the messages (a transposed
+    convolution refuses them before it calls this)."""
     path = ("padding",)
-    allowed = (
-        "allowed: an integer, [depth, rows, cols] (both sides of each axis), "
+    allowed = "allowed: an integer, [depth, rows, cols] (both sides of each axis), " + (
         '[front, back, top, bottom, left, right], "valid", "same" or "full"'
+        if words
+        else "or [front, back, top, bottom, left, right]"
     )
     totals = [d * (k - 1) for d, k in zip(dilation, kernel, strict=True)]
     if isinstance(value, str) and value.strip().lower() in ("valid", "same", "full"):
@@ -105,13 +113,9 @@ def read_geometry(
     spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, groups: int
 ) -> tuple[Conv3dGeometry, str, bool, str]:
     """The geometry of a 3-D problem (x: D×H×W … N×C×D×H×W, w: kd×kh×kw … O×C×kd×kh×kw),
-    how the spec wrote the padding, flip_kernel and the padding mode (zeros only)."""
+    how the spec wrote the padding, flip_kernel and the padding mode (zeros, or reflect,
+    replicate, circular: copies of the input, core/kinds/conv_padding.py)."""
     mode = read_choice(spec, "padding_mode", MODES, default="zeros")
-    if mode != "zeros":
-        raise SpecError(
-            ("padding_mode",),
-            f"{mode} padding is not supported in a 3-D convolution yet (only zeros)",
-        )
     stride = read_triple(spec.get("stride", 1), ("stride",), "stride", 1)
     dilation = read_triple(spec.get("dilation", 1), ("dilation",), "dilation", 1)
     kernel = tuple(w.shape[-3:])
@@ -129,7 +133,26 @@ def read_geometry(
         groups=groups,
     )
     check_fits(geometry)
+    _check_mode_fits(spec, geometry, mode)
     return geometry, padding_text, flip_kernel, mode
+
+
+def _check_mode_fits(spec: Mapping[str, Any], g: Conv3dGeometry, mode: str) -> None:
+    """PyTorch's rule: reflect padding < the input's size on that axis, circular ≤ it."""
+    words = ("depth slice", "row", "column")
+    for side, pad in zip(SIDES, g.padding, strict=True):
+        axis = SIDES.index(side) // 2
+        size = g.in_size[axis]
+        if fits(mode, pad, size):
+            continue
+        allowed = size - 1 if mode == "reflect" else size
+        raise SpecError(
+            ("padding",) if "padding" in spec else ("padding_mode",),
+            f"{mode} padding of {pad} at the {side} is not {limit_words(mode)} the input's "
+            f"{size} {words[axis]}{'s' if size != 1 else ''} (PyTorch's rule: {mode} padding "
+            f"must be {limit_words(mode)} the input size on that axis); pad at most {allowed} "
+            "there, or use padding_mode replicate or zeros",
+        )
 
 
 def check_fits(g: Conv3dGeometry) -> None:

@@ -46,12 +46,13 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         *_groups_ignored(spec),
     ]
     gradients = ("grad_input", "grad_kernel", "grad_bias")
-    if spec.get("dims") == 3:  # zero padding only; the "+1" slip would drop depth too
+    if spec.get("dims") == 3:  # the "+1" slip would drop depth too
         stride = pair_as_written(spec.get("stride", 1))
         sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
         return (
             variants
             + [transposed("grad_kernel", "∂L/∂kernel")]
+            + conv_padding.mode_mistakes(spec)
             + sizes
             + forgot_upstream(spec, gradients)
             + upstream_transposed(spec, gradients)

@@ -146,7 +146,7 @@ def refuse_input_focus(focus: str, problem: ConvProblem) -> None:
     from gradcalc.core.errors import FocusError
 
     name = focus.split("[", 1)[0].strip()
-    index = "[i]" if problem.dims == 1 else "[i,j]"
+    index = {1: "[i]", 2: "[i,j]", 3: "[t,i,j]"}[problem.dims]
     if name.lower() == "input" or name == problem.names["input"]:
         raise FocusError(
             f"{name}[…]: with {problem.padding_mode} padding an input cell is also read through "
@@ -157,9 +157,13 @@ def refuse_input_focus(focus: str, problem: ConvProblem) -> None:
 
 
 def inner_geometry(g: ConvGeometry) -> ConvGeometry:
-    """The convolution of the padded input: its sizes, and no padding of its own."""
+    """The convolution of the padded input: its sizes, and no padding of its own (a 3-D
+    Conv3dGeometry likewise, over its padded depth, rows and columns)."""
     values = {name: getattr(g, name) for name in fields(g)}
-    values.update(in_h=g.padded_h, in_w=g.padded_w, padding=(0, 0, 0, 0))
+    if g.dims == 3:
+        values.update(in_size=g.padded, padding=(0,) * 6)
+    else:
+        values.update(in_h=g.padded_h, in_w=g.padded_w, padding=(0, 0, 0, 0))
     return type(g)(**values)
 
 
@@ -182,7 +186,9 @@ def inner_problem(problem: ConvProblem) -> ConvProblem:
     g = problem.geometry
     padded = pad_forward(problem.to_nchw(problem.input), g.padding, problem.padding_mode)
     values = {name: getattr(problem, name) for name in fields(problem)}
-    spatial = (g.padded_w,) if problem.dims == 1 else (g.padded_h, g.padded_w)
+    spatial = {1: lambda: (g.padded_w,), 2: lambda: (g.padded_h, g.padded_w)}.get(
+        problem.dims, lambda: g.padded
+    )()
     values.update(
         input=padded.reshape(*problem.input.shape[: -problem.dims], *spatial),
         geometry=inner_geometry(g),
@@ -215,7 +221,7 @@ def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
     x = problem.to_nchw(problem.input)
     _, pad_trace = adapter.forward(PAD, x, pad_params(problem), exact=exact)
     g = inner.geometry
-    grad_padded = inner_run.results["grad_input"].reshape(g.batch, g.in_channels, g.in_h, g.in_w)
+    grad_padded = inner_run.results["grad_input"].reshape(g.input_shape)
     grad_input = adapter.backward(grad_padded, pad_trace)["input"]
     results = dict(inner_run.results)
     results["grad_input"] = grad_input.reshape(problem.input.shape)
@@ -230,11 +236,10 @@ def fold_columns(problem: ConvProblem, jacobian_padded: np.ndarray) -> np.ndarra
     it copied (the pad op's backward, row by row)."""
     g = problem.geometry
     rows = jacobian_padded.shape[0]
-    as_images = jacobian_padded.reshape(rows * g.batch, g.in_channels, g.padded_h, g.padded_w)
+    padded = g.padded if g.dims == 3 else (g.padded_h, g.padded_w)
+    size = g.in_size if g.dims == 3 else (g.in_h, g.in_w)
+    as_images = jacobian_padded.reshape(rows * g.batch, g.in_channels, *padded)
     folded = pad_backward_input(
-        as_images,
-        (rows * g.batch, g.in_channels, g.in_h, g.in_w),
-        g.padding,
-        problem.padding_mode,
+        as_images, (rows * g.batch, g.in_channels, *size), g.padding, problem.padding_mode
     )
     return folded.reshape(rows, -1)

@@ -170,6 +170,7 @@ PRACTICE = Profile(
                 KERNEL,
                 STRIDE_1D,
                 PADDING_1D,
+                conv_padding.PADDING_MODE,
                 DILATION_1D,
                 CHANNELS,
                 OUT_CHANNELS,

@@ -1,4 +1,5 @@
-"""A conv_transpose spec (PyTorch's conv_transpose2d, or conv_transpose1d with ``dims: 1``):
+"""A conv_transpose spec (PyTorch's conv_transpose2d, conv_transpose1d with ``dims: 1`` or
+conv_transpose3d with ``dims: 3``):
 how it is read (``read(spec, limits)``) and run (``run(problem, options)``,
 ``finite_differences(problem, run)``) for core/solve.py,
 its usual mistakes (core/kinds/conv_transpose_checks.py) and its practice profile.
@@ -8,9 +9,10 @@ Inside a run every array is NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×
 The spec may give fewer axes (H×W or C_in×H×W; kh×kw): :class:`ConvTransposeProblem`
 remembers which, so results come back in the spec's own shape.  A 1-D problem (``dims: 1``,
 or a vector input with a vector kernel: L, C_in×L or N×C_in×L with k or C_in×(C_out/g)×k)
-runs with H = kh = 1.  The array code is
+runs with H = kh = 1; a 3-D problem runs on NCDHW arrays with core/ops/conv_transpose3d.py
+(its geometry read by core/kinds/conv_transpose3d.py).  The array code is
 core/ops/conv_transpose.py (built on the conv op it is the input-gradient of); the
-explanation is core/explain/conv_transpose.py.
+explanation is core/explain/conv_transpose.py (3-D: core/explain/conv_transpose3d.py).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
+from gradcalc.core.kinds import conv_transpose3d
 from gradcalc.core.kinds.conv_jacobian import gather, result_shapes
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
+from gradcalc.core.kinds.conv_transpose_maps import jacobian_maps
 from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
 from gradcalc.core.kinds.fields import (
     read_int,
@@ -44,6 +48,7 @@ from gradcalc.core.kinds.symbolic_fields import (
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.conv import BIAS_ADD
 from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D, ConvTransposeGeometry
+from gradcalc.core.ops.conv_transpose3d import CONV_TRANSPOSE3D, ConvTranspose3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import (
@@ -69,11 +74,12 @@ RESULTS = (
 )
 COUNT_ENTRIES = True
 # The spatial axes of a problem with ``dims`` of them (a 1-D signal's positions are columns).
-SPATIAL = {1: ("col",), 2: ("row", "col")}
+SPATIAL = {1: ("col",), 2: ("row", "col"), 3: ("depth", "row", "col")}
 # How the spec writes each shape, by dims (for messages).
 SHAPES = {
     1: ("L, C_in×L or N×C_in×L", "k or C_in×(C_out/g)×k"),
     2: ("H×W, C_in×H×W or N×C_in×H×W", "kh×kw or C_in×(C_out/g)×kh×kw"),
+    3: ("D×H×W, C_in×D×H×W or N×C_in×D×H×W", "kd×kh×kw or C_in×(C_out/g)×kd×kh×kw"),
 }
 
 
@@ -87,7 +93,7 @@ class ConvTransposeProblem:
     input: np.ndarray
     kernel: np.ndarray
     bias: np.ndarray | None  # 0-D (one shared bias) or C_out
-    geometry: ConvTransposeGeometry
+    geometry: ConvTransposeGeometry | ConvTranspose3dGeometry
     padding_text: str
     upstream: np.ndarray
     upstream_given: bool
@@ -118,21 +124,33 @@ class ConvTransposeProblem:
 
     @property
     def output_shape(self) -> tuple[int, ...]:
-        t = self.geometry
-        sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
-        return tuple(sizes[a] for a in self.output_axes)
+        return _output_shape(self.geometry, self.output_axes)
 
     def to_nchw(self, values: np.ndarray) -> np.ndarray:
-        t = self.geometry
-        return values.reshape(t.batch, t.in_channels, t.in_h, t.in_w)
+        """The input as the op reads it: N×C_in×H×W (3-D: N×C_in×D×H×W)."""
+        return values.reshape(self.geometry.input_shape)
 
     def kernel_full(self, values: np.ndarray) -> np.ndarray:
-        t = self.geometry
-        return values.reshape(t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
+        """The kernel as C_in×(C_out/g)×kh×kw (3-D: C_in×(C_out/g)×kd×kh×kw)."""
+        return values.reshape(self.geometry.kernel_shape)
 
     def output_nchw(self, values: np.ndarray) -> np.ndarray:
-        t = self.geometry
-        return values.reshape(t.batch, t.out_channels, t.out_h, t.out_w)
+        """The output as the op makes it: N×C_out×H_out×W_out (3-D: N×C_out×D_out×H_out×W_out)."""
+        return values.reshape(self.geometry.output_shape)
+
+
+def _output_shape(
+    t: ConvTransposeGeometry | ConvTranspose3dGeometry, output_axes: tuple[str, ...]
+) -> tuple[int, ...]:
+    """The output's shape in the spec's own axes (of n, o and the spatial ones)."""
+    spatial = ("depth", "row", "col") if t.dims == 3 else ("row", "col")
+    sizes = dict(zip(("n", "o", *spatial), t.output_shape, strict=True))
+    return tuple(sizes[a] for a in output_axes)
+
+
+def transpose_op(problem: ConvTransposeProblem):  # noqa: ANN201
+    """The op of this problem's dims: conv_transpose3d's for 3-D, else conv_transpose2d's."""
+    return CONV_TRANSPOSE3D if problem.dims == 3 else CONV_TRANSPOSE2D
 
 
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem:
@@ -148,9 +166,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
         + (("o",) if w.ndim == dims + 2 else ())
         + SPATIAL[dims]
     )
-    t = geometry
-    sizes = {"n": t.batch, "o": t.out_channels, "row": t.out_h, "col": t.out_w}
-    output_shape = tuple(sizes[a] for a in output_axes)
+    output_shape = _output_shape(geometry, output_axes)
     upstream, upstream_given = common.read_upstream(
         spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
     )
@@ -185,23 +201,31 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
 
 
 def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[int, bool]:
-    """``dims`` (1 or 2) and whether it was read from a vector input and vector kernel without
+    """``dims`` (1, 2 or 3) and whether it was read from a vector input and vector kernel without
     the key; the input has dims to dims + 2 axes, the kernel dims or dims + 2 (PyTorch's
     C_in×(C_out/g)×…: a kernel with one channel axis is refused by name)."""
     inferred = spec.get("dims") is None and x.ndim == 1 and w.ndim == 1
     if spec.get("dims") is not None:
         dims = parse_int(spec["dims"], ("dims",), minimum=1, maximum=3, what="dims")
-        if dims == 3:
-            raise SpecError(
-                ("dims",), "dims 3 (3-D transposed convolution) is not supported yet; use 1 or 2"
-            )
     else:
         dims = 1 if inferred else 2
     input_shapes, kernel_shapes = SHAPES[dims]
+    fits = lambda array, d: d <= array.ndim <= d + 2 and (array is x or array.ndim != d + 1)  # noqa: E731
+    if spec.get("dims") is not None and not fits(x, dims) and not fits(w, dims):
+        # Neither array fits the dims the spec gave: the dims is the likelier slip.
+        others = [d for d in (1, 2, 3) if fits(x, d) and fits(w, d)]
+        raise SpecError(
+            ("dims",),
+            f"dims {dims} (a {dims}-D transposed convolution) takes the input as {input_shapes} "
+            f"and the kernel as {kernel_shapes}, but the input has {_axes(x.ndim)} and the "
+            f"kernel {_axes(w.ndim)}" + (f"; set dims: {others[0]}" if others else ""),
+        )
     if not dims <= x.ndim <= dims + 2:
         hint = (
             "; a vector input is a 1-D signal: give a vector kernel too, or dims: 1"
             if x.ndim == 1
+            else "; for a 3-D transposed convolution (a volume) set dims: 3"
+            if dims == 2 and x.ndim == 5
             else ""
         )
         raise SpecError(
@@ -211,7 +235,13 @@ def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[i
         )
     if w.ndim not in (dims, dims + 2):
         shape = "×".join(map(str, w.shape))
-        hint = "; for a 1-D transposed convolution set dims: 1" if dims == 2 and w.ndim == 1 else ""
+        hint = (
+            "; for a 1-D transposed convolution set dims: 1"
+            if dims == 2 and w.ndim == 1
+            else "; for a 3-D transposed convolution set dims: 3"
+            if dims == 2 and w.ndim == 5
+            else ""
+        )
         if w.ndim == dims + 1:
             hint = (
                 " (PyTorch's weight layout: input channels first, then output channels per group)"
@@ -226,13 +256,17 @@ def _read_dims(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray) -> tuple[i
     return dims, inferred
 
 
+def _axes(count: int) -> str:
+    return f"{count} {'axis' if count == 1 else 'axes'}"
+
+
 def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray, dims: int) -> int:
     """groups: a whole number ≥ 1 dividing the input channels; the kernel's first axis is C_in."""
     groups = read_int(spec, "groups", 1, minimum=1, maximum=MAX_INDEX)
     assert groups is not None
     kernel_in = w.shape[0] if w.ndim == dims + 2 else 1
     if kernel_in != in_channels:
-        spatial = "k" if dims == 1 else "kh×kw"
+        spatial = {1: "k", 2: "kh×kw", 3: "kd×kh×kw"}[dims]
         hint = (
             f"give it as C_in×(C_out/g)×{spatial} ({in_channels}×…)"
             if w.ndim == dims
@@ -282,17 +316,7 @@ def _read_spacing(
     numbers only, as in PyTorch.  A 1-D problem is a 2-D one with one row: stride and dilation
     1 and no padding on the rows."""
     raw_padding = spec.get("padding", 0)
-    if isinstance(raw_padding, str) and not looks_numeric(raw_padding):
-        allowed = (
-            "an integer or [left, right]"
-            if dims == 1
-            else "an integer, [rows, cols] or [top, bottom, left, right]"
-        )
-        raise SpecError(
-            ("padding",),
-            f"padding {raw_padding!r}: a transposed convolution takes numbers ({allowed}), "
-            "as in PyTorch",
-        )
+    _refuse_padding_words(raw_padding, dims)
     if dims == 1:
         stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
         dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
@@ -304,11 +328,29 @@ def _read_spacing(
     return stride, dilation, padding, padding_text
 
 
+def _refuse_padding_words(raw_padding: Any, dims: int) -> None:
+    """A transposed convolution's padding is numbers only ("same" and the like refused)."""
+    if isinstance(raw_padding, str) and not looks_numeric(raw_padding):
+        allowed = {
+            1: "an integer or [left, right]",
+            2: "an integer, [rows, cols] or [top, bottom, left, right]",
+            3: "an integer, [depth, rows, cols] or [front, back, top, bottom, left, right]",
+        }[dims]
+        raise SpecError(
+            ("padding",),
+            f"padding {raw_padding!r}: a transposed convolution takes numbers ({allowed}), "
+            "as in PyTorch",
+        )
+
+
 def _read_geometry(
     spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, limits: common.Limits, dims: int
-) -> tuple[ConvTransposeGeometry, str]:
+) -> tuple[ConvTransposeGeometry | ConvTranspose3dGeometry, str]:
     in_channels = x.shape[-dims - 1] if x.ndim > dims else 1
     groups = _read_groups(spec, in_channels, w, dims)
+    if dims == 3:
+        _refuse_padding_words(spec.get("padding", 0), dims)
+        return conv_transpose3d.read_geometry(spec, x, w, groups, limits)
     stride, dilation, padding, padding_text = _read_spacing(spec, w, dims)
     geometry = ConvTransposeGeometry(
         batch=x.shape[0] if x.ndim == dims + 2 else 1,
@@ -414,7 +456,7 @@ def compute(problem: ConvTransposeProblem, *, exact: bool) -> ConvTransposeTrace
     """Forward and backward pass, exactly (rational) or in float64 (the adapter decides how)."""
     params = {"kernel": problem.kernel_full(problem.kernel), "geometry": problem.geometry}
     output, trace = adapter.forward(
-        CONV_TRANSPOSE2D, problem.to_nchw(problem.input), params, exact=exact
+        transpose_op(problem), problem.to_nchw(problem.input), params, exact=exact
     )
     upstream = problem.output_nchw(problem.upstream)
     grad_bias = None
@@ -468,55 +510,6 @@ def run(problem: ConvTransposeProblem, options: common.SolveOptions) -> Run:
     return Run(results=results, trace=trace, exact=exact, solution={"axes": axes})
 
 
-def scatter_targets(t: ConvTransposeGeometry) -> np.ndarray:
-    """N×C_in×H×W×(C_out/g)×kh×kw: the flat output index (N×C_out×H_out×W_out, row-major)
-    that input entry (n, c, a, b) times kernel entry (c, o, m, q) adds to, −1 where the
-    target row a·sh + m·dh − p_top (or column) falls in the cut-off padding."""
-    n, c, a, b, o, m, q = np.meshgrid(
-        *(
-            np.arange(size)
-            for size in (
-                t.batch,
-                t.in_channels,
-                t.in_h,
-                t.in_w,
-                t.out_per_group,
-                t.kernel_h,
-                t.kernel_w,
-            )
-        ),
-        indexing="ij",
-    )
-    rows = a * t.stride[0] + m * t.dilation[0] - t.padding[0]
-    cols = b * t.stride[1] + q * t.dilation[1] - t.padding[2]
-    channel = (c // t.in_per_group) * t.out_per_group + o
-    inside = (rows >= 0) & (rows < t.out_h) & (cols >= 0) & (cols < t.out_w)
-    flat = ((n * t.out_channels + channel) * t.out_h + rows) * t.out_w + cols
-    return np.where(inside, flat, -1)
-
-
-def jacobian_maps(t: ConvTransposeGeometry) -> tuple[np.ndarray, np.ndarray]:
-    """(kernel_map R×K, input_map R×I): ∂y_r/∂w_k = input.flat[kernel_map[r, k]] and
-    ∂y_r/∂x_i = kernel.flat[input_map[r, i]] (−1: the cell is 0), all row-major.  One
-    output and one kernel entry meet at most one input entry (the row is a·s + m·d − p)."""
-    targets = scatter_targets(t)
-    rows = t.batch * t.out_channels * t.out_h * t.out_w
-    x_index = np.arange(t.batch * t.in_channels * t.in_h * t.in_w).reshape(
-        t.batch, t.in_channels, t.in_h, t.in_w
-    )
-    w_index = np.arange(t.in_channels * t.out_per_group * t.kernel_h * t.kernel_w).reshape(
-        t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w
-    )
-    x_of = np.broadcast_to(x_index[..., None, None, None], targets.shape)
-    w_of = np.broadcast_to(w_index[None, :, None, None], targets.shape)
-    valid = targets >= 0
-    kernel_map = np.full((rows, w_index.size), -1, dtype=np.int64)
-    input_map = np.full((rows, x_index.size), -1, dtype=np.int64)
-    kernel_map[targets[valid], w_of[valid]] = x_of[valid]
-    input_map[targets[valid], x_of[valid]] = w_of[valid]
-    return kernel_map, input_map
-
-
 def finite_differences(problem: ConvTransposeProblem, run: Run) -> GradientCheck | None:
     """The analytic gradients against float64 central differences of Σ upstream ⊙ y."""
     from gradcalc.core.checking import probes_for
@@ -550,14 +543,17 @@ def float_loss(
     """L = Σ upstream ⊙ (conv_transpose(x, w) + b) in float64; ``sizes``: the size of its
     terms instead (every operand by its absolute value), which bounds its rounding."""
     from gradcalc.core.ops.conv_transpose import transposed_forward
+    from gradcalc.core.ops.conv_transpose3d import transposed3d_forward
 
+    forward_pass = transposed3d_forward if problem.dims == 3 else transposed_forward
     if sizes:
         params = {name: np.abs(value) for name, value in params.items()}
     upstream = problem.output_nchw(problem.floats["upstream"])
-    output = transposed_forward(
+    output = forward_pass(
         problem.to_nchw(params["input"]), problem.kernel_full(params["kernel"]), problem.geometry
     )
     bias = params.get("bias")
     if bias is not None:
-        output = output + (bias.reshape(1, -1, 1, 1) if bias.ndim == 1 else bias)
+        per_channel = (1, -1) + (1,) * (output.ndim - 2)
+        output = output + (bias.reshape(per_channel) if bias.ndim == 1 else bias)
     return float(np.sum((np.abs(upstream) if sizes else upstream) * output))

@@ -1,6 +1,6 @@
 """A conv_transpose problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``)
-and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``, an image or
-with ``--dims 1`` a signal); read by
+and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``, an image, with
+``--dims 1`` a signal, with ``--dims 3`` a volume); read by
 core/kinds/conv_transpose.py, which re-exports both."""
 
 from __future__ import annotations
@@ -39,11 +39,11 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     variants = []
     if not is_zero(spec.get("output_padding")):
         shown = spec_text(spec["output_padding"])
-        extra = (
-            "positions at the right"
-            if written_dims(spec) == 1
-            else "rows/columns at the bottom and right"
-        )
+        extra = {
+            1: "positions at the right",
+            2: "rows/columns at the bottom and right",
+            3: "depth slices, rows and columns at the back, bottom and right",
+        }[_dims(spec)]
         variants.append(
             Mistake(
                 "output_padding forgotten",
@@ -55,10 +55,8 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
                 slip=f"output_padding ({shown}) was forgotten",
             )
         )
-    stride = pair_as_written(spec.get("stride", 1))
-    if _one_number(spec.get("stride")):  # 1-D's [s]
-        stride = (spec["stride"][0], spec["stride"][0])
-    if stride is not None and stride != (1, 1):
+    stride = _stride_as_written(spec)
+    if stride is not None and set(stride) != {1}:
         variants.append(
             Mistake(
                 "stride on the output",
@@ -116,6 +114,26 @@ def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
     ]
 
 
+def _dims(spec: Mapping[str, Any]) -> int:
+    """The spec's dims as reading it decides: 3 from the key, else 1 or 2 (written_dims)."""
+    return 3 if spec.get("dims") == 3 else written_dims(spec)
+
+
+def _stride_as_written(spec: Mapping[str, Any]) -> tuple[int, ...] | None:
+    """The stride a validated spec wrote plainly ((s, s) or (sh, sw); 3-D: (sd, sh, sw)), None
+    for an unusual spelling."""
+    raw = spec.get("stride", 1)
+    if _one_number(raw):  # 1-D's [s]
+        return raw[0], raw[0]
+    if _dims(spec) != 3:
+        return pair_as_written(raw)
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return raw, raw, raw
+    if isinstance(raw, list) and len(raw) == 3 and all(type(v) is int for v in raw):
+        return tuple(raw)
+    return None
+
+
 def _one_number(value: Any) -> bool:
     """Whether ``value`` is a list of one whole number (a 1-D spec's [s])."""
     return (
@@ -126,8 +144,9 @@ def _one_number(value: Any) -> bool:
     )
 
 
-def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
-    """A rerun: the stride-1 transposed convolution's output, every stride-th row and column."""
+def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, ...]) -> Any:
+    """A rerun: the stride-1 transposed convolution's output, every stride-th row and column
+    (3-D: depth slice, row and column)."""
 
     def rerun(limits: Any) -> dict[str, Any] | None:
         from gradcalc.core.kinds import conv_transpose
@@ -140,8 +159,10 @@ def _stride_on_output(spec: Mapping[str, Any], stride: tuple[int, int]) -> Any:
         except SpecError:
             return None
         output = conv_transpose.compute(problem, exact=True).output
-        # N×C_out×H_out×W_out: a 1-D problem's one row is kept, its positions subsampled.
-        output = output[:, :, :: stride[0] if problem.dims == 2 else 1, :: stride[1]]
+        # N×C_out×H_out×W_out: a 1-D problem's one row is kept, its positions subsampled
+        # (3-D: N×C_out×D_out×H_out×W_out, every axis subsampled).
+        steps = (1, stride[1]) if problem.dims == 1 else stride
+        output = output[(slice(None), slice(None), *(slice(None, None, s) for s in steps))]
         dims = problem.dims
         shape = (*problem.output_shape[:-dims], *output.shape[-dims:])
         return {"output": output.reshape(shape), "output_shape": np.array(shape)}
@@ -240,12 +261,19 @@ OUTPUT_PADDING_1D = Knob(
     label="output_padding {}",
     label_default=False,
 )
+# 3-D problems (--dims 3): --depth frames of a --size image, a kernel of --kernel-depth ×
+# --kernel-size; int stride, padding and output_padding (the same on every axis).
+DEPTH = Knob("depth", "int", "3-D: input depth D (frames)", default=2, maximum=6, label="depth {}")
+KERNEL_DEPTH = Knob(
+    "kernel_depth", "int", "3-D: kernel depth kd", default=2, maximum=5, label="kernel depth {}"
+)
 DIMS = Knob(
     "dims",
     "choice",
-    "spatial axes: 2 (an image) or 1 (a signal)",
+    "spatial axes: 2 (an image), 1 (a signal) or 3 (a volume; stride, padding and "
+    "output_padding then one number for every axis)",
     default="2",
-    choices=("2", "1"),
+    choices=("2", "1", "3"),
     seed_names=(("2", ""),),  # 2-D problems keep the draws they had before --dims
     quiet_default=True,
 )
@@ -298,6 +326,27 @@ PRACTICE = Profile(
             },
             fixed={"dims": 1},
             adjust=_plain_kernel,
+        ),
+        "3": Variant(
+            knobs=(
+                DEPTH,
+                SIZE,
+                KERNEL_DEPTH,
+                KERNEL,
+                STRIDE_1D,
+                PADDING_1D,
+                OUTPUT_PADDING_1D,
+                CHANNELS,
+                OUT_CHANNELS,
+                GROUPS,
+                BATCH,
+            ),
+            tensors={
+                "input": ("batch?", "channels?", "depth", "size"),
+                # C_in×(C_out/g)×kd×kh×kw, always 5-D, as in 1-D and 2-D.
+                "kernel": ("channels", "out_channels", "kernel_depth", "kernel_size"),
+            },
+            fixed={"dims": 3},
         ),
     },
     by=DIMS,

@@ -143,12 +143,12 @@ def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.nd
 def _conv_transpose(
     problem: Any, x: np.ndarray, params: Mapping[str, Any]
 ) -> tuple[np.ndarray, Traces]:
+    from gradcalc.core.kinds.conv_transpose import transpose_op
     from gradcalc.core.ops.conv import BIAS_ADD
-    from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D
 
     kernel = problem.kernel_full(params.get("kernel", problem.kernel))
     op_params = {"kernel": kernel, "geometry": problem.geometry}
-    output, trace = _forward(CONV_TRANSPOSE2D, problem.to_nchw(x), op_params, to_float)
+    output, trace = _forward(transpose_op(problem), problem.to_nchw(x), op_params, to_float)
     traces = [trace]
     bias = params.get("bias", problem.bias)
     if bias is not None:

@@ -76,6 +76,18 @@ class ConvTransposeGeometry:
     def out_per_group(self) -> int:
         return self.out_channels // self.groups
 
+    @property
+    def input_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.in_channels, self.in_h, self.in_w)
+
+    @property
+    def kernel_shape(self) -> tuple[int, ...]:
+        return (self.in_channels, self.out_per_group, self.kernel_h, self.kernel_w)
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return (self.batch, self.out_channels, self.out_h, self.out_w)
+
     def adjoint(self) -> ConvGeometry:
         """The conv of one group whose input-gradient this is: H_out×W_out in, C_out/g channels
         in, C_in/g out, the same kernel size, stride, padding and dilation."""

@@ -1,5 +1,6 @@
 """Padding with a mode (PyTorch's ``torch.nn.functional.pad`` for ``reflect``, ``replicate``
-and ``circular``; Conv2d's ``padding_mode``) on the last two axes of N×C×H×W arrays.
+and ``circular``; Conv2d's ``padding_mode``) on the last two axes of N×C×H×W arrays, or the
+last three of N×C×D×H×W ones (Conv3d's ``padding_mode``: six sides given).
 
 Every padded cell is a copy of one input cell: :func:`source_rows` says which, axis by axis
 (``zeros`` has no source, −1).  The forward pass gathers by those index maps; the backward
@@ -49,12 +50,14 @@ def fits(mode: str, pad: int, size: int) -> bool:
     return True
 
 
-def pad_forward(x: np.ndarray, padding: tuple[int, int, int, int], mode: str) -> np.ndarray:
-    """x: N×C×H×W -> N×C×(top+H+bottom)×(left+W+right), padded by copies (``mode`` not zeros)."""
-    top, bottom, left, right = padding
-    rows = source_rows(x.shape[2], top, bottom, mode)
-    cols = source_rows(x.shape[3], left, right, mode)
-    return x[:, :, rows][:, :, :, cols]
+def pad_forward(x: np.ndarray, padding: tuple[int, ...], mode: str) -> np.ndarray:
+    """x: N×C×H×W -> N×C×(top+H+bottom)×(left+W+right), padded by copies (``mode`` not zeros);
+    with six sides (front, back, top, bottom, left, right) x: N×C×D×H×W, padded likewise."""
+    first = x.ndim - len(padding) // 2  # the first padded axis
+    for axis in range(first, x.ndim):
+        before, after = padding[2 * (axis - first)], padding[2 * (axis - first) + 1]
+        x = np.take(x, source_rows(x.shape[axis], before, after, mode), axis=axis)
+    return x
 
 
 def _fold_axis(
@@ -75,25 +78,29 @@ def _fold_axis(
 
 
 def pad_backward_input(
-    grad_padded: np.ndarray, shape: tuple[int, ...], padding: tuple[int, int, int, int], mode: str
+    grad_padded: np.ndarray, shape: tuple[int, ...], padding: tuple[int, ...], mode: str
 ) -> np.ndarray:
     """grad_padded: N×C×H_padded×W_padded -> ∂L/∂x: N×C×H×W (``shape``), every padded cell's
-    gradient added onto the input cell it copied."""
-    top, bottom, left, right = padding
-    h, w = shape[2], shape[3]
-    rows = _fold_axis(grad_padded, source_rows(h, top, bottom, mode), top, h, axis=2)
-    return _fold_axis(rows, source_rows(w, left, right, mode), left, w, axis=3)
+    gradient added onto the input cell it copied (six sides: N×C×D×H×W, axis by axis)."""
+    first = len(shape) - len(padding) // 2
+    for axis in range(first, len(shape)):
+        before, after = padding[2 * (axis - first)], padding[2 * (axis - first) + 1]
+        size = shape[axis]
+        sources = source_rows(size, before, after, mode)
+        grad_padded = _fold_axis(grad_padded, sources, before, size, axis=axis)
+    return grad_padded
 
 
 def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
-    """x: N×C×H×W; params ``padding`` (top, bottom, left, right) and ``mode``.
-    Returns the padded N×C×H_padded×W_padded and the cache {"shape", "padding", "mode"}."""
+    """x: N×C×H×W; params ``padding`` (top, bottom, left, right) and ``mode`` (or N×C×D×H×W
+    with six sides).  Returns the padded N×C×H_padded×W_padded (N×C×D_padded×H_padded×W_padded)
+    and the cache {"shape", "padding", "mode"}."""
     cache = {"shape": x.shape, "padding": params["padding"], "mode": params["mode"]}
     return pad_forward(x, params["padding"], params["mode"]), cache
 
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
-    """grad_y: N×C×H_padded×W_padded -> {"input": N×C×H×W}."""
+    """grad_y: N×C×H_padded×W_padded -> {"input": N×C×H×W} (or the 3-D shapes)."""
     return {"input": pad_backward_input(grad_y, cache["shape"], cache["padding"], cache["mode"])}
 
 

@@ -1,0 +1,322 @@
+"""The explanation of a 3-D conv_transpose problem (``dims: 3``, PyTorch's conv_transpose3d),
+read from its run's trace: conventions, the problem (every array one depth slice at a time),
+the output size per axis with numbers, the forward pass (each input entry's scatter, then each
+output as the sum it gathered, one depth slice at a time) and the Jacobians.  The symbols,
+index arithmetic, backward pass (the conv3d it is) and identities are
+core/explain/conv_transpose3d_backward.py.
+
+Arrays are NCDHW: input ``x`` N×C_in×D×H×W indexed (n, c, a, b, c'), kernel ``w``
+C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_out×W_out indexed
+(n, o, t, i, j).  Only the entries shown are looped over.
+"""
+
+from __future__ import annotations
+
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.explain import (
+    GRADIENT,
+    Formula,
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    SymbolTable,
+    keyed_sections,
+    sentence,
+)
+from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
+from gradcalc.core.explain.pieces import chain_product, index_and_upstream_words
+from gradcalc.core.kinds.conv_transpose import SECTIONS
+
+# A scatter list names at most this many targets, then "… N more".
+SCATTER_SHOWN = 9
+# Each spatial axis: its name in the size formula, its padding sides, its kernel size's name.
+AXIS_NAMES = (
+    ("D", ("p_front", "p_back"), "kd"),
+    ("H", ("p_top", "p_bottom"), "kh"),
+    ("W", ("p_left", "p_right"), "kw"),
+)
+
+
+class Explainer3d(BackwardSections3d):
+    """Builds the sections of a 3-D conv_transpose explanation."""
+
+    def scatter_rule(self) -> str:
+        """The forward rule with this problem's numbers, e.g.
+        ``y[o, a·2+e, b·2+m, c'·2+q] += x[c, a, b, c']·w[c, o, e, m, q]``."""
+        t = self.t
+
+        def position(cell: str, tap: str, axis: int) -> str:
+            stride, dilation, pad = t.stride[axis], t.dilation[axis], t.before[axis]
+            text = f"{cell}{'·' + str(stride) if stride != 1 else ''}+{tap}"
+            text += f"·{dilation}" if dilation != 1 else ""
+            return text + (f"−{pad}" if pad else "")
+
+        channel = "o"
+        if t.groups > 1:  # y's channel: the first of c's group, plus o
+            group = "c" if t.in_per_group == 1 else f"⌊c/{t.in_per_group}⌋"
+            first = group if t.out_per_group == 1 else f"{group}·{t.out_per_group}"
+            channel = first if t.out_per_group == 1 else f"{first}+o"
+        spots = dict(n="n", o=channel, depth=position("a", "e", 0), row=position("b", "m", 1))
+        spots["col"] = position("c'", "q", 2)
+        out_index = ",".join(spots[a] for a in self.p.output_axes)
+        in_names = dict(n="n", c="c", depth="a", row="b", col="c'")
+        in_index = ",".join(in_names[a] for a in self.p.input_axes)
+        k_names = dict(c="c", o="o", depth="e", row="m", col="q")
+        k_index = ",".join(k_names[a] for a in self.p.kernel_axes)
+        return f"{self.Y}[{out_index}] += {self.X}[{in_index}]·{self.K}[{k_index}]"
+
+    # conventions -----------------------------------------------------------
+    def conventions(self) -> list[str]:
+        from gradcalc.core.explain.conv_transpose import groups_words
+
+        p, t = self.p, self.t
+        items = [
+            "transposed convolution (PyTorch conv_transpose3d): every input entry scatters "
+            f"itself times the kernel into the output, {self.scatter_rule()} (only where the "
+            "target lies inside the output)",
+            "kernel layout C_in×(C_out/g)×kd×kh×kw (PyTorch's weight for a transposed "
+            f"convolution): {self.K} is {'×'.join(map(str, p.kernel.shape))}",
+            "3-D transposed convolution (dims: 3): the last three axes are depth, rows and "
+            "columns (input positions a, b, c'; kernel taps e, m, q); the arrays, the "
+            f"scatters and the sums of {self.Y} and ∂{self.L}/∂{self.X} are shown one depth "
+            "slice at a time",
+        ]
+        items += self._spacing_words()
+        if t.groups > 1:
+            items.append(groups_words(t, p.index_base))
+        items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
+        if p.bias is not None:
+            items.append(
+                f"one bias {self.B} added to every output"
+                if p.bias.ndim == 0
+                else f"one bias per output channel ({self.B} has {t.out_channels} entries)"
+            )
+        if self.c.exact:
+            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
+        elif t.work > self.options.limits.exact_work:
+            items.append(
+                f"float64 arithmetic: the problem needs {t.work:,} multiply-adds, above the exact "
+                f"limit of {self.options.limits.exact_work:,}"
+            )
+        else:
+            items.append("float64 arithmetic (--float)")
+        return items
+
+    def _spacing_words(self) -> list[str]:
+        """The stride, dilation, padding and output_padding conventions (depth×rows×cols)."""
+        p, t = self.p, self.t
+        triple = lambda v: "×".join(map(str, v))  # noqa: E731
+        items = [f"stride {triple(t.stride)} (depth×rows×cols), dilation {triple(t.dilation)}"]
+        front, back, top, bottom, left, right = t.padding
+        if any(t.padding):
+            items.append(
+                f"padding {p.padding_text} cuts cells off the scattered output: front {front}, "
+                f"back {back}, top {top}, bottom {bottom}, left {left}, right {right}"
+            )
+        else:
+            items.append(f"no padding ({p.padding_text})")
+        if any(t.output_padding):
+            items.append(
+                f"output_padding {triple(t.output_padding)}: depth slices added at the back, "
+                "rows at the bottom and columns at the right (they receive only what the "
+                "scatter reaches there)"
+            )
+        return items
+
+    def sections(self) -> list[Section]:
+        return keyed_sections(self, SECTIONS)
+
+    # problem ---------------------------------------------------------------
+    def section_problem(self) -> Section:
+        p = self.p
+        shape = lambda values: "×".join(map(str, values))  # noqa: E731
+        section = Section("problem", "Problem")
+        section.add(
+            Note(
+                f"input {self.X}: {shape(p.input.shape)} ({', '.join(p.input_axes)}), kernel "
+                f"{self.K}: {shape(p.kernel.shape)} ({', '.join(p.kernel_axes)}), output "
+                f"{self.Y}: {shape(p.output_shape)} ({', '.join(p.output_axes)})"
+            )
+        )
+        section.add(self.matrix(self.X, p.input, p.input_axes))
+        section.add(self.matrix(self.K, p.kernel, p.kernel_axes))
+        if p.bias is not None:
+            section.add(self.matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+        section.add(
+            self.matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT)
+        )
+        return section
+
+    # size ------------------------------------------------------------------
+    def section_size(self) -> Section:
+        t = self.t
+        section = Section("size", "Output size")
+        for axis, (name, (before_name, after_name), k_name) in enumerate(AXIS_NAMES):
+            section.add(
+                Formula(
+                    label=f"{name}_out",
+                    symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
+                    f"d·({k_name} − 1) + output_padding + 1",
+                    numeric=("(", t.in_size[axis], " − 1)·", t.stride[axis], " − ")
+                    + (t.before[axis], " − ", t.after[axis], " + ", t.dilation[axis], "·(")
+                    + (t.kernel[axis], " − 1) + ", t.output_padding[axis], " + 1"),
+                    value=t.out_size[axis],
+                )
+            )
+        section.add(
+            Note(
+                "on each axis input position a scatters to a·s + e·d − p_before (taps e = 0 … "
+                "k − 1): the stride spreads the input apart, the padding cuts the scattered "
+                "output's edges, and output_padding adds cells at the end (it only breaks the "
+                "tie between input sizes that a strided conv would map to the same size)"
+            )
+        )
+        return section
+
+    # forward ---------------------------------------------------------------
+    def section_forward(self) -> Section:
+        t = self.t
+        section = Section(
+            "forward", f"Forward: each input entry's scatter, then each output {self.Y} as a sum"
+        )
+        inputs, left = self.flat_indices(t.input_shape)
+        previous = None
+        for index in inputs:
+            heading = self.slice_note("input", index, previous, self.p.input_axes)
+            if heading is not None:
+                section.add(heading)
+            section.add(self._scatter(index))
+            previous = index
+        section.cut(left)
+        outputs, left = self.flat_indices(t.output_shape)
+        previous = None
+        for index in outputs:
+            heading = self.slice_note("output", index, previous, self.p.output_axes)
+            if heading is not None:
+                section.add(heading)
+            section.add(self._output_sum(index))
+            previous = index
+        section.cut(left)
+        return section
+
+    def _scatter(self, index: Index) -> Note:
+        """Where input entry (n, c, a, b, c') goes: each kernel tap's product, added to its
+        target."""
+        t = self.t
+        n, c, *cell = index
+        group = self.group_of(c)
+        x_text = self.sym_x(index).text
+        pieces: list[Any] = [f"{x_text} = ", self.x[index], " adds"]
+        shown, cut_off, more = 0, 0, 0
+        for o in range(t.out_per_group):
+            for tap in self.taps():
+                spot = self.target(tuple(cell), tap)
+                if spot is None:
+                    cut_off += 1
+                    continue
+                if shown == SCATTER_SHOWN:
+                    more += 1
+                    continue
+                kernel = (c, o, *tap)
+                pieces += [
+                    "," if shown else "",
+                    f" {x_text}·{self.sym_w(kernel).text} = ",
+                    self.x[index] * self.w[kernel],
+                    f" to {self.sym_y((n, group * t.out_per_group + o, *spot)).text}",
+                ]
+                shown += 1
+        if not shown:
+            pieces.append(" nothing: the padding cuts off every target")
+        if more:
+            pieces.append(f", … {more} more")
+        if cut_off and shown:
+            pieces.append(f" ({cut_off} product{'s' if cut_off != 1 else ''} cut off by padding)")
+        return sentence(*pieces)
+
+    def _output_sum(self, index: Index) -> SumOfProducts:
+        """Output (n, o, t, i, j) as the sum of the products scattered onto it."""
+        t = self.t
+        n, o, *out = index
+        group, o_in_group = divmod(o, t.out_per_group)
+        terms, extra = [], 0
+        for c in range(group * t.in_per_group, (group + 1) * t.in_per_group):
+            for cell, tap in self.sources(tuple(out)):
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                source, kernel = (n, c, *cell), (c, o_in_group, *tap)
+                terms.append(
+                    Product(
+                        (
+                            (self.sym_x(source), self.x[source]),
+                            (self.sym_w(kernel), self.w[kernel]),
+                        )
+                    )
+                )
+        constant = None
+        if self.bias is not None:
+            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
+        return SumOfProducts(
+            target=self.sym_y(index),
+            terms=tuple(terms),
+            constant=constant,
+            value=self.c.output[index],
+            note="" if terms or extra else "no input entry scatters here",
+            omitted=extra,
+        )
+
+    # jacobian --------------------------------------------------------------
+    def section_jacobian(self) -> Section:
+        p, t = self.p, self.t
+        section = Section("jacobian", "Jacobians")
+        if self.maps is None:
+            out_size = int(np.prod(p.output_shape))
+            section.add(
+                Note(
+                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
+                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
+                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
+                )
+            )
+            return section
+        out_labels = tuple(self.sym_y(i).text for i in np.ndindex(*t.output_shape))
+        x_symbols = [self.sym_x(i) for i in np.ndindex(*t.input_shape)]
+        w_symbols = [self.sym_w(i) for i in np.ndindex(*t.kernel_shape)]
+        k_labels = tuple(s.text for s in w_symbols)
+        x_labels = tuple(s.text for s in x_symbols)
+        kernel_map, input_map = self.maps
+        for param, columns, index_map, symbols, name, gradient in (
+            (self.K, k_labels, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
+            (self.X, x_labels, input_map, w_symbols, "jacobian_input", "grad_input"),
+        ):
+            label = f"∂{self.Y}/∂{param}"
+            shown = self.options.cap(len(out_labels))
+            caption = f"row r, column k: ∂(output r)/∂(entry k); {len(out_labels)}×{len(columns)}"
+            symbolic = tuple(
+                tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
+                for r in range(shown)
+            )
+            values = self.results[name]
+            numeric = tuple(tuple(values[r]) for r in range(shown))
+            omitted = len(out_labels) - shown
+            section.add(
+                SymbolTable(
+                    f"{label} (symbols)", columns, out_labels[:shown], symbolic, caption, omitted
+                )
+            )
+            section.add(
+                SymbolTable(
+                    f"{label} (values)", columns, out_labels[:shown], numeric, omitted=omitted
+                )
+            )
+            names = (self.L, self.Y, param)
+            for item in chain_product(
+                names, out_labels, self.up, columns, values, self.results[gradient]
+            ):
+                section.add(item)
+        return section

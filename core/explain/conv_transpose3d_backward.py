@@ -1,0 +1,374 @@
+"""The symbols, index arithmetic, backward and identities of a 3-D conv_transpose explanation
+(``dims: 3``, PyTorch's conv_transpose3d); core/explain/conv_transpose3d.py builds the rest.
+
+The scatter: input entry (a, b, c') times kernel tap (e, m, q) lands on output
+(a·sd + e·dd − p_front, b·sh + m·dh − p_top, c'·sw + q·dw − p_left).  Backward: ∂L/∂X is the
+ordinary conv3d of ∂L/∂Y with the kernel (read as conv3d's O×(C/g) = C_in×(C_out/g)), each
+entry shown as its sum, one input depth slice at a time; ∂L/∂K pairs each input entry with the
+upstream where it landed.  Identities: "conv_transpose forward = the input-gradient of conv3d",
+checked by building that conv's input-gradient from conv3d's forward pass on unit volumes
+(never the scatter the run used), and the adjoint identity Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X.
+
+Arrays are NCDHW: input ``x`` N×C_in×D×H×W indexed (n, c, a, b, c'), kernel ``w``
+C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output and upstream
+N×C_out×D_out×H_out×W_out indexed (n, o, t, i, j).
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator
+from fractions import Fraction
+from typing import Any
+
+import numpy as np
+
+from gradcalc.core.explain import (
+    Matrix,
+    Note,
+    Product,
+    Section,
+    SumOfProducts,
+    Symbol,
+    index_separator,
+    sentence,
+)
+from gradcalc.core.explain.pieces import same
+from gradcalc.core.ops.conv3d import conv3d_forward
+from gradcalc.core.records import fields
+
+Index = tuple[int, ...]
+# The identity is checked entry by entry (one unit volume through conv3d per output entry of
+# a group) while volumes × (their entries + the work of one pass) stays below this.
+IDENTITY_WORK = 1_000_000
+SPATIAL = ("depth", "row", "col")
+
+
+class Terms3d:
+    """The symbols, operands and index arithmetic of a 3-D conv_transpose explanation."""
+
+    def __init__(self, problem: Any, run: Any, options: Any):
+        trace = run.trace
+        self.p, self.c, self.results, self.options = problem, trace, run.results, options
+        self.t = problem.geometry
+        self.maps = trace.jacobian_maps
+        self.X, self.K, self.Y, self.L, self.B = (
+            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
+        )
+        self.sep = index_separator(
+            problem.input.shape,
+            problem.kernel.shape,
+            problem.output_shape,
+            index_base=problem.index_base,
+        )
+        self.x, self.w, self.up, self.bias = trace.input, trace.kernel, trace.upstream, trace.bias
+
+    # symbols ---------------------------------------------------------------
+    def _symbol(self, name: str, full: Index, names: tuple[str, ...], axes: tuple[str, ...]):
+        values = dict(zip(names, full, strict=True))
+        return Symbol(name, tuple(values[a] + self.p.index_base for a in axes), self.sep)
+
+    def sym_x(self, index: Index) -> Symbol:
+        """Input entry (n, c, a, b, c')."""
+        return self._symbol(self.X, index, ("n", "c", *SPATIAL), self.p.input_axes)
+
+    def sym_w(self, index: Index) -> Symbol:
+        """Kernel entry (c, o, e, m, q): input channel c, output channel o of its group."""
+        return self._symbol(self.K, index, ("c", "o", *SPATIAL), self.p.kernel_axes)
+
+    def sym_y(self, index: Index, prefix: str = "") -> Symbol:
+        """Output entry (n, o, t, i, j), o counting every output channel (all groups)."""
+        return self._symbol(prefix + self.Y, index, ("n", "o", *SPATIAL), self.p.output_axes)
+
+    def sym_up(self, index: Index) -> Symbol:
+        return self.sym_y(index, prefix=f"∂{self.L}/∂")
+
+    def sym_b(self, o: int) -> Symbol:
+        if self.p.bias is not None and self.p.bias.ndim == 1:
+            return Symbol(self.B, (o + self.p.index_base,), self.sep)
+        return Symbol(self.B)
+
+    def matrix(self, label: str, values: Any, axes: tuple[str, ...], **extra: Any) -> Matrix:
+        return Matrix(
+            label=label, values=values, axis_names=axes, index_base=self.p.index_base, **extra
+        )
+
+    # index arithmetic --------------------------------------------------------
+    def group_of(self, c: int) -> int:
+        return c // self.t.in_per_group
+
+    def target(self, cell: Index, tap: Index) -> Index | None:
+        """The output (t, i, j) input cell ``cell`` times tap ``tap`` lands on; None when the
+        padding cuts it off."""
+        t = self.t
+        spot = tuple(
+            v * s + k * d - before
+            for v, k, s, d, before in zip(cell, tap, t.stride, t.dilation, t.before, strict=True)
+        )
+        inside = all(0 <= v < size for v, size in zip(spot, t.out_size, strict=True))
+        return spot if inside else None
+
+    def sources(self, out: Index) -> Iterator[tuple[Index, Index]]:
+        """(cell, tap) of every input cell and tap that lands on output (t, i, j): on each
+        axis the cell is (out + p_before − tap·d)/s where that is a whole input position."""
+        t = self.t
+        per_axis = []
+        for axis in range(3):
+            options = []
+            for k in range(t.kernel[axis]):
+                v, rest = divmod(out[axis] + t.before[axis] - k * t.dilation[axis], t.stride[axis])
+                if not rest and 0 <= v < t.in_size[axis]:
+                    options.append((v, k))
+            per_axis.append(options)
+        for (a, e), (b, m), (col, q) in itertools.product(*per_axis):
+            yield (a, b, col), (e, m, q)
+
+    def taps(self) -> Iterator[Index]:
+        return itertools.product(*(range(k) for k in self.t.kernel))
+
+    def flat_indices(self, shape: tuple[int, ...]) -> tuple[list[Index], int]:
+        """The first ``options.cap(total)`` multi-indices of ``shape``, row-major, and how
+        many are left out."""
+        total = int(np.prod(shape))
+        shown = self.options.cap(total)
+        return [
+            tuple(int(v) for v in np.unravel_index(r, shape)) for r in range(shown)
+        ], total - shown
+
+    def slice_note(
+        self, what: str, index: Index, previous: Index | None, axes: tuple[str, ...]
+    ) -> Note | None:
+        """A heading each time the (n, channel, depth) of the listed entries changes: the
+        entries are shown one depth slice at a time; ``axes`` are the spec's axes of the
+        listed array (a sample or channel is named only if it has that axis)."""
+        if previous is not None and previous[:3] == index[:3]:
+            return None
+        n, channel, depth = index[:3]
+        base = self.p.index_base
+        where = [f"sample {n + base}"] if "n" in axes else []
+        where += [f"channel {channel + base}"] if {"c", "o"} & set(axes) else []
+        return Note(
+            f"{what} depth slice {depth + base}" + (f" ({', '.join(where)})" if where else "") + ":"
+        )
+
+
+class BackwardSections3d(Terms3d):
+    """``section_backward`` and ``section_identities`` of a 3-D conv_transpose explanation."""
+
+    def conv_words(self) -> str:
+        t = self.t
+        triple = lambda v: "×".join(map(str, v))  # noqa: E731
+        return (
+            f"conv3d(∂{self.L}/∂{self.Y}, {self.K}) with stride {triple(t.stride)}, padding "
+            f"{list(t.padding)} (front, back, top, bottom, left, right), dilation "
+            f"{triple(t.dilation)}"
+            + (f" and groups {t.groups}" if t.groups > 1 else "")
+            + (
+                f" (its first {triple(t.in_size)} entries: with output_padding at least the "
+                "stride, that conv's output is larger than the input)"
+                if self.conv_is_larger()
+                else ""
+            )
+        )
+
+    def conv_is_larger(self) -> bool:
+        """Whether the conv3d that maps the output back has more cells than the input on some
+        axis (output_padding ≥ stride, allowed while it is below the dilation)."""
+        return tuple(self.t.adjoint().out_size) != tuple(self.t.in_size)
+
+    def section_backward(self) -> Section:
+        t, p = self.t, self.p
+        section = Section(
+            "backward",
+            f"Backward: ∂{self.L}/∂{self.X} as an ordinary convolution, ∂{self.L}/∂{self.K}"
+            + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""),
+        )
+        section.add(
+            Note(
+                f"∂{self.L}/∂{self.X} = {self.conv_words()}: PyTorch's ordinary conv3d, the "
+                f"kernel read as its O×C = C_in×(C_out/g) weight; each entry sums "
+                f"∂{self.L}/∂{self.Y} over the outputs its scatter reached, times the tap that "
+                "took it there"
+            )
+        )
+        inputs, left = self.flat_indices(t.input_shape)
+        previous = None
+        for index in inputs:
+            heading = self.slice_note(f"∂{self.L}/∂{self.X}, input", index, previous, p.input_axes)
+            if heading is not None:
+                section.add(heading)
+            section.add(self._input_gradient_sum(index))
+            previous = index
+        section.cut(left)
+        kernels, left = self.flat_indices(t.kernel_shape)
+        for index in kernels:
+            section.add(self._kernel_gradient_sum(index))
+        section.cut(left)
+        if p.bias is not None:
+            channels = list(range(t.out_channels)) if p.bias.ndim == 1 else [None]
+            shown = self.options.cap(len(channels))
+            for o in channels[:shown]:
+                section.add(self._bias_gradient_sum(o))
+            section.cut(len(channels) - shown)
+        return section
+
+    def _input_gradient_sum(self, index: Index) -> SumOfProducts:
+        """∂L/∂x at (n, c, a, b, c'): Σ over the taps whose target is inside the output."""
+        t = self.t
+        n, c, *cell = index
+        group = self.group_of(c)
+        terms, extra = [], 0
+        for o in range(t.out_per_group):
+            for tap in self.taps():
+                spot = self.target(tuple(cell), tap)
+                if spot is None:
+                    continue
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                out = (n, group * t.out_per_group + o, *spot)
+                kernel = (c, o, *tap)
+                terms.append(
+                    Product(
+                        ((self.sym_up(out), self.up[out]), (self.sym_w(kernel), self.w[kernel]))
+                    )
+                )
+        target = self.sym_x(index)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+            terms=tuple(terms),
+            value=self.c.grad_input[index],
+            note="" if terms or extra else "the padding cuts off every target of this entry",
+            omitted=extra,
+        )
+
+    def _kernel_gradient_sum(self, index: Index) -> SumOfProducts:
+        """∂L/∂w at (c, o, e, m, q): Σ over input cells (every sample) of ∂L/∂y at the cell's
+        target through this tap, times the cell."""
+        t = self.t
+        c, o, *tap = index
+        channel = self.group_of(c) * t.out_per_group + o
+        terms, extra = [], 0
+        for n in range(t.batch):
+            for cell in itertools.product(*(range(s) for s in t.in_size)):
+                spot = self.target(cell, tuple(tap))
+                if spot is None:
+                    continue
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                out, source = (n, channel, *spot), (n, c, *cell)
+                terms.append(
+                    Product(
+                        ((self.sym_up(out), self.up[out]), (self.sym_x(source), self.x[source]))
+                    )
+                )
+        target = self.sym_w(index)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
+            terms=tuple(terms),
+            value=self.c.grad_kernel[index],
+            note="" if terms or extra else "the padding cuts off every product of this tap",
+            omitted=extra,
+        )
+
+    def _bias_gradient_sum(self, o: int | None) -> SumOfProducts:
+        """∂L/∂b for output channel ``o`` (None: one bias shared by all)."""
+        t = self.t
+        channels = range(t.out_channels) if o is None else [o]
+        cells = list(itertools.product(range(t.batch), channels, *(range(s) for s in t.out_size)))
+        shown = cells[: self.options.max_terms]
+        target = self.sym_b(o or 0)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
+            general=f"Σ ∂{self.L}/∂{self.Y}"
+            + ("" if o is None else f" over channel {o + self.p.index_base}")
+            + f"  (∂{self.Y}/∂{self.B} = 1)",
+            terms=tuple(Product(((self.sym_up(cell), self.up[cell]),)) for cell in shown),
+            value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
+            omitted=len(cells) - len(shown),
+        )
+
+    # identities ------------------------------------------------------------
+    def section_identities(self) -> Section:
+        section = Section("identities", "Compact identities")
+        section.add(Note(self._identity_words()))
+        section.add(self._adjoint_sentence())
+        return section
+
+    def _identity_words(self) -> str:
+        t = self.t
+        volume = "×".join(map(str, t.out_size))
+        statement = (
+            f"conv_transpose forward = the input-gradient of conv: {self.Y}"
+            + (f" − {self.B}" if self.p.bias is not None else "")
+            + f" is ∂(Σ {self.X} ⊙ conv3d(U, {self.K}))/∂U, the gradient that a conv3d of a "
+            f"{volume} volume U (stride, padding, dilation and groups as here) sends back to U "
+            f"when {self.X} is its upstream"
+            + (" (extended by zeros to that conv's larger output)" if self.conv_is_larger() else "")
+        )
+        volumes = t.out_per_group * int(np.prod(t.out_size))
+        if volumes * (volumes + t.work) > IDENTITY_WORK:
+            return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
+        if same(self._by_conv_input_gradient(), self._without_bias(), self.c.exact):
+            return statement + ": ✓ rebuilt from conv3d's outputs on unit volumes, entry for entry"
+        return (
+            statement + ": ✗ the rebuilt input-gradient DOES NOT equal the output (please report)"
+        )
+
+    def _without_bias(self) -> np.ndarray:
+        output = self.c.output
+        if self.bias is None:
+            return output
+        return output - (self.bias.reshape(1, -1, 1, 1, 1) if self.bias.ndim == 1 else self.bias)
+
+    def _by_conv_input_gradient(self) -> np.ndarray:
+        """N×C_out×D_out×H_out×W_out: for each group, the conv3d's Jacobian M (rows: unit
+        volumes U_r of the (C_out/g)×D_out×H_out×W_out input, columns: its (C_in/g)×D×H×W
+        output) from conv3d_forward, then ∂/∂U of Σ X ⊙ conv3d(U) = M·X."""
+        t = self.t
+        conv = t.adjoint()
+        values = {name: getattr(conv, name) for name in fields(conv)}
+        size = t.out_per_group * int(np.prod(t.out_size))
+        one_group = type(conv)(
+            **{
+                **values,
+                "batch": size,
+                "in_channels": t.out_per_group,
+                "out_channels": t.in_per_group,
+                "groups": 1,
+            }
+        )
+        units = np.eye(size, dtype=np.int64).reshape(size, t.out_per_group, *t.out_size)
+        units = units.astype(object) if self.c.exact else units.astype(float)
+        d, h, w = t.in_size
+        parts = []
+        for group in range(t.groups):
+            channels = slice(group * t.in_per_group, (group + 1) * t.in_per_group)
+            responses = conv3d_forward(units, self.w[channels], one_group)
+            matrix = responses[:, :, :d, :h, :w].reshape(size, -1)
+            x = self.x[:, channels].reshape(t.batch, -1)
+            parts.append((x @ matrix.T).reshape(t.batch, t.out_per_group, *t.out_size))
+        return np.concatenate(parts, axis=1)
+
+    def _adjoint_sentence(self) -> Note:
+        """Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X: the scatter and the convolution are adjoint."""
+        zero = Fraction(0) if self.c.exact else 0.0
+        left = sum((self.up * self._without_bias()).ravel(), zero)
+        right = sum((self.x * self.c.grad_input).ravel(), zero)
+        agree = left == right if self.c.exact else abs(left - right) <= 1e-9 * max(1.0, abs(left))
+        bias = f" − {self.B}" if self.p.bias is not None else ""
+        return sentence(
+            f"adjoint check: Σ ∂{self.L}/∂{self.Y} ⊙ "
+            + (f"({self.Y}{bias})" if bias else self.Y)
+            + " = ",
+            left,
+            f" and Σ {self.X} ⊙ ∂{self.L}/∂{self.X} = ",
+            right,
+            ": "
+            + (
+                "equal ✓ (the scatter and the convolution are each other's transpose)"
+                if agree
+                else "NOT equal ✗ (please report)"
+            ),
+        )
