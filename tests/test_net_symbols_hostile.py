@@ -1,0 +1,47 @@
+"""gradcalc net attacked after issues 14 and 20 landed (symbols in a net, symbols in
+command-line options, the stacked whole-chain check): each test failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+from nn_cli import run as run_cli
+
+from gradcalc.core import registry
+from gradcalc.core.spec import SolveOptions
+
+
+def test_an_unnamed_conv_transpose_layer_takes_its_default_name() -> None:
+    """The default name conv_transpose1 (15 characters) is handed to the layer's kind as the
+    symbol of its output, which refused symbols above 12 characters: every net with an
+    unnamed conv_transpose layer stopped at layers[0].names.output."""
+    spec = {
+        "kind": "net",
+        "input": [[[[1, 2], [3, 4]]]],
+        "layers": [{"type": "conv_transpose", "kernel": [[[[1, 0], [0, 1]]]], "stride": 2}],
+        "upstream": "ones",
+    }
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert solution.results["conv_transpose1.grad_kernel"].tolist() == [[[[10, 10], [10, 10]]]]
+    assert solution.gradient_check.ok
+
+
+def test_a_default_name_is_the_next_layers_and_the_losss_input_symbol(tmp_path: Path) -> None:
+    """conv_transpose1 is also conv_transpose2's input symbol and conv_transpose2 the loss's."""
+    spec = {
+        "kind": "net",
+        "input": [[[[1, 2], [3, 4]]]],
+        "layers": [
+            {"type": "conv_transpose", "kernel": [[[[1, 0], [0, 1]]]], "stride": 2},
+            {"type": "conv_transpose", "kernel": [[[[1, 1]]]]},
+        ],
+        "loss": {"type": "mse", "target": [[[[0] * 5] * 4]], "reduction": "sum"},
+    }
+    solution = registry.solve(spec, SolveOptions())
+    assert solution.results["loss"] == 120
+    assert solution.gradient_check.ok
+    path = tmp_path / "net.yaml"
+    path.write_text(yaml.safe_dump(spec), encoding="utf-8")
+    text = run_cli("net", "--spec", str(path), "--no-color", "--width", "200").output
+    assert "the upstream ∂L/∂conv_transpose1 is conv_transpose2's ∂L/∂input" in text
