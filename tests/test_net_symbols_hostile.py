@@ -45,3 +45,43 @@ def test_a_default_name_is_the_next_layers_and_the_losss_input_symbol(tmp_path: 
     path.write_text(yaml.safe_dump(spec), encoding="utf-8")
     text = run_cli("net", "--spec", str(path), "--no-color", "--width", "200").output
     assert "the upstream ∂L/∂conv_transpose1 is conv_transpose2's ∂L/∂input" in text
+
+
+def test_the_stacked_check_bounds_a_conv_layers_im2col_matrix() -> None:
+    """A 15×15 kernel padded by 14 over a 30×30 image: each point's im2col matrix holds
+    225·44·44 entries (3.5 MB), and all 96 probe points of the input were stacked (334 MB,
+    3 GB for a 30×30 kernel on a 40×40 image) because the chunks counted layer outputs only."""
+    import tracemalloc
+
+    import numpy as np
+
+    from gradcalc.core.kinds import net_batched, net_gradcheck, net_ops
+    from gradcalc.core.spec import Limits
+
+    rng = np.random.default_rng(3)
+    spec = {
+        "input": rng.normal(size=(1, 1, 30, 30)).round(3).tolist(),
+        "layers": [
+            {
+                "type": "conv",
+                "kernel": rng.normal(size=(1, 1, 15, 15)).round(3).tolist(),
+                "padding": 14,
+            },
+            "flatten",
+        ],
+        "upstream": "ones",
+    }
+    net = registry.op_module("net")
+    options = SolveOptions(force_float=True, explain=False, gradient_check=False)
+    problem = net.read(spec, Limits())
+    params, _ = net_gradcheck.chain_params(problem, net.run(problem, options))
+    moves = net_gradcheck._probe_moves(params)
+    net_ops.TRACING[0] = False
+    tracemalloc.start()
+    try:
+        net_batched.float_losses(problem, params, moves)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+        net_ops.TRACING[0] = True
+    assert peak < 6 * 8 * net_batched.MOST_STACKED, f"{peak / 1e6:.0f} MB"

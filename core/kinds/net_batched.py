@@ -36,8 +36,9 @@ from gradcalc.core.ops import adapter
 
 # One move: (array name, index into it, shift added to that entry).
 Move = tuple[str, tuple[int, ...], float]
-# The most float64 entries one stacked layer output may hold (B points × its size): larger
-# groups of points run in chunks, so memory stays bounded (about 16 MB per array).
+# The most float64 entries one stacked layer may hold (B points × its output, or × the
+# windows its op lays out: _point_size): larger groups of points run in chunks, so memory
+# stays bounded (about 16 MB per array).
 MOST_STACKED = 2_000_000
 
 
@@ -51,8 +52,7 @@ def float_losses(
         by_array.setdefault(name, []).append(i)
     prefixes: dict[int, tuple[Any, Counter]] = {}
     largest = max(
-        [int(np.prod(problem.shapes[layer.name])) for layer in problem.layers]
-        + [int(np.size(problem.input))]
+        [_point_size(problem, layer) for layer in problem.layers] + [int(np.size(problem.input))]
     )
     chunk = max(1, MOST_STACKED // max(1, largest))
     for name, positions in by_array.items():
@@ -64,6 +64,21 @@ def float_losses(
             ):
                 losses[i] = loss
     return losses
+
+
+def _point_size(problem: NetProblem, layer: Any) -> int:
+    """The most float64 entries one point takes in ``layer`` when stacked: its output, or
+    the windows its stacked op lays out, which may be many times the output (a 2-D or 1-D
+    conv's im2col matrix holds C·kh·kw entries per output position; a pool's, one per tap
+    per output entry): the bound on a stack's memory must count them."""
+    size = int(np.prod(problem.shapes[layer.name]))
+    read = problem.read_layers[layer.index]
+    if layer.type == "conv" and not _per_point_conv(read):
+        g = read.geometry
+        return max(size, size // g.out_channels * g.in_channels * g.kernel_h * g.kernel_w)
+    if layer.type == "pool":
+        return size * read.geometry.taps
+    return size
 
 
 def _moved(values: np.ndarray, index: tuple[int, ...], shift: float) -> np.ndarray:
