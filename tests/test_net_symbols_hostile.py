@@ -84,4 +84,4 @@ def test_the_stacked_check_bounds_a_conv_layers_im2col_matrix() -> None:
     finally:
         tracemalloc.stop()
         net_ops.TRACING[0] = True
-    assert peak < 6 * 8 * net_batched.MOST_STACKED, f"{peak / 1e6:.0f} MB"
+    assert peak < 3 * 8 * net_batched.MOST_WINDOWS, f"{peak / 1e6:.0f} MB"
