@@ -85,3 +85,20 @@ def test_the_stacked_check_bounds_a_conv_layers_im2col_matrix() -> None:
         tracemalloc.stop()
         net_ops.TRACING[0] = True
     assert peak < 3 * 8 * net_batched.MOST_WINDOWS, f"{peak / 1e6:.0f} MB"
+
+
+def test_a_high_power_of_a_symbol_is_no_float_overflow() -> None:
+    """The float64 pass that reads the layers put random values up to 9 in for the symbols:
+    a**999 at 9 is no float64, and the net stopped with an internal OverflowError."""
+    from gradcalc.core import symbolic
+
+    spec = {
+        "kind": "net",
+        "symbols": ["a"],
+        "input": [["a**999"]],
+        "layers": [{"type": "dense", "weight": [["a**999"]]}],
+        "upstream": [[1]],
+    }
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert symbolic.text(solution.results["dense1.grad_weight"][0, 0]) == "a**999"
+    assert symbolic.text(solution.results["output"][0, 0]) == "a**1998"

@@ -226,13 +226,17 @@ def check_loss(problem: NetProblem, values: Any) -> None:
 
 def stand_in(value: Any) -> Any:
     """``value`` (an array, or a kind's problem whose arrays may hold formulas) with every
-    symbol given a fixed number: for a pass that only needs shapes."""
+    symbol given the number 1: for a pass that only needs shapes.  (Not the random values
+    of a capped net: a**999 at 9 is no float64, and the pass runs in float64.)"""
     if isinstance(value, np.ndarray):
         if not holds_formulas(value):
             return value
+        from fractions import Fraction
+
         from gradcalc.core import symbolic
 
-        return symbolic.substitute(value, symbolic.random_values(symbolic.symbols_of(value)))
+        ones = dict.fromkeys(symbolic.symbols_of(value), Fraction(1))
+        return symbolic.substitute(value, ones)
     if value is None or not hasattr(value, "__dict__"):
         return value
     copied = copy.copy(value)
