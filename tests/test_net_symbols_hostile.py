@@ -102,3 +102,21 @@ def test_a_high_power_of_a_symbol_is_no_float_overflow() -> None:
     solution = registry.solve(spec, SolveOptions(sections=frozenset()))
     assert symbolic.text(solution.results["dense1.grad_weight"][0, 0]) == "a**999"
     assert symbolic.text(solution.results["output"][0, 0]) == "a**1998"
+
+
+def test_an_answered_layer_result_the_problem_does_not_ask_is_no_unknown_result(
+    tmp_path: Path,
+) -> None:
+    """gradcalc check knew a net's results as output, loss and grad_input only: an answer
+    for fc.output (a result of the net, not asked by the problem) was 'unknown result
+    'fc.output'; did you mean 'output'?' instead of not asked."""
+    bundled = Path(__file__).resolve().parents[1] / "problems" / "symbolic"
+    submission = tmp_path / "answers.yaml"
+    submission.write_text(
+        f"problem: {bundled / 'net_conv_avgpool_dense.yaml'}\n"
+        "answers:\n  fc.output: [[w1_11 - w1_12 + 2*w1_22, 0]]\n  loss: 1\n",
+        encoding="utf-8",
+    )
+    text = run_cli("check", str(submission)).output
+    assert "not graded (the problem does not ask for it): fc.output" in text, text
+    assert "unknown result" not in text, text
