@@ -202,14 +202,12 @@ def run_kind(kind: str, spec: dict, options: Any) -> LayerRun:
 
 
 def read_kind(kind: str, spec: dict, limits: Any) -> Any:
-    """The single-layer spec read by its kind.  A layer's default name may be longer than a
-    symbol a spec may give (conv_transpose1): the kind reads the spec without it and the
-    name is its symbol afterwards."""
+    """The single-layer spec read by its kind; a default layer name longer than a symbol a
+    spec may give (conv_transpose1) becomes its symbol once the kind has read the spec."""
     names = spec.get("names", {})
     later = {role: name for role, name in names.items() if len(name) > common.MAX_SYMBOL}
-    if later:
-        spec = {**spec, "names": {role: n for role, n in names.items() if role not in later}}
-    kind_problem = registry.op_module(kind).read(spec, limits)
+    kept = {role: name for role, name in names.items() if role not in later}
+    kind_problem = registry.op_module(kind).read({**spec, "names": kept} if later else spec, limits)
     kind_problem.names.update(later)
     return kind_problem
 
