@@ -521,7 +521,7 @@ def output_shapes(
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
     loss = None
     if problem.loss is not None:
-        loss = run_loss(problem, net_symbols.stand_in(values), options)
+        loss = net_symbols.stand_in_loss(problem, values, read, run_loss, options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):
         net_symbols.read_upstream(problem, shapes[problem.layers[-1].name], limits)
