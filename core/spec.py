@@ -40,6 +40,9 @@ COMMON_KEYS = (
 # far below Python's 4,300-digit limit for printing an int; and products of Python ints cost
 # at most EXACT_COST 64-bit word products (a 1,000-digit by 1,000-digit multiply-add: 2,704).
 EXACT_DIGITS = 1000
+# The longest symbol a spec's names may give (a net's default layer names may be longer:
+# core/kinds/net_run.py read_kind sets them after its kind has read the layer).
+MAX_SYMBOL = 12
 EXACT_COST = 200_000_000
 
 # A sum longer than this is shown with its first terms and + … unless --steps all: in the
@@ -183,10 +186,10 @@ def read_names(spec: Mapping[str, Any], defaults: Mapping[str, str]) -> dict[str
                 f"unknown name role {role!r}{allowed}{', '.join(defaults)}",
                 at_key=True,
             )
-        if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 12:
+        if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > MAX_SYMBOL:
             raise SpecError(
                 ("names", role),
-                f"a symbol must be short text (1-12 characters), got {describe(symbol)}",
+                f"a symbol must be short text (1-{MAX_SYMBOL} characters), got {describe(symbol)}",
             )
         names[role] = symbol.strip()
     # Two roles with one symbol would make every table ambiguous (∂L/∂b for kernel and bias).

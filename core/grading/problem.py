@@ -82,6 +82,8 @@ class Problem:
         Jacobian may be above the limit); and the errors of the names no problem of this
         kind has (raised, unless ``partial``)."""
         known = list(registry.result_names(self.kind))
+        if self.solution is not None:  # a net's results are also named after its layers
+            known += [name for name in self.solution.results if name not in known]
         extra, unknown = [], []
         for name in answers:
             if name in names:

@@ -39,6 +39,9 @@ Move = tuple[str, tuple[int, ...], float]
 # The most float64 entries one stacked layer output may hold (B points × its size): larger
 # groups of points run in chunks, so memory stays bounded (about 16 MB per array).
 MOST_STACKED = 2_000_000
+# The most entries of the windows a stacked conv or pool lays out for its B points (_windows:
+# a conv's im2col matrix may be C·kh·kw times its output): a second bound on the chunks.
+MOST_WINDOWS = 4_000_000
 
 
 def float_losses(
@@ -54,7 +57,8 @@ def float_losses(
         [int(np.prod(problem.shapes[layer.name])) for layer in problem.layers]
         + [int(np.size(problem.input))]
     )
-    chunk = max(1, MOST_STACKED // max(1, largest))
+    windows = max(_windows(problem, layer) for layer in problem.layers)
+    chunk = max(1, min(MOST_STACKED // max(1, largest), MOST_WINDOWS // max(1, windows)))
     for name, positions in by_array.items():
         for start in range(0, len(positions), chunk):
             some = positions[start : start + chunk]
@@ -64,6 +68,20 @@ def float_losses(
             ):
                 losses[i] = loss
     return losses
+
+
+def _windows(problem: NetProblem, layer: Any) -> int:
+    """The entries of the windows one point lays out in ``layer``'s stacked op, which may be
+    many times its output: a 2-D or 1-D conv's im2col matrix (C·kh·kw per output position),
+    a pool's taps per output entry; 0 for another layer."""
+    size = int(np.prod(problem.shapes[layer.name]))
+    read = problem.read_layers[layer.index]
+    if layer.type == "conv" and not _per_point_conv(read):
+        g = read.geometry
+        return size // g.out_channels * g.in_channels * g.kernel_h * g.kernel_w
+    if layer.type == "pool":
+        return size * read.geometry.taps
+    return 0
 
 
 def _moved(values: np.ndarray, index: tuple[int, ...], shift: float) -> np.ndarray:

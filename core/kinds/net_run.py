@@ -195,9 +195,21 @@ def _plain(values: Any) -> Any:
 def run_kind(kind: str, spec: dict, options: Any) -> LayerRun:
     """Read and run a single-layer spec with its kind's own module (no checks, no finite
     differences, no explanation: those are the net's)."""
-    kind_module = registry.op_module(kind)
-    kind_problem = kind_module.read(spec, options.limits)
-    return LayerRun(kind, kind_problem, kind_module.run(kind_problem, options), options)
+    kind_problem = read_kind(kind, spec, options.limits)
+    return LayerRun(
+        kind, kind_problem, registry.op_module(kind).run(kind_problem, options), options
+    )
+
+
+def read_kind(kind: str, spec: dict, limits: Any) -> Any:
+    """The single-layer spec read by its kind; a default layer name longer than a symbol a
+    spec may give (conv_transpose1) becomes its symbol once the kind has read the spec."""
+    names = spec.get("names", {})
+    later = {role: name for role, name in names.items() if len(name) > common.MAX_SYMBOL}
+    kept = {role: name for role, name in names.items() if role not in later}
+    kind_problem = registry.op_module(kind).read({**spec, "names": kept} if later else spec, limits)
+    kind_problem.names.update(later)
+    return kind_problem
 
 
 def run_layer(
@@ -515,7 +527,7 @@ def output_shapes(
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
     loss = None
     if problem.loss is not None:
-        loss = run_loss(problem, net_symbols.stand_in(values), options)
+        loss = net_symbols.stand_in_loss(problem, values, read, run_loss, options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):
         net_symbols.read_upstream(problem, shapes[problem.layers[-1].name], limits)
@@ -530,7 +542,7 @@ def read_layer(problem: NetProblem, layer: Layer, values: np.ndarray, options: A
         return None
     spec = layer_spec(problem, layer, values, None, options.explain)
     try:
-        return registry.op_module(layer.type).read(spec, options.limits)
+        return read_kind(layer.type, spec, options.limits)
     except (SpecError, OverCap) as error:
         over = net_symbols.over_cap(layer.name, error)
         raise over or layer_error(problem, layer, values, error) from None

@@ -83,6 +83,7 @@ def _what(layer: Layer) -> str:
 def check_layer(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> None:
     """Refuse a layer that cannot take the formulas it is given (its input ``values`` or its
     ``upstream``), naming the layer, the first such entry and why; nothing when it can."""
+    _refuse_float_upstream(problem, layer, values, upstream)
     if layer.type == "embedding":
         return  # its input is integer indices, read as such
     source = problem.source(layer.index)
@@ -111,6 +112,31 @@ def check_layer(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -
             f"{layer.name} ({layer.type}): its upstream holds symbols ({entry_text}), and "
             f"{_float_backward(what)}; {_ADVICE}",
         )
+
+
+def _refuse_float_upstream(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> None:
+    """A float64 upstream (a later layer or the loss is no polynomial: the symbols reached
+    it as numbers only, a zero input or an embedding row never looked up) cannot meet this
+    layer's symbols: its gradients would be formulas with float coefficients."""
+    if not isinstance(upstream, np.ndarray) or upstream.dtype == object:
+        return
+    read = problem.read_layers[layer.index] if problem.read_layers else None
+    held = [role for role in PARAMETERS.get(layer.type, ()) if _held(read, role)]
+    held += ["input"] if _first_formula(values) is not None else []
+    if held:
+        raise SpecError(
+            ("layers", layer.index),
+            f"{layer.name} ({layer.type}): its {' and '.join(held)} "
+            f"{'hold' if len(held) > 1 else 'holds'} symbols, and its "
+            "upstream is float64 (a layer after it, or the loss, is no polynomial and runs in "
+            "float64), so its gradients are no formulas with exact coefficients; "
+            f"{_ADVICE}",
+        )
+
+
+def _held(read: Any, role: str) -> bool:
+    array = getattr(read, role, None)
+    return isinstance(array, np.ndarray) and holds_formulas(array)
 
 
 def _float_backward(what: str) -> str:
@@ -224,22 +250,60 @@ def check_loss(problem: NetProblem, values: Any) -> None:
 # Numbers standing in for the symbols (the float64 pass that reads the layers)
 
 
-def stand_in(value: Any) -> Any:
+def stand_in(value: Any, number: int = 1) -> Any:
     """``value`` (an array, or a kind's problem whose arrays may hold formulas) with every
-    symbol given a fixed number: for a pass that only needs shapes."""
+    symbol given ``number``: for a pass that only needs shapes.  (Not the random values of
+    a capped net: a**999 at 9 is no float64, and the pass runs in float64.)"""
     if isinstance(value, np.ndarray):
         if not holds_formulas(value):
             return value
+        from fractions import Fraction
+
         from gradcalc.core import symbolic
 
-        return symbolic.substitute(value, symbolic.random_values(symbolic.symbols_of(value)))
+        given = dict.fromkeys(symbolic.symbols_of(value), Fraction(number))
+        return symbolic.substitute(value, given)
     if value is None or not hasattr(value, "__dict__"):
         return value
     copied = copy.copy(value)
     for name, field in vars(value).items():
         if isinstance(field, np.ndarray) and holds_formulas(field):
-            setattr(copied, name, stand_in(field))
+            setattr(copied, name, stand_in(field, number))
     return copied
+
+
+def stand_in_loss(
+    problem: NetProblem, values: Any, read: list[Any], run_loss: Any, options: Any
+) -> Any:
+    """``run_loss(problem, values, options)`` on the stand-in pass's last output ``values``.  A loss that refuses those
+    numbers (bce: an input outside [0, 1]) would quote a stand-in's value as the net's: when
+    the output depends on the symbols (it changes when they go from 1 to 2), the loss is
+    refused as check_loss refuses a formula."""
+    try:
+        return run_loss(problem, stand_in(values), options)
+    except SpecError:
+        if problem.loss["loss"] in POLYNOMIAL_LOSSES or not _reaches_loss(problem, read):
+            raise
+        loss, last = problem.loss["loss"], problem.layers[-1].name
+        raise SpecError(
+            ("loss", "type"),
+            f"the loss {loss} is not a polynomial, so it is no formula in the symbols that "
+            f"reach {last}.output; give numbers, or use mse (a sum of squares)",
+        ) from None
+
+
+def _reaches_loss(problem: NetProblem, read: list[Any]) -> bool:
+    """Whether the last layer's output changes when every symbol goes from 1 to 2."""
+    from gradcalc.core.kinds import net_ops
+
+    outputs = []
+    for number in (1, 2):
+        values = stand_in(problem.input, number)
+        for layer, kind_problem in zip(problem.layers, read, strict=True):
+            numeric = stand_in(kind_problem, number)
+            values, _ = net_ops.forward(layer.type, numeric, net_ops.as_read(values, layer.type))
+        outputs.append(np.asarray(values, dtype=float))
+    return not np.array_equal(*outputs)
 
 
 # ---------------------------------------------------------------------------
