@@ -291,7 +291,7 @@ def read_layers(raw: Any, given: bool) -> tuple[Layer, ...]:
         layer = read_layer(item, index)
         counts[layer.type] = counts.get(layer.type, 0) + 1
         if not layer.name:
-            layer.name = f"{layer.type}{counts[layer.type]}"
+            layer.name = f"{_SHORT_TYPES.get(layer.type, layer.type)}{counts[layer.type]}"
         twin = next((other for other in layers if other.name == layer.name), None)
         if twin is not None:
             raise SpecError(
@@ -414,6 +414,10 @@ def _check_layer_keys(item: Mapping[str, Any], index: int, kind: str) -> None:
             f"{', '.join(allowed)}",
             at_key=True,
         )
+
+
+# A layer's name is its output's symbol (at most 12 characters): conv_transpose1 is too long.
+_SHORT_TYPES = {"conv_transpose": "convt"}
 
 
 def _read_name(item: Mapping[str, Any], index: int) -> str:
