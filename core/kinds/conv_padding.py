@@ -145,6 +145,7 @@ def check_padded_size(geometry: ConvGeometry | Conv3dGeometry, limits: common.Li
 def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """Padding by copies (reflect, replicate, circular) treated as zeros, for gradcalc check."""
     mode = spec.get("padding_mode")
+    mode = mode.strip().lower() if isinstance(mode, str) else mode  # as read_choice reads it
     if mode not in MODES[1:] or is_zero(spec.get("padding")):
         return []
     return [
