@@ -301,3 +301,14 @@ def test_a_single_number_result_tried_under_every_slip(tmp_path: Path):
     # A list of one number is the flat reading of a single number (the one answer reader).
     assert "(read flat in row-major order as a single number)" in result.output
     assert "\n    given 0, correct 2 (off by 2)\n" in result.output
+
+
+@pytest.mark.parametrize("written", ["SAME", " Same ", "VALID"])
+def test_a_padding_word_has_the_slips_of_its_lowercase_form(written: str) -> None:
+    """The reader takes "SAME" as "same", so its slips are the same: "SAME" offered the
+    padding ignored and the "+1" dropped, which "same" leaves out (the student never wrote the
+    size formula), and "VALID" a padding ignored that changes nothing."""
+    spec = {"kind": "conv", "input": [[1, 2, 3], [4, 5, 6], [7, 8, 9]], "kernel": [[1, 0], [0, 1]]}
+    labels = [v.label for v in Problem({**spec, "padding": written}).mistakes()]
+    plain = written.strip().lower()
+    assert labels == [v.label for v in Problem({**spec, "padding": plain}).mistakes()]

@@ -187,6 +187,26 @@ def test_reflect_treated_as_zeros_is_named_in_1d() -> None:
     assert "the reflect padding was treated as zeros" in graded.diagnosis
 
 
+@pytest.mark.parametrize("written", ["Reflect", " reflect "])
+def test_reflect_treated_as_zeros_is_named_as_the_mode_is_read(written: str) -> None:
+    """The reader takes padding_mode in any case and spacing; the slip was tried only for
+    the exact word, so 'Reflect' solved as reflect but its zero-padded answer went unnamed."""
+    spec = {"kind": "conv", "input": [1, 2, 3, 4], "kernel": [1, 0, -1], "padding": [2, 1]}
+    zeros = registry.solve(spec, SolveOptions()).results["output"]
+    graded = Problem({**spec, "padding_mode": written}).grade({"output": zeros}).results[0]
+    assert not graded.ok
+    assert "the reflect padding was treated as zeros" in graded.diagnosis
+
+
+def test_dims_written_as_text_gets_the_slips_of_its_dims() -> None:
+    """dims: "1" is read as 1, but the slips were a 2-D problem's: ∂L/∂kernel transposed, and
+    the "+1" dropped, which cut the last output channel and position of an O×L output."""
+    spec = {"kind": "conv", "input": [[1, 2, 3, 4, 5]], "kernel": [[[1, -1, 2]], [[0, 1, 1]]]}
+    labels = [v.label for v in Problem({**spec, "dims": "1"}).mistakes()]
+    assert labels == [v.label for v in Problem({**spec, "dims": 1}).mistakes()]
+    assert "transposed" not in labels and "size without +1" not in labels
+
+
 def test_groups_ignored_is_named_in_1d() -> None:
     spec = {
         "kind": "conv",

@@ -191,6 +191,18 @@ def test_padding_forms(padding: Any, want: tuple[int, ...]) -> None:
             "spec.yaml:1:8",
             "for a 3-D convolution (a volume) set dims: 3",
         ),
+        # A small work whose padded input (built whole) is above --max-elements: refused.
+        (
+            "dims: 3\ninput: [[[1, 2], [3, 4]], [[1, 2], [3, 4]]]\nkernel: [[[1]]]\n"
+            "padding: [100, 100, 100]\nstride: 100\n",
+            "spec.yaml:4:10",
+            "the padded input would have 8,242,408 entries (1×1×202×202×202), above the limit",
+        ),
+        (
+            "dims: 1\ninput: [1, 2, 3]\nkernel: [1, -1, 2]\npadding: same\ndilation: 1000000\n",
+            "spec.yaml:4:10",
+            "the padded input would have 2,000,003 entries (1×1×2000003), above the limit",
+        ),
     ],
 )
 def test_bad_input_is_one_located_line(tmp_path: Path, text: str, where: str, words: str) -> None:

@@ -417,6 +417,23 @@ def test_focus_on_a_1d_output_and_input() -> None:
     assert "window tap m" in result.stdout
 
 
+def test_focus_on_a_1d_output_with_channels_takes_the_position_alone() -> None:
+    """The short form names the spatial indices only, as output[i,j] does in 2-D: in 1-D the
+    position.  output[1] on a C_out×L output was refused ("has 1 index; allowed: 2 (o,
+    col)"), and every --focus message offered output[i,j] in 1-D (output[t,i,j] in 3-D)."""
+    options = ["--dims", "1", "--input", "[[1, 2, 3, 4], [0, 1, 0, 1]]"]
+    options += ["--kernel", "[[[1, -1], [2, 0]]]", "--show", "results"]
+    short = run_cli("conv", *options, "--focus", "output[1]")
+    assert short.exit_code == 0, short.output
+    assert "the 2 cells of x that y_01 reads" in short.stdout
+    assert short.stdout == run_cli("conv", *options, "--focus", "output[0,1]").stdout
+    wrong = run_cli("conv", *options, "--focus", "w[1]")
+    assert wrong.exit_code == 2
+    assert "allowed: output[i] or input[i] or y[i] or x[i], indices from 0" in wrong.stderr
+    volume = run_cli("conv", "--spec", _bundled_path("conv3d_clip_strided.yaml"), "--focus", "w[1]")
+    assert "allowed: output[t,i,j] or input[t,i,j]" in volume.stderr
+
+
 def test_focus_with_groups_reads_only_the_group() -> None:
     spec = _bundled_path("conv_depthwise.yaml")
     result = run_cli("conv", "--spec", spec, "--focus", "output[1,0,0]", "--show", "results")

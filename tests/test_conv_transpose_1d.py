@@ -300,6 +300,24 @@ def test_net_conv_transpose_1d_layer_matches_the_reference() -> None:
     assert solution.results["up.grad_bias"] == expected["grad_bias"]
 
 
+def test_net_conv_transpose_layer_without_a_name_keeps_its_long_default() -> None:
+    """An unnamed conv_transpose layer is conv_transpose1 (issue 14's naming rule), longer than
+    a symbol a spec may give (12 characters): every such net was refused at
+    layers[0].names.output."""
+    spec = {
+        "kind": "net",
+        "input": [[1, 2, 3]],
+        "layers": [{"type": "conv_transpose", "dims": 1, "kernel": [[[1, -1]]], "stride": 2}],
+        "upstream": [[1, 0, 1, 0, 1, 0]],
+    }
+    solution = registry.solve(spec, SolveOptions(sections=frozenset()))
+    assert solution.exact and solution.gradient_check.ok
+    assert np.asarray(solution.results["conv_transpose1.output"]).tolist() == [
+        [1, -1, 2, -2, 3, -3]
+    ]
+    assert np.asarray(solution.results["conv_transpose1.grad_kernel"]).tolist() == [[[6, 0]]]
+
+
 def test_bundled_problem_is_right_and_says_so() -> None:
     result = run("run", "problems/conv_transpose1d_upsample.yaml", "--no-color")
     assert result.exit_code == 0, result.stdout

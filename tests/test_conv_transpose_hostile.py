@@ -22,6 +22,13 @@ HUGE = {
         (3, 9),
         "(raise it with --max-elements)",
     ),
+    # A 4×4 output, but the ops scatter into the whole 20002×20002 output before the padding
+    # cuts it (before the fix: 20 s and 3 GB with entries beyond int64).
+    "a huge padding under a huge stride": (
+        "stride: 20000\npadding: 9999\n",
+        (4, 10),
+        "the scattered output, before the padding cuts it, would have 400,080,004 entries",
+    ),
 }
 
 

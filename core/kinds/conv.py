@@ -425,6 +425,7 @@ def _read_geometry(
 
 
 def _check_work(geometry: ConvGeometry | Conv3dGeometry, limits: common.Limits) -> None:
+    conv_padding.check_padded_size(geometry, limits)
     if geometry.work > limits.max_work:
         raise LimitError(
             ("input",),

@@ -5,6 +5,7 @@ transposed, a gradient transposed or negated.  core/kinds/conv.py exports it."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -27,7 +28,7 @@ from gradcalc.core.values import parse_array
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
     flipped = spec.get("flip_kernel") is True
-    one_d = _written_dims(spec) == 1
+    dims = _written_dims(spec)
     variants = [
         Mistake(
             "kernel flip",
@@ -46,7 +47,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         *_groups_ignored(spec),
     ]
     gradients = ("grad_input", "grad_kernel", "grad_bias")
-    if spec.get("dims") == 3:  # the "+1" slip would drop depth too
+    if dims == 3:  # the "+1" slip would drop depth too
         stride = pair_as_written(spec.get("stride", 1))
         sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
         return (
@@ -58,7 +59,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
             + upstream_transposed(spec, gradients)
             + [negated(gradients)]
         )
-    if one_d:  # no rows and columns to swap, and one axis for the size slips
+    if dims == 1:  # no rows and columns to swap, and one axis for the size slips
         stride = pair_as_written(spec.get("stride", 1))
         sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
         return (
@@ -81,9 +82,15 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
 
 
 def _written_dims(spec: Mapping[str, Any]) -> int:
-    """The spec's dims as reading it decides (1: the key, or a vector input and kernel)."""
-    if spec.get("dims") is not None:
-        return 1 if spec["dims"] == 1 else 2
+    """The spec's dims as reading it decides (1, 2 or 3: the key, which the reader also takes
+    as text such as "1", or 1 for a vector input and kernel)."""
+    declared = spec.get("dims")
+    if declared is not None:
+        try:
+            number = Fraction(str(declared).strip())
+        except (ValueError, ZeroDivisionError):
+            return 2  # refused when the spec is read
+        return int(number) if number in (1, 3) else 2
 
     def depth(value: Any) -> int:
         if isinstance(value, list):  # nested lists: follow the first entries

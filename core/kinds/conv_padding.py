@@ -12,12 +12,13 @@ columns of ∂y/∂x_padded added the same way.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.core.errors import SpecError
+from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import read_choice, read_padding
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import is_zero
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from gradcalc.core import spec as common
     from gradcalc.core.kinds.conv import ConvProblem
     from gradcalc.core.ops.conv import ConvGeometry
+    from gradcalc.core.ops.conv3d import Conv3dGeometry
 
 # gradcalc random conv --padding-mode (left out of the seed text and spec at zeros, so the
 # problems drawn before it existed stay the same).
@@ -119,9 +121,31 @@ def _check_fits(
         )
 
 
+def check_padded_size(geometry: ConvGeometry | Conv3dGeometry, limits: common.Limits) -> None:
+    """The padded input (N×C×padded spatial sizes, built whole by the ops and shown) must be
+    within --max-elements: padding "same" or "full" with a large dilation pads a few input
+    cells by billions, a small work that would not fit in memory."""
+    if hasattr(geometry, "padded"):  # 3-D: (D, H, W) padded
+        padded = tuple(geometry.padded)
+    elif geometry.dims == 1:
+        padded = (geometry.padded_w,)
+    else:
+        padded = (geometry.padded_h, geometry.padded_w)
+    entries = geometry.batch * geometry.in_channels * math.prod(padded)
+    if entries <= limits.max_elements:
+        return
+    raise LimitError(
+        ("padding",),
+        f"the padded input would have {entries:,} entries ({geometry.batch}×"
+        f"{geometry.in_channels}×{'×'.join(map(str, padded))}), above the limit of "
+        f"{limits.max_elements:,} (raise it with --max-elements)",
+    )
+
+
 def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """Padding by copies (reflect, replicate, circular) treated as zeros, for gradcalc check."""
     mode = spec.get("padding_mode")
+    mode = mode.strip().lower() if isinstance(mode, str) else mode  # as read_choice reads it
     if mode not in MODES[1:] or is_zero(spec.get("padding")):
         return []
     return [

@@ -397,6 +397,18 @@ def _check_output_size(
     own arrays are capped, at the key that spreads it (stride, else dilation, else input)."""
     t = geometry
     entries_out = t.batch * t.out_channels * t.out_h * t.out_w
+    # The ops build the scattered output whole before the padding cuts it: a large padding
+    # under a large stride leaves a small output of a huge scatter.
+    full_h, full_w = t.full_h + t.output_padding[0], t.full_w + t.output_padding[1]
+    entries_full = t.batch * t.out_channels * full_h * full_w
+    if entries_out <= limits.max_elements < entries_full:
+        spatial = f"{full_w}" if t.dims == 1 else f"{full_h}×{full_w}"
+        raise LimitError(
+            ("padding",),
+            f"the scattered output, before the padding cuts it, would have {entries_full:,} "
+            f"entries ({t.batch}×{t.out_channels}×{spatial}), above the limit of "
+            f"{limits.max_elements:,} (raise it with --max-elements)",
+        )
     if entries_out <= limits.max_elements:
         return
     spread = [key for key in ("stride", "dilation") if max(getattr(t, key)) > 1]

@@ -53,13 +53,17 @@ def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> Focus
     """``output[1,0]``, ``input[0,2,1]`` or a symbol (``H[1,0]``): the element it names.
 
     The indices count from ``index_base``.  All of the array's indices may be given, or only the
-    last two (row, column; in 3-D the last three, depth, row, column), the leading ones (batch,
-    channel) then being the first.
+    spatial ones (row, column; in 1-D the position, in 3-D depth, row, column), the leading
+    ones (batch, channel) then being the first.
     """
     words = [a.role for a in arrays] + [
         a.symbol for a in arrays if a.symbol not in ("output", "input")
     ]
-    forms = " or ".join(f"{word}[i,j]" for word in words)
+    # The short form names the spatial indices only: (position) in 1-D, (row, col), or
+    # (depth, row, col) in 3-D.
+    spatial = tuple(a for a in ("depth", "row", "col") if a in arrays[0].axes)
+    short = {1: "[i]", 2: "[i,j]", 3: "[t,i,j]"}[len(spatial)]
+    forms = " or ".join(f"{word}{short}" for word in words)
     allowed = f"allowed: {forms}, indices from {index_base}"
     match = _TARGET.match(text)
     if not match:
@@ -82,8 +86,6 @@ def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> Focus
     ndim = len(array.shape)
     shape_text = "×".join(map(str, array.shape))
     axes_text = ", ".join(array.axes)
-    # The short form names the spatial indices only: (row, col), or (depth, row, col) in 3-D.
-    spatial = ("depth", "row", "col") if "depth" in array.axes else ("row", "col")
     if len(given) not in (ndim, len(spatial)):
         counts = f"{ndim} ({axes_text})" + (
             f" or the last {len(spatial)} ({', '.join(spatial)})" if ndim > len(spatial) else ""

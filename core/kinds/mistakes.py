@@ -121,6 +121,9 @@ def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> li
             slip=f"the {key} ({spec_text(shown)}) was ignored",
         )
 
+    # A padding word as the reader takes it (any case, spaces around): "SAME" is "same".
+    padding = spec.get("padding")
+    padding = padding.strip().lower() if isinstance(padding, str) else padding
     variants = []
     if stride is not None and stride != (1, 1):
         default = stride[0] if stride[0] == stride[1] else list(stride)  # pool: the window
@@ -129,13 +132,13 @@ def size_mistakes(spec: Mapping[str, Any], stride: tuple[int, int] | None) -> li
         variants.append(
             ignored("stride", 1, "with stride 1", shown, reveals=("output", "output_shape"))
         )
-    if not is_zero(spec.get("padding")) and spec.get("padding") != "same":
+    if not is_zero(padding) and padding != "same":
         # On output the answer is the key's inner block (stride 1) or windows the key does
         # not have: the student's own entries, no more.
         variants.append(
             ignored("padding", 0, "without padding", spec["padding"], ("output_shape",))
         )
-    if stride is not None and spec.get("padding") != "same" and spec.get("ceil_mode") is not True:
+    if stride is not None and padding != "same" and spec.get("ceil_mode") is not True:
         variants.append(
             Variant(
                 "size without +1",

@@ -174,7 +174,7 @@ def check_input_symbol(problem: NetProblem, raw_input: Any, raw_upstream: Any) -
     make one name two different entries and every derivative shown false."""
     if not _written_symbolic(raw_input):
         return
-    from gradcalc.core.kinds.net_run import parameter_symbols
+    from gradcalc.core.kinds.net_names import parameter_symbols
     from gradcalc.core.kinds.symbolic_fields import UPSTREAM_SYMBOL
 
     taken = {UPSTREAM_SYMBOL: "the upstream's"} if _written_symbolic(raw_upstream) else {}
@@ -313,7 +313,7 @@ def _reaches_loss(problem: NetProblem, read: list[Any]) -> bool:
 def _parameter_arrays(problem: NetProblem, limits: Any) -> list[tuple[Layer, str, np.ndarray]]:
     """Each layer's parameters written with symbols, read as object arrays in the shape they
     are written (``symbolic 2x2`` as its symbols, named as the layer's kind names them)."""
-    from gradcalc.core.kinds.net_run import parameter_symbols
+    from gradcalc.core.kinds.net_names import parameter_symbols
     from gradcalc.core.kinds.symbolic_fields import read_tensor
 
     found = []
