@@ -23,7 +23,6 @@ core/explain/conv.py.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -32,7 +31,14 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds import conv3d, conv_padding
-from gradcalc.core.kinds.conv_jacobian import gather, jacobian_maps, result_shapes
+from gradcalc.core.kinds.conv_jacobian import (
+    SPATIAL,
+    ConvArrays,
+    gather,
+    jacobian_maps,
+    output_shape,
+    result_shapes,
+)
 from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
 from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
@@ -57,7 +63,7 @@ from gradcalc.core.ops.conv import (
 from gradcalc.core.ops.conv3d import CONV3D, Conv3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, entries, parse_bool, parse_int, to_float
+from gradcalc.core.values import MAX_INDEX, entries, parse_bool, parse_int
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
@@ -79,7 +85,6 @@ RESULTS = (
 # An expected Jacobian above --max-jacobian is refused with its number of entries.
 COUNT_ENTRIES = True
 # The spatial axes of a problem with ``dims`` of them (a 1-D signal's positions are columns).
-SPATIAL = {1: ("col",), 2: ("row", "col"), 3: ("depth", "row", "col")}
 # How the spec writes each shape, by dims (for messages).
 SHAPES = {
     1: ("L, C×L or N×C×L", "k, C_in×k or C_out×C_in×k"),
@@ -87,7 +92,6 @@ SHAPES = {
     3: ("D×H×W, C×D×H×W or N×C×D×H×W", "kd×kh×kw, C_in×kd×kh×kw or C_out×C_in×kd×kh×kw"),
 }
 # The axes of the arrays a run uses (N×C×H×W, or N×C×D×H×W in 3-D), by output axis name.
-RUN_OUTPUT_AXES = {4: ("n", "o", "row", "col"), 5: ("n", "o", "depth", "row", "col")}
 
 
 # ---------------------------------------------------------------------------
@@ -95,7 +99,7 @@ RUN_OUTPUT_AXES = {4: ("n", "o", "row", "col"), 5: ("n", "o", "depth", "row", "c
 
 
 @record
-class ConvProblem:
+class ConvProblem(ConvArrays):
     """A validated conv spec.
 
     ``input``/``kernel``/``bias``/``upstream`` are object arrays of Fractions
@@ -124,30 +128,8 @@ class ConvProblem:
     dims_inferred: bool = False
     padding_mode: str = "zeros"  # or reflect, replicate, circular (core/kinds/conv_padding.py)
 
-    @property
-    def dims(self) -> int:
-        return self.geometry.dims
-
     # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
     symbolic_capped: str = ""
-
-    @cached_property
-    def floats(self) -> dict[str, np.ndarray | None]:
-        """float64 copies of input, kernel, bias and upstream (made once: converting Fractions is slow)."""
-        return {
-            "input": to_float(self.input),
-            "kernel": to_float(self.kernel),
-            "bias": None if self.bias is None else to_float(self.bias),
-            "upstream": to_float(self.upstream),
-        }
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return output_shape(self.geometry, self.output_axes)
-
-    def to_nchw(self, values: np.ndarray) -> np.ndarray:
-        """The input as the run holds it: N×C×H×W (3-D: N×C×D×H×W)."""
-        return values.reshape(self.geometry.input_shape)
 
     def kernel_ochw(self, values: np.ndarray) -> np.ndarray:
         """The kernel as the run holds it: O×(C/g)×kh×kw (3-D: O×(C/g)×kd×kh×kw)."""
@@ -165,13 +147,6 @@ class ConvProblem:
         if conv_padding.copies(self):  # an input cell's windows are its copies' (not shown)
             return (output,)
         return (output, Focusable("input", self.names["input"], self.input.shape, self.input_axes))
-
-
-def output_shape(geometry: ConvGeometry | Conv3dGeometry, axes: tuple[str, ...]) -> tuple[int, ...]:
-    """The output's shape in the spec's own ``axes`` (a subset of n, o, depth, row, col)."""
-    full = geometry.output_shape
-    sizes = dict(zip(RUN_OUTPUT_AXES[len(full)], full, strict=True))
-    return tuple(sizes[a] for a in axes)
 
 
 def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:

@@ -1,13 +1,15 @@
 """A conv problem's Jacobians as index maps: which input entry each ∂y_r/∂w_k equals and
 which kernel entry each ∂y_r/∂x_i equals (flat indices, −1 for a cell that is 0), built from
 the sliding windows' taps, :func:`gather`, which turns a map into the Jacobian's values, and
-:func:`result_shapes`, every result's shape.
+:func:`result_shapes`, every result's shape, and what conv's and conv_transpose's problems
+share (:class:`ConvArrays`, :func:`output_shape`, ``SPATIAL``).
 core/kinds/conv.py runs them; conv_transpose gathers with the same function."""
 
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -17,6 +19,48 @@ from gradcalc.core.values import to_float
 if TYPE_CHECKING:
     from gradcalc.core.kinds.conv import ConvProblem
     from gradcalc.core.ops.conv import ConvGeometry
+
+# The spatial axes of a 1-, 2- and 3-D problem as the spec's axes name them, and the axes of
+# the output the ops make (N×O×H_out×W_out, or N×O×D_out×H_out×W_out).
+SPATIAL = {1: ("col",), 2: ("row", "col"), 3: ("depth", "row", "col")}
+RUN_OUTPUT_AXES = {4: ("n", "o", "row", "col"), 5: ("n", "o", "depth", "row", "col")}
+
+
+def output_shape(geometry: Any, axes: tuple[str, ...]) -> tuple[int, ...]:
+    """The output's shape in the spec's own ``axes`` (a subset of n, o, depth, row, col);
+    ``geometry``: a conv's or conv_transpose's, 1-D/2-D or 3-D."""
+    full = geometry.output_shape
+    sizes = dict(zip(RUN_OUTPUT_AXES[len(full)], full, strict=True))
+    return tuple(sizes[a] for a in axes)
+
+
+class ConvArrays:
+    """What conv's and conv_transpose's problems share, read off their ``geometry``,
+    ``output_axes`` and arrays (``input``, ``kernel``, ``bias``, ``upstream``)."""
+
+    @property
+    def dims(self) -> int:
+        return self.geometry.dims
+
+    @cached_property
+    def floats(self) -> dict[str, np.ndarray | None]:
+        """float64 copies of input, kernel, bias and upstream (made once: converting
+        Fractions is slow)."""
+        bias = self.bias
+        return {
+            "input": to_float(self.input),
+            "kernel": to_float(self.kernel),
+            "bias": None if bias is None else to_float(bias),
+            "upstream": to_float(self.upstream),
+        }
+
+    @property
+    def output_shape(self) -> tuple[int, ...]:
+        return output_shape(self.geometry, self.output_axes)
+
+    def to_nchw(self, values: np.ndarray) -> np.ndarray:
+        """The input as the op reads it: N×C×H×W (3-D: N×C×D×H×W)."""
+        return values.reshape(self.geometry.input_shape)
 
 
 def jacobian_maps(problem: ConvProblem) -> tuple[np.ndarray, np.ndarray]:

@@ -18,7 +18,6 @@ explanation is core/explain/conv_transpose.py (3-D: core/explain/conv_transpose3
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cached_property
 from typing import Any
 
 import numpy as np
@@ -27,7 +26,13 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds import conv_transpose3d
-from gradcalc.core.kinds.conv_jacobian import gather, result_shapes
+from gradcalc.core.kinds.conv_jacobian import (
+    SPATIAL,
+    ConvArrays,
+    gather,
+    output_shape,
+    result_shapes,
+)
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
 from gradcalc.core.kinds.conv_transpose_maps import jacobian_maps
 from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
@@ -56,7 +61,6 @@ from gradcalc.core.values import (
     entries,
     looks_numeric,
     parse_int,
-    to_float,
 )
 
 KIND = "conv_transpose"
@@ -74,7 +78,6 @@ RESULTS = (
 )
 COUNT_ENTRIES = True
 # The spatial axes of a problem with ``dims`` of them (a 1-D signal's positions are columns).
-SPATIAL = {1: ("col",), 2: ("row", "col"), 3: ("depth", "row", "col")}
 # How the spec writes each shape, by dims (for messages).
 SHAPES = {
     1: ("L, C_in×L or N×C_in×L", "k or C_in×(C_out/g)×k"),
@@ -84,7 +87,7 @@ SHAPES = {
 
 
 @record
-class ConvTransposeProblem:
+class ConvTransposeProblem(ConvArrays):
     """A validated conv_transpose spec: ``input``/``kernel``/``bias``/``upstream`` are object
     arrays of Fractions in the spec's own shapes, ``*_axes`` name those axes (of n, c, row,
     col for the input; c, o, row, col for the kernel; n, o, row, col for the output)."""
@@ -108,28 +111,6 @@ class ConvTransposeProblem:
     # Why symbols were given random values (symbolic_fields.numbers_above_cap); "" if not.
     symbolic_capped: str = ""
 
-    @property
-    def dims(self) -> int:
-        return self.geometry.dims
-
-    @cached_property
-    def floats(self) -> dict[str, np.ndarray | None]:
-        """float64 copies of input, kernel, bias and upstream (made once)."""
-        return {
-            "input": to_float(self.input),
-            "kernel": to_float(self.kernel),
-            "bias": None if self.bias is None else to_float(self.bias),
-            "upstream": to_float(self.upstream),
-        }
-
-    @property
-    def output_shape(self) -> tuple[int, ...]:
-        return _output_shape(self.geometry, self.output_axes)
-
-    def to_nchw(self, values: np.ndarray) -> np.ndarray:
-        """The input as the op reads it: N×C_in×H×W (3-D: N×C_in×D×H×W)."""
-        return values.reshape(self.geometry.input_shape)
-
     def kernel_full(self, values: np.ndarray) -> np.ndarray:
         """The kernel as C_in×(C_out/g)×kh×kw (3-D: C_in×(C_out/g)×kd×kh×kw)."""
         return values.reshape(self.geometry.kernel_shape)
@@ -137,15 +118,6 @@ class ConvTransposeProblem:
     def output_nchw(self, values: np.ndarray) -> np.ndarray:
         """The output as the op makes it: N×C_out×H_out×W_out (3-D: N×C_out×D_out×H_out×W_out)."""
         return values.reshape(self.geometry.output_shape)
-
-
-def _output_shape(
-    t: ConvTransposeGeometry | ConvTranspose3dGeometry, output_axes: tuple[str, ...]
-) -> tuple[int, ...]:
-    """The output's shape in the spec's own axes (of n, o and the spatial ones)."""
-    spatial = ("depth", "row", "col") if t.dims == 3 else ("row", "col")
-    sizes = dict(zip(("n", "o", *spatial), t.output_shape, strict=True))
-    return tuple(sizes[a] for a in output_axes)
 
 
 def transpose_op(problem: ConvTransposeProblem):  # noqa: ANN201
@@ -166,11 +138,11 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
         + (("o",) if w.ndim == dims + 2 else ())
         + SPATIAL[dims]
     )
-    output_shape = _output_shape(geometry, output_axes)
+    out_shape = output_shape(geometry, output_axes)
     upstream, upstream_given = common.read_upstream(
-        spec, output_shape, names["output"], limits, naming=naming(spec, names, "output")
+        spec, out_shape, names["output"], limits, naming=naming(spec, names, "output")
     )
-    known_results = result_shapes(output_shape, x, w, bias)
+    known_results = result_shapes(out_shape, x, w, bias)
     symbols = answer_names(spec, x, w, bias, upstream)
     # Above the symbolic limits every symbol gets a random whole number (docs/symbolic.md).
     fields, values, capped = numbers_above_cap(
