@@ -20,15 +20,14 @@ from gradcalc.core.explain import (
     Formula,
     Note,
     Section,
-    SymbolTable,
     keyed_sections,
     sentence,
 )
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
-from gradcalc.core.explain.pieces import chain_product, symbolic_words
 from gradcalc.core.explain.pieces import factor as _factor
+from gradcalc.core.explain.pieces import mapped_jacobians, symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
@@ -426,61 +425,15 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
             self.sym_w(*idx)
             for idx in np.ndindex(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
         ]
+        r = self.results
         jacobians = (
-            (self.K, k_labels, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
-            (self.X, x_labels, input_map, w_symbols, "jacobian_input", "grad_input"),
+            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
+            (self.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
         )
-        for param, columns, index_map, symbols, name, gradient in jacobians:
-            label = f"∂{self.Y}/∂{param}"
-            values = self.results[name]
-            tables = self._jacobian_tables(label, out_labels, columns, index_map, symbols, values)
-            product = chain_product(
-                (self.L, self.Y, param),
-                out_labels,
-                self.up,
-                columns,
-                values,
-                self.results[gradient],
-            )
-            for item in (*tables, *product):
-                section.add(item)
+        shown = self.options.cap(len(out_labels))
+        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
+            section.add(item)
         return section
-
-    def _jacobian_tables(
-        self,
-        label: str,
-        rows: tuple[str, ...],
-        columns: tuple[str, ...],
-        index_map: np.ndarray,
-        symbols: list[Any],
-        values: np.ndarray,
-    ) -> tuple[SymbolTable, SymbolTable]:
-        """One Jacobian (R×K) as symbols and as values, its first rows as --steps allows:
-        cell (r, k) is ``symbols[index_map[r, k]]`` (0 where the map holds −1)."""
-        shown_rows = self.options.cap(len(rows))
-        symbolic_cells = tuple(
-            tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
-            for r in range(shown_rows)
-        )
-        numeric_cells = tuple(tuple(values[r]) for r in range(shown_rows))
-        caption = f"row r, column k: ∂(output r)/∂(entry k); {len(rows)}×{len(columns)}"
-        return (
-            SymbolTable(
-                label + " (symbols)",
-                tuple(columns),
-                rows[:shown_rows],
-                symbolic_cells,
-                caption,
-                omitted=len(rows) - shown_rows,
-            ),
-            SymbolTable(
-                label + " (values)",
-                tuple(columns),
-                rows[:shown_rows],
-                numeric_cells,
-                omitted=len(rows) - shown_rows,
-            ),
-        )
 
     def section_loss(self) -> Section:
         section = Section("loss", "A loss with this upstream, and reading the gradient's sign")

@@ -17,11 +17,10 @@ import numpy as np
 
 from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import Formula, Note, Section, sentence
-from gradcalc.core.explain.conv import Explainer as PlaneExplainer
 from gradcalc.core.explain.conv import _times_epsilon
 from gradcalc.core.explain.conv3d_focus import FocusSections3d
-from gradcalc.core.explain.pieces import chain_product
 from gradcalc.core.explain.pieces import factor as _factor
+from gradcalc.core.explain.pieces import mapped_jacobians
 from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.ops.conv3d import Conv3dGeometry, conv3d_forward, flip3, pad_input3
 from gradcalc.core.records import fields
@@ -199,33 +198,17 @@ class ViewSections(FocusSections3d):
         out_labels = tuple(self.sym_y(i).text for i in np.ndindex(*g.output_shape))
         k_symbols = [self.sym_w(i) for i in np.ndindex(*g.kernel_shape)]
         x_symbols = [self.sym_x(i) for i in np.ndindex(*g.input_shape)]
+        k_labels = tuple(s.text for s in k_symbols)
+        x_labels = tuple(s.text for s in x_symbols)
         kernel_map, input_map = self.maps
+        r = self.results
         jacobians = (
-            (self.K, k_symbols, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
-            (self.X, x_symbols, input_map, k_symbols, "jacobian_input", "grad_input"),
+            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
+            (self.X, x_labels, input_map, k_symbols, r["jacobian_input"], r["grad_input"]),
         )
-        for param, column_symbols, index_map, symbols, name, gradient in jacobians:
-            columns = tuple(s.text for s in column_symbols)
-            values = self.results[name]
-            tables = PlaneExplainer._jacobian_tables(
-                self,  # type: ignore[arg-type]
-                f"∂{self.Y}/∂{param}",
-                out_labels,
-                columns,
-                index_map,
-                symbols,
-                values,
-            )
-            product = chain_product(
-                (self.L, self.Y, param),
-                out_labels,
-                self.up,
-                columns,
-                values,
-                self.results[gradient],
-            )
-            for item in (*tables, *product):
-                section.add(item)
+        shown = self.options.cap(len(out_labels))
+        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
+            section.add(item)
         return section
 
     def section_loss(self) -> Section:

@@ -12,7 +12,6 @@ C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_o
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -24,12 +23,11 @@ from gradcalc.core.explain import (
     Product,
     Section,
     SumOfProducts,
-    SymbolTable,
     keyed_sections,
     sentence,
 )
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
-from gradcalc.core.explain.pieces import chain_product, index_and_upstream_words
+from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobians
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 
 # A scatter list names at most this many targets, then "… N more".
@@ -290,33 +288,12 @@ class Explainer3d(BackwardSections3d):
         k_labels = tuple(s.text for s in w_symbols)
         x_labels = tuple(s.text for s in x_symbols)
         kernel_map, input_map = self.maps
-        for param, columns, index_map, symbols, name, gradient in (
-            (self.K, k_labels, kernel_map, x_symbols, "jacobian_kernel", "grad_kernel"),
-            (self.X, x_labels, input_map, w_symbols, "jacobian_input", "grad_input"),
-        ):
-            label = f"∂{self.Y}/∂{param}"
-            shown = self.options.cap(len(out_labels))
-            caption = f"row r, column k: ∂(output r)/∂(entry k); {len(out_labels)}×{len(columns)}"
-            symbolic = tuple(
-                tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
-                for r in range(shown)
-            )
-            values = self.results[name]
-            numeric = tuple(tuple(values[r]) for r in range(shown))
-            omitted = len(out_labels) - shown
-            section.add(
-                SymbolTable(
-                    f"{label} (symbols)", columns, out_labels[:shown], symbolic, caption, omitted
-                )
-            )
-            section.add(
-                SymbolTable(
-                    f"{label} (values)", columns, out_labels[:shown], numeric, omitted=omitted
-                )
-            )
-            names = (self.L, self.Y, param)
-            for item in chain_product(
-                names, out_labels, self.up, columns, values, self.results[gradient]
-            ):
-                section.add(item)
+        r = self.results
+        jacobians = (
+            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
+            (self.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
+        )
+        shown = self.options.cap(len(out_labels))
+        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
+            section.add(item)
         return section

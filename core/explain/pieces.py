@@ -177,6 +177,48 @@ def chain_product(
     ]
 
 
+def mapped_jacobians(
+    names: tuple[str, str],
+    rows: tuple[str, ...],
+    upstream: Any,
+    jacobians: Any,
+    shown_rows: int,
+) -> list[Any]:
+    """Each Jacobian given as an index map, as a table of symbols, a table of values and the
+    chain rule as a product (:func:`chain_product`): conv's and conv_transpose's, in 1-D, 2-D
+    and 3-D.  ``names``: (L, y) as printed; ``rows``: the R outputs' labels; ``jacobians``:
+    (θ, its K entries' labels, the R×K index map, the symbols the map indexes, the R×K values,
+    the backward pass's ∂L/∂θ) per parameter.  Cell (r, k) of the symbols is
+    ``symbols[map[r, k]]``, 0 where the map holds −1; the first ``shown_rows`` rows are shown."""
+    from fractions import Fraction
+
+    loss, out = names
+    caption = "row r, column k: ∂(output r)/∂(entry k)"
+    items: list[Any] = []
+    for param, columns, index_map, symbols, values, gradient in jacobians:
+        label = f"∂{out}/∂{param}"
+        symbolic = tuple(
+            tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
+            for r in range(shown_rows)
+        )
+        numeric = tuple(tuple(values[r]) for r in range(shown_rows))
+        omitted = len(rows) - shown_rows
+        shown = rows[:shown_rows]
+        items += [
+            SymbolTable(
+                f"{label} (symbols)",
+                tuple(columns),
+                shown,
+                symbolic,
+                f"{caption}; {len(rows)}×{len(columns)}",
+                omitted=omitted,
+            ),
+            SymbolTable(f"{label} (values)", tuple(columns), shown, numeric, omitted=omitted),
+            *chain_product((loss, out, param), rows, upstream, columns, values, gradient),
+        ]
+    return items
+
+
 def index_and_upstream_words(
     index_base: int, upstream_given: bool, loss: str, output: str, omitted_note: str = ""
 ) -> list[str]:
