@@ -555,7 +555,16 @@ def check_report(
                 report.fail(equation, f"the output size is {shape}")
     _check_value_tables(markdown, report)
     _check_ties(markdown, symbols, precision, report)
+    _check_self_checks(markdown, report)
     return report
+
+
+def _check_self_checks(markdown: str, report: Report) -> None:
+    """A step that checks itself (an identity, an adjoint sum) and says it failed is a false
+    step, or a bug behind one: gradcalc words those failures "(please report)"."""
+    for line in markdown.splitlines():
+        if "please report" in line:
+            report.problems.append(f"a self-check failed: {line.strip()}")
 
 
 TIE = re.compile(

@@ -267,3 +267,19 @@ def test_one_name_in_two_roles_is_refused() -> None:
                 "upstream": "symbolic",
             }
         )
+
+
+def test_a_3d_problem_with_symbols_in_input_kernel_and_bias_passes_its_own_checks(
+    tmp_path: Path,
+) -> None:
+    """3-D identities compare formulas by expanding their difference, as 2-D's do: compared
+    as unexpanded trees, the adjoint sums of this problem read "NOT equal ✗"."""
+    spec = {
+        "dims": 3,
+        "input": "symbolic 1x1x2x1x2",
+        "kernel": "symbolic 1x2x2x1x2",
+        "bias": ["b0", 2],
+        "symbols": ["b0"],
+        "stride": [1, 1, 2],
+    }
+    _audit(spec, tmp_path)  # equation_truth fails a "(please report)" self-check

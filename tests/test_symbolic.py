@@ -72,12 +72,12 @@ def _random_conv(rng: random.Random) -> tuple[dict, list[str]]:
 
 
 def _random_conv_transpose(rng: random.Random) -> tuple[dict, list[str]]:
-    """A small transposed convolution (2-D or 1-D, channels and groups sometimes, stride,
+    """A small transposed convolution (1-D, 2-D or 3-D, channels and groups sometimes, stride,
     padding, output_padding, dilation) with numbers, and the fields to make symbolic."""
     numbers = lambda *shape: np.array(  # noqa: E731
         [rng.randint(-3, 3) for _ in range(int(np.prod(shape)))]
     ).reshape(shape)
-    dims, channels = rng.choice([1, 2]), rng.choice([None, 2])
+    dims, channels = rng.choice([1, 2, 3]), rng.choice([None, 2])
     groups = rng.choice([1, 2]) if channels else 1
     out_per_group = rng.choice([1, 2]) if channels else 1
     spatial = (rng.randint(1, 3),) * dims

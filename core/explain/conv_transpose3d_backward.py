@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterator
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -31,16 +30,12 @@ from gradcalc.core.explain import (
     SumOfProducts,
     Symbol,
     index_separator,
-    sentence,
 )
-from gradcalc.core.explain.pieces import same
+from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
 from gradcalc.core.ops.conv3d import conv3d_forward
 from gradcalc.core.records import fields
 
 Index = tuple[int, ...]
-# The identity is checked entry by entry (one unit volume through conv3d per output entry of
-# a group) while volumes × (their entries + the work of one pass) stays below this.
-IDENTITY_WORK = 1_000_000
 SPATIAL = ("depth", "row", "col")
 
 
@@ -152,8 +147,9 @@ class Terms3d:
         )
 
 
-class BackwardSections3d(Terms3d):
-    """``section_backward`` and ``section_identities`` of a 3-D conv_transpose explanation."""
+class BackwardSections3d(AdjointIdentities, Terms3d):
+    """``section_backward`` and (through AdjointIdentities) ``section_identities`` of a 3-D
+    conv_transpose explanation."""
 
     def conv_words(self) -> str:
         t = self.t
@@ -290,42 +286,17 @@ class BackwardSections3d(Terms3d):
         )
 
     # identities ------------------------------------------------------------
-    def section_identities(self) -> Section:
-        section = Section("identities", "Compact identities")
-        section.add(Note(self._identity_words()))
-        section.add(self._adjoint_sentence())
-        return section
-
     def _identity_words(self) -> str:
-        t = self.t
-        volume = "×".join(map(str, t.out_size))
-        statement = (
-            f"conv_transpose forward = the input-gradient of conv: {self.Y}"
-            + (f" − {self.B}" if self.p.bias is not None else "")
-            + f" is ∂(Σ {self.X} ⊙ conv3d(U, {self.K}))/∂U, the gradient that a conv3d of a "
-            f"{volume} volume U (stride, padding, dilation and groups as here) sends back to U "
-            f"when {self.X} is its upstream"
-            + (" (extended by zeros to that conv's larger output)" if self.conv_is_larger() else "")
-        )
-        volumes = t.out_per_group * int(np.prod(t.out_size))
-        if volumes * (volumes + t.work) > IDENTITY_WORK:
-            return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
-        if same(self._by_conv_input_gradient(), self._without_bias(), self.c.exact):
-            return statement + ": ✓ rebuilt from conv3d's outputs on unit volumes, entry for entry"
-        return (
-            statement + ": ✗ the rebuilt input-gradient DOES NOT equal the output (please report)"
+        volume = "×".join(map(str, self.t.out_size))
+        return self.identity_statement(
+            "conv3d", f"{volume} volume U", "unit volumes", int(np.prod(self.t.out_size))
         )
 
-    def _without_bias(self) -> np.ndarray:
-        output = self.c.output
-        if self.bias is None:
-            return output
-        return output - (self.bias.reshape(1, -1, 1, 1, 1) if self.bias.ndim == 1 else self.bias)
-
-    def _by_conv_input_gradient(self) -> np.ndarray:
+    def _by_conv_input_gradient(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """N×C_out×D_out×H_out×W_out: for each group, the conv3d's Jacobian M (rows: unit
         volumes U_r of the (C_out/g)×D_out×H_out×W_out input, columns: its (C_in/g)×D×H×W
-        output) from conv3d_forward, then ∂/∂U of Σ X ⊙ conv3d(U) = M·X."""
+        output) from conv3d_forward, then ∂/∂U of Σ X ⊙ conv3d(U) = M·X (``x`` N×C_in×D×H×W,
+        ``w`` C_in×(C_out/g)×kd×kh×kw)."""
         t = self.t
         conv = t.adjoint()
         values = {name: getattr(conv, name) for name in fields(conv)}
@@ -341,34 +312,12 @@ class BackwardSections3d(Terms3d):
         )
         units = np.eye(size, dtype=np.int64).reshape(size, t.out_per_group, *t.out_size)
         units = units.astype(object) if self.c.exact else units.astype(float)
-        d, h, w = t.in_size
+        depth, height, width = t.in_size
         parts = []
         for group in range(t.groups):
             channels = slice(group * t.in_per_group, (group + 1) * t.in_per_group)
-            responses = conv3d_forward(units, self.w[channels], one_group)
-            matrix = responses[:, :, :d, :h, :w].reshape(size, -1)
-            x = self.x[:, channels].reshape(t.batch, -1)
-            parts.append((x @ matrix.T).reshape(t.batch, t.out_per_group, *t.out_size))
+            responses = conv3d_forward(units, w[channels], one_group)
+            matrix = responses[:, :, :depth, :height, :width].reshape(size, -1)
+            x_group = x[:, channels].reshape(t.batch, -1)
+            parts.append((x_group @ matrix.T).reshape(t.batch, t.out_per_group, *t.out_size))
         return np.concatenate(parts, axis=1)
-
-    def _adjoint_sentence(self) -> Note:
-        """Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X: the scatter and the convolution are adjoint."""
-        zero = Fraction(0) if self.c.exact else 0.0
-        left = sum((self.up * self._without_bias()).ravel(), zero)
-        right = sum((self.x * self.c.grad_input).ravel(), zero)
-        agree = left == right if self.c.exact else abs(left - right) <= 1e-9 * max(1.0, abs(left))
-        bias = f" − {self.B}" if self.p.bias is not None else ""
-        return sentence(
-            f"adjoint check: Σ ∂{self.L}/∂{self.Y} ⊙ "
-            + (f"({self.Y}{bias})" if bias else self.Y)
-            + " = ",
-            left,
-            f" and Σ {self.X} ⊙ ∂{self.L}/∂{self.X} = ",
-            right,
-            ": "
-            + (
-                "equal ✓ (the scatter and the convolution are each other's transpose)"
-                if agree
-                else "NOT equal ✗ (please report)"
-            ),
-        )

@@ -13,23 +13,18 @@ Arrays are NCHW (core/explain/conv_transpose_terms.py).
 from __future__ import annotations
 
 import itertools
-from fractions import Fraction
 
 import numpy as np
 
-from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol, sentence
+from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol
+from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
-from gradcalc.core.explain.pieces import same
 from gradcalc.core.ops.conv import conv2d_forward
-from gradcalc.core.values import holds_formulas
-
-# The identity is checked entry by entry (one unit image through conv per output entry of a
-# group) while images × (their entries + the work of one pass) stays below this.
-IDENTITY_WORK = 1_000_000
 
 
-class BackwardSections(TransposeTerms):
-    """``section_backward`` and ``section_identities`` of a conv_transpose explanation."""
+class BackwardSections(AdjointIdentities, TransposeTerms):
+    """``section_backward`` and (through AdjointIdentities) ``section_identities`` of a
+    conv_transpose explanation."""
 
     def conv_words(self) -> str:
         t = self.t
@@ -173,52 +168,13 @@ class BackwardSections(TransposeTerms):
         )
 
     # identities ------------------------------------------------------------
-    def section_identities(self) -> Section:
-        section = Section("identities", "Compact identities")
-        section.add(Note(self._identity_words()))
-        section.add(self._adjoint_sentence())
-        return section
-
     def _identity_words(self) -> str:
         t = self.t
         conv = f"conv{t.dims}d"
         image = (
             f"signal U of {t.out_w} positions" if t.dims == 1 else f"{t.out_h}×{t.out_w} image U"
         )
-        statement = (
-            f"conv_transpose forward = the input-gradient of conv: {self.Y}"
-            + (f" − {self.B}" if self.p.bias is not None else "")
-            + f" is ∂(Σ {self.X} ⊙ {conv}(U, {self.K}))/∂U, the gradient that a {conv} of a "
-            f"{image} (stride, padding, dilation and groups as here) sends "
-            f"back to U when {self.X} is its upstream"
-            + (" (extended by zeros to that conv's larger output)" if self.conv_is_larger() else "")
-        )
-        images = t.out_per_group * t.out_h * t.out_w
-        if images * (images + t.work) > IDENTITY_WORK:
-            return statement + "; not rebuilt entry by entry at this size (the sum below checks it)"
-        if _agree(self._rebuilt(), self._without_bias(), self.c.exact):
-            return statement + f": ✓ rebuilt from {conv}'s outputs on unit images, entry for entry"
-        return (
-            statement + ": ✗ the rebuilt input-gradient DOES NOT equal the output (please report)"
-        )
-
-    def _without_bias(self) -> np.ndarray:
-        """N×C_out×H_out×W_out: the output less its bias (formulas expanded)."""
-        output = self.c.output
-        if self.bias is None:
-            return output
-        return _tidy(
-            output - (self.bias.reshape(1, -1, 1, 1) if self.bias.ndim == 1 else self.bias)
-        )
-
-    def _rebuilt(self) -> np.ndarray:
-        """:meth:`_by_conv_input_gradient`, on SymPy's polynomials when the operands hold
-        formulas (fast, and expanded as the run's results are)."""
-        if not holds_formulas(self.x, self.w):
-            return self._by_conv_input_gradient(self.x, self.w)
-        from gradcalc.core import symbolic
-
-        return symbolic.evaluate(self._by_conv_input_gradient, self.x, self.w)
+        return self.identity_statement(conv, image, "unit images", t.out_h * t.out_w)
 
     def _by_conv_input_gradient(self, x: np.ndarray, w: np.ndarray) -> np.ndarray:
         """N×C_out×H_out×W_out: for each group, the conv's Jacobian M (rows: unit images U_r of
@@ -237,52 +193,6 @@ class BackwardSections(TransposeTerms):
             x_group = x[:, channels].reshape(t.batch, -1)
             parts.append((x_group @ matrix.T).reshape(t.batch, t.out_per_group, t.out_h, t.out_w))
         return np.concatenate(parts, axis=1)
-
-    def _adjoint_sentence(self) -> Note:
-        """Σ ∂L/∂Y ⊙ (Y − b) = Σ X ⊙ ∂L/∂X: the scatter and the convolution are adjoint."""
-        zero = Fraction(0) if self.c.exact else 0.0
-        left = _tidy(sum((self.up * self._without_bias()).ravel(), zero))
-        right = _tidy(sum((self.x * self.c.grad_input).ravel(), zero))
-        agree = _agree(left, right, self.c.exact)
-        bias = f" − {self.B}" if self.p.bias is not None else ""
-        return sentence(
-            f"adjoint check: Σ ∂{self.L}/∂{self.Y} ⊙ "
-            + (f"({self.Y}{bias})" if bias else self.Y)
-            + " = ",
-            left,
-            f" and Σ {self.X} ⊙ ∂{self.L}/∂{self.X} = ",
-            right,
-            ": "
-            + (
-                "equal ✓ (the scatter and the convolution are each other's transpose)"
-                if agree
-                else "NOT equal ✗ (please report)"
-            ),
-        )
-
-
-def _tidy(values):
-    """``values`` (an array or one entry) with its formulas expanded, as results are (a sum
-    of products of formulas is otherwise left unexpanded); numbers as they are."""
-    if not holds_formulas(values):
-        return values
-    from gradcalc.core import symbolic
-
-    tidied = symbolic.tidy(values)
-    return tidied[()] if not isinstance(values, np.ndarray) else tidied
-
-
-def _agree(left, right, exact: bool) -> bool:
-    """Two arrays (or entries) agree: formulas when their difference expands to 0, numbers
-    as pieces.same compares them."""
-    if holds_formulas(left, right):
-        from gradcalc.core import symbolic
-
-        pairs = zip(np.ravel(left).tolist(), np.ravel(right).tolist(), strict=True)
-        return all(symbolic.equal(a, b) for a, b in pairs)
-    if np.ndim(left) == 0:
-        return left == right if exact else abs(left - right) <= 1e-9 * max(1.0, abs(left))
-    return same(left, right, exact)
 
 
 def _with_batch(conv, batch: int):
