@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, fused
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
@@ -160,6 +160,36 @@ def tap_windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, : g.out_h, : g.out_w]
 
 
+def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """x (N×C×H×W, unpadded)'s im2col matrix N×(C·kh·kw)×(H_out·W_out), padding read as 0:
+    by the compiled loop (core/ops/_net.c) for a large float64 x, else by NumPy."""
+    kernel = fused.net_kernel(x)
+    if kernel is None:
+        return _columns(pad_input(x, g.padding), g)
+    columns = np.empty((g.batch, g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w))
+    kernel.im2col(np.ascontiguousarray(x), columns, _kernel_dims(g))
+    return columns
+
+
+def _kernel_dims(g: ConvGeometry) -> tuple[int, ...]:
+    """The geometry as _net.c's im2col and col2im take it (bottom and right padding are
+    implied by H_out and W_out)."""
+    return (
+        g.batch,
+        g.in_channels,
+        g.in_h,
+        g.in_w,
+        g.kernel_h,
+        g.kernel_w,
+        *g.stride,
+        *g.dilation,
+        g.padding[0],
+        g.padding[2],
+        g.out_h,
+        g.out_w,
+    )
+
+
 def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries.
 
@@ -185,7 +215,7 @@ def conv2d_forward(
     when the caller made it already.
     """
     if columns is None:
-        columns = _columns(pad_input(x, g.padding), g)
+        columns = im2col(x, g)
     if g.groups == 1:
         out = w.reshape(g.out_channels, -1) @ columns
     else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
@@ -201,7 +231,7 @@ def conv2d_forward_kernels(
     kernels B×O×(C/g)×kh×kw (rotated 180° first when ``flipped``) -> B×N×O×H_out×W_out.
     Each (b, n) is the same matrix product, on the same operands, as conv2d_forward's (the
     whole-chain finite differences of a net move one kernel entry per b)."""
-    columns = _columns(pad_input(x, g.padding), g)
+    columns = im2col(x, g)
     w = flip(kernels) if flipped else kernels
     stacked = len(w)
     if g.groups == 1:
@@ -215,7 +245,7 @@ def conv2d_forward_kernels(
 def forward_columns(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
     """conv2d_forward(x, w, g) and x's im2col matrix (N×(C·kh·kw)×(H_out·W_out)), which
     ∂L/∂w takes again (conv's backward pass, conv_transpose's)."""
-    columns = _columns(pad_input(x, g.padding), g)
+    columns = im2col(x, g)
     return conv2d_forward(x, w, g, columns), columns
 
 
@@ -230,7 +260,7 @@ def conv2d_grad_kernel(
     x's im2col matrix when the forward pass kept it.
     """
     if columns is None:
-        columns = _columns(pad_input(x, g.padding), g)
+        columns = im2col(x, g)
     if g.groups == 1:
         per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
     else:
@@ -250,6 +280,11 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     tap's add reads and writes whole rows of W_out.
     """
     window_grads = _window_grads(upstream, w, g)
+    kernel = fused.net_kernel(window_grads)
+    if kernel is not None:  # the same adds, tap by tap, without the padded grid
+        grad_x = np.empty(g.input_shape)
+        kernel.col2im(np.ascontiguousarray(window_grads), grad_x, _kernel_dims(g))
+        return grad_x
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
