@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, fused
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, conv_fused, fused
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
@@ -162,32 +162,9 @@ def tap_windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
 
 def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """x (N×C×H×W, unpadded)'s im2col matrix N×(C·kh·kw)×(H_out·W_out), padding read as 0:
-    by the compiled loop (core/ops/_net.c) for a large float64 x, else by NumPy."""
-    kernel = fused.net_kernel(x)
-    if kernel is None:
-        return _columns(pad_input(x, g.padding), g)
-    columns = np.empty((g.batch, g.in_channels * g.kernel_h * g.kernel_w, g.out_h * g.out_w))
-    kernel.im2col(np.ascontiguousarray(x), columns, _kernel_dims(g))
-    return columns
-
-
-def _kernel_dims(g: ConvGeometry) -> tuple[int, ...]:
-    """The geometry as _net.c's im2col and col2im take it (bottom and right padding are
-    implied by H_out and W_out)."""
-    return (
-        g.batch,
-        g.in_channels,
-        g.in_h,
-        g.in_w,
-        g.kernel_h,
-        g.kernel_w,
-        *g.stride,
-        *g.dilation,
-        g.padding[0],
-        g.padding[2],
-        g.out_h,
-        g.out_w,
-    )
+    by the compiled loop (core/ops/conv_fused.py) for a large float64 x, else by NumPy."""
+    columns = conv_fused.im2col(x, g)
+    return _columns(pad_input(x, g.padding), g) if columns is None else columns
 
 
 def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
@@ -245,6 +222,9 @@ def conv2d_forward_kernels(
 def forward_columns(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
     """conv2d_forward(x, w, g) and x's im2col matrix (N×(C·kh·kw)×(H_out·W_out)), which
     ∂L/∂w takes again (conv's backward pass, conv_transpose's)."""
+    fast = conv_fused.forward_columns(x, w, g)
+    if fast is not None:
+        return fast
     columns = im2col(x, g)
     return conv2d_forward(x, w, g, columns), columns
 
@@ -282,9 +262,7 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     window_grads = _window_grads(upstream, w, g)
     kernel = fused.net_kernel(window_grads)
     if kernel is not None:  # the same adds, tap by tap, without the padded grid
-        grad_x = np.empty(g.input_shape)
-        kernel.col2im(np.ascontiguousarray(window_grads), grad_x, _kernel_dims(g))
-        return grad_x
+        return conv_fused.col2im(window_grads, g, kernel)
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
@@ -365,6 +343,11 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     """grad_y: N×O×H_out×W_out -> {"kernel": O×(C/g)×kh×kw, "input": N×C×H×W}."""
+    w = flip(cache["kernel"]) if cache["flip"] else cache["kernel"]
+    fast = conv_fused.backward(grad_y, w, cache.get("columns"), cache["geometry"])
+    if fast is not None:  # both from the same blocks of samples
+        slid, grad_x = fast
+        return {"kernel": flip(slid) if cache["flip"] else slid, "input": grad_x}
     return {
         "kernel": grad_kernel(grad_y, cache["input"], cache),
         "input": grad_input(grad_y, cache["kernel"], cache),
