@@ -260,3 +260,12 @@ def test_a_window_with_nan_or_negative_zero_is_left_to_numpy():
     assert NET.max_pool_tiled(x, maximum, first, dims) is False
     x[0, 0, 1, 3] = np.nan
     assert NET.max_pool_tiled(x, maximum, first, dims) is False
+
+
+def test_a_net_conv_adds_its_bias_in_place_with_the_same_bits():
+    rng = np.random.default_rng(2)
+    x, bias = rng.standard_normal((2, 3, 4, 5)), rng.standard_normal(3)
+    expected, cache = conv.bias_forward(x, {"bias": bias})
+    fresh = x.copy()
+    got, overwritten = conv.bias_forward(fresh, {"bias": bias, "overwrite": True})
+    assert got is fresh and same_bits(got, expected) and overwritten == cache

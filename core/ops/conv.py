@@ -407,11 +407,16 @@ def bias_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """x: N×O×H×W, params ``bias``: O or 0-D -> y: N×O×H×W.
 
     The cache holds the bias and ``shared``, how many entries of y share one bias entry.
+    With ``overwrite`` (a caller whose x is a fresh float64 array no one else holds: a
+    net's conv output) the sums are written into x, the same sums without a new array.
     """
     bias = params["bias"]
     per_channel = bias.reshape(1, -1, *(1,) * (x.ndim - 2)) if bias.ndim == 1 else bias
     shared = math.prod(x.shape[axis] for axis in _bias_axes(bias, x.ndim))
-    return x + per_channel, {"bias": bias, "shared": shared}
+    cache = {"bias": bias, "shared": shared}
+    if params.get("overwrite") and x.dtype == np.float64 and bias.dtype == np.float64:
+        return np.add(x, per_channel, out=x), cache
+    return x + per_channel, cache
 
 
 def bias_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray:
