@@ -258,8 +258,11 @@ def test_a_window_with_nan_or_negative_zero_is_left_to_numpy():
     assert NET.max_pool_tiled(x, maximum, first, dims) is True
     x[0, 0, 1, 3] = -0.0
     assert NET.max_pool_tiled(x, maximum, first, dims) is False
-    x[0, 0, 1, 3] = np.nan
-    assert NET.max_pool_tiled(x, maximum, first, dims) is False
+    x[0, 0, 1, 2], x[0, 0, 1, 3] = 1.0, -0.0  # -0.0 beside a maximum above 0 decides nothing
+    assert NET.max_pool_tiled(x, maximum, first, dims) is True
+    for odd in (np.nan, np.inf, -np.inf):
+        x[0, 0, 1, 3] = odd
+        assert NET.max_pool_tiled(x, maximum, first, dims) is False
 
 
 def test_a_net_conv_adds_its_bias_in_place_with_the_same_bits():

@@ -211,8 +211,10 @@ static int pool_dims(PyObject *dims_obj, Py_ssize_t *d, Py_ssize_t *cells, Py_ss
 /* max_pool_tiled(x, maximum, first, dims) -> True when every window was decided here:
    maximum[n,c,i,j] = max over taps (m, q) of x[n, c, i*kh + m, j*kw + q], and first[n,c,i,j]
    = m*kw + q of the first tap (row-major) equal to it.  False (the caller takes NumPy's
-   path) when a window holds a nan or a -0.0, where NumPy's own reduction decides the
-   maximum (which of 0.0 and -0.0, nan propagation); the outputs are then incomplete. */
+   path) when a window holds a nan or an infinity, or a -0.0 beside a maximum of 0: there
+   NumPy's own reduction decides the maximum (nan propagation, which of 0.0 and -0.0) and
+   the outputs are incomplete.  (An infinity is no such case, but it is told apart from a
+   nan in the same test, x*0.0, and is as rare.) */
 static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
     PyObject *x_obj, *max_obj, *first_obj, *dims_obj;
     Py_ssize_t d[6], cells, pooled;
@@ -234,17 +236,38 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
     double *restrict maximum = mv.buf;
     int64_t *restrict first = fv.buf;
     Py_ssize_t oh = d[2], ow = d[3], kh = d[4], kw = d[5], width = ow * kw;
-    /* unsure: a window whose maximum is 0 holds a -0.0; nan_seen: the sum of x*0.0 over x,
-       nan when x holds a nan or an infinity (then NumPy's path takes it all: it is rare) */
+    /* unsure: a window holds a nan or an infinity (Σ x*0.0 over it is nan), or its maximum
+       is 0 and it holds a -0.0; then NumPy's path takes the whole array (it is rare) */
     int unsure = 0;
-    double nan_seen = 0.0;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t row = 0; row < d[0] * d[1] * oh; row++) {
         /* the windows of one pooled row: x rows row*kh ... row*kh + kh - 1 */
         const double *xr = x + row * kh * width;
+        double *restrict best_row = maximum + row * ow;
+        int64_t *restrict at_row = first + row * ow;
+        if (kh == 2 && kw == 2) { /* the common 2x2 window, unrolled */
+            const double *below = xr + width;
+            for (Py_ssize_t j = 0; j < ow; j++) {
+                double a = xr[2 * j], b = xr[2 * j + 1], c = below[2 * j], e = below[2 * j + 1];
+                double best = a;
+                int64_t at = 0;
+                at = b > best ? 1 : at;
+                best = b > best ? b : best;
+                at = c > best ? 2 : at;
+                best = c > best ? c : best;
+                at = e > best ? 3 : at;
+                best = e > best ? e : best;
+                best_row[j] = best;
+                at_row[j] = at;
+                unsure |= ((a * 0.0 + b * 0.0) + (c * 0.0 + e * 0.0)) != 0.0;
+                if (best == 0.0)
+                    unsure |= (signbit(a) || signbit(b) || signbit(c) || signbit(e));
+            }
+            continue;
+        }
         for (Py_ssize_t j = 0; j < ow; j++) {
             const double *corner = xr + j * kw;
-            double best = corner[0];
+            double best = corner[0], probe = 0.0;
             int64_t at = 0;
             /* taps in row-major order; strictly greater, so the first maximum stays */
             for (Py_ssize_t m = 0; m < kh; m++) {
@@ -253,23 +276,24 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
                     int greater = value > best;
                     best = greater ? value : best;
                     at = greater ? m * kw + q : at;
+                    probe += value * 0.0;
                 }
             }
-            maximum[row * ow + j] = best;
-            first[row * ow + j] = at;
+            best_row[j] = best;
+            at_row[j] = at;
+            unsure |= probe != 0.0;
             if (best == 0.0) {
                 for (Py_ssize_t m = 0; m < kh; m++)
                     for (Py_ssize_t q = 0; q < kw; q++)
                         unsure |= signbit(corner[m * width + q]) != 0;
             }
         }
-        for (Py_ssize_t k = 0; k < kh * width; k++) nan_seen += xr[k] * 0.0;
     }
     Py_END_ALLOW_THREADS
     PyBuffer_Release(&xv);
     PyBuffer_Release(&mv);
     PyBuffer_Release(&fv);
-    return PyBool_FromLong(!unsure && nan_seen == 0.0);
+    return PyBool_FromLong(!unsure);
 }
 
 /* max_pool_route(grad_y, first, grad_x, dims): grad_x[n, c, i*kh + m, j*kw + q] =
