@@ -51,9 +51,12 @@ def _column_shape(g: ConvGeometry) -> tuple[int, int, int]:
 
 
 def _blocks(g: ConvGeometry) -> list[tuple[int, int]]:
-    """Spans of samples, fixed by the im2col matrix's size (never by the thread count)."""
+    """Spans of samples, fixed by the im2col matrix's size (never by the thread count): at
+    most two halves of the batch.  Blocks of one or a few samples measured slower (each
+    sample's product is small, and its window gradients do not stay in cache any better),
+    and an odd count leaves one of two threads a block alone at the end."""
     per_sample = g.in_channels * g.kernel_h * g.kernel_w * g.out_h * g.out_w
-    return parallel.spans(g.batch, per_sample)
+    return parallel.spans(g.batch, per_sample, max_blocks=2)
 
 
 def copies_columns(g: ConvGeometry) -> bool:
