@@ -9,8 +9,9 @@ entries are computed by the same calls whatever the blocks, and the N per-sample
 sums of ∂L/∂w are added in sample order after all blocks, so the results are the NumPy
 path's bit for bit, for any GRADCALC_THREADS.
 
-Each function returns None where the NumPy path runs instead: a small or non-float64
-array, grouped convolutions (backward), or the kernel off or not built.
+im2col, forward_columns and backward return None where the NumPy path runs instead: a
+small or non-float64 array, a grouped convolution (forward_columns, backward), a geometry
+whose NumPy im2col is a view (copies_columns), or the kernel off or not built.
 """
 
 from __future__ import annotations
@@ -136,6 +137,8 @@ def backward(
     (kh·kw·C × O) @ ∂L/∂y[n] scattered back by col2im (conv2d_grad_kernel, conv2d_grad_input)."""
     kernel = fused.net_kernel(grad_y, w)
     if kernel is None or g.groups != 1 or not isinstance(columns, np.ndarray):
+        return None
+    if not copies_columns(g):  # the forward pass's NumPy view: its products stay NumPy's too
         return None
     if columns.dtype != np.float64 or columns.shape != _column_shape(g):
         return None
