@@ -11,12 +11,14 @@ import os
 
 import numpy as np
 import pytest
+import test_conv_transpose
 import test_pool_tiled
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gradcalc.core.ops import conv, conv_fused, elementwise, fused, pool
 from gradcalc.core.ops.conv import ConvGeometry
+from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D
 
 
 def _built():
@@ -283,3 +285,41 @@ def test_a_net_conv_adds_its_bias_in_place_with_the_same_bits():
     fresh = x.copy()
     got, overwritten = conv.bias_forward(fresh, {"bias": bias, "overwrite": True})
     assert got is fresh and same_bits(got, expected) and overwritten == cache
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(test_conv_transpose.geometries())
+def test_conv_transpose_matches_the_numpy_path(case):
+    """conv_transpose runs conv2d's forward_columns, col2im and ∂L/∂w (also grouped)."""
+    t = test_conv_transpose._geometry(case)
+    rng = np.random.default_rng(case["seed"])
+    x, w, up = (a + rng.standard_normal(a.shape) for a in test_conv_transpose._operands(case))
+    params = {"kernel": w, "geometry": t}
+
+    def run():
+        y, cache = CONV_TRANSPOSE2D.forward(x, params)
+        grads = CONV_TRANSPOSE2D.backward(up, cache)
+        return y, grads["kernel"], grads["input"]
+
+    fast, plain = both_paths(run)
+    for got, expected in zip(fast, plain, strict=True):
+        assert same_bits(got, expected)
+
+
+@settings(max_examples=40, deadline=None)
+@given(conv_cases(), st.integers(1, 3))
+def test_stacked_kernels_and_grad_kernel_alone_match_the_numpy_path(case, points):
+    """conv2d_forward_kernels (a net's finite differences) and conv2d_grad_kernel without
+    the forward pass's columns both take im2col."""
+    g, seed = case
+    rng = np.random.default_rng(seed)
+    x, grad_y = rng.standard_normal(g.input_shape), rng.standard_normal(g.output_shape)
+    kernels = rng.standard_normal((points, *g.kernel_shape))
+
+    def run():
+        stacked = conv.conv2d_forward_kernels(x, kernels, g, flipped=bool(seed % 2))
+        return stacked, conv.conv2d_grad_kernel(grad_y, x, g)
+
+    fast, plain = both_paths(run)
+    for got, expected in zip(fast, plain, strict=True):
+        assert same_bits(got, expected)
