@@ -152,7 +152,7 @@ def test_relu_and_its_slope_match_the_numpy_path(entries):
 @pytest.mark.parametrize("threads", ["1", "2", "4"])
 def test_blocks_give_the_same_bits_for_every_thread_count(monkeypatch, threads):
     """A conv large enough for several blocks of samples (core/parallel.py spans)."""
-    g = ConvGeometry(12, 3, 8, 30, 30, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1))
+    g = ConvGeometry(16, 3, 4, 64, 64, 3, 3, (1, 1), (1, 1, 1, 1), (1, 1))
     rng = np.random.default_rng(5)
     x, w = rng.standard_normal(g.input_shape), rng.standard_normal(g.kernel_shape)
     grad_y = rng.standard_normal(g.output_shape)

@@ -1,5 +1,5 @@
-"""conv2d's float64 passes with the compiled loops of core/ops/_net.c, blocks of samples on
-core/parallel.py's threads.
+"""conv2d's float64 passes with the compiled loops of core/ops/_net.c; a large batch in two
+blocks of samples on core/parallel.py's threads.
 
 im2col and col2im run in C (one pass from the unpadded input; the window gradients added
 onto the input's cells without a padded grid, tap by tap as conv.py's NumPy adds go); the
@@ -52,12 +52,20 @@ def _column_shape(g: ConvGeometry) -> tuple[int, int, int]:
 
 
 def _blocks(g: ConvGeometry) -> list[tuple[int, int]]:
-    """Spans of samples, fixed by the im2col matrix's size (never by the thread count): at
-    most two halves of the batch.  Blocks of one or a few samples measured slower (each
-    sample's product is small, and its window gradients do not stay in cache any better),
-    and an odd count leaves one of two threads a block alone at the end."""
+    """Spans of samples, fixed by the im2col matrix's size (never by the thread count): the
+    two halves of the batch from 2·BLOCK_COLUMNS entries, else the whole batch."""
     per_sample = g.in_channels * g.kernel_h * g.kernel_w * g.out_h * g.out_w
-    return parallel.spans(g.batch, per_sample, max_blocks=2)
+    if g.batch < 2 or g.batch * per_sample < 2 * BLOCK_COLUMNS:
+        return [(0, g.batch)]
+    return [(0, g.batch // 2), (g.batch // 2, g.batch)]
+
+
+# The im2col entries (per block) from which a block's loops and products pay for a thread
+# hand-off.  The net benchmark's conv (8×27×1024 entries, 0.8 ms forward and backward) ran
+# slower on two threads than on one on the shared 2-core machine, in every interleaved
+# run, even at its fastest; two halves beat one block by 10% at best; blocks of one sample
+# were slower still.
+BLOCK_COLUMNS = 1 << 19
 
 
 def copies_columns(g: ConvGeometry) -> bool:
