@@ -206,6 +206,9 @@ def _arrays():
         (lambda x, cols: (x, cols, (*DIMS[:6], 0, *DIMS[7:])), ValueError),
         (lambda x, cols: (x, cols, (-1, *DIMS[1:])), ValueError),
         (lambda x, cols: (x, cols, (2**40, 2**40, *DIMS[2:])), ValueError),
+        (lambda x, cols: (x, cols, (*DIMS[:6], 2**62, *DIMS[7:])), ValueError),
+        (lambda x, cols: (x, cols, (*DIMS[:10], 2**40, *DIMS[11:])), ValueError),
+        (lambda x, cols: (x, cols, (*DIMS[:12], 2**31, 1)), ValueError),
         (lambda x, cols: ("text", cols, DIMS), TypeError),
     ],
 )

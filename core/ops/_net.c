@@ -49,13 +49,17 @@ static int take(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *fo
     return 0;
 }
 
-/* The product of `count` non-negative dims, or -1 (ValueError set) if one is negative or
-   the product overflows Py_ssize_t (as a byte count). */
+/* Every dim at most 2^30: index arithmetic such as i*stride + m*dilation then stays far
+   below 2^63 (no overflow, whatever Python passes). */
+#define MOST_DIM ((Py_ssize_t)1 << 30)
+
+/* The product of `count` dims in [0, MOST_DIM], or -1 (ValueError set) if one is outside
+   or the product overflows Py_ssize_t (as a byte count). */
 static Py_ssize_t product(const Py_ssize_t *dims, int count) {
     Py_ssize_t total = 1;
     for (int i = 0; i < count; i++) {
-        if (dims[i] < 0) {
-            PyErr_SetString(PyExc_ValueError, "dims must be non-negative");
+        if (dims[i] < 0 || dims[i] > MOST_DIM) {
+            PyErr_SetString(PyExc_ValueError, "dims must lie in [0, 2^30]");
             return -1;
         }
         if (dims[i] != 0 && total > (PY_SSIZE_T_MAX / 8) / dims[i]) {
@@ -82,6 +86,13 @@ static int conv_dims(PyObject *args_dims, ConvDims *d) {
     if (d->sh < 1 || d->sw < 1 || d->dh < 1 || d->dw < 1 || d->top < 0 || d->left < 0) {
         PyErr_SetString(PyExc_ValueError, "strides and dilations must be >= 1, padding >= 0");
         return -1;
+    }
+    Py_ssize_t steps[] = {d->sh, d->sw, d->dh, d->dw, d->top, d->left};
+    for (int i = 0; i < 6; i++) {
+        if (steps[i] > MOST_DIM) {
+            PyErr_SetString(PyExc_ValueError, "strides, dilations and padding must be <= 2^30");
+            return -1;
+        }
     }
     Py_ssize_t all[] = {d->n, d->c, d->h, d->w, d->kh, d->kw, d->oh, d->ow};
     Py_ssize_t columns[] = {d->n, d->c, d->kh, d->kw, d->oh, d->ow};

@@ -18,11 +18,17 @@ from gradcalc.core.ops import kernels
 # Below this many entries NumPy's passes cost a few microseconds: the kernel saves nothing
 # worth a second code path.
 MIN_ENTRIES = 1 << 12
+# The kernel refuses a dim above 2^30 (its index arithmetic stays far from overflow): a
+# larger array (8 GiB, beyond any --max-elements) takes NumPy's path.
+MOST_ENTRIES = 1 << 30
 
 
 def net_kernel(*arrays: np.ndarray) -> ModuleType | None:
-    """The _net kernel module when every array is float64 and the first holds at least
-    MIN_ENTRIES entries; None for the NumPy path (or when the kernel is off or not built)."""
-    if arrays[0].size < MIN_ENTRIES or any(array.dtype != np.float64 for array in arrays):
+    """The _net kernel module when every array is float64 and the first holds from
+    MIN_ENTRIES to MOST_ENTRIES entries; None for the NumPy path (or when the kernel is off
+    or not built)."""
+    if not MIN_ENTRIES <= arrays[0].size <= MOST_ENTRIES:
+        return None
+    if any(array.dtype != np.float64 for array in arrays):
         return None
     return kernels.load("_net")
