@@ -132,8 +132,9 @@ def _conv(problem: Any, x: np.ndarray, params: Mapping[str, Any]) -> tuple[np.nd
     output, conv_trace = _forward(conv_op(problem), x, kernel, to_float)
     traces = [conv_trace]
     bias = params.get("bias", problem.bias)
-    if bias is not None:
-        output, bias_trace = _forward(BIAS_ADD, output, {"bias": bias}, to_float)
+    if bias is not None:  # (the conv's output is new, and only the bias add reads it)
+        bias_params = {"bias": bias, "overwrite": True}
+        output, bias_trace = _forward(BIAS_ADD, output, bias_params, to_float)
         traces.append(bias_trace)
     if pad_trace is not None:
         traces.append(pad_trace)

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, conv_fused, fused
 from gradcalc.core.records import record
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
@@ -160,6 +160,13 @@ def tap_windows(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
     return view[:, :, ::sh, ::sw, ::dh, ::dw][:, :, : g.out_h, : g.out_w]
 
 
+def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray:
+    """x (N×C×H×W, unpadded)'s im2col matrix N×(C·kh·kw)×(H_out·W_out), padding read as 0:
+    by the compiled loop (core/ops/conv_fused.py) for a large float64 x, else by NumPy."""
+    columns = conv_fused.im2col(x, g)
+    return _columns(pad_input(x, g.padding), g) if columns is None else columns
+
+
 def _columns(x_padded: np.ndarray, g: ConvGeometry) -> np.ndarray:
     """im2col per batch item: N×(C·kh·kw)×(H_out·W_out) matrix of window entries.
 
@@ -185,7 +192,7 @@ def conv2d_forward(
     when the caller made it already.
     """
     if columns is None:
-        columns = _columns(pad_input(x, g.padding), g)
+        columns = im2col(x, g)
     if g.groups == 1:
         out = w.reshape(g.out_channels, -1) @ columns
     else:  # N×g×(C/g·kh·kw)×P columns, g×(O/g)×(C/g·kh·kw) kernels: one matmul per group
@@ -201,7 +208,7 @@ def conv2d_forward_kernels(
     kernels B×O×(C/g)×kh×kw (rotated 180° first when ``flipped``) -> B×N×O×H_out×W_out.
     Each (b, n) is the same matrix product, on the same operands, as conv2d_forward's (the
     whole-chain finite differences of a net move one kernel entry per b)."""
-    columns = _columns(pad_input(x, g.padding), g)
+    columns = im2col(x, g)
     w = flip(kernels) if flipped else kernels
     stacked = len(w)
     if g.groups == 1:
@@ -215,7 +222,10 @@ def conv2d_forward_kernels(
 def forward_columns(x: np.ndarray, w: np.ndarray, g: ConvGeometry) -> tuple[np.ndarray, np.ndarray]:
     """conv2d_forward(x, w, g) and x's im2col matrix (N×(C·kh·kw)×(H_out·W_out)), which
     ∂L/∂w takes again (conv's backward pass, conv_transpose's)."""
-    columns = _columns(pad_input(x, g.padding), g)
+    fast = conv_fused.forward_columns(x, w, g)
+    if fast is not None:
+        return fast
+    columns = im2col(x, g)
     return conv2d_forward(x, w, g, columns), columns
 
 
@@ -230,7 +240,7 @@ def conv2d_grad_kernel(
     x's im2col matrix when the forward pass kept it.
     """
     if columns is None:
-        columns = _columns(pad_input(x, g.padding), g)
+        columns = im2col(x, g)
     if g.groups == 1:
         per_item = upstream.reshape(g.batch, g.out_channels, -1) @ columns.transpose(0, 2, 1)
     else:
@@ -250,6 +260,9 @@ def conv2d_grad_input(upstream: np.ndarray, w: np.ndarray, g: ConvGeometry) -> n
     tap's add reads and writes whole rows of W_out.
     """
     window_grads = _window_grads(upstream, w, g)
+    kernel = fused.net_kernel(window_grads)
+    if kernel is not None:  # the same adds, tap by tap, without the padded grid
+        return conv_fused.col2im(window_grads, g, kernel)
     grad_padded = np.zeros(
         (g.batch, g.in_channels, g.padded_h, g.padded_w), dtype=window_grads.dtype
     )
@@ -330,6 +343,11 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
 
 def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     """grad_y: N×O×H_out×W_out -> {"kernel": O×(C/g)×kh×kw, "input": N×C×H×W}."""
+    w = flip(cache["kernel"]) if cache["flip"] else cache["kernel"]
+    fast = conv_fused.backward(grad_y, w, cache.get("columns"), cache["geometry"])
+    if fast is not None:  # both from the same blocks of samples
+        slid, grad_x = fast
+        return {"kernel": flip(slid) if cache["flip"] else slid, "input": grad_x}
     return {
         "kernel": grad_kernel(grad_y, cache["input"], cache),
         "input": grad_input(grad_y, cache["kernel"], cache),
@@ -389,11 +407,16 @@ def bias_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """x: N×O×H×W, params ``bias``: O or 0-D -> y: N×O×H×W.
 
     The cache holds the bias and ``shared``, how many entries of y share one bias entry.
+    With ``overwrite`` (a caller whose x is a fresh float64 array no one else holds: a
+    net's conv output) the sums are written into x, the same sums without a new array.
     """
     bias = params["bias"]
     per_channel = bias.reshape(1, -1, *(1,) * (x.ndim - 2)) if bias.ndim == 1 else bias
     shared = math.prod(x.shape[axis] for axis in _bias_axes(bias, x.ndim))
-    return x + per_channel, {"bias": bias, "shared": shared}
+    cache = {"bias": bias, "shared": shared}
+    if params.get("overwrite") and x.dtype == np.float64 and bias.dtype == np.float64:
+        return np.add(x, per_channel, out=x), cache
+    return x + per_channel, cache
 
 
 def bias_grad(grad_y: np.ndarray, cache: Cache) -> np.ndarray:

@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
+from gradcalc.core.ops import Cache, Exactness, Op, Params, Product, fused
 
 _SQRT2 = math.sqrt(2.0)
 _SQRT_2PI = math.sqrt(2.0 * math.pi)
@@ -50,6 +50,17 @@ def _float_relu(x: np.ndarray) -> np.ndarray:
     y = np.fmax(x, 0.0, out=np.empty_like(x))  # an array, 0-d too
     y += 0.0
     return y
+
+
+def fused_relu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """(relu(x), relu_grad(x)) of a large float64 x in one compiled pass (core/ops/_net.c),
+    the same values as the two rules give; None for any other x."""
+    kernel = fused.net_kernel(x)
+    if kernel is None:
+        return None
+    y, slope = np.empty(x.shape), np.empty(x.shape)
+    kernel.relu(np.ascontiguousarray(x), y, slope, x.size)
+    return y, slope
 
 
 def relu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
@@ -172,14 +183,18 @@ def elementwise_op(
     *,
     rational: bool,
     tail: Callable[[np.ndarray], np.ndarray] | None = None,
+    fused_rule: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
 ) -> Op:
     """The op y = f(x) with params (the function's own, and ``subgradient``: f′(0) when a kink
     is given a chosen slope, else None).  Its cache holds ``input``, ``slope`` (f′(x), the
     subgradient applied), ``raw_slope`` (without it) and ``tail`` (bool: where f′ was taken
-    in a form other than PyTorch's, because PyTorch's cancels; ``tail(x)`` says where)."""
+    in a form other than PyTorch's, because PyTorch's cancels; ``tail(x)`` says where).
+    ``fused_rule(x)``, where given, is (f(x), f′(x)) from one pass, or None where it does not
+    apply (then the two rules run)."""
 
-    def remember(x: np.ndarray, params: Params) -> Cache:
-        raw_slope = derivative(x, params)
+    def remember(x: np.ndarray, params: Params, raw_slope: Any = None) -> Cache:
+        if raw_slope is None:
+            raw_slope = derivative(x, params)
         slope = raw_slope
         if params.get("subgradient") is not None:
             slope = np.where(x == 0, params["subgradient"], raw_slope)
@@ -188,6 +203,9 @@ def elementwise_op(
 
     def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         """x: any shape -> y = f(x), same shape."""
+        both = None if fused_rule is None else fused_rule(x)
+        if both is not None:
+            return both[0], remember(x, params, both[1])
         return forward_rule(x, params), remember(x, params)
 
     def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
@@ -211,7 +229,7 @@ def elementwise_op(
 
 
 ELEMENTWISE: dict[str, Op] = {
-    "relu": elementwise_op("relu", relu, relu_grad, rational=True),
+    "relu": elementwise_op("relu", relu, relu_grad, rational=True, fused_rule=fused_relu),
     "leaky_relu": elementwise_op("leaky_relu", leaky_relu, leaky_relu_grad, rational=True),
     "sigmoid": elementwise_op(
         "sigmoid",

@@ -170,6 +170,8 @@ def cross_entropy_gradient(cache: Cache) -> tuple[np.ndarray, np.ndarray, np.nda
     terms (:class:`SoftmaxParts`): both terms smaller, so taken where the written form
     loses more than 20 bits (and differs).
     """
+    if "gradient_forms" in cache:  # the backward pass took them (the trace reads them again)
+        return cache["gradient_forms"]
     coefficients, p = cache["coefficients"], cache["probabilities"]
     totals = coefficients.sum(axis=1, keepdims=True)
     plain = totals * p - coefficients
@@ -177,7 +179,8 @@ def cross_entropy_gradient(cache: Cache) -> tuple[np.ndarray, np.ndarray, np.nda
     stable_form = p * others - coefficients * cache["one_minus_p"]
     size = np.maximum(totals * p, np.abs(coefficients))
     stable = (np.abs(plain) < size * CANCELLED) & (stable_form != plain)
-    return np.where(stable, stable_form, plain), stable, others
+    forms = cache["gradient_forms"] = (np.where(stable, stable_form, plain), stable, others)
+    return forms
 
 
 def cross_entropy_backward(grad_loss: Any, cache: Cache) -> dict[str, np.ndarray]:

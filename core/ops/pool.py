@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcalc.core.float_source import holds_negative_zero
-from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.ops import Cache, Exactness, Op, Params, fused
 
 if TYPE_CHECKING:
     from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
@@ -265,6 +265,11 @@ def tiled_max(
     batch, channels = x.shape[:2]
     shape = (batch, channels, g.out_h, g.out_w)
     maximum, first = np.empty(shape), np.empty(shape, dtype=np.intp)
+    kernel = None if keep_ties else fused.net_kernel(x)
+    dims = (batch, channels, g.out_h, g.out_w, g.kernel_h, g.kernel_w)
+    # The compiled loop decides every window without a nan or a −0.0 (almost always all).
+    if kernel is not None and kernel.max_pool_tiled(np.ascontiguousarray(x), maximum, first, dims):
+        return maximum, None, first
     tied = np.empty((*shape, g.taps), dtype=bool) if keep_ties else None
     windows = x.reshape(batch, channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
     taps = [windows[:, :, :, m, :, q] for m in range(g.kernel_h) for q in range(g.kernel_w)]
@@ -359,6 +364,12 @@ def _routed(grad_y: np.ndarray, first: np.ndarray, g: PoolGeometry) -> np.ndarra
         routes = np.arange(g.taps) == first[..., None]
         return scatter_windows(grad_y[..., None] * routes, g)
     grid = np.empty((g.batch, g.channels, g.in_h, g.in_w))
+    kernel = fused.net_kernel(grid, grad_y)
+    if kernel is not None:  # the same products and + 0.0, in one pass
+        dims = (g.batch, g.channels, g.out_h, g.out_w, g.kernel_h, g.kernel_w)
+        first = np.ascontiguousarray(first, dtype=np.int64)
+        kernel.max_pool_route(np.ascontiguousarray(grad_y), first, grid, dims)
+        return grid
     windows = grid.reshape(g.batch, g.channels, g.out_h, g.kernel_h, g.out_w, g.kernel_w)
     for m in range(g.kernel_h):
         for q in range(g.kernel_w):
