@@ -37,7 +37,7 @@ from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  
 from gradcalc.core.kinds.conv_transpose_maps import jacobian_maps
 from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
 from gradcalc.core.kinds.fields import (
-    read_int,
+    read_groups,
     read_padding,
     read_padding_1d,
     read_pair,
@@ -57,7 +57,6 @@ from gradcalc.core.ops.conv_transpose3d import CONV_TRANSPOSE3D, ConvTranspose3d
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import (
-    MAX_INDEX,
     entries,
     looks_numeric,
     parse_int,
@@ -234,8 +233,7 @@ def _axes(count: int) -> str:
 
 def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray, dims: int) -> int:
     """groups: a whole number ≥ 1 dividing the input channels; the kernel's first axis is C_in."""
-    groups = read_int(spec, "groups", 1, minimum=1, maximum=MAX_INDEX)
-    assert groups is not None
+    groups = read_groups(spec)
     kernel_in = w.shape[0] if w.ndim == dims + 2 else 1
     if kernel_in != in_channels:
         spatial = {1: "k", 2: "kh×kw", 3: "kd×kh×kw"}[dims]

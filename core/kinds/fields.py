@@ -51,7 +51,10 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def read_choice(
     spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, default: str | None = None
 ) -> str:
-    """One word out of ``allowed``; a missing key takes ``default`` (None: required)."""
+    """One word out of ``allowed``; a missing key takes ``default`` (None: required).  A key
+    written as null is refused at its own line, as stride: null and padding: null are."""
+    if key in spec and spec[key] is None:
+        raise SpecError((key,), f"expected one of {', '.join(allowed)}, got null")
     value = spec.get(key, default)
     if value is None:
         raise SpecError((), f"missing required key {key!r}; allowed values: {', '.join(allowed)}")
@@ -110,6 +113,26 @@ def read_array(
 ) -> np.ndarray:
     """parse_array with the run's element limit."""
     return parse_array(raw, path, ndims=ndims, what=what, max_elements=limits.max_elements)
+
+
+GROUPS_ALLOWED = "allowed: a positive integer dividing both in_channels and out_channels"
+
+
+def read_groups(spec: Mapping[str, Any]) -> int:
+    """conv's and conv_transpose's ``groups``: 1 when the key is missing; null, 3/2 or 0 are
+    refused at the key with what is allowed (null is refused as stride: null is)."""
+    if "groups" not in spec:
+        return 1
+    value = spec["groups"]
+    if value is None:
+        raise SpecError(("groups",), f"expected a whole number, got null; {GROUPS_ALLOWED}")
+    try:
+        groups = parse_int(value, ("groups",), what="a whole number")
+    except SpecError as error:
+        raise SpecError(error.path, f"{error.message}; {GROUPS_ALLOWED}") from None
+    if not 1 <= groups <= MAX_INDEX:
+        raise SpecError(("groups",), f"expected a whole number, got {groups}; {GROUPS_ALLOWED}")
+    return groups
 
 
 # ---------------------------------------------------------------------------

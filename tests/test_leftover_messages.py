@@ -1,0 +1,78 @@
+"""Defects hostile reviews left behind: each bad input gives one line ``FILE:LINE:COL: message``
+(exit 2) pointing at the offending key or value, saying what is allowed, with no Python repr.
+
+Each spec puts the offending key on a line of its own so LINE:COL can be checked.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from gradcalc.cli.main import main
+
+CONV_1D = "input: [1, 2, 3, 4]\nkernel: [1, -1]\n"
+CONV_TRANSPOSE_2D = "kind: conv_transpose\ninput: [[1, 2], [3, 4]]\nkernel: [[1, 0], [0, 1]]\n"
+REPR = re.compile(r"Fraction\(|np\.\w+\(|numpy\.|array\(")
+
+
+def one_line_error(tmp_path: Path, command: str, content: str, *args: str) -> tuple[int, int, str]:
+    """Run ``gradcalc COMMAND --spec FILE ARGS``; assert exit 2 with one stderr line and no repr;
+    return (line, column, message)."""
+    path = tmp_path / "spec.yaml"
+    path.write_text(content, encoding="utf-8")
+    result = CliRunner().invoke(main, [command, "--spec", str(path), *args])
+    assert result.exit_code == 2, (result.exit_code, result.stdout[-400:], result.stderr)
+    assert result.stdout == ""
+    assert result.stderr.count("\n") == 1, result.stderr
+    match = re.fullmatch(re.escape(str(path)) + r":(\d+):(\d+): (.+)\n", result.stderr)
+    assert match, result.stderr
+    assert not REPR.search(result.stderr), result.stderr
+    return int(match[1]), int(match[2]), match[3]
+
+
+def inline_error(command: str, *args: str) -> str:
+    """An inline run's one-line error (exit 2), with no Python repr in it."""
+    result = CliRunner().invoke(main, [command, *args])
+    assert result.exit_code == 2, (result.exit_code, result.stdout[-400:], result.stderr)
+    assert result.stderr.count("\n") == 1, result.stderr
+    assert not REPR.search(result.stderr), result.stderr
+    return result.stderr
+
+
+# ---------------------------------------------------------------------------
+# 1 and 7: padding_mode: null and groups (null, 3/2, 0) are refused at their own line
+
+
+@pytest.mark.parametrize(
+    "command, spec",
+    [
+        ("conv", "input: [[1, 2], [3, 4]]\nkernel: [[1]]\npadding: 1\n"),
+        ("conv", CONV_1D + "padding: 1\n"),
+        ("conv", "dims: 3\ninput: [[[1, 2], [3, 4]]]\nkernel: [[[1]]]\npadding: 1\n"),
+    ],
+)
+def test_padding_mode_null_is_refused_at_its_line(tmp_path: Path, command: str, spec: str) -> None:
+    content = spec + "padding_mode: null\n"
+    line, column, message = one_line_error(tmp_path, command, content)
+    assert (line, column) == (content.count("\n"), len("padding_mode: ") + 1)
+    assert message.startswith("padding_mode: ")
+    assert "null" in message and "zeros, reflect, replicate, circular" in message
+
+
+@pytest.mark.parametrize(
+    "command, spec", [("conv", CONV_1D), ("conv-transpose", CONV_TRANSPOSE_2D)]
+)
+@pytest.mark.parametrize("value", ["null", "3/2", "1.5", "0", '"two"'])
+def test_groups_not_a_positive_integer_says_what_is_allowed(
+    tmp_path: Path, command: str, spec: str, value: str
+) -> None:
+    content = spec + f"groups: {value}\n"
+    line, column, message = one_line_error(tmp_path, command, content)
+    assert (line, column) == (content.count("\n"), len("groups: ") + 1)
+    assert message.startswith("groups: ")
+    assert "a positive integer dividing both in_channels and out_channels" in message
+    assert "expected groups" not in message
