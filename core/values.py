@@ -68,7 +68,25 @@ def describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
-    return f"{value!r}"
+    if isinstance(value, np.ndarray):
+        return "an array"
+    if isinstance(value, (int, float, Fraction, np.number)):
+        return number_text(value)
+    return str(value)
+
+
+def number_text(value: Any) -> str:
+    """A number in a message as the spec's fields show them: 7, 3/2 (a YAML 1.5 is read as
+    Fraction(3, 2); "expected stride, got 5/2"), and e-notation once a numerator or denominator
+    passes 15 digits, so 1e300 is not printed with 301 digits."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float):
+        return repr(value)
+    fraction = Fraction(value)
+    if max(abs(fraction.numerator), fraction.denominator) >= 10**15:
+        return f"{float(fraction):.6g}"
+    return str(fraction)
 
 
 # Numbers written as text, already read (Fractions are immutable, so safe to share).
@@ -270,7 +288,7 @@ def parse_int(
             raise  # "'010': write 10, …", "numbers larger than 1e100 …": they say what is wrong
         raise SpecError(path, f"expected {what}, got {describe(value)}") from None
     if number.denominator != 1:
-        raise SpecError(path, f"expected {what}, got {number}")
+        raise SpecError(path, f"expected {what}, got {number_text(number)}")
     result = int(number)
     if minimum is not None and result < minimum:
         raise SpecError(path, f"{what} must be at least {minimum}, got {result}")

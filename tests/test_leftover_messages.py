@@ -76,3 +76,13 @@ def test_groups_not_a_positive_integer_says_what_is_allowed(
     assert message.startswith("groups: ")
     assert "a positive integer dividing both in_channels and out_channels" in message
     assert "expected groups" not in message
+
+
+def test_groups_shows_the_number_as_written(tmp_path: Path) -> None:
+    assert "got 3/2;" in one_line_error(tmp_path, "conv", CONV_1D + 'groups: "3/2"\n')[2]
+    assert "got 3/2;" in one_line_error(tmp_path, "conv", CONV_1D + "groups: 1.5\n")[2]
+    message = one_line_error(tmp_path, "conv", CONV_1D + "padding_mode: 1.5\n")[2]
+    assert message.startswith("padding_mode: unknown padding_mode 3/2;"), message
+    message = one_line_error(tmp_path, "conv", CONV_1D + "flip_kernel: 1.0e+300\n")[2]
+    assert message == "flip_kernel: expected true or false, got 1e+300", message
+
