@@ -50,9 +50,14 @@ MAX_MAGNITUDE = 10**100
 _MAGNITUDE_TEXT = "1e100"
 
 
+def count_words(count: int, singular: str, plural: str | None = None) -> str:
+    """'1 row', '3 rows'; ``plural`` where adding s is wrong ('1 class', '2 classes')."""
+    return f"{count} {singular if count == 1 else plural or singular + 's'}"
+
+
 def entries(count: int) -> str:
     """'1 entry', '3 entries'."""
-    return f"{count} entr{'y' if count == 1 else 'ies'}"
+    return count_words(count, "entry", "entries")
 
 
 def describe(value: Any) -> str:

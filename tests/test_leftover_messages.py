@@ -86,3 +86,46 @@ def test_groups_shows_the_number_as_written(tmp_path: Path) -> None:
     message = one_line_error(tmp_path, "conv", CONV_1D + "flip_kernel: 1.0e+300\n")[2]
     assert message == "flip_kernel: expected true or false, got 1e+300", message
 
+
+# ---------------------------------------------------------------------------
+# 3: a count of one takes the singular ("b has 1 entry", "1 row top and bottom")
+
+
+def solved(command: str, spec: str, tmp_path: Path, *args: str) -> str:
+    path = tmp_path / "spec.yaml"
+    path.write_text(spec, encoding="utf-8")
+    result = CliRunner().invoke(main, [command, "--spec", str(path), "--no-color", *args])
+    assert result.exit_code == 0, result.stderr
+    return result.stdout
+
+
+ONE_COUNTS = re.compile(r"\b1 (entries|rows|cols|cells|channels|features|samples|steps|classes)\b")
+
+
+def test_one_bias_entry_is_singular(tmp_path: Path) -> None:
+    out = solved("conv", "input: [[1, 2], [3, 4]]\nkernel: [[1]]\nbias: [1]\n", tmp_path)
+    assert "b has 1 entry)" in out
+    assert not ONE_COUNTS.search(out), ONE_COUNTS.search(out)
+
+
+def test_pool_padding_of_one_row_is_singular(tmp_path: Path) -> None:
+    spec = "kind: pool\nmode: avg\ninput: [[1, 2, 3], [4, 5, 6], [7, 8, 9]]\nsize: 3\npadding: 1\n"
+    out = solved("pool", spec, tmp_path, "--steps", "all", "--width", "400")
+    assert "1 row top and bottom, 1 col left and right" in out
+    assert not ONE_COUNTS.search(out), ONE_COUNTS.search(out)
+
+
+@pytest.mark.parametrize(
+    "command, content, wanted",
+    [
+        ("dense", "input: [1]\nweight: [[1, 2]]\n", "each input sample has L = 1 entry;"),
+        ("rnn", "input: [[1]]\nweight_ih: [[1], [1]]\nweight_hh: [[1]]\n", "I = 1 entry: it"),
+        (
+            "rnn",
+            "input: [[1]]\nweight_ih: [[1], [1]]\nweight_hh: [[1, 0], [0, 1]]\nbias_ih: [1]\n",
+            "bias_ih has 1 entry but must have G·H = 2",
+        ),
+    ],
+)
+def test_count_words_in_messages(tmp_path: Path, command: str, content: str, wanted: str) -> None:
+    assert wanted in one_line_error(tmp_path, command, content)[2]

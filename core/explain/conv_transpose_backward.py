@@ -21,7 +21,7 @@ from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol,
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.explain.pieces import same
 from gradcalc.core.ops.conv import conv2d_forward
-from gradcalc.core.values import holds_formulas
+from gradcalc.core.values import count_words, holds_formulas
 
 # The identity is checked entry by entry (one unit image through conv per output entry of a
 # group) while images × (their entries + the work of one pass) stays below this.
@@ -183,7 +183,9 @@ class BackwardSections(TransposeTerms):
         t = self.t
         conv = f"conv{t.dims}d"
         image = (
-            f"signal U of {t.out_w} positions" if t.dims == 1 else f"{t.out_h}×{t.out_w} image U"
+            f"signal U of {count_words(t.out_w, 'position')}"
+            if t.dims == 1
+            else f"{t.out_h}×{t.out_w} image U"
         )
         statement = (
             f"conv_transpose forward = the input-gradient of conv: {self.Y}"

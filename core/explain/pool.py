@@ -39,7 +39,7 @@ from gradcalc.core.kinds.pool_checks import power_text
 
 # REAL, PADDING, BEYOND: where a window's tap lands
 from gradcalc.core.ops.windows import BEYOND, PADDING, REAL, cell_readers
-from gradcalc.core.values import plain
+from gradcalc.core.values import count_words, plain
 
 
 class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
@@ -150,7 +150,8 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
         if any(g.padding):
             fill = "−∞ (never the max)" if p.mode == "max" else "zeros"
             items.append(
-                f"padding {g.padding[0]} rows top and bottom, {g.padding[1]} cols left and right, "
+                f"padding {count_words(g.padding[0], 'row')} top and bottom, "
+                f"{count_words(g.padding[1], 'col')} left and right, "
                 f"filled with {fill}; at most half the window (as PyTorch)"
             )
         if g.ceil_mode:
@@ -241,8 +242,9 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 self._matrix(
                     f"{self.X} padded",
                     padded,
-                    caption=f"{ph} rows above and below, {pw} cols left and right; padded indices "
-                    "count from the padded corner",
+                    caption=f"{count_words(ph, 'row')} above and below, "
+                    f"{count_words(pw, 'col')} left and right; padded indices count from the "
+                    "padded corner",
                 )
             )
         section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, role=GRADIENT))
@@ -321,7 +323,7 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                     [
                         note,
                         f"PyTorch's avg_pool2d(x^p)·kh·kw divides this clipped window's sum by its "
-                        f"{inside} cells, not {self.g.taps}, so the sum is scaled by "
+                        f"{count_words(inside, 'cell')}, not {self.g.taps}, so the sum is scaled by "
                         f"{self.g.taps}/{inside}",
                     ],
                 )
