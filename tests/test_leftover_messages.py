@@ -129,3 +129,66 @@ def test_pool_padding_of_one_row_is_singular(tmp_path: Path) -> None:
 )
 def test_count_words_in_messages(tmp_path: Path, command: str, content: str, wanted: str) -> None:
     assert wanted in one_line_error(tmp_path, command, content)[2]
+
+
+# ---------------------------------------------------------------------------
+# 4 and 5: inline triples under --dims 3, and 1-D messages that name one axis
+
+VOLUME = (
+    "--input",
+    "[[[1, 2, 3], [4, 5, 6], [7, 8, 9]], [[1, 0, 1], [0, 1, 0], [1, 1, 1]], "
+    "[[2, 2, 2], [0, 0, 1], [1, 0, 0]]]",
+    "--kernel",
+    "[[[1, 0], [0, 1]], [[1, 1], [0, 2]]]",
+)
+
+
+def inline_json(*args: str) -> dict:
+    import json
+
+    result = CliRunner().invoke(main, [*args, "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["results"]
+
+
+@pytest.mark.parametrize("command", ["conv", "conv-transpose"])
+@pytest.mark.parametrize(
+    "option, text, written",
+    [
+        ("--stride", "1x2x2", "[1, 2, 2]"),
+        ("--dilation", "2×1x1", "[2, 1, 1]"),
+        ("--padding", "1 x 0 x 0", "[1, 0, 0]"),
+    ],
+)
+def test_inline_triples_under_dims_3_read_as_the_spec_list(
+    command: str, option: str, text: str, written: str
+) -> None:
+    as_triple = inline_json(command, "--dims", "3", *VOLUME, option, text)
+    as_list = inline_json(command, "--dims", "3", *VOLUME, option, written)
+    assert as_triple == as_list
+
+
+def test_inline_triple_takes_dims_from_the_spec_file(tmp_path: Path) -> None:
+    path = tmp_path / "spec.yaml"
+    path.write_text("dims: 3\ninput: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]\nkernel: [[[1]]]\n")
+    results = inline_json("conv", "--spec", str(path), "--stride", "2x2x1")
+    assert results["output_shape"] == [1, 1, 2]
+
+
+def test_a_spec_file_triple_written_as_text_shows_the_list(tmp_path: Path) -> None:
+    spec = "dims: 3\ninput: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]\nkernel: [[[1]]]\nstride: 1x2x2\n"
+    line, column, message = one_line_error(tmp_path, "conv", spec)
+    assert (line, column) == (4, 9)
+    assert "write [1, 2, 2] here" in message
+
+
+@pytest.mark.parametrize("command", ["conv", "conv-transpose"])
+@pytest.mark.parametrize("option", ["--stride", "--padding", "--dilation"])
+def test_one_d_inline_messages_name_one_axis(command: str, option: str) -> None:
+    """No rows, columns or HxW pairs for a 1-D signal, and no words a transposed conv refuses."""
+    signal = ("--dims", "1", "--input", "1 2 3 4 5", "--kernel", "1 -1")
+    for text in ("abc", "1x2x3", "[1, 2, 3]"):
+        message = inline_error(command, *signal, option, text)
+        assert not re.search(r"\brows?\b|\bcol(umn)?s?\b|HxW", message), message
+        if command == "conv-transpose":
+            assert "same" not in message and "valid" not in message, message

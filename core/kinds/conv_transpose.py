@@ -290,7 +290,9 @@ def _read_spacing(
     if dims == 1:
         stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
         dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
-        sides, padding_text = read_padding_1d(raw_padding, stride[1], dilation[1], w.shape[-1])
+        sides, padding_text = read_padding_1d(
+            raw_padding, stride[1], dilation[1], w.shape[-1], words=False
+        )
         return stride, dilation, (0, 0, *sides), padding_text
     stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
     dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)
