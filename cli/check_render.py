@@ -21,7 +21,7 @@ from gradcalc.cli.check_report import FileReport, exit_status, totals
 from gradcalc.cli.safe_text import json_visible, one_line, visible
 from gradcalc.core.grading import Grade, ResultGrade
 from gradcalc.core.outcome import ExitStatus
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 # -- text for people: the table, and JUnit's messages ----------------------------------------
 

@@ -23,6 +23,7 @@ from gradcalc.core.float_source import (
     rounds_each_once,
     shortest_fraction,
 )
+from gradcalc.core.words import entries, number_text
 
 Number = Fraction | float
 
@@ -50,16 +51,6 @@ MAX_MAGNITUDE = 10**100
 _MAGNITUDE_TEXT = "1e100"
 
 
-def count_words(count: int, singular: str, plural: str | None = None) -> str:
-    """'1 row', '3 rows'; ``plural`` where adding s is wrong ('1 class', '2 classes')."""
-    return f"{count} {singular if count == 1 else plural or singular + 's'}"
-
-
-def entries(count: int) -> str:
-    """'1 entry', '3 entries'."""
-    return count_words(count, "entry", "entries")
-
-
 def describe(value: Any) -> str:
     """A short description of a value of the wrong type, for error messages."""
     if value is None:
@@ -78,20 +69,6 @@ def describe(value: Any) -> str:
     if isinstance(value, (int, float, Fraction, np.number)):
         return number_text(value)
     return str(value)
-
-
-def number_text(value: Any) -> str:
-    """A number in a message as the spec's fields show them: 7, 3/2 (a YAML 1.5 is read as
-    Fraction(3, 2); "expected stride, got 5/2"), and e-notation once a numerator or denominator
-    passes 15 digits, so 1e300 is not printed with 301 digits."""
-    if isinstance(value, np.generic):
-        value = value.item()
-    if isinstance(value, float):
-        return repr(value)
-    fraction = Fraction(value)
-    if max(abs(fraction.numerator), fraction.denominator) >= 10**15:
-        return f"{float(fraction):.6g}"
-    return str(fraction)
 
 
 # Numbers written as text, already read (Fractions are immutable, so safe to share).
@@ -598,21 +575,3 @@ def to_float(array: np.ndarray) -> np.ndarray:
         if all(abs(n) < 2**1000 for n in numerators.tolist()):
             return (numerators.astype(float) / denominator).reshape(array.shape)
     return np.array([float(v) for v in flat], dtype=float).reshape(array.shape)
-
-
-def plain(value: Any) -> str:
-    """A number for a sentence: 1.5 or 1/3 for a Fraction (decimal when it ends), else 6 digits."""
-    if isinstance(value, Fraction):
-        if value.denominator == 1:
-            return str(value.numerator)
-        rest = value.denominator
-        for prime in (2, 5):
-            while rest % prime == 0:
-                rest //= prime
-        if rest == 1 and value.denominator <= 10**6:
-            return f"{float(value):.15g}"
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"

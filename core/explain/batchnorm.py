@@ -7,7 +7,7 @@ from __future__ import annotations
 from gradcalc.core.explain.normalization import NormExplainer
 from gradcalc.core.explain.normalization_backward import NormBackward
 from gradcalc.core.kinds.batchnorm import SECTIONS
-from gradcalc.core.values import count_words, entries
+from gradcalc.core.words import count_words, entries
 
 
 class Explainer(NormBackward, NormExplainer):

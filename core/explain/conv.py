@@ -31,7 +31,8 @@ from gradcalc.core.explain.pieces import mapped_jacobians, symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
-from gradcalc.core.values import entries, holds_formulas, to_float
+from gradcalc.core.values import holds_formulas, to_float
+from gradcalc.core.words import entries
 
 
 @record(frozen=True)

@@ -34,7 +34,7 @@ from gradcalc.core.explain.conv3d_views import ViewSections
 from gradcalc.core.explain.pieces import symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv3d import flip3, pad_input3
-from gradcalc.core.values import entries
+from gradcalc.core.words import entries
 
 Index = tuple[int, ...]
 # Each spatial axis: its name in the size formulas, its cells, its padding sides, kernel size.

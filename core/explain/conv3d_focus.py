@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.core.explain import Note, Section, SymbolTable
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 if TYPE_CHECKING:
     from gradcalc.core.explain.focus import Focus

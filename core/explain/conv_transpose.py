@@ -30,7 +30,8 @@ from gradcalc.core.explain.conv_transpose_backward import BackwardSections
 from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobians, symbolic_words
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
-from gradcalc.core.values import entries, holds_formulas
+from gradcalc.core.values import holds_formulas
+from gradcalc.core.words import entries
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9

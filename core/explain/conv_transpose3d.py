@@ -29,7 +29,7 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
 from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobians
 from gradcalc.core.kinds.conv_transpose import SECTIONS
-from gradcalc.core.values import entries
+from gradcalc.core.words import entries
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9

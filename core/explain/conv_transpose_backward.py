@@ -21,7 +21,8 @@ from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol,
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.explain.pieces import same
 from gradcalc.core.ops.conv import conv2d_forward
-from gradcalc.core.values import count_words, holds_formulas
+from gradcalc.core.values import holds_formulas
+from gradcalc.core.words import count_words
 
 # The identity is checked entry by entry (one unit image through conv per output entry of a
 # group) while images × (their entries + the work of one pass) stays below this.

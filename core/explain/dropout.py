@@ -20,7 +20,7 @@ from gradcalc.core.explain.elementwise import ElementwiseExplainer
 from gradcalc.core.explain.pieces import arithmetic_words, show_matrix, symbolic_words
 from gradcalc.core.kinds.dropout import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.dropout import DropoutProblem, DropoutTrace
-from gradcalc.core.values import entries
+from gradcalc.core.words import entries
 
 SCALE = "1/(1 − p)"
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 from gradcalc.core.explain.normalization import NormExplainer
 from gradcalc.core.explain.normalization_backward import NormBackward
 from gradcalc.core.kinds.layernorm import SECTIONS
-from gradcalc.core.values import entries
+from gradcalc.core.words import entries
 
 
 class Explainer(NormBackward, NormExplainer):

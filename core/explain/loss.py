@@ -37,7 +37,7 @@ from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.loss import CLASS_LOSSES, SECTIONS, LossProblem
 from gradcalc.core.kinds.loss_trace import LossTrace
 from gradcalc.core.ops.softmax import log_sum_exp
-from gradcalc.core.values import count_words, entries, plain
+from gradcalc.core.words import count_words, entries, plain
 
 
 class Explainer(ClassLossSteps, ElementwiseSteps):

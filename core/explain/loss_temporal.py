@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 
 def temporal_conventions(problem: Any) -> list[str]:

@@ -21,7 +21,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
 from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.net import Layer, NetProblem
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 # A layer's own sections that belong to the forward pass (shown in layer order); the rest
 # are its backward pass (shown in reverse).

@@ -11,7 +11,8 @@ import numpy as np
 
 from gradcalc.core.explain import Matrix, Note, Symbol, SymbolTable
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.values import entries, holds_formulas, to_float
+from gradcalc.core.values import holds_formulas, to_float
+from gradcalc.core.words import entries
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400

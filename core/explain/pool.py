@@ -39,7 +39,7 @@ from gradcalc.core.kinds.pool_checks import power_text
 
 # REAL, PADDING, BEYOND: where a window's tap lands
 from gradcalc.core.ops.windows import BEYOND, PADDING, REAL, cell_readers
-from gradcalc.core.values import count_words, plain
+from gradcalc.core.words import count_words, plain
 
 
 class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):

@@ -36,7 +36,7 @@ from gradcalc.core.explain.pieces import (
 from gradcalc.core.explain.rnn_backward import Backward
 from gradcalc.core.kinds.rnn import SECTIONS, RnnProblem, RnnTrace
 from gradcalc.core.ops.recurrent import GATE_NAMES
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 _EQUATIONS = {
     "rnn": "h_t = {act}(ai + ah)",

@@ -34,7 +34,7 @@ from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.ops.softmax import log_sum_exp, others_sum, softmax_parts
 from gradcalc.core.spec import MAX_TERMS_SHOWN
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 
 def softmax_row_steps(

@@ -35,7 +35,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.attention import ATTENTION, attention_output
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import count_words, parse_number
+from gradcalc.core.values import parse_number
+from gradcalc.core.words import count_words
 
 KIND = "attention"
 KEYS = registry.field_names(KIND)

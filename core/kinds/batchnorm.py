@@ -26,7 +26,7 @@ from gradcalc.core.kinds.fields import read_array, read_scalar, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.normalization import finite_differences, run  # noqa: F401 - shared by the three kinds
 from gradcalc.core.kinds.profile import Knob, Profile, Variant
-from gradcalc.core.values import count_words
+from gradcalc.core.words import count_words
 
 KIND = "batchnorm"
 KEYS = registry.field_names(KIND)

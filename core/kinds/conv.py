@@ -64,7 +64,8 @@ from gradcalc.core.ops.conv import (
 from gradcalc.core.ops.conv3d import CONV3D, Conv3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import entries, parse_bool, parse_int
+from gradcalc.core.values import parse_bool, parse_int
+from gradcalc.core.words import entries
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget

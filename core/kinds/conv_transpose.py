@@ -56,11 +56,8 @@ from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D, ConvTransposeGeom
 from gradcalc.core.ops.conv_transpose3d import CONV_TRANSPOSE3D, ConvTranspose3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import (
-    entries,
-    looks_numeric,
-    parse_int,
-)
+from gradcalc.core.values import looks_numeric, parse_int
+from gradcalc.core.words import entries
 
 KIND = "conv_transpose"
 KEYS = registry.field_names(KIND)

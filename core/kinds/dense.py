@@ -38,7 +38,7 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import count_words, entries
+from gradcalc.core.words import count_words, entries
 
 KIND = "dense"
 KEYS = registry.field_names(KIND)

@@ -31,7 +31,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.embedding import EMBEDDING, embedding_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, count_words, plain
+from gradcalc.core.values import MAX_INDEX
+from gradcalc.core.words import count_words, plain
 
 KIND = "embedding"
 KEYS = registry.field_names(KIND)

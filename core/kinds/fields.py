@@ -84,7 +84,7 @@ def read_scalar(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
-        from gradcalc.core.values import plain
+        from gradcalc.core.words import plain
 
         left = "(" if low_open else "["
         low_text = "−∞" if low is None else plain(low)

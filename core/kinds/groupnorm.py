@@ -23,7 +23,8 @@ from gradcalc.core.kinds.fields import read_array, read_int, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.normalization import finite_differences, run  # noqa: F401 - shared by the three kinds
 from gradcalc.core.kinds.profile import Knob, Profile, Variant
-from gradcalc.core.values import MAX_INDEX, count_words
+from gradcalc.core.values import MAX_INDEX
+from gradcalc.core.words import count_words
 
 KIND = "groupnorm"
 KEYS = registry.field_names(KIND)

@@ -61,7 +61,7 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record, replace
-from gradcalc.core.values import (
+from gradcalc.core.words import (
     count_words,
     entries,
     plain,  # the sentence number formatter (its messages)

@@ -39,7 +39,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record, replace
-from gradcalc.core.values import count_words, read_floats
+from gradcalc.core.values import read_floats
+from gradcalc.core.words import count_words
 
 
 @record

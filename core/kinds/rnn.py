@@ -28,7 +28,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.recurrent import GATE_NAMES, GATES, forward, op_for
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import count_words, parse_bool
+from gradcalc.core.values import parse_bool
+from gradcalc.core.words import count_words
 
 KIND = "rnn"
 KEYS = registry.field_names(KIND)
