@@ -118,9 +118,10 @@ def inline_values(params: Mapping[str, Any]) -> dict[str, str]:
 # `symbolic`, `symbolic 3x3`, `symbolic 2×3×3`: a whole field of symbols (core/kinds/symbolic_fields.py
 # reads the text and refuses a bad shape with the reason).
 _SYMBOLIC_FIELD = re.compile(r"symbolic(?:\s+\S.*)?", re.DOTALL)
-# An entry that is a name or a formula of names and numbers (b11, -w_1, b22/2, 2*a^2): handed to
-# the core as text, which reads only the names the spec declares and says which one is meant.
-_FORMULA_ENTRY = re.compile(r"[-+(]*[A-Za-z][\w+\-*/^().]*")
+# An entry that is a name or a formula of names and numbers (b11, -w_1, b22/2, 2*a^2, 1/a): handed
+# to the core as text, which reads only the names the spec declares and says which one is meant
+# (and why 1/a is no entry), as it does for the same entry in a spec file.
+_FORMULA_ENTRY = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[\w+\-*/^().]+")
 
 
 def parse_value(

@@ -192,3 +192,62 @@ def test_one_d_inline_messages_name_one_axis(command: str, option: str) -> None:
         assert not re.search(r"\brows?\b|\bcol(umn)?s?\b|HxW", message), message
         if command == "conv-transpose":
             assert "same" not in message and "valid" not in message, message
+
+
+# ---------------------------------------------------------------------------
+# 6: a capped net's a**999 and an inline 1/a say why
+
+
+CAPPED_NET = """kind: net
+symbols: [a]
+input: [["a**999", 1, 2, 3]]
+layers:
+  - {type: dense, weight: symbolic 30x4}
+  - {type: dense, weight: symbolic 30x30}
+  - {type: dense, weight: symbolic 30x30}
+upstream: symbolic 1x30
+"""
+
+
+def test_a_capped_net_says_the_degree_is_too_large(tmp_path: Path) -> None:
+    """Above the symbolic limits every symbol gets a random whole number up to ±9; a**999 there
+    is above 1e100, which was 'dense1 does not fit its input … numbers larger than 1e100'."""
+    line, column, message = one_line_error(tmp_path, "net", CAPPED_NET)
+    assert (line, column) == (3, 10), message
+    assert message.startswith("input[0][0]: a**999 is above 1e100 at a = "), message
+    assert "above the symbolic limit" in message
+    assert "its degree 999 is too large" in message and "at most 104" in message
+    assert "does not fit its input" not in message
+
+
+def test_a_high_power_under_the_cap_stays_symbolic(tmp_path: Path) -> None:
+    path = tmp_path / "net.yaml"
+    path.write_text(
+        'kind: net\nsymbols: [a]\ninput: [["a**999"]]\nlayers:\n  - {type: dense, weight: [[2]]}\n'
+        "upstream: [[1]]\n"
+    )
+    result = CliRunner().invoke(main, ["net", "--spec", str(path), "--format", "json"])
+    assert result.exit_code == 0, result.stderr
+    assert "2*a**999" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "entries, wanted",
+    [
+        ("1/a 2;", "'1/a': an entry is a polynomial"),
+        ("1/b 2;", "unknown name 'b'"),
+        ("3a 2;", "write 3*a to multiply"),
+    ],
+)
+def test_inline_formula_entries_get_the_spec_readers_reason(entries: str, wanted: str) -> None:
+    message = inline_error("dense", "--input", "1 2", "--weight", entries, "--symbols", "a")
+    assert message.startswith("gradcalc dense --weight: weight[0][0]: "), message
+    assert wanted in message and "is not a number" not in message
+
+
+def test_inline_formula_entry_matches_the_spec_file(tmp_path: Path) -> None:
+    spec = "input: [1, 2]\nweight: [['1/a', 2]]\nsymbols: [a]\n"
+    from_file = one_line_error(tmp_path, "dense", spec)[2]
+    inline = inline_error("dense", "--input", "1 2", "--weight", "1/a 2;", "--symbols", "a")
+    assert inline.split(": ", 1)[1].rstrip("\n") == from_file
+
