@@ -251,3 +251,10 @@ def test_inline_formula_entry_matches_the_spec_file(tmp_path: Path) -> None:
     inline = inline_error("dense", "--input", "1 2", "--weight", "1/a 2;", "--symbols", "a")
     assert inline.split(": ", 1)[1].rstrip("\n") == from_file
 
+
+def test_a_layer_word_as_a_type_says_how_to_write_it(tmp_path: Path) -> None:
+    spec = "kind: net\ninput: [[1, 2]]\nlayers:\n  - {type: dense, weight: [[1, 2]]}\n  - {type: relu}\n"
+    line, column, message = one_line_error(tmp_path, "net", spec)
+    assert (line, column) == (5, 12)
+    assert "did you mean 'relu'" not in message
+    assert "write it bare (- relu) or as {type: activation, function: relu}" in message
