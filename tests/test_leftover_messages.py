@@ -258,3 +258,30 @@ def test_a_layer_word_as_a_type_says_how_to_write_it(tmp_path: Path) -> None:
     assert (line, column) == (5, 12)
     assert "did you mean 'relu'" not in message
     assert "write it bare (- relu) or as {type: activation, function: relu}" in message
+
+
+# ---------------------------------------------------------------------------
+# 8: a float64 sum's displayed terms add up to its displayed total
+
+
+@pytest.mark.parametrize("precision", ["6", "3"])
+def test_a_float_average_shows_the_floats_it_summed(precision: str) -> None:
+    """(−0.7 + 1 − 0.6 + 0.3)/4 is 1.38778e-17 in float64; the window was shown with the
+    spec's exact terms, (−7/10 + 1 − 3/5 + 3/10)/4, which make 0: a false equation."""
+    from test_displayed_equations import audit_inline
+
+    args = [
+        "pool",
+        "--mode",
+        "avg",
+        "--input",
+        "-0.3 3 0.6 -0.6; 1 0.6 -0.3 0.2; -0.7 1 3 0.2; -0.6 0.3 3 0.7",
+        "--size",
+        "2",
+        "--upstream",
+        "-0.3 -0.7; 0.6 0.1",
+        "--float",
+        "--precision",
+        precision,
+    ]
+    assert audit_inline(*args) == []

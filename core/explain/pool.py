@@ -299,7 +299,10 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
         elif self.p.mode == "avg":
             divisor = int(self.c.divisors[i, j])
             symbolic = f"{target} = ({' + '.join(symbols)}{more_symbolic})/{divisor}"
-            numeric = ["(", *self._sum_tokens(values), f"{more_symbolic})/", divisor]
+            # In float64 the terms shown are the floats summed, so (−0.7 + 1 − 0.6 + 0.3)/4 =
+            # 1.38778e-17 is true as shown; the exact terms (−7/10 + …)/4 make 0, not that.
+            summed = values if self.c.exact else [float(v) for v in values]
+            numeric = ["(", *self._sum_tokens(summed), f"{more_symbolic})/", divisor]
         elif self.c.units[n, c, i, j] != 1:
             # m as the computation took it (the largest |x| of every tap, shown or not),
             # exactly: the float it was rounded to is that of this Fraction.
