@@ -350,7 +350,7 @@ def load_problem(
     # file's `symbols`): until then "1 O" stays the typo it is, with the option's own message.
     symbols = takes_symbols(OPS[kind]) and ("symbols" in given or "symbols" in data)
     options: dict[str, str] = {}
-    dims = data.get("dims")  # the file's, unless --dims (read first) says otherwise
+    dims = _axes(data.get("dims"))  # the file's, unless --dims (read first) says otherwise
     for key, text in sorted(given.items(), key=lambda item: item[0] != "dims"):
         option = option_name(key)
         data[key] = parse_value(
@@ -358,5 +358,14 @@ def load_problem(
         )
         options[key] = option
         if key == "dims":
-            dims = data[key]
+            dims = _axes(data[key])
     return _Merged(source=command, data=data, loaded=loaded, options=options)
+
+
+def _axes(dims: Any) -> int | None:
+    """A spec's ``dims`` as a number when it reads as one (3, "3", 3.0), else None (the kind
+    refuses it with its own message)."""
+    if dims is None or isinstance(dims, bool):
+        return None
+    number = _number(str(dims))
+    return number if isinstance(number, int) else None

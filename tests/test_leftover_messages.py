@@ -168,9 +168,10 @@ def test_inline_triples_under_dims_3_read_as_the_spec_list(
     assert as_triple == as_list
 
 
-def test_inline_triple_takes_dims_from_the_spec_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("dims", ["3", '"3"', "3.0"])
+def test_inline_triple_takes_dims_from_the_spec_file(tmp_path: Path, dims: str) -> None:
     path = tmp_path / "spec.yaml"
-    path.write_text("dims: 3\ninput: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]\nkernel: [[[1]]]\n")
+    path.write_text(f"dims: {dims}\ninput: [[[1, 2], [3, 4]], [[5, 6], [7, 8]]]\nkernel: [[[1]]]\n")
     results = inline_json("conv", "--spec", str(path), "--stride", "2x2x1")
     assert results["output_shape"] == [1, 1, 2]
 
