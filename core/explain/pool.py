@@ -297,12 +297,7 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
             numeric.append(f", … ({extra} more))" if extra > 0 else ")")
             symbolic = f"{target} = max({', '.join(symbols)}{', …' if extra > 0 else ''})"
         elif self.p.mode == "avg":
-            divisor = int(self.c.divisors[i, j])
-            symbolic = f"{target} = ({' + '.join(symbols)}{more_symbolic})/{divisor}"
-            # In float64 the terms shown are the floats summed, so (−0.7 + 1 − 0.6 + 0.3)/4 =
-            # 1.38778e-17 is true as shown; the exact terms (−7/10 + …)/4 make 0, not that.
-            summed = values if self.c.exact else [float(v) for v in values]
-            numeric = ["(", *self._sum_tokens(summed), f"{more_symbolic})/", divisor]
+            symbolic, numeric = self._average_formula(target, symbols, values, i, j, more_symbolic)
         elif self.c.units[n, c, i, j] != 1:
             # m as the computation took it (the largest |x| of every tap, shown or not),
             # exactly: the float it was rounded to is that of this Fraction.
@@ -343,6 +338,17 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 )
             )
         return items
+
+    def _average_formula(
+        self, target: str, symbols: list[str], values: list[Any], i: int, j: int, more: str
+    ) -> tuple[str, list[Any]]:
+        """y = (x_a + x_b + …)/divisor, with its numbers.  In float64 the terms shown are the
+        floats summed, so (−0.7 + 1 − 0.6 + 0.3)/4 = 1.38778e-17 is true as shown; the spec's
+        exact terms, (−7/10 + …)/4, make 0."""
+        divisor = int(self.c.divisors[i, j])
+        symbolic = f"{target} = ({' + '.join(symbols)}{more})/{divisor}"
+        summed = values if self.c.exact else [float(v) for v in values]
+        return symbolic, ["(", *self._sum_tokens(summed), f"{more})/", divisor]
 
     @staticmethod
     def _sum_tokens(values: list[Any]) -> list[Any]:
