@@ -21,6 +21,7 @@ from gradcalc.cli.check_report import FileReport, exit_status, totals
 from gradcalc.cli.safe_text import json_visible, one_line, visible
 from gradcalc.core.grading import Grade, ResultGrade
 from gradcalc.core.outcome import ExitStatus
+from gradcalc.core.words import count_words
 
 # -- text for people: the table, and JUnit's messages ----------------------------------------
 
@@ -69,7 +70,7 @@ def result_lines(result: ResultGrade, hide: bool, max_cells: int = 12) -> list[s
         ]
     else:
         lines = [
-            f"✗ {result.name}: {len(result.wrong)} of {result.cells} values wrong, {credit}{suffix}"
+            f"✗ {result.name}: {len(result.wrong)} of {count_words(result.cells, 'value')} wrong, {credit}{suffix}"
         ]
         lines += [f"    {cell_line(cell, hide)}" for cell in result.wrong[:max_cells]]
         if len(result.wrong) > max_cells:

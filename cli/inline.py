@@ -118,14 +118,19 @@ def inline_values(params: Mapping[str, Any]) -> dict[str, str]:
 # `symbolic`, `symbolic 3x3`, `symbolic 2×3×3`: a whole field of symbols (core/kinds/symbolic_fields.py
 # reads the text and refuses a bad shape with the reason).
 _SYMBOLIC_FIELD = re.compile(r"symbolic(?:\s+\S.*)?", re.DOTALL)
-# An entry that is a name or a formula of names and numbers (b11, -w_1, b22/2, 2*a^2): handed to
-# the core as text, which reads only the names the spec declares and says which one is meant.
-_FORMULA_ENTRY = re.compile(r"[-+(]*[A-Za-z][\w+\-*/^().]*")
+# An entry that is a name or a formula of names and numbers (b11, -w_1, b22/2, 2*a^2, 1/a): handed
+# to the core as text, which reads only the names the spec declares and says which one is meant
+# (and why 1/a is no entry), as it does for the same entry in a spec file.
+_FORMULA_ENTRY = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[\w+\-*/^().]+")
 
 
-def parse_value(text: str, spec_field: Field, source: str, *, symbols: bool = False) -> Any:
+def parse_value(
+    text: str, spec_field: Field, source: str, *, symbols: bool = False, dims: Any = None
+) -> Any:
     """The plain data an option's text stands for; SpecFileError names ``source`` (the option).
-    ``symbols``: the spec declares symbols, so a matrix's entries may be names and formulas."""
+    ``symbols``: the spec declares symbols, so a matrix's entries may be names and formulas.
+    ``dims``: a convolution's spatial axes as given (3: stride 1x2x2 is a triple; 1 and 3:
+    other text goes to the kind, whose message names that many axes), None for 2-D."""
     from gradcalc.cli.spec_loader import SpecFileError, check_text
 
     check_text(text, source)
@@ -143,7 +148,9 @@ def parse_value(text: str, spec_field: Field, source: str, *, symbols: bool = Fa
         from gradcalc.core.kinds.fields import pair_from_text
 
         try:
-            pair = pair_from_text(stripped)
+            pair = pair_from_text(stripped) or (
+                pair_from_text(stripped, triple=True) if dims == 3 else None
+            )
         except SpecError as error:  # "1x010": refused as a lone "010" is
             raise SpecFileError(source, error.message) from None
         if pair is not None:  # "2x1", as `gradcalc random --stride 2x1` takes it
@@ -158,7 +165,7 @@ def parse_value(text: str, spec_field: Field, source: str, *, symbols: bool = Fa
         number = _number(value)
         if number is not None:
             return number
-        if pairs and not _is_choice(value, spec_field):
+        if pairs and not _is_choice(value, spec_field) and dims not in (1, 3):
             reason = _number_problem(value)
             raise SpecFileError(
                 source,
@@ -343,8 +350,22 @@ def load_problem(
     # file's `symbols`): until then "1 O" stays the typo it is, with the option's own message.
     symbols = takes_symbols(OPS[kind]) and ("symbols" in given or "symbols" in data)
     options: dict[str, str] = {}
-    for key, text in given.items():
+    dims = _axes(data.get("dims"))  # the file's, unless --dims (read first) says otherwise
+    for key, text in sorted(given.items(), key=lambda item: item[0] != "dims"):
         option = option_name(key)
-        data[key] = parse_value(text, fields[key], f"{command} {option}", symbols=symbols)
+        data[key] = parse_value(
+            text, fields[key], f"{command} {option}", symbols=symbols, dims=dims
+        )
         options[key] = option
+        if key == "dims":
+            dims = _axes(data[key])
     return _Merged(source=command, data=data, loaded=loaded, options=options)
+
+
+def _axes(dims: Any) -> int | None:
+    """A spec's ``dims`` as a number when it reads as one (3, "3", 3.0), else None (the kind
+    refuses it with its own message)."""
+    if dims is None or isinstance(dims, bool):
+        return None
+    number = _number(str(dims))
+    return number if isinstance(number, int) else None

@@ -23,6 +23,7 @@ from gradcalc.core.float_source import (
     rounds_each_once,
     shortest_fraction,
 )
+from gradcalc.core.words import entries, number_text
 
 Number = Fraction | float
 
@@ -50,11 +51,6 @@ MAX_MAGNITUDE = 10**100
 _MAGNITUDE_TEXT = "1e100"
 
 
-def entries(count: int) -> str:
-    """'1 entry', '3 entries'."""
-    return f"{count} entr{'y' if count == 1 else 'ies'}"
-
-
 def describe(value: Any) -> str:
     """A short description of a value of the wrong type, for error messages."""
     if value is None:
@@ -68,7 +64,11 @@ def describe(value: Any) -> str:
         return "a mapping"
     if isinstance(value, (list, tuple)):
         return "a list"
-    return f"{value!r}"
+    if isinstance(value, np.ndarray):
+        return "an array"
+    if isinstance(value, (int, float, Fraction, np.number)):
+        return number_text(value)
+    return str(value)
 
 
 # Numbers written as text, already read (Fractions are immutable, so safe to share).
@@ -270,7 +270,7 @@ def parse_int(
             raise  # "'010': write 10, …", "numbers larger than 1e100 …": they say what is wrong
         raise SpecError(path, f"expected {what}, got {describe(value)}") from None
     if number.denominator != 1:
-        raise SpecError(path, f"expected {what}, got {number}")
+        raise SpecError(path, f"expected {what}, got {number_text(number)}")
     result = int(number)
     if minimum is not None and result < minimum:
         raise SpecError(path, f"{what} must be at least {minimum}, got {result}")
@@ -575,21 +575,3 @@ def to_float(array: np.ndarray) -> np.ndarray:
         if all(abs(n) < 2**1000 for n in numerators.tolist()):
             return (numerators.astype(float) / denominator).reshape(array.shape)
     return np.array([float(v) for v in flat], dtype=float).reshape(array.shape)
-
-
-def plain(value: Any) -> str:
-    """A number for a sentence: 1.5 or 1/3 for a Fraction (decimal when it ends), else 6 digits."""
-    if isinstance(value, Fraction):
-        if value.denominator == 1:
-            return str(value.numerator)
-        rest = value.denominator
-        for prime in (2, 5):
-            while rest % prime == 0:
-                rest //= prime
-        if rest == 1 and value.denominator <= 10**6:
-            return f"{float(value):.15g}"
-        return str(value)
-    if isinstance(value, (int, np.integer)):
-        return str(int(value))
-    number = float(value)
-    return str(int(number)) if number.is_integer() and abs(number) < 1e15 else f"{number:.6g}"

@@ -7,6 +7,7 @@ from __future__ import annotations
 from gradcalc.core.explain.normalization import NormExplainer
 from gradcalc.core.explain.normalization_backward import NormBackward
 from gradcalc.core.kinds.batchnorm import SECTIONS
+from gradcalc.core.words import count_words, entries
 
 
 class Explainer(NormBackward, NormExplainer):
@@ -17,10 +18,10 @@ class Explainer(NormBackward, NormExplainer):
     def axes_words(self) -> str:
         p = self.p
         if p.input.ndim == 2:
-            where = f"its N = {self.m} samples (axis 0, BatchNorm1d)"
+            where = f"its N = {count_words(self.m, 'sample')} (axis 0, BatchNorm1d)"
         else:
             n, _, h, w = p.input.shape
-            where = f"its N·H·W = {n}·{h}·{w} = {self.m} entries (axes 0, 2, 3, BatchNorm2d)"
+            where = f"its N·H·W = {n}·{h}·{w} = {entries(self.m)} (axes 0, 2, 3, BatchNorm2d)"
         if not p.training:
             return (
                 "training: false (evaluation): each feature is normalized with running_mean "

@@ -32,6 +32,7 @@ from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
 from gradcalc.core.values import holds_formulas, to_float
+from gradcalc.core.words import entries
 
 
 @record(frozen=True)
@@ -144,7 +145,9 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                     f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)"
                 )
             elif p.bias.ndim == 1:
-                items.append(f"one bias per output channel ({self.B} has {g.out_channels} entries)")
+                items.append(
+                    f"one bias per output channel ({self.B} has {entries(g.out_channels)})"
+                )
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
             items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)

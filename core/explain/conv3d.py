@@ -34,6 +34,7 @@ from gradcalc.core.explain.conv3d_views import ViewSections
 from gradcalc.core.explain.pieces import symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv3d import flip3, pad_input3
+from gradcalc.core.words import entries
 
 Index = tuple[int, ...]
 # Each spatial axis: its name in the size formulas, its cells, its padding sides, kernel size.
@@ -185,7 +186,7 @@ class Explainer3d(ViewSections):
                 f"(∂{self.L}/∂{self.B} sums every output)"
             )
         elif p.bias is not None and p.bias.ndim == 1:
-            items.append(f"one bias per output channel ({self.B} has {g.out_channels} entries)")
+            items.append(f"one bias per output channel ({self.B} has {entries(g.out_channels)})")
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
             items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)

@@ -12,6 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.core.explain import Note, Section, SymbolTable
+from gradcalc.core.words import count_words
 
 if TYPE_CHECKING:
     from gradcalc.core.explain.focus import Focus
@@ -108,7 +109,7 @@ class FocusSections3d:
             section.add(
                 Note(
                     f"depth tap e = {e + base} lands on slice {str(z + base).replace('-', '−')}, "
-                    f"in the padding: its {g.kernel[1] * g.kernel[2]} terms read zeros"
+                    f"in the padding: its {count_words(g.kernel[1] * g.kernel[2], 'term')} read zeros"
                 )
             )
             return

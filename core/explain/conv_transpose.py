@@ -31,6 +31,7 @@ from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobi
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
 from gradcalc.core.values import holds_formulas
+from gradcalc.core.words import entries
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9
@@ -148,7 +149,7 @@ class Explainer(BackwardSections):
             items.append(
                 f"one bias {self.B} added to every output"
                 if shared
-                else f"one bias per output channel ({self.B} has {t.out_channels} entries)"
+                else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
             )
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")

@@ -29,6 +29,7 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
 from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobians
 from gradcalc.core.kinds.conv_transpose import SECTIONS
+from gradcalc.core.words import entries
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9
@@ -92,7 +93,7 @@ class Explainer3d(BackwardSections3d):
             items.append(
                 f"one bias {self.B} added to every output"
                 if p.bias.ndim == 0
-                else f"one bias per output channel ({self.B} has {t.out_channels} entries)"
+                else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
             )
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")

@@ -20,6 +20,7 @@ from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol
 from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.ops.conv import conv2d_forward
+from gradcalc.core.words import count_words
 
 
 class BackwardSections(AdjointIdentities, TransposeTerms):
@@ -172,7 +173,9 @@ class BackwardSections(AdjointIdentities, TransposeTerms):
         t = self.t
         conv = f"conv{t.dims}d"
         image = (
-            f"signal U of {t.out_w} positions" if t.dims == 1 else f"{t.out_h}×{t.out_w} image U"
+            f"signal U of {count_words(t.out_w, 'position')}"
+            if t.dims == 1
+            else f"{t.out_h}×{t.out_w} image U"
         )
         return self.identity_statement(conv, image, "unit images", t.out_h * t.out_w)
 

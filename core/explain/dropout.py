@@ -20,6 +20,7 @@ from gradcalc.core.explain.elementwise import ElementwiseExplainer
 from gradcalc.core.explain.pieces import arithmetic_words, show_matrix, symbolic_words
 from gradcalc.core.kinds.dropout import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.dropout import DropoutProblem, DropoutTrace
+from gradcalc.core.words import entries
 
 SCALE = "1/(1 − p)"
 
@@ -58,7 +59,7 @@ class Explainer(ElementwiseExplainer):
             )
             items.append(Words("p = ", p.p, f"; scale {SCALE} = ", p.scale))
             kept = int(sum(int(v) for v in p.mask.ravel().tolist()))
-            items.append(f"{kept} of {p.mask.size} entries kept ({M} = 1)")
+            items.append(f"{kept} of {entries(p.mask.size)} kept ({M} = 1)")
         else:
             items.append(
                 f"training: false (evaluation): dropout is the identity, {Y} = {X} and "

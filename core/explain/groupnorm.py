@@ -7,6 +7,7 @@ from __future__ import annotations
 from gradcalc.core.explain.normalization import NormExplainer
 from gradcalc.core.explain.normalization_backward import NormBackward
 from gradcalc.core.kinds.groupnorm import SECTIONS
+from gradcalc.core.words import count_words, entries
 
 
 class Explainer(NormBackward, NormExplainer):
@@ -19,12 +20,14 @@ class Explainer(NormBackward, NormExplainer):
         channels = p.input.shape[1]
         per = channels // p.groups
         spatial = p.op_shape[3]
-        where = f"its C/G = {per} channels" + (f" × {spatial} positions" if spatial > 1 else "")
+        where = f"its C/G = {count_words(per, 'channel')}" + (
+            f" × {spatial} positions" if spatial > 1 else ""
+        )
         return (
             f"num_groups = {p.groups}: the C = {channels} channel{'s' * (channels > 1)} form "
             f"{p.groups} group{'s' * (p.groups > 1)} of {per} consecutive "
             f"channel{'s' * (per > 1)}; each sample's group is normalized over {where}, "
-            f"M = {self.m} entries (μ and σ² are indexed sample, group); γ and β are per channel"
+            f"M = {entries(self.m)} (μ and σ² are indexed sample, group); γ and β are per channel"
         )
 
     def problem_words(self) -> str:

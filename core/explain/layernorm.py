@@ -7,6 +7,7 @@ from __future__ import annotations
 from gradcalc.core.explain.normalization import NormExplainer
 from gradcalc.core.explain.normalization_backward import NormBackward
 from gradcalc.core.kinds.layernorm import SECTIONS
+from gradcalc.core.words import entries
 
 
 class Explainer(NormBackward, NormExplainer):
@@ -23,7 +24,7 @@ class Explainer(NormBackward, NormExplainer):
         return (
             f"normalized_shape {normalized}: {rows} is normalized over the last "
             f"{len(p.axes)} ax{'es' if len(p.axes) != 1 else 'is'} (axes {axes}), its M = "
-            f"{self.m} entries; γ and β have one entry per normalized position"
+            f"{entries(self.m)}; γ and β have one entry per normalized position"
         )
 
     def problem_words(self) -> str:

@@ -37,7 +37,7 @@ from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.loss import CLASS_LOSSES, SECTIONS, LossProblem
 from gradcalc.core.kinds.loss_trace import LossTrace
 from gradcalc.core.ops.softmax import log_sum_exp
-from gradcalc.core.values import entries, plain
+from gradcalc.core.words import count_words, entries, plain
 
 
 class Explainer(ClassLossSteps, ElementwiseSteps):
@@ -165,7 +165,7 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
                     eps,
                     ": the target mixes (1 − ε) of itself with ε/C = ",
                     eps / classes,
-                    f" of the uniform distribution over C = {classes} classes",
+                    f" of the uniform distribution over C = {count_words(classes, 'class', 'classes')}",
                 )
             )
         return items

@@ -15,7 +15,7 @@ from gradcalc.core.explain import Formula, Note, Section, sentence
 from gradcalc.core.explain.pieces import factor, plus, show_matrix
 from gradcalc.core.explain.softmax import softmax_row_steps
 from gradcalc.core.ops.softmax import log_sum_exp
-from gradcalc.core.values import plain
+from gradcalc.core.words import plain
 
 
 class ClassLossSteps:

@@ -12,7 +12,7 @@ from gradcalc.core.explain import Formula, Note, Section, sentence
 from gradcalc.core.explain.pieces import factor
 from gradcalc.core.kinds.loss_trace import bce_clamps, one_minus
 from gradcalc.core.ops.losses import BCE_LOG_FLOOR, CENTRED, UPPER
-from gradcalc.core.values import plain
+from gradcalc.core.words import plain
 
 
 def _one_minus(x: Any) -> tuple:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from gradcalc.core.words import count_words
+
 
 def temporal_conventions(problem: Any) -> list[str]:
     """What the rows are, the target and the mask."""
@@ -21,7 +23,7 @@ def temporal_conventions(problem: Any) -> list[str]:
         "target: one class index per step (N×T), 0-based as in PyTorch"
         + (" (index_base 1 only changes how indices are printed)" if base else ""),
         f"mask: 1 counts a step, 0 leaves it out (ℓ = 0, gradient 0); {counted} of the "
-        f"{total} steps counted",
+        f"{count_words(total, 'step')} counted",
     ]
 
 

@@ -21,6 +21,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
 from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.net import Layer, NetProblem
+from gradcalc.core.words import count_words
 
 # A layer's own sections that belong to the forward pass (shown in layer order); the rest
 # are its backward pass (shown in reverse).
@@ -220,9 +221,9 @@ class Explainer:
         return [
             Note(
                 f"{layer.name} applies to the last axis (as nn.Linear): the {shape_words(before)} "
-                f"input is read as {rows} rows of {features} features, and its {rows}×{out} "
+                f"input is read as {count_words(rows, 'row')} of {count_words(features, 'feature')}, and its {rows}×{out} "
                 f"output is read back as {shape_words(after)}; ∂{L}/∂{layer.name} "
-                f"({shape_words(after)}) is read as {rows} rows of {out} likewise"
+                f"({shape_words(after)}) is read as {count_words(rows, 'row')} of {out} likewise"
             )
         ]
 

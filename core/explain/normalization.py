@@ -339,6 +339,6 @@ class NormExplainer:
 
 
 def _plain_number(value: Fraction) -> str:
-    from gradcalc.core.values import plain
+    from gradcalc.core.words import plain
 
     return plain(value)

@@ -12,6 +12,7 @@ import numpy as np
 from gradcalc.core.explain import Matrix, Note, Symbol, SymbolTable
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.values import holds_formulas, to_float
+from gradcalc.core.words import entries
 
 # A matrix with more entries than this is summarized in a sentence, not printed.
 MAX_MATRIX_SHOWN = 400
@@ -163,7 +164,7 @@ def chain_product(
     return [
         Note(
             f"the chain rule as a product: {product_name} = {upstream_name} · ∂{out}/∂{param}, "
-            f"the upstream as a row ({len(row)} entries) times the Jacobian above "
+            f"the upstream as a row ({entries(len(row))}) times the Jacobian above "
             f"({len(row)}×{table.shape[1]})"
         ),
         SymbolTable(f"{upstream_name} (a row)", out_labels, (upstream_name,), (tuple(row),)),

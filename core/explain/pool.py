@@ -39,7 +39,7 @@ from gradcalc.core.kinds.pool_checks import power_text
 
 # REAL, PADDING, BEYOND: where a window's tap lands
 from gradcalc.core.ops.windows import BEYOND, PADDING, REAL, cell_readers
-from gradcalc.core.values import plain
+from gradcalc.core.words import count_words, plain
 
 
 class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
@@ -150,7 +150,8 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
         if any(g.padding):
             fill = "−∞ (never the max)" if p.mode == "max" else "zeros"
             items.append(
-                f"padding {g.padding[0]} rows top and bottom, {g.padding[1]} cols left and right, "
+                f"padding {count_words(g.padding[0], 'row')} top and bottom, "
+                f"{count_words(g.padding[1], 'col')} left and right, "
                 f"filled with {fill}; at most half the window (as PyTorch)"
             )
         if g.ceil_mode:
@@ -241,8 +242,9 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 self._matrix(
                     f"{self.X} padded",
                     padded,
-                    caption=f"{ph} rows above and below, {pw} cols left and right; padded indices "
-                    "count from the padded corner",
+                    caption=f"{count_words(ph, 'row')} above and below, "
+                    f"{count_words(pw, 'col')} left and right; padded indices count from the "
+                    "padded corner",
                 )
             )
         section.add(self._matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, role=GRADIENT))
@@ -295,9 +297,7 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
             numeric.append(f", … ({extra} more))" if extra > 0 else ")")
             symbolic = f"{target} = max({', '.join(symbols)}{', …' if extra > 0 else ''})"
         elif self.p.mode == "avg":
-            divisor = int(self.c.divisors[i, j])
-            symbolic = f"{target} = ({' + '.join(symbols)}{more_symbolic})/{divisor}"
-            numeric = ["(", *self._sum_tokens(values), f"{more_symbolic})/", divisor]
+            symbolic, numeric = self._average_formula(target, symbols, values, i, j, more_symbolic)
         elif self.c.units[n, c, i, j] != 1:
             # m as the computation took it (the largest |x| of every tap, shown or not),
             # exactly: the float it was rounded to is that of this Fraction.
@@ -321,7 +321,7 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                     [
                         note,
                         f"PyTorch's avg_pool2d(x^p)·kh·kw divides this clipped window's sum by its "
-                        f"{inside} cells, not {self.g.taps}, so the sum is scaled by "
+                        f"{count_words(inside, 'cell')}, not {self.g.taps}, so the sum is scaled by "
                         f"{self.g.taps}/{inside}",
                     ],
                 )
@@ -338,6 +338,17 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                 )
             )
         return items
+
+    def _average_formula(
+        self, target: str, symbols: list[str], values: list[Any], i: int, j: int, more: str
+    ) -> tuple[str, list[Any]]:
+        """y = (x_a + x_b + …)/divisor, with its numbers.  In float64 the terms shown are the
+        floats summed, so (−0.7 + 1 − 0.6 + 0.3)/4 = 1.38778e-17 is true as shown; the spec's
+        exact terms, (−7/10 + …)/4, make 0."""
+        divisor = int(self.c.divisors[i, j])
+        symbolic = f"{target} = ({' + '.join(symbols)}{more})/{divisor}"
+        summed = values if self.c.exact else [float(v) for v in values]
+        return symbolic, ["(", *self._sum_tokens(summed), f"{more})/", divisor]
 
     @staticmethod
     def _sum_tokens(values: list[Any]) -> list[Any]:

@@ -14,7 +14,7 @@ from typing import Any
 from gradcalc.core.explain import Formula, Note, Section, SymbolTable
 from gradcalc.core.kinds.pool_checks import power_text
 from gradcalc.core.ops.windows import REAL
-from gradcalc.core.values import plain
+from gradcalc.core.words import plain
 
 # p values of the "growing p approaches the max" table.
 RELATION_PS = (1, 2, 4, 8, 16, 32, 64, 128)

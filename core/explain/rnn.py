@@ -36,6 +36,7 @@ from gradcalc.core.explain.pieces import (
 from gradcalc.core.explain.rnn_backward import Backward
 from gradcalc.core.kinds.rnn import SECTIONS, RnnProblem, RnnTrace
 from gradcalc.core.ops.recurrent import GATE_NAMES
+from gradcalc.core.words import count_words
 
 _EQUATIONS = {
     "rnn": "h_t = {act}(ai + ah)",
@@ -125,7 +126,7 @@ class Explainer(Backward):
         layout = (
             "one step (N×I input, as RNNCell)"
             if p.single_step
-            else f"{self.count} steps ({'N×T×I: batch_first' if p.batch_first else 'T×N×I'})"
+            else f"{count_words(self.count, 'step')} ({'N×T×I: batch_first' if p.batch_first else 'T×N×I'})"
         )
         items = [
             f"{p.cell} (PyTorch nn.{p.cell.upper()}) over {layout}; N = {self.batch}, "

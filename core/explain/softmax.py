@@ -34,6 +34,7 @@ from gradcalc.core.kinds.softmax import SECTIONS as KIND_SECTIONS
 from gradcalc.core.kinds.softmax import SMALL_CLASSES, SoftmaxProblem, SoftmaxTrace
 from gradcalc.core.ops.softmax import log_sum_exp, others_sum, softmax_parts
 from gradcalc.core.spec import MAX_TERMS_SHOWN
+from gradcalc.core.words import count_words
 
 
 def softmax_row_steps(
@@ -210,7 +211,7 @@ class Explainer(ElementwiseExplainer):
             f"{self.p.function} over the last axis (dim = −1): each of the {self.s.shape[0]} row"
             f"{'s' if self.s.shape[0] != 1 else ''} of C = {classes} scores separately"
             if self.batched
-            else f"{self.p.function} over the C = {classes} entries of the vector (dim = −1)"
+            else f"{self.p.function} over the C = {count_words(classes, 'entry', 'entries')} of the vector (dim = −1)"
         ]
         items.append(
             "log-sum-exp: m = max_j s_j is subtracted before exp, so every exponent is ≤ 0 "

@@ -36,6 +36,7 @@ from gradcalc.core.ops.attention import ATTENTION, attention_output
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import parse_number
+from gradcalc.core.words import count_words
 
 KIND = "attention"
 KEYS = registry.field_names(KIND)
@@ -154,7 +155,7 @@ def read_tensors(spec: Mapping[str, Any], limits: common.Limits) -> tuple[np.nda
     if key.shape[-1] != query.shape[-1]:
         raise SpecError(
             ("key",),
-            f"key rows have {key.shape[-1]} entries but query rows have E = "
+            f"key rows have {count_words(key.shape[-1], 'entry', 'entries')} but query rows have E = "
             f"{query.shape[-1]}: Q·Kᵀ needs both E wide",
         )
     if value.shape[-2] != key.shape[-2]:

@@ -26,6 +26,7 @@ from gradcalc.core.kinds.fields import read_array, read_scalar, shape_text
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.normalization import finite_differences, run  # noqa: F401 - shared by the three kinds
 from gradcalc.core.kinds.profile import Knob, Profile, Variant
+from gradcalc.core.words import count_words
 
 KIND = "batchnorm"
 KEYS = registry.field_names(KIND)
@@ -86,7 +87,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NormProblem:
     eps = shared.read_eps(spec)
     training = shared.read_flag(spec, "training", True)
     momentum = read_scalar(spec, "momentum", Fraction(1, 10), low=Fraction(0), high=Fraction(1))
-    what = f"the input has C = {channels} features (one γ and one β per feature)"
+    what = f"the input has C = {count_words(channels, 'feature')} (one γ and one β per feature)"
     weight, bias = shared.read_affine(spec, "affine", (channels,), what, limits)
     running_mean = _read_running(spec, "running_mean", channels, 0, limits)
     running_var = _read_running(spec, "running_var", channels, 1, limits)

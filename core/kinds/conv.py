@@ -43,6 +43,7 @@ from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gra
 from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import (
+    read_groups,
     read_padding_1d,
     read_pair,
     read_single,
@@ -63,7 +64,8 @@ from gradcalc.core.ops.conv import (
 from gradcalc.core.ops.conv3d import CONV3D, Conv3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, entries, parse_bool, parse_int
+from gradcalc.core.values import parse_bool, parse_int
+from gradcalc.core.words import entries
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
@@ -295,9 +297,8 @@ def _check_channels(spec: Mapping[str, Any], x: np.ndarray, w: np.ndarray, dims:
     in_channels = x.shape[-dims - 1] if x.ndim > dims else 1
     out_channels = w.shape[0] if w.ndim == dims + 2 else 1
     kernel_channels = w.shape[-dims - 1] if w.ndim > dims else 1
-    groups = 1
-    if spec.get("groups") is not None:
-        groups = parse_int(spec["groups"], ("groups",), minimum=1, maximum=MAX_INDEX, what="groups")
+    groups = read_groups(spec)
+    if groups != 1:
         for count, which in ((in_channels, "input"), (out_channels, "output")):
             if count % groups:
                 raise SpecError(

@@ -39,7 +39,7 @@ def read_triple(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, 
             _pair_int(v, (*path, i), f"{what} ({AXES[i]})", minimum, allowed)
             for i, v in enumerate(value)
         )
-    refuse_pair_text(value, path, what, allowed)
+    refuse_pair_text(value, path, what, allowed, triple=True)
     if isinstance(value, bool) or value is None:
         raise SpecError(path, f"{what} must not be {describe(value)}; {allowed}")
     number = _pair_int(value, path, what, minimum, allowed)
@@ -100,7 +100,7 @@ def read_padding_3d(
             return pads, f"[{', '.join(map(str, pads))}]"  # type: ignore[return-value]
         raise SpecError(path, f"padding is a list of {len(value)} in a 3-D convolution; {allowed}")
     if isinstance(value, str):
-        refuse_pair_text(value, path, "padding", allowed)
+        refuse_pair_text(value, path, "padding", allowed, triple=True)
         if not looks_numeric(value):
             raise SpecError(path, f"unknown padding {value!r}; {allowed}")
     if isinstance(value, bool) or value is None:

@@ -37,7 +37,7 @@ from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  
 from gradcalc.core.kinds.conv_transpose_maps import jacobian_maps
 from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
 from gradcalc.core.kinds.fields import (
-    read_int,
+    read_groups,
     read_padding,
     read_padding_1d,
     read_pair,
@@ -56,12 +56,8 @@ from gradcalc.core.ops.conv_transpose import CONV_TRANSPOSE2D, ConvTransposeGeom
 from gradcalc.core.ops.conv_transpose3d import CONV_TRANSPOSE3D, ConvTranspose3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import (
-    MAX_INDEX,
-    entries,
-    looks_numeric,
-    parse_int,
-)
+from gradcalc.core.values import looks_numeric, parse_int
+from gradcalc.core.words import entries
 
 KIND = "conv_transpose"
 KEYS = registry.field_names(KIND)
@@ -234,8 +230,7 @@ def _axes(count: int) -> str:
 
 def _read_groups(spec: Mapping[str, Any], in_channels: int, w: np.ndarray, dims: int) -> int:
     """groups: a whole number ≥ 1 dividing the input channels; the kernel's first axis is C_in."""
-    groups = read_int(spec, "groups", 1, minimum=1, maximum=MAX_INDEX)
-    assert groups is not None
+    groups = read_groups(spec)
     kernel_in = w.shape[0] if w.ndim == dims + 2 else 1
     if kernel_in != in_channels:
         spatial = {1: "k", 2: "kh×kw", 3: "kd×kh×kw"}[dims]
@@ -292,7 +287,9 @@ def _read_spacing(
     if dims == 1:
         stride = (1, read_single(spec.get("stride", 1), ("stride",), "stride", 1))
         dilation = (1, read_single(spec.get("dilation", 1), ("dilation",), "dilation", 1))
-        sides, padding_text = read_padding_1d(raw_padding, stride[1], dilation[1], w.shape[-1])
+        sides, padding_text = read_padding_1d(
+            raw_padding, stride[1], dilation[1], w.shape[-1], words=False
+        )
         return stride, dilation, (0, 0, *sides), padding_text
     stride = read_pair(spec.get("stride", 1), ("stride",), "stride", 1)
     dilation = read_pair(spec.get("dilation", 1), ("dilation",), "dilation", 1)

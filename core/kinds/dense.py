@@ -38,7 +38,7 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import entries
+from gradcalc.core.words import count_words, entries
 
 KIND = "dense"
 KEYS = registry.field_names(KIND)
@@ -149,8 +149,8 @@ def _read_input_and_weight(
         )
         raise SpecError(
             ("weight",),
-            f"weight is {shape_text(w.shape)} but each input sample has L = {in_features} entries; "
-            f"weight must be O×L (O outputs, L = {in_features} inputs){hint}",
+            f"weight is {shape_text(w.shape)} but each input sample has L = {entries(in_features)}; "
+            f"weight must be O×L (O outputs, L = {count_words(in_features, 'input')}){hint}",
         )
     return x, w
 

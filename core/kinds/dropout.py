@@ -33,7 +33,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.dropout import DROPOUT
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, parse_bool, parse_number, plain
+from gradcalc.core.values import MAX_INDEX, parse_bool, parse_number
+from gradcalc.core.words import plain
 
 KIND = "dropout"
 KEYS = registry.field_names(KIND)

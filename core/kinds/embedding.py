@@ -31,7 +31,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.embedding import EMBEDDING, embedding_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import MAX_INDEX, plain
+from gradcalc.core.values import MAX_INDEX
+from gradcalc.core.words import count_words, plain
 
 KIND = "embedding"
 KEYS = registry.field_names(KIND)
@@ -86,7 +87,7 @@ def read_indices(raw: Any, vocabulary: int, limits: common.Limits) -> np.ndarray
         if not 0 <= value < vocabulary:
             raise SpecError(
                 ("indices", *index),
-                f"index {plain(value)} is out of range: the weight has V = {vocabulary} rows, "
+                f"index {plain(value)} is out of range: the weight has V = {count_words(vocabulary, 'row')}, "
                 f"so an index is in [0, {vocabulary}) (0 to {vocabulary - 1})",
             )
     return np.asarray([int(v) for v in flat], dtype=np.int64).reshape(values.shape)

@@ -21,7 +21,8 @@ from gradcalc.core.gradcheck import check_gradients
 from gradcalc.core.kinds.expr_derive import Derivatives, ResultNames
 from gradcalc.core.kinds.expr_engine import Engine, Entry, Verdict, has_opaque
 from gradcalc.core.outcome import Check, GradientCheck, WrongCell
-from gradcalc.core.values import describe, entries, parse_number
+from gradcalc.core.values import describe, parse_number
+from gradcalc.core.words import entries
 
 if TYPE_CHECKING:
     from gradcalc.core.kinds.expr import ExprProblem

@@ -33,6 +33,10 @@ from gradcalc.core.values import (
 # A spec file writes [2, 1]; there "2x1" is an error that shows the way (refuse_pair_text).
 PAIR_SEPARATOR = re.compile(r"\s*[x×X*]\s*")
 PAIR_TEXT = re.compile(rf"\s*([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+)\s*")
+# A 3-D convolution's triple, "1x2x2", as its inline options take it (a spec file: [1, 2, 2]).
+TRIPLE_TEXT = re.compile(
+    rf"\s*([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+)\s*"
+)
 
 
 # ---------------------------------------------------------------------------
@@ -51,7 +55,10 @@ def shape_text(shape: tuple[int, ...]) -> str:
 def read_choice(
     spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], *, default: str | None = None
 ) -> str:
-    """One word out of ``allowed``; a missing key takes ``default`` (None: required)."""
+    """One word out of ``allowed``; a missing key takes ``default`` (None: required).  A key
+    written as null is refused at its own line, as stride: null and padding: null are."""
+    if key in spec and spec[key] is None:
+        raise SpecError((key,), f"expected one of {', '.join(allowed)}, got null")
     value = spec.get(key, default)
     if value is None:
         raise SpecError((), f"missing required key {key!r}; allowed values: {', '.join(allowed)}")
@@ -77,7 +84,7 @@ def read_scalar(
     too_low = low is not None and (value <= low if low_open else value < low)
     too_high = high is not None and value > high
     if too_low or too_high:
-        from gradcalc.core.values import plain
+        from gradcalc.core.words import plain
 
         left = "(" if low_open else "["
         low_text = "−∞" if low is None else plain(low)
@@ -112,6 +119,26 @@ def read_array(
     return parse_array(raw, path, ndims=ndims, what=what, max_elements=limits.max_elements)
 
 
+GROUPS_ALLOWED = "allowed: a positive integer dividing both in_channels and out_channels"
+
+
+def read_groups(spec: Mapping[str, Any]) -> int:
+    """conv's and conv_transpose's ``groups``: 1 when the key is missing; null, 3/2 or 0 are
+    refused at the key with what is allowed (null is refused as stride: null is)."""
+    if "groups" not in spec:
+        return 1
+    value = spec["groups"]
+    if value is None:
+        raise SpecError(("groups",), f"expected a whole number, got null; {GROUPS_ALLOWED}")
+    try:
+        groups = parse_int(value, ("groups",), what="a whole number")
+    except SpecError as error:
+        raise SpecError(error.path, f"{error.message}; {GROUPS_ALLOWED}") from None
+    if not 1 <= groups <= MAX_INDEX:
+        raise SpecError(("groups",), f"expected a whole number, got {groups}; {GROUPS_ALLOWED}")
+    return groups
+
+
 # ---------------------------------------------------------------------------
 # Pairs of whole numbers and padding forms
 
@@ -131,11 +158,20 @@ def read_pair(value: Any, path: tuple, what: str, minimum: int) -> tuple[int, in
     return number, number
 
 
-def refuse_pair_text(value: Any, path: tuple, what: str, allowed: str) -> None:
-    """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way."""
-    pair = pair_from_text(value, path, as_list=True) if isinstance(value, str) else None
+def refuse_pair_text(
+    value: Any, path: tuple, what: str, allowed: str, *, triple: bool = False
+) -> None:
+    """A spec file writes a pair as [2, 1]: "2x1" there is an error that shows the way
+    (``triple``: a 3-D one's "1x2x2" too, as [1, 2, 2])."""
+    if not isinstance(value, str):
+        return
+    pair = pair_from_text(value, path, as_list=True)
+    if pair is None and triple:
+        pair = pair_from_text(value, path, as_list=True, triple=True)
     if pair is not None:
-        raise SpecError(path, f"{what} {value!r}: write [{pair[0]}, {pair[1]}] here; {allowed}")
+        raise SpecError(
+            path, f"{what} {value!r}: write [{', '.join(map(str, pair))}] here; {allowed}"
+        )
 
 
 def _pair_int(value: Any, path: tuple, what: str, minimum: int, allowed: str) -> int:
@@ -201,26 +237,29 @@ def read_padding(
     return (p, p, p, p), str(p)
 
 
-def pair_from_text(text: str, path: FieldPath = (), *, as_list: bool = False) -> list[int] | None:
-    """``"2x1"`` (or ``2×1``, ``2 x 1``) -> [2, 1]; None for any other text.
+def pair_from_text(
+    text: str, path: FieldPath = (), *, as_list: bool = False, triple: bool = False
+) -> list[int] | None:
+    """``"2x1"`` (or ``2×1``, ``2 x 1``) -> [2, 1]; with ``triple``, ``"1x2x2"`` -> [1, 2, 2]
+    instead; None for any other text.
 
     Each part is a whole number as any other is read: ``"1x010"`` is refused as a lone
     ``"010"`` is (SpecError at ``path`` naming the pair to write: ``1x10``, or ``[1, 10]``
     with ``as_list``, a spec file's form), never read as 1×10 or as octal."""
-    pair = PAIR_TEXT.fullmatch(text)
+    pair = (TRIPLE_TEXT if triple else PAIR_TEXT).fullmatch(text)
     if pair is None:
         return None
-    parts = (pair[1], pair[2])
+    parts = pair.groups()
     if any(len(part) > 1 and part[0] == "0" for part in parts):
         raise SpecError(path, _zero_led_pair(text.strip(), parts, as_list))
     return [parse_int(part, path, what="a whole number") for part in parts]
 
 
-def _zero_led_pair(text: str, parts: tuple[str, str], as_list: bool) -> str:
+def _zero_led_pair(text: str, parts: tuple[str, ...], as_list: bool) -> str:
     """Why ``"1x010"`` is refused, with the pair to write (and its octal reading if it differs)."""
 
     def written(values: list[int]) -> str:
-        return f"[{values[0]}, {values[1]}]" if as_list else f"{values[0]}x{values[1]}"
+        return f"[{', '.join(map(str, values))}]" if as_list else "x".join(map(str, values))
 
     shown = repr(text) if len(text) <= 60 else repr(text[:60] + "…")
     if len(text) > 60:
@@ -249,15 +288,18 @@ def read_single(value: Any, path: tuple, what: str, minimum: int) -> int:
 
 
 def read_padding_1d(
-    value: Any, stride: int, dilation: int, kernel: int
+    value: Any, stride: int, dilation: int, kernel: int, *, words: bool = True
 ) -> tuple[tuple[int, int], str]:
     """A 1-D convolution's padding as (left, right) and a short text of what the spec said:
     an int or [p] (both sides), [left, right] (a causal convolution is [d·(k−1), 0]),
-    "valid" or "same" (stride 1; an odd extra cell goes right, as in PyTorch)."""
+    "valid" or "same" (stride 1; an odd extra cell goes right, as in PyTorch).  ``words``:
+    whether the words are allowed (a transposed convolution refuses them before this)."""
     path = ("padding",)
     allowed = (
         "allowed: an integer, [p] (both sides), [left, right] (causal: [k−1, 0]), "
         '"valid", "same" or "full"'
+        if words
+        else "allowed: an integer, [p] (both sides) or [left, right]"
     )
     if isinstance(value, str) and value.strip().lower() == "full":
         # d·(k−1) on each side: every window that overlaps the input at all.

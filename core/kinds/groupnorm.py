@@ -24,6 +24,7 @@ from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.normalization import finite_differences, run  # noqa: F401 - shared by the three kinds
 from gradcalc.core.kinds.profile import Knob, Profile, Variant
 from gradcalc.core.values import MAX_INDEX
+from gradcalc.core.words import count_words
 
 KIND = "groupnorm"
 KEYS = registry.field_names(KIND)
@@ -45,7 +46,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NormProblem:
     if channels % groups:
         raise SpecError(
             ("num_groups",),
-            f"num_groups = {groups} does not divide the C = {channels} channels of the input "
+            f"num_groups = {groups} does not divide the C = {count_words(channels, 'channel')} of the input "
             f"({shape_text(x.shape)}); each group takes C/G consecutive channels",
         )
     if x.shape[0] * (channels // groups) * math.prod(x.shape[2:]) == 1:
@@ -57,7 +58,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NormProblem:
             "samples",
         )
     eps = shared.read_eps(spec)
-    what = f"the input has C = {channels} channels (one γ and one β per channel)"
+    what = f"the input has C = {count_words(channels, 'channel')} (one γ and one β per channel)"
     weight, bias = shared.read_affine(spec, "affine", (channels,), what, limits)
     per = channels // groups
     spatial = math.prod(x.shape[2:])

@@ -61,7 +61,8 @@ from gradcalc.core.ops import adapter
 from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record, replace
-from gradcalc.core.values import (
+from gradcalc.core.words import (
+    count_words,
     entries,
     plain,  # the sentence number formatter (its messages)
 )
@@ -163,7 +164,9 @@ def _read_class_target(
         if x.ndim == 1:
             wanted = f"one class index (a whole number from 0 to {classes - 1})"
             if loss == "cross_entropy":
-                wanted += f", or a probability for each of the {classes} classes"
+                wanted += (
+                    f", or a probability for each of the {count_words(classes, 'class', 'classes')}"
+                )
         else:
             wanted = f"a list of {x.shape[0]} class indices, one per row of the input"
             if loss == "cross_entropy":
@@ -183,7 +186,7 @@ def _read_class_target(
         if index != ignore_index and not 0 <= index < classes:
             raise SpecError(
                 path,
-                f"class index {index} is out of range: the input has C = {classes} classes, "
+                f"class index {index} is out of range: the input has C = {count_words(classes, 'class', 'classes')}, "
                 f"so indices run from 0 to {classes - 1} (0-based, as in PyTorch; "
                 f"ignore_index is {ignore_index})",
             )

@@ -25,7 +25,8 @@ import numpy as np
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import read_array, shape_text
-from gradcalc.core.values import describe, plain
+from gradcalc.core.values import describe
+from gradcalc.core.words import plain
 
 # The keys a temporal loss refuses (what it takes instead is said in each refusal).
 NOT_TEMPORAL = ("weight", "label_smoothing", "ignore_index")

@@ -357,8 +357,18 @@ def read_layer(item: Any, index: int) -> Layer:
             path, f"layers[{index}] has no type; allowed types: {', '.join(LAYER_TYPES)}"
         )
     kind = item["type"]
+    words = shorthands()
+    if kind not in LAYER_TYPES and isinstance(kind, str) and kind in words:
+        # "did you mean 'relu'?" would repeat it: say how the word is written instead.
+        meant, keys = words[kind]
+        written = ", ".join(f"{key}: {value}" for key, value in {"type": meant, **keys}.items())
+        raise SpecError(
+            (*path, "type"),
+            f"{kind!r} is a layer word, not a type: write it bare (- {kind}) or as "
+            f"{{{written}}}; allowed types: {', '.join(LAYER_TYPES)}",
+        )
     if kind not in LAYER_TYPES:
-        hint = did_you_mean_any(str(kind), (*LAYER_TYPES, *shorthands()))
+        hint = did_you_mean_any(str(kind), (*LAYER_TYPES, *words))
         raise SpecError(
             (*path, "type"),
             f"unknown layer type {kind!r}{hint or '.'} Allowed types: {', '.join(LAYER_TYPES)}",

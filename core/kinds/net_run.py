@@ -40,6 +40,7 @@ from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record, replace
 from gradcalc.core.values import read_floats
+from gradcalc.core.words import count_words
 
 
 @record
@@ -119,7 +120,7 @@ def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tu
         raise SpecError(
             ("layers", layer.index, "layout"),
             f"{layer.name}'s input ({problem.source(layer.index)}) has {_shape(values.shape)}, "
-            f"which a dense layer reads as rows of {values.shape[-1]} features (applied to the "
+            f"which a dense layer reads as rows of {count_words(values.shape[-1], 'feature')} (applied to the "
             "last axis, as nn.Linear), each row a sample: only layout: row reads it so; "
             "remove layout: column",
         )
@@ -245,7 +246,7 @@ def layer_error(
         weight = np.shape(layer.keys["weight"])
         return SpecError(
             (*here, "weight"),
-            f"{layer.name}'s weight is {shape_text(weight)}, so it takes {weight[1]} features, "
+            f"{layer.name}'s weight is {shape_text(weight)}, so it takes {count_words(weight[1], 'feature')}, "
             f"but {source} gives {values.shape[-1]} (its output is {_shape(values.shape)})",
         )
     if error.path[:1] == ("indices",):  # an embedding's indices are the net's input

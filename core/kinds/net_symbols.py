@@ -352,17 +352,54 @@ def give_values(problem: NetProblem, limits: Any, size: str) -> dict[Any, Any]:
     upstream = problem.upstream if isinstance(problem.upstream, np.ndarray) else None
     arrays = [problem.input, upstream, *(array for _, _, array in parameters)]
     values = symbolic.random_values(symbolic.symbols_of(*(a for a in arrays if a is not None)))
-    problem.input = symbolic.substitute(problem.input, values)
+    problem.input = _substitute(problem.input, values, ("input",), size)
     if upstream is not None:
-        problem.upstream = symbolic.substitute(upstream, values)
+        problem.upstream = _substitute(upstream, values, ("upstream",), size)
     for layer, role, array in parameters:
-        layer.keys[role] = symbolic.substitute(array, values)
+        layer.keys[role] = _substitute(array, values, ("layers", layer.index, role), size)
     problem.floats.clear()
     problem.symbolic_capped = (
         f"symbolic entries, but {size} (docs/symbolic.md): every result below is for the "
         f"random values {symbolic.values_text(values)}"
     )
     return values
+
+
+# The highest degree whose value stays within 1e100 at the random values (|v| ≤ 9) a capped
+# net gives its symbols: 9**104 < 1e100 < 9**105.
+_MOST_DEGREE = 104
+
+
+def _substitute(
+    array: np.ndarray, values: dict[Any, Any], path: tuple[Any, ...], size: str
+) -> np.ndarray:
+    """symbolic.substitute, refusing at its entry a formula whose value passes 1e100 (a**999
+    at a = 7): the layer reading it would call it too large a number, not say why."""
+    import sympy
+
+    from gradcalc.core import symbolic
+    from gradcalc.core.values import MAX_MAGNITUDE
+
+    result = symbolic.substitute(array, values)
+    for flat, number in enumerate(result.ravel().tolist()):
+        if abs(number) > MAX_MAGNITUDE:
+            formula = np.asarray(array, dtype=object).ravel()[flat]
+            index = tuple(int(i) for i in np.unravel_index(flat, result.shape))
+            given = {s: v for s, v in values.items() if s in symbolic.symbols_of(formula)}
+            degree = sympy.Poly(formula, *given).total_degree()
+            why = (
+                f"its degree {degree} is too large for that; allowed: a degree of at most 104 "
+                "(9**104 < 1e100)"
+                if degree > _MOST_DEGREE
+                else "its numbers are too large for that; allowed: entries within 1e100 there"
+            )
+            raise SpecError(
+                (*path, *index),
+                f"{symbolic.text(formula)} is above 1e100 at {symbolic.values_text(given)}: "
+                f"{size}, so every symbol of the net is given a whole number from −9 to 9, and "
+                f"{why}, or a net small enough to stay symbolic",
+            )
+    return result
 
 
 class NetOverCap(Exception):

@@ -33,7 +33,8 @@ from gradcalc.core.ops.normalization import (
 from gradcalc.core.ops.normalization import forward as float_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
-from gradcalc.core.values import parse_bool, parse_number, plain
+from gradcalc.core.values import parse_bool, parse_number
+from gradcalc.core.words import plain
 
 NAME_DEFAULTS = {"input": "x", "output": "y", "weight": "γ", "bias": "β", "loss": "L"}
 DEFAULT_EPS = Fraction(1, 10**5)

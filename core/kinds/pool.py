@@ -72,13 +72,8 @@ from gradcalc.core.ops.pool_geometry import (
 )
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record
-from gradcalc.core.values import (
-    MAX_INDEX,
-    looks_numeric,
-    parse_bool,
-    parse_number,
-    plain,
-)
+from gradcalc.core.values import MAX_INDEX, looks_numeric, parse_bool, parse_number
+from gradcalc.core.words import plain
 
 # ---------------------------------------------------------------------------
 # Reading

@@ -19,7 +19,8 @@ from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.symbolic_fields import read_tensor
 from gradcalc.core.ops.pool import gather_windows, power_sums
 from gradcalc.core.ops.pool_geometry import PoolGeometry, TapLayout
-from gradcalc.core.values import holds_formulas, plain
+from gradcalc.core.values import holds_formulas
+from gradcalc.core.words import plain
 
 
 def pair_text(pair: tuple[int, int]) -> str:

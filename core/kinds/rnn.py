@@ -29,6 +29,7 @@ from gradcalc.core.ops.recurrent import GATE_NAMES, GATES, forward, op_for
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import parse_bool
+from gradcalc.core.words import count_words
 
 KIND = "rnn"
 KEYS = registry.field_names(KIND)
@@ -179,7 +180,7 @@ def _read_weights(
         raise SpecError(
             ("weight_ih",),
             f"weight_ih is {shape_text(w_ih.shape)} but {gate_words} of H = {hidden} and each "
-            f"input step has I = {inputs} entries: it must be {gates}·H×I = "
+            f"input step has I = {count_words(inputs, 'entry', 'entries')}: it must be {gates}·H×I = "
             f"{gates * hidden}×{inputs}",
         )
     return w_ih, w_hh, hidden
@@ -191,7 +192,10 @@ def _read_vector(spec: Mapping[str, Any], key: str, size: int, limits: common.Li
         return None
     bias = read_array(spec[key], (key,), ndims=(1,), what=key, limits=limits)
     if bias.shape[0] != size:
-        raise SpecError((key,), f"{key} has {bias.shape[0]} entries but must have G·H = {size}")
+        raise SpecError(
+            (key,),
+            f"{key} has {count_words(bias.shape[0], 'entry', 'entries')} but must have G·H = {size}",
+        )
     return bias
 
 
@@ -206,7 +210,7 @@ def _read_state(
         raise SpecError(
             (key,),
             f"{key} is {shape_text(state.shape)} but {what} is N×H = {shape[0]}×{shape[1]} "
-            f"(N = {shape[0]} samples, H = {shape[1]} hidden units)",
+            f"(N = {count_words(shape[0], 'sample')}, H = {count_words(shape[1], 'hidden unit')})",
         )
     return state
 
