@@ -14,6 +14,13 @@ def count_words(count: int, singular: str, plural: str | None = None) -> str:
     return f"{count} {singular if count == 1 else plural or singular + 's'}"
 
 
+def all_of(count: int, singular: str, plural: str | None = None) -> str:
+    """'all 3 rows', 'the only row' (not 'all 1 rows')."""
+    if count == 1:
+        return f"the only {singular}"
+    return f"all {count_words(count, singular, plural)}"
+
+
 def entries(count: int) -> str:
     """'1 entry', '3 entries'."""
     return count_words(count, "entry", "entries")

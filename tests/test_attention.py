@@ -204,7 +204,7 @@ def test_a_mask_broadcasts_and_numbers_are_added() -> None:
 
 BAD = {
     "key width": ("query: [[1, 2]]\nkey: [[1, 2, 3]]\nvalue: [[1]]\n", (2, 6), "key rows have 3 entries but query rows have E = 2"),
-    "value rows": ("query: [[1]]\nkey: [[1], [2]]\nvalue: [[1]]\n", (3, 8), "value has 1 rows but key has S = 2"),
+    "value rows": ("query: [[1]]\nkey: [[1], [2]]\nvalue: [[1]]\n", (3, 8), "value has 1 row but key has S = 2"),
     "leading axes": ("query: [[[1]], [[2]]]\nkey: [[1]]\nvalue: [[1]]\n", (2, 6), "leading (batch, head) axes must be the same"),
     "mask does not broadcast": ("query: [[1], [2]]\nkey: [[1], [2]]\nvalue: [[1], [2]]\nmask: [[true, false, true]]\n", (4, 7), "does not broadcast to the scores' shape 2×2"),
     "mixed mask": ("query: [[1]]\nkey: [[1], [2]]\nvalue: [[1], [2]]\nmask: [[true, 0]]\n", (4, 15), "a boolean mask holds true or false only"),

@@ -237,7 +237,7 @@ BAD = {
     "padding eats the output": (
         "input: [[1]]\nkernel: [[1]]\npadding: 1\n",
         (3, 10),
-        "cuts away all 1 rows",
+        "cuts away the only row of the scattered output",
     ),
     "padding word": (
         "input: [[1]]\nkernel: [[1]]\npadding: same\n",

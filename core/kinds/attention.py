@@ -161,7 +161,7 @@ def read_tensors(spec: Mapping[str, Any], limits: common.Limits) -> tuple[np.nda
     if value.shape[-2] != key.shape[-2]:
         raise SpecError(
             ("value",),
-            f"value has {value.shape[-2]} rows but key has S = {key.shape[-2]}: "
+            f"value has {count_words(value.shape[-2], 'row')} but key has S = {key.shape[-2]}: "
             "one value row per key",
         )
     return query, key, value

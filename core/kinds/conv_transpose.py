@@ -57,7 +57,7 @@ from gradcalc.core.ops.conv_transpose3d import CONV_TRANSPOSE3D, ConvTranspose3d
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import looks_numeric, parse_int
-from gradcalc.core.words import entries
+from gradcalc.core.words import all_of, entries
 
 KIND = "conv_transpose"
 KEYS = registry.field_names(KIND)
@@ -344,9 +344,9 @@ def _read_geometry(
         if out < 1:
             raise SpecError(
                 ("padding",),
-                f"the padding ({pads[0]} + {pads[1]}) cuts away all {full} "
-                f"{'positions' if dims == 1 else axis} of the scattered output; it must leave "
-                "at least one",
+                f"the padding ({pads[0]} + {pads[1]}) cuts away "
+                f"{all_of(full, 'position' if dims == 1 else axis[:-1])} of the scattered "
+                "output; it must leave at least one",
             )
     _check_output_size(spec, geometry, limits)
     if geometry.work > limits.max_work:

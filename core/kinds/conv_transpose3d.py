@@ -21,6 +21,7 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.conv3d import AXES, read_padding_3d, read_triple
 from gradcalc.core.ops.conv_transpose3d import ConvTranspose3dGeometry
+from gradcalc.core.words import all_of
 
 WORDS = ("depth slices", "rows", "columns")
 
@@ -70,9 +71,9 @@ def read_geometry(
         if geometry.out_size[axis] < 1:
             raise SpecError(
                 ("padding",),
-                f"the padding ({geometry.before[axis]} + {geometry.after[axis]}) cuts away all "
-                f"{geometry.full_size[axis]} {WORDS[axis]} of the scattered output; it must "
-                "leave at least one",
+                f"the padding ({geometry.before[axis]} + {geometry.after[axis]}) cuts away "
+                f"{all_of(geometry.full_size[axis], WORDS[axis][:-1])} of the scattered output; "
+                "it must leave at least one",
             )
     _check_output_size(geometry, limits)
     if geometry.work > limits.max_work:
