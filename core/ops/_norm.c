@@ -69,6 +69,41 @@ DEFINE_PAIRWISE(deviation_of, TERM_DEVIATION)
 DEFINE_PAIRWISE(product_of, TERM_PRODUCT)
 DEFINE_PAIRWISE(with_hat_of, TERM_WITH_HAT)
 
+/* Two sums in one pass over the arrays, *one = Σ FIRST and *two = Σ SECOND: pairwise
+ * as above, with 4 accumulators each up to 128 terms (8 + 8 would not fit the registers). */
+#define DEFINE_PAIRWISE_TWO(NAME, FIRST, SECOND)                                        \
+    static void NAME(const double *a, const double *b, double mu, double inv,          \
+                     Py_ssize_t n, double *one, double *two)                            \
+    {                                                                                   \
+        (void)mu; (void)inv;                                                            \
+        if (n < 4) {                                                                    \
+            double s = 0.0, t = 0.0;                                                    \
+            for (Py_ssize_t i = 0; i < n; i++) { s += FIRST(i); t += SECOND(i); }       \
+            *one = s; *two = t;                                                         \
+            return;                                                                     \
+        }                                                                               \
+        if (n <= 128) {                                                                 \
+            double r[4], q[4];                                                          \
+            for (int k = 0; k < 4; k++) { r[k] = FIRST(k); q[k] = SECOND(k); }         \
+            Py_ssize_t i;                                                               \
+            for (i = 4; i < n - (n % 4); i += 4)                                        \
+                for (int k = 0; k < 4; k++) { r[k] += FIRST(i + k); q[k] += SECOND(i + k); } \
+            double s = (r[0] + r[1]) + (r[2] + r[3]);                                   \
+            double t = (q[0] + q[1]) + (q[2] + q[3]);                                   \
+            for (; i < n; i++) { s += FIRST(i); t += SECOND(i); }                       \
+            *one = s; *two = t;                                                         \
+            return;                                                                     \
+        }                                                                               \
+        Py_ssize_t half = n / 2;                                                        \
+        half -= half % 8;                                                               \
+        double s1, t1, s2, t2;                                                          \
+        NAME(a, b, mu, inv, half, &s1, &t1);                                            \
+        NAME(a + half, b + half, mu, inv, n - half, &s2, &t2);                          \
+        *one = s1 + s2; *two = t1 + t2;                                                 \
+    }
+
+DEFINE_PAIRWISE_TWO(sum_and_product_of, TERM_SUM, TERM_PRODUCT)   /* Σa, Σa·b */
+
 /* ------------------------------------------------------------------------------------
  * Buffers
  */
@@ -303,7 +338,9 @@ static PyObject *channels_backward(PyObject *self, PyObject *args)
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t c = c0; c < c1; c++) {
         double mu = mean[c], inv = 1.0 / sqrt(var[c] + eps);
-        /* Σ∂L/∂y and Σ∂L/∂y·x̂ over the channel: per row pairwise, then over rows */
+        /* Σ∂L/∂y and Σ∂L/∂y·x̂ over the channel: per row pairwise, then over the N rows
+         * pairwise (sums: N row sums).  Two passes: the second finds the channel in cache,
+         * and one fused pass would need more accumulators than there are registers. */
         for (Py_ssize_t n = 0; n < n_; n++) {
             const double *row = dy + (n * c_ + c) * l_;
             sums[n] = sum_of(row, row, 0.0, 0.0, l_);
@@ -345,19 +382,19 @@ static void normalize_params_row(const double *restrict x, double *restrict hat,
     if (hat)
         for (Py_ssize_t j = 0; j < w_; j++) hat[j] = (x[j] - mu) * inv;
     if (!y) return;
-    if (s_ > 1 || !(weight || bias)) {  /* per channel of S entries: scalar γ, β */
+    if (!(weight || bias)) {
+        normalize_row(x, NULL, y, w_, mu, inv, NULL, NULL);
+    } else if (s_ > 1) {  /* per channel of S entries: scalar γ, β */
         for (Py_ssize_t k = 0; k < p_; k++)
             normalize_row(x + k * s_, NULL, y + k * s_, s_, mu, inv,
                           weight ? weight + k : NULL, bias ? bias + k : NULL);
-        return;
-    }
-    /* S = 1 (layer norm): γ, β along the row */
-    if (weight && bias)
+    } else if (weight && bias) {  /* S = 1 (layer norm): γ, β along the row */
         for (Py_ssize_t j = 0; j < w_; j++) y[j] = ((x[j] - mu) * inv) * weight[j] + bias[j];
-    else if (weight)
+    } else if (weight) {
         for (Py_ssize_t j = 0; j < w_; j++) y[j] = ((x[j] - mu) * inv) * weight[j];
-    else
+    } else {
         for (Py_ssize_t j = 0; j < w_; j++) y[j] = ((x[j] - mu) * inv) + bias[j];
+    }
 }
 
 /* rows_forward(x, y, x_hat, mean, var, weight, bias, R, G, P, S, eps, frozen, r0, r1)
@@ -418,25 +455,35 @@ static void gradient_params_row(const double *restrict dy, const double *restric
                                 double *restrict weight_acc)
 {
     Py_ssize_t w_ = p_ * s_;
-    for (Py_ssize_t j = 0; j < w_; j++) hat[j] = (x[j] - mu) * inv;
     const double *gs = dy;
     if (weight && s_ == 1) {
-        for (Py_ssize_t j = 0; j < w_; j++) g[j] = dy[j] * weight[j];
-        gs = g;
-    } else if (weight) {
-        for (Py_ssize_t k = 0; k < p_; k++)
-            for (Py_ssize_t s = 0; s < s_; s++) g[k * s_ + s] = dy[k * s_ + s] * weight[k];
-        gs = g;
-    }
-    double total = sum_of(gs, gs, 0.0, 0.0, w_) / (double)w_;          /* Σ∂L/∂x̂ / W */
-    double projected = product_of(gs, hat, 0.0, 0.0, w_) / (double)w_; /* Σ∂L/∂x̂·x̂ / W */
-    for (Py_ssize_t j = 0; j < w_; j++) grad[j] = (gs[j] - (hat[j] * projected + total)) * inv;
-    if (s_ == 1) {
         for (Py_ssize_t j = 0; j < w_; j++) {
+            hat[j] = (x[j] - mu) * inv;
+            g[j] = dy[j] * weight[j];
+        }
+        gs = g;
+    } else {
+        for (Py_ssize_t j = 0; j < w_; j++) hat[j] = (x[j] - mu) * inv;
+        if (weight) {
+            for (Py_ssize_t k = 0; k < p_; k++)
+                for (Py_ssize_t s = 0; s < s_; s++) g[k * s_ + s] = dy[k * s_ + s] * weight[k];
+            gs = g;
+        }
+    }
+    double total, projected;  /* Σ∂L/∂x̂ / W and Σ∂L/∂x̂·x̂ / W */
+    sum_and_product_of(gs, hat, 0.0, 0.0, w_, &total, &projected);
+    total /= (double)w_;
+    projected /= (double)w_;
+    if (s_ == 1) {  /* with the row's terms of ∂L/∂β and ∂L/∂γ in the same pass */
+        for (Py_ssize_t j = 0; j < w_; j++) {
+            grad[j] = (gs[j] - (hat[j] * projected + total)) * inv;
             bias_acc[j] += dy[j];
             weight_acc[j] += dy[j] * hat[j];
         }
-    } else {
+        return;
+    }
+    for (Py_ssize_t j = 0; j < w_; j++) grad[j] = (gs[j] - (hat[j] * projected + total)) * inv;
+    {
         for (Py_ssize_t k = 0; k < p_; k++) {
             bias_acc[k] += sum_of(dy + k * s_, dy + k * s_, 0.0, 0.0, s_);
             weight_acc[k] += product_of(dy + k * s_, hat + k * s_, 0.0, 0.0, s_);
