@@ -40,13 +40,13 @@ pytestmark = pytest.mark.skipif(
 @contextlib.contextmanager
 def kernel(on: bool, smallest: int = 1) -> Iterator[None]:
     """The kernel at every size (``on``), or the NumPy paths (GRADCALC_KERNELS=off)."""
-    saved = os.environ.get("GRADCALC_KERNELS"), compiled.SMALLEST, compiled.SHORTEST_ROW
+    saved = os.environ.get("GRADCALC_KERNELS"), compiled.SMALLEST
     os.environ["GRADCALC_KERNELS"] = "on" if on else "off"
-    compiled.SMALLEST, compiled.SHORTEST_ROW = smallest, 1
+    compiled.SMALLEST = smallest
     try:
         yield
     finally:
-        compiled.SMALLEST, compiled.SHORTEST_ROW = saved[1], saved[2]
+        compiled.SMALLEST = saved[1]
         if saved[0] is None:
             del os.environ["GRADCALC_KERNELS"]
         else:
@@ -76,7 +76,11 @@ def op_cases(draw) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
     layout = draw(st.sampled_from(["channels", "layer", "group"]))
     small, long = st.integers(1, 5), st.sampled_from([1, 2, 7, 9, 130, 300, 701])
     if layout == "channels":
-        shape = (draw(small), draw(small), *draw(st.lists(long, max_size=2)))
+        # many samples with short rows (batch norm 1d: summed by columns, in blocks of 128),
+        # or few with long ones
+        batch = draw(st.sampled_from([1, 2, 3, 5, 130, 260]))
+        spatial = st.sampled_from([1, 2, 3, 7, 17]) if batch > 5 else long
+        shape = (batch, draw(small), *draw(st.lists(spatial, max_size=2)))
         axes = (0, *range(2, len(shape)))
         param = (1, shape[1]) + (1,) * (len(shape) - 2)
     elif layout == "layer":
@@ -146,6 +150,8 @@ def test_the_kinds_on_the_kernel_match_the_loops_and_finite_differences(spec) ->
     [
         ((6, 24, 16, 32), (0, 2, 3), (1, 24, 1, 1), False),
         ((6, 24, 16, 32), (0, 2, 3), (1, 24, 1, 1), True),
+        ((300, 40), (0,), (1, 40), False),  # batch norm 1d: short rows, taken by columns
+        ((300, 40, 3), (0, 2), (1, 40, 1), True),
         ((40, 30, 77), (2,), (1, 1, 77), False),
         ((5, 4, 6, 300), (2, 3), (1, 4, 6, 1), False),
     ],
@@ -186,7 +192,7 @@ def test_the_kernel_runs_where_it_is_meant_to():
     groups = {**rows, "axes": (2, 3), "weight": np.ones((1, 8, 4, 1))}
     assert compiled.layout(np.zeros((4, 8, 4, 1024)), groups)[1:3] == ("rows", (32, 8, 4, 1024))
     one_d = {**per_channel, "axes": (0,), "weight": None}
-    assert compiled.layout(np.zeros((4096, 64)), one_d) is None  # batch norm 1d: L = 1, NumPy
+    assert compiled.layout(np.zeros((4096, 64)), one_d)[1:3] == ("channels", (4096, 64, 1))
 
 
 # -- the kernel refuses what it was not made for --------------------------------------------------

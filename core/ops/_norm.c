@@ -235,6 +235,143 @@ static void normalize_row(const double *restrict x, double *restrict hat, double
         for (Py_ssize_t l = 0; l < l_; l++) y[l] = (x[l] - mu) * inv;
 }
 
+/* ------------------------------------------------------------------------------------
+ * Channels with short rows (L < COLUMNS_BELOW; batch norm 1d: L = 1).  A channel's rows
+ * are too short to walk one at a time, so channels [c0, c1) are taken together as a
+ * segment of K = (c1 − c0)·L entries of each sample's row of C·L, sample after sample,
+ * each statistic summed per entry k of the segment and then over the channel's L entries.
+ */
+#define COLUMNS_BELOW 16
+/* Samples whose terms are added one after the other into a block sum; the blocks' sums
+ * are then added in order (blocked summation: error ~ (128 + N/128)·ε, not N·ε). */
+#define COLUMN_BLOCK 128
+
+enum { COLUMN_SUM, COLUMN_DEVIATION, COLUMN_WITH_HAT };
+
+/* total (K) = Σ over the N samples of a term of the segments a[n·stride + k] (and b):
+ * a (COLUMN_SUM), (a − μ_k)² (COLUMN_DEVIATION), b·(a − μ_k)·inv_k (COLUMN_WITH_HAT);
+ * block: K scratch. */
+static void column_sums(int kind, const double *a, const double *b, Py_ssize_t n_,
+                        Py_ssize_t stride, Py_ssize_t k_, const double *restrict mu,
+                        const double *restrict inv, double *restrict total,
+                        double *restrict block)
+{
+    memset(total, 0, (size_t)k_ * sizeof(double));
+    for (Py_ssize_t n0 = 0; n0 < n_; n0 += COLUMN_BLOCK) {
+        Py_ssize_t n1 = n0 + COLUMN_BLOCK < n_ ? n0 + COLUMN_BLOCK : n_;
+        memset(block, 0, (size_t)k_ * sizeof(double));
+        for (Py_ssize_t n = n0; n < n1; n++) {
+            const double *restrict ra = a + n * stride, *restrict rb = b + n * stride;
+            if (kind == COLUMN_SUM)
+                for (Py_ssize_t k = 0; k < k_; k++) block[k] += ra[k];
+            else if (kind == COLUMN_DEVIATION)
+                for (Py_ssize_t k = 0; k < k_; k++) block[k] += (ra[k] - mu[k]) * (ra[k] - mu[k]);
+            else
+                for (Py_ssize_t k = 0; k < k_; k++) block[k] += rb[k] * ((ra[k] - mu[k]) * inv[k]);
+        }
+        for (Py_ssize_t k = 0; k < k_; k++) total[k] += block[k];
+    }
+}
+
+/* per_channel[c0 + j] = Σ over l < L of total[j·L + l] / m, for the segment's channels. */
+static void channel_totals(const double *total, Py_ssize_t channels, Py_ssize_t l_, double m,
+                           double *per_channel)
+{
+    for (Py_ssize_t j = 0; j < channels; j++) {
+        double s = 0.0;
+        for (Py_ssize_t l = 0; l < l_; l++) s += total[j * l_ + l];
+        per_channel[j] = s / m;
+    }
+}
+
+/* out[k] (K) = channel c0 + k / L's value of a per-channel vector (C), or `otherwise`
+ * when it is NULL. */
+static void spread(const double *values, Py_ssize_t c0, Py_ssize_t k_, Py_ssize_t l_,
+                   double otherwise, double *out)
+{
+    for (Py_ssize_t k = 0; k < k_; k++) out[k] = values ? values[c0 + k / l_] : otherwise;
+}
+
+/* channels_forward for channels [c0, c1) by segments; work: 5·K scratch. */
+static void columns_forward(const double *x, double *y, double *hat, double *mean,
+                            double *var, const double *weight, const double *bias,
+                            Py_ssize_t n_, Py_ssize_t c_, Py_ssize_t l_, double eps,
+                            int frozen, Py_ssize_t c0, Py_ssize_t c1, double *work)
+{
+    Py_ssize_t stride = c_ * l_, first = c0 * l_, k_ = (c1 - c0) * l_;
+    double *total = work, *block = work + k_, *mu = work + 2 * k_, *inv = work + 3 * k_;
+    double *w = work + 4 * k_, m = (double)n_ * (double)l_;
+    if (!frozen) {  /* μ, then σ² = Σ(x − μ)²/M, per channel */
+        column_sums(COLUMN_SUM, x + first, x + first, n_, stride, k_, mu, inv, total, block);
+        channel_totals(total, c1 - c0, l_, m, mean + c0);
+        spread(mean, c0, k_, l_, 0.0, mu);
+        column_sums(COLUMN_DEVIATION, x + first, x + first, n_, stride, k_, mu, inv, total,
+                    block);
+        channel_totals(total, c1 - c0, l_, m, var + c0);
+    }
+    spread(mean, c0, k_, l_, 0.0, mu);
+    for (Py_ssize_t k = 0; k < k_; k++) inv[k] = 1.0 / sqrt(var[c0 + k / l_] + eps);
+    spread(weight, c0, k_, l_, 1.0, w);
+    spread(bias, c0, k_, l_, 0.0, block);  /* β_k, in the block sums' place */
+    for (Py_ssize_t n = 0; n < n_; n++) {
+        /* x̂ = (x − μ)·(1/σ) and y = x̂·γ + β over the segment of sample n */
+        Py_ssize_t at = n * stride + first;
+        const double *restrict xs = x + at;
+        if (hat)
+            for (Py_ssize_t k = 0; k < k_; k++) hat[at + k] = (xs[k] - mu[k]) * inv[k];
+        if (!y) continue;
+        double *restrict ys = y + at;
+        if (weight && bias)
+            for (Py_ssize_t k = 0; k < k_; k++) ys[k] = ((xs[k] - mu[k]) * inv[k]) * w[k] + block[k];
+        else if (weight)
+            for (Py_ssize_t k = 0; k < k_; k++) ys[k] = ((xs[k] - mu[k]) * inv[k]) * w[k];
+        else if (bias)
+            for (Py_ssize_t k = 0; k < k_; k++) ys[k] = ((xs[k] - mu[k]) * inv[k]) + block[k];
+        else
+            for (Py_ssize_t k = 0; k < k_; k++) ys[k] = (xs[k] - mu[k]) * inv[k];
+    }
+}
+
+/* channels_backward for channels [c0, c1) by segments; work: 7·K scratch. */
+static void columns_backward(const double *dy, const double *x, const double *mean,
+                             const double *var, const double *weight, double *grad,
+                             double *grad_weight, double *grad_bias, Py_ssize_t n_,
+                             Py_ssize_t c_, Py_ssize_t l_, double eps, int frozen,
+                             Py_ssize_t c0, Py_ssize_t c1, double *work)
+{
+    Py_ssize_t stride = c_ * l_, first = c0 * l_, k_ = (c1 - c0) * l_;
+    double *total = work, *block = work + k_, *mu = work + 2 * k_, *inv = work + 3 * k_;
+    double *scale = work + 4 * k_, *slope = work + 5 * k_, *shift = work + 6 * k_;
+    double m = (double)n_ * (double)l_;
+    spread(mean, c0, k_, l_, 0.0, mu);
+    for (Py_ssize_t k = 0; k < k_; k++) inv[k] = 1.0 / sqrt(var[c0 + k / l_] + eps);
+    /* ∂L/∂β = Σ∂L/∂y, ∂L/∂γ = Σ∂L/∂y·x̂ per channel (channel_totals divides by 1) */
+    column_sums(COLUMN_SUM, dy + first, dy + first, n_, stride, k_, mu, inv, total, block);
+    channel_totals(total, c1 - c0, l_, 1.0, grad_bias + c0);
+    column_sums(COLUMN_WITH_HAT, x + first, dy + first, n_, stride, k_, mu, inv, total, block);
+    channel_totals(total, c1 - c0, l_, 1.0, grad_weight + c0);
+    for (Py_ssize_t k = 0; k < k_; k++) {
+        /* the per-channel constants of ∂L/∂x, as channels_backward computes them */
+        Py_ssize_t c = c0 + k / l_;
+        double i = inv[k];
+        double total_hat = weight ? weight[c] * grad_bias[c] : grad_bias[c];
+        double projected = weight ? weight[c] * grad_weight[c] : grad_weight[c];
+        scale[k] = weight ? weight[c] * i : i;
+        slope[k] = projected * i / m;
+        shift[k] = total_hat * i / m;
+    }
+    for (Py_ssize_t n = 0; n < n_; n++) {
+        Py_ssize_t at = n * stride + first;
+        const double *restrict ds = dy + at, *restrict xs = x + at;
+        double *restrict gs = grad + at;
+        if (frozen)
+            for (Py_ssize_t k = 0; k < k_; k++) gs[k] = ds[k] * scale[k];
+        else
+            for (Py_ssize_t k = 0; k < k_; k++)
+                gs[k] = (ds[k] * scale[k] - ((xs[k] - mu[k]) * inv[k]) * slope[k]) - shift[k];
+    }
+}
+
 /* channels_forward(x, y, x_hat, mean, var, weight, bias, N, C, L, eps, frozen, c0, c1)
  *
  * x: N×C×L; y, x_hat: N×C×L or None (not written); mean, var: C, written for channels
@@ -264,13 +401,19 @@ static PyObject *channels_forward(PyObject *self, PyObject *args)
         release_all(&held);
         return NULL;
     }
-    double *sums = frozen ? NULL : PyMem_RawMalloc((size_t)n_ * sizeof(double));
-    if (!frozen && !sums) {
+    int columns = l_ < COLUMNS_BELOW;
+    /* scratch: N row sums, or 5·K for columns_forward */
+    size_t scratch = columns ? 5 * (size_t)(c1 - c0) * (size_t)l_ : (size_t)n_;
+    double *sums = PyMem_RawMalloc((scratch ? scratch : 1) * sizeof(double));
+    if (!sums) {
         release_all(&held);
         return PyErr_NoMemory();
     }
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t c = c0; c < c1; c++) {
+    if (columns && c1 > c0)
+        columns_forward(x, y, hat, mean, var, weight, bias, n_, c_, l_, eps, frozen, c0, c1,
+                        sums);
+    for (Py_ssize_t c = c0; c < c1 && !columns; c++) {
         if (!frozen) channel_moments(x, n_, c_, l_, c, sums, &mean[c], &var[c]);
         double inv = 1.0 / sqrt(var[c] + eps);
         for (Py_ssize_t n = 0; n < n_; n++) {
@@ -329,14 +472,20 @@ static PyObject *channels_backward(PyObject *self, PyObject *args)
         release_all(&held);
         return NULL;
     }
-    double *sums = PyMem_RawMalloc((size_t)n_ * sizeof(double));
+    int columns = l_ < COLUMNS_BELOW;
+    /* scratch: N row sums, or 7·K for columns_backward */
+    size_t scratch = columns ? 7 * (size_t)(c1 - c0) * (size_t)l_ : (size_t)n_;
+    double *sums = PyMem_RawMalloc((scratch ? scratch : 1) * sizeof(double));
     if (!sums) {
         release_all(&held);
         return PyErr_NoMemory();
     }
     double m = (double)n_ * (double)l_;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t c = c0; c < c1; c++) {
+    if (columns && c1 > c0)
+        columns_backward(dy, x, mean, var, weight, grad, grad_weight, grad_bias, n_, c_, l_, eps,
+                         frozen, c0, c1, sums);
+    for (Py_ssize_t c = c0; c < c1 && !columns; c++) {
         double mu = mean[c], inv = 1.0 / sqrt(var[c] + eps);
         /* Σ∂L/∂y and Σ∂L/∂y·x̂ over the channel: per row pairwise, then over the N rows
          * pairwise (sums: N row sums).  Two passes: the second finds the channel in cache,
@@ -574,4 +723,12 @@ static struct PyModuleDef module = {
     methods,
 };
 
-PyMODINIT_FUNC PyInit__norm(void) { return PyModule_Create(&module); }
+PyMODINIT_FUNC PyInit__norm(void)
+{
+    PyObject *made = PyModule_Create(&module);
+    if (made && PyModule_AddIntConstant(made, "COLUMNS_BELOW", COLUMNS_BELOW) < 0) {
+        Py_DECREF(made);
+        return NULL;
+    }
+    return made;
+}

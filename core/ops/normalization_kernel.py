@@ -36,9 +36,6 @@ from gradcalc.core.ops import Cache, Params, kernels
 # Below this many entries the NumPy paths run (their results, unchanged); above, the
 # kernel is 2-4 times faster.
 SMALLEST = 1 << 16
-# Rows shorter than this in the channels layout (batch norm 1d, 2d with tiny images)
-# keep the NumPy path: the kernel walks a channel a row at a time.
-SHORTEST_ROW = 16
 # Entries of the row blocks whose ∂L/∂γ, ∂L/∂β sums are kept apart (layer/group norm).
 BLOCK = 1 << 15
 
@@ -74,8 +71,7 @@ def _channels(shape: tuple[int, ...], params: Params, param_shape) -> tuple | No
         np.shape(params["mean"]) != per_channel or np.shape(params["var"]) != per_channel
     ):
         return None
-    row = math.prod(shape[2:])
-    return None if row < SHORTEST_ROW else ("channels", (shape[0], shape[1], row))
+    return "channels", (shape[0], shape[1], math.prod(shape[2:]))
 
 
 def _rows(shape: tuple[int, ...], params: Params, param_shape) -> tuple | None:
@@ -106,11 +102,19 @@ def _flat(values: Any) -> np.ndarray | None:
     return None if values is None else np.ascontiguousarray(values, dtype=float).reshape(-1)
 
 
-def _spans(name: str, dims: tuple[int, ...]) -> list[tuple[int, int]]:
+# Entries of each sample a call takes at least when the kernel walks short rows as columns
+# (batch norm 1d): fewer make its loops too short to pay.
+SEGMENT = 64
+
+
+def _spans(module, name: str, dims: tuple[int, ...]) -> list[tuple[int, int]]:
     """The channel or row ranges of the kernel calls, from the sizes alone."""
-    if name == "channels":
-        return parallel.spans(dims[1], dims[0] * dims[2])
-    return parallel.spans(dims[0], dims[2] * dims[3])
+    if name == "rows":
+        return parallel.spans(dims[0], dims[2] * dims[3])
+    samples, channels, row = dims
+    if row < module.COLUMNS_BELOW:
+        return parallel.spans(channels, samples * row, max(1, channels * row // SEGMENT))
+    return parallel.spans(channels, samples * row)
 
 
 def forward(found: tuple[Any, ...], x: np.ndarray, params: Params):
@@ -129,7 +133,7 @@ def forward(found: tuple[Any, ...], x: np.ndarray, params: Params):
     def work(start: int, stop: int) -> None:
         call(x, y, None, mean, var, weight, bias, *dims, float(eps), frozen, start, stop)
 
-    parallel.run_blocks(work, _spans(name, dims))
+    parallel.run_blocks(work, _spans(module, name, dims))
     return y, mean, var
 
 
@@ -144,7 +148,7 @@ def x_hat(cache: Cache) -> np.ndarray:
     def work(start: int, stop: int) -> None:
         call(x, None, found, mean, var, None, None, *dims, float(cache["eps"]), True, start, stop)
 
-    parallel.run_blocks(work, _spans(name, dims))
+    parallel.run_blocks(work, _spans(module, name, dims))
     return found
 
 
@@ -166,7 +170,7 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
                 cache["frozen"], start, stop,
             )  # fmt: skip
 
-        parallel.run_blocks(work, _spans(name, dims))
+        parallel.run_blocks(work, _spans(module, name, dims))
     else:
         grad_weight, grad_bias = _rows_backward(module, dims, dy, x, mean, var, weight, grad, eps)
     grads = {"input": grad.reshape(cache["input"].shape)}
