@@ -136,8 +136,10 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """float64: x (any shape), params ``axes``, ``eps``, ``weight``/``bias`` (broadcast shape
     or None), ``mean``/``var`` (evaluation mode, else None) -> y (x's shape), cache.
 
-    Written for speed at scale (memory passes, not arithmetic, bound it): the sums by einsum,
-    x̂ computed in x̃'s buffer, y = γ·x̂ + β in place."""
+    Large arrays of batch, layer and group norm's layouts run in the compiled kernel
+    (core/ops/normalization_kernel.py) where it is built.  The NumPy paths are written for
+    speed at scale (memory passes, not arithmetic, bound it): the sums by einsum, x̂ computed
+    in x̃'s buffer, y = γ·x̂ + β in place."""
     found = compiled.layout(x, params)
     if found is not None:
         return _kernel_forward(found, x, params)
