@@ -85,7 +85,7 @@ def op_cases(draw) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         param = (1, shape[1]) + (1,) * (len(shape) - 2)
     elif layout == "layer":
         shape = tuple(draw(st.lists(st.one_of(small, long), min_size=2, max_size=4)))
-        axes = tuple(range(draw(st.integers(1, len(shape) - 1)), len(shape)))
+        axes = tuple(range(draw(st.integers(0, len(shape) - 1)), len(shape)))  # 0: one row
         param = tuple(1 if a not in axes else n for a, n in enumerate(shape))
     else:  # group norm's N×G×(C/G)×S
         shape = (draw(small), draw(small), draw(small), draw(long))
@@ -189,6 +189,8 @@ def test_the_kernel_runs_where_it_is_meant_to():
     rows = {"axes": (2,), "eps": 1e-5, "weight": np.ones((1, 1, 512)), "bias": None}
     rows.update(mean=None, var=None)
     assert compiled.layout(np.zeros((64, 128, 512)), rows)[1:3] == ("rows", (8192, 1, 512, 1))
+    whole = {**rows, "axes": (0, 1, 2), "weight": np.ones((64, 128, 512))}
+    assert compiled.layout(np.zeros((64, 128, 512)), whole)[1:3] == ("rows", (1, 1, 1 << 22, 1))
     groups = {**rows, "axes": (2, 3), "weight": np.ones((1, 8, 4, 1))}
     assert compiled.layout(np.zeros((4, 8, 4, 1024)), groups)[1:3] == ("rows", (32, 8, 4, 1024))
     one_d = {**per_channel, "axes": (0,), "weight": None}

@@ -78,15 +78,15 @@ def _rows(shape: tuple[int, ...], params: Params, param_shape) -> tuple | None:
     """("rows", (R, G, P, S)) when the statistic averages the trailing axes and γ varies
     at most along the last leading axis (G) and the first trailing ones (P)."""
     axes, lead = tuple(params["axes"]), len(shape) - len(params["axes"])
-    if params.get("mean") is not None or lead < 1 or axes != tuple(range(lead, len(shape))):
+    if params.get("mean") is not None or axes != tuple(range(lead, len(shape))):
         return None
     rows, width = math.prod(shape[:lead]), math.prod(shape[lead:])
     if param_shape is None:
         return "rows", (rows, 1, width, 1)
-    if len(param_shape) != len(shape) or any(n != 1 for n in param_shape[: lead - 1]):
+    if len(param_shape) != len(shape) or any(n != 1 for n in param_shape[: max(lead - 1, 0)]):
         return None
-    groups = param_shape[lead - 1]
-    if groups not in (1, shape[lead - 1]):
+    groups = param_shape[lead - 1] if lead else 1  # lead 0: one row, the whole array
+    if lead and groups not in (1, shape[lead - 1]):
         return None
     varying = 0  # γ's trailing axes: the first `varying` as x's, the rest of length 1
     while varying < len(axes) and param_shape[lead + varying] == shape[lead + varying]:
