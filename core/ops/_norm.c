@@ -192,6 +192,34 @@ static int check_range(Py_ssize_t start, Py_ssize_t stop, Py_ssize_t length)
     return 1;
 }
 
+/* A forward's buffers: x and y, x̂ (total entries each; y, x̂ may be None), μ and σ²
+ * (stats entries; written unless frozen), γ and β (params entries or None). */
+typedef struct {
+    const double *x;
+    double *y, *hat, *mean, *var;
+    const double *weight, *bias;
+} Forward;
+
+/* Forward's buffers from the objects (x, y, x_hat, mean, var, weight, bias); 0 with an
+ * exception set (and every buffer released) when one is not what it must be. */
+static int take_forward(Buffers *held, PyObject *const objs[7], Py_ssize_t total,
+                        Py_ssize_t stats, Py_ssize_t params, int frozen, Forward *out)
+{
+    int failed = 0;
+    out->x = take(held, objs[0], total, 0, 0, "x", &failed);
+    out->y = take(held, objs[1], total, 1, 1, "y", &failed);
+    out->hat = take(held, objs[2], total, 1, 1, "x_hat", &failed);
+    out->mean = take(held, objs[3], stats, !frozen, 0, "mean", &failed);
+    out->var = take(held, objs[4], stats, !frozen, 0, "var", &failed);
+    out->weight = take(held, objs[5], params, 0, 1, "weight", &failed);
+    out->bias = take(held, objs[6], params, 0, 1, "bias", &failed);
+    if (failed || overlapping(held)) {
+        release_all(held);
+        return 0;
+    }
+    return 1;
+}
+
 /* ------------------------------------------------------------------------------------
  * Channels: x N×C×L, statistics per channel over its N rows of L
  */
@@ -379,28 +407,20 @@ static void columns_backward(const double *dy, const double *x, const double *me
  * C or None.  For each channel: μ, σ² (unless frozen), then x̂ and y. */
 static PyObject *channels_forward(PyObject *self, PyObject *args)
 {
-    PyObject *ox, *oy, *ohat, *omean, *ovar, *oweight, *obias;
+    PyObject *objs[7];
     Py_ssize_t n_, c_, l_, c0, c1;
     double eps;
     int frozen;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnnndpnn", &ox, &oy, &ohat, &omean, &ovar, &oweight,
-                          &obias, &n_, &c_, &l_, &eps, &frozen, &c0, &c1))
+    if (!PyArg_ParseTuple(args, "OOOOOOOnnndpnn", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &n_, &c_, &l_, &eps, &frozen, &c0, &c1))
         return NULL;
     Py_ssize_t total = entries(n_, c_, l_);
     if (total < 0 || !check_range(c0, c1, c_)) return NULL;
     Buffers held = {.count = 0};
-    int failed = 0;
-    const double *x = take(&held, ox, total, 0, 0, "x", &failed);
-    double *y = take(&held, oy, total, 1, 1, "y", &failed);
-    double *hat = take(&held, ohat, total, 1, 1, "x_hat", &failed);
-    double *mean = take(&held, omean, c_, !frozen, 0, "mean", &failed);
-    double *var = take(&held, ovar, c_, !frozen, 0, "var", &failed);
-    const double *weight = take(&held, oweight, c_, 0, 1, "weight", &failed);
-    const double *bias = take(&held, obias, c_, 0, 1, "bias", &failed);
-    if (failed || overlapping(&held)) {
-        release_all(&held);
-        return NULL;
-    }
+    Forward f;
+    if (!take_forward(&held, objs, total, c_, c_, frozen, &f)) return NULL;
+    const double *x = f.x, *weight = f.weight, *bias = f.bias;
+    double *y = f.y, *hat = f.hat, *mean = f.mean, *var = f.var;
     int columns = l_ < COLUMNS_BELOW;
     /* scratch: N row sums, or 5·K for columns_forward */
     size_t scratch = columns ? 5 * (size_t)(c1 - c0) * (size_t)l_ : (size_t)n_;
@@ -553,29 +573,22 @@ static void normalize_params_row(const double *restrict x, double *restrict hat,
  * then x̂ and y from the row in cache. */
 static PyObject *rows_forward(PyObject *self, PyObject *args)
 {
-    PyObject *ox, *oy, *ohat, *omean, *ovar, *oweight, *obias;
+    PyObject *objs[7];
     Py_ssize_t r_, g_, p_, s_, r0, r1;
     double eps;
     int frozen;
-    if (!PyArg_ParseTuple(args, "OOOOOOOnnnndpnn", &ox, &oy, &ohat, &omean, &ovar, &oweight,
-                          &obias, &r_, &g_, &p_, &s_, &eps, &frozen, &r0, &r1))
+    if (!PyArg_ParseTuple(args, "OOOOOOOnnnndpnn", &objs[0], &objs[1], &objs[2], &objs[3],
+                          &objs[4], &objs[5], &objs[6], &r_, &g_, &p_, &s_, &eps, &frozen, &r0,
+                          &r1))
         return NULL;
     Py_ssize_t total = entries(r_, p_, s_), params = entries(g_, p_, 1);
     if (total < 0 || params < 0 || !check_range(r0, r1, r_)) return NULL;
     Py_ssize_t w_ = p_ * s_;
     Buffers held = {.count = 0};
-    int failed = 0;
-    const double *x = take(&held, ox, total, 0, 0, "x", &failed);
-    double *y = take(&held, oy, total, 1, 1, "y", &failed);
-    double *hat = take(&held, ohat, total, 1, 1, "x_hat", &failed);
-    double *mean = take(&held, omean, r_, !frozen, 0, "mean", &failed);
-    double *var = take(&held, ovar, r_, !frozen, 0, "var", &failed);
-    const double *weight = take(&held, oweight, params, 0, 1, "weight", &failed);
-    const double *bias = take(&held, obias, params, 0, 1, "bias", &failed);
-    if (failed || overlapping(&held)) {
-        release_all(&held);
-        return NULL;
-    }
+    Forward f;
+    if (!take_forward(&held, objs, total, r_, params, frozen, &f)) return NULL;
+    const double *x = f.x, *weight = f.weight, *bias = f.bias;
+    double *y = f.y, *hat = f.hat, *mean = f.mean, *var = f.var;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t r = r0; r < r1; r++) {
         const double *row = x + r * w_;

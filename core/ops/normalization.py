@@ -343,7 +343,8 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     axes; with given statistics (evaluation mode), ∂L/∂x = ∂L/∂x̂/σ.
     """
     if cache.get("kernel"):
-        return compiled.backward(grad_y, cache)
+        param_shape = cache["kernel"][3]
+        return _blocked_grads(cache, param_shape, *compiled.backward(grad_y, cache))
     if cache.get("rows"):
         return _rows_backward(grad_y, cache)
     if cache.get("channels"):
@@ -414,9 +415,9 @@ def _blocked_grads(
     grad_weight: np.ndarray | None,
     grad_bias: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """backward's dict from a blocked backward's ∂L/∂x, ∂L/∂γ and ∂L/∂β: these two in the
-    parameters' broadcast ``param_shape``, each when the parameter exists."""
-    grads = {"input": grad.reshape(cache["x_hat"].shape)}
+    """backward's dict from a blocked or compiled backward's ∂L/∂x, ∂L/∂γ and ∂L/∂β: these
+    two in the parameters' broadcast ``param_shape``, each when the parameter exists."""
+    grads = {"input": grad.reshape(cache["input"].shape)}
     if cache["weight"] is not None:
         grads["weight"] = grad_weight.reshape(param_shape)
     if cache["has_bias"]:

@@ -152,10 +152,10 @@ def x_hat(cache: Cache) -> np.ndarray:
     return found
 
 
-def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
-    """grad_y: x's shape -> {"input": ∂L/∂x, "weight": ∂L/∂γ, "bias": ∂L/∂β (γ's broadcast
-    shape, each when the parameter exists)} after a kernel forward."""
-    module, name, dims, param_shape = cache["kernel"]
+def backward(grad_y: np.ndarray, cache: Cache) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """grad_y: x's shape -> (∂L/∂x: x's shape, ∂L/∂γ, ∂L/∂β: C for channels, G·P for rows)
+    after a kernel forward."""
+    module, name, dims, _ = cache["kernel"]
     x = np.ascontiguousarray(cache["input"])
     dy = np.ascontiguousarray(grad_y, dtype=float)
     grad = np.empty_like(x)
@@ -173,12 +173,7 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
         parallel.run_blocks(work, _spans(module, name, dims))
     else:
         grad_weight, grad_bias = _rows_backward(module, dims, dy, x, mean, var, weight, grad, eps)
-    grads = {"input": grad.reshape(cache["input"].shape)}
-    if cache["weight"] is not None:
-        grads["weight"] = grad_weight.reshape(param_shape)
-    if cache["has_bias"]:
-        grads["bias"] = grad_bias.reshape(param_shape)
-    return grads
+    return grad, grad_weight, grad_bias
 
 
 def _rows_backward(module, dims, dy, x, mean, var, weight, grad, eps):
