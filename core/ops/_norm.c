@@ -3,6 +3,8 @@
  *
  * - channels (batch norm 1d and 2d): x is N×C×L (L = H·W, 1 for 1d); each statistic
  *   averages the M = N·L entries of one channel c, γ and β are one number per channel.
+ *   A channel is walked a row of L at a time, or, for short rows (L < 16, batch norm 1d),
+ *   a range of channels is walked as columns (see columns_forward).
  * - rows (layer norm, group norm): x is R×W rows, W = P·S; each statistic averages one
  *   row (M = W); γ and β have G·P entries, entry (r, j) of x takes γ[(r mod G)·P + j / S]
  *   (layer norm: G = 1, P = W, S = 1, γ along the row; group norm: row r = (n, g), P
