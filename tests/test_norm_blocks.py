@@ -1,6 +1,7 @@
 """Large float64 normalizations run a block of rows at a time over several threads
-(core/ops/normalization_rows.py): the results must not depend on the thread count, and batch
-norm 2d's blocked path gives the whole-array path's numbers bit for bit."""
+(core/ops/normalization_rows.py), or by the compiled kernel (core/ops/normalization_kernel.py):
+the results must not depend on the thread count, and batch norm 2d's blocked path gives the
+whole-array path's numbers bit for bit."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops import normalization_rows as rows
-from gradcalc.core.ops.normalization import NORMALIZE
+from gradcalc.core.ops.normalization import NORMALIZE, x_hat_of
 
 # (x's shape, the statistic's axes, γ's broadcast shape): batch norm 2d, layer norm, group norm
 LAYOUTS = {
@@ -32,7 +33,8 @@ def run(shape, axes, param_shape, *, affine: bool = True) -> dict[str, np.ndarra
             weight=rng.standard_normal(param_shape), bias=rng.standard_normal(param_shape)
         )
     y, trace = adapter.forward(NORMALIZE, x, params, exact=False)
-    found = {"y": y, **{k: np.asarray(trace.cache[k]) for k in ("mean", "var", "sigma", "x_hat")}}
+    found = {"y": y, **{k: np.asarray(trace.cache[k]) for k in ("mean", "var", "sigma")}}
+    found["x_hat"] = x_hat_of(trace.cache)
     found.update({f"grad {k}": v for k, v in adapter.backward(upstream, trace).items()})
     return found
 
@@ -43,10 +45,12 @@ def identical(a: dict[str, np.ndarray], b: dict[str, np.ndarray]) -> bool:
     )
 
 
+@pytest.mark.parametrize("kernels", ["on", "off"])
 @pytest.mark.parametrize("affine", [True, False])
 @pytest.mark.parametrize("layout", list(LAYOUTS))
-def test_results_are_the_same_bytes_for_any_thread_count(monkeypatch, layout, affine):
+def test_results_are_the_same_bytes_for_any_thread_count(monkeypatch, layout, affine, kernels):
     shape, axes, param_shape = LAYOUTS[layout]
+    monkeypatch.setenv("GRADCALC_KERNELS", kernels)  # the compiled path where it is built
     found = {}
     for threads in ("1", "2", "4"):
         monkeypatch.setenv("GRADCALC_THREADS", threads)
@@ -66,6 +70,7 @@ def test_batch_norm_2d_blocks_give_the_whole_array_paths_numbers(monkeypatch, sh
     against the whole-array path (made to run at every size): the same bytes."""
     axes = (0, *range(2, len(shape)))
     param_shape = (1, shape[1]) + (1,) * (len(shape) - 2)
+    monkeypatch.setenv("GRADCALC_KERNELS", "off")  # the NumPy paths, not the compiled one
     monkeypatch.setattr(rows, "SMALLEST", 1)
     monkeypatch.setattr(rows, "BLOCK", block)
     monkeypatch.setenv("GRADCALC_THREADS", "2")

@@ -29,6 +29,7 @@ from gradcalc.core.ops.normalization import (
     centred_of,
     running_update,
     staged_backward,
+    x_hat_of,
 )
 from gradcalc.core.ops.normalization import forward as float_forward
 from gradcalc.core.outcome import GradientCheck, Run
@@ -252,6 +253,7 @@ def _solve(
     y, trace = adapter.forward(NORMALIZE, x, op_params(problem), exact=exact)
     grads = adapter.backward(problem.upstream.reshape(problem.op_shape), trace)
     cache = dict(trace.cache)
+    cache["x_hat"] = x_hat_of(cache)  # not kept by the compiled kernel's forward
     upstream = adapter.as_run(problem.upstream.reshape(problem.op_shape), trace)
     staged = None
     if options.explain:  # the explanation shows x̃ and every node's gradient

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.ops import Cache, Exactness, Op, Params
+from gradcalc.core.ops import normalization_kernel as compiled
 from gradcalc.core.ops import normalization_rows as rows
 from gradcalc.core.values import to_float
 
@@ -115,6 +116,14 @@ def axis_sum(a: np.ndarray, axes: tuple[int, ...], b: np.ndarray | None = None) 
     return summed.reshape(tuple(1 if axis in axes else n for axis, n in enumerate(a.shape)))
 
 
+def x_hat_of(cache: Cache) -> np.ndarray:
+    """x̂ (x's shape): kept by the forward pass, or computed once on first request after
+    the compiled kernel's forward (core/ops/normalization_kernel.py), which does not keep it."""
+    if cache.get("x_hat") is None:
+        cache["x_hat"] = compiled.x_hat(cache)
+    return cache["x_hat"]
+
+
 def centred_of(cache: Cache) -> np.ndarray:
     """x̃ = x − μ: kept by an exact run, computed again from x and μ after a float64 one (which
     overwrites it with x̂ to spare a pass over memory)."""
@@ -127,8 +136,13 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     """float64: x (any shape), params ``axes``, ``eps``, ``weight``/``bias`` (broadcast shape
     or None), ``mean``/``var`` (evaluation mode, else None) -> y (x's shape), cache.
 
-    Written for speed at scale (memory passes, not arithmetic, bound it): the sums by einsum,
-    x̂ computed in x̃'s buffer, y = γ·x̂ + β in place."""
+    Large arrays of batch, layer and group norm's layouts run in the compiled kernel
+    (core/ops/normalization_kernel.py) where it is built.  The NumPy paths are written for
+    speed at scale (memory passes, not arithmetic, bound it): the sums by einsum, x̂ computed
+    in x̃'s buffer, y = γ·x̂ + β in place."""
+    found = compiled.layout(x, params)
+    if found is not None:
+        return _kernel_forward(found, x, params)
     axes = params["axes"]
     weight = params.get("weight")
     shape = None if weight is None else weight.shape
@@ -153,6 +167,23 @@ def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
     cache = _cache(x.shape, params, mean, None, var, sigma, work, False)
     cache["input"] = x
     return y, cache
+
+
+def _kernel_forward(
+    found: tuple[Any, ...], x: np.ndarray, params: Params
+) -> tuple[np.ndarray, Cache]:
+    """forward by the compiled kernel (core/ops/normalization_kernel.py): x̂ is not kept
+    but computed on request (x_hat_of)."""
+    y, mean, var = compiled.forward(found, x, params)
+    if params.get("mean") is None:
+        keep = tuple(1 if axis in params["axes"] else n for axis, n in enumerate(x.shape))
+        mean, var = mean.reshape(keep), var.reshape(keep)
+    else:
+        mean, var = params["mean"], params["var"]
+    sigma = np.sqrt(var + params["eps"])
+    cache = _cache(x.shape, params, mean, None, var, sigma, None, False)
+    cache.update({"input": x, "kernel": found, "eps": params["eps"]})
+    return y.reshape(x.shape), cache
 
 
 def _rows_forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
@@ -311,6 +342,9 @@ def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     ∂L/∂x = (1/(M·σ))·(M·∂L/∂x̂ − Σ ∂L/∂x̂ − x̂·Σ(∂L/∂x̂·x̂)), sums over the statistic's
     axes; with given statistics (evaluation mode), ∂L/∂x = ∂L/∂x̂/σ.
     """
+    if cache.get("kernel"):
+        param_shape = cache["kernel"][3]
+        return _blocked_grads(cache, param_shape, *compiled.backward(grad_y, cache))
     if cache.get("rows"):
         return _rows_backward(grad_y, cache)
     if cache.get("channels"):
@@ -381,9 +415,9 @@ def _blocked_grads(
     grad_weight: np.ndarray | None,
     grad_bias: np.ndarray,
 ) -> dict[str, np.ndarray]:
-    """backward's dict from a blocked backward's ∂L/∂x, ∂L/∂γ and ∂L/∂β: these two in the
-    parameters' broadcast ``param_shape``, each when the parameter exists."""
-    grads = {"input": grad.reshape(cache["x_hat"].shape)}
+    """backward's dict from a blocked or compiled backward's ∂L/∂x, ∂L/∂γ and ∂L/∂β: these
+    two in the parameters' broadcast ``param_shape``, each when the parameter exists."""
+    grads = {"input": grad.reshape(cache["input"].shape)}
     if cache["weight"] is not None:
         grads["weight"] = grad_weight.reshape(param_shape)
     if cache["has_bias"]:
@@ -419,7 +453,7 @@ def staged_backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
     g_mean = -g_centred.sum(axis=axes, keepdims=True)
     # Σ ∂L/∂x̂·x̂ = (Σ ∂L/∂x̂·x̃)/σ: from the exact sum when there is one (0 stays 0).
     projected = (
-        (g_hat * cache["x_hat"]).sum(axis=axes, keepdims=True)
+        (g_hat * x_hat_of(cache)).sum(axis=axes, keepdims=True)
         if exact is None
         else (-exact / sigma)
     )
