@@ -37,11 +37,29 @@ LONE_OPERATORS = frozenset("+−=·×→<>≤≥")
 MIN_ROOM = 24
 
 
+# Characters Rich measures as one cell each, remembered as they are met (a report uses a few
+# dozen: ∂ · − Σ ═ ─ …).  Not the zero-width joiner nor variation selector 16, which change
+# how Rich measures the characters around them.
+_ONE_CELL: set[str] = set()
+_JOINERS = frozenset("\u200d\ufe0f")
+
+
 def cells(text: str) -> int:
-    """How many terminal cells ``text`` takes as printed."""
+    """How many terminal cells ``text`` takes as printed (Rich's ``cell_len``)."""
     if text.isascii() and text.isprintable():  # most cells: one character, one cell
         return len(text)
-    return cell_len(visible(text) if has_unsafe(text) else text)
+    if has_unsafe(text):
+        text = visible(text)
+    # Rich sums its characters' widths: one cell each is the length, found without walking
+    # the text character by character (a report measures thousands of lines).
+    characters = set(text)
+    if characters <= _ONE_CELL:
+        return len(text)
+    unmeasured = characters - _ONE_CELL
+    if unmeasured.isdisjoint(_JOINERS) and all(cell_len(char) == 1 for char in unmeasured):
+        _ONE_CELL.update(unmeasured)
+        return len(text)
+    return cell_len(text)
 
 
 def _text(piece: Piece) -> str:
