@@ -55,3 +55,19 @@ def test_frozen_records_refuse_assignment():
 
     with pytest.raises(FrozenInstanceError):
         Fixed(1).value = 2
+
+
+def test_lazy_pattern_is_the_compiled_pattern():
+    """core/patterns.py: a LazyPattern answers as re.compile's pattern, before and after
+    its first use compiled it."""
+    import re
+
+    from gradcalc.core.patterns import LazyPattern
+
+    lazy, compiled = LazyPattern(r"([0-9]+)x", re.IGNORECASE), re.compile(r"([0-9]+)x", re.I)
+    assert lazy.pattern == compiled.pattern and lazy.flags == compiled.flags
+    for text in ("12X", "a3x4x", ""):
+        assert bool(lazy.fullmatch(text)) == bool(compiled.fullmatch(text))
+        assert lazy.findall(text) == compiled.findall(text)
+        assert lazy.sub("-", text) == compiled.sub("-", text)
+        assert lazy.split(text) == compiled.split(text)
