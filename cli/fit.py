@@ -173,11 +173,17 @@ def _choose(
 
 
 def wrap(
-    pieces: Sequence[Piece], width: int, indent: int, find_breaks: Callable[[str], list[Break]]
+    pieces: Sequence[Piece],
+    width: int,
+    indent: int,
+    find_breaks: Callable[[str], list[Break]],
+    text: str | None = None,
 ) -> list[list[Piece]]:
     """``pieces`` as lines of at most ``width`` cells where the breaks ``find_breaks`` finds
-    in their text allow, each line after the first led by ``indent`` spaces."""
-    text = plain(pieces)
+    in their text allow, each line after the first led by ``indent`` spaces (``text``: the
+    pieces' text, when the caller has it already)."""
+    if text is None:
+        text = plain(pieces)
     if cells(text) <= width:  # most lines: nothing more to measure
         return [list(pieces)]
     prefix = _prefix_cells(text)
@@ -223,7 +229,7 @@ def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> lis
         return [list(pieces)]
     text = plain(pieces)
     lead = len(text) - len(text.lstrip(" "))
-    return wrap(pieces, width, lead + hang, word_breaks)
+    return wrap(pieces, width, lead + hang, word_breaks, text)
 
 
 def first_term_column(text: str) -> int:
