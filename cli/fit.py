@@ -48,13 +48,15 @@ def cells(text: str) -> int:
     """How many terminal cells ``text`` takes as printed (Rich's ``cell_len``)."""
     if text.isascii() and text.isprintable():  # most cells: one character, one cell
         return len(text)
-    if has_unsafe(text):
-        text = visible(text)
     # Rich sums its characters' widths: one cell each is the length, found without walking
-    # the text character by character (a report measures thousands of lines).
+    # the text character by character (a report measures thousands of lines).  _ONE_CELL
+    # holds no character that visible() writes out, so such a text needs no escaping.
     characters = set(text)
     if characters <= _ONE_CELL:
         return len(text)
+    if has_unsafe(text):
+        text = visible(text)
+        characters = set(text)
     unmeasured = characters - _ONE_CELL
     if unmeasured.isdisjoint(_JOINERS) and all(cell_len(char) == 1 for char in unmeasured):
         _ONE_CELL.update(unmeasured)
@@ -76,7 +78,7 @@ def _prefix_cells(text: str) -> list[int]:
         if text.isascii():
             return list(range(len(text) + 1))
         # Each distinct character measured once (a line repeats few: digits, ·, ∂, …).
-        width = {char: cell_len(char) for char in set(text)}
+        width = {char: 1 if char in _ONE_CELL else cell_len(char) for char in set(text)}
         return [0, *itertools.accumulate(map(width.__getitem__, text))]
     return [0, *itertools.accumulate(cells(char) for char in text)]
 

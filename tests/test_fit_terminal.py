@@ -169,6 +169,8 @@ def test_cells_matches_rich_for_every_kind_of_character():
         "ab\tc",
         "∂中∂",
         "Σ_c,m,q x[n,c,i+m,j+q]",
+        "∂\u202e∂",
+        "∂\x07·",
     ]
     for text in texts + texts[::-1]:
         assert cells(text) == cell_len(visible(text)), text
