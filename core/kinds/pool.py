@@ -56,8 +56,6 @@ from gradcalc.core.kinds.pool_checks import (
     pair_text,
     read_pool_input,
 )
-from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_differences
-from gradcalc.core.kinds.pool_practice import argmax_unchecked, state_rules, untie_and_state_rules
 from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
 from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
 from gradcalc.core.kinds.symbolic_fields import answer_names, naming
@@ -70,7 +68,7 @@ from gradcalc.core.ops.pool_geometry import (
     lp_scales,
     tap_layout,
 )
-from gradcalc.core.outcome import Run
+from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import (
     MAX_INDEX,
@@ -565,30 +563,57 @@ TIES = Knob(
 _KNOBS = (IMAGE, WINDOW, STRIDE, PADDING, CHANNELS)
 _TENSORS = {"input": ("channels?", "size")}
 
-PRACTICE = Profile(
-    {
-        "max": Variant(
-            (*_KNOBS, TIES),
-            _TENSORS,
-            {"input": Draw(0, 9)},
-            adjust=untie_and_state_rules,
-            omit=argmax_unchecked,
-        ),
-        "avg": Variant(
-            _KNOBS,
-            _TENSORS,
-            {"input": Draw(0, 9)},
-            denominator_from=("window",),
-            adjust=state_rules,
-        ),
-        # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
-        "lp": Variant(
-            (IMAGE, WINDOW, STRIDE, LP_P, CHANNELS),
-            _TENSORS,
-            {"input": Draw(0, 4)},
-            decimals=True,
-            adjust=state_rules,
-        ),
-    },
-    by=MODE,
-)
+
+def _practice() -> Profile:
+    """The practice profile for ``gradcalc random pool`` (its adjustments live in
+    core/kinds/pool_practice.py, imported only when it is asked for)."""
+    from gradcalc.core.kinds.pool_practice import (
+        argmax_unchecked,
+        state_rules,
+        untie_and_state_rules,
+    )
+
+    return Profile(
+        {
+            "max": Variant(
+                (*_KNOBS, TIES),
+                _TENSORS,
+                {"input": Draw(0, 9)},
+                adjust=untie_and_state_rules,
+                omit=argmax_unchecked,
+            ),
+            "avg": Variant(
+                _KNOBS,
+                _TENSORS,
+                {"input": Draw(0, 9)},
+                denominator_from=("window",),
+                adjust=state_rules,
+            ),
+            # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
+            "lp": Variant(
+                (IMAGE, WINDOW, STRIDE, LP_P, CHANNELS),
+                _TENSORS,
+                {"input": Draw(0, 4)},
+                decimals=True,
+                adjust=state_rules,
+            ),
+        },
+        by=MODE,
+    )
+
+
+def finite_differences(problem: PoolProblem, run: Run) -> GradientCheck | None:
+    """∂L/∂x against central differences (core/kinds/pool_gradcheck.py, imported when a pool
+    problem is checked: a net checks its whole chain its own way)."""
+    from gradcalc.core.kinds.pool_gradcheck import finite_differences as check
+
+    return check(problem, run)
+
+
+def __getattr__(name: str) -> Any:
+    """``PRACTICE``, the practice profile ``gradcalc random`` reads here, built on first use:
+    solving a pool problem, or a net's pool layer, needs none of it."""
+    if name == "PRACTICE":
+        globals()["PRACTICE"] = practice = _practice()
+        return practice
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
