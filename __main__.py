@@ -1,5 +1,5 @@
 """``python -m gradcalc``: the gradcalc command."""
 
-from gradcalc.cli.main import main
+from gradcalc.cli.main import run
 
-main(prog_name="gradcalc")
+run()

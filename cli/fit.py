@@ -37,11 +37,31 @@ LONE_OPERATORS = frozenset("+−=·×→<>≤≥")
 MIN_ROOM = 24
 
 
+# Characters Rich measures as one cell each, remembered as they are met (a report uses a few
+# dozen: ∂ · − Σ ═ ─ …).  Not the zero-width joiner nor variation selector 16, which change
+# how Rich measures the characters around them.
+_ONE_CELL: set[str] = set()
+_JOINERS = frozenset("\u200d\ufe0f")
+
+
 def cells(text: str) -> int:
-    """How many terminal cells ``text`` takes as printed."""
+    """How many terminal cells ``text`` takes as printed (Rich's ``cell_len``)."""
     if text.isascii() and text.isprintable():  # most cells: one character, one cell
         return len(text)
-    return cell_len(visible(text) if has_unsafe(text) else text)
+    # Rich sums its characters' widths: one cell each is the length, found without walking
+    # the text character by character (a report measures thousands of lines).  _ONE_CELL
+    # holds no character that visible() writes out, so such a text needs no escaping.
+    characters = set(text)
+    if characters <= _ONE_CELL:
+        return len(text)
+    if has_unsafe(text):
+        text = visible(text)
+        characters = set(text)
+    unmeasured = characters - _ONE_CELL
+    if unmeasured.isdisjoint(_JOINERS) and all(cell_len(char) == 1 for char in unmeasured):
+        _ONE_CELL.update(unmeasured)
+        return len(text)
+    return cell_len(text)
 
 
 def _text(piece: Piece) -> str:
@@ -49,7 +69,8 @@ def _text(piece: Piece) -> str:
 
 
 def plain(pieces: Sequence[Piece]) -> str:
-    return "".join(_text(piece) for piece in pieces)
+    # A list, not a generator calling _text: every line of a report passes here.
+    return "".join([piece if isinstance(piece, str) else piece[0] for piece in pieces])
 
 
 def _prefix_cells(text: str) -> list[int]:
@@ -58,7 +79,7 @@ def _prefix_cells(text: str) -> list[int]:
         if text.isascii():
             return list(range(len(text) + 1))
         # Each distinct character measured once (a line repeats few: digits, ·, ∂, …).
-        width = {char: cell_len(char) for char in set(text)}
+        width = {char: 1 if char in _ONE_CELL else cell_len(char) for char in set(text)}
         return [0, *itertools.accumulate(map(width.__getitem__, text))]
     return [0, *itertools.accumulate(cells(char) for char in text)]
 
@@ -155,11 +176,17 @@ def _choose(
 
 
 def wrap(
-    pieces: Sequence[Piece], width: int, indent: int, find_breaks: Callable[[str], list[Break]]
+    pieces: Sequence[Piece],
+    width: int,
+    indent: int,
+    find_breaks: Callable[[str], list[Break]],
+    text: str | None = None,
 ) -> list[list[Piece]]:
     """``pieces`` as lines of at most ``width`` cells where the breaks ``find_breaks`` finds
-    in their text allow, each line after the first led by ``indent`` spaces."""
-    text = plain(pieces)
+    in their text allow, each line after the first led by ``indent`` spaces (``text``: the
+    pieces' text, when the caller has it already)."""
+    if text is None:
+        text = plain(pieces)
     if cells(text) <= width:  # most lines: nothing more to measure
         return [list(pieces)]
     prefix = _prefix_cells(text)
@@ -205,7 +232,7 @@ def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> lis
         return [list(pieces)]
     text = plain(pieces)
     lead = len(text) - len(text.lstrip(" "))
-    return wrap(pieces, width, lead + hang, word_breaks)
+    return wrap(pieces, width, lead + hang, word_breaks, text)
 
 
 def first_term_column(text: str) -> int:

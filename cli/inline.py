@@ -28,15 +28,16 @@ import click
 
 from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
+from gradcalc.core.patterns import LazyPattern
 from gradcalc.core.records import record
 
 OPTION_PREFIX = "field_"
-_SEPARATORS = re.compile(r"[\s,]+")
+_SEPARATORS = LazyPattern(r"[\s,]+")
 # A row ends at ";" or at a line break (any that str.splitlines knows, CRLF counted once;
 # "\s" would otherwise read them as entry separators and flatten the matrix).  A ";" that
 # ends a line and the line break after it are one separator: "1 2;\n3 4" has two rows.
 _LINE_BREAK = r"(?:\r\n|[\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029])"
-_ROW_SEPARATOR = re.compile(rf";[ \t]*{_LINE_BREAK}?|{_LINE_BREAK}(?:[ \t]*;)?")
+_ROW_SEPARATOR = LazyPattern(rf";[ \t]*{_LINE_BREAK}?|{_LINE_BREAK}(?:[ \t]*;)?")
 _METAVARS = {
     "tensor": "MATRIX",
     "number": "NUMBER",
@@ -117,11 +118,11 @@ def inline_values(params: Mapping[str, Any]) -> dict[str, str]:
 
 # `symbolic`, `symbolic 3x3`, `symbolic 2×3×3`: a whole field of symbols (core/kinds/symbolic_fields.py
 # reads the text and refuses a bad shape with the reason).
-_SYMBOLIC_FIELD = re.compile(r"symbolic(?:\s+\S.*)?", re.DOTALL)
+_SYMBOLIC_FIELD = LazyPattern(r"symbolic(?:\s+\S.*)?", re.DOTALL)
 # An entry that is a name or a formula of names and numbers (b11, -w_1, b22/2, 2*a^2, 1/a): handed
 # to the core as text, which reads only the names the spec declares and says which one is meant
 # (and why 1/a is no entry), as it does for the same entry in a spec file.
-_FORMULA_ENTRY = re.compile(r"(?=[^A-Za-z]*[A-Za-z])[\w+\-*/^().]+")
+_FORMULA_ENTRY = LazyPattern(r"(?=[^A-Za-z]*[A-Za-z])[\w+\-*/^().]+")
 
 
 def parse_value(

@@ -22,12 +22,15 @@ class NumberStyle:
     unicode_minus: bool = True
 
     def format(self, value: Any) -> str:
-        if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
-            return value
-        if getattr(value, "ndim", None) == 0 and is_formula(value.item()):
-            value = value.item()  # a loss of formulas, a 0-D array (a net's mse)
-        if is_formula(value):  # a symbolic entry (core/symbolic.py)
-            return formula_text(value, self.unicode_minus)
+        # Most values are plain ints, floats and Fractions (a report formats thousands):
+        # straight to _format, past the checks for text, formulas and 0-D arrays below.
+        if value.__class__ not in _PLAIN_NUMBERS:
+            if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
+                return value
+            if getattr(value, "ndim", None) == 0 and is_formula(value.item()):
+                value = value.item()  # a loss of formulas, a 0-D array (a net's mse)
+            if is_formula(value):  # a symbolic entry (core/symbolic.py)
+                return formula_text(value, self.unicode_minus)
         text = self._format(value)
         if self.unicode_minus:
             text = text.replace(f"{APPROXIMATE}-", APPROXIMATE + MINUS)
@@ -72,6 +75,10 @@ class NumberStyle:
             return f"({text})" if needs else text
         needs = text.startswith((MINUS, "-", APPROXIMATE)) or "/" in text or "e" in text
         return f"({text})" if needs else text
+
+
+# Exactly these classes (not subclasses such as bool): never text, a formula or an array.
+_PLAIN_NUMBERS = frozenset({int, float, Fraction})
 
 
 def is_formula(value: Any) -> bool:

@@ -28,6 +28,8 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+from gradcalc.core.patterns import LazyPattern
+
 # YAML allows a simple key of at most 1024 characters; spec keys are short.  A dot may
 # follow the first character (a net's result names: conv1.grad_kernel): no YAML 1.1 type
 # but a string reads a text that starts with a letter or an underscore and holds only these.
@@ -41,14 +43,14 @@ _FLOW_UNSAFE = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]")
 # Nesting taken here, in blocks and in flow lists each: together well below the loader's 32.
 _MAX_DEPTH = 8
 # A flow list of integers (possibly nested) — and digit runs too long for that shortcut.
-_INT_ROWS = re.compile(r"[\[\]0-9, -]*")
-_LONG_DIGITS = re.compile(r"[0-9]{19}")
-_NOT_BRACKETS = re.compile(r"[^\[\]]+")
+_INT_ROWS = LazyPattern(r"[\[\]0-9, -]*")
+_LONG_DIGITS = LazyPattern(r"[0-9]{19}")
+_NOT_BRACKETS = LazyPattern(r"[^\[\]]+")
 # Characters outside printable YAML, or that YAML reads as line breaks (NEL, U+2028, U+2029)
 # or treats specially (tab, CR, a BOM inside the text): their texts go to PyYAML.  (Checked
 # on the text's distinct characters: a regular expression of these ranges takes 7 ms to
 # compile, a twentieth of gradcalc's start-up.)
-_ASCII_UNTAKEN = re.compile(r"[^\n\x20-\x7e]")
+_ASCII_UNTAKEN = LazyPattern(r"[^\n\x20-\x7e]")
 _TAKEN_RANGES = (
     (0xA0, 0x2027),
     (0x202A, 0xD7FF),

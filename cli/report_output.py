@@ -33,16 +33,23 @@ class Canvas:
         self.length = 0
 
     def write(self, *pieces: Piece) -> None:
+        parts, length = self.parts, self.length  # a report writes thousands of pieces
         for piece in pieces:
-            text, style = (piece, "") if isinstance(piece, str) else piece
+            if isinstance(piece, str):
+                parts.append(piece)
+                length += len(piece)
+                continue
+            text, style = piece
             if style and text:
-                self.spans.append(Span(self.length, self.length + len(text), style))
-            self.parts.append(text)
-            self.length += len(text)
+                self.spans.append(Span(length, length + len(text), style))
+            parts.append(text)
+            length += len(text)
+        self.length = length
 
     def line(self, *pieces: Piece) -> None:
         if self.length:
-            self.write("\n")
+            self.parts.append("\n")
+            self.length += 1
         self.write(*pieces)
 
     def plain(self) -> str:

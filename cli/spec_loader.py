@@ -24,6 +24,7 @@ import yaml
 
 from gradcalc.cli.plain_yaml import NotPlain, read_plain
 from gradcalc.core.errors import FieldPath, GradcalcError
+from gradcalc.core.patterns import LazyPattern
 from gradcalc.core.records import record
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -326,7 +327,7 @@ def _plain_scalar(text: str) -> Any:
 
 
 # YAML's line breaks, as PyYAML and LibYAML count lines (CR LF is one break).
-_LINE_BREAK = re.compile("\r\n|[\r\n\x85\u2028\u2029]")
+_LINE_BREAK = LazyPattern("\r\n|[\r\n\x85\u2028\u2029]")
 
 
 def _line_column(text: str, index: int) -> tuple[int, int]:

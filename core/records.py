@@ -69,12 +69,15 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
                     )
                 defaults[name] = value
         positional = tuple(names)
+        count = len(positional)
+        # Whether __post_init__ must be looked up: the class has one, or the instance is of
+        # a subclass (which may define one).  Looked up on every instance, a missing one
+        # costs an AttributeError inside getattr: records are made by the thousand.
+        has_post_init = hasattr(klass, "__post_init__")
 
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            if len(args) > len(positional):
-                raise TypeError(
-                    f"{klass.__name__}() takes {len(positional)} arguments, got {len(args)}"
-                )
+        def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+            if len(args) > count:
+                raise TypeError(f"{klass.__name__}() takes {count} arguments, got {len(args)}")
             # Straight into the instance's __dict__, as object.__setattr__ puts them (records
             # have no slots and no descriptors for their fields): a record or two per term
             # shown, so this is on the path of every explanation.
@@ -84,20 +87,22 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
                     if name in kwargs:
                         raise TypeError(f"{klass.__name__}() got two values for {name!r}")
             state.update(zip(positional, args, strict=False))
-            for name in positional[len(args) :]:
-                if name in kwargs:
-                    state[name] = kwargs.pop(name)
-                elif name in defaults:
-                    state[name] = defaults[name]
-                elif name in factories:
-                    state[name] = factories[name]()
-                else:
-                    raise TypeError(f"{klass.__name__}() missing argument {name!r}")
+            if len(args) < count:
+                for name in positional[len(args) :]:
+                    if name in kwargs:
+                        state[name] = kwargs.pop(name)
+                    elif name in defaults:
+                        state[name] = defaults[name]
+                    elif name in factories:
+                        state[name] = factories[name]()
+                    else:
+                        raise TypeError(f"{klass.__name__}() missing argument {name!r}")
             if kwargs:
                 raise TypeError(f"{klass.__name__}() got unexpected arguments {sorted(kwargs)}")
-            post_init = getattr(self, "__post_init__", None)
-            if post_init is not None:
-                post_init()
+            if has_post_init or self.__class__ is not klass:
+                post_init = getattr(self, "__post_init__", None)
+                if post_init is not None:
+                    post_init()
 
         def __repr__(self) -> str:
             shown = ", ".join(f"{name}={getattr(self, name, '?')!r}" for name in positional)

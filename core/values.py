@@ -23,6 +23,7 @@ from gradcalc.core.float_source import (
     rounds_each_once,
     shortest_fraction,
 )
+from gradcalc.core.patterns import LazyPattern
 from gradcalc.core.words import entries, number_text
 
 Number = Fraction | float
@@ -39,7 +40,7 @@ _NUMBER_TEXT = re.compile(
     r"^\s*[-+\u2212]?([0-9]+\.[0-9]*|\.[0-9]+|0|[1-9][0-9]*)([eE][-+\u2212]?[0-9]+)?"
     r"\s*(/\s*[-+\u2212]?(0|[1-9][0-9]*)\s*)?$"
 )
-_INT_TEXT = re.compile(r"^\s*[-+\u2212]?[0-9]+\s*$")
+_INT_TEXT = LazyPattern(r"^\s*[-+\u2212]?[0-9]+\s*$")
 # The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
 NUMBER_TEXT_PATTERN = _NUMBER_TEXT.pattern
 
@@ -141,10 +142,10 @@ def parse_number(
 # Spellings of numbers that YAML 1.1 (PyYAML) or Python read but gradcalc does not: a spec
 # file and an option must give the same number, and "stride: 010" being 8 in a file but 10 on
 # the command line is a wrong answer nobody notices.  Each is refused with its fix named.
-_PREFIXED = re.compile(r"0([xXoObB])([0-9a-zA-Z_]*)")
+_PREFIXED = LazyPattern(r"0([xXoObB])([0-9a-zA-Z_]*)")
 _BASES = {"x": (16, "hexadecimal"), "o": (8, "octal"), "b": (2, "binary")}
-_SEXAGESIMAL = re.compile(r"[0-9_]+(?::[0-9_]*)+(?:\.[0-9_]*)?")
-_LEADING_ZEROS = re.compile(r"([-+\u2212]?)0+([0-9]+)((?:[eE][-+\u2212]?[0-9]+)?)")
+_SEXAGESIMAL = LazyPattern(r"[0-9_]+(?::[0-9_]*)+(?:\.[0-9_]*)?")
+_LEADING_ZEROS = LazyPattern(r"([-+\u2212]?)0+([0-9]+)((?:[eE][-+\u2212]?[0-9]+)?)")
 # Values are worked out for the message only for short texts: the check stays linear.
 _SHOWN_DIGITS = 60
 

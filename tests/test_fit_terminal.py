@@ -148,3 +148,29 @@ def test_a_wide_focus_picture_is_drawn_in_parts() -> None:
     assert parts[-1].endswith(f"(part {len(parts)} of {len(parts)})")
     # Every part repeats the row labels: the marked cells' rows 0 and 1 are in each.
     assert sum(line.startswith("0   ") for line in report.splitlines()) == len(parts)
+
+
+def test_cells_matches_rich_for_every_kind_of_character():
+    """fit.cells' shortcut (characters remembered as one cell each) gives Rich's cell_len,
+    wide, combining, joined and control characters included, in any order of first use."""
+    from rich.cells import cell_len
+
+    from gradcalc.cli.fit import cells
+    from gradcalc.cli.safe_text import visible
+
+    texts = [
+        "∂L/∂x·w − 3",
+        "中文 ab",
+        "e\u0301",
+        "a\u200db",
+        "👍\ufe0f x",
+        "x\x1by",
+        "═" * 7,
+        "ab\tc",
+        "∂中∂",
+        "Σ_c,m,q x[n,c,i+m,j+q]",
+        "∂\u202e∂",
+        "∂\x07·",
+    ]
+    for text in texts + texts[::-1]:
+        assert cells(text) == cell_len(visible(text)), text

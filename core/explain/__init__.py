@@ -38,7 +38,7 @@ class Symbol:
     def text(self) -> str:
         if not self.index:
             return self.name
-        return f"{self.name}_{self.separator.join(str(i) for i in self.index)}"
+        return f"{self.name}_{self.separator.join(map(str, self.index))}"
 
 
 @record

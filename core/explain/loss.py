@@ -25,7 +25,6 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.explain.loss_class import ClassLossSteps
 from gradcalc.core.explain.loss_elementwise import ElementwiseSteps
-from gradcalc.core.explain.loss_temporal import temporal_conventions, temporal_reduction_words
 from gradcalc.core.explain.pieces import (
     arithmetic_words,
     element_symbol,
@@ -88,7 +87,9 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
 
     def reduction_words(self) -> str:
         p = self.p
-        if p.temporal:
+        if p.temporal:  # a per-time-step loss only (ctc, nll over steps): imported here
+            from gradcalc.core.explain.loss_temporal import temporal_reduction_words
+
             return temporal_reduction_words(p, int(self.c.counted.sum()))
         if p.reduction == "sum":
             return "reduction sum: L = Σ of the per-sample losses"
@@ -132,6 +133,8 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         p = self.p
         items: list[str | Words] = []
         if p.temporal:
+            from gradcalc.core.explain.loss_temporal import temporal_conventions
+
             items += temporal_conventions(p)
         elif p.target_kind == "index":
             items.append(

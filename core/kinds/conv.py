@@ -30,7 +30,7 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import LimitError, SpecError
-from gradcalc.core.kinds import conv3d, conv_padding
+from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.conv_jacobian import (
     SPATIAL,
     ConvArrays,
@@ -39,8 +39,6 @@ from gradcalc.core.kinds.conv_jacobian import (
     output_shape,
     result_shapes,
 )
-from gradcalc.core.kinds.conv_mistakes import usual_mistakes  # noqa: F401 - gradcalc check reads it here
-from gradcalc.core.kinds.conv_practice import PRACTICE  # noqa: F401 - gradcalc random reads it here
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import (
     read_groups,
@@ -61,7 +59,6 @@ from gradcalc.core.ops.conv import (
     CONV2D,
     ConvGeometry,
 )
-from gradcalc.core.ops.conv3d import CONV3D, Conv3dGeometry
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import parse_bool, parse_int
@@ -69,6 +66,9 @@ from gradcalc.core.words import entries
 
 if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
     from gradcalc.core.kinds.focus import Focusable, FocusTarget
+
+    # Imported by a 3-D problem (dims: 3) only: a 2-D one, and every net, has no use for them.
+    from gradcalc.core.ops.conv3d import Conv3dGeometry
 
 KIND = "conv"
 KEYS = registry.field_names(KIND)
@@ -361,6 +361,8 @@ def _read_geometry(
     limit.  A 1-D problem is a 2-D one with one row: stride and dilation 1 and no padding on
     the rows; a 3-D one is read by core/kinds/conv3d.py."""
     if dims == 3:
+        from gradcalc.core.kinds import conv3d
+
         geometry3, padding_text, flip_kernel, padding_mode = conv3d.read_geometry(
             spec, x, w, groups
         )
@@ -493,7 +495,11 @@ def kernel_params(problem: ConvProblem, kernel: np.ndarray) -> dict[str, Any]:
 
 def conv_op(problem: ConvProblem) -> Any:
     """The op that runs the problem: conv3d in 3-D, else conv2d (1-D with one row)."""
-    return CONV3D if problem.dims == 3 else CONV2D
+    if problem.dims == 3:
+        from gradcalc.core.ops.conv3d import CONV3D
+
+        return CONV3D
+    return CONV2D
 
 
 def compute(problem: ConvProblem, *, exact: bool) -> ConvTrace:
@@ -550,9 +556,12 @@ def run(problem: ConvProblem, options: common.SolveOptions) -> Run:
         out_size * max(problem.kernel.size, problem.input.size) <= options.limits.max_jacobian
     )
     if jacobian_wanted and small_enough:
-        trace.jacobian_maps = (
-            conv3d.jacobian_maps(problem) if problem.dims == 3 else jacobian_maps(problem)
-        )
+        if problem.dims == 3:
+            from gradcalc.core.kinds import conv3d
+
+            trace.jacobian_maps = conv3d.jacobian_maps(problem)
+        else:
+            trace.jacobian_maps = jacobian_maps(problem)
         results["jacobian_kernel"] = gather(problem.input, trace.jacobian_maps[0], exact)
         results["jacobian_input"] = gather(problem.kernel, trace.jacobian_maps[1], exact)
     axes = {
@@ -570,3 +579,18 @@ def finite_differences(problem: ConvProblem, run: Run) -> GradientCheck | None:
     from gradcalc.core.kinds import conv_gradcheck
 
     return conv_gradcheck.finite_differences(problem, run)
+
+
+def __getattr__(name: str) -> Any:
+    """``usual_mistakes`` (gradcalc check) and ``PRACTICE`` (gradcalc random), read here,
+    imported on first use: solving a conv, or a net's conv layer, needs neither
+    core/kinds/conv_mistakes.py nor core/kinds/conv_practice.py."""
+    if name == "usual_mistakes":
+        from gradcalc.core.kinds.conv_mistakes import usual_mistakes
+
+        return usual_mistakes
+    if name == "PRACTICE":
+        from gradcalc.core.kinds.conv_practice import PRACTICE
+
+        return PRACTICE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -7,10 +7,11 @@ The entries themselves are core/kinds/catalog.py; core/registry.py looks them up
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import field
 from typing import Any
 
 from gradcalc.core.kinds.field import Field
+from gradcalc.core.records import record, replace
 
 # The keys every kind shares (core/spec.py COMMON_KEYS), described once; an entry
 # leaves out "upstream" when its kind ends the chain (``takes_upstream=False``).
@@ -87,7 +88,7 @@ CHECK_FIELDS: dict[str, Field] = {
 }
 
 
-@dataclass(eq=False)
+@record
 class OpEntry:
     """One op family as the CLI sees it.
 

@@ -6,11 +6,12 @@ that a table of Fields can be written wherever a kind is described, at no import
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
+from gradcalc.core.records import record
 
-@dataclass(frozen=True)
+
+@record(frozen=True)
 class Field:
     """One key of a spec, as inline options, the JSON Schema and ``gradcalc new`` see it.
 
@@ -46,6 +47,19 @@ class Field:
     lengths_3d: tuple[int, ...] = ()
     # A tensor whose entries may be symbols and formulas, or `symbolic 3x3` (core/symbolic.py).
     symbols: bool = False
+
+    # Compared and hashed by value, as @dataclass(frozen=True) made them (@record: a
+    # fraction of its import cost, core/records.py).
+    def _values(self) -> tuple[Any, ...]:
+        return tuple(self.__dict__[name] for name in self.__record_fields__)  # type: ignore[attr-defined]
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._values())
 
     @property
     def types(self) -> tuple[str, ...]:

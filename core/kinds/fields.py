@@ -11,7 +11,6 @@ read a pair written as text, ``2x1``, with :data:`PAIR_TEXT` and :data:`PAIR_SEP
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from fractions import Fraction
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.errors import FieldPath, SpecError
+from gradcalc.core.patterns import LazyPattern
 from gradcalc.core.spec import Limits
 from gradcalc.core.values import (
     MAX_INDEX,
@@ -31,11 +31,12 @@ from gradcalc.core.values import (
 
 # Two whole numbers as `gradcalc random` and inline options write a pair: "2x1", "2×1", "2 x 1".
 # A spec file writes [2, 1]; there "2x1" is an error that shows the way (refuse_pair_text).
-PAIR_SEPARATOR = re.compile(r"\s*[x×X*]\s*")
-PAIR_TEXT = re.compile(rf"\s*([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+)\s*")
+_PAIR_SEPARATOR_TEXT = r"\s*[x×X*]\s*"
+PAIR_SEPARATOR = LazyPattern(_PAIR_SEPARATOR_TEXT)
+PAIR_TEXT = LazyPattern(rf"\s*([0-9]+){_PAIR_SEPARATOR_TEXT}([0-9]+)\s*")
 # A 3-D convolution's triple, "1x2x2", as its inline options take it (a spec file: [1, 2, 2]).
-TRIPLE_TEXT = re.compile(
-    rf"\s*([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+){PAIR_SEPARATOR.pattern}([0-9]+)\s*"
+TRIPLE_TEXT = LazyPattern(
+    rf"\s*([0-9]+){_PAIR_SEPARATOR_TEXT}([0-9]+){_PAIR_SEPARATOR_TEXT}([0-9]+)\s*"
 )
 
 

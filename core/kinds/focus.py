@@ -6,10 +6,10 @@ core/explain/focus.py.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 
 from gradcalc.core.errors import FocusError
+from gradcalc.core.patterns import LazyPattern
 from gradcalc.core.records import record
 
 
@@ -45,8 +45,8 @@ AXIS_WORDS = {
     "row": "row",
     "col": "column",
 }
-_TARGET = re.compile(r"^\s*([^\s\[\]]+)\s*\[([^\[\]]*)\]\s*$")
-_INDEX = re.compile(r"^[+-]?[0-9]+$")
+_TARGET = LazyPattern(r"^\s*([^\s\[\]]+)\s*\[([^\[\]]*)\]\s*$")
+_INDEX = LazyPattern(r"^[+-]?[0-9]+$")
 
 
 def read_focus(text: str, arrays: Sequence[Focusable], index_base: int) -> FocusTarget:

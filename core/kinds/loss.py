@@ -47,7 +47,6 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
-from gradcalc.core.kinds.loss_mistakes import loss_mistakes
 from gradcalc.core.kinds.loss_temporal import (
     read_temporal,
     read_temporal_input,
@@ -526,7 +525,9 @@ def as_floats(problem: LossProblem) -> LossProblem:
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first
-    (core/kinds/loss_mistakes.py)."""
+    (core/kinds/loss_mistakes.py, imported here: solving a loss needs none of it)."""
+    from gradcalc.core.kinds.loss_mistakes import loss_mistakes
+
     return loss_mistakes(spec, read)
 
 

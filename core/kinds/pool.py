@@ -56,10 +56,7 @@ from gradcalc.core.kinds.pool_checks import (
     pair_text,
     read_pool_input,
 )
-from gradcalc.core.kinds.pool_gradcheck import finite_differences as finite_differences
-from gradcalc.core.kinds.pool_practice import argmax_unchecked, state_rules, untie_and_state_rules
 from gradcalc.core.kinds.pool_results import argmax_result, jacobian_input
-from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
 from gradcalc.core.kinds.symbolic_fields import answer_names, naming
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.pool import AVG_POOL, LP_POOL, MAX_POOL
@@ -70,7 +67,7 @@ from gradcalc.core.ops.pool_geometry import (
     lp_scales,
     tap_layout,
 )
-from gradcalc.core.outcome import Run
+from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import MAX_INDEX, looks_numeric, parse_bool, parse_number
 from gradcalc.core.words import plain
@@ -503,87 +500,19 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     )
 
 
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
+def finite_differences(problem: PoolProblem, run: Run) -> GradientCheck | None:
+    """∂L/∂x against central differences (core/kinds/pool_gradcheck.py, imported when a pool
+    problem is checked: a net checks its whole chain its own way)."""
+    from gradcalc.core.kinds.pool_gradcheck import finite_differences as check
 
-WINDOW = Knob(
-    "window",
-    "pair",
-    "pool window: N or KHxKW",
-    default=(2, 2),
-    field="size",
-    maximum=6,
-    label="{} window",
-)
-STRIDE = Knob(
-    "stride",
-    "pair",
-    "N or SHxSW (default: the window)",
-    default="window",
-    field="stride",
-    maximum=6,
-    label="stride {}",
-)
-PADDING = Knob(
-    "padding",
-    "pair",
-    "max and avg: N or PHxPW, at most half the window",
-    default=(0, 0),
-    field="padding",
-    minimum=0,
-    maximum=3,
-    label="padding {}",
-)
-MODE = Knob(
-    "mode",
-    "choice",
-    "max, avg or lp (default: max or avg, by the seed)",
-    field="mode",
-    choices=("max", "avg", "lp"),
-    menu=("max", "avg"),
-    label="{} pool",
-)
-LP_P = Knob("p", "int", "lp only: the power p", default=2, field="p", maximum=4, label="p={}")
+    return check(problem, run)
 
-TIES = Knob(
-    "ties",
-    "choice",
-    "max only: none draws no tied window (the spec says ties: first); first, all or split "
-    "allow ties and write that rule",
-    default="none",
-    field="ties",
-    choices=("none", *TIE_POLICIES),
-    label="ties: {}",
-    label_default=False,
-    spec_values=(("none", "first"),),
-)
-_KNOBS = (IMAGE, WINDOW, STRIDE, PADDING, CHANNELS)
-_TENSORS = {"input": ("channels?", "size")}
 
-PRACTICE = Profile(
-    {
-        "max": Variant(
-            (*_KNOBS, TIES),
-            _TENSORS,
-            {"input": Draw(0, 9)},
-            adjust=untie_and_state_rules,
-            omit=argmax_unchecked,
-        ),
-        "avg": Variant(
-            _KNOBS,
-            _TENSORS,
-            {"input": Draw(0, 9)},
-            denominator_from=("window",),
-            adjust=state_rules,
-        ),
-        # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
-        "lp": Variant(
-            (IMAGE, WINDOW, STRIDE, LP_P, CHANNELS),
-            _TENSORS,
-            {"input": Draw(0, 4)},
-            decimals=True,
-            adjust=state_rules,
-        ),
-    },
-    by=MODE,
-)
+def __getattr__(name: str) -> Any:
+    """``PRACTICE``, the practice profile ``gradcalc random`` reads here, built on first use:
+    solving a pool problem, or a net's pool layer, needs none of it."""
+    if name == "PRACTICE":  # its knobs and adjustments: core/kinds/pool_practice.py
+        from gradcalc.core.kinds.pool_practice import PRACTICE
+
+        return PRACTICE
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

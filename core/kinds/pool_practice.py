@@ -1,5 +1,6 @@
-"""How ``gradcalc random pool`` honours its knobs beyond drawing entries (the PRACTICE
-profile in core/kinds/pool.py uses these): ``--ties none`` unties every max window, and the
+"""The practice profile of the pool kind (``PRACTICE``, for ``gradcalc random pool``; core/kinds/
+pool.py hands it over on first use, so that solving a pool needs none of this module), and how it
+honours its knobs beyond drawing entries: ``--ties none`` unties every max window, and the
 rules an answer depends on at the drawn sizes are written into the spec.
 
 ``fields`` is the drawn spec (key -> plain data), its ``input`` H×W or C×H×W; ``values`` the
@@ -12,6 +13,9 @@ from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
+
+from gradcalc.core.kinds.pool import TIE_POLICIES
+from gradcalc.core.kinds.profile import CHANNELS, IMAGE, Draw, Knob, Profile, Variant
 
 # Raising a cell can tie it in a window it shares; this many raises is far more than any
 # input up to 12×12 with 4 channels needs (a draw that needs more is drawn again).
@@ -88,3 +92,89 @@ def _window_spans(length: int, window: int, values: Mapping[str, Any], axis: int
     spans = [slice(max(start, 0), min(start + window, length)) for start in starts]
     # A window of padding alone (padding over half the window) is the solver's to refuse.
     return [span for span in spans if span.start < span.stop]
+
+
+# ---------------------------------------------------------------------------
+# The profile
+
+WINDOW = Knob(
+    "window",
+    "pair",
+    "pool window: N or KHxKW",
+    default=(2, 2),
+    field="size",
+    maximum=6,
+    label="{} window",
+)
+STRIDE = Knob(
+    "stride",
+    "pair",
+    "N or SHxSW (default: the window)",
+    default="window",
+    field="stride",
+    maximum=6,
+    label="stride {}",
+)
+PADDING = Knob(
+    "padding",
+    "pair",
+    "max and avg: N or PHxPW, at most half the window",
+    default=(0, 0),
+    field="padding",
+    minimum=0,
+    maximum=3,
+    label="padding {}",
+)
+MODE = Knob(
+    "mode",
+    "choice",
+    "max, avg or lp (default: max or avg, by the seed)",
+    field="mode",
+    choices=("max", "avg", "lp"),
+    menu=("max", "avg"),
+    label="{} pool",
+)
+LP_P = Knob("p", "int", "lp only: the power p", default=2, field="p", maximum=4, label="p={}")
+
+TIES = Knob(
+    "ties",
+    "choice",
+    "max only: none draws no tied window (the spec says ties: first); first, all or split "
+    "allow ties and write that rule",
+    default="none",
+    field="ties",
+    choices=("none", *TIE_POLICIES),
+    label="ties: {}",
+    label_default=False,
+    spec_values=(("none", "first"),),
+)
+_KNOBS = (IMAGE, WINDOW, STRIDE, PADDING, CHANNELS)
+_TENSORS = {"input": ("channels?", "size")}
+
+PRACTICE = Profile(
+    {
+        "max": Variant(
+            (*_KNOBS, TIES),
+            _TENSORS,
+            {"input": Draw(0, 9)},
+            adjust=untie_and_state_rules,
+            omit=argmax_unchecked,
+        ),
+        "avg": Variant(
+            _KNOBS,
+            _TENSORS,
+            {"input": Draw(0, 9)},
+            denominator_from=("window",),
+            adjust=state_rules,
+        ),
+        # LP pooling takes p-th roots: √(a² + b² + …) is rarely whole.
+        "lp": Variant(
+            (IMAGE, WINDOW, STRIDE, LP_P, CHANNELS),
+            _TENSORS,
+            {"input": Draw(0, 4)},
+            decimals=True,
+            adjust=state_rules,
+        ),
+    },
+    by=MODE,
+)
