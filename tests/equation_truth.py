@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from formula_truth import entry_formula, formula, formula_symbols, same
+from formula_truth import (
+    DECIMAL_PREFIX,
+    difference_coefficients,
+    entry_formula,
+    formula,
+    formula_symbols,
+    same,
+)
 
 # -- intervals -----------------------------------------------------------------------------------
 
@@ -542,7 +549,7 @@ def check_report(
                     f"false: {left_text} is {left.text()}, not {right_text} ({right.text()})",
                 )
         if symbolic:
-            _check_formulas(equation, symbolic, results, names, index_base, report)
+            _check_formulas(equation, symbolic, results, names, index_base, report, precision)
         _check_cut(equation, report)
         _check_terms(equation, symbols, report)
         if results is not None and names is not None and values:
@@ -584,7 +591,10 @@ def _check_ties(
         names = match.group("names").split(" = ")
         try:
             value = evaluate(match.group("value"), precision=precision)
-            upstream = evaluate(match.group("up"), precision=precision)
+            # a symbolic upstream (max pooling's g_00) is a formula, checked with the results
+            upstream = None
+            if formula(match.group("up"), formula_symbols({"up": match.group("up")})) is None:
+                upstream = evaluate(match.group("up"), precision=precision)
         except (Unevaluable, Undefined, EmptyPart):
             report.problems.append(f"a tie statement's numbers do not read as numbers: {line}")
             continue
@@ -595,7 +605,7 @@ def _check_ties(
             if name in symbols and not symbols[name].meets(value):
                 report.problems.append(f"{name} is {symbols[name].text()}, not tied at: {line}")
         grad = "∂L/∂" + match.group("y")
-        if grad in symbols and not symbols[grad].meets(upstream):
+        if upstream is not None and grad in symbols and not symbols[grad].meets(upstream):
             report.problems.append(f"{grad} is {symbols[grad].text()}: {line}")
 
 
@@ -729,14 +739,17 @@ def _check_formulas(
     names: Mapping[str, str] | None,
     index_base: int,
     report: Report,
+    precision: int = 6,
 ) -> None:
     """The formula parts of one equation are one polynomial, the result entry its left side
-    names (tests/formula_truth.py)."""
-    found = [(part, formula(part, symbolic)) for part in equation.parts[1:]]
+    names (tests/formula_truth.py); rounded decimals in them within their rounding."""
+    decimals: dict[str, str] = {}
+    found = [(part, formula(part, symbolic, decimals)) for part in equation.parts[1:]]
     values = [(part, value) for part, value in found if value is not None]
+    agree = lambda left, right: _formulas_meet(left, right, decimals, precision)  # noqa: E731
     for (left_text, left), (right_text, right) in itertools.pairwise(values):
         report.compared += 1
-        if not same(left, right):
+        if not agree(left, right):
             report.fail(equation, f"false: {left_text} is not {right_text}")
     if not values or results is None or names is None:
         return
@@ -744,8 +757,32 @@ def _check_formulas(
     if entry is None:
         return
     report.matched_results += 1
-    if not same(values[-1][1], entry):
+    if not agree(values[-1][1], entry):
         report.fail(equation, f"{equation.lhs} is {entry} in the results, not {values[-1][0]}")
+
+
+def _formulas_meet(left: Any, right: Any, decimals: Mapping[str, str], precision: int) -> bool:
+    """``left`` and ``right`` are one polynomial, their decimal placeholders standing for
+    every number that rounds to them: each coefficient of the difference, bounded over
+    those numbers, holds 0."""
+    placeholders = {s for s in (left - right).free_symbols if s.name.startswith(DECIMAL_PREFIX)}
+    if not placeholders:
+        return same(left, right)
+    import sympy
+
+    order = sorted(placeholders, key=str)
+    ranges = [number_interval(decimals[s.name], precision=precision) for s in order]
+    for coefficient in difference_coefficients(left, right):
+        bound = Interval.point(Fraction(0))
+        for powers, factor in sympy.Poly(coefficient, *order).terms():
+            term = Interval.point(Fraction(int(factor.p), int(factor.q)))
+            for power, interval in zip(powers, ranges, strict=True):
+                for _ in range(power):
+                    term = term * interval
+            bound = bound + term
+        if not bound.widened().meets(Interval.point(Fraction(0))):
+            return False
+    return True
 
 
 def summary(problems: Sequence[str], limit: int = 5) -> str:

@@ -762,6 +762,38 @@ def test_the_checker_reads_tie_statements() -> None:
     assert any("x_00 is 1, not tied" in p for p in check_report(false).problems)
 
 
+def test_the_checker_reads_a_tie_statement_with_a_symbolic_upstream() -> None:
+    """Max pooling's upstream g_00 in a run with symbols is a formula, not unreadable."""
+    tables = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n| 0 | 1 | 2 |\n| 1 | 2 | 1 |\n\n"
+    results = {"grad_input": [["0", "g_00/2"], ["g_00/2", "0"]]}
+    true = tables + "y\\_00: x\\_01 = x\\_10 = 2 (2-way tie; upstream g\\_00)\n"
+    assert not check_report(true, results=results).problems
+    false = tables + "y\\_00: x\\_00 = x\\_10 = 2 (2-way tie; upstream g\\_00)\n"
+    assert any("x_00 is 1, not tied" in p for p in check_report(false, results=results).problems)
+
+
+@pytest.mark.parametrize(
+    ("shown", "precision", "true"),
+    [
+        ("x_00·1·1.33333 = 4·x_00/3", 6, True),
+        ("x_00·1·1.3 = 4·x_00/3", 2, True),
+        ("x_00·1·1.33333 = 5·x_00/3", 6, False),
+        ("x_00·1·1.4 = 4·x_00/3", 2, False),
+        ("x_00·0.5 + x_01 = x_00/2 + x_01", 6, True),
+        ("x_00·0.5 + x_01 = x_00/2 + 2·x_01", 6, False),
+    ],
+)
+def test_the_checker_reads_formulas_beside_rounded_decimals(
+    shown: str, precision: int, true: bool
+) -> None:
+    """--decimal with symbols: the step's numbers are rounded decimals, its formulas exact
+    (dropout's x_00·1·1.33333 = 4·x_00/3); a decimal stands for the numbers rounding to it."""
+    results = {"output": [["4*x_00/3", "x_01"]]}
+    markdown = f"```text\ny_00 = x_00·m_00·1/(1 − p)\n     = {shown}\n```\n"
+    problems = check_report(markdown, results=results, precision=precision).problems
+    assert not problems if true else problems, problems
+
+
 def test_the_written_out_weight_gradient_says_what_it_hides() -> None:
     weight = ";".join(["1 2"] * 30)
     args = ["dense", "--input", "1 2", "--weight", weight, "--show", "identities"]
