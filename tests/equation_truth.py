@@ -453,8 +453,11 @@ def top_level_factors(term: str) -> list[str]:
 def symbol_values(markdown: str, *, precision: int = 6) -> dict[str, Interval]:
     """The value of each symbol the report's tables show: ``x_01`` from the table **x**
     (row 0, column 1); slices ``**x [axis0=1]**`` lead the index; ``**∂L/∂y (upstream)**``
-    names ∂L/∂y.  Each index is stored written plainly (x_012) and with commas (x_0,1,2)."""
-    found: dict[str, Interval] = {}
+    names ∂L/∂y.  Each index is stored with commas (x_0,1,2), and written plainly (x_012)
+    while every index of the array has one digit, as gradcalc writes them (x_11 of a 12×1
+    table is row 11, never row 1, column 1); a one-column table's entries (a column vector)
+    are also named by their row alone (x_11)."""
+    shown: list[tuple[str, list[str], Interval, bool]] = []
     name: str | None = None
     lead: list[str] = []
     columns: list[str] = []
@@ -487,8 +490,15 @@ def symbol_values(markdown: str, *, precision: int = 6) -> dict[str, Interval]:
             except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError):
                 continue
             index = [*lead, *([row] if row else []), column]
-            for separator in ("", ","):
-                found[f"{name}_{separator.join(index)}"] = value
+            shown.append((name, index, value, bool(row) and len(columns) == 1))
+    long_indices = {name for name, index, _, _ in shown if any(len(i) > 1 for i in index)}
+    found: dict[str, Interval] = {}
+    for name, index, value, column_vector in shown:
+        found[f"{name}_{','.join(index)}"] = value
+        if name not in long_indices:
+            found[f"{name}_{''.join(index)}"] = value
+        if column_vector:
+            found.setdefault(f"{name}_{','.join(index[:-1])}", value)
     return found
 
 
@@ -560,7 +570,7 @@ def check_report(
                 Interval.point(Fraction(shape[SIZE_AXES[equation.lhs]]))
             ):
                 report.fail(equation, f"the output size is {shape}")
-    _check_value_tables(markdown, report)
+    _check_value_tables(markdown, report, precision)
     _check_ties(markdown, symbols, precision, report)
     _check_self_checks(markdown, report)
     return report
@@ -613,8 +623,9 @@ def _check_ties(
 SIZE_AXES = {"H_out": -2, "W_out": -1, "L_out": -1}  # L_out: a 1-D signal's length
 
 
-def _check_value_tables(markdown: str, report: Report) -> None:
-    """expr's "Values at the point" tables: the exact column equals the decimal beside it."""
+def _check_value_tables(markdown: str, report: Report, precision: int = 6) -> None:
+    """expr's "Values at the point" tables: the exact column equals the decimal beside it
+    (a ``≈2`` at the report's ``precision``: 3/2 is ≈2 at one significant digit)."""
     columns: list[str] | None = None
     for line in markdown.splitlines():
         if not line.startswith("|"):
@@ -628,8 +639,8 @@ def _check_value_tables(markdown: str, report: Report) -> None:
             continue
         row = dict(zip(columns, cells, strict=False))
         try:
-            exact = evaluate(row["exact"])
-            value = evaluate(row["value"])
+            exact = evaluate(row["exact"], precision=precision)
+            value = evaluate(row["value"], precision=precision)
         except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError, KeyError):
             continue
         report.compared += 1

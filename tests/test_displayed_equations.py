@@ -11,6 +11,7 @@ import random
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 from equation_truth import check_report, logical_lines, summary
@@ -43,6 +44,20 @@ def symbol_names(data: dict[str, Any]) -> dict[str, str]:
     return names
 
 
+def as_displayed(data: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
+    """The JSON results indexed as the report names their entries: a batched dense layer in
+    the column layout shows one sample per column (y_jn, ∂L/∂x_in), the JSON one per row."""
+    if data["kind"] != "dense" or data.get("layout", "column") != "column":
+        return results
+    if np.ndim(np.array(results["output"], dtype=object)) != 2:  # one sample: y_j, x_i
+        return results
+    swapped = {key: np.array(results[key], dtype=object).T.tolist() for key in BY_SAMPLE}
+    return {**results, **swapped}
+
+
+BY_SAMPLE = ("output", "grad_input")  # the dense results with a row per sample
+
+
 def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
     """Check the Markdown report of the spec at ``path``: its problems, and how many
     equations it has, parts it compared and left sides it matched to a result."""
@@ -54,7 +69,7 @@ def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
         precision = int(options[options.index("--precision") + 1])
     report = check_report(
         markdown,
-        results=answer["results"],
+        results=as_displayed(data, answer["results"]),
         names=symbol_names(data),
         index_base=int(data.get("index_base", 0)),
         precision=precision,
@@ -69,13 +84,13 @@ def audit_inline(*args: str) -> list[str]:
     data = {"kind": args[0]}
     if args[0] == "softmax":
         data = {"kind": "activation", "function": args[args.index("--function") + 1]}
-    for key in ("--loss", "--function"):
+    for key in ("--loss", "--function", "--layout"):
         if key in args:
             data[key[2:]] = args[args.index(key) + 1]
     precision = int(args[args.index("--precision") + 1]) if "--precision" in args else 6
     report = check_report(
         markdown,
-        results=answer["results"],
+        results=as_displayed(data, answer["results"]),
         names=symbol_names(data),
         index_base=int(args[args.index("--index-base") + 1]) if "--index-base" in args else 0,
         precision=precision,
@@ -224,6 +239,16 @@ INLINE = {
         " ".join(str(i % 4) for i in range(30)) + ";",
         "--bias",
         "[1]",
+    ],
+    # x_11 of a 12-entry column vector is its 11th entry (the checker read row 1, column 1)
+    "dense 12 inputs, index base 1": [
+        "dense",
+        "--input",
+        " ".join(str(i) for i in range(12)),
+        "--weight",
+        " ".join(str(i) for i in range(12)) + "; " + " ".join("1" for _ in range(12)),
+        "--index-base",
+        "1",
     ],
     "dense batch 30": [
         "dense",
@@ -397,6 +422,19 @@ INLINE = {
         "7/20; 9/20; 5/2; -5/2",
         "--weight",
         "1;",
+        "--decimal",
+        "--precision",
+        "1",
+    ],
+    # the values table's ≈2 for 3/2 at one significant digit (read at the report's precision)
+    "expr values at 1 digit": [
+        "expr",
+        "--function",
+        "y/(1 + exp(-3*x))",
+        "--variables",
+        "[x, y]",
+        "--at",
+        "{x: 0, y: 2}",
         "--decimal",
         "--precision",
         "1",
