@@ -49,6 +49,8 @@ def as_displayed(data: dict[str, Any], results: dict[str, Any]) -> dict[str, Any
     the column layout shows one sample per column (y_jn, ∂L/∂x_in), the JSON one per row."""
     if data["kind"] != "dense" or data.get("layout", "column") != "column":
         return results
+    if any(str(data.get(key, "")).startswith("symbolic") for key in ("input", "upstream")):
+        return results  # entries named in the order written (x_ni, docs/dense.md)
     if np.ndim(np.array(results["output"], dtype=object)) != 2:  # one sample: y_j, x_i
         return results
     swapped = {key: np.array(results[key], dtype=object).T.tolist() for key in BY_SAMPLE}
@@ -542,6 +544,55 @@ def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | Non
             problems, count, compared, _ = audit(path, *options)
             assert count or compared, "no equation found"
             assert not problems, f"seed {seed} {options}:\n" + summary(problems)
+
+
+# Runs with symbols that the wide audit found flagged: a dense batch in the column layout (a
+# symbolic input keeps the written order x_ni; symbols elsewhere, the tables' x_in), max
+# pooling's tie statements with a symbolic upstream, dropout's rounded scale with --decimal.
+SYMBOLIC_SPECS = {
+    "dense column batch, symbolic input": {
+        "kind": "dense",
+        "input": "symbolic 2x3",
+        "weight": [[1, 2, 0], [0, 1, -1]],
+        "bias": [1, -2],
+        "upstream": [[1, 2], [-1, 3]],
+    },
+    "dense column batch, symbols in weight and bias": {
+        "kind": "dense",
+        "input": [[3, 0, 2], [-1, 1, 5]],
+        "weight": [["a", 2, 0], [0, "2*a - 1", -1]],
+        "bias": ["b", 1],
+        "upstream": [[1, "b"], [2, -1]],
+        "symbols": ["a", "b"],
+    },
+    "max pool ties, symbolic upstream": {
+        "kind": "pool",
+        "mode": "max",
+        "input": [[2, -1, -1], [1, 2, -3], [2, 0, -1]],
+        "size": 2,
+        "stride": 1,
+        "ties": "all",
+        "upstream": "symbolic",
+    },
+    "dropout, symbolic input": {
+        "kind": "dropout",
+        "input": "symbolic 2x2",
+        "p": "1/4",
+        "mask": [[1, 0], [1, 1]],
+    },
+}
+
+
+@pytest.mark.parametrize("spec", SYMBOLIC_SPECS.values(), ids=SYMBOLIC_SPECS.keys())
+@pytest.mark.parametrize(
+    "options", [(), ("--decimal", "--precision", "2")], ids=["exact", "decimal"]
+)
+def test_every_symbolic_step_is_true(tmp_path: Path, spec: dict, options: tuple[str, ...]) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    problems, count, compared, _ = audit(path, *options)
+    assert count and compared, "no equation found"
+    assert not problems, summary(problems)
 
 
 # -- the issue's examples, each a displayed step that was false ----------------------------------

@@ -6,6 +6,8 @@ O×L, bias ``b`` O, output ``y`` N×O.  ``layout`` changes only how vectors are 
 as a 1×L row, y = xWᵀ + b, with 1×O gradients.  A batch in the column layout is shown
 one sample per column (x L×N, y O×N), so its entries are named as those tables read them:
 x_in, y_jn (the row layout's x_ni, y_nj); the results stay N×O, as nn.Linear gives them.
+A ``symbolic`` input or upstream names its entries in the order written (x_ni), and then
+the steps keep that order (the tables show each entry's name in its cell).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ class Explainer:
             self.x, self.up, self.w = (each_float(a) for a in (self.x, self.up, self.w))
             self.b = None if self.b is None else each_float(self.b)
         self.column = problem.layout == "column"
+        self.by_columns = self.column and problem.batched and not _named_by_rows(problem)
 
     # symbols -------------------------------------------------------------
     def _sym(self, name: str, index: tuple[int, ...]) -> Symbol:
@@ -79,11 +82,11 @@ class Explainer:
         column in the column layout (x is L×N, so x_kn), one per row in the row layout."""
         if not self.p.batched:
             return (k,)
-        return (k, n) if self.column else (n, k)
+        return (k, n) if self.by_columns else (n, k)
 
     def _batched_text(self, name: str, n: str, k: str) -> str:
         """``_batched`` for an index written with letters (y_nj, or y_jn by columns)."""
-        first, second = (k, n) if self.column else (n, k)
+        first, second = (k, n) if self.by_columns else (n, k)
         return f"{name}_{first}{self.sep}{second}"
 
     def sym_x(self, n: int, i: int) -> Symbol:
@@ -534,6 +537,21 @@ class Explainer:
             shown_x = self.c.grad_input
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
         section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
+
+
+def _named_by_rows(problem: DenseProblem) -> bool:
+    """Whether the input or upstream holds ``symbolic`` entries, named in the order the spec
+    writes them (x_ni: sample n's entry i, docs/symbolic.md): the steps then name every entry
+    so, in the column layout too, and its tables show each entry's name in its cell."""
+    from gradcalc.core import symbolic
+    from gradcalc.core.kinds.symbolic_fields import UPSTREAM_SYMBOL
+
+    if not symbolic.any_symbolic(problem.input, problem.upstream):
+        return False
+    automatic = (problem.names["input"], UPSTREAM_SYMBOL)
+    return any(
+        s.name.startswith(automatic) for s in symbolic.symbols_of(problem.input, problem.upstream)
+    )
 
 
 def _verdict(agrees: bool) -> str:
