@@ -11,7 +11,6 @@ import random
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from click.testing import CliRunner
 from equation_truth import check_report, logical_lines, summary
@@ -44,22 +43,6 @@ def symbol_names(data: dict[str, Any]) -> dict[str, str]:
     return names
 
 
-def as_displayed(data: dict[str, Any], results: dict[str, Any]) -> dict[str, Any]:
-    """The JSON results indexed as the report names their entries: a batched dense layer in
-    the column layout shows one sample per column (y_jn, ∂L/∂x_in), the JSON one per row."""
-    if data["kind"] != "dense" or data.get("layout", "column") != "column":
-        return results
-    if any(str(data.get(key, "")).startswith("symbolic") for key in ("input", "upstream")):
-        return results  # entries named in the order written (x_ni, docs/dense.md)
-    if np.ndim(np.array(results["output"], dtype=object)) != 2:  # one sample: y_j, x_i
-        return results
-    swapped = {key: np.array(results[key], dtype=object).T.tolist() for key in BY_SAMPLE}
-    return {**results, **swapped}
-
-
-BY_SAMPLE = ("output", "grad_input")  # the dense results with a row per sample
-
-
 def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
     """Check the Markdown report of the spec at ``path``: its problems, and how many
     equations it has, parts it compared and left sides it matched to a result."""
@@ -71,7 +54,7 @@ def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
         precision = int(options[options.index("--precision") + 1])
     report = check_report(
         markdown,
-        results=as_displayed(data, answer["results"]),
+        results=answer["results"],
         names=symbol_names(data),
         index_base=int(data.get("index_base", 0)),
         precision=precision,
@@ -86,13 +69,13 @@ def audit_inline(*args: str) -> list[str]:
     data = {"kind": args[0]}
     if args[0] == "softmax":
         data = {"kind": "activation", "function": args[args.index("--function") + 1]}
-    for key in ("--loss", "--function", "--layout"):
+    for key in ("--loss", "--function"):
         if key in args:
             data[key[2:]] = args[args.index(key) + 1]
     precision = int(args[args.index("--precision") + 1]) if "--precision" in args else 6
     report = check_report(
         markdown,
-        results=as_displayed(data, answer["results"]),
+        results=answer["results"],
         names=symbol_names(data),
         index_base=int(args[args.index("--index-base") + 1]) if "--index-base" in args else 0,
         precision=precision,
@@ -251,18 +234,6 @@ INLINE = {
         " ".join(str(i) for i in range(12)) + "; " + " ".join("1" for _ in range(12)),
         "--index-base",
         "1",
-    ],
-    # the column layout shows one sample per column: x_in, y_jn as its tables read
-    "dense batch of 2, column layout": [
-        "dense",
-        "--input",
-        "3 0 2; -1 1 5",
-        "--weight",
-        "2 -1 1; -3 1 4",
-        "--bias",
-        "1 2",
-        "--upstream",
-        "1 -2; 3 1/2",
     ],
     "dense batch of 2, row layout": [
         "dense",
@@ -546,9 +517,8 @@ def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | Non
             assert not problems, f"seed {seed} {options}:\n" + summary(problems)
 
 
-# Runs with symbols that the wide audit found flagged: a dense batch in the column layout (a
-# symbolic input keeps the written order x_ni; symbols elsewhere, the tables' x_in), max
-# pooling's tie statements with a symbolic upstream, dropout's rounded scale with --decimal.
+# Runs with symbols that the wide audit found flagged: max pooling's tie statements with a
+# symbolic upstream, dropout's rounded scale with --decimal (and dense batches beside them).
 SYMBOLIC_SPECS = {
     "dense column batch, symbolic input": {
         "kind": "dense",
@@ -557,13 +527,14 @@ SYMBOLIC_SPECS = {
         "bias": [1, -2],
         "upstream": [[1, 2], [-1, 3]],
     },
-    "dense column batch, symbols in weight and bias": {
+    "dense row batch, symbols in weight and bias": {
         "kind": "dense",
         "input": [[3, 0, 2], [-1, 1, 5]],
         "weight": [["a", 2, 0], [0, "2*a - 1", -1]],
         "bias": ["b", 1],
         "upstream": [[1, "b"], [2, -1]],
         "symbols": ["a", "b"],
+        "layout": "row",
     },
     "max pool ties, symbolic upstream": {
         "kind": "pool",
@@ -592,6 +563,20 @@ def test_every_symbolic_step_is_true(tmp_path: Path, spec: dict, options: tuple[
     path.write_text(json.dumps(spec))
     problems, count, compared, _ = audit(path, *options)
     assert count and compared, "no equation found"
+    assert not problems, summary(problems)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="open defect: dense's column layout shows a batch one sample per column (x L×N) "
+    "but its steps name entries sample first (x_ni, y_nj, pinned by test_number_style and "
+    "docs/symbolic.md), so x_01 in a step is not the x table's x_01",
+)
+def test_a_column_layout_batch_reads_its_own_tables() -> None:
+    problems = audit_inline(
+        "dense", "--input", "3 0 2; -1 1 5", "--weight", "2 -1 1; -3 1 4", "--bias", "1 2",
+        "--upstream", "1 -2; 3 1/2",
+    )  # fmt: skip
     assert not problems, summary(problems)
 
 

@@ -3,11 +3,7 @@
 Every array is a batch of rows, as nn.Linear takes it: input ``x`` N×L, weight ``W``
 O×L, bias ``b`` O, output ``y`` N×O.  ``layout`` changes only how vectors are written:
 ``column`` (seed 001) treats a sample as an L×1 column, y = Wx + b; ``row`` (seed 003)
-as a 1×L row, y = xWᵀ + b, with 1×O gradients.  A batch in the column layout is shown
-one sample per column (x L×N, y O×N), so its entries are named as those tables read them:
-x_in, y_jn (the row layout's x_ni, y_nj); the results stay N×O, as nn.Linear gives them.
-A ``symbolic`` input or upstream names its entries in the order written (x_ni), and then
-the steps keep that order (the tables show each entry's name in its cell).
+as a 1×L row, y = xWᵀ + b, with 1×O gradients.
 """
 
 from __future__ import annotations
@@ -71,29 +67,16 @@ class Explainer:
             self.x, self.up, self.w = (each_float(a) for a in (self.x, self.up, self.w))
             self.b = None if self.b is None else each_float(self.b)
         self.column = problem.layout == "column"
-        self.by_columns = self.column and problem.batched and not _named_by_rows(problem)
 
     # symbols -------------------------------------------------------------
     def _sym(self, name: str, index: tuple[int, ...]) -> Symbol:
         return element_symbol(name, index, self.p.index_base, self.sep)
 
-    def _batched(self, n: int, k: int) -> tuple[int, ...]:
-        """The index of sample n's entry k as the tables show the batch: one sample per
-        column in the column layout (x is L×N, so x_kn), one per row in the row layout."""
-        if not self.p.batched:
-            return (k,)
-        return (k, n) if self.by_columns else (n, k)
-
-    def _batched_text(self, name: str, n: str, k: str) -> str:
-        """``_batched`` for an index written with letters (y_nj, or y_jn by columns)."""
-        first, second = (k, n) if self.by_columns else (n, k)
-        return f"{name}_{first}{self.sep}{second}"
-
     def sym_x(self, n: int, i: int) -> Symbol:
-        return self._sym(self.X, self._batched(n, i))
+        return self._sym(self.X, (n, i) if self.p.batched else (i,))
 
     def sym_y(self, n: int, j: int, prefix: str = "") -> Symbol:
-        return self._sym(prefix + self.Y, self._batched(n, j))
+        return self._sym(prefix + self.Y, (n, j) if self.p.batched else (j,))
 
     def sym_up(self, n: int, j: int) -> Symbol:
         return self.sym_y(n, j, prefix=f"∂{self.L}/∂")
@@ -327,17 +310,13 @@ class Explainer:
                 for n in range(min(p.batch, self.options.max_terms))
             )
             target = self.sym_w(j, i)
-            y_j = (
-                self._batched_text(Y, "n", str(j + p.index_base))
-                if p.batched
-                else self.sym_y(0, j).text
-            )
+            y_j = self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
             section.add(
                 SumOfProducts(
                     target=Symbol(f"∂{L}/∂{self.W}", target.index, self.sep),
                     general=f"{over_n}∂{L}/∂{y_j}·∂{y_j}/∂{target.text}  (∂{y_j}/∂{target.text} = "
                     + (
-                        f"{self._batched_text(self.X, 'n', str(i + p.index_base))})"
+                        f"{self.X}_n{self.sep}{i + p.index_base})"
                         if p.batched
                         else f"{self.sym_x(0, i).text})"
                     ),
@@ -358,11 +337,7 @@ class Explainer:
                 Product(((self.sym_up(n, j), self.up[n, j]),))
                 for n in range(min(p.batch, self.options.max_terms))
             )
-            y_j = (
-                self._batched_text(Y, "n", str(j + p.index_base))
-                if p.batched
-                else self.sym_y(0, j).text
-            )
+            y_j = self.sym_y(0, j).text if not p.batched else f"{Y}_n{self.sep}{j + p.index_base}"
             section.add(
                 SumOfProducts(
                     target=Symbol(f"∂{L}/∂{self.B}", (j + p.index_base,), self.sep),
@@ -386,7 +361,7 @@ class Explainer:
                 for j in range(shown)
             )
             target = self.sym_x(n, i)
-            y_j = self._batched_text(Y, str(n + p.index_base), "j") if p.batched else f"{Y}_j"
+            y_j = f"{Y}_{n + p.index_base}{self.sep}j" if p.batched else f"{Y}_j"
             section.add(
                 SumOfProducts(
                     target=Symbol(f"∂{L}/∂{self.X}", target.index, self.sep),
@@ -441,11 +416,7 @@ class Explainer:
         section.add(
             Note(
                 f"{grad_w}, {words}; entry (j, i) is "
-                + (
-                    f"Σ_n ∂{L}/∂{self._batched_text(Y, 'n', 'j')}·{self._batched_text(X, 'n', 'i')}. "
-                    if p.batched
-                    else f"∂{L}/∂{Y}_j·{X}_i. "
-                )
+                + (f"Σ_n ∂{L}/∂{Y}_nj·{X}_ni. " if p.batched else f"∂{L}/∂{Y}_j·{X}_i. ")
                 + _verdict(agrees)
             )
         )
@@ -472,8 +443,7 @@ class Explainer:
             tuple(
                 f"{self.sym_up(0, j).text}·{self.sym_x(0, col).text}"
                 if not p.batched
-                else f"Σ_n ∂{L}/∂{self._batched_text(Y, 'n', str(j + p.index_base))}"
-                f"·{self._batched_text(X, 'n', str(col + p.index_base))}"
+                else f"Σ_n ∂{L}/∂{Y}_n{self.sep}{j + p.index_base}·{X}_n{self.sep}{col + p.index_base}"
                 for col in range(i)
             )
             for j in range(min(o, self.options.max_terms))
@@ -537,21 +507,6 @@ class Explainer:
             shown_x = self.c.grad_input
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
         section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
-
-
-def _named_by_rows(problem: DenseProblem) -> bool:
-    """Whether the input or upstream holds ``symbolic`` entries, named in the order the spec
-    writes them (x_ni: sample n's entry i, docs/symbolic.md): the steps then name every entry
-    so, in the column layout too, and its tables show each entry's name in its cell."""
-    from gradcalc.core import symbolic
-    from gradcalc.core.kinds.symbolic_fields import UPSTREAM_SYMBOL
-
-    if not symbolic.any_symbolic(problem.input, problem.upstream):
-        return False
-    automatic = (problem.names["input"], UPSTREAM_SYMBOL)
-    return any(
-        s.name.startswith(automatic) for s in symbolic.symbols_of(problem.input, problem.upstream)
-    )
 
 
 def _verdict(agrees: bool) -> str:
