@@ -566,13 +566,9 @@ def test_every_symbolic_step_is_true(tmp_path: Path, spec: dict, options: tuple[
     assert not problems, summary(problems)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="open defect: dense's column layout shows a batch one sample per column (x L×N) "
-    "but its steps name entries sample first (x_ni, y_nj, pinned by test_number_style and "
-    "docs/symbolic.md), so x_01 in a step is not the x table's x_01",
-)
 def test_a_column_layout_batch_reads_its_own_tables() -> None:
+    """dense's column layout writes a batch as k×N matrices, but the steps name entries sample
+    first (x_ni, as the spec and the results list them): its tables show one sample per row."""
     problems = audit_inline(
         "dense", "--input", "3 0 2; -1 1 5", "--weight", "2 -1 1; -3 1 4", "--bias", "1 2",
         "--upstream", "1 -2; 3 1/2",
