@@ -30,7 +30,14 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import Any
 
-from formula_truth import entry_formula, formula, formula_symbols, same
+from formula_truth import (
+    DECIMAL_PREFIX,
+    difference_coefficients,
+    entry_formula,
+    formula,
+    formula_symbols,
+    same,
+)
 
 # -- intervals -----------------------------------------------------------------------------------
 
@@ -446,8 +453,11 @@ def top_level_factors(term: str) -> list[str]:
 def symbol_values(markdown: str, *, precision: int = 6) -> dict[str, Interval]:
     """The value of each symbol the report's tables show: ``x_01`` from the table **x**
     (row 0, column 1); slices ``**x [axis0=1]**`` lead the index; ``**∂L/∂y (upstream)**``
-    names ∂L/∂y.  Each index is stored written plainly (x_012) and with commas (x_0,1,2)."""
-    found: dict[str, Interval] = {}
+    names ∂L/∂y.  Each index is stored with commas (x_0,1,2), and written plainly (x_012)
+    while every index of the array has one digit, as gradcalc writes them (x_11 of a 12×1
+    table is row 11, never row 1, column 1); a one-column table's entries (a column vector)
+    are also named by their row alone (x_11)."""
+    shown: list[tuple[str, list[str], Interval, bool]] = []
     name: str | None = None
     lead: list[str] = []
     columns: list[str] = []
@@ -480,8 +490,15 @@ def symbol_values(markdown: str, *, precision: int = 6) -> dict[str, Interval]:
             except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError):
                 continue
             index = [*lead, *([row] if row else []), column]
-            for separator in ("", ","):
-                found[f"{name}_{separator.join(index)}"] = value
+            shown.append((name, index, value, bool(row) and len(columns) == 1))
+    long_indices = {name for name, index, _, _ in shown if any(len(i) > 1 for i in index)}
+    found: dict[str, Interval] = {}
+    for name, index, value, column_vector in shown:
+        found[f"{name}_{','.join(index)}"] = value
+        if name not in long_indices:
+            found[f"{name}_{''.join(index)}"] = value
+        if column_vector:
+            found.setdefault(f"{name}_{','.join(index[:-1])}", value)
     return found
 
 
@@ -542,7 +559,7 @@ def check_report(
                     f"false: {left_text} is {left.text()}, not {right_text} ({right.text()})",
                 )
         if symbolic:
-            _check_formulas(equation, symbolic, results, names, index_base, report)
+            _check_formulas(equation, symbolic, results, names, index_base, report, precision)
         _check_cut(equation, report)
         _check_terms(equation, symbols, report)
         if results is not None and names is not None and values:
@@ -553,7 +570,7 @@ def check_report(
                 Interval.point(Fraction(shape[SIZE_AXES[equation.lhs]]))
             ):
                 report.fail(equation, f"the output size is {shape}")
-    _check_value_tables(markdown, report)
+    _check_value_tables(markdown, report, precision)
     _check_ties(markdown, symbols, precision, report)
     _check_self_checks(markdown, report)
     return report
@@ -584,7 +601,10 @@ def _check_ties(
         names = match.group("names").split(" = ")
         try:
             value = evaluate(match.group("value"), precision=precision)
-            upstream = evaluate(match.group("up"), precision=precision)
+            # a symbolic upstream (max pooling's g_00) is a formula, checked with the results
+            upstream = None
+            if formula(match.group("up"), formula_symbols({"up": match.group("up")})) is None:
+                upstream = evaluate(match.group("up"), precision=precision)
         except (Unevaluable, Undefined, EmptyPart):
             report.problems.append(f"a tie statement's numbers do not read as numbers: {line}")
             continue
@@ -595,7 +615,7 @@ def _check_ties(
             if name in symbols and not symbols[name].meets(value):
                 report.problems.append(f"{name} is {symbols[name].text()}, not tied at: {line}")
         grad = "∂L/∂" + match.group("y")
-        if grad in symbols and not symbols[grad].meets(upstream):
+        if upstream is not None and grad in symbols and not symbols[grad].meets(upstream):
             report.problems.append(f"{grad} is {symbols[grad].text()}: {line}")
 
 
@@ -603,8 +623,9 @@ def _check_ties(
 SIZE_AXES = {"H_out": -2, "W_out": -1, "L_out": -1}  # L_out: a 1-D signal's length
 
 
-def _check_value_tables(markdown: str, report: Report) -> None:
-    """expr's "Values at the point" tables: the exact column equals the decimal beside it."""
+def _check_value_tables(markdown: str, report: Report, precision: int = 6) -> None:
+    """expr's "Values at the point" tables: the exact column equals the decimal beside it
+    (a ``≈2`` at the report's ``precision``: 3/2 is ≈2 at one significant digit)."""
     columns: list[str] | None = None
     for line in markdown.splitlines():
         if not line.startswith("|"):
@@ -618,8 +639,8 @@ def _check_value_tables(markdown: str, report: Report) -> None:
             continue
         row = dict(zip(columns, cells, strict=False))
         try:
-            exact = evaluate(row["exact"])
-            value = evaluate(row["value"])
+            exact = evaluate(row["exact"], precision=precision)
+            value = evaluate(row["value"], precision=precision)
         except (Unevaluable, Undefined, EmptyPart, ZeroDivisionError, KeyError):
             continue
         report.compared += 1
@@ -729,14 +750,17 @@ def _check_formulas(
     names: Mapping[str, str] | None,
     index_base: int,
     report: Report,
+    precision: int = 6,
 ) -> None:
     """The formula parts of one equation are one polynomial, the result entry its left side
-    names (tests/formula_truth.py)."""
-    found = [(part, formula(part, symbolic)) for part in equation.parts[1:]]
+    names (tests/formula_truth.py); rounded decimals in them within their rounding."""
+    decimals: dict[str, str] = {}
+    found = [(part, formula(part, symbolic, decimals)) for part in equation.parts[1:]]
     values = [(part, value) for part, value in found if value is not None]
+    agree = lambda left, right: _formulas_meet(left, right, decimals, precision)  # noqa: E731
     for (left_text, left), (right_text, right) in itertools.pairwise(values):
         report.compared += 1
-        if not same(left, right):
+        if not agree(left, right):
             report.fail(equation, f"false: {left_text} is not {right_text}")
     if not values or results is None or names is None:
         return
@@ -744,8 +768,32 @@ def _check_formulas(
     if entry is None:
         return
     report.matched_results += 1
-    if not same(values[-1][1], entry):
+    if not agree(values[-1][1], entry):
         report.fail(equation, f"{equation.lhs} is {entry} in the results, not {values[-1][0]}")
+
+
+def _formulas_meet(left: Any, right: Any, decimals: Mapping[str, str], precision: int) -> bool:
+    """``left`` and ``right`` are one polynomial, their decimal placeholders standing for
+    every number that rounds to them: each coefficient of the difference, bounded over
+    those numbers, holds 0."""
+    placeholders = {s for s in (left - right).free_symbols if s.name.startswith(DECIMAL_PREFIX)}
+    if not placeholders:
+        return same(left, right)
+    import sympy
+
+    order = sorted(placeholders, key=str)
+    ranges = [number_interval(decimals[s.name], precision=precision) for s in order]
+    for coefficient in difference_coefficients(left, right):
+        bound = Interval.point(Fraction(0))
+        for powers, factor in sympy.Poly(coefficient, *order).terms():
+            term = Interval.point(Fraction(int(factor.p), int(factor.q)))
+            for power, interval in zip(powers, ranges, strict=True):
+                for _ in range(power):
+                    term = term * interval
+            bound = bound + term
+        if not bound.widened().meets(Interval.point(Fraction(0))):
+            return False
+    return True
 
 
 def summary(problems: Sequence[str], limit: int = 5) -> str:

@@ -2,7 +2,13 @@
 ``y_11 = x_11·w_11 + … = w_11·x_11 + …`` is a polynomial identity.  A part that reads as a
 polynomial of the symbols the JSON results use (· for *, ^ for **, − for -) is a formula;
 the formulas of one equation must expand to the same polynomial, and a left side naming a
-result entry must equal that entry's formula."""
+result entry must equal that entry's formula.
+
+With --decimal the numbers of a step are rounded decimals beside the exact coefficients of
+the formulas (``x_00·1·1.33333 = 4·x_00/3``): each decimal is read as a placeholder name
+(``decimal_0``) that stands for every number rounding to it, and two formulas agree when each
+coefficient of their difference can be 0 for some such numbers (tests/equation_truth.py
+bounds the coefficients)."""
 
 from __future__ import annotations
 
@@ -11,12 +17,23 @@ from collections.abc import Iterable, Mapping
 from typing import Any
 
 _FORMULA_TEXT = re.compile(r"[A-Za-z0-9_ +\-*/().]+")
+DECIMAL = re.compile(r"(?<![A-Za-z0-9_.])\d+\.\d+(?:e[−-]?\d+)?")
+DECIMAL_PREFIX = "decimal_"
 
 
-def _read(text: str) -> Any | None:
-    """``text`` as a SymPy polynomial, or None (not a formula of names and numbers)."""
+def _read(text: str, decimals: dict[str, str] | None = None) -> Any | None:
+    """``text`` as a SymPy polynomial, or None (not a formula of names and numbers).  With
+    ``decimals``, each decimal number becomes a placeholder symbol, its text kept there."""
     import sympy
 
+    if decimals is not None:
+
+        def placeholder(match: re.Match[str]) -> str:
+            name = f"{DECIMAL_PREFIX}{len(decimals)}"
+            decimals[name] = match.group(0)
+            return name
+
+        text = DECIMAL.sub(placeholder, text)
     text = text.strip().replace("·", "*").replace("−", "-").replace("^", "**")
     if not text or not _FORMULA_TEXT.fullmatch(text) or "**-" in text:
         return None
@@ -48,13 +65,29 @@ def formula_symbols(results: Mapping[str, Any] | None) -> set[Any]:
     return found
 
 
-def formula(part: str, symbols: set[Any]) -> Any | None:
+def formula(part: str, symbols: set[Any], decimals: dict[str, str] | None = None) -> Any | None:
     """A part of an equation as a polynomial of ``symbols``, or None (numbers only, words,
-    ∂ or Σ, or names that are labels, not symbols)."""
-    value = _read(part)
-    if value is None or not value.free_symbols or not value.free_symbols <= symbols:
+    ∂ or Σ, or names that are labels, not symbols).  With ``decimals``, its decimal numbers
+    are placeholders (see the module docstring), named with their texts in ``decimals``."""
+    value = _read(part, decimals)
+    if value is None:
+        return None
+    names = {s for s in value.free_symbols if not s.name.startswith(DECIMAL_PREFIX)}
+    if not names or not names <= symbols:
         return None
     return value
+
+
+def difference_coefficients(left: Any, right: Any) -> list[Any]:
+    """The coefficients of ``left − right`` as a polynomial of the problem's symbols (not the
+    decimal placeholders): each a polynomial of the placeholders, rational without them."""
+    import sympy
+
+    difference = sympy.expand(left - right)
+    names = [s for s in difference.free_symbols if not s.name.startswith(DECIMAL_PREFIX)]
+    if not names:
+        return [difference]
+    return sympy.Poly(difference, *sorted(names, key=str)).coeffs()
 
 
 def same(left: Any, right: Any) -> bool:

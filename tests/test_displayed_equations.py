@@ -225,6 +225,27 @@ INLINE = {
         "--bias",
         "[1]",
     ],
+    # x_11 of a 12-entry column vector is its 11th entry (the checker read row 1, column 1)
+    "dense 12 inputs, index base 1": [
+        "dense",
+        "--input",
+        " ".join(str(i) for i in range(12)),
+        "--weight",
+        " ".join(str(i) for i in range(12)) + "; " + " ".join("1" for _ in range(12)),
+        "--index-base",
+        "1",
+    ],
+    "dense batch of 2, row layout": [
+        "dense",
+        "--input",
+        "3 0 2; -1 1 5",
+        "--weight",
+        "2 -1 1; -3 1 4",
+        "--layout",
+        "row",
+        "--upstream",
+        "1 -2; 3 1/2",
+    ],
     "dense batch 30": [
         "dense",
         "--input",
@@ -401,6 +422,19 @@ INLINE = {
         "--precision",
         "1",
     ],
+    # the values table's ≈2 for 3/2 at one significant digit (read at the report's precision)
+    "expr values at 1 digit": [
+        "expr",
+        "--function",
+        "y/(1 + exp(-3*x))",
+        "--variables",
+        "[x, y]",
+        "--at",
+        "{x: 0, y: 2}",
+        "--decimal",
+        "--precision",
+        "1",
+    ],
     # p_0 rounds to 1: log Z, 1 − p_0 and p_0 − 1 are shown in the forms computed
     "cross_entropy at a gap of 40": [
         "loss",
@@ -481,6 +515,65 @@ def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | Non
             problems, count, compared, _ = audit(path, *options)
             assert count or compared, "no equation found"
             assert not problems, f"seed {seed} {options}:\n" + summary(problems)
+
+
+# Runs with symbols that the wide audit found flagged: max pooling's tie statements with a
+# symbolic upstream, dropout's rounded scale with --decimal (and dense batches beside them).
+SYMBOLIC_SPECS = {
+    "dense column batch, symbolic input": {
+        "kind": "dense",
+        "input": "symbolic 2x3",
+        "weight": [[1, 2, 0], [0, 1, -1]],
+        "bias": [1, -2],
+        "upstream": [[1, 2], [-1, 3]],
+    },
+    "dense row batch, symbols in weight and bias": {
+        "kind": "dense",
+        "input": [[3, 0, 2], [-1, 1, 5]],
+        "weight": [["a", 2, 0], [0, "2*a - 1", -1]],
+        "bias": ["b", 1],
+        "upstream": [[1, "b"], [2, -1]],
+        "symbols": ["a", "b"],
+        "layout": "row",
+    },
+    "max pool ties, symbolic upstream": {
+        "kind": "pool",
+        "mode": "max",
+        "input": [[2, -1, -1], [1, 2, -3], [2, 0, -1]],
+        "size": 2,
+        "stride": 1,
+        "ties": "all",
+        "upstream": "symbolic",
+    },
+    "dropout, symbolic input": {
+        "kind": "dropout",
+        "input": "symbolic 2x2",
+        "p": "1/4",
+        "mask": [[1, 0], [1, 1]],
+    },
+}
+
+
+@pytest.mark.parametrize("spec", SYMBOLIC_SPECS.values(), ids=SYMBOLIC_SPECS.keys())
+@pytest.mark.parametrize(
+    "options", [(), ("--decimal", "--precision", "2")], ids=["exact", "decimal"]
+)
+def test_every_symbolic_step_is_true(tmp_path: Path, spec: dict, options: tuple[str, ...]) -> None:
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec))
+    problems, count, compared, _ = audit(path, *options)
+    assert count and compared, "no equation found"
+    assert not problems, summary(problems)
+
+
+def test_a_column_layout_batch_reads_its_own_tables() -> None:
+    """dense's column layout writes a batch as k×N matrices, but the steps name entries sample
+    first (x_ni, as the spec and the results list them): its tables show one sample per row."""
+    problems = audit_inline(
+        "dense", "--input", "3 0 2; -1 1 5", "--weight", "2 -1 1; -3 1 4", "--bias", "1 2",
+        "--upstream", "1 -2; 3 1/2",
+    )  # fmt: skip
+    assert not problems, summary(problems)
 
 
 # -- the issue's examples, each a displayed step that was false ----------------------------------
@@ -760,6 +853,38 @@ def test_the_checker_reads_tie_statements() -> None:
     assert not check_report(true).problems
     false = tables + "y\\_00: x\\_00 = x\\_10 = 2 (2-way tie; upstream 9/5)\n"
     assert any("x_00 is 1, not tied" in p for p in check_report(false).problems)
+
+
+def test_the_checker_reads_a_tie_statement_with_a_symbolic_upstream() -> None:
+    """Max pooling's upstream g_00 in a run with symbols is a formula, not unreadable."""
+    tables = "**x**\n\n|   | 0 | 1 |\n|---|---|---|\n| 0 | 1 | 2 |\n| 1 | 2 | 1 |\n\n"
+    results = {"grad_input": [["0", "g_00/2"], ["g_00/2", "0"]]}
+    true = tables + "y\\_00: x\\_01 = x\\_10 = 2 (2-way tie; upstream g\\_00)\n"
+    assert not check_report(true, results=results).problems
+    false = tables + "y\\_00: x\\_00 = x\\_10 = 2 (2-way tie; upstream g\\_00)\n"
+    assert any("x_00 is 1, not tied" in p for p in check_report(false, results=results).problems)
+
+
+@pytest.mark.parametrize(
+    ("shown", "precision", "true"),
+    [
+        ("x_00·1·1.33333 = 4·x_00/3", 6, True),
+        ("x_00·1·1.3 = 4·x_00/3", 2, True),
+        ("x_00·1·1.33333 = 5·x_00/3", 6, False),
+        ("x_00·1·1.4 = 4·x_00/3", 2, False),
+        ("x_00·0.5 + x_01 = x_00/2 + x_01", 6, True),
+        ("x_00·0.5 + x_01 = x_00/2 + 2·x_01", 6, False),
+    ],
+)
+def test_the_checker_reads_formulas_beside_rounded_decimals(
+    shown: str, precision: int, true: bool
+) -> None:
+    """--decimal with symbols: the step's numbers are rounded decimals, its formulas exact
+    (dropout's x_00·1·1.33333 = 4·x_00/3); a decimal stands for the numbers rounding to it."""
+    results = {"output": [["4*x_00/3", "x_01"]]}
+    markdown = f"```text\ny_00 = x_00·m_00·1/(1 − p)\n     = {shown}\n```\n"
+    problems = check_report(markdown, results=results, precision=precision).problems
+    assert not problems if true else problems, problems
 
 
 def test_the_written_out_weight_gradient_says_what_it_hides() -> None:

@@ -673,3 +673,16 @@ def test_every_step_is_true_where_the_gradient_is_exactly_zero(spec: dict, tmp_p
     path.write_text(yaml.safe_dump(spec))
     problems, equations, _, _ = audit(path)
     assert equations > 20 and problems == []
+
+
+@pytest.mark.parametrize("kind", ["batchnorm", "layernorm", "groupnorm"])
+@pytest.mark.parametrize("symbol", ["P", "S", "μ"])
+def test_a_name_the_steps_write_for_a_sum_or_statistic_is_refused(
+    tmp_path: Path, kind: str, symbol: str
+) -> None:
+    """names: {output: P} made P_00 both the output and the backward pass's Σ ∂L/∂x̂·x̂ of
+    group 00 (P_00 = 4 beside an output P_00 = 2)."""
+    groups = "num_groups: 1\n" if kind == "groupnorm" else ""
+    text = f"input: [[1, 2], [3, 5]]\n{groups}names: {{output: {symbol}}}\n"
+    _, _, message = spec_error(run_spec(tmp_path, kind, text))
+    assert f"{symbol!r} is what the explanation writes" in message

@@ -100,10 +100,28 @@ class Explainer:
         return {"x": f"1×{i}", "y": f"1×{o}", "b": f"1×{o}", "W": f"{o}×{i}"}
 
     def oriented(self, rows: np.ndarray) -> np.ndarray:
-        """A batch of rows (N×k) as the layout writes it: k×N columns, or a 1×k row."""
-        if self.column:
+        """A batch of rows (N×k) as the layout writes it: k×N columns, or a 1×k row; a batch
+        in the column layout stays N×k (see :meth:`batch_table`)."""
+        if self.column and not self.p.batched:
             return rows.T
         return rows
+
+    def batch_table(self, name: str, array: str, role: str = "") -> str:
+        """The label of the table of ``name``, shaped as ``array`` ("x" or "y"): the column layout's matrices
+        are k×N, one sample per column, but the steps name entries sample first (x_ni, as
+        the spec and the results list them), so its tables show one sample per row, and
+        say so, for x_01 in a step to be row 0, column 1 of the table."""
+        p, s = self.p, self.shapes()
+        if array == "x":
+            rows, matrix = f"{p.batch}×{p.in_features}", s["x"]
+        else:
+            rows, matrix = f"{p.batch}×{p.out_features}", s["y"]
+        if self.column and p.batched:
+            return (
+                f"{name} ({role}one row per sample, {rows}: the column layout's {matrix} matrix "
+                "transposed)"
+            )
+        return f"{name} ({role}{matrix})"
 
     def forward_formula(self) -> str:
         X, W, B, Y = self.X, self.W, self.B, self.Y
@@ -171,7 +189,9 @@ class Explainer:
             )
         )
         section.add(
-            self._matrix(f"{self.X} ({s['x']})", self.oriented(p.input.reshape(self.x.shape)))
+            self._matrix(
+                self.batch_table(self.X, "x"), self.oriented(p.input.reshape(self.x.shape))
+            )
         )
         section.add(self._matrix(f"{self.W} ({s['W']})", p.weight))
         if p.bias is not None:
@@ -179,7 +199,7 @@ class Explainer:
             section.add(self._matrix(f"{self.B} ({s['b']})", bias))
         section.add(
             self._matrix(
-                f"∂{self.L}/∂{self.Y} (upstream, {s['y']})",
+                self.batch_table(f"∂{self.L}/∂{self.Y}", "y", "upstream, "),
                 self.oriented(p.upstream.reshape(self.up.shape)),
                 role=GRADIENT,
             )
@@ -422,7 +442,7 @@ class Explainer:
         )
         if o * i <= 144:
             section.add(self._weight_written_out())
-        up_label = f"∂{L}/∂{Y} ({s['y']})"
+        up_label = self.batch_table(f"∂{L}/∂{Y}", "y")
         if self.column:
             section.add(self._matrix(up_label, self.oriented(self.up), role=GRADIENT))
             section.add(self._matrix(f"{X}ᵀ ({n if p.batched else 1}×{i})", self.x))
@@ -463,7 +483,7 @@ class Explainer:
         o, n = p.out_features, p.batch
         if p.batch > 1:
             text = (
-                f"∂{L}/∂{B} = ∂{L}/∂{Y}·1: ({s['y']})·({n}×1) = {o}×1, each row of the upstream summed"
+                f"∂{L}/∂{B} = ∂{L}/∂{Y}·1: ({s['y']})·({n}×1) = {o}×1, the upstream summed over the samples"
                 if self.column
                 else f"∂{L}/∂{B} = 1ᵀ·∂{L}/∂{Y}: (1×{n})·({s['y']}) = 1×{o}, each column of the upstream summed"
             )
@@ -506,7 +526,7 @@ class Explainer:
             text = f"∂{L}/∂{X} = ∂{L}/∂{Y}·{W}: ({s['y']})·({o}×{i}) = {s['x']}"
             shown_x = self.c.grad_input
         section.add(Note(f"{text}. " + _verdict(agrees_x)))
-        section.add(self._matrix(f"∂{L}/∂{X} ({s['x']})", shown_x, role=GRADIENT))
+        section.add(self._matrix(self.batch_table(f"∂{L}/∂{X}", "x"), shown_x, role=GRADIENT))
 
 
 def _verdict(agrees: bool) -> str:

@@ -148,9 +148,22 @@ def read_affine(
     return (ones if weight is None else weight), (zeros if bias is None else bias)
 
 
+# What the explanation writes beside the names: the group's statistics μ, σ², σ, the count
+# M (N in a 2-D batch norm) and the sums S = Σ ∂L/∂x̂ and P = Σ ∂L/∂x̂·x̂ of the backward pass.
+STEP_SYMBOLS = ("μ", "σ", "σ²", "M", "N", "S", "P")
+
+
 def shared_fields(spec: Mapping[str, Any], x: np.ndarray, limits: common.Limits) -> dict:
     """upstream, upstream_given, names and the fields every problem carries."""
     names = common.read_names(spec, NAME_DEFAULTS)
+    for role in spec.get("names") or {}:
+        # P_00 both the output and Σ ∂L/∂x̂·x̂ of group 00 would make the steps ambiguous
+        if names.get(role) in STEP_SYMBOLS:
+            raise SpecError(
+                ("names", role),
+                f"{names[role]!r} is what the explanation writes for a statistic or a sum of "
+                f"the backward pass; give {role} another symbol (taken: {', '.join(STEP_SYMBOLS)})",
+            )
     upstream, given = common.read_upstream(spec, x.shape, names["output"], limits)
     return {"upstream": upstream, "upstream_given": given, "names": names}
 
