@@ -267,6 +267,21 @@ def test_pool_loops_refuse_unsafe_buffers():
         NET.relu(x, np.zeros_like(x), np.zeros_like(x), -1)
 
 
+def test_loops_over_no_windows_return_at_once():
+    """W_out or H_out = 0 makes every product 0 (so the length checks pass) while the
+    loops' other dims may reach 2^59: the kernel must not walk them (it hung before)."""
+    huge = (1, 1, 1, 1, 2**30, 2**29, 1, 1, 1, 1, 0, 0)
+    NET.im2col(np.zeros(1), np.zeros(0), (*huge, 1, 0))
+    NET.im2col(np.zeros(1), np.zeros(0), (*huge, 0, 1))
+    grad_x = np.full(2**20, 7.0)
+    NET.col2im(np.zeros(0), grad_x, (2**20, 1, 1, 1, 2**20, 2**19, 1, 1, 1, 1, 0, 0, 1, 0))
+    assert not grad_x.any()  # no window gradients: all 0
+    no_windows = (2**30, 2**29, 1, 0, 1, 1)
+    empty, first = np.zeros(0), np.zeros(0, dtype=np.int64)
+    assert NET.max_pool_tiled(empty, empty, first, no_windows) is True
+    NET.max_pool_route(empty, first, empty, no_windows)
+
+
 def test_a_window_with_nan_or_negative_zero_is_left_to_numpy():
     x = np.zeros((1, 1, 2, 4))
     maximum, first = np.zeros((1, 1, 1, 2)), np.zeros((1, 1, 1, 2), dtype=np.int64)

@@ -262,3 +262,6 @@ def test_rows_backward_checks_its_blocks():
         module.rows_backward(*common, 2, 0, 6)  # 3 blocks of 2 rows, partial sums for 2
     with pytest.raises(ValueError):
         module.rows_backward(*common, 0, 0, 6)
+    one_block = np.empty((1, 4)), np.empty((1, 4))  # ⌈R/block⌉ must not overflow on the way
+    huge = (x, x, np.zeros(6), np.ones(6), None, grad, *one_block, 6, 1, 4, 1, 1e-5, 2**63 - 1)
+    module.rows_backward(*huge, 0, 6)

@@ -127,8 +127,12 @@ static PyObject *im2col(PyObject *self, PyObject *args) {
     }
     const double *restrict x = xv.buf;
     double *restrict out = cv.buf;
+    /* Without columns there is nothing to write; and the loops below would run
+       N*C*kh*kw*H_out times (up to 2^60 when W_out = 0): skip them.  With columns, every
+       loop count is a factor of their (buffer-checked) length. */
+    Py_ssize_t planes = cv.len == 0 ? 0 : d.n * d.c;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t plane = 0; plane < d.n * d.c; plane++) {
+    for (Py_ssize_t plane = 0; plane < planes; plane++) {
         const double *xp = x + plane * d.h * d.w;
         for (Py_ssize_t m = 0; m < d.kh; m++) {
             for (Py_ssize_t q = 0; q < d.kw; q++) {
@@ -177,9 +181,13 @@ static PyObject *col2im(PyObject *self, PyObject *args) {
     const double *restrict grads = gv.buf;
     double *restrict out = ov.buf;
     Py_ssize_t plane = d.oh * d.ow;
+    /* Without window gradients grad_x is all 0, and the loops below (N*kh*kw*C*H_out
+       times, up to 2^60 when W_out = 0) are skipped; with them, every loop count is a
+       factor of their (buffer-checked) length. */
+    Py_ssize_t samples = gv.len == 0 ? 0 : d.n;
     Py_BEGIN_ALLOW_THREADS
-    memset(out, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(double));
-    for (Py_ssize_t n = 0; n < d.n; n++) {
+    memset(out, 0, (size_t)ov.len);
+    for (Py_ssize_t n = 0; n < samples; n++) {
         for (Py_ssize_t m = 0; m < d.kh; m++) {
             for (Py_ssize_t q = 0; q < d.kw; q++) {
                 Py_ssize_t shift = q * d.dw - d.left, j0, j1;
@@ -250,8 +258,10 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
     /* unsure: a window holds a nan or an infinity (Σ x*0.0 over it is nan), or its maximum
        is 0 and it holds a -0.0; then NumPy's path takes the whole array (it is rare) */
     int unsure = 0;
+    /* no windows (W_out = 0): no pass over the N*C*H_out pooled rows, up to 2^60 of them */
+    Py_ssize_t rows = pooled == 0 ? 0 : d[0] * d[1] * oh;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t row = 0; row < d[0] * d[1] * oh; row++) {
+    for (Py_ssize_t row = 0; row < rows; row++) {
         /* the windows of one pooled row: x rows row*kh ... row*kh + kh - 1 */
         const double *xr = x + row * kh * width;
         double *restrict best_row = maximum + row * ow;
@@ -339,7 +349,9 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
     /* grad_y * 0.0 + 0.0 is 0.0 for a finite grad_y: every cell starts so, and only each
        window's first maximum, and every tap of a window whose grad_y is not finite, move */
     memset(out, 0, (size_t)cells * sizeof(double));
-    for (Py_ssize_t row = 0; row < d[0] * d[1] * oh; row++) {
+    /* no windows (W_out = 0): no pass over the N*C*H_out pooled rows, up to 2^60 of them */
+    Py_ssize_t rows = pooled == 0 ? 0 : d[0] * d[1] * oh;
+    for (Py_ssize_t row = 0; row < rows; row++) {
         double *window_rows = out + row * kh * width;
         for (Py_ssize_t j = 0; j < ow; j++) {
             double g = grad[row * ow + j];
