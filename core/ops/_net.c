@@ -2,7 +2,8 @@
 
 Each function takes C-contiguous float64 buffers (the integer `first` of max pooling:
 8-byte integers) through the buffer protocol, checks that every length matches the dims
-it is given, and writes only its output buffers.  Each loop replaces several NumPy passes
+it is given, refuses an output that overlaps another buffer, and writes only its output
+buffers.  Each loop replaces several NumPy passes
 (or a fancy-indexed gather or scatter) by one; the matrix products stay in NumPy's BLAS.
 
 No loop sums many terms: a col2im cell adds at most kh*kw taps, one at a time in the
@@ -45,6 +46,23 @@ static int take(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *fo
                      view->len / 8, count);
         PyBuffer_Release(view);
         return -1;
+    }
+    return 0;
+}
+
+/* 0 when no output among views[inputs...] shares a byte with another of the `count`
+   views; else -1 with a ValueError set.  (The loops take restrict pointers: an output
+   written through one while read through another would be undefined behaviour.) */
+static int apart(Py_buffer *const views[], int count, int inputs) {
+    for (int i = inputs; i < count; i++) {
+        const char *start = views[i]->buf, *stop = start + views[i]->len;
+        for (int k = 0; k < count; k++) {
+            const char *other = views[k]->buf, *end = other + views[k]->len;
+            if (k != i && start < end && other < stop) {
+                PyErr_SetString(PyExc_ValueError, "an output overlaps another buffer");
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -125,6 +143,11 @@ static PyObject *im2col(PyObject *self, PyObject *args) {
         PyBuffer_Release(&xv);
         return NULL;
     }
+    if (apart((Py_buffer *const[]){&xv, &cv}, 2, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&cv);
+        return NULL;
+    }
     const double *restrict x = xv.buf;
     double *restrict out = cv.buf;
     /* Without columns there is nothing to write; and the loops below would run
@@ -176,6 +199,11 @@ static PyObject *col2im(PyObject *self, PyObject *args) {
         return NULL;
     if (take(out_obj, &ov, d.n * d.c * d.h * d.w, "d", 1, "grad_x") < 0) {
         PyBuffer_Release(&gv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&gv, &ov}, 2, 1) < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&ov);
         return NULL;
     }
     const double *restrict grads = gv.buf;
@@ -249,6 +277,12 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
     if (take(first_obj, &fv, pooled, "lq", 1, "first") < 0) {
         PyBuffer_Release(&xv);
         PyBuffer_Release(&mv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&xv, &mv, &fv}, 3, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&mv);
+        PyBuffer_Release(&fv);
         return NULL;
     }
     const double *restrict x = xv.buf;
@@ -339,6 +373,12 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
         PyBuffer_Release(&fv);
         return NULL;
     }
+    if (apart((Py_buffer *const[]){&gv, &fv, &ov}, 3, 2) < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&fv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
     const double *restrict grad = gv.buf;
     const int64_t *restrict first = fv.buf;
     double *restrict out = ov.buf;
@@ -398,6 +438,12 @@ static PyObject *relu(PyObject *self, PyObject *args) {
     if (take(slope_obj, &sv, count, "d", 1, "slope") < 0) {
         PyBuffer_Release(&xv);
         PyBuffer_Release(&yv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&xv, &yv, &sv}, 3, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        PyBuffer_Release(&sv);
         return NULL;
     }
     const double *restrict x = xv.buf;
