@@ -267,6 +267,43 @@ def test_pool_loops_refuse_unsafe_buffers():
         NET.relu(x, np.zeros_like(x), np.zeros_like(x), -1)
 
 
+def test_loops_over_no_windows_return_at_once():
+    """W_out or H_out = 0 makes every product 0 (so the length checks pass) while the
+    loops' other dims may reach 2^59: the kernel must not walk them (it hung before)."""
+    huge = (1, 1, 1, 1, 2**30, 2**29, 1, 1, 1, 1, 0, 0)
+    NET.im2col(np.zeros(1), np.zeros(0), (*huge, 1, 0))
+    NET.im2col(np.zeros(1), np.zeros(0), (*huge, 0, 1))
+    grad_x = np.full(2**20, 7.0)
+    NET.col2im(np.zeros(0), grad_x, (2**20, 1, 1, 1, 2**20, 2**19, 1, 1, 1, 1, 0, 0, 1, 0))
+    assert not grad_x.any()  # no window gradients: all 0
+    no_windows = (2**30, 2**29, 1, 0, 1, 1)
+    empty, first = np.zeros(0), np.zeros(0, dtype=np.int64)
+    assert NET.max_pool_tiled(empty, empty, first, no_windows) is True
+    NET.max_pool_route(empty, first, empty, no_windows)
+
+
+def test_outputs_that_overlap_another_buffer_are_refused():
+    """The loops take restrict pointers: an output aliasing an input (or another output)
+    would be undefined behaviour, so it raises instead."""
+    same = np.zeros(16)
+    dims = (1, 1, 4, 4, 1, 1, 1, 1, 1, 1, 0, 0, 4, 4)
+    with pytest.raises(ValueError, match="overlaps"):
+        NET.im2col(same, same, dims)
+    with pytest.raises(ValueError, match="overlaps"):
+        NET.col2im(same, same, dims)
+    with pytest.raises(ValueError, match="overlaps"):
+        NET.relu(same, np.zeros(16), same, 16)
+    pooled = np.zeros(8)  # maximum and first sharing two entries
+    first = pooled[2:6].view(np.int64)
+    with pytest.raises(ValueError, match="overlaps"):
+        NET.max_pool_tiled(np.zeros(16), pooled[:4], first, (1, 1, 2, 2, 2, 2))
+    grid = np.zeros(16)
+    with pytest.raises(ValueError, match="overlaps"):  # first read from the grid it writes
+        NET.max_pool_route(np.zeros(4), grid[:4].view(np.int64), grid, (1, 1, 2, 2, 2, 2))
+    x = np.zeros(16)  # two inputs on one buffer are fine
+    NET.max_pool_route(x[:4], np.zeros(4, dtype=np.int64), np.zeros(16), (1, 1, 2, 2, 2, 2))
+
+
 def test_a_window_with_nan_or_negative_zero_is_left_to_numpy():
     x = np.zeros((1, 1, 2, 4))
     maximum, first = np.zeros((1, 1, 1, 2)), np.zeros((1, 1, 1, 2), dtype=np.int64)

@@ -2,7 +2,8 @@
 
 Each function takes C-contiguous float64 buffers (the integer `first` of max pooling:
 8-byte integers) through the buffer protocol, checks that every length matches the dims
-it is given, and writes only its output buffers.  Each loop replaces several NumPy passes
+it is given, refuses an output that overlaps another buffer, and writes only its output
+buffers.  Each loop replaces several NumPy passes
 (or a fancy-indexed gather or scatter) by one; the matrix products stay in NumPy's BLAS.
 
 No loop sums many terms: a col2im cell adds at most kh*kw taps, one at a time in the
@@ -45,6 +46,23 @@ static int take(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *fo
                      view->len / 8, count);
         PyBuffer_Release(view);
         return -1;
+    }
+    return 0;
+}
+
+/* 0 when no output among views[inputs...] shares a byte with another of the `count`
+   views; else -1 with a ValueError set.  (The loops take restrict pointers: an output
+   written through one while read through another would be undefined behaviour.) */
+static int apart(Py_buffer *const views[], int count, int inputs) {
+    for (int i = inputs; i < count; i++) {
+        const char *start = views[i]->buf, *stop = start + views[i]->len;
+        for (int k = 0; k < count; k++) {
+            const char *other = views[k]->buf, *end = other + views[k]->len;
+            if (k != i && start < end && other < stop) {
+                PyErr_SetString(PyExc_ValueError, "an output overlaps another buffer");
+                return -1;
+            }
+        }
     }
     return 0;
 }
@@ -125,10 +143,19 @@ static PyObject *im2col(PyObject *self, PyObject *args) {
         PyBuffer_Release(&xv);
         return NULL;
     }
+    if (apart((Py_buffer *const[]){&xv, &cv}, 2, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&cv);
+        return NULL;
+    }
     const double *restrict x = xv.buf;
     double *restrict out = cv.buf;
+    /* Without columns there is nothing to write; and the loops below would run
+       N*C*kh*kw*H_out times (up to 2^60 when W_out = 0): skip them.  With columns, every
+       loop count is a factor of their (buffer-checked) length. */
+    Py_ssize_t planes = cv.len == 0 ? 0 : d.n * d.c;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t plane = 0; plane < d.n * d.c; plane++) {
+    for (Py_ssize_t plane = 0; plane < planes; plane++) {
         const double *xp = x + plane * d.h * d.w;
         for (Py_ssize_t m = 0; m < d.kh; m++) {
             for (Py_ssize_t q = 0; q < d.kw; q++) {
@@ -174,12 +201,21 @@ static PyObject *col2im(PyObject *self, PyObject *args) {
         PyBuffer_Release(&gv);
         return NULL;
     }
+    if (apart((Py_buffer *const[]){&gv, &ov}, 2, 1) < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
     const double *restrict grads = gv.buf;
     double *restrict out = ov.buf;
     Py_ssize_t plane = d.oh * d.ow;
+    /* Without window gradients grad_x is all 0, and the loops below (N*kh*kw*C*H_out
+       times, up to 2^60 when W_out = 0) are skipped; with them, every loop count is a
+       factor of their (buffer-checked) length. */
+    Py_ssize_t samples = gv.len == 0 ? 0 : d.n;
     Py_BEGIN_ALLOW_THREADS
-    memset(out, 0, (size_t)(d.n * d.c * d.h * d.w) * sizeof(double));
-    for (Py_ssize_t n = 0; n < d.n; n++) {
+    memset(out, 0, (size_t)ov.len);
+    for (Py_ssize_t n = 0; n < samples; n++) {
         for (Py_ssize_t m = 0; m < d.kh; m++) {
             for (Py_ssize_t q = 0; q < d.kw; q++) {
                 Py_ssize_t shift = q * d.dw - d.left, j0, j1;
@@ -243,6 +279,12 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
         PyBuffer_Release(&mv);
         return NULL;
     }
+    if (apart((Py_buffer *const[]){&xv, &mv, &fv}, 3, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&mv);
+        PyBuffer_Release(&fv);
+        return NULL;
+    }
     const double *restrict x = xv.buf;
     double *restrict maximum = mv.buf;
     int64_t *restrict first = fv.buf;
@@ -250,8 +292,10 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
     /* unsure: a window holds a nan or an infinity (Σ x*0.0 over it is nan), or its maximum
        is 0 and it holds a -0.0; then NumPy's path takes the whole array (it is rare) */
     int unsure = 0;
+    /* no windows (W_out = 0): no pass over the N*C*H_out pooled rows, up to 2^60 of them */
+    Py_ssize_t rows = pooled == 0 ? 0 : d[0] * d[1] * oh;
     Py_BEGIN_ALLOW_THREADS
-    for (Py_ssize_t row = 0; row < d[0] * d[1] * oh; row++) {
+    for (Py_ssize_t row = 0; row < rows; row++) {
         /* the windows of one pooled row: x rows row*kh ... row*kh + kh - 1 */
         const double *xr = x + row * kh * width;
         double *restrict best_row = maximum + row * ow;
@@ -329,6 +373,12 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
         PyBuffer_Release(&fv);
         return NULL;
     }
+    if (apart((Py_buffer *const[]){&gv, &fv, &ov}, 3, 2) < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&fv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
     const double *restrict grad = gv.buf;
     const int64_t *restrict first = fv.buf;
     double *restrict out = ov.buf;
@@ -339,7 +389,9 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
     /* grad_y * 0.0 + 0.0 is 0.0 for a finite grad_y: every cell starts so, and only each
        window's first maximum, and every tap of a window whose grad_y is not finite, move */
     memset(out, 0, (size_t)cells * sizeof(double));
-    for (Py_ssize_t row = 0; row < d[0] * d[1] * oh; row++) {
+    /* no windows (W_out = 0): no pass over the N*C*H_out pooled rows, up to 2^60 of them */
+    Py_ssize_t rows = pooled == 0 ? 0 : d[0] * d[1] * oh;
+    for (Py_ssize_t row = 0; row < rows; row++) {
         double *window_rows = out + row * kh * width;
         for (Py_ssize_t j = 0; j < ow; j++) {
             double g = grad[row * ow + j];
@@ -386,6 +438,12 @@ static PyObject *relu(PyObject *self, PyObject *args) {
     if (take(slope_obj, &sv, count, "d", 1, "slope") < 0) {
         PyBuffer_Release(&xv);
         PyBuffer_Release(&yv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&xv, &yv, &sv}, 3, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        PyBuffer_Release(&sv);
         return NULL;
     }
     const double *restrict x = xv.buf;

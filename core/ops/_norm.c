@@ -677,7 +677,8 @@ static PyObject *rows_backward(PyObject *self, PyObject *args)
         PyErr_SetString(PyExc_ValueError, "r0 must be a multiple of block >= 1");
         return NULL;
     }
-    Py_ssize_t blocks = (r_ + block - 1) / block, w_ = p_ * s_;
+    /* ⌈R/block⌉ without R + block − 1, which overflows for a block near 2^63 */
+    Py_ssize_t blocks = r_ / block + (r_ % block != 0), w_ = p_ * s_;
     if (entries(blocks, params, 1) < 0) return NULL;
     Buffers held = {.count = 0};
     int failed = 0;
