@@ -107,10 +107,12 @@ class Explainer:
         return rows
 
     def batch_table(self, name: str, array: str, role: str = "") -> str:
-        """The label of the table of ``name``, shaped as ``array`` ("x" or "y"): the column layout's matrices
-        are k×N, one sample per column, but the steps name entries sample first (x_ni, as
-        the spec and the results list them), so its tables show one sample per row, and
-        say so, for x_01 in a step to be row 0, column 1 of the table."""
+        """The label of the table of ``name``, an array shaped as ``array`` ("x" or "y").
+
+        The column layout's matrices are k×N, one sample per column, but the steps name
+        entries sample first (x_ni, as the spec and the results list them), so a batch's
+        tables show one sample per row and say so: x_01 in a step is row 0, column 1 of
+        its table."""
         p, s = self.p, self.shapes()
         if array == "x":
             rows, matrix = f"{p.batch}×{p.in_features}", s["x"]
