@@ -26,8 +26,8 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
+from gradcalc.core.explain.pieces import conv_jacobians_section, symbolic_words
 from gradcalc.core.explain.pieces import factor as _factor
-from gradcalc.core.explain.pieces import mapped_jacobians, symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
@@ -393,19 +393,11 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         return tuple(make(dict(zip(axes, idx, strict=True))).text for idx in np.ndindex(*shape))
 
     def section_jacobian(self) -> Section:
-        p = self.p
-        section = Section("jacobian", "Jacobians")
-        if self.maps is None:
-            out_size = int(np.prod(p.output_shape))
-            section.add(
-                Note(
-                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} entries and ∂{self.Y}/∂{self.X} "
-                    f"{out_size * p.input.size:,}, above the limit of {self.options.limits.max_jacobian:,} "
-                    "(raise it with --max-jacobian)"
-                )
-            )
-            return section
-        g = self.g
+        return conv_jacobians_section(self, self._jacobian_labels)
+
+    def _jacobian_labels(self) -> tuple[Any, ...]:
+        """The labels and symbols of conv_jacobians_section: NCHW indices, the kernel O×(C/g)×kh×kw."""
+        p, g = self.p, self.g
         full = lambda d, keys: {k: d.get(k, 0) for k in keys}  # noqa: E731
         out_labels = self._label_list(
             p.output_shape,
@@ -422,21 +414,12 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
             p.input_axes,
             lambda d: self.sym_x(*full(d, ("n", "c", "row", "col")).values()),
         )
-        kernel_map, input_map = self.maps
         x_symbols = [self.sym_x(*idx) for idx in np.ndindex(g.batch, g.in_channels, g.in_h, g.in_w)]
         w_symbols = [
             self.sym_w(*idx)
             for idx in np.ndindex(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
         ]
-        r = self.results
-        jacobians = (
-            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
-            (self.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
-        )
-        shown = self.options.cap(len(out_labels))
-        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
-            section.add(item)
-        return section
+        return out_labels, (k_labels, w_symbols), (x_labels, x_symbols)
 
     def section_loss(self) -> Section:
         section = Section("loss", "A loss with this upstream, and reading the gradient's sign")

@@ -19,8 +19,8 @@ from gradcalc.core.exact import bilinear_exact
 from gradcalc.core.explain import Formula, Note, Section, sentence
 from gradcalc.core.explain.conv import _times_epsilon
 from gradcalc.core.explain.conv3d_focus import FocusSections3d
+from gradcalc.core.explain.pieces import conv_jacobians_section, index_tuple_labels
 from gradcalc.core.explain.pieces import factor as _factor
-from gradcalc.core.explain.pieces import mapped_jacobians
 from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.ops.conv3d import Conv3dGeometry, conv3d_forward, flip3, pad_input3
 from gradcalc.core.records import fields
@@ -183,33 +183,7 @@ class ViewSections(FocusSections3d):
         return grad_padded[:, :, front : front + size_d, top : top + size_h, left : left + size_w]
 
     def section_jacobian(self) -> Section:
-        p, g = self.p, self.g
-        section = Section("jacobian", "Jacobians")
-        if self.maps is None:
-            out_size = int(np.prod(p.output_shape))
-            section.add(
-                Note(
-                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
-                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
-                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
-                )
-            )
-            return section
-        out_labels = tuple(self.sym_y(i).text for i in np.ndindex(*g.output_shape))
-        k_symbols = [self.sym_w(i) for i in np.ndindex(*g.kernel_shape)]
-        x_symbols = [self.sym_x(i) for i in np.ndindex(*g.input_shape)]
-        k_labels = tuple(s.text for s in k_symbols)
-        x_labels = tuple(s.text for s in x_symbols)
-        kernel_map, input_map = self.maps
-        r = self.results
-        jacobians = (
-            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
-            (self.X, x_labels, input_map, k_symbols, r["jacobian_input"], r["grad_input"]),
-        )
-        shown = self.options.cap(len(out_labels))
-        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
-            section.add(item)
-        return section
+        return conv_jacobians_section(self, lambda: index_tuple_labels(self, self.g))
 
     def section_loss(self) -> Section:
         section = Section("loss", "A loss with this upstream, and reading the gradient's sign")

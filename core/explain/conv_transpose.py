@@ -27,7 +27,11 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.explain.conv_transpose_backward import BackwardSections
-from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobians, symbolic_words
+from gradcalc.core.explain.pieces import (
+    conv_jacobians_section,
+    index_and_upstream_words,
+    symbolic_words,
+)
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
 from gradcalc.core.values import holds_formulas
@@ -354,18 +358,11 @@ class Explainer(BackwardSections):
 
     # jacobian --------------------------------------------------------------
     def section_jacobian(self) -> Section:
+        return conv_jacobians_section(self, self._jacobian_labels)
+
+    def _jacobian_labels(self) -> tuple[Any, ...]:
+        """The labels and symbols of conv_jacobians_section: NCHW indices, the kernel C_in×(C_out/g)×kh×kw."""
         p, t = self.p, self.t
-        section = Section("jacobian", "Jacobians")
-        if self.maps is None:
-            out_size = int(np.prod(p.output_shape))
-            section.add(
-                Note(
-                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
-                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
-                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
-                )
-            )
-            return section
         out_labels = self._labels(
             p.output_shape, p.output_axes, self.sym_y, ("n", "o", "row", "col")
         )
@@ -374,16 +371,7 @@ class Explainer(BackwardSections):
         x_symbols = [self.sym_x(*i) for i in np.ndindex(t.batch, t.in_channels, t.in_h, t.in_w)]
         w_shape = (t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
         w_symbols = [self.sym_w(*i) for i in np.ndindex(*w_shape)]
-        kernel_map, input_map = self.maps
-        r = self.results
-        jacobians = (
-            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
-            (self.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
-        )
-        shown = self.options.cap(len(out_labels))
-        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
-            section.add(item)
-        return section
+        return out_labels, (k_labels, w_symbols), (x_labels, x_symbols)
 
     def _labels(self, shape, axes, make, order) -> tuple[str, ...]:
         """Each entry's symbol text, row-major over ``shape`` (the spec's ``axes``)."""

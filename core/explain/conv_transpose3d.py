@@ -14,8 +14,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
@@ -27,7 +25,11 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
-from gradcalc.core.explain.pieces import index_and_upstream_words, mapped_jacobians
+from gradcalc.core.explain.pieces import (
+    conv_jacobians_section,
+    index_and_upstream_words,
+    index_tuple_labels,
+)
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.words import entries
 
@@ -271,30 +273,4 @@ class Explainer3d(BackwardSections3d):
 
     # jacobian --------------------------------------------------------------
     def section_jacobian(self) -> Section:
-        p, t = self.p, self.t
-        section = Section("jacobian", "Jacobians")
-        if self.maps is None:
-            out_size = int(np.prod(p.output_shape))
-            section.add(
-                Note(
-                    f"not built: ∂{self.Y}/∂{self.K} would have {out_size * p.kernel.size:,} "
-                    f"entries and ∂{self.Y}/∂{self.X} {out_size * p.input.size:,}, above the "
-                    f"limit of {self.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
-                )
-            )
-            return section
-        out_labels = tuple(self.sym_y(i).text for i in np.ndindex(*t.output_shape))
-        x_symbols = [self.sym_x(i) for i in np.ndindex(*t.input_shape)]
-        w_symbols = [self.sym_w(i) for i in np.ndindex(*t.kernel_shape)]
-        k_labels = tuple(s.text for s in w_symbols)
-        x_labels = tuple(s.text for s in x_symbols)
-        kernel_map, input_map = self.maps
-        r = self.results
-        jacobians = (
-            (self.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
-            (self.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
-        )
-        shown = self.options.cap(len(out_labels))
-        for item in mapped_jacobians((self.L, self.Y), out_labels, self.up, jacobians, shown):
-            section.add(item)
-        return section
+        return conv_jacobians_section(self, lambda: index_tuple_labels(self, self.t))

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.explain import Matrix, Note, Symbol, SymbolTable
+from gradcalc.core.explain import Matrix, Note, Section, Symbol, SymbolTable
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.values import holds_formulas, to_float
 from gradcalc.core.words import entries
@@ -218,6 +218,51 @@ def mapped_jacobians(
             *chain_product((loss, out, param), rows, upstream, columns, values, gradient),
         ]
     return items
+
+
+def conv_jacobians_section(explainer: Any, labelled: Any) -> Section:
+    """The Jacobians section of a conv or conv_transpose explainer, 1-D, 2-D or 3-D: a note
+    when the run built no index maps (above --max-jacobian), else :func:`mapped_jacobians`
+    over ∂y/∂w and ∂y/∂x.  ``labelled()`` gives (the outputs' labels, (the kernel's labels,
+    its symbols), (the input's labels, its symbols)), each entry's in row-major order; it is
+    called only when the maps exist (a large problem's labels cost)."""
+    ex, p = explainer, explainer.p
+    section = Section("jacobian", "Jacobians")
+    if ex.maps is None:
+        out_size = int(np.prod(p.output_shape))
+        section.add(
+            Note(
+                f"not built: ∂{ex.Y}/∂{ex.K} would have {out_size * p.kernel.size:,} "
+                f"entries and ∂{ex.Y}/∂{ex.X} {out_size * p.input.size:,}, above the "
+                f"limit of {ex.options.limits.max_jacobian:,} (raise it with --max-jacobian)"
+            )
+        )
+        return section
+    out_labels, (k_labels, w_symbols), (x_labels, x_symbols) = labelled()
+    kernel_map, input_map = ex.maps
+    r = ex.results
+    jacobians = (
+        (ex.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
+        (ex.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
+    )
+    shown = ex.options.cap(len(out_labels))
+    for item in mapped_jacobians((ex.L, ex.Y), out_labels, ex.up, jacobians, shown):
+        section.add(item)
+    return section
+
+
+def index_tuple_labels(explainer: Any, geometry: Any) -> tuple[Any, ...]:
+    """``conv_jacobians_section``'s labels for an explainer whose symbols take index tuples
+    (3-D: N×C×D×H×W): every entry of ``geometry``'s output, kernel and input shapes."""
+    ex = explainer
+    out_labels = tuple(ex.sym_y(i).text for i in np.ndindex(*geometry.output_shape))
+    w_symbols = [ex.sym_w(i) for i in np.ndindex(*geometry.kernel_shape)]
+    x_symbols = [ex.sym_x(i) for i in np.ndindex(*geometry.input_shape)]
+    return (
+        out_labels,
+        (tuple(s.text for s in w_symbols), w_symbols),
+        (tuple(s.text for s in x_symbols), x_symbols),
+    )
 
 
 def index_and_upstream_words(
