@@ -20,23 +20,21 @@ import numpy as np
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
-    Matrix,
     Note,
     Product,
     Section,
     SumOfProducts,
     Symbol,
-    index_separator,
     keyed_sections,
 )
 from gradcalc.core.explain.conv import Explainer as PlaneExplainer
+from gradcalc.core.explain.conv3d_terms import Index, Operands3d
 from gradcalc.core.explain.conv3d_views import ViewSections
 from gradcalc.core.explain.pieces import symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv3d import flip3, pad_input3
 from gradcalc.core.words import entries
 
-Index = tuple[int, ...]
 # Each spatial axis: its name in the size formulas, its cells, its padding sides, kernel size.
 AXIS_NAMES = (
     ("D", "depth slices", ("p_front", "p_back"), "kd"),
@@ -45,61 +43,13 @@ AXIS_NAMES = (
 )
 
 
-class Explainer3d(ViewSections):
+class Explainer3d(ViewSections, Operands3d):
     """Builds the sections of a 3-D conv explanation."""
 
     def __init__(self, problem: Any, run: Any, options: Any):
-        trace = run.trace
-        self.p, self.c, self.results, self.options = problem, trace, run.results, options
+        super().__init__(problem, run, options)
         self.g = g = problem.geometry
-        self.maps = trace.jacobian_maps
-        self.X, self.K, self.Y, self.L, self.B = (
-            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        self.x, self.w, self.up, self.bias = trace.input, trace.kernel, trace.upstream, trace.bias
         self.taps = list(itertools.product(*(range(k) for k in g.kernel)))
-
-    # symbols ---------------------------------------------------------------
-    def _symbol(self, name: str, full: Index, names: tuple[str, ...], axes: tuple[str, ...]):
-        values = dict(zip(names, full, strict=True))
-        return Symbol(name, tuple(values[a] + self.p.index_base for a in axes), self.sep)
-
-    def sym_x(self, index: Index) -> Symbol:
-        """Input entry (n, c, t, r, col)."""
-        return self._symbol(self.X, index, ("n", "c", "depth", "row", "col"), self.p.input_axes)
-
-    def sym_w(self, index: Index) -> Symbol:
-        """Kernel entry (o, c, e, m, q), c within o's group."""
-        return self._symbol(self.K, index, ("o", "c", "depth", "row", "col"), self.p.kernel_axes)
-
-    def sym_y(self, index: Index, prefix: str = "") -> Symbol:
-        """Output entry (n, o, t, i, j)."""
-        return self._symbol(
-            prefix + self.Y, index, ("n", "o", "depth", "row", "col"), self.p.output_axes
-        )
-
-    def sym_up(self, index: Index) -> Symbol:
-        return self.sym_y(index, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
-
-    def _matrix(self, label: str, values: Any, axes: tuple[str, ...], **extra: Any) -> Matrix:
-        return Matrix(
-            label=label,
-            values=values,
-            axis_names=axes,
-            index_base=self.p.index_base,
-            **extra,
-        )
 
     def _slid(self, tap: Index) -> Index:
         """The spec's kernel entry (e, m, q) that multiplies window tap ``tap``."""
@@ -229,12 +179,12 @@ class Explainer3d(ViewSections):
                 f"{self.Y}: {shape(p.output_shape)} ({', '.join(p.output_axes)})"
             )
         )
-        section.add(self._matrix(self.X, p.input, p.input_axes))
+        section.add(self.matrix(self.X, p.input, p.input_axes))
         if any(g.padding):
             padded = pad_input3(p.to_nchw(p.input), g.padding)
             front, back, top, bottom, left, right = g.padding
             section.add(
-                self._matrix(
+                self.matrix(
                     f"{self.X} padded",
                     padded.reshape(*p.input.shape[:-3], *g.padded),
                     p.input_axes,
@@ -244,19 +194,17 @@ class Explainer3d(ViewSections):
                     ),
                 )
             )
-        section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
+        section.add(self.matrix(self.K, p.kernel, p.kernel_axes))
         if p.flip_kernel:
             section.add(
-                self._matrix(
+                self.matrix(
                     f"{self.K} reversed on every axis (as slid)", flip3(p.kernel), p.kernel_axes
                 )
             )
         if p.bias is not None:
-            section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+            section.add(self.matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
         section.add(
-            self._matrix(
-                f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT
-            )
+            self.matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT)
         )
         return section
 

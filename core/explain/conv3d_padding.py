@@ -87,14 +87,14 @@ class PaddedExplainer3d(Explainer3d):
                 f"{self.Y}: {shape(outer.output_shape)} ({', '.join(outer.output_axes)})"
             )
         )
-        section.add(self._matrix(self.X0, outer.input, outer.input_axes))
+        section.add(self.matrix(self.X0, outer.input, outer.input_axes))
         front, back, top, bottom, left, right = g.padding
         caption = (
             f"{self.X0} padded ({outer.padding_mode}): {front} front, {back} back, {top} top, "
             f"{bottom} bottom, {left} left, {right} right; padded indices count from the "
             "padded corner"
         )
-        section.add(self._matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
+        section.add(self.matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
         section.add(Note(self._copies_words()))
         for item in inner_items[2:]:  # the inner problem's kernel, bias and upstream
             section.add(item)

@@ -23,70 +23,26 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.explain import (
-    Matrix,
     Note,
     Product,
     Section,
     SumOfProducts,
     Symbol,
-    index_separator,
 )
+from gradcalc.core.explain.conv3d_terms import SPATIAL, Index, Operands3d
 from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
 from gradcalc.core.ops.conv3d import conv3d_forward
 from gradcalc.core.records import fields
 
-Index = tuple[int, ...]
-SPATIAL = ("depth", "row", "col")
 
-
-class Terms3d:
+class Terms3d(Operands3d):
     """The symbols, operands and index arithmetic of a 3-D conv_transpose explanation."""
 
+    KERNEL_INDEX = ("c", "o", *SPATIAL)  # C_in×(C_out/g)×kd×kh×kw
+
     def __init__(self, problem: Any, run: Any, options: Any):
-        trace = run.trace
-        self.p, self.c, self.results, self.options = problem, trace, run.results, options
+        super().__init__(problem, run, options)
         self.t = problem.geometry
-        self.maps = trace.jacobian_maps
-        self.X, self.K, self.Y, self.L, self.B = (
-            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        self.x, self.w, self.up, self.bias = trace.input, trace.kernel, trace.upstream, trace.bias
-
-    # symbols ---------------------------------------------------------------
-    def _symbol(self, name: str, full: Index, names: tuple[str, ...], axes: tuple[str, ...]):
-        values = dict(zip(names, full, strict=True))
-        return Symbol(name, tuple(values[a] + self.p.index_base for a in axes), self.sep)
-
-    def sym_x(self, index: Index) -> Symbol:
-        """Input entry (n, c, a, b, c')."""
-        return self._symbol(self.X, index, ("n", "c", *SPATIAL), self.p.input_axes)
-
-    def sym_w(self, index: Index) -> Symbol:
-        """Kernel entry (c, o, e, m, q): input channel c, output channel o of its group."""
-        return self._symbol(self.K, index, ("c", "o", *SPATIAL), self.p.kernel_axes)
-
-    def sym_y(self, index: Index, prefix: str = "") -> Symbol:
-        """Output entry (n, o, t, i, j), o counting every output channel (all groups)."""
-        return self._symbol(prefix + self.Y, index, ("n", "o", *SPATIAL), self.p.output_axes)
-
-    def sym_up(self, index: Index) -> Symbol:
-        return self.sym_y(index, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
-
-    def matrix(self, label: str, values: Any, axes: tuple[str, ...], **extra: Any) -> Matrix:
-        return Matrix(
-            label=label, values=values, axis_names=axes, index_base=self.p.index_base, **extra
-        )
 
     # index arithmetic --------------------------------------------------------
     def group_of(self, c: int) -> int:
