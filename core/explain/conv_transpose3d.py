@@ -15,7 +15,6 @@ from __future__ import annotations
 from typing import Any
 
 from gradcalc.core.explain import (
-    GRADIENT,
     Formula,
     Note,
     Product,
@@ -24,6 +23,7 @@ from gradcalc.core.explain import (
     keyed_sections,
     sentence,
 )
+from gradcalc.core.explain.conv_transpose import Explainer as PlaneExplainer
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
 from gradcalc.core.explain.pieces import (
     conv_jacobians_section,
@@ -133,25 +133,8 @@ class Explainer3d(BackwardSections3d):
         return keyed_sections(self, SECTIONS)
 
     # problem ---------------------------------------------------------------
-    def section_problem(self) -> Section:
-        p = self.p
-        shape = lambda values: "×".join(map(str, values))  # noqa: E731
-        section = Section("problem", "Problem")
-        section.add(
-            Note(
-                f"input {self.X}: {shape(p.input.shape)} ({', '.join(p.input_axes)}), kernel "
-                f"{self.K}: {shape(p.kernel.shape)} ({', '.join(p.kernel_axes)}), output "
-                f"{self.Y}: {shape(p.output_shape)} ({', '.join(p.output_axes)})"
-            )
-        )
-        section.add(self.matrix(self.X, p.input, p.input_axes))
-        section.add(self.matrix(self.K, p.kernel, p.kernel_axes))
-        if p.bias is not None:
-            section.add(self.matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
-        section.add(
-            self.matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT)
-        )
-        return section
+    # The 2-D explainer's: its shapes, axes and tables cover 3-D (only 1-D renames an axis).
+    section_problem = PlaneExplainer.section_problem
 
     # size ------------------------------------------------------------------
     def section_size(self) -> Section:
