@@ -2,12 +2,14 @@
 
 Every C file `core/ops/_NAME.c` becomes the extension module `gradcalc.core.ops._NAME`
 (see core/ops/kernels.py), one C file per module. The headers `core/ops/_*.h` hold what
-several kernels share (static inline helpers, so each module compiles its own copy): they
-are no modules of their own, every kernel depends on them (an edited header rebuilds the
-kernels) and compiles with core/ops on its include path; pyproject.toml's package data
-ships them in the sdist. The extensions are optional: where no C compiler is found the
-build says so and gradcalc installs without them, running the same operations in NumPy
-(slower on large arrays, the same numbers up to rounding order).
+several kernels share (static inline helpers, so each module compiles its own copy); they
+are no modules: every kernel depends on them (an edited header rebuilds the kernels) and
+compiles with core/ops on its include path. pyproject.toml's package data ships them,
+and the C sources, in the sdist (setuptools 68 leaves `depends` out of it).
+
+The extensions are optional: where no C compiler is found the build says so and gradcalc
+installs without them, running the same operations in NumPy (slower on large arrays, the
+same numbers up to rounding order).
 """
 
 import sys
