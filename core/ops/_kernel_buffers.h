@@ -11,14 +11,16 @@
  * The helpers are static inline, so each extension module gets its own copy and none is
  * exported.  setup.py lists this header in every kernel's `depends` (a change rebuilds
  * them) and the package data ships it in the sdist.  Not an extension of its own: setup.py
- * builds only `_*.c`.
+ * builds only `_*.c`.  In the comments, "dims" are the array sizes the Python caller
+ * passes beside the buffers.
  *
- * Error conventions: a refused buffer raises TypeError (the object cannot give such a
- * buffer, or its entries are not the format asked for) or ValueError (a length that does
- * not match the dims, an overlapping output); with KB_EXPORTER_ERRORS unset, a buffer the
- * object cannot give at all raises the object's own error instead (NumPy: ValueError for
- * a non-contiguous or read-only array; bytes: BufferError).  Dims out of range raise
- * ValueError; a product too large, the error type the caller names.
+ * Errors: a buffer whose entries are not of the format asked for raises TypeError; a
+ * length that does not match the dims, or an overlapping output, ValueError.  A buffer the
+ * object cannot give at all (not a buffer, not C-contiguous, read-only) raises the
+ * object's own error (NumPy: ValueError; bytes: BufferError; a list: TypeError), or with
+ * KB_TYPE_ERRORS a TypeError (_net.c's convention; the norm kernels keep the object's).
+ * Dims out of range raise ValueError; a product too large, the error type the caller names
+ * (_net.c: ValueError, the norm kernels: OverflowError).
  */
 #ifndef GRADCALC_KERNEL_BUFFERS_H
 #define GRADCALC_KERNEL_BUFFERS_H
