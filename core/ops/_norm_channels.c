@@ -233,6 +233,26 @@ static void gradient_row(const double *restrict dy, const double *restrict x,
             grad[l] = (dy[l] * scale - ((x[l] - mu) * inv) * slope) - shift;
 }
 
+/* Σ∂L/∂y (*bias_sum) and Σ∂L/∂y·x̂ (*weight_sum) over channel c of dy and x (N×C×L):
+ * per row pairwise, then over the N rows pairwise (sums: scratch of N).  Two passes: the
+ * second finds the channel in cache, and one fused pass would need more accumulators than
+ * there are registers. */
+static void channel_gradient_sums(const double *dy, const double *x, Py_ssize_t n_,
+                                  Py_ssize_t c_, Py_ssize_t l_, Py_ssize_t c, double mu,
+                                  double inv, double *sums, double *bias_sum, double *weight_sum)
+{
+    for (Py_ssize_t n = 0; n < n_; n++) {
+        const double *row = dy + (n * c_ + c) * l_;
+        sums[n] = sum_of(row, row, 0.0, 0.0, l_);
+    }
+    *bias_sum = sum_of(sums, sums, 0.0, 0.0, n_);
+    for (Py_ssize_t n = 0; n < n_; n++) {
+        Py_ssize_t at = (n * c_ + c) * l_;
+        sums[n] = with_hat_of(x + at, dy + at, mu, inv, l_);
+    }
+    *weight_sum = sum_of(sums, sums, 0.0, 0.0, n_);
+}
+
 /* channels_backward(grad_y, x, mean, var, weight, grad, grad_weight, grad_bias,
  *                   N, C, L, eps, frozen, c0, c1)
  *
@@ -274,20 +294,8 @@ static PyObject *channels_backward(PyObject *self, PyObject *args)
         columns_backward(dy, x, mean, var, weight, grad, grad_weight, grad_bias, n_, c_, l_, eps,
                          frozen, c0, c1, sums);
     for (Py_ssize_t c = c0; c < c1 && !columns; c++) {
-        double mu = mean[c], inv = 1.0 / sqrt(var[c] + eps);
-        /* Σ∂L/∂y and Σ∂L/∂y·x̂ over the channel: per row pairwise, then over the N rows
-         * pairwise (sums: N row sums).  Two passes: the second finds the channel in cache,
-         * and one fused pass would need more accumulators than there are registers. */
-        for (Py_ssize_t n = 0; n < n_; n++) {
-            const double *row = dy + (n * c_ + c) * l_;
-            sums[n] = sum_of(row, row, 0.0, 0.0, l_);
-        }
-        double bias_sum = sum_of(sums, sums, 0.0, 0.0, n_);
-        for (Py_ssize_t n = 0; n < n_; n++) {
-            Py_ssize_t at = (n * c_ + c) * l_;
-            sums[n] = with_hat_of(x + at, dy + at, mu, inv, l_);
-        }
-        double weight_sum = sum_of(sums, sums, 0.0, 0.0, n_);
+        double mu = mean[c], inv = 1.0 / sqrt(var[c] + eps), bias_sum, weight_sum;
+        channel_gradient_sums(dy, x, n_, c_, l_, c, mu, inv, sums, &bias_sum, &weight_sum);
         grad_bias[c] = bias_sum;
         grad_weight[c] = weight_sum;
         double total_hat = weight ? weight[c] * bias_sum : bias_sum;       /* Σ∂L/∂x̂ */
