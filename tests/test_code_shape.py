@@ -73,6 +73,17 @@ def test_no_module_is_too_long() -> None:
     assert not too_long, "split these modules (or list them with a reason):\n" + "\n".join(too_long)
 
 
+def test_no_compiled_kernel_source_is_too_long() -> None:
+    """The C kernels and their shared headers (core/ops/_*.c, _*.h) keep the same limit."""
+    too_long = []
+    for path in sorted([*ROOT.glob("core/ops/_*.c"), *ROOT.glob("core/ops/_*.h")]):
+        lines = path.read_text("utf-8").count("\n")
+        if lines > MAX_MODULE_LINES:
+            too_long.append(f"{path.relative_to(ROOT)}: {lines} lines")
+    advice = "split these by concern (what two share into a header):\n"
+    assert not too_long, advice + "\n".join(too_long)
+
+
 def test_no_function_is_too_long() -> None:
     too_long = []
     for path in _sources():

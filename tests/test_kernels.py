@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
+from pathlib import Path
 
 import pytest
 
@@ -36,3 +39,22 @@ def test_a_missing_kernel_is_none_or_an_error_when_required(monkeypatch):
     with pytest.raises(ImportError, match="not built"):
         kernels.load("_no_such_kernel")
     kernels._loaded.pop("_no_such_kernel", None)
+
+
+def test_the_sdist_ships_every_file_a_kernel_includes():
+    """A kernel includes shared headers (core/ops/_*.h), which setuptools 68 leaves out of
+    the sdist unless they are package data: a build from such an sdist would fail to
+    compile and fall back to NumPy without a word.  Every quoted #include of the kernel
+    sources must match pyproject's package data for core/ops, and no header is a module."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    root = Path(__file__).resolve().parents[1]
+    ops = root / "core" / "ops"
+    config = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))
+    shipped = config["tool"]["setuptools"]["package-data"]["gradcalc.core.ops"]
+    sources = [*ops.glob("_*.c"), *ops.glob("_*.h")]
+    for source in sources:
+        assert any(fnmatch.fnmatch(source.name, pattern) for pattern in shipped), source.name
+        for included in re.findall(r'^\s*#\s*include\s+"([^"]+)"', source.read_text(), re.M):
+            assert (ops / included).is_file(), f"{source.name} includes {included}"
+            assert any(fnmatch.fnmatch(included, pattern) for pattern in shipped), included
+    assert not any(name.endswith(".h") for name in kernels.available())

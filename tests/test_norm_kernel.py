@@ -1,4 +1,4 @@
-"""The normalization op's compiled kernel (core/ops/_norm.c, driven by
+"""The normalization op's compiled kernels (core/ops/_norm_channels.c, _norm_rows.c, driven by
 core/ops/normalization_kernel.py): made to run at every size, it gives the NumPy path's
 numbers up to rounding order (1e-12), the plain-loop reference's and finite differences'
 through the kinds, the same bytes for any thread count, and it refuses any buffer it was
@@ -34,7 +34,8 @@ from gradcalc.core.ops.normalization import NORMALIZE, x_hat_of
 from gradcalc.core.spec import Limits, SolveOptions
 
 pytestmark = pytest.mark.skipif(
-    kernels.load("_norm") is None, reason="the compiled kernel is not built or is turned off"
+    kernels.load("_norm_channels") is None or kernels.load("_norm_rows") is None,
+    reason="the compiled kernel is not built or is turned off",
 )
 
 
@@ -232,7 +233,7 @@ def forward_args(**change) -> list:
     ],
 )
 def test_bad_buffers_raise_instead_of_crashing(change):
-    module = kernels.load("_norm")
+    module = kernels.load("_norm_channels")
     if "y" in change:
         change["y"].flags.writeable = False
     with pytest.raises((TypeError, ValueError, BufferError, OverflowError)):
@@ -241,20 +242,20 @@ def test_bad_buffers_raise_instead_of_crashing(change):
 
 
 def test_outputs_may_not_overlap_inputs():
-    module = kernels.load("_norm")
+    channels, rows = kernels.load("_norm_channels"), kernels.load("_norm_rows")
     x = np.zeros(24)
     with pytest.raises(ValueError, match="overlap"):
-        module.channels_forward(*forward_args(x=x, y=x))
+        channels.channels_forward(*forward_args(x=x, y=x))
     grad = np.zeros(24)
     with pytest.raises(ValueError, match="overlap"):  # rows_backward: grad_y written over
-        module.rows_backward(
+        rows.rows_backward(
             grad, x, np.zeros(6), np.ones(6), None, grad, np.empty((1, 4)), np.empty((1, 4)),
             6, 1, 4, 1, 1e-5, 8, 0, 6,
         )  # fmt: skip
 
 
 def test_rows_backward_checks_its_blocks():
-    module = kernels.load("_norm")
+    module = kernels.load("_norm_rows")
     x, grad = np.zeros(24), np.empty(24)
     parts = np.empty((2, 4)), np.empty((2, 4))
     common = (x, x, np.zeros(6), np.ones(6), None, grad, *parts, 6, 1, 4, 1, 1e-5)

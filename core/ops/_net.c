@@ -19,52 +19,25 @@ concurrently, each writing only its own samples' entries.
 #include <string.h>
 
 /* ------------------------------------------------------------------------- */
-/* Buffers */
+/* Buffers: _kernel_buffers.h's helpers, with this file's conventions: any buffer refused
+   is a TypeError (even one the object cannot give: not C-contiguous, read-only), a
+   byte-order prefix on a native format is accepted, and every dim lies in [0, MOST_DIM]. */
+
+#include "_kernel_buffers.h"
 
 /* A C-contiguous buffer of `count` entries of 8 bytes in one of `formats` ("d": float64;
    "lq": 8-byte signed integers), writable when asked.  0 on success (release it after);
    -1 with a TypeError or ValueError set. */
 static int take(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *formats,
                 int writable, const char *name) {
-    int flags = PyBUF_C_CONTIGUOUS | PyBUF_FORMAT | (writable ? PyBUF_WRITABLE : 0);
-    if (PyObject_GetBuffer(obj, view, flags) < 0) {
-        PyErr_Clear();
-        PyErr_Format(PyExc_TypeError, "%s must be a C-contiguous%s buffer", name,
-                     writable ? " writable" : "");
-        return -1;
-    }
-    const char *format = view->format ? view->format : "B";
-    if (format[0] == '<' || format[0] == '=' || format[0] == '@') format++;
-    if (view->itemsize != 8 || strlen(format) != 1 || !strchr(formats, format[0])) {
-        PyErr_Format(PyExc_TypeError, "%s must hold %s", name,
-                     formats[0] == 'd' ? "float64" : "8-byte integers");
-        PyBuffer_Release(view);
-        return -1;
-    }
-    if (view->len != count * 8) {
-        PyErr_Format(PyExc_ValueError, "%s holds %zd entries, the dims say %zd", name,
-                     view->len / 8, count);
-        PyBuffer_Release(view);
-        return -1;
-    }
-    return 0;
+    int flags = KB_TYPE_ERRORS | KB_ORDER_PREFIX | (writable ? KB_WRITABLE : 0);
+    return kb_take(obj, view, count, formats, flags, name);
 }
 
 /* 0 when no output among views[inputs...] shares a byte with another of the `count`
-   views; else -1 with a ValueError set.  (The loops take restrict pointers: an output
-   written through one while read through another would be undefined behaviour.) */
+   views; else -1 with a ValueError set. */
 static int apart(Py_buffer *const views[], int count, int inputs) {
-    for (int i = inputs; i < count; i++) {
-        const char *start = views[i]->buf, *stop = start + views[i]->len;
-        for (int k = 0; k < count; k++) {
-            const char *other = views[k]->buf, *end = other + views[k]->len;
-            if (k != i && start < end && other < stop) {
-                PyErr_SetString(PyExc_ValueError, "an output overlaps another buffer");
-                return -1;
-            }
-        }
-    }
-    return 0;
+    return kb_apart(views, count, inputs);
 }
 
 /* Every dim at most 2^30: index arithmetic such as i*stride + m*dilation then stays far
@@ -74,19 +47,7 @@ static int apart(Py_buffer *const views[], int count, int inputs) {
 /* The product of `count` dims in [0, MOST_DIM], or -1 (ValueError set) if one is outside
    or the product overflows Py_ssize_t (as a byte count). */
 static Py_ssize_t product(const Py_ssize_t *dims, int count) {
-    Py_ssize_t total = 1;
-    for (int i = 0; i < count; i++) {
-        if (dims[i] < 0 || dims[i] > MOST_DIM) {
-            PyErr_SetString(PyExc_ValueError, "dims must lie in [0, 2^30]");
-            return -1;
-        }
-        if (dims[i] != 0 && total > (PY_SSIZE_T_MAX / 8) / dims[i]) {
-            PyErr_SetString(PyExc_ValueError, "dims too large");
-            return -1;
-        }
-        total *= dims[i];
-    }
-    return total;
+    return kb_product(dims, count, 0, MOST_DIM, PyExc_ValueError);
 }
 
 /* ------------------------------------------------------------------------- */

@@ -1,8 +1,10 @@
 """Optional compiled kernels: C loops that fuse several NumPy passes into one.
 
 A kernel module is `core/ops/_NAME.c`, built by setup.py into `gradcalc.core.ops._NAME`
-when gradcalc is installed and a C compiler is at hand. Each op that has one keeps its
-NumPy path as well, and uses the kernel only where it pays (large float64 arrays); the
+when gradcalc is installed and a C compiler is at hand (one C file per module; the
+headers `core/ops/_*.h` hold what several share, such as the buffer checks of
+_kernel_buffers.h, and are no modules). Each op that has one keeps its NumPy path as
+well, and uses the kernel only where it pays (large float64 arrays); the
 kernel computes the same quantities, so results differ from the NumPy path at most by
 rounding order (the tests hold both paths to each other and to finite differences).
 

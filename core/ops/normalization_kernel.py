@@ -1,5 +1,6 @@
-"""The float64 normalization of core/ops/normalization.py by its compiled kernel
-(core/ops/_norm.c), for large arrays of its two layouts:
+"""The float64 normalization of core/ops/normalization.py by its compiled kernels
+(core/ops/_norm_channels.c and _norm_rows.c, the module `_norm_` + the layout's name),
+for large arrays of its two layouts:
 
 - ``channels`` (batch norm 1d and 2d, training or evaluation): x as N×C×L, the
   statistics averaging every axis but the channel axis 1, γ and β one number per channel;
@@ -56,7 +57,7 @@ def layout(x: np.ndarray, params: Params) -> tuple[Any, ...] | None:
     found = _channels(x.shape, params, param_shape) or _rows(x.shape, params, param_shape)
     if found is None:
         return None
-    module = kernels.load("_norm")
+    module = kernels.load(f"_norm_{found[0]}")  # _norm_channels or _norm_rows
     return None if module is None else (module, *found, param_shape)
 
 
