@@ -192,7 +192,7 @@ def run_layer(
         ran = run_kind(layer.type, spec, options)
     except (SpecError, OverCap) as error:
         over = net_symbols.over_cap(layer.name, error)
-        raise over or layer_error(problem, layer, values, error) from None
+        raise over or layer_error(problem, layer, values, error, upstream) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
     return ran
@@ -235,10 +235,11 @@ def _shape(shape: tuple[int, ...]) -> str:
 
 
 def layer_error(
-    problem: NetProblem, layer: Layer, values: np.ndarray, error: SpecError
+    problem: NetProblem, layer: Layer, values: np.ndarray, error: SpecError, upstream: Any = None
 ) -> SpecError:
     """The layer's own error with its path inside the net spec; an error about the layer's
-    input is a shape mismatch between two layers, and says so."""
+    input is a shape mismatch between two layers, and says so (or a number above 1e100 in
+    its input ``values`` or its ``upstream``)."""
     source = problem.source(layer.index)
     here = ("layers", layer.index)
     dense_mismatch = layer.type == "dense" and error.path[:1] == ("weight",)
@@ -252,6 +253,10 @@ def layer_error(
     if error.path[:1] == ("indices",):  # an embedding's indices are the net's input
         return SpecError(("input", *error.path[1:]), f"{layer.name} (embedding): {error.message}")
     if error.path[:1] in (("input",), ("upstream",)):
+        role = "input" if error.path[:1] == ("input",) else "grad_output"
+        given = values if role == "input" else upstream
+        if too_large := _too_large(problem, layer, given, error, role):
+            return SpecError(here, too_large)
         return SpecError(
             here,
             f"{layer.name} ({layer.type}) does not fit its input: {source} gives {_shape(values.shape)}, "
@@ -264,6 +269,65 @@ def layer_error(
     if layer.shorthand:
         return SpecError(here, f"{layer.name}: {message}")
     return SpecError((*here, *error.path), message, at_key=error.at_key)
+
+
+def _too_large(
+    problem: NetProblem, layer: Layer | None, values: Any, error: SpecError, role: str
+) -> str | None:
+    """Why a layer (None: the loss) refuses what it is given when the reason is a number
+    above 1e100 (the largest a spec may give, and so a layer may take), not its shape:
+    ``values`` its input (role ``input``) or its upstream (role ``grad_output``).  None for
+    any other error."""
+    if not error.message.startswith("numbers larger than"):
+        return None
+    taker = "the loss" if layer is None else f"{layer.name} ({layer.type})"
+    source = ""
+    if role == "input":
+        fed = problem.layers[-1].name if layer is None else problem.source(layer.index)
+        whose, name = "its input", f"{fed}.output"
+    else:
+        after = layer.index + 1 < len(problem.layers)
+        whose, name = "its upstream", f"{layer.name}.grad_output"
+        source = f" (from {problem.layers[layer.index + 1].name if after else 'the loss'}'s backward pass)"
+    entry = _first_too_large(values)
+    where = (
+        f"{whose}, {name},{source}"
+        if entry is None
+        else (f"{whose} {name}[{_index_text(problem, entry[0])}] ≈ {entry[1]}{source}")
+    )
+    capped = problem.symbolic_capped.rpartition("random values ")[2]
+    at = (
+        f" (at the random values a net above the symbolic limits gives: {capped})" if capped else ""
+    )
+    return (
+        f"{taker} takes numbers up to 1e100 in magnitude, and {where} is above that{at}; "
+        "scale the input or the parameters down"
+    )
+
+
+def _first_too_large(values: Any) -> tuple[tuple[int, ...], str] | None:
+    """The index and value (as text, 6 digits) of the first entry of ``values`` above 1e100
+    in magnitude or not finite; None when there is none (or it holds formulas)."""
+    from gradcalc.core.values import MAX_MAGNITUDE, holds_formulas
+
+    array = np.asarray(values)
+    if array.dtype == object and holds_formulas(array):
+        return None
+    for index in np.ndindex(*array.shape):
+        entry = array[index]
+        if isinstance(entry, float) and not np.isfinite(entry):
+            return index, f"{entry} (float64)"
+        if abs(entry) > MAX_MAGNITUDE:
+            try:
+                text = f"{float(entry):.6g}"
+            except OverflowError:  # an exact number above float64's range
+                text = f"{'-' if entry < 0 else ''}10^{len(str(abs(int(entry)))) - 1}"
+            return index, text.replace("-", "−", 1)
+    return None
+
+
+def _index_text(problem: NetProblem, index: tuple[int, ...]) -> str:
+    return ",".join(str(i + problem.index_base) for i in index)
 
 
 # The losses whose float64 run uses the exact values it read (loss_trace.exact_differences).
@@ -288,6 +352,8 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
         if over := net_symbols.over_cap("the loss", error):
             raise over from None
         if error.path[:1] == ("input",):
+            if too_large := _too_large(problem, None, values, error, "input"):
+                raise SpecError(("loss",), too_large) from None
             raise SpecError(
                 ("loss",),
                 f"the loss does not fit the net's output: {last} gives {_shape(values.shape)}, "
@@ -485,7 +551,10 @@ def output_shapes(
     values = problem.input
     read: list[Any] = []
     shapes: dict[str, tuple[int, ...]] = {}
+    symbolic = net_symbols.holds_symbols(problem)  # then values are stand-ins after a layer
     for layer in problem.layers:
+        if symbolic and layer.index:
+            values = net_symbols.within_bounds(values)
         kind_problem = read_layer(problem, layer, values, options)
         read.append(kind_problem)
         x, numeric = net_symbols.stand_in(values), net_symbols.stand_in(kind_problem)

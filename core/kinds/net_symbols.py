@@ -272,6 +272,23 @@ def stand_in(value: Any, number: int = 1) -> Any:
     return copied
 
 
+def within_bounds(values: Any) -> Any:
+    """A stand-in pass's float64 ``values`` (one array) held within ±1e100 (nan as 0) for the
+    next layer's reader.  They are no values of the net (each symbol at 1): 10**99*a**3
+    through a dense weight 20 is 6e100 at a = 1, which the reader would refuse as a number
+    above 1e100, though the net's own values are formulas, whose coefficients have no bound.
+    Values within the bounds are returned as they are."""
+    from gradcalc.core.values import MAX_MAGNITUDE
+
+    array = np.asarray(values)
+    if array.dtype != float:
+        return values
+    with np.errstate(invalid="ignore"):
+        if np.all(np.abs(array) <= MAX_MAGNITUDE):
+            return values
+    return np.nan_to_num(np.clip(array, -float(MAX_MAGNITUDE), float(MAX_MAGNITUDE)), nan=0.0)
+
+
 def stand_in_loss(
     problem: NetProblem, values: Any, read: list[Any], run_loss: Any, options: Any
 ) -> Any:
@@ -280,7 +297,7 @@ def stand_in_loss(
     the output depends on the symbols (it changes when they go from 1 to 2), the loss is
     refused as check_loss refuses a formula."""
     try:
-        return run_loss(problem, stand_in(values), options)
+        return run_loss(problem, within_bounds(stand_in(values)), options)
     except SpecError:
         if problem.loss["loss"] in POLYNOMIAL_LOSSES or not _reaches_loss(problem, read):
             raise

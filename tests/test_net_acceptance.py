@@ -1,0 +1,94 @@
+"""Issue 14 (`gradcalc net`) audited as a new user would: each test failed before its fix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import sympy
+from nn_cli import run as run_cli
+
+from gradcalc.core import registry, symbolic
+from gradcalc.core.spec import SolveOptions
+
+
+def _net_error(tmp_path: Path, text: str) -> tuple[int, int, str]:
+    from nn_cli import spec_error
+
+    path = tmp_path / "net.yaml"
+    path.write_text("kind: net\n" + text, encoding="utf-8")
+    return spec_error(run_cli("net", "--spec", str(path), "--no-color"))
+
+
+# ---------------------------------------------------------------------------
+# Numbers near 1e100
+
+
+def test_a_coefficient_near_1e100_runs_as_formulas() -> None:
+    """The pass that reads the layers puts 1 in for every symbol: 10**99*a**3 + 10**99 through
+    x = [3, 2] and a dense weight 20 is 1.2e101 there, which the loss refused as 'the loss does
+    not fit the net's output … numbers larger than 1e100': no shape was wrong, and the net's
+    own values are formulas, whose coefficients have no bound.  Checked against SymPy."""
+    a = sympy.Symbol("a")
+    spec = {
+        "kind": "net",
+        "symbols": ["a"],
+        "input": [[3, 2]],
+        "layers": [
+            {"type": "dense", "weight": [["10**99*a**3 + 10**99", 1], [1, 1]]},
+            {"type": "dense", "weight": [[20, 1]]},
+        ],
+        "loss": {"type": "mse", "target": [[1]]},
+    }
+    results = registry.solve(spec, SolveOptions(sections=frozenset())).results
+    w = sympy.Matrix(2, 2, sympy.symbols("w:4"))
+    x = sympy.Matrix([[3, 2]])
+    loss = ((x * w.T * sympy.Matrix([[20, 1]]).T)[0] - 1) ** 2
+    given = dict(zip(w, [10**99 * a**3 + 10**99, 1, 1, 1], strict=True))
+    assert sympy.expand(sympy.sympify(symbolic.text(results["loss"])) - loss.subs(given)) == 0
+    for index in range(4):
+        got = sympy.sympify(symbolic.text(results["dense1.grad_weight"].ravel()[index]))
+        assert sympy.expand(got - sympy.diff(loss, w[index]).subs(given)) == 0
+
+
+NUMBERS_ABOVE = [
+    (
+        "input: [[1e99, 1]]\nlayers:\n  - {type: dense, weight: [[100, 1]]}\n  - relu\n",
+        (5, 5),
+        "layers[1]: activation1 (activation) takes numbers up to 1e100 in magnitude, and its "
+        "input dense1.output[0,0] ≈ 1e+101 is above that",
+    ),
+    (
+        "input: [[-1e99, 1]]\nlayers:\n  - {type: dense, weight: [[100, 1]]}\n"
+        "loss: {type: mse, target: [[0]]}\n",
+        (5, 7),
+        "loss: the loss takes numbers up to 1e100 in magnitude, and its input "
+        "dense1.output[0,0] ≈ −1e+101 is above that",
+    ),
+    (
+        "input: [[1e-100]]\nlayers:\n" + "  - {type: dense, weight: [[1e50]]}\n" * 4,
+        (4, 5),
+        "layers[0]: dense1 (dense) takes numbers up to 1e100 in magnitude, and its upstream "
+        "dense1.grad_output[0,0] ≈ 1e+150 (from dense2's backward pass) is above that",
+    ),
+    (
+        "input: [[1e99]]\nlayers:\n  - {type: dense, weight: [[10]]}\n"
+        "loss: {type: mse, target: [[0]]}\n",
+        (4, 5),
+        "layers[0]: dense1 (dense) takes numbers up to 1e100 in magnitude, and its upstream "
+        "dense1.grad_output[0,0] ≈ 2e+100 (from the loss's backward pass) is above that",
+    ),
+]
+
+
+@pytest.mark.parametrize("text, place, start", NUMBERS_ABOVE)
+def test_a_number_above_1e100_between_layers_is_no_shape_mismatch(
+    tmp_path: Path, text: str, place: tuple[int, int], start: str
+) -> None:
+    """A layer's output (or gradient) above 1e100 was 'does not fit its input: dense1 gives
+    shape 1×2, and the dense layer says: numbers larger than 1e100 …': the shapes fit."""
+    line, column, message = _net_error(tmp_path, text)
+    assert (line, column) == place, message
+    assert message.startswith(start), message
+    assert message.endswith("; scale the input or the parameters down"), message
+    assert "does not fit" not in message
