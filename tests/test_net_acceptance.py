@@ -92,3 +92,16 @@ def test_a_number_above_1e100_between_layers_is_no_shape_mismatch(
     assert message.startswith(start), message
     assert message.endswith("; scale the input or the parameters down"), message
     assert "does not fit" not in message
+
+
+# ---------------------------------------------------------------------------
+# --format dot
+
+
+def test_a_dot_label_cut_one_row_short_says_one_more_row() -> None:
+    """A 4-row array shown with --steps 3 ended '… 1 more rows'."""
+    bundled = Path(__file__).resolve().parents[1] / "problems" / "net_conv_relu_maxpool_dense.yaml"
+    result = run_cli("net", "--spec", str(bundled), "--format", "dot", "--values", "--steps", "3")
+    assert result.exit_code == 0, result.stderr
+    assert "… 1 more row (--steps all shows every one)" in result.stdout
+    assert "1 more rows" not in result.stdout
