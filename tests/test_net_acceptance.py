@@ -105,3 +105,20 @@ def test_a_dot_label_cut_one_row_short_says_one_more_row() -> None:
     assert result.exit_code == 0, result.stderr
     assert "… 1 more row (--steps all shows every one)" in result.stdout
     assert "1 more rows" not in result.stdout
+
+
+# ---------------------------------------------------------------------------
+# Shape mismatches
+
+
+def test_a_first_dense_layer_that_does_not_fit_the_input_calls_it_the_input(
+    tmp_path: Path,
+) -> None:
+    """'but x gives 2 (its output is shape 1×2)': x is the net's input, it has no output."""
+    text = "input: [[1, 2]]\nlayers:\n  - {type: dense, weight: [[1, 2, 3]]}\n"
+    line, column, message = _net_error(tmp_path, text)
+    assert (line, column) == (4, 27)
+    assert message == (
+        "layers[0].weight: dense1's weight is 1×3, so it takes 3 features, but x gives 2 "
+        "(the input is shape 1×2)"
+    )

@@ -248,7 +248,8 @@ def layer_error(
         return SpecError(
             (*here, "weight"),
             f"{layer.name}'s weight is {shape_text(weight)}, so it takes {count_words(weight[1], 'feature')}, "
-            f"but {source} gives {values.shape[-1]} (its output is {_shape(values.shape)})",
+            f"but {source} gives {values.shape[-1]} "
+            f"({'its output is' if layer.index else 'the input is'} {_shape(values.shape)})",
         )
     if error.path[:1] == ("indices",):  # an embedding's indices are the net's input
         return SpecError(("input", *error.path[1:]), f"{layer.name} (embedding): {error.message}")
