@@ -122,3 +122,55 @@ def test_a_first_dense_layer_that_does_not_fit_the_input_calls_it_the_input(
         "layers[0].weight: dense1's weight is 1×3, so it takes 3 features, but x gives 2 "
         "(the input is shape 1×2)"
     )
+
+
+# ---------------------------------------------------------------------------
+# The forward rule on the conventions line
+
+
+@pytest.mark.parametrize(
+    "spec, rule",
+    [
+        ({"kind": "conv", "input": [[1, 2], [3, 4]], "kernel": [[[[1]]], [[[2]]]]}, "w[o,0,m,q]"),
+        ({"kind": "conv", "dims": 1, "input": [1, 2], "kernel": [[[1]], [[2]]]}, "w[o,0,m]"),
+        (
+            {"kind": "conv", "dims": 3, "input": [[[1, 2]]], "kernel": [[[[[1]]]], [[[[2]]]]]},
+            "w[o,0,e,m,q]",
+        ),
+        (
+            {"kind": "conv_transpose", "input": [[1, 2]], "kernel": [[[[1]], [[2]]]]},
+            "w[0,o,m,q]",
+        ),
+        (
+            {"kind": "conv_transpose", "dims": 1, "input": [1, 2], "kernel": [[[1], [2]]]},
+            "w[0,o,m]",
+        ),
+        (
+            {
+                "kind": "conv_transpose",
+                "dims": 3,
+                "input": [[[1, 2]]],
+                "kernel": [[[[[1]]], [[[2]]]]],
+            },
+            "w[0,o,e,m,q]",
+        ),
+        (
+            {"kind": "net", "input": [[1, 2]], "layers": [{"type": "conv", "kernel": [[[[1]]]]}]},
+            "w[o,0,m,q]",
+        ),
+    ],
+)
+def test_a_kernels_channel_index_is_bound_when_the_input_has_no_channel_axis(
+    tmp_path: Path, spec: dict, rule: str
+) -> None:
+    """An input without a channel axis (H×W, L, D×H×W) with an O×1×… kernel read
+    'y[o,i,j] = Σ_m,q x[i+m,j+q]·w[o,c,m,q]': c was summed over nowhere."""
+    import json
+
+    path = tmp_path / "spec.json"
+    path.write_text(json.dumps(spec), encoding="utf-8")
+    result = run_cli("run", str(path), "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    conventions = " ".join(json.loads(result.stdout)["conventions"])
+    assert rule in conventions, conventions
+    assert "w[o,c," not in conventions and "w[c,o," not in conventions
