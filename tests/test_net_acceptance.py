@@ -174,3 +174,27 @@ def test_a_kernels_channel_index_is_bound_when_the_input_has_no_channel_axis(
     conventions = " ".join(json.loads(result.stdout)["conventions"])
     assert rule in conventions, conventions
     assert "w[o,c," not in conventions and "w[c,o," not in conventions
+
+
+# ---------------------------------------------------------------------------
+# Keys of a layer
+
+
+@pytest.mark.parametrize(
+    "layer, wanted",
+    [
+        (
+            "{type: activation, function: relu, kernel: [[1]]}",
+            "kernel is a key of conv layers, not of an activation layer (also of conv_transpose "
+            "layers); an activation layer takes: ",
+        ),
+        ("{type: attention, num_heads: 1}", "unknown key 'num_heads' for an attention layer."),
+        ("{type: dense, weight: [[1, 2]], size: 2}", "not of a dense layer; a dense layer takes"),
+    ],
+)
+def test_a_wrong_key_names_the_layer_kind_with_its_article(
+    tmp_path: Path, layer: str, wanted: str
+) -> None:
+    """'for a activation layer', 'not of a attention layer'."""
+    message = _net_error(tmp_path, f"input: [[1, 2]]\nlayers:\n  - {layer}\n")[2]
+    assert wanted in message, message

@@ -409,18 +409,20 @@ def _check_layer_keys(item: Mapping[str, Any], index: int, kind: str) -> None:
                 path, f"a layer takes no {key}: the net gives it {SUPPLIED[key]}", at_key=True
             )
         owners = [other for other in LAYER_KINDS if other != kind and key in layer_keys(other)]
+        # "an activation layer", "an rnn layer" (said "an R-N-N"), "a dense layer"
+        article = "an" if kind[0] in "aeiou" or kind == "rnn" else "a"
         if owners:
             also = f" (also of {' and '.join(owners[1:])} layers)" if owners[1:] else ""
             raise SpecError(
                 path,
-                f"{key} is a key of {owners[0]} layers, not of a {kind} layer{also}; "
-                f"a {kind} layer takes: {', '.join(allowed)}",
+                f"{key} is a key of {owners[0]} layers, not of {article} {kind} layer{also}; "
+                f"{article} {kind} layer takes: {', '.join(allowed)}",
                 at_key=True,
             )
         hint = common.did_you_mean(key, allowed)
         raise SpecError(
             path,
-            f"unknown key {key!r} for a {kind} layer{hint or '.'} Allowed keys: "
+            f"unknown key {key!r} for {article} {kind} layer{hint or '.'} Allowed keys: "
             f"{', '.join(allowed)}",
             at_key=True,
         )
