@@ -198,3 +198,29 @@ def test_a_wrong_key_names_the_layer_kind_with_its_article(
     """'for a activation layer', 'not of a attention layer'."""
     message = _net_error(tmp_path, f"input: [[1, 2]]\nlayers:\n  - {layer}\n")[2]
     assert wanted in message, message
+
+
+# ---------------------------------------------------------------------------
+# A loss that refuses a value
+
+
+def test_a_bce_input_outside_0_1_is_a_value_not_a_shape(tmp_path: Path) -> None:
+    """2·sigmoid(9) refused by bce read 'the loss does not fit the net's output: dense2 gives
+    shape 1×1, and the loss says: … got 9998766054240137/5000000000000000': the shape fits, and
+    the float64 value was written as the fraction of its shortest repr."""
+    text = (
+        "input: [[1, 2, 4]]\nlayers:\n  - {type: dense, weight: [[1, 2, 1]]}\n  - sigmoid\n"
+        "  - {type: dense, weight: [[2]]}\nloss: {type: bce, target: [[1]]}\n"
+    )
+    line, column, message = _net_error(tmp_path, text)
+    assert (line, column) == (7, 7)
+    assert message == (
+        "loss: the loss's input dense2.output[0,0] is refused: bce takes probabilities (apply a "
+        "sigmoid, or use bce_with_logits): an input must be in [0, 1], got 1.99975"
+    )
+
+
+def test_a_vector_input_is_a_list_not_a_shape_a_list(tmp_path: Path) -> None:
+    text = "input: [1, 2, 3]\nlayers:\n  - {type: dense, weight: [[1, 2]]}\n"
+    message = _net_error(tmp_path, text)[2]
+    assert message.endswith("but x gives 3 (the input is a list of 3)"), message

@@ -40,7 +40,7 @@ from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record, replace
 from gradcalc.core.values import read_floats
-from gradcalc.core.words import count_words
+from gradcalc.core.words import count_words, number_text
 
 
 @record
@@ -231,7 +231,8 @@ def _flatten_input(problem: NetProblem, layer: Layer, values: np.ndarray) -> Non
 
 
 def _shape(shape: tuple[int, ...]) -> str:
-    return f"shape {shape_text(shape)}" if shape else "a single number"
+    """'shape 2×3', 'a list of 3' (not 'shape a list of 3'), 'a single number'."""
+    return f"shape {shape_text(shape)}" if len(shape) > 1 else shape_text(shape)
 
 
 def layer_error(
@@ -306,6 +307,21 @@ def _too_large(
     )
 
 
+def _refused_entry(problem: NetProblem, values: Any, error: SpecError) -> str:
+    """The loss's refusal of one entry of the last layer's output, written with that entry's
+    name, and its value as the net shows it (a float64 one to 6 digits, not the fraction of
+    its shortest repr the loss read): 'the loss's input fc.output[0,0] is refused: bce takes
+    probabilities (…): an input must be in [0, 1], got 1.99975'."""
+    index = tuple(error.path[1:])
+    entry = np.asarray(values)[index]
+    reason, got, _ = error.message.rpartition(", got ")
+    if got:
+        shown = f"{float(entry):.6g}" if isinstance(entry, float) else number_text(entry)
+        reason = f"{reason}, got {shown.replace('-', '−', 1)}"
+    name = f"{problem.layers[-1].name}.output[{_index_text(problem, index)}]"
+    return f"the loss's input {name} is refused: {reason or error.message}"
+
+
 def _first_too_large(values: Any) -> tuple[tuple[int, ...], str] | None:
     """The index and value (as text, 6 digits) of the first entry of ``values`` above 1e100
     in magnitude or not finite; None when there is none (or it holds formulas)."""
@@ -355,6 +371,8 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
         if error.path[:1] == ("input",):
             if too_large := _too_large(problem, None, values, error, "input"):
                 raise SpecError(("loss",), too_large) from None
+            if len(error.path) > 1:  # an entry's value (bce: outside [0, 1]), not a shape
+                raise SpecError(("loss",), _refused_entry(problem, values, error)) from None
             raise SpecError(
                 ("loss",),
                 f"the loss does not fit the net's output: {last} gives {_shape(values.shape)}, "
