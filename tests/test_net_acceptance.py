@@ -224,3 +224,29 @@ def test_a_vector_input_is_a_list_not_a_shape_a_list(tmp_path: Path) -> None:
     text = "input: [1, 2, 3]\nlayers:\n  - {type: dense, weight: [[1, 2]]}\n"
     message = _net_error(tmp_path, text)[2]
     assert message.endswith("but x gives 3 (the input is a list of 3)"), message
+
+
+# ---------------------------------------------------------------------------
+# --layer
+
+
+@pytest.mark.parametrize(
+    "word, hint",
+    [
+        ("relu", "did you mean 'activation1'?"),
+        ("FC", "did you mean 'fc'?"),
+        ("dense", "did you mean 'fc'?"),
+        ("loss", "the loss is no layer (its sections show without --layer)."),
+        ("pool", "did you mean 'pool1'?"),
+    ],
+)
+def test_a_layer_word_the_spec_used_points_to_its_layer(word: str, hint: str) -> None:
+    """--layer relu (the word the spec wrote for activation1), FC or loss only listed the
+    layers."""
+    bundled = Path(__file__).resolve().parents[1] / "problems" / "net_conv_relu_maxpool_dense.yaml"
+    result = run_cli("net", "--spec", str(bundled), "--layer", word)
+    assert result.exit_code == 2
+    assert result.stderr == (
+        f"gradcalc net --layer: no layer {word!r} in this net; {hint} Its layers: conv1, "
+        "activation1, pool1, flatten1, fc\n"
+    )
