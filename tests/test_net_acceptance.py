@@ -250,3 +250,30 @@ def test_a_layer_word_the_spec_used_points_to_its_layer(word: str, hint: str) ->
         f"gradcalc net --layer: no layer {word!r} in this net; {hint} Its layers: conv1, "
         "activation1, pool1, flatten1, fc\n"
     )
+
+
+# ---------------------------------------------------------------------------
+# Default names
+
+
+@pytest.mark.parametrize(
+    "layers, message",
+    [
+        (
+            "  - {type: dense, name: activation1, weight: [[1, 2], [3, 4]]}\n  - relu\n",
+            "layers[1]: the default name 'activation1' is taken by layers[0] (activation1); "
+            "give each layer its own name",
+        ),
+        (
+            "  - relu\n  - {type: dense, name: activation1, weight: [[1, 2], [3, 4]]}\n",
+            "layers[1].name: the name 'activation1' is taken by layers[0] (activation1), its "
+            "default name; give each layer its own name",
+        ),
+    ],
+)
+def test_a_name_clash_with_a_default_name_says_which_is_the_default(
+    tmp_path: Path, layers: str, message: str
+) -> None:
+    """A relu after a dense layer named activation1 read 'the name 'activation1' is taken by
+    layers[0]', though the spec gave layers[1] no name."""
+    assert _net_error(tmp_path, f"input: [[1, -2]]\nlayers:\n{layers}")[2] == message

@@ -287,16 +287,21 @@ def read_layers(raw: Any, given: bool) -> tuple[Layer, ...]:
         raise SpecError(("layers",), "layers is empty; a net needs at least one layer, e.g. [relu]")
     counts: dict[str, int] = {}
     layers: list[Layer] = []
+    defaulted: set[int] = set()  # the layers named by their type and count
     for index, item in enumerate(raw):
         layer = read_layer(item, index)
         counts[layer.type] = counts.get(layer.type, 0) + 1
         if not layer.name:
             layer.name = f"{layer.type}{counts[layer.type]}"
+            defaulted.add(index)
         twin = next((other for other in layers if other.name == layer.name), None)
         if twin is not None:
+            own = "the default name" if index in defaulted else "the name"
+            theirs = ", its default name" if twin.index in defaulted else ""
             raise SpecError(
                 ("layers", index, "name") if "name" in _as_mapping(item) else ("layers", index),
-                f"the name {layer.name!r} is taken by {twin.label}; give each layer its own name",
+                f"{own} {layer.name!r} is taken by {twin.label}{theirs}; give each layer its "
+                "own name",
             )
         if layer.type == "embedding" and index:
             raise SpecError(
