@@ -201,7 +201,23 @@ def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
         return [one, *({"type": "array", **size, "items": one} for size in lists)]
     if name in ("mapping", "answers") and field.name in _MAPPINGS:
         return [_MAPPINGS[field.name](field, kind)]
+    if name == "layers":
+        return [_layers()]
     return _TYPES[name].get("anyOf", [_TYPES[name]])
+
+
+def _layers() -> dict[str, Any]:
+    """A net's layers: the words the loader knows (relu, flatten, softmax, …) and mappings
+    whose type is a layer type, so that an editor marks `rleu` or `type: dens` as gradcalc
+    does (each type's own keys depend on the type: the loader checks them)."""
+    from gradcalc.core.kinds.net import LAYER_TYPES, shorthands
+
+    schema = _TYPES["layers"]
+    mapping = schema["items"]["anyOf"][1]
+    typed = {**mapping["properties"]["type"], "enum": list(LAYER_TYPES)}
+    mapping = {**mapping, "properties": {**mapping["properties"], "type": typed}}
+    # An enum of words, not the text $ref: draft-07 ignores the keywords beside a $ref.
+    return {**schema, "items": {"anyOf": [{"enum": list(shorthands())}, mapping]}}
 
 
 def _nested(depth: int) -> dict[str, Any]:

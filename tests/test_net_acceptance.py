@@ -277,3 +277,21 @@ def test_a_name_clash_with_a_default_name_says_which_is_the_default(
     """A relu after a dense layer named activation1 read 'the name 'activation1' is taken by
     layers[0]', though the spec gave layers[1] no name."""
     assert _net_error(tmp_path, f"input: [[1, -2]]\nlayers:\n{layers}")[2] == message
+
+
+# ---------------------------------------------------------------------------
+# The schema
+
+
+@pytest.mark.parametrize("layer", ["rleu", {"type": "dens"}, {"type": "relu"}])
+def test_the_net_schema_marks_an_unknown_layer_word_or_type(layer: object) -> None:
+    """The schema took any text as a layer and any text as a type: an editor marked neither
+    `rleu` nor `type: dens`, both refused by gradcalc."""
+    from jsonschema import Draft7Validator
+
+    from gradcalc.core.schema import spec_schema
+
+    validator = Draft7Validator(spec_schema("net"))
+    good = {"kind": "net", "input": [[1, 2]], "layers": ["relu", {"type": "flatten"}]}
+    assert list(validator.iter_errors(good)) == []
+    assert list(validator.iter_errors({**good, "layers": [layer]}))
