@@ -286,6 +286,17 @@ def _tolerance(field: Field, kind: str) -> dict[str, Any]:
     return _keyed(("atol", "rtol"), _bounded({"$ref": "#/definitions/number"}, field))
 
 
+def _net_loss(field: Field, kind: str) -> dict[str, Any]:
+    """A net's loss: a loss spec's keys with a type naming the loss (the loss kind's checks)."""
+    from gradcalc.core.registry import choices
+
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(choices("loss", "loss"))}},
+    }
+
+
 def _points(field: Field, kind: str) -> dict[str, Any]:
     return _results_keyed(kind, _bounded({"$ref": "#/definitions/number"}, field))
 
@@ -307,6 +318,7 @@ _MAPPINGS: dict[str, Callable[[Field, str], dict[str, Any]]] = {
     "tolerance": _tolerance,
     "points": _points,
     "accept": _accept,
+    "loss": _net_loss,  # a mapping in a net only (the loss kind's loss is a choice)
 }
 _RESULT_KEYED = ("expected", "answers", "points")
 

@@ -295,3 +295,15 @@ def test_the_net_schema_marks_an_unknown_layer_word_or_type(layer: object) -> No
     good = {"kind": "net", "input": [[1, 2]], "layers": ["relu", {"type": "flatten"}]}
     assert list(validator.iter_errors(good)) == []
     assert list(validator.iter_errors({**good, "layers": [layer]}))
+
+
+def test_the_net_schema_marks_a_loss_without_a_known_type() -> None:
+    from jsonschema import Draft7Validator
+
+    from gradcalc.core.schema import spec_schema
+
+    validator = Draft7Validator(spec_schema("net"))
+    good = {"kind": "net", "input": [[1, 2]], "layers": ["relu"]}
+    assert list(validator.iter_errors({**good, "loss": {"type": "mse", "target": [[1, 2]]}})) == []
+    for loss in ({"type": "crossentropy", "target": [0]}, {"target": [0]}):
+        assert list(validator.iter_errors({**good, "loss": loss})), loss
