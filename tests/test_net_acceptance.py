@@ -307,3 +307,4 @@ def test_the_net_schema_marks_a_loss_without_a_known_type() -> None:
     assert list(validator.iter_errors({**good, "loss": {"type": "mse", "target": [[1, 2]]}})) == []
     for loss in ({"type": "crossentropy", "target": [0]}, {"target": [0]}):
         assert list(validator.iter_errors({**good, "loss": loss})), loss
+

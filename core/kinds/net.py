@@ -527,26 +527,11 @@ def check_layer(problem: NetProblem, name: str) -> Layer:
     names = [layer.name for layer in problem.layers]
     if name in names:
         return problem.layers[names.index(name)]
-    hint = _named_otherwise(problem, name) or common.did_you_mean(name, names)
+    from gradcalc.core.kinds.net_messages import named_otherwise
+
+    hint = named_otherwise(problem, name) or common.did_you_mean(name, names)
     listed = f"{hint} Its layers: " if hint else "; its layers: "
     raise LayerError(f"no layer {name!r} in this net{listed}{', '.join(names)}")
-
-
-def _named_otherwise(problem: NetProblem, word: str) -> str:
-    """A hint for a --layer word that is no layer's name but says which one is meant: the
-    name in other letter case (FC), the layer's type or function as the spec wrote it (relu,
-    dense), or the loss, which has no layer view; "" when it says none."""
-    lowered = word.strip().lower()
-    if lowered == "loss":
-        return "; the loss is no layer (its sections show without --layer)."
-    kinds = [
-        layer.name
-        for layer in problem.layers
-        if lowered in (layer.name.lower(), layer.type, layer.keys.get("function"))
-    ]
-    if len(kinds) == 1:
-        return f"; did you mean {kinds[0]!r}?"
-    return f"; did you mean one of {', '.join(map(repr, kinds))}?" if kinds else ""
 
 
 def finite_differences(problem: NetProblem, run: Any) -> Any:

@@ -31,8 +31,8 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import net_ops, net_symbols
-from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import NORM_LAYERS, RUNNING, Layer, NetProblem
+from gradcalc.core.kinds.net_messages import layer_error, loss_input_error, shape_words
 from gradcalc.core.kinds.net_names import parameter_symbols
 from gradcalc.core.kinds.symbolic_fields import OverCap
 from gradcalc.core.ops import adapter
@@ -40,7 +40,7 @@ from gradcalc.core.ops.flatten import FLATTEN
 from gradcalc.core.outcome import Run
 from gradcalc.core.records import record, replace
 from gradcalc.core.values import read_floats
-from gradcalc.core.words import count_words, number_text
+from gradcalc.core.words import count_words
 
 
 @record
@@ -119,7 +119,7 @@ def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tu
     if layer.keys.get("layout") != "row":
         raise SpecError(
             ("layers", layer.index, "layout"),
-            f"{layer.name}'s input ({problem.source(layer.index)}) has {_shape(values.shape)}, "
+            f"{layer.name}'s input ({problem.source(layer.index)}) has {shape_words(values.shape)}, "
             f"which a dense layer reads as rows of {count_words(values.shape[-1], 'feature')} (applied to the "
             "last axis, as nn.Linear), each row a sample: only layout: row reads it so; "
             "remove layout: column",
@@ -226,125 +226,8 @@ def _flatten_input(problem: NetProblem, layer: Layer, values: np.ndarray) -> Non
         raise SpecError(
             ("layers", layer.index),
             f"{layer.name} keeps the batch axis N and flattens the rest, so it needs "
-            f"at least 2 axes, but {problem.source(layer.index)} gives {_shape(values.shape)}",
+            f"at least 2 axes, but {problem.source(layer.index)} gives {shape_words(values.shape)}",
         )
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    """'shape 2×3', 'a list of 3' (not 'shape a list of 3'), 'a single number'."""
-    return f"shape {shape_text(shape)}" if len(shape) > 1 else shape_text(shape)
-
-
-def layer_error(
-    problem: NetProblem, layer: Layer, values: np.ndarray, error: SpecError, upstream: Any = None
-) -> SpecError:
-    """The layer's own error with its path inside the net spec; an error about the layer's
-    input is a shape mismatch between two layers, and says so (or a number above 1e100 in
-    its input ``values`` or its ``upstream``)."""
-    source = problem.source(layer.index)
-    here = ("layers", layer.index)
-    dense_mismatch = layer.type == "dense" and error.path[:1] == ("weight",)
-    if dense_mismatch and "each input sample has" in error.message:
-        weight = np.shape(layer.keys["weight"])
-        return SpecError(
-            (*here, "weight"),
-            f"{layer.name}'s weight is {shape_text(weight)}, so it takes {count_words(weight[1], 'feature')}, "
-            f"but {source} gives {values.shape[-1]} "
-            f"({'its output is' if layer.index else 'the input is'} {_shape(values.shape)})",
-        )
-    if error.path[:1] == ("indices",):  # an embedding's indices are the net's input
-        return SpecError(("input", *error.path[1:]), f"{layer.name} (embedding): {error.message}")
-    if error.path[:1] in (("input",), ("upstream",)):
-        role = "input" if error.path[:1] == ("input",) else "grad_output"
-        given = values if role == "input" else upstream
-        if too_large := _too_large(problem, layer, given, error, role):
-            return SpecError(here, too_large)
-        return SpecError(
-            here,
-            f"{layer.name} ({layer.type}) does not fit its input: {source} gives {_shape(values.shape)}, "
-            f"and the {layer.type} layer says: {error.message}",
-        )
-    message = error.message
-    if "input" in message:  # the layer's input is no key of the spec: say what it is
-        feeds = "the net's input" if not layer.index else f"{source}'s output"
-        message += f" ({layer.name}'s input is {feeds}, {_shape(values.shape)})"
-    if layer.shorthand:
-        return SpecError(here, f"{layer.name}: {message}")
-    return SpecError((*here, *error.path), message, at_key=error.at_key)
-
-
-def _too_large(
-    problem: NetProblem, layer: Layer | None, values: Any, error: SpecError, role: str
-) -> str | None:
-    """Why a layer (None: the loss) refuses what it is given when the reason is a number
-    above 1e100 (the largest a spec may give, and so a layer may take), not its shape:
-    ``values`` its input (role ``input``) or its upstream (role ``grad_output``).  None for
-    any other error."""
-    if not error.message.startswith("numbers larger than"):
-        return None
-    taker = "the loss" if layer is None else f"{layer.name} ({layer.type})"
-    source = ""
-    if role == "input":
-        fed = problem.layers[-1].name if layer is None else problem.source(layer.index)
-        whose, name = "its input", f"{fed}.output"
-    else:
-        after = layer.index + 1 < len(problem.layers)
-        whose, name = "its upstream", f"{layer.name}.grad_output"
-        source = f" (from {problem.layers[layer.index + 1].name if after else 'the loss'}'s backward pass)"
-    entry = _first_too_large(values)
-    where = (
-        f"{whose}, {name},{source}"
-        if entry is None
-        else (f"{whose} {name}[{_index_text(problem, entry[0])}] ≈ {entry[1]}{source}")
-    )
-    capped = problem.symbolic_capped.rpartition("random values ")[2]
-    at = (
-        f" (at the random values a net above the symbolic limits gives: {capped})" if capped else ""
-    )
-    return (
-        f"{taker} takes numbers up to 1e100 in magnitude, and {where} is above that{at}; "
-        "scale the input or the parameters down"
-    )
-
-
-def _refused_entry(problem: NetProblem, values: Any, error: SpecError) -> str:
-    """The loss's refusal of one entry of the last layer's output, written with that entry's
-    name, and its value as the net shows it (a float64 one to 6 digits, not the fraction of
-    its shortest repr the loss read): 'the loss's input fc.output[0,0] is refused: bce takes
-    probabilities (…): an input must be in [0, 1], got 1.99975'."""
-    index = tuple(error.path[1:])
-    entry = np.asarray(values)[index]
-    reason, got, _ = error.message.rpartition(", got ")
-    if got:
-        shown = f"{float(entry):.6g}" if isinstance(entry, float) else number_text(entry)
-        reason = f"{reason}, got {shown.replace('-', '−', 1)}"
-    name = f"{problem.layers[-1].name}.output[{_index_text(problem, index)}]"
-    return f"the loss's input {name} is refused: {reason or error.message}"
-
-
-def _first_too_large(values: Any) -> tuple[tuple[int, ...], str] | None:
-    """The index and value (as text, 6 digits) of the first entry of ``values`` above 1e100
-    in magnitude or not finite; None when there is none (or it holds formulas)."""
-    from gradcalc.core.values import MAX_MAGNITUDE, holds_formulas
-
-    array = np.asarray(values)
-    if array.dtype == object and holds_formulas(array):
-        return None
-    for index in np.ndindex(*array.shape):
-        entry = array[index]
-        if isinstance(entry, float) and not np.isfinite(entry):
-            return index, f"{entry} (float64)"
-        if abs(entry) > MAX_MAGNITUDE:
-            try:
-                text = f"{float(entry):.6g}"
-            except OverflowError:  # an exact number above float64's range
-                text = f"{'-' if entry < 0 else ''}10^{len(str(abs(int(entry)))) - 1}"
-            return index, text.replace("-", "−", 1)
-    return None
-
-
-def _index_text(problem: NetProblem, index: tuple[int, ...]) -> str:
-    return ",".join(str(i + problem.index_base) for i in index)
 
 
 # The losses whose float64 run uses the exact values it read (loss_trace.exact_differences).
@@ -369,15 +252,7 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
         if over := net_symbols.over_cap("the loss", error):
             raise over from None
         if error.path[:1] == ("input",):
-            if too_large := _too_large(problem, None, values, error, "input"):
-                raise SpecError(("loss",), too_large) from None
-            if len(error.path) > 1:  # an entry's value (bce: outside [0, 1]), not a shape
-                raise SpecError(("loss",), _refused_entry(problem, values, error)) from None
-            raise SpecError(
-                ("loss",),
-                f"the loss does not fit the net's output: {last} gives {_shape(values.shape)}, "
-                f"and the loss says: {error.message}",
-            ) from None
+            raise loss_input_error(problem, values, error) from None
         path = ("type", *error.path[1:]) if error.path[:1] == ("loss",) else error.path
         raise SpecError(("loss", *path), error.message, at_key=error.at_key) from None
 
