@@ -308,3 +308,19 @@ def test_the_net_schema_marks_a_loss_without_a_known_type() -> None:
     for loss in ({"type": "crossentropy", "target": [0]}, {"target": [0]}):
         assert list(validator.iter_errors({**good, "loss": loss})), loss
 
+
+@pytest.mark.parametrize(
+    "loss, meant",
+    [("crossentropy", "cross_entropy"), ("CrossEntropy", "cross_entropy"), ("mse_loss", "mse")],
+)
+def test_an_unknown_loss_type_close_to_one_says_which(
+    tmp_path: Path, loss: str, meant: str
+) -> None:
+    """'unknown loss 'crossentropy'; allowed: …' named no loss (a layer type does)."""
+    text = f"input: [[1, 2]]\nlayers: [relu]\nloss: {{type: {loss}, target: [1]}}\n"
+    line, column, message = _net_error(tmp_path, text)
+    assert (line, column) == (4, 14)
+    assert message == (
+        f"loss.type: unknown loss {loss!r}; did you mean {meant!r}? Allowed: cross_entropy, "
+        "nll, mse, bce, bce_with_logits"
+    )

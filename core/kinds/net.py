@@ -482,7 +482,13 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
                 else f"{key} belongs to the net"
             )
             raise SpecError(("loss", key), f"the loss takes no {key} here: {words}", at_key=True)
-    return {"loss": raw["type"], **{key: value for key, value in raw.items() if key != "type"}}
+    kind = raw["type"]
+    if isinstance(kind, str) and kind.strip().lower() not in losses:
+        if hint := common.did_you_mean(kind, losses):  # else the loss kind's own message
+            raise SpecError(
+                ("loss", "type"), f"unknown loss {kind!r}{hint} Allowed: {', '.join(losses)}"
+            )
+    return {"loss": kind, **{key: value for key, value in raw.items() if key != "type"}}
 
 
 # ---------------------------------------------------------------------------
