@@ -51,6 +51,36 @@ def test_a_coefficient_near_1e100_runs_as_formulas() -> None:
         assert sympy.expand(got - sympy.diff(loss, w[index]).subs(given)) == 0
 
 
+def test_a_symbolic_kernel_near_1e100_runs_through_an_average_pool() -> None:
+    """The symbols of a layer's parameters (not the input's) did not count until the layers
+    were read: conv1's output at a = 1 (2.3e100) was refused by the pool after it as 'pool1
+    (pool) takes numbers up to 1e100 … conv1.output[0,0,0,0] ≈ 2.3e+100', a value the net
+    never has (its output there is a formula)."""
+    a = sympy.Symbol("a")
+    spec = {
+        "kind": "net",
+        "symbols": ["a"],
+        "input": [[[[3, 2, 1], [1, 2, 3], [4, 5, 6]]]],
+        "layers": [
+            {"type": "conv", "kernel": [[[["10**99*a**3", "1e99"], [1, "9*10**99*a"]]]]},
+            {"type": "pool", "mode": "avg", "size": 2},
+            "flatten",
+            {"type": "dense", "weight": [[7]]},
+        ],
+        "loss": {"type": "mse", "target": [[1]]},
+    }
+    results = registry.solve(spec, SolveOptions(sections=frozenset())).results
+    k = sympy.symbols("k:4")
+    x = sympy.Matrix([[3, 2, 1], [1, 2, 3], [4, 5, 6]])
+    taps = [(m, q) for m in range(2) for q in range(2)]
+    window = [
+        sum(x[i + m, j + q] * k[2 * m + q] for m, q in taps) for i in range(2) for j in range(2)
+    ]
+    loss = (7 * sum(window) / 4 - 1) ** 2
+    given = dict(zip(k, [10**99 * a**3, 10**99, 1, 9 * 10**99 * a], strict=True))
+    assert sympy.expand(sympy.sympify(symbolic.text(results["loss"])) - loss.subs(given)) == 0
+
+
 NUMBERS_ABOVE = [
     (
         "input: [[1e99, 1]]\nlayers:\n  - {type: dense, weight: [[100, 1]]}\n  - relu\n",

@@ -445,12 +445,14 @@ def output_shapes(
     values = problem.input
     read: list[Any] = []
     shapes: dict[str, tuple[int, ...]] = {}
-    symbolic = net_symbols.holds_symbols(problem)  # then values are stand-ins after a layer
+    # Once a formula is met, the values are stand-ins: no bound of the net's own numbers.
+    symbolic = net_symbols.holds_symbols(problem)
     for layer in problem.layers:
         if symbolic and layer.index:
             values = net_symbols.within_bounds(values)
         kind_problem = read_layer(problem, layer, values, options)
         read.append(kind_problem)
+        symbolic = symbolic or net_symbols.reads_symbols(layer, kind_problem)
         x, numeric = net_symbols.stand_in(values), net_symbols.stand_in(kind_problem)
         values, _ = net_ops.forward(layer.type, numeric, net_ops.as_read(x, layer.type))
         shapes[layer.name] = np.shape(values)
@@ -458,6 +460,7 @@ def output_shapes(
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
     loss = None
     if problem.loss is not None:
+        values = net_symbols.within_bounds(values) if symbolic else values
         loss = net_symbols.stand_in_loss(problem, values, read, run_loss, options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):

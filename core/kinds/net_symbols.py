@@ -50,6 +50,12 @@ def holds_symbols(problem: NetProblem) -> bool:
     return holds_formulas(*given_arrays(problem))
 
 
+def reads_symbols(layer: Layer, kind_problem: Any) -> bool:
+    """Whether the layer's parameters, as its kind read them, hold symbols."""
+    arrays = [getattr(kind_problem, role, None) for role in PARAMETERS.get(layer.type, ())]
+    return holds_formulas(*(a for a in arrays if isinstance(a, np.ndarray)))
+
+
 def _first_formula(values: Any) -> tuple[tuple[int, ...], Any] | None:
     """The index and entry of the first formula in ``values``, None when there is none."""
     array = np.asarray(values, dtype=object)
@@ -297,7 +303,7 @@ def stand_in_loss(
     the output depends on the symbols (it changes when they go from 1 to 2), the loss is
     refused as check_loss refuses a formula."""
     try:
-        return run_loss(problem, within_bounds(stand_in(values)), options)
+        return run_loss(problem, stand_in(values), options)
     except SpecError:
         if problem.loss["loss"] in POLYNOMIAL_LOSSES or not _reaches_loss(problem, read):
             raise
