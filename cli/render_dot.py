@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gradcalc.cli.safe_text import one_line
+from gradcalc.core.words import count_words
 
 if TYPE_CHECKING:
     from gradcalc.cli.numbers import NumberStyle
@@ -172,7 +173,8 @@ class DotWriter:
                 text = f"[{','.join(str(int(i) + base) for i in index)},:] {text}"
             lines.append(text)
         if shown < len(rows):
-            lines.append(f"… {len(rows) - shown} more rows (--steps all shows every one)")
+            left = count_words(len(rows) - shown, "more row")
+            lines.append(f"… {left} (--steps all shows every one)")
         return lines
 
 

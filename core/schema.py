@@ -201,7 +201,23 @@ def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
         return [one, *({"type": "array", **size, "items": one} for size in lists)]
     if name in ("mapping", "answers") and field.name in _MAPPINGS:
         return [_MAPPINGS[field.name](field, kind)]
+    if name == "layers":
+        return [_layers()]
     return _TYPES[name].get("anyOf", [_TYPES[name]])
+
+
+def _layers() -> dict[str, Any]:
+    """A net's layers: the words the loader knows (relu, flatten, softmax, …) and mappings
+    whose type is a layer type, so that an editor marks `rleu` or `type: dens` as gradcalc
+    does (each type's own keys depend on the type: the loader checks them)."""
+    from gradcalc.core.kinds.net import LAYER_TYPES, shorthands
+
+    schema = _TYPES["layers"]
+    mapping = schema["items"]["anyOf"][1]
+    typed = {**mapping["properties"]["type"], "enum": list(LAYER_TYPES)}
+    mapping = {**mapping, "properties": {**mapping["properties"], "type": typed}}
+    # An enum of words, not the text $ref: draft-07 ignores the keywords beside a $ref.
+    return {**schema, "items": {"anyOf": [{"enum": list(shorthands())}, mapping]}}
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -270,6 +286,17 @@ def _tolerance(field: Field, kind: str) -> dict[str, Any]:
     return _keyed(("atol", "rtol"), _bounded({"$ref": "#/definitions/number"}, field))
 
 
+def _net_loss(field: Field, kind: str) -> dict[str, Any]:
+    """A net's loss: a loss spec's keys with a type naming the loss (the loss kind's checks)."""
+    from gradcalc.core.registry import choices
+
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {"enum": list(choices("loss", "loss"))}},
+    }
+
+
 def _points(field: Field, kind: str) -> dict[str, Any]:
     return _results_keyed(kind, _bounded({"$ref": "#/definitions/number"}, field))
 
@@ -291,6 +318,7 @@ _MAPPINGS: dict[str, Callable[[Field, str], dict[str, Any]]] = {
     "tolerance": _tolerance,
     "points": _points,
     "accept": _accept,
+    "loss": _net_loss,  # a mapping in a net only (the loss kind's loss is a choice)
 }
 _RESULT_KEYED = ("expected", "answers", "points")
 

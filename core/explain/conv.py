@@ -93,8 +93,10 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         in_index = ",".join(
             {"n": "n", "c": channel, "row": rows, "col": cols}[a] for a in p.input_axes
         )
+        # An input without a channel axis is one channel: the kernel's c is its first index.
+        k_channel = "c" if "c" in p.input_axes else str(p.index_base)
         k_index = ",".join(
-            {"o": "o", "c": "c", "row": taps[0], "col": taps[1]}[a] for a in p.kernel_axes
+            {"o": "o", "c": k_channel, "row": taps[0], "col": taps[1]}[a] for a in p.kernel_axes
         )
         spatial = "m" if g.dims == 1 else "m,q"
         summed = ("c," if g.in_channels > 1 or "c" in p.input_axes else "") + spatial

@@ -88,7 +88,9 @@ class Explainer3d(ViewSections, Operands3d):
         channel = "c₀+c" if g.groups > 1 else "c"
         in_names = dict(n="n", c=channel, depth=spatial[0], row=spatial[1], col=spatial[2])
         in_index = ",".join(in_names[a] for a in p.input_axes)
-        k_names = dict(o="o", c="c", depth=taps[0], row=taps[1], col=taps[2])
+        # An input without a channel axis is one channel: the kernel's c is its first index.
+        k_channel = "c" if "c" in p.input_axes else str(p.index_base)
+        k_names = dict(o="o", c=k_channel, depth=taps[0], row=taps[1], col=taps[2])
         k_index = ",".join(k_names[a] for a in p.kernel_axes)
         summed = ("c," if g.in_channels > 1 or "c" in p.input_axes else "") + "e,m,q"
         bias = ""

@@ -120,8 +120,10 @@ class Explainer(BackwardSections):
         in_index = ",".join(
             {"n": "n", "c": "c", "row": "a", "col": cell}[a] for a in self.p.input_axes
         )
+        # An input without a channel axis is one channel: the kernel's c is its first index.
+        k_channel = "c" if "c" in self.p.input_axes else str(self.p.index_base)
         k_index = ",".join(
-            {"c": "c", "o": "o", "row": "m", "col": tap}[a] for a in self.p.kernel_axes
+            {"c": k_channel, "o": "o", "row": "m", "col": tap}[a] for a in self.p.kernel_axes
         )
         return f"{self.Y}[{out_index}] += {self.X}[{in_index}]·{self.K}[{k_index}]"
 

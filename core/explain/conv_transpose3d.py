@@ -67,7 +67,9 @@ class Explainer3d(BackwardSections3d):
         out_index = ",".join(spots[a] for a in self.p.output_axes)
         in_names = dict(n="n", c="c", depth="a", row="b", col="c'")
         in_index = ",".join(in_names[a] for a in self.p.input_axes)
-        k_names = dict(c="c", o="o", depth="e", row="m", col="q")
+        # An input without a channel axis is one channel: the kernel's c is its first index.
+        k_channel = "c" if "c" in self.p.input_axes else str(self.p.index_base)
+        k_names = dict(c=k_channel, o="o", depth="e", row="m", col="q")
         k_index = ",".join(k_names[a] for a in self.p.kernel_axes)
         return f"{self.Y}[{out_index}] += {self.X}[{in_index}]·{self.K}[{k_index}]"
 

@@ -287,16 +287,21 @@ def read_layers(raw: Any, given: bool) -> tuple[Layer, ...]:
         raise SpecError(("layers",), "layers is empty; a net needs at least one layer, e.g. [relu]")
     counts: dict[str, int] = {}
     layers: list[Layer] = []
+    defaulted: set[int] = set()  # the layers named by their type and count
     for index, item in enumerate(raw):
         layer = read_layer(item, index)
         counts[layer.type] = counts.get(layer.type, 0) + 1
         if not layer.name:
             layer.name = f"{layer.type}{counts[layer.type]}"
+            defaulted.add(index)
         twin = next((other for other in layers if other.name == layer.name), None)
         if twin is not None:
+            own = "the default name" if index in defaulted else "the name"
+            theirs = ", its default name" if twin.index in defaulted else ""
             raise SpecError(
                 ("layers", index, "name") if "name" in _as_mapping(item) else ("layers", index),
-                f"the name {layer.name!r} is taken by {twin.label}; give each layer its own name",
+                f"{own} {layer.name!r} is taken by {twin.label}{theirs}; give each layer its "
+                "own name",
             )
         if layer.type == "embedding" and index:
             raise SpecError(
@@ -409,18 +414,20 @@ def _check_layer_keys(item: Mapping[str, Any], index: int, kind: str) -> None:
                 path, f"a layer takes no {key}: the net gives it {SUPPLIED[key]}", at_key=True
             )
         owners = [other for other in LAYER_KINDS if other != kind and key in layer_keys(other)]
+        # "an activation layer", "an rnn layer" (said "an R-N-N"), "a dense layer"
+        article = "an" if kind[0] in "aeiou" or kind == "rnn" else "a"
         if owners:
             also = f" (also of {' and '.join(owners[1:])} layers)" if owners[1:] else ""
             raise SpecError(
                 path,
-                f"{key} is a key of {owners[0]} layers, not of a {kind} layer{also}; "
-                f"a {kind} layer takes: {', '.join(allowed)}",
+                f"{key} is a key of {owners[0]} layers, not of {article} {kind} layer{also}; "
+                f"{article} {kind} layer takes: {', '.join(allowed)}",
                 at_key=True,
             )
         hint = common.did_you_mean(key, allowed)
         raise SpecError(
             path,
-            f"unknown key {key!r} for a {kind} layer{hint or '.'} Allowed keys: "
+            f"unknown key {key!r} for {article} {kind} layer{hint or '.'} Allowed keys: "
             f"{', '.join(allowed)}",
             at_key=True,
         )
@@ -475,7 +482,13 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
                 else f"{key} belongs to the net"
             )
             raise SpecError(("loss", key), f"the loss takes no {key} here: {words}", at_key=True)
-    return {"loss": raw["type"], **{key: value for key, value in raw.items() if key != "type"}}
+    kind = raw["type"]
+    if isinstance(kind, str) and kind.strip().lower() not in losses:
+        if hint := common.did_you_mean(kind, losses):  # else the loss kind's own message
+            raise SpecError(
+                ("loss", "type"), f"unknown loss {kind!r}{hint} Allowed: {', '.join(losses)}"
+            )
+    return {"loss": kind, **{key: value for key, value in raw.items() if key != "type"}}
 
 
 # ---------------------------------------------------------------------------
@@ -520,7 +533,9 @@ def check_layer(problem: NetProblem, name: str) -> Layer:
     names = [layer.name for layer in problem.layers]
     if name in names:
         return problem.layers[names.index(name)]
-    hint = common.did_you_mean(name, names)
+    from gradcalc.core.kinds.net_messages import named_otherwise
+
+    hint = named_otherwise(problem, name) or common.did_you_mean(name, names)
     listed = f"{hint} Its layers: " if hint else "; its layers: "
     raise LayerError(f"no layer {name!r} in this net{listed}{', '.join(names)}")
 

@@ -31,8 +31,8 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import net_ops, net_symbols
-from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import NORM_LAYERS, RUNNING, Layer, NetProblem
+from gradcalc.core.kinds.net_messages import layer_error, loss_input_error, shape_words
 from gradcalc.core.kinds.net_names import parameter_symbols
 from gradcalc.core.kinds.symbolic_fields import OverCap
 from gradcalc.core.ops import adapter
@@ -119,7 +119,7 @@ def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tu
     if layer.keys.get("layout") != "row":
         raise SpecError(
             ("layers", layer.index, "layout"),
-            f"{layer.name}'s input ({problem.source(layer.index)}) has {_shape(values.shape)}, "
+            f"{layer.name}'s input ({problem.source(layer.index)}) has {shape_words(values.shape)}, "
             f"which a dense layer reads as rows of {count_words(values.shape[-1], 'feature')} (applied to the "
             "last axis, as nn.Linear), each row a sample: only layout: row reads it so; "
             "remove layout: column",
@@ -192,7 +192,7 @@ def run_layer(
         ran = run_kind(layer.type, spec, options)
     except (SpecError, OverCap) as error:
         over = net_symbols.over_cap(layer.name, error)
-        raise over or layer_error(problem, layer, values, error) from None
+        raise over or layer_error(problem, layer, values, error, upstream) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
     return ran
@@ -226,44 +226,8 @@ def _flatten_input(problem: NetProblem, layer: Layer, values: np.ndarray) -> Non
         raise SpecError(
             ("layers", layer.index),
             f"{layer.name} keeps the batch axis N and flattens the rest, so it needs "
-            f"at least 2 axes, but {problem.source(layer.index)} gives {_shape(values.shape)}",
+            f"at least 2 axes, but {problem.source(layer.index)} gives {shape_words(values.shape)}",
         )
-
-
-def _shape(shape: tuple[int, ...]) -> str:
-    return f"shape {shape_text(shape)}" if shape else "a single number"
-
-
-def layer_error(
-    problem: NetProblem, layer: Layer, values: np.ndarray, error: SpecError
-) -> SpecError:
-    """The layer's own error with its path inside the net spec; an error about the layer's
-    input is a shape mismatch between two layers, and says so."""
-    source = problem.source(layer.index)
-    here = ("layers", layer.index)
-    dense_mismatch = layer.type == "dense" and error.path[:1] == ("weight",)
-    if dense_mismatch and "each input sample has" in error.message:
-        weight = np.shape(layer.keys["weight"])
-        return SpecError(
-            (*here, "weight"),
-            f"{layer.name}'s weight is {shape_text(weight)}, so it takes {count_words(weight[1], 'feature')}, "
-            f"but {source} gives {values.shape[-1]} (its output is {_shape(values.shape)})",
-        )
-    if error.path[:1] == ("indices",):  # an embedding's indices are the net's input
-        return SpecError(("input", *error.path[1:]), f"{layer.name} (embedding): {error.message}")
-    if error.path[:1] in (("input",), ("upstream",)):
-        return SpecError(
-            here,
-            f"{layer.name} ({layer.type}) does not fit its input: {source} gives {_shape(values.shape)}, "
-            f"and the {layer.type} layer says: {error.message}",
-        )
-    message = error.message
-    if "input" in message:  # the layer's input is no key of the spec: say what it is
-        feeds = "the net's input" if not layer.index else f"{source}'s output"
-        message += f" ({layer.name}'s input is {feeds}, {_shape(values.shape)})"
-    if layer.shorthand:
-        return SpecError(here, f"{layer.name}: {message}")
-    return SpecError((*here, *error.path), message, at_key=error.at_key)
 
 
 # The losses whose float64 run uses the exact values it read (loss_trace.exact_differences).
@@ -288,11 +252,7 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
         if over := net_symbols.over_cap("the loss", error):
             raise over from None
         if error.path[:1] == ("input",):
-            raise SpecError(
-                ("loss",),
-                f"the loss does not fit the net's output: {last} gives {_shape(values.shape)}, "
-                f"and the loss says: {error.message}",
-            ) from None
+            raise loss_input_error(problem, values, error) from None
         path = ("type", *error.path[1:]) if error.path[:1] == ("loss",) else error.path
         raise SpecError(("loss", *path), error.message, at_key=error.at_key) from None
 
@@ -485,9 +445,14 @@ def output_shapes(
     values = problem.input
     read: list[Any] = []
     shapes: dict[str, tuple[int, ...]] = {}
+    # Once a formula is met, the values are stand-ins: no bound of the net's own numbers.
+    symbolic = net_symbols.holds_symbols(problem)
     for layer in problem.layers:
+        if symbolic and layer.index:
+            values = net_symbols.within_bounds(values)
         kind_problem = read_layer(problem, layer, values, options)
         read.append(kind_problem)
+        symbolic = symbolic or net_symbols.reads_symbols(layer, kind_problem)
         x, numeric = net_symbols.stand_in(values), net_symbols.stand_in(kind_problem)
         values, _ = net_ops.forward(layer.type, numeric, net_ops.as_read(x, layer.type))
         shapes[layer.name] = np.shape(values)
@@ -495,6 +460,7 @@ def output_shapes(
             shapes[f"{layer.name}.{parameter}"] = np.shape(getattr(kind_problem, parameter))
     loss = None
     if problem.loss is not None:
+        values = net_symbols.within_bounds(values) if symbolic else values
         loss = net_symbols.stand_in_loss(problem, values, read, run_loss, options)
         shapes["loss"] = np.shape(loss.results["loss"])
     if problem.loss is None and not upstream_is_ones(problem.upstream):

@@ -50,6 +50,12 @@ def holds_symbols(problem: NetProblem) -> bool:
     return holds_formulas(*given_arrays(problem))
 
 
+def reads_symbols(layer: Layer, kind_problem: Any) -> bool:
+    """Whether the layer's parameters, as its kind read them, hold symbols."""
+    arrays = [getattr(kind_problem, role, None) for role in PARAMETERS.get(layer.type, ())]
+    return holds_formulas(*(a for a in arrays if isinstance(a, np.ndarray)))
+
+
 def _first_formula(values: Any) -> tuple[tuple[int, ...], Any] | None:
     """The index and entry of the first formula in ``values``, None when there is none."""
     array = np.asarray(values, dtype=object)
@@ -270,6 +276,23 @@ def stand_in(value: Any, number: int = 1) -> Any:
         if isinstance(field, np.ndarray) and holds_formulas(field):
             setattr(copied, name, stand_in(field, number))
     return copied
+
+
+def within_bounds(values: Any) -> Any:
+    """A stand-in pass's float64 ``values`` (one array) held within ±1e100 (nan as 0) for the
+    next layer's reader.  They are no values of the net (each symbol at 1): 10**99*a**3
+    through a dense weight 20 is 6e100 at a = 1, which the reader would refuse as a number
+    above 1e100, though the net's own values are formulas, whose coefficients have no bound.
+    Values within the bounds are returned as they are."""
+    from gradcalc.core.values import MAX_MAGNITUDE
+
+    array = np.asarray(values)
+    if array.dtype != float:
+        return values
+    with np.errstate(invalid="ignore"):
+        if np.all(np.abs(array) <= MAX_MAGNITUDE):
+            return values
+    return np.nan_to_num(np.clip(array, -float(MAX_MAGNITUDE), float(MAX_MAGNITUDE)), nan=0.0)
 
 
 def stand_in_loss(
