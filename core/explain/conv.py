@@ -227,7 +227,7 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                 f"({axes(p.output_axes)})"
             )
         )
-        section.add(self._matrix(self.X, p.input, p.input_axes))
+        section.add(self.matrix(self.X, p.input, p.input_axes))
         if any(g.padding):
             padded = pad_input(self.p.to_nchw(p.input), g.padding)
             padded_axes = p.input_axes
@@ -244,14 +244,12 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                     "padded indices count from the padded corner"
                 )
             section.add(
-                self._matrix(
-                    f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption
-                )
+                self.matrix(f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption)
             )
-        section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
+        section.add(self.matrix(self.K, p.kernel, p.kernel_axes))
         if p.flip_kernel:
             section.add(
-                self._matrix(
+                self.matrix(
                     f"{self.K} rotated 180° (as slid)"
                     if g.dims == 2
                     else f"{self.K} reversed (as slid)",
@@ -260,11 +258,9 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                 )
             )
         if p.bias is not None:
-            section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+            section.add(self.matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
         section.add(
-            self._matrix(
-                f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT
-            )
+            self.matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT)
         )
         return section
 

@@ -7,34 +7,18 @@ conv_transpose3d's C_in×(C_out/g)×kd×kh×kw (c, o, e, m, q): ``KERNEL_INDEX``
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradcalc.core.explain import Matrix, Symbol, index_separator
+from gradcalc.core.explain import Symbol
+from gradcalc.core.explain.conv_operands import Operands
 
 Index = tuple[int, ...]
 SPATIAL = ("depth", "row", "col")
 
 
-class Operands3d:
-    """The problem, its trace's operands (x, w, upstream, bias) and names (X, K, Y, L, B),
-    and the symbols of a 3-D explanation's entries."""
+class Operands3d(Operands):
+    """The operands and names (core/explain/conv_operands.Operands) and the symbols of a 3-D
+    explanation's entries."""
 
     KERNEL_INDEX: tuple[str, ...] = ("o", "c", *SPATIAL)  # conv3d's; conv_transpose's: c, o
-
-    def __init__(self, problem: Any, run: Any, options: Any):
-        trace = run.trace
-        self.p, self.c, self.results, self.options = problem, trace, run.results, options
-        self.maps = trace.jacobian_maps
-        self.X, self.K, self.Y, self.L, self.B = (
-            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        self.x, self.w, self.up, self.bias = trace.input, trace.kernel, trace.upstream, trace.bias
 
     def _symbol(self, name: str, full: Index, names: tuple[str, ...], axes: tuple[str, ...]):
         values = dict(zip(names, full, strict=True))
@@ -54,13 +38,3 @@ class Operands3d:
 
     def sym_up(self, index: Index) -> Symbol:
         return self.sym_y(index, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
-
-    def matrix(self, label: str, values: Any, axes: tuple[str, ...], **extra: Any) -> Matrix:
-        return Matrix(
-            label=label, values=values, axis_names=axes, index_base=self.p.index_base, **extra
-        )

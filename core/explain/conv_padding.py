@@ -165,7 +165,7 @@ class PaddedExplainer(FoldSections, Explainer):
                 f"{'×'.join(map(str, outer.output_shape))} ({axes(outer.output_axes)})"
             )
         )
-        section.add(self._matrix(self.X0, outer.input, outer.input_axes))
+        section.add(self.matrix(self.X0, outer.input, outer.input_axes))
         top, bottom, left, right = g.padding
         caption = (
             f"{self.X0} padded ({outer.padding_mode}): {left} left, {right} right; padded "
@@ -174,7 +174,7 @@ class PaddedExplainer(FoldSections, Explainer):
             else f"{self.X0} padded ({outer.padding_mode}): {top} top, {bottom} bottom, {left} "
             f"left, {right} right; padded indices count from the padded corner"
         )
-        section.add(self._matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
+        section.add(self.matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
         section.add(Note(self._copies_words()))
         for item in inner_items[2:]:  # the inner problem's kernel, bias and upstream
             section.add(item)

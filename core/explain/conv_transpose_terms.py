@@ -15,79 +15,28 @@ from collections.abc import Iterator
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.explain import Matrix, Symbol, index_separator
-from gradcalc.core.kinds.conv_transpose import ConvTransposeProblem, ConvTransposeTrace
+from gradcalc.core.explain import Symbol
+from gradcalc.core.explain.conv_operands import Operands2d
+from gradcalc.core.kinds.conv_transpose import ConvTransposeProblem
 from gradcalc.core.outcome import Run
 
 
-class TransposeTerms:
+class TransposeTerms(Operands2d):
     """The symbols, operands and index arithmetic of a conv_transpose explanation."""
 
     def __init__(self, problem: ConvTransposeProblem, run: Run, options: common.SolveOptions):
-        computed: ConvTransposeTrace = run.trace
-        self.p = problem
-        self.c = computed
-        self.results = run.results
-        self.options = options
-        self.maps = computed.jacobian_maps
+        super().__init__(problem, run, options)
         self.t = problem.geometry
-        self.X, self.K, self.Y, self.L, self.B = (
-            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        self.x, self.w, self.up, self.bias = (
-            computed.input,
-            computed.kernel,
-            computed.upstream,
-            computed.bias,
-        )
 
     # symbols ---------------------------------------------------------------
-    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
-        return tuple(full[a] + self.p.index_base for a in axes)
-
-    def sym_x(self, n: int, c: int, a: int, b: int) -> Symbol:
-        full = {"n": n, "c": c, "row": a, "col": b}
-        return Symbol(self.X, self._index(full, self.p.input_axes), self.sep)
-
     def sym_w(self, c: int, o: int, m: int, q: int) -> Symbol:
         """Kernel entry (c, o, m, q): input channel c, output channel o of its group."""
         full = {"c": c, "o": o, "row": m, "col": q}
         return Symbol(self.K, self._index(full, self.p.kernel_axes), self.sep)
 
-    def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
-        """Output entry (n, o, i, j), o counting every output channel (all groups)."""
-        full = {"n": n, "o": o, "row": i, "col": j}
-        return Symbol(prefix + self.Y, self._index(full, self.p.output_axes), self.sep)
-
-    def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
-        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
-
     def letters(self, axes: tuple[str, ...]) -> str:
         names = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j"}
         return "".join(names[a] for a in axes)
-
-    def matrix(
-        self, label: str, values: np.ndarray, axes: tuple[str, ...], caption: str = "", role=""
-    ) -> Matrix:
-        return Matrix(
-            label=label,
-            values=values,
-            axis_names=axes,
-            index_base=self.p.index_base,
-            caption=caption,
-            role=role,
-        )
 
     # index arithmetic --------------------------------------------------------
     def group_of(self, c: int) -> int:
