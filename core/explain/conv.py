@@ -24,7 +24,11 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
-from gradcalc.core.explain.pieces import conv_jacobians_section, conv_loss_section, symbolic_words
+from gradcalc.core.explain.pieces import (
+    conv_arithmetic_words,
+    conv_jacobians_section,
+    conv_loss_section,
+)
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
@@ -125,38 +129,32 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         if g.groups > 1:
             items.append(self._groups_words())
         items.extend(self._geometry_words())
-        items.append(
+        items += self._closing_words(self.all_index_text(p.input_axes))
+        return items
+
+    def _closing_words(self, index_text: str) -> list[str]:
+        """The indices, upstream, bias and arithmetic conventions, 1-D to 3-D (conv3d's
+        explainer gives its own ``index_text``, the input's index letters)."""
+        p, g = self.p, self.g
+        items = [
             f"indices start at {p.index_base} (index_base: {p.index_base}); "
-            f"{self.X}_{self.all_index_text(p.input_axes)} is input[{', '.join(self.all_index_text(p.input_axes))}]"
-        )
+            f"{self.X}_{index_text} is input[{', '.join(index_text)}]"
+        ]
         if p.upstream_given:
             items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
         else:
             items.append(
-                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum of all outputs'
+                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum '
+                "of all outputs"
             )
-        if p.bias is not None:
-            if p.bias.ndim == 0 and g.out_channels > 1:
-                items.append(
-                    f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)"
-                )
-            elif p.bias.ndim == 1:
-                items.append(
-                    f"one bias per output channel ({self.B} has {entries(g.out_channels)})"
-                )
-        if self.c.exact:
-            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
-            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
-            if p.symbolic_capped:
-                items.append(p.symbolic_capped)
-        else:
+        if p.bias is not None and p.bias.ndim == 0 and g.out_channels > 1:
             items.append(
-                f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "
-                f"of {self.options.limits.exact_work:,}"
-                if g.work > self.options.limits.exact_work
-                else "float64 arithmetic (--float)"
+                f"one bias {self.B} shared by all {g.out_channels} output channels "
+                f"(∂{self.L}/∂{self.B} sums every output)"
             )
-        return items
+        elif p.bias is not None and p.bias.ndim == 1:
+            items.append(f"one bias per output channel ({self.B} has {entries(g.out_channels)})")
+        return items + conv_arithmetic_words(self, g.work)
 
     def _geometry_words(self) -> list[str]:
         """The padding, stride and dilation conventions (1-D: left and right only)."""

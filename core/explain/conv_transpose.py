@@ -28,9 +28,9 @@ from gradcalc.core.explain import (
 )
 from gradcalc.core.explain.conv_transpose_backward import BackwardSections
 from gradcalc.core.explain.pieces import (
+    conv_arithmetic_words,
     conv_jacobians_section,
     index_and_upstream_words,
-    symbolic_words,
 )
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
@@ -155,18 +155,7 @@ class Explainer(BackwardSections):
                 if shared
                 else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
             )
-        if self.c.exact:
-            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
-            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
-            if p.symbolic_capped:
-                items.append(p.symbolic_capped)
-        elif t.work > self.options.limits.exact_work:
-            items.append(
-                f"float64 arithmetic: the problem needs {t.work:,} multiply-adds, above the exact "
-                f"limit of {self.options.limits.exact_work:,}"
-            )
-        else:
-            items.append("float64 arithmetic (--float)")
+        items += conv_arithmetic_words(self, t.work)
         return items
 
     def _spacing_words(self) -> list[str]:

@@ -36,6 +36,21 @@ def arithmetic_words(
     return f"float64 arithmetic: {size}, above the exact limit of {limit:,}"
 
 
+def conv_arithmetic_words(explainer: Any, work: int) -> list[str]:
+    """How a conv or conv_transpose run computed (``work``: its multiply-adds, against the
+    exact limit): exact, with the symbols it holds and why any were given values; or
+    float64, and why."""
+    p, limit = explainer.p, explainer.options.limits.exact_work
+    if not explainer.c.exact:
+        size = f"the problem needs {work:,} multiply-adds"
+        return [arithmetic_words(exact=False, forced=work <= limit, size=size, limit=limit)]
+    items = [arithmetic_words(exact=True, forced=False, size="", limit=limit)]
+    items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
+    if p.symbolic_capped:
+        items.append(p.symbolic_capped)
+    return items
+
+
 def symbolic_words(*arrays: Any) -> list[str]:
     """The convention line of a symbolic run (core/symbolic.py), naming its symbols; none
     for numbers."""
