@@ -145,17 +145,20 @@ class Explainer(BackwardSections):
                 else "1-D transposed convolution (dims: 1): the last axis is the signal's positions"
             )
         items += self._spacing_words()
-        if t.groups > 1:
-            items.append(groups_words(t, p.index_base))
+        return items + self._closing_words() + conv_arithmetic_words(self, t.work)
+
+    def _closing_words(self) -> list[str]:
+        """The groups, indices, upstream and bias conventions, 1-D to 3-D (conv_transpose3d's
+        explainer calls it too)."""
+        p, t = self.p, self.t
+        items = [groups_words(t, p.index_base)] if t.groups > 1 else []
         items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
         if p.bias is not None:
-            shared = p.bias.ndim == 0
             items.append(
                 f"one bias {self.B} added to every output"
-                if shared
+                if p.bias.ndim == 0
                 else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
             )
-        items += conv_arithmetic_words(self, t.work)
         return items
 
     def _spacing_words(self) -> list[str]:

@@ -27,11 +27,9 @@ from gradcalc.core.explain.conv_transpose import Explainer as PlaneExplainer
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
 from gradcalc.core.explain.pieces import (
     conv_jacobians_section,
-    index_and_upstream_words,
     index_tuple_labels,
 )
 from gradcalc.core.kinds.conv_transpose import SECTIONS
-from gradcalc.core.words import entries
 
 # A scatter list names at most this many targets, then "… N more".
 SCATTER_SHOWN = 9
@@ -73,8 +71,6 @@ class Explainer3d(BackwardSections3d):
 
     # conventions -----------------------------------------------------------
     def conventions(self) -> list[str]:
-        from gradcalc.core.explain.conv_transpose import groups_words
-
         p, t = self.p, self.t
         items = [
             "transposed convolution (PyTorch conv_transpose3d): every input entry scatters "
@@ -88,15 +84,9 @@ class Explainer3d(BackwardSections3d):
             "slice at a time",
         ]
         items += self._spacing_words()
-        if t.groups > 1:
-            items.append(groups_words(t, p.index_base))
-        items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
-        if p.bias is not None:
-            items.append(
-                f"one bias {self.B} added to every output"
-                if p.bias.ndim == 0
-                else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
-            )
+        items += PlaneExplainer._closing_words(self)  # type: ignore[arg-type]
+        # Unlike conv_arithmetic_words, no symbolic-entries line for a symbolic 3-D spec: left
+        # as it was by a byte-identical refactor (reported to the lead).
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
         elif t.work > self.options.limits.exact_work:
