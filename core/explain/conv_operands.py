@@ -70,3 +70,33 @@ class Operands2d(Operands):
 
     def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
         return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
+
+
+class IndexedOperands(Operands):
+    """Entry symbols from full index tuples (N×C×… of the input, N×O×… of the output, the
+    kernel's as ``KERNEL_INDEX``) over the spatial axes ``SPATIAL``: the 3-D explanations' and
+    conv_transpose's (1-D, 2-D: rows and columns)."""
+
+    SPATIAL: tuple[str, ...] = ("depth", "row", "col")
+    KERNEL_INDEX: tuple[str, ...] = ("o", "c", "depth", "row", "col")
+
+    def _symbol(
+        self, name: str, full: tuple[int, ...], names: tuple[str, ...], axes: tuple[str, ...]
+    ):
+        values = dict(zip(names, full, strict=True))
+        return Symbol(name, tuple(values[a] + self.p.index_base for a in axes), self.sep)
+
+    def sym_x(self, index: tuple[int, ...]) -> Symbol:
+        """Input entry (n, c, *spatial)."""
+        return self._symbol(self.X, index, ("n", "c", *self.SPATIAL), self.p.input_axes)
+
+    def sym_w(self, index: tuple[int, ...]) -> Symbol:
+        """Kernel entry, indexed as ``KERNEL_INDEX``."""
+        return self._symbol(self.K, index, self.KERNEL_INDEX, self.p.kernel_axes)
+
+    def sym_y(self, index: tuple[int, ...], prefix: str = "") -> Symbol:
+        """Output entry (n, o, *spatial), o counting every output channel (all groups)."""
+        return self._symbol(prefix + self.Y, index, ("n", "o", *self.SPATIAL), self.p.output_axes)
+
+    def sym_up(self, index: tuple[int, ...]) -> Symbol:
+        return self.sym_y(index, prefix=f"∂{self.L}/∂")

@@ -1,9 +1,9 @@
 """The explanation of a 3-D conv_transpose problem (``dims: 3``, PyTorch's conv_transpose3d),
 read from its run's trace: conventions, the problem (every array one depth slice at a time),
 the output size per axis with numbers, the forward pass (each input entry's scatter, then each
-output as the sum it gathered, one depth slice at a time) and the Jacobians.  The symbols,
-index arithmetic, backward pass (the conv3d it is) and identities are
-core/explain/conv_transpose3d_backward.py.
+output as the sum it gathered, one depth slice at a time) and the Jacobians.  The backward
+pass (the conv3d it is) and identities are core/explain/conv_transpose3d_backward.py; the
+symbols, index arithmetic and sums, 1-D to 3-D, core/explain/conv_transpose_terms.py.
 
 Arrays are NCDHW: input ``x`` N×C_in×D×H×W indexed (n, c, a, b, c'), kernel ``w``
 C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_out×W_out indexed
@@ -12,27 +12,20 @@ C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_o
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradcalc.core.explain import (
     Formula,
     Note,
-    Product,
     Section,
-    SumOfProducts,
     keyed_sections,
-    sentence,
 )
 from gradcalc.core.explain.conv_transpose import Explainer as PlaneExplainer
-from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
+from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d
 from gradcalc.core.explain.pieces import (
     conv_jacobians_section,
     index_tuple_labels,
 )
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 
-# A scatter list names at most this many targets, then "… N more".
-SCATTER_SHOWN = 9
 # Each spatial axis: its name in the size formula, its padding sides, its kernel size's name.
 AXIS_NAMES = (
     ("D", ("p_front", "p_back"), "kd"),
@@ -177,72 +170,6 @@ class Explainer3d(BackwardSections3d):
             previous = index
         section.cut(left)
         return section
-
-    def _scatter(self, index: Index) -> Note:
-        """Where input entry (n, c, a, b, c') goes: each kernel tap's product, added to its
-        target."""
-        t = self.t
-        n, c, *cell = index
-        group = self.group_of(c)
-        x_text = self.sym_x(index).text
-        pieces: list[Any] = [f"{x_text} = ", self.x[index], " adds"]
-        shown, cut_off, more = 0, 0, 0
-        for o in range(t.out_per_group):
-            for tap in self.taps():
-                spot = self.target(tuple(cell), tap)
-                if spot is None:
-                    cut_off += 1
-                    continue
-                if shown == SCATTER_SHOWN:
-                    more += 1
-                    continue
-                kernel = (c, o, *tap)
-                pieces += [
-                    "," if shown else "",
-                    f" {x_text}·{self.sym_w(kernel).text} = ",
-                    self.x[index] * self.w[kernel],
-                    f" to {self.sym_y((n, group * t.out_per_group + o, *spot)).text}",
-                ]
-                shown += 1
-        if not shown:
-            pieces.append(" nothing: the padding cuts off every target")
-        if more:
-            pieces.append(f", … {more} more")
-        if cut_off and shown:
-            pieces.append(f" ({cut_off} product{'s' if cut_off != 1 else ''} cut off by padding)")
-        return sentence(*pieces)
-
-    def _output_sum(self, index: Index) -> SumOfProducts:
-        """Output (n, o, t, i, j) as the sum of the products scattered onto it."""
-        t = self.t
-        n, o, *out = index
-        group, o_in_group = divmod(o, t.out_per_group)
-        terms, extra = [], 0
-        for c in range(group * t.in_per_group, (group + 1) * t.in_per_group):
-            for cell, tap in self.sources(tuple(out)):
-                if len(terms) >= self.options.max_terms:
-                    extra += 1
-                    continue
-                source, kernel = (n, c, *cell), (c, o_in_group, *tap)
-                terms.append(
-                    Product(
-                        (
-                            (self.sym_x(source), self.x[source]),
-                            (self.sym_w(kernel), self.w[kernel]),
-                        )
-                    )
-                )
-        constant = None
-        if self.bias is not None:
-            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
-        return SumOfProducts(
-            target=self.sym_y(index),
-            terms=tuple(terms),
-            constant=constant,
-            value=self.c.output[index],
-            note="" if terms or extra else "no input entry scatters here",
-            omitted=extra,
-        )
 
     # jacobian --------------------------------------------------------------
     def section_jacobian(self) -> Section:
