@@ -69,6 +69,21 @@ def _rule(per_group: int, base: int) -> str:
     return f"channels {start} … {first} + {per_group - 1 + base}"
 
 
+def size_formula(t: Any, axis: int, name: str, sides: tuple[str, str], k_name: str) -> Formula:
+    """The output size along spatial ``axis`` of geometry ``t`` (1-D to 3-D), with its numbers:
+    ``name``_out = (``name`` − 1)·s − p_before − p_after + d·(k − 1) + output_padding + 1."""
+    before_name, after_name = sides
+    return Formula(
+        label=f"{name}_out",
+        symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
+        f"d·({k_name} − 1) + output_padding + 1",
+        numeric=("(", t.in_size[axis], " − 1)·", t.stride[axis], " − ")
+        + (t.before[axis], " − ", t.after[axis], " + ", t.dilation[axis], "·(")
+        + (t.kernel[axis], " − 1) + ", t.output_padding[axis], " + 1"),
+        value=t.out_size[axis],
+    )
+
+
 class Explainer(BackwardSections):
     """Builds the sections of a conv_transpose explanation; loops only over what it shows."""
 
@@ -204,40 +219,12 @@ class Explainer(BackwardSections):
     def section_size(self) -> Section:
         t = self.t
         section = Section("size", "Output size")
-        axes = (
-            ("H", "kh", "p_top", "p_bottom", t.in_h, t.kernel_h, t.out_h),
-            ("W", "kw", "p_left", "p_right", t.in_w, t.kernel_w, t.out_w),
-        )
+        # (spatial axis, its size's name, its padding sides, its kernel size's name)
+        axes = ((0, "H", ("p_top", "p_bottom"), "kh"), (1, "W", ("p_left", "p_right"), "kw"))
         if t.dims == 1:  # one axis: the signal's length L and the kernel's k
-            axes = (("L", "k", "p_left", "p_right", t.in_w, t.kernel_w, t.out_w),)
-        for name, k_name, before_name, after_name, size, k, out in axes:
-            axis = 0 if name == "H" else 1
-            before, after = t.padding[2 * axis], t.padding[2 * axis + 1]
-            section.add(
-                Formula(
-                    label=f"{name}_out",
-                    symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
-                    f"d·({k_name} − 1) + output_padding + 1",
-                    numeric=(
-                        "(",
-                        size,
-                        " − 1)·",
-                        t.stride[axis],
-                        " − ",
-                        before,
-                        " − ",
-                        after,
-                        " + ",
-                        t.dilation[axis],
-                        "·(",
-                        k,
-                        " − 1) + ",
-                        t.output_padding[axis],
-                        " + 1",
-                    ),  # fmt: skip
-                    value=out,
-                )
-            )
+            axes = ((1, "L", ("p_left", "p_right"), "k"),)
+        for axis, name, sides, k_name in axes:
+            section.add(size_formula(t, axis, name, sides, k_name))
         cells, taps, side = ("position", "k", "p_left") if t.dims == 1 else ("row", "kh", "p_top")
         section.add(
             Note(

@@ -13,12 +13,12 @@ C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_o
 from __future__ import annotations
 
 from gradcalc.core.explain import (
-    Formula,
     Note,
     Section,
     keyed_sections,
 )
 from gradcalc.core.explain.conv_transpose import Explainer as PlaneExplainer
+from gradcalc.core.explain.conv_transpose import size_formula
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d
 from gradcalc.core.explain.pieces import (
     conv_jacobians_section,
@@ -123,18 +123,8 @@ class Explainer3d(BackwardSections3d):
     def section_size(self) -> Section:
         t = self.t
         section = Section("size", "Output size")
-        for axis, (name, (before_name, after_name), k_name) in enumerate(AXIS_NAMES):
-            section.add(
-                Formula(
-                    label=f"{name}_out",
-                    symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
-                    f"d·({k_name} − 1) + output_padding + 1",
-                    numeric=("(", t.in_size[axis], " − 1)·", t.stride[axis], " − ")
-                    + (t.before[axis], " − ", t.after[axis], " + ", t.dilation[axis], "·(")
-                    + (t.kernel[axis], " − 1) + ", t.output_padding[axis], " + 1"),
-                    value=t.out_size[axis],
-                )
-            )
+        for axis, (name, sides, k_name) in enumerate(AXIS_NAMES):
+            section.add(size_formula(t, axis, name, sides, k_name))
         section.add(
             Note(
                 "on each axis input position a scatters to a·s + e·d − p_before (taps e = 0 … "

@@ -92,6 +92,11 @@ class ConvTransposeGeometry:
         return (self.padding[0], self.padding[2])
 
     @property
+    def after(self) -> tuple[int, int]:
+        """The padding cut off after each axis: bottom, right."""
+        return (self.padding[1], self.padding[3])
+
+    @property
     def out_size(self) -> tuple[int, int]:
         return (self.out_h, self.out_w)
 
