@@ -10,7 +10,6 @@ the problem, the output size, the forward pass, the Jacobians and the loss.
 
 from __future__ import annotations
 
-from fractions import Fraction
 from typing import Any
 
 import numpy as np
@@ -21,17 +20,18 @@ from gradcalc.core.explain import (
     Note,
     Section,
     keyed_sections,
-    sentence,
 )
 from gradcalc.core.explain.conv_backward import BackwardSections
 from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
-from gradcalc.core.explain.pieces import conv_jacobians_section, symbolic_words
-from gradcalc.core.explain.pieces import factor as _factor
+from gradcalc.core.explain.pieces import (
+    conv_arithmetic_words,
+    conv_jacobians_section,
+    conv_loss_section,
+)
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
-from gradcalc.core.values import holds_formulas, to_float
 from gradcalc.core.words import entries
 
 
@@ -131,38 +131,32 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         if g.groups > 1:
             items.append(self._groups_words())
         items.extend(self._geometry_words())
-        items.append(
+        items += self._closing_words(self.all_index_text(p.input_axes))
+        return items
+
+    def _closing_words(self, index_text: str) -> list[str]:
+        """The indices, upstream, bias and arithmetic conventions, 1-D to 3-D (conv3d's
+        explainer gives its own ``index_text``, the input's index letters)."""
+        p, g = self.p, self.g
+        items = [
             f"indices start at {p.index_base} (index_base: {p.index_base}); "
-            f"{self.X}_{self.all_index_text(p.input_axes)} is input[{', '.join(self.all_index_text(p.input_axes))}]"
-        )
+            f"{self.X}_{index_text} is input[{', '.join(index_text)}]"
+        ]
         if p.upstream_given:
             items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
         else:
             items.append(
-                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum of all outputs'
+                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum '
+                "of all outputs"
             )
-        if p.bias is not None:
-            if p.bias.ndim == 0 and g.out_channels > 1:
-                items.append(
-                    f"one bias {self.B} shared by all {g.out_channels} output channels (∂{self.L}/∂{self.B} sums every output)"
-                )
-            elif p.bias.ndim == 1:
-                items.append(
-                    f"one bias per output channel ({self.B} has {entries(g.out_channels)})"
-                )
-        if self.c.exact:
-            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
-            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
-            if p.symbolic_capped:
-                items.append(p.symbolic_capped)
-        else:
+        if p.bias is not None and p.bias.ndim == 0 and g.out_channels > 1:
             items.append(
-                f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the exact limit "
-                f"of {self.options.limits.exact_work:,}"
-                if g.work > self.options.limits.exact_work
-                else "float64 arithmetic (--float)"
+                f"one bias {self.B} shared by all {g.out_channels} output channels "
+                f"(∂{self.L}/∂{self.B} sums every output)"
             )
-        return items
+        elif p.bias is not None and p.bias.ndim == 1:
+            items.append(f"one bias per output channel ({self.B} has {entries(g.out_channels)})")
+        return items + conv_arithmetic_words(self, g.work)
 
     def _geometry_words(self) -> list[str]:
         """The padding, stride and dilation conventions (1-D: left and right only)."""
@@ -229,7 +223,7 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                 f"({axes(p.output_axes)})"
             )
         )
-        section.add(self._matrix(self.X, p.input, p.input_axes))
+        section.add(self.matrix(self.X, p.input, p.input_axes))
         if any(g.padding):
             padded = pad_input(self.p.to_nchw(p.input), g.padding)
             padded_axes = p.input_axes
@@ -246,14 +240,12 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                     "padded indices count from the padded corner"
                 )
             section.add(
-                self._matrix(
-                    f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption
-                )
+                self.matrix(f"{self.X} padded", padded.reshape(shape), padded_axes, caption=caption)
             )
-        section.add(self._matrix(self.K, p.kernel, p.kernel_axes))
+        section.add(self.matrix(self.K, p.kernel, p.kernel_axes))
         if p.flip_kernel:
             section.add(
-                self._matrix(
+                self.matrix(
                     f"{self.K} rotated 180° (as slid)"
                     if g.dims == 2
                     else f"{self.K} reversed (as slid)",
@@ -262,11 +254,9 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
                 )
             )
         if p.bias is not None:
-            section.add(self._matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
+            section.add(self.matrix(self.B, p.bias, ("o",) if p.bias.ndim else ()))
         section.add(
-            self._matrix(
-                f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT
-            )
+            self.matrix(f"∂{self.L}/∂{self.Y} (upstream)", p.upstream, p.output_axes, role=GRADIENT)
         )
         return section
 
@@ -424,87 +414,6 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
         return out_labels, (k_labels, w_symbols), (x_labels, x_symbols)
 
     def section_loss(self) -> Section:
-        section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
-        section.add(self._loss_formula())
-        section.add(
-            Note(
-                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; with the other operand fixed, "
-                f"{self.L} changes exactly linearly in {self.K} (and in {self.X}), so the statements below hold for any ε."
-            )
+        return conv_loss_section(
+            self, lambda index: self.sym_y(*index), lambda index: self.sym_w(*index)
         )
-        grad = self.c.grad_kernel
-        if holds_formulas(grad):  # its signs depend on values the spec left open
-            section.add(
-                Note(
-                    f"the sign of each entry of ∂{self.L}/∂{self.K} depends on the symbols' values."
-                )
-            )
-            return section
-        candidates = [(0, 0, 0, 0)]
-        largest = tuple(
-            int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
-        )
-        if largest not in candidates:
-            candidates.append(largest)
-        for o, c, m, q in candidates:
-            section.add(self._sign_sentence(o, c, m, q))
-        return section
-
-    def _loss_formula(self) -> Formula:
-        """L = Σ upstream ⊙ y, the loss whose gradient the upstream is, written out for the
-        outputs --steps shows and summed over all of them."""
-        outputs = self.c.output
-        rows, omitted = self._output_indices()
-        tokens: list[Any] = []
-        for position, (n, o, i, j) in enumerate(rows):
-            if position:
-                tokens.append(" + ")
-            tokens.extend(_factor(self.up[n, o, i, j]))
-            tokens.append("·" + self.sym_y(n, o, i, j).text)
-        if omitted:
-            tokens.append(f" + … ({omitted} more)")
-        total = (
-            float(np.sum(self.up * outputs))
-            if not self.c.exact
-            else sum((self.up * outputs).ravel(), Fraction(0))
-        )
-        return Formula(
-            label=self.L,
-            symbolic=f"{self.L} = Σ ∂{self.L}/∂{self.Y} ⊙ {self.Y}  (upstream values held constant)",
-            numeric=tuple(tokens),
-            value=total,
-        )
-
-    def _sign_sentence(self, o: int, c: int, m: int, q: int) -> Note:
-        """What the sign of ∂L/∂K at kernel entry (o, c, m, q) says about a small step."""
-        value = self.c.grad_kernel[o, c, m, q]
-        name = self.sym_w(o, c, m, q).text
-        L = self.L
-        if value > 0:
-            words: tuple = (
-                f"raising {name} by ε raises {L} by ",
-                *_times_epsilon(value),
-                f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
-                value,
-                f") lowers {name}, which lowers {L}.",
-            )
-        elif value < 0:
-            words = (
-                f"raising {name} by ε lowers {L} by ",
-                *_times_epsilon(-value),
-                f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
-                value,
-                f")) raises {name}, which lowers {L}.",
-            )
-        else:
-            words = (f"{L} does not change when {name} changes (to first order).",)
-        return sentence(f"∂{L}/∂{name} = ", value, ": ", *words)
-
-
-def _times_epsilon(value: Any) -> tuple:
-    """2 -> (2, "ε"), 1 -> ("ε",), 1/2 -> ("(", 1/2, ")ε"): sentence pieces."""
-    if value == 1:
-        return ("ε",)
-    if value == int(value):
-        return (value, "ε")
-    return ("(", value, ")ε")

@@ -30,10 +30,8 @@ from gradcalc.core.explain import (
 from gradcalc.core.explain.conv import Explainer as PlaneExplainer
 from gradcalc.core.explain.conv3d_terms import Index, Operands3d
 from gradcalc.core.explain.conv3d_views import ViewSections
-from gradcalc.core.explain.pieces import symbolic_words
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv3d import flip3, pad_input3
-from gradcalc.core.words import entries
 
 # Each spatial axis: its name in the size formulas, its cells, its padding sides, kernel size.
 AXIS_NAMES = (
@@ -122,35 +120,7 @@ class Explainer3d(ViewSections, Operands3d):
         items += self._geometry_words()
         letters = dict(n="n", c="c", depth="t", row="i", col="j")
         index_text = "".join(letters[a] for a in p.input_axes)
-        items.append(
-            f"indices start at {p.index_base} (index_base: {p.index_base}); "
-            f"{self.X}_{index_text} is input[{', '.join(index_text)}]"
-        )
-        if p.upstream_given:
-            items.append(f"upstream ∂{self.L}/∂{self.Y} as given in the spec")
-        else:
-            items.append(
-                f'upstream ∂{self.L}/∂{self.Y} = ones (omitted or "ones"), i.e. {self.L} = sum of all outputs'
-            )
-        if p.bias is not None and p.bias.ndim == 0 and g.out_channels > 1:
-            items.append(
-                f"one bias {self.B} shared by all {g.out_channels} output channels "
-                f"(∂{self.L}/∂{self.B} sums every output)"
-            )
-        elif p.bias is not None and p.bias.ndim == 1:
-            items.append(f"one bias per output channel ({self.B} has {entries(g.out_channels)})")
-        if self.c.exact:
-            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
-            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
-            if p.symbolic_capped:
-                items.append(p.symbolic_capped)
-        elif g.work > self.options.limits.exact_work:
-            items.append(
-                f"float64 arithmetic: the problem needs {g.work:,} multiply-adds, above the "
-                f"exact limit of {self.options.limits.exact_work:,}"
-            )
-        else:
-            items.append("float64 arithmetic (--float)")
+        items += PlaneExplainer._closing_words(self, index_text)  # type: ignore[arg-type]
         return items
 
     def _geometry_words(self) -> list[str]:

@@ -11,13 +11,11 @@ of ``xpad`` that copy it.  Arrays are NCDHW (core/ops/conv3d.py).
 
 from __future__ import annotations
 
-import itertools
 from typing import Any
 
-import numpy as np
-
-from gradcalc.core.explain import Formula, Note, Product, Section, SumOfProducts, Symbol
+from gradcalc.core.explain import Formula, Note, Section, Symbol
 from gradcalc.core.explain.conv3d import AXIS_NAMES, Explainer3d, Index
+from gradcalc.core.explain.conv_padding import FoldSections
 from gradcalc.core.ops.pad import source_rows
 
 CELLS = ("depth slice", "row", "column")
@@ -32,7 +30,7 @@ MODE_WORDS_3D = {
 }
 
 
-class PaddedExplainer3d(Explainer3d):
+class PaddedExplainer3d(FoldSections, Explainer3d):
     """A 3-D conv explanation over ``xpad`` (the inner problem) that starts from ``x``."""
 
     def __init__(self, problem: Any, run: Any, options: Any):
@@ -148,58 +146,6 @@ class PaddedExplainer3d(Explainer3d):
         read = {int(sources[p]) for p in range(len(sources)) if p not in unread_padded}
         return [cell for cell in range(self.outer.geometry.in_size[axis]) if cell not in read]
 
-    # jacobian --------------------------------------------------------------
-    def section_jacobian(self) -> Section:
-        section = super().section_jacobian()
-        if self.maps is not None:
-            section.add(
-                Note(
-                    f"∂{self.Y}/∂{self.X0} (the result jacobian_input) is ∂{self.Y}/∂{self.XP} with "
-                    f"each column of a padding cell added onto the column of the {self.X0} cell it "
-                    "copies, as the backward section folds the gradient"
-                )
-            )
-        return section
-
-    # backward --------------------------------------------------------------
-    def section_backward(self) -> Section:
-        section = super().section_backward()
-        section.title = section.title.replace(
-            f"∂{self.L}/∂{self.XP}", f"∂{self.L}/∂{self.XP}, ∂{self.L}/∂{self.X0}"
-        )
-        g = self.outer.geometry
-        section.add(
-            Note(
-                f"folding the padding back: each cell of {self.XP} is a copy of one cell of "
-                f"{self.X0}, so ∂{self.L}/∂{self.X0} at a cell is the sum of ∂{self.L}/∂{self.XP} "
-                f"over the cells of {self.XP} that copy it (the cell itself and its "
-                f"{self.outer.padding_mode} copies in the padding)"
-            )
-        )
-        total = int(np.prod(g.input_shape))
-        shown = self.options.cap(total)
-        for flat in range(shown):
-            index = tuple(int(v) for v in np.unravel_index(flat, g.input_shape))
-            section.add(self._fold_sum(index))
-        section.cut(total - shown)
-        return section
-
-    def _fold_sum(self, index: Index) -> SumOfProducts:
-        """∂L/∂x at (n, c, t, r, col) as the sum of ∂L/∂xpad over the padded cells copying it."""
-        n, c, *cell = index
-        copies = [np.flatnonzero(self.sources[axis] == cell[axis]) for axis in range(3)]
-        grad_padded = self.c.grad_input  # N×C×D_padded×H_padded×W_padded (the inner run's)
-        terms = []
-        for spot in itertools.product(*copies):
-            padded = (n, c, *(int(v) for v in spot))
-            symbol = Symbol(f"∂{self.L}/∂{self.XP}", self.sym_x(padded).index, self.sep)
-            terms.append(Product(((symbol, grad_padded[padded]),)))
-        shown = terms[: self.options.max_terms]
-        x_cell = self.sym_x0(index)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.X0}", x_cell.index, self.sep),
-            general=f"Σ ∂{self.L}/∂{self.XP} over the cells that copy {x_cell.text}",
-            terms=tuple(shown),
-            value=self.outer_grad[index],
-            omitted=len(terms) - len(shown),
-        )
+    def xpad_entry(self, index: Index) -> Symbol:
+        """Entry (n, c, t, r, col) of ``xpad`` (the inner problem's input)."""
+        return self.sym_x(index)

@@ -7,60 +7,15 @@ conv_transpose3d's C_in×(C_out/g)×kd×kh×kw (c, o, e, m, q): ``KERNEL_INDEX``
 
 from __future__ import annotations
 
-from typing import Any
-
-from gradcalc.core.explain import Matrix, Symbol, index_separator
+from gradcalc.core.explain.conv_operands import IndexedOperands
 
 Index = tuple[int, ...]
 SPATIAL = ("depth", "row", "col")
 
 
-class Operands3d:
-    """The problem, its trace's operands (x, w, upstream, bias) and names (X, K, Y, L, B),
-    and the symbols of a 3-D explanation's entries."""
+class Operands3d(IndexedOperands):
+    """The operands and names (core/explain/conv_operands.Operands) and the symbols of a 3-D
+    explanation's entries, from NCDHW index tuples."""
 
+    SPATIAL = SPATIAL
     KERNEL_INDEX: tuple[str, ...] = ("o", "c", *SPATIAL)  # conv3d's; conv_transpose's: c, o
-
-    def __init__(self, problem: Any, run: Any, options: Any):
-        trace = run.trace
-        self.p, self.c, self.results, self.options = problem, trace, run.results, options
-        self.maps = trace.jacobian_maps
-        self.X, self.K, self.Y, self.L, self.B = (
-            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        self.x, self.w, self.up, self.bias = trace.input, trace.kernel, trace.upstream, trace.bias
-
-    def _symbol(self, name: str, full: Index, names: tuple[str, ...], axes: tuple[str, ...]):
-        values = dict(zip(names, full, strict=True))
-        return Symbol(name, tuple(values[a] + self.p.index_base for a in axes), self.sep)
-
-    def sym_x(self, index: Index) -> Symbol:
-        """Input entry (n, c, depth, row, col)."""
-        return self._symbol(self.X, index, ("n", "c", *SPATIAL), self.p.input_axes)
-
-    def sym_w(self, index: Index) -> Symbol:
-        """Kernel entry, indexed as ``KERNEL_INDEX``."""
-        return self._symbol(self.K, index, self.KERNEL_INDEX, self.p.kernel_axes)
-
-    def sym_y(self, index: Index, prefix: str = "") -> Symbol:
-        """Output entry (n, o, t, i, j), o counting every output channel (all groups)."""
-        return self._symbol(prefix + self.Y, index, ("n", "o", *SPATIAL), self.p.output_axes)
-
-    def sym_up(self, index: Index) -> Symbol:
-        return self.sym_y(index, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
-
-    def matrix(self, label: str, values: Any, axes: tuple[str, ...], **extra: Any) -> Matrix:
-        return Matrix(
-            label=label, values=values, axis_names=axes, index_base=self.p.index_base, **extra
-        )

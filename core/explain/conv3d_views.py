@@ -16,15 +16,16 @@ from typing import Any
 import numpy as np
 
 from gradcalc.core.exact import bilinear_exact
-from gradcalc.core.explain import Formula, Note, Section, sentence
-from gradcalc.core.explain.conv import _times_epsilon
+from gradcalc.core.explain import Note, Section
 from gradcalc.core.explain.conv3d_focus import FocusSections3d
-from gradcalc.core.explain.pieces import conv_jacobians_section, index_tuple_labels
-from gradcalc.core.explain.pieces import factor as _factor
+from gradcalc.core.explain.pieces import (
+    conv_jacobians_section,
+    conv_loss_section,
+    index_tuple_labels,
+)
 from gradcalc.core.explain.pieces import same as _same
 from gradcalc.core.ops.conv3d import Conv3dGeometry, conv3d_forward, flip3, pad_input3
 from gradcalc.core.records import fields
-from gradcalc.core.values import holds_formulas, to_float
 
 AGREES = "✓ equals the element sums above"
 DISAGREES = "✗ DOES NOT equal the element sums (please report)"
@@ -186,70 +187,4 @@ class ViewSections(FocusSections3d):
         return conv_jacobians_section(self, lambda: index_tuple_labels(self, self.g))
 
     def section_loss(self) -> Section:
-        section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
-        rows, omitted = self._output_indices()
-        tokens: list[Any] = []
-        for position, index in enumerate(rows):
-            if position:
-                tokens.append(" + ")
-            tokens.extend(_factor(self.up[index]))
-            tokens.append("·" + self.sym_y(index).text)
-        if omitted:
-            tokens.append(f" + … ({omitted} more)")
-        products = self.up * self.c.output
-        total = sum(products.ravel(), Fraction(0)) if self.c.exact else float(np.sum(products))
-        section.add(
-            Formula(
-                label=self.L,
-                symbolic=f"{self.L} = Σ ∂{self.L}/∂{self.Y} ⊙ {self.Y}  (upstream values held constant)",
-                numeric=tuple(tokens),
-                value=total,
-            )
-        )
-        section.add(
-            Note(
-                f"differentiating gives ∂{self.L}/∂{self.Y} = the upstream exactly; with the other "
-                f"operand fixed, {self.L} changes exactly linearly in {self.K} (and in {self.X}), "
-                "so the statements below hold for any ε."
-            )
-        )
-        grad = self.c.grad_kernel
-        if holds_formulas(grad):
-            section.add(
-                Note(
-                    f"the sign of each entry of ∂{self.L}/∂{self.K} depends on the symbols' values."
-                )
-            )
-            return section
-        candidates = [(0,) * grad.ndim]
-        largest = tuple(
-            int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
-        )
-        if largest not in candidates:
-            candidates.append(largest)
-        for index in candidates:
-            section.add(self._sign_sentence(index))
-        return section
-
-    def _sign_sentence(self, index: tuple[int, ...]) -> Any:
-        """What the sign of ∂L/∂K at kernel entry ``index`` says about a small step."""
-        value, name, L = self.c.grad_kernel[index], self.sym_w(index).text, self.L
-        if value > 0:
-            words: tuple = (
-                f"raising {name} by ε raises {L} by ",
-                *_times_epsilon(value),
-                f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
-                value,
-                f") lowers {name}, which lowers {L}.",
-            )
-        elif value < 0:
-            words = (
-                f"raising {name} by ε lowers {L} by ",
-                *_times_epsilon(-value),
-                f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
-                value,
-                f")) raises {name}, which lowers {L}.",
-            )
-        else:
-            words = (f"{L} does not change when {name} changes (to first order).",)
-        return sentence(f"∂{L}/∂{name} = ", value, ": ", *words)
+        return conv_loss_section(self, self.sym_y, self.sym_w)

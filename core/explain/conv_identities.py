@@ -43,7 +43,7 @@ class IdentitySections(ConvTerms):
             plane = (lambda a: a[0, 0, 0]) if g.dims == 1 else (lambda a: a[0, 0])  # noqa: E731
             axes = ("col",) if g.dims == 1 else ("row", "col")
             section.add(
-                self._matrix(
+                self.matrix(
                     f"∂{self.L}/∂{self.Y} spread and padded",
                     plane(spread_padded),
                     axes,
@@ -51,9 +51,9 @@ class IdentitySections(ConvTerms):
                 )
             )
             kernel_words = self._rotated_kernel_words()
-            section.add(self._matrix(kernel_words.split(" ")[0], plane(rotated), axes))
+            section.add(self.matrix(kernel_words.split(" ")[0], plane(rotated), axes))
             section.add(
-                self._matrix(f"∂{self.L}/∂{self.X}", plane(by_identity_x), axes, role=GRADIENT)
+                self.matrix(f"∂{self.L}/∂{self.X}", plane(by_identity_x), axes, role=GRADIENT)
             )
         return section
 

@@ -11,6 +11,7 @@ the cells of ``xpad`` that copy x_ij.  Arrays are NCHW as in core/explain/conv_t
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import numpy as np
@@ -23,7 +24,74 @@ from gradcalc.core.ops.pad import source_rows
 from gradcalc.core.outcome import Run
 
 
-class PaddedExplainer(Explainer):
+class FoldSections:
+    """The sections a conv whose padding copies input cells adds to its inner explanation, in
+    1-D to 3-D: the Jacobian's note and the backward pass's fold.  The explainer has ``XP``
+    (xpad), ``X0`` (x), ``outer`` and ``outer_grad`` (∂L/∂x as the run holds it, N×C×… with
+    the spatial axes), ``sources`` (by spatial axis: the x cell each xpad cell copies),
+    ``sym_x0(index)`` and ``xpad_entry(index)`` (entries at an N×C×… index)."""
+
+    # jacobian --------------------------------------------------------------
+    def section_jacobian(self) -> Section:
+        section = super().section_jacobian()  # type: ignore[misc]
+        if self.maps is not None:
+            section.add(
+                Note(
+                    f"∂{self.Y}/∂{self.X0} (the result jacobian_input) is ∂{self.Y}/∂{self.XP} with "
+                    f"each column of a padding cell added onto the column of the {self.X0} cell it "
+                    "copies, as the backward section folds the gradient"
+                )
+            )
+        return section
+
+    # backward --------------------------------------------------------------
+    def section_backward(self) -> Section:
+        section = super().section_backward()  # type: ignore[misc]
+        section.title = section.title.replace(
+            f"∂{self.L}/∂{self.XP}", f"∂{self.L}/∂{self.XP}, ∂{self.L}/∂{self.X0}"
+        )
+        g = self.outer.geometry
+        section.add(
+            Note(
+                f"folding the padding back: each cell of {self.XP} is a copy of one cell of "
+                f"{self.X0}, so ∂{self.L}/∂{self.X0} at a cell is the sum of ∂{self.L}/∂{self.XP} "
+                f"over the cells of {self.XP} that copy it (the cell itself and its "
+                f"{self.outer.padding_mode} copies in the padding)"
+            )
+        )
+        total = int(np.prod(g.input_shape))
+        shown = self.options.cap(total)
+        for flat in range(shown):
+            index = tuple(int(v) for v in np.unravel_index(flat, g.input_shape))
+            section.add(self._fold_sum(index))
+        section.cut(total - shown)
+        return section
+
+    def _fold_sum(self, index: tuple[int, ...]) -> SumOfProducts:
+        """∂L/∂x at ``index`` (n, c, then the spatial cell) as the sum of ∂L/∂xpad over the
+        padded cells that copy it."""
+        n, c, *cell = index
+        copies = [
+            np.flatnonzero(sources == at) for sources, at in zip(self.sources, cell, strict=True)
+        ]
+        grad_padded = self.c.grad_input  # N×C×(padded spatial axes), the inner run's
+        terms = []
+        for spot in itertools.product(*copies):
+            padded = (n, c, *(int(v) for v in spot))
+            symbol = Symbol(f"∂{self.L}/∂{self.XP}", self.xpad_entry(padded).index, self.sep)
+            terms.append(Product(((symbol, grad_padded[padded]),)))
+        shown = terms[: self.options.max_terms]
+        x_cell = self.sym_x0(index)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X0}", x_cell.index, self.sep),
+            general=f"Σ ∂{self.L}/∂{self.XP} over the cells that copy {x_cell.text}",
+            terms=tuple(shown),
+            value=self.outer_grad[index],
+            omitted=len(terms) - len(shown),
+        )
+
+
+class PaddedExplainer(FoldSections, Explainer):
     """A conv explanation over ``xpad`` (the inner problem) that starts from ``x``."""
 
     def __init__(self, problem: Any, run: Run, options: common.SolveOptions):
@@ -37,16 +105,18 @@ class PaddedExplainer(Explainer):
         mode = problem.padding_mode
         self.row_sources = source_rows(g.in_h, g.padding[0], g.padding[1], mode)
         self.col_sources = source_rows(g.in_w, g.padding[2], g.padding[3], mode)
+        self.sources = (self.row_sources, self.col_sources)  # by spatial axis, for the fold
 
     def correlated_input(self) -> str:
         """xpad itself: it is the padded input (the convolution adds no padding of its own),
         so the identities correlate it as it is, not an "xpad_padded\"."""
         return self.XP
 
-    def sym_x0(self, n: int, c: int, r: int, col: int) -> Symbol:
+    def sym_x0(self, index: tuple[int, ...]) -> Symbol:
         """Entry (n, c, r, col) of the spec's input ``x`` (the inner symbols are xpad's)."""
-        index = self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes)
-        return Symbol(self.X0, index, self.sep)
+        n, c, r, col = index
+        cell = self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes)
+        return Symbol(self.X0, cell, self.sep)
 
     # conventions -----------------------------------------------------------
     def conventions(self) -> list[str]:
@@ -95,7 +165,7 @@ class PaddedExplainer(Explainer):
                 f"{'×'.join(map(str, outer.output_shape))} ({axes(outer.output_axes)})"
             )
         )
-        section.add(self._matrix(self.X0, outer.input, outer.input_axes))
+        section.add(self.matrix(self.X0, outer.input, outer.input_axes))
         top, bottom, left, right = g.padding
         caption = (
             f"{self.X0} padded ({outer.padding_mode}): {left} left, {right} right; padded "
@@ -104,7 +174,7 @@ class PaddedExplainer(Explainer):
             else f"{self.X0} padded ({outer.padding_mode}): {top} top, {bottom} bottom, {left} "
             f"left, {right} right; padded indices count from the padded corner"
         )
-        section.add(self._matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
+        section.add(self.matrix(self.XP, self.p.input, self.p.input_axes, caption=caption))
         section.add(Note(self._copies_words()))
         for item in inner_items[2:]:  # the inner problem's kernel, bias and upstream
             section.add(item)
@@ -184,61 +254,6 @@ class PaddedExplainer(Explainer):
             unread[cells] = [cell for cell in range(size) if cell not in read]
         return unread
 
-    # jacobian --------------------------------------------------------------
-    def section_jacobian(self) -> Section:
-        section = super().section_jacobian()
-        if self.maps is not None:
-            section.add(
-                Note(
-                    f"∂{self.Y}/∂{self.X0} (the result jacobian_input) is ∂{self.Y}/∂{self.XP} with "
-                    f"each column of a padding cell added onto the column of the {self.X0} cell it "
-                    "copies, as the backward section folds the gradient"
-                )
-            )
-        return section
-
-    # backward --------------------------------------------------------------
-    def section_backward(self) -> Section:
-        section = super().section_backward()
-        section.title = section.title.replace(
-            f"∂{self.L}/∂{self.XP}", f"∂{self.L}/∂{self.XP}, ∂{self.L}/∂{self.X0}"
-        )
-        g = self.outer.geometry
-        section.add(
-            Note(
-                f"folding the padding back: each cell of {self.XP} is a copy of one cell of "
-                f"{self.X0}, so ∂{self.L}/∂{self.X0} at a cell is the sum of ∂{self.L}/∂{self.XP} over "
-                f"the cells of {self.XP} that copy it (the cell itself and its {self.outer.padding_mode} "
-                "copies in the padding)"
-            )
-        )
-        total = g.batch * g.in_channels * g.in_h * g.in_w
-        shown = self.options.cap(total)
-        for flat in range(shown):
-            n, c, a, b = (
-                int(v) for v in np.unravel_index(flat, (g.batch, g.in_channels, g.in_h, g.in_w))
-            )
-            section.add(self._fold_sum(n, c, a, b))
-        section.cut(total - shown)
-        return section
-
-    def _fold_sum(self, n: int, c: int, a: int, b: int) -> SumOfProducts:
-        """∂L/∂x at (n, c, a, b) as the sum of ∂L/∂xpad over the padded cells that copy it."""
-        rows = np.flatnonzero(self.row_sources == a)
-        cols = np.flatnonzero(self.col_sources == b)
-        grad_padded = self.c.grad_input  # N×C×H_padded×W_padded (the inner run's)
-        terms = []
-        for r in rows:
-            for col in cols:
-                target = self.sym_x(n, c, int(r), int(col))
-                symbol = Symbol(f"∂{self.L}/∂{self.XP}", target.index, self.sep)
-                terms.append(Product(((symbol, grad_padded[n, c, r, col]),)))
-        shown = terms[: self.options.max_terms]
-        x_cell = self.sym_x0(n, c, a, b)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.X0}", x_cell.index, self.sep),
-            general=f"Σ ∂{self.L}/∂{self.XP} over the cells that copy {x_cell.text}",
-            terms=tuple(shown),
-            value=self.outer_grad[n, c, a, b],
-            omitted=len(terms) - len(shown),
-        )
+    def xpad_entry(self, index: tuple[int, ...]) -> Symbol:
+        """Entry (n, c, row, col) of ``xpad`` (the inner problem's input)."""
+        return self.sym_x(*index)

@@ -13,75 +13,28 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.explain import (
-    Matrix,
     Product,
     SumOfProducts,
     Symbol,
-    index_separator,
 )
-from gradcalc.core.kinds.conv import ConvProblem, ConvTrace
+from gradcalc.core.explain.conv_operands import Operands2d
+from gradcalc.core.kinds.conv import ConvProblem
 from gradcalc.core.outcome import Run
 
 
-class ConvTerms:
+class ConvTerms(Operands2d):
     """The symbols, operands and shared sums of a conv explanation (its sections are the
     subclasses' and core/explain/conv.py's Explainer's)."""
 
     def __init__(self, problem: ConvProblem, run: Run, options: common.SolveOptions):
-        computed: ConvTrace = run.trace
-        self.p = problem
-        self.c = computed
-        self.results = run.results
-        self.options = options
-        self.maps = computed.jacobian_maps
-        g = problem.geometry
-        self.g = g
-        names = problem.names
-        self.X, self.K, self.Y, self.L, self.B = (
-            names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        # The factors as the run used them (exact, or float64), in NCHW.
-        self.x, self.w, self.up, self.bias = (
-            computed.input,
-            computed.kernel,
-            computed.upstream,
-            computed.bias,
-        )
+        super().__init__(problem, run, options)
+        self.g = problem.geometry
 
     # symbols ---------------------------------------------------------------
-    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
-        return tuple(full[a] + self.p.index_base for a in axes)
-
-    def sym_x(self, n: int, c: int, r: int, col: int) -> Symbol:
-        return Symbol(
-            self.X, self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes), self.sep
-        )
-
     def sym_w(self, o: int, c: int, m: int, q: int) -> Symbol:
         return Symbol(
             self.K, self._index({"o": o, "c": c, "row": m, "col": q}, self.p.kernel_axes), self.sep
         )
-
-    def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
-        return Symbol(
-            prefix + self.Y,
-            self._index({"n": n, "o": o, "row": i, "col": j}, self.p.output_axes),
-            self.sep,
-        )
-
-    def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
-        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
 
     def all_index_text(self, axes: tuple[str, ...]) -> str:
         # A 1-D signal's one position index is i (its tap m), as 1-D texts write it.
@@ -95,23 +48,6 @@ class ConvTerms:
         return "".join(letters[a] for a in axes)
 
     # shared pieces ---------------------------------------------------------
-    def _matrix(
-        self,
-        label: str,
-        values: np.ndarray,
-        axes: tuple[str, ...],
-        caption: str = "",
-        role: str = "",
-    ) -> Matrix:
-        return Matrix(
-            label=label,
-            values=values,
-            axis_names=axes,
-            index_base=self.p.index_base,
-            caption=caption,
-            role=role,
-        )
-
     def _output_indices(self) -> tuple[list[tuple[int, int, int, int]], int]:
         """The first rows to show (n,o,i,j) in the output's row-major order, and how many are left out."""
         g = self.g

@@ -3,8 +3,8 @@ written over its one axis; conv_transpose3d is core/explain/conv_transpose3d.py'
 size, the forward pass (each input entry's scatter, then each output as the sum it gathered)
 and the Jacobians.  The backward pass (the
 ordinary convolution it is) and the identity "conv_transpose forward = the input-gradient of
-conv" are core/explain/conv_transpose_backward.py; the symbols and index arithmetic
-core/explain/conv_transpose_terms.py.
+conv" are core/explain/conv_transpose_backward.py; the symbols, index arithmetic and the
+scatter's and backward's sums (1-D to 3-D) core/explain/conv_transpose_terms.py.
 
 Arrays are NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw, output ``y``
 N×C_out×H_out×W_out.
@@ -14,41 +14,23 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
-
 from gradcalc.core.explain import (
     GRADIENT,
     Formula,
     Note,
-    Product,
     Section,
-    SumOfProducts,
     keyed_sections,
-    sentence,
 )
 from gradcalc.core.explain.conv_transpose_backward import BackwardSections
 from gradcalc.core.explain.pieces import (
+    conv_arithmetic_words,
     conv_jacobians_section,
     index_and_upstream_words,
-    symbolic_words,
+    index_tuple_labels,
 )
 from gradcalc.core.kinds.conv_transpose import SECTIONS
 from gradcalc.core.ops.conv_transpose import ConvTransposeGeometry
-from gradcalc.core.values import holds_formulas
 from gradcalc.core.words import entries
-
-# A scatter list names at most this many targets, then "… N more".
-SCATTER_SHOWN = 9
-
-
-def expanded(value: Any) -> Any:
-    """A product as results show it: a formula expanded ((a + b)·2 as 2·a + 2·b), a number as
-    it is (SymPy is imported only for a formula)."""
-    if not holds_formulas(value):
-        return value
-    from gradcalc.core.symbolic import tidy_entry
-
-    return tidy_entry(value)
 
 
 def _channels(first: int, count: int, base: int) -> str:
@@ -85,6 +67,21 @@ def _rule(per_group: int, base: int) -> str:
     if per_group == 1:
         return f"channel {start}"
     return f"channels {start} … {first} + {per_group - 1 + base}"
+
+
+def size_formula(t: Any, axis: int, name: str, sides: tuple[str, str], k_name: str) -> Formula:
+    """The output size along spatial ``axis`` of geometry ``t`` (1-D to 3-D), with its numbers:
+    ``name``_out = (``name`` − 1)·s − p_before − p_after + d·(k − 1) + output_padding + 1."""
+    before_name, after_name = sides
+    return Formula(
+        label=f"{name}_out",
+        symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
+        f"d·({k_name} − 1) + output_padding + 1",
+        numeric=("(", t.in_size[axis], " − 1)·", t.stride[axis], " − ")
+        + (t.before[axis], " − ", t.after[axis], " + ", t.dilation[axis], "·(")
+        + (t.kernel[axis], " − 1) + ", t.output_padding[axis], " + 1"),
+        value=t.out_size[axis],
+    )
 
 
 class Explainer(BackwardSections):
@@ -147,28 +144,20 @@ class Explainer(BackwardSections):
                 else "1-D transposed convolution (dims: 1): the last axis is the signal's positions"
             )
         items += self._spacing_words()
-        if t.groups > 1:
-            items.append(groups_words(t, p.index_base))
+        return items + self._closing_words() + conv_arithmetic_words(self, t.work)
+
+    def _closing_words(self) -> list[str]:
+        """The groups, indices, upstream and bias conventions, 1-D to 3-D (conv_transpose3d's
+        explainer calls it too)."""
+        p, t = self.p, self.t
+        items = [groups_words(t, p.index_base)] if t.groups > 1 else []
         items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
         if p.bias is not None:
-            shared = p.bias.ndim == 0
             items.append(
                 f"one bias {self.B} added to every output"
-                if shared
+                if p.bias.ndim == 0
                 else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
             )
-        if self.c.exact:
-            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
-            items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
-            if p.symbolic_capped:
-                items.append(p.symbolic_capped)
-        elif t.work > self.options.limits.exact_work:
-            items.append(
-                f"float64 arithmetic: the problem needs {t.work:,} multiply-adds, above the exact "
-                f"limit of {self.options.limits.exact_work:,}"
-            )
-        else:
-            items.append("float64 arithmetic (--float)")
         return items
 
     def _spacing_words(self) -> list[str]:
@@ -232,40 +221,12 @@ class Explainer(BackwardSections):
     def section_size(self) -> Section:
         t = self.t
         section = Section("size", "Output size")
-        axes = (
-            ("H", "kh", "p_top", "p_bottom", t.in_h, t.kernel_h, t.out_h),
-            ("W", "kw", "p_left", "p_right", t.in_w, t.kernel_w, t.out_w),
-        )
+        # (spatial axis, its size's name, its padding sides, its kernel size's name)
+        axes = ((0, "H", ("p_top", "p_bottom"), "kh"), (1, "W", ("p_left", "p_right"), "kw"))
         if t.dims == 1:  # one axis: the signal's length L and the kernel's k
-            axes = (("L", "k", "p_left", "p_right", t.in_w, t.kernel_w, t.out_w),)
-        for name, k_name, before_name, after_name, size, k, out in axes:
-            axis = 0 if name == "H" else 1
-            before, after = t.padding[2 * axis], t.padding[2 * axis + 1]
-            section.add(
-                Formula(
-                    label=f"{name}_out",
-                    symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
-                    f"d·({k_name} − 1) + output_padding + 1",
-                    numeric=(
-                        "(",
-                        size,
-                        " − 1)·",
-                        t.stride[axis],
-                        " − ",
-                        before,
-                        " − ",
-                        after,
-                        " + ",
-                        t.dilation[axis],
-                        "·(",
-                        k,
-                        " − 1) + ",
-                        t.output_padding[axis],
-                        " + 1",
-                    ),  # fmt: skip
-                    value=out,
-                )
-            )
+            axes = ((1, "L", ("p_left", "p_right"), "k"),)
+        for axis, name, sides, k_name in axes:
+            section.add(size_formula(t, axis, name, sides, k_name))
         cells, taps, side = ("position", "k", "p_left") if t.dims == 1 else ("row", "kh", "p_top")
         section.add(
             Note(
@@ -280,104 +241,20 @@ class Explainer(BackwardSections):
 
     # forward ---------------------------------------------------------------
     def section_forward(self) -> Section:
-        t, p = self.t, self.p
+        t = self.t
         section = Section(
             "forward", f"Forward: each input entry's scatter, then each output {self.Y} as a sum"
         )
-        inputs = self.flat_indices(p.input.size, (t.batch, t.in_channels, t.in_h, t.in_w))
-        for n, c, a, b in inputs:
-            section.add(self._scatter(n, c, a, b))
-        section.cut(p.input.size - len(inputs))
-        total = t.batch * t.out_channels * t.out_h * t.out_w
-        outputs = self.flat_indices(total, (t.batch, t.out_channels, t.out_h, t.out_w))
-        for n, o, i, j in outputs:
-            section.add(self._output_sum(n, o, i, j))
-        section.cut(total - len(outputs))
+        inputs, left = self.flat_indices(t.input_shape)
+        for index in inputs:
+            section.add(self._scatter(index))
+        section.cut(left)
+        outputs, left = self.flat_indices(t.output_shape)
+        for index in outputs:
+            section.add(self._output_sum(index))
+        section.cut(left)
         return section
-
-    def _scatter(self, n: int, c: int, a: int, b: int) -> Note:
-        """Where input entry (n, c, a, b) goes: each kernel tap's product, added to its target."""
-        t = self.t
-        group = self.group_of(c)
-        pieces: list[Any] = [f"{self.sym_x(n, c, a, b).text} = ", self.x[n, c, a, b], " adds"]
-        shown, cut_off, more = 0, 0, 0
-        for o in range(t.out_per_group):
-            for m in range(t.kernel_h):
-                for q in range(t.kernel_w):
-                    spot = self.target(a, b, m, q)
-                    if spot is None:
-                        cut_off += 1
-                        continue
-                    if shown == SCATTER_SHOWN:
-                        more += 1
-                        continue
-                    out = group * t.out_per_group + o
-                    value = expanded(self.x[n, c, a, b] * self.w[c, o, m, q])
-                    pieces += [
-                        "," if shown else "",
-                        f" {self.sym_x(n, c, a, b).text}·{self.sym_w(c, o, m, q).text} = ",
-                        value,
-                        f" to {self.sym_y(n, out, *spot).text}",
-                    ]
-                    shown += 1
-        if not shown:
-            pieces.append(" nothing: the padding cuts off every target")
-        if more:
-            pieces.append(f", … {more} more")
-        if cut_off and shown:
-            pieces.append(f" ({cut_off} product{'s' if cut_off != 1 else ''} cut off by padding)")
-        return sentence(*pieces)
-
-    def _output_sum(self, n: int, o: int, i: int, j: int) -> SumOfProducts:
-        """Output (n, o, i, j) as the sum of the products scattered onto it."""
-        t = self.t
-        group, o_in_group = divmod(o, t.out_per_group)
-        terms, extra = [], 0
-        for c in range(group * t.in_per_group, (group + 1) * t.in_per_group):
-            for a, b, m, q in self.sources(i, j):
-                if len(terms) >= self.options.max_terms:
-                    extra += 1
-                    continue
-                terms.append(
-                    Product(
-                        (
-                            (self.sym_x(n, c, a, b), self.x[n, c, a, b]),
-                            (self.sym_w(c, o_in_group, m, q), self.w[c, o_in_group, m, q]),
-                        )
-                    )
-                )
-        constant = None
-        if self.bias is not None:
-            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
-        return SumOfProducts(
-            target=self.sym_y(n, o, i, j),
-            terms=tuple(terms),
-            constant=constant,
-            value=self.c.output[n, o, i, j],
-            note="" if terms or extra else "no input entry scatters here",
-            omitted=extra,
-        )
 
     # jacobian --------------------------------------------------------------
     def section_jacobian(self) -> Section:
-        return conv_jacobians_section(self, self._jacobian_labels)
-
-    def _jacobian_labels(self) -> tuple[Any, ...]:
-        """The labels and symbols of conv_jacobians_section: NCHW indices, the kernel C_in×(C_out/g)×kh×kw."""
-        p, t = self.p, self.t
-        out_labels = self._labels(
-            p.output_shape, p.output_axes, self.sym_y, ("n", "o", "row", "col")
-        )
-        k_labels = self._labels(p.kernel.shape, p.kernel_axes, self.sym_w, ("c", "o", "row", "col"))
-        x_labels = self._labels(p.input.shape, p.input_axes, self.sym_x, ("n", "c", "row", "col"))
-        x_symbols = [self.sym_x(*i) for i in np.ndindex(t.batch, t.in_channels, t.in_h, t.in_w)]
-        w_shape = (t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
-        w_symbols = [self.sym_w(*i) for i in np.ndindex(*w_shape)]
-        return out_labels, (k_labels, w_symbols), (x_labels, x_symbols)
-
-    def _labels(self, shape, axes, make, order) -> tuple[str, ...]:
-        """Each entry's symbol text, row-major over ``shape`` (the spec's ``axes``)."""
-        return tuple(
-            make(*(dict(zip(axes, index, strict=True)).get(a, 0) for a in order)).text
-            for index in np.ndindex(*shape)
-        )
+        return conv_jacobians_section(self, lambda: index_tuple_labels(self, self.t))

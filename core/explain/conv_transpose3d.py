@@ -1,9 +1,9 @@
 """The explanation of a 3-D conv_transpose problem (``dims: 3``, PyTorch's conv_transpose3d),
 read from its run's trace: conventions, the problem (every array one depth slice at a time),
 the output size per axis with numbers, the forward pass (each input entry's scatter, then each
-output as the sum it gathered, one depth slice at a time) and the Jacobians.  The symbols,
-index arithmetic, backward pass (the conv3d it is) and identities are
-core/explain/conv_transpose3d_backward.py.
+output as the sum it gathered, one depth slice at a time) and the Jacobians.  The backward
+pass (the conv3d it is) and identities are core/explain/conv_transpose3d_backward.py; the
+symbols, index arithmetic and sums, 1-D to 3-D, core/explain/conv_transpose_terms.py.
 
 Arrays are NCDHW: input ``x`` N×C_in×D×H×W indexed (n, c, a, b, c'), kernel ``w``
 C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_out×W_out indexed
@@ -12,29 +12,20 @@ C_in×(C_out/g)×kd×kh×kw indexed (c, o, e, m, q), output N×C_out×D_out×H_o
 
 from __future__ import annotations
 
-from typing import Any
-
 from gradcalc.core.explain import (
-    Formula,
     Note,
-    Product,
     Section,
-    SumOfProducts,
     keyed_sections,
-    sentence,
 )
 from gradcalc.core.explain.conv_transpose import Explainer as PlaneExplainer
-from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d, Index
+from gradcalc.core.explain.conv_transpose import size_formula
+from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d
 from gradcalc.core.explain.pieces import (
     conv_jacobians_section,
-    index_and_upstream_words,
     index_tuple_labels,
 )
 from gradcalc.core.kinds.conv_transpose import SECTIONS
-from gradcalc.core.words import entries
 
-# A scatter list names at most this many targets, then "… N more".
-SCATTER_SHOWN = 9
 # Each spatial axis: its name in the size formula, its padding sides, its kernel size's name.
 AXIS_NAMES = (
     ("D", ("p_front", "p_back"), "kd"),
@@ -75,8 +66,6 @@ class Explainer3d(BackwardSections3d):
 
     # conventions -----------------------------------------------------------
     def conventions(self) -> list[str]:
-        from gradcalc.core.explain.conv_transpose import groups_words
-
         p, t = self.p, self.t
         items = [
             "transposed convolution (PyTorch conv_transpose3d): every input entry scatters "
@@ -90,15 +79,9 @@ class Explainer3d(BackwardSections3d):
             "slice at a time",
         ]
         items += self._spacing_words()
-        if t.groups > 1:
-            items.append(groups_words(t, p.index_base))
-        items += index_and_upstream_words(p.index_base, p.upstream_given, self.L, self.Y)
-        if p.bias is not None:
-            items.append(
-                f"one bias {self.B} added to every output"
-                if p.bias.ndim == 0
-                else f"one bias per output channel ({self.B} has {entries(t.out_channels)})"
-            )
+        items += PlaneExplainer._closing_words(self)  # type: ignore[arg-type]
+        # Unlike conv_arithmetic_words, no symbolic-entries line for a symbolic 3-D spec: left
+        # as it was by a byte-identical refactor (reported to the lead).
         if self.c.exact:
             items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
         elif t.work > self.options.limits.exact_work:
@@ -142,18 +125,8 @@ class Explainer3d(BackwardSections3d):
     def section_size(self) -> Section:
         t = self.t
         section = Section("size", "Output size")
-        for axis, (name, (before_name, after_name), k_name) in enumerate(AXIS_NAMES):
-            section.add(
-                Formula(
-                    label=f"{name}_out",
-                    symbolic=f"{name}_out = ({name} − 1)·s − {before_name} − {after_name} + "
-                    f"d·({k_name} − 1) + output_padding + 1",
-                    numeric=("(", t.in_size[axis], " − 1)·", t.stride[axis], " − ")
-                    + (t.before[axis], " − ", t.after[axis], " + ", t.dilation[axis], "·(")
-                    + (t.kernel[axis], " − 1) + ", t.output_padding[axis], " + 1"),
-                    value=t.out_size[axis],
-                )
-            )
+        for axis, (name, sides, k_name) in enumerate(AXIS_NAMES):
+            section.add(size_formula(t, axis, name, sides, k_name))
         section.add(
             Note(
                 "on each axis input position a scatters to a·s + e·d − p_before (taps e = 0 … "
@@ -189,72 +162,6 @@ class Explainer3d(BackwardSections3d):
             previous = index
         section.cut(left)
         return section
-
-    def _scatter(self, index: Index) -> Note:
-        """Where input entry (n, c, a, b, c') goes: each kernel tap's product, added to its
-        target."""
-        t = self.t
-        n, c, *cell = index
-        group = self.group_of(c)
-        x_text = self.sym_x(index).text
-        pieces: list[Any] = [f"{x_text} = ", self.x[index], " adds"]
-        shown, cut_off, more = 0, 0, 0
-        for o in range(t.out_per_group):
-            for tap in self.taps():
-                spot = self.target(tuple(cell), tap)
-                if spot is None:
-                    cut_off += 1
-                    continue
-                if shown == SCATTER_SHOWN:
-                    more += 1
-                    continue
-                kernel = (c, o, *tap)
-                pieces += [
-                    "," if shown else "",
-                    f" {x_text}·{self.sym_w(kernel).text} = ",
-                    self.x[index] * self.w[kernel],
-                    f" to {self.sym_y((n, group * t.out_per_group + o, *spot)).text}",
-                ]
-                shown += 1
-        if not shown:
-            pieces.append(" nothing: the padding cuts off every target")
-        if more:
-            pieces.append(f", … {more} more")
-        if cut_off and shown:
-            pieces.append(f" ({cut_off} product{'s' if cut_off != 1 else ''} cut off by padding)")
-        return sentence(*pieces)
-
-    def _output_sum(self, index: Index) -> SumOfProducts:
-        """Output (n, o, t, i, j) as the sum of the products scattered onto it."""
-        t = self.t
-        n, o, *out = index
-        group, o_in_group = divmod(o, t.out_per_group)
-        terms, extra = [], 0
-        for c in range(group * t.in_per_group, (group + 1) * t.in_per_group):
-            for cell, tap in self.sources(tuple(out)):
-                if len(terms) >= self.options.max_terms:
-                    extra += 1
-                    continue
-                source, kernel = (n, c, *cell), (c, o_in_group, *tap)
-                terms.append(
-                    Product(
-                        (
-                            (self.sym_x(source), self.x[source]),
-                            (self.sym_w(kernel), self.w[kernel]),
-                        )
-                    )
-                )
-        constant = None
-        if self.bias is not None:
-            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
-        return SumOfProducts(
-            target=self.sym_y(index),
-            terms=tuple(terms),
-            constant=constant,
-            value=self.c.output[index],
-            note="" if terms or extra else "no input entry scatters here",
-            omitted=extra,
-        )
 
     # jacobian --------------------------------------------------------------
     def section_jacobian(self) -> Section:

@@ -1,5 +1,7 @@
-"""The symbols, index arithmetic, backward and identities of a 3-D conv_transpose explanation
-(``dims: 3``, PyTorch's conv_transpose3d); core/explain/conv_transpose3d.py builds the rest.
+"""The backward and identities sections of a 3-D conv_transpose explanation (``dims: 3``,
+PyTorch's conv_transpose3d), over the symbols, index arithmetic and sums of
+core/explain/conv_transpose_terms.py (Terms3d: depth, rows and columns);
+core/explain/conv_transpose3d.py builds the rest.
 
 The scatter: input entry (a, b, c') times kernel tap (e, m, q) lands on output
 (a·sd + e·dd − p_front, b·sh + m·dh − p_top, c'·sw + q·dw − p_left).  Backward: ∂L/∂X is the
@@ -16,75 +18,26 @@ N×C_out×D_out×H_out×W_out indexed (n, o, t, i, j).
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Iterator
-from typing import Any
-
 import numpy as np
 
 from gradcalc.core.explain import (
     Note,
-    Product,
     Section,
-    SumOfProducts,
-    Symbol,
 )
-from gradcalc.core.explain.conv3d_terms import SPATIAL, Index, Operands3d
+from gradcalc.core.explain.conv3d_terms import SPATIAL, Index
 from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
+from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.ops.conv3d import conv3d_forward
 from gradcalc.core.records import fields
 
 
-class Terms3d(Operands3d):
-    """The symbols, operands and index arithmetic of a 3-D conv_transpose explanation."""
+class Terms3d(TransposeTerms):
+    """The symbols, operands, index arithmetic and sums of a 3-D conv_transpose explanation
+    (core/explain/conv_transpose_terms.py's over depth, rows and columns)."""
 
+    SPATIAL = SPATIAL
     KERNEL_INDEX = ("c", "o", *SPATIAL)  # C_in×(C_out/g)×kd×kh×kw
-
-    def __init__(self, problem: Any, run: Any, options: Any):
-        super().__init__(problem, run, options)
-        self.t = problem.geometry
-
-    # index arithmetic --------------------------------------------------------
-    def group_of(self, c: int) -> int:
-        return c // self.t.in_per_group
-
-    def target(self, cell: Index, tap: Index) -> Index | None:
-        """The output (t, i, j) input cell ``cell`` times tap ``tap`` lands on; None when the
-        padding cuts it off."""
-        t = self.t
-        spot = tuple(
-            v * s + k * d - before
-            for v, k, s, d, before in zip(cell, tap, t.stride, t.dilation, t.before, strict=True)
-        )
-        inside = all(0 <= v < size for v, size in zip(spot, t.out_size, strict=True))
-        return spot if inside else None
-
-    def sources(self, out: Index) -> Iterator[tuple[Index, Index]]:
-        """(cell, tap) of every input cell and tap that lands on output (t, i, j): on each
-        axis the cell is (out + p_before − tap·d)/s where that is a whole input position."""
-        t = self.t
-        per_axis = []
-        for axis in range(3):
-            options = []
-            for k in range(t.kernel[axis]):
-                v, rest = divmod(out[axis] + t.before[axis] - k * t.dilation[axis], t.stride[axis])
-                if not rest and 0 <= v < t.in_size[axis]:
-                    options.append((v, k))
-            per_axis.append(options)
-        for (a, e), (b, m), (col, q) in itertools.product(*per_axis):
-            yield (a, b, col), (e, m, q)
-
-    def taps(self) -> Iterator[Index]:
-        return itertools.product(*(range(k) for k in self.t.kernel))
-
-    def flat_indices(self, shape: tuple[int, ...]) -> tuple[list[Index], int]:
-        """The first ``options.cap(total)`` multi-indices of ``shape``, row-major, and how
-        many are left out."""
-        total = int(np.prod(shape))
-        shown = self.options.cap(total)
-        return [
-            tuple(int(v) for v in np.unravel_index(r, shape)) for r in range(shown)
-        ], total - shown
+    SCATTER_EXPANDED = False  # as before the 2-D and 3-D sums were one (see TransposeTerms)
 
     def slice_note(
         self, what: str, index: Index, previous: Index | None, axes: tuple[str, ...]
@@ -163,83 +116,6 @@ class BackwardSections3d(AdjointIdentities, Terms3d):
                 section.add(self._bias_gradient_sum(o))
             section.cut(len(channels) - shown)
         return section
-
-    def _input_gradient_sum(self, index: Index) -> SumOfProducts:
-        """∂L/∂x at (n, c, a, b, c'): Σ over the taps whose target is inside the output."""
-        t = self.t
-        n, c, *cell = index
-        group = self.group_of(c)
-        terms, extra = [], 0
-        for o in range(t.out_per_group):
-            for tap in self.taps():
-                spot = self.target(tuple(cell), tap)
-                if spot is None:
-                    continue
-                if len(terms) >= self.options.max_terms:
-                    extra += 1
-                    continue
-                out = (n, group * t.out_per_group + o, *spot)
-                kernel = (c, o, *tap)
-                terms.append(
-                    Product(
-                        ((self.sym_up(out), self.up[out]), (self.sym_w(kernel), self.w[kernel]))
-                    )
-                )
-        target = self.sym_x(index)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
-            terms=tuple(terms),
-            value=self.c.grad_input[index],
-            note="" if terms or extra else "the padding cuts off every target of this entry",
-            omitted=extra,
-        )
-
-    def _kernel_gradient_sum(self, index: Index) -> SumOfProducts:
-        """∂L/∂w at (c, o, e, m, q): Σ over input cells (every sample) of ∂L/∂y at the cell's
-        target through this tap, times the cell."""
-        t = self.t
-        c, o, *tap = index
-        channel = self.group_of(c) * t.out_per_group + o
-        terms, extra = [], 0
-        for n in range(t.batch):
-            for cell in itertools.product(*(range(s) for s in t.in_size)):
-                spot = self.target(cell, tuple(tap))
-                if spot is None:
-                    continue
-                if len(terms) >= self.options.max_terms:
-                    extra += 1
-                    continue
-                out, source = (n, channel, *spot), (n, c, *cell)
-                terms.append(
-                    Product(
-                        ((self.sym_up(out), self.up[out]), (self.sym_x(source), self.x[source]))
-                    )
-                )
-        target = self.sym_w(index)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
-            terms=tuple(terms),
-            value=self.c.grad_kernel[index],
-            note="" if terms or extra else "the padding cuts off every product of this tap",
-            omitted=extra,
-        )
-
-    def _bias_gradient_sum(self, o: int | None) -> SumOfProducts:
-        """∂L/∂b for output channel ``o`` (None: one bias shared by all)."""
-        t = self.t
-        channels = range(t.out_channels) if o is None else [o]
-        cells = list(itertools.product(range(t.batch), channels, *(range(s) for s in t.out_size)))
-        shown = cells[: self.options.max_terms]
-        target = self.sym_b(o or 0)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
-            general=f"Σ ∂{self.L}/∂{self.Y}"
-            + ("" if o is None else f" over channel {o + self.p.index_base}")
-            + f"  (∂{self.Y}/∂{self.B} = 1)",
-            terms=tuple(Product(((self.sym_up(cell), self.up[cell]),)) for cell in shown),
-            value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
-            omitted=len(cells) - len(shown),
-        )
 
     # identities ------------------------------------------------------------
     def _identity_words(self) -> str:

@@ -12,11 +12,9 @@ Arrays are NCHW (core/explain/conv_transpose_terms.py).
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 
-from gradcalc.core.explain import Note, Product, Section, SumOfProducts, Symbol
+from gradcalc.core.explain import Note, Section
 from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.ops.conv import conv2d_forward
@@ -72,15 +70,14 @@ class BackwardSections(AdjointIdentities, TransposeTerms):
                 f"over the outputs its scatter reached, times the tap that took it there"
             )
         )
-        inputs = self.flat_indices(p.input.size, (t.batch, t.in_channels, t.in_h, t.in_w))
-        for n, c, a, b in inputs:
-            section.add(self._input_gradient_sum(n, c, a, b))
-        section.cut(p.input.size - len(inputs))
-        w_shape = (t.in_channels, t.out_per_group, t.kernel_h, t.kernel_w)
-        kernels = self.flat_indices(p.kernel.size, w_shape)
-        for c, o, m, q in kernels:
-            section.add(self._kernel_gradient_sum(c, o, m, q))
-        section.cut(p.kernel.size - len(kernels))
+        inputs, left = self.flat_indices(t.input_shape)
+        for index in inputs:
+            section.add(self._input_gradient_sum(index))
+        section.cut(left)
+        kernels, left = self.flat_indices(t.kernel_shape)
+        for index in kernels:
+            section.add(self._kernel_gradient_sum(index))
+        section.cut(left)
         if p.bias is not None:
             channels = list(range(t.out_channels)) if p.bias.ndim == 1 else [None]
             shown = self.options.cap(len(channels))
@@ -88,85 +85,6 @@ class BackwardSections(AdjointIdentities, TransposeTerms):
                 section.add(self._bias_gradient_sum(o))
             section.cut(len(channels) - shown)
         return section
-
-    def _input_gradient_sum(self, n: int, c: int, a: int, b: int) -> SumOfProducts:
-        """∂L/∂x at (n, c, a, b): Σ over the taps whose target is inside the output."""
-        t = self.t
-        group = self.group_of(c)
-        terms, extra = [], 0
-        for o, m, q in itertools.product(
-            range(t.out_per_group), range(t.kernel_h), range(t.kernel_w)
-        ):
-            spot = self.target(a, b, m, q)
-            if spot is None:
-                continue
-            if len(terms) >= self.options.max_terms:
-                extra += 1
-                continue
-            out = group * t.out_per_group + o
-            terms.append(
-                Product(
-                    (
-                        (self.sym_up(n, out, *spot), self.up[n, out, spot[0], spot[1]]),
-                        (self.sym_w(c, o, m, q), self.w[c, o, m, q]),
-                    )
-                )
-            )
-        target = self.sym_x(n, c, a, b)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
-            terms=tuple(terms),
-            value=self.c.grad_input[n, c, a, b],
-            note="" if terms or extra else "the padding cuts off every target of this entry",
-            omitted=extra,
-        )
-
-    def _kernel_gradient_sum(self, c: int, o: int, m: int, q: int) -> SumOfProducts:
-        """∂L/∂w at (c, o, m, q): Σ over input cells (every sample) of ∂L/∂y at the cell's
-        target through this tap, times the cell."""
-        t = self.t
-        out = self.group_of(c) * t.out_per_group + o
-        terms, extra = [], 0
-        for n, a, b in itertools.product(range(t.batch), range(t.in_h), range(t.in_w)):
-            spot = self.target(a, b, m, q)
-            if spot is None:
-                continue
-            if len(terms) >= self.options.max_terms:
-                extra += 1
-                continue
-            terms.append(
-                Product(
-                    (
-                        (self.sym_up(n, out, *spot), self.up[n, out, spot[0], spot[1]]),
-                        (self.sym_x(n, c, a, b), self.x[n, c, a, b]),
-                    )
-                )
-            )
-        target = self.sym_w(c, o, m, q)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
-            terms=tuple(terms),
-            value=self.c.grad_kernel[c, o, m, q],
-            note="" if terms or extra else "the padding cuts off every product of this tap",
-            omitted=extra,
-        )
-
-    def _bias_gradient_sum(self, o: int | None) -> SumOfProducts:
-        """∂L/∂b for output channel ``o`` (None: one bias shared by all)."""
-        t = self.t
-        channels = range(t.out_channels) if o is None else [o]
-        cells = list(itertools.product(range(t.batch), channels, range(t.out_h), range(t.out_w)))
-        shown = cells[: self.options.max_terms]
-        target = self.sym_b(o or 0)
-        return SumOfProducts(
-            target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
-            general=f"Σ ∂{self.L}/∂{self.Y}"
-            + ("" if o is None else f" over channel {o + self.p.index_base}")
-            + f"  (∂{self.Y}/∂{self.B} = 1)",
-            terms=tuple(Product(((self.sym_up(*cell), self.up[cell]),)) for cell in shown),
-            value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
-            omitted=len(cells) - len(shown),
-        )
 
     # identities ------------------------------------------------------------
     def _identity_words(self) -> str:

@@ -1,122 +1,245 @@
-"""What every part of a conv_transpose explanation is made of: the symbols (in the spec's own
-axes), the operands as the run used them, and the index arithmetic of the scatter — input
-entry (a, b) times kernel tap (m, q) lands on output row a·sh + m·dh − p_top, column
-b·sw + q·dw − p_left — from which the forward sums, the backward sums and the scatter lists
-are all found (looping only over what is shown).
+"""What every conv_transpose explanation (1-D to 3-D) is made of: the symbols (in the spec's own
+axes), the operands as the run used them, the index arithmetic of the scatter — input cell a
+times kernel tap e lands, on each spatial axis, on output position a·s + e·d − p_before — and
+the sums found from it, each looping only over what it shows: an input entry's scatter, an
+output as the sum it gathered, and ∂L/∂x, ∂L/∂w and ∂L/∂b as their sums.
 
-Arrays are NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw, upstream and
-output N×C_out×H_out×W_out (core/kinds/conv_transpose.py's ConvTransposeTrace).
+Arrays are NCHW, or NCDHW in 3-D (a 1-D problem runs with H = kh = 1): input ``x``
+N×C_in×…, kernel ``w`` C_in×(C_out/g)×…, upstream and output N×C_out×… (core/kinds/
+conv_transpose.py's ConvTransposeTrace); every entry is named by its full index tuple.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 
 from gradcalc.core import spec as common
-from gradcalc.core.explain import Matrix, Symbol, index_separator
-from gradcalc.core.kinds.conv_transpose import ConvTransposeProblem, ConvTransposeTrace
+from gradcalc.core.explain import Note, Product, SumOfProducts, Symbol, sentence
+from gradcalc.core.explain.conv_operands import IndexedOperands
+from gradcalc.core.kinds.conv_transpose import ConvTransposeProblem
 from gradcalc.core.outcome import Run
+from gradcalc.core.values import holds_formulas
+
+Index = tuple[int, ...]
+# A scatter list names at most this many targets, then "… N more".
+SCATTER_SHOWN = 9
 
 
-class TransposeTerms:
-    """The symbols, operands and index arithmetic of a conv_transpose explanation."""
+def expanded(value: Any) -> Any:
+    """A product as results show it: a formula expanded ((a + b)·2 as 2·a + 2·b), a number as
+    it is (SymPy is imported only for a formula)."""
+    if not holds_formulas(value):
+        return value
+    from gradcalc.core.symbolic import tidy_entry
+
+    return tidy_entry(value)
+
+
+class TransposeTerms(IndexedOperands):
+    """The symbols, operands, index arithmetic and sums of a conv_transpose explanation over
+    rows and columns (``SPATIAL``); core/explain/conv_transpose3d_backward.py's Terms3d adds
+    the depth axis.  ``t`` is the geometry: its ``in_size``, ``kernel``, ``stride``,
+    ``dilation``, ``before`` and ``out_size`` hold one number per spatial axis."""
+
+    SPATIAL: tuple[str, ...] = ("row", "col")
+    KERNEL_INDEX: tuple[str, ...] = ("c", "o", "row", "col")  # C_in×(C_out/g)×kh×kw
+    # Whether a scatter's products are shown expanded, as results are (2·a + 2 for (a + 1)·2).
+    # The 3-D explanation has always shown them as multiplied (Terms3d): a formula entry's
+    # products differ in form there, not in value.
+    SCATTER_EXPANDED = True
 
     def __init__(self, problem: ConvTransposeProblem, run: Run, options: common.SolveOptions):
-        computed: ConvTransposeTrace = run.trace
-        self.p = problem
-        self.c = computed
-        self.results = run.results
-        self.options = options
-        self.maps = computed.jacobian_maps
+        super().__init__(problem, run, options)
         self.t = problem.geometry
-        self.X, self.K, self.Y, self.L, self.B = (
-            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
-        )
-        self.sep = index_separator(
-            problem.input.shape,
-            problem.kernel.shape,
-            problem.output_shape,
-            index_base=problem.index_base,
-        )
-        self.x, self.w, self.up, self.bias = (
-            computed.input,
-            computed.kernel,
-            computed.upstream,
-            computed.bias,
-        )
-
-    # symbols ---------------------------------------------------------------
-    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
-        return tuple(full[a] + self.p.index_base for a in axes)
-
-    def sym_x(self, n: int, c: int, a: int, b: int) -> Symbol:
-        full = {"n": n, "c": c, "row": a, "col": b}
-        return Symbol(self.X, self._index(full, self.p.input_axes), self.sep)
-
-    def sym_w(self, c: int, o: int, m: int, q: int) -> Symbol:
-        """Kernel entry (c, o, m, q): input channel c, output channel o of its group."""
-        full = {"c": c, "o": o, "row": m, "col": q}
-        return Symbol(self.K, self._index(full, self.p.kernel_axes), self.sep)
-
-    def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
-        """Output entry (n, o, i, j), o counting every output channel (all groups)."""
-        full = {"n": n, "o": o, "row": i, "col": j}
-        return Symbol(prefix + self.Y, self._index(full, self.p.output_axes), self.sep)
-
-    def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
-        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
-
-    def sym_b(self, o: int) -> Symbol:
-        if self.p.bias is not None and self.p.bias.ndim == 1:
-            return Symbol(self.B, (o + self.p.index_base,), self.sep)
-        return Symbol(self.B)
-
-    def letters(self, axes: tuple[str, ...]) -> str:
-        names = {"n": "n", "o": "o", "c": "c", "row": "i", "col": "j"}
-        return "".join(names[a] for a in axes)
-
-    def matrix(
-        self, label: str, values: np.ndarray, axes: tuple[str, ...], caption: str = "", role=""
-    ) -> Matrix:
-        return Matrix(
-            label=label,
-            values=values,
-            axis_names=axes,
-            index_base=self.p.index_base,
-            caption=caption,
-            role=role,
-        )
 
     # index arithmetic --------------------------------------------------------
     def group_of(self, c: int) -> int:
         return c // self.t.in_per_group
 
-    def target(self, a: int, b: int, m: int, q: int) -> tuple[int, int] | None:
-        """The output (row, col) input cell (a, b) times tap (m, q) lands on; None when the
+    def target(self, cell: Index, tap: Index) -> Index | None:
+        """The output position input cell ``cell`` times tap ``tap`` lands on; None when the
         padding cuts it off."""
         t = self.t
-        i = a * t.stride[0] + m * t.dilation[0] - t.padding[0]
-        j = b * t.stride[1] + q * t.dilation[1] - t.padding[2]
-        return (i, j) if 0 <= i < t.out_h and 0 <= j < t.out_w else None
+        spot = tuple(
+            v * s + k * d - before
+            for v, k, s, d, before in zip(cell, tap, t.stride, t.dilation, t.before, strict=True)
+        )
+        inside = all(0 <= v < size for v, size in zip(spot, t.out_size, strict=True))
+        return spot if inside else None
 
-    def sources(self, i: int, j: int) -> Iterator[tuple[int, int, int, int]]:
-        """(a, b, m, q) of every input cell and tap that lands on output (i, j): a is
-        (i + p_top − m·dh)/sh where that is a whole row of the input."""
+    def sources(self, out: Index) -> Iterator[tuple[Index, Index]]:
+        """(cell, tap) of every input cell and tap that lands on output position ``out``: on
+        each axis the cell is (out + p_before − tap·d)/s where that is a whole input position."""
         t = self.t
-        for m in range(t.kernel_h):
-            a, rest = divmod(i + t.padding[0] - m * t.dilation[0], t.stride[0])
-            if rest or not 0 <= a < t.in_h:
-                continue
-            for q in range(t.kernel_w):
-                b, rest = divmod(j + t.padding[2] - q * t.dilation[1], t.stride[1])
-                if not rest and 0 <= b < t.in_w:
-                    yield a, b, m, q
+        per_axis = []
+        for axis in range(len(out)):
+            options = []
+            for k in range(t.kernel[axis]):
+                v, rest = divmod(out[axis] + t.before[axis] - k * t.dilation[axis], t.stride[axis])
+                if not rest and 0 <= v < t.in_size[axis]:
+                    options.append((v, k))
+            per_axis.append(options)
+        for pairs in itertools.product(*per_axis):
+            yield tuple(v for v, _ in pairs), tuple(k for _, k in pairs)
 
-    def flat_indices(self, total: int, shape: tuple[int, ...]) -> list[tuple[int, ...]]:
-        """The first ``options.cap(total)`` multi-indices of ``shape`` in row-major order."""
+    def taps(self) -> Iterator[Index]:
+        return itertools.product(*(range(k) for k in self.t.kernel))
+
+    def flat_indices(self, shape: tuple[int, ...]) -> tuple[list[Index], int]:
+        """The first ``options.cap(total)`` multi-indices of ``shape``, row-major, and how
+        many are left out."""
+        total = int(np.prod(shape))
+        shown = self.options.cap(total)
         return [
-            tuple(int(v) for v in np.unravel_index(r, shape))
-            for r in range(self.options.cap(total))
-        ]
+            tuple(int(v) for v in np.unravel_index(r, shape)) for r in range(shown)
+        ], total - shown
+
+    # forward sums ------------------------------------------------------------
+    def _scatter(self, index: Index) -> Note:
+        """Where input entry (n, c, *cell) goes: each kernel tap's product, added to its
+        target."""
+        t = self.t
+        n, c, *cell = index
+        group = self.group_of(c)
+        x_text = self.sym_x(index).text
+        pieces: list[Any] = [f"{x_text} = ", self.x[index], " adds"]
+        shown, cut_off, more = 0, 0, 0
+        for o in range(t.out_per_group):
+            for tap in self.taps():
+                spot = self.target(tuple(cell), tap)
+                if spot is None:
+                    cut_off += 1
+                    continue
+                if shown == SCATTER_SHOWN:
+                    more += 1
+                    continue
+                kernel = (c, o, *tap)
+                product = self.x[index] * self.w[kernel]
+                pieces += [
+                    "," if shown else "",
+                    f" {x_text}·{self.sym_w(kernel).text} = ",
+                    expanded(product) if self.SCATTER_EXPANDED else product,
+                    f" to {self.sym_y((n, group * t.out_per_group + o, *spot)).text}",
+                ]
+                shown += 1
+        if not shown:
+            pieces.append(" nothing: the padding cuts off every target")
+        if more:
+            pieces.append(f", … {more} more")
+        if cut_off and shown:
+            pieces.append(f" ({cut_off} product{'s' if cut_off != 1 else ''} cut off by padding)")
+        return sentence(*pieces)
+
+    def _output_sum(self, index: Index) -> SumOfProducts:
+        """Output (n, o, *position) as the sum of the products scattered onto it."""
+        t = self.t
+        n, o, *out = index
+        group, o_in_group = divmod(o, t.out_per_group)
+        terms, extra = [], 0
+        for c in range(group * t.in_per_group, (group + 1) * t.in_per_group):
+            for cell, tap in self.sources(tuple(out)):
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                source, kernel = (n, c, *cell), (c, o_in_group, *tap)
+                terms.append(
+                    Product(
+                        (
+                            (self.sym_x(source), self.x[source]),
+                            (self.sym_w(kernel), self.w[kernel]),
+                        )
+                    )
+                )
+        constant = None
+        if self.bias is not None:
+            constant = (self.sym_b(o), self.bias[o] if self.bias.ndim == 1 else self.bias[()])
+        return SumOfProducts(
+            target=self.sym_y(index),
+            terms=tuple(terms),
+            constant=constant,
+            value=self.c.output[index],
+            note="" if terms or extra else "no input entry scatters here",
+            omitted=extra,
+        )
+
+    # backward sums -----------------------------------------------------------
+    def _input_gradient_sum(self, index: Index) -> SumOfProducts:
+        """∂L/∂x at (n, c, *cell): Σ over the taps whose target is inside the output."""
+        t = self.t
+        n, c, *cell = index
+        group = self.group_of(c)
+        terms, extra = [], 0
+        for o in range(t.out_per_group):
+            for tap in self.taps():
+                spot = self.target(tuple(cell), tap)
+                if spot is None:
+                    continue
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                out = (n, group * t.out_per_group + o, *spot)
+                kernel = (c, o, *tap)
+                terms.append(
+                    Product(
+                        ((self.sym_up(out), self.up[out]), (self.sym_w(kernel), self.w[kernel]))
+                    )
+                )
+        target = self.sym_x(index)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.X}", target.index, self.sep),
+            terms=tuple(terms),
+            value=self.c.grad_input[index],
+            note="" if terms or extra else "the padding cuts off every target of this entry",
+            omitted=extra,
+        )
+
+    def _kernel_gradient_sum(self, index: Index) -> SumOfProducts:
+        """∂L/∂w at (c, o, *tap): Σ over input cells (every sample) of ∂L/∂y at the cell's
+        target through this tap, times the cell."""
+        t = self.t
+        c, o, *tap = index
+        channel = self.group_of(c) * t.out_per_group + o
+        terms, extra = [], 0
+        for n in range(t.batch):
+            for cell in itertools.product(*(range(s) for s in t.in_size)):
+                spot = self.target(cell, tuple(tap))
+                if spot is None:
+                    continue
+                if len(terms) >= self.options.max_terms:
+                    extra += 1
+                    continue
+                out, source = (n, channel, *spot), (n, c, *cell)
+                terms.append(
+                    Product(
+                        ((self.sym_up(out), self.up[out]), (self.sym_x(source), self.x[source]))
+                    )
+                )
+        target = self.sym_w(index)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.K}", target.index, self.sep),
+            terms=tuple(terms),
+            value=self.c.grad_kernel[index],
+            note="" if terms or extra else "the padding cuts off every product of this tap",
+            omitted=extra,
+        )
+
+    def _bias_gradient_sum(self, o: int | None) -> SumOfProducts:
+        """∂L/∂b for output channel ``o`` (None: one bias shared by all)."""
+        t = self.t
+        channels = range(t.out_channels) if o is None else [o]
+        cells = list(itertools.product(range(t.batch), channels, *(range(s) for s in t.out_size)))
+        shown = cells[: self.options.max_terms]
+        target = self.sym_b(o or 0)
+        return SumOfProducts(
+            target=Symbol(f"∂{self.L}/∂{self.B}", target.index, self.sep),
+            general=f"Σ ∂{self.L}/∂{self.Y}"
+            + ("" if o is None else f" over channel {o + self.p.index_base}")
+            + f"  (∂{self.Y}/∂{self.B} = 1)",
+            terms=tuple(Product(((self.sym_up(cell), self.up[cell]),)) for cell in shown),
+            value=self.c.grad_bias[o] if o is not None else self.c.grad_bias[()],
+            omitted=len(cells) - len(shown),
+        )

@@ -5,11 +5,12 @@ convention line, and the check an identity's recomputed value gets.
 
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 
-from gradcalc.core.explain import Matrix, Note, Section, Symbol, SymbolTable
+from gradcalc.core.explain import Formula, Matrix, Note, Section, Symbol, SymbolTable, sentence
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.values import holds_formulas, to_float
 from gradcalc.core.words import entries
@@ -33,6 +34,21 @@ def arithmetic_words(
     if forced:
         return "float64 arithmetic (--float)"
     return f"float64 arithmetic: {size}, above the exact limit of {limit:,}"
+
+
+def conv_arithmetic_words(explainer: Any, work: int) -> list[str]:
+    """How a conv or conv_transpose run computed (``work``: its multiply-adds, against the
+    exact limit): exact, with the symbols it holds and why any were given values; or
+    float64, and why."""
+    p, limit = explainer.p, explainer.options.limits.exact_work
+    if not explainer.c.exact:
+        size = f"the problem needs {work:,} multiply-adds"
+        return [arithmetic_words(exact=False, forced=work <= limit, size=size, limit=limit)]
+    items = [arithmetic_words(exact=True, forced=False, size="", limit=limit)]
+    items += symbolic_words(p.input, p.kernel, p.bias, p.upstream)
+    if p.symbolic_capped:
+        items.append(p.symbolic_capped)
+    return items
 
 
 def symbolic_words(*arrays: Any) -> list[str]:
@@ -263,6 +279,90 @@ def index_tuple_labels(explainer: Any, geometry: Any) -> tuple[Any, ...]:
         (tuple(s.text for s in w_symbols), w_symbols),
         (tuple(s.text for s in x_symbols), x_symbols),
     )
+
+
+def conv_loss_section(explainer: Any, entry_y: Any, entry_w: Any) -> Section:
+    """The loss section of a conv explainer, 1-D to 3-D: L = Σ upstream ⊙ y (the loss whose
+    gradient the upstream is), written out for the outputs --steps shows and summed over all,
+    then what the sign of ∂L/∂w says at the kernel's first entry and its largest.
+    ``entry_y(index)`` and ``entry_w(index)`` are the output's and the kernel's symbols at a
+    full index tuple (N×O×… of the output, O×C×… of the kernel, as the run holds them)."""
+    ex = explainer
+    section = Section("loss", "A loss with this upstream, and reading the gradient's sign")
+    rows, omitted = ex._output_indices()
+    tokens: list[Any] = []
+    for position, index in enumerate(rows):
+        if position:
+            tokens.append(" + ")
+        tokens.extend(factor(ex.up[index]))
+        tokens.append("·" + entry_y(index).text)
+    if omitted:
+        tokens.append(f" + … ({omitted} more)")
+    products = ex.up * ex.c.output
+    total = sum(products.ravel(), Fraction(0)) if ex.c.exact else float(np.sum(products))
+    section.add(
+        Formula(
+            label=ex.L,
+            symbolic=f"{ex.L} = Σ ∂{ex.L}/∂{ex.Y} ⊙ {ex.Y}  (upstream values held constant)",
+            numeric=tuple(tokens),
+            value=total,
+        )
+    )
+    section.add(
+        Note(
+            f"differentiating gives ∂{ex.L}/∂{ex.Y} = the upstream exactly; with the other "
+            f"operand fixed, {ex.L} changes exactly linearly in {ex.K} (and in {ex.X}), "
+            "so the statements below hold for any ε."
+        )
+    )
+    grad = ex.c.grad_kernel
+    if holds_formulas(grad):  # its signs depend on values the spec left open
+        section.add(
+            Note(f"the sign of each entry of ∂{ex.L}/∂{ex.K} depends on the symbols' values.")
+        )
+        return section
+    candidates = [(0,) * grad.ndim]
+    largest = tuple(
+        int(v) for v in np.unravel_index(int(np.argmax(np.abs(to_float(grad)))), grad.shape)
+    )
+    if largest not in candidates:
+        candidates.append(largest)
+    for index in candidates:
+        section.add(_sign_sentence(ex.L, entry_w(index).text, grad[index]))
+    return section
+
+
+def _sign_sentence(loss: str, name: str, value: Any) -> Note:
+    """What the sign of ∂L/∂``name`` (``value``) says about a small step of ``name``."""
+    L = loss
+    if value > 0:
+        words: tuple = (
+            f"raising {name} by ε raises {L} by ",
+            *_times_epsilon(value),
+            f"; lowering it lowers {L}. Gradient descent ({name} ← {name} − η·",
+            value,
+            f") lowers {name}, which lowers {L}.",
+        )
+    elif value < 0:
+        words = (
+            f"raising {name} by ε lowers {L} by ",
+            *_times_epsilon(-value),
+            f"; lowering it raises {L}. Gradient descent ({name} ← {name} − η·(",
+            value,
+            f")) raises {name}, which lowers {L}.",
+        )
+    else:
+        words = (f"{L} does not change when {name} changes (to first order).",)
+    return sentence(f"∂{L}/∂{name} = ", value, ": ", *words)
+
+
+def _times_epsilon(value: Any) -> tuple:
+    """2 -> (2, "ε"), 1 -> ("ε",), 1/2 -> ("(", 1/2, ")ε"): sentence pieces."""
+    if value == 1:
+        return ("ε",)
+    if value == int(value):
+        return (value, "ε")
+    return ("(", value, ")ε")
 
 
 def index_and_upstream_words(

@@ -36,8 +36,8 @@ from gradcalc.core.kinds.conv_jacobian import (
     ConvArrays,
     gather,
     jacobian_maps,
-    output_shape,
-    result_shapes,
+    output_axes,
+    read_answers,
 )
 from gradcalc.core.kinds.fields import focus_target as read_focus_target
 from gradcalc.core.kinds.fields import (
@@ -47,10 +47,7 @@ from gradcalc.core.kinds.fields import (
     read_single,
 )
 from gradcalc.core.kinds.symbolic_fields import (
-    answer_names,
-    answers_at,
     naming,
-    numbers_above_cap,
     read_tensor,
 )
 from gradcalc.core.ops import adapter
@@ -166,16 +163,9 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
     )
     bias = _read_bias(spec, geometry.out_channels, limits, names)
 
-    output_axes = (
-        (("n",) if x.ndim == dims + 2 else ())
-        + (("o",) if w.ndim == dims + 2 else ())
-        + SPATIAL[dims]
-    )
+    out_axes = output_axes(x, w, dims)
     problem_stub = dict(
         title=common.read_title(spec),
-        input=x,
-        kernel=w,
-        bias=bias,
         geometry=geometry,
         padding_text=padding_text,
         flip_kernel=flip_kernel,
@@ -183,31 +173,15 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvProblem:
         index_base=common.read_index_base(spec),
         input_axes=input_axes,
         kernel_axes=kernel_axes,
-        output_axes=output_axes,
+        output_axes=out_axes,
         tolerance=common.read_tolerance(spec),
         dims_inferred=dims_inferred,
         padding_mode=padding_mode,
     )
-    out_shape = output_shape(geometry, output_axes)
-    upstream, upstream_given = common.read_upstream(
-        spec, out_shape, names["output"], limits, naming=naming(spec, names, "output")
+    answers = read_answers(
+        spec, (x, w, bias), geometry, out_axes, geometry.most_terms, (names, limits)
     )
-    known_results = result_shapes(out_shape, x, w, bias)
-    symbols = answer_names(spec, x, w, bias, upstream)
-    fields, values, capped = numbers_above_cap(
-        {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
-        geometry.work,
-        geometry.most_terms,
-    )
-    expected = common.read_expected(spec, known_results, limits, symbols=symbols)
-    problem_stub.update(input=fields["input"], kernel=fields["kernel"], bias=fields["bias"])
-    return ConvProblem(
-        upstream=fields["upstream"],
-        upstream_given=upstream_given,
-        expected=answers_at(expected, values),
-        symbolic_capped=capped,
-        **problem_stub,
-    )
+    return ConvProblem(**problem_stub, **answers)
 
 
 def _read_input_and_kernel(

@@ -7,12 +7,15 @@ core/kinds/conv.py runs them; conv_transpose gathers with the same function."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from fractions import Fraction
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from gradcalc.core import spec as common
+from gradcalc.core.kinds.symbolic_fields import answer_names, answers_at, naming, numbers_above_cap
 from gradcalc.core.ops.conv import tap_windows
 from gradcalc.core.values import to_float
 
@@ -32,6 +35,49 @@ def output_shape(geometry: Any, axes: tuple[str, ...]) -> tuple[int, ...]:
     full = geometry.output_shape
     sizes = dict(zip(RUN_OUTPUT_AXES[len(full)], full, strict=True))
     return tuple(sizes[a] for a in axes)
+
+
+def output_axes(x: np.ndarray, w: np.ndarray, dims: int) -> tuple[str, ...]:
+    """The output's axes in the spec's own shape: n if the input has a batch axis, o if the
+    kernel has both channel axes, then the ``dims`` spatial ones."""
+    return (
+        (("n",) if x.ndim == dims + 2 else ())
+        + (("o",) if w.ndim == dims + 2 else ())
+        + SPATIAL[dims]
+    )
+
+
+def read_answers(
+    spec: Mapping[str, Any],
+    arrays: tuple[np.ndarray, np.ndarray, np.ndarray | None],
+    geometry: Any,
+    out_axes: tuple[str, ...],
+    most_terms: int,
+    context: tuple[Mapping[str, str], common.Limits],
+) -> dict[str, Any]:
+    """The upstream and expected answers of a conv or conv_transpose spec, with the input,
+    kernel and bias ``arrays`` as they are solved: above the symbolic limits (``geometry.work``
+    multiply-adds, ``most_terms`` terms in one sum) every symbol gets a random whole number
+    (docs/symbolic.md).  ``context`` is the spec's names and the limits.  The problem's fields
+    by name: input, kernel, bias, upstream, upstream_given, expected, symbolic_capped."""
+    names, limits = context
+    x, w, bias = arrays
+    out_shape = output_shape(geometry, out_axes)
+    upstream, upstream_given = common.read_upstream(
+        spec, out_shape, names["output"], limits, naming=naming(spec, names, "output")
+    )
+    known_results = result_shapes(out_shape, x, w, bias)
+    symbols = answer_names(spec, x, w, bias, upstream)
+    fields, values, capped = numbers_above_cap(
+        {"input": x, "kernel": w, "bias": bias, "upstream": upstream}, geometry.work, most_terms
+    )
+    expected = common.read_expected(spec, known_results, limits, symbols=symbols)
+    return dict(
+        fields,
+        upstream_given=upstream_given,
+        expected=answers_at(expected, values),
+        symbolic_capped=capped,
+    )
 
 
 class ConvArrays:

@@ -30,8 +30,8 @@ from gradcalc.core.kinds.conv_jacobian import (
     SPATIAL,
     ConvArrays,
     gather,
-    output_shape,
-    result_shapes,
+    output_axes,
+    read_answers,
 )
 from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
 from gradcalc.core.kinds.conv_transpose_maps import jacobian_maps
@@ -44,10 +44,7 @@ from gradcalc.core.kinds.fields import (
     read_single,
 )
 from gradcalc.core.kinds.symbolic_fields import (
-    answer_names,
-    answers_at,
     naming,
-    numbers_above_cap,
     read_tensor,
 )
 from gradcalc.core.ops import adapter
@@ -129,42 +126,21 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> ConvTransposeProblem
     dims, dims_inferred = _read_dims(spec, x, w)
     geometry, padding_text = _read_geometry(spec, x, w, limits, dims)
     bias = _read_bias(spec, geometry.out_channels, limits, names)
-    output_axes = (
-        (("n",) if x.ndim == dims + 2 else ())
-        + (("o",) if w.ndim == dims + 2 else ())
-        + SPATIAL[dims]
-    )
-    out_shape = output_shape(geometry, output_axes)
-    upstream, upstream_given = common.read_upstream(
-        spec, out_shape, names["output"], limits, naming=naming(spec, names, "output")
-    )
-    known_results = result_shapes(out_shape, x, w, bias)
-    symbols = answer_names(spec, x, w, bias, upstream)
-    # Above the symbolic limits every symbol gets a random whole number (docs/symbolic.md).
-    fields, values, capped = numbers_above_cap(
-        {"input": x, "kernel": w, "bias": bias, "upstream": upstream},
-        geometry.work,
-        most_terms(geometry, bias is not None),
-    )
-    expected = common.read_expected(spec, known_results, limits, symbols=symbols)
+    out_axes = output_axes(x, w, dims)
+    terms = most_terms(geometry, bias is not None)
+    answers = read_answers(spec, (x, w, bias), geometry, out_axes, terms, (names, limits))
     return ConvTransposeProblem(
         title=common.read_title(spec),
-        input=fields["input"],
-        kernel=fields["kernel"],
-        bias=fields["bias"],
         geometry=geometry,
         padding_text=padding_text,
-        upstream=fields["upstream"],
-        upstream_given=upstream_given,
         names=names,
         index_base=common.read_index_base(spec),
         input_axes=("n", "c")[2 + dims - x.ndim :] + SPATIAL[dims],
         kernel_axes=("c", "o", *SPATIAL[dims]) if w.ndim == dims + 2 else SPATIAL[dims],
-        output_axes=output_axes,
-        expected=answers_at(expected, values),
+        output_axes=out_axes,
         tolerance=common.read_tolerance(spec),
         dims_inferred=dims_inferred,
-        symbolic_capped=capped,
+        **answers,
     )
 
 

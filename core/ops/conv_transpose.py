@@ -76,6 +76,30 @@ class ConvTransposeGeometry:
     def out_per_group(self) -> int:
         return self.out_channels // self.groups
 
+    # Per spatial axis (rows, columns), as the 3-D geometry (core/ops/conv_transpose3d.py)
+    # names them, so that the explanation's index arithmetic serves both.
+    @property
+    def in_size(self) -> tuple[int, int]:
+        return (self.in_h, self.in_w)
+
+    @property
+    def kernel(self) -> tuple[int, int]:
+        return (self.kernel_h, self.kernel_w)
+
+    @property
+    def before(self) -> tuple[int, int]:
+        """The padding cut off before each axis: top, left."""
+        return (self.padding[0], self.padding[2])
+
+    @property
+    def after(self) -> tuple[int, int]:
+        """The padding cut off after each axis: bottom, right."""
+        return (self.padding[1], self.padding[3])
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        return (self.out_h, self.out_w)
+
     @property
     def input_shape(self) -> tuple[int, ...]:
         return (self.batch, self.in_channels, self.in_h, self.in_w)

@@ -1,0 +1,102 @@
+"""What every conv and conv_transpose explanation (1-D to 3-D) is made of: the problem, the
+run's operands as it used them (exact, or float64) and the names, with the bias's symbol and
+the matrices of the problem section; and the 2-D explanations' entry symbols, from the NCHW
+index (a 1-D problem runs with H = kh = 1), written in the spec's own axes.
+
+The 3-D symbols, from NCDHW index tuples, are core/explain/conv3d_terms.py's.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from gradcalc.core.explain import Matrix, Symbol, index_separator
+
+
+class Operands:
+    """The problem ``p``, its trace ``c`` and that trace's operands ``x``, ``w``, ``up`` and
+    ``bias`` (NCHW or NCDHW, the kernel in the kind's own layout), the results, the options,
+    the Jacobian maps and the names ``X``, ``K``, ``Y``, ``L``, ``B``."""
+
+    def __init__(self, problem: Any, run: Any, options: Any):
+        trace = run.trace
+        self.p, self.c, self.results, self.options = problem, trace, run.results, options
+        self.maps = trace.jacobian_maps
+        self.X, self.K, self.Y, self.L, self.B = (
+            problem.names[k] for k in ("input", "kernel", "output", "loss", "bias")
+        )
+        self.sep = index_separator(
+            problem.input.shape,
+            problem.kernel.shape,
+            problem.output_shape,
+            index_base=problem.index_base,
+        )
+        self.x, self.w, self.up, self.bias = trace.input, trace.kernel, trace.upstream, trace.bias
+
+    def sym_b(self, o: int) -> Symbol:
+        if self.p.bias is not None and self.p.bias.ndim == 1:
+            return Symbol(self.B, (o + self.p.index_base,), self.sep)
+        return Symbol(self.B)
+
+    def matrix(
+        self, label: str, values: Any, axes: tuple[str, ...], caption: str = "", role: str = ""
+    ) -> Matrix:
+        return Matrix(
+            label=label,
+            values=values,
+            axis_names=axes,
+            index_base=self.p.index_base,
+            caption=caption,
+            role=role,
+        )
+
+
+class Operands2d(Operands):
+    """The 2-D (and 1-D) entry symbols of input, output and upstream; the kernel's
+    (``sym_w``) is each kind's, as its layout is (conv O×C×kh×kw, conv_transpose C×O×kh×kw)."""
+
+    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
+        return tuple(full[a] + self.p.index_base for a in axes)
+
+    def sym_x(self, n: int, c: int, r: int, col: int) -> Symbol:
+        """Input entry (n, c, r, col)."""
+        full = {"n": n, "c": c, "row": r, "col": col}
+        return Symbol(self.X, self._index(full, self.p.input_axes), self.sep)
+
+    def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
+        """Output entry (n, o, i, j), o counting every output channel (all groups)."""
+        full = {"n": n, "o": o, "row": i, "col": j}
+        return Symbol(prefix + self.Y, self._index(full, self.p.output_axes), self.sep)
+
+    def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
+        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
+
+
+class IndexedOperands(Operands):
+    """Entry symbols from full index tuples (N×C×… of the input, N×O×… of the output, the
+    kernel's as ``KERNEL_INDEX``) over the spatial axes ``SPATIAL``: the 3-D explanations' and
+    conv_transpose's (1-D, 2-D: rows and columns)."""
+
+    SPATIAL: tuple[str, ...] = ("depth", "row", "col")
+    KERNEL_INDEX: tuple[str, ...] = ("o", "c", "depth", "row", "col")
+
+    def _symbol(
+        self, name: str, full: tuple[int, ...], names: tuple[str, ...], axes: tuple[str, ...]
+    ):
+        values = dict(zip(names, full, strict=True))
+        return Symbol(name, tuple(values[a] + self.p.index_base for a in axes), self.sep)
+
+    def sym_x(self, index: tuple[int, ...]) -> Symbol:
+        """Input entry (n, c, *spatial)."""
+        return self._symbol(self.X, index, ("n", "c", *self.SPATIAL), self.p.input_axes)
+
+    def sym_w(self, index: tuple[int, ...]) -> Symbol:
+        """Kernel entry, indexed as ``KERNEL_INDEX``."""
+        return self._symbol(self.K, index, self.KERNEL_INDEX, self.p.kernel_axes)
+
+    def sym_y(self, index: tuple[int, ...], prefix: str = "") -> Symbol:
+        """Output entry (n, o, *spatial), o counting every output channel (all groups)."""
+        return self._symbol(prefix + self.Y, index, ("n", "o", *self.SPATIAL), self.p.output_axes)
+
+    def sym_up(self, index: tuple[int, ...]) -> Symbol:
+        return self.sym_y(index, prefix=f"∂{self.L}/∂")
