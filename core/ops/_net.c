@@ -462,6 +462,76 @@ static PyObject *relu(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* relu_forward(x, y, count): y = x if x > 0 else 0.0 (nan and -0.0 give 0.0), for each of
+   the `count` entries of x and y (any one shape): relu's output alone.  Its slope [x > 0]
+   is left to relu_backward, which reads it off x (one array written, not two). */
+static PyObject *relu_forward(PyObject *self, PyObject *args) {
+    PyObject *x_obj, *y_obj;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOn", &x_obj, &y_obj, &count)) return NULL;
+    if (product(&count, 1) < 0) return NULL;
+    Py_buffer xv, yv;
+    if (take(x_obj, &xv, count, "d", 0, "x") < 0) return NULL;
+    if (take(y_obj, &yv, count, "d", 1, "y") < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&xv, &yv}, 2, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        return NULL;
+    }
+    const double *restrict x = xv.buf;
+    double *restrict y = yv.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count; k++) y[k] = x[k] > 0.0 ? x[k] : 0.0;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&yv);
+    Py_RETURN_NONE;
+}
+
+/* relu_backward(grad_y, x, grad_x, count): grad_x = grad_y * (1.0 if x > 0 else 0.0), for
+   each of the `count` entries of grad_y, x and grad_x (any one shape): ∂L/∂y ⊙ relu'(x),
+   the product NumPy's grad_y * slope takes (-0.0 where grad_y < 0 off the positive
+   entries, nan where grad_y is not finite), with relu'(0) = 0 as PyTorch's. */
+static PyObject *relu_backward(PyObject *self, PyObject *args) {
+    PyObject *grad_obj, *x_obj, *out_obj;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOOn", &grad_obj, &x_obj, &out_obj, &count)) return NULL;
+    if (product(&count, 1) < 0) return NULL;
+    Py_buffer gv, xv, ov;
+    if (take(grad_obj, &gv, count, "d", 0, "grad_y") < 0) return NULL;
+    if (take(x_obj, &xv, count, "d", 0, "x") < 0) {
+        PyBuffer_Release(&gv);
+        return NULL;
+    }
+    if (take(out_obj, &ov, count, "d", 1, "grad_x") < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&gv, &xv, &ov}, 3, 2) < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    const double *restrict grad = gv.buf;
+    const double *restrict x = xv.buf;
+    double *restrict out = ov.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count; k++) {
+        double slope = x[k] > 0.0 ? 1.0 : 0.0; /* a select, no branch: the loop vectorizes */
+        out[k] = grad[k] * slope;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&gv);
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&ov);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"im2col", im2col, METH_VARARGS, "im2col(x, columns, dims): the windows' entries, padded."},
     {"col2im", col2im, METH_VARARGS, "col2im(window_grads, grad_x, dims): their scatter-add."},
@@ -470,6 +540,9 @@ static PyMethodDef methods[] = {
     {"max_pool_route", max_pool_route, METH_VARARGS,
      "max_pool_route(grad_y, first, grad_x, dims): grad_y onto each window's first maximum."},
     {"relu", relu, METH_VARARGS, "relu(x, y, slope, count): y = relu(x), slope = [x > 0]."},
+    {"relu_forward", relu_forward, METH_VARARGS, "relu_forward(x, y, count): y = relu(x)."},
+    {"relu_backward", relu_backward, METH_VARARGS,
+     "relu_backward(grad_y, x, grad_x, count): grad_x = grad_y * [x > 0]."},
     {NULL, NULL, 0, NULL},
 };
 

@@ -1,0 +1,142 @@
+"""The compiled ReLU that writes its output alone (core/ops/_net.c relu_forward), and its
+backward that reads the slope off the input (relu_backward), give the NumPy path's bits
+(−0.0, nan, infinities; 1-entry and odd sizes), leave the slopes readable in the cache,
+and refuse every buffer they cannot read safely; a conv → relu → pool → dense net gives
+the same bits with the kernels on or off, whatever GRADCALC_THREADS says."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from test_net_kernels import NET, both_paths, kernels_on, needs_kernel, same_bits
+
+from gradcalc.core.ops import elementwise, fused
+
+pytestmark = needs_kernel
+
+RELU = elementwise.ELEMENTWISE["relu"]
+ODD = [-2.5, -0.0, 0.0, 1e-300, -1e-300, 3.0, np.inf, -np.inf, np.nan]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from(ODD), min_size=1, max_size=41),
+    st.lists(st.sampled_from(ODD), min_size=1, max_size=41),
+    st.sampled_from([None, 0.5]),
+)
+def test_relu_forward_and_backward_match_the_numpy_path(entries, upstream, subgradient):
+    size = min(len(entries), len(upstream))
+    x, grad_y = np.array(entries[:size]), np.array(upstream[:size])
+
+    def run():
+        y, cache = RELU.forward(x, {"subgradient": subgradient})
+        grad = RELU.backward(grad_y, cache)["input"]
+        return y, grad, cache["raw_slope"], cache["slope"], cache.get("tail")
+
+    fast, plain = both_paths(run)
+    for got, expected in zip(fast, plain, strict=True):
+        assert same_bits(got, expected)
+
+
+@pytest.mark.parametrize("shape", [(1,), (7,), (3, 5, 9), (2, 16, 11, 13)])
+def test_a_large_relu_keeps_one_array_and_makes_its_slopes_when_read(shape):
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal(shape)
+    x[rng.random(shape) < 0.2] = -0.0
+    grad_y = rng.standard_normal(shape)
+    with kernels_on(False):
+        y_plain, plain = RELU.forward(x, {"subgradient": None})
+        grad_plain = RELU.backward(grad_y, plain)["input"]
+    with kernels_on(True):
+        y, cache = RELU.forward(x, {"subgradient": None})
+        assert list(cache) == ["input"]  # nothing but x until a slope is read
+        grad = RELU.backward(grad_y, cache)["input"]
+        assert list(cache) == ["input"]  # the backward read none
+        assert same_bits(y, y_plain) and same_bits(grad, grad_plain)
+        for key in ("raw_slope", "slope", "tail"):
+            assert same_bits(cache[key], plain[key])
+        assert cache.get("missing", 7) == 7
+        with pytest.raises(KeyError):
+            cache["missing"]
+        # a non-contiguous or integer upstream takes the kernel or the product alike
+        assert same_bits(RELU.backward(grad_y.T.copy().T, cache)["input"], grad_plain)
+        ints = np.ones(shape, dtype=np.int64)
+        assert same_bits(RELU.backward(ints, cache)["input"], ints * plain["slope"])
+
+
+def test_relu_loops_refuse_unsafe_buffers():
+    x = np.zeros((2, 8))
+    with pytest.raises(TypeError):
+        NET.relu_forward(x, np.zeros_like(x).astype(np.float32), x.size)
+    with pytest.raises(TypeError):
+        NET.relu_forward(np.zeros((2, 16))[:, ::2], np.zeros_like(x), x.size)
+    with pytest.raises(TypeError):
+        NET.relu_forward(x, x.copy().T, x.size)  # Fortran order: not C-contiguous
+    with pytest.raises(ValueError):
+        NET.relu_forward(x, np.zeros(15), x.size)
+    with pytest.raises(ValueError):
+        NET.relu_forward(x, np.zeros_like(x), -1)
+    with pytest.raises(ValueError):
+        NET.relu_forward(x, np.zeros_like(x), 2**62)
+    read_only = np.zeros_like(x)
+    read_only.flags.writeable = False
+    with pytest.raises(TypeError):
+        NET.relu_forward(x, read_only, x.size)
+    with pytest.raises(ValueError, match="overlaps"):
+        NET.relu_forward(x, x, x.size)
+    grad = np.zeros_like(x)
+    with pytest.raises(TypeError):
+        NET.relu_backward(grad.astype(np.int64), x, np.zeros_like(x), x.size)
+    with pytest.raises(ValueError):
+        NET.relu_backward(grad, x.ravel()[:15], np.zeros_like(x), x.size)
+    with pytest.raises(ValueError):
+        NET.relu_backward(grad, x, np.zeros(17), x.size)
+    with pytest.raises(TypeError):
+        NET.relu_backward(grad, x, read_only, x.size)
+    with pytest.raises(TypeError):
+        NET.relu_backward("text", x, np.zeros_like(x), x.size)
+    with pytest.raises(ValueError, match="overlaps"):
+        NET.relu_backward(grad, x, grad, x.size)
+    NET.relu_backward(x, x, np.zeros_like(x), x.size)  # two inputs on one buffer are fine
+
+
+def _net_spec(seed: int) -> dict:
+    """conv (padding 1, bias) → relu → max pool 2 → flatten → dense → cross-entropy on
+    2×3×8×8, with −0.0 and ties in the input."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((2, 3, 8, 8)).round(2)
+    x[rng.random(x.shape) < 0.1] = 0.0
+    conv = {"type": "conv", "name": "conv1", "padding": 1}
+    conv |= {"kernel": (rng.standard_normal((4, 3, 3, 3)) / 3).round(3).tolist()}
+    conv["bias"] = rng.standard_normal(4).round(3).tolist()
+    dense = {
+        "type": "dense",
+        "name": "fc",
+        "weight": rng.standard_normal((5, 64)).round(3).tolist(),
+    }
+    return {
+        "input": x.tolist(),
+        "layers": [conv, "relu", {"type": "pool", "mode": "max", "size": 2}, "flatten", dense],
+        "loss": {"type": "cross_entropy", "target": rng.integers(0, 5, 2).tolist()},
+    }
+
+
+@pytest.mark.parametrize("threads", ["1", "2", "4"])
+def test_a_net_gives_the_same_bits_with_kernels_on_or_off(monkeypatch, threads):
+    from gradcalc.core.kinds import net
+    from gradcalc.core.spec import SolveOptions
+
+    numeric = SolveOptions(force_float=True, explain=False, gradient_check=False)
+    for seed in range(3):
+        problem = net.read(_net_spec(seed), numeric.limits)
+        monkeypatch.setenv("GRADCALC_THREADS", "1")
+        with kernels_on(False):
+            plain = net.run(problem, numeric).results
+        monkeypatch.setenv("GRADCALC_THREADS", threads)
+        with kernels_on(True, min(fused.MIN_ENTRIES, 16)):
+            fast = net.run(problem, numeric).results
+        assert list(fast) == list(plain)
+        for key, value in plain.items():
+            assert same_bits(np.asarray(fast[key]), np.asarray(value)), key
