@@ -1,8 +1,9 @@
 """The compiled ReLU that writes its output alone (core/ops/_net.c relu_forward), and its
 backward that reads the slope off the input (relu_backward), give the NumPy path's bits
 (−0.0, nan, infinities; 1-entry and odd sizes), leave the slopes readable in the cache,
-and refuse every buffer they cannot read safely; a conv → relu → pool → dense net gives
-the same bits with the kernels on or off, whatever GRADCALC_THREADS says."""
+and refuse every buffer they cannot read safely; the 2×2 max pooling loop (pairwise maxima)
+keeps the row-major first maximum; a conv → relu → pool → dense net gives the same bits
+with the kernels on or off, whatever GRADCALC_THREADS says."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_net_kernels import NET, both_paths, kernels_on, needs_kernel, same_bits
+from test_pool_tiled import geometry
 
-from gradcalc.core.ops import elementwise, fused
+from gradcalc.core.ops import elementwise, fused, pool
 
 pytestmark = needs_kernel
 
@@ -140,3 +142,31 @@ def test_a_net_gives_the_same_bits_with_kernels_on_or_off(monkeypatch, threads):
         assert list(fast) == list(plain)
         for key, value in plain.items():
             assert same_bits(np.asarray(fast[key]), np.asarray(value)), key
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    st.lists(st.sampled_from([-2.0, -1.0, -0.0, 0.0, 1.0, 2.5, np.nan, np.inf]),
+             min_size=16, max_size=16),
+    st.integers(1, 3), st.integers(1, 3),
+)  # fmt: skip
+def test_the_2x2_max_pool_loop_keeps_the_first_maximum(taps, rows, columns):
+    """The 2×2 windows' loop takes the maximum pairwise and the first tap equal to it:
+    the values and taps of the row-major scan (ties, 0.0 beside −0.0, nan: NumPy's)."""
+    x = np.resize(np.array(taps), (1, 2, 2 * rows, 2 * columns))
+    g = geometry(x.shape, (2, 2))
+    with kernels_on(True):
+        fast, _, first_fast = pool.tiled_max(x, g, keep_ties=False)
+    with kernels_on(False):
+        plain, _, first_plain = pool.tiled_max(x, g, keep_ties=False)
+    assert same_bits(fast, plain) and np.array_equal(first_fast, first_plain)
+    if not np.isnan(x).any() and not np.isinf(x).any() and not (np.signbit(x) & (x == 0)).any():
+        dims = (1, 2, rows, columns, 2, 2)
+        maximum, first = np.empty(plain.shape), np.empty(plain.shape, dtype=np.int64)
+        # decided in C whenever no −0.0 or negative tap sits beside a maximum of 0
+        zero_windows = plain == 0
+        windows = x.reshape(1, 2, rows, 2, columns, 2).transpose(0, 1, 2, 4, 3, 5)
+        signed = np.signbit(windows).reshape(*plain.shape, 4).any(axis=-1)
+        assert NET.max_pool_tiled(x, maximum, first, dims) is not (zero_windows & signed).any()
+        if not (zero_windows & signed).any():
+            assert same_bits(maximum, plain) and np.array_equal(first, first_plain)

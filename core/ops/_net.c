@@ -300,23 +300,25 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
         const double *xr = x + row * kh * width;
         double *restrict best_row = maximum + row * ow;
         int64_t *restrict at_row = first + row * ow;
-        if (kh == 2 && kw == 2) { /* the common 2x2 window, unrolled */
+        if (kh == 2 && kw == 2) { /* the common 2x2 window, unrolled and without branches */
             const double *below = xr + width;
             for (Py_ssize_t j = 0; j < ow; j++) {
                 double a = xr[2 * j], b = xr[2 * j + 1], c = below[2 * j], e = below[2 * j + 1];
-                double best = a;
-                int64_t at = 0;
-                at = b > best ? 1 : at;
-                best = b > best ? b : best;
-                at = c > best ? 2 : at;
-                best = c > best ? c : best;
-                at = e > best ? 3 : at;
-                best = e > best ? e : best;
+                /* the maximum of the taps (a, b / c, e), pairwise; without a nan and without
+                   a -0.0 beside a maximum of 0 (else unsure, below) it is the value the
+                   row-major "strictly greater" scan keeps */
+                double upper = b > a ? b : a, lower = e > c ? e : c;
+                double best = lower > upper ? lower : upper;
+                /* the first tap (row-major) equal to it: 0 if a is, else 1 if b is, ... */
+                int64_t off_a = a != best, off_b = b != best, off_c = c != best;
                 best_row[j] = best;
-                at_row[j] = at;
-                unsure |= ((a * 0.0 + b * 0.0) + (c * 0.0 + e * 0.0)) != 0.0;
-                if (best == 0.0)
-                    unsure |= (signbit(a) || signbit(b) || signbit(c) || signbit(e));
+                at_row[j] = off_a + off_a * off_b + off_a * off_b * off_c;
+                /* a maximum of 0 with a tap whose sign bit is set (-0.0, or below 0): the
+                   signs' sum is 4 only when no tap has it */
+                double signs = copysign(1.0, a) + copysign(1.0, b) + copysign(1.0, c) +
+                               copysign(1.0, e);
+                unsure |= (((a * 0.0 + b * 0.0) + (c * 0.0 + e * 0.0)) != 0.0) |
+                          ((best == 0.0) & (signs < 4.0));
             }
             continue;
         }
