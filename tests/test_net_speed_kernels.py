@@ -2,7 +2,7 @@
 backward that reads the slope off the input (relu_backward), give the NumPy path's bits
 (−0.0, nan, infinities; 1-entry and odd sizes), leave the slopes readable in the cache,
 and refuse every buffer they cannot read safely; the 2×2 max pooling loop (pairwise maxima)
-keeps the row-major first maximum; a conv → relu → pool → dense net gives the same bits
+keeps the row-major first maximum and its routing writes every cell as the NumPy path; a conv → relu → pool → dense net gives the same bits
 with the kernels on or off, whatever GRADCALC_THREADS says."""
 
 from __future__ import annotations
@@ -170,3 +170,22 @@ def test_the_2x2_max_pool_loop_keeps_the_first_maximum(taps, rows, columns):
         assert NET.max_pool_tiled(x, maximum, first, dims) is not (zero_windows & signed).any()
         if not (zero_windows & signed).any():
             assert same_bits(maximum, plain) and np.array_equal(first, first_plain)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(st.sampled_from([-1.5, -0.0, 0.0, 2.0, np.inf, -np.inf, np.nan]),
+             min_size=1, max_size=12),
+    st.sampled_from([(2, 2), (3, 2), (1, 1)]), st.integers(0, 2**16),
+)  # fmt: skip
+def test_max_pool_routing_writes_every_cell_as_the_numpy_path(upstream, kernel, seed):
+    """The 2×2 routing writes each cell once (no memset): grad_y·0.0 + 0.0 off the first
+    maximum (nan for an infinite grad_y), grad_y·1.0 + 0.0 on it, as the NumPy path."""
+    rng = np.random.default_rng(seed)
+    pooled = (1, len(upstream), 2, 3)
+    grad_y = np.resize(np.array(upstream), pooled)
+    first = rng.integers(0, kernel[0] * kernel[1], pooled)
+    g = geometry((1, len(upstream), 2 * kernel[0], 3 * kernel[1]), kernel)
+
+    fast, plain = both_paths(lambda: pool._routed(grad_y, first, g))
+    assert same_bits(fast, plain)

@@ -387,27 +387,52 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
     Py_ssize_t oh = d[2], ow = d[3], kh = d[4], kw = d[5], width = ow * kw;
     Py_ssize_t taps = kh * kw;
     int bad_first = 0;
-    Py_BEGIN_ALLOW_THREADS
-    /* grad_y * 0.0 + 0.0 is 0.0 for a finite grad_y: every cell starts so, and only each
-       window's first maximum, and every tap of a window whose grad_y is not finite, move */
-    memset(out, 0, (size_t)cells * sizeof(double));
     /* no windows (W_out = 0): no pass over the N*C*H_out pooled rows, up to 2^60 of them */
     Py_ssize_t rows = pooled == 0 ? 0 : d[0] * d[1] * oh;
-    for (Py_ssize_t row = 0; row < rows; row++) {
-        double *window_rows = out + row * kh * width;
-        for (Py_ssize_t j = 0; j < ow; j++) {
-            double g = grad[row * ow + j];
-            int64_t tap = first[row * ow + j];
-            if (tap < 0 || tap >= taps) {
-                bad_first = 1;
-                continue;
+    Py_BEGIN_ALLOW_THREADS
+    if (kh == 2 && kw == 2) {
+        /* the common 2x2 window: its four cells written once each (the windows tile
+           grad_x), grad_y * 0.0 + 0.0 (0.0 for a finite grad_y, nan else), then its first
+           maximum grad_y * 1.0 + 0.0; no memset, no division by kw */
+        for (Py_ssize_t row = 0; row < rows; row++) {
+            double *upper = out + row * 2 * width, *lower = upper + width;
+            for (Py_ssize_t j = 0; j < ow; j++) {
+                double g = grad[row * ow + j];
+                int64_t tap = first[row * ow + j];
+                double off = g * 0.0 + 0.0;
+                upper[2 * j] = off;
+                upper[2 * j + 1] = off;
+                lower[2 * j] = off;
+                lower[2 * j + 1] = off;
+                if (tap < 0 || tap >= 4) {
+                    bad_first = 1;
+                    continue;
+                }
+                (tap < 2 ? upper : lower)[2 * j + (tap & 1)] = g * 1.0 + 0.0;
             }
-            double *corner = window_rows + j * kw;
-            if (!(g - g == 0.0)) { /* inf or nan: g * 0.0 is nan off the maximum too */
-                for (Py_ssize_t m = 0; m < kh; m++)
-                    for (Py_ssize_t q = 0; q < kw; q++) corner[m * width + q] = g * 0.0 + 0.0;
+        }
+    } else {
+        /* grad_y * 0.0 + 0.0 is 0.0 for a finite grad_y: every cell starts so, and only
+           each window's first maximum, and every tap of a window whose grad_y is not
+           finite, move */
+        memset(out, 0, (size_t)cells * sizeof(double));
+        for (Py_ssize_t row = 0; row < rows; row++) {
+            double *window_rows = out + row * kh * width;
+            for (Py_ssize_t j = 0; j < ow; j++) {
+                double g = grad[row * ow + j];
+                int64_t tap = first[row * ow + j];
+                if (tap < 0 || tap >= taps) {
+                    bad_first = 1;
+                    continue;
+                }
+                double *corner = window_rows + j * kw;
+                if (!(g - g == 0.0)) { /* inf or nan: g * 0.0 is nan off the maximum too */
+                    for (Py_ssize_t m = 0; m < kh; m++)
+                        for (Py_ssize_t q = 0; q < kw; q++)
+                            corner[m * width + q] = g * 0.0 + 0.0;
+                }
+                corner[(tap / kw) * width + tap % kw] = g * 1.0 + 0.0;
             }
-            corner[(tap / kw) * width + tap % kw] = g * 1.0 + 0.0;
         }
     }
     Py_END_ALLOW_THREADS
