@@ -1,9 +1,10 @@
 """The compiled ReLU that writes its output alone (core/ops/_net.c relu_forward), and its
 backward that reads the slope off the input (relu_backward), give the NumPy path's bits
 (−0.0, nan, infinities; 1-entry and odd sizes), leave the slopes readable in the cache,
-and refuse every buffer they cannot read safely; the 2×2 max pooling loop (pairwise maxima)
-keeps the row-major first maximum and its routing writes every cell as the NumPy path; a conv → relu → pool → dense net gives the same bits
-with the kernels on or off, whatever GRADCALC_THREADS says."""
+and refuse every buffer they cannot read safely; the 2×2 max pooling loop (pairwise
+maxima) keeps the row-major first maximum, and its routing writes every cell as the NumPy
+path does; a conv → relu → pool → dense net gives the same bits with the kernels on or
+off, whatever GRADCALC_THREADS says."""
 
 from __future__ import annotations
 
