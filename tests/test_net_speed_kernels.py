@@ -190,3 +190,27 @@ def test_max_pool_routing_writes_every_cell_as_the_numpy_path(upstream, kernel, 
 
     fast, plain = both_paths(lambda: pool._routed(grad_y, first, g))
     assert same_bits(fast, plain)
+
+
+@pytest.mark.parametrize("on", [True, False])
+def test_a_relu_layer_takes_its_input_with_signed_zeros_as_read(on):
+    """net_ops.forward_input hands a relu its float64 input as it is (no look for −0.0):
+    its output and gradients are those of the input read as a spec reads it (−0.0 as 0)."""
+    from gradcalc.core.kinds import net, net_ops
+    from gradcalc.core.spec import SolveOptions
+
+    relu = net.read(_net_spec(0), SolveOptions().limits).read_layers[1]
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal(relu.input.shape)
+    x[rng.random(x.shape) < 0.3] = -0.0
+    grad_y = rng.standard_normal(x.shape)
+    grad_y[rng.random(x.shape) < 0.3] = -0.0
+    with kernels_on(on):
+        taken = net_ops.forward_input(x, "activation", relu)
+        assert taken is x
+        runs = []
+        for given in (taken, net_ops.as_read(x, "activation")):
+            y, traces = net_ops.forward("activation", relu, given)
+            runs.append((y, net_ops.backward("activation", relu, traces, grad_y)["grad_input"]))
+    for got, expected in zip(*runs, strict=True):
+        assert same_bits(got, expected)

@@ -89,6 +89,16 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
     return to_float(exact.reshape(values.shape))
 
 
+def forward_input(values: np.ndarray, kind: str, problem: Any) -> np.ndarray:
+    """A layer's input as it reads it (``as_read``); a relu's float64 input as it is: relu
+    gives 0.0, relu′ 0 and a chosen subgradient the same at −0.0 as at 0, so reading −0.0
+    as 0 changes nothing it computes, and the look at every entry is saved."""
+    relu = kind == "activation" and problem.function == "relu"
+    if relu and isinstance(values, np.ndarray) and values.dtype == np.float64:
+        return values
+    return as_read(values, kind)
+
+
 def float_params(kind: str, problem: Any, cache: dict[Any, np.ndarray]) -> dict[str, Any]:
     """The layer's parameters (net.PARAMETERS) as its float64 run converts them (conv:
     to_float; dense, embedding: each entry rounded), converted once into ``cache`` (keyed
