@@ -214,3 +214,27 @@ def test_a_relu_layer_takes_its_input_with_signed_zeros_as_read(on):
             runs.append((y, net_ops.backward("activation", relu, traces, grad_y)["grad_input"]))
     for got, expected in zip(*runs, strict=True):
         assert same_bits(got, expected)
+
+
+@pytest.mark.parametrize("on", [True, False])
+@pytest.mark.parametrize("subgradient", [None, 0.5])
+def test_a_relu_output_holds_no_negative_zero(on, subgradient):
+    """net_ops.forward_input skips the look for −0.0 in a relu's output: it holds none,
+    whatever its input (−0.0, negatives, nan, infinities), small or large, either path."""
+    from gradcalc.core.kinds import net, net_ops
+    from gradcalc.core.spec import SolveOptions
+
+    for size in (7, 5000):
+        x = np.resize(np.array([-0.0, 0.0, -1.0, 2.0, np.nan, -np.inf, np.inf, -1e-300]), size)
+        with kernels_on(on, fused.MIN_ENTRIES):
+            y, _ = RELU.forward(x, {"subgradient": subgradient})
+        assert not (np.signbit(y) & (y == 0)).any()
+    spec = _net_spec(1)
+    problem = net.read(spec, SolveOptions().limits)
+    relu, pool_problem = problem.read_layers[1], problem.read_layers[2]
+    signed = np.full(relu.input.shape, -0.0)
+    with kernels_on(on):
+        taken = net_ops.forward_input(signed, "pool", pool_problem, ("activation", relu))
+        assert taken is signed  # not looked at: the caller said it came from a relu
+        read = net_ops.forward_input(signed, "pool", pool_problem, ("conv", problem.read_layers[0]))
+        assert not np.signbit(read).any()  # from a conv: −0.0 read as 0

@@ -392,7 +392,9 @@ def _float_forward(
             problem.floats[key] = net_ops.as_read(values, layer.type)
         x = problem.floats[key]
     else:
-        x = net_ops.forward_input(values, layer.type, kind_problem)
+        before = problem.layers[layer.index - 1]  # (values is a layer's output here)
+        source = (before.type, problem.read_layers[before.index])
+        x = net_ops.forward_input(values, layer.type, kind_problem, source)
     params = net_ops.float_params(layer.type, kind_problem, problem.floats)
     return net_ops.forward(layer.type, kind_problem, x, params)
 
