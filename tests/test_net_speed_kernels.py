@@ -238,3 +238,35 @@ def test_a_relu_output_holds_no_negative_zero(on, subgradient):
         assert taken is signed  # not looked at: the caller said it came from a relu
         read = net_ops.forward_input(signed, "pool", pool_problem, ("conv", problem.read_layers[0]))
         assert not np.signbit(read).any()  # from a conv: −0.0 read as 0
+
+
+@pytest.mark.parametrize("on", [True, False])
+@pytest.mark.parametrize("ties", ["first", "all", "split"])
+@pytest.mark.parametrize("stride", [(2, 2), (1, 2)])
+def test_a_max_pool_gradient_holds_no_negative_zero(on, ties, stride):
+    """net_ops.upstream_input skips the look for −0.0 in a max pool's ∂L/∂input: it holds
+    none, whatever ∂L/∂y holds (−0.0, negatives, nan, infinities), tiled or overlapping,
+    routed or weighted, compiled or NumPy."""
+    from gradcalc.core.kinds import net, net_ops
+    from gradcalc.core.ops.pool_geometry import PoolGeometry, tap_layout
+    from gradcalc.core.spec import SolveOptions
+
+    rng = np.random.default_rng(6)
+    x = rng.integers(-2, 3, (2, 3, 8, 8)).astype(float)  # ties
+    x[x == 0] = -0.0
+    g = PoolGeometry(2, 3, 8, 8, 2, 2, stride, (0, 0), (1, 1), False)
+    params = {"geometry": g, "layout": tap_layout(g), "ties": ties}
+    grad_y = np.resize(
+        np.array([-0.0, -1.5, 2.0, np.nan, np.inf, -np.inf]), (2, 3, g.out_h, g.out_w)
+    )
+    with kernels_on(on), np.errstate(all="ignore"):
+        for routes_only in (False, True):
+            _, cache = pool.max_forward(x, {**params, "routes_only": routes_only})
+            grad = pool.weighted_backward(grad_y, cache)["input"]
+            assert not (np.signbit(grad) & (grad == 0)).any()
+    problem = net.read(_net_spec(2), SolveOptions().limits)
+    signed = np.full((2, 4, 8, 8), -0.0)
+    relu, max_pool = problem.read_layers[1], problem.read_layers[2]
+    assert net_ops.upstream_input(signed, "activation", ("pool", max_pool)) is signed
+    for source in (None, ("activation", relu), ("flatten", None)):
+        assert not np.signbit(net_ops.upstream_input(signed, "activation", source)).any()

@@ -106,6 +106,19 @@ def forward_input(
     return as_read(values, kind, signed_zeros=not (float64 and source and _is_relu(*source)))
 
 
+def upstream_input(
+    grad_y: np.ndarray, kind: str, source: tuple[str, Any] | None = None
+) -> np.ndarray:
+    """∂L/∂output as a layer reads it (``as_read``), with ``source`` (the kind and problem
+    of the layer whose ∂L/∂input it is, when that layer ran by its ops; else None): a max
+    pool's float64 ∂L/∂input holds no −0.0, so it is not looked at for one (each cell is
+    0.0 plus its taps' products, or a tap's product + 0.0, over a positive denominator:
+    core/ops/pool.py weighted_backward and _routed, compiled or NumPy)."""
+    float64 = isinstance(grad_y, np.ndarray) and grad_y.dtype == np.float64
+    max_pool = source is not None and source[0] == "pool" and source[1].mode == "max"
+    return as_read(grad_y, kind, signed_zeros=not (float64 and max_pool))
+
+
 def _is_relu(kind: str, problem: Any) -> bool:
     return kind == "activation" and problem.function == "relu"
 
