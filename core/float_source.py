@@ -99,8 +99,14 @@ def denominators_reach(floats: np.ndarray) -> bool:
     return False
 
 
+# −0.0's bits (0x8000…) read as an int64: the smallest int64 (np.iinfo costs microseconds
+# a call, and a net's numeric path asks for it at every layer).
+_NEGATIVE_ZERO_BITS = int(np.iinfo(np.int64).min)
+
+
 def holds_negative_zero(floats: np.ndarray) -> bool:
     """Whether float64 ``floats`` hold a −0.0: a spec reads it as 0, and most computed arrays
     hold none.  Read as int64, −0.0 (0x8000…) is the smallest int64 and every other float
-    is larger, so one min (no temporary array) tells."""
-    return floats.size > 0 and int(floats.view(np.int64).min()) == np.iinfo(np.int64).min
+    is larger, so one min (no temporary array) tells.  (A compiled scan was tried: on the
+    benchmark machine NumPy's SIMD min is twice as fast as C99 without intrinsics.)"""
+    return floats.size > 0 and int(floats.view(np.int64).min()) == _NEGATIVE_ZERO_BITS

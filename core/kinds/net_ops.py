@@ -57,7 +57,7 @@ def _backward(grad_y: Any, trace: Trace) -> dict[str, np.ndarray]:
     return adapter.backward(grad_y, trace)
 
 
-def as_read(values: np.ndarray, kind: str) -> np.ndarray:
+def as_read(values: np.ndarray, kind: str, signed_zeros: bool = True) -> np.ndarray:
     """float64 ``values`` as a layer of ``kind`` computes with them after reading them from
     a spec: each entry read exactly from its shortest repr (0.1 is 1/10), then converted
     to float64 as the kind converts (the float64 arrays of a float64 run are these).
@@ -68,7 +68,9 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
     (at the first entry with 16 or more digits, as computed values have).
 
     Exact values (an object array) read as they are and convert as the kind converts them.
-    Flatten is no kind: it takes its input as it is (to_float for exact values)."""
+    Flatten is no kind: it takes its input as it is (to_float for exact values).
+    ``signed_zeros`` False: the caller knows that float64 ``values`` hold no −0.0 (a relu's
+    output), and they are not looked at for one."""
     values = np.asarray(values)
     if values.dtype == object:
         common = kind in _COMMON_DENOMINATOR or kind == "flatten"
@@ -77,7 +79,7 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
         return values
     # float64 already (a layer's output or gradient): −0.0 reads as 0, and an array that
     # holds none is used as it is (most do; a copy of each costs more than the look)
-    if values.dtype != np.float64 or holds_negative_zero(values):
+    if values.dtype != np.float64 or (signed_zeros and holds_negative_zero(values)):
         values = values + 0.0
     if kind not in _COMMON_DENOMINATOR:
         return values
@@ -87,6 +89,38 @@ def as_read(values: np.ndarray, kind: str) -> np.ndarray:
         return values
     exact = np.array([shortest_fraction(value) for value in values.ravel().tolist()], dtype=object)
     return to_float(exact.reshape(values.shape))
+
+
+def forward_input(
+    values: np.ndarray, kind: str, problem: Any, source: tuple[str, Any] | None = None
+) -> np.ndarray:
+    """A layer's input as it reads it (``as_read``), with ``source`` (the kind and problem of
+    the layer whose output it is, None for the net's input) to skip the look for −0.0
+    where it cannot matter: a relu's float64 input is taken as it is (relu gives 0.0, relu′
+    0 and a chosen subgradient the same at −0.0 as at 0, so reading −0.0 as 0 changes
+    nothing it computes), and a relu's float64 output holds none (relu(x) is 0.0, never
+    −0.0, for x ≤ 0 and nan, computed or compiled)."""
+    float64 = isinstance(values, np.ndarray) and values.dtype == np.float64
+    if float64 and _is_relu(kind, problem):
+        return values
+    return as_read(values, kind, signed_zeros=not (float64 and source and _is_relu(*source)))
+
+
+def upstream_input(
+    grad_y: np.ndarray, kind: str, source: tuple[str, Any] | None = None
+) -> np.ndarray:
+    """∂L/∂output as a layer reads it (``as_read``), with ``source`` (the kind and problem
+    of the layer whose ∂L/∂input it is, when that layer ran by its ops; else None): a max
+    pool's float64 ∂L/∂input holds no −0.0, so it is not looked at for one (each cell is
+    0.0 plus its taps' products, or a tap's product + 0.0, over a positive denominator:
+    core/ops/pool.py weighted_backward and _routed, compiled or NumPy)."""
+    float64 = isinstance(grad_y, np.ndarray) and grad_y.dtype == np.float64
+    max_pool = source is not None and source[0] == "pool" and source[1].mode == "max"
+    return as_read(grad_y, kind, signed_zeros=not (float64 and max_pool))
+
+
+def _is_relu(kind: str, problem: Any) -> bool:
+    return kind == "activation" and problem.function == "relu"
 
 
 def float_params(kind: str, problem: Any, cache: dict[Any, np.ndarray]) -> dict[str, Any]:

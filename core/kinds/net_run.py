@@ -352,18 +352,26 @@ def _float_forward(
             problem.floats[key] = net_ops.as_read(values, layer.type)
         x = problem.floats[key]
     else:
-        x = net_ops.as_read(values, layer.type)
+        before = problem.layers[layer.index - 1]  # (values is a layer's output here)
+        source = (before.type, problem.read_layers[before.index])
+        x = net_ops.forward_input(values, layer.type, kind_problem, source)
     params = net_ops.float_params(layer.type, kind_problem, problem.floats)
     return net_ops.forward(layer.type, kind_problem, x, params)
 
 
-def _ops_backward(layer: Layer, ran: LayerRun, upstream: Any) -> LayerRun:
-    """A float64 layer's backward pass from its forward traces (``upstream`` None: ones)."""
+def _ops_backward(
+    layer: Layer, ran: LayerRun, upstream: Any, source: tuple[str, Any] | None = None
+) -> LayerRun:
+    """A float64 layer's backward pass from its forward traces (``upstream`` None: ones;
+    ``source``: the kind and problem of the layer that gave it by its ops, else None)."""
     output = ran.results["output"]
     grad_y = np.ones(np.shape(output)) if upstream is None else upstream
     trace = ran.run.trace
     exact = trace.traces[0].exact  # a normalization layer that rounds once
-    grad_y = net_ops.rational(grad_y) if exact else net_ops.as_read(grad_y, layer.type)
+    if exact:
+        grad_y = net_ops.rational(grad_y)
+    else:
+        grad_y = net_ops.upstream_input(grad_y, layer.type, source)
     gradients = net_ops.backward(layer.type, trace.problem, trace.traces, grad_y)
     results = {"output": output, **gradients}
     return LayerRun(layer.type, None, Run(results=results, trace=trace, exact=False), ran.options)
@@ -401,11 +409,14 @@ def backward_pass(
     else:
         upstream = None if upstream_is_ones(problem.upstream) else problem.upstream
     solutions: list[LayerRun] = [None] * len(problem.layers)  # type: ignore[list-item]
+    source = None  # (kind, problem) of the layer that gave the upstream by its ops
     for layer in reversed(problem.layers):
         ran = forward[layer.index]
         if isinstance(ran.run.trace, OpsRun):
-            solved = _ops_backward(layer, ran, upstream)
+            solved = _ops_backward(layer, ran, upstream, source)
+            source = (layer.type, ran.run.trace.problem)
         else:
+            source = None
             values = (
                 problem.input if not layer.index else forward[layer.index - 1].results["output"]
             )

@@ -261,23 +261,25 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
         const double *xr = x + row * kh * width;
         double *restrict best_row = maximum + row * ow;
         int64_t *restrict at_row = first + row * ow;
-        if (kh == 2 && kw == 2) { /* the common 2x2 window, unrolled */
+        if (kh == 2 && kw == 2) { /* the common 2x2 window, unrolled and without branches */
             const double *below = xr + width;
             for (Py_ssize_t j = 0; j < ow; j++) {
                 double a = xr[2 * j], b = xr[2 * j + 1], c = below[2 * j], e = below[2 * j + 1];
-                double best = a;
-                int64_t at = 0;
-                at = b > best ? 1 : at;
-                best = b > best ? b : best;
-                at = c > best ? 2 : at;
-                best = c > best ? c : best;
-                at = e > best ? 3 : at;
-                best = e > best ? e : best;
+                /* the maximum of the taps (a, b / c, e), pairwise; without a nan and without
+                   a -0.0 beside a maximum of 0 (else unsure, below) it is the value the
+                   row-major "strictly greater" scan keeps */
+                double upper = b > a ? b : a, lower = e > c ? e : c;
+                double best = lower > upper ? lower : upper;
+                /* the first tap (row-major) equal to it: 0 if a is, else 1 if b is, ... */
+                int64_t off_a = a != best, off_b = b != best, off_c = c != best;
                 best_row[j] = best;
-                at_row[j] = at;
-                unsure |= ((a * 0.0 + b * 0.0) + (c * 0.0 + e * 0.0)) != 0.0;
-                if (best == 0.0)
-                    unsure |= (signbit(a) || signbit(b) || signbit(c) || signbit(e));
+                at_row[j] = off_a + off_a * off_b + off_a * off_b * off_c;
+                /* a maximum of 0 with a tap whose sign bit is set (-0.0, or below 0): the
+                   signs' sum is 4 only when no tap has it */
+                double signs = copysign(1.0, a) + copysign(1.0, b) + copysign(1.0, c) +
+                               copysign(1.0, e);
+                unsure |= (((a * 0.0 + b * 0.0) + (c * 0.0 + e * 0.0)) != 0.0) |
+                          ((best == 0.0) & (signs < 4.0));
             }
             continue;
         }
@@ -346,27 +348,52 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
     Py_ssize_t oh = d[2], ow = d[3], kh = d[4], kw = d[5], width = ow * kw;
     Py_ssize_t taps = kh * kw;
     int bad_first = 0;
-    Py_BEGIN_ALLOW_THREADS
-    /* grad_y * 0.0 + 0.0 is 0.0 for a finite grad_y: every cell starts so, and only each
-       window's first maximum, and every tap of a window whose grad_y is not finite, move */
-    memset(out, 0, (size_t)cells * sizeof(double));
     /* no windows (W_out = 0): no pass over the N*C*H_out pooled rows, up to 2^60 of them */
     Py_ssize_t rows = pooled == 0 ? 0 : d[0] * d[1] * oh;
-    for (Py_ssize_t row = 0; row < rows; row++) {
-        double *window_rows = out + row * kh * width;
-        for (Py_ssize_t j = 0; j < ow; j++) {
-            double g = grad[row * ow + j];
-            int64_t tap = first[row * ow + j];
-            if (tap < 0 || tap >= taps) {
-                bad_first = 1;
-                continue;
+    Py_BEGIN_ALLOW_THREADS
+    if (kh == 2 && kw == 2) {
+        /* the common 2x2 window: its four cells written once each (the windows tile
+           grad_x), grad_y * 0.0 + 0.0 (0.0 for a finite grad_y, nan else), then its first
+           maximum grad_y * 1.0 + 0.0; no memset, no division by kw */
+        for (Py_ssize_t row = 0; row < rows; row++) {
+            double *upper = out + row * 2 * width, *lower = upper + width;
+            for (Py_ssize_t j = 0; j < ow; j++) {
+                double g = grad[row * ow + j];
+                int64_t tap = first[row * ow + j];
+                double off = g * 0.0 + 0.0;
+                upper[2 * j] = off;
+                upper[2 * j + 1] = off;
+                lower[2 * j] = off;
+                lower[2 * j + 1] = off;
+                if (tap < 0 || tap >= 4) {
+                    bad_first = 1;
+                    continue;
+                }
+                (tap < 2 ? upper : lower)[2 * j + (tap & 1)] = g * 1.0 + 0.0;
             }
-            double *corner = window_rows + j * kw;
-            if (!(g - g == 0.0)) { /* inf or nan: g * 0.0 is nan off the maximum too */
-                for (Py_ssize_t m = 0; m < kh; m++)
-                    for (Py_ssize_t q = 0; q < kw; q++) corner[m * width + q] = g * 0.0 + 0.0;
+        }
+    } else {
+        /* grad_y * 0.0 + 0.0 is 0.0 for a finite grad_y: every cell starts so, and only
+           each window's first maximum, and every tap of a window whose grad_y is not
+           finite, move */
+        memset(out, 0, (size_t)cells * sizeof(double));
+        for (Py_ssize_t row = 0; row < rows; row++) {
+            double *window_rows = out + row * kh * width;
+            for (Py_ssize_t j = 0; j < ow; j++) {
+                double g = grad[row * ow + j];
+                int64_t tap = first[row * ow + j];
+                if (tap < 0 || tap >= taps) {
+                    bad_first = 1;
+                    continue;
+                }
+                double *corner = window_rows + j * kw;
+                if (!(g - g == 0.0)) { /* inf or nan: g * 0.0 is nan off the maximum too */
+                    for (Py_ssize_t m = 0; m < kh; m++)
+                        for (Py_ssize_t q = 0; q < kw; q++)
+                            corner[m * width + q] = g * 0.0 + 0.0;
+                }
+                corner[(tap / kw) * width + tap % kw] = g * 1.0 + 0.0;
             }
-            corner[(tap / kw) * width + tap % kw] = g * 1.0 + 0.0;
         }
     }
     Py_END_ALLOW_THREADS
@@ -423,6 +450,76 @@ static PyObject *relu(PyObject *self, PyObject *args) {
     Py_RETURN_NONE;
 }
 
+/* relu_forward(x, y, count): y = x if x > 0 else 0.0 (nan and -0.0 give 0.0), for each of
+   the `count` entries of x and y (any one shape): relu's output alone.  Its slope [x > 0]
+   is left to relu_backward, which reads it off x (one array written, not two). */
+static PyObject *relu_forward(PyObject *self, PyObject *args) {
+    PyObject *x_obj, *y_obj;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOn", &x_obj, &y_obj, &count)) return NULL;
+    if (product(&count, 1) < 0) return NULL;
+    Py_buffer xv, yv;
+    if (take(x_obj, &xv, count, "d", 0, "x") < 0) return NULL;
+    if (take(y_obj, &yv, count, "d", 1, "y") < 0) {
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&xv, &yv}, 2, 1) < 0) {
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&yv);
+        return NULL;
+    }
+    const double *restrict x = xv.buf;
+    double *restrict y = yv.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count; k++) y[k] = x[k] > 0.0 ? x[k] : 0.0;
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&yv);
+    Py_RETURN_NONE;
+}
+
+/* relu_backward(grad_y, x, grad_x, count): grad_x = grad_y * (1.0 if x > 0 else 0.0), for
+   each of the `count` entries of grad_y, x and grad_x (any one shape): ∂L/∂y ⊙ relu'(x),
+   the product NumPy's grad_y * slope takes (-0.0 where grad_y < 0 off the positive
+   entries, nan where grad_y is not finite), with relu'(0) = 0 as PyTorch's. */
+static PyObject *relu_backward(PyObject *self, PyObject *args) {
+    PyObject *grad_obj, *x_obj, *out_obj;
+    Py_ssize_t count;
+    if (!PyArg_ParseTuple(args, "OOOn", &grad_obj, &x_obj, &out_obj, &count)) return NULL;
+    if (product(&count, 1) < 0) return NULL;
+    Py_buffer gv, xv, ov;
+    if (take(grad_obj, &gv, count, "d", 0, "grad_y") < 0) return NULL;
+    if (take(x_obj, &xv, count, "d", 0, "x") < 0) {
+        PyBuffer_Release(&gv);
+        return NULL;
+    }
+    if (take(out_obj, &ov, count, "d", 1, "grad_x") < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&xv);
+        return NULL;
+    }
+    if (apart((Py_buffer *const[]){&gv, &xv, &ov}, 3, 2) < 0) {
+        PyBuffer_Release(&gv);
+        PyBuffer_Release(&xv);
+        PyBuffer_Release(&ov);
+        return NULL;
+    }
+    const double *restrict grad = gv.buf;
+    const double *restrict x = xv.buf;
+    double *restrict out = ov.buf;
+    Py_BEGIN_ALLOW_THREADS
+    for (Py_ssize_t k = 0; k < count; k++) {
+        double slope = x[k] > 0.0 ? 1.0 : 0.0; /* a select, no branch: the loop vectorizes */
+        out[k] = grad[k] * slope;
+    }
+    Py_END_ALLOW_THREADS
+    PyBuffer_Release(&gv);
+    PyBuffer_Release(&xv);
+    PyBuffer_Release(&ov);
+    Py_RETURN_NONE;
+}
+
 static PyMethodDef methods[] = {
     {"im2col", im2col, METH_VARARGS, "im2col(x, columns, dims): the windows' entries, padded."},
     {"col2im", col2im, METH_VARARGS, "col2im(window_grads, grad_x, dims): their scatter-add."},
@@ -431,6 +528,9 @@ static PyMethodDef methods[] = {
     {"max_pool_route", max_pool_route, METH_VARARGS,
      "max_pool_route(grad_y, first, grad_x, dims): grad_y onto each window's first maximum."},
     {"relu", relu, METH_VARARGS, "relu(x, y, slope, count): y = relu(x), slope = [x > 0]."},
+    {"relu_forward", relu_forward, METH_VARARGS, "relu_forward(x, y, count): y = relu(x)."},
+    {"relu_backward", relu_backward, METH_VARARGS,
+     "relu_backward(grad_y, x, grad_x, count): grad_x = grad_y * [x > 0]."},
     {NULL, NULL, 0, NULL},
 };
 

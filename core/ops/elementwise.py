@@ -63,6 +63,31 @@ def fused_relu(x: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return y, slope
 
 
+def relu_output(x: np.ndarray) -> np.ndarray | None:
+    """relu(x) of a large float64 x in one compiled pass that writes y alone (core/ops/_net.c
+    relu_forward), the same values as the rule gives; None for any other x."""
+    kernel = fused.net_kernel(x)
+    if kernel is None:
+        return None
+    y = np.empty(x.shape)
+    kernel.relu_forward(np.ascontiguousarray(x), y, x.size)
+    return y
+
+
+def relu_backward(grad_y: Any, x: np.ndarray) -> np.ndarray | None:
+    """∂L/∂y ⊙ relu_grad(x) (grad_y and x float64, one shape) in one compiled pass that reads
+    the slope off x (core/ops/_net.c relu_backward): the product ``grad_y * slope`` takes,
+    bit for bit (−0.0 and nan included); None where the kernel does not apply."""
+    if not isinstance(grad_y, np.ndarray) or grad_y.shape != x.shape:
+        return None
+    kernel = fused.net_kernel(grad_y, x)
+    if kernel is None:
+        return None
+    grad_x = np.empty(x.shape)
+    kernel.relu_backward(np.ascontiguousarray(grad_y), np.ascontiguousarray(x), grad_x, x.size)
+    return grad_x
+
+
 def relu_grad(x: np.ndarray, _: Mapping[str, Any]) -> np.ndarray:
     if x.dtype == float:
         # np.where(x > 0, 1.0, 0.0) at copy speed: the comparison written as 1.0 and 0.0
@@ -176,6 +201,31 @@ def _times(grad_y: np.ndarray, slope: np.ndarray, _: Cache) -> np.ndarray:
     return np.asarray(grad_y * slope)
 
 
+# The entries of an elementwise op's cache that _SlopesOnDemand makes when first read.
+_SLOPES = ("raw_slope", "slope", "tail")
+
+
+class _SlopesOnDemand(dict):
+    """The float64 cache of an op whose output ran compiled alone (a large relu): {"input": x},
+    with "raw_slope", "slope" and "tail" (x's shape) made by ``remember`` when first read
+    (``cache[key]`` or ``cache.get``).  A net's backward pass reads none of them (its compiled
+    backward takes f′ off x), so the forward pass writes one array instead of two; the
+    activation kind's trace reads them, and they are the values the rules give."""
+
+    def __init__(self, x: np.ndarray, remember: Callable[[], Cache]) -> None:
+        super().__init__(input=x)
+        self._remember = remember
+
+    def __missing__(self, key: str) -> Any:
+        if key not in _SLOPES:
+            raise KeyError(key)
+        self.update(self._remember())
+        return self[key]
+
+    def get(self, key: str, default: Any = None) -> Any:
+        return self[key] if key in self or key in _SLOPES else default
+
+
 def elementwise_op(
     name: str,
     forward_rule: Rule,
@@ -184,13 +234,17 @@ def elementwise_op(
     rational: bool,
     tail: Callable[[np.ndarray], np.ndarray] | None = None,
     fused_rule: Callable[[np.ndarray], tuple[np.ndarray, np.ndarray] | None] | None = None,
+    fused_output: Callable[[np.ndarray], np.ndarray | None] | None = None,
+    fused_backward: Callable[[Any, np.ndarray], np.ndarray | None] | None = None,
 ) -> Op:
     """The op y = f(x) with params (the function's own, and ``subgradient``: f′(0) when a kink
     is given a chosen slope, else None).  Its cache holds ``input``, ``slope`` (f′(x), the
     subgradient applied), ``raw_slope`` (without it) and ``tail`` (bool: where f′ was taken
     in a form other than PyTorch's, because PyTorch's cancels; ``tail(x)`` says where).
     ``fused_rule(x)``, where given, is (f(x), f′(x)) from one pass, or None where it does not
-    apply (then the two rules run)."""
+    apply (then the two rules run).  Without a subgradient, ``fused_output(x)`` (f(x) alone,
+    or None) comes first: the slopes are then made only if read (_SlopesOnDemand), and
+    ``fused_backward(∂L/∂y, x)`` gives ∂L/∂y ⊙ f′(x) (or None: the product is taken)."""
 
     def remember(x: np.ndarray, params: Params, raw_slope: Any = None) -> Cache:
         if raw_slope is None:
@@ -203,6 +257,10 @@ def elementwise_op(
 
     def forward(x: np.ndarray, params: Params) -> tuple[np.ndarray, Cache]:
         """x: any shape -> y = f(x), same shape."""
+        if fused_output is not None and params.get("subgradient") is None:
+            y = fused_output(x)
+            if y is not None:
+                return y, _SlopesOnDemand(x, lambda: remember(x, params))
         both = None if fused_rule is None else fused_rule(x)
         if both is not None:
             return both[0], remember(x, params, both[1])
@@ -210,6 +268,10 @@ def elementwise_op(
 
     def backward(grad_y: np.ndarray, cache: Cache) -> dict[str, np.ndarray]:
         """grad_y: the input's shape -> {"input": ∂L/∂y ⊙ f′(x)}."""
+        if fused_backward is not None and isinstance(cache, _SlopesOnDemand):
+            grad_x = fused_backward(grad_y, cache["input"])
+            if grad_x is not None:
+                return {"input": grad_x}
         return {"input": grad_y * cache["slope"]}
 
     products = {}
@@ -229,7 +291,15 @@ def elementwise_op(
 
 
 ELEMENTWISE: dict[str, Op] = {
-    "relu": elementwise_op("relu", relu, relu_grad, rational=True, fused_rule=fused_relu),
+    "relu": elementwise_op(
+        "relu",
+        relu,
+        relu_grad,
+        rational=True,
+        fused_rule=fused_relu,
+        fused_output=relu_output,
+        fused_backward=relu_backward,
+    ),
     "leaky_relu": elementwise_op("leaky_relu", leaky_relu, leaky_relu_grad, rational=True),
     "sigmoid": elementwise_op(
         "sigmoid",
