@@ -97,7 +97,7 @@ def render_table(reports: list[FileReport], hide: bool) -> str:
     total = totals(reports)
     lines.append("")
     lines.append(
-        f"{total['passed']} passed, {total['failed']} failed, {total['errors']} errors"
+        f"{total['passed']} passed, {total['failed']} failed, {count_words(total['errors'], 'error')}"
         + (f", {total['skipped']} skipped (no expected answers)" if total["skipped"] else "")
         + f"; points {number(total['score'])}/{number(total['points'])}"
     )

@@ -59,7 +59,7 @@ def test_a_broken_problem_without_answers_is_an_error_not_skipped(tmp_path: Path
 def test_a_file_that_is_no_problem_is_an_error(tmp_path: Path, text: str):
     result = check(str(write(tmp_path / "p.yaml", text)))
     assert result.exit_code == 2, result.output
-    assert "1 errors" in result.output and "skipped" not in result.output
+    assert "1 error;" in result.output and "skipped" not in result.output
 
 
 def test_a_valid_problem_without_answers_is_skipped_after_it_was_solved(tmp_path: Path):
@@ -148,7 +148,7 @@ def test_a_file_over_its_time_budget_is_its_error_and_every_report_is_written(
     assert result.exit_code == 2, result.output
     line = f"{files[-1]}: checking it took more than the time budget of 0.3 s of processor time"
     assert line in result.output
-    assert "5 passed, 0 failed, 1 errors" in result.output
+    assert "5 passed, 0 failed, 1 error" in result.output
     _reports_say(tmp_path, "time budget of 0.3 s")
 
 
@@ -207,7 +207,7 @@ def test_a_worker_that_dies_loses_only_its_own_file(tmp_path: Path, monkeypatch,
     )  # fmt: skip
     assert result.exit_code == 2, result.output
     assert f"{files[-1]}: the process checking it died" in result.output
-    assert "7 passed, 0 failed, 1 errors" in result.output
+    assert "7 passed, 0 failed, 1 error" in result.output
     _reports_say(tmp_path, "the process checking it died", good=7)
 
 
@@ -245,7 +245,7 @@ def test_a_report_that_cannot_be_sent_back_is_only_its_files_error(tmp_path: Pat
     files = _class_with(tmp_path, "odd", count=7)
     result = check(*map(str, files), "--jobs", "2")
     assert result.exit_code == 2, result.output
-    assert "7 passed, 0 failed, 1 errors" in result.output
+    assert "7 passed, 0 failed, 1 error" in result.output
     assert f"{files[-1]}: internal error: its report cannot be sent back" in result.output
 
 
@@ -514,7 +514,7 @@ def test_a_newline_in_a_file_name_or_key_cannot_forge_a_report_line(spec_class: 
     assert result.exit_code == 2, result.output
     lines = result.output.splitlines()
     assert not any(line.startswith("9 passed") for line in lines)
-    assert any(line.startswith("2 passed, 0 failed, 1 errors") for line in lines)
+    assert any(line.startswith("2 passed, 0 failed, 1 error") for line in lines)
     assert "answers.out\\x0aput: unknown result" in result.output
     names = [suite.get("name") for suite in ET.parse(junit).getroot().iter("testsuite")]
     assert any(
@@ -546,4 +546,4 @@ def test_a_worker_stuck_where_the_budget_cannot_interrupt_it_is_ended(tmp_path: 
     result = check(*map(str, files), "--timeout", "0.1", "--jobs", "2")
     assert result.exit_code == 2, result.output
     assert f"{files[-1]}: the process checking it died" in result.output
-    assert "5 passed, 0 failed, 1 errors" in result.output
+    assert "5 passed, 0 failed, 1 error" in result.output
