@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.answers import accepted_forms, fit, read_answer, reading_note, shape_reason
+from gradcalc.core.answers import (
+    accepted_forms,
+    fit,
+    read_answer,
+    reading_note,
+    shape_reason,
+    shape_words,
+)
 from gradcalc.core.errors import SpecError
 from gradcalc.core.records import record
 from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
@@ -318,10 +325,10 @@ def read_upstream(
             f'upstream must be shaped like the output {output_name} ({shape_text}), got a single number; use "ones" for all ones',
         )
     if array.shape != output_shape:
-        got = "×".join(map(str, array.shape))
+        got, want = shape_words(array.shape), shape_words(output_shape)
         raise SpecError(
             ("upstream",),
-            f"upstream is {got} but the output {output_name} is {shape_text}; ∂L/∂{output_name} must have the output's shape",
+            f"upstream is {got} but the output {output_name} is {want}; ∂L/∂{output_name} must have the output's shape",
         )
     return array, True
 

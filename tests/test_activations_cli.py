@@ -104,7 +104,7 @@ BAD = {
         "activation",
         "function: tanh\ninput: [[1, 2]]\nupstream: [1, 2]\n",
         (3, 11),
-        "upstream is 2 but the output y is 1×2",
+        "upstream is a list of 2 but the output y is 1×2",
     ),
     "entry not a number": (
         "activation",

@@ -92,7 +92,7 @@ BAD_SPECS = {
     "upstream shape": (
         "input: [1, 2]\nweight: [[1, 2], [3, 4]]\nupstream: [1, 2, 3]\n",
         (3, 11),
-        "upstream is 3 but the output y is 2",
+        "upstream is a list of 3 but the output y is a list of 2",
     ),
     "unknown layout": (
         "input: [1, 2]\nweight: [[1, 2]]\nlayout: diagonal\n",

@@ -134,7 +134,7 @@ BAD = {
     "padding_idx out of range": ("indices: [1]\nweight: [[1], [2]]\npadding_idx: 2\n", (3, 14), "padding_idx must be in [−2, 1]"),
     "padding_idx too negative": ("indices: [1]\nweight: [[1], [2]]\npadding_idx: -3\n", (3, 14), "padding_idx must be in [−2, 1]"),
     "weight not 2-D": ("indices: [1]\nweight: [1, 2]\n", (2, 9), "weight has 1 dimension"),
-    "upstream shape": ("indices: [1, 0]\nweight: [[1, 2], [3, 4]]\nupstream: [1, 2]\n", (3, 11), "upstream is 2 but the output y is 2×2"),
+    "upstream shape": ("indices: [1, 0]\nweight: [[1, 2], [3, 4]]\nupstream: [1, 2]\n", (3, 11), "upstream is a list of 2 but the output y is 2×2"),
 }  # fmt: skip
 
 
