@@ -16,6 +16,7 @@ from gradcalc.cli.errors import Failure, echo_error, error_line, fail, is_output
 from gradcalc.cli.options import (
     CLI_SECTIONS,
     EXIT_CODES_HELP,
+    Command,
     RunOptions,
     common_options,
     net_options,
@@ -50,7 +51,7 @@ def problem_command(kind: str) -> click.Command:
     with_fields = field_options(entry)(command)
     if kind == "net":  # listed after the shared options, before the spec's fields
         with_fields = net_options(with_fields)
-    built = click.command(command_name(kind), epilog=epilog, short_help=entry.summary)(
+    built = click.command(command_name(kind), cls=Command, epilog=epilog, short_help=entry.summary)(
         common_options(with_fields)
     )
     built.params = [p for p in built.params if p.name not in entry.unused_options]
