@@ -40,7 +40,12 @@ MIN_ROOM = 24
 # Characters Rich measures as one cell each, remembered as they are met (a report uses a few
 # dozen: ∂ · − Σ ═ ─ …).  Not the zero-width joiner nor variation selector 16, which change
 # how Rich measures the characters around them.
-_ONE_CELL: set[str] = set()
+#
+# Seeded with the ones gradcalc's reports write that Rich measures with its Unicode width
+# table (those beyond its own list of single-cell ranges): each is one cell in every Unicode
+# version, and with them known a report needs no table, which Rich loads on first use
+# (0.3-0.5 ms of a command's start-up).  tests/test_fit_terminal.py checks them with Rich.
+_ONE_CELL: set[str] = set("ᵀ–—•…′ℓ→←∂−∞≠≤≥≈∈√⊙⋆⌈⌉⌊⌋✓✗₀")
 _JOINERS = frozenset("\u200d\ufe0f")
 
 
