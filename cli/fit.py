@@ -145,23 +145,31 @@ def word_breaks(text: str) -> list[Break]:
     """Where words may break: at a run of spaces (not after a lone operator, nor within the
     line's own indentation), between words outside brackets first."""
     breaks: list[Break] = []
-    indent = len(text) - len(text.lstrip(" "))
+    size = len(text)
+    indent = size - len(text.lstrip(" "))
     depth, word_start = 0, indent
+    # (A report wraps a few hundred lines with dozens of spaces each: the loop reads each
+    # match once and slices no word.)
     for found in _BRACKET_OR_SPACES.finditer(text, indent):
-        char = found.group()
-        if char in OPENING:
-            depth += 1
-            continue
-        if char in CLOSING:
-            depth = max(0, depth - 1)
-            continue
         end, i = found.span()
-        word, word_start = text[word_start:end], i
-        if i < len(text) and not (len(word) == 1 and word in LONE_OPERATORS):
+        char = text[end]
+        if char != " ":
+            if char in OPENING:
+                depth += 1
+            else:
+                depth = max(0, depth - 1)
+            continue
+        lone = end - word_start == 1 and text[word_start] in LONE_OPERATORS
+        word_start = i
+        if i < size and not lone:
             # Between words outside brackets first; before an operator (the middle of a
             # formula within the sentence) or inside brackets only when needed.
-            before_operator = text[i] in LONE_OPERATORS and text[i + 1 : i + 2] in ("", " ")
-            breaks.append((end, i, 3 if depth else 2 if before_operator else 1))
+            if depth:
+                breaks.append((end, i, 3))
+            elif text[i] in LONE_OPERATORS and (i + 1 == size or text[i + 1] == " "):
+                breaks.append((end, i, 2))
+            else:
+                breaks.append((end, i, 1))
     return breaks
 
 
