@@ -40,7 +40,12 @@ MIN_ROOM = 24
 # Characters Rich measures as one cell each, remembered as they are met (a report uses a few
 # dozen: ∂ · − Σ ═ ─ …).  Not the zero-width joiner nor variation selector 16, which change
 # how Rich measures the characters around them.
-_ONE_CELL: set[str] = set()
+#
+# Seeded with the ones gradcalc's reports write that Rich measures with its Unicode width
+# table (those beyond its own list of single-cell ranges): each is one cell in every Unicode
+# version, and with them known a report needs no table, which Rich loads on first use
+# (0.3-0.5 ms of a command's start-up).  tests/test_fit_terminal.py checks them with Rich.
+_ONE_CELL: set[str] = set("ᵀ–—•…′ℓ→←∂−∞≠≤≥≈∈√⊙⋆⌈⌉⌊⌋✓✗₀")
 _JOINERS = frozenset("\u200d\ufe0f")
 
 
@@ -105,7 +110,9 @@ def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
 
 # The characters the break finders look at: brackets, runs of spaces, operators.  Finding
 # them with one pattern skips every other character (most of a line: digits and symbols).
-_BRACKET_OR_SPACES = re.compile(r"[([{⌈⌊)\]}⌉⌋]| +")
+# (The ASCII brackets and the others in two classes: one class of both took three times as
+# long to compile, 0.1 ms of every report.)
+_BRACKET_OR_SPACES = re.compile(r"[([{)\]}]|[⌈⌊⌉⌋]| +")
 _BRACKET_OR_OPERATOR = re.compile(r"[([{⌈⌊)\]}⌉⌋+−=·]")
 
 
@@ -138,23 +145,31 @@ def word_breaks(text: str) -> list[Break]:
     """Where words may break: at a run of spaces (not after a lone operator, nor within the
     line's own indentation), between words outside brackets first."""
     breaks: list[Break] = []
-    indent = len(text) - len(text.lstrip(" "))
+    size = len(text)
+    indent = size - len(text.lstrip(" "))
     depth, word_start = 0, indent
+    # (A report wraps a few hundred lines with dozens of spaces each: the loop reads each
+    # match once and slices no word.)
     for found in _BRACKET_OR_SPACES.finditer(text, indent):
-        char = found.group()
-        if char in OPENING:
-            depth += 1
-            continue
-        if char in CLOSING:
-            depth = max(0, depth - 1)
-            continue
         end, i = found.span()
-        word, word_start = text[word_start:end], i
-        if i < len(text) and not (len(word) == 1 and word in LONE_OPERATORS):
+        char = text[end]
+        if char != " ":
+            if char in OPENING:
+                depth += 1
+            else:
+                depth = max(0, depth - 1)
+            continue
+        lone = end - word_start == 1 and text[word_start] in LONE_OPERATORS
+        word_start = i
+        if i < size and not lone:
             # Between words outside brackets first; before an operator (the middle of a
             # formula within the sentence) or inside brackets only when needed.
-            before_operator = text[i] in LONE_OPERATORS and text[i + 1 : i + 2] in ("", " ")
-            breaks.append((end, i, 3 if depth else 2 if before_operator else 1))
+            if depth:
+                breaks.append((end, i, 3))
+            elif text[i] in LONE_OPERATORS and (i + 1 == size or text[i + 1] == " "):
+                breaks.append((end, i, 2))
+            else:
+                breaks.append((end, i, 1))
     return breaks
 
 

@@ -30,6 +30,7 @@ from typing import Any
 import click
 
 from gradcalc.cli.errors import Failure, echo_error, error_line, is_output_error
+from gradcalc.cli.options import untranslated_click_messages
 from gradcalc.core import __version__
 from gradcalc.core.errors import GradcalcError
 from gradcalc.core.outcome import ExitStatus
@@ -104,6 +105,10 @@ class LazyGroup(click.Group):
         if name not in self.commands and name in self.factories:
             self.add_command(self.factories[name](), name)
         return self.commands.get(name)
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        with untranslated_click_messages():
+            return super().get_help_option(ctx)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]
@@ -184,11 +189,17 @@ class LazyGroup(click.Group):
         return int(ExitStatus.ERROR)
 
 
+# Click's messages for --version as written, not looked up with gettext (which imports
+# `locale` and searches for catalogs: cli/options.py untranslated_click_messages).
+with untranslated_click_messages():
+    _version_option = click.version_option(__version__, prog_name="gradcalc")
+
+
 @click.group(
     cls=LazyGroup,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="gradcalc")
+@_version_option
 def main() -> None:
     """gradcalc: work out gradients of small deep-learning problems step by step.
 

@@ -7,7 +7,8 @@ that dict into one frozen object, and everything below the command (solving, ren
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
@@ -164,6 +165,39 @@ class WholeNumber(click.IntRange):
             except SpecError as error:
                 self.fail(error.message, param, ctx)
         return super().convert(value, param, ctx)
+
+
+def _as_written(message: str) -> str:
+    return message
+
+
+@contextlib.contextmanager
+def untranslated_click_messages() -> Iterator[None]:
+    """Within it, the messages Click builds its options with ("Show this message and exit.")
+    are passed through as written instead of looked up with gettext.
+
+    Click looks each of its messages up with gettext, and gettext's first lookup imports
+    ``locale`` and each one searches for catalogs: about 1 ms of ``gradcalc net``, for the
+    three messages a run reaches (gradcalc's own texts are English, as are Click's without a
+    catalog installed for them)."""
+    decorators = click.decorators
+    translate = getattr(decorators, "_", None)
+    if translate is None:  # a Click that makes its options otherwise
+        yield
+        return
+    decorators._ = _as_written
+    try:
+        yield
+    finally:
+        decorators._ = translate
+
+
+class Command(click.Command):
+    """A command whose help option is made without gettext (:func:`untranslated_click_messages`)."""
+
+    def get_help_option(self, ctx: click.Context) -> click.Option | None:
+        with untranslated_click_messages():
+            return super().get_help_option(ctx)
 
 
 def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:

@@ -16,6 +16,7 @@ from gradcalc.cli.errors import Failure, echo_error, error_line, fail, is_output
 from gradcalc.cli.options import (
     CLI_SECTIONS,
     EXIT_CODES_HELP,
+    Command,
     RunOptions,
     common_options,
     net_options,
@@ -50,7 +51,7 @@ def problem_command(kind: str) -> click.Command:
     with_fields = field_options(entry)(command)
     if kind == "net":  # listed after the shared options, before the spec's fields
         with_fields = net_options(with_fields)
-    built = click.command(command_name(kind), epilog=epilog, short_help=entry.summary)(
+    built = click.command(command_name(kind), cls=Command, epilog=epilog, short_help=entry.summary)(
         common_options(with_fields)
     )
     built.params = [p for p in built.params if p.name not in entry.unused_options]
@@ -142,7 +143,25 @@ def solve_options(options: RunOptions, sections: frozenset[str] | None) -> Solve
 
 def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:
     """Load, solve and render one spec; its status: 0 (all match), 1 (mismatch) or 2 (an
-    error, said in one line on standard error)."""
+    error, said in one line on standard error).
+
+    The garbage collector is paused meanwhile: a spec's run imports its kinds' modules
+    (some 70 for a net) and makes thousands of records, and the collections their
+    allocations set off (twenty-odd for ``gradcalc net``) walk them all to free nothing:
+    the run makes no reference cycles but SymPy's few (a symbolic net: some 2,000 objects),
+    which the collections after it free (``gradcalc run`` of many specs included)."""
+    import gc
+
+    collecting = gc.isenabled()
+    gc.disable()
+    try:
+        return _load_solve_render(kind, options)
+    finally:
+        if collecting:
+            gc.enable()
+
+
+def _load_solve_render(kind: str, options: RunOptions) -> ExitStatus:
     from gradcalc.cli.inline import load_problem
     from gradcalc.cli.render import render
     from gradcalc.core import registry

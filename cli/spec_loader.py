@@ -203,16 +203,23 @@ class _Converter:
             return None
         text = node.value
         if not text.isascii():
-            surrogate = _SURROGATE.search(text)
+            surrogate = _first_surrogate(text)
             if surrogate is not None:
-                raise self.fail(node, _surrogate_problem(surrogate[0]))
+                raise self.fail(node, _surrogate_problem(surrogate))
         return text
 
 
 # A double-quoted "\ud800" is a lone UTF-16 surrogate to PyYAML's pure-Python reader (LibYAML
 # refuses it); on the command line, bytes that are not UTF-8 arrive as surrogates too.  No
 # output can encode one, so they are refused where they are read.
-_SURROGATE = re.compile("[\ud800-\udfff]")
+def _first_surrogate(text: str) -> str | None:
+    """The first lone surrogate (U+D800-U+DFFF) in ``text``, or None: the one character
+    UTF-8 cannot encode, found by encoding (no pattern to compile: 0.1 ms of start-up)."""
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        return text[error.start]
+    return None
 
 
 def _surrogate_problem(char: str) -> str:
@@ -225,11 +232,11 @@ def _surrogate_problem(char: str) -> str:
 def check_text(text: str, source: str) -> None:
     """Refuse text no output can encode (an option's bytes that are not UTF-8)."""
     if not text.isascii():
-        surrogate = _SURROGATE.search(text)
+        surrogate = _first_surrogate(text)
         if surrogate is not None:
             raise SpecFileError(
                 source,
-                f"U+{ord(surrogate[0]):04X} is not text (bytes that are not UTF-8, or a lone "
+                f"U+{ord(surrogate):04X} is not text (bytes that are not UTF-8, or a lone "
                 "surrogate); give UTF-8 text",
             )
 

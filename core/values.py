@@ -36,13 +36,17 @@ _MINUS = "\u2212"
 SIGNS = "+-" + _MINUS
 # A whole number has no leading zeros ("010": YAML 1.1 reads it as octal 8, other readers as
 # 10; gradcalc refuses it and names both, see number_form_problem).
-_NUMBER_TEXT = re.compile(
+_NUMBER_SOURCE = (
     r"^\s*[-+\u2212]?([0-9]+\.[0-9]*|\.[0-9]+|0|[1-9][0-9]*)([eE][-+\u2212]?[0-9]+)?"
     r"\s*(/\s*[-+\u2212]?(0|[1-9][0-9]*)\s*)?$"
 )
+_NUMBER_TEXT = LazyPattern(_NUMBER_SOURCE)
+# The same for text with no U+2212 (parse_number writes it as "-" first): a third of the
+# time to compile (0.3 ms), where a spec's first number written as text ("1e-9") needs it.
+_ASCII_SIGN_NUMBER_TEXT = LazyPattern(_NUMBER_SOURCE.replace(r"\u2212", ""))
 _INT_TEXT = LazyPattern(r"^\s*[-+\u2212]?[0-9]+\s*$")
 # The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
-NUMBER_TEXT_PATTERN = _NUMBER_TEXT.pattern
+NUMBER_TEXT_PATTERN = _NUMBER_SOURCE
 
 # Python's Fraction accepts exponents of any size; "1e999999999" would build a
 # number with a billion digits.  Nothing a homework needs comes close to these
@@ -112,7 +116,7 @@ def parse_number(
             text = text.replace(_MINUS, "-")
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
-        if _NUMBER_TEXT.match(text):
+        if _ASCII_SIGN_NUMBER_TEXT.match(text):  # no U+2212 left in text
             if len(text) > 400:
                 raise SpecError(
                     path, f"a number written with {len(text)} characters is too long (at most 400)"

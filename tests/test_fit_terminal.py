@@ -174,3 +174,16 @@ def test_cells_matches_rich_for_every_kind_of_character():
     ]
     for text in texts + texts[::-1]:
         assert cells(text) == cell_len(visible(text)), text
+
+
+def test_the_characters_known_to_take_one_cell_take_one_in_rich() -> None:
+    """cli/fit.py's _ONE_CELL starts with characters Rich would measure with its width table:
+    each is one cell to Rich, printable, and neither a joiner nor written out as unsafe."""
+    from gradcalc.cli import fit
+    from gradcalc.cli.safe_text import has_unsafe
+
+    for character in sorted(fit._ONE_CELL):
+        assert cell_len(character) == 1, character
+        assert character.isprintable() and not has_unsafe(character), character
+        assert character not in fit._JOINERS
+        assert fit.cells(character * 3) == cell_len(character * 3) == 3
