@@ -138,30 +138,8 @@ class Explainer3d(BackwardSections3d):
         return section
 
     # forward ---------------------------------------------------------------
-    def section_forward(self) -> Section:
-        t = self.t
-        section = Section(
-            "forward", f"Forward: each input entry's scatter, then each output {self.Y} as a sum"
-        )
-        inputs, left = self.flat_indices(t.input_shape)
-        previous = None
-        for index in inputs:
-            heading = self.slice_note("input", index, previous, self.p.input_axes)
-            if heading is not None:
-                section.add(heading)
-            section.add(self._scatter(index))
-            previous = index
-        section.cut(left)
-        outputs, left = self.flat_indices(t.output_shape)
-        previous = None
-        for index in outputs:
-            heading = self.slice_note("output", index, previous, self.p.output_axes)
-            if heading is not None:
-                section.add(heading)
-            section.add(self._output_sum(index))
-            previous = index
-        section.cut(left)
-        return section
+    # The 2-D explainer's, with Terms3d's depth-slice headings.
+    section_forward = PlaneExplainer.section_forward
 
     # jacobian --------------------------------------------------------------
     def section_jacobian(self) -> Section:

@@ -22,9 +22,9 @@ import numpy as np
 
 from gradcalc.core.explain import (
     Note,
-    Section,
 )
 from gradcalc.core.explain.conv3d_terms import SPATIAL, Index
+from gradcalc.core.explain.conv_transpose_backward import BackwardSections
 from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
 from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
 from gradcalc.core.ops.conv3d import conv3d_forward
@@ -81,41 +81,8 @@ class BackwardSections3d(AdjointIdentities, Terms3d):
         axis (output_padding ≥ stride, allowed while it is below the dilation)."""
         return tuple(self.t.adjoint().out_size) != tuple(self.t.in_size)
 
-    def section_backward(self) -> Section:
-        t, p = self.t, self.p
-        section = Section(
-            "backward",
-            f"Backward: ∂{self.L}/∂{self.X} as an ordinary convolution, ∂{self.L}/∂{self.K}"
-            + (f", ∂{self.L}/∂{self.B}" if p.bias is not None else ""),
-        )
-        section.add(
-            Note(
-                f"∂{self.L}/∂{self.X} = {self.conv_words()}: PyTorch's ordinary conv3d, the "
-                f"kernel read as its O×C = C_in×(C_out/g) weight; each entry sums "
-                f"∂{self.L}/∂{self.Y} over the outputs its scatter reached, times the tap that "
-                "took it there"
-            )
-        )
-        inputs, left = self.flat_indices(t.input_shape)
-        previous = None
-        for index in inputs:
-            heading = self.slice_note(f"∂{self.L}/∂{self.X}, input", index, previous, p.input_axes)
-            if heading is not None:
-                section.add(heading)
-            section.add(self._input_gradient_sum(index))
-            previous = index
-        section.cut(left)
-        kernels, left = self.flat_indices(t.kernel_shape)
-        for index in kernels:
-            section.add(self._kernel_gradient_sum(index))
-        section.cut(left)
-        if p.bias is not None:
-            channels = list(range(t.out_channels)) if p.bias.ndim == 1 else [None]
-            shown = self.options.cap(len(channels))
-            for o in channels[:shown]:
-                section.add(self._bias_gradient_sum(o))
-            section.cut(len(channels) - shown)
-        return section
+    # The 2-D explainer's, with Terms3d's depth-slice headings.
+    section_backward = BackwardSections.section_backward
 
     # identities ------------------------------------------------------------
     def _identity_words(self) -> str:

@@ -66,13 +66,19 @@ class BackwardSections(AdjointIdentities, TransposeTerms):
         section.add(
             Note(
                 f"∂{self.L}/∂{self.X} = {self.conv_words()}: PyTorch's ordinary conv{t.dims}d, the "
-                f"kernel read as its O×C = C_in×(C_out/g) weight; each entry sums ∂{self.L}/∂{self.Y} "
-                f"over the outputs its scatter reached, times the tap that took it there"
+                f"kernel read as its O×C = C_in×(C_out/g) weight; each entry sums "
+                f"∂{self.L}/∂{self.Y} over the outputs its scatter reached, times the tap that "
+                "took it there"
             )
         )
         inputs, left = self.flat_indices(t.input_shape)
+        previous = None
         for index in inputs:
+            heading = self.slice_note(f"∂{self.L}/∂{self.X}, input", index, previous, p.input_axes)
+            if heading is not None:
+                section.add(heading)
             section.add(self._input_gradient_sum(index))
+            previous = index
         section.cut(left)
         kernels, left = self.flat_indices(t.kernel_shape)
         for index in kernels:

@@ -98,6 +98,14 @@ class TransposeTerms(IndexedOperands):
             tuple(int(v) for v in np.unravel_index(r, shape)) for r in range(shown)
         ], total - shown
 
+    def slice_note(
+        self, what: str, index: Index, previous: Index | None, axes: tuple[str, ...]
+    ) -> Note | None:
+        """A heading before the listed entry ``index`` of ``what`` where a new part of the
+        array starts; none in 1-D and 2-D, whose arrays are listed whole (3-D: Terms3d's, one
+        depth slice at a time)."""
+        return None
+
     # forward sums ------------------------------------------------------------
     def _scatter(self, index: Index) -> Note:
         """Where input entry (n, c, *cell) goes: each kernel tap's product, added to its
