@@ -283,3 +283,18 @@ def test_a_3d_problem_with_symbols_in_input_kernel_and_bias_passes_its_own_check
         "stride": [1, 1, 2],
     }
     _audit(spec, tmp_path)  # equation_truth fails a "(please report)" self-check
+
+
+@pytest.mark.parametrize("dims", [1, 2, 3])
+def test_every_dimension_names_its_symbols_on_the_conventions_line(dims: int) -> None:
+    # 3-D's conventions once ended at "exact rational arithmetic", without the line saying
+    # the entries are symbols and every result a polynomial in them (1-D and 2-D had it).
+    shape = (1,) + (2,) * dims  # C×(spatial axes)
+    spec = {"dims": dims, "input": f"symbolic {'x'.join(map(str, shape))}"}
+    spec["kernel"] = np.ones((1, 1) + (2,) * dims, dtype=int).tolist()
+    solution = solve(spec)
+    line = next(c for c in solution.conventions if c.startswith("symbolic entries ("))
+    assert "x_" in line and "every result is a polynomial in them" in line
+    assert solution.conventions.index(line) > next(
+        i for i, c in enumerate(solution.conventions) if c.startswith("exact rational")
+    )

@@ -21,6 +21,7 @@ from gradcalc.core.explain.conv_transpose import Explainer as PlaneExplainer
 from gradcalc.core.explain.conv_transpose import size_formula
 from gradcalc.core.explain.conv_transpose3d_backward import BackwardSections3d
 from gradcalc.core.explain.pieces import (
+    conv_arithmetic_words,
     conv_jacobians_section,
     index_tuple_labels,
 )
@@ -80,18 +81,7 @@ class Explainer3d(BackwardSections3d):
         ]
         items += self._spacing_words()
         items += PlaneExplainer._closing_words(self)  # type: ignore[arg-type]
-        # Unlike conv_arithmetic_words, no symbolic-entries line for a symbolic 3-D spec: left
-        # as it was by a byte-identical refactor (reported to the lead).
-        if self.c.exact:
-            items.append("exact rational arithmetic (fractions print as p/q unless --decimal)")
-        elif t.work > self.options.limits.exact_work:
-            items.append(
-                f"float64 arithmetic: the problem needs {t.work:,} multiply-adds, above the exact "
-                f"limit of {self.options.limits.exact_work:,}"
-            )
-        else:
-            items.append("float64 arithmetic (--float)")
-        return items
+        return items + conv_arithmetic_words(self, t.work)  # with the symbols it holds
 
     def _spacing_words(self) -> list[str]:
         """The stride, dilation, padding and output_padding conventions (depth×rows×cols)."""
