@@ -245,24 +245,8 @@ class Explainer(BackwardSections):
         section = Section(
             "forward", f"Forward: each input entry's scatter, then each output {self.Y} as a sum"
         )
-        inputs, left = self.flat_indices(t.input_shape)
-        previous = None
-        for index in inputs:
-            heading = self.slice_note("input", index, previous, self.p.input_axes)
-            if heading is not None:
-                section.add(heading)
-            section.add(self._scatter(index))
-            previous = index
-        section.cut(left)
-        outputs, left = self.flat_indices(t.output_shape)
-        previous = None
-        for index in outputs:
-            heading = self.slice_note("output", index, previous, self.p.output_axes)
-            if heading is not None:
-                section.add(heading)
-            section.add(self._output_sum(index))
-            previous = index
-        section.cut(left)
+        self.add_entries(section, t.input_shape, ("input", self.p.input_axes), self._scatter)
+        self.add_entries(section, t.output_shape, ("output", self.p.output_axes), self._output_sum)
         return section
 
     # jacobian --------------------------------------------------------------

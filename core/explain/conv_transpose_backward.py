@@ -71,19 +71,9 @@ class BackwardSections(AdjointIdentities, TransposeTerms):
                 "took it there"
             )
         )
-        inputs, left = self.flat_indices(t.input_shape)
-        previous = None
-        for index in inputs:
-            heading = self.slice_note(f"∂{self.L}/∂{self.X}, input", index, previous, p.input_axes)
-            if heading is not None:
-                section.add(heading)
-            section.add(self._input_gradient_sum(index))
-            previous = index
-        section.cut(left)
-        kernels, left = self.flat_indices(t.kernel_shape)
-        for index in kernels:
-            section.add(self._kernel_gradient_sum(index))
-        section.cut(left)
+        heading = (f"∂{self.L}/∂{self.X}, input", p.input_axes)
+        self.add_entries(section, t.input_shape, heading, self._input_gradient_sum)
+        self.add_entries(section, t.kernel_shape, None, self._kernel_gradient_sum)
         if p.bias is not None:
             channels = list(range(t.out_channels)) if p.bias.ndim == 1 else [None]
             shown = self.options.cap(len(channels))

@@ -12,7 +12,7 @@ conv_transpose.py's ConvTransposeTrace); every entry is named by its full index 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -105,6 +105,30 @@ class TransposeTerms(IndexedOperands):
         array starts; none in 1-D and 2-D, whose arrays are listed whole (3-D: Terms3d's, one
         depth slice at a time)."""
         return None
+
+    def add_entries(
+        self,
+        section: Any,
+        shape: tuple[int, ...],
+        heading: tuple[str, tuple[str, ...]] | None,
+        line_of: Callable[[Index], Any],
+    ) -> None:
+        """One line ``line_of(index)`` for each shown entry of an array of ``shape`` (row-major),
+        each new part of the array headed by its slice_note (``heading``: what the array is and
+        its axes' names; None: no headings), and "…" for the entries cut."""
+        indices, left = self.flat_indices(shape)
+        previous = None
+        for index in indices:
+            note = (
+                None
+                if heading is None
+                else self.slice_note(heading[0], index, previous, heading[1])
+            )
+            if note is not None:
+                section.add(note)
+            section.add(line_of(index))
+            previous = index
+        section.cut(left)
 
     # forward sums ------------------------------------------------------------
     def _scatter(self, index: Index) -> Note:
