@@ -342,12 +342,23 @@ def _as_float64(section: Section) -> Section:
     its arithmetic used (an upstream that came from a float64 layer is a float64 value, not
     the long fraction it reads as)."""
     items = [
-        replace_values(item, each_float(item.values))
+        replace_values(item, _floats_of(item.values))
         if isinstance(item, Matrix) and item.values.dtype == object
         else item
         for item in section.items
     ]
     return section.with_items(items)
+
+
+def _floats_of(values: np.ndarray) -> np.ndarray:
+    """each_float of an object array (any shape, the same shape back); a marker a problem
+    statement writes as text (a max pool's padding cells, '−∞') stays as it is written."""
+    if not any(isinstance(value, str) for value in values.flat):
+        return each_float(values)
+    marked = np.empty(values.shape, dtype=object)
+    for index, value in np.ndenumerate(values):
+        marked[index] = value if isinstance(value, str) else float(value)
+    return marked
 
 
 def replace_values(matrix: Matrix, values: np.ndarray) -> Matrix:
