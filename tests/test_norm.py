@@ -85,23 +85,23 @@ def batchnorm_cases(draw) -> dict[str, Any]:
 
 
 def reference_of(spec: dict[str, Any]) -> dict[str, Any]:
-    def parsed(key: str) -> Any:
-        value = spec.get(key)
-        return (
-            None
-            if value is None
-            else floats(np.vectorize(Fraction)(np.asarray(value, dtype=object)))
-        )
-
+    """The plain-loop reference's results (tests/norm_reference.py) for a batchnorm,
+    layernorm or groupnorm spec."""
+    x, up = parsed(spec, "input"), parsed(spec, "upstream")
+    weights = {"weight": parsed(spec, "weight"), "bias": parsed(spec, "bias")}
+    eps = float(Fraction(spec["eps"]))
+    if spec["kind"] == "layernorm":
+        return ref.layernorm(x, up, len(spec["normalized_shape"]), **weights, eps=eps)
+    if spec["kind"] == "groupnorm":
+        return ref.groupnorm(x, up, spec["num_groups"], **weights, eps=eps)
     return ref.batchnorm(
-        parsed("input"),
-        parsed("upstream"),
-        weight=parsed("weight"),
-        bias=parsed("bias"),
-        eps=float(Fraction(spec["eps"])),
+        x,
+        up,
+        **weights,
+        eps=eps,
         training=spec["training"],
-        running_mean=parsed("running_mean"),
-        running_var=parsed("running_var"),
+        running_mean=parsed(spec, "running_mean"),
+        running_var=parsed(spec, "running_var"),
     )
 
 
@@ -388,13 +388,7 @@ def test_layer_and_group_norm_match_the_loop_reference(
     spec: dict[str, Any], force_float: bool
 ) -> None:
     solution = solve(spec, SolveOptions(force_float=force_float))
-    eps = float(Fraction(spec["eps"]))
-    x, up = parsed(spec, "input"), parsed(spec, "upstream")
-    weights = {"weight": parsed(spec, "weight"), "bias": parsed(spec, "bias"), "eps": eps}
-    if spec["kind"] == "layernorm":
-        want = ref.layernorm(x, up, len(spec["normalized_shape"]), **weights)
-    else:
-        want = ref.groupnorm(x, up, spec["num_groups"], **weights)
+    want = reference_of(spec)
     for name in ("output", "x_hat", "grad_input", "mean", "var"):
         close(solution.results[name], want[name])
     if "weight" in spec:
