@@ -353,8 +353,10 @@ def _as_float64(section: Section) -> Section:
 def _floats_of(values: np.ndarray) -> np.ndarray:
     """each_float of an object array (any shape, the same shape back); a marker a problem
     statement writes as text (a max pool's padding cells, '−∞') stays as it is written."""
-    if not any(isinstance(value, str) for value in values.flat):
+    try:
         return each_float(values)
+    except ValueError:  # a marker, such as '−∞' (U+2212), is no number
+        pass
     marked = np.empty(values.shape, dtype=object)
     for index, value in np.ndenumerate(values):
         marked[index] = value if isinstance(value, str) else float(value)
