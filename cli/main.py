@@ -162,11 +162,6 @@ class LazyGroup(click.Group):
             status = self.output_failed(error)
         except (AttributeError, ValueError):  # no standard output at all, or closed
             pass
-        # Python collects once more as it exits, walking every object the command made (the
-        # kinds' modules, the solution, the report): 2-5 ms of `gradcalc net`, freeing nothing
-        # that exiting does not.  Frozen, they are left out of that collection.  (Every file
-        # gradcalc writes is closed by its `with` block, never by a collector.)
-        gc.freeze()
         sys.exit(int(status) if isinstance(status, int) else status)
 
     def command_named(self, arguments: Sequence[str] | None) -> str:
