@@ -30,7 +30,7 @@ from typing import Any
 import click
 
 from gradcalc.cli.errors import Failure, echo_error, error_line, is_output_error
-from gradcalc.cli.options import untranslated_click_messages
+from gradcalc.cli.options import UntranslatedHelp, untranslated_click_messages
 from gradcalc.core import __version__
 from gradcalc.core.errors import GradcalcError
 from gradcalc.core.outcome import ExitStatus
@@ -76,7 +76,7 @@ def _silence_stdout() -> None:
     os.close(null)
 
 
-class LazyGroup(click.Group):
+class LazyGroup(UntranslatedHelp, click.Group):
     """A group whose commands are built the first time they are needed.
 
     Building a problem command means creating its ~30 options, and ``check``
@@ -105,10 +105,6 @@ class LazyGroup(click.Group):
         if name not in self.commands and name in self.factories:
             self.add_command(self.factories[name](), name)
         return self.commands.get(name)
-
-    def get_help_option(self, ctx: click.Context) -> click.Option | None:
-        with untranslated_click_messages():
-            return super().get_help_option(ctx)
 
     def resolve_command(
         self, ctx: click.Context, args: list[str]

@@ -192,12 +192,17 @@ def untranslated_click_messages() -> Iterator[None]:
         decorators._ = translate
 
 
-class Command(click.Command):
-    """A command whose help option is made without gettext (:func:`untranslated_click_messages`)."""
+class UntranslatedHelp:
+    """Mixed into a Click command or group: its help option is made without gettext
+    (:func:`untranslated_click_messages`)."""
 
     def get_help_option(self, ctx: click.Context) -> click.Option | None:
         with untranslated_click_messages():
-            return super().get_help_option(ctx)
+            return super().get_help_option(ctx)  # type: ignore[misc]
+
+
+class Command(UntranslatedHelp, click.Command):
+    """A problem command (its help option made without gettext)."""
 
 
 def complete_path(ctx: click.Context, param: click.Parameter, incomplete: str) -> list:
