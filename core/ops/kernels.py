@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import importlib
 import os
-from pathlib import Path
 from types import ModuleType
 
 _loaded: dict[str, ModuleType | None] = {}
@@ -30,6 +29,8 @@ _loaded: dict[str, ModuleType | None] = {}
 
 def available() -> list[str]:
     """The kernel modules this source tree defines (`_NAME` for each core/ops/_NAME.c)."""
+    from pathlib import Path  # here: the commands never ask, and pathlib costs start-up
+
     return sorted(source.stem for source in Path(__file__).parent.glob("_*.c"))
 
 
