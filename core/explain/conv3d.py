@@ -28,8 +28,8 @@ from gradcalc.core.explain import (
     keyed_sections,
 )
 from gradcalc.core.explain.conv import Explainer as PlaneExplainer
-from gradcalc.core.explain.conv3d_terms import Index, Operands3d
 from gradcalc.core.explain.conv3d_views import ViewSections
+from gradcalc.core.explain.conv_operands import Index, IndexedOperands
 from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv3d import flip3, pad_input3
 
@@ -41,7 +41,7 @@ AXIS_NAMES = (
 )
 
 
-class Explainer3d(ViewSections, Operands3d):
+class Explainer3d(ViewSections, IndexedOperands):
     """Builds the sections of a 3-D conv explanation."""
 
     def __init__(self, problem: Any, run: Any, options: Any):

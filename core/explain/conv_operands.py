@@ -3,7 +3,8 @@ run's operands as it used them (exact, or float64) and the names, with the bias'
 the matrices of the problem section; and the 2-D explanations' entry symbols, from the NCHW
 index (a 1-D problem runs with H = kh = 1), written in the spec's own axes.
 
-The 3-D symbols, from NCDHW index tuples, are core/explain/conv3d_terms.py's.
+The 3-D symbols (and conv_transpose's), from full index tuples, are IndexedOperands'; its
+axes are 3-D's and conv3d's kernel layout (o, c, …) unless a class says otherwise.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 from typing import Any
 
 from gradcalc.core.explain import Matrix, Symbol, index_separator
+
+Index = tuple[int, ...]  # a full index: (n, c, *spatial) or the kernel's
 
 
 class Operands:

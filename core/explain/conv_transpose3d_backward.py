@@ -23,10 +23,9 @@ import numpy as np
 from gradcalc.core.explain import (
     Note,
 )
-from gradcalc.core.explain.conv3d_terms import SPATIAL, Index
 from gradcalc.core.explain.conv_transpose_backward import BackwardSections
 from gradcalc.core.explain.conv_transpose_identities import AdjointIdentities
-from gradcalc.core.explain.conv_transpose_terms import TransposeTerms
+from gradcalc.core.explain.conv_transpose_terms import Index, TransposeTerms
 from gradcalc.core.ops.conv3d import conv3d_forward
 from gradcalc.core.records import fields
 
@@ -35,7 +34,7 @@ class Terms3d(TransposeTerms):
     """The symbols, operands, index arithmetic and sums of a 3-D conv_transpose explanation
     (core/explain/conv_transpose_terms.py's over depth, rows and columns)."""
 
-    SPATIAL = SPATIAL
+    SPATIAL = ("depth", "row", "col")
     KERNEL_INDEX = ("c", "o", *SPATIAL)  # C_in×(C_out/g)×kd×kh×kw
     SCATTER_EXPANDED = False  # as before the 2-D and 3-D sums were one (see TransposeTerms)
 
