@@ -42,3 +42,9 @@ def spec_error(result: Result) -> tuple[int, int, str]:
     assert match, f"not one FILE:LINE:COL line: {result.stderr!r}"
     assert "Traceback" not in result.stderr
     return int(match["line"]), int(match["col"]), match["message"]
+
+
+def net_error(tmp_path: Path, text: str) -> tuple[int, int, str]:
+    """(line, column, message) of the one-line error of a net spec (``text``: what follows
+    its ``kind: net`` line)."""
+    return spec_error(run_spec(tmp_path, "net", "kind: net\n" + text))

@@ -6,19 +6,11 @@ from pathlib import Path
 
 import pytest
 import sympy
+from nn_cli import net_error
 from nn_cli import run as run_cli
 
 from gradcalc.core import registry, symbolic
 from gradcalc.core.spec import SolveOptions
-
-
-def _net_error(tmp_path: Path, text: str) -> tuple[int, int, str]:
-    from nn_cli import spec_error
-
-    path = tmp_path / "net.yaml"
-    path.write_text("kind: net\n" + text, encoding="utf-8")
-    return spec_error(run_cli("net", "--spec", str(path), "--no-color"))
-
 
 # ---------------------------------------------------------------------------
 # Numbers near 1e100
@@ -117,7 +109,7 @@ def test_a_number_above_1e100_between_layers_is_no_shape_mismatch(
 ) -> None:
     """A layer's output (or gradient) above 1e100 was 'does not fit its input: dense1 gives
     shape 1×2, and the dense layer says: numbers larger than 1e100 …': the shapes fit."""
-    line, column, message = _net_error(tmp_path, text)
+    line, column, message = net_error(tmp_path, text)
     assert (line, column) == place, message
     assert message.startswith(start), message
     assert message.endswith("; scale the input or the parameters down"), message
@@ -146,7 +138,7 @@ def test_a_first_dense_layer_that_does_not_fit_the_input_calls_it_the_input(
 ) -> None:
     """'but x gives 2 (its output is shape 1×2)': x is the net's input, it has no output."""
     text = "input: [[1, 2]]\nlayers:\n  - {type: dense, weight: [[1, 2, 3]]}\n"
-    line, column, message = _net_error(tmp_path, text)
+    line, column, message = net_error(tmp_path, text)
     assert (line, column) == (4, 27)
     assert message == (
         "layers[0].weight: dense1's weight is 1×3, so it takes 3 features, but x gives 2 "
@@ -226,7 +218,7 @@ def test_a_wrong_key_names_the_layer_kind_with_its_article(
     tmp_path: Path, layer: str, wanted: str
 ) -> None:
     """'for a activation layer', 'not of a attention layer'."""
-    message = _net_error(tmp_path, f"input: [[1, 2]]\nlayers:\n  - {layer}\n")[2]
+    message = net_error(tmp_path, f"input: [[1, 2]]\nlayers:\n  - {layer}\n")[2]
     assert wanted in message, message
 
 
@@ -242,7 +234,7 @@ def test_a_bce_input_outside_0_1_is_a_value_not_a_shape(tmp_path: Path) -> None:
         "input: [[1, 2, 4]]\nlayers:\n  - {type: dense, weight: [[1, 2, 1]]}\n  - sigmoid\n"
         "  - {type: dense, weight: [[2]]}\nloss: {type: bce, target: [[1]]}\n"
     )
-    line, column, message = _net_error(tmp_path, text)
+    line, column, message = net_error(tmp_path, text)
     assert (line, column) == (7, 7)
     assert message == (
         "loss: the loss's input dense2.output[0,0] is refused: bce takes probabilities (apply a "
@@ -252,7 +244,7 @@ def test_a_bce_input_outside_0_1_is_a_value_not_a_shape(tmp_path: Path) -> None:
 
 def test_a_vector_input_is_a_list_not_a_shape_a_list(tmp_path: Path) -> None:
     text = "input: [1, 2, 3]\nlayers:\n  - {type: dense, weight: [[1, 2]]}\n"
-    message = _net_error(tmp_path, text)[2]
+    message = net_error(tmp_path, text)[2]
     assert message.endswith("but x gives 3 (the input is a list of 3)"), message
 
 
@@ -306,7 +298,7 @@ def test_a_name_clash_with_a_default_name_says_which_is_the_default(
 ) -> None:
     """A relu after a dense layer named activation1 read 'the name 'activation1' is taken by
     layers[0]', though the spec gave layers[1] no name."""
-    assert _net_error(tmp_path, f"input: [[1, -2]]\nlayers:\n{layers}")[2] == message
+    assert net_error(tmp_path, f"input: [[1, -2]]\nlayers:\n{layers}")[2] == message
 
 
 # ---------------------------------------------------------------------------
@@ -348,7 +340,7 @@ def test_an_unknown_loss_type_close_to_one_says_which(
 ) -> None:
     """'unknown loss 'crossentropy'; allowed: …' named no loss (a layer type does)."""
     text = f"input: [[1, 2]]\nlayers: [relu]\nloss: {{type: {loss}, target: [1]}}\n"
-    line, column, message = _net_error(tmp_path, text)
+    line, column, message = net_error(tmp_path, text)
     assert (line, column) == (4, 14)
     assert message == (
         f"loss.type: unknown loss {loss!r}; did you mean {meant!r}? Allowed: cross_entropy, "

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from nn_cli import net_error
 from nn_cli import run as run_cli
 
 from gradcalc.core import registry
@@ -123,19 +124,11 @@ def test_an_answered_layer_result_the_problem_does_not_ask_is_no_unknown_result(
     assert "unknown result" not in text, text
 
 
-def _net_error(tmp_path: Path, text: str) -> tuple[int, int, str]:
-    from nn_cli import spec_error
-
-    path = tmp_path / "net.yaml"
-    path.write_text("kind: net\n" + text, encoding="utf-8")
-    return spec_error(run_cli("net", "--spec", str(path), "--no-color"))
-
-
 def test_a_bce_loss_of_formulas_quotes_no_stand_in_number(tmp_path: Path) -> None:
     """The pass that reads the layers puts numbers in for the symbols, and bce refused its
     input as 'an input must be in [0, 1], got 3' (3 = W_00 + 2·W_01 at 1; the net's input
     there is the formula)."""
-    line, column, message = _net_error(
+    line, column, message = net_error(
         tmp_path,
         "input: [[1, 2]]\nlayers:\n  - {type: dense, weight: symbolic 1x2}\n"
         "loss: {type: bce, target: [[1]]}\n",
@@ -147,7 +140,7 @@ def test_a_bce_loss_of_formulas_quotes_no_stand_in_number(tmp_path: Path) -> Non
 def test_a_bce_loss_the_symbols_never_reach_reads_its_numbers(tmp_path: Path) -> None:
     """An embedding row of symbols that no index looks up: the loss's input is numbers, and
     its own refusal (3 is no probability) is true."""
-    _, _, message = _net_error(
+    _, _, message = net_error(
         tmp_path,
         "symbols: [a]\ninput: [[0]]\nlayers:\n  - {type: embedding, weight: [[3], [a]]}\n"
         "loss: {type: bce, target: [[[1]]]}\n",
@@ -173,7 +166,7 @@ def test_symbols_that_vanish_before_a_float_layer_are_one_located_line(
     """The symbols of a layer whose output holds none (a zero input, an embedding row never
     looked up) pass a sigmoid or a cross-entropy as numbers; its float64 upstream then met
     the symbols in the backward pass: an internal TypeError (cannot convert to float)."""
-    line, column, message = _net_error(tmp_path, text)
+    line, column, message = net_error(tmp_path, text)
     first_layer = 2 + text.splitlines().index(next(x for x in text.splitlines() if "- {" in x))
     assert (line, column) == (first_layer, 5), message
     assert "holds symbols, and its upstream is float64" in message, message
