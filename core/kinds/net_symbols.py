@@ -411,8 +411,8 @@ def _substitute(
             given = {s: v for s, v in values.items() if s in symbolic.symbols_of(formula)}
             degree = sympy.Poly(formula, *given).total_degree()
             why = (
-                f"its degree {degree} is too large for that; allowed: a degree of at most 104 "
-                "(9**104 < 1e100)"
+                f"its degree {degree} is too large for that; allowed: a degree of at most "
+                f"{_MOST_DEGREE} (9**{_MOST_DEGREE} < 1e100)"
                 if degree > _MOST_DEGREE
                 else "its numbers are too large for that; allowed: entries within 1e100 there"
             )
