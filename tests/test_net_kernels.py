@@ -304,6 +304,40 @@ def test_outputs_that_overlap_another_buffer_are_refused():
     NET.max_pool_route(x[:4], np.zeros(4, dtype=np.int64), np.zeros(16), (1, 1, 2, 2, 2, 2))
 
 
+# Each entry point: its buffers' lengths and formats (in argument order) and the dims after them.
+_ENTRY_POINTS = (
+    ("im2col", (9, 16), "dd", ((1, 1, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 2, 2),)),
+    ("col2im", (16, 9), "dd", ((1, 1, 3, 3, 2, 2, 1, 1, 1, 1, 0, 0, 2, 2),)),
+    ("max_pool_tiled", (16, 4, 4), "ddq", ((1, 1, 2, 2, 2, 2),)),
+    ("max_pool_route", (4, 4, 16), "dqd", ((1, 1, 2, 2, 2, 2),)),
+    ("relu", (5, 5, 5), "ddd", (5,)),
+    ("relu_forward", (5, 5), "dd", (5,)),
+    ("relu_backward", (5, 5, 5), "ddd", (5,)),
+)
+
+
+@pytest.mark.parametrize(("name", "lengths", "formats", "dims"), _ENTRY_POINTS)
+def test_a_refused_call_releases_every_buffer_it_took(name, lengths, formats, dims):
+    """Whichever argument is refused (too short, or an output on an input's memory), the
+    buffers taken before it are released: the bytearray behind each can grow after the call
+    (it cannot while a buffer of it is held)."""
+    kernel = getattr(NET, name)
+    for refused in range(len(lengths) + 1):  # the last round: the first input as the output
+        memory = [bytearray(8 * length) for length in lengths]
+        arrays = [np.frombuffer(m, dtype=f) for m, f in zip(memory, formats, strict=True)]
+        if refused < len(lengths):
+            arrays[refused], why = arrays[refused][:-1], "entries"
+        elif lengths[0] >= lengths[-1]:  # the output on the first input's memory
+            arrays[-1], why = np.frombuffer(memory[0], formats[-1])[: lengths[-1]], "overlaps"
+        else:  # the first input on the output's memory
+            arrays[0], why = np.frombuffer(memory[-1], formats[0])[: lengths[0]], "overlaps"
+        with pytest.raises(ValueError, match=why):
+            kernel(*arrays, *dims)
+        del arrays
+        for m in memory:
+            m.extend(bytes(8))
+
+
 def test_a_window_with_nan_or_negative_zero_is_left_to_numpy():
     x = np.zeros((1, 1, 2, 4))
     maximum, first = np.zeros((1, 1, 1, 2)), np.zeros((1, 1, 1, 2), dtype=np.int64)

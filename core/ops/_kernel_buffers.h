@@ -136,8 +136,9 @@ static inline int kb_range(Py_ssize_t start, Py_ssize_t stop, Py_ssize_t length)
 }
 
 /* ------------------------------------------------------------------------------------
- * Held float64 buffers: a kernel with many arguments takes each with kb_hold, checks
- * them all at once with kb_ready, and releases them all with kb_release:
+ * Held buffers: a kernel with many arguments takes each with kb_hold (float64) or
+ * kb_hold_as (another 8-byte format), checks them all at once with kb_ready, and
+ * releases them all with kb_release:
  *
  *     KbHeld held = {.count = 0};
  *     const double *x = kb_hold(&held, x_obj, n, 0, "x");
@@ -161,11 +162,12 @@ static inline void kb_release(KbHeld *held)
     held->count = 0;
 }
 
-/* The float64 data of obj, `count` entries, held until kb_release (see kb_take for the
- * flags); NULL for None with KB_OPTIONAL, and NULL when this or an earlier kb_hold
- * failed (the first failure's exception stays set). */
-static inline double *kb_hold(KbHeld *held, PyObject *obj, Py_ssize_t count, int flags,
-                              const char *name)
+/* The data of obj, `count` entries of 8 bytes in one of `formats` (kb_take's: "d" for
+ * float64, "lq" for 8-byte integers), held until kb_release (see kb_take for the flags);
+ * NULL for None with KB_OPTIONAL, and NULL when this or an earlier kb_hold failed (the
+ * first failure's exception stays set). */
+static inline void *kb_hold_as(KbHeld *held, PyObject *obj, Py_ssize_t count,
+                               const char *formats, int flags, const char *name)
 {
     if (held->failed || (obj == Py_None && (flags & KB_OPTIONAL))) return NULL;
     if (held->count == KB_MOST_HELD) {
@@ -174,13 +176,20 @@ static inline double *kb_hold(KbHeld *held, PyObject *obj, Py_ssize_t count, int
         return NULL;
     }
     Py_buffer *view = &held->views[held->count];
-    if (kb_take(obj, view, count, "d", flags, name) < 0) {
+    if (kb_take(obj, view, count, formats, flags, name) < 0) {
         held->failed = 1;
         return NULL;
     }
     held->writable[held->count] = flags & KB_WRITABLE;
     held->count++;
-    return (double *)view->buf;
+    return view->buf;
+}
+
+/* kb_hold_as for float64 data. */
+static inline double *kb_hold(KbHeld *held, PyObject *obj, Py_ssize_t count, int flags,
+                              const char *name)
+{
+    return (double *)kb_hold_as(held, obj, count, "d", flags, name);
 }
 
 /* 0 when every kb_hold succeeded and no written buffer overlaps another; else -1 with an

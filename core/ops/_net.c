@@ -25,19 +25,14 @@ concurrently, each writing only its own samples' entries.
 
 #include "_kernel_buffers.h"
 
-/* A C-contiguous buffer of `count` entries of 8 bytes in one of `formats` ("d": float64;
-   "lq": 8-byte signed integers), writable when asked.  0 on success (release it after);
-   -1 with a TypeError or ValueError set. */
-static int take(PyObject *obj, Py_buffer *view, Py_ssize_t count, const char *formats,
-                int writable, const char *name) {
+/* Holds obj's buffer in `held` (kb_hold_as with this file's flags): C-contiguous, `count`
+   entries of 8 bytes in one of `formats` ("d": float64; "lq": 8-byte signed integers),
+   writable when asked.  NULL once a buffer is refused (a TypeError or ValueError set); then
+   kb_ready fails and releases every buffer held. */
+static void *hold(KbHeld *held, PyObject *obj, Py_ssize_t count, const char *formats,
+                  int writable, const char *name) {
     int flags = KB_TYPE_ERRORS | KB_ORDER_PREFIX | (writable ? KB_WRITABLE : 0);
-    return kb_take(obj, view, count, formats, flags, name);
-}
-
-/* 0 when no output among views[inputs...] shares a byte with another of the `count`
-   views; else -1 with a ValueError set. */
-static int apart(Py_buffer *const views[], int count, int inputs) {
-    return kb_apart(views, count, inputs);
+    return kb_hold_as(held, obj, count, formats, flags, name);
 }
 
 /* Every dim at most 2^30: index arithmetic such as i*stride + m*dilation then stays far
@@ -98,23 +93,15 @@ static PyObject *im2col(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOO!", &x_obj, &columns_obj, &PyTuple_Type, &dims_obj))
         return NULL;
     if (conv_dims(dims_obj, &d) < 0) return NULL;
-    Py_buffer xv, cv;
-    if (take(x_obj, &xv, d.n * d.c * d.h * d.w, "d", 0, "x") < 0) return NULL;
-    if (take(columns_obj, &cv, d.n * d.c * d.kh * d.kw * d.oh * d.ow, "d", 1, "columns") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&xv, &cv}, 2, 1) < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&cv);
-        return NULL;
-    }
-    const double *restrict x = xv.buf;
-    double *restrict out = cv.buf;
+    Py_ssize_t column_count = d.n * d.c * d.kh * d.kw * d.oh * d.ow;
+    KbHeld held = {.count = 0};
+    const double *restrict x = hold(&held, x_obj, d.n * d.c * d.h * d.w, "d", 0, "x");
+    double *restrict out = hold(&held, columns_obj, column_count, "d", 1, "columns");
+    if (kb_ready(&held) < 0) return NULL;
     /* Without columns there is nothing to write; and the loops below would run
        N*C*kh*kw*H_out times (up to 2^60 when W_out = 0): skip them.  With columns, every
        loop count is a factor of their (buffer-checked) length. */
-    Py_ssize_t planes = cv.len == 0 ? 0 : d.n * d.c;
+    Py_ssize_t planes = column_count == 0 ? 0 : d.n * d.c;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t plane = 0; plane < planes; plane++) {
         const double *xp = x + plane * d.h * d.w;
@@ -138,8 +125,7 @@ static PyObject *im2col(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&cv);
+    kb_release(&held);
     Py_RETURN_NONE;
 }
 
@@ -155,27 +141,19 @@ static PyObject *col2im(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOO!", &grads_obj, &out_obj, &PyTuple_Type, &dims_obj))
         return NULL;
     if (conv_dims(dims_obj, &d) < 0) return NULL;
-    Py_buffer gv, ov;
-    if (take(grads_obj, &gv, d.n * d.kh * d.kw * d.c * d.oh * d.ow, "d", 0, "window_grads") < 0)
-        return NULL;
-    if (take(out_obj, &ov, d.n * d.c * d.h * d.w, "d", 1, "grad_x") < 0) {
-        PyBuffer_Release(&gv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&gv, &ov}, 2, 1) < 0) {
-        PyBuffer_Release(&gv);
-        PyBuffer_Release(&ov);
-        return NULL;
-    }
-    const double *restrict grads = gv.buf;
-    double *restrict out = ov.buf;
+    Py_ssize_t grad_count = d.n * d.kh * d.kw * d.c * d.oh * d.ow;
+    Py_ssize_t cell_count = d.n * d.c * d.h * d.w;
+    KbHeld held = {.count = 0};
+    const double *restrict grads = hold(&held, grads_obj, grad_count, "d", 0, "window_grads");
+    double *restrict out = hold(&held, out_obj, cell_count, "d", 1, "grad_x");
+    if (kb_ready(&held) < 0) return NULL;
     Py_ssize_t plane = d.oh * d.ow;
     /* Without window gradients grad_x is all 0, and the loops below (N*kh*kw*C*H_out
        times, up to 2^60 when W_out = 0) are skipped; with them, every loop count is a
        factor of their (buffer-checked) length. */
-    Py_ssize_t samples = gv.len == 0 ? 0 : d.n;
+    Py_ssize_t samples = grad_count == 0 ? 0 : d.n;
     Py_BEGIN_ALLOW_THREADS
-    memset(out, 0, (size_t)ov.len);
+    memset(out, 0, (size_t)cell_count * sizeof(double));
     for (Py_ssize_t n = 0; n < samples; n++) {
         for (Py_ssize_t m = 0; m < d.kh; m++) {
             for (Py_ssize_t q = 0; q < d.kw; q++) {
@@ -196,8 +174,7 @@ static PyObject *col2im(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&gv);
-    PyBuffer_Release(&ov);
+    kb_release(&held);
     Py_RETURN_NONE;
 }
 
@@ -229,26 +206,11 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
     if (!PyArg_ParseTuple(args, "OOOO!", &x_obj, &max_obj, &first_obj, &PyTuple_Type, &dims_obj))
         return NULL;
     if (pool_dims(dims_obj, d, &cells, &pooled) < 0) return NULL;
-    Py_buffer xv, mv, fv;
-    if (take(x_obj, &xv, cells, "d", 0, "x") < 0) return NULL;
-    if (take(max_obj, &mv, pooled, "d", 1, "maximum") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (take(first_obj, &fv, pooled, "lq", 1, "first") < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&mv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&xv, &mv, &fv}, 3, 1) < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&mv);
-        PyBuffer_Release(&fv);
-        return NULL;
-    }
-    const double *restrict x = xv.buf;
-    double *restrict maximum = mv.buf;
-    int64_t *restrict first = fv.buf;
+    KbHeld held = {.count = 0};
+    const double *restrict x = hold(&held, x_obj, cells, "d", 0, "x");
+    double *restrict maximum = hold(&held, max_obj, pooled, "d", 1, "maximum");
+    int64_t *restrict first = hold(&held, first_obj, pooled, "lq", 1, "first");
+    if (kb_ready(&held) < 0) return NULL;
     Py_ssize_t oh = d[2], ow = d[3], kh = d[4], kw = d[5], width = ow * kw;
     /* unsure: a window holds a nan or an infinity (Σ x*0.0 over it is nan), or its maximum
        is 0 and it holds a -0.0; then NumPy's path takes the whole array (it is rare) */
@@ -308,9 +270,7 @@ static PyObject *max_pool_tiled(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&mv);
-    PyBuffer_Release(&fv);
+    kb_release(&held);
     return PyBool_FromLong(!unsure);
 }
 
@@ -325,26 +285,11 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
                           &dims_obj))
         return NULL;
     if (pool_dims(dims_obj, d, &cells, &pooled) < 0) return NULL;
-    Py_buffer gv, fv, ov;
-    if (take(grad_obj, &gv, pooled, "d", 0, "grad_y") < 0) return NULL;
-    if (take(first_obj, &fv, pooled, "lq", 0, "first") < 0) {
-        PyBuffer_Release(&gv);
-        return NULL;
-    }
-    if (take(out_obj, &ov, cells, "d", 1, "grad_x") < 0) {
-        PyBuffer_Release(&gv);
-        PyBuffer_Release(&fv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&gv, &fv, &ov}, 3, 2) < 0) {
-        PyBuffer_Release(&gv);
-        PyBuffer_Release(&fv);
-        PyBuffer_Release(&ov);
-        return NULL;
-    }
-    const double *restrict grad = gv.buf;
-    const int64_t *restrict first = fv.buf;
-    double *restrict out = ov.buf;
+    KbHeld held = {.count = 0};
+    const double *restrict grad = hold(&held, grad_obj, pooled, "d", 0, "grad_y");
+    const int64_t *restrict first = hold(&held, first_obj, pooled, "lq", 0, "first");
+    double *restrict out = hold(&held, out_obj, cells, "d", 1, "grad_x");
+    if (kb_ready(&held) < 0) return NULL;
     Py_ssize_t oh = d[2], ow = d[3], kh = d[4], kw = d[5], width = ow * kw;
     Py_ssize_t taps = kh * kw;
     int bad_first = 0;
@@ -397,9 +342,7 @@ static PyObject *max_pool_route(PyObject *self, PyObject *args) {
         }
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&gv);
-    PyBuffer_Release(&fv);
-    PyBuffer_Release(&ov);
+    kb_release(&held);
     if (bad_first) {
         PyErr_SetString(PyExc_ValueError, "first holds a tap outside the window");
         return NULL;
@@ -417,26 +360,11 @@ static PyObject *relu(PyObject *self, PyObject *args) {
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "OOOn", &x_obj, &y_obj, &slope_obj, &count)) return NULL;
     if (product(&count, 1) < 0) return NULL;
-    Py_buffer xv, yv, sv;
-    if (take(x_obj, &xv, count, "d", 0, "x") < 0) return NULL;
-    if (take(y_obj, &yv, count, "d", 1, "y") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (take(slope_obj, &sv, count, "d", 1, "slope") < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&yv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&xv, &yv, &sv}, 3, 1) < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&yv);
-        PyBuffer_Release(&sv);
-        return NULL;
-    }
-    const double *restrict x = xv.buf;
-    double *restrict y = yv.buf;
-    double *restrict slope = sv.buf;
+    KbHeld held = {.count = 0};
+    const double *restrict x = hold(&held, x_obj, count, "d", 0, "x");
+    double *restrict y = hold(&held, y_obj, count, "d", 1, "y");
+    double *restrict slope = hold(&held, slope_obj, count, "d", 1, "slope");
+    if (kb_ready(&held) < 0) return NULL;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < count; k++) {
         int positive = x[k] > 0.0;
@@ -444,9 +372,7 @@ static PyObject *relu(PyObject *self, PyObject *args) {
         slope[k] = positive ? 1.0 : 0.0;
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&yv);
-    PyBuffer_Release(&sv);
+    kb_release(&held);
     Py_RETURN_NONE;
 }
 
@@ -458,24 +384,14 @@ static PyObject *relu_forward(PyObject *self, PyObject *args) {
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "OOn", &x_obj, &y_obj, &count)) return NULL;
     if (product(&count, 1) < 0) return NULL;
-    Py_buffer xv, yv;
-    if (take(x_obj, &xv, count, "d", 0, "x") < 0) return NULL;
-    if (take(y_obj, &yv, count, "d", 1, "y") < 0) {
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&xv, &yv}, 2, 1) < 0) {
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&yv);
-        return NULL;
-    }
-    const double *restrict x = xv.buf;
-    double *restrict y = yv.buf;
+    KbHeld held = {.count = 0};
+    const double *restrict x = hold(&held, x_obj, count, "d", 0, "x");
+    double *restrict y = hold(&held, y_obj, count, "d", 1, "y");
+    if (kb_ready(&held) < 0) return NULL;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < count; k++) y[k] = x[k] > 0.0 ? x[k] : 0.0;
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&yv);
+    kb_release(&held);
     Py_RETURN_NONE;
 }
 
@@ -488,35 +404,18 @@ static PyObject *relu_backward(PyObject *self, PyObject *args) {
     Py_ssize_t count;
     if (!PyArg_ParseTuple(args, "OOOn", &grad_obj, &x_obj, &out_obj, &count)) return NULL;
     if (product(&count, 1) < 0) return NULL;
-    Py_buffer gv, xv, ov;
-    if (take(grad_obj, &gv, count, "d", 0, "grad_y") < 0) return NULL;
-    if (take(x_obj, &xv, count, "d", 0, "x") < 0) {
-        PyBuffer_Release(&gv);
-        return NULL;
-    }
-    if (take(out_obj, &ov, count, "d", 1, "grad_x") < 0) {
-        PyBuffer_Release(&gv);
-        PyBuffer_Release(&xv);
-        return NULL;
-    }
-    if (apart((Py_buffer *const[]){&gv, &xv, &ov}, 3, 2) < 0) {
-        PyBuffer_Release(&gv);
-        PyBuffer_Release(&xv);
-        PyBuffer_Release(&ov);
-        return NULL;
-    }
-    const double *restrict grad = gv.buf;
-    const double *restrict x = xv.buf;
-    double *restrict out = ov.buf;
+    KbHeld held = {.count = 0};
+    const double *restrict grad = hold(&held, grad_obj, count, "d", 0, "grad_y");
+    const double *restrict x = hold(&held, x_obj, count, "d", 0, "x");
+    double *restrict out = hold(&held, out_obj, count, "d", 1, "grad_x");
+    if (kb_ready(&held) < 0) return NULL;
     Py_BEGIN_ALLOW_THREADS
     for (Py_ssize_t k = 0; k < count; k++) {
         double slope = x[k] > 0.0 ? 1.0 : 0.0; /* a select, no branch: the loop vectorizes */
         out[k] = grad[k] * slope;
     }
     Py_END_ALLOW_THREADS
-    PyBuffer_Release(&gv);
-    PyBuffer_Release(&xv);
-    PyBuffer_Release(&ov);
+    kb_release(&held);
     Py_RETURN_NONE;
 }
 
