@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from equation_truth import unwrapped
+from random_problems import write_random
 from rich.cells import cell_len
 from test_practice import variant_args, variants
 
@@ -35,8 +36,7 @@ def too_wide(report: str, width: int) -> list[str]:
 
 def random_spec(folder: Path, kind: str, variant: str | None) -> Path:
     path = folder / f"{kind}-{variant}.yaml"
-    gradcalc("random", kind, "--seed", "1", *variant_args(kind, variant), "--output", str(path))
-    return path
+    return write_random(path, kind, "--seed", "1", *variant_args(kind, variant))
 
 
 @pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
