@@ -13,6 +13,7 @@ import attention_reference as ref
 import nn_reference
 import numpy as np
 import pytest
+from drawn_values import fractions_between
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_cli import run, run_json, run_spec, spec_error
@@ -28,7 +29,7 @@ SETTINGS = settings(
     max_examples=60,
     suppress_health_check=[HealthCheck.too_slow],
 )
-VALUE = st.fractions(min_value=-3, max_value=3, max_denominator=4)
+VALUE = fractions_between(-3, 3, max_denominator=4)
 
 
 def solve(spec: dict[str, Any], **options: Any):
@@ -83,7 +84,7 @@ def cases(draw) -> dict[str, Any]:
     elif masking == "additive":
         bias = matrix(draw, length, keys)
         spec["mask"] = texts(bias)
-    scale = draw(st.none() | st.fractions(min_value=-2, max_value=2, max_denominator=3))
+    scale = draw(st.none() | fractions_between(-2, 2, max_denominator=3))
     if scale is not None:
         spec["scale"] = str(scale)
     used = float(scale) if scale is not None else 1 / math.sqrt(width)

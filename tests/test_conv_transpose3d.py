@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 from conv_transpose3d_reference import conv_transpose3d, out_sizes
+from drawn_values import fractions_between
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -23,7 +24,7 @@ from gradcalc.core.ops.conv_transpose3d import (
 )
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-ENTRY = st.fractions(min_value=-3, max_value=3, max_denominator=4)
+ENTRY = fractions_between(-3, 3, max_denominator=4)
 
 
 def _nested(draw: Any, shape: tuple[int, ...]) -> list:

@@ -6,6 +6,7 @@ Markdown with every step (exact, and as rounded decimals), and the issue's own e
 
 from __future__ import annotations
 
+import functools
 import json
 import random
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from equation_truth import check_report, logical_lines, summary
+from random_problems import write_random
+from shared_reports import markdown_steps_all
 from test_practice import variants
 
 from gradcalc.cli.main import main
@@ -43,12 +46,23 @@ def symbol_names(data: dict[str, Any]) -> dict[str, str]:
     return names
 
 
+@functools.cache
+def json_report(path: str, spec: bytes) -> str:
+    """``gradcalc run PATH --format json``: once per spec (its bytes in the key, as a test's
+    folder may hold another spec at the same path), as each is audited with and without
+    --decimal against the same results."""
+    return gradcalc("run", path, "--format", "json")
+
+
 def audit(path: Path, *options: str) -> tuple[list[str], int, int, int]:
     """Check the Markdown report of the spec at ``path``: its problems, and how many
     equations it has, parts it compared and left sides it matched to a result."""
     data = load_file(str(path)).data
-    markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all", *options)
-    answer = json.loads(gradcalc("run", str(path), "--format", "json"))
+    if options:
+        markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all", *options)
+    else:  # the report test_fit_terminal reads too: made once
+        markdown = markdown_steps_all(path)
+    answer = json.loads(json_report(str(path), path.read_bytes()))
     precision = 6
     if "--precision" in options:
         precision = int(options[options.index("--precision") + 1])
@@ -509,8 +523,7 @@ def test_every_random_step_is_true(tmp_path: Path, kind: str, variant: str | Non
     by = practice.profile(kind).by
     extra = [] if variant is None else [by.option, variant]
     for seed in SEEDS:
-        path = tmp_path / f"{seed}.yaml"
-        gradcalc("random", kind, "--seed", str(seed), *extra, "--output", str(path), "--force")
+        path = write_random(tmp_path / f"{seed}.yaml", kind, "--seed", str(seed), *extra)
         for options in [(), ("--decimal", "--precision", "3")]:
             problems, count, compared, _ = audit(path, *options)
             assert count or compared, "no equation found"

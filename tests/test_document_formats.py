@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import difflib
+import functools
 import os
 import re
 from pathlib import Path
@@ -17,7 +18,10 @@ from gradcalc.cli.spec_loader import load_file
 from gradcalc.problems import bundled
 
 
+@functools.cache
 def render(path, output_format: str) -> str:
+    """The problem at ``path`` in ``output_format``: rendered once, for the tests that read it
+    (every problem renders, the LaTeX compiles, the snapshots)."""
     kind = load_file(str(path)).data["kind"]
     result = CliRunner().invoke(main, [kind, "--spec", str(path), "--format", output_format])
     assert result.exit_code == 0, result.output
@@ -39,9 +43,21 @@ def test_expr_latex_is_display_math() -> None:
     assert "$$ \\frac{1}{1 + e^{- x}} $$" in render(path, "markdown")
 
 
-@pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
-def test_latex_compiles(tmp_path, path) -> None:
-    assert_compiles(tmp_path, render(path, "latex"))
+def test_latex_compiles(tmp_path) -> None:
+    """Every bundled problem's LaTeX compiles: all in one document, one pdflatex run instead
+    of one each; when that fails, each alone, to name the ones that fail."""
+    bodies = {path.name: render(path, "latex") for path in bundled()}
+    try:
+        assert_compiles(tmp_path, *bodies.values())
+    except AssertionError:
+        failing = []
+        for name, body in bodies.items():
+            try:
+                assert_compiles(tmp_path, body)
+            except AssertionError as error:
+                failing.append(f"{name}: {error}")
+        assert not failing, "\n\n".join(failing)
+        raise
 
 
 # -- snapshots -----------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import dropout_embedding_reference as ref
 import nn_reference
 import numpy as np
 import pytest
+from drawn_values import fractions_between
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_cli import run, run_json, run_spec, spec_error
@@ -29,7 +30,7 @@ SETTINGS = settings(
     suppress_health_check=[HealthCheck.too_slow],
 )
 SHAPES = st.sampled_from([(), (1,), (4,), (2, 3), (3, 1), (2, 2, 2)])
-VALUE = st.fractions(min_value=-5, max_value=5, max_denominator=7)
+VALUE = fractions_between(-5, 5, max_denominator=7)
 P = st.sampled_from(
     [Fraction(0), Fraction(1, 2), Fraction(1, 3), Fraction(2, 5), Fraction(99, 100)]
 )

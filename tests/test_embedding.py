@@ -13,6 +13,7 @@ import dropout_embedding_reference as ref
 import nn_reference
 import numpy as np
 import pytest
+from drawn_values import fractions_between
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_cli import run, run_json, run_spec, spec_error
@@ -28,7 +29,7 @@ SETTINGS = settings(
     max_examples=60,
     suppress_health_check=[HealthCheck.too_slow],
 )
-VALUE = st.fractions(min_value=-5, max_value=5, max_denominator=7)
+VALUE = fractions_between(-5, 5, max_denominator=7)
 
 
 def solve(spec: dict[str, Any], **options: Any):

@@ -13,7 +13,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from equation_truth import unwrapped
+from random_problems import write_random
 from rich.cells import cell_len
+from shared_reports import markdown_steps_all
 from test_practice import variant_args, variants
 
 from gradcalc.cli.main import main
@@ -35,8 +37,7 @@ def too_wide(report: str, width: int) -> list[str]:
 
 def random_spec(folder: Path, kind: str, variant: str | None) -> Path:
     path = folder / f"{kind}-{variant}.yaml"
-    gradcalc("random", kind, "--seed", "1", *variant_args(kind, variant), "--output", str(path))
-    return path
+    return write_random(path, kind, "--seed", "1", *variant_args(kind, variant))
 
 
 @pytest.mark.parametrize("path", bundled(), ids=lambda p: p.name)
@@ -70,7 +71,7 @@ def assert_equations_join(path: Path) -> None:
     """At 60 columns, the wrapped equations joined again hold every one-line equation that
     tests/test_displayed_equations.py checks (spaces between words aside)."""
     table = gradcalc("run", str(path), "--no-color", "--width", "60", "--steps", "all")
-    markdown = gradcalc("run", str(path), "--format", "markdown", "--steps", "all")
+    markdown = markdown_steps_all(path)  # the report test_displayed_equations audits
     joined = unwrapped(table)
     missing = [line for line in text_block_lines(markdown) if squeezed(line) not in joined]
     assert not missing, "\n".join(missing[:5])

@@ -203,10 +203,10 @@ CAPPED_NET = """kind: net
 symbols: [a]
 input: [["a**999", 1, 2, 3]]
 layers:
-  - {type: dense, weight: symbolic 30x4}
-  - {type: dense, weight: symbolic 30x30}
-  - {type: dense, weight: symbolic 30x30}
-upstream: symbolic 1x30
+  - {type: dense, weight: symbolic 8x4}
+  - {type: dense, weight: symbolic 8x8}
+  - {type: dense, weight: symbolic 8x8}
+upstream: symbolic 1x8
 """
 
 

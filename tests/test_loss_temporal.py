@@ -13,6 +13,7 @@ import nn_reference
 import numpy as np
 import pytest
 import temporal_loss_reference as ref
+from drawn_values import fractions_between
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_cli import run, run_spec, spec_error
@@ -27,7 +28,7 @@ SETTINGS = settings(
     max_examples=50,
     suppress_health_check=[HealthCheck.too_slow],
 )
-VALUE = st.fractions(min_value=-4, max_value=4, max_denominator=3)
+VALUE = fractions_between(-4, 4, max_denominator=3)
 
 
 def solve(spec: dict[str, Any], **options: Any):

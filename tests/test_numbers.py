@@ -351,9 +351,13 @@ def test_readers_take_linear_time(reader, make, size: int) -> None:
     small, large = make(size), make(8 * size)
     reader(small)  # imports and caches out of the measurement
     # The best of a few runs each: the first run of a large text also pays for fresh memory.
-    ratio = _cpu_seconds(lambda: reader(large), 2) / max(
-        _cpu_seconds(lambda: reader(small), 3), 1e-3
-    )
+    # The large text's second run only when the first is too slow: the best of two passes
+    # whenever the first does, and each large run is most of this test's time.
+    large_seconds = _cpu_seconds(lambda: reader(large), 1)
+    small_seconds = max(_cpu_seconds(lambda: reader(small), 3), 1e-3)
+    if large_seconds / small_seconds >= 24:
+        large_seconds = min(large_seconds, _cpu_seconds(lambda: reader(large), 1))
+    ratio = large_seconds / small_seconds
     assert ratio < 24, f"8× the input took {ratio:.0f}× the time"
 
 

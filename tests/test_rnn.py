@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from drawn_values import fractions_between
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from nn_cli import run, run_spec, spec_error
@@ -27,7 +28,7 @@ SETTINGS = settings(
     max_examples=40,
     suppress_health_check=[HealthCheck.too_slow],
 )
-VALUE = st.fractions(min_value=-2, max_value=2, max_denominator=4)
+VALUE = fractions_between(-2, 2, max_denominator=4)
 
 
 def solve(spec: dict[str, Any], **options: Any):
