@@ -47,12 +47,6 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
-from gradcalc.core.kinds.loss_temporal import (
-    read_temporal,
-    read_temporal_input,
-    read_temporal_parts,
-    refuse_step_probabilities,
-)
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
@@ -318,12 +312,16 @@ def _read_input(
     """(input, temporal, indices, step mask): a temporal loss's scores N×T×V with its class
     indices and mask N×T (one step of V alone is cross_entropy on one sample: not temporal),
     or any other loss's input, its target read later (indices and mask None)."""
-    if read_temporal(spec, loss):
-        x = read_temporal_input(spec, raw_input, limits)
-        if x.ndim == 3:
-            return x, True, *read_temporal_parts(spec, x, raw_target, limits)
-        refuse_step_probabilities(raw_target, x.shape[0])
-        return x, False, None, None
+    given = spec.get("temporal")
+    if given is not None and given is not False:  # its readers are imported for it alone
+        from gradcalc.core.kinds import loss_temporal
+
+        if loss_temporal.read_temporal(spec, loss):
+            x = loss_temporal.read_temporal_input(spec, raw_input, limits)
+            if x.ndim == 3:
+                return x, True, *loss_temporal.read_temporal_parts(spec, x, raw_target, limits)
+            loss_temporal.refuse_step_probabilities(raw_target, x.shape[0])
+            return x, False, None, None
     x = read_array(
         raw_input,
         ("input",),
