@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,7 +39,6 @@ from gradcalc.core.kinds.fields import (
     read_pair,
     refuse_pair_text,
 )
-from gradcalc.core.kinds.focus import Focusable
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import (
     forgot_upstream,
@@ -71,6 +70,9 @@ from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import MAX_INDEX, looks_numeric, parse_bool, parse_number
 from gradcalc.core.words import plain
+
+if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
+    from gradcalc.core.kinds.focus import Focusable
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -132,6 +134,8 @@ class PoolProblem:
 
     def focusable(self) -> tuple[Focusable, ...]:
         """The arrays ``--focus`` may name: the output and the input (their axes alike)."""
+        from gradcalc.core.kinds.focus import Focusable
+
         return (
             Focusable("output", self.names["output"], self.output_shape, self.input_axes),
             Focusable("input", self.names["input"], self.input.shape, self.input_axes),
