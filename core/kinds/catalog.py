@@ -234,6 +234,7 @@ _ENTRIES: dict[str, OpEntry | str] = {
     ),
     "pool": OpEntry(
         module="gradcalc.core.kinds.pool",
+        parts={"PRACTICE": "gradcalc.core.kinds.pool_practice"},
         explain="gradcalc.core.explain.pool",
         summary="2-D pooling (PyTorch MaxPool2d, AvgPool2d, LPPool2d) with tie policies.",
         description=(
@@ -364,6 +365,7 @@ _ENTRIES: dict[str, OpEntry | str] = {
     "rnn": "catalog_rnn",
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
+        parts={"PRACTICE": "gradcalc.core.kinds.net_practice"},
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "

@@ -1,6 +1,7 @@
 """A conv problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``): the kernel
 flipped or not, the groups ignored, a padding mode treated as zeros, the sliding window's size slips, the upstream forgotten or
-transposed, a gradient transposed or negated.  core/kinds/conv.py exports it."""
+transposed, a gradient transposed or negated.  conv's catalog entry names this module in its
+``parts``."""
 
 from __future__ import annotations
 

@@ -1,7 +1,7 @@
 """A conv problem's practice profile (``PRACTICE``, for ``gradcalc random conv``): an image
 (the default, ``--dims 2``), a signal (``--dims 1``) or a volume (``--dims 3``: frames of
 an image, ``--depth`` of them), with its kernel, stride, padding, dilation, padding mode,
-channels and groups.  core/kinds/conv.py exports it."""
+channels and groups.  conv's catalog entry names this module in its ``parts``."""
 
 from __future__ import annotations
 

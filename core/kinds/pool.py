@@ -2,9 +2,9 @@
 (``run(problem, options)``, ``finite_differences(problem, run)``, ``focus_target``) for
 core/solve.py (the last two live in core/kinds/pool_gradcheck.py and core/kinds/fields.py, the
 Jacobian and argmax results in core/kinds/pool_results.py, what read() refuses beyond a
-field's own range in core/kinds/pool_checks.py), its usual mistakes
-(``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile (``PRACTICE``,
-for ``gradcalc random``).
+field's own range in core/kinds/pool_checks.py) and its usual mistakes
+(``usual_mistakes(spec)``, for ``gradcalc check``); its practice profile (``PRACTICE``, for
+``gradcalc random``) is core/kinds/pool_practice.py, named in its catalog entry (``parts``).
 
 A pool problem is one 2-D pooling (PyTorch's MaxPool2d, AvgPool2d, LPPool2d) of an input
 ``x`` (H×W, C×H×W or N×C×H×W).  Arrays are NCHW inside: input N×C×H×W, output
@@ -510,13 +510,3 @@ def finite_differences(problem: PoolProblem, run: Run) -> GradientCheck | None:
     from gradcalc.core.kinds.pool_gradcheck import finite_differences as check
 
     return check(problem, run)
-
-
-def __getattr__(name: str) -> Any:
-    """``PRACTICE``, the practice profile ``gradcalc random`` reads here, built on first use:
-    solving a pool problem, or a net's pool layer, needs none of it."""
-    if name == "PRACTICE":  # its knobs and adjustments: core/kinds/pool_practice.py
-        from gradcalc.core.kinds.pool_practice import PRACTICE
-
-        return PRACTICE
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
