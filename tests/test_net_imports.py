@@ -22,6 +22,9 @@ NOT_IMPORTED = (
     "gradcalc.core.kinds.net_messages",
     # a temporal loss
     "gradcalc.core.kinds.loss_temporal",
+    # gradcalc check's mistakes and gradcalc random's profiles (each kind's entry, parts)
+    "gradcalc.core.kinds.mistakes",
+    "gradcalc.core.kinds.profile",
     # --focus
     "gradcalc.core.kinds.focus",
     "gradcalc.core.explain.focus",

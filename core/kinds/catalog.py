@@ -23,6 +23,7 @@ _ENTRIES: dict[str, OpEntry | str] = {
     "conv_transpose": "catalog_conv_transpose",
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
+        parts={"PRACTICE": "gradcalc.core.kinds.dense_practice"},
         explain="gradcalc.core.explain.dense",
         summary="Fully connected layer (PyTorch nn.Linear): y = Wx + b or y = xWᵀ + b.",
         description=(
@@ -81,6 +82,7 @@ _ENTRIES: dict[str, OpEntry | str] = {
     ),
     "activation": OpEntry(
         module="gradcalc.core.kinds.activation",
+        parts={"PRACTICE": "gradcalc.core.kinds.activation_practice"},
         explain="gradcalc.core.explain.activation",
         summary="Elementwise activation (relu, leaky_relu, sigmoid, tanh, softplus, elu, gelu).",
         description=(
@@ -124,6 +126,7 @@ _ENTRIES: dict[str, OpEntry | str] = {
     ),
     "softmax": OpEntry(
         module="gradcalc.core.kinds.softmax",
+        parts={"PRACTICE": "gradcalc.core.kinds.softmax_practice"},
         explain="gradcalc.core.explain.softmax",
         summary="Softmax / log-softmax over the last axis, with its Jacobian diag(p) − p·pᵀ.",
         description=(
@@ -159,6 +162,7 @@ _ENTRIES: dict[str, OpEntry | str] = {
     ),
     "loss": OpEntry(
         module="gradcalc.core.kinds.loss",
+        parts={"PRACTICE": "gradcalc.core.kinds.loss_practice"},
         explain="gradcalc.core.explain.loss",
         summary="Losses (PyTorch): cross_entropy, nll, mse, bce, bce_with_logits.",
         description=(

@@ -39,15 +39,6 @@ from gradcalc.core.kinds.fields import (
     read_pair,
     refuse_pair_text,
 )
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import (
-    forgot_upstream,
-    is_zero,
-    negated,
-    size_mistakes,
-    spec_text,
-    upstream_transposed,
-)
 from gradcalc.core.kinds.pool_checks import (
     check_every_window_reads_input,
     check_lp_domain,
@@ -71,8 +62,9 @@ from gradcalc.core.records import record
 from gradcalc.core.values import MAX_INDEX, looks_numeric, parse_bool, parse_number
 from gradcalc.core.words import plain
 
-if TYPE_CHECKING:  # imported when --focus is used (start-up cost)
+if TYPE_CHECKING:  # imported when --focus is used, and by usual_mistakes (start-up cost)
     from gradcalc.core.kinds.focus import Focusable
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -455,6 +447,16 @@ _TIES = (
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
+    from gradcalc.core.kinds.mistakes import (
+        forgot_upstream,
+        is_zero,
+        negated,
+        size_mistakes,
+        spec_text,
+        upstream_transposed,
+    )
+
     variants = []
     mode = spec.get("mode")
     if mode == "max":
