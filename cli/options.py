@@ -355,8 +355,6 @@ def _number_and_file_options() -> list[Callable]:
 
 def _computation_options() -> list[Callable]:
     """How to compute and what to check: --float, the limits, --traceback, --focus."""
-    from gradcalc.core.registry import focus_kinds
-
     return [
         click.option(
             "--float",
@@ -395,16 +393,29 @@ def _computation_options() -> list[Callable]:
             is_flag=True,
             help="On an error, show the Python traceback too (for debugging).",
         ),
-        click.option(
-            "--focus",
-            metavar="WHAT",
-            default=None,
-            help=f"{', '.join(focus_kinds())}: draw what one element reads or feeds. "
+        click.option("--focus", cls=FocusOption, metavar="WHAT", default=None),
+    ]
+
+
+class FocusOption(click.Option):
+    """--focus, whose help begins with the kinds it works with: looked up in their catalog
+    entries when the help is read, not when a command is made (running one kind reads no
+    other kind's entry)."""
+
+    @property
+    def help(self) -> str:
+        from gradcalc.core.registry import focus_kinds
+
+        return (
+            f"{', '.join(focus_kinds())}: draw what one element reads or feeds. "
             "'output[1,0]' marks the input "
             "cells output (1,0) reads (its window: stride, dilation, padding); 'input[2,1]' marks "
             "the outputs input (2,1) feeds. The spec's symbols work too ('H[1,0]'). Indices "
             "count from the spec's index_base; with batch/channels give every index "
             "('output[0,1,0]') or only row and column (the others: the first). Shows just the focus "
-            "unless --show names more sections.",
-        ),
-    ]
+            "unless --show names more sections."
+        )
+
+    @help.setter
+    def help(self, given: str | None) -> None:
+        """Click's Parameter sets the help it was given (None): the property above makes it."""

@@ -88,11 +88,16 @@ def op_module(kind: str) -> ModuleType:
     return module
 
 
-def kind_module(kind: str) -> ModuleType | None:
-    """The kind's own module, core/kinds/<kind>.py (also its usual mistakes for ``gradcalc
-    check`` and its practice profile for ``gradcalc random``), imported the first time it is
-    asked for so that start-up imports none; None for a name that is not a kind."""
-    return op_module(kind) if kind in OPS else None
+def kind_part(kind: str, name: str) -> Any:
+    """The kind's ``usual_mistakes`` (for ``gradcalc check``), ``PRACTICE`` (its practice
+    profile, for ``gradcalc random``) or ``result_groups``: from the module its entry's
+    ``parts`` names for it, else from the kind's own module (core/kinds/<kind>.py), each
+    imported the first time it is asked for; None when the kind has none, or for a name
+    that is not a kind."""
+    if kind not in OPS:
+        return None
+    apart = OPS[kind].parts.get(name)
+    return getattr(importlib.import_module(apart) if apart else op_module(kind), name, None)
 
 
 def kind_constant(kind: str, name: str) -> Any:

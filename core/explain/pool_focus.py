@@ -4,24 +4,20 @@ forward or backward step.
 
 A mixin of core/explain/pool.py's Explainer: it uses the explainer's problem ``p``,
 geometry ``g``, trace ``c``, names, symbols, ``_window_items`` and ``_input_sum``.
+core/explain/focus.py, the pictures it shares with conv's, is imported only when ``--focus``
+is used (start-up cost), as conv's core/explain/conv_focus.py does.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gradcalc.core.explain import Note, Picture, Section, SymbolTable
-from gradcalc.core.explain.focus import (
-    Focus,
-    cell_name,
-    picture,
-    placement_note,
-    plane_label,
-    position_text,
-    read_caption,
-    readers_note,
-    tap_grid,
-)
-from gradcalc.core.kinds.focus import FocusTarget
 from gradcalc.core.ops.windows import REAL, cell_readers, window_taps
+
+if TYPE_CHECKING:
+    from gradcalc.core.explain.focus import Focus
+    from gradcalc.core.kinds.focus import FocusTarget
 
 
 class FocusSection:
@@ -39,6 +35,8 @@ class FocusSection:
 
     def _focus_output(self, target: FocusTarget, padding: str) -> tuple[Section, Focus]:
         """The cells output element (n, c, i, j) reads, its tap grid and its forward step."""
+        from gradcalc.core.explain import focus as pictures
+
         g, base = self.g, self.p.index_base
         rows, cols = g.window_axes()
         n, c = target.at("n"), target.at("c")
@@ -50,26 +48,32 @@ class FocusSection:
             "focus",
             f"Focus: the {real} cell{'s' if real != 1 else ''} of {self.X} that {y} reads",
         )
-        section.add(Note(placement_note(rows, cols, i, j, base)))
+        section.add(Note(pictures.placement_note(rows, cols, i, j, base)))
         section.add(
-            self._input_picture(n, c, [tap.cell for tap in taps], read_caption(y, taps, padding))
+            self._input_picture(
+                n, c, [tap.cell for tap in taps], pictures.read_caption(y, taps, padding)
+            )
         )
         section.add(
-            tap_grid(
+            pictures.tap_grid(
                 f"the cell of {self.X} each window tap (m, q) of {y} reads",
                 taps,
                 (g.kernel_h, g.kernel_w),
-                lambda tap: cell_name(tap, lambda r, col: self.sym_x(n, c, r, col).text, base),
+                lambda tap: pictures.cell_name(
+                    tap, lambda r, col: self.sym_x(n, c, r, col).text, base
+                ),
                 index_base=base,
                 caption="rows: m, columns: q",
             )
         )
         for item in self._window_items(n, c, i, j):
             section.add(item)
-        return section, Focus(y, "output", target.index, tuple(taps), {})
+        return section, pictures.Focus(y, "output", target.index, tuple(taps), {})
 
     def _focus_input(self, target: FocusTarget, padding: str) -> tuple[Section, Focus]:
         """The windows input cell (n, c, r, col) is in, ∂y/∂x in each, and its backward step."""
+        from gradcalc.core.explain import focus as pictures
+
         g, p, base = self.g, self.p, self.p.index_base
         rows, cols = g.window_axes()
         n, c = target.at("n"), target.at("c")
@@ -82,15 +86,15 @@ class FocusSection:
             if taps
             else f"Focus: {x} is in no window of {self.Y}",
         )
-        section.add(Note(readers_note(rows, cols, r, col, base)))
+        section.add(Note(pictures.readers_note(rows, cols, r, col, base)))
         section.add(
             self._input_picture(
                 n, c, [(r, col)], f"[v]: {x}" + (f"; ·: {padding}" if padding else "")
             )
         )
         section.add(
-            picture(
-                plane_label(self.Y, p.input_axes, {"n": n, "c": c}, base),
+            pictures.picture(
+                pictures.plane_label(self.Y, p.input_axes, {"n": n, "c": c}, base),
                 self.c.output[n, c],
                 [tap.output for tap in taps],
                 index_base=base,
@@ -105,7 +109,7 @@ class FocusSection:
                     tuple(self.sym_y(n, c, *tap.output).text for tap in taps),
                     tuple(
                         (
-                            position_text(tap.tap, base),
+                            pictures.position_text(tap.tap, base),
                             self.c.weight(
                                 (n, c, *tap.output, tap.tap[0] * g.kernel_w + tap.tap[1])
                             ),
@@ -115,13 +119,15 @@ class FocusSection:
                 )
             )
         section.add(self._input_sum(n, c, r, col))
-        return section, Focus(x, "input", target.index, tuple(taps), {})
+        return section, pictures.Focus(x, "input", target.index, tuple(taps), {})
 
     def _input_picture(self, n: int, c: int, cells: list[tuple[int, int]], caption: str) -> Picture:
         """Input plane (n, c) in its padding, with ``cells`` marked."""
+        from gradcalc.core.explain import focus as pictures
+
         base = self.p.index_base
-        return picture(
-            plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
+        return pictures.picture(
+            pictures.plane_label(self.X, self.p.input_axes, {"n": n, "c": c}, base),
             self.xs[n, c],
             cells,
             index_base=base,

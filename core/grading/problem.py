@@ -541,7 +541,7 @@ def _shape_diagnosis(
 def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
     """The mistakes worth trying for this problem, most telling first: the kind's module's
     (core/kinds/<kind>.py ``usual_mistakes``); none for a kind without one."""
-    mistakes = getattr(registry.kind_module(kind), "usual_mistakes", None)
+    mistakes = registry.kind_part(kind, "usual_mistakes")
     return mistakes(spec) if mistakes is not None else []
 
 
@@ -550,7 +550,7 @@ def result_groups(
 ) -> tuple[tuple[str, tuple[str, ...]], ...]:
     """The graded results by part (a net's layers: core/kinds/net.py ``result_groups``);
     () for a kind whose problems have one part."""
-    groups = getattr(registry.kind_module(kind), "result_groups", None)
+    groups = registry.kind_part(kind, "result_groups")
     return groups(spec, names) if groups is not None else ()
 
 

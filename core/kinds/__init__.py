@@ -9,6 +9,8 @@ tensors).  A kind's own module (``conv``, ``dense``, ``loss``, …) holds its
 ``finite_differences(problem, run)`` for core/solve.py, its ``usual_mistakes(spec)`` for
 ``gradcalc check`` (and, for a kind in parts, ``result_groups(spec, names)``: net's layers,
 each scored on its own) and its ``PRACTICE`` profile for ``gradcalc random``; a large kind
-splits what it needs into ``KIND_*.py`` beside it.  ``mistakes`` and ``profile`` hold the
+splits what it needs into ``KIND_*.py`` beside it, and names the module that holds its
+mistakes or profile in its entry's ``parts`` (core/registry.py kind_part imports it for
+those commands alone).  ``mistakes`` and ``profile`` hold the
 pieces every kind's mistakes and profiles are made of.
 """

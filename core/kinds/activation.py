@@ -1,7 +1,7 @@
 """An activation spec: how it is read (``read(spec, limits) -> ActivationProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``, for ``gradcalc random``).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``); its practice profile
+(``PRACTICE``, for ``gradcalc random``) is core/kinds/activation_practice.py.
 
 An activation problem is y = f(x) entry by entry (PyTorch semantics) and ∂L/∂x = ∂L/∂y ⊙
 f′(x) for an input ``x`` of any shape (a single number too); every array has x's shape.
@@ -16,7 +16,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,9 +27,6 @@ from gradcalc.core.errors import SpecError
 from gradcalc.core.float_source import each_float
 from gradcalc.core.gradcheck import NORMAL
 from gradcalc.core.kinds.fields import read_array, read_choice, read_scalar
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream, negated, upstream_transposed
-from gradcalc.core.kinds.profile import Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.elementwise import (
     ELEMENTWISE,
@@ -43,6 +40,9 @@ from gradcalc.core.ops.elementwise import (
 )
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
+
+if TYPE_CHECKING:  # gradcalc check's variants: usual_mistakes imports them
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -349,59 +349,10 @@ def finite_differences(problem: ActivationProblem, run: Run) -> GradientCheck | 
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
+    from gradcalc.core.kinds.mistakes import forgot_upstream, negated, upstream_transposed
+
     return (
         forgot_upstream(spec, ("grad_input",), reveals=("grad_input",))
         + upstream_transposed(spec, ("grad_input",))
         + [negated(("grad_input",))]
     )
-
-
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
-
-VALUES = Knob(
-    "size", "shape", "input shape: N, AxB or AxBxC", default=(2, 3), maximum=6, label="{} input"
-)
-FUNCTION = Knob(
-    "function",
-    "choice",
-    "relu, leaky_relu, sigmoid, tanh, softplus, elu or gelu (default: relu or leaky_relu, "
-    "by the seed)",
-    field="function",
-    menu=("relu", "leaky_relu"),
-    choices=("relu", "leaky_relu", "sigmoid", "tanh", "softplus", "elu", "gelu"),
-    label="{}",
-)
-ALPHA = Knob(
-    "alpha",
-    "number",
-    "leaky_relu's slope for x < 0 (default: 1/10, 1/5, 1/4 or 1/2, by the seed)",
-    field="alpha",
-    menu=(Fraction(1, 10), Fraction(1, 5), Fraction(1, 4), Fraction(1, 2)),
-    label="α = {}",
-)
-
-
-def _state_kink(fields: dict[str, Any], values: Mapping[str, Any]) -> dict[str, Any]:
-    """f′(0) written out, PyTorch's (relu 0, leaky_relu α): courses differ at the kink.
-    A leaky_relu with α = 1 is the identity: no kink, nothing to state."""
-    at_zero = values["alpha"] if values["function"] == "leaky_relu" else 0
-    if at_zero == 1:
-        return fields
-    return {**fields, "subgradient_at_zero": at_zero}
-
-
-PRACTICE = Profile(
-    {
-        "relu": Variant((VALUES,), {"input": ("size",)}, adjust=_state_kink),
-        # α·x for x < 0: α's denominator (1/13, 0.05 = 1/20) is the natural one.
-        "leaky_relu": Variant(
-            (VALUES, ALPHA), {"input": ("size",)}, denominator_from=("alpha",), adjust=_state_kink
-        ),
-        **{
-            name: Variant((VALUES,), {"input": ("size",)}, {"input": Draw(-2, 2)}, decimals=True)
-            for name in ("sigmoid", "tanh", "softplus", "elu", "gelu")
-        },
-    },
-    by=FUNCTION,
-)

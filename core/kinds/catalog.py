@@ -9,21 +9,21 @@ are made.  Adding a kind adds its entry here.
 
 from __future__ import annotations
 
-from gradcalc.core.kinds.catalog_attention import ATTENTION
-from gradcalc.core.kinds.catalog_conv import CONV
-from gradcalc.core.kinds.catalog_conv_transpose import CONV_TRANSPOSE
-from gradcalc.core.kinds.catalog_dropout_embedding import DROPOUT, EMBEDDING
-from gradcalc.core.kinds.catalog_normalization import NORMALIZATION_OPS
-from gradcalc.core.kinds.catalog_rnn import RNN
+import importlib
+from collections.abc import Iterator, Mapping
+
 from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
-OPS: dict[str, OpEntry] = {
-    "conv": CONV,  # core/kinds/catalog_conv.py
-    "conv_transpose": CONV_TRANSPOSE,  # core/kinds/catalog_conv_transpose.py
+# Each kind's entry, or the name of the module that holds it (core/kinds/catalog_*.py, kept
+# apart so that this file stays within the size limit): see Catalog below.
+_ENTRIES: dict[str, OpEntry | str] = {
+    "conv": "catalog_conv",
+    "conv_transpose": "catalog_conv_transpose",
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
+        parts={"PRACTICE": "gradcalc.core.kinds.dense_practice"},
         explain="gradcalc.core.explain.dense",
         summary="Fully connected layer (PyTorch nn.Linear): y = Wx + b or y = xWᵀ + b.",
         description=(
@@ -82,6 +82,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "activation": OpEntry(
         module="gradcalc.core.kinds.activation",
+        parts={"PRACTICE": "gradcalc.core.kinds.activation_practice"},
         explain="gradcalc.core.explain.activation",
         summary="Elementwise activation (relu, leaky_relu, sigmoid, tanh, softplus, elu, gelu).",
         description=(
@@ -125,6 +126,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "softmax": OpEntry(
         module="gradcalc.core.kinds.softmax",
+        parts={"PRACTICE": "gradcalc.core.kinds.softmax_practice"},
         explain="gradcalc.core.explain.softmax",
         summary="Softmax / log-softmax over the last axis, with its Jacobian diag(p) − p·pᵀ.",
         description=(
@@ -160,6 +162,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "loss": OpEntry(
         module="gradcalc.core.kinds.loss",
+        parts={"PRACTICE": "gradcalc.core.kinds.loss_practice"},
         explain="gradcalc.core.explain.loss",
         summary="Losses (PyTorch): cross_entropy, nll, mse, bce, bce_with_logits.",
         description=(
@@ -235,6 +238,7 @@ OPS: dict[str, OpEntry] = {
     ),
     "pool": OpEntry(
         module="gradcalc.core.kinds.pool",
+        parts={"PRACTICE": "gradcalc.core.kinds.pool_practice"},
         explain="gradcalc.core.explain.pool",
         summary="2-D pooling (PyTorch MaxPool2d, AvgPool2d, LPPool2d) with tie policies.",
         description=(
@@ -356,13 +360,16 @@ OPS: dict[str, OpEntry] = {
         upstream_dims=(2, 4),
         upstream_symbols=True,
     ),
-    "dropout": DROPOUT,
-    "embedding": EMBEDDING,
-    "attention": ATTENTION,
-    **NORMALIZATION_OPS,  # batchnorm, layernorm, groupnorm: core/kinds/catalog_normalization.py
-    "rnn": RNN,  # core/kinds/catalog_rnn.py
+    "dropout": "catalog_dropout_embedding",
+    "embedding": "catalog_dropout_embedding",
+    "attention": "catalog_attention",
+    "batchnorm": "catalog_normalization",
+    "layernorm": "catalog_normalization",
+    "groupnorm": "catalog_normalization",
+    "rnn": "catalog_rnn",
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
+        parts={"PRACTICE": "gradcalc.core.kinds.net_practice"},
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "
@@ -513,3 +520,32 @@ OPS: dict[str, OpEntry] = {
         example_result="gradient",
     ),
 }
+
+
+class Catalog(Mapping[str, OpEntry]):
+    """The entries by kind, in the order the commands are listed.  An entry kept in a module
+    of its own is imported the first time it is looked up (that module names it after its
+    kind, in capitals: ``CONV_TRANSPOSE``), so listing the kinds, or running one, reads no
+    other kind's entry."""
+
+    def __init__(self, entries: dict[str, OpEntry | str]) -> None:
+        self._entries = dict(entries)
+
+    def __getitem__(self, kind: str) -> OpEntry:
+        entry = self._entries[kind]
+        if isinstance(entry, str):
+            module = importlib.import_module(f"gradcalc.core.kinds.{entry}")
+            entry = self._entries[kind] = getattr(module, kind.upper())
+        return entry
+
+    def __contains__(self, kind: object) -> bool:
+        return kind in self._entries  # Mapping's would look the entry up, importing it
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._entries)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+OPS = Catalog(_ENTRIES)

@@ -9,6 +9,10 @@ from gradcalc.core.values import MAX_INDEX
 
 CONV = OpEntry(
     module="gradcalc.core.kinds.conv",
+    parts={
+        "usual_mistakes": "gradcalc.core.kinds.conv_mistakes",
+        "PRACTICE": "gradcalc.core.kinds.conv_practice",
+    },
     explain="gradcalc.core.explain.conv",
     summary=(
         "2-D, 1-D or 3-D convolution / cross-correlation (PyTorch conv2d, conv1d, conv3d), "

@@ -10,6 +10,10 @@ from gradcalc.core.values import MAX_INDEX
 
 CONV_TRANSPOSE = OpEntry(
     module="gradcalc.core.kinds.conv_transpose",
+    parts={
+        "usual_mistakes": "gradcalc.core.kinds.conv_transpose_checks",
+        "PRACTICE": "gradcalc.core.kinds.conv_transpose_checks",
+    },
     explain="gradcalc.core.explain.conv_transpose",
     summary=(
         "2-D, 1-D or 3-D transposed convolution (PyTorch conv_transpose2d, conv_transpose1d, "

@@ -177,3 +177,6 @@ NORMALIZATION_OPS: dict[str, OpEntry] = {
         upstream_dims=(2, 6),
     ),
 }
+
+# Each under its kind's name, as catalog.py's Catalog looks entries up.
+BATCHNORM, LAYERNORM, GROUPNORM = (NORMALIZATION_OPS[kind] for kind in NORMALIZATION_OPS)

@@ -8,6 +8,10 @@ from gradcalc.core.kinds.field import Field
 
 RNN = OpEntry(
     module="gradcalc.core.kinds.rnn",
+    parts={
+        "usual_mistakes": "gradcalc.core.kinds.rnn_extras",
+        "PRACTICE": "gradcalc.core.kinds.rnn_extras",
+    },
     explain="gradcalc.core.explain.rnn",
     summary="A recurrent layer (PyTorch nn.RNN, nn.LSTM, nn.GRU): forward and BPTT.",
     description=(

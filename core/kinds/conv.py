@@ -1,8 +1,9 @@
 """A conv spec: how it is read (``read(spec, limits) -> ConvProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``, ``focus_target`` for
 ``--focus``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``: core/kinds/conv_mistakes.py)
-and its practice profile (``PRACTICE``, for ``gradcalc random``: core/kinds/conv_practice.py).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
+(``PRACTICE``, for ``gradcalc random``) live in core/kinds/conv_mistakes.py and
+core/kinds/conv_practice.py, named in conv's catalog entry (``parts``).
 
 A conv problem is one 2-D, 1-D or 3-D convolution (PyTorch's conv2d, conv1d or conv3d, with
 ``groups``).
@@ -553,18 +554,3 @@ def finite_differences(problem: ConvProblem, run: Run) -> GradientCheck | None:
     from gradcalc.core.kinds import conv_gradcheck
 
     return conv_gradcheck.finite_differences(problem, run)
-
-
-def __getattr__(name: str) -> Any:
-    """``usual_mistakes`` (gradcalc check) and ``PRACTICE`` (gradcalc random), read here,
-    imported on first use: solving a conv, or a net's conv layer, needs neither
-    core/kinds/conv_mistakes.py nor core/kinds/conv_practice.py."""
-    if name == "usual_mistakes":
-        from gradcalc.core.kinds.conv_mistakes import usual_mistakes
-
-        return usual_mistakes
-    if name == "PRACTICE":
-        from gradcalc.core.kinds.conv_practice import PRACTICE
-
-        return PRACTICE
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

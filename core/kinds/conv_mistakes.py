@@ -1,6 +1,7 @@
 """A conv problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``): the kernel
 flipped or not, the groups ignored, a padding mode treated as zeros, the sliding window's size slips, the upstream forgotten or
-transposed, a gradient transposed or negated.  core/kinds/conv.py exports it."""
+transposed, a gradient transposed or negated.  conv's catalog entry names this module in its
+``parts``."""
 
 from __future__ import annotations
 
@@ -12,16 +13,17 @@ import numpy as np
 
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds import conv_padding
 from gradcalc.core.kinds.fields import pair_as_written
 from gradcalc.core.kinds.mistakes import Variant as Mistake
 from gradcalc.core.kinds.mistakes import (
     forgot_upstream,
+    is_zero,
     negated,
     size_mistakes,
     transposed,
     upstream_transposed,
 )
+from gradcalc.core.ops.pad import MODES
 from gradcalc.core.values import parse_array
 
 
@@ -53,7 +55,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         return (
             variants
             + [transposed("grad_kernel", "∂L/∂kernel")]
-            + conv_padding.mode_mistakes(spec)
+            + mode_mistakes(spec)
             + sizes
             + forgot_upstream(spec, gradients)
             + upstream_transposed(spec, gradients)
@@ -64,7 +66,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         sizes = [v for v in size_mistakes(spec, stride) if v.label != "size without +1"]
         return (
             variants
-            + conv_padding.mode_mistakes(spec)
+            + mode_mistakes(spec)
             + sizes
             + forgot_upstream(spec, gradients)
             + [negated(gradients)]
@@ -73,7 +75,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     stride = pair_as_written(spec.get("stride", 1))
     return (
         variants
-        + conv_padding.mode_mistakes(spec)
+        + mode_mistakes(spec)
         + size_mistakes(spec, stride)
         + forgot_upstream(spec, gradients)
         + upstream_transposed(spec, gradients)
@@ -136,5 +138,22 @@ def _groups_ignored(spec: Mapping[str, Any]) -> list[Mistake]:
             (("groups", None), ("kernel", as_written.tolist())),
             results=("output", "grad_input", "jacobian_input"),
             slip=f"the groups ({groups}) were ignored",
+        )
+    ]
+
+
+def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
+    """Padding by copies (reflect, replicate, circular) treated as zeros, for gradcalc check."""
+    mode = spec.get("padding_mode")
+    mode = mode.strip().lower() if isinstance(mode, str) else mode  # as read_choice reads it
+    if mode not in MODES[1:] or is_zero(spec.get("padding")):
+        return []
+    return [
+        Mistake(
+            "padding mode ignored",
+            f"{{name}} matches the result with zero padding: the {mode} padding was treated as "
+            "zeros (padding_mode: zeros)",
+            (("padding_mode", "zeros"),),
+            slip=f"the {mode} padding was treated as zeros",
         )
     ]

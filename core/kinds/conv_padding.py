@@ -20,9 +20,6 @@ import numpy as np
 
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import read_choice, read_padding
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import is_zero
-from gradcalc.core.kinds.profile import Knob
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.pad import MODES, PAD, fits, limit_words, pad_backward_input, pad_forward
 from gradcalc.core.outcome import Run
@@ -33,20 +30,6 @@ if TYPE_CHECKING:
     from gradcalc.core.kinds.conv import ConvProblem
     from gradcalc.core.ops.conv import ConvGeometry
     from gradcalc.core.ops.conv3d import Conv3dGeometry
-
-# gradcalc random conv --padding-mode (left out of the seed text and spec at zeros, so the
-# problems drawn before it existed stay the same).
-PADDING_MODE = Knob(
-    "padding_mode",
-    "choice",
-    "what the padding holds: zeros, reflect, replicate or circular",
-    default="zeros",
-    field="padding_mode",
-    choices=MODES,
-    label="{} padding",
-    label_default=False,
-    quiet_default=True,
-)
 
 MODE_WORDS = {
     "reflect": "reflect padding: each padded cell mirrors the input about its edge row/column "
@@ -140,23 +123,6 @@ def check_padded_size(geometry: ConvGeometry | Conv3dGeometry, limits: common.Li
         f"{geometry.in_channels}×{'×'.join(map(str, padded))}), above the limit of "
         f"{limits.max_elements:,} (raise it with --max-elements)",
     )
-
-
-def mode_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
-    """Padding by copies (reflect, replicate, circular) treated as zeros, for gradcalc check."""
-    mode = spec.get("padding_mode")
-    mode = mode.strip().lower() if isinstance(mode, str) else mode  # as read_choice reads it
-    if mode not in MODES[1:] or is_zero(spec.get("padding")):
-        return []
-    return [
-        Mistake(
-            "padding mode ignored",
-            f"{{name}} matches the result with zero padding: the {mode} padding was treated as "
-            "zeros (padding_mode: zeros)",
-            (("padding_mode", "zeros"),),
-            slip=f"the {mode} padding was treated as zeros",
-        )
-    ]
 
 
 def copies(problem: ConvProblem) -> bool:

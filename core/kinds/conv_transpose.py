@@ -2,7 +2,8 @@
 conv_transpose3d with ``dims: 3``):
 how it is read (``read(spec, limits)``) and run (``run(problem, options)``,
 ``finite_differences(problem, run)``) for core/solve.py,
-its usual mistakes (core/kinds/conv_transpose_checks.py) and its practice profile.
+its usual mistakes and its practice profile live in core/kinds/conv_transpose_checks.py,
+named in its catalog entry (``parts``).
 
 Inside a run every array is NCHW: input ``x`` N×C_in×H×W, kernel ``w`` C_in×(C_out/g)×kh×kw
 (PyTorch's weight layout for a transposed convolution), output ``y`` N×C_out×H_out×W_out.
@@ -33,7 +34,6 @@ from gradcalc.core.kinds.conv_jacobian import (
     output_axes,
     read_answers,
 )
-from gradcalc.core.kinds.conv_transpose_checks import PRACTICE, usual_mistakes  # noqa: F401
 from gradcalc.core.kinds.conv_transpose_maps import jacobian_maps
 from gradcalc.core.kinds.conv_transpose_symbols import most_terms, read_input_and_kernel
 from gradcalc.core.kinds.fields import (

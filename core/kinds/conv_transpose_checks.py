@@ -1,7 +1,7 @@
 """A conv_transpose problem's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``)
 and its practice profile (``PRACTICE``, for ``gradcalc random conv-transpose``, an image, with
-``--dims 1`` a signal, with ``--dims 3`` a volume); read by
-core/kinds/conv_transpose.py, which re-exports both."""
+``--dims 1`` a signal, with ``--dims 3`` a volume), which core/registry.py's kind_part reads
+here (conv_transpose's catalog entry names this module in its ``parts``)."""
 
 from __future__ import annotations
 

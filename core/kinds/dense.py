@@ -1,7 +1,7 @@
 """A dense spec: how it is read (``read(spec, limits) -> DenseProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``); its practice profile
+(``PRACTICE``, for ``gradcalc random``) is core/kinds/dense_practice.py.
 
 A dense problem is one fully connected layer (PyTorch's nn.Linear): input ``x`` (L or
 N×L), weight ``W`` (O×L), an optional bias ``b`` (O) and the layout its explanation
@@ -14,7 +14,7 @@ no module named after a kind may be imported (tests/test_inline_cli.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -24,9 +24,6 @@ from gradcalc.core.checking import check_gradients_where
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.exact import zeros_like_kind
 from gradcalc.core.kinds.fields import read_choice, shape_text
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream, negated, transposed, upstream_transposed
-from gradcalc.core.kinds.profile import BATCH, Knob, Profile, Variant
 from gradcalc.core.kinds.symbolic_fields import (
     answer_names,
     answers_at,
@@ -39,6 +36,9 @@ from gradcalc.core.ops.linear import BIAS_ADD, LINEAR, linear_forward
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.words import count_words, entries
+
+if TYPE_CHECKING:  # gradcalc check's variants: usual_mistakes imports them
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
 
 KIND = "dense"
 KEYS = registry.field_names(KIND)
@@ -318,6 +318,13 @@ def float_loss(
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
+    from gradcalc.core.kinds.mistakes import (
+        forgot_upstream,
+        negated,
+        transposed,
+        upstream_transposed,
+    )
+
     gradients = ("grad_input", "grad_weight", "grad_bias")
     return (
         [transposed("grad_weight", "∂L/∂W")]
@@ -325,32 +332,3 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
         + upstream_transposed(spec, gradients)
         + [negated(gradients)]
     )
-
-
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
-
-INPUTS = Knob("inputs", "int", "input features L", default=3, label="{} inputs")
-OUTPUTS = Knob("outputs", "int", "output features O", default=2, label="{} outputs")
-LAYOUT = Knob(
-    "layout",
-    "choice",
-    "column: y = Wx + b; row: y = xWᵀ + b",
-    default="column",
-    field="layout",
-    choices=("column", "row"),
-    label="{} layout",
-)
-
-PRACTICE = Profile(
-    {
-        "": Variant(
-            (INPUTS, OUTPUTS, BATCH, LAYOUT),
-            {
-                "input": ("batch?", "inputs"),
-                "weight": ("outputs", "inputs"),
-                "bias": ("outputs",),
-            },
-        )
-    }
-)

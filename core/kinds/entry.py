@@ -124,6 +124,10 @@ class OpEntry:
     upstream_dims: tuple[int, int] = (0, 4)
     # The kind reads symbols in its tensors and upstream (core/symbolic.py): conv, dense.
     upstream_symbols: bool = False
+    # What only some commands read (``usual_mistakes``: gradcalc check; ``PRACTICE``: gradcalc
+    # random), by name, when the kind keeps it apart from its kinds module: the module that
+    # holds it, imported by registry.kind_part when asked for (solving imports none of them).
+    parts: Mapping[str, str] = field(default_factory=dict)
 
     def spec_fields(self) -> tuple[Field, ...]:
         """Every key a spec of this kind may have: the common ones, then the kind's own."""

@@ -1,7 +1,7 @@
 """A loss spec: how it is read (``read(spec, limits) -> LossProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``, for ``gradcalc random``).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``); its practice profile
+(``PRACTICE``, for ``gradcalc random``) is core/kinds/loss_practice.py.
 
 Which optional keys each loss takes (PyTorch's constructor arguments), the class-index or
 probability target, class weights, ignore_index and label smoothing are checked here; the
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -47,15 +47,7 @@ from gradcalc.core.kinds.fields import (
     read_scalar,
     shape_text,
 )
-from gradcalc.core.kinds.loss_temporal import (
-    read_temporal,
-    read_temporal_input,
-    read_temporal_parts,
-    refuse_step_probabilities,
-)
 from gradcalc.core.kinds.loss_trace import LossTrace, bce_clamped, exact_differences, traced
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.losses import LOSS_OPS, NoDenominator
 from gradcalc.core.outcome import GradientCheck, Run
@@ -65,6 +57,9 @@ from gradcalc.core.words import (
     entries,
     plain,  # the sentence number formatter (its messages)
 )
+
+if TYPE_CHECKING:  # gradcalc check's variants: usual_mistakes imports them
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
 
 KIND = "loss"
 KEYS = registry.field_names(KIND)
@@ -318,12 +313,16 @@ def _read_input(
     """(input, temporal, indices, step mask): a temporal loss's scores N×T×V with its class
     indices and mask N×T (one step of V alone is cross_entropy on one sample: not temporal),
     or any other loss's input, its target read later (indices and mask None)."""
-    if read_temporal(spec, loss):
-        x = read_temporal_input(spec, raw_input, limits)
-        if x.ndim == 3:
-            return x, True, *read_temporal_parts(spec, x, raw_target, limits)
-        refuse_step_probabilities(raw_target, x.shape[0])
-        return x, False, None, None
+    given = spec.get("temporal")
+    if given is not None and given is not False:  # its readers are imported for it alone
+        from gradcalc.core.kinds import loss_temporal
+
+        if loss_temporal.read_temporal(spec, loss):
+            x = loss_temporal.read_temporal_input(spec, raw_input, limits)
+            if x.ndim == 3:
+                return x, True, *loss_temporal.read_temporal_parts(spec, x, raw_target, limits)
+            loss_temporal.refuse_step_probabilities(raw_target, x.shape[0])
+            return x, False, None, None
     x = read_array(
         raw_input,
         ("input",),
@@ -529,72 +528,3 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     from gradcalc.core.kinds.loss_mistakes import loss_mistakes
 
     return loss_mistakes(spec, read)
-
-
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
-
-LOSS = Knob(
-    "loss",
-    "choice",
-    "cross_entropy, nll, mse, bce or bce_with_logits (default: mse or nll, by the seed)",
-    field="loss",
-    choices=("cross_entropy", "nll", "mse", "bce", "bce_with_logits"),
-    menu=("mse", "nll"),
-    label="{}",
-)
-REDUCTION = Knob(
-    "reduction",
-    "choice",
-    "mean or sum",
-    default="mean",
-    field="reduction",
-    choices=("mean", "sum"),
-    label="{}",
-)
-LOSS_VALUES = Knob(
-    "size", "shape", "input shape: N, AxB or AxBxC", default=(2, 2), maximum=4, label="{} input"
-)
-BINARY = Draw(0, 1)
-
-PRACTICE = Profile(
-    {
-        # A row of equal scores has p = 1/C: a gradient (p − 1[i = t])/N.
-        "cross_entropy": Variant(
-            (CLASSES, BATCH, REDUCTION),
-            {"input": ("batch?", "classes"), "target": ("batch?",)},
-            {"input": Draw(-2, 2), "target": Draw(0, "classes")},
-            decimals=True,
-            denominator_from=("classes", "batch"),
-        ),
-        "nll": Variant(
-            (CLASSES, BATCH, REDUCTION),
-            {"input": ("batch?", "classes"), "target": ("batch?",)},
-            {"input": Draw(-4, 0), "target": Draw(0, "classes")},
-            denominator_from=("batch",),
-        ),
-        "mse": Variant(
-            (LOSS_VALUES, REDUCTION),
-            {"input": ("size",), "target": ("size",)},
-            denominator_from=("size",),
-        ),
-        # The loss is a log; its gradient (x − t)/(x(1 − x))/N is rational: with x in
-        # {1/4, 1/2, 3/4} it is ±2, 4/3 or 4 over N, so 3N is its natural denominator.
-        "bce": Variant(
-            (LOSS_VALUES, REDUCTION),
-            {"input": ("size",), "target": ("size",)},
-            {"input": Draw(1, 3, denominator=4), "target": BINARY},
-            decimals=True,
-            denominator_from=("size", 3),
-        ),
-        # (σ(x) − t)/N is rational where x = 0: ±1/(2N).
-        "bce_with_logits": Variant(
-            (LOSS_VALUES, REDUCTION),
-            {"input": ("size",), "target": ("size",)},
-            {"input": Draw(-2, 2), "target": BINARY},
-            decimals=True,
-            denominator_from=("size", 2),
-        ),
-    },
-    by=LOSS,
-)

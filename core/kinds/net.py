@@ -577,13 +577,3 @@ def result_groups(
             layer = "loss"
         groups.setdefault(layer, []).append(name)
     return tuple((group, tuple(members)) for group, members in groups.items() if members)
-
-
-def __getattr__(name: str) -> Any:
-    """``PRACTICE``, the practice profile ``gradcalc random net`` reads here, imported on
-    first use: solving a net needs none of core/kinds/net_practice.py."""
-    if name == "PRACTICE":
-        from gradcalc.core.kinds.net_practice import PRACTICE
-
-        return PRACTICE
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -349,7 +349,7 @@ def _kind_mistakes(spec: Mapping[str, Any], layer: net.Layer) -> list[Variant]:
     gradient, not keys of the layer."""
     if layer.type in net.NORM_LAYERS:
         return []
-    kind_mistakes = registry.kind_module(layer.type).usual_mistakes
+    kind_mistakes = registry.kind_part(layer.type, "usual_mistakes")
     own = {f"grad_{parameter}" for parameter in layer.parameters}
     variants = []
     for mistake in kind_mistakes({"kind": layer.type, **layer.keys}):

@@ -19,6 +19,8 @@ runs in float64 (``force_float``), and so does the backward pass of every layer 
 upstream is float64 (all those before it).  A layer receives arrays as if read from a spec
 (core/kinds/net_ops.py ``as_read``): exact values as they are, float64 values through
 their shortest repr (lists of them, for a layer whose explanation shows them as read).
+A layer's error is rewritten into the net's terms by core/kinds/net_messages.py, imported
+where an error is raised: a net that runs needs none of it.
 """
 
 from __future__ import annotations
@@ -32,7 +34,6 @@ from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import net_ops, net_symbols
 from gradcalc.core.kinds.net import NORM_LAYERS, RUNNING, Layer, NetProblem
-from gradcalc.core.kinds.net_messages import layer_error, loss_input_error, shape_words
 from gradcalc.core.kinds.net_names import parameter_symbols
 from gradcalc.core.kinds.symbolic_fields import OverCap
 from gradcalc.core.ops import adapter
@@ -117,6 +118,8 @@ def as_rows(problem: NetProblem, layer: Layer, values: Any, upstream: Any) -> tu
     if layer.type != "dense" or values.ndim < 3:
         return values, upstream
     if layer.keys.get("layout") != "row":
+        from gradcalc.core.kinds.net_messages import shape_words
+
         raise SpecError(
             ("layers", layer.index, "layout"),
             f"{layer.name}'s input ({problem.source(layer.index)}) has {shape_words(values.shape)}, "
@@ -191,6 +194,8 @@ def run_layer(
     try:
         ran = run_kind(layer.type, spec, options)
     except (SpecError, OverCap) as error:
+        from gradcalc.core.kinds.net_messages import layer_error
+
         over = net_symbols.over_cap(layer.name, error)
         raise over or layer_error(problem, layer, values, error, upstream) from None
     if layer.type == "dense" and np.ndim(values) >= 3:
@@ -223,6 +228,8 @@ def _flatten(
 
 def _flatten_input(problem: NetProblem, layer: Layer, values: np.ndarray) -> None:
     if values.ndim < 2:
+        from gradcalc.core.kinds.net_messages import shape_words
+
         raise SpecError(
             ("layers", layer.index),
             f"{layer.name} keeps the batch axis N and flattens the rest, so it needs "
@@ -252,6 +259,8 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
         if over := net_symbols.over_cap("the loss", error):
             raise over from None
         if error.path[:1] == ("input",):
+            from gradcalc.core.kinds.net_messages import loss_input_error
+
             raise loss_input_error(problem, values, error) from None
         path = ("type", *error.path[1:]) if error.path[:1] == ("loss",) else error.path
         raise SpecError(("loss", *path), error.message, at_key=error.at_key) from None
@@ -489,6 +498,8 @@ def read_layer(problem: NetProblem, layer: Layer, values: np.ndarray, options: A
     try:
         return read_kind(layer.type, spec, options.limits)
     except (SpecError, OverCap) as error:
+        from gradcalc.core.kinds.net_messages import layer_error
+
         over = net_symbols.over_cap(layer.name, error)
         raise over or layer_error(problem, layer, values, error) from None
 

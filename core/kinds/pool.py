@@ -2,9 +2,9 @@
 (``run(problem, options)``, ``finite_differences(problem, run)``, ``focus_target``) for
 core/solve.py (the last two live in core/kinds/pool_gradcheck.py and core/kinds/fields.py, the
 Jacobian and argmax results in core/kinds/pool_results.py, what read() refuses beyond a
-field's own range in core/kinds/pool_checks.py), its usual mistakes
-(``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile (``PRACTICE``,
-for ``gradcalc random``).
+field's own range in core/kinds/pool_checks.py) and its usual mistakes
+(``usual_mistakes(spec)``, for ``gradcalc check``); its practice profile (``PRACTICE``, for
+``gradcalc random``) is core/kinds/pool_practice.py, named in its catalog entry (``parts``).
 
 A pool problem is one 2-D pooling (PyTorch's MaxPool2d, AvgPool2d, LPPool2d) of an input
 ``x`` (H×W, C×H×W or N×C×H×W).  Arrays are NCHW inside: input N×C×H×W, output
@@ -24,7 +24,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,16 +38,6 @@ from gradcalc.core.kinds.fields import (
     read_int,
     read_pair,
     refuse_pair_text,
-)
-from gradcalc.core.kinds.focus import Focusable
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import (
-    forgot_upstream,
-    is_zero,
-    negated,
-    size_mistakes,
-    spec_text,
-    upstream_transposed,
 )
 from gradcalc.core.kinds.pool_checks import (
     check_every_window_reads_input,
@@ -71,6 +61,10 @@ from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
 from gradcalc.core.values import MAX_INDEX, looks_numeric, parse_bool, parse_number
 from gradcalc.core.words import plain
+
+if TYPE_CHECKING:  # imported when --focus is used, and by usual_mistakes (start-up cost)
+    from gradcalc.core.kinds.focus import Focusable
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -132,6 +126,8 @@ class PoolProblem:
 
     def focusable(self) -> tuple[Focusable, ...]:
         """The arrays ``--focus`` may name: the output and the input (their axes alike)."""
+        from gradcalc.core.kinds.focus import Focusable
+
         return (
             Focusable("output", self.names["output"], self.output_shape, self.input_axes),
             Focusable("input", self.names["input"], self.input.shape, self.input_axes),
@@ -451,6 +447,16 @@ _TIES = (
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
+    from gradcalc.core.kinds.mistakes import (
+        forgot_upstream,
+        is_zero,
+        negated,
+        size_mistakes,
+        spec_text,
+        upstream_transposed,
+    )
+
     variants = []
     mode = spec.get("mode")
     if mode == "max":
@@ -506,13 +512,3 @@ def finite_differences(problem: PoolProblem, run: Run) -> GradientCheck | None:
     from gradcalc.core.kinds.pool_gradcheck import finite_differences as check
 
     return check(problem, run)
-
-
-def __getattr__(name: str) -> Any:
-    """``PRACTICE``, the practice profile ``gradcalc random`` reads here, built on first use:
-    solving a pool problem, or a net's pool layer, needs none of it."""
-    if name == "PRACTICE":  # its knobs and adjustments: core/kinds/pool_practice.py
-        from gradcalc.core.kinds.pool_practice import PRACTICE
-
-        return PRACTICE
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,5 +1,5 @@
-"""The practice profile of the pool kind (``PRACTICE``, for ``gradcalc random pool``; core/kinds/
-pool.py hands it over on first use, so that solving a pool needs none of this module), and how it
+"""The practice profile of the pool kind (``PRACTICE``, for ``gradcalc random pool``; pool's
+catalog entry names this module in its ``parts``, so that solving a pool needs none of it), and how it
 honours its knobs beyond drawing entries: ``--ties none`` unties every max window, and the
 rules an answer depends on at the drawn sizes are written into the spec.
 

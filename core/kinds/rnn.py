@@ -1,7 +1,7 @@
 """An rnn spec: how it is read (``read(spec, limits) -> RnnProblem``) and run
-(``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
+(``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py; its
 usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``).
+(``PRACTICE``) live in core/kinds/rnn_extras.py, named in rnn's catalog entry (``parts``).
 
 An rnn problem is one recurrent layer of PyTorch (nn.RNN with tanh or relu, nn.LSTM,
 nn.GRU; one layer, one direction) over one step (input N×I, as RNNCell) or T steps (T×N×I,
@@ -23,7 +23,6 @@ from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where, near, probes_for
 from gradcalc.core.errors import LimitError, SpecError
 from gradcalc.core.kinds.fields import read_array, read_choice, shape_text
-from gradcalc.core.kinds.rnn_extras import PRACTICE, usual_mistakes  # noqa: F401
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.recurrent import GATE_NAMES, GATES, forward, op_for
 from gradcalc.core.outcome import GradientCheck, Run

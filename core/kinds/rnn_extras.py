@@ -1,6 +1,6 @@
 """The rnn kind's usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its
-practice profile (``PRACTICE``, for ``gradcalc random rnn``); core/kinds/rnn.py re-exports
-both.
+practice profile (``PRACTICE``, for ``gradcalc random rnn``), which core/registry.py's
+kind_part reads here (rnn's catalog entry names this module in its ``parts``).
 
 A slip of backpropagation through time is run by :func:`slipped`: the float64 op's forward,
 then a backward written out here with one step changed (the gradient from step t+1

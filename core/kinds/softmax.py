@@ -1,7 +1,7 @@
 """A softmax spec: how it is read (``read(spec, limits) -> SoftmaxProblem``) and run
 (``run(problem, options)``, ``finite_differences(problem, run)``) for core/solve.py, its
-usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``) and its practice profile
-(``PRACTICE``, for ``gradcalc random``).
+usual mistakes (``usual_mistakes(spec)``, for ``gradcalc check``); its practice profile
+(``PRACTICE``, for ``gradcalc random``) is core/kinds/softmax_practice.py.
 
 A softmax problem is p = softmax(s) (or y = log p, log_softmax) over the last axis of
 scores ``s``, a vector (C) or a batch (N×C), its Jacobian diag(p) − p·pᵀ and ∂L/∂s for
@@ -12,7 +12,7 @@ declared irrational (exp): the adapter runs it in float64.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -21,13 +21,13 @@ from gradcalc.core import spec as common
 from gradcalc.core.checking import check_gradients_where, softmax_bend
 from gradcalc.core.errors import LimitError
 from gradcalc.core.kinds.fields import read_array, read_choice
-from gradcalc.core.kinds.mistakes import Variant as Mistake
-from gradcalc.core.kinds.mistakes import forgot_upstream, negated, upstream_transposed
-from gradcalc.core.kinds.profile import BATCH, CLASSES, Draw, Knob, Profile, Variant
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.softmax import SOFTMAX, backward_forms, softmax_forward, softmax_jacobians
 from gradcalc.core.outcome import GradientCheck, Run
 from gradcalc.core.records import record
+
+if TYPE_CHECKING:  # gradcalc check's variants: usual_mistakes imports them
+    from gradcalc.core.kinds.mistakes import Variant as Mistake
 
 # ---------------------------------------------------------------------------
 # Reading
@@ -205,36 +205,10 @@ def finite_differences(problem: SoftmaxProblem, run: Run) -> GradientCheck | Non
 
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Mistake]:
     """The mistakes worth trying for this problem, most telling first."""
+    from gradcalc.core.kinds.mistakes import forgot_upstream, negated, upstream_transposed
+
     return (
         forgot_upstream(spec, ("grad_input",))
         + upstream_transposed(spec, ("grad_input",))
         + [negated(("grad_input",))]
     )
-
-
-# ---------------------------------------------------------------------------
-# Practice profile (gradcalc random)
-
-FUNCTION = Knob(
-    "function",
-    "choice",
-    "softmax or log_softmax",
-    default="softmax",
-    field="function",
-    choices=("softmax", "log_softmax"),
-    label="{}",
-)
-
-# exp(a)/Σ exp is rational only when every score of a row is equal: 1/C, and a
-# gradient (1/C)(u_i − Σu/C) with denominator C².
-PRACTICE = Profile(
-    {
-        "": Variant(
-            (FUNCTION, CLASSES, BATCH),
-            {"input": ("batch?", "classes")},
-            {"input": Draw(-2, 2)},
-            decimals=True,
-            denominator_from=("classes", "classes"),
-        )
-    }
-)

@@ -103,7 +103,7 @@ class KindProfiles(MutableMapping[str, Profile]):
 
     def __getitem__(self, kind: str) -> Profile:
         if kind not in self._read:
-            self._read[kind] = getattr(registry.kind_module(kind), "PRACTICE", None)
+            self._read[kind] = registry.kind_part(kind, "PRACTICE")
         found = self._read[kind]
         if found is None:
             raise KeyError(kind)
