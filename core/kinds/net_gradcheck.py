@@ -81,6 +81,16 @@ def probed(size: int) -> set[int]:
     return set(np.linspace(0, size - 1, PROBED).round().astype(int).tolist())
 
 
+def _probed_entries(values: np.ndarray) -> list[tuple[int, ...]]:
+    """The indices of the entries the check probes (``probed``), in flat order."""
+    if not values.ndim:
+        return [()]
+    flats = np.array(sorted(probed(values.size)), dtype=int)
+    return list(
+        zip(*(axis.tolist() for axis in np.unravel_index(flats, values.shape)), strict=True)
+    )
+
+
 def smooth_entries(
     shifted: Callable[[str, tuple[int, ...], float], float],
     centre: float,
@@ -95,15 +105,14 @@ def smooth_entries(
     With h the check's step, a kink at the entry shows as one-sided differences that
     disagree by the same amount at h and at h/2 (a smooth loss: by half as much); a kink
     near it, as central differences at h and h/2 that disagree."""
-    from gradcalc.core.gradcheck import step_for
+    from gradcalc.core.gradcheck import step_at
 
     noise = 1e-8 * max(1.0, abs(centre))
     masks, kinks = {}, 0
     for name, values in params.items():
         mask = np.zeros(values.shape, dtype=bool)
-        for flat in sorted(probed(values.size)):
-            index = tuple(int(i) for i in np.unravel_index(flat, values.shape))
-            h = float(step_for(values[index]))
+        for index in _probed_entries(values):
+            h = step_at(float(values[index]))
             far, near = (
                 tuple(shifted(name, index, shift) for shift in shifts)
                 for shifts in ((h, -h), (h / 2, -h / 2))
@@ -123,9 +132,8 @@ def _probe_moves(params: Mapping[str, np.ndarray]) -> list[net_batched.Move]:
     moved by ±h and ±h/2), and with them every point the check's differences at h take."""
     moves = []
     for name, values in params.items():
-        for flat in sorted(probed(values.size)):
-            index = tuple(int(i) for i in np.unravel_index(flat, values.shape))
-            moves += [(name, index, shift) for shift in _shifts(values[index])]
+        for index in _probed_entries(values):
+            moves += [(name, index, shift) for shift in _shifts(float(values[index]))]
     return moves
 
 
@@ -178,9 +186,9 @@ class _Losses:
 
 def _shifts(value: float) -> tuple[float, ...]:
     """The shifts a probed entry of ``value`` is moved by: ±h and ±h/2."""
-    from gradcalc.core.gradcheck import step_for
+    from gradcalc.core.gradcheck import step_at
 
-    h = float(step_for(value))
+    h = step_at(value)
     return (h, -h, h / 2, -h / 2)
 
 
