@@ -75,6 +75,20 @@ class SumOfProducts:
     note: str = ""
     omitted: int = 0
 
+    def __init__(
+        self,
+        target: Symbol,
+        terms: tuple[Product, ...],
+        value: Number,
+        constant: tuple[Symbol, Number] | None = None,
+        general: str = "",
+        note: str = "",
+        omitted: int = 0,
+    ) -> None:
+        # A plain __init__, as Symbol's (explanations make sums by the dozen).
+        self.target, self.terms, self.value, self.constant = target, terms, value, constant
+        self.general, self.note, self.omitted = general, note, omitted
+
     @property
     def notes(self) -> str:
         """The note, and how many terms the ``+ …`` stands for."""
@@ -99,6 +113,12 @@ class Formula:
     symbolic: str
     numeric: tuple[str | Number, ...]
     value: Number | str
+
+    def __init__(
+        self, label: str, symbolic: str, numeric: tuple[str | Number, ...], value: Number | str
+    ) -> None:
+        # A plain __init__, as Symbol's (explanations make formulas by the dozen).
+        self.label, self.symbolic, self.numeric, self.value = label, symbolic, numeric, value
 
 
 @record
