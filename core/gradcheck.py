@@ -52,6 +52,13 @@ def step_for(values: np.ndarray | float) -> np.ndarray | float:
     return RELATIVE_STEP * np.maximum(1.0, np.abs(values))
 
 
+def step_at(x: float) -> float:
+    """step_for at one number, as a float (the same bits, NaN included), without numpy's
+    per-call cost: the checks take it once per probed entry."""
+    size = abs(x)
+    return RELATIVE_STEP * (size if size > 1.0 or size != size else 1.0)
+
+
 def _quotient(
     loss: Loss,
     shifted: dict[str, np.ndarray],
@@ -179,7 +186,7 @@ def _probed(size: int, max_entries: int) -> np.ndarray:
 def _step(x: float, bend: Any, index: tuple[int, ...], shape: tuple[int, ...]) -> float:
     """h for the entry ``x`` at ``index``: ε^(1/3)·max(1, |x|), at most ε^(1/3)·its bend
     distance (``bend``: an array broadcast to ``shape``, or None)."""
-    h = float(step_for(x))
+    h = step_at(x)
     if bend is not None:
         reach = np.broadcast_to(np.asarray(bend, dtype=float), shape)
         h = min(h, RELATIVE_STEP * float(reach[index]))

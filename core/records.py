@@ -9,7 +9,9 @@ generic ``__init__``/``__repr__``; type checkers treat it as a dataclass
 through ``dataclass_transform``.
 
 Records compare by identity (like ``@dataclass(eq=False)``).  ``frozen=True``
-forbids assignment after ``__init__``.
+forbids assignment after ``__init__``.  A class that writes its own ``__init__`` keeps it
+(the records an explanation makes by the hundred, ``Symbol`` and ``Product``: the shared
+``__init__`` costs several times a plain one); it must set every field.
 """
 
 from __future__ import annotations
@@ -108,7 +110,8 @@ def record(cls: type[T] | None = None, *, frozen: bool = False) -> Any:
             shown = ", ".join(f"{name}={getattr(self, name, '?')!r}" for name in positional)
             return f"{klass.__name__}({shown})"
 
-        klass.__init__ = __init__  # type: ignore[misc]
+        if "__init__" not in klass.__dict__:
+            klass.__init__ = __init__  # type: ignore[misc]
         klass.__repr__ = __repr__  # type: ignore[method-assign]
         klass.__record_fields__ = positional  # type: ignore[attr-defined]
         klass.__record_defaults__ = defaults  # type: ignore[attr-defined]

@@ -510,3 +510,15 @@ def test_the_check_line_says_when_it_samples() -> None:
     )
     few = gradcheck.check_gradients(loss, {"x": many[:5]}, {"x": 2 * many[:5]})
     assert few.sampled == 0 and "spread evenly" not in few.summary()
+
+
+def test_step_at_is_step_for_to_the_bit():
+    """step_at, the one-number step the checks take per probed entry, is step_for's."""
+    from gradcalc.core.gradcheck import step_at, step_for
+
+    values = [0.0, -0.0, 0.5, 1.0, -1.0, 1.0 + 2**-52, 3.7e5, -2.5e-7, 1e300, 5e-324]
+    values += [float("inf"), float("-inf"), float("nan")]
+    values += list(np.random.default_rng(14).normal(0, 10, 500))
+    for value in values:
+        expected = np.float64(step_for(value)).tobytes()
+        assert np.float64(step_at(value)).tobytes() == expected, value

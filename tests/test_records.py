@@ -71,3 +71,18 @@ def test_lazy_pattern_is_the_compiled_pattern():
         assert lazy.findall(text) == compiled.findall(text)
         assert lazy.sub("-", text) == compiled.sub("-", text)
         assert lazy.split(text) == compiled.split(text)
+
+
+def test_a_class_that_writes_its_own_init_keeps_it():
+    @record
+    class Plain:
+        a: int
+        b: str = "b"
+
+        def __init__(self, a: int, b: str = "b") -> None:
+            self.a, self.b = a, b
+
+    made = Plain(1)
+    assert (made.a, made.b) == (1, "b")
+    assert Plain.__init__.__qualname__.endswith("Plain.__init__")
+    assert repr(replace(made, b="c")) == "Plain(a=1, b='c')"

@@ -34,6 +34,11 @@ class Symbol:
     index: tuple[int, ...] = ()
     separator: str = ""
 
+    def __init__(self, name: str, index: tuple[int, ...] = (), separator: str = "") -> None:
+        # Its own __init__, which @record keeps: an explanation makes symbols by the hundred
+        # (~800 for gradcalc net), and a plain __init__ costs a fifth of the shared one.
+        self.name, self.index, self.separator = name, index, separator
+
     @property
     def text(self) -> str:
         if not self.index:
@@ -46,6 +51,9 @@ class Product:
     """One term of a sum: factors multiplied together, each a symbol with its value."""
 
     factors: tuple[tuple[Symbol, Number], ...]
+
+    def __init__(self, factors: tuple[tuple[Symbol, Number], ...]) -> None:
+        self.factors = factors  # a plain __init__ (as Symbol's): products come by the hundred
 
 
 @record
@@ -66,6 +74,20 @@ class SumOfProducts:
     general: str = ""
     note: str = ""
     omitted: int = 0
+
+    def __init__(
+        self,
+        target: Symbol,
+        terms: tuple[Product, ...],
+        value: Number,
+        constant: tuple[Symbol, Number] | None = None,
+        general: str = "",
+        note: str = "",
+        omitted: int = 0,
+    ) -> None:
+        # A plain __init__, as Symbol's (explanations make sums by the dozen).
+        self.target, self.terms, self.value, self.constant = target, terms, value, constant
+        self.general, self.note, self.omitted = general, note, omitted
 
     @property
     def notes(self) -> str:
@@ -91,6 +113,12 @@ class Formula:
     symbolic: str
     numeric: tuple[str | Number, ...]
     value: Number | str
+
+    def __init__(
+        self, label: str, symbolic: str, numeric: tuple[str | Number, ...], value: Number | str
+    ) -> None:
+        # A plain __init__, as Symbol's (explanations make formulas by the dozen).
+        self.label, self.symbolic, self.numeric, self.value = label, symbolic, numeric, value
 
 
 @record

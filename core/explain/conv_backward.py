@@ -63,21 +63,20 @@ class BackwardSections(ConvTerms):
         m, q = self._slid_tap(km, kq)
         # Outputs whose window puts tap (m, q) on a real (unpadded) cell; counted
         # arithmetically so a large problem costs only the terms shown.
-        rows_in = [
-            i for i in range(g.out_h) if 0 <= i * g.stride[0] + m * g.dilation[0] - top < g.in_h
-        ]
-        cols_in = [
-            j for j in range(g.out_w) if 0 <= j * g.stride[1] + q * g.dilation[1] - left < g.in_w
-        ]
+        # The geometry's derived sizes, read once (properties, computed on each read).
+        (stride_h, stride_w), (dilation_h, dilation_w) = g.stride, g.dilation
+        out_h, out_w, in_h, in_w = g.out_h, g.out_w, g.in_h, g.in_w
+        rows_in = [i for i in range(out_h) if 0 <= i * stride_h + m * dilation_h - top < in_h]
+        cols_in = [j for j in range(out_w) if 0 <= j * stride_w + q * dilation_w - left < in_w]
         real_terms = g.batch * len(rows_in) * len(cols_in)
-        padding_terms = g.batch * g.out_h * g.out_w - real_terms
+        padding_terms = g.batch * out_h * out_w - real_terms
         extra = max(0, real_terms - self.options.max_terms)
         terms = []
         for n, i, j in itertools.islice(
             itertools.product(range(g.batch), rows_in, cols_in), self.options.max_terms
         ):
-            r = i * g.stride[0] + m * g.dilation[0] - top
-            col = j * g.stride[1] + q * g.dilation[1] - left
+            r = i * stride_h + m * dilation_h - top
+            col = j * stride_w + q * dilation_w - left
             terms.append(
                 Product(
                     (

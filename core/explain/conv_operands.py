@@ -58,21 +58,38 @@ class Operands2d(Operands):
     """The 2-D (and 1-D) entry symbols of input, output and upstream; the kernel's
     (``sym_w``) is each kind's, as its layout is (conv O×C×kh×kw, conv_transpose C×O×kh×kw)."""
 
+    def __init__(self, problem: Any, run: Any, options: Any):
+        super().__init__(problem, run, options)
+        # Where each of the spec's axes takes its index from in (n, c, row, col) and
+        # (n, o, row, col), worked out once: explanations make symbols by the hundred.
+        self._input_picks = axis_picks(("n", "c", "row", "col"), problem.input_axes)
+        self._output_picks = axis_picks(("n", "o", "row", "col"), problem.output_axes)
+        self._upstream_name = f"∂{self.L}/∂{self.Y}"
+
     def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
         return tuple(full[a] + self.p.index_base for a in axes)
 
+    def _picked(self, nchw: tuple[int, ...], picks: tuple[int, ...]) -> tuple[int, ...]:
+        """The spec's index of the entry at ``nchw``: its axes picked (``axis_picks``), shifted to
+        the index base."""
+        base = self.p.index_base
+        return tuple([nchw[k] + base for k in picks])
+
     def sym_x(self, n: int, c: int, r: int, col: int) -> Symbol:
         """Input entry (n, c, r, col)."""
-        full = {"n": n, "c": c, "row": r, "col": col}
-        return Symbol(self.X, self._index(full, self.p.input_axes), self.sep)
+        return Symbol(self.X, self._picked((n, c, r, col), self._input_picks), self.sep)
 
     def sym_y(self, n: int, o: int, i: int, j: int, prefix: str = "") -> Symbol:
         """Output entry (n, o, i, j), o counting every output channel (all groups)."""
-        full = {"n": n, "o": o, "row": i, "col": j}
-        return Symbol(prefix + self.Y, self._index(full, self.p.output_axes), self.sep)
+        return Symbol(prefix + self.Y, self._picked((n, o, i, j), self._output_picks), self.sep)
 
     def sym_up(self, n: int, o: int, i: int, j: int) -> Symbol:
-        return self.sym_y(n, o, i, j, prefix=f"∂{self.L}/∂")
+        return Symbol(self._upstream_name, self._picked((n, o, i, j), self._output_picks), self.sep)
+
+
+def axis_picks(order: tuple[str, ...], axes: tuple[str, ...]) -> tuple[int, ...]:
+    """Where each of ``axes`` stands in ``order``."""
+    return tuple(order.index(axis) for axis in axes)
 
 
 class IndexedOperands(Operands):

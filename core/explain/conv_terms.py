@@ -17,7 +17,7 @@ from gradcalc.core.explain import (
     SumOfProducts,
     Symbol,
 )
-from gradcalc.core.explain.conv_operands import Operands2d
+from gradcalc.core.explain.conv_operands import Operands2d, axis_picks
 from gradcalc.core.kinds.conv import ConvProblem
 from gradcalc.core.outcome import Run
 
@@ -29,12 +29,11 @@ class ConvTerms(Operands2d):
     def __init__(self, problem: ConvProblem, run: Run, options: common.SolveOptions):
         super().__init__(problem, run, options)
         self.g = problem.geometry
+        self._kernel_picks = axis_picks(("o", "c", "row", "col"), problem.kernel_axes)
 
     # symbols ---------------------------------------------------------------
     def sym_w(self, o: int, c: int, m: int, q: int) -> Symbol:
-        return Symbol(
-            self.K, self._index({"o": o, "c": c, "row": m, "col": q}, self.p.kernel_axes), self.sep
-        )
+        return Symbol(self.K, self._picked((o, c, m, q), self._kernel_picks), self.sep)
 
     def all_index_text(self, axes: tuple[str, ...]) -> str:
         # A 1-D signal's one position index is i (its tap m), as 1-D texts write it.
@@ -79,15 +78,17 @@ class ConvTerms(Operands2d):
         padding_terms = 0
         extra = 0
         first = g.group_inputs(o).start
+        (stride_h, stride_w), (dilation_h, dilation_w) = g.stride, g.dilation
+        in_h, in_w, max_terms = g.in_h, g.in_w, self.options.max_terms
         for c in g.group_inputs(o):
             for m in range(g.kernel_h):
                 for q in range(g.kernel_w):
-                    r = i * g.stride[0] + m * g.dilation[0] - top
-                    col = j * g.stride[1] + q * g.dilation[1] - left
-                    if not (0 <= r < g.in_h and 0 <= col < g.in_w):
+                    r = i * stride_h + m * dilation_h - top
+                    col = j * stride_w + q * dilation_w - left
+                    if not (0 <= r < in_h and 0 <= col < in_w):
                         padding_terms += 1
                         continue
-                    if len(terms) >= self.options.max_terms:
+                    if len(terms) >= max_terms:
                         extra += 1
                         continue
                     km, kq = self._slid_tap(m, q)
@@ -127,16 +128,19 @@ class ConvTerms(Operands2d):
         out_idx = self.all_index_text(p.output_axes)
         terms, extra = [], 0
         local = c - g.group_inputs(g.group_outputs(c).start).start  # c within its group
+        # The geometry's derived sizes, read once (properties, computed on each read).
+        (stride_h, stride_w), (dilation_h, dilation_w) = g.stride, g.dilation
+        out_h, out_w, max_terms = g.out_h, g.out_w, self.options.max_terms
         for o in g.group_outputs(c):
             for m in range(g.kernel_h):
-                i, rest = divmod(a + top - m * g.dilation[0], g.stride[0])
-                if rest or not 0 <= i < g.out_h:
+                i, rest = divmod(a + top - m * dilation_h, stride_h)
+                if rest or not 0 <= i < out_h:
                     continue
                 for q in range(g.kernel_w):
-                    j, rest = divmod(b + left - q * g.dilation[1], g.stride[1])
-                    if rest or not 0 <= j < g.out_w:
+                    j, rest = divmod(b + left - q * dilation_w, stride_w)
+                    if rest or not 0 <= j < out_w:
                         continue
-                    if len(terms) >= self.options.max_terms:
+                    if len(terms) >= max_terms:
                         extra += 1
                         continue
                     km, kq = self._slid_tap(m, q)

@@ -212,10 +212,11 @@ def mapped_jacobians(
     loss, out = names
     caption = "row r, column k: ∂(output r)/∂(entry k)"
     items: list[Any] = []
+    zero = Fraction(0)  # one for every cell the map leaves empty (Fractions are immutable)
     for param, columns, index_map, symbols, values, gradient in jacobians:
         label = f"∂{out}/∂{param}"
         symbolic = tuple(
-            tuple(symbols[k] if k >= 0 else Fraction(0) for k in index_map[r])
+            tuple(symbols[k] if k >= 0 else zero for k in np.asarray(index_map[r]).tolist())
             for r in range(shown_rows)
         )
         numeric = tuple(tuple(values[r]) for r in range(shown_rows))

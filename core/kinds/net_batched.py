@@ -62,7 +62,7 @@ def float_losses(
     for name, positions in by_array.items():
         for start in range(0, len(positions), chunk):
             some = positions[start : start + chunk]
-            stacked = np.stack([_moved(params[name], *moves[i][1:]) for i in some])
+            stacked = _stacked_moves(params[name], [moves[i][1:] for i in some])
             for i, loss in zip(
                 some, _stacked_losses(problem, params, name, stacked, prefixes), strict=True
             ):
@@ -84,11 +84,13 @@ def _windows(problem: NetProblem, layer: Any) -> int:
     return 0
 
 
-def _moved(values: np.ndarray, index: tuple[int, ...], shift: float) -> np.ndarray:
-    """A copy of ``values`` with one entry moved, as float_loss's caller moves it."""
-    moved = values.copy()
-    moved[index] += shift
-    return moved
+def _stacked_moves(values: np.ndarray, moves: list[tuple[tuple[int, ...], float]]) -> np.ndarray:
+    """B copies of ``values`` (B×its shape), the b-th with entry ``moves[b][0]`` moved by
+    ``moves[b][1]``, as float_loss's caller moves it (the same float64 addition)."""
+    stacked = np.repeat(values[np.newaxis], len(moves), axis=0)
+    for point, (index, shift) in enumerate(moves):
+        stacked[(point, *index)] += shift
+    return stacked
 
 
 def _stacked_losses(

@@ -67,20 +67,6 @@ def layer_value(problem: NetProblem, layer: Layer, parameter: str) -> np.ndarray
     )
 
 
-def _shifted(
-    loss: Callable[[Mapping[str, np.ndarray]], float],
-    params: Mapping[str, np.ndarray],
-    name: str,
-    index: tuple[int, ...],
-    shift: float,
-) -> float:
-    """The loss with one entry of one parameter moved by ``shift``."""
-    moved = dict(params)
-    moved[name] = params[name].copy()
-    moved[name][index] += shift
-    return loss(moved)
-
-
 # Entries of each parameter the whole-chain check probes (each costs six runs of the chain),
 # and the most entries (input and parameters together) a net may have for the check to run:
 # each run of the chain reads every array again, so larger nets would take minutes.
@@ -95,29 +81,40 @@ def probed(size: int) -> set[int]:
     return set(np.linspace(0, size - 1, PROBED).round().astype(int).tolist())
 
 
+def _probed_entries(values: np.ndarray) -> list[tuple[int, ...]]:
+    """The indices of the entries the check probes (``probed``), in flat order."""
+    if not values.ndim:
+        return [()]
+    flats = np.array(sorted(probed(values.size)), dtype=int)
+    return list(
+        zip(*(axis.tolist() for axis in np.unravel_index(flats, values.shape)), strict=True)
+    )
+
+
 def smooth_entries(
-    loss: Callable[[Mapping[str, np.ndarray]], float], params: Mapping[str, np.ndarray]
+    shifted: Callable[[str, tuple[int, ...], float], float],
+    centre: float,
+    params: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, np.ndarray], int]:
     """True where an entry is probed and the loss is smooth around it, as far as float64
-    can tell; and how many probed entries sit at a kink.
+    can tell; and how many probed entries sit at a kink.  ``shifted(name, index, shift)``
+    is the loss with that one entry moved by ``shift``, ``centre`` the loss at ``params``.
 
     A chain has kinks wherever any layer has one (relu at 0, tied maxima of a max pool),
     and a central difference across a kink measures no slope the analytic rule promises.
     With h the check's step, a kink at the entry shows as one-sided differences that
     disagree by the same amount at h and at h/2 (a smooth loss: by half as much); a kink
     near it, as central differences at h and h/2 that disagree."""
-    from gradcalc.core.gradcheck import step_for
+    from gradcalc.core.gradcheck import step_at
 
-    centre = loss(params)
     noise = 1e-8 * max(1.0, abs(centre))
     masks, kinks = {}, 0
     for name, values in params.items():
         mask = np.zeros(values.shape, dtype=bool)
-        for flat in sorted(probed(values.size)):
-            index = np.unravel_index(flat, values.shape)
-            h = float(step_for(values[index]))
+        for index in _probed_entries(values):
+            h = step_at(float(values[index]))
             far, near = (
-                tuple(_shifted(loss, params, name, index, shift) for shift in shifts)
+                tuple(shifted(name, index, shift) for shift in shifts)
                 for shifts in ((h, -h), (h / 2, -h / 2))
             )
             bend_far = (far[0] - 2 * centre + far[1]) / h
@@ -133,38 +130,66 @@ def smooth_entries(
 def _probe_moves(params: Mapping[str, np.ndarray]) -> list[net_batched.Move]:
     """Every point smooth_entries takes the loss at besides the centre (each probed entry
     moved by ±h and ±h/2), and with them every point the check's differences at h take."""
-    from gradcalc.core.gradcheck import step_for
-
     moves = []
     for name, values in params.items():
-        for flat in sorted(probed(values.size)):
-            index = tuple(int(i) for i in np.unravel_index(flat, values.shape))
-            h = float(step_for(values[index]))
-            moves += [(name, index, shift) for shift in (h, -h, h / 2, -h / 2)]
+        for index in _probed_entries(values):
+            moves += [(name, index, shift) for shift in _shifts(float(values[index]))]
     return moves
 
 
-def _evaluate_stacked(
-    problem: NetProblem, params: Mapping[str, np.ndarray], losses: dict[bytes, float]
-) -> None:
-    """Fill ``losses`` (keyed as finite_differences keys them) with the loss at every point
-    the check takes, from stacked passes (core/kinds/net_batched.py: the same bits as one
-    float_loss per point, in a fraction of the time)."""
-    moves = _probe_moves(params)
-    for (name, index, shift), value in zip(
-        moves, net_batched.float_losses(problem, params, moves), strict=True
-    ):
-        key = b"".join(
-            (_moved_copy(params[other], index, shift) if other == name else params[other]).tobytes()
-            for other in params
-        )
-        losses.setdefault(key, value)
+class _Losses:
+    """The loss at every point the check takes, each computed once: the probed points (each
+    probed entry moved by ±h and ±h/2, smooth_entries' points and the check's at h and h/2)
+    from stacked passes (core/kinds/net_batched.py: the same bits as one float_loss per
+    point, in a fraction of the time), any other point by float_loss."""
+
+    def __init__(self, problem: NetProblem, params: Mapping[str, np.ndarray]):
+        self.problem, self.params = problem, params
+        self.base = {name: values.tobytes() for name, values in params.items()}
+        moves = _probe_moves(params)
+        # Each probed point's loss by its move, and by the moved array's bits (the points the
+        # check rebuilds are known by what they hold).
+        self.moved: dict[tuple[str, tuple[int, ...], float], float] = {}
+        self.by_array: dict[tuple[str, bytes], float] = {}
+        for move, value in zip(
+            moves, net_batched.float_losses(problem, params, moves), strict=True
+        ):
+            name, index, shift = move
+            self.moved.setdefault(move, value)
+            moved = params[name].copy()
+            moved[index] += shift  # as float_loss's caller moves it
+            self.by_array.setdefault((name, moved.tobytes()), value)
+        self.centre = float_loss(problem, params)
+        # Keyed by every value's bits, as the check's points come (the centre among them).
+        self.points: dict[bytes, float] = {b"".join(self.base.values()): self.centre}
+
+    def shifted(self, name: str, index: tuple[int, ...], shift: float) -> float:
+        """The loss with entry ``index`` of ``name`` moved by ``shift`` (a probed move)."""
+        return self.moved[(name, index, shift)]
+
+    def __call__(self, point: Mapping[str, np.ndarray]) -> float:
+        """The loss at ``point`` (every array by name, as params)."""
+        parts = [np.asarray(point[name], dtype=float).tobytes() for name in self.params]
+        key = b"".join(parts)
+        if key not in self.points:
+            # A probed point moves one array (the others keep their bits): known by that
+            # array's bits; any other point runs the chain.
+            moved = [
+                (name, part)
+                for name, part in zip(self.params, parts, strict=True)
+                if part != self.base[name]
+            ]
+            value = self.by_array.get(moved[0]) if len(moved) == 1 else None
+            self.points[key] = float_loss(self.problem, point) if value is None else value
+        return self.points[key]
 
 
-def _moved_copy(values: np.ndarray, index: tuple[int, ...], shift: float) -> np.ndarray:
-    moved = values.copy()
-    moved[index] += shift
-    return moved
+def _shifts(value: float) -> tuple[float, ...]:
+    """The shifts a probed entry of ``value`` is moved by: ±h and ±h/2."""
+    from gradcalc.core.gradcheck import step_at
+
+    h = step_at(value)
+    return (h, -h, h / 2, -h / 2)
 
 
 def _terms_size(problem: NetProblem, run: Run) -> float:
@@ -199,20 +224,10 @@ def finite_differences(problem: NetProblem, run: Run) -> GradientCheck | None:
         )
 
     params, analytic = chain_params(problem, run)
-    # The check's differences at h take the loss at the points the kink test took it at:
-    # each point's loss is computed once (keyed by every value's bits).
-    losses: dict[bytes, float] = {}
-
-    def loss(p: Mapping[str, np.ndarray]) -> float:
-        key = b"".join(np.asarray(p[name], dtype=float).tobytes() for name in params)
-        if key not in losses:
-            losses[key] = float_loss(problem, p)
-        return losses[key]
-
     net_ops.TRACING[0] = False  # forward only: no op keeps a trace
     try:
-        _evaluate_stacked(problem, params, losses)
-        smooth, kinks = smooth_entries(loss, params)
+        loss = _Losses(problem, params)
+        smooth, kinks = smooth_entries(loss.shifted, loss.centre, params)
         frozen = _leave_out_padding_rows(problem, smooth)
         check = check_gradients_where(
             loss, params, analytic, smooth, scale=_terms_size(problem, run), max_entries=PROBED

@@ -163,10 +163,11 @@ def _plain(values: Any) -> Any:
     return np.asarray(values).tolist()
 
 
-def run_kind(kind: str, spec: dict, options: Any) -> LayerRun:
+def run_kind(kind: str, spec: dict, options: Any, read: Any = None) -> LayerRun:
     """Read and run a single-layer spec with its kind's own module (no checks, no finite
-    differences, no explanation: those are the net's)."""
-    kind_problem = read_kind(kind, spec, options.limits)
+    differences, no explanation: those are the net's); ``read``: the problem its kind
+    already read from this very spec, run without reading it again."""
+    kind_problem = read_kind(kind, spec, options.limits) if read is None else read
     return LayerRun(
         kind, kind_problem, registry.op_module(kind).run(kind_problem, options), options
     )
@@ -184,15 +185,21 @@ def read_kind(kind: str, spec: dict, limits: Any) -> Any:
 
 
 def run_layer(
-    problem: NetProblem, layer: Layer, values: np.ndarray, upstream: Any, options: Any
+    problem: NetProblem,
+    layer: Layer,
+    values: np.ndarray,
+    upstream: Any,
+    options: Any,
+    read: Any = None,
 ) -> LayerRun:
-    """Run one layer by its own kind; its SpecErrors point into the net spec."""
+    """Run one layer by its own kind; its SpecErrors point into the net spec.  ``read``:
+    the problem its kind read from the spec these values and upstream make (run_kind)."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
     shown = options.explain or reads_exactly(layer, values, options)
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
-        ran = run_kind(layer.type, spec, options)
+        ran = run_kind(layer.type, spec, options, read)
     except (SpecError, OverCap) as error:
         from gradcalc.core.kinds.net_messages import layer_error
 
@@ -294,7 +301,8 @@ def forward_pass(
     for layer in problem.layers:
         if exact or options.explain:
             layer_options = _forward_options(layer, options, exact)
-            solution = run_layer(problem, layer, values, None, layer_options)
+            read = _read_with_the_net(problem, layer)
+            solution = run_layer(problem, layer, values, None, layer_options, read)
         else:
             solution = _ops_forward(problem, layer, values, options)
         if exact and not solution.exact:
@@ -319,6 +327,17 @@ def forward_pass(
         if exact and not loss.exact:
             float_from = "loss"
     return solutions, loss, float_from
+
+
+def _read_with_the_net(problem: NetProblem, layer: Layer) -> Any:
+    """The first layer's problem as its kind read it when the net was read (output_shapes),
+    which its forward run takes as it is: its spec is the same (the net's input, exact, and
+    an all-ones upstream).  None for any other layer (its input was float64 there), and in a
+    net with symbols (its forward run may decide the symbolic caps otherwise:
+    net_decides_cap)."""
+    if layer.index or net_symbols.holds_symbols(problem):
+        return None
+    return problem.read_layers[0]
 
 
 @record
