@@ -4,9 +4,12 @@ start-up when imported for nothing (issue 14).  Run in a fresh interpreter, as t
 
 from __future__ import annotations
 
+import importlib
 import subprocess
 import sys
 from pathlib import Path
+
+from gradcalc.core import registry
 
 REPO = Path(__file__).resolve().parents[1]
 SPEC = REPO / "problems" / "net_conv_relu_maxpool_dense.yaml"
@@ -47,3 +50,20 @@ def test_the_net_example_imports_only_what_it_uses() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert completed.stdout.strip() == "0 []", completed.stdout + completed.stderr
+
+
+def test_each_kind_looks_up_its_own_catalog_entry() -> None:
+    """An entry kept in a catalog_*.py module is found by its kind's name in capitals
+    (core/kinds/catalog.py Catalog): each kind gets the entry of its own module."""
+    for kind in registry.OPS:
+        assert registry.OPS[kind].module == f"gradcalc.core.kinds.{kind}", kind
+
+
+def test_every_named_part_is_in_its_module() -> None:
+    """registry.kind_part reads a part from the module the entry's ``parts`` names and gives
+    None when it is missing there (a kind without mistakes or a profile): a misnamed module or
+    attribute would silently drop gradcalc check's diagnosis or gradcalc random's sizes."""
+    for kind in registry.OPS:
+        for name, module in registry.OPS[kind].parts.items():
+            assert hasattr(importlib.import_module(module), name), (kind, name, module)
+            assert registry.kind_part(kind, name) is not None, (kind, name)

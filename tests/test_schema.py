@@ -374,6 +374,17 @@ def test_random_problems_fit_the_schemas(tmp_path: Path, kind: str, options: lis
         assert errors(None, spec) == []
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_random_writes_to_its_output_what_it_prints(tmp_path: Path, kind: str) -> None:
+    """What test_random_problems_fit_the_schemas (and the other readers of
+    tests/random_problems.py) rely on: the file --output writes is the problem `gradcalc
+    random` prints, byte for byte, so the printed problem fits the schemas too."""
+    printed = run("random", kind, "--seed", "0")
+    assert printed.exit_code == 0, printed.stderr
+    written = write_random(tmp_path / "problem.yaml", kind, "--seed", "0")
+    assert written.read_text(encoding="utf-8") == printed.stdout
+
+
 @pytest.mark.parametrize(
     ("base", "change", "command"),
     [

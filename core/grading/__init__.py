@@ -9,7 +9,8 @@ When an answer is wrong, the problem is solved again under the usual mistakes
 (the kernel flipped, the stride ignored, the upstream forgotten, …) by changing
 the spec and re-solving through the registry; the first mistake whose result
 the answer matches is named.  Each kind lists its own mistakes in its module
-(core/kinds/<kind>.py, ``usual_mistakes(spec)``).  Every re-solve is cached on the problem, so a
+(core/kinds/<kind>.py, ``usual_mistakes(spec)``, or the module its catalog entry's ``parts``
+names: core/registry.py ``kind_part``).  Every re-solve is cached on the problem, so a
 folder of submissions against one problem solves each variant once.
 
 Errors are :class:`SpecError` with field paths, as everywhere in the core:

@@ -539,8 +539,9 @@ def _shape_diagnosis(
 
 
 def usual_mistakes(kind: str, spec: Mapping[str, Any]) -> list[Variant]:
-    """The mistakes worth trying for this problem, most telling first: the kind's module's
-    (core/kinds/<kind>.py ``usual_mistakes``); none for a kind without one."""
+    """The mistakes worth trying for this problem, most telling first: the kind's
+    ``usual_mistakes`` (core/kinds/<kind>.py, or the module its catalog entry's ``parts``
+    names); none for a kind without one."""
     mistakes = registry.kind_part(kind, "usual_mistakes")
     return mistakes(spec) if mistakes is not None else []
 

@@ -11,6 +11,6 @@ tensors).  A kind's own module (``conv``, ``dense``, ``loss``, …) holds its
 each scored on its own) and its ``PRACTICE`` profile for ``gradcalc random``; a large kind
 splits what it needs into ``KIND_*.py`` beside it, and names the module that holds its
 mistakes or profile in its entry's ``parts`` (core/registry.py kind_part imports it for
-those commands alone).  ``mistakes`` and ``profile`` hold the
-pieces every kind's mistakes and profiles are made of.
+those commands alone).  ``mistakes`` and ``profile`` hold the pieces every kind's mistakes
+and profiles are made of.
 """

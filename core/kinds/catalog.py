@@ -16,11 +16,12 @@ from gradcalc.core.kinds.entry import SYMBOL_FIELDS, OpEntry
 from gradcalc.core.kinds.field import Field
 from gradcalc.core.values import MAX_INDEX
 
-# Each kind's entry, or the name of the module that holds it (core/kinds/catalog_*.py, kept
-# apart so that this file stays within the size limit): see Catalog below.
+# Each kind's entry, or the dotted name of the module that holds it (as an entry names its
+# modules and parts; core/kinds/catalog_*.py, kept apart so that this file stays within the
+# size limit): see Catalog below.
 _ENTRIES: dict[str, OpEntry | str] = {
-    "conv": "catalog_conv",
-    "conv_transpose": "catalog_conv_transpose",
+    "conv": "gradcalc.core.kinds.catalog_conv",
+    "conv_transpose": "gradcalc.core.kinds.catalog_conv_transpose",
     "dense": OpEntry(
         module="gradcalc.core.kinds.dense",
         parts={"PRACTICE": "gradcalc.core.kinds.dense_practice"},
@@ -360,13 +361,13 @@ _ENTRIES: dict[str, OpEntry | str] = {
         upstream_dims=(2, 4),
         upstream_symbols=True,
     ),
-    "dropout": "catalog_dropout_embedding",
-    "embedding": "catalog_dropout_embedding",
-    "attention": "catalog_attention",
-    "batchnorm": "catalog_normalization",
-    "layernorm": "catalog_normalization",
-    "groupnorm": "catalog_normalization",
-    "rnn": "catalog_rnn",
+    "dropout": "gradcalc.core.kinds.catalog_dropout_embedding",
+    "embedding": "gradcalc.core.kinds.catalog_dropout_embedding",
+    "attention": "gradcalc.core.kinds.catalog_attention",
+    "batchnorm": "gradcalc.core.kinds.catalog_normalization",
+    "layernorm": "gradcalc.core.kinds.catalog_normalization",
+    "groupnorm": "gradcalc.core.kinds.catalog_normalization",
+    "rnn": "gradcalc.core.kinds.catalog_rnn",
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
         parts={"PRACTICE": "gradcalc.core.kinds.net_practice"},
@@ -534,7 +535,7 @@ class Catalog(Mapping[str, OpEntry]):
     def __getitem__(self, kind: str) -> OpEntry:
         entry = self._entries[kind]
         if isinstance(entry, str):
-            module = importlib.import_module(f"gradcalc.core.kinds.{entry}")
+            module = importlib.import_module(entry)
             entry = self._entries[kind] = getattr(module, kind.upper())
         return entry
 

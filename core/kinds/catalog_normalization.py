@@ -178,5 +178,8 @@ NORMALIZATION_OPS: dict[str, OpEntry] = {
     ),
 }
 
-# Each under its kind's name, as catalog.py's Catalog looks entries up.
-BATCHNORM, LAYERNORM, GROUPNORM = (NORMALIZATION_OPS[kind] for kind in NORMALIZATION_OPS)
+# Each under its kind's name, as catalog.py's Catalog looks entries up (by key, so that
+# reordering the table above cannot hand one kind another's entry).
+BATCHNORM = NORMALIZATION_OPS["batchnorm"]
+LAYERNORM = NORMALIZATION_OPS["layernorm"]
+GROUPNORM = NORMALIZATION_OPS["groupnorm"]

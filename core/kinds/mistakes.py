@@ -1,7 +1,8 @@
 """What a kind's usual mistakes are made of (``gradcalc check`` diagnoses them).
 
-A kind's module (core/kinds/<kind>.py) lists its mistakes in ``usual_mistakes(spec)``
-as :class:`Variant` objects; core/grading solves the problem again under each one and
+A kind lists its mistakes in ``usual_mistakes(spec)`` as :class:`Variant` objects, in its
+module (core/kinds/<kind>.py) or the one its catalog entry's ``parts`` names
+(core/registry.py ``kind_part``); core/grading solves the problem again under each one and
 names every one whose result the wrong answer matches.  The mistakes several kinds make
 (the stride or padding ignored, the upstream forgotten or transposed, a gradient transposed
 or negated) are built here, once.

@@ -1,7 +1,8 @@
 """What a kind's practice profile is made of (``gradcalc random KIND`` draws from it).
 
-A kind's module (core/kinds/<kind>.py) describes how its problems are drawn in its
-``PRACTICE`` :class:`Profile`: the size options (:class:`Knob`), the variants chosen by
+A kind describes how its problems are drawn in its ``PRACTICE`` :class:`Profile`, in its
+module (core/kinds/<kind>.py) or the one its catalog entry's ``parts`` names
+(core/registry.py ``kind_part``): the size options (:class:`Knob`), the variants chosen by
 one of them, the tensors' shape templates and how their entries are drawn
 (:class:`Draw`).  core/practice reads the profile; the knobs several kinds share (the
 upstream, a batch, an image and its channels, classes) are defined here, once.

@@ -30,7 +30,8 @@ the attempt, so the same command gives the same problem on any machine and any
 Python or NumPy version.
 
 Size knobs and how each spec field is drawn are data: each kind's ``PRACTICE``
-profile in its own module, core/kinds/<kind>.py (:data:`PROFILES` reads them).  A
+profile in its own module, core/kinds/<kind>.py, or in the one its catalog entry's
+``parts`` names (:data:`PROFILES` reads them through core/registry.py ``kind_part``).  A
 kind without a profile gets a generic one from the registry: each required or
 starter tensor field is drawn with the shape of its example, every other such
 field keeps its example.
@@ -92,9 +93,9 @@ MAX_DENOMINATOR = 12
 
 
 class KindProfiles(MutableMapping[str, Profile]):
-    """kind -> its practice Profile, read from the kind's own module (core/kinds/<kind>.py,
-    its ``PRACTICE``) the first time it is asked for: ``gradcalc random conv`` imports conv's
-    module alone.  An entry set or removed here wins over the module's (tests remove one to
+    """kind -> its practice Profile, its ``PRACTICE`` (registry.kind_part: the kind's own
+    module core/kinds/<kind>.py, or the one its entry's ``parts`` names) read the first time it
+    is asked for: ``gradcalc random conv`` imports no other kind's profile.  An entry set or removed here wins over the module's (tests remove one to
     see the generic profile)."""
 
     def __init__(self) -> None:
