@@ -18,6 +18,7 @@ Two ways to wrap:
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
 from collections.abc import Callable, Iterator, Sequence
@@ -78,11 +79,13 @@ def plain(pieces: Sequence[Piece]) -> str:
     return "".join([piece if isinstance(piece, str) else piece[0] for piece in pieces])
 
 
-def _prefix_cells(text: str) -> list[int]:
+def _prefix_cells(text: str) -> Sequence[int]:
     """Cells taken by text[:i], for every i (0 … len(text))."""
+    if _ONE_CELL.issuperset(text):  # a cell a character (the usual line): no list to build
+        return range(len(text) + 1)
     if not has_unsafe(text):
         if text.isascii():
-            return list(range(len(text) + 1))
+            return range(len(text) + 1)
         # Each distinct character measured once (a line repeats few: digits, ·, ∂, …).
         width = {char: 1 if char in _ONE_CELL else cell_len(char) for char in set(text)}
         return [0, *itertools.accumulate(map(width.__getitem__, text))]
@@ -110,35 +113,58 @@ def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
 
 # The characters the break finders look at: brackets, runs of spaces, operators.  Finding
 # them with one pattern skips every other character (most of a line: digits and symbols).
-# (The ASCII brackets and the others in two classes: one class of both took three times as
-# long to compile, 0.1 ms of every report.)
+# (The ASCII characters and the others in two classes: one class of both took three times
+# as long to compile, 0.1 ms of every report.)
 _BRACKET_OR_SPACES = re.compile(r"[([{)\]}]|[⌈⌊⌉⌋]| +")
-_BRACKET_OR_OPERATOR = re.compile(r"[([{⌈⌊)\]}⌉⌋+−=·]")
+_BRACKET_OPERATOR_OR_SPACES = re.compile(r"[([{)\]}+=·]|[⌈⌊⌉⌋−]| +")
 
 
 def equation_breaks(text: str) -> list[Break]:
     """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
-    a space between words (see the module docstring)."""
-    operators: dict[int, Break] = {}
-    depth = 0
-    for found in _BRACKET_OR_OPERATOR.finditer(text):
-        i, char = found.start(), found.group()
-        if char in OPENING:
+    a space between words (see the module docstring).
+
+    One pass over the brackets, operators and runs of spaces, the breaks found in order: a
+    run of spaces breaks as :func:`word_breaks` has it (at tier 3), unless it is the one
+    space before a spaced operator, which breaks there as the operator's break."""
+    breaks: list[Break] = []
+    size = len(text)
+    indent = size - len(text.lstrip(" "))  # (where word_breaks starts)
+    shown = size - len(text.lstrip())  # the first character that is not white space
+    depth, word_start = 0, indent
+    for found in _BRACKET_OPERATOR_OR_SPACES.finditer(text, indent):
+        i = found.start()
+        char = text[i]
+        if char == " ":
+            restart = found.end()
+            lone = i - word_start == 1 and text[word_start] in LONE_OPERATORS
+            word_start = restart
+            if restart == size or lone:
+                continue
+            if restart == i + 1 and _spaced_operator(text, restart, shown):
+                continue  # the operator's break, found next
+            breaks.append((i, restart, 3))
+        elif char in OPENING:
             depth += 1
         elif char in CLOSING:
             depth = max(0, depth - 1)
-        elif (
-            char in SPACED_OPERATORS
-            and 0 < i < len(text) - 1
-            and text[i - 1] == " "
-            and text[i + 1] == " "
-            and text[:i].strip()
-        ):
-            operators[i - 1] = (i - 1, i, 0 if depth == 0 else 1)
-        elif char == "·" and i > 0 and text[i - 1] != " ":
-            operators[i] = (i, i, 1)
-    spaces = [(end, restart, 3) for end, restart, _ in word_breaks(text) if end not in operators]
-    return sorted([*operators.values(), *spaces])
+        elif char == "·":
+            if i > 0 and text[i - 1] != " ":
+                breaks.append((i, i, 1))
+        elif text[i - 1 : i] == " " and _spaced_operator(text, i, shown):
+            breaks.append((i - 1, i, 0 if depth == 0 else 1))
+    return breaks
+
+
+def _spaced_operator(text: str, i: int, shown: int) -> bool:
+    """Whether text[i] is a + − = with a space on each side and something shown before it
+    (``shown``: where the first character that is not white space is)."""
+    return (
+        text[i] in SPACED_OPERATORS
+        and i + 1 < len(text)
+        and text[i + 1] == " "
+        and text[i - 1] == " "
+        and i > shown
+    )
 
 
 def word_breaks(text: str) -> list[Break]:
@@ -174,20 +200,36 @@ def word_breaks(text: str) -> list[Break]:
 
 
 def _choose(
-    breaks: Sequence[Break], start: int, prefix: list[int], room: int
+    breaks: Sequence[Break], ends: Sequence[int], start: int, prefix: Sequence[int], room: int
 ) -> tuple[int, int] | None:
     """The break that ends the line starting at ``start`` best within ``room`` cells: the
     last break of the lowest tier that fills half the room, else the last break that fits,
-    else (nothing fits) the first break after ``start``."""
-    fitting = [b for b in breaks if b[0] > start and prefix[b[0]] - prefix[start] <= room]
-    for tier in (0, 1, 2):
-        good = [b for b in fitting if b[2] <= tier]
-        if good and 2 * (prefix[good[-1][0]] - prefix[start]) >= room:
-            return good[-1][:2]
-    if fitting:
-        return fitting[-1][:2]
-    later = [b for b in breaks if b[0] > start]
-    return later[0][:2] if later else None
+    else (nothing fits) the first break after ``start``.
+
+    ``breaks`` are in order of where they end (``ends``), and the cells before a position
+    never shrink as it moves on: the breaks that fit are one run of them, found by bisection."""
+    first = bisect.bisect_right(ends, start)  # the first break after start
+    limit = prefix[start] + room
+    stop = bisect.bisect_right(
+        ends, limit, first, key=prefix.__getitem__
+    )  # past the last that fits
+    # The last break of each tier (or a lower one), read from the end back: a break that
+    # fills less than half the room ends the search, as every break before it does too.
+    last: list[Break | None] = [None, None, None]
+    for b in reversed(breaks[first:stop]):
+        if 2 * (prefix[b[0]] - prefix[start]) < room:
+            break
+        for tier in range(b[2], 3):
+            if last[tier] is None:
+                last[tier] = b
+        if last[0] is not None:
+            break
+    for chosen in last:
+        if chosen is not None:
+            return chosen[:2]
+    if stop > first:
+        return breaks[stop - 1][:2]
+    return breaks[first][:2] if first < len(breaks) else None
 
 
 def wrap(
@@ -206,10 +248,11 @@ def wrap(
         return [list(pieces)]
     prefix = _prefix_cells(text)
     breaks = find_breaks(text)
+    ends = [b[0] for b in breaks]
     indent = indent if width - indent >= MIN_ROOM else min(indent, 4)
     spans, start, room = [], 0, width
     while prefix[-1] - prefix[start] > room:
-        chosen = _choose(breaks, start, prefix, room)
+        chosen = _choose(breaks, ends, start, prefix, room)
         if chosen is None:
             break
         spans.append((start, chosen[0]))
@@ -285,25 +328,40 @@ def columns_named(first: int, last: int, total: int) -> str:
     return f"columns {first}–{last} of {total}"
 
 
+def one_cell_each(text: str) -> bool:
+    """Whether every character of ``text`` takes one cell as printed (so that its cells are
+    its length): a grid's cells are measured all at once, joined, instead of one by one."""
+    if (text.isascii() and text.isprintable()) or _ONE_CELL.issuperset(text):
+        return True
+    cells(text)  # remembers its characters when each takes one cell
+    return _ONE_CELL.issuperset(text)
+
+
+def widest(texts: Sequence[str]) -> int:
+    """The most cells one of ``texts`` takes (0: none)."""
+    if one_cell_each("".join(texts)):
+        return max(map(len, texts), default=0)
+    return max(map(cells, texts), default=0)
+
+
 def grid_too_wide(rows: Sequence[tuple[str, Sequence[Piece]]], width: int | None) -> bool:
     """Whether one cell of a grid's ``rows`` (label, cells) with its label is wider than
     ``width``, so that no block of columns fits."""
     if width is None:
         return False
-    label = max((cells(name) for name, _ in rows), default=0)
-    widest = max(
-        (cells(c if isinstance(c, str) else c[0]) for _, row in rows for c in row), default=0
-    )
-    return label + 2 + widest > width
+    texts = [c if isinstance(c, str) else c[0] for _, row in rows for c in row]
+    return widest([name for name, _ in rows]) + 2 + widest(texts) > width
 
 
 def printed_widths(widths: Sequence[int], rows: Sequence[Sequence[Piece]]) -> list[int]:
     """Each column's cells as printed: ``widths`` (characters, each cell right-aligned to
     its column's) where a wide character takes two; 2 more for the space between columns."""
     printed = [2 + width for width in widths]
-    for row in rows:
-        for c, cell in enumerate(row):
-            text = plain([cell])
+    texts = [[cell if isinstance(cell, str) else cell[0] for cell in row] for row in rows]
+    if one_cell_each("".join(text for row in texts for text in row)):
+        return printed  # (the usual grid: no cell wider than its characters)
+    for row in texts:
+        for c, text in enumerate(row):
             printed[c] = max(printed[c], 2 + widths[c] - len(text) + cells(text))
     return printed
 

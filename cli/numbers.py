@@ -13,24 +13,43 @@ from gradcalc.core.records import record
 MINUS = "−"
 
 
-@record
+@record(frozen=True)
 class NumberStyle:
-    """``decimal``: print fractions as decimals; ``precision``: significant digits for decimals."""
+    """``decimal``: print fractions as decimals; ``precision``: significant digits for decimals.
+
+    Frozen: each style remembers the numbers it has written (a report writes the same few
+    again and again: the bundled net's table report writes 1,169 numbers, 96 of them
+    distinct, each costing microseconds to write), which a change of its fields would make
+    stale."""
 
     decimal: bool = False
     precision: int = 6
     unicode_minus: bool = True
 
+    def __post_init__(self) -> None:
+        # (class, value) -> text, for format and factor.  The class is in the key because
+        # equal numbers of different classes are written differently (Fraction(1, 2) and 0.5).
+        self.__dict__["_written"] = {}
+        self.__dict__["_factors"] = {}
+
     def format(self, value: Any) -> str:
-        # Most values are plain ints, floats and Fractions (a report formats thousands):
-        # straight to _format, past the checks for text, formulas and 0-D arrays below.
-        if value.__class__ not in _PLAIN_NUMBERS:
-            if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
-                return value
-            if getattr(value, "ndim", None) == 0 and is_formula(value.item()):
-                value = value.item()  # a loss of formulas, a 0-D array (a net's mse)
-            if is_formula(value):  # a symbolic entry (core/symbolic.py)
-                return formula_text(value, self.unicode_minus)
+        cls = value.__class__
+        if cls in _PLAIN_NUMBERS or _plain_numpy(cls):
+            key = (cls, value)
+            text = self._written.get(key)
+            if text is None:
+                text = self._written[key] = self._format_number(value)
+            return text
+        if isinstance(value, str):  # text (expr's SymPy expressions) is shown as written
+            return value
+        if getattr(value, "ndim", None) == 0 and is_formula(value.item()):
+            value = value.item()  # a loss of formulas, a 0-D array (a net's mse)
+        if is_formula(value):  # a symbolic entry (core/symbolic.py)
+            return formula_text(value, self.unicode_minus)
+        return self._format_number(value)
+
+    def _format_number(self, value: Any) -> str:
+        """A number (not text nor a formula) as written, its minus sign − when unicode_minus."""
         text = self._format(value)
         if self.unicode_minus:
             text = text.replace(f"{APPROXIMATE}-", APPROXIMATE + MINUS)
@@ -69,16 +88,41 @@ class NumberStyle:
 
     def factor(self, value: Any) -> str:
         """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""
+        cls = value.__class__
+        if cls in _PLAIN_NUMBERS or _plain_numpy(cls):
+            key = (cls, value)
+            text = self._factors.get(key)
+            if text is None:
+                text = self._factors[key] = _in_product(self.format(value))
+            return text
         text = self.format(value)
         if is_formula(value):  # a sum, a negative or a quotient in parentheses: (w_1 + w_2)
             needs = text.startswith((MINUS, "-")) or "/" in text or _is_sum(value)
             return f"({text})" if needs else text
-        needs = text.startswith((MINUS, "-", APPROXIMATE)) or "/" in text or "e" in text
-        return f"({text})" if needs else text
+        return _in_product(text)
+
+
+def _in_product(text: str) -> str:
+    """A number's ``text`` as a factor: in parentheses when negative, a fraction, rounded or
+    in exponent form."""
+    needs = text.startswith((MINUS, "-", APPROXIMATE)) or "/" in text or "e" in text
+    return f"({text})" if needs else text
 
 
 # Exactly these classes (not subclasses such as bool): never text, a formula or an array.
 _PLAIN_NUMBERS = frozenset({int, float, Fraction})
+# Whether a class is one of numpy's real scalars (float64, int64, bool_: written as their
+# value, like the plain numbers), by class as it is met.
+_NUMPY_REALS: dict[type, bool] = {}
+
+
+def _plain_numpy(cls: type) -> bool:
+    known = _NUMPY_REALS.get(cls)
+    if known is None:
+        numpy = sys.modules.get("numpy")  # not imported here: a value of its class means it is
+        reals = () if numpy is None else (numpy.integer, numpy.floating, numpy.bool_)
+        known = _NUMPY_REALS[cls] = issubclass(cls, reals)
+    return known
 
 
 def is_formula(value: Any) -> bool:

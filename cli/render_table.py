@@ -79,27 +79,47 @@ def grid(
     """Right-aligned columns under a header row, each row led by its label; wider than
     ``width``, in blocks of columns, the labels repeated and each block named by
     ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
-    label_width = max((len(label) for label, _ in rows), default=0)
+    labels = [label for label, _ in rows]
+    label_width = max(map(len, labels), default=0)
     widths = [len(h) for h in header]
     for _, cells in rows:
         for c, cell in enumerate(cells):
             widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
     column_cells = fit.printed_widths(widths, [header, *(cells for _, cells in rows)])
-    label_cells = fit.printed_widths([label_width], [[label] for label, _ in rows])[0] - 2
+    label_cells = fit.printed_widths([label_width], [[label] for label in labels])[0] - 2
     blocks = fit.column_blocks(column_cells, label_cells, width)
     for start, stop in blocks:
         if len(blocks) > 1:
             named = blocks_named or (lambda a, b: fit.columns_named(a + 1, b, len(header)))
             canvas.line((named(start, stop), "dim"))
-        canvas.line(" " * label_width)
-        for c in range(start, stop):
-            canvas.write("  ", (header[c].rjust(widths[c]), header_style))
+        columns = widths[start:stop]
+        header_cells = [(title, header_style) for title in header[start:stop]]
+        canvas.line(" " * label_width, *_grid_line(header_cells, columns))
         for label, cells in rows:
-            canvas.line((label.rjust(label_width), header_style))
-            for c in range(start, stop):
-                # Aligned inside the style, so that a shaded cell fills its column's width.
-                text, style = (cells[c], "") if isinstance(cells[c], str) else cells[c]
-                canvas.write("  ", (text.rjust(widths[c]), style))
+            canvas.line(
+                (label.rjust(label_width), header_style), *_grid_line(cells[start:stop], columns)
+            )
+
+
+def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
+    """One line of a grid after its label: each cell right-aligned to its column's width
+    after two spaces, a styled cell aligned inside its style (so that a shaded cell fills
+    its column), the unstyled ones and the spaces around them in one piece."""
+    pieces: list[Piece] = []
+    plain = ""
+    for cell, width in zip(cells, widths, strict=True):
+        if isinstance(cell, str):
+            plain += "  " + cell.rjust(width)
+            continue
+        text, style = cell
+        if style:
+            pieces += [plain + "  ", (text.rjust(width), style)]
+            plain = ""
+        else:
+            plain += "  " + text.rjust(width)
+    if plain:
+        pieces.append(plain)
+    return pieces
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).

@@ -29,7 +29,10 @@ class Canvas:
 
     def __init__(self) -> None:
         self.parts: list[str] = []
-        self.spans: list[Span] = []
+        # (start, end, style): Rich's Spans only when a Text is made (:meth:`text`), which a
+        # report written as plain text never is (making a Span, a named tuple, costs a
+        # Python call; a report has a thousand).
+        self.spans: list[tuple[int, int, str]] = []
         self.length = 0
 
     def write(self, *pieces: Piece) -> None:
@@ -41,7 +44,7 @@ class Canvas:
                 continue
             text, style = piece
             if style and text:
-                self.spans.append(Span(length, length + len(text), style))
+                self.spans.append((length, length + len(text), style))
             parts.append(text)
             length += len(text)
         self.length = length
@@ -62,7 +65,7 @@ class Canvas:
         ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
         joined = "".join(self.parts)
         if not has_unsafe(joined):
-            return Text(joined, spans=self.spans)
+            return Text(joined, spans=list(map(Span._make, self.spans)))
         # Rare: escaping lengthens pieces, so the spans (each covers one whole piece) move.
         new_start: dict[int, int] = {}
         parts: list[str] = []
@@ -73,9 +76,7 @@ class Canvas:
             parts.append(shown)
             old, new = old + len(part), new + len(shown)
         new_start[old] = new
-        spans = [
-            Span(new_start[span.start], new_start[span.end], span.style) for span in self.spans
-        ]
+        spans = [Span(new_start[start], new_start[end], style) for start, end, style in self.spans]
         return Text("".join(parts), spans=spans)
 
 

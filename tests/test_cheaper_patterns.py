@@ -67,3 +67,144 @@ WORDISH = st.text(alphabet="([{⌈⌊)]}⌉⌋    +−=·×→<>≤≥ab1x_∂",
 @given(WORDISH)
 def test_word_breaks_are_the_ones_found_before(text: str) -> None:
     assert fit.word_breaks(text) == _word_breaks_as_before(text)
+
+
+def _equation_breaks_as_before(text: str) -> list[tuple[int, int, int]]:
+    """cli/fit.py equation_breaks as it was written before it found every break in one pass."""
+    operators: dict[int, tuple[int, int, int]] = {}
+    depth = 0
+    for found in re.compile(r"[([{⌈⌊)\]}⌉⌋+−=·]").finditer(text):
+        i, char = found.start(), found.group()
+        if char in fit.OPENING:
+            depth += 1
+        elif char in fit.CLOSING:
+            depth = max(0, depth - 1)
+        elif (
+            char in fit.SPACED_OPERATORS
+            and 0 < i < len(text) - 1
+            and text[i - 1] == " "
+            and text[i + 1] == " "
+            and text[:i].strip()
+        ):
+            operators[i - 1] = (i - 1, i, 0 if depth == 0 else 1)
+        elif char == "·" and i > 0 and text[i - 1] != " ":
+            operators[i] = (i, i, 1)
+    spaces = [(end, start, 3) for end, start, _ in fit.word_breaks(text) if end not in operators]
+    return sorted([*operators.values(), *spaces])
+
+
+def _choose_as_before(breaks, start, prefix, room):
+    """cli/fit.py _choose as it was written before it bisected."""
+    fitting = [b for b in breaks if b[0] > start and prefix[b[0]] - prefix[start] <= room]
+    for tier in (0, 1, 2):
+        good = [b for b in fitting if b[2] <= tier]
+        if good and 2 * (prefix[good[-1][0]] - prefix[start]) >= room:
+            return good[-1][:2]
+    if fitting:
+        return fitting[-1][:2]
+    later = [b for b in breaks if b[0] > start]
+    return later[0][:2] if later else None
+
+
+# Equations and sentences: operators spaced and not, brackets, runs of spaces, a tab or a
+# wide character here and there (the cells before a position then grow by 2, or by 0).
+EQUATIONISH = st.text(alphabet="([{⌈⌊)]}⌉⌋     +++−−==··×→ab1x_∂\t中\u0301", max_size=60)
+
+
+@given(EQUATIONISH)
+def test_equation_breaks_are_the_ones_found_before(text: str) -> None:
+    assert fit.equation_breaks(text) == _equation_breaks_as_before(text)
+
+
+@given(EQUATIONISH, st.booleans(), st.integers(1, 40), st.data())
+def test_the_chosen_break_is_the_one_chosen_before(
+    text: str, equation: bool, room: int, data: st.DataObject
+) -> None:
+    breaks = (fit.equation_breaks if equation else fit.word_breaks)(text)
+    prefix = fit._prefix_cells(text)
+    start = data.draw(st.integers(0, len(text)))
+    ends = [b[0] for b in breaks]
+    chosen = fit._choose(breaks, ends, start, prefix, room)
+    assert chosen == _choose_as_before(breaks, start, list(prefix), room)
+
+
+def _printed_widths_as_before(widths, rows):
+    """cli/fit.py printed_widths as it was written before it measured a grid's cells at once."""
+    printed = [2 + width for width in widths]
+    for row in rows:
+        for c, cell in enumerate(row):
+            text = fit.plain([cell])
+            printed[c] = max(printed[c], 2 + widths[c] - len(text) + fit.cells(text))
+    return printed
+
+
+def _grid_too_wide_as_before(rows, width):
+    if width is None:
+        return False
+    label = max((fit.cells(name) for name, _ in rows), default=0)
+    widest = max(
+        (fit.cells(c if isinstance(c, str) else c[0]) for _, row in rows for c in row), default=0
+    )
+    return label + 2 + widest > width
+
+
+def _grid_as_before(canvas, header, rows, *, header_style="dim", width=None):
+    """cli/render_table.py grid as it was written before it wrote a line at once."""
+    label_width = max((len(label) for label, _ in rows), default=0)
+    widths = [len(h) for h in header]
+    for _, cells in rows:
+        for c, cell in enumerate(cells):
+            widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
+    column_cells = _printed_widths_as_before(widths, [header, *(cells for _, cells in rows)])
+    label_cells = _printed_widths_as_before([label_width], [[label] for label, _ in rows])[0] - 2
+    blocks = fit.column_blocks(column_cells, label_cells, width)
+    for start, stop in blocks:
+        if len(blocks) > 1:
+            canvas.line((fit.columns_named(start + 1, stop, len(header)), "dim"))
+        canvas.line(" " * label_width)
+        for c in range(start, stop):
+            canvas.write("  ", (header[c].rjust(widths[c]), header_style))
+        for label, cells in rows:
+            canvas.line((label.rjust(label_width), header_style))
+            for c in range(start, stop):
+                text, style = (cells[c], "") if isinstance(cells[c], str) else cells[c]
+                canvas.write("  ", (text.rjust(widths[c]), style))
+
+
+# Cells of a grid: numbers, symbols, wide, zero-width and control characters, text safe to
+# measure at once or not, unstyled, styled and styled with no style.
+CELLISH = st.text(alphabet="0123456789−·.∂x_ab中\u0301\x1b\t ", max_size=6)
+PIECEISH = st.one_of(CELLISH, st.tuples(CELLISH, st.sampled_from(["", "dim", "bold red"])))
+
+
+@st.composite
+def grids(draw):
+    columns = draw(st.integers(1, 6))
+    header = draw(st.lists(CELLISH, min_size=columns, max_size=columns))
+    rows = draw(
+        st.lists(
+            st.tuples(CELLISH, st.lists(PIECEISH, min_size=columns, max_size=columns)),
+            max_size=5,
+        )
+    )
+    return header, rows
+
+
+@given(grids(), st.one_of(st.none(), st.integers(1, 40)))
+def test_a_grid_is_measured_and_written_as_before(grid, width) -> None:
+    from gradcalc.cli.render_table import grid as draw_grid
+    from gradcalc.cli.report_output import Canvas
+
+    header, rows = grid
+    widths = [len(h) for h in header]
+    for _, cells in rows:
+        for c, cell in enumerate(cells):
+            widths[c] = max(widths[c], len(fit.plain([cell])))
+    table = [header, *(cells for _, cells in rows)]
+    assert fit.printed_widths(widths, table) == _printed_widths_as_before(widths, table)
+    assert fit.grid_too_wide(rows, width) == _grid_too_wide_as_before(rows, width)
+    now, before = Canvas(), Canvas()
+    draw_grid(now, header, rows, header_style="bold", width=width)
+    _grid_as_before(before, header, rows, header_style="bold", width=width)
+    assert now.text().plain == before.text().plain
+    assert now.text().spans == before.text().spans

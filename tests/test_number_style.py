@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 
 from gradcalc.cli.main import main
 from gradcalc.cli.numbers import NumberStyle
@@ -145,3 +149,57 @@ def test_conventions_write_numbers_with_the_formatter() -> None:
     )
     leaky = run("activation", "--function", "leaky_relu", "--alpha", "1/4", "--input", "0 1")
     assert "alpha = 1/4\n" in leaky and "another slope in [1/4, 1]" in leaky
+
+
+# Numbers of every class a report formats: equal values of different classes among them.
+_NUMBERS = st.one_of(
+    st.integers(-(10**20), 10**20),
+    st.floats(allow_nan=True, allow_infinity=True),
+    st.fractions(max_denominator=10**6),
+    st.floats(width=64).map(np.float64),
+    st.integers(-(2**63), 2**63 - 1).map(np.int64),
+    st.booleans(),
+    st.booleans().map(np.bool_),
+)
+
+
+@given(
+    st.lists(_NUMBERS, min_size=1, max_size=30),
+    st.booleans(),
+    st.integers(1, 12),
+    st.booleans(),
+)
+def test_a_style_writes_a_number_alike_whatever_it_wrote_before(
+    values: list, decimal: bool, precision: int, unicode_minus: bool
+) -> None:
+    """A style remembers what it wrote, by class and value: what it writes still depends on
+    the number alone, never on the numbers written before it (0.5 after Fraction(1, 2), 0.0
+    after −0.0, np.float64 after float)."""
+    settings = {"decimal": decimal, "precision": precision, "unicode_minus": unicode_minus}
+    used = NumberStyle(**settings)
+    for value in [*values, *reversed(values)]:
+        assert used.format(value) == NumberStyle(**settings).format(value)
+        assert used.factor(value) == NumberStyle(**settings).factor(value)
+
+
+def test_a_style_keeps_equal_numbers_of_other_classes_apart() -> None:
+    style = NumberStyle()
+    assert [style.format(v) for v in (Fraction(1, 2), 0.5, Fraction(1, 2))] == ["1/2", "0.5", "1/2"]
+    assert [style.factor(v) for v in (Fraction(-1, 2), -0.5, np.float64(-0.5))] == [
+        "(−1/2)",
+        "(−0.5)",
+        "(−0.5)",
+    ]
+    assert [style.format(v) for v in (True, 1, np.bool_(True), np.int64(1))] == [
+        "true",
+        "1",
+        "true",
+        "1",
+    ]
+
+
+def test_a_style_cannot_change_after_it_writes() -> None:
+    """What a style remembered would no longer be what it writes."""
+    style = NumberStyle(decimal=True)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        style.precision = 3  # type: ignore[misc]
