@@ -10,8 +10,9 @@ through ``dataclass_transform``.
 
 Records compare by identity (like ``@dataclass(eq=False)``).  ``frozen=True``
 forbids assignment after ``__init__``.  A class that writes its own ``__init__`` keeps it
-(the records an explanation makes by the hundred, ``Symbol`` and ``Product``: the shared
-``__init__`` costs several times a plain one); it must set every field.
+(the records an explanation makes by the hundred or dozen, core/explain's ``Symbol``,
+``Product``, ``SumOfProducts`` and ``Formula``: the shared ``__init__`` costs several times a
+plain one); it must set every field.
 """
 
 from __future__ import annotations

@@ -66,9 +66,6 @@ class Operands2d(Operands):
         self._output_picks = axis_picks(("n", "o", "row", "col"), problem.output_axes)
         self._upstream_name = f"∂{self.L}/∂{self.Y}"
 
-    def _index(self, full: dict[str, int], axes: tuple[str, ...]) -> tuple[int, ...]:
-        return tuple(full[a] + self.p.index_base for a in axes)
-
     def _picked(self, nchw: tuple[int, ...], picks: tuple[int, ...]) -> tuple[int, ...]:
         """The spec's index of the entry at ``nchw``: its axes picked (``axis_picks``), shifted to
         the index base."""

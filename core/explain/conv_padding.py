@@ -114,9 +114,7 @@ class PaddedExplainer(FoldSections, Explainer):
 
     def sym_x0(self, index: tuple[int, ...]) -> Symbol:
         """Entry (n, c, r, col) of the spec's input ``x`` (the inner symbols are xpad's)."""
-        n, c, r, col = index
-        cell = self._index({"n": n, "c": c, "row": r, "col": col}, self.p.input_axes)
-        return Symbol(self.X0, cell, self.sep)
+        return Symbol(self.X0, self._picked(index, self._input_picks), self.sep)
 
     # conventions -----------------------------------------------------------
     def conventions(self) -> list[str]:

@@ -105,17 +105,16 @@ def smooth_entries(
     With h the check's step, a kink at the entry shows as one-sided differences that
     disagree by the same amount at h and at h/2 (a smooth loss: by half as much); a kink
     near it, as central differences at h and h/2 that disagree."""
-    from gradcalc.core.gradcheck import step_at
-
     noise = 1e-8 * max(1.0, abs(centre))
     masks, kinks = {}, 0
     for name, values in params.items():
         mask = np.zeros(values.shape, dtype=bool)
         for index in _probed_entries(values):
-            h = step_at(float(values[index]))
+            # The very moves _probe_moves made (the ones ``shifted`` knows): ±h and ±h/2.
+            h, minus_h, half, minus_half = _shifts(float(values[index]))
             far, near = (
-                tuple(shifted(name, index, shift) for shift in shifts)
-                for shifts in ((h, -h), (h / 2, -h / 2))
+                tuple(shifted(name, index, shift) for shift in pair)
+                for pair in ((h, minus_h), (half, minus_half))
             )
             bend_far = (far[0] - 2 * centre + far[1]) / h
             bend_near = (near[0] - 2 * centre + near[1]) / (h / 2)
