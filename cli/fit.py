@@ -150,7 +150,7 @@ def equation_breaks(text: str) -> list[Break]:
         elif char == "·":
             if i > 0 and text[i - 1] != " ":
                 breaks.append((i, i, 1))
-        elif text[i - 1 : i] == " " and _spaced_operator(text, i, shown):
+        elif _spaced_operator(text, i, shown):
             breaks.append((i - 1, i, 0 if depth == 0 else 1))
     return breaks
 
@@ -160,10 +160,10 @@ def _spaced_operator(text: str, i: int, shown: int) -> bool:
     (``shown``: where the first character that is not white space is)."""
     return (
         text[i] in SPACED_OPERATORS
+        and i > shown
         and i + 1 < len(text)
         and text[i + 1] == " "
         and text[i - 1] == " "
-        and i > shown
     )
 
 

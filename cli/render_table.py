@@ -108,10 +108,7 @@ def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
     pieces: list[Piece] = []
     plain = ""
     for cell, width in zip(cells, widths, strict=True):
-        if isinstance(cell, str):
-            plain += "  " + cell.rjust(width)
-            continue
-        text, style = cell
+        text, style = (cell, "") if isinstance(cell, str) else cell
         if style:
             pieces += [plain + "  ", (text.rjust(width), style)]
             plain = ""
