@@ -24,6 +24,16 @@ gc.disable()
 import functools
 import os
 import sys
+
+# NumPy's OpenBLAS starts its worker threads when NumPy is imported (just below, through
+# gradcalc's modules), and each then busy-waits for work for 2**28 cycles, about 0.1 s, before
+# it sleeps: on a two-core machine a second core kept busy for the whole of a typical command
+# (about 100 ms of processor time of its 250), which slows the command itself as soon as other
+# work shares the machine (a class's submissions graded in parallel).  With a timeout of 2**4
+# cycles the threads sleep at once; large products still use every thread, each woken by the
+# call that needs it.  A value the user set is kept.  gradcalc used as a library (import
+# gradcalc) does not pass here and leaves its host process's OpenBLAS alone.
+os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from collections.abc import Callable, Sequence
 from typing import Any
 
