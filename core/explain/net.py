@@ -54,14 +54,25 @@ class Explained:
     explains a spec of that kind; flatten, which is no kind, has none of its own."""
 
     def __init__(self, ran: Any):
-        self.conventions: list[str] = []
         self.sections: list[Section] = []
+        self._explainer = None
+        self._conventions: list[str] | None = None
         if ran.problem is None:
             return
         explainer = registry.explain_module(ran.kind).Explainer(ran.problem, ran.run, ran.options)
         self.sections = explainer.sections()
         if ran.options.explain:
-            self.conventions = explainer.conventions()
+            self._explainer = explainer
+
+    @property
+    def conventions(self) -> list[str]:
+        """The kind's convention lines, built when first asked for: the net says those of
+        the backward runs and the loss, never a forward run's (its explainer only gives
+        the size and forward sections)."""
+        if self._conventions is None:
+            explainer = self._explainer
+            self._conventions = [] if explainer is None else explainer.conventions()
+        return self._conventions
 
 
 class Explainer:
