@@ -122,3 +122,27 @@ def test_a_layers_forward_run_builds_no_conventions(monkeypatch: pytest.MonkeyPa
     # the net's own, then conv, activation, pool and dense (flatten is no kind), and the loss
     assert sorted(built) == sorted(["net", "conv", "activation", "pool", "dense", "loss"])
     assert any(line.startswith("conv1: ") for line in solution.conventions)
+
+
+def test_a_pool_layers_tap_layout_is_worked_out_once_per_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Each read of a pool layer works out its tap layout once; its runs (forward, backward,
+    each tie rule shown) and the whole-chain check take the problem's, which no run changes."""
+    from gradcalc.core.kinds import pool
+    from gradcalc.core.ops.pool_geometry import tap_layout
+
+    made: list[Any] = []
+    original = pool.tap_layout
+    monkeypatch.setattr(pool, "tap_layout", lambda g: made.append(g) or original(g))
+    spec = dict(CASES)["net_conv_relu_maxpool_dense.yaml"]
+    problem = registry.op_module("net").read(spec, LIMITS)
+    reads = len(made)
+    assert reads == 1  # the pool layer, read once with the net
+    registry.solve(spec, SolveOptions(), command_kind="net")
+    pooled = problem.read_layers[2]
+    expected = tap_layout(pooled.geometry)
+    assert np.array_equal(pooled.layout.codes, expected.codes)
+    assert np.array_equal(pooled.layout.positions, expected.positions)
+    # the solve reads the net (1), then the layer for its forward and backward runs (2)
+    assert len(made) - reads == 3
