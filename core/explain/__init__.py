@@ -140,6 +140,20 @@ class Matrix:
     caption: str = ""
     role: str = ""
 
+    def __init__(
+        self,
+        label: str,
+        values: np.ndarray,
+        axis_names: tuple[str, ...],
+        index_base: int = 0,
+        caption: str = "",
+        role: str = "",
+    ) -> None:
+        # A plain __init__, which @record keeps (as Symbol's): the items of an explanation
+        # come by the dozen (a net's: ~40 matrices, notes and tables and ~70 sections).
+        self.label, self.values, self.axis_names = label, values, axis_names
+        self.index_base, self.caption, self.role = index_base, caption, role
+
 
 GRADIENT = "gradient"
 OUTPUT = "output"
@@ -170,6 +184,18 @@ class SymbolTable:
     cells: tuple[tuple[Symbol | Number | str, ...], ...]
     caption: str = ""
     omitted: int = 0
+
+    def __init__(
+        self,
+        label: str,
+        columns: tuple[str, ...],
+        rows: tuple[str, ...],
+        cells: tuple[tuple[Symbol | Number | str, ...], ...],
+        caption: str = "",
+        omitted: int = 0,
+    ) -> None:
+        self.label, self.columns, self.rows, self.cells = label, columns, rows, cells
+        self.caption, self.omitted = caption, omitted  # a plain __init__, as Matrix's
 
     @property
     def omitted_words(self) -> str:
@@ -220,6 +246,9 @@ class Note:
 
     text: str
     pieces: tuple[str | Number, ...] = ()
+
+    def __init__(self, text: str, pieces: tuple[str | Number, ...] = ()) -> None:
+        self.text, self.pieces = text, pieces  # a plain __init__, as Matrix's
 
 
 def sentence(*pieces: str | Number) -> Note:
@@ -272,6 +301,20 @@ class Section:
     items: list[Item] = field(default_factory=list)
     omitted: int = 0
     cuts: tuple[tuple[int, int], ...] = ()
+
+    def __init__(
+        self,
+        key: str,
+        title: str,
+        items: list[Item] | None = None,
+        omitted: int = 0,
+        cuts: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        # A plain __init__, as Matrix's (a net re-titles each layer's sections: ~70 a run);
+        # no items given: a new list, as the field's default_factory makes.
+        self.key, self.title = key, title
+        self.items = [] if items is None else items
+        self.omitted, self.cuts = omitted, cuts
 
     def add(self, item: Item) -> None:
         self.items.append(item)
