@@ -140,6 +140,19 @@ class Run:
     exact: bool
     solution: dict[str, Any] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        results: dict[str, Any],
+        trace: Any,
+        exact: bool,
+        solution: dict[str, Any] | None = None,
+    ) -> None:
+        # A plain __init__, which @record keeps (the shared one costs several times more):
+        # a net makes a Run per layer run (13 for gradcalc net's example).  No ``solution``
+        # given: a new dict, as the field's default_factory makes.
+        self.results, self.trace, self.exact = results, trace, exact
+        self.solution = {} if solution is None else solution
+
 
 @record
 class Solution:

@@ -80,6 +80,9 @@ class Limits:
     max_jacobian: int = 1024
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @record(frozen=True)
 class SolveOptions:
     """How much explanation to build.
@@ -96,11 +99,36 @@ class SolveOptions:
     sections: frozenset[str] | None = None
     gradient_check: bool = True
     force_float: bool = False
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
     # False when only the results are wanted (grading): no conventions, no sections.
     explain: bool = True
     # Kind net: the one layer whose sections are explained (--layer NAME); None: every layer.
     layer: str | None = None
+
+    def __init__(
+        self,
+        steps: int | None = 12,
+        row_cap: int | None = None,
+        sections: frozenset[str] | None = None,
+        gradient_check: bool = True,
+        force_float: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        explain: bool = True,
+        layer: str | None = None,
+    ) -> None:
+        # A plain __init__, which @record keeps (the shared one costs several times more):
+        # a net makes options for each layer run (records.replace); frozen: the fields go
+        # straight into the instance's __dict__, as the shared __init__ puts them.
+        self.__dict__.update(
+            steps=steps,
+            row_cap=row_cap,
+            sections=sections,
+            gradient_check=gradient_check,
+            force_float=force_float,
+            limits=limits,
+            explain=explain,
+            layer=layer,
+        )
 
     def wants(self, section: str) -> bool:
         return self.explain and (self.sections is None or section in self.sections)
@@ -124,6 +152,9 @@ class SolveOptions:
 class Tolerance:
     atol: Fraction = DEFAULT_ATOL
     rtol: Fraction = DEFAULT_RTOL
+
+    def __init__(self, atol: Fraction = DEFAULT_ATOL, rtol: Fraction = DEFAULT_RTOL) -> None:
+        self.__dict__.update(atol=atol, rtol=rtol)  # a plain __init__, as SolveOptions'
 
     def describe(self) -> str:
         return f"|answer − expected| ≤ {float(self.atol):g} + {float(self.rtol):g}·|expected|"

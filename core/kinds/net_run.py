@@ -58,6 +58,18 @@ class LayerRun:
     # shows); its output and ∂L/∂input reshaped back to the input's leading axes.
     shaped: dict[str, Any] | None = None
 
+    def __init__(
+        self,
+        kind: str,
+        problem: Any,
+        run: Run,
+        options: Any,
+        shaped: dict[str, Any] | None = None,
+    ) -> None:
+        # A plain __init__, which @record keeps (as core/outcome.py Run's): one a layer run.
+        self.kind, self.problem, self.run, self.options = kind, problem, run, options
+        self.shaped = shaped
+
     @property
     def results(self) -> dict[str, Any]:
         return self.run.results if self.shaped is None else self.shaped
