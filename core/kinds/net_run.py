@@ -203,14 +203,18 @@ def run_layer(
     upstream: Any,
     options: Any,
     read: Any = None,
+    forward: LayerRun | None = None,
 ) -> LayerRun:
     """Run one layer by its own kind; its SpecErrors point into the net spec.  ``read``:
-    the problem its kind read from the spec these values and upstream make (run_kind)."""
+    the problem its kind read from the spec these values and upstream make (run_kind);
+    ``forward``: its forward run on these values, whose problem is taken (with_upstream)."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
     shown = options.explain or reads_exactly(layer, values, options)
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
+        if forward is not None and read is None:
+            read = with_upstream(forward.problem, spec, options.limits)
         ran = run_kind(layer.type, spec, options, read)
     except (SpecError, OverCap) as error:
         from gradcalc.core.kinds.net_messages import layer_error
@@ -220,6 +224,22 @@ def run_layer(
     if layer.type == "dense" and np.ndim(values) >= 3:
         ran = replace(ran, shaped=net_ops.rows_read_back(ran.run.results, np.shape(values)))
     return ran
+
+
+# The kinds whose problem holds its upstream in ``upstream`` and ``upstream_given`` alone, as
+# common.read_upstream reads it, with nothing else read from or checked against it.
+UPSTREAM_ONLY = ("conv", "pool", "dense", "activation")
+
+
+def with_upstream(kind_problem: Any, spec: dict, limits: Any) -> Any:
+    """What a layer's kind reads from ``spec``, given what it read from the same spec but
+    for the upstream (``kind_problem``): a copy with the spec's upstream read as the kind
+    reads it, from the fields alone (records.replace: nothing a run kept on the problem,
+    such as a float64 copy of its upstream, carries over)."""
+    upstream, given = common.read_upstream(
+        spec, kind_problem.upstream.shape, kind_problem.names["output"], limits
+    )
+    return replace(kind_problem, upstream=upstream, upstream_given=given)
 
 
 def reads_exactly(layer: Layer, values: np.ndarray, options: Any) -> bool:
@@ -467,10 +487,20 @@ def backward_pass(
                 force_float=options.force_float or not ran.exact or floats,
                 sections=_backward_sections(layer, options),
             )
-            solved = run_layer(problem, layer, values, upstream, layer_options)
+            solved = run_layer(
+                problem, layer, values, upstream, layer_options, forward=_rereads(problem, ran)
+            )
         solutions[layer.index] = solved
         upstream = solved.results.get("grad_input")  # an embedding has none
     return solutions
+
+
+def _rereads(problem: NetProblem, ran: LayerRun) -> LayerRun | None:
+    """The forward run whose problem the backward run takes with its upstream (UPSTREAM_ONLY
+    kinds, in a net without symbols, whose reading may hinge on what the arrays hold)."""
+    if ran.kind not in UPSTREAM_ONLY or net_symbols.holds_symbols(problem) or problem.declared:
+        return None
+    return ran
 
 
 def _backward_sections(layer: Layer, options: common.SolveOptions) -> Any:
