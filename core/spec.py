@@ -104,6 +104,10 @@ class SolveOptions:
     explain: bool = True
     # Kind net: the one layer whose sections are explained (--layer NAME); None: every layer.
     layer: str | None = None
+    # The table report summarises a Jacobian section in one note when one of its tables has
+    # more entries than this (cli/summary.py: no --show, --steps capped): a kind may build
+    # such a section as that note (core/explain Summarised).  None: every section whole.
+    summarised_above: int | None = None
 
     def __init__(
         self,
@@ -115,6 +119,7 @@ class SolveOptions:
         limits: Limits = DEFAULT_LIMITS,
         explain: bool = True,
         layer: str | None = None,
+        summarised_above: int | None = None,
     ) -> None:
         # A plain __init__, which @record keeps (the shared one costs several times more):
         # a net makes options for each layer run (records.replace); frozen: the fields go
@@ -128,6 +133,7 @@ class SolveOptions:
             limits=limits,
             explain=explain,
             layer=layer,
+            summarised_above=summarised_above,
         )
 
     def wants(self, section: str) -> bool:

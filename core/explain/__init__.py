@@ -343,7 +343,42 @@ class Section:
     def with_items(self, items: list[Item], title: str | None = None, shift: int = 0) -> Section:
         """The same section with other items (``shift`` of them put before the old ones)."""
         cuts = tuple((position + shift, rows) for position, rows in self.cuts)
-        return Section(self.key, self.title if title is None else title, items, self.omitted, cuts)
+        title = self.title if title is None else title
+        return type(self)(self.key, title, items, self.omitted, cuts)
+
+
+class Summarised(Section):
+    """A section built as the one note the table report makes of it (cli/summary.py): its
+    Jacobians above the report's limit (SolveOptions.summarised_above) named, not built.
+    Nothing is added to it (a padding's note on ∂y/∂x, a net's on where the upstream comes
+    from): the report's summary leaves them out too."""
+
+    def add(self, item: Item) -> None:
+        """Leave ``item`` out: the summary is the whole section."""
+
+
+# What the table report's summary of a large Jacobian section tells the reader to add.
+FULL_JACOBIANS = "--show jacobian --steps all"
+
+
+def summary_note(tables: list[tuple[str, int, int]], limit: int) -> Note:
+    """The note a Jacobian section is summarised to: ``tables`` (label, rows with those
+    --steps left out, columns) of its tables, one of them above ``limit`` entries."""
+    named = {}  # a Jacobian's symbols and values tables are one Jacobian
+    for label, rows, columns in tables:
+        # "∂y/∂x (values)" is ∂y/∂x; the chain rule's rows (the upstream as a row, the
+        # product) belong to the Jacobian before them
+        if "(a row)" not in label and " · " not in label:
+            name = label.split(" (", 1)[0]
+            named.setdefault(name, f"{name} ({rows}×{columns})")
+    names = list(named.values())
+    listed = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    plural = "s" if len(named) != 1 else ""
+    return Note(
+        f"summarised (a Jacobian here has more than {limit} entries): the table{plural} of "
+        f"{listed}, the chain rule as a product and their notes are left out; add "
+        f"{FULL_JACOBIANS} to show them in full"
+    )
 
 
 def index_separator(*shapes: tuple[int, ...], index_base: int = 0) -> str:
