@@ -23,7 +23,7 @@ from gradcalc.core.answers import (
     shape_words,
 )
 from gradcalc.core.errors import SpecError
-from gradcalc.core.records import record
+from gradcalc.core.records import record, replace
 from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
 
 # points, accept, problem and answers are for `gradcalc check` (core/grading/); solvers ignore them.
@@ -267,6 +267,18 @@ def read_index_base(spec: Mapping[str, Any]) -> int:
             if number in (0, 1):
                 return number
     raise SpecError(("index_base",), f"index_base must be 0 or 1, got {describe(base)}")
+
+
+def with_upstream(kind_problem: Any, spec: Mapping[str, Any], limits: Limits) -> Any:
+    """What a kind reads from ``spec``, given what it read from the same spec but for the
+    upstream (``kind_problem``, whose fields ``upstream`` and ``upstream_given`` are
+    read_upstream's alone): a copy with the spec's upstream read so, from the fields alone
+    (records.replace: nothing a run kept on the problem, such as a float64 copy of its
+    upstream, carries over).  A net's backward pass takes a layer's forward problem so."""
+    upstream, given = read_upstream(
+        spec, kind_problem.upstream.shape, kind_problem.names["output"], limits
+    )
+    return replace(kind_problem, upstream=upstream, upstream_given=given)
 
 
 TOLERANCE_NUMBER = 'a number ≥ 0 such as 1e-6, 0.001 or "1/1000"'

@@ -145,7 +145,7 @@ def test_a_pool_layers_tap_layout_is_worked_out_once_per_read(
     assert np.array_equal(pooled.layout.codes, expected.codes)
     assert np.array_equal(pooled.layout.positions, expected.positions)
     # the solve reads the net (1), then the layer for its forward run (1); its backward run
-    # takes that problem with its true upstream (net_run.with_upstream)
+    # takes that problem with its true upstream (spec.with_upstream)
     assert len(made) - reads == 2
 
 
@@ -178,19 +178,20 @@ def test_a_backward_run_takes_the_problem_its_kind_reads(
     name: str, spec: dict[str, Any], force_float: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A layer's backward run takes its forward run's problem with the true upstream
-    (net_run.with_upstream): field for field what its kind reads from the backward spec."""
+    (spec.with_upstream): field for field what its kind reads from the backward spec."""
+    from gradcalc.core import spec as common
     from gradcalc.core.kinds import net_run
     from gradcalc.core.records import fields
 
     taken: list[tuple[Any, Any]] = []
-    original = net_run.with_upstream
+    original = common.with_upstream
 
     def compared(kind_problem: Any, layer_spec: dict, limits: Any) -> Any:
         made = original(kind_problem, layer_spec, limits)
         taken.append((made, net_run.read_kind(layer_spec["kind"], layer_spec, limits)))
         return made
 
-    monkeypatch.setattr(net_run, "with_upstream", compared)
+    monkeypatch.setattr(common, "with_upstream", compared)
     net = registry.op_module("net")
     options = SolveOptions(force_float=force_float, gradient_check=False)
     try:

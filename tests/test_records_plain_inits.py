@@ -13,10 +13,9 @@ import numpy as np
 import pytest
 
 from gradcalc.core.explain import Matrix, Note, Section, SymbolTable
-from gradcalc.core.kinds.net_run import LayerRun
 from gradcalc.core.ops.adapter import Trace
 from gradcalc.core.ops.windows import WindowAxis
-from gradcalc.core.outcome import Run
+from gradcalc.core.outcome import LayerRun, Run
 from gradcalc.core.records import fields, replace
 from gradcalc.core.spec import SolveOptions, Tolerance
 
