@@ -124,6 +124,7 @@ def solve_options(options: RunOptions, sections: frozenset[str] | None) -> Solve
     dot = options.output_format == "dot"
     json = options.output_format == "json"
     shows_checks = sections is None or "checks" in sections or json
+    summarised_above = _summarised_above(options, sections)
     if dot:
         sections = frozenset()
     elif json and sections is None:
@@ -138,7 +139,19 @@ def solve_options(options: RunOptions, sections: frozenset[str] | None) -> Solve
         force_float=options.force_float,
         limits=options.limits,
         layer=options.layer,
+        summarised_above=summarised_above,
     )
+
+
+def _summarised_above(options: RunOptions, sections: frozenset[str] | None) -> int | None:
+    """The entries above which the table report summarises a Jacobian section in one note
+    (cli/summary.py summarise: no --show, --steps capped), told to the solve, which may then
+    build such a section as that note; None for every other report (each shows it whole)."""
+    if options.output_format != "table" or sections is not None or options.steps is None:
+        return None
+    from gradcalc.cli.summary import JACOBIAN_CELLS
+
+    return JACOBIAN_CELLS
 
 
 def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:

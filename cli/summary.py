@@ -44,36 +44,17 @@ def table_size(item: object) -> tuple[str, int, int] | None:
     return None
 
 
-def _jacobian_name(label: str) -> str | None:
-    """The name "∂y/∂x" of "∂y/∂x (values)"; None for the chain rule's rows (the upstream as a row,
-    the product), which belong to the Jacobian before them."""
-    if "(a row)" in label or " · " in label:
-        return None
-    return label.split(" (", 1)[0]
-
-
 def summarised_section(section: Section, limit: int = JACOBIAN_CELLS) -> Section:
     """``section`` itself when no table in it has more than ``limit`` entries; else the same
-    section holding one note: the Jacobians left out, their sizes, and how to see them."""
-    from gradcalc.core.explain import Note, Section
+    section holding one note (core/explain summary_note): the Jacobians left out, their
+    sizes, and how to see them.  A kind whose solve was told the limit
+    (SolveOptions.summarised_above) may have built the section so already."""
+    from gradcalc.core.explain import Section, summary_note
 
     sizes = [size for size in map(table_size, section.items) if size is not None]
     if not sizes or max(rows * columns for _, rows, columns in sizes) <= limit:
         return section
-    named = {}  # a Jacobian's symbols and values tables are one Jacobian
-    for label, rows, columns in sizes:
-        name = _jacobian_name(label)
-        if name is not None:
-            named.setdefault(name, f"{name} ({rows}×{columns})")
-    names = list(named.values())
-    listed = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
-    plural = "s" if len(named) != 1 else ""
-    note = Note(
-        f"summarised (a Jacobian here has more than {limit} entries): the table{plural} of "
-        f"{listed}, the chain rule as a product and their notes are left out; add "
-        f"{FULL_OPTIONS} to show them in full"
-    )
-    return Section(section.key, section.title, [note])
+    return Section(section.key, section.title, [summary_note(sizes, limit)])
 
 
 def summarise(solution: Solution, sections: frozenset[str] | None, steps: int | None) -> Solution:

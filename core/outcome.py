@@ -140,6 +140,19 @@ class Run:
     exact: bool
     solution: dict[str, Any] = field(default_factory=dict)
 
+    def __init__(
+        self,
+        results: dict[str, Any],
+        trace: Any,
+        exact: bool,
+        solution: dict[str, Any] | None = None,
+    ) -> None:
+        # A plain __init__, which @record keeps (the shared one costs several times more):
+        # a net makes a Run per layer run (13 for gradcalc net's example).  No ``solution``
+        # given: a new dict, as the field's default_factory makes.
+        self.results, self.trace, self.exact = results, trace, exact
+        self.solution = {} if solution is None else solution
+
 
 @record
 class Solution:
@@ -239,3 +252,47 @@ def _compare_formulas(
         expected=expected,
         symbolic=True,
     )
+
+
+# ---------------------------------------------------------------------------
+# A net's run (core/kinds/net_run.py), layer by layer
+
+
+@record
+class LayerRun:
+    """One layer (or the loss) run by its own kind: ``problem`` as its kind read it (None
+    for flatten, which is no kind), its ``run`` (results and trace), and the ``options`` it
+    ran with, which its explanation (core/explain/net.py) is built with too."""
+
+    kind: str
+    problem: Any
+    run: Run
+    options: Any
+    # A dense layer on a ≥3-D input: its kind ran on rows (``run``, which its explanation
+    # shows); its output and ∂L/∂input reshaped back to the input's leading axes.
+    shaped: dict[str, Any] | None = None
+
+    def __init__(self, kind: str, problem: Any, run: Run, options: Any, shaped: Any = None):
+        # A plain __init__, which @record keeps (as core/outcome.py Run's): one a layer run.
+        self.kind, self.problem, self.run = kind, problem, run
+        self.options, self.shaped = options, shaped
+
+    @property
+    def results(self) -> dict[str, Any]:
+        return self.run.results if self.shaped is None else self.shaped
+
+    @property
+    def exact(self) -> bool:
+        return self.run.exact
+
+
+@record
+class NetTrace:
+    """What the run recorded: per layer, the forward run (its output) and the backward run
+    (its gradients, and the problem statement it explains); the loss's run; where float64
+    began."""
+
+    forward: list[LayerRun]
+    backward: list[LayerRun]
+    loss: LayerRun | None
+    float_from: str | None  # the first layer (or "loss") that ran in float64

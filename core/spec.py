@@ -23,7 +23,7 @@ from gradcalc.core.answers import (
     shape_words,
 )
 from gradcalc.core.errors import SpecError
-from gradcalc.core.records import record
+from gradcalc.core.records import record, replace
 from gradcalc.core.values import describe, looks_numeric, parse_array, parse_int, parse_number
 
 # points, accept, problem and answers are for `gradcalc check` (core/grading/); solvers ignore them.
@@ -80,6 +80,9 @@ class Limits:
     max_jacobian: int = 1024
 
 
+DEFAULT_LIMITS = Limits()
+
+
 @record(frozen=True)
 class SolveOptions:
     """How much explanation to build.
@@ -96,11 +99,42 @@ class SolveOptions:
     sections: frozenset[str] | None = None
     gradient_check: bool = True
     force_float: bool = False
-    limits: Limits = Limits()
+    limits: Limits = DEFAULT_LIMITS
     # False when only the results are wanted (grading): no conventions, no sections.
     explain: bool = True
     # Kind net: the one layer whose sections are explained (--layer NAME); None: every layer.
     layer: str | None = None
+    # The table report summarises a Jacobian section in one note when one of its tables has
+    # more entries than this (cli/summary.py: no --show, --steps capped): a kind may build
+    # such a section as that note (core/explain Summarised).  None: every section whole.
+    summarised_above: int | None = None
+
+    def __init__(
+        self,
+        steps: int | None = 12,
+        row_cap: int | None = None,
+        sections: frozenset[str] | None = None,
+        gradient_check: bool = True,
+        force_float: bool = False,
+        limits: Limits = DEFAULT_LIMITS,
+        explain: bool = True,
+        layer: str | None = None,
+        summarised_above: int | None = None,
+    ) -> None:
+        # A plain __init__, which @record keeps (the shared one costs several times more):
+        # a net makes options for each layer run (records.replace); frozen: the fields go
+        # straight into the instance's __dict__, as the shared __init__ puts them.
+        self.__dict__.update(
+            steps=steps,
+            row_cap=row_cap,
+            sections=sections,
+            gradient_check=gradient_check,
+            force_float=force_float,
+            limits=limits,
+            explain=explain,
+            layer=layer,
+            summarised_above=summarised_above,
+        )
 
     def wants(self, section: str) -> bool:
         return self.explain and (self.sections is None or section in self.sections)
@@ -124,6 +158,9 @@ class SolveOptions:
 class Tolerance:
     atol: Fraction = DEFAULT_ATOL
     rtol: Fraction = DEFAULT_RTOL
+
+    def __init__(self, atol: Fraction = DEFAULT_ATOL, rtol: Fraction = DEFAULT_RTOL) -> None:
+        self.__dict__.update(atol=atol, rtol=rtol)  # a plain __init__, as SolveOptions'
 
     def describe(self) -> str:
         return f"|answer − expected| ≤ {float(self.atol):g} + {float(self.rtol):g}·|expected|"
@@ -230,6 +267,18 @@ def read_index_base(spec: Mapping[str, Any]) -> int:
             if number in (0, 1):
                 return number
     raise SpecError(("index_base",), f"index_base must be 0 or 1, got {describe(base)}")
+
+
+def with_upstream(kind_problem: Any, spec: Mapping[str, Any], limits: Limits) -> Any:
+    """What a kind reads from ``spec``, given what it read from the same spec but for the
+    upstream (``kind_problem``, whose fields ``upstream`` and ``upstream_given`` are
+    read_upstream's alone): a copy with the spec's upstream read so, from the fields alone
+    (records.replace: nothing a run kept on the problem, such as a float64 copy of its
+    upstream, carries over).  A net's backward pass takes a layer's forward problem so."""
+    upstream, given = read_upstream(
+        spec, kind_problem.upstream.shape, kind_problem.names["output"], limits
+    )
+    return replace(kind_problem, upstream=upstream, upstream_given=given)
 
 
 TOLERANCE_NUMBER = 'a number ≥ 0 such as 1e-6, 0.001 or "1/1000"'

@@ -263,6 +263,10 @@ def parse_int(
 ) -> int:
     """Read a whole number (``2``, ``2.0``, ``1e3`` and ``"2"`` are fine; ``2.5`` is not),
     at least ``minimum`` and at most ``maximum`` (:data:`MAX_INDEX` names its limit)."""
+    if type(value) is int and -MAX_MAGNITUDE <= value <= MAX_MAGNITUDE:
+        # An int (not a bool) within bounds reads as itself: what parse_number's Fraction of
+        # it gives back, without making one (every spec's index_base, sizes and strides).
+        return _int_within(value, path, minimum, maximum, what)
     if isinstance(value, str) and not _INT_TEXT.match(value) and not _NUMBER_TEXT.match(value):
         if not value.isascii():
             _check_characters(value.strip(), path)
@@ -276,7 +280,13 @@ def parse_int(
         raise SpecError(path, f"expected {what}, got {describe(value)}") from None
     if number.denominator != 1:
         raise SpecError(path, f"expected {what}, got {number_text(number)}")
-    result = int(number)
+    return _int_within(int(number), path, minimum, maximum, what)
+
+
+def _int_within(
+    result: int, path: FieldPath, minimum: int | None, maximum: int | None, what: str
+) -> int:
+    """``result`` when it lies within ``minimum`` and ``maximum`` (each None: no bound)."""
     if minimum is not None and result < minimum:
         raise SpecError(path, f"{what} must be at least {minimum}, got {result}")
     if maximum is not None and result > maximum:

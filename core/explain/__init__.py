@@ -140,6 +140,20 @@ class Matrix:
     caption: str = ""
     role: str = ""
 
+    def __init__(
+        self,
+        label: str,
+        values: np.ndarray,
+        axis_names: tuple[str, ...],
+        index_base: int = 0,
+        caption: str = "",
+        role: str = "",
+    ) -> None:
+        # A plain __init__, which @record keeps (as Symbol's): the items of an explanation
+        # come by the dozen (a net's: ~40 matrices, notes and tables and ~70 sections).
+        self.label, self.values, self.axis_names = label, values, axis_names
+        self.index_base, self.caption, self.role = index_base, caption, role
+
 
 GRADIENT = "gradient"
 OUTPUT = "output"
@@ -170,6 +184,18 @@ class SymbolTable:
     cells: tuple[tuple[Symbol | Number | str, ...], ...]
     caption: str = ""
     omitted: int = 0
+
+    def __init__(
+        self,
+        label: str,
+        columns: tuple[str, ...],
+        rows: tuple[str, ...],
+        cells: tuple[tuple[Symbol | Number | str, ...], ...],
+        caption: str = "",
+        omitted: int = 0,
+    ) -> None:
+        self.label, self.columns, self.rows, self.cells = label, columns, rows, cells
+        self.caption, self.omitted = caption, omitted  # a plain __init__, as Matrix's
 
     @property
     def omitted_words(self) -> str:
@@ -220,6 +246,9 @@ class Note:
 
     text: str
     pieces: tuple[str | Number, ...] = ()
+
+    def __init__(self, text: str, pieces: tuple[str | Number, ...] = ()) -> None:
+        self.text, self.pieces = text, pieces  # a plain __init__, as Matrix's
 
 
 def sentence(*pieces: str | Number) -> Note:
@@ -273,6 +302,20 @@ class Section:
     omitted: int = 0
     cuts: tuple[tuple[int, int], ...] = ()
 
+    def __init__(
+        self,
+        key: str,
+        title: str,
+        items: list[Item] | None = None,
+        omitted: int = 0,
+        cuts: tuple[tuple[int, int], ...] = (),
+    ) -> None:
+        # A plain __init__, as Matrix's (a net re-titles each layer's sections: ~70 a run);
+        # no items given: a new list, as the field's default_factory makes.
+        self.key, self.title = key, title
+        self.items = [] if items is None else items
+        self.omitted, self.cuts = omitted, cuts
+
     def add(self, item: Item) -> None:
         self.items.append(item)
 
@@ -300,7 +343,42 @@ class Section:
     def with_items(self, items: list[Item], title: str | None = None, shift: int = 0) -> Section:
         """The same section with other items (``shift`` of them put before the old ones)."""
         cuts = tuple((position + shift, rows) for position, rows in self.cuts)
-        return Section(self.key, self.title if title is None else title, items, self.omitted, cuts)
+        title = self.title if title is None else title
+        return type(self)(self.key, title, items, self.omitted, cuts)
+
+
+class Summarised(Section):
+    """A section built as the one note the table report makes of it (cli/summary.py): its
+    Jacobians above the report's limit (SolveOptions.summarised_above) named, not built.
+    Nothing is added to it (a padding's note on ∂y/∂x, a net's on where the upstream comes
+    from): the report's summary leaves them out too."""
+
+    def add(self, item: Item) -> None:
+        """Leave ``item`` out: the summary is the whole section."""
+
+
+# What the table report's summary of a large Jacobian section tells the reader to add.
+FULL_JACOBIANS = "--show jacobian --steps all"
+
+
+def summary_note(tables: list[tuple[str, int, int]], limit: int) -> Note:
+    """The note a Jacobian section is summarised to: ``tables`` (label, rows with those
+    --steps left out, columns) of its tables, one of them above ``limit`` entries."""
+    named = {}  # a Jacobian's symbols and values tables are one Jacobian
+    for label, rows, columns in tables:
+        # "∂y/∂x (values)" is ∂y/∂x; the chain rule's rows (the upstream as a row, the
+        # product) belong to the Jacobian before them
+        if "(a row)" not in label and " · " not in label:
+            name = label.split(" (", 1)[0]
+            named.setdefault(name, f"{name} ({rows}×{columns})")
+    names = list(named.values())
+    listed = " and ".join([", ".join(names[:-1]), names[-1]] if len(names) > 1 else names)
+    plural = "s" if len(named) != 1 else ""
+    return Note(
+        f"summarised (a Jacobian here has more than {limit} entries): the table{plural} of "
+        f"{listed}, the chain rule as a product and their notes are left out; add "
+        f"{FULL_JACOBIANS} to show them in full"
+    )
 
 
 def index_separator(*shapes: tuple[int, ...], index_base: int = 0) -> str:

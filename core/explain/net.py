@@ -18,7 +18,16 @@ import numpy as np
 
 from gradcalc.core import registry
 from gradcalc.core import spec as common
-from gradcalc.core.explain import GRADIENT, OUTPUT, Matrix, Note, Section, SymbolTable, Words
+from gradcalc.core.explain import (
+    GRADIENT,
+    OUTPUT,
+    Matrix,
+    Note,
+    Section,
+    Summarised,
+    SymbolTable,
+    Words,
+)
 from gradcalc.core.float_source import each_float
 from gradcalc.core.kinds.net import Layer, NetProblem
 from gradcalc.core.words import count_words
@@ -54,14 +63,25 @@ class Explained:
     explains a spec of that kind; flatten, which is no kind, has none of its own."""
 
     def __init__(self, ran: Any):
-        self.conventions: list[str] = []
         self.sections: list[Section] = []
+        self._explainer = None
+        self._conventions: list[str] | None = None
         if ran.problem is None:
             return
         explainer = registry.explain_module(ran.kind).Explainer(ran.problem, ran.run, ran.options)
         self.sections = explainer.sections()
         if ran.options.explain:
-            self.conventions = explainer.conventions()
+            self._explainer = explainer
+
+    @property
+    def conventions(self) -> list[str]:
+        """The kind's convention lines, built when first asked for: the net says those of
+        the backward runs and the loss, never a forward run's (its explainer only gives
+        the size and forward sections)."""
+        if self._conventions is None:
+            explainer = self._explainer
+            self._conventions = [] if explainer is None else explainer.conventions()
+        return self._conventions
 
 
 class Explainer:
@@ -195,7 +215,9 @@ class Explainer:
             own = [s for s in own if s.key not in FORWARD_SECTIONS]
         sections = [_titled(layer.name, section) for section in own]
         first = next((i for i, s in enumerate(sections) if forward or s.key != "problem"), None)
-        if first is not None:  # where the layer's upstream is first shown: say where it is from
+        # Where the layer's upstream is first shown: say where it is from (not in a section
+        # built as the table report's summary, which leaves every note out).
+        if first is not None and not isinstance(sections[first], Summarised):
             section = sections[first]
             notes = [self._upstream_note(layer), *self._rows_notes(layer, forward=forward)]
             sections[first] = section.with_items([*notes, *section.items], shift=len(notes))

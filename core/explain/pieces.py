@@ -10,7 +10,17 @@ from typing import Any
 
 import numpy as np
 
-from gradcalc.core.explain import Formula, Matrix, Note, Section, Symbol, SymbolTable, sentence
+from gradcalc.core.explain import (
+    Formula,
+    Matrix,
+    Note,
+    Section,
+    Summarised,
+    Symbol,
+    SymbolTable,
+    sentence,
+    summary_note,
+)
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.values import holds_formulas, to_float
 from gradcalc.core.words import entries
@@ -255,9 +265,12 @@ def conv_jacobians_section(explainer: Any, labelled: Any) -> Section:
             )
         )
         return section
+    r = ex.results
+    summary = _summarised(ex, ((ex.K, r["jacobian_kernel"]), (ex.X, r["jacobian_input"])))
+    if summary is not None:
+        return summary
     out_labels, (k_labels, w_symbols), (x_labels, x_symbols) = labelled()
     kernel_map, input_map = ex.maps
-    r = ex.results
     jacobians = (
         (ex.K, k_labels, kernel_map, x_symbols, r["jacobian_kernel"], r["grad_kernel"]),
         (ex.X, x_labels, input_map, w_symbols, r["jacobian_input"], r["grad_input"]),
@@ -266,6 +279,19 @@ def conv_jacobians_section(explainer: Any, labelled: Any) -> Section:
     for item in mapped_jacobians((ex.L, ex.Y), out_labels, ex.up, jacobians, shown):
         section.add(item)
     return section
+
+
+def _summarised(explainer: Any, jacobians: Any) -> Section | None:
+    """The Jacobians section as the one note the table report would make of it, when one of
+    its tables (R×K, ∂y/∂θ for each (θ, its R×K values) of ``jacobians``) has more entries
+    than the report shows (SolveOptions.summarised_above); else None (built in full)."""
+    limit = explainer.options.summarised_above
+    if limit is None:
+        return None
+    tables = [(f"∂{explainer.Y}/∂{param}", *np.shape(values)) for param, values in jacobians]
+    if max(rows * columns for _, rows, columns in tables) <= limit:
+        return None
+    return Summarised("jacobian", "Jacobians", [summary_note(tables, limit)])
 
 
 def index_tuple_labels(explainer: Any, geometry: Any) -> tuple[Any, ...]:

@@ -23,6 +23,7 @@ tests/test_net_batched_fd.py compares the two bit for bit on random chains.
 from __future__ import annotations
 
 import copy
+import weakref
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -363,16 +364,36 @@ def _losses(problem: NetProblem, values: np.ndarray) -> list[float]:
 def _cross_entropy(loss_problem: Any, values: np.ndarray) -> list[float]:
     """cross_entropy_forward (core/ops/losses.py) for B points at once: log p per row over
     the classes' axis, then each point's Σ_n ℓ_n / D alone."""
-    from gradcalc.core.kinds.loss import op_inputs
-    from gradcalc.core.ops.losses import class_coefficients
     from gradcalc.core.ops.softmax import softmax_parts
 
     net_ops.CALLS["cross_entropy", "forward"] += len(values)
-    moved = copy.copy(loss_problem)
-    moved.input = values[0]
-    first_rows, params = op_inputs(moved)
-    params = {key: adapter.as_float(value, adapter.each_rounded) for key, value in params.items()}
-    coefficients, _, denominator = class_coefficients(first_rows, params)
-    rows = values.reshape(values.shape[0], *first_rows.shape)
+    shape, coefficients, denominator = _class_terms(loss_problem, values[0])
+    rows = values.reshape(values.shape[0], *shape)
     per_item = -(coefficients * softmax_parts(rows).log_p).sum(axis=-1)
     return [float(items.sum() / denominator) for items in per_item]
+
+
+# Per loss problem: the rows' shape, the class coefficients a and the denominator D its
+# float64 cross-entropy takes (class_coefficients), worked out once for all the stacked
+# passes of a check: they hang on the target, weights and smoothing, not on the logits.
+_CLASS_TERMS: weakref.WeakKeyDictionary[Any, tuple[Any, np.ndarray, Any]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _class_terms(loss_problem: Any, logits: np.ndarray) -> tuple[Any, np.ndarray, Any]:
+    """(N×C, a, D) of ``loss_problem`` at float64 ``logits`` (one point's: any, as only
+    their shape and float64 kind count), as cross_entropy_forward works them out."""
+    if loss_problem not in _CLASS_TERMS:
+        from gradcalc.core.kinds.loss import op_inputs
+        from gradcalc.core.ops.losses import class_coefficients
+
+        moved = copy.copy(loss_problem)
+        moved.input = logits
+        first_rows, params = op_inputs(moved)
+        params = {
+            key: adapter.as_float(value, adapter.each_rounded) for key, value in params.items()
+        }
+        coefficients, _, denominator = class_coefficients(first_rows, params)
+        _CLASS_TERMS[loss_problem] = (first_rows.shape, coefficients, denominator)
+    return _CLASS_TERMS[loss_problem]

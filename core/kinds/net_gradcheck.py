@@ -56,15 +56,12 @@ def chain_params(problem: NetProblem, run: Run) -> tuple[dict, dict]:
 
 
 def layer_value(problem: NetProblem, layer: Layer, parameter: str) -> np.ndarray:
-    """A parameter as the layer's kind read it: numbers written as text ("1/2") read too;
-    one not written (a normalization layer's γ or β) is its kind's default (ones, zeros)."""
-    from gradcalc.core.values import parse_array
-
-    if layer.keys.get(parameter) is None:
-        return getattr(problem.read_layers[layer.index], parameter)
-    return parse_array(
-        layer.keys[parameter], (), ndims=tuple(range(7)), what=parameter, max_elements=10**9
-    )
+    """A parameter as the layer's kind read it when the net was read (its problem in
+    ``read_layers``): numbers written as text ("1/2") read too, and one not written (a
+    normalization layer's γ or β) is its kind's default (ones, zeros).  These are the very
+    values float_loss's moved parameters stand in for (net_ops.forward takes them in place
+    of the problem's), so they are taken from there, not parsed from the spec again."""
+    return getattr(problem.read_layers[layer.index], parameter)
 
 
 # Entries of each parameter the whole-chain check probes (each costs six runs of the chain),

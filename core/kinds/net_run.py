@@ -38,46 +38,10 @@ from gradcalc.core.kinds.net_names import parameter_symbols
 from gradcalc.core.kinds.symbolic_fields import OverCap
 from gradcalc.core.ops import adapter
 from gradcalc.core.ops.flatten import FLATTEN
-from gradcalc.core.outcome import Run
+from gradcalc.core.outcome import LayerRun, NetTrace, Run
 from gradcalc.core.records import record, replace
 from gradcalc.core.values import read_floats
 from gradcalc.core.words import count_words
-
-
-@record
-class LayerRun:
-    """One layer (or the loss) run by its own kind: ``problem`` as its kind read it (None
-    for flatten, which is no kind), its ``run`` (results and trace), and the ``options`` it
-    ran with, which its explanation (core/explain/net.py) is built with too."""
-
-    kind: str
-    problem: Any
-    run: Run
-    options: Any
-    # A dense layer on a ≥3-D input: its kind ran on rows (``run``, which its explanation
-    # shows); its output and ∂L/∂input reshaped back to the input's leading axes.
-    shaped: dict[str, Any] | None = None
-
-    @property
-    def results(self) -> dict[str, Any]:
-        return self.run.results if self.shaped is None else self.shaped
-
-    @property
-    def exact(self) -> bool:
-        return self.run.exact
-
-
-@record
-class NetTrace:
-    """What the run recorded: per layer, the forward run (its output) and the backward run
-    (its gradients, and the problem statement it explains); the loss's run; where float64
-    began."""
-
-    forward: list[LayerRun]
-    backward: list[LayerRun]
-    loss: LayerRun | None
-    float_from: str | None  # the first layer (or "loss") that ran in float64
-
 
 # ---------------------------------------------------------------------------
 # One layer
@@ -191,14 +155,18 @@ def run_layer(
     upstream: Any,
     options: Any,
     read: Any = None,
+    forward: LayerRun | None = None,
 ) -> LayerRun:
     """Run one layer by its own kind; its SpecErrors point into the net spec.  ``read``:
-    the problem its kind read from the spec these values and upstream make (run_kind)."""
+    the problem its kind read from the spec these values and upstream make (run_kind);
+    ``forward``: its forward run on these values, whose problem is taken (UPSTREAM_ONLY)."""
     if layer.type == "flatten":
         return _flatten(problem, layer, values, upstream, options)
     shown = options.explain or reads_exactly(layer, values, options)
     spec = layer_spec(problem, layer, values, upstream, shown)
     try:
+        if forward is not None and read is None:
+            read = common.with_upstream(forward.problem, spec, options.limits)
         ran = run_kind(layer.type, spec, options, read)
     except (SpecError, OverCap) as error:
         from gradcalc.core.kinds.net_messages import layer_error
@@ -455,10 +423,25 @@ def backward_pass(
                 force_float=options.force_float or not ran.exact or floats,
                 sections=_backward_sections(layer, options),
             )
-            solved = run_layer(problem, layer, values, upstream, layer_options)
+            solved = run_layer(
+                problem, layer, values, upstream, layer_options, forward=_kept(problem, ran)
+            )
         solutions[layer.index] = solved
         upstream = solved.results.get("grad_input")  # an embedding has none
     return solutions
+
+
+# The kinds whose problem holds its upstream in ``upstream`` and ``upstream_given`` alone, as
+# common.read_upstream reads it (nothing else read from it): common.with_upstream copies it.
+UPSTREAM_ONLY = ("conv", "pool", "dense", "activation")
+
+
+def _kept(problem: NetProblem, ran: LayerRun) -> LayerRun | None:
+    """The forward run whose problem the backward run takes with its upstream (UPSTREAM_ONLY
+    kinds, in a net without symbols, whose reading may hinge on what the arrays hold)."""
+    if ran.kind not in UPSTREAM_ONLY or net_symbols.holds_symbols(problem) or problem.declared:
+        return None
+    return ran
 
 
 def _backward_sections(layer: Layer, options: common.SolveOptions) -> Any:

@@ -111,6 +111,10 @@ class PoolProblem:
     input_axes: tuple[str, ...]
     expected: dict[str, np.ndarray]
     tolerance: common.Tolerance
+    # What every tap of every window reads (tap_layout of ``geometry``), worked out once when
+    # the spec is read: every run of the problem's op takes it (a net runs a pool layer's op
+    # for its forward pass, its backward pass and each tie rule shown), none writes to it.
+    layout: TapLayout
 
     @property
     def output_shape(self) -> tuple[int, ...]:
@@ -211,6 +215,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
     geometry = _geometry(x.shape, window, ceil_mode)
     check_windows_fit(geometry, limits)
     layout = tap_layout(geometry)
+    layout.codes.flags.writeable = layout.positions.flags.writeable = False  # shared by runs
     if mode == "max":
         check_every_window_reads_input(layout, geometry, x.ndim)
     if mode == "lp":
@@ -236,6 +241,7 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> PoolProblem:
         upstream_given=upstream_given,
         names=names,
         input_axes=input_axes,
+        layout=layout,
         **common.read_shared(spec, known, limits, symbols=answer_names(spec, x, upstream)),
     )
 
@@ -358,7 +364,7 @@ def op_params(problem: PoolProblem, ties: str | None = None) -> tuple[Any, dict[
     """The pooling op of the problem's mode and its hyper-parameters (geometry, tap layout,
     tie rule, divisors or LP scales); ``ties`` overrides the problem's tie policy."""
     g = problem.geometry
-    layout = tap_layout(g)
+    layout = problem.layout
     params: dict[str, Any] = {"geometry": g, "layout": layout}
     if problem.mode == "max":
         params["ties"] = ties or problem.ties

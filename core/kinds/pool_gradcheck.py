@@ -14,7 +14,7 @@ import numpy as np
 from gradcalc.core.checking import check_gradients_where, near, probes_for
 from gradcalc.core.gradcheck import step_for
 from gradcalc.core.ops.pool import gather_windows, lp_pool
-from gradcalc.core.ops.pool_geometry import TapLayout, avg_divisors, lp_scales, tap_layout
+from gradcalc.core.ops.pool_geometry import TapLayout, avg_divisors, lp_scales
 from gradcalc.core.outcome import GradientCheck, Run
 
 if TYPE_CHECKING:  # core/kinds/pool.py imports this module
@@ -57,7 +57,7 @@ def finite_differences(problem: PoolProblem, run: Run) -> GradientCheck | None:
 def float_output(problem: PoolProblem, x: np.ndarray) -> np.ndarray:
     """The forward pass alone in float64, for finite differences: x in the spec's shape."""
     g = problem.geometry
-    layout = tap_layout(g)
+    layout = problem.layout
     xf = x.reshape(g.batch, g.channels, g.in_h, g.in_w).astype(float)
     if problem.mode == "lp":
         scales = lp_scales(layout.codes, g.taps)

@@ -50,6 +50,18 @@ class Trace:
     float64: Float64
     symbolic: bool = False
 
+    def __init__(
+        self, op: Op, cache: Cache, exact: bool, float64: Float64, symbolic: bool = False
+    ) -> None:
+        # A plain __init__, which @record keeps: every op run makes one (25 a net solve).
+        self.op, self.cache, self.exact, self.float64, self.symbolic = (
+            op,
+            cache,
+            exact,
+            float64,
+            symbolic,
+        )
+
 
 def each_rounded(values: np.ndarray) -> np.ndarray:
     """float64 by rounding each exact value once (``Fraction.__float__``); the other

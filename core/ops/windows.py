@@ -35,6 +35,29 @@ class WindowAxis:
     pad_after: int
     out: int
 
+    def __init__(
+        self,
+        size: int,
+        kernel: int,
+        stride: int,
+        dilation: int,
+        pad_before: int,
+        pad_after: int,
+        out: int,
+    ) -> None:
+        # A plain __init__, which @record keeps (the shared one costs several times more:
+        # every window layout makes two axes, 32 a net solve); frozen: the fields go
+        # straight into the instance's __dict__, as the shared __init__ puts them.
+        self.__dict__.update(
+            size=size,
+            kernel=kernel,
+            stride=stride,
+            dilation=dilation,
+            pad_before=pad_before,
+            pad_after=pad_after,
+            out=out,
+        )
+
     @property
     def padded_end(self) -> int:
         """One past the last padding cell."""
