@@ -11,6 +11,8 @@ blocks of columns, long equations and sentences wrap (cli/fit.py).
 from __future__ import annotations
 
 import copy
+import itertools
+import math
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
@@ -81,12 +83,14 @@ def grid(
     ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
     labels = [label for label, _ in rows]
     label_width = max(map(len, labels), default=0)
-    widths = [len(h) for h in header]
-    for _, cells in rows:
-        for c, cell in enumerate(cells):
-            widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
-    column_cells = fit.printed_widths(widths, [header, *(cells for _, cells in rows)])
-    label_cells = fit.printed_widths([label_width], [[label] for label in labels])[0] - 2
+    texts = [[cell if isinstance(cell, str) else cell[0] for cell in cells] for _, cells in rows]
+    widths = [max(map(len, column)) for column in zip(header, *texts, strict=True)]
+    if fit.one_cell_each("".join([*labels, *header, *(text for row in texts for text in row)])):
+        column_cells = [2 + width for width in widths]  # (the usual grid: measured at once)
+        label_cells = label_width
+    else:
+        column_cells = fit.printed_widths(widths, [header, *texts])
+        label_cells = fit.printed_widths([label_width], [[label] for label in labels])[0] - 2
     blocks = fit.column_blocks(column_cells, label_cells, width)
     for start, stop in blocks:
         if len(blocks) > 1:
@@ -95,10 +99,20 @@ def grid(
         columns = widths[start:stop]
         header_cells = [(title, header_style) for title in header[start:stop]]
         canvas.line(" " * label_width, *_grid_line(header_cells, columns))
-        for label, cells in rows:
-            canvas.line(
-                (label.rjust(label_width), header_style), *_grid_line(cells[start:stop], columns)
-            )
+        # A row of plain cells is one piece, each cell right-aligned in its column as
+        # _grid_line aligns it (format's ">" pads to a length as rjust does): one call a row.
+        aligned = "".join([f"  {{:>{width}}}" for width in columns])
+        for (label, cells), row_texts in zip(rows, texts, strict=True):
+            # Equal only when every cell is plain text (a styled one is a tuple, its text not).
+            if row_texts == cells:
+                canvas.line(
+                    (label.rjust(label_width), header_style), aligned.format(*cells[start:stop])
+                )
+            else:
+                canvas.line(
+                    (label.rjust(label_width), header_style),
+                    *_grid_line(cells[start:stop], columns),
+                )
 
 
 def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
@@ -335,7 +349,8 @@ class TableRenderer:
         shaped = values.reshape(1, -1) if values.ndim == 1 else values
         lead_shape = shaped.shape[:-2]
         lead_names = matrix.axis_names[: len(lead_shape)]
-        slices = list(np.ndindex(*lead_shape))
+        # Every leading index in order (np.ndindex's order, without its array machinery).
+        slices = list(itertools.product(*map(range, lead_shape)))
         row_count, column_count = shaped.shape[-2:]
         if self.truncate:
             slices = slices[:MAX_SLICES]
@@ -355,7 +370,8 @@ class TableRenderer:
                     + "]"
                 )
             self.line((title, "bold"))
-            block = shaped[lead][:row_count, :column_count].astype(object)
+            # (Its entries are read as Python objects by tolist, as astype(object) would make them.)
+            block = shaped[lead][:row_count, :column_count]
             cut = column_count < shaped.shape[-1]
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
@@ -400,22 +416,41 @@ class TableRenderer:
         cell marked, shaded against ``peak`` (None: no heat map) or plain; "…" ends a row
         whose columns are ``cut``."""
         rows = []
-        for r in range(block.shape[0]):
-            cells: list[Piece] = []
-            for c in range(block.shape[1]):
-                index = (c,) if ndim == 1 else (*lead, r, c)
-                if marks and index in marks:
-                    cells.append(marks[index])
-                elif peak is not None:
-                    # A space of margin inside the shade keeps neighbouring blocks apart.
-                    shade = heat_style(block[r, c], peak, standard_colors=self.standard_colors)
-                    cells.append((" " + self.num(block[r, c]), shade))
-                else:
-                    cells.append(self.num(block[r, c]))
+        # The block's entries as lists of Python objects (an object array's own): read one
+        # by one from the array, each entry would be a call into numpy.
+        for r, values in enumerate(block.tolist()):
+            if marks or peak is not None:
+                cells = self._marked_or_shaded(values, r, lead, ndim, marks, peak)
+            else:
+                cells = list(map(self.style.format, values))
             if cut:
                 cells.append("…")
             rows.append(("" if ndim == 1 else str(r + base), cells))
         return rows
+
+    def _marked_or_shaded(
+        self,
+        values: list[Any],
+        r: int,
+        lead: tuple[int, ...],
+        ndim: int,
+        marks: dict[tuple[int, ...], Piece] | None,
+        peak: Any,
+    ) -> list[Piece]:
+        """Row ``r`` of a grid's cells (``values``): each marked, shaded against ``peak``
+        (None: no heat map) or plain."""
+        cells: list[Piece] = []
+        for c, value in enumerate(values):
+            index = (c,) if ndim == 1 else (*lead, r, c)
+            if marks and index in marks:
+                cells.append(marks[index])
+            elif peak is not None:
+                # A space of margin inside the shade keeps neighbouring blocks apart.
+                shade = heat_style(value, peak, standard_colors=self.standard_colors)
+                cells.append((" " + self.num(value), shade))
+            else:
+                cells.append(self.num(value))
+        return cells
 
     def heat_legend(self) -> None:
         """One line, under the first shaded matrix, saying what the shades mean."""
@@ -572,7 +607,7 @@ def _hidden_parts(
 ) -> list[str]:
     """What a cut matrix of ``shape`` (at least 2 axes) leaves out: slices, rows, columns."""
     hidden = []
-    slices = int(np.prod(shape[:-2]))
+    slices = math.prod(shape[:-2])
     if slices_shown < slices:
         hidden.append(f"{slices - slices_shown} more slices")
     if row_count < shape[-2]:
