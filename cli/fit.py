@@ -99,18 +99,6 @@ def _prefix_cells(text: str) -> Sequence[int]:
 Break = tuple[int, int, int]
 
 
-def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
-    """Each character that is not a bracket, with its index and how many brackets hold it."""
-    depth = 0
-    for i, char in enumerate(text):
-        if char in OPENING:
-            depth += 1
-        elif char in CLOSING:
-            depth = max(0, depth - 1)
-        else:
-            yield i, char, depth
-
-
 # The characters the break finders look at: brackets, runs of spaces, operators.  Finding
 # them with one pattern skips every other character (most of a line: digits and symbols).
 # (The ASCII characters and the others in two classes: one class of both took three times
@@ -125,7 +113,10 @@ def equation_breaks(text: str) -> list[Break]:
 
     One pass over the brackets, operators and runs of spaces, the breaks found in order: a
     run of spaces breaks as :func:`word_breaks` has it (at tier 3), unless it is the one
-    space before a spaced operator, which breaks there as the operator's break."""
+    space before a spaced operator, which breaks there as the operator's break.  A spaced
+    operator has a space on each side and something shown before it (``shown``: where the
+    first character that is not white space is); it is read as its three characters, or as
+    the two after its space (a dozen on every line wrapped: no call each)."""
     breaks: list[Break] = []
     size = len(text)
     indent = size - len(text.lstrip(" "))  # (where word_breaks starts)
@@ -140,7 +131,11 @@ def equation_breaks(text: str) -> list[Break]:
             word_start = restart
             if restart == size or lone:
                 continue
-            if restart == i + 1 and _spaced_operator(text, restart, shown):
+            if (
+                restart == i + 1
+                and restart > shown
+                and text[restart : restart + 2] in _OPERATOR_SPACE
+            ):
                 continue  # the operator's break, found next
             breaks.append((i, restart, 3))
         elif char in OPENING:
@@ -150,21 +145,14 @@ def equation_breaks(text: str) -> list[Break]:
         elif char == "·":
             if i > 0 and text[i - 1] != " ":
                 breaks.append((i, i, 1))
-        elif _spaced_operator(text, i, shown):
+        elif i > shown and text[i - 1 : i + 2] in _SPACED_OPERATOR:
             breaks.append((i - 1, i, 0 if depth == 0 else 1))
     return breaks
 
 
-def _spaced_operator(text: str, i: int, shown: int) -> bool:
-    """Whether text[i] is a + − = with a space on each side and something shown before it
-    (``shown``: where the first character that is not white space is)."""
-    return (
-        text[i] in SPACED_OPERATORS
-        and i > shown
-        and i + 1 < len(text)
-        and text[i + 1] == " "
-        and text[i - 1] == " "
-    )
+# A spaced operator read whole, and its operator and the space after it.
+_SPACED_OPERATOR = frozenset(f" {operator} " for operator in SPACED_OPERATORS)
+_OPERATOR_SPACE = frozenset(f"{operator} " for operator in SPACED_OPERATORS)
 
 
 def word_breaks(text: str) -> list[Break]:
@@ -294,10 +282,25 @@ def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> lis
 
 
 def first_term_column(text: str) -> int:
-    """Where the first term after a line's first top-level `` = `` starts (0: none)."""
-    for i, _, depth in _with_depth(text):
-        if depth == 0 and text.startswith(" = ", i):
-            return cells(text[: i + 3])
+    """Where the first term after a line's first top-level `` = `` starts (0: none).
+
+    Each `` = `` is found by ``str.find``, and how many brackets hold it by reading only the
+    brackets (and runs of spaces) before it: a formula's line is read once, not character by
+    character."""
+    depth, read = 0, 0
+    at = text.find(" = ")
+    while at >= 0:
+        for found in _BRACKET_OR_SPACES.finditer(
+            text, read, at
+        ):  # (no pattern of its own to compile)
+            char = text[found.start()]
+            if char in OPENING:
+                depth += 1
+            elif char in CLOSING:
+                depth = max(0, depth - 1)
+        if depth == 0:
+            return cells(text[: at + 3])
+        read, at = at, text.find(" = ", at + 1)
     return 0
 
 

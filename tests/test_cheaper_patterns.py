@@ -215,3 +215,22 @@ def test_a_grid_is_measured_and_written_as_before(grid, width) -> None:
     _grid_as_before(before, header, rows, header_style="bold", width=width)
     assert now.text().plain == before.text().plain
     assert now.text().spans == before.text().spans
+
+
+def _first_term_column_as_before(text: str) -> int:
+    """cli/fit.py first_term_column as it was written before it found `` = `` by str.find."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char in fit.OPENING:
+            depth += 1
+        elif char in fit.CLOSING:
+            depth = max(0, depth - 1)
+        elif depth == 0 and text.startswith(" = ", i):
+            return fit.cells(text[: i + 3])
+    return 0
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail it on time alone
+@given(st.text(alphabet="([{⌈⌊)]}⌉⌋   ==+−·ab∂中\t", max_size=40))
+def test_the_first_term_column_is_the_one_found_before(text: str) -> None:
+    assert fit.first_term_column(text) == _first_term_column_as_before(text)
