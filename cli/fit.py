@@ -102,42 +102,59 @@ Break = tuple[int, int, int]
 # The characters the break finders look at: brackets, runs of spaces, operators.  Finding
 # them with one pattern skips every other character (most of a line: digits and symbols).
 # (The ASCII characters and the others in two classes: one class of both took three times
-# as long to compile, 0.1 ms of every report.)
+# as long to compile, 0.1 ms of every report.)  In an equation, a spaced operator and the
+# space before it are one match (`` +``: that space is its break), and an operator or a ·
+# that breaks nothing is read and passed.
 _BRACKET_OR_SPACES = re.compile(r"[([{)\]}]|[⌈⌊⌉⌋]| +")
-_BRACKET_OPERATOR_OR_SPACES = re.compile(r"[([{)\]}+=·]|[⌈⌊⌉⌋−]| +")
+_EQUATION_TOKENS = re.compile(r" (?:[+=](?= )|−(?= ))|[([{)\]}+=·]|[⌈⌊⌉⌋−]| +")
+# The same for a line without ⌈⌊⌉⌋ (nor, in an equation, an operator after two spaces: a
+# lone − is not matched), the usual line: each pattern starts with one class of every
+# character a match can start with, all of them in Latin-1 (cheap to compile), so that the
+# engine skips to the next such character at once rather than trying each alternative at
+# every character (twice as slow).  (``[+=](?= )|−(?= ))``, not ``[+=−](?= )``: a class of
+# Latin-1 and other characters costs a 64 KiB map to compile, as one of [+=]|− would be.)
+_LATIN_BRACKET_OR_SPACES = re.compile(r"[ ([{)\]}](?:(?<= ) +)?")
+_LATIN_EQUATION_TOKENS = re.compile(r"[ ([{)\]}+=·](?:(?<= )(?:[+=](?= )|−(?= ))|(?<= ) *)?")
+# A spaced operator read whole.
+_SPACED_OPERATOR = frozenset(f" {operator} " for operator in SPACED_OPERATORS)
+
+
+def _has_outer_brackets(text: str) -> bool:
+    """Whether ``text`` has a ⌈⌊⌉⌋ (not found by the Latin-1 patterns)."""
+    return "⌊" in text or "⌋" in text or "⌈" in text or "⌉" in text
 
 
 def equation_breaks(text: str) -> list[Break]:
     """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
     a space between words (see the module docstring).
 
-    One pass over the brackets, operators and runs of spaces, the breaks found in order: a
-    run of spaces breaks as :func:`word_breaks` has it (at tier 3), unless it is the one
-    space before a spaced operator, which breaks there as the operator's break.  A spaced
-    operator has a space on each side and something shown before it (``shown``: where the
-    first character that is not white space is); it is read as its three characters, or as
-    the two after its space (a dozen on every line wrapped: no call each)."""
+    One pass over the brackets, operators, · and runs of spaces, the breaks found in order:
+    a run of spaces breaks as :func:`word_breaks` has it (at tier 3), but the one space
+    before a spaced operator, which breaks there as the operator's break (by how many
+    brackets hold it) when something is shown before it (``shown``: where the first
+    character that is not white space is), else as a run of spaces.  The run of spaces
+    after a spaced operator follows a lone operator: no break."""
     breaks: list[Break] = []
     size = len(text)
     indent = size - len(text.lstrip(" "))  # (where word_breaks starts)
     shown = size - len(text.lstrip())  # the first character that is not white space
     depth, word_start = 0, indent
-    for found in _BRACKET_OPERATOR_OR_SPACES.finditer(text, indent):
-        i = found.start()
+    general = "  −" in text or _has_outer_brackets(text)
+    tokens = _EQUATION_TOKENS if general else _LATIN_EQUATION_TOKENS
+    for found in tokens.finditer(text, indent):
+        i, end = found.span()
         char = text[i]
         if char == " ":
-            restart = found.end()
-            lone = i - word_start == 1 and text[word_start] in LONE_OPERATORS
-            word_start = restart
-            if restart == size or lone:
-                continue
-            if (
-                restart == i + 1
-                and restart > shown
-                and text[restart : restart + 2] in _OPERATOR_SPACE
-            ):
-                continue  # the operator's break, found next
-            breaks.append((i, restart, 3))
+            if end - i == 2 and text[i + 1] != " ":  # a spaced operator at i + 1
+                if i + 1 > shown:
+                    breaks.append((i, i + 1, 0 if depth == 0 else 1))
+                elif not (i - word_start == 1 and text[word_start] in LONE_OPERATORS):
+                    breaks.append((i, i + 1, 3))
+                word_start = i + 1
+            else:
+                if end < size and not (i - word_start == 1 and text[word_start] in LONE_OPERATORS):
+                    breaks.append((i, end, 3))
+                word_start = end
         elif char in OPENING:
             depth += 1
         elif char in CLOSING:
@@ -145,14 +162,9 @@ def equation_breaks(text: str) -> list[Break]:
         elif char == "·":
             if i > 0 and text[i - 1] != " ":
                 breaks.append((i, i, 1))
-        elif i > shown and text[i - 1 : i + 2] in _SPACED_OPERATOR:
+        elif i > shown and text[i - 1 : i + 2] in _SPACED_OPERATOR:  # after 2 spaces or more
             breaks.append((i - 1, i, 0 if depth == 0 else 1))
     return breaks
-
-
-# A spaced operator read whole, and its operator and the space after it.
-_SPACED_OPERATOR = frozenset(f" {operator} " for operator in SPACED_OPERATORS)
-_OPERATOR_SPACE = frozenset(f"{operator} " for operator in SPACED_OPERATORS)
 
 
 def word_breaks(text: str) -> list[Break]:
@@ -164,7 +176,8 @@ def word_breaks(text: str) -> list[Break]:
     depth, word_start = 0, indent
     # (A report wraps a few hundred lines with dozens of spaces each: the loop reads each
     # match once and slices no word.)
-    for found in _BRACKET_OR_SPACES.finditer(text, indent):
+    tokens = _BRACKET_OR_SPACES if _has_outer_brackets(text) else _LATIN_BRACKET_OR_SPACES
+    for found in tokens.finditer(text, indent):
         end, i = found.span()
         char = text[end]
         if char != " ":

@@ -234,3 +234,17 @@ def _first_term_column_as_before(text: str) -> int:
 @given(st.text(alphabet="([{⌈⌊)]}⌉⌋   ==+−·ab∂中\t", max_size=40))
 def test_the_first_term_column_is_the_one_found_before(text: str) -> None:
     assert fit.first_term_column(text) == _first_term_column_as_before(text)
+
+
+# Lines without ⌈⌊⌉⌋, which the break finders read with their Latin-1 patterns (in an
+# equation, also without an operator after two spaces): the breaks are the ones found before.
+LATINISH = st.text(alphabet="([{)]}   +++−−==··×→ab1_∂\t中", max_size=60)
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail it on time alone
+@given(LATINISH)
+def test_the_breaks_of_a_line_read_by_the_latin_1_patterns_are_the_ones_found_before(
+    text: str,
+) -> None:
+    assert fit.equation_breaks(text) == _equation_breaks_as_before(text)
+    assert fit.word_breaks(text) == _word_breaks_as_before(text)
