@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import bisect
 import itertools
+import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
 from typing import Any
@@ -68,10 +69,6 @@ def cells(text: str) -> int:
         _ONE_CELL.update(unmeasured)
         return len(text)
     return cell_len(text)
-
-
-def _text(piece: Piece) -> str:
-    return piece if isinstance(piece, str) else piece[0]
 
 
 def plain(pieces: Sequence[Piece]) -> str:
@@ -214,23 +211,24 @@ def _choose(
     stop = bisect.bisect_right(
         ends, limit, first, key=prefix.__getitem__
     )  # past the last that fits
-    # The last break of each tier (or a lower one), read from the end back: a break that
-    # fills less than half the room ends the search, as every break before it does too.
-    last: list[Break | None] = [None, None, None]
-    for b in reversed(breaks[first:stop]):
-        if 2 * (prefix[b[0]] - prefix[start]) < room:
-            break
-        for tier in range(b[2], 3):
-            if last[tier] is None:
-                last[tier] = b
-        if last[0] is not None:
-            break
-    for chosen in last:
-        if chosen is not None:
-            return chosen[:2]
+    # The breaks that fill half the room (the cells before them at least half of it past
+    # start's) are the last run of those that fit, found by bisection too; the last of the
+    # lowest tier among them is the first found reading them from the end back (min keeps
+    # the first of equals).
+    half = bisect.bisect_left(
+        ends, (2 * prefix[start] + room + 1) // 2, first, stop, key=prefix.__getitem__
+    )
+    if half < stop:
+        best = min(reversed(breaks[half:stop]), key=_tier)
+        if best[2] < 3:
+            return best[:2]
     if stop > first:
         return breaks[stop - 1][:2]
     return breaks[first][:2] if first < len(breaks) else None
+
+
+_end = operator.itemgetter(0)
+_tier = operator.itemgetter(2)
 
 
 def wrap(
@@ -249,7 +247,7 @@ def wrap(
         return [list(pieces)]
     prefix = _prefix_cells(text)
     breaks = find_breaks(text)
-    ends = [b[0] for b in breaks]
+    ends = list(map(_end, breaks))
     indent = indent if width - indent >= MIN_ROOM else min(indent, 4)
     spans, start, room = [], 0, width
     while prefix[-1] - prefix[start] > room:
@@ -259,22 +257,30 @@ def wrap(
         spans.append((start, chosen[0]))
         start, room = chosen[1], width - indent
     spans.append((start, len(text)))
-    lines = [_cut(pieces, a, b) for a, b in spans]
+    lines = _cut(pieces, spans)
     return [lines[0], *([" " * indent, *line] for line in lines[1:])]
 
 
-def _cut(pieces: Sequence[Piece], start: int, stop: int) -> list[Piece]:
-    """The pieces' characters start…stop, each keeping its style."""
-    out: list[Piece] = []
-    position = 0
+def _cut(pieces: Sequence[Piece], spans: Sequence[tuple[int, int]]) -> list[list[Piece]]:
+    """The pieces' characters in each of ``spans`` (start, stop: in order, apart), each
+    keeping its style: one pass over the pieces, each read for the spans it meets."""
+    lines: list[list[Piece]] = [[] for _ in spans]
+    position, first = 0, 0  # first: the first span not ended before this piece
     for piece in pieces:
-        text = _text(piece)
-        low, high = max(start, position), min(stop, position + len(text))
-        if low < high:
-            part = text[low - position : high - position]
-            out.append(part if isinstance(piece, str) else (part, piece[1]))
-        position += len(text)
-    return out
+        text = piece if isinstance(piece, str) else piece[0]
+        end = position + len(text)
+        while first < len(spans) and spans[first][1] <= position:
+            first += 1
+        for k in range(first, len(spans)):
+            start, stop = spans[k]
+            if start >= end:
+                break
+            low, high = max(start, position), min(stop, end)
+            if low < high:
+                part = text[low - position : high - position]
+                lines[k].append(part if isinstance(piece, str) else (part, piece[1]))
+        position = end
+    return lines
 
 
 def wrap_equation(pieces: Sequence[Piece], width: int | None, indent: int) -> list[list[Piece]]:

@@ -248,3 +248,34 @@ def test_the_breaks_of_a_line_read_by_the_latin_1_patterns_are_the_ones_found_be
 ) -> None:
     assert fit.equation_breaks(text) == _equation_breaks_as_before(text)
     assert fit.word_breaks(text) == _word_breaks_as_before(text)
+
+
+def _cut_as_before(pieces, start, stop):
+    """cli/fit.py _cut as it was written before it cut every line in one pass."""
+    out = []
+    position = 0
+    for piece in pieces:
+        text = piece if isinstance(piece, str) else piece[0]
+        low, high = max(start, position), min(stop, position + len(text))
+        if low < high:
+            part = text[low - position : high - position]
+            out.append(part if isinstance(piece, str) else (part, piece[1]))
+        position += len(text)
+    return out
+
+
+@st.composite
+def pieces_and_spans(draw):
+    pieces = draw(st.lists(PIECEISH, max_size=6))
+    size = len(fit.plain(pieces))
+    cuts = sorted(draw(st.lists(st.integers(0, size), max_size=8)))
+    # Spans in order and apart, as wrap makes them: each from a cut to the next or later.
+    spans = [(a, b) for a, b in zip(cuts[::2], cuts[1::2], strict=False)]
+    return pieces, spans
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail it on time alone
+@given(pieces_and_spans())
+def test_the_lines_cut_in_one_pass_are_the_ones_cut_before(case) -> None:
+    pieces, spans = case
+    assert fit._cut(pieces, spans) == [_cut_as_before(pieces, a, b) for a, b in spans]
