@@ -240,11 +240,11 @@ def wrap(
 ) -> list[list[Piece]]:
     """``pieces`` as lines of at most ``width`` cells where the breaks ``find_breaks`` finds
     in their text allow, each line after the first led by ``indent`` spaces (``text``: the
-    pieces' text, when the caller has it already)."""
+    pieces' text, when the caller has it already).  Meant for pieces wider than ``width``
+    (the caller has measured them: most lines fit, and are written as they are); pieces
+    that fit come back as one line, without any empty piece."""
     if text is None:
         text = plain(pieces)
-    if cells(text) <= width:  # most lines: nothing more to measure
-        return [list(pieces)]
     prefix = _prefix_cells(text)
     breaks = find_breaks(text)
     ends = list(map(_end, breaks))
@@ -283,19 +283,21 @@ def _cut(pieces: Sequence[Piece], spans: Sequence[tuple[int, int]]) -> list[list
     return lines
 
 
-def wrap_equation(pieces: Sequence[Piece], width: int | None, indent: int) -> list[list[Piece]]:
-    """An equation's line wrapped before its operators (see the module docstring)."""
-    if width is None:
-        return [list(pieces)]
-    return wrap(pieces, width, indent, equation_breaks)
+def wrap_equation(
+    pieces: Sequence[Piece], width: int, indent: int, text: str | None = None
+) -> list[list[Piece]]:
+    """An equation's line wrapped before its operators (see the module docstring; ``text``
+    as :func:`wrap` has it)."""
+    return wrap(pieces, width, indent, equation_breaks, text)
 
 
-def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> list[list[Piece]]:
+def wrap_words(
+    pieces: Sequence[Piece], width: int, text: str | None = None, hang: int = 2
+) -> list[list[Piece]]:
     """A sentence's line wrapped at spaces; later lines indented ``hang`` cells more than
-    the first."""
-    if width is None:
-        return [list(pieces)]
-    text = plain(pieces)
+    the first (``text`` as :func:`wrap` has it)."""
+    if text is None:
+        text = plain(pieces)
     lead = len(text) - len(text.lstrip(" "))
     return wrap(pieces, width, lead + hang, word_breaks, text)
 

@@ -192,14 +192,24 @@ class TableRenderer:
 
     def line(self, *pieces: Piece) -> None:
         """A line of words, wrapped at spaces (a hanging indent) when wider than the width."""
-        for part in fit.wrap_words(pieces, self.width):
-            self.canvas.line(*part)
+        if self.width is not None:
+            text = fit.plain(pieces)
+            if fit.cells(text) > self.width:  # (most lines fit: written as they are)
+                for part in fit.wrap_words(pieces, self.width, text):
+                    self.canvas.line(*part)
+                return
+        self.canvas.line(*pieces)
 
     def equation(self, pieces: Sequence[Piece], indent: int) -> None:
         """A line of an equation, wrapped before its operators (continuations ``indent``
         cells in) when wider than the width."""
-        for part in fit.wrap_equation(pieces, self.width, indent):
-            self.canvas.line(*part)
+        if self.width is not None:
+            text = fit.plain(pieces)
+            if fit.cells(text) > self.width:  # (most lines fit: written as they are)
+                for part in fit.wrap_equation(pieces, self.width, indent, text):
+                    self.canvas.line(*part)
+                return
+        self.canvas.line(*pieces)
 
     def rule(self, title: str) -> None:
         self.line()
@@ -330,13 +340,17 @@ class TableRenderer:
             right_sides.append([value])
         lines = [[(target, "bold"), " = ", *right_sides[0]]]
         lines += [[f"{pad}= ", *right] for right in right_sides[1:]]
-        note: Piece = (f"   ({step.notes})", "dim")
-        beside = self.width is None or fit.cells(fit.plain([*lines[-1], note])) <= self.width
-        if step.notes and beside:
-            lines[-1].append(note)
+        under = False  # the notes under the value, where beside it is too wide
+        if step.notes:  # (measured only when there are notes to place)
+            note: Piece = (f"   ({step.notes})", "dim")
+            if self.width is None or fit.cells(fit.plain([*lines[-1], note])) <= self.width:
+                lines[-1].append(note)
+            else:
+                under = True
+        indent = fit.cells(target) + 3
         for line in lines:
-            self.equation(line, fit.cells(target) + 3)
-        if step.notes and not beside:  # under the value, where beside it is too wide
+            self.equation(line, indent)
+        if under:
             self.line((f"{pad}  ({step.notes})", "dim"))
 
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
