@@ -58,9 +58,9 @@ def cells(text: str) -> int:
     # Rich sums its characters' widths: one cell each is the length, found without walking
     # the text character by character (a report measures thousands of lines).  _ONE_CELL
     # holds no character that visible() writes out, so such a text needs no escaping.
-    characters = set(text)
-    if characters <= _ONE_CELL:
+    if _ONE_CELL.issuperset(text):  # (read in place: no set of the text's characters made)
         return len(text)
+    characters = set(text)
     if has_unsafe(text):
         text = visible(text)
         characters = set(text)

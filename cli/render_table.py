@@ -390,7 +390,14 @@ class TableRenderer:
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
             )
-            if not marks and fit.grid_too_wide(rows, self.width) and has_formulas(block):
+            # One formula a line where no column fits: only an object array holds formulas
+            # (a float one is not measured for them).
+            if (
+                not marks
+                and block.dtype == object
+                and fit.grid_too_wide(rows, self.width)
+                and has_formulas(block)
+            ):
                 for where, value in fit.entry_labels(block, base):  # one formula a line
                     self.equation([where, self.num(value)], len(where))
                 continue
