@@ -47,7 +47,9 @@ MIN_ROOM = 24
 # table (those beyond its own list of single-cell ranges): each is one cell in every Unicode
 # version, and with them known a report needs no table, which Rich loads on first use
 # (0.3-0.5 ms of a command's start-up).  tests/test_fit_terminal.py checks them with Rich.
-_ONE_CELL: set[str] = set("ᵀ–—•…′ℓ→←∂−∞≠≤≥≈∈√⊙⋆⌈⌉⌊⌋✓✗₀")
+# And with printable ASCII, one cell each (the first of Rich's single-cell ranges): a line
+# mixing it with other characters then needs none of its characters measured one by one.
+_ONE_CELL: set[str] = set("ᵀ–—•…′ℓ→←∂−∞≠≤≥≈∈√⊙⋆⌈⌉⌊⌋✓✗₀") | set(map(chr, range(0x20, 0x7F)))
 _JOINERS = frozenset("\u200d\ufe0f")
 
 

@@ -228,13 +228,16 @@ class TableRenderer:
             return value.text
         return self.num(value)
 
+    # (Lists, not generators, joined: join makes a list of a generator anyway, and a sum of
+    # products writes hundreds of products.)
     def product_symbols(self, product: Product) -> str:
-        return "·".join(symbol.text for symbol, _ in product.factors)
+        return "·".join([symbol.text for symbol, _ in product.factors])
 
     def product_numbers(self, product: Product) -> str:
         if len(product.factors) == 1:
             return self.style.format(product.factors[0][1])
-        return "·".join(self.style.factor(value) for _, value in product.factors)
+        factor = self.style.factor
+        return "·".join([factor(value) for _, value in product.factors])
 
     @staticmethod
     def joined(parts: Iterable[str]) -> str:
