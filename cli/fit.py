@@ -23,11 +23,14 @@ import itertools
 import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 
 from gradcalc.cli.safe_text import has_unsafe, visible
+
+if TYPE_CHECKING:  # (report_output imports this module)
+    from gradcalc.cli.report_output import Canvas
 
 Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
 
@@ -410,3 +413,67 @@ def cell_labels(
     for row, values in zip(rows, table, strict=True):
         for column, value in zip(columns, values, strict=True):
             yield f"  row {row}, column {column} = ", value
+
+
+def grid(
+    canvas: Canvas,
+    header: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[Piece]]],
+    *,
+    header_style: str = "dim",
+    width: int | None = None,
+    blocks_named: Callable[[int, int], str] | None = None,
+) -> None:
+    """Right-aligned columns under a header row, each row led by its label; wider than
+    ``width``, in blocks of columns, the labels repeated and each block named by
+    ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
+    labels = [label for label, _ in rows]
+    label_width = max(map(len, labels), default=0)
+    texts = [[cell if isinstance(cell, str) else cell[0] for cell in cells] for _, cells in rows]
+    widths = [max(map(len, column)) for column in zip(header, *texts, strict=True)]
+    if one_cell_each("".join([*labels, *header, *(text for row in texts for text in row)])):
+        column_cells = [2 + width for width in widths]  # (the usual grid: measured at once)
+        label_cells = label_width
+    else:
+        column_cells = printed_widths(widths, [header, *texts])
+        label_cells = printed_widths([label_width], [[label] for label in labels])[0] - 2
+    blocks = column_blocks(column_cells, label_cells, width)
+    for start, stop in blocks:
+        if len(blocks) > 1:
+            named = blocks_named or (lambda a, b: columns_named(a + 1, b, len(header)))
+            canvas.line((named(start, stop), "dim"))
+        columns = widths[start:stop]
+        header_cells = [(title, header_style) for title in header[start:stop]]
+        canvas.line(" " * label_width, *_grid_line(header_cells, columns))
+        # A row of plain cells is one piece, each cell right-aligned in its column as
+        # _grid_line aligns it (format's ">" pads to a length as rjust does): one call a row.
+        aligned = "".join([f"  {{:>{width}}}" for width in columns])
+        for (label, cells), row_texts in zip(rows, texts, strict=True):
+            # Equal only when every cell is plain text (a styled one is a tuple, its text not).
+            if row_texts == cells:
+                canvas.line(
+                    (label.rjust(label_width), header_style), aligned.format(*cells[start:stop])
+                )
+            else:
+                canvas.line(
+                    (label.rjust(label_width), header_style),
+                    *_grid_line(cells[start:stop], columns),
+                )
+
+
+def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
+    """One line of a grid after its label: each cell right-aligned to its column's width
+    after two spaces, a styled cell aligned inside its style (so that a shaded cell fills
+    its column), the unstyled ones and the spaces around them in one piece."""
+    pieces: list[Piece] = []
+    plain = ""
+    for cell, width in zip(cells, widths, strict=True):
+        text, style = (cell, "") if isinstance(cell, str) else cell
+        if style:
+            pieces += [plain + "  ", (text.rjust(width), style)]
+            plain = ""
+        else:
+            plain += "  " + text.rjust(width)
+    if plain:
+        pieces.append(plain)
+    return pieces

@@ -2,10 +2,11 @@
 
 The whole report is built as one styled :class:`rich.text.Text` and printed
 once with soft wrapping: Rich's ``Table`` layout costs tens of milliseconds
-per table, which would dominate a homework-sized run.  Grids are aligned
-here instead.  Every line fits the renderer's ``width`` (the console's; None: no
-limit, as in the exports and Markdown's text blocks): grids too wide split into
-blocks of columns, long equations and sentences wrap (cli/fit.py).
+per table, which would dominate a homework-sized run.  Grids are aligned by
+cli/fit.py's ``grid`` instead.  Every line fits the renderer's ``width`` (the
+console's; None: no limit, as in the exports and Markdown's text blocks): grids
+too wide split into blocks of columns, long equations and sentences wrap
+(cli/fit.py).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from gradcalc.cli import fit
+from gradcalc.cli.fit import grid
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle, has_formulas
 from gradcalc.cli.report_output import Canvas, print_report, write_plain, writes_plain
@@ -67,70 +69,6 @@ MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
 Piece = fit.Piece  # plain text, or (text, Rich style)
-
-
-def grid(
-    canvas: Canvas,
-    header: Sequence[str],
-    rows: Sequence[tuple[str, Sequence[Piece]]],
-    *,
-    header_style: str = "dim",
-    width: int | None = None,
-    blocks_named: Callable[[int, int], str] | None = None,
-) -> None:
-    """Right-aligned columns under a header row, each row led by its label; wider than
-    ``width``, in blocks of columns, the labels repeated and each block named by
-    ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
-    labels = [label for label, _ in rows]
-    label_width = max(map(len, labels), default=0)
-    texts = [[cell if isinstance(cell, str) else cell[0] for cell in cells] for _, cells in rows]
-    widths = [max(map(len, column)) for column in zip(header, *texts, strict=True)]
-    if fit.one_cell_each("".join([*labels, *header, *(text for row in texts for text in row)])):
-        column_cells = [2 + width for width in widths]  # (the usual grid: measured at once)
-        label_cells = label_width
-    else:
-        column_cells = fit.printed_widths(widths, [header, *texts])
-        label_cells = fit.printed_widths([label_width], [[label] for label in labels])[0] - 2
-    blocks = fit.column_blocks(column_cells, label_cells, width)
-    for start, stop in blocks:
-        if len(blocks) > 1:
-            named = blocks_named or (lambda a, b: fit.columns_named(a + 1, b, len(header)))
-            canvas.line((named(start, stop), "dim"))
-        columns = widths[start:stop]
-        header_cells = [(title, header_style) for title in header[start:stop]]
-        canvas.line(" " * label_width, *_grid_line(header_cells, columns))
-        # A row of plain cells is one piece, each cell right-aligned in its column as
-        # _grid_line aligns it (format's ">" pads to a length as rjust does): one call a row.
-        aligned = "".join([f"  {{:>{width}}}" for width in columns])
-        for (label, cells), row_texts in zip(rows, texts, strict=True):
-            # Equal only when every cell is plain text (a styled one is a tuple, its text not).
-            if row_texts == cells:
-                canvas.line(
-                    (label.rjust(label_width), header_style), aligned.format(*cells[start:stop])
-                )
-            else:
-                canvas.line(
-                    (label.rjust(label_width), header_style),
-                    *_grid_line(cells[start:stop], columns),
-                )
-
-
-def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
-    """One line of a grid after its label: each cell right-aligned to its column's width
-    after two spaces, a styled cell aligned inside its style (so that a shaded cell fills
-    its column), the unstyled ones and the spaces around them in one piece."""
-    pieces: list[Piece] = []
-    plain = ""
-    for cell, width in zip(cells, widths, strict=True):
-        text, style = (cell, "") if isinstance(cell, str) else cell
-        if style:
-            pieces += [plain + "  ", (text.rjust(width), style)]
-            plain = ""
-        else:
-            plain += "  " + text.rjust(width)
-    if plain:
-        pieces.append(plain)
-    return pieces
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
