@@ -315,31 +315,18 @@ class TableRenderer:
         if heat:  # relative to what is shown, so that the shades shown span the full range
             peak = heat_peak(shaped[lead][:row_count, :column_count] for lead in slices)
         for lead in slices:
-            title = matrix.label
-            if lead:
-                title += (
-                    " ["
-                    + ", ".join(
-                        f"{name}={i + base}" for name, i in zip(lead_names, lead, strict=True)
-                    )
-                    + "]"
-                )
-            self.line((title, "bold"))
+            self.line((_slice_title(matrix.label, lead_names, lead, base), "bold"))
             # (Its entries are read as Python objects by tolist, as astype(object) would make them.)
             block = shaped[lead][:row_count, :column_count]
             cut = column_count < shaped.shape[-1]
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
             )
-            # One formula a line where no column fits: only an object array holds formulas
-            # (a float one is not measured for them).
-            if (
-                not marks
-                and block.dtype == object
-                and fit.grid_too_wide(rows, self.width)
-                and has_formulas(block)
-            ):
-                for where, value in fit.entry_labels(block, base):  # one formula a line
+            # One formula a line where no column fits (only an object array holds formulas: a
+            # float one is not measured for them).
+            formulas = block.dtype == object and not marks
+            if formulas and fit.grid_too_wide(rows, self.width) and has_formulas(block):
+                for where, value in fit.entry_labels(block, base):
                     self.equation([where, self.num(value)], len(where))
                 continue
             header = [str(c + base) for c in range(column_count)]
@@ -562,6 +549,16 @@ class TableRenderer:
             ),
             marks,
         )
+
+
+def _slice_title(label: str, names: Sequence[str], lead: tuple[int, ...], base: int) -> str:
+    """A matrix's title over its slice ``lead`` (the indices of its leading axes ``names``):
+    ``x [n=0, c=1]``."""
+    if not lead:
+        return label
+    return (
+        label + " [" + ", ".join(f"{n}={i + base}" for n, i in zip(names, lead, strict=True)) + "]"
+    )
 
 
 def _hidden_parts(
