@@ -19,14 +19,19 @@ Two ways to wrap:
 from __future__ import annotations
 
 import bisect
+import functools
 import itertools
+import operator
 import re
 from collections.abc import Callable, Iterator, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.cells import cell_len
 
 from gradcalc.cli.safe_text import has_unsafe, visible
+
+if TYPE_CHECKING:  # (report_output imports this module)
+    from gradcalc.cli.report_output import Canvas
 
 Piece = str | tuple[str, str]  # plain text, or (text, Rich style)
 
@@ -46,7 +51,9 @@ MIN_ROOM = 24
 # table (those beyond its own list of single-cell ranges): each is one cell in every Unicode
 # version, and with them known a report needs no table, which Rich loads on first use
 # (0.3-0.5 ms of a command's start-up).  tests/test_fit_terminal.py checks them with Rich.
-_ONE_CELL: set[str] = set("ᵀ–—•…′ℓ→←∂−∞≠≤≥≈∈√⊙⋆⌈⌉⌊⌋✓✗₀")
+# And with printable ASCII, one cell each (the first of Rich's single-cell ranges): a line
+# mixing it with other characters then needs none of its characters measured one by one.
+_ONE_CELL: set[str] = set("ᵀ–—•…′ℓ→←∂−∞≠≤≥≈∈√⊙⋆⌈⌉⌊⌋✓✗₀") | set(map(chr, range(0x20, 0x7F)))
 _JOINERS = frozenset("\u200d\ufe0f")
 
 
@@ -57,9 +64,9 @@ def cells(text: str) -> int:
     # Rich sums its characters' widths: one cell each is the length, found without walking
     # the text character by character (a report measures thousands of lines).  _ONE_CELL
     # holds no character that visible() writes out, so such a text needs no escaping.
-    characters = set(text)
-    if characters <= _ONE_CELL:
+    if _ONE_CELL.issuperset(text):  # (read in place: no set of the text's characters made)
         return len(text)
+    characters = set(text)
     if has_unsafe(text):
         text = visible(text)
         characters = set(text)
@@ -68,10 +75,6 @@ def cells(text: str) -> int:
         _ONE_CELL.update(unmeasured)
         return len(text)
     return cell_len(text)
-
-
-def _text(piece: Piece) -> str:
-    return piece if isinstance(piece, str) else piece[0]
 
 
 def plain(pieces: Sequence[Piece]) -> str:
@@ -99,50 +102,68 @@ def _prefix_cells(text: str) -> Sequence[int]:
 Break = tuple[int, int, int]
 
 
-def _with_depth(text: str) -> Iterator[tuple[int, str, int]]:
-    """Each character that is not a bracket, with its index and how many brackets hold it."""
-    depth = 0
-    for i, char in enumerate(text):
-        if char in OPENING:
-            depth += 1
-        elif char in CLOSING:
-            depth = max(0, depth - 1)
-        else:
-            yield i, char, depth
-
-
 # The characters the break finders look at: brackets, runs of spaces, operators.  Finding
 # them with one pattern skips every other character (most of a line: digits and symbols).
 # (The ASCII characters and the others in two classes: one class of both took three times
-# as long to compile, 0.1 ms of every report.)
+# as long to compile, 0.1 ms of every report.)  In an equation, a spaced operator and the
+# space before it are one match (`` +``: that space is its break), and an operator or a ·
+# that breaks nothing is read and passed.
 _BRACKET_OR_SPACES = re.compile(r"[([{)\]}]|[⌈⌊⌉⌋]| +")
-_BRACKET_OPERATOR_OR_SPACES = re.compile(r"[([{)\]}+=·]|[⌈⌊⌉⌋−]| +")
+_EQUATION_TOKENS = r" (?:[+=](?= )|−(?= ))|[([{)\]}+=·]|[⌈⌊⌉⌋−]| +"  # (compiled when met)
+# The same for a line without ⌈⌊⌉⌋ (nor, in an equation, an operator after two spaces: a
+# lone − is not matched), the usual line: each pattern starts with one class of every
+# character a match can start with, all of them in Latin-1 (cheap to compile), so that the
+# engine skips to the next such character at once rather than trying each alternative at
+# every character (twice as slow).  (``[+=](?= )|−(?= ))``, not ``[+=−](?= )``: a class of
+# Latin-1 and other characters costs a 64 KiB map to compile, as one of [+=]|− would be.)
+_LATIN_BRACKET_OR_SPACES = re.compile(r"[ ([{)\]}](?:(?<= ) +)?")
+_LATIN_EQUATION_TOKENS = re.compile(r"[ ([{)\]}+=·](?:(?<= )(?:[+=](?= )|−(?= ))|(?<= ) *)?")
+# A spaced operator read whole.
+_SPACED_OPERATOR = frozenset(f" {operator} " for operator in SPACED_OPERATORS)
+
+
+@functools.cache
+def _compiled(pattern: str) -> re.Pattern[str]:
+    """``pattern`` compiled on first use: a report may never need it (half a millisecond)."""
+    return re.compile(pattern)
+
+
+def _has_outer_brackets(text: str) -> bool:
+    """Whether ``text`` has a ⌈⌊⌉⌋ (not found by the Latin-1 patterns)."""
+    return "⌊" in text or "⌋" in text or "⌈" in text or "⌉" in text
 
 
 def equation_breaks(text: str) -> list[Break]:
     """Where an equation may break: before a spaced + − = (the space goes), before a ·, at
     a space between words (see the module docstring).
 
-    One pass over the brackets, operators and runs of spaces, the breaks found in order: a
-    run of spaces breaks as :func:`word_breaks` has it (at tier 3), unless it is the one
-    space before a spaced operator, which breaks there as the operator's break."""
+    One pass over the brackets, operators, · and runs of spaces, the breaks found in order:
+    a run of spaces breaks as :func:`word_breaks` has it (at tier 3), but the one space
+    before a spaced operator, which breaks there as the operator's break (by how many
+    brackets hold it) when something is shown before it (``shown``: where the first
+    character that is not white space is), else as a run of spaces.  The run of spaces
+    after a spaced operator follows a lone operator: no break."""
     breaks: list[Break] = []
     size = len(text)
     indent = size - len(text.lstrip(" "))  # (where word_breaks starts)
     shown = size - len(text.lstrip())  # the first character that is not white space
     depth, word_start = 0, indent
-    for found in _BRACKET_OPERATOR_OR_SPACES.finditer(text, indent):
-        i = found.start()
+    general = "  −" in text or _has_outer_brackets(text)
+    tokens = _compiled(_EQUATION_TOKENS) if general else _LATIN_EQUATION_TOKENS
+    for found in tokens.finditer(text, indent):
+        i, end = found.span()
         char = text[i]
         if char == " ":
-            restart = found.end()
-            lone = i - word_start == 1 and text[word_start] in LONE_OPERATORS
-            word_start = restart
-            if restart == size or lone:
-                continue
-            if restart == i + 1 and _spaced_operator(text, restart, shown):
-                continue  # the operator's break, found next
-            breaks.append((i, restart, 3))
+            if end - i == 2 and text[i + 1] != " ":  # a spaced operator at i + 1
+                if i + 1 > shown:
+                    breaks.append((i, i + 1, 0 if depth == 0 else 1))
+                elif not (i - word_start == 1 and text[word_start] in LONE_OPERATORS):
+                    breaks.append((i, i + 1, 3))
+                word_start = i + 1
+            else:
+                if end < size and not (i - word_start == 1 and text[word_start] in LONE_OPERATORS):
+                    breaks.append((i, end, 3))
+                word_start = end
         elif char in OPENING:
             depth += 1
         elif char in CLOSING:
@@ -150,21 +171,9 @@ def equation_breaks(text: str) -> list[Break]:
         elif char == "·":
             if i > 0 and text[i - 1] != " ":
                 breaks.append((i, i, 1))
-        elif _spaced_operator(text, i, shown):
+        elif i > shown and text[i - 1 : i + 2] in _SPACED_OPERATOR:  # after 2 spaces or more
             breaks.append((i - 1, i, 0 if depth == 0 else 1))
     return breaks
-
-
-def _spaced_operator(text: str, i: int, shown: int) -> bool:
-    """Whether text[i] is a + − = with a space on each side and something shown before it
-    (``shown``: where the first character that is not white space is)."""
-    return (
-        text[i] in SPACED_OPERATORS
-        and i > shown
-        and i + 1 < len(text)
-        and text[i + 1] == " "
-        and text[i - 1] == " "
-    )
 
 
 def word_breaks(text: str) -> list[Break]:
@@ -176,7 +185,8 @@ def word_breaks(text: str) -> list[Break]:
     depth, word_start = 0, indent
     # (A report wraps a few hundred lines with dozens of spaces each: the loop reads each
     # match once and slices no word.)
-    for found in _BRACKET_OR_SPACES.finditer(text, indent):
+    tokens = _BRACKET_OR_SPACES if _has_outer_brackets(text) else _LATIN_BRACKET_OR_SPACES
+    for found in tokens.finditer(text, indent):
         end, i = found.span()
         char = text[end]
         if char != " ":
@@ -213,23 +223,24 @@ def _choose(
     stop = bisect.bisect_right(
         ends, limit, first, key=prefix.__getitem__
     )  # past the last that fits
-    # The last break of each tier (or a lower one), read from the end back: a break that
-    # fills less than half the room ends the search, as every break before it does too.
-    last: list[Break | None] = [None, None, None]
-    for b in reversed(breaks[first:stop]):
-        if 2 * (prefix[b[0]] - prefix[start]) < room:
-            break
-        for tier in range(b[2], 3):
-            if last[tier] is None:
-                last[tier] = b
-        if last[0] is not None:
-            break
-    for chosen in last:
-        if chosen is not None:
-            return chosen[:2]
+    # The breaks that fill half the room (the cells before them at least half of it past
+    # start's) are the last run of those that fit, found by bisection too; the last of the
+    # lowest tier among them is the first found reading them from the end back (min keeps
+    # the first of equals).
+    half = bisect.bisect_left(
+        ends, (2 * prefix[start] + room + 1) // 2, first, stop, key=prefix.__getitem__
+    )
+    if half < stop:
+        best = min(reversed(breaks[half:stop]), key=_tier)
+        if best[2] < 3:
+            return best[:2]
     if stop > first:
         return breaks[stop - 1][:2]
     return breaks[first][:2] if first < len(breaks) else None
+
+
+_end = operator.itemgetter(0)
+_tier = operator.itemgetter(2)
 
 
 def wrap(
@@ -241,14 +252,14 @@ def wrap(
 ) -> list[list[Piece]]:
     """``pieces`` as lines of at most ``width`` cells where the breaks ``find_breaks`` finds
     in their text allow, each line after the first led by ``indent`` spaces (``text``: the
-    pieces' text, when the caller has it already)."""
+    pieces' text, when the caller has it already).  Meant for pieces wider than ``width``
+    (the caller has measured them: most lines fit, and are written as they are); pieces
+    that fit come back as one line, without any empty piece."""
     if text is None:
         text = plain(pieces)
-    if cells(text) <= width:  # most lines: nothing more to measure
-        return [list(pieces)]
     prefix = _prefix_cells(text)
     breaks = find_breaks(text)
-    ends = [b[0] for b in breaks]
+    ends = list(map(_end, breaks))
     indent = indent if width - indent >= MIN_ROOM else min(indent, 4)
     spans, start, room = [], 0, width
     while prefix[-1] - prefix[start] > room:
@@ -258,46 +269,71 @@ def wrap(
         spans.append((start, chosen[0]))
         start, room = chosen[1], width - indent
     spans.append((start, len(text)))
-    lines = [_cut(pieces, a, b) for a, b in spans]
+    lines = _cut(pieces, spans)
     return [lines[0], *([" " * indent, *line] for line in lines[1:])]
 
 
-def _cut(pieces: Sequence[Piece], start: int, stop: int) -> list[Piece]:
-    """The pieces' characters start…stop, each keeping its style."""
-    out: list[Piece] = []
-    position = 0
+def _cut(pieces: Sequence[Piece], spans: Sequence[tuple[int, int]]) -> list[list[Piece]]:
+    """The pieces' characters in each of ``spans`` (start, stop: in order, apart), each
+    keeping its style: one pass over the pieces, each read for the spans it meets."""
+    lines: list[list[Piece]] = [[] for _ in spans]
+    position, first = 0, 0  # first: the first span not ended before this piece
     for piece in pieces:
-        text = _text(piece)
-        low, high = max(start, position), min(stop, position + len(text))
-        if low < high:
-            part = text[low - position : high - position]
-            out.append(part if isinstance(piece, str) else (part, piece[1]))
-        position += len(text)
-    return out
+        text = piece if isinstance(piece, str) else piece[0]
+        end = position + len(text)
+        while first < len(spans) and spans[first][1] <= position:
+            first += 1
+        for k in range(first, len(spans)):
+            start, stop = spans[k]
+            if start >= end:
+                break
+            low, high = max(start, position), min(stop, end)
+            if low < high:
+                part = text[low - position : high - position]
+                lines[k].append(part if isinstance(piece, str) else (part, piece[1]))
+        position = end
+    return lines
 
 
-def wrap_equation(pieces: Sequence[Piece], width: int | None, indent: int) -> list[list[Piece]]:
-    """An equation's line wrapped before its operators (see the module docstring)."""
-    if width is None:
-        return [list(pieces)]
-    return wrap(pieces, width, indent, equation_breaks)
+def wrap_equation(
+    pieces: Sequence[Piece], width: int, indent: int, text: str | None = None
+) -> list[list[Piece]]:
+    """An equation's line wrapped before its operators (see the module docstring; ``text``
+    as :func:`wrap` has it)."""
+    return wrap(pieces, width, indent, equation_breaks, text)
 
 
-def wrap_words(pieces: Sequence[Piece], width: int | None, hang: int = 2) -> list[list[Piece]]:
+def wrap_words(
+    pieces: Sequence[Piece], width: int, text: str | None = None, hang: int = 2
+) -> list[list[Piece]]:
     """A sentence's line wrapped at spaces; later lines indented ``hang`` cells more than
-    the first."""
-    if width is None:
-        return [list(pieces)]
-    text = plain(pieces)
+    the first (``text`` as :func:`wrap` has it)."""
+    if text is None:
+        text = plain(pieces)
     lead = len(text) - len(text.lstrip(" "))
     return wrap(pieces, width, lead + hang, word_breaks, text)
 
 
 def first_term_column(text: str) -> int:
-    """Where the first term after a line's first top-level `` = `` starts (0: none)."""
-    for i, _, depth in _with_depth(text):
-        if depth == 0 and text.startswith(" = ", i):
-            return cells(text[: i + 3])
+    """Where the first term after a line's first top-level `` = `` starts (0: none).
+
+    Each `` = `` is found by ``str.find``, and how many brackets hold it by reading only the
+    brackets (and runs of spaces) before it: a formula's line is read once, not character by
+    character."""
+    depth, read = 0, 0
+    at = text.find(" = ")
+    while at >= 0:
+        for found in _BRACKET_OR_SPACES.finditer(
+            text, read, at
+        ):  # (no pattern of its own to compile)
+            char = text[found.start()]
+            if char in OPENING:
+                depth += 1
+            elif char in CLOSING:
+                depth = max(0, depth - 1)
+        if depth == 0:
+            return cells(text[: at + 3])
+        read, at = at, text.find(" = ", at + 1)
     return 0
 
 
@@ -384,3 +420,67 @@ def cell_labels(
     for row, values in zip(rows, table, strict=True):
         for column, value in zip(columns, values, strict=True):
             yield f"  row {row}, column {column} = ", value
+
+
+def grid(
+    canvas: Canvas,
+    header: Sequence[str],
+    rows: Sequence[tuple[str, Sequence[Piece]]],
+    *,
+    header_style: str = "dim",
+    width: int | None = None,
+    blocks_named: Callable[[int, int], str] | None = None,
+) -> None:
+    """Right-aligned columns under a header row, each row led by its label; wider than
+    ``width``, in blocks of columns, the labels repeated and each block named by
+    ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
+    labels = [label for label, _ in rows]
+    label_width = max(map(len, labels), default=0)
+    texts = [[cell if isinstance(cell, str) else cell[0] for cell in cells] for _, cells in rows]
+    widths = [max(map(len, column)) for column in zip(header, *texts, strict=True)]
+    if one_cell_each("".join([*labels, *header, *(text for row in texts for text in row)])):
+        column_cells = [2 + width for width in widths]  # (the usual grid: measured at once)
+        label_cells = label_width
+    else:
+        column_cells = printed_widths(widths, [header, *texts])
+        label_cells = printed_widths([label_width], [[label] for label in labels])[0] - 2
+    blocks = column_blocks(column_cells, label_cells, width)
+    for start, stop in blocks:
+        if len(blocks) > 1:
+            named = blocks_named or (lambda a, b: columns_named(a + 1, b, len(header)))
+            canvas.line((named(start, stop), "dim"))
+        columns = widths[start:stop]
+        header_cells = [(title, header_style) for title in header[start:stop]]
+        canvas.line(" " * label_width, *_grid_line(header_cells, columns))
+        # A row of plain cells is one piece, each cell right-aligned in its column as
+        # _grid_line aligns it (format's ">" pads to a length as rjust does): one call a row.
+        aligned = "".join([f"  {{:>{width}}}" for width in columns])
+        for (label, cells), row_texts in zip(rows, texts, strict=True):
+            # Equal only when every cell is plain text (a styled one is a tuple, its text not).
+            if row_texts == cells:
+                canvas.line(
+                    (label.rjust(label_width), header_style), aligned.format(*cells[start:stop])
+                )
+            else:
+                canvas.line(
+                    (label.rjust(label_width), header_style),
+                    *_grid_line(cells[start:stop], columns),
+                )
+
+
+def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
+    """One line of a grid after its label: each cell right-aligned to its column's width
+    after two spaces, a styled cell aligned inside its style (so that a shaded cell fills
+    its column), the unstyled ones and the spaces around them in one piece."""
+    pieces: list[Piece] = []
+    plain = ""
+    for cell, width in zip(cells, widths, strict=True):
+        text, style = (cell, "") if isinstance(cell, str) else cell
+        if style:
+            pieces += [plain + "  ", (text.rjust(width), style)]
+            plain = ""
+        else:
+            plain += "  " + text.rjust(width)
+    if plain:
+        pieces.append(plain)
+    return pieces

@@ -34,7 +34,10 @@ class NumberStyle:
 
     def format(self, value: Any) -> str:
         cls = value.__class__
-        if cls in _PLAIN_NUMBERS or _plain_numpy(cls):
+        remembered = _REMEMBERED.get(cls)  # (a lookup, not a call: a report writes a thousand)
+        if remembered is None:
+            remembered = _remembered(cls)
+        if remembered:
             key = (cls, value)
             text = self._written.get(key)
             if text is None:
@@ -89,7 +92,10 @@ class NumberStyle:
     def factor(self, value: Any) -> str:
         """A number inside a product: negatives and fractions in parentheses, (−1)·(1/2)."""
         cls = value.__class__
-        if cls in _PLAIN_NUMBERS or _plain_numpy(cls):
+        remembered = _REMEMBERED.get(cls)
+        if remembered is None:
+            remembered = _remembered(cls)
+        if remembered:
             key = (cls, value)
             text = self._factors.get(key)
             if text is None:
@@ -109,19 +115,17 @@ def _in_product(text: str) -> str:
     return f"({text})" if needs else text
 
 
-# Exactly these classes (not subclasses such as bool): never text, a formula or an array.
-_PLAIN_NUMBERS = frozenset({int, float, Fraction})
-# Whether a class is one of numpy's real scalars (float64, int64, bool_: written as their
-# value, like the plain numbers), by class as it is met.
-_NUMPY_REALS: dict[type, bool] = {}
+# Whether a style remembers how it wrote a value of a class, by class as it is met: exactly
+# int, float and Fraction (not subclasses such as bool) and numpy's real scalars (float64,
+# int64, bool_: written as their value, like the plain numbers); never text, a formula or
+# an array.
+_REMEMBERED: dict[type, bool] = {int: True, float: True, Fraction: True}
 
 
-def _plain_numpy(cls: type) -> bool:
-    known = _NUMPY_REALS.get(cls)
-    if known is None:
-        numpy = sys.modules.get("numpy")  # not imported here: a value of its class means it is
-        reals = () if numpy is None else (numpy.integer, numpy.floating, numpy.bool_)
-        known = _NUMPY_REALS[cls] = issubclass(cls, reals)
+def _remembered(cls: type) -> bool:
+    numpy = sys.modules.get("numpy")  # not imported here: a value of its class means it is
+    reals = () if numpy is None else (numpy.integer, numpy.floating, numpy.bool_)
+    known = _REMEMBERED[cls] = issubclass(cls, reals)
     return known
 
 

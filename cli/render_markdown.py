@@ -60,10 +60,9 @@ class MarkdownRenderer(DocumentRenderer):
         self.emit(*(f"- {escape(line)}" for line in lines))
 
     def _laid_out(self, draw) -> None:
-        self.text.canvas.parts.clear()
-        self.text.canvas.length = 0
+        self.text.canvas.clear()
         draw()
-        self.block.extend("".join(self.text.canvas.parts).strip("\n").split("\n"))
+        self.block.extend(self.text.canvas.joined().strip("\n").split("\n"))
 
     def math(self, item: Math) -> None:
         self.emit(f"{escape(item.label)}:", "", f"$$ {item.latex} $$")

@@ -2,16 +2,19 @@
 
 The whole report is built as one styled :class:`rich.text.Text` and printed
 once with soft wrapping: Rich's ``Table`` layout costs tens of milliseconds
-per table, which would dominate a homework-sized run.  Grids are aligned
-here instead.  Every line fits the renderer's ``width`` (the console's; None: no
-limit, as in the exports and Markdown's text blocks): grids too wide split into
-blocks of columns, long equations and sentences wrap (cli/fit.py).
+per table, which would dominate a homework-sized run.  Grids are aligned by
+cli/fit.py's ``grid`` instead.  Every line fits the renderer's ``width`` (the
+console's; None: no limit, as in the exports and Markdown's text blocks): grids
+too wide split into blocks of columns, long equations and sentences wrap
+(cli/fit.py).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Sequence
+import itertools
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import numpy as np
@@ -19,6 +22,7 @@ from rich.console import Console
 from rich.text import Text
 
 from gradcalc.cli import fit
+from gradcalc.cli.fit import grid
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle, has_formulas
 from gradcalc.cli.report_output import Canvas, print_report, write_plain, writes_plain
@@ -65,58 +69,6 @@ MAX_GRID_COLUMNS = 24
 MAX_SLICES = 8
 
 Piece = fit.Piece  # plain text, or (text, Rich style)
-
-
-def grid(
-    canvas: Canvas,
-    header: Sequence[str],
-    rows: Sequence[tuple[str, Sequence[Piece]]],
-    *,
-    header_style: str = "dim",
-    width: int | None = None,
-    blocks_named: Callable[[int, int], str] | None = None,
-) -> None:
-    """Right-aligned columns under a header row, each row led by its label; wider than
-    ``width``, in blocks of columns, the labels repeated and each block named by
-    ``blocks_named(start, stop)`` (default: "columns 1–8 of 20")."""
-    labels = [label for label, _ in rows]
-    label_width = max(map(len, labels), default=0)
-    widths = [len(h) for h in header]
-    for _, cells in rows:
-        for c, cell in enumerate(cells):
-            widths[c] = max(widths[c], len(cell if isinstance(cell, str) else cell[0]))
-    column_cells = fit.printed_widths(widths, [header, *(cells for _, cells in rows)])
-    label_cells = fit.printed_widths([label_width], [[label] for label in labels])[0] - 2
-    blocks = fit.column_blocks(column_cells, label_cells, width)
-    for start, stop in blocks:
-        if len(blocks) > 1:
-            named = blocks_named or (lambda a, b: fit.columns_named(a + 1, b, len(header)))
-            canvas.line((named(start, stop), "dim"))
-        columns = widths[start:stop]
-        header_cells = [(title, header_style) for title in header[start:stop]]
-        canvas.line(" " * label_width, *_grid_line(header_cells, columns))
-        for label, cells in rows:
-            canvas.line(
-                (label.rjust(label_width), header_style), *_grid_line(cells[start:stop], columns)
-            )
-
-
-def _grid_line(cells: Sequence[Piece], widths: Sequence[int]) -> list[Piece]:
-    """One line of a grid after its label: each cell right-aligned to its column's width
-    after two spaces, a styled cell aligned inside its style (so that a shaded cell fills
-    its column), the unstyled ones and the spaces around them in one piece."""
-    pieces: list[Piece] = []
-    plain = ""
-    for cell, width in zip(cells, widths, strict=True):
-        text, style = (cell, "") if isinstance(cell, str) else cell
-        if style:
-            pieces += [plain + "  ", (text.rjust(width), style)]
-            plain = ""
-        else:
-            plain += "  " + text.rjust(width)
-    if plain:
-        pieces.append(plain)
-    return pieces
 
 
 # How a focus picture writes a cell outside the array (core/ops/windows.py WHERE).
@@ -178,14 +130,24 @@ class TableRenderer:
 
     def line(self, *pieces: Piece) -> None:
         """A line of words, wrapped at spaces (a hanging indent) when wider than the width."""
-        for part in fit.wrap_words(pieces, self.width):
-            self.canvas.line(*part)
+        if self.width is not None:
+            text = fit.plain(pieces)
+            if fit.cells(text) > self.width:  # (most lines fit: written as they are)
+                for part in fit.wrap_words(pieces, self.width, text):
+                    self.canvas.line(*part)
+                return
+        self.canvas.line(*pieces)
 
     def equation(self, pieces: Sequence[Piece], indent: int) -> None:
         """A line of an equation, wrapped before its operators (continuations ``indent``
         cells in) when wider than the width."""
-        for part in fit.wrap_equation(pieces, self.width, indent):
-            self.canvas.line(*part)
+        if self.width is not None:
+            text = fit.plain(pieces)
+            if fit.cells(text) > self.width:  # (most lines fit: written as they are)
+                for part in fit.wrap_equation(pieces, self.width, indent, text):
+                    self.canvas.line(*part)
+                return
+        self.canvas.line(*pieces)
 
     def rule(self, title: str) -> None:
         self.line()
@@ -204,13 +166,16 @@ class TableRenderer:
             return value.text
         return self.num(value)
 
+    # (Lists, not generators, joined: join makes a list of a generator anyway, and a sum of
+    # products writes hundreds of products.)
     def product_symbols(self, product: Product) -> str:
-        return "·".join(symbol.text for symbol, _ in product.factors)
+        return "·".join([symbol.text for symbol, _ in product.factors])
 
     def product_numbers(self, product: Product) -> str:
         if len(product.factors) == 1:
             return self.style.format(product.factors[0][1])
-        return "·".join(self.style.factor(value) for _, value in product.factors)
+        factor = self.style.factor
+        return "·".join([factor(value) for _, value in product.factors])
 
     @staticmethod
     def joined(parts: Iterable[str]) -> str:
@@ -316,13 +281,17 @@ class TableRenderer:
             right_sides.append([value])
         lines = [[(target, "bold"), " = ", *right_sides[0]]]
         lines += [[f"{pad}= ", *right] for right in right_sides[1:]]
-        note: Piece = (f"   ({step.notes})", "dim")
-        beside = self.width is None or fit.cells(fit.plain([*lines[-1], note])) <= self.width
-        if step.notes and beside:
-            lines[-1].append(note)
+        under = False  # the notes under the value, where beside it is too wide
+        if step.notes:  # (measured only when there are notes to place)
+            note: Piece = (f"   ({step.notes})", "dim")
+            if self.width is None or fit.cells(fit.plain([*lines[-1], note])) <= self.width:
+                lines[-1].append(note)
+            else:
+                under = True
+        indent = fit.cells(target) + 3
         for line in lines:
-            self.equation(line, fit.cells(target) + 3)
-        if step.notes and not beside:  # under the value, where beside it is too wide
+            self.equation(line, indent)
+        if under:
             self.line((f"{pad}  ({step.notes})", "dim"))
 
     def matrix(self, matrix: Matrix, marks: dict[tuple[int, ...], Piece] | None = None) -> None:
@@ -335,7 +304,8 @@ class TableRenderer:
         shaped = values.reshape(1, -1) if values.ndim == 1 else values
         lead_shape = shaped.shape[:-2]
         lead_names = matrix.axis_names[: len(lead_shape)]
-        slices = list(np.ndindex(*lead_shape))
+        # Every leading index in order (np.ndindex's order, without its array machinery).
+        slices = list(itertools.product(*map(range, lead_shape)))
         row_count, column_count = shaped.shape[-2:]
         if self.truncate:
             slices = slices[:MAX_SLICES]
@@ -345,23 +315,18 @@ class TableRenderer:
         if heat:  # relative to what is shown, so that the shades shown span the full range
             peak = heat_peak(shaped[lead][:row_count, :column_count] for lead in slices)
         for lead in slices:
-            title = matrix.label
-            if lead:
-                title += (
-                    " ["
-                    + ", ".join(
-                        f"{name}={i + base}" for name, i in zip(lead_names, lead, strict=True)
-                    )
-                    + "]"
-                )
-            self.line((title, "bold"))
-            block = shaped[lead][:row_count, :column_count].astype(object)
+            self.line((_slice_title(matrix.label, lead_names, lead, base), "bold"))
+            # (Its entries are read as Python objects by tolist, as astype(object) would make them.)
+            block = shaped[lead][:row_count, :column_count]
             cut = column_count < shaped.shape[-1]
             rows = self._grid_rows(
                 block, lead, values.ndim, base, marks, peak if heat else None, cut
             )
-            if not marks and fit.grid_too_wide(rows, self.width) and has_formulas(block):
-                for where, value in fit.entry_labels(block, base):  # one formula a line
+            # One formula a line where no column fits (only an object array holds formulas: a
+            # float one is not measured for them).
+            formulas = block.dtype == object and not marks
+            if formulas and fit.grid_too_wide(rows, self.width) and has_formulas(block):
+                for where, value in fit.entry_labels(block, base):
                     self.equation([where, self.num(value)], len(where))
                 continue
             header = [str(c + base) for c in range(column_count)]
@@ -400,22 +365,41 @@ class TableRenderer:
         cell marked, shaded against ``peak`` (None: no heat map) or plain; "…" ends a row
         whose columns are ``cut``."""
         rows = []
-        for r in range(block.shape[0]):
-            cells: list[Piece] = []
-            for c in range(block.shape[1]):
-                index = (c,) if ndim == 1 else (*lead, r, c)
-                if marks and index in marks:
-                    cells.append(marks[index])
-                elif peak is not None:
-                    # A space of margin inside the shade keeps neighbouring blocks apart.
-                    shade = heat_style(block[r, c], peak, standard_colors=self.standard_colors)
-                    cells.append((" " + self.num(block[r, c]), shade))
-                else:
-                    cells.append(self.num(block[r, c]))
+        # The block's entries as lists of Python objects (an object array's own): read one
+        # by one from the array, each entry would be a call into numpy.
+        for r, values in enumerate(block.tolist()):
+            if marks or peak is not None:
+                cells = self._marked_or_shaded(values, r, lead, ndim, marks, peak)
+            else:
+                cells = list(map(self.style.format, values))
             if cut:
                 cells.append("…")
             rows.append(("" if ndim == 1 else str(r + base), cells))
         return rows
+
+    def _marked_or_shaded(
+        self,
+        values: list[Any],
+        r: int,
+        lead: tuple[int, ...],
+        ndim: int,
+        marks: dict[tuple[int, ...], Piece] | None,
+        peak: Any,
+    ) -> list[Piece]:
+        """Row ``r`` of a grid's cells (``values``): each marked, shaded against ``peak``
+        (None: no heat map) or plain."""
+        cells: list[Piece] = []
+        for c, value in enumerate(values):
+            index = (c,) if ndim == 1 else (*lead, r, c)
+            if marks and index in marks:
+                cells.append(marks[index])
+            elif peak is not None:
+                # A space of margin inside the shade keeps neighbouring blocks apart.
+                shade = heat_style(value, peak, standard_colors=self.standard_colors)
+                cells.append((" " + self.num(value), shade))
+            else:
+                cells.append(self.num(value))
+        return cells
 
     def heat_legend(self) -> None:
         """One line, under the first shaded matrix, saying what the shades mean."""
@@ -567,12 +551,22 @@ class TableRenderer:
         )
 
 
+def _slice_title(label: str, names: Sequence[str], lead: tuple[int, ...], base: int) -> str:
+    """A matrix's title over its slice ``lead`` (the indices of its leading axes ``names``):
+    ``x [n=0, c=1]``."""
+    if not lead:
+        return label
+    return (
+        label + " [" + ", ".join(f"{n}={i + base}" for n, i in zip(names, lead, strict=True)) + "]"
+    )
+
+
 def _hidden_parts(
     shape: tuple[int, ...], slices_shown: int, row_count: int, column_count: int, base: int
 ) -> list[str]:
     """What a cut matrix of ``shape`` (at least 2 axes) leaves out: slices, rows, columns."""
     hidden = []
-    slices = int(np.prod(shape[:-2]))
+    slices = math.prod(shape[:-2])
     if slices_shown < slices:
         hidden.append(f"{slices - slices_shown} more slices")
     if row_count < shape[-2]:

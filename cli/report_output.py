@@ -10,7 +10,7 @@ a thousand lines that is a tenth of a second; the two shortcuts here give the sa
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 from rich.console import Console
@@ -21,63 +21,86 @@ from gradcalc.cli.safe_text import has_unsafe, visible
 
 
 class Canvas:
-    """Accumulates text and style spans; becomes one Rich Text at the end.
+    """Accumulates a report's pieces (plain text, or (text, Rich style)) line by line;
+    becomes its plain text, or one Rich Text, at the end.
 
-    Appending to a Rich ``Text`` costs microseconds per call; collecting plain
-    strings and spans and building the Text once keeps rendering a few ms.
+    Appending to a Rich ``Text`` costs microseconds per call; collecting the pieces and
+    building the Text once keeps rendering a few ms.  The pieces are kept as they come (a
+    report writes thousands; a plain report, the usual one, never needs their spans) and
+    read once at the end: their text by :meth:`plain`, their spans only by :meth:`text`.
     """
 
     def __init__(self) -> None:
-        self.parts: list[str] = []
-        # (start, end, style): Rich's Spans only when a Text is made (:meth:`text`), which a
-        # report written as plain text never is (making a Span, a named tuple, costs a
-        # Python call; a report has a thousand).
-        self.spans: list[tuple[int, int, str]] = []
-        self.length = 0
+        self.pieces: list[Piece] = []  # every piece written, "\n" between lines
+        self.started = False  # whether any text is written yet (a line then starts with "\n")
+
+    def clear(self) -> None:
+        self.pieces.clear()
+        self.started = False
 
     def write(self, *pieces: Piece) -> None:
-        parts, length = self.parts, self.length  # a report writes thousands of pieces
-        for piece in pieces:
+        self.pieces += pieces
+        if not self.started:
+            self.started = _has_text(pieces)
+
+    def line(self, *pieces: Piece) -> None:
+        if self.started:
+            self.pieces.append("\n")
+            self.pieces += pieces
+        else:
+            self.pieces += pieces
+            self.started = _has_text(pieces)
+
+    def joined(self) -> str:
+        """The accumulated text without styles, as written (control characters raw)."""
+        return "".join([piece if isinstance(piece, str) else piece[0] for piece in self.pieces])
+
+    def plain(self) -> str:
+        """The accumulated text without styles, as :meth:`text` holds it."""
+        joined = self.joined()
+        return visible(joined) if has_unsafe(joined) else joined
+
+    def _parts_and_spans(self) -> tuple[list[str], list[tuple[int, int, str]]]:
+        """The pieces' texts, and a (start, end, style) span for each styled piece that has
+        text."""
+        parts: list[str] = []
+        spans: list[tuple[int, int, str]] = []
+        length = 0
+        for piece in self.pieces:
             if isinstance(piece, str):
                 parts.append(piece)
                 length += len(piece)
                 continue
             text, style = piece
             if style and text:
-                self.spans.append((length, length + len(text), style))
+                spans.append((length, length + len(text), style))
             parts.append(text)
             length += len(text)
-        self.length = length
-
-    def line(self, *pieces: Piece) -> None:
-        if self.length:
-            self.parts.append("\n")
-            self.length += 1
-        self.write(*pieces)
-
-    def plain(self) -> str:
-        """The accumulated text without styles, as :meth:`text` holds it."""
-        joined = "".join(self.parts)
-        return visible(joined) if has_unsafe(joined) else joined
+        return parts, spans
 
     def text(self) -> Text:
         """The accumulated text, with any control character from a spec written out as
         ``\\x1b`` (cli/safe_text.py): every table report, and the exports, pass here."""
-        joined = "".join(self.parts)
+        parts, raw_spans = self._parts_and_spans()
+        joined = "".join(parts)
         if not has_unsafe(joined):
-            return Text(joined, spans=list(map(Span._make, self.spans)))
+            return Text(joined, spans=list(map(Span._make, raw_spans)))
         # Rare: escaping lengthens pieces, so the spans (each covers one whole piece) move.
         new_start: dict[int, int] = {}
-        parts: list[str] = []
+        shown_parts: list[str] = []
         old = new = 0
-        for part in self.parts:
+        for part in parts:
             shown = visible(part)
             new_start.setdefault(old, new)
-            parts.append(shown)
+            shown_parts.append(shown)
             old, new = old + len(part), new + len(shown)
         new_start[old] = new
-        spans = [Span(new_start[start], new_start[end], style) for start, end, style in self.spans]
-        return Text("".join(parts), spans=spans)
+        spans = [Span(new_start[start], new_start[end], style) for start, end, style in raw_spans]
+        return Text("".join(shown_parts), spans=spans)
+
+
+def _has_text(pieces: Sequence[Piece]) -> bool:
+    return any(piece if isinstance(piece, str) else piece[0] for piece in pieces)
 
 
 def print_report(console: Console, text: Text, *, direct: bool, unstyled: bool) -> None:

@@ -215,3 +215,67 @@ def test_a_grid_is_measured_and_written_as_before(grid, width) -> None:
     _grid_as_before(before, header, rows, header_style="bold", width=width)
     assert now.text().plain == before.text().plain
     assert now.text().spans == before.text().spans
+
+
+def _first_term_column_as_before(text: str) -> int:
+    """cli/fit.py first_term_column as it was written before it found `` = `` by str.find."""
+    depth = 0
+    for i, char in enumerate(text):
+        if char in fit.OPENING:
+            depth += 1
+        elif char in fit.CLOSING:
+            depth = max(0, depth - 1)
+        elif depth == 0 and text.startswith(" = ", i):
+            return fit.cells(text[: i + 3])
+    return 0
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail it on time alone
+@given(st.text(alphabet="([{⌈⌊)]}⌉⌋   ==+−·ab∂中\t", max_size=40))
+def test_the_first_term_column_is_the_one_found_before(text: str) -> None:
+    assert fit.first_term_column(text) == _first_term_column_as_before(text)
+
+
+# Lines without ⌈⌊⌉⌋, which the break finders read with their Latin-1 patterns (in an
+# equation, also without an operator after two spaces): the breaks are the ones found before.
+LATINISH = st.text(alphabet="([{)]}   +++−−==··×→ab1_∂\t中", max_size=60)
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail it on time alone
+@given(LATINISH)
+def test_the_breaks_of_a_line_read_by_the_latin_1_patterns_are_the_ones_found_before(
+    text: str,
+) -> None:
+    assert fit.equation_breaks(text) == _equation_breaks_as_before(text)
+    assert fit.word_breaks(text) == _word_breaks_as_before(text)
+
+
+def _cut_as_before(pieces, start, stop):
+    """cli/fit.py _cut as it was written before it cut every line in one pass."""
+    out = []
+    position = 0
+    for piece in pieces:
+        text = piece if isinstance(piece, str) else piece[0]
+        low, high = max(start, position), min(stop, position + len(text))
+        if low < high:
+            part = text[low - position : high - position]
+            out.append(part if isinstance(piece, str) else (part, piece[1]))
+        position += len(text)
+    return out
+
+
+@st.composite
+def pieces_and_spans(draw):
+    pieces = draw(st.lists(PIECEISH, max_size=6))
+    size = len(fit.plain(pieces))
+    cuts = sorted(draw(st.lists(st.integers(0, size), max_size=8)))
+    # Spans in order and apart, as wrap makes them: each from a cut to the next or later.
+    spans = [(a, b) for a, b in zip(cuts[::2], cuts[1::2], strict=False)]
+    return pieces, spans
+
+
+@settings(deadline=None)  # a loaded CI machine must not fail it on time alone
+@given(pieces_and_spans())
+def test_the_lines_cut_in_one_pass_are_the_ones_cut_before(case) -> None:
+    pieces, spans = case
+    assert fit._cut(pieces, spans) == [_cut_as_before(pieces, a, b) for a, b in spans]
