@@ -31,6 +31,10 @@ NOT_IMPORTED = (
     # --focus
     "gradcalc.core.kinds.focus",
     "gradcalc.core.explain.focus",
+    # arrays too small for the compiled kernels, the thread pool or malloc's settings
+    "gradcalc.core.ops.kernels",
+    "gradcalc.core.parallel",
+    "gradcalc.core.memory",
 )
 
 
