@@ -28,18 +28,17 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from gradcalc.core.patterns import LazyPattern
+from gradcalc.core.patterns import LazyPattern, is_whole_number
 
 # YAML allows a simple key of at most 1024 characters; spec keys are short.  A dot may
 # follow the first character (a net's result names: conv1.grad_kernel): no YAML 1.1 type
 # but a string reads a text that starts with a letter or an underscore and holds only these.
 _KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]{0,127}):(?: +|$)")
-_PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 # Characters that start something other than a plain scalar (anchors, tags, block
 # scalars, directives, …) or a structure this reader does not take.
 _BAD_START = frozenset("-?:,]}#&*!|>%@`")
 # Characters that may not appear in a scalar inside a flow collection here.
-_FLOW_UNSAFE = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]")
+_FLOW_UNSAFE = frozenset(":{}[]#'\"&*!|>%@`?")
 # Nesting taken here, in blocks and in flow lists each: together well below the loader's 32.
 _MAX_DEPTH = 8
 # A flow list of integers (possibly nested) — and digit runs too long for that shortcut.
@@ -216,7 +215,9 @@ class _Reader:
                     end += 1
                 token = text[position:end].rstrip(" ")
                 _check_flow_scalar(token)
-                items.append(int(token) if _PLAIN_INT.fullmatch(token) else self.scalar(token))
+                # At most 18 digits: an int64, as PyYAML's path converts it.
+                plain_int = is_whole_number(token, signs="-", most_digits=18)
+                items.append(int(token) if plain_int else self.scalar(token))
                 position = end
             while position < length and text[position] == " ":
                 position += 1
@@ -361,7 +362,7 @@ def _check_flow_scalar(token: str) -> None:
     """Raise NotPlain unless ``token`` is a plain scalar this reader takes inside ``[…]``/``{…}``."""
     if (
         not token
-        or _FLOW_UNSAFE.search(token)
+        or not _FLOW_UNSAFE.isdisjoint(token)
         or (token[0] in _BAD_START and not _is_negative_start(token))
     ):
         raise NotPlain

@@ -24,7 +24,7 @@ import yaml
 
 from gradcalc.cli.plain_yaml import NotPlain, read_plain
 from gradcalc.core.errors import FieldPath, GradcalcError
-from gradcalc.core.patterns import LazyPattern
+from gradcalc.core.patterns import LazyPattern, is_whole_number
 from gradcalc.core.records import record
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -126,10 +126,8 @@ _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 # The numbers the loader converts itself: decimal, as gradcalc reads numbers everywhere
 # (core/values.py); YAML 1.1 floats need a dot, so "1e3" is text for the number reader.
-_DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
 _DECIMAL_FRACTION = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _DIGIT_RUN = re.compile(r"[0-9]+")
-_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,99})")
 # More than 100 digits in a row, or an exponent of four or more digits.
 _OUTSIZED_NUMBER = re.compile(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
 
@@ -180,7 +178,7 @@ class _Converter:
             if all(
                 type(item) is yaml.ScalarNode
                 and item.tag == _INT_TAG
-                and _PLAIN_INT.fullmatch(item.value)
+                and is_whole_number(item.value, signs="-+", most_digits=100)
                 for item in items
             ):
                 self.count += len(items)
@@ -255,7 +253,7 @@ def _number(text: str, tag: str) -> Any:
             return -math.inf if lowered.startswith("-") else math.inf
         if _DECIMAL_FRACTION.fullmatch(text):
             return Fraction(text)
-    if _DECIMAL_INT.fullmatch(text):
+    if is_whole_number(text, signs="-+"):
         return int(text)
     # YAML 1.1's other numbers (010 as octal 8, 0x1F, 0b1, 1:30 in base 60, 1_000) and what
     # an explicit tag claims ("!!int abc") stay text: the core's number reader refuses them

@@ -1,0 +1,88 @@
+"""Patterns every run used, now tested with str methods so that no pattern is compiled at
+start-up (core/patterns.py is_whole_number and is_ascii_name, cli/plain_yaml.py's characters
+a flow scalar may not hold): each answers as its pattern did, on text made to trip them —
+Unicode digits ("²", Arabic "١", fullwidth "１") that ``str.isdigit`` takes, non-ASCII
+letters that ``str.isidentifier`` takes, leading zeros, lone signs, digit runs at and
+beyond each length limit, and a final newline (which ``$`` matches before)."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from gradcalc.cli import plain_yaml
+from gradcalc.core.errors import SpecError
+from gradcalc.core.kinds import net
+from gradcalc.core.patterns import is_ascii_name, is_whole_number
+
+TRICKY = "0123456789+-−²١１ _.aZé\n\t :"
+NUMBERISH = st.one_of(
+    st.text(alphabet=TRICKY, max_size=8),
+    # digit runs around the limits (18 and 100 digits), with or without a sign or a zero
+    st.builds(
+        lambda sign, first, length, tail: sign + first + "7" * length + tail,
+        st.sampled_from(["", "-", "+", "−", "--"]),
+        st.sampled_from(["", "0", "1", "9", "²"]),
+        st.sampled_from([0, 1, 16, 17, 18, 19, 98, 99, 100, 101]),
+        st.sampled_from(["", "0", "\n", " ", "١"]),
+    ),
+    st.text(max_size=6),
+)
+
+# (signs, most_digits) -> the pattern the text was fullmatched with before
+WHOLE_NUMBER_PATTERNS = {
+    ("-", 18): r"-?(?:0|[1-9][0-9]{0,17})",  # cli/plain_yaml.py's int in a flow list
+    ("-+", None): r"[-+]?(?:0|[1-9][0-9]*)",  # cli/spec_loader.py's YAML int
+    ("-+", 100): r"[-+]?(0|[1-9][0-9]{0,99})",  # cli/spec_loader.py's row of ints
+}
+
+
+@pytest.mark.parametrize("form", list(WHOLE_NUMBER_PATTERNS))
+@settings(max_examples=400, deadline=None)
+@given(text=NUMBERISH)
+def test_a_whole_number_is_what_its_pattern_fullmatched(form, text: str) -> None:
+    signs, most_digits = form
+    matched = re.fullmatch(WHOLE_NUMBER_PATTERNS[form], text) is not None
+    assert is_whole_number(text, signs=signs, most_digits=most_digits) == matched
+
+
+NAMEISH = st.one_of(
+    st.text(alphabet="aZ_09éµ١²ß. -\n\t", max_size=6),
+    st.text(max_size=4),
+    st.builds(lambda name: name + "\n", st.text(alphabet="ab_1", max_size=3)),
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(NAMEISH)
+def test_an_ascii_name_is_what_the_identifier_pattern_fullmatched(text: str) -> None:
+    assert is_ascii_name(text) == (re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text) is not None)
+
+
+def _name_refused_as_before(name: str) -> bool:
+    """core/kinds/net.py's check of a layer's name as it was written with its pattern."""
+    return not re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$").match(name) or len(name) > 12
+
+
+@settings(max_examples=400, deadline=None)
+@given(NAMEISH)
+def test_a_layer_name_is_refused_as_before(name: str) -> None:
+    if name in ("input", "output", "loss", "grad_input"):  # refused for another reason
+        return
+    try:
+        net._read_name({"name": name}, 0)
+    except SpecError:
+        refused = True
+    else:
+        refused = False
+    assert refused == _name_refused_as_before(name)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet=":{}[]#'\"&*!|>%@`?ab1 -,\\./", max_size=6) | st.text(max_size=6))
+def test_a_flow_scalar_holds_an_unsafe_character_as_the_pattern_found(token: str) -> None:
+    found = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]").search(token) is not None
+    assert (not plain_yaml._FLOW_UNSAFE.isdisjoint(token)) == found
