@@ -10,7 +10,7 @@ None) on anything else; the caller then reads the text with PyYAML as before.
 What it reads: ``key: value`` lines (keys are identifiers, dots allowed), nested block
 mappings, block sequences of values (``- [1, 2]``) and of mappings (``- type: conv``
 and the keys under it), one-line flow sequences of
-scalars (nested), one-line flow mappings of scalars, quoted strings without
+scalars (nested), one-line flow mappings of scalars and flow sequences, quoted strings without
 escapes, plain scalars, and comments.  Everything else (anchors, tags, block
 scalars, multi-line flow collections or plain scalars, tabs, documents markers,
 duplicate keys, odd indentation, anything the reader is unsure of) gives None.
@@ -235,6 +235,8 @@ class _Reader:
                 raise NotPlain  # a trailing comma: leave it to PyYAML
 
     def _flow_mapping(self, text: str) -> dict[str, Any]:
+        """``{key: value, …}`` on one line; each value a plain scalar or a flow list (a net's
+        layer: ``- {type: conv, kernel: [[1, 0], [0, 1]], stride: 1}``)."""
         if not text.endswith("}"):
             raise NotPlain
         inner = text[1:-1].strip(" ")
@@ -242,11 +244,16 @@ class _Reader:
         if not inner:
             self._counted(1)
             return result
-        for part in inner.split(","):
+        if "'" in inner or '"' in inner:
+            raise NotPlain  # quoted text: its commas and brackets would be the text's own
+        for part in _entries(inner):
             key, separator, value = part.strip(" ").partition(": ")
             value = value.strip(" ")
             if not separator or not _KEY.fullmatch(key + ":") or key in result or not value:
                 raise NotPlain
+            if value[0] == "[":
+                result[key] = self._inline_value(value)  # as a flow list after "key: "
+                continue
             _check_flow_scalar(value)
             result[key] = self.scalar(value)
         self._counted(2 * len(result) + 1)
@@ -351,6 +358,23 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
         if quote == '"' and "\\" in inner:
             raise NotPlain
         return (inner.replace("''", "'") if quote == "'" else inner), end + 1
+
+
+def _entries(inner: str) -> list[str]:
+    """A flow mapping's text between its braces, split at the commas outside brackets."""
+    if "[" not in inner:
+        return inner.split(",")
+    entries, depth, start = [], 0, 0
+    for position, char in enumerate(inner):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            entries.append(inner[start:position])
+            start = position + 1
+    entries.append(inner[start:])
+    return entries
 
 
 def _is_negative_start(text: str) -> bool:
