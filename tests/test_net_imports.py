@@ -35,6 +35,9 @@ NOT_IMPORTED = (
     "gradcalc.core.ops.kernels",
     "gradcalc.core.parallel",
     "gradcalc.core.memory",
+    # the softmax kind: cross_entropy's rows are written by core/explain/softmax_steps.py
+    "gradcalc.core.kinds.softmax",
+    "gradcalc.core.explain.softmax",
 )
 
 
