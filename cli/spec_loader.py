@@ -24,7 +24,7 @@ import yaml
 
 from gradcalc.cli.plain_yaml import NotPlain, read_plain
 from gradcalc.core.errors import FieldPath, GradcalcError
-from gradcalc.core.patterns import LazyPattern, is_whole_number
+from gradcalc.core.patterns import LazyPattern, is_decimal_fraction, is_whole_number
 from gradcalc.core.records import record
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -124,12 +124,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
-# The numbers the loader converts itself: decimal, as gradcalc reads numbers everywhere
-# (core/values.py); YAML 1.1 floats need a dot, so "1e3" is text for the number reader.
-_DECIMAL_FRACTION = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
 _DIGIT_RUN = re.compile(r"[0-9]+")
-# More than 100 digits in a row, or an exponent of four or more digits.
-_OUTSIZED_NUMBER = re.compile(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
+# More than 100 digits in a row, or an exponent of four or more digits (compiled only for a
+# text that could hold either: see _number).
+_OUTSIZED_NUMBER = LazyPattern(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
 
 
 class _Converter:
@@ -240,8 +238,14 @@ def check_text(text: str, source: str) -> None:
 
 
 def _number(text: str, tag: str) -> Any:
-    """A scalar YAML 1.1 calls a number, read as gradcalc reads numbers (core/values.py)."""
-    if _OUTSIZED_NUMBER.search(text):
+    """A scalar YAML 1.1 calls a number, read as gradcalc reads numbers (core/values.py).
+
+    The numbers the loader converts itself are decimal (is_decimal_fraction,
+    is_whole_number), as gradcalc reads numbers everywhere; YAML 1.1 floats need a dot, so
+    "1e3" is text for the number reader."""
+    # A text of at most 100 characters without an e holds neither 101 digits nor an
+    # exponent: most numbers, known without compiling the pattern.
+    if (len(text) > 100 or "e" in text or "E" in text) and _OUTSIZED_NUMBER.search(text):
         # Left as text: the core's number reader rejects it with its field path,
         # before anything tries to build a number with a billion digits.
         return text
@@ -251,7 +255,7 @@ def _number(text: str, tag: str) -> Any:
             return math.nan
         if lowered.lstrip("+-") == ".inf":
             return -math.inf if lowered.startswith("-") else math.inf
-        if _DECIMAL_FRACTION.fullmatch(text):
+        if is_decimal_fraction(text):
             return Fraction(text)
     if is_whole_number(text, signs="-+"):
         return int(text)

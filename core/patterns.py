@@ -7,7 +7,7 @@ where the compiled pattern would; its first use compiles it.
 
 The few patterns every run uses and that say something simple (a whole number, an
 identifier) are tested with str methods instead (:func:`is_whole_number`,
-:func:`is_ascii_name`): no pattern is compiled for them at all.  Each answers as its pattern
+:func:`is_decimal_fraction`, :func:`is_ascii_name`): no pattern is compiled for them at all.  Each answers as its pattern
 did on any text (tests/test_str_patterns.py), Unicode digits and letters included:
 ``str.isdigit`` takes "²" and Arabic digits, ``str.isidentifier`` non-ASCII letters, so both
 are asked only of ASCII text.
@@ -61,6 +61,23 @@ def is_whole_number(text: str, *, signs: str = "", most_digits: int | None = Non
         and (digits[0] != "0" or len(digits) == 1)
         and (most_digits is None or len(digits) <= most_digits)
     )
+
+
+def is_decimal_fraction(text: str) -> bool:
+    r"""True when ``text`` is a decimal with a point and an optional exponent:
+    ``re.fullmatch(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", text)``."""
+    if not text.isascii():  # then isdigit is 0-9 only, and lower() keeps every length
+        return False
+    body = text[1:] if text[:1] in ("-", "+") else text
+    mantissa, e, exponent = body.lower().partition("e")
+    whole, point, fraction = mantissa.partition(".")
+    if not point or not (whole or fraction):
+        return False
+    if (whole and not whole.isdigit()) or (fraction and not fraction.isdigit()):
+        return False
+    if e:
+        return (exponent[1:] if exponent[:1] in ("-", "+") else exponent).isdigit()
+    return True
 
 
 def is_ascii_name(text: str) -> bool:

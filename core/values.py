@@ -116,13 +116,14 @@ def parse_number(
             text = text.replace(_MINUS, "-")
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
-        if _ASCII_SIGN_NUMBER_TEXT.match(text):  # no U+2212 left in text
+        number = _ASCII_SIGN_NUMBER_TEXT.match(text)  # no U+2212 left in text
+        if number:
             if len(text) > 400:
                 raise SpecError(
                     path, f"a number written with {len(text)} characters is too long (at most 400)"
                 )
-            exponent = re.search(r"[eE]([-+]?\d+)", text)
-            if exponent and abs(int(exponent.group(1))) > _MAX_EXPONENT:
+            exponent = number.group(2)  # "e-9": the only e the rule lets a number hold
+            if exponent and abs(int(exponent[1:])) > _MAX_EXPONENT:
                 raise SpecError(
                     path, f"{text!r}: exponents beyond ±{_MAX_EXPONENT} are not supported"
                 )

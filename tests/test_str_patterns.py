@@ -14,9 +14,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from gradcalc.cli import plain_yaml
+from gradcalc.core import values
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import net
-from gradcalc.core.patterns import is_ascii_name, is_whole_number
+from gradcalc.core.patterns import is_ascii_name, is_decimal_fraction, is_whole_number
 
 TRICKY = "0123456789+-−²١１ _.aZé\n\t :"
 NUMBERISH = st.one_of(
@@ -86,3 +87,52 @@ def test_a_layer_name_is_refused_as_before(name: str) -> None:
 def test_a_flow_scalar_holds_an_unsafe_character_as_the_pattern_found(token: str) -> None:
     found = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]").search(token) is not None
     assert (not plain_yaml._FLOW_UNSAFE.isdisjoint(token)) == found
+
+
+DECIMALISH = st.one_of(
+    st.text(alphabet="0123456789.eE+-−²١ _/\n", max_size=10),
+    st.builds(
+        "".join,
+        st.lists(
+            st.sampled_from(["1", "0", ".", "e", "E", "-", "+", "12", "²", " / "]), max_size=7
+        ),
+    ),
+    st.text(max_size=5),
+    # numbers as the rule reads them, exponents and denominators included
+    st.from_regex(
+        r"[-+]?([0-9]+\.[0-9]*|\.[0-9]+|0|[1-9][0-9]*)([eE][-+]?[0-9]+)?( ?/ ?[-+]?[1-9][0-9]*)?",
+        fullmatch=True,
+    ),
+)
+
+
+@settings(max_examples=600, deadline=None)
+@given(DECIMALISH)
+def test_a_decimal_fraction_is_what_its_pattern_fullmatched(text: str) -> None:
+    pattern = r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
+    assert is_decimal_fraction(text) == (re.fullmatch(pattern, text) is not None)
+
+
+@settings(max_examples=600, deadline=None)
+@given(DECIMALISH | st.builds(lambda n, tail: "9" * n + tail, st.integers(95, 105), DECIMALISH))
+def test_an_outsized_number_is_looked_for_wherever_the_pattern_could_find_one(text) -> None:
+    """cli/spec_loader.py _number searches only a text longer than 100 characters or holding
+    an e: the pattern finds nothing anywhere else."""
+    found = re.compile(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}").search(text) is not None
+    if found:
+        assert len(text) > 100 or "e" in text or "E" in text
+
+
+@settings(max_examples=600, deadline=None)
+@given(DECIMALISH)
+def test_a_numbers_exponent_is_the_one_searched_for_before(text: str) -> None:
+    """core/values.py parse_number reads a number's exponent from the number rule's group
+    2 where it searched the text for [eE]([-+]?\\d+)."""
+    number = values._ASCII_SIGN_NUMBER_TEXT.match(text.strip())
+    if number is None:
+        return
+    searched = re.search(r"[eE]([-+]?\d+)", text.strip())
+    exponent = number.group(2)
+    assert (int(exponent[1:]) if exponent else None) == (
+        int(searched.group(1)) if searched else None
+    )
