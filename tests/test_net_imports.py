@@ -31,6 +31,8 @@ NOT_IMPORTED = (
     # --focus
     "gradcalc.core.kinds.focus",
     "gradcalc.core.explain.focus",
+    "gradcalc.core.explain.conv_focus",
+    "gradcalc.core.explain.pool_focus",
     # arrays too small for the compiled kernels, the thread pool or malloc's settings
     "gradcalc.core.ops.kernels",
     "gradcalc.core.parallel",

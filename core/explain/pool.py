@@ -10,7 +10,7 @@ read it; it loops only over the rows it shows.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,7 +30,6 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.explain.pieces import element_symbol, plus, show_matrix, symbolic_words
-from gradcalc.core.explain.pool_focus import FocusSection
 from gradcalc.core.explain.pool_lp import LpSections, root_text
 from gradcalc.core.explain.pool_matrices import MatrixSections
 from gradcalc.core.explain.pool_size import SizeSection
@@ -41,15 +40,25 @@ from gradcalc.core.kinds.pool_checks import power_text
 from gradcalc.core.ops.windows import BEYOND, PADDING, REAL, cell_readers
 from gradcalc.core.words import count_words, plain
 
+if TYPE_CHECKING:
+    from gradcalc.core.explain.focus import Focus
+    from gradcalc.core.kinds.focus import FocusTarget
 
-class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
+
+class Explainer(SizeSection, MatrixSections, LpSections):
     """Builds the sections of a pool explanation; loops only over the rows it shows.
 
     Here: conventions, problem, forward, routing, backward and relations (lp), and the
-    symbols and per-window steps every section uses; the size section, --focus, ties and
-    the Jacobian come from the mixins (core/explain/pool_size.py, pool_focus.py,
-    pool_matrices.py).
+    symbols and per-window steps every section uses; the size section, ties and the
+    Jacobian come from the mixins (core/explain/pool_size.py, pool_matrices.py), --focus
+    from core/explain/pool_focus.py.
     """
+
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus`` (core/explain/pool_focus.py: imported only then, start-up cost)."""
+        from gradcalc.core.explain import pool_focus
+
+        return pool_focus.section_focus(self, target)
 
     def __init__(self, problem: PoolProblem, run: Any, options: common.SolveOptions):
         computed: PoolTrace = run.trace
