@@ -23,8 +23,9 @@ NOT_IMPORTED = (
     "gradcalc.core.kinds.catalog_rnn",
     # a net's errors, in the net's terms
     "gradcalc.core.kinds.net_messages",
-    # a temporal loss
+    # a temporal loss, the elementwise losses' steps
     "gradcalc.core.kinds.loss_temporal",
+    "gradcalc.core.explain.loss_elementwise",
     # gradcalc check's mistakes and gradcalc random's profiles (each kind's entry, parts)
     "gradcalc.core.kinds.mistakes",
     "gradcalc.core.kinds.profile",
