@@ -24,16 +24,11 @@ PyYAML only when an error needs a line and column.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
 from gradcalc.core.patterns import LazyPattern, is_whole_number
 
-# YAML allows a simple key of at most 1024 characters; spec keys are short.  A dot may
-# follow the first character (a net's result names: conv1.grad_kernel): no YAML 1.1 type
-# but a string reads a text that starts with a letter or an underscore and holds only these.
-_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]{0,127}):(?: +|$)")
 # Characters that start something other than a plain scalar (anchors, tags, block
 # scalars, directives, …) or a structure this reader does not take.
 _BAD_START = frozenset("-?:,]}#&*!|>%@`")
@@ -119,13 +114,14 @@ class _Reader:
             while after < length and rest[after] == " ":
                 after += 1
             if not _is_dash(rest, after, length):
-                key = _KEY.match(rest, after)
-                if key is not None:
+                found = _key_at(rest, after)
+                if found is not None:
                     # "- type: conv": a mapping in the item, its first key on the dash's line
                     # (recorded as an empty item, then that key where it stands).
+                    key, end = found
                     self.lines.append((indent + start, True, None, _NOTHING))
-                    value = self._inline_value(rest[key.end() :])
-                    self.lines.append((indent + after, False, key.group(1), value))
+                    value = self._inline_value(rest[end:])
+                    self.lines.append((indent + after, False, key, value))
                     return
                 self.lines.append((indent + start, True, None, self._inline_value(rest[after:])))
                 return
@@ -134,10 +130,11 @@ class _Reader:
             if items > _MAX_DEPTH:
                 raise NotPlain  # nested deeper than this reader goes anyway
             start = after
-        match = _KEY.match(rest)
-        if match is None:
+        found = _key_at(rest, 0)
+        if found is None:
             raise NotPlain  # "---", "-1" as a key, "? key", a plain multi-line scalar, …
-        self.lines.append((indent, False, match.group(1), self._inline_value(rest[match.end() :])))
+        key, end = found
+        self.lines.append((indent, False, key, self._inline_value(rest[end:])))
 
     # -- values on one line --------------------------------------------------------------
 
@@ -249,7 +246,7 @@ class _Reader:
         for part in _entries(inner):
             key, separator, value = part.strip(" ").partition(": ")
             value = value.strip(" ")
-            if not separator or not _KEY.fullmatch(key + ":") or key in result or not value:
+            if not separator or not _is_key(key) or key in result or not value:
                 raise NotPlain
             if value[0] == "[":
                 result[key] = self._inline_value(value)  # as a flow list after "key: "
@@ -358,6 +355,35 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
         if quote == '"' and "\\" in inner:
             raise NotPlain
         return (inner.replace("''", "'") if quote == "'" else inner), end + 1
+
+
+def _is_key(text: str) -> bool:
+    """Whether ``text`` is a key this reader takes: YAML allows a simple key of at most 1024
+    characters, spec keys are short; a dot may follow the first character (a net's result
+    names: conv1.grad_kernel).  No YAML 1.1 type but a string reads a text that starts with
+    an ASCII letter or an underscore and holds only these, digits and dots: the pattern
+    ``[A-Za-z_][A-Za-z0-9_.]{0,127}``, tested with str methods (no pattern compiled)."""
+    return (
+        0 < len(text) <= 128
+        and text.isascii()  # then isidentifier takes ASCII letters, digits and _ only
+        and text[0] != "."
+        and text.replace(".", "").isidentifier()
+    )
+
+
+def _key_at(text: str, start: int) -> tuple[str, int] | None:
+    """``(key, end)`` for a key written at ``text[start]`` as ``key:`` followed by spaces
+    (``end`` after them) or by the end of the line; None for anything else."""
+    colon = text.find(":", start, start + 129)  # a key holds no colon and 128 characters at most
+    if colon < 0 or not _is_key(text[start:colon]):
+        return None
+    end = colon + 1
+    if end < len(text) and text[end] == " ":
+        while end < len(text) and text[end] == " ":
+            end += 1
+    elif end < len(text) and text[end:] != "\n":  # the pattern's $ matched before a final \n
+        return None
+    return text[start:colon], end
 
 
 def _entries(inner: str) -> list[str]:

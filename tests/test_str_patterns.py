@@ -136,3 +136,30 @@ def test_a_numbers_exponent_is_the_one_searched_for_before(text: str) -> None:
     assert (int(exponent[1:]) if exponent else None) == (
         int(searched.group(1)) if searched else None
     )
+
+
+KEY_PATTERN = re.compile(r"([A-Za-z_][A-Za-z0-9_.]{0,127}):(?: +|$)")  # cli/plain_yaml.py's
+KEYISH = st.one_of(
+    st.text(alphabet="ab_Z09.:- \n#é١", max_size=10),
+    st.builds(
+        lambda lead, length, tail: lead + "a" * length + tail,
+        st.sampled_from(["", "-", " ", ".", "_", "1", "- ", "é"]),
+        st.sampled_from([0, 1, 126, 127, 128, 129]),
+        st.sampled_from([":", ": ", ":  x", ":x", ":\n", ":\n\n", "", " :", ".:", "::"]),
+    ),
+    st.text(max_size=6),
+)
+
+
+@settings(max_examples=800, deadline=None)
+@given(KEYISH, st.integers(0, 3))
+def test_a_key_is_found_where_the_key_pattern_matched(text: str, start: int) -> None:
+    matched = KEY_PATTERN.match(text, start)
+    expected = (matched.group(1), matched.end()) if matched else None
+    assert plain_yaml._key_at(text, start) == expected
+
+
+@settings(max_examples=800, deadline=None)
+@given(KEYISH)
+def test_a_flow_mappings_key_is_one_the_key_pattern_took(key: str) -> None:
+    assert plain_yaml._is_key(key) == (KEY_PATTERN.fullmatch(key + ":") is not None)
