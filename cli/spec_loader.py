@@ -124,7 +124,7 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
-_DIGIT_RUN = re.compile(r"[0-9]+")
+_DIGIT_RUN = LazyPattern(r"[0-9]+")  # compiled only for a text long enough: see load_file
 # More than 100 digits in a row, or an exponent of four or more digits (compiled only for a
 # text that could hold either: see _number).
 _OUTSIZED_NUMBER = LazyPattern(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
@@ -559,8 +559,10 @@ def load_file(
     if text.startswith("\ufeff"):
         text = text[1:]
     # Parsing costs ~10 µs a value: refuse an oversized spec before parsing it.
-    # The estimate counts digit runs (1.5 counts twice), hence the factor 2.
-    estimate = len(_DIGIT_RUN.findall(text))
+    # The estimate counts digit runs (1.5 counts twice), hence the factor 2.  A text of n
+    # characters holds at most (n + 1) // 2 runs: a shorter one cannot reach the limit.
+    could_reach = (len(text) + 1) // 2 > 2 * max_values
+    estimate = len(_DIGIT_RUN.findall(text)) if could_reach else 0
     if estimate > 2 * max_values:
         raise SpecFileError(
             source,

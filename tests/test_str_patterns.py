@@ -173,3 +173,11 @@ def test_a_key_is_found_where_the_key_pattern_matched(text: str, start: int) -> 
 @given(KEYISH)
 def test_a_flow_mappings_key_is_one_the_key_pattern_took(key: str) -> None:
     assert plain_yaml._is_key(key) == (KEY_PATTERN.fullmatch(key + ":") is not None)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(alphabet="0123456789 .,[]-²١\n", max_size=30) | st.text(max_size=10))
+def test_a_text_holds_at_most_half_its_length_in_digit_runs(text: str) -> None:
+    """cli/spec_loader.py load_file counts digit runs only in a text long enough to hold more
+    than the limit: (n + 1) // 2 bounds the runs of n characters."""
+    assert len(re.findall(r"[0-9]+", text)) <= (len(text) + 1) // 2
