@@ -7,7 +7,7 @@ where the compiled pattern would; its first use compiles it.
 
 The few patterns every run uses and that say something simple (a whole number, an
 identifier) are tested with str methods instead (:func:`is_whole_number`,
-:func:`is_decimal_fraction`, :func:`is_ascii_name`): no pattern is compiled for them at all.  Each answers as its pattern
+:func:`is_decimal_fraction`, :func:`is_ascii_name`, :func:`number_exponent`): no pattern is compiled for them at all.  Each answers as its pattern
 did on any text (tests/test_str_patterns.py), Unicode digits and letters included:
 ``str.isdigit`` takes "²" and Arabic digits, ``str.isidentifier`` non-ASCII letters, so both
 are asked only of ASCII text.
@@ -78,6 +78,31 @@ def is_decimal_fraction(text: str) -> bool:
     if e:
         return (exponent[1:] if exponent[:1] in ("-", "+") else exponent).isdigit()
     return True
+
+
+def number_exponent(text: str) -> str | None:
+    """The exponent of a number written as ``text`` with no U+2212 ("-9" for "1e-9", "" for a
+    number without one), or None when core/values.py's number rule without U+2212
+    (_ASCII_SIGN_NUMBER_TEXT) does not take the text: an optional sign, digits with at most
+    one point (a whole number without a leading zero), an optional exponent, optionally "/"
+    and a whole number, spaces around the slash and the whole."""
+    number, slash, denominator = text.strip().partition("/")
+    number = number.rstrip()
+    if (slash and not is_whole_number(denominator.lstrip(), signs="-+")) or not number.isascii():
+        return None
+    mantissa, e, exponent = (
+        (number[1:] if number[:1] in ("-", "+") else number).lower().partition("e")
+    )
+    if e and not (exponent[1:] if exponent[:1] in ("-", "+") else exponent).isdigit():
+        return None  # isdigit on ASCII text: 0-9 only
+    if "." in mantissa:
+        whole, _, fraction = mantissa.partition(".")
+        taken = bool(whole or fraction) and all(
+            part.isdigit() for part in (whole, fraction) if part
+        )
+    else:
+        taken = is_whole_number(mantissa)
+    return exponent if taken else None
 
 
 def is_ascii_name(text: str) -> bool:

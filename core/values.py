@@ -23,7 +23,7 @@ from gradcalc.core.float_source import (
     rounds_each_once,
     shortest_fraction,
 )
-from gradcalc.core.patterns import LazyPattern, is_whole_number
+from gradcalc.core.patterns import LazyPattern, number_exponent
 from gradcalc.core.words import entries, number_text
 
 Number = Fraction | float
@@ -42,9 +42,9 @@ _NUMBER_SOURCE = (
 )
 _NUMBER_TEXT = LazyPattern(_NUMBER_SOURCE)
 # The same for text with no U+2212 (parse_number writes it as "-" first), as
-# _number_exponent reads it with str methods (compiling the pattern took 0.3 ms of a run
-# whose spec writes one number as text, "1e-9"; tests/test_str_patterns.py holds the two
-# to each other).
+# core/patterns.py number_exponent reads it with str methods (compiling the pattern took
+# 0.3 ms of a run whose spec writes one number as text, "1e-9"; tests/test_str_patterns.py
+# holds the two to each other).
 _ASCII_SIGN_NUMBER_TEXT = LazyPattern(_NUMBER_SOURCE.replace(r"\u2212", ""))
 _INT_TEXT = LazyPattern(r"^\s*[-+\u2212]?[0-9]+\s*$")
 # The same rule for the JSON Schema of a spec (core/schema.py): an ECMA-262 regex as well.
@@ -56,31 +56,6 @@ NUMBER_TEXT_PATTERN = _NUMBER_SOURCE
 _MAX_EXPONENT = 300
 MAX_MAGNITUDE = 10**100
 _MAGNITUDE_TEXT = "1e100"
-
-
-def _number_exponent(text: str) -> str | None:
-    """The exponent of a number written as ``text`` with no U+2212 ("-9" for "1e-9", "" for a
-    number without one), or None when the number rule (_ASCII_SIGN_NUMBER_TEXT) does not
-    take the text: an optional sign, digits with at most one point (a whole number without
-    a leading zero), an optional exponent, optionally "/" and a whole number, spaces around
-    the slash and the whole."""
-    number, slash, denominator = text.strip().partition("/")
-    number = number.rstrip()
-    if (slash and not is_whole_number(denominator.lstrip(), signs="-+")) or not number.isascii():
-        return None
-    mantissa, e, exponent = (
-        (number[1:] if number[:1] in ("-", "+") else number).lower().partition("e")
-    )
-    if e and not (exponent[1:] if exponent[:1] in ("-", "+") else exponent).isdigit():
-        return None  # isdigit on ASCII text: 0-9 only
-    if "." in mantissa:
-        whole, _, fraction = mantissa.partition(".")
-        taken = bool(whole or fraction) and all(
-            part.isdigit() for part in (whole, fraction) if part
-        )
-    else:
-        taken = is_whole_number(mantissa)
-    return exponent if taken else None
 
 
 def describe(value: Any) -> str:
@@ -143,7 +118,7 @@ def parse_number(
             text = text.replace(_MINUS, "-")
         if text.lower().lstrip("+-").strip() in ("nan", "inf", "infinity", ".nan", ".inf"):
             raise SpecError(path, f"{text!r} is not allowed: entries must be finite numbers")
-        exponent = _number_exponent(text)  # no U+2212 left in text
+        exponent = number_exponent(text)  # no U+2212 left in text
         if exponent is not None:
             if len(text) > 400:
                 raise SpecError(

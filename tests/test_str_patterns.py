@@ -17,7 +17,12 @@ from gradcalc.cli import plain_yaml
 from gradcalc.core import values
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds import net
-from gradcalc.core.patterns import is_ascii_name, is_decimal_fraction, is_whole_number
+from gradcalc.core.patterns import (
+    is_ascii_name,
+    is_decimal_fraction,
+    is_whole_number,
+    number_exponent,
+)
 
 TRICKY = "0123456789+-−²١１ _.aZé\n\t :"
 NUMBERISH = st.one_of(
@@ -126,11 +131,11 @@ def test_an_outsized_number_is_looked_for_wherever_the_pattern_could_find_one(te
 @settings(max_examples=800, deadline=None)
 @given(DECIMALISH | st.text(alphabet="0123456789.eE+-/ \u00a0\u2003\n١", max_size=12))
 def test_the_number_rule_read_with_str_methods_takes_what_its_pattern_matched(text: str) -> None:
-    """core/values.py _number_exponent: None where the rule without U+2212 does not match,
+    """core/patterns.py number_exponent: None where the rule without U+2212 does not match,
     else the exponent the rule's group 2 holds (without its e), "" for none."""
     number = values._ASCII_SIGN_NUMBER_TEXT.match(text)
     expected = None if number is None else (number.group(2) or "e")[1:]
-    assert values._number_exponent(text) == expected
+    assert number_exponent(text) == expected
 
 
 @settings(max_examples=600, deadline=None)
