@@ -34,6 +34,8 @@ NOT_IMPORTED = (
     "gradcalc.core.explain.focus",
     "gradcalc.core.explain.conv_focus",
     "gradcalc.core.explain.pool_focus",
+    # LP pooling's formulas and relations
+    "gradcalc.core.explain.pool_lp",
     # arrays too small for the compiled kernels, the thread pool or malloc's settings
     "gradcalc.core.ops.kernels",
     "gradcalc.core.parallel",
