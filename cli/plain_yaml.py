@@ -10,7 +10,7 @@ None) on anything else; the caller then reads the text with PyYAML as before.
 What it reads: ``key: value`` lines (keys are identifiers, dots allowed), nested block
 mappings, block sequences of values (``- [1, 2]``) and of mappings (``- type: conv``
 and the keys under it), one-line flow sequences of
-scalars (nested), one-line flow mappings of scalars, quoted strings without
+scalars (nested), one-line flow mappings of scalars and flow sequences, quoted strings without
 escapes, plain scalars, and comments.  Everything else (anchors, tags, block
 scalars, multi-line flow collections or plain scalars, tabs, documents markers,
 duplicate keys, odd indentation, anything the reader is unsure of) gives None.
@@ -24,22 +24,16 @@ PyYAML only when an error needs a line and column.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from typing import Any
 
-from gradcalc.core.patterns import LazyPattern
+from gradcalc.core.patterns import LazyPattern, is_whole_number
 
-# YAML allows a simple key of at most 1024 characters; spec keys are short.  A dot may
-# follow the first character (a net's result names: conv1.grad_kernel): no YAML 1.1 type
-# but a string reads a text that starts with a letter or an underscore and holds only these.
-_KEY = re.compile(r"([A-Za-z_][A-Za-z0-9_.]{0,127}):(?: +|$)")
-_PLAIN_INT = re.compile(r"-?(?:0|[1-9][0-9]{0,17})")
 # Characters that start something other than a plain scalar (anchors, tags, block
 # scalars, directives, …) or a structure this reader does not take.
 _BAD_START = frozenset("-?:,]}#&*!|>%@`")
 # Characters that may not appear in a scalar inside a flow collection here.
-_FLOW_UNSAFE = re.compile(r"[:{}\[\]#'\"&*!|>%@`?]")
+_FLOW_UNSAFE = frozenset(":{}[]#'\"&*!|>%@`?")
 # Nesting taken here, in blocks and in flow lists each: together well below the loader's 32.
 _MAX_DEPTH = 8
 # A flow list of integers (possibly nested) — and digit runs too long for that shortcut.
@@ -120,13 +114,14 @@ class _Reader:
             while after < length and rest[after] == " ":
                 after += 1
             if not _is_dash(rest, after, length):
-                key = _KEY.match(rest, after)
-                if key is not None:
+                found = _key_at(rest, after)
+                if found is not None:
                     # "- type: conv": a mapping in the item, its first key on the dash's line
                     # (recorded as an empty item, then that key where it stands).
+                    key, end = found
                     self.lines.append((indent + start, True, None, _NOTHING))
-                    value = self._inline_value(rest[key.end() :])
-                    self.lines.append((indent + after, False, key.group(1), value))
+                    value = self._inline_value(rest[end:])
+                    self.lines.append((indent + after, False, key, value))
                     return
                 self.lines.append((indent + start, True, None, self._inline_value(rest[after:])))
                 return
@@ -135,10 +130,11 @@ class _Reader:
             if items > _MAX_DEPTH:
                 raise NotPlain  # nested deeper than this reader goes anyway
             start = after
-        match = _KEY.match(rest)
-        if match is None:
+        found = _key_at(rest, 0)
+        if found is None:
             raise NotPlain  # "---", "-1" as a key, "? key", a plain multi-line scalar, …
-        self.lines.append((indent, False, match.group(1), self._inline_value(rest[match.end() :])))
+        key, end = found
+        self.lines.append((indent, False, key, self._inline_value(rest[end:])))
 
     # -- values on one line --------------------------------------------------------------
 
@@ -216,7 +212,9 @@ class _Reader:
                     end += 1
                 token = text[position:end].rstrip(" ")
                 _check_flow_scalar(token)
-                items.append(int(token) if _PLAIN_INT.fullmatch(token) else self.scalar(token))
+                # At most 18 digits: an int64, as PyYAML's path converts it.
+                plain_int = is_whole_number(token, signs="-", most_digits=18)
+                items.append(int(token) if plain_int else self.scalar(token))
                 position = end
             while position < length and text[position] == " ":
                 position += 1
@@ -234,6 +232,8 @@ class _Reader:
                 raise NotPlain  # a trailing comma: leave it to PyYAML
 
     def _flow_mapping(self, text: str) -> dict[str, Any]:
+        """``{key: value, …}`` on one line; each value a plain scalar or a flow list (a net's
+        layer: ``- {type: conv, kernel: [[1, 0], [0, 1]], stride: 1}``)."""
         if not text.endswith("}"):
             raise NotPlain
         inner = text[1:-1].strip(" ")
@@ -241,11 +241,16 @@ class _Reader:
         if not inner:
             self._counted(1)
             return result
-        for part in inner.split(","):
+        if "'" in inner or '"' in inner:
+            raise NotPlain  # quoted text: its commas and brackets would be the text's own
+        for part in _entries(inner):
             key, separator, value = part.strip(" ").partition(": ")
             value = value.strip(" ")
-            if not separator or not _KEY.fullmatch(key + ":") or key in result or not value:
+            if not separator or not _is_key(key) or key in result or not value:
                 raise NotPlain
+            if value[0] == "[":
+                result[key] = self._inline_value(value)  # as a flow list after "key: "
+                continue
             _check_flow_scalar(value)
             result[key] = self.scalar(value)
         self._counted(2 * len(result) + 1)
@@ -352,6 +357,52 @@ def _quoted(text: str, start: int) -> tuple[str, int]:
         return (inner.replace("''", "'") if quote == "'" else inner), end + 1
 
 
+def _is_key(text: str) -> bool:
+    """Whether ``text`` is a key this reader takes: YAML allows a simple key of at most 1024
+    characters, spec keys are short; a dot may follow the first character (a net's result
+    names: conv1.grad_kernel).  No YAML 1.1 type but a string reads a text that starts with
+    an ASCII letter or an underscore and holds only these, digits and dots: the pattern
+    ``[A-Za-z_][A-Za-z0-9_.]{0,127}``, tested with str methods (no pattern compiled)."""
+    return (
+        0 < len(text) <= 128
+        and text.isascii()  # then isidentifier takes ASCII letters, digits and _ only
+        and text[0] != "."
+        and text.replace(".", "").isidentifier()
+    )
+
+
+def _key_at(text: str, start: int) -> tuple[str, int] | None:
+    """``(key, end)`` for a key written at ``text[start]`` as ``key:`` followed by spaces
+    (``end`` after them) or by the end of the line; None for anything else."""
+    colon = text.find(":", start, start + 129)  # a key holds no colon and 128 characters at most
+    if colon < 0 or not _is_key(text[start:colon]):
+        return None
+    end = colon + 1
+    if end < len(text) and text[end] == " ":
+        while end < len(text) and text[end] == " ":
+            end += 1
+    elif end < len(text) and text[end:] != "\n":  # the pattern's $ matched before a final \n
+        return None
+    return text[start:colon], end
+
+
+def _entries(inner: str) -> list[str]:
+    """A flow mapping's text between its braces, split at the commas outside brackets."""
+    if "[" not in inner:
+        return inner.split(",")
+    entries, depth, start = [], 0, 0
+    for position, char in enumerate(inner):
+        if char == "[":
+            depth += 1
+        elif char == "]":
+            depth -= 1
+        elif char == "," and depth == 0:
+            entries.append(inner[start:position])
+            start = position + 1
+    entries.append(inner[start:])
+    return entries
+
+
 def _is_negative_start(text: str) -> bool:
     """``-3``, ``-x``: a plain scalar that starts with a dash (``- 3`` would be an item)."""
     return len(text) > 1 and text[0] == "-" and text[1] != " "
@@ -361,7 +412,7 @@ def _check_flow_scalar(token: str) -> None:
     """Raise NotPlain unless ``token`` is a plain scalar this reader takes inside ``[…]``/``{…}``."""
     if (
         not token
-        or _FLOW_UNSAFE.search(token)
+        or not _FLOW_UNSAFE.isdisjoint(token)
         or (token[0] in _BAD_START and not _is_negative_start(token))
     ):
         raise NotPlain

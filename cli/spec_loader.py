@@ -24,7 +24,7 @@ import yaml
 
 from gradcalc.cli.plain_yaml import NotPlain, read_plain
 from gradcalc.core.errors import FieldPath, GradcalcError
-from gradcalc.core.patterns import LazyPattern
+from gradcalc.core.patterns import LazyPattern, is_decimal_fraction, is_whole_number
 from gradcalc.core.records import record
 
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -124,14 +124,10 @@ def _mark(node: yaml.Node) -> tuple[int, int]:
 
 _INT_TAG = "tag:yaml.org,2002:int"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
-# The numbers the loader converts itself: decimal, as gradcalc reads numbers everywhere
-# (core/values.py); YAML 1.1 floats need a dot, so "1e3" is text for the number reader.
-_DECIMAL_INT = re.compile(r"[-+]?(?:0|[1-9][0-9]*)")
-_DECIMAL_FRACTION = re.compile(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?")
-_DIGIT_RUN = re.compile(r"[0-9]+")
-_PLAIN_INT = re.compile(r"[-+]?(0|[1-9][0-9]{0,99})")
-# More than 100 digits in a row, or an exponent of four or more digits.
-_OUTSIZED_NUMBER = re.compile(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
+_DIGIT_RUN = LazyPattern(r"[0-9]+")  # compiled only for a text long enough: see load_file
+# More than 100 digits in a row, or an exponent of four or more digits (compiled only for a
+# text that could hold either: see _number).
+_OUTSIZED_NUMBER = LazyPattern(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
 
 
 class _Converter:
@@ -180,7 +176,7 @@ class _Converter:
             if all(
                 type(item) is yaml.ScalarNode
                 and item.tag == _INT_TAG
-                and _PLAIN_INT.fullmatch(item.value)
+                and is_whole_number(item.value, signs="-+", most_digits=100)
                 for item in items
             ):
                 self.count += len(items)
@@ -242,8 +238,14 @@ def check_text(text: str, source: str) -> None:
 
 
 def _number(text: str, tag: str) -> Any:
-    """A scalar YAML 1.1 calls a number, read as gradcalc reads numbers (core/values.py)."""
-    if _OUTSIZED_NUMBER.search(text):
+    """A scalar YAML 1.1 calls a number, read as gradcalc reads numbers (core/values.py).
+
+    The numbers the loader converts itself are decimal (is_decimal_fraction,
+    is_whole_number), as gradcalc reads numbers everywhere; YAML 1.1 floats need a dot, so
+    "1e3" is text for the number reader."""
+    # A text of at most 100 characters without an e holds neither 101 digits nor an
+    # exponent: most numbers, known without compiling the pattern.
+    if (len(text) > 100 or "e" in text or "E" in text) and _OUTSIZED_NUMBER.search(text):
         # Left as text: the core's number reader rejects it with its field path,
         # before anything tries to build a number with a billion digits.
         return text
@@ -253,9 +255,9 @@ def _number(text: str, tag: str) -> Any:
             return math.nan
         if lowered.lstrip("+-") == ".inf":
             return -math.inf if lowered.startswith("-") else math.inf
-        if _DECIMAL_FRACTION.fullmatch(text):
+        if is_decimal_fraction(text):
             return Fraction(text)
-    if _DECIMAL_INT.fullmatch(text):
+    if is_whole_number(text, signs="-+"):
         return int(text)
     # YAML 1.1's other numbers (010 as octal 8, 0x1F, 0b1, 1:30 in base 60, 1_000) and what
     # an explicit tag claims ("!!int abc") stay text: the core's number reader refuses them
@@ -557,8 +559,10 @@ def load_file(
     if text.startswith("\ufeff"):
         text = text[1:]
     # Parsing costs ~10 µs a value: refuse an oversized spec before parsing it.
-    # The estimate counts digit runs (1.5 counts twice), hence the factor 2.
-    estimate = len(_DIGIT_RUN.findall(text))
+    # The estimate counts digit runs (1.5 counts twice), hence the factor 2.  A text of n
+    # characters holds at most (n + 1) // 2 runs: a shorter one cannot reach the limit.
+    could_reach = (len(text) + 1) // 2 > 2 * max_values
+    estimate = len(_DIGIT_RUN.findall(text)) if could_reach else 0
     if estimate > 2 * max_values:
         raise SpecFileError(
             source,

@@ -6,15 +6,14 @@ in zeroed pages.  A float64 net of the net benchmark's size (8×16×32×32 activ
 about as long in those faults (2,100 per run, 2.5 ms of system time) as in its arithmetic;
 PyTorch's allocator avoids them.  ``keep_freed_memory`` asks malloc, once per process, to
 take blocks up to 32 MiB from its heap and keep up to 128 MiB of freed memory there.
+core/ops/adapter.py asks from its ``LARGE_ENTRIES`` float64 entries on, and only then imports
+this module.
 """
 
 from __future__ import annotations
 
 # glibc's mallopt parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-# Float64 entries from which an op's arrays are worth it (512 KiB): smaller problems never
-# import ctypes (start-up time).
-LARGE_ENTRIES = 1 << 16
 _memory_kept = [False]
 
 

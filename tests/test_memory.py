@@ -16,7 +16,7 @@ def test_a_large_float_op_keeps_freed_memory_once(monkeypatch) -> None:
     small = np.linspace(-1, 1, 10)
     y, _ = adapter.forward(relu, small, {"subgradient": None}, exact=False)
     assert memory._memory_kept == [False]
-    large = np.linspace(-1, 1, memory.LARGE_ENTRIES)
+    large = np.linspace(-1, 1, adapter.LARGE_ENTRIES)
     y, _ = adapter.forward(relu, large, {"subgradient": None}, exact=False)
     assert memory._memory_kept == [True]
     assert np.array_equal(y, np.maximum(large, 0.0))

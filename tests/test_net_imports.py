@@ -23,14 +23,26 @@ NOT_IMPORTED = (
     "gradcalc.core.kinds.catalog_rnn",
     # a net's errors, in the net's terms
     "gradcalc.core.kinds.net_messages",
-    # a temporal loss
+    # a temporal loss, the elementwise losses' steps
     "gradcalc.core.kinds.loss_temporal",
+    "gradcalc.core.explain.loss_elementwise",
     # gradcalc check's mistakes and gradcalc random's profiles (each kind's entry, parts)
     "gradcalc.core.kinds.mistakes",
     "gradcalc.core.kinds.profile",
     # --focus
     "gradcalc.core.kinds.focus",
     "gradcalc.core.explain.focus",
+    "gradcalc.core.explain.conv_focus",
+    "gradcalc.core.explain.pool_focus",
+    # LP pooling's formulas and relations
+    "gradcalc.core.explain.pool_lp",
+    # arrays too small for the compiled kernels, the thread pool or malloc's settings
+    "gradcalc.core.ops.kernels",
+    "gradcalc.core.parallel",
+    "gradcalc.core.memory",
+    # the softmax kind: cross_entropy's rows are written by core/explain/softmax_steps.py
+    "gradcalc.core.kinds.softmax",
+    "gradcalc.core.explain.softmax",
 )
 
 

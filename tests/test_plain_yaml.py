@@ -343,3 +343,35 @@ def test_unicode_minus_and_digits_agree_and_stay_text(scalar, template):
     assert plain is not None  # the plain path takes them
     assert typed(plain) == typed(full_path(text))
     assert scalar in str(plain["value"])
+
+
+@st.composite
+def flow_mappings(draw) -> str:
+    """A net's layers written as flow mappings whose values are scalars or flow lists
+    (``- {type: conv, kernel: [[1, 0], [0, 1]], stride: 1}``), odd spacing, commas,
+    brackets and quotes included."""
+    entries = []
+    for _ in range(draw(st.integers(0, 4))):
+        odd = draw(st.integers(0, 5)) == 0  # mostly entries the plain reader takes
+        key = draw(st.sampled_from(["k", "a.b", "1", "-x", "", "a b"]) if odd else IDENT)
+        value = _flow(draw, 0) if draw(st.booleans()) else draw(TOKEN)
+        colon = draw(st.sampled_from([":  ", ":", " : "]) if odd else st.just(": "))
+        entries.append(f"{key}{colon}{value}{draw(st.sampled_from(['', '', ' ']))}")
+    separator = draw(st.sampled_from([", ", ", ", ",", " , "]))
+    mapping = "{" + draw(st.sampled_from(["", " "])) + separator.join(entries)
+    mapping += draw(st.sampled_from(["}"] * 6 + [" }", ",}", "} # c", "}x", "] }"]))
+    lead = draw(st.sampled_from(["layers:\n  - ", "loss: ", "layers:\n- ", "a:\n  - b: "]))
+    return lead + mapping + "\n" + draw(st.sampled_from(["", "kind: net\n", "x: [1]\n"]))
+
+
+@settings(max_examples=600, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(flow_mappings())
+def test_generated_flow_mappings_of_lists_agree(text):
+    assert_agrees(text)
+
+
+def test_the_bundled_net_example_takes_the_plain_path():
+    """Its layers are flow mappings holding flow lists (issue 14: PyYAML's path costs more)."""
+    text = (bundled()[0].parent / "net_conv_relu_maxpool_dense.yaml").read_text(encoding="utf-8")
+    assert read_plain(text, spec_loader._plain_scalar, 10_000_000) is not None
+    assert_agrees(text)

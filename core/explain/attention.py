@@ -37,7 +37,7 @@ from gradcalc.core.explain.pieces import (
     show_matrix,
     underflow_words,
 )
-from gradcalc.core.explain.softmax import softmax_row_steps
+from gradcalc.core.explain.softmax_steps import softmax_row_steps
 from gradcalc.core.kinds.attention import SECTIONS, AttentionProblem, AttentionTrace
 
 

@@ -4,13 +4,13 @@ Array layout is NCHW: input ``x`` N×C×H×W, kernel ``w`` O×C×kh×kw, output 
 N×O×H_out×W_out; symbols are written in the spec's own axes (core/kinds/conv.py).
 The sections live by topic: the symbols and the sums several sections share in
 ``conv_terms``, the backward pass in ``conv_backward``, the compact identities in
-``conv_identities``, ``--focus`` in ``conv_focus``; this module holds the conventions,
-the problem, the output size, the forward pass, the Jacobians and the loss.
+``conv_identities``, ``--focus`` in ``conv_focus`` (imported only then); this module holds
+the conventions, the problem, the output size, the forward pass, the Jacobians and the loss.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,7 +22,6 @@ from gradcalc.core.explain import (
     keyed_sections,
 )
 from gradcalc.core.explain.conv_backward import BackwardSections
-from gradcalc.core.explain.conv_focus import FocusSections
 from gradcalc.core.explain.conv_identities import IdentitySections
 from gradcalc.core.explain.pieces import (
     conv_arithmetic_words,
@@ -33,6 +32,10 @@ from gradcalc.core.kinds.conv import SECTIONS
 from gradcalc.core.ops.conv import flip, pad_input
 from gradcalc.core.records import record
 from gradcalc.core.words import entries
+
+if TYPE_CHECKING:
+    from gradcalc.core.explain.focus import Focus
+    from gradcalc.core.kinds.focus import FocusTarget
 
 
 @record(frozen=True)
@@ -51,7 +54,7 @@ class _Axis:
     out: int
 
 
-class Explainer(FocusSections, IdentitySections, BackwardSections):
+class Explainer(IdentitySections, BackwardSections):
     """Builds the sections of a conv explanation; loops only over rows it shows."""
 
     def __new__(cls, problem: Any, run: Any, options: Any) -> Explainer:
@@ -70,6 +73,12 @@ class Explainer(FocusSections, IdentitySections, BackwardSections):
 
             return super().__new__(PaddedExplainer)
         return super().__new__(cls)
+
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus`` (core/explain/conv_focus.py: imported only then, start-up cost)."""
+        from gradcalc.core.explain import conv_focus
+
+        return conv_focus.section_focus(self, target)
 
     def forward_rule(self) -> str:
         """The forward formula in this problem's symbols, strides and dilations, e.g.

@@ -24,7 +24,6 @@ from gradcalc.core.explain import (
     keyed_sections,
 )
 from gradcalc.core.explain.loss_class import ClassLossSteps
-from gradcalc.core.explain.loss_elementwise import ElementwiseSteps
 from gradcalc.core.explain.pieces import (
     arithmetic_words,
     element_symbol,
@@ -39,7 +38,7 @@ from gradcalc.core.ops.softmax import log_sum_exp
 from gradcalc.core.words import count_words, entries, plain
 
 
-class Explainer(ClassLossSteps, ElementwiseSteps):
+class Explainer(ClassLossSteps):
     """Builds a loss's explanation; loops only over the rows it shows."""
 
     def __init__(self, problem: LossProblem, run: Any, options: common.SolveOptions):
@@ -250,8 +249,10 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
             self._forward_cross_entropy(section)
         elif self.p.loss == "nll":
             self._forward_nll(section)
-        else:
-            self._forward_elementwise(section)
+        else:  # mse, bce, bce_with_logits (imported here: the class losses never need them)
+            from gradcalc.core.explain import loss_elementwise
+
+            loss_elementwise.forward_steps(self, section)
         section.add(self._reduction())
         return section
 
@@ -308,7 +309,9 @@ class Explainer(ClassLossSteps, ElementwiseSteps):
         elif self.p.loss == "nll":
             self._backward_nll(section)
         else:
-            self._backward_elementwise(section)
+            from gradcalc.core.explain import loss_elementwise
+
+            loss_elementwise.backward_steps(self, section)
         return section
 
     def _scale_tokens(self) -> tuple[str | Any, ...]:

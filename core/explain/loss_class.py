@@ -13,7 +13,7 @@ import numpy as np
 
 from gradcalc.core.explain import Formula, Note, Section, sentence
 from gradcalc.core.explain.pieces import factor, plus, show_matrix
-from gradcalc.core.explain.softmax import softmax_row_steps
+from gradcalc.core.explain.softmax_steps import softmax_row_steps
 from gradcalc.core.ops.softmax import log_sum_exp
 from gradcalc.core.words import plain
 

@@ -1,10 +1,14 @@
 """The forward and backward steps of the elementwise losses (mse, bce, bce_with_logits),
 for core/explain/loss.py: one step per entry of the input (any shape), in row-major order.
+
+Functions of core/explain/loss.py's Explainer, whose problem (p), trace (c), options, input
+as computed (x, exact), names (X, T, W, L) and symbol helpers (sym, _scale_tokens) they use;
+it imports this module only for an elementwise loss (start-up cost of the class losses).
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -14,6 +18,9 @@ from gradcalc.core.kinds.loss_trace import bce_clamps, one_minus
 from gradcalc.core.ops.losses import BCE_LOG_FLOOR, CENTRED, UPPER
 from gradcalc.core.words import plain
 
+if TYPE_CHECKING:
+    from gradcalc.core.explain.loss import Explainer
+
 
 def _one_minus(x: Any) -> tuple:
     """The tokens of 1 − x: its float value (see :func:`one_minus`), or (1 − x) written out
@@ -22,125 +29,128 @@ def _one_minus(x: Any) -> tuple:
     return (rest,) if rest != 1 or x == 0 else ("(1 − ", float(x), ")")
 
 
-class ElementwiseSteps:
-    """The steps of mse, bce and bce_with_logits: a mixin of core/explain/loss.py's
-    Explainer, whose problem (p), trace (c), options, input as computed (x, exact), names
-    (X, T, W, L) and symbol helpers (sym, _scale_tokens) they use."""
+def _elementwise_rows(explainer: Explainer) -> tuple[list[tuple[int, ...]], int]:
+    shape = explainer.p.input.shape
+    total = int(np.prod(shape))
+    shown = explainer.options.cap(total)
+    return [tuple(int(v) for v in np.unravel_index(k, shape)) for k in range(shown)], (
+        total - shown
+    )
 
-    def _elementwise_rows(self) -> tuple[list[tuple[int, ...]], int]:
-        shape = self.p.input.shape
-        total = int(np.prod(shape))
-        shown = self.options.cap(total)
-        return [tuple(int(v) for v in np.unravel_index(k, shape)) for k in range(shown)], (
-            total - shown
-        )
 
-    def _weight_at(self, index: tuple[int, ...]) -> Any:
-        weight = np.broadcast_to(self.p.weight, self.p.input.shape)
-        return weight[index] if self.exact else float(weight[index])
+def _weight_at(explainer: Explainer, index: tuple[int, ...]) -> Any:
+    weight = np.broadcast_to(explainer.p.weight, explainer.p.input.shape)
+    return weight[index] if explainer.exact else float(weight[index])
 
-    def _forward_elementwise(self, section: Section) -> None:
-        p, c = self.p, self.c
-        rows, omitted = self._elementwise_rows()
-        t = p.values if self.exact else p.values.astype(float)
-        weighted = p.weight is not None
-        for index in rows:
-            x, target = self.x[index], t[index]
-            xs, ts = self.sym(self.X, index).text, self.sym(self.T, index).text
-            w = (self._weight_at(index), "·") if weighted else ()
-            ws = f"{self.sym(self.W, index).text}·" if weighted else ""
-            label = self.sym("ℓ", index).text
-            if p.loss == "mse":
-                symbolic = f"{label} = ({xs} − {ts})²"
-                numeric: tuple = ("(", x, " − ", *factor(target), ")²")
-            elif p.loss == "bce":
-                given = (p.input[index], p.values[index])  # exact, for 1 − x and 1 − t
-                symbolic, numeric = _bce_loss_step(label, xs, ts, ws, w, x, target, given)
-            else:
-                symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
-                numeric = (
-                    *w,
-                    "[max(",
-                    x,
-                    ", 0) − ",
-                    *factor(x),
-                    "·",
-                    target,
-                    " + log(1 + exp(",
-                    -abs(x),
-                    "))]",
-                )
-            section.add(Formula(label, symbolic, numeric, c.per_item[index]))
-            if p.loss == "bce":
-                _bce_log_clamp_note(section, xs, x, p.input[index])
-        if p.loss == "bce_with_logits":
-            section.add(
-                Note(
-                    "this is −[t·log σ(s) + (1 − t)·log(1 − σ(s))] rearranged so that exp only sees −|s|: "
-                    "large logits cannot overflow (PyTorch's stable form)"
-                )
+
+def forward_steps(explainer: Explainer, section: Section) -> None:
+    p, c = explainer.p, explainer.c
+    rows, omitted = _elementwise_rows(
+        explainer,
+    )
+    t = p.values if explainer.exact else p.values.astype(float)
+    weighted = p.weight is not None
+    for index in rows:
+        x, target = explainer.x[index], t[index]
+        xs, ts = explainer.sym(explainer.X, index).text, explainer.sym(explainer.T, index).text
+        w = (_weight_at(explainer, index), "·") if weighted else ()
+        ws = f"{explainer.sym(explainer.W, index).text}·" if weighted else ""
+        label = explainer.sym("ℓ", index).text
+        if p.loss == "mse":
+            symbolic = f"{label} = ({xs} − {ts})²"
+            numeric: tuple = ("(", x, " − ", *factor(target), ")²")
+        elif p.loss == "bce":
+            given = (p.input[index], p.values[index])  # exact, for 1 − x and 1 − t
+            symbolic, numeric = _bce_loss_step(label, xs, ts, ws, w, x, target, given)
+        else:
+            symbolic = f"{label} = {ws}[max({xs}, 0) − {xs}·{ts} + log(1 + exp(−|{xs}|))]"
+            numeric = (
+                *w,
+                "[max(",
+                x,
+                ", 0) − ",
+                *factor(x),
+                "·",
+                target,
+                " + log(1 + exp(",
+                -abs(x),
+                "))]",
             )
-        section.omitted = omitted
-
-    def _backward_elementwise(self, section: Section) -> None:
-        p, c = self.p, self.c
-        L, X = self.L, self.X
-        rows, omitted = self._elementwise_rows()
-        t = p.values if self.exact else p.values.astype(float)
-        d = c.denominator
-        d_tokens = self._scale_tokens()
-        d_text = "" if d == 1 else f"/{plain(d)}"
-        weighted = p.weight is not None
-        for index in rows:
-            x, target = self.x[index], t[index]
-            xs, ts = self.sym(X, index).text, self.sym(self.T, index).text
-            w = (self._weight_at(index), "·") if weighted else ()
-            ws = f"{self.sym(self.W, index).text}·" if weighted else ""
-            name = self.sym(f"∂{L}/∂{X}", index).text
-            if p.loss == "mse":
-                symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
-                numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
-            elif p.loss == "bce":
-                symbolic, numeric = _bce_gradient_step(
-                    name, xs, ts, ws, w, x, target, d_text, p.input[index]
-                )
-                numeric += d_tokens
-            else:
-                symbolic, numeric = self._logit_difference(index, name, ws, d_text)
-                numeric = (*w, *numeric, *d_tokens)
-            section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
-            if p.loss == "bce":
-                _bce_product_clamp_note(section, xs, x, p.input[index])
+        section.add(Formula(label, symbolic, numeric, c.per_item[index]))
         if p.loss == "bce":
-            section.add(
-                Note(
-                    "∂ℓ/∂x = −t/x + (1 − t)/(1 − x) = (x − t)/(x·(1 − x)): the two logs' derivatives over one denominator"
-                )
+            _bce_log_clamp_note(section, xs, x, p.input[index])
+    if p.loss == "bce_with_logits":
+        section.add(
+            Note(
+                "this is −[t·log σ(s) + (1 − t)·log(1 − σ(s))] rearranged so that exp only sees −|s|: "
+                "large logits cannot overflow (PyTorch's stable form)"
             )
-        elif p.loss == "bce_with_logits":
-            section.add(
-                Note("∂ℓ/∂s = σ(s) − t: the sigmoid's derivative cancels the logs' denominators")
-            )
-        section.omitted = omitted
+        )
+    section.omitted = omitted
 
-    def _logit_difference(
-        self, index: tuple[int, ...], name: str, ws: str, d_text: str
-    ) -> tuple[str, tuple]:
-        """∂ℓ/∂s = σ(s) − t in the form the op took it (ops.losses.sigmoid_minus_target):
-        as written, as tanh(s/2)/2 + (1/2 − t) near σ(s) = t = 1/2, or as (1 − t) − σ(−s)
-        near 1, so that the numbers shown give the value shown."""
-        p, c = self.p, self.c
-        xs, ts = self.sym(self.X, index).text, self.sym(self.T, index).text
-        target = p.values[index] if self.exact else float(p.values[index])
-        form = int(c.form[index])
-        if form == CENTRED:
-            symbolic = f"{name} = {ws}(tanh({xs}/2)/2 + (1/2 − {ts})){d_text}"
-            return symbolic, ("(tanh(", *factor(self.x[index]), "/2)/2 + (1/2 − ", target, "))")
-        if form == UPPER:
-            symbolic = f"{name} = {ws}((1 − {ts}) − σ(−{xs})){d_text}"
-            return symbolic, ("((1 − ", target, ") − ", float(c.complements[index]), ")")
-        symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
-        return symbolic, ("(", float(c.probabilities[index]), " − ", target, ")")
+
+def backward_steps(explainer: Explainer, section: Section) -> None:
+    p, c = explainer.p, explainer.c
+    L, X = explainer.L, explainer.X
+    rows, omitted = _elementwise_rows(
+        explainer,
+    )
+    t = p.values if explainer.exact else p.values.astype(float)
+    d = c.denominator
+    d_tokens = explainer._scale_tokens()
+    d_text = "" if d == 1 else f"/{plain(d)}"
+    weighted = p.weight is not None
+    for index in rows:
+        x, target = explainer.x[index], t[index]
+        xs, ts = explainer.sym(X, index).text, explainer.sym(explainer.T, index).text
+        w = (_weight_at(explainer, index), "·") if weighted else ()
+        ws = f"{explainer.sym(explainer.W, index).text}·" if weighted else ""
+        name = explainer.sym(f"∂{L}/∂{X}", index).text
+        if p.loss == "mse":
+            symbolic = f"{name} = 2·({xs} − {ts}){d_text}"
+            numeric: tuple = ("2·(", x, " − ", *factor(target), ")", *d_tokens)
+        elif p.loss == "bce":
+            symbolic, numeric = _bce_gradient_step(
+                name, xs, ts, ws, w, x, target, d_text, p.input[index]
+            )
+            numeric += d_tokens
+        else:
+            symbolic, numeric = _logit_difference(explainer, index, name, ws, d_text)
+            numeric = (*w, *numeric, *d_tokens)
+        section.add(Formula(name, symbolic, numeric, c.grad_input[index]))
+        if p.loss == "bce":
+            _bce_product_clamp_note(section, xs, x, p.input[index])
+    if p.loss == "bce":
+        section.add(
+            Note(
+                "∂ℓ/∂x = −t/x + (1 − t)/(1 − x) = (x − t)/(x·(1 − x)): the two logs' derivatives over one denominator"
+            )
+        )
+    elif p.loss == "bce_with_logits":
+        section.add(
+            Note("∂ℓ/∂s = σ(s) − t: the sigmoid's derivative cancels the logs' denominators")
+        )
+    section.omitted = omitted
+
+
+def _logit_difference(
+    explainer: Explainer, index: tuple[int, ...], name: str, ws: str, d_text: str
+) -> tuple[str, tuple]:
+    """∂ℓ/∂s = σ(s) − t in the form the op took it (ops.losses.sigmoid_minus_target):
+    as written, as tanh(s/2)/2 + (1/2 − t) near σ(s) = t = 1/2, or as (1 − t) − σ(−s)
+    near 1, so that the numbers shown give the value shown."""
+    p, c = explainer.p, explainer.c
+    xs, ts = explainer.sym(explainer.X, index).text, explainer.sym(explainer.T, index).text
+    target = p.values[index] if explainer.exact else float(p.values[index])
+    form = int(c.form[index])
+    if form == CENTRED:
+        symbolic = f"{name} = {ws}(tanh({xs}/2)/2 + (1/2 − {ts})){d_text}"
+        return symbolic, ("(tanh(", *factor(explainer.x[index]), "/2)/2 + (1/2 − ", target, "))")
+    if form == UPPER:
+        symbolic = f"{name} = {ws}((1 − {ts}) − σ(−{xs})){d_text}"
+        return symbolic, ("((1 − ", target, ") − ", float(c.complements[index]), ")")
+    symbolic = f"{name} = {ws}(σ({xs}) − {ts}){d_text}"
+    return symbolic, ("(", float(c.probabilities[index]), " − ", target, ")")
 
 
 # bce's steps, where PyTorch's clamps act ----------------------------------------------

@@ -10,7 +10,7 @@ read it; it loops only over the rows it shows.
 from __future__ import annotations
 
 from fractions import Fraction
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -30,8 +30,6 @@ from gradcalc.core.explain import (
     sentence,
 )
 from gradcalc.core.explain.pieces import element_symbol, plus, show_matrix, symbolic_words
-from gradcalc.core.explain.pool_focus import FocusSection
-from gradcalc.core.explain.pool_lp import LpSections, root_text
 from gradcalc.core.explain.pool_matrices import MatrixSections
 from gradcalc.core.explain.pool_size import SizeSection
 from gradcalc.core.kinds.pool import SECTIONS, PoolProblem, PoolTrace
@@ -41,15 +39,37 @@ from gradcalc.core.kinds.pool_checks import power_text
 from gradcalc.core.ops.windows import BEYOND, PADDING, REAL, cell_readers
 from gradcalc.core.words import count_words, plain
 
+if TYPE_CHECKING:
+    from gradcalc.core.explain.focus import Focus
+    from gradcalc.core.kinds.focus import FocusTarget
 
-class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
+
+class Explainer(SizeSection, MatrixSections):
     """Builds the sections of a pool explanation; loops only over the rows it shows.
 
     Here: conventions, problem, forward, routing, backward and relations (lp), and the
-    symbols and per-window steps every section uses; the size section, --focus, ties and
-    the Jacobian come from the mixins (core/explain/pool_size.py, pool_focus.py,
-    pool_matrices.py).
+    symbols and per-window steps every section uses; the size section, ties and the
+    Jacobian come from the mixins (core/explain/pool_size.py, pool_matrices.py), --focus
+    from core/explain/pool_focus.py.
     """
+
+    def section_relations(self) -> Section:
+        """LP pooling against average and max pooling (seed 002), for mode lp
+        (core/explain/pool_lp.py, imported for that mode only: start-up cost)."""
+        section = Section("relations", "LP pooling, average and max (seed 002)")
+        if self.p.mode != "lp":
+            section.add(Note(f"mode {self.p.mode}: these relations are shown for mode lp"))
+            return section
+        from gradcalc.core.explain import pool_lp
+
+        pool_lp.add_relations(self, section)
+        return section
+
+    def section_focus(self, target: FocusTarget) -> tuple[Section, Focus]:
+        """``--focus`` (core/explain/pool_focus.py: imported only then, start-up cost)."""
+        from gradcalc.core.explain import pool_focus
+
+        return pool_focus.section_focus(self, target)
 
     def __init__(self, problem: PoolProblem, run: Any, options: common.SolveOptions):
         computed: PoolTrace = run.trace
@@ -119,6 +139,8 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
                     "the divisor counts only the window's input cells (count_include_pad: false)"
                 )
             return f"average pooling (PyTorch AvgPool2d): {self.Y} = (sum of the window)/divisor; {divisor}"
+        from gradcalc.core.explain.pool_lp import root_text  # LP only (start-up cost)
+
         pw = power_text(p.p)
         return (
             f"LP pooling (PyTorch LPPool2d), p = {plain(p.p)}: {self.Y} = (Σ {self.X}^{pw})^{root_text(p.p)} over "
@@ -187,8 +209,10 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
         """The conventions' last lines: exact or float64 arithmetic, and why."""
         g = self.g
         if self.p.mode == "lp":
+            from gradcalc.core.explain import pool_lp  # LP only (start-up cost)
+
             items = ["float64 arithmetic: LP results are roots, irrational in general"]
-            if self._scaled_windows():
+            if pool_lp.scaled_windows(self):
                 items.append(
                     "a window whose x^p would underflow or overflow float64 is scaled by its "
                     "largest |x|, m: y = m·(Σ (x/m)^p)^(1/p), the true value where PyTorch "
@@ -298,15 +322,13 @@ class Explainer(SizeSection, FocusSection, MatrixSections, LpSections):
             symbolic = f"{target} = max({', '.join(symbols)}{', …' if extra > 0 else ''})"
         elif self.p.mode == "avg":
             symbolic, numeric = self._average_formula(target, symbols, values, i, j, more_symbolic)
-        elif self.c.units[n, c, i, j] != 1:
-            # m as the computation took it (the largest |x| of every tap, shown or not),
-            # exactly: the float it was rounded to is that of this Fraction.
-            largest = max(abs(self.xs[n, c, r, col]) for _, r, col in real)
-            symbolic, numeric = self._lp_scaled_formula(
-                target, symbols, values, largest, (i, j), more_symbolic
-            )
         else:
-            symbolic, numeric = self._lp_formula(target, symbols, values, i, j, more_symbolic)
+            from gradcalc.core.explain import pool_lp  # LP only (start-up cost)
+
+            at = (n, c, i, j)
+            symbolic, numeric = pool_lp.window_formula(
+                self, target, symbols, values, at, real, more_symbolic
+            )
         items: list[Formula | Note] = [
             Formula(label=target, symbolic=symbolic, numeric=tuple(numeric), value=value)
         ]

@@ -15,7 +15,6 @@ Field table for kind net.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from dataclasses import field
 from typing import Any
@@ -26,6 +25,7 @@ from gradcalc.core import registry
 from gradcalc.core import spec as common
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.symbolic_fields import answers_at, naming, read_tensor
+from gradcalc.core.patterns import is_ascii_name
 from gradcalc.core.records import record
 from gradcalc.core.values import describe
 
@@ -79,7 +79,6 @@ SUPPLIED = {
     "upstream_h_n": "∂L/∂output alone (h_n is the output's last step, and feeds no layer)",
     "upstream_c_n": "∂L/∂output alone (c_n feeds no layer)",
 }
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Names a layer may not take: they are the net's own results.
 _RESERVED = ("input", "output", "loss", "grad_input")
 
@@ -438,7 +437,9 @@ def _read_name(item: Mapping[str, Any], index: int) -> str:
     if "name" not in item:
         return ""
     name = item["name"]
-    if not isinstance(name, str) or not _NAME.match(name) or len(name) > 12:
+    # A final newline is let through, as the pattern ^[A-Za-z_][A-Za-z0-9_]*$ (whose $ matches
+    # before one) let it through when it was written so.
+    if not isinstance(name, str) or not is_ascii_name(name.removesuffix("\n")) or len(name) > 12:
         raise SpecError(
             ("layers", index, "name"),
             "a layer's name is a word of letters, digits and _ (1-12 characters, not starting "

@@ -31,12 +31,15 @@ import numpy as np
 
 from gradcalc.core.exact import bilinear_exact, from_integers, integers, linear_exact
 from gradcalc.core.float_source import each_float
-from gradcalc.core.memory import LARGE_ENTRIES, keep_freed_memory
 from gradcalc.core.ops import Cache, Exactness, Op, Params, Product
 from gradcalc.core.records import record
 from gradcalc.core.values import holds_formulas, to_float
 
 Float64 = Callable[[np.ndarray], np.ndarray]
+
+# Float64 entries from which an op's arrays are worth having malloc keep freed memory (512 KiB,
+# core/memory.py): smaller problems never import core/memory.py, nor ctypes (start-up time).
+LARGE_ENTRIES = 1 << 16
 
 
 @record
@@ -101,7 +104,9 @@ def forward(
     """
     if not runs_exactly(op, exact):
         x = as_float(x, float64)
-        if np.size(x) >= LARGE_ENTRIES:  # its arrays should reuse freed memory (core/memory.py)
+        if np.size(x) >= LARGE_ENTRIES:  # its arrays should reuse freed memory
+            from gradcalc.core.memory import keep_freed_memory  # here: large problems only
+
             keep_freed_memory()
         y, cache = op.forward(x, {key: as_float(v, float64) for key, v in params.items()})
         return y, Trace(op=op, cache=cache, exact=False, float64=float64)

@@ -16,12 +16,12 @@ whose NumPy im2col is a view (copies_columns), or the kernel off or not built.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gradcalc.core import parallel
 from gradcalc.core.ops import fused
 
 if TYPE_CHECKING:
@@ -100,6 +100,14 @@ def _reshape_copies(g: ConvGeometry) -> bool:
     return False
 
 
+def _run_blocks(work: Callable[[int, int], None], g: ConvGeometry) -> None:
+    """``work(start, stop)`` on each of g's blocks of samples (core/parallel.py)."""
+    # Imported here, where the kernel runs: smaller problems never import the thread pool.
+    from gradcalc.core import parallel
+
+    parallel.run_blocks(work, _blocks(g))
+
+
 def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray | None:
     """x (N×C×H×W)'s im2col matrix N×(C·kh·kw)×(H_out·W_out), padding read as 0."""
     kernel = fused.net_kernel(x)
@@ -111,7 +119,7 @@ def im2col(x: np.ndarray, g: ConvGeometry) -> np.ndarray | None:
     def work(start: int, stop: int) -> None:
         kernel.im2col(x[start:stop], columns[start:stop], kernel_dims(g, stop - start))
 
-    parallel.run_blocks(work, _blocks(g))
+    _run_blocks(work, g)
     return columns
 
 
@@ -132,7 +140,7 @@ def forward_columns(
         kernel.im2col(x[start:stop], columns[start:stop], kernel_dims(g, stop - start))
         np.matmul(w_rows, columns[start:stop], out=y[start:stop])
 
-    parallel.run_blocks(work, _blocks(g))
+    _run_blocks(work, g)
     return y.reshape(g.output_shape), columns
 
 
@@ -163,7 +171,7 @@ def backward(
         dims = kernel_dims(g, stop - start)
         kernel.col2im(window_grads[start:stop], grad_x[start:stop], dims)
 
-    parallel.run_blocks(work, _blocks(g))
+    _run_blocks(work, g)
     grad_w = per_sample.sum(axis=0).reshape(g.out_channels, g.group_in, g.kernel_h, g.kernel_w)
     return grad_w, grad_x
 

@@ -13,8 +13,6 @@ from types import ModuleType
 
 import numpy as np
 
-from gradcalc.core.ops import kernels
-
 # Below this many entries NumPy's passes cost a few microseconds: the kernel saves nothing
 # worth a second code path.
 MIN_ENTRIES = 1 << 12
@@ -31,4 +29,6 @@ def net_kernel(*arrays: np.ndarray) -> ModuleType | None:
         return None
     if any(array.dtype != np.float64 for array in arrays):
         return None
+    from gradcalc.core.ops import kernels  # here: problems too small for the kernel never load it
+
     return kernels.load("_net")
