@@ -105,7 +105,8 @@ def parse_number(
     if isinstance(value, float):
         if not math.isfinite(value):
             raise SpecError(path, f"{value} is not allowed: entries must be finite numbers")
-        return _bounded(shortest_fraction(value), path)
+        # float(): NumPy's float64 is a float too, but its repr is np.float64(…) (NumPy 2)
+        return _bounded(shortest_fraction(float(value)), path)
     if isinstance(value, np.generic):
         return parse_number(value.item(), path, what=what, allowed=allowed)
     if isinstance(value, str):

@@ -617,3 +617,20 @@ def test_precision_reads_1e1_as_10_as_integer_fields_do() -> None:
     given = run("conv", "--spec", task3, "--decimal", "--precision", "1e1")
     assert given.exit_code == 0, given.output
     assert given.stdout == run("conv", "--spec", task3, "--decimal", "--precision", "10").stdout
+
+
+def test_numpy_floats_read_as_the_floats_they_hold() -> None:
+    """NumPy's float64 is a Python float whose repr (NumPy 2) is ``np.float64(…)``: a Python
+    caller's NumPy scalars read as their shortest decimal, as plain floats do."""
+    from fractions import Fraction
+
+    import numpy as np
+
+    from gradcalc.core.values import parse_number
+
+    for value, exact in (
+        (np.float64(0.1), Fraction(1, 10)),
+        (np.float64(-2.5e-7), Fraction(-25, 10**8)),
+        (np.float32(0.5), Fraction(1, 2)),
+    ):
+        assert parse_number(value, "input") == exact
