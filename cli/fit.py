@@ -19,7 +19,6 @@ Two ways to wrap:
 from __future__ import annotations
 
 import bisect
-import functools
 import itertools
 import operator
 import re
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from rich.cells import cell_len
 
 from gradcalc.cli.safe_text import has_unsafe, visible
+from gradcalc.core.patterns import LazyPattern
 
 if TYPE_CHECKING:  # (report_output imports this module)
     from gradcalc.cli.report_output import Canvas
@@ -109,7 +109,8 @@ Break = tuple[int, int, int]
 # space before it are one match (`` +``: that space is its break), and an operator or a ·
 # that breaks nothing is read and passed.
 _BRACKET_OR_SPACES = re.compile(r"[([{)\]}]|[⌈⌊⌉⌋]| +")
-_EQUATION_TOKENS = r" (?:[+=](?= )|−(?= ))|[([{)\]}+=·]|[⌈⌊⌉⌋−]| +"  # (compiled when met)
+# (Compiled when first met: a report may never need it, half a millisecond.)
+_EQUATION_TOKENS = LazyPattern(r" (?:[+=](?= )|−(?= ))|[([{)\]}+=·]|[⌈⌊⌉⌋−]| +")
 # The same for a line without ⌈⌊⌉⌋ (nor, in an equation, an operator after two spaces: a
 # lone − is not matched), the usual line: each pattern starts with one class of every
 # character a match can start with, all of them in Latin-1 (cheap to compile), so that the
@@ -120,12 +121,6 @@ _LATIN_BRACKET_OR_SPACES = re.compile(r"[ ([{)\]}](?:(?<= ) +)?")
 _LATIN_EQUATION_TOKENS = re.compile(r"[ ([{)\]}+=·](?:(?<= )(?:[+=](?= )|−(?= ))|(?<= ) *)?")
 # A spaced operator read whole.
 _SPACED_OPERATOR = frozenset(f" {operator} " for operator in SPACED_OPERATORS)
-
-
-@functools.cache
-def _compiled(pattern: str) -> re.Pattern[str]:
-    """``pattern`` compiled on first use: a report may never need it (half a millisecond)."""
-    return re.compile(pattern)
 
 
 def _has_outer_brackets(text: str) -> bool:
@@ -149,7 +144,7 @@ def equation_breaks(text: str) -> list[Break]:
     shown = size - len(text.lstrip())  # the first character that is not white space
     depth, word_start = 0, indent
     general = "  −" in text or _has_outer_brackets(text)
-    tokens = _compiled(_EQUATION_TOKENS) if general else _LATIN_EQUATION_TOKENS
+    tokens = _EQUATION_TOKENS if general else _LATIN_EQUATION_TOKENS
     for found in tokens.finditer(text, indent):
         i, end = found.span()
         char = text[i]

@@ -58,3 +58,15 @@ def test_the_library_leaves_openblas_alone() -> None:
         "print(Recorder.seen, os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset'))"
     )
     assert _run(code) == "unset unset"
+
+
+def test_gradcalc_check_leaves_the_hosts_environment_alone() -> None:
+    """gradcalc.check runs the command in the host process (cli/main.py imported there, after
+    the host's NumPy): the variable it sets for the command is not left in the host's
+    environment, which the processes the host starts would inherit."""
+    code = (
+        "import gradcalc\n"
+        "report = gradcalc.check('problems/task3.yaml')\n"
+        "print(report.exit_status, os.environ.get('OPENBLAS_THREAD_TIMEOUT', 'unset'))"
+    )
+    assert _run(code) == "0 unset"

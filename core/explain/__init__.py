@@ -150,7 +150,8 @@ class Matrix:
         role: str = "",
     ) -> None:
         # A plain __init__, which @record keeps (as Symbol's): the items of an explanation
-        # come by the dozen (a net's: ~40 matrices, notes and tables and ~70 sections).
+        # come by the dozen (the bundled net example's: ~55 matrices, ~35 notes,
+        # ~15 tables and ~70 sections).
         self.label, self.values, self.axis_names = label, values, axis_names
         self.index_base, self.caption, self.role = index_base, caption, role
 

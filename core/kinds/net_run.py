@@ -437,8 +437,10 @@ UPSTREAM_ONLY = ("conv", "pool", "dense", "activation")
 
 
 def _kept(problem: NetProblem, ran: LayerRun) -> LayerRun | None:
-    """The forward run whose problem the backward run takes with its upstream (UPSTREAM_ONLY
-    kinds, in a net without symbols, whose reading may hinge on what the arrays hold)."""
+    """The forward run whose problem the backward run takes with its upstream: a layer of an
+    UPSTREAM_ONLY kind in a net without symbols or declared names; else None, and the
+    backward run reads its spec whole (with symbols, what a kind reads may hinge on what
+    the arrays hold: answer names, symbolic caps)."""
     if ran.kind not in UPSTREAM_ONLY or net_symbols.holds_symbols(problem) or problem.declared:
         return None
     return ran
