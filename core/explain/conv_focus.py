@@ -43,9 +43,7 @@ def _focus_on_output(
     g, p = explainer.g, explainer.p
     base = p.index_base
     rows, cols = g.window_axes()
-    padding = _padding_words(
-        explainer,
-    )
+    padding = _padding_words(explainer)
     n, o, i, j = (target.at(axis) for axis in ("n", "o", "row", "col"))
     read_channels = g.group_inputs(o)  # with groups, only o's group
     channels = min(len(read_channels), pictures.MAX_PLANES)
@@ -132,9 +130,7 @@ def _focus_on_input(
     g, p = explainer.g, explainer.p
     base = p.index_base
     rows, cols = g.window_axes()
-    padding = _padding_words(
-        explainer,
-    )
+    padding = _padding_words(explainer)
     n, c, a, b = (target.at(axis) for axis in ("n", "c", "row", "col"))
     x = explainer.sym_x(n, c, a, b).text
     taps = windows.cell_readers(rows, cols, a, b)
