@@ -63,21 +63,27 @@ def is_whole_number(text: str, *, signs: str = "", most_digits: int | None = Non
     )
 
 
+def _unsigned(text: str) -> str:
+    """``text`` without its one leading "-" or "+", if it has one."""
+    return text[1:] if text[:1] in ("-", "+") else text
+
+
+def _is_pointed(mantissa: str) -> bool:
+    r"""True when ASCII ``mantissa`` is digits with one point, a digit on one side at least:
+    ``[0-9]+\.[0-9]*|\.[0-9]+``."""
+    whole, point, fraction = mantissa.partition(".")
+    return bool(point and (whole or fraction)) and all(
+        part.isdigit() for part in (whole, fraction) if part
+    )
+
+
 def is_decimal_fraction(text: str) -> bool:
     r"""True when ``text`` is a decimal with a point and an optional exponent:
     ``re.fullmatch(r"[-+]?(?:[0-9]+\.[0-9]*|\.[0-9]+)(?:[eE][-+]?[0-9]+)?", text)``."""
     if not text.isascii():  # then isdigit is 0-9 only, and lower() keeps every length
         return False
-    body = text[1:] if text[:1] in ("-", "+") else text
-    mantissa, e, exponent = body.lower().partition("e")
-    whole, point, fraction = mantissa.partition(".")
-    if not point or not (whole or fraction):
-        return False
-    if (whole and not whole.isdigit()) or (fraction and not fraction.isdigit()):
-        return False
-    if e:
-        return (exponent[1:] if exponent[:1] in ("-", "+") else exponent).isdigit()
-    return True
+    mantissa, e, exponent = _unsigned(text).lower().partition("e")
+    return _is_pointed(mantissa) and (not e or _unsigned(exponent).isdigit())
 
 
 def number_exponent(text: str) -> str | None:
@@ -90,18 +96,10 @@ def number_exponent(text: str) -> str | None:
     number = number.rstrip()
     if (slash and not is_whole_number(denominator.lstrip(), signs="-+")) or not number.isascii():
         return None
-    mantissa, e, exponent = (
-        (number[1:] if number[:1] in ("-", "+") else number).lower().partition("e")
-    )
-    if e and not (exponent[1:] if exponent[:1] in ("-", "+") else exponent).isdigit():
+    mantissa, e, exponent = _unsigned(number).lower().partition("e")
+    if e and not _unsigned(exponent).isdigit():
         return None  # isdigit on ASCII text: 0-9 only
-    if "." in mantissa:
-        whole, _, fraction = mantissa.partition(".")
-        taken = bool(whole or fraction) and all(
-            part.isdigit() for part in (whole, fraction) if part
-        )
-    else:
-        taken = is_whole_number(mantissa)
+    taken = _is_pointed(mantissa) if "." in mantissa else is_whole_number(mantissa)
     return exponent if taken else None
 
 

@@ -12,12 +12,14 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from gradcalc.core.explain import Note, Picture, Section, SymbolTable
+from gradcalc.core.explain import focus as pictures
+from gradcalc.core.explain.focus import Focus, picture, plane_label, position_text
+from gradcalc.core.ops import windows
+from gradcalc.core.ops.windows import PADDING, REAL, WindowTap
 
 if TYPE_CHECKING:
     from gradcalc.core.explain.conv import Explainer
-    from gradcalc.core.explain.focus import Focus
     from gradcalc.core.kinds.focus import FocusTarget
-    from gradcalc.core.ops.windows import WindowTap
 
 
 def section_focus(explainer: Explainer, target: FocusTarget) -> tuple[Section, Focus]:
@@ -37,8 +39,6 @@ def _focus_on_output(
     explainer: Explainer, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
 ) -> tuple[Section, Focus]:
     """The cells output ``target`` reads in each input channel, and its forward sum."""
-    from gradcalc.core.explain import focus as pictures
-    from gradcalc.core.ops import windows
 
     g, p = explainer.g, explainer.p
     base = p.index_base
@@ -97,7 +97,6 @@ def _kernel_taps(
     entries: dict[tuple[int, int], tuple[int, int]],
 ) -> SymbolTable:
     """What each kernel entry multiplies in output ``y``: a grid (2-D) or one row (1-D)."""
-    from gradcalc.core.explain import focus as pictures
 
     g, base = explainer.g, explainer.p.index_base
     flipped = (
@@ -124,8 +123,6 @@ def _focus_on_input(
     explainer: Explainer, target: FocusTarget, entries: dict[tuple[int, int], tuple[int, int]]
 ) -> tuple[Section, Focus]:
     """The outputs input cell ``target`` feeds in each output channel, and ∂L/∂x there."""
-    from gradcalc.core.explain import focus as pictures
-    from gradcalc.core.ops import windows
 
     g, p = explainer.g, explainer.p
     base = p.index_base
@@ -194,7 +191,6 @@ def _fed_outputs_table(
 ) -> SymbolTable:
     """Each output input cell ``x`` (sample n, channel c) feeds, by the window tap that
     reads it, and the kernel entry that multiplies it there (∂y/∂x)."""
-    from gradcalc.core.explain.focus import position_text
 
     labels: list[str] = []
     cells: list[tuple[Any, ...]] = []
@@ -225,7 +221,6 @@ def _input_picture(
     explainer: Explainer, n: int, c: int, cells: list[tuple[int, int]], caption: str
 ) -> Picture:
     """Input plane (n, c) in its padding, with ``cells`` marked."""
-    from gradcalc.core.explain.focus import picture, plane_label
 
     base = explainer.p.index_base
     return picture(
@@ -242,8 +237,6 @@ def _focus_cell(explainer: Explainer, n: int, r: int, col: int) -> str:
     """An input cell's symbol in a tap grid; with channels, its position (every channel alike)."""
     if explainer.g.in_channels == 1:
         return explainer.sym_x(n, 0, r, col).text
-    from gradcalc.core.explain.focus import position_text
-
     return position_text((col,) if explainer.g.dims == 1 else (r, col), explainer.p.index_base)
 
 
@@ -256,8 +249,6 @@ def _tap_row(
     flipped: str,
 ) -> SymbolTable:
     """A 1-D window's taps as one row under the kernel's indices: what each entry reads."""
-    from gradcalc.core.explain.focus import position_text
-    from gradcalc.core.ops.windows import PADDING, REAL
 
     base = explainer.p.index_base
     cells = [""] * explainer.g.kernel_w

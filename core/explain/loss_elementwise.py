@@ -45,9 +45,7 @@ def _weight_at(explainer: Explainer, index: tuple[int, ...]) -> Any:
 
 def forward_steps(explainer: Explainer, section: Section) -> None:
     p, c = explainer.p, explainer.c
-    rows, omitted = _elementwise_rows(
-        explainer,
-    )
+    rows, omitted = _elementwise_rows(explainer)
     t = p.values if explainer.exact else p.values.astype(float)
     weighted = p.weight is not None
     for index in rows:
@@ -92,9 +90,7 @@ def forward_steps(explainer: Explainer, section: Section) -> None:
 def backward_steps(explainer: Explainer, section: Section) -> None:
     p, c = explainer.p, explainer.c
     L, X = explainer.L, explainer.X
-    rows, omitted = _elementwise_rows(
-        explainer,
-    )
+    rows, omitted = _elementwise_rows(explainer)
     t = p.values if explainer.exact else p.values.astype(float)
     d = c.denominator
     d_tokens = explainer._scale_tokens()

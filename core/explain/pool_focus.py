@@ -13,10 +13,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from gradcalc.core.explain import Note, Picture, Section, SymbolTable
+from gradcalc.core.explain import focus as pictures
+from gradcalc.core.explain.focus import Focus
 from gradcalc.core.ops.windows import REAL, cell_readers, window_taps
 
 if TYPE_CHECKING:
-    from gradcalc.core.explain.focus import Focus
     from gradcalc.core.explain.pool import Explainer
     from gradcalc.core.kinds.focus import FocusTarget
 
@@ -34,8 +35,6 @@ def section_focus(explainer: Explainer, target: FocusTarget) -> tuple[Section, F
 
 def _focus_output(explainer: Explainer, target: FocusTarget, padding: str) -> tuple[Section, Focus]:
     """The cells output element (n, c, i, j) reads, its tap grid and its forward step."""
-    from gradcalc.core.explain import focus as pictures
-
     g, base = explainer.g, explainer.p.index_base
     rows, cols = g.window_axes()
     n, c = target.at("n"), target.at("c")
@@ -72,8 +71,6 @@ def _focus_output(explainer: Explainer, target: FocusTarget, padding: str) -> tu
 
 def _focus_input(explainer: Explainer, target: FocusTarget, padding: str) -> tuple[Section, Focus]:
     """The windows input cell (n, c, r, col) is in, ∂y/∂x in each, and its backward step."""
-    from gradcalc.core.explain import focus as pictures
-
     g, p, base = explainer.g, explainer.p, explainer.p.index_base
     rows, cols = g.window_axes()
     n, c = target.at("n"), target.at("c")
@@ -126,8 +123,6 @@ def _input_picture(
     explainer: Explainer, n: int, c: int, cells: list[tuple[int, int]], caption: str
 ) -> Picture:
     """Input plane (n, c) in its padding, with ``cells`` marked."""
-    from gradcalc.core.explain import focus as pictures
-
     base = explainer.p.index_base
     return pictures.picture(
         pictures.plane_label(explainer.X, explainer.p.input_axes, {"n": n, "c": c}, base),

@@ -43,36 +43,30 @@ def window_formula(
     values: list[Any],
     at: tuple[int, int, int, int],
     real: list[tuple[Any, int, int]],
-    more_symbolic: str,
-) -> tuple[str, list[Any]]:
-    """Output ``at`` (n, c, i, j)'s LP formula and its numbers, scaled by the window's largest
-    |x|, m, where the computation scaled it (``real``: the window's taps on input cells)."""
-    n, c, i, j = at
-    if explainer.c.units[n, c, i, j] != 1:
-        # m as the computation took it (the largest |x| of every tap, shown or not),
-        # exactly: the float it was rounded to is that of this Fraction.
-        largest = max(abs(explainer.xs[n, c, r, col]) for _, r, col in real)
-        return lp_scaled_formula(explainer, target, symbols, values, largest, (i, j), more_symbolic)
-    return lp_formula(explainer, target, symbols, values, i, j, more_symbolic)
-
-
-def lp_formula(
-    explainer: Explainer,
-    target: str,
-    symbols: list[str],
-    values: list[Any],
-    i: int,
-    j: int,
     more: str,
 ) -> tuple[str, list[Any]]:
+    """Output ``at`` (n, c, i, j)'s LP formula and its numbers (``real``: the window's taps on
+    input cells).  Where the computation scaled the window by its largest |x|, m, the form it
+    used: y = m·((x/m)^p + …)^(1/p), each x/m written as its exact value."""
+    n, c, i, j = at
     p = explainer.p.p
     pw, root = power_text(p), root_text(p)
     scale = explainer.c.scales[i, j]
     scale_text = "" if scale == 1 else f"{explainer.g.taps}/{int(round(explainer.g.taps / scale))}·"
     opening, closing = ("(", ")") if scale_text else ("", "")
+    largest = None
+    if explainer.c.units[n, c, i, j] != 1:
+        # m as the computation took it (the largest |x| of every tap, shown or not),
+        # exactly: the float it was rounded to is that of this Fraction.
+        largest = max(abs(explainer.xs[n, c, r, col]) for _, r, col in real)
+        symbols = [f"({s}/m)" for s in symbols]
+        values = [Fraction(v) / largest for v in values]
     terms = " + ".join(f"{s}^{pw}" for s in symbols)
-    symbolic = f"{target} = ({scale_text}{opening}{terms}{more}{closing})^{root}"
-    numeric: list[Any] = [f"({scale_text}{opening}"]
+    m = "" if largest is None else "m·"
+    symbolic = f"{target} = {m}({scale_text}{opening}{terms}{more}{closing})^{root}"
+    numeric: list[Any] = (
+        [f"({scale_text}{opening}"] if largest is None else [largest, f"·({scale_text}{opening}"]
+    )
     for k, v in enumerate(values):
         numeric.append(" + " if k else "")
         numeric.extend((*power_base(v), f"^{pw}"))
@@ -81,39 +75,12 @@ def lp_formula(
         if p.denominator == 1
         else sum(float(v) ** float(p) for v in values)
     )
-    numeric.extend([f"{more}{closing})^{root} = ({scale_text}", total, f")^{root}"])
-    return symbolic, numeric
-
-
-def lp_scaled_formula(
-    explainer: Explainer,
-    target: str,
-    symbols: list[str],
-    values: list[Any],
-    largest: Fraction,
-    window: tuple[int, int],
-    more: str,
-) -> tuple[str, list[Any]]:
-    """y = m·((x/m)^p + …)^(1/p), m = ``largest``, the window's largest |x|, each x/m
-    written as its exact value: the form the float64 computation used for this window."""
-    p = explainer.p.p
-    pw, root = power_text(p), root_text(p)
-    scale = explainer.c.scales[window]
-    scale_text = "" if scale == 1 else f"{explainer.g.taps}/{int(round(explainer.g.taps / scale))}·"
-    opening, closing = ("(", ")") if scale_text else ("", "")
-    terms = " + ".join(f"({s}/m)^{pw}" for s in symbols)
-    symbolic = f"{target} = m·({scale_text}{opening}{terms}{more}{closing})^{root}"
-    ratios = [Fraction(v) / largest for v in values]
-    numeric: list[Any] = [largest, f"·({scale_text}{opening}"]
-    for k, r in enumerate(ratios):
-        numeric.append(" + " if k else "")
-        numeric.extend((*power_base(r), f"^{pw}"))
-    total = (
-        sum((r ** int(p) for r in ratios), Fraction(0))
-        if p.denominator == 1
-        else sum(float(r) ** float(p) for r in ratios)
-    )
-    numeric.extend([f"{more}{closing})^{root} = ", largest, f"·({scale_text}", total, f")^{root}"])
+    if largest is None:
+        numeric.extend([f"{more}{closing})^{root} = ({scale_text}", total, f")^{root}"])
+    else:
+        numeric.extend(
+            [f"{more}{closing})^{root} = ", largest, f"·({scale_text}", total, f")^{root}"]
+        )
     return symbolic, numeric
 
 

@@ -57,13 +57,8 @@ class Trace:
         self, op: Op, cache: Cache, exact: bool, float64: Float64, symbolic: bool = False
     ) -> None:
         # A plain __init__, which @record keeps: every op run makes one (25 a net solve).
-        self.op, self.cache, self.exact, self.float64, self.symbolic = (
-            op,
-            cache,
-            exact,
-            float64,
-            symbolic,
-        )
+        self.op, self.cache, self.exact = op, cache, exact
+        self.float64, self.symbolic = float64, symbolic
 
 
 def each_rounded(values: np.ndarray) -> np.ndarray:
