@@ -354,11 +354,8 @@ def _run_command(arguments: list[str]) -> tuple[int, str, str]:
     """Run a gradcalc command in this process: (exit status, standard output, standard error)."""
     import click
 
-    timeout = os.environ.get("OPENBLAS_THREAD_TIMEOUT")
-    from gradcalc.cli.main import main
+    from gradcalc.cli.main import main  # (sets nothing in the host's environment)
 
-    if timeout is None:  # set by cli/main.py for the command, too late for the host's NumPy:
-        os.environ.pop("OPENBLAS_THREAD_TIMEOUT", None)  # the host's environment is left alone
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
         try:

@@ -32,8 +32,11 @@ import sys
 # work shares the machine (a class's submissions graded in parallel).  With a timeout of 2**4
 # cycles the threads sleep at once; large products still use every thread, each woken by the
 # call that needs it.  A value the user set is kept.  gradcalc used as a library (import
-# gradcalc) does not pass here and leaves its host process's OpenBLAS alone.
-os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
+# gradcalc) does not pass here and leaves its host process's OpenBLAS alone; a host that runs
+# a command in its own process (gradcalc.check) has imported NumPy already, too late for the
+# setting, which would only be left in its environment for the processes it starts later.
+if "numpy" not in sys.modules:
+    os.environ.setdefault("OPENBLAS_THREAD_TIMEOUT", "4")
 from collections.abc import Callable, Sequence
 from typing import Any
 

@@ -145,13 +145,13 @@ def solve_options(options: RunOptions, sections: frozenset[str] | None) -> Solve
 
 def _summarised_above(options: RunOptions, sections: frozenset[str] | None) -> int | None:
     """The entries above which the table report summarises a Jacobian section in one note
-    (cli/summary.py summarise: no --show, --steps capped), told to the solve, which may then
-    build such a section as that note; None for every other report (each shows it whole)."""
-    if options.output_format != "table" or sections is not None or options.steps is None:
+    (cli/summary.py summary_limit), told to the solve, which may then build such a section
+    as that note; None for every other report (each shows it whole)."""
+    if options.output_format != "table":
         return None
-    from gradcalc.cli.summary import JACOBIAN_CELLS
+    from gradcalc.cli.summary import summary_limit
 
-    return JACOBIAN_CELLS
+    return summary_limit(sections, options.steps)
 
 
 def run_problem_command(kind: str, options: RunOptions) -> ExitStatus:

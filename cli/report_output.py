@@ -16,7 +16,7 @@ from typing import Any
 from rich.console import Console
 from rich.text import Span, Text
 
-from gradcalc.cli.fit import Piece
+from gradcalc.cli.fit import Piece, plain
 from gradcalc.cli.safe_text import has_unsafe, visible
 
 
@@ -53,7 +53,7 @@ class Canvas:
 
     def joined(self) -> str:
         """The accumulated text without styles, as written (control characters raw)."""
-        return "".join([piece if isinstance(piece, str) else piece[0] for piece in self.pieces])
+        return plain(self.pieces)
 
     def plain(self) -> str:
         """The accumulated text without styles, as :meth:`text` holds it."""

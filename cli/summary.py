@@ -57,13 +57,20 @@ def summarised_section(section: Section, limit: int = JACOBIAN_CELLS) -> Section
     return Section(section.key, section.title, [summary_note(sizes, limit)])
 
 
+def summary_limit(sections: frozenset[str] | None, steps: int | None) -> int | None:
+    """The entries above which the table report summarises a Jacobian section
+    (``JACOBIAN_CELLS``) when it does: no --show, a --steps cap; else None (shown whole)."""
+    return JACOBIAN_CELLS if sections is None and steps is not None else None
+
+
 def summarise(solution: Solution, sections: frozenset[str] | None, steps: int | None) -> Solution:
-    """The solution the table report shows: with no --show and a --steps cap, each
-    "jacobian" section summarised (:func:`summarised_section`); else ``solution`` itself."""
-    if sections is not None or steps is None:
+    """The solution the table report shows: each "jacobian" section summarised
+    (:func:`summarised_section`) when :func:`summary_limit` says so; else ``solution`` itself."""
+    limit = summary_limit(sections, steps)
+    if limit is None:
         return solution
     shown = [
-        summarised_section(section) if section.key == "jacobian" else section
+        summarised_section(section, limit) if section.key == "jacobian" else section
         for section in solution.sections
     ]
     if all(new is old for new, old in zip(shown, solution.sections, strict=True)):
