@@ -12,20 +12,12 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from net_specs import NAMED_NETS
 
 from gradcalc.cli.main import main
 from gradcalc.core import registry
 from gradcalc.core.kinds import net_batched, net_gradcheck, net_ops
 from gradcalc.core.spec import SolveOptions
-from tests.test_net_ops_path import (
-    ATTENTION_NET,
-    BCE_CHAIN,
-    CONV_NET,
-    DROPOUT_NET,
-    EMBEDDING_NET,
-    FLOAT_CHAIN,
-    NORM_NET,
-)
 
 PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
 NUMERIC = SolveOptions(force_float=True, explain=False, gradient_check=False)
@@ -113,13 +105,7 @@ STACKED_NETS = {
 
 def _specs() -> list[tuple[str, dict[str, Any]]]:
     found = [
-        ("conv net", CONV_NET),
-        ("float chain", FLOAT_CHAIN),
-        ("bce chain", BCE_CHAIN),
-        ("dropout net", DROPOUT_NET),
-        ("embedding net", EMBEDDING_NET),
-        ("norm net", NORM_NET),
-        ("attention net", ATTENTION_NET),
+        *NAMED_NETS,
         *STACKED_NETS.items(),
     ]
     for path in sorted(PROBLEMS.glob("*net*.yaml")):

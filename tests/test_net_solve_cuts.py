@@ -12,21 +12,13 @@ import numpy as np
 import pytest
 import yaml
 from click.testing import CliRunner
+from net_specs import NAMED_NETS
 
 from gradcalc.cli.main import main
 from gradcalc.core import registry
 from gradcalc.core.kinds import net_gradcheck
 from gradcalc.core.spec import SolveOptions
 from gradcalc.core.values import parse_array
-from tests.test_net_ops_path import (
-    ATTENTION_NET,
-    BCE_CHAIN,
-    CONV_NET,
-    DROPOUT_NET,
-    EMBEDDING_NET,
-    FLOAT_CHAIN,
-    NORM_NET,
-)
 
 PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
 LIMITS = SolveOptions().limits
@@ -52,13 +44,7 @@ TRANSPOSED_NET = {
 
 def _specs() -> list[tuple[str, dict[str, Any]]]:
     found = [
-        ("conv net", CONV_NET),
-        ("float chain", FLOAT_CHAIN),
-        ("bce chain", BCE_CHAIN),
-        ("dropout net", DROPOUT_NET),
-        ("embedding net", EMBEDDING_NET),
-        ("norm net", NORM_NET),
-        ("attention net", ATTENTION_NET),
+        *NAMED_NETS,
         ("transposed net", TRANSPOSED_NET),
     ]
     for path in sorted(PROBLEMS.glob("*net*.yaml")):
