@@ -1,9 +1,19 @@
 """Nets of every layer kind that several test files run (test_net_ops_path, test_net_batched_fd,
-test_net_solve_cuts), each with a name for its test ids."""
+test_net_solve_cuts), each with a name for its test ids: the named ones below, the bundled
+net problems and `gradcalc random net` at the first seeds, each spec without its kind."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Any
+
 import numpy as np
+import yaml
+from click.testing import CliRunner
+
+from gradcalc.cli.main import main
+
+PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
 
 CONV_NET = {
     "input": np.arange(2 * 1 * 6 * 6).reshape(2, 1, 6, 6).tolist(),
@@ -114,3 +124,32 @@ NAMED_NETS = [
     ("norm net", NORM_NET),
     ("attention net", ATTENTION_NET),
 ]
+
+
+def bundled_nets() -> list[tuple[str, dict[str, Any]]]:
+    """The bundled net problems (problems/*net*.yaml), each by its file name."""
+    found = []
+    for path in sorted(PROBLEMS.glob("*net*.yaml")):
+        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
+        spec.pop("kind")
+        found.append((path.name, spec))
+    return found
+
+
+# `gradcalc random net --seed N` as written, made once per test session for each seed
+# (test_net_batched_fd and test_net_solve_cuts read the same first seeds).
+_RANDOM_NETS: dict[int, str] = {}
+
+
+def random_nets(count: int) -> list[tuple[str, dict[str, Any]]]:
+    """The random nets at seeds 0 … count - 1, each a new spec (a caller may change it)."""
+    found = []
+    for seed in range(count):
+        if seed not in _RANDOM_NETS:
+            made = CliRunner().invoke(main, ["random", "net", "--seed", str(seed)])
+            assert made.exit_code == 0, made.output
+            _RANDOM_NETS[seed] = made.output
+        spec = yaml.safe_load(_RANDOM_NETS[seed])
+        spec.pop("kind")
+        found.append((f"random net {seed}", spec))
+    return found

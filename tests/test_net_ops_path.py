@@ -6,19 +6,24 @@ bit (-0.0 included).  Counts, not times: the gain is kept without timing anythin
 from __future__ import annotations
 
 from collections import Counter
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
-from net_specs import ATTENTION_NET, CONV_NET, DROPOUT_NET, EMBEDDING_NET, NAMED_NETS, NORM_NET
+from net_specs import (
+    ATTENTION_NET,
+    CONV_NET,
+    DROPOUT_NET,
+    EMBEDDING_NET,
+    NAMED_NETS,
+    NORM_NET,
+    bundled_nets,
+)
 
 from gradcalc.core import registry
 from gradcalc.core.kinds import net_ops
 from gradcalc.core.spec import SolveOptions
 
-PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
 NUMERIC = SolveOptions(force_float=True, explain=False, gradient_check=False)
 
 
@@ -64,20 +69,15 @@ def _bits(results: dict[str, Any]) -> dict[str, Any]:
     return found
 
 
-def _specs() -> list[tuple[str, dict[str, Any]]]:
-    found = [
-        *NAMED_NETS,
-    ]
-    found += [(name, {**_LOGITS, "loss": loss}) for name, loss in LOSS_NETS.items()]
-    for path in sorted(PROBLEMS.glob("*net*.yaml")):
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec.pop("kind")
-        found.append((path.name, spec))
-    return found
+CASES = [
+    *NAMED_NETS,
+    *((name, {**_LOGITS, "loss": loss}) for name, loss in LOSS_NETS.items()),
+    *bundled_nets(),
+]
 
 
 @pytest.mark.parametrize("force_float", [False, True])
-@pytest.mark.parametrize(("name", "spec"), _specs(), ids=[name for name, _ in _specs()])
+@pytest.mark.parametrize(("name", "spec"), CASES, ids=[name for name, _ in CASES])
 def test_numeric_path_gives_the_explained_results(name: str, spec: dict, force_float: bool) -> None:
     net = registry.op_module("net")
     problem = _net(spec)
