@@ -5,29 +5,16 @@ wrong backward pass.  Counts and bits, not times."""
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
-from click.testing import CliRunner
+from net_specs import NAMED_NETS, bundled_nets, random_nets
 
-from gradcalc.cli.main import main
 from gradcalc.core import registry
 from gradcalc.core.kinds import net_batched, net_gradcheck, net_ops
 from gradcalc.core.spec import SolveOptions
-from tests.test_net_ops_path import (
-    ATTENTION_NET,
-    BCE_CHAIN,
-    CONV_NET,
-    DROPOUT_NET,
-    EMBEDDING_NET,
-    FLOAT_CHAIN,
-    NORM_NET,
-)
 
-PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
 NUMERIC = SolveOptions(force_float=True, explain=False, gradient_check=False)
 RNG = np.random.default_rng(14)
 
@@ -111,37 +98,7 @@ STACKED_NETS = {
 }
 
 
-def _specs() -> list[tuple[str, dict[str, Any]]]:
-    found = [
-        ("conv net", CONV_NET),
-        ("float chain", FLOAT_CHAIN),
-        ("bce chain", BCE_CHAIN),
-        ("dropout net", DROPOUT_NET),
-        ("embedding net", EMBEDDING_NET),
-        ("norm net", NORM_NET),
-        ("attention net", ATTENTION_NET),
-        *STACKED_NETS.items(),
-    ]
-    for path in sorted(PROBLEMS.glob("*net*.yaml")):
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        spec.pop("kind")
-        found.append((path.name, spec))
-    return found
-
-
-def _random_specs(count: int) -> list[tuple[str, dict[str, Any]]]:
-    found = []
-    runner = CliRunner()
-    for seed in range(count):
-        made = runner.invoke(main, ["random", "net", "--seed", str(seed)])
-        assert made.exit_code == 0, made.output
-        spec = yaml.safe_load(made.output)
-        spec.pop("kind")
-        found.append((f"random net {seed}", spec))
-    return found
-
-
-CASES = _specs() + _random_specs(12)
+CASES = [*NAMED_NETS, *STACKED_NETS.items(), *bundled_nets(), *random_nets(12)]
 
 
 def _checked(spec: dict[str, Any]) -> tuple[Any, Any, dict[str, np.ndarray]]:

@@ -5,30 +5,17 @@ shows) no longer built."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-import yaml
-from click.testing import CliRunner
+from net_specs import NAMED_NETS, bundled_nets, random_nets
 
-from gradcalc.cli.main import main
 from gradcalc.core import registry
 from gradcalc.core.kinds import net_gradcheck
 from gradcalc.core.spec import SolveOptions
 from gradcalc.core.values import parse_array
-from tests.test_net_ops_path import (
-    ATTENTION_NET,
-    BCE_CHAIN,
-    CONV_NET,
-    DROPOUT_NET,
-    EMBEDDING_NET,
-    FLOAT_CHAIN,
-    NORM_NET,
-)
 
-PROBLEMS = Path(__file__).resolve().parents[1] / "problems"
 LIMITS = SolveOptions().limits
 
 # A transposed convolution and a batch norm whose γ and β are written as text.
@@ -50,28 +37,8 @@ TRANSPOSED_NET = {
 }
 
 
-def _specs() -> list[tuple[str, dict[str, Any]]]:
-    found = [
-        ("conv net", CONV_NET),
-        ("float chain", FLOAT_CHAIN),
-        ("bce chain", BCE_CHAIN),
-        ("dropout net", DROPOUT_NET),
-        ("embedding net", EMBEDDING_NET),
-        ("norm net", NORM_NET),
-        ("attention net", ATTENTION_NET),
-        ("transposed net", TRANSPOSED_NET),
-    ]
-    for path in sorted(PROBLEMS.glob("*net*.yaml")):
-        found.append((path.name, yaml.safe_load(path.read_text(encoding="utf-8"))))
-    runner = CliRunner()
-    for seed in range(40):  # random nets draw rnn layers, embeddings, every activation …
-        made = runner.invoke(main, ["random", "net", "--seed", str(seed)])
-        assert made.exit_code == 0, made.output
-        found.append((f"random net {seed}", yaml.safe_load(made.output)))
-    return [(name, {k: v for k, v in spec.items() if k != "kind"}) for name, spec in found]
-
-
-CASES = _specs()
+# random nets draw rnn layers, embeddings, every activation …
+CASES = [*NAMED_NETS, ("transposed net", TRANSPOSED_NET), *bundled_nets(), *random_nets(40)]
 
 
 def _old_layer_value(problem: Any, layer: Any, parameter: str) -> Any:
