@@ -279,7 +279,8 @@ def _flow(text: str, source: str) -> Any:
     """One YAML value (flow text such as ``[[1, 2], [3, 4]]``), numbers exact."""
     import yaml
 
-    from gradcalc.cli.spec_loader import MAX_VALUES, SpecFileError, _Converter
+    from gradcalc.cli.spec_loader import MAX_VALUES, SpecFileError
+    from gradcalc.cli.yaml_nodes import Converter
 
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
@@ -292,7 +293,7 @@ def _flow(text: str, source: str) -> Any:
         raise SpecFileError(source, "cannot read the value as YAML or JSON") from None
     if node is None:
         return None
-    return _Converter(source, MAX_VALUES).convert(node)
+    return Converter(source, MAX_VALUES).convert(node)
 
 
 # ---------------------------------------------------------------------------

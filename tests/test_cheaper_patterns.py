@@ -1,7 +1,7 @@
 """Patterns made cheaper to compile at start-up, and a leaner loop, find what was found
 before: the number rule without U+2212 (core/values.py, for text with no U+2212), the
 break finder's brackets in two classes and its word breaks (cli/fit.py), the surrogate
-found by encoding (cli/spec_loader.py)."""
+found by encoding (cli/yaml_values.py)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import re
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from gradcalc.cli import fit, spec_loader
+from gradcalc.cli import fit, yaml_values
 from gradcalc.core import values
 
 NUMBERISH = st.text(alphabet="0123456789+-−./eE _\t1", max_size=14)
@@ -40,7 +40,7 @@ def test_the_bracket_or_spaces_finder_finds_what_one_class_found(text: str) -> N
 @given(st.text(alphabet=st.characters(min_codepoint=0x20, max_codepoint=0xE000), max_size=20))
 def test_the_first_surrogate_is_the_one_the_pattern_found(text: str) -> None:
     found = re.compile("[\ud800-\udfff]").search(text)
-    assert spec_loader._first_surrogate(text) == (found[0] if found else None)
+    assert yaml_values.first_surrogate(text) == (found[0] if found else None)
 
 
 def _word_breaks_as_before(text: str) -> list[tuple[int, int, int]]:

@@ -43,6 +43,9 @@ NOT_IMPORTED = (
     # the softmax kind: cross_entropy's rows are written by core/explain/softmax_steps.py
     "gradcalc.core.kinds.softmax",
     "gradcalc.core.explain.softmax",
+    # PyYAML: the plain reader takes the spec and types its scalars (cli/spec_loader.plain_tag)
+    "yaml",
+    "gradcalc.cli.yaml_nodes",
 )
 
 

@@ -16,7 +16,7 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from gradcalc.cli import spec_loader
+from gradcalc.cli import spec_loader, yaml_nodes, yaml_values
 from gradcalc.cli.plain_yaml import read_plain
 from gradcalc.cli.spec_loader import SpecFileError, load_file, parse_text
 from gradcalc.problems import bundled
@@ -31,7 +31,7 @@ def full_path(text: str):
     if not isinstance(node, yaml.MappingNode):
         return "not a mapping"
     try:
-        return spec_loader._Converter("test", 10_000_000).convert(node)
+        return yaml_nodes.Converter("test", 10_000_000).convert(node)
     except SpecFileError as error:
         return f"error: {error.message}"
 
@@ -375,3 +375,107 @@ def test_the_bundled_net_example_takes_the_plain_path():
     text = (bundled()[0].parent / "net_conv_relu_maxpool_dense.yaml").read_text(encoding="utf-8")
     assert read_plain(text, spec_loader._plain_scalar, 10_000_000) is not None
     assert_agrees(text)
+
+
+# ---------------------------------------------------------------------------
+# plain_tag: PyYAML's resolver, without importing PyYAML, for the usual scalars
+
+RESOLVER = yaml.resolver.Resolver()
+# Every character the resolver's patterns use, and some they do not.
+TAG_ALPHABET = "0123456789+-_.:eExXbBaAcCdDfFiInNtTZ \t\nyYoOsSrRlLuU~=</¹٣π,!&*"
+TAG_WORDS = [
+    *(
+        w
+        for word in ("yes", "no", "true", "false", "on", "off", "null")
+        for w in (word, word.capitalize(), word.upper(), word[:-1] + word[-1].upper())
+    ),
+    "~",
+    "",
+    "=",
+    "<<",
+    "<",
+    ".inf",
+    "-.inf",
+    "+.Inf",
+    ".nan",
+    ".NaN",
+    "2001-12-14",
+    "2001-12-14t21:59:43.10-05:00",
+    "2001-12-14 21:59:43.10 -5",
+    "1:30",
+    "1:30.5",
+    "0x1F",
+    "0b101",
+    "010",
+    "08",
+    "1_000",
+    "1.5e-3",
+    "1.5e3",
+    "1e-9",
+    "1E+9",
+    "-1e9",
+    "0e5",
+    ".5",
+    "1.",
+    "-0",
+    "+0",
+    "00",
+    "0.0",
+    "1/3",
+    "-2/7",
+    "relu",
+    "max",
+    "first",
+    "cross_entropy",
+]
+
+
+def pyyaml_tag(text: str) -> str:
+    return RESOLVER.resolve(yaml.ScalarNode, text, (True, False))
+
+
+@pytest.mark.parametrize("text", TAG_WORDS + [word + "\n" for word in TAG_WORDS])
+def test_plain_tag_is_pyyamls_tag_where_it_decides(text):
+    tag = yaml_values.plain_tag(text)
+    assert tag is None or tag == pyyaml_tag(text), text
+
+
+@settings(max_examples=3000, deadline=None)
+@given(st.text(alphabet=TAG_ALPHABET, max_size=10))
+def test_plain_tag_agrees_with_pyyaml_on_generated_texts(text):
+    tag = yaml_values.plain_tag(text)
+    assert tag is None or tag == pyyaml_tag(text)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(st.text(max_size=6))
+def test_plain_tag_agrees_with_pyyaml_on_any_text(text):
+    tag = yaml_values.plain_tag(text)
+    assert tag is None or tag == pyyaml_tag(text)
+
+
+def test_plain_tag_decides_what_specs_hold():
+    """It exists so that the usual spec never imports PyYAML: it must decide these."""
+    for text in (
+        "relu",
+        "max",
+        "first",
+        "true",
+        "null",
+        "3",
+        "-12",
+        "0",
+        "0.25",
+        "-1.",
+        "1e-9",
+        "2E+3",
+        "1/3",
+        "-2/7",
+        "conv → relu",
+    ):
+        assert yaml_values.plain_tag(text) is not None, text
+
+
+def test_a_lone_surrogate_in_plain_text_goes_to_pyyaml():
+    with pytest.raises(spec_loader.NotPlain):
+        spec_loader._plain_scalar("a\ud800")

@@ -971,10 +971,10 @@ def test_control_character_has_its_line_and_column(
 def test_control_character_position_with_either_yaml_parser(
     monkeypatch: pytest.MonkeyPatch, pure_python: bool
 ) -> None:
-    from gradcalc.cli import spec_loader
+    from gradcalc.cli import spec_loader, yaml_nodes
 
     if pure_python:
-        monkeypatch.setattr(spec_loader, "_MemoLoader", None)
+        monkeypatch.setattr(yaml_nodes, "_MemoLoader", None)
     with pytest.raises(spec_loader.SpecFileError) as caught:
         spec_loader.parse_text('kind: conv\ntitle: "ü a\x01b"\n', "x.yaml")
     assert str(caught.value) == (
