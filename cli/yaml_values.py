@@ -131,11 +131,11 @@ def plain_tag(text: str) -> str | None:
     ``<<``, a final line break), which PyYAML's resolver then types.
 
     The resolver tries the patterns registered for the text's first character, each
-    anchored at both ends: a text that starts with none of ``-+.0123456789`` (numbers,
-    dates), ``=`` (value), ``<`` (merge) or ``!&*`` (a pattern PyYAML registers, though
-    no plain scalar can start so) can only be a boolean, a null or text, and
-    those are whole words (the patterns' ``$`` also takes a final line break: left to
-    PyYAML)."""
+    anchored at both ends.  A text that starts with none of ``-+.0123456789`` (numbers,
+    dates), ``=`` (value), ``<`` (merge) or ``!&*`` (registered, though no plain scalar
+    can start so) is a boolean, a null or text, and those are whole words (the patterns'
+    ``$`` also takes a final line break: left to PyYAML).  A text that starts like a
+    number but holds a character no number or date pattern takes is text."""
     if not text:
         return NULL_TAG
     first = text[0]
