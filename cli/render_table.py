@@ -25,7 +25,13 @@ from gradcalc.cli import fit
 from gradcalc.cli.fit import grid
 from gradcalc.cli.heat import HEAT_LEGEND, HEATMAP_ROLES, LEGEND_SWATCHES, heat_peak, heat_style
 from gradcalc.cli.numbers import NumberStyle, has_formulas
-from gradcalc.cli.report_output import Canvas, print_report, write_plain, writes_plain
+from gradcalc.cli.report_output import (
+    Canvas,
+    print_report,
+    write_plain,
+    write_styled,
+    writes_plain,
+)
 from gradcalc.core.explain import (
     Formula,
     Math,
@@ -211,6 +217,8 @@ class TableRenderer:
         if writes_plain(self.console, plain, direct=self.direct, unstyled=self.plain):
             write_plain(self.console, plain)  # the same bytes, without making a Rich Text
             return
+        if write_styled(self.console, self.canvas, plain, direct=self.direct and not self.plain):
+            return  # the same bytes, in color, without making a Rich Text
         text = self.canvas.text()
         if self.plain:
             text = Text(text.plain)

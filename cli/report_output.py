@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rich.console import Console
+from rich.console import COLOR_SYSTEMS, Console
+from rich.style import Style
 from rich.text import Span, Text
 
 from gradcalc.cli.fit import Piece, plain
@@ -143,6 +144,53 @@ def write_plain(console: Console, plain: str) -> None:
         raise
     except BrokenPipeError:
         console.on_broken_pipe()
+
+
+def write_styled(console: Console, canvas: Canvas, plain: str, *, direct: bool) -> bool:
+    """Write the report on ``canvas`` (whose plain text is ``plain``) and a newline on the
+    console's file, each styled piece in its escape codes, as :func:`print_report` writes
+    its Text in color; or write nothing and return False where that could differ.
+
+    Rich cuts a Text into a segment at every span's start and end and renders each segment's
+    style (Text.render, Console._render_buffer); a canvas's spans are its styled pieces, one
+    each, none overlapping, so the segments are the pieces themselves, and each is written here
+    with the very Style Rich would use (the Text's own empty style combined with the piece's).
+    That skips making the Text and its segments (a tenth of a net report's time).  Taken only
+    where :class:`_Unwrapped` prints the Text (no tab, no styled line break) on gradcalc's own
+    console (``direct``: nothing records or captures it), in color (``no_color`` removes
+    colors segment by segment), off Windows (Rich writes in batches there), and without a
+    control character from a spec (the Text writes those out: cli/safe_text.py)."""
+    if not (
+        direct
+        and console.color_system is not None
+        and not (console.no_color or console.record or console.is_jupyter or console.quiet)
+        and sys.platform != "win32"
+        and "\t" not in plain
+        and not has_unsafe(canvas.joined())
+    ):
+        return False
+    color_system = COLOR_SYSTEMS[console.color_system]
+    base = console.get_style("", default=Style.null())  # the Text's own style
+    styles: dict[str, Style] = {}
+    written: list[str] = []
+    for piece in canvas.pieces:
+        if isinstance(piece, str):
+            written.append(piece)
+            continue
+        text, name = piece
+        if not (text and name):  # no span: written as it is
+            written.append(text)
+            continue
+        if "\n" in text:
+            return False
+        style = styles.get(name)
+        if style is None:
+            style = styles[name] = Style.combine(
+                (base, console.get_style(name, default=Style.null()))
+            )
+        written.append(style.render(text, color_system=color_system) if style else text)
+    write_plain(console, "".join(written))
+    return True
 
 
 class _Unwrapped:

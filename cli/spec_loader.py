@@ -23,6 +23,7 @@ from gradcalc.cli.yaml_values import (
     first_surrogate,
     plain_tag,
     scalar_value,
+    surrogate_problem,
 )
 from gradcalc.core.errors import FieldPath
 from gradcalc.core.patterns import LazyPattern
@@ -152,6 +153,15 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
     so neither reader's work grows beyond the cap.
     """
     check_node_estimate(text, source, max_values)
+    if not text.isascii():
+        # Only text from the Python API can hold one (a file's bytes are decoded as UTF-8);
+        # neither YAML reader can take it.
+        surrogate = first_surrogate(text)
+        if surrogate is not None:
+            from gradcalc.cli.yaml_nodes import line_column
+
+            line, column = line_column(text, text.index(surrogate))
+            raise SpecFileError(source, surrogate_problem(surrogate), line, column)
     data = read_plain(text, _plain_scalar, max_values)
     if data is not None:
         return LoadedSpec(source=source, data=data, text=text)

@@ -201,7 +201,7 @@ def _is_deep(text: str) -> bool:
 _LINE_BREAK = LazyPattern("\r\n|[\r\n\x85\u2028\u2029]")
 
 
-def _line_column(text: str, index: int) -> tuple[int, int]:
+def line_column(text: str, index: int) -> tuple[int, int]:
     """1-based (line, column) of the character at ``index``, counted as YAML marks are."""
     line, start = 1, 0
     for match in _LINE_BREAK.finditer(text, 0, index):
@@ -223,7 +223,7 @@ def character_error(text: str, source: str, error: yaml.reader.ReaderError) -> S
     if index < 0:
         index = min(max(error.position, 0), len(text))
     what = "control character" if unicodedata.category(chr(code)) == "Cc" else "character"
-    line, column = _line_column(text, index)
+    line, column = line_column(text, index)
     return SpecFileError(
         source,
         f"{what} U+{code:04X} is not allowed in YAML; remove it (tabs and newlines are fine)",

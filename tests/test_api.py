@@ -187,3 +187,15 @@ def test_every_python_example_in_the_docs_runs() -> None:
                 namespace["test_task3_kernel_gradient"]()  # type: ignore[operator]
     finally:
         os.chdir(here)
+
+
+@pytest.mark.parametrize("where", ["title: a\ud800", "title: 'a\udfff'", "input: [[1, \ud800]]"])
+def test_a_spec_text_holding_a_lone_surrogate_is_a_problem_error(where: str) -> None:
+    """Only text from Python can hold one (a file's bytes are decoded as UTF-8): neither YAML
+    reader takes it, and it is refused at its line and column, not with a UnicodeEncodeError."""
+    text = f"kind: conv\n{where}\nkernel: [[1]]\n"
+    with pytest.raises(gradcalc.ProblemError) as caught:
+        gradcalc.solve(text)
+    column = where.index(next(c for c in where if "\ud800" <= c <= "\udfff")) + 1
+    assert str(caught.value).startswith(f"<spec>:2:{column}: U+D")
+    assert "lone surrogate" in str(caught.value)

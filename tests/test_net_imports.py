@@ -43,7 +43,7 @@ NOT_IMPORTED = (
     # the softmax kind: cross_entropy's rows are written by core/explain/softmax_steps.py
     "gradcalc.core.kinds.softmax",
     "gradcalc.core.explain.softmax",
-    # PyYAML: the plain reader takes the spec and types its scalars (cli/spec_loader.plain_tag)
+    # PyYAML: the plain reader takes the spec and types its scalars (cli/yaml_values.plain_tag)
     "yaml",
     "gradcalc.cli.yaml_nodes",
 )
