@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 import sympy
-from nn_cli import net_error
+from nn_cli import PROBLEMS, net_error
 from nn_cli import run as run_cli
 
 from gradcalc.core import registry, symbolic
@@ -346,3 +346,26 @@ def test_an_unknown_loss_type_close_to_one_says_which(
         f"loss.type: unknown loss {loss!r}; did you mean {meant!r}? Allowed: cross_entropy, "
         "nll, mse, bce, bce_with_logits"
     )
+
+
+# ---------------------------------------------------------------------------
+# Session 11 audit: sections that do not apply to a layer
+
+
+def _section_titles(spec: str, *options: str) -> list[str]:
+    result = run_cli("net", "--spec", str(PROBLEMS / spec), "--no-color", *options)
+    assert result.exit_code == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line.startswith("── pool1 · ")]
+
+
+def test_a_pool_layer_leaves_out_the_sections_its_mode_has_not() -> None:
+    """`gradcalc pool` leaves out the ties section of an average pool and the LP relations of
+    a max or average pool ("mode avg: these relations are shown for mode lp"); the net
+    showed both for every pool layer.  --show ties still asks for it, as for the kind."""
+    max_pool = " ".join(_section_titles("net_conv_relu_maxpool_dense.yaml"))
+    assert "Ties" in max_pool and "LP pooling" not in max_pool
+    avg_pool = " ".join(_section_titles("net_conv_relu_avgpool_dense.yaml"))
+    assert "Ties" not in avg_pool and "LP pooling" not in avg_pool
+    assert "Routing" in avg_pool or "routing" in avg_pool
+    asked = " ".join(_section_titles("net_conv_relu_avgpool_dense.yaml", "--show", "ties"))
+    assert "Ties" in asked
