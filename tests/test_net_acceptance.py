@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 import sympy
+import yaml
 from nn_cli import PROBLEMS, net_error
 from nn_cli import run as run_cli
 
@@ -369,3 +370,25 @@ def test_a_pool_layer_leaves_out_the_sections_its_mode_has_not() -> None:
     assert "Routing" in avg_pool or "routing" in avg_pool
     asked = " ".join(_section_titles("net_conv_relu_avgpool_dense.yaml", "--show", "ties"))
     assert "Ties" in asked
+
+
+def test_a_max_pool_routed_to_the_other_tied_maximum_is_named(tmp_path: Path) -> None:
+    """The issue's example: pool1's first window holds 4 twice, and ties: first sends its
+    upstream to the first.  A student who sends it to the other (the last) maximum was given
+    no diagnosis (only ties: all and split were tried).  The wrong ∂L/∂kernel below is the
+    plain-loop correlation of x with that routing's ∂L/∂conv1 (1.90486 at [0, 0, 1, 1])."""
+    problem = yaml.safe_load((PROBLEMS / "net_conv_relu_maxpool_dense.yaml").read_text())
+    g, h = 1.9048591031858997, -0.9529087280004653
+    answers = dict(problem["expected"])
+    answers["conv1.grad_kernel"] = [[[[g, 3 * g], [-2 * g, g]]], [[[0, h], [2 * h, -2 * h]]]]
+    submission = tmp_path / "answer.yaml"
+    submission.write_text(yaml.safe_dump({"answers": answers}), encoding="utf-8")
+    problem_path = str(PROBLEMS / "net_conv_relu_maxpool_dense.yaml")
+    result = run_cli("check", "--problem", problem_path, str(submission))
+    assert result.exit_code == 1, result.stderr
+    assert "conv1.grad_kernel matches the net with pool1's gradient routed to the wrong " in (
+        " ".join(result.stdout.split())
+    )
+    assert "sent to its last tied maximum (layers[2]); this problem uses ties: first" in (
+        " ".join(result.stdout.split())
+    )
