@@ -392,3 +392,23 @@ def test_a_max_pool_routed_to_the_other_tied_maximum_is_named(tmp_path: Path) ->
     assert "sent to its last tied maximum (layers[2]); this problem uses ties: first" in (
         " ".join(result.stdout.split())
     )
+
+
+def test_a_loss_target_that_does_not_fit_names_the_layer_it_is_compared_with(
+    tmp_path: Path,
+) -> None:
+    """The loss's own message says 'the input is 1×3', which in a net read as the net's
+    input x (1×1×4×4); it now names the layer whose output the loss takes.  The message's
+    grammar too: 'a list of 1 class indices, …, or an 1×3 matrix'."""
+    _, _, message = net_error(
+        tmp_path,
+        "input: [[1, -2, 3]]\n"
+        "layers: [{type: dense, name: fc, weight: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}]\n"
+        "loss: {type: cross_entropy, target: [2, 1]}\n",
+    )
+    assert message.startswith("loss.target: target is a list of 2 but the input is 1×3; ")
+    assert (
+        "needs a list of 1 class index, one per row of the input, or probabilities: a 1×3 matrix"
+        in message
+    )
+    assert message.endswith("(the loss's input is fc's output, shape 1×3)")
