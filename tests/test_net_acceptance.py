@@ -11,6 +11,7 @@ from nn_cli import PROBLEMS, net_error
 from nn_cli import run as run_cli
 
 from gradcalc.core import registry, symbolic
+from gradcalc.core.grading import Problem
 from gradcalc.core.spec import SolveOptions
 
 # ---------------------------------------------------------------------------
@@ -412,3 +413,39 @@ def test_a_loss_target_that_does_not_fit_names_the_layer_it_is_compared_with(
         in message
     )
     assert message.endswith("(the loss's input is fc's output, shape 1×3)")
+
+
+MLP = """kind: net
+input: [[1, 2, -1], [0, 1, 1]]
+layers:
+  - {type: dense, weight: [[1, -1, 2], [3, 0, 1]], bias: [1, 0]}
+  - relu
+  - {type: dense, weight: [[1, 2]]}
+loss: {type: mse, target: [[1], [2]], reduction: mean}
+expected: {loss: "13/2", dense2.grad_weight: [[4, 8]]}
+"""
+
+
+def test_a_net_accepts_another_loss_or_layer_written_as_a_mapping(tmp_path: Path) -> None:
+    """A net's conventions live in mappings (loss: {…, reduction: mean}, a pool layer's ties),
+    and accept skipped every mapping without a word: `accept: {loss: {…, reduction: sum}}`
+    accepted nothing.  An accepted mapping now counts, named by what it changes."""
+    problem = tmp_path / "mlp.yaml"
+    summed = "{type: mse, target: [[1], [2]], reduction: sum}"
+    problem.write_text(MLP + f"accept: {{loss: {summed}}}\n", encoding="utf-8")
+    answer = tmp_path / "answer.yaml"
+    # Under reduction: sum, L = 3² + 2² = 13 and ∂L/∂W2 doubles: the 1/N left out.
+    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
+    result = run_cli("check", "--problem", str(problem), str(answer))
+    assert result.exit_code == 0, result.stdout
+    assert "matches the accepted convention loss.reduction: sum" in result.stdout
+
+
+def test_an_accepted_layers_list_is_named_by_the_layer_it_changes() -> None:
+    """accept: {layers: [the same net with tanh for relu]} is named layers[1]: tanh, not by
+    the whole list of layers written out."""
+    layers = "[{type: dense, weight: [[1, -1, 2], [3, 0, 1]], bias: [1, 0]}, tanh, "
+    layers += "{type: dense, weight: [[1, 2]]}]"
+    spec = yaml.safe_load(MLP + f"accept: {{layers: [{layers}]}}\n")
+    (variant,) = Problem(spec).alternatives
+    assert variant.label == "layers[1]: tanh"
