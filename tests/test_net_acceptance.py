@@ -6,10 +6,12 @@ from pathlib import Path
 
 import pytest
 import sympy
-from nn_cli import net_error
+import yaml
+from nn_cli import PROBLEMS, net_error
 from nn_cli import run as run_cli
 
 from gradcalc.core import registry, symbolic
+from gradcalc.core.grading import Problem
 from gradcalc.core.spec import SolveOptions
 
 # ---------------------------------------------------------------------------
@@ -346,3 +348,104 @@ def test_an_unknown_loss_type_close_to_one_says_which(
         f"loss.type: unknown loss {loss!r}; did you mean {meant!r}? Allowed: cross_entropy, "
         "nll, mse, bce, bce_with_logits"
     )
+
+
+# ---------------------------------------------------------------------------
+# Session 11 audit: sections that do not apply to a layer
+
+
+def _section_titles(spec: str, *options: str) -> list[str]:
+    result = run_cli("net", "--spec", str(PROBLEMS / spec), "--no-color", *options)
+    assert result.exit_code == 0, result.stderr
+    return [line for line in result.stdout.splitlines() if line.startswith("── pool1 · ")]
+
+
+def test_a_pool_layer_leaves_out_the_sections_its_mode_has_not() -> None:
+    """`gradcalc pool` leaves out the ties section of an average pool and the LP relations of
+    a max or average pool ("mode avg: these relations are shown for mode lp"); the net
+    showed both for every pool layer.  --show ties still asks for it, as for the kind."""
+    max_pool = " ".join(_section_titles("net_conv_relu_maxpool_dense.yaml"))
+    assert "Ties" in max_pool and "LP pooling" not in max_pool
+    avg_pool = " ".join(_section_titles("net_conv_relu_avgpool_dense.yaml"))
+    assert "Ties" not in avg_pool and "LP pooling" not in avg_pool
+    assert "Routing" in avg_pool or "routing" in avg_pool
+    asked = " ".join(_section_titles("net_conv_relu_avgpool_dense.yaml", "--show", "ties"))
+    assert "Ties" in asked
+
+
+def test_a_max_pool_routed_to_the_other_tied_maximum_is_named(tmp_path: Path) -> None:
+    """The issue's example: pool1's first window holds 4 twice, and ties: first sends its
+    upstream to the first.  A student who sends it to the other (the last) maximum was given
+    no diagnosis (only ties: all and split were tried).  The wrong ∂L/∂kernel below is the
+    plain-loop correlation of x with that routing's ∂L/∂conv1 (1.90486 at [0, 0, 1, 1])."""
+    problem = yaml.safe_load((PROBLEMS / "net_conv_relu_maxpool_dense.yaml").read_text())
+    g, h = 1.9048591031858997, -0.9529087280004653
+    answers = dict(problem["expected"])
+    answers["conv1.grad_kernel"] = [[[[g, 3 * g], [-2 * g, g]]], [[[0, h], [2 * h, -2 * h]]]]
+    submission = tmp_path / "answer.yaml"
+    submission.write_text(yaml.safe_dump({"answers": answers}), encoding="utf-8")
+    problem_path = str(PROBLEMS / "net_conv_relu_maxpool_dense.yaml")
+    result = run_cli("check", "--problem", problem_path, str(submission))
+    assert result.exit_code == 1, result.stderr
+    assert "conv1.grad_kernel matches the net with pool1's gradient routed to the wrong " in (
+        " ".join(result.stdout.split())
+    )
+    assert "sent to its last tied maximum (layers[2]); this problem uses ties: first" in (
+        " ".join(result.stdout.split())
+    )
+
+
+def test_a_loss_target_that_does_not_fit_names_the_layer_it_is_compared_with(
+    tmp_path: Path,
+) -> None:
+    """The loss's own message says 'the input is 1×3', which in a net read as the net's
+    input x (1×1×4×4); it now names the layer whose output the loss takes.  The message's
+    grammar too: 'a list of 1 class indices, …, or an 1×3 matrix'."""
+    _, _, message = net_error(
+        tmp_path,
+        "input: [[1, -2, 3]]\n"
+        "layers: [{type: dense, name: fc, weight: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}]\n"
+        "loss: {type: cross_entropy, target: [2, 1]}\n",
+    )
+    assert message.startswith("loss.target: target is a list of 2 but the input is 1×3; ")
+    assert (
+        "needs a list of 1 class index, one per row of the input, or probabilities: a 1×3 matrix"
+        in message
+    )
+    assert message.endswith("(the loss's input is fc's output, shape 1×3)")
+
+
+MLP = """kind: net
+input: [[1, 2, -1], [0, 1, 1]]
+layers:
+  - {type: dense, weight: [[1, -1, 2], [3, 0, 1]], bias: [1, 0]}
+  - relu
+  - {type: dense, weight: [[1, 2]]}
+loss: {type: mse, target: [[1], [2]], reduction: mean}
+expected: {loss: "13/2", dense2.grad_weight: [[4, 8]]}
+"""
+
+
+def test_a_net_accepts_another_loss_or_layer_written_as_a_mapping(tmp_path: Path) -> None:
+    """A net's conventions live in mappings (loss: {…, reduction: mean}, a pool layer's ties),
+    and accept skipped every mapping without a word: `accept: {loss: {…, reduction: sum}}`
+    accepted nothing.  An accepted mapping now counts, named by what it changes."""
+    problem = tmp_path / "mlp.yaml"
+    summed = "{type: mse, target: [[1], [2]], reduction: sum}"
+    problem.write_text(MLP + f"accept: {{loss: {summed}}}\n", encoding="utf-8")
+    answer = tmp_path / "answer.yaml"
+    # Under reduction: sum, L = 3² + 2² = 13 and ∂L/∂W2 doubles: the 1/N left out.
+    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
+    result = run_cli("check", "--problem", str(problem), str(answer))
+    assert result.exit_code == 0, result.stdout
+    assert "matches the accepted convention loss.reduction: sum" in result.stdout
+
+
+def test_an_accepted_layers_list_is_named_by_the_layer_it_changes() -> None:
+    """accept: {layers: [the same net with tanh for relu]} is named layers[1]: tanh, not by
+    the whole list of layers written out."""
+    layers = "[{type: dense, weight: [[1, -1, 2], [3, 0, 1]], bias: [1, 0]}, tanh, "
+    layers += "{type: dense, weight: [[1, 2]]}]"
+    spec = yaml.safe_load(MLP + f"accept: {{layers: [{layers}]}}\n")
+    (variant,) = Problem(spec).alternatives
+    assert variant.label == "layers[1]: tanh"

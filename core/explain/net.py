@@ -64,12 +64,18 @@ class Explained:
 
     def __init__(self, ran: Any):
         self.sections: list[Section] = []
+        # The sections the kind leaves out unless --show names them (a pool's ties for an
+        # average pool): the net passes each layer the sections it shows, so it leaves
+        # them out itself when --show names none.
+        self.not_applicable: frozenset[str] = frozenset()
         self._explainer = None
         self._conventions: list[str] | None = None
         if ran.problem is None:
             return
         explainer = registry.explain_module(ran.kind).Explainer(ran.problem, ran.run, ran.options)
         self.sections = explainer.sections()
+        if hasattr(explainer, "not_applicable"):
+            self.not_applicable = explainer.not_applicable()
         if ran.options.explain:
             self._explainer = explainer
 
@@ -213,6 +219,9 @@ class Explainer:
             own = problem + self._own(self.t.forward[layer.index]).sections
         else:
             own = [s for s in own if s.key not in FORWARD_SECTIONS]
+        if self.options.sections is None:
+            skip = self._own(solved).not_applicable
+            own = [s for s in own if s.key not in skip]
         sections = [_titled(layer.name, section) for section in own]
         first = next((i for i, s in enumerate(sections) if forward or s.key != "problem"), None)
         # Where the layer's upstream is first shown: say where it is from (not in a section

@@ -82,8 +82,12 @@ class NormExplainer:
         self.M = "N" if problem.kind == "batchnorm" and problem.input.ndim == 2 else "M"
 
     def sections(self) -> list[Section]:
-        skip = frozenset() if self.p.running else frozenset({"running"})
-        return keyed_sections(self, self.SECTIONS, skip)
+        return keyed_sections(self, self.SECTIONS, self.not_applicable())
+
+    def not_applicable(self) -> frozenset[str]:
+        """The sections left out unless --show names them (a net leaves them out too): the
+        running statistics, without them."""
+        return frozenset() if self.p.running else frozenset({"running"})
 
     # indices and symbols ---------------------------------------------------
     def groups(self) -> list[tuple[int, ...]]:

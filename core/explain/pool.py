@@ -233,10 +233,14 @@ class Explainer(SizeSection, MatrixSections):
 
     # sections ------------------------------------------------------------
     def sections(self) -> list[Section]:
-        # ties apply to max pooling, relations (between the norms) to LP pooling.
+        return keyed_sections(self, SECTIONS, self.not_applicable())
+
+    def not_applicable(self) -> frozenset[str]:
+        """The sections left out unless --show names them (a net leaves them out too):
+        ties apply to max pooling, relations (between the norms) to LP pooling."""
         skip = {"ties"} if self.p.mode != "max" else set()
         skip |= {"relations"} if self.p.mode != "lp" else set()
-        return keyed_sections(self, SECTIONS, frozenset(skip))
+        return frozenset(skip)
 
     def _matrix(
         self, label: str, values: np.ndarray, caption: str = "", role: str = ""

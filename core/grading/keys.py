@@ -87,13 +87,41 @@ def read_accept(spec: Mapping[str, Any]) -> tuple[list[Variant], dict[str, Toler
         listed = choices if isinstance(choices, list) else [choices]
         current = spec.get(key)
         for choice in listed:
-            if choice == current or isinstance(choice, (Mapping,)):
+            if choice == current:
                 continue
+            changed = _changed(str(key), current, choice)
             variants.append(
                 Variant(
-                    label=f"{key}: {spec_text(choice)}",
-                    message=f"accepted: {key}: {spec_text(choice)}",
+                    label=changed,
+                    message=f"accepted: {changed}",
                     changes=((str(key), choice),),
                 )
             )
     return variants, tolerances
+
+
+def _changed(key: str, current: Any, choice: Any) -> str:
+    """An accepted value in words: ``ties: all``; for a mapping or a list of mappings (a
+    net's ``loss`` and ``layers``), only the entries it changes: ``loss.reduction: sum``,
+    ``layers[2].ties: all``."""
+    if isinstance(current, Mapping) and isinstance(choice, Mapping):
+        keys = [*current, *(name for name in choice if name not in current)]
+        parts = [
+            _changed(f"{key}.{name}", current.get(name), choice.get(name))
+            for name in keys
+            if current.get(name) != choice.get(name)
+        ]
+        return "; ".join(parts)
+    lists = isinstance(current, list) and isinstance(choice, list)
+    if (
+        lists
+        and len(current) == len(choice)
+        and any(isinstance(entry, Mapping) for entry in [*current, *choice])
+    ):
+        parts = [
+            _changed(f"{key}[{index}]", before, after)
+            for index, (before, after) in enumerate(zip(current, choice, strict=True))
+            if before != after
+        ]
+        return "; ".join(parts)
+    return f"{key}: {spec_text(choice)}"

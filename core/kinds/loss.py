@@ -162,9 +162,10 @@ def _read_class_target(
                     f", or a probability for each of the {count_words(classes, 'class', 'classes')}"
                 )
         else:
-            wanted = f"a list of {x.shape[0]} class indices, one per row of the input"
+            indices = count_words(x.shape[0], "class index", "class indices")
+            wanted = f"a list of {indices}, one per row of the input"
             if loss == "cross_entropy":
-                wanted += f", or an {x.shape[0]}×{classes} matrix of probabilities"
+                wanted += f", or probabilities: a {x.shape[0]}×{classes} matrix"
         raise SpecError(
             ("target",),
             f"target is {shape_text(target.shape)} but the input is {shape_text(x.shape)}; "

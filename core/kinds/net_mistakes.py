@@ -6,7 +6,8 @@ only when the net run again with the slip reproduces the answer:
 - the loss: its 1/N left out (reduction sum for mean) or added; the cross-entropy gradient's
   sign flipped, carried back through every layer (the backward pass is linear in it);
 - an activation's or softmax's derivative skipped: its ∂L/∂input taken as its upstream;
-- a max pool's gradient routed by another tie rule;
+- a max pool's gradient routed by another tie rule, or to the last of a window's tied
+  maxima (the other maximum, under ties: first);
 - a layer with parameters: its weight or kernel gradient taken with the wrong layer's output
   as its input (one layer too early, or its own output), its upstream forgotten (ones), and
   its kind's own usual mistakes (core/kinds/<kind>.py: the kernel flipped, ∂L/∂W transposed,
@@ -43,8 +44,9 @@ _TIES = {
 @record(frozen=True)
 class Slip:
     """One layer's backward rule done wrong: ``how`` is "skip" (∂L/∂input taken as the
-    upstream), "ones" (the layer run with an upstream of ones) or "input" (its parameters'
-    gradients taken with the output of layer ``stand_in`` as its input; -1: the net's input)."""
+    upstream), "ones" (the layer run with an upstream of ones), "input" (its parameters'
+    gradients taken with the output of layer ``stand_in`` as its input; -1: the net's input)
+    or "last" (a max pool's ∂L/∂input routed to each window's last maximum)."""
 
     layer: int
     how: str
@@ -142,7 +144,10 @@ def backward(base: Base, slip: Slip) -> dict[str, Any]:
         slipped = slip.layer == layer.index
         given = None if slipped and slip.how == "ones" else upstream
         values = _input_of(base, layer.index - 1)
-        solved = net_run.run_layer(problem, layer, values, given, options).results
+        ran_layer = net_run.run_layer(problem, layer, values, given, options)
+        solved = ran_layer.results
+        if slipped and slip.how == "last":
+            solved = {**solved, "grad_input": _routed_to_last(ran_layer)}
         grads = solved
         if slipped and slip.how == "input":
             stand_in = _input_of(base, slip.stand_in)
@@ -161,6 +166,16 @@ def backward(base: Base, slip: Slip) -> dict[str, Any]:
 # The mistakes
 
 
+def _routed_to_last(ran: Any) -> np.ndarray:
+    """A max pool layer's ∂L/∂input (its input's shape) with each window's upstream value
+    sent to the window's last maximum in row-major order instead of its tie rule's."""
+    from gradcalc.core.kinds import pool
+
+    problem = ran.problem
+    computed = pool.compute(problem, exact=ran.exact, ties="last")
+    return computed.grad_input.reshape(problem.input.shape)
+
+
 def usual_mistakes(spec: Mapping[str, Any]) -> list[Variant]:
     """The mistakes worth trying for this net, most telling first (none when its layers
     cannot be read: the problem's own error is reported where it is solved)."""
@@ -176,6 +191,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Variant]:
             variants.append(_skipped(layer, layers, reruns))
         if layer.type == "pool" and layer.keys.get("mode") == "max":
             variants += _tie_rules(spec, layer, layers)
+            variants.append(_routed_last(spec, layer, layers, reruns))
     for layer in layers:
         if layer.parameters:
             last_with_ones = ends_in_ones and layer.index == len(layers) - 1
@@ -287,6 +303,24 @@ def _tie_rules(
         for ties, words in _TIES.items()
         if ties != current
     ]
+
+
+def _routed_last(
+    spec: Mapping[str, Any], layer: net.Layer, layers: tuple[net.Layer, ...], reruns: Reruns
+) -> Variant:
+    """A max pool's gradient sent to the last of a window's tied maxima (the one a scan that
+    keeps the latest ≥ finds), where the problem's tie rule sends it elsewhere."""
+    current = layer.keys.get("ties", "first")
+    explained = gradients_before(layers, layer.index)
+    return Variant(
+        f"{layer.name} routed to the last maximum",
+        f"{{name}} matches the net with {layer.name}'s gradient routed to the wrong maximum: "
+        f"each window's upstream value sent to its last tied maximum (layers[{layer.index}]); "
+        f"this problem uses ties: {current} ({_TIES[current]})",
+        results=explained,
+        reveals=explained,  # the key is the answer with each tied window's value moved
+        rerun=reruns.slipped(f"{layer.name} last", Slip(layer.index, "last")),
+    )
 
 
 def _parameter_mistakes(

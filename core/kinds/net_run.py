@@ -238,7 +238,12 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
 
             raise loss_input_error(problem, values, error) from None
         path = ("type", *error.path[1:]) if error.path[:1] == ("loss",) else error.path
-        raise SpecError(("loss", *path), error.message, at_key=error.at_key) from None
+        message = error.message
+        if path[:1] == ("target",):  # "the input" there is the last layer's output
+            from gradcalc.core.kinds.net_messages import shape_words
+
+            message += f" (the loss's input is {last}'s output, {shape_words(values.shape)})"
+        raise SpecError(("loss", *path), message, at_key=error.at_key) from None
 
 
 # ---------------------------------------------------------------------------
