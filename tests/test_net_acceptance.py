@@ -351,7 +351,8 @@ def test_an_unknown_loss_type_close_to_one_says_which(
 
 
 # ---------------------------------------------------------------------------
-# Session 11 audit: sections that do not apply to a layer
+# What a layer's kind leaves out, the tied maximum routed wrong, messages naming the layer,
+# accepted mappings
 
 
 def _section_titles(spec: str, *options: str) -> list[str]:
