@@ -469,15 +469,11 @@ def loss_keys(loss: str) -> tuple[str, ...]:
     from gradcalc.core.kinds.loss import OPTIONS
     from gradcalc.core.kinds.loss_temporal import TEMPORAL_LOSSES
 
-    options = {key for keys in OPTIONS.values() for key in keys}
-    refused = options - set(OPTIONS[loss])
+    refused = {key for keys in OPTIONS.values() for key in keys} - set(OPTIONS[loss])
     if loss not in TEMPORAL_LOSSES:
         refused.add("temporal")
-    return tuple(
-        key
-        for key in registry.field_names("loss")
-        if key not in LOSS_SUPPLIED and key not in refused
-    )
+    skipped = refused | LOSS_SUPPLIED.keys()
+    return tuple(key for key in registry.field_names("loss") if key not in skipped)
 
 
 def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
