@@ -10,16 +10,21 @@ whatever else the spec says (a stride ≥ 1, a matrix nested 2 to 4 deep, the fi
 ``dims``/``minimum``/``lengths`` in the registry).  ``expected``, ``points`` and
 ``accept.tolerance`` name the kind's results and ``names`` its roles, as the op module
 declares them (``RESULTS``, ``NAME_DEFAULTS``; registry ``result_names``/``name_roles``).
+A net's layer is checked by its ``type`` (draft-07 if/then): the keys a layer of that type
+takes (core/kinds/net.py ``layer_keys``, type and name), each as its kind's schema has it;
+a net's loss likewise by its loss type (``loss_keys``: that loss's options only).
 
 It cannot say what depends on other keys (shapes that agree, keys or results of one mode
-only: the results listed are the union over modes), nor bound numbers written as text
-(``"0"`` passes where 0 does not).  It is a little stricter in one respect: choices are
-the canonical lowercase words (the loader also takes ``Max``).
+only: the results listed are the union over modes; a layer's formulas, which need the
+net's ``symbols``), nor bound numbers written as text (``"0"`` passes where 0 does not).
+It is a little stricter in two respects: choices are the canonical lowercase words (the
+loader also takes ``Max``), and a net's loss other than cross_entropy may not write
+``temporal`` even as false.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from gradcalc.core.kinds.entry import COMMON_FIELDS, OpEntry
@@ -208,16 +213,63 @@ def _type_schemas(name: str, field: Field, kind: str) -> list[dict[str, Any]]:
 
 def _layers() -> dict[str, Any]:
     """A net's layers: the words the loader knows (relu, flatten, softmax, …) and mappings
-    whose type is a layer type, so that an editor marks `rleu` or `type: dens` as gradcalc
-    does (each type's own keys depend on the type: the loader checks them)."""
+    whose type is a layer type, each with the keys a layer of that type takes, as its kind's
+    schema has them (core/kinds/net.py layer_keys): an editor completes a dense layer's keys
+    and marks `rleu`, `type: dens`, `{type: pool, kernel: …}` or `mode: maxx` as gradcalc
+    does."""
     from gradcalc.core.kinds.net import LAYER_TYPES, shorthands
 
     schema = _TYPES["layers"]
     mapping = schema["items"]["anyOf"][1]
-    typed = {**mapping["properties"]["type"], "enum": list(LAYER_TYPES)}
-    mapping = {**mapping, "properties": {**mapping["properties"], "type": typed}}
+    by_type = {layer_type: _layer_schema(layer_type) for layer_type in LAYER_TYPES}
+    typed = _typed(mapping["properties"]["type"], by_type)
     # An enum of words, not the text $ref: draft-07 ignores the keywords beside a $ref.
-    return {**schema, "items": {"anyOf": [{"enum": list(shorthands())}, mapping]}}
+    return {**schema, "items": {"anyOf": [{"enum": list(shorthands())}, typed]}}
+
+
+def _typed(type_schema: dict[str, Any], by_type: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """A mapping whose ``type`` is one of ``by_type`` and whose keys are that type's schema
+    (``by_type[type]``, under draft-07 if/then: the other types' keys are not offered)."""
+    return {
+        "type": "object",
+        "required": ["type"],
+        "properties": {"type": {**type_schema, "enum": list(by_type)}},
+        "allOf": [
+            {"if": {"properties": {"type": {"const": name}}, "required": ["type"]}, "then": keys}
+            for name, keys in by_type.items()
+        ],
+    }
+
+
+def _layer_schema(layer_type: str) -> dict[str, Any]:
+    """The keys of a layer of ``layer_type``: type, name and its kind's own keys less those the
+    net supplies, nothing else (core/kinds/net.py _check_layer_keys)."""
+    from gradcalc.core.kinds.net import RESERVED, layer_keys
+
+    own = layer_keys(layer_type)
+    fields = [field for field in OPS[layer_type].fields if field.name in own] if own else []
+    name = {
+        "description": "the layer's name, which its results are keyed by (fc.grad_weight); "
+        "default: its type and count (dense1)",
+        # core/kinds/net.py _read_name: a word of 1-12 characters, not a result of the net's.
+        "type": "string",
+        "pattern": "^[A-Za-z_][A-Za-z0-9_]*$",
+        "maxLength": 12,
+        "not": {"enum": list(RESERVED)},
+    }
+    return _closed(layer_type, fields, {"type": {"const": layer_type}, "name": name})
+
+
+def _closed(kind: str, fields: Sequence[Field], given: dict[str, Any]) -> dict[str, Any]:
+    """A mapping of ``fields`` (the ``kind``'s, as its own schema has them) and the ``given``
+    keys' schemas, nothing else."""
+    keys: dict[str, Any] = {
+        "properties": {**given, **_properties(fields, kind)},
+        "required": [field.name for field in fields if field.required],
+        "additionalProperties": False,
+    }
+    keys.update(_by_dims(fields))
+    return keys
 
 
 def _nested(depth: int) -> dict[str, Any]:
@@ -287,14 +339,18 @@ def _tolerance(field: Field, kind: str) -> dict[str, Any]:
 
 
 def _net_loss(field: Field, kind: str) -> dict[str, Any]:
-    """A net's loss: a loss spec's keys with a type naming the loss (the loss kind's checks)."""
+    """A net's loss: a type naming the loss and the loss kind's keys the net's loss takes
+    (core/kinds/net.py loss_keys), each loss's options only (core/kinds/loss.py OPTIONS)."""
+    from gradcalc.core.kinds.net import loss_keys
     from gradcalc.core.registry import choices
 
-    return {
-        "type": "object",
-        "required": ["type"],
-        "properties": {"type": {"enum": list(choices("loss", "loss"))}},
-    }
+    by_type = {}
+    for loss in choices("loss", "loss"):
+        own = loss_keys(loss)
+        fields = [field for field in OPS["loss"].fields if field.name in own]
+        by_type[loss] = _closed("loss", fields, {"type": {"const": loss}})
+    named = next(field for field in OPS["loss"].fields if field.name == "loss")
+    return _typed({"description": named.help}, by_type)
 
 
 def _points(field: Field, kind: str) -> dict[str, Any]:
@@ -336,7 +392,7 @@ def _kind_body(kind: str) -> dict[str, Any]:
         "title": f"gradcalc {kind} spec",
         "description": entry.summary,
         "type": "object",
-        "properties": {field.name: field_schema(field, kind) for field in fields},
+        "properties": _properties(fields, kind),
         "required": [field.name for field in fields if field.required],
         # The loader rejects any other key (core/spec.py check_keys).
         "additionalProperties": False,
@@ -347,16 +403,28 @@ def _kind_body(kind: str) -> dict[str, Any]:
     if symbolic:
         body["if"] = {"not": {"required": ["symbols"]}}
         body["then"] = {"properties": {field.name: _numbers_only(field) for field in symbolic}}
+    body.update(_by_dims(fields))
+    return body
+
+
+def _properties(fields: Sequence[Field], kind: str) -> dict[str, Any]:
+    return {field.name: field_schema(field, kind) for field in fields}
+
+
+def _by_dims(fields: Sequence[Field]) -> dict[str, Any]:
+    """Conv's triples: a list's length depends on the spec's dims ({} for other fields)."""
     by_dims = [field for field in fields if field.lengths_3d]
-    if by_dims:  # conv's triples: a list's length depends on the spec's dims
-        body["allOf"] = [
+    if not by_dims:
+        return {}
+    return {
+        "allOf": [
             {
                 "if": {"properties": {"dims": {"const": 3}}, "required": ["dims"]},
                 "then": {"properties": {f.name: _list_lengths(f.lengths_3d) for f in by_dims}},
                 "else": {"properties": {f.name: _list_lengths(f.lengths) for f in by_dims}},
             }
         ]
-    return body
+    }
 
 
 def _list_lengths(lengths: tuple[int, ...]) -> dict[str, Any]:

@@ -99,6 +99,11 @@ BAD = {
         (5, "loss.target: target is a list of 2 but the input is 1×16"),
     ),
     "empty layers": (IMAGE + "layers: []\n", (3, "layers is empty")),
+    # The loss ran with the net's index_base and tolerance: its own were ignored.
+    "the net's key in the loss": (
+        IMAGE + "layers: [flatten]\nloss: {type: mse, target: 0, index_base: 1}\n",
+        (4, "loss.index_base: the loss takes no index_base here: index_base belongs to the net"),
+    ),
     "loss and upstream": (
         IMAGE + "layers: [flatten]\nloss: {type: mse, target: 0}\nupstream: ones\n",
         (5, "give either loss or upstream, not both"),

@@ -30,6 +30,8 @@ from gradcalc.core.words import plain
 
 # The keys a temporal loss refuses (what it takes instead is said in each refusal).
 NOT_TEMPORAL = ("weight", "label_smoothing", "ignore_index")
+# The losses that may be temporal.
+TEMPORAL_LOSSES = ("cross_entropy",)
 
 
 def read_temporal(spec: Mapping[str, Any], loss: str) -> bool:
@@ -44,10 +46,11 @@ def read_temporal(spec: Mapping[str, Any], loss: str) -> bool:
             "temporal is true, false, or the N×T mask of 0/1 (1: the step counts), got "
             f"{describe(raw)}",
         )
-    if loss != "cross_entropy":
+    if loss not in TEMPORAL_LOSSES:
         raise SpecError(
             ("temporal",),
-            f"temporal applies to cross_entropy (cs231n's temporal softmax loss), not {loss}",
+            f"temporal applies to {', '.join(TEMPORAL_LOSSES)} (cs231n's temporal softmax "
+            f"loss), not {loss}",
         )
     for key in NOT_TEMPORAL:
         if spec.get(key) is not None:

@@ -80,7 +80,7 @@ SUPPLIED = {
     "upstream_c_n": "∂L/∂output alone (c_n feeds no layer)",
 }
 # Names a layer may not take: they are the net's own results.
-_RESERVED = ("input", "output", "loss", "grad_input")
+RESERVED = ("input", "output", "loss", "grad_input")
 
 
 @record
@@ -445,13 +445,35 @@ def _read_name(item: Mapping[str, Any], index: int) -> str:
             "a layer's name is a word of letters, digits and _ (1-12 characters, not starting "
             f"with a digit), got {describe(name)}",
         )
-    if name in _RESERVED:
+    if name in RESERVED:
         raise SpecError(
             ("layers", index, "name"),
-            f"{name!r} is one of the net's own results ({', '.join(_RESERVED)}); "
+            f"{name!r} is one of the net's own results ({', '.join(RESERVED)}); "
             "give the layer another name",
         )
     return name
+
+
+# Keys a net's loss refuses: the net gives its input, and the spec's common keys are the net's
+# (the loss would be run with the net's index_base, tolerance, …, not its own).
+LOSS_SUPPLIED = {
+    "input": "its input is the last layer's output",
+    "loss": "write the loss's name as type",
+    **{key: f"{key} belongs to the net" for key in common.COMMON_KEYS},
+}
+
+
+def loss_keys(loss: str) -> tuple[str, ...]:
+    """The keys besides ``type`` a net's loss of type ``loss`` takes: the loss kind's own, less
+    those the net supplies and the options that loss does not take (core/kinds/loss.py)."""
+    from gradcalc.core.kinds.loss import OPTIONS
+    from gradcalc.core.kinds.loss_temporal import TEMPORAL_LOSSES
+
+    refused = {key for keys in OPTIONS.values() for key in keys} - set(OPTIONS[loss])
+    if loss not in TEMPORAL_LOSSES:
+        refused.add("temporal")
+    skipped = refused | LOSS_SUPPLIED.keys()
+    return tuple(key for key in registry.field_names("loss") if key not in skipped)
 
 
 def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -474,15 +496,10 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     if "type" not in raw:
         raise SpecError(("loss",), f"the loss has no type; allowed types: {', '.join(losses)}")
     for key in raw:
-        if key in ("input", "upstream", "kind", "names", "expected", "title", "loss"):
-            words = (
-                "its input is the last layer's output"
-                if key == "input"
-                else "write the loss's name as type"
-                if key == "loss"
-                else f"{key} belongs to the net"
+        if key in LOSS_SUPPLIED:
+            raise SpecError(
+                ("loss", key), f"the loss takes no {key} here: {LOSS_SUPPLIED[key]}", at_key=True
             )
-            raise SpecError(("loss", key), f"the loss takes no {key} here: {words}", at_key=True)
     kind = raw["type"]
     if isinstance(kind, str) and kind.strip().lower() not in losses:
         if hint := common.did_you_mean(kind, losses):  # else the loss kind's own message
