@@ -104,6 +104,23 @@ BAD = {
         IMAGE + "layers: [flatten]\nloss: {type: mse, target: 0, index_base: 1}\n",
         (4, "loss.index_base: the loss takes no index_base here: index_base belongs to the net"),
     ),
+    # The loss kind's own message listed a loss spec's keys, the net's among them.
+    "a key no loss takes": (
+        IMAGE + "layers: [flatten]\nloss: {type: mse, target: 0, reductoin: sum}\n",
+        (
+            4,
+            "loss.reductoin: unknown key 'reductoin' for a mse loss; did you mean 'reduction'? "
+            "Allowed keys: type, target, reduction",
+        ),
+    ),
+    "another loss's key": (
+        IMAGE + "layers: [flatten]\nloss: {type: bce, target: 0, ignore_index: 1}\n",
+        (4, "loss.ignore_index: ignore_index does not apply to bce"),
+    ),
+    "an unknown loss with an unknown key": (
+        IMAGE + "layers: [flatten]\nloss: {type: zzz, target: 0, reduce: sum}\n",
+        (4, "loss.type: unknown loss 'zzz'; allowed: cross_entropy, nll, mse, bce"),
+    ),
     "loss and upstream": (
         IMAGE + "layers: [flatten]\nloss: {type: mse, target: 0}\nupstream: ones\n",
         (5, "give either loss or upstream, not both"),
@@ -151,3 +168,12 @@ def test_random_net_picks_the_chain_by_seed() -> None:
 
     chains = {practice.make_problem("net", seed, {}).sizes.values["chain"] for seed in range(12)}
     assert len(chains) >= 3
+
+
+def test_a_loss_type_is_shown_as_read(tmp_path) -> None:
+    """ " MSE " runs as mse; the graph and the conventions said " MSE "."""
+    text = "kind: net\ninput: [[1, 2]]\nlayers: [relu]\nloss: {type: ' MSE ', target: [[0, 1]]}\n"
+    result = run_spec(tmp_path, "net", text)
+    assert result.exit_code == 0, result.stderr
+    assert "loss L: mse of activation1's output" in result.stdout
+    assert "MSE " not in result.stdout

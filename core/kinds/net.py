@@ -495,18 +495,16 @@ def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     losses = registry.choices("loss", "loss")
     if "type" not in raw:
         raise SpecError(("loss",), f"the loss has no type; allowed types: {', '.join(losses)}")
-    for key in raw:
-        if key in LOSS_SUPPLIED:
-            raise SpecError(
-                ("loss", key), f"the loss takes no {key} here: {LOSS_SUPPLIED[key]}", at_key=True
-            )
     kind = raw["type"]
-    if isinstance(kind, str) and kind.strip().lower() not in losses:
-        if hint := common.did_you_mean(kind, losses):  # else the loss kind's own message
-            raise SpecError(
-                ("loss", "type"), f"unknown loss {kind!r}{hint} Allowed: {', '.join(losses)}"
-            )
-    return {"loss": kind, **{key: value for key, value in raw.items() if key != "type"}}
+    known = isinstance(kind, str) and kind.strip().lower() in losses
+    taken = (*registry.field_names("loss"), "type")
+    if not known or any(key in LOSS_SUPPLIED or key not in taken for key in raw):
+        from gradcalc.core.kinds.net_messages import loss_error
+
+        if (error := loss_error(raw, losses)) is not None:  # else the loss kind's own message
+            raise error
+    named = kind.strip().lower() if known else kind  # " MSE " is mse, and is shown so
+    return {"loss": named, **{key: value for key, value in raw.items() if key != "type"}}
 
 
 # ---------------------------------------------------------------------------

@@ -6,6 +6,7 @@ between layers (its entry and where it comes from), an entry the loss refuses, a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
@@ -145,6 +146,46 @@ def _first_too_large(values: Any) -> tuple[tuple[int, ...], str] | None:
 
 def _index_text(problem: NetProblem, index: tuple[int, ...]) -> str:
     return ",".join(str(i + problem.index_base) for i in index)
+
+
+def loss_error(raw: Mapping[str, Any], losses: tuple[str, ...]) -> SpecError | None:
+    """What is wrong with a net's loss ``raw`` (its keys, ``type`` naming the loss) before the
+    loss kind reads it, or None (the loss kind then says it): in order, a key the net supplies
+    (net.LOSS_SUPPLIED), an unknown loss type, a key that loss does not take.  The keys that
+    loss takes in a net are listed (the loss kind's own message would list a loss spec's
+    keys, the net's among them)."""
+    from gradcalc.core import registry
+    from gradcalc.core.kinds.net import LOSS_SUPPLIED, loss_keys
+    from gradcalc.core.spec import did_you_mean
+
+    for key in raw:
+        if key in LOSS_SUPPLIED:
+            why = LOSS_SUPPLIED[key]
+            return SpecError(("loss", key), f"the loss takes no {key} here: {why}", at_key=True)
+    kind = raw["type"]
+    if not isinstance(kind, str):
+        return None
+    loss = kind.strip().lower()
+    if loss not in losses:
+        hint = did_you_mean(kind, losses)
+        return SpecError(
+            ("loss", "type"),
+            f"unknown loss {kind!r}{hint} Allowed: {', '.join(losses)}"
+            if hint
+            else f"unknown loss {kind!r}; allowed: {', '.join(losses)}",
+        )
+    allowed = ("type", *loss_keys(loss))
+    taken = registry.field_names("loss")
+    for key in raw:
+        if key != "type" and key not in taken:
+            hint = did_you_mean(str(key), allowed)
+            return SpecError(
+                ("loss", key),
+                f"unknown key {key!r} for a {loss} loss{hint or '.'} Allowed keys: "
+                f"{', '.join(allowed)}",
+                at_key=True,
+            )
+    return None
 
 
 def named_otherwise(problem: NetProblem, word: str) -> str:
