@@ -365,13 +365,14 @@ def _parameter_meant(layer: Layer, word: str) -> str | None:
 
 
 def _other_result(layer: Layer, suffix: str, why: str, known: list[str]) -> str:
-    """The hint for a layer named another way whose result is misspelt or one it lacks:
-    its own closest result, else the results it has."""
+    """The hint for a layer named another way whose result is misspelt (its own result
+    spelt closest, 'outptu': output) or one it lacks (the results it has)."""
     import difflib
 
     own = [name for name in known if name.startswith(f"{layer.name}.")]
-    wanted = f"{layer.name}.{suffix}"
-    close = difflib.get_close_matches(wanted, own, n=1, cutoff=0.8)
+    endings = [name.partition(".")[2] for name in own]
+    # Strict: 'grad' is not a slip for grad_bias, nor grad_W for grad_output.
+    close = difflib.get_close_matches(suffix, endings, n=1, cutoff=0.75)
     if close:
-        return f"; did you mean {close[0]!r} ({why})?"
+        return f"; did you mean '{layer.name}.{close[0]}' ({why})?"
     return f"; {why}, whose results are {', '.join(own)}."
