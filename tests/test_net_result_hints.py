@@ -19,6 +19,7 @@ from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
 from gradcalc.core.grading import Problem
 from gradcalc.core.kinds import net
+from gradcalc.core.kinds.net_messages import net_result_hint
 from gradcalc.core.spec import Limits
 
 # conv1 → activation1 (relu) → pool1 (max) → flatten1 → fc (dense) → cross-entropy; x, L.
@@ -169,8 +170,6 @@ def test_a_hint_only_ever_names_results_of_the_net() -> None:
         spec.pop("expected", None)
         problem = net.read(spec, Limits())
         known = list(net.known_results(problem))
-        from gradcalc.core.kinds.net_messages import net_result_hint
-
         names = [*PREFIXES, *(f"{p}.{s}" for p in PREFIXES for s in SUFFIXES)]
         for name in names:
             if name in known:

@@ -2,7 +2,9 @@
 each layer's or the loss's own error rewritten with its place in the net and the layers it
 concerns: a layer that does not fit what the layer before gives, a number above 1e100 handed
 between layers (its entry and where it comes from), an entry the loss refuses, and the word
---layer was given for a layer of another name."""
+--layer was given for a layer of another name; and the hint for a result named as an
+assignment names it (relu1.output is activation1.output), from the net's hook for
+core/spec.py result_hint."""
 
 from __future__ import annotations
 
@@ -11,9 +13,10 @@ from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import NORM_LAYERS, PARAMETERS, Layer, NetProblem
+from gradcalc.core.kinds.net import LAYER_TYPES, NORM_LAYERS, PARAMETERS, Layer, NetProblem
 from gradcalc.core.words import count_words, number_text
 
 
@@ -239,6 +242,8 @@ def _whole_name(problem: NetProblem, name: str) -> tuple[str, str] | None:
     layer (its output), or a parameter's gradient (grad_W: the layer's, when one layer has
     that parameter; else a note naming each layer's)."""
     symbol = problem.names["input"]
+    if any(layer.name == name for layer in problem.layers):  # a layer named dx is no ∂L/∂x
+        return f"{name}.output", ""
     if name == problem.names["loss"]:
         return "loss", ""
     if name in (f"grad_{symbol}", f"d{symbol}"):
@@ -294,15 +299,13 @@ def _ordinal(number: int) -> str:
     if number <= len(_ORDINALS):
         return _ORDINALS[number - 1]
     last = number % 10 if number % 100 not in (11, 12, 13) else 0
-    return f"{number}{ {1: 'st', 2: 'nd', 3: 'rd'}.get(last, 'th') }"
+    ending = {1: "st", 2: "nd", 3: "rd"}.get(last, "th")
+    return f"{number}{ending}"
 
 
 def _counted(problem: NetProblem, word: str) -> tuple[list[Layer], str] | None:
     """The layers a word counts (a type, an activation function, another word for a type)
     and how they are called; None for a word that counts none of these."""
-    from gradcalc.core import registry
-    from gradcalc.core.kinds.net import LAYER_TYPES
-
     if word in LAYER_TYPES:
         return [layer for layer in problem.layers if layer.type == word], word
     if word in registry.choices("activation", "function"):
