@@ -90,7 +90,8 @@ def op_module(kind: str) -> ModuleType:
 
 def kind_part(kind: str, name: str) -> Any:
     """The kind's ``usual_mistakes`` (for ``gradcalc check``), ``PRACTICE`` (its practice
-    profile, for ``gradcalc random``) or ``result_groups``: from the module its entry's
+    profile, for ``gradcalc random``), ``result_groups`` or ``result_hint`` (its hint for a
+    result name it does not have, core/grading/problem.py): from the module its entry's
     ``parts`` names for it, else from the kind's own module (core/kinds/<kind>.py), each
     imported the first time it is asked for; None when the kind has none, or for a name
     that is not a kind."""

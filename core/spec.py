@@ -8,7 +8,7 @@ An op module declares its own keys; this module checks the spec against them
 from __future__ import annotations
 
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
 
@@ -194,6 +194,18 @@ def did_you_mean(word: str, choices: tuple[str, ...] | list[str]) -> str:
     )
     close = difflib.get_close_matches(word, choices, n=1, cutoff=0.5) or prefixed[:1]
     return f"; did you mean {close[0]!r}?" if close else ""
+
+
+# A kind's own hint for a result name it does not have, given the names it has: "; did you
+# mean 'activation1.output' (…)?" for a net's relu1.output; None leaves it to did_you_mean.
+ResultHints = Callable[[str, list[str]], "str | None"]
+
+
+def result_hint(name: str, known: list[str], hints: ResultHints | None = None) -> str:
+    """The hint for a result name that is not among ``known``: the kind's own (``hints``),
+    else a close match (:func:`did_you_mean`), else ""."""
+    own = hints(name, known) if hints is not None else None
+    return own or did_you_mean(name, known)
 
 
 def require(spec: Mapping[str, Any], key: str, kind: str, meaning: str) -> Any:
@@ -396,6 +408,7 @@ def read_expected(
     limits: Limits,
     *,
     symbols: bool | frozenset[str] = False,
+    hints: ResultHints | None = None,
 ) -> ExpectedAnswers:
     """Expected answers keyed by result name, each shaped like its result.
 
@@ -404,7 +417,8 @@ def read_expected(
     ``gradcalc check`` grades submissions with: its result's shape, or its entries in
     row-major order as a flat list, one row or one column; any other shape is an error that
     names the mistake.  With ``symbols`` (a problem that holds symbols) answers may be
-    formulas in the syntax core/symbolic.py documents.
+    formulas in the syntax core/symbolic.py documents.  ``hints``: the kind's own hints for
+    a name that is no result (:func:`result_hint`).
     """
     value = spec.get("expected")
     answers = ExpectedAnswers()
@@ -419,7 +433,7 @@ def read_expected(
     for name, answer in value.items():
         path = ("expected", name)
         if name not in known:
-            hint = did_you_mean(str(name), list(known))
+            hint = result_hint(str(name), list(known), hints)
             raise SpecError(
                 path,
                 f"unknown result {name!r}{hint or '.'} This problem's results: {', '.join(known)}",

@@ -8,7 +8,7 @@ from typing import Any
 
 from gradcalc.core.errors import FieldPath, SpecError
 from gradcalc.core.kinds.mistakes import Variant, spec_text
-from gradcalc.core.spec import Tolerance, did_you_mean, read_tolerance
+from gradcalc.core.spec import ResultHints, Tolerance, read_tolerance, result_hint
 from gradcalc.core.values import describe, parse_number
 
 # Keys that say how to grade, not what the problem is: the solver never sees them.
@@ -17,12 +17,18 @@ GRADING_KEYS = ("expected", "points", "accept")
 SUBMISSION_KEYS = ("problem", "answers", "student", "title")
 
 
-def unknown_result(path: FieldPath, known: list[str], whose: str = "This problem's") -> SpecError:
-    """The error for a result name (the path's last part) that is not among ``known``."""
+def unknown_result(
+    path: FieldPath,
+    known: list[str],
+    whose: str = "This problem's",
+    hints: ResultHints | None = None,
+) -> SpecError:
+    """The error for a result name (the path's last part) that is not among ``known``, with
+    the kind's own hint (``hints``, core/spec.py result_hint) or a close match."""
     name = str(path[-1])
     return SpecError(
         path,
-        f"unknown result {name!r}{did_you_mean(name, known) or '.'} "
+        f"unknown result {name!r}{result_hint(name, known, hints) or '.'} "
         f"{whose} results: {', '.join(known)}.",
         at_key=True,
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Mapping
 from fractions import Fraction
 from typing import Any
@@ -30,7 +31,7 @@ from gradcalc.core.grading.keys import (
 )
 from gradcalc.core.kinds.mistakes import Variant
 from gradcalc.core.outcome import Solution
-from gradcalc.core.spec import Limits, SolveOptions, Tolerance, read_tolerance
+from gradcalc.core.spec import Limits, ResultHints, SolveOptions, Tolerance, read_tolerance
 from gradcalc.core.values import describe, holds_formulas
 
 # Kinds whose results are symbolic: their own solver compares the answers.
@@ -91,11 +92,20 @@ class Problem:
             if name in known:
                 extra.append(name)
                 continue
-            error = unknown_result((answers_key, name), known, f"A {self.kind} problem's")
+            error = unknown_result(
+                (answers_key, name), known, f"A {self.kind} problem's", self._result_hints()
+            )
             if not partial:
                 raise error
             unknown.append(error)
         return tuple(extra), unknown
+
+    def _result_hints(self) -> ResultHints | None:
+        """The kind's own hints for a result name it does not have (its entry's part
+        ``result_hint(solution, name, known)``: a net's relu1.output is activation1.output),
+        imported on this error path alone; None for a kind without (a close match only)."""
+        hint = None if self.solution is None else registry.kind_part(self.kind, "result_hint")
+        return None if hint is None else functools.partial(hint, self.solution)
 
     def _check_symbolic_names(self) -> None:
         known = list(registry.result_names(self.kind))
@@ -121,10 +131,12 @@ class Problem:
                 )
         for name in self.result_tolerances:
             if name not in results and not name.startswith("jacobian"):
-                raise unknown_result(("accept", "tolerance", name), list(results))
+                raise unknown_result(
+                    ("accept", "tolerance", name), list(results), hints=self._result_hints()
+                )
         for name in self._points if isinstance(self._points, Mapping) else ():
             if name not in results and not name.startswith("jacobian"):
-                raise unknown_result(("points", name), list(results))
+                raise unknown_result(("points", name), list(results), hints=self._result_hints())
 
     def asked(self) -> list[str]:
         """The results the problem asks for: its expected answers' names, then its points'."""
@@ -394,7 +406,7 @@ class Problem:
                     f"{name} is above the Jacobian limit of {self.limits.max_jacobian:,} entries "
                     "(raise it with --max-jacobian)",
                 )
-            raise unknown_result((source, name), list(results))
+            raise unknown_result((source, name), list(results), hints=self._result_hints())
 
     def _grade_symbolic(
         self,

@@ -370,7 +370,11 @@ _ENTRIES: dict[str, OpEntry | str] = {
     "rnn": "gradcalc.core.kinds.catalog_rnn",
     "net": OpEntry(
         module="gradcalc.core.kinds.net",
-        parts={"PRACTICE": "gradcalc.core.kinds.net_practice"},
+        parts={
+            "PRACTICE": "gradcalc.core.kinds.net_practice",
+            # relu1.output → activation1.output: read on the error path alone
+            "result_hint": "gradcalc.core.kinds.net_messages",
+        },
         explain="gradcalc.core.explain.net",
         summary=(
             "A small network, layer by layer: conv, pool, dense, activation, softmax, flatten, "

@@ -208,7 +208,11 @@ def read(spec: Mapping[str, Any], limits: common.Limits) -> NetProblem:
     net_symbols.check_input_symbol(problem, raw_input, spec.get("upstream"))
     values = _read_layers_symbolic(problem, limits)
     problem.expected = common.read_expected(
-        spec, known_results(problem), limits, symbols=_answer_names(problem, values)
+        spec,
+        known_results(problem),
+        limits,
+        symbols=_answer_names(problem, values),
+        hints=lambda name, known: _result_hint(problem, name, known),
     )
     answers_at(problem.expected, values)
     return problem
@@ -246,6 +250,14 @@ def _answer_names(problem: NetProblem, given: dict[Any, Any]) -> frozenset[str] 
 
     present = symbolic.symbols_of(*net_symbols.given_arrays(problem))
     return frozenset(s.name for s in present) | problem.declared
+
+
+def _result_hint(problem: NetProblem, name: str, known: list[str]) -> str | None:
+    """The hint for an ``expected`` name that is no result (relu1.output: activation1.output),
+    from core/kinds/net_messages.py, imported on this error path alone."""
+    from gradcalc.core.kinds import net_messages
+
+    return net_messages.net_result_hint(problem, name, known)
 
 
 def known_results(problem: NetProblem) -> dict[str, tuple[int, ...]]:

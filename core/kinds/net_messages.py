@@ -2,18 +2,22 @@
 each layer's or the loss's own error rewritten with its place in the net and the layers it
 concerns: a layer that does not fit what the layer before gives, a number above 1e100 handed
 between layers (its entry and where it comes from), an entry the loss refuses, and the word
---layer was given for a layer of another name."""
+--layer was given for a layer of another name; and the hint for a result named as an
+assignment names it (relu1.output is activation1.output), from the net's hook for
+core/spec.py result_hint."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
+from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import Layer, NetProblem
+from gradcalc.core.kinds.net import LAYER_TYPES, NORM_LAYERS, PARAMETERS, Layer, NetProblem
 from gradcalc.core.words import count_words, number_text
 
 
@@ -154,7 +158,6 @@ def loss_error(raw: Mapping[str, Any], losses: tuple[str, ...]) -> SpecError | N
     (net.LOSS_SUPPLIED), an unknown loss type, a key that loss does not take.  The keys that
     loss takes in a net are listed (the loss kind's own message would list a loss spec's
     keys, the net's among them)."""
-    from gradcalc.core import registry
     from gradcalc.core.kinds.net import LOSS_SUPPLIED, loss_keys
     from gradcalc.core.spec import did_you_mean
 
@@ -203,3 +206,216 @@ def named_otherwise(problem: NetProblem, word: str) -> str:
     if len(kinds) == 1:
         return f"; did you mean {kinds[0]!r}?"
     return f"; did you mean one of {', '.join(map(repr, kinds))}?" if kinds else ""
+
+
+# ---------------------------------------------------------------------------
+# A result named as a student's assignment names it: relu1.output, dense1.grad_W,
+# conv1.grad_weight, pool1.grad_input, L, x.grad.  Each hint names a result of the net, and
+# only one that means the same quantity; a name it cannot place keeps the close-match hint.
+
+# Other words for a layer type, as frameworks and assignments write them (and a pool's
+# mode: maxpool1 is the first max pool layer).
+_TYPE_WORDS: dict[str, tuple[str, str | None]] = {
+    **dict.fromkeys(("linear", "fc", "affine", "fully_connected"), ("dense", None)),
+    **dict.fromkeys(("conv1d", "conv2d", "conv3d", "convolution"), ("conv", None)),
+    **dict.fromkeys(("maxpool", "max_pool", "maxpool1d", "maxpool2d"), ("pool", "max")),
+    **dict.fromkeys(("avgpool", "avg_pool", "avgpool1d", "avgpool2d"), ("pool", "avg")),
+    **dict.fromkeys(("lppool", "lp_pool", "lppool1d", "lppool2d"), ("pool", "lp")),
+    **dict.fromkeys(("bn", "batch_norm", "batchnorm1d", "batchnorm2d"), ("batchnorm", None)),
+    **dict.fromkeys(("ln", "layer_norm"), ("layernorm", None)),
+    **dict.fromkeys(("gn", "group_norm"), ("groupnorm", None)),
+    **dict.fromkeys(("deconv", "convtranspose", "convtranspose2d"), ("conv_transpose", None)),
+    "embed": ("embedding", None),
+    "attn": ("attention", None),
+    "self_attention": ("attention", None),
+    "act": ("activation", None),
+}
+# A parameter's other names (lower case): a conv's W is its kernel, a dense layer's its
+# weight; a normalization layer's γ and β are its weight and bias.
+_WEIGHT_WORDS = ("w", "weight", "weights", "kernel", "filter", "filters")
+_BIAS_WORDS = ("b", "bias", "biases")
+_NORM_WORDS = {"gamma": "weight", "γ": "weight", "beta": "bias", "β": "bias"}
+_RNN_WORDS = {
+    role.replace("_", "").replace("weight", "w").replace("bias", "b"): role
+    for role in ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
+}
+_ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth")
+
+
+def result_hint(solution: Any, name: str, known: list[str]) -> str | None:
+    """The kind's part for core/grading/problem.py: :func:`net_result_hint` on the solved
+    net (``solution.net``)."""
+    return net_result_hint(solution.net, name, known)
+
+
+def net_result_hint(problem: NetProblem, name: str, known: list[str]) -> str | None:
+    """ "; did you mean 'activation1.output' (activation1 is the first relu layer)?" for a
+    result name (not among ``known``) that means one of the net's results; a note for one
+    that means a quantity the net has no result for ("; the net has 1 relu layer,
+    activation1.", "; fc's weight is given; …"); None when the name says neither (the
+    caller's close-match hint)."""
+    prefix, dot, suffix = name.partition(".")
+    if not dot:
+        meant = _whole_name(problem, name)
+    elif prefix == problem.names["input"] and suffix.lower() == "grad":
+        meant = ("grad_input", "")
+    else:
+        layer, why = _layer_meant(problem, prefix)
+        if layer is None:
+            return f"; {why}." if why else None
+        meant = _suffix_meant(problem, layer, suffix)
+        if meant is None:
+            return _other_result(layer, suffix, why, known) if why else None
+        meant = (meant[0], ", ".join(filter(None, (why, meant[1]))))
+    if meant is None:
+        return None
+    result, why = meant
+    if not result:  # a quantity that is no result: say what it is
+        return f"; {why}."
+    if result not in known:
+        return None
+    return f"; did you mean {result!r}{f' ({why})' if why else ''}?"
+
+
+def _whole_name(problem: NetProblem, name: str) -> tuple[str, str] | None:
+    """A name without a dot: the loss's or the input's gradient's symbol (L, grad_x, dx), a
+    layer (its output), or a parameter's gradient (grad_W: the layer's, when one layer has
+    that parameter; else a note naming each layer's)."""
+    symbol = problem.names["input"]
+    if any(layer.name == name for layer in problem.layers):  # a layer named dx is no ∂L/∂x
+        return f"{name}.output", ""
+    if name == problem.names["loss"]:
+        return "loss", ""
+    if name in (f"grad_{symbol}", f"d{symbol}"):
+        return "grad_input", ""
+    layer, why = _layer_meant(problem, name)
+    if layer is not None:
+        return f"{layer.name}.output", why
+    if why:
+        return "", why
+    word = name.lower()
+    word = word[5:] if word.startswith("grad_") else ""
+    found = [
+        f"{layer.name}.grad_{role}"
+        for layer in problem.layers
+        if (role := _parameter_meant(layer, word)) is not None
+    ]
+    if len(found) == 1:
+        return found[0], f"{found[0].partition('.')[0]} is the only layer with that parameter"
+    if found:
+        return "", f"each layer's parameters are named with the layer: {', '.join(found)}"
+    return None
+
+
+def _layer_meant(problem: NetProblem, word: str) -> tuple[Layer | None, str]:
+    """The layer a name's first part means, and why when it is not the layer's name
+    ("activation1 is the first relu layer"); (None, what the net has) when the word counts
+    layers but says none of them ("the net has 1 relu layer, activation1"); (None, "") when
+    the word means no layer."""
+    named = [layer for layer in problem.layers if layer.name.lower() == word.lower()]
+    if len(named) == 1:
+        return named[0], ""
+    match = re.fullmatch(r"([A-Za-z][A-Za-z0-9_]*?)_?([0-9]*)", word)
+    counted = _counted(problem, match.group(1).lower()) if match else None
+    if counted is None:
+        return None, ""
+    layers, what = counted
+    number = int(match.group(2)) if match.group(2) else None
+    if number is None and len(layers) == 1:
+        return layers[0], f"{layers[0].name} is the net's only {what} layer"
+    if number is not None and 1 <= number <= len(layers):
+        layer = layers[number - 1]
+        return layer, f"{layer.name} is the {_ordinal(number)} {what} layer"
+    if not layers:
+        return None, f"the net has no {what} layer"
+    # A count above the net's, 0 (counted from 0 or from 1?) or none among several: which
+    # layer is meant is not said, so say which there are.
+    names = ", ".join(layer.name for layer in layers)
+    return None, f"the net has {count_words(len(layers), what + ' layer')}, {names}"
+
+
+def _ordinal(number: int) -> str:
+    """'first' … 'eighth', then '9th', '21st', '112th'."""
+    if number <= len(_ORDINALS):
+        return _ORDINALS[number - 1]
+    last = number % 10 if number % 100 not in (11, 12, 13) else 0
+    ending = {1: "st", 2: "nd", 3: "rd"}.get(last, "th")
+    return f"{number}{ending}"
+
+
+def _counted(problem: NetProblem, word: str) -> tuple[list[Layer], str] | None:
+    """The layers a word counts (a type, an activation function, another word for a type)
+    and how they are called; None for a word that counts none of these."""
+    if word in LAYER_TYPES:
+        return [layer for layer in problem.layers if layer.type == word], word
+    if word in registry.choices("activation", "function"):
+        layers = [layer for layer in problem.layers if layer.type == "activation"]
+        return [layer for layer in layers if layer.keys.get("function") == word], word
+    if word in registry.choices("softmax", "function"):  # log_softmax
+        layers = [layer for layer in problem.layers if layer.type == "softmax"]
+        return [layer for layer in layers if layer.keys.get("function", "softmax") == word], word
+    if word not in _TYPE_WORDS:
+        return None
+    kind, mode = _TYPE_WORDS[word]
+    layers = [layer for layer in problem.layers if layer.type == kind]
+    if mode is None:
+        return layers, kind
+    return [layer for layer in layers if layer.keys.get("mode") == mode], f"{mode} {kind}"
+
+
+def _suffix_meant(problem: NetProblem, layer: Layer, suffix: str) -> tuple[str, str] | None:
+    """The result a name's second part means for ``layer``, and why when it is not what the
+    part says: its input's gradient is the layer before's grad_output (the net's grad_input
+    for the first layer), a parameter named by another word (W, weight for a kernel).  ("",
+    why) when it names no result but says a quantity (the net's input, a parameter)."""
+    word = suffix.lower()
+    if word in ("output", "out", "grad_output", "grad_out", "dout"):
+        return f"{layer.name}.{'output' if word in ('output', 'out') else 'grad_output'}", ""
+    if word in ("input", "grad_input", "dx"):
+        gradient = word != "input"
+        if layer.index == 0:
+            feeds = f"{layer.name}'s input is the net's input, {problem.names['input']}"
+            return ("grad_input", feeds) if gradient else ("", f"{feeds}, which is given")
+        before = problem.layers[layer.index - 1].name
+        result = f"{before}.{'grad_output' if gradient else 'output'}"
+        return result, f"{layer.name}'s input is {before}'s output"
+    if (role := _parameter_meant(layer, word)) is not None:
+        gradient = f"{layer.name}.grad_{role}"
+        return "", f"{layer.name}'s {role} is given; its gradient is {gradient!r}"
+    word = word[5:] if word.startswith("grad_") else word[1:] if word.startswith("d") else ""
+    role = _parameter_meant(layer, word)
+    if role is None:
+        return None
+    if role != word and {role, word} <= {"kernel", "weight", "weights", "filter", "filters"}:
+        said = "weight" if role == "kernel" else "kernel"  # PyTorch's word, or Keras's
+        return f"{layer.name}.grad_{role}", f"a {layer.type} layer's {said} is its {role}"
+    if word in _NORM_WORDS:
+        return f"{layer.name}.grad_{role}", f"{word} is a {layer.type} layer's {role}"
+    return f"{layer.name}.grad_{role}", ""
+
+
+def _parameter_meant(layer: Layer, word: str) -> str | None:
+    """The parameter of ``layer`` a word (lower case) names, None when it names none."""
+    if layer.type == "rnn":
+        role = _RNN_WORDS.get(word.replace("_", "").replace("weight", "w").replace("bias", "b"))
+    elif word in _WEIGHT_WORDS:
+        role = "kernel" if "kernel" in PARAMETERS.get(layer.type, ()) else "weight"
+    else:
+        role = "bias" if word in _BIAS_WORDS else _NORM_WORDS.get(word)
+        if word in _NORM_WORDS and layer.type not in NORM_LAYERS:
+            role = None
+    return role if role in layer.parameters else None
+
+
+def _other_result(layer: Layer, suffix: str, why: str, known: list[str]) -> str:
+    """The hint for a layer named another way whose result is misspelt (its own result
+    spelt closest, 'outptu': output) or one it lacks (the results it has)."""
+    import difflib
+
+    own = [name for name in known if name.startswith(f"{layer.name}.")]
+    endings = [name.partition(".")[2] for name in own]
+    # Strict: 'grad' is not a slip for grad_bias, nor grad_W for grad_output.
+    close = difflib.get_close_matches(suffix, endings, n=1, cutoff=0.75)
+    if close:
+        return f"; did you mean '{layer.name}.{close[0]}' ({why})?"
+    return f"; {why}, whose results are {', '.join(own)}."
