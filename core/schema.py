@@ -340,8 +340,8 @@ def _tolerance(field: Field, kind: str) -> dict[str, Any]:
 
 def _net_loss(field: Field, kind: str) -> dict[str, Any]:
     """A net's loss: a type naming the loss and the loss kind's keys the net's loss takes
-    (core/kinds/net.py loss_keys), each loss's options only (core/kinds/loss.py OPTIONS)."""
-    from gradcalc.core.kinds.net import loss_keys
+    (core/kinds/net_messages.py loss_keys), each loss's options only (core/kinds/loss.py OPTIONS)."""
+    from gradcalc.core.kinds.net_messages import loss_keys
     from gradcalc.core.registry import choices
 
     by_type = {}

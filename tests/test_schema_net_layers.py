@@ -16,7 +16,7 @@ from random_problems import write_random
 from gradcalc.cli.main import main
 from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
-from gradcalc.core.kinds import net
+from gradcalc.core.kinds import net, net_messages
 from gradcalc.core.schema import spec_schema
 from gradcalc.core.spec import COMMON_KEYS
 from gradcalc.problems import PROBLEMS_DIR
@@ -110,10 +110,10 @@ def test_a_layers_keys_in_the_schema_are_those_gradcalc_takes(layer_type: str) -
 @pytest.mark.parametrize("loss", registry.choices("loss", "loss"))
 def test_a_losss_keys_in_the_schema_are_those_its_type_takes(loss: str) -> None:
     keys = loss_schemas()[loss]
-    assert set(keys["properties"]) == {"type", *net.loss_keys(loss)}
+    assert set(keys["properties"]) == {"type", *net_messages.loss_keys(loss)}
     assert keys["required"] == ["target"]
     own = spec_schema("loss")["properties"]
-    for key in net.loss_keys(loss):
+    for key in net_messages.loss_keys(loss):
         assert keys["properties"][key] == own[key], (loss, key)
 
 

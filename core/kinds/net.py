@@ -475,19 +475,6 @@ LOSS_SUPPLIED = {
 }
 
 
-def loss_keys(loss: str) -> tuple[str, ...]:
-    """The keys besides ``type`` a net's loss of type ``loss`` takes: the loss kind's own, less
-    those the net supplies and the options that loss does not take (core/kinds/loss.py)."""
-    from gradcalc.core.kinds.loss import OPTIONS
-    from gradcalc.core.kinds.loss_temporal import TEMPORAL_LOSSES
-
-    refused = {key for keys in OPTIONS.values() for key in keys} - set(OPTIONS[loss])
-    if loss not in TEMPORAL_LOSSES:
-        refused.add("temporal")
-    skipped = refused | LOSS_SUPPLIED.keys()
-    return tuple(key for key in registry.field_names("loss") if key not in skipped)
-
-
 def read_loss(spec: Mapping[str, Any]) -> dict[str, Any] | None:
     """The loss as a loss spec's keys (``loss`` naming it), or None for an upstream instead."""
     raw = spec.get("loss")

@@ -152,13 +152,28 @@ def _index_text(problem: NetProblem, index: tuple[int, ...]) -> str:
     return ",".join(str(i + problem.index_base) for i in index)
 
 
+def loss_keys(loss: str) -> tuple[str, ...]:
+    """The keys besides ``type`` a net's loss of type ``loss`` takes: the loss kind's own, less
+    those the net supplies and the options that loss does not take (core/kinds/loss.py): the
+    keys its unknown-key message lists, and the JSON Schema's (core/schema.py)."""
+    from gradcalc.core.kinds.loss import OPTIONS
+    from gradcalc.core.kinds.loss_temporal import TEMPORAL_LOSSES
+    from gradcalc.core.kinds.net import LOSS_SUPPLIED
+
+    refused = {key for keys in OPTIONS.values() for key in keys} - set(OPTIONS[loss])
+    if loss not in TEMPORAL_LOSSES:
+        refused.add("temporal")
+    skipped = refused | LOSS_SUPPLIED.keys()
+    return tuple(key for key in registry.field_names("loss") if key not in skipped)
+
+
 def loss_error(raw: Mapping[str, Any], losses: tuple[str, ...]) -> SpecError | None:
     """What is wrong with a net's loss ``raw`` (its keys, ``type`` naming the loss) before the
     loss kind reads it, or None (the loss kind then says it): in order, a key the net supplies
     (net.LOSS_SUPPLIED), an unknown loss type, a key that loss does not take.  The keys that
     loss takes in a net are listed (the loss kind's own message would list a loss spec's
     keys, the net's among them)."""
-    from gradcalc.core.kinds.net import LOSS_SUPPLIED, loss_keys
+    from gradcalc.core.kinds.net import LOSS_SUPPLIED
     from gradcalc.core.spec import did_you_mean
 
     for key in raw:
