@@ -450,3 +450,28 @@ def test_an_accepted_layers_list_is_named_by_the_layer_it_changes() -> None:
     spec = yaml.safe_load(MLP + f"accept: {{layers: [{layers}]}}\n")
     (variant,) = Problem(spec).alternatives
     assert variant.label == "layers[1]: tanh"
+
+
+@pytest.mark.parametrize(("written", "mode"), [("First", "max"), ("null", "max"), ("first", "Max")])
+def test_a_tie_rule_written_as_the_pool_kind_reads_it_is_named(
+    tmp_path: Path, written: str, mode: str
+) -> None:
+    """ties: First, ties: null (both first, as the pool kind reads them) and mode: Max ended
+    `gradcalc check` in an internal error (KeyError) or left the tied maximum unnamed."""
+    text = (PROBLEMS / "net_conv_relu_maxpool_dense.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "{type: pool, mode: max, size: 2, ties: first}",
+        f"{{type: pool, mode: {mode}, size: 2, ties: {written}}}",
+    )
+    problem = tmp_path / "net.yaml"
+    problem.write_text(text, encoding="utf-8")
+    answers = dict(yaml.safe_load(text)["expected"])
+    g, h = 1.9048591031858997, -0.9529087280004653
+    answers["conv1.grad_kernel"] = [[[[g, 3 * g], [-2 * g, g]]], [[[0, h], [2 * h, -2 * h]]]]
+    submission = tmp_path / "answer.yaml"
+    submission.write_text(yaml.safe_dump({"answers": answers}), encoding="utf-8")
+    result = run_cli("check", "--problem", str(problem), str(submission))
+    assert result.exit_code == 1, result.stdout + result.stderr
+    words = " ".join(result.stdout.split())
+    assert "routed to the wrong maximum" in words
+    assert "this problem uses ties: first (the whole upstream value to the first maximum)" in words
