@@ -475,3 +475,20 @@ def test_a_tie_rule_written_as_the_pool_kind_reads_it_is_named(
     words = " ".join(result.stdout.split())
     assert "routed to the wrong maximum" in words
     assert "this problem uses ties: first (the whole upstream value to the first maximum)" in words
+
+
+def test_an_accepted_mapping_writing_a_key_null_is_solved_as_written(tmp_path: Path) -> None:
+    """A choice differing from the loss only by a key written null was named by no entry:
+    its label was empty, the problem's own, so its solution was the problem's and the invalid
+    convention (reduction: null) passed the load-time check; one left out is named apart."""
+    problem = tmp_path / "mlp.yaml"
+    nulled = "{type: mse, target: [[1], [2]], reduction: null}"
+    problem.write_text(MLP + f"accept: {{loss: {nulled}}}\n", encoding="utf-8")
+    answer = tmp_path / "answer.yaml"
+    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
+    result = run_cli("check", "--problem", str(problem), str(answer))
+    assert result.exit_code == 2, result.stdout
+    assert "with loss.reduction: None the problem is invalid" in " ".join(result.stdout.split())
+    spec = yaml.safe_load(MLP + "accept: {loss: {type: mse, target: [[1], [2]]}}\n")
+    (variant,) = Problem(spec).alternatives
+    assert variant.label == "loss.reduction left out"
