@@ -492,3 +492,15 @@ def test_an_accepted_mapping_writing_a_key_null_is_solved_as_written(tmp_path: P
     spec = yaml.safe_load(MLP + "accept: {loss: {type: mse, target: [[1], [2]]}}\n")
     (variant,) = Problem(spec).alternatives
     assert variant.label == "loss.reduction left out"
+
+
+def test_a_loss_target_message_about_the_target_alone_names_no_layer(tmp_path: Path) -> None:
+    """'a class index must be a whole number' says nothing of the input: the layer's output
+    added to it only lengthened the line."""
+    _, _, message = net_error(
+        tmp_path,
+        "input: [[1, -2, 3]]\n"
+        "layers: [{type: dense, name: fc, weight: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}]\n"
+        "loss: {type: cross_entropy, target: [1.5]}\n",
+    )
+    assert message == "loss.target[0]: a class index must be a whole number, got 3/2"
