@@ -450,3 +450,57 @@ def test_an_accepted_layers_list_is_named_by_the_layer_it_changes() -> None:
     spec = yaml.safe_load(MLP + f"accept: {{layers: [{layers}]}}\n")
     (variant,) = Problem(spec).alternatives
     assert variant.label == "layers[1]: tanh"
+
+
+@pytest.mark.parametrize(("written", "mode"), [("First", "max"), ("null", "max"), ("first", "Max")])
+def test_a_tie_rule_written_as_the_pool_kind_reads_it_is_named(
+    tmp_path: Path, written: str, mode: str
+) -> None:
+    """ties: First, ties: null (both first, as the pool kind reads them) and mode: Max ended
+    `gradcalc check` in an internal error (KeyError) or left the tied maximum unnamed."""
+    text = (PROBLEMS / "net_conv_relu_maxpool_dense.yaml").read_text(encoding="utf-8")
+    text = text.replace(
+        "{type: pool, mode: max, size: 2, ties: first}",
+        f"{{type: pool, mode: {mode}, size: 2, ties: {written}}}",
+    )
+    problem = tmp_path / "net.yaml"
+    problem.write_text(text, encoding="utf-8")
+    answers = dict(yaml.safe_load(text)["expected"])
+    g, h = 1.9048591031858997, -0.9529087280004653
+    answers["conv1.grad_kernel"] = [[[[g, 3 * g], [-2 * g, g]]], [[[0, h], [2 * h, -2 * h]]]]
+    submission = tmp_path / "answer.yaml"
+    submission.write_text(yaml.safe_dump({"answers": answers}), encoding="utf-8")
+    result = run_cli("check", "--problem", str(problem), str(submission))
+    assert result.exit_code == 1, result.stdout + result.stderr
+    words = " ".join(result.stdout.split())
+    assert "routed to the wrong maximum" in words
+    assert "this problem uses ties: first (the whole upstream value to the first maximum)" in words
+
+
+def test_an_accepted_mapping_writing_a_key_null_is_solved_as_written(tmp_path: Path) -> None:
+    """A choice differing from the loss only by a key written null was named by no entry:
+    its label was empty, the problem's own, so its solution was the problem's and the invalid
+    convention (reduction: null) passed the load-time check; one left out is named apart."""
+    problem = tmp_path / "mlp.yaml"
+    nulled = "{type: mse, target: [[1], [2]], reduction: null}"
+    problem.write_text(MLP + f"accept: {{loss: {nulled}}}\n", encoding="utf-8")
+    answer = tmp_path / "answer.yaml"
+    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
+    result = run_cli("check", "--problem", str(problem), str(answer))
+    assert result.exit_code == 2, result.stdout
+    assert "with loss.reduction: None the problem is invalid" in " ".join(result.stdout.split())
+    spec = yaml.safe_load(MLP + "accept: {loss: {type: mse, target: [[1], [2]]}}\n")
+    (variant,) = Problem(spec).alternatives
+    assert variant.label == "loss.reduction left out"
+
+
+def test_a_loss_target_message_about_the_target_alone_names_no_layer(tmp_path: Path) -> None:
+    """'a class index must be a whole number' says nothing of the input: the layer's output
+    added to it only lengthened the line."""
+    _, _, message = net_error(
+        tmp_path,
+        "input: [[1, -2, 3]]\n"
+        "layers: [{type: dense, name: fc, weight: [[1, 0, 0], [0, 1, 0], [0, 0, 1]]}]\n"
+        "loss: {type: cross_entropy, target: [1.5]}\n",
+    )
+    assert message == "loss.target[0]: a class index must be a whole number, got 3/2"

@@ -106,16 +106,26 @@ def read_accept(spec: Mapping[str, Any]) -> tuple[list[Variant], dict[str, Toler
     return variants, tolerances
 
 
+# A key that one of two mappings compared by _changed does not hold (null is a value).
+_ABSENT = object()
+
+
 def _changed(key: str, current: Any, choice: Any) -> str:
     """An accepted value in words: ``ties: all``; for a mapping or a list of mappings (a
     net's ``loss`` and ``layers``), only the entries it changes: ``loss.reduction: sum``,
-    ``layers[2].ties: all``."""
+    ``layers[2].ties: all``, ``loss.weight left out``.
+
+    The words are also the variant's label, under which core/grading/problem.py caches its
+    solution: an empty label is the problem's own, so a key written null (``None``) reads
+    apart from one left out, and a choice differing from the problem only there is solved."""
+    if choice is _ABSENT:
+        return f"{key} left out"
     if isinstance(current, Mapping) and isinstance(choice, Mapping):
         keys = [*current, *(name for name in choice if name not in current)]
         parts = [
-            _changed(f"{key}.{name}", current.get(name), choice.get(name))
+            _changed(f"{key}.{name}", current.get(name, _ABSENT), choice.get(name, _ABSENT))
             for name in keys
-            if current.get(name) != choice.get(name)
+            if current.get(name, _ABSENT) != choice.get(name, _ABSENT)
         ]
         return "; ".join(parts)
     lists = isinstance(current, list) and isinstance(choice, list)

@@ -189,7 +189,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Variant]:
     for layer in reversed(layers):
         if layer.type in ("activation", "softmax"):
             variants.append(_skipped(layer, layers, reruns))
-        if layer.type == "pool" and layer.keys.get("mode") == "max":
+        if layer.type == "pool" and _word(layer, "mode", "") == "max":
             variants += _tie_rules(spec, layer, layers)
             variants.append(_routed_last(spec, layer, layers, reruns))
     for layer in layers:
@@ -285,11 +285,18 @@ def _with_layer_keys(spec: Mapping[str, Any], layer: net.Layer, changes: Any) ->
     return written
 
 
+def _word(layer: net.Layer, key: str, default: str) -> str:
+    """A layer's word-valued key as its kind reads it (core/kinds/fields.read_choice: any case,
+    spaces around it; null or missing: ``default``), so that ``ties: First`` is ``first``."""
+    value = layer.keys.get(key)
+    return value.strip().lower() if isinstance(value, str) else default
+
+
 def _tie_rules(
     spec: Mapping[str, Any], layer: net.Layer, layers: tuple[net.Layer, ...]
 ) -> list[Variant]:
     """A max pool's gradient routed to another maximum (another tie rule)."""
-    current = layer.keys.get("ties", "first")
+    current = _word(layer, "ties", "first")
     explained = gradients_before(layers, layer.index)
     return [
         Variant(
@@ -310,7 +317,7 @@ def _routed_last(
 ) -> Variant:
     """A max pool's gradient sent to the last of a window's tied maxima (the one a scan that
     keeps the latest ≥ finds), where the problem's tie rule sends it elsewhere."""
-    current = layer.keys.get("ties", "first")
+    current = _word(layer, "ties", "first")
     explained = gradients_before(layers, layer.index)
     return Variant(
         f"{layer.name} routed to the last maximum",

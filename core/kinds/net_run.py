@@ -239,7 +239,9 @@ def run_loss(problem: NetProblem, values: np.ndarray, options: Any) -> LayerRun:
             raise loss_input_error(problem, values, error) from None
         path = ("type", *error.path[1:]) if error.path[:1] == ("loss",) else error.path
         message = error.message
-        if path[:1] == ("target",):  # "the input" there is the last layer's output
+        # "the input" in a target's message is the last layer's output: say which (a message
+        # about the target alone, "a class index must be a whole number", needs no word).
+        if path[:1] == ("target",) and "input" in message:
             from gradcalc.core.kinds.net_messages import shape_words
 
             message += f" (the loss's input is {last}'s output, {shape_words(values.shape)})"
