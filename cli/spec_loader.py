@@ -18,7 +18,6 @@ from typing import TYPE_CHECKING, Any
 from gradcalc.cli.plain_yaml import NotPlain, read_plain
 from gradcalc.cli.yaml_values import (
     SCALAR_TAGS,
-    STR_TAG,
     SpecFileError,
     first_surrogate,
     plain_tag,
@@ -104,8 +103,6 @@ def _plain_scalar(text: str) -> Any:
         tag = resolve_tag(text)
     if tag not in SCALAR_TAGS:
         raise NotPlain  # PyYAML's path reports the unsupported tag with its position
-    if tag == STR_TAG and not text.isascii() and first_surrogate(text) is not None:
-        raise NotPlain  # PyYAML's path refuses it with its position
     value = scalar_value(tag, text)
     if len(_PLAIN_SCALARS) < 50_000:
         _PLAIN_SCALARS[text] = value  # numbers, text, booleans: immutable, safe to share

@@ -488,7 +488,7 @@ def test_an_accepted_mapping_writing_a_key_null_is_solved_as_written(tmp_path: P
     answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
     result = run_cli("check", "--problem", str(problem), str(answer))
     assert result.exit_code == 2, result.stdout
-    assert "with loss.reduction: None the problem is invalid" in " ".join(result.stdout.split())
+    assert "with loss.reduction: null the problem is invalid" in " ".join(result.stdout.split())
     spec = yaml.safe_load(MLP + "accept: {loss: {type: mse, target: [[1], [2]]}}\n")
     (variant,) = Problem(spec).alternatives
     assert variant.label == "loss.reduction left out"
@@ -504,3 +504,17 @@ def test_a_loss_target_message_about_the_target_alone_names_no_layer(tmp_path: P
         "loss: {type: cross_entropy, target: [1.5]}\n",
     )
     assert message == "loss.target[0]: a class index must be a whole number, got 3/2"
+
+
+def test_an_accepted_mapping_for_a_single_value_is_refused_in_yaml_words(tmp_path: Path) -> None:
+    """accept: {ties: {all: 1}} (a mapping where the key takes one value) was skipped without a
+    word; it is a choice like any other, refused when it makes the problem invalid, and
+    written as the spec writes it, not as Python's repr."""
+    problem = tmp_path / "pool.yaml"
+    problem.write_text(
+        "kind: pool\ninput: [[1, 2], [3, 4]]\nmode: max\nsize: 2\naccept: {ties: {all: 1}}\n",
+        encoding="utf-8",
+    )
+    result = run_cli("check", str(problem))
+    assert result.exit_code == 2
+    assert "accept.ties: with ties: {all: 1} the problem is invalid" in result.stdout

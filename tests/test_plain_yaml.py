@@ -476,6 +476,9 @@ def test_plain_tag_decides_what_specs_hold():
         assert yaml_values.plain_tag(text) is not None, text
 
 
-def test_a_lone_surrogate_in_plain_text_goes_to_pyyaml():
-    with pytest.raises(spec_loader.NotPlain):
-        spec_loader._plain_scalar("a\ud800")
+def test_a_lone_surrogate_is_refused_before_either_reader():
+    """Only text from Python can hold one; parse_text refuses it at its line and column, so
+    neither reader sees it."""
+    with pytest.raises(SpecFileError) as caught:
+        parse_text("kind: conv\ntitle: [a, b\ud800]\n", "x.yaml")
+    assert str(caught.value).startswith("x.yaml:2:13: U+D800 is a lone surrogate")

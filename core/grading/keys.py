@@ -116,7 +116,7 @@ def _changed(key: str, current: Any, choice: Any) -> str:
     ``layers[2].ties: all``, ``loss.weight left out``.
 
     The words are also the variant's label, under which core/grading/problem.py caches its
-    solution: an empty label is the problem's own, so a key written null (``None``) reads
+    solution: an empty label is the problem's own, so a key written null (``: null``) reads
     apart from one left out, and a choice differing from the problem only there is solved."""
     if choice is _ABSENT:
         return f"{key} left out"

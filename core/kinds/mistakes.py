@@ -55,11 +55,16 @@ class Variant:
 
 
 def spec_text(value: Any) -> str:
-    """A spec value as a message writes it: true, [1, 2], 3."""
+    """A spec value as a message writes it, as YAML's flow style would: true, null, [1, 2],
+    {all: 1}, 3."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if value is None:
+        return "null"
     if isinstance(value, list):
         return "[" + ", ".join(spec_text(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{key}: {spec_text(v)}" for key, v in value.items()) + "}"
     return str(value)
 
 
