@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import sympy
@@ -427,17 +428,22 @@ expected: {loss: "13/2", dense2.grad_weight: [[4, 8]]}
 """
 
 
+def _summed_answer_checked(tmp_path: Path, accepted_loss: str) -> Any:
+    """`gradcalc check` of MLP's answers under reduction: sum, with ``accepted_loss`` (flow
+    YAML) as the accepted loss."""
+    problem = tmp_path / "mlp.yaml"
+    problem.write_text(MLP + f"accept: {{loss: {accepted_loss}}}\n", encoding="utf-8")
+    answer = tmp_path / "answer.yaml"
+    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
+    return run_cli("check", "--problem", str(problem), str(answer))
+
+
 def test_a_net_accepts_another_loss_or_layer_written_as_a_mapping(tmp_path: Path) -> None:
     """A net's conventions live in mappings (loss: {…, reduction: mean}, a pool layer's ties),
     and accept skipped every mapping without a word: `accept: {loss: {…, reduction: sum}}`
     accepted nothing.  An accepted mapping now counts, named by what it changes."""
-    problem = tmp_path / "mlp.yaml"
-    summed = "{type: mse, target: [[1], [2]], reduction: sum}"
-    problem.write_text(MLP + f"accept: {{loss: {summed}}}\n", encoding="utf-8")
-    answer = tmp_path / "answer.yaml"
     # Under reduction: sum, L = 3² + 2² = 13 and ∂L/∂W2 doubles: the 1/N left out.
-    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
-    result = run_cli("check", "--problem", str(problem), str(answer))
+    result = _summed_answer_checked(tmp_path, "{type: mse, target: [[1], [2]], reduction: sum}")
     assert result.exit_code == 0, result.stdout
     assert "matches the accepted convention loss.reduction: sum" in result.stdout
 
@@ -481,12 +487,7 @@ def test_an_accepted_mapping_writing_a_key_null_is_solved_as_written(tmp_path: P
     """A choice differing from the loss only by a key written null was named by no entry:
     its label was empty, the problem's own, so its solution was the problem's and the invalid
     convention (reduction: null) passed the load-time check; one left out is named apart."""
-    problem = tmp_path / "mlp.yaml"
-    nulled = "{type: mse, target: [[1], [2]], reduction: null}"
-    problem.write_text(MLP + f"accept: {{loss: {nulled}}}\n", encoding="utf-8")
-    answer = tmp_path / "answer.yaml"
-    answer.write_text("answers: {loss: 13, dense2.grad_weight: [[8, 16]]}\n", encoding="utf-8")
-    result = run_cli("check", "--problem", str(problem), str(answer))
+    result = _summed_answer_checked(tmp_path, "{type: mse, target: [[1], [2]], reduction: null}")
     assert result.exit_code == 2, result.stdout
     assert "with loss.reduction: null the problem is invalid" in " ".join(result.stdout.split())
     spec = yaml.safe_load(MLP + "accept: {loss: {type: mse, target: [[1], [2]]}}\n")
