@@ -155,7 +155,7 @@ def test_a_normalization_layers_gamma_and_beta_are_its_weight_and_bias() -> None
 PREFIXES = (
     "relu1", "relu2", "relu0", "sigmoid1", "tanh2", "softmax1", "log_softmax1", "dense1",
     "dense3", "fc1", "linear2", "conv1", "conv2d1", "maxpool1", "avgpool1", "pool2", "bn1",
-    "x", "L", "hidden", "act1", "flatten1",
+    "x", "L", "hidden", "act1", "flatten1", "grad_input", "grad_x", "dx", "embedding1",
 )  # fmt: skip
 SUFFIXES = (
     "output", "out", "grad_output", "grad_input", "input", "grad", "dx", "grad_W", "grad_w",
@@ -184,3 +184,20 @@ def test_other_kinds_supply_no_hint() -> None:
     for kind in registry.known_kinds():
         hint = registry.kind_part(kind, "result_hint")
         assert (hint is not None) == (kind == "net"), kind
+
+
+@pytest.mark.parametrize("name", ["x.grad", "grad_x", "dx", "grad_input", "embedding1.grad_input"])
+def test_no_input_gradient_after_an_embedding_is_said(name: str) -> None:
+    """A net that starts with an embedding has no grad_input (its input holds indices): a name
+    for it was hinted as another layer's grad_output."""
+    spec = yaml.safe_load(
+        (PROBLEMS / "net_embedding_rnn_dense_temporal.yaml").read_text(encoding="utf-8")
+    )
+    spec.pop("expected", None)
+    problem = net.read(spec, Limits())
+    known = list(net.known_results(problem))
+    assert "grad_input" not in known
+    assert net_result_hint(problem, name, known) == (
+        "; x holds indices into embedding1's weight, and no gradient flows to indices "
+        "(PyTorch gives none): embedding1's gradient is embedding1.grad_weight."
+    )

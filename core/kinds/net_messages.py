@@ -287,6 +287,12 @@ def net_result_hint(problem: NetProblem, name: str, known: list[str]) -> str | N
     result, why = meant
     if not result:  # a quantity that is no result: say what it is
         return f"; {why}."
+    if result == "grad_input" and result not in known and problem.layers[0].type == "embedding":
+        first, symbol = problem.layers[0].name, problem.names["input"]
+        return (
+            f"; {symbol} holds indices into {first}'s weight, and no gradient flows to indices "
+            f"(PyTorch gives none): {first}'s gradient is {first}.grad_weight."
+        )
     if result not in known:
         return None
     return f"; did you mean {result!r}{f' ({why})' if why else ''}?"
@@ -301,7 +307,11 @@ def _whole_name(problem: NetProblem, name: str) -> tuple[str, str] | None:
         return f"{name}.output", ""
     if name == problem.names["loss"]:
         return "loss", ""
-    if name in (f"grad_{symbol}", f"d{symbol}"):
+    if name in (
+        f"grad_{symbol}",
+        f"d{symbol}",
+        "grad_input",
+    ):  # grad_input: no result after an embedding
         return "grad_input", ""
     layer, why = _layer_meant(problem, name)
     if layer is not None:
