@@ -17,7 +17,14 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import LAYER_TYPES, NORM_LAYERS, PARAMETERS, Layer, NetProblem
+from gradcalc.core.kinds.net import (
+    LAYER_TYPES,
+    NORM_LAYERS,
+    PARAMETERS,
+    Layer,
+    NetProblem,
+    shorthands,
+)
 from gradcalc.core.words import count_words, number_text
 
 
@@ -373,12 +380,13 @@ def _counted(problem: NetProblem, word: str) -> tuple[list[Layer], str] | None:
     and how they are called; None for a word that counts none of these."""
     if word in LAYER_TYPES:
         return [layer for layer in problem.layers if layer.type == word], word
-    if word in registry.choices("activation", "function"):
-        layers = [layer for layer in problem.layers if layer.type == "activation"]
-        return [layer for layer in layers if layer.keys.get("function") == word], word
-    if word in registry.choices("softmax", "function"):  # log_softmax
-        layers = [layer for layer in problem.layers if layer.type == "softmax"]
-        return [layer for layer in layers if layer.keys.get("function", "softmax") == word], word
+    if (shorthand := shorthands().get(word)) is not None:  # relu, log_softmax: type and function
+        kind, keys = shorthand
+        return [
+            layer
+            for layer in problem.layers
+            if layer.type == kind and all(layer.keys.get(k) == v for k, v in keys.items())
+        ], word
     if word not in _TYPE_WORDS:
         return None
     kind, mode = _TYPE_WORDS[word]
