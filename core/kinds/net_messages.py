@@ -19,12 +19,14 @@ from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
 from gradcalc.core.kinds.net import (
     LAYER_TYPES,
+    LOSS_SUPPLIED,
     NORM_LAYERS,
     PARAMETERS,
     Layer,
     NetProblem,
     shorthands,
 )
+from gradcalc.core.spec import did_you_mean
 from gradcalc.core.words import count_words, number_text
 
 
@@ -165,7 +167,6 @@ def loss_keys(loss: str) -> tuple[str, ...]:
     keys its unknown-key message lists, and the JSON Schema's (core/schema.py)."""
     from gradcalc.core.kinds.loss import OPTIONS
     from gradcalc.core.kinds.loss_temporal import TEMPORAL_LOSSES
-    from gradcalc.core.kinds.net import LOSS_SUPPLIED
 
     refused = {key for keys in OPTIONS.values() for key in keys} - set(OPTIONS[loss])
     if loss not in TEMPORAL_LOSSES:
@@ -180,9 +181,6 @@ def loss_error(raw: Mapping[str, Any], losses: tuple[str, ...]) -> SpecError | N
     (net.LOSS_SUPPLIED), an unknown loss type, a key that loss does not take.  The keys that
     loss takes in a net are listed (the loss kind's own message would list a loss spec's
     keys, the net's among them)."""
-    from gradcalc.core.kinds.net import LOSS_SUPPLIED
-    from gradcalc.core.spec import did_you_mean
-
     for key in raw:
         if key in LOSS_SUPPLIED:
             why = LOSS_SUPPLIED[key]
