@@ -17,7 +17,16 @@ import numpy as np
 from gradcalc.core import registry
 from gradcalc.core.errors import SpecError
 from gradcalc.core.kinds.fields import shape_text
-from gradcalc.core.kinds.net import LAYER_TYPES, NORM_LAYERS, PARAMETERS, Layer, NetProblem
+from gradcalc.core.kinds.net import (
+    LAYER_TYPES,
+    LOSS_SUPPLIED,
+    NORM_LAYERS,
+    PARAMETERS,
+    Layer,
+    NetProblem,
+    shorthands,
+)
+from gradcalc.core.spec import did_you_mean
 from gradcalc.core.words import count_words, number_text
 
 
@@ -158,7 +167,6 @@ def loss_keys(loss: str) -> tuple[str, ...]:
     keys its unknown-key message lists, and the JSON Schema's (core/schema.py)."""
     from gradcalc.core.kinds.loss import OPTIONS
     from gradcalc.core.kinds.loss_temporal import TEMPORAL_LOSSES
-    from gradcalc.core.kinds.net import LOSS_SUPPLIED
 
     refused = {key for keys in OPTIONS.values() for key in keys} - set(OPTIONS[loss])
     if loss not in TEMPORAL_LOSSES:
@@ -173,9 +181,6 @@ def loss_error(raw: Mapping[str, Any], losses: tuple[str, ...]) -> SpecError | N
     (net.LOSS_SUPPLIED), an unknown loss type, a key that loss does not take.  The keys that
     loss takes in a net are listed (the loss kind's own message would list a loss spec's
     keys, the net's among them)."""
-    from gradcalc.core.kinds.net import LOSS_SUPPLIED
-    from gradcalc.core.spec import did_you_mean
-
     for key in raw:
         if key in LOSS_SUPPLIED:
             why = LOSS_SUPPLIED[key]
@@ -373,12 +378,13 @@ def _counted(problem: NetProblem, word: str) -> tuple[list[Layer], str] | None:
     and how they are called; None for a word that counts none of these."""
     if word in LAYER_TYPES:
         return [layer for layer in problem.layers if layer.type == word], word
-    if word in registry.choices("activation", "function"):
-        layers = [layer for layer in problem.layers if layer.type == "activation"]
-        return [layer for layer in layers if layer.keys.get("function") == word], word
-    if word in registry.choices("softmax", "function"):  # log_softmax
-        layers = [layer for layer in problem.layers if layer.type == "softmax"]
-        return [layer for layer in layers if layer.keys.get("function", "softmax") == word], word
+    if (shorthand := shorthands().get(word)) is not None:  # relu, log_softmax: type and function
+        kind, keys = shorthand
+        return [
+            layer
+            for layer in problem.layers
+            if layer.type == kind and all(layer.keys.get(k) == v for k, v in keys.items())
+        ], word
     if word not in _TYPE_WORDS:
         return None
     kind, mode = _TYPE_WORDS[word]

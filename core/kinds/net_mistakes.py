@@ -191,7 +191,7 @@ def usual_mistakes(spec: Mapping[str, Any]) -> list[Variant]:
             variants.append(_skipped(layer, layers, reruns))
         if layer.type == "pool" and _word(layer, "mode", "") == "max":
             variants += _tie_rules(spec, layer, layers)
-            variants.append(_routed_last(spec, layer, layers, reruns))
+            variants.append(_routed_last(layer, layers, reruns))
     for layer in layers:
         if layer.parameters:
             last_with_ones = ends_in_ones and layer.index == len(layers) - 1
@@ -312,9 +312,7 @@ def _tie_rules(
     ]
 
 
-def _routed_last(
-    spec: Mapping[str, Any], layer: net.Layer, layers: tuple[net.Layer, ...], reruns: Reruns
-) -> Variant:
+def _routed_last(layer: net.Layer, layers: tuple[net.Layer, ...], reruns: Reruns) -> Variant:
     """A max pool's gradient sent to the last of a window's tied maxima (the one a scan that
     keeps the latest ≥ finds), where the problem's tie rule sends it elsewhere."""
     current = _word(layer, "ties", "first")
