@@ -139,7 +139,7 @@ class Converter:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         text = node.value
-        if node.tag == STR_TAG and not text.isascii():
+        if node.tag == STR_TAG:
             surrogate = first_surrogate(text)
             if surrogate is not None:
                 raise self.fail(node, surrogate_problem(surrogate))
