@@ -125,9 +125,17 @@ def writes_plain(console: Console, plain: str, *, direct: bool, unstyled: bool) 
     the caller may write it with :func:`write_plain` without making its Rich Text at all
     (Rich's Text scans the whole report for control codes as it is made: a net's report
     has none left, cli/safe_text.py wrote them out)."""
+    return _written_at_once(console, plain, direct=direct) and (
+        unstyled or console.color_system is None
+    )
+
+
+def _written_at_once(console: Console, plain: str, *, direct: bool) -> bool:
+    """Whether Rich would write a report whose text is ``plain`` on ``console`` at once, as
+    it is but for styles: gradcalc's own console (``direct``) that nothing records, captures
+    or quiets, off Windows, and no tab for Rich to expand."""
     return (
         direct
-        and (unstyled or console.color_system is None)
         and not (console.record or console.is_jupyter or console.quiet)
         and sys.platform != "win32"  # Rich writes in batches there (a Windows bug)
         and "\t" not in plain
@@ -161,11 +169,9 @@ def write_styled(console: Console, canvas: Canvas, plain: str, *, direct: bool) 
     colors segment by segment), off Windows (Rich writes in batches there), and without a
     control character from a spec (the Text writes those out: cli/safe_text.py)."""
     if not (
-        direct
+        _written_at_once(console, plain, direct=direct)
         and console.color_system is not None
-        and not (console.no_color or console.record or console.is_jupyter or console.quiet)
-        and sys.platform != "win32"
-        and "\t" not in plain
+        and not console.no_color
         and not has_unsafe(canvas.joined())
     ):
         return False

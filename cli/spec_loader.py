@@ -77,14 +77,13 @@ _DIGIT_RUN = LazyPattern(r"[0-9]+")  # compiled only for a text long enough: see
 
 def check_text(text: str, source: str) -> None:
     """Refuse text no output can encode (an option's bytes that are not UTF-8)."""
-    if not text.isascii():
-        surrogate = first_surrogate(text)
-        if surrogate is not None:
-            raise SpecFileError(
-                source,
-                f"U+{ord(surrogate):04X} is not text (bytes that are not UTF-8, or a lone "
-                "surrogate); give UTF-8 text",
-            )
+    surrogate = first_surrogate(text)
+    if surrogate is not None:
+        raise SpecFileError(
+            source,
+            f"U+{ord(surrogate):04X} is not text (bytes that are not UTF-8, or a lone "
+            "surrogate); give UTF-8 text",
+        )
 
 
 _PLAIN_SCALARS: dict[str, Any] = {}
@@ -150,15 +149,14 @@ def parse_text(text: str, source: str, *, max_values: int = MAX_VALUES) -> Loade
     so neither reader's work grows beyond the cap.
     """
     check_node_estimate(text, source, max_values)
-    if not text.isascii():
-        # Only text from the Python API can hold one (a file's bytes are decoded as UTF-8);
-        # neither YAML reader can take it.
-        surrogate = first_surrogate(text)
-        if surrogate is not None:
-            from gradcalc.cli.yaml_nodes import line_column
+    # Only text from the Python API can hold a lone surrogate (a file's bytes are decoded as
+    # UTF-8); neither YAML reader can take it.
+    surrogate = first_surrogate(text)
+    if surrogate is not None:
+        from gradcalc.cli.yaml_nodes import line_column
 
-            line, column = line_column(text, text.index(surrogate))
-            raise SpecFileError(source, surrogate_problem(surrogate), line, column)
+        line, column = line_column(text, text.index(surrogate))
+        raise SpecFileError(source, surrogate_problem(surrogate), line, column)
     data = read_plain(text, _plain_scalar, max_values)
     if data is not None:
         return LoadedSpec(source=source, data=data, text=text)

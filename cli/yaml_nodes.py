@@ -114,12 +114,9 @@ class Converter:
                 if not isinstance(key_node, yaml.ScalarNode):
                     raise self.fail(key_node, "keys must be plain text")
                 key = key_node.value
-                if key_node.tag == STR_TAG:
-                    self._scalar(key_node)  # refuses a lone surrogate
-                if key_node.tag == INT_TAG:
-                    key = self._scalar(
-                        key_node
-                    )  # numeric keys stay ints, for a clear later message
+                if key_node.tag in (STR_TAG, INT_TAG):
+                    # Refuses a lone surrogate; numeric keys stay ints, for a clear later message.
+                    key = self._scalar(key_node)
                 if key in result:
                     raise self.fail(key_node, f"duplicate key {key!r}; each key may appear once")
                 result[key] = self.convert(value_node, depth + 1)
@@ -142,7 +139,7 @@ class Converter:
 
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         text = node.value
-        if node.tag == STR_TAG and not text.isascii():
+        if node.tag == STR_TAG:
             surrogate = first_surrogate(text)
             if surrogate is not None:
                 raise self.fail(node, surrogate_problem(surrogate))

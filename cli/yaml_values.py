@@ -54,6 +54,8 @@ _OUTSIZED_NUMBER = LazyPattern(r"[0-9_]{101}|[eE][-+]?0*[0-9]{4}")
 def first_surrogate(text: str) -> str | None:
     """The first lone surrogate (U+D800-U+DFFF) in ``text``, or None: the one character
     UTF-8 cannot encode, found by encoding (no pattern to compile: 0.1 ms of start-up)."""
+    if text.isascii():  # most text: known without encoding it
+        return None
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as error:

@@ -375,19 +375,24 @@ def test_a_pool_layer_leaves_out_the_sections_its_mode_has_not() -> None:
     assert "Ties" in asked
 
 
-def test_a_max_pool_routed_to_the_other_tied_maximum_is_named(tmp_path: Path) -> None:
-    """The issue's example: pool1's first window holds 4 twice, and ties: first sends its
-    upstream to the first.  A student who sends it to the other (the last) maximum was given
-    no diagnosis (only ties: all and split were tried).  The wrong ∂L/∂kernel below is the
-    plain-loop correlation of x with that routing's ∂L/∂conv1 (1.90486 at [0, 0, 1, 1])."""
-    problem = yaml.safe_load((PROBLEMS / "net_conv_relu_maxpool_dense.yaml").read_text())
+def _wrongly_routed_checked(tmp_path: Path, problem: Path) -> Any:
+    """`gradcalc check` of ``problem`` (the bundled net's, its pool maybe written another way)
+    answered with pool1's upstream sent to the last of its first window's two tied maxima.
+    The wrong ∂L/∂kernel below is the plain-loop correlation of x with that routing's
+    ∂L/∂conv1 (1.90486 at [0, 0, 1, 1])."""
+    answers = dict(yaml.safe_load(problem.read_text(encoding="utf-8"))["expected"])
     g, h = 1.9048591031858997, -0.9529087280004653
-    answers = dict(problem["expected"])
     answers["conv1.grad_kernel"] = [[[[g, 3 * g], [-2 * g, g]]], [[[0, h], [2 * h, -2 * h]]]]
     submission = tmp_path / "answer.yaml"
     submission.write_text(yaml.safe_dump({"answers": answers}), encoding="utf-8")
-    problem_path = str(PROBLEMS / "net_conv_relu_maxpool_dense.yaml")
-    result = run_cli("check", "--problem", problem_path, str(submission))
+    return run_cli("check", "--problem", str(problem), str(submission))
+
+
+def test_a_max_pool_routed_to_the_other_tied_maximum_is_named(tmp_path: Path) -> None:
+    """The issue's example: pool1's first window holds 4 twice, and ties: first sends its
+    upstream to the first.  A student who sends it to the other (the last) maximum was given
+    no diagnosis (only ties: all and split were tried)."""
+    result = _wrongly_routed_checked(tmp_path, PROBLEMS / "net_conv_relu_maxpool_dense.yaml")
     assert result.exit_code == 1, result.stderr
     assert "conv1.grad_kernel matches the net with pool1's gradient routed to the wrong " in (
         " ".join(result.stdout.split())
@@ -471,12 +476,7 @@ def test_a_tie_rule_written_as_the_pool_kind_reads_it_is_named(
     )
     problem = tmp_path / "net.yaml"
     problem.write_text(text, encoding="utf-8")
-    answers = dict(yaml.safe_load(text)["expected"])
-    g, h = 1.9048591031858997, -0.9529087280004653
-    answers["conv1.grad_kernel"] = [[[[g, 3 * g], [-2 * g, g]]], [[[0, h], [2 * h, -2 * h]]]]
-    submission = tmp_path / "answer.yaml"
-    submission.write_text(yaml.safe_dump({"answers": answers}), encoding="utf-8")
-    result = run_cli("check", "--problem", str(problem), str(submission))
+    result = _wrongly_routed_checked(tmp_path, problem)
     assert result.exit_code == 1, result.stdout + result.stderr
     words = " ".join(result.stdout.split())
     assert "routed to the wrong maximum" in words
